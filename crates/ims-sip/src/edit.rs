@@ -1,0 +1,366 @@
+//! Splicing edits: change a parsed message the way a proxy does, copying every untouched byte.
+
+use crate::error::{ErrorKind, ParseError};
+use crate::message::{Message, OwnedMessage};
+use crate::scan::CommaSplit;
+use crate::HeaderName;
+use bytes::Bytes;
+use smallvec::SmallVec;
+use std::borrow::Cow;
+
+/// A replacement body and its Content-Type.
+type NewBody<'a> = (Cow<'a, [u8]>, Option<Cow<'a, str>>);
+
+#[derive(Debug, Clone)]
+enum Slot<'a> {
+    /// An original header line, copied byte for byte (name spelling, folding and all).
+    Keep(u32),
+    /// An original header whose value is replaced; the original name spelling is kept.
+    Replace(u32, Cow<'a, str>),
+    /// A new header line.
+    New(Cow<'a, str>, Cow<'a, str>),
+}
+
+/// A pending edit of a [`Message`]. Nothing is rendered until [`Edit::write_to`]; untouched header
+/// lines are copied from the original bytes.
+///
+/// ```
+/// let raw = b"INVITE sip:bob@biloxi.example.com SIP/2.0\r\n\
+/// Via: SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776asdhds\r\n\
+/// Max-Forwards: 70\r\nRoute: <sip:p1.example.com;lr>,<sip:p2.example.com;lr>\r\n\
+/// To: Bob <sip:bob@biloxi.example.com>\r\nFrom: Alice <sip:alice@atlanta.example.com>;tag=1928301774\r\n\
+/// Call-ID: a84b4c76e66710\r\nCSeq: 314159 INVITE\r\nContent-Length: 0\r\n\r\n";
+/// let msg = ims_sip::parse_datagram(raw).unwrap();
+/// let mut e = msg.edit();
+/// e.push_via("SIP/2.0/UDP p1.example.com;branch=z9hG4bK2d4790.1");
+/// assert_eq!(e.pop_route().as_deref(), Some("<sip:p1.example.com;lr>"));
+/// assert_eq!(e.decrement_max_forwards().unwrap(), 69);
+/// let out = e.to_vec();
+/// let fwd = ims_sip::parse_datagram(&out).unwrap();
+/// assert_eq!(fwd.via().count(), 2);
+/// assert_eq!(fwd.header(ims_sip::HeaderName::Route), Some("<sip:p2.example.com;lr>"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Edit<'a, 'm> {
+    msg: &'m Message<'a>,
+    start_line: Option<Cow<'a, str>>,
+    slots: SmallVec<[Slot<'a>; 32]>,
+    body: Option<NewBody<'a>>,
+}
+
+impl<'a, 'm> Edit<'a, 'm> {
+    pub(crate) fn new(msg: &'m Message<'a>) -> Self {
+        let slots = (0..msg.header_count() as u32).map(Slot::Keep).collect();
+        Edit {
+            msg,
+            start_line: None,
+            slots,
+            body: None,
+        }
+    }
+
+    fn slot_name(&self, s: &Slot<'a>) -> HeaderName {
+        match s {
+            Slot::Keep(i) | Slot::Replace(i, _) => self.msg.index().headers[*i as usize].name,
+            Slot::New(n, _) => HeaderName::from_bytes(n.as_bytes()),
+        }
+    }
+    fn slot_value<'s>(&'s self, s: &'s Slot<'a>) -> &'s str {
+        match s {
+            Slot::Keep(i) => {
+                let h = &self.msg.index().headers[*i as usize];
+                &self.msg.head()[h.value_start as usize..h.value_end as usize]
+            }
+            Slot::Replace(_, v) | Slot::New(_, v) => v,
+        }
+    }
+    fn position(&self, name: HeaderName) -> Option<usize> {
+        self.slots.iter().position(|s| self.slot_name(s) == name)
+    }
+
+    /// Replaces the start line (without CRLF), e.g. a new Request-URI after retargeting.
+    pub fn set_start_line(&mut self, line: impl Into<Cow<'a, str>>) -> &mut Self {
+        self.start_line = Some(line.into());
+        self
+    }
+    /// Replaces the Request-URI of a request, keeping method and version.
+    pub fn set_request_uri(&mut self, uri: &str) -> &mut Self {
+        if let Some(m) = self.msg.method() {
+            let line = format!("{} {} {}", m, uri, self.msg.version());
+            self.start_line = Some(Cow::Owned(line));
+        }
+        self
+    }
+    /// Inserts a header line above the first line of the same name (or at the top when there is
+    /// none): how Via and Record-Route are pushed.
+    pub fn push_front(
+        &mut self,
+        name: impl Into<Cow<'a, str>>,
+        value: impl Into<Cow<'a, str>>,
+    ) -> &mut Self {
+        let name = name.into();
+        let known = HeaderName::from_bytes(name.as_bytes());
+        let at = if known == HeaderName::Other {
+            None
+        } else {
+            self.position(known)
+        };
+        self.slots
+            .insert(at.unwrap_or(0), Slot::New(name, value.into()));
+        self
+    }
+    /// Appends a header line after all others.
+    pub fn push_back(
+        &mut self,
+        name: impl Into<Cow<'a, str>>,
+        value: impl Into<Cow<'a, str>>,
+    ) -> &mut Self {
+        self.slots.push(Slot::New(name.into(), value.into()));
+        self
+    }
+    /// Pushes a Via value on top (RFC 3261 §16.6 step 8).
+    pub fn push_via(&mut self, value: impl Into<Cow<'a, str>>) -> &mut Self {
+        self.push_front("Via", value)
+    }
+    /// Pushes a Record-Route value on top (RFC 3261 §16.6 step 4).
+    pub fn push_record_route(&mut self, value: impl Into<Cow<'a, str>>) -> &mut Self {
+        self.push_front("Record-Route", value)
+    }
+    /// Removes the first value of a (possibly comma-separated) header and returns it; the rest of
+    /// that line stays.
+    pub fn pop_first(&mut self, name: HeaderName) -> Option<String> {
+        let i = self.position(name)?;
+        let value = self.slot_value(&self.slots[i]).to_owned();
+        let mut parts = CommaSplit::new(&value);
+        let first = parts.next().map(|(_, e)| e.to_owned())?;
+        let rest: Vec<&str> = parts.map(|(_, e)| e).collect();
+        if rest.is_empty() {
+            self.slots.remove(i);
+        } else {
+            let joined = rest.join(",");
+            self.slots[i] = match &self.slots[i] {
+                Slot::Keep(k) | Slot::Replace(k, _) => Slot::Replace(*k, Cow::Owned(joined)),
+                Slot::New(n, _) => Slot::New(n.clone(), Cow::Owned(joined)),
+            };
+        }
+        Some(first)
+    }
+    /// Removes the topmost Route value (RFC 3261 §16.4, §16.12).
+    pub fn pop_route(&mut self) -> Option<String> {
+        self.pop_first(HeaderName::Route)
+    }
+    /// Removes the topmost Via value (a proxy forwarding a response, RFC 3261 §16.7 step 3).
+    pub fn pop_via(&mut self) -> Option<String> {
+        self.pop_first(HeaderName::Via)
+    }
+    /// Removes every line of this header. Returns how many lines went.
+    pub fn remove(&mut self, name: HeaderName) -> usize {
+        let before = self.slots.len();
+        let names: SmallVec<[HeaderName; 32]> =
+            self.slots.iter().map(|s| self.slot_name(s)).collect();
+        let mut k = 0;
+        self.slots.retain(|_| {
+            let keep = names[k] != name;
+            k += 1;
+            keep
+        });
+        before - self.slots.len()
+    }
+    /// Removes every line of an extension header (case-insensitive name).
+    pub fn remove_named(&mut self, name: &str) -> usize {
+        let known = HeaderName::from_bytes(name.as_bytes());
+        if known != HeaderName::Other {
+            return self.remove(known);
+        }
+        let before = self.slots.len();
+        let msg = self.msg;
+        self.slots.retain(|s| match s {
+            Slot::Keep(i) | Slot::Replace(i, _) => !msg
+                .header_at(*i as usize)
+                .is_some_and(|h| h.raw_name().eq_ignore_ascii_case(name)),
+            Slot::New(n, _) => !n.eq_ignore_ascii_case(name),
+        });
+        before - self.slots.len()
+    }
+    /// Sets a header to one value: replaces the first line's value (keeping its name spelling and
+    /// position), removes further lines, or appends when absent.
+    pub fn set(&mut self, name: HeaderName, value: impl Into<Cow<'a, str>>) -> &mut Self {
+        let value = value.into();
+        match self.position(name) {
+            Some(i) => {
+                self.slots[i] = match &self.slots[i] {
+                    Slot::Keep(k) | Slot::Replace(k, _) => Slot::Replace(*k, value),
+                    Slot::New(n, _) => Slot::New(n.clone(), value),
+                };
+                let mut seen = false;
+                let names: SmallVec<[HeaderName; 32]> =
+                    self.slots.iter().map(|s| self.slot_name(s)).collect();
+                let mut k = 0;
+                self.slots.retain(|_| {
+                    let n = names[k];
+                    k += 1;
+                    if n == name {
+                        let keep = !seen;
+                        seen = true;
+                        keep
+                    } else {
+                        true
+                    }
+                });
+            }
+            None => {
+                self.slots
+                    .push(Slot::New(Cow::Borrowed(name.as_str()), value));
+            }
+        }
+        self
+    }
+    /// Decrements Max-Forwards (RFC 3261 §16.6 step 3), adding `Max-Forwards: 70` when absent.
+    /// Fails when it is already 0 (answer 483) or unparsable (answer 400).
+    pub fn decrement_max_forwards(&mut self) -> Result<u8, ParseError> {
+        let Some(i) = self.position(HeaderName::MaxForwards) else {
+            self.push_back("Max-Forwards", "70");
+            return Ok(70);
+        };
+        let v = self.slot_value(&self.slots[i]);
+        let n: u8 = v.parse().map_err(|_| ParseError {
+            kind: ErrorKind::Overflow("Max-Forwards"),
+            offset: 0,
+            header: Some(HeaderName::MaxForwards),
+        })?;
+        if n == 0 {
+            return Err(ParseError {
+                kind: ErrorKind::Overflow("Max-Forwards"),
+                offset: 0,
+                header: Some(HeaderName::MaxForwards),
+            });
+        }
+        let new = n - 1;
+        self.set(HeaderName::MaxForwards, Cow::Owned(small_int(new)));
+        Ok(new)
+    }
+    /// Replaces the body (and Content-Type when given); Content-Length is rewritten on output.
+    pub fn set_body(
+        &mut self,
+        body: impl Into<Cow<'a, [u8]>>,
+        content_type: Option<&'a str>,
+    ) -> &mut Self {
+        self.body = Some((body.into(), content_type.map(Cow::Borrowed)));
+        self
+    }
+
+    /// Size of the output, exactly.
+    fn render(&self, out: &mut Vec<u8>) {
+        let msg = self.msg;
+        let head = msg.head().as_bytes();
+        match &self.start_line {
+            Some(l) => {
+                out.extend_from_slice(l.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+            None => {
+                let h0 = msg
+                    .index()
+                    .headers
+                    .first()
+                    .map_or(msg.body_offset() - 2, |h| h.start as usize);
+                out.extend_from_slice(&head[..h0]);
+            }
+        }
+        let new_len = self.body.as_ref().map(|(b, _)| b.len());
+        let mut wrote_cl = false;
+        let mut wrote_ct = false;
+        for s in &self.slots {
+            let name = self.slot_name(s);
+            if let Some(len) = new_len {
+                if name == HeaderName::ContentLength {
+                    if !wrote_cl {
+                        out.extend_from_slice(b"Content-Length: ");
+                        out.extend_from_slice(itoa(len).as_bytes());
+                        out.extend_from_slice(b"\r\n");
+                        wrote_cl = true;
+                    }
+                    continue;
+                }
+                if name == HeaderName::ContentType {
+                    if let Some((_, Some(ct))) = &self.body {
+                        if !wrote_ct {
+                            out.extend_from_slice(b"Content-Type: ");
+                            out.extend_from_slice(ct.as_bytes());
+                            out.extend_from_slice(b"\r\n");
+                            wrote_ct = true;
+                        }
+                        continue;
+                    }
+                }
+            }
+            match s {
+                Slot::Keep(i) => {
+                    let h = &msg.index().headers[*i as usize];
+                    out.extend_from_slice(&head[h.start as usize..h.end as usize]);
+                    // a bare-LF input line is normalised to CRLF
+                    if head[h.end as usize - 1] == b'\n' && head[h.end as usize - 2] != b'\r' {
+                        out.pop();
+                        out.extend_from_slice(b"\r\n");
+                    }
+                }
+                Slot::Replace(i, v) => {
+                    let h = &msg.index().headers[*i as usize];
+                    out.extend_from_slice(&head[h.start as usize..h.name_end as usize]);
+                    out.extend_from_slice(b": ");
+                    out.extend_from_slice(v.as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                }
+                Slot::New(n, v) => {
+                    out.extend_from_slice(n.as_bytes());
+                    out.extend_from_slice(b": ");
+                    out.extend_from_slice(v.as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                }
+            }
+        }
+        if let Some((body, ct)) = &self.body {
+            if !wrote_ct {
+                if let Some(ct) = ct {
+                    out.extend_from_slice(b"Content-Type: ");
+                    out.extend_from_slice(ct.as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                }
+            }
+            if !wrote_cl {
+                out.extend_from_slice(b"Content-Length: ");
+                out.extend_from_slice(itoa(body.len()).as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(body);
+        } else {
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(msg.body());
+        }
+    }
+
+    /// Appends the edited message to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        out.reserve(self.msg.len() + 256);
+        self.render(out);
+    }
+    /// The edited message as bytes.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        self.write_to(&mut v);
+        v
+    }
+    /// The edited message, parsed again into an [`OwnedMessage`].
+    pub fn to_owned_message(&self) -> Result<OwnedMessage, ParseError> {
+        OwnedMessage::parse(Bytes::from(self.to_vec()))
+    }
+}
+
+fn small_int(n: u8) -> String {
+    n.to_string()
+}
+
+fn itoa(n: usize) -> String {
+    n.to_string()
+}

@@ -1,0 +1,931 @@
+//! Message framing and the zero-copy message view (RFC 3261 §7).
+
+use crate::error::{ErrorKind, ParseError};
+use crate::headers::{CSeq, CallId, Contact, NameAddrHeader, TypedHeader, Via};
+use crate::method::Method;
+use crate::scan::{CommaSplit, TOKEN};
+use crate::uri::Uri;
+use crate::HeaderName;
+use bytes::Bytes;
+use smallvec::SmallVec;
+use std::borrow::Cow;
+use std::fmt;
+
+/// Size and count limits. Every limit applies to untrusted input; the defaults are safe for a
+/// public-facing server and comfortably above the longest RFC 4475 message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Whole message (start line, headers and body), bytes. Default 256 KiB.
+    pub max_message_size: usize,
+    /// Number of header lines. Default 256.
+    pub max_headers: usize,
+    /// One header line including folded continuations, bytes. Default 16 KiB.
+    pub max_header_len: usize,
+    /// The Request-URI, bytes. Default 8 KiB.
+    pub max_uri_len: usize,
+    /// The body, bytes. Default 192 KiB.
+    pub max_body_size: usize,
+    /// Nesting of multipart bodies. Default 4.
+    pub max_multipart_depth: usize,
+    /// Parts in one multipart body. Default 64.
+    pub max_multipart_parts: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_size: 256 * 1024,
+            max_headers: 256,
+            max_header_len: 16 * 1024,
+            max_uri_len: 8 * 1024,
+            max_body_size: 192 * 1024,
+            max_multipart_depth: 4,
+            max_multipart_parts: 64,
+        }
+    }
+}
+
+/// Parser settings: limits plus opt-in leniency switches. Everything is strict by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ParserConfig {
+    /// Limits applied while parsing.
+    pub limits: Limits,
+    /// Accept lines ending in a bare LF.
+    ///
+    /// Background: RFC 3261 §7 requires CRLF (`CRLF = CR LF` in §25.1), but some
+    /// implementations (and the RFC 5118 test archive) send LF alone.
+    pub allow_lf_line_endings: bool,
+}
+
+/// Outcome of parsing possibly incomplete stream input (the httparse shape).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status<T> {
+    /// A whole message; the `usize` says how many bytes it used.
+    Complete(T),
+    /// More bytes are needed. `Some(n)` when at least `n` more are known to be needed.
+    Partial(Option<usize>),
+}
+
+impl<T> Status<T> {
+    /// True for `Complete`.
+    pub fn is_complete(&self) -> bool {
+        matches!(self, Status::Complete(_))
+    }
+    /// The value of `Complete`, `None` for `Partial`.
+    pub fn complete(self) -> Option<T> {
+        match self {
+            Status::Complete(t) => Some(t),
+            Status::Partial(_) => None,
+        }
+    }
+}
+
+/// `SIP-Version` as two numbers (`SIP/2.0` is `(2, 0)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Version {
+    /// Major number.
+    pub major: u16,
+    /// Minor number.
+    pub minor: u16,
+}
+
+impl Version {
+    /// SIP/2.0.
+    pub const SIP_2_0: Version = Version { major: 2, minor: 0 };
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SIP/{}.{}", self.major, self.minor)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum StartIdx {
+    Request {
+        method_end: u32,
+        uri: (u32, u32),
+        version: Version,
+    },
+    Response {
+        version: Version,
+        code: u16,
+        reason: (u32, u32),
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HIdx {
+    pub(crate) name: HeaderName,
+    pub(crate) start: u32,
+    pub(crate) name_end: u32,
+    pub(crate) value_start: u32,
+    pub(crate) value_end: u32,
+    pub(crate) end: u32,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Index {
+    pub(crate) start: StartIdx,
+    pub(crate) start_line_end: u32,
+    pub(crate) headers: SmallVec<[HIdx; 32]>,
+    pub(crate) body_start: u32,
+    pub(crate) body_end: u32,
+    pub(crate) content_length: Option<u32>,
+    pub(crate) cl_conflict: bool,
+}
+
+#[derive(PartialEq, Eq, Clone, Copy)]
+enum Mode {
+    Stream,
+    Datagram,
+}
+
+/// Parses one message from the front of a stream buffer (TCP, TLS, SCTP, WebSocket-less framing).
+///
+/// Content-Length is mandatory (RFC 3261 §18.3). `Ok(Status::Partial)` means "feed more bytes".
+/// Leading CRLF keep-alives are not skipped here; see [`crate::Framer`].
+pub fn parse(buf: &[u8]) -> Result<Status<(Message<'_>, usize)>, ParseError> {
+    ParserConfig::default().parse(buf)
+}
+
+/// Parses one datagram (UDP): a missing Content-Length means "the rest of the datagram", bytes past
+/// the Content-Length are ignored (RFC 3261 §18.3), and a Content-Length past the end is an error.
+pub fn parse_datagram(buf: &[u8]) -> Result<Message<'_>, ParseError> {
+    ParserConfig::default().parse_datagram(buf)
+}
+
+impl ParserConfig {
+    /// [`parse`] with this configuration.
+    pub fn parse<'a>(&self, buf: &'a [u8]) -> Result<Status<(Message<'a>, usize)>, ParseError> {
+        match parse_index(buf, self, Mode::Stream)? {
+            Status::Complete(idx) => {
+                let end = idx.body_end as usize;
+                let m = Message::from_index(&buf[..end], Cow::Owned(idx))?;
+                Ok(Status::Complete((m, end)))
+            }
+            Status::Partial(n) => Ok(Status::Partial(n)),
+        }
+    }
+
+    /// [`parse_datagram`] with this configuration.
+    pub fn parse_datagram<'a>(&self, buf: &'a [u8]) -> Result<Message<'a>, ParseError> {
+        match parse_index(buf, self, Mode::Datagram)? {
+            Status::Complete(idx) => {
+                let end = idx.body_end as usize;
+                Message::from_index(&buf[..end], Cow::Owned(idx))
+            }
+            Status::Partial(_) => Err(ParseError::new(ErrorKind::UnterminatedHeaders, buf.len())),
+        }
+    }
+}
+
+#[inline]
+fn parse_version(s: &[u8], at: usize) -> Result<Version, ParseError> {
+    let err = ParseError::new(ErrorKind::Version, at);
+    if s.len() < 7 || &s[..4] != b"SIP/" {
+        return Err(err);
+    }
+    if s == b"SIP/2.0" {
+        return Ok(Version::SIP_2_0);
+    }
+    let rest = &s[4..];
+    let dot = memchr::memchr(b'.', rest).ok_or(err)?;
+    let num = |d: &[u8]| -> Result<u16, ParseError> {
+        if d.is_empty() || d.len() > 4 || !d.iter().all(u8::is_ascii_digit) {
+            return Err(err);
+        }
+        Ok(d.iter().fold(0u16, |a, &c| a * 10 + u16::from(c - b'0')))
+    };
+    Ok(Version {
+        major: num(&rest[..dot])?,
+        minor: num(&rest[dot + 1..])?,
+    })
+}
+
+/// Finds the end of the line starting at `from`: returns (content_end, next_line_start).
+#[inline]
+fn line_end(buf: &[u8], from: usize, lf_ok: bool) -> Result<Option<(usize, usize)>, ParseError> {
+    match memchr::memchr2(b'\r', b'\n', &buf[from..]) {
+        None => Ok(None),
+        Some(i) => {
+            let at = from + i;
+            if buf[at] == b'\r' {
+                match buf.get(at + 1) {
+                    Some(b'\n') => Ok(Some((at, at + 2))),
+                    Some(_) => Err(ParseError::new(ErrorKind::BareCr, at)),
+                    None => Ok(None),
+                }
+            } else if lf_ok {
+                Ok(Some((at, at + 1)))
+            } else {
+                Err(ParseError::new(ErrorKind::BareLf, at))
+            }
+        }
+    }
+}
+
+fn parse_start_line(buf: &[u8], end: usize, cfg: &ParserConfig) -> Result<StartIdx, ParseError> {
+    let line = &buf[..end];
+    if line.starts_with(b"SIP/") {
+        // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase CRLF
+        let sp = memchr::memchr(b' ', line).ok_or(ParseError::new(ErrorKind::StartLine, 0))?;
+        let version = parse_version(&line[..sp], 0)?;
+        let code_at = sp + 1;
+        let rest = &line[code_at..];
+        if rest.len() < 4 || !rest[..3].iter().all(u8::is_ascii_digit) || rest[3] != b' ' {
+            return Err(ParseError::new(ErrorKind::StatusCode, code_at));
+        }
+        let code = rest[..3]
+            .iter()
+            .fold(0u16, |a, &c| a * 10 + u16::from(c - b'0'));
+        if code < 100 {
+            return Err(ParseError::new(ErrorKind::StatusCode, code_at));
+        }
+        let rs = code_at + 4;
+        if let Some(p) = line[rs..]
+            .iter()
+            .position(|&c| (c < 0x20 && c != b'\t') || c == 0x7f)
+        {
+            return Err(ParseError::new(ErrorKind::ReasonPhrase, rs + p));
+        }
+        return Ok(StartIdx::Response {
+            version,
+            code,
+            reason: (rs as u32, end as u32),
+        });
+    }
+    // Request-Line = Method SP Request-URI SP SIP-Version CRLF
+    let m_end = line
+        .iter()
+        .position(|&c| !TOKEN[c as usize])
+        .unwrap_or(line.len());
+    if m_end == 0 {
+        return Err(ParseError::new(ErrorKind::StartLine, 0));
+    }
+    if line.get(m_end) != Some(&b' ') {
+        return Err(ParseError::new(ErrorKind::Method, m_end));
+    }
+    let us = m_end + 1;
+    let sp2 = memchr::memchr(b' ', &line[us..])
+        .map(|i| us + i)
+        .ok_or(ParseError::new(ErrorKind::RequestUri, us))?;
+    if sp2 == us {
+        return Err(ParseError::new(ErrorKind::RequestUri, us));
+    }
+    if sp2 - us > cfg.limits.max_uri_len {
+        return Err(ParseError::new(ErrorKind::UriTooLong, us));
+    }
+    let uri = std::str::from_utf8(&line[us..sp2])
+        .map_err(|_| ParseError::new(ErrorKind::RequestUri, us))?;
+    if let Err(e) = Uri::parse(uri) {
+        return Err(ParseError::new(ErrorKind::RequestUri, us + e.offset));
+    }
+    let version = parse_version(&line[sp2 + 1..], sp2 + 1)?;
+    Ok(StartIdx::Request {
+        method_end: m_end as u32,
+        uri: (us as u32, sp2 as u32),
+        version,
+    })
+}
+
+fn parse_index(buf: &[u8], cfg: &ParserConfig, mode: Mode) -> Result<Status<Index>, ParseError> {
+    let lim = &cfg.limits;
+    let lf_ok = cfg.allow_lf_line_endings;
+    if buf.is_empty() {
+        return if mode == Mode::Stream {
+            Ok(Status::Partial(None))
+        } else {
+            Err(ParseError::new(ErrorKind::Empty, 0))
+        };
+    }
+    let partial = |n: usize| -> Result<Status<Index>, ParseError> {
+        if n > lim.max_message_size {
+            Err(ParseError::new(
+                ErrorKind::MessageTooLarge,
+                lim.max_message_size,
+            ))
+        } else {
+            Ok(Status::Partial(None))
+        }
+    };
+    let (sl_end, mut pos) = match line_end(buf, 0, lf_ok)? {
+        Some(x) => x,
+        None => return partial(buf.len()),
+    };
+    let start = parse_start_line(buf, sl_end, cfg)?;
+    let mut headers: SmallVec<[HIdx; 32]> = SmallVec::new();
+    let mut content_length: Option<u32> = None;
+    let mut cl_conflict = false;
+    let body_start;
+    loop {
+        let Some(&c0) = buf.get(pos) else {
+            return partial(buf.len());
+        };
+        if c0 == b'\r' {
+            match buf.get(pos + 1) {
+                Some(b'\n') => {
+                    body_start = pos + 2;
+                    break;
+                }
+                Some(_) => return Err(ParseError::new(ErrorKind::BareCr, pos)),
+                None => return partial(buf.len()),
+            }
+        }
+        if c0 == b'\n' {
+            if lf_ok {
+                body_start = pos + 1;
+                break;
+            }
+            return Err(ParseError::new(ErrorKind::BareLf, pos));
+        }
+        if headers.len() >= lim.max_headers {
+            return Err(ParseError::new(ErrorKind::TooManyHeaders, pos));
+        }
+        // field-name
+        let hstart = pos;
+        let mut p = pos;
+        while p < buf.len() && TOKEN[buf[p] as usize] {
+            p += 1;
+        }
+        let name_end = p;
+        if name_end == hstart {
+            return Err(ParseError::new(ErrorKind::HeaderName, p));
+        }
+        // HCOLON = *( SP / HTAB ) ":" SWS
+        while p < buf.len() && (buf[p] == b' ' || buf[p] == b'\t') {
+            p += 1;
+        }
+        match buf.get(p) {
+            Some(b':') => p += 1,
+            Some(_) => return Err(ParseError::new(ErrorKind::HeaderColon, p)),
+            None => return partial(buf.len()),
+        }
+        let name = HeaderName::from_bytes(&buf[hstart..name_end]);
+        let mut vs = p;
+        // value runs to a line end not followed by SP/HTAB (RFC 3261 §7.3.1 folding)
+        let (content_end, next) = loop {
+            let Some((ce, nx)) = line_end(buf, p, lf_ok)? else {
+                return partial(buf.len());
+            };
+            match buf.get(nx) {
+                Some(b' ' | b'\t') => p = nx,
+                Some(_) => break (ce, nx),
+                None => return partial(buf.len()),
+            }
+        };
+        if next - hstart > lim.max_header_len {
+            return Err(ParseError::new(ErrorKind::HeaderTooLong, hstart).within_name(name));
+        }
+        let mut ve = content_end;
+        while vs < ve && matches!(buf[vs], b' ' | b'\t' | b'\r' | b'\n') {
+            vs += 1;
+        }
+        while ve > vs && matches!(buf[ve - 1], b' ' | b'\t' | b'\r' | b'\n') {
+            ve -= 1;
+        }
+        if name == HeaderName::ContentLength {
+            let v = &buf[vs..ve];
+            if v.is_empty() || v.len() > 10 || !v.iter().all(u8::is_ascii_digit) {
+                return Err(ParseError::new(ErrorKind::ContentLength, vs).within_name(name));
+            }
+            let n = v.iter().fold(0u64, |a, &c| a * 10 + u64::from(c - b'0'));
+            let n = u32::try_from(n)
+                .map_err(|_| ParseError::new(ErrorKind::ContentLength, vs).within_name(name))?;
+            match content_length {
+                Some(prev) if prev != n => cl_conflict = true,
+                _ => content_length = Some(n),
+            }
+        }
+        headers.push(HIdx {
+            name,
+            start: hstart as u32,
+            name_end: name_end as u32,
+            value_start: vs as u32,
+            value_end: ve as u32,
+            end: next as u32,
+        });
+        pos = next;
+    }
+    if body_start > lim.max_message_size {
+        return Err(ParseError::new(
+            ErrorKind::MessageTooLarge,
+            lim.max_message_size,
+        ));
+    }
+    let body_end = match mode {
+        Mode::Stream => {
+            if cl_conflict {
+                return Err(ParseError::new(
+                    ErrorKind::ContentLengthConflict,
+                    body_start,
+                ));
+            }
+            let cl = content_length
+                .ok_or(ParseError::new(ErrorKind::MissingContentLength, body_start))?
+                as usize;
+            if cl > lim.max_body_size {
+                return Err(ParseError::new(ErrorKind::BodyTooLarge, body_start));
+            }
+            if body_start + cl > lim.max_message_size {
+                return Err(ParseError::new(ErrorKind::MessageTooLarge, body_start));
+            }
+            if buf.len() < body_start + cl {
+                return Ok(Status::Partial(Some(body_start + cl - buf.len())));
+            }
+            body_start + cl
+        }
+        Mode::Datagram => {
+            if buf.len() > lim.max_message_size {
+                return Err(ParseError::new(
+                    ErrorKind::MessageTooLarge,
+                    lim.max_message_size,
+                ));
+            }
+            let end = match content_length {
+                Some(cl) if !cl_conflict => {
+                    let e = body_start + cl as usize;
+                    if e > buf.len() {
+                        return Err(ParseError::new(ErrorKind::BodyTruncated, buf.len()));
+                    }
+                    e
+                }
+                _ => buf.len(),
+            };
+            if end - body_start > lim.max_body_size {
+                return Err(ParseError::new(ErrorKind::BodyTooLarge, body_start));
+            }
+            end
+        }
+    };
+    Ok(Status::Complete(Index {
+        start,
+        start_line_end: sl_end as u32,
+        headers,
+        body_start: body_start as u32,
+        body_end: body_end as u32,
+        content_length,
+        cl_conflict,
+    }))
+}
+
+impl ParseError {
+    fn within_name(mut self, name: HeaderName) -> Self {
+        self.header = Some(name);
+        self
+    }
+}
+
+/// The start line of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartLine<'a> {
+    /// `Method SP Request-URI SP SIP-Version`.
+    Request {
+        /// The method.
+        method: Method<'a>,
+        /// The Request-URI text (syntax-checked; use [`Message::request_uri`] for the parsed form).
+        uri: &'a str,
+        /// The SIP-Version.
+        version: Version,
+    },
+    /// `SIP-Version SP Status-Code SP Reason-Phrase`.
+    Response {
+        /// The SIP-Version.
+        version: Version,
+        /// The Status-Code.
+        code: u16,
+        /// The Reason-Phrase (may be empty, may be UTF-8).
+        reason: &'a str,
+    },
+}
+
+/// One header line of a message: its name, its wire spelling, and its raw value (LWS trimmed at both
+/// ends; internal folding kept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header<'a> {
+    name: HeaderName,
+    raw_name: &'a str,
+    value: &'a str,
+    offset: usize,
+}
+
+impl<'a> Header<'a> {
+    /// The known name (compact forms resolved), or `HeaderName::Other`.
+    pub fn name(&self) -> HeaderName {
+        self.name
+    }
+    /// The name exactly as on the wire (`v`, `VIA`, `X-Foo`).
+    pub fn raw_name(&self) -> &'a str {
+        self.raw_name
+    }
+    /// The canonical long name for known headers, the wire name for extension headers.
+    pub fn long_name(&self) -> &'a str {
+        if self.name == HeaderName::Other {
+            self.raw_name
+        } else {
+            self.name.as_str()
+        }
+    }
+    /// The raw value.
+    pub fn value(&self) -> &'a str {
+        self.value
+    }
+    /// Byte offset of the value from the start of the message.
+    pub fn value_offset(&self) -> usize {
+        self.offset
+    }
+}
+
+/// A parsed SIP message borrowing its bytes.
+///
+/// Produced by [`parse`], [`parse_datagram`] or [`OwnedMessage::as_message`]. Header values are
+/// slices of the input; typed views ([`Message::get`], [`Message::via`], ...) are parsed when asked for.
+#[derive(Clone)]
+pub struct Message<'a> {
+    buf: &'a [u8],
+    head: &'a str,
+    idx: Cow<'a, Index>,
+}
+
+impl fmt::Debug for Message<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Message")
+            .field("start_line", &self.start_line())
+            .field(
+                "headers",
+                &self
+                    .headers()
+                    .map(|h| (h.raw_name, h.value))
+                    .collect::<Vec<_>>(),
+            )
+            .field("body_len", &self.body().len())
+            .finish()
+    }
+}
+
+impl<'a> Message<'a> {
+    fn from_index(buf: &'a [u8], idx: Cow<'a, Index>) -> Result<Self, ParseError> {
+        let head = std::str::from_utf8(&buf[..idx.body_start as usize]).map_err(|e| {
+            let at = e.valid_up_to();
+            let mut err = ParseError::new(ErrorKind::HeaderValue, at);
+            err.header = idx
+                .headers
+                .iter()
+                .find(|h| (h.start as usize..h.end as usize).contains(&at))
+                .map(|h| h.name);
+            err
+        })?;
+        Ok(Message { buf, head, idx })
+    }
+
+    /// The message bytes (start line to end of body).
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.buf
+    }
+    /// Length of the message in bytes.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+    /// Always false: a parsed message has at least a start line.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+    /// The start line.
+    pub fn start_line(&self) -> StartLine<'a> {
+        match self.idx.start {
+            StartIdx::Request {
+                method_end,
+                uri,
+                version,
+            } => StartLine::Request {
+                method: Method::from_token(&self.head[..method_end as usize]),
+                uri: &self.head[uri.0 as usize..uri.1 as usize],
+                version,
+            },
+            StartIdx::Response {
+                version,
+                code,
+                reason,
+            } => StartLine::Response {
+                version,
+                code,
+                reason: &self.head[reason.0 as usize..reason.1 as usize],
+            },
+        }
+    }
+    /// The start line text without its CRLF.
+    pub fn start_line_str(&self) -> &'a str {
+        &self.head[..self.idx.start_line_end as usize]
+    }
+    /// True for a request.
+    pub fn is_request(&self) -> bool {
+        matches!(self.idx.start, StartIdx::Request { .. })
+    }
+    /// The method of a request, `None` for a response.
+    pub fn method(&self) -> Option<Method<'a>> {
+        match self.idx.start {
+            StartIdx::Request { method_end, .. } => {
+                Some(Method::from_token(&self.head[..method_end as usize]))
+            }
+            _ => None,
+        }
+    }
+    /// The Request-URI text of a request.
+    pub fn request_uri_str(&self) -> Option<&'a str> {
+        match self.idx.start {
+            StartIdx::Request { uri, .. } => Some(&self.head[uri.0 as usize..uri.1 as usize]),
+            _ => None,
+        }
+    }
+    /// The parsed Request-URI of a request (checked when the message was parsed).
+    pub fn request_uri(&self) -> Option<Uri<'a>> {
+        self.request_uri_str().and_then(|s| Uri::parse(s).ok())
+    }
+    /// The status code of a response.
+    pub fn status(&self) -> Option<u16> {
+        match self.idx.start {
+            StartIdx::Response { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+    /// The Reason-Phrase of a response.
+    pub fn reason(&self) -> Option<&'a str> {
+        match self.idx.start {
+            StartIdx::Response { reason, .. } => {
+                Some(&self.head[reason.0 as usize..reason.1 as usize])
+            }
+            _ => None,
+        }
+    }
+    /// The SIP-Version of the start line.
+    pub fn version(&self) -> Version {
+        match self.idx.start {
+            StartIdx::Request { version, .. } | StartIdx::Response { version, .. } => version,
+        }
+    }
+    /// The body bytes, exactly as received.
+    pub fn body(&self) -> &'a [u8] {
+        &self.buf[self.idx.body_start as usize..self.idx.body_end as usize]
+    }
+    /// Byte offset where the body starts.
+    pub fn body_offset(&self) -> usize {
+        self.idx.body_start as usize
+    }
+    /// The Content-Length value used for framing, if any.
+    pub fn content_length(&self) -> Option<u32> {
+        self.idx.content_length
+    }
+    /// True when two Content-Length headers disagreed (RFC 4475 §3.3.9); the body then ran to the end
+    /// of the datagram and [`crate::validate()`] rejects the message.
+    pub fn content_length_conflict(&self) -> bool {
+        self.idx.cl_conflict
+    }
+    /// Number of header lines.
+    pub fn header_count(&self) -> usize {
+        self.idx.headers.len()
+    }
+
+    #[inline]
+    fn mk(&self, h: &HIdx) -> Header<'a> {
+        Header {
+            name: h.name,
+            raw_name: &self.head[h.start as usize..h.name_end as usize],
+            value: &self.head[h.value_start as usize..h.value_end as usize],
+            offset: h.value_start as usize,
+        }
+    }
+    /// All header lines in wire order.
+    pub fn headers(&self) -> impl Iterator<Item = Header<'a>> + '_ {
+        self.idx.headers.iter().map(move |h| self.mk(h))
+    }
+    /// The `i`-th header line.
+    pub fn header_at(&self, i: usize) -> Option<Header<'a>> {
+        self.idx.headers.get(i).map(|h| self.mk(h))
+    }
+    /// The raw value of the first header called `name`.
+    pub fn header(&self, name: HeaderName) -> Option<&'a str> {
+        self.idx
+            .headers
+            .iter()
+            .find(|h| h.name == name)
+            .map(|h| self.mk(h).value)
+    }
+    /// The raw value of the first header whose name is `name` (case-insensitive; compact forms of
+    /// known headers match too).
+    pub fn header_str(&self, name: &str) -> Option<&'a str> {
+        self.headers_named(name).next().map(|h| h.value)
+    }
+    /// All header lines called `name` (case-insensitive; compact forms of known headers match too).
+    pub fn headers_named<'s>(&'s self, name: &'s str) -> impl Iterator<Item = Header<'a>> + 's {
+        let known = HeaderName::from_bytes(name.as_bytes());
+        self.headers().filter(move |h| {
+            if known != HeaderName::Other {
+                h.name == known
+            } else {
+                h.name == HeaderName::Other && h.raw_name.eq_ignore_ascii_case(name)
+            }
+        })
+    }
+    /// All header lines with this known name, in order.
+    pub fn headers_of(&self, name: HeaderName) -> impl Iterator<Item = Header<'a>> + '_ {
+        self.idx
+            .headers
+            .iter()
+            .filter(move |h| h.name == name)
+            .map(move |h| self.mk(h))
+    }
+    /// True when at least one header has this name.
+    pub fn has(&self, name: HeaderName) -> bool {
+        self.idx.headers.iter().any(|h| h.name == name)
+    }
+    /// The comma-separated elements of every header with this name (RFC 3261 §7.3.1), as
+    /// `(offset in message, element)`; an empty element is yielded empty so callers can reject it.
+    pub fn list(&self, name: HeaderName) -> impl Iterator<Item = (usize, &'a str)> + '_ {
+        self.headers_of(name)
+            .flat_map(|h| CommaSplit::new(h.value).map(move |(o, e)| (h.offset + o, e)))
+    }
+
+    /// The first value of a typed header: for list headers, the first element of the first line.
+    pub fn get<T: TypedHeader<'a>>(&self) -> Result<Option<T>, ParseError> {
+        let Some(h) = self.headers_of(T::NAME).next() else {
+            return Ok(None);
+        };
+        if T::LIST {
+            let (o, e) = CommaSplit::new(h.value).next().unwrap_or((0, ""));
+            if e.is_empty() {
+                return Err(ParseError::syntax("list element", h.offset + o).within(T::NAME, 0));
+            }
+            T::parse(e)
+                .map(Some)
+                .map_err(|err| err.within(T::NAME, h.offset + o))
+        } else {
+            T::parse(h.value)
+                .map(Some)
+                .map_err(|err| err.within(T::NAME, h.offset))
+        }
+    }
+
+    /// Every value of a typed header, across lines and (for list headers) comma-separated elements.
+    pub fn get_all<T: TypedHeader<'a>>(
+        &self,
+    ) -> impl Iterator<Item = Result<T, ParseError>> + use<'_, 'a, T> {
+        self.headers_of(T::NAME).flat_map(|h| {
+            let elems: SmallVec<[(usize, &'a str); 4]> = if T::LIST {
+                CommaSplit::new(h.value).collect()
+            } else {
+                smallvec::smallvec![(0, h.value)]
+            };
+            elems.into_iter().map(move |(o, e)| {
+                if e.is_empty() {
+                    Err(ParseError::syntax("list element", h.offset + o).within(T::NAME, 0))
+                } else {
+                    T::parse(e).map_err(|err| err.within(T::NAME, h.offset + o))
+                }
+            })
+        })
+    }
+
+    /// All Via values, topmost first.
+    pub fn via(&self) -> impl Iterator<Item = Result<Via<'a>, ParseError>> + '_ {
+        self.get_all::<Via<'a>>()
+    }
+    /// The topmost Via.
+    pub fn top_via(&self) -> Result<Option<Via<'a>>, ParseError> {
+        self.get::<Via<'a>>()
+    }
+    /// From.
+    pub fn from(&self) -> Result<Option<NameAddrHeader<'a>>, ParseError> {
+        self.typed_name_addr(HeaderName::From)
+    }
+    /// To.
+    pub fn to(&self) -> Result<Option<NameAddrHeader<'a>>, ParseError> {
+        self.typed_name_addr(HeaderName::To)
+    }
+    fn typed_name_addr(&self, name: HeaderName) -> Result<Option<NameAddrHeader<'a>>, ParseError> {
+        match self.headers_of(name).next() {
+            None => Ok(None),
+            Some(h) => NameAddrHeader::parse(h.value)
+                .map(Some)
+                .map_err(|e| e.within(name, h.offset)),
+        }
+    }
+    /// Call-ID.
+    pub fn call_id(&self) -> Result<Option<CallId<'a>>, ParseError> {
+        self.get::<CallId<'a>>()
+    }
+    /// CSeq.
+    pub fn cseq(&self) -> Result<Option<CSeq<'a>>, ParseError> {
+        self.get::<CSeq<'a>>()
+    }
+    /// All Contact values.
+    pub fn contacts(&self) -> impl Iterator<Item = Result<Contact<'a>, ParseError>> + '_ {
+        self.get_all::<Contact<'a>>()
+    }
+    /// Max-Forwards.
+    pub fn max_forwards(&self) -> Result<Option<u8>, ParseError> {
+        self.get::<crate::headers::MaxForwards>()
+            .map(|o| o.map(|m| m.0))
+    }
+
+    /// Starts a splicing edit of this message (see [`crate::Edit`]).
+    pub fn edit(&self) -> crate::Edit<'a, '_> {
+        crate::Edit::new(self)
+    }
+
+    /// Copies the message into an [`OwnedMessage`].
+    pub fn to_owned_message(&self) -> OwnedMessage {
+        OwnedMessage {
+            buf: Bytes::copy_from_slice(self.buf),
+            idx: self.idx.clone().into_owned(),
+        }
+    }
+
+    pub(crate) fn index(&self) -> &Index {
+        &self.idx
+    }
+    pub(crate) fn head(&self) -> &'a str {
+        self.head
+    }
+}
+
+impl fmt::Display for Message<'_> {
+    /// Writes the message as received; a non-UTF-8 body is written lossily.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.head)?;
+        f.write_str(&String::from_utf8_lossy(self.body()))
+    }
+}
+
+/// A parsed message that owns its bytes (a `Bytes` buffer, shared and cheap to clone).
+#[derive(Clone)]
+pub struct OwnedMessage {
+    buf: Bytes,
+    idx: Index,
+}
+
+impl fmt::Debug for OwnedMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.as_message(), f)
+    }
+}
+
+impl OwnedMessage {
+    /// Parses a datagram held in `Bytes` without copying it. Bytes past the message are dropped.
+    pub fn parse_datagram(buf: Bytes) -> Result<OwnedMessage, ParseError> {
+        Self::parse_datagram_with(buf, &ParserConfig::default())
+    }
+    /// [`OwnedMessage::parse_datagram`] with a configuration.
+    pub fn parse_datagram_with(buf: Bytes, cfg: &ParserConfig) -> Result<OwnedMessage, ParseError> {
+        let idx = match parse_index(&buf, cfg, Mode::Datagram)? {
+            Status::Complete(i) => i,
+            Status::Partial(_) => {
+                return Err(ParseError::new(ErrorKind::UnterminatedHeaders, buf.len()))
+            }
+        };
+        let buf = buf.slice(..idx.body_end as usize);
+        // checks UTF-8 of the header section
+        Message::from_index(&buf, Cow::Borrowed(&idx))?;
+        Ok(OwnedMessage { buf, idx })
+    }
+    /// Parses a complete stream message (Content-Length required) held in `Bytes`.
+    pub fn parse(buf: Bytes) -> Result<OwnedMessage, ParseError> {
+        Self::parse_with(buf, &ParserConfig::default())
+    }
+    /// [`OwnedMessage::parse`] with a configuration.
+    pub fn parse_with(buf: Bytes, cfg: &ParserConfig) -> Result<OwnedMessage, ParseError> {
+        let idx = match parse_index(&buf, cfg, Mode::Stream)? {
+            Status::Complete(i) => i,
+            Status::Partial(_) => {
+                return Err(ParseError::new(ErrorKind::UnterminatedHeaders, buf.len()))
+            }
+        };
+        let buf = buf.slice(..idx.body_end as usize);
+        Message::from_index(&buf, Cow::Borrowed(&idx))?;
+        Ok(OwnedMessage { buf, idx })
+    }
+    /// A borrowed view with the full typed API.
+    pub fn as_message(&self) -> Message<'_> {
+        // The header section was checked as UTF-8 when this value was built.
+        let head = std::str::from_utf8(&self.buf[..self.idx.body_start as usize]).unwrap_or("");
+        Message {
+            buf: &self.buf,
+            head,
+            idx: Cow::Borrowed(&self.idx),
+        }
+    }
+    /// The message bytes.
+    pub fn bytes(&self) -> &Bytes {
+        &self.buf
+    }
+    /// The body as a zero-copy `Bytes` slice.
+    pub fn body_bytes(&self) -> Bytes {
+        self.buf
+            .slice(self.idx.body_start as usize..self.idx.body_end as usize)
+    }
+}
+
+impl fmt::Display for OwnedMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.as_message(), f)
+    }
+}

@@ -1,0 +1,359 @@
+//! Character classes of RFC 3261 §25.1 as lookup tables, and a small cursor the typed parsers share.
+
+use crate::error::ParseError;
+
+macro_rules! byte_table {
+    ($name:ident, |$c:ident: u8| $e:expr) => {
+        pub(crate) static $name: [bool; 256] = {
+            let mut t = [false; 256];
+            let mut i = 0;
+            while i < 256 {
+                let $c = i as u8;
+                t[i] = $e;
+                i += 1;
+            }
+            t
+        };
+    };
+}
+
+pub(crate) use byte_table;
+
+const fn is_alnum(c: u8) -> bool {
+    c.is_ascii_alphanumeric()
+}
+const fn is_mark(c: u8) -> bool {
+    matches!(
+        c,
+        b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+    )
+}
+const fn is_unreserved(c: u8) -> bool {
+    is_alnum(c) || is_mark(c)
+}
+
+// token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")
+byte_table!(TOKEN, |c: u8| is_alnum(c)
+    || matches!(
+        c,
+        b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+    ));
+// user = 1*( unreserved / escaped / user-unreserved ); '%' handled by the escape check
+byte_table!(USER, |c: u8| is_unreserved(c)
+    || matches!(
+        c,
+        b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/' | b'%'
+    ));
+// password = *( unreserved / escaped / "&" / "=" / "+" / "$" / "," )
+byte_table!(PASSWORD, |c: u8| is_unreserved(c)
+    || matches!(c, b'&' | b'=' | b'+' | b'$' | b',' | b'%'));
+// paramchar = param-unreserved / unreserved / escaped
+byte_table!(PARAMCHAR, |c: u8| is_unreserved(c)
+    || matches!(
+        c,
+        b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$' | b'%'
+    ));
+// hname / hvalue characters: hnv-unreserved / unreserved / escaped
+byte_table!(HNV, |c: u8| is_unreserved(c)
+    || matches!(
+        c,
+        b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$' | b'%'
+    ));
+// uric = reserved / unreserved / escaped (absoluteURI), plus brackets for IPv6 literals
+byte_table!(URIC, |c: u8| is_unreserved(c)
+    || matches!(
+        c,
+        b';' | b'/'
+            | b'?'
+            | b':'
+            | b'@'
+            | b'&'
+            | b'='
+            | b'+'
+            | b'$'
+            | b','
+            | b'%'
+            | b'['
+            | b']'
+            | b'#'
+    ));
+// word = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~" /
+//        "(" / ")" / "<" / ">" / ":" / "\" / DQUOTE / "/" / "[" / "]" / "?" / "{" / "}" )
+byte_table!(WORD, |c: u8| TOKEN_FN(c)
+    || matches!(
+        c,
+        b'(' | b')' | b'<' | b'>' | b':' | b'\\' | b'"' | b'/' | b'[' | b']' | b'?' | b'{' | b'}'
+    ));
+
+#[allow(non_snake_case)]
+const fn TOKEN_FN(c: u8) -> bool {
+    is_alnum(c)
+        || matches!(
+            c,
+            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+        )
+}
+
+#[inline]
+pub(crate) fn is_token(s: &[u8]) -> bool {
+    !s.is_empty() && s.iter().all(|&c| TOKEN[c as usize])
+}
+
+/// `escaped = "%" HEXDIG HEXDIG` everywhere `%` occurs; the class table already allowed `%`.
+pub(crate) fn check_escapes(s: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while let Some(p) = memchr::memchr(b'%', &s[i..]) {
+        let at = i + p;
+        if at + 2 >= s.len() || !(s[at + 1].is_ascii_hexdigit() && s[at + 2].is_ascii_hexdigit()) {
+            return Some(at);
+        }
+        i = at + 3;
+    }
+    None
+}
+
+/// Checks `s` against a class table with `%` escapes; returns the offset of the first bad byte.
+#[inline]
+pub(crate) fn check_class(s: &[u8], table: &[bool; 256]) -> Option<usize> {
+    if let Some(p) = s.iter().position(|&c| !table[c as usize]) {
+        return Some(p);
+    }
+    check_escapes(s)
+}
+
+/// Whitespace inside a header value: SP, HTAB, and the CR LF of a fold (the message parser has
+/// already checked that every CR LF inside a value is followed by SP or HTAB).
+#[inline]
+pub(crate) const fn is_lws(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// A cursor over one header value (or part of one). Offsets in errors are relative to `base`.
+#[derive(Clone, Copy)]
+pub(crate) struct Cursor<'a> {
+    pub(crate) s: &'a str,
+    pub(crate) pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    pub(crate) fn new(s: &'a str) -> Self {
+        Cursor { s, pos: 0 }
+    }
+    #[inline]
+    pub(crate) fn bytes(&self) -> &'a [u8] {
+        self.s.as_bytes()
+    }
+    #[inline]
+    pub(crate) fn peek(&self) -> Option<u8> {
+        self.bytes().get(self.pos).copied()
+    }
+    #[inline]
+    pub(crate) fn at_end(&self) -> bool {
+        self.pos >= self.s.len()
+    }
+    pub(crate) fn rest(&self) -> &'a str {
+        &self.s[self.pos..]
+    }
+    pub(crate) fn err(&self, what: &'static str) -> ParseError {
+        ParseError::syntax(what, self.pos)
+    }
+    #[inline]
+    pub(crate) fn skip_lws(&mut self) {
+        let b = self.bytes();
+        while self.pos < b.len() && is_lws(b[self.pos]) {
+            self.pos += 1;
+        }
+    }
+    /// Consumes `c` surrounded by optional LWS (the SWS c SWS separators of §25.1).
+    pub(crate) fn sep(&mut self, c: u8) -> bool {
+        let save = self.pos;
+        self.skip_lws();
+        if self.peek() == Some(c) {
+            self.pos += 1;
+            self.skip_lws();
+            true
+        } else {
+            self.pos = save;
+            false
+        }
+    }
+    #[inline]
+    pub(crate) fn eat(&mut self, c: u8) -> bool {
+        if self.peek() == Some(c) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+    pub(crate) fn expect(&mut self, c: u8, what: &'static str) -> Result<(), ParseError> {
+        if self.eat(c) {
+            Ok(())
+        } else {
+            Err(self.err(what))
+        }
+    }
+    /// Takes bytes while `table` allows them.
+    #[inline]
+    pub(crate) fn take_class(&mut self, table: &[bool; 256]) -> &'a str {
+        let start = self.pos;
+        let b = self.bytes();
+        while self.pos < b.len() && table[b[self.pos] as usize] {
+            self.pos += 1;
+        }
+        &self.s[start..self.pos]
+    }
+    pub(crate) fn token(&mut self, what: &'static str) -> Result<&'a str, ParseError> {
+        let t = self.take_class(&TOKEN);
+        if t.is_empty() {
+            Err(self.err(what))
+        } else {
+            Ok(t)
+        }
+    }
+    pub(crate) fn digits(&mut self) -> &'a str {
+        let start = self.pos;
+        let b = self.bytes();
+        while self.pos < b.len() && b[self.pos].is_ascii_digit() {
+            self.pos += 1;
+        }
+        &self.s[start..self.pos]
+    }
+    /// `quoted-string = SWS DQUOTE *(qdtext / quoted-pair) DQUOTE`; returns it with its quotes.
+    pub(crate) fn quoted_string(&mut self) -> Result<&'a str, ParseError> {
+        let start = self.pos;
+        if !self.eat(b'"') {
+            return Err(self.err("quoted-string"));
+        }
+        let b = self.bytes();
+        while self.pos < b.len() {
+            match b[self.pos] {
+                b'"' => {
+                    self.pos += 1;
+                    return Ok(&self.s[start..self.pos]);
+                }
+                b'\\' => {
+                    // quoted-pair = "\" (%x00-09 / %x0B-0C / %x0E-7F)
+                    match b.get(self.pos + 1) {
+                        Some(&c) if c <= 0x7f && c != b'\n' && c != b'\r' => self.pos += 2,
+                        _ => return Err(ParseError::syntax("quoted-pair", self.pos)),
+                    }
+                }
+                // qdtext = LWS / %x21 / %x23-5B / %x5D-7E / UTF8-NONASCII
+                b'\r' | b'\n' | b' ' | b'\t' => self.pos += 1,
+                c if c < 0x20 || c == 0x7f => return Err(ParseError::syntax("qdtext", self.pos)),
+                _ => self.pos += 1,
+            }
+        }
+        Err(ParseError::syntax("closing DQUOTE", start))
+    }
+}
+
+/// Removes the surrounding quotes of a quoted-string and resolves its quoted-pairs.
+pub fn unquote(s: &str) -> std::borrow::Cow<'_, str> {
+    let inner = match s.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        Some(i) => i,
+        None => return std::borrow::Cow::Borrowed(s),
+    };
+    if !inner.contains('\\') {
+        return std::borrow::Cow::Borrowed(inner);
+    }
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(n) = chars.next() {
+                out.push(n);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Writes `s` as a quoted-string, escaping `"` and `\`.
+pub(crate) fn write_quoted(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+}
+
+/// Splits a list header value at top-level commas (not inside quotes or `<>`), RFC 3261 §7.3.1.
+/// Yields `(offset, element)` with LWS trimmed; an empty element is yielded as empty so callers
+/// can reject it.
+pub(crate) struct CommaSplit<'a> {
+    s: &'a str,
+    pos: usize,
+    done: bool,
+}
+
+impl<'a> CommaSplit<'a> {
+    pub(crate) fn new(s: &'a str) -> Self {
+        CommaSplit {
+            s,
+            pos: 0,
+            done: false,
+        }
+    }
+}
+
+impl<'a> Iterator for CommaSplit<'a> {
+    type Item = (usize, &'a str);
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let b = self.s.as_bytes();
+        let start = self.pos;
+        let mut i = start;
+        let mut in_quote = false;
+        let mut in_angle = false;
+        while i < b.len() {
+            match b[i] {
+                b'\\' if in_quote => i += 1,
+                b'"' => in_quote = !in_quote,
+                b'<' if !in_quote => in_angle = true,
+                b'>' if !in_quote => in_angle = false,
+                b',' if !in_quote && !in_angle => break,
+                _ => {}
+            }
+            i += 1;
+        }
+        let end = i.min(b.len());
+        if i >= b.len() {
+            self.done = true;
+        } else {
+            self.pos = i + 1;
+        }
+        let mut s0 = start;
+        let mut e0 = end;
+        while s0 < e0 && is_lws(b[s0]) {
+            s0 += 1;
+        }
+        while e0 > s0 && is_lws(b[e0 - 1]) {
+            e0 -= 1;
+        }
+        Some((s0, &self.s[s0..e0]))
+    }
+}
+
+/// Parses a decimal number that must fit in `u32`; `what` names the field for the error.
+pub(crate) fn parse_u32(s: &str, what: &'static str) -> Result<u32, ParseError> {
+    if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(ParseError::syntax(what, 0));
+    }
+    let mut v: u64 = 0;
+    for c in s.bytes() {
+        v = v * 10 + u64::from(c - b'0');
+        if v > u64::from(u32::MAX) {
+            return Err(ParseError::new(crate::ErrorKind::Overflow(what), 0));
+        }
+    }
+    Ok(v as u32)
+}

@@ -1,0 +1,210 @@
+//! `host = hostname / IPv4address / IPv6reference` (RFC 3261 §25.1), with the RFC 5118 §4.10 tolerance.
+
+use crate::error::ParseError;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// The host part of a SIP URI or Via sent-by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Host<'a> {
+    /// A domain name as written (compare case-insensitively).
+    Domain(&'a str),
+    /// A dotted-quad IPv4 address.
+    Ipv4(Ipv4Addr),
+    /// An IPv6 reference; the text between the brackets as written. It matched either RFC 4291 or the
+    /// RFC 3261 ABNF (which also allows the three-colon form RFC 5118 §4.10 asks receivers to tolerate).
+    Ipv6(&'a str),
+}
+
+impl<'a> Host<'a> {
+    /// The address, for IP literals. A tolerated three-colon IPv6 form is read as its two-colon
+    /// equivalent (RFC 5118 §4.10).
+    pub fn ip(&self) -> Option<IpAddr> {
+        match *self {
+            Host::Domain(_) => None,
+            Host::Ipv4(a) => Some(IpAddr::V4(a)),
+            Host::Ipv6(s) => parse_ipv6_tolerant(s).map(IpAddr::V6),
+        }
+    }
+
+    /// Parses a whole host (`[v6]` needs its brackets).
+    pub fn parse(s: &'a str) -> Result<Host<'a>, ParseError> {
+        let (h, n) = parse_host_prefix(s)?;
+        if n != s.len() {
+            return Err(ParseError::syntax("host", n));
+        }
+        Ok(h)
+    }
+
+    /// Case-insensitive, address-aware equality (RFC 3261 §19.1.4).
+    pub fn equivalent(&self, other: &Host<'_>) -> bool {
+        match (self, other) {
+            (Host::Domain(a), Host::Domain(b)) => a
+                .trim_end_matches('.')
+                .eq_ignore_ascii_case(b.trim_end_matches('.')),
+            (Host::Ipv4(a), Host::Ipv4(b)) => a == b,
+            (Host::Ipv6(a), Host::Ipv6(b)) => {
+                match (parse_ipv6_tolerant(a), parse_ipv6_tolerant(b)) {
+                    (Some(x), Some(y)) => x == y,
+                    _ => a.eq_ignore_ascii_case(b),
+                }
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Host<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Domain(d) => f.write_str(d),
+            Host::Ipv4(a) => write!(f, "{a}"),
+            Host::Ipv6(s) => write!(f, "[{s}]"),
+        }
+    }
+}
+
+/// Parses a host at the start of `s`; returns it and the bytes used.
+pub(crate) fn parse_host_prefix(s: &str) -> Result<(Host<'_>, usize), ParseError> {
+    let b = s.as_bytes();
+    if b.first() == Some(&b'[') {
+        let close = memchr::memchr(b']', b).ok_or(ParseError::syntax("']'", 0))?;
+        let inner = &s[1..close];
+        if !is_ipv6(inner) {
+            return Err(ParseError::syntax("IPv6 address", 1));
+        }
+        return Ok((Host::Ipv6(inner), close + 1));
+    }
+    let n = b
+        .iter()
+        .position(|&c| !(c.is_ascii_alphanumeric() || c == b'-' || c == b'.'))
+        .unwrap_or(b.len());
+    let h = &s[..n];
+    if h.is_empty() {
+        return Err(ParseError::syntax("host", 0));
+    }
+    if let Some(a) = parse_ipv4(h) {
+        return Ok((Host::Ipv4(a), n));
+    }
+    if !is_hostname(h) {
+        return Err(ParseError::syntax("hostname", 0));
+    }
+    Ok((Host::Domain(h), n))
+}
+
+/// `IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT`, each at most 255.
+pub(crate) fn parse_ipv4(s: &str) -> Option<Ipv4Addr> {
+    let mut out = [0u8; 4];
+    let mut parts = s.split('.');
+    for o in out.iter_mut() {
+        let p = parts.next()?;
+        if p.is_empty() || p.len() > 3 || !p.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        let v: u16 = p.parse().ok()?;
+        *o = u8::try_from(v).ok()?;
+    }
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(Ipv4Addr::from(out))
+}
+
+/// `hostname = *( domainlabel "." ) toplabel [ "." ]`; labels are alphanum with inner `-`, and the
+/// top label starts with a letter.
+fn is_hostname(h: &str) -> bool {
+    let h = h.strip_suffix('.').unwrap_or(h);
+    if h.is_empty() || h.len() > 255 {
+        return false;
+    }
+    let mut last = "";
+    for label in h.split('.') {
+        let lb = label.as_bytes();
+        if lb.is_empty()
+            || !lb[0].is_ascii_alphanumeric()
+            || !lb[lb.len() - 1].is_ascii_alphanumeric()
+            || !lb.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-')
+        {
+            return false;
+        }
+        last = label;
+    }
+    last.as_bytes()[0].is_ascii_alphabetic()
+}
+
+/// An IPv6 address by RFC 4291 or by the RFC 3261 ABNF (`hexpart [ ":" IPv4address ]`).
+pub(crate) fn is_ipv6(s: &str) -> bool {
+    s.parse::<Ipv6Addr>().is_ok() || is_ipv6_3261(s)
+}
+
+fn is_hexseq(s: &str) -> bool {
+    let mut n = 0;
+    for g in s.split(':') {
+        if g.is_empty() || g.len() > 4 || !g.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return false;
+        }
+        n += 1;
+    }
+    n <= 8
+}
+
+fn is_hexpart(s: &str) -> bool {
+    match s.find("::") {
+        Some(i) => {
+            let (a, b) = (&s[..i], &s[i + 2..]);
+            (a.is_empty() || is_hexseq(a)) && (b.is_empty() || is_hexseq(b))
+        }
+        None => is_hexseq(s),
+    }
+}
+
+fn is_ipv6_3261(s: &str) -> bool {
+    if s.contains('.') {
+        match s.rfind(':') {
+            Some(i) => is_hexpart(&s[..i]) && parse_ipv4(&s[i + 1..]).is_some(),
+            None => false,
+        }
+    } else {
+        is_hexpart(s)
+    }
+}
+
+/// Reads an IPv6 text, accepting the tolerated three-colon form by dropping the extra colon.
+pub(crate) fn parse_ipv6_tolerant(s: &str) -> Option<Ipv6Addr> {
+    if let Ok(a) = s.parse() {
+        return Some(a);
+    }
+    let fixed = s.replacen(":::", "::", 1);
+    fixed.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts() {
+        assert_eq!(
+            Host::parse("example.com").unwrap(),
+            Host::Domain("example.com")
+        );
+        assert_eq!(
+            Host::parse("192.0.2.1").unwrap(),
+            Host::Ipv4(Ipv4Addr::new(192, 0, 2, 1))
+        );
+        assert!(Host::parse("[2001:db8::10]").is_ok());
+        assert!(
+            Host::parse("[2001:db8:::192.0.2.1]").is_ok(),
+            "RFC 5118 §4.10 tolerance"
+        );
+        assert_eq!(
+            Host::parse("[2001:db8:::192.0.2.1]").unwrap().ip(),
+            "2001:db8::192.0.2.1".parse().ok()
+        );
+        assert!(Host::parse("1.2.3").is_err());
+        assert!(Host::parse("256.1.1.1").is_err());
+        assert!(Host::parse("-bad.com").is_err());
+        assert!(Host::parse("[2001:db8::10").is_err());
+        assert!(Host::parse("[zz::1]").is_err());
+    }
+}

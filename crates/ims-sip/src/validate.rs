@@ -1,0 +1,442 @@
+//! Checks above pure syntax that RFC 3261 §8.2 (UAS) and §16.3 (proxy) and RFC 4475 expect, each
+//! mapped to the status code to answer.
+
+use crate::error::{ErrorKind, ParseError};
+use crate::headers::{self, TypedHeader};
+use crate::message::{Message, Version};
+use crate::method::{reason_phrase, Method};
+use crate::HeaderName;
+use std::fmt;
+
+/// Which element is checking: a UAS applies §8.2 (Require, Content-Type, Accept), a proxy §16.3
+/// (Max-Forwards, Proxy-Require).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Role {
+    /// A user agent server (or a registrar, or an application server acting as one).
+    #[default]
+    Uas,
+    /// A proxy.
+    Proxy,
+}
+
+/// What the checking element supports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationConfig {
+    /// UAS or proxy rules.
+    pub role: Role,
+    /// Option-tags understood (Require for a UAS, Proxy-Require for a proxy); others answer 420.
+    pub supported: Vec<String>,
+    /// Body media types a UAS accepts (`type/subtype`, `*` allowed); others answer 415.
+    pub accepted_types: Vec<String>,
+    /// Request-URI schemes handled; others answer 416.
+    pub schemes: Vec<String>,
+    /// Methods a UAS implements; `None` accepts any. An unknown method answers 501, a known one
+    /// not listed answers 405.
+    pub methods: Option<Vec<String>>,
+    /// A message larger than this answers 513.
+    pub max_message_size: Option<usize>,
+}
+
+impl Default for ValidationConfig {
+    fn default() -> Self {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect();
+        ValidationConfig {
+            role: Role::Uas,
+            supported: s(&[
+                "100rel",
+                "timer",
+                "path",
+                "gruu",
+                "outbound",
+                "sec-agree",
+                "precondition",
+                "replaces",
+                "histinfo",
+                "norefersub",
+                "eventlist",
+                "from-change",
+                "199",
+                "recipient-list-message",
+            ]),
+            accepted_types: s(&[
+                "application/sdp",
+                "application/vnd.3gpp.sms",
+                "application/3gpp-ims+xml",
+                "application/reginfo+xml",
+                "application/pidf+xml",
+                "application/resource-lists+xml",
+                "application/vnd.3gpp.ussd+xml",
+                "application/im-iscomposing+xml",
+                "message/cpim",
+                "message/sipfrag",
+                "text/plain",
+                "multipart/mixed",
+                "multipart/related",
+                "multipart/alternative",
+            ]),
+            schemes: s(&["sip", "sips", "tel"]),
+            methods: None,
+            max_message_size: None,
+        }
+    }
+}
+
+/// Why a message was rejected and what to answer.
+///
+/// For a request, answer with [`Rejection::status`] (and put [`Rejection::unsupported`] in an
+/// Unsupported header for 420). For a response, discard it: no answer is possible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// The status code to send (400, 405, 406, 415, 416, 420, 483, 501, 505, 513 ...).
+    pub status: u16,
+    /// The default reason phrase of that status.
+    pub reason: &'static str,
+    /// A human-readable detail for a Warning (399) or Reason header.
+    pub text: String,
+    /// Option-tags that caused a 420.
+    pub unsupported: Vec<String>,
+    /// The syntax error behind a 400, when there is one.
+    pub error: Option<ParseError>,
+}
+
+impl Rejection {
+    fn new(status: u16, text: impl Into<String>) -> Self {
+        Rejection {
+            status,
+            reason: reason_phrase(status),
+            text: text.into(),
+            unsupported: Vec::new(),
+            error: None,
+        }
+    }
+    fn bad(e: ParseError) -> Self {
+        let text = match e.header {
+            Some(h) => format!("Bad {h} header: {}", e.kind),
+            None => e.to_string(),
+        };
+        Rejection {
+            error: Some(e),
+            ..Rejection::new(400, text)
+        }
+    }
+    /// A Warning header value (`399 <agent> "<text>"`, RFC 3261 §20.43).
+    pub fn warning(&self, agent: &str) -> String {
+        let mut s = format!("399 {agent} ");
+        crate::scan::write_quoted(&mut s, &self.text);
+        s
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.status, self.reason, self.text)
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+/// Headers that may appear at most once (RFC 3261 §7.3.1: not a comma list).
+const SINGLE: &[HeaderName] = &[
+    HeaderName::To,
+    HeaderName::From,
+    HeaderName::CSeq,
+    HeaderName::CallId,
+    HeaderName::MaxForwards,
+    HeaderName::ContentType,
+    HeaderName::Expires,
+    HeaderName::MinExpires,
+    HeaderName::Date,
+    HeaderName::RSeq,
+    HeaderName::RAck,
+    HeaderName::SessionExpires,
+    HeaderName::MinSe,
+    HeaderName::Event,
+    HeaderName::SubscriptionState,
+    HeaderName::ContentDisposition,
+    HeaderName::Replaces,
+    HeaderName::ReferTo,
+    HeaderName::PChargingVector,
+    HeaderName::PChargingFunctionAddresses,
+];
+
+fn check<'a, T: TypedHeader<'a>>(m: &Message<'a>) -> Result<(), Rejection> {
+    for v in m.get_all::<T>() {
+        v.map_err(Rejection::bad)?;
+    }
+    Ok(())
+}
+
+/// Rejects CTL characters in header values (RFC 3261 §25.1 `TEXT-UTF8char`), except inside a
+/// quoted-pair, and a raw NUL anywhere outside one.
+fn check_ctl(m: &Message<'_>) -> Result<(), Rejection> {
+    for h in m.headers() {
+        let b = h.value().as_bytes();
+        let mut in_q = false;
+        let mut i = 0;
+        while i < b.len() {
+            let c = b[i];
+            match c {
+                b'"' => in_q = !in_q,
+                b'\\' if in_q => i += 1,
+                b'\t' | b'\r' | b'\n' => {}
+                c if c < 0x20 || c == 0x7f => {
+                    let mut e = ParseError::new(ErrorKind::HeaderValue, h.value_offset() + i);
+                    e.header = Some(h.name());
+                    return Err(Rejection::bad(e));
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Checks a parsed message and names the answer when it must be refused.
+///
+/// ```
+/// let raw = b"OPTIONS sip:user@example.com SIP/2.0\r\nTo: sip:user@example.com\r\n\
+/// From: sip:caller@example.org;tag=33242\r\nMax-Forwards: 3\r\nCall-ID: mismatch01.sdf8w\r\n\
+/// CSeq: 8 INVITE\r\nVia: SIP/2.0/UDP host1.example.com;branch=z9hG4bKkdjuw\r\nl: 0\r\n\r\n";
+/// let msg = ims_sip::parse_datagram(raw).unwrap();
+/// let r = ims_sip::validate(&msg, &Default::default()).unwrap_err();
+/// assert_eq!(r.status, 400);
+/// ```
+pub fn validate(m: &Message<'_>, cfg: &ValidationConfig) -> Result<(), Rejection> {
+    if let Some(max) = cfg.max_message_size {
+        if m.len() > max {
+            return Err(Rejection::new(
+                513,
+                format!("message of {} bytes exceeds {max}", m.len()),
+            ));
+        }
+    }
+    if m.version() != Version::SIP_2_0 {
+        return Err(Rejection::new(
+            505,
+            format!("{} is not supported", m.version()),
+        ));
+    }
+    if m.content_length_conflict() {
+        return Err(Rejection::new(
+            400,
+            "Multiple conflicting Content-Length values",
+        ));
+    }
+    for name in [
+        HeaderName::To,
+        HeaderName::From,
+        HeaderName::CSeq,
+        HeaderName::CallId,
+        HeaderName::Via,
+    ] {
+        if !m.has(name) {
+            return Err(Rejection {
+                error: Some(ParseError {
+                    kind: ErrorKind::Missing,
+                    offset: 0,
+                    header: Some(name),
+                }),
+                ..Rejection::new(400, format!("Missing {name} header"))
+            });
+        }
+    }
+    for &name in SINGLE {
+        if m.headers_of(name).nth(1).is_some() {
+            return Err(Rejection::new(
+                400,
+                format!("Multiple values in single-value header {name}"),
+            ));
+        }
+    }
+    check_ctl(m)?;
+    if m.via().next().is_none() {
+        return Err(Rejection::new(400, "Empty Via header"));
+    }
+    check::<headers::Via>(m)?;
+    check::<headers::From>(m)?;
+    check::<headers::To>(m)?;
+    check::<headers::CallId>(m)?;
+    let cseq = m
+        .cseq()
+        .map_err(Rejection::bad)?
+        .expect("CSeq presence checked above");
+    check::<headers::MaxForwards>(m)?;
+    check::<headers::Contact>(m)?;
+    check::<headers::ContentType>(m)?;
+    check::<headers::Date>(m)?;
+    check::<headers::Route>(m)?;
+    check::<headers::RecordRoute>(m)?;
+    check::<headers::Require>(m)?;
+    check::<headers::ProxyRequire>(m)?;
+    check::<headers::Supported>(m)?;
+    check::<headers::Accept>(m)?;
+    check::<headers::Warning>(m)?;
+    check::<headers::RetryAfter>(m)?;
+    check::<headers::RSeq>(m)?;
+    check::<headers::RAck>(m)?;
+    check::<headers::Timestamp>(m)?;
+    check::<headers::SessionExpires>(m)?;
+    check::<headers::Event>(m)?;
+    check::<headers::SubscriptionState>(m)?;
+    check::<headers::PAssertedIdentity>(m)?;
+    check::<headers::Path>(m)?;
+    check::<headers::ServiceRoute>(m)?;
+    // Expires: an overlarge value means the maximum (RFC 3261 §20.19), only bad syntax is an error
+    for v in m.get_all::<headers::Expires>() {
+        if let Err(e) = v {
+            if !matches!(e.kind, ErrorKind::Overflow(_)) {
+                return Err(Rejection::bad(e));
+            }
+        }
+    }
+    if contact_star_misused(m) {
+        return Err(Rejection::new(
+            400,
+            "Contact: * must be alone, in a REGISTER with Expires: 0",
+        ));
+    }
+    let Some(method) = m.method() else {
+        return Ok(());
+    };
+    // Request-URI (§8.2.2.1, §16.3 step 2)
+    let ruri = m
+        .request_uri()
+        .expect("the Request-URI was checked when the message was parsed");
+    if !cfg
+        .schemes
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(ruri.scheme()))
+    {
+        return Err(Rejection::new(
+            416,
+            format!("Unsupported URI scheme {}", ruri.scheme()),
+        ));
+    }
+    if ruri.as_sip().is_some_and(|u| u.headers().is_some()) {
+        return Err(Rejection::new(
+            400,
+            "Header fields are not allowed in a Request-URI (RFC 3261 §19.1.1)",
+        ));
+    }
+    if cseq.method != method {
+        // RFC 4475 §3.1.2.18: an unknown method answers 501 before the mismatch matters
+        if !method.is_known() && cfg.role == Role::Uas {
+            return Err(Rejection::new(
+                501,
+                format!("Method {method} is not implemented"),
+            ));
+        }
+        return Err(Rejection::new(
+            400,
+            format!("CSeq method {} does not match {method}", cseq.method),
+        ));
+    }
+    match cfg.role {
+        Role::Proxy => {
+            if m.max_forwards().map_err(Rejection::bad)? == Some(0) {
+                return Err(Rejection::new(483, "Max-Forwards reached 0"));
+            }
+            let bad = unsupported(m, HeaderName::ProxyRequire, cfg);
+            if !bad.is_empty() {
+                return Err(Rejection {
+                    unsupported: bad,
+                    ..Rejection::new(420, "Unsupported Proxy-Require")
+                });
+            }
+        }
+        Role::Uas => {
+            if let Some(methods) = &cfg.methods {
+                if !methods.iter().any(|x| x == method.as_str()) {
+                    let st = if method.is_known() { 405 } else { 501 };
+                    return Err(Rejection::new(
+                        st,
+                        format!("Method {method} is not supported here"),
+                    ));
+                }
+            }
+            if !matches!(method, Method::Ack | Method::Cancel) {
+                let bad = unsupported(m, HeaderName::Require, cfg);
+                if !bad.is_empty() {
+                    return Err(Rejection {
+                        unsupported: bad,
+                        ..Rejection::new(420, "Unsupported Require")
+                    });
+                }
+            }
+            if !m.body().is_empty() {
+                if let Some(ct) = m.get::<headers::ContentType>().map_err(Rejection::bad)? {
+                    let ok = cfg.accepted_types.iter().any(|t| {
+                        let (a, b) = t.split_once('/').unwrap_or((t, "*"));
+                        (a == "*" || ct.0.mtype.eq_ignore_ascii_case(a))
+                            && (b == "*" || ct.0.subtype.eq_ignore_ascii_case(b))
+                    });
+                    if !ok {
+                        return Err(Rejection::new(
+                            415,
+                            format!("Unsupported Content-Type {}/{}", ct.0.mtype, ct.0.subtype),
+                        ));
+                    }
+                }
+                if m.has(HeaderName::ContentEncoding) {
+                    for e in m.get_all::<headers::ContentEncoding>() {
+                        let e = e.map_err(Rejection::bad)?;
+                        if !e.0.eq_ignore_ascii_case("identity") {
+                            return Err(Rejection::new(
+                                415,
+                                format!("Unsupported Content-Encoding {}", e.0),
+                            ));
+                        }
+                    }
+                }
+            }
+            // An offer in an INVITE needs an SDP answer the UAC accepts (RFC 3261 §13.2.1, RFC 4475 §3.3.15)
+            if method == Method::Invite && m.has(HeaderName::Accept) {
+                let sdp_offer = m
+                    .get::<headers::ContentType>()
+                    .ok()
+                    .flatten()
+                    .is_some_and(|c| c.0.is("application", "sdp"));
+                if sdp_offer
+                    && !m
+                        .get_all::<headers::Accept>()
+                        .flatten()
+                        .any(|a| a.0.matches("application", "sdp"))
+                {
+                    return Err(Rejection::new(
+                        406,
+                        "Accept does not allow application/sdp for the answer",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn unsupported(m: &Message<'_>, name: HeaderName, cfg: &ValidationConfig) -> Vec<String> {
+    m.list(name)
+        .map(|(_, t)| t)
+        .filter(|t| !t.is_empty() && !cfg.supported.iter().any(|s| s.eq_ignore_ascii_case(t)))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn contact_star_misused(m: &Message<'_>) -> bool {
+    let mut star = false;
+    let mut count = 0;
+    for c in m.contacts().flatten() {
+        count += 1;
+        star |= matches!(c, headers::Contact::Star);
+    }
+    if !star {
+        return false;
+    }
+    // RFC 3261 §10.2.2: "*" only in REGISTER, alone, with Expires: 0
+    let expires0 = m
+        .get::<headers::Expires>()
+        .ok()
+        .flatten()
+        .is_some_and(|e| e.0 == 0);
+    count > 1 || m.method() != Some(Method::Register) || !expires0
+}
