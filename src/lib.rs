@@ -21,3 +21,6 @@
 #![forbid(unsafe_code)]
 
 pub use ims_sip as sip;
+
+#[doc(hidden)]
+pub mod fuzzing;

@@ -69,7 +69,7 @@ impl<'a, 'm> Edit<'a, 'm> {
         match s {
             Slot::Keep(i) => {
                 let h = &self.msg.index().headers[*i as usize];
-                &self.msg.head()[h.value_start as usize..h.value_end as usize]
+                &self.msg.head()[h.value_start()..h.value_end()]
             }
             Slot::Replace(_, v) | Slot::New(_, v) => v,
         }
@@ -263,7 +263,7 @@ impl<'a, 'm> Edit<'a, 'm> {
                     .index()
                     .headers
                     .first()
-                    .map_or(msg.body_offset() - 2, |h| h.start as usize);
+                    .map_or(msg.body_offset() - 2, |h| h.start());
                 out.extend_from_slice(&head[..h0]);
             }
         }
@@ -297,16 +297,16 @@ impl<'a, 'm> Edit<'a, 'm> {
             match s {
                 Slot::Keep(i) => {
                     let h = &msg.index().headers[*i as usize];
-                    out.extend_from_slice(&head[h.start as usize..h.end as usize]);
+                    out.extend_from_slice(&head[h.start()..h.end()]);
                     // a bare-LF input line is normalised to CRLF
-                    if head[h.end as usize - 1] == b'\n' && head[h.end as usize - 2] != b'\r' {
+                    if head[h.end() - 1] == b'\n' && head[h.end() - 2] != b'\r' {
                         out.pop();
                         out.extend_from_slice(b"\r\n");
                     }
                 }
                 Slot::Replace(i, v) => {
                     let h = &msg.index().headers[*i as usize];
-                    out.extend_from_slice(&head[h.start as usize..h.name_end as usize]);
+                    out.extend_from_slice(&head[h.start()..h.name_end()]);
                     out.extend_from_slice(b": ");
                     out.extend_from_slice(v.as_bytes());
                     out.extend_from_slice(b"\r\n");

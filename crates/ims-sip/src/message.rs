@@ -19,7 +19,8 @@ pub struct Limits {
     pub max_message_size: usize,
     /// Number of header lines. Default 256.
     pub max_headers: usize,
-    /// One header line including folded continuations, bytes. Default 16 KiB.
+    /// One header line including folded continuations, bytes. Default 16 KiB; values above 65535
+    /// act as 65535.
     pub max_header_len: usize,
     /// The Request-URI, bytes. Default 8 KiB.
     pub max_uri_len: usize,
@@ -114,25 +115,136 @@ pub(crate) enum StartIdx {
     },
 }
 
+/// One header line, packed into 16 bytes: offsets of the line, and short deltas to the name end and
+/// the value (a header line is at most 65535 bytes, see `Limits::max_header_len`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct HIdx {
+    start: u32,
+    end: u32,
+    name_len: u16,
+    value_off: u16,
+    value_back: u16,
     pub(crate) name: HeaderName,
-    pub(crate) start: u32,
-    pub(crate) name_end: u32,
-    pub(crate) value_start: u32,
-    pub(crate) value_end: u32,
-    pub(crate) end: u32,
+}
+
+impl HIdx {
+    const EMPTY: HIdx = HIdx {
+        start: 0,
+        end: 0,
+        name_len: 0,
+        value_off: 0,
+        value_back: 0,
+        name: HeaderName::Other,
+    };
+
+    #[inline]
+    pub(crate) fn start(&self) -> usize {
+        self.start as usize
+    }
+    #[inline]
+    pub(crate) fn end(&self) -> usize {
+        self.end as usize
+    }
+    #[inline]
+    pub(crate) fn name_end(&self) -> usize {
+        self.start as usize + self.name_len as usize
+    }
+    #[inline]
+    pub(crate) fn value_start(&self) -> usize {
+        self.start as usize + self.value_off as usize
+    }
+    #[inline]
+    pub(crate) fn value_end(&self) -> usize {
+        self.end as usize - self.value_back as usize
+    }
+}
+
+/// The header lines of a message: the first 32 inline, the rest in a `Vec` that only exists for
+/// messages with more headers (a push is one compare and one store, no allocation).
+#[derive(Debug, Clone)]
+pub(crate) struct HeaderList {
+    inline: [HIdx; INLINE_HEADERS],
+    len: usize,
+    more: Vec<HIdx>,
+}
+
+const INLINE_HEADERS: usize = 32;
+
+impl HeaderList {
+    const EMPTY: HeaderList = HeaderList {
+        inline: [HIdx::EMPTY; INLINE_HEADERS],
+        len: 0,
+        more: Vec::new(),
+    };
+
+    #[inline]
+    pub(crate) fn push(&mut self, h: HIdx) {
+        if self.len < INLINE_HEADERS {
+            self.inline[self.len] = h;
+        } else {
+            self.more.push(h);
+        }
+        self.len += 1;
+    }
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+        self.more.clear();
+    }
+    #[inline]
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &HIdx> + '_ {
+        self.inline[..self.len.min(INLINE_HEADERS)]
+            .iter()
+            .chain(self.more.iter())
+    }
+    #[inline]
+    pub(crate) fn get(&self, i: usize) -> Option<&HIdx> {
+        if i < self.len.min(INLINE_HEADERS) {
+            Some(&self.inline[i])
+        } else {
+            self.more.get(i.wrapping_sub(INLINE_HEADERS))
+        }
+    }
+    pub(crate) fn first(&self) -> Option<&HIdx> {
+        self.get(0)
+    }
+}
+
+impl std::ops::Index<usize> for HeaderList {
+    type Output = HIdx;
+    fn index(&self, i: usize) -> &HIdx {
+        self.get(i).expect("header index within the list")
+    }
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct Index {
     pub(crate) start: StartIdx,
     pub(crate) start_line_end: u32,
-    pub(crate) headers: SmallVec<[HIdx; 32]>,
+    pub(crate) headers: HeaderList,
     pub(crate) body_start: u32,
     pub(crate) body_end: u32,
     pub(crate) content_length: Option<u32>,
     pub(crate) cl_conflict: bool,
+}
+
+impl Index {
+    const EMPTY: Index = Index {
+        start: StartIdx::Response {
+            version: Version::SIP_2_0,
+            code: 0,
+            reason: (0, 0),
+        },
+        start_line_end: 0,
+        headers: HeaderList::EMPTY,
+        body_start: 0,
+        body_end: 0,
+        content_length: None,
+        cl_conflict: false,
+    };
 }
 
 #[derive(PartialEq, Eq, Clone, Copy)]
@@ -158,10 +270,18 @@ pub fn parse_datagram(buf: &[u8]) -> Result<Message<'_>, ParseError> {
 impl ParserConfig {
     /// [`parse`] with this configuration.
     pub fn parse<'a>(&self, buf: &'a [u8]) -> Result<Status<(Message<'a>, usize)>, ParseError> {
-        match parse_index(buf, self, Mode::Stream)? {
-            Status::Complete(idx) => {
+        let mut m = Message {
+            buf,
+            head: "",
+            idx: Cow::Owned(Index::EMPTY),
+        };
+        let Cow::Owned(idx) = &mut m.idx else {
+            unreachable!("built as Owned just above")
+        };
+        match parse_index(buf, self, Mode::Stream, idx)? {
+            Status::Complete(()) => {
                 let end = idx.body_end as usize;
-                let m = Message::from_index(&buf[..end], Cow::Owned(idx))?;
+                m.finish(end)?;
                 Ok(Status::Complete((m, end)))
             }
             Status::Partial(n) => Ok(Status::Partial(n)),
@@ -170,10 +290,19 @@ impl ParserConfig {
 
     /// [`parse_datagram`] with this configuration.
     pub fn parse_datagram<'a>(&self, buf: &'a [u8]) -> Result<Message<'a>, ParseError> {
-        match parse_index(buf, self, Mode::Datagram)? {
-            Status::Complete(idx) => {
+        let mut m = Message {
+            buf,
+            head: "",
+            idx: Cow::Owned(Index::EMPTY),
+        };
+        let Cow::Owned(idx) = &mut m.idx else {
+            unreachable!("built as Owned just above")
+        };
+        match parse_index(buf, self, Mode::Datagram, idx)? {
+            Status::Complete(()) => {
                 let end = idx.body_end as usize;
-                Message::from_index(&buf[..end], Cow::Owned(idx))
+                m.finish(end)?;
+                Ok(m)
             }
             Status::Partial(_) => Err(ParseError::new(ErrorKind::UnterminatedHeaders, buf.len())),
         }
@@ -206,10 +335,9 @@ fn parse_version(s: &[u8], at: usize) -> Result<Version, ParseError> {
 /// Finds the end of the line starting at `from`: returns (content_end, next_line_start).
 #[inline]
 fn line_end(buf: &[u8], from: usize, lf_ok: bool) -> Result<Option<(usize, usize)>, ParseError> {
-    match memchr::memchr2(b'\r', b'\n', &buf[from..]) {
+    match find_cr_or_lf(buf, from) {
         None => Ok(None),
-        Some(i) => {
-            let at = from + i;
+        Some(at) => {
             if buf[at] == b'\r' {
                 match buf.get(at + 1) {
                     Some(b'\n') => Ok(Some((at, at + 2))),
@@ -223,6 +351,54 @@ fn line_end(buf: &[u8], from: usize, lf_ok: bool) -> Result<Option<(usize, usize
             }
         }
     }
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Marks the bytes of `x` equal to `c` (the lowest marked byte is exact; higher ones may be false
+/// positives, which is all `find_cr_or_lf` needs).
+#[inline(always)]
+const fn byte_eq_mask(x: u64, c: u8) -> u64 {
+    let y = x ^ (ONES * c as u64);
+    y.wrapping_sub(ONES) & !y & HIGHS
+}
+
+/// The first CR or LF at or after `from`: eight bytes at a time, which beats a SIMD call for the
+/// short lines of a SIP header section.
+#[inline]
+fn find_cr_or_lf(b: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while i + 8 <= b.len() {
+        let x = u64::from_le_bytes(b[i..i + 8].try_into().expect("slice of 8 bytes"));
+        let m = byte_eq_mask(x, b'\r') | byte_eq_mask(x, b'\n');
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    b[i..]
+        .iter()
+        .position(|&c| c == b'\r' || c == b'\n')
+        .map(|p| i + p)
+}
+
+/// The first `:`, CR or LF at or after `from`.
+#[inline]
+fn find_colon_or_eol(b: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while i + 8 <= b.len() {
+        let x = u64::from_le_bytes(b[i..i + 8].try_into().expect("slice of 8 bytes"));
+        let m = byte_eq_mask(x, b':') | byte_eq_mask(x, b'\r') | byte_eq_mask(x, b'\n');
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    b[i..]
+        .iter()
+        .position(|&c| c == b':' || c == b'\r' || c == b'\n')
+        .map(|p| i + p)
 }
 
 fn parse_start_line(buf: &[u8], end: usize, cfg: &ParserConfig) -> Result<StartIdx, ParseError> {
@@ -289,7 +465,12 @@ fn parse_start_line(buf: &[u8], end: usize, cfg: &ParserConfig) -> Result<StartI
     })
 }
 
-fn parse_index(buf: &[u8], cfg: &ParserConfig, mode: Mode) -> Result<Status<Index>, ParseError> {
+fn parse_index(
+    buf: &[u8],
+    cfg: &ParserConfig,
+    mode: Mode,
+    out: &mut Index,
+) -> Result<Status<()>, ParseError> {
     let lim = &cfg.limits;
     let lf_ok = cfg.allow_lf_line_endings;
     if buf.is_empty() {
@@ -299,7 +480,7 @@ fn parse_index(buf: &[u8], cfg: &ParserConfig, mode: Mode) -> Result<Status<Inde
             Err(ParseError::new(ErrorKind::Empty, 0))
         };
     }
-    let partial = |n: usize| -> Result<Status<Index>, ParseError> {
+    let partial = |n: usize| -> Result<Status<()>, ParseError> {
         if n > lim.max_message_size {
             Err(ParseError::new(
                 ErrorKind::MessageTooLarge,
@@ -314,7 +495,8 @@ fn parse_index(buf: &[u8], cfg: &ParserConfig, mode: Mode) -> Result<Status<Inde
         None => return partial(buf.len()),
     };
     let start = parse_start_line(buf, sl_end, cfg)?;
-    let mut headers: SmallVec<[HIdx; 32]> = SmallVec::new();
+    let headers = &mut out.headers;
+    headers.clear();
     let mut content_length: Option<u32> = None;
     let mut cl_conflict = false;
     let body_start;
@@ -342,26 +524,52 @@ fn parse_index(buf: &[u8], cfg: &ParserConfig, mode: Mode) -> Result<Status<Inde
         if headers.len() >= lim.max_headers {
             return Err(ParseError::new(ErrorKind::TooManyHeaders, pos));
         }
-        // field-name
+        // field-name HCOLON: find the colon (or the line end) eight bytes at a time; a known name
+        // needs no further check, an unknown one must be a token
         let hstart = pos;
-        let mut p = pos;
-        while p < buf.len() && TOKEN[buf[p] as usize] {
-            p += 1;
+        let Some(colon) = find_colon_or_eol(buf, pos) else {
+            return partial(buf.len());
+        };
+        if buf[colon] != b':' {
+            let bad = buf[hstart..colon]
+                .iter()
+                .position(|&c| !TOKEN[c as usize])
+                .map_or(colon, |i| hstart + i);
+            let only_ws_after = buf[bad..colon].iter().all(|&c| c == b' ' || c == b'\t');
+            let kind = if bad > hstart && only_ws_after {
+                ErrorKind::HeaderColon
+            } else {
+                ErrorKind::HeaderName
+            };
+            return Err(ParseError::new(
+                kind,
+                if kind == ErrorKind::HeaderColon {
+                    colon
+                } else {
+                    bad
+                },
+            ));
         }
-        let name_end = p;
-        if name_end == hstart {
-            return Err(ParseError::new(ErrorKind::HeaderName, p));
+        let mut name_end = colon;
+        while name_end > hstart && matches!(buf[name_end - 1], b' ' | b'\t') {
+            name_end -= 1;
         }
-        // HCOLON = *( SP / HTAB ) ":" SWS
-        while p < buf.len() && (buf[p] == b' ' || buf[p] == b'\t') {
-            p += 1;
+        let nb = &buf[hstart..name_end];
+        if nb.is_empty() {
+            return Err(ParseError::new(ErrorKind::HeaderName, hstart));
         }
-        match buf.get(p) {
-            Some(b':') => p += 1,
-            Some(_) => return Err(ParseError::new(ErrorKind::HeaderColon, p)),
-            None => return partial(buf.len()),
+        let name = HeaderName::from_token(nb);
+        if name == HeaderName::Other {
+            if let Some(i) = nb.iter().position(|&c| !TOKEN[c as usize]) {
+                let kind = if nb[i..].iter().all(|&c| c == b' ' || c == b'\t') {
+                    ErrorKind::HeaderColon
+                } else {
+                    ErrorKind::HeaderName
+                };
+                return Err(ParseError::new(kind, hstart + i));
+            }
         }
-        let name = HeaderName::from_bytes(&buf[hstart..name_end]);
+        let mut p = colon + 1;
         let mut vs = p;
         // value runs to a line end not followed by SP/HTAB (RFC 3261 §7.3.1 folding)
         let (content_end, next) = loop {
@@ -374,7 +582,7 @@ fn parse_index(buf: &[u8], cfg: &ParserConfig, mode: Mode) -> Result<Status<Inde
                 None => return partial(buf.len()),
             }
         };
-        if next - hstart > lim.max_header_len {
+        if next - hstart > lim.max_header_len.min(u16::MAX as usize) {
             return Err(ParseError::new(ErrorKind::HeaderTooLong, hstart).within_name(name));
         }
         let mut ve = content_end;
@@ -400,10 +608,10 @@ fn parse_index(buf: &[u8], cfg: &ParserConfig, mode: Mode) -> Result<Status<Inde
         headers.push(HIdx {
             name,
             start: hstart as u32,
-            name_end: name_end as u32,
-            value_start: vs as u32,
-            value_end: ve as u32,
             end: next as u32,
+            name_len: (name_end - hstart) as u16,
+            value_off: (vs - hstart) as u16,
+            value_back: (next - ve) as u16,
         });
         pos = next;
     }
@@ -458,15 +666,13 @@ fn parse_index(buf: &[u8], cfg: &ParserConfig, mode: Mode) -> Result<Status<Inde
             end
         }
     };
-    Ok(Status::Complete(Index {
-        start,
-        start_line_end: sl_end as u32,
-        headers,
-        body_start: body_start as u32,
-        body_end: body_end as u32,
-        content_length,
-        cl_conflict,
-    }))
+    out.start = start;
+    out.start_line_end = sl_end as u32;
+    out.body_start = body_start as u32;
+    out.body_end = body_end as u32;
+    out.content_length = content_length;
+    out.cl_conflict = cl_conflict;
+    Ok(Status::Complete(()))
 }
 
 impl ParseError {
@@ -564,18 +770,11 @@ impl fmt::Debug for Message<'_> {
 }
 
 impl<'a> Message<'a> {
-    fn from_index(buf: &'a [u8], idx: Cow<'a, Index>) -> Result<Self, ParseError> {
-        let head = std::str::from_utf8(&buf[..idx.body_start as usize]).map_err(|e| {
-            let at = e.valid_up_to();
-            let mut err = ParseError::new(ErrorKind::HeaderValue, at);
-            err.header = idx
-                .headers
-                .iter()
-                .find(|h| (h.start as usize..h.end as usize).contains(&at))
-                .map(|h| h.name);
-            err
-        })?;
-        Ok(Message { buf, head, idx })
+    /// Cuts the buffer to the message and checks the header section is UTF-8.
+    fn finish(&mut self, end: usize) -> Result<(), ParseError> {
+        self.buf = &self.buf[..end];
+        self.head = check_head(self.buf, &self.idx)?;
+        Ok(())
     }
 
     /// The message bytes (start line to end of body).
@@ -689,9 +888,9 @@ impl<'a> Message<'a> {
     fn mk(&self, h: &HIdx) -> Header<'a> {
         Header {
             name: h.name,
-            raw_name: &self.head[h.start as usize..h.name_end as usize],
-            value: &self.head[h.value_start as usize..h.value_end as usize],
-            offset: h.value_start as usize,
+            raw_name: &self.head[h.start()..h.name_end()],
+            value: &self.head[h.value_start()..h.value_end()],
+            offset: h.value_start(),
         }
     }
     /// All header lines in wire order.
@@ -848,6 +1047,19 @@ impl<'a> Message<'a> {
     }
 }
 
+fn check_head<'a>(buf: &'a [u8], idx: &Index) -> Result<&'a str, ParseError> {
+    std::str::from_utf8(&buf[..idx.body_start as usize]).map_err(|e| {
+        let at = e.valid_up_to();
+        let mut err = ParseError::new(ErrorKind::HeaderValue, at);
+        err.header = idx
+            .headers
+            .iter()
+            .find(|h| (h.start()..h.end()).contains(&at))
+            .map(|h| h.name);
+        err
+    })
+}
+
 impl fmt::Display for Message<'_> {
     /// Writes the message as received; a non-UTF-8 body is written lossily.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -876,15 +1088,12 @@ impl OwnedMessage {
     }
     /// [`OwnedMessage::parse_datagram`] with a configuration.
     pub fn parse_datagram_with(buf: Bytes, cfg: &ParserConfig) -> Result<OwnedMessage, ParseError> {
-        let idx = match parse_index(&buf, cfg, Mode::Datagram)? {
-            Status::Complete(i) => i,
-            Status::Partial(_) => {
-                return Err(ParseError::new(ErrorKind::UnterminatedHeaders, buf.len()))
-            }
-        };
+        let mut idx = Index::EMPTY;
+        if let Status::Partial(_) = parse_index(&buf, cfg, Mode::Datagram, &mut idx)? {
+            return Err(ParseError::new(ErrorKind::UnterminatedHeaders, buf.len()));
+        }
         let buf = buf.slice(..idx.body_end as usize);
-        // checks UTF-8 of the header section
-        Message::from_index(&buf, Cow::Borrowed(&idx))?;
+        check_head(&buf, &idx)?;
         Ok(OwnedMessage { buf, idx })
     }
     /// Parses a complete stream message (Content-Length required) held in `Bytes`.
@@ -893,14 +1102,12 @@ impl OwnedMessage {
     }
     /// [`OwnedMessage::parse`] with a configuration.
     pub fn parse_with(buf: Bytes, cfg: &ParserConfig) -> Result<OwnedMessage, ParseError> {
-        let idx = match parse_index(&buf, cfg, Mode::Stream)? {
-            Status::Complete(i) => i,
-            Status::Partial(_) => {
-                return Err(ParseError::new(ErrorKind::UnterminatedHeaders, buf.len()))
-            }
-        };
+        let mut idx = Index::EMPTY;
+        if let Status::Partial(_) = parse_index(&buf, cfg, Mode::Stream, &mut idx)? {
+            return Err(ParseError::new(ErrorKind::UnterminatedHeaders, buf.len()));
+        }
         let buf = buf.slice(..idx.body_end as usize);
-        Message::from_index(&buf, Cow::Borrowed(&idx))?;
+        check_head(&buf, &idx)?;
         Ok(OwnedMessage { buf, idx })
     }
     /// A borrowed view with the full typed API.

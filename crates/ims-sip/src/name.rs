@@ -27,6 +27,9 @@ macro_rules! header_names {
                 }
             }
 
+            const ALL: &'static [HeaderName] = &[$( HeaderName::$var, )*];
+            const NAMES: &'static [&'static str] = &[$( $name, )*];
+
             /// The compact form (RFC 3261 §7.3.3), if the header has one.
             pub const fn compact(self) -> Option<char> {
                 match self {
@@ -36,8 +39,17 @@ macro_rules! header_names {
             }
 
             /// Looks up a name case-insensitively, accepting long and compact forms.
-            /// Returns `Other` for names this crate does not know.
+            /// Returns `Other` for names this crate does not know (or that are not tokens).
             pub fn from_bytes(name: &[u8]) -> HeaderName {
+                if !crate::scan::is_token(name) {
+                    return HeaderName::Other;
+                }
+                Self::from_token(name)
+            }
+
+            /// `from_bytes` for input already known to be a non-empty token.
+            #[inline]
+            pub(crate) fn from_token(name: &[u8]) -> HeaderName {
                 if name.len() == 1 {
                     return match name[0].to_ascii_lowercase() {
                         $( $( c if char::from(c) == $compact => HeaderName::$var, )? )*
@@ -221,88 +233,78 @@ header_names! {
     WwwAuthenticate = "WWW-Authenticate";
 }
 
-/// Long-name lookup: dispatch on length and the first letter, then one case-insensitive compare.
+const TABLE_BITS: usize = 9;
+const TABLE_SIZE: usize = 1 << TABLE_BITS;
+
+/// Hash of a name from its length and three of its bytes, case-folded.
+#[inline]
+const fn name_hash(n: &[u8]) -> usize {
+    let len = n.len();
+    let a = (n[0] | 0x20) as usize;
+    let b = (n[len / 2] | 0x20) as usize;
+    let c = (n[len - 1] | 0x20) as usize;
+    (len.wrapping_mul(0x9E5).wrapping_add(a.wrapping_mul(0x3B))
+        ^ b.wrapping_mul(0x1F3)
+        ^ c.wrapping_mul(0x71))
+        & (TABLE_SIZE - 1)
+}
+
+/// Open-addressing table of the long names, built at compile time: slot value is the index into
+/// `HeaderName::ALL` plus one, 0 for empty.
+static TABLE: [u8; TABLE_SIZE] = {
+    let mut t = [0u8; TABLE_SIZE];
+    let mut i = 0;
+    while i < HeaderName::ALL.len() {
+        let mut h = name_hash(HeaderName::ALL[i].as_str().as_bytes());
+        while t[h] != 0 {
+            h = (h + 1) & (TABLE_SIZE - 1);
+        }
+        t[h] = (i + 1) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Long-name lookup: one hash, usually one probe, one folded compare.
+#[inline]
 fn lookup(name: &[u8]) -> HeaderName {
-    use HeaderName::*;
-    let candidates: &[HeaderName] = match (name.len(), name[0] | 0x20) {
-        (2, b't') => &[To],
-        (3, b'v') => &[Via],
-        (4, b'c') => &[CSeq],
-        (4, b'd') => &[Date],
-        (4, b'f') => &[From],
-        (4, b'p') => &[Path],
-        (4, b'r') => &[RAck, RSeq],
-        (5, b'a') => &[Allow],
-        (5, b'e') => &[Event],
-        (5, b'r') => &[Route],
-        (6, b'a') => &[Accept],
-        (6, b'm') => &[MinSe],
-        (6, b'r') => &[Reason],
-        (6, b's') => &[Server],
-        (7, b'c') => &[CallId, Contact],
-        (7, b'e') => &[Expires],
-        (7, b'p') => &[Privacy],
-        (7, b'r') => &[Require],
-        (7, b's') => &[Subject],
-        (7, b'w') => &[Warning],
-        (8, b'i') => &[Identity],
-        (8, b'p') => &[Priority],
-        (8, b'r') => &[ReferTo, Replaces, ReplyTo],
-        (8, b's') => &[SipETag],
-        (9, b'c') => &[CallInfo],
-        (9, b's') => &[Supported],
-        (9, b't') => &[Timestamp],
-        (10, b'a') => &[AlertInfo],
-        (10, b'c') => &[ContentId],
-        (10, b'e') => &[ErrorInfo],
-        (10, b'u') => &[UserAgent],
-        (11, b'i') => &[InReplyTo],
-        (11, b'm') => &[MinExpires],
-        (11, b'r') => &[ReferredBy, RetryAfter],
-        (11, b'u') => &[Unsupported],
-        (12, b'a') => &[AllowEvents],
-        (12, b'c') => &[ContentType],
-        (12, b'f') => &[FeatureCaps],
-        (12, b'h') => &[HistoryInfo],
-        (12, b'm') => &[MaxForwards, MimeVersion],
-        (12, b'o') => &[Organization],
-        (12, b'r') => &[RecordRoute],
-        (12, b's') => &[SipIfMatch],
-        (13, b'a') => &[Authorization],
-        (13, b'p') => &[PEarlyMedia, PProfileKey, PServedUser, ProxyRequire],
-        (13, b's') => &[ServiceRoute],
-        (13, b't') => &[TargetDialog],
-        (14, b'a') => &[AcceptContact],
-        (14, b'c') => &[ContentLength],
-        (14, b'r') => &[RejectContact],
-        (15, b'a') => &[AcceptEncoding, AcceptLanguage],
-        (15, b's') => &[
-            SecurityClient,
-            SecurityServer,
-            SecurityVerify,
-            SessionExpires,
-        ],
-        (16, b'c') => &[ContentEncoding, ContentLanguage],
-        (16, b'p') => &[PAssociatedUri],
-        (16, b'w') => &[WwwAuthenticate],
-        (17, b'p') => &[PCalledPartyId, PChargingVector],
-        (18, b'p') => &[PAssertedService, ProxyAuthenticate],
-        (18, b's') => &[SubscriptionState],
-        (19, b'a') => &[AuthenticationInfo],
-        (19, b'c') => &[ContentDisposition],
-        (19, b'p') => &[PAssertedIdentity, PPreferredService, ProxyAuthorization],
-        (19, b'r') => &[RequestDisposition],
-        (20, b'p') => &[PPreferredIdentity, PVisitedNetworkId],
-        (21, b'p') => &[PAccessNetworkInfo],
-        (29, b'p') => &[PChargingFunctionAddresses],
-        _ => &[],
-    };
-    for &c in candidates {
-        if c.as_str().as_bytes().eq_ignore_ascii_case(name) {
-            return c;
+    let mut h = name_hash(name);
+    loop {
+        let v = TABLE[h];
+        if v == 0 {
+            return HeaderName::Other;
+        }
+        if eq_fold(name, HeaderName::NAMES[v as usize - 1].as_bytes()) {
+            return HeaderName::ALL[v as usize - 1];
+        }
+        h = (h + 1) & (TABLE_SIZE - 1);
+    }
+}
+
+/// Case-insensitive equality of a token against a canonical header name, eight bytes at a time.
+///
+/// Setting bit 0x20 lower-cases ASCII letters and leaves digits and `-` alone; among token
+/// characters only `_` changes into something else (DEL), which no canonical name contains, so
+/// equality after the fold is exactly ASCII case-insensitive equality.
+#[inline]
+fn eq_fold(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    const FOLD: u64 = 0x2020_2020_2020_2020;
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        let x = u64::from_le_bytes(x.try_into().expect("chunks_exact yields 8 bytes"));
+        let y = u64::from_le_bytes(y.try_into().expect("chunks_exact yields 8 bytes"));
+        if x | FOLD != y | FOLD {
+            return false;
         }
     }
-    HeaderName::Other
+    ca.remainder()
+        .iter()
+        .zip(cb.remainder())
+        .all(|(x, y)| x | 0x20 == y | 0x20)
 }
 
 impl fmt::Display for HeaderName {

@@ -95,41 +95,65 @@ pub(crate) fn parse_host_prefix(s: &str) -> Result<(Host<'_>, usize), ParseError
 /// `IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT`, each at most 255.
 pub(crate) fn parse_ipv4(s: &str) -> Option<Ipv4Addr> {
     let mut out = [0u8; 4];
-    let mut parts = s.split('.');
-    for o in out.iter_mut() {
-        let p = parts.next()?;
-        if p.is_empty() || p.len() > 3 || !p.bytes().all(|c| c.is_ascii_digit()) {
-            return None;
+    let mut part = 0usize;
+    let mut val: u16 = 0;
+    let mut digits = 0;
+    for &c in s.as_bytes() {
+        match c {
+            b'0'..=b'9' => {
+                digits += 1;
+                if digits > 3 {
+                    return None;
+                }
+                val = val * 10 + u16::from(c - b'0');
+            }
+            b'.' => {
+                if digits == 0 || part == 3 {
+                    return None;
+                }
+                out[part] = u8::try_from(val).ok()?;
+                part += 1;
+                val = 0;
+                digits = 0;
+            }
+            _ => return None,
         }
-        let v: u16 = p.parse().ok()?;
-        *o = u8::try_from(v).ok()?;
     }
-    if parts.next().is_some() {
+    if part != 3 || digits == 0 {
         return None;
     }
+    out[3] = u8::try_from(val).ok()?;
     Some(Ipv4Addr::from(out))
 }
 
 /// `hostname = *( domainlabel "." ) toplabel [ "." ]`; labels are alphanum with inner `-`, and the
-/// top label starts with a letter.
+/// top label starts with a letter. One pass, no allocation.
 fn is_hostname(h: &str) -> bool {
-    let h = h.strip_suffix('.').unwrap_or(h);
-    if h.is_empty() || h.len() > 255 {
+    let b = h.strip_suffix('.').unwrap_or(h).as_bytes();
+    if b.is_empty() || b.len() > 255 {
         return false;
     }
-    let mut last = "";
-    for label in h.split('.') {
-        let lb = label.as_bytes();
-        if lb.is_empty()
-            || !lb[0].is_ascii_alphanumeric()
-            || !lb[lb.len() - 1].is_ascii_alphanumeric()
-            || !lb.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-')
-        {
-            return false;
+    let mut label_start = 0;
+    let mut prev = b'.';
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'.' => {
+                if prev == b'.' || prev == b'-' {
+                    return false;
+                }
+                label_start = i + 1;
+            }
+            b'-' => {
+                if prev == b'.' {
+                    return false;
+                }
+            }
+            c if c.is_ascii_alphanumeric() => {}
+            _ => return false,
         }
-        last = label;
+        prev = c;
     }
-    last.as_bytes()[0].is_ascii_alphabetic()
+    prev != b'-' && b[label_start].is_ascii_alphabetic()
 }
 
 /// An IPv6 address by RFC 4291 or by the RFC 3261 ABNF (`hexpart [ ":" IPv4address ]`).
