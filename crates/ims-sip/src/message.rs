@@ -333,7 +333,7 @@ fn parse_version(s: &[u8], at: usize) -> Result<Version, ParseError> {
 }
 
 /// Finds the end of the line starting at `from`: returns (content_end, next_line_start).
-#[inline]
+#[inline(always)]
 fn line_end(buf: &[u8], from: usize, lf_ok: bool) -> Result<Option<(usize, usize)>, ParseError> {
     match find_cr_or_lf(buf, from) {
         None => Ok(None),
@@ -364,23 +364,40 @@ const fn byte_eq_mask(x: u64, c: u8) -> u64 {
     y.wrapping_sub(ONES) & !y & HIGHS
 }
 
-/// The first CR or LF at or after `from`: eight bytes at a time, which beats a SIMD call for the
-/// short lines of a SIP header section.
+/// The first CR or LF at or after `from`.
+///
+/// Header lines are short, so the first 128 bytes are searched sixteen at a time for any byte in
+/// 0x08..=0x0F (one mask finds CR and LF together; HT and the other controls there are rare and
+/// just cost a re-check); longer lines go to the SIMD `memchr2`.
 #[inline]
 fn find_cr_or_lf(b: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
-    while i + 8 <= b.len() {
-        let x = u64::from_le_bytes(b[i..i + 8].try_into().expect("slice of 8 bytes"));
-        let m = byte_eq_mask(x, b'\r') | byte_eq_mask(x, b'\n');
-        if m != 0 {
-            return Some(i + (m.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
+    #[inline(always)]
+    fn flags(chunk: &[u8]) -> u64 {
+        let x = u64::from_le_bytes(chunk.try_into().expect("chunks_exact yields 8 bytes"));
+        // zero bytes of y are the bytes of x in 0x08..=0x0F
+        let y = (x & !(ONES * 0x07)) ^ (ONES * 0x08);
+        y.wrapping_sub(ONES) & !y & HIGHS
     }
-    b[i..]
-        .iter()
-        .position(|&c| c == b'\r' || c == b'\n')
-        .map(|p| i + p)
+    let hay = &b[from..];
+    let head = &hay[..hay.len().min(128) & !15];
+    let mut base = 0;
+    for pair in head.chunks_exact(16) {
+        let (m0, m1) = (flags(&pair[..8]), flags(&pair[8..]));
+        if m0 | m1 != 0 {
+            // flagged bytes: the lowest of each word is exact, the rest re-checked
+            for (mut m, off) in [(m0, 0), (m1, 8)] {
+                while m != 0 {
+                    let at = base + off + (m.trailing_zeros() / 8) as usize;
+                    if hay[at] == b'\r' || hay[at] == b'\n' {
+                        return Some(from + at);
+                    }
+                    m &= m - 1;
+                }
+            }
+        }
+        base += 16;
+    }
+    memchr::memchr2(b'\r', b'\n', &hay[base..]).map(|p| from + base + p)
 }
 
 /// The first `:`, CR or LF at or after `from`.
@@ -946,10 +963,13 @@ impl<'a> Message<'a> {
 
     /// The first value of a typed header: for list headers, the first element of the first line.
     pub fn get<T: TypedHeader<'a>>(&self) -> Result<Option<T>, ParseError> {
-        let Some(h) = self.headers_of(T::NAME).next() else {
+        let Some(h) = self
+            .headers_of(T::NAME)
+            .find(|h| !T::LIST || !h.value.is_empty())
+        else {
             return Ok(None);
         };
-        if T::LIST {
+        if T::LIST && memchr::memchr(b',', h.value.as_bytes()).is_some() {
             let (o, e) = CommaSplit::new(h.value).next().unwrap_or((0, ""));
             if e.is_empty() {
                 return Err(ParseError::syntax("list element", h.offset + o).within(T::NAME, 0));
@@ -969,10 +989,15 @@ impl<'a> Message<'a> {
         &self,
     ) -> impl Iterator<Item = Result<T, ParseError>> + use<'_, 'a, T> {
         self.headers_of(T::NAME).flat_map(|h| {
-            let elems: SmallVec<[(usize, &'a str); 4]> = if T::LIST {
-                CommaSplit::new(h.value).collect()
-            } else {
+            // an empty list header (`Accept:`) has no elements (RFC 3261 §25.1 `[ ... ]` lists)
+            let elems: SmallVec<[(usize, &'a str); 4]> = if !T::LIST {
                 smallvec::smallvec![(0, h.value)]
+            } else if h.value.is_empty() {
+                SmallVec::new()
+            } else if memchr::memchr(b',', h.value.as_bytes()).is_none() {
+                smallvec::smallvec![(0, h.value)]
+            } else {
+                CommaSplit::new(h.value).collect()
             };
             elems.into_iter().map(move |(o, e)| {
                 if e.is_empty() {

@@ -97,6 +97,16 @@ impl<'a> Params<'a> {
     /// Parses `*( SEMI generic-param )` at the cursor (RFC 3261 §25.1): `token [EQUAL gen-value]`,
     /// `gen-value = token / host / quoted-string`. Stops before anything that is not `;`.
     pub(crate) fn parse_header(cur: &mut Cursor<'a>) -> Result<Params<'a>, ParseError> {
+        Self::parse_header_with(cur, |_, _| true)
+    }
+
+    /// [`Params::parse_header`] that also hands each `(name, value)` to `check`; a `false` from it
+    /// fails the parse at that parameter (used for Via and Contact params with a value grammar).
+    #[inline]
+    pub(crate) fn parse_header_with(
+        cur: &mut Cursor<'a>,
+        mut check: impl FnMut(&'a str, Option<&'a str>) -> bool,
+    ) -> Result<Params<'a>, ParseError> {
         let start_probe = {
             let mut c = *cur;
             c.skip_lws();
@@ -106,16 +116,22 @@ impl<'a> Params<'a> {
         let mut any = false;
         while cur.sep(b';') {
             any = true;
-            cur.token("parameter name")?;
+            let at = cur.pos;
+            let name = cur.token("parameter name")?;
+            let mut value = None;
             if cur.sep(b'=') {
                 if cur.peek() == Some(b'"') {
-                    cur.quoted_string()?;
+                    value = Some(cur.quoted_string()?);
                 } else {
                     let v = cur.take_class(&GEN_VALUE);
                     if v.is_empty() {
                         return Err(cur.err("parameter value"));
                     }
+                    value = Some(v);
                 }
+            }
+            if !check(name, value) {
+                return Err(ParseError::syntax("parameter value", at));
             }
             end = cur.pos;
         }

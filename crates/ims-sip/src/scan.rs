@@ -226,26 +226,29 @@ impl<'a> Cursor<'a> {
             return Err(self.err("quoted-string"));
         }
         let b = self.bytes();
-        while self.pos < b.len() {
-            match b[self.pos] {
-                b'"' => {
-                    self.pos += 1;
-                    return Ok(&self.s[start..self.pos]);
-                }
-                b'\\' => {
-                    // quoted-pair = "\" (%x00-09 / %x0B-0C / %x0E-7F)
-                    match b.get(self.pos + 1) {
-                        Some(&c) if c <= 0x7f && c != b'\n' && c != b'\r' => self.pos += 2,
-                        _ => return Err(ParseError::syntax("quoted-pair", self.pos)),
-                    }
-                }
-                // qdtext = LWS / %x21 / %x23-5B / %x5D-7E / UTF8-NONASCII
-                b'\r' | b'\n' | b' ' | b'\t' => self.pos += 1,
-                c if c < 0x20 || c == 0x7f => return Err(ParseError::syntax("qdtext", self.pos)),
-                _ => self.pos += 1,
+        loop {
+            let Some(q) = memchr::memchr2(b'"', b'\\', &b[self.pos..]) else {
+                return Err(ParseError::syntax("closing DQUOTE", start));
+            };
+            // qdtext = LWS / %x21 / %x23-5B / %x5D-7E / UTF8-NONASCII: no other control bytes
+            let run = &b[self.pos..self.pos + q];
+            if let Some(bad) = run
+                .iter()
+                .position(|&c| (c < 0x20 && !matches!(c, b'\t' | b'\r' | b'\n')) || c == 0x7f)
+            {
+                return Err(ParseError::syntax("qdtext", self.pos + bad));
+            }
+            self.pos += q;
+            if b[self.pos] == b'"' {
+                self.pos += 1;
+                return Ok(&self.s[start..self.pos]);
+            }
+            // quoted-pair = "\" (%x00-09 / %x0B-0C / %x0E-7F)
+            match b.get(self.pos + 1) {
+                Some(&c) if c <= 0x7f && c != b'\n' && c != b'\r' => self.pos += 2,
+                _ => return Err(ParseError::syntax("quoted-pair", self.pos)),
             }
         }
-        Err(ParseError::syntax("closing DQUOTE", start))
     }
 }
 
@@ -312,20 +315,34 @@ impl<'a> Iterator for CommaSplit<'a> {
         let b = self.s.as_bytes();
         let start = self.pos;
         let mut i = start;
-        let mut in_quote = false;
-        let mut in_angle = false;
-        while i < b.len() {
+        // jump from one special byte to the next: ',' ends an element unless inside "..." or <...>
+        while let Some(p) = memchr::memchr3(b',', b'"', b'<', &b[i..]) {
+            i += p;
             match b[i] {
-                b'\\' if in_quote => i += 1,
-                b'"' => in_quote = !in_quote,
-                b'<' if !in_quote => in_angle = true,
-                b'>' if !in_quote => in_angle = false,
-                b',' if !in_quote && !in_angle => break,
-                _ => {}
+                b',' => break,
+                b'"' => {
+                    // skip the quoted string, honouring quoted-pairs
+                    i += 1;
+                    loop {
+                        match memchr::memchr2(b'"', b'\\', &b[i..]) {
+                            None => i = b.len(),
+                            Some(q) if b[i + q] == b'\\' => {
+                                i = (i + q + 2).min(b.len());
+                                continue;
+                            }
+                            Some(q) => i += q + 1,
+                        }
+                        break;
+                    }
+                }
+                // a URI in <...> holds no quotes
+                _ => i = memchr::memchr(b'>', &b[i..]).map_or(b.len(), |q| i + q + 1),
             }
-            i += 1;
         }
-        let end = i.min(b.len());
+        if i >= b.len() || b[i] != b',' {
+            i = b.len();
+        }
+        let end = i;
         if i >= b.len() {
             self.done = true;
         } else {
@@ -356,4 +373,40 @@ pub(crate) fn parse_u32(s: &str, what: &'static str) -> Result<u32, ParseError> 
         }
     }
     Ok(v as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(s: &str) -> Vec<&str> {
+        CommaSplit::new(s).map(|(_, e)| e).collect()
+    }
+
+    #[test]
+    fn comma_split_respects_quotes_and_angles() {
+        assert_eq!(split("a, b ,c"), ["a", "b", "c"]);
+        assert_eq!(
+            split(r#""x, \"y," <sip:a,b@h>;p=1, <sip:c>"#),
+            [r#""x, \"y," <sip:a,b@h>;p=1"#, "<sip:c>"]
+        );
+        assert_eq!(split("a,,b"), ["a", "", "b"]);
+        assert_eq!(split("a,"), ["a", ""]);
+        assert_eq!(split(""), [""]);
+        assert_eq!(split(r#""unterminated, x"#), [r#""unterminated, x"#]);
+        assert_eq!(split("<sip:open, x"), ["<sip:open, x"]);
+    }
+
+    #[test]
+    fn quoted_strings() {
+        let mut c = Cursor::new(r#""a\"b" rest"#);
+        assert_eq!(c.quoted_string().unwrap(), r#""a\"b""#);
+        assert!(Cursor::new("\"abc").quoted_string().is_err());
+        assert!(Cursor::new("\"a\x01b\"").quoted_string().is_err());
+        assert!(Cursor::new("\"a\\\nb\"").quoted_string().is_err());
+        assert_eq!(
+            Cursor::new("\"\\\x00\"").quoted_string().unwrap(),
+            "\"\\\x00\""
+        );
+    }
 }

@@ -297,20 +297,17 @@ impl<'a> TypedHeader<'a> for Contact<'a> {
         if s.trim_matches(|c: char| c.is_ascii_whitespace()) == "*" {
             return Ok(Contact::Star);
         }
-        let h = NameAddrHeader::parse(s)?;
-        for p in h.params.iter() {
-            let bad = if p.name.eq_ignore_ascii_case("expires") {
-                !p.value
-                    .is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-            } else if p.name.eq_ignore_ascii_case("q") {
-                !p.value.is_some_and(is_qvalue)
-            } else {
-                false
-            };
-            if bad {
-                return Err(ParseError::syntax("contact-params", 0));
-            }
-        }
+        let h = whole(s, |c| {
+            let addr = NameAddr::parse_at(c, true)?;
+            let params = Params::parse_header_with(c, |n, v| match n.len() {
+                7 if n.eq_ignore_ascii_case("expires") => {
+                    v.is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                }
+                1 if n.eq_ignore_ascii_case("q") => v.is_some_and(is_qvalue),
+                _ => true,
+            })?;
+            Ok(NameAddrHeader { addr, params })
+        })?;
         Ok(Contact::Addr(h))
     }
 }

@@ -60,7 +60,7 @@ impl<'a> TypedHeader<'a> for Via<'a> {
             if c.sep(b':') {
                 port = Some(parse_port(c)?);
             }
-            let params = Params::parse_header(c)?;
+            let params = Params::parse_header_with(c, via_param_ok)?;
             let v = Via {
                 protocol_name,
                 protocol_version,
@@ -69,7 +69,6 @@ impl<'a> TypedHeader<'a> for Via<'a> {
                 port,
                 params,
             };
-            v.check_params(c)?;
             Ok(v)
         })
     }
@@ -91,38 +90,6 @@ pub(crate) fn parse_port(c: &mut Cursor<'_>) -> Result<u16, ParseError> {
 }
 
 impl<'a> Via<'a> {
-    fn check_params(&self, c: &Cursor<'_>) -> Result<(), ParseError> {
-        for p in self.params.iter() {
-            let n = p.name;
-            let bad = if n.eq_ignore_ascii_case("branch") {
-                !p.value.is_some_and(|v| crate::scan::is_token(v.as_bytes()))
-            } else if n.eq_ignore_ascii_case("received") {
-                !p.value.is_some_and(|v| parse_received(v).is_some())
-            } else if n.eq_ignore_ascii_case("rport") {
-                p.value.is_some_and(|v| {
-                    v.is_empty()
-                        || v.len() > 5
-                        || !v.bytes().all(|b| b.is_ascii_digit())
-                        || v.parse::<u32>().map_or(true, |x| x > 65535)
-                })
-            } else if n.eq_ignore_ascii_case("ttl") {
-                !p.value.is_some_and(|v| {
-                    v.len() <= 3
-                        && !v.is_empty()
-                        && v.bytes().all(|b| b.is_ascii_digit())
-                        && v.parse::<u16>().is_ok_and(|x| x <= 255)
-                })
-            } else if n.eq_ignore_ascii_case("maddr") {
-                !p.value.is_some_and(|v| Host::parse(v).is_ok())
-            } else {
-                false
-            };
-            if bad {
-                return Err(ParseError::syntax("via-params", c.pos));
-            }
-        }
-        Ok(())
-    }
     /// `SIP` in `SIP/2.0/UDP`.
     pub fn protocol_name(&self) -> &'a str {
         self.protocol_name
@@ -182,6 +149,28 @@ impl<'a> Via<'a> {
             .get("ttl")
             .flatten()
             .and_then(|v| v.parse().ok())
+    }
+}
+
+/// The value grammar of the via-params RFC 3261 §20.42 and RFC 3581 define.
+fn via_param_ok(n: &str, value: Option<&str>) -> bool {
+    let digits = |v: &str, max: u32, len: usize| {
+        !v.is_empty()
+            && v.len() <= len
+            && v.bytes().all(|b| b.is_ascii_digit())
+            && v.parse::<u32>().is_ok_and(|x| x <= max)
+    };
+    match n.len() {
+        6 if n.eq_ignore_ascii_case("branch") => {
+            value.is_some_and(|v| crate::scan::is_token(v.as_bytes()))
+        }
+        8 if n.eq_ignore_ascii_case("received") => {
+            value.is_some_and(|v| parse_received(v).is_some())
+        }
+        5 if n.eq_ignore_ascii_case("rport") => value.is_none_or(|v| digits(v, 65535, 5)),
+        3 if n.eq_ignore_ascii_case("ttl") => value.is_some_and(|v| digits(v, 255, 3)),
+        5 if n.eq_ignore_ascii_case("maddr") => value.is_some_and(|v| Host::parse(v).is_ok()),
+        _ => true,
     }
 }
 

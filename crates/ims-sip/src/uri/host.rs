@@ -75,22 +75,67 @@ pub(crate) fn parse_host_prefix(s: &str) -> Result<(Host<'_>, usize), ParseError
         }
         return Ok((Host::Ipv6(inner), close + 1));
     }
-    let n = b
-        .iter()
-        .position(|&c| !(c.is_ascii_alphanumeric() || c == b'-' || c == b'.'))
-        .unwrap_or(b.len());
+    // one pass: find the end of the host and check the hostname rules on the way
+    let mut n = 0;
+    let mut label_start = 0;
+    let mut prev = b'.';
+    let mut ok = true;
+    while n < b.len() {
+        let c = b[n];
+        match HOSTCLASS[c as usize] {
+            ALNUM => {}
+            DASH => ok &= prev != b'.',
+            DOT => {
+                ok &= prev != b'.' && prev != b'-';
+                label_start = n + 1;
+            }
+            _ => break,
+        }
+        prev = c;
+        n += 1;
+    }
     let h = &s[..n];
     if h.is_empty() {
         return Err(ParseError::syntax("host", 0));
     }
-    if let Some(a) = parse_ipv4(h) {
-        return Ok((Host::Ipv4(a), n));
+    if b[0].is_ascii_digit() {
+        if let Some(a) = parse_ipv4(h) {
+            return Ok((Host::Ipv4(a), n));
+        }
     }
-    if !is_hostname(h) {
+    // a trailing dot (fully qualified) is allowed: then the top label is the one before it
+    if prev == b'.' && n > 1 {
+        label_start = h[..n - 1].rfind('.').map_or(0, |d| d + 1);
+    }
+    if !ok || prev == b'-' || n > 255 || label_start >= n || !b[label_start].is_ascii_alphabetic() {
         return Err(ParseError::syntax("hostname", 0));
     }
     Ok((Host::Domain(h), n))
 }
+
+const ALNUM: u8 = 1;
+const DASH: u8 = 2;
+const DOT: u8 = 3;
+
+/// Character classes of `hostname`: 1 alphanum, 2 `-`, 3 `.`, 0 anything else.
+static HOSTCLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = if c.is_ascii_alphanumeric() {
+            ALNUM
+        } else if c == b'-' {
+            DASH
+        } else if c == b'.' {
+            DOT
+        } else {
+            0
+        };
+        i += 1;
+    }
+    t
+};
 
 /// `IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT`, each at most 255.
 pub(crate) fn parse_ipv4(s: &str) -> Option<Ipv4Addr> {
@@ -124,36 +169,6 @@ pub(crate) fn parse_ipv4(s: &str) -> Option<Ipv4Addr> {
     }
     out[3] = u8::try_from(val).ok()?;
     Some(Ipv4Addr::from(out))
-}
-
-/// `hostname = *( domainlabel "." ) toplabel [ "." ]`; labels are alphanum with inner `-`, and the
-/// top label starts with a letter. One pass, no allocation.
-fn is_hostname(h: &str) -> bool {
-    let b = h.strip_suffix('.').unwrap_or(h).as_bytes();
-    if b.is_empty() || b.len() > 255 {
-        return false;
-    }
-    let mut label_start = 0;
-    let mut prev = b'.';
-    for (i, &c) in b.iter().enumerate() {
-        match c {
-            b'.' => {
-                if prev == b'.' || prev == b'-' {
-                    return false;
-                }
-                label_start = i + 1;
-            }
-            b'-' => {
-                if prev == b'.' {
-                    return false;
-                }
-            }
-            c if c.is_ascii_alphanumeric() => {}
-            _ => return false,
-        }
-        prev = c;
-    }
-    prev != b'-' && b[label_start].is_ascii_alphabetic()
 }
 
 /// An IPv6 address by RFC 4291 or by the RFC 3261 ABNF (`hexpart [ ":" IPv4address ]`).
