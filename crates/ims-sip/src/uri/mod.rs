@@ -175,6 +175,19 @@ impl Iterator for Unescape<'_> {
     }
 }
 
+/// Every parameter of `a` whose name is also in `b` has an equal value (escapes decoded, case
+/// ignored) among `b`'s parameters of that name.
+pub(crate) fn params_agree(a: crate::Params<'_>, b: crate::Params<'_>) -> bool {
+    a.iter().all(|p| {
+        let mut same = b
+            .iter()
+            .filter(|q| q.name.eq_ignore_ascii_case(p.name))
+            .peekable();
+        same.peek().is_none()
+            || same.any(|q| pct_eq_ic(p.value.unwrap_or(""), q.value.unwrap_or("")))
+    })
+}
+
 /// Equality after decoding escapes (case-sensitive).
 pub(crate) fn pct_eq(a: &str, b: &str) -> bool {
     Unescape::new(a).eq(Unescape::new(b))

@@ -1,7 +1,7 @@
 //! `SIP-URI` and `SIPS-URI` (RFC 3261 §19.1, §25.1).
 
 use super::host::{parse_host_prefix, Host};
-use super::{pct_decode, pct_eq, pct_eq_ic};
+use super::{params_agree, pct_decode, pct_eq, pct_eq_ic};
 use crate::error::ParseError;
 use crate::params::Params;
 use crate::scan::{check_class, Cursor, HNV, PASSWORD, USER};
@@ -202,22 +202,13 @@ impl<'a> SipUri<'a> {
         }
         // user, ttl, method, maddr, transport: present in one means it must match in the other
         for special in ["user", "ttl", "method", "maddr", "transport"] {
-            match (self.params.get(special), o.params.get(special)) {
-                (None, None) => {}
-                (Some(a), Some(b)) => {
-                    if !pct_eq_ic(a.unwrap_or(""), b.unwrap_or("")) {
-                        return false;
-                    }
-                }
-                _ => return false,
+            if self.params.contains(special) != o.params.contains(special) {
+                return false;
             }
         }
-        for p in self.params.iter() {
-            if let Some(v) = o.params.get(p.name) {
-                if !pct_eq_ic(p.value.unwrap_or(""), v.unwrap_or("")) {
-                    return false;
-                }
-            }
+        // any parameter present in both must agree (a repeated name agrees with one of its values)
+        if !params_agree(self.params, o.params) || !params_agree(o.params, self.params) {
+            return false;
         }
         // headers: every header in either must be in the other with the same value
         let contains_all = |a: &SipUri<'_>, b: &SipUri<'_>| {

@@ -1,6 +1,6 @@
 //! `tel:` URIs (RFC 3966): global and local numbers, visual separators, phone-context, isub, ext.
 
-use super::pct_eq_ic;
+use super::params_agree;
 use crate::error::ParseError;
 use crate::params::Params;
 use crate::scan::Cursor;
@@ -137,11 +137,11 @@ impl<'a> TelUri<'a> {
         if strip(self.number) != strip(o.number) || self.params.len() != o.params.len() {
             return false;
         }
-        self.params.iter().all(|p| {
-            o.params
-                .get(p.name)
-                .is_some_and(|v| pct_eq_ic(p.value.unwrap_or(""), v.unwrap_or("")))
-        })
+        let names_in = |a: Params<'_>, b: Params<'_>| a.iter().all(|p| b.contains(p.name));
+        names_in(self.params, o.params)
+            && names_in(o.params, self.params)
+            && params_agree(self.params, o.params)
+            && params_agree(o.params, self.params)
     }
 }
 
