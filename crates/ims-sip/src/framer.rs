@@ -44,6 +44,9 @@ pub struct Framer {
     scanned: usize,
     /// Total size of the message at the front, once known.
     need: Option<usize>,
+    /// Report a lone CRLF as a pong at once (client side) instead of waiting to see whether it is
+    /// the first half of a ping (server side).
+    eager_pong: bool,
 }
 
 impl Default for Framer {
@@ -60,6 +63,16 @@ impl Framer {
             cfg,
             scanned: 0,
             need: None,
+            eager_pong: false,
+        }
+    }
+    /// A framer for the client side of a flow (RFC 5626 §4.4.1): the peer answers pings with a
+    /// single CRLF, so a lone CRLF is a [`Frame::Pong`] as soon as it arrives. A server-side framer
+    /// (the default) waits for the next bytes, because a lone CRLF may be half of a ping.
+    pub fn client(cfg: ParserConfig) -> Self {
+        Framer {
+            eager_pong: true,
+            ..Framer::new(cfg)
         }
     }
     /// Appends received bytes. Fails when more than one message's worth is buffered.
@@ -82,11 +95,16 @@ impl Framer {
                 self.buf.advance(4);
                 return Ok(Some(Frame::Ping));
             }
-            if self.buf.starts_with(b"\r\n") && (self.buf.len() == 2 || self.buf[2] != b'\r') {
-                self.buf.advance(2);
-                return Ok(Some(Frame::Pong));
+            if self.buf.starts_with(b"\r\n") {
+                let lone = self.buf.len() == 2;
+                if (lone && self.eager_pong) || (!lone && self.buf[2] != b'\r') {
+                    self.buf.advance(2);
+                    return Ok(Some(Frame::Pong));
+                }
+                // maybe the first half of a ping
+                return Ok(None);
             }
-            if self.buf.len() < 4 && self.buf.first().is_some_and(|&c| c == b'\r') {
+            if self.buf.as_ref() == b"\r" {
                 return Ok(None);
             }
             if self.cfg.allow_lf_line_endings && self.buf.first() == Some(&b'\n') {

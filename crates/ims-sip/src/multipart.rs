@@ -181,10 +181,23 @@ impl<'a> Message<'a> {
         if !ct.0.mtype.eq_ignore_ascii_case("multipart") {
             return Ok(None);
         }
-        let boundary =
-            ct.0.param("boundary")
-                .ok_or(ParseError::syntax("boundary parameter", 0))?;
-        parse(self.body(), &boundary, limits).map(Some)
+        let boundary = ct.0.param("boundary").ok_or_else(|| {
+            let at = self
+                .headers_of(HeaderName::ContentType)
+                .next()
+                .map_or(0, |h| h.value_offset());
+            ParseError {
+                header: Some(HeaderName::ContentType),
+                ..ParseError::syntax("boundary parameter", at)
+            }
+        })?;
+        parse(self.body(), &boundary, limits)
+            .map(Some)
+            .map_err(|mut e| {
+                // part offsets count from the body; errors here count from the message
+                e.offset += self.body_offset();
+                e
+            })
     }
 }
 
