@@ -259,12 +259,10 @@ impl<'a, 'm> Edit<'a, 'm> {
                 out.extend_from_slice(b"\r\n");
             }
             None => {
-                let h0 = msg
-                    .index()
-                    .headers
-                    .first()
-                    .map_or(msg.body_offset() - 2, |h| h.start());
-                out.extend_from_slice(&head[..h0]);
+                // the start line as received; a bare-LF terminator (lenient mode) becomes CRLF
+                let sl = msg.start_line_str().len();
+                out.extend_from_slice(&head[..sl]);
+                out.extend_from_slice(b"\r\n");
             }
         }
         let new_len = self.body.as_ref().map(|(b, _)| b.len());
