@@ -208,9 +208,6 @@ impl HeaderList {
             self.more.get(i.wrapping_sub(INLINE_HEADERS))
         }
     }
-    pub(crate) fn first(&self) -> Option<&HIdx> {
-        self.get(0)
-    }
 }
 
 impl std::ops::Index<usize> for HeaderList {
@@ -364,40 +361,11 @@ const fn byte_eq_mask(x: u64, c: u8) -> u64 {
     y.wrapping_sub(ONES) & !y & HIGHS
 }
 
-/// The first CR or LF at or after `from`.
-///
-/// Header lines are short, so the first 128 bytes are searched sixteen at a time for any byte in
-/// 0x08..=0x0F (one mask finds CR and LF together; HT and the other controls there are rare and
-/// just cost a re-check); longer lines go to the SIMD `memchr2`.
+/// The first CR or LF at or after `from` (SIMD `memchr2`; measured fewer instructions per message
+/// than an eight-byte SWAR loop on the bench set).
 #[inline]
 fn find_cr_or_lf(b: &[u8], from: usize) -> Option<usize> {
-    #[inline(always)]
-    fn flags(chunk: &[u8]) -> u64 {
-        let x = u64::from_le_bytes(chunk.try_into().expect("chunks_exact yields 8 bytes"));
-        // zero bytes of y are the bytes of x in 0x08..=0x0F
-        let y = (x & !(ONES * 0x07)) ^ (ONES * 0x08);
-        y.wrapping_sub(ONES) & !y & HIGHS
-    }
-    let hay = &b[from..];
-    let head = &hay[..hay.len().min(128) & !15];
-    let mut base = 0;
-    for pair in head.chunks_exact(16) {
-        let (m0, m1) = (flags(&pair[..8]), flags(&pair[8..]));
-        if m0 | m1 != 0 {
-            // flagged bytes: the lowest of each word is exact, the rest re-checked
-            for (mut m, off) in [(m0, 0), (m1, 8)] {
-                while m != 0 {
-                    let at = base + off + (m.trailing_zeros() / 8) as usize;
-                    if hay[at] == b'\r' || hay[at] == b'\n' {
-                        return Some(from + at);
-                    }
-                    m &= m - 1;
-                }
-            }
-        }
-        base += 16;
-    }
-    memchr::memchr2(b'\r', b'\n', &hay[base..]).map(|p| from + base + p)
+    memchr::memchr2(b'\r', b'\n', &b[from..]).map(|p| from + p)
 }
 
 /// The first `:`, CR or LF at or after `from`.
