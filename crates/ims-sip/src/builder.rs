@@ -34,6 +34,35 @@ impl Draft {
     }
 }
 
+/// The methods both builders share: headers, body, output.
+macro_rules! draft_methods {
+    () => {
+        /// Adds a header line.
+        pub fn header(mut self, name: &str, value: impl fmt::Display) -> Self {
+            self.d.header(name, value);
+            self
+        }
+        /// Adds a typed header value under its canonical name.
+        pub fn typed<'a, T: TypedHeader<'a> + fmt::Display>(self, value: &T) -> Self {
+            self.header(T::NAME.as_str(), value)
+        }
+        /// Sets the body and its Content-Type.
+        pub fn body(mut self, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+            self.d.header("Content-Type", content_type);
+            self.d.body = body.into();
+            self
+        }
+        /// The message bytes, unchecked.
+        pub fn to_vec(self) -> Vec<u8> {
+            self.d.finish()
+        }
+        /// Renders and parses the message, so a builder can never produce what the parser would refuse.
+        pub fn build(self) -> Result<OwnedMessage, ParseError> {
+            OwnedMessage::parse(Bytes::from(self.d.finish()))
+        }
+    };
+}
+
 /// Builds a request. Content-Length is added from the body unless set explicitly.
 ///
 /// ```
@@ -63,29 +92,7 @@ impl RequestBuilder {
         let _ = write!(d.head, "{method} {uri} SIP/2.0\r\n");
         RequestBuilder { d }
     }
-    /// Adds a header line.
-    pub fn header(mut self, name: &str, value: impl fmt::Display) -> Self {
-        self.d.header(name, value);
-        self
-    }
-    /// Adds a typed header value under its canonical name.
-    pub fn typed<'a, T: TypedHeader<'a> + fmt::Display>(self, value: &T) -> Self {
-        self.header(T::NAME.as_str(), value)
-    }
-    /// Sets the body and its Content-Type.
-    pub fn body(mut self, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
-        self.d.header("Content-Type", content_type);
-        self.d.body = body.into();
-        self
-    }
-    /// The message bytes, unchecked.
-    pub fn to_vec(self) -> Vec<u8> {
-        self.d.finish()
-    }
-    /// Renders and parses the message, so a builder can never produce what the parser would refuse.
-    pub fn build(self) -> Result<OwnedMessage, ParseError> {
-        OwnedMessage::parse(Bytes::from(self.d.finish()))
-    }
+    draft_methods!();
 }
 
 /// Builds a response.
@@ -178,27 +185,5 @@ impl ResponseBuilder {
         }
         b
     }
-    /// Adds a header line.
-    pub fn header(mut self, name: &str, value: impl fmt::Display) -> Self {
-        self.d.header(name, value);
-        self
-    }
-    /// Adds a typed header value under its canonical name.
-    pub fn typed<'a, T: TypedHeader<'a> + fmt::Display>(self, value: &T) -> Self {
-        self.header(T::NAME.as_str(), value)
-    }
-    /// Sets the body and its Content-Type.
-    pub fn body(mut self, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
-        self.d.header("Content-Type", content_type);
-        self.d.body = body.into();
-        self
-    }
-    /// The message bytes, unchecked.
-    pub fn to_vec(self) -> Vec<u8> {
-        self.d.finish()
-    }
-    /// Renders and parses the response.
-    pub fn build(self) -> Result<OwnedMessage, ParseError> {
-        OwnedMessage::parse(Bytes::from(self.d.finish()))
-    }
+    draft_methods!();
 }

@@ -267,6 +267,24 @@ pub fn parse_datagram(buf: &[u8]) -> Result<Message<'_>, ParseError> {
 impl ParserConfig {
     /// [`parse`] with this configuration.
     pub fn parse<'a>(&self, buf: &'a [u8]) -> Result<Status<(Message<'a>, usize)>, ParseError> {
+        self.parse_mode(buf, Mode::Stream)
+    }
+
+    /// [`parse_datagram`] with this configuration.
+    pub fn parse_datagram<'a>(&self, buf: &'a [u8]) -> Result<Message<'a>, ParseError> {
+        match self.parse_mode(buf, Mode::Datagram)? {
+            Status::Complete((m, _)) => Ok(m),
+            Status::Partial(_) => Err(ParseError::new(ErrorKind::UnterminatedHeaders, buf.len())),
+        }
+    }
+
+    /// Builds the index in place inside the message that is returned, so it is never copied.
+    #[inline]
+    fn parse_mode<'a>(
+        &self,
+        buf: &'a [u8],
+        mode: Mode,
+    ) -> Result<Status<(Message<'a>, usize)>, ParseError> {
         let mut m = Message {
             buf,
             head: "",
@@ -275,33 +293,13 @@ impl ParserConfig {
         let Cow::Owned(idx) = &mut m.idx else {
             unreachable!("built as Owned just above")
         };
-        match parse_index(buf, self, Mode::Stream, idx)? {
+        match parse_index(buf, self, mode, idx)? {
             Status::Complete(()) => {
                 let end = idx.body_end as usize;
                 m.finish(end)?;
                 Ok(Status::Complete((m, end)))
             }
             Status::Partial(n) => Ok(Status::Partial(n)),
-        }
-    }
-
-    /// [`parse_datagram`] with this configuration.
-    pub fn parse_datagram<'a>(&self, buf: &'a [u8]) -> Result<Message<'a>, ParseError> {
-        let mut m = Message {
-            buf,
-            head: "",
-            idx: Cow::Owned(Index::EMPTY),
-        };
-        let Cow::Owned(idx) = &mut m.idx else {
-            unreachable!("built as Owned just above")
-        };
-        match parse_index(buf, self, Mode::Datagram, idx)? {
-            Status::Complete(()) => {
-                let end = idx.body_end as usize;
-                m.finish(end)?;
-                Ok(m)
-            }
-            Status::Partial(_) => Err(ParseError::new(ErrorKind::UnterminatedHeaders, buf.len())),
         }
     }
 }
