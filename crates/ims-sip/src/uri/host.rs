@@ -78,20 +78,32 @@ pub(crate) fn parse_host_prefix(s: &str) -> Result<(Host<'_>, usize), ParseError
     // one pass: find the end of the host and check the hostname rules on the way
     let mut n = 0;
     let mut label_start = 0;
-    let mut prev = b'.';
+    let mut prev = DOT;
     let mut ok = true;
-    while n < b.len() {
-        let c = b[n];
-        match HOSTCLASS[c as usize] {
-            ALNUM => {}
-            DASH => ok &= prev != b'.',
+    loop {
+        // runs of alphanumerics are the common case: a tight loop
+        let run = n;
+        while n < b.len() && HOSTCLASS[b[n] as usize] == ALNUM {
+            n += 1;
+        }
+        if n > run {
+            prev = ALNUM;
+        }
+        if n >= b.len() {
+            break;
+        }
+        match HOSTCLASS[b[n] as usize] {
+            DASH => {
+                ok &= prev != DOT;
+                prev = DASH;
+            }
             DOT => {
-                ok &= prev != b'.' && prev != b'-';
+                ok &= prev == ALNUM;
+                prev = DOT;
                 label_start = n + 1;
             }
             _ => break,
         }
-        prev = c;
         n += 1;
     }
     let h = &s[..n];
@@ -104,10 +116,10 @@ pub(crate) fn parse_host_prefix(s: &str) -> Result<(Host<'_>, usize), ParseError
         }
     }
     // a trailing dot (fully qualified) is allowed: then the top label is the one before it
-    if prev == b'.' && n > 1 {
+    if prev == DOT && n > 1 {
         label_start = h[..n - 1].rfind('.').map_or(0, |d| d + 1);
     }
-    if !ok || prev == b'-' || n > 255 || label_start >= n || !b[label_start].is_ascii_alphabetic() {
+    if !ok || prev == DASH || n > 255 || label_start >= n || !b[label_start].is_ascii_alphabetic() {
         return Err(ParseError::syntax("hostname", 0));
     }
     Ok((Host::Domain(h), n))
@@ -243,6 +255,20 @@ mod tests {
         assert!(Host::parse("1.2.3").is_err());
         assert!(Host::parse("256.1.1.1").is_err());
         assert!(Host::parse("-bad.com").is_err());
+        assert!(Host::parse("bad-.com").is_err());
+        assert!(Host::parse("a..com").is_err());
+        assert!(Host::parse("a.-b.com").is_err());
+        assert!(Host::parse("a.com-").is_err());
+        assert!(
+            Host::parse("a.9com").is_err(),
+            "top label starts with a letter"
+        );
+        assert_eq!(
+            Host::parse("p-cscf.ims-1.example.com.").unwrap(),
+            Host::Domain("p-cscf.ims-1.example.com.")
+        );
+        assert_eq!(Host::parse("x").unwrap(), Host::Domain("x"));
+        assert!(Host::parse(".").is_err());
         assert!(Host::parse("[2001:db8::10").is_err());
         assert!(Host::parse("[zz::1]").is_err());
     }
