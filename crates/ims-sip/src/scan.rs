@@ -99,10 +99,21 @@ pub(crate) fn is_token(s: &[u8]) -> bool {
     !s.is_empty() && s.iter().all(|&c| TOKEN[c as usize])
 }
 
+/// The first `c` in `b`: a plain loop for the short strings of URIs and header values (cheaper
+/// than a SIMD call's set-up), `memchr` for long ones.
+#[inline]
+pub(crate) fn find(b: &[u8], c: u8) -> Option<usize> {
+    if b.len() <= 64 {
+        b.iter().position(|&x| x == c)
+    } else {
+        memchr::memchr(c, b)
+    }
+}
+
 /// `escaped = "%" HEXDIG HEXDIG` everywhere `%` occurs; the class table already allowed `%`.
 pub(crate) fn check_escapes(s: &[u8]) -> Option<usize> {
     let mut i = 0;
-    while let Some(p) = memchr::memchr(b'%', &s[i..]) {
+    while let Some(p) = find(&s[i..], b'%') {
         let at = i + p;
         if at + 2 >= s.len() || !(s[at + 1].is_ascii_hexdigit() && s[at + 2].is_ascii_hexdigit()) {
             return Some(at);

@@ -75,7 +75,7 @@ impl<'a> NameAddr<'a> {
         }
         if c.eat(b'<') {
             let start = c.pos;
-            let close = memchr::memchr(b'>', &c.bytes()[start..]).ok_or(c.err("'>'"))?;
+            let close = crate::scan::find(&c.bytes()[start..], b'>').ok_or(c.err("'>'"))?;
             let inner = &c.s[start..start + close];
             let uri = Uri::parse(inner).map_err(|e| ParseError {
                 offset: e.offset + start,

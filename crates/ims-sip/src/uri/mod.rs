@@ -30,7 +30,7 @@ impl<'a> Uri<'a> {
     /// Parses a complete URI, dispatching on its scheme.
     pub fn parse(s: &'a str) -> Result<Uri<'a>, ParseError> {
         let b = s.as_bytes();
-        let colon = memchr::memchr(b':', b).ok_or(ParseError::syntax("URI scheme", 0))?;
+        let colon = crate::scan::find(b, b':').ok_or(ParseError::syntax("URI scheme", 0))?;
         let scheme = &b[..colon];
         if scheme.eq_ignore_ascii_case(b"sip") || scheme.eq_ignore_ascii_case(b"sips") {
             SipUri::parse(s).map(Uri::Sip)
@@ -98,7 +98,7 @@ impl<'a> AbsoluteUri<'a> {
     /// Parses `scheme ":" 1*uric`.
     pub fn parse(s: &'a str) -> Result<AbsoluteUri<'a>, ParseError> {
         let b = s.as_bytes();
-        let colon = memchr::memchr(b':', b).ok_or(ParseError::syntax("URI scheme", 0))?;
+        let colon = crate::scan::find(b, b':').ok_or(ParseError::syntax("URI scheme", 0))?;
         let scheme = &b[..colon];
         if scheme.is_empty()
             || !scheme[0].is_ascii_alphabetic()

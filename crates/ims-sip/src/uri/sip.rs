@@ -41,9 +41,9 @@ impl<'a> SipUri<'a> {
         let mut user = None;
         let mut password = None;
         let mut hp = rest_at;
-        if let Some(at) = memchr::memchr(b'@', &b[rest_at..]) {
+        if let Some(at) = crate::scan::find(&b[rest_at..], b'@') {
             let ui = &s[rest_at..rest_at + at];
-            let (u, p) = match memchr::memchr(b':', ui.as_bytes()) {
+            let (u, p) = match crate::scan::find(ui.as_bytes(), b':') {
                 Some(c) => (&ui[..c], Some(&ui[c + 1..])),
                 None => (ui, None),
             };

@@ -35,7 +35,7 @@ impl<'a> TelUri<'a> {
         if b.len() < 4 || !b[..4].eq_ignore_ascii_case(b"tel:") {
             return Err(ParseError::syntax("\"tel:\"", 0));
         }
-        let end = memchr::memchr(b';', &b[4..]).map_or(b.len(), |i| i + 4);
+        let end = crate::scan::find(&b[4..], b';').map_or(b.len(), |i| i + 4);
         let number = &s[4..end];
         let nb = number.as_bytes();
         let global = nb.first() == Some(&b'+');
