@@ -168,7 +168,7 @@ pub(crate) struct HeaderList {
     more: Vec<HIdx>,
 }
 
-const INLINE_HEADERS: usize = 32;
+const INLINE_HEADERS: usize = 24;
 
 impl HeaderList {
     const EMPTY: HeaderList = HeaderList {
@@ -279,7 +279,7 @@ impl ParserConfig {
     }
 
     /// Builds the index in place inside the message that is returned, so it is never copied.
-    #[inline]
+    #[inline(always)]
     fn parse_mode<'a>(
         &self,
         buf: &'a [u8],
