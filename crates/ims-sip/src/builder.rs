@@ -1,6 +1,6 @@
 //! Builders for new requests and responses (RFC 3261 §8.1.1, §8.2.6).
 
-use crate::error::ParseError;
+use crate::error::{ErrorKind, ParseError};
 use crate::headers::TypedHeader;
 use crate::message::{Message, OwnedMessage};
 use crate::method::{reason_phrase, Method};
@@ -14,6 +14,25 @@ struct Draft {
     head: String,
     body: Vec<u8>,
     has_cl: bool,
+    /// The first header that would have broken the framing (a non-token name, or a CR/LF in a
+    /// value that is not a fold), reported by `build`.
+    bad: Option<ParseError>,
+}
+
+/// The offset of a CR or LF in `v` that is not part of a `CRLF 1*WSP` fold.
+fn injected_line(v: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while let Some(p) = v[i..].iter().position(|&c| c == b'\r' || c == b'\n') {
+        let at = i + p;
+        let fold = v[at] == b'\r'
+            && v.get(at + 1) == Some(&b'\n')
+            && matches!(v.get(at + 2), Some(b' ' | b'\t'));
+        if !fold {
+            return Some(at);
+        }
+        i = at + 3;
+    }
+    None
 }
 
 impl Draft {
@@ -21,7 +40,18 @@ impl Draft {
         if HeaderName::from_bytes(name.as_bytes()) == HeaderName::ContentLength {
             self.has_cl = true;
         }
+        let at = self.head.len();
         let _ = write!(self.head, "{name}: {value}\r\n");
+        if self.bad.is_none() {
+            let line = &self.head.as_bytes()[at..self.head.len() - 2];
+            let value_at = name.len() + 2;
+            if !crate::scan::is_token(name.as_bytes()) {
+                self.bad = Some(ParseError::new(ErrorKind::HeaderName, at));
+            } else if let Some(i) = injected_line(&line[value_at..]) {
+                // a CR or LF that does not start a fold would add a header line of its own
+                self.bad = Some(ParseError::new(ErrorKind::HeaderValue, at + value_at + i));
+            }
+        }
     }
     fn finish(mut self) -> Vec<u8> {
         if !self.has_cl {
@@ -58,6 +88,9 @@ macro_rules! draft_methods {
         }
         /// Renders and parses the message, so a builder can never produce what the parser would refuse.
         pub fn build(self) -> Result<OwnedMessage, ParseError> {
+            if let Some(e) = self.d.bad {
+                return Err(e);
+            }
             OwnedMessage::parse(Bytes::from(self.d.finish()))
         }
     };

@@ -983,21 +983,14 @@ impl<'a> Message<'a> {
     pub fn top_via(&self) -> Result<Option<Via<'a>>, ParseError> {
         self.get::<Via<'a>>()
     }
-    /// From.
+    /// From (RFC 3261 §20.20).
     pub fn from(&self) -> Result<Option<NameAddrHeader<'a>>, ParseError> {
-        self.typed_name_addr(HeaderName::From)
+        self.get::<crate::headers::From<'a>>()
+            .map(|o| o.map(|f| f.0))
     }
-    /// To.
+    /// To (RFC 3261 §20.39).
     pub fn to(&self) -> Result<Option<NameAddrHeader<'a>>, ParseError> {
-        self.typed_name_addr(HeaderName::To)
-    }
-    fn typed_name_addr(&self, name: HeaderName) -> Result<Option<NameAddrHeader<'a>>, ParseError> {
-        match self.headers_of(name).next() {
-            None => Ok(None),
-            Some(h) => NameAddrHeader::parse(h.value)
-                .map(Some)
-                .map_err(|e| e.within(name, h.offset)),
-        }
+        self.get::<crate::headers::To<'a>>().map(|o| o.map(|t| t.0))
     }
     /// Call-ID.
     pub fn call_id(&self) -> Result<Option<CallId<'a>>, ParseError> {

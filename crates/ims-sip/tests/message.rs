@@ -432,3 +432,53 @@ fn framer_client_sees_pongs_at_once() {
     client.push(b"\r\n").unwrap();
     assert!(matches!(client.next_frame().unwrap(), Some(Frame::Pong)));
 }
+
+#[test]
+fn builders_refuse_header_injection_and_tags_need_values() {
+    let b = || {
+        RequestBuilder::new(Method::Options, "sip:a@example.com")
+            .header("Via", "SIP/2.0/UDP h;branch=z9hG4bK1")
+            .header("From", "<sip:b@example.com>;tag=1")
+            .header("To", "<sip:a@example.com>")
+            .header("CSeq", "1 OPTIONS")
+    };
+    let e = b()
+        .header("Call-ID", "x\r\nContact: <sip:evil@x>")
+        .build()
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::HeaderValue);
+    assert_eq!(
+        b().header("Call-ID", "x\nContact: <sip:evil@x>")
+            .build()
+            .unwrap_err()
+            .kind,
+        ErrorKind::HeaderValue
+    );
+    assert_eq!(
+        b().header("Bad Name", "x").build().unwrap_err().kind,
+        ErrorKind::HeaderName
+    );
+    // a fold is still a legal way to continue a value
+    let ok = b()
+        .header("Call-ID", "x")
+        .header("Subject", "one\r\n two")
+        .build()
+        .unwrap();
+    assert_eq!(
+        ok.as_message().header(HeaderName::Subject),
+        Some("one\r\n two")
+    );
+
+    let m = parse_datagram(
+        b"OPTIONS sip:a@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+From: <sip:b@example.com>;tag\r\nTo: <sip:a@example.com>\r\nCall-ID: t1\r\nCSeq: 1 OPTIONS\r\n\r\n",
+    )
+    .unwrap();
+    assert!(m.from().is_err());
+    assert_eq!(
+        validate(&m, &ValidationConfig::default())
+            .unwrap_err()
+            .status,
+        400
+    );
+}

@@ -213,11 +213,16 @@ macro_rules! name_addr_header {
             const NAME: HeaderName = HeaderName::$name;
             const LIST: bool = $list;
             fn parse(s: &'a str) -> Result<Self, ParseError> {
-                if $angle {
-                    NameAddrHeader::parse_name_addr_only(s).map($ty)
+                let h = if $angle {
+                    NameAddrHeader::parse_name_addr_only(s)?
                 } else {
-                    NameAddrHeader::parse(s).map($ty)
+                    NameAddrHeader::parse(s)?
+                };
+                // tag-param = "tag" EQUAL token (RFC 3261 §25.1): a tag always has a value
+                if h.params.get("tag").is_some_and(|v| v.is_none_or(|t| !crate::scan::is_token(t.as_bytes()))) {
+                    return Err(ParseError::syntax("tag=token", 0));
                 }
+                Ok($ty(h))
             }
         }
 
