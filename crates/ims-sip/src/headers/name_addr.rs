@@ -154,18 +154,22 @@ pub struct NameAddrHeader<'a> {
 impl<'a> NameAddrHeader<'a> {
     /// Parses `( name-addr / addr-spec ) *( SEMI generic-param )`.
     pub fn parse(s: &'a str) -> Result<Self, ParseError> {
-        whole(s, |c| {
-            let addr = NameAddr::parse_at(c, true)?;
-            let params = Params::parse_header(c)?;
-            Ok(NameAddrHeader { addr, params })
-        })
+        Self::parse_checked(s, true)
     }
     /// Like [`NameAddrHeader::parse`] but the URI must be in `<>` (Route, Record-Route, Path,
     /// Service-Route: `rec-route = name-addr *( SEMI rr-param )`).
     pub fn parse_name_addr_only(s: &'a str) -> Result<Self, ParseError> {
+        Self::parse_checked(s, false)
+    }
+    /// Both forms; a `tag` parameter must have a token value (`tag-param = "tag" EQUAL token`,
+    /// RFC 3261 §25.1).
+    fn parse_checked(s: &'a str, allow_addr_spec: bool) -> Result<Self, ParseError> {
         whole(s, |c| {
-            let addr = NameAddr::parse_at(c, false)?;
-            let params = Params::parse_header(c)?;
+            let addr = NameAddr::parse_at(c, allow_addr_spec)?;
+            let params = Params::parse_header_with(c, |n, v| {
+                !(n.len() == 3 && n.eq_ignore_ascii_case("tag"))
+                    || v.is_some_and(|t| crate::scan::is_token(t.as_bytes()))
+            })?;
             Ok(NameAddrHeader { addr, params })
         })
     }
@@ -218,10 +222,6 @@ macro_rules! name_addr_header {
                 } else {
                     NameAddrHeader::parse(s)?
                 };
-                // tag-param = "tag" EQUAL token (RFC 3261 §25.1): a tag always has a value
-                if h.params.get("tag").is_some_and(|v| v.is_none_or(|t| !crate::scan::is_token(t.as_bytes()))) {
-                    return Err(ParseError::syntax("tag=token", 0));
-                }
                 Ok($ty(h))
             }
         }
