@@ -130,18 +130,31 @@ impl<'a, 'm> Edit<'a, 'm> {
     /// that line stays.
     pub fn pop_first(&mut self, name: HeaderName) -> Option<String> {
         let i = self.position(name)?;
-        let value = self.slot_value(&self.slots[i]).to_owned();
+        // an original line borrows the message, so only the popped value is copied
+        let value: Cow<'a, str> = match &self.slots[i] {
+            Slot::Keep(k) => {
+                let h = &self.msg.index().headers[*k as usize];
+                Cow::Borrowed(&self.msg.head()[h.value_start()..h.value_end()])
+            }
+            Slot::Replace(_, v) | Slot::New(_, v) => Cow::Owned(v.to_string()),
+        };
         let mut parts = CommaSplit::new(&value);
         let first = parts.next().map(|(_, e)| e.to_owned())?;
-        let rest: Vec<&str> = parts.map(|(_, e)| e).collect();
-        if rest.is_empty() {
-            self.slots.remove(i);
-        } else {
-            let joined = rest.join(",");
-            self.slots[i] = match &self.slots[i] {
-                Slot::Keep(k) | Slot::Replace(k, _) => Slot::Replace(*k, Cow::Owned(joined)),
-                Slot::New(n, _) => Slot::New(n.clone(), Cow::Owned(joined)),
-            };
+        match parts.next() {
+            None => {
+                self.slots.remove(i);
+            }
+            Some((rest_at, _)) => {
+                // keep the remaining elements exactly as written
+                let rest = match &value {
+                    Cow::Borrowed(v) => Cow::Borrowed(&v[rest_at..]),
+                    Cow::Owned(v) => Cow::Owned(v[rest_at..].to_owned()),
+                };
+                self.slots[i] = match &self.slots[i] {
+                    Slot::Keep(k) | Slot::Replace(k, _) => Slot::Replace(*k, rest),
+                    Slot::New(n, _) => Slot::New(n.clone(), rest),
+                };
+            }
         }
         Some(first)
     }
@@ -192,21 +205,19 @@ impl<'a, 'm> Edit<'a, 'm> {
                     Slot::Keep(k) | Slot::Replace(k, _) => Slot::Replace(*k, value),
                     Slot::New(n, _) => Slot::New(n.clone(), value),
                 };
-                let mut seen = false;
-                let names: SmallVec<[HeaderName; 32]> =
-                    self.slots.iter().map(|s| self.slot_name(s)).collect();
-                let mut k = 0;
-                self.slots.retain(|_| {
-                    let n = names[k];
-                    k += 1;
-                    if n == name {
-                        let keep = !seen;
-                        seen = true;
-                        keep
-                    } else {
-                        true
-                    }
-                });
+                // drop later lines of the same header, if any
+                if self.slots[i + 1..]
+                    .iter()
+                    .any(|s| self.slot_name(s) == name)
+                {
+                    let names: SmallVec<[HeaderName; 32]> =
+                        self.slots.iter().map(|s| self.slot_name(s)).collect();
+                    let mut k = 0;
+                    self.slots.retain(|_| {
+                        k += 1;
+                        k - 1 <= i || names[k - 1] != name
+                    });
+                }
             }
             None => {
                 self.slots
