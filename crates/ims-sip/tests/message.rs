@@ -482,3 +482,30 @@ From: <sip:b@example.com>;tag\r\nTo: <sip:a@example.com>\r\nCall-ID: t1\r\nCSeq:
         400
     );
 }
+
+#[test]
+fn param_errors_point_at_the_parameter() {
+    let raw = b"OPTIONS sip:a@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h.example.com;ttl=999;branch=z9hG4bKx\r\n\
+Contact: <sip:x@y.example.com>;q=5\r\n\r\n";
+    let m = parse_datagram(raw).unwrap();
+    let text = std::str::from_utf8(raw).unwrap();
+    let e = m.top_via().unwrap_err();
+    assert_eq!(e.offset, text.find("ttl=999").unwrap());
+    let e = m.contacts().next().unwrap().unwrap_err();
+    assert_eq!(
+        (e.offset, e.header),
+        (text.find("q=5").unwrap(), Some(HeaderName::Contact))
+    );
+    let mp = b"MESSAGE sip:a@example.com SIP/2.0\r\nContent-Type: multipart/mixed\r\nContent-Length: 4\r\n\r\nabcd";
+    let m = parse_datagram(mp).unwrap();
+    let e = m.multipart(&Limits::default()).unwrap_err();
+    assert_eq!((e.header, e.offset), (Some(HeaderName::ContentType), 49));
+    let mp = b"MESSAGE sip:a@example.com SIP/2.0\r\nContent-Type: multipart/mixed;boundary=b1\r\nContent-Length: 31\r\n\r\n--b1\r\nbad header\r\n\r\nx\r\n--b1--\r\n";
+    let m = parse_datagram(mp).unwrap();
+    let e = m.multipart(&Limits::default()).unwrap_err();
+    assert!(
+        e.offset > m.body_offset(),
+        "offset {} counts from the message",
+        e.offset
+    );
+}
