@@ -128,13 +128,14 @@ pub(crate) struct HIdx {
 }
 
 impl HIdx {
+    // all zero bits (Accept is variant 0), so filling the inline array is a plain memset
     const EMPTY: HIdx = HIdx {
         start: 0,
         end: 0,
         name_len: 0,
         value_off: 0,
         value_back: 0,
-        name: HeaderName::Other,
+        name: HeaderName::Accept,
     };
 
     #[inline]
@@ -272,8 +273,21 @@ impl ParserConfig {
 
     /// [`parse_datagram`] with this configuration.
     pub fn parse_datagram<'a>(&self, buf: &'a [u8]) -> Result<Message<'a>, ParseError> {
-        match self.parse_mode(buf, Mode::Datagram)? {
-            Status::Complete((m, _)) => Ok(m),
+        // built in the returned value itself, so the index is never copied
+        let mut m = Message {
+            buf,
+            head: "",
+            idx: Cow::Owned(Index::EMPTY),
+        };
+        let Cow::Owned(idx) = &mut m.idx else {
+            unreachable!("built as Owned just above")
+        };
+        match parse_index(buf, self, Mode::Datagram, idx)? {
+            Status::Complete(()) => {
+                let end = idx.body_end as usize;
+                m.finish(end)?;
+                Ok(m)
+            }
             Status::Partial(_) => Err(ParseError::new(ErrorKind::UnterminatedHeaders, buf.len())),
         }
     }
