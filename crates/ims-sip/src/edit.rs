@@ -247,7 +247,7 @@ impl<'a, 'm> Edit<'a, 'm> {
             });
         }
         let new = n - 1;
-        self.set(HeaderName::MaxForwards, Cow::Owned(small_int(new)));
+        self.set(HeaderName::MaxForwards, Cow::Owned(new.to_string()));
         Ok(new)
     }
     /// Replaces the body (and Content-Type when given); Content-Length is rewritten on output.
@@ -260,7 +260,7 @@ impl<'a, 'm> Edit<'a, 'm> {
         self
     }
 
-    /// Size of the output, exactly.
+    /// Writes the edited message: untouched lines copied, changed ones rendered.
     fn render(&self, out: &mut Vec<u8>) {
         let msg = self.msg;
         let head = msg.head().as_bytes();
@@ -285,7 +285,7 @@ impl<'a, 'm> Edit<'a, 'm> {
                 if name == HeaderName::ContentLength {
                     if !wrote_cl {
                         out.extend_from_slice(b"Content-Length: ");
-                        out.extend_from_slice(itoa(len).as_bytes());
+                        out.extend_from_slice(len.to_string().as_bytes());
                         out.extend_from_slice(b"\r\n");
                         wrote_cl = true;
                     }
@@ -338,7 +338,7 @@ impl<'a, 'm> Edit<'a, 'm> {
             }
             if !wrote_cl {
                 out.extend_from_slice(b"Content-Length: ");
-                out.extend_from_slice(itoa(body.len()).as_bytes());
+                out.extend_from_slice(body.len().to_string().as_bytes());
                 out.extend_from_slice(b"\r\n");
             }
             out.extend_from_slice(b"\r\n");
@@ -364,12 +364,4 @@ impl<'a, 'm> Edit<'a, 'm> {
     pub fn to_owned_message(&self) -> Result<OwnedMessage, ParseError> {
         OwnedMessage::parse(Bytes::from(self.to_vec()))
     }
-}
-
-fn small_int(n: u8) -> String {
-    n.to_string()
-}
-
-fn itoa(n: usize) -> String {
-    n.to_string()
 }
