@@ -96,13 +96,18 @@ impl Framer {
                 return Ok(Some(Frame::Ping));
             }
             if self.buf.starts_with(b"\r\n") {
-                let lone = self.buf.len() == 2;
-                if (lone && self.eager_pong) || (!lone && self.buf[2] != b'\r') {
-                    self.buf.advance(2);
-                    return Ok(Some(Frame::Pong));
+                // "\r\n" alone or "\r\n\r" may still become a ping; anything longer that is not one
+                // ("\r\n\r\n" was taken above) starts with a lone CRLF
+                let maybe_ping = match self.buf.len() {
+                    2 => !self.eager_pong,
+                    3 => self.buf[2] == b'\r',
+                    _ => false,
+                };
+                if maybe_ping {
+                    return Ok(None);
                 }
-                // maybe the first half of a ping
-                return Ok(None);
+                self.buf.advance(2);
+                return Ok(Some(Frame::Pong));
             }
             if self.buf.as_ref() == b"\r" {
                 return Ok(None);
@@ -119,16 +124,19 @@ impl Framer {
         } else {
             // look for the end of the header section from where the last search stopped
             let from = self.scanned.saturating_sub(3);
-            let found = memchr::memmem::find(&self.buf[from..], b"\r\n\r\n")
-                .map(|i| from + i + 4)
-                .or_else(|| {
-                    if self.cfg.allow_lf_line_endings {
-                        memchr::memmem::find(&self.buf[from.saturating_sub(1)..], b"\n\n")
-                            .map(|i| from.saturating_sub(1) + i + 2)
-                    } else {
-                        None
-                    }
-                });
+            let found = if self.cfg.allow_lf_line_endings {
+                // a line end (LF or CRLF) followed by an empty line (LF or CRLF): the earliest "\n\n"
+                // or "\n\r\n" covers all four combinations
+                let from = from.saturating_sub(1);
+                let a = memchr::memmem::find(&self.buf[from..], b"\n\n").map(|i| from + i + 2);
+                let b = memchr::memmem::find(&self.buf[from..], b"\n\r\n").map(|i| from + i + 3);
+                match (a, b) {
+                    (Some(x), Some(y)) => Some(x.min(y)),
+                    (x, y) => x.or(y),
+                }
+            } else {
+                memchr::memmem::find(&self.buf[from..], b"\r\n\r\n").map(|i| from + i + 4)
+            };
             if found.is_none() {
                 self.scanned = self.buf.len();
                 if self.buf.len() > self.cfg.limits.max_message_size {

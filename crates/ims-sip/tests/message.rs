@@ -509,3 +509,30 @@ Contact: <sip:x@y.example.com>;q=5\r\n\r\n";
         e.offset
     );
 }
+
+#[test]
+fn framer_fuzz_findings() {
+    // LF-tolerant framing: the last header line ends in LF, the empty line in CRLF
+    let cfg = ParserConfig {
+        allow_lf_line_endings: true,
+        ..Default::default()
+    };
+    let msg = b"OPTIONS sip:a@b SIP/2.0\nContent-Length: 0\n\r\n";
+    let mut f = Framer::new(cfg);
+    f.push(msg).unwrap();
+    assert!(matches!(f.next_frame(), Ok(Some(Frame::Message(_)))));
+    // a CRLF followed by "\r" and something other than "\n" is a lone CRLF, whatever the split
+    for eager in [false, true] {
+        let mk = || {
+            if eager {
+                Framer::client(ParserConfig::default())
+            } else {
+                Framer::default()
+            }
+        };
+        let mut whole = mk();
+        whole.push(b"\r\n\rA\n").unwrap();
+        assert!(matches!(whole.next_frame(), Ok(Some(Frame::Pong))));
+        assert_eq!(whole.next_frame().unwrap_err().kind, ErrorKind::BareCr);
+    }
+}
