@@ -191,6 +191,15 @@ impl HeaderList {
     pub(crate) fn len(&self) -> usize {
         self.len
     }
+    /// The first header line for which `f` holds: the inline slots and the overflow searched as
+    /// two plain slices (no chained iterator on the hot path).
+    #[inline]
+    pub(crate) fn find(&self, mut f: impl FnMut(&HIdx) -> bool) -> Option<&HIdx> {
+        self.inline[..self.len.min(INLINE_HEADERS)]
+            .iter()
+            .find(|h| f(h))
+            .or_else(|| self.more.iter().find(|h| f(h)))
+    }
     pub(crate) fn clear(&mut self) {
         self.len = 0;
         self.more.clear();
@@ -902,7 +911,6 @@ impl<'a> Message<'a> {
     pub fn header(&self, name: HeaderName) -> Option<&'a str> {
         self.idx
             .headers
-            .iter()
             .find(|h| h.name == name)
             .map(|h| self.mk(h).value)
     }
@@ -932,7 +940,7 @@ impl<'a> Message<'a> {
     }
     /// True when at least one header has this name.
     pub fn has(&self, name: HeaderName) -> bool {
-        self.idx.headers.iter().any(|h| h.name == name)
+        self.idx.headers.find(|h| h.name == name).is_some()
     }
     /// The comma-separated elements of every header with this name (RFC 3261 §7.3.1), as
     /// `(offset in message, element)`; an empty element is yielded empty so callers can reject it.
@@ -944,8 +952,10 @@ impl<'a> Message<'a> {
     /// The first value of a typed header: for list headers, the first element of the first line.
     pub fn get<T: TypedHeader<'a>>(&self) -> Result<Option<T>, ParseError> {
         let Some(h) = self
-            .headers_of(T::NAME)
-            .find(|h| !T::LIST || !h.value.is_empty())
+            .idx
+            .headers
+            .find(|h| h.name == T::NAME && (!T::LIST || h.value_end() > h.value_start()))
+            .map(|h| self.mk(h))
         else {
             return Ok(None);
         };
