@@ -263,6 +263,20 @@ impl<'a, 'm> Edit<'a, 'm> {
     /// Writes the edited message: untouched lines copied, changed ones rendered.
     fn render(&self, out: &mut Vec<u8>) {
         let msg = self.msg;
+        let untouched = self.start_line.is_none()
+            && self.body.is_none()
+            && !msg.index().bare_lf
+            && self.slots.len() == msg.header_count()
+            && self
+                .slots
+                .iter()
+                .enumerate()
+                .all(|(i, s)| matches!(s, Slot::Keep(k) if *k as usize == i));
+        if untouched {
+            // nothing changed: the message is its own serialization
+            out.extend_from_slice(msg.as_bytes());
+            return;
+        }
         let head = msg.head().as_bytes();
         match &self.start_line {
             Some(l) => {

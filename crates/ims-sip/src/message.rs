@@ -236,6 +236,8 @@ pub(crate) struct Index {
     pub(crate) body_end: u32,
     pub(crate) content_length: Option<u32>,
     pub(crate) cl_conflict: bool,
+    /// Some line of the header section ends in a bare LF (only possible in lenient mode).
+    pub(crate) bare_lf: bool,
 }
 
 impl Index {
@@ -251,6 +253,7 @@ impl Index {
         body_end: 0,
         content_length: None,
         cl_conflict: false,
+        bare_lf: false,
     };
 }
 
@@ -678,6 +681,10 @@ fn parse_index(
     out.body_end = body_end as u32;
     out.content_length = content_length;
     out.cl_conflict = cl_conflict;
+    out.bare_lf = lf_ok && {
+        let head = &buf[..body_start];
+        memchr::memchr_iter(b'\n', head).any(|i| i == 0 || head[i - 1] != b'\r')
+    };
     Ok(Status::Complete(()))
 }
 
