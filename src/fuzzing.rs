@@ -26,7 +26,8 @@ const FUZZ_BRANCH: &str = "z9hG4bK-fuzz";
 /// - after `push_via`, `pop_route` and `decrement_max_forwards` the result re-parses, has one more
 ///   Via (ours on top), one Route element fewer when one was popped, and the new Max-Forwards;
 /// - stream and datagram parsing agree, strict and lenient parsing agree, error offsets stay inside
-///   the input, and a typed header's `Display` output parses again as the same header.
+///   the input, and a typed header's `Display` output parses again as that header (CSeq: to an
+///   equal value).
 pub fn sip_message(data: &[u8]) {
     let strict = ParserConfig::default();
     let lenient = ParserConfig {
@@ -52,7 +53,11 @@ pub fn sip_message(data: &[u8]) {
         Ok(m) => {
             if let Ok(s) = &dgram {
                 assert_eq!(m.as_bytes(), s.as_bytes(), "strict and lenient disagree");
-                assert_eq!(m.header_count(), s.header_count(), "strict and lenient disagree");
+                assert_eq!(
+                    m.header_count(),
+                    s.header_count(),
+                    "strict and lenient disagree"
+                );
                 assert_eq!(m.body(), s.body(), "strict and lenient disagree");
             }
             check_message(&m, &lenient);
@@ -67,17 +72,35 @@ pub fn sip_message(data: &[u8]) {
 
     match sip::parse(data) {
         Ok(Status::Complete((m, n))) => {
-            assert!(n <= data.len(), "stream parse used {n} of {} bytes", data.len());
-            assert_eq!(n, m.len(), "stream parse: used length differs from message length");
-            assert_eq!(m.as_bytes(), &data[..n], "stream message is not the input prefix");
+            assert!(
+                n <= data.len(),
+                "stream parse used {n} of {} bytes",
+                data.len()
+            );
+            assert_eq!(
+                n,
+                m.len(),
+                "stream parse: used length differs from message length"
+            );
+            assert_eq!(
+                m.as_bytes(),
+                &data[..n],
+                "stream message is not the input prefix"
+            );
             // A complete stream message is also a valid datagram with the same content.
             match sip::parse_datagram(&data[..n]) {
                 Ok(d) => {
                     assert_eq!(d.as_bytes(), m.as_bytes(), "stream/datagram disagree");
-                    assert_eq!(d.header_count(), m.header_count(), "stream/datagram disagree");
+                    assert_eq!(
+                        d.header_count(),
+                        m.header_count(),
+                        "stream/datagram disagree"
+                    );
                     assert_eq!(d.body(), m.body(), "stream/datagram disagree");
                 }
-                Err(e) => panic!("stream parse accepted {n} bytes that parse_datagram refuses: {e}"),
+                Err(e) => {
+                    panic!("stream parse accepted {n} bytes that parse_datagram refuses: {e}")
+                }
             }
             check_message(&m, &strict);
         }
@@ -150,9 +173,9 @@ pub fn sip_uri(data: &[u8]) {
     }
 }
 
-/// Feeds `data[1..]` to a [`Framer`] in chunks whose size comes from `data[0]` (low 7 bits: 1 to
-/// 128 bytes; high bit: accept bare-LF line ends), draining `next_frame` after every push until
-/// `Ok(None)` or the first error.
+/// Feeds `data[1..]` to a [`Framer`] in chunks whose size comes from `data[0]` (low 6 bits: 1 to
+/// 64 bytes; bit 6: a client-side framer, [`Framer::client`]; bit 7: accept bare-LF line ends),
+/// draining `next_frame` after every push until `Ok(None)` or the first error.
 ///
 /// Oracles: the frames are exactly the input, in order (the bytes of the returned messages and
 /// keep-alives never exceed the input length and each frame matches the next input bytes); each
@@ -163,13 +186,14 @@ pub fn sip_framer(data: &[u8]) {
     let Some((&sel, input)) = data.split_first() else {
         return;
     };
-    let chunk = usize::from(sel & 0x7f) + 1;
+    let chunk = usize::from(sel & 0x3f) + 1;
+    let client = sel & 0x40 != 0;
     let cfg = ParserConfig {
         allow_lf_line_endings: sel & 0x80 != 0,
         ..ParserConfig::default()
     };
-    let chunked = run_framer(input, &cfg, chunk);
-    let whole = run_framer(input, &cfg, input.len().max(1));
+    let chunked = run_framer(input, &cfg, client, chunk);
+    let whole = run_framer(input, &cfg, client, input.len().max(1));
     // The result may not depend on how the bytes were split (keep-alives aside: a CRLF CRLF seen at
     // once is a ping, seen in two reads it is two pongs).
     assert_eq!(
@@ -198,8 +222,12 @@ struct FramerRun {
     error: Option<ParseError>,
 }
 
-fn run_framer(input: &[u8], cfg: &ParserConfig, chunk: usize) -> FramerRun {
-    let mut framer = Framer::new(*cfg);
+fn run_framer(input: &[u8], cfg: &ParserConfig, client: bool, chunk: usize) -> FramerRun {
+    let mut framer = if client {
+        Framer::client(*cfg)
+    } else {
+        Framer::new(*cfg)
+    };
     let mut run = FramerRun {
         messages: Vec::new(),
         error: None,
@@ -302,7 +330,14 @@ fn run_framer(input: &[u8], cfg: &ParserConfig, chunk: usize) -> FramerRun {
 
 fn exercise_owned(om: &sip::OwnedMessage) {
     let m = om.as_message();
-    let _ = (m.top_via(), m.from(), m.to(), m.call_id(), m.cseq(), m.max_forwards());
+    let _ = (
+        m.top_via(),
+        m.from(),
+        m.to(),
+        m.call_id(),
+        m.cseq(),
+        m.max_forwards(),
+    );
     let _ = om.body_bytes();
     let _ = format!("{om}{om:?}");
 }
@@ -327,19 +362,35 @@ fn check_message(m: &Message<'_>, cfg: &ParserConfig) {
     let len = m.len();
     assert!(!m.is_empty(), "a parsed message is empty");
     let _ = format!("{m:?}{m}");
-    let _ = (m.start_line(), m.start_line_str(), m.version(), m.content_length());
+    let _ = (
+        m.start_line(),
+        m.start_line_str(),
+        m.version(),
+        m.content_length(),
+    );
     let _ = m.content_length_conflict();
     assert!(m.body_offset() <= len, "body offset past the end");
-    assert_eq!(m.body(), &m.as_bytes()[m.body_offset()..], "body is not the tail of the message");
+    assert_eq!(
+        m.body(),
+        &m.as_bytes()[m.body_offset()..],
+        "body is not the tail of the message"
+    );
     if let Some(cl) = m.content_length() {
         if !m.content_length_conflict() {
-            assert_eq!(m.body().len(), cl as usize, "body length differs from Content-Length");
+            assert_eq!(
+                m.body().len(),
+                cl as usize,
+                "body length differs from Content-Length"
+            );
         }
     }
     if m.is_request() {
         let method = m.method().expect("a request has a method");
         let _ = (method.as_str(), method.is_known(), method.to_string());
-        assert!(m.request_uri_str().is_some(), "a request without Request-URI text");
+        assert!(
+            m.request_uri_str().is_some(),
+            "a request without Request-URI text"
+        );
         let u = m
             .request_uri()
             .expect("the Request-URI of a parsed request parses");
@@ -358,7 +409,11 @@ fn check_message(m: &Message<'_>, cfg: &ParserConfig) {
         let off = h.value_offset();
         let v = h.value();
         assert!(off + v.len() <= len, "header value past the end");
-        assert_eq!(&bytes[off..off + v.len()], v.as_bytes(), "header value_offset is wrong");
+        assert_eq!(
+            &bytes[off..off + v.len()],
+            v.as_bytes(),
+            "header value_offset is wrong"
+        );
         assert_eq!(m.header_at(i), Some(h));
         let _ = (h.name(), h.long_name());
         assert!(
@@ -371,7 +426,11 @@ fn check_message(m: &Message<'_>, cfg: &ParserConfig) {
         let _ = m.header(h.name());
         for (o, e) in m.list(h.name()) {
             assert!(o + e.len() <= len, "list element past the end");
-            assert_eq!(&bytes[o..o + e.len()], e.as_bytes(), "list element offset is wrong");
+            assert_eq!(
+                &bytes[o..o + e.len()],
+                e.as_bytes(),
+                "list element offset is wrong"
+            );
         }
     }
     assert_eq!(m.header_at(m.header_count()), None);
@@ -419,7 +478,11 @@ fn check_message(m: &Message<'_>, cfg: &ParserConfig) {
     // owned copy
     let om = m.to_owned_message();
     let om_view = om.as_message();
-    assert_eq!(om_view.as_bytes(), m.as_bytes(), "to_owned_message changed the bytes");
+    assert_eq!(
+        om_view.as_bytes(),
+        m.as_bytes(),
+        "to_owned_message changed the bytes"
+    );
     assert_eq!(om_view.header_count(), m.header_count());
     assert_eq!(&om.body_bytes()[..], m.body());
     let _ = format!("{om}{om:?}");
@@ -430,7 +493,10 @@ fn check_message(m: &Message<'_>, cfg: &ParserConfig) {
 fn check_parts(body: &[u8], parts: &[multipart::Part<'_>], limits: &Limits, depth: usize) {
     let (lo, hi) = (body.as_ptr() as usize, body.as_ptr() as usize + body.len());
     for p in parts {
-        let (a, b) = (p.body.as_ptr() as usize, p.body.as_ptr() as usize + p.body.len());
+        let (a, b) = (
+            p.body.as_ptr() as usize,
+            p.body.as_ptr() as usize + p.body.len(),
+        );
         assert!(
             p.body.is_empty() || (lo <= a && b <= hi),
             "multipart part is not a slice of its body"
@@ -543,8 +609,18 @@ fn typed_headers(m: &Message<'_>) {
     // the named accessors and the accessors of the values they return
     for v in m.via() {
         let Ok(v) = v else { continue };
-        let _ = (v.protocol_name(), v.protocol_version(), v.transport(), v.port());
-        let _ = (v.branch(), v.has_rfc3261_branch(), v.received(), v.received_ip());
+        let _ = (
+            v.protocol_name(),
+            v.protocol_version(),
+            v.transport(),
+            v.port(),
+        );
+        let _ = (
+            v.branch(),
+            v.has_rfc3261_branch(),
+            v.received(),
+            v.received_ip(),
+        );
         let _ = (v.rport(), v.maddr(), v.ttl(), v.params().len());
         check_host(&v.host());
         for p in v.params().iter() {
@@ -557,7 +633,12 @@ fn typed_headers(m: &Message<'_>) {
     }
     for h in [m.from(), m.to()] {
         if let Ok(Some(h)) = h {
-            let _ = (h.tag(), h.display_name(), h.addr.display_name_raw(), h.addr.is_name_addr());
+            let _ = (
+                h.tag(),
+                h.display_name(),
+                h.addr.display_name_raw(),
+                h.addr.is_name_addr(),
+            );
             check_uri(&h.uri(), h.uri().as_str());
         }
     }
@@ -571,16 +652,45 @@ fn typed_headers(m: &Message<'_>) {
     }
     for c in m.contacts() {
         let Ok(c) = c else { continue };
-        let _ = (c.addr(), c.params(), c.uri(), c.expires(), c.q(), c.instance(), c.reg_id());
+        let _ = (
+            c.addr(),
+            c.params(),
+            c.uri(),
+            c.expires(),
+            c.q(),
+            c.instance(),
+            c.reg_id(),
+        );
         let _ = (c.has_feature("+g.3gpp.smsip"), c.feature("+sip.instance"));
     }
     let _ = m.max_forwards();
     for a in m.get_all::<headers::Authorization>().flatten() {
-        let _ = (a.is_digest(), a.username(), a.realm(), a.nonce(), a.uri(), a.response());
-        let _ = (a.algorithm(), a.cnonce(), a.nc(), a.qop(), a.opaque(), a.auts(), a.stale());
+        let _ = (
+            a.is_digest(),
+            a.username(),
+            a.realm(),
+            a.nonce(),
+            a.uri(),
+            a.response(),
+        );
+        let _ = (
+            a.algorithm(),
+            a.cnonce(),
+            a.nc(),
+            a.qop(),
+            a.opaque(),
+            a.auts(),
+            a.stale(),
+        );
     }
     for a in m.get_all::<headers::AuthenticationInfo>().flatten() {
-        let _ = (a.nextnonce(), a.rspauth(), a.0.as_str(), a.0.get("qop"), a.0.value("x"));
+        let _ = (
+            a.nextnonce(),
+            a.rspauth(),
+            a.0.as_str(),
+            a.0.get("qop"),
+            a.0.value("x"),
+        );
     }
     for e in m.get_all::<headers::Event>().flatten() {
         let _ = e.id();
@@ -704,8 +814,21 @@ fn check_uri(u: &Uri<'_>, s: &str) {
     match u {
         Uri::Sip(su) => {
             assert_eq!(su.to_string(), s, "SipUri Display");
-            let _ = (su.is_secure(), su.user(), su.user_decoded(), su.password(), su.port());
-            let _ = (su.transport(), su.lr(), su.maddr(), su.user_param(), su.gr(), su.ob());
+            let _ = (
+                su.is_secure(),
+                su.user(),
+                su.user_decoded(),
+                su.password(),
+                su.port(),
+            );
+            let _ = (
+                su.transport(),
+                su.lr(),
+                su.maddr(),
+                su.user_param(),
+                su.gr(),
+                su.ob(),
+            );
             let _ = (su.headers(), su.header_pairs().count(), su.params().len());
             for p in su.params().iter() {
                 let _ = p.text();

@@ -1,0 +1,73 @@
+//! Replays the committed fuzz corpora (`fuzz/corpus/<target>/`) and crash regressions
+//! (`fuzz/regressions/<target>/`) through the same `ims::fuzzing` oracles the cargo-fuzz targets
+//! run, on stable Rust and without libFuzzer.
+//!
+//! Every file is run, and the test fails listing each file whose replay panicked. Each target must
+//! find at least a minimum number of files, so an emptied or moved corpus cannot pass silently.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+/// Files in `dir` (not recursive), sorted; none when the directory is absent.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut v: Vec<PathBuf> = rd
+        .map(|e| e.expect("readable directory entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    v.sort();
+    v
+}
+
+fn replay(target: &str, min_corpus: usize, f: fn(&[u8])) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let corpus = files(&root.join("corpus").join(target));
+    let regressions = files(&root.join("regressions").join(target));
+    assert!(
+        corpus.len() >= min_corpus,
+        "fuzz/corpus/{target}: expected at least {min_corpus} files, found {}",
+        corpus.len()
+    );
+    let mut failed = Vec::new();
+    for p in corpus.iter().chain(&regressions) {
+        let data = std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        if let Err(e) = panic::catch_unwind(AssertUnwindSafe(|| f(&data))) {
+            let msg = e
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| e.downcast_ref::<&str>().copied())
+                .unwrap_or("(non-string panic)");
+            failed.push(format!("{}: {msg}", p.display()));
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{target}: {} of {} inputs broke an oracle:\n{}",
+        failed.len(),
+        corpus.len() + regressions.len(),
+        failed.join("\n")
+    );
+    eprintln!(
+        "{target}: replayed {} corpus and {} regression inputs",
+        corpus.len(),
+        regressions.len()
+    );
+}
+
+#[test]
+fn sip_message_corpus() {
+    // seeded: 75 files of tests/vectors/sip-torture (with INDEX.md), 6 bench and 3 IMS messages
+    replay("sip_message", 80, ims::fuzzing::sip_message);
+}
+
+#[test]
+fn sip_uri_corpus() {
+    replay("sip_uri", 40, ims::fuzzing::sip_uri);
+}
+
+#[test]
+fn sip_framer_corpus() {
+    replay("sip_framer", 80, ims::fuzzing::sip_framer);
+}
