@@ -595,10 +595,16 @@ fn parse_index(
             return Err(ParseError::new(ErrorKind::HeaderTooLong, hstart).within_name(name));
         }
         let mut ve = content_end;
-        while vs < ve && matches!(buf[vs], b' ' | b'\t' | b'\r' | b'\n') {
+        // the usual "Name: value" has exactly one SP after the colon and nothing to trim at the end
+        let ws = |c: u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
+        if vs + 1 < ve && buf[vs] == b' ' && !ws(buf[vs + 1]) {
             vs += 1;
+        } else {
+            while vs < ve && ws(buf[vs]) {
+                vs += 1;
+            }
         }
-        while ve > vs && matches!(buf[ve - 1], b' ' | b'\t' | b'\r' | b'\n') {
+        while ve > vs && ws(buf[ve - 1]) {
             ve -= 1;
         }
         if name == HeaderName::ContentLength {
