@@ -20,6 +20,8 @@
 //! When `sipp` is not on `PATH` the tests print why and pass, unless `IMS_REQUIRE_INTEROP=1`, in
 //! which case they fail. Set `IMS_KEEP_SIPP=1` to keep SIPp's directories (their path is printed).
 
+mod common;
+
 use ims::sip::{
     headers, parse_datagram, validate, Host, Message, Method, OwnedMessage, RequestBuilder,
     ResponseBuilder, ValidationConfig,
@@ -62,41 +64,9 @@ fn now() -> Instant {
 // Finding SIPp
 // ---------------------------------------------------------------------------------------------
 
-fn find_on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| is_executable(p))
-}
-
-#[cfg(unix)]
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-#[cfg(not(unix))]
-fn is_executable(p: &Path) -> bool {
-    p.is_file()
-}
-
 /// The sipp binary, or `None` (after saying why) when the test should be skipped.
 fn sipp() -> Option<PathBuf> {
-    let required = std::env::var("IMS_REQUIRE_INTEROP").is_ok_and(|v| v == "1");
-    match find_on_path("sipp") {
-        Some(p) => Some(p),
-        None if required => panic!(
-            "sipp not found on PATH and IMS_REQUIRE_INTEROP=1: install SIPp (Debian/Ubuntu \
-             package `sip-tester`)"
-        ),
-        None => {
-            eprintln!(
-                "SKIP: sipp not found on PATH (install SIPp, Debian/Ubuntu package `sip-tester`, \
-                 or set IMS_REQUIRE_INTEROP=1 to make this a failure)"
-            );
-            None
-        }
-    }
+    common::interop_tool("sipp", "install SIPp (Debian package `sip-tester`)")
 }
 
 /// `SIPp v3.6.1-...` from `sipp -v`.

@@ -10,6 +10,8 @@
 //! When `tshark` is not on `PATH` the tests print why and pass, unless `IMS_REQUIRE_INTEROP=1`, in which
 //! case they fail. Set `IMS_KEEP_PCAP=1` to keep the capture files (their directory is printed).
 
+mod common;
+
 use ims::sip::{parse_datagram, HeaderName, Message, Method, RequestBuilder, ResponseBuilder};
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -25,40 +27,9 @@ const PROXY_PORT: u16 = 5070;
 // Finding tshark
 // ---------------------------------------------------------------------------------------------
 
-fn find_on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| is_executable(p))
-}
-
-#[cfg(unix)]
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-#[cfg(not(unix))]
-fn is_executable(p: &Path) -> bool {
-    p.is_file()
-}
-
 /// The tshark binary, or `None` (after saying why) when the test should be skipped.
 fn tshark() -> Option<PathBuf> {
-    let required = std::env::var("IMS_REQUIRE_INTEROP").is_ok_and(|v| v == "1");
-    match find_on_path("tshark") {
-        Some(p) => Some(p),
-        None if required => {
-            panic!("tshark not found on PATH and IMS_REQUIRE_INTEROP=1: install tshark (Wireshark CLI)")
-        }
-        None => {
-            eprintln!(
-                "SKIP: tshark not found on PATH (install Wireshark's tshark, or set \
-                 IMS_REQUIRE_INTEROP=1 to make this a failure)"
-            );
-            None
-        }
-    }
+    common::interop_tool("tshark", "install tshark (Debian package `tshark`)")
 }
 
 fn tshark_version(tshark: &Path) -> String {
