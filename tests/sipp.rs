@@ -22,6 +22,8 @@
 
 mod common;
 
+use common::TempDir;
+
 use ims::sip::{
     headers, parse_datagram, validate, Host, Message, Method, OwnedMessage, RequestBuilder,
     ResponseBuilder, ValidationConfig,
@@ -31,7 +33,7 @@ use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -93,36 +95,6 @@ fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-// ---------------------------------------------------------------------------------------------
-// A temporary directory (std only)
-// ---------------------------------------------------------------------------------------------
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static SEQ: AtomicU32 = AtomicU32::new(0);
-        let n = SEQ.fetch_add(1, Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("ims-sipp-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap_or_else(|e| panic!("create {}: {e}", p.display()));
-        TempDir(p)
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if std::env::var_os("IMS_KEEP_SIPP").is_some() {
-            eprintln!("kept SIPp directory {}", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
 /// A UDP port that was free a moment ago (the OS picked it).
 fn free_udp_port() -> u16 {
     UdpSocket::bind((LOCALHOST, 0))
@@ -173,7 +145,7 @@ impl Sipp {
     fn start(sipp: &Path, tag: &str, args: &[&str]) -> Sipp {
         let mut last = String::new();
         for _ in 0..3 {
-            let dir = TempDir::new(tag);
+            let dir = common::TempDir::new("sipp", tag, "IMS_KEEP_SIPP");
             let port = free_udp_port();
             let mut cmd = Command::new(sipp);
             cmd.args(args)

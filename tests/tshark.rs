@@ -45,34 +45,6 @@ fn tshark_version(tshark: &Path) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A temporary directory (std only)
-// ---------------------------------------------------------------------------------------------
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("ims-tshark-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap_or_else(|e| panic!("create {}: {e}", p.display()));
-        TempDir(p)
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if std::env::var_os("IMS_KEEP_PCAP").is_some() {
-            eprintln!("kept capture directory {}", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
 // Classic libpcap writer: global header, then per packet a record header + Ethernet + IPv4 + UDP.
 // ---------------------------------------------------------------------------------------------
 
@@ -805,7 +777,7 @@ fn tshark_agrees_with_ims_sip() {
         cases.len() - n_builder - n_vectors
     );
 
-    let dir = TempDir::new("agree");
+    let dir = common::TempDir::new("tshark", "agree", "IMS_KEEP_PCAP");
     let packets = dissect(&tshark, dir.path(), "interop", &cases);
 
     let mut failures = String::new();
@@ -904,7 +876,7 @@ fn tshark_checks_can_fail() {
     let n_broken = all.len();
     all.extend(lenient);
 
-    let dir = TempDir::new("broken");
+    let dir = common::TempDir::new("tshark", "broken", "IMS_KEEP_PCAP");
     let packets = dissect(&tshark, dir.path(), "broken", &all);
 
     // control: clean, and its fields agree

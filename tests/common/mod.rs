@@ -1,6 +1,7 @@
 //! Shared by the interop tests: finding the real peer a test drives.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 fn find_on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -30,6 +31,39 @@ pub(crate) fn interop_tool(name: &str, install: &str) -> Option<PathBuf> {
         None => {
             eprintln!("SKIP: {name} not found on PATH ({install}, or set IMS_REQUIRE_INTEROP=1 to make this a failure)");
             None
+        }
+    }
+}
+
+/// A scratch directory for one test's files (captures, SIPp logs), removed on drop unless the
+/// environment variable `keep_var` is set.
+pub(crate) struct TempDir {
+    path: PathBuf,
+    keep_var: &'static str,
+}
+
+impl TempDir {
+    /// A fresh directory `ims-<prefix>-<tag>-<pid>-<n>` under the system temp dir.
+    pub(crate) fn new(prefix: &str, tag: &str, keep_var: &'static str) -> TempDir {
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("ims-{prefix}-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+        TempDir { path, keep_var }
+    }
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::env::var_os(self.keep_var).is_some() {
+            eprintln!("kept {}", self.path.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.path);
         }
     }
 }
