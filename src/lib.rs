@@ -6,6 +6,14 @@
 //! | module | crate | what |
 //! |---|---|---|
 //! | [`sip`] | `ims-sip` | SIP messages: parse, typed headers, URIs, multipart, splice edits, framing |
+//! | [`sdp`] | `ims-sdp` | SDP: parse, typed attributes, preconditions, MSRP attributes, offer/answer |
+//! | [`auth`] | `ims-auth` | HTTP Digest and IMS-AKA (Milenage) |
+//! | [`sms`] | `ims-sms` | SMS over IP: RP, TPDUs, alphabets, concatenation |
+//! | [`msrp`] | `ims-msrp` | MSRP: framer, URIs, chunking, reports, relays |
+//! | [`diameter`] | `ims-diameter` | Diameter base, Cx/Dx, Rx, peer state machine |
+//! | [`txn`] | `ims-txn` | SIP transactions, dialogs, proxy core |
+//! | [`net`] | `ims-net` | tokio transports: SIP endpoint, Diameter node, MSRP connections |
+//! | [`nf`] | `ims-nf` | network functions: subscription profiles, iFC, registrar, ENUM, reg event |
 //!
 //! ```
 //! let raw = b"MESSAGE sip:+447700900123@ims.example.com SIP/2.0\r\n\
@@ -20,7 +28,15 @@
 
 #![forbid(unsafe_code)]
 
+pub use ims_auth as auth;
+pub use ims_diameter as diameter;
+pub use ims_msrp as msrp;
+pub use ims_net as net;
+pub use ims_nf as nf;
+pub use ims_sdp as sdp;
 pub use ims_sip as sip;
+pub use ims_sms as sms;
+pub use ims_txn as txn;
 
 #[doc(hidden)]
 pub mod fuzzing;

@@ -71,3 +71,31 @@ fn sip_uri_corpus() {
 fn sip_framer_corpus() {
     replay("sip_framer", 80, ims::fuzzing::sip_framer);
 }
+
+#[test]
+fn digest_header_corpus() {
+    // seeded from tests/vectors/auth (RFC 2617/7616 examples, IMS, AKA, SIPp-style values)
+    replay(
+        "digest_header",
+        20,
+        ims::fuzzing::digest_header::digest_header,
+    );
+}
+
+#[test]
+fn sms_rp_corpus() {
+    // seeded from tests/vectors/sms (19 valid and 7 invalid RP messages) and built messages
+    replay("sms_rp", 26, ims::fuzzing::sms::sms_rp);
+}
+
+#[test]
+fn sms_tpdu_corpus() {
+    // the TPDUs of tests/vectors/sms, each prefixed with its direction/carrier selector
+    replay("sms_tpdu", 20, ims::fuzzing::sms::sms_tpdu);
+}
+
+#[test]
+fn sdp_corpus() {
+    // seeded: the descriptions of tests/vectors/sdp and the SDP bodies of the SIP vectors
+    replay("sdp", 60, ims::fuzzing::sdp::session);
+}

@@ -1,4 +1,4 @@
-//! Runs the `inspect` example binary (`examples/inspect.rs`) on the SIP vectors and checks its
+//! Runs the `inspect` example binary (`examples/inspect/`) on the SIP vectors and checks its
 //! JSON output, its stderr reports and its exit status.
 //!
 //! `cargo test` builds examples into `target/<profile>/examples/`; `cargo test --test inspect`

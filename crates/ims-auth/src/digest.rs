@@ -1,0 +1,1134 @@
+//! HTTP Digest for SIP: RFC 2617 (MD5, MD5-sess, qop `auth` / `auth-int`), RFC 7616 / RFC 8760
+//! (SHA-256, SHA-512-256 and their `-sess` forms) and the AKA algorithms of RFC 3310 / RFC 4169.
+//!
+//! - [`Challenge`] is a `WWW-Authenticate` / `Proxy-Authenticate` value, [`Credentials`] an
+//!   `Authorization` / `Proxy-Authorization` value. Both parse on top of the `ims-sip` auth-param
+//!   grammar, borrow the input where they can, and print back with `Display`.
+//! - [`answer`] (UAC) computes credentials for a challenge.
+//! - [`DigestServer`] (registrar, proxy) issues nonces that carry their own expiry and an HMAC
+//!   integrity tag, so verifying needs no per-nonce state; [`NonceCounts`] adds the nonce-count
+//!   replay check, bounded in memory.
+
+use crate::aka::{akav2_password, AkaFailure, AkaKeys, AkaNonce, AuthVector, Usim};
+use crate::encoding::{base64_decode, base64_encode, ct_eq};
+use crate::error::Hex;
+use crate::AuthError;
+use hmac::{Hmac, Mac};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+// ---------------------------------------------------------------------------------------------
+// Algorithms and hashing
+// ---------------------------------------------------------------------------------------------
+
+/// A digest `algorithm` (RFC 7616 §6.1 registry, RFC 3310, RFC 4169).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Algorithm {
+    /// `MD5` (the default when `algorithm` is absent).
+    Md5,
+    /// `MD5-sess`.
+    Md5Sess,
+    /// `SHA-256`.
+    Sha256,
+    /// `SHA-256-sess`.
+    Sha256Sess,
+    /// `SHA-512-256`.
+    Sha512_256,
+    /// `SHA-512-256-sess`.
+    Sha512_256Sess,
+    /// `AKAv1-MD5`: MD5 digest with password = RES (RFC 3310).
+    AkaV1Md5,
+    /// `AKAv2-MD5`: MD5 digest with password = base64(HMAC-MD5(RES‖IK‖CK, …)) (RFC 4169).
+    AkaV2Md5,
+}
+
+#[derive(Clone, Copy)]
+enum HashKind {
+    Md5,
+    Sha256,
+    Sha512_256,
+}
+
+impl Algorithm {
+    /// All algorithms, for iteration.
+    pub const ALL: [Algorithm; 8] = [
+        Algorithm::Md5,
+        Algorithm::Md5Sess,
+        Algorithm::Sha256,
+        Algorithm::Sha256Sess,
+        Algorithm::Sha512_256,
+        Algorithm::Sha512_256Sess,
+        Algorithm::AkaV1Md5,
+        Algorithm::AkaV2Md5,
+    ];
+    /// The token as registered.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::Md5 => "MD5",
+            Algorithm::Md5Sess => "MD5-sess",
+            Algorithm::Sha256 => "SHA-256",
+            Algorithm::Sha256Sess => "SHA-256-sess",
+            Algorithm::Sha512_256 => "SHA-512-256",
+            Algorithm::Sha512_256Sess => "SHA-512-256-sess",
+            Algorithm::AkaV1Md5 => "AKAv1-MD5",
+            Algorithm::AkaV2Md5 => "AKAv2-MD5",
+        }
+    }
+    /// Case-insensitive lookup of a token.
+    pub fn from_token(s: &str) -> Option<Algorithm> {
+        Algorithm::ALL
+            .into_iter()
+            .find(|a| a.as_str().eq_ignore_ascii_case(s))
+    }
+    /// True for the `-sess` variants (HA1 mixes in nonce and cnonce, RFC 7616 §3.4.2).
+    pub fn is_sess(self) -> bool {
+        matches!(
+            self,
+            Algorithm::Md5Sess | Algorithm::Sha256Sess | Algorithm::Sha512_256Sess
+        )
+    }
+    /// True for the AKA algorithms, whose nonce carries RAND and AUTN.
+    pub fn is_aka(self) -> bool {
+        matches!(self, Algorithm::AkaV1Md5 | Algorithm::AkaV2Md5)
+    }
+    fn hash(self) -> HashKind {
+        match self {
+            Algorithm::Md5 | Algorithm::Md5Sess | Algorithm::AkaV1Md5 | Algorithm::AkaV2Md5 => {
+                HashKind::Md5
+            }
+            Algorithm::Sha256 | Algorithm::Sha256Sess => HashKind::Sha256,
+            Algorithm::Sha512_256 | Algorithm::Sha512_256Sess => HashKind::Sha512_256,
+        }
+    }
+    /// H(data) as lowercase hex: 32 digits for MD5, 64 for SHA-256 and SHA-512-256.
+    pub fn h(self, data: &[u8]) -> String {
+        self.h_parts(&[data])
+    }
+    /// H(p0 ":" p1 ":" …) as lowercase hex.
+    fn h_parts(self, parts: &[&[u8]]) -> String {
+        fn run<D: sha2::Digest>(parts: &[&[u8]]) -> String {
+            let mut d = D::new();
+            for (i, p) in parts.iter().enumerate() {
+                if i > 0 {
+                    d.update(b":");
+                }
+                d.update(p);
+            }
+            Hex(&d.finalize()).to_string()
+        }
+        match self.hash() {
+            HashKind::Md5 => run::<md5::Md5>(parts),
+            HashKind::Sha256 => run::<sha2::Sha256>(parts),
+            HashKind::Sha512_256 => run::<sha2::Sha512_256>(parts),
+        }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A quality of protection (RFC 7616 §3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Qop {
+    /// `auth`: the request line is protected.
+    Auth,
+    /// `auth-int`: the body is protected too.
+    AuthInt,
+}
+
+impl Qop {
+    /// The token.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Qop::Auth => "auth",
+            Qop::AuthInt => "auth-int",
+        }
+    }
+    /// Case-insensitive lookup.
+    pub fn from_token(s: &str) -> Option<Qop> {
+        if s.eq_ignore_ascii_case("auth") {
+            Some(Qop::Auth)
+        } else if s.eq_ignore_ascii_case("auth-int") {
+            Some(Qop::AuthInt)
+        } else {
+            None
+        }
+    }
+}
+
+/// HA1 = H(username ":" realm ":" password) (RFC 7616 §3.4.2), what a server may store instead
+/// of the password. For the `-sess` algorithms this is the inner hash; the session part is
+/// added per nonce.
+pub fn ha1(algorithm: Algorithm, username: &str, realm: &str, password: &[u8]) -> String {
+    algorithm.h_parts(&[username.as_bytes(), realm.as_bytes(), password])
+}
+
+/// What the request digest is computed over, besides HA1.
+#[derive(Debug, Clone, Copy)]
+pub struct DigestInput<'x> {
+    /// The algorithm.
+    pub algorithm: Algorithm,
+    /// The server nonce.
+    pub nonce: &'x str,
+    /// `nc` as sent (8 hex digits), with qop.
+    pub nc: &'x str,
+    /// `cnonce`, with qop or a `-sess` algorithm.
+    pub cnonce: &'x str,
+    /// The qop, or `None` for the RFC 2069 form.
+    pub qop: Option<Qop>,
+    /// The request method (`REGISTER`).
+    pub method: &'x str,
+    /// The digest-uri.
+    pub uri: &'x str,
+    /// The message body (used by `auth-int`).
+    pub body: &'x [u8],
+}
+
+impl DigestInput<'_> {
+    fn session_ha1(&self, ha1: &str) -> String {
+        if self.algorithm.is_sess() {
+            self.algorithm.h_parts(&[
+                ha1.as_bytes(),
+                self.nonce.as_bytes(),
+                self.cnonce.as_bytes(),
+            ])
+        } else {
+            ha1.to_owned()
+        }
+    }
+    fn ha2(&self, method: &str) -> String {
+        let a = self.algorithm;
+        match self.qop {
+            Some(Qop::AuthInt) => {
+                let hb = a.h(self.body);
+                a.h_parts(&[method.as_bytes(), self.uri.as_bytes(), hb.as_bytes()])
+            }
+            _ => a.h_parts(&[method.as_bytes(), self.uri.as_bytes()]),
+        }
+    }
+    fn kd(&self, ha1: &str, ha2: &str) -> String {
+        let ha1 = self.session_ha1(ha1);
+        let a = self.algorithm;
+        match self.qop {
+            Some(q) => a.h_parts(&[
+                ha1.as_bytes(),
+                self.nonce.as_bytes(),
+                self.nc.as_bytes(),
+                self.cnonce.as_bytes(),
+                q.as_str().as_bytes(),
+                ha2.as_bytes(),
+            ]),
+            None => a.h_parts(&[ha1.as_bytes(), self.nonce.as_bytes(), ha2.as_bytes()]),
+        }
+    }
+    /// The `response` value, from HA1 (see [`ha1`]).
+    pub fn response(&self, ha1: &str) -> String {
+        self.kd(ha1, &self.ha2(self.method))
+    }
+    /// The `rspauth` of Authentication-Info (RFC 2617 §3.2.3): A2 has an empty method.
+    pub fn rspauth(&self, ha1: &str) -> String {
+        self.kd(ha1, &self.ha2(""))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Header values
+// ---------------------------------------------------------------------------------------------
+
+/// Longest header value accepted by [`Challenge::parse`] and [`Credentials::parse`].
+pub const MAX_HEADER_VALUE: usize = 8192;
+/// Most parameters accepted in one value.
+pub const MAX_PARAMS: usize = 64;
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&c))
+}
+
+fn write_quoted(f: &mut fmt::Formatter<'_>, v: &str) -> fmt::Result {
+    f.write_str("\"")?;
+    for ch in v.chars() {
+        if ch == '"' || ch == '\\' {
+            f.write_str("\\")?;
+        }
+        write!(f, "{ch}")?;
+    }
+    f.write_str("\"")
+}
+
+fn write_token_or_quoted(f: &mut fmt::Formatter<'_>, v: &str) -> fmt::Result {
+    if is_token(v) {
+        f.write_str(v)
+    } else {
+        write_quoted(f, v)
+    }
+}
+
+/// Splits a `Digest …` value into its params (name, raw value as written).
+fn digest_params(s: &str) -> Result<Vec<(&str, &str)>, AuthError> {
+    if s.len() > MAX_HEADER_VALUE {
+        return Err(AuthError::BadParam("header value too long"));
+    }
+    let c = ims_sip::headers::Credentials::parse(s)?;
+    if !c.is_digest() {
+        return Err(AuthError::NotDigest(c.scheme.to_owned()));
+    }
+    let mut v = Vec::new();
+    for p in c.params.iter() {
+        if v.len() == MAX_PARAMS {
+            return Err(AuthError::BadParam("too many parameters"));
+        }
+        v.push((p.name, p.value.unwrap_or("")));
+    }
+    Ok(v)
+}
+
+fn set<'a>(
+    slot: &mut Option<Cow<'a, str>>,
+    name: &'static str,
+    raw: &'a str,
+) -> Result<(), AuthError> {
+    if slot.is_some() {
+        return Err(AuthError::BadParam(name));
+    }
+    *slot = Some(ims_sip::unquote(raw));
+    Ok(())
+}
+
+/// A `WWW-Authenticate` / `Proxy-Authenticate` Digest challenge (RFC 7616 §3.3, RFC 3310 §3.2).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Challenge<'a> {
+    /// `realm`.
+    pub realm: Cow<'a, str>,
+    /// `nonce`.
+    pub nonce: Cow<'a, str>,
+    /// `algorithm` as written (absent means MD5).
+    pub algorithm: Option<Cow<'a, str>>,
+    /// `qop` options as written (`auth,auth-int`).
+    pub qop: Option<Cow<'a, str>>,
+    /// `opaque`.
+    pub opaque: Option<Cow<'a, str>>,
+    /// `domain`.
+    pub domain: Option<Cow<'a, str>>,
+    /// `stale=true`.
+    pub stale: bool,
+    /// Other parameters (`ck`, `ik` toward a P-CSCF, …): name and value as written.
+    pub extra: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+impl<'a> Challenge<'a> {
+    /// Parses a header value such as `Digest realm="ims.example.com", nonce="…", qop="auth"`.
+    ///
+    /// ```
+    /// let c = ims_auth::Challenge::parse(r#"Digest realm="a.example", nonce="n1", qop="auth,auth-int", algorithm=SHA-256, stale=TRUE"#).unwrap();
+    /// assert_eq!(c.algorithm().unwrap(), ims_auth::Algorithm::Sha256);
+    /// assert!(c.stale && c.offers(ims_auth::Qop::AuthInt));
+    /// ```
+    pub fn parse(s: &'a str) -> Result<Challenge<'a>, AuthError> {
+        let mut realm = None;
+        let mut nonce = None;
+        let mut c = Challenge::default();
+        let mut stale = None;
+        for (name, raw) in digest_params(s)? {
+            match name.to_ascii_lowercase().as_str() {
+                "realm" => set(&mut realm, "realm", raw)?,
+                "nonce" => set(&mut nonce, "nonce", raw)?,
+                "algorithm" => set(&mut c.algorithm, "algorithm", raw)?,
+                "qop" => set(&mut c.qop, "qop", raw)?,
+                "opaque" => set(&mut c.opaque, "opaque", raw)?,
+                "domain" => set(&mut c.domain, "domain", raw)?,
+                "stale" => set(&mut stale, "stale", raw)?,
+                _ => c.extra.push((Cow::Borrowed(name), Cow::Borrowed(raw))),
+            }
+        }
+        c.realm = realm.ok_or(AuthError::MissingParam("realm"))?;
+        c.nonce = nonce.ok_or(AuthError::MissingParam("nonce"))?;
+        c.stale = stale.is_some_and(|s| s.eq_ignore_ascii_case("true"));
+        Ok(c)
+    }
+    /// The algorithm (MD5 when absent).
+    pub fn algorithm(&self) -> Result<Algorithm, AuthError> {
+        match &self.algorithm {
+            None => Ok(Algorithm::Md5),
+            Some(a) => Algorithm::from_token(a)
+                .ok_or_else(|| AuthError::UnsupportedAlgorithm(a.to_string())),
+        }
+    }
+    /// The qop options offered, known ones only.
+    pub fn qop_options(&self) -> impl Iterator<Item = Qop> + '_ {
+        self.qop
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .filter_map(|t| Qop::from_token(t.trim()))
+    }
+    /// True when `qop` lists `q`.
+    pub fn offers(&self, q: Qop) -> bool {
+        self.qop_options().any(|x| x == q)
+    }
+    /// Adds a parameter (`ck`, `ik`, …) whose value is written quoted.
+    pub fn with_param(mut self, name: &'a str, value: &str) -> Challenge<'a> {
+        let mut q = String::with_capacity(value.len() + 2);
+        q.push('"');
+        for ch in value.chars() {
+            if ch == '"' || ch == '\\' {
+                q.push('\\');
+            }
+            q.push(ch);
+        }
+        q.push('"');
+        self.extra.push((Cow::Borrowed(name), Cow::Owned(q)));
+        self
+    }
+    /// Copies every borrowed string so the value outlives its input.
+    pub fn into_owned(self) -> Challenge<'static> {
+        let o = |c: Cow<'_, str>| Cow::Owned(c.into_owned());
+        Challenge {
+            realm: o(self.realm),
+            nonce: o(self.nonce),
+            algorithm: self.algorithm.map(o),
+            qop: self.qop.map(o),
+            opaque: self.opaque.map(o),
+            domain: self.domain.map(o),
+            stale: self.stale,
+            extra: self.extra.into_iter().map(|(n, v)| (o(n), o(v))).collect(),
+        }
+    }
+}
+
+impl fmt::Display for Challenge<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Digest realm=")?;
+        write_quoted(f, &self.realm)?;
+        f.write_str(", nonce=")?;
+        write_quoted(f, &self.nonce)?;
+        if let Some(a) = &self.algorithm {
+            f.write_str(", algorithm=")?;
+            write_token_or_quoted(f, a)?;
+        }
+        if let Some(q) = &self.qop {
+            f.write_str(", qop=")?;
+            write_quoted(f, q)?;
+        }
+        if let Some(o) = &self.opaque {
+            f.write_str(", opaque=")?;
+            write_quoted(f, o)?;
+        }
+        if let Some(d) = &self.domain {
+            f.write_str(", domain=")?;
+            write_quoted(f, d)?;
+        }
+        if self.stale {
+            f.write_str(", stale=true")?;
+        }
+        for (n, v) in &self.extra {
+            write!(f, ", {n}={v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `Authorization` / `Proxy-Authorization` Digest credentials (RFC 7616 §3.4, RFC 3310 §3.3).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Credentials<'a> {
+    /// `username` (the IMPI in IMS).
+    pub username: Cow<'a, str>,
+    /// `realm`.
+    pub realm: Cow<'a, str>,
+    /// `nonce` (empty in an IMS initial REGISTER, TS 24.229 §5.1.1.2).
+    pub nonce: Cow<'a, str>,
+    /// `uri` (digest-uri).
+    pub uri: Cow<'a, str>,
+    /// `response` (lowercase hex).
+    pub response: Cow<'a, str>,
+    /// `algorithm` as written (absent means MD5).
+    pub algorithm: Option<Cow<'a, str>>,
+    /// `cnonce`.
+    pub cnonce: Option<Cow<'a, str>>,
+    /// `opaque`, echoed.
+    pub opaque: Option<Cow<'a, str>>,
+    /// `qop`.
+    pub qop: Option<Qop>,
+    /// `nc` as written: exactly 8 hex digits.
+    pub nc: Option<Cow<'a, str>>,
+    /// `auts` (RFC 3310 §3.4): base64 AUTS after a synchronisation failure.
+    pub auts: Option<Cow<'a, str>>,
+    /// Other parameters (`integrity-protected`, …): name and value as written.
+    pub extra: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+impl<'a> Credentials<'a> {
+    /// Parses a header value such as `Digest username="alice", realm="…", nonce="…", …`.
+    /// `username`, `realm`, `nonce`, `uri` and `response` are required (they may be empty);
+    /// with `qop`, `cnonce` and `nc` are too.
+    pub fn parse(s: &'a str) -> Result<Credentials<'a>, AuthError> {
+        let mut c = Credentials::default();
+        let (mut username, mut realm, mut nonce, mut uri, mut response) =
+            (None, None, None, None, None);
+        let mut qop = None;
+        for (name, raw) in digest_params(s)? {
+            match name.to_ascii_lowercase().as_str() {
+                "username" => set(&mut username, "username", raw)?,
+                "realm" => set(&mut realm, "realm", raw)?,
+                "nonce" => set(&mut nonce, "nonce", raw)?,
+                "uri" => set(&mut uri, "uri", raw)?,
+                "response" => set(&mut response, "response", raw)?,
+                "algorithm" => set(&mut c.algorithm, "algorithm", raw)?,
+                "cnonce" => set(&mut c.cnonce, "cnonce", raw)?,
+                "opaque" => set(&mut c.opaque, "opaque", raw)?,
+                "qop" => set(&mut qop, "qop", raw)?,
+                "nc" => set(&mut c.nc, "nc", raw)?,
+                "auts" => set(&mut c.auts, "auts", raw)?,
+                _ => c.extra.push((Cow::Borrowed(name), Cow::Borrowed(raw))),
+            }
+        }
+        c.username = username.ok_or(AuthError::MissingParam("username"))?;
+        c.realm = realm.ok_or(AuthError::MissingParam("realm"))?;
+        c.nonce = nonce.ok_or(AuthError::MissingParam("nonce"))?;
+        c.uri = uri.ok_or(AuthError::MissingParam("uri"))?;
+        c.response = response.ok_or(AuthError::MissingParam("response"))?;
+        if let Some(q) = qop {
+            c.qop = Some(Qop::from_token(&q).ok_or(AuthError::BadParam("qop"))?);
+            if c.cnonce.is_none() {
+                return Err(AuthError::MissingParam("cnonce"));
+            }
+            if c.nc.is_none() {
+                return Err(AuthError::MissingParam("nc"));
+            }
+        }
+        if let Some(nc) = &c.nc {
+            if nc.len() != 8 || !nc.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(AuthError::BadParam("nc"));
+            }
+        }
+        Ok(c)
+    }
+    /// The algorithm (MD5 when absent).
+    pub fn algorithm(&self) -> Result<Algorithm, AuthError> {
+        match &self.algorithm {
+            None => Ok(Algorithm::Md5),
+            Some(a) => Algorithm::from_token(a)
+                .ok_or_else(|| AuthError::UnsupportedAlgorithm(a.to_string())),
+        }
+    }
+    /// The nonce count.
+    pub fn nonce_count(&self) -> Option<u32> {
+        self.nc
+            .as_deref()
+            .and_then(|n| u32::from_str_radix(n, 16).ok())
+    }
+    /// The decoded AUTS, when present.
+    pub fn auts_bytes(&self) -> Option<Result<Vec<u8>, AuthError>> {
+        self.auts.as_deref().map(base64_decode)
+    }
+    /// A parameter not covered by a field (`integrity-protected`), unquoted.
+    pub fn param(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.extra
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| ims_sip::unquote(v))
+    }
+    /// The digest input these credentials claim, for a request `method` with `body`.
+    pub fn input<'x>(
+        &'x self,
+        method: &'x str,
+        body: &'x [u8],
+    ) -> Result<DigestInput<'x>, AuthError> {
+        Ok(DigestInput {
+            algorithm: self.algorithm()?,
+            nonce: &self.nonce,
+            nc: self.nc.as_deref().unwrap_or(""),
+            cnonce: self.cnonce.as_deref().unwrap_or(""),
+            qop: self.qop,
+            method,
+            uri: &self.uri,
+            body,
+        })
+    }
+    /// Copies every borrowed string so the value outlives its input.
+    pub fn into_owned(self) -> Credentials<'static> {
+        let o = |c: Cow<'_, str>| Cow::Owned(c.into_owned());
+        Credentials {
+            username: o(self.username),
+            realm: o(self.realm),
+            nonce: o(self.nonce),
+            uri: o(self.uri),
+            response: o(self.response),
+            algorithm: self.algorithm.map(o),
+            cnonce: self.cnonce.map(o),
+            opaque: self.opaque.map(o),
+            qop: self.qop,
+            nc: self.nc.map(o),
+            auts: self.auts.map(o),
+            extra: self.extra.into_iter().map(|(n, v)| (o(n), o(v))).collect(),
+        }
+    }
+}
+
+impl fmt::Display for Credentials<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Digest username=")?;
+        write_quoted(f, &self.username)?;
+        f.write_str(", realm=")?;
+        write_quoted(f, &self.realm)?;
+        f.write_str(", nonce=")?;
+        write_quoted(f, &self.nonce)?;
+        f.write_str(", uri=")?;
+        write_quoted(f, &self.uri)?;
+        f.write_str(", response=")?;
+        write_quoted(f, &self.response)?;
+        if let Some(a) = &self.algorithm {
+            f.write_str(", algorithm=")?;
+            write_token_or_quoted(f, a)?;
+        }
+        if let Some(c) = &self.cnonce {
+            f.write_str(", cnonce=")?;
+            write_quoted(f, c)?;
+        }
+        if let Some(o) = &self.opaque {
+            f.write_str(", opaque=")?;
+            write_quoted(f, o)?;
+        }
+        if let Some(q) = self.qop {
+            write!(f, ", qop={}", q.as_str())?;
+        }
+        if let Some(nc) = &self.nc {
+            write!(f, ", nc={nc}")?;
+        }
+        if let Some(a) = &self.auts {
+            f.write_str(", auts=")?;
+            write_quoted(f, a)?;
+        }
+        for (n, v) in &self.extra {
+            write!(f, ", {n}={v}")?;
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// UAC
+// ---------------------------------------------------------------------------------------------
+
+/// What the UAC puts into its answer besides the challenge.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'x> {
+    /// The request method.
+    pub method: &'x str,
+    /// The digest-uri (usually the Request-URI).
+    pub uri: &'x str,
+    /// The body (for `auth-int`).
+    pub body: &'x [u8],
+    /// A fresh client nonce from the caller's randomness (used with qop and `-sess`).
+    pub cnonce: &'x str,
+    /// The nonce count: 1 for the first request with this nonce, then 2, 3, …
+    pub nc: u32,
+}
+
+/// The UAC side (RFC 7616 §3.4): answers `challenge` as `username` with `password`. Picks qop
+/// `auth` when offered, else `auth-int`; omits qop when the challenge has none.
+///
+/// For AKA challenges use [`answer_aka`], which derives the password from the USIM.
+pub fn answer(
+    challenge: &Challenge<'_>,
+    username: &str,
+    password: &[u8],
+    req: &Request<'_>,
+) -> Result<Credentials<'static>, AuthError> {
+    let algorithm = challenge.algorithm()?;
+    let qop = if challenge.offers(Qop::Auth) {
+        Some(Qop::Auth)
+    } else if challenge.offers(Qop::AuthInt) {
+        Some(Qop::AuthInt)
+    } else if challenge.qop.is_some() {
+        return Err(AuthError::BadParam("qop"));
+    } else {
+        None
+    };
+    let nc = format!("{:08x}", req.nc);
+    let with_cnonce = qop.is_some() || algorithm.is_sess();
+    let input = DigestInput {
+        algorithm,
+        nonce: &challenge.nonce,
+        nc: &nc,
+        cnonce: req.cnonce,
+        qop,
+        method: req.method,
+        uri: req.uri,
+        body: req.body,
+    };
+    let response = input.response(&ha1(algorithm, username, &challenge.realm, password));
+    Ok(Credentials {
+        username: Cow::Owned(username.to_owned()),
+        realm: Cow::Owned(challenge.realm.to_string()),
+        nonce: Cow::Owned(challenge.nonce.to_string()),
+        uri: Cow::Owned(req.uri.to_owned()),
+        response: Cow::Owned(response),
+        algorithm: challenge
+            .algorithm
+            .as_ref()
+            .map(|_| Cow::Owned(algorithm.as_str().to_owned())),
+        cnonce: with_cnonce.then(|| Cow::Owned(req.cnonce.to_owned())),
+        opaque: challenge.opaque.as_ref().map(|o| Cow::Owned(o.to_string())),
+        qop,
+        nc: qop.map(|_| Cow::Owned(nc)),
+        auts: None,
+        extra: Vec::new(),
+    })
+}
+
+/// The UE side of Digest-AKA (RFC 3310 §3.3/§3.4, RFC 4169): checks AUTN with the USIM and
+/// answers with RES as the password (AKAv1) or the RFC 4169 derivation (AKAv2). On a
+/// synchronisation failure it answers with `auts` and an empty password, and returns no keys.
+/// A MAC failure (the network does not know K) is [`AuthError::MacFailure`].
+pub fn answer_aka(
+    challenge: &Challenge<'_>,
+    usim: &mut Usim,
+    username: &str,
+    req: &Request<'_>,
+) -> Result<(Credentials<'static>, Option<AkaKeys>), AuthError> {
+    let algorithm = challenge.algorithm()?;
+    if !algorithm.is_aka() {
+        return Err(AuthError::Mismatch("not an AKA algorithm"));
+    }
+    let n = AkaNonce::parse(&challenge.nonce)?;
+    match usim.authenticate(&n.rand, &n.autn) {
+        Ok(keys) => {
+            let password = match algorithm {
+                Algorithm::AkaV2Md5 => akav2_password(&keys.res, &keys.ik, &keys.ck).into_bytes(),
+                _ => keys.res.to_vec(),
+            };
+            let c = answer(challenge, username, &password, req)?;
+            Ok((c, Some(keys)))
+        }
+        Err(AkaFailure::SyncFailure { auts }) => {
+            let mut c = answer(challenge, username, b"", req)?;
+            c.auts = Some(Cow::Owned(base64_encode(&auts)));
+            Ok((c, None))
+        }
+        Err(AkaFailure::MacFailure) => Err(AuthError::MacFailure),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server
+// ---------------------------------------------------------------------------------------------
+
+/// Longest salt accepted by [`DigestServer::challenge`].
+pub const MAX_SALT: usize = 64;
+
+/// The secret a server checks a response with.
+#[derive(Clone, Copy)]
+pub enum Secret<'x> {
+    /// The password (for AKA: see [`aka_password`]).
+    Password(&'x [u8]),
+    /// HA1 = H(username:realm:password), lowercase hex, as a server may store it (see [`ha1`]).
+    Ha1(&'x str),
+}
+
+impl fmt::Debug for Secret<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Secret::Password(_) => "Password(<redacted>)",
+            Secret::Ha1(_) => "Ha1(<redacted>)",
+        })
+    }
+}
+
+/// The digest password of an AKA vector: XRES for AKAv1-MD5, the RFC 4169 derivation for
+/// AKAv2-MD5. `None` for a non-AKA algorithm.
+pub fn aka_password(algorithm: Algorithm, av: &AuthVector) -> Option<Vec<u8>> {
+    match algorithm {
+        Algorithm::AkaV1Md5 => Some(av.xres.to_vec()),
+        Algorithm::AkaV2Md5 => Some(akav2_password(&av.xres, &av.ik, &av.ck).into_bytes()),
+        _ => None,
+    }
+}
+
+/// A nonce this server issued, as [`DigestServer::check_nonce`] found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedNonce {
+    /// When it expires (same epoch as `now`), whole seconds.
+    pub expires: u64,
+    /// The salt, or `RAND ‖ AUTN` for an AKA nonce.
+    pub prefix: Vec<u8>,
+    /// The integrity tag: unique per nonce, the key of [`NonceCounts`].
+    pub tag: [u8; 16],
+    /// True when `expires` ≤ now.
+    pub expired: bool,
+}
+
+impl IssuedNonce {
+    /// RAND of an AKA nonce.
+    pub fn rand(&self) -> Option<[u8; 16]> {
+        (self.prefix.len() == 32).then(|| self.prefix[..16].try_into().expect("16 of 32"))
+    }
+}
+
+/// A successful verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The nonce count accepted (with qop).
+    pub nc: Option<u32>,
+    /// The qop used.
+    pub qop: Option<Qop>,
+    /// `rspauth` for an Authentication-Info header (RFC 7616 §3.5).
+    pub rspauth: String,
+    /// When the nonce expires: re-challenge before that to keep the client going smoothly.
+    pub nonce_expires: u64,
+}
+
+/// An AKA synchronisation failure reported by the UE (RFC 3310 §3.4): give RAND and AUTS to the
+/// HSS (Cx MAR with SIP-Authorization, TS 29.229) or to [`crate::aka::resync`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResyncRequest {
+    /// RAND of the challenge the UE rejected.
+    pub rand: [u8; 16],
+    /// AUTS.
+    pub auts: [u8; 14],
+}
+
+/// The server side of Digest (registrar, S-CSCF, proxy). Nonces are
+/// `base64(prefix ‖ expiry ‖ tag)`, where the prefix is the caller's salt (or `RAND ‖ AUTN` for
+/// AKA, RFC 3310 §3.2 "server data" holding expiry and tag), expiry is 8 octets of seconds since
+/// the caller's epoch, and tag = HMAC-SHA-256(secret, algorithm, realm, prefix, expiry)
+/// truncated to 16 octets. Checking a nonce needs only the secret, so any instance sharing it
+/// can verify. `Debug` hides the secret.
+#[derive(Clone)]
+pub struct DigestServer {
+    key: Vec<u8>,
+    lifetime: Duration,
+    allow_rfc2069: bool,
+}
+
+impl fmt::Debug for DigestServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DigestServer")
+            .field("key", &"<redacted>")
+            .field("lifetime", &self.lifetime)
+            .field("allow_rfc2069", &self.allow_rfc2069)
+            .finish()
+    }
+}
+
+impl DigestServer {
+    /// A server keyed with `secret` (at least 16 random octets recommended); nonces live 300 s.
+    pub fn new(secret: &[u8]) -> DigestServer {
+        DigestServer {
+            key: secret.to_vec(),
+            lifetime: Duration::from_secs(300),
+            allow_rfc2069: false,
+        }
+    }
+    /// How long a nonce stays fresh.
+    pub fn nonce_lifetime(mut self, d: Duration) -> DigestServer {
+        self.lifetime = d;
+        self
+    }
+    /// Accepts credentials without qop (RFC 2069 form), which cannot be replay-checked.
+    /// Off by default.
+    pub fn allow_rfc2069(mut self, allow: bool) -> DigestServer {
+        self.allow_rfc2069 = allow;
+        self
+    }
+
+    fn tag(&self, algorithm: Algorithm, realm: &str, prefix: &[u8], expires: u64) -> [u8; 16] {
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.key)
+            .expect("HMAC takes keys of any length");
+        mac.update(b"ims-auth nonce 1\0");
+        mac.update(algorithm.as_str().as_bytes());
+        mac.update(&(realm.len() as u64).to_be_bytes());
+        mac.update(realm.as_bytes());
+        mac.update(&(prefix.len() as u64).to_be_bytes());
+        mac.update(prefix);
+        mac.update(&expires.to_be_bytes());
+        let out = mac.finalize().into_bytes();
+        out[..16].try_into().expect("32 > 16")
+    }
+
+    fn make_nonce(
+        &self,
+        algorithm: Algorithm,
+        realm: &str,
+        prefix: &[u8],
+        now: Duration,
+    ) -> String {
+        let expires = now.saturating_add(self.lifetime).as_secs();
+        let tag = self.tag(algorithm, realm, prefix, expires);
+        let mut b = Vec::with_capacity(prefix.len() + 24);
+        b.extend_from_slice(prefix);
+        b.extend_from_slice(&expires.to_be_bytes());
+        b.extend_from_slice(&tag);
+        base64_encode(&b)
+    }
+
+    /// A fresh challenge for `realm` with `qop="auth"`. `now` is the time since the caller's
+    /// epoch; `salt` is fresh randomness from the caller (8 to 64 octets).
+    pub fn challenge<'r>(
+        &self,
+        realm: &'r str,
+        algorithm: Algorithm,
+        now: Duration,
+        salt: &[u8],
+    ) -> Result<Challenge<'r>, AuthError> {
+        if algorithm.is_aka() {
+            return Err(AuthError::Mismatch("use aka_challenge for AKA"));
+        }
+        if salt.len() < 8 || salt.len() > MAX_SALT {
+            return Err(AuthError::Length {
+                what: "salt",
+                expected: 16,
+                got: salt.len(),
+            });
+        }
+        Ok(Challenge {
+            realm: Cow::Borrowed(realm),
+            nonce: Cow::Owned(self.make_nonce(algorithm, realm, salt, now)),
+            algorithm: Some(Cow::Borrowed(algorithm.as_str())),
+            qop: Some(Cow::Borrowed("auth")),
+            ..Challenge::default()
+        })
+    }
+
+    /// An AKA challenge (RFC 3310 §3.2) for one vector: nonce = base64(RAND ‖ AUTN ‖ expiry ‖
+    /// tag). The vector's XRES (and CK, IK) stay with the caller.
+    pub fn aka_challenge<'r>(
+        &self,
+        realm: &'r str,
+        algorithm: Algorithm,
+        av: &AuthVector,
+        now: Duration,
+    ) -> Result<Challenge<'r>, AuthError> {
+        if !algorithm.is_aka() {
+            return Err(AuthError::Mismatch("not an AKA algorithm"));
+        }
+        let mut prefix = [0u8; 32];
+        prefix[..16].copy_from_slice(&av.rand);
+        prefix[16..].copy_from_slice(&av.autn);
+        Ok(Challenge {
+            realm: Cow::Borrowed(realm),
+            nonce: Cow::Owned(self.make_nonce(algorithm, realm, &prefix, now)),
+            algorithm: Some(Cow::Borrowed(algorithm.as_str())),
+            qop: Some(Cow::Borrowed("auth")),
+            ..Challenge::default()
+        })
+    }
+
+    /// Checks that `nonce` was issued by this server for `realm` and `algorithm`; reports
+    /// whether it has expired.
+    pub fn check_nonce(
+        &self,
+        nonce: &str,
+        realm: &str,
+        algorithm: Algorithm,
+        now: Duration,
+    ) -> Result<IssuedNonce, AuthError> {
+        if nonce.len() > 4 * (MAX_SALT + 24).div_ceil(3) {
+            return Err(AuthError::InvalidNonce);
+        }
+        let b = base64_decode(nonce).map_err(|_| AuthError::InvalidNonce)?;
+        if b.len() < 24 || (algorithm.is_aka() && b.len() != 56) {
+            return Err(AuthError::InvalidNonce);
+        }
+        let (prefix, rest) = b.split_at(b.len() - 24);
+        let expires = u64::from_be_bytes(rest[..8].try_into().expect("8 of 24"));
+        let tag = self.tag(algorithm, realm, prefix, expires);
+        if !ct_eq(&tag, &rest[8..]) {
+            return Err(AuthError::InvalidNonce);
+        }
+        Ok(IssuedNonce {
+            expires,
+            prefix: prefix.to_vec(),
+            tag,
+            expired: expires <= now.as_secs(),
+        })
+    }
+
+    /// Verifies `creds` for a request `method` with `body` against `secret` (RFC 7616 §3.4):
+    /// the nonce must be ours and bound to the same realm and algorithm, the response right,
+    /// and — with `counts` — the nonce count must go up. An expired nonce with a right response
+    /// is [`AuthError::Stale`]. The caller checks `creds.uri` against the Request-URI and
+    /// `creds.username` against the identity it expects.
+    pub fn verify(
+        &self,
+        creds: &Credentials<'_>,
+        method: &str,
+        body: &[u8],
+        secret: Secret<'_>,
+        now: Duration,
+        counts: Option<&mut NonceCounts>,
+    ) -> Result<Verified, AuthError> {
+        let algorithm = creds.algorithm()?;
+        let issued = self.check_nonce(&creds.nonce, &creds.realm, algorithm, now)?;
+        if creds.qop.is_none() && !self.allow_rfc2069 {
+            return Err(AuthError::QopRequired);
+        }
+        if algorithm.is_sess() && creds.cnonce.is_none() {
+            return Err(AuthError::MissingParam("cnonce"));
+        }
+        let input = creds.input(method, body)?;
+        let owned;
+        let ha1: &str = match secret {
+            Secret::Ha1(h) => h,
+            Secret::Password(p) => {
+                owned = ha1(algorithm, &creds.username, &creds.realm, p);
+                &owned
+            }
+        };
+        let expected = input.response(ha1);
+        let got = creds.response.to_ascii_lowercase();
+        if !ct_eq(expected.as_bytes(), got.as_bytes()) {
+            return Err(AuthError::WrongResponse);
+        }
+        if issued.expired {
+            return Err(AuthError::Stale);
+        }
+        let nc = creds.nonce_count();
+        if let (Some(counts), Some(n)) = (counts, nc) {
+            counts.record(issued.tag, issued.expires, n, now)?;
+        }
+        Ok(Verified {
+            nc,
+            qop: creds.qop,
+            rspauth: input.rspauth(ha1),
+            nonce_expires: issued.expires,
+        })
+    }
+
+    /// For credentials carrying `auts` (RFC 3310 §3.4): checks the nonce is ours and the
+    /// response was computed with the empty password, and returns RAND and AUTS for
+    /// resynchronisation. An expired nonce is accepted here: resynchronisation is how the UE
+    /// reports that the challenge was not fresh.
+    pub fn verify_resync(
+        &self,
+        creds: &Credentials<'_>,
+        method: &str,
+        body: &[u8],
+        now: Duration,
+    ) -> Result<ResyncRequest, AuthError> {
+        let algorithm = creds.algorithm()?;
+        if !algorithm.is_aka() {
+            return Err(AuthError::Mismatch("not an AKA algorithm"));
+        }
+        let issued = self.check_nonce(&creds.nonce, &creds.realm, algorithm, now)?;
+        let auts = creds
+            .auts_bytes()
+            .ok_or(AuthError::MissingParam("auts"))??;
+        let auts: [u8; 14] = auts.as_slice().try_into().map_err(|_| AuthError::Length {
+            what: "AUTS",
+            expected: 14,
+            got: auts.len(),
+        })?;
+        let input = creds.input(method, body)?;
+        let expected = input.response(&ha1(algorithm, &creds.username, &creds.realm, b""));
+        if !ct_eq(
+            expected.as_bytes(),
+            creds.response.to_ascii_lowercase().as_bytes(),
+        ) {
+            return Err(AuthError::WrongResponse);
+        }
+        Ok(ResyncRequest {
+            rand: issued.rand().ok_or(AuthError::InvalidNonce)?,
+            auts,
+        })
+    }
+}
+
+/// Replay protection (RFC 7616 §3.4 / §5.10): the highest nonce count accepted per nonce,
+/// forgotten when the nonce expires. At most `capacity` nonces are tracked; when full, the
+/// nonces that expire first are dropped and every nonce expiring no later than them is then
+/// treated as stale, so a dropped nonce can never be replayed.
+#[derive(Debug, Clone)]
+pub struct NonceCounts {
+    seen: HashMap<[u8; 16], (u64, u32)>,
+    capacity: usize,
+    floor: u64,
+}
+
+impl NonceCounts {
+    /// Tracks at most `capacity` (at least 1) nonces.
+    pub fn new(capacity: usize) -> NonceCounts {
+        NonceCounts {
+            seen: HashMap::new(),
+            capacity: capacity.max(1),
+            floor: 0,
+        }
+    }
+    /// Nonces currently tracked.
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+    /// True when none is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+    /// Accepts `nc` for the nonce with integrity tag `tag` when it is higher than any seen.
+    pub fn record(
+        &mut self,
+        tag: [u8; 16],
+        expires: u64,
+        nc: u32,
+        now: Duration,
+    ) -> Result<(), AuthError> {
+        if expires <= self.floor {
+            return Err(AuthError::Stale);
+        }
+        if let Some((_, last)) = self.seen.get_mut(&tag) {
+            if nc <= *last {
+                return Err(AuthError::Replay { nc, last: *last });
+            }
+            *last = nc;
+            return Ok(());
+        }
+        if self.seen.len() >= self.capacity {
+            let now = now.as_secs();
+            self.seen.retain(|_, (e, _)| *e > now);
+        }
+        if self.seen.len() >= self.capacity {
+            let min = self.seen.values().map(|(e, _)| *e).min().unwrap_or(0);
+            self.seen.retain(|_, (e, _)| *e > min);
+            self.floor = self.floor.max(min);
+            if expires <= self.floor {
+                return Err(AuthError::Stale);
+            }
+        }
+        self.seen.insert(tag, (expires, nc));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_or_quoted() {
+        assert!(is_token("MD5-sess"));
+        assert!(!is_token(""));
+        assert!(!is_token("a b"));
+    }
+
+    #[test]
+    fn nonce_counts_evict_safely() {
+        let mut n = NonceCounts::new(2);
+        let now = Duration::from_secs(100);
+        n.record([1; 16], 200, 1, now).unwrap();
+        n.record([2; 16], 300, 1, now).unwrap();
+        assert_eq!(
+            n.record([2; 16], 300, 1, now),
+            Err(AuthError::Replay { nc: 1, last: 1 })
+        );
+        n.record([3; 16], 400, 1, now).unwrap(); // evicts [1] (expires 200)
+        assert_eq!(n.len(), 2);
+        // the evicted nonce cannot be replayed: it is now stale
+        assert_eq!(n.record([1; 16], 200, 1, now), Err(AuthError::Stale));
+        n.record([3; 16], 400, 2, now).unwrap();
+    }
+}

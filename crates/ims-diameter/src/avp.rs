@@ -1,0 +1,356 @@
+//! AVP views (RFC 6733 §4): header (code, V/M/P flags, Vendor-Id), data, padding, typed access to
+//! every RFC 6733 §4.2–4.3 data type, and the lazy iterator over a message or a Grouped AVP.
+
+use crate::dict::{self, AvpDef};
+use crate::error::{AvpId, Error, ErrorKind};
+use crate::types::{Address, DiameterUri, IpFilterRule, Time};
+use std::borrow::Cow;
+
+/// AVP flags (RFC 6733 §4.1): `V M P r r r r r`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct AvpFlags(pub u8);
+
+impl AvpFlags {
+    /// V: a Vendor-Id field follows the AVP Length.
+    pub const VENDOR: u8 = 0x80;
+    /// M: the receiver must understand the AVP or reject the message (5001).
+    pub const MANDATORY: u8 = 0x40;
+    /// P: reserved for end-to-end security (RFC 6733 §4.1, must be zero on send).
+    pub const PROTECTED: u8 = 0x20;
+    /// The reserved bits, which must be zero.
+    pub const RESERVED: u8 = 0x1f;
+
+    /// V bit.
+    pub const fn is_vendor(self) -> bool {
+        self.0 & Self::VENDOR != 0
+    }
+    /// M bit.
+    pub const fn is_mandatory(self) -> bool {
+        self.0 & Self::MANDATORY != 0
+    }
+    /// P bit.
+    pub const fn is_protected(self) -> bool {
+        self.0 & Self::PROTECTED != 0
+    }
+}
+
+/// Pads a length to the next multiple of 4.
+pub(crate) const fn padded(len: usize) -> usize {
+    (len + 3) & !3
+}
+
+/// Reads one AVP header at `buf[0..]`: (code, flags, vendor, header length, AVP Length).
+/// `None` when fewer than 8 (or 12 with V) octets remain.
+#[inline]
+pub(crate) fn read_header(buf: &[u8]) -> Option<(u32, u8, u32, usize, usize)> {
+    let h = buf.get(..8)?;
+    let code = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+    let flags = h[4];
+    let len = u32::from_be_bytes([0, h[5], h[6], h[7]]) as usize;
+    if flags & AvpFlags::VENDOR != 0 {
+        let v = buf.get(8..12)?;
+        Some((
+            code,
+            flags,
+            u32::from_be_bytes([v[0], v[1], v[2], v[3]]),
+            12,
+            len,
+        ))
+    } else {
+        Some((code, flags, 0, 8, len))
+    }
+}
+
+/// Walks a chain of AVPs once: every header complete, reserved bits clear (3009), AVP Length at
+/// least its header and, with padding, inside `buf` (5014). `base` is the offset of `buf[0]` in the
+/// message, for error offsets.
+pub(crate) fn check_chain(buf: &[u8], base: usize, max_avps: usize) -> Result<(), Error> {
+    let mut pos = 0;
+    let mut n = 0usize;
+    while pos < buf.len() {
+        let rest = &buf[pos..];
+        let at = base + pos;
+        let Some((code, flags, vendor, hlen, len)) = read_header(rest) else {
+            // fewer octets than an AVP header: a broken length
+            let code = rest
+                .get(..4)
+                .map_or(0, |c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
+            return Err(Error::at_avp(
+                ErrorKind::InvalidAvpLength,
+                at,
+                AvpId::new(code, 0),
+            ));
+        };
+        let id = AvpId::new(code, vendor);
+        if flags & AvpFlags::RESERVED != 0 {
+            return Err(Error::at_avp(ErrorKind::InvalidAvpBits, at, id));
+        }
+        if len < hlen || padded(len) > rest.len() {
+            return Err(Error::at_avp(ErrorKind::InvalidAvpLength, at, id));
+        }
+        n += 1;
+        if n > max_avps {
+            return Err(Error::at_avp(ErrorKind::LimitExceeded, at, id));
+        }
+        pos += padded(len);
+    }
+    Ok(())
+}
+
+/// One AVP over borrowed octets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Avp<'a> {
+    code: u32,
+    flags: AvpFlags,
+    vendor: u32,
+    header_len: u8,
+    depth: u8,
+    max_depth: u8,
+    max_avps: u32,
+    offset: u32,
+    raw: &'a [u8],
+}
+
+impl<'a> Avp<'a> {
+    /// The AVP Code.
+    pub const fn code(&self) -> u32 {
+        self.code
+    }
+    /// The flags.
+    pub const fn flags(&self) -> AvpFlags {
+        self.flags
+    }
+    /// The Vendor-Id, 0 when the V bit is clear.
+    pub const fn vendor_id(&self) -> u32 {
+        self.vendor
+    }
+    /// `(code, vendor)`.
+    pub const fn id(&self) -> AvpId {
+        AvpId::new(self.code, self.vendor)
+    }
+    /// M bit.
+    pub const fn is_mandatory(&self) -> bool {
+        self.flags.is_mandatory()
+    }
+    /// True when this AVP has the definition's code and vendor.
+    pub const fn is(&self, def: &AvpDef) -> bool {
+        self.code == def.code && self.vendor == def.vendor
+    }
+    /// The data (after the header, without padding).
+    pub fn data(&self) -> &'a [u8] {
+        &self.raw[self.header_len as usize..]
+    }
+    /// Header and data, without padding (AVP Length octets).
+    pub const fn as_bytes(&self) -> &'a [u8] {
+        self.raw
+    }
+    /// Offset of the AVP header from the start of the message.
+    pub const fn offset(&self) -> usize {
+        self.offset as usize
+    }
+    /// Nesting depth: 0 at the top level of a message.
+    pub const fn depth(&self) -> u8 {
+        self.depth
+    }
+    /// The dictionary entry, if the AVP is known.
+    pub fn def(&self) -> Option<&'static AvpDef> {
+        dict::lookup(self.code, self.vendor)
+    }
+    /// The dictionary name, if the AVP is known.
+    pub fn name(&self) -> Option<&'static str> {
+        self.def().map(|d| d.name)
+    }
+
+    fn err(&self, kind: ErrorKind) -> Error {
+        Error::at_avp(kind, self.offset(), self.id())
+    }
+
+    fn fixed<const N: usize>(&self) -> Result<[u8; N], Error> {
+        self.data()
+            .try_into()
+            .map_err(|_| self.err(ErrorKind::InvalidAvpLength))
+    }
+
+    /// Unsigned32.
+    pub fn u32(&self) -> Result<u32, Error> {
+        self.fixed::<4>().map(u32::from_be_bytes)
+    }
+    /// Integer32 (and Enumerated).
+    pub fn i32(&self) -> Result<i32, Error> {
+        self.fixed::<4>().map(i32::from_be_bytes)
+    }
+    /// Unsigned64.
+    pub fn u64(&self) -> Result<u64, Error> {
+        self.fixed::<8>().map(u64::from_be_bytes)
+    }
+    /// Integer64.
+    pub fn i64(&self) -> Result<i64, Error> {
+        self.fixed::<8>().map(i64::from_be_bytes)
+    }
+    /// Float32.
+    pub fn f32(&self) -> Result<f32, Error> {
+        self.fixed::<4>().map(f32::from_be_bytes)
+    }
+    /// Float64.
+    pub fn f64(&self) -> Result<f64, Error> {
+        self.fixed::<8>().map(f64::from_be_bytes)
+    }
+    /// UTF8String (also DiameterIdentity and DiameterURI text): invalid UTF-8 is 5004.
+    pub fn utf8(&self) -> Result<&'a str, Error> {
+        std::str::from_utf8(self.data()).map_err(|_| self.err(ErrorKind::InvalidAvpValue))
+    }
+    /// DiameterIdentity: ASCII, non-empty (RFC 6733 §4.3.1).
+    pub fn identity(&self) -> Result<&'a str, Error> {
+        let d = self.data();
+        if d.is_empty() || !d.iter().all(|b| b.is_ascii_graphic()) {
+            return Err(self.err(ErrorKind::InvalidAvpValue));
+        }
+        self.utf8()
+    }
+    /// Address.
+    pub fn address(&self) -> Result<Address<'a>, Error> {
+        Address::decode(self.data()).map_err(|k| self.err(k))
+    }
+    /// Time (NTP seconds with the RFC 6733 §4.3.1 era rule).
+    pub fn time(&self) -> Result<Time, Error> {
+        self.u32().map(Time)
+    }
+    /// DiameterURI.
+    pub fn uri(&self) -> Result<DiameterUri<'a>, Error> {
+        DiameterUri::parse(self.utf8()?).map_err(|_| self.err(ErrorKind::InvalidAvpValue))
+    }
+    /// IPFilterRule (RFC 6733 §4.3.1 grammar).
+    pub fn ip_filter_rule(&self) -> Result<IpFilterRule<'a>, Error> {
+        IpFilterRule::parse(self.utf8()?).map_err(|_| self.err(ErrorKind::InvalidAvpValue))
+    }
+    /// Enumerated (an Integer32).
+    pub fn enumerated(&self) -> Result<i32, Error> {
+        self.i32()
+    }
+
+    /// The members of a Grouped AVP, checked on entry (lengths, padding, reserved bits, depth).
+    pub fn grouped(&self) -> Result<AvpIter<'a>, Error> {
+        if self.depth >= self.max_depth {
+            return Err(self.err(ErrorKind::LimitExceeded));
+        }
+        let base = self.offset() + self.header_len as usize;
+        check_chain(self.data(), base, self.max_avps as usize)?;
+        Ok(AvpIter::new(
+            self.data(),
+            base,
+            self.depth + 1,
+            self.max_depth,
+            self.max_avps,
+        ))
+    }
+
+    /// The AVP as an owned-or-borrowed [`RawAvp`] (borrowing; the V bit is dropped from the
+    /// flags because `vendor` implies it).
+    pub fn to_raw(&self) -> RawAvp<'a> {
+        RawAvp {
+            code: self.code,
+            flags: AvpFlags(self.flags.0 & !AvpFlags::VENDOR),
+            vendor: self.vendor,
+            data: Cow::Borrowed(self.data()),
+        }
+    }
+}
+
+/// Iterator over a chain of AVPs that was checked when it was created (by [`crate::Message::parse`]
+/// or [`Avp::grouped`]), so it yields plain [`Avp`]s.
+#[derive(Debug, Clone)]
+pub struct AvpIter<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    base: usize,
+    depth: u8,
+    max_depth: u8,
+    max_avps: u32,
+}
+
+impl<'a> AvpIter<'a> {
+    pub(crate) fn new(buf: &'a [u8], base: usize, depth: u8, max_depth: u8, max_avps: u32) -> Self {
+        AvpIter {
+            buf,
+            pos: 0,
+            base,
+            depth,
+            max_depth,
+            max_avps,
+        }
+    }
+
+    /// Offset (from the start of the message) just past the chain: where a missing AVP "is".
+    pub fn end_offset(&self) -> usize {
+        self.base + self.buf.len()
+    }
+}
+
+impl<'a> Iterator for AvpIter<'a> {
+    type Item = Avp<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Avp<'a>> {
+        let rest = self.buf.get(self.pos..)?;
+        let (code, flags, vendor, hlen, len) = read_header(rest)?;
+        if len < hlen || len > rest.len() {
+            // unreachable for a checked chain; stop rather than panic
+            self.pos = self.buf.len();
+            return None;
+        }
+        let avp = Avp {
+            code,
+            flags: AvpFlags(flags),
+            vendor,
+            header_len: hlen as u8,
+            depth: self.depth,
+            max_depth: self.max_depth,
+            max_avps: self.max_avps,
+            offset: (self.base + self.pos) as u32,
+            raw: &rest[..len],
+        };
+        self.pos += padded(len).min(rest.len());
+        Some(avp)
+    }
+}
+
+/// An AVP as values that may own their data: what typed commands keep for AVPs they do not model
+/// (`*[ AVP ]`), so nothing received is lost on re-encode.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RawAvp<'a> {
+    /// AVP Code.
+    pub code: u32,
+    /// Flags (M, P, reserved) as received; the encoder sets V from `vendor`.
+    pub flags: AvpFlags,
+    /// Vendor-Id, 0 for none.
+    pub vendor: u32,
+    /// The data, without padding.
+    pub data: Cow<'a, [u8]>,
+}
+
+impl<'a> RawAvp<'a> {
+    /// An AVP of this definition (dictionary flags) with these data octets.
+    pub fn new(def: &AvpDef, data: impl Into<Cow<'a, [u8]>>) -> RawAvp<'a> {
+        RawAvp {
+            code: def.code,
+            flags: def.flags(),
+            vendor: def.vendor,
+            data: data.into(),
+        }
+    }
+
+    /// `(code, vendor)`.
+    pub const fn id(&self) -> AvpId {
+        AvpId::new(self.code, self.vendor)
+    }
+
+    /// A copy that owns its data.
+    pub fn into_owned(self) -> RawAvp<'static> {
+        RawAvp {
+            code: self.code,
+            flags: self.flags,
+            vendor: self.vendor,
+            data: Cow::Owned(self.data.into_owned()),
+        }
+    }
+}

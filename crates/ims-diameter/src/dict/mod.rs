@@ -1,0 +1,403 @@
+//! The static dictionary: AVPs (code, vendor, name, data type, M-bit rule, enumerated values),
+//! commands and applications of Diameter base (RFC 6733), Cx/Dx (TS 29.229 §6.3), Rx (TS 29.214
+//! §5.3) and the TS 29.212 / TS 29.061 / RFC 4006 AVPs that Rx reuses.
+//!
+//! Every AVP is a constant (`dict::ORIGIN_HOST`, `dict::SIP_AUTH_DATA_ITEM`, ...) and is found by
+//! code with [`lookup`] or by name with [`by_name`].
+//!
+//! ```
+//! use ims_diameter::dict::{self, AvpType};
+//! let d = dict::lookup(628, 10415).unwrap();
+//! assert_eq!(d.name, "Supported-Features");
+//! assert_eq!(d.ty, AvpType::Grouped);
+//! assert_eq!(dict::MEDIA_TYPE.enum_name(0), Some("AUDIO"));
+//! ```
+
+mod avps;
+pub use avps::*;
+
+use crate::avp::AvpFlags;
+use crate::error::AvpId;
+
+/// The Vendor-Id of 3GPP (IANA enterprise number 10415).
+pub const VENDOR_3GPP: u32 = 10415;
+/// The Vendor-Id of ETSI (IANA enterprise number 13019).
+pub const VENDOR_ETSI: u32 = 13019;
+
+/// The data type of an AVP (RFC 6733 §4.2 basic and §4.3 derived formats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AvpType {
+    /// Arbitrary octets.
+    OctetString,
+    /// 32-bit signed, network order.
+    Integer32,
+    /// 64-bit signed, network order.
+    Integer64,
+    /// 32-bit unsigned, network order.
+    Unsigned32,
+    /// 64-bit unsigned, network order.
+    Unsigned64,
+    /// IEEE 754 single precision.
+    Float32,
+    /// IEEE 754 double precision.
+    Float64,
+    /// A sequence of AVPs.
+    Grouped,
+    /// AddressType (2 octets, IANA address family) followed by the address.
+    Address,
+    /// NTP seconds (RFC 5905), 4 octets.
+    Time,
+    /// UTF-8 text.
+    UTF8String,
+    /// An FQDN or realm (ASCII).
+    DiameterIdentity,
+    /// `aaa://` or `aaas://` URI (RFC 6733 §4.3.1).
+    DiameterURI,
+    /// Integer32 with named values.
+    Enumerated,
+    /// IPFilterRule text (RFC 6733 §4.3.1).
+    IPFilterRule,
+}
+
+impl AvpType {
+    /// The data length of a fixed-size type (and the minimal data length for the others, used for
+    /// the zero-filled Failed-AVP of RFC 6733 §7.5).
+    pub const fn min_len(self) -> usize {
+        match self {
+            AvpType::Integer32
+            | AvpType::Unsigned32
+            | AvpType::Float32
+            | AvpType::Time
+            | AvpType::Enumerated => 4,
+            AvpType::Integer64 | AvpType::Unsigned64 | AvpType::Float64 => 8,
+            AvpType::Address => 6,
+            _ => 0,
+        }
+    }
+
+    /// The exact data length for fixed-size types, `None` for variable ones.
+    pub const fn fixed_len(self) -> Option<usize> {
+        match self {
+            AvpType::Integer32
+            | AvpType::Unsigned32
+            | AvpType::Float32
+            | AvpType::Time
+            | AvpType::Enumerated => Some(4),
+            AvpType::Integer64 | AvpType::Unsigned64 | AvpType::Float64 => Some(8),
+            _ => None,
+        }
+    }
+}
+
+/// An AVP flag rule of a dictionary table (RFC 6733 §4.5 "AVP Flag rules").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FlagRule {
+    /// The bit must be set.
+    Must,
+    /// The bit may be set.
+    May,
+    /// The bit must not be set.
+    MustNot,
+}
+
+/// One AVP of the dictionary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AvpDef {
+    /// AVP Code.
+    pub code: u32,
+    /// Vendor-Id, 0 for IETF AVPs (then the V bit is clear).
+    pub vendor: u32,
+    /// The name as the defining specification spells it.
+    pub name: &'static str,
+    /// Its data type.
+    pub ty: AvpType,
+    /// The M-bit rule; the encoder sets M for [`FlagRule::Must`] only.
+    pub m: FlagRule,
+    /// Named values of an Enumerated AVP.
+    pub enums: &'static [(i32, &'static str)],
+}
+
+impl AvpDef {
+    /// The identity `(code, vendor)`.
+    pub const fn id(&self) -> AvpId {
+        AvpId::new(self.code, self.vendor)
+    }
+
+    /// The flags the encoder writes: V when vendor-specific, M when the rule is `Must`.
+    pub const fn flags(&self) -> AvpFlags {
+        let mut f = 0;
+        if self.vendor != 0 {
+            f |= AvpFlags::VENDOR;
+        }
+        if matches!(self.m, FlagRule::Must) {
+            f |= AvpFlags::MANDATORY;
+        }
+        AvpFlags(f)
+    }
+
+    /// The name of an enumerated value.
+    pub fn enum_name(&self, value: i32) -> Option<&'static str> {
+        self.enums
+            .iter()
+            .find(|(v, _)| *v == value)
+            .map(|(_, n)| *n)
+    }
+}
+
+/// The AVP with this code and Vendor-Id (0 for IETF), by binary search of [`ALL`].
+pub fn lookup(code: u32, vendor: u32) -> Option<&'static AvpDef> {
+    ALL.binary_search_by(|d| (d.vendor, d.code).cmp(&(vendor, code)))
+        .ok()
+        .map(|i| ALL[i])
+}
+
+/// The AVP with this name (exact, case-sensitive), by linear search.
+pub fn by_name(name: &str) -> Option<&'static AvpDef> {
+    ALL.iter().copied().find(|d| d.name == name)
+}
+
+/// Application-Ids (RFC 6733 §11.3, TS 29.229 §6.5, TS 29.214 §5.5).
+pub mod app {
+    /// Diameter common messages (CER/CEA, DWR/DWA, DPR/DPA and answer-message).
+    pub const COMMON: u32 = 0;
+    /// Diameter base accounting.
+    pub const BASE_ACCOUNTING: u32 = 3;
+    /// The relay Application-Id (0xffffffff).
+    pub const RELAY: u32 = 0xffff_ffff;
+    /// 3GPP Cx and Dx (TS 29.229 §6.5, vendor 10415).
+    pub const CX: u32 = 16_777_216;
+    /// 3GPP Rx (TS 29.214 §5.5, vendor 10415).
+    pub const RX: u32 = 16_777_236;
+}
+
+/// Command codes (RFC 6733 §3.1, TS 29.229 §6.1, TS 29.214 §5.6).
+pub mod command {
+    /// Capabilities-Exchange (CER/CEA).
+    pub const CAPABILITIES_EXCHANGE: u32 = 257;
+    /// Re-Auth (RAR/RAA).
+    pub const RE_AUTH: u32 = 258;
+    /// AA (AAR/AAA, RFC 7155).
+    pub const AA: u32 = 265;
+    /// Abort-Session (ASR/ASA).
+    pub const ABORT_SESSION: u32 = 274;
+    /// Session-Termination (STR/STA).
+    pub const SESSION_TERMINATION: u32 = 275;
+    /// Device-Watchdog (DWR/DWA).
+    pub const DEVICE_WATCHDOG: u32 = 280;
+    /// Disconnect-Peer (DPR/DPA).
+    pub const DISCONNECT_PEER: u32 = 282;
+    /// User-Authorization (UAR/UAA).
+    pub const USER_AUTHORIZATION: u32 = 300;
+    /// Server-Assignment (SAR/SAA).
+    pub const SERVER_ASSIGNMENT: u32 = 301;
+    /// Location-Info (LIR/LIA).
+    pub const LOCATION_INFO: u32 = 302;
+    /// Multimedia-Auth (MAR/MAA).
+    pub const MULTIMEDIA_AUTH: u32 = 303;
+    /// Registration-Termination (RTR/RTA).
+    pub const REGISTRATION_TERMINATION: u32 = 304;
+    /// Push-Profile (PPR/PPA).
+    pub const PUSH_PROFILE: u32 = 305;
+}
+
+/// One command of the dictionary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CommandDef {
+    /// Command Code.
+    pub code: u32,
+    /// The Application-Id it is defined in (0 for the common messages).
+    pub application_id: u32,
+    /// Its name without "-Request"/"-Answer" (`"User-Authorization"`).
+    pub name: &'static str,
+    /// Abbreviation of the request (`"UAR"`).
+    pub request: &'static str,
+    /// Abbreviation of the answer (`"UAA"`).
+    pub answer: &'static str,
+    /// True when the request has the P bit (RFC 6733 §3 "PXY").
+    pub proxiable: bool,
+}
+
+/// Every command of the dictionary.
+pub static COMMANDS: &[CommandDef] = &[
+    CommandDef {
+        code: 257,
+        application_id: 0,
+        name: "Capabilities-Exchange",
+        request: "CER",
+        answer: "CEA",
+        proxiable: false,
+    },
+    CommandDef {
+        code: 280,
+        application_id: 0,
+        name: "Device-Watchdog",
+        request: "DWR",
+        answer: "DWA",
+        proxiable: false,
+    },
+    CommandDef {
+        code: 282,
+        application_id: 0,
+        name: "Disconnect-Peer",
+        request: "DPR",
+        answer: "DPA",
+        proxiable: false,
+    },
+    CommandDef {
+        code: 300,
+        application_id: app::CX,
+        name: "User-Authorization",
+        request: "UAR",
+        answer: "UAA",
+        proxiable: true,
+    },
+    CommandDef {
+        code: 301,
+        application_id: app::CX,
+        name: "Server-Assignment",
+        request: "SAR",
+        answer: "SAA",
+        proxiable: true,
+    },
+    CommandDef {
+        code: 302,
+        application_id: app::CX,
+        name: "Location-Info",
+        request: "LIR",
+        answer: "LIA",
+        proxiable: true,
+    },
+    CommandDef {
+        code: 303,
+        application_id: app::CX,
+        name: "Multimedia-Auth",
+        request: "MAR",
+        answer: "MAA",
+        proxiable: true,
+    },
+    CommandDef {
+        code: 304,
+        application_id: app::CX,
+        name: "Registration-Termination",
+        request: "RTR",
+        answer: "RTA",
+        proxiable: true,
+    },
+    CommandDef {
+        code: 305,
+        application_id: app::CX,
+        name: "Push-Profile",
+        request: "PPR",
+        answer: "PPA",
+        proxiable: true,
+    },
+    CommandDef {
+        code: 265,
+        application_id: app::RX,
+        name: "AA",
+        request: "AAR",
+        answer: "AAA",
+        proxiable: true,
+    },
+    CommandDef {
+        code: 258,
+        application_id: app::RX,
+        name: "Re-Auth",
+        request: "RAR",
+        answer: "RAA",
+        proxiable: true,
+    },
+    CommandDef {
+        code: 275,
+        application_id: app::RX,
+        name: "Session-Termination",
+        request: "STR",
+        answer: "STA",
+        proxiable: true,
+    },
+    CommandDef {
+        code: 274,
+        application_id: app::RX,
+        name: "Abort-Session",
+        request: "ASR",
+        answer: "ASA",
+        proxiable: true,
+    },
+];
+
+/// The command with this code in this application (the common messages match any application).
+pub fn command(code: u32, application_id: u32) -> Option<&'static CommandDef> {
+    COMMANDS
+        .iter()
+        .find(|c| c.code == code && (c.application_id == application_id || c.application_id == 0))
+}
+
+/// The name of an application (`"Cx/Dx"`, `"Rx"`, ...).
+pub fn application_name(id: u32) -> Option<&'static str> {
+    Some(match id {
+        app::COMMON => "Diameter Common Messages",
+        app::BASE_ACCOUNTING => "Diameter Base Accounting",
+        app::RELAY => "Relay",
+        app::CX => "3GPP Cx/Dx",
+        app::RX => "3GPP Rx",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_sorted_and_unique() {
+        for w in ALL.windows(2) {
+            assert!(
+                (w[0].vendor, w[0].code) < (w[1].vendor, w[1].code),
+                "{} / {}",
+                w[0].name,
+                w[1].name
+            );
+        }
+        assert!(ALL.len() > 350);
+    }
+
+    #[test]
+    fn spec_codes() {
+        // RFC 6733 §4.5
+        assert_eq!(lookup(264, 0).unwrap().name, "Origin-Host");
+        assert_eq!(lookup(279, 0).unwrap().ty, AvpType::Grouped);
+        // TS 29.229 table 6.3.1
+        for (code, name) in [
+            (612, "SIP-Auth-Data-Item"),
+            (603, "Server-Capabilities"),
+            (618, "Charging-Information"),
+            (615, "Deregistration-Reason"),
+            (628, "Supported-Features"),
+            (634, "Wildcarded-Public-Identity"),
+            (632, "Associated-Identities"),
+            (606, "User-Data"),
+        ] {
+            assert_eq!(lookup(code, VENDOR_3GPP).unwrap().name, name);
+        }
+        // TS 29.214 table 5.3.1
+        for (code, name) in [
+            (517, "Media-Component-Description"),
+            (519, "Media-Sub-Component"),
+            (507, "Flow-Description"),
+            (524, "Codec-Data"),
+            (513, "Specific-Action"),
+            (526, "Acceptable-Service-Info"),
+        ] {
+            assert_eq!(lookup(code, VENDOR_3GPP).unwrap().name, name);
+        }
+        assert_eq!(lookup(443, 0).unwrap().name, "Subscription-Id");
+        assert_eq!(CODEC_DATA.ty, AvpType::OctetString);
+        assert_eq!(FLOW_DESCRIPTION.ty, AvpType::IPFilterRule);
+        assert_eq!(SUPPORTED_FEATURES.flags(), AvpFlags(AvpFlags::VENDOR));
+        assert_eq!(ORIGIN_HOST.flags(), AvpFlags(AvpFlags::MANDATORY));
+        assert_eq!(by_name("RAT-Type").unwrap().code, 1032);
+        assert_eq!(command(300, app::CX).unwrap().request, "UAR");
+        assert_eq!(command(280, app::RX).unwrap().request, "DWR");
+        assert!(command(300, app::RX).is_none());
+    }
+}

@@ -1,0 +1,415 @@
+//! The declarative macros that turn an AVP grammar (RFC 6733 §3.2 CCF / §4.4 grouped ABNF) into a
+//! plain struct with `decode` / `encode`, so every typed command and Grouped AVP is written once,
+//! in the order and with the multiplicities of its specification.
+//!
+//! Field kinds: `fixed` (`< AVP >`: exactly one, first), `req` (`{ AVP }`), `opt` (`[ AVP ]`),
+//! `vec` (`*[ AVP ]`), `vec1` (`1*{ AVP }`), `max2` (`0*2[ AVP ]`). Struct modes: `closed` (no
+//! `*[ AVP ]`: other AVPs are 5008), `any` (`*[ AVP ]`: other AVPs are kept in `other`, unknown
+//! M-bit AVPs are 5001), `raw` (Failed-AVP: everything kept unchecked).
+
+/// Declares an enumeration with an `Unknown(i32)` variant and its [`crate::AvpValue`] impl.
+macro_rules! enumerated {
+    ($(#[$m:meta])* pub enum $name:ident : $def:path {
+        $fvar:ident = $fval:literal $(, $var:ident = $val:literal)* $(,)?
+    }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            #[doc = concat!("`", stringify!($fval), "`")]
+            $fvar,
+            $(#[doc = concat!("`", stringify!($val), "`")] $var,)*
+            /// A value this crate does not name (kept for re-encode).
+            Unknown(i32),
+        }
+        impl $name {
+            /// The variant for a wire value.
+            pub const fn from_i32(v: i32) -> Self {
+                match v {
+                    $fval => Self::$fvar,
+                    $($val => Self::$var,)*
+                    v => Self::Unknown(v),
+                }
+            }
+            /// The wire value.
+            pub const fn to_i32(self) -> i32 {
+                match self {
+                    Self::$fvar => $fval,
+                    $(Self::$var => $val,)*
+                    Self::Unknown(v) => v,
+                }
+            }
+            /// The specification's name of the value (from the dictionary).
+            pub fn name(self) -> Option<&'static str> {
+                $def.enum_name(self.to_i32())
+            }
+        }
+        impl Default for $name {
+            fn default() -> Self {
+                Self::$fvar
+            }
+        }
+        impl $crate::testing::Sample for $name {
+            fn sample(r: &mut $crate::testing::Rng) -> Self {
+                Self::from_i32(r.below(20) as i32)
+            }
+        }
+        impl<'a> $crate::encode::AvpValue<'a> for $name {
+            fn decode_avp(avp: &$crate::Avp<'a>) -> Result<Self, $crate::Error> {
+                avp.i32().map(Self::from_i32)
+            }
+            fn encode_avp<B: $crate::encode::EncodeBuf>(
+                &self,
+                def: &$crate::dict::AvpDef,
+                enc: &mut $crate::Encoder<'_, B>,
+            ) {
+                enc.i32(def, self.to_i32())
+            }
+        }
+    };
+}
+
+macro_rules! __field_ty {
+    (fixed, $t:ty) => { $t };
+    (req, $t:ty) => { $t };
+    (opt, $t:ty) => { Option<$t> };
+    (vec, $t:ty) => { Vec<$t> };
+    (vec1, $t:ty) => { Vec<$t> };
+    (max2, $t:ty) => { Vec<$t> };
+}
+
+macro_rules! __slot_ty {
+    (fixed, $t:ty) => { Option<$t> };
+    (req, $t:ty) => { Option<$t> };
+    (opt, $t:ty) => { Option<$t> };
+    (vec, $t:ty) => { Vec<$t> };
+    (vec1, $t:ty) => { Vec<$t> };
+    (max2, $t:ty) => { Vec<$t> };
+}
+
+macro_rules! __slot_init {
+    (fixed) => {
+        None
+    };
+    (req) => {
+        None
+    };
+    (opt) => {
+        None
+    };
+    (vec) => {
+        Vec::new()
+    };
+    (vec1) => {
+        Vec::new()
+    };
+    (max2) => {
+        Vec::new()
+    };
+}
+
+macro_rules! __slot_push {
+    (fixed, $slot:ident, $avp:ident, $idx:ident, $t:ty) => {{
+        if $idx != 0 {
+            return Err($crate::error::Error::at_avp(
+                $crate::ErrorKind::AvpNotAllowed,
+                $avp.offset(),
+                $avp.id(),
+            ));
+        }
+        $slot = Some(<$t as $crate::encode::AvpValue<'a>>::decode_avp(&$avp)?);
+    }};
+    (req, $slot:ident, $avp:ident, $idx:ident, $t:ty) => {{
+        if $slot.is_some() {
+            return Err($crate::error::Error::at_avp(
+                $crate::ErrorKind::AvpOccursTooManyTimes,
+                $avp.offset(),
+                $avp.id(),
+            ));
+        }
+        $slot = Some(<$t as $crate::encode::AvpValue<'a>>::decode_avp(&$avp)?);
+    }};
+    (opt, $slot:ident, $avp:ident, $idx:ident, $t:ty) => {
+        __slot_push!(req, $slot, $avp, $idx, $t)
+    };
+    (vec, $slot:ident, $avp:ident, $idx:ident, $t:ty) => {
+        $slot.push(<$t as $crate::encode::AvpValue<'a>>::decode_avp(&$avp)?)
+    };
+    (vec1, $slot:ident, $avp:ident, $idx:ident, $t:ty) => {
+        __slot_push!(vec, $slot, $avp, $idx, $t)
+    };
+    (max2, $slot:ident, $avp:ident, $idx:ident, $t:ty) => {{
+        if $slot.len() >= 2 {
+            return Err($crate::error::Error::at_avp(
+                $crate::ErrorKind::AvpOccursTooManyTimes,
+                $avp.offset(),
+                $avp.id(),
+            ));
+        }
+        __slot_push!(vec, $slot, $avp, $idx, $t)
+    }};
+}
+
+macro_rules! __slot_finish {
+    (fixed, $slot:ident, $def:path, $end:expr) => {
+        __slot_finish!(req, $slot, $def, $end)
+    };
+    (req, $slot:ident, $def:path, $end:expr) => {
+        match $slot {
+            Some(v) => v,
+            None => {
+                return Err($crate::error::Error::at_avp(
+                    $crate::ErrorKind::MissingAvp,
+                    $end,
+                    $def.id(),
+                ))
+            }
+        }
+    };
+    (opt, $slot:ident, $def:path, $end:expr) => {
+        $slot
+    };
+    (vec, $slot:ident, $def:path, $end:expr) => {
+        $slot
+    };
+    (max2, $slot:ident, $def:path, $end:expr) => {
+        $slot
+    };
+    (vec1, $slot:ident, $def:path, $end:expr) => {{
+        if $slot.is_empty() {
+            return Err($crate::error::Error::at_avp(
+                $crate::ErrorKind::MissingAvp,
+                $end,
+                $def.id(),
+            ));
+        }
+        $slot
+    }};
+}
+
+macro_rules! __field_encode {
+    (fixed, $v:expr, $def:path, $enc:ident) => {
+        $crate::encode::AvpValue::encode_avp(&$v, $def, $enc)
+    };
+    (req, $v:expr, $def:path, $enc:ident) => {
+        $crate::encode::AvpValue::encode_avp(&$v, $def, $enc)
+    };
+    (opt, $v:expr, $def:path, $enc:ident) => {
+        if let Some(v) = &$v {
+            $crate::encode::AvpValue::encode_avp(v, $def, $enc)
+        }
+    };
+    (vec, $v:expr, $def:path, $enc:ident) => {
+        for v in &$v {
+            $crate::encode::AvpValue::encode_avp(v, $def, $enc)
+        }
+    };
+    (vec1, $v:expr, $def:path, $enc:ident) => {
+        __field_encode!(vec, $v, $def, $enc)
+    };
+    (max2, $v:expr, $def:path, $enc:ident) => {
+        __field_encode!(vec, $v, $def, $enc)
+    };
+}
+
+macro_rules! __rule_kind {
+    (fixed) => {
+        $crate::grammar::Occurs::Fixed
+    };
+    (req) => {
+        $crate::grammar::Occurs::Required
+    };
+    (opt) => {
+        $crate::grammar::Occurs::Optional
+    };
+    (vec) => {
+        $crate::grammar::Occurs::Any
+    };
+    (vec1) => {
+        $crate::grammar::Occurs::AtLeastOne
+    };
+    (max2) => {
+        $crate::grammar::Occurs::AtMostTwo
+    };
+}
+
+macro_rules! __mode {
+    (closed) => {
+        $crate::grammar::Extra::Closed
+    };
+    (any) => {
+        $crate::grammar::Extra::Any
+    };
+    (raw) => {
+        $crate::grammar::Extra::Raw
+    };
+}
+
+/// Declares a struct for an AVP sequence (a Grouped AVP's or a command's) with its grammar.
+macro_rules! avp_struct {
+    ($(#[$m:meta])* pub struct $name:ident<'a> [$mode:ident] {
+        $($(#[$fm:meta])* $f:ident : $kind:ident $t:ty = $def:path),* $(,)?
+    }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Default)]
+        pub struct $name<'a> {
+            $($(#[$fm])* pub $f: __field_ty!($kind, $t),)*
+            /// AVPs not named above that the grammar admits (`*[ AVP ]`), kept in order for
+            /// re-encode (after the named ones).
+            pub other: Vec<$crate::RawAvp<'a>>,
+        }
+
+        impl<'a> $name<'a> {
+            /// The grammar: each named AVP with its multiplicity, and what other AVPs may appear.
+            pub const GRAMMAR: $crate::grammar::Grammar = $crate::grammar::Grammar {
+                rules: &[$($crate::grammar::Rule { avp: $def, occurs: __rule_kind!($kind) },)*],
+                extra: __mode!($mode),
+            };
+
+            /// Decodes the AVP sequence, checking the grammar: 5005 for a missing required AVP,
+            /// 5009 for one too many, 5008 for one not allowed, 5001 for an unknown M-bit AVP,
+            /// 5014 / 5004 for a bad value.
+            #[allow(unused_mut, unused_variables)]
+            pub fn decode_avps(avps: $crate::AvpIter<'a>) -> Result<Self, $crate::Error> {
+                let end = avps.end_offset();
+                $(let mut $f: __slot_ty!($kind, $t) = __slot_init!($kind);)*
+                let mut other = Vec::new();
+                for (idx, avp) in avps.enumerate() {
+                    $(
+                        if avp.is($def) {
+                            __slot_push!($kind, $f, avp, idx, $t);
+                            continue;
+                        }
+                    )*
+                    $crate::grammar::other_avp(&avp, __mode!($mode), &mut other)?;
+                }
+                Ok($name {
+                    $($f: __slot_finish!($kind, $f, $def, end),)*
+                    other,
+                })
+            }
+
+            #[doc(hidden)]
+            #[allow(unused_variables)]
+            pub fn __sample(r: &mut $crate::testing::Rng) -> Self {
+                $name {
+                    $($f: __field_sample!($kind, $t, $def, r),)*
+                    other: Vec::new(),
+                }
+            }
+
+            /// Appends the AVPs in declaration order, then `other`.
+            #[allow(unused_variables)]
+            pub fn encode_avps<B: $crate::encode::EncodeBuf>(&self, enc: &mut $crate::Encoder<'_, B>) {
+                $(__field_encode!($kind, self.$f, $def, enc);)*
+                for a in &self.other {
+                    enc.raw_avp(a);
+                }
+            }
+        }
+    };
+}
+
+macro_rules! __field_sample {
+    (fixed, $t:ty, $d:path, $r:ident) => {
+        <$t as $crate::testing::Sample>::sample_for($d, $r)
+    };
+    (req, $t:ty, $d:path, $r:ident) => {
+        <$t as $crate::testing::Sample>::sample_for($d, $r)
+    };
+    (opt, $t:ty, $d:path, $r:ident) => {
+        $r.coin()
+            .then(|| <$t as $crate::testing::Sample>::sample_for($d, $r))
+    };
+    (vec, $t:ty, $d:path, $r:ident) => {
+        (0..$r.below(3))
+            .map(|_| <$t as $crate::testing::Sample>::sample_for($d, $r))
+            .collect()
+    };
+    (vec1, $t:ty, $d:path, $r:ident) => {
+        (0..1 + $r.below(2))
+            .map(|_| <$t as $crate::testing::Sample>::sample_for($d, $r))
+            .collect()
+    };
+    (max2, $t:ty, $d:path, $r:ident) => {
+        (0..$r.below(3))
+            .map(|_| <$t as $crate::testing::Sample>::sample_for($d, $r))
+            .collect()
+    };
+}
+
+/// Declares a Grouped AVP struct and its [`crate::AvpValue`] impl.
+macro_rules! grouped {
+    ($(#[$m:meta])* pub struct $name:ident<'a> [$mode:ident] { $($body:tt)* }) => {
+        avp_struct! { $(#[$m])* pub struct $name<'a> [$mode] { $($body)* } }
+        impl<'a> $crate::testing::Sample for $name<'a> {
+            fn sample(r: &mut $crate::testing::Rng) -> Self {
+                Self::__sample(r)
+            }
+        }
+        impl<'a> $crate::encode::AvpValue<'a> for $name<'a> {
+            fn decode_avp(avp: &$crate::Avp<'a>) -> Result<Self, $crate::Error> {
+                Self::decode_avps(avp.grouped()?)
+            }
+            fn encode_avp<B: $crate::encode::EncodeBuf>(
+                &self,
+                def: &$crate::dict::AvpDef,
+                enc: &mut $crate::Encoder<'_, B>,
+            ) {
+                enc.grouped(def, |e| self.encode_avps(e))
+            }
+        }
+    };
+}
+
+/// Declares a command struct and its [`crate::Command`] impl.
+macro_rules! command {
+    ($(#[$m:meta])* pub struct $name:ident<'a> = ($code:expr, $app:expr, $req:literal, $pxy:literal, $abbr:literal) [$mode:ident] { $($body:tt)* }) => {
+        avp_struct! { $(#[$m])* pub struct $name<'a> [$mode] { $($body)* } }
+        impl<'a> $crate::Command<'a> for $name<'a> {
+            const CODE: u32 = $code;
+            const APPLICATION_ID: u32 = $app;
+            const REQUEST: bool = $req;
+            const PROXIABLE: bool = $pxy;
+            const NAME: &'static str = $abbr;
+            fn decode_avps(avps: $crate::AvpIter<'a>) -> Result<Self, $crate::Error> {
+                $name::decode_avps(avps)
+            }
+            fn encode_avps<B: $crate::encode::EncodeBuf>(&self, enc: &mut $crate::Encoder<'_, B>) {
+                $name::encode_avps(self, enc)
+            }
+            fn grammar() -> &'static $crate::grammar::Grammar {
+                &Self::GRAMMAR
+            }
+        }
+    };
+}
+
+/// Adds `outcome()` / `set_outcome()` to an answer with `result_code` and `experimental_result`.
+macro_rules! answer_outcome {
+    ($($name:ident),*) => {$(
+        impl $name<'_> {
+            /// Result-Code, or Experimental-Result when there is no Result-Code.
+            pub fn outcome(&self) -> Option<$crate::Outcome> {
+                $crate::result::outcome_of(self.result_code, self.experimental_result.as_ref())
+            }
+            /// Sets Result-Code (base codes) or Experimental-Result (vendor codes), clearing the other.
+            pub fn set_outcome(&mut self, o: $crate::Outcome) {
+                let (rc, er) = $crate::result::split_outcome(o);
+                self.result_code = rc;
+                self.experimental_result = er;
+            }
+        }
+    )*};
+}
+
+/// Adds `outcome()` / `set_outcome()` to an answer with only `result_code`.
+macro_rules! answer_result_code {
+    ($($name:ident),*) => {$(
+        impl $name<'_> {
+            /// Result-Code as an outcome.
+            pub fn outcome(&self) -> Option<$crate::Outcome> {
+                self.result_code.map($crate::Outcome::from_result_code)
+            }
+        }
+    )*};
+}

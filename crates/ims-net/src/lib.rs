@@ -1,0 +1,6 @@
+//! tokio transports for ims: SIP endpoint (UDP/TCP), Diameter node, MSRP connections.
+
+#![forbid(unsafe_code)]
+
+pub mod msrp;
+pub mod sip;

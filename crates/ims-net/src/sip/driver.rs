@@ -1,0 +1,288 @@
+//! The event loop shared by the UA endpoint and the proxy: one task owning a sans-IO core and
+//! the sockets, driven by socket reads, the core's timer and a command channel.
+
+use super::transport::{fix_via, is_keepalive, spawn_connect, spawn_connection, Inbound, Outbound};
+use super::{EndpointConfig, NetError};
+use bytes::Bytes;
+use ims_sip::{OwnedMessage, ParserConfig};
+use ims_txn::{Remote, Transmit, Transport, TxnId};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
+
+/// The clock. ims-net is the one crate that reads it; tokio's clock, so tests may pause time.
+pub(crate) fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// A sans-IO core (UA or proxy) as the loop drives it. Events are routed by the core wrapper
+/// itself; the loop only moves bytes.
+pub(crate) trait Core: Send + 'static {
+    fn poll_timeout(&self) -> Option<Instant>;
+    fn handle_timeout(&mut self, now: Instant);
+    /// A received message (already Via-fixed). Errors (unmatchable messages) are dropped.
+    fn receive(&mut self, now: Instant, msg: OwnedMessage, remote: Remote);
+    fn transport_error(&mut self, now: Instant, txn: TxnId);
+    /// The next message to send; events met on the way are dispatched.
+    fn poll_transmit(&mut self) -> Option<Transmit>;
+    /// True once the application asked the task to stop.
+    fn is_stopped(&self) -> bool;
+}
+
+/// A command: runs inside the task with the core.
+pub(crate) type Command<C> = Box<dyn FnOnce(&mut C) + Send>;
+
+/// Bound sockets and what was derived from them.
+pub(crate) struct Sockets {
+    pub(crate) udp: Option<Arc<UdpSocket>>,
+    pub(crate) tcp: Option<TcpListener>,
+    pub(crate) local: SocketAddr,
+}
+
+impl Sockets {
+    /// Binds UDP and/or TCP on the same port (port 0: the OS picks one free for both).
+    pub(crate) async fn bind(cfg: &EndpointConfig) -> Result<Sockets, NetError> {
+        let mut last = None;
+        for _ in 0..8 {
+            let udp = if cfg.udp {
+                Some(UdpSocket::bind(cfg.addr).await?)
+            } else {
+                None
+            };
+            let port = match &udp {
+                Some(u) => u.local_addr()?.port(),
+                None => cfg.addr.port(),
+            };
+            let local = SocketAddr::new(cfg.addr.ip(), port);
+            if !cfg.tcp {
+                return Ok(Sockets {
+                    udp: udp.map(Arc::new),
+                    tcp: None,
+                    local,
+                });
+            }
+            match TcpListener::bind(local).await {
+                Ok(l) => {
+                    let local = SocketAddr::new(cfg.addr.ip(), l.local_addr()?.port());
+                    return Ok(Sockets {
+                        udp: udp.map(Arc::new),
+                        tcp: Some(l),
+                        local,
+                    });
+                }
+                // the UDP port picked by the OS is taken on TCP: try another
+                Err(e) if cfg.addr.port() == 0 && udp.is_some() => last = Some(e),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(last.map_or(NetError::Closed, NetError::Io))
+    }
+
+    /// `host:port` for Via sent-by.
+    pub(crate) fn sent_by(&self) -> String {
+        match self.local.ip() {
+            IpAddr::V4(a) => format!("{a}:{}", self.local.port()),
+            IpAddr::V6(a) => format!("[{a}]:{}", self.local.port()),
+        }
+    }
+
+    /// The transports bound.
+    pub(crate) fn transports(&self) -> Vec<Transport> {
+        let mut v = Vec::new();
+        if self.udp.is_some() {
+            v.push(Transport::Udp);
+        }
+        if self.tcp.is_some() {
+            v.push(Transport::Tcp);
+        }
+        v
+    }
+}
+
+pub(crate) struct Driver<C: Core> {
+    core: C,
+    udp: Option<Arc<UdpSocket>>,
+    tcp: Option<TcpListener>,
+    /// TCP flows by peer address (RFC 5626 flow: transport, local and remote address).
+    conns: HashMap<SocketAddr, mpsc::UnboundedSender<Outbound>>,
+    inbound_tx: mpsc::UnboundedSender<Inbound>,
+    inbound_rx: mpsc::UnboundedReceiver<Inbound>,
+    cmd_rx: mpsc::UnboundedReceiver<Command<C>>,
+    parser: ParserConfig,
+    keepalive: Option<Duration>,
+    /// Transactions whose send failed, reported to the core after the current drain.
+    failed: Vec<TxnId>,
+}
+
+async fn recv_udp(
+    s: &Option<Arc<UdpSocket>>,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr)> {
+    match s {
+        Some(s) => s.recv_from(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn accept(l: &Option<TcpListener>) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    match l {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Starts the task; returns the command sender.
+pub(crate) fn spawn<C: Core>(
+    core: C,
+    sockets: Sockets,
+    cfg: &EndpointConfig,
+) -> mpsc::UnboundedSender<Command<C>> {
+    let (tx, cmd_rx) = mpsc::unbounded_channel();
+    let (inbound_tx, inbound_rx) = mpsc::unbounded_channel();
+    let d = Driver {
+        core,
+        udp: sockets.udp,
+        tcp: sockets.tcp,
+        conns: HashMap::new(),
+        inbound_tx,
+        inbound_rx,
+        cmd_rx,
+        parser: cfg.parser,
+        keepalive: cfg.keepalive,
+        failed: Vec::new(),
+    };
+    tokio::spawn(d.run());
+    tx
+}
+
+impl<C: Core> Driver<C> {
+    async fn run(mut self) {
+        let mut buf = vec![0u8; 65_535];
+        loop {
+            let deadline = self.core.poll_timeout();
+            let sleep = tokio::time::sleep_until(deadline.map_or_else(
+                || tokio::time::Instant::now() + Duration::from_secs(3600),
+                tokio::time::Instant::from_std,
+            ));
+            tokio::select! {
+                r = recv_udp(&self.udp, &mut buf) => {
+                    if let Ok((n, peer)) = r {
+                        self.datagram(&buf[..n], peer);
+                    }
+                }
+                Some(i) = self.inbound_rx.recv() => self.inbound(i),
+                c = self.cmd_rx.recv() => match c {
+                    Some(c) => {
+                        c(&mut self.core);
+                        if self.core.is_stopped() {
+                            break;
+                        }
+                    }
+                    None => break,
+                },
+                r = accept(&self.tcp) => {
+                    if let Ok((stream, peer)) = r {
+                        let w = spawn_connection(stream, peer, self.inbound_tx.clone(), self.parser, self.keepalive);
+                        self.conns.insert(peer, w);
+                    }
+                }
+                () = sleep, if deadline.is_some() => self.core.handle_timeout(now()),
+            }
+            self.drain().await;
+        }
+    }
+
+    fn datagram(&mut self, d: &[u8], peer: SocketAddr) {
+        if is_keepalive(d) {
+            return;
+        }
+        let Ok(msg) = OwnedMessage::parse_datagram_with(Bytes::copy_from_slice(d), &self.parser)
+        else {
+            // unparsable datagrams are dropped
+            return;
+        };
+        self.received(msg, Remote::udp(peer));
+    }
+
+    fn received(&mut self, msg: OwnedMessage, remote: Remote) {
+        let msg = if msg.as_message().is_request() {
+            fix_via(&msg, remote.addr).unwrap_or(msg)
+        } else {
+            msg
+        };
+        self.core.receive(now(), msg, remote);
+    }
+
+    fn inbound(&mut self, i: Inbound) {
+        match i {
+            Inbound::Message(m, remote) => self.received(m, remote),
+            Inbound::Opened(peer, w) => {
+                self.conns.insert(peer, w);
+            }
+            Inbound::Closed(peer, w) => {
+                if self.conns.get(&peer).is_some_and(|c| c.same_channel(&w)) {
+                    self.conns.remove(&peer);
+                }
+            }
+            Inbound::SendFailed(txns) => self.failed.extend(txns),
+        }
+    }
+
+    /// Sends what the core wants sent, until it has nothing more.
+    async fn drain(&mut self) {
+        loop {
+            while let Some(t) = self.core.poll_transmit() {
+                self.transmit(t).await;
+            }
+            if self.failed.is_empty() {
+                break;
+            }
+            for txn in std::mem::take(&mut self.failed) {
+                self.core.transport_error(now(), txn);
+            }
+        }
+    }
+
+    async fn transmit(&mut self, t: Transmit) {
+        match t.remote.transport {
+            Transport::Udp => {
+                let ok = match &self.udp {
+                    Some(s) => s.send_to(&t.bytes, t.remote.addr).await.is_ok(),
+                    None => false,
+                };
+                if !ok {
+                    self.failed.extend(t.txn);
+                }
+            }
+            Transport::Tcp if self.tcp.is_some() => {
+                let o = Outbound {
+                    txn: t.txn,
+                    bytes: t.bytes,
+                };
+                let o = match self.conns.get(&t.remote.addr) {
+                    Some(w) => match w.send(o) {
+                        Ok(()) => return,
+                        // the connection went away: open a new one
+                        Err(e) => e.0,
+                    },
+                    None => o,
+                };
+                let (tx, rx) = mpsc::unbounded_channel();
+                let _ = tx.send(o);
+                self.conns.insert(t.remote.addr, tx.clone());
+                spawn_connect(
+                    t.remote.addr,
+                    tx,
+                    rx,
+                    self.inbound_tx.clone(),
+                    self.parser,
+                    self.keepalive,
+                );
+            }
+            _ => self.failed.extend(t.txn),
+        }
+    }
+}

@@ -1,0 +1,421 @@
+//! The SIP endpoint: one tokio task that owns the sans-IO UA core ([`ims_txn::ua::UserAgent`],
+//! which owns the [`ims_txn::TransactionLayer`]) and the sockets, and handles that talk to it.
+
+use super::driver::{self, Command, Core, Sockets};
+use super::resolve::{locate, Dns, StaticDns, Target};
+use super::NetError;
+use ims_sip::{Method, OwnedMessage, ParserConfig};
+use ims_txn::dialog::{Dialog, DialogId};
+use ims_txn::ua::{Answer, InviteParams, UaConfig, UaEvent, UaOutput, UserAgent};
+use ims_txn::{Config, Input, Remote, TimerConfig, Transmit, Transport, TxnId};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// Settings of an [`Endpoint`].
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    /// Local address; port 0 picks a free port (the same one for UDP and TCP).
+    pub addr: SocketAddr,
+    /// Listen and send on UDP.
+    pub udp: bool,
+    /// Listen and send on TCP.
+    pub tcp: bool,
+    /// User part of our Contact (`sip:<user>@<addr>`).
+    pub user: String,
+    /// RFC 3261 timers (T1, T2, T4, ...).
+    pub timers: TimerConfig,
+    /// Offer and honour reliable provisional responses (RFC 3262 `100rel`).
+    pub reliable_provisional: bool,
+    /// Session interval asked for in INVITE (RFC 4028), `None` for none.
+    pub session_expires: Option<u32>,
+    /// A request larger than this goes over TCP instead of UDP (RFC 3261 §18.1.1: 1300 bytes
+    /// when the path MTU is unknown).
+    pub mtu_limit: usize,
+    /// Idle time after which a CRLFCRLF keep-alive ping is sent on a TCP flow (RFC 5626
+    /// §4.4.1), `None` for none.
+    pub keepalive: Option<Duration>,
+    /// Parser limits and leniency for received messages.
+    pub parser: ParserConfig,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            udp: true,
+            tcp: true,
+            user: "ims".into(),
+            timers: TimerConfig::default(),
+            reliable_provisional: true,
+            session_expires: None,
+            mtu_limit: 1300,
+            keepalive: None,
+            parser: ParserConfig::default(),
+        }
+    }
+}
+
+/// The responses to one request: every provisional response, then the final one (or an error:
+/// [`NetError::Timeout`], [`NetError::Transport`]), then the end.
+///
+/// For an INVITE the stream ends at the first final response; 2xx responses of other forks are
+/// acknowledged by the UA core and reported on [`Incoming`] as [`UaEvent::Response`] and
+/// [`UaEvent::DialogConfirmed`].
+#[derive(Debug)]
+pub struct ClientTransaction {
+    /// The client transaction (for [`Endpoint::cancel`]).
+    pub txn: TxnId,
+    rx: mpsc::UnboundedReceiver<Result<OwnedMessage, NetError>>,
+}
+
+impl ClientTransaction {
+    /// The next response, `None` after the final one.
+    pub async fn next(&mut self) -> Option<Result<OwnedMessage, NetError>> {
+        self.rx.recv().await
+    }
+
+    /// Skips provisional responses and returns the final one.
+    pub async fn final_response(mut self) -> Result<OwnedMessage, NetError> {
+        while let Some(r) = self.rx.recv().await {
+            let m = r?;
+            if m.as_message().status().unwrap_or(0) >= 200 {
+                return Ok(m);
+            }
+        }
+        Err(NetError::Closed)
+    }
+}
+
+/// Everything the endpoint reports that no [`ClientTransaction`] waits for: incoming INVITEs
+/// and other requests (answer them with [`Endpoint::respond`]), dialog state changes, ACKs,
+/// PRACKs, cancellations.
+#[derive(Debug)]
+pub struct Incoming {
+    rx: mpsc::UnboundedReceiver<UaEvent>,
+}
+
+impl Incoming {
+    /// The next event; `None` once the endpoint has stopped.
+    pub async fn recv(&mut self) -> Option<UaEvent> {
+        self.rx.recv().await
+    }
+}
+
+/// A SIP endpoint (UAC and UAS) on UDP and/or TCP. Cheap to clone; the task stops when every
+/// clone is dropped or [`Endpoint::shutdown`] is called.
+///
+/// See `examples/sip_uac.rs` and `examples/sip_uas.rs` for complete user agents.
+#[derive(Clone)]
+pub struct Endpoint {
+    tx: mpsc::UnboundedSender<Command<UaCore>>,
+    local: SocketAddr,
+    contact: String,
+    transports: Vec<Transport>,
+    mtu_limit: usize,
+    dns: Arc<dyn Dns>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("local", &self.local)
+            .field("transports", &self.transports)
+            .finish()
+    }
+}
+
+fn seed() -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+impl Endpoint {
+    /// Binds the sockets and starts the endpoint task on the current tokio runtime.
+    pub async fn bind(cfg: EndpointConfig) -> Result<(Endpoint, Incoming), NetError> {
+        Self::bind_with_dns(cfg, Arc::new(StaticDns::default())).await
+    }
+
+    /// As [`Endpoint::bind`], with the DNS used by [`Endpoint::locate`].
+    pub async fn bind_with_dns(
+        cfg: EndpointConfig,
+        dns: Arc<dyn Dns>,
+    ) -> Result<(Endpoint, Incoming), NetError> {
+        let sockets = Sockets::bind(&cfg).await?;
+        let sent_by = sockets.sent_by();
+        let contact = if sockets.udp.is_none() {
+            format!("sip:{}@{sent_by};transport=tcp", cfg.user)
+        } else {
+            format!("sip:{}@{sent_by}", cfg.user)
+        };
+        let ua = UserAgent::new(UaConfig {
+            layer: Config {
+                timers: cfg.timers,
+                merged_request_detection: true,
+            },
+            contact: contact.clone(),
+            sent_by,
+            reliable_provisional: cfg.reliable_provisional,
+            session_expires: cfg.session_expires,
+            min_se: 90,
+            seed: seed(),
+        });
+        let transports = sockets.transports();
+        let local = sockets.local;
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let core = UaCore {
+            ua,
+            waiters: HashMap::new(),
+            events: ev_tx,
+            stopped: false,
+        };
+        let tx = driver::spawn(core, sockets, &cfg);
+        Ok((
+            Endpoint {
+                tx,
+                local,
+                contact,
+                transports,
+                mtu_limit: cfg.mtu_limit,
+                dns,
+            },
+            Incoming { rx: ev_rx },
+        ))
+    }
+
+    /// The local address (UDP and TCP share the port).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Our Contact URI.
+    pub fn contact(&self) -> &str {
+        &self.contact
+    }
+
+    /// The transports this endpoint listens on.
+    pub fn transports(&self) -> &[Transport] {
+        &self.transports
+    }
+
+    /// RFC 3263 server location for `uri` over the transports of this endpoint.
+    pub async fn locate(&self, uri: &str) -> Result<Vec<Target>, NetError> {
+        locate(&*self.dns, uri, &self.transports).await
+    }
+
+    /// RFC 3261 §18.1.1: a request over UDP larger than the MTU limit goes over TCP when TCP is
+    /// enabled.
+    fn pick_transport(&self, mut remote: Remote, size: usize) -> Result<Remote, NetError> {
+        if remote.transport == Transport::Udp
+            && size > self.mtu_limit
+            && self.transports.contains(&Transport::Tcp)
+        {
+            remote.transport = Transport::Tcp;
+        }
+        if !self.transports.contains(&remote.transport) {
+            return Err(NetError::TransportDisabled(remote.transport));
+        }
+        Ok(remote)
+    }
+
+    /// Runs `f` on the core inside the endpoint task and returns its result.
+    async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut UaCore, Instant) -> Result<T, NetError> + Send + 'static,
+    ) -> Result<T, NetError> {
+        let (tx, rx) = oneshot::channel::<Result<T, NetError>>();
+        let cmd: Command<UaCore> = Box::new(move |core: &mut UaCore| {
+            let _ = tx.send(f(core, driver::now()));
+        });
+        self.tx.send(cmd).map_err(|_| NetError::Closed)?;
+        rx.await.map_err(|_| NetError::Closed)?
+    }
+
+    /// Sends a new INVITE (RFC 3261 §13.2.1): the UA core adds Via, tags, Call-ID, CSeq,
+    /// Contact, `Supported: 100rel` and PRACKs reliable provisional responses, ACKs the 2xx.
+    pub async fn invite(&self, mut p: InviteParams) -> Result<ClientTransaction, NetError> {
+        // the request's size is known only once built; estimate it for the MTU rule
+        let size = 400
+            + p.request_uri.len()
+            + p.from.len()
+            + p.to.len()
+            + self.contact.len()
+            + p.headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum::<usize>()
+            + p.body.as_ref().map_or(0, |(ct, b)| ct.len() + b.len() + 40);
+        p.remote = self.pick_transport(p.remote, size)?;
+        self.call(move |c, now| {
+            let txn = c.ua.invite(now, p)?;
+            Ok(c.waiter(txn))
+        })
+        .await
+    }
+
+    /// Sends an out-of-dialog request built by the application (MESSAGE, OPTIONS, REGISTER...)
+    /// without a Via: the endpoint adds the top Via with a fresh branch and `rport`.
+    pub async fn request(
+        &self,
+        msg: OwnedMessage,
+        remote: Remote,
+    ) -> Result<ClientTransaction, NetError> {
+        let remote = self.pick_transport(remote, msg.bytes().len() + 90)?;
+        self.call(move |c, now| c.request(now, msg, remote)).await
+    }
+
+    /// Sends a request in a dialog (RFC 3261 §12.2.1.1): BYE, INFO, UPDATE, re-INVITE, ...
+    pub async fn request_in_dialog(
+        &self,
+        dialog: &DialogId,
+        method: Method<'static>,
+        headers: Vec<(String, String)>,
+        body: Option<(String, Vec<u8>)>,
+    ) -> Result<ClientTransaction, NetError> {
+        let dialog = dialog.clone();
+        self.call(move |c, now| {
+            let txn = c
+                .ua
+                .request_in_dialog(now, &dialog, method, headers, body)?;
+            Ok(c.waiter(txn))
+        })
+        .await
+    }
+
+    /// Ends a dialog with BYE (RFC 3261 §15.1).
+    pub async fn bye(&self, dialog: &DialogId) -> Result<ClientTransaction, NetError> {
+        self.request_in_dialog(dialog, Method::Bye, Vec::new(), None)
+            .await
+    }
+
+    /// Cancels an INVITE we sent (RFC 3261 §9.1); held until a provisional response arrived.
+    pub async fn cancel(&self, invite: TxnId) -> Result<(), NetError> {
+        self.call(move |c, now| {
+            // the CANCEL's own responses are of no interest to the caller
+            c.ua.cancel(now, invite)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Answers a request received as [`UaEvent::IncomingInvite`] or
+    /// [`UaEvent::IncomingRequest`] (see [`ims_txn::ua::UserAgent::respond`]).
+    pub async fn respond(&self, txn: TxnId, answer: Answer) -> Result<(), NetError> {
+        self.call(move |c, now| Ok(c.ua.respond(now, txn, answer)?)).await
+    }
+
+    /// A snapshot of a dialog.
+    pub async fn dialog(&self, id: &DialogId) -> Option<Dialog> {
+        let id = id.clone();
+        self.call(move |c, _| Ok(c.ua.dialog(&id).cloned()))
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Stops the endpoint task (sockets close; live transactions are dropped).
+    pub fn shutdown(&self) {
+        let _ = self.tx.send(Box::new(|c: &mut UaCore| c.stopped = true));
+    }
+}
+
+type Waiter = mpsc::UnboundedSender<Result<OwnedMessage, NetError>>;
+
+/// The UA core with the per-request response channels.
+pub(crate) struct UaCore {
+    ua: UserAgent,
+    waiters: HashMap<TxnId, Waiter>,
+    events: mpsc::UnboundedSender<UaEvent>,
+    stopped: bool,
+}
+
+impl Core for UaCore {
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.ua.poll_timeout()
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.ua.handle_timeout(now);
+    }
+    fn receive(&mut self, now: Instant, msg: OwnedMessage, remote: Remote) {
+        // a message no transaction can be derived from (no Via branch, no CSeq) is dropped
+        let _ = self.ua.receive(now, msg, remote);
+    }
+    fn transport_error(&mut self, now: Instant, txn: TxnId) {
+        let _ = self.ua.handle_input(now, Input::TransportError { txn });
+    }
+    fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        loop {
+            match self.ua.poll_output()? {
+                UaOutput::Transmit(t) => return Some(t),
+                UaOutput::Event(e) => self.event(e),
+            }
+        }
+    }
+}
+
+impl UaCore {
+    fn waiter(&mut self, txn: TxnId) -> ClientTransaction {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.waiters.insert(txn, tx);
+        ClientTransaction { txn, rx }
+    }
+
+    fn request(
+        &mut self,
+        t: Instant,
+        msg: OwnedMessage,
+        remote: Remote,
+    ) -> Result<ClientTransaction, NetError> {
+        let branch = self.ua.new_branch();
+        let via = format!(
+            "SIP/2.0/{} {};branch={branch};rport",
+            remote.transport,
+            self.ua.config().sent_by,
+        );
+        let m = msg.as_message();
+        let mut e = m.edit();
+        e.push_via(via);
+        let msg = e.to_owned_message()?;
+        let txn = self.ua.send_request(t, msg, remote)?;
+        Ok(self.waiter(txn))
+    }
+
+    fn event(&mut self, e: UaEvent) {
+        match e {
+            UaEvent::Response { txn, msg, dialog } => {
+                if let Some(w) = self.waiters.get(&txn) {
+                    let fin = msg.as_message().status().unwrap_or(0) >= 200;
+                    let _ = w.send(Ok(msg));
+                    if fin {
+                        self.waiters.remove(&txn);
+                    }
+                } else {
+                    let _ = self.events.send(UaEvent::Response { txn, msg, dialog });
+                }
+            }
+            UaEvent::Timeout { txn } => match self.waiters.remove(&txn) {
+                Some(w) => {
+                    let _ = w.send(Err(NetError::Timeout));
+                }
+                None => {
+                    let _ = self.events.send(UaEvent::Timeout { txn });
+                }
+            },
+            UaEvent::TransportError { txn } => match self.waiters.remove(&txn) {
+                Some(w) => {
+                    let _ = w.send(Err(NetError::Transport));
+                }
+                None => {
+                    let _ = self.events.send(UaEvent::TransportError { txn });
+                }
+            },
+            e => {
+                let _ = self.events.send(e);
+            }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! The SIP endpoint on tokio: UDP and TCP transports under the sans-IO transaction and dialog
+//! layer of [`ims_txn`].
+//!
+//! One task per [`Endpoint`] owns the [`ims_txn::ua::UserAgent`] (and through it the
+//! [`ims_txn::TransactionLayer`]) and is driven by socket reads, a timer
+//! (`tokio::time::sleep_until` on `poll_timeout`) and a command channel; the core below never
+//! reads a clock. Transports:
+//! - UDP, with RFC 3581 `received`/`rport` on received requests and responses sent back to the
+//!   source address and port;
+//! - TCP, one connection per flow reused in both directions, RFC 3261 §18.3 framing with the
+//!   RFC 5626 CRLF keep-alive (pings answered, optional pings on idle flows);
+//! - the RFC 3261 §18.1.1 switch from UDP to TCP for requests over the MTU limit (1300 bytes);
+//! - [`resolve`]: RFC 3263 NAPTR/SRV/A server location over a [`resolve::Dns`] trait.
+//!
+//! A call between two endpoints on loopback:
+//!
+//! ```
+//! use ims_net::sip::{Endpoint, EndpointConfig};
+//! use ims_txn::ua::{Answer, InviteParams, UaEvent};
+//! use ims_txn::Remote;
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let (uas, mut incoming) = Endpoint::bind(EndpointConfig::default()).await?;
+//! let (uac, _events) = Endpoint::bind(EndpointConfig::default()).await?;
+//! let bob = uas.clone();
+//! tokio::spawn(async move {
+//!     while let Some(ev) = incoming.recv().await {
+//!         if let UaEvent::IncomingInvite { txn, .. } = ev {
+//!             bob.respond(txn, Answer::new(180)).await.unwrap();
+//!             bob.respond(txn, Answer::new(200).body("application/sdp", "v=0\r\n")).await.unwrap();
+//!         }
+//!     }
+//! });
+//! let mut call = uac.invite(InviteParams {
+//!     request_uri: format!("sip:bob@{}", uas.local_addr()),
+//!     from: "<sip:alice@example.com>".into(),
+//!     to: "<sip:bob@example.com>".into(),
+//!     remote: Remote::udp(uas.local_addr()),
+//!     headers: vec![],
+//!     body: None,
+//! }).await?;
+//! let mut codes = vec![];
+//! while let Some(r) = call.next().await {
+//!     codes.push(r?.as_message().status().unwrap());
+//! }
+//! assert_eq!(codes.last(), Some(&200)); // 180 may come first, then the 200 (the core ACKs it)
+//! # Ok::<(), ims_net::sip::NetError>(()) }).unwrap();
+//! ```
+
+mod driver;
+mod endpoint;
+mod error;
+pub mod proxy;
+pub mod resolve;
+mod transport;
+
+pub use endpoint::{ClientTransaction, Endpoint, EndpointConfig, Incoming};
+pub use error::NetError;
+pub use proxy::{ProxyEndpoint, ProxyEvents};

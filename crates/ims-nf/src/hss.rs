@@ -1,0 +1,967 @@
+//! The HSS's Cx procedures (TS 29.228 §6, result codes of TS 29.229 §6.2) as a sans-IO core:
+//! subscribers with their AKA and digest credentials, registration state and assigned S-CSCF
+//! per private identity, and the decisions behind UAA, MAA, SAA and LIA. The Diameter glue
+//! (decoding the request AVPs, encoding the answer) lives beside it; this module only decides.
+
+use crate::subscription::{ImsSubscription, ProfilePartIndicator};
+use ims_auth::aka::{self, AuthVector, SqnGenerator};
+use ims_auth::digest::{self, Algorithm};
+use ims_auth::milenage::{Milenage, OperatorKey};
+use std::collections::HashMap;
+
+/// A Cx outcome: Result-Code (base, RFC 6733) or Experimental-Result-Code (3GPP, vendor 10415).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CxResult {
+    /// `Result-Code`.
+    Base(u32),
+    /// `Experimental-Result` with Vendor-Id 10415.
+    Experimental(u32),
+}
+
+impl CxResult {
+    /// DIAMETER_SUCCESS (2001).
+    pub const SUCCESS: CxResult = CxResult::Base(2001);
+    /// DIAMETER_AUTHORIZATION_REJECTED (5003).
+    pub const AUTHORIZATION_REJECTED: CxResult = CxResult::Base(5003);
+    /// DIAMETER_UNABLE_TO_COMPLY (5012).
+    pub const UNABLE_TO_COMPLY: CxResult = CxResult::Base(5012);
+    /// DIAMETER_FIRST_REGISTRATION (2001).
+    pub const FIRST_REGISTRATION: CxResult = CxResult::Experimental(2001);
+    /// DIAMETER_SUBSEQUENT_REGISTRATION (2002).
+    pub const SUBSEQUENT_REGISTRATION: CxResult = CxResult::Experimental(2002);
+    /// DIAMETER_UNREGISTERED_SERVICE (2003).
+    pub const UNREGISTERED_SERVICE: CxResult = CxResult::Experimental(2003);
+    /// DIAMETER_ERROR_USER_UNKNOWN (5001).
+    pub const USER_UNKNOWN: CxResult = CxResult::Experimental(5001);
+    /// DIAMETER_ERROR_IDENTITIES_DONT_MATCH (5002).
+    pub const IDENTITIES_DONT_MATCH: CxResult = CxResult::Experimental(5002);
+    /// DIAMETER_ERROR_IDENTITY_NOT_REGISTERED (5003).
+    pub const IDENTITY_NOT_REGISTERED: CxResult = CxResult::Experimental(5003);
+    /// DIAMETER_ERROR_ROAMING_NOT_ALLOWED (5004).
+    pub const ROAMING_NOT_ALLOWED: CxResult = CxResult::Experimental(5004);
+    /// DIAMETER_ERROR_IDENTITY_ALREADY_REGISTERED (5005).
+    pub const IDENTITY_ALREADY_REGISTERED: CxResult = CxResult::Experimental(5005);
+    /// DIAMETER_ERROR_AUTH_SCHEME_NOT_SUPPORTED (5006).
+    pub const AUTH_SCHEME_NOT_SUPPORTED: CxResult = CxResult::Experimental(5006);
+    /// DIAMETER_ERROR_IN_ASSIGNMENT_TYPE (5007).
+    pub const IN_ASSIGNMENT_TYPE: CxResult = CxResult::Experimental(5007);
+
+    /// True for the 2xxx codes.
+    pub fn is_success(self) -> bool {
+        let (CxResult::Base(c) | CxResult::Experimental(c)) = self;
+        (2000..3000).contains(&c)
+    }
+}
+
+/// Authentication credentials of a private identity.
+#[derive(Clone)]
+pub struct Credentials {
+    /// IMS-AKA: Milenage with K and OP/OPc, AMF, and the SQN source.
+    pub aka: Option<AkaCredentials>,
+    /// The digest password (for `SIP Digest` / `Digest-MD5`).
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("aka", &self.aka.is_some())
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// IMS-AKA credentials.
+#[derive(Clone, Debug)]
+pub struct AkaCredentials {
+    /// Milenage keyed with K and OPc.
+    pub milenage: Milenage,
+    /// Authentication management field.
+    pub amf: [u8; 2],
+    /// The home network's SQN.
+    pub sqn: SqnGenerator,
+}
+
+impl AkaCredentials {
+    /// From K, OP or OPc, AMF and the last used SEQ.
+    pub fn new(k: [u8; 16], op: OperatorKey, amf: [u8; 2], seq: u64) -> AkaCredentials {
+        AkaCredentials {
+            milenage: Milenage::new(&k, op),
+            amf,
+            sqn: SqnGenerator::new(5).with_seq(seq),
+        }
+    }
+}
+
+/// A subscriber: private identity, profile, credentials.
+#[derive(Clone, Debug)]
+pub struct Subscriber {
+    /// The subscription profile (its PrivateID is the IMPI).
+    pub subscription: ImsSubscription,
+    /// Credentials.
+    pub credentials: Credentials,
+}
+
+/// Registration state of a private identity's implicit set (TS 29.228 §6.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationState {
+    /// NOT_REGISTERED.
+    NotRegistered,
+    /// REGISTERED.
+    Registered,
+    /// UNREGISTERED: an S-CSCF holds the profile for unregistered services.
+    Unregistered,
+}
+
+/// `User-Authorization-Type` (TS 29.229 §6.3.24).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserAuthorizationType {
+    /// 0 REGISTRATION.
+    Registration,
+    /// 1 DE_REGISTRATION.
+    DeRegistration,
+    /// 2 REGISTRATION_AND_CAPABILITIES.
+    RegistrationAndCapabilities,
+}
+
+/// `Server-Assignment-Type` (TS 29.229 §6.3.15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerAssignmentType {
+    /// 0 NO_ASSIGNMENT.
+    NoAssignment,
+    /// 1 REGISTRATION.
+    Registration,
+    /// 2 RE_REGISTRATION.
+    ReRegistration,
+    /// 3 UNREGISTERED_USER.
+    UnregisteredUser,
+    /// 4 TIMEOUT_DEREGISTRATION.
+    TimeoutDeregistration,
+    /// 5 USER_DEREGISTRATION.
+    UserDeregistration,
+    /// 6 TIMEOUT_DEREGISTRATION_STORE_SERVER_NAME.
+    TimeoutDeregistrationStoreServerName,
+    /// 7 USER_DEREGISTRATION_STORE_SERVER_NAME.
+    UserDeregistrationStoreServerName,
+    /// 8 ADMINISTRATIVE_DEREGISTRATION.
+    AdministrativeDeregistration,
+    /// 9 AUTHENTICATION_FAILURE.
+    AuthenticationFailure,
+    /// 10 AUTHENTICATION_TIMEOUT.
+    AuthenticationTimeout,
+    /// 11 DEREGISTRATION_TOO_MUCH_DATA.
+    DeregistrationTooMuchData,
+    /// Any other value (answered with DIAMETER_ERROR_IN_ASSIGNMENT_TYPE).
+    Other(u32),
+}
+
+impl ServerAssignmentType {
+    /// From the wire value.
+    pub fn from_code(c: u32) -> ServerAssignmentType {
+        use ServerAssignmentType::*;
+        match c {
+            0 => NoAssignment,
+            1 => Registration,
+            2 => ReRegistration,
+            3 => UnregisteredUser,
+            4 => TimeoutDeregistration,
+            5 => UserDeregistration,
+            6 => TimeoutDeregistrationStoreServerName,
+            7 => UserDeregistrationStoreServerName,
+            8 => AdministrativeDeregistration,
+            9 => AuthenticationFailure,
+            10 => AuthenticationTimeout,
+            11 => DeregistrationTooMuchData,
+            c => Other(c),
+        }
+    }
+}
+
+/// What the HSS answers a UAR with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UaaDecision {
+    /// The result.
+    pub result: CxResult,
+    /// `Server-Name` when an S-CSCF is assigned.
+    pub server_name: Option<String>,
+    /// True when the I-CSCF must pick an S-CSCF itself (the answer carries Server-Capabilities).
+    pub server_capabilities: bool,
+}
+
+/// One `SIP-Auth-Data-Item` of an MAA.
+#[derive(Clone, PartialEq, Eq)]
+pub enum AuthItem {
+    /// `Digest-AKAv1-MD5`: SIP-Authenticate = RAND ‖ AUTN, SIP-Authorization = XRES,
+    /// Confidentiality-Key = CK, Integrity-Key = IK.
+    Aka(AuthVector),
+    /// `SIP Digest`: SIP-Digest-Authenticate with Digest-Realm, Digest-Algorithm and Digest-HA1.
+    Digest {
+        /// The realm.
+        realm: String,
+        /// The algorithm (MD5).
+        algorithm: Algorithm,
+        /// HA1 in lowercase hex.
+        ha1: String,
+    },
+}
+
+impl std::fmt::Debug for AuthItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthItem::Aka(v) => f.debug_tuple("Aka").field(v).finish(),
+            AuthItem::Digest {
+                realm, algorithm, ..
+            } => f
+                .debug_struct("Digest")
+                .field("realm", realm)
+                .field("algorithm", algorithm)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// The authentication scheme an MAR asks for (`SIP-Authentication-Scheme`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthScheme {
+    /// `Digest-AKAv1-MD5`.
+    AkaV1,
+    /// `SIP Digest` (also accepted: `Digest-MD5`, `Digest`).
+    Digest,
+    /// `Unknown`: the HSS picks (AKA when the subscriber has AKA credentials).
+    Unknown,
+}
+
+impl AuthScheme {
+    /// From the `SIP-Authentication-Scheme` text.
+    pub fn parse(s: &str) -> Option<AuthScheme> {
+        Some(match s {
+            "Digest-AKAv1-MD5" => AuthScheme::AkaV1,
+            "SIP Digest" | "Digest-MD5" | "Digest" | "HTTP_DIGEST_MD5" => AuthScheme::Digest,
+            "Unknown" => AuthScheme::Unknown,
+            _ => return None,
+        })
+    }
+    /// The scheme text for the answer.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthScheme::AkaV1 => "Digest-AKAv1-MD5",
+            AuthScheme::Digest => "SIP Digest",
+            AuthScheme::Unknown => "Unknown",
+        }
+    }
+}
+
+/// The parts of an MAR the HSS decides on.
+#[derive(Debug, Clone, Copy)]
+pub struct MarRequest<'a> {
+    /// `User-Name`: the IMPI.
+    pub impi: &'a str,
+    /// `Public-Identity`.
+    pub impu: &'a str,
+    /// `SIP-Authentication-Scheme`.
+    pub scheme: AuthScheme,
+    /// `SIP-Number-Auth-Items` (1 to 5 are produced).
+    pub count: u32,
+    /// `Server-Name`: the S-CSCF asking.
+    pub server_name: &'a str,
+    /// `SIP-Authorization` after a synchronisation failure: RAND ‖ AUTS.
+    pub resync: Option<&'a [u8]>,
+    /// The digest realm for `SIP Digest`.
+    pub realm: &'a str,
+}
+
+/// What the HSS answers an SAR with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaaDecision {
+    /// The result.
+    pub result: CxResult,
+    /// `User-Data` (the IMSSubscription XML) when it is to be sent.
+    pub user_data: Option<String>,
+    /// `User-Name` (the IMPI), sent with user data.
+    pub user_name: Option<String>,
+    /// `Associated-Identities`: the other IMPIs sharing the IMPU (none in this HSS's model).
+    pub associated_identities: Vec<String>,
+}
+
+/// What the HSS answers an LIR with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiaDecision {
+    /// The result.
+    pub result: CxResult,
+    /// `Server-Name` of the S-CSCF serving the identity.
+    pub server_name: Option<String>,
+    /// True when the I-CSCF must select an S-CSCF (Server-Capabilities).
+    pub server_capabilities: bool,
+}
+
+#[derive(Debug, Clone)]
+struct State {
+    registration: RegistrationState,
+    server_name: Option<String>,
+}
+
+/// The HSS core.
+#[derive(Debug, Default)]
+pub struct Hss {
+    subscribers: HashMap<String, Subscriber>,
+    /// IMPU → IMPI.
+    owners: HashMap<String, String>,
+    state: HashMap<String, State>,
+    /// When set, UAA for a first registration names this S-CSCF instead of sending capabilities.
+    default_server_name: Option<String>,
+}
+
+impl Hss {
+    /// An empty HSS. `default_server_name`: the S-CSCF to assign on first registration (None: let
+    /// the I-CSCF choose from Server-Capabilities).
+    pub fn new(default_server_name: Option<String>) -> Hss {
+        Hss {
+            default_server_name,
+            ..Hss::default()
+        }
+    }
+
+    /// Provisions (or replaces) a subscriber.
+    pub fn add_subscriber(&mut self, s: Subscriber) {
+        let impi = s.subscription.private_id.clone();
+        for p in s.subscription.public_identities() {
+            self.owners.insert(p.identity.clone(), impi.clone());
+        }
+        self.state.entry(impi.clone()).or_insert(State {
+            registration: RegistrationState::NotRegistered,
+            server_name: None,
+        });
+        self.subscribers.insert(impi, s);
+    }
+
+    /// The subscriber with this private identity.
+    pub fn subscriber(&self, impi: &str) -> Option<&Subscriber> {
+        self.subscribers.get(impi)
+    }
+
+    /// The IMPI owning `impu`.
+    pub fn owner_of(&self, impu: &str) -> Option<&str> {
+        self.owners.get(impu).map(String::as_str)
+    }
+
+    /// Registration state and S-CSCF of a private identity.
+    pub fn registration(&self, impi: &str) -> Option<(RegistrationState, Option<&str>)> {
+        self.state
+            .get(impi)
+            .map(|s| (s.registration, s.server_name.as_deref()))
+    }
+
+    fn check_pair(&self, impi: &str, impu: &str) -> Result<&Subscriber, CxResult> {
+        let Some(owner) = self.owners.get(impu) else {
+            return Err(CxResult::USER_UNKNOWN);
+        };
+        let Some(sub) = self.subscribers.get(impi) else {
+            return Err(CxResult::USER_UNKNOWN);
+        };
+        if owner != impi {
+            return Err(CxResult::IDENTITIES_DONT_MATCH);
+        }
+        Ok(sub)
+    }
+
+    /// User-Authorization-Request (TS 29.228 §6.1.1.1).
+    pub fn user_authorization(
+        &self,
+        impi: &str,
+        impu: &str,
+        auth_type: UserAuthorizationType,
+    ) -> UaaDecision {
+        let fail = |result| UaaDecision {
+            result,
+            server_name: None,
+            server_capabilities: false,
+        };
+        let sub = match self.check_pair(impi, impu) {
+            Ok(s) => s,
+            Err(r) => return fail(r),
+        };
+        let barred = sub
+            .subscription
+            .public_identities()
+            .find(|p| p.identity == impu)
+            .is_some_and(|p| p.barring_indication);
+        if barred {
+            return fail(CxResult::AUTHORIZATION_REJECTED);
+        }
+        let st = &self.state[impi];
+        match auth_type {
+            UserAuthorizationType::DeRegistration => match &st.server_name {
+                Some(n) if st.registration != RegistrationState::NotRegistered => UaaDecision {
+                    result: CxResult::SUCCESS,
+                    server_name: Some(n.clone()),
+                    server_capabilities: false,
+                },
+                _ => fail(CxResult::IDENTITY_NOT_REGISTERED),
+            },
+            UserAuthorizationType::RegistrationAndCapabilities => UaaDecision {
+                result: CxResult::FIRST_REGISTRATION,
+                server_name: None,
+                server_capabilities: true,
+            },
+            UserAuthorizationType::Registration => match (&st.server_name, st.registration) {
+                (Some(n), RegistrationState::Registered | RegistrationState::Unregistered) => {
+                    UaaDecision {
+                        result: CxResult::SUBSEQUENT_REGISTRATION,
+                        server_name: Some(n.clone()),
+                        server_capabilities: false,
+                    }
+                }
+                // an S-CSCF was assigned by an earlier MAR but registration did not complete
+                (Some(n), RegistrationState::NotRegistered) => UaaDecision {
+                    result: CxResult::SUBSEQUENT_REGISTRATION,
+                    server_name: Some(n.clone()),
+                    server_capabilities: false,
+                },
+                (None, _) => match &self.default_server_name {
+                    Some(n) => UaaDecision {
+                        result: CxResult::FIRST_REGISTRATION,
+                        server_name: Some(n.clone()),
+                        server_capabilities: false,
+                    },
+                    None => UaaDecision {
+                        result: CxResult::FIRST_REGISTRATION,
+                        server_name: None,
+                        server_capabilities: true,
+                    },
+                },
+            },
+        }
+    }
+
+    /// Multimedia-Auth-Request (TS 29.228 §6.3.1); `random` supplies the RANDs.
+    pub fn multimedia_auth(
+        &mut self,
+        req: &MarRequest<'_>,
+        random: &mut dyn FnMut() -> [u8; 16],
+    ) -> Result<(AuthScheme, Vec<AuthItem>), CxResult> {
+        let MarRequest {
+            impi,
+            impu,
+            scheme,
+            count,
+            server_name,
+            resync,
+            realm,
+        } = *req;
+        self.check_pair(impi, impu)?;
+        let sub = self
+            .subscribers
+            .get_mut(impi)
+            .expect("check_pair found the subscriber");
+        let scheme = match scheme {
+            AuthScheme::Unknown if sub.credentials.aka.is_some() => AuthScheme::AkaV1,
+            AuthScheme::Unknown => AuthScheme::Digest,
+            s => s,
+        };
+        let items = match scheme {
+            AuthScheme::AkaV1 => {
+                let aka = sub
+                    .credentials
+                    .aka
+                    .as_mut()
+                    .ok_or(CxResult::AUTH_SCHEME_NOT_SUPPORTED)?;
+                if let Some(ra) = resync {
+                    // SIP-Authorization = RAND (16) ‖ AUTS (14), TS 29.229 §6.3.13
+                    if ra.len() != 30 {
+                        return Err(CxResult::UNABLE_TO_COMPLY);
+                    }
+                    let rand: [u8; 16] = ra[..16].try_into().expect("16 bytes");
+                    let sqn_ms = aka::resync(&aka.milenage, &rand, &ra[16..])
+                        .map_err(|_| CxResult::AUTHORIZATION_REJECTED)?;
+                    aka.sqn.resync(sqn_ms);
+                }
+                (0..count.clamp(1, 5))
+                    .map(|_| {
+                        let sqn = aka.sqn.next_sqn();
+                        AuthItem::Aka(AuthVector::generate(&aka.milenage, random(), sqn, aka.amf))
+                    })
+                    .collect()
+            }
+            AuthScheme::Digest => {
+                let pw = sub
+                    .credentials
+                    .password
+                    .as_deref()
+                    .ok_or(CxResult::AUTH_SCHEME_NOT_SUPPORTED)?;
+                vec![AuthItem::Digest {
+                    realm: realm.to_string(),
+                    algorithm: Algorithm::Md5,
+                    ha1: digest::ha1(Algorithm::Md5, impi, realm, pw.as_bytes()),
+                }]
+            }
+            AuthScheme::Unknown => unreachable!("resolved above"),
+        };
+        // TS 29.228 §6.3.1: the HSS stores the S-CSCF name while authentication is pending
+        let st = self
+            .state
+            .get_mut(impi)
+            .expect("state exists per subscriber");
+        if st.server_name.is_none() || st.registration == RegistrationState::NotRegistered {
+            st.server_name = Some(server_name.to_string());
+        }
+        Ok((scheme, items))
+    }
+
+    /// Server-Assignment-Request (TS 29.228 §6.1.2.1). `impi` may be absent (e.g. for
+    /// UNREGISTERED_USER the S-CSCF may only know the IMPU).
+    pub fn server_assignment(
+        &mut self,
+        impi: Option<&str>,
+        impu: &str,
+        server_name: &str,
+        assignment: ServerAssignmentType,
+        user_data_already_available: bool,
+    ) -> SaaDecision {
+        use ServerAssignmentType as T;
+        let fail = |result| SaaDecision {
+            result,
+            user_data: None,
+            user_name: None,
+            associated_identities: Vec::new(),
+        };
+        let Some(owner) = self.owners.get(impu).cloned() else {
+            return fail(CxResult::USER_UNKNOWN);
+        };
+        if impi.is_some_and(|i| i != owner) {
+            return fail(CxResult::IDENTITIES_DONT_MATCH);
+        }
+        let st = self
+            .state
+            .get_mut(&owner)
+            .expect("state exists per subscriber");
+        let profile = || {
+            self.subscribers
+                .get(&owner)
+                .map(|s| s.subscription.to_xml())
+        };
+        let with_data = |st_result: CxResult, send: bool| SaaDecision {
+            result: st_result,
+            user_data: if send { profile() } else { None },
+            user_name: Some(owner.clone()),
+            associated_identities: Vec::new(),
+        };
+        match assignment {
+            T::Registration | T::ReRegistration => {
+                st.registration = RegistrationState::Registered;
+                st.server_name = Some(server_name.to_string());
+                with_data(
+                    CxResult::SUCCESS,
+                    !(assignment == T::ReRegistration && user_data_already_available),
+                )
+            }
+            T::UnregisteredUser => {
+                if st.registration == RegistrationState::Registered
+                    && st.server_name.as_deref().is_some_and(|n| n != server_name)
+                {
+                    return fail(CxResult::IDENTITY_ALREADY_REGISTERED);
+                }
+                st.registration = RegistrationState::Unregistered;
+                st.server_name = Some(server_name.to_string());
+                with_data(CxResult::SUCCESS, !user_data_already_available)
+            }
+            T::NoAssignment => {
+                if st.server_name.as_deref() != Some(server_name) {
+                    return fail(CxResult::UNABLE_TO_COMPLY);
+                }
+                with_data(CxResult::SUCCESS, true)
+            }
+            T::TimeoutDeregistration
+            | T::UserDeregistration
+            | T::AdministrativeDeregistration
+            | T::AuthenticationFailure
+            | T::AuthenticationTimeout
+            | T::DeregistrationTooMuchData => {
+                st.registration = RegistrationState::NotRegistered;
+                st.server_name = None;
+                with_data(CxResult::SUCCESS, false)
+            }
+            T::TimeoutDeregistrationStoreServerName | T::UserDeregistrationStoreServerName => {
+                st.registration = RegistrationState::NotRegistered;
+                st.server_name = Some(server_name.to_string());
+                with_data(CxResult::SUCCESS, false)
+            }
+            T::Other(_) => fail(CxResult::IN_ASSIGNMENT_TYPE),
+        }
+    }
+
+    /// Location-Info-Request (TS 29.228 §6.2.1.1).
+    pub fn location_info(&self, impu: &str) -> LiaDecision {
+        let fail = |result| LiaDecision {
+            result,
+            server_name: None,
+            server_capabilities: false,
+        };
+        let Some(owner) = self.owners.get(impu) else {
+            return fail(CxResult::USER_UNKNOWN);
+        };
+        let st = &self.state[owner];
+        match (st.registration, &st.server_name) {
+            (RegistrationState::Registered, Some(n)) => LiaDecision {
+                result: CxResult::SUCCESS,
+                server_name: Some(n.clone()),
+                server_capabilities: false,
+            },
+            (RegistrationState::Unregistered, Some(n)) => LiaDecision {
+                result: CxResult::UNREGISTERED_SERVICE,
+                server_name: Some(n.clone()),
+                server_capabilities: false,
+            },
+            _ => {
+                // services for unregistered users: an iFC without ProfilePartIndicator or
+                // with UNREGISTERED applies while not registered
+                let has_unreg_services = self.subscribers[owner]
+                    .subscription
+                    .profile_of(impu)
+                    .is_some_and(|sp| {
+                        sp.initial_filter_criteria.iter().any(|i| {
+                            i.profile_part_indicator != Some(ProfilePartIndicator::Registered)
+                        })
+                    });
+                if !has_unreg_services {
+                    return fail(CxResult::IDENTITY_NOT_REGISTERED);
+                }
+                match &self.default_server_name {
+                    Some(n) => LiaDecision {
+                        result: CxResult::UNREGISTERED_SERVICE,
+                        server_name: Some(n.clone()),
+                        server_capabilities: false,
+                    },
+                    None => LiaDecision {
+                        result: CxResult::UNREGISTERED_SERVICE,
+                        server_name: None,
+                        server_capabilities: true,
+                    },
+                }
+            }
+        }
+    }
+
+    /// Administrative de-registration (what triggers an RTR): marks the IMPI not registered and
+    /// returns the S-CSCF to send the RTR to and the IMPUs concerned.
+    pub fn deregister(&mut self, impi: &str) -> Option<(String, Vec<String>)> {
+        let sub = self.subscribers.get(impi)?;
+        let impus = sub
+            .subscription
+            .public_identities()
+            .map(|p| p.identity.clone())
+            .collect();
+        let st = self.state.get_mut(impi)?;
+        let server = st.server_name.take()?;
+        st.registration = RegistrationState::NotRegistered;
+        Some((server, impus))
+    }
+
+    /// Replaces a subscriber's profile (what triggers a PPR): returns the S-CSCF holding it (if
+    /// any) and the new User-Data to push.
+    pub fn update_profile(
+        &mut self,
+        subscription: ImsSubscription,
+    ) -> Option<(Option<String>, String)> {
+        let impi = subscription.private_id.clone();
+        let sub = self.subscribers.get_mut(&impi)?;
+        for p in sub.subscription.public_identities() {
+            self.owners.remove(&p.identity);
+        }
+        for p in subscription.public_identities() {
+            self.owners.insert(p.identity.clone(), impi.clone());
+        }
+        let xml = subscription.to_xml();
+        sub.subscription = subscription;
+        let server = self.state.get(&impi).and_then(|s| match s.registration {
+            RegistrationState::NotRegistered => None,
+            _ => s.server_name.clone(),
+        });
+        Some((server, xml))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::subscription::{PublicIdentity, ServiceProfile};
+    use ims_auth::aka::{SqnMs, Usim};
+
+    const IMPI: &str = "001010000000001@ims.example.org";
+    const IMPU: &str = "sip:+15550001@ims.example.org";
+    const SCSCF: &str = "sip:scscf.ims.example.org:6060";
+    // TS 35.208 test set 1
+    const K: [u8; 16] = [
+        0x46, 0x5b, 0x5c, 0xe8, 0xb1, 0x99, 0xb4, 0x9f, 0xaa, 0x5f, 0x0a, 0x2e, 0xe2, 0x38, 0xa6,
+        0xbc,
+    ];
+    const OP: [u8; 16] = [
+        0xcd, 0xc2, 0x02, 0xd5, 0x12, 0x3e, 0x20, 0xf6, 0x2b, 0x6d, 0x67, 0x6a, 0xc7, 0x2c, 0xb3,
+        0x18,
+    ];
+
+    fn hss(default: Option<&str>) -> Hss {
+        let mut h = Hss::new(default.map(str::to_string));
+        let mut barred = PublicIdentity::new("sip:barred@ims.example.org");
+        barred.barring_indication = true;
+        h.add_subscriber(Subscriber {
+            subscription: ImsSubscription {
+                private_id: IMPI.into(),
+                service_profiles: vec![ServiceProfile {
+                    public_identities: vec![
+                        PublicIdentity::new(IMPU),
+                        PublicIdentity::new("tel:+15550001"),
+                        barred,
+                    ],
+                    ..ServiceProfile::default()
+                }],
+            },
+            credentials: Credentials {
+                aka: Some(AkaCredentials::new(K, OperatorKey::Op(OP), [0x80, 0x00], 0)),
+                password: Some("secret".into()),
+            },
+        });
+        h
+    }
+
+    fn rng() -> impl FnMut() -> [u8; 16] {
+        let mut n = 0u8;
+        move || {
+            n = n.wrapping_add(1);
+            [n; 16]
+        }
+    }
+
+    #[test]
+    fn registration_flow_uar_mar_sar_lir() {
+        let mut h = hss(None);
+        let uaa = h.user_authorization(IMPI, IMPU, UserAuthorizationType::Registration);
+        assert_eq!(uaa.result, CxResult::FIRST_REGISTRATION);
+        assert!(uaa.server_capabilities);
+        assert_eq!(
+            h.user_authorization("x@y", IMPU, UserAuthorizationType::Registration)
+                .result,
+            CxResult::USER_UNKNOWN
+        );
+        assert_eq!(
+            h.user_authorization(IMPI, "sip:nobody@x", UserAuthorizationType::Registration)
+                .result,
+            CxResult::USER_UNKNOWN
+        );
+        assert_eq!(
+            h.user_authorization(
+                IMPI,
+                "sip:barred@ims.example.org",
+                UserAuthorizationType::Registration
+            )
+            .result,
+            CxResult::AUTHORIZATION_REJECTED
+        );
+        // MAR: an AKA vector the USIM accepts
+        let (scheme, items) = h
+            .multimedia_auth(
+                &MarRequest {
+                    impi: IMPI,
+                    impu: IMPU,
+                    scheme: AuthScheme::Unknown,
+                    count: 1,
+                    server_name: SCSCF,
+                    resync: None,
+                    realm: "ims.example.org",
+                },
+                &mut rng(),
+            )
+            .unwrap();
+        assert_eq!(scheme, AuthScheme::AkaV1);
+        let AuthItem::Aka(v) = &items[0] else {
+            panic!("AKA item")
+        };
+        let mut usim = Usim::new(Milenage::new(&K, OperatorKey::Op(OP)), 5);
+        let keys = usim.authenticate(&v.rand, &v.autn).unwrap();
+        assert!(v.check_res(&keys.res));
+        // LIR before registration completes: not registered, no unregistered services
+        assert_eq!(
+            h.location_info(IMPU).result,
+            CxResult::IDENTITY_NOT_REGISTERED
+        );
+        // SAR REGISTRATION
+        let saa = h.server_assignment(
+            Some(IMPI),
+            IMPU,
+            SCSCF,
+            ServerAssignmentType::Registration,
+            false,
+        );
+        assert_eq!(saa.result, CxResult::SUCCESS);
+        let profile = ImsSubscription::from_xml(saa.user_data.unwrap().as_bytes()).unwrap();
+        assert_eq!(profile.private_id, IMPI);
+        // now registered: subsequent UAR names the S-CSCF, LIR too (by the tel URI as well)
+        let uaa = h.user_authorization(IMPI, IMPU, UserAuthorizationType::Registration);
+        assert_eq!(
+            (uaa.result, uaa.server_name.as_deref()),
+            (CxResult::SUBSEQUENT_REGISTRATION, Some(SCSCF))
+        );
+        let lia = h.location_info("tel:+15550001");
+        assert_eq!(
+            (lia.result, lia.server_name.as_deref()),
+            (CxResult::SUCCESS, Some(SCSCF))
+        );
+        // re-registration with data already available sends no User-Data
+        let saa = h.server_assignment(
+            Some(IMPI),
+            IMPU,
+            SCSCF,
+            ServerAssignmentType::ReRegistration,
+            true,
+        );
+        assert!(saa.user_data.is_none());
+        // user de-registration
+        let saa = h.server_assignment(
+            Some(IMPI),
+            IMPU,
+            SCSCF,
+            ServerAssignmentType::UserDeregistration,
+            false,
+        );
+        assert_eq!(saa.result, CxResult::SUCCESS);
+        assert_eq!(
+            h.registration(IMPI),
+            Some((RegistrationState::NotRegistered, None))
+        );
+        assert_eq!(
+            h.user_authorization(IMPI, IMPU, UserAuthorizationType::DeRegistration)
+                .result,
+            CxResult::IDENTITY_NOT_REGISTERED
+        );
+        assert_eq!(
+            h.server_assignment(
+                Some(IMPI),
+                IMPU,
+                SCSCF,
+                ServerAssignmentType::Other(99),
+                false
+            )
+            .result,
+            CxResult::IN_ASSIGNMENT_TYPE
+        );
+    }
+
+    #[test]
+    fn aka_resync_after_usim_sqn_ahead() {
+        let mut h = hss(Some(SCSCF));
+        // the USIM has already seen a much higher SQN (e.g. after an HSS restore)
+        let m = Milenage::new(&K, OperatorKey::Op(OP));
+        let mut ms = SqnMs::new(5);
+        ms.accept(aka::Sqn::from_parts(1000, 0, 5));
+        let mut usim = Usim::with_sqn(m, ms);
+        let mut r = rng();
+        let (_, items) = h
+            .multimedia_auth(
+                &MarRequest {
+                    impi: IMPI,
+                    impu: IMPU,
+                    scheme: AuthScheme::AkaV1,
+                    count: 1,
+                    server_name: SCSCF,
+                    resync: None,
+                    realm: "r",
+                },
+                &mut r,
+            )
+            .unwrap();
+        let AuthItem::Aka(v) = &items[0] else {
+            panic!()
+        };
+        let Err(ims_auth::aka::AkaFailure::SyncFailure { auts }) =
+            usim.authenticate(&v.rand, &v.autn)
+        else {
+            panic!("stale SQN must give a sync failure")
+        };
+        let mut ra = v.rand.to_vec();
+        ra.extend_from_slice(&auts);
+        let (_, items) = h
+            .multimedia_auth(
+                &MarRequest {
+                    impi: IMPI,
+                    impu: IMPU,
+                    scheme: AuthScheme::AkaV1,
+                    count: 1,
+                    server_name: SCSCF,
+                    resync: Some(&ra),
+                    realm: "r",
+                },
+                &mut r,
+            )
+            .unwrap();
+        let AuthItem::Aka(v2) = &items[0] else {
+            panic!()
+        };
+        assert!(usim.authenticate(&v2.rand, &v2.autn).is_ok());
+        // a tampered AUTS is refused
+        ra[20] ^= 1;
+        assert_eq!(
+            h.multimedia_auth(
+                &MarRequest {
+                    impi: IMPI,
+                    impu: IMPU,
+                    scheme: AuthScheme::AkaV1,
+                    count: 1,
+                    server_name: SCSCF,
+                    resync: Some(&ra),
+                    realm: "r"
+                },
+                &mut r
+            )
+            .unwrap_err(),
+            CxResult::AUTHORIZATION_REJECTED
+        );
+    }
+
+    #[test]
+    fn digest_ha1_rtr_and_ppr() {
+        let mut h = hss(Some(SCSCF));
+        let (s, items) = h
+            .multimedia_auth(
+                &MarRequest {
+                    impi: IMPI,
+                    impu: IMPU,
+                    scheme: AuthScheme::Digest,
+                    count: 1,
+                    server_name: SCSCF,
+                    resync: None,
+                    realm: "ims.example.org",
+                },
+                &mut rng(),
+            )
+            .unwrap();
+        assert_eq!(s, AuthScheme::Digest);
+        let AuthItem::Digest { ha1, .. } = &items[0] else {
+            panic!()
+        };
+        assert_eq!(
+            ha1,
+            &digest::ha1(Algorithm::Md5, IMPI, "ims.example.org", b"secret")
+        );
+        h.server_assignment(
+            None,
+            "tel:+15550001",
+            SCSCF,
+            ServerAssignmentType::Registration,
+            false,
+        );
+        let mut sub = h.subscriber(IMPI).unwrap().subscription.clone();
+        sub.service_profiles[0]
+            .public_identities
+            .push(PublicIdentity::new("sip:new@ims.example.org"));
+        let (server, xml) = h.update_profile(sub).unwrap();
+        assert_eq!(server.as_deref(), Some(SCSCF));
+        assert!(xml.contains("sip:new@ims.example.org"));
+        assert_eq!(h.owner_of("sip:new@ims.example.org"), Some(IMPI));
+        let (server, impus) = h.deregister(IMPI).unwrap();
+        assert_eq!(server, SCSCF);
+        assert_eq!(impus.len(), 4);
+        assert_eq!(
+            h.location_info(IMPU).result,
+            CxResult::IDENTITY_NOT_REGISTERED
+        );
+    }
+}

@@ -1,0 +1,365 @@
+//! Registration state behind the [`BindingStore`] trait: an in-memory default and, with the
+//! `redis` feature, a Redis backend so several S-CSCF processes share registrations and a
+//! restarted one keeps them.
+//!
+//! A [`RegistrationRecord`] is stored under every public identity of its implicit registration
+//! set, so a lookup by any of them (tel URI or SIP URI) finds it.
+
+use crate::registrar::Binding;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+/// Registration state of an implicit registration set (TS 29.228 §6.1.2 and TS 24.229 §5.4.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegState {
+    /// Bindings exist.
+    Registered,
+    /// No bindings, but the S-CSCF holds the profile for unregistered services (SAR
+    /// UNREGISTERED_USER).
+    Unregistered,
+}
+
+/// Everything an S-CSCF keeps about one registered user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationRecord {
+    /// The IMPU the UE registered (first of the implicit set).
+    pub impu: String,
+    /// The private identity.
+    pub impi: String,
+    /// The implicit registration set: every IMPU registered together (incl. `impu` and barred
+    /// ones), in P-Associated-URI order.
+    pub implicit_set: Vec<String>,
+    /// Which of those are barred (TS 24.229 §5.4.1.2.2: listed but unusable).
+    pub barred: Vec<String>,
+    /// The contact bindings.
+    pub bindings: Vec<Binding>,
+    /// State.
+    pub state: RegState,
+    /// The Cx User-Data XML (`IMSSubscription`), as the HSS sent it.
+    pub user_data: Option<String>,
+    /// Charging-Information from the SAA (ECF/CCF addresses), as text.
+    pub charging: Option<String>,
+    /// Version counter of the reg event documents sent for this set.
+    pub reginfo_version: u32,
+}
+
+impl RegistrationRecord {
+    /// Serialises to a self-delimiting byte string (fields as `len:bytes`).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        let mut put = |s: &str| {
+            out.extend_from_slice(s.len().to_string().as_bytes());
+            out.push(b':');
+            out.extend_from_slice(s.as_bytes());
+        };
+        put("v1");
+        put(&self.impu);
+        put(&self.impi);
+        put(&self.implicit_set.len().to_string());
+        for s in &self.implicit_set {
+            put(s);
+        }
+        put(&self.barred.len().to_string());
+        for s in &self.barred {
+            put(s);
+        }
+        put(match self.state {
+            RegState::Registered => "R",
+            RegState::Unregistered => "U",
+        });
+        put(&enc_opt(self.user_data.as_deref()));
+        put(&enc_opt(self.charging.as_deref()));
+        put(&self.reginfo_version.to_string());
+        put(&self.bindings.len().to_string());
+        for b in &self.bindings {
+            put(&b.uri);
+            put(&b.params);
+            put(&enc_opt(b.instance_id.as_deref()));
+            put(&b.reg_id.map_or(String::new(), |r| r.to_string()));
+            put(&b.call_id);
+            put(&b.cseq.to_string());
+            put(&b.expires_at.to_string());
+            put(&b.path.len().to_string());
+            for p in &b.path {
+                put(p);
+            }
+            put(&b.q.map_or(String::new(), |q| q.to_string()));
+        }
+        out
+    }
+
+    /// Reads what [`encode`](Self::encode) wrote.
+    pub fn decode(mut b: &[u8]) -> Result<RegistrationRecord, StoreError> {
+        fn take<'a>(b: &mut &'a [u8]) -> Result<&'a str, StoreError> {
+            let colon = b
+                .iter()
+                .position(|&c| c == b':')
+                .filter(|&i| i <= 10)
+                .ok_or(StoreError::Corrupt)?;
+            let n: usize = std::str::from_utf8(&b[..colon])
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or(StoreError::Corrupt)?;
+            let rest = &b[colon + 1..];
+            if rest.len() < n {
+                return Err(StoreError::Corrupt);
+            }
+            let s = std::str::from_utf8(&rest[..n]).map_err(|_| StoreError::Corrupt)?;
+            *b = &rest[n..];
+            Ok(s)
+        }
+        fn num<T: std::str::FromStr>(b: &mut &[u8]) -> Result<T, StoreError> {
+            take(b)?.parse().map_err(|_| StoreError::Corrupt)
+        }
+        fn opt(s: &str) -> Result<Option<String>, StoreError> {
+            match s {
+                "" => Ok(None),
+                s => s
+                    .strip_prefix('=')
+                    .map(|v| Some(v.to_string()))
+                    .ok_or(StoreError::Corrupt),
+            }
+        }
+        fn count(b: &mut &[u8]) -> Result<usize, StoreError> {
+            let n: usize = num(b)?;
+            // every element takes at least two bytes, so a count larger than that is corrupt
+            if n > b.len() / 2 {
+                return Err(StoreError::Corrupt);
+            }
+            Ok(n)
+        }
+        if take(&mut b)? != "v1" {
+            return Err(StoreError::Corrupt);
+        }
+        let impu = take(&mut b)?.to_string();
+        let impi = take(&mut b)?.to_string();
+        let n = count(&mut b)?;
+        let implicit_set = (0..n)
+            .map(|_| take(&mut b).map(str::to_string))
+            .collect::<Result<_, _>>()?;
+        let n = count(&mut b)?;
+        let barred = (0..n)
+            .map(|_| take(&mut b).map(str::to_string))
+            .collect::<Result<_, _>>()?;
+        let state = match take(&mut b)? {
+            "R" => RegState::Registered,
+            "U" => RegState::Unregistered,
+            _ => return Err(StoreError::Corrupt),
+        };
+        let user_data = opt(take(&mut b)?)?;
+        let charging = opt(take(&mut b)?)?;
+        let reginfo_version = num(&mut b)?;
+        let n = count(&mut b)?;
+        let mut bindings = Vec::with_capacity(n);
+        for _ in 0..n {
+            let uri = take(&mut b)?.to_string();
+            let params = take(&mut b)?.to_string();
+            let instance_id = opt(take(&mut b)?)?;
+            let reg_id = match take(&mut b)? {
+                "" => None,
+                s => Some(s.parse().map_err(|_| StoreError::Corrupt)?),
+            };
+            let call_id = take(&mut b)?.to_string();
+            let cseq = num(&mut b)?;
+            let expires_at = num(&mut b)?;
+            let np = count(&mut b)?;
+            let path = (0..np)
+                .map(|_| take(&mut b).map(str::to_string))
+                .collect::<Result<_, _>>()?;
+            let q = match take(&mut b)? {
+                "" => None,
+                s => Some(s.parse().map_err(|_| StoreError::Corrupt)?),
+            };
+            bindings.push(Binding {
+                uri,
+                params,
+                instance_id,
+                reg_id,
+                call_id,
+                cseq,
+                expires_at,
+                path,
+                q,
+            });
+        }
+        if !b.is_empty() {
+            return Err(StoreError::Corrupt);
+        }
+        Ok(RegistrationRecord {
+            impu,
+            impi,
+            implicit_set,
+            barred,
+            bindings,
+            state,
+            user_data,
+            charging,
+            reginfo_version,
+        })
+    }
+
+    /// The keys the record is stored under: every IMPU of the implicit set (and `impu`).
+    pub fn keys(&self) -> impl Iterator<Item = &str> + '_ {
+        std::iter::once(self.impu.as_str()).chain(
+            self.implicit_set
+                .iter()
+                .map(String::as_str)
+                .filter(move |k| *k != self.impu),
+        )
+    }
+}
+
+/// An optional field: empty for `None`, `=` and the value for `Some`.
+fn enc_opt(v: Option<&str>) -> String {
+    v.map_or(String::new(), |v| format!("={v}"))
+}
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A stored record does not decode.
+    #[error("stored registration record is corrupt")]
+    Corrupt,
+    /// The backend failed (connection, protocol).
+    #[error("store backend: {0}")]
+    Backend(String),
+}
+
+/// Where registrations live. Methods are async so a networked backend fits; the in-memory one
+/// completes immediately.
+pub trait BindingStore: Send + Sync + 'static {
+    /// The record whose implicit set contains `impu`.
+    fn load(
+        &self,
+        impu: &str,
+    ) -> impl Future<Output = Result<Option<RegistrationRecord>, StoreError>> + Send;
+    /// Stores `rec` under all its keys (replacing what was there).
+    fn save(&self, rec: &RegistrationRecord)
+        -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Removes the record stored under all of `rec`'s keys.
+    fn remove(
+        &self,
+        rec: &RegistrationRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The default store: a map in this process. Records are shared between their keys.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryStore {
+    map: Arc<Mutex<HashMap<String, Arc<RegistrationRecord>>>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    /// Number of distinct records.
+    pub fn len(&self) -> usize {
+        let m = self.map.lock().expect("store lock is never poisoned");
+        m.iter().filter(|(k, r)| **k == r.impu).count()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl BindingStore for MemoryStore {
+    async fn load(&self, impu: &str) -> Result<Option<RegistrationRecord>, StoreError> {
+        let m = self.map.lock().expect("store lock is never poisoned");
+        Ok(m.get(impu).map(|r| (**r).clone()))
+    }
+
+    async fn save(&self, rec: &RegistrationRecord) -> Result<(), StoreError> {
+        let shared = Arc::new(rec.clone());
+        let mut m = self.map.lock().expect("store lock is never poisoned");
+        for k in rec.keys() {
+            m.insert(k.to_string(), shared.clone());
+        }
+        Ok(())
+    }
+
+    async fn remove(&self, rec: &RegistrationRecord) -> Result<(), StoreError> {
+        let mut m = self.map.lock().expect("store lock is never poisoned");
+        for k in rec.keys() {
+            m.remove(k);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> RegistrationRecord {
+        RegistrationRecord {
+            impu: "sip:+15550001@ims.example.org".into(),
+            impi: "001010000000001@ims.example.org".into(),
+            implicit_set: vec![
+                "sip:+15550001@ims.example.org".into(),
+                "tel:+15550001".into(),
+                "sip:barred@ims.example.org".into(),
+            ],
+            barred: vec!["sip:barred@ims.example.org".into()],
+            bindings: vec![Binding {
+                uri: "sip:+15550001@10.0.0.1:5060".into(),
+                params: ";+sip.instance=\"<urn:gsma:imei:1>\";reg-id=1".into(),
+                instance_id: Some("<urn:gsma:imei:1>".into()),
+                reg_id: Some(1),
+                call_id: "c1:x".into(),
+                cseq: 7,
+                expires_at: 1_800_000_000,
+                path: vec!["<sip:term@pcscf;lr>".into()],
+                q: None,
+            }],
+            state: RegState::Registered,
+            user_data: Some("<IMSSubscription/>".into()),
+            charging: None,
+            reginfo_version: 2,
+        }
+    }
+
+    #[test]
+    fn encode_decode_round_trip_and_corruption() {
+        let r = sample();
+        let enc = r.encode();
+        assert_eq!(RegistrationRecord::decode(&enc).unwrap(), r);
+        for cut in 0..enc.len() {
+            assert!(
+                RegistrationRecord::decode(&enc[..cut]).is_err(),
+                "cut {cut}"
+            );
+        }
+        let mut bad = enc.clone();
+        bad.push(b'x');
+        assert!(RegistrationRecord::decode(&bad).is_err());
+        assert!(RegistrationRecord::decode(b"99999999999:x").is_err());
+    }
+
+    #[test]
+    fn memory_store_finds_by_any_identity() {
+        let s = MemoryStore::new();
+        let r = sample();
+        let rt = |f: std::pin::Pin<&mut dyn Future<Output = ()>>| {
+            // the memory store never pends: poll once with a no-op waker
+            let w = std::task::Waker::noop();
+            let mut cx = std::task::Context::from_waker(w);
+            assert!(f.poll(&mut cx).is_ready());
+        };
+        rt(std::pin::pin!(async {
+            s.save(&r).await.unwrap();
+            assert_eq!(s.len(), 1);
+            assert_eq!(s.load("tel:+15550001").await.unwrap().unwrap(), r);
+            assert!(s.load("sip:nobody@x").await.unwrap().is_none());
+            s.remove(&r).await.unwrap();
+            assert!(s.is_empty());
+            assert!(s.load("tel:+15550001").await.unwrap().is_none());
+        }));
+    }
+}

@@ -1,0 +1,916 @@
+//! The proxy core (RFC 3261 §16): request validation (§16.3), loop detection, Route processing
+//! with loose and strict routers (§16.4, §16.6), Record-Route, parallel and sequential forking
+//! with a response context and best-response selection (§16.7), CANCEL of the other branches on
+//! 2xx/6xx and of every branch on a received CANCEL (§16.10), Timer C (§16.8), and stateless
+//! forwarding helpers (§16.11).
+//!
+//! [`Proxy`] is transaction-stateful and sans-IO, like [`TransactionLayer`]: feed it received
+//! messages, drain [`Proxy::poll_output`], honour [`Proxy::poll_timeout`]. Routing decisions
+//! (location service, RFC 3263 resolution) belong to the application: each request that needs
+//! one comes out as [`ProxyEvent::Request`], and the application answers with
+//! [`Proxy::forward`] or [`Proxy::reply`].
+
+use crate::layer::{Config, Event, Input, Output, TransactionLayer, Transmit, TxnId};
+use crate::{Remote, TxnError};
+use bytes::Bytes;
+use ims_sip::headers::{NameAddrHeader, Route, Via};
+use ims_sip::{
+    validate, HeaderName, Message, Method, OwnedMessage, ResponseBuilder, Role, ValidationConfig,
+};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::time::Instant;
+
+/// Settings of a [`Proxy`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyConfig {
+    /// Transaction layer settings (Timer C is `layer.timers.c`). Merged-request detection must
+    /// stay off in a proxy.
+    pub layer: Config,
+    /// Our SIP URI as it goes in Record-Route (`sip:p1.example.com:5060`); `;lr` is added.
+    pub uri: String,
+    /// Our Via sent-by (`p1.example.com:5060`), also used for loop detection.
+    pub sent_by: String,
+    /// Host names and addresses that are us (Route and Request-URI recognition, §16.4).
+    pub local_hosts: Vec<String>,
+    /// Insert Record-Route in dialog-creating requests (§16.6 step 4).
+    pub record_route: bool,
+    /// §16.3 checks; `role` is forced to [`Role::Proxy`].
+    pub validation: ValidationConfig,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            layer: Config::default(),
+            uri: "sip:127.0.0.1:5060".into(),
+            sent_by: "127.0.0.1:5060".into(),
+            local_hosts: vec!["127.0.0.1".into()],
+            record_route: true,
+            validation: ValidationConfig {
+                role: Role::Proxy,
+                ..ValidationConfig::default()
+            },
+        }
+    }
+}
+
+/// One element of the target set (§16.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The new Request-URI, `None` to keep it (requests routed by Route, in-dialog requests).
+    pub uri: Option<String>,
+    /// The next hop to send to.
+    pub remote: Remote,
+}
+
+/// How the target set is tried (§16.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForkMode {
+    /// All targets at once.
+    Parallel,
+    /// One after the other: the next when the previous ends with a non-2xx final response.
+    Sequential,
+}
+
+/// Events for the application.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ProxyEvent {
+    /// A request passed §16.3 and the Route pre-processing of §16.4 and needs a routing decision:
+    /// call [`Proxy::forward`] or [`Proxy::reply`] with `server`.
+    Request {
+        /// Its server transaction.
+        server: TxnId,
+        /// The request after Route processing (our Route entry removed).
+        msg: OwnedMessage,
+        /// Where it came from.
+        remote: Remote,
+        /// The URI the next hop is resolved from: the top Route if any, else the Request-URI.
+        next_hop_uri: String,
+    },
+    /// An ACK for a 2xx (no transaction): forward it with [`Proxy::forward_stateless`] to the
+    /// next hop resolved from `next_hop_uri`.
+    Ack {
+        /// The ACK after Route processing.
+        msg: OwnedMessage,
+        /// The URI to resolve.
+        next_hop_uri: String,
+    },
+    /// The final response sent upstream for a server transaction.
+    Final {
+        /// The server transaction.
+        server: TxnId,
+        /// Its status.
+        status: u16,
+    },
+    /// A request was refused by the proxy itself (§16.3: 400, 420, 482, 483 ...).
+    Rejected {
+        /// The server transaction.
+        server: TxnId,
+        /// The status answered.
+        status: u16,
+    },
+}
+
+/// What the proxy hands back through [`Proxy::poll_output`].
+// see `Output`: messages move by value, once
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum ProxyOutput {
+    /// Bytes to send.
+    Transmit(Transmit),
+    /// An event for the application.
+    Event(ProxyEvent),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BranchState {
+    Calling,
+    Proceeding,
+    Done,
+}
+
+#[derive(Debug)]
+struct Branch {
+    client: TxnId,
+    request: OwnedMessage,
+    remote: Remote,
+    state: BranchState,
+    cancel_wanted: bool,
+    cancelled: bool,
+}
+
+#[derive(Debug)]
+struct Context {
+    request: OwnedMessage,
+    is_invite: bool,
+    branches: Vec<Branch>,
+    pending: VecDeque<Target>,
+    best: Option<OwnedMessage>,
+    final_sent: bool,
+    cancelled: bool,
+}
+
+/// A status to answer and the extra header lines that go with it.
+type Refusal = (u16, Vec<(&'static str, String)>);
+
+/// A transaction-stateful proxy core.
+#[derive(Debug)]
+pub struct Proxy {
+    cfg: ProxyConfig,
+    layer: TransactionLayer,
+    out: VecDeque<ProxyOutput>,
+    contexts: HashMap<TxnId, Context>,
+    by_client: HashMap<TxnId, TxnId>,
+    timer_c: BinaryHeap<Reverse<(Instant, u64, TxnId)>>,
+    timer_c_live: HashMap<TxnId, Instant>,
+    counter: u64,
+}
+
+/// The loop-detection part of our branch (RFC 3261 §16.6 step 8): a hash of what stays the same
+/// when a request comes back to us unchanged — Request-URI as received, From and To tags, Call-ID,
+/// CSeq number, Proxy-Require, Proxy-Authorization and Route.
+pub fn loop_hash(m: &Message<'_>) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    m.request_uri_str().hash(&mut h);
+    m.from().ok().flatten().and_then(|f| f.tag()).hash(&mut h);
+    m.to().ok().flatten().and_then(|t| t.tag()).hash(&mut h);
+    m.header(HeaderName::CallId).hash(&mut h);
+    m.cseq().ok().flatten().map(|c| c.seq).hash(&mut h);
+    for n in [
+        HeaderName::ProxyRequire,
+        HeaderName::ProxyAuthorization,
+        HeaderName::Route,
+    ] {
+        for v in m.headers_of(n) {
+            v.value().hash(&mut h);
+        }
+    }
+    h.finish()
+}
+
+/// The branch a stateless proxy puts in its Via (§16.11): the same for every retransmission of a
+/// request, different for different requests — derived from the received top branch and the
+/// loop hash.
+pub fn stateless_branch(m: &Message<'_>) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    m.top_via()
+        .ok()
+        .flatten()
+        .and_then(|v| v.branch())
+        .hash(&mut h);
+    m.cseq()
+        .ok()
+        .flatten()
+        .map(|c| c.method.as_str())
+        .hash(&mut h);
+    format!("z9hG4bK-{:016x}-{:016x}", loop_hash(m), h.finish())
+}
+
+/// Where a response goes after the top Via is removed (RFC 3261 §18.2.2 with RFC 3581): the next
+/// Via's transport, `received` (else sent-by host) and `rport` (else sent-by port, else 5060).
+pub fn response_next_hop(m: &Message<'_>) -> Option<(String, String, u16)> {
+    let via: Via<'_> = m.via().nth(1)?.ok()?;
+    let host = via
+        .received()
+        .map(str::to_owned)
+        .unwrap_or_else(|| via.host().to_string());
+    let port = via.rport().flatten().or(via.port()).unwrap_or(5060);
+    Some((via.transport().to_owned(), host, port))
+}
+
+impl Proxy {
+    /// A proxy with no transactions.
+    pub fn new(mut cfg: ProxyConfig) -> Self {
+        cfg.validation.role = Role::Proxy;
+        cfg.layer.merged_request_detection = false;
+        Proxy {
+            layer: TransactionLayer::new(cfg.layer),
+            cfg,
+            out: VecDeque::new(),
+            contexts: HashMap::new(),
+            by_client: HashMap::new(),
+            timer_c: BinaryHeap::new(),
+            timer_c_live: HashMap::new(),
+            counter: 0,
+        }
+    }
+
+    /// The transaction layer underneath (read-only).
+    pub fn layer(&self) -> &TransactionLayer {
+        &self.layer
+    }
+
+    /// Number of live response contexts.
+    pub fn contexts(&self) -> usize {
+        self.contexts.len()
+    }
+
+    /// The next datagram or event.
+    pub fn poll_output(&mut self) -> Option<ProxyOutput> {
+        self.out.pop_front()
+    }
+
+    /// When [`Proxy::handle_timeout`] must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let c = self.timer_c.peek().map(|Reverse((at, ..))| *at);
+        match (c, self.layer.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Feeds one input (a received message, a transport error).
+    pub fn handle_input(&mut self, now: Instant, input: Input) -> Result<(), TxnError> {
+        let r = self.layer.handle_input(now, input).map(|_| ());
+        self.pump(now);
+        r
+    }
+
+    /// Convenience for [`Proxy::handle_input`] with [`Input::Received`].
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        msg: OwnedMessage,
+        remote: Remote,
+    ) -> Result<(), TxnError> {
+        self.handle_input(now, Input::Received { msg, remote })
+    }
+
+    /// Fires every timer due at `now` (the transaction timers and Timer C).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.layer.handle_timeout(now);
+        self.pump(now);
+        while let Some(Reverse((at, _, client))) = self.timer_c.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timer_c.pop();
+            if self.timer_c_live.get(&client) != Some(&at) {
+                continue;
+            }
+            self.timer_c_live.remove(&client);
+            self.on_timer_c(at, client);
+            self.pump(at);
+        }
+        self.prune_c();
+    }
+
+    fn prune_c(&mut self) {
+        while let Some(Reverse((at, _, c))) = self.timer_c.peek() {
+            if self.timer_c_live.get(c) == Some(at) {
+                break;
+            }
+            self.timer_c.pop();
+        }
+    }
+
+    fn arm_c(&mut self, now: Instant, client: TxnId) {
+        let at = now + self.cfg.layer.timers.c;
+        self.counter += 1;
+        self.timer_c_live.insert(client, at);
+        self.timer_c.push(Reverse((at, self.counter, client)));
+        self.prune_c();
+    }
+
+    fn pump(&mut self, now: Instant) {
+        while let Some(o) = self.layer.poll_output() {
+            match o {
+                Output::Transmit(t) => self.out.push_back(ProxyOutput::Transmit(t)),
+                Output::Event(e) => self.on_event(now, e),
+            }
+        }
+    }
+
+    fn emit(&mut self, e: ProxyEvent) {
+        self.out.push_back(ProxyOutput::Event(e));
+    }
+
+    fn is_local_uri(&self, uri: &str) -> bool {
+        let Ok(u) = ims_sip::Uri::parse(uri) else {
+            return false;
+        };
+        let Some(s) = u.as_sip() else {
+            return false;
+        };
+        let host = s.host().to_string();
+        self.cfg
+            .local_hosts
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(&host))
+    }
+
+    /// Answers a request the proxy will not forward (§16.5: the application decided).
+    pub fn reply(&mut self, now: Instant, server: TxnId, status: u16) -> Result<(), TxnError> {
+        let req = self
+            .layer
+            .request(server)
+            .ok_or(TxnError::NoSuchTransaction)?
+            .clone();
+        let r = ResponseBuilder::from_request(&req.as_message(), status).build()?;
+        self.layer.send_response(now, server, r)?;
+        if let Some(c) = self.contexts.get_mut(&server) {
+            c.final_sent = true;
+        }
+        if status >= 200 {
+            self.emit(ProxyEvent::Final { server, status });
+        }
+        self.pump(now);
+        Ok(())
+    }
+
+    fn reject(
+        &mut self,
+        now: Instant,
+        server: TxnId,
+        req: &OwnedMessage,
+        status: u16,
+        extra: &[(&str, String)],
+    ) {
+        let mut b = ResponseBuilder::from_request(&req.as_message(), status);
+        for (n, v) in extra {
+            b = b.header(n, v);
+        }
+        if let Ok(r) = b.build() {
+            let _ = self.layer.send_response(now, server, r);
+        }
+        self.emit(ProxyEvent::Rejected { server, status });
+    }
+
+    /// §16.3 validation, loop detection and §16.4 Route pre-processing. `Err` is the status
+    /// already answered.
+    fn preprocess(&mut self, m: &Message<'_>) -> Result<OwnedMessage, Refusal> {
+        if let Err(rej) = validate(m, &self.cfg.validation) {
+            let mut extra = Vec::new();
+            if !rej.unsupported.is_empty() {
+                extra.push(("Unsupported", rej.unsupported.join(", ")));
+            }
+            return Err((rej.status, extra));
+        }
+        if m.max_forwards().ok().flatten() == Some(0) {
+            return Err((483, Vec::new()));
+        }
+        // §16.3 step 4: a Via of ours whose branch carries this request's loop hash is a loop;
+        // another hash means the request was retargeted and is spiralling
+        let lh = format!("z9hG4bK-{:016x}-", loop_hash(m));
+        for v in m.via().flatten() {
+            let ours = {
+                let sb = match v.port() {
+                    Some(p) => format!("{}:{p}", v.host()),
+                    None => v.host().to_string(),
+                };
+                sb.eq_ignore_ascii_case(&self.cfg.sent_by)
+            };
+            if ours && v.branch().is_some_and(|b| b.starts_with(&lh)) {
+                return Err((482, Vec::new()));
+            }
+        }
+        let mut e = m.edit();
+        let mut changed = false;
+        // §16.4: a Request-URI that is ours came from a strict router: the real one is the last
+        // Route value
+        let routes: Vec<String> = m
+            .get_all::<Route<'_>>()
+            .filter_map(Result::ok)
+            .map(|r| r.to_string())
+            .collect();
+        if m.request_uri_str().is_some_and(|u| self.is_local_uri(u)) && !routes.is_empty() {
+            let last = routes.last().cloned().unwrap_or_default();
+            let uri = NameAddrHeader::parse(&last)
+                .map(|n| n.uri().as_str().to_owned())
+                .unwrap_or_default();
+            e.set_request_uri(&uri);
+            e.remove(HeaderName::Route);
+            for r in &routes[..routes.len() - 1] {
+                e.push_back("Route", r.clone());
+            }
+            changed = true;
+        }
+        let owned = if changed {
+            e.to_owned_message().map_err(|_| (400, Vec::new()))?
+        } else {
+            m.to_owned_message()
+        };
+        // §16.4: our own URI on top of Route is removed
+        let om = owned.as_message();
+        let top_is_us = om
+            .get::<Route<'_>>()
+            .ok()
+            .flatten()
+            .is_some_and(|r| self.is_local_uri(r.uri().as_str()));
+        if top_is_us {
+            let mut e = om.edit();
+            e.pop_route();
+            return e.to_owned_message().map_err(|_| (400, Vec::new()));
+        }
+        Ok(owned)
+    }
+
+    fn next_hop_uri(m: &Message<'_>) -> String {
+        m.get::<Route<'_>>()
+            .ok()
+            .flatten()
+            .map(|r| r.uri().as_str().to_owned())
+            .or_else(|| m.request_uri_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
+    fn on_event(&mut self, now: Instant, e: Event) {
+        match e {
+            Event::Request { txn, msg, remote } => {
+                let m = msg.as_message();
+                match self.preprocess(&m) {
+                    Err((status, extra)) => self.reject(now, txn, &msg, status, &extra),
+                    Ok(processed) => {
+                        let is_invite = m.method() == Some(Method::Invite);
+                        let next_hop_uri = Self::next_hop_uri(&processed.as_message());
+                        self.contexts.insert(
+                            txn,
+                            Context {
+                                request: processed.clone(),
+                                is_invite,
+                                branches: Vec::new(),
+                                pending: VecDeque::new(),
+                                best: None,
+                                final_sent: false,
+                                cancelled: false,
+                            },
+                        );
+                        self.emit(ProxyEvent::Request {
+                            server: txn,
+                            msg: processed,
+                            remote,
+                            next_hop_uri,
+                        });
+                    }
+                }
+            }
+            Event::Cancel {
+                txn, invite, msg, ..
+            } => {
+                let ctx = invite.filter(|i| self.contexts.contains_key(i));
+                match ctx {
+                    Some(inv) => {
+                        // §16.10: answer the CANCEL, cancel every pending branch; the 487s come
+                        // back through the response context
+                        self.reject_quiet(now, txn, &msg, 200);
+                        if let Some(c) = self.contexts.get_mut(&inv) {
+                            c.cancelled = true;
+                            c.pending.clear();
+                        }
+                        self.cancel_branches(now, inv, None);
+                        self.check_complete(now, inv);
+                    }
+                    None => self.reject_quiet(now, txn, &msg, 481),
+                }
+            }
+            Event::Ack { msg, .. } => {
+                let m = msg.as_message();
+                if let Ok(p) = self.preprocess(&m) {
+                    let next_hop_uri = Self::next_hop_uri(&p.as_message());
+                    self.emit(ProxyEvent::Ack {
+                        msg: p,
+                        next_hop_uri,
+                    });
+                }
+            }
+            Event::Response { txn, msg } => self.on_response(now, txn, msg),
+            Event::StrayResponse { .. } => {
+                // RFC 6026 §7.3 (updating §16.7): a stateful proxy does not forward responses
+                // that match no transaction
+            }
+            Event::Timeout { txn, .. } => self.branch_failed(now, txn, 408),
+            Event::TransportError { txn } => {
+                if self.by_client.contains_key(&txn) {
+                    // §16.7 step 1 / §16.9: a transport error counts as a 503
+                    self.branch_failed(now, txn, 503);
+                }
+            }
+            Event::Terminated { txn, .. } => {
+                self.timer_c_live.remove(&txn);
+                self.by_client.remove(&txn);
+                if let Some(c) = self.contexts.remove(&txn) {
+                    for b in c.branches {
+                        self.by_client.remove(&b.client);
+                    }
+                }
+                self.prune_c();
+            }
+        }
+    }
+
+    fn reject_quiet(&mut self, now: Instant, server: TxnId, req: &OwnedMessage, status: u16) {
+        if let Ok(r) = ResponseBuilder::from_request(&req.as_message(), status).build() {
+            let _ = self.layer.send_response(now, server, r);
+        }
+    }
+
+    /// Forwards the request of `server` to a target set (§16.6), in parallel or one by one.
+    pub fn forward(
+        &mut self,
+        now: Instant,
+        server: TxnId,
+        targets: Vec<Target>,
+        mode: ForkMode,
+    ) -> Result<(), TxnError> {
+        let c = self
+            .contexts
+            .get_mut(&server)
+            .ok_or(TxnError::NoSuchTransaction)?;
+        if c.final_sent || c.cancelled {
+            return Err(TxnError::InvalidState("the request is already answered"));
+        }
+        match mode {
+            ForkMode::Parallel => {
+                for t in targets {
+                    self.forward_one(now, server, t)?;
+                }
+            }
+            ForkMode::Sequential => {
+                let mut q: VecDeque<Target> = targets.into();
+                if let Some(first) = q.pop_front() {
+                    c.pending = q;
+                    self.forward_one(now, server, first)?;
+                }
+            }
+        }
+        self.pump(now);
+        Ok(())
+    }
+
+    /// §16.6 steps 1–10 for one target.
+    fn forward_one(&mut self, now: Instant, server: TxnId, t: Target) -> Result<(), TxnError> {
+        let c = self
+            .contexts
+            .get(&server)
+            .ok_or(TxnError::NoSuchTransaction)?;
+        let orig = c.request.clone();
+        let m = orig.as_message();
+        let mut e = m.edit();
+        if let Some(u) = &t.uri {
+            e.set_request_uri(u);
+        }
+        e.decrement_max_forwards()
+            .map_err(|_| TxnError::InvalidState("Max-Forwards exhausted"))?;
+        let in_dialog = m.to().ok().flatten().and_then(|t| t.tag()).is_some();
+        let dialog_creating = matches!(
+            m.method(),
+            Some(Method::Invite | Method::Subscribe | Method::Refer)
+        );
+        if self.cfg.record_route && dialog_creating && !in_dialog {
+            e.push_record_route(format!("<{};lr>", self.cfg.uri));
+        }
+        // §16.6 step 6: a strict router next: it takes the Request-URI, the Request-URI goes
+        // last in Route
+        let top_route = m.get::<Route<'_>>().ok().flatten();
+        if let Some(r) = top_route {
+            let strict = r.uri().as_sip().is_some_and(|s| !s.lr());
+            if strict {
+                let ruri = t
+                    .uri
+                    .clone()
+                    .or_else(|| m.request_uri_str().map(str::to_owned))
+                    .unwrap_or_default();
+                e.pop_route();
+                e.push_back("Route", format!("<{ruri}>"));
+                e.set_request_uri(r.uri().as_str());
+            }
+        }
+        self.counter += 1;
+        let branch = format!("z9hG4bK-{:016x}-{:x}", loop_hash(&m), self.counter);
+        e.push_via(format!(
+            "SIP/2.0/{} {};branch={branch}",
+            t.remote.transport.as_str(),
+            self.cfg.sent_by
+        ));
+        let fwd = e.to_owned_message()?;
+        let client = self.layer.send_request(now, fwd.clone(), t.remote)?;
+        self.by_client.insert(client, server);
+        let is_invite = m.method() == Some(Method::Invite);
+        if let Some(c) = self.contexts.get_mut(&server) {
+            c.branches.push(Branch {
+                client,
+                request: fwd,
+                remote: t.remote,
+                state: BranchState::Calling,
+                cancel_wanted: false,
+                cancelled: false,
+            });
+        }
+        if is_invite {
+            self.arm_c(now, client);
+        }
+        Ok(())
+    }
+
+    /// Forwards a message without a transaction (an ACK for a 2xx, §16.11 stateless proxying):
+    /// Max-Forwards decremented, a Via with a deterministic branch on top.
+    pub fn forward_stateless(
+        &mut self,
+        msg: &OwnedMessage,
+        remote: Remote,
+    ) -> Result<(), TxnError> {
+        let m = msg.as_message();
+        let mut e = m.edit();
+        e.decrement_max_forwards()
+            .map_err(|_| TxnError::InvalidState("Max-Forwards exhausted"))?;
+        e.push_via(format!(
+            "SIP/2.0/{} {};branch={}",
+            remote.transport.as_str(),
+            self.cfg.sent_by,
+            stateless_branch(&m)
+        ));
+        self.out.push_back(ProxyOutput::Transmit(Transmit {
+            txn: None,
+            remote,
+            bytes: Bytes::from(e.to_vec()),
+        }));
+        Ok(())
+    }
+
+    fn branch_mut(&mut self, client: TxnId) -> Option<(TxnId, &mut Branch)> {
+        let server = *self.by_client.get(&client)?;
+        let c = self.contexts.get_mut(&server)?;
+        let b = c.branches.iter_mut().find(|b| b.client == client)?;
+        Some((server, b))
+    }
+
+    fn on_response(&mut self, now: Instant, client: TxnId, msg: OwnedMessage) {
+        let code = msg.as_message().status().unwrap_or(0);
+        let Some((server, b)) = self.branch_mut(client) else {
+            return;
+        };
+        if code < 200 {
+            b.state = BranchState::Proceeding;
+            let cancel_now = b.cancel_wanted && !b.cancelled;
+            // §16.8: a provisional response resets Timer C
+            if self.timer_c_live.contains_key(&client) {
+                self.arm_c(now, client);
+            }
+            if cancel_now {
+                self.send_cancel(now, server, client);
+            }
+            if code == 100 {
+                return; // §16.7 step 5: 100 is not forwarded
+            }
+            self.send_upstream(now, server, &msg);
+            return;
+        }
+        b.state = BranchState::Done;
+        self.timer_c_live.remove(&client);
+        self.prune_c();
+        let is_invite = self.contexts.get(&server).is_some_and(|c| c.is_invite);
+        if (200..300).contains(&code) {
+            // §16.7 step 5: every 2xx is forwarded at once; the other branches are cancelled
+            if let Some(c) = self.contexts.get_mut(&server) {
+                c.pending.clear();
+            }
+            let first = !self.contexts.get(&server).is_some_and(|c| c.final_sent);
+            self.send_upstream(now, server, &msg);
+            if let Some(c) = self.contexts.get_mut(&server) {
+                c.final_sent = true;
+            }
+            if first {
+                self.emit(ProxyEvent::Final {
+                    server,
+                    status: code,
+                });
+            }
+            if is_invite {
+                self.cancel_branches(now, server, Some(client));
+            }
+            return;
+        }
+        if let Some(c) = self.contexts.get_mut(&server) {
+            c.best = Some(match c.best.take() {
+                Some(prev) if better(&prev, &msg) => prev,
+                _ => msg,
+            });
+            if code >= 600 {
+                c.pending.clear();
+            }
+        }
+        if code >= 600 && is_invite {
+            self.cancel_branches(now, server, Some(client));
+        }
+        self.next_sequential(now, server);
+        self.check_complete(now, server);
+    }
+
+    fn branch_failed(&mut self, now: Instant, client: TxnId, code: u16) {
+        let Some((server, b)) = self.branch_mut(client) else {
+            return;
+        };
+        if b.state == BranchState::Done {
+            return;
+        }
+        b.state = BranchState::Done;
+        let req = b.request.clone();
+        if let Ok(r) = ResponseBuilder::from_request(&req.as_message(), code).build() {
+            if let Some(c) = self.contexts.get_mut(&server) {
+                c.best = Some(match c.best.take() {
+                    Some(prev) if better(&prev, &r) => prev,
+                    _ => r,
+                });
+            }
+        }
+        self.next_sequential(now, server);
+        self.check_complete(now, server);
+    }
+
+    fn next_sequential(&mut self, now: Instant, server: TxnId) {
+        loop {
+            let Some(c) = self.contexts.get_mut(&server) else {
+                return;
+            };
+            if c.final_sent
+                || c.cancelled
+                || c.branches.iter().any(|b| b.state != BranchState::Done)
+            {
+                return;
+            }
+            let Some(t) = c.pending.pop_front() else {
+                return;
+            };
+            if self.forward_one(now, server, t).is_ok() {
+                return;
+            }
+        }
+    }
+
+    /// §16.7 step 6: when every branch has ended, send the best response.
+    fn check_complete(&mut self, now: Instant, server: TxnId) {
+        let Some(c) = self.contexts.get(&server) else {
+            return;
+        };
+        if c.final_sent
+            || c.branches.iter().any(|b| b.state != BranchState::Done)
+            || !c.pending.is_empty()
+            || c.branches.is_empty()
+        {
+            return;
+        }
+        let best = c.best.clone();
+        let req = c.request.clone();
+        let resp = match best {
+            // §16.7 step 6: a 503 is not passed on; 500 instead
+            Some(b) if b.as_message().status() == Some(503) => {
+                ResponseBuilder::from_request(&req.as_message(), 500)
+                    .build()
+                    .ok()
+            }
+            Some(b) => Some(b),
+            None => ResponseBuilder::from_request(&req.as_message(), 408)
+                .build()
+                .ok(),
+        };
+        let Some(resp) = resp else {
+            return;
+        };
+        let status = resp.as_message().status().unwrap_or(500);
+        let from_branch = resp.as_message().via().count() > req.as_message().via().count();
+        if from_branch {
+            self.send_upstream(now, server, &resp);
+        } else {
+            let _ = self.layer.send_response(now, server, resp);
+        }
+        if let Some(c) = self.contexts.get_mut(&server) {
+            c.final_sent = true;
+        }
+        self.emit(ProxyEvent::Final { server, status });
+    }
+
+    /// §16.7 step 3 and 8: our Via off, then out on the server transaction.
+    fn send_upstream(&mut self, now: Instant, server: TxnId, msg: &OwnedMessage) {
+        let m = msg.as_message();
+        let mut e = m.edit();
+        e.pop_via();
+        if let Ok(r) = e.to_owned_message() {
+            let _ = self.layer.send_response(now, server, r);
+        }
+    }
+
+    fn cancel_branches(&mut self, now: Instant, server: TxnId, except: Option<TxnId>) {
+        let Some(c) = self.contexts.get_mut(&server) else {
+            return;
+        };
+        let mut to_cancel = Vec::new();
+        for b in c.branches.iter_mut() {
+            if Some(b.client) == except || b.state == BranchState::Done || b.cancelled {
+                continue;
+            }
+            match b.state {
+                BranchState::Proceeding => to_cancel.push(b.client),
+                // §9.1: no CANCEL before a provisional response; sent when one arrives
+                BranchState::Calling => b.cancel_wanted = true,
+                BranchState::Done => {}
+            }
+        }
+        for client in to_cancel {
+            self.send_cancel(now, server, client);
+        }
+    }
+
+    /// A CANCEL for one branch (§9.1): same Request-URI, top Via, Call-ID, From, To, Route and
+    /// CSeq number as the forwarded INVITE.
+    fn send_cancel(&mut self, now: Instant, server: TxnId, client: TxnId) {
+        let Some(c) = self.contexts.get_mut(&server) else {
+            return;
+        };
+        let Some(b) = c.branches.iter_mut().find(|b| b.client == client) else {
+            return;
+        };
+        b.cancelled = true;
+        let req = b.request.as_message();
+        let remote = b.remote;
+        let Some(via) = req.headers_of(HeaderName::Via).next() else {
+            return;
+        };
+        let mut cb =
+            ims_sip::RequestBuilder::new(Method::Cancel, req.request_uri_str().unwrap_or_default())
+                .header("Via", via.value().split(',').next().unwrap_or("").trim());
+        for r in req.headers_of(HeaderName::Route) {
+            cb = cb.header("Route", r.value());
+        }
+        let seq = req.cseq().ok().flatten().map_or(0, |c| c.seq);
+        cb = cb
+            .header("Max-Forwards", 70)
+            .header("From", req.header(HeaderName::From).unwrap_or_default())
+            .header("To", req.header(HeaderName::To).unwrap_or_default())
+            .header(
+                "Call-ID",
+                req.header(HeaderName::CallId).unwrap_or_default(),
+            )
+            .header("CSeq", format_args!("{seq} CANCEL"));
+        if let Ok(m) = cb.build() {
+            let _ = self.layer.send_request(now, m, remote);
+        }
+    }
+
+    fn on_timer_c(&mut self, now: Instant, client: TxnId) {
+        let Some((server, b)) = self.branch_mut(client) else {
+            return;
+        };
+        match b.state {
+            // §16.8: a branch that answered provisionally is cancelled
+            BranchState::Proceeding => self.send_cancel(now, server, client),
+            // one that never answered counts as a 408
+            BranchState::Calling => self.branch_failed(now, client, 408),
+            BranchState::Done => {}
+        }
+    }
+}
+
+/// §16.7 step 6: is `a` a better final response than `b`? 6xx beats everything, then the lowest
+/// class wins; within a class the first one stays.
+fn better(a: &OwnedMessage, b: &OwnedMessage) -> bool {
+    let ca = a.as_message().status().unwrap_or(999);
+    let cb = b.as_message().status().unwrap_or(999);
+    match (ca >= 600, cb >= 600) {
+        (true, false) => true,
+        (false, true) => false,
+        _ => ca / 100 <= cb / 100,
+    }
+}

@@ -1,0 +1,1677 @@
+//! The UA core (RFC 3261 §8, §12–15) over a [`TransactionLayer`]: INVITE / ACK / BYE / CANCEL,
+//! early dialogs and forking, 2xx retransmission (UAS) and 2xx ACK (UAC), re-INVITE and UPDATE
+//! glare (491 and the §14.1 back-off), reliable provisional responses (RFC 3262 PRACK) and
+//! session timers (RFC 4028).
+//!
+//! Same sans-IO shape as the transaction layer: [`UserAgent::handle_input`],
+//! [`UserAgent::poll_output`], [`UserAgent::poll_timeout`], [`UserAgent::handle_timeout`], plus
+//! calls for what the application wants to do ([`UserAgent::invite`], [`UserAgent::respond`],
+//! [`UserAgent::bye`], ...). Next-hop resolution (RFC 3263) stays with the caller: out-of-dialog
+//! requests name their [`Remote`]; in-dialog requests go to the peer of the dialog-creating
+//! transaction.
+
+use crate::dialog::{Dialog, DialogId, DialogState};
+use crate::layer::{Config, Event, Input, Output, TransactionLayer, Transmit, TxnId};
+use crate::{Remote, TxnError};
+use bytes::Bytes;
+use ims_sip::headers::{MinSe, RAck, RSeq, Require, SessionExpires, Supported};
+use ims_sip::{HeaderName, Message, Method, OwnedMessage, ResponseBuilder};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// Settings of a [`UserAgent`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UaConfig {
+    /// Transaction layer settings. Merged-request detection is on for a UA.
+    pub layer: Config,
+    /// Our Contact URI, e.g. `sip:alice@192.0.2.1:5060`.
+    pub contact: String,
+    /// Our Via sent-by, e.g. `192.0.2.1:5060`.
+    pub sent_by: String,
+    /// Offer and use reliable provisional responses (RFC 3262, option tag `100rel`).
+    pub reliable_provisional: bool,
+    /// Session interval we ask for in INVITE (RFC 4028), `None` for no session timer.
+    pub session_expires: Option<u32>,
+    /// Our Min-SE (RFC 4028 §5), at least 90.
+    pub min_se: u32,
+    /// Seed of the tag, branch, Call-ID and back-off generator. Give every UA its own (from the
+    /// OS random source in a real endpoint): two UAs with one seed make the same tags.
+    pub seed: u64,
+}
+
+impl Default for UaConfig {
+    fn default() -> Self {
+        UaConfig {
+            layer: Config {
+                merged_request_detection: true,
+                ..Config::default()
+            },
+            contact: "sip:ua@127.0.0.1:5060".into(),
+            sent_by: "127.0.0.1:5060".into(),
+            reliable_provisional: true,
+            session_expires: None,
+            min_se: 90,
+            seed: 0x9e37_79b9_7f4a_7c15,
+        }
+    }
+}
+
+/// Why a dialog ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndReason {
+    /// The peer sent BYE.
+    ByeReceived,
+    /// We sent BYE and it was answered (or timed out).
+    ByeSent,
+    /// The INVITE got this non-2xx final response (early dialogs of the UAC), or we answered it so.
+    Rejected(u16),
+    /// The INVITE was cancelled.
+    Cancelled,
+    /// The INVITE transaction timed out.
+    Timeout,
+    /// We retransmitted our 2xx for 64·T1 without an ACK (RFC 3261 §13.3.1.4); a BYE was sent.
+    NoAck,
+    /// The session interval passed without a refresh (RFC 4028 §10); a BYE was sent.
+    SessionExpired,
+    /// An early dialog of a forked INVITE that was never answered: it ends with the INVITE
+    /// client transaction after another fork's 2xx (RFC 3261 §13.2.2.4).
+    Superseded,
+}
+
+/// Events for the application.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum UaEvent {
+    /// A new INVITE (outside any dialog). Answer with [`UserAgent::respond`].
+    IncomingInvite {
+        /// Its server transaction.
+        txn: TxnId,
+        /// The INVITE.
+        msg: OwnedMessage,
+        /// Where it came from.
+        remote: Remote,
+    },
+    /// Any other request the application answers: a re-INVITE, UPDATE, INFO, MESSAGE, OPTIONS...
+    /// (BYE, PRACK, CANCEL and ACK are handled by the core).
+    IncomingRequest {
+        /// Its server transaction.
+        txn: TxnId,
+        /// The dialog, for an in-dialog request.
+        dialog: Option<DialogId>,
+        /// The request.
+        msg: OwnedMessage,
+    },
+    /// A response to a request we sent (retransmitted 2xx and repeated reliable 1xx are not
+    /// repeated here).
+    Response {
+        /// The client transaction.
+        txn: TxnId,
+        /// The dialog it belongs to, if any.
+        dialog: Option<DialogId>,
+        /// The response.
+        msg: OwnedMessage,
+    },
+    /// An early dialog was created (1xx with a To tag; one per fork).
+    DialogEarly(DialogId),
+    /// A dialog was confirmed (2xx).
+    DialogConfirmed(DialogId),
+    /// A dialog ended.
+    DialogTerminated {
+        /// Which.
+        dialog: DialogId,
+        /// Why.
+        reason: EndReason,
+    },
+    /// The ACK for our 2xx arrived.
+    AckReceived {
+        /// The dialog.
+        dialog: DialogId,
+        /// The ACK (its body is the answer when the 2xx carried the offer).
+        msg: OwnedMessage,
+    },
+    /// An incoming INVITE was cancelled; the core answered 200 to the CANCEL and 487 to the INVITE.
+    Cancelled {
+        /// The INVITE's server transaction.
+        invite: TxnId,
+    },
+    /// The PRACK for our reliable provisional response arrived (and was answered 200).
+    PrackReceived {
+        /// The dialog.
+        dialog: DialogId,
+        /// The RSeq acknowledged.
+        rseq: u32,
+    },
+    /// A request we sent got no final response (Timer B or F).
+    Timeout {
+        /// The client transaction.
+        txn: TxnId,
+    },
+    /// A transport error on a transaction.
+    TransportError {
+        /// The transaction.
+        txn: TxnId,
+    },
+    /// A re-INVITE or UPDATE of ours met 491 (glare); it is sent again at `at` (RFC 3261 §14.1).
+    GlareRetry {
+        /// The dialog.
+        dialog: DialogId,
+        /// When the request is sent again.
+        at: Instant,
+    },
+}
+
+/// What the UA hands back through [`UserAgent::poll_output`].
+// see `Output`: messages move by value, once
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum UaOutput {
+    /// Bytes to send.
+    Transmit(Transmit),
+    /// An event for the application.
+    Event(UaEvent),
+}
+
+/// The parts of a response the application chooses; the core adds Via, From, To (with the tag),
+/// Call-ID, CSeq, Contact and, where they apply, Require/RSeq and Session-Expires.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Answer {
+    /// Status code.
+    pub code: u16,
+    /// Extra header lines.
+    pub headers: Vec<(String, String)>,
+    /// Body and its Content-Type.
+    pub body: Option<(String, Vec<u8>)>,
+    /// Send a 101–199 reliably (RFC 3262) when the UAC supports `100rel`.
+    pub reliable: bool,
+}
+
+impl Answer {
+    /// An answer with this status and nothing else.
+    pub fn new(code: u16) -> Self {
+        Answer {
+            code,
+            ..Answer::default()
+        }
+    }
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+    /// Sets the body.
+    pub fn body(mut self, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+        self.body = Some((content_type.into(), body.into()));
+        self
+    }
+    /// Asks for reliable delivery of a provisional response.
+    pub fn reliable(mut self) -> Self {
+        self.reliable = true;
+        self
+    }
+}
+
+/// A new INVITE (outside a dialog).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InviteParams {
+    /// Request-URI.
+    pub request_uri: String,
+    /// From value, without tag (`"Alice" <sip:alice@example.com>`).
+    pub from: String,
+    /// To value (`<sip:bob@example.com>`).
+    pub to: String,
+    /// Where to send it (the outbound proxy or the resolved Request-URI).
+    pub remote: Remote,
+    /// Extra header lines (Route for a preloaded route set, P-Preferred-Identity, ...).
+    pub headers: Vec<(String, String)>,
+    /// Body (the SDP offer) and its Content-Type.
+    pub body: Option<(String, Vec<u8>)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UacKind {
+    InitialInvite,
+    ReInvite,
+    Update,
+    Bye,
+    Prack,
+    Cancel,
+    Other,
+}
+
+#[derive(Debug)]
+struct UacTxn {
+    kind: UacKind,
+    request: OwnedMessage,
+    remote: Remote,
+    dialog: Option<DialogId>,
+    /// Initial INVITE: the dialogs its responses created (forking).
+    forks: Vec<DialogId>,
+    cancel_pending: bool,
+    got_provisional: bool,
+    final_seen: bool,
+}
+
+#[derive(Debug)]
+struct UasTxn {
+    request: OwnedMessage,
+    remote: Remote,
+    local_tag: String,
+    dialog: Option<DialogId>,
+    final_sent: bool,
+    initial_invite: bool,
+    is_invite: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Reliable1xx {
+    txn: TxnId,
+    rseq: u32,
+    cseq: u32,
+    msg: OwnedMessage,
+    interval: Duration,
+    started: Instant,
+}
+
+#[derive(Debug, Clone)]
+struct Pending2xx {
+    txn: TxnId,
+    cseq: u32,
+    msg: OwnedMessage,
+    interval: Duration,
+    started: Instant,
+}
+
+#[derive(Debug, Clone)]
+struct SessionTimer {
+    interval: u32,
+    we_refresh: bool,
+}
+
+/// A re-INVITE or UPDATE to send again after 491: its method and body.
+type Resend = (Method<'static>, Option<(String, Vec<u8>)>);
+
+#[derive(Debug)]
+struct DialogEntry {
+    dialog: Dialog,
+    remote: Remote,
+    /// UAC: the ACK of the latest 2xx to an INVITE, by CSeq, re-sent for each 2xx retransmission.
+    ack: Option<(u32, Bytes)>,
+    invite_out: Option<TxnId>,
+    invite_in: Option<TxnId>,
+    update_out: Option<TxnId>,
+    /// Body of a re-INVITE/UPDATE that met 491, to send again.
+    glare: Option<Resend>,
+    pending_2xx: Option<Pending2xx>,
+    reliable_1xx: Option<Reliable1xx>,
+    last_rseq_out: u32,
+    last_rseq_in: Option<u32>,
+    session: Option<SessionTimer>,
+    call_id_owner: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum UaTimer {
+    Retransmit2xx(DialogId),
+    Reliable1xx(DialogId),
+    Glare(DialogId),
+    SessionRefresh(DialogId),
+    SessionExpire(DialogId),
+}
+
+/// A user agent core: UAC and UAS at once, any number of dialogs.
+#[derive(Debug)]
+pub struct UserAgent {
+    cfg: UaConfig,
+    layer: TransactionLayer,
+    out: VecDeque<UaOutput>,
+    dialogs: HashMap<DialogId, DialogEntry>,
+    uac: HashMap<TxnId, UacTxn>,
+    uas: HashMap<TxnId, UasTxn>,
+    timers: BinaryHeap<Reverse<(Instant, u64, UaTimer)>>,
+    live: HashMap<UaTimer, Instant>,
+    rng: u64,
+    counter: u64,
+    seq: u64,
+}
+
+fn static_method(m: Method<'_>) -> Method<'static> {
+    match m {
+        Method::Invite => Method::Invite,
+        Method::Update => Method::Update,
+        Method::Bye => Method::Bye,
+        Method::Info => Method::Info,
+        Method::Message => Method::Message,
+        Method::Options => Method::Options,
+        Method::Prack => Method::Prack,
+        Method::Refer => Method::Refer,
+        Method::Notify => Method::Notify,
+        _ => Method::Other("UNKNOWN"),
+    }
+}
+
+fn has_option(m: &Message<'_>, tag: &str) -> (bool, bool) {
+    let supported = m
+        .get_all::<Supported<'_>>()
+        .filter_map(Result::ok)
+        .any(|s| s.0.eq_ignore_ascii_case(tag));
+    let required = m
+        .get_all::<Require<'_>>()
+        .filter_map(Result::ok)
+        .any(|s| s.0.eq_ignore_ascii_case(tag));
+    (supported || required, required)
+}
+
+impl UserAgent {
+    /// A UA with no dialogs.
+    pub fn new(cfg: UaConfig) -> Self {
+        let layer = TransactionLayer::new(cfg.layer);
+        // splitmix64 of the seed, so nearby seeds give unrelated sequences
+        let mut z = cfg.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        let rng = (z ^ (z >> 31)) | 1;
+        UserAgent {
+            cfg,
+            layer,
+            out: VecDeque::new(),
+            dialogs: HashMap::new(),
+            uac: HashMap::new(),
+            uas: HashMap::new(),
+            timers: BinaryHeap::new(),
+            live: HashMap::new(),
+            rng,
+            counter: 0,
+            seq: 0,
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &UaConfig {
+        &self.cfg
+    }
+
+    /// The transaction layer underneath (read-only).
+    pub fn layer(&self) -> &TransactionLayer {
+        &self.layer
+    }
+
+    /// A dialog by id.
+    pub fn dialog(&self, id: &DialogId) -> Option<&Dialog> {
+        self.dialogs.get(id).map(|d| &d.dialog)
+    }
+
+    /// Every dialog that has not ended.
+    pub fn dialogs(&self) -> impl Iterator<Item = &Dialog> {
+        self.dialogs.values().map(|d| &d.dialog)
+    }
+
+    fn random(&mut self) -> u64 {
+        // xorshift64*: ids and back-off only, not security
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn token(&mut self) -> String {
+        self.counter += 1;
+        let r = self.random();
+        format!("{:x}{:08x}", self.counter, r as u32)
+    }
+
+    /// A fresh RFC 3261 branch (`z9hG4bK…`).
+    pub fn new_branch(&mut self) -> String {
+        format!("z9hG4bK{}", self.token())
+    }
+
+    fn via(&mut self, remote: Remote) -> String {
+        let b = self.new_branch();
+        format!(
+            "SIP/2.0/{} {};branch={b};rport",
+            remote.transport.as_str(),
+            self.cfg.sent_by
+        )
+    }
+
+    /// When [`UserAgent::handle_timeout`] must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mine = self.timers.peek().map(|Reverse((at, ..))| *at);
+        match (mine, self.layer.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The next datagram or event.
+    pub fn poll_output(&mut self) -> Option<UaOutput> {
+        self.out.pop_front()
+    }
+
+    /// Feeds one input: a received message or a transport error.
+    pub fn handle_input(&mut self, now: Instant, input: Input) -> Result<(), TxnError> {
+        let r = self.layer.handle_input(now, input).map(|_| ());
+        self.pump(now);
+        r
+    }
+
+    /// Fires every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.layer.handle_timeout(now);
+        self.pump(now);
+        while let Some(Reverse((at, _, t))) = self.timers.peek().cloned() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            if self.live.get(&t) != Some(&at) {
+                continue;
+            }
+            self.live.remove(&t);
+            self.on_timer(at, t);
+            self.pump(at);
+        }
+        self.prune();
+    }
+
+    fn arm(&mut self, t: UaTimer, at: Instant) {
+        self.seq += 1;
+        self.live.insert(t.clone(), at);
+        self.timers.push(Reverse((at, self.seq, t)));
+        self.prune();
+    }
+
+    fn disarm(&mut self, t: &UaTimer) {
+        self.live.remove(t);
+        self.prune();
+    }
+
+    fn prune(&mut self) {
+        while let Some(Reverse((at, _, t))) = self.timers.peek() {
+            if self.live.get(t) == Some(at) {
+                break;
+            }
+            self.timers.pop();
+        }
+    }
+
+    fn emit(&mut self, e: UaEvent) {
+        self.out.push_back(UaOutput::Event(e));
+    }
+
+    /// Moves the layer's output up: transmits out, events through the core.
+    fn pump(&mut self, now: Instant) {
+        while let Some(o) = self.layer.poll_output() {
+            match o {
+                Output::Transmit(t) => self.out.push_back(UaOutput::Transmit(t)),
+                Output::Event(e) => self.on_layer_event(now, e),
+            }
+        }
+    }
+
+    fn send_stateless(&mut self, remote: Remote, bytes: Bytes) {
+        self.out.push_back(UaOutput::Transmit(Transmit {
+            txn: None,
+            remote,
+            bytes,
+        }));
+    }
+
+    // ------------------------------------------------------------------ UAC side
+
+    /// Sends a new INVITE (RFC 3261 §13.2.1). Returns its client transaction.
+    pub fn invite(&mut self, now: Instant, p: InviteParams) -> Result<TxnId, TxnError> {
+        let via = self.via(p.remote);
+        let tag = self.token();
+        let host = self.cfg.sent_by.clone();
+        let call_id = format!("{}@{}", self.token(), host);
+        let mut b = ims_sip::RequestBuilder::new(Method::Invite, &p.request_uri)
+            .header("Via", via)
+            .header("Max-Forwards", 70)
+            .header("From", format_args!("{};tag={tag}", p.from))
+            .header("To", &p.to)
+            .header("Call-ID", &call_id)
+            .header("CSeq", "1 INVITE")
+            .header("Contact", format_args!("<{}>", self.cfg.contact));
+        let mut supported = Vec::new();
+        if self.cfg.reliable_provisional {
+            supported.push("100rel");
+        }
+        if self.cfg.session_expires.is_some() {
+            supported.push("timer");
+        }
+        if !supported.is_empty() {
+            b = b.header("Supported", supported.join(", "));
+        }
+        if let Some(se) = self.cfg.session_expires {
+            b = b
+                .header("Session-Expires", se)
+                .header("Min-SE", self.cfg.min_se);
+        }
+        for (n, v) in &p.headers {
+            b = b.header(n, v);
+        }
+        if let Some((ct, body)) = &p.body {
+            b = b.body(ct, body.clone());
+        }
+        let msg = b.build()?;
+        let txn = self.layer.send_request(now, msg.clone(), p.remote)?;
+        self.uac.insert(
+            txn,
+            UacTxn {
+                kind: UacKind::InitialInvite,
+                request: msg,
+                remote: p.remote,
+                dialog: None,
+                forks: Vec::new(),
+                cancel_pending: false,
+                got_provisional: false,
+                final_seen: false,
+            },
+        );
+        self.pump(now);
+        Ok(txn)
+    }
+
+    /// Sends an out-of-dialog request made by the application (MESSAGE, OPTIONS, REGISTER...);
+    /// it must carry a Via with a fresh branch ([`UserAgent::new_branch`]).
+    pub fn send_request(
+        &mut self,
+        now: Instant,
+        msg: OwnedMessage,
+        remote: Remote,
+    ) -> Result<TxnId, TxnError> {
+        let txn = self.layer.send_request(now, msg.clone(), remote)?;
+        self.uac.insert(
+            txn,
+            UacTxn {
+                kind: UacKind::Other,
+                request: msg,
+                remote,
+                dialog: None,
+                forks: Vec::new(),
+                cancel_pending: false,
+                got_provisional: false,
+                final_seen: false,
+            },
+        );
+        self.pump(now);
+        Ok(txn)
+    }
+
+    /// Cancels an INVITE we sent (RFC 3261 §9.1). The CANCEL goes out once a provisional
+    /// response has arrived; until then it is held. Returns the CANCEL's transaction when sent.
+    pub fn cancel(&mut self, now: Instant, invite: TxnId) -> Result<Option<TxnId>, TxnError> {
+        let u = self
+            .uac
+            .get_mut(&invite)
+            .ok_or(TxnError::NoSuchTransaction)?;
+        if u.kind != UacKind::InitialInvite && u.kind != UacKind::ReInvite {
+            return Err(TxnError::InvalidState("only an INVITE can be cancelled"));
+        }
+        if u.final_seen {
+            return Err(TxnError::InvalidState(
+                "the INVITE already has a final response",
+            ));
+        }
+        if !u.got_provisional {
+            u.cancel_pending = true;
+            return Ok(None);
+        }
+        self.send_cancel(now, invite).map(Some)
+    }
+
+    fn send_cancel(&mut self, now: Instant, invite: TxnId) -> Result<TxnId, TxnError> {
+        let u = self.uac.get(&invite).ok_or(TxnError::NoSuchTransaction)?;
+        let req = u.request.as_message();
+        let remote = u.remote;
+        // same Request-URI, Call-ID, To, From, CSeq number, top Via and Route as the INVITE
+        let mut b =
+            ims_sip::RequestBuilder::new(Method::Cancel, req.request_uri_str().unwrap_or_default());
+        let via = req
+            .headers_of(HeaderName::Via)
+            .next()
+            .ok_or(TxnError::MissingHeader("Via"))?;
+        b = b.header("Via", via.value().split(',').next().unwrap_or("").trim());
+        for r in req.headers_of(HeaderName::Route) {
+            b = b.header("Route", r.value());
+        }
+        let seq = req.cseq()?.ok_or(TxnError::MissingHeader("CSeq"))?.seq;
+        b = b
+            .header("Max-Forwards", 70)
+            .header("From", req.header(HeaderName::From).unwrap_or_default())
+            .header("To", req.header(HeaderName::To).unwrap_or_default())
+            .header(
+                "Call-ID",
+                req.header(HeaderName::CallId).unwrap_or_default(),
+            )
+            .header("CSeq", format_args!("{seq} CANCEL"));
+        let msg = b.build()?;
+        let dialog = u.dialog.clone();
+        let txn = self.layer.send_request(now, msg.clone(), remote)?;
+        self.uac.insert(
+            txn,
+            UacTxn {
+                kind: UacKind::Cancel,
+                request: msg,
+                remote,
+                dialog,
+                forks: Vec::new(),
+                cancel_pending: false,
+                got_provisional: false,
+                final_seen: false,
+            },
+        );
+        self.pump(now);
+        Ok(txn)
+    }
+
+    /// Ends a confirmed dialog with BYE (RFC 3261 §15.1).
+    pub fn bye(&mut self, now: Instant, id: &DialogId) -> Result<TxnId, TxnError> {
+        self.request_in_dialog(now, id, Method::Bye, Vec::new(), None)
+    }
+
+    /// Sends a re-INVITE in a dialog (RFC 3261 §14.1). Answers 491 are retried after the §14.1
+    /// back-off.
+    pub fn reinvite(
+        &mut self,
+        now: Instant,
+        id: &DialogId,
+        body: Option<(String, Vec<u8>)>,
+    ) -> Result<TxnId, TxnError> {
+        self.request_in_dialog(now, id, Method::Invite, Vec::new(), body)
+    }
+
+    /// Sends an UPDATE in a dialog (RFC 3311), early or confirmed.
+    pub fn update(
+        &mut self,
+        now: Instant,
+        id: &DialogId,
+        body: Option<(String, Vec<u8>)>,
+    ) -> Result<TxnId, TxnError> {
+        self.request_in_dialog(now, id, Method::Update, Vec::new(), body)
+    }
+
+    /// Sends any request in a dialog (RFC 3261 §12.2.1.1).
+    pub fn request_in_dialog(
+        &mut self,
+        now: Instant,
+        id: &DialogId,
+        method: Method<'_>,
+        headers: Vec<(String, String)>,
+        body: Option<(String, Vec<u8>)>,
+    ) -> Result<TxnId, TxnError> {
+        let e = self
+            .dialogs
+            .get(id)
+            .ok_or(TxnError::Dialog("no such dialog"))?;
+        if e.dialog.state == DialogState::Terminated {
+            return Err(TxnError::Dialog("dialog terminated"));
+        }
+        match method {
+            Method::Invite if e.invite_out.is_some() || e.invite_in.is_some() => {
+                // RFC 3261 §14.1: no re-INVITE while another INVITE is in progress
+                return Err(TxnError::InvalidState(
+                    "an INVITE transaction is in progress",
+                ));
+            }
+            Method::Update if e.update_out.is_some() => {
+                return Err(TxnError::InvalidState("an UPDATE is in progress"));
+            }
+            Method::Bye if e.dialog.state == DialogState::Early && e.dialog.is_uac => {
+                return Err(TxnError::InvalidState(
+                    "a UAC ends an early dialog with CANCEL, not BYE (RFC 3261 §15)",
+                ));
+            }
+            _ => {}
+        }
+        let remote = e.remote;
+        let se = e.session.as_ref().map(|s| (s.interval, s.we_refresh));
+        let via = self.via(remote);
+        let contact = self.cfg.contact.clone();
+        let e = self.dialogs.get_mut(id).expect("looked up above");
+        let seq = e.dialog.next_seq();
+        let mut b = e.dialog.request(method, seq);
+        b = b.header("Via", via);
+        if matches!(method, Method::Invite | Method::Update) {
+            b = b.header("Contact", format_args!("<{contact}>"));
+            if let Some((interval, we)) = se {
+                // refresher names a side of this transaction (RFC 4028 §7.1)
+                let who = if we { "uac" } else { "uas" };
+                b = b
+                    .header(
+                        "Session-Expires",
+                        format_args!("{interval};refresher={who}"),
+                    )
+                    .header("Supported", "timer");
+            }
+        }
+        for (n, v) in &headers {
+            b = b.header(n, v);
+        }
+        if let Some((ct, body)) = &body {
+            b = b.body(ct, body.clone());
+        }
+        let msg = b.build()?;
+        let txn = self.layer.send_request(now, msg.clone(), remote)?;
+        let kind = match method {
+            Method::Invite => UacKind::ReInvite,
+            Method::Update => UacKind::Update,
+            Method::Bye => UacKind::Bye,
+            Method::Prack => UacKind::Prack,
+            _ => UacKind::Other,
+        };
+        let e = self.dialogs.get_mut(id).expect("looked up above");
+        match kind {
+            UacKind::ReInvite => e.invite_out = Some(txn),
+            UacKind::Update => e.update_out = Some(txn),
+            UacKind::Bye => {
+                // no more 2xx retransmissions or refreshes once we hang up
+                e.pending_2xx = None;
+            }
+            _ => {}
+        }
+        if kind == UacKind::ReInvite || kind == UacKind::Update {
+            e.glare = Some((static_method(method), body));
+        }
+        self.uac.insert(
+            txn,
+            UacTxn {
+                kind,
+                request: msg,
+                remote,
+                dialog: Some(id.clone()),
+                forks: Vec::new(),
+                cancel_pending: false,
+                got_provisional: false,
+                final_seen: false,
+            },
+        );
+        if kind == UacKind::Bye {
+            self.disarm(&UaTimer::Retransmit2xx(id.clone()));
+            self.disarm(&UaTimer::SessionRefresh(id.clone()));
+            self.disarm(&UaTimer::SessionExpire(id.clone()));
+        }
+        self.pump(now);
+        Ok(txn)
+    }
+
+    fn on_response(&mut self, now: Instant, txn: TxnId, msg: OwnedMessage) {
+        let Some(u) = self.uac.get_mut(&txn) else {
+            return;
+        };
+        let m = msg.as_message();
+        let code = m.status().unwrap_or(0);
+        let kind = u.kind;
+        if code >= 200 {
+            u.final_seen = true;
+        } else {
+            u.got_provisional = true;
+        }
+        match kind {
+            UacKind::InitialInvite => self.on_invite_response(now, txn, msg),
+            UacKind::ReInvite | UacKind::Update => {
+                let id = u.dialog.clone();
+                if let Some(id) = &id {
+                    if let Some(e) = self.dialogs.get_mut(id) {
+                        let _ = e.dialog.on_response(&m);
+                    }
+                }
+                if code >= 200 {
+                    if let Some(id) = &id {
+                        if let Some(e) = self.dialogs.get_mut(id) {
+                            if kind == UacKind::ReInvite {
+                                e.invite_out = None;
+                            } else {
+                                e.update_out = None;
+                            }
+                        }
+                    }
+                }
+                if kind == UacKind::ReInvite && (200..300).contains(&code) {
+                    if let Some(id) = &id {
+                        self.send_2xx_ack(id, &m);
+                    }
+                }
+                if code == 491 {
+                    if let Some(id) = id.clone() {
+                        // RFC 3261 §14.1: the Call-ID owner waits 2.1–4 s, the other side 0–2 s,
+                        // in units of 10 ms
+                        let owner = self.dialogs.get(&id).is_some_and(|e| e.call_id_owner);
+                        let r = self.random();
+                        let wait = if owner {
+                            2100 + (r % 191) * 10
+                        } else {
+                            (r % 201) * 10
+                        };
+                        let at = now + Duration::from_millis(wait);
+                        self.arm(UaTimer::Glare(id.clone()), at);
+                        self.emit(UaEvent::GlareRetry { dialog: id, at });
+                    }
+                } else if (200..300).contains(&code) {
+                    if let Some(id) = &id {
+                        if let Some(e) = self.dialogs.get_mut(id) {
+                            e.glare = None;
+                        }
+                        self.start_session_timer(now, id, &m);
+                    }
+                } else if code >= 300 {
+                    if let Some(e) = id.as_ref().and_then(|id| self.dialogs.get_mut(id)) {
+                        e.glare = None;
+                    }
+                }
+                if code != 491 {
+                    self.emit(UaEvent::Response {
+                        txn,
+                        dialog: id,
+                        msg,
+                    });
+                }
+            }
+            UacKind::Bye => {
+                let id = u.dialog.clone();
+                if code >= 200 {
+                    if let Some(id) = &id {
+                        self.end_dialog(id, EndReason::ByeSent);
+                    }
+                }
+                self.emit(UaEvent::Response {
+                    txn,
+                    dialog: id,
+                    msg,
+                });
+            }
+            UacKind::Prack | UacKind::Cancel | UacKind::Other => {
+                let dialog = u.dialog.clone();
+                self.emit(UaEvent::Response { txn, dialog, msg });
+            }
+        }
+    }
+
+    fn on_invite_response(&mut self, now: Instant, txn: TxnId, msg: OwnedMessage) {
+        let m = msg.as_message();
+        let code = m.status().unwrap_or(0);
+        let u = self.uac.get(&txn).expect("caller checked");
+        let req = u.request.clone();
+        let remote = u.remote;
+        let cancel_pending = u.cancel_pending;
+        let id = DialogId::of_received_response(&m);
+        if code < 200 {
+            let mut repeat = false;
+            if let Some(id) = id.clone() {
+                if !self.dialogs.contains_key(&id) {
+                    if let Ok(d) = Dialog::uac(&req.as_message(), &m) {
+                        self.dialogs
+                            .insert(id.clone(), self.new_entry(d, remote, true));
+                        if let Some(u) = self.uac.get_mut(&txn) {
+                            u.forks.push(id.clone());
+                            u.dialog.get_or_insert(id.clone());
+                        }
+                        self.emit(UaEvent::DialogEarly(id.clone()));
+                    }
+                } else if let Some(e) = self.dialogs.get_mut(&id) {
+                    let _ = e.dialog.on_response(&m);
+                }
+                repeat = self.maybe_prack(now, &id, &m);
+            }
+            if cancel_pending {
+                if let Some(u) = self.uac.get_mut(&txn) {
+                    u.cancel_pending = false;
+                }
+                let _ = self.send_cancel(now, txn);
+            }
+            if !repeat {
+                self.emit(UaEvent::Response {
+                    txn,
+                    dialog: id,
+                    msg,
+                });
+            }
+            return;
+        }
+        if code < 300 {
+            let Some(id) = id else {
+                self.emit(UaEvent::Response {
+                    txn,
+                    dialog: None,
+                    msg,
+                });
+                return;
+            };
+            let seq = m.cseq().ok().flatten().map_or(0, |c| c.seq);
+            let retransmission = self.dialogs.get(&id).is_some_and(|e| {
+                e.dialog.state == DialogState::Confirmed
+                    && e.ack.as_ref().is_some_and(|(s, _)| *s == seq)
+            });
+            if retransmission {
+                // RFC 3261 §13.2.2.4: every 2xx retransmission gets the same ACK
+                if let Some(e) = self.dialogs.get(&id) {
+                    let (r, ack) = (e.remote, e.ack.as_ref().map(|(_, a)| a.clone()));
+                    if let Some(a) = ack {
+                        self.send_stateless(r, a);
+                    }
+                }
+                return;
+            }
+            match self.dialogs.get_mut(&id) {
+                Some(e) => {
+                    let _ = e.dialog.on_response(&m);
+                }
+                None => {
+                    if let Ok(d) = Dialog::uac(&req.as_message(), &m) {
+                        self.dialogs
+                            .insert(id.clone(), self.new_entry(d, remote, true));
+                        if let Some(u) = self.uac.get_mut(&txn) {
+                            u.forks.push(id.clone());
+                        }
+                    }
+                }
+            }
+            if let Some(u) = self.uac.get_mut(&txn) {
+                u.dialog = Some(id.clone());
+            }
+            self.send_2xx_ack(&id, &m);
+            self.emit(UaEvent::DialogConfirmed(id.clone()));
+            self.start_session_timer(now, &id, &m);
+            self.emit(UaEvent::Response {
+                txn,
+                dialog: Some(id),
+                msg,
+            });
+            return;
+        }
+        // non-2xx final: every early dialog of this INVITE ends (RFC 3261 §12.3)
+        let forks = self
+            .uac
+            .get(&txn)
+            .map(|u| u.forks.clone())
+            .unwrap_or_default();
+        for f in forks {
+            if self
+                .dialogs
+                .get(&f)
+                .is_some_and(|e| e.dialog.state == DialogState::Early)
+            {
+                let reason = if code == 487 {
+                    EndReason::Cancelled
+                } else {
+                    EndReason::Rejected(code)
+                };
+                self.end_dialog(&f, reason);
+            }
+        }
+        self.emit(UaEvent::Response {
+            txn,
+            dialog: id,
+            msg,
+        });
+    }
+
+    fn new_entry(&self, dialog: Dialog, remote: Remote, call_id_owner: bool) -> DialogEntry {
+        DialogEntry {
+            dialog,
+            remote,
+            ack: None,
+            invite_out: None,
+            invite_in: None,
+            update_out: None,
+            glare: None,
+            pending_2xx: None,
+            reliable_1xx: None,
+            last_rseq_out: 0,
+            last_rseq_in: None,
+            session: None,
+            call_id_owner,
+        }
+    }
+
+    /// RFC 3262 §4: PRACK a reliable provisional response once, in RSeq order. Returns true when
+    /// the response is a retransmission (not passed up again).
+    fn maybe_prack(&mut self, now: Instant, id: &DialogId, m: &Message<'_>) -> bool {
+        let (_, required) = has_option(m, "100rel");
+        let Some(rseq) = m.get::<RSeq>().ok().flatten() else {
+            return false;
+        };
+        if !required {
+            return false;
+        }
+        let Some(e) = self.dialogs.get_mut(id) else {
+            return false;
+        };
+        match e.last_rseq_in {
+            Some(last) if rseq.0 <= last => return true,
+            Some(last) if rseq.0 != last + 1 => return true,
+            _ => {}
+        }
+        e.last_rseq_in = Some(rseq.0);
+        let Some(cseq) = m.cseq().ok().flatten() else {
+            return false;
+        };
+        let rack = format!("{} {} {}", rseq.0, cseq.seq, cseq.method);
+        let _ = self.request_in_dialog(now, id, Method::Prack, vec![("RAck".into(), rack)], None);
+        false
+    }
+
+    /// The ACK for a 2xx to an INVITE (RFC 3261 §13.2.2.4): in the dialog, CSeq number of the
+    /// INVITE, a new branch, sent without a transaction.
+    fn send_2xx_ack(&mut self, id: &DialogId, resp: &Message<'_>) {
+        let Some(seq) = resp.cseq().ok().flatten().map(|c| c.seq) else {
+            return;
+        };
+        let Some(e) = self.dialogs.get(id) else {
+            return;
+        };
+        let remote = e.remote;
+        let via = self.via(remote);
+        let e = self.dialogs.get_mut(id).expect("looked up above");
+        let b = e.dialog.request(Method::Ack, seq).header("Via", via);
+        let bytes = Bytes::from(b.to_vec());
+        e.ack = Some((seq, bytes.clone()));
+        self.send_stateless(remote, bytes);
+    }
+
+    // ------------------------------------------------------------------ UAS side
+
+    /// Answers a request received as [`UaEvent::IncomingInvite`] or [`UaEvent::IncomingRequest`].
+    ///
+    /// For an INVITE: a 101–199 with a tag creates an early dialog (reliably sent when asked and
+    /// the UAC supports `100rel`), a 2xx confirms the dialog and is retransmitted until the ACK
+    /// (RFC 3261 §13.3.1.4), a 3xx–6xx ends the early dialog.
+    pub fn respond(&mut self, now: Instant, txn: TxnId, a: Answer) -> Result<(), TxnError> {
+        let u = self.uas.get(&txn).ok_or(TxnError::NoSuchTransaction)?;
+        if u.final_sent {
+            return Err(TxnError::InvalidState("a final response was already sent"));
+        }
+        let req = u.request.clone();
+        let remote = u.remote;
+        let local_tag = u.local_tag.clone();
+        let is_invite = u.is_invite;
+        let initial = u.initial_invite;
+        let existing = u.dialog.clone().filter(|d| self.dialogs.contains_key(d));
+        let m = req.as_message();
+        let code = a.code;
+        let mut b = ResponseBuilder::from_request_with_tag(&m, code, Some(&local_tag));
+        let dialog_creating = is_invite && code > 100 && code < 300;
+        if dialog_creating {
+            b = b.header("Contact", format_args!("<{}>", self.cfg.contact));
+        }
+        let (rel_ok, _) = has_option(&m, "100rel");
+        let reliable = is_invite
+            && a.reliable
+            && self.cfg.reliable_provisional
+            && rel_ok
+            && (101..200).contains(&code);
+        // the dialog this response belongs to (created now for the initial INVITE)
+        let id = match (&existing, initial && dialog_creating) {
+            (Some(id), _) => Some(id.clone()),
+            (None, true) => {
+                let d = Dialog::uas(&m, &local_tag, code < 200)?;
+                let id = d.id.clone();
+                self.dialogs
+                    .insert(id.clone(), self.new_entry(d, remote, false));
+                if let Some(u) = self.uas.get_mut(&txn) {
+                    u.dialog = Some(id.clone());
+                }
+                self.emit(UaEvent::DialogEarly(id.clone()));
+                Some(id)
+            }
+            _ => None,
+        };
+        if let (true, Some(id)) = (reliable, &id) {
+            let e = self.dialogs.get_mut(id).expect("created above");
+            if e.reliable_1xx.is_some() {
+                return Err(TxnError::InvalidState(
+                    "a reliable provisional response is still unacknowledged (RFC 3262 §3)",
+                ));
+            }
+            e.last_rseq_out += 1;
+            b = b
+                .header("Require", "100rel")
+                .header("RSeq", e.last_rseq_out);
+        }
+        let mut session = None;
+        let refresh = is_invite || m.method() == Some(Method::Update);
+        if refresh && (200..300).contains(&code) && (is_invite || self.session_of(&existing)) {
+            session = self.uas_session_headers(&m);
+            if let Some((interval, refresher, uac_supports)) = &session {
+                b = b.header(
+                    "Session-Expires",
+                    format_args!("{interval};refresher={refresher}"),
+                );
+                if *uac_supports {
+                    b = b.header("Require", "timer");
+                }
+            }
+        }
+        for (n, v) in &a.headers {
+            b = b.header(n, v);
+        }
+        if let Some((ct, body)) = &a.body {
+            b = b.body(ct, body.clone());
+        }
+        let msg = b.build()?;
+        self.layer.send_response(now, txn, msg.clone())?;
+        let cseq = m.cseq()?.map_or(0, |c| c.seq);
+        if code >= 200 {
+            if let Some(u) = self.uas.get_mut(&txn) {
+                u.final_sent = true;
+            }
+        }
+        if let Some(id) = &id {
+            if reliable {
+                let e = self.dialogs.get_mut(id).expect("exists");
+                e.reliable_1xx = Some(Reliable1xx {
+                    txn,
+                    rseq: e.last_rseq_out,
+                    cseq,
+                    msg: msg.clone(),
+                    interval: self.cfg.layer.timers.t1,
+                    started: now,
+                });
+                let t1 = self.cfg.layer.timers.t1;
+                self.arm(UaTimer::Reliable1xx(id.clone()), now + t1);
+            }
+            if code >= 200 {
+                if let Some(e) = self.dialogs.get_mut(id) {
+                    e.reliable_1xx = None;
+                }
+                self.disarm(&UaTimer::Reliable1xx(id.clone()));
+            }
+            if is_invite && (200..300).contains(&code) {
+                let e = self.dialogs.get_mut(id).expect("exists");
+                if e.dialog.state == DialogState::Early {
+                    e.dialog.state = DialogState::Confirmed;
+                }
+                e.pending_2xx = Some(Pending2xx {
+                    txn,
+                    cseq,
+                    msg,
+                    interval: self.cfg.layer.timers.t1,
+                    started: now,
+                });
+                if let Some((interval, refresher, _)) = session {
+                    e.session = Some(SessionTimer {
+                        interval,
+                        we_refresh: refresher == "uas",
+                    });
+                }
+                let t1 = self.cfg.layer.timers.t1;
+                self.arm(UaTimer::Retransmit2xx(id.clone()), now + t1);
+                if initial {
+                    self.emit(UaEvent::DialogConfirmed(id.clone()));
+                }
+                self.schedule_session(now, id);
+            } else if is_invite && code >= 300 {
+                if initial {
+                    self.end_dialog(id, EndReason::Rejected(code));
+                } else if let Some(e) = self.dialogs.get_mut(id) {
+                    e.invite_in = None;
+                }
+            }
+            if !is_invite && (200..300).contains(&code) {
+                // an UPDATE answered 2xx refreshes the session (RFC 4028 §10)
+                if let (Some((interval, refresher, _)), Some(e)) =
+                    (session, self.dialogs.get_mut(id))
+                {
+                    e.session = Some(SessionTimer {
+                        interval,
+                        we_refresh: refresher == "uas",
+                    });
+                    self.schedule_session(now, id);
+                }
+            }
+        }
+        self.pump(now);
+        Ok(())
+    }
+
+    fn session_of(&self, id: &Option<DialogId>) -> bool {
+        id.as_ref()
+            .and_then(|id| self.dialogs.get(id))
+            .is_some_and(|e| e.session.is_some())
+    }
+
+    /// RFC 4028 §9: the session interval and refresher of our 2xx, and whether the UAC supports
+    /// the extension (then `Require: timer`).
+    fn uas_session_headers(&self, m: &Message<'_>) -> Option<(u32, &'static str, bool)> {
+        let (uac_supports, _) = has_option(m, "timer");
+        let se = m.get::<SessionExpires<'_>>().ok().flatten();
+        let interval = match (se, self.cfg.session_expires) {
+            (Some(s), _) => s.delta,
+            (None, Some(ours)) if uac_supports => ours,
+            _ => return None,
+        };
+        let refresher = match se.and_then(|s| s.refresher()) {
+            Some(r) if r.eq_ignore_ascii_case("uac") => "uac",
+            Some(_) => "uas",
+            None if uac_supports => "uac",
+            None => "uas",
+        };
+        Some((interval, refresher, uac_supports))
+    }
+
+    /// UAC side of RFC 4028 §7.2: the 2xx names the interval and refresher.
+    fn start_session_timer(&mut self, now: Instant, id: &DialogId, resp: &Message<'_>) {
+        let Some(se) = resp.get::<SessionExpires<'_>>().ok().flatten() else {
+            return;
+        };
+        let Some(e) = self.dialogs.get_mut(id) else {
+            return;
+        };
+        // the refresher names a side of this transaction, of which we are the UAC
+        let we_refresh = !se
+            .refresher()
+            .is_some_and(|r| r.eq_ignore_ascii_case("uas"));
+        e.session = Some(SessionTimer {
+            interval: se.delta,
+            we_refresh,
+        });
+        self.schedule_session(now, id);
+    }
+
+    /// Refresh at half the interval (refresher) or BYE at interval − min(32, interval/3)
+    /// (the other side), RFC 4028 §10.
+    fn schedule_session(&mut self, now: Instant, id: &DialogId) {
+        let Some(s) = self.dialogs.get(id).and_then(|e| e.session.clone()) else {
+            return;
+        };
+        let i = u64::from(s.interval);
+        if s.we_refresh {
+            self.disarm(&UaTimer::SessionExpire(id.clone()));
+            self.arm(
+                UaTimer::SessionRefresh(id.clone()),
+                now + Duration::from_millis(i * 500),
+            );
+        } else {
+            self.disarm(&UaTimer::SessionRefresh(id.clone()));
+            let before = (i / 3).min(32);
+            self.arm(
+                UaTimer::SessionExpire(id.clone()),
+                now + Duration::from_secs(i - before),
+            );
+        }
+    }
+
+    fn end_dialog(&mut self, id: &DialogId, reason: EndReason) {
+        if let Some(mut e) = self.dialogs.remove(id) {
+            e.dialog.state = DialogState::Terminated;
+            for t in [
+                UaTimer::Retransmit2xx(id.clone()),
+                UaTimer::Reliable1xx(id.clone()),
+                UaTimer::Glare(id.clone()),
+                UaTimer::SessionRefresh(id.clone()),
+                UaTimer::SessionExpire(id.clone()),
+            ] {
+                self.live.remove(&t);
+            }
+            self.prune();
+            self.emit(UaEvent::DialogTerminated {
+                dialog: id.clone(),
+                reason,
+            });
+        }
+    }
+
+    fn answer_plain(
+        &mut self,
+        now: Instant,
+        txn: TxnId,
+        req: &OwnedMessage,
+        code: u16,
+        extra: &[(&str, String)],
+    ) {
+        let mut b = ResponseBuilder::from_request(&req.as_message(), code);
+        for (n, v) in extra {
+            b = b.header(n, v);
+        }
+        if let Ok(r) = b.build() {
+            let _ = self.layer.send_response(now, txn, r);
+        }
+        if code >= 200 {
+            if let Some(u) = self.uas.get_mut(&txn) {
+                u.final_sent = true;
+            }
+        }
+    }
+
+    fn on_layer_event(&mut self, now: Instant, e: Event) {
+        match e {
+            Event::Request { txn, msg, remote } => self.on_request(now, txn, msg, remote),
+            Event::Cancel {
+                txn,
+                invite,
+                msg,
+                remote: _,
+            } => {
+                let target = invite.filter(|i| self.uas.contains_key(i));
+                match target {
+                    None => self.answer_plain(now, txn, &msg, 481, &[]),
+                    Some(inv) => {
+                        self.answer_plain(now, txn, &msg, 200, &[]);
+                        let answered = self.uas.get(&inv).is_some_and(|u| u.final_sent);
+                        if !answered {
+                            if let Some(id) = self.uas.get(&inv).and_then(|u| u.dialog.clone()) {
+                                self.end_dialog(&id, EndReason::Cancelled);
+                            }
+                            let _ = self.respond(now, inv, Answer::new(487));
+                            self.emit(UaEvent::Cancelled { invite: inv });
+                        }
+                    }
+                }
+            }
+            Event::Ack { msg, .. } => {
+                let m = msg.as_message();
+                let Some(id) = DialogId::of_received_request(&m) else {
+                    return;
+                };
+                let seq = m.cseq().ok().flatten().map_or(0, |c| c.seq);
+                let Some(e) = self.dialogs.get_mut(&id) else {
+                    // a stray ACK is absorbed (RFC 6026 §7.1)
+                    return;
+                };
+                if e.pending_2xx.as_ref().is_some_and(|p| p.cseq == seq) {
+                    e.pending_2xx = None;
+                    e.invite_in = None;
+                    self.disarm(&UaTimer::Retransmit2xx(id.clone()));
+                    self.emit(UaEvent::AckReceived { dialog: id, msg });
+                }
+                // ACK retransmissions (2xx already acknowledged) are absorbed
+            }
+            Event::Response { txn, msg } => self.on_response(now, txn, msg),
+            Event::StrayResponse { msg, .. } => {
+                // 2xx retransmitted after the INVITE transaction ended: ACK it again
+                let m = msg.as_message();
+                let is_invite_2xx = m.status().is_some_and(|c| (200..300).contains(&c))
+                    && m.cseq()
+                        .ok()
+                        .flatten()
+                        .is_some_and(|c| c.method == Method::Invite);
+                if !is_invite_2xx {
+                    return;
+                }
+                let seq = m.cseq().ok().flatten().map_or(0, |c| c.seq);
+                if let Some(id) = DialogId::of_received_response(&m) {
+                    if let Some(e) = self.dialogs.get(&id) {
+                        if let Some((s, a)) = &e.ack {
+                            if *s == seq {
+                                let (r, a) = (e.remote, a.clone());
+                                self.send_stateless(r, a);
+                            }
+                        }
+                    }
+                }
+            }
+            Event::Timeout { txn, .. } => {
+                if let Some(u) = self.uac.get(&txn) {
+                    match u.kind {
+                        UacKind::InitialInvite => {
+                            for f in u.forks.clone() {
+                                if self
+                                    .dialogs
+                                    .get(&f)
+                                    .is_some_and(|e| e.dialog.state == DialogState::Early)
+                                {
+                                    self.end_dialog(&f, EndReason::Timeout);
+                                }
+                            }
+                        }
+                        UacKind::Bye => {
+                            if let Some(id) = u.dialog.clone() {
+                                self.end_dialog(&id, EndReason::ByeSent);
+                            }
+                        }
+                        UacKind::ReInvite | UacKind::Update => {
+                            let is_inv = u.kind == UacKind::ReInvite;
+                            if let Some(e) =
+                                u.dialog.clone().and_then(|id| self.dialogs.get_mut(&id))
+                            {
+                                if is_inv {
+                                    e.invite_out = None;
+                                } else {
+                                    e.update_out = None;
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                self.emit(UaEvent::Timeout { txn });
+            }
+            Event::TransportError { txn } => self.emit(UaEvent::TransportError { txn }),
+            Event::Terminated { txn, .. } => {
+                if let Some(u) = self.uac.remove(&txn) {
+                    if u.kind == UacKind::InitialInvite {
+                        for f in u.forks {
+                            if self
+                                .dialogs
+                                .get(&f)
+                                .is_some_and(|e| e.dialog.state == DialogState::Early)
+                            {
+                                self.end_dialog(&f, EndReason::Superseded);
+                            }
+                        }
+                    }
+                }
+                self.uas.remove(&txn);
+            }
+        }
+    }
+
+    fn on_request(&mut self, now: Instant, txn: TxnId, msg: OwnedMessage, remote: Remote) {
+        let m = msg.as_message();
+        let method = m.method().unwrap_or(Method::Other(""));
+        let is_invite = method == Method::Invite;
+        let in_dialog = m.to().ok().flatten().and_then(|t| t.tag()).is_some();
+        let local_tag = match m.to().ok().flatten().and_then(|t| t.tag()) {
+            Some(t) => t.to_owned(),
+            None => self.token(),
+        };
+        self.uas.insert(
+            txn,
+            UasTxn {
+                request: msg.clone(),
+                remote,
+                local_tag,
+                dialog: None,
+                final_sent: false,
+                initial_invite: is_invite && !in_dialog,
+                is_invite,
+            },
+        );
+        if !in_dialog {
+            if is_invite {
+                // RFC 4028 §8: a session interval below our Min-SE is refused with 422
+                if let Some(se) = m.get::<SessionExpires<'_>>().ok().flatten() {
+                    if se.delta < self.cfg.min_se {
+                        let min = self.cfg.min_se.to_string();
+                        self.answer_plain(now, txn, &msg, 422, &[("Min-SE", min)]);
+                        return;
+                    }
+                }
+                self.emit(UaEvent::IncomingInvite { txn, msg, remote });
+            } else if matches!(method, Method::Bye | Method::Prack | Method::Update) {
+                self.answer_plain(now, txn, &msg, 481, &[]);
+            } else {
+                self.emit(UaEvent::IncomingRequest {
+                    txn,
+                    dialog: None,
+                    msg,
+                });
+            }
+            return;
+        }
+        let Some(id) = DialogId::of_received_request(&m) else {
+            self.answer_plain(now, txn, &msg, 481, &[]);
+            return;
+        };
+        let Some(e) = self.dialogs.get_mut(&id) else {
+            self.answer_plain(now, txn, &msg, 481, &[]);
+            return;
+        };
+        if let Err(code) = e.dialog.on_request(&m) {
+            self.answer_plain(now, txn, &msg, code, &[]);
+            return;
+        }
+        if let Some(u) = self.uas.get_mut(&txn) {
+            u.dialog = Some(id.clone());
+        }
+        match method {
+            Method::Bye => {
+                self.answer_plain(now, txn, &msg, 200, &[]);
+                self.end_dialog(&id, EndReason::ByeReceived);
+            }
+            Method::Prack => {
+                let rack = m.get::<RAck<'_>>().ok().flatten();
+                let e = self.dialogs.get_mut(&id).expect("looked up above");
+                let matched = match (&e.reliable_1xx, rack) {
+                    (Some(r), Some(a)) => r.rseq == a.rseq && r.cseq == a.cseq,
+                    _ => false,
+                };
+                if matched {
+                    let rseq = e.reliable_1xx.take().map_or(0, |r| r.rseq);
+                    self.disarm(&UaTimer::Reliable1xx(id.clone()));
+                    self.answer_plain(now, txn, &msg, 200, &[]);
+                    self.emit(UaEvent::PrackReceived { dialog: id, rseq });
+                } else {
+                    self.answer_plain(now, txn, &msg, 481, &[]);
+                }
+            }
+            Method::Invite => {
+                let e = self.dialogs.get_mut(&id).expect("looked up above");
+                if e.invite_out.is_some() {
+                    // RFC 3261 §14.2: glare
+                    self.answer_plain(now, txn, &msg, 491, &[]);
+                } else if e.invite_in.is_some() {
+                    let r = (self.random() % 11).to_string();
+                    self.answer_plain(now, txn, &msg, 500, &[("Retry-After", r)]);
+                } else {
+                    e.invite_in = Some(txn);
+                    self.emit(UaEvent::IncomingRequest {
+                        txn,
+                        dialog: Some(id),
+                        msg,
+                    });
+                }
+            }
+            Method::Update => {
+                let e = self.dialogs.get_mut(&id).expect("looked up above");
+                if e.update_out.is_some() {
+                    // RFC 3311 §5.2: an UPDATE crossing ours
+                    self.answer_plain(now, txn, &msg, 491, &[]);
+                } else {
+                    self.emit(UaEvent::IncomingRequest {
+                        txn,
+                        dialog: Some(id),
+                        msg,
+                    });
+                }
+            }
+            _ => self.emit(UaEvent::IncomingRequest {
+                txn,
+                dialog: Some(id),
+                msg,
+            }),
+        }
+    }
+
+    fn on_timer(&mut self, now: Instant, t: UaTimer) {
+        let t2 = self.cfg.layer.timers.t2;
+        let x64 = self.cfg.layer.timers.t1x64();
+        match t {
+            UaTimer::Retransmit2xx(id) => {
+                let Some(e) = self.dialogs.get_mut(&id) else {
+                    return;
+                };
+                let Some(p) = e.pending_2xx.as_mut() else {
+                    return;
+                };
+                if now.duration_since(p.started) >= x64 {
+                    // RFC 3261 §13.3.1.4: no ACK for 64·T1: confirm, then end with BYE
+                    e.pending_2xx = None;
+                    e.invite_in = None;
+                    let _ = self.request_in_dialog(now, &id, Method::Bye, Vec::new(), None);
+                    self.end_dialog(&id, EndReason::NoAck);
+                    return;
+                }
+                p.interval = (p.interval * 2).min(t2);
+                // the last wake-up is exactly 64·T1 after the first 2xx
+                let next = (now + p.interval).min(p.started + x64);
+                let (txn, msg) = (p.txn, p.msg.clone());
+                let remote = e.remote;
+                if self.layer.send_response(now, txn, msg.clone()).is_err() {
+                    self.send_stateless(remote, msg.bytes().clone());
+                }
+                self.arm(UaTimer::Retransmit2xx(id), next);
+            }
+            UaTimer::Reliable1xx(id) => {
+                let Some(e) = self.dialogs.get_mut(&id) else {
+                    return;
+                };
+                let Some(r) = e.reliable_1xx.as_mut() else {
+                    return;
+                };
+                if now.duration_since(r.started) >= x64 {
+                    // RFC 3262 §3: no PRACK for 64·T1: reject the INVITE with a 5xx
+                    let txn = r.txn;
+                    e.reliable_1xx = None;
+                    let _ = self.respond(now, txn, Answer::new(504));
+                    return;
+                }
+                r.interval *= 2;
+                let next = (now + r.interval).min(r.started + x64);
+                let (txn, msg) = (r.txn, r.msg.clone());
+                let _ = self.layer.send_response(now, txn, msg);
+                self.arm(UaTimer::Reliable1xx(id), next);
+            }
+            UaTimer::Glare(id) => {
+                let Some((method, body)) = self.dialogs.get_mut(&id).and_then(|e| e.glare.take())
+                else {
+                    return;
+                };
+                if let Err(TxnError::InvalidState(_)) =
+                    self.request_in_dialog(now, &id, method, Vec::new(), body.clone())
+                {
+                    // the peer's INVITE is still in progress: wait for it, then try again
+                    if let Some(e) = self.dialogs.get_mut(&id) {
+                        e.glare = Some((method, body));
+                    }
+                    self.arm(UaTimer::Glare(id), now + Duration::from_secs(1));
+                }
+            }
+            UaTimer::SessionRefresh(id) => {
+                // RFC 4028 §10: refresh with UPDATE (no body), re-armed by its 2xx
+                if self
+                    .request_in_dialog(now, &id, Method::Update, Vec::new(), None)
+                    .is_err()
+                {
+                    // an offer is in progress; try again a little later
+                    self.arm(UaTimer::SessionRefresh(id), now + Duration::from_secs(1));
+                }
+            }
+            UaTimer::SessionExpire(id) => {
+                let _ = self.request_in_dialog(now, &id, Method::Bye, Vec::new(), None);
+                self.end_dialog(&id, EndReason::SessionExpired);
+            }
+        }
+    }
+}
+
+impl UserAgent {
+    /// Convenience for [`UserAgent::handle_input`] with [`Input::Received`].
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        msg: OwnedMessage,
+        remote: Remote,
+    ) -> Result<(), TxnError> {
+        self.handle_input(now, Input::Received { msg, remote })
+    }
+    /// The Min-SE value of a response (a 422 names the smallest interval the peer accepts,
+    /// RFC 4028 §6); retry the INVITE with a Session-Expires at least that large.
+    pub fn min_se_of(resp: &Message<'_>) -> Option<u32> {
+        resp.get::<MinSe<'_>>().ok().flatten().map(|m| m.delta)
+    }
+}
