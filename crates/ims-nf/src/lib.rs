@@ -26,6 +26,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cx;
 pub mod enum_dns;
 pub mod hss;
 pub mod ifc;
@@ -33,6 +34,7 @@ pub mod ifc;
 pub mod redis;
 pub mod reginfo;
 pub mod registrar;
+pub mod scscf;
 pub mod store;
 pub mod subscription;
 pub mod xml;
