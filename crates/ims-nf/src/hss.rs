@@ -7,50 +7,43 @@ use crate::subscription::{ImsSubscription, ProfilePartIndicator};
 use ims_auth::aka::{self, AuthVector, SqnGenerator};
 use ims_auth::digest::{self, Algorithm};
 use ims_auth::milenage::{Milenage, OperatorKey};
+use ims_diameter::Outcome;
 use std::collections::HashMap;
 
-/// A Cx outcome: Result-Code (base, RFC 6733) or Experimental-Result-Code (3GPP, vendor 10415).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CxResult {
-    /// `Result-Code`.
-    Base(u32),
-    /// `Experimental-Result` with Vendor-Id 10415.
-    Experimental(u32),
-}
+/// A Cx outcome: Result-Code (base, RFC 6733) or Experimental-Result (3GPP, Vendor-Id 10415),
+/// as ims-diameter models it.
+pub type CxResult = Outcome;
 
-impl CxResult {
+/// The results the Cx procedures use (TS 29.229 §6.2, RFC 6733 §7.1).
+pub mod result {
+    use ims_diameter::{dict::VENDOR_3GPP, Outcome};
+
     /// DIAMETER_SUCCESS (2001).
-    pub const SUCCESS: CxResult = CxResult::Base(2001);
+    pub const SUCCESS: Outcome = Outcome::from_result_code(2001);
     /// DIAMETER_AUTHORIZATION_REJECTED (5003).
-    pub const AUTHORIZATION_REJECTED: CxResult = CxResult::Base(5003);
+    pub const AUTHORIZATION_REJECTED: Outcome = Outcome::from_result_code(5003);
     /// DIAMETER_UNABLE_TO_COMPLY (5012).
-    pub const UNABLE_TO_COMPLY: CxResult = CxResult::Base(5012);
+    pub const UNABLE_TO_COMPLY: Outcome = Outcome::from_result_code(5012);
     /// DIAMETER_FIRST_REGISTRATION (2001).
-    pub const FIRST_REGISTRATION: CxResult = CxResult::Experimental(2001);
+    pub const FIRST_REGISTRATION: Outcome = Outcome::experimental(VENDOR_3GPP, 2001);
     /// DIAMETER_SUBSEQUENT_REGISTRATION (2002).
-    pub const SUBSEQUENT_REGISTRATION: CxResult = CxResult::Experimental(2002);
+    pub const SUBSEQUENT_REGISTRATION: Outcome = Outcome::experimental(VENDOR_3GPP, 2002);
     /// DIAMETER_UNREGISTERED_SERVICE (2003).
-    pub const UNREGISTERED_SERVICE: CxResult = CxResult::Experimental(2003);
+    pub const UNREGISTERED_SERVICE: Outcome = Outcome::experimental(VENDOR_3GPP, 2003);
     /// DIAMETER_ERROR_USER_UNKNOWN (5001).
-    pub const USER_UNKNOWN: CxResult = CxResult::Experimental(5001);
+    pub const USER_UNKNOWN: Outcome = Outcome::experimental(VENDOR_3GPP, 5001);
     /// DIAMETER_ERROR_IDENTITIES_DONT_MATCH (5002).
-    pub const IDENTITIES_DONT_MATCH: CxResult = CxResult::Experimental(5002);
+    pub const IDENTITIES_DONT_MATCH: Outcome = Outcome::experimental(VENDOR_3GPP, 5002);
     /// DIAMETER_ERROR_IDENTITY_NOT_REGISTERED (5003).
-    pub const IDENTITY_NOT_REGISTERED: CxResult = CxResult::Experimental(5003);
+    pub const IDENTITY_NOT_REGISTERED: Outcome = Outcome::experimental(VENDOR_3GPP, 5003);
     /// DIAMETER_ERROR_ROAMING_NOT_ALLOWED (5004).
-    pub const ROAMING_NOT_ALLOWED: CxResult = CxResult::Experimental(5004);
+    pub const ROAMING_NOT_ALLOWED: Outcome = Outcome::experimental(VENDOR_3GPP, 5004);
     /// DIAMETER_ERROR_IDENTITY_ALREADY_REGISTERED (5005).
-    pub const IDENTITY_ALREADY_REGISTERED: CxResult = CxResult::Experimental(5005);
+    pub const IDENTITY_ALREADY_REGISTERED: Outcome = Outcome::experimental(VENDOR_3GPP, 5005);
     /// DIAMETER_ERROR_AUTH_SCHEME_NOT_SUPPORTED (5006).
-    pub const AUTH_SCHEME_NOT_SUPPORTED: CxResult = CxResult::Experimental(5006);
+    pub const AUTH_SCHEME_NOT_SUPPORTED: Outcome = Outcome::experimental(VENDOR_3GPP, 5006);
     /// DIAMETER_ERROR_IN_ASSIGNMENT_TYPE (5007).
-    pub const IN_ASSIGNMENT_TYPE: CxResult = CxResult::Experimental(5007);
-
-    /// True for the 2xxx codes.
-    pub fn is_success(self) -> bool {
-        let (CxResult::Base(c) | CxResult::Experimental(c)) = self;
-        (2000..3000).contains(&c)
-    }
+    pub const IN_ASSIGNMENT_TYPE: Outcome = Outcome::experimental(VENDOR_3GPP, 5007);
 }
 
 /// Authentication credentials of a private identity.
@@ -353,13 +346,13 @@ impl Hss {
 
     fn check_pair(&self, impi: &str, impu: &str) -> Result<&Subscriber, CxResult> {
         let Some(owner) = self.owners.get(impu) else {
-            return Err(CxResult::USER_UNKNOWN);
+            return Err(result::USER_UNKNOWN);
         };
         let Some(sub) = self.subscribers.get(impi) else {
-            return Err(CxResult::USER_UNKNOWN);
+            return Err(result::USER_UNKNOWN);
         };
         if owner != impi {
-            return Err(CxResult::IDENTITIES_DONT_MATCH);
+            return Err(result::IDENTITIES_DONT_MATCH);
         }
         Ok(sub)
     }
@@ -386,45 +379,45 @@ impl Hss {
             .find(|p| p.identity == impu)
             .is_some_and(|p| p.barring_indication);
         if barred {
-            return fail(CxResult::AUTHORIZATION_REJECTED);
+            return fail(result::AUTHORIZATION_REJECTED);
         }
         let st = &self.state[impi];
         match auth_type {
             UserAuthorizationType::DeRegistration => match &st.server_name {
                 Some(n) if st.registration != RegistrationState::NotRegistered => UaaDecision {
-                    result: CxResult::SUCCESS,
+                    result: result::SUCCESS,
                     server_name: Some(n.clone()),
                     server_capabilities: false,
                 },
-                _ => fail(CxResult::IDENTITY_NOT_REGISTERED),
+                _ => fail(result::IDENTITY_NOT_REGISTERED),
             },
             UserAuthorizationType::RegistrationAndCapabilities => UaaDecision {
-                result: CxResult::FIRST_REGISTRATION,
+                result: result::FIRST_REGISTRATION,
                 server_name: None,
                 server_capabilities: true,
             },
             UserAuthorizationType::Registration => match (&st.server_name, st.registration) {
                 (Some(n), RegistrationState::Registered | RegistrationState::Unregistered) => {
                     UaaDecision {
-                        result: CxResult::SUBSEQUENT_REGISTRATION,
+                        result: result::SUBSEQUENT_REGISTRATION,
                         server_name: Some(n.clone()),
                         server_capabilities: false,
                     }
                 }
                 // an S-CSCF was assigned by an earlier MAR but registration did not complete
                 (Some(n), RegistrationState::NotRegistered) => UaaDecision {
-                    result: CxResult::SUBSEQUENT_REGISTRATION,
+                    result: result::SUBSEQUENT_REGISTRATION,
                     server_name: Some(n.clone()),
                     server_capabilities: false,
                 },
                 (None, _) => match &self.default_server_name {
                     Some(n) => UaaDecision {
-                        result: CxResult::FIRST_REGISTRATION,
+                        result: result::FIRST_REGISTRATION,
                         server_name: Some(n.clone()),
                         server_capabilities: false,
                     },
                     None => UaaDecision {
-                        result: CxResult::FIRST_REGISTRATION,
+                        result: result::FIRST_REGISTRATION,
                         server_name: None,
                         server_capabilities: true,
                     },
@@ -464,15 +457,15 @@ impl Hss {
                     .credentials
                     .aka
                     .as_mut()
-                    .ok_or(CxResult::AUTH_SCHEME_NOT_SUPPORTED)?;
+                    .ok_or(result::AUTH_SCHEME_NOT_SUPPORTED)?;
                 if let Some(ra) = resync {
                     // SIP-Authorization = RAND (16) ‖ AUTS (14), TS 29.229 §6.3.13
                     if ra.len() != 30 {
-                        return Err(CxResult::UNABLE_TO_COMPLY);
+                        return Err(result::UNABLE_TO_COMPLY);
                     }
                     let rand: [u8; 16] = ra[..16].try_into().expect("16 bytes");
                     let sqn_ms = aka::resync(&aka.milenage, &rand, &ra[16..])
-                        .map_err(|_| CxResult::AUTHORIZATION_REJECTED)?;
+                        .map_err(|_| result::AUTHORIZATION_REJECTED)?;
                     aka.sqn.resync(sqn_ms);
                 }
                 (0..count.clamp(1, 5))
@@ -487,7 +480,7 @@ impl Hss {
                     .credentials
                     .password
                     .as_deref()
-                    .ok_or(CxResult::AUTH_SCHEME_NOT_SUPPORTED)?;
+                    .ok_or(result::AUTH_SCHEME_NOT_SUPPORTED)?;
                 vec![AuthItem::Digest {
                     realm: realm.to_string(),
                     algorithm: Algorithm::Md5,
@@ -525,10 +518,10 @@ impl Hss {
             associated_identities: Vec::new(),
         };
         let Some(owner) = self.owners.get(impu).cloned() else {
-            return fail(CxResult::USER_UNKNOWN);
+            return fail(result::USER_UNKNOWN);
         };
         if impi.is_some_and(|i| i != owner) {
-            return fail(CxResult::IDENTITIES_DONT_MATCH);
+            return fail(result::IDENTITIES_DONT_MATCH);
         }
         let st = self
             .state
@@ -550,7 +543,7 @@ impl Hss {
                 st.registration = RegistrationState::Registered;
                 st.server_name = Some(server_name.to_string());
                 with_data(
-                    CxResult::SUCCESS,
+                    result::SUCCESS,
                     !(assignment == T::ReRegistration && user_data_already_available),
                 )
             }
@@ -558,17 +551,17 @@ impl Hss {
                 if st.registration == RegistrationState::Registered
                     && st.server_name.as_deref().is_some_and(|n| n != server_name)
                 {
-                    return fail(CxResult::IDENTITY_ALREADY_REGISTERED);
+                    return fail(result::IDENTITY_ALREADY_REGISTERED);
                 }
                 st.registration = RegistrationState::Unregistered;
                 st.server_name = Some(server_name.to_string());
-                with_data(CxResult::SUCCESS, !user_data_already_available)
+                with_data(result::SUCCESS, !user_data_already_available)
             }
             T::NoAssignment => {
                 if st.server_name.as_deref() != Some(server_name) {
-                    return fail(CxResult::UNABLE_TO_COMPLY);
+                    return fail(result::UNABLE_TO_COMPLY);
                 }
-                with_data(CxResult::SUCCESS, true)
+                with_data(result::SUCCESS, true)
             }
             T::TimeoutDeregistration
             | T::UserDeregistration
@@ -578,14 +571,14 @@ impl Hss {
             | T::DeregistrationTooMuchData => {
                 st.registration = RegistrationState::NotRegistered;
                 st.server_name = None;
-                with_data(CxResult::SUCCESS, false)
+                with_data(result::SUCCESS, false)
             }
             T::TimeoutDeregistrationStoreServerName | T::UserDeregistrationStoreServerName => {
                 st.registration = RegistrationState::NotRegistered;
                 st.server_name = Some(server_name.to_string());
-                with_data(CxResult::SUCCESS, false)
+                with_data(result::SUCCESS, false)
             }
-            T::Other(_) => fail(CxResult::IN_ASSIGNMENT_TYPE),
+            T::Other(_) => fail(result::IN_ASSIGNMENT_TYPE),
         }
     }
 
@@ -597,17 +590,17 @@ impl Hss {
             server_capabilities: false,
         };
         let Some(owner) = self.owners.get(impu) else {
-            return fail(CxResult::USER_UNKNOWN);
+            return fail(result::USER_UNKNOWN);
         };
         let st = &self.state[owner];
         match (st.registration, &st.server_name) {
             (RegistrationState::Registered, Some(n)) => LiaDecision {
-                result: CxResult::SUCCESS,
+                result: result::SUCCESS,
                 server_name: Some(n.clone()),
                 server_capabilities: false,
             },
             (RegistrationState::Unregistered, Some(n)) => LiaDecision {
-                result: CxResult::UNREGISTERED_SERVICE,
+                result: result::UNREGISTERED_SERVICE,
                 server_name: Some(n.clone()),
                 server_capabilities: false,
             },
@@ -623,16 +616,16 @@ impl Hss {
                         })
                     });
                 if !has_unreg_services {
-                    return fail(CxResult::IDENTITY_NOT_REGISTERED);
+                    return fail(result::IDENTITY_NOT_REGISTERED);
                 }
                 match &self.default_server_name {
                     Some(n) => LiaDecision {
-                        result: CxResult::UNREGISTERED_SERVICE,
+                        result: result::UNREGISTERED_SERVICE,
                         server_name: Some(n.clone()),
                         server_capabilities: false,
                     },
                     None => LiaDecision {
-                        result: CxResult::UNREGISTERED_SERVICE,
+                        result: result::UNREGISTERED_SERVICE,
                         server_name: None,
                         server_capabilities: true,
                     },
@@ -735,17 +728,17 @@ mod tests {
     fn registration_flow_uar_mar_sar_lir() {
         let mut h = hss(None);
         let uaa = h.user_authorization(IMPI, IMPU, UserAuthorizationType::Registration);
-        assert_eq!(uaa.result, CxResult::FIRST_REGISTRATION);
+        assert_eq!(uaa.result, result::FIRST_REGISTRATION);
         assert!(uaa.server_capabilities);
         assert_eq!(
             h.user_authorization("x@y", IMPU, UserAuthorizationType::Registration)
                 .result,
-            CxResult::USER_UNKNOWN
+            result::USER_UNKNOWN
         );
         assert_eq!(
             h.user_authorization(IMPI, "sip:nobody@x", UserAuthorizationType::Registration)
                 .result,
-            CxResult::USER_UNKNOWN
+            result::USER_UNKNOWN
         );
         assert_eq!(
             h.user_authorization(
@@ -754,7 +747,7 @@ mod tests {
                 UserAuthorizationType::Registration
             )
             .result,
-            CxResult::AUTHORIZATION_REJECTED
+            result::AUTHORIZATION_REJECTED
         );
         // MAR: an AKA vector the USIM accepts
         let (scheme, items) = h
@@ -781,7 +774,7 @@ mod tests {
         // LIR before registration completes: not registered, no unregistered services
         assert_eq!(
             h.location_info(IMPU).result,
-            CxResult::IDENTITY_NOT_REGISTERED
+            result::IDENTITY_NOT_REGISTERED
         );
         // SAR REGISTRATION
         let saa = h.server_assignment(
@@ -791,19 +784,19 @@ mod tests {
             ServerAssignmentType::Registration,
             false,
         );
-        assert_eq!(saa.result, CxResult::SUCCESS);
+        assert_eq!(saa.result, result::SUCCESS);
         let profile = ImsSubscription::from_xml(saa.user_data.unwrap().as_bytes()).unwrap();
         assert_eq!(profile.private_id, IMPI);
         // now registered: subsequent UAR names the S-CSCF, LIR too (by the tel URI as well)
         let uaa = h.user_authorization(IMPI, IMPU, UserAuthorizationType::Registration);
         assert_eq!(
             (uaa.result, uaa.server_name.as_deref()),
-            (CxResult::SUBSEQUENT_REGISTRATION, Some(SCSCF))
+            (result::SUBSEQUENT_REGISTRATION, Some(SCSCF))
         );
         let lia = h.location_info("tel:+15550001");
         assert_eq!(
             (lia.result, lia.server_name.as_deref()),
-            (CxResult::SUCCESS, Some(SCSCF))
+            (result::SUCCESS, Some(SCSCF))
         );
         // re-registration with data already available sends no User-Data
         let saa = h.server_assignment(
@@ -822,7 +815,7 @@ mod tests {
             ServerAssignmentType::UserDeregistration,
             false,
         );
-        assert_eq!(saa.result, CxResult::SUCCESS);
+        assert_eq!(saa.result, result::SUCCESS);
         assert_eq!(
             h.registration(IMPI),
             Some((RegistrationState::NotRegistered, None))
@@ -830,7 +823,7 @@ mod tests {
         assert_eq!(
             h.user_authorization(IMPI, IMPU, UserAuthorizationType::DeRegistration)
                 .result,
-            CxResult::IDENTITY_NOT_REGISTERED
+            result::IDENTITY_NOT_REGISTERED
         );
         assert_eq!(
             h.server_assignment(
@@ -841,7 +834,7 @@ mod tests {
                 false
             )
             .result,
-            CxResult::IN_ASSIGNMENT_TYPE
+            result::IN_ASSIGNMENT_TYPE
         );
     }
 
@@ -912,7 +905,7 @@ mod tests {
                 &mut r
             )
             .unwrap_err(),
-            CxResult::AUTHORIZATION_REJECTED
+            result::AUTHORIZATION_REJECTED
         );
     }
 
@@ -961,7 +954,7 @@ mod tests {
         assert_eq!(impus.len(), 4);
         assert_eq!(
             h.location_info(IMPU).result,
-            CxResult::IDENTITY_NOT_REGISTERED
+            result::IDENTITY_NOT_REGISTERED
         );
     }
 }

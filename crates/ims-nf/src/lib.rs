@@ -27,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cx;
+pub mod cx_wire;
 pub mod enum_dns;
 pub mod hss;
 pub mod ifc;

@@ -7,7 +7,7 @@
 //! Time (`now`, seconds since the Unix epoch) and randomness (`salt`) come from the caller.
 
 use crate::cx::{CxClient, CxFailure, MarQuery, SarQuery};
-use crate::hss::{AuthItem, AuthScheme, CxResult, ServerAssignmentType};
+use crate::hss::{AuthItem, AuthScheme, ServerAssignmentType};
 use crate::registrar::{self, RegistrarConfig};
 use crate::store::{BindingStore, RegState, RegistrationRecord};
 use crate::subscription::ImsSubscription;
@@ -299,7 +299,6 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
         let maa = match maa {
             Ok(m) => m,
             Err(CxFailure::Unreachable(_)) => return reply(req, 504, &[]),
-            Err(CxFailure::Result(CxResult::Base(5003))) => return reply(req, 403, &[]),
             Err(CxFailure::Result(_)) => return reply(req, 403, &[]),
         };
         let Some(item) = maa.items.into_iter().next() else {

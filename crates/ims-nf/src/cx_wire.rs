@@ -1,0 +1,675 @@
+//! Cx on the wire (TS 29.229): the HSS side ([`HssCxServer`] answers UAR, MAR, SAR and LIR octets
+//! from an [`Hss`]) and the CSCF side ([`DiameterCx`], a [`CxClient`] that sends typed requests
+//! through any [`DiameterRequester`], e.g. the ims-net Diameter node).
+
+use crate::cx::{CxClient, CxFailure, LocalHss, MaaAnswer, MarQuery, SarQuery};
+use crate::hss::{
+    result, AuthItem, AuthScheme, CxResult, LiaDecision, SaaDecision, ServerAssignmentType,
+    UaaDecision, UserAuthorizationType,
+};
+use ims_auth::aka::AuthVector;
+use ims_auth::digest::Algorithm;
+use ims_diameter::base::{AuthSessionState, VendorSpecificApplicationId};
+use ims_diameter::cx::{
+    self, Lia, Lir, Maa, Mar, Saa, Sar, ServerCapabilities, SipAuthDataItem, SipDigestAuthenticate,
+    Uaa, Uar,
+};
+use ims_diameter::dict::{app, command};
+use ims_diameter::{Command, Message, Origin, Outcome};
+use std::borrow::Cow;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Answers Cx requests with an in-process HSS.
+#[derive(Debug, Clone)]
+pub struct HssCxServer {
+    origin_host: String,
+    origin_realm: String,
+    hss: LocalHss,
+}
+
+impl HssCxServer {
+    /// An HSS answering as `origin_host` in `origin_realm`.
+    pub fn new(origin_host: &str, origin_realm: &str, hss: LocalHss) -> HssCxServer {
+        HssCxServer {
+            origin_host: origin_host.to_string(),
+            origin_realm: origin_realm.to_string(),
+            hss,
+        }
+    }
+
+    /// The in-process HSS (for provisioning, RTR and PPR triggers).
+    pub fn hss(&self) -> &LocalHss {
+        &self.hss
+    }
+
+    /// The answer to one request's octets. A faulty request gets the protocol or permanent
+    /// failure answer RFC 6733 §7 asks for (with Failed-AVP); `None` when there is nothing to
+    /// answer (an answer, or octets too short to be a message).
+    pub async fn answer(&self, request: &[u8]) -> Option<Vec<u8>> {
+        let origin = Origin {
+            host: &self.origin_host,
+            realm: &self.origin_realm,
+            state_id: None,
+        };
+        match ims_diameter::answer::reject(request, &[app::CX], &origin) {
+            Ok(Some(err)) => return Some(err),
+            Ok(None) => {}
+            Err(_) => return None,
+        }
+        let msg = Message::parse(request).ok()?;
+        let h = msg.header();
+        let oh: Cow<'static, str> = self.origin_host.clone().into();
+        let or: Cow<'static, str> = self.origin_realm.clone().into();
+        match msg.code() {
+            command::USER_AUTHORIZATION => {
+                let r = Uar::decode(&msg).ok()?;
+                let t = match r.user_authorization_type {
+                    Some(cx::UserAuthorizationType::DeRegistration) => {
+                        UserAuthorizationType::DeRegistration
+                    }
+                    Some(cx::UserAuthorizationType::RegistrationAndCapabilities) => {
+                        UserAuthorizationType::RegistrationAndCapabilities
+                    }
+                    _ => UserAuthorizationType::Registration,
+                };
+                let d = match self.hss.uar(&r.user_name, &r.public_identity, t).await {
+                    Ok(d) => d,
+                    Err(CxFailure::Result(res)) => UaaDecision {
+                        result: res,
+                        server_name: None,
+                        server_capabilities: false,
+                    },
+                    Err(CxFailure::Unreachable(_)) => return None,
+                };
+                let mut a = Uaa {
+                    session_id: r.session_id.into_owned().into(),
+                    vendor_specific_application_id: VendorSpecificApplicationId::cx(),
+                    auth_session_state: AuthSessionState::NoStateMaintained,
+                    origin_host: oh,
+                    origin_realm: or,
+                    server_name: d.server_name.map(Cow::Owned),
+                    server_capabilities: d.server_capabilities.then(ServerCapabilities::default),
+                    ..Default::default()
+                };
+                a.set_outcome(d.result);
+                Some(a.encode_answer(&h))
+            }
+            command::MULTIMEDIA_AUTH => {
+                let r = Mar::decode(&msg).ok()?;
+                let item = &r.sip_auth_data_item;
+                let scheme = item
+                    .sip_authentication_scheme
+                    .as_deref()
+                    .and_then(AuthScheme::parse)
+                    .unwrap_or(AuthScheme::Unknown);
+                let res = self
+                    .hss
+                    .mar(MarQuery {
+                        impi: r.user_name.to_string(),
+                        impu: r.public_identity.to_string(),
+                        scheme,
+                        server_name: r.server_name.to_string(),
+                        resync: item.sip_authorization.as_deref().map(<[u8]>::to_vec),
+                    })
+                    .await;
+                let mut a = Maa {
+                    session_id: r.session_id.into_owned().into(),
+                    vendor_specific_application_id: VendorSpecificApplicationId::cx(),
+                    auth_session_state: AuthSessionState::NoStateMaintained,
+                    origin_host: oh,
+                    origin_realm: or,
+                    user_name: Some(r.user_name.into_owned().into()),
+                    public_identity: Some(r.public_identity.into_owned().into()),
+                    ..Default::default()
+                };
+                match res {
+                    Ok(m) => {
+                        a.sip_number_auth_items = Some(m.items.len() as u32);
+                        a.sip_auth_data_item = m
+                            .items
+                            .iter()
+                            .enumerate()
+                            .map(|(i, it)| auth_item_to_wire(i as u32 + 1, m.scheme, it))
+                            .collect();
+                        a.set_outcome(result::SUCCESS);
+                    }
+                    Err(CxFailure::Result(res)) => a.set_outcome(res),
+                    Err(CxFailure::Unreachable(_)) => return None,
+                }
+                Some(a.encode_answer(&h))
+            }
+            command::SERVER_ASSIGNMENT => {
+                let r = Sar::decode(&msg).ok()?;
+                let impu = r.public_identity.first()?.to_string();
+                let d = self
+                    .hss
+                    .sar(SarQuery {
+                        impi: r.user_name.as_deref().map(str::to_string),
+                        impu,
+                        server_name: r.server_name.to_string(),
+                        assignment: ServerAssignmentType::from_code(
+                            u32::try_from(r.server_assignment_type.to_i32()).unwrap_or(u32::MAX),
+                        ),
+                        user_data_available: r.user_data_already_available
+                            == cx::UserDataAlreadyAvailable::UserDataAlreadyAvailable,
+                    })
+                    .await;
+                let d = match d {
+                    Ok(d) => d,
+                    Err(CxFailure::Result(res)) => SaaDecision {
+                        result: res,
+                        user_data: None,
+                        user_name: None,
+                        associated_identities: Vec::new(),
+                    },
+                    Err(CxFailure::Unreachable(_)) => return None,
+                };
+                let mut a = Saa {
+                    session_id: r.session_id.into_owned().into(),
+                    vendor_specific_application_id: VendorSpecificApplicationId::cx(),
+                    auth_session_state: AuthSessionState::NoStateMaintained,
+                    origin_host: oh,
+                    origin_realm: or,
+                    user_name: d.user_name.map(Cow::Owned),
+                    user_data: d.user_data.map(|x| Cow::Owned(x.into_bytes())),
+                    ..Default::default()
+                };
+                a.set_outcome(d.result);
+                Some(a.encode_answer(&h))
+            }
+            command::LOCATION_INFO => {
+                let r = Lir::decode(&msg).ok()?;
+                let d = match self.hss.lir(&r.public_identity).await {
+                    Ok(d) => d,
+                    Err(CxFailure::Result(res)) => LiaDecision {
+                        result: res,
+                        server_name: None,
+                        server_capabilities: false,
+                    },
+                    Err(CxFailure::Unreachable(_)) => return None,
+                };
+                let mut a = Lia {
+                    session_id: r.session_id.into_owned().into(),
+                    vendor_specific_application_id: VendorSpecificApplicationId::cx(),
+                    auth_session_state: AuthSessionState::NoStateMaintained,
+                    origin_host: oh,
+                    origin_realm: or,
+                    server_name: d.server_name.map(Cow::Owned),
+                    server_capabilities: d.server_capabilities.then(ServerCapabilities::default),
+                    ..Default::default()
+                };
+                a.set_outcome(d.result);
+                Some(a.encode_answer(&h))
+            }
+            _ => None,
+        }
+    }
+}
+
+fn auth_item_to_wire(n: u32, scheme: AuthScheme, it: &AuthItem) -> SipAuthDataItem<'static> {
+    match it {
+        AuthItem::Aka(v) => {
+            let mut authenticate = v.rand.to_vec();
+            authenticate.extend_from_slice(&v.autn);
+            SipAuthDataItem {
+                sip_item_number: Some(n),
+                sip_authentication_scheme: Some(scheme.as_str().into()),
+                sip_authenticate: Some(authenticate.into()),
+                sip_authorization: Some(v.xres.to_vec().into()),
+                confidentiality_key: Some(v.ck.to_vec().into()),
+                integrity_key: Some(v.ik.to_vec().into()),
+                ..Default::default()
+            }
+        }
+        AuthItem::Digest {
+            realm,
+            algorithm,
+            ha1,
+        } => SipAuthDataItem {
+            sip_item_number: Some(n),
+            sip_authentication_scheme: Some(scheme.as_str().into()),
+            sip_digest_authenticate: Some(SipDigestAuthenticate {
+                digest_realm: realm.clone().into(),
+                digest_algorithm: Some(algorithm.as_str().to_string().into()),
+                digest_qop: "auth".into(),
+                digest_ha1: ha1.clone().into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    }
+}
+
+fn auth_item_from_wire(it: &SipAuthDataItem<'_>) -> Option<(AuthScheme, AuthItem)> {
+    let scheme = it
+        .sip_authentication_scheme
+        .as_deref()
+        .and_then(AuthScheme::parse)?;
+    match scheme {
+        AuthScheme::AkaV1 => {
+            let a = it.sip_authenticate.as_deref()?;
+            let x = it.sip_authorization.as_deref()?;
+            if a.len() != 32 || x.len() != 8 {
+                return None;
+            }
+            Some((
+                scheme,
+                AuthItem::Aka(AuthVector {
+                    rand: a[..16].try_into().ok()?,
+                    autn: a[16..].try_into().ok()?,
+                    xres: x.try_into().ok()?,
+                    ck: it.confidentiality_key.as_deref()?.try_into().ok()?,
+                    ik: it.integrity_key.as_deref()?.try_into().ok()?,
+                }),
+            ))
+        }
+        AuthScheme::Digest => {
+            let d = it.sip_digest_authenticate.as_ref()?;
+            Some((
+                scheme,
+                AuthItem::Digest {
+                    realm: d.digest_realm.to_string(),
+                    algorithm: d
+                        .digest_algorithm
+                        .as_deref()
+                        .and_then(Algorithm::from_token)
+                        .unwrap_or(Algorithm::Md5),
+                    ha1: d.digest_ha1.to_string(),
+                },
+            ))
+        }
+        AuthScheme::Unknown => None,
+    }
+}
+
+/// Sends a Diameter request and resolves to the answer's octets. The implementation assigns
+/// the hop-by-hop and end-to-end identifiers (the request is encoded with zeros there) and
+/// routes by Destination-Realm/-Host; an error means no answer (peer down, timeout).
+pub trait DiameterRequester: Send + Sync + 'static {
+    /// Sends `request` and awaits its answer.
+    fn request(&self, request: Vec<u8>) -> impl Future<Output = Result<Vec<u8>, String>> + Send;
+}
+
+/// A [`CxClient`] speaking Diameter Cx through a [`DiameterRequester`].
+#[derive(Debug)]
+pub struct DiameterCx<R> {
+    requester: R,
+    origin_host: String,
+    origin_realm: String,
+    destination_realm: String,
+    session: AtomicU64,
+}
+
+impl<R: DiameterRequester> DiameterCx<R> {
+    /// A client identifying itself as `origin_host`/`origin_realm`, asking the HSS of
+    /// `destination_realm`.
+    pub fn new(
+        requester: R,
+        origin_host: &str,
+        origin_realm: &str,
+        destination_realm: &str,
+    ) -> DiameterCx<R> {
+        DiameterCx {
+            requester,
+            origin_host: origin_host.to_string(),
+            origin_realm: origin_realm.to_string(),
+            destination_realm: destination_realm.to_string(),
+            session: AtomicU64::new(1),
+        }
+    }
+
+    fn session_id(&self) -> Cow<'static, str> {
+        // RFC 6733 §8.8: <DiameterIdentity>;<high 32 bits>;<low 32 bits>
+        let n = self.session.fetch_add(1, Ordering::Relaxed);
+        format!("{};{};{}", self.origin_host, n >> 32, n & 0xffff_ffff).into()
+    }
+
+    async fn exchange<A>(&self, req: Vec<u8>, decode: A) -> Result<Vec<u8>, CxFailure>
+    where
+        A: Fn(&Message<'_>) -> bool,
+    {
+        let answer = self
+            .requester
+            .request(req)
+            .await
+            .map_err(CxFailure::Unreachable)?;
+        let ok = Message::parse(&answer).is_ok_and(|m| decode(&m));
+        if !ok {
+            return Err(CxFailure::Unreachable("malformed answer".into()));
+        }
+        Ok(answer)
+    }
+}
+
+fn outcome(o: Option<Outcome>) -> CxResult {
+    o.unwrap_or(result::UNABLE_TO_COMPLY)
+}
+
+fn bad_answer(e: ims_diameter::Error) -> CxFailure {
+    CxFailure::Unreachable(format!("undecodable answer: {e}"))
+}
+
+impl<R: DiameterRequester> CxClient for DiameterCx<R> {
+    async fn uar(
+        &self,
+        impi: &str,
+        impu: &str,
+        auth_type: UserAuthorizationType,
+    ) -> Result<UaaDecision, CxFailure> {
+        let req = Uar {
+            session_id: self.session_id(),
+            vendor_specific_application_id: VendorSpecificApplicationId::cx(),
+            auth_session_state: AuthSessionState::NoStateMaintained,
+            origin_host: self.origin_host.clone().into(),
+            origin_realm: self.origin_realm.clone().into(),
+            destination_realm: self.destination_realm.clone().into(),
+            user_name: impi.to_string().into(),
+            public_identity: impu.to_string().into(),
+            visited_network_identifier: self.origin_realm.as_bytes().to_vec().into(),
+            user_authorization_type: Some(match auth_type {
+                UserAuthorizationType::Registration => cx::UserAuthorizationType::Registration,
+                UserAuthorizationType::DeRegistration => cx::UserAuthorizationType::DeRegistration,
+                UserAuthorizationType::RegistrationAndCapabilities => {
+                    cx::UserAuthorizationType::RegistrationAndCapabilities
+                }
+            }),
+            ..Default::default()
+        };
+        let raw = self
+            .exchange(req.encode(0, 0), |m| {
+                m.code() == command::USER_AUTHORIZATION
+            })
+            .await?;
+        let m = Message::parse(&raw).map_err(bad_answer)?;
+        let a = Uaa::decode(&m).map_err(bad_answer)?;
+        let d = UaaDecision {
+            result: outcome(a.outcome()),
+            server_name: a.server_name.map(|s| s.into_owned()),
+            server_capabilities: a.server_capabilities.is_some(),
+        };
+        if d.result.is_success() {
+            Ok(d)
+        } else {
+            Err(CxFailure::Result(d.result))
+        }
+    }
+
+    async fn mar(&self, q: MarQuery) -> Result<MaaAnswer, CxFailure> {
+        let req = Mar {
+            session_id: self.session_id(),
+            vendor_specific_application_id: VendorSpecificApplicationId::cx(),
+            auth_session_state: AuthSessionState::NoStateMaintained,
+            origin_host: self.origin_host.clone().into(),
+            origin_realm: self.origin_realm.clone().into(),
+            destination_realm: self.destination_realm.clone().into(),
+            user_name: q.impi.into(),
+            public_identity: q.impu.into(),
+            sip_number_auth_items: 1,
+            sip_auth_data_item: SipAuthDataItem {
+                sip_authentication_scheme: Some(q.scheme.as_str().into()),
+                sip_authorization: q.resync.map(Cow::Owned),
+                ..Default::default()
+            },
+            server_name: q.server_name.into(),
+            ..Default::default()
+        };
+        let raw = self
+            .exchange(req.encode(0, 0), |m| m.code() == command::MULTIMEDIA_AUTH)
+            .await?;
+        let m = Message::parse(&raw).map_err(bad_answer)?;
+        let a = Maa::decode(&m).map_err(bad_answer)?;
+        let res = outcome(a.outcome());
+        if !res.is_success() {
+            return Err(CxFailure::Result(res));
+        }
+        let mut scheme = None;
+        let mut items = Vec::new();
+        for it in &a.sip_auth_data_item {
+            let (s, item) = auth_item_from_wire(it)
+                .ok_or_else(|| CxFailure::Unreachable("unusable SIP-Auth-Data-Item".into()))?;
+            scheme = Some(s);
+            items.push(item);
+        }
+        Ok(MaaAnswer {
+            scheme: scheme.ok_or(CxFailure::Result(result::UNABLE_TO_COMPLY))?,
+            items,
+        })
+    }
+
+    async fn sar(&self, q: SarQuery) -> Result<SaaDecision, CxFailure> {
+        use ServerAssignmentType as T;
+        let code = match q.assignment {
+            T::NoAssignment => 0,
+            T::Registration => 1,
+            T::ReRegistration => 2,
+            T::UnregisteredUser => 3,
+            T::TimeoutDeregistration => 4,
+            T::UserDeregistration => 5,
+            T::TimeoutDeregistrationStoreServerName => 6,
+            T::UserDeregistrationStoreServerName => 7,
+            T::AdministrativeDeregistration => 8,
+            T::AuthenticationFailure => 9,
+            T::AuthenticationTimeout => 10,
+            T::DeregistrationTooMuchData => 11,
+            T::Other(c) => c,
+        };
+        let req = Sar {
+            session_id: self.session_id(),
+            vendor_specific_application_id: VendorSpecificApplicationId::cx(),
+            auth_session_state: AuthSessionState::NoStateMaintained,
+            origin_host: self.origin_host.clone().into(),
+            origin_realm: self.origin_realm.clone().into(),
+            destination_realm: self.destination_realm.clone().into(),
+            user_name: q.impi.map(Cow::Owned),
+            public_identity: vec![q.impu.into()],
+            server_name: q.server_name.into(),
+            server_assignment_type: cx::ServerAssignmentType::from_i32(
+                i32::try_from(code).unwrap_or(i32::MAX),
+            ),
+            user_data_already_available: if q.user_data_available {
+                cx::UserDataAlreadyAvailable::UserDataAlreadyAvailable
+            } else {
+                cx::UserDataAlreadyAvailable::UserDataNotAvailable
+            },
+            ..Default::default()
+        };
+        let raw = self
+            .exchange(req.encode(0, 0), |m| m.code() == command::SERVER_ASSIGNMENT)
+            .await?;
+        let m = Message::parse(&raw).map_err(bad_answer)?;
+        let a = Saa::decode(&m).map_err(bad_answer)?;
+        let d = SaaDecision {
+            result: outcome(a.outcome()),
+            user_data: a
+                .user_data
+                .map(|d| String::from_utf8_lossy(&d).into_owned()),
+            user_name: a.user_name.map(|s| s.into_owned()),
+            associated_identities: a
+                .associated_identities
+                .map(|ai| ai.user_name.into_iter().map(|u| u.into_owned()).collect())
+                .unwrap_or_default(),
+        };
+        if d.result.is_success() {
+            Ok(d)
+        } else {
+            Err(CxFailure::Result(d.result))
+        }
+    }
+
+    async fn lir(&self, impu: &str) -> Result<LiaDecision, CxFailure> {
+        let req = Lir {
+            session_id: self.session_id(),
+            vendor_specific_application_id: VendorSpecificApplicationId::cx(),
+            auth_session_state: AuthSessionState::NoStateMaintained,
+            origin_host: self.origin_host.clone().into(),
+            origin_realm: self.origin_realm.clone().into(),
+            destination_realm: self.destination_realm.clone().into(),
+            public_identity: impu.to_string().into(),
+            ..Default::default()
+        };
+        let raw = self
+            .exchange(req.encode(0, 0), |m| m.code() == command::LOCATION_INFO)
+            .await?;
+        let m = Message::parse(&raw).map_err(bad_answer)?;
+        let a = Lia::decode(&m).map_err(bad_answer)?;
+        let d = LiaDecision {
+            result: outcome(a.outcome()),
+            server_name: a.server_name.map(|s| s.into_owned()),
+            server_capabilities: a.server_capabilities.is_some(),
+        };
+        if d.result.is_success() {
+            Ok(d)
+        } else {
+            Err(CxFailure::Result(d.result))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hss::{AkaCredentials, Credentials, Hss, Subscriber};
+    use crate::subscription::{ImsSubscription, PublicIdentity, ServiceProfile};
+    use ims_auth::milenage::OperatorKey;
+    use std::sync::{Arc, Mutex};
+
+    /// A requester that hands the octets to the HSS server directly: every request and answer is
+    /// really encoded and decoded.
+    struct Loopback(HssCxServer);
+
+    impl DiameterRequester for Loopback {
+        async fn request(&self, request: Vec<u8>) -> Result<Vec<u8>, String> {
+            self.0
+                .answer(&request)
+                .await
+                .ok_or_else(|| "no answer".to_string())
+        }
+    }
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match f.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(v) => v,
+            std::task::Poll::Pending => panic!("in-process futures complete at once"),
+        }
+    }
+
+    fn client() -> DiameterCx<Loopback> {
+        let mut h = Hss::new(None);
+        h.add_subscriber(Subscriber {
+            subscription: ImsSubscription {
+                private_id: "alice@ims.example.org".into(),
+                service_profiles: vec![ServiceProfile {
+                    public_identities: vec![PublicIdentity::new("sip:alice@ims.example.org")],
+                    ..ServiceProfile::default()
+                }],
+            },
+            credentials: Credentials {
+                aka: Some(AkaCredentials::new(
+                    [1; 16],
+                    OperatorKey::Opc([2; 16]),
+                    [0x80, 0],
+                    0,
+                )),
+                password: Some("pw".into()),
+            },
+        });
+        let local = LocalHss::new(Arc::new(Mutex::new(h)), "ims.example.org", || [7; 16]);
+        DiameterCx::new(
+            Loopback(HssCxServer::new(
+                "hss.ims.example.org",
+                "ims.example.org",
+                local,
+            )),
+            "scscf.ims.example.org",
+            "ims.example.org",
+            "ims.example.org",
+        )
+    }
+
+    #[test]
+    fn cx_procedures_round_trip_through_the_wire() {
+        let c = client();
+        let impi = "alice@ims.example.org";
+        let impu = "sip:alice@ims.example.org";
+        let uaa = block_on(c.uar(impi, impu, UserAuthorizationType::Registration)).unwrap();
+        assert_eq!(uaa.result, result::FIRST_REGISTRATION);
+        assert!(uaa.server_capabilities);
+        let e = block_on(c.uar(
+            impi,
+            "sip:bob@ims.example.org",
+            UserAuthorizationType::Registration,
+        ))
+        .unwrap_err();
+        assert_eq!(e, CxFailure::Result(result::USER_UNKNOWN));
+        let maa = block_on(c.mar(MarQuery {
+            impi: impi.into(),
+            impu: impu.into(),
+            scheme: AuthScheme::AkaV1,
+            server_name: "sip:scscf.ims.example.org".into(),
+            resync: None,
+        }))
+        .unwrap();
+        let AuthItem::Aka(v) = &maa.items[0] else {
+            panic!("AKA")
+        };
+        assert_eq!(v.rand, [7; 16]);
+        let maa = block_on(c.mar(MarQuery {
+            impi: impi.into(),
+            impu: impu.into(),
+            scheme: AuthScheme::Digest,
+            server_name: "sip:scscf.ims.example.org".into(),
+            resync: None,
+        }))
+        .unwrap();
+        assert!(matches!(&maa.items[0], AuthItem::Digest { ha1, .. } if ha1.len() == 32));
+        let saa = block_on(c.sar(SarQuery {
+            impi: Some(impi.into()),
+            impu: impu.into(),
+            server_name: "sip:scscf.ims.example.org".into(),
+            assignment: ServerAssignmentType::Registration,
+            user_data_available: false,
+        }))
+        .unwrap();
+        assert!(saa
+            .user_data
+            .unwrap()
+            .contains("<PrivateID>alice@ims.example.org</PrivateID>"));
+        let lia = block_on(c.lir(impu)).unwrap();
+        assert_eq!(
+            lia.server_name.as_deref(),
+            Some("sip:scscf.ims.example.org")
+        );
+    }
+
+    #[test]
+    fn faulty_requests_get_protocol_answers() {
+        let c = client();
+        let mar = Mar {
+            session_id: "s;1;1".into(),
+            vendor_specific_application_id: VendorSpecificApplicationId::cx(),
+            auth_session_state: AuthSessionState::NoStateMaintained,
+            origin_host: "x".into(),
+            origin_realm: "y".into(),
+            destination_realm: "z".into(),
+            user_name: "alice@ims.example.org".into(),
+            public_identity: "sip:alice@ims.example.org".into(),
+            sip_number_auth_items: 1,
+            server_name: "sip:s".into(),
+            ..Default::default()
+        };
+        let wire = mar.encode(1, 1);
+        // an Application-Id the HSS does not serve: 3007 DIAMETER_APPLICATION_UNSUPPORTED
+        let mut bad = wire.clone();
+        bad[8..12].copy_from_slice(&4u32.to_be_bytes());
+        let ans = block_on(c.requester.0.answer(&bad)).unwrap();
+        let a = Message::parse(&ans).unwrap();
+        assert_eq!(a.outcome().map(|o| o.code()), Some(3007));
+        assert_eq!((a.hop_by_hop(), a.is_request()), (1, false));
+        // an answer is never answered
+        let ans = block_on(c.requester.0.answer(&wire)).unwrap();
+        assert!(block_on(c.requester.0.answer(&ans)).is_none());
+    }
+}
