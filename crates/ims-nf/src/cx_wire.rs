@@ -93,7 +93,7 @@ impl HssCxServer {
                     ..Default::default()
                 };
                 a.set_outcome(d.result);
-                Some(a.encode_answer(&h))
+                Some(a.encode_answer(h))
             }
             command::MULTIMEDIA_AUTH => {
                 let r = Mar::decode(&msg).ok()?;
@@ -137,7 +137,7 @@ impl HssCxServer {
                     Err(CxFailure::Result(res)) => a.set_outcome(res),
                     Err(CxFailure::Unreachable(_)) => return None,
                 }
-                Some(a.encode_answer(&h))
+                Some(a.encode_answer(h))
             }
             command::SERVER_ASSIGNMENT => {
                 let r = Sar::decode(&msg).ok()?;
@@ -176,7 +176,7 @@ impl HssCxServer {
                     ..Default::default()
                 };
                 a.set_outcome(d.result);
-                Some(a.encode_answer(&h))
+                Some(a.encode_answer(h))
             }
             command::LOCATION_INFO => {
                 let r = Lir::decode(&msg).ok()?;
@@ -200,7 +200,7 @@ impl HssCxServer {
                     ..Default::default()
                 };
                 a.set_outcome(d.result);
-                Some(a.encode_answer(&h))
+                Some(a.encode_answer(h))
             }
             _ => None,
         }
