@@ -31,10 +31,12 @@ pub mod cx_wire;
 pub mod enum_dns;
 pub mod hss;
 pub mod ifc;
+pub mod pcrf;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod reginfo;
 pub mod registrar;
+pub mod rx_media;
 pub mod scscf;
 pub mod store;
 pub mod subscription;

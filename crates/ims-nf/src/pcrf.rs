@@ -1,0 +1,627 @@
+//! Rx (TS 29.214): the PCRF side ([`Pcrf`] decisions, [`PcrfRxServer`] answering AAR and STR
+//! octets, and the ASR / RAR it sends when a bearer is lost) and the P-CSCF side ([`RxClient`],
+//! [`DiameterRx`] sending AAR/STR, [`answer_pcrf_request`] answering ASR/RAR).
+
+use crate::cx_wire::DiameterRequester;
+use ims_diameter::base::TerminationCause;
+use ims_diameter::dict::{app, command, VENDOR_3GPP};
+use ims_diameter::rx::{
+    Aaa, Aar, AbortCause, AcceptableServiceInfo, Asa, Asr, FlowStatus, MediaComponentDescription,
+    MediaType, Raa, Rar, RxRequestType, SpecificAction, Sta, Str,
+};
+use ims_diameter::{Command, IpFilterRule, Message, Origin, Outcome};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// INVALID_SERVICE_INFORMATION (5061, 3GPP).
+pub const INVALID_SERVICE_INFORMATION: Outcome = Outcome::experimental(VENDOR_3GPP, 5061);
+/// REQUESTED_SERVICE_NOT_AUTHORIZED (5063, 3GPP).
+pub const REQUESTED_SERVICE_NOT_AUTHORIZED: Outcome = Outcome::experimental(VENDOR_3GPP, 5063);
+/// DIAMETER_UNKNOWN_SESSION_ID (5002).
+pub const UNKNOWN_SESSION_ID: Outcome = Outcome::from_result_code(5002);
+
+/// One AF session the PCRF authorised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RxSession {
+    /// Session-Id.
+    pub session_id: String,
+    /// The AF (P-CSCF) that opened it: where ASR and RAR go.
+    pub af_host: String,
+    /// Its realm.
+    pub af_realm: String,
+    /// The media components as last authorised.
+    pub media: Vec<AuthorizedMedia>,
+    /// AF-Charging-Identifier (the ICID).
+    pub af_charging_identifier: Option<Vec<u8>>,
+    /// Specific-Action subscriptions.
+    pub specific_actions: Vec<SpecificAction>,
+}
+
+/// PCRF policy and sessions.
+#[derive(Debug, Default)]
+pub struct Pcrf {
+    sessions: HashMap<String, RxSession>,
+    /// Largest total Max-Requested-Bandwidth (UL + DL, bit/s) authorised per session; `None`: any.
+    pub max_bandwidth: Option<u64>,
+}
+
+impl Pcrf {
+    /// A PCRF with an optional per-session bandwidth limit.
+    pub fn new(max_bandwidth: Option<u64>) -> Pcrf {
+        Pcrf {
+            sessions: HashMap::new(),
+            max_bandwidth,
+        }
+    }
+
+    /// The session with this Session-Id.
+    pub fn session(&self, id: &str) -> Option<&RxSession> {
+        self.sessions.get(id)
+    }
+
+    /// Number of open sessions.
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// True when none are open.
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    /// Decides an AAR: creates or updates the session. On a bandwidth excess, answers
+    /// REQUESTED_SERVICE_NOT_AUTHORIZED with the acceptable service (TS 29.214 §4.4.1).
+    pub fn aa(&mut self, aar: &Aar<'_>) -> (Outcome, Option<AcceptableServiceInfo<'static>>) {
+        for mcd in &aar.media_component_description {
+            for sub in &mcd.media_sub_component {
+                if sub
+                    .flow_description
+                    .iter()
+                    .any(|d| IpFilterRule::parse(d).is_err())
+                {
+                    return (INVALID_SERVICE_INFORMATION, None);
+                }
+            }
+        }
+        let update = aar.rx_request_type == Some(RxRequestType::UpdateRequest)
+            || self.sessions.contains_key(aar.session_id.as_ref());
+        if aar.rx_request_type == Some(RxRequestType::UpdateRequest)
+            && !self.sessions.contains_key(aar.session_id.as_ref())
+        {
+            return (UNKNOWN_SESSION_ID, None);
+        }
+        if let Some(max) = self.max_bandwidth {
+            let total: u64 = aar
+                .media_component_description
+                .iter()
+                .map(|m| {
+                    u64::from(m.max_requested_bandwidth_ul.unwrap_or(0))
+                        + u64::from(m.max_requested_bandwidth_dl.unwrap_or(0))
+                })
+                .sum();
+            if total > max {
+                let half = u32::try_from(max / 2).unwrap_or(u32::MAX);
+                return (
+                    REQUESTED_SERVICE_NOT_AUTHORIZED,
+                    Some(AcceptableServiceInfo {
+                        max_requested_bandwidth_ul: Some(half),
+                        max_requested_bandwidth_dl: Some(half),
+                        ..Default::default()
+                    }),
+                );
+            }
+        }
+        let media: Vec<AuthorizedMedia> = aar
+            .media_component_description
+            .iter()
+            .map(AuthorizedMedia::of)
+            .collect();
+        let entry = self
+            .sessions
+            .entry(aar.session_id.to_string())
+            .or_insert_with(|| RxSession {
+                session_id: aar.session_id.to_string(),
+                af_host: aar.origin_host.to_string(),
+                af_realm: aar.origin_realm.to_string(),
+                media: Vec::new(),
+                af_charging_identifier: None,
+                specific_actions: Vec::new(),
+            });
+        if update {
+            // an update replaces the components it names, keeps the others
+            for m in media {
+                match entry.media.iter_mut().find(|e| e.number == m.number) {
+                    Some(e) => *e = m,
+                    None => entry.media.push(m),
+                }
+            }
+        } else {
+            entry.media = media;
+        }
+        if let Some(c) = &aar.af_charging_identifier {
+            entry.af_charging_identifier = Some(c.to_vec());
+        }
+        if !aar.specific_action.is_empty() {
+            entry.specific_actions = aar.specific_action.clone();
+        }
+        (Outcome::SUCCESS, None)
+    }
+
+    /// Decides an STR: removes the session.
+    pub fn st(&mut self, session_id: &str) -> Outcome {
+        match self.sessions.remove(session_id) {
+            Some(_) => Outcome::SUCCESS,
+            None => UNKNOWN_SESSION_ID,
+        }
+    }
+
+    /// The bearer of a session was lost: a RAR reporting INDICATION_OF_LOSS_OF_BEARER when the AF
+    /// subscribed to it, else an ASR (TS 29.214 §4.4.6.2, §4.4.4).
+    pub fn bearer_lost(&self, session_id: &str, origin: &Origin<'_>) -> Option<PcrfRequest> {
+        let s = self.sessions.get(session_id)?;
+        if s.specific_actions
+            .contains(&SpecificAction::IndicationOfLossOfBearer)
+        {
+            Some(PcrfRequest::Rar(Box::new(Rar {
+                session_id: s.session_id.clone().into(),
+                origin_host: origin.host.to_string().into(),
+                origin_realm: origin.realm.to_string().into(),
+                destination_realm: s.af_realm.clone().into(),
+                destination_host: s.af_host.clone().into(),
+                auth_application_id: app::RX,
+                specific_action: vec![SpecificAction::IndicationOfLossOfBearer],
+                ..Default::default()
+            })))
+        } else {
+            Some(PcrfRequest::Asr(Asr {
+                session_id: s.session_id.clone().into(),
+                origin_host: origin.host.to_string().into(),
+                origin_realm: origin.realm.to_string().into(),
+                destination_realm: s.af_realm.clone().into(),
+                destination_host: s.af_host.clone().into(),
+                auth_application_id: app::RX,
+                abort_cause: AbortCause::BearerReleased,
+                ..Default::default()
+            }))
+        }
+    }
+}
+
+/// A request the PCRF sends to the AF.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PcrfRequest {
+    /// Re-Auth-Request.
+    Rar(Box<Rar<'static>>),
+    /// Abort-Session-Request.
+    Asr(Asr<'static>),
+}
+
+impl PcrfRequest {
+    /// Encodes it with these identifiers.
+    pub fn encode(&self, hop_by_hop: u32, end_to_end: u32) -> Vec<u8> {
+        match self {
+            PcrfRequest::Rar(r) => r.encode(hop_by_hop, end_to_end),
+            PcrfRequest::Asr(a) => a.encode(hop_by_hop, end_to_end),
+        }
+    }
+}
+
+/// What the PCRF keeps of one authorised media component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthorizedMedia {
+    /// Media-Component-Number.
+    pub number: u32,
+    /// Media-Type.
+    pub media_type: Option<MediaType>,
+    /// Max-Requested-Bandwidth-UL (bit/s).
+    pub max_ul: Option<u32>,
+    /// Max-Requested-Bandwidth-DL (bit/s).
+    pub max_dl: Option<u32>,
+    /// Flow-Status.
+    pub flow_status: Option<FlowStatus>,
+    /// Number of Media-Sub-Components (IP flows).
+    pub flows: usize,
+}
+
+impl AuthorizedMedia {
+    fn of(m: &MediaComponentDescription<'_>) -> AuthorizedMedia {
+        AuthorizedMedia {
+            number: m.media_component_number,
+            media_type: m.media_type,
+            max_ul: m.max_requested_bandwidth_ul,
+            max_dl: m.max_requested_bandwidth_dl,
+            flow_status: m.flow_status,
+            flows: m.media_sub_component.len(),
+        }
+    }
+}
+
+/// Answers Rx requests (AAR, STR) for a shared [`Pcrf`].
+#[derive(Debug, Clone)]
+pub struct PcrfRxServer {
+    origin_host: String,
+    origin_realm: String,
+    pcrf: Arc<Mutex<Pcrf>>,
+}
+
+impl PcrfRxServer {
+    /// A PCRF answering as `origin_host` in `origin_realm`.
+    pub fn new(origin_host: &str, origin_realm: &str, pcrf: Arc<Mutex<Pcrf>>) -> PcrfRxServer {
+        PcrfRxServer {
+            origin_host: origin_host.to_string(),
+            origin_realm: origin_realm.to_string(),
+            pcrf,
+        }
+    }
+
+    /// The shared PCRF state.
+    pub fn pcrf(&self) -> &Arc<Mutex<Pcrf>> {
+        &self.pcrf
+    }
+
+    /// The origin it answers as.
+    pub fn origin(&self) -> Origin<'_> {
+        Origin {
+            host: &self.origin_host,
+            realm: &self.origin_realm,
+            state_id: None,
+        }
+    }
+
+    /// The answer to one request's octets (protocol errors answered as RFC 6733 §7 says).
+    pub fn answer(&self, request: &[u8]) -> Option<Vec<u8>> {
+        match ims_diameter::answer::reject(request, &[app::RX], &self.origin()) {
+            Ok(Some(err)) => return Some(err),
+            Ok(None) => {}
+            Err(_) => return None,
+        }
+        let msg = Message::parse(request).ok()?;
+        let h = msg.header();
+        let mut pcrf = self.pcrf.lock().expect("PCRF lock is never poisoned");
+        match msg.code() {
+            command::AA => {
+                let r = Aar::decode(&msg).ok()?;
+                let (outcome, acceptable) = pcrf.aa(&r);
+                let mut a = Aaa {
+                    session_id: r.session_id.into_owned().into(),
+                    auth_application_id: app::RX,
+                    origin_host: self.origin_host.clone().into(),
+                    origin_realm: self.origin_realm.clone().into(),
+                    acceptable_service_info: acceptable,
+                    ..Default::default()
+                };
+                a.set_outcome(outcome);
+                Some(a.encode_answer(h))
+            }
+            command::SESSION_TERMINATION => {
+                let r = Str::decode(&msg).ok()?;
+                let outcome = pcrf.st(&r.session_id);
+                let a = Sta {
+                    session_id: r.session_id.into_owned().into(),
+                    origin_host: self.origin_host.clone().into(),
+                    origin_realm: self.origin_realm.clone().into(),
+                    // STA carries Result-Code only (TS 29.214 §5.6.5)
+                    result_code: Some(outcome.code()),
+                    ..Default::default()
+                };
+                Some(a.encode_answer(h))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Why an Rx exchange failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RxFailure {
+    /// The PCRF refused (its result).
+    #[error("PCRF answered {0:?}")]
+    Refused(Outcome),
+    /// No usable answer.
+    #[error("PCRF unreachable: {0}")]
+    Unreachable(String),
+}
+
+/// What a P-CSCF asks the PCRF.
+pub trait RxClient: Send + Sync + 'static {
+    /// Sends an AAR for `session_id` (a new one when `update` is false).
+    fn aar(
+        &self,
+        session_id: &str,
+        update: bool,
+        media: Vec<MediaComponentDescription<'static>>,
+        icid: Option<&str>,
+    ) -> impl Future<Output = Result<(), RxFailure>> + Send;
+    /// Sends an STR for `session_id`.
+    fn str(&self, session_id: &str) -> impl Future<Output = Result<(), RxFailure>> + Send;
+    /// A new Session-Id.
+    fn new_session_id(&self) -> String;
+}
+
+/// An [`RxClient`] speaking Diameter through a [`DiameterRequester`].
+#[derive(Debug)]
+pub struct DiameterRx<R> {
+    requester: R,
+    origin_host: String,
+    origin_realm: String,
+    destination_realm: String,
+    next: AtomicU64,
+}
+
+impl<R: DiameterRequester> DiameterRx<R> {
+    /// A client identifying itself as `origin_host`/`origin_realm`, asking the PCRF of
+    /// `destination_realm`.
+    pub fn new(
+        requester: R,
+        origin_host: &str,
+        origin_realm: &str,
+        destination_realm: &str,
+    ) -> Self {
+        DiameterRx {
+            requester,
+            origin_host: origin_host.to_string(),
+            origin_realm: origin_realm.to_string(),
+            destination_realm: destination_realm.to_string(),
+            next: AtomicU64::new(1),
+        }
+    }
+
+    async fn send(&self, req: Vec<u8>) -> Result<Outcome, RxFailure> {
+        let raw = self
+            .requester
+            .request(req)
+            .await
+            .map_err(RxFailure::Unreachable)?;
+        let m = Message::parse(&raw).map_err(|e| RxFailure::Unreachable(e.to_string()))?;
+        m.outcome()
+            .ok_or_else(|| RxFailure::Unreachable("answer without a result".into()))
+    }
+}
+
+impl<R: DiameterRequester> RxClient for DiameterRx<R> {
+    async fn aar(
+        &self,
+        session_id: &str,
+        update: bool,
+        media: Vec<MediaComponentDescription<'static>>,
+        icid: Option<&str>,
+    ) -> Result<(), RxFailure> {
+        let req = Aar {
+            session_id: session_id.to_string().into(),
+            auth_application_id: app::RX,
+            origin_host: self.origin_host.clone().into(),
+            origin_realm: self.origin_realm.clone().into(),
+            destination_realm: self.destination_realm.clone().into(),
+            media_component_description: media,
+            af_charging_identifier: icid.map(|i| Cow::Owned(i.as_bytes().to_vec())),
+            specific_action: if update {
+                Vec::new()
+            } else {
+                vec![
+                    SpecificAction::IndicationOfLossOfBearer,
+                    SpecificAction::IndicationOfReleaseOfBearer,
+                ]
+            },
+            rx_request_type: Some(if update {
+                RxRequestType::UpdateRequest
+            } else {
+                RxRequestType::InitialRequest
+            }),
+            ..Default::default()
+        };
+        let o = self.send(req.encode(0, 0)).await?;
+        if o.is_success() {
+            Ok(())
+        } else {
+            Err(RxFailure::Refused(o))
+        }
+    }
+
+    async fn str(&self, session_id: &str) -> Result<(), RxFailure> {
+        let req = Str {
+            session_id: session_id.to_string().into(),
+            origin_host: self.origin_host.clone().into(),
+            origin_realm: self.origin_realm.clone().into(),
+            destination_realm: self.destination_realm.clone().into(),
+            auth_application_id: app::RX,
+            termination_cause: TerminationCause::DiameterLogout,
+            ..Default::default()
+        };
+        let o = self.send(req.encode(0, 0)).await?;
+        if o.is_success() {
+            Ok(())
+        } else {
+            Err(RxFailure::Refused(o))
+        }
+    }
+
+    fn new_session_id(&self) -> String {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        format!("{};rx;{n}", self.origin_host)
+    }
+}
+
+/// What a PCRF request means for the P-CSCF.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PcrfEvent {
+    /// ASR, or RAR with loss/release of bearer: release the call (BYE both ways, then STR).
+    Release {
+        /// The Rx Session-Id.
+        session_id: String,
+    },
+    /// Another RAR (informational).
+    Notified {
+        /// The Rx Session-Id.
+        session_id: String,
+    },
+}
+
+/// The P-CSCF's answer to an ASR or RAR from the PCRF, and what it asks for.
+pub fn answer_pcrf_request(request: &[u8], origin: &Origin<'_>) -> Option<(Vec<u8>, PcrfEvent)> {
+    if let Ok(Some(err)) = ims_diameter::answer::reject(request, &[app::RX], origin) {
+        return Some((
+            err,
+            PcrfEvent::Notified {
+                session_id: String::new(),
+            },
+        ));
+    }
+    let msg = Message::parse(request).ok()?;
+    let h = msg.header();
+    match msg.code() {
+        command::ABORT_SESSION => {
+            let r = Asr::decode(&msg).ok()?;
+            let a = Asa {
+                session_id: r.session_id.to_string().into(),
+                origin_host: origin.host.to_string().into(),
+                origin_realm: origin.realm.to_string().into(),
+                result_code: Some(Outcome::SUCCESS.code()),
+                ..Default::default()
+            };
+            Some((
+                a.encode_answer(h),
+                PcrfEvent::Release {
+                    session_id: r.session_id.into_owned(),
+                },
+            ))
+        }
+        command::RE_AUTH => {
+            let r = Rar::decode(&msg).ok()?;
+            let mut a = Raa {
+                session_id: r.session_id.to_string().into(),
+                origin_host: origin.host.to_string().into(),
+                origin_realm: origin.realm.to_string().into(),
+                ..Default::default()
+            };
+            a.set_outcome(Outcome::SUCCESS);
+            let release = r.specific_action.iter().any(|s| {
+                matches!(
+                    s,
+                    SpecificAction::IndicationOfLossOfBearer
+                        | SpecificAction::IndicationOfReleaseOfBearer
+                )
+            });
+            let session_id = r.session_id.into_owned();
+            Some((
+                a.encode_answer(h),
+                if release {
+                    PcrfEvent::Release { session_id }
+                } else {
+                    PcrfEvent::Notified { session_id }
+                },
+            ))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rx_media::{media_components, OfferFrom};
+
+    struct Loopback(PcrfRxServer);
+
+    impl DiameterRequester for Loopback {
+        async fn request(&self, request: Vec<u8>) -> Result<Vec<u8>, String> {
+            self.0.answer(&request).ok_or_else(|| "no answer".into())
+        }
+    }
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match f.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(v) => v,
+            std::task::Poll::Pending => panic!("in-process futures complete at once"),
+        }
+    }
+
+    const UE: &str = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n\
+m=audio 40000 RTP/AVP 116\r\nb=AS:49\r\na=rtpmap:116 AMR-WB/16000/1\r\n";
+    const REMOTE: &str = "v=0\r\no=- 2 1 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\n\
+m=audio 50000 RTP/AVP 116\r\nb=AS:49\r\na=rtpmap:116 AMR-WB/16000/1\r\n";
+
+    #[test]
+    fn aar_update_str_and_loss_of_bearer() {
+        let pcrf = Arc::new(Mutex::new(Pcrf::new(None)));
+        let server = PcrfRxServer::new("pcrf.ims.example.org", "ims.example.org", pcrf.clone());
+        let rx = DiameterRx::new(
+            Loopback(server.clone()),
+            "pcscf.ims.example.org",
+            "ims.example.org",
+            "ims.example.org",
+        );
+        let ue = ims_sdp::Session::parse_str(UE).unwrap();
+        let remote = ims_sdp::Session::parse_str(REMOTE).unwrap();
+        let media = media_components(&ue, &remote, OfferFrom::Ue);
+        let sid = rx.new_session_id();
+        block_on(rx.aar(&sid, false, media.clone(), Some("icid-1"))).unwrap();
+        {
+            let p = pcrf.lock().unwrap();
+            let s = p.session(&sid).unwrap();
+            assert_eq!(s.media.len(), 1);
+            assert_eq!(s.af_host, "pcscf.ims.example.org");
+            assert_eq!(s.af_charging_identifier.as_deref(), Some(&b"icid-1"[..]));
+        }
+        block_on(rx.aar(&sid, true, media.clone(), None)).unwrap();
+        // an update for a session the PCRF does not know
+        assert_eq!(
+            block_on(rx.aar("nope", true, media, None)),
+            Err(RxFailure::Refused(UNKNOWN_SESSION_ID))
+        );
+        // the bearer is lost: a RAR (the P-CSCF subscribed), answered with RAA and a release
+        let rar = pcrf
+            .lock()
+            .unwrap()
+            .bearer_lost(&sid, &server.origin())
+            .unwrap();
+        assert!(matches!(rar, PcrfRequest::Rar(_)));
+        let origin = Origin {
+            host: "pcscf.ims.example.org",
+            realm: "ims.example.org",
+            state_id: None,
+        };
+        let (raa, ev) = answer_pcrf_request(&rar.encode(5, 6), &origin).unwrap();
+        assert_eq!(
+            ev,
+            PcrfEvent::Release {
+                session_id: sid.clone()
+            }
+        );
+        let raa = Message::parse(&raa).unwrap();
+        assert_eq!(
+            (raa.hop_by_hop(), raa.outcome()),
+            (5, Some(Outcome::SUCCESS))
+        );
+        block_on(rx.str(&sid)).unwrap();
+        assert!(pcrf.lock().unwrap().is_empty());
+        assert_eq!(
+            block_on(rx.str(&sid)),
+            Err(RxFailure::Refused(UNKNOWN_SESSION_ID))
+        );
+    }
+
+    #[test]
+    fn bandwidth_policy_and_invalid_flows() {
+        let pcrf = Arc::new(Mutex::new(Pcrf::new(Some(64_000))));
+        let server = PcrfRxServer::new("pcrf", "r", pcrf);
+        let rx = DiameterRx::new(Loopback(server), "pcscf", "r", "r");
+        let ue = ims_sdp::Session::parse_str(UE).unwrap();
+        let remote = ims_sdp::Session::parse_str(REMOTE).unwrap();
+        let mut media = media_components(&ue, &remote, OfferFrom::Ue);
+        assert_eq!(
+            block_on(rx.aar("s1", false, media.clone(), None)),
+            Err(RxFailure::Refused(REQUESTED_SERVICE_NOT_AUTHORIZED))
+        );
+        media[0].media_sub_component[0].flow_description[0] = "allow everything".into();
+        assert_eq!(
+            block_on(rx.aar("s2", false, media, None)),
+            Err(RxFailure::Refused(INVALID_SERVICE_INFORMATION))
+        );
+    }
+}

@@ -1,0 +1,236 @@
+//! SDP to Rx service information (TS 29.213 §6.3 and Annex B, TS 29.214 §5.3): the
+//! Media-Component-Description AVPs a P-CSCF puts in an AAR for an offer/answer exchange.
+//!
+//! `ue` is the SDP the served UE sent (its offer or its answer), `remote` the SDP sent to it.
+//! Uplink is UE → network, downlink network → UE.
+
+use ims_diameter::rx::{
+    FlowStatus, FlowUsage, MediaComponentDescription, MediaSubComponent, MediaType,
+};
+use ims_sdp::{BandwidthType, Direction, Media, Session};
+use std::borrow::Cow;
+
+/// Which side offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfferFrom {
+    /// The UE sent the offer (originating side, or a UE re-INVITE).
+    Ue,
+    /// The remote side sent the offer.
+    Remote,
+}
+
+fn media_type(m: &Media<'_>) -> MediaType {
+    match m.media {
+        "audio" => MediaType::Audio,
+        "video" => MediaType::Video,
+        "data" => MediaType::Data,
+        "application" => MediaType::Application,
+        "control" => MediaType::Control,
+        "text" => MediaType::Text,
+        "message" => MediaType::Message,
+        // TS 29.214 §5.3.19: OTHER (0xFFFFFFFF) for anything else
+        _ => MediaType::Unknown(-1),
+    }
+}
+
+/// Flow-Status from the UE's direction attribute (TS 29.213 Table 6.3.2): what the UE sends is
+/// uplink.
+fn flow_status(ue: &Media<'_>, remote: &Media<'_>) -> FlowStatus {
+    if ue.port == 0 || remote.port == 0 {
+        return FlowStatus::Removed;
+    }
+    match ue.direction() {
+        Direction::SendRecv => FlowStatus::Enabled,
+        Direction::SendOnly => FlowStatus::EnabledUplink,
+        Direction::RecvOnly => FlowStatus::EnabledDownlink,
+        Direction::Inactive => FlowStatus::Disabled,
+    }
+}
+
+fn proto_number(proto: &str) -> u8 {
+    let p = proto.to_ascii_uppercase();
+    if p.starts_with("TCP") || p.contains("/TCP") {
+        6
+    } else {
+        17
+    }
+}
+
+/// The two Flow-Descriptions (uplink "permit in", downlink "permit out") of one flow (TS 29.214
+/// §5.3.8: IPFilterRule with the UE as source of the uplink).
+fn flow_descriptions(
+    proto: u8,
+    ue_ip: &str,
+    ue_port: u16,
+    remote_ip: &str,
+    remote_port: u16,
+) -> Vec<Cow<'static, str>> {
+    let port = |p: u16| {
+        if p == 0 {
+            String::new()
+        } else {
+            format!(" {p}")
+        }
+    };
+    vec![
+        format!(
+            "permit out {proto} from {remote_ip}{} to {ue_ip}{}",
+            port(remote_port),
+            port(ue_port)
+        )
+        .into(),
+        format!(
+            "permit in {proto} from {ue_ip}{} to {remote_ip}{}",
+            port(ue_port),
+            port(remote_port)
+        )
+        .into(),
+    ]
+}
+
+fn rtcp_port(m: &Media<'_>) -> Option<u16> {
+    if m.has_attribute("rtcp-mux") {
+        return None;
+    }
+    match m.attribute("rtcp").map(|a| a.typed()) {
+        Some(Ok(ims_sdp::Attr::Rtcp(r))) => Some(r.port),
+        _ => m.port.checked_add(1),
+    }
+}
+
+/// Codec-Data (TS 29.214 §5.3.7): `uplink|downlink` LF `offer|answer` LF, then the media
+/// description as written (m= line and its attributes).
+fn codec_data(dir: &str, role: &str, m: &Media<'_>) -> Cow<'static, [u8]> {
+    let mut v = format!("{dir}\n{role}\n").into_bytes();
+    v.extend_from_slice(m.as_str().as_bytes());
+    Cow::Owned(v)
+}
+
+/// The Media-Component-Descriptions for one offer/answer exchange. Media lines are paired by
+/// position (RFC 3264 §6); a line the answer rejected (port 0) gets Flow-Status REMOVED.
+pub fn media_components(
+    ue: &Session<'_>,
+    remote: &Session<'_>,
+    offer_from: OfferFrom,
+) -> Vec<MediaComponentDescription<'static>> {
+    let (ue_role, remote_role) = match offer_from {
+        OfferFrom::Ue => ("offer", "answer"),
+        OfferFrom::Remote => ("answer", "offer"),
+    };
+    let mut out = Vec::new();
+    for (i, (u, r)) in ue.media.iter().zip(remote.media.iter()).enumerate() {
+        let n = i as u32 + 1;
+        let ue_ip = u.connection().map(|c| c.address()).unwrap_or("any");
+        let remote_ip = r.connection().map(|c| c.address()).unwrap_or("any");
+        let proto = proto_number(u.proto);
+        let status = flow_status(u, r);
+        let mut subs = vec![MediaSubComponent {
+            flow_number: 1,
+            flow_description: flow_descriptions(proto, ue_ip, u.port, remote_ip, r.port),
+            ..Default::default()
+        }];
+        if u.is_rtp() {
+            if let (Some(ur), Some(rr)) = (rtcp_port(u), rtcp_port(r)) {
+                subs.push(MediaSubComponent {
+                    flow_number: 2,
+                    flow_description: flow_descriptions(proto, ue_ip, ur, remote_ip, rr),
+                    flow_usage: Some(FlowUsage::Rtcp),
+                    ..Default::default()
+                });
+            }
+        }
+        // bandwidth in bit/s: what the UE sends is bounded by what the remote receives (b=AS of
+        // the remote SDP), what it receives by its own b=AS
+        let kbps = |m: &Media<'_>, k| m.bandwidth(k).map(|v| v.saturating_mul(1000) as u32);
+        out.push(MediaComponentDescription {
+            media_component_number: n,
+            media_sub_component: if status == FlowStatus::Removed {
+                Vec::new()
+            } else {
+                subs
+            },
+            media_type: Some(media_type(u)),
+            max_requested_bandwidth_ul: kbps(r, BandwidthType::As),
+            max_requested_bandwidth_dl: kbps(u, BandwidthType::As),
+            rr_bandwidth: u.bandwidth(BandwidthType::Rr).map(|v| v as u32),
+            rs_bandwidth: u.bandwidth(BandwidthType::Rs).map(|v| v as u32),
+            flow_status: Some(status),
+            codec_data: vec![
+                codec_data("uplink", ue_role, u),
+                codec_data("downlink", remote_role, r),
+            ],
+            ..Default::default()
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An MMTel offer from the UE and the callee's answer (shape of TS 26.114 examples).
+    const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n\
+m=audio 40000 RTP/AVP 116 111\r\nb=AS:49\r\nb=RS:0\r\nb=RR:2000\r\na=rtpmap:116 AMR-WB/16000/1\r\n\
+a=rtpmap:111 telephone-event/16000\r\na=sendrecv\r\n\
+m=video 40002 RTP/AVPF 99\r\nb=AS:315\r\na=rtpmap:99 H264/90000\r\na=rtcp-mux\r\na=sendrecv\r\n";
+    const ANSWER: &str = "v=0\r\no=- 2 1 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\n\
+m=audio 50000 RTP/AVP 116\r\nb=AS:38\r\na=rtpmap:116 AMR-WB/16000/1\r\na=recvonly\r\n\
+m=video 0 RTP/AVPF 99\r\n";
+
+    #[test]
+    fn mmtel_offer_answer_maps_to_two_components() {
+        let ue = Session::parse_str(OFFER).unwrap();
+        let remote = Session::parse_str(ANSWER).unwrap();
+        let mcd = media_components(&ue, &remote, OfferFrom::Ue);
+        assert_eq!(mcd.len(), 2);
+        let a = &mcd[0];
+        assert_eq!(a.media_type, Some(MediaType::Audio));
+        assert_eq!(a.max_requested_bandwidth_ul, Some(38_000));
+        assert_eq!(a.max_requested_bandwidth_dl, Some(49_000));
+        assert_eq!((a.rs_bandwidth, a.rr_bandwidth), (Some(0), Some(2000)));
+        assert_eq!(a.flow_status, Some(FlowStatus::Enabled));
+        assert_eq!(a.media_sub_component.len(), 2);
+        assert_eq!(
+            a.media_sub_component[0].flow_description,
+            [
+                "permit out 17 from 10.0.0.2 50000 to 10.0.0.1 40000",
+                "permit in 17 from 10.0.0.1 40000 to 10.0.0.2 50000"
+            ]
+        );
+        assert_eq!(a.media_sub_component[1].flow_usage, Some(FlowUsage::Rtcp));
+        assert_eq!(
+            a.media_sub_component[1].flow_description[0],
+            "permit out 17 from 10.0.0.2 50001 to 10.0.0.1 40001"
+        );
+        assert!(a.codec_data[0].starts_with(b"uplink\noffer\nm=audio 40000"));
+        assert!(a.codec_data[1].starts_with(b"downlink\nanswer\nm=audio 50000"));
+        // every Flow-Description is a valid IPFilterRule
+        for d in &a.media_sub_component[0].flow_description {
+            ims_diameter::IpFilterRule::parse(d).unwrap();
+        }
+        // the rejected video stream
+        assert_eq!(mcd[1].flow_status, Some(FlowStatus::Removed));
+        assert!(mcd[1].media_sub_component.is_empty());
+    }
+
+    #[test]
+    fn directions_and_msrp() {
+        let ue = Session::parse_str(
+            "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n\
+m=message 2855 TCP/MSRP *\r\na=path:msrp://10.0.0.1:2855/s1;tcp\r\na=sendonly\r\n",
+        )
+        .unwrap();
+        let remote = Session::parse_str(
+            "v=0\r\no=- 1 1 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\n\
+m=message 2856 TCP/MSRP *\r\na=path:msrp://10.0.0.2:2856/s2;tcp\r\na=recvonly\r\n",
+        )
+        .unwrap();
+        let mcd = media_components(&ue, &remote, OfferFrom::Remote);
+        assert_eq!(mcd[0].media_type, Some(MediaType::Message));
+        assert_eq!(mcd[0].flow_status, Some(FlowStatus::EnabledUplink));
+        assert_eq!(mcd[0].media_sub_component.len(), 1, "no RTCP flow for MSRP");
+        assert!(mcd[0].media_sub_component[0].flow_description[0].starts_with("permit out 6 "));
+        assert!(mcd[0].codec_data[0].starts_with(b"uplink\nanswer\n"));
+    }
+}
