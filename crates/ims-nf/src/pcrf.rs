@@ -176,7 +176,7 @@ impl Pcrf {
                 ..Default::default()
             })))
         } else {
-            Some(PcrfRequest::Asr(Asr {
+            Some(PcrfRequest::Asr(Box::new(Asr {
                 session_id: s.session_id.clone().into(),
                 origin_host: origin.host.to_string().into(),
                 origin_realm: origin.realm.to_string().into(),
@@ -185,7 +185,7 @@ impl Pcrf {
                 auth_application_id: app::RX,
                 abort_cause: AbortCause::BearerReleased,
                 ..Default::default()
-            }))
+            })))
         }
     }
 }
@@ -196,7 +196,7 @@ pub enum PcrfRequest {
     /// Re-Auth-Request.
     Rar(Box<Rar<'static>>),
     /// Abort-Session-Request.
-    Asr(Asr<'static>),
+    Asr(Box<Asr<'static>>),
 }
 
 impl PcrfRequest {
