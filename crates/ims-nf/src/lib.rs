@@ -31,6 +31,7 @@ pub mod cx_wire;
 pub mod enum_dns;
 pub mod hss;
 pub mod ifc;
+pub mod ipsmgw;
 pub mod pcrf;
 #[cfg(feature = "redis")]
 pub mod redis;

@@ -1,0 +1,759 @@
+//! The IP-SM-GW for SMS over IP (TS 24.341 §5.3, TS 23.204): it receives the RP messages UEs put
+//! in SIP MESSAGE requests (`application/vnd.3gpp.sms`), acknowledges submissions, delivers them
+//! to the recipient as SMS-DELIVER, stores what cannot be delivered (unregistered recipient,
+//! memory capacity exceeded) and retries on registration, on RP-SMMA or after a back-off, and
+//! sends SMS-STATUS-REPORTs when asked to.
+//!
+//! Sans-IO: inputs are `(sender IMPU, body, now)`; outputs are [`Action`]s (MESSAGE bodies to send
+//! to an IMPU); timers through [`IpSmGw::poll_timeout`] / [`IpSmGw::handle_timeout`]. Time is
+//! seconds since the Unix epoch. Storage is behind [`SmsStore`] ([`FileSmsStore`] by default).
+
+use ims_sms::{
+    answer, decode, Address, Direction, RpBody, RpCause, RpMessage, Status, Timestamp, Tpdu,
+};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The MIME type of an SMS over IP body.
+pub const CONTENT_TYPE: &str = "application/vnd.3gpp.sms";
+
+/// IP-SM-GW policy.
+#[derive(Debug, Clone)]
+pub struct IpSmGwConfig {
+    /// The service centre address put in RP-OA of MT RP-DATA (international digits, e.g.
+    /// `+15550000`).
+    pub sc_address: String,
+    /// Delivery attempts before giving up.
+    pub max_attempts: u32,
+    /// Seconds between attempts after a temporary failure (doubled after each).
+    pub retry_interval: u64,
+    /// Seconds a message is kept at most (its validity).
+    pub validity: u64,
+}
+
+impl Default for IpSmGwConfig {
+    fn default() -> Self {
+        IpSmGwConfig {
+            sc_address: "+15550000".into(),
+            max_attempts: 5,
+            retry_interval: 30,
+            validity: 3 * 24 * 3600,
+        }
+    }
+}
+
+/// Something to send: a MESSAGE to `to` with an `application/vnd.3gpp.sms` body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    /// The IMPU to send to (`tel:+…` or a SIP URI).
+    pub to: String,
+    /// The RP message.
+    pub body: Vec<u8>,
+}
+
+/// A short message in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSms {
+    /// Store key.
+    pub id: u64,
+    /// Who submitted it (IMPU).
+    pub sender: String,
+    /// Who it goes to (IMPU).
+    pub recipient: String,
+    /// The SMS-SUBMIT TPDU as received (re-decoded to build the DELIVER and the status report).
+    pub submit: Vec<u8>,
+    /// When the IP-SM-GW accepted it (seconds since the epoch).
+    pub accepted_at: u64,
+    /// Attempts made.
+    pub attempts: u32,
+    /// When to try next (0: waiting for registration or RP-SMMA).
+    pub next_attempt: u64,
+    /// RP-MR of the RP-DATA in flight, if any.
+    pub in_flight: Option<u8>,
+}
+
+/// Where stored messages live, so they survive a restart.
+pub trait SmsStore: Send {
+    /// Saves (or replaces) a message.
+    fn save(&mut self, sms: &StoredSms) -> std::io::Result<()>;
+    /// Removes a message.
+    fn remove(&mut self, id: u64) -> std::io::Result<()>;
+    /// Every stored message.
+    fn load_all(&mut self) -> std::io::Result<Vec<StoredSms>>;
+}
+
+/// No persistence (tests, or when losing messages on restart is acceptable).
+#[derive(Debug, Default)]
+pub struct MemorySmsStore;
+
+impl SmsStore for MemorySmsStore {
+    fn save(&mut self, _: &StoredSms) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn remove(&mut self, _: u64) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn load_all(&mut self) -> std::io::Result<Vec<StoredSms>> {
+        Ok(Vec::new())
+    }
+}
+
+/// One file per message in a directory (written to a temporary name, then renamed).
+#[derive(Debug)]
+pub struct FileSmsStore {
+    dir: PathBuf,
+}
+
+impl FileSmsStore {
+    /// Uses (and creates) `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> std::io::Result<FileSmsStore> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir)?;
+        Ok(FileSmsStore { dir })
+    }
+
+    fn path(&self, id: u64) -> PathBuf {
+        self.dir.join(format!("{id:016x}.sms"))
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+impl StoredSms {
+    fn to_text(&self) -> String {
+        // one field per line; identities cannot contain line breaks (they came from SIP URIs)
+        format!(
+            "v1\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n",
+            self.id,
+            self.sender,
+            self.recipient,
+            hex(&self.submit),
+            self.accepted_at,
+            self.attempts,
+            self.next_attempt
+        )
+    }
+
+    fn from_text(s: &str) -> Option<StoredSms> {
+        let mut l = s.lines();
+        if l.next()? != "v1" {
+            return None;
+        }
+        Some(StoredSms {
+            id: l.next()?.parse().ok()?,
+            sender: l.next()?.to_string(),
+            recipient: l.next()?.to_string(),
+            submit: unhex(l.next()?)?,
+            accepted_at: l.next()?.parse().ok()?,
+            attempts: l.next()?.parse().ok()?,
+            next_attempt: l.next()?.parse().ok()?,
+            in_flight: None,
+        })
+    }
+}
+
+impl SmsStore for FileSmsStore {
+    fn save(&mut self, sms: &StoredSms) -> std::io::Result<()> {
+        let tmp = self.dir.join(format!("{:016x}.tmp", sms.id));
+        std::fs::write(&tmp, sms.to_text())?;
+        std::fs::rename(tmp, self.path(sms.id))
+    }
+
+    fn remove(&mut self, id: u64) -> std::io::Result<()> {
+        match std::fs::remove_file(self.path(id)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    fn load_all(&mut self) -> std::io::Result<Vec<StoredSms>> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(&self.dir)? {
+            let p = e?.path();
+            if p.extension().is_some_and(|x| x == "sms") {
+                if let Some(s) = std::fs::read_to_string(&p)
+                    .ok()
+                    .and_then(|t| StoredSms::from_text(&t))
+                {
+                    out.push(s);
+                }
+            }
+        }
+        out.sort_by_key(|s| s.id);
+        Ok(out)
+    }
+}
+
+/// The MSISDN of an IMPU: `tel:+1555…` or `sip:+1555…@…` → `+1555…`.
+fn msisdn(impu: &str) -> Option<String> {
+    let rest = impu
+        .strip_prefix("tel:")
+        .or_else(|| impu.strip_prefix("sip:"))
+        .or_else(|| impu.strip_prefix("sips:"))?;
+    let end = rest.find(['@', ';', '?']).unwrap_or(rest.len());
+    let n = &rest[..end];
+    let digits = n.strip_prefix('+')?;
+    (!digits.is_empty() && digits.len() <= 15 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| n.to_string())
+}
+
+/// The calendar time of `now` (UTC) as a TP-SCTS.
+pub fn timestamp(now: u64) -> Timestamp {
+    let days = now / 86_400;
+    let secs = now % 86_400;
+    // civil-from-days (proleptic Gregorian)
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    Timestamp {
+        year: (year.rem_euclid(100)) as u8,
+        month,
+        day,
+        hour: (secs / 3600) as u8,
+        minute: (secs / 60 % 60) as u8,
+        second: (secs % 60) as u8,
+        tz_quarter_hours: 0,
+    }
+}
+
+/// Whether a recipient IMPU is a known subscriber.
+type Directory = Box<dyn Fn(&str) -> bool + Send>;
+
+/// The IP-SM-GW core.
+pub struct IpSmGw<S = MemorySmsStore> {
+    cfg: IpSmGwConfig,
+    store: S,
+    queue: BTreeMap<u64, StoredSms>,
+    next_id: u64,
+    next_mr: u8,
+    /// Decides whether a recipient exists at all (an HSS lookup); unknown ones get RP-ERROR 30.
+    directory: Option<Directory>,
+}
+
+impl<S> std::fmt::Debug for IpSmGw<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IpSmGw")
+            .field("queued", &self.queue.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: SmsStore> IpSmGw<S> {
+    /// An IP-SM-GW over `store`, with what the store holds queued again (to be retried at once).
+    pub fn new(cfg: IpSmGwConfig, mut store: S) -> std::io::Result<IpSmGw<S>> {
+        let mut queue = BTreeMap::new();
+        for s in store.load_all()? {
+            queue.insert(s.id, s);
+        }
+        let next_id = queue.keys().next_back().map_or(1, |k| k + 1);
+        Ok(IpSmGw {
+            cfg,
+            store,
+            queue,
+            next_id,
+            next_mr: 0,
+            directory: None,
+        })
+    }
+
+    /// Sets the subscriber directory consulted for MO submissions.
+    pub fn with_directory(mut self, known: impl Fn(&str) -> bool + Send + 'static) -> Self {
+        self.directory = Some(Box::new(known));
+        self
+    }
+
+    /// Messages waiting.
+    pub fn queued(&self) -> impl Iterator<Item = &StoredSms> + '_ {
+        self.queue.values()
+    }
+
+    fn sc(&self) -> Address {
+        Address::international(self.cfg.sc_address.trim_start_matches('+'))
+    }
+
+    fn mr(&mut self) -> u8 {
+        self.next_mr = self.next_mr.wrapping_add(1);
+        self.next_mr
+    }
+
+    fn persist(&mut self, id: u64) {
+        if let Some(s) = self.queue.get(&id) {
+            // a failed write leaves the message in memory; it is retried with the next change
+            let _ = self.store.save(s);
+        }
+    }
+
+    fn drop_message(&mut self, id: u64) -> Option<StoredSms> {
+        let s = self.queue.remove(&id)?;
+        let _ = self.store.remove(id);
+        Some(s)
+    }
+
+    /// The MT RP-DATA carrying the SMS-DELIVER of `sms`, marking it in flight.
+    fn attempt(&mut self, id: u64, now: u64) -> Option<Action> {
+        let mr = self.mr();
+        let sc = self.sc();
+        let s = self.queue.get_mut(&id)?;
+        let Ok(Tpdu::Submit(submit)) =
+            Tpdu::decode(&s.submit, Direction::MsToNetwork, ims_sms::Carrier::RpData)
+        else {
+            return None;
+        };
+        let originator = match msisdn(&s.sender) {
+            Some(n) => Address::international(n.trim_start_matches('+')),
+            None => Address::alphanumeric(&s.sender.chars().take(11).collect::<String>()),
+        };
+        let deliver = answer::deliver_from_submit(&submit, originator, timestamp(s.accepted_at));
+        let tpdu = Tpdu::Deliver(deliver).encode().ok()?;
+        let body = RpMessage::data_mt(mr, sc, &tpdu).encode().ok()?;
+        s.attempts += 1;
+        s.in_flight = Some(mr);
+        s.next_attempt = now + self.cfg.retry_interval * (1u64 << s.attempts.min(10));
+        let to = s.recipient.clone();
+        self.persist(id);
+        Some(Action { to, body })
+    }
+
+    /// A status report to the sender of `s`, when it asked for one.
+    fn status_report(&mut self, s: &StoredSms, status: Status, now: u64) -> Option<Action> {
+        let Ok(Tpdu::Submit(submit)) =
+            Tpdu::decode(&s.submit, Direction::MsToNetwork, ims_sms::Carrier::RpData)
+        else {
+            return None;
+        };
+        let sr =
+            answer::status_report_for(&submit, timestamp(s.accepted_at), timestamp(now), status)?;
+        let tpdu = Tpdu::StatusReport(sr).encode().ok()?;
+        let mr = self.mr();
+        let body = RpMessage::data_mt(mr, self.sc(), &tpdu).encode().ok()?;
+        Some(Action {
+            to: s.sender.clone(),
+            body,
+        })
+    }
+
+    /// A body received from `from` (the sending UE's IMPU, from P-Asserted-Identity). The caller
+    /// answers the MESSAGE with 202 Accepted (TS 24.341 §5.3.2.4) and sends the actions.
+    pub fn receive(&mut self, from: &str, body: &[u8], now: u64) -> Vec<Action> {
+        let sms = match decode(body, Direction::MsToNetwork) {
+            Ok(s) => s,
+            Err(e) => {
+                return e
+                    .answer(body, Direction::MsToNetwork)
+                    .map(|b| {
+                        vec![Action {
+                            to: from.to_string(),
+                            body: b,
+                        }]
+                    })
+                    .unwrap_or_default();
+            }
+        };
+        let mr = sms.rp.message_reference;
+        let reply = |b: Result<Vec<u8>, _>| -> Vec<Action> {
+            b.map(|body| {
+                vec![Action {
+                    to: from.to_string(),
+                    body,
+                }]
+            })
+            .unwrap_or_default()
+        };
+        match (&sms.rp.body, sms.tpdu) {
+            (RpBody::Data { user_data, .. }, Some(Tpdu::Submit(submit))) => {
+                let recipient = match submit.destination.to_string() {
+                    d if d.starts_with('+') => format!("tel:{d}"),
+                    d => format!("tel:{d}"),
+                };
+                if self
+                    .directory
+                    .as_ref()
+                    .is_some_and(|known| !known(&recipient))
+                {
+                    return reply(answer::rp_error(
+                        Direction::MsToNetwork,
+                        mr,
+                        RpCause::UNKNOWN_SUBSCRIBER,
+                    ));
+                }
+                let mut out = reply(answer::submit_report_ack(&sms.rp, timestamp(now)));
+                let id = self.next_id;
+                self.next_id += 1;
+                self.queue.insert(
+                    id,
+                    StoredSms {
+                        id,
+                        sender: from.to_string(),
+                        recipient,
+                        submit: user_data.to_vec(),
+                        accepted_at: now,
+                        attempts: 0,
+                        next_attempt: now,
+                        in_flight: None,
+                    },
+                );
+                self.persist(id);
+                out.extend(self.attempt(id, now));
+                out
+            }
+            (RpBody::Data { .. }, Some(Tpdu::Command(cmd))) => {
+                // TS 23.040 §9.2.3.19: delete a previously submitted message (TP-MN = its TP-MR)
+                if cmd.command_type.0 == 2 {
+                    let victim = self.queue.iter().find_map(|(id, s)| {
+                        let same = s.sender == from
+                            && matches!(
+                                Tpdu::decode(&s.submit, Direction::MsToNetwork, ims_sms::Carrier::RpData),
+                                Ok(Tpdu::Submit(ref sub)) if sub.message_reference == cmd.message_number
+                            );
+                        same.then_some(*id)
+                    });
+                    if let Some(id) = victim {
+                        self.drop_message(id);
+                    }
+                }
+                reply(answer::submit_report_ack(&sms.rp, timestamp(now)))
+            }
+            (RpBody::Data { .. }, _) => reply(answer::rp_error(
+                Direction::MsToNetwork,
+                mr,
+                RpCause::INVALID_MANDATORY_INFORMATION,
+            )),
+            (RpBody::Ack { .. }, _) => {
+                // the recipient's RP-ACK (SMS-DELIVER-REPORT) for a message in flight
+                let done = self
+                    .queue
+                    .iter()
+                    .find(|(_, s)| s.recipient == from && s.in_flight == Some(mr))
+                    .map(|(id, _)| *id);
+                let Some(s) = done.and_then(|id| self.drop_message(id)) else {
+                    return Vec::new();
+                };
+                self.status_report(&s, Status::DELIVERED, now)
+                    .into_iter()
+                    .collect()
+            }
+            (RpBody::Error { cause, .. }, _) => {
+                let failed = self
+                    .queue
+                    .iter()
+                    .find(|(_, s)| s.recipient == from && s.in_flight == Some(mr))
+                    .map(|(id, _)| *id);
+                let Some(id) = failed else { return Vec::new() };
+                self.failed(id, *cause == RpCause::MEMORY_CAPACITY_EXCEEDED, now)
+            }
+            (RpBody::Smma, _) => {
+                // memory available again: RP-ACK and deliver what waits for this UE
+                let mut out = reply(RpMessage::ack(Direction::NetworkToMs, mr, None).encode());
+                out.extend(self.flush(&[from.to_string()], now));
+                out
+            }
+        }
+    }
+
+    fn failed(&mut self, id: u64, wait_for_memory: bool, now: u64) -> Vec<Action> {
+        let Some(s) = self.queue.get_mut(&id) else {
+            return Vec::new();
+        };
+        s.in_flight = None;
+        if wait_for_memory {
+            s.next_attempt = 0;
+        }
+        let give_up = s.attempts >= self.cfg.max_attempts
+            || now.saturating_sub(s.accepted_at) >= self.cfg.validity;
+        if give_up {
+            let s = self.drop_message(id).expect("present just above");
+            return self
+                .status_report(&s, Status(0x62), now)
+                .into_iter()
+                .collect();
+        }
+        self.persist(id);
+        Vec::new()
+    }
+
+    /// The MT MESSAGE carrying a delivery to `to` failed at the SIP level (no 2xx: recipient
+    /// unregistered 480, unknown 404, timeout 408): keep it for later, or give up after the
+    /// configured attempts.
+    pub fn delivery_failed(&mut self, to: &str, now: u64) -> Vec<Action> {
+        let ids: Vec<u64> = self
+            .queue
+            .iter()
+            .filter(|(_, s)| s.recipient == to && s.in_flight.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        let mut out = Vec::new();
+        for id in ids {
+            out.extend(self.failed(id, false, now));
+        }
+        out
+    }
+
+    /// One of `identities` (an implicit registration set) registered: deliver what waits for it.
+    pub fn registered(&mut self, identities: &[String], now: u64) -> Vec<Action> {
+        self.flush(identities, now)
+    }
+
+    fn flush(&mut self, identities: &[String], now: u64) -> Vec<Action> {
+        let ids: Vec<u64> = self
+            .queue
+            .iter()
+            .filter(|(_, s)| s.in_flight.is_none() && identities.contains(&s.recipient))
+            .map(|(id, _)| *id)
+            .collect();
+        ids.into_iter()
+            .filter_map(|id| self.attempt(id, now))
+            .collect()
+    }
+
+    /// The next retry instant.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.queue
+            .values()
+            .filter(|s| s.next_attempt != 0)
+            .map(|s| s.next_attempt)
+            .min()
+    }
+
+    /// Retries what is due at `now` (an attempt still in flight counts as failed: no answer).
+    pub fn handle_timeout(&mut self, now: u64) -> Vec<Action> {
+        let due: Vec<u64> = self
+            .queue
+            .iter()
+            .filter(|(_, s)| s.next_attempt != 0 && s.next_attempt <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut out = Vec::new();
+        for id in due {
+            let expired = self
+                .queue
+                .get(&id)
+                .is_some_and(|s| s.attempts >= self.cfg.max_attempts);
+            if expired {
+                out.extend(self.failed(id, false, now));
+            } else {
+                out.extend(self.attempt(id, now));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALICE: &str = "sip:+15550001@ims.example.org";
+    const BOB: &str = "tel:+15550002";
+
+    /// RP-DATA (MS→network, MR 7) with SMS-SUBMIT "hello" to +15550002, TP-SRR set.
+    fn submit(srr: bool, tp_mr: u8) -> Vec<u8> {
+        submit_to("15550002", srr, tp_mr)
+    }
+
+    fn submit_to(dest: &str, srr: bool, tp_mr: u8) -> Vec<u8> {
+        let sub = ims_sms::Submit {
+            reject_duplicates: false,
+            reply_path: false,
+            status_report_request: srr,
+            message_reference: tp_mr,
+            destination: Address::international(dest),
+            pid: Default::default(),
+            dcs: Default::default(),
+            validity_period: None,
+            user_data: ims_sms::UserData::gsm7("hello", Default::default()).unwrap(),
+        };
+        let tpdu = Tpdu::Submit(sub).encode().unwrap();
+        RpMessage::data_mo(7, Address::international("15550000"), &tpdu)
+            .encode()
+            .unwrap()
+    }
+
+    fn rp(body: &[u8], dir: Direction) -> ims_sms::Sms<'_> {
+        decode(body, dir).unwrap()
+    }
+
+    #[test]
+    fn mo_submit_mt_deliver_ack_and_status_report() {
+        let mut gw = IpSmGw::new(IpSmGwConfig::default(), MemorySmsStore).unwrap();
+        let now = 1_700_000_000;
+        let out = gw.receive(ALICE, &submit(true, 42), now);
+        assert_eq!(out.len(), 2);
+        // RP-ACK with SMS-SUBMIT-REPORT to Alice
+        assert_eq!(out[0].to, ALICE);
+        let ack = rp(&out[0].body, Direction::NetworkToMs);
+        assert_eq!((ack.rp.name(), ack.rp.message_reference), ("RP-ACK", 7));
+        assert!(matches!(ack.tpdu, Some(Tpdu::SubmitReport(_))));
+        // RP-DATA with SMS-DELIVER to Bob, originator Alice's MSISDN
+        assert_eq!(out[1].to, BOB);
+        let mt = rp(&out[1].body, Direction::NetworkToMs);
+        let Some(Tpdu::Deliver(d)) = &mt.tpdu else {
+            panic!("DELIVER")
+        };
+        assert_eq!(d.originator.to_string(), "+15550001");
+        assert!(d.status_report_indication);
+        assert_eq!(mt.tpdu.as_ref().unwrap().text().as_deref(), Some("hello"));
+        // Bob's RP-ACK with a DELIVER-REPORT: Alice gets a STATUS-REPORT
+        let bob_ack = answer::deliver_report_ack(&mt.rp).unwrap();
+        let out = gw.receive(BOB, &bob_ack, now + 1);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].to, ALICE);
+        let sr = rp(&out[0].body, Direction::NetworkToMs);
+        let Some(Tpdu::StatusReport(s)) = &sr.tpdu else {
+            panic!("STATUS-REPORT")
+        };
+        assert_eq!((s.message_reference, s.status), (42, Status::DELIVERED));
+        assert_eq!(gw.queued().count(), 0);
+    }
+
+    #[test]
+    fn memory_full_waits_for_smma_and_unregistered_waits_for_registration() {
+        let mut gw = IpSmGw::new(IpSmGwConfig::default(), MemorySmsStore).unwrap();
+        let now = 1_700_000_000;
+        let out = gw.receive(ALICE, &submit(false, 1), now);
+        let mt = rp(&out[1].body, Direction::NetworkToMs);
+        // memory capacity exceeded: no retry timer, wait for RP-SMMA
+        let err = answer::deliver_report_error(
+            &mt.rp,
+            RpCause::MEMORY_CAPACITY_EXCEEDED,
+            ims_sms::FailureCause::MEMORY_CAPACITY_EXCEEDED,
+        )
+        .unwrap();
+        assert!(gw.receive(BOB, &err, now).is_empty());
+        assert_eq!(gw.poll_timeout(), None);
+        let smma = RpMessage::smma(9).encode().unwrap();
+        let out = gw.receive(BOB, &smma, now + 60);
+        assert_eq!(out.len(), 2, "RP-ACK to the SMMA and the delivery");
+        assert_eq!(rp(&out[0].body, Direction::NetworkToMs).rp.name(), "RP-ACK");
+        assert_eq!(out[1].to, BOB);
+        // the recipient is unregistered: SIP 480, then it registers
+        assert!(gw.delivery_failed(BOB, now + 61).is_empty());
+        let out = gw.registered(
+            &["sip:+15550002@ims.example.org".into(), BOB.into()],
+            now + 70,
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].to, BOB);
+    }
+
+    #[test]
+    fn retries_then_status_report_on_final_failure() {
+        let cfg = IpSmGwConfig {
+            max_attempts: 2,
+            retry_interval: 10,
+            ..IpSmGwConfig::default()
+        };
+        let mut gw = IpSmGw::new(cfg, MemorySmsStore).unwrap();
+        let now = 1_700_000_000;
+        gw.receive(ALICE, &submit(true, 5), now);
+        assert!(gw.delivery_failed(BOB, now).is_empty());
+        let t = gw.poll_timeout().unwrap();
+        assert_eq!(t, now + 20);
+        let out = gw.handle_timeout(t);
+        assert_eq!(out.len(), 1, "second attempt");
+        let out = gw.delivery_failed(BOB, t + 1);
+        assert_eq!(out.len(), 1, "gave up: status report");
+        let sr = rp(&out[0].body, Direction::NetworkToMs);
+        let Some(Tpdu::StatusReport(s)) = &sr.tpdu else {
+            panic!()
+        };
+        assert_eq!(s.status, Status(0x62));
+        assert_eq!(gw.queued().count(), 0);
+    }
+
+    #[test]
+    fn bad_input_unknown_recipient_and_command_delete() {
+        let mut gw = IpSmGw::new(IpSmGwConfig::default(), MemorySmsStore)
+            .unwrap()
+            .with_directory(|r| r == BOB);
+        let now = 1_700_000_000;
+        // truncated RP message: RP-ERROR with the decoder's cause
+        let out = gw.receive(ALICE, &[0x00, 0x07], now);
+        let e = rp(&out[0].body, Direction::NetworkToMs);
+        assert_eq!(e.rp.name(), "RP-ERROR");
+        // unknown recipient: RP-ERROR 30
+        let to_carol = submit_to("15550003", false, 3);
+        let out = gw.receive(ALICE, &to_carol, now);
+        let Some(e) = out.first().map(|a| rp(&a.body, Direction::NetworkToMs)) else {
+            panic!()
+        };
+        assert!(
+            matches!(e.rp.body, RpBody::Error { cause, .. } if cause == RpCause::UNKNOWN_SUBSCRIBER)
+        );
+        // delete a stored message with SMS-COMMAND
+        gw.receive(ALICE, &submit(false, 9), now);
+        gw.delivery_failed(BOB, now);
+        assert_eq!(gw.queued().count(), 1);
+        let cmd = ims_sms::Command {
+            status_report_request: false,
+            user_data_header_indication: false,
+            message_reference: 10,
+            pid: Default::default(),
+            command_type: ims_sms::CommandType(2),
+            message_number: 9,
+            destination: Address::international("15550002"),
+            command_data: Vec::new(),
+        };
+        let tpdu = Tpdu::Command(cmd).encode().unwrap();
+        let body = RpMessage::data_mo(11, Address::international("15550000"), &tpdu)
+            .encode()
+            .unwrap();
+        let out = gw.receive(ALICE, &body, now);
+        assert_eq!(rp(&out[0].body, Direction::NetworkToMs).rp.name(), "RP-ACK");
+        assert_eq!(gw.queued().count(), 0);
+    }
+
+    #[test]
+    fn file_store_survives_a_restart() {
+        let dir = std::env::temp_dir().join(format!("ims-nf-sms-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let now = 1_700_000_000;
+        {
+            let mut gw =
+                IpSmGw::new(IpSmGwConfig::default(), FileSmsStore::new(&dir).unwrap()).unwrap();
+            gw.receive(ALICE, &submit(false, 1), now);
+            gw.delivery_failed(BOB, now);
+        }
+        let mut gw =
+            IpSmGw::new(IpSmGwConfig::default(), FileSmsStore::new(&dir).unwrap()).unwrap();
+        assert_eq!(gw.queued().count(), 1);
+        let out = gw.registered(&[BOB.into()], now + 5);
+        assert_eq!(out.len(), 1);
+        let mt = rp(&out[0].body, Direction::NetworkToMs);
+        assert_eq!(mt.tpdu.unwrap().text().as_deref(), Some("hello"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn calendar() {
+        let t = timestamp(1_700_000_000); // 2023-11-14 22:13:20 UTC
+        assert_eq!(
+            (t.year, t.month, t.day, t.hour, t.minute, t.second),
+            (23, 11, 14, 22, 13, 20)
+        );
+        let t = timestamp(951_782_400); // 2000-02-29
+        assert_eq!((t.year, t.month, t.day), (0, 2, 29));
+        assert_eq!(
+            msisdn("sip:+15550001@x;user=phone").as_deref(),
+            Some("+15550001")
+        );
+        assert_eq!(msisdn("sip:alice@x"), None);
+    }
+}
