@@ -26,6 +26,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cscf;
 pub mod cx;
 pub mod cx_wire;
 pub mod enum_dns;

@@ -1,0 +1,1038 @@
+//! Routing decisions of the P-CSCF (TS 24.229 §5.2), I-CSCF (§5.3) and S-CSCF (§5.4.3) for
+//! requests a transaction-stateful proxy hands them. The proxy core does RFC 3261 §16 (Via,
+//! Record-Route, Max-Forwards, forking, best response); these types only say where a request
+//! goes and what to add to it, or how to answer it.
+//!
+//! Each role runs its own proxy socket; the S-CSCF uses two (originating and terminating), so
+//! the session case is known from where a request arrived, as the Service-Route and the
+//! I-CSCF's Route point to different ports.
+
+use crate::cx::{CxClient, CxFailure};
+use crate::enum_dns::EnumTable;
+use crate::hss::{result, UserAuthorizationType};
+use crate::ifc::{Context, FilterSet};
+use crate::registrar::Binding;
+use crate::rx_media::{media_components, OfferFrom};
+use crate::store::{BindingStore, RegistrationRecord};
+use crate::subscription::{ImsSubscription, SessionCase};
+use ims_diameter::rx::MediaComponentDescription;
+use ims_sip::headers::Contact;
+use ims_sip::{HeaderName, Message, Method, Uri};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Where a request goes and what is added to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Forward {
+    /// A new Request-URI (`None`: keep it).
+    pub request_uri: Option<String>,
+    /// Route values pushed on top (first topmost), e.g. `<sip:scscf.example.org:6060;lr>`.
+    pub routes: Vec<String>,
+    /// Headers appended.
+    pub headers: Vec<(String, String)>,
+    /// Header names removed.
+    pub remove: Vec<String>,
+    /// The URI the next hop is resolved from (`None`: the proxy's own choice — the top Route,
+    /// else the Request-URI).
+    pub next_hop: Option<String>,
+}
+
+/// A routing decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Forward to these targets in parallel (one for most requests; one per contact at the
+    /// terminating S-CSCF).
+    Forward(Vec<Forward>),
+    /// Answer with this status (the proxy builds the response).
+    Reply(u16),
+}
+
+fn one(f: Forward) -> Decision {
+    Decision::Forward(vec![f])
+}
+
+fn lr(uri: &str) -> String {
+    if uri.contains(";lr") {
+        format!("<{uri}>")
+    } else {
+        format!("<{uri};lr>")
+    }
+}
+
+fn uri_of(value: &str) -> String {
+    let v = value.trim();
+    match (v.find('<'), v.find('>')) {
+        (Some(a), Some(b)) if a < b => v[a + 1..b].to_string(),
+        _ => v.split(';').next().unwrap_or(v).to_string(),
+    }
+}
+
+/// The served user's identity for a request: P-Asserted-Identity, else From.
+fn asserted_identity(req: &Message<'_>) -> Option<String> {
+    if let Some(v) = req.header_str("P-Asserted-Identity") {
+        return Some(uri_of(v.split(',').next().unwrap_or(v)));
+    }
+    req.from()
+        .ok()
+        .flatten()
+        .map(|f| f.uri().as_str().to_string())
+}
+
+fn is_initial(req: &Message<'_>) -> bool {
+    req.to().ok().flatten().is_none_or(|t| t.tag().is_none())
+}
+
+// ---------------------------------------------------------------------------------------------
+// P-CSCF
+
+/// P-CSCF settings.
+#[derive(Debug, Clone)]
+pub struct PcscfConfig {
+    /// Our core-facing URI, put in Path so terminating requests come back to us
+    /// (`sip:term@127.0.0.1:5061`).
+    pub path_uri: String,
+    /// The I-CSCF of the home network (`sip:127.0.0.1:5062`).
+    pub icscf: String,
+    /// P-Visited-Network-ID value (`"ims.example.org"`).
+    pub visited_network_id: String,
+    /// Host name used in P-Charging-Vector icid-generated-at.
+    pub host: String,
+}
+
+/// What the P-CSCF knows about a registered UE (from the 200 OK to its REGISTER).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UeRegistration {
+    /// P-Associated-URI values, default identity first.
+    pub associated: Vec<String>,
+    /// Service-Route values, top first.
+    pub service_route: Vec<String>,
+    /// When it ends (seconds since the epoch).
+    pub expires_at: u64,
+}
+
+/// Rx work the P-CSCF asks its caller to do (through an [`crate::pcrf::RxClient`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RxAction {
+    /// Send an AAR.
+    Aar {
+        /// The Rx session (one per SIP dialog).
+        session_id: String,
+        /// False for the first AAR of the session.
+        update: bool,
+        /// The media.
+        media: Vec<MediaComponentDescription<'static>>,
+        /// AF-Charging-Identifier (the ICID).
+        icid: String,
+    },
+    /// Send an STR.
+    Str {
+        /// The Rx session.
+        session_id: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct CallState {
+    /// The offer and who made it.
+    offer: Option<(OfferFrom, String)>,
+    /// The Rx session, once opened.
+    rx: Option<String>,
+    icid: String,
+}
+
+/// The P-CSCF.
+#[derive(Debug)]
+pub struct Pcscf {
+    cfg: PcscfConfig,
+    ues: Mutex<HashMap<String, UeRegistration>>,
+    calls: Mutex<HashMap<String, CallState>>,
+    counter: AtomicU64,
+}
+
+/// The key a UE is known by: its contact's host and port.
+fn contact_key(uri: &str) -> String {
+    match Uri::parse(uri) {
+        Ok(Uri::Sip(s)) => format!(
+            "{}:{}",
+            s.host().to_string().to_ascii_lowercase(),
+            s.port().unwrap_or(5060)
+        ),
+        _ => uri.to_ascii_lowercase(),
+    }
+}
+
+impl Pcscf {
+    /// A P-CSCF.
+    pub fn new(cfg: PcscfConfig) -> Pcscf {
+        Pcscf {
+            cfg,
+            ues: Mutex::new(HashMap::new()),
+            calls: Mutex::new(HashMap::new()),
+            counter: AtomicU64::new(1),
+        }
+    }
+
+    /// The registration of the UE whose contact is `contact_uri`.
+    pub fn registration(&self, contact_uri: &str) -> Option<UeRegistration> {
+        self.ues
+            .lock()
+            .expect("P-CSCF lock is never poisoned")
+            .get(&contact_key(contact_uri))
+            .cloned()
+    }
+
+    fn charging_vector(&self) -> String {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        format!(
+            "icid-value=\"{}-{n:x}\";icid-generated-at={}",
+            self.cfg.host, self.cfg.host
+        )
+    }
+
+    fn icid_of(v: &str) -> Option<String> {
+        let i = v.find("icid-value=")? + "icid-value=".len();
+        let rest = &v[i..];
+        let rest = rest.strip_prefix('"').unwrap_or(rest);
+        Some(rest.split(['"', ';']).next().unwrap_or(rest).to_string())
+    }
+
+    /// A request from a UE.
+    pub fn from_ue(&self, req: &Message<'_>, now: u64) -> Decision {
+        let Some(method) = req.method() else {
+            return Decision::Reply(400);
+        };
+        if method == Method::Register {
+            return one(Forward {
+                routes: vec![lr(&self.cfg.icscf)],
+                headers: vec![
+                    ("Path".into(), lr(&self.cfg.path_uri)),
+                    (
+                        "P-Visited-Network-ID".into(),
+                        format!("\"{}\"", self.cfg.visited_network_id),
+                    ),
+                    ("P-Charging-Vector".into(), self.charging_vector()),
+                ],
+                ..Forward::default()
+            });
+        }
+        if !is_initial(req) {
+            self.track_request(req, true);
+            return one(Forward::default());
+        }
+        // an initial request: the UE must be registered from this contact
+        let contact = req
+            .contacts()
+            .next()
+            .and_then(|c| c.ok())
+            .and_then(|c| c.uri())
+            .map(|u| u.as_str().to_string());
+        let reg = contact
+            .as_deref()
+            .and_then(|c| self.registration(c))
+            .filter(|r| r.expires_at > now);
+        let Some(reg) = reg else {
+            return Decision::Reply(403);
+        };
+        // P-Preferred-Identity must be one of the UE's (TS 24.229 §5.2.6.3.1)
+        let asserted = match req.header_str("P-Preferred-Identity") {
+            Some(p) => {
+                let p = uri_of(p);
+                if !reg.associated.contains(&p) {
+                    return Decision::Reply(403);
+                }
+                p
+            }
+            None => reg.associated.first().cloned().unwrap_or_default(),
+        };
+        let mut headers = vec![("P-Asserted-Identity".into(), format!("<{asserted}>"))];
+        let icid = match req.header_str("P-Charging-Vector") {
+            Some(v) => Self::icid_of(v).unwrap_or_default(),
+            None => {
+                let v = self.charging_vector();
+                let icid = Self::icid_of(&v).unwrap_or_default();
+                headers.push(("P-Charging-Vector".into(), v));
+                icid
+            }
+        };
+        if method == Method::Invite {
+            self.remember_offer(req, OfferFrom::Ue, icid);
+        }
+        one(Forward {
+            routes: reg.service_route.clone(),
+            headers,
+            remove: vec!["P-Preferred-Identity".into(), "P-Asserted-Identity".into()],
+            ..Forward::default()
+        })
+    }
+
+    /// A request from the core toward a UE (its Request-URI is the UE's contact).
+    pub fn from_core(&self, req: &Message<'_>) -> Decision {
+        if req.method() == Some(Method::Invite) && is_initial(req) {
+            let icid = req
+                .header_str("P-Charging-Vector")
+                .and_then(Self::icid_of)
+                .unwrap_or_default();
+            self.remember_offer(req, OfferFrom::Remote, icid);
+        } else {
+            self.track_request(req, false);
+        }
+        one(Forward::default())
+    }
+
+    fn remember_offer(&self, req: &Message<'_>, from: OfferFrom, icid: String) {
+        let Some(call_id) = req.header(HeaderName::CallId) else {
+            return;
+        };
+        let offer = std::str::from_utf8(req.body())
+            .ok()
+            .filter(|b| b.starts_with("v=0"))
+            .map(|b| (from, b.to_string()));
+        self.calls
+            .lock()
+            .expect("P-CSCF lock is never poisoned")
+            .insert(
+                call_id.to_string(),
+                CallState {
+                    offer,
+                    rx: None,
+                    icid,
+                },
+            );
+    }
+
+    /// In-dialog requests: a BYE or CANCEL ends the call's Rx session (returned by
+    /// [`Pcscf::rx_on_end`]); re-INVITE offers are remembered.
+    fn track_request(&self, req: &Message<'_>, from_ue: bool) {
+        if req.method() == Some(Method::Invite) {
+            let Some(call_id) = req.header(HeaderName::CallId) else {
+                return;
+            };
+            let mut calls = self.calls.lock().expect("P-CSCF lock is never poisoned");
+            if let Some(c) = calls.get_mut(call_id) {
+                if let Ok(b) = std::str::from_utf8(req.body()) {
+                    if b.starts_with("v=0") {
+                        let who = if from_ue {
+                            OfferFrom::Ue
+                        } else {
+                            OfferFrom::Remote
+                        };
+                        c.offer = Some((who, b.to_string()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The Rx work for a BYE or CANCEL (either direction): STR for the call's session.
+    pub fn rx_on_end(&self, req: &Message<'_>) -> Option<RxAction> {
+        if !matches!(req.method(), Some(Method::Bye | Method::Cancel)) {
+            return None;
+        }
+        let call_id = req.header(HeaderName::CallId)?;
+        let c = self
+            .calls
+            .lock()
+            .expect("P-CSCF lock is never poisoned")
+            .remove(call_id)?;
+        c.rx.map(|session_id| RxAction::Str { session_id })
+    }
+
+    /// A response relayed toward the UE or the core, for the request method `method`: a 200 to
+    /// a REGISTER records the UE's registration; a 183 or 2xx to an INVITE with SDP yields an AAR
+    /// (TS 29.214 §4.4.1: at the answer, and again at every new offer/answer).
+    pub fn on_response(
+        &self,
+        resp: &Message<'_>,
+        now: u64,
+        new_rx_session: impl FnOnce() -> String,
+    ) -> Option<RxAction> {
+        let cseq = resp.cseq().ok().flatten()?;
+        let status = resp.status()?;
+        match cseq.method {
+            Method::Register if status == 200 => {
+                self.record_registration(resp, now);
+                None
+            }
+            Method::Invite if status == 183 || (200..300).contains(&status) => {
+                let answer = std::str::from_utf8(resp.body())
+                    .ok()
+                    .filter(|b| b.starts_with("v=0"))?;
+                let call_id = resp.header(HeaderName::CallId)?;
+                let mut calls = self.calls.lock().expect("P-CSCF lock is never poisoned");
+                let c = calls.get_mut(call_id)?;
+                let (from, offer) = c.offer.clone()?;
+                let offer_s = ims_sdp::Session::parse_str(&offer).ok()?;
+                let answer_s = ims_sdp::Session::parse_str(answer).ok()?;
+                let (ue, remote) = match from {
+                    OfferFrom::Ue => (&offer_s, &answer_s),
+                    OfferFrom::Remote => (&answer_s, &offer_s),
+                };
+                let media = media_components(ue, remote, from);
+                let (session_id, update) = match &c.rx {
+                    Some(s) => (s.clone(), true),
+                    None => {
+                        let s = new_rx_session();
+                        c.rx = Some(s.clone());
+                        (s, false)
+                    }
+                };
+                Some(RxAction::Aar {
+                    session_id,
+                    update,
+                    media,
+                    icid: c.icid.clone(),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    fn record_registration(&self, resp: &Message<'_>, now: u64) {
+        let associated: Vec<String> = resp
+            .list(HeaderName::PAssociatedUri)
+            .map(|(_, v)| uri_of(v))
+            .collect();
+        let service_route: Vec<String> = resp
+            .list(HeaderName::ServiceRoute)
+            .map(|(_, v)| v.trim().to_string())
+            .collect();
+        let mut ues = self.ues.lock().expect("P-CSCF lock is never poisoned");
+        for c in resp.contacts().flatten() {
+            let (Some(uri), expires) = (c.uri(), c.expires().unwrap_or(0)) else {
+                continue;
+            };
+            let key = contact_key(uri.as_str());
+            if expires == 0 {
+                ues.remove(&key);
+            } else {
+                ues.insert(
+                    key,
+                    UeRegistration {
+                        associated: associated.clone(),
+                        service_route: service_route.clone(),
+                        expires_at: now + u64::from(expires),
+                    },
+                );
+            }
+        }
+        if resp.contacts().next().is_none() {
+            // de-registration: the 200 lists no contact any more; forget the UE by its identity
+            ues.retain(|_, r| r.associated.iter().all(|a| !associated.contains(a)));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// I-CSCF
+
+/// I-CSCF settings.
+#[derive(Debug, Clone)]
+pub struct IcscfConfig {
+    /// S-CSCF URIs to pick from when the HSS sends Server-Capabilities (first one wins here).
+    pub scscfs: Vec<String>,
+}
+
+/// The I-CSCF: UAR for REGISTER, LIR for terminating requests, ENUM for tel URIs.
+#[derive(Debug)]
+pub struct Icscf<C> {
+    cfg: IcscfConfig,
+    cx: C,
+    enum_table: EnumTable,
+}
+
+fn impi_of(req: &Message<'_>, impu: &str) -> Option<String> {
+    if let Some(auth) = req.header(HeaderName::Authorization) {
+        if let Ok(c) = ims_auth::Credentials::parse(auth) {
+            if !c.username.is_empty() {
+                return Some(c.username.to_string());
+            }
+        }
+    }
+    let rest = impu.strip_prefix("sip:")?;
+    let end = rest.find([';', '?']).unwrap_or(rest.len());
+    Some(rest[..end].to_string()).filter(|s| s.contains('@'))
+}
+
+fn is_deregistration(req: &Message<'_>) -> bool {
+    let header_zero = req
+        .header(HeaderName::Expires)
+        .is_some_and(|v| v.trim() == "0");
+    let contacts: Vec<Contact<'_>> = req.contacts().flatten().collect();
+    !contacts.is_empty()
+        && contacts
+            .iter()
+            .all(|c| c.expires() == Some(0) || (c.expires().is_none() && header_zero))
+}
+
+impl<C: CxClient> Icscf<C> {
+    /// An I-CSCF asking the HSS through `cx`.
+    pub fn new(cfg: IcscfConfig, cx: C, enum_table: EnumTable) -> Icscf<C> {
+        Icscf {
+            cfg,
+            cx,
+            enum_table,
+        }
+    }
+
+    fn pick(&self, server_name: Option<String>) -> Option<String> {
+        server_name.or_else(|| self.cfg.scscfs.first().cloned())
+    }
+
+    /// Routes a request arriving at the I-CSCF.
+    pub async fn route(&self, req: &Message<'_>) -> Decision {
+        let Some(method) = req.method() else {
+            return Decision::Reply(400);
+        };
+        if method == Method::Register {
+            let Some(impu) = req
+                .to()
+                .ok()
+                .flatten()
+                .map(|t| t.uri().as_str().to_string())
+            else {
+                return Decision::Reply(400);
+            };
+            let Some(impi) = impi_of(req, &impu) else {
+                return Decision::Reply(403);
+            };
+            let t = if is_deregistration(req) {
+                UserAuthorizationType::DeRegistration
+            } else {
+                UserAuthorizationType::Registration
+            };
+            return match self.cx.uar(&impi, &impu, t).await {
+                Ok(d) => match self.pick(d.server_name) {
+                    Some(s) => one(Forward {
+                        routes: vec![lr(&s)],
+                        ..Forward::default()
+                    }),
+                    None => Decision::Reply(600),
+                },
+                Err(CxFailure::Unreachable(_)) => Decision::Reply(504),
+                Err(CxFailure::Result(r)) if r == result::IDENTITY_NOT_REGISTERED => {
+                    Decision::Reply(403)
+                }
+                Err(CxFailure::Result(_)) => Decision::Reply(403),
+            };
+        }
+        if !is_initial(req) {
+            return one(Forward::default());
+        }
+        // terminating: tel URI through ENUM, then LIR
+        let Some(ruri) = req.request_uri_str() else {
+            return Decision::Reply(400);
+        };
+        let mut target = ruri.to_string();
+        let mut new_ruri = None;
+        if let Some(number) = ruri.strip_prefix("tel:") {
+            let number = number.split(';').next().unwrap_or(number);
+            match self.enum_table.resolve(number) {
+                Ok(uri) => {
+                    target = uri.clone();
+                    new_ruri = Some(uri);
+                }
+                Err(_) => return Decision::Reply(404),
+            }
+        }
+        let impu = target.split(';').next().unwrap_or(&target).to_string();
+        match self.cx.lir(&impu).await {
+            Ok(d) => match self.pick(d.server_name) {
+                Some(s) => one(Forward {
+                    request_uri: new_ruri,
+                    routes: vec![lr(&s)],
+                    ..Forward::default()
+                }),
+                None => Decision::Reply(480),
+            },
+            Err(CxFailure::Unreachable(_)) => Decision::Reply(504),
+            Err(CxFailure::Result(r)) if r == result::IDENTITY_NOT_REGISTERED => {
+                Decision::Reply(480)
+            }
+            Err(CxFailure::Result(_)) => Decision::Reply(404),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// S-CSCF routing
+
+/// S-CSCF routing settings.
+#[derive(Debug, Clone)]
+pub struct ScscfRouting {
+    /// Our originating URI (the Service-Route target, `sip:orig@127.0.0.1:6061`): application
+    /// servers send requests back here.
+    pub orig_uri: String,
+    /// Our terminating URI (where the I-CSCF sends terminating requests,
+    /// `sip:term@127.0.0.1:6060`): application servers of the terminating case send back here.
+    pub term_uri: String,
+    /// The home domains we serve.
+    pub home_domains: Vec<String>,
+    /// The I-CSCF to send terminating requests of home users to.
+    pub icscf: String,
+}
+
+fn profile_of(rec: &RegistrationRecord) -> Option<ImsSubscription> {
+    rec.user_data
+        .as_deref()
+        .and_then(|x| ImsSubscription::from_xml(x.as_bytes()).ok())
+}
+
+fn as_forward(server: &str, back: Option<String>, served: &str) -> Forward {
+    let mut routes = vec![lr(server)];
+    routes.extend(back);
+    Forward {
+        routes,
+        headers: vec![("P-Served-User".into(), format!("<{served}>"))],
+        ..Forward::default()
+    }
+}
+
+impl ScscfRouting {
+    fn home(&self, uri: &str) -> bool {
+        match Uri::parse(uri) {
+            Ok(Uri::Sip(s)) => {
+                let h = s.host().to_string();
+                self.home_domains.iter().any(|d| d.eq_ignore_ascii_case(&h))
+            }
+            Ok(Uri::Tel(_)) => true,
+            _ => false,
+        }
+    }
+
+    /// The first iFC application server after priority `after` for this request and case.
+    fn next_as(
+        rec: &RegistrationRecord,
+        req: &Message<'_>,
+        case: SessionCase,
+        after: Option<i32>,
+    ) -> Option<(String, i32)> {
+        let profile = profile_of(rec)?;
+        let sp = profile
+            .profile_of(&rec.impu)
+            .or(profile.service_profiles.first())?;
+        let set = FilterSet::compile(&sp.initial_filter_criteria).ok()?;
+        let ctx = Context {
+            session_case: case,
+            registered: !rec.bindings.is_empty(),
+            registration_type: None,
+        };
+        set.next_after(req, ctx, after)
+            .map(|i| (i.application_server.server_name.clone(), i.priority))
+    }
+
+    /// An originating request (it arrived on the originating port). `odi` is the priority of the
+    /// last application server the request visited, from the Route we put in (`None` the first
+    /// time).
+    pub async fn originating<S: BindingStore>(
+        &self,
+        store: &S,
+        req: &Message<'_>,
+        odi: Option<i32>,
+    ) -> Decision {
+        let Some(served) = asserted_identity(req) else {
+            return Decision::Reply(403);
+        };
+        let Ok(Some(rec)) = store.load(&served).await else {
+            return Decision::Reply(403);
+        };
+        if rec.barred.contains(&served) {
+            return Decision::Reply(403);
+        }
+        if is_initial(req) {
+            if let Some((server, prio)) = Self::next_as(&rec, req, SessionCase::Originating, odi) {
+                let back = lr(&format!("{};odi={prio}", self.orig_uri));
+                return one(as_forward(&server, Some(back), &served));
+            }
+        }
+        if !is_initial(req) {
+            return one(Forward::default());
+        }
+        let Some(ruri) = req.request_uri_str() else {
+            return Decision::Reply(400);
+        };
+        if self.home(ruri) {
+            // the terminating side of our own network: through the I-CSCF (LIR there)
+            one(Forward {
+                routes: vec![lr(&self.icscf)],
+                ..Forward::default()
+            })
+        } else {
+            one(Forward::default())
+        }
+    }
+
+    /// A terminating request (it arrived on the terminating port from the I-CSCF, or back from an
+    /// application server with `odi`).
+    pub async fn terminating<S: BindingStore>(
+        &self,
+        store: &S,
+        req: &Message<'_>,
+        odi: Option<i32>,
+        now: u64,
+    ) -> Decision {
+        let Some(ruri) = req.request_uri_str() else {
+            return Decision::Reply(400);
+        };
+        let impu = ruri.split(';').next().unwrap_or(ruri).to_string();
+        let rec = match store.load(&impu).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return Decision::Reply(480),
+            Err(_) => return Decision::Reply(500),
+        };
+        let live: Vec<&Binding> = rec.bindings.iter().filter(|b| b.expires_at > now).collect();
+        let case = if live.is_empty() {
+            SessionCase::TerminatingUnregistered
+        } else {
+            SessionCase::TerminatingRegistered
+        };
+        if let Some((server, prio)) = Self::next_as(&rec, req, case, odi) {
+            // back to us afterwards on the terminating side: the term port is the one the
+            // I-CSCF used; the AS routes by Route, so it comes back with the odi
+            let back = lr(&format!("{};odi={prio}", self.term_uri));
+            return one(as_forward(&server, Some(back), &impu));
+        }
+        if live.is_empty() {
+            return Decision::Reply(480);
+        }
+        Decision::Forward(
+            live.into_iter()
+                .map(|b| Forward {
+                    request_uri: Some(b.uri.clone()),
+                    routes: b.path.clone(),
+                    headers: vec![("P-Called-Party-ID".into(), format!("<{impu}>"))],
+                    ..Forward::default()
+                })
+                .collect(),
+        )
+    }
+}
+
+/// The `odi` parameter of the Route value the proxy removed (`<sip:orig@h:p;lr;odi=3>` → 3).
+pub fn odi_of(route: Option<&str>) -> Option<i32> {
+    let r = route?;
+    let i = r.find(";odi=")? + 5;
+    r[i..]
+        .split(|c: char| !c.is_ascii_digit() && c != '-')
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cx::LocalHss;
+    use crate::hss::{Credentials, Hss, Subscriber};
+    use crate::store::{MemoryStore, RegState};
+    use crate::subscription::{
+        ApplicationServer, InitialFilterCriteria, PublicIdentity, ServiceProfile, Spt, SptKind,
+        TriggerPoint,
+    };
+    use std::sync::Arc;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match f.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(v) => v,
+            std::task::Poll::Pending => panic!("in-process futures complete at once"),
+        }
+    }
+
+    fn pcscf() -> Pcscf {
+        Pcscf::new(PcscfConfig {
+            path_uri: "sip:term@127.0.0.1:5061".into(),
+            icscf: "sip:127.0.0.1:5062".into(),
+            visited_network_id: "ims.example.org".into(),
+            host: "pcscf.ims.example.org".into(),
+        })
+    }
+
+    const REG_200: &str = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-1\r\n\
+From: <sip:alice@ims.example.org>;tag=1\r\nTo: <sip:alice@ims.example.org>;tag=2\r\nCall-ID: r1\r\n\
+CSeq: 2 REGISTER\r\nContact: <sip:alice@10.0.0.1:5060>;expires=600\r\n\
+Service-Route: <sip:orig@127.0.0.1:6061;lr>\r\n\
+P-Associated-URI: <sip:alice@ims.example.org>, <tel:+15550001>\r\nContent-Length: 0\r\n\r\n";
+
+    fn invite(extra: &str, body: &str) -> String {
+        format!(
+            "INVITE sip:bob@ims.example.org SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-2\r\n\
+Max-Forwards: 70\r\nFrom: <sip:alice@ims.example.org>;tag=a\r\nTo: <sip:bob@ims.example.org>\r\n\
+Call-ID: c1\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@10.0.0.1:5060>\r\n{extra}\
+Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n";
+    const ANSWER: &str = "v=0\r\no=- 2 1 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\nm=audio 50000 RTP/AVP 0\r\n";
+
+    #[test]
+    fn pcscf_register_then_originating_call_with_rx() {
+        let p = pcscf();
+        let reg = "REGISTER sip:ims.example.org SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-r\r\n\
+Max-Forwards: 70\r\nFrom: <sip:alice@ims.example.org>;tag=1\r\nTo: <sip:alice@ims.example.org>\r\n\
+Call-ID: r1\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@10.0.0.1:5060>\r\nContent-Length: 0\r\n\r\n";
+        let Decision::Forward(f) = p.from_ue(&ims_sip::parse_datagram(reg.as_bytes()).unwrap(), 0)
+        else {
+            panic!()
+        };
+        assert_eq!(f[0].routes, ["<sip:127.0.0.1:5062;lr>"]);
+        assert!(f[0]
+            .headers
+            .iter()
+            .any(|(n, v)| n == "Path" && v == "<sip:term@127.0.0.1:5061;lr>"));
+        // not registered yet: an INVITE is refused
+        let inv = invite("", OFFER);
+        assert_eq!(
+            p.from_ue(&ims_sip::parse_datagram(inv.as_bytes()).unwrap(), 10),
+            Decision::Reply(403)
+        );
+        p.on_response(
+            &ims_sip::parse_datagram(REG_200.as_bytes()).unwrap(),
+            0,
+            || unreachable!(),
+        );
+        let r = p.registration("sip:alice@10.0.0.1:5060").unwrap();
+        assert_eq!(r.associated, ["sip:alice@ims.example.org", "tel:+15550001"]);
+        let Decision::Forward(f) = p.from_ue(&ims_sip::parse_datagram(inv.as_bytes()).unwrap(), 10)
+        else {
+            panic!()
+        };
+        assert_eq!(f[0].routes, ["<sip:orig@127.0.0.1:6061;lr>"]);
+        assert!(f[0].headers.contains(&(
+            "P-Asserted-Identity".into(),
+            "<sip:alice@ims.example.org>".into()
+        )));
+        // a P-Preferred-Identity that is not the UE's is refused
+        let bad = invite(
+            "P-Preferred-Identity: <sip:mallory@ims.example.org>\r\n",
+            OFFER,
+        );
+        assert_eq!(
+            p.from_ue(&ims_sip::parse_datagram(bad.as_bytes()).unwrap(), 10),
+            Decision::Reply(403)
+        );
+        // the 183 with SDP opens the Rx session, the 200 updates it, the BYE ends it
+        let resp = |code: u16, reason: &str| {
+            format!(
+                "SIP/2.0 {code} {reason}\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-2\r\n\
+From: <sip:alice@ims.example.org>;tag=a\r\nTo: <sip:bob@ims.example.org>;tag=b\r\nCall-ID: c1\r\n\
+CSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{ANSWER}",
+                ANSWER.len()
+            )
+        };
+        let r183 = resp(183, "Session Progress");
+        let a = p
+            .on_response(
+                &ims_sip::parse_datagram(r183.as_bytes()).unwrap(),
+                11,
+                || "rx1".into(),
+            )
+            .unwrap();
+        let RxAction::Aar {
+            session_id,
+            update,
+            media,
+            icid,
+        } = a
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (session_id.as_str(), update, media.len()),
+            ("rx1", false, 1)
+        );
+        assert!(icid.starts_with("pcscf.ims.example.org-"));
+        let r200 = resp(200, "OK");
+        let a = p
+            .on_response(
+                &ims_sip::parse_datagram(r200.as_bytes()).unwrap(),
+                12,
+                || unreachable!(),
+            )
+            .unwrap();
+        assert!(matches!(a, RxAction::Aar { update: true, .. }));
+        let bye = "BYE sip:bob@10.0.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-3\r\n\
+Max-Forwards: 70\r\nFrom: <sip:alice@ims.example.org>;tag=a\r\nTo: <sip:bob@ims.example.org>;tag=b\r\n\
+Call-ID: c1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
+        let bye = ims_sip::parse_datagram(bye.as_bytes()).unwrap();
+        assert_eq!(p.from_ue(&bye, 13), one(Forward::default()));
+        assert_eq!(
+            p.rx_on_end(&bye),
+            Some(RxAction::Str {
+                session_id: "rx1".into()
+            })
+        );
+    }
+
+    fn hss_with(ifcs: Vec<InitialFilterCriteria>) -> (LocalHss, ImsSubscription) {
+        let sub = ImsSubscription {
+            private_id: "bob@ims.example.org".into(),
+            service_profiles: vec![ServiceProfile {
+                public_identities: vec![
+                    PublicIdentity::new("sip:bob@ims.example.org"),
+                    PublicIdentity::new("tel:+15550002"),
+                ],
+                initial_filter_criteria: ifcs,
+                ..ServiceProfile::default()
+            }],
+        };
+        let mut h = Hss::new(Some("sip:127.0.0.1:6060".into()));
+        h.add_subscriber(Subscriber {
+            subscription: sub.clone(),
+            credentials: Credentials {
+                aka: None,
+                password: Some("pw".into()),
+            },
+        });
+        (
+            LocalHss::new(Arc::new(Mutex::new(h)), "ims.example.org", || [1; 16]),
+            sub,
+        )
+    }
+
+    #[test]
+    fn icscf_uar_lir_and_enum() {
+        let (cx, _) = hss_with(vec![]);
+        let mut enum_table = EnumTable::new("e164.arpa");
+        enum_table
+            .insert_uri("+15550002", "sip:bob@ims.example.org")
+            .unwrap();
+        let i = Icscf::new(
+            IcscfConfig {
+                scscfs: vec!["sip:127.0.0.1:6060".into()],
+            },
+            cx.clone(),
+            enum_table,
+        );
+        let reg = "REGISTER sip:ims.example.org SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-r\r\n\
+Max-Forwards: 70\r\nFrom: <sip:bob@ims.example.org>;tag=1\r\nTo: <sip:bob@ims.example.org>\r\n\
+Call-ID: r1\r\nCSeq: 1 REGISTER\r\nContact: <sip:bob@10.0.0.2>\r\nContent-Length: 0\r\n\r\n";
+        let d = block_on(i.route(&ims_sip::parse_datagram(reg.as_bytes()).unwrap()));
+        assert_eq!(
+            d,
+            one(Forward {
+                routes: vec!["<sip:127.0.0.1:6060;lr>".into()],
+                ..Forward::default()
+            })
+        );
+        let unknown = reg.replace("bob@", "eve@");
+        assert_eq!(
+            block_on(i.route(&ims_sip::parse_datagram(unknown.as_bytes()).unwrap())),
+            Decision::Reply(403)
+        );
+        // terminating to a tel URI: ENUM, then LIR (not registered yet → 480)
+        let inv = "INVITE tel:+15550002 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-i\r\n\
+Max-Forwards: 70\r\nFrom: <sip:alice@ims.example.org>;tag=1\r\nTo: <tel:+15550002>\r\n\
+Call-ID: i1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+        let m = ims_sip::parse_datagram(inv.as_bytes()).unwrap();
+        assert_eq!(block_on(i.route(&m)), Decision::Reply(480));
+        cx.hss().lock().unwrap().server_assignment(
+            None,
+            "sip:bob@ims.example.org",
+            "sip:127.0.0.1:6060",
+            crate::hss::ServerAssignmentType::Registration,
+            false,
+        );
+        let Decision::Forward(f) = block_on(i.route(&m)) else {
+            panic!()
+        };
+        assert_eq!(f[0].request_uri.as_deref(), Some("sip:bob@ims.example.org"));
+        assert_eq!(f[0].routes, ["<sip:127.0.0.1:6060;lr>"]);
+        let nobody = inv.replace("tel:+15550002 SIP", "tel:+15559999 SIP");
+        assert_eq!(
+            block_on(i.route(&ims_sip::parse_datagram(nobody.as_bytes()).unwrap())),
+            Decision::Reply(404)
+        );
+    }
+
+    #[test]
+    fn scscf_ifc_to_as_then_contacts() {
+        let ifc = InitialFilterCriteria {
+            priority: 0,
+            trigger_point: Some(TriggerPoint {
+                condition_type_cnf: true,
+                spts: vec![Spt::new(SptKind::Method("MESSAGE".into()))],
+            }),
+            application_server: ApplicationServer::new("sip:127.0.0.1:7070"),
+            profile_part_indicator: None,
+        };
+        let (_, sub) = hss_with(vec![ifc]);
+        let store = MemoryStore::new();
+        let rec = RegistrationRecord {
+            impu: "sip:bob@ims.example.org".into(),
+            impi: "bob@ims.example.org".into(),
+            implicit_set: vec!["sip:bob@ims.example.org".into(), "tel:+15550002".into()],
+            barred: vec![],
+            bindings: vec![Binding {
+                uri: "sip:bob@10.0.0.2:5060".into(),
+                params: String::new(),
+                instance_id: None,
+                reg_id: None,
+                call_id: "r".into(),
+                cseq: 1,
+                expires_at: 1000,
+                path: vec!["<sip:term@127.0.0.1:5061;lr>".into()],
+                q: None,
+            }],
+            state: RegState::Registered,
+            user_data: Some(sub.to_xml()),
+            charging: None,
+            reginfo_version: 0,
+        };
+        block_on(store.save(&rec)).unwrap();
+        let r = ScscfRouting {
+            orig_uri: "sip:orig@127.0.0.1:6061".into(),
+            term_uri: "sip:term@127.0.0.1:6060".into(),
+            home_domains: vec!["ims.example.org".into()],
+            icscf: "sip:127.0.0.1:5062".into(),
+        };
+        let msg = "MESSAGE sip:bob@ims.example.org SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-m\r\n\
+Max-Forwards: 70\r\nFrom: <sip:alice@ims.example.org>;tag=1\r\nTo: <sip:bob@ims.example.org>\r\n\
+Call-ID: m1\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n";
+        let m = ims_sip::parse_datagram(msg.as_bytes()).unwrap();
+        // terminating MESSAGE: the iFC sends it to the AS first, with the way back
+        let Decision::Forward(f) = block_on(r.terminating(&store, &m, None, 10)) else {
+            panic!()
+        };
+        assert_eq!(
+            f[0].routes,
+            [
+                "<sip:127.0.0.1:7070;lr>",
+                "<sip:term@127.0.0.1:6060;odi=0;lr>"
+            ]
+        );
+        assert_eq!(odi_of(Some("<sip:term@127.0.0.1:6061;odi=0;lr>")), Some(0));
+        // back from the AS: to the contact through the Path
+        let Decision::Forward(f) = block_on(r.terminating(&store, &m, Some(0), 10)) else {
+            panic!()
+        };
+        assert_eq!(f[0].request_uri.as_deref(), Some("sip:bob@10.0.0.2:5060"));
+        assert_eq!(f[0].routes, ["<sip:term@127.0.0.1:5061;lr>"]);
+        // expired binding: 480 (no unregistered services for INVITE here)
+        let inv = msg.replace("MESSAGE", "INVITE");
+        let m = ims_sip::parse_datagram(inv.as_bytes()).unwrap();
+        assert_eq!(
+            block_on(r.terminating(&store, &m, None, 2000)),
+            Decision::Reply(480)
+        );
+        // originating from an unregistered user: 403; from Bob: to the I-CSCF
+        assert_eq!(
+            block_on(r.originating(&store, &m, None)),
+            Decision::Reply(403)
+        );
+        let from_bob = inv
+            .replace(
+                "From: <sip:alice@ims.example.org>",
+                "From: <sip:bob@ims.example.org>",
+            )
+            .replace("INVITE sip:bob@", "INVITE sip:carol@");
+        let m = ims_sip::parse_datagram(from_bob.as_bytes()).unwrap();
+        let Decision::Forward(f) = block_on(r.originating(&store, &m, None)) else {
+            panic!()
+        };
+        assert_eq!(f[0].routes, ["<sip:127.0.0.1:5062;lr>"]);
+    }
+}
