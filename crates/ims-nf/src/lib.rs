@@ -33,6 +33,7 @@ pub mod enum_dns;
 pub mod hss;
 pub mod ifc;
 pub mod ipsmgw;
+pub mod net;
 pub mod pcrf;
 #[cfg(feature = "redis")]
 pub mod redis;

@@ -1,0 +1,49 @@
+//! The network functions on the ims-net Diameter node: a [`Node`] sends Cx/Rx requests for the
+//! CSCFs ([`DiameterRequester`]) and serves the embedded HSS and PCRF ([`serve_hss`],
+//! [`serve_pcrf`]).
+
+use crate::cx_wire::{DiameterRequester, HssCxServer};
+use crate::pcrf::PcrfRxServer;
+use ims_diameter::dict::{app, command};
+use ims_net::diameter::Node;
+
+impl DiameterRequester for Node {
+    async fn request(&self, mut request: Vec<u8>) -> Result<Vec<u8>, String> {
+        // a fresh End-to-End Identifier per request (RFC 6733 §3: duplicate detection uses it);
+        // the node sets the Hop-by-Hop Identifier per peer
+        if request.len() >= 20 {
+            request[16..20].copy_from_slice(&self.next_end_to_end().to_be_bytes());
+        }
+        Node::request(self, request)
+            .await
+            .map(|a| a.bytes().to_vec())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Serves Cx (UAR, MAR, SAR, LIR) on `node` with `hss`.
+pub fn serve_hss(node: &Node, hss: HssCxServer) {
+    for code in [
+        command::USER_AUTHORIZATION,
+        command::MULTIMEDIA_AUTH,
+        command::SERVER_ASSIGNMENT,
+        command::LOCATION_INFO,
+    ] {
+        let hss = hss.clone();
+        node.handle(app::CX, code, move |req| {
+            let hss = hss.clone();
+            async move { hss.answer(req.message.bytes()).await.unwrap_or_default() }
+        });
+    }
+}
+
+/// Serves Rx (AAR, STR) on `node` with `pcrf`.
+pub fn serve_pcrf(node: &Node, pcrf: PcrfRxServer) {
+    for code in [command::AA, command::SESSION_TERMINATION] {
+        let pcrf = pcrf.clone();
+        node.handle(app::RX, code, move |req| {
+            let pcrf = pcrf.clone();
+            async move { pcrf.answer(req.message.bytes()).unwrap_or_default() }
+        });
+    }
+}
