@@ -60,7 +60,8 @@ fn lr(uri: &str) -> String {
     }
 }
 
-fn uri_of(value: &str) -> String {
+/// The URI of a name-addr or Route value (`<sip:x;lr>` → `sip:x;lr`).
+pub(crate) fn uri_of(value: &str) -> String {
     let v = value.trim();
     match (v.find('<'), v.find('>')) {
         (Some(a), Some(b)) if a < b => v[a + 1..b].to_string(),

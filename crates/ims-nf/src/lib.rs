@@ -39,6 +39,7 @@ pub mod pcrf;
 pub mod redis;
 pub mod reginfo;
 pub mod registrar;
+pub mod runtime;
 pub mod rx_media;
 pub mod scscf;
 pub mod store;

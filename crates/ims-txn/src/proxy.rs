@@ -65,6 +65,19 @@ pub struct Target {
     pub remote: Remote,
 }
 
+/// What an application adds to or removes from the copy forwarded to one target, beyond §16.6
+/// (the IMS proxies: Route to the S-CSCF or along the Service-Route or Path, Path,
+/// P-Asserted-Identity, P-Charging-Vector; removal of P-Preferred-Identity).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Edits {
+    /// Route values pushed on top, the first one topmost (`<sip:scscf.example.org;lr>`).
+    pub routes: Vec<String>,
+    /// Header lines appended.
+    pub headers: Vec<(String, String)>,
+    /// Header names removed (before `headers` are added).
+    pub remove: Vec<String>,
+}
+
 /// How the target set is tried (§16.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ForkMode {
@@ -89,6 +102,9 @@ pub enum ProxyEvent {
         remote: Remote,
         /// The URI the next hop is resolved from: the top Route if any, else the Request-URI.
         next_hop_uri: String,
+        /// The Route value naming this proxy that §16.4 removed, as written (its parameters
+        /// tell an IMS S-CSCF the session case or the ODI of an application server).
+        popped_route: Option<String>,
     },
     /// An ACK for a 2xx (no transaction): forward it with [`Proxy::forward_stateless`] to the
     /// next hop resolved from `next_hop_uri`.
@@ -97,6 +113,15 @@ pub enum ProxyEvent {
         msg: OwnedMessage,
         /// The URI to resolve.
         next_hop_uri: String,
+    },
+    /// A response from a branch relayed upstream (1xx, 2xx, and the best final response), as
+    /// sent: the application can read it (an IMS P-CSCF takes the SDP of a 183/200 for Rx, or the
+    /// Service-Route of a 200 to REGISTER).
+    Response {
+        /// The server transaction it answers.
+        server: TxnId,
+        /// The response as sent upstream.
+        msg: OwnedMessage,
     },
     /// The final response sent upstream for a server transaction.
     Final {
@@ -147,7 +172,7 @@ struct Context {
     request: OwnedMessage,
     is_invite: bool,
     branches: Vec<Branch>,
-    pending: VecDeque<Target>,
+    pending: VecDeque<(Target, Edits)>,
     best: Option<OwnedMessage>,
     final_sent: bool,
     cancelled: bool,
@@ -328,20 +353,6 @@ impl Proxy {
         self.out.push_back(ProxyOutput::Event(e));
     }
 
-    fn is_local_uri(&self, uri: &str) -> bool {
-        let Ok(u) = ims_sip::Uri::parse(uri) else {
-            return false;
-        };
-        let Some(s) = u.as_sip() else {
-            return false;
-        };
-        let host = s.host().to_string();
-        self.cfg
-            .local_hosts
-            .iter()
-            .any(|h| h.eq_ignore_ascii_case(&host))
-    }
-
     /// Answers a request the proxy will not forward (§16.5: the application decided).
     pub fn reply(&mut self, now: Instant, server: TxnId, status: u16) -> Result<(), TxnError> {
         let req = self
@@ -355,6 +366,27 @@ impl Proxy {
             c.final_sent = true;
         }
         if status >= 200 {
+            self.emit(ProxyEvent::Final { server, status });
+        }
+        self.pump(now);
+        Ok(())
+    }
+
+    /// Answers a request the proxy will not forward with a response the application built (a
+    /// registrar's 401 or 200, a 423 with Min-Expires). It must answer the request of `server`
+    /// (same Via, From, To, Call-ID, CSeq).
+    pub fn respond(
+        &mut self,
+        now: Instant,
+        server: TxnId,
+        response: OwnedMessage,
+    ) -> Result<(), TxnError> {
+        let status = response.as_message().status().unwrap_or(500);
+        self.layer.send_response(now, server, response)?;
+        if status >= 200 {
+            if let Some(c) = self.contexts.get_mut(&server) {
+                c.final_sent = true;
+            }
             self.emit(ProxyEvent::Final { server, status });
         }
         self.pump(now);
@@ -379,73 +411,8 @@ impl Proxy {
         self.emit(ProxyEvent::Rejected { server, status });
     }
 
-    /// §16.3 validation, loop detection and §16.4 Route pre-processing. `Err` is the status
-    /// already answered.
-    fn preprocess(&mut self, m: &Message<'_>) -> Result<OwnedMessage, Refusal> {
-        if let Err(rej) = validate(m, &self.cfg.validation) {
-            let mut extra = Vec::new();
-            if !rej.unsupported.is_empty() {
-                extra.push(("Unsupported", rej.unsupported.join(", ")));
-            }
-            return Err((rej.status, extra));
-        }
-        if m.max_forwards().ok().flatten() == Some(0) {
-            return Err((483, Vec::new()));
-        }
-        // §16.3 step 4: a Via of ours whose branch carries this request's loop hash is a loop;
-        // another hash means the request was retargeted and is spiralling
-        let lh = format!("z9hG4bK-{:016x}-", loop_hash(m));
-        for v in m.via().flatten() {
-            let ours = {
-                let sb = match v.port() {
-                    Some(p) => format!("{}:{p}", v.host()),
-                    None => v.host().to_string(),
-                };
-                sb.eq_ignore_ascii_case(&self.cfg.sent_by)
-            };
-            if ours && v.branch().is_some_and(|b| b.starts_with(&lh)) {
-                return Err((482, Vec::new()));
-            }
-        }
-        let mut e = m.edit();
-        let mut changed = false;
-        // §16.4: a Request-URI that is ours came from a strict router: the real one is the last
-        // Route value
-        let routes: Vec<String> = m
-            .get_all::<Route<'_>>()
-            .filter_map(Result::ok)
-            .map(|r| r.to_string())
-            .collect();
-        if m.request_uri_str().is_some_and(|u| self.is_local_uri(u)) && !routes.is_empty() {
-            let last = routes.last().cloned().unwrap_or_default();
-            let uri = NameAddrHeader::parse(&last)
-                .map(|n| n.uri().as_str().to_owned())
-                .unwrap_or_default();
-            e.set_request_uri(&uri);
-            e.remove(HeaderName::Route);
-            for r in &routes[..routes.len() - 1] {
-                e.push_back("Route", r.clone());
-            }
-            changed = true;
-        }
-        let owned = if changed {
-            e.to_owned_message().map_err(|_| (400, Vec::new()))?
-        } else {
-            m.to_owned_message()
-        };
-        // §16.4: our own URI on top of Route is removed
-        let om = owned.as_message();
-        let top_is_us = om
-            .get::<Route<'_>>()
-            .ok()
-            .flatten()
-            .is_some_and(|r| self.is_local_uri(r.uri().as_str()));
-        if top_is_us {
-            let mut e = om.edit();
-            e.pop_route();
-            return e.to_owned_message().map_err(|_| (400, Vec::new()));
-        }
-        Ok(owned)
+    fn preprocess(&self, m: &Message<'_>) -> Result<OwnedMessage, Refusal> {
+        preprocess(&self.cfg, m)
     }
 
     fn next_hop_uri(m: &Message<'_>) -> String {
@@ -478,11 +445,18 @@ impl Proxy {
                                 cancelled: false,
                             },
                         );
+                        let popped_route = m
+                            .get::<Route<'_>>()
+                            .ok()
+                            .flatten()
+                            .filter(|r| is_local_uri(&self.cfg, r.uri().as_str()))
+                            .map(|r| r.to_string());
                         self.emit(ProxyEvent::Request {
                             server: txn,
                             msg: processed,
                             remote,
                             next_hop_uri,
+                            popped_route,
                         });
                     }
                 }
@@ -555,6 +529,18 @@ impl Proxy {
         targets: Vec<Target>,
         mode: ForkMode,
     ) -> Result<(), TxnError> {
+        let with = targets.into_iter().map(|t| (t, Edits::default())).collect();
+        self.forward_with(now, server, with, mode)
+    }
+
+    /// [`Proxy::forward`] with per-target [`Edits`] applied to each forwarded copy.
+    pub fn forward_with(
+        &mut self,
+        now: Instant,
+        server: TxnId,
+        targets: Vec<(Target, Edits)>,
+        mode: ForkMode,
+    ) -> Result<(), TxnError> {
         let c = self
             .contexts
             .get_mut(&server)
@@ -564,15 +550,15 @@ impl Proxy {
         }
         match mode {
             ForkMode::Parallel => {
-                for t in targets {
-                    self.forward_one(now, server, t)?;
+                for (t, ed) in targets {
+                    self.forward_one(now, server, t, &ed)?;
                 }
             }
             ForkMode::Sequential => {
-                let mut q: VecDeque<Target> = targets.into();
-                if let Some(first) = q.pop_front() {
+                let mut q: VecDeque<(Target, Edits)> = targets.into();
+                if let Some((first, ed)) = q.pop_front() {
                     c.pending = q;
-                    self.forward_one(now, server, first)?;
+                    self.forward_one(now, server, first, &ed)?;
                 }
             }
         }
@@ -581,7 +567,13 @@ impl Proxy {
     }
 
     /// §16.6 steps 1–10 for one target.
-    fn forward_one(&mut self, now: Instant, server: TxnId, t: Target) -> Result<(), TxnError> {
+    fn forward_one(
+        &mut self,
+        now: Instant,
+        server: TxnId,
+        t: Target,
+        ed: &Edits,
+    ) -> Result<(), TxnError> {
         let c = self
             .contexts
             .get(&server)
@@ -602,9 +594,22 @@ impl Proxy {
         if self.cfg.record_route && dialog_creating && !in_dialog {
             e.push_record_route(format!("<{};lr>", self.cfg.uri));
         }
+        for name in &ed.remove {
+            e.remove_named(name);
+        }
+        for r in ed.routes.iter().rev() {
+            e.push_front("Route", r.as_str());
+        }
+        for (n, v) in &ed.headers {
+            e.push_back(n.as_str(), v.as_str());
+        }
         // §16.6 step 6: a strict router next: it takes the Request-URI, the Request-URI goes
-        // last in Route
-        let top_route = m.get::<Route<'_>>().ok().flatten();
+        // last in Route (not when the application pushed its own loose routes on top)
+        let top_route = if ed.routes.is_empty() {
+            m.get::<Route<'_>>().ok().flatten()
+        } else {
+            None
+        };
         if let Some(r) = top_route {
             let strict = r.uri().as_sip().is_some_and(|s| !s.lr());
             if strict {
@@ -771,10 +776,10 @@ impl Proxy {
             {
                 return;
             }
-            let Some(t) = c.pending.pop_front() else {
+            let Some((t, ed)) = c.pending.pop_front() else {
                 return;
             };
-            if self.forward_one(now, server, t).is_ok() {
+            if self.forward_one(now, server, t, &ed).is_ok() {
                 return;
             }
         }
@@ -828,7 +833,9 @@ impl Proxy {
         let mut e = m.edit();
         e.pop_via();
         if let Ok(r) = e.to_owned_message() {
-            let _ = self.layer.send_response(now, server, r);
+            if self.layer.send_response(now, server, r.clone()).is_ok() {
+                self.emit(ProxyEvent::Response { server, msg: r });
+            }
         }
     }
 
@@ -901,6 +908,144 @@ impl Proxy {
             BranchState::Done => {}
         }
     }
+}
+
+/// §16.3 validation, loop detection and §16.4 Route pre-processing, shared by the stateful and
+/// stateless paths. `Err` names the status to answer.
+fn preprocess(cfg: &ProxyConfig, m: &Message<'_>) -> Result<OwnedMessage, Refusal> {
+    if let Err(rej) = validate(m, &cfg.validation) {
+        let mut extra = Vec::new();
+        if !rej.unsupported.is_empty() {
+            extra.push(("Unsupported", rej.unsupported.join(", ")));
+        }
+        return Err((rej.status, extra));
+    }
+    if m.max_forwards().ok().flatten() == Some(0) {
+        return Err((483, Vec::new()));
+    }
+    // §16.3 step 4: a Via of ours whose branch carries this request's loop hash is a loop;
+    // another hash means the request was retargeted and is spiralling
+    let lh = format!("z9hG4bK-{:016x}-", loop_hash(m));
+    for v in m.via().flatten() {
+        let ours = {
+            let sb = match v.port() {
+                Some(p) => format!("{}:{p}", v.host()),
+                None => v.host().to_string(),
+            };
+            sb.eq_ignore_ascii_case(&cfg.sent_by)
+        };
+        if ours && v.branch().is_some_and(|b| b.starts_with(&lh)) {
+            return Err((482, Vec::new()));
+        }
+    }
+    let mut e = m.edit();
+    let mut changed = false;
+    // §16.4: a Request-URI that is ours came from a strict router: the real one is the last
+    // Route value
+    let routes: Vec<String> = m
+        .get_all::<Route<'_>>()
+        .filter_map(Result::ok)
+        .map(|r| r.to_string())
+        .collect();
+    if m.request_uri_str().is_some_and(|u| is_local_uri(cfg, u)) && !routes.is_empty() {
+        let last = routes.last().cloned().unwrap_or_default();
+        let uri = NameAddrHeader::parse(&last)
+            .map(|n| n.uri().as_str().to_owned())
+            .unwrap_or_default();
+        e.set_request_uri(&uri);
+        e.remove(HeaderName::Route);
+        for r in &routes[..routes.len() - 1] {
+            e.push_back("Route", r.clone());
+        }
+        changed = true;
+    }
+    let owned = if changed {
+        e.to_owned_message().map_err(|_| (400, Vec::new()))?
+    } else {
+        m.to_owned_message()
+    };
+    // §16.4: our own URI on top of Route is removed
+    let om = owned.as_message();
+    let top_is_us = om
+        .get::<Route<'_>>()
+        .ok()
+        .flatten()
+        .is_some_and(|r| is_local_uri(cfg, r.uri().as_str()));
+    if top_is_us {
+        let mut e = om.edit();
+        e.pop_route();
+        return e.to_owned_message().map_err(|_| (400, Vec::new()));
+    }
+    Ok(owned)
+}
+
+fn is_local_uri(cfg: &ProxyConfig, uri: &str) -> bool {
+    let Ok(u) = ims_sip::Uri::parse(uri) else {
+        return false;
+    };
+    let Some(s) = u.as_sip() else {
+        return false;
+    };
+    let host = s.host().to_string();
+    cfg.local_hosts
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(&host))
+}
+
+/// Stateless forwarding of a request (§16.11): the §16.3 checks, loop detection and Route
+/// processing of the stateful path, then the Request-URI (when `target_uri` is given),
+/// Max-Forwards, Record-Route (when configured, for dialog-creating requests) and a Via whose
+/// branch is the same for every retransmission ([`stateless_branch`]). `Err` is the status to
+/// answer (statelessly).
+pub fn stateless_request(
+    cfg: &ProxyConfig,
+    m: &Message<'_>,
+    target_uri: Option<&str>,
+    transport: crate::Transport,
+) -> Result<Vec<u8>, u16> {
+    let p = preprocess(cfg, m).map_err(|(s, _)| s)?;
+    let pm = p.as_message();
+    let mut e = pm.edit();
+    if let Some(u) = target_uri {
+        e.set_request_uri(u);
+    }
+    e.decrement_max_forwards().map_err(|_| 483u16)?;
+    let dialog_creating = matches!(
+        pm.method(),
+        Some(Method::Invite | Method::Subscribe | Method::Refer)
+    );
+    let in_dialog = pm.to().ok().flatten().and_then(|t| t.tag()).is_some();
+    if cfg.record_route && dialog_creating && !in_dialog {
+        e.push_record_route(format!("<{};lr>", cfg.uri));
+    }
+    e.push_via(format!(
+        "SIP/2.0/{} {};branch={}",
+        transport.as_str(),
+        cfg.sent_by,
+        stateless_branch(m)
+    ));
+    Ok(e.to_vec())
+}
+
+/// Stateless forwarding of a response (§16.11 / §16.7 step 3): the top Via must be ours (else
+/// the response is dropped: `None`); it is removed and the response goes to the hop named by
+/// the next Via ([`response_next_hop`]).
+pub fn stateless_response(
+    cfg: &ProxyConfig,
+    m: &Message<'_>,
+) -> Option<(Vec<u8>, (String, String, u16))> {
+    let top = m.top_via().ok()??;
+    let sb = match top.port() {
+        Some(p) => format!("{}:{p}", top.host()),
+        None => top.host().to_string(),
+    };
+    if !sb.eq_ignore_ascii_case(&cfg.sent_by) {
+        return None;
+    }
+    let hop = response_next_hop(m)?;
+    let mut e = m.edit();
+    e.pop_via();
+    Some((e.to_vec(), hop))
 }
 
 /// §16.7 step 6: is `a` a better final response than `b`? 6xx beats everything, then the lowest

@@ -11,8 +11,9 @@ use super::driver::{self, Command, Core, Sockets};
 use super::resolve::{locate, Dns, StaticDns};
 use super::{EndpointConfig, NetError};
 use ims_sip::OwnedMessage;
-use ims_txn::proxy::{ForkMode, Proxy, ProxyConfig, ProxyEvent, ProxyOutput, Target};
+use ims_txn::proxy::{Edits, ForkMode, Proxy, ProxyConfig, ProxyEvent, ProxyOutput, Target};
 use ims_txn::{Config, Input, Remote, Transmit, Transport, TxnId};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -148,6 +149,25 @@ impl ProxyEndpoint {
             .await
     }
 
+    /// [`ProxyEndpoint::forward`] with per-target [`Edits`] (Route, header additions and
+    /// removals) applied to each forwarded copy.
+    pub async fn forward_with(
+        &self,
+        server: TxnId,
+        targets: Vec<(Target, Edits)>,
+        mode: ForkMode,
+    ) -> Result<(), NetError> {
+        self.call(move |p, now| Ok(p.forward_with(now, server, targets, mode)?))
+            .await
+    }
+
+    /// Answers a request the proxy does not forward with a response the application built (a
+    /// registrar's 401 or 200).
+    pub async fn respond(&self, server: TxnId, response: OwnedMessage) -> Result<(), NetError> {
+        self.call(move |p, now| Ok(p.respond(now, server, response)?))
+            .await
+    }
+
     /// Answers a request the proxy does not forward (404, 403, ...).
     pub async fn reply(&self, server: TxnId, status: u16) -> Result<(), NetError> {
         self.call(move |p, now| Ok(p.reply(now, server, status)?))
@@ -167,9 +187,7 @@ impl ProxyEndpoint {
 
     /// Stops the proxy task.
     pub fn shutdown(&self) {
-        let _ = self
-            .tx
-            .send(Box::new(|c: &mut ProxyCore| c.stopped = true));
+        let _ = self.tx.send(Box::new(|c: &mut ProxyCore| c.stopped = true));
     }
 }
 
@@ -203,6 +221,138 @@ impl Core for ProxyCore {
                 ProxyOutput::Event(e) => {
                     let _ = self.events.send(e);
                 }
+            }
+        }
+    }
+}
+
+/// A static location service: where the users of the domain are (RFC 3261 §16.5 "abstract
+/// location service"), with a default for unknown users. Enough for tests, demos and a fixed
+/// deployment; a registrar-backed one is the application's.
+#[derive(Debug, Clone, Default)]
+pub struct Locations {
+    users: HashMap<String, Vec<Remote>>,
+    default: Vec<Remote>,
+}
+
+impl Locations {
+    /// Registers `user` at one or more contacts (several: parallel forking).
+    pub fn add(&mut self, user: &str, at: Vec<Remote>) -> &mut Self {
+        self.users.insert(user.to_owned(), at);
+        self
+    }
+    /// Where users not listed go.
+    pub fn set_default(&mut self, at: Vec<Remote>) -> &mut Self {
+        self.default = at;
+        self
+    }
+    /// The contacts of `user`.
+    pub fn lookup(&self, user: &str) -> &[Remote] {
+        self.users.get(user).map_or(&self.default, |v| v)
+    }
+}
+
+fn user_and_hostport(uri: &str) -> Option<(String, Option<SocketAddr>)> {
+    let u = ims_sip::Uri::parse(uri).ok()?;
+    let s = u.as_sip()?;
+    let user = s.user().unwrap_or("").to_owned();
+    let addr = s
+        .host()
+        .ip()
+        .map(|ip| SocketAddr::new(ip, s.port().unwrap_or(5060)));
+    Some((user, addr))
+}
+
+fn target_uri(user: &str, r: &Remote) -> String {
+    let t = if r.transport == Transport::Udp {
+        String::new()
+    } else {
+        format!(";transport={}", r.transport.as_str().to_ascii_lowercase())
+    };
+    if user.is_empty() {
+        format!("sip:{}{t}", r.addr)
+    } else {
+        format!("sip:{user}@{}{t}", r.addr)
+    }
+}
+
+impl ProxyEndpoint {
+    /// Where a request or ACK goes: a request addressed to us (the Request-URI or remaining
+    /// Route names this proxy, as a UA that ignores Record-Route does) or without a To tag is
+    /// retargeted through `locations` by the Request-URI user; anything else follows
+    /// `next_hop_uri` (RFC 3263).
+    async fn route(
+        &self,
+        locations: &Locations,
+        msg: &OwnedMessage,
+        next_hop_uri: &str,
+    ) -> Result<Vec<Target>, NetError> {
+        let m = msg.as_message();
+        let initial = m.to().ok().flatten().and_then(|t| t.tag()).is_none();
+        let ruri = m.request_uri_str().unwrap_or_default().to_owned();
+        let to_us = user_and_hostport(next_hop_uri).is_some_and(|(_, a)| a == Some(self.local));
+        if initial || to_us {
+            let (user, _) =
+                user_and_hostport(&ruri).ok_or_else(|| NetError::BadUri(ruri.clone()))?;
+            let at = locations.lookup(&user);
+            if at.is_empty() {
+                return Err(NetError::NotFound(ruri));
+            }
+            return Ok(at
+                .iter()
+                .map(|r| Target {
+                    uri: Some(target_uri(&user, r)),
+                    remote: *r,
+                })
+                .collect());
+        }
+        let hop = self.locate(next_hop_uri).await?;
+        Ok(hop
+            .into_iter()
+            .take(1)
+            .map(|remote| Target { uri: None, remote })
+            .collect())
+    }
+
+    /// Runs the routing loop until the proxy stops: requests go to the [`Locations`] entry of
+    /// their Request-URI user (several contacts: parallel forking) or along their Route/
+    /// Request-URI (see `route`), unknown users get 404, ACKs for 2xx are relayed statelessly.
+    pub async fn serve(&self, mut events: ProxyEvents, locations: Locations) {
+        while let Some(ev) = events.recv().await {
+            match ev {
+                ProxyEvent::Request {
+                    server,
+                    msg,
+                    next_hop_uri,
+                    ..
+                } => match self.route(&locations, &msg, &next_hop_uri).await {
+                    Ok(targets) => {
+                        let _ = self.forward(server, targets, ForkMode::Parallel).await;
+                    }
+                    Err(NetError::NotFound(_)) => {
+                        let _ = self.reply(server, 404).await;
+                    }
+                    Err(_) => {
+                        let _ = self.reply(server, 416).await;
+                    }
+                },
+                ProxyEvent::Ack { msg, next_hop_uri } => {
+                    if let Ok(t) = self.route(&locations, &msg, &next_hop_uri).await {
+                        if let Some(t) = t.into_iter().next() {
+                            let msg = match &t.uri {
+                                Some(u) => {
+                                    let m = msg.as_message();
+                                    let mut e = m.edit();
+                                    e.set_request_uri(u);
+                                    e.to_owned_message().unwrap_or(msg.clone())
+                                }
+                                None => msg,
+                            };
+                            let _ = self.forward_stateless(msg, t.remote).await;
+                        }
+                    }
+                }
+                _ => {}
             }
         }
     }

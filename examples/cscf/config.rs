@@ -1,0 +1,266 @@
+//! The TOML configuration of the `cscf` example (see `examples/cscf/ims.toml`).
+
+use ims::auth::milenage::OperatorKey;
+use ims::nf::enum_dns::{EnumTable, Naptr};
+use ims::nf::hss::{AkaCredentials, Credentials, Subscriber};
+use ims::nf::registrar::RegistrarConfig;
+use ims::nf::runtime::{CoreConfig, Peer, Ports, Roles};
+use ims::nf::subscription::{
+    ApplicationServer, ImsSubscription, InitialFilterCriteria, PublicIdentity, ServiceProfile,
+    SessionCase, Spt, SptKind, TriggerPoint,
+};
+use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct File {
+    domain: String,
+    ip: IpAddr,
+    #[serde(default)]
+    ports: PortsToml,
+    hss: PeerToml,
+    pcrf: PeerToml,
+    #[serde(default)]
+    registrar: RegistrarToml,
+    #[serde(default, rename = "subscriber")]
+    subscribers: Vec<SubscriberToml>,
+    #[serde(default, rename = "ifc")]
+    ifcs: Vec<IfcToml>,
+    #[serde(default, rename = "enum")]
+    enum_: EnumToml,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PortsToml {
+    pcscf: u16,
+    icscf: u16,
+    scscf_term: u16,
+    scscf_orig: u16,
+}
+
+impl Default for PortsToml {
+    fn default() -> Self {
+        let p = Ports::default();
+        PortsToml {
+            pcscf: p.pcscf,
+            icscf: p.icscf,
+            scscf_term: p.scscf_term,
+            scscf_orig: p.scscf_orig,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeerToml {
+    listen: Option<SocketAddr>,
+    host: Option<String>,
+    addr: Option<SocketAddr>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegistrarToml {
+    min_expires: Option<u32>,
+    max_expires: Option<u32>,
+    default_expires: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubscriberToml {
+    impi: String,
+    impus: Vec<String>,
+    #[serde(default)]
+    barred: Vec<String>,
+    k: Option<String>,
+    op: Option<String>,
+    opc: Option<String>,
+    amf: Option<String>,
+    #[serde(default)]
+    sqn: u64,
+    password: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IfcToml {
+    priority: i32,
+    server: String,
+    session_case: Option<String>,
+    method: Option<String>,
+    header: Option<String>,
+    content: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnumToml {
+    default: Option<String>,
+    #[serde(default)]
+    numbers: Vec<EnumEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnumEntry {
+    number: String,
+    uri: String,
+}
+
+fn hex16(what: &str, s: &str) -> Result<[u8; 16], String> {
+    let v = hex(s).ok_or_else(|| format!("{what}: not hex"))?;
+    v.try_into().map_err(|_| format!("{what}: need 16 octets"))
+}
+
+fn hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+fn peer(p: &PeerToml, what: &str) -> Result<Peer, String> {
+    match (p.listen, &p.host, p.addr) {
+        (Some(l), None, None) => Ok(Peer::Embedded(l)),
+        (None, Some(h), Some(a)) => Ok(Peer::External {
+            host: h.clone(),
+            addr: a,
+        }),
+        _ => Err(format!("[{what}]: give either listen, or host and addr")),
+    }
+}
+
+fn ifc(t: &IfcToml) -> Result<InitialFilterCriteria, String> {
+    let mut spts = Vec::new();
+    let mut group = |kind| {
+        let mut s = Spt::new(kind);
+        s.groups = vec![0];
+        spts.push(s);
+    };
+    if let Some(c) = &t.session_case {
+        let c = match c.as_str() {
+            "originating" => SessionCase::Originating,
+            "terminating" => SessionCase::TerminatingRegistered,
+            "terminating_unregistered" => SessionCase::TerminatingUnregistered,
+            other => return Err(format!("ifc: unknown session_case {other}")),
+        };
+        group(SptKind::SessionCase(c));
+    }
+    if let Some(m) = &t.method {
+        group(SptKind::Method(m.clone()));
+    }
+    if let Some(h) = &t.header {
+        group(SptKind::SipHeader {
+            header: h.clone(),
+            content: t.content.clone(),
+        });
+    }
+    Ok(InitialFilterCriteria {
+        priority: t.priority,
+        trigger_point: (!spts.is_empty()).then_some(TriggerPoint {
+            condition_type_cnf: false,
+            spts,
+        }),
+        application_server: ApplicationServer::new(t.server.clone()),
+        profile_part_indicator: None,
+    })
+}
+
+impl File {
+    pub(crate) fn load(path: &std::path::Path) -> Result<File, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    pub(crate) fn core_config(&self, roles: Roles) -> Result<CoreConfig, String> {
+        let ifcs = self.ifcs.iter().map(ifc).collect::<Result<Vec<_>, _>>()?;
+        let mut subscribers = Vec::new();
+        for s in &self.subscribers {
+            let aka = match (&s.k, &s.op, &s.opc) {
+                (Some(k), op, opc) => {
+                    let key = match (op, opc) {
+                        (Some(op), None) => OperatorKey::Op(hex16("op", op)?),
+                        (None, Some(opc)) => OperatorKey::Opc(hex16("opc", opc)?),
+                        _ => return Err(format!("{}: give op or opc with k", s.impi)),
+                    };
+                    let amf = hex(s.amf.as_deref().unwrap_or("8000"))
+                        .and_then(|v| <[u8; 2]>::try_from(v).ok())
+                        .ok_or_else(|| format!("{}: amf is 4 hex digits", s.impi))?;
+                    Some(AkaCredentials::new(hex16("k", k)?, key, amf, s.sqn))
+                }
+                (None, _, _) => None,
+            };
+            let public_identities = s
+                .impus
+                .iter()
+                .map(|u| {
+                    let mut p = PublicIdentity::new(u.clone());
+                    p.barring_indication = s.barred.contains(u);
+                    p
+                })
+                .collect();
+            subscribers.push(Subscriber {
+                subscription: ImsSubscription {
+                    private_id: s.impi.clone(),
+                    service_profiles: vec![ServiceProfile {
+                        public_identities,
+                        initial_filter_criteria: ifcs.clone(),
+                        ..ServiceProfile::default()
+                    }],
+                },
+                credentials: Credentials {
+                    aka,
+                    password: s.password.clone(),
+                },
+            });
+        }
+        let mut enum_table = EnumTable::new("e164.arpa");
+        for e in &self.enum_.numbers {
+            enum_table
+                .insert_uri(&e.number, &e.uri)
+                .map_err(|e| e.to_string())?;
+        }
+        if let Some(d) = &self.enum_.default {
+            enum_table.insert_default(Naptr {
+                order: 100,
+                preference: 10,
+                flags: "u".into(),
+                services: "E2U+sip".into(),
+                regexp: d.clone(),
+                replacement: ".".into(),
+            });
+        }
+        let defaults = RegistrarConfig::default();
+        Ok(CoreConfig {
+            domain: self.domain.clone(),
+            ip: self.ip,
+            ports: Ports {
+                pcscf: self.ports.pcscf,
+                icscf: self.ports.icscf,
+                scscf_term: self.ports.scscf_term,
+                scscf_orig: self.ports.scscf_orig,
+            },
+            roles,
+            hss: peer(&self.hss, "hss")?,
+            pcrf: peer(&self.pcrf, "pcrf")?,
+            subscribers,
+            enum_table,
+            registrar: RegistrarConfig {
+                min_expires: self.registrar.min_expires.unwrap_or(defaults.min_expires),
+                max_expires: self.registrar.max_expires.unwrap_or(defaults.max_expires),
+                default_expires: self
+                    .registrar
+                    .default_expires
+                    .unwrap_or(defaults.default_expires),
+                ..defaults
+            },
+            nonce_secret: ims::nf::runtime::random16().to_vec(),
+        })
+    }
+}

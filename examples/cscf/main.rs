@@ -1,0 +1,135 @@
+//! `cscf`: an all-in-one IMS core on 127.0.0.1 — P-, I- and S-CSCF, an embedded HSS and PCRF
+//! speaking real Diameter (Cx, Rx) over loopback, an ENUM table, and the demo subscribers of
+//! `examples/cscf/ims.toml`.
+//!
+//! ```text
+//! cargo run --release --example cscf                      # everything, embedded HSS and PCRF
+//! cargo run --release --example cscf -- --role s --hss hss.example.net@192.0.2.10:3868
+//! cargo run --release --example cscf -- --config my.toml --role p --pcrf pcrf.example.net@192.0.2.11:3868
+//! ```
+//!
+//! Options: `--config FILE` (default `examples/cscf/ims.toml`), `--role p|i|s|all` (repeatable,
+//! default `all`), `--hss HOST@IP:PORT` and `--pcrf HOST@IP:PORT` (external Diameter peers instead
+//! of the embedded ones), `--check` (load the configuration, print a summary and exit).
+
+mod config;
+
+use ims::nf::runtime::{ImsCore, Peer, Roles};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage: cscf [--config FILE] [--role p|i|s|all]... [--hss HOST@IP:PORT] [--pcrf HOST@IP:PORT] [--check]"
+    );
+    ExitCode::from(2)
+}
+
+fn external(v: &str) -> Option<Peer> {
+    let (host, addr) = v.split_once('@')?;
+    Some(Peer::External {
+        host: host.to_string(),
+        addr: addr.parse().ok()?,
+    })
+}
+
+fn main() -> ExitCode {
+    let mut config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/cscf/ims.toml");
+    let mut roles: Option<Roles> = None;
+    let (mut hss, mut pcrf, mut check) = (None, None, false);
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--config" => match args.next() {
+                Some(v) => config = v.into(),
+                None => return usage(),
+            },
+            "--role" => {
+                let r = roles.get_or_insert(Roles {
+                    p: false,
+                    i: false,
+                    s: false,
+                });
+                match args.next().as_deref() {
+                    Some("p") => r.p = true,
+                    Some("i") => r.i = true,
+                    Some("s") => r.s = true,
+                    Some("all") => *r = Roles::ALL,
+                    _ => return usage(),
+                }
+            }
+            "--hss" => match args.next().as_deref().and_then(external) {
+                Some(p) => hss = Some(p),
+                None => return usage(),
+            },
+            "--pcrf" => match args.next().as_deref().and_then(external) {
+                Some(p) => pcrf = Some(p),
+                None => return usage(),
+            },
+            "--check" => check = true,
+            "-h" | "--help" => {
+                usage();
+                return ExitCode::SUCCESS;
+            }
+            _ => return usage(),
+        }
+    }
+    let file = match config::File::load(&config) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("cscf: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut cfg = match file.core_config(roles.unwrap_or(Roles::ALL)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cscf: {}: {e}", config.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(h) = hss {
+        cfg.hss = h;
+    }
+    if let Some(p) = pcrf {
+        cfg.pcrf = p;
+    }
+    println!(
+        "cscf: domain {} on {}; P-CSCF :{}, I-CSCF :{}, S-CSCF :{}/:{}; HSS {:?}; PCRF {:?}; {} subscribers",
+        cfg.domain,
+        cfg.ip,
+        cfg.ports.pcscf,
+        cfg.ports.icscf,
+        cfg.ports.scscf_term,
+        cfg.ports.scscf_orig,
+        cfg.hss,
+        cfg.pcrf,
+        cfg.subscribers.len()
+    );
+    if check {
+        return ExitCode::SUCCESS;
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cscf: tokio: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async {
+        let core = match ImsCore::start(cfg).await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("cscf: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        println!("cscf: running; Ctrl-C stops");
+        let _ = tokio::signal::ctrl_c().await;
+        core.shutdown();
+        ExitCode::SUCCESS
+    })
+}
