@@ -133,14 +133,12 @@ async fn aka_registration_over_diameter_cx() {
         .wait_closed("hss.ims.example.org", Duration::from_secs(5))
         .await
         .ok();
-    let started = std::time::Instant::now();
-    let o = scscf
-        .register(
-            &ims_sip::parse_datagram(&register(3, None)).unwrap(),
-            now,
-            [3; 16],
-        )
-        .await;
+    let r3 = register(3, None);
+    let o = tokio::time::timeout(
+        Duration::from_secs(5),
+        scscf.register(&ims_sip::parse_datagram(&r3).unwrap(), now, [3; 16]),
+    )
+    .await
+    .expect("an answer within 5 s, not a hang");
     assert_eq!(o.status, 504);
-    assert!(started.elapsed() < Duration::from_secs(5));
 }
