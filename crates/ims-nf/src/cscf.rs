@@ -631,6 +631,10 @@ impl ScscfRouting {
         req: &Message<'_>,
         odi: Option<i32>,
     ) -> Decision {
+        if !is_initial(req) {
+            // in-dialog: along the route set (the proxy core follows the Route headers)
+            return one(Forward::default());
+        }
         let Some(served) = asserted_identity(req) else {
             return Decision::Reply(403);
         };
@@ -640,14 +644,9 @@ impl ScscfRouting {
         if rec.barred.contains(&served) {
             return Decision::Reply(403);
         }
-        if is_initial(req) {
-            if let Some((server, prio)) = Self::next_as(&rec, req, SessionCase::Originating, odi) {
-                let back = lr(&format!("{};odi={prio}", self.orig_uri));
-                return one(as_forward(&server, Some(back), &served));
-            }
-        }
-        if !is_initial(req) {
-            return one(Forward::default());
+        if let Some((server, prio)) = Self::next_as(&rec, req, SessionCase::Originating, odi) {
+            let back = lr(&format!("{};odi={prio}", self.orig_uri));
+            return one(as_forward(&server, Some(back), &served));
         }
         let Some(ruri) = req.request_uri_str() else {
             return Decision::Reply(400);
@@ -672,6 +671,9 @@ impl ScscfRouting {
         odi: Option<i32>,
         now: u64,
     ) -> Decision {
+        if !is_initial(req) {
+            return one(Forward::default());
+        }
         let Some(ruri) = req.request_uri_str() else {
             return Decision::Reply(400);
         };

@@ -987,9 +987,22 @@ fn is_local_uri(cfg: &ProxyConfig, uri: &str) -> bool {
         return false;
     };
     let host = s.host().to_string();
-    cfg.local_hosts
-        .iter()
-        .any(|h| h.eq_ignore_ascii_case(&host))
+    let port = s.port().unwrap_or(if s.is_secure() { 5061 } else { 5060 });
+    // our port is the one in sent_by; a `host:port` entry of local_hosts names its own port
+    let our_port = cfg
+        .sent_by
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse::<u16>().ok())
+        .unwrap_or(5060);
+    cfg.local_hosts.iter().any(|h| {
+        let (lh, lp) = match h.rsplit_once(':') {
+            Some((a, b)) if !a.contains(':') || a.ends_with(']') => {
+                (a, b.parse::<u16>().unwrap_or(our_port))
+            }
+            _ => (h.as_str(), our_port),
+        };
+        lh.eq_ignore_ascii_case(&host) && lp == port
+    })
 }
 
 /// Stateless forwarding of a request (§16.11): the §16.3 checks, loop detection and Route
