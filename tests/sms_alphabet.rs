@@ -34,7 +34,11 @@ fn tables_match_an_independent_transcription() {
         let ours = locking_table_entries(lang);
         assert_eq!(ours.len(), 127);
         for (code, c) in ours {
-            assert_eq!(c, chars[usize::from(code)], "locking {lang:?} code {code:#04x}");
+            assert_eq!(
+                c,
+                chars[usize::from(code)],
+                "locking {lang:?} code {code:#04x}"
+            );
         }
     }
     for (lang, s) in ANDROID_SINGLE {
@@ -47,7 +51,11 @@ fn tables_match_an_independent_transcription() {
             }
             let theirs = chars[usize::from(code)];
             let mine = ours.iter().find(|(k, _)| *k == code).map(|(_, c)| *c);
-            assert_eq!(mine, (theirs != ' ').then_some(theirs), "single {lang:?} code {code:#04x}");
+            assert_eq!(
+                mine,
+                (theirs != ' ').then_some(theirs),
+                "single {lang:?} code {code:#04x}"
+            );
         }
     }
 }
@@ -71,7 +79,11 @@ fn every_character_of_every_table_round_trips() {
                 } else {
                     assert_eq!(got, Some(Septets::Escaped(code)), "{t:?} {c:?}");
                 }
-                assert_eq!(t.decode(&[ESCAPE, code]), c.to_string(), "{t:?} {code:#04x}");
+                assert_eq!(
+                    t.decode(&[ESCAPE, code]),
+                    c.to_string(),
+                    "{t:?} {code:#04x}"
+                );
                 checked += 1;
             }
             // the whole table as one packed text, at every fill-bit offset
@@ -89,7 +101,10 @@ fn every_character_of_every_table_round_trips() {
             }
         }
     }
-    let singles: usize = [None, TR, ES, PT].iter().map(|&l| single_table_entries(l).len()).sum();
+    let singles: usize = [None, TR, ES, PT]
+        .iter()
+        .map(|&l| single_table_entries(l).len())
+        .sum();
     assert_eq!(checked, 3 * 4 * 127 + 3 * singles);
     // default extension 10, Turkish 17, Spanish 19, Portuguese 37 characters
     assert_eq!(singles, 10 + 17 + 19 + 37);
@@ -102,7 +117,10 @@ fn undefined_escapes_show_the_locking_character() {
     assert_eq!(t.decode(&[ESCAPE, 0x41]), "A");
     assert_eq!(t.decode(&[ESCAPE, ESCAPE]), " ");
     // a Spanish locking shift is the default alphabet (A.3.2 is void)
-    let es = ShiftTables { locking: ES, single: None };
+    let es = ShiftTables {
+        locking: ES,
+        single: None,
+    };
     assert_eq!(es.decode(&[0x7F]), "à");
 }
 

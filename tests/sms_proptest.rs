@@ -5,58 +5,86 @@
 use ims::sms::{
     self, Address, Command, CommandType, DataCodingScheme, Deliver, DeliverReport, Direction,
     FailureCause, InformationElement, NationalLanguage, NumberingPlan, ProtocolIdentifier,
-    PushResult, Reassembler, RpMessage, SplitOptions, Status, StatusReport, Submit,
-    SubmitReport, Timestamp, Tpdu, TypeOfNumber, UserData, UserDataHeader, ValidityPeriod,
+    PushResult, Reassembler, RpMessage, SplitOptions, Status, StatusReport, Submit, SubmitReport,
+    Timestamp, Tpdu, TypeOfNumber, UserData, UserDataHeader, ValidityPeriod,
 };
 use proptest::prelude::*;
 
 fn address() -> impl Strategy<Value = Address> {
     prop_oneof![
-        ("[0-9*#abc]{0,20}", 0u8..8, 0u8..16).prop_filter_map("not alphanumeric", |(d, ton, npi)| {
-            let ton = TypeOfNumber::from_code(ton);
-            (ton != TypeOfNumber::Alphanumeric).then(|| Address {
-                ton,
-                npi: NumberingPlan::from_code(npi),
-                value: d,
-            })
-        }),
+        ("[0-9*#abc]{0,20}", 0u8..8, 0u8..16).prop_filter_map(
+            "not alphanumeric",
+            |(d, ton, npi)| {
+                let ton = TypeOfNumber::from_code(ton);
+                (ton != TypeOfNumber::Alphanumeric).then(|| Address {
+                    ton,
+                    npi: NumberingPlan::from_code(npi),
+                    value: d,
+                })
+            }
+        ),
         "[A-Za-z0-9 ]{0,11}".prop_map(|s| Address::alphanumeric(&s)),
     ]
 }
 
 fn timestamp() -> impl Strategy<Value = Timestamp> {
-    (0u8..100, 1u8..13, 1u8..32, 0u8..24, 0u8..60, 0u8..60, -79i8..80).prop_map(
-        |(year, month, day, hour, minute, second, tz_quarter_hours)| Timestamp {
-            year,
-            month,
-            day,
-            hour,
-            minute,
-            second,
-            tz_quarter_hours,
-        },
+    (
+        0u8..100,
+        1u8..13,
+        1u8..32,
+        0u8..24,
+        0u8..60,
+        0u8..60,
+        -79i8..80,
     )
+        .prop_map(
+            |(year, month, day, hour, minute, second, tz_quarter_hours)| Timestamp {
+                year,
+                month,
+                day,
+                hour,
+                minute,
+                second,
+                tz_quarter_hours,
+            },
+        )
 }
 
 fn element() -> impl Strategy<Value = InformationElement> {
     prop_oneof![
         (any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(reference, total, sequence)| {
-            InformationElement::Concat8 { reference, total, sequence }
+            InformationElement::Concat8 {
+                reference,
+                total,
+                sequence,
+            }
         }),
         (any::<u16>(), any::<u8>(), any::<u8>()).prop_map(|(reference, total, sequence)| {
-            InformationElement::Concat16 { reference, total, sequence }
+            InformationElement::Concat16 {
+                reference,
+                total,
+                sequence,
+            }
         }),
         (any::<u16>(), any::<u16>()).prop_map(|(destination, originator)| {
-            InformationElement::Port16 { destination, originator }
+            InformationElement::Port16 {
+                destination,
+                originator,
+            }
         }),
         (any::<u8>(), any::<u8>()).prop_map(|(destination, originator)| {
-            InformationElement::Port8 { destination, originator }
+            InformationElement::Port8 {
+                destination,
+                originator,
+            }
         }),
         (any::<u8>(), any::<u8>()).prop_map(|(indication, count)| {
             InformationElement::SpecialMessageIndication { indication, count }
         }),
-        (1u8..14).prop_map(|l| InformationElement::NationalSingleShift(NationalLanguage::from_code(l))),
-        (1u8..14).prop_map(|l| InformationElement::NationalLockingShift(NationalLanguage::from_code(l))),
+        (1u8..14)
+            .prop_map(|l| InformationElement::NationalSingleShift(NationalLanguage::from_code(l))),
+        (1u8..14)
+            .prop_map(|l| InformationElement::NationalLockingShift(NationalLanguage::from_code(l))),
         (0x70u8..0x80, proptest::collection::vec(any::<u8>(), 0..6))
             .prop_map(|(iei, data)| InformationElement::Other { iei, data }),
     ]
@@ -65,7 +93,16 @@ fn element() -> impl Strategy<Value = InformationElement> {
 /// A TP-DCS and user data that fits it.
 fn user_data() -> impl Strategy<Value = (DataCodingScheme, UserData)> {
     (
-        prop_oneof![Just(0x00u8), Just(0x04), Just(0x08), Just(0x11), Just(0xF5), Just(0xC8), Just(0xE2), Just(0x24)],
+        prop_oneof![
+            Just(0x00u8),
+            Just(0x04),
+            Just(0x08),
+            Just(0x11),
+            Just(0xF5),
+            Just(0xC8),
+            Just(0xE2),
+            Just(0x24)
+        ],
         proptest::option::of(proptest::collection::vec(element(), 0..4)),
         proptest::collection::vec(any::<u8>(), 0..160),
     )
@@ -92,9 +129,19 @@ fn validity() -> impl Strategy<Value = Option<ValidityPeriod>> {
     ]
 }
 
-fn optional_tail() -> impl Strategy<Value = (Option<ProtocolIdentifier>, Option<DataCodingScheme>, Option<UserData>)> {
-    (proptest::option::of(any::<u8>()), proptest::option::of(user_data()), any::<bool>()).prop_map(
-        |(pid, ud, with_dcs)| {
+fn optional_tail() -> impl Strategy<
+    Value = (
+        Option<ProtocolIdentifier>,
+        Option<DataCodingScheme>,
+        Option<UserData>,
+    ),
+> {
+    (
+        proptest::option::of(any::<u8>()),
+        proptest::option::of(user_data()),
+        any::<bool>(),
+    )
+        .prop_map(|(pid, ud, with_dcs)| {
             let (dcs, ud) = match ud {
                 Some((d, u)) if with_dcs => (Some(d), Some(u)),
                 Some((_, u)) => {
@@ -106,14 +153,19 @@ fn optional_tail() -> impl Strategy<Value = (Option<ProtocolIdentifier>, Option<
                 None => (None, None),
             };
             (pid.map(ProtocolIdentifier), dcs, ud)
-        },
-    )
+        })
 }
 
 fn tpdu() -> impl Strategy<Value = Tpdu> {
     prop_oneof![
-        (any::<[bool; 4]>(), address(), any::<u8>(), user_data(), timestamp()).prop_map(
-            |(f, originator, pid, (dcs, user_data), scts)| {
+        (
+            any::<[bool; 4]>(),
+            address(),
+            any::<u8>(),
+            user_data(),
+            timestamp()
+        )
+            .prop_map(|(f, originator, pid, (dcs, user_data), scts)| {
                 Tpdu::Deliver(Deliver {
                     more_messages_to_send: f[0],
                     loop_prevention: f[1],
@@ -125,10 +177,16 @@ fn tpdu() -> impl Strategy<Value = Tpdu> {
                     service_centre_time_stamp: scts,
                     user_data,
                 })
-            }
-        ),
-        (any::<[bool; 3]>(), any::<u8>(), address(), any::<u8>(), user_data(), validity()).prop_map(
-            |(f, mr, destination, pid, (dcs, user_data), vp)| {
+            }),
+        (
+            any::<[bool; 3]>(),
+            any::<u8>(),
+            address(),
+            any::<u8>(),
+            user_data(),
+            validity()
+        )
+            .prop_map(|(f, mr, destination, pid, (dcs, user_data), vp)| {
                 Tpdu::Submit(Submit {
                     reject_duplicates: f[0],
                     reply_path: f[1],
@@ -140,19 +198,25 @@ fn tpdu() -> impl Strategy<Value = Tpdu> {
                     validity_period: vp,
                     user_data,
                 })
+            }),
+        (proptest::option::of(any::<u8>()), 0u8..32, optional_tail()).prop_map(
+            |(fcs, r, (pid, dcs, user_data))| {
+                Tpdu::DeliverReport(DeliverReport {
+                    failure_cause: fcs.map(FailureCause),
+                    pi_reserved: r << 3,
+                    pid,
+                    dcs,
+                    user_data,
+                })
             }
         ),
-        (proptest::option::of(any::<u8>()), 0u8..32, optional_tail()).prop_map(|(fcs, r, (pid, dcs, user_data))| {
-            Tpdu::DeliverReport(DeliverReport {
-                failure_cause: fcs.map(FailureCause),
-                pi_reserved: r << 3,
-                pid,
-                dcs,
-                user_data,
-            })
-        }),
-        (proptest::option::of(any::<u8>()), 0u8..32, timestamp(), optional_tail()).prop_map(
-            |(fcs, r, scts, (pid, dcs, user_data))| {
+        (
+            proptest::option::of(any::<u8>()),
+            0u8..32,
+            timestamp(),
+            optional_tail()
+        )
+            .prop_map(|(fcs, r, scts, (pid, dcs, user_data))| {
                 Tpdu::SubmitReport(SubmitReport {
                     failure_cause: fcs.map(FailureCause),
                     pi_reserved: r << 3,
@@ -161,31 +225,47 @@ fn tpdu() -> impl Strategy<Value = Tpdu> {
                     dcs,
                     user_data,
                 })
-            }
-        ),
-        (any::<[bool; 3]>(), any::<u8>(), address(), timestamp(), timestamp(), any::<u8>(),
-         proptest::option::of(0u8..32), optional_tail())
-            .prop_map(|(f, mr, recipient, scts, dt, st, pi, (pid, dcs, user_data))| {
-                Tpdu::StatusReport(StatusReport {
-                    more_messages_to_send: f[0],
-                    loop_prevention: f[1],
-                    status_report_qualifier: f[2],
-                    message_reference: mr,
-                    recipient,
-                    service_centre_time_stamp: scts,
-                    discharge_time: dt,
-                    status: Status(st),
-                    pi_reserved: if pi.is_none() && (pid.is_some() || dcs.is_some() || user_data.is_some()) {
-                        Some(0)
-                    } else {
-                        pi.map(|r| r << 3)
-                    },
-                    pid,
-                    dcs,
-                    user_data,
-                })
             }),
-        (any::<[bool; 2]>(), any::<[u8; 4]>(), address(), proptest::collection::vec(any::<u8>(), 0..158))
+        (
+            any::<[bool; 3]>(),
+            any::<u8>(),
+            address(),
+            timestamp(),
+            timestamp(),
+            any::<u8>(),
+            proptest::option::of(0u8..32),
+            optional_tail()
+        )
+            .prop_map(
+                |(f, mr, recipient, scts, dt, st, pi, (pid, dcs, user_data))| {
+                    Tpdu::StatusReport(StatusReport {
+                        more_messages_to_send: f[0],
+                        loop_prevention: f[1],
+                        status_report_qualifier: f[2],
+                        message_reference: mr,
+                        recipient,
+                        service_centre_time_stamp: scts,
+                        discharge_time: dt,
+                        status: Status(st),
+                        pi_reserved: if pi.is_none()
+                            && (pid.is_some() || dcs.is_some() || user_data.is_some())
+                        {
+                            Some(0)
+                        } else {
+                            pi.map(|r| r << 3)
+                        },
+                        pid,
+                        dcs,
+                        user_data,
+                    })
+                }
+            ),
+        (
+            any::<[bool; 2]>(),
+            any::<[u8; 4]>(),
+            address(),
+            proptest::collection::vec(any::<u8>(), 0..158)
+        )
             .prop_map(|(f, b, destination, command_data)| {
                 Tpdu::Command(Command {
                     status_report_request: f[0],

@@ -9,13 +9,13 @@
 //! comparison cannot pass vacuously. Skipped (with a message) when tshark is not installed, unless
 //! `IMS_REQUIRE_INTEROP=1`. `IMS_KEEP_PCAP=1` keeps the capture.
 
-#[path = "common/mod.rs"]
 mod common;
 
 use ims::sms::{
     self, answer, Address, Command, CommandType, DataCodingScheme, Deliver, Direction,
     FailureCause, InformationElement, NationalLanguage, ProtocolIdentifier, RpCause, RpMessage,
-    SplitOptions, Status, Submit, Timestamp, Tpdu, UserData, UserDataHeader, ValidityPeriod,
+    ShiftTables, SplitOptions, Status, Submit, Timestamp, Tpdu, UserData, UserDataHeader,
+    ValidityPeriod,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -98,14 +98,33 @@ fn pcap(bodies: &[Vec<u8>]) -> Vec<u8> {
 }
 
 /// tshark's JSON per packet and the TPDU name of its `-V` tree ("GSM SMS TPDU (GSM 03.40) X").
-fn dissect(tshark: &Path, dir: &Path, name: &str, bodies: &[Vec<u8>]) -> Vec<(Value, Option<String>)> {
+fn dissect(
+    tshark: &Path,
+    dir: &Path,
+    name: &str,
+    bodies: &[Vec<u8>],
+) -> Vec<(Value, Option<String>)> {
     let file = dir.join(format!("{name}.pcap"));
     std::fs::write(&file, pcap(bodies)).unwrap();
-    let json = Process::new(tshark).arg("-r").arg(&file).args(["-T", "json"]).output().unwrap();
-    assert!(json.status.success(), "tshark failed: {}", String::from_utf8_lossy(&json.stderr));
+    let json = Process::new(tshark)
+        .arg("-r")
+        .arg(&file)
+        .args(["-T", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        json.status.success(),
+        "tshark failed: {}",
+        String::from_utf8_lossy(&json.stderr)
+    );
     let packets: Vec<Value> = serde_json::from_slice(&json.stdout).expect("tshark JSON");
     assert_eq!(packets.len(), bodies.len(), "packet count");
-    let text = Process::new(tshark).arg("-r").arg(&file).arg("-V").output().unwrap();
+    let text = Process::new(tshark)
+        .arg("-r")
+        .arg(&file)
+        .arg("-V")
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&text.stdout).into_owned();
     let mut names = vec![None; bodies.len()];
     let mut frame = 0usize;
@@ -203,14 +222,20 @@ fn from_tshark(p: &Value, tpdu_name: Option<String>) -> Seen {
         .map(|(_, v)| v.to_string())
         .collect();
     let num = |v: &str| {
-        u32::from_str_radix(v.trim_start_matches("0x"), if v.starts_with("0x") { 16 } else { 10 })
-            .map(|n| n.to_string())
-            .unwrap_or_else(|_| v.to_owned())
+        u32::from_str_radix(
+            v.trim_start_matches("0x"),
+            if v.starts_with("0x") { 16 } else { 10 },
+        )
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| v.to_owned())
     };
     Seen {
         rp_type: first(&rp, "gsm_a.rp.msg_type").map(num).unwrap_or_default(),
-        rp_mr: first(&rp, "gsm_a.rp.rp_message_reference").map(num).unwrap_or_default(),
-        tpdu: tpdu_name,
+        rp_mr: first(&rp, "gsm_a.rp.rp_message_reference")
+            .map(num)
+            .unwrap_or_default(),
+        // tshark writes "SMS-SUBMIT REPORT" where TS 23.040 (and ims-sms) write SMS-SUBMIT-REPORT
+        tpdu: tpdu_name.map(|n| n.replace(' ', "-")),
         addresses,
         tp_mr: first(&tp, "gsm_sms.tp-mr").map(num),
         fcs: first(&tp, "gsm_sms.tp-fcs").map(num),
@@ -223,7 +248,8 @@ fn from_tshark(p: &Value, tpdu_name: Option<String>) -> Seen {
 }
 
 fn from_ims(body: &[u8], dir: Direction) -> Seen {
-    let m = sms::decode(body, dir).unwrap_or_else(|e| panic!("ims-sms refuses its own output: {e}"));
+    let m =
+        sms::decode(body, dir).unwrap_or_else(|e| panic!("ims-sms refuses its own output: {e}"));
     let mut s = Seen {
         rp_type: m.rp.mti().to_string(),
         rp_mr: m.rp.message_reference.to_string(),
@@ -250,11 +276,7 @@ fn from_ims(body: &[u8], dir: Direction) -> Seen {
         Tpdu::DeliverReport(r) => s.fcs = r.failure_cause.map(|f| f.0.to_string()),
         Tpdu::SubmitReport(r) => s.fcs = r.failure_cause.map(|f| f.0.to_string()),
     }
-    // tshark shows a concatenated message's text only once reassembled: compare unsegmented ones
-    let concat = t.user_data().and_then(|u| u.header.as_ref()).and_then(|h| h.concat());
-    if concat.is_none() {
-        s.text = t.text();
-    }
+    s.text = t.text();
     s.ports = t
         .user_data()
         .and_then(|u| u.header.as_ref())
@@ -263,19 +285,42 @@ fn from_ims(body: &[u8], dir: Direction) -> Seen {
     s
 }
 
+/// Whether the message's user data header selects a national language table.
+fn national_language(body: &[u8], dir: Direction) -> bool {
+    let m = sms::decode(body, dir).unwrap();
+    m.tpdu
+        .as_ref()
+        .and_then(Tpdu::user_data)
+        .and_then(|u| u.header.as_ref())
+        .is_some_and(|h| h.shift_tables() != ShiftTables::DEFAULT)
+}
+
 // ------------------------------------------------------------------------------------------
 // The messages
 // ------------------------------------------------------------------------------------------
 
 fn ts(minute: u8, tz: i8) -> Timestamp {
-    Timestamp { year: 24, month: 3, day: 15, hour: 14, minute, second: 45, tz_quarter_hours: tz }
+    Timestamp {
+        year: 24,
+        month: 3,
+        day: 15,
+        hour: 14,
+        minute,
+        second: 45,
+        tz_quarter_hours: tz,
+    }
 }
 
 fn sc() -> Address {
     Address::international("447700900000")
 }
 
-fn submit(mr: u8, text_ud: (DataCodingScheme, UserData), srr: bool, vp: Option<ValidityPeriod>) -> Submit {
+fn submit(
+    mr: u8,
+    text_ud: (DataCodingScheme, UserData),
+    srr: bool,
+    vp: Option<ValidityPeriod>,
+) -> Submit {
     Submit {
         reject_duplicates: false,
         reply_path: false,
@@ -291,101 +336,223 @@ fn submit(mr: u8, text_ud: (DataCodingScheme, UserData), srr: bool, vp: Option<V
 
 fn cases() -> Vec<(String, Vec<u8>, Direction)> {
     let mut out: Vec<(String, Vec<u8>, Direction)> = Vec::new();
-    let mut push = |label: &str, body: Vec<u8>, dir: Direction| out.push((label.to_owned(), body, dir));
+    let mut push =
+        |label: &str, body: Vec<u8>, dir: Direction| out.push((label.to_owned(), body, dir));
     let mo = Direction::MsToNetwork;
     let mt = Direction::NetworkToMs;
 
-    let gsm = |t: &str| (DataCodingScheme::GSM7, UserData::gsm7(t, Default::default()).unwrap());
-    let s1 = submit(7, gsm("Hello from ims-rs: 5€ [ok] {x} ~^|"), true, Some(ValidityPeriod::Relative(167)));
+    let gsm = |t: &str| {
+        (
+            DataCodingScheme::GSM7,
+            UserData::gsm7(t, Default::default()).unwrap(),
+        )
+    };
+    let s1 = submit(
+        7,
+        gsm("Hello from ims-rs: 5€ [ok] {x} ~^|"),
+        true,
+        Some(ValidityPeriod::Relative(167)),
+    );
     let rp1 = sms::encode_rp(1, &sc(), &Tpdu::Submit(s1.clone()), None).unwrap();
-    push("SMS-SUBMIT GSM7 + extension, SRR, relative VP", rp1.clone(), mo);
+    push(
+        "SMS-SUBMIT GSM7 + extension, SRR, relative VP",
+        rp1.clone(),
+        mo,
+    );
     push(
         "SMS-SUBMIT UCS2 with a surrogate pair",
-        sms::encode_rp(2, &sc(), &Tpdu::Submit(submit(8, (DataCodingScheme::UCS2, UserData::ucs2("Grüße 😀 你好")), false, None)), None).unwrap(),
+        sms::encode_rp(
+            2,
+            &sc(),
+            &Tpdu::Submit(submit(
+                8,
+                (DataCodingScheme::UCS2, UserData::ucs2("Grüße 😀 你好")),
+                false,
+                None,
+            )),
+            None,
+        )
+        .unwrap(),
         mo,
     );
     let port = UserData {
-        header: Some(UserDataHeader { elements: vec![InformationElement::Port16 { destination: 2948, originator: 9200 }] }),
+        header: Some(UserDataHeader {
+            elements: vec![InformationElement::Port16 {
+                destination: 2948,
+                originator: 9200,
+            }],
+        }),
         body: vec![0x01, 0x06, 0x03, 0xC4, 0xAF, 0x87],
     };
     push(
         "SMS-SUBMIT 8-bit with 16-bit ports, absolute VP",
-        sms::encode_rp(3, &sc(), &Tpdu::Submit(submit(9, (DataCodingScheme::EIGHT_BIT, port), false, Some(ValidityPeriod::Absolute(ts(0, -20))))), None).unwrap(),
+        sms::encode_rp(
+            3,
+            &sc(),
+            &Tpdu::Submit(submit(
+                9,
+                (DataCodingScheme::EIGHT_BIT, port),
+                false,
+                Some(ValidityPeriod::Absolute(ts(0, -20))),
+            )),
+            None,
+        )
+        .unwrap(),
         mo,
     );
     // a 3-part split (8-bit reference) and a 2-part UCS2 split (16-bit reference)
     let long = "SMS over IP: RP-DATA in a SIP MESSAGE. ".repeat(9);
-    let sp = sms::split(&long, &SplitOptions { reference: 0x42, ..Default::default() }).unwrap();
+    let sp = sms::split(
+        &long,
+        &SplitOptions {
+            reference: 0x42,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(sp.parts.len(), 3);
     for (i, p) in sp.parts.iter().enumerate() {
         let t = Tpdu::Submit(submit(20 + i as u8, (sp.dcs, p.clone()), false, None));
-        push(&format!("split part {} of 3", i + 1), sms::encode_rp(10 + i as u8, &sc(), &t, None).unwrap(), mo);
+        push(
+            &format!("split part {} of 3", i + 1),
+            sms::encode_rp(10 + i as u8, &sc(), &t, None).unwrap(),
+            mo,
+        );
     }
-    let sp = sms::split(&"Приветствие! ".repeat(7), &SplitOptions { reference: 0xBEEF, sixteen_bit_reference: true, ..Default::default() }).unwrap();
+    let sp = sms::split(
+        &"Приветствие! ".repeat(7),
+        &SplitOptions {
+            reference: 0xBEEF,
+            sixteen_bit_reference: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(sp.parts.len(), 2);
     for (i, p) in sp.parts.iter().enumerate() {
         let t = Tpdu::Submit(submit(30 + i as u8, (sp.dcs, p.clone()), false, None));
-        push(&format!("UCS2 split part {} of 2", i + 1), sms::encode_rp(20 + i as u8, &sc(), &t, None).unwrap(), mo);
+        push(
+            &format!("UCS2 split part {} of 2", i + 1),
+            sms::encode_rp(20 + i as u8, &sc(), &t, None).unwrap(),
+            mo,
+        );
     }
     // national language single shift: a Turkish text that needs it
-    let sp = sms::split("Çağrı: İstanbul'da ş ğ ı", &SplitOptions { national_languages: vec![NationalLanguage::Turkish], ..Default::default() }).unwrap();
+    let sp = sms::split(
+        "Çağrı: İstanbul'da ş ğ ı",
+        &SplitOptions {
+            national_languages: vec![NationalLanguage::Turkish],
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!((sp.parts.len(), sp.dcs), (1, DataCodingScheme::GSM7));
     push(
         "SMS-SUBMIT Turkish national language shift",
-        sms::encode_rp(25, &sc(), &Tpdu::Submit(submit(35, (sp.dcs, sp.parts[0].clone()), false, None)), None).unwrap(),
+        sms::encode_rp(
+            25,
+            &sc(),
+            &Tpdu::Submit(submit(35, (sp.dcs, sp.parts[0].clone()), false, None)),
+            None,
+        )
+        .unwrap(),
         mo,
     );
     push(
         "SMS-COMMAND delete",
-        sms::encode_rp(26, &sc(), &Tpdu::Command(Command {
-            status_report_request: false,
-            user_data_header_indication: false,
-            message_reference: 44,
-            pid: ProtocolIdentifier::DEFAULT,
-            command_type: CommandType::DELETE,
-            message_number: 7,
-            destination: Address::international("447700900456"),
-            command_data: Vec::new(),
-        }), None).unwrap(),
+        sms::encode_rp(
+            26,
+            &sc(),
+            &Tpdu::Command(Command {
+                status_report_request: false,
+                user_data_header_indication: false,
+                message_reference: 44,
+                pid: ProtocolIdentifier::DEFAULT,
+                command_type: CommandType::DELETE,
+                message_number: 7,
+                destination: Address::international("447700900456"),
+                command_data: Vec::new(),
+            }),
+            None,
+        )
+        .unwrap(),
         mo,
     );
     push("RP-SMMA", RpMessage::smma(27).encode().unwrap(), mo);
 
     // network answers and mobile terminated messages, made by the builders
     let rp1_msg = RpMessage::decode(&rp1, mo).unwrap();
-    push("SMS-SUBMIT-REPORT in RP-ACK (answer::submit_report_ack)", answer::submit_report_ack(&rp1_msg, ts(30, 4)).unwrap(), mt);
+    push(
+        "SMS-SUBMIT-REPORT in RP-ACK (answer::submit_report_ack)",
+        answer::submit_report_ack(&rp1_msg, ts(30, 4)).unwrap(),
+        mt,
+    );
     push(
         "SMS-SUBMIT-REPORT in RP-ERROR (answer::submit_report_error)",
-        answer::submit_report_error(&rp1_msg, RpCause::INVALID_MANDATORY_INFORMATION, Some((FailureCause::INVALID_SME_ADDRESS, ts(30, 4)))).unwrap(),
+        answer::submit_report_error(
+            &rp1_msg,
+            RpCause::INVALID_MANDATORY_INFORMATION,
+            Some((FailureCause::INVALID_SME_ADDRESS, ts(30, 4))),
+        )
+        .unwrap(),
         mt,
     );
-    push("RP-ERROR cause 41 (answer::rp_error)", answer::rp_error(mo, 1, RpCause::TEMPORARY_FAILURE).unwrap(), mt);
-    let deliver = answer::deliver_from_submit(&s1, Address::international("447700900123"), ts(31, 4));
+    push(
+        "RP-ERROR cause 41 (answer::rp_error)",
+        answer::rp_error(mo, 1, RpCause::TEMPORARY_FAILURE).unwrap(),
+        mt,
+    );
+    let deliver =
+        answer::deliver_from_submit(&s1, Address::international("447700900123"), ts(31, 4));
     let rp_deliver = sms::encode_rp(40, &sc(), &Tpdu::Deliver(deliver), None).unwrap();
-    push("SMS-DELIVER converted from the SUBMIT", rp_deliver.clone(), mt);
+    push(
+        "SMS-DELIVER converted from the SUBMIT",
+        rp_deliver.clone(),
+        mt,
+    );
     push(
         "SMS-DELIVER from an alphanumeric originator",
-        sms::encode_rp(41, &sc(), &Tpdu::Deliver(Deliver {
-            more_messages_to_send: true,
-            loop_prevention: false,
-            status_report_indication: false,
-            reply_path: false,
-            originator: Address::alphanumeric("ims-rs"),
-            pid: ProtocolIdentifier::DEFAULT,
-            dcs: DataCodingScheme::GSM7,
-            service_centre_time_stamp: ts(32, -8),
-            user_data: UserData::gsm7("Your code is 424242", Default::default()).unwrap(),
-        }), None).unwrap(),
+        sms::encode_rp(
+            41,
+            &sc(),
+            &Tpdu::Deliver(Deliver {
+                more_messages_to_send: true,
+                loop_prevention: false,
+                status_report_indication: false,
+                reply_path: false,
+                originator: Address::alphanumeric("ims-rs"),
+                pid: ProtocolIdentifier::DEFAULT,
+                dcs: DataCodingScheme::GSM7,
+                service_centre_time_stamp: ts(32, -8),
+                user_data: UserData::gsm7("Your code is 424242", Default::default()).unwrap(),
+            }),
+            None,
+        )
+        .unwrap(),
         mt,
     );
-    let report = answer::status_report_for(&s1, ts(30, 4), ts(33, 4), Status::DELIVERED).expect("TP-SRR was set");
-    push("SMS-STATUS-REPORT (answer::status_report_for)", sms::encode_rp(42, &sc(), &Tpdu::StatusReport(report), None).unwrap(), mt);
+    let report = answer::status_report_for(&s1, ts(30, 4), ts(33, 4), Status::DELIVERED)
+        .expect("TP-SRR was set");
+    push(
+        "SMS-STATUS-REPORT (answer::status_report_for)",
+        sms::encode_rp(42, &sc(), &Tpdu::StatusReport(report), None).unwrap(),
+        mt,
+    );
     // the MS answers the DELIVER
     let rp_d = RpMessage::decode(&rp_deliver, mt).unwrap();
-    push("SMS-DELIVER-REPORT in RP-ACK (answer::deliver_report_ack)", answer::deliver_report_ack(&rp_d).unwrap(), mo);
+    push(
+        "SMS-DELIVER-REPORT in RP-ACK (answer::deliver_report_ack)",
+        answer::deliver_report_ack(&rp_d).unwrap(),
+        mo,
+    );
     push(
         "SMS-DELIVER-REPORT in RP-ERROR (answer::deliver_report_error)",
-        answer::deliver_report_error(&rp_d, RpCause::MEMORY_CAPACITY_EXCEEDED, FailureCause::MEMORY_CAPACITY_EXCEEDED).unwrap(),
+        answer::deliver_report_error(
+            &rp_d,
+            RpCause::MEMORY_CAPACITY_EXCEEDED,
+            FailureCause::MEMORY_CAPACITY_EXCEEDED,
+        )
+        .unwrap(),
         mo,
     );
     out
@@ -407,6 +574,28 @@ fn tshark_agrees_with_ims_sms() {
             types.insert(format!("{t} {d:?}"));
         }
         let mut bad = problems(&p);
+        let mut theirs = theirs;
+        if national_language(body, *d) {
+            // tshark 4.0 does not implement the national language shift tables: it shows U+FFFD
+            // for each character outside the default alphabet. Check exactly that, then compare
+            // the rest.
+            let (o, t) = (
+                ours.text.clone().unwrap_or_default(),
+                theirs.text.clone().unwrap_or_default(),
+            );
+            let ok = o.chars().count() == t.chars().count()
+                && o.chars().zip(t.chars()).all(|(a, b)| {
+                    a == b
+                        || (b == char::REPLACEMENT_CHARACTER
+                            && ShiftTables::DEFAULT.encode_char(a).is_none())
+                });
+            if !ok {
+                bad.push(format!(
+                    "national language text: ims-sms {o:?}, tshark {t:?}"
+                ));
+            }
+            theirs.text = ours.text.clone();
+        }
         if ours != theirs {
             bad.push(format!("ims-sms {ours:?}\n      tshark  {theirs:?}"));
         }
@@ -414,7 +603,11 @@ fn tshark_agrees_with_ims_sms() {
             failures.push(format!("{label}:\n    {}", bad.join("\n    ")));
         }
     }
-    assert!(failures.is_empty(), "tshark disagrees:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "tshark disagrees:\n{}",
+        failures.join("\n")
+    );
     assert_eq!(types.len(), 6, "every TPDU type: {types:?}");
     eprintln!("{} packets agree ({} TPDU types)", cases.len(), types.len());
 }
@@ -433,7 +626,12 @@ fn tshark_checks_can_fail() {
     let udl_at = 12 + 2 + 8 + 2 + 1;
     overrun[udl_at] = 160;
     let dir = common::TempDir::new("tshark", "sms-broken", "IMS_KEEP_PCAP");
-    let packets = dissect(&tshark, dir.path(), "broken", &[good.clone(), cut.clone(), overrun.clone()]);
+    let packets = dissect(
+        &tshark,
+        dir.path(),
+        "broken",
+        &[good.clone(), cut.clone(), overrun.clone()],
+    );
     assert!(problems(&packets[0].0).is_empty());
     for (b, (p, _)) in [cut, overrun].iter().zip(&packets[1..]) {
         assert!(!problems(p).is_empty(), "tshark did not flag {b:02x?}");

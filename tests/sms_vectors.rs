@@ -3,8 +3,8 @@
 //! every invalid one gives the error code, offset and RP cause (and RP-ERROR answer) INDEX.md names.
 
 use ims::sms::{
-    self, Address, Alphabet, CodingGroup, DataCodingScheme, Direction, InformationElement,
-    RpBody, RpMessage, Timestamp, Tpdu, UserData, ValidityPeriod,
+    self, Address, Alphabet, CodingGroup, DataCodingScheme, Direction, InformationElement, RpBody,
+    RpMessage, Timestamp, Tpdu, UserData, ValidityPeriod,
 };
 use serde_json::Value;
 use std::path::PathBuf;
@@ -37,7 +37,12 @@ fn names() -> Vec<(String, bool)> {
     v.as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["name"].as_str().unwrap().to_owned(), e["valid"].as_bool().unwrap()))
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_owned(),
+                e["valid"].as_bool().unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -59,18 +64,34 @@ fn check_rp_address(a: Option<&Address>, j: &Value, what: &str) {
         None => assert_eq!(len, 0, "{what}: absent but JSON length {len}"),
         Some(a) => {
             assert_eq!(a.value, j["digits"].as_str().unwrap(), "{what} digits");
-            assert_eq!(u64::from(a.ton.code()), u(&j["type_of_number"]), "{what} TON");
-            assert_eq!(u64::from(a.npi.code()), u(&j["numbering_plan"]), "{what} NPI");
+            assert_eq!(
+                u64::from(a.ton.code()),
+                u(&j["type_of_number"]),
+                "{what} TON"
+            );
+            assert_eq!(
+                u64::from(a.npi.code()),
+                u(&j["numbering_plan"]),
+                "{what} NPI"
+            );
             let mut enc = Vec::new();
             a.encode_rp(&mut enc).unwrap();
-            assert_eq!(hex(&enc), j["encoded_hex"].as_str().unwrap(), "{what} encoding");
+            assert_eq!(
+                hex(&enc),
+                j["encoded_hex"].as_str().unwrap(),
+                "{what} encoding"
+            );
             assert_eq!(u64::from(enc[0]), len, "{what} length");
         }
     }
 }
 
 fn check_tp_address(a: &Address, j: &Value, what: &str) {
-    assert_eq!(u64::from(a.type_of_address()), u(&j["type_of_address"]), "{what} TOA");
+    assert_eq!(
+        u64::from(a.type_of_address()),
+        u(&j["type_of_address"]),
+        "{what} TOA"
+    );
     assert_eq!(u64::from(a.ton.code()), u(&j["ton"]), "{what} TON");
     assert_eq!(u64::from(a.npi.code()), u(&j["npi"]), "{what} NPI");
     let value = j
@@ -79,11 +100,23 @@ fn check_tp_address(a: &Address, j: &Value, what: &str) {
         .and_then(Value::as_str)
         .unwrap();
     assert_eq!(a.value, value, "{what} value");
-    assert_eq!(a.is_alphanumeric(), j.get("alphanumeric").is_some(), "{what} kind");
+    assert_eq!(
+        a.is_alphanumeric(),
+        j.get("alphanumeric").is_some(),
+        "{what} kind"
+    );
     let mut enc = Vec::new();
     a.encode_tp(&mut enc).unwrap();
-    assert_eq!(hex(&enc), j["encoded_hex"].as_str().unwrap(), "{what} encoding");
-    assert_eq!(u64::from(enc[0]), u(&j["length_semi_octets"]), "{what} length");
+    assert_eq!(
+        hex(&enc),
+        j["encoded_hex"].as_str().unwrap(),
+        "{what} encoding"
+    );
+    assert_eq!(
+        u64::from(enc[0]),
+        u(&j["length_semi_octets"]),
+        "{what} length"
+    );
 }
 
 fn check_timestamp(t: &Timestamp, j: &Value, what: &str) {
@@ -98,8 +131,16 @@ fn check_timestamp(t: &Timestamp, j: &Value, what: &str) {
         j["tz_quarter_hours"].as_i64().unwrap(),
         "{what} time zone"
     );
-    assert_eq!(t.to_string(), j["iso8601"].as_str().unwrap(), "{what} ISO 8601");
-    assert_eq!(hex(&t.encode().unwrap()), j["encoded_hex"].as_str().unwrap(), "{what} encoding");
+    assert_eq!(
+        t.to_string(),
+        j["iso8601"].as_str().unwrap(),
+        "{what} ISO 8601"
+    );
+    assert_eq!(
+        hex(&t.encode().unwrap()),
+        j["encoded_hex"].as_str().unwrap(),
+        "{what} encoding"
+    );
 }
 
 fn check_dcs(d: DataCodingScheme, j: &Value) {
@@ -110,8 +151,16 @@ fn check_dcs(d: DataCodingScheme, j: &Value) {
         Alphabet::Ucs2 => "ucs2",
     };
     assert_eq!(alphabet, j["alphabet"].as_str().unwrap(), "TP-DCS alphabet");
-    assert_eq!(d.compressed(), j["compressed"].as_bool().unwrap(), "TP-DCS compressed");
-    assert_eq!(d.class().is_none(), j["message_class"].is_null(), "TP-DCS class");
+    assert_eq!(
+        d.compressed(),
+        j["compressed"].as_bool().unwrap(),
+        "TP-DCS compressed"
+    );
+    assert_eq!(
+        d.class().is_none(),
+        j["message_class"].is_null(),
+        "TP-DCS class"
+    );
     if j["group"] == "general" {
         assert!(matches!(d.group(), CodingGroup::General { .. }));
     }
@@ -131,17 +180,28 @@ fn check_ud(ud: &UserData, dcs: DataCodingScheme, j: &Value) {
             for (e, je) in h.elements.iter().zip(ies) {
                 assert_eq!(u64::from(e.iei()), u(&je["iei"]), "IEI");
                 match *e {
-                    InformationElement::Concat8 { reference, total, sequence } => {
+                    InformationElement::Concat8 {
+                        reference,
+                        total,
+                        sequence,
+                    } => {
                         assert_eq!(u64::from(reference), u(&je["reference"]));
                         assert_eq!(u64::from(total), u(&je["max_parts"]));
                         assert_eq!(u64::from(sequence), u(&je["sequence"]));
                     }
-                    InformationElement::Concat16 { reference, total, sequence } => {
+                    InformationElement::Concat16 {
+                        reference,
+                        total,
+                        sequence,
+                    } => {
                         assert_eq!(u64::from(reference), u(&je["reference"]));
                         assert_eq!(u64::from(total), u(&je["max_parts"]));
                         assert_eq!(u64::from(sequence), u(&je["sequence"]));
                     }
-                    InformationElement::Port16 { destination, originator } => {
+                    InformationElement::Port16 {
+                        destination,
+                        originator,
+                    } => {
                         assert_eq!(u64::from(destination), u(&je["destination_port"]));
                         assert_eq!(u64::from(originator), u(&je["originator_port"]));
                     }
@@ -168,7 +228,11 @@ fn check_ud(ud: &UserData, dcs: DataCodingScheme, j: &Value) {
     }
     let mut enc = Vec::new();
     ud.encode(dcs, &mut enc).unwrap();
-    assert_eq!(hex(&enc[1..]), j["ud_hex"].as_str().unwrap(), "TP-UD octets");
+    assert_eq!(
+        hex(&enc[1..]),
+        j["ud_hex"].as_str().unwrap(),
+        "TP-UD octets"
+    );
 }
 
 fn opt_u8(v: &Value) -> Option<u8> {
@@ -192,7 +256,11 @@ fn check_tpdu(t: &Tpdu, j: &Value) {
             assert_eq!(s.reply_path, j["tp_rp"].as_bool().unwrap());
             assert_eq!(u64::from(s.message_reference), u(&j["tp_mr"]));
             assert_eq!(
-                u64::from(s.validity_period.as_ref().map_or(0, ValidityPeriod::format_bits)),
+                u64::from(
+                    s.validity_period
+                        .as_ref()
+                        .map_or(0, ValidityPeriod::format_bits)
+                ),
                 u(&j["tp_vpf"])
             );
             match (&s.validity_period, &j["tp_vp"]) {
@@ -218,8 +286,14 @@ fn check_tpdu(t: &Tpdu, j: &Value) {
             check_ud(&s.user_data, s.dcs, &j["tp_ud"]);
         }
         Tpdu::Deliver(d) => {
-            assert_eq!(d.more_messages_to_send, j["more_messages_to_send"].as_bool().unwrap());
-            assert_eq!(u8::from(!d.more_messages_to_send), opt_u8(&j["tp_mms_bit"]).unwrap());
+            assert_eq!(
+                d.more_messages_to_send,
+                j["more_messages_to_send"].as_bool().unwrap()
+            );
+            assert_eq!(
+                u8::from(!d.more_messages_to_send),
+                opt_u8(&j["tp_mms_bit"]).unwrap()
+            );
             assert_eq!(d.loop_prevention, j["tp_lp"].as_bool().unwrap());
             assert_eq!(d.status_report_indication, j["tp_sri"].as_bool().unwrap());
             assert_eq!(d.reply_path, j["tp_rp"].as_bool().unwrap());
@@ -231,29 +305,46 @@ fn check_tpdu(t: &Tpdu, j: &Value) {
             check_ud(&d.user_data, d.dcs, &j["tp_ud"]);
         }
         Tpdu::DeliverReport(r) => {
-            let variant = if r.failure_cause.is_some() { "RP-ERROR" } else { "RP-ACK" };
+            let variant = if r.failure_cause.is_some() {
+                "RP-ERROR"
+            } else {
+                "RP-ACK"
+            };
             assert_eq!(variant, j["variant"].as_str().unwrap());
             assert_eq!(r.failure_cause.map(|f| f.0), opt_u8(&j["tp_fcs"]), "TP-FCS");
             if let Some(f) = r.failure_cause {
                 assert_eq!(f.name(), j["tp_fcs_name"].as_str().unwrap());
             }
-            assert_eq!(enc[1 + usize::from(r.failure_cause.is_some())], opt_u8(&j["tp_pi"]).unwrap());
+            assert_eq!(
+                enc[1 + usize::from(r.failure_cause.is_some())],
+                opt_u8(&j["tp_pi"]).unwrap()
+            );
             assert_eq!(r.pid.map(|p| p.0), opt_u8(&j["tp_pid"]));
             assert_eq!(r.dcs.map(|p| p.0), opt_u8(&j["tp_dcs"]));
             assert_eq!(r.user_data.is_none(), j["tp_ud"].is_null());
         }
         Tpdu::SubmitReport(r) => {
-            let variant = if r.failure_cause.is_some() { "RP-ERROR" } else { "RP-ACK" };
+            let variant = if r.failure_cause.is_some() {
+                "RP-ERROR"
+            } else {
+                "RP-ACK"
+            };
             assert_eq!(variant, j["variant"].as_str().unwrap());
             assert_eq!(r.failure_cause.map(|f| f.0), opt_u8(&j["tp_fcs"]), "TP-FCS");
-            assert_eq!(enc[1 + usize::from(r.failure_cause.is_some())], opt_u8(&j["tp_pi"]).unwrap());
+            assert_eq!(
+                enc[1 + usize::from(r.failure_cause.is_some())],
+                opt_u8(&j["tp_pi"]).unwrap()
+            );
             check_timestamp(&r.service_centre_time_stamp, &j["tp_scts"], "TP-SCTS");
             assert_eq!(r.pid.map(|p| p.0), opt_u8(&j["tp_pid"]));
             assert_eq!(r.dcs.map(|p| p.0), opt_u8(&j["tp_dcs"]));
             assert_eq!(r.user_data.is_none(), j["tp_ud"].is_null());
         }
         Tpdu::StatusReport(r) => {
-            assert_eq!(r.more_messages_to_send, j["more_messages_to_send"].as_bool().unwrap());
+            assert_eq!(
+                r.more_messages_to_send,
+                j["more_messages_to_send"].as_bool().unwrap()
+            );
             assert_eq!(r.loop_prevention, j["tp_lp"].as_bool().unwrap());
             assert_eq!(r.status_report_qualifier, j["tp_srq"].as_bool().unwrap());
             assert_eq!(u64::from(r.message_reference), u(&j["tp_mr"]));
@@ -279,7 +370,11 @@ fn check_tpdu(t: &Tpdu, j: &Value) {
 
 fn check_valid(name: &str, j: &Value) {
     let bytes = unhex(&std::fs::read_to_string(dir().join(format!("{name}.hex"))).unwrap());
-    assert_eq!(hex(&bytes), j["hex"].as_str().unwrap(), "{name}: .hex and .json differ");
+    assert_eq!(
+        hex(&bytes),
+        j["hex"].as_str().unwrap(),
+        "{name}: .hex and .json differ"
+    );
     let jr = &j["rp"];
     let dir = direction(jr["direction"].as_str().unwrap());
     let sms = sms::decode(&bytes, dir).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -287,18 +382,35 @@ fn check_valid(name: &str, j: &Value) {
     assert_eq!(rp.name(), jr["message_type"].as_str().unwrap(), "{name}");
     assert_eq!(u64::from(rp.mti()), u(&jr["mti"]), "{name}");
     assert_eq!(rp.direction, dir);
-    assert_eq!(u64::from(rp.message_reference), u(&jr["message_reference"]), "{name}");
+    assert_eq!(
+        u64::from(rp.message_reference),
+        u(&jr["message_reference"]),
+        "{name}"
+    );
     match &rp.body {
-        RpBody::Data { originator, destination, user_data } => {
+        RpBody::Data {
+            originator,
+            destination,
+            user_data,
+        } => {
             check_rp_address(originator.as_ref(), &jr["rp_originator_address"], "RP-OA");
             check_rp_address(destination.as_ref(), &jr["rp_destination_address"], "RP-DA");
-            assert_eq!(user_data.len() as u64, u(&jr["rp_user_data"]["length"]), "{name}");
+            assert_eq!(
+                user_data.len() as u64,
+                u(&jr["rp_user_data"]["length"]),
+                "{name}"
+            );
         }
         RpBody::Ack { user_data } => match user_data {
             Some(ud) => assert_eq!(ud.len() as u64, u(&jr["rp_user_data"]["length"])),
             None => assert!(jr["rp_user_data"].is_null()),
         },
-        RpBody::Error { cause, diagnostic, user_data, .. } => {
+        RpBody::Error {
+            cause,
+            diagnostic,
+            user_data,
+            ..
+        } => {
             let jc = &jr["rp_cause"];
             assert_eq!(u64::from(cause.0), u(&jc["value"]), "{name}");
             assert_eq!(cause.name(), jc["name"].as_str().unwrap(), "{name}");
@@ -329,12 +441,25 @@ fn check_valid(name: &str, j: &Value) {
         }
         RpBody::Smma => {}
     }
-    let again = RpMessage::new(rp.direction, rp.message_reference, body).encode().unwrap();
+    let again = RpMessage::new(rp.direction, rp.message_reference, body)
+        .encode()
+        .unwrap();
     assert_eq!(hex(&again), hex(&bytes), "{name}: RP re-encoding");
     // and through the convenience encoder
-    if let (Some(t), RpBody::Data { originator, destination, .. }) = (&sms.tpdu, &rp.body) {
+    if let (
+        Some(t),
+        RpBody::Data {
+            originator,
+            destination,
+            ..
+        },
+    ) = (&sms.tpdu, &rp.body)
+    {
         let sc = originator.as_ref().or(destination.as_ref()).unwrap();
-        assert_eq!(hex(&sms::encode_rp(rp.message_reference, sc, t, None).unwrap()), hex(&bytes));
+        assert_eq!(
+            hex(&sms::encode_rp(rp.message_reference, sc, t, None).unwrap()),
+            hex(&bytes)
+        );
     }
     // the other direction must not decode as the same thing
     match sms::decode(&bytes, dir.reverse()) {
@@ -353,14 +478,21 @@ fn check_invalid(name: &str, j: &Value) {
         _ => Direction::MsToNetwork,
     };
     let err = sms::decode(&bytes, dir).expect_err(name);
-    assert_eq!(err.kind.to_string(), j["error"].as_str().unwrap(), "{name}: error text");
+    assert_eq!(
+        err.kind.to_string(),
+        j["error"].as_str().unwrap(),
+        "{name}: error text"
+    );
     assert_eq!(err.offset as u64, u(&j["error_offset"]), "{name}: offset");
     match ans["action"].as_str().unwrap() {
         "send RP-ERROR" => {
             let cause = u(&ans["rp_cause"]) as u8;
             let mr = u(&ans["rp_message_reference"]) as u8;
             assert_eq!(err.rp_cause().map(|c| c.0), Some(cause), "{name}: cause");
-            assert_eq!(err.rp_cause().unwrap().name(), ans["rp_cause_name"].as_str().unwrap());
+            assert_eq!(
+                err.rp_cause().unwrap().name(),
+                ans["rp_cause_name"].as_str().unwrap()
+            );
             assert_eq!(err.message_reference, Some(mr), "{name}: RP-MR");
             let answer = err.answer(&bytes, dir).expect("an answer");
             let a = RpMessage::decode(&answer, dir.reverse()).unwrap();
@@ -404,7 +536,9 @@ fn concatenated_vectors_reassemble_to_the_original() {
         let name = format!("rp_data_mo_submit_concat_part{n}of3");
         let bytes = unhex(&std::fs::read_to_string(dir().join(format!("{name}.hex"))).unwrap());
         let sms = sms::decode(&bytes, Direction::MsToNetwork).unwrap();
-        let Some(Tpdu::Submit(s)) = sms.tpdu else { panic!() };
+        let Some(Tpdu::Submit(s)) = sms.tpdu else {
+            panic!()
+        };
         if let PushResult::Complete(m) = r.push(now, "ue", s.dcs, &s.user_data) {
             out = m.text;
         }
@@ -415,7 +549,10 @@ fn concatenated_vectors_reassemble_to_the_original() {
     // and our own split of that text gives the same three user data
     let split = sms::split(
         &text,
-        &sms::SplitOptions { reference: 123, ..Default::default() },
+        &sms::SplitOptions {
+            reference: 123,
+            ..Default::default()
+        },
     )
     .unwrap();
     assert_eq!(split.parts.len(), 3);
@@ -424,6 +561,10 @@ fn concatenated_vectors_reassemble_to_the_original() {
         let j = load(&name);
         let mut enc = Vec::new();
         p.encode(split.dcs, &mut enc).unwrap();
-        assert_eq!(hex(&enc[1..]), j["tpdu"]["tp_ud"]["ud_hex"].as_str().unwrap(), "{name}");
+        assert_eq!(
+            hex(&enc[1..]),
+            j["tpdu"]["tp_ud"]["ud_hex"].as_str().unwrap(),
+            "{name}"
+        );
     }
 }

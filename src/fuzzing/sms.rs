@@ -6,7 +6,11 @@ use crate::sms::{
 };
 
 fn check_error(e: &DecodeError, len: usize, what: &str) {
-    assert!(e.offset <= len, "{what}: error offset {} past {len} octets ({e})", e.offset);
+    assert!(
+        e.offset <= len,
+        "{what}: error offset {} past {len} octets ({e})",
+        e.offset
+    );
     let shown = e.to_string();
     assert!(shown.starts_with(e.kind.code()), "{what}: {shown:?}");
     if let Some(c) = e.rp_cause() {
@@ -30,10 +34,17 @@ pub fn sms_rp(data: &[u8]) {
         match RpMessage::decode(data, dir) {
             Ok(rp) => {
                 assert_eq!(rp.direction, dir);
-                assert_eq!(any.as_ref().ok(), Some(&rp), "decode and decode_any disagree");
-                let enc = rp.encode().unwrap_or_else(|e| panic!("{rp:?} does not re-encode: {e}"));
+                assert_eq!(
+                    any.as_ref().ok(),
+                    Some(&rp),
+                    "decode and decode_any disagree"
+                );
+                let enc = rp
+                    .encode()
+                    .unwrap_or_else(|e| panic!("{rp:?} does not re-encode: {e}"));
                 assert!(enc.len() <= data.len(), "re-encoding grew the message");
-                assert_eq!(&enc[..2], &data[..2], "MTI/MR changed");
+                // bits 8-4 of the first octet are spare (TS 24.011 §8.2.2): not kept
+                assert_eq!([enc[0], enc[1]], [data[0] & 7, data[1]], "MTI/MR changed");
                 let again = RpMessage::decode(&enc, dir)
                     .unwrap_or_else(|e| panic!("re-encoded {enc:02x?} does not decode: {e}"));
                 assert_eq!(again, rp, "RP round trip");
@@ -86,11 +97,17 @@ fn tpdu_round_trip(t: &Tpdu, dir: Direction, carrier: Carrier) {
     if carrier != Carrier::RpData {
         assert_eq!(t.carrier(), carrier, "{} report form", t.name());
     }
-    let enc = t.encode().unwrap_or_else(|e| panic!("{t:?} does not re-encode: {e}"));
+    let enc = t
+        .encode()
+        .unwrap_or_else(|e| panic!("{t:?} does not re-encode: {e}"));
     let again = Tpdu::decode(&enc, dir, carrier)
         .unwrap_or_else(|e| panic!("re-encoded {enc:02x?} does not decode: {e}"));
     assert_eq!(&again, t, "TPDU round trip");
-    assert_eq!(again.encode().as_deref().ok(), Some(&enc[..]), "encoding is not stable");
+    assert_eq!(
+        again.encode().as_deref().ok(),
+        Some(&enc[..]),
+        "encoding is not stable"
+    );
     if let Some(text) = t.text() {
         split_round_trip(&text);
     }
@@ -100,7 +117,10 @@ fn split_round_trip(text: &str) {
     let opts = SplitOptions {
         reference: 0x1234,
         sixteen_bit_reference: true,
-        national_languages: vec![sms::NationalLanguage::Turkish, sms::NationalLanguage::Portuguese],
+        national_languages: vec![
+            sms::NationalLanguage::Turkish,
+            sms::NationalLanguage::Portuguese,
+        ],
         ..SplitOptions::default()
     };
     let split = sms::split(text, &opts).expect("a short message's text fits 255 parts");
@@ -112,7 +132,11 @@ fn split_round_trip(text: &str) {
             done = m.text;
         }
     }
-    assert_eq!(done.as_deref(), Some(text), "split/reassemble changed the text");
+    assert_eq!(
+        done.as_deref(),
+        Some(text),
+        "split/reassemble changed the text"
+    );
 }
 
 /// One fixed instant for the reassembler (it only compares instants it is given).

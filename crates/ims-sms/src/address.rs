@@ -186,7 +186,10 @@ impl Address {
         let len = *tpdu.get(pos).ok_or_else(|| truncated(pos))?;
         if len > MAX_TP_ADDRESS_SEMI_OCTETS {
             return Err(DecodeError::new(
-                ErrorKind::TpAddressLength { length: len, at: pos },
+                ErrorKind::TpAddressLength {
+                    length: len,
+                    at: pos,
+                },
                 pos,
             ));
         }

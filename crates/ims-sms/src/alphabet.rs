@@ -122,9 +122,7 @@ impl ShiftTables {
         if let Some(s) = r.locking[self.locking_index()].get(c) {
             return Some(Septets::One(s));
         }
-        r.single[self.single_index()]
-            .get(c)
-            .map(|s| Septets::Escaped(s))
+        r.single[self.single_index()].get(c).map(Septets::Escaped)
     }
 
     /// The character of a septet in the locking shift table (0x1B gives a space).
@@ -256,7 +254,8 @@ struct ReverseTables {
 fn reverse() -> &'static ReverseTables {
     static R: OnceLock<ReverseTables> = OnceLock::new();
     R.get_or_init(|| {
-        let lock = |t: &'static [char; 128]| Reverse::new((0u8..128).map(|i| (i, t[usize::from(i)])));
+        let lock =
+            |t: &'static [char; 128]| Reverse::new((0u8..128).map(|i| (i, t[usize::from(i)])));
         let single = |t: &'static [(u8, char)]| Reverse::new(t.iter().copied());
         ReverseTables {
             locking: [
@@ -324,13 +323,20 @@ pub fn packed_len(count: usize, fill_bits: u8) -> usize {
 /// Unpacks `count` septets that start after `fill_bits` bits of `data`. Septets beyond the data
 /// read as zero bits: callers check the length first with [`packed_len`].
 pub fn unpack_septets(data: &[u8], fill_bits: u8, count: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(count);
-    for i in 0..count {
-        let bit = usize::from(fill_bits) + 7 * i;
-        let (byte, shift) = (bit / 8, bit % 8);
-        let lo = u16::from(data.get(byte).copied().unwrap_or(0));
-        let hi = u16::from(data.get(byte + 1).copied().unwrap_or(0));
-        out.push((((hi << 8 | lo) >> shift) & 0x7f) as u8);
+    let mut out = vec![0u8; count];
+    let skip = usize::from(fill_bits / 8);
+    let mut bytes = data.get(skip..).unwrap_or_default().iter().copied();
+    // bit accumulator, least significant bit first
+    let mut acc: u32 = u32::from(bytes.next().unwrap_or(0)) >> (fill_bits % 8);
+    let mut n: u32 = 8 - u32::from(fill_bits % 8);
+    for slot in &mut out {
+        if n < 7 {
+            acc |= u32::from(bytes.next().unwrap_or(0)) << n;
+            n += 8;
+        }
+        *slot = (acc & 0x7f) as u8;
+        acc >>= 7;
+        n -= 7;
     }
     out
 }
@@ -376,6 +382,30 @@ mod tests {
         assert_eq!(out, [0xE8, 0x32, 0x9B, 0xFD, 0x06]);
         assert_eq!(unpack_septets(&out, 0, 5), s);
         assert_eq!(ShiftTables::DEFAULT.decode(&s), "hello");
+    }
+
+    #[test]
+    fn unpack_matches_a_bit_by_bit_reading() {
+        // TS 23.038 §6.1.2.1.1: septet i occupies bits fill+7i .. fill+7i+6, LSB first
+        let data: Vec<u8> = (0u32..64).map(|i| (i * 37 + 11) as u8 ^ 0xA5).collect();
+        for fill in 0u8..16 {
+            for count in [0usize, 1, 7, 8, 9, 50, 80] {
+                let expect: Vec<u8> = (0..count)
+                    .map(|i| {
+                        (0..7).fold(0u8, |v, b| {
+                            let bit = usize::from(fill) + 7 * i + b;
+                            let set = data.get(bit / 8).is_some_and(|o| o >> (bit % 8) & 1 == 1);
+                            v | u8::from(set) << b
+                        })
+                    })
+                    .collect();
+                assert_eq!(
+                    unpack_septets(&data, fill, count),
+                    expect,
+                    "fill {fill} count {count}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -31,7 +31,12 @@ pub fn submit_report_ack(rp_data: &RpMessage<'_>, scts: Timestamp) -> Result<Vec
         user_data: None,
     })
     .encode()?;
-    RpMessage::ack(Direction::NetworkToMs, rp_data.message_reference, Some(&tpdu)).encode()
+    RpMessage::ack(
+        Direction::NetworkToMs,
+        rp_data.message_reference,
+        Some(&tpdu),
+    )
+    .encode()
 }
 
 /// The network's RP-ERROR to a mobile originated RP-DATA, with an SMS-SUBMIT-REPORT (RP-ERROR
@@ -69,7 +74,12 @@ pub fn submit_report_error(
 pub fn deliver_report_ack(rp_data: &RpMessage<'_>) -> Result<Vec<u8>, EncodeError> {
     require_data(rp_data, Direction::NetworkToMs)?;
     let tpdu = Tpdu::DeliverReport(DeliverReport::default()).encode()?;
-    RpMessage::ack(Direction::MsToNetwork, rp_data.message_reference, Some(&tpdu)).encode()
+    RpMessage::ack(
+        Direction::MsToNetwork,
+        rp_data.message_reference,
+        Some(&tpdu),
+    )
+    .encode()
 }
 
 /// The MS's RP-ERROR to a mobile terminated RP-DATA with an SMS-DELIVER-REPORT (RP-ERROR form)
@@ -96,7 +106,11 @@ pub fn deliver_report_error(
 
 /// An RP-ERROR with a cause and no RP-User-Data, answering a message received in `received`
 /// direction with reference `message_reference`.
-pub fn rp_error(received: Direction, message_reference: u8, cause: RpCause) -> Result<Vec<u8>, EncodeError> {
+pub fn rp_error(
+    received: Direction,
+    message_reference: u8,
+    cause: RpCause,
+) -> Result<Vec<u8>, EncodeError> {
     RpMessage::error(received.reverse(), message_reference, cause, None).encode()
 }
 

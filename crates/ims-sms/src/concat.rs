@@ -85,7 +85,11 @@ fn national_elements(t: ShiftTables) -> Vec<InformationElement> {
 
 /// Capacity of one part in septets (GSM 7 bit) or octets (UCS2, rounded down to whole units).
 fn capacity(header_octets: usize, gsm7: bool) -> usize {
-    let h = if header_octets == 0 { 0 } else { header_octets + 1 };
+    let h = if header_octets == 0 {
+        0
+    } else {
+        header_octets + 1
+    };
     if gsm7 {
         160 - if h == 0 { 0 } else { header_septets(h).0 }
     } else {
@@ -93,8 +97,11 @@ fn capacity(header_octets: usize, gsm7: bool) -> usize {
     }
 }
 
+/// A part's characters: start and end indices.
+type Range = (usize, usize);
+
 /// Cuts the character costs into parts of at most `cap`; returns the character ranges.
-fn cut(costs: &[usize], cap: usize) -> Vec<(usize, usize)> {
+fn cut(costs: &[usize], cap: usize) -> Vec<Range> {
     let mut parts = Vec::new();
     let (mut start, mut used) = (0, 0);
     for (i, &c) in costs.iter().enumerate() {
@@ -139,8 +146,8 @@ pub fn split(text: &str, options: &SplitOptions) -> Result<Split, SplitError> {
     }
     candidates.push(None);
 
-    // (parts, total cost in octets-ish) for the best candidate
-    let mut best: Option<(Option<ShiftTables>, Vec<(usize, usize)>, Vec<usize>)> = None;
+    // the best candidate so far: its tables (None: UCS2) and its parts' character ranges
+    let mut best: Option<(Option<ShiftTables>, Vec<Range>)> = None;
     for cand in candidates {
         let Some(c) = costs(text, cand) else { continue };
         let gsm7 = cand.is_some();
@@ -154,13 +161,13 @@ pub fn split(text: &str, options: &SplitOptions) -> Result<Split, SplitError> {
         };
         let better = match &best {
             None => true,
-            Some((_, r, _)) => ranges.len() < r.len(),
+            Some((_, r)) => ranges.len() < r.len(),
         };
         if better {
-            best = Some((cand, ranges, c));
+            best = Some((cand, ranges));
         }
     }
-    let (tables, ranges, _) = best.expect("UCS2 is always a candidate");
+    let (tables, ranges) = best.expect("UCS2 is always a candidate");
     if ranges.len() > usize::from(options.max_parts) {
         return Err(SplitError::TooManyParts {
             needed: ranges.len(),
@@ -372,7 +379,11 @@ impl Reassembler {
             };
         }
         let p = self.pending.remove(&key).expect("entry just filled");
-        let parts = p.parts.into_iter().map(|x| x.expect("all parts present")).collect();
+        let parts = p
+            .parts
+            .into_iter()
+            .map(|x| x.expect("all parts present"))
+            .collect();
         PushResult::Complete(joined(p.dcs, parts, key))
     }
 
@@ -429,7 +440,11 @@ mod tests {
     #[test]
     fn escape_never_split() {
         let text = format!("{}€", "a".repeat(152));
-        let s = split(&format!("{text}{}", "b".repeat(20)), &SplitOptions::default()).unwrap();
+        let s = split(
+            &format!("{text}{}", "b".repeat(20)),
+            &SplitOptions::default(),
+        )
+        .unwrap();
         assert_eq!(s.parts[0].body.len(), 152);
         assert!(!ends_in_escape(&s.parts[0].body));
     }
@@ -460,12 +475,24 @@ mod tests {
         let mut r = Reassembler::default();
         assert!(matches!(
             r.push(t0, "447700900456", s.dcs, &s.parts[2]),
-            PushResult::Pending { received: 1, total: 3 }
+            PushResult::Pending {
+                received: 1,
+                total: 3
+            }
         ));
-        assert_eq!(r.push(t0, "447700900456", s.dcs, &s.parts[2]), PushResult::Duplicate);
+        assert_eq!(
+            r.push(t0, "447700900456", s.dcs, &s.parts[2]),
+            PushResult::Duplicate
+        );
         // same reference from another originator is another message
-        assert!(matches!(r.push(t0, "other", s.dcs, &s.parts[0]), PushResult::Pending { .. }));
-        assert!(matches!(r.push(t0, "447700900456", s.dcs, &s.parts[0]), PushResult::Pending { .. }));
+        assert!(matches!(
+            r.push(t0, "other", s.dcs, &s.parts[0]),
+            PushResult::Pending { .. }
+        ));
+        assert!(matches!(
+            r.push(t0, "447700900456", s.dcs, &s.parts[0]),
+            PushResult::Pending { .. }
+        ));
         match r.push(t0, "447700900456", s.dcs, &s.parts[1]) {
             PushResult::Complete(m) => assert_eq!(m.text.as_deref(), Some(text.as_str())),
             other => panic!("{other:?}"),

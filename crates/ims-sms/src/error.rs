@@ -165,7 +165,9 @@ impl ErrorKind {
                 RpCause::MESSAGE_TYPE_NON_EXISTENT
             }
             ErrorKind::RpMessageTooLong { .. } => RpCause::PROTOCOL_ERROR_UNSPECIFIED,
-            ErrorKind::UnexpectedInformationElement { .. } => RpCause::INFORMATION_ELEMENT_NON_EXISTENT,
+            ErrorKind::UnexpectedInformationElement { .. } => {
+                RpCause::INFORMATION_ELEMENT_NON_EXISTENT
+            }
             ErrorKind::TpduNotAllowed { .. } => RpCause::SEMANTICALLY_INCORRECT_MESSAGE,
             ErrorKind::NotCompatibleWithState { .. } => RpCause::MESSAGE_NOT_COMPATIBLE,
             _ => RpCause::INVALID_MANDATORY_INFORMATION,
@@ -233,10 +235,9 @@ impl fmt::Display for ErrorKind {
             ErrorKind::TpduNotAllowed { mti, tpdu, .. } => {
                 write!(f, "TP-MTI {mti} ({tpdu}) at TPDU offset 0")
             }
-            ErrorKind::NotCompatibleWithState { message_reference } => write!(
-                f,
-                "RP-MR {message_reference} answers no pending RP-DATA"
-            ),
+            ErrorKind::NotCompatibleWithState { message_reference } => {
+                write!(f, "RP-MR {message_reference} answers no pending RP-DATA")
+            }
         }
     }
 }

@@ -60,7 +60,9 @@ mod tables;
 mod tpdu;
 mod ud;
 
-pub use address::{Address, NumberingPlan, TypeOfNumber, MAX_RP_ADDRESS_OCTETS, MAX_TP_ADDRESS_SEMI_OCTETS};
+pub use address::{
+    Address, NumberingPlan, TypeOfNumber, MAX_RP_ADDRESS_OCTETS, MAX_TP_ADDRESS_SEMI_OCTETS,
+};
 pub use alphabet::{NationalLanguage, ShiftTables};
 pub use concat::{
     split, ConcatKey, PushResult, Reassembled, Reassembler, ReassemblyLimits, Split, SplitError,

@@ -36,7 +36,11 @@ fn swapped(o: u8, field: &'static str, at: usize) -> Result<u8, DecodeError> {
 
 impl Timestamp {
     /// Decodes the seven octets at `at` (offsets in errors count from `at`).
-    pub(crate) fn decode(b: &[u8; 7], field: &'static str, at: usize) -> Result<Timestamp, DecodeError> {
+    pub(crate) fn decode(
+        b: &[u8; 7],
+        field: &'static str,
+        at: usize,
+    ) -> Result<Timestamp, DecodeError> {
         let mut v = [0u8; 6];
         for i in 0..6 {
             v[i] = swapped(b[i], field, at + i)?;
@@ -65,14 +69,14 @@ impl Timestamp {
             if v > 99 {
                 Err(EncodeError::Timestamp(name))
             } else {
-                Ok((v % 10) << 4 | v / 10)
+                Ok(((v % 10) << 4) | (v / 10))
             }
         };
         let q = self.tz_quarter_hours.unsigned_abs();
         if q > 79 {
             return Err(EncodeError::Timestamp("time zone"));
         }
-        let mut tz = (q % 10) << 4 | q / 10;
+        let mut tz = ((q % 10) << 4) | (q / 10);
         if self.tz_quarter_hours < 0 {
             tz |= 0x08;
         }
@@ -308,7 +312,11 @@ impl DataCodingScheme {
     pub const UCS2: DataCodingScheme = DataCodingScheme(0x08);
 
     /// General data coding with the given alphabet, class and compression flag.
-    pub fn general(alphabet: Alphabet, class: Option<MessageClass>, compressed: bool) -> DataCodingScheme {
+    pub fn general(
+        alphabet: Alphabet,
+        class: Option<MessageClass>,
+        compressed: bool,
+    ) -> DataCodingScheme {
         let a = match alphabet {
             Alphabet::Gsm7 => 0,
             Alphabet::EightBit => 1,
@@ -372,7 +380,13 @@ impl DataCodingScheme {
 
     /// Whether the text is compressed (general data coding bit 5).
     pub fn compressed(self) -> bool {
-        matches!(self.group(), CodingGroup::General { compressed: true, .. })
+        matches!(
+            self.group(),
+            CodingGroup::General {
+                compressed: true,
+                ..
+            }
+        )
     }
 
     /// The message class, when one is given.
@@ -499,12 +513,30 @@ mod tests {
     #[test]
     fn relative_validity_examples() {
         // TS 23.040 §9.2.3.12.1
-        assert_eq!(ValidityPeriod::relative_duration(0), Duration::from_secs(300));
-        assert_eq!(ValidityPeriod::relative_duration(143), Duration::from_secs(12 * 3600));
-        assert_eq!(ValidityPeriod::relative_duration(167), Duration::from_secs(24 * 3600));
-        assert_eq!(ValidityPeriod::relative_duration(170), Duration::from_secs(4 * 86400));
-        assert_eq!(ValidityPeriod::relative_duration(196), Duration::from_secs(30 * 86400));
-        assert_eq!(ValidityPeriod::relative_duration(255), Duration::from_secs(63 * 7 * 86400));
+        assert_eq!(
+            ValidityPeriod::relative_duration(0),
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            ValidityPeriod::relative_duration(143),
+            Duration::from_secs(12 * 3600)
+        );
+        assert_eq!(
+            ValidityPeriod::relative_duration(167),
+            Duration::from_secs(24 * 3600)
+        );
+        assert_eq!(
+            ValidityPeriod::relative_duration(170),
+            Duration::from_secs(4 * 86400)
+        );
+        assert_eq!(
+            ValidityPeriod::relative_duration(196),
+            Duration::from_secs(30 * 86400)
+        );
+        assert_eq!(
+            ValidityPeriod::relative_duration(255),
+            Duration::from_secs(63 * 7 * 86400)
+        );
     }
 
     #[test]

@@ -150,14 +150,14 @@ pub enum RpBody<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest RP message accepted (the longest valid one, an RP-DATA with two 11-octet addresses
-    /// and a 255-octet RP-User-Data, is 281 octets).
+    /// and a 255-octet RP-User-Data, is 282 octets).
     pub max_message_len: usize,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            max_message_len: 281,
+            max_message_len: 282,
         }
     }
 }
@@ -213,8 +213,16 @@ impl<'a> RpMessage<'a> {
     }
 
     /// RP-ACK.
-    pub fn ack(direction: Direction, message_reference: u8, tpdu: Option<&'a [u8]>) -> RpMessage<'a> {
-        RpMessage::new(direction, message_reference, RpBody::Ack { user_data: tpdu })
+    pub fn ack(
+        direction: Direction,
+        message_reference: u8,
+        tpdu: Option<&'a [u8]>,
+    ) -> RpMessage<'a> {
+        RpMessage::new(
+            direction,
+            message_reference,
+            RpBody::Ack { user_data: tpdu },
+        )
     }
 
     /// RP-ERROR with a cause and no diagnostic.
@@ -316,14 +324,24 @@ impl<'a> RpMessage<'a> {
             }
             4 | 5 => {
                 let Some(&clen) = b.get(2) else {
-                    return Err(err(ErrorKind::RpTruncated { element: "RP-Cause" }, 2));
+                    return Err(err(
+                        ErrorKind::RpTruncated {
+                            element: "RP-Cause",
+                        },
+                        2,
+                    ));
                 };
                 if clen == 0 {
                     return Err(err(ErrorKind::RpCauseLength, 2));
                 }
-                let cause = b
-                    .get(3..3 + usize::from(clen))
-                    .ok_or_else(|| err(ErrorKind::RpTruncated { element: "RP-Cause" }, 2))?;
+                let cause = b.get(3..3 + usize::from(clen)).ok_or_else(|| {
+                    err(
+                        ErrorKind::RpTruncated {
+                            element: "RP-Cause",
+                        },
+                        2,
+                    )
+                })?;
                 let (ud, off) = optional_user_data(b, 3 + usize::from(clen)).map_err(with_mr)?;
                 user_data_offset = off;
                 RpBody::Error {
@@ -436,7 +454,8 @@ impl<'a> RpMessage<'a> {
             return Err(EncodeError::Mismatch("RP-SMMA is sent by the MS only"));
         }
         out.extend_from_slice(&[self.mti(), self.message_reference]);
-        let ud_len = |ud: &[u8]| u8::try_from(ud.len()).map_err(|_| EncodeError::TooLong("RP-User-Data"));
+        let ud_len =
+            |ud: &[u8]| u8::try_from(ud.len()).map_err(|_| EncodeError::TooLong("RP-User-Data"));
         match &self.body {
             RpBody::Data {
                 originator,
@@ -464,7 +483,8 @@ impl<'a> RpMessage<'a> {
                 diagnostic,
                 user_data,
             } => {
-                let clen = u8::try_from(1 + diagnostic.len()).map_err(|_| EncodeError::TooLong("RP-Cause"))?;
+                let clen = u8::try_from(1 + diagnostic.len())
+                    .map_err(|_| EncodeError::TooLong("RP-Cause"))?;
                 out.push(clen);
                 out.push(cause.0 & 0x7F | u8::from(*cause_extension) << 7);
                 out.extend_from_slice(diagnostic);

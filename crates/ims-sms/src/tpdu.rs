@@ -209,6 +209,13 @@ pub enum Tpdu {
     Command(Command),
 }
 
+/// The optional fields of a report: TP-PID, TP-DCS, TP-UD.
+type OptionalTail = (
+    Option<ProtocolIdentifier>,
+    Option<DataCodingScheme>,
+    Option<UserData>,
+);
+
 struct Reader<'a> {
     b: &'a [u8],
     pos: usize,
@@ -265,18 +272,7 @@ impl<'a> Reader<'a> {
     }
 
     /// TP-PI and the optional TP-PID, TP-DCS, TP-UDL/UD it announces.
-    fn optional_tail(
-        &mut self,
-        pi: u8,
-        udhi: bool,
-    ) -> Result<
-        (
-            Option<ProtocolIdentifier>,
-            Option<DataCodingScheme>,
-            Option<UserData>,
-        ),
-        DecodeError,
-    > {
+    fn optional_tail(&mut self, pi: u8, udhi: bool) -> Result<OptionalTail, DecodeError> {
         let pid = if pi & 1 != 0 {
             Some(ProtocolIdentifier(self.u8("TP-PID")?))
         } else {
@@ -579,7 +575,10 @@ impl Tpdu {
                 d.user_data.encode(d.dcs, out)?;
             }
             Tpdu::Submit(s) => {
-                let vpf = s.validity_period.as_ref().map_or(0, ValidityPeriod::format_bits);
+                let vpf = s
+                    .validity_period
+                    .as_ref()
+                    .map_or(0, ValidityPeriod::format_bits);
                 out.push(
                     1 | u8::from(s.reject_duplicates) << 2
                         | vpf << 3
@@ -658,7 +657,10 @@ fn pi_octet(
     dcs: Option<DataCodingScheme>,
     ud: Option<&UserData>,
 ) -> u8 {
-    reserved & 0xF8 | u8::from(pid.is_some()) | u8::from(dcs.is_some()) << 1 | u8::from(ud.is_some()) << 2
+    reserved & 0xF8
+        | u8::from(pid.is_some())
+        | u8::from(dcs.is_some()) << 1
+        | u8::from(ud.is_some()) << 2
 }
 
 /// The optional TP-PID, TP-DCS and TP-UDL/UD.

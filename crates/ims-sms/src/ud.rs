@@ -6,8 +6,8 @@ use crate::error::{DecodeError, EncodeError, ErrorKind};
 use crate::params::{Alphabet, DataCodingScheme};
 
 /// One information element of a user data header (TS 23.040 §9.2.3.24). Elements this crate
-/// does not interpret, and known IEIs with an unexpected length, are kept as [`Other`]
-/// (`InformationElement::Other`) so nothing is lost on re-encode.
+/// does not interpret, and known IEIs with an unexpected length, are kept as
+/// [`InformationElement::Other`] so nothing is lost on re-encode.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum InformationElement {
     /// IEI 0x00: concatenated short messages, 8-bit reference (§9.2.3.24.1).
@@ -204,7 +204,8 @@ impl UserDataHeader {
         for e in &self.elements {
             e.encode(&mut out)?;
         }
-        out[0] = u8::try_from(out.len() - 1).map_err(|_| EncodeError::TooLong("user data header"))?;
+        out[0] =
+            u8::try_from(out.len() - 1).map_err(|_| EncodeError::TooLong("user data header"))?;
         Ok(out)
     }
 
@@ -367,7 +368,10 @@ impl UserData {
             (MAX_UD_OCTETS, usize::from(udl))
         };
         if usize::from(udl) > max {
-            return Err(DecodeError::new(ErrorKind::TpUdlTooLarge { udl, unit }, pos));
+            return Err(DecodeError::new(
+                ErrorKind::TpUdlTooLarge { udl, unit },
+                pos,
+            ));
         }
         let start = pos + 1;
         let present = tpdu.len() - start.min(tpdu.len());
@@ -476,7 +480,10 @@ mod tests {
         let h = [0x70, 0x02, 0xAA, 0xBB, 0x00, 0x02, 0x01, 0x02];
         let u = UserDataHeader::decode(&h, 0).unwrap();
         assert_eq!(u.elements.len(), 2);
-        assert!(matches!(u.elements[1], InformationElement::Other { iei: 0, .. }));
+        assert!(matches!(
+            u.elements[1],
+            InformationElement::Other { iei: 0, .. }
+        ));
         let enc = u.encode().unwrap();
         assert_eq!(&enc[1..], &h);
     }
