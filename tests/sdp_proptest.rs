@@ -18,14 +18,20 @@ fn attribute() -> impl Strategy<Value = AttributeBuf> {
     prop_oneof![
         (TOKEN, proptest::option::of(TEXT)).prop_map(|(n, v)| AttributeBuf { name: n, value: v }),
         typed_attr().prop_map(|s| {
-            let (n, v) = s.split_once(':').map_or((s.clone(), None), |(n, v)| (n.to_owned(), Some(v.to_owned())));
+            let (n, v) = s.split_once(':').map_or((s.clone(), None), |(n, v)| {
+                (n.to_owned(), Some(v.to_owned()))
+            });
             AttributeBuf { name: n, value: v }
         }),
     ]
 }
 
 fn status() -> impl Strategy<Value = StatusType> {
-    prop_oneof![Just(StatusType::E2e), Just(StatusType::Local), Just(StatusType::Remote)]
+    prop_oneof![
+        Just(StatusType::E2e),
+        Just(StatusType::Local),
+        Just(StatusType::Remote)
+    ]
 }
 fn pdir() -> impl Strategy<Value = PrecondDirection> {
     prop_oneof![
@@ -77,21 +83,42 @@ fn typed_attr() -> impl Strategy<Value = String> {
 }
 
 fn connection() -> impl Strategy<Value = ConnectionBuf> {
-    (prop_oneof![Just("IP4"), Just("IP6"), Just("X-NET")], GRAPHIC).prop_map(|(t, a)| ConnectionBuf {
-        net_type: "IN".into(),
-        addr_type: t.into(),
-        address: a,
-    })
+    (
+        prop_oneof![Just("IP4"), Just("IP6"), Just("X-NET")],
+        GRAPHIC,
+    )
+        .prop_map(|(t, a)| ConnectionBuf {
+            net_type: "IN".into(),
+            addr_type: t.into(),
+            address: a,
+        })
 }
 
 fn bandwidth() -> impl Strategy<Value = BandwidthBuf> {
-    (prop_oneof![Just("AS".to_owned()), Just("TIAS".to_owned()), Just("RS".to_owned()), Just("RR".to_owned()), TOKEN.prop_map(|t| format!("X-{t}"))], any::<u64>())
-        .prop_map(|(t, v)| BandwidthBuf { bw_type: t, value: v })
+    (
+        prop_oneof![
+            Just("AS".to_owned()),
+            Just("TIAS".to_owned()),
+            Just("RS".to_owned()),
+            Just("RR".to_owned()),
+            TOKEN.prop_map(|t| format!("X-{t}"))
+        ],
+        any::<u64>(),
+    )
+        .prop_map(|(t, v)| BandwidthBuf {
+            bw_type: t,
+            value: v,
+        })
 }
 
 fn media() -> impl Strategy<Value = MediaBuilder> {
     (
-        (TOKEN, any::<u16>(), proptest::option::of(any::<u16>()), proptest::collection::vec(TOKEN, 1..3)),
+        (
+            TOKEN,
+            any::<u16>(),
+            proptest::option::of(any::<u16>()),
+            proptest::collection::vec(TOKEN, 1..3),
+        ),
         proptest::collection::vec(TOKEN, 1..6),
         proptest::option::of(TEXT),
         proptest::collection::vec(connection(), 0..2),
@@ -99,59 +126,99 @@ fn media() -> impl Strategy<Value = MediaBuilder> {
         proptest::option::of(TEXT),
         proptest::collection::vec(attribute(), 0..8),
     )
-        .prop_map(|((m, port, count, proto), formats, info, connections, bandwidths, key, attributes)| MediaBuilder {
-            media: m,
-            port,
-            port_count: count,
-            proto: proto.join("/"),
-            formats,
-            info,
-            connections,
-            bandwidths,
-            key,
-            attributes,
-        })
+        .prop_map(
+            |((m, port, count, proto), formats, info, connections, bandwidths, key, attributes)| {
+                MediaBuilder {
+                    media: m,
+                    port,
+                    port_count: count,
+                    proto: proto.join("/"),
+                    formats,
+                    info,
+                    connections,
+                    bandwidths,
+                    key,
+                    attributes,
+                }
+            },
+        )
 }
 
 fn timing() -> impl Strategy<Value = TimingBuf> {
-    (any::<u64>(), any::<u64>(), proptest::collection::vec((1u32..1000, 1u32..99, "[dhms]?"), 0..2)).prop_map(|(a, b, r)| TimingBuf {
-        start: a,
-        stop: b,
-        repeats: r.into_iter().map(|(x, y, u)| format!("{x}{u} {y} 0 {y}{u}")).collect(),
-    })
+    (
+        any::<u64>(),
+        any::<u64>(),
+        proptest::collection::vec((1u32..1000, 1u32..99, "[dhms]?"), 0..2),
+    )
+        .prop_map(|(a, b, r)| TimingBuf {
+            start: a,
+            stop: b,
+            repeats: r
+                .into_iter()
+                .map(|(x, y, u)| format!("{x}{u} {y} 0 {y}{u}"))
+                .collect(),
+        })
 }
 
 fn session() -> impl Strategy<Value = SessionBuilder> {
     (
-        (GRAPHIC, "[0-9]{1,25}", "[0-9]{1,25}", prop_oneof![Just("IP4"), Just("IP6")], GRAPHIC),
-        (TEXT, proptest::option::of(TEXT), proptest::option::of(GRAPHIC), proptest::collection::vec(TEXT, 0..2), proptest::collection::vec(TEXT, 0..2)),
-        (proptest::option::of(connection()), proptest::collection::vec(bandwidth(), 0..2), proptest::collection::vec(timing(), 1..3)),
-        (proptest::option::of(Just("2882844526 -1h 2898848070 0".to_owned())), proptest::option::of(TEXT)),
+        (
+            GRAPHIC,
+            "[0-9]{1,25}",
+            "[0-9]{1,25}",
+            prop_oneof![Just("IP4"), Just("IP6")],
+            GRAPHIC,
+        ),
+        (
+            TEXT,
+            proptest::option::of(TEXT),
+            proptest::option::of(GRAPHIC),
+            proptest::collection::vec(TEXT, 0..2),
+            proptest::collection::vec(TEXT, 0..2),
+        ),
+        (
+            proptest::option::of(connection()),
+            proptest::collection::vec(bandwidth(), 0..2),
+            proptest::collection::vec(timing(), 1..3),
+        ),
+        (
+            proptest::option::of(Just("2882844526 -1h 2898848070 0".to_owned())),
+            proptest::option::of(TEXT),
+        ),
         proptest::collection::vec(attribute(), 0..6),
         proptest::collection::vec(media(), 0..4),
     )
-        .prop_map(|((u, id, ver, at, addr), (name, info, uri, emails, phones), (connection, bandwidths, timings), (zone, key), attributes, media)| SessionBuilder {
-            origin: OriginBuf {
-                username: u,
-                session_id: id,
-                session_version: ver,
-                net_type: "IN".into(),
-                addr_type: at.into(),
-                address: addr,
+        .prop_map(
+            |(
+                (u, id, ver, at, addr),
+                (name, info, uri, emails, phones),
+                (connection, bandwidths, timings),
+                (zone, key),
+                attributes,
+                media,
+            )| SessionBuilder {
+                origin: OriginBuf {
+                    username: u,
+                    session_id: id,
+                    session_version: ver,
+                    net_type: "IN".into(),
+                    addr_type: at.into(),
+                    address: addr,
+                },
+                name,
+                info,
+                uri,
+                emails,
+                phones,
+                connection,
+                bandwidths,
+                timings,
+                zone,
+                key,
+                attributes,
+                media,
             },
-            name,
-            info,
-            uri,
-            emails,
-            phones,
-            connection,
-            bandwidths,
-            timings,
-            zone,
-            key,
-            attributes,
-            media,
-        })
+        )
 }
 
 proptest! {

@@ -46,7 +46,11 @@ fn get<'m>(m: &'m BTreeMap<String, String>, k: &str) -> &'m str {
 /// Parses, checks the byte-exact round trips, and returns the session.
 fn parse_checked<'a>(label: &str, text: &'a str) -> Session<'a> {
     let s = Session::parse_str(text).unwrap_or_else(|e| panic!("{label}: {e}"));
-    assert_eq!(s.to_string(), text, "{label}: view does not write back its input");
+    assert_eq!(
+        s.to_string(),
+        text,
+        "{label}: view does not write back its input"
+    );
     // written in RFC 8866 order with CRLF, so the owned copy writes the same bytes
     assert_eq!(
         s.to_builder().build(),
@@ -75,7 +79,11 @@ fn rfc3264_section10_descriptions() {
     assert_eq!(offer.origin.username, "alice");
     assert_eq!(offer.origin.version(), Some(2890844526));
     assert_eq!(offer.media.len(), 3);
-    let kinds: Vec<_> = offer.media.iter().map(|m| (m.media_type(), m.port)).collect();
+    let kinds: Vec<_> = offer
+        .media
+        .iter()
+        .map(|m| (m.media_type(), m.port))
+        .collect();
     assert_eq!(
         kinds,
         [
@@ -270,7 +278,10 @@ fn answers_match_the_rfc_examples() {
     let got = Session::parse_str(&ans.build()).unwrap().to_builder();
     let want = Session::parse_str(get(&v, "2.6-answer")).unwrap();
     assert_eq!(got.media.len(), 2);
-    assert_eq!((got.media[0].port, &got.media[0].formats[..]), (0, &["0".to_string()][..]));
+    assert_eq!(
+        (got.media[0].port, &got.media[0].formats[..]),
+        (0, &["0".to_string()][..])
+    );
     assert_eq!(got.media[1], want.to_builder().media[1]);
 }
 
@@ -295,7 +306,9 @@ fn hold_one_stream_rfc4317_3_2() {
 #[test]
 fn hold_and_resume_whole_session() {
     let v = load("rfc4317.txt");
-    let mut b = Session::parse_str(get(&v, "3.2-offer")).unwrap().to_builder();
+    let mut b = Session::parse_str(get(&v, "3.2-offer"))
+        .unwrap()
+        .to_builder();
     ims::sdp::hold(&mut b);
     let held = b.build();
     let s = Session::parse_str(&held).unwrap();
@@ -322,7 +335,10 @@ fn qos(s: &Session<'_>) -> PreconditionState {
 }
 
 fn lines(st: &PreconditionState) -> Vec<String> {
-    st.to_attributes("qos").iter().map(|a| a.to_string()).collect()
+    st.to_attributes("qos")
+        .iter()
+        .map(|a| a.to_string())
+        .collect()
 }
 
 fn qos_lines(s: &Session<'_>) -> Vec<String> {
@@ -442,11 +458,12 @@ fn msrp_descriptions() {
         panic!()
     };
     assert_eq!(p.iter().count(), 2);
-    assert_eq!(
-        p.first(),
-        Some("msrps://relay.example.com:2855/asfd34;tcp")
-    );
-    let Attr::AcceptWrappedTypes(w) = m.attribute("accept-wrapped-types").unwrap().typed().unwrap()
+    assert_eq!(p.first(), Some("msrps://relay.example.com:2855/asfd34;tcp"));
+    let Attr::AcceptWrappedTypes(w) = m
+        .attribute("accept-wrapped-types")
+        .unwrap()
+        .typed()
+        .unwrap()
     else {
         panic!()
     };
@@ -495,7 +512,10 @@ fn msrp_descriptions() {
     let m = &ans.media[0];
     assert_eq!((m.port, m.proto, m.formats_str()), (2855, "TCP/MSRP", "*"));
     assert_eq!(m.attribute("setup").unwrap().value, Some("active"));
-    assert_eq!(m.attribute("path").unwrap().value, Some("msrp://192.0.2.9:2855/s1;tcp"));
+    assert_eq!(
+        m.attribute("path").unwrap().value,
+        Some("msrp://192.0.2.9:2855/s1;tcp")
+    );
 }
 
 /// The SDP bodies of the SIP vectors: every body that is SDP parses and writes back exactly,
@@ -511,7 +531,8 @@ fn sdp_in_sip_vectors() {
     ] {
         for e in std::fs::read_dir(vectors_dir().join(dir)).unwrap() {
             let p = e.unwrap().path();
-            if p.is_file() && matches!(p.extension().and_then(|x| x.to_str()), Some("dat" | "sip")) {
+            if p.is_file() && matches!(p.extension().and_then(|x| x.to_str()), Some("dat" | "sip"))
+            {
                 files.push(p);
             }
         }
@@ -555,7 +576,13 @@ fn sdp_in_sip_vectors() {
                     }
                 }
                 parsed += 1;
-                by_name.insert(format!("{}/{name}", p.parent().unwrap().file_name().unwrap().to_string_lossy()), body.clone());
+                by_name.insert(
+                    format!(
+                        "{}/{name}",
+                        p.parent().unwrap().file_name().unwrap().to_string_lossy()
+                    ),
+                    body.clone(),
+                );
             }
             (_, Err(e)) => panic!("{name}: {e}"),
         }
@@ -575,8 +602,14 @@ fn sdp_in_sip_vectors() {
         assert_eq!(s.origin.addr_type, "IP6");
         assert_eq!(s.origin.session_id, "971731711378798081");
         let c = s.media[1].connection().unwrap();
-        assert_eq!((c.addr_type, c.ip()), ("IP6", Some("2001:db8::20".parse().unwrap())));
-        assert_eq!((s.timings[0].start, s.timings[0].stop), (3338481189, 3370017201));
+        assert_eq!(
+            (c.addr_type, c.ip()),
+            ("IP6", Some("2001:db8::20".parse().unwrap()))
+        );
+        assert_eq!(
+            (s.timings[0].start, s.timings[0].stop),
+            (3338481189, 3370017201)
+        );
 
         let s = Session::parse(&by_name[&format!("{dir}/mult-ip-in-sdp.dat")]).unwrap();
         assert!(s.connection.is_none());
@@ -592,7 +625,7 @@ fn sdp_in_sip_vectors() {
     assert_eq!(m.bandwidth(BandwidthType::As), Some(49));
     let q = PreconditionState::from_media(m).unwrap().unwrap();
     assert_eq!(q.current(StatusType::Local), PrecondDirection::None);
-    assert_eq!(q.remote.unwrap().recv.confirm, true);
+    assert!(q.remote.unwrap().recv.confirm);
     assert!(!q.met());
 }
 
@@ -603,7 +636,10 @@ fn mmtel_offer_accessors() {
     let s = parse_checked("mmtel", &text);
     assert_eq!(s.bandwidth(BandwidthType::As), Some(830));
     let (a, v) = (&s.media[0], &s.media[1]);
-    assert_eq!(a.connection().unwrap().ip(), Some("2001:db8:10::77".parse().unwrap()));
+    assert_eq!(
+        a.connection().unwrap().ip(),
+        Some("2001:db8:10::77".parse().unwrap())
+    );
     assert_eq!(
         [BandwidthType::As, BandwidthType::Rs, BandwidthType::Rr].map(|t| a.bandwidth(t)),
         [Some(49), Some(612), Some(1837)]
@@ -619,7 +655,14 @@ fn mmtel_offer_accessors() {
         .collect();
     assert_eq!(
         codecs,
-        ["AMR-WB", "AMR-WB", "AMR", "AMR", "telephone-event", "telephone-event"]
+        [
+            "AMR-WB",
+            "AMR-WB",
+            "AMR",
+            "AMR",
+            "telephone-event",
+            "telephone-event"
+        ]
     );
     let Attr::Fmtp(f) = v.attributes[1].typed().unwrap() else {
         panic!()

@@ -1,8 +1,8 @@
 //! Oracle for the `sdp` fuzz target: [`session`].
 
 use crate::sdp::{
-    answer, hold, parse_with, resume, AnswerConfig, Attr, Codec, ConnectionBuf, Limits,
-    LocalMedia, MediaBuilder, OriginBuf, ParserConfig, PreconditionState, Session,
+    answer, hold, parse_with, resume, AnswerConfig, Attr, Codec, ConnectionBuf, Limits, LocalMedia,
+    MediaBuilder, OriginBuf, ParserConfig, PreconditionState, Session,
 };
 
 fn roomy() -> ParserConfig {
@@ -47,8 +47,15 @@ pub fn session(data: &[u8]) {
                 check(&s, data);
             }
             Err(e) => {
-                assert!(!(i == 1 && strict_ok), "any-order parsing rejected what strict accepted: {e}");
-                assert!(e.offset <= data.len(), "error offset {} past the end: {e}", e.offset);
+                assert!(
+                    !(i == 1 && strict_ok),
+                    "any-order parsing rejected what strict accepted: {e}"
+                );
+                assert!(
+                    e.offset <= data.len(),
+                    "error offset {} past the end: {e}",
+                    e.offset
+                );
                 let lines = data.iter().filter(|&&b| b == b'\n').count() + 1;
                 assert!(e.line <= lines, "error line {} past the end: {e}", e.line);
                 let _ = (e.to_string(), format!("{:?}", e.kind));
@@ -78,20 +85,40 @@ fn check_attr(a: &crate::sdp::Attribute<'_>, len: usize) {
 }
 
 fn check(s: &Session<'_>, data: &[u8]) {
-    assert_eq!(s.as_str().as_bytes(), data, "view does not write back its input");
+    assert_eq!(
+        s.as_str().as_bytes(),
+        data,
+        "view does not write back its input"
+    );
     assert_eq!(s.to_string().as_bytes(), data);
     for a in &s.attributes {
         check_attr(a, data.len());
     }
-    let _ = (s.direction(), s.origin.version(), s.connection.map(|c| (c.ip(), c.ttl(), c.count())));
+    let _ = (
+        s.direction(),
+        s.origin.version(),
+        s.connection.map(|c| (c.ip(), c.ttl(), c.count())),
+    );
     for m in &s.media {
         for a in &m.attributes {
             check_attr(a, data.len());
         }
+        let raw = m.as_str();
+        assert!(
+            raw.starts_with("m="),
+            "media text does not start at its m= line"
+        );
+        let at = raw.as_ptr() as usize - s.as_str().as_ptr() as usize;
+        assert!(at + raw.len() <= data.len(), "media text outside the input");
         let _ = (m.connection(), m.direction(), m.media_type(), m.is_rtp());
+        let _ = (m.msrp_path(), m.accept_types(), m.max_size(), m.setup());
         let _ = (m.payload_types().count(), m.formats().count(), m.line());
         if let Ok(Some(pre)) = PreconditionState::from_media(m) {
-            let _ = (pre.met(), pre.failed(), PreconditionState::confirmation_requested(&pre));
+            let _ = (
+                pre.met(),
+                pre.failed(),
+                PreconditionState::confirmation_requested(&pre),
+            );
             let mut mb = MediaBuilder::new("audio", 1, "RTP/AVP").format("0");
             pre.apply(&mut mb);
             let text = crate::sdp::SessionBuilder::new(OriginBuf::new("-", 1, 1, "a"))
@@ -101,7 +128,10 @@ fn check(s: &Session<'_>, data: &[u8]) {
             let again = PreconditionState::from_media(&back.media[0])
                 .expect("precondition lines are valid")
                 .expect("precondition lines present");
-            assert_eq!(again, pre, "precondition table changed when written:\n{text}");
+            assert_eq!(
+                again, pre,
+                "precondition table changed when written:\n{text}"
+            );
         }
     }
 
@@ -112,7 +142,11 @@ fn check(s: &Session<'_>, data: &[u8]) {
         Ok(x) => x,
         Err(e) => panic!("builder output does not parse ({e}):\n{text}"),
     };
-    assert_eq!(again.to_builder(), b, "builder output parses to another description");
+    assert_eq!(
+        again.to_builder(),
+        b,
+        "builder output parses to another description"
+    );
 
     let cfg = AnswerConfig {
         origin: OriginBuf::new("fuzz", 1, 1, "192.0.2.1"),

@@ -102,7 +102,11 @@ impl Rtpmap<'_> {
 
 impl fmt::Display for Rtpmap<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}/{}", self.payload_type, self.encoding, self.clock_rate)?;
+        write!(
+            f,
+            "{} {}/{}",
+            self.payload_type, self.encoding, self.clock_rate
+        )?;
         if let Some(p) = self.params {
             write!(f, "/{p}")?;
         }
@@ -287,9 +291,7 @@ pub struct Crypto<'a> {
 impl<'a> Crypto<'a> {
     /// The key parameters: `(method, info)` pairs (`("inline", "<key||salt>|2^20|1:32")`).
     pub fn keys(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
-        self.key_params
-            .split(';')
-            .filter_map(|k| k.split_once(':'))
+        self.key_params.split(';').filter_map(|k| k.split_once(':'))
     }
 }
 
@@ -399,7 +401,11 @@ impl PrecondDirection {
             "send" => PrecondDirection::Send,
             "recv" => PrecondDirection::Recv,
             "sendrecv" => PrecondDirection::SendRecv,
-            _ => return Err(ErrorKind::Syntax("direction-tag none / send / recv / sendrecv")),
+            _ => {
+                return Err(ErrorKind::Syntax(
+                    "direction-tag none / send / recv / sendrecv",
+                ))
+            }
         })
     }
     /// The token.
@@ -841,7 +847,10 @@ impl<'a> Attr<'a> {
                     .split_once(' ')
                     .ok_or(ErrorKind::Syntax("<hash-func> <fingerprint>"))?;
                 let fp = fp.trim_matches(' ');
-                if !is_token(h) || fp.is_empty() || !fp.bytes().all(|b| b.is_ascii_hexdigit() || b == b':') {
+                if !is_token(h)
+                    || fp.is_empty()
+                    || !fp.bytes().all(|b| b.is_ascii_hexdigit() || b == b':')
+                {
                     return Err(ErrorKind::Syntax("<hash-func> <hex:hex:...>"));
                 }
                 Attr::Fingerprint(Fingerprint {
@@ -927,7 +936,11 @@ impl<'a> Attr<'a> {
             }
             "accept-types" | "accept-wrapped-types" => {
                 let v = need(value, "media types")?;
-                if !fields(v).all(|t| t == "*" || t.split_once('/').is_some_and(|(a, b)| is_token(a) && is_token(b))) {
+                if !fields(v).all(|t| {
+                    t == "*"
+                        || t.split_once('/')
+                            .is_some_and(|(a, b)| is_token(a) && is_token(b))
+                }) {
                     return Err(ErrorKind::Syntax("type/subtype or *"));
                 }
                 if name == "accept-types" {
@@ -1109,43 +1122,113 @@ mod tests {
     fn typed_values() {
         assert_eq!(
             t("rtpmap:116 AMR-WB/16000/1"),
-            Attr::Rtpmap(Rtpmap { payload_type: 116, encoding: "AMR-WB", clock_rate: 16000, params: Some("1") })
+            Attr::Rtpmap(Rtpmap {
+                payload_type: 116,
+                encoding: "AMR-WB",
+                clock_rate: 16000,
+                params: Some("1")
+            })
         );
-        let Attr::Fmtp(f) = t("fmtp:116 mode-change-capability=2; max-red=0") else { panic!() };
-        assert_eq!((f.get("max-red"), f.get("MODE-CHANGE-CAPABILITY")), (Some("0"), Some("2")));
-        let Attr::Fmtp(f) = t("fmtp:111 0-15") else { panic!() };
+        let Attr::Fmtp(f) = t("fmtp:116 mode-change-capability=2; max-red=0") else {
+            panic!()
+        };
+        assert_eq!(
+            (f.get("max-red"), f.get("MODE-CHANGE-CAPABILITY")),
+            (Some("0"), Some("2"))
+        );
+        let Attr::Fmtp(f) = t("fmtp:111 0-15") else {
+            panic!()
+        };
         assert_eq!(f.pairs().collect::<Vec<_>>(), [("0-15", None)]);
         assert_eq!(t("ptime:20"), Attr::Ptime(20));
         assert_eq!(t("maxptime:240"), Attr::MaxPtime(240));
         assert_eq!(t("inactive"), Attr::Direction(Direction::Inactive));
-        let Attr::Rtcp(r) = t("rtcp:53020 IN IP6 2001:2345:6789:ABCD:EF01:2345:6789:ABCD") else { panic!() };
+        let Attr::Rtcp(r) = t("rtcp:53020 IN IP6 2001:2345:6789:ABCD:EF01:2345:6789:ABCD") else {
+            panic!()
+        };
         assert_eq!((r.port, r.connection.unwrap().addr_type), (53020, "IP6"));
-        assert_eq!(t("rtcp:9"), Attr::Rtcp(Rtcp { port: 9, connection: None }));
+        assert_eq!(
+            t("rtcp:9"),
+            Attr::Rtcp(Rtcp {
+                port: 9,
+                connection: None
+            })
+        );
         assert_eq!(t("rtcp-mux"), Attr::RtcpMux);
         assert_eq!(t("mid:1"), Attr::Mid("1"));
-        let Attr::Group(g) = t("group:BUNDLE audio video") else { panic!() };
-        assert_eq!((g.semantics, g.tags().collect::<Vec<_>>()), ("BUNDLE", vec!["audio", "video"]));
-        assert!(matches!(t("candidate:1 1 UDP 2130706431 10.0.1.1 8998 typ host"), Attr::Candidate(c) if c.ends_with("host")));
+        let Attr::Group(g) = t("group:BUNDLE audio video") else {
+            panic!()
+        };
+        assert_eq!(
+            (g.semantics, g.tags().collect::<Vec<_>>()),
+            ("BUNDLE", vec!["audio", "video"])
+        );
+        assert!(
+            matches!(t("candidate:1 1 UDP 2130706431 10.0.1.1 8998 typ host"), Attr::Candidate(c) if c.ends_with("host"))
+        );
         assert_eq!(t("setup:actpass"), Attr::Setup(Setup::ActPass));
         assert_eq!(t("setup:other"), Attr::Setup(Setup::Unknown("other")));
-        assert_eq!(t("connection:existing"), Attr::Connection(ConnectionMode::Existing));
-        let Attr::Fingerprint(fp) = t("fingerprint:sha-256 4A:AD:B9:B1:3F:82:18:3B:54:02:12:DF:3E:5D:49:6B:19:E5:7C:AB") else { panic!() };
+        assert_eq!(
+            t("connection:existing"),
+            Attr::Connection(ConnectionMode::Existing)
+        );
+        let Attr::Fingerprint(fp) =
+            t("fingerprint:sha-256 4A:AD:B9:B1:3F:82:18:3B:54:02:12:DF:3E:5D:49:6B:19:E5:7C:AB")
+        else {
+            panic!()
+        };
         assert_eq!(fp.hash_func, "sha-256");
         // RFC 4568 §9.1
         let Attr::Crypto(c) = t("crypto:1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^20|1:32") else { panic!() };
-        assert_eq!((c.tag, c.suite, c.session_params), (1, "AES_CM_128_HMAC_SHA1_80", None));
+        assert_eq!(
+            (c.tag, c.suite, c.session_params),
+            (1, "AES_CM_128_HMAC_SHA1_80", None)
+        );
         assert_eq!(c.keys().next().unwrap().0, "inline");
         let Attr::Crypto(c) = t("crypto:2 F8_128_HMAC_SHA1_80 inline:MTIzNDU2Nzg5QUJDREUwMTIzNDU2Nzg5QUJjZGVm|2^20|1:4;inline:QUJjZGVmMTIzNDU2Nzg5QUJDREUwMTIzNDU2Nzg5|2^20|2:4 FEC_ORDER=FEC_SRTP") else { panic!() };
-        assert_eq!((c.keys().count(), c.session_params), (2, Some("FEC_ORDER=FEC_SRTP")));
-        let Attr::Des(d) = t("des:qos optional remote send") else { panic!() };
-        assert_eq!((d.strength, d.status_type, d.direction), (Strength::Optional, StatusType::Remote, PrecondDirection::Send));
-        assert!(matches!(t("conf:qos e2e recv"), Attr::Conf(c) if c.direction == PrecondDirection::Recv));
+        assert_eq!(
+            (c.keys().count(), c.session_params),
+            (2, Some("FEC_ORDER=FEC_SRTP"))
+        );
+        let Attr::Des(d) = t("des:qos optional remote send") else {
+            panic!()
+        };
+        assert_eq!(
+            (d.strength, d.status_type, d.direction),
+            (
+                Strength::Optional,
+                StatusType::Remote,
+                PrecondDirection::Send
+            )
+        );
+        assert!(
+            matches!(t("conf:qos e2e recv"), Attr::Conf(c) if c.direction == PrecondDirection::Recv)
+        );
         assert_eq!(t("max-size:65536"), Attr::MaxSize(65536));
-        let Attr::AcceptTypes(a) = t("accept-types:message/cpim text/* application/im-iscomposing+xml") else { panic!() };
+        let Attr::AcceptTypes(a) =
+            t("accept-types:message/cpim text/* application/im-iscomposing+xml")
+        else {
+            panic!()
+        };
         assert!(a.contains("TEXT/plain") && a.contains("message/CPIM") && !a.contains("image/png"));
-        assert_eq!(t("file-range:1-*"), Attr::FileRange(FileRange { start: 1, stop: None }));
-        assert_eq!(t("file-disposition:render"), Attr::FileDisposition("render"));
-        assert_eq!(t("x-unknown:with: colons"), Attr::Other { name: "x-unknown", value: Some("with: colons") });
+        assert_eq!(
+            t("file-range:1-*"),
+            Attr::FileRange(FileRange {
+                start: 1,
+                stop: None
+            })
+        );
+        assert_eq!(
+            t("file-disposition:render"),
+            Attr::FileDisposition("render")
+        );
+        assert_eq!(
+            t("x-unknown:with: colons"),
+            Attr::Other {
+                name: "x-unknown",
+                value: Some("with: colons")
+            }
+        );
     }
 
     #[test]

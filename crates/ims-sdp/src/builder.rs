@@ -159,8 +159,7 @@ impl AttributeBuf {
     }
     /// The typed value.
     pub fn typed(&self) -> Result<Attr<'_>, Error> {
-        Attr::parse(&self.name, self.value.as_deref())
-            .map_err(|kind| Error::new(kind, 0, 0))
+        Attr::parse(&self.name, self.value.as_deref()).map_err(|kind| Error::new(kind, 0, 0))
     }
 }
 

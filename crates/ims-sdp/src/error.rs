@@ -98,7 +98,11 @@ impl fmt::Display for Error {
         if self.line == 0 {
             write!(f, "{} at byte {}", self.kind, self.offset)
         } else {
-            write!(f, "{} on line {} (byte {})", self.kind, self.line, self.offset)
+            write!(
+                f,
+                "{} on line {} (byte {})",
+                self.kind, self.line, self.offset
+            )
         }
     }
 }

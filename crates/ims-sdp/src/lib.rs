@@ -53,6 +53,15 @@
 //! - [`answer`], [`hold`], [`resume`]: RFC 3264 offer/answer; [`PreconditionState`]: RFC 3312
 //!   preconditions for the 183 / UPDATE flow.
 //!
+//! # For the network functions
+//! - P-CSCF, Rx Media-Component-Description (TS 29.214): [`Media::media_type`], [`Media::port`],
+//!   [`Media::connection`] (session fallback), [`Media::direction`] (session fallback, default
+//!   `sendrecv`), [`Media::bandwidth`] with [`BandwidthType::As`] / `Rs` / `Rr`,
+//!   [`Media::rtpmap`] / [`Media::fmtp`] and [`Media::as_str`] (the media description as written,
+//!   for Codec-Data).
+//! - IM server (MSRP, RFC 4975 §8): [`Media::msrp_path`], [`Media::accept_types`],
+//!   [`Media::accept_wrapped_types`], [`Media::max_size`], [`Media::setup`] (RFC 6135).
+//!
 //! # Panics and limits
 //! No input makes the parser panic, loop or allocate without bound: sizes and counts are capped
 //! by [`Limits`]. Errors carry the 1-based line number and the byte offset.
@@ -68,16 +77,17 @@ mod precondition;
 mod session;
 
 pub use attr::{
-    Attr, ConnectionMode, Crypto, Direction, FileDate, FileRange, FileSelector, Fingerprint,
-    Fmtp, Group, PrecondDesired, PrecondDirection, PrecondStatus, Rtcp, Rtpmap, Setup,
-    SpaceList, StatusType, Strength,
+    Attr, ConnectionMode, Crypto, Direction, FileDate, FileRange, FileSelector, Fingerprint, Fmtp,
+    Group, PrecondDesired, PrecondDirection, PrecondStatus, Rtcp, Rtpmap, Setup, SpaceList,
+    StatusType, Strength,
 };
 pub use builder::{
     AttributeBuf, BandwidthBuf, ConnectionBuf, MediaBuilder, OriginBuf, SessionBuilder, TimingBuf,
 };
 pub use error::{Error, ErrorKind};
 pub use offer_answer::{
-    answer, hold, hold_media, is_held_by_peer, reject, resume, resume_media, AnswerConfig, Codec, LocalMedia,
+    answer, hold, hold_media, is_held_by_peer, reject, resume, resume_media, AnswerConfig, Codec,
+    LocalMedia,
 };
 pub use precondition::{DirStatus, PreconditionState, Segment};
 pub use session::{

@@ -1,7 +1,9 @@
 //! Offer/answer helpers (RFC 3264): answering an offer, hold and resume.
 
 use crate::attr::{Attr, Direction, Setup};
-use crate::builder::{AttributeBuf, ConnectionBuf, MediaBuilder, OriginBuf, SessionBuilder, TimingBuf};
+use crate::builder::{
+    AttributeBuf, ConnectionBuf, MediaBuilder, OriginBuf, SessionBuilder, TimingBuf,
+};
 use crate::error::Error;
 use crate::precondition::PreconditionState;
 use crate::session::{Media, Session};

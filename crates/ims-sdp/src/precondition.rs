@@ -175,7 +175,10 @@ impl PreconditionState {
     /// what this side writes; see [`confirmation_requested`](Self::confirmation_requested)).
     pub fn from_peer(peer: &PreconditionState) -> Self {
         let mut s = peer.reversed();
-        for seg in [&mut s.e2e, &mut s.local, &mut s.remote].into_iter().flatten() {
+        for seg in [&mut s.e2e, &mut s.local, &mut s.remote]
+            .into_iter()
+            .flatten()
+        {
             seg.send.confirm = false;
             seg.recv.confirm = false;
         }
@@ -236,7 +239,8 @@ impl PreconditionState {
             .iter()
             .flatten()
             .any(|s| {
-                s.send.desired == Some(Strength::Failure) || s.recv.desired == Some(Strength::Failure)
+                s.send.desired == Some(Strength::Failure)
+                    || s.recv.desired == Some(Strength::Failure)
             })
     }
 
@@ -253,7 +257,11 @@ impl PreconditionState {
             if let Some(s) = s {
                 out.push(AttributeBuf::new(
                     "curr",
-                    format!("{precondition_type} {} {}", t.as_str(), s.current().as_str()),
+                    format!(
+                        "{precondition_type} {} {}",
+                        t.as_str(),
+                        s.current().as_str()
+                    ),
                 ));
             }
         }

@@ -119,7 +119,10 @@ pub struct Connection<'a> {
 impl<'a> Connection<'a> {
     /// The address without the multicast `/ttl` or `/count` suffixes.
     pub fn address(&self) -> &'a str {
-        self.address_raw.split('/').next().unwrap_or(self.address_raw)
+        self.address_raw
+            .split('/')
+            .next()
+            .unwrap_or(self.address_raw)
     }
     /// The address as an IP address, `None` for a domain name.
     pub fn ip(&self) -> Option<IpAddr> {
@@ -134,7 +137,11 @@ impl<'a> Connection<'a> {
     }
     /// The number of multicast addresses (`/count`), 1 when absent.
     pub fn count(&self) -> u32 {
-        let n = if self.addr_type.eq_ignore_ascii_case("IP4") { 2 } else { 1 };
+        let n = if self.addr_type.eq_ignore_ascii_case("IP4") {
+            2
+        } else {
+            1
+        };
         self.address_raw
             .split('/')
             .nth(n)
@@ -145,7 +152,11 @@ impl<'a> Connection<'a> {
 
 impl fmt::Display for Connection<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} {}", self.net_type, self.addr_type, self.address_raw)
+        write!(
+            f,
+            "{} {} {}",
+            self.net_type, self.addr_type, self.address_raw
+        )
     }
 }
 
@@ -338,6 +349,7 @@ pub struct Media<'a> {
     /// `proto` (`RTP/AVP`, `RTP/AVPF`, `TCP/MSRP`, `udptl`, ...).
     pub proto: &'a str,
     pub(crate) formats: &'a str,
+    pub(crate) raw: &'a str,
     /// `i=` value.
     pub info: Option<&'a str>,
     /// `c=` lines of this media description (more than one only for multicast).
@@ -384,7 +396,10 @@ impl<'a> Media<'a> {
     }
     /// The connection for this media: its first `c=` line, else the session-level one.
     pub fn connection(&self) -> Option<Connection<'a>> {
-        self.connections.first().copied().or(self.session_connection)
+        self.connections
+            .first()
+            .copied()
+            .or(self.session_connection)
     }
     /// The direction: the media's direction attribute, else the session-level one, else
     /// `sendrecv` (RFC 8866 §6.7).
@@ -425,6 +440,65 @@ impl<'a> Media<'a> {
     /// Every attribute parsed into its typed form, in order.
     pub fn typed_attributes(&self) -> impl Iterator<Item = Result<Attr<'a>, Error>> + '_ {
         self.attributes.iter().map(Attribute::typed)
+    }
+    /// The whole media description as written: from `m=` to the end of its last line,
+    /// line ends included (what TS 29.214 Codec-Data quotes).
+    pub fn as_str(&self) -> &'a str {
+        self.raw
+    }
+    /// The value of the first attribute `name` in its typed form, skipping malformed ones.
+    fn typed_first(&self, name: &str) -> Option<Attr<'a>> {
+        self.attributes_named(name).find_map(|a| a.typed().ok())
+    }
+    /// MSRP `a=path` (RFC 4975 §8.2): the URIs, this endpoint's own last.
+    pub fn msrp_path(&self) -> Option<crate::SpaceList<'a>> {
+        match self.typed_first("path")? {
+            Attr::Path(p) => Some(p),
+            _ => None,
+        }
+    }
+    /// MSRP `a=accept-types` (RFC 4975 §8.6).
+    pub fn accept_types(&self) -> Option<crate::SpaceList<'a>> {
+        match self.typed_first("accept-types")? {
+            Attr::AcceptTypes(p) => Some(p),
+            _ => None,
+        }
+    }
+    /// MSRP `a=accept-wrapped-types` (RFC 4975 §8.6).
+    pub fn accept_wrapped_types(&self) -> Option<crate::SpaceList<'a>> {
+        match self.typed_first("accept-wrapped-types")? {
+            Attr::AcceptWrappedTypes(p) => Some(p),
+            _ => None,
+        }
+    }
+    /// MSRP `a=max-size` in octets (RFC 4975 §8.6).
+    pub fn max_size(&self) -> Option<u64> {
+        match self.typed_first("max-size")? {
+            Attr::MaxSize(n) => Some(n),
+            _ => None,
+        }
+    }
+    /// `a=setup` (RFC 4145 / RFC 6135); `None` when absent (MSRP then means `active`).
+    pub fn setup(&self) -> Option<crate::Setup<'a>> {
+        match self.typed_first("setup")? {
+            Attr::Setup(s) => Some(s),
+            _ => None,
+        }
+    }
+    /// The `a=rtpmap` of payload type `pt`.
+    pub fn rtpmap(&self, pt: u8) -> Option<crate::Rtpmap<'a>> {
+        self.attributes_named("rtpmap")
+            .find_map(|a| match a.typed() {
+                Ok(Attr::Rtpmap(r)) if r.payload_type == pt => Some(r),
+                _ => None,
+            })
+    }
+    /// The `a=fmtp` of format `format`.
+    pub fn fmtp(&self, format: &str) -> Option<crate::Fmtp<'a>> {
+        self.attributes_named("fmtp").find_map(|a| match a.typed() {
+            Ok(Attr::Fmtp(f)) if f.format == format => Some(f),
+            _ => None,
+        })
     }
 }
 
@@ -611,6 +685,16 @@ impl<'a, 'c> Parser<'a, 'c> {
         let mut start = 0;
         let mut no = 0;
         let mut empty_at: Option<(usize, usize)> = None;
+        // NUL and CR not followed by LF, in one pass each over the whole input
+        let line_of = |at: usize| 1 + memchr::memchr_iter(b'\n', &bytes[..at]).count();
+        if let Some(i) = memchr::memchr(0, bytes) {
+            return Err(Error::new(ErrorKind::Nul, line_of(i), i));
+        }
+        if let Some(i) =
+            memchr::memchr_iter(b'\r', bytes).find(|&i| bytes.get(i + 1) != Some(&b'\n'))
+        {
+            return Err(Error::new(ErrorKind::BareCr, line_of(i), i));
+        }
         while start < bytes.len() {
             no += 1;
             if no > limits.max_lines {
@@ -631,14 +715,6 @@ impl<'a, 'c> Parser<'a, 'c> {
             let raw = &bytes[start..end];
             if raw.len() > limits.max_line_len {
                 return Err(Error::new(ErrorKind::LineTooLong, no, start));
-            }
-            if let Some(i) = memchr::memchr2(b'\r', 0, raw) {
-                let kind = if raw[i] == 0 {
-                    ErrorKind::Nul
-                } else {
-                    ErrorKind::BareCr
-                };
-                return Err(Error::new(kind, no, start + i));
             }
             if raw.is_empty() {
                 if empty_at.is_none() {
@@ -694,6 +770,8 @@ impl<'a, 'c> Parser<'a, 'c> {
         let mut rank = 0u8;
         let mut last_kind = 0u8;
         let mut in_media = false;
+        // byte offset of each media description's m= line
+        let mut media_starts: Vec<usize> = Vec::new();
 
         for l in &lines {
             let err = |kind: ErrorKind| Error::new(kind, l.no, l.offset);
@@ -717,6 +795,7 @@ impl<'a, 'c> Parser<'a, 'c> {
                     return Err(err(ErrorKind::TooManyFields));
                 }
                 media.push(m);
+                media_starts.push(l.offset);
                 in_media = true;
                 rank = 0;
                 last_kind = b'm';
@@ -734,7 +813,9 @@ impl<'a, 'c> Parser<'a, 'c> {
                     return Err(err(ErrorKind::OutOfOrder(t as char)));
                 }
                 rank = rank.max(r);
-                let m = media.last_mut().expect("in_media implies a media description");
+                let m = media
+                    .last_mut()
+                    .expect("in_media implies a media description");
                 match t {
                     b'i' => {
                         if m.info.is_some() {
@@ -883,13 +964,20 @@ impl<'a, 'c> Parser<'a, 'c> {
         if timings.is_empty() {
             return Err(at_end('t'));
         }
-        let session_direction = attributes
-            .iter()
-            .rev()
-            .find_map(|a: &Attribute<'a>| Direction::from_name(a.name).filter(|_| a.value.is_none()));
-        for m in &mut media {
+        let session_direction = attributes.iter().rev().find_map(|a: &Attribute<'a>| {
+            Direction::from_name(a.name).filter(|_| a.value.is_none())
+        });
+        let n = media.len();
+        for (i, m) in media.iter_mut().enumerate() {
             m.session_connection = connection;
             m.session_direction = session_direction;
+            let end = if i + 1 < n {
+                media_starts[i + 1]
+            } else {
+                self.src.len()
+            };
+            // both ends are line starts (after an LF) or the end of the input
+            m.raw = self.src.get(media_starts[i]..end).unwrap_or("");
         }
         Ok(Session {
             src: self.src,
@@ -939,9 +1027,15 @@ fn parse_o(v: &str) -> Result<Origin<'_>, ErrorKind> {
 pub(crate) fn parse_c(v: &str) -> Result<Connection<'_>, ErrorKind> {
     let mut it = fields(v);
     let c = Connection {
-        net_type: it.next().ok_or(ErrorKind::Syntax("c=<nettype> <addrtype> <address>"))?,
-        addr_type: it.next().ok_or(ErrorKind::Syntax("c=<nettype> <addrtype> <address>"))?,
-        address_raw: it.next().ok_or(ErrorKind::Syntax("c=<nettype> <addrtype> <address>"))?,
+        net_type: it
+            .next()
+            .ok_or(ErrorKind::Syntax("c=<nettype> <addrtype> <address>"))?,
+        addr_type: it
+            .next()
+            .ok_or(ErrorKind::Syntax("c=<nettype> <addrtype> <address>"))?,
+        address_raw: it
+            .next()
+            .ok_or(ErrorKind::Syntax("c=<nettype> <addrtype> <address>"))?,
     };
     if it.next().is_some() || !is_token(c.net_type) || !is_token(c.addr_type) {
         return Err(ErrorKind::Syntax("c=<nettype> <addrtype> <address>"));
@@ -1012,8 +1106,9 @@ fn check_z(v: &str) -> Result<(), ErrorKind> {
 }
 
 fn parse_a<'a>(v: &'a str, l: &Line<'a>) -> Result<Attribute<'a>, ErrorKind> {
-    let (name, value) = match v.split_once(':') {
-        Some((n, val)) => (n, Some(val)),
+    // the name ends at the first ':' (an ASCII byte, so both slices are on char boundaries)
+    let (name, value) = match memchr::memchr(b':', v.as_bytes()) {
+        Some(i) => (&v[..i], Some(&v[i + 1..])),
         None => (v, None),
     };
     if !is_token(name) {
@@ -1064,6 +1159,7 @@ fn parse_m(v: &str, line: usize) -> Result<Media<'_>, ErrorKind> {
         port_count,
         proto,
         formats,
+        raw: "",
         info: None,
         connections: Vec::new(),
         bandwidths: Vec::new(),
@@ -1152,22 +1248,57 @@ mod tests {
             ..ParserConfig::default()
         };
         let big = format!("{BASIC}{}", "a=x\r\n".repeat(40));
-        assert_eq!(parse_with(big.as_bytes(), &small).unwrap_err().kind, ErrorKind::TooLarge);
+        assert_eq!(
+            parse_with(big.as_bytes(), &small).unwrap_err().kind,
+            ErrorKind::TooLarge
+        );
         let many = format!("{BASIC}{}", "a=x\r\n".repeat(300));
-        assert_eq!(Session::parse_str(&many).unwrap_err().kind, ErrorKind::TooManyAttributes);
+        assert_eq!(
+            Session::parse_str(&many).unwrap_err().kind,
+            ErrorKind::TooManyAttributes
+        );
         let media = format!(
             "v=0\r\no=- 1 1 IN IP4 a\r\ns=-\r\nt=0 0\r\n{}",
             "m=audio 1 RTP/AVP 0\r\n".repeat(65)
         );
-        assert_eq!(Session::parse_str(&media).unwrap_err().kind, ErrorKind::TooManyMedia);
+        assert_eq!(
+            Session::parse_str(&media).unwrap_err().kind,
+            ErrorKind::TooManyMedia
+        );
         let fmts = format!(
             "v=0\r\no=- 1 1 IN IP4 a\r\ns=-\r\nt=0 0\r\nm=audio 1 RTP/AVP{}\r\n",
             " 0".repeat(129)
         );
-        assert_eq!(Session::parse_str(&fmts).unwrap_err().kind, ErrorKind::TooManyFields);
+        assert_eq!(
+            Session::parse_str(&fmts).unwrap_err().kind,
+            ErrorKind::TooManyFields
+        );
         let long = format!("{BASIC}a=x:{}\r\n", "y".repeat(9000));
         let e = Session::parse_str(&long).unwrap_err();
         assert_eq!((e.kind, e.line), (ErrorKind::LineTooLong, 7));
+    }
+
+    #[test]
+    fn media_text_and_helpers() {
+        let text = "v=0\r\no=- 1 1 IN IP4 a\r\ns=-\r\nt=0 0\r\nm=audio 1 RTP/AVP 96\r\na=rtpmap:96 AMR/8000\r\na=fmtp:96 mode-set=7\r\nm=message 2 TCP/MSRP *\r\na=accept-types:text/plain\r\na=path:msrp://h:1/x;tcp\r\na=max-size:10\r\n\r\n";
+        let s = Session::parse_str(text).unwrap();
+        assert_eq!(
+            s.media[0].as_str(),
+            "m=audio 1 RTP/AVP 96\r\na=rtpmap:96 AMR/8000\r\na=fmtp:96 mode-set=7\r\n"
+        );
+        assert!(
+            s.media[1].as_str().starts_with("m=message")
+                && s.media[1].as_str().ends_with("a=max-size:10\r\n\r\n")
+        );
+        assert_eq!(s.media[0].rtpmap(96).unwrap().encoding, "AMR");
+        assert_eq!(s.media[0].fmtp("96").unwrap().get("mode-set"), Some("7"));
+        let m = &s.media[1];
+        assert_eq!(m.msrp_path().unwrap().last(), Some("msrp://h:1/x;tcp"));
+        assert!(m.accept_types().unwrap().contains("text/plain"));
+        assert_eq!(
+            (m.max_size(), m.setup(), m.accept_wrapped_types()),
+            (Some(10), None, None)
+        );
     }
 
     #[test]
@@ -1190,7 +1321,10 @@ mod tests {
         assert_eq!(a.own_direction(), None);
         assert_eq!(v.direction(), Direction::Inactive);
         let c = a.connection().unwrap();
-        assert_eq!((c.address(), c.ttl(), c.count()), ("224.2.1.1", Some(127), 3));
+        assert_eq!(
+            (c.address(), c.ttl(), c.count()),
+            ("224.2.1.1", Some(127), 3)
+        );
         let c = v.connection().unwrap();
         assert_eq!((c.address(), c.ttl(), c.count()), ("ff15::101", None, 3));
     }
