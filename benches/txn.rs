@@ -82,6 +82,8 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             l.send_request(t0, msg.clone(), tcp).expect("sent");
             l.receive(t0, ok.clone(), tcp).expect("matched");
+            // Timer K is zero on TCP; `receive` (unlike `handle_input`) does not fire timers
+            l.handle_timeout(t0);
             drain(&mut l);
             debug_assert!(l.is_empty());
         })

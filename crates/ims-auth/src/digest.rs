@@ -252,15 +252,26 @@ fn is_token(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&c))
 }
 
-fn write_quoted(f: &mut fmt::Formatter<'_>, v: &str) -> fmt::Result {
-    f.write_str("\"")?;
+/// A quoted-string (RFC 3261 §25.1) holding `v`: `"` and `\` and the control characters that
+/// qdtext excludes are written as quoted-pairs; CR, LF, SP and HTAB stay as they are (a value
+/// only holds CR or LF as part of a folded line, which qdtext allows).
+fn quote(v: &str) -> String {
+    let mut q = String::with_capacity(v.len() + 2);
+    q.push('"');
     for ch in v.chars() {
-        if ch == '"' || ch == '\\' {
-            f.write_str("\\")?;
+        let needs_pair = matches!(ch, '"' | '\\')
+            || (ch.is_ascii_control() && !matches!(ch, '\r' | '\n' | '\t'));
+        if needs_pair {
+            q.push('\\');
         }
-        write!(f, "{ch}")?;
+        q.push(ch);
     }
-    f.write_str("\"")
+    q.push('"');
+    q
+}
+
+fn write_quoted(f: &mut fmt::Formatter<'_>, v: &str) -> fmt::Result {
+    f.write_str(&quote(v))
 }
 
 fn write_token_or_quoted(f: &mut fmt::Formatter<'_>, v: &str) -> fmt::Result {
@@ -375,16 +386,8 @@ impl<'a> Challenge<'a> {
     }
     /// Adds a parameter (`ck`, `ik`, …) whose value is written quoted.
     pub fn with_param(mut self, name: &'a str, value: &str) -> Challenge<'a> {
-        let mut q = String::with_capacity(value.len() + 2);
-        q.push('"');
-        for ch in value.chars() {
-            if ch == '"' || ch == '\\' {
-                q.push('\\');
-            }
-            q.push(ch);
-        }
-        q.push('"');
-        self.extra.push((Cow::Borrowed(name), Cow::Owned(q)));
+        self.extra
+            .push((Cow::Borrowed(name), Cow::Owned(quote(value))));
         self
     }
     /// Copies every borrowed string so the value outlives its input.

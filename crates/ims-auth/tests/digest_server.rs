@@ -381,3 +381,13 @@ fn vector_files_parse_or_fail_as_labelled() {
     }
     assert!(n >= 20, "only {n} vector files");
 }
+
+/// Found by the fuzzer: a quoted-pair holding a control character (`\` NUL) unquotes to a raw
+/// NUL, which must be written back as a quoted-pair, not as qdtext.
+#[test]
+fn control_characters_print_as_quoted_pairs() {
+    let c = Challenge::parse("Digest realm=\"a\\\u{0}b\\\u{7f}\", nonce=\"n\"").unwrap();
+    assert_eq!(c.realm, "a\u{0}b\u{7f}");
+    let text = c.to_string();
+    assert_eq!(Challenge::parse(&text).unwrap(), c, "{text:?}");
+}

@@ -2,5 +2,6 @@
 
 #![forbid(unsafe_code)]
 
+pub mod diameter;
 pub mod msrp;
 pub mod sip;

@@ -302,6 +302,8 @@ pub struct Hss {
     state: HashMap<String, State>,
     /// When set, UAA for a first registration names this S-CSCF instead of sending capabilities.
     default_server_name: Option<String>,
+    /// Draw RANDs again while RES would contain a zero octet (see [`Hss::avoid_zero_res`]).
+    avoid_zero_res: bool,
 }
 
 impl Hss {
@@ -312,6 +314,15 @@ impl Hss {
             default_server_name,
             ..Hss::default()
         }
+    }
+
+    /// Interoperability with UEs that handle RES as a C string (SIPp 3.6 does, so about 3 % of
+    /// random vectors fail there): draw RAND again (at most 16 times) while f2 would yield a RES
+    /// with a zero octet. Any RAND is as good as another to the HSS, so this costs nothing but
+    /// a few AES blocks.
+    pub fn avoid_zero_res(mut self, on: bool) -> Hss {
+        self.avoid_zero_res = on;
+        self
     }
 
     /// Provisions (or replaces) a subscriber.
@@ -468,10 +479,18 @@ impl Hss {
                         .map_err(|_| result::AUTHORIZATION_REJECTED)?;
                     aka.sqn.resync(sqn_ms);
                 }
+                let avoid = self.avoid_zero_res;
                 (0..count.clamp(1, 5))
                     .map(|_| {
+                        let mut rand = random();
+                        for _ in 0..16 {
+                            if !avoid || !aka.milenage.f2(&rand).contains(&0) {
+                                break;
+                            }
+                            rand = random();
+                        }
                         let sqn = aka.sqn.next_sqn();
-                        AuthItem::Aka(AuthVector::generate(&aka.milenage, random(), sqn, aka.amf))
+                        AuthItem::Aka(AuthVector::generate(&aka.milenage, rand, sqn, aka.amf))
                     })
                     .collect()
             }
@@ -907,6 +926,45 @@ mod tests {
             .unwrap_err(),
             result::AUTHORIZATION_REJECTED
         );
+    }
+
+    #[test]
+    fn zero_octets_in_res_can_be_avoided() {
+        let mut h = hss(Some(SCSCF)).avoid_zero_res(true);
+        let mut n = 0u32;
+        let mut rand = move || {
+            n += 1;
+            let mut r = [0u8; 16];
+            r[..4].copy_from_slice(&n.to_be_bytes());
+            r
+        };
+        let req = MarRequest {
+            impi: IMPI,
+            impu: IMPU,
+            scheme: AuthScheme::AkaV1,
+            count: 1,
+            server_name: SCSCF,
+            resync: None,
+            realm: "r",
+        };
+        let mut seen_zero_before = false;
+        let m = Milenage::new(&K, OperatorKey::Op(OP));
+        for i in 1..=300u32 {
+            let mut r = [0u8; 16];
+            r[..4].copy_from_slice(&i.to_be_bytes());
+            seen_zero_before |= m.f2(&r).contains(&0);
+        }
+        assert!(
+            seen_zero_before,
+            "the sequence does produce a RES with a zero octet"
+        );
+        for _ in 0..300 {
+            let (_, items) = h.multimedia_auth(&req, &mut rand).unwrap();
+            let AuthItem::Aka(v) = &items[0] else {
+                panic!()
+            };
+            assert!(!v.xres.contains(&0));
+        }
     }
 
     #[test]

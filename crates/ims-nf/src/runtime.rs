@@ -291,7 +291,7 @@ impl ImsCore {
         // Diameter servers
         let (hss_host, hss_addr) = match &cfg.hss {
             Peer::Embedded(addr) => {
-                let mut hss = Hss::new(Some(sip_uri(ip, p.scscf_term, None)));
+                let mut hss = Hss::new(Some(sip_uri(ip, p.scscf_term, None))).avoid_zero_res(true);
                 for s in &cfg.subscribers {
                     hss.add_subscriber(s.clone());
                 }

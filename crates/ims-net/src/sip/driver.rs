@@ -161,12 +161,19 @@ pub(crate) fn spawn<C: Core>(
 impl<C: Core> Driver<C> {
     async fn run(mut self) {
         let mut buf = vec![0u8; 65_535];
+        // one timer, re-armed only when the core's next deadline changes
+        let far = || tokio::time::Instant::now() + Duration::from_secs(3600);
+        let sleep = tokio::time::sleep_until(far());
+        tokio::pin!(sleep);
+        let mut armed: Option<Instant> = None;
         loop {
             let deadline = self.core.poll_timeout();
-            let sleep = tokio::time::sleep_until(deadline.map_or_else(
-                || tokio::time::Instant::now() + Duration::from_secs(3600),
-                tokio::time::Instant::from_std,
-            ));
+            if deadline != armed {
+                sleep
+                    .as_mut()
+                    .reset(deadline.map_or_else(far, tokio::time::Instant::from_std));
+                armed = deadline;
+            }
             tokio::select! {
                 r = recv_udp(&self.udp, &mut buf) => {
                     if let Ok((n, peer)) = r {
@@ -189,7 +196,11 @@ impl<C: Core> Driver<C> {
                         self.conns.insert(peer, w);
                     }
                 }
-                () = sleep, if deadline.is_some() => self.core.handle_timeout(now()),
+                () = &mut sleep, if deadline.is_some() => {
+                    // fired: force a re-arm on the next turn even if the deadline stays the same
+                    armed = None;
+                    self.core.handle_timeout(now());
+                }
             }
             self.drain().await;
         }

@@ -244,7 +244,10 @@ impl Endpoint {
             + p.from.len()
             + p.to.len()
             + self.contact.len()
-            + p.headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum::<usize>()
+            + p.headers
+                .iter()
+                .map(|(n, v)| n.len() + v.len() + 4)
+                .sum::<usize>()
             + p.body.as_ref().map_or(0, |(ct, b)| ct.len() + b.len() + 40);
         p.remote = self.pick_transport(p.remote, size)?;
         self.call(move |c, now| {
@@ -275,9 +278,8 @@ impl Endpoint {
     ) -> Result<ClientTransaction, NetError> {
         let dialog = dialog.clone();
         self.call(move |c, now| {
-            let txn = c
-                .ua
-                .request_in_dialog(now, &dialog, method, headers, body)?;
+            let txn =
+                c.ua.request_in_dialog(now, &dialog, method, headers, body)?;
             Ok(c.waiter(txn))
         })
         .await
@@ -302,7 +304,8 @@ impl Endpoint {
     /// Answers a request received as [`UaEvent::IncomingInvite`] or
     /// [`UaEvent::IncomingRequest`] (see [`ims_txn::ua::UserAgent::respond`]).
     pub async fn respond(&self, txn: TxnId, answer: Answer) -> Result<(), NetError> {
-        self.call(move |c, now| Ok(c.ua.respond(now, txn, answer)?)).await
+        self.call(move |c, now| Ok(c.ua.respond(now, txn, answer)?))
+            .await
     }
 
     /// A snapshot of a dialog.

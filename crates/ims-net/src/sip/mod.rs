@@ -56,4 +56,4 @@ mod transport;
 
 pub use endpoint::{ClientTransaction, Endpoint, EndpointConfig, Incoming};
 pub use error::NetError;
-pub use proxy::{ProxyEndpoint, ProxyEvents};
+pub use proxy::{Locations, ProxyEndpoint, ProxyEvents};

@@ -102,17 +102,26 @@ pub struct StaticDns {
 impl StaticDns {
     /// Adds a NAPTR record.
     pub fn add_naptr(&mut self, name: &str, r: Naptr) -> &mut Self {
-        self.naptr.entry(name.to_ascii_lowercase()).or_default().push(r);
+        self.naptr
+            .entry(name.to_ascii_lowercase())
+            .or_default()
+            .push(r);
         self
     }
     /// Adds an SRV record.
     pub fn add_srv(&mut self, name: &str, r: Srv) -> &mut Self {
-        self.srv.entry(name.to_ascii_lowercase()).or_default().push(r);
+        self.srv
+            .entry(name.to_ascii_lowercase())
+            .or_default()
+            .push(r);
         self
     }
     /// Adds an A or AAAA record.
     pub fn add_ip(&mut self, name: &str, ip: IpAddr) -> &mut Self {
-        self.ip.entry(name.to_ascii_lowercase()).or_default().push(ip);
+        self.ip
+            .entry(name.to_ascii_lowercase())
+            .or_default()
+            .push(ip);
         self
     }
 }
@@ -123,13 +132,28 @@ fn ready<T: Send + 'static>(v: Vec<T>) -> Lookup<'static, T> {
 
 impl Dns for StaticDns {
     fn naptr<'a>(&'a self, name: &'a str) -> Lookup<'a, Naptr> {
-        ready(self.naptr.get(&name.to_ascii_lowercase()).cloned().unwrap_or_default())
+        ready(
+            self.naptr
+                .get(&name.to_ascii_lowercase())
+                .cloned()
+                .unwrap_or_default(),
+        )
     }
     fn srv<'a>(&'a self, name: &'a str) -> Lookup<'a, Srv> {
-        ready(self.srv.get(&name.to_ascii_lowercase()).cloned().unwrap_or_default())
+        ready(
+            self.srv
+                .get(&name.to_ascii_lowercase())
+                .cloned()
+                .unwrap_or_default(),
+        )
     }
     fn ip<'a>(&'a self, name: &'a str) -> Lookup<'a, IpAddr> {
-        ready(self.ip.get(&name.to_ascii_lowercase()).cloned().unwrap_or_default())
+        ready(
+            self.ip
+                .get(&name.to_ascii_lowercase())
+                .cloned()
+                .unwrap_or_default(),
+        )
     }
 }
 
@@ -174,7 +198,9 @@ pub async fn locate(
     supported: &[Transport],
 ) -> Result<Vec<Target>, NetError> {
     let parsed = Uri::parse(uri).map_err(|_| NetError::BadUri(uri.into()))?;
-    let sip = parsed.as_sip().ok_or_else(|| NetError::BadUri(uri.into()))?;
+    let sip = parsed
+        .as_sip()
+        .ok_or_else(|| NetError::BadUri(uri.into()))?;
     let secure = sip.is_secure();
     let maddr = sip.maddr();
     let host_text: String = match (maddr, sip.host()) {
@@ -231,11 +257,9 @@ pub async fn locate(
         .await
         .into_iter()
         .filter_map(|n| {
-            let t = supported
-                .iter()
-                .copied()
-                .filter(|t| usable(*t))
-                .find(|t| service(*t, secure).is_some_and(|(s, _)| s.eq_ignore_ascii_case(&n.services)))?;
+            let t = supported.iter().copied().filter(|t| usable(*t)).find(|t| {
+                service(*t, secure).is_some_and(|(s, _)| s.eq_ignore_ascii_case(&n.services))
+            })?;
             Some((n, t))
         })
         .collect();
@@ -317,27 +341,56 @@ mod tests {
     fn table() -> StaticDns {
         let mut d = StaticDns::default();
         // RFC 3263 §4.1 example: TCP preferred over UDP by order
-        d.add_naptr("example.com", Naptr::new(50, 50, "SIPS+D2T", "_sips._tcp.example.com"))
-            .add_naptr("example.com", Naptr::new(90, 50, "SIP+D2T", "_sip._tcp.example.com"))
-            .add_naptr("example.com", Naptr::new(100, 50, "SIP+D2U", "_sip._udp.example.com"))
-            .add_srv("_sip._tcp.example.com", Srv::new(0, 0, 5062, "b.example.com"))
-            .add_srv("_sip._tcp.example.com", Srv::new(0, 5, 5063, "a.example.com"))
-            .add_srv("_sip._udp.example.com", Srv::new(0, 0, 5060, "u.example.com"))
-            .add_srv("_sips._tcp.example.com", Srv::new(0, 0, 5061, "s.example.com"))
-            .add_srv("_sip._udp.srvonly.net", Srv::new(1, 0, 5070, "x.srvonly.net"))
-            .add_srv("_sip._udp.srvonly.net", Srv::new(0, 0, 5071, "y.srvonly.net"))
-            .add_ip("a.example.com", "192.0.2.1".parse().unwrap())
-            .add_ip("b.example.com", "192.0.2.2".parse().unwrap())
-            .add_ip("u.example.com", "192.0.2.3".parse().unwrap())
-            .add_ip("s.example.com", "192.0.2.4".parse().unwrap())
-            .add_ip("x.srvonly.net", "192.0.2.5".parse().unwrap())
-            .add_ip("y.srvonly.net", "2001:db8::6".parse().unwrap())
-            .add_ip("plain.org", "192.0.2.7".parse().unwrap());
+        d.add_naptr(
+            "example.com",
+            Naptr::new(50, 50, "SIPS+D2T", "_sips._tcp.example.com"),
+        )
+        .add_naptr(
+            "example.com",
+            Naptr::new(90, 50, "SIP+D2T", "_sip._tcp.example.com"),
+        )
+        .add_naptr(
+            "example.com",
+            Naptr::new(100, 50, "SIP+D2U", "_sip._udp.example.com"),
+        )
+        .add_srv(
+            "_sip._tcp.example.com",
+            Srv::new(0, 0, 5062, "b.example.com"),
+        )
+        .add_srv(
+            "_sip._tcp.example.com",
+            Srv::new(0, 5, 5063, "a.example.com"),
+        )
+        .add_srv(
+            "_sip._udp.example.com",
+            Srv::new(0, 0, 5060, "u.example.com"),
+        )
+        .add_srv(
+            "_sips._tcp.example.com",
+            Srv::new(0, 0, 5061, "s.example.com"),
+        )
+        .add_srv(
+            "_sip._udp.srvonly.net",
+            Srv::new(1, 0, 5070, "x.srvonly.net"),
+        )
+        .add_srv(
+            "_sip._udp.srvonly.net",
+            Srv::new(0, 0, 5071, "y.srvonly.net"),
+        )
+        .add_ip("a.example.com", "192.0.2.1".parse().unwrap())
+        .add_ip("b.example.com", "192.0.2.2".parse().unwrap())
+        .add_ip("u.example.com", "192.0.2.3".parse().unwrap())
+        .add_ip("s.example.com", "192.0.2.4".parse().unwrap())
+        .add_ip("x.srvonly.net", "192.0.2.5".parse().unwrap())
+        .add_ip("y.srvonly.net", "2001:db8::6".parse().unwrap())
+        .add_ip("plain.org", "192.0.2.7".parse().unwrap());
         d
     }
 
     fn addrs(v: &[Target]) -> Vec<String> {
-        v.iter().map(|t| format!("{} {}", t.transport, t.addr)).collect()
+        v.iter()
+            .map(|t| format!("{} {}", t.transport, t.addr))
+            .collect()
     }
 
     const BOTH: &[Transport] = &[Transport::Udp, Transport::Tcp];
@@ -350,14 +403,23 @@ mod tests {
         // within the SRV set, weight 5 before weight 0
         assert_eq!(
             addrs(&t),
-            ["TCP 192.0.2.1:5063", "TCP 192.0.2.2:5062", "UDP 192.0.2.3:5060"]
+            [
+                "TCP 192.0.2.1:5063",
+                "TCP 192.0.2.2:5062",
+                "UDP 192.0.2.3:5060"
+            ]
         );
     }
 
     #[test]
     fn sips_uses_only_tls() {
         let d = table();
-        let t = run(locate(&d, "sips:bob@example.com", &[Transport::Tls, Transport::Tcp])).unwrap();
+        let t = run(locate(
+            &d,
+            "sips:bob@example.com",
+            &[Transport::Tls, Transport::Tcp],
+        ))
+        .unwrap();
         assert_eq!(addrs(&t), ["TLS 192.0.2.4:5061"]);
     }
 
