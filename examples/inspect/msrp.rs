@@ -33,7 +33,8 @@ pub(crate) const OPTIONS: &[(&str, &str)] = &[
 ];
 
 /// One-line description for the usage text.
-pub(crate) const ABOUT: &str = "every frame of an MSRP stream (RFC 4975/4976), one JSON object per frame";
+pub(crate) const ABOUT: &str =
+    "every frame of an MSRP stream (RFC 4975/4976), one JSON object per frame";
 
 fn error_json(e: &Error) -> Value {
     json!({"kind": format!("{:?}", e.kind), "message": e.kind.to_string(), "offset": e.offset, "status": e.status()})
@@ -98,7 +99,11 @@ fn frame_json(f: &Frame, offset: usize, len: usize) -> Value {
             Ok(s) => o.insert("body".into(), json!(s)),
             Err(_) => o.insert(
                 "body_hex".into(),
-                json!(f.body.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+                json!(f
+                    .body
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()),
             ),
         };
     }
@@ -127,7 +132,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), Failure> {
                 if check {
                     if let Err(e) = f.check() {
                         eprintln!("inspect msrp: frame at byte {offset} fails the receiver checks: {e} (answer {})", e.status());
-                        v.as_object_mut().expect("an object").insert("check".into(), error_json(&e));
+                        v.as_object_mut()
+                            .expect("an object")
+                            .insert("check".into(), error_json(&e));
                         failed = true;
                     }
                 }

@@ -10,6 +10,10 @@ pub enum ErrorKind {
     StartLine,
     /// The transaction id is not an `ident` (4 to 32 of `[A-Za-z0-9.+%=-]`, alphanumeric first).
     TransactionId,
+    /// The start line's transaction id cannot delimit a frame: empty, longer than
+    /// `Limits::max_tid_len`, a non-printable byte, or not an `ident` with
+    /// `Limits::strict_transaction_id`. The stream is lost.
+    UnframeableTransactionId,
     /// A line ends in a bare LF: MSRP lines end in CRLF.
     BareLf,
     /// A header line has no `:` after its name.
@@ -53,6 +57,9 @@ impl fmt::Display for ErrorKind {
         match self {
             ErrorKind::StartLine => f.write_str("invalid start line"),
             ErrorKind::TransactionId => f.write_str("invalid transaction id"),
+            ErrorKind::UnframeableTransactionId => {
+                f.write_str("transaction id cannot delimit a frame")
+            }
             ErrorKind::BareLf => f.write_str("line ends in LF without CR"),
             ErrorKind::HeaderColon => f.write_str("missing ':' after header name"),
             ErrorKind::HeaderName => f.write_str("invalid header name"),
@@ -102,6 +109,7 @@ impl Error {
         matches!(
             self.kind,
             ErrorKind::StartLine
+                | ErrorKind::UnframeableTransactionId
                 | ErrorKind::BareLf
                 | ErrorKind::HeadTooLarge
                 | ErrorKind::HeaderTooLong

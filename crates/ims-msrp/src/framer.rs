@@ -459,12 +459,12 @@ fn parse_start(l: &[u8], limits: &Limits) -> Result<(Range<u32>, StartKind), Err
     let tid = &rest[..sp];
     if tid.is_empty() || tid.len() > limits.max_tid_len || !tid.iter().all(|b| b.is_ascii_graphic())
     {
-        return Err(ErrorKind::TransactionId);
+        return Err(ErrorKind::UnframeableTransactionId);
     }
     if limits.strict_transaction_id
         && !crate::message::is_ident(std::str::from_utf8(tid).unwrap_or(""))
     {
-        return Err(ErrorKind::TransactionId);
+        return Err(ErrorKind::UnframeableTransactionId);
     }
     let tid_r = 5..(5 + sp) as u32;
     let after = &rest[sp + 1..];

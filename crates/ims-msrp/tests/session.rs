@@ -495,3 +495,32 @@ fn large_message_streams_to_application() {
     assert!(complete);
     assert_eq!(got, big);
 }
+
+/// RFC 4975 §11.1 (basic IM session): Bob's session answers Alice's SEND with exactly the 200
+/// the RFC shows (its Byte-Range made consistent with the 14-byte body).
+#[test]
+fn rfc4975_basic_im_session_bytes() {
+    let alice = "msrp://alicepc.example.com:7777/iau39soe2843z;tcp";
+    let send = "MSRP d93kswow SEND\r\n\
+        To-Path: msrp://bob.example.com:8888/9di4eae923wzd;tcp\r\n\
+        From-Path: msrp://alicepc.example.com:7777/iau39soe2843z;tcp\r\n\
+        Message-ID: 12339sdqwer\r\n\
+        Byte-Range: 1-14/14\r\n\
+        Content-Type: text/plain\r\n\
+        \r\n\
+        Hi, I'm Alice!\r\n\
+        -------d93kswow$\r\n";
+    let ok = "MSRP d93kswow 200 OK\r\n\
+        To-Path: msrp://alicepc.example.com:7777/iau39soe2843z;tcp\r\n\
+        From-Path: msrp://bob.example.com:8888/9di4eae923wzd;tcp\r\n\
+        -------d93kswow$\r\n";
+    let now = Instant::now();
+    let mut b = Session::new(Config::new(uri(BOB), vec![uri(alice)]), 5);
+    b.handle_frame(now, parse_frame(send.as_bytes()).unwrap().0);
+    let out: Vec<u8> = drain(&mut b, now).iter().flat_map(|t| t.to_vec()).collect();
+    assert_eq!(String::from_utf8(out).unwrap(), ok);
+    assert!(
+        matches!(&events(&mut b)[..], [SessionEvent::Message { message_id, body, .. }]
+        if message_id == "12339sdqwer" && &body[..] == b"Hi, I'm Alice!")
+    );
+}

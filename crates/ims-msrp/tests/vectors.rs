@@ -259,11 +259,9 @@ fn invalid_vectors_give_their_answer() {
     for file in ["bad_tid_too_long.msrp", "bad_tid_bad_chars.msrp"] {
         let mut f = Framer::new(strict.clone());
         f.push(&std::fs::read(dir().join(file)).unwrap());
-        assert_eq!(
-            f.poll().unwrap_err().kind,
-            ErrorKind::TransactionId,
-            "{file}"
-        );
+        let e = f.poll().unwrap_err();
+        assert_eq!(e.kind, ErrorKind::UnframeableTransactionId, "{file}");
+        assert!(e.is_fatal());
     }
 }
 

@@ -124,7 +124,10 @@ impl MsrpConnection {
 
     /// Adds a session; requests whose To-Path ends in its URI go to it.
     pub async fn add_session(&self, s: Session) -> Result<(), Closed> {
-        self.cmd.send(Cmd::Add(Box::new(s))).await.map_err(|_| Closed)
+        self.cmd
+            .send(Cmd::Add(Box::new(s)))
+            .await
+            .map_err(|_| Closed)
     }
 
     /// Queues a message on a session; returns its Message-ID (`None`: no such session).
@@ -138,7 +141,12 @@ impl MsrpConnection {
     }
 
     /// Appends body bytes to a streamed message (waits while the connection is saturated).
-    pub async fn push_body(&self, session_id: &str, message_id: &str, data: Bytes) -> Result<(), Closed> {
+    pub async fn push_body(
+        &self,
+        session_id: &str,
+        message_id: &str,
+        data: Bytes,
+    ) -> Result<(), Closed> {
         self.cmd
             .send(Cmd::Push(session_id.into(), message_id.into(), data))
             .await
@@ -245,7 +253,14 @@ async fn run_inner(
             }
             while let Some(e) = s.poll_event() {
                 let session_id = session_key(s);
-                if events.send(ConnEvent::Session { session_id, event: e }).await.is_err() {
+                if events
+                    .send(ConnEvent::Session {
+                        session_id,
+                        event: e,
+                    })
+                    .await
+                    .is_err()
+                {
                     return Ok(());
                 }
             }
@@ -254,7 +269,11 @@ async fn run_inner(
             drop(wtx);
             return wtask.await.unwrap_or(Ok(()));
         }
-        if !read_open && sessions.values().all(|s| s.queued_bytes() == 0 && s.outstanding() == 0) {
+        if !read_open
+            && sessions
+                .values()
+                .all(|s| s.queued_bytes() == 0 && s.outstanding() == 0)
+        {
             drop(wtx);
             let _ = wtask.await;
             return Ok(());
