@@ -21,7 +21,8 @@ pub struct Origin<'a> {
 }
 
 /// Walks the top-level AVPs of possibly broken octets as far as they are well formed, yielding
-/// `(offset, code, flags, vendor, data)`.
+/// `(offset, code, flags, vendor, data)`. Copies into the answer clear the reserved flag bits, so
+/// the answer is well formed whatever the request was.
 fn lenient_avps(msg: &[u8]) -> impl Iterator<Item = (usize, u32, u8, u32, &[u8])> {
     let mut pos = HEADER_LEN;
     std::iter::from_fn(move || {
@@ -133,14 +134,14 @@ pub fn error_answer_into<B: EncodeBuf>(
                 dict::AUTH_APPLICATION_ID,
             ] {
                 if let Some(a) = find(d) {
-                    e.raw(a.1, AvpFlags(a.2), a.3, a.4);
+                    e.raw(a.1, AvpFlags(a.2 & !AvpFlags::RESERVED), a.3, a.4);
                 }
             }
         }
         e.u32(dict::RESULT_CODE, rc);
         if !protocol {
             if let Some(a) = find(dict::AUTH_SESSION_STATE) {
-                e.raw(a.1, AvpFlags(a.2), a.3, a.4);
+                e.raw(a.1, AvpFlags(a.2 & !AvpFlags::RESERVED), a.3, a.4);
             }
         }
         e.utf8(dict::ORIGIN_HOST, origin.host);
@@ -154,7 +155,7 @@ pub fn error_answer_into<B: EncodeBuf>(
             .iter()
             .filter(|a| a.1 == dict::PROXY_INFO.code && a.3 == 0)
         {
-            e.raw(a.1, AvpFlags(a.2), a.3, a.4);
+            e.raw(a.1, AvpFlags(a.2 & !AvpFlags::RESERVED), a.3, a.4);
         }
     }))
 }

@@ -245,11 +245,15 @@ impl<'a> Avp<'a> {
     }
 
     /// The AVP as an owned-or-borrowed [`RawAvp`] (borrowing; the V bit is dropped from the
-    /// flags because `vendor` implies it).
+    /// flags when `vendor` implies it).
     pub fn to_raw(&self) -> RawAvp<'a> {
         RawAvp {
             code: self.code,
-            flags: AvpFlags(self.flags.0 & !AvpFlags::VENDOR),
+            flags: if self.vendor != 0 {
+                AvpFlags(self.flags.0 & !AvpFlags::VENDOR)
+            } else {
+                self.flags
+            },
             vendor: self.vendor,
             data: Cow::Borrowed(self.data()),
         }

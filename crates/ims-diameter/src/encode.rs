@@ -30,14 +30,17 @@ impl<'b, B: EncodeBuf> Encoder<'b, B> {
     /// Writes an AVP header with a zero length; returns where it starts.
     fn begin(&mut self, code: u32, flags: u8, vendor: u32) -> usize {
         let start = self.pos();
-        let flags = if vendor != 0 {
+        // the Vendor-Id field is written when there is a vendor, or when the caller's flags carry
+        // V (Vendor-Id 0 as received)
+        let with_vendor = vendor != 0 || flags & AvpFlags::VENDOR != 0;
+        let flags = if with_vendor {
             flags | AvpFlags::VENDOR
         } else {
-            flags & !AvpFlags::VENDOR
+            flags
         };
         self.buf.put_u32(code);
         self.buf.put_u32(u32::from(flags) << 24);
-        if vendor != 0 {
+        if with_vendor {
             self.buf.put_u32(vendor);
         }
         start
@@ -55,7 +58,8 @@ impl<'b, B: EncodeBuf> Encoder<'b, B> {
         self.buf.put_bytes(0, padded(len) - len);
     }
 
-    /// An AVP with explicit code, flags and Vendor-Id (0 for none; the V bit follows it).
+    /// An AVP with explicit code, flags and Vendor-Id (0 for none): the V bit and Vendor-Id field
+    /// are written when `vendor` is not 0 or `flags` has V.
     pub fn raw(&mut self, code: u32, flags: AvpFlags, vendor: u32, data: &[u8]) {
         let s = self.begin(code, flags.0, vendor);
         self.buf.put_slice(data);

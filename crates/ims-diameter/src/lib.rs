@@ -87,7 +87,9 @@ mod error;
 mod framer;
 pub mod grammar;
 mod message;
+pub mod peer;
 mod result;
+pub mod routing;
 pub mod rx;
 #[doc(hidden)]
 pub mod testing;

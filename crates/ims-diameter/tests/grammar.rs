@@ -78,7 +78,7 @@ fn missing_avp_5005() {
     let uaa = Uaa::decode(&Message::parse(&ans).unwrap()).unwrap();
     assert_eq!(uaa.outcome(), Some(Outcome::from_result_code(5005)));
     let f = &uaa.failed_avp[0].other[0];
-    assert_eq!((f.code, f.vendor, f.data.len()), (601, 10415, 0));
+    assert_eq!((f.code, f.vendor, &f.data[..]), (601, 10415, &[0u8][..]));
 }
 
 #[test]

@@ -60,8 +60,10 @@ pub enum AvpType {
 }
 
 impl AvpType {
-    /// The data length of a fixed-size type (and the minimal data length for the others, used for
-    /// the zero-filled Failed-AVP of RFC 6733 §7.5).
+    /// The data length of a fixed-size type, and the minimal data length of the others: the size
+    /// of the zero-filled payload of the example AVP in Failed-AVP (RFC 6733 §7.5). Text and octet
+    /// types count one octet (an empty value is not a value: Wireshark flags it), Address an IPv4
+    /// address with its family, Grouped no member.
     pub const fn min_len(self) -> usize {
         match self {
             AvpType::Integer32
@@ -71,7 +73,8 @@ impl AvpType {
             | AvpType::Enumerated => 4,
             AvpType::Integer64 | AvpType::Unsigned64 | AvpType::Float64 => 8,
             AvpType::Address => 6,
-            _ => 0,
+            AvpType::Grouped => 0,
+            _ => 1,
         }
     }
 

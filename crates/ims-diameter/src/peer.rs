@@ -1,0 +1,1507 @@
+//! The Diameter peer state machine over TCP (RFC 6733 §5.6) with the transport watchdog of
+//! RFC 3539 §3.4 (DWR/DWA), capabilities exchange (§5.3), disconnection (§5.4), the
+//! pending-request table keyed by Hop-by-Hop Identifier with failover (§5.5.4), and a duplicate
+//! detector keyed by End-to-End Identifier (§6.1.9 / RFC 3539 §3.6).
+//!
+//! Sans-IO in the quinn shape: the owner feeds [`Peer::handle_input`] (transport up/down, octets
+//! read) and [`Peer::handle_timeout`], calls the user commands ([`Peer::connect`],
+//! [`Peer::send_request`], [`Peer::send_answer`], [`Peer::disconnect`]), and drains
+//! [`Peer::poll_output`] (connect, transmit, close, events) and [`Peer::poll_timeout`].
+//!
+//! A peer has up to two transports, as in the RFC: the one it opened ([`Side::Initiator`], "I")
+//! and the one the peer opened to it ([`Side::Responder`], "R"). When both are opened at once,
+//! the election of §5.6.4 keeps exactly one.
+//!
+//! ```
+//! use ims_diameter::peer::{Application, Event, Output, Peer, PeerConfig, PeerState, Side};
+//! use std::time::{Duration, Instant};
+//!
+//! let t0 = Instant::now();
+//! let cfg = |host: &str| PeerConfig {
+//!     applications: vec![Application::tgpp_auth(ims_diameter::dict::app::CX)],
+//!     ..PeerConfig::new(host, "ims.example.org")
+//! };
+//! let mut client = Peer::new(cfg("scscf.ims.example.org"), t0);
+//! let mut server = Peer::new(cfg("hss.ims.example.org"), t0);
+//!
+//! client.connect(t0);
+//! assert!(matches!(client.poll_output(), Some(Output::Connect)));
+//! client.handle_input(t0, ims_diameter::peer::Input::Connected);
+//! server.accept().unwrap();
+//! // shuttle octets both ways until both are open
+//! for _ in 0..4 {
+//!     while let Some(o) = client.poll_output() {
+//!         if let Output::Transmit { bytes, .. } = o {
+//!             server.handle_input(t0, ims_diameter::peer::Input::Data(Side::Responder, &bytes));
+//!         }
+//!     }
+//!     while let Some(o) = server.poll_output() {
+//!         if let Output::Transmit { bytes, .. } = o {
+//!             client.handle_input(t0, ims_diameter::peer::Input::Data(Side::Initiator, &bytes));
+//!         }
+//!     }
+//! }
+//! assert_eq!(client.state(), PeerState::IOpen);
+//! assert_eq!(server.state(), PeerState::ROpen);
+//! assert_eq!(client.remote().unwrap().origin_host, "hss.ims.example.org");
+//! ```
+
+use crate::answer::{error_answer, Origin};
+use crate::base::{Cea, Cer, DisconnectCause, Dpa, Dpr, Dwa, Dwr, VendorSpecificApplicationId};
+use crate::dict::{self, app, command as cmd};
+use crate::error::Error;
+use crate::framer::Framer;
+use crate::message::{Flags, Limits, Message, OwnedMessage};
+use crate::result::ResultCode;
+use crate::types::Address;
+use crate::Command;
+use bytes::{Bytes, BytesMut};
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+/// One application a node supports, as advertised in CER/CEA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Application {
+    /// Application-Id.
+    pub id: u32,
+    /// The Vendor-Id of a vendor-specific application (sent in a Vendor-Specific-Application-Id),
+    /// 0 for an IETF application (sent as a bare Auth-/Acct-Application-Id).
+    pub vendor_id: u32,
+    /// True for an accounting application (Acct-Application-Id), false for authorization.
+    pub accounting: bool,
+}
+
+impl Application {
+    /// An authorization application of 3GPP (vendor 10415), e.g. Cx or Rx.
+    pub const fn tgpp_auth(id: u32) -> Application {
+        Application {
+            id,
+            vendor_id: dict::VENDOR_3GPP,
+            accounting: false,
+        }
+    }
+    /// An IETF authorization application.
+    pub const fn auth(id: u32) -> Application {
+        Application {
+            id,
+            vendor_id: 0,
+            accounting: false,
+        }
+    }
+    /// The relay application (0xffffffff): an agent that relays every application.
+    pub const RELAY: Application = Application::auth(app::RELAY);
+}
+
+/// How a peer is configured: its identity as advertised in CER/CEA and its timers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerConfig {
+    /// Our Origin-Host (a DiameterIdentity).
+    pub origin_host: String,
+    /// Our Origin-Realm.
+    pub origin_realm: String,
+    /// Host-IP-Address values (at least one is sent; 127.0.0.1 when empty).
+    pub host_ip_addresses: Vec<IpAddr>,
+    /// Vendor-Id (0 by default).
+    pub vendor_id: u32,
+    /// Product-Name.
+    pub product_name: String,
+    /// Origin-State-Id (RFC 6733 §8.16), e.g. the boot time; `None` to send none.
+    pub origin_state_id: Option<u32>,
+    /// The applications we support.
+    pub applications: Vec<Application>,
+    /// The Origin-Host the remote peer must announce; a CER from another host is answered with
+    /// 3010 DIAMETER_UNKNOWN_PEER. `None` accepts any host.
+    pub expected_peer: Option<String>,
+    /// Tw, the watchdog interval (RFC 3539 §3.4.1: default 30 s, at least 6 s on the wire; any
+    /// value is accepted here so tests can run fast).
+    pub watchdog_interval: Duration,
+    /// The largest jitter added to or removed from Tw (RFC 3539 §3.4.1: ±2 s); zero for none.
+    pub watchdog_jitter: Duration,
+    /// How long to wait for the transport and then for the CEA before giving up.
+    pub connect_timeout: Duration,
+    /// How long to wait for a DPA before closing anyway.
+    pub disconnect_timeout: Duration,
+    /// Tc (RFC 6733 §2.1): reconnect after a transport failure when we are the initiator; `None`
+    /// never reconnects on its own.
+    pub reconnect_interval: Option<Duration>,
+    /// A seed for the Hop-by-Hop Identifiers and the watchdog jitter.
+    pub seed: u64,
+    /// Limits applied to every received message.
+    pub limits: Limits,
+}
+
+impl PeerConfig {
+    /// A configuration with the RFC defaults (Tw 30 s ±2 s, Tc 30 s) and no application.
+    pub fn new(origin_host: &str, origin_realm: &str) -> PeerConfig {
+        PeerConfig {
+            origin_host: origin_host.to_owned(),
+            origin_realm: origin_realm.to_owned(),
+            host_ip_addresses: Vec::new(),
+            vendor_id: 0,
+            product_name: "ims-rs".to_owned(),
+            origin_state_id: None,
+            applications: Vec::new(),
+            expected_peer: None,
+            watchdog_interval: Duration::from_secs(30),
+            watchdog_jitter: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(10),
+            disconnect_timeout: Duration::from_secs(5),
+            reconnect_interval: Some(Duration::from_secs(30)),
+            seed: 0x2545_f491_4f6c_dd1d,
+            limits: Limits::default(),
+        }
+    }
+
+    fn origin(&self) -> Origin<'_> {
+        Origin {
+            host: &self.origin_host,
+            realm: &self.origin_realm,
+            state_id: self.origin_state_id,
+        }
+    }
+
+    fn addresses(&self) -> Vec<Address<'static>> {
+        let ips: Vec<IpAddr> = if self.host_ip_addresses.is_empty() {
+            vec![IpAddr::from([127, 0, 0, 1])]
+        } else {
+            self.host_ip_addresses.clone()
+        };
+        ips.into_iter()
+            .map(|ip| match ip {
+                IpAddr::V4(a) => Address::Ipv4(a),
+                IpAddr::V6(a) => Address::Ipv6(a),
+            })
+            .collect()
+    }
+
+    /// Fills the application AVPs of a CER or CEA.
+    fn applications_into<'s>(
+        &self,
+        auth: &mut Vec<u32>,
+        acct: &mut Vec<u32>,
+        vsai: &mut Vec<VendorSpecificApplicationId<'s>>,
+        vendors: &mut Vec<u32>,
+    ) {
+        for a in &self.applications {
+            match (a.vendor_id, a.accounting) {
+                (0, false) => auth.push(a.id),
+                (0, true) => acct.push(a.id),
+                (v, acc) => {
+                    vsai.push(VendorSpecificApplicationId {
+                        vendor_id: v,
+                        auth_application_id: (!acc).then_some(a.id),
+                        acct_application_id: acc.then_some(a.id),
+                        ..Default::default()
+                    });
+                    if !vendors.contains(&v) {
+                        vendors.push(v);
+                    }
+                }
+            }
+        }
+    }
+
+    fn cer(&self) -> Cer<'_> {
+        let mut c = Cer {
+            origin_host: self.origin_host.as_str().into(),
+            origin_realm: self.origin_realm.as_str().into(),
+            host_ip_address: self.addresses(),
+            vendor_id: self.vendor_id,
+            product_name: self.product_name.as_str().into(),
+            origin_state_id: self.origin_state_id,
+            ..Default::default()
+        };
+        self.applications_into(
+            &mut c.auth_application_id,
+            &mut c.acct_application_id,
+            &mut c.vendor_specific_application_id,
+            &mut c.supported_vendor_id,
+        );
+        c
+    }
+
+    fn cea(&self, result_code: u32) -> Cea<'_> {
+        let mut c = Cea {
+            result_code,
+            origin_host: self.origin_host.as_str().into(),
+            origin_realm: self.origin_realm.as_str().into(),
+            host_ip_address: self.addresses(),
+            vendor_id: self.vendor_id,
+            product_name: self.product_name.as_str().into(),
+            origin_state_id: self.origin_state_id,
+            ..Default::default()
+        };
+        self.applications_into(
+            &mut c.auth_application_id,
+            &mut c.acct_application_id,
+            &mut c.vendor_specific_application_id,
+            &mut c.supported_vendor_id,
+        );
+        c
+    }
+}
+
+/// Which of the two transports of a peer (RFC 6733 §5.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The transport we opened ("I").
+    Initiator,
+    /// The transport the peer opened to us ("R").
+    Responder,
+}
+
+impl Side {
+    const fn index(self) -> usize {
+        match self {
+            Side::Initiator => 0,
+            Side::Responder => 1,
+        }
+    }
+}
+
+/// The peer states of RFC 6733 §5.6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PeerState {
+    /// No transport.
+    Closed,
+    /// Waiting for our transport to come up.
+    WaitConnAck,
+    /// CER sent on our transport, waiting for the CEA.
+    WaitICea,
+    /// Waiting for our transport while the peer's CER (on its transport) is held for the election.
+    WaitConnAckElect,
+    /// Both transports up: the election decides which survives.
+    WaitReturns,
+    /// Open on the peer's transport.
+    ROpen,
+    /// Open on our transport.
+    IOpen,
+    /// DPR sent, waiting for the DPA.
+    Closing,
+}
+
+impl PeerState {
+    /// True in R-Open and I-Open.
+    pub const fn is_open(self) -> bool {
+        matches!(self, PeerState::ROpen | PeerState::IOpen)
+    }
+}
+
+/// The watchdog states of RFC 3539 §3.4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WatchdogState {
+    /// The connection was never up.
+    Initial,
+    /// Traffic flows; requests may be sent.
+    Okay,
+    /// A DWR went unanswered for Tw: requests failed over, the connection is not used.
+    Suspect,
+    /// The connection is closed.
+    Down,
+    /// Reconnected: three DWAs must come back before the connection is used again.
+    Reopen,
+}
+
+/// Why a peer went down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownReason {
+    /// The transport failed or was closed by the remote side.
+    TransportClosed,
+    /// The transport could not be opened, or no CEA came in time.
+    ConnectFailed,
+    /// The CER/CEA exchange failed with this Result-Code (e.g. 5010
+    /// DIAMETER_NO_COMMON_APPLICATION, 3010 DIAMETER_UNKNOWN_PEER) or a malformed message.
+    CapabilitiesRejected(u32),
+    /// The watchdog closed the connection (two Tw without answer).
+    WatchdogTimeout,
+    /// We sent DPR (and got a DPA or gave up waiting).
+    LocalDisconnect(DisconnectCause),
+    /// The peer sent DPR.
+    RemoteDisconnect(DisconnectCause),
+    /// An invalid message length made the stream impossible to follow.
+    FramingError,
+}
+
+/// What the remote peer announced in its CER or CEA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteInfo {
+    /// Origin-Host.
+    pub origin_host: String,
+    /// Origin-Realm.
+    pub origin_realm: String,
+    /// Product-Name.
+    pub product_name: String,
+    /// Origin-State-Id.
+    pub origin_state_id: Option<u32>,
+    /// The Application-Ids both sides support (the intersection; everything of ours when the peer
+    /// is a relay).
+    pub common_applications: Vec<u32>,
+}
+
+/// A request the peer did not get an answer for: after a failover it must be sent elsewhere
+/// (its T flag is already set in `bytes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRequest {
+    /// The tag the request was sent with.
+    pub tag: u64,
+    /// The request octets (Hop-by-Hop Identifier as last sent; T flag set for a failover).
+    pub bytes: Bytes,
+    /// When the request times out.
+    pub deadline: Instant,
+}
+
+/// Something that happened on the peer, for the owner to act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The capabilities exchange succeeded: the peer is open.
+    Open(RemoteInfo),
+    /// The watchdog changed state (RFC 3539).
+    Watchdog(WatchdogState),
+    /// A request for an application (not CER/DWR/DPR) arrived; answer with [`Peer::send_answer`].
+    Request(OwnedMessage),
+    /// The answer to the request sent with `tag`.
+    Answer {
+        /// The tag given to [`Peer::send_request`].
+        tag: u64,
+        /// The answer.
+        answer: OwnedMessage,
+    },
+    /// No answer came before the request's deadline (the request is forgotten).
+    Timeout {
+        /// The tag given to [`Peer::send_request`].
+        tag: u64,
+    },
+    /// The connection is suspect or down: these requests had no answer and should be sent to
+    /// another peer (RFC 6733 §5.5.4); the T flag is set.
+    Failover(Vec<PendingRequest>),
+    /// The peer is no longer open.
+    Down(DownReason),
+    /// A received message was dropped.
+    Discarded(Discard),
+}
+
+/// Why a received message was dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Discard {
+    /// It could not be parsed and was not a request that could be answered.
+    Malformed(Error),
+    /// An answer whose Hop-by-Hop Identifier matches no pending request (RFC 6733 §6.2: answers
+    /// that cannot be matched are discarded), e.g. one that came after its timeout.
+    UnknownHopByHop(u32),
+}
+
+/// What the owner must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Open the initiator transport to the peer, then report [`Input::Connected`] or
+    /// [`Input::ConnectFailed`].
+    Connect,
+    /// Write these octets on that transport.
+    Transmit {
+        /// The transport.
+        side: Side,
+        /// A whole message.
+        bytes: Bytes,
+    },
+    /// Close that transport (after writing what was queued).
+    Close(Side),
+    /// An event.
+    Event(Event),
+}
+
+/// What the owner reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input<'a> {
+    /// The initiator transport is up.
+    Connected,
+    /// The initiator transport could not be opened.
+    ConnectFailed,
+    /// Octets read from that transport.
+    Data(Side, &'a [u8]),
+    /// That transport was closed by the remote side or failed.
+    TransportClosed(Side),
+}
+
+/// Counters of what a peer exchanged (for metrics and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PeerStats {
+    /// DWRs sent.
+    pub dwr_sent: u64,
+    /// DWAs received.
+    pub dwa_received: u64,
+    /// DWRs received (and answered).
+    pub dwr_received: u64,
+    /// DPRs received (and answered).
+    pub dpr_received: u64,
+    /// DPAs received.
+    pub dpa_received: u64,
+    /// Application requests sent.
+    pub requests_sent: u64,
+    /// Answers matched to a pending request.
+    pub answers_received: u64,
+    /// Application requests received.
+    pub requests_received: u64,
+    /// Requests handed back for failover.
+    pub failovers: u64,
+}
+
+/// Why a command was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerError {
+    /// The peer is not open (or its watchdog is not OKAY), so it must not carry requests.
+    #[error("peer not open")]
+    NotOpen,
+    /// The octets are not a Diameter message of the expected kind.
+    #[error("not a valid diameter {0}")]
+    Invalid(&'static str),
+    /// The responder transport is already in use.
+    #[error("responder transport already in use")]
+    Busy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    Connect,
+    Watchdog,
+    Disconnect,
+    Reconnect,
+}
+
+/// The Diameter peer state machine (see the [module documentation](self)).
+#[derive(Debug)]
+pub struct Peer {
+    cfg: PeerConfig,
+    state: PeerState,
+    watchdog: WatchdogState,
+    /// Transport presence and framer, per side.
+    conns: [Option<Framer>; 2],
+    /// The side that is open (or the one we wait on).
+    active: Option<Side>,
+    /// The CER received on R held during an election: (its header, remote info).
+    held_cer: Option<(crate::message::Header, RemoteInfo)>,
+    remote: Option<RemoteInfo>,
+    initiator: bool,
+    out: VecDeque<Output>,
+    timers: [Option<Instant>; 4],
+    pending: HashMap<u32, PendingRequest>,
+    next_hbh: u32,
+    rng: u64,
+    dwr_pending: bool,
+    num_dwa: i32,
+    was_open: bool,
+    disconnect_cause: Option<DisconnectCause>,
+    stats: PeerStats,
+}
+
+const fn timer_index(t: Timer) -> usize {
+    match t {
+        Timer::Connect => 0,
+        Timer::Watchdog => 1,
+        Timer::Disconnect => 2,
+        Timer::Reconnect => 3,
+    }
+}
+
+const TIMERS: [Timer; 4] = [
+    Timer::Connect,
+    Timer::Watchdog,
+    Timer::Disconnect,
+    Timer::Reconnect,
+];
+
+impl Peer {
+    /// A closed peer. `now` seeds nothing: the state machine reads no clock, it only stores
+    /// deadlines derived from the `now` of later calls.
+    pub fn new(cfg: PeerConfig, _now: Instant) -> Peer {
+        let rng = cfg.seed | 1;
+        let mut p = Peer {
+            cfg,
+            state: PeerState::Closed,
+            watchdog: WatchdogState::Initial,
+            conns: [None, None],
+            active: None,
+            held_cer: None,
+            remote: None,
+            initiator: false,
+            out: VecDeque::new(),
+            timers: [None; 4],
+            pending: HashMap::new(),
+            next_hbh: 0,
+            rng,
+            dwr_pending: false,
+            num_dwa: 0,
+            was_open: false,
+            disconnect_cause: None,
+            stats: PeerStats::default(),
+        };
+        p.next_hbh = p.random() as u32;
+        p
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &PeerConfig {
+        &self.cfg
+    }
+    /// The RFC 6733 state.
+    pub fn state(&self) -> PeerState {
+        self.state
+    }
+    /// The RFC 3539 watchdog state.
+    pub fn watchdog(&self) -> WatchdogState {
+        self.watchdog
+    }
+    /// The transport in use once open (or the one the CEA is awaited on).
+    pub fn active_side(&self) -> Option<Side> {
+        self.active
+    }
+    /// What the peer announced, once the capabilities exchange succeeded.
+    pub fn remote(&self) -> Option<&RemoteInfo> {
+        self.remote.as_ref()
+    }
+    /// True when requests may be sent: open and watchdog OKAY.
+    pub fn is_usable(&self) -> bool {
+        self.state.is_open() && self.watchdog == WatchdogState::Okay
+    }
+    /// What was exchanged so far.
+    pub fn stats(&self) -> PeerStats {
+        self.stats
+    }
+    /// How many requests wait for an answer.
+    pub fn pending_requests(&self) -> usize {
+        self.pending.len()
+    }
+
+    fn random(&mut self) -> u64 {
+        // xorshift64*
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn hop_by_hop(&mut self) -> u32 {
+        self.next_hbh = self.next_hbh.wrapping_add(1);
+        self.next_hbh
+    }
+
+    fn set_timer(&mut self, t: Timer, at: Option<Instant>) {
+        self.timers[timer_index(t)] = at;
+    }
+
+    fn event(&mut self, e: Event) {
+        self.out.push_back(Output::Event(e));
+    }
+
+    fn transmit(&mut self, side: Side, bytes: impl Into<Bytes>) {
+        self.out.push_back(Output::Transmit {
+            side,
+            bytes: bytes.into(),
+        });
+    }
+
+    fn close_side(&mut self, side: Side) {
+        if self.conns[side.index()].take().is_some() {
+            self.out.push_back(Output::Close(side));
+        }
+    }
+
+    /// SetWatchdog (RFC 3539 §3.4.1): Tw from now, with jitter.
+    fn set_watchdog(&mut self, now: Instant) {
+        let tw = self.cfg.watchdog_interval;
+        let j = self.cfg.watchdog_jitter.as_millis() as u64;
+        let at = if j == 0 {
+            now + tw
+        } else {
+            let r = self.random() % (2 * j + 1);
+            let ms = tw.as_millis() as u64 + r;
+            now + Duration::from_millis(ms.saturating_sub(j).max(1))
+        };
+        self.set_timer(Timer::Watchdog, Some(at));
+    }
+
+    fn set_watchdog_state(&mut self, w: WatchdogState) {
+        if self.watchdog != w {
+            self.watchdog = w;
+            self.event(Event::Watchdog(w));
+        }
+    }
+
+    // ---------------------------------------------------------------- user commands
+
+    /// Start connecting (we are the initiator): emits [`Output::Connect`]. Ignored unless closed.
+    pub fn connect(&mut self, now: Instant) {
+        self.initiator = true;
+        if self.state != PeerState::Closed {
+            return;
+        }
+        self.set_timer(Timer::Reconnect, None);
+        self.state = PeerState::WaitConnAck;
+        self.set_timer(Timer::Connect, Some(now + self.cfg.connect_timeout));
+        self.out.push_back(Output::Connect);
+    }
+
+    /// Attach a transport the peer opened to us; its first message must be a CER.
+    /// [`PeerError::Busy`] when we already have one (close the new transport).
+    pub fn accept(&mut self) -> Result<(), PeerError> {
+        let i = Side::Responder.index();
+        if self.conns[i].is_some() || self.state.is_open() || self.state == PeerState::Closing {
+            return Err(PeerError::Busy);
+        }
+        self.conns[i] = Some(Framer::with_limits(self.cfg.limits));
+        Ok(())
+    }
+
+    /// Sends a request (its Hop-by-Hop Identifier is replaced by a fresh one, which is returned);
+    /// the answer comes back as [`Event::Answer`] with `tag`, or [`Event::Timeout`] at `deadline`.
+    pub fn send_request(
+        &mut self,
+        now: Instant,
+        tag: u64,
+        request: &[u8],
+        deadline: Instant,
+    ) -> Result<u32, PeerError> {
+        let _ = now;
+        if !self.is_usable() {
+            return Err(PeerError::NotOpen);
+        }
+        let msg = Message::parse(request).map_err(|_| PeerError::Invalid("request"))?;
+        if !msg.is_request() {
+            return Err(PeerError::Invalid("request"));
+        }
+        let hbh = self.hop_by_hop();
+        let mut b = BytesMut::from(msg.as_bytes());
+        b[12..16].copy_from_slice(&hbh.to_be_bytes());
+        let bytes = b.freeze();
+        self.pending.insert(
+            hbh,
+            PendingRequest {
+                tag,
+                bytes: bytes.clone(),
+                deadline,
+            },
+        );
+        let side = self.active.ok_or(PeerError::NotOpen)?;
+        self.transmit(side, bytes);
+        self.stats.requests_sent += 1;
+        Ok(hbh)
+    }
+
+    /// Sends an answer (to a request received from this peer).
+    pub fn send_answer(&mut self, now: Instant, answer: &[u8]) -> Result<(), PeerError> {
+        let _ = now;
+        if !self.state.is_open() && self.state != PeerState::Closing {
+            return Err(PeerError::NotOpen);
+        }
+        let h = crate::message::Header::parse(answer).map_err(|_| PeerError::Invalid("answer"))?;
+        if h.flags.is_request() {
+            return Err(PeerError::Invalid("answer"));
+        }
+        let side = self.active.ok_or(PeerError::NotOpen)?;
+        self.transmit(side, Bytes::copy_from_slice(answer));
+        Ok(())
+    }
+
+    /// Sends DPR with this Disconnect-Cause (RFC 6733 §5.4); the transport is closed when the DPA
+    /// arrives or after `disconnect_timeout`. A peer that is not open is simply closed.
+    pub fn disconnect(&mut self, now: Instant, cause: DisconnectCause) {
+        self.initiator = false;
+        self.set_timer(Timer::Reconnect, None);
+        if !self.state.is_open() {
+            if self.state != PeerState::Closed && self.state != PeerState::Closing {
+                self.go_down(now, DownReason::LocalDisconnect(cause));
+            }
+            return;
+        }
+        let Some(side) = self.active else { return };
+        let hbh = self.hop_by_hop();
+        let e2e = self.random() as u32;
+        let dpr = Dpr {
+            origin_host: self.cfg.origin_host.as_str().into(),
+            origin_realm: self.cfg.origin_realm.as_str().into(),
+            disconnect_cause: cause,
+            ..Default::default()
+        };
+        let bytes = dpr.encode(hbh, e2e);
+        self.transmit(side, bytes);
+        self.state = PeerState::Closing;
+        self.disconnect_cause = Some(cause);
+        self.set_timer(Timer::Watchdog, None);
+        self.set_timer(Timer::Disconnect, Some(now + self.cfg.disconnect_timeout));
+    }
+
+    // ---------------------------------------------------------------- quinn-style driver
+
+    /// The next thing to do.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// The earliest deadline (a protocol timer or a pending request's).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let t = self.timers.iter().flatten().min().copied();
+        let p = self.pending.values().map(|p| p.deadline).min();
+        match (t, p) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Runs every timer that is due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let mut expired: Vec<u32> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(h, _)| *h)
+            .collect();
+        expired.sort_unstable();
+        for h in expired {
+            if let Some(p) = self.pending.remove(&h) {
+                self.event(Event::Timeout { tag: p.tag });
+            }
+        }
+        for t in TIMERS {
+            match self.timers[timer_index(t)] {
+                Some(at) if at <= now => {
+                    self.set_timer(t, None);
+                    self.on_timer(now, t);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn on_timer(&mut self, now: Instant, t: Timer) {
+        match t {
+            Timer::Connect => {
+                if matches!(
+                    self.state,
+                    PeerState::WaitConnAck | PeerState::WaitICea | PeerState::WaitConnAckElect
+                ) {
+                    self.go_down(now, DownReason::ConnectFailed);
+                }
+            }
+            Timer::Disconnect => {
+                if self.state == PeerState::Closing {
+                    let cause = self.disconnect_cause.unwrap_or(DisconnectCause::Rebooting);
+                    self.go_down(now, DownReason::LocalDisconnect(cause));
+                }
+            }
+            Timer::Reconnect => {
+                if self.state == PeerState::Closed && self.initiator {
+                    self.connect(now);
+                }
+            }
+            Timer::Watchdog => self.watchdog_timer(now),
+        }
+    }
+
+    /// The timer transitions of RFC 3539 §3.4.1.
+    fn watchdog_timer(&mut self, now: Instant) {
+        if !self.state.is_open() {
+            return;
+        }
+        match self.watchdog {
+            WatchdogState::Okay if !self.dwr_pending => {
+                self.send_dwr();
+                self.set_watchdog(now);
+            }
+            WatchdogState::Okay => {
+                self.failover();
+                self.set_watchdog(now);
+                self.set_watchdog_state(WatchdogState::Suspect);
+            }
+            WatchdogState::Suspect => self.go_down(now, DownReason::WatchdogTimeout),
+            WatchdogState::Reopen if !self.dwr_pending => {
+                self.send_dwr();
+                self.set_watchdog(now);
+            }
+            WatchdogState::Reopen => {
+                if self.num_dwa < 0 {
+                    self.go_down(now, DownReason::WatchdogTimeout);
+                } else {
+                    self.num_dwa = -1;
+                    self.set_watchdog(now);
+                }
+            }
+            WatchdogState::Initial | WatchdogState::Down => {}
+        }
+    }
+
+    fn send_dwr(&mut self) {
+        let Some(side) = self.active else { return };
+        let hbh = self.hop_by_hop();
+        let e2e = self.random() as u32;
+        let dwr = Dwr {
+            origin_host: self.cfg.origin_host.as_str().into(),
+            origin_realm: self.cfg.origin_realm.as_str().into(),
+            origin_state_id: self.cfg.origin_state_id,
+            ..Default::default()
+        };
+        let bytes = dwr.encode(hbh, e2e);
+        self.transmit(side, bytes);
+        self.dwr_pending = true;
+        self.stats.dwr_sent += 1;
+    }
+
+    /// Failover (RFC 3539 §3.4.1, RFC 6733 §5.5.4): every pending request, with the T flag.
+    fn failover(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        self.stats.failovers += self.pending.len() as u64;
+        let mut list: Vec<(u32, PendingRequest)> = self.pending.drain().collect();
+        list.sort_unstable_by_key(|(h, _)| *h);
+        let reqs = list
+            .into_iter()
+            .map(|(_, mut p)| {
+                let mut b = BytesMut::from(&p.bytes[..]);
+                b[4] |= Flags::RETRANSMIT;
+                p.bytes = b.freeze();
+                p
+            })
+            .collect();
+        self.event(Event::Failover(reqs));
+    }
+
+    /// Closes every transport and goes to Closed (and the watchdog to DOWN).
+    fn go_down(&mut self, now: Instant, reason: DownReason) {
+        let was_up = self.state != PeerState::Closed;
+        self.close_side(Side::Initiator);
+        self.close_side(Side::Responder);
+        self.failover();
+        self.state = PeerState::Closed;
+        self.active = None;
+        self.held_cer = None;
+        self.dwr_pending = false;
+        for t in [Timer::Connect, Timer::Watchdog, Timer::Disconnect] {
+            self.set_timer(t, None);
+        }
+        if self.was_open {
+            self.set_watchdog_state(WatchdogState::Down);
+        }
+        let reconnect = match &reason {
+            DownReason::LocalDisconnect(_) => false,
+            DownReason::RemoteDisconnect(c) => *c != DisconnectCause::DoNotWantToTalkToYou,
+            DownReason::CapabilitiesRejected(_) => false,
+            _ => true,
+        };
+        if was_up {
+            self.event(Event::Down(reason));
+        }
+        if reconnect && self.initiator {
+            if let Some(tc) = self.cfg.reconnect_interval {
+                self.set_timer(Timer::Reconnect, Some(now + tc));
+            }
+        }
+    }
+
+    /// Enters R-Open or I-Open on `side` and starts the watchdog (INITIAL→OKAY, DOWN→REOPEN).
+    fn open(&mut self, now: Instant, side: Side, remote: RemoteInfo) {
+        self.state = match side {
+            Side::Initiator => PeerState::IOpen,
+            Side::Responder => PeerState::ROpen,
+        };
+        self.active = Some(side);
+        self.set_timer(Timer::Connect, None);
+        self.remote = Some(remote.clone());
+        self.dwr_pending = false;
+        self.event(Event::Open(remote));
+        self.set_watchdog(now);
+        if self.was_open {
+            // RFC 3539 §3.4.1: DOWN, connection up: send a DWR at once and wait for three DWAs.
+            self.num_dwa = 0;
+            self.set_watchdog_state(WatchdogState::Reopen);
+            self.send_dwr();
+        } else {
+            self.set_watchdog_state(WatchdogState::Okay);
+        }
+        self.was_open = true;
+    }
+
+    /// Feeds what the transports did.
+    pub fn handle_input(&mut self, now: Instant, input: Input<'_>) {
+        match input {
+            Input::Connected => self.on_connected(now),
+            Input::ConnectFailed => self.on_connect_failed(now),
+            Input::TransportClosed(side) => self.on_closed(now, side),
+            Input::Data(side, data) => self.on_data(now, side, data),
+        }
+    }
+
+    fn on_connected(&mut self, now: Instant) {
+        match self.state {
+            PeerState::WaitConnAck => {
+                self.conns[0] = Some(Framer::with_limits(self.cfg.limits));
+                self.send_cer();
+                self.state = PeerState::WaitICea;
+            }
+            PeerState::WaitConnAckElect => {
+                self.conns[0] = Some(Framer::with_limits(self.cfg.limits));
+                self.send_cer();
+                self.state = PeerState::WaitReturns;
+                self.elect(now);
+            }
+            _ => {
+                // a late connection nobody waits for
+                self.out.push_back(Output::Close(Side::Initiator));
+            }
+        }
+    }
+
+    fn on_connect_failed(&mut self, now: Instant) {
+        match self.state {
+            PeerState::WaitConnAck => self.go_down(now, DownReason::ConnectFailed),
+            PeerState::WaitConnAckElect => {
+                // I-Rcv-Conn-Nack: answer the held CER on R
+                self.win_on_responder(now);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_closed(&mut self, now: Instant, side: Side) {
+        if self.conns[side.index()].take().is_none() {
+            return;
+        }
+        if self.active == Some(side) && (self.state.is_open() || self.state == PeerState::Closing) {
+            let reason = match (self.state, self.disconnect_cause) {
+                (PeerState::Closing, Some(c)) => DownReason::LocalDisconnect(c),
+                _ => DownReason::TransportClosed,
+            };
+            self.go_down(now, reason);
+            return;
+        }
+        match (self.state, side) {
+            (PeerState::WaitICea, Side::Initiator) => self.go_down(now, DownReason::ConnectFailed),
+            (PeerState::WaitReturns, Side::Initiator) => self.win_on_responder(now),
+            (PeerState::WaitReturns, Side::Responder) => {
+                self.held_cer = None;
+                self.state = PeerState::WaitICea;
+            }
+            (PeerState::WaitConnAckElect, Side::Responder) => {
+                self.held_cer = None;
+                self.state = PeerState::WaitConnAck;
+            }
+            _ => {}
+        }
+    }
+
+    fn send_cer(&mut self) {
+        let hbh = self.hop_by_hop();
+        let e2e = self.random() as u32;
+        let bytes = self.cfg.cer().encode(hbh, e2e);
+        self.transmit(Side::Initiator, bytes);
+    }
+
+    fn on_data(&mut self, now: Instant, side: Side, data: &[u8]) {
+        let Some(f) = self.conns[side.index()].as_mut() else {
+            return;
+        };
+        f.push(data);
+        loop {
+            let Some(f) = self.conns[side.index()].as_mut() else {
+                return;
+            };
+            match f.next_frame() {
+                Ok(Some(frame)) => self.on_frame(now, side, frame),
+                Ok(None) => return,
+                Err(_) => {
+                    if self.active == Some(side) {
+                        self.go_down(now, DownReason::FramingError);
+                    } else {
+                        self.close_side(side);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_frame(&mut self, now: Instant, side: Side, frame: Bytes) {
+        let msg = match OwnedMessage::parse(frame.clone(), &self.cfg.limits) {
+            Ok(m) => m,
+            Err(e) => {
+                if let Some(a) = error_answer(&frame, &e, &self.cfg.origin()) {
+                    self.transmit(side, a);
+                } else {
+                    self.event(Event::Discarded(Discard::Malformed(e)));
+                }
+                return;
+            }
+        };
+        let view = msg.view();
+        let (code, req) = (view.code(), view.is_request());
+        // before open, only the capabilities exchange is allowed
+        if code == cmd::CAPABILITIES_EXCHANGE {
+            if req {
+                self.on_cer(now, side, &msg);
+            } else {
+                self.on_cea(now, side, &msg);
+            }
+            return;
+        }
+        let on_active =
+            self.active == Some(side) && (self.state.is_open() || self.state == PeerState::Closing);
+        if !on_active {
+            // anything else on a transport that is not open: drop it and the transport
+            self.close_side(side);
+            return;
+        }
+        // RFC 3539: any message received in OKAY/SUSPECT resets the watchdog
+        let is_dwa = code == cmd::DEVICE_WATCHDOG && !req;
+        match self.watchdog {
+            WatchdogState::Okay if !is_dwa => self.set_watchdog(now),
+            WatchdogState::Suspect if !is_dwa => {
+                self.set_watchdog(now);
+                self.set_watchdog_state(WatchdogState::Okay);
+            }
+            _ => {}
+        }
+        match (code, req) {
+            (cmd::DEVICE_WATCHDOG, true) => {
+                self.stats.dwr_received += 1;
+                let dwa = Dwa {
+                    result_code: ResultCode::Success.code(),
+                    origin_host: self.cfg.origin_host.as_str().into(),
+                    origin_realm: self.cfg.origin_realm.as_str().into(),
+                    origin_state_id: self.cfg.origin_state_id,
+                    ..Default::default()
+                };
+                let a = dwa.encode_answer(view.header());
+                self.transmit(side, a);
+            }
+            (cmd::DEVICE_WATCHDOG, false) => {
+                self.stats.dwa_received += 1;
+                self.on_dwa(now)
+            }
+            (cmd::DISCONNECT_PEER, true) => {
+                self.stats.dpr_received += 1;
+                let cause = Dpr::decode(&view)
+                    .map(|d| d.disconnect_cause)
+                    .unwrap_or(DisconnectCause::Rebooting);
+                let dpa = Dpa {
+                    result_code: ResultCode::Success.code(),
+                    origin_host: self.cfg.origin_host.as_str().into(),
+                    origin_realm: self.cfg.origin_realm.as_str().into(),
+                    ..Default::default()
+                };
+                let a = dpa.encode_answer(view.header());
+                self.transmit(side, a);
+                self.go_down(now, DownReason::RemoteDisconnect(cause));
+            }
+            (cmd::DISCONNECT_PEER, false) => {
+                self.stats.dpa_received += 1;
+                if self.state == PeerState::Closing {
+                    let cause = self.disconnect_cause.unwrap_or(DisconnectCause::Rebooting);
+                    self.go_down(now, DownReason::LocalDisconnect(cause));
+                }
+            }
+            (_, true) => {
+                if self.state == PeerState::Closing {
+                    // RFC 6733 §5.4: no new work once DPR is sent; answer 3002 so it goes elsewhere
+                    let a = result_answer(
+                        &view,
+                        ResultCode::UnableToDeliver.code(),
+                        &self.cfg.origin(),
+                    );
+                    self.transmit(side, a);
+                    return;
+                }
+                self.stats.requests_received += 1;
+                self.event(Event::Request(msg));
+            }
+            (_, false) => match self.pending.remove(&view.hop_by_hop()) {
+                Some(p) => {
+                    self.stats.answers_received += 1;
+                    self.event(Event::Answer {
+                        tag: p.tag,
+                        answer: msg,
+                    })
+                }
+                None => self.event(Event::Discarded(Discard::UnknownHopByHop(
+                    view.hop_by_hop(),
+                ))),
+            },
+        }
+    }
+
+    /// The DWA transitions of RFC 3539 §3.4.1.
+    fn on_dwa(&mut self, now: Instant) {
+        self.dwr_pending = false;
+        match self.watchdog {
+            WatchdogState::Okay => self.set_watchdog(now),
+            WatchdogState::Suspect => {
+                self.set_watchdog(now);
+                self.set_watchdog_state(WatchdogState::Okay);
+            }
+            WatchdogState::Reopen => {
+                self.num_dwa += 1;
+                if self.num_dwa >= 3 {
+                    self.set_watchdog(now);
+                    self.set_watchdog_state(WatchdogState::Okay);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Process-CER: checks a CER and computes the remote info, or the failing Result-Code with
+    /// the answer to send.
+    fn process_cer(&self, msg: &OwnedMessage) -> Result<RemoteInfo, Vec<u8>> {
+        let view = msg.view();
+        let cer = match Cer::decode(&view) {
+            Ok(c) => c,
+            Err(e) => {
+                return Err(error_answer(msg.bytes(), &e, &self.cfg.origin()).unwrap_or_default())
+            }
+        };
+        let reject = |rc: ResultCode| {
+            let mut cea = self.cfg.cea(rc.code());
+            if rc == ResultCode::UnknownPeer {
+                cea.error_message = Some("unknown peer".into());
+            }
+            let mut h = view.header().answer();
+            if rc.code() / 1000 == 3 {
+                h.flags.0 |= Flags::ERROR;
+            }
+            let mut v = Vec::new();
+            cea.encode_into(&h, &mut v);
+            v
+        };
+        if let Some(exp) = &self.cfg.expected_peer {
+            if !exp.eq_ignore_ascii_case(&cer.origin_host) {
+                return Err(reject(ResultCode::UnknownPeer));
+            }
+        }
+        let common = self.common_applications(
+            &cer.auth_application_id,
+            &cer.acct_application_id,
+            &cer.vendor_specific_application_id,
+        );
+        if common.is_empty() {
+            return Err(reject(ResultCode::NoCommonApplication));
+        }
+        Ok(RemoteInfo {
+            origin_host: cer.origin_host.into_owned(),
+            origin_realm: cer.origin_realm.into_owned(),
+            product_name: cer.product_name.into_owned(),
+            origin_state_id: cer.origin_state_id,
+            common_applications: common,
+        })
+    }
+
+    /// The intersection of our applications with the peer's (RFC 6733 §5.3: the relay
+    /// application on either side matches everything).
+    fn common_applications(
+        &self,
+        auth: &[u32],
+        acct: &[u32],
+        vsai: &[VendorSpecificApplicationId<'_>],
+    ) -> Vec<u32> {
+        let theirs: Vec<u32> = auth
+            .iter()
+            .chain(acct)
+            .copied()
+            .chain(vsai.iter().flat_map(|v| {
+                v.auth_application_id
+                    .into_iter()
+                    .chain(v.acct_application_id)
+            }))
+            .collect();
+        let ours: Vec<u32> = self.cfg.applications.iter().map(|a| a.id).collect();
+        let mut common: Vec<u32> = if theirs.contains(&app::RELAY) {
+            ours.iter().copied().filter(|a| *a != app::RELAY).collect()
+        } else if ours.contains(&app::RELAY) {
+            theirs.clone()
+        } else {
+            ours.iter()
+                .copied()
+                .filter(|a| theirs.contains(a))
+                .collect()
+        };
+        if common.is_empty() && theirs.contains(&app::RELAY) && ours.contains(&app::RELAY) {
+            common.push(app::RELAY);
+        }
+        common.dedup();
+        common
+    }
+
+    fn on_cer(&mut self, now: Instant, side: Side, msg: &OwnedMessage) {
+        if side == Side::Initiator {
+            // a CER on our own transport is not allowed
+            self.close_side(side);
+            return;
+        }
+        let info = match self.process_cer(msg) {
+            Ok(i) => i,
+            Err(answer) => {
+                if !answer.is_empty() {
+                    self.transmit(side, answer);
+                }
+                self.close_side(side);
+                return;
+            }
+        };
+        match self.state {
+            PeerState::Closed => {
+                // R-Conn-CER: R-Accept, Process-CER, R-Snd-CEA
+                self.held_cer = Some((*msg.header(), info));
+                self.win_on_responder(now);
+            }
+            PeerState::WaitConnAck => {
+                self.held_cer = Some((*msg.header(), info));
+                self.state = PeerState::WaitConnAckElect;
+            }
+            PeerState::WaitICea => {
+                self.held_cer = Some((*msg.header(), info));
+                self.state = PeerState::WaitReturns;
+                self.elect(now);
+            }
+            _ => {
+                // R-Reject: we already have a connection
+                self.close_side(side);
+            }
+        }
+    }
+
+    /// Elect (RFC 6733 §5.6.4): the higher Origin-Host wins and keeps its responder transport.
+    fn elect(&mut self, now: Instant) {
+        let Some((_, info)) = &self.held_cer else {
+            return;
+        };
+        if self.cfg.origin_host.as_bytes() > info.origin_host.as_bytes() {
+            // Win-Election: I-Disc, R-Snd-CEA
+            self.close_side(Side::Initiator);
+            self.win_on_responder(now);
+        }
+        // otherwise wait for the CEA on our transport
+    }
+
+    /// R-Snd-CEA for the held CER, then R-Open.
+    fn win_on_responder(&mut self, now: Instant) {
+        let Some((h, info)) = self.held_cer.take() else {
+            self.go_down(now, DownReason::ConnectFailed);
+            return;
+        };
+        let mut v = Vec::new();
+        self.cfg
+            .cea(ResultCode::Success.code())
+            .encode_into(&h.answer(), &mut v);
+        self.transmit(Side::Responder, v);
+        self.open(now, Side::Responder, info);
+    }
+
+    fn on_cea(&mut self, now: Instant, side: Side, msg: &OwnedMessage) {
+        let waiting = side == Side::Initiator
+            && matches!(self.state, PeerState::WaitICea | PeerState::WaitReturns);
+        if !waiting {
+            return;
+        }
+        let view = msg.view();
+        let cea = match Cea::decode(&view) {
+            Ok(c) => c,
+            Err(_) => {
+                let rc = view.outcome().map_or(0, |o| o.code());
+                self.go_down(now, DownReason::CapabilitiesRejected(rc));
+                return;
+            }
+        };
+        if cea.result_code != ResultCode::Success.code() {
+            self.go_down(now, DownReason::CapabilitiesRejected(cea.result_code));
+            return;
+        }
+        if let Some(exp) = &self.cfg.expected_peer {
+            if !exp.eq_ignore_ascii_case(&cea.origin_host) {
+                self.go_down(
+                    now,
+                    DownReason::CapabilitiesRejected(ResultCode::UnknownPeer.code()),
+                );
+                return;
+            }
+        }
+        let common = self.common_applications(
+            &cea.auth_application_id,
+            &cea.acct_application_id,
+            &cea.vendor_specific_application_id,
+        );
+        if common.is_empty() {
+            self.go_down(
+                now,
+                DownReason::CapabilitiesRejected(ResultCode::NoCommonApplication.code()),
+            );
+            return;
+        }
+        let info = RemoteInfo {
+            origin_host: cea.origin_host.into_owned(),
+            origin_realm: cea.origin_realm.into_owned(),
+            product_name: cea.product_name.into_owned(),
+            origin_state_id: cea.origin_state_id,
+            common_applications: common,
+        };
+        if self.state == PeerState::WaitReturns {
+            // I-Rcv-CEA: R-Disc
+            self.held_cer = None;
+            self.close_side(Side::Responder);
+        }
+        self.open(now, Side::Initiator, info);
+    }
+}
+
+/// A minimal answer to `request` with this Result-Code (E bit for 3xxx): Session-Id (copied),
+/// Origin-Host, Origin-Realm, Origin-State-Id, Result-Code, and the Proxy-Info AVPs copied
+/// (RFC 6733 §7.2 answer-message). Used for 3002, 3003, 3005 and the like by agents and nodes.
+pub fn result_answer(request: &Message<'_>, result_code: u32, origin: &Origin<'_>) -> Vec<u8> {
+    let mut h = request.header().answer();
+    if result_code / 1000 == 3 {
+        h.flags.0 |= Flags::ERROR;
+    }
+    let mut v = Vec::with_capacity(128);
+    crate::encode::encode_message(&mut v, &h, |e| {
+        if let Some(s) = request.find(dict::SESSION_ID) {
+            e.copy(&s);
+        }
+        e.utf8(dict::ORIGIN_HOST, origin.host);
+        e.utf8(dict::ORIGIN_REALM, origin.realm);
+        if let Some(s) = origin.state_id {
+            e.u32(dict::ORIGIN_STATE_ID, s);
+        }
+        e.u32(dict::RESULT_CODE, result_code);
+        for p in request.find_all(dict::PROXY_INFO) {
+            e.copy(&p);
+        }
+    });
+    v
+}
+
+/// What [`Duplicates::check`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Duplicate {
+    /// Not seen before: handle it (and call [`Duplicates::answered`] with the answer).
+    New,
+    /// Seen and still being handled: drop this copy.
+    InProgress,
+    /// Seen and answered: send this answer again (its Hop-by-Hop Identifier must be set to the
+    /// new request's, which [`Duplicates::check`] does).
+    Answered(Bytes),
+}
+
+/// Duplicate request detection (RFC 6733 §6.1.9, RFC 3539 §3.6): requests are remembered by
+/// (Origin-Host, End-to-End Identifier) for `window` (RFC 6733 suggests at least the failover
+/// time; 4 minutes by default), with the answer once it is sent. One per node, shared by peers,
+/// since a retransmission after failover arrives from another peer.
+#[derive(Debug)]
+pub struct Duplicates {
+    window: Duration,
+    max: usize,
+    seen: HashMap<(String, u32), (Instant, Option<Bytes>)>,
+    order: VecDeque<(Instant, String, u32)>,
+}
+
+impl Default for Duplicates {
+    fn default() -> Self {
+        Duplicates::new(Duration::from_secs(240), 100_000)
+    }
+}
+
+impl Duplicates {
+    /// Remember requests for `window`, at most `max` of them (the oldest are forgotten first).
+    pub fn new(window: Duration, max: usize) -> Duplicates {
+        Duplicates {
+            window,
+            max: max.max(1),
+            seen: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    fn expire(&mut self, now: Instant) {
+        while let Some((t, _, _)) = self.order.front() {
+            if now.saturating_duration_since(*t) < self.window && self.order.len() <= self.max {
+                break;
+            }
+            if let Some((t, h, e)) = self.order.pop_front() {
+                if self.seen.get(&(h.clone(), e)).is_some_and(|v| v.0 == t) {
+                    self.seen.remove(&(h, e));
+                }
+            }
+        }
+    }
+
+    /// Checks a received request. Requests without Origin-Host are always new.
+    pub fn check(&mut self, now: Instant, request: &Message<'_>) -> Duplicate {
+        self.expire(now);
+        let Some(host) = request.origin_host() else {
+            return Duplicate::New;
+        };
+        let key = (host.to_ascii_lowercase(), request.end_to_end());
+        match self.seen.get(&key) {
+            Some((_, None)) => Duplicate::InProgress,
+            Some((_, Some(a))) => {
+                let mut b = BytesMut::from(&a[..]);
+                if b.len() >= 16 {
+                    b[12..16].copy_from_slice(&request.hop_by_hop().to_be_bytes());
+                }
+                Duplicate::Answered(b.freeze())
+            }
+            None => {
+                self.order.push_back((now, key.0.clone(), key.1));
+                self.seen.insert(key, (now, None));
+                self.expire(now);
+                Duplicate::New
+            }
+        }
+    }
+
+    /// Records the answer sent to `request` so a duplicate gets it again.
+    pub fn answered(&mut self, request: &Message<'_>, answer: Bytes) {
+        let Some(host) = request.origin_host() else {
+            return;
+        };
+        let key = (host.to_ascii_lowercase(), request.end_to_end());
+        if let Some(v) = self.seen.get_mut(&key) {
+            v.1 = Some(answer);
+        }
+    }
+
+    /// How many requests are remembered.
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// True when none is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+}
+
+/// End-to-End Identifiers (RFC 6733 §3): the high 12 bits from the low bits of the time the node
+/// started, the low 20 bits a counter from a random start, so identifiers stay unique across
+/// reboots for at least 4 minutes.
+#[derive(Debug, Clone)]
+pub struct EndToEnd {
+    next: u32,
+}
+
+impl EndToEnd {
+    /// `unix_secs`: the node's start time; `random`: any random value.
+    pub fn new(unix_secs: u64, random: u32) -> EndToEnd {
+        EndToEnd {
+            next: ((unix_secs as u32 & 0xfff) << 20) | (random & 0x000f_ffff),
+        }
+    }
+
+    /// The next identifier.
+    pub fn next_id(&mut self) -> u32 {
+        let v = self.next;
+        self.next = (v & 0xfff0_0000) | (v.wrapping_add(1) & 0x000f_ffff);
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,723 @@
+//! Two peers driven against each other on a virtual clock.
+
+use super::*;
+use crate::cx::{Maa, Mar};
+use crate::Outcome;
+
+const TW: Duration = Duration::from_secs(6);
+
+/// The origin of the virtual clock.
+fn t0() -> Instant {
+    #[allow(clippy::disallowed_methods)] // origin of the virtual clock, never read again
+    Instant::now()
+}
+
+fn cfg(host: &str, apps: &[u32]) -> PeerConfig {
+    PeerConfig {
+        applications: apps.iter().map(|a| Application::tgpp_auth(*a)).collect(),
+        watchdog_interval: TW,
+        watchdog_jitter: Duration::ZERO,
+        reconnect_interval: Some(Duration::from_secs(30)),
+        origin_state_id: Some(7),
+        ..PeerConfig::new(host, "ims.example.org")
+    }
+}
+
+/// What crossed the wire, for assertions.
+#[derive(Debug, Clone)]
+struct Seen {
+    from_a: bool,
+    code: u32,
+    request: bool,
+    flags: u8,
+}
+
+/// Peer `a` and peer `b`; a's Initiator transport is b's Responder one and vice versa.
+struct Net {
+    a: Peer,
+    b: Peer,
+    now: Instant,
+    ev_a: Vec<Event>,
+    ev_b: Vec<Event>,
+    wire: Vec<Seen>,
+    /// Drop everything b sends (messages and closes).
+    b_mute: bool,
+    /// Let connection attempts succeed.
+    reachable: bool,
+}
+
+impl Net {
+    fn new(a: PeerConfig, b: PeerConfig) -> Net {
+        let now = t0();
+        Net {
+            a: Peer::new(a, now),
+            b: Peer::new(b, now),
+            now,
+            ev_a: Vec::new(),
+            ev_b: Vec::new(),
+            wire: Vec::new(),
+            b_mute: false,
+            reachable: true,
+        }
+    }
+
+    fn pump(&mut self) {
+        for _ in 0..50 {
+            let mut progressed = false;
+            while let Some(o) = self.a.poll_output() {
+                progressed = true;
+                self.deliver(true, o);
+            }
+            while let Some(o) = self.b.poll_output() {
+                progressed = true;
+                self.deliver(false, o);
+            }
+            if !progressed {
+                return;
+            }
+        }
+        panic!("outputs never settle");
+    }
+
+    fn deliver(&mut self, from_a: bool, o: Output) {
+        let now = self.now;
+        let (src, dst) = if from_a {
+            (&mut self.a, &mut self.b)
+        } else {
+            (&mut self.b, &mut self.a)
+        };
+        let _ = src;
+        let other = |s: Side| match s {
+            Side::Initiator => Side::Responder,
+            Side::Responder => Side::Initiator,
+        };
+        match o {
+            Output::Connect => {
+                if self.reachable && dst.accept().is_ok() {
+                    let src = if from_a { &mut self.a } else { &mut self.b };
+                    src.handle_input(now, Input::Connected);
+                } else {
+                    let src = if from_a { &mut self.a } else { &mut self.b };
+                    src.handle_input(now, Input::ConnectFailed);
+                }
+            }
+            Output::Transmit { side, bytes } => {
+                let m = Message::parse(&bytes).expect("peers send valid messages");
+                self.wire.push(Seen {
+                    from_a,
+                    code: m.code(),
+                    request: m.is_request(),
+                    flags: m.flags().0,
+                });
+                if !from_a && self.b_mute {
+                    return;
+                }
+                dst.handle_input(now, Input::Data(other(side), &bytes));
+            }
+            Output::Close(side) => {
+                if !from_a && self.b_mute {
+                    return;
+                }
+                dst.handle_input(now, Input::TransportClosed(other(side)))
+            }
+            Output::Event(e) => {
+                if from_a {
+                    self.ev_a.push(e)
+                } else {
+                    self.ev_b.push(e)
+                }
+            }
+        }
+    }
+
+    /// Advances the clock to `t`, running every timer on the way in order.
+    fn advance(&mut self, d: Duration) {
+        let end = self.now + d;
+        loop {
+            let next = [self.a.poll_timeout(), self.b.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .filter(|t| *t <= end)
+                .min();
+            let Some(t) = next else { break };
+            self.now = t.max(self.now);
+            self.a.handle_timeout(self.now);
+            self.b.handle_timeout(self.now);
+            self.pump();
+        }
+        self.now = end;
+    }
+
+    fn open(&mut self) {
+        self.a.connect(self.now);
+        self.pump();
+        assert_eq!(self.a.state(), PeerState::IOpen);
+        assert_eq!(self.b.state(), PeerState::ROpen);
+    }
+
+    fn count(&self, from_a: bool, code: u32, request: bool) -> usize {
+        self.wire
+            .iter()
+            .filter(|s| s.from_a == from_a && s.code == code && s.request == request)
+            .count()
+    }
+}
+
+fn mar(host: &str) -> Vec<u8> {
+    Mar {
+        session_id: format!("{host};1;1").into(),
+        vendor_specific_application_id: VendorSpecificApplicationId::cx(),
+        auth_session_state: crate::base::AuthSessionState::NoStateMaintained,
+        origin_host: host.into(),
+        origin_realm: "ims.example.org".into(),
+        destination_realm: "ims.example.org".into(),
+        user_name: "alice@ims.example.org".into(),
+        public_identity: "sip:alice@ims.example.org".into(),
+        sip_number_auth_items: 1,
+        server_name: "sip:scscf.ims.example.org".into(),
+        ..Default::default()
+    }
+    .encode(0, 0x1234_5678)
+}
+
+fn answer_to(req: &OwnedMessage) -> Vec<u8> {
+    let mar = Mar::decode(&req.view()).unwrap();
+    let mut maa = Maa {
+        session_id: mar.session_id.clone(),
+        vendor_specific_application_id: mar.vendor_specific_application_id.clone(),
+        auth_session_state: mar.auth_session_state,
+        origin_host: "hss.ims.example.org".into(),
+        origin_realm: "ims.example.org".into(),
+        ..Default::default()
+    };
+    maa.set_outcome(Outcome::SUCCESS);
+    maa.encode_answer(req.header())
+}
+
+fn requests(ev: &[Event]) -> Vec<OwnedMessage> {
+    ev.iter()
+        .filter_map(|e| match e {
+            Event::Request(m) => Some(m.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn capabilities_exchange_opens_both_sides_with_the_common_applications() {
+    let mut n = Net::new(
+        cfg("scscf.ims.example.org", &[app::CX, app::RX]),
+        cfg("hss.ims.example.org", &[app::CX]),
+    );
+    n.open();
+    assert_eq!(n.count(true, 257, true), 1);
+    assert_eq!(n.count(false, 257, false), 1);
+    let Some(Event::Open(info)) = n.ev_a.iter().find(|e| matches!(e, Event::Open(_))) else {
+        panic!("a not open: {:?}", n.ev_a)
+    };
+    assert_eq!(info.origin_host, "hss.ims.example.org");
+    assert_eq!(info.common_applications, vec![app::CX]);
+    assert_eq!(info.origin_state_id, Some(7));
+    let Some(Event::Open(info)) = n.ev_b.iter().find(|e| matches!(e, Event::Open(_))) else {
+        panic!("b not open")
+    };
+    assert_eq!(info.origin_host, "scscf.ims.example.org");
+    assert_eq!(info.common_applications, vec![app::CX]);
+    assert_eq!(n.a.watchdog(), WatchdogState::Okay);
+    assert!(n.a.is_usable() && n.b.is_usable());
+}
+
+#[test]
+fn no_common_application_is_5010_and_closes() {
+    let mut n = Net::new(
+        cfg("pcscf.ims.example.org", &[app::RX]),
+        cfg("hss.ims.example.org", &[app::CX]),
+    );
+    n.a.connect(n.now);
+    n.pump();
+    assert_eq!(n.a.state(), PeerState::Closed);
+    assert_eq!(n.b.state(), PeerState::Closed);
+    assert!(n
+        .ev_a
+        .contains(&Event::Down(DownReason::CapabilitiesRejected(5010))));
+    // no reconnection after a rejection
+    n.advance(Duration::from_secs(120));
+    assert_eq!(n.count(true, 257, true), 1);
+}
+
+#[test]
+fn unknown_peer_is_3010() {
+    let mut b = cfg("hss.ims.example.org", &[app::CX]);
+    b.expected_peer = Some("icscf.ims.example.org".into());
+    let mut n = Net::new(cfg("scscf.ims.example.org", &[app::CX]), b);
+    n.a.connect(n.now);
+    n.pump();
+    assert!(n
+        .ev_a
+        .contains(&Event::Down(DownReason::CapabilitiesRejected(3010))));
+    // the CEA carried the E bit (3xxx)
+    let cea = n.wire.iter().find(|s| !s.from_a && s.code == 257).unwrap();
+    assert_eq!(cea.flags & Flags::ERROR, Flags::ERROR);
+}
+
+#[test]
+fn relay_application_matches_everything() {
+    let mut relay = cfg("dra.ims.example.org", &[]);
+    relay.applications = vec![Application::RELAY];
+    let mut n = Net::new(cfg("scscf.ims.example.org", &[app::CX, app::RX]), relay);
+    n.open();
+    assert_eq!(
+        n.a.remote().unwrap().common_applications,
+        vec![app::CX, app::RX]
+    );
+}
+
+#[test]
+fn request_answer_by_hop_by_hop() {
+    let mut n = Net::new(
+        cfg("scscf.ims.example.org", &[app::CX]),
+        cfg("hss.ims.example.org", &[app::CX]),
+    );
+    n.open();
+    let dl = n.now + Duration::from_secs(5);
+    let h1 =
+        n.a.send_request(n.now, 1, &mar("scscf.ims.example.org"), dl)
+            .unwrap();
+    let h2 =
+        n.a.send_request(n.now, 2, &mar("scscf.ims.example.org"), dl)
+            .unwrap();
+    assert_ne!(h1, h2);
+    n.pump();
+    let reqs = requests(&n.ev_b);
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].header().hop_by_hop, h1);
+    assert_eq!(n.a.pending_requests(), 2);
+    // answer in reverse order: the tags still match
+    n.b.send_answer(n.now, &answer_to(&reqs[1])).unwrap();
+    n.b.send_answer(n.now, &answer_to(&reqs[0])).unwrap();
+    n.pump();
+    let tags: Vec<u64> = n
+        .ev_a
+        .iter()
+        .filter_map(|e| match e {
+            Event::Answer { tag, answer } => {
+                assert_eq!(answer.view().outcome(), Some(Outcome::SUCCESS));
+                Some(*tag)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tags, vec![2, 1]);
+    assert_eq!(n.a.pending_requests(), 0);
+}
+
+#[test]
+fn request_timeout_then_late_answer_is_discarded() {
+    let mut n = Net::new(
+        cfg("scscf.ims.example.org", &[app::CX]),
+        cfg("hss.ims.example.org", &[app::CX]),
+    );
+    n.open();
+    let dl = n.now + Duration::from_secs(2);
+    let hbh =
+        n.a.send_request(n.now, 9, &mar("scscf.ims.example.org"), dl)
+            .unwrap();
+    n.pump();
+    n.advance(Duration::from_millis(1999));
+    assert!(!n.ev_a.contains(&Event::Timeout { tag: 9 }));
+    n.advance(Duration::from_millis(1));
+    assert!(n.ev_a.contains(&Event::Timeout { tag: 9 }));
+    let req = requests(&n.ev_b).pop().unwrap();
+    n.b.send_answer(n.now, &answer_to(&req)).unwrap();
+    n.pump();
+    assert!(n
+        .ev_a
+        .contains(&Event::Discarded(Discard::UnknownHopByHop(hbh))));
+}
+
+#[test]
+fn requests_refused_before_open() {
+    let mut p = Peer::new(cfg("scscf.ims.example.org", &[app::CX]), t0());
+    let now = t0();
+    assert_eq!(
+        p.send_request(now, 1, &mar("x"), now),
+        Err(PeerError::NotOpen)
+    );
+}
+
+#[test]
+fn watchdog_sends_dwr_after_tw_of_silence_and_stays_okay() {
+    let mut n = Net::new(
+        cfg("scscf.ims.example.org", &[app::CX]),
+        cfg("hss.ims.example.org", &[app::CX]),
+    );
+    n.open();
+    n.advance(TW - Duration::from_millis(1));
+    assert_eq!(n.count(true, 280, true), 0);
+    n.advance(Duration::from_millis(1));
+    // both sides' Tw expire together: each sends a DWR and answers the other's
+    assert_eq!(n.count(true, 280, true), 1);
+    assert_eq!(n.count(false, 280, false), 1);
+    n.advance(TW * 10);
+    assert_eq!(n.count(true, 280, true), 11);
+    let st = n.a.stats();
+    assert_eq!(
+        (st.dwr_sent, st.dwa_received, st.dwr_received),
+        (11, 11, 11)
+    );
+    assert_eq!(n.a.watchdog(), WatchdogState::Okay);
+    assert_eq!(n.b.watchdog(), WatchdogState::Okay);
+}
+
+#[test]
+fn traffic_resets_the_watchdog() {
+    let mut n = Net::new(
+        cfg("scscf.ims.example.org", &[app::CX]),
+        cfg("hss.ims.example.org", &[app::CX]),
+    );
+    n.open();
+    for _ in 0..5 {
+        n.advance(TW / 2);
+        let dl = n.now + Duration::from_secs(1);
+        n.a.send_request(n.now, 1, &mar("scscf.ims.example.org"), dl)
+            .unwrap();
+        n.pump();
+        let req = requests(&n.ev_b).pop().unwrap();
+        n.b.send_answer(n.now, &answer_to(&req)).unwrap();
+        n.pump();
+    }
+    // a heard the answers, b heard the requests: nobody needed a DWR
+    assert_eq!(n.count(true, 280, true), 0);
+    assert_eq!(n.count(false, 280, true), 0);
+}
+
+#[test]
+fn unanswered_watchdog_fails_over_then_closes() {
+    let mut n = Net::new(
+        cfg("scscf.ims.example.org", &[app::CX]),
+        cfg("hss.ims.example.org", &[app::CX]),
+    );
+    n.open();
+    n.b_mute = true;
+    let dl = n.now + Duration::from_secs(60);
+    n.a.send_request(n.now, 42, &mar("scscf.ims.example.org"), dl)
+        .unwrap();
+    n.pump();
+    n.advance(TW);
+    assert_eq!(n.a.watchdog(), WatchdogState::Okay);
+    assert_eq!(n.count(true, 280, true), 1);
+    n.advance(TW);
+    // second Tw without a DWA: SUSPECT, and the pending request is handed back with the T flag
+    assert_eq!(n.a.watchdog(), WatchdogState::Suspect);
+    assert!(!n.a.is_usable());
+    let fo = n
+        .ev_a
+        .iter()
+        .find_map(|e| match e {
+            Event::Failover(v) => Some(v.clone()),
+            _ => None,
+        })
+        .expect("failover");
+    assert_eq!(fo.len(), 1);
+    assert_eq!(fo[0].tag, 42);
+    let m = Message::parse(&fo[0].bytes).unwrap();
+    assert!(m.flags().is_retransmit());
+    assert_eq!(m.end_to_end(), 0x1234_5678);
+    n.advance(TW);
+    assert_eq!(n.a.watchdog(), WatchdogState::Down);
+    assert_eq!(n.a.state(), PeerState::Closed);
+    assert!(n.ev_a.contains(&Event::Down(DownReason::WatchdogTimeout)));
+    // b's own DWRs were lost too: it closed by its watchdog as well
+    assert_eq!(n.b.state(), PeerState::Closed);
+}
+
+#[test]
+fn suspect_recovers_on_a_late_dwa() {
+    let mut n = Net::new(
+        cfg("scscf.ims.example.org", &[app::CX]),
+        cfg("hss.ims.example.org", &[app::CX]),
+    );
+    n.open();
+    n.b_mute = true;
+    n.advance(TW * 2);
+    assert_eq!(n.a.watchdog(), WatchdogState::Suspect);
+    n.b_mute = false;
+    // b answers a's next DWR? no: in SUSPECT a sends none; any message from b brings it back
+    let dwr = Dwr {
+        origin_host: "hss.ims.example.org".into(),
+        origin_realm: "ims.example.org".into(),
+        ..Default::default()
+    }
+    .encode(1, 1);
+    n.a.handle_input(n.now, Input::Data(Side::Initiator, &dwr));
+    n.pump();
+    assert_eq!(n.a.watchdog(), WatchdogState::Okay);
+}
+
+#[test]
+fn reconnect_after_tc_needs_three_dwas_to_reopen() {
+    let mut n = Net::new(
+        cfg("scscf.ims.example.org", &[app::CX]),
+        cfg("hss.ims.example.org", &[app::CX]),
+    );
+    n.open();
+    n.b_mute = true;
+    n.advance(TW * 3);
+    assert_eq!(n.a.state(), PeerState::Closed);
+    n.b_mute = false;
+    // Tc = 30 s after the close, a reconnects (b is a fresh responder)
+    n.b = Peer::new(cfg("hss.ims.example.org", &[app::CX]), n.now);
+    n.advance(Duration::from_secs(29));
+    assert_eq!(n.count(true, 257, true), 1);
+    n.advance(Duration::from_secs(1));
+    assert_eq!(n.count(true, 257, true), 2);
+    assert_eq!(n.a.state(), PeerState::IOpen);
+    // the DWR of REOPEN went out at once and its DWA came back: one of three
+    assert_eq!(n.a.watchdog(), WatchdogState::Reopen);
+    assert!(!n.a.is_usable());
+    n.advance(TW);
+    assert_eq!(n.a.watchdog(), WatchdogState::Reopen);
+    n.advance(TW);
+    assert_eq!(n.a.watchdog(), WatchdogState::Okay);
+    assert!(n.a.is_usable());
+    assert!(n.ev_a.contains(&Event::Watchdog(WatchdogState::Reopen)));
+}
+
+#[test]
+fn connect_failure_and_timeout() {
+    let mut n = Net::new(
+        cfg("scscf.ims.example.org", &[app::CX]),
+        cfg("hss.ims.example.org", &[app::CX]),
+    );
+    n.reachable = false;
+    n.a.connect(n.now);
+    n.pump();
+    assert!(n.ev_a.contains(&Event::Down(DownReason::ConnectFailed)));
+    assert_eq!(n.a.state(), PeerState::Closed);
+    // b mute: the CER is never answered; the connect timeout closes
+    n.reachable = true;
+    n.b_mute = true;
+    n.advance(Duration::from_secs(30));
+    assert_eq!(n.a.state(), PeerState::WaitICea);
+    n.advance(Duration::from_secs(10));
+    assert_eq!(n.a.state(), PeerState::Closed);
+    assert_eq!(
+        n.ev_a
+            .iter()
+            .filter(|e| **e == Event::Down(DownReason::ConnectFailed))
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn dpr_dpa_closes_both_without_reconnect() {
+    let mut n = Net::new(
+        cfg("scscf.ims.example.org", &[app::CX]),
+        cfg("hss.ims.example.org", &[app::CX]),
+    );
+    n.open();
+    n.a.disconnect(n.now, DisconnectCause::Busy);
+    n.pump();
+    assert_eq!(n.count(true, 282, true), 1);
+    assert_eq!(n.count(false, 282, false), 1);
+    assert!(n.ev_b.contains(&Event::Down(DownReason::RemoteDisconnect(
+        DisconnectCause::Busy
+    ))));
+    assert!(n.ev_a.contains(&Event::Down(DownReason::LocalDisconnect(
+        DisconnectCause::Busy
+    ))));
+    assert_eq!(n.a.state(), PeerState::Closed);
+    assert_eq!(n.b.state(), PeerState::Closed);
+    n.advance(Duration::from_secs(300));
+    assert_eq!(n.count(true, 257, true), 1);
+}
+
+#[test]
+fn dpr_without_dpa_times_out() {
+    let mut n = Net::new(
+        cfg("scscf.ims.example.org", &[app::CX]),
+        cfg("hss.ims.example.org", &[app::CX]),
+    );
+    n.open();
+    n.b_mute = true;
+    n.a.disconnect(n.now, DisconnectCause::Rebooting);
+    n.pump();
+    assert_eq!(n.a.state(), PeerState::Closing);
+    n.advance(Duration::from_secs(5));
+    assert_eq!(n.a.state(), PeerState::Closed);
+}
+
+#[test]
+fn request_while_closing_is_answered_3002() {
+    let mut n = Net::new(
+        cfg("scscf.ims.example.org", &[app::CX]),
+        cfg("hss.ims.example.org", &[app::CX]),
+    );
+    n.open();
+    n.b_mute = true;
+    n.a.disconnect(n.now, DisconnectCause::Rebooting);
+    n.pump();
+    n.a.handle_input(
+        n.now,
+        Input::Data(Side::Initiator, &mar("hss.ims.example.org")),
+    );
+    let mut found = false;
+    while let Some(o) = n.a.poll_output() {
+        if let Output::Transmit { bytes, .. } = o {
+            let m = Message::parse(&bytes).unwrap();
+            assert_eq!(m.code(), 303);
+            assert!(m.flags().is_error());
+            assert_eq!(m.outcome(), Some(Outcome::from_result_code(3002)));
+            found = true;
+        }
+    }
+    assert!(found);
+}
+
+#[test]
+fn election_on_simultaneous_connect_keeps_one_transport() {
+    for (ha, hb) in [
+        ("a.ims.example.org", "b.ims.example.org"),
+        ("b.ims.example.org", "a.ims.example.org"),
+    ] {
+        let mut n = Net::new(cfg(ha, &[app::CX]), cfg(hb, &[app::CX]));
+        // both open their transport before either CER is read
+        n.a.connect(n.now);
+        n.b.connect(n.now);
+        let mut held: Vec<(bool, Output)> = Vec::new();
+        while let Some(o) = n.a.poll_output() {
+            held.push((true, o));
+        }
+        while let Some(o) = n.b.poll_output() {
+            held.push((false, o));
+        }
+        // the two Connect outputs: each side is accepted by the other
+        for (from_a, o) in held {
+            n.deliver(from_a, o);
+        }
+        n.pump();
+        assert!(n.a.state().is_open(), "{ha}: {:?}", n.a.state());
+        assert!(n.b.state().is_open(), "{hb}: {:?}", n.b.state());
+        // the higher Origin-Host (b.ims...) kept its responder transport
+        let (winner, loser) = if ha > hb { (&n.a, &n.b) } else { (&n.b, &n.a) };
+        assert_eq!(winner.state(), PeerState::ROpen);
+        assert_eq!(loser.state(), PeerState::IOpen);
+        assert_eq!(n.a.conns.iter().flatten().count(), 1);
+        assert_eq!(n.b.conns.iter().flatten().count(), 1);
+        // and it carries traffic
+        let dl = n.now + Duration::from_secs(5);
+        n.a.send_request(n.now, 5, &mar(ha), dl).unwrap();
+        n.pump();
+        assert_eq!(requests(&n.ev_b).len(), 1);
+    }
+}
+
+#[test]
+fn second_inbound_transport_is_refused_when_open() {
+    let mut n = Net::new(
+        cfg("scscf.ims.example.org", &[app::CX]),
+        cfg("hss.ims.example.org", &[app::CX]),
+    );
+    n.open();
+    assert_eq!(n.b.accept(), Err(PeerError::Busy));
+}
+
+#[test]
+fn malformed_request_is_answered_not_forwarded() {
+    let mut n = Net::new(
+        cfg("scscf.ims.example.org", &[app::CX]),
+        cfg("hss.ims.example.org", &[app::CX]),
+    );
+    n.open();
+    // a request with an AVP whose length runs past the message: 5014 with E clear, or 3xxx
+    let mut bad = mar("scscf.ims.example.org");
+    let l = bad.len();
+    bad[l - 4..].copy_from_slice(&[0, 0, 0, 0]);
+    bad.extend_from_slice(&[0, 0, 1, 7, 0x40, 0, 0, 0xff]);
+    let len = bad.len() as u32;
+    bad[1..4].copy_from_slice(&len.to_be_bytes()[1..]);
+    n.b.handle_input(n.now, Input::Data(Side::Responder, &bad));
+    let mut answered = false;
+    while let Some(o) = n.b.poll_output() {
+        match o {
+            Output::Transmit { bytes, .. } => {
+                let m = Message::parse(&bytes).unwrap();
+                assert!(!m.is_request());
+                assert!(m.outcome().is_some_and(|o| !o.is_success()));
+                answered = true;
+            }
+            Output::Event(Event::Request(_)) => panic!("malformed request forwarded"),
+            _ => {}
+        }
+    }
+    assert!(answered);
+}
+
+#[test]
+fn jitter_stays_within_bounds() {
+    let mut c = cfg("scscf.ims.example.org", &[app::CX]);
+    c.watchdog_interval = Duration::from_secs(30);
+    c.watchdog_jitter = Duration::from_secs(2);
+    let now = t0();
+    let mut p = Peer::new(c, now);
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..200 {
+        p.set_watchdog(now);
+        let t = p.timers[timer_index(Timer::Watchdog)].unwrap() - now;
+        assert!(
+            t >= Duration::from_secs(28) && t <= Duration::from_secs(32),
+            "{t:?}"
+        );
+        seen.insert(t);
+    }
+    assert!(seen.len() > 50);
+}
+
+#[test]
+fn duplicates_by_origin_host_and_end_to_end() {
+    let now = t0();
+    let mut d = Duplicates::new(Duration::from_secs(240), 1000);
+    let r1 = mar("scscf.ims.example.org");
+    let m1 = Message::parse(&r1).unwrap();
+    assert_eq!(d.check(now, &m1), Duplicate::New);
+    assert_eq!(d.check(now, &m1), Duplicate::InProgress);
+    let ans = Bytes::from(answer_to(&m1.to_owned()));
+    d.answered(&m1, ans.clone());
+    // the retransmission after failover: T flag, new Hop-by-Hop, same End-to-End
+    let mut r2 = r1.clone();
+    r2[4] |= Flags::RETRANSMIT;
+    r2[12..16].copy_from_slice(&0xabcdu32.to_be_bytes());
+    let m2 = Message::parse(&r2).unwrap();
+    let Duplicate::Answered(again) = d.check(now + Duration::from_secs(10), &m2) else {
+        panic!("not detected")
+    };
+    let a = Message::parse(&again).unwrap();
+    assert_eq!(a.hop_by_hop(), 0xabcd);
+    assert_eq!(&again[16..], &ans[16..]);
+    // another origin host with the same End-to-End is another request
+    let r3 = mar("icscf.ims.example.org");
+    assert_eq!(d.check(now, &Message::parse(&r3).unwrap()), Duplicate::New);
+    // forgotten after the window
+    assert_eq!(d.check(now + Duration::from_secs(241), &m1), Duplicate::New);
+}
+
+#[test]
+fn duplicates_are_bounded() {
+    let now = t0();
+    let mut d = Duplicates::new(Duration::from_secs(240), 10);
+    for i in 0..100u32 {
+        let mut r = mar("scscf.ims.example.org");
+        r[16..20].copy_from_slice(&i.to_be_bytes());
+        d.check(now, &Message::parse(&r).unwrap());
+    }
+    assert!(d.len() <= 10);
+}
+
+#[test]
+fn end_to_end_ids_keep_the_time_bits() {
+    let mut e = EndToEnd::new(0x1234_5678, 0x000f_fffe);
+    assert_eq!(e.next_id(), 0x678f_fffe);
+    assert_eq!(e.next_id(), 0x678f_ffff);
+    assert_eq!(e.next_id(), 0x6780_0000);
+}

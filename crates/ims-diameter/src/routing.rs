@@ -1,0 +1,673 @@
+//! Realm-based request routing (RFC 6733 §6.1, §2.7 routing table) and redirection (§6.13,
+//! §6.12–§6.14 Redirect-Host, Redirect-Host-Usage, Redirect-Max-Cache-Time).
+//!
+//! Sans-IO: [`RoutingTable::decide`] says what a node does with a request (handle it, forward it to
+//! a peer, redirect it, or answer with an error); [`redirect_of`] reads a 3006
+//! DIAMETER_REDIRECT_INDICATION answer and [`RedirectCache`] remembers it as long as its usage
+//! and cache time allow, which is how a Dx client follows an SLF (TS 29.228 §5.6, TS 23.228
+//! §5.8.1).
+//!
+//! ```
+//! use ims_diameter::routing::{Action, Decision, Route, RoutingTable};
+//! use ims_diameter::{Command, Message};
+//!
+//! let mut table = RoutingTable::new("icscf.ims.example.org", "ims.example.org");
+//! table.add(Route::new("hss.example.net", Action::Relay, &["dra.example.net"]));
+//! table.add(Route::new("ims.example.org", Action::Local, &[]));
+//!
+//! let uar = ims_diameter::cx::Uar {
+//!     origin_host: "pcscf.ims.example.org".into(),
+//!     destination_realm: "hss.example.net".into(),
+//!     ..Default::default()
+//! }
+//! .encode(1, 1);
+//! match table.decide(&Message::parse(&uar)?) {
+//!     Decision::Forward { action, peers } => {
+//!         assert_eq!(action, Action::Relay);
+//!         assert_eq!(peers, vec!["dra.example.net"]);
+//!     }
+//!     other => panic!("{other:?}"),
+//! }
+//! # Ok::<(), ims_diameter::Error>(())
+//! ```
+
+use crate::answer::Origin;
+use crate::dict;
+use crate::encode::encode_message;
+use crate::message::{Flags, Message};
+use crate::result::ResultCode;
+use std::time::{Duration, Instant};
+
+/// What a node does with requests for a realm (RFC 6733 §2.7 Local Action).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Handle the request here.
+    Local,
+    /// Forward it unchanged (but for Route-Record) to a peer (§2.8.2).
+    Relay,
+    /// Forward it to a peer, possibly applying local policy (§2.8.3).
+    Proxy,
+    /// Answer 3006 with the route's peers as Redirect-Host (§2.8.4).
+    Redirect,
+}
+
+/// One entry of the routing table: a realm (and optionally one application) with its action and
+/// the peers (Diameter identities, in order of preference) that serve it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The Destination-Realm it matches (case-insensitive), `"*"` for the default route.
+    pub realm: String,
+    /// The Application-Id it is limited to, `None` for all.
+    pub application_id: Option<u32>,
+    /// The action.
+    pub action: Action,
+    /// The peers (Origin-Host identities) to forward to, or the hosts to redirect to (written
+    /// as Redirect-Host `aaa://host` unless they are already DiameterURIs).
+    pub peers: Vec<String>,
+}
+
+impl Route {
+    /// A route for every application of `realm`.
+    pub fn new(realm: &str, action: Action, peers: &[&str]) -> Route {
+        Route {
+            realm: realm.to_owned(),
+            application_id: None,
+            action,
+            peers: peers.iter().map(|p| (*p).to_owned()).collect(),
+        }
+    }
+
+    /// The same route limited to one application.
+    pub fn for_application(mut self, application_id: u32) -> Route {
+        self.application_id = Some(application_id);
+        self
+    }
+
+    fn matches(&self, realm: &str, app: u32) -> bool {
+        (self.realm == "*" || self.realm.eq_ignore_ascii_case(realm))
+            && self.application_id.is_none_or(|a| a == app)
+    }
+}
+
+/// The decision for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision<'t> {
+    /// Handle it here.
+    Local,
+    /// Send it to the first usable of these peers (Destination-Host first when it names one).
+    Forward {
+        /// Relay or Proxy.
+        action: Action,
+        /// Candidate peers in order.
+        peers: Vec<&'t str>,
+    },
+    /// Answer 3006 DIAMETER_REDIRECT_INDICATION naming these hosts.
+    Redirect {
+        /// The hosts (Redirect-Host values).
+        hosts: &'t [String],
+    },
+    /// Answer with this Result-Code: 3003 DIAMETER_REALM_NOT_SERVED (no route), 3005
+    /// DIAMETER_LOOP_DETECTED (our identity is in a Route-Record), 3002
+    /// DIAMETER_UNABLE_TO_DELIVER (a non-proxiable request for elsewhere).
+    Reject(ResultCode),
+}
+
+/// The routing table of a node (RFC 6733 §2.7): checked in insertion order, the first match wins;
+/// the route with realm `"*"` is the default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutingTable {
+    local_host: String,
+    local_realm: String,
+    routes: Vec<Route>,
+}
+
+impl RoutingTable {
+    /// A table for a node with this identity; requests for its realm are local unless a route
+    /// says otherwise.
+    pub fn new(local_host: &str, local_realm: &str) -> RoutingTable {
+        RoutingTable {
+            local_host: local_host.to_owned(),
+            local_realm: local_realm.to_owned(),
+            routes: Vec::new(),
+        }
+    }
+
+    /// Appends a route.
+    pub fn add(&mut self, route: Route) {
+        self.routes.push(route);
+    }
+
+    /// The routes.
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// Decides what to do with a received (or locally originated) request, RFC 6733 §6.1.4–6.1.6:
+    /// a request whose Route-Record names us is a loop (3005); one for our realm without a
+    /// Destination-Host, or for us, is local; one naming another host goes to that host; the
+    /// others follow the first matching route (3003 when none matches).
+    pub fn decide<'t>(&'t self, request: &Message<'t>) -> Decision<'t> {
+        let looped = request.find_all(dict::ROUTE_RECORD).any(|r| {
+            r.utf8()
+                .is_ok_and(|h| h.eq_ignore_ascii_case(&self.local_host))
+        });
+        if looped {
+            return Decision::Reject(ResultCode::LoopDetected);
+        }
+        let dest_host = request.destination_host();
+        let dest_realm = request.destination_realm();
+        let for_us = dest_host.is_some_and(|h| h.eq_ignore_ascii_case(&self.local_host));
+        let our_realm = dest_realm.is_none_or(|r| r.eq_ignore_ascii_case(&self.local_realm));
+        let app = request.application_id();
+        let route = self
+            .routes
+            .iter()
+            .find(|r| r.realm != "*" && r.matches(dest_realm.unwrap_or(&self.local_realm), app))
+            .or_else(|| {
+                self.routes
+                    .iter()
+                    .find(|r| r.matches("*", app) && r.realm == "*")
+            });
+        if for_us
+            || (our_realm && dest_host.is_none() && route.is_none_or(|r| r.action == Action::Local))
+        {
+            return Decision::Local;
+        }
+        if !request.flags().is_proxiable() {
+            return Decision::Reject(ResultCode::UnableToDeliver);
+        }
+        match route {
+            Some(r) if r.action == Action::Redirect => Decision::Redirect { hosts: &r.peers },
+            Some(r) if r.action == Action::Local && dest_host.is_none() => Decision::Local,
+            Some(r) => {
+                let mut peers: Vec<&str> = dest_host.into_iter().collect();
+                peers.extend(
+                    r.peers
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|p| !dest_host.is_some_and(|h| h.eq_ignore_ascii_case(p))),
+                );
+                Decision::Forward {
+                    action: if r.action == Action::Local {
+                        Action::Relay
+                    } else {
+                        r.action
+                    },
+                    peers,
+                }
+            }
+            None => match dest_host {
+                // a Destination-Host in our realm: it may be a directly connected peer
+                Some(h) if our_realm => Decision::Forward {
+                    action: Action::Relay,
+                    peers: vec![h],
+                },
+                _ => Decision::Reject(ResultCode::RealmNotServed),
+            },
+        }
+    }
+}
+
+enumerated! {
+    /// Redirect-Host-Usage (RFC 6733 §6.13): what later requests a redirection applies to.
+    pub enum RedirectHostUsage: dict::REDIRECT_HOST_USAGE {
+        DontCache = 0,
+        AllSession = 1,
+        AllRealm = 2,
+        RealmAndApplication = 3,
+        AllApplication = 4,
+        AllHost = 5,
+        AllUser = 6,
+    }
+}
+
+/// A 3006 DIAMETER_REDIRECT_INDICATION answer, read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    /// Redirect-Host values (DiameterURI text), in order.
+    pub hosts: Vec<String>,
+    /// Redirect-Host-Usage (Don't Cache when absent).
+    pub usage: RedirectHostUsage,
+    /// Redirect-Max-Cache-Time in seconds (required unless Don't Cache).
+    pub max_cache_time: Option<u32>,
+}
+
+impl Redirect {
+    /// The host part of each Redirect-Host (URIs that do not parse are kept as written).
+    pub fn host_names(&self) -> Vec<&str> {
+        self.hosts
+            .iter()
+            .map(|h| crate::DiameterUri::parse(h).map_or(h.as_str(), |u| u.host))
+            .collect()
+    }
+}
+
+/// Reads a redirect from an answer: `Some` when its Result-Code is 3006 and it names at least
+/// one Redirect-Host.
+pub fn redirect_of(answer: &Message<'_>) -> Option<Redirect> {
+    if answer.is_request()
+        || answer.find(dict::RESULT_CODE)?.u32().ok()? != ResultCode::RedirectIndication.code()
+    {
+        return None;
+    }
+    let hosts: Vec<String> = answer
+        .find_all(dict::REDIRECT_HOST)
+        .filter_map(|a| a.utf8().ok().map(str::to_owned))
+        .collect();
+    if hosts.is_empty() {
+        return None;
+    }
+    let usage = answer
+        .find(dict::REDIRECT_HOST_USAGE)
+        .and_then(|a| a.i32().ok())
+        .map_or(RedirectHostUsage::DontCache, RedirectHostUsage::from_i32);
+    let max_cache_time = answer
+        .find(dict::REDIRECT_MAX_CACHE_TIME)
+        .and_then(|a| a.u32().ok());
+    Some(Redirect {
+        hosts,
+        usage,
+        max_cache_time,
+    })
+}
+
+/// The 3006 answer a redirect agent sends (RFC 6733 §6.13, E bit set): Session-Id copied,
+/// Origin-Host/-Realm, Result-Code, one Redirect-Host per host (`aaa://host` unless already a
+/// URI), Redirect-Host-Usage and Redirect-Max-Cache-Time, Proxy-Info copied.
+pub fn redirect_answer(
+    request: &Message<'_>,
+    hosts: &[String],
+    usage: RedirectHostUsage,
+    max_cache_time: u32,
+    origin: &Origin<'_>,
+) -> Vec<u8> {
+    let mut h = request.header().answer();
+    h.flags.0 |= Flags::ERROR;
+    let mut v = Vec::with_capacity(256);
+    encode_message(&mut v, &h, |e| {
+        if let Some(s) = request.find(dict::SESSION_ID) {
+            e.copy(&s);
+        }
+        e.utf8(dict::ORIGIN_HOST, origin.host);
+        e.utf8(dict::ORIGIN_REALM, origin.realm);
+        e.u32(dict::RESULT_CODE, ResultCode::RedirectIndication.code());
+        for host in hosts {
+            if host.contains("://") {
+                e.utf8(dict::REDIRECT_HOST, host);
+            } else {
+                e.utf8(dict::REDIRECT_HOST, &format!("aaa://{host}"));
+            }
+        }
+        e.i32(dict::REDIRECT_HOST_USAGE, usage.to_i32());
+        if usage != RedirectHostUsage::DontCache {
+            e.u32(dict::REDIRECT_MAX_CACHE_TIME, max_cache_time);
+        }
+        for p in request.find_all(dict::PROXY_INFO) {
+            e.copy(&p);
+        }
+    });
+    v
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CacheEntry {
+    usage: RedirectHostUsage,
+    key: String,
+    app: u32,
+    hosts: Vec<String>,
+    expires: Instant,
+}
+
+/// Remembers redirections (RFC 6733 §6.13) so later requests go straight to the redirected host:
+/// keyed by Session-Id, Destination-Realm, Destination-Realm and Application-Id, Application-Id,
+/// Destination-Host or User-Name as Redirect-Host-Usage says, for Redirect-Max-Cache-Time.
+#[derive(Debug, Clone, Default)]
+pub struct RedirectCache {
+    entries: Vec<CacheEntry>,
+}
+
+fn cache_key(usage: RedirectHostUsage, request: &Message<'_>) -> Option<String> {
+    let s = |o: Option<&str>| o.map(str::to_ascii_lowercase);
+    match usage {
+        RedirectHostUsage::AllSession => request.session_id().map(str::to_owned),
+        RedirectHostUsage::AllRealm | RedirectHostUsage::RealmAndApplication => {
+            s(request.destination_realm())
+        }
+        RedirectHostUsage::AllApplication => Some(String::new()),
+        RedirectHostUsage::AllHost => s(request.destination_host()),
+        RedirectHostUsage::AllUser => request
+            .find(dict::USER_NAME)
+            .and_then(|a| a.utf8().ok())
+            .map(str::to_owned),
+        RedirectHostUsage::DontCache | RedirectHostUsage::Unknown(_) => None,
+    }
+}
+
+impl RedirectCache {
+    /// An empty cache.
+    pub fn new() -> RedirectCache {
+        RedirectCache::default()
+    }
+
+    /// Remembers `redirect`, the answer to `request`, if its usage allows caching.
+    pub fn insert(&mut self, now: Instant, request: &Message<'_>, redirect: &Redirect) {
+        let Some(key) = cache_key(redirect.usage, request) else {
+            return;
+        };
+        let Some(secs) = redirect.max_cache_time else {
+            return;
+        };
+        let app = request.application_id();
+        self.entries
+            .retain(|e| !(e.usage == redirect.usage && e.key == key && e.app == app));
+        self.entries.push(CacheEntry {
+            usage: redirect.usage,
+            key,
+            app,
+            hosts: redirect.hosts.clone(),
+            expires: now + Duration::from_secs(u64::from(secs)),
+        });
+    }
+
+    /// The redirected hosts that apply to `request`, if any (most specific usage first: session,
+    /// user, host, realm and application, realm, application).
+    pub fn lookup(&mut self, now: Instant, request: &Message<'_>) -> Option<&[String]> {
+        self.entries.retain(|e| e.expires > now);
+        let app = request.application_id();
+        const ORDER: [RedirectHostUsage; 6] = [
+            RedirectHostUsage::AllSession,
+            RedirectHostUsage::AllUser,
+            RedirectHostUsage::AllHost,
+            RedirectHostUsage::RealmAndApplication,
+            RedirectHostUsage::AllRealm,
+            RedirectHostUsage::AllApplication,
+        ];
+        for usage in ORDER {
+            let Some(key) = cache_key(usage, request) else {
+                continue;
+            };
+            let app_matters = matches!(
+                usage,
+                RedirectHostUsage::RealmAndApplication | RedirectHostUsage::AllApplication
+            );
+            if let Some(i) = self
+                .entries
+                .iter()
+                .position(|e| e.usage == usage && e.key == key && (!app_matters || e.app == app))
+            {
+                return Some(&self.entries[i].hosts);
+            }
+        }
+        None
+    }
+
+    /// How many redirections are remembered.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when none is.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// Appends a Route-Record AVP naming `peer_host` (the peer the request came from) to a request
+/// being relayed or proxied (RFC 6733 §6.1.9), updating Message Length.
+pub fn add_route_record(request: &[u8], peer_host: &str) -> Vec<u8> {
+    let mut v = request.to_vec();
+    crate::Encoder::new(&mut v).utf8(dict::ROUTE_RECORD, peer_host);
+    let len = v.len() as u32;
+    if v.len() >= 4 {
+        v[1..4].copy_from_slice(&len.to_be_bytes()[1..]);
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cx::{Lir, Uar};
+    use crate::Command;
+
+    /// The origin of the virtual clock.
+    fn t0() -> Instant {
+        #[allow(clippy::disallowed_methods)] // origin of the virtual clock, never read again
+        Instant::now()
+    }
+
+    fn uar(realm: &str, host: Option<&str>) -> Vec<u8> {
+        Uar {
+            session_id: "icscf;1;2".into(),
+            origin_host: "icscf.ims.example.org".into(),
+            origin_realm: "ims.example.org".into(),
+            destination_realm: realm.into(),
+            destination_host: host.map(Into::into),
+            user_name: "alice@ims.example.org".into(),
+            public_identity: "sip:alice@ims.example.org".into(),
+            ..Default::default()
+        }
+        .encode(1, 2)
+    }
+
+    fn table() -> RoutingTable {
+        let mut t = RoutingTable::new("icscf.ims.example.org", "ims.example.org");
+        t.add(Route::new(
+            "hss.example.net",
+            Action::Proxy,
+            &["dra1", "dra2"],
+        ));
+        t.add(Route::new(
+            "slf.example.net",
+            Action::Redirect,
+            &["hss2.example.net"],
+        ));
+        t.add(
+            Route::new("cx.example.net", Action::Relay, &["hss-cx"]).for_application(dict::app::CX),
+        );
+        t
+    }
+
+    #[test]
+    fn local_realm_is_local() {
+        let t = table();
+        let m = uar("ims.example.org", None);
+        assert_eq!(t.decide(&Message::parse(&m).unwrap()), Decision::Local);
+        let m = uar("ims.example.org", Some("icscf.ims.example.org"));
+        assert_eq!(t.decide(&Message::parse(&m).unwrap()), Decision::Local);
+    }
+
+    #[test]
+    fn destination_host_in_our_realm_is_forwarded_to_it() {
+        let t = table();
+        let m = uar("ims.example.org", Some("hss.ims.example.org"));
+        assert_eq!(
+            t.decide(&Message::parse(&m).unwrap()),
+            Decision::Forward {
+                action: Action::Relay,
+                peers: vec!["hss.ims.example.org"]
+            }
+        );
+    }
+
+    #[test]
+    fn realm_routes_with_destination_host_first() {
+        let t = table();
+        let m = uar("HSS.example.net", None);
+        assert_eq!(
+            t.decide(&Message::parse(&m).unwrap()),
+            Decision::Forward {
+                action: Action::Proxy,
+                peers: vec!["dra1", "dra2"]
+            }
+        );
+        let m = uar("hss.example.net", Some("dra2"));
+        assert_eq!(
+            t.decide(&Message::parse(&m).unwrap()),
+            Decision::Forward {
+                action: Action::Proxy,
+                peers: vec!["dra2", "dra1"]
+            }
+        );
+    }
+
+    #[test]
+    fn application_specific_route() {
+        let t = table();
+        let m = uar("cx.example.net", None);
+        assert!(matches!(
+            t.decide(&Message::parse(&m).unwrap()),
+            Decision::Forward {
+                action: Action::Relay,
+                ..
+            }
+        ));
+        // an Rx request for that realm does not match the Cx-only route
+        let mut rx = m.clone();
+        rx[8..12].copy_from_slice(&dict::app::RX.to_be_bytes());
+        assert_eq!(
+            t.decide(&Message::parse(&rx).unwrap()),
+            Decision::Reject(ResultCode::RealmNotServed)
+        );
+    }
+
+    #[test]
+    fn unknown_realm_is_3003_unless_default_route() {
+        let mut t = table();
+        let m = uar("nowhere.example.com", None);
+        assert_eq!(
+            t.decide(&Message::parse(&m).unwrap()),
+            Decision::Reject(ResultCode::RealmNotServed)
+        );
+        t.add(Route::new("*", Action::Relay, &["default-dra"]));
+        assert_eq!(
+            t.decide(&Message::parse(&m).unwrap()),
+            Decision::Forward {
+                action: Action::Relay,
+                peers: vec!["default-dra"]
+            }
+        );
+    }
+
+    #[test]
+    fn route_record_loop_is_3005() {
+        let t = table();
+        let m = add_route_record(&uar("hss.example.net", None), "icscf.ims.example.org");
+        let msg = Message::parse(&m).unwrap();
+        assert_eq!(
+            msg.find(dict::ROUTE_RECORD).unwrap().utf8().unwrap(),
+            "icscf.ims.example.org"
+        );
+        assert_eq!(t.decide(&msg), Decision::Reject(ResultCode::LoopDetected));
+        // a Route-Record of another host is fine
+        let m = add_route_record(&uar("hss.example.net", None), "pcscf.ims.example.org");
+        assert!(matches!(
+            t.decide(&Message::parse(&m).unwrap()),
+            Decision::Forward { .. }
+        ));
+    }
+
+    #[test]
+    fn non_proxiable_request_for_elsewhere_is_3002() {
+        let t = table();
+        let mut m = uar("hss.example.net", None);
+        m[4] &= !Flags::PROXIABLE;
+        assert_eq!(
+            t.decide(&Message::parse(&m).unwrap()),
+            Decision::Reject(ResultCode::UnableToDeliver)
+        );
+    }
+
+    #[test]
+    fn redirect_answer_round_trip_and_cache() {
+        let t = table();
+        let req = uar("slf.example.net", None);
+        let msg = Message::parse(&req).unwrap();
+        let Decision::Redirect { hosts } = t.decide(&msg) else {
+            panic!()
+        };
+        let origin = Origin {
+            host: "slf.example.net",
+            realm: "example.net",
+            state_id: None,
+        };
+        let ans = redirect_answer(&msg, hosts, RedirectHostUsage::AllRealm, 60, &origin);
+        let a = Message::parse(&ans).unwrap();
+        assert!(a.flags().is_error());
+        assert_eq!((a.hop_by_hop(), a.end_to_end()), (1, 2));
+        crate::answer::validate(&a).unwrap();
+        let r = redirect_of(&a).unwrap();
+        assert_eq!(r.hosts, vec!["aaa://hss2.example.net".to_owned()]);
+        assert_eq!(r.host_names(), vec!["hss2.example.net"]);
+        assert_eq!(r.usage, RedirectHostUsage::AllRealm);
+        assert_eq!(r.max_cache_time, Some(60));
+
+        let now = t0();
+        let mut c = RedirectCache::new();
+        c.insert(now, &msg, &r);
+        // another request to the same realm (different user, another command) hits
+        let lir = Lir {
+            session_id: "x;1".into(),
+            origin_host: "scscf".into(),
+            origin_realm: "ims.example.org".into(),
+            destination_realm: "slf.example.net".into(),
+            public_identity: "sip:bob@ims.example.org".into(),
+            ..Default::default()
+        }
+        .encode(5, 6);
+        let lm = Message::parse(&lir).unwrap();
+        assert_eq!(c.lookup(now, &lm).unwrap(), ["aaa://hss2.example.net"]);
+        // another realm misses, and the entry expires
+        let other = uar("hss.example.net", None);
+        assert!(c.lookup(now, &Message::parse(&other).unwrap()).is_none());
+        assert!(c.lookup(now + Duration::from_secs(61), &lm).is_none());
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn dont_cache_is_not_cached_and_usage_keys_differ() {
+        let req = uar("slf.example.net", None);
+        let msg = Message::parse(&req).unwrap();
+        let now = t0();
+        let mut c = RedirectCache::new();
+        let r = Redirect {
+            hosts: vec!["aaa://hss1".into()],
+            usage: RedirectHostUsage::DontCache,
+            max_cache_time: Some(60),
+        };
+        c.insert(now, &msg, &r);
+        assert!(c.is_empty());
+        let r = Redirect {
+            usage: RedirectHostUsage::AllUser,
+            ..r
+        };
+        c.insert(now, &msg, &r);
+        assert!(c.lookup(now, &msg).is_some());
+        let other_user = Uar {
+            session_id: "icscf;1;3".into(),
+            origin_host: "icscf.ims.example.org".into(),
+            origin_realm: "ims.example.org".into(),
+            destination_realm: "slf.example.net".into(),
+            user_name: "bob@ims.example.org".into(),
+            ..Default::default()
+        }
+        .encode(1, 3);
+        assert!(c
+            .lookup(now, &Message::parse(&other_user).unwrap())
+            .is_none());
+    }
+
+    #[test]
+    fn redirect_of_ignores_other_answers() {
+        let req = uar("x", None);
+        let msg = Message::parse(&req).unwrap();
+        let origin = Origin {
+            host: "h",
+            realm: "r",
+            state_id: None,
+        };
+        let a = crate::peer::result_answer(&msg, 3002, &origin);
+        assert!(redirect_of(&Message::parse(&a).unwrap()).is_none());
+        assert!(redirect_of(&msg).is_none());
+    }
+}

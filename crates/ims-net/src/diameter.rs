@@ -1,0 +1,1136 @@
+//! The Diameter node on tokio (RFC 6733 over TCP): one task per peer drives the sans-IO
+//! [`ims_diameter::peer::Peer`] (capabilities exchange, watchdog, DPR, election, failover); the
+//! node routes requests with an [`ims_diameter::routing::RoutingTable`], follows 3006 redirects,
+//! relays, and dispatches received requests to handlers keyed by Application-Id and command code.
+//!
+//! A client (an S-CSCF) and a server (an HSS) on loopback:
+//!
+//! ```
+//! use ims_diameter::{cx::{Maa, Mar}, dict::app, peer::Application, Command, Outcome};
+//! use ims_net::diameter::{Node, NodeConfig};
+//! use std::time::Duration;
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let mut cfg = NodeConfig::new("hss.ims.example.org", "ims.example.org");
+//! cfg.applications = vec![Application::tgpp_auth(app::CX)];
+//! let hss = Node::new(cfg.clone());
+//! let addr = hss.listen("127.0.0.1:0".parse().unwrap()).await?;
+//! let me = hss.clone();
+//! hss.handle(app::CX, Mar::CODE, move |req| {
+//!     let me = me.clone();
+//!     async move {
+//!         let mar = Mar::decode(&req.message.view()).unwrap();
+//!         let mut maa = Maa {
+//!             session_id: mar.session_id,
+//!             vendor_specific_application_id: mar.vendor_specific_application_id,
+//!             auth_session_state: mar.auth_session_state,
+//!             origin_host: me.origin_host().into(),
+//!             origin_realm: me.origin_realm().into(),
+//!             ..Default::default()
+//!         };
+//!         maa.set_outcome(Outcome::SUCCESS);
+//!         maa.encode_answer(req.message.header())
+//!     }
+//! });
+//!
+//! cfg.origin_host = "scscf.ims.example.org".into();
+//! let scscf = Node::new(cfg);
+//! scscf.add_peer("hss.ims.example.org", addr);
+//! scscf.wait_open("hss.ims.example.org", Duration::from_secs(5)).await?;
+//! let mar = Mar {
+//!     session_id: scscf.session_id().into(),
+//!     vendor_specific_application_id: ims_diameter::base::VendorSpecificApplicationId::cx(),
+//!     origin_host: scscf.origin_host().into(),
+//!     origin_realm: scscf.origin_realm().into(),
+//!     destination_realm: "ims.example.org".into(),
+//!     user_name: "alice@ims.example.org".into(),
+//!     public_identity: "sip:alice@ims.example.org".into(),
+//!     server_name: "sip:scscf.ims.example.org".into(),
+//!     ..Default::default()
+//! };
+//! let maa = scscf.send(&mar).await?;
+//! assert_eq!(maa.view().outcome(), Some(Outcome::SUCCESS));
+//! # Ok::<(), ims_net::diameter::NodeError>(())
+//! # }).unwrap();
+//! ```
+//!
+//! TLS (RFC 6733 §13) is not implemented yet: connections are plain TCP.
+
+use bytes::Bytes;
+use ims_diameter::answer::{check_request, error_answer, Origin};
+use ims_diameter::base::DisconnectCause;
+use ims_diameter::dict::{self, app};
+use ims_diameter::peer::{
+    result_answer, Application, Duplicate, Duplicates, EndToEnd, Event, Input, Output, Peer,
+    PeerConfig, PeerState, PeerStats, RemoteInfo, Side, WatchdogState,
+};
+use ims_diameter::routing::{
+    add_route_record, redirect_answer, redirect_of, Action, Decision, RedirectCache,
+    RedirectHostUsage, Route, RoutingTable,
+};
+use ims_diameter::{Command, DiameterUri, Framer, Message, OwnedMessage, ResultCode};
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+/// How a node is set up.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Origin-Host.
+    pub origin_host: String,
+    /// Origin-Realm.
+    pub origin_realm: String,
+    /// Host-IP-Address values advertised in CER/CEA (127.0.0.1 when empty).
+    pub host_ip_addresses: Vec<IpAddr>,
+    /// Vendor-Id.
+    pub vendor_id: u32,
+    /// Product-Name.
+    pub product_name: String,
+    /// Origin-State-Id (e.g. the start time in seconds).
+    pub origin_state_id: Option<u32>,
+    /// Applications supported (advertised in CER/CEA; [`Application::RELAY`] for an agent).
+    pub applications: Vec<Application>,
+    /// Tw (RFC 3539; 30 s by default).
+    pub watchdog_interval: Duration,
+    /// Jitter applied to Tw (±2 s by default).
+    pub watchdog_jitter: Duration,
+    /// Default request timeout of [`Node::request`].
+    pub request_timeout: Duration,
+    /// Transport plus CER/CEA timeout.
+    pub connect_timeout: Duration,
+    /// Tc: reconnect interval for the peers we connect to (`None`: never).
+    pub reconnect_interval: Option<Duration>,
+    /// Accept CERs from hosts not added with [`Node::add_peer`] / [`Node::add_known_host`].
+    pub accept_unknown_peers: bool,
+    /// The routing table's routes (checked in order; realm `"*"` is the default route).
+    pub routes: Vec<Route>,
+    /// How many 3006 redirects [`Node::request`] follows.
+    pub max_redirects: usize,
+    /// Redirect-Max-Cache-Time sent in the 3006 answers of [`Action::Redirect`] routes.
+    pub redirect_cache_time: u32,
+    /// Redirect-Host-Usage sent in those answers.
+    pub redirect_usage: RedirectHostUsage,
+}
+
+impl NodeConfig {
+    /// Defaults: RFC timers, 10 s request timeout, unknown peers accepted, no routes.
+    pub fn new(origin_host: &str, origin_realm: &str) -> NodeConfig {
+        NodeConfig {
+            origin_host: origin_host.to_owned(),
+            origin_realm: origin_realm.to_owned(),
+            host_ip_addresses: Vec::new(),
+            vendor_id: 0,
+            product_name: "ims-rs".to_owned(),
+            origin_state_id: None,
+            applications: Vec::new(),
+            watchdog_interval: Duration::from_secs(30),
+            watchdog_jitter: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            reconnect_interval: Some(Duration::from_secs(30)),
+            accept_unknown_peers: true,
+            routes: Vec::new(),
+            max_redirects: 2,
+            redirect_cache_time: 300,
+            redirect_usage: RedirectHostUsage::AllRealm,
+        }
+    }
+
+    fn peer_config(&self, expected: Option<&str>, seed: u64) -> PeerConfig {
+        PeerConfig {
+            host_ip_addresses: self.host_ip_addresses.clone(),
+            vendor_id: self.vendor_id,
+            product_name: self.product_name.clone(),
+            origin_state_id: self.origin_state_id,
+            applications: self.applications.clone(),
+            expected_peer: expected.map(str::to_owned),
+            watchdog_interval: self.watchdog_interval,
+            watchdog_jitter: self.watchdog_jitter,
+            connect_timeout: self.connect_timeout,
+            reconnect_interval: self.reconnect_interval,
+            seed,
+            ..PeerConfig::new(&self.origin_host, &self.origin_realm)
+        }
+    }
+}
+
+/// Why a node operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// A socket failed.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    /// The message is not valid Diameter.
+    #[error("diameter: {0}")]
+    Invalid(#[from] ims_diameter::Error),
+    /// No usable peer for the request (the Result-Code a relay would answer with).
+    #[error("no route: {0}")]
+    NoRoute(ResultCode),
+    /// No answer before the timeout.
+    #[error("request timed out")]
+    Timeout,
+    /// The peer is not known or did not open in time.
+    #[error("peer {0} not open")]
+    PeerNotOpen(String),
+    /// The node's tasks are gone.
+    #[error("node closed")]
+    Closed,
+    /// More 3006 redirects than `max_redirects`.
+    #[error("too many redirects")]
+    TooManyRedirects,
+}
+
+/// A request received from a peer, given to a handler.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    /// The request.
+    pub message: OwnedMessage,
+    /// The Origin-Host of the peer it came from.
+    pub peer: String,
+}
+
+type BoxFuture = Pin<Box<dyn Future<Output = Vec<u8>> + Send>>;
+type Handler = Arc<dyn Fn(Incoming) -> BoxFuture + Send + Sync>;
+
+/// What a peer task reports about its peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerStatus {
+    /// RFC 6733 state.
+    pub state: PeerState,
+    /// RFC 3539 watchdog state.
+    pub watchdog: WatchdogState,
+    /// What the peer announced (after the first capabilities exchange).
+    pub remote: Option<RemoteInfo>,
+    /// Counters (DWR/DWA, DPA, requests, answers, failovers).
+    pub stats: PeerStats,
+}
+
+impl PeerStatus {
+    fn usable_for(&self, application_id: u32) -> bool {
+        self.state.is_open()
+            && self.watchdog == WatchdogState::Okay
+            && self.remote.as_ref().is_some_and(|r| {
+                application_id == app::COMMON
+                    || r.common_applications
+                        .iter()
+                        .any(|a| *a == application_id || *a == app::RELAY)
+            })
+    }
+}
+
+type Reply = oneshot::Sender<Result<OwnedMessage, NodeError>>;
+
+enum Cmd {
+    Request {
+        bytes: Bytes,
+        deadline: Instant,
+        reply: Reply,
+    },
+    Answer(Vec<u8>),
+    Accept(TcpStream, Bytes),
+    Connected(TcpStream),
+    ConnectFailed,
+    Data(Side, u64, Bytes),
+    Closed(Side, u64),
+    Disconnect(DisconnectCause),
+}
+
+#[derive(Clone)]
+struct PeerHandle {
+    tx: mpsc::UnboundedSender<Cmd>,
+    status: watch::Receiver<PeerStatus>,
+}
+
+struct Inner {
+    cfg: NodeConfig,
+    table: RoutingTable,
+    peers: Mutex<HashMap<String, PeerHandle>>,
+    known: Mutex<HashMap<String, SocketAddr>>,
+    handlers: RwLock<HashMap<(u32, u32), Handler>>,
+    e2e: Mutex<EndToEnd>,
+    sessions: Mutex<(u32, u32)>,
+    dups: Mutex<Duplicates>,
+    redirects: Mutex<RedirectCache>,
+    seed: Mutex<u64>,
+}
+
+/// A Diameter node: peers, routing, handlers (see the [module documentation](self)). Cheap to
+/// clone.
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("origin_host", &self.inner.cfg.origin_host)
+            .finish()
+    }
+}
+
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+fn key(host: &str) -> String {
+    host.to_ascii_lowercase()
+}
+
+fn unix_secs() -> u64 {
+    #[allow(clippy::disallowed_methods)] // the node is above the sans-IO line
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Node {
+    /// A node with no peer and no listener (call [`Node::listen`] / [`Node::add_peer`] inside a
+    /// tokio runtime).
+    pub fn new(cfg: NodeConfig) -> Node {
+        let secs = unix_secs();
+        let seed = secs
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .wrapping_add(u64::from(std::process::id()))
+            ^ (cfg.origin_host.len() as u64).rotate_left(17);
+        let mut table = RoutingTable::new(&cfg.origin_host, &cfg.origin_realm);
+        for r in &cfg.routes {
+            table.add(r.clone());
+        }
+        Node {
+            inner: Arc::new(Inner {
+                table,
+                peers: Mutex::new(HashMap::new()),
+                known: Mutex::new(HashMap::new()),
+                handlers: RwLock::new(HashMap::new()),
+                e2e: Mutex::new(EndToEnd::new(secs, seed as u32)),
+                sessions: Mutex::new((secs as u32, (seed >> 32) as u32)),
+                dups: Mutex::new(Duplicates::default()),
+                redirects: Mutex::new(RedirectCache::new()),
+                seed: Mutex::new(seed | 1),
+                cfg,
+            }),
+        }
+    }
+
+    /// Origin-Host.
+    pub fn origin_host(&self) -> &str {
+        &self.inner.cfg.origin_host
+    }
+    /// Origin-Realm.
+    pub fn origin_realm(&self) -> &str {
+        &self.inner.cfg.origin_realm
+    }
+    /// The Origin AVPs for building answers ([`ims_diameter::answer::error_answer`]).
+    pub fn origin(&self) -> Origin<'_> {
+        Origin {
+            host: &self.inner.cfg.origin_host,
+            realm: &self.inner.cfg.origin_realm,
+            state_id: self.inner.cfg.origin_state_id,
+        }
+    }
+
+    /// A fresh End-to-End Identifier.
+    pub fn next_end_to_end(&self) -> u32 {
+        self.inner.e2e.lock().expect("e2e lock").next_id()
+    }
+
+    /// A fresh Session-Id `<Origin-Host>;<high 32 bits>;<low 32 bits>` (RFC 6733 §8.8).
+    pub fn session_id(&self) -> String {
+        let mut s = self.inner.sessions.lock().expect("session lock");
+        s.1 = s.1.wrapping_add(1);
+        format!("{};{};{}", self.inner.cfg.origin_host, s.0, s.1)
+    }
+
+    /// Listens for peers on `addr`; returns the bound address.
+    pub async fn listen(&self, addr: SocketAddr) -> Result<SocketAddr, NodeError> {
+        let l = TcpListener::bind(addr).await?;
+        let local = l.local_addr()?;
+        let node = self.clone();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = l.accept().await {
+                let node = node.clone();
+                tokio::spawn(async move { node.on_accept(s).await });
+            }
+        });
+        Ok(local)
+    }
+
+    /// Reads the first message (the CER) of an inbound connection to find its peer.
+    async fn on_accept(&self, mut s: TcpStream) {
+        let _ = s.set_nodelay(true);
+        let mut framer = Framer::new();
+        let mut seen = Vec::new();
+        let mut buf = vec![0u8; 4096];
+        let read = async {
+            loop {
+                let n = s.read(&mut buf).await.ok()?;
+                if n == 0 {
+                    return None;
+                }
+                seen.extend_from_slice(&buf[..n]);
+                framer.push(&buf[..n]);
+                if let Some(frame) = framer.next_frame().ok()? {
+                    let m = Message::parse(&frame).ok()?;
+                    return m.origin_host().map(str::to_owned);
+                }
+            }
+        };
+        let Ok(Some(host)) = tokio::time::timeout(self.inner.cfg.connect_timeout, read).await
+        else {
+            return;
+        };
+        let known = self
+            .inner
+            .known
+            .lock()
+            .expect("known lock")
+            .contains_key(&key(&host));
+        let handle = {
+            let peers = self.inner.peers.lock().expect("peers lock");
+            peers.get(&key(&host)).cloned()
+        };
+        let handle = match handle {
+            Some(h) => h,
+            None if known || self.inner.cfg.accept_unknown_peers => {
+                self.spawn_peer(&host, None, known)
+            }
+            None => return,
+        };
+        let _ = handle.tx.send(Cmd::Accept(s, Bytes::from(seen)));
+    }
+
+    fn next_seed(&self) -> u64 {
+        let mut s = self.inner.seed.lock().expect("seed lock");
+        *s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        *s
+    }
+
+    fn spawn_peer(&self, host: &str, addr: Option<SocketAddr>, expected: bool) -> PeerHandle {
+        let mut peers = self.inner.peers.lock().expect("peers lock");
+        if let Some(h) = peers.get(&key(host)) {
+            return h.clone();
+        }
+        let cfg = self
+            .inner
+            .cfg
+            .peer_config(expected.then_some(host), self.next_seed());
+        let peer = Peer::new(cfg, now());
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (st_tx, st_rx) = watch::channel(PeerStatus {
+            state: PeerState::Closed,
+            watchdog: WatchdogState::Initial,
+            remote: None,
+            stats: PeerStats::default(),
+        });
+        let handle = PeerHandle {
+            tx: tx.clone(),
+            status: st_rx,
+        };
+        peers.insert(key(host), handle.clone());
+        let task = PeerTask {
+            node: self.clone(),
+            host: host.to_owned(),
+            addr,
+            peer,
+            tx,
+            status: st_tx,
+            writers: [None, None],
+            readers: [None, None],
+            gen: 0,
+            replies: HashMap::new(),
+            next_tag: 0,
+        };
+        tokio::spawn(task.run(rx, addr.is_some()));
+        handle
+    }
+
+    /// Adds a peer we connect to (and reconnect to after Tc); its CER/CEA must name `host`.
+    pub fn add_peer(&self, host: &str, addr: SocketAddr) {
+        self.inner
+            .known
+            .lock()
+            .expect("known lock")
+            .insert(key(host), addr);
+        self.spawn_peer(host, Some(addr), true);
+    }
+
+    /// Records where `host` can be reached without connecting: it is connected on demand (a
+    /// redirect or a route naming it) and accepted when it connects to us.
+    pub fn add_known_host(&self, host: &str, addr: SocketAddr) {
+        self.inner
+            .known
+            .lock()
+            .expect("known lock")
+            .insert(key(host), addr);
+    }
+
+    /// The status of a peer.
+    pub fn peer_status(&self, host: &str) -> Option<PeerStatus> {
+        let peers = self.inner.peers.lock().expect("peers lock");
+        peers.get(&key(host)).map(|h| h.status.borrow().clone())
+    }
+
+    /// Every peer with its status.
+    pub fn peers(&self) -> Vec<(String, PeerStatus)> {
+        let peers = self.inner.peers.lock().expect("peers lock");
+        peers
+            .iter()
+            .map(|(k, h)| (k.clone(), h.status.borrow().clone()))
+            .collect()
+    }
+
+    /// Waits until `host` is open with its watchdog OKAY.
+    pub async fn wait_open(&self, host: &str, timeout: Duration) -> Result<RemoteInfo, NodeError> {
+        self.wait_status(host, timeout, |s| s.usable_for(app::COMMON))
+            .await
+            .and_then(|s| {
+                s.remote
+                    .ok_or_else(|| NodeError::PeerNotOpen(host.to_owned()))
+            })
+    }
+
+    /// Waits until `host` is closed (e.g. after [`Node::disconnect`]).
+    pub async fn wait_closed(&self, host: &str, timeout: Duration) -> Result<(), NodeError> {
+        self.wait_status(host, timeout, |s| s.state == PeerState::Closed)
+            .await
+            .map(drop)
+    }
+
+    async fn wait_status(
+        &self,
+        host: &str,
+        timeout: Duration,
+        f: impl Fn(&PeerStatus) -> bool,
+    ) -> Result<PeerStatus, NodeError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let h = self
+                .inner
+                .peers
+                .lock()
+                .expect("peers lock")
+                .get(&key(host))
+                .cloned();
+            if let Some(mut h) = h {
+                let r = tokio::time::timeout_at(deadline, h.status.wait_for(|s| f(s))).await;
+                return match r {
+                    Ok(Ok(s)) => Ok(s.clone()),
+                    Ok(Err(_)) => Err(NodeError::Closed),
+                    Err(_) => Err(NodeError::PeerNotOpen(host.to_owned())),
+                };
+            }
+            if Instant::now() >= deadline {
+                return Err(NodeError::PeerNotOpen(host.to_owned()));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Sends DPR with `cause` to a peer (RFC 6733 §5.4) and stops reconnecting to it.
+    pub fn disconnect(&self, host: &str, cause: DisconnectCause) -> Result<(), NodeError> {
+        let peers = self.inner.peers.lock().expect("peers lock");
+        let h = peers
+            .get(&key(host))
+            .ok_or_else(|| NodeError::PeerNotOpen(host.to_owned()))?;
+        h.tx.send(Cmd::Disconnect(cause))
+            .map_err(|_| NodeError::Closed)
+    }
+
+    /// Sends DPR (REBOOTING) to every peer.
+    pub fn shutdown(&self) {
+        let peers = self.inner.peers.lock().expect("peers lock");
+        for h in peers.values() {
+            let _ = h.tx.send(Cmd::Disconnect(DisconnectCause::Rebooting));
+        }
+    }
+
+    /// Registers the handler of requests with this Application-Id and command code. The future
+    /// returns the answer octets (e.g. `Maa { .. }.encode_answer(req.message.header())`).
+    /// Requests without a handler are routed by the table: relayed, redirected, or answered
+    /// 3001/3007.
+    pub fn handle<F, Fut>(&self, application_id: u32, command_code: u32, f: F)
+    where
+        F: Fn(Incoming) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Vec<u8>> + Send + 'static,
+    {
+        let h: Handler = Arc::new(move |i| Box::pin(f(i)));
+        self.inner
+            .handlers
+            .write()
+            .expect("handlers lock")
+            .insert((application_id, command_code), h);
+    }
+
+    /// Encodes a typed request with a fresh End-to-End Identifier and sends it
+    /// ([`Node::request`]).
+    pub async fn send<'a, C: Command<'a>>(&self, request: &C) -> Result<OwnedMessage, NodeError> {
+        let bytes = request.encode(0, self.next_end_to_end());
+        self.request(bytes).await
+    }
+
+    /// Sends a request (its Hop-by-Hop Identifier is set per peer) and waits for the answer, with
+    /// the configured timeout.
+    pub async fn request(&self, request: Vec<u8>) -> Result<OwnedMessage, NodeError> {
+        self.request_with_timeout(request, self.inner.cfg.request_timeout)
+            .await
+    }
+
+    /// [`Node::request`] with its own timeout. The peer is chosen as RFC 6733 §6.1 says:
+    /// a cached redirect, else Destination-Host if it is a peer, else the realm's route, else any
+    /// open peer that supports the application. A 3006 answer is followed (up to
+    /// `max_redirects`: the request goes to the Redirect-Host, connecting to it if it is only
+    /// known by address, and the redirect is cached as its Redirect-Host-Usage says).
+    pub async fn request_with_timeout(
+        &self,
+        request: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<OwnedMessage, NodeError> {
+        let deadline = Instant::now() + timeout;
+        let mut req = request;
+        let mut forced: Option<Vec<String>> = None;
+        let mut redirects = 0;
+        loop {
+            let (candidates, app_id) = {
+                let msg = Message::parse(&req)?;
+                let c = match forced.take() {
+                    Some(f) => f,
+                    None => self.candidates(&msg),
+                };
+                (c, msg.application_id())
+            };
+            let answer = self
+                .send_to_candidates(
+                    &candidates,
+                    app_id,
+                    Bytes::from(req.clone()),
+                    deadline,
+                    None,
+                )
+                .await?;
+            let Some(redirect) = redirect_of(&answer.view()) else {
+                return Ok(answer);
+            };
+            redirects += 1;
+            if redirects > self.inner.cfg.max_redirects {
+                return Err(NodeError::TooManyRedirects);
+            }
+            {
+                let msg = Message::parse(&req)?;
+                self.inner
+                    .redirects
+                    .lock()
+                    .expect("redirect lock")
+                    .insert(now(), &msg, &redirect);
+            }
+            let hosts = self.ensure_hosts(&redirect.hosts, deadline).await;
+            if hosts.is_empty() {
+                return Ok(answer);
+            }
+            // the request goes to the redirected host by name (TS 29.228 §6.3 Dx)
+            req = set_destination_host(&req, &hosts[0]);
+            forced = Some(hosts);
+        }
+    }
+
+    /// The peers a locally originated request may go to, in order.
+    fn candidates(&self, msg: &Message<'_>) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut push = |h: &str| {
+            if !out.iter().any(|o| o.eq_ignore_ascii_case(h)) {
+                out.push(h.to_owned());
+            }
+        };
+        if let Some(hosts) = self
+            .inner
+            .redirects
+            .lock()
+            .expect("redirect lock")
+            .lookup(now(), msg)
+        {
+            for h in hosts {
+                push(DiameterUri::parse(h).map_or(h.as_str(), |u| u.host));
+            }
+        }
+        if let Some(h) = msg.destination_host() {
+            push(h);
+        }
+        if let Decision::Forward { peers, .. } = self.inner.table.decide(msg) {
+            for p in peers {
+                push(p);
+            }
+        }
+        let app_id = msg.application_id();
+        let mut others: Vec<(String, bool)> = self
+            .peers()
+            .into_iter()
+            .filter(|(_, s)| s.usable_for(app_id))
+            .map(|(h, s)| {
+                let direct = s.remote.as_ref().is_some_and(|r| {
+                    msg.destination_realm()
+                        .is_some_and(|d| d.eq_ignore_ascii_case(&r.origin_realm))
+                });
+                (h, direct)
+            })
+            .collect();
+        // peers of the destination realm first, then agents
+        others.sort_by_key(|(h, d)| (!*d, h.clone()));
+        for (h, _) in others {
+            push(&h);
+        }
+        out
+    }
+
+    /// Makes sure redirect hosts have peers (connecting to those known by address or whose URI
+    /// names an address); returns their host names.
+    async fn ensure_hosts(&self, uris: &[String], deadline: Instant) -> Vec<String> {
+        let mut hosts = Vec::new();
+        for u in uris {
+            let (host, port) = match DiameterUri::parse(u) {
+                Ok(p) => (p.host.to_owned(), p.port_or_default()),
+                Err(_) => (u.clone(), 3868),
+            };
+            let has_peer = self.peer_status(&host).is_some();
+            if !has_peer {
+                let known = self
+                    .inner
+                    .known
+                    .lock()
+                    .expect("known lock")
+                    .get(&key(&host))
+                    .copied();
+                let addr = match known {
+                    Some(a) => Some(a),
+                    None => tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
+                        .await
+                        .ok()
+                        .and_then(|mut i| i.next()),
+                };
+                let Some(addr) = addr else { continue };
+                self.add_peer(&host, addr);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if self.wait_open(&host, left).await.is_ok() {
+                hosts.push(host);
+            }
+        }
+        hosts
+    }
+
+    /// Sends to the first usable candidate (not `exclude`); waits for the answer.
+    async fn send_to_candidates(
+        &self,
+        candidates: &[String],
+        app_id: u32,
+        bytes: Bytes,
+        deadline: Instant,
+        exclude: Option<&str>,
+    ) -> Result<OwnedMessage, NodeError> {
+        let (tx, rx) = oneshot::channel();
+        self.dispatch(candidates, app_id, bytes, deadline, exclude, tx);
+        match tokio::time::timeout_at(deadline + Duration::from_millis(100), rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(NodeError::Closed),
+            Err(_) => Err(NodeError::Timeout),
+        }
+    }
+
+    /// Hands the request to the first usable candidate's task (the reply goes to `reply`).
+    fn dispatch(
+        &self,
+        candidates: &[String],
+        app_id: u32,
+        bytes: Bytes,
+        deadline: Instant,
+        exclude: Option<&str>,
+        reply: Reply,
+    ) {
+        let peers = self.inner.peers.lock().expect("peers lock");
+        let pick = candidates
+            .iter()
+            .filter(|c| !exclude.is_some_and(|e| e.eq_ignore_ascii_case(c)))
+            .filter_map(|c| peers.get(&key(c)))
+            .find(|h| h.status.borrow().usable_for(app_id));
+        match pick {
+            Some(h) => {
+                if let Err(mpsc::error::SendError(Cmd::Request { reply, .. })) =
+                    h.tx.send(Cmd::Request {
+                        bytes,
+                        deadline,
+                        reply,
+                    })
+                {
+                    let _ = reply.send(Err(NodeError::Closed));
+                }
+            }
+            None => {
+                let _ = reply.send(Err(NodeError::NoRoute(ResultCode::UnableToDeliver)));
+            }
+        }
+    }
+
+    /// Failover (RFC 6733 §5.5.4): re-sends a pending request (T flag set) to another peer.
+    fn resubmit(&self, from: &str, bytes: Bytes, deadline: Instant, reply: Reply) {
+        let Ok(msg) = Message::parse(&bytes) else {
+            let _ = reply.send(Err(NodeError::NoRoute(ResultCode::UnableToDeliver)));
+            return;
+        };
+        let c = self.candidates(&msg);
+        let app_id = msg.application_id();
+        self.dispatch(&c, app_id, bytes.clone(), deadline, Some(from), reply);
+    }
+
+    /// What to answer to a request received from `peer` (handler, relay, redirect, error).
+    async fn answer_request(&self, req: OwnedMessage, peer: String) -> Vec<u8> {
+        let view = req.view();
+        let handler = self
+            .inner
+            .handlers
+            .read()
+            .expect("handlers lock")
+            .get(&(view.application_id(), view.code()))
+            .cloned();
+        let decision = self.inner.table.decide(&view);
+        match decision {
+            Decision::Local => {}
+            Decision::Forward { action, peers } if handler.is_none() || action != Action::Local => {
+                let peers: Vec<String> = peers.into_iter().map(str::to_owned).collect();
+                return self.relay(&req, &peer, &peers).await;
+            }
+            Decision::Forward { .. } => {}
+            Decision::Redirect { hosts } => {
+                let hosts = hosts.to_vec();
+                return redirect_answer(
+                    &view,
+                    &hosts,
+                    self.inner.cfg.redirect_usage,
+                    self.inner.cfg.redirect_cache_time,
+                    &self.origin(),
+                );
+            }
+            Decision::Reject(rc) => return result_answer(&view, rc.code(), &self.origin()),
+        }
+        if let Some(h) = handler {
+            // a handler that panics gets its request answered 5012 DIAMETER_UNABLE_TO_COMPLY
+            let fut = h(Incoming {
+                message: req.clone(),
+                peer,
+            });
+            return match tokio::spawn(fut).await {
+                Ok(a) => a,
+                Err(_) => result_answer(&view, ResultCode::UnableToComply.code(), &self.origin()),
+            };
+        }
+        let apps: Vec<u32> = self.inner.cfg.applications.iter().map(|a| a.id).collect();
+        // no handler: 3007 for an application we do not serve, else the request's own fault,
+        // else 3001 DIAMETER_COMMAND_UNSUPPORTED
+        match check_request(&view, &apps) {
+            Err(e) => error_answer(req.bytes(), &e, &self.origin()),
+            Ok(()) => None,
+        }
+        .unwrap_or_else(|| {
+            result_answer(&view, ResultCode::CommandUnsupported.code(), &self.origin())
+        })
+    }
+
+    /// Relays a request (RFC 6733 §6.1.9: Route-Record added, same End-to-End Identifier) and
+    /// returns the answer with the original Hop-by-Hop Identifier.
+    async fn relay(&self, req: &OwnedMessage, from: &str, peers: &[String]) -> Vec<u8> {
+        let view = req.view();
+        let fwd = add_route_record(req.bytes(), from);
+        let deadline = Instant::now() + self.inner.cfg.request_timeout;
+        match self
+            .send_to_candidates(
+                peers,
+                view.application_id(),
+                Bytes::from(fwd),
+                deadline,
+                Some(from),
+            )
+            .await
+        {
+            Ok(a) => {
+                let mut b = a.bytes().to_vec();
+                b[12..16].copy_from_slice(&view.hop_by_hop().to_be_bytes());
+                b
+            }
+            Err(_) => result_answer(&view, ResultCode::UnableToDeliver.code(), &self.origin()),
+        }
+    }
+}
+
+/// Appends Destination-Host when the request has none.
+fn set_destination_host(req: &[u8], host: &str) -> Vec<u8> {
+    let Ok(m) = Message::parse(req) else {
+        return req.to_vec();
+    };
+    if m.destination_host().is_some() {
+        return req.to_vec();
+    }
+    let mut v = req.to_vec();
+    ims_diameter::Encoder::new(&mut v).utf8(dict::DESTINATION_HOST, host);
+    let len = v.len() as u32;
+    v[1..4].copy_from_slice(&len.to_be_bytes()[1..]);
+    v
+}
+
+struct PeerTask {
+    node: Node,
+    host: String,
+    addr: Option<SocketAddr>,
+    peer: Peer,
+    tx: mpsc::UnboundedSender<Cmd>,
+    status: watch::Sender<PeerStatus>,
+    writers: [Option<(u64, OwnedWriteHalf)>; 2],
+    readers: [Option<tokio::task::JoinHandle<()>>; 2],
+    gen: u64,
+    replies: HashMap<u64, Reply>,
+    next_tag: u64,
+}
+
+const fn idx(s: Side) -> usize {
+    match s {
+        Side::Initiator => 0,
+        Side::Responder => 1,
+    }
+}
+
+impl PeerTask {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Cmd>, connect: bool) {
+        if connect {
+            self.peer.connect(now());
+        }
+        loop {
+            self.drain().await;
+            let sleep = self.peer.poll_timeout().map(Instant::from_std);
+            let cmd = match sleep {
+                Some(t) => tokio::select! {
+                    c = rx.recv() => c,
+                    _ = tokio::time::sleep_until(t) => {
+                        self.peer.handle_timeout(now());
+                        continue;
+                    }
+                },
+                None => rx.recv().await,
+            };
+            let Some(cmd) = cmd else { return };
+            self.on_cmd(cmd);
+        }
+    }
+
+    fn attach(&mut self, side: Side, s: TcpStream) -> u64 {
+        let _ = s.set_nodelay(true);
+        self.gen += 1;
+        let gen = self.gen;
+        let (mut r, w) = s.into_split();
+        self.writers[idx(side)] = Some((gen, w));
+        let tx = self.tx.clone();
+        let h = tokio::spawn(async move {
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                match r.read(&mut buf).await {
+                    Ok(0) | Err(_) => {
+                        let _ = tx.send(Cmd::Closed(side, gen));
+                        return;
+                    }
+                    Ok(n) => {
+                        if tx
+                            .send(Cmd::Data(side, gen, Bytes::copy_from_slice(&buf[..n])))
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        if let Some(old) = self.readers[idx(side)].replace(h) {
+            old.abort();
+        }
+        gen
+    }
+
+    fn current(&self, side: Side, gen: u64) -> bool {
+        self.writers[idx(side)]
+            .as_ref()
+            .is_some_and(|(g, _)| *g == gen)
+    }
+
+    fn on_cmd(&mut self, cmd: Cmd) {
+        let t = now();
+        match cmd {
+            Cmd::Request {
+                bytes,
+                deadline,
+                reply,
+            } => {
+                self.next_tag += 1;
+                let tag = self.next_tag;
+                match self.peer.send_request(t, tag, &bytes, deadline.into_std()) {
+                    Ok(_) => {
+                        self.replies.insert(tag, reply);
+                    }
+                    Err(_) => {
+                        let _ = reply.send(Err(NodeError::PeerNotOpen(self.host.clone())));
+                    }
+                }
+            }
+            Cmd::Answer(a) => {
+                let _ = self.peer.send_answer(t, &a);
+            }
+            Cmd::Accept(s, initial) => {
+                if self.peer.accept().is_ok() {
+                    self.attach(Side::Responder, s);
+                    self.peer
+                        .handle_input(t, Input::Data(Side::Responder, &initial));
+                }
+            }
+            Cmd::Connected(s) => {
+                if self.peer.state() == PeerState::WaitConnAck
+                    || self.peer.state() == PeerState::WaitConnAckElect
+                {
+                    self.attach(Side::Initiator, s);
+                    self.peer.handle_input(t, Input::Connected);
+                }
+            }
+            Cmd::ConnectFailed => self.peer.handle_input(t, Input::ConnectFailed),
+            Cmd::Data(side, gen, b) => {
+                if self.current(side, gen) {
+                    self.peer.handle_input(t, Input::Data(side, &b));
+                }
+            }
+            Cmd::Closed(side, gen) => {
+                if self.current(side, gen) {
+                    self.writers[idx(side)] = None;
+                    self.peer.handle_input(t, Input::TransportClosed(side));
+                }
+            }
+            Cmd::Disconnect(cause) => self.peer.disconnect(t, cause),
+        }
+    }
+
+    async fn drain(&mut self) {
+        while let Some(o) = self.peer.poll_output() {
+            match o {
+                Output::Connect => {
+                    let Some(addr) = self.addr else {
+                        self.peer.handle_input(now(), Input::ConnectFailed);
+                        continue;
+                    };
+                    let tx = self.tx.clone();
+                    let to = self.node.inner.cfg.connect_timeout;
+                    tokio::spawn(async move {
+                        match tokio::time::timeout(to, TcpStream::connect(addr)).await {
+                            Ok(Ok(s)) => {
+                                let _ = tx.send(Cmd::Connected(s));
+                            }
+                            _ => {
+                                let _ = tx.send(Cmd::ConnectFailed);
+                            }
+                        }
+                    });
+                }
+                Output::Transmit { side, bytes } => {
+                    let failed = match self.writers[idx(side)].as_mut() {
+                        Some((_, w)) => w.write_all(&bytes).await.is_err(),
+                        None => false,
+                    };
+                    if failed {
+                        self.writers[idx(side)] = None;
+                        self.peer.handle_input(now(), Input::TransportClosed(side));
+                    }
+                }
+                Output::Close(side) => {
+                    if let Some((_, mut w)) = self.writers[idx(side)].take() {
+                        let _ = w.shutdown().await;
+                    }
+                    if let Some(r) = self.readers[idx(side)].take() {
+                        r.abort();
+                    }
+                }
+                Output::Event(e) => self.on_event(e),
+            }
+        }
+        let st = PeerStatus {
+            state: self.peer.state(),
+            watchdog: self.peer.watchdog(),
+            remote: self.peer.remote().cloned(),
+            stats: self.peer.stats(),
+        };
+        self.status.send_if_modified(|s| {
+            if *s != st {
+                *s = st;
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    fn on_event(&mut self, e: Event) {
+        match e {
+            Event::Request(m) => self.on_request(m),
+            Event::Answer { tag, answer } => {
+                if let Some(r) = self.replies.remove(&tag) {
+                    let _ = r.send(Ok(answer));
+                }
+            }
+            Event::Timeout { tag } => {
+                if let Some(r) = self.replies.remove(&tag) {
+                    let _ = r.send(Err(NodeError::Timeout));
+                }
+            }
+            Event::Failover(list) => {
+                for p in list {
+                    if let Some(r) = self.replies.remove(&p.tag) {
+                        self.node
+                            .resubmit(&self.host, p.bytes, Instant::from_std(p.deadline), r);
+                    }
+                }
+            }
+            Event::Open(_) | Event::Watchdog(_) | Event::Down(_) | Event::Discarded(_) => {}
+        }
+    }
+
+    fn on_request(&mut self, m: OwnedMessage) {
+        let dup = self
+            .node
+            .inner
+            .dups
+            .lock()
+            .expect("dups lock")
+            .check(now(), &m.view());
+        match dup {
+            Duplicate::InProgress => {}
+            Duplicate::Answered(a) => {
+                let _ = self.peer.send_answer(now(), &a);
+            }
+            Duplicate::New => {
+                let node = self.node.clone();
+                let tx = self.tx.clone();
+                let peer = self
+                    .peer
+                    .remote()
+                    .map_or_else(|| self.host.clone(), |r| r.origin_host.clone());
+                tokio::spawn(async move {
+                    let a = node.answer_request(m.clone(), peer).await;
+                    node.inner
+                        .dups
+                        .lock()
+                        .expect("dups lock")
+                        .answered(&m.view(), Bytes::from(a.clone()));
+                    let _ = tx.send(Cmd::Answer(a));
+                });
+            }
+        }
+    }
+}

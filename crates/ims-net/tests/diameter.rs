@@ -1,0 +1,506 @@
+//! Our Diameter nodes against each other over 127.0.0.1: request/answer, timeout, failover to a
+//! second peer, 3006 redirect following (the Dx/SLF case), relaying, duplicates, DPR/DPA.
+
+use ims_diameter::base::{Cea, Cer, DisconnectCause, VendorSpecificApplicationId};
+use ims_diameter::cx::{Maa, Mar, Uaa, Uar};
+use ims_diameter::dict::{self, app};
+use ims_diameter::peer::{Application, PeerState};
+use ims_diameter::routing::{redirect_answer, Action, RedirectHostUsage, Route};
+use ims_diameter::rx::{Aaa, Aar};
+use ims_diameter::{Command, Framer, Message, Outcome};
+use ims_net::diameter::{Incoming, Node, NodeConfig, NodeError};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const REALM: &str = "ims.example.org";
+const SECS: Duration = Duration::from_secs(5);
+
+fn cfg(host: &str) -> NodeConfig {
+    let mut c = NodeConfig::new(host, REALM);
+    c.applications = vec![
+        Application::tgpp_auth(app::CX),
+        Application::tgpp_auth(app::RX),
+    ];
+    c.watchdog_jitter = Duration::ZERO;
+    c.request_timeout = SECS;
+    c
+}
+
+fn mar(node: &Node, user: &str) -> Mar<'static> {
+    Mar {
+        session_id: node.session_id().into(),
+        vendor_specific_application_id: VendorSpecificApplicationId::cx(),
+        origin_host: node.origin_host().to_owned().into(),
+        origin_realm: REALM.into(),
+        destination_realm: REALM.into(),
+        user_name: format!("{user}@{REALM}").into(),
+        public_identity: format!("sip:{user}@{REALM}").into(),
+        sip_number_auth_items: 1,
+        server_name: "sip:scscf.ims.example.org".into(),
+        ..Default::default()
+    }
+}
+
+fn maa_for(node: &Node, req: &Incoming) -> Vec<u8> {
+    let mar = Mar::decode(&req.message.view()).expect("valid MAR");
+    let mut maa = Maa {
+        session_id: mar.session_id,
+        vendor_specific_application_id: mar.vendor_specific_application_id,
+        auth_session_state: mar.auth_session_state,
+        origin_host: node.origin_host().to_owned().into(),
+        origin_realm: node.origin_realm().to_owned().into(),
+        user_name: Some(mar.user_name),
+        ..Default::default()
+    };
+    maa.set_outcome(Outcome::SUCCESS);
+    maa.encode_answer(req.message.header())
+}
+
+/// A HSS node answering MAR (counting them) and UAR.
+async fn hss(host: &str) -> (Node, SocketAddr, Arc<AtomicUsize>) {
+    hss_in(host, REALM).await
+}
+
+async fn hss_in(host: &str, realm: &str) -> (Node, SocketAddr, Arc<AtomicUsize>) {
+    let mut c = cfg(host);
+    c.origin_realm = realm.to_owned();
+    let node = Node::new(c);
+    let addr = node.listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let (n, c) = (node.clone(), count.clone());
+    node.handle(app::CX, Mar::CODE, move |req| {
+        let (n, c) = (n.clone(), c.clone());
+        async move {
+            c.fetch_add(1, Ordering::SeqCst);
+            maa_for(&n, &req)
+        }
+    });
+    let n = node.clone();
+    node.handle(app::CX, Uar::CODE, move |req| {
+        let n = n.clone();
+        async move {
+            let uar = Uar::decode(&req.message.view()).expect("valid UAR");
+            let mut uaa = Uaa {
+                session_id: uar.session_id,
+                vendor_specific_application_id: uar.vendor_specific_application_id,
+                auth_session_state: uar.auth_session_state,
+                origin_host: n.origin_host().to_owned().into(),
+                origin_realm: n.origin_realm().to_owned().into(),
+                server_name: Some("sip:scscf.ims.example.org".into()),
+                ..Default::default()
+            };
+            uaa.set_outcome(Outcome::SUCCESS);
+            uaa.encode_answer(req.message.header())
+        }
+    });
+    (node, addr, count)
+}
+
+#[tokio::test]
+async fn cx_and_rx_request_answer() {
+    let (hss, addr, count) = hss("hss.ims.example.org").await;
+    // the same node also serves Rx, as an embedded PCRF
+    let h = hss.clone();
+    hss.handle(app::RX, Aar::CODE, move |req| {
+        let h = h.clone();
+        async move {
+            let aar = Aar::decode(&req.message.view()).unwrap();
+            let mut aaa = Aaa {
+                session_id: aar.session_id,
+                auth_application_id: app::RX,
+                origin_host: h.origin_host().to_owned().into(),
+                origin_realm: REALM.into(),
+                ..Default::default()
+            };
+            aaa.set_outcome(Outcome::SUCCESS);
+            aaa.encode_answer(req.message.header())
+        }
+    });
+    let scscf = Node::new(cfg("scscf.ims.example.org"));
+    scscf.add_peer("hss.ims.example.org", addr);
+    let info = scscf.wait_open("hss.ims.example.org", SECS).await.unwrap();
+    assert_eq!(info.common_applications, vec![app::CX, app::RX]);
+    // the HSS side sees us too
+    hss.wait_open("scscf.ims.example.org", SECS).await.unwrap();
+
+    let req = mar(&scscf, "alice");
+    let maa = scscf.send(&req).await.unwrap();
+    let v = maa.view();
+    assert_eq!(v.outcome(), Some(Outcome::SUCCESS));
+    assert_eq!(v.session_id(), Some(&*req.session_id));
+    assert_eq!(
+        Maa::decode(&v).unwrap().user_name.as_deref(),
+        Some("alice@ims.example.org")
+    );
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+
+    // many in flight at once
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let n = scscf.clone();
+        set.spawn(async move {
+            let r = mar(&n, &format!("user{i}"));
+            let a = n.send(&r).await.unwrap();
+            assert_eq!(a.view().session_id(), Some(&*r.session_id));
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+    assert_eq!(count.load(Ordering::SeqCst), 21);
+
+    let aar = Aar {
+        session_id: scscf.session_id().into(),
+        auth_application_id: app::RX,
+        origin_host: scscf.origin_host().to_owned().into(),
+        origin_realm: REALM.into(),
+        destination_realm: REALM.into(),
+        ..Default::default()
+    };
+    let aaa = scscf.send(&aar).await.unwrap();
+    assert_eq!(aaa.view().application_id(), app::RX);
+    assert_eq!(aaa.view().outcome(), Some(Outcome::SUCCESS));
+}
+
+#[tokio::test]
+async fn unhandled_command_is_3001_and_unknown_application_is_3007() {
+    let (_hss, addr, _) = hss("hss.ims.example.org").await;
+    let c = Node::new(cfg("icscf.ims.example.org"));
+    c.add_peer("hss.ims.example.org", addr);
+    c.wait_open("hss.ims.example.org", SECS).await.unwrap();
+    // LIR has no handler on this HSS
+    let lir = ims_diameter::cx::Lir {
+        session_id: c.session_id().into(),
+        vendor_specific_application_id: VendorSpecificApplicationId::cx(),
+        origin_host: c.origin_host().to_owned().into(),
+        origin_realm: REALM.into(),
+        destination_realm: REALM.into(),
+        public_identity: "sip:bob@ims.example.org".into(),
+        ..Default::default()
+    };
+    let a = c.send(&lir).await.unwrap();
+    assert_eq!(a.view().outcome(), Some(Outcome::from_result_code(3001)));
+    assert!(a.view().flags().is_error());
+}
+
+#[tokio::test]
+async fn request_timeout() {
+    let slow = Node::new(cfg("hss.ims.example.org"));
+    let addr = slow.listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let s = slow.clone();
+    slow.handle(app::CX, Mar::CODE, move |req| {
+        let s = s.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            maa_for(&s, &req)
+        }
+    });
+    let c = Node::new(cfg("scscf.ims.example.org"));
+    c.add_peer("hss.ims.example.org", addr);
+    c.wait_open("hss.ims.example.org", SECS).await.unwrap();
+    let started = tokio::time::Instant::now();
+    let r = c
+        .request_with_timeout(
+            mar(&c, "alice").encode(0, c.next_end_to_end()),
+            Duration::from_millis(300),
+        )
+        .await;
+    assert!(matches!(r, Err(NodeError::Timeout)), "{r:?}");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_millis(700),
+        "{took:?}"
+    );
+    // a request with time enough still works
+    let a = c
+        .request_with_timeout(mar(&c, "alice").encode(0, c.next_end_to_end()), SECS)
+        .await
+        .unwrap();
+    assert_eq!(a.view().outcome(), Some(Outcome::SUCCESS));
+}
+
+/// A peer that completes the capabilities exchange, then reads and never answers anything
+/// (not even DWR): the watchdog must fail its requests over.
+async fn black_hole(host: &'static str) -> SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        let mut f = Framer::new();
+        let mut buf = [0u8; 4096];
+        let mut answered = false;
+        loop {
+            let n = match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            f.push(&buf[..n]);
+            while let Ok(Some(frame)) = f.next_frame() {
+                let m = Message::parse(&frame).unwrap();
+                if !answered && m.code() == 257 {
+                    let cer = Cer::decode(&m).unwrap();
+                    let cea = Cea {
+                        result_code: 2001,
+                        origin_host: host.into(),
+                        origin_realm: REALM.into(),
+                        host_ip_address: vec![ims_diameter::Address::Ipv4([127, 0, 0, 1].into())],
+                        product_name: "black-hole".into(),
+                        vendor_specific_application_id: cer.vendor_specific_application_id.clone(),
+                        ..Default::default()
+                    };
+                    s.write_all(&cea.encode_answer(m.header())).await.unwrap();
+                    answered = true;
+                }
+            }
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn watchdog_failover_to_second_peer_with_t_flag() {
+    let hole = black_hole("hss1.ims.example.org").await;
+    let (hss2, addr2, count2) = hss("hss2.ims.example.org").await;
+    // hss2 records whether the request came with the T flag
+    let t_flag = Arc::new(AtomicUsize::new(0));
+    let (h, t) = (hss2.clone(), t_flag.clone());
+    hss2.handle(app::CX, Mar::CODE, move |req| {
+        let (h, t) = (h.clone(), t.clone());
+        async move {
+            if req.message.view().flags().is_retransmit() {
+                t.fetch_add(1, Ordering::SeqCst);
+            }
+            maa_for(&h, &req)
+        }
+    });
+    let mut c = cfg("scscf.ims.example.org");
+    c.watchdog_interval = Duration::from_millis(300);
+    c.request_timeout = SECS;
+    let scscf = Node::new(c);
+    scscf.add_peer("hss1.ims.example.org", hole);
+    scscf.add_peer("hss2.ims.example.org", addr2);
+    scscf.wait_open("hss1.ims.example.org", SECS).await.unwrap();
+    scscf.wait_open("hss2.ims.example.org", SECS).await.unwrap();
+    // no Destination-Host: both peers qualify and hss1 comes first (it swallows the request)
+    let req = mar(&scscf, "alice");
+    let e2e = scscf.next_end_to_end();
+    let started = tokio::time::Instant::now();
+    let a = scscf.request(req.encode(0, e2e)).await.unwrap();
+    let took = started.elapsed();
+    // answered by hss2 after two Tw (DWR unanswered, then SUSPECT and failover)
+    assert_eq!(a.view().outcome(), Some(Outcome::SUCCESS));
+    assert_eq!(a.view().origin_host(), Some("hss2.ims.example.org"));
+    assert_eq!(a.view().end_to_end(), e2e);
+    assert_eq!(t_flag.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        count2.load(Ordering::SeqCst),
+        0,
+        "the counting handler was replaced"
+    );
+    assert!(took >= Duration::from_millis(550), "{took:?}");
+    let st = scscf.peer_status("hss1.ims.example.org").unwrap();
+    assert_ne!(st.watchdog, ims_diameter::peer::WatchdogState::Okay);
+    // new requests avoid the suspect peer
+    let a = scscf.send(&mar(&scscf, "bob")).await.unwrap();
+    assert_eq!(a.view().origin_host(), Some("hss2.ims.example.org"));
+}
+
+#[tokio::test]
+async fn dx_redirect_from_slf_is_followed_and_cached() {
+    let (_hss, hss_addr, hss_count) = hss("hss2.ims.example.org").await;
+    // the SLF answers every UAR/MAR with 3006 naming hss2 (Redirect-Host-Usage ALL_USER)
+    let slf = Node::new(cfg("slf.ims.example.org"));
+    let slf_addr = slf.listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let slf_count = Arc::new(AtomicUsize::new(0));
+    let (s, n) = (slf.clone(), slf_count.clone());
+    slf.handle(app::CX, Mar::CODE, move |req| {
+        let (s, n) = (s.clone(), n.clone());
+        async move {
+            n.fetch_add(1, Ordering::SeqCst);
+            redirect_answer(
+                &req.message.view(),
+                &["aaa://hss2.ims.example.org:3868;transport=tcp".to_owned()],
+                RedirectHostUsage::AllUser,
+                60,
+                &s.origin(),
+            )
+        }
+    });
+    // the I-CSCF sends Dx requests for its realm to the SLF
+    let mut ic = cfg("icscf.ims.example.org");
+    ic.routes = vec![Route::new(REALM, Action::Relay, &["slf.ims.example.org"])];
+    let icscf = Node::new(ic);
+    icscf.add_peer("slf.ims.example.org", slf_addr);
+    // hss2 is known by address only: the redirect makes the I-CSCF connect to it
+    icscf.add_known_host("hss2.ims.example.org", hss_addr);
+    icscf.wait_open("slf.ims.example.org", SECS).await.unwrap();
+    assert!(icscf.peer_status("hss2.ims.example.org").is_none());
+
+    let a = icscf.send(&mar(&icscf, "alice")).await.unwrap();
+    assert_eq!(a.view().outcome(), Some(Outcome::SUCCESS));
+    assert_eq!(a.view().origin_host(), Some("hss2.ims.example.org"));
+    assert_eq!(
+        (
+            slf_count.load(Ordering::SeqCst),
+            hss_count.load(Ordering::SeqCst)
+        ),
+        (1, 1)
+    );
+    assert!(icscf
+        .peer_status("hss2.ims.example.org")
+        .unwrap()
+        .state
+        .is_open());
+
+    // the same user again: straight to hss2 from the cache
+    icscf.send(&mar(&icscf, "alice")).await.unwrap();
+    assert_eq!(
+        (
+            slf_count.load(Ordering::SeqCst),
+            hss_count.load(Ordering::SeqCst)
+        ),
+        (1, 2)
+    );
+    // another user asks the SLF again
+    icscf.send(&mar(&icscf, "bob")).await.unwrap();
+    assert_eq!(
+        (
+            slf_count.load(Ordering::SeqCst),
+            hss_count.load(Ordering::SeqCst)
+        ),
+        (2, 3)
+    );
+}
+
+#[tokio::test]
+async fn redirect_route_and_relay_route() {
+    let (_hss, hss_addr, hss_count) = hss_in("hss.home.example.net", "home.example.net").await;
+    // a relay agent: requests for home.example.net go to the HSS, with a Route-Record
+    let mut rc = cfg("dra.ims.example.org");
+    rc.applications = vec![Application::RELAY];
+    rc.routes = vec![
+        Route::new("home.example.net", Action::Relay, &["hss.home.example.net"]),
+        Route::new(
+            "moved.example.net",
+            Action::Redirect,
+            &["hss.home.example.net"],
+        ),
+    ];
+    let dra = Node::new(rc);
+    let dra_addr = dra.listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    dra.add_peer("hss.home.example.net", hss_addr);
+    dra.wait_open("hss.home.example.net", SECS).await.unwrap();
+    let c = Node::new(cfg("scscf.ims.example.org"));
+    c.add_peer("dra.ims.example.org", dra_addr);
+    c.wait_open("dra.ims.example.org", SECS).await.unwrap();
+
+    let mut req = mar(&c, "alice");
+    req.destination_realm = "home.example.net".into();
+    let e2e = c.next_end_to_end();
+    let a = c.request(req.encode(0, e2e)).await.unwrap();
+    assert_eq!(a.view().outcome(), Some(Outcome::SUCCESS));
+    assert_eq!(a.view().origin_host(), Some("hss.home.example.net"));
+    assert_eq!(a.view().end_to_end(), e2e);
+    assert_eq!(hss_count.load(Ordering::SeqCst), 1);
+
+    // the redirect route: the DRA answers 3006; the client follows only if it can reach the
+    // host, which it cannot (unknown, unresolvable), so it gets the 3006 answer itself
+    let mut req = mar(&c, "bob");
+    req.destination_realm = "moved.example.net".into();
+    let a = c.request(req.encode(0, c.next_end_to_end())).await.unwrap();
+    let r = ims_diameter::routing::redirect_of(&a.view()).expect("3006");
+    assert_eq!(r.host_names(), vec!["hss.home.example.net"]);
+    // once it knows the address, it follows
+    c.add_known_host("hss.home.example.net", hss_addr);
+    let mut req = mar(&c, "carol");
+    req.destination_realm = "moved.example.net".into();
+    let a = c.request(req.encode(0, c.next_end_to_end())).await.unwrap();
+    assert_eq!(a.view().outcome(), Some(Outcome::SUCCESS));
+    assert_eq!(hss_count.load(Ordering::SeqCst), 2);
+
+    // an unknown realm: the DRA answers 3003
+    let mut req = mar(&c, "dave");
+    req.destination_realm = "nowhere.example.com".into();
+    let a = c.request(req.encode(0, c.next_end_to_end())).await.unwrap();
+    assert_eq!(a.view().outcome(), Some(Outcome::from_result_code(3003)));
+}
+
+#[tokio::test]
+async fn duplicate_request_is_answered_from_cache() {
+    let (_hss, addr, count) = hss("hss.ims.example.org").await;
+    let c = Node::new(cfg("scscf.ims.example.org"));
+    c.add_peer("hss.ims.example.org", addr);
+    c.wait_open("hss.ims.example.org", SECS).await.unwrap();
+    let bytes = mar(&c, "alice").encode(0, c.next_end_to_end());
+    let a1 = c.request(bytes.clone()).await.unwrap();
+    let mut again = bytes.clone();
+    again[4] |= ims_diameter::Flags::RETRANSMIT;
+    let a2 = c.request(again).await.unwrap();
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    assert_eq!(a1.bytes()[16..], a2.bytes()[16..]);
+}
+
+#[tokio::test]
+async fn dpr_dpa_closes_both_sides() {
+    let (hss, addr, _) = hss("hss.ims.example.org").await;
+    let c = Node::new(cfg("scscf.ims.example.org"));
+    c.add_peer("hss.ims.example.org", addr);
+    c.wait_open("hss.ims.example.org", SECS).await.unwrap();
+    hss.wait_open("scscf.ims.example.org", SECS).await.unwrap();
+    c.disconnect("hss.ims.example.org", DisconnectCause::DoNotWantToTalkToYou)
+        .unwrap();
+    c.wait_closed("hss.ims.example.org", SECS).await.unwrap();
+    hss.wait_closed("scscf.ims.example.org", SECS)
+        .await
+        .unwrap();
+    let r = c.send(&mar(&c, "alice")).await;
+    assert!(matches!(r, Err(NodeError::NoRoute(_))), "{r:?}");
+    assert_eq!(
+        c.peer_status("hss.ims.example.org").unwrap().state,
+        PeerState::Closed
+    );
+}
+
+#[tokio::test]
+async fn no_common_application_never_opens() {
+    let mut pc = cfg("pcrf.ims.example.org");
+    pc.applications = vec![Application::tgpp_auth(app::RX)];
+    let pcrf = Node::new(pc);
+    let addr = pcrf.listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let mut cc = cfg("scscf.ims.example.org");
+    cc.applications = vec![Application::tgpp_auth(app::CX)];
+    let c = Node::new(cc);
+    c.add_peer("pcrf.ims.example.org", addr);
+    let r = c
+        .wait_open("pcrf.ims.example.org", Duration::from_millis(500))
+        .await;
+    assert!(r.is_err());
+    assert_eq!(
+        c.peer_status("pcrf.ims.example.org").unwrap().state,
+        PeerState::Closed
+    );
+    let _ = dict::app::CX;
+}
+
+#[tokio::test]
+async fn panicking_handler_is_answered_5012() {
+    let node = Node::new(cfg("hss.ims.example.org"));
+    let addr = node.listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    node.handle(app::CX, Mar::CODE, |_req| async move {
+        panic!("handler bug");
+    });
+    let c = Node::new(cfg("scscf.ims.example.org"));
+    c.add_peer("hss.ims.example.org", addr);
+    c.wait_open("hss.ims.example.org", SECS).await.unwrap();
+    let a = c.send(&mar(&c, "alice")).await.unwrap();
+    assert_eq!(a.view().outcome(), Some(Outcome::from_result_code(5012)));
+    // the node still works
+    assert!(c
+        .peer_status("hss.ims.example.org")
+        .unwrap()
+        .state
+        .is_open());
+}

@@ -1,0 +1,248 @@
+//! Oracle for the Diameter peer state machine ([`crate::diameter::peer::Peer`]): the input is a
+//! script of operations (accept + CER, connect + CEA, raw octets on either transport, valid
+//! DWR/DWA/DPR/answers, time passing, requests, DPR, transport loss) run on a virtual clock.
+//!
+//! Invariants checked after every operation, for every input:
+//! - nothing panics, and draining the outputs terminates;
+//! - every octet string the peer transmits is a well-formed Diameter message;
+//! - only open peers with an OKAY watchdog accept requests, and a peer that is usable is open;
+//! - an answer or timeout is reported only for a request that was sent, at most once;
+//! - the pending table never holds more than the requests still unresolved;
+//! - `poll_timeout` never lies in the past after `handle_timeout` ran at that instant.
+
+use crate::diameter::base::{
+    Cea, Cer, DisconnectCause, Dpr, Dwa, Dwr, VendorSpecificApplicationId,
+};
+use crate::diameter::cx::{Maa, Mar};
+use crate::diameter::peer::{Application, Event, Input, Output, Peer, PeerConfig, Side};
+use crate::diameter::{dict, Address, Command, Header, Message, Outcome};
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+const REMOTE: &str = "fuzz.peer.example";
+
+fn cer() -> Vec<u8> {
+    Cer {
+        origin_host: REMOTE.into(),
+        origin_realm: "example".into(),
+        host_ip_address: vec![Address::Ipv4([127, 0, 0, 1].into())],
+        product_name: "fuzz".into(),
+        vendor_specific_application_id: vec![VendorSpecificApplicationId::cx()],
+        ..Default::default()
+    }
+    .encode(1, 1)
+}
+
+fn cea(hbh: u32) -> Vec<u8> {
+    let mut h = Cea::header(hbh, 0);
+    h.flags.0 = 0;
+    let mut v = Vec::new();
+    Cea {
+        result_code: 2001,
+        origin_host: REMOTE.into(),
+        origin_realm: "example".into(),
+        host_ip_address: vec![Address::Ipv4([127, 0, 0, 1].into())],
+        product_name: "fuzz".into(),
+        vendor_specific_application_id: vec![VendorSpecificApplicationId::cx()],
+        ..Default::default()
+    }
+    .encode_into(&h, &mut v);
+    v
+}
+
+fn mar(e2e: u32) -> Vec<u8> {
+    Mar {
+        session_id: "fuzz;1;1".into(),
+        vendor_specific_application_id: VendorSpecificApplicationId::cx(),
+        origin_host: "local.example".into(),
+        origin_realm: "example".into(),
+        destination_realm: "example".into(),
+        user_name: "u@example".into(),
+        public_identity: "sip:u@example".into(),
+        server_name: "sip:s.example".into(),
+        ..Default::default()
+    }
+    .encode(0, e2e)
+}
+
+fn maa(hbh: u32) -> Vec<u8> {
+    let mut a = Maa {
+        session_id: "fuzz;1;1".into(),
+        vendor_specific_application_id: VendorSpecificApplicationId::cx(),
+        origin_host: REMOTE.into(),
+        origin_realm: "example".into(),
+        ..Default::default()
+    };
+    a.set_outcome(Outcome::SUCCESS);
+    let mut h = Header::request(303, dict::app::CX, true, hbh, 0);
+    h.flags.0 = crate::diameter::Flags::PROXIABLE;
+    let mut v = Vec::new();
+    a.encode_into(&h, &mut v);
+    v
+}
+
+/// Runs the script in `data` (see the module documentation).
+pub fn diameter_peer(data: &[u8]) {
+    #[allow(clippy::disallowed_methods)] // origin of the virtual clock, never read again
+    let t0 = Instant::now();
+    let cfg = PeerConfig {
+        applications: vec![
+            Application::tgpp_auth(dict::app::CX),
+            Application::tgpp_auth(dict::app::RX),
+        ],
+        watchdog_interval: Duration::from_secs(6),
+        watchdog_jitter: Duration::from_secs(2),
+        seed: data.len() as u64,
+        ..PeerConfig::new("local.example", "example")
+    };
+    let mut p = Peer::new(cfg, t0);
+    let mut now = t0;
+    // tags sent and not yet resolved; the Hop-by-Hop ids they went out with
+    let mut unresolved: HashSet<u64> = HashSet::new();
+    let mut hbhs: Vec<u32> = Vec::new();
+    let mut next_tag = 0u64;
+    let mut last_request_hbh = 0u32;
+    let mut i = 0;
+    while i < data.len() {
+        let op = data[i];
+        let len = usize::from(*data.get(i + 1).unwrap_or(&0));
+        let payload = data
+            .get(i + 2..(i + 2 + len).min(data.len()))
+            .unwrap_or(&[]);
+        i += 2 + len;
+        let flipped = if op & 0x80 != 0 {
+            Side::Responder
+        } else {
+            Side::Initiator
+        };
+        // bit 6: the transport in use rather than the one bit 7 names
+        let side = match p.active_side() {
+            Some(s) if op & 0x40 == 0 => s,
+            _ => flipped,
+        };
+        match (op & 0x3f) % 12 {
+            0 => {
+                if p.accept().is_ok() {
+                    p.handle_input(now, Input::Data(Side::Responder, &cer()));
+                }
+            }
+            1 => {
+                p.connect(now);
+                p.handle_input(now, Input::Connected);
+            }
+            2 => p.handle_input(now, Input::Data(side, payload)),
+            3 => {
+                let ms = u64::from(payload.first().copied().unwrap_or(1)) * 100;
+                now += Duration::from_millis(ms);
+                p.handle_timeout(now);
+                if let Some(t) = p.poll_timeout() {
+                    assert!(
+                        t > now,
+                        "a timer due at {t:?} survived handle_timeout({now:?})"
+                    );
+                }
+            }
+            4 => {
+                next_tag += 1;
+                let usable = p.is_usable();
+                let deadline = now + Duration::from_millis(100 * u64::from(len as u8));
+                match p.send_request(now, next_tag, &mar(next_tag as u32), deadline) {
+                    Ok(h) => {
+                        assert!(usable, "request accepted by an unusable peer");
+                        unresolved.insert(next_tag);
+                        hbhs.push(h);
+                    }
+                    Err(_) => assert!(!usable, "usable peer refused a request"),
+                }
+            }
+            5 => p.handle_input(now, Input::Data(Side::Initiator, &cea(last_request_hbh))),
+            6 => {
+                let cause = DisconnectCause::from_i32(i32::from(len as u8 % 4));
+                p.disconnect(now, cause);
+            }
+            7 => p.handle_input(now, Input::TransportClosed(side)),
+            8 => {
+                let h = hbhs
+                    .get(usize::from(len as u8) % hbhs.len().max(1))
+                    .copied()
+                    .unwrap_or(0);
+                p.handle_input(now, Input::Data(side, &maa(h)));
+            }
+            9 => {
+                let dwr = Dwr {
+                    origin_host: REMOTE.into(),
+                    origin_realm: "example".into(),
+                    ..Default::default()
+                }
+                .encode(len as u32, 7);
+                p.handle_input(now, Input::Data(side, &dwr));
+            }
+            10 => {
+                let mut v = Vec::new();
+                let mut h = Dwa::header(last_request_hbh, 0);
+                h.flags.0 = 0;
+                Dwa {
+                    result_code: 2001,
+                    origin_host: REMOTE.into(),
+                    origin_realm: "example".into(),
+                    ..Default::default()
+                }
+                .encode_into(&h, &mut v);
+                p.handle_input(now, Input::Data(side, &v));
+            }
+            _ => {
+                let dpr = Dpr {
+                    origin_host: REMOTE.into(),
+                    origin_realm: "example".into(),
+                    disconnect_cause: DisconnectCause::Busy,
+                    ..Default::default()
+                }
+                .encode(3, 3);
+                p.handle_input(now, Input::Data(side, &dpr));
+            }
+        }
+        // drain: bounded, every transmit well formed, every answer/timeout once for a sent tag
+        let mut n = 0;
+        while let Some(o) = p.poll_output() {
+            n += 1;
+            assert!(n < 10_000, "outputs never end");
+            match o {
+                Output::Transmit { bytes, .. } => {
+                    let m = Message::parse(&bytes)
+                        .unwrap_or_else(|e| panic!("transmitted an invalid message: {e}"));
+                    if m.is_request() {
+                        last_request_hbh = m.hop_by_hop();
+                    }
+                }
+                Output::Event(Event::Answer { tag, answer }) => {
+                    assert!(unresolved.remove(&tag), "answer for unknown tag {tag}");
+                    assert!(!answer.view().is_request());
+                }
+                Output::Event(Event::Timeout { tag }) => {
+                    assert!(unresolved.remove(&tag), "timeout for unknown tag {tag}");
+                }
+                Output::Event(Event::Failover(list)) => {
+                    for r in list {
+                        assert!(
+                            unresolved.remove(&r.tag),
+                            "failover of unknown tag {}",
+                            r.tag
+                        );
+                        let m = Message::parse(&r.bytes).expect("failover request parses");
+                        assert!(m.flags().is_retransmit(), "failover without the T flag");
+                    }
+                }
+                Output::Connect | Output::Close(_) | Output::Event(_) => {}
+            }
+        }
+        assert!(
+            p.pending_requests() <= unresolved.len(),
+            "{} pending, {} unresolved",
+            p.pending_requests(),
+            unresolved.len()
+        );
+        if p.is_usable() {
+            assert!(p.state().is_open());
+        }
+    }
+}
