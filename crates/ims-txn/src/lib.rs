@@ -42,8 +42,14 @@
 //! - [`TransactionLayer`]: the four state machines of RFC 3261 §17 with the RFC 6026 Accepted
 //!   states, matching (§17.1.3, §17.2.3 with the RFC 2543 fallback), CANCEL matched to its INVITE,
 //!   merged-request detection (§8.2.2.2), every timer of Table 4 plus L and M.
-//! - [`dialog`]: dialog state (§12) and the UA core helpers built on it.
-//! - [`proxy`]: the proxy core (§16).
+//! - [`dialog`]: dialog state (§12): creation, route sets, CSeq rules, loose/strict routing.
+//! - [`ua`]: the UA core (§13–15, RFC 3262, 3311, 4028) over a transaction layer: calls, forking,
+//!   2xx/ACK retransmission, CANCEL, BYE, re-INVITE/UPDATE glare, PRACK, session timers.
+//! - [`proxy`]: the proxy core (§16): validation, loops, Route/Record-Route, forking with a
+//!   response context, CANCEL, Timer C, stateless helpers.
+//!
+//! All three user-facing cores ([`TransactionLayer`], [`ua::UserAgent`], [`proxy::Proxy`]) share
+//! the shape `handle_input(now, …)` / `poll_output()` / `poll_timeout()` / `handle_timeout(now)`.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

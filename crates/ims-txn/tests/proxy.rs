@@ -723,3 +723,77 @@ fn forwarding_to_a_strict_router_rewrites_request_uri() {
     let routes: Vec<_> = m.headers_of(HeaderName::Route).map(|h| h.value()).collect();
     assert_eq!(routes, ["<sip:bob@example.com>"]);
 }
+
+#[test]
+fn stateless_request_forwarding_is_deterministic() {
+    let cfg = World::default_proxy();
+    let req = raw_request(&[
+        ("Max-Forwards", "10"),
+        ("Route", "<sip:10.0.0.100:5060;lr>"),
+    ]);
+    let m = req.as_message();
+    let a = ims_txn::proxy::stateless_request(
+        &cfg,
+        &m,
+        Some("sip:bob@10.0.0.2"),
+        ims_txn::Transport::Udp,
+    )
+    .unwrap();
+    let b = ims_txn::proxy::stateless_request(
+        &cfg,
+        &m,
+        Some("sip:bob@10.0.0.2"),
+        ims_txn::Transport::Udp,
+    )
+    .unwrap();
+    // a retransmission gets the same branch (§16.11)
+    assert_eq!(a, b);
+    let f = ims_sip::parse_datagram(&a).unwrap();
+    assert_eq!(f.request_uri_str(), Some("sip:bob@10.0.0.2"));
+    assert_eq!(f.max_forwards().unwrap(), Some(9));
+    assert!(!f.has(HeaderName::Route));
+    let top = f.top_via().unwrap().unwrap();
+    assert_eq!(top.host().to_string(), "10.0.0.100");
+    assert!(top.has_rfc3261_branch());
+    // another request gets another branch
+    let other = raw_request(&[("Max-Forwards", "10"), ("Subject", "x")]);
+    let om = other.as_message();
+    let mut e = om.edit();
+    e.set(HeaderName::CSeq, "2 OPTIONS");
+    let other = e.to_owned_message().unwrap();
+    let c =
+        ims_txn::proxy::stateless_request(&cfg, &other.as_message(), None, ims_txn::Transport::Udp)
+            .unwrap();
+    let cv = ims_sip::parse_datagram(&c)
+        .unwrap()
+        .top_via()
+        .unwrap()
+        .unwrap()
+        .branch()
+        .map(str::to_owned);
+    assert_ne!(cv.as_deref(), top.branch());
+    // Max-Forwards 0 is refused with 483
+    let dead = raw_request(&[("Max-Forwards", "0")]);
+    assert_eq!(
+        ims_txn::proxy::stateless_request(&cfg, &dead.as_message(), None, ims_txn::Transport::Udp),
+        Err(483)
+    );
+}
+
+#[test]
+fn stateless_response_pops_our_via_and_names_the_next_hop() {
+    let cfg = World::default_proxy();
+    let raw = "SIP/2.0 200 OK\r\n\
+Via: SIP/2.0/UDP 10.0.0.100:5060;branch=z9hG4bK-p\r\n\
+Via: SIP/2.0/TCP client.example.com:5070;branch=z9hG4bK-c;received=192.0.2.55;rport=40000\r\n\
+From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>;tag=2\r\nCall-ID: s@x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+    let m = ims_sip::parse_datagram(raw.as_bytes()).unwrap();
+    let (out, hop) = ims_txn::proxy::stateless_response(&cfg, &m).unwrap();
+    assert_eq!(hop, ("TCP".to_string(), "192.0.2.55".to_string(), 40000));
+    let f = ims_sip::parse_datagram(&out).unwrap();
+    assert_eq!(f.via().count(), 1);
+    // a response whose top Via is not ours is dropped
+    let foreign = raw.replacen("10.0.0.100:5060", "10.9.9.9:5060", 1);
+    let m = ims_sip::parse_datagram(foreign.as_bytes()).unwrap();
+    assert!(ims_txn::proxy::stateless_response(&cfg, &m).is_none());
+}

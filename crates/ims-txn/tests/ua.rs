@@ -659,3 +659,31 @@ fn requests_for_unknown_dialogs_get_481() {
         .request_in_dialog(net.now, &da, Method::Info, Vec::new(), None)
         .is_err());
 }
+
+#[test]
+fn stray_ack_is_absorbed() {
+    let mut net = Net::pair();
+    let (_, db) = establish(&mut net);
+    net.run_until(ms(1000));
+    let before_events = net.events_of(B).len();
+    let before_wire = net.wire.len();
+    // an ACK for a dialog B does not know, and a retransmitted ACK for the one it knows
+    for to_tag in ["nope", db.local_tag.as_str()] {
+        let ack = ims_sip::RequestBuilder::new(Method::Ack, "sip:bob@10.0.0.2:5060")
+            .header("Via", "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-stray")
+            .header(
+                "From",
+                format!("<sip:alice@example.com>;tag={}", db.remote_tag),
+            )
+            .header("To", format!("<sip:bob@example.com>;tag={to_tag}"))
+            .header("Call-ID", db.call_id.as_str())
+            .header("CSeq", "1 ACK")
+            .build()
+            .unwrap();
+        let now = net.now;
+        net.ua[B].receive(now, ack, Remote::udp(addr(A))).unwrap();
+        net.collect();
+    }
+    assert_eq!(net.events_of(B).len(), before_events);
+    assert_eq!(net.wire.len(), before_wire);
+}
