@@ -74,10 +74,11 @@ fn sip_framer_corpus() {
 
 #[test]
 fn digest_header_corpus() {
-    // seeded from tests/vectors/auth (RFC 2617/7616 examples, IMS, AKA, SIPp-style values)
+    // 21 seeds from tests/vectors/auth (RFC 2617/7616 examples, IMS, AKA, SIPp-style values)
+    // and 115 files of a set-cover merge after 1.1 M cargo-fuzz executions
     replay(
         "digest_header",
-        20,
+        100,
         ims::fuzzing::digest_header::digest_header,
     );
 }
@@ -98,4 +99,59 @@ fn sms_tpdu_corpus() {
 fn sdp_corpus() {
     // seeded: the descriptions of tests/vectors/sdp and the SDP bodies of the SIP vectors
     replay("sdp", 60, ims::fuzzing::sdp::session);
+}
+
+#[test]
+fn msrp_framer_corpus() {
+    // seeded: every tests/vectors/msrp/*.msrp behind four selector bytes (chunk size, threshold)
+    replay("msrp_framer", 100, ims::fuzzing::msrp::msrp_framer);
+}
+
+#[test]
+fn msrp_uri_corpus() {
+    // seeded: the path, Byte-Range, Status, Content-Type and auth values of the MSRP vectors
+    replay("msrp_uri", 20, ims::fuzzing::msrp::msrp_uri);
+}
+
+#[test]
+fn diameter_message_corpus() {
+    // seeded: the 41 vectors of tests/vectors/diameter (valid and invalid)
+    replay(
+        "diameter_message",
+        40,
+        ims::fuzzing::diameter::diameter_message,
+    );
+}
+
+#[test]
+fn diameter_framer_corpus() {
+    // seeded: 10 vectors alone and each followed by a DWA and a SAR
+    replay(
+        "diameter_framer",
+        20,
+        ims::fuzzing::diameter::diameter_framer,
+    );
+}
+
+#[test]
+fn diameter_cx_corpus() {
+    // seeded: the 41 vectors of tests/vectors/diameter
+    replay("diameter_cx", 40, ims::fuzzing::diameter::diameter_cx);
+}
+
+#[test]
+fn txn_corpus() {
+    // scripted exchanges: INVITE/ACK/CANCEL/BYE/PRACK/UPDATE, retransmissions, merged requests,
+    // stray responses, RFC 2543 peers, proxy Route processing
+    replay("txn", 10, ims::fuzzing::txn::txn);
+}
+
+#[test]
+fn diameter_peer_corpus() {
+    // seeded: scripts that open the peer both ways and exchange requests, watchdogs and DPR
+    replay(
+        "diameter_peer",
+        8,
+        ims::fuzzing::diameter_peer::diameter_peer,
+    );
 }

@@ -63,7 +63,16 @@ async fn two_stores_share_registrations_through_redis_server() {
     let dir = common::TempDir::new("redis", "store", "IMS_KEEP_REDIS");
     let port = free_port();
     let child = Command::new(bin)
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .arg("--dir")
         .arg(dir.path())
         .stdout(Stdio::null())
@@ -87,7 +96,10 @@ async fn two_stores_share_registrations_through_redis_server() {
     a.save(&rec).await.unwrap();
     // the other S-CSCF finds it by either identity of the implicit set
     assert_eq!(b.load("tel:+15550001").await.unwrap().as_ref(), Some(&rec));
-    assert_eq!(b.load("sip:+15550001@ims.example.org").await.unwrap(), Some(rec.clone()));
+    assert_eq!(
+        b.load("sip:+15550001@ims.example.org").await.unwrap(),
+        Some(rec.clone())
+    );
     // a separate key space is not confused with ours
     let other = RedisStore::connect(&addr, "other:").await.unwrap();
     assert!(other.load("tel:+15550001").await.unwrap().is_none());
@@ -97,5 +109,9 @@ async fn two_stores_share_registrations_through_redis_server() {
     assert!(c.load("tel:+15550001").await.unwrap().is_some());
     c.remove(&rec).await.unwrap();
     assert!(b.load("tel:+15550001").await.unwrap().is_none());
-    assert!(b.load("sip:+15550001@ims.example.org").await.unwrap().is_none());
+    assert!(b
+        .load("sip:+15550001@ims.example.org")
+        .await
+        .unwrap()
+        .is_none());
 }

@@ -36,8 +36,11 @@
 //! count from the start of the message, except in a `parts` error, where they count from the start
 //! of the body (as `Message::multipart` reports them).
 
+mod diameter;
+mod digest;
 mod msrp;
 mod sdp;
+mod sms;
 
 use ims::sip::headers::{Contact, ContentType, NameAddrHeader, Via};
 use ims::sip::multipart::Part;
@@ -76,10 +79,28 @@ const CODECS: &[Codec] = &[
         run: sdp::run,
     },
     Codec {
+        name: "digest",
+        about: digest::ABOUT,
+        options: digest::OPTIONS,
+        run: digest::run,
+    },
+    Codec {
         name: "msrp",
         about: msrp::ABOUT,
         options: msrp::OPTIONS,
         run: msrp::run,
+    },
+    Codec {
+        name: "sms",
+        about: sms::ABOUT,
+        options: sms::OPTIONS,
+        run: sms::run,
+    },
+    Codec {
+        name: "diameter",
+        about: diameter::ABOUT,
+        options: diameter::OPTIONS,
+        run: diameter::run,
     },
 ];
 

@@ -7,9 +7,14 @@
 //!
 //! Not a stable API: hidden from the documentation and meant for the fuzzers only.
 
+pub mod diameter;
+pub mod diameter_peer;
 pub mod digest_header;
 pub mod sdp;
 pub mod sms;
+pub mod txn;
+
+pub mod msrp;
 
 use crate::sip::{
     self, headers, headers::TypedHeader, multipart, Edit, Frame, Framer, Host, Limits, Message,

@@ -1,0 +1,444 @@
+//! Diameter codec throughput: ims-diameter against the `diameter` crate (0.7, the Rust
+//! incumbent), in the same run, on the same octets.
+//!
+//! Groups (ids `<group>/ims` and `<group>/diameter_crate`):
+//! - `cer_decode` / `cer_encode`: the CER vector (tests/vectors/diameter/base_cer.bin);
+//! - `aar_decode` / `aar_encode`: an Rx AAR with two media components (audio + video, each with
+//!   RTP and RTCP sub-components, two Flow-Descriptions each, Codec-Data) as a P-CSCF sends it;
+//! - `aaa_decode` / `aaa_encode`: its AAA.
+//!
+//! Decode = parse the octets and read the fields a node needs (ims: `Message::parse` + the typed
+//! `Cer`/`Aar`/`Aaa::decode`, which walks and checks every AVP; diameter crate:
+//! `DiameterMessage::decode_from` + `get_avp` lookups). Encode = serialize a message already in
+//! memory (ims: the typed struct's `encode_into` a reused buffer; diameter crate: `encode_to` a
+//! reused buffer).
+//!
+//! The diameter crate cannot decode Cx (its `ApplicationId` has no 16777216), so the Cx groups
+//! `cx_maa_decode`, `cx_saa_decode`, `cx_maa_encode`, `cx_saa_encode` (SAA with 1.2 kB of
+//! User-Data) run on our side alone, reported in elements (messages) and bytes per second.
+//!
+//! ```text
+//! cargo bench --bench diameter -- --warm-up-time 1 --measurement-time 3
+//! ```
+
+#![allow(missing_docs)] // criterion_group! generates an undocumented fn
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use diameter::dictionary::{self, Dictionary};
+use diameter::DiameterMessage;
+use ims::diameter::base::Cer;
+use ims::diameter::cx::{Maa, Saa};
+use ims::diameter::dict::{self, AvpType};
+use ims::diameter::rx::*;
+use ims::diameter::{Address, Command, Message, Outcome};
+use std::borrow::Cow;
+use std::io::Cursor;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+fn vector(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/tests/vectors/diameter/{name}.bin",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("vector")
+}
+
+const REALM: &str = "ims.mnc001.mcc001.3gppnetwork.org";
+
+fn media(n: u32, video: bool, ue: u16, rem: u16) -> MediaComponentDescription<'static> {
+    let flow = |num: u32, ue: u16, rem: u16, usage: Option<FlowUsage>| MediaSubComponent {
+        flow_number: num,
+        flow_description: vec![
+            format!("permit out 17 from 192.0.2.10 {rem} to 10.0.0.2 {ue}").into(),
+            format!("permit in 17 from 10.0.0.2 {ue} to 192.0.2.10 {rem}").into(),
+        ],
+        flow_usage: usage,
+        ..Default::default()
+    };
+    let codec = if video {
+        "uplink\noffer\nm=video 50010 RTP/AVP 102\na=rtpmap:102 H264/90000"
+    } else {
+        "uplink\noffer\nm=audio 50000 RTP/AVP 116\na=rtpmap:116 AMR-WB/16000/1"
+    };
+    MediaComponentDescription {
+        media_component_number: n,
+        media_sub_component: vec![
+            flow(1, ue, rem, None),
+            flow(2, ue + 1, rem + 1, Some(FlowUsage::Rtcp)),
+        ],
+        af_application_identifier: Some(Cow::Borrowed(b"urn:urn-7:3gpp-service.ims.icsi.mmtel")),
+        media_type: Some(if video {
+            MediaType::Video
+        } else {
+            MediaType::Audio
+        }),
+        max_requested_bandwidth_ul: Some(if video { 384_000 } else { 41_000 }),
+        max_requested_bandwidth_dl: Some(if video { 384_000 } else { 41_000 }),
+        flow_status: Some(FlowStatus::Enabled),
+        rr_bandwidth: Some(2000),
+        rs_bandwidth: Some(600),
+        codec_data: vec![Cow::Borrowed(codec.as_bytes())],
+        ..Default::default()
+    }
+}
+
+fn aar() -> Aar<'static> {
+    Aar {
+        session_id: format!("pcscf.{REALM};1700000000;7").into(),
+        auth_application_id: dict::app::RX,
+        origin_host: format!("pcscf.{REALM}").into(),
+        origin_realm: REALM.into(),
+        destination_realm: "epc.mnc001.mcc001.3gppnetwork.org".into(),
+        af_application_identifier: Some(Cow::Borrowed(b"urn:urn-7:3gpp-service.ims.icsi.mmtel")),
+        media_component_description: vec![
+            media(1, false, 50000, 40000),
+            media(2, true, 50010, 40010),
+        ],
+        af_charging_identifier: Some(Cow::Borrowed(b"pcscf-icid-0001")),
+        specific_action: vec![
+            SpecificAction::ChargingCorrelationExchange,
+            SpecificAction::IndicationOfLossOfBearer,
+            SpecificAction::IndicationOfReleaseOfBearer,
+        ],
+        subscription_id: vec![ims::diameter::base::SubscriptionId {
+            subscription_id_type: ims::diameter::base::SubscriptionIdType::EndUserSipUri,
+            subscription_id_data: format!("sip:alice@{REALM}").into(),
+            ..Default::default()
+        }],
+        framed_ip_address: Some(Cow::Borrowed(&[10, 0, 0, 2])),
+        ..Default::default()
+    }
+}
+
+fn aaa() -> Aaa<'static> {
+    let mut a = Aaa {
+        session_id: format!("pcscf.{REALM};1700000000;7").into(),
+        auth_application_id: dict::app::RX,
+        origin_host: "pcrf.epc.mnc001.mcc001.3gppnetwork.org".into(),
+        origin_realm: "epc.mnc001.mcc001.3gppnetwork.org".into(),
+        access_network_charging_identifier: vec![AccessNetworkChargingIdentifier {
+            access_network_charging_identifier_value: Cow::Borrowed(&[0, 0, 0, 42]),
+            flows: vec![
+                Flows {
+                    media_component_number: 1,
+                    ..Default::default()
+                },
+                Flows {
+                    media_component_number: 2,
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        }],
+        access_network_charging_address: Some(Address::Ipv4(Ipv4Addr::new(10, 0, 2, 1))),
+        ip_can_type: Some(IpCanType::TgppEps),
+        rat_type: Some(RatType::Eutran),
+        ..Default::default()
+    };
+    a.set_outcome(Outcome::SUCCESS);
+    a
+}
+
+/// The diameter crate needs every AVP in its dictionary: its default XML has base and credit
+/// control; the Rx and TS 29.212 AVPs of these messages are added from ours.
+fn incumbent_dict() -> Arc<Dictionary> {
+    let mut xml = String::from("<diameter><application id=\"16777236\" name=\"Rx\">");
+    for d in dict::ALL.iter() {
+        let rx = d.vendor == dict::VENDOR_3GPP
+            && ((500..=560).contains(&d.code) || d.code == 1027 || d.code == 1032);
+        let framed_ip = d.vendor == 0 && d.code == 8;
+        if !(rx || framed_ip) {
+            continue;
+        }
+        let ty = match d.ty {
+            AvpType::IPFilterRule => "OctetString",
+            AvpType::DiameterIdentity => "DiameterIdentity",
+            AvpType::DiameterURI => "DiameterURI",
+            AvpType::UTF8String => "UTF8String",
+            AvpType::OctetString => "OctetString",
+            AvpType::Integer32 => "Integer32",
+            AvpType::Integer64 => "Integer64",
+            AvpType::Unsigned32 => "Unsigned32",
+            AvpType::Unsigned64 => "Unsigned64",
+            AvpType::Float32 => "Float32",
+            AvpType::Float64 => "Float64",
+            AvpType::Grouped => "Grouped",
+            AvpType::Address => "Address",
+            AvpType::Time => "Time",
+            AvpType::Enumerated => "Enumerated",
+        };
+        let vendor = if d.vendor != 0 {
+            format!(" vendor-id=\"{}\"", d.vendor)
+        } else {
+            String::new()
+        };
+        xml.push_str(&format!(
+            "<avp name=\"{}\" code=\"{}\" must=\"M\"{vendor}><data type=\"{ty}\"/></avp>",
+            d.name, d.code
+        ));
+    }
+    xml.push_str("</application></diameter>");
+    Arc::new(Dictionary::new(&[&dictionary::DEFAULT_DICT_XML, &xml]))
+}
+
+fn incumbent_decode(bytes: &[u8], d: &Arc<Dictionary>) -> DiameterMessage {
+    let mut c = Cursor::new(bytes);
+    DiameterMessage::decode_from(&mut c, Arc::clone(d)).expect("the diameter crate decodes it")
+}
+
+fn bench_cer(c: &mut Criterion, d: &Arc<Dictionary>) {
+    let bytes = vector("base_cer");
+    let msg = Message::parse(&bytes).unwrap();
+    let cer = Cer::decode(&msg).unwrap();
+    let theirs = incumbent_decode(&bytes, d);
+
+    let mut g = c.benchmark_group("cer_decode");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("ims", |b| {
+        b.iter(|| {
+            let m = Message::parse(black_box(&bytes)).unwrap();
+            let cer = Cer::decode(&m).unwrap();
+            black_box((
+                cer.origin_host.len(),
+                cer.vendor_specific_application_id.len(),
+                cer.host_ip_address[0],
+            ))
+        })
+    });
+    g.bench_function("diameter_crate", |b| {
+        b.iter(|| {
+            let m = incumbent_decode(black_box(&bytes), d);
+            let oh = m
+                .get_avp(264)
+                .and_then(|a| a.get_identity())
+                .map(|i| i.value().len());
+            black_box((
+                oh,
+                m.get_avps().iter().filter(|a| a.get_code() == 260).count(),
+                m.get_avp(257).map(|a| a.get_code()),
+            ))
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("cer_encode");
+    g.throughput(Throughput::Elements(1));
+    let header = *msg.header();
+    let mut buf = Vec::with_capacity(512);
+    g.bench_function("ims", |b| {
+        b.iter(|| {
+            buf.clear();
+            black_box(cer.encode_into(&header, &mut buf))
+        })
+    });
+    let mut buf2 = Vec::with_capacity(512);
+    g.bench_function("diameter_crate", |b| {
+        b.iter(|| {
+            buf2.clear();
+            theirs.encode_to(&mut buf2).unwrap();
+            black_box(buf2.len())
+        })
+    });
+    g.finish();
+}
+
+fn bench_rx(c: &mut Criterion, d: &Arc<Dictionary>) {
+    let aar_bytes = aar().encode(0x101, 0x6d30_0101);
+    let aar_msg = Message::parse(&aar_bytes).unwrap();
+    let aaa_bytes = aaa().encode_answer(aar_msg.header());
+    for (name, bytes) in [("aar", &aar_bytes), ("aaa", &aaa_bytes)] {
+        let theirs = incumbent_decode(bytes, d);
+        let mut check = Vec::new();
+        theirs.encode_to(&mut check).unwrap();
+        assert_eq!(
+            &check, bytes,
+            "the diameter crate re-encodes the {name} identically"
+        );
+
+        let mut g = c.benchmark_group(format!("{name}_decode"));
+        g.throughput(Throughput::Elements(1));
+        if name == "aar" {
+            g.bench_function("ims", |b| {
+                b.iter(|| {
+                    let m = Message::parse(black_box(bytes)).unwrap();
+                    let a = Aar::decode(&m).unwrap();
+                    let mcd = &a.media_component_description;
+                    black_box((
+                        a.session_id.len(),
+                        mcd.len(),
+                        mcd[1].media_sub_component[0].flow_description[0].len(),
+                        mcd[0].max_requested_bandwidth_ul,
+                    ))
+                })
+            });
+            g.bench_function("diameter_crate", |b| {
+                b.iter(|| {
+                    let m = incumbent_decode(black_box(bytes), d);
+                    let sid = m
+                        .get_avp(263)
+                        .and_then(|a| a.get_utf8string())
+                        .map(|s| s.value().len());
+                    let mcds: Vec<_> = m
+                        .get_avps()
+                        .iter()
+                        .filter(|a| a.get_code() == 517)
+                        .collect();
+                    let g1 = mcds[1].get_grouped().unwrap();
+                    let msc = g1
+                        .avps()
+                        .iter()
+                        .find(|a| a.get_code() == 519)
+                        .unwrap()
+                        .get_grouped()
+                        .unwrap();
+                    let fd = msc
+                        .avps()
+                        .iter()
+                        .find(|a| a.get_code() == 507)
+                        .map(|a| a.get_length());
+                    let bw = mcds[0]
+                        .get_grouped()
+                        .unwrap()
+                        .avps()
+                        .iter()
+                        .find(|a| a.get_code() == 516)
+                        .and_then(|a| a.get_unsigned32());
+                    black_box((sid, mcds.len(), fd, bw))
+                })
+            });
+        } else {
+            g.bench_function("ims", |b| {
+                b.iter(|| {
+                    let m = Message::parse(black_box(bytes)).unwrap();
+                    let a = Aaa::decode(&m).unwrap();
+                    black_box((
+                        a.outcome(),
+                        a.access_network_charging_identifier.len(),
+                        a.rat_type,
+                    ))
+                })
+            });
+            g.bench_function("diameter_crate", |b| {
+                b.iter(|| {
+                    let m = incumbent_decode(black_box(bytes), d);
+                    let rc = m.get_avp(268).and_then(|a| a.get_unsigned32());
+                    let anci = m.get_avps().iter().filter(|a| a.get_code() == 502).count();
+                    let rat = m
+                        .get_avp(1032)
+                        .and_then(|a| a.get_enumerated())
+                        .map(|e| e.value());
+                    black_box((rc, anci, rat))
+                })
+            });
+        }
+        g.finish();
+
+        let mut g = c.benchmark_group(format!("{name}_encode"));
+        g.throughput(Throughput::Elements(1));
+        let m = Message::parse(bytes).unwrap();
+        let header = *m.header();
+        let mut buf = Vec::with_capacity(2048);
+        if name == "aar" {
+            let v = Aar::decode(&m).unwrap();
+            g.bench_function("ims", |b| {
+                b.iter(|| {
+                    buf.clear();
+                    black_box(v.encode_into(&header, &mut buf))
+                })
+            });
+        } else {
+            let v = Aaa::decode(&m).unwrap();
+            g.bench_function("ims", |b| {
+                b.iter(|| {
+                    buf.clear();
+                    black_box(v.encode_into(&header, &mut buf))
+                })
+            });
+        }
+        let mut buf2 = Vec::with_capacity(2048);
+        g.bench_function("diameter_crate", |b| {
+            b.iter(|| {
+                buf2.clear();
+                theirs.encode_to(&mut buf2).unwrap();
+                black_box(buf2.len())
+            })
+        });
+        g.finish();
+    }
+}
+
+fn bench_cx(c: &mut Criterion) {
+    for name in ["cx_maa", "cx_saa"] {
+        let bytes = vector(name);
+        let mut g = c.benchmark_group(format!("{name}_decode"));
+        g.throughput(Throughput::Elements(1));
+        if name == "cx_maa" {
+            g.bench_function("ims", |b| {
+                b.iter(|| {
+                    let m = Message::parse(black_box(&bytes)).unwrap();
+                    let a = Maa::decode(&m).unwrap();
+                    black_box((
+                        a.outcome(),
+                        a.sip_auth_data_item[0]
+                            .sip_authenticate
+                            .as_ref()
+                            .map(|x| x.len()),
+                    ))
+                })
+            });
+        } else {
+            g.bench_function("ims", |b| {
+                b.iter(|| {
+                    let m = Message::parse(black_box(&bytes)).unwrap();
+                    let a = Saa::decode(&m).unwrap();
+                    black_box((a.outcome(), a.user_data.as_ref().map(|x| x.len())))
+                })
+            });
+        }
+        g.finish();
+        let mut g = c.benchmark_group(format!("{name}_decode_bytes"));
+        g.throughput(Throughput::Bytes(bytes.len() as u64));
+        g.bench_function("ims", |b| {
+            b.iter(|| {
+                let m = Message::parse(black_box(&bytes)).unwrap();
+                black_box(ims::diameter::answer::validate(&m).is_ok())
+            })
+        });
+        g.finish();
+
+        let m = Message::parse(&bytes).unwrap();
+        let header = *m.header();
+        let mut buf = Vec::with_capacity(2048);
+        let mut g = c.benchmark_group(format!("{name}_encode"));
+        g.throughput(Throughput::Bytes(bytes.len() as u64));
+        if name == "cx_maa" {
+            let v = Maa::decode(&m).unwrap();
+            g.bench_function("ims", |b| {
+                b.iter(|| {
+                    buf.clear();
+                    black_box(v.encode_into(&header, &mut buf))
+                })
+            });
+        } else {
+            let v = Saa::decode(&m).unwrap();
+            g.bench_function("ims", |b| {
+                b.iter(|| {
+                    buf.clear();
+                    black_box(v.encode_into(&header, &mut buf))
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let d = incumbent_dict();
+    bench_cer(c, &d);
+    bench_rx(c, &d);
+    bench_cx(c);
+}
+
+criterion_group!(diameter_benches, benches);
+criterion_main!(diameter_benches);

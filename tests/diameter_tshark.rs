@@ -1,0 +1,969 @@
+//! Interop with Wireshark's Diameter dissector: every typed command of ims-diameter (base CER/CEA,
+//! DWR/DWA, DPR/DPA; Cx UAR/UAA, SAR/SAA, LIR/LIA, MAR/MAA, RTR/RTA, PPR/PPA; Rx AAR/AAA,
+//! RAR/RAA, STR/STA, ASR/ASA) filled with realistic IMS values, plus the protocol-error and
+//! permanent-failure answers of `answer::error_answer`, is encoded and written into a libpcap file
+//! as TCP segments of one connection 127.0.0.1:40001 <-> 127.0.0.1:3868 (handshake, then one
+//! message per segment with exact sequence numbers). tshark must decode every one with no
+//! malformed packet and no expert info of Warning or Error severity, and read the values we set:
+//! command code, flags, Application-Id, Hop-by-Hop and End-to-End identifiers, the AVP code
+//! sequence in pre-order (nested AVPs included), and the values of Session-Id, Origin-Host,
+//! Result-Code, Experimental-Result-Code, User-Name, Public-Identity, Server-Name,
+//! Flow-Description, Media-Component-Number and Max-Requested-Bandwidth-UL.
+//!
+//! A second test breaks messages on purpose and asserts that the comparison flags them.
+//!
+//! Skips when `tshark` is not on PATH unless `IMS_REQUIRE_INTEROP=1`. `IMS_KEEP_PCAP=1` keeps the
+//! capture.
+
+mod common;
+
+use ims::diameter::answer::{error_answer, Origin};
+use ims::diameter::base::*;
+use ims::diameter::cx::*;
+use ims::diameter::dict::{self, AvpType};
+use ims::diameter::rx::*;
+use ims::diameter::{
+    Address, AvpIter, Command, Error, ErrorKind, ExperimentalResultCode, Header, Message, Outcome,
+    Time,
+};
+use std::borrow::Cow;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::path::Path;
+use std::process::Command as Cmd;
+
+const CLIENT: u16 = 40001;
+const SERVER: u16 = 3868;
+
+struct Tcp {
+    buf: Vec<u8>,
+    packets: u32,
+    seq: [u32; 2],
+}
+
+fn csum(data: &[u8]) -> u16 {
+    let mut sum: u32 = data
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+impl Tcp {
+    fn new() -> Tcp {
+        let mut buf = Vec::new();
+        buf.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        buf.extend_from_slice(&2u16.to_le_bytes());
+        buf.extend_from_slice(&4u16.to_le_bytes());
+        buf.extend_from_slice(&0i32.to_le_bytes());
+        buf.extend_from_slice(&0u32.to_le_bytes());
+        buf.extend_from_slice(&65535u32.to_le_bytes());
+        buf.extend_from_slice(&1u32.to_le_bytes());
+        let mut t = Tcp {
+            buf,
+            packets: 0,
+            seq: [1000, 50000],
+        };
+        t.segment(0, 0x02, &[]);
+        t.seq[0] += 1;
+        t.segment(1, 0x12, &[]);
+        t.seq[1] += 1;
+        t.segment(0, 0x10, &[]);
+        t
+    }
+
+    fn segment(&mut self, from: usize, flags: u8, payload: &[u8]) {
+        let (sp, dp) = if from == 0 {
+            (CLIENT, SERVER)
+        } else {
+            (SERVER, CLIENT)
+        };
+        let tcp_len = 20 + payload.len();
+        let ip_len = 20 + tcp_len;
+        assert!(ip_len <= 65535);
+        let mut f = Vec::with_capacity(14 + ip_len);
+        let (a, b) = ([2u8, 0, 0, 0, 0, 1], [2u8, 0, 0, 0, 0, 2]);
+        let (src_mac, dst_mac) = if from == 0 { (a, b) } else { (b, a) };
+        f.extend_from_slice(&dst_mac);
+        f.extend_from_slice(&src_mac);
+        f.extend_from_slice(&0x0800u16.to_be_bytes());
+        let mut ip = [0u8; 20];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
+        ip[4..6].copy_from_slice(&(self.packets as u16).to_be_bytes());
+        ip[6] = 0x40;
+        ip[8] = 64;
+        ip[9] = 6;
+        ip[12..16].copy_from_slice(&[127, 0, 0, 1]);
+        ip[16..20].copy_from_slice(&[127, 0, 0, 1]);
+        let ck = csum(&ip);
+        ip[10..12].copy_from_slice(&ck.to_be_bytes());
+        f.extend_from_slice(&ip);
+        let mut tcp = Vec::with_capacity(tcp_len);
+        tcp.extend_from_slice(&sp.to_be_bytes());
+        tcp.extend_from_slice(&dp.to_be_bytes());
+        tcp.extend_from_slice(&self.seq[from].to_be_bytes());
+        let ack = if flags & 0x10 != 0 {
+            self.seq[1 - from]
+        } else {
+            0
+        };
+        tcp.extend_from_slice(&ack.to_be_bytes());
+        tcp.push(5 << 4);
+        tcp.push(flags);
+        tcp.extend_from_slice(&65535u16.to_be_bytes());
+        tcp.extend_from_slice(&0u16.to_be_bytes());
+        tcp.extend_from_slice(&0u16.to_be_bytes());
+        tcp.extend_from_slice(payload);
+        let mut pseudo = vec![127, 0, 0, 1, 127, 0, 0, 1, 0, 6];
+        pseudo.extend_from_slice(&(tcp_len as u16).to_be_bytes());
+        pseudo.extend_from_slice(&tcp);
+        let ck = csum(&pseudo);
+        tcp[16..18].copy_from_slice(&ck.to_be_bytes());
+        f.extend_from_slice(&tcp);
+        let len = f.len() as u32;
+        self.buf
+            .extend_from_slice(&(1_700_000_000 + self.packets).to_le_bytes());
+        self.buf.extend_from_slice(&0u32.to_le_bytes());
+        self.buf.extend_from_slice(&len.to_le_bytes());
+        self.buf.extend_from_slice(&len.to_le_bytes());
+        self.buf.extend_from_slice(&f);
+        self.packets += 1;
+        self.seq[from] = self.seq[from].wrapping_add(payload.len() as u32);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The messages: realistic IMS values
+// ---------------------------------------------------------------------------------------------
+
+const REALM: &str = "ims.mnc001.mcc001.3gppnetwork.org";
+const PCRF_REALM: &str = "epc.mnc001.mcc001.3gppnetwork.org";
+
+fn host(h: &str) -> Cow<'static, str> {
+    format!("{h}.{REALM}").into()
+}
+fn realm() -> Cow<'static, str> {
+    REALM.into()
+}
+fn sid(h: &str, n: u32) -> Cow<'static, str> {
+    format!("{h}.{REALM};1700000000;{n}").into()
+}
+fn impi() -> Cow<'static, str> {
+    format!("alice@{REALM}").into()
+}
+fn impu() -> Cow<'static, str> {
+    format!("sip:alice@{REALM}").into()
+}
+
+const USER_DATA: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+<IMSSubscription><PrivateID>alice@ims.mnc001.mcc001.3gppnetwork.org</PrivateID>\
+<ServiceProfile><PublicIdentity><Identity>sip:alice@ims.mnc001.mcc001.3gppnetwork.org</Identity>\
+</PublicIdentity><PublicIdentity><Identity>tel:+15550100001</Identity></PublicIdentity>\
+<InitialFilterCriteria><Priority>0</Priority><TriggerPoint><ConditionTypeCNF>0</ConditionTypeCNF>\
+<SPT><ConditionNegated>0</ConditionNegated><Group>0</Group><Method>MESSAGE</Method></SPT>\
+</TriggerPoint><ApplicationServer><ServerName>sip:ipsmgw.ims.mnc001.mcc001.3gppnetwork.org</ServerName>\
+<DefaultHandling>0</DefaultHandling></ApplicationServer></InitialFilterCriteria></ServiceProfile>\
+</IMSSubscription>";
+
+struct Case {
+    label: &'static str,
+    /// 0 client (requests from the CSCF/P-CSCF), 1 server
+    from: usize,
+    bytes: Vec<u8>,
+}
+
+fn vsai() -> VendorSpecificApplicationId<'static> {
+    VendorSpecificApplicationId::cx()
+}
+
+fn media(
+    n: u32,
+    video: bool,
+    ue_port: u16,
+    remote_port: u16,
+) -> MediaComponentDescription<'static> {
+    let flow = |num: u32, ue: u16, rem: u16, usage: Option<FlowUsage>| MediaSubComponent {
+        flow_number: num,
+        flow_description: vec![
+            format!("permit out 17 from 192.0.2.10 {rem} to 10.0.0.2 {ue}").into(),
+            format!("permit in 17 from 10.0.0.2 {ue} to 192.0.2.10 {rem}").into(),
+        ],
+        flow_usage: usage,
+        ..Default::default()
+    };
+    let (bw, codec) = if video {
+        (384_000, "uplink\noffer\nm=video 50010 RTP/AVP 102\na=rtpmap:102 H264/90000\na=fmtp:102 profile-level-id=42e01f")
+    } else {
+        (41_000, "uplink\noffer\nm=audio 50000 RTP/AVP 116 111\na=rtpmap:116 AMR-WB/16000/1\na=rtpmap:111 telephone-event/16000")
+    };
+    MediaComponentDescription {
+        media_component_number: n,
+        media_sub_component: vec![
+            flow(1, ue_port, remote_port, None),
+            flow(2, ue_port + 1, remote_port + 1, Some(FlowUsage::Rtcp)),
+        ],
+        af_application_identifier: Some(Cow::Borrowed(b"urn:urn-7:3gpp-service.ims.icsi.mmtel")),
+        media_type: Some(if video {
+            MediaType::Video
+        } else {
+            MediaType::Audio
+        }),
+        max_requested_bandwidth_ul: Some(bw),
+        max_requested_bandwidth_dl: Some(bw),
+        flow_status: Some(FlowStatus::Enabled),
+        rr_bandwidth: Some(2000),
+        rs_bandwidth: Some(600),
+        codec_data: vec![
+            Cow::Owned(codec.as_bytes().to_vec()),
+            Cow::Owned(
+                codec
+                    .replace("uplink\noffer", "downlink\nanswer")
+                    .into_bytes(),
+            ),
+        ],
+        ..Default::default()
+    }
+}
+
+fn cases() -> Vec<Case> {
+    let mut out = Vec::new();
+    let mut hbh = 0x100u32;
+    let mut push = |label: &'static str, from: usize, bytes: Vec<u8>| {
+        out.push(Case { label, from, bytes });
+    };
+    let ids = |h: &mut u32| {
+        *h += 1;
+        (*h, 0x6d30_0000 | *h)
+    };
+
+    // --- base
+    let (a, b) = ids(&mut hbh);
+    let cer = Cer {
+        origin_host: host("scscf"),
+        origin_realm: realm(),
+        host_ip_address: vec![
+            Address::Ipv4(Ipv4Addr::new(10, 0, 1, 30)),
+            Address::Ipv6("2001:db8::30".parse::<Ipv6Addr>().unwrap()),
+        ],
+        vendor_id: 32473,
+        product_name: "ims-rs".into(),
+        origin_state_id: Some(1_700_000_000),
+        supported_vendor_id: vec![10415],
+        auth_application_id: vec![dict::app::CX],
+        inband_security_id: vec![0],
+        vendor_specific_application_id: vec![
+            VendorSpecificApplicationId::cx(),
+            VendorSpecificApplicationId::rx(),
+        ],
+        firmware_revision: Some(1),
+        ..Default::default()
+    };
+    let cer_b = cer.encode(a, b);
+    push("CER", 0, cer_b.clone());
+    let cea = Cea {
+        result_code: 2001,
+        origin_host: host("hss"),
+        origin_realm: realm(),
+        host_ip_address: vec![Address::Ipv4(Ipv4Addr::new(10, 0, 1, 40))],
+        vendor_id: 32473,
+        product_name: "ims-rs".into(),
+        origin_state_id: Some(1_700_000_001),
+        supported_vendor_id: vec![10415],
+        vendor_specific_application_id: vec![VendorSpecificApplicationId::cx()],
+        ..Default::default()
+    };
+    push(
+        "CEA",
+        1,
+        cea.encode_answer(Message::parse(&cer_b).unwrap().header()),
+    );
+    let (a, b) = ids(&mut hbh);
+    let dwr = Dwr {
+        origin_host: host("scscf"),
+        origin_realm: realm(),
+        origin_state_id: Some(1_700_000_000),
+        ..Default::default()
+    };
+    let dwr_b = dwr.encode(a, b);
+    push("DWR", 0, dwr_b.clone());
+    let dwa = Dwa {
+        result_code: 2001,
+        origin_host: host("hss"),
+        origin_realm: realm(),
+        origin_state_id: Some(1_700_000_001),
+        ..Default::default()
+    };
+    push(
+        "DWA",
+        1,
+        dwa.encode_answer(Message::parse(&dwr_b).unwrap().header()),
+    );
+
+    let (a, b) = ids(&mut hbh);
+    let dpr = Dpr {
+        origin_host: host("scscf"),
+        origin_realm: realm(),
+        disconnect_cause: DisconnectCause::Rebooting,
+        ..Default::default()
+    };
+    let dpr_b = dpr.encode(a, b);
+    push("DPR", 0, dpr_b.clone());
+    let dpa = Dpa {
+        result_code: 2001,
+        origin_host: host("hss"),
+        origin_realm: realm(),
+        ..Default::default()
+    };
+    push(
+        "DPA",
+        1,
+        dpa.encode_answer(Message::parse(&dpr_b).unwrap().header()),
+    );
+
+    // --- Cx
+    let (a, b) = ids(&mut hbh);
+    let uar = Uar {
+        session_id: sid("icscf", 1),
+        vendor_specific_application_id: vsai(),
+        auth_session_state: AuthSessionState::NoStateMaintained,
+        origin_host: host("icscf"),
+        origin_realm: realm(),
+        destination_realm: realm(),
+        user_name: impi(),
+        public_identity: impu(),
+        visited_network_identifier: Cow::Borrowed(REALM.as_bytes()),
+        user_authorization_type: Some(UserAuthorizationType::Registration),
+        ..Default::default()
+    };
+    let uar_b = uar.encode(a, b);
+    push("UAR", 0, uar_b.clone());
+    let mut uaa = Uaa {
+        session_id: uar.session_id.clone(),
+        vendor_specific_application_id: vsai(),
+        auth_session_state: AuthSessionState::NoStateMaintained,
+        origin_host: host("hss"),
+        origin_realm: realm(),
+        server_capabilities: Some(ServerCapabilities {
+            mandatory_capability: vec![1],
+            optional_capability: vec![2, 3],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    uaa.set_outcome(Outcome::tgpp(ExperimentalResultCode::FirstRegistration));
+    push(
+        "UAA",
+        1,
+        uaa.encode_answer(Message::parse(&uar_b).unwrap().header()),
+    );
+
+    let (a, b) = ids(&mut hbh);
+    let mar = Mar {
+        session_id: sid("scscf", 2),
+        vendor_specific_application_id: vsai(),
+        auth_session_state: AuthSessionState::NoStateMaintained,
+        origin_host: host("scscf"),
+        origin_realm: realm(),
+        destination_host: Some(host("hss")),
+        destination_realm: realm(),
+        user_name: impi(),
+        public_identity: impu(),
+        sip_number_auth_items: 1,
+        sip_auth_data_item: SipAuthDataItem {
+            sip_authentication_scheme: Some("Digest-AKAv1-MD5".into()),
+            ..Default::default()
+        },
+        server_name: format!("sip:scscf.{REALM}:6060").into(),
+        ..Default::default()
+    };
+    let mar_b = mar.encode(a, b);
+    push("MAR", 0, mar_b.clone());
+    let unhex = |s: &str| -> Cow<'static, [u8]> {
+        Cow::Owned(
+            (0..s.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+                .collect(),
+        )
+    };
+    let mut maa = Maa {
+        session_id: mar.session_id.clone(),
+        vendor_specific_application_id: vsai(),
+        auth_session_state: AuthSessionState::NoStateMaintained,
+        origin_host: host("hss"),
+        origin_realm: realm(),
+        user_name: Some(impi()),
+        public_identity: Some(impu()),
+        sip_number_auth_items: Some(1),
+        sip_auth_data_item: vec![SipAuthDataItem {
+            sip_item_number: Some(1),
+            sip_authentication_scheme: Some("Digest-AKAv1-MD5".into()),
+            sip_authenticate: Some(unhex(
+                "23553cbe9637a89d218ae64dae47bf3555f328b43577b9b94a9ffac354dfafb3",
+            )),
+            sip_authorization: Some(unhex("a54211d5e3ba50bf")),
+            confidentiality_key: Some(unhex("b40ba9a3c58b2a05bbf0d987b21bf8cb")),
+            integrity_key: Some(unhex("f769bcd751044604127672711c6d3441")),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    maa.set_outcome(Outcome::SUCCESS);
+    push(
+        "MAA",
+        1,
+        maa.encode_answer(Message::parse(&mar_b).unwrap().header()),
+    );
+
+    let (a, b) = ids(&mut hbh);
+    let sar = Sar {
+        session_id: sid("scscf", 3),
+        vendor_specific_application_id: vsai(),
+        auth_session_state: AuthSessionState::NoStateMaintained,
+        origin_host: host("scscf"),
+        origin_realm: realm(),
+        destination_host: Some(host("hss")),
+        destination_realm: realm(),
+        user_name: Some(impi()),
+        supported_features: vec![SupportedFeatures {
+            vendor_id: 10415,
+            feature_list_id: 1,
+            feature_list: 1,
+            ..Default::default()
+        }],
+        public_identity: vec![impu()],
+        server_name: format!("sip:scscf.{REALM}:6060").into(),
+        server_assignment_type: ServerAssignmentType::Registration,
+        user_data_already_available: UserDataAlreadyAvailable::UserDataNotAvailable,
+        ..Default::default()
+    };
+    let sar_b = sar.encode(a, b);
+    push("SAR", 0, sar_b.clone());
+    let mut saa = Saa {
+        session_id: sar.session_id.clone(),
+        vendor_specific_application_id: vsai(),
+        auth_session_state: AuthSessionState::NoStateMaintained,
+        origin_host: host("hss"),
+        origin_realm: realm(),
+        user_name: Some(impi()),
+        user_data: Some(Cow::Borrowed(USER_DATA.as_bytes())),
+        charging_information: Some(ChargingInformation {
+            primary_event_charging_function_name: Some(
+                format!("aaa://ecf.{REALM}:3868;transport=tcp").into(),
+            ),
+            primary_charging_collection_function_name: Some(format!("aaa://ccf.{REALM}").into()),
+            ..Default::default()
+        }),
+        associated_identities: Some(AssociatedIdentities {
+            user_name: vec![impi()],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    saa.set_outcome(Outcome::SUCCESS);
+    push(
+        "SAA",
+        1,
+        saa.encode_answer(Message::parse(&sar_b).unwrap().header()),
+    );
+
+    let (a, b) = ids(&mut hbh);
+    let lir = Lir {
+        session_id: sid("icscf", 4),
+        vendor_specific_application_id: vsai(),
+        auth_session_state: AuthSessionState::NoStateMaintained,
+        origin_host: host("icscf"),
+        origin_realm: realm(),
+        destination_realm: realm(),
+        public_identity: "tel:+15550100001".into(),
+        originating_request: None,
+        ..Default::default()
+    };
+    let lir_b = lir.encode(a, b);
+    push("LIR", 0, lir_b.clone());
+    let mut lia = Lia {
+        session_id: lir.session_id.clone(),
+        vendor_specific_application_id: vsai(),
+        auth_session_state: AuthSessionState::NoStateMaintained,
+        origin_host: host("hss"),
+        origin_realm: realm(),
+        server_name: Some(format!("sip:scscf.{REALM}:6060").into()),
+        ..Default::default()
+    };
+    lia.set_outcome(Outcome::SUCCESS);
+    push(
+        "LIA",
+        1,
+        lia.encode_answer(Message::parse(&lir_b).unwrap().header()),
+    );
+
+    // HSS-initiated: RTR, PPR (from the server side of the connection)
+    let (a, b) = ids(&mut hbh);
+    let rtr = Rtr {
+        session_id: sid("hss", 5),
+        vendor_specific_application_id: vsai(),
+        auth_session_state: AuthSessionState::NoStateMaintained,
+        origin_host: host("hss"),
+        origin_realm: realm(),
+        destination_host: host("scscf"),
+        destination_realm: realm(),
+        user_name: impi(),
+        public_identity: vec![impu(), "tel:+15550100001".into()],
+        deregistration_reason: DeregistrationReason {
+            reason_code: ReasonCode::PermanentTermination,
+            reason_info: Some("subscription cancelled".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let rtr_b = rtr.encode(a, b);
+    push("RTR", 1, rtr_b.clone());
+    let mut rta = Rta {
+        session_id: rtr.session_id.clone(),
+        vendor_specific_application_id: vsai(),
+        auth_session_state: AuthSessionState::NoStateMaintained,
+        origin_host: host("scscf"),
+        origin_realm: realm(),
+        ..Default::default()
+    };
+    rta.set_outcome(Outcome::SUCCESS);
+    push(
+        "RTA",
+        0,
+        rta.encode_answer(Message::parse(&rtr_b).unwrap().header()),
+    );
+    let (a, b) = ids(&mut hbh);
+    let ppr = Ppr {
+        session_id: sid("hss", 6),
+        vendor_specific_application_id: vsai(),
+        auth_session_state: AuthSessionState::NoStateMaintained,
+        origin_host: host("hss"),
+        origin_realm: realm(),
+        destination_host: host("scscf"),
+        destination_realm: realm(),
+        user_name: impi(),
+        user_data: Some(Cow::Borrowed(USER_DATA.as_bytes())),
+        ..Default::default()
+    };
+    let ppr_b = ppr.encode(a, b);
+    push("PPR", 1, ppr_b.clone());
+    let mut ppa = Ppa {
+        session_id: ppr.session_id.clone(),
+        vendor_specific_application_id: vsai(),
+        auth_session_state: AuthSessionState::NoStateMaintained,
+        origin_host: host("scscf"),
+        origin_realm: realm(),
+        ..Default::default()
+    };
+    ppa.set_outcome(Outcome::SUCCESS);
+    push(
+        "PPA",
+        0,
+        ppa.encode_answer(Message::parse(&ppr_b).unwrap().header()),
+    );
+
+    // --- Rx
+    let pcrf = || -> Cow<'static, str> { format!("pcrf.{PCRF_REALM}").into() };
+    let (a, b) = ids(&mut hbh);
+    let aar = Aar {
+        session_id: sid("pcscf", 7),
+        auth_application_id: dict::app::RX,
+        origin_host: host("pcscf"),
+        origin_realm: realm(),
+        destination_realm: PCRF_REALM.into(),
+        af_application_identifier: Some(Cow::Borrowed(b"urn:urn-7:3gpp-service.ims.icsi.mmtel")),
+        media_component_description: vec![
+            media(1, false, 50000, 40000),
+            media(2, true, 50010, 40010),
+        ],
+        af_charging_identifier: Some(Cow::Borrowed(b"pcscf-icid-0001")),
+        specific_action: vec![
+            SpecificAction::ChargingCorrelationExchange,
+            SpecificAction::IndicationOfLossOfBearer,
+            SpecificAction::IndicationOfReleaseOfBearer,
+            SpecificAction::IndicationOfSuccessfulResourcesAllocation,
+        ],
+        subscription_id: vec![SubscriptionId {
+            subscription_id_type: SubscriptionIdType::EndUserSipUri,
+            subscription_id_data: impu(),
+            ..Default::default()
+        }],
+        framed_ip_address: Some(Cow::Borrowed(&[10, 0, 0, 2])),
+        rx_request_type: Some(RxRequestType::InitialRequest),
+        ..Default::default()
+    };
+    let aar_b = aar.encode(a, b);
+    push("AAR", 0, aar_b.clone());
+    let mut aaa = Aaa {
+        session_id: aar.session_id.clone(),
+        auth_application_id: dict::app::RX,
+        origin_host: pcrf(),
+        origin_realm: PCRF_REALM.into(),
+        access_network_charging_identifier: vec![AccessNetworkChargingIdentifier {
+            access_network_charging_identifier_value: Cow::Borrowed(&[0, 0, 0, 0x2a]),
+            flows: vec![
+                Flows {
+                    media_component_number: 1,
+                    ..Default::default()
+                },
+                Flows {
+                    media_component_number: 2,
+                    flow_number: vec![1, 2],
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        }],
+        access_network_charging_address: Some(Address::Ipv4(Ipv4Addr::new(10, 0, 2, 1))),
+        ip_can_type: Some(IpCanType::TgppEps),
+        rat_type: Some(RatType::Eutran),
+        ..Default::default()
+    };
+    aaa.set_outcome(Outcome::SUCCESS);
+    push(
+        "AAA",
+        1,
+        aaa.encode_answer(Message::parse(&aar_b).unwrap().header()),
+    );
+    let (a, b) = ids(&mut hbh);
+    let rar = Rar {
+        session_id: aar.session_id.clone(),
+        origin_host: pcrf(),
+        origin_realm: PCRF_REALM.into(),
+        destination_realm: realm(),
+        destination_host: host("pcscf"),
+        auth_application_id: dict::app::RX,
+        specific_action: vec![SpecificAction::IndicationOfLossOfBearer],
+        flows: vec![Flows {
+            media_component_number: 2,
+            ..Default::default()
+        }],
+        user_location_info_time: Time::from_unix(1_700_000_100),
+        ..Default::default()
+    };
+    let rar_b = rar.encode(a, b);
+    push("RAR", 1, rar_b.clone());
+    let mut raa = Raa {
+        session_id: aar.session_id.clone(),
+        origin_host: host("pcscf"),
+        origin_realm: realm(),
+        ..Default::default()
+    };
+    raa.set_outcome(Outcome::SUCCESS);
+    push(
+        "RAA",
+        0,
+        raa.encode_answer(Message::parse(&rar_b).unwrap().header()),
+    );
+    let (a, b) = ids(&mut hbh);
+    let asr = Asr {
+        session_id: aar.session_id.clone(),
+        origin_host: pcrf(),
+        origin_realm: PCRF_REALM.into(),
+        destination_realm: realm(),
+        destination_host: host("pcscf"),
+        auth_application_id: dict::app::RX,
+        abort_cause: AbortCause::BearerReleased,
+        ..Default::default()
+    };
+    let asr_b = asr.encode(a, b);
+    push("ASR", 1, asr_b.clone());
+    let asa = Asa {
+        session_id: aar.session_id.clone(),
+        origin_host: host("pcscf"),
+        origin_realm: realm(),
+        result_code: Some(2001),
+        ..Default::default()
+    };
+    push(
+        "ASA",
+        0,
+        asa.encode_answer(Message::parse(&asr_b).unwrap().header()),
+    );
+    let (a, b) = ids(&mut hbh);
+    let str_ = Str {
+        session_id: aar.session_id.clone(),
+        origin_host: host("pcscf"),
+        origin_realm: realm(),
+        destination_realm: PCRF_REALM.into(),
+        auth_application_id: dict::app::RX,
+        termination_cause: TerminationCause::DiameterLogout,
+        destination_host: Some(pcrf()),
+        ..Default::default()
+    };
+    let str_b = str_.encode(a, b);
+    push("STR", 0, str_b.clone());
+    let sta = Sta {
+        session_id: aar.session_id.clone(),
+        origin_host: pcrf(),
+        origin_realm: PCRF_REALM.into(),
+        result_code: Some(2001),
+        ..Default::default()
+    };
+    push(
+        "STA",
+        1,
+        sta.encode_answer(Message::parse(&str_b).unwrap().header()),
+    );
+
+    // --- error answers
+    let hss = Origin {
+        host: "hss.ims.mnc001.mcc001.3gppnetwork.org",
+        realm: REALM,
+        state_id: Some(1_700_000_001),
+    };
+    let (a, b) = ids(&mut hbh);
+    let mut bad = uar.encode(a, b);
+    bad[4] |= 0x01; // reserved command flag
+    let e = Message::parse(&bad).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidHeaderBits);
+    push(
+        "3008 answer (E bit)",
+        1,
+        error_answer(&bad, &e, &hss).unwrap(),
+    );
+    let (a, b) = ids(&mut hbh);
+    let mut incomplete = sar.clone();
+    incomplete.session_id = sid("scscf", 9);
+    let sar2 = incomplete.encode(a, b);
+    let e = Error {
+        kind: ErrorKind::MissingAvp,
+        offset: sar2.len(),
+        avp: Some(dict::SERVER_NAME.id()),
+    };
+    push(
+        "5005 SAA with Failed-AVP",
+        1,
+        error_answer(&sar2, &e, &hss).unwrap(),
+    );
+    let _ = Header::default();
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// What tshark reads, and what we expect it to read
+// ---------------------------------------------------------------------------------------------
+
+const FIELDS: &[&str] = &[
+    "diameter.cmd.code",
+    "diameter.flags",
+    "diameter.applicationId",
+    "diameter.hopbyhopid",
+    "diameter.endtoendid",
+    "diameter.avp.code",
+    "diameter.Session-Id",
+    "diameter.Origin-Host",
+    "diameter.Result-Code",
+    "diameter.Experimental-Result-Code",
+    "diameter.User-Name",
+    "diameter.Public-Identity",
+    "diameter.Server-Name",
+    "diameter.Flow-Description",
+    "diameter.Media-Component-Number",
+    "diameter.Max-Requested-Bandwidth-UL",
+];
+
+fn preorder(it: AvpIter<'_>, out: &mut Vec<String>) {
+    for a in it {
+        out.push(a.code().to_string());
+        if a.def().is_some_and(|d| d.ty == AvpType::Grouped) {
+            if let Ok(g) = a.grouped() {
+                preorder(g, out);
+            }
+        }
+    }
+}
+
+fn all_values(m: &Message<'_>, def: &dict::AvpDef) -> String {
+    fn walk(it: AvpIter<'_>, def: &dict::AvpDef, out: &mut Vec<String>) {
+        for a in it {
+            if a.is(def) {
+                out.push(match def.ty {
+                    AvpType::Unsigned32 | AvpType::Enumerated => a.u32().unwrap().to_string(),
+                    // tshark shows text up to the first NUL (a zero-filled Failed-AVP example)
+                    _ => a.utf8().unwrap().trim_end_matches('\0').to_owned(),
+                });
+            }
+            if a.def().is_some_and(|d| d.ty == AvpType::Grouped) {
+                if let Ok(g) = a.grouped() {
+                    walk(g, def, out);
+                }
+            }
+        }
+    }
+    let mut v = Vec::new();
+    walk(m.avps(), def, &mut v);
+    v.join("|")
+}
+
+fn expected(bytes: &[u8]) -> Vec<String> {
+    let m = Message::parse(bytes).expect("our message parses");
+    let mut codes = Vec::new();
+    preorder(m.avps(), &mut codes);
+    vec![
+        m.code().to_string(),
+        format!("0x{:02x}", m.flags().0),
+        m.application_id().to_string(),
+        format!("0x{:08x}", m.hop_by_hop()),
+        format!("0x{:08x}", m.end_to_end()),
+        codes.join("|"),
+        all_values(&m, dict::SESSION_ID),
+        all_values(&m, dict::ORIGIN_HOST),
+        all_values(&m, dict::RESULT_CODE),
+        all_values(&m, dict::EXPERIMENTAL_RESULT_CODE),
+        all_values(&m, dict::USER_NAME),
+        all_values(&m, dict::PUBLIC_IDENTITY),
+        all_values(&m, dict::SERVER_NAME),
+        all_values(&m, dict::FLOW_DESCRIPTION),
+        all_values(&m, dict::MEDIA_COMPONENT_NUMBER),
+        all_values(&m, dict::MAX_REQUESTED_BANDWIDTH_UL),
+    ]
+}
+
+struct Dissected {
+    rows: Vec<Vec<String>>,
+    problems: Vec<String>,
+}
+
+fn dissect(tshark: &Path, dir: &Path, name: &str, cases: &[Case]) -> Dissected {
+    let mut t = Tcp::new();
+    for c in cases {
+        t.segment(c.from, 0x18, &c.bytes);
+    }
+    let pcap = dir.join(format!("{name}.pcap"));
+    std::fs::write(&pcap, &t.buf).unwrap();
+    let mut cmd = Cmd::new(tshark);
+    cmd.arg("-r").arg(&pcap).args([
+        "-Y",
+        "diameter",
+        "-T",
+        "fields",
+        "-E",
+        "separator=\t",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=|",
+    ]);
+    for f in FIELDS {
+        cmd.args(["-e", f]);
+    }
+    cmd.args([
+        "-e",
+        "_ws.expert.severity",
+        "-e",
+        "_ws.expert.message",
+        "-e",
+        "_ws.malformed",
+    ]);
+    let out = cmd.output().expect("run tshark");
+    assert!(
+        out.status.success(),
+        "tshark failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut rows = Vec::new();
+    let mut problems = Vec::new();
+    let n = FIELDS.len();
+    for (i, line) in text.lines().enumerate() {
+        let c: Vec<String> = line.split('\t').map(str::to_owned).collect();
+        let g = |k: usize| c.get(k).cloned().unwrap_or_default();
+        // severities: 2097152 note, 4194304 warn, 8388608 error (epan/proto.h PI_*)
+        let sev = g(n);
+        let msgs = g(n + 1);
+        for (s, m) in sev.split('|').zip(msgs.split('|')) {
+            if let Ok(v) = s.parse::<u64>() {
+                if v >= 0x0040_0000 {
+                    problems.push(format!(
+                        "packet {i} ({}): expert info: {m}",
+                        cases.get(i).map_or("?", |c| c.label)
+                    ));
+                }
+            }
+        }
+        if !g(n + 2).is_empty() {
+            problems.push(format!("packet {i}: malformed"));
+        }
+        rows.push(c[..n.min(c.len())].to_vec());
+    }
+    Dissected { rows, problems }
+}
+
+/// Compares tshark's rows with `want` (what we meant to send, from [`expected`]).
+fn compare(cases: &[Case], want: &[Vec<String>], d: &Dissected) -> Vec<String> {
+    let mut bad = d.problems.clone();
+    if d.rows.len() != cases.len() {
+        bad.push(format!(
+            "tshark saw {} Diameter packets, we wrote {}",
+            d.rows.len(),
+            cases.len()
+        ));
+    }
+    for ((c, mine), theirs) in cases.iter().zip(want).zip(&d.rows) {
+        for (k, (m, t)) in mine.iter().zip(theirs).enumerate() {
+            if m != t {
+                bad.push(format!(
+                    "{}: {}: ours {m:?}\n    tshark {t:?}",
+                    c.label, FIELDS[k]
+                ));
+            }
+        }
+    }
+    bad
+}
+
+fn tshark() -> Option<std::path::PathBuf> {
+    common::interop_tool("tshark", "install tshark (Debian package `tshark`)")
+}
+
+#[test]
+fn tshark_decodes_every_typed_command() {
+    let Some(tshark) = tshark() else { return };
+    let dir = common::TempDir::new("diameter", "tshark", "IMS_KEEP_PCAP");
+    let cs = cases();
+    assert_eq!(cs.len(), 28, "26 typed commands and 2 error answers");
+    let want: Vec<_> = cs.iter().map(|c| expected(&c.bytes)).collect();
+    let d = dissect(&tshark, dir.path(), "ours", &cs);
+    let bad = compare(&cs, &want, &d);
+    assert!(
+        bad.is_empty(),
+        "{} messages; tshark disagrees:\n{}",
+        cs.len(),
+        bad.join("\n")
+    );
+    eprintln!("tshark agrees on {} Diameter messages", cs.len());
+}
+
+#[test]
+fn tshark_checks_can_fail() {
+    let Some(tshark) = tshark() else { return };
+    let dir = common::TempDir::new("diameter", "tshark-neg", "IMS_KEEP_PCAP");
+    let mut cs: Vec<Case> = cases()
+        .into_iter()
+        .filter(|c| c.label == "UAR" || c.label == "AAR")
+        .collect();
+    let want: Vec<_> = cs.iter().map(|c| expected(&c.bytes)).collect();
+    // an AVP length that runs past the message: malformed for tshark
+    let uar = &mut cs[0].bytes;
+    let last = uar.len() - 12;
+    uar[last + 7] = 200;
+    // a Session-Id changed behind our back: the value comparison must notice
+    let aar = Message::parse(&cs[1].bytes).unwrap();
+    let at = aar.find(dict::SESSION_ID).unwrap().offset() + 8;
+    cs[1].bytes[at] ^= 0x20;
+    let d = dissect(&tshark, dir.path(), "broken", &cs);
+    let bad = compare(&cs, &want, &d);
+    assert!(
+        bad.iter().any(|b| b.contains("UAR")),
+        "the broken length went unnoticed: {bad:?}"
+    );
+    assert!(
+        bad.iter()
+            .any(|b| b.contains("AAR") && b.contains("Session-Id")),
+        "the changed Session-Id went unnoticed: {bad:?}"
+    );
+}
