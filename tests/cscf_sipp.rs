@@ -351,3 +351,41 @@ async fn mo_call_through_the_core() {
     }
     core.shutdown();
 }
+
+/// The shipped `examples/cscf/ims.toml` loads (subscribers, keys, ENUM rule) through the example's
+/// own `--check` path. `cargo test` builds examples; `cargo test --test cscf_sipp` alone does
+/// not, so the test skips (saying so) when the binary is absent.
+#[test]
+fn shipped_configuration_loads() {
+    let exe = std::env::current_exe().expect("current_exe");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binary is in target/<profile>/deps")
+        .join("examples")
+        .join(format!("cscf{}", std::env::consts::EXE_SUFFIX));
+    if !bin.is_file() {
+        eprintln!(
+            "SKIP: {} not built (run `cargo build --example cscf`)",
+            bin.display()
+        );
+        return;
+    }
+    let out = std::process::Command::new(&bin)
+        .arg("--check")
+        .output()
+        .expect("run cscf --check");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("domain ims.example.org"), "{text}");
+    assert!(text.contains("2 subscribers"), "{text}");
+    let bad = std::process::Command::new(&bin)
+        .args(["--role", "x"])
+        .output()
+        .expect("run cscf");
+    assert_eq!(bad.status.code(), Some(2), "a usage error exits 2");
+}
