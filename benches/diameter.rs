@@ -7,11 +7,20 @@
 //!   RTP and RTCP sub-components, two Flow-Descriptions each, Codec-Data) as a P-CSCF sends it;
 //! - `aaa_decode` / `aaa_encode`: its AAA.
 //!
-//! Decode = parse the octets and read the fields a node needs (ims: `Message::parse` + the typed
-//! `Cer`/`Aar`/`Aaa::decode`, which walks and checks every AVP; diameter crate:
-//! `DiameterMessage::decode_from` + `get_avp` lookups). Encode = serialize a message already in
-//! memory (ims: the typed struct's `encode_into` a reused buffer; diameter crate: `encode_to` a
-//! reused buffer).
+//! Decode = parse the octets and read the fields a node needs. Both sides decode EVERY AVP:
+//! - ims: `Message::parse` (header checks, one walk of the top-level AVP chain) + the typed
+//!   `Cer`/`Aar`/`Aaa::decode`, which visits every AVP, opens and checks every Grouped AVP, decodes
+//!   each value into its Rust type (text validated as UTF-8, Flow-Description included) and checks
+//!   the command and group grammars (required, fixed position, max occurrences, unknown M-bit).
+//!   Values borrow from the input; only the `Vec`s of repeated AVPs allocate.
+//! - diameter crate: `DiameterMessage::decode_from` (header, every AVP looked up in its dictionary
+//!   and decoded into an owned value, Grouped recursively; no grammar check; Flow-Description is an
+//!   OctetString there, it has no IPFilterRule type) + `get_avp` lookups of the same fields.
+//!
+//! Encode = serialize a message already in memory into a reused `Vec<u8>`: ims from the typed
+//! struct (`encode_into`: leaf AVP lengths written directly, Grouped and message lengths
+//! back-filled, padding written); diameter crate from its decoded AVP tree (`encode_to`, lengths
+//! stored in the tree).
 //!
 //! The diameter crate cannot decode Cx (its `ApplicationId` has no 16777216), so the Cx groups
 //! `cx_maa_decode`, `cx_saa_decode`, `cx_maa_encode`, `cx_saa_encode` (SAA with 1.2 kB of

@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! cargo run --example sip_uac -- sip:service@127.0.0.1:5070 [--calls 10] [--tcp] [--hold-ms 100]
+//! cargo run --example sip_uac --features tls -- sips:service@127.0.0.1:5071 --tls-ca CA.pem
 //! sipp -sn uas -p 5070                           # SIPp answers
 //! sipp -sf examples/sipp/prack_uas.xml -p 5070   # SIPp answers with a reliable 183
 //! ```
@@ -66,11 +67,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut calls = 1usize;
     let mut tcp = false;
     let mut hold = Duration::from_millis(100);
+    #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
+    let mut cfg = EndpointConfig {
+        user: "uac".into(),
+        ..EndpointConfig::default()
+    };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--calls" => calls = args.next().ok_or("--calls needs a value")?.parse()?,
             "--tcp" => tcp = true,
+            #[cfg(feature = "tls")]
+            "--tls-ca" => {
+                use ims::net::tls::{ClientAuth, TlsConfig, Trust};
+                let ca = args.next().ok_or("--tls-ca needs a value")?;
+                cfg.tls = Some(TlsConfig::new(
+                    None,
+                    Trust::ca_pem_file(ca)?,
+                    ClientAuth::None,
+                )?);
+            }
             "--hold-ms" => {
                 hold = Duration::from_millis(args.next().ok_or("--hold-ms needs a value")?.parse()?)
             }
@@ -79,11 +95,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let uri = uri.unwrap_or_else(|| "sip:service@127.0.0.1:5070".into());
-    let (ep, _incoming) = Endpoint::bind(EndpointConfig {
-        user: "uac".into(),
-        ..EndpointConfig::default()
-    })
-    .await?;
+    let (ep, _incoming) = Endpoint::bind(cfg).await?;
     let mut to = *ep.locate(&uri).await?.first().ok_or("no target")?;
     if tcp {
         to.transport = Transport::Tcp;

@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! cargo run --example sip_uas -- [--addr 127.0.0.1:5070] [--prack] [--udp-only | --tcp-only]
+//!     [--tls CERT.pem KEY.pem CA.pem]   # feature `tls`: also SIP over TLS (port + 1)
 //! sipp -sn uac 127.0.0.1:5070 -m 10             # SIPp calls it
 //! sipp -sf examples/sipp/prack_uac.xml 127.0.0.1:5070 -m 10   # with --prack
 //! ```
@@ -33,14 +34,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--prack" => prack = true,
             "--udp-only" => cfg.tcp = false,
             "--tcp-only" => cfg.udp = false,
+            #[cfg(feature = "tls")]
+            "--tls" => {
+                use ims::net::tls::{ClientAuth, Identity, TlsConfig, Trust};
+                let mut next = || args.next().ok_or("--tls needs CERT KEY CA");
+                let (cert, key, ca) = (next()?, next()?, next()?);
+                let id = Identity::from_pem_files(cert, key)?;
+                cfg.tls = Some(TlsConfig::new(
+                    Some(id),
+                    Trust::ca_pem_file(ca)?,
+                    ClientAuth::None,
+                )?);
+            }
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
     let (ep, mut incoming) = Endpoint::bind(cfg).await?;
     eprintln!(
-        "UAS listening on {} ({:?}), Contact {}",
+        "UAS listening on {} ({:?}, TLS on {:?}), Contact {}",
         ep.local_addr(),
         ep.transports(),
+        ep.tls_addr(),
         ep.contact()
     );
 

@@ -9,7 +9,15 @@
 //!    (`ims_call_uac.xml`): P-CSCF → S-CSCF (originating) → I-CSCF (ENUM, LIR) → S-CSCF
 //!    (terminating) → P-CSCF → UE, 180, 200, ACK, BYE.
 //!
-//! Both check SIPp's exit status (0: every call succeeded) and, from the capture, that UAR, MAR,
+//! 3. `reg_event_rtr_ppr_and_unregistered_call`: GRUU, reg event SUBSCRIBE/NOTIFY, PPR and RTR
+//!    triggered through the HSS admin interface, then a call to the de-registered user → 480.
+//!
+//! 4. `registration_expiry_deregisters_with_sar_timeout`: the registration timer (expired
+//!    NOTIFY, SAR TIMEOUT_DEREGISTRATION).
+//! 5. `third_party_register_to_the_application_server`: third-party REGISTERs to a SIPp AS, and
+//!    de-registration when an AS refuses with DefaultHandling SESSION_TERMINATED.
+//!
+//! All check SIPp's exit status (0: every call succeeded) and, from the capture, that UAR, MAR,
 //! SAR, LIR and the Rx AAR/STR were on the wire, answered DIAMETER_SUCCESS (or the Cx 2001/2002
 //! experimental results), with no malformed packet or expert error in the Diameter dissector.
 //!
@@ -20,7 +28,7 @@ mod common;
 use ims::nf::enum_dns::{EnumTable, Naptr};
 use ims::nf::hss::{AkaCredentials, Credentials, Subscriber};
 use ims::nf::registrar::RegistrarConfig;
-use ims::nf::runtime::{CoreConfig, ImsCore, Peer, Ports, Roles};
+use ims::nf::runtime::{CoreConfig, ImOptions, ImsCore, Peer, Ports, Roles};
 use ims::nf::subscription::{ImsSubscription, PublicIdentity, ServiceProfile};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -89,6 +97,11 @@ fn config(base: u16) -> CoreConfig {
         enum_table,
         registrar: RegistrarConfig::default(),
         nonce_secret: b"a test secret of 32 octets......".to_vec(),
+        admin: None,
+        im: ImOptions {
+            port: base + 20,
+            ..ImOptions::default()
+        },
     }
 }
 
@@ -155,7 +168,12 @@ async fn capture(dir: &Path, diameter_ports: (u16, u16)) -> Option<Capture> {
 impl Capture {
     /// Stops the capture and returns one line per Diameter message:
     /// `code request result experimental-result expert`.
-    async fn diameter(mut self) -> Vec<String> {
+    async fn diameter(self) -> Vec<String> {
+        self.diameter_with(&[]).await
+    }
+
+    /// [`Capture::diameter`] with more tshark fields appended to each line.
+    async fn diameter_with(mut self, extra: &[&str]) -> Vec<String> {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
@@ -186,6 +204,7 @@ impl Capture {
                 "-e",
                 "_ws.malformed",
             ])
+            .args(extra.iter().flat_map(|f| ["-e", f]))
             .output()
             .await
             .expect("tshark reads the capture");
@@ -197,6 +216,12 @@ impl Capture {
 }
 
 fn check_diameter(lines: &[String], requests: &[(&str, &str)]) {
+    check_diameter_allowing(lines, requests, &[]);
+}
+
+/// [`check_diameter`], where answers with the `allowed` experimental result codes (e.g. the
+/// LIA's 5003 for a user who is no longer registered) also pass.
+fn check_diameter_allowing(lines: &[String], requests: &[(&str, &str)], allowed: &[&str]) {
     assert!(!lines.is_empty(), "no Diameter captured");
     for l in lines {
         let f: Vec<&str> = l.split(' ').collect();
@@ -206,7 +231,8 @@ fn check_diameter(lines: &[String], requests: &[(&str, &str)]) {
         );
         if f.get(1) == Some(&"False") || f.get(1) == Some(&"0") {
             let ok = f.get(2).is_some_and(|r| *r == "2001")
-                || f.get(3).is_some_and(|r| r.starts_with("200"));
+                || f.get(3)
+                    .is_some_and(|r| r.starts_with("200") || allowed.contains(r));
             assert!(ok, "answer without success: {l}");
         }
     }
@@ -348,6 +374,401 @@ async fn mo_call_through_the_core() {
                 ("275", "STR"),
             ],
         );
+    }
+    core.shutdown();
+}
+
+/// One HTTP/1.1 request to the admin interface: (status, body).
+async fn admin_request(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("admin port");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .expect("admin answers within 10 s")
+        .expect("read");
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+/// Network-initiated de-registration end to end: a UE registers with IMS-AKA and GRUU (pub-gruu
+/// and temp-gruu in the 200), subscribes to its reg event and gets the full-state NOTIFY
+/// (`examples/sipp/ims_reg_event.xml`); the HSS admin interface pushes new charging information
+/// (PPR → PPA 2001) and then de-registers the user (RTR with Deregistration-Reason → the S-CSCF
+/// removes the binding, NOTIFYs `terminated`/`rejected`, answers RTA 2001); a call to the user
+/// then gets 480 (`ims_call_unregistered.xml`). The capture must show RTR/RTA and PPR/PPA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reg_event_rtr_ppr_and_unregistered_call() {
+    let Some(bin) = common::interop_tool("sipp", "apt-get install sip-tester") else {
+        return;
+    };
+    let dir = common::TempDir::new("cscf", "rtr", "IMS_KEEP_SIPP");
+    let mut cfg = config(29060);
+    cfg.admin = Some(SocketAddr::new(LO, 29870));
+    let cap = capture(dir.path(), (29860, 29861)).await;
+    let core = ImsCore::start(cfg).await.expect("core starts");
+    let admin = core.admin_addr().expect("admin listens");
+    let pcscf = "127.0.0.1:29060";
+    let ue_bin = bin.clone();
+    let ue_dir = dir.path().to_path_buf();
+    let ue = tokio::spawn(async move {
+        sipp(
+            &ue_bin,
+            &ue_dir,
+            &[
+                pcscf,
+                "-sf",
+                scenario("ims_reg_event.xml").to_str().unwrap(),
+                "-s",
+                "001010000000001",
+                "-au",
+                "001010000000001@ims.example.org",
+                "-i",
+                "127.0.0.1",
+                "-p",
+                "29093",
+                "-m",
+                "1",
+            ],
+        )
+        .await
+    });
+    // registered and subscribed
+    let mut state = None;
+    for _ in 0..150 {
+        state = core.scscf_state();
+        if state == Some((1, 1)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        state,
+        Some((1, 1)),
+        "one registration and one reg event subscription"
+    );
+    // the first NOTIFY reaches the UE
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let impi = "001010000000001@ims.example.org";
+    let (st, body) = admin_request(admin, "GET", &format!("/subscribers/{impi}"), "").await;
+    assert_eq!(st, 200, "{body}");
+    assert!(body.contains("Registered"), "{body}");
+    let (st, body) = admin_request(
+        admin,
+        "POST",
+        "/ppr",
+        &format!(r#"{{"impi":"{impi}","charging":{{"ccf":"aaa://ccf.ims.example.org"}}}}"#),
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    assert!(body.contains("\"result\":2001"), "{body}");
+    let (st, body) = admin_request(
+        admin,
+        "POST",
+        "/rtr",
+        &format!(r#"{{"impi":"{impi}","reason":0,"info":"subscription ended"}}"#),
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    assert!(body.contains("\"result\":2001"), "{body}");
+    // a second RTR: the HSS no longer has it registered
+    let (st, _) = admin_request(admin, "POST", "/rtr", &format!(r#"{{"impi":"{impi}"}}"#)).await;
+    assert_eq!(st, 409);
+    let (st, _) = admin_request(
+        admin,
+        "POST",
+        "/rtr",
+        r#"{"impi":"nobody@ims.example.org"}"#,
+    )
+    .await;
+    assert_eq!(st, 404);
+    let (ok, out) = ue.await.expect("ue task");
+    assert!(ok, "SIPp UE (register, subscribe, NOTIFYs) failed:\n{out}");
+    assert_eq!(
+        core.scscf_state(),
+        Some((0, 0)),
+        "binding and subscription gone"
+    );
+
+    let (ok, out) = sipp(
+        &bin,
+        dir.path(),
+        &[
+            pcscf,
+            "-sf",
+            scenario("ims_call_unregistered.xml").to_str().unwrap(),
+            "-s",
+            "001010000000002",
+            "-au",
+            "001010000000002@ims.example.org",
+            "-key",
+            "callee",
+            "tel:+15550001",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            "29091",
+            "-m",
+            "1",
+        ],
+    )
+    .await;
+    assert!(ok, "call to the de-registered user did not get 480:\n{out}");
+    if let Some(c) = cap {
+        let lines = c.diameter().await;
+        check_diameter_allowing(
+            &lines,
+            &[
+                ("300", "UAR"),
+                ("303", "MAR"),
+                ("301", "SAR"),
+                ("305", "PPR"),
+                ("304", "RTR"),
+                ("302", "LIR"),
+            ],
+            // the LIA for the de-registered callee: DIAMETER_ERROR_IDENTITY_NOT_REGISTERED
+            &["5003"],
+        );
+        for code in ["304", "305"] {
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l.starts_with(&format!("{code} False 2001"))
+                        || l.starts_with(&format!("{code} 0 2001"))),
+                "no successful answer to {code}: {lines:#?}"
+            );
+        }
+    }
+    core.shutdown();
+}
+
+/// Subscriber `n` with an iFC sending its REGISTERs to the AS at `server` (TS 29.228 B.2.2),
+/// with the REGISTER and its 200 included, and the given default handling.
+fn with_register_ifc(n: u32, server: &str, terminated: bool) -> Subscriber {
+    use ims::nf::subscription::{
+        ApplicationServer, DefaultHandling, InitialFilterCriteria, Spt, SptKind, TriggerPoint,
+    };
+    let mut s = subscriber(n);
+    let mut spt = Spt::new(SptKind::Method("REGISTER".into()));
+    spt.groups = vec![0];
+    let mut asv = ApplicationServer::new(server.to_string());
+    asv.include_register_request = true;
+    asv.include_register_response = true;
+    if terminated {
+        asv.default_handling = DefaultHandling::SessionTerminated;
+    }
+    s.subscription.service_profiles[0].initial_filter_criteria = vec![InitialFilterCriteria {
+        priority: 0,
+        trigger_point: Some(TriggerPoint {
+            condition_type_cnf: false,
+            spts: vec![spt],
+        }),
+        application_server: asv,
+        profile_part_indicator: None,
+    }];
+    s
+}
+
+async fn wait_for<F: Fn() -> bool>(what: &str, f: F) {
+    for _ in 0..150 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// The registration timer: a UE registers for 2 s (the registrar allows 1 s here), subscribes to
+/// its reg event and does not refresh; the S-CSCF removes the binding when it expires, NOTIFYs
+/// `terminated` with contact event `expired` (`ims_reg_expiry.xml`) and sends SAR
+/// TIMEOUT_DEREGISTRATION (Server-Assignment-Type 4, checked in the capture).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_expiry_deregisters_with_sar_timeout() {
+    let Some(bin) = common::interop_tool("sipp", "apt-get install sip-tester") else {
+        return;
+    };
+    let dir = common::TempDir::new("cscf", "expiry", "IMS_KEEP_SIPP");
+    let mut cfg = config(26060);
+    cfg.registrar.min_expires = 1;
+    let cap = capture(dir.path(), (26860, 26861)).await;
+    let core = ImsCore::start(cfg).await.expect("core starts");
+    let started = tokio::time::Instant::now();
+    let (ok, out) = sipp(
+        &bin,
+        dir.path(),
+        &[
+            "127.0.0.1:26060",
+            "-sf",
+            scenario("ims_reg_expiry.xml").to_str().unwrap(),
+            "-s",
+            "001010000000001",
+            "-au",
+            "001010000000001@ims.example.org",
+            "-key",
+            "expires",
+            "2",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            "26094",
+            "-m",
+            "1",
+        ],
+    )
+    .await;
+    assert!(
+        ok,
+        "SIPp (register 2 s, subscribe, expired NOTIFY) failed:\n{out}"
+    );
+    // expired on time: 2 s after the 200, give or take the 1 s timer tick
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(8), "expiry took {took:?}");
+    assert_eq!(core.scscf_state(), Some((0, 0)));
+    if let Some(c) = cap {
+        let lines = c.diameter_with(&["diameter.Server-Assignment-Type"]).await;
+        check_diameter(&lines, &[("300", "UAR"), ("303", "MAR"), ("301", "SAR")]);
+        // SAR REGISTRATION (1), then TIMEOUT_DEREGISTRATION (4)
+        let sat: Vec<&str> = lines
+            .iter()
+            .filter(|l| l.starts_with("301 True") || l.starts_with("301 1"))
+            .filter_map(|l| l.rsplit(' ').next())
+            .collect();
+        assert_eq!(sat, ["1", "4"], "{lines:#?}");
+    }
+    core.shutdown();
+}
+
+/// Third-party registration (TS 24.229 §5.4.1.7): the subscriber's iFC names an AS for REGISTER;
+/// the AS (SIPp, `ims_as_register_uas.xml`) gets a third-party REGISTER with the UE's REGISTER
+/// and the 200 as message/sip parts, and one with Expires 0 at de-registration. A second user's
+/// AS refuses (`ims_as_register_fail.xml`) and its iFC says SESSION_TERMINATED: the S-CSCF
+/// de-registers that user (SAR ADMINISTRATIVE_DEREGISTRATION, type 8).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn third_party_register_to_the_application_server() {
+    let Some(bin) = common::interop_tool("sipp", "apt-get install sip-tester") else {
+        return;
+    };
+    let dir = common::TempDir::new("cscf", "3pr", "IMS_KEEP_SIPP");
+    let mut cfg = config(25060);
+    cfg.subscribers = vec![
+        with_register_ifc(1, "sip:127.0.0.1:25170", false),
+        with_register_ifc(2, "sip:127.0.0.1:25171", true),
+    ];
+    let cap = capture(dir.path(), (25860, 25861)).await;
+    let core = ImsCore::start(cfg).await.expect("core starts");
+    let spawn_as = |scen: &'static str, port: &'static str| {
+        let (b, d) = (bin.clone(), dir.path().to_path_buf());
+        tokio::spawn(async move {
+            sipp(
+                &b,
+                &d,
+                &[
+                    "-sf",
+                    scenario(scen).to_str().unwrap(),
+                    // the REGISTER with two message/sip parts exceeds 1300 octets: the
+                    // S-CSCF sends it over TCP (RFC 3261 §18.1.1)
+                    "-t",
+                    "t1",
+                    "-i",
+                    "127.0.0.1",
+                    "-p",
+                    port,
+                    "-m",
+                    "1",
+                ],
+            )
+            .await
+        })
+    };
+    let as_ok = spawn_as("ims_as_register_uas.xml", "25170");
+    let as_fail = spawn_as("ims_as_register_fail.xml", "25171");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // user 1 registers and de-registers: two third-party REGISTERs
+    let (ok, out) = sipp(
+        &bin,
+        dir.path(),
+        &[
+            "127.0.0.1:25060",
+            "-sf",
+            scenario("ims_register_aka.xml").to_str().unwrap(),
+            "-s",
+            "001010000000001",
+            "-au",
+            "001010000000001@ims.example.org",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            "25091",
+            "-m",
+            "1",
+        ],
+    )
+    .await;
+    assert!(ok, "UE 1 failed:\n{out}");
+    let (ok, out) = as_ok.await.expect("as task");
+    assert!(ok, "the AS did not get both third-party REGISTERs:\n{out}");
+    // user 2 registers; its AS refuses; the S-CSCF de-registers it
+    let (ok, out) = sipp(
+        &bin,
+        dir.path(),
+        &[
+            "127.0.0.1:25060",
+            "-sf",
+            scenario("ims_register.xml").to_str().unwrap(),
+            "-s",
+            "001010000000002",
+            "-au",
+            "001010000000002@ims.example.org",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            "25092",
+            "-m",
+            "1",
+        ],
+    )
+    .await;
+    assert!(ok, "UE 2 failed:\n{out}");
+    let (ok, out) = as_fail.await.expect("as task");
+    assert!(ok, "the refusing AS failed:\n{out}");
+    wait_for("the S-CSCF to de-register user 2", || {
+        core.scscf_state() == Some((0, 0))
+    })
+    .await;
+    let hss = core
+        .hss()
+        .expect("embedded HSS")
+        .hss()
+        .lock()
+        .unwrap()
+        .registration("001010000000002@ims.example.org")
+        .map(|r| r.0);
+    assert_eq!(hss, Some(ims::nf::hss::RegistrationState::NotRegistered));
+    if let Some(c) = cap {
+        let lines = c.diameter_with(&["diameter.Server-Assignment-Type"]).await;
+        check_diameter(&lines, &[("300", "UAR"), ("303", "MAR"), ("301", "SAR")]);
+        let sat: Vec<&str> = lines
+            .iter()
+            .filter(|l| l.starts_with("301 True") || l.starts_with("301 1"))
+            .filter_map(|l| l.rsplit(' ').next())
+            .collect();
+        // user 1: REGISTRATION, USER_DEREGISTRATION; user 2: REGISTRATION,
+        // ADMINISTRATIVE_DEREGISTRATION
+        assert_eq!(sat, ["1", "5", "1", "8"], "{lines:#?}");
     }
     core.shutdown();
 }

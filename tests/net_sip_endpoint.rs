@@ -275,3 +275,166 @@ async fn endpoint_locates_through_its_dns_table() {
         .unwrap();
     assert_eq!(r.as_message().status(), Some(200));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Unparsable datagrams (RFC 3261 §8.2.2, §21.4.1) and the stateless proxy (§16.11)
+// ---------------------------------------------------------------------------------------------
+
+async fn recv_text(sock: &UdpSocket) -> Option<String> {
+    let mut buf = vec![0u8; 65_535];
+    let r = tokio::time::timeout(Duration::from_millis(1500), sock.recv_from(&mut buf)).await;
+    let (n, _) = r.ok()?.ok()?;
+    Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+#[tokio::test]
+async fn unparsable_request_is_answered_400_with_a_warning() {
+    let (uas, inc) = endpoint().await;
+    let _seen = answer_all(uas.clone(), inc);
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // a Content-Length beyond the datagram (RFC 3261 §18.3: a datagram's body cannot be shorter)
+    let bad = "MESSAGE sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKbad1;rport\r\n\
+               Max-Forwards: 70\r\nFrom: <sip:alice@ims.example>;tag=x1\r\nTo: <sip:bob@ims.example>\r\n\
+               Call-ID: bad-1@ims.example\r\nCSeq: 4 MESSAGE\r\nContent-Length: 500\r\n\r\nhello";
+    sock.send_to(bad.as_bytes(), uas.local_addr())
+        .await
+        .unwrap();
+    let r = recv_text(&sock).await.expect("a 400 comes back");
+    let m = OwnedMessage::parse_datagram(Bytes::from(r.clone())).unwrap();
+    let m = m.as_message();
+    assert_eq!(m.status(), Some(400), "{r}");
+    assert_eq!(
+        m.top_via().unwrap().unwrap().branch(),
+        Some("z9hG4bKbad1"),
+        "{r}"
+    );
+    assert_eq!(m.header(HeaderName::CallId), Some("bad-1@ims.example"));
+    assert_eq!(m.cseq().unwrap().unwrap().seq, 4);
+    assert!(m.to().unwrap().unwrap().tag().is_some());
+    let w = m.header(HeaderName::Warning).expect("Warning header");
+    assert!(
+        w.starts_with(&format!("399 {} \"", uas.local_addr())),
+        "{w}"
+    );
+    assert!(w.to_ascii_lowercase().contains("content-length"), "{w}");
+    assert_eq!(uas.malformed(), (1, 0));
+
+    // garbage, an unparsable response and an unparsable ACK: dropped and counted
+    for d in [
+        &b"\x16\x03\x01\x00\x05hello"[..],
+        b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK1\r\nContent-Length: 99\r\n\r\n",
+        b"ACK sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK2\r\nFrom: <sip:a@x>;tag=1\r\n\
+          To: <sip:b@x>;tag=2\r\nCall-ID: c\r\nCSeq: 1 ACK\r\nContent-Length: 99\r\n\r\n",
+    ] {
+        sock.send_to(d, uas.local_addr()).await.unwrap();
+    }
+    assert!(recv_text(&sock).await.is_none(), "nothing answered");
+    assert_eq!(uas.malformed(), (1, 3));
+}
+
+/// The Via branch our stateless proxy put on a request it forwarded.
+fn top_branch(text: &str) -> String {
+    let m = OwnedMessage::parse_datagram(Bytes::from(text.to_owned())).unwrap();
+    let b = m
+        .as_message()
+        .top_via()
+        .unwrap()
+        .unwrap()
+        .branch()
+        .unwrap()
+        .to_owned();
+    b
+}
+
+#[tokio::test]
+async fn stateless_proxy_keeps_the_branch_of_retransmissions_cancel_and_ack() {
+    use ims::net::sip::{Locations, ProxyEndpoint};
+    // downstream: a plain socket standing for the UAS
+    let uas = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let uac = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut loc = Locations::default();
+    loc.add("bob", vec![Remote::udp(uas.local_addr().unwrap())]);
+    let proxy = ProxyEndpoint::bind_stateless(
+        EndpointConfig {
+            addr: "127.0.0.2:0".parse().unwrap(),
+            ..EndpointConfig::default()
+        },
+        true,
+        loc,
+    )
+    .await
+    .unwrap();
+    let p = proxy.local_addr();
+    let uac_port = uac.local_addr().unwrap().port();
+    let req = |method: &str, to_tag: &str, branch: &str| {
+        format!(
+            "{method} sip:bob@{p} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{uac_port};branch={branch};rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:alice@ims.example>;tag=a1\r\nTo: <sip:bob@ims.example>{to_tag}\r\n\
+             Call-ID: sl-1@ims.example\r\nCSeq: 1 {method}\r\nContact: <sip:alice@127.0.0.1:{uac_port}>\r\n\
+             Content-Length: 0\r\n\r\n"
+        )
+    };
+    let invite = req("INVITE", "", "z9hG4bKinv1");
+    let mut branches = Vec::new();
+    for _ in 0..2 {
+        uac.send_to(invite.as_bytes(), p).await.unwrap();
+        let fwd = recv_text(&uas).await.expect("INVITE forwarded");
+        assert!(
+            fwd.starts_with(&format!("INVITE sip:bob@{}", uas.local_addr().unwrap())),
+            "{fwd}"
+        );
+        assert!(fwd.contains("Record-Route: <sip:127.0.0.2:"), "{fwd}");
+        assert!(fwd.contains("Max-Forwards: 69"), "{fwd}");
+        branches.push(top_branch(&fwd));
+    }
+    assert_eq!(
+        branches[0], branches[1],
+        "a retransmission keeps its branch"
+    );
+    assert!(branches[0].starts_with("z9hG4bK"));
+    // CANCEL and the ACK of a non-2xx carry the INVITE's branch, so do their forwarded copies
+    uac.send_to(req("CANCEL", "", "z9hG4bKinv1").as_bytes(), p)
+        .await
+        .unwrap();
+    let cancel = recv_text(&uas).await.expect("CANCEL forwarded");
+    assert!(cancel.starts_with("CANCEL "), "{cancel}");
+    assert_eq!(top_branch(&cancel), branches[0]);
+    uac.send_to(req("ACK", ";tag=b1", "z9hG4bKinv1").as_bytes(), p)
+        .await
+        .unwrap();
+    let ack = recv_text(&uas).await.expect("ACK forwarded");
+    assert_eq!(top_branch(&ack), branches[0]);
+    // another request gets another branch
+    uac.send_to(req("INVITE", "", "z9hG4bKinv2").as_bytes(), p)
+        .await
+        .unwrap();
+    let other = recv_text(&uas).await.expect("second INVITE forwarded");
+    assert_ne!(top_branch(&other), branches[0]);
+
+    // the response goes back by Via: our Via removed, to the UAC's rport
+    let fwd = OwnedMessage::parse_datagram(Bytes::from(invite_copy(&uas, &invite, &uac, p).await))
+        .unwrap();
+    let resp = ims::sip::ResponseBuilder::from_request(&fwd.as_message(), 486).to_vec();
+    uas.send_to(&resp, p).await.unwrap();
+    let back = recv_text(&uac).await.expect("486 relayed to the UAC");
+    assert!(back.starts_with("SIP/2.0 486"), "{back}");
+    let bm = OwnedMessage::parse_datagram(Bytes::from(back)).unwrap();
+    assert_eq!(bm.as_message().via().count(), 1, "the proxy's Via is gone");
+    // unknown user: answered 404 statelessly
+    let nobody = invite.replace("sip:bob@", "sip:nobody@");
+    uac.send_to(nobody.as_bytes(), p).await.unwrap();
+    let r = recv_text(&uac).await.expect("404");
+    assert!(r.starts_with("SIP/2.0 404"), "{r}");
+    assert_eq!(proxy.contexts().await.unwrap(), 0, "no state kept");
+}
+
+/// Sends `invite` through the proxy once more and returns the copy the UAS got.
+async fn invite_copy(
+    uas: &UdpSocket,
+    invite: &str,
+    uac: &UdpSocket,
+    p: std::net::SocketAddr,
+) -> String {
+    uac.send_to(invite.as_bytes(), p).await.unwrap();
+    recv_text(uas).await.expect("INVITE forwarded")
+}

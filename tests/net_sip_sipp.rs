@@ -8,6 +8,8 @@
 //! - `prack_*`: a reliable 183 (RFC 3262) then 200, with `examples/sipp/prack_uac.xml` against our
 //!   UAS and `examples/sipp/prack_uas.xml` against our UAC;
 //! - `proxy_*`: SIPp `uac` → our stateful [`ProxyEndpoint`] → SIPp `uas`;
+//! - `stateless_proxy_*`: the same through [`ProxyEndpoint::bind_stateless`] (RFC 3261 §16.11: no
+//!   transaction; responses by Via), Record-Route on so ACK and BYE cross it too (UDP, TCP);
 //! - `proxy_forking_*`: one INVITE forked to SIPp `uas` (180, 200) and to
 //!   `examples/sipp/fork_uas_ring_busy.xml` (180, then 486 unless cancelled first): the 200 wins,
 //!   the other branch is cancelled (CANCEL, 487), exactly one dialog is confirmed at the UAC.
@@ -758,6 +760,59 @@ fn forking(tag: &str, transport: Transport) {
         proxy.shutdown();
     });
 }
+
+/// SIPp `uac` → our stateless proxy → SIPp `uas`.
+fn stateless_proxy_between_sipps(tag: &str, transport: Transport, lossy: bool) {
+    let Some(sipp) = sipp() else { return };
+    let _g = serial();
+    let n = n_calls(lossy);
+    let rt = runtime();
+    rt.block_on(async {
+        let mut a = args(&["-sn", "uas", "-m", &n.to_string()]);
+        a.extend(sipp_transport(transport, false));
+        let uas = Sipp::start(&sipp, &format!("{tag}-uas"), &a);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let mut loc = Locations::default();
+        loc.set_default(vec![Remote {
+            transport,
+            addr: uas.addr(),
+        }]);
+        let proxy = ProxyEndpoint::bind_stateless(ua_config(PROXY_IP), true, loc)
+            .await
+            .expect("bind stateless proxy");
+        let mut a = args(&["-sn", "uac", &proxy.local_addr().to_string()]);
+        a.extend(args(&["-m", &n.to_string(), "-r", "10", "-l", "20"]));
+        a.extend(sipp_transport(transport, lossy));
+        let uac = Sipp::start(&sipp, &format!("{tag}-uac"), &a);
+        let uac_run = uac.finish().await;
+        let uas_run = uas.finish().await;
+        assert_sipp_ok(&format!("{tag} (SIPp UAC)"), &uac_run, n as u64);
+        assert_sipp_ok(&format!("{tag} (SIPp UAS)"), &uas_run, n as u64);
+        // stateless: nothing is kept per call
+        assert_eq!(proxy.contexts().await.unwrap(), 0);
+        // the last requests (ACK, BYE) crossed the proxy too: the UAS saw its §16.11 branch
+        assert!(
+            uas_run.diagnostics.contains("branch=z9hG4bKsl"),
+            "no stateless-proxy Via at the UAS\n{}",
+            uas_run.diagnostics
+        );
+        proxy.shutdown();
+    });
+}
+
+#[test]
+fn stateless_proxy_udp() {
+    stateless_proxy_between_sipps("slproxy-udp", Transport::Udp, false);
+}
+#[test]
+fn stateless_proxy_tcp() {
+    stateless_proxy_between_sipps("slproxy-tcp", Transport::Tcp, false);
+}
+// No `-lost 10` run for the stateless proxy: SIPp's UAC, when its own ACK and BYE are dropped
+// by `-lost`, still counts the call as successful and ignores the UAS's 200 retransmissions
+// ("Dead call ... (successful)"), so SIPp's UAS aborts it on Timer H — about one 20-call run in
+// four, whatever the proxy does. Same-branch forwarding of retransmissions, CANCEL and non-2xx
+// ACK is proven deterministically in tests/net_sip_endpoint.rs instead.
 
 #[test]
 fn proxy_forking_udp() {

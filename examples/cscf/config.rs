@@ -29,6 +29,18 @@ pub(crate) struct File {
     ifcs: Vec<IfcToml>,
     #[serde(default, rename = "enum")]
     enum_: EnumToml,
+    /// The IM server started with `--role im` (or all): `[im] port`, `store`, `network_imdn`.
+    #[serde(default)]
+    im: ImToml,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImToml {
+    port: Option<u16>,
+    store: Option<std::path::PathBuf>,
+    #[serde(default)]
+    network_imdn: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -58,6 +70,8 @@ struct PeerToml {
     listen: Option<SocketAddr>,
     host: Option<String>,
     addr: Option<SocketAddr>,
+    /// The embedded HSS's HTTP/JSON admin interface (`[hss] admin = "127.0.0.1:5080"`).
+    admin: Option<SocketAddr>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -261,6 +275,12 @@ impl File {
                 ..defaults
             },
             nonce_secret: ims::nf::runtime::random16().to_vec(),
+            admin: self.hss.admin,
+            im: ims::nf::runtime::ImOptions {
+                port: self.im.port.unwrap_or(7070),
+                store: self.im.store.clone(),
+                network_imdn: self.im.network_imdn,
+            },
         })
     }
 }

@@ -8,19 +8,22 @@
 //! cargo run --release --example cscf -- --config my.toml --role p --pcrf pcrf.example.net@192.0.2.11:3868
 //! ```
 //!
-//! Options: `--config FILE` (default `examples/cscf/ims.toml`), `--role p|i|s|all` (repeatable,
+//! Options: `--config FILE` (default `examples/cscf/ims.toml`), `--role p|i|s|im|all` (repeatable,
 //! default `all`), `--hss HOST@IP:PORT` and `--pcrf HOST@IP:PORT` (external Diameter peers instead
-//! of the embedded ones), `--check` (load the configuration, print a summary and exit).
+//! of the embedded ones), `--admin IP:PORT` (the embedded HSS's HTTP/JSON admin interface, see
+//! `ims::nf::admin`; overrides `[hss] admin`), `--redis HOST:PORT` (keep the S-CSCF's
+//! registrations in Redis, shared by several S-CSCF processes; needs `--features redis`), `--check` (load the configuration, print a
+//! summary and exit).
 
 mod config;
 
-use ims::nf::runtime::{ImsCore, Peer, Roles};
+use ims::nf::runtime::{CoreStore, ImsCore, Peer, Roles};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: cscf [--config FILE] [--role p|i|s|all]... [--hss HOST@IP:PORT] [--pcrf HOST@IP:PORT] [--check]"
+        "usage: cscf [--config FILE] [--role p|i|s|im|all]... [--hss HOST@IP:PORT] [--pcrf HOST@IP:PORT] [--admin IP:PORT] [--redis HOST:PORT] [--check]"
     );
     ExitCode::from(2)
 }
@@ -37,6 +40,8 @@ fn main() -> ExitCode {
     let mut config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/cscf/ims.toml");
     let mut roles: Option<Roles> = None;
     let (mut hss, mut pcrf, mut check) = (None, None, false);
+    let mut admin: Option<std::net::SocketAddr> = None;
+    let mut redis: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -49,11 +54,13 @@ fn main() -> ExitCode {
                     p: false,
                     i: false,
                     s: false,
+                    im: false,
                 });
                 match args.next().as_deref() {
                     Some("p") => r.p = true,
                     Some("i") => r.i = true,
                     Some("s") => r.s = true,
+                    Some("im") => r.im = true,
                     Some("all") => *r = Roles::ALL,
                     _ => return usage(),
                 }
@@ -64,6 +71,14 @@ fn main() -> ExitCode {
             },
             "--pcrf" => match args.next().as_deref().and_then(external) {
                 Some(p) => pcrf = Some(p),
+                None => return usage(),
+            },
+            "--admin" => match args.next().and_then(|v| v.parse().ok()) {
+                Some(a) => admin = Some(a),
+                None => return usage(),
+            },
+            "--redis" => match args.next() {
+                Some(v) => redis = Some(v),
                 None => return usage(),
             },
             "--check" => check = true,
@@ -94,6 +109,9 @@ fn main() -> ExitCode {
     if let Some(p) = pcrf {
         cfg.pcrf = p;
     }
+    if admin.is_some() {
+        cfg.admin = admin;
+    }
     println!(
         "cscf: domain {} on {}; P-CSCF :{}, I-CSCF :{}, S-CSCF :{}/:{}; HSS {:?}; PCRF {:?}; {} subscribers",
         cfg.domain,
@@ -120,13 +138,34 @@ fn main() -> ExitCode {
         }
     };
     rt.block_on(async {
-        let core = match ImsCore::start(cfg).await {
+        let store = match redis {
+            None => CoreStore::Memory(Default::default()),
+            #[cfg(feature = "redis")]
+            Some(addr) => match ims::nf::redis::RedisStore::connect(&addr, "ims:reg:").await {
+                Ok(r) => CoreStore::Redis(std::sync::Arc::new(r)),
+                Err(e) => {
+                    eprintln!("cscf: redis {addr}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            },
+            #[cfg(not(feature = "redis"))]
+            Some(_) => {
+                eprintln!(
+                    "cscf: --redis needs the `redis` feature (cargo run --features redis ...)"
+                );
+                return ExitCode::FAILURE;
+            }
+        };
+        let core = match ImsCore::start_with_store(cfg, store).await {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("cscf: {e}");
                 return ExitCode::FAILURE;
             }
         };
+        if let Some(a) = core.admin_addr() {
+            println!("cscf: HSS admin on http://{a}");
+        }
         println!("cscf: running; Ctrl-C stops");
         let _ = tokio::signal::ctrl_c().await;
         core.shutdown();

@@ -1,7 +1,7 @@
 //! Fuzz oracle for the Digest header parsers of [`crate::auth`] (target `digest_header`).
 
 use crate::auth::aka::AkaNonce;
-use crate::auth::digest::{self, Request};
+use crate::auth::digest::{self, AuthenticationInfo, ClientRequest, DigestClient, Request};
 use crate::auth::encoding::{base64_decode, base64_encode};
 use crate::auth::{Algorithm, Challenge, Credentials, DigestServer, Secret};
 use std::time::Duration;
@@ -14,7 +14,10 @@ use std::time::Duration;
 ///   the typed accessors never panic;
 /// - parsed credentials never verify at a server (the fuzzer cannot forge the nonce's HMAC
 ///   tag), with a password, an HA1, or as an AKA resynchronisation;
-/// - base64 that decodes re-encodes to the same text (the decoder accepts canonical input only).
+/// - base64 that decodes re-encodes to the same text (the decoder accepts canonical input only);
+/// - an `Authentication-Info` value prints and parses back equal; its `rspauth` never
+///   authenticates a server to a client that did not compute it (the fuzzer does not know
+///   HA1), and a [`DigestClient`] keeps its nonce when the check fails.
 pub fn digest_header(data: &[u8]) {
     let Ok(s) = std::str::from_utf8(data) else {
         return;
@@ -34,6 +37,23 @@ pub fn digest_header(data: &[u8]) {
             cnonce: "fuzz",
             nc: 1,
         };
+        if let Ok(mut client) = DigestClient::new(&c, "fuzz", b"pw") {
+            let r = ClientRequest {
+                method: "MESSAGE",
+                uri: "sip:fuzz.invalid",
+                body: b"",
+                cnonce: "c",
+            };
+            if let Ok(sent) = client.authorize(&r) {
+                assert_eq!(sent.nc.is_some(), sent.qop.is_some());
+                if let Ok(info) = AuthenticationInfo::parse(s) {
+                    let before = client.nonce().to_owned();
+                    if client.on_authentication_info(&info, b"", true).is_err() {
+                        assert_eq!(client.nonce(), before);
+                    }
+                }
+            }
+        }
         if let Ok(a) = digest::answer(&c, "fuzz", b"pw", &req) {
             let t = a.to_string();
             match Credentials::parse(&t) {
@@ -64,6 +84,13 @@ pub fn digest_header(data: &[u8]) {
         if let Ok(a) = c.algorithm() {
             let _ = server.check_nonce(&c.nonce, &c.realm, a, now);
             let _ = a == Algorithm::Md5;
+        }
+    }
+    if let Ok(i) = AuthenticationInfo::parse(s) {
+        let text = i.to_string();
+        match AuthenticationInfo::parse(&text) {
+            Ok(back) => assert_eq!(back, i, "authentication-info {s:?} printed as {text:?}"),
+            Err(e) => panic!("authentication-info {s:?} printed as {text:?} does not parse: {e}"),
         }
     }
     if let Ok(b) = base64_decode(s) {

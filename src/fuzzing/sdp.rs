@@ -155,7 +155,22 @@ fn check(s: &Session<'_>, data: &[u8]) {
             LocalMedia::new("audio", 4000)
                 .codec(Codec::new("AMR-WB", 16000))
                 .codec(Codec::new("PCMU", 8000))
-                .codec(Codec::new("telephone-event", 16000)),
+                .codec(Codec::new("telephone-event", 16000))
+                .ptime(20)
+                .sdes(
+                    "AES_CM_128_HMAC_SHA1_80",
+                    "inline:MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkw",
+                )
+                .dtls("sha-256", "AB:CD")
+                .ice(crate::sdp::IceConfig {
+                    ufrag: "u".into(),
+                    pwd: "p".into(),
+                    options: None,
+                    candidates: vec!["1 1 UDP 1 192.0.2.1 4000 typ host".into()],
+                })
+                .rtcp_mux()
+                .bandwidth("AS", 64)
+                .mirror_bandwidth(),
             LocalMedia::new("video", 4002).codec(Codec::new("H264", 90000)),
             LocalMedia::new("message", 2855).attr("path", "msrp://192.0.2.1:2855/f;tcp"),
         ],

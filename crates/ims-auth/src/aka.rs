@@ -126,13 +126,26 @@ impl SqnGenerator {
     }
 }
 
+/// Why [`SqnMs::check_fresh`] rejected a sequence number (each leads to a synchronisation
+/// failure, TS 33.102 §6.3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqnRejection {
+    /// Annex C.2.1: SEQ − SEQ_MS > Δ (a jump too far ahead of the highest accepted SEQ).
+    TooFarAhead,
+    /// Annex C.2.2: SEQ_MS − SEQ ≥ L (older than the age limit L below the highest accepted).
+    TooOld,
+    /// Annex C.2.2: SEQ ≤ SEQ_MS(IND) (already used, or older, in its array slot).
+    NotFresh,
+}
+
 /// The USIM's record of accepted sequence numbers (TS 33.102 Annex C.2): one SEQ_MS per IND
-/// value, and the freshness limit Δ.
+/// value, the freshness limit Δ and the optional age limit L.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqnMs {
     seq_ms: Vec<u64>,
     ind_bits: u8,
     delta: u64,
+    age_limit: Option<u64>,
 }
 
 impl SqnMs {
@@ -143,12 +156,30 @@ impl SqnMs {
             seq_ms: vec![0; 1 << ind_bits],
             ind_bits,
             delta: DEFAULT_DELTA,
+            age_limit: None,
         }
     }
     /// Sets the limit Δ on how far a SEQ may jump ahead (Annex C.2.1).
     pub fn with_delta(mut self, delta: u64) -> SqnMs {
         self.delta = delta;
         self
+    }
+    /// Applies the age limit L of Annex C.2.2: "the USIM shall also be able to put a limit L
+    /// on the difference between SEQ_MS and a received sequence number component SEQ … the
+    /// sequence number shall only be accepted by the USIM if SEQ_MS − SEQ < L", SEQ_MS being
+    /// the highest accepted SEQ. `None` (the default) applies no limit; `Some(0)` rejects
+    /// everything.
+    pub fn with_age_limit(mut self, limit: Option<u64>) -> SqnMs {
+        self.age_limit = limit;
+        self
+    }
+    /// The limit Δ.
+    pub fn delta(&self) -> u64 {
+        self.delta
+    }
+    /// The age limit L, if applied.
+    pub fn age_limit(&self) -> Option<u64> {
+        self.age_limit
     }
     fn highest_seq(&self) -> (u64, usize) {
         let mut best = (0, 0);
@@ -159,13 +190,29 @@ impl SqnMs {
         }
         best
     }
-    /// Annex C.2.2: SQN is fresh when SEQ > SEQ_MS(IND) and SEQ − SEQ_MS ≤ Δ, SEQ_MS being the
-    /// highest accepted.
-    pub fn is_fresh(&self, sqn: Sqn) -> bool {
+    /// Annex C.2: SQN is fresh when SEQ − SEQ_MS ≤ Δ (C.2.1), SEQ_MS − SEQ < L when L is
+    /// applied (C.2.2, checked before the array), and SEQ > SEQ_MS(IND) (C.2.2), SEQ_MS being
+    /// the highest accepted SEQ.
+    pub fn check_fresh(&self, sqn: Sqn) -> Result<(), SqnRejection> {
         let seq = sqn.seq(self.ind_bits);
         let ind = sqn.ind(self.ind_bits) as usize;
         let (highest, _) = self.highest_seq();
-        seq > self.seq_ms[ind] && seq.saturating_sub(highest) <= self.delta
+        if seq.saturating_sub(highest) > self.delta {
+            return Err(SqnRejection::TooFarAhead);
+        }
+        if let Some(l) = self.age_limit {
+            if highest.saturating_sub(seq) >= l {
+                return Err(SqnRejection::TooOld);
+            }
+        }
+        if seq <= self.seq_ms[ind] {
+            return Err(SqnRejection::NotFresh);
+        }
+        Ok(())
+    }
+    /// True when [`SqnMs::check_fresh`] accepts `sqn`.
+    pub fn is_fresh(&self, sqn: Sqn) -> bool {
+        self.check_fresh(sqn).is_ok()
     }
     /// Records an accepted SQN.
     pub fn accept(&mut self, sqn: Sqn) {

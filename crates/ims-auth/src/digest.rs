@@ -45,7 +45,7 @@ pub enum Algorithm {
     AkaV2Md5,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum HashKind {
     Md5,
     Sha256,
@@ -296,7 +296,12 @@ fn digest_params(s: &str) -> Result<Vec<(&str, &str)>, AuthError> {
         if v.len() == MAX_PARAMS {
             return Err(AuthError::BadParam("too many parameters"));
         }
-        v.push((p.name, p.value.unwrap_or("")));
+        // a value the grammar accepted but the parameter iterator returns empty (odd LWS
+        // around `=`) would print as `name=`, which does not parse: refuse it here
+        match p.value {
+            Some(val) if !val.is_empty() => v.push((p.name, val)),
+            _ => return Err(AuthError::BadParam("auth-param value")),
+        }
     }
     Ok(v)
 }
@@ -311,6 +316,82 @@ fn set<'a>(
     }
     *slot = Some(ims_sip::unquote(raw));
     Ok(())
+}
+
+fn parse_bool(v: Option<&str>, name: &'static str) -> Result<bool, AuthError> {
+    match v {
+        None => Ok(false),
+        Some(t) if t.eq_ignore_ascii_case("true") => Ok(true),
+        Some(f) if f.eq_ignore_ascii_case("false") => Ok(false),
+        Some(_) => Err(AuthError::BadParam(name)),
+    }
+}
+
+/// RFC 8187 §3.2.1 `attr-char`: what an ext-value writes without percent-encoding.
+fn is_attr_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b)
+}
+
+/// `value` as the `value-chars` of an RFC 8187 ext-value (UTF-8 octets, `%XX` uppercase).
+pub fn encode_ext_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() * 3);
+    for &b in value.as_bytes() {
+        if is_attr_char(b) {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(char::from(b"0123456789ABCDEF"[usize::from(b >> 4)]));
+            out.push(char::from(b"0123456789ABCDEF"[usize::from(b & 15)]));
+        }
+    }
+    out
+}
+
+/// Decodes an RFC 8187 ext-value `charset "'" [ language ] "'" value-chars` (as `username*`
+/// carries it, RFC 7616 §3.4). Charsets `UTF-8` and `ISO-8859-1` are understood.
+pub fn decode_ext_value(ext: &str) -> Result<String, AuthError> {
+    let bad = AuthError::Encoding("username*");
+    let mut parts = ext.splitn(3, '\'');
+    let (Some(charset), Some(_language), Some(chars)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad);
+    };
+    let b = chars.as_bytes();
+    let mut octets = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let hex = b.get(i + 1..i + 3).ok_or(bad.clone())?;
+                let hex = core::str::from_utf8(hex).map_err(|_| bad.clone())?;
+                if !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
+                    return Err(bad);
+                }
+                octets.push(u8::from_str_radix(hex, 16).map_err(|_| bad.clone())?);
+                i += 3;
+            }
+            c if is_attr_char(c) => {
+                octets.push(c);
+                i += 1;
+            }
+            _ => return Err(bad),
+        }
+    }
+    if charset.eq_ignore_ascii_case("UTF-8") {
+        String::from_utf8(octets).map_err(|_| bad)
+    } else if charset.eq_ignore_ascii_case("ISO-8859-1") {
+        Ok(octets.into_iter().map(char::from).collect())
+    } else {
+        Err(bad)
+    }
+}
+
+/// The hashed username of RFC 7616 §3.4.4: `H(unq(username) ":" unq(realm))` in lowercase
+/// hex. A server that offers `userhash=true` keeps an index from this value to its users
+/// (one per algorithm and realm) and looks the user up with [`Credentials::username`]
+/// when [`Credentials::userhash`] is set.
+pub fn userhash(algorithm: Algorithm, username: &str, realm: &str) -> String {
+    algorithm.h_parts(&[username.as_bytes(), realm.as_bytes()])
 }
 
 /// A `WWW-Authenticate` / `Proxy-Authenticate` Digest challenge (RFC 7616 §3.3, RFC 3310 §3.2).
@@ -330,6 +411,12 @@ pub struct Challenge<'a> {
     pub domain: Option<Cow<'a, str>>,
     /// `stale=true`.
     pub stale: bool,
+    /// `charset` (RFC 7616 §3.3): the only value defined is `UTF-8`: the server expects
+    /// username and password encoded in UTF-8 and accepts `username*`.
+    pub charset: Option<Cow<'a, str>>,
+    /// `userhash=true` (RFC 7616 §3.3): the server accepts a hashed username
+    /// (see [`userhash`]).
+    pub userhash: bool,
     /// Other parameters (`ck`, `ik` toward a P-CSCF, …): name and value as written.
     pub extra: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
@@ -347,6 +434,7 @@ impl<'a> Challenge<'a> {
         let mut nonce = None;
         let mut c = Challenge::default();
         let mut stale = None;
+        let mut userhash = None;
         for (name, raw) in digest_params(s)? {
             match name.to_ascii_lowercase().as_str() {
                 "realm" => set(&mut realm, "realm", raw)?,
@@ -356,12 +444,15 @@ impl<'a> Challenge<'a> {
                 "opaque" => set(&mut c.opaque, "opaque", raw)?,
                 "domain" => set(&mut c.domain, "domain", raw)?,
                 "stale" => set(&mut stale, "stale", raw)?,
+                "charset" => set(&mut c.charset, "charset", raw)?,
+                "userhash" => set(&mut userhash, "userhash", raw)?,
                 _ => c.extra.push((Cow::Borrowed(name), Cow::Borrowed(raw))),
             }
         }
         c.realm = realm.ok_or(AuthError::MissingParam("realm"))?;
         c.nonce = nonce.ok_or(AuthError::MissingParam("nonce"))?;
         c.stale = stale.is_some_and(|s| s.eq_ignore_ascii_case("true"));
+        c.userhash = parse_bool(userhash.as_deref(), "userhash")?;
         Ok(c)
     }
     /// The algorithm (MD5 when absent).
@@ -384,6 +475,12 @@ impl<'a> Challenge<'a> {
     pub fn offers(&self, q: Qop) -> bool {
         self.qop_options().any(|x| x == q)
     }
+    /// True when the challenge carries `charset=UTF-8` (case-insensitive, RFC 7616 §3.3).
+    pub fn charset_utf8(&self) -> bool {
+        self.charset
+            .as_deref()
+            .is_some_and(|c| c.eq_ignore_ascii_case("UTF-8"))
+    }
     /// Adds a parameter (`ck`, `ik`, …) whose value is written quoted.
     pub fn with_param(mut self, name: &'a str, value: &str) -> Challenge<'a> {
         self.extra
@@ -401,6 +498,8 @@ impl<'a> Challenge<'a> {
             opaque: self.opaque.map(o),
             domain: self.domain.map(o),
             stale: self.stale,
+            charset: self.charset.map(o),
+            userhash: self.userhash,
             extra: self.extra.into_iter().map(|(n, v)| (o(n), o(v))).collect(),
         }
     }
@@ -431,6 +530,13 @@ impl fmt::Display for Challenge<'_> {
         if self.stale {
             f.write_str(", stale=true")?;
         }
+        if let Some(c) = &self.charset {
+            f.write_str(", charset=")?;
+            write_token_or_quoted(f, c)?;
+        }
+        if self.userhash {
+            f.write_str(", userhash=true")?;
+        }
         for (n, v) in &self.extra {
             write!(f, ", {n}={v}")?;
         }
@@ -441,8 +547,15 @@ impl fmt::Display for Challenge<'_> {
 /// `Authorization` / `Proxy-Authorization` Digest credentials (RFC 7616 §3.4, RFC 3310 §3.3).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Credentials<'a> {
-    /// `username` (the IMPI in IMS).
+    /// `username` (the IMPI in IMS), decoded from `username*` when
+    /// [`Credentials::extended_username`] is set; with [`Credentials::userhash`] it is
+    /// H(username ":" realm) in hex (RFC 7616 §3.4.4, see [`userhash`]).
     pub username: Cow<'a, str>,
+    /// The username travels as `username*` (RFC 7616 §3.4, an RFC 8187 `ext-value`, always
+    /// written as `UTF-8''` + percent-encoding).
+    pub extended_username: bool,
+    /// `userhash=true`: `username` is the hashed username (RFC 7616 §3.4.4).
+    pub userhash: bool,
     /// `realm`.
     pub realm: Cow<'a, str>,
     /// `nonce` (empty in an IMS initial REGISTER, TS 24.229 §5.1.1.2).
@@ -476,9 +589,13 @@ impl<'a> Credentials<'a> {
         let (mut username, mut realm, mut nonce, mut uri, mut response) =
             (None, None, None, None, None);
         let mut qop = None;
+        let mut username_ext = None;
+        let mut userhash = None;
         for (name, raw) in digest_params(s)? {
             match name.to_ascii_lowercase().as_str() {
                 "username" => set(&mut username, "username", raw)?,
+                "username*" => set(&mut username_ext, "username*", raw)?,
+                "userhash" => set(&mut userhash, "userhash", raw)?,
                 "realm" => set(&mut realm, "realm", raw)?,
                 "nonce" => set(&mut nonce, "nonce", raw)?,
                 "uri" => set(&mut uri, "uri", raw)?,
@@ -492,7 +609,17 @@ impl<'a> Credentials<'a> {
                 _ => c.extra.push((Cow::Borrowed(name), Cow::Borrowed(raw))),
             }
         }
-        c.username = username.ok_or(AuthError::MissingParam("username"))?;
+        c.userhash = parse_bool(userhash.as_deref(), "userhash")?;
+        c.username = match (username, username_ext) {
+            (Some(u), None) => u,
+            (None, Some(x)) if !c.userhash => {
+                c.extended_username = true;
+                Cow::Owned(decode_ext_value(&x)?)
+            }
+            // RFC 7616 §3.4: both is an error; a hashed username is never sent as username*
+            (Some(_), Some(_)) | (None, Some(_)) => return Err(AuthError::BadParam("username*")),
+            (None, None) => return Err(AuthError::MissingParam("username")),
+        };
         c.realm = realm.ok_or(AuthError::MissingParam("realm"))?;
         c.nonce = nonce.ok_or(AuthError::MissingParam("nonce"))?;
         c.uri = uri.ok_or(AuthError::MissingParam("uri"))?;
@@ -538,6 +665,11 @@ impl<'a> Credentials<'a> {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| ims_sip::unquote(v))
     }
+    /// The `rspauth` a server sends back for these credentials (RFC 2617 §3.2.3): A2 has an
+    /// empty method and, with `auth-int`, hashes `response_body`. `ha1` as in [`ha1`].
+    pub fn rspauth(&self, ha1: &str, response_body: &[u8]) -> Result<String, AuthError> {
+        Ok(self.input("", response_body)?.rspauth(ha1))
+    }
     /// The digest input these credentials claim, for a request `method` with `body`.
     pub fn input<'x>(
         &'x self,
@@ -560,6 +692,8 @@ impl<'a> Credentials<'a> {
         let o = |c: Cow<'_, str>| Cow::Owned(c.into_owned());
         Credentials {
             username: o(self.username),
+            extended_username: self.extended_username,
+            userhash: self.userhash,
             realm: o(self.realm),
             nonce: o(self.nonce),
             uri: o(self.uri),
@@ -577,8 +711,16 @@ impl<'a> Credentials<'a> {
 
 impl fmt::Display for Credentials<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Digest username=")?;
-        write_quoted(f, &self.username)?;
+        if self.extended_username {
+            write!(
+                f,
+                "Digest username*=UTF-8''{}",
+                encode_ext_value(&self.username)
+            )?;
+        } else {
+            f.write_str("Digest username=")?;
+            write_quoted(f, &self.username)?;
+        }
         f.write_str(", realm=")?;
         write_quoted(f, &self.realm)?;
         f.write_str(", nonce=")?;
@@ -609,6 +751,9 @@ impl fmt::Display for Credentials<'_> {
             f.write_str(", auts=")?;
             write_quoted(f, a)?;
         }
+        if self.userhash {
+            f.write_str(", userhash=true")?;
+        }
         for (n, v) in &self.extra {
             write!(f, ", {n}={v}")?;
         }
@@ -638,11 +783,28 @@ pub struct Request<'x> {
 /// The UAC side (RFC 7616 §3.4): answers `challenge` as `username` with `password`. Picks qop
 /// `auth` when offered, else `auth-int`; omits qop when the challenge has none.
 ///
+/// RFC 7616 §3.4.4: with `userhash=true` in the challenge the username is sent hashed
+/// ([`userhash`]) with `userhash=true`; otherwise, with `charset=UTF-8`, a username holding
+/// non-ASCII or control characters is sent as `username*=UTF-8''…`. The username and the
+/// password are used as UTF-8 octets (Rust strings are UTF-8; pass the password's UTF-8 bytes).
+///
 /// For AKA challenges use [`answer_aka`], which derives the password from the USIM.
 pub fn answer(
     challenge: &Challenge<'_>,
     username: &str,
     password: &[u8],
+    req: &Request<'_>,
+) -> Result<Credentials<'static>, AuthError> {
+    let algorithm = challenge.algorithm()?;
+    let ha1 = ha1(algorithm, username, &challenge.realm, password);
+    answer_with_ha1(challenge, username, &ha1, req)
+}
+
+/// [`answer`] from a stored HA1 (see [`ha1`]) instead of the password.
+pub fn answer_with_ha1(
+    challenge: &Challenge<'_>,
+    username: &str,
+    ha1: &str,
     req: &Request<'_>,
 ) -> Result<Credentials<'static>, AuthError> {
     let algorithm = challenge.algorithm()?;
@@ -667,9 +829,21 @@ pub fn answer(
         uri: req.uri,
         body: req.body,
     };
-    let response = input.response(&ha1(algorithm, username, &challenge.realm, password));
+    let response = input.response(ha1);
+    let hashed = challenge.userhash;
+    let extended = !hashed
+        && challenge.charset_utf8()
+        && username
+            .chars()
+            .any(|c| !c.is_ascii() || c.is_ascii_control());
     Ok(Credentials {
-        username: Cow::Owned(username.to_owned()),
+        username: Cow::Owned(if hashed {
+            userhash(algorithm, username, &challenge.realm)
+        } else {
+            username.to_owned()
+        }),
+        extended_username: extended,
+        userhash: hashed,
         realm: Cow::Owned(challenge.realm.to_string()),
         nonce: Cow::Owned(challenge.nonce.to_string()),
         uri: Cow::Owned(req.uri.to_owned()),
@@ -782,7 +956,8 @@ pub struct Verified {
     pub nc: Option<u32>,
     /// The qop used.
     pub qop: Option<Qop>,
-    /// `rspauth` for an Authentication-Info header (RFC 7616 §3.5).
+    /// `rspauth` for an Authentication-Info header (RFC 7616 §3.5), for a response without a
+    /// body (with `auth-int` and a response body use [`Credentials::rspauth`]).
     pub rspauth: String,
     /// When the nonce expires: re-challenge before that to keep the client going smoothly.
     pub nonce_expires: u64,
@@ -959,9 +1134,55 @@ impl DigestServer {
     /// and — with `counts` — the nonce count must go up. An expired nonce with a right response
     /// is [`AuthError::Stale`]. The caller checks `creds.uri` against the Request-URI and
     /// `creds.username` against the identity it expects.
+    ///
+    /// With [`Credentials::userhash`] set and a [`Secret::Password`], use
+    /// [`DigestServer::verify_user`]: HA1 is computed over the plain username.
     pub fn verify(
         &self,
         creds: &Credentials<'_>,
+        method: &str,
+        body: &[u8],
+        secret: Secret<'_>,
+        now: Duration,
+        counts: Option<&mut NonceCounts>,
+    ) -> Result<Verified, AuthError> {
+        self.verify_inner(creds, &creds.username, method, body, secret, now, counts)
+    }
+
+    /// [`DigestServer::verify`] for the user `username` the server resolved (RFC 7616
+    /// §3.4.4): when [`Credentials::userhash`] is set, `creds.username` must equal
+    /// [`userhash`]`(algorithm, username, realm)` (the server found the user by that value
+    /// in its index), otherwise it must equal `username`; HA1 is computed over `username`.
+    /// A different name is [`AuthError::Mismatch`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn verify_user(
+        &self,
+        creds: &Credentials<'_>,
+        username: &str,
+        method: &str,
+        body: &[u8],
+        secret: Secret<'_>,
+        now: Duration,
+        counts: Option<&mut NonceCounts>,
+    ) -> Result<Verified, AuthError> {
+        let algorithm = creds.algorithm()?;
+        let same = if creds.userhash {
+            let h = userhash(algorithm, username, &creds.realm);
+            ct_eq(h.as_bytes(), creds.username.to_ascii_lowercase().as_bytes())
+        } else {
+            creds.username == username
+        };
+        if !same {
+            return Err(AuthError::Mismatch("username"));
+        }
+        self.verify_inner(creds, username, method, body, secret, now, counts)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn verify_inner(
+        &self,
+        creds: &Credentials<'_>,
+        username: &str,
         method: &str,
         body: &[u8],
         secret: Secret<'_>,
@@ -981,7 +1202,7 @@ impl DigestServer {
         let ha1: &str = match secret {
             Secret::Ha1(h) => h,
             Secret::Password(p) => {
-                owned = ha1(algorithm, &creds.username, &creds.realm, p);
+                owned = ha1(algorithm, username, &creds.realm, p);
                 &owned
             }
         };
@@ -997,10 +1218,12 @@ impl DigestServer {
         if let (Some(counts), Some(n)) = (counts, nc) {
             counts.record(issued.tag, issued.expires, n, now)?;
         }
+        let mut reply = input;
+        reply.body = b"";
         Ok(Verified {
             nc,
             qop: creds.qop,
-            rspauth: input.rspauth(ha1),
+            rspauth: reply.rspauth(ha1),
             nonce_expires: issued.expires,
         })
     }
@@ -1044,25 +1267,57 @@ impl DigestServer {
     }
 }
 
-/// Replay protection (RFC 7616 §3.4 / §5.10): the highest nonce count accepted per nonce,
-/// forgotten when the nonce expires. At most `capacity` nonces are tracked; when full, the
-/// nonces that expire first are dropped and every nonce expiring no later than them is then
-/// treated as stale, so a dropped nonce can never be replayed.
+/// The default out-of-order window of [`NonceCounts`]: a nonce count up to this many below
+/// the highest one seen is still accepted once.
+pub const DEFAULT_NC_WINDOW: u32 = 32;
+/// The widest window [`NonceCounts::with_window`] accepts (one `u128` bitmap per nonce).
+pub const MAX_NC_WINDOW: u32 = 128;
+
+#[derive(Debug, Clone, Copy)]
+struct SeenCounts {
+    expires: u64,
+    /// Highest nonce count accepted.
+    last: u32,
+    /// Bit `i` set: `last - i` was accepted (bit 0 is `last`).
+    mask: u128,
+}
+
+/// Replay protection (RFC 7616 §3.4 / §5.10, RFC 2617 §3.2.2): per nonce, the nonce counts
+/// already accepted, forgotten when the nonce expires. Requests sharing a nonce may arrive out
+/// of order (several transactions in flight, UDP reordering), so a count below the highest
+/// is accepted once if it lies within the window (default [`DEFAULT_NC_WINDOW`]) and was not
+/// seen; a repeated or older count is [`AuthError::Replay`]. Memory is bounded: one highest
+/// count and a bitmap per nonce, at most `capacity` nonces; when full, the nonces that expire
+/// first are dropped and every nonce expiring no later than them is then treated as stale,
+/// so a dropped nonce can never be replayed.
 #[derive(Debug, Clone)]
 pub struct NonceCounts {
-    seen: HashMap<[u8; 16], (u64, u32)>,
+    seen: HashMap<[u8; 16], SeenCounts>,
     capacity: usize,
     floor: u64,
+    window: u32,
 }
 
 impl NonceCounts {
-    /// Tracks at most `capacity` (at least 1) nonces.
+    /// Tracks at most `capacity` (at least 1) nonces, window [`DEFAULT_NC_WINDOW`].
     pub fn new(capacity: usize) -> NonceCounts {
         NonceCounts {
             seen: HashMap::new(),
             capacity: capacity.max(1),
             floor: 0,
+            window: DEFAULT_NC_WINDOW,
         }
+    }
+    /// Sets the out-of-order window (clamped to `1..=`[`MAX_NC_WINDOW`]): a count `nc` below
+    /// the highest accepted `last` is accepted once when `last - nc < window`. A window of 1
+    /// requires strictly increasing counts.
+    pub fn with_window(mut self, window: u32) -> NonceCounts {
+        self.window = window.clamp(1, MAX_NC_WINDOW);
+        self
+    }
+    /// The out-of-order window.
+    pub fn window(&self) -> u32 {
+        self.window
     }
     /// Nonces currently tracked.
     pub fn len(&self) -> usize {
@@ -1072,7 +1327,8 @@ impl NonceCounts {
     pub fn is_empty(&self) -> bool {
         self.seen.is_empty()
     }
-    /// Accepts `nc` for the nonce with integrity tag `tag` when it is higher than any seen.
+    /// Accepts `nc` for the nonce with integrity tag `tag` when it is higher than any seen,
+    /// or within the window below the highest and not seen yet.
     pub fn record(
         &mut self,
         tag: [u8; 16],
@@ -1083,26 +1339,340 @@ impl NonceCounts {
         if expires <= self.floor {
             return Err(AuthError::Stale);
         }
-        if let Some((_, last)) = self.seen.get_mut(&tag) {
-            if nc <= *last {
-                return Err(AuthError::Replay { nc, last: *last });
+        if let Some(e) = self.seen.get_mut(&tag) {
+            if nc > e.last {
+                let shift = nc - e.last;
+                e.mask = if shift >= 128 { 0 } else { e.mask << shift } | 1;
+                e.last = nc;
+                return Ok(());
             }
-            *last = nc;
+            let back = e.last - nc;
+            if back >= self.window || e.mask & (1u128 << back) != 0 {
+                return Err(AuthError::Replay { nc, last: e.last });
+            }
+            e.mask |= 1u128 << back;
             return Ok(());
         }
         if self.seen.len() >= self.capacity {
             let now = now.as_secs();
-            self.seen.retain(|_, (e, _)| *e > now);
+            self.seen.retain(|_, e| e.expires > now);
         }
         if self.seen.len() >= self.capacity {
-            let min = self.seen.values().map(|(e, _)| *e).min().unwrap_or(0);
-            self.seen.retain(|_, (e, _)| *e > min);
+            let min = self.seen.values().map(|e| e.expires).min().unwrap_or(0);
+            self.seen.retain(|_, e| e.expires > min);
             self.floor = self.floor.max(min);
             if expires <= self.floor {
                 return Err(AuthError::Stale);
             }
         }
-        self.seen.insert(tag, (expires, nc));
+        self.seen.insert(
+            tag,
+            SeenCounts {
+                expires,
+                last: nc,
+                mask: 1,
+            },
+        );
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authentication-Info (RFC 2617 §3.2.3, RFC 7616 §3.5, RFC 3261 §20.6)
+// ---------------------------------------------------------------------------------------------
+
+/// An `Authentication-Info` value: what a server sends in its 2xx after a successful
+/// verification, so the client can authenticate the server (`rspauth`) and learn the nonce
+/// for its next request (`nextnonce`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuthenticationInfo<'a> {
+    /// `nextnonce`: the nonce the client should use for its next request (nonce count 1).
+    pub nextnonce: Option<Cow<'a, str>>,
+    /// `qop` of the request answered.
+    pub qop: Option<Qop>,
+    /// `rspauth`: the response digest with an empty method in A2.
+    pub rspauth: Option<Cow<'a, str>>,
+    /// `cnonce` of the request answered.
+    pub cnonce: Option<Cow<'a, str>>,
+    /// `nc` of the request answered (8 hex digits).
+    pub nc: Option<Cow<'a, str>>,
+    /// Other parameters, name and value as written.
+    pub extra: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+impl<'a> AuthenticationInfo<'a> {
+    /// Parses a header value such as `nextnonce="…", qop=auth, rspauth="…", cnonce="…", nc=00000001`.
+    pub fn parse(s: &'a str) -> Result<AuthenticationInfo<'a>, AuthError> {
+        use ims_sip::headers::TypedHeader;
+        if s.len() > MAX_HEADER_VALUE {
+            return Err(AuthError::BadParam("header value too long"));
+        }
+        let params = ims_sip::headers::AuthenticationInfo::parse(s)?;
+        let mut a = AuthenticationInfo::default();
+        let mut qop = None;
+        for (i, p) in params.0.iter().enumerate() {
+            if i == MAX_PARAMS {
+                return Err(AuthError::BadParam("too many parameters"));
+            }
+            let raw = match p.value {
+                Some(v) if !v.is_empty() => v,
+                _ => return Err(AuthError::BadParam("auth-param value")),
+            };
+            match p.name.to_ascii_lowercase().as_str() {
+                "nextnonce" => set(&mut a.nextnonce, "nextnonce", raw)?,
+                "qop" => set(&mut qop, "qop", raw)?,
+                "rspauth" => set(&mut a.rspauth, "rspauth", raw)?,
+                "cnonce" => set(&mut a.cnonce, "cnonce", raw)?,
+                "nc" => set(&mut a.nc, "nc", raw)?,
+                _ => a.extra.push((Cow::Borrowed(p.name), Cow::Borrowed(raw))),
+            }
+        }
+        if let Some(q) = qop {
+            a.qop = Some(Qop::from_token(&q).ok_or(AuthError::BadParam("qop"))?);
+        }
+        if let Some(nc) = &a.nc {
+            if nc.len() != 8 || !nc.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(AuthError::BadParam("nc"));
+            }
+        }
+        Ok(a)
+    }
+
+    /// What a server answers after [`DigestServer::verify`] accepted `creds`: `rspauth` from
+    /// `verified`, `qop`, `cnonce` and `nc` echoed, and `nextnonce` when given (a fresh
+    /// [`DigestServer::challenge`] nonce, RFC 2617 §3.2.3).
+    pub fn for_verified(
+        verified: &Verified,
+        creds: &Credentials<'_>,
+        nextnonce: Option<&str>,
+    ) -> AuthenticationInfo<'static> {
+        AuthenticationInfo {
+            nextnonce: nextnonce.map(|n| Cow::Owned(n.to_owned())),
+            qop: verified.qop,
+            rspauth: Some(Cow::Owned(verified.rspauth.clone())),
+            cnonce: verified
+                .qop
+                .and(creds.cnonce.as_ref())
+                .map(|c| Cow::Owned(c.to_string())),
+            nc: verified
+                .qop
+                .and(creds.nc.as_ref())
+                .map(|c| Cow::Owned(c.to_string())),
+            extra: Vec::new(),
+        }
+    }
+
+    /// Copies every borrowed string so the value outlives its input.
+    pub fn into_owned(self) -> AuthenticationInfo<'static> {
+        let o = |c: Cow<'_, str>| Cow::Owned(c.into_owned());
+        AuthenticationInfo {
+            nextnonce: self.nextnonce.map(o),
+            qop: self.qop,
+            rspauth: self.rspauth.map(o),
+            cnonce: self.cnonce.map(o),
+            nc: self.nc.map(o),
+            extra: self.extra.into_iter().map(|(n, v)| (o(n), o(v))).collect(),
+        }
+    }
+}
+
+impl fmt::Display for AuthenticationInfo<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut sep = "";
+        let mut item = |f: &mut fmt::Formatter<'_>, name: &str| -> fmt::Result {
+            write!(f, "{sep}{name}=")?;
+            sep = ", ";
+            Ok(())
+        };
+        if let Some(n) = &self.nextnonce {
+            item(f, "nextnonce")?;
+            write_quoted(f, n)?;
+        }
+        if let Some(q) = self.qop {
+            item(f, "qop")?;
+            f.write_str(q.as_str())?;
+        }
+        if let Some(r) = &self.rspauth {
+            item(f, "rspauth")?;
+            write_quoted(f, r)?;
+        }
+        if let Some(c) = &self.cnonce {
+            item(f, "cnonce")?;
+            write_quoted(f, c)?;
+        }
+        if let Some(nc) = &self.nc {
+            item(f, "nc")?;
+            f.write_str(nc)?;
+        }
+        for (n, v) in &self.extra {
+            item(f, n)?;
+            f.write_str(v)?;
+        }
+        Ok(())
+    }
+}
+
+/// The client's check of `rspauth` (RFC 2617 §3.2.3, RFC 7616 §3.5): `info` came with the
+/// response to the request that carried `sent`; `ha1` is the client's HA1 (see [`ha1`], over
+/// the plain username); `response_body` is the body of that response (used with `auth-int`).
+/// `cnonce` and `nc`, when echoed, must be the ones sent ([`AuthError::Mismatch`]); a wrong
+/// `rspauth` is [`AuthError::RspauthMismatch`]; none is [`AuthError::MissingParam`].
+pub fn verify_rspauth(
+    info: &AuthenticationInfo<'_>,
+    sent: &Credentials<'_>,
+    ha1: &str,
+    response_body: &[u8],
+) -> Result<(), AuthError> {
+    let rspauth = info
+        .rspauth
+        .as_deref()
+        .ok_or(AuthError::MissingParam("rspauth"))?;
+    if info.cnonce.is_some() && info.cnonce != sent.cnonce {
+        return Err(AuthError::Mismatch("cnonce"));
+    }
+    if let (Some(a), Some(b)) = (&info.nc, &sent.nc) {
+        if !a.eq_ignore_ascii_case(b) {
+            return Err(AuthError::Mismatch("nc"));
+        }
+    }
+    if info.qop.is_some() && info.qop != sent.qop {
+        return Err(AuthError::Mismatch("qop"));
+    }
+    let input = sent.input("", response_body)?;
+    let expected = input.rspauth(ha1);
+    if ct_eq(expected.as_bytes(), rspauth.to_ascii_lowercase().as_bytes()) {
+        Ok(())
+    } else {
+        Err(AuthError::RspauthMismatch)
+    }
+}
+
+/// A request the [`DigestClient`] authorizes.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientRequest<'x> {
+    /// The request method.
+    pub method: &'x str,
+    /// The digest-uri (usually the Request-URI).
+    pub uri: &'x str,
+    /// The body (for `auth-int`).
+    pub body: &'x [u8],
+    /// A fresh client nonce from the caller's randomness.
+    pub cnonce: &'x str,
+}
+
+/// A UAC's digest state for one protection space: the challenge in force, HA1 (not the
+/// password), the nonce count, and the credentials last sent. It counts `nc` up per request,
+/// checks `rspauth` of each Authentication-Info and switches to `nextnonce` (nonce count
+/// back to 1), and takes a new challenge (`stale=true`) without the password when the realm
+/// and hash stay the same. `Debug` hides HA1.
+#[derive(Clone)]
+pub struct DigestClient {
+    challenge: Challenge<'static>,
+    username: String,
+    ha1: String,
+    nc: u32,
+    last: Option<Credentials<'static>>,
+}
+
+impl fmt::Debug for DigestClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DigestClient")
+            .field("realm", &self.challenge.realm)
+            .field("nonce", &self.challenge.nonce)
+            .field("username", &self.username)
+            .field("ha1", &"<redacted>")
+            .field("nc", &self.nc)
+            .finish()
+    }
+}
+
+impl DigestClient {
+    /// Starts from a challenge, as `username` with `password` (UTF-8 octets).
+    pub fn new(
+        challenge: &Challenge<'_>,
+        username: &str,
+        password: &[u8],
+    ) -> Result<DigestClient, AuthError> {
+        let algorithm = challenge.algorithm()?;
+        Ok(DigestClient {
+            challenge: challenge.clone().into_owned(),
+            username: username.to_owned(),
+            ha1: ha1(algorithm, username, &challenge.realm, password),
+            nc: 0,
+            last: None,
+        })
+    }
+    /// The nonce the next request will use.
+    pub fn nonce(&self) -> &str {
+        &self.challenge.nonce
+    }
+    /// The nonce count of the last request (0 before the first with this nonce).
+    pub fn nc(&self) -> u32 {
+        self.nc
+    }
+    /// The challenge in force.
+    pub fn challenge(&self) -> &Challenge<'static> {
+        &self.challenge
+    }
+    /// Credentials for the next request: same nonce, nonce count + 1 (see [`answer`]).
+    pub fn authorize(
+        &mut self,
+        req: &ClientRequest<'_>,
+    ) -> Result<Credentials<'static>, AuthError> {
+        let nc = self.nc.checked_add(1).ok_or(AuthError::BadParam("nc"))?;
+        let c = answer_with_ha1(
+            &self.challenge,
+            &self.username,
+            &self.ha1,
+            &Request {
+                method: req.method,
+                uri: req.uri,
+                body: req.body,
+                cnonce: req.cnonce,
+                nc,
+            },
+        )?;
+        self.nc = nc;
+        self.last = Some(c.clone());
+        Ok(c)
+    }
+    /// A 2xx came with Authentication-Info `info` (and body `response_body`): checks
+    /// `rspauth` against the credentials last sent (see [`verify_rspauth`]), then adopts
+    /// `nextnonce` if present (nonce count restarts). An Authentication-Info without
+    /// `rspauth` (RFC 3261 allows only `nextnonce`) is accepted when `require_rspauth` is
+    /// false. Nothing changes on error.
+    pub fn on_authentication_info(
+        &mut self,
+        info: &AuthenticationInfo<'_>,
+        response_body: &[u8],
+        require_rspauth: bool,
+    ) -> Result<(), AuthError> {
+        if info.rspauth.is_some() || require_rspauth {
+            let sent = self
+                .last
+                .as_ref()
+                .ok_or(AuthError::Mismatch("no request sent"))?;
+            verify_rspauth(info, sent, &self.ha1, response_body)?;
+        }
+        if let Some(n) = &info.nextnonce {
+            self.challenge.nonce = Cow::Owned(n.to_string());
+            self.nc = 0;
+        }
+        Ok(())
+    }
+    /// A new challenge for the same protection space (typically `stale=true` after the nonce
+    /// expired): continues with its nonce, nonce count 1. A different realm or hash
+    /// function, or an AKA challenge (whose password is per challenge), needs the password
+    /// again ([`AuthError::Mismatch`]; make a new client).
+    pub fn rechallenge(&mut self, challenge: &Challenge<'_>) -> Result<(), AuthError> {
+        let old = self.challenge.algorithm()?;
+        let new = challenge.algorithm()?;
+        if challenge.realm != self.challenge.realm || old.hash() != new.hash() || new.is_aka() {
+            return Err(AuthError::Mismatch("realm or algorithm changed"));
+        }
+        self.challenge = challenge.clone().into_owned();
+        self.nc = 0;
+        self.last = None;
         Ok(())
     }
 }

@@ -64,6 +64,11 @@ pub enum AuthError {
     /// A value is not valid base64 (RFC 4648 §4) or hex.
     #[error("invalid {0} encoding")]
     Encoding(&'static str),
+    /// The `rspauth` of an Authentication-Info header is not what the server sharing our
+    /// secret would have computed (RFC 2617 §3.2.3, RFC 7616 §3.5): the response is not
+    /// authenticated. A client-side error.
+    #[error("rspauth does not match: the server is not authenticated")]
+    RspauthMismatch,
 }
 
 impl AuthError {
@@ -78,7 +83,7 @@ impl AuthError {
             | AuthError::BadParam(_)
             | AuthError::Length { .. }
             | AuthError::Encoding(_) => 400,
-            AuthError::WrongResponse | AuthError::MacFailure => 403,
+            AuthError::WrongResponse | AuthError::MacFailure | AuthError::RspauthMismatch => 403,
             AuthError::UnsupportedAlgorithm(_)
             | AuthError::Mismatch(_)
             | AuthError::InvalidNonce

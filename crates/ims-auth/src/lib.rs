@@ -58,6 +58,7 @@ mod error;
 pub mod milenage;
 
 pub use digest::{
-    Algorithm, Challenge, Credentials, DigestServer, NonceCounts, Qop, Secret, Verified,
+    Algorithm, AuthenticationInfo, Challenge, Credentials, DigestClient, DigestServer, NonceCounts,
+    Qop, Secret, Verified,
 };
 pub use error::AuthError;

@@ -64,7 +64,31 @@ pub(crate) fn read_header(buf: &[u8]) -> Option<(u32, u8, u32, usize, usize)> {
 /// Walks a chain of AVPs once: every header complete, reserved bits clear (3009), AVP Length at
 /// least its header and, with padding, inside `buf` (5014). `base` is the offset of `buf[0]` in the
 /// message, for error offsets.
+#[inline]
 pub(crate) fn check_chain(buf: &[u8], base: usize, max_avps: usize) -> Result<(), Error> {
+    // fast pass: one branch per AVP on the common path; any anomaly reruns the detailed walk
+    // below, which names the error exactly
+    let mut pos = 0;
+    let mut n = 0usize;
+    while let Some(h) = buf.get(pos..pos + 8) {
+        let flags = h[4];
+        let len = (u32::from_be_bytes([h[4], h[5], h[6], h[7]]) & 0x00ff_ffff) as usize;
+        let hlen = if flags & AvpFlags::VENDOR != 0 { 12 } else { 8 };
+        let next = pos + padded(len);
+        if (flags & AvpFlags::RESERVED != 0) | (len < hlen) | (next > buf.len()) | (n >= max_avps) {
+            return check_chain_detailed(buf, base, max_avps);
+        }
+        n += 1;
+        pos = next;
+    }
+    if pos != buf.len() {
+        return check_chain_detailed(buf, base, max_avps);
+    }
+    Ok(())
+}
+
+#[cold]
+fn check_chain_detailed(buf: &[u8], base: usize, max_avps: usize) -> Result<(), Error> {
     let mut pos = 0;
     let mut n = 0usize;
     while pos < buf.len() {
@@ -137,6 +161,7 @@ impl<'a> Avp<'a> {
         self.code == def.code && self.vendor == def.vendor
     }
     /// The data (after the header, without padding).
+    #[inline]
     pub fn data(&self) -> &'a [u8] {
         &self.raw[self.header_len as usize..]
     }
@@ -161,10 +186,12 @@ impl<'a> Avp<'a> {
         self.def().map(|d| d.name)
     }
 
+    #[inline]
     fn err(&self, kind: ErrorKind) -> Error {
         Error::at_avp(kind, self.offset(), self.id())
     }
 
+    #[inline]
     fn fixed<const N: usize>(&self) -> Result<[u8; N], Error> {
         self.data()
             .try_into()
@@ -172,30 +199,37 @@ impl<'a> Avp<'a> {
     }
 
     /// Unsigned32.
+    #[inline]
     pub fn u32(&self) -> Result<u32, Error> {
         self.fixed::<4>().map(u32::from_be_bytes)
     }
     /// Integer32 (and Enumerated).
+    #[inline]
     pub fn i32(&self) -> Result<i32, Error> {
         self.fixed::<4>().map(i32::from_be_bytes)
     }
     /// Unsigned64.
+    #[inline]
     pub fn u64(&self) -> Result<u64, Error> {
         self.fixed::<8>().map(u64::from_be_bytes)
     }
     /// Integer64.
+    #[inline]
     pub fn i64(&self) -> Result<i64, Error> {
         self.fixed::<8>().map(i64::from_be_bytes)
     }
     /// Float32.
+    #[inline]
     pub fn f32(&self) -> Result<f32, Error> {
         self.fixed::<4>().map(f32::from_be_bytes)
     }
     /// Float64.
+    #[inline]
     pub fn f64(&self) -> Result<f64, Error> {
         self.fixed::<8>().map(f64::from_be_bytes)
     }
     /// UTF8String (also DiameterIdentity and DiameterURI text): invalid UTF-8 is 5004.
+    #[inline]
     pub fn utf8(&self) -> Result<&'a str, Error> {
         std::str::from_utf8(self.data()).map_err(|_| self.err(ErrorKind::InvalidAvpValue))
     }
@@ -208,10 +242,12 @@ impl<'a> Avp<'a> {
         self.utf8()
     }
     /// Address.
+    #[inline]
     pub fn address(&self) -> Result<Address<'a>, Error> {
         Address::decode(self.data()).map_err(|k| self.err(k))
     }
     /// Time (NTP seconds with the RFC 6733 §4.3.1 era rule).
+    #[inline]
     pub fn time(&self) -> Result<Time, Error> {
         self.u32().map(Time)
     }
@@ -224,6 +260,7 @@ impl<'a> Avp<'a> {
         IpFilterRule::parse(self.utf8()?).map_err(|_| self.err(ErrorKind::InvalidAvpValue))
     }
     /// Enumerated (an Integer32).
+    #[inline]
     pub fn enumerated(&self) -> Result<i32, Error> {
         self.i32()
     }
@@ -246,6 +283,7 @@ impl<'a> Avp<'a> {
 
     /// The AVP as an owned-or-borrowed [`RawAvp`] (borrowing; the V bit is dropped from the
     /// flags when `vendor` implies it).
+    #[inline]
     pub fn to_raw(&self) -> RawAvp<'a> {
         RawAvp {
             code: self.code,

@@ -23,30 +23,37 @@ impl<'b, B: EncodeBuf> Encoder<'b, B> {
         Encoder { buf }
     }
 
+    #[inline]
     fn pos(&mut self) -> usize {
         self.buf.as_mut().len()
     }
 
     /// Writes an AVP header with a zero length; returns where it starts.
+    #[inline]
     fn begin(&mut self, code: u32, flags: u8, vendor: u32) -> usize {
         let start = self.pos();
-        // the Vendor-Id field is written when there is a vendor, or when the caller's flags carry
-        // V (Vendor-Id 0 as received)
-        let with_vendor = vendor != 0 || flags & AvpFlags::VENDOR != 0;
-        let flags = if with_vendor {
-            flags | AvpFlags::VENDOR
-        } else {
-            flags
-        };
-        self.buf.put_u32(code);
-        self.buf.put_u32(u32::from(flags) << 24);
-        if with_vendor {
-            self.buf.put_u32(vendor);
-        }
+        self.header(code, flags, vendor, 0);
         start
     }
 
+    /// Writes an AVP header with this AVP Length (0 to back-fill it later).
+    #[inline(always)]
+    fn header(&mut self, code: u32, flags: u8, vendor: u32, len: usize) {
+        // the Vendor-Id field is written when there is a vendor, or when the caller's flags carry
+        // V (Vendor-Id 0 as received)
+        let fl = u64::from((u32::from(flags) << 24) | len as u32);
+        if vendor != 0 || flags & AvpFlags::VENDOR != 0 {
+            let fl = fl | (u64::from(AvpFlags::VENDOR) << 24);
+            let h = (u128::from(code) << 96) | (u128::from(fl) << 64) | (u128::from(vendor) << 32);
+            self.buf.put_slice(&h.to_be_bytes()[..12]);
+        } else {
+            let h = (u64::from(code) << 32) | fl;
+            self.buf.put_slice(&h.to_be_bytes());
+        }
+    }
+
     /// Back-fills the AVP Length of the AVP starting at `start` and pads it.
+    #[inline]
     fn end(&mut self, start: usize) {
         let len = self.pos() - start;
         assert!(
@@ -55,15 +62,60 @@ impl<'b, B: EncodeBuf> Encoder<'b, B> {
         );
         let b = self.buf.as_mut();
         b[start + 5..start + 8].copy_from_slice(&(len as u32).to_be_bytes()[1..]);
-        self.buf.put_bytes(0, padded(len) - len);
+        self.pad(len);
+    }
+
+    /// Zero padding after `len` octets of AVP.
+    #[inline(always)]
+    fn pad(&mut self, len: usize) {
+        // fixed-size writes (a variable-length slice of zeros becomes a memset call)
+        match padded(len) - len {
+            0 => {}
+            1 => self.buf.put_slice(&[0u8; 1]),
+            2 => self.buf.put_slice(&[0u8; 2]),
+            _ => self.buf.put_slice(&[0u8; 3]),
+        }
+    }
+
+    /// A whole AVP whose data is known: the length goes in the header directly (no back-fill).
+    #[inline]
+    fn leaf(&mut self, code: u32, flags: u8, vendor: u32, data: &[u8]) {
+        let hlen = if vendor != 0 || flags & AvpFlags::VENDOR != 0 {
+            12
+        } else {
+            8
+        };
+        let len = hlen + data.len();
+        assert!(
+            len < 1 << 24,
+            "AVP longer than the 24-bit AVP Length allows"
+        );
+        self.header(code, flags, vendor, len);
+        self.buf.put_slice(data);
+        self.pad(len);
+    }
+
+    /// A whole AVP with 4 octets of data (no padding).
+    #[inline]
+    fn leaf4(&mut self, def: &AvpDef, v: [u8; 4]) {
+        let flags = u128::from(def.flags().0);
+        let code = u128::from(def.code) << 96;
+        let d = u128::from(u32::from_be_bytes(v));
+        if def.vendor != 0 {
+            let fl = ((flags | u128::from(AvpFlags::VENDOR)) << 88) | (16 << 64);
+            let h = code | fl | (u128::from(def.vendor) << 32) | d;
+            self.buf.put_slice(&h.to_be_bytes());
+        } else {
+            let h = code | (flags << 88) | (12 << 64) | (d << 32);
+            self.buf.put_slice(&h.to_be_bytes()[..12]);
+        }
     }
 
     /// An AVP with explicit code, flags and Vendor-Id (0 for none): the V bit and Vendor-Id field
     /// are written when `vendor` is not 0 or `flags` has V.
+    #[inline]
     pub fn raw(&mut self, code: u32, flags: AvpFlags, vendor: u32, data: &[u8]) {
-        let s = self.begin(code, flags.0, vendor);
-        self.buf.put_slice(data);
-        self.end(s);
+        self.leaf(code, flags.0, vendor, data);
     }
 
     /// A copy of a received AVP (flags and data as received).
@@ -72,27 +124,33 @@ impl<'b, B: EncodeBuf> Encoder<'b, B> {
     }
 
     /// A [`RawAvp`].
+    #[inline]
     pub fn raw_avp(&mut self, avp: &RawAvp<'_>) {
         self.raw(avp.code, avp.flags, avp.vendor, &avp.data);
     }
 
     /// OctetString (or any type given as its octets).
+    #[inline]
     pub fn octets(&mut self, def: &AvpDef, v: &[u8]) {
         self.raw(def.code, def.flags(), def.vendor, v);
     }
     /// UTF8String, DiameterIdentity, DiameterURI or IPFilterRule text.
+    #[inline]
     pub fn utf8(&mut self, def: &AvpDef, v: &str) {
         self.octets(def, v.as_bytes());
     }
     /// Unsigned32.
+    #[inline]
     pub fn u32(&mut self, def: &AvpDef, v: u32) {
-        self.octets(def, &v.to_be_bytes());
+        self.leaf4(def, v.to_be_bytes());
     }
     /// Integer32 or Enumerated.
+    #[inline]
     pub fn i32(&mut self, def: &AvpDef, v: i32) {
-        self.octets(def, &v.to_be_bytes());
+        self.leaf4(def, v.to_be_bytes());
     }
     /// Unsigned64.
+    #[inline]
     pub fn u64(&mut self, def: &AvpDef, v: u64) {
         self.octets(def, &v.to_be_bytes());
     }
@@ -102,23 +160,36 @@ impl<'b, B: EncodeBuf> Encoder<'b, B> {
     }
     /// Float32.
     pub fn f32(&mut self, def: &AvpDef, v: f32) {
-        self.octets(def, &v.to_be_bytes());
+        self.leaf4(def, v.to_be_bytes());
     }
     /// Float64.
     pub fn f64(&mut self, def: &AvpDef, v: f64) {
         self.octets(def, &v.to_be_bytes());
     }
     /// Time.
+    #[inline]
     pub fn time(&mut self, def: &AvpDef, v: Time) {
         self.u32(def, v.0);
     }
     /// Address.
+    #[inline]
     pub fn address(&mut self, def: &AvpDef, v: &Address<'_>) {
-        let s = self.begin(def.code, def.flags().0, def.vendor);
-        v.write_to(&mut *self.buf);
-        self.end(s);
+        match v {
+            Address::Ipv4(a) => {
+                let o = a.octets();
+                let f = Address::FAMILY_IPV4.to_be_bytes();
+                let data = [f[0], f[1], o[0], o[1], o[2], o[3]];
+                self.leaf(def.code, def.flags().0, def.vendor, &data);
+            }
+            _ => {
+                let s = self.begin(def.code, def.flags().0, def.vendor);
+                v.write_to(&mut *self.buf);
+                self.end(s);
+            }
+        }
     }
     /// A Grouped AVP whose members `f` writes.
+    #[inline]
     pub fn grouped(&mut self, def: &AvpDef, f: impl FnOnce(&mut Encoder<'_, B>)) {
         let s = self.begin(def.code, def.flags().0, def.vendor);
         f(&mut Encoder {
@@ -178,9 +249,11 @@ pub trait AvpValue<'a>: Sized {
 macro_rules! scalar {
     ($t:ty, $get:ident, $put:ident) => {
         impl<'a> AvpValue<'a> for $t {
+            #[inline]
             fn decode_avp(avp: &Avp<'a>) -> Result<Self, crate::Error> {
                 avp.$get()
             }
+            #[inline]
             fn encode_avp<B: EncodeBuf>(&self, def: &AvpDef, enc: &mut Encoder<'_, B>) {
                 enc.$put(def, *self)
             }
@@ -196,18 +269,22 @@ scalar!(f64, f64, f64);
 scalar!(Time, time, time);
 
 impl<'a> AvpValue<'a> for std::borrow::Cow<'a, str> {
+    #[inline]
     fn decode_avp(avp: &Avp<'a>) -> Result<Self, crate::Error> {
         avp.utf8().map(std::borrow::Cow::Borrowed)
     }
+    #[inline]
     fn encode_avp<B: EncodeBuf>(&self, def: &AvpDef, enc: &mut Encoder<'_, B>) {
         enc.utf8(def, self)
     }
 }
 
 impl<'a> AvpValue<'a> for std::borrow::Cow<'a, [u8]> {
+    #[inline]
     fn decode_avp(avp: &Avp<'a>) -> Result<Self, crate::Error> {
         Ok(std::borrow::Cow::Borrowed(avp.data()))
     }
+    #[inline]
     fn encode_avp<B: EncodeBuf>(&self, def: &AvpDef, enc: &mut Encoder<'_, B>) {
         enc.octets(def, self)
     }

@@ -65,6 +65,8 @@
 //! - [`answer`]: protocol-error and permanent-failure answers with the Failed-AVP RFC 6733 asks
 //!   for, and [`answer::validate`] / [`answer::reject`] for servers.
 //! - [`Framer`] cuts a TCP stream into messages (and `DiameterCodec` with feature `tokio`).
+//! - [`discovery`]: dynamic peer discovery (RFC 6733 §5.2, S-NAPTR `aaa+ap<id>` of RFC 6408, SRV
+//!   priority and weight) over a DNS [`discovery::Resolver`] trait.
 //!
 //! # Panics and limits
 //! No input makes a decoder panic, loop or allocate without bound: message size, AVP count per
@@ -82,6 +84,7 @@ pub mod base;
 mod command;
 pub mod cx;
 pub mod dict;
+pub mod discovery;
 mod encode;
 mod error;
 mod framer;

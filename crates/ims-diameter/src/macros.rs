@@ -54,9 +54,11 @@ macro_rules! enumerated {
             }
         }
         impl<'a> $crate::encode::AvpValue<'a> for $name {
+            #[inline]
             fn decode_avp(avp: &$crate::Avp<'a>) -> Result<Self, $crate::Error> {
                 avp.i32().map(Self::from_i32)
             }
+            #[inline]
             fn encode_avp<B: $crate::encode::EncodeBuf>(
                 &self,
                 def: &$crate::dict::AvpDef,
@@ -108,7 +110,7 @@ macro_rules! __slot_init {
 }
 
 macro_rules! __slot_push {
-    (fixed, $slot:ident, $avp:ident, $idx:ident, $t:ty) => {{
+    (fixed, $slot:ident, $avp:ident, $idx:ident, $it:ident, $d:path, $t:ty) => {{
         if $idx != 0 {
             return Err($crate::error::Error::at_avp(
                 $crate::ErrorKind::AvpNotAllowed,
@@ -118,7 +120,7 @@ macro_rules! __slot_push {
         }
         $slot = Some(<$t as $crate::encode::AvpValue<'a>>::decode_avp(&$avp)?);
     }};
-    (req, $slot:ident, $avp:ident, $idx:ident, $t:ty) => {{
+    (req, $slot:ident, $avp:ident, $idx:ident, $it:ident, $d:path, $t:ty) => {{
         if $slot.is_some() {
             return Err($crate::error::Error::at_avp(
                 $crate::ErrorKind::AvpOccursTooManyTimes,
@@ -128,16 +130,16 @@ macro_rules! __slot_push {
         }
         $slot = Some(<$t as $crate::encode::AvpValue<'a>>::decode_avp(&$avp)?);
     }};
-    (opt, $slot:ident, $avp:ident, $idx:ident, $t:ty) => {
-        __slot_push!(req, $slot, $avp, $idx, $t)
+    (opt, $slot:ident, $avp:ident, $idx:ident, $it:ident, $d:path, $t:ty) => {
+        __slot_push!(req, $slot, $avp, $idx, $it, $d, $t)
     };
-    (vec, $slot:ident, $avp:ident, $idx:ident, $t:ty) => {
+    (vec, $slot:ident, $avp:ident, $idx:ident, $it:ident, $d:path, $t:ty) => {
         $slot.push(<$t as $crate::encode::AvpValue<'a>>::decode_avp(&$avp)?)
     };
-    (vec1, $slot:ident, $avp:ident, $idx:ident, $t:ty) => {
-        __slot_push!(vec, $slot, $avp, $idx, $t)
+    (vec1, $slot:ident, $avp:ident, $idx:ident, $it:ident, $d:path, $t:ty) => {
+        __slot_push!(vec, $slot, $avp, $idx, $it, $d, $t)
     };
-    (max2, $slot:ident, $avp:ident, $idx:ident, $t:ty) => {{
+    (max2, $slot:ident, $avp:ident, $idx:ident, $it:ident, $d:path, $t:ty) => {{
         if $slot.len() >= 2 {
             return Err($crate::error::Error::at_avp(
                 $crate::ErrorKind::AvpOccursTooManyTimes,
@@ -145,7 +147,7 @@ macro_rules! __slot_push {
                 $avp.id(),
             ));
         }
-        __slot_push!(vec, $slot, $avp, $idx, $t)
+        $slot.push(<$t as $crate::encode::AvpValue<'a>>::decode_avp(&$avp)?)
     }};
 }
 
@@ -273,10 +275,14 @@ macro_rules! avp_struct {
                 let end = avps.end_offset();
                 $(let mut $f: __slot_ty!($kind, $t) = __slot_init!($kind);)*
                 let mut other = Vec::new();
-                for (idx, avp) in avps.enumerate() {
+                let mut it = avps;
+                let mut n = 0usize;
+                while let Some(avp) = it.next() {
+                    let idx = n;
+                    n += 1;
                     $(
                         if avp.is($def) {
-                            __slot_push!($kind, $f, avp, idx, $t);
+                            __slot_push!($kind, $f, avp, idx, it, $def, $t);
                             continue;
                         }
                     )*

@@ -54,7 +54,11 @@
 //! # }).unwrap();
 //! ```
 //!
-//! TLS (RFC 6733 §13) is not implemented yet: connections are plain TCP.
+//! TLS (RFC 6733 §13, feature `tls`): `Node::listen_tls` accepts on a dedicated port where
+//! the TLS handshake starts right after the TCP connect and before the CER, and
+//! `Node::add_peer_tls` connects that way; both sides authenticate with certificates
+//! (`ClientAuth::Required` on the listener). The server certificate is checked
+//! against the peer's DiameterIdentity. Plain TCP peers and listeners work beside them.
 
 use bytes::Bytes;
 use ims_diameter::answer::{check_request, error_answer, Origin};
@@ -75,8 +79,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -236,13 +239,58 @@ enum Cmd {
         reply: Reply,
     },
     Answer(Vec<u8>),
-    Accept(TcpStream, Bytes),
-    Connected(TcpStream),
+    Accept(Conn, Bytes),
+    Connected(Conn),
     ConnectFailed,
     Data(Side, u64, Bytes),
     Closed(Side, u64),
     Disconnect(DisconnectCause),
 }
+
+type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
+type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// A peer connection: TCP, or TLS over TCP (RFC 6733 §13).
+enum Conn {
+    Tcp(TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<crate::tls::TlsStream<TcpStream>>),
+}
+
+impl Conn {
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Tcp(s) => s.read(buf).await,
+            #[cfg(feature = "tls")]
+            Conn::Tls(s) => s.read(buf).await,
+        }
+    }
+
+    fn split(self) -> (BoxRead, BoxWrite) {
+        match self {
+            Conn::Tcp(s) => {
+                let _ = s.set_nodelay(true);
+                let (r, w) = s.into_split();
+                (Box::new(r), Box::new(w))
+            }
+            #[cfg(feature = "tls")]
+            Conn::Tls(s) => {
+                let (r, w) = tokio::io::split(*s);
+                (Box::new(r), Box::new(w))
+            }
+        }
+    }
+}
+
+/// TLS settings of a peer (a no-op type without the `tls` feature).
+#[cfg(feature = "tls")]
+type PeerTls = Option<crate::tls::TlsConfig>;
+#[cfg(not(feature = "tls"))]
+type PeerTls = Option<NoTls>;
+/// Stands for a TLS configuration without the `tls` feature: never built.
+#[cfg(not(feature = "tls"))]
+#[derive(Clone)]
+enum NoTls {}
 
 #[derive(Clone)]
 struct PeerHandle {
@@ -359,15 +407,63 @@ impl Node {
         tokio::spawn(async move {
             while let Ok((s, _)) = l.accept().await {
                 let node = node.clone();
-                tokio::spawn(async move { node.on_accept(s).await });
+                tokio::spawn(async move {
+                    let _ = s.set_nodelay(true);
+                    node.on_accept(Conn::Tcp(s)).await;
+                });
+            }
+        });
+        Ok(local)
+    }
+
+    /// Listens for peers over TLS on `addr` (RFC 6733 §13: a dedicated port, 5658 by default,
+    /// where the TLS handshake comes right after the TCP connect); returns the bound address.
+    /// `tls` needs an identity; use [`crate::tls::ClientAuth::Required`] for the mutual
+    /// authentication the RFC asks for. Feature `tls`.
+    #[cfg(feature = "tls")]
+    pub async fn listen_tls(
+        &self,
+        addr: SocketAddr,
+        tls: crate::tls::TlsConfig,
+    ) -> Result<SocketAddr, NodeError> {
+        if !tls.has_server() {
+            return Err(NodeError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                crate::tls::TlsError::NoIdentity,
+            )));
+        }
+        let l = TcpListener::bind(addr).await?;
+        let local = l.local_addr()?;
+        let node = self.clone();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = l.accept().await {
+                let node = node.clone();
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    let _ = s.set_nodelay(true);
+                    let to = node.inner.cfg.connect_timeout;
+                    if let Ok(Ok(t)) = tokio::time::timeout(to, tls.accept(s)).await {
+                        // with CA trust, the client certificate must name the CER's Origin-Host
+                        let cert = crate::tls::peer_certificate(&t)
+                            .filter(|_| tls.trusts_by_name())
+                            .unwrap_or_default();
+                        node.on_accept_checked(Conn::Tls(Box::new(t)), cert).await;
+                    }
+                });
             }
         });
         Ok(local)
     }
 
     /// Reads the first message (the CER) of an inbound connection to find its peer.
-    async fn on_accept(&self, mut s: TcpStream) {
-        let _ = s.set_nodelay(true);
+    async fn on_accept(&self, s: Conn) {
+        self.on_accept_checked(s, Vec::new()).await;
+    }
+
+    /// [`Node::on_accept`]; when `cert` (DER) is not empty it must name the CER's Origin-Host
+    /// (TLS with CA trust: the certificate authenticates that identity), else the connection is
+    /// dropped.
+    async fn on_accept_checked(&self, mut s: Conn, cert: Vec<u8>) {
         let mut framer = Framer::new();
         let mut seen = Vec::new();
         let mut buf = vec![0u8; 4096];
@@ -389,6 +485,12 @@ impl Node {
         else {
             return;
         };
+        #[cfg(feature = "tls")]
+        if !cert.is_empty() && !crate::tls::names_host(&cert, &host) {
+            return;
+        }
+        #[cfg(not(feature = "tls"))]
+        let _ = cert;
         let known = self
             .inner
             .known
@@ -402,7 +504,7 @@ impl Node {
         let handle = match handle {
             Some(h) => h,
             None if known || self.inner.cfg.accept_unknown_peers => {
-                self.spawn_peer(&host, None, known)
+                self.spawn_peer(&host, None, known, Default::default())
             }
             None => return,
         };
@@ -415,7 +517,13 @@ impl Node {
         *s
     }
 
-    fn spawn_peer(&self, host: &str, addr: Option<SocketAddr>, expected: bool) -> PeerHandle {
+    fn spawn_peer(
+        &self,
+        host: &str,
+        addr: Option<SocketAddr>,
+        expected: bool,
+        tls: PeerTls,
+    ) -> PeerHandle {
         let mut peers = self.inner.peers.lock().expect("peers lock");
         if let Some(h) = peers.get(&key(host)) {
             return h.clone();
@@ -445,6 +553,7 @@ impl Node {
             tx,
             status: st_tx,
             writers: [None, None],
+            tls,
             readers: [None, None],
             gen: 0,
             replies: HashMap::new(),
@@ -461,7 +570,21 @@ impl Node {
             .lock()
             .expect("known lock")
             .insert(key(host), addr);
-        self.spawn_peer(host, Some(addr), true);
+        self.spawn_peer(host, Some(addr), true, Default::default());
+    }
+
+    /// Adds a peer we connect to over TLS (RFC 6733 §13: TLS right after the TCP connect, on
+    /// the peer's TLS port, 5658 by default); its certificate is checked with `tls`'s trust
+    /// against `host` (unless `tls` names another server name), and our identity in `tls` is
+    /// presented when the peer asks. Reconnects after Tc like [`Node::add_peer`]. Feature `tls`.
+    #[cfg(feature = "tls")]
+    pub fn add_peer_tls(&self, host: &str, addr: SocketAddr, tls: crate::tls::TlsConfig) {
+        self.inner
+            .known
+            .lock()
+            .expect("known lock")
+            .insert(key(host), addr);
+        self.spawn_peer(host, Some(addr), true, Some(tls));
     }
 
     /// Records where `host` can be reached without connecting: it is connected on demand (a
@@ -883,6 +1006,28 @@ fn set_destination_host(req: &[u8], host: &str) -> Vec<u8> {
     v
 }
 
+/// Opens a peer connection: TCP, then the TLS handshake when the peer is a TLS one.
+async fn connect(addr: SocketAddr, tls: PeerTls, host: &str) -> std::io::Result<Conn> {
+    let s = TcpStream::connect(addr).await?;
+    let _ = s.set_nodelay(true);
+    #[cfg(feature = "tls")]
+    if let Some(tls) = tls {
+        let name = if tls.has_server_name() {
+            None
+        } else {
+            Some(host)
+        };
+        return Ok(Conn::Tls(Box::new(tls.connect(s, name).await?)));
+    }
+    #[cfg(not(feature = "tls"))]
+    if let Some(t) = tls {
+        match t {}
+    }
+    #[cfg(not(feature = "tls"))]
+    let _ = host;
+    Ok(Conn::Tcp(s))
+}
+
 struct PeerTask {
     node: Node,
     host: String,
@@ -890,7 +1035,8 @@ struct PeerTask {
     peer: Peer,
     tx: mpsc::UnboundedSender<Cmd>,
     status: watch::Sender<PeerStatus>,
-    writers: [Option<(u64, OwnedWriteHalf)>; 2],
+    writers: [Option<(u64, BoxWrite)>; 2],
+    tls: PeerTls,
     readers: [Option<tokio::task::JoinHandle<()>>; 2],
     gen: u64,
     replies: HashMap<u64, Reply>,
@@ -927,11 +1073,10 @@ impl PeerTask {
         }
     }
 
-    fn attach(&mut self, side: Side, s: TcpStream) -> u64 {
-        let _ = s.set_nodelay(true);
+    fn attach(&mut self, side: Side, s: Conn) -> u64 {
         self.gen += 1;
         let gen = self.gen;
-        let (mut r, w) = s.into_split();
+        let (mut r, w) = s.split();
         self.writers[idx(side)] = Some((gen, w));
         let tx = self.tx.clone();
         let h = tokio::spawn(async move {
@@ -1028,8 +1173,11 @@ impl PeerTask {
                     };
                     let tx = self.tx.clone();
                     let to = self.node.inner.cfg.connect_timeout;
+                    let tls = self.tls.clone();
+                    let host = self.host.clone();
                     tokio::spawn(async move {
-                        match tokio::time::timeout(to, TcpStream::connect(addr)).await {
+                        let c = tokio::time::timeout(to, connect(addr, tls, &host)).await;
+                        match c {
                             Ok(Ok(s)) => {
                                 let _ = tx.send(Cmd::Connected(s));
                             }
@@ -1041,7 +1189,10 @@ impl PeerTask {
                 }
                 Output::Transmit { side, bytes } => {
                     let failed = match self.writers[idx(side)].as_mut() {
-                        Some((_, w)) => w.write_all(&bytes).await.is_err(),
+                        // flush: TLS buffers records (a no-op on TCP)
+                        Some((_, w)) => {
+                            w.write_all(&bytes).await.is_err() || w.flush().await.is_err()
+                        }
                         None => false,
                     };
                     if failed {

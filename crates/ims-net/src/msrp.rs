@@ -3,8 +3,11 @@
 //! session-id of the last To-Path URI (RFC 4975 §8.5 connection reuse), and writes what they
 //! produce.
 //!
-//! TLS (`msrps:`) is not implemented here yet: the stream is plain TCP. Wrap a TLS stream
-//! yourself, or wait for the rustls transport.
+//! TLS (`msrps:`, RFC 4975 §14.1; feature `tls`): `MsrpConnection::connect_tls` and
+//! `MsrpConnection::accept_tls` run the handshake with an `ims_net::tls::TlsConfig` whose
+//! `Trust::Fingerprints` holds the peer's SDP `a=fingerprint` (self-signed certificates, as
+//! RFC 4975 §14.1 expects) or a CA; the peer's certificate fingerprint is kept
+//! (`MsrpConnection::peer_fingerprint`).
 //!
 //! Back-pressure: body bytes pushed with [`MsrpConnection::push_body`] wait while more than
 //! [`ConnConfig::high_water`] bytes are queued or in flight to the socket; received events wait
@@ -18,7 +21,7 @@ use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, Notify};
 
@@ -83,6 +86,8 @@ enum Cmd {
 pub struct MsrpConnection {
     cmd: mpsc::Sender<Cmd>,
     events: mpsc::Receiver<ConnEvent>,
+    #[cfg(feature = "tls")]
+    peer_fingerprint: Option<crate::tls::Fingerprint>,
 }
 
 impl std::fmt::Debug for Cmd {
@@ -103,13 +108,72 @@ fn session_key(s: &Session) -> String {
 impl MsrpConnection {
     /// Starts the connection task on `stream` (already connected or accepted).
     pub fn spawn(stream: TcpStream, cfg: ConnConfig) -> MsrpConnection {
+        let (rd, wr) = stream.into_split();
+        Self::spawn_halves(rd, wr, cfg)
+    }
+
+    fn spawn_halves<R, W>(rd: R, wr: W, cfg: ConnConfig) -> MsrpConnection
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
         let (cmd_tx, cmd_rx) = mpsc::channel(8);
         let (ev_tx, ev_rx) = mpsc::channel(cfg.event_capacity.max(1));
-        tokio::spawn(run(stream, cfg, cmd_rx, ev_tx));
+        tokio::spawn(run(rd, wr, cfg, cmd_rx, ev_tx));
         MsrpConnection {
             cmd: cmd_tx,
             events: ev_rx,
+            #[cfg(feature = "tls")]
+            peer_fingerprint: None,
         }
+    }
+
+    /// Starts the connection task on a TLS stream (`msrps:`; feature `tls`).
+    #[cfg(feature = "tls")]
+    pub fn spawn_tls(stream: crate::tls::TlsStream<TcpStream>, cfg: ConnConfig) -> MsrpConnection {
+        let fp = crate::tls::peer_fingerprint(&stream);
+        let (rd, wr) = tokio::io::split(stream);
+        let mut c = Self::spawn_halves(rd, wr, cfg);
+        c.peer_fingerprint = fp;
+        c
+    }
+
+    /// Connects to `addr` and runs the TLS client handshake (RFC 4975 §14.1: the active
+    /// endpoint is the TLS client). With [`crate::tls::Trust::Fingerprints`] the server's
+    /// certificate must have the fingerprint of its SDP `a=fingerprint`; with a CA it must
+    /// name `name` (or the address). Feature `tls`.
+    #[cfg(feature = "tls")]
+    pub async fn connect_tls(
+        addr: impl tokio::net::ToSocketAddrs,
+        cfg: ConnConfig,
+        tls: &crate::tls::TlsConfig,
+        name: Option<&str>,
+    ) -> io::Result<MsrpConnection> {
+        let s = TcpStream::connect(addr).await?;
+        s.set_nodelay(true)?;
+        let s = tls.connect(s, name).await?;
+        Ok(MsrpConnection::spawn_tls(s, cfg))
+    }
+
+    /// Runs the TLS server handshake on an accepted connection (the passive endpoint; with
+    /// [`crate::tls::ClientAuth::Required`] the client's certificate is checked too). Feature
+    /// `tls`.
+    #[cfg(feature = "tls")]
+    pub async fn accept_tls(
+        stream: TcpStream,
+        cfg: ConnConfig,
+        tls: &crate::tls::TlsConfig,
+    ) -> io::Result<MsrpConnection> {
+        stream.set_nodelay(true)?;
+        let s = tls.accept(stream).await?;
+        Ok(MsrpConnection::spawn_tls(s, cfg))
+    }
+
+    /// The SHA-256 fingerprint of the certificate the peer presented (TLS connections only):
+    /// compare it with the SDP `a=fingerprint` when trusting a CA. Feature `tls`.
+    #[cfg(feature = "tls")]
+    pub fn peer_fingerprint(&self) -> Option<crate::tls::Fingerprint> {
+        self.peer_fingerprint
     }
 
     /// Connects to `addr` and starts the task.
@@ -186,8 +250,8 @@ struct InFlight {
     drained: Notify,
 }
 
-async fn writer(
-    mut w: tokio::net::tcp::OwnedWriteHalf,
+async fn writer<W: AsyncWrite + Unpin>(
+    mut w: W,
     mut rx: mpsc::UnboundedReceiver<Transmit>,
     fl: Arc<InFlight>,
 ) -> io::Result<()> {
@@ -196,6 +260,10 @@ async fn writer(
             if !p.is_empty() {
                 w.write_all(p).await?;
             }
+        }
+        // TLS buffers records: push each frame out (a no-op on TCP)
+        if rx.is_empty() {
+            w.flush().await?;
         }
         fl.bytes.fetch_sub(t.len(), Ordering::AcqRel);
         fl.drained.notify_one();
@@ -209,25 +277,33 @@ fn head_session_id(h: &Head) -> Option<String> {
         .and_then(|p| p.last().and_then(|u| u.session_id().map(str::to_owned)))
 }
 
-async fn run(
-    stream: TcpStream,
+async fn run<R, W>(
+    rd: R,
+    wr: W,
     cfg: ConnConfig,
     mut cmds: mpsc::Receiver<Cmd>,
     events: mpsc::Sender<ConnEvent>,
-) {
-    let r = run_inner(stream, &cfg, &mut cmds, &events).await;
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let r = run_inner(rd, wr, &cfg, &mut cmds, &events).await;
     let _ = events
         .send(ConnEvent::Closed(r.err().map(|e| e.to_string())))
         .await;
 }
 
-async fn run_inner(
-    stream: TcpStream,
+async fn run_inner<R, W>(
+    mut rd: R,
+    wr: W,
     cfg: &ConnConfig,
     cmds: &mut mpsc::Receiver<Cmd>,
     events: &mpsc::Sender<ConnEvent>,
-) -> io::Result<()> {
-    let (mut rd, wr) = stream.into_split();
+) -> io::Result<()>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let fl = Arc::new(InFlight {
         bytes: AtomicUsize::new(0),
         drained: Notify::new(),

@@ -683,7 +683,20 @@ impl ScscfRouting {
             Ok(None) => return Decision::Reply(480),
             Err(_) => return Decision::Reply(500),
         };
-        let live: Vec<&Binding> = rec.bindings.iter().filter(|b| b.expires_at > now).collect();
+        // a public GRUU (RFC 5627 §3.1, `aor;gr=urn`) reaches only that device's contacts
+        let gruu = gruu_instance(ruri);
+        let live: Vec<&Binding> = rec
+            .bindings
+            .iter()
+            .filter(|b| b.expires_at > now)
+            .filter(|b| {
+                gruu.as_deref().is_none_or(|g| {
+                    b.instance_id
+                        .as_deref()
+                        .is_some_and(|i| i.trim_start_matches('<').trim_end_matches('>') == g)
+                })
+            })
+            .collect();
         let case = if live.is_empty() {
             SessionCase::TerminatingUnregistered
         } else {
@@ -709,6 +722,16 @@ impl ScscfRouting {
                 .collect(),
         )
     }
+}
+
+/// The instance URN of a public GRUU Request-URI (`sip:bob@example.org;gr=urn:uuid:…` →
+/// `urn:uuid:…`); `None` without a valued `gr` parameter.
+fn gruu_instance(ruri: &str) -> Option<String> {
+    ruri.split(';').skip(1).find_map(|p| {
+        let (n, v) = p.split_once('=')?;
+        (n.trim().eq_ignore_ascii_case("gr") && !v.is_empty())
+            .then(|| v.trim().trim_matches('"').to_string())
+    })
 }
 
 /// The `odi` parameter of the Route value the proxy removed (`<sip:orig@h:p;lr;odi=3>` → 3).
@@ -1014,6 +1037,34 @@ Call-ID: m1\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n";
         };
         assert_eq!(f[0].request_uri.as_deref(), Some("sip:bob@10.0.0.2:5060"));
         assert_eq!(f[0].routes, ["<sip:term@127.0.0.1:5061;lr>"]);
+        // a public GRUU: only the device with that instance-id (RFC 5627 §3.1)
+        let mut two = rec.clone();
+        two.bindings[0].instance_id = Some("<urn:uuid:a>".into());
+        let mut b2 = two.bindings[0].clone();
+        b2.uri = "sip:bob@10.0.0.3:5060".into();
+        b2.instance_id = Some("<urn:uuid:b>".into());
+        two.bindings.push(b2);
+        let gstore = MemoryStore::new();
+        block_on(gstore.save(&two)).unwrap();
+        let inv_g = msg
+            .replace(
+                "MESSAGE sip:bob@ims.example.org",
+                "INVITE sip:bob@ims.example.org;gr=urn:uuid:b",
+            )
+            .replace("MESSAGE", "INVITE");
+        let m = ims_sip::parse_datagram(inv_g.as_bytes()).unwrap();
+        let Decision::Forward(f) = block_on(r.terminating(&gstore, &m, Some(0), 10)) else {
+            panic!()
+        };
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].request_uri.as_deref(), Some("sip:bob@10.0.0.3:5060"));
+        let inv_x = inv_g.replace("urn:uuid:b", "urn:uuid:zz");
+        let m = ims_sip::parse_datagram(inv_x.as_bytes()).unwrap();
+        assert_eq!(
+            block_on(r.terminating(&gstore, &m, Some(0), 10)),
+            Decision::Reply(480)
+        );
+        assert_eq!(gruu_instance("sip:a@b;gr"), None);
         // expired binding: 480 (no unregistered services for INVITE here)
         let inv = msg.replace("MESSAGE", "INVITE");
         let m = ims_sip::parse_datagram(inv.as_bytes()).unwrap();

@@ -1,5 +1,5 @@
 //! Cx on the wire (TS 29.229): the HSS side ([`HssCxServer`] answers UAR, MAR, SAR and LIR octets
-//! from an [`Hss`]) and the CSCF side ([`DiameterCx`], a [`CxClient`] that sends typed requests
+//! from an [`Hss`](crate::hss::Hss)) and the CSCF side ([`DiameterCx`], a [`CxClient`] that sends typed requests
 //! through any [`DiameterRequester`], e.g. the ims-net Diameter node).
 
 use crate::cx::{CxClient, CxFailure, LocalHss, MaaAnswer, MarQuery, SarQuery};
@@ -7,12 +7,14 @@ use crate::hss::{
     result, AuthItem, AuthScheme, CxResult, LiaDecision, SaaDecision, ServerAssignmentType,
     UaaDecision, UserAuthorizationType,
 };
+use crate::scscf::{DeregistrationReason, RegEvent, Scscf};
+use crate::store::BindingStore;
 use ims_auth::aka::AuthVector;
 use ims_auth::digest::Algorithm;
 use ims_diameter::base::{AuthSessionState, VendorSpecificApplicationId};
 use ims_diameter::cx::{
-    self, Lia, Lir, Maa, Mar, Saa, Sar, ServerCapabilities, SipAuthDataItem, SipDigestAuthenticate,
-    Uaa, Uar,
+    self, Lia, Lir, Maa, Mar, Ppa, Ppr, Rta, Rtr, Saa, Sar, ServerCapabilities, SipAuthDataItem,
+    SipDigestAuthenticate, Uaa, Uar,
 };
 use ims_diameter::dict::{app, command};
 use ims_diameter::{Command, Message, Origin, Outcome};
@@ -526,6 +528,262 @@ impl<R: DiameterRequester> CxClient for DiameterCx<R> {
     }
 }
 
+/// Charging function addresses (Charging-Information, TS 29.229 §6.3.19), as DiameterURI text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChargingAddresses {
+    /// Primary-Event-Charging-Function-Name.
+    pub primary_ecf: Option<String>,
+    /// Secondary-Event-Charging-Function-Name.
+    pub secondary_ecf: Option<String>,
+    /// Primary-Charging-Collection-Function-Name.
+    pub primary_ccf: Option<String>,
+    /// Secondary-Charging-Collection-Function-Name.
+    pub secondary_ccf: Option<String>,
+}
+
+impl ChargingAddresses {
+    fn to_wire(&self) -> cx::ChargingInformation<'static> {
+        let c = |v: &Option<String>| v.clone().map(Cow::Owned);
+        cx::ChargingInformation {
+            primary_event_charging_function_name: c(&self.primary_ecf),
+            secondary_event_charging_function_name: c(&self.secondary_ecf),
+            primary_charging_collection_function_name: c(&self.primary_ccf),
+            secondary_charging_collection_function_name: c(&self.secondary_ccf),
+            ..Default::default()
+        }
+    }
+
+    fn from_wire(w: &cx::ChargingInformation<'_>) -> ChargingAddresses {
+        let c = |v: &Option<Cow<'_, str>>| v.as_deref().map(str::to_string);
+        ChargingAddresses {
+            primary_ecf: c(&w.primary_event_charging_function_name),
+            secondary_ecf: c(&w.secondary_event_charging_function_name),
+            primary_ccf: c(&w.primary_charging_collection_function_name),
+            secondary_ccf: c(&w.secondary_charging_collection_function_name),
+        }
+    }
+
+    /// The text kept in [`RegistrationRecord::charging`](crate::store::RegistrationRecord):
+    /// `ecf=<uri>;ecf2=<uri>;ccf=<uri>;ccf2=<uri>` (absent ones left out).
+    pub fn to_text(&self) -> String {
+        let mut parts = Vec::new();
+        for (n, v) in [
+            ("ecf", &self.primary_ecf),
+            ("ecf2", &self.secondary_ecf),
+            ("ccf", &self.primary_ccf),
+            ("ccf2", &self.secondary_ccf),
+        ] {
+            if let Some(v) = v {
+                parts.push(format!("{n}={v}"));
+            }
+        }
+        parts.join(";")
+    }
+}
+
+/// Requests the HSS starts towards an S-CSCF (TS 29.228 §6.1.3 RTR, §6.1.4 PPR), encoded with
+/// zero identifiers (the Diameter node sets them).
+#[derive(Debug, Clone)]
+pub struct HssInitiated {
+    origin_host: String,
+    origin_realm: String,
+    session: std::sync::Arc<AtomicU64>,
+}
+
+impl HssInitiated {
+    /// Requests from `origin_host`/`origin_realm` (the HSS).
+    pub fn new(origin_host: &str, origin_realm: &str) -> HssInitiated {
+        HssInitiated {
+            origin_host: origin_host.to_string(),
+            origin_realm: origin_realm.to_string(),
+            session: std::sync::Arc::new(AtomicU64::new(1)),
+        }
+    }
+
+    fn session_id(&self) -> Cow<'static, str> {
+        let n = self.session.fetch_add(1, Ordering::Relaxed);
+        format!("{};{};{}", self.origin_host, n >> 32, n & 0xffff_ffff).into()
+    }
+
+    /// Registration-Termination-Request to the S-CSCF `destination_host`: de-registers `impi`
+    /// (`impus`: those IMPUs only; empty: all of them) for `reason`.
+    pub fn rtr(
+        &self,
+        destination_host: &str,
+        destination_realm: &str,
+        impi: &str,
+        impus: &[String],
+        reason: &DeregistrationReason,
+    ) -> Vec<u8> {
+        Rtr {
+            session_id: self.session_id(),
+            vendor_specific_application_id: VendorSpecificApplicationId::cx(),
+            auth_session_state: AuthSessionState::NoStateMaintained,
+            origin_host: self.origin_host.clone().into(),
+            origin_realm: self.origin_realm.clone().into(),
+            destination_host: destination_host.to_string().into(),
+            destination_realm: destination_realm.to_string().into(),
+            user_name: impi.to_string().into(),
+            public_identity: impus.iter().map(|i| Cow::Owned(i.clone())).collect(),
+            deregistration_reason: cx::DeregistrationReason {
+                reason_code: cx::ReasonCode::from_i32(i32::try_from(reason.code).unwrap_or(0)),
+                reason_info: reason.info.clone().map(Cow::Owned),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .encode(0, 0)
+    }
+
+    /// Push-Profile-Request to the S-CSCF `destination_host`: a new User-Data
+    /// (`IMSSubscription` XML) and/or Charging-Information for `impi`.
+    pub fn ppr(
+        &self,
+        destination_host: &str,
+        destination_realm: &str,
+        impi: &str,
+        user_data: Option<&str>,
+        charging: Option<&ChargingAddresses>,
+    ) -> Vec<u8> {
+        Ppr {
+            session_id: self.session_id(),
+            vendor_specific_application_id: VendorSpecificApplicationId::cx(),
+            auth_session_state: AuthSessionState::NoStateMaintained,
+            origin_host: self.origin_host.clone().into(),
+            origin_realm: self.origin_realm.clone().into(),
+            destination_host: destination_host.to_string().into(),
+            destination_realm: destination_realm.to_string().into(),
+            user_name: impi.to_string().into(),
+            user_data: user_data.map(|x| Cow::Owned(x.as_bytes().to_vec())),
+            charging_information: charging.map(ChargingAddresses::to_wire),
+            ..Default::default()
+        }
+        .encode(0, 0)
+    }
+}
+
+/// The S-CSCF's Cx server: answers the HSS's RTR (removes the registrations, RTA) and PPR
+/// (replaces the stored profile or charging information, PPA) with an [`Scscf`].
+#[derive(Debug)]
+pub struct ScscfCxServer<C, S> {
+    origin_host: String,
+    origin_realm: String,
+    scscf: std::sync::Arc<Scscf<C, S>>,
+}
+
+impl<C, S> Clone for ScscfCxServer<C, S> {
+    fn clone(&self) -> Self {
+        ScscfCxServer {
+            origin_host: self.origin_host.clone(),
+            origin_realm: self.origin_realm.clone(),
+            scscf: self.scscf.clone(),
+        }
+    }
+}
+
+impl<C: CxClient, S: BindingStore> ScscfCxServer<C, S> {
+    /// A server answering as `origin_host`/`origin_realm` for `scscf`.
+    pub fn new(
+        origin_host: &str,
+        origin_realm: &str,
+        scscf: std::sync::Arc<Scscf<C, S>>,
+    ) -> ScscfCxServer<C, S> {
+        ScscfCxServer {
+            origin_host: origin_host.to_string(),
+            origin_realm: origin_realm.to_string(),
+            scscf,
+        }
+    }
+
+    /// The answer to one RTR or PPR and the registration changes it made (for reg event
+    /// NOTIFYs). A faulty request gets the RFC 6733 §7 error answer; an unknown user
+    /// DIAMETER_ERROR_USER_UNKNOWN (5001, experimental). `None`: nothing to answer.
+    pub async fn answer(&self, request: &[u8]) -> Option<(Vec<u8>, Vec<RegEvent>)> {
+        let origin = Origin {
+            host: &self.origin_host,
+            realm: &self.origin_realm,
+            state_id: None,
+        };
+        match ims_diameter::answer::reject(request, &[app::CX], &origin) {
+            Ok(Some(err)) => return Some((err, Vec::new())),
+            Ok(None) => {}
+            Err(_) => return None,
+        }
+        let msg = Message::parse(request).ok()?;
+        let h = msg.header();
+        let oh: Cow<'static, str> = self.origin_host.clone().into();
+        let or: Cow<'static, str> = self.origin_realm.clone().into();
+        match msg.code() {
+            command::REGISTRATION_TERMINATION => {
+                let r = Rtr::decode(&msg).ok()?;
+                let reason = DeregistrationReason {
+                    code: u32::try_from(r.deregistration_reason.reason_code.to_i32()).unwrap_or(0),
+                    info: r
+                        .deregistration_reason
+                        .reason_info
+                        .as_deref()
+                        .map(str::to_string),
+                };
+                let impus: Vec<String> = r.public_identity.iter().map(|i| i.to_string()).collect();
+                let res = self.scscf.terminate(&r.user_name, &impus, reason).await;
+                let mut a = Rta {
+                    session_id: r.session_id.into_owned().into(),
+                    vendor_specific_application_id: VendorSpecificApplicationId::cx(),
+                    auth_session_state: AuthSessionState::NoStateMaintained,
+                    origin_host: oh,
+                    origin_realm: or,
+                    ..Default::default()
+                };
+                let events = match res {
+                    Ok(ev) => {
+                        a.set_outcome(result::SUCCESS);
+                        ev
+                    }
+                    Err(code) => {
+                        a.set_outcome(code);
+                        Vec::new()
+                    }
+                };
+                Some((a.encode_answer(h), events))
+            }
+            command::PUSH_PROFILE => {
+                let r = Ppr::decode(&msg).ok()?;
+                let user_data = r
+                    .user_data
+                    .as_deref()
+                    .map(|d| String::from_utf8_lossy(d).into_owned());
+                let charging = r
+                    .charging_information
+                    .as_ref()
+                    .map(|c| ChargingAddresses::from_wire(c).to_text());
+                let res = self
+                    .scscf
+                    .push_profile(&r.user_name, user_data.as_deref(), charging.as_deref())
+                    .await;
+                let mut a = Ppa {
+                    session_id: r.session_id.into_owned().into(),
+                    vendor_specific_application_id: VendorSpecificApplicationId::cx(),
+                    auth_session_state: AuthSessionState::NoStateMaintained,
+                    origin_host: oh,
+                    origin_realm: or,
+                    ..Default::default()
+                };
+                a.set_outcome(match res {
+                    Ok(_) => result::SUCCESS,
+                    Err(code) => code,
+                });
+                Some((a.encode_answer(h), Vec::new()))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The Result-Code or Experimental-Result-Code of an answer's octets.
+pub fn answer_code(answer: &[u8]) -> Option<u32> {
+    Message::parse(answer).ok()?.outcome().map(|o| o.code())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -671,5 +929,134 @@ mod tests {
         // an answer is never answered
         let ans = block_on(c.requester.0.answer(&wire)).unwrap();
         assert!(block_on(c.requester.0.answer(&ans)).is_none());
+    }
+
+    #[test]
+    fn rtr_and_ppr_reach_the_scscf_through_the_wire() {
+        use crate::registrar::Binding;
+        use crate::scscf::{Scscf, ScscfConfig};
+        use crate::store::{MemoryStore, RegState, RegistrationRecord};
+        let hss_side = HssInitiated::new("hss.ims.example.org", "ims.example.org");
+        let local = LocalHss::new(
+            Arc::new(Mutex::new(Hss::new(None))),
+            "ims.example.org",
+            || [7; 16],
+        );
+        let scscf = Arc::new(Scscf::new(
+            ScscfConfig {
+                server_name: "sip:scscf.ims.example.org".into(),
+                realm: "ims.example.org".into(),
+                service_route: "sip:orig@scscf.ims.example.org;lr".into(),
+                registrar: crate::registrar::RegistrarConfig::default(),
+                nonce_secret: vec![1; 32],
+            },
+            local,
+            MemoryStore::new(),
+        ));
+        let server = ScscfCxServer::new("scscf.ims.example.org", "ims.example.org", scscf.clone());
+        let rec = RegistrationRecord {
+            impu: "sip:alice@ims.example.org".into(),
+            impi: "alice@ims.example.org".into(),
+            implicit_set: vec!["sip:alice@ims.example.org".into(), "tel:+1555".into()],
+            barred: vec![],
+            bindings: vec![Binding {
+                uri: "sip:alice@10.0.0.1".into(),
+                params: String::new(),
+                instance_id: None,
+                reg_id: None,
+                call_id: "c".into(),
+                cseq: 1,
+                expires_at: u64::MAX / 2,
+                path: vec![],
+                q: None,
+            }],
+            state: RegState::Registered,
+            user_data: None,
+            charging: None,
+            reginfo_version: 0,
+        };
+        block_on(scscf.store().save(&rec)).unwrap();
+        scscf.adopt(&rec);
+
+        // PPR with charging information: PPA 2001, stored
+        let charging = ChargingAddresses {
+            primary_ccf: Some("aaa://ccf.ims.example.org".into()),
+            primary_ecf: Some("aaa://ecf.ims.example.org".into()),
+            ..Default::default()
+        };
+        let req = hss_side.ppr(
+            "scscf.ims.example.org",
+            "ims.example.org",
+            "alice@ims.example.org",
+            None,
+            Some(&charging),
+        );
+        let m = Message::parse(&req).unwrap();
+        let p = Ppr::decode(&m).unwrap();
+        assert_eq!(p.destination_host, "scscf.ims.example.org");
+        let (answer, ev) = block_on(server.answer(&req)).unwrap();
+        assert!(ev.is_empty());
+        assert_eq!(answer_code(&answer), Some(2001));
+        let a = Message::parse(&answer).unwrap();
+        assert_eq!(a.code(), command::PUSH_PROFILE);
+        assert!(!a.is_request());
+        let stored = block_on(scscf.store().load("tel:+1555")).unwrap().unwrap();
+        assert_eq!(
+            stored.charging.as_deref(),
+            Some("ecf=aaa://ecf.ims.example.org;ccf=aaa://ccf.ims.example.org")
+        );
+        // PPR for someone else: DIAMETER_ERROR_USER_UNKNOWN (experimental 5001)
+        let req = hss_side.ppr(
+            "scscf.ims.example.org",
+            "ims.example.org",
+            "bob@ims.example.org",
+            None,
+            Some(&charging),
+        );
+        let (answer, _) = block_on(server.answer(&req)).unwrap();
+        assert_eq!(answer_code(&answer), Some(5001));
+        assert!(Ppa::decode(&Message::parse(&answer).unwrap())
+            .unwrap()
+            .experimental_result
+            .is_some());
+
+        // RTR with a Deregistration-Reason: RTA 2001 and a Terminated event
+        let reason = DeregistrationReason {
+            code: 0,
+            info: Some("gone".into()),
+        };
+        let req = hss_side.rtr(
+            "scscf.ims.example.org",
+            "ims.example.org",
+            "alice@ims.example.org",
+            &[],
+            &reason,
+        );
+        let r = Rtr::decode(&Message::parse(&req).unwrap()).unwrap();
+        assert_eq!(
+            r.deregistration_reason.reason_code,
+            cx::ReasonCode::PermanentTermination
+        );
+        assert_eq!(r.deregistration_reason.reason_info.as_deref(), Some("gone"));
+        let (answer, ev) = block_on(server.answer(&req)).unwrap();
+        assert_eq!(answer_code(&answer), Some(2001));
+        assert_eq!(
+            Message::parse(&answer).unwrap().code(),
+            command::REGISTRATION_TERMINATION
+        );
+        assert_eq!(ev.len(), 1);
+        assert!(matches!(&ev[0], RegEvent::Terminated { reason: r, .. } if *r == reason));
+        assert!(block_on(scscf.store().load("sip:alice@ims.example.org"))
+            .unwrap()
+            .is_none());
+        // again: nobody left
+        let (answer, ev) = block_on(server.answer(&req)).unwrap();
+        assert_eq!(answer_code(&answer), Some(5001));
+        assert!(ev.is_empty());
+        // a request of another application gets the protocol error answer
+        let mut bad = req.clone();
+        bad[8..12].copy_from_slice(&4u32.to_be_bytes());
+        let (answer, _) = block_on(server.answer(&bad)).unwrap();
+        assert_eq!(answer_code(&answer), Some(3007));
     }
 }

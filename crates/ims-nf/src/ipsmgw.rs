@@ -98,6 +98,18 @@ impl SmsStore for MemorySmsStore {
     }
 }
 
+impl SmsStore for Box<dyn SmsStore> {
+    fn save(&mut self, sms: &StoredSms) -> std::io::Result<()> {
+        (**self).save(sms)
+    }
+    fn remove(&mut self, id: u64) -> std::io::Result<()> {
+        (**self).remove(id)
+    }
+    fn load_all(&mut self) -> std::io::Result<Vec<StoredSms>> {
+        (**self).load_all()
+    }
+}
+
 /// One file per message in a directory (written to a temporary name, then renamed).
 #[derive(Debug)]
 pub struct FileSmsStore {
@@ -209,8 +221,9 @@ fn msisdn(impu: &str) -> Option<String> {
         .then(|| n.to_string())
 }
 
-/// The calendar time of `now` (UTC) as a TP-SCTS.
-pub fn timestamp(now: u64) -> Timestamp {
+/// The calendar time of `now` (seconds since the epoch, UTC): `(year, month, day, hour, minute,
+/// second)`.
+pub fn civil(now: u64) -> (i64, u8, u8, u8, u8, u8) {
     let days = now / 86_400;
     let secs = now % 86_400;
     // civil-from-days (proleptic Gregorian)
@@ -223,13 +236,26 @@ pub fn timestamp(now: u64) -> Timestamp {
     let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
     let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
     let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        year,
+        month,
+        day,
+        (secs / 3600) as u8,
+        (secs / 60 % 60) as u8,
+        (secs % 60) as u8,
+    )
+}
+
+/// The calendar time of `now` (UTC) as a TP-SCTS.
+pub fn timestamp(now: u64) -> Timestamp {
+    let (year, month, day, hour, minute, second) = civil(now);
     Timestamp {
         year: (year.rem_euclid(100)) as u8,
         month,
         day,
-        hour: (secs / 3600) as u8,
-        minute: (secs / 60 % 60) as u8,
-        second: (secs % 60) as u8,
+        hour,
+        minute,
+        second,
         tz_quarter_hours: 0,
     }
 }

@@ -26,12 +26,15 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod cscf;
 pub mod cx;
 pub mod cx_wire;
 pub mod enum_dns;
 pub mod hss;
 pub mod ifc;
+pub mod im_server;
+pub mod im_session;
 pub mod ipsmgw;
 pub mod net;
 pub mod pcrf;

@@ -1,11 +1,15 @@
 //! The network functions on the ims-net Diameter node: a [`Node`] sends Cx/Rx requests for the
 //! CSCFs ([`DiameterRequester`]) and serves the embedded HSS and PCRF ([`serve_hss`],
-//! [`serve_pcrf`]).
+//! [`serve_pcrf`]) and the HSS-initiated Cx requests at the S-CSCF ([`serve_scscf`]).
 
-use crate::cx_wire::{DiameterRequester, HssCxServer};
+use crate::cx::CxClient;
+use crate::cx_wire::{DiameterRequester, HssCxServer, ScscfCxServer};
 use crate::pcrf::PcrfRxServer;
+use crate::scscf::RegEvent;
+use crate::store::BindingStore;
 use ims_diameter::dict::{app, command};
 use ims_net::diameter::Node;
+use std::sync::Arc;
 
 impl DiameterRequester for Node {
     async fn request(&self, mut request: Vec<u8>) -> Result<Vec<u8>, String> {
@@ -44,6 +48,33 @@ pub fn serve_pcrf(node: &Node, pcrf: PcrfRxServer) {
         node.handle(app::RX, code, move |req| {
             let pcrf = pcrf.clone();
             async move { pcrf.answer(req.message.bytes()).unwrap_or_default() }
+        });
+    }
+}
+
+/// Serves the Cx requests the HSS sends to an S-CSCF (RTR, PPR) on `node`; the registration
+/// changes they make go to `on_events` (reg event NOTIFYs, third-party de-registration).
+pub fn serve_scscf<C: CxClient, S: BindingStore>(
+    node: &Node,
+    server: ScscfCxServer<C, S>,
+    on_events: impl Fn(Vec<RegEvent>) + Send + Sync + 'static,
+) {
+    let on_events: Arc<dyn Fn(Vec<RegEvent>) + Send + Sync> = Arc::new(on_events);
+    for code in [command::REGISTRATION_TERMINATION, command::PUSH_PROFILE] {
+        let (server, on_events) = (server.clone(), on_events.clone());
+        node.handle(app::CX, code, move |req| {
+            let (server, on_events) = (server.clone(), on_events.clone());
+            async move {
+                match server.answer(req.message.bytes()).await {
+                    Some((answer, events)) => {
+                        if !events.is_empty() {
+                            on_events(events);
+                        }
+                        answer
+                    }
+                    None => Vec::new(),
+                }
+            }
         });
     }
 }

@@ -2,7 +2,11 @@
 //! NOTIFYs to the UE and the P-CSCF on every registration change (TS 24.229 §5.4.2.1.2), and what
 //! they parse to learn of a network de-registration.
 
+use crate::registrar::Binding;
+use crate::scscf::RegEvent;
+use crate::store::RegistrationRecord;
 use crate::xml::{escape, Element, XmlError, XmlLimits};
+use ims_sip::{HeaderName, Message};
 use std::fmt::Write as _;
 
 /// `<reginfo>`.
@@ -256,6 +260,483 @@ impl RegInfo {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The notifier (RFC 6665 + RFC 3680 at the S-CSCF, TS 24.229 §5.4.2.1)
+
+/// The longest reg event subscription granted (TS 24.229 §5.1.1.3: the UE asks for 600000 s).
+pub const MAX_SUBSCRIPTION: u32 = 600_000;
+
+/// One reg event subscription (a dialog where the S-CSCF is the notifier).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegSubscription {
+    /// The IMPU subscribed to (the SUBSCRIBE's Request-URI).
+    pub aor: String,
+    /// Call-ID of the dialog.
+    pub call_id: String,
+    /// Our tag (the To tag of the 200).
+    pub local_tag: String,
+    /// The subscriber's From value (with its tag), our To.
+    pub remote: String,
+    /// The subscriber's tag.
+    pub remote_tag: String,
+    /// Our URI (the SUBSCRIBE's To URI), our From.
+    pub local_uri: String,
+    /// The subscriber's Contact URI (the NOTIFY's Request-URI).
+    pub remote_target: String,
+    /// The route set (the SUBSCRIBE's Record-Route values, in order).
+    pub route_set: Vec<String>,
+    /// Our next CSeq.
+    pub cseq: u32,
+    /// When it ends (seconds since the epoch).
+    pub expires_at: u64,
+    /// The next reginfo `version`.
+    pub version: u32,
+}
+
+/// A NOTIFY to send (without Via: the sending endpoint adds it), and where to send it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notify {
+    /// The URI to resolve the next hop from (the first route, else the remote target).
+    pub next_hop: String,
+    /// The request.
+    pub request: Vec<u8>,
+    /// The subscription's Call-ID and subscriber tag (for [`Notifier::remove`] when the NOTIFY
+    /// fails).
+    pub dialog: (String, String),
+}
+
+/// What a SUBSCRIBE gets: the response, and (for a 2xx) the NOTIFY that follows at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscribeOutcome {
+    /// The status of `response`.
+    pub status: u16,
+    /// The response.
+    pub response: Vec<u8>,
+    /// The immediate NOTIFY (RFC 6665 §4.2.1.2) with the full state.
+    pub notify: Option<Notify>,
+}
+
+fn uri_in(value: &str) -> String {
+    let v = value.trim();
+    match (v.find('<'), v.find('>')) {
+        (Some(a), Some(b)) if a < b => v[a + 1..b].to_string(),
+        _ => v.split(';').next().unwrap_or(v).to_string(),
+    }
+}
+
+fn short_id(s: &str) -> String {
+    // a stable, attribute-safe id (FNV-1a)
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{:x}", h & 0xffff_ffff)
+}
+
+/// The contact parameters of a binding as reginfo `unknown-param`s (`;+sip.instance="<…>"` →
+/// `("+sip.instance", "\"<…>\"")`).
+fn unknown_params(params: &str) -> Vec<(String, String)> {
+    params
+        .split(';')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((n, v)) => (n.trim().to_string(), v.trim().to_string()),
+            None => (p.trim().to_string(), String::new()),
+        })
+        .collect()
+}
+
+fn contact_info(b: &Binding, active: bool, event: ContactEvent, now: u64) -> ContactInfo {
+    ContactInfo {
+        id: short_id(&format!("{}|{:?}|{:?}", b.uri, b.instance_id, b.reg_id)),
+        active,
+        event,
+        expires: Some(if active { b.remaining(now) } else { 0 }),
+        uri: b.uri.clone(),
+        display_name: None,
+        unknown_params: unknown_params(&b.params),
+    }
+}
+
+/// The reginfo `<registration>` elements of an implicit registration set after `event` (or,
+/// with `None`, the current state of `record`): the current contacts are active (`registered`,
+/// `refreshed` or `created`), those the event removed are terminated (`expired`,
+/// `unregistered`, `deactivated` or `rejected`).
+pub fn registrations(
+    record: &RegistrationRecord,
+    event: Option<&RegEvent>,
+    now: u64,
+) -> Vec<Registration> {
+    let mut contacts = Vec::new();
+    let active_event = match event {
+        Some(RegEvent::Registered { initial: true, .. }) | None => ContactEvent::Registered,
+        Some(_) => ContactEvent::Refreshed,
+    };
+    let live_bindings: &[Binding] = match event {
+        Some(RegEvent::Deregistered { .. }) | Some(RegEvent::Terminated { .. }) => &[],
+        _ => &record.bindings,
+    };
+    for b in live_bindings {
+        contacts.push(contact_info(b, true, active_event, now));
+    }
+    match event {
+        Some(RegEvent::Expired { expired, .. }) => {
+            for b in expired {
+                contacts.push(contact_info(b, false, ContactEvent::Expired, now));
+            }
+        }
+        Some(RegEvent::Deregistered { record }) => {
+            for b in &record.bindings {
+                contacts.push(contact_info(b, false, ContactEvent::Unregistered, now));
+            }
+        }
+        Some(RegEvent::Terminated { record, reason }) => {
+            let ev = if reason.reregister() {
+                ContactEvent::Deactivated
+            } else {
+                ContactEvent::Rejected
+            };
+            for b in &record.bindings {
+                contacts.push(contact_info(b, false, ev, now));
+            }
+        }
+        _ => {}
+    }
+    let state = if contacts.iter().any(|c| c.active) {
+        RegistrationState::Active
+    } else {
+        RegistrationState::Terminated
+    };
+    record
+        .implicit_set
+        .iter()
+        .map(|aor| Registration {
+            aor: aor.clone(),
+            id: short_id(aor),
+            state,
+            contacts: contacts.clone(),
+        })
+        .collect()
+}
+
+/// The reg event notifier of an S-CSCF: the subscriptions, the answers to SUBSCRIBE and the
+/// NOTIFYs on every registration change. Sans-IO: the caller sends what it returns.
+#[derive(Debug, Default)]
+pub struct Notifier {
+    contact: String,
+    subs: std::collections::HashMap<(String, String), RegSubscription>,
+}
+
+fn subscription_state(s: &RegSubscription, now: u64, terminated: Option<&str>) -> String {
+    match terminated {
+        Some(reason) => format!("terminated;reason={reason}"),
+        None => format!("active;expires={}", s.expires_at.saturating_sub(now)),
+    }
+}
+
+impl Notifier {
+    /// A notifier whose dialogs have `contact` (a URI reaching this S-CSCF) as Contact.
+    pub fn new(contact: impl Into<String>) -> Notifier {
+        Notifier {
+            contact: contact.into(),
+            subs: std::collections::HashMap::new(),
+        }
+    }
+
+    /// Number of live subscriptions.
+    pub fn len(&self) -> usize {
+        self.subs.len()
+    }
+
+    /// True when there is none.
+    pub fn is_empty(&self) -> bool {
+        self.subs.is_empty()
+    }
+
+    /// True when `req` is a SUBSCRIBE for the reg event package.
+    pub fn is_reg_subscribe(req: &Message<'_>) -> bool {
+        req.method() == Some(ims_sip::Method::Subscribe)
+            && req
+                .header_str("Event")
+                .or_else(|| req.header_str("o"))
+                .is_some_and(|e| {
+                    e.split(';')
+                        .next()
+                        .is_some_and(|p| p.trim().eq_ignore_ascii_case("reg"))
+                })
+    }
+
+    /// TS 24.229 §5.4.2.1.1: who may subscribe to the registration state of `record` — the user
+    /// (the P-Asserted-Identity, else the From URI, is one of its implicit set) or a P-CSCF on the
+    /// user's Path (same host and port as a Path entry of a binding).
+    pub fn may_subscribe(req: &Message<'_>, record: &RegistrationRecord) -> bool {
+        let who = match req.header_str("P-Asserted-Identity") {
+            Some(p) => uri_in(p.split(',').next().unwrap_or(p)),
+            None => match req.from().ok().flatten() {
+                Some(f) => f.uri().as_str().to_string(),
+                None => return false,
+            },
+        };
+        if record.implicit_set.contains(&who) {
+            return true;
+        }
+        let host_port = |u: &str| -> Option<(String, Option<u16>)> {
+            let u = ims_sip::Uri::parse(u).ok()?;
+            let s = u.as_sip()?;
+            Some((s.host().to_string().to_ascii_lowercase(), s.port()))
+        };
+        let Some(me) = host_port(&who) else {
+            return false;
+        };
+        record
+            .bindings
+            .iter()
+            .flat_map(|b| b.path.iter())
+            .any(|p| host_port(&uri_in(p)).is_some_and(|h| h == me))
+    }
+
+    /// A SUBSCRIBE (initial, refresh, or with `Expires: 0` an unsubscribe) for the registration
+    /// state of its Request-URI, whose current state is `record` (`None`: not registered →
+    /// 480 for an initial SUBSCRIBE). `tag` is a fresh local tag for a new dialog.
+    pub fn subscribe(
+        &mut self,
+        req: &Message<'_>,
+        record: Option<&RegistrationRecord>,
+        now: u64,
+        tag: &str,
+    ) -> SubscribeOutcome {
+        let fail = |status: u16| SubscribeOutcome {
+            status,
+            response: ims_sip::ResponseBuilder::from_request(req, status).to_vec(),
+            notify: None,
+        };
+        let (Some(from), Some(to), Some(call_id)) = (
+            req.from().ok().flatten(),
+            req.to().ok().flatten(),
+            req.call_id().ok().flatten(),
+        ) else {
+            return fail(400);
+        };
+        let Some(remote_tag) = from.tag() else {
+            return fail(400);
+        };
+        let key = (call_id.as_str().to_string(), remote_tag.to_string());
+        let expires = match req.header_str("Expires") {
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(n) => n.min(u64::from(MAX_SUBSCRIPTION)),
+                Err(_) => return fail(400),
+            },
+            None => 3761, // RFC 3680 §4.2: the default
+        };
+        let local_tag = match to.tag() {
+            Some(t) => {
+                // a refresh: it must match a dialog
+                match self.subs.get(&key) {
+                    Some(s) if s.local_tag == t => t.to_string(),
+                    _ => return fail(481),
+                }
+            }
+            None => {
+                match record {
+                    None => return fail(480),
+                    Some(r) if !Self::may_subscribe(req, r) => return fail(403),
+                    Some(_) => {}
+                }
+                tag.to_string()
+            }
+        };
+        let Some(remote_target) = req
+            .contacts()
+            .next()
+            .and_then(|c| c.ok())
+            .and_then(|c| c.uri())
+            .map(|u| u.as_str().to_string())
+        else {
+            return fail(400);
+        };
+        let aor = req
+            .request_uri_str()
+            .map(|u| u.split(';').next().unwrap_or(u).to_string())
+            .unwrap_or_default();
+        let cseq = self.subs.get(&key).map_or(1, |s| s.cseq);
+        let version = self.subs.get(&key).map_or(0, |s| s.version);
+        let route_set = if to.tag().is_some() {
+            self.subs
+                .get(&key)
+                .map(|s| s.route_set.clone())
+                .unwrap_or_default()
+        } else {
+            req.list(HeaderName::RecordRoute)
+                .map(|(_, v)| v.trim().to_string())
+                .collect()
+        };
+        let sub = RegSubscription {
+            aor: if to.tag().is_some() {
+                self.subs.get(&key).map_or(aor.clone(), |s| s.aor.clone())
+            } else {
+                aor
+            },
+            call_id: key.0.clone(),
+            local_tag: local_tag.clone(),
+            remote: req
+                .header_str("From")
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+            remote_tag: key.1.clone(),
+            local_uri: to.uri().as_str().to_string(),
+            remote_target,
+            route_set,
+            cseq,
+            expires_at: now + expires,
+            version,
+        };
+        self.subs.insert(key.clone(), sub);
+        let response = ims_sip::ResponseBuilder::from_request_with_tag(req, 200, Some(&local_tag))
+            .header("Contact", format!("<{}>", self.contact))
+            .header("Expires", expires.to_string())
+            .to_vec();
+        // the immediate NOTIFY: full state, or the final one for an unsubscribe
+        let notify = if expires == 0 {
+            let s = self.subs.remove(&key).expect("inserted above");
+            let regs = record
+                .map(|r| registrations(r, None, now))
+                .unwrap_or_default();
+            Some(self.notify(s, regs, now, Some("timeout")).0)
+        } else {
+            let regs = record
+                .map(|r| registrations(r, None, now))
+                .unwrap_or_default();
+            let s = self.subs.remove(&key).expect("inserted above");
+            let (n, s) = self.notify(s, regs, now, None);
+            self.subs.insert(key, s);
+            Some(n)
+        };
+        SubscribeOutcome {
+            status: 200,
+            response,
+            notify,
+        }
+    }
+
+    /// Builds one NOTIFY of `s` (advancing its CSeq and version).
+    fn notify(
+        &self,
+        mut s: RegSubscription,
+        registrations: Vec<Registration>,
+        now: u64,
+        terminated: Option<&str>,
+    ) -> (Notify, RegSubscription) {
+        let body = RegInfo {
+            version: s.version,
+            full: true,
+            registrations,
+        }
+        .to_xml();
+        let mut m = String::with_capacity(512 + body.len());
+        let _ = write!(m, "NOTIFY {} SIP/2.0\r\n", s.remote_target);
+        for r in &s.route_set {
+            let _ = write!(m, "Route: {r}\r\n");
+        }
+        let _ = write!(
+            m,
+            "Max-Forwards: 70\r\nFrom: <{}>;tag={}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {} NOTIFY\r\n\
+Contact: <{}>\r\nEvent: reg\r\nSubscription-State: {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n{}",
+            s.local_uri,
+            s.local_tag,
+            s.remote,
+            s.call_id,
+            s.cseq,
+            self.contact,
+            subscription_state(&s, now, terminated),
+            RegInfo::CONTENT_TYPE,
+            body.len(),
+            body
+        );
+        let next_hop = s
+            .route_set
+            .first()
+            .map(|r| uri_in(r))
+            .unwrap_or_else(|| s.remote_target.clone());
+        s.cseq += 1;
+        s.version += 1;
+        (
+            Notify {
+                next_hop,
+                request: m.into_bytes(),
+                dialog: (s.call_id.clone(), s.remote_tag.clone()),
+            },
+            s,
+        )
+    }
+
+    /// The NOTIFYs a registration change causes: every subscription to an IMPU of the record's
+    /// implicit set gets the new state; when the set is no longer registered the subscriptions
+    /// end (`Subscription-State: terminated;reason=deactivated`, or `rejected` for an HSS
+    /// de-registration that does not ask the UE to register again).
+    pub fn on_change(&mut self, event: &RegEvent, now: u64) -> Vec<Notify> {
+        let record = event.record();
+        let regs = registrations(record, Some(event), now);
+        let ends = event.is_deregistration();
+        let reason = match event {
+            RegEvent::Terminated { reason, .. } if !reason.reregister() => "rejected",
+            _ => "deactivated",
+        };
+        let keys: Vec<(String, String)> = self
+            .subs
+            .iter()
+            .filter(|(_, s)| record.implicit_set.contains(&s.aor) || s.aor == record.impu)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut out = Vec::new();
+        for k in keys {
+            let s = self.subs.remove(&k).expect("key from the map");
+            let (n, s) = self.notify(s, regs.clone(), now, ends.then_some(reason));
+            if !ends {
+                self.subs.insert(k, s);
+            }
+            out.push(n);
+        }
+        out
+    }
+
+    /// Ends the subscriptions that expired at `now` (`terminated;reason=timeout`, RFC 6665
+    /// §4.2.2), with the state of their IMPU from `state_of`.
+    pub fn expire(
+        &mut self,
+        now: u64,
+        mut state_of: impl FnMut(&str) -> Option<RegistrationRecord>,
+    ) -> Vec<Notify> {
+        let keys: Vec<(String, String)> = self
+            .subs
+            .iter()
+            .filter(|(_, s)| s.expires_at <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut out = Vec::new();
+        for k in keys {
+            let s = self.subs.remove(&k).expect("key from the map");
+            let regs = state_of(&s.aor)
+                .map(|r| registrations(&r, None, now))
+                .unwrap_or_default();
+            out.push(self.notify(s, regs, now, Some("timeout")).0);
+        }
+        out
+    }
+
+    /// Ends a subscription without a NOTIFY: its NOTIFY failed with 481, another error or a
+    /// timeout (RFC 6665 §4.2.2). True when it existed.
+    pub fn remove(&mut self, dialog: &(String, String)) -> bool {
+        self.subs.remove(dialog).is_some()
+    }
+
+    /// The subscriptions (for inspection).
+    pub fn subscriptions(&self) -> impl Iterator<Item = &RegSubscription> {
+        self.subs.values()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,5 +797,263 @@ mod tests {
         assert!(xml.contains("&lt;urn:gsma:imei"));
         assert_eq!(RegInfo::parse(xml.as_bytes()).unwrap(), r);
         assert!(RegInfo::parse(xml.replace("deactivated", "gone").as_bytes()).is_err());
+    }
+
+    fn record() -> RegistrationRecord {
+        RegistrationRecord {
+            impu: "sip:alice@ims.example.org".into(),
+            impi: "alice@ims.example.org".into(),
+            implicit_set: vec!["sip:alice@ims.example.org".into(), "tel:+1555".into()],
+            barred: vec![],
+            bindings: vec![Binding {
+                uri: "sip:alice@10.0.0.1:5060".into(),
+                params: ";+sip.instance=\"<urn:uuid:1>\"".into(),
+                instance_id: Some("<urn:uuid:1>".into()),
+                reg_id: None,
+                call_id: "c".into(),
+                cseq: 1,
+                expires_at: 1600,
+                path: vec![],
+                q: None,
+            }],
+            state: crate::store::RegState::Registered,
+            user_data: None,
+            charging: None,
+            reginfo_version: 0,
+        }
+    }
+
+    fn subscribe(extra: &str) -> Vec<u8> {
+        format!(
+            "SUBSCRIBE sip:alice@ims.example.org SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\n\
+Record-Route: <sip:pcscf.ims.example.org;lr>\r\nFrom: <sip:alice@ims.example.org>;tag=ue1\r\n\
+To: <sip:alice@ims.example.org>{extra}\r\nCall-ID: sub1\r\nCSeq: 1 SUBSCRIBE\r\n\
+Contact: <sip:alice@10.0.0.1:5060>\r\nEvent: reg\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n"
+        )
+        .into_bytes()
+    }
+
+    fn notify_of(n: &Notify) -> (String, RegInfo) {
+        let text = String::from_utf8(n.request.clone()).unwrap();
+        let with_via = text.replacen("\r\n", "\r\nVia: SIP/2.0/UDP x;branch=z9hG4bK2\r\n", 1);
+        let m = ims_sip::parse_datagram(with_via.as_bytes()).unwrap();
+        (
+            m.header_str("Subscription-State").unwrap().to_string(),
+            RegInfo::parse(m.body()).unwrap(),
+        )
+    }
+
+    #[test]
+    fn notifier_subscribe_notify_and_terminate() {
+        let mut n = Notifier::new("sip:orig@scscf.ims.example.org");
+        let req = subscribe("");
+        let m = ims_sip::parse_datagram(&req).unwrap();
+        assert!(Notifier::is_reg_subscribe(&m));
+        // not registered: 480
+        assert_eq!(n.subscribe(&m, None, 1000, "t1").status, 480);
+        let rec = record();
+        let o = n.subscribe(&m, Some(&rec), 1000, "t1");
+        assert_eq!(o.status, 200);
+        let resp = ims_sip::parse_datagram(&o.response).unwrap();
+        assert!(resp.header_str("To").unwrap().ends_with(";tag=t1"));
+        assert_eq!(resp.header_str("Expires"), Some("600"));
+        assert_eq!(
+            resp.header_str("Record-Route"),
+            Some("<sip:pcscf.ims.example.org;lr>")
+        );
+        let first = o.notify.unwrap();
+        // along the route set to the subscriber's contact
+        assert_eq!(first.next_hop, "sip:pcscf.ims.example.org;lr");
+        let text = String::from_utf8(first.request.clone()).unwrap();
+        assert!(text.starts_with(
+            "NOTIFY sip:alice@10.0.0.1:5060 SIP/2.0\r\nRoute: <sip:pcscf.ims.example.org;lr>\r\n"
+        ));
+        assert!(text.contains("From: <sip:alice@ims.example.org>;tag=t1\r\nTo: <sip:alice@ims.example.org>;tag=ue1\r\n"));
+        assert!(text.contains("CSeq: 1 NOTIFY\r\n") && text.contains("Event: reg\r\n"));
+        let (state, info) = notify_of(&first);
+        assert_eq!(state, "active;expires=600");
+        assert_eq!(info.version, 0);
+        assert!(info.full);
+        assert_eq!(
+            info.registrations.len(),
+            2,
+            "one per IMPU of the implicit set"
+        );
+        let r = &info.registrations[0];
+        assert_eq!(r.state, RegistrationState::Active);
+        assert_eq!(r.contacts[0].event, ContactEvent::Registered);
+        assert_eq!(r.contacts[0].expires, Some(600));
+        assert_eq!(r.contacts[0].unknown_params[0].0, "+sip.instance");
+
+        // someone else: 403; the user's P-CSCF (on the Path): accepted
+        let mut with_path = rec.clone();
+        with_path.bindings[0].path = vec!["<sip:term@pcscf.ims.example.org:5060;lr>".into()];
+        let eve = String::from_utf8(subscribe(""))
+            .unwrap()
+            .replace("From: <sip:alice@", "From: <sip:eve@");
+        let eve = ims_sip::parse_datagram(eve.as_bytes()).unwrap();
+        assert_eq!(n.subscribe(&eve, Some(&with_path), 1000, "t9").status, 403);
+        let pcscf = String::from_utf8(subscribe(""))
+            .unwrap()
+            .replace("Call-ID: sub1", "Call-ID: sub-p")
+            .replace("To: <sip:alice@ims.example.org>\r\n", "To: <sip:alice@ims.example.org>\r\nP-Asserted-Identity: <sip:pcscf.ims.example.org:5060>\r\n");
+        let pcscf = ims_sip::parse_datagram(pcscf.as_bytes()).unwrap();
+        assert!(Notifier::may_subscribe(&pcscf, &with_path));
+        assert!(!Notifier::may_subscribe(&pcscf, &rec));
+
+        // a refresh of an unknown dialog: 481; of ours: 200 and a NOTIFY with version 1
+        let bad = subscribe(";tag=nope");
+        assert_eq!(
+            n.subscribe(
+                &ims_sip::parse_datagram(&bad).unwrap(),
+                Some(&rec),
+                1100,
+                "x"
+            )
+            .status,
+            481
+        );
+        let refresh = subscribe(";tag=t1");
+        let o = n.subscribe(
+            &ims_sip::parse_datagram(&refresh).unwrap(),
+            Some(&rec),
+            1100,
+            "x",
+        );
+        assert_eq!(o.status, 200);
+        let (_, info) = notify_of(&o.notify.unwrap());
+        assert_eq!(info.version, 1);
+        assert_eq!(n.len(), 1);
+
+        // a re-registration: refreshed, subscription goes on
+        let ev = RegEvent::Registered {
+            initial: false,
+            record: rec.clone(),
+        };
+        let out = n.on_change(&ev, 1200);
+        assert_eq!(out.len(), 1);
+        let (state, info) = notify_of(&out[0]);
+        assert!(state.starts_with("active"));
+        assert_eq!(info.version, 2);
+        assert_eq!(
+            info.registrations[0].contacts[0].event,
+            ContactEvent::Refreshed
+        );
+        assert!(String::from_utf8_lossy(&out[0].request).contains("CSeq: 3 NOTIFY"));
+
+        // another user's change: nothing
+        let mut other = rec.clone();
+        other.impu = "sip:bob@ims.example.org".into();
+        other.implicit_set = vec![other.impu.clone()];
+        assert!(n
+            .on_change(&RegEvent::Deregistered { record: other }, 1200)
+            .is_empty());
+
+        // the binding expires: terminated, event expired, subscription over
+        let mut after = rec.clone();
+        let expired = std::mem::take(&mut after.bindings);
+        let out = n.on_change(
+            &RegEvent::Expired {
+                record: after,
+                expired,
+            },
+            1600,
+        );
+        let (state, info) = notify_of(&out[0]);
+        assert_eq!(state, "terminated;reason=deactivated");
+        assert_eq!(info.registrations[0].state, RegistrationState::Terminated);
+        assert_eq!(
+            info.registrations[0].contacts[0].event,
+            ContactEvent::Expired
+        );
+        assert!(!info.registrations[0].contacts[0].active);
+        assert!(n.is_empty());
+    }
+
+    #[test]
+    fn notifier_rtr_unsubscribe_and_timeout() {
+        use crate::scscf::DeregistrationReason;
+        let rec = record();
+        let m = subscribe("");
+        let m = ims_sip::parse_datagram(&m).unwrap();
+        // RTR with PERMANENT_TERMINATION: rejected
+        let mut n = Notifier::new("sip:orig@scscf");
+        n.subscribe(&m, Some(&rec), 1000, "t1");
+        let reason = DeregistrationReason {
+            code: 0,
+            info: None,
+        };
+        let out = n.on_change(
+            &RegEvent::Terminated {
+                record: rec.clone(),
+                reason,
+            },
+            1001,
+        );
+        let (state, info) = notify_of(&out[0]);
+        assert_eq!(state, "terminated;reason=rejected");
+        assert_eq!(
+            info.registrations[0].contacts[0].event,
+            ContactEvent::Rejected
+        );
+        assert!(n.is_empty());
+        // NEW_SERVER_ASSIGNED: deactivated (the UE registers again)
+        n.subscribe(&m, Some(&rec), 1000, "t1");
+        let reason = DeregistrationReason {
+            code: 1,
+            info: None,
+        };
+        let out = n.on_change(
+            &RegEvent::Terminated {
+                record: rec.clone(),
+                reason,
+            },
+            1001,
+        );
+        let (state, info) = notify_of(&out[0]);
+        assert_eq!(state, "terminated;reason=deactivated");
+        assert_eq!(
+            info.registrations[0].contacts[0].event,
+            ContactEvent::Deactivated
+        );
+        // user de-registration: unregistered
+        n.subscribe(&m, Some(&rec), 1000, "t1");
+        let out = n.on_change(
+            &RegEvent::Deregistered {
+                record: rec.clone(),
+            },
+            1001,
+        );
+        let (_, info) = notify_of(&out[0]);
+        assert_eq!(
+            info.registrations[0].contacts[0].event,
+            ContactEvent::Unregistered
+        );
+        // unsubscribe (Expires: 0): 200 and a final NOTIFY
+        n.subscribe(&m, Some(&rec), 1000, "t1");
+        let unsub = String::from_utf8(subscribe(";tag=t1"))
+            .unwrap()
+            .replace("Expires: 600", "Expires: 0");
+        let o = n.subscribe(
+            &ims_sip::parse_datagram(unsub.as_bytes()).unwrap(),
+            Some(&rec),
+            1001,
+            "x",
+        );
+        assert_eq!(o.status, 200);
+        let (state, _) = notify_of(&o.notify.unwrap());
+        assert_eq!(state, "terminated;reason=timeout");
+        assert!(n.is_empty());
+        // expiry of the subscription
+        let o = n.subscribe(&m, Some(&rec), 1000, "t1");
+        // a failed NOTIFY ends it
+        let d = o.notify.unwrap().dialog;
+        assert_eq!(d, ("sub1".to_string(), "ue1".to_string()));
+        assert!(n.remove(&d) && n.is_empty() && !n.remove(&d));
+        n.subscribe(&m, Some(&rec), 1000, "t1");
+        assert!(n.expire(1599, |_| Some(rec.clone())).is_empty());
+        let out = n.expire(1600, |_| Some(rec.clone()));
+        assert_eq!(notify_of(&out[0]).0, "terminated;reason=timeout");
+        assert!(n.is_empty());
     }
 }

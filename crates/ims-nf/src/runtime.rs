@@ -2,23 +2,33 @@
 //! ims-net Diameter nodes, and (optionally) the embedded HSS and PCRF serving real Diameter on
 //! loopback. [`ImsCore::start`] wires what [`CoreConfig`] asks for; each role can also run alone
 //! against external peers.
+//!
+//! The S-CSCF also runs a UAC endpoint (an ephemeral port) for its own requests: reg event
+//! NOTIFYs (SUBSCRIBE Event: reg is answered on both S-CSCF ports) and third-party REGISTERs to
+//! the application servers of matching iFCs; a one-second timer expires bindings and
+//! subscriptions; its Diameter node serves the HSS's RTR and PPR. With [`CoreConfig::admin`] the
+//! embedded HSS listens for [`crate::admin`] HTTP requests. [`ImsCore::start_with_store`] puts the
+//! registrations in Redis.
 
+use crate::admin::HssAdmin;
 use crate::cscf::{
     odi_of, Decision, Forward, Icscf, IcscfConfig, Pcscf, PcscfConfig, RxAction, ScscfRouting,
 };
 use crate::cx::LocalHss;
-use crate::cx_wire::{DiameterCx, HssCxServer};
+use crate::cx_wire::{DiameterCx, HssCxServer, ScscfCxServer};
 use crate::enum_dns::EnumTable;
 use crate::hss::{Hss, Subscriber};
 use crate::pcrf::{DiameterRx, Pcrf, PcrfRxServer, RxClient};
+use crate::reginfo::{Notifier, Notify};
 use crate::registrar::RegistrarConfig;
+use crate::scscf::{DeregistrationReason, RegEvent};
 use crate::scscf::{Scscf, ScscfConfig};
-use crate::store::MemoryStore;
+use crate::store::{BindingStore, MemoryStore, RegistrationRecord, StoreError};
 use bytes::Bytes;
 use ims_diameter::dict::app;
 use ims_diameter::peer::Application;
 use ims_net::diameter::{Node, NodeConfig};
-use ims_net::sip::{EndpointConfig, ProxyEndpoint, ProxyEvents};
+use ims_net::sip::{Endpoint, EndpointConfig, ProxyEndpoint, ProxyEvents};
 use ims_sip::{Method, OwnedMessage};
 use ims_txn::proxy::{Edits, ForkMode, ProxyEvent, Target};
 use std::net::{IpAddr, SocketAddr};
@@ -34,6 +44,8 @@ pub struct Roles {
     pub i: bool,
     /// S-CSCF.
     pub s: bool,
+    /// The IM server ([`crate::im_server`]: IP-SM-GW and page-mode IM) on [`ImOptions::port`].
+    pub im: bool,
 }
 
 impl Roles {
@@ -42,7 +54,29 @@ impl Roles {
         p: true,
         i: true,
         s: true,
+        im: true,
     };
+}
+
+/// The IM server of the core ([`Roles::im`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImOptions {
+    /// SIP port (UDP and TCP) on [`CoreConfig::ip`]; iFC name it `sip:<ip>:<port>`.
+    pub port: u16,
+    /// Directory of the stored short messages (`None`: kept in memory, lost on restart).
+    pub store: Option<std::path::PathBuf>,
+    /// Send IMDN delivery notifications as the network.
+    pub network_imdn: bool,
+}
+
+impl Default for ImOptions {
+    fn default() -> Self {
+        ImOptions {
+            port: 7070,
+            store: None,
+            network_imdn: false,
+        }
+    }
 }
 
 /// Where a Diameter server is: embedded in this process (listening there) or external.
@@ -106,6 +140,11 @@ pub struct CoreConfig {
     pub registrar: RegistrarConfig,
     /// Key of the S-CSCF's digest nonces.
     pub nonce_secret: Vec<u8>,
+    /// Where the embedded HSS's HTTP/JSON admin interface listens ([`crate::admin`]: add
+    /// subscribers, trigger RTR and PPR); `None` for none.
+    pub admin: Option<SocketAddr>,
+    /// The IM server, when [`Roles::im`] is set.
+    pub im: ImOptions,
 }
 
 /// Why the core did not start.
@@ -118,16 +157,25 @@ pub enum CoreError {
     /// A Diameter listener could not be bound.
     #[error("Diameter: {0}")]
     Diameter(#[from] ims_net::diameter::NodeError),
+    /// The admin listener could not be bound.
+    #[error("admin: {0}")]
+    Admin(#[from] std::io::Error),
+    /// The IM server did not start.
+    #[error("IM server: {0}")]
+    Im(#[from] crate::im_server::ImServerError),
 }
 
 /// A running core.
 #[derive(Debug)]
 pub struct ImsCore {
     hss: Option<LocalHss>,
+    admin: Option<SocketAddr>,
+    scscf: Option<Arc<ScscfServices>>,
     pcrf: Option<Arc<Mutex<Pcrf>>>,
     proxies: Vec<ProxyEndpoint>,
     nodes: Vec<Node>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    im: Option<crate::im_server::ImServer>,
 }
 
 /// Seconds since the Unix epoch (the network functions' clock).
@@ -277,16 +325,28 @@ fn run_rx<R: RxClient>(rx: Arc<R>, action: RxAction) {
 impl ImsCore {
     /// Starts what `cfg` asks for.
     pub async fn start(cfg: CoreConfig) -> Result<ImsCore, CoreError> {
+        Self::start_with_store(cfg, CoreStore::Memory(MemoryStore::new())).await
+    }
+
+    /// [`ImsCore::start`] with the S-CSCF's registrations in `store` (e.g. Redis, shared by
+    /// several S-CSCF instances and surviving a restart).
+    pub async fn start_with_store(cfg: CoreConfig, store: CoreStore) -> Result<ImsCore, CoreError> {
         let mut core = ImsCore {
             hss: None,
+            admin: None,
+            scscf: None,
             pcrf: None,
             proxies: Vec::new(),
             nodes: Vec::new(),
             tasks: Vec::new(),
+            im: None,
         };
         let realm = cfg.domain.clone();
         let ip = cfg.ip;
         let p = cfg.ports;
+        // Client nodes whose peer is embedded: start() returns once they are open, so the first
+        // REGISTER does not meet a 504 while the loopback CER/CEA is still in flight.
+        let mut embedded_peers = Vec::new();
 
         // Diameter servers
         let (hss_host, hss_addr) = match &cfg.hss {
@@ -300,6 +360,19 @@ impl ImsCore {
                 let n = node(&host, &realm, vec![Application::tgpp_auth(app::CX)]);
                 let bound = n.listen(*addr).await?;
                 crate::net::serve_hss(&n, HssCxServer::new(&host, &realm, local.clone()));
+                if let Some(a) = cfg.admin {
+                    let admin = Arc::new(HssAdmin::new(
+                        local.clone(),
+                        n.clone(),
+                        &host,
+                        &realm,
+                        &format!("scscf.{realm}"),
+                    ));
+                    let listener = tokio::net::TcpListener::bind(a).await?;
+                    core.admin = Some(listener.local_addr()?);
+                    core.tasks
+                        .push(tokio::spawn(crate::admin::serve_http(listener, admin)));
+                }
                 core.hss = Some(local);
                 core.nodes.push(n);
                 (host, bound)
@@ -328,6 +401,9 @@ impl ImsCore {
                 vec![Application::tgpp_auth(app::CX)],
             );
             n.add_peer(&hss_host, hss_addr);
+            if matches!(cfg.hss, Peer::Embedded(_)) {
+                embedded_peers.push((n.clone(), hss_host.clone()));
+            }
             let cx = DiameterCx::new(n.clone(), &format!("scscf.{realm}"), &realm, &realm);
             core.nodes.push(n);
             let orig_uri = sip_uri(ip, p.scscf_orig, Some("orig"));
@@ -341,8 +417,43 @@ impl ImsCore {
                     nonce_secret: cfg.nonce_secret.clone(),
                 },
                 cx,
-                MemoryStore::new(),
+                store,
             ));
+            // the S-CSCF as a UAC: reg event NOTIFYs and third-party REGISTERs
+            let (uac, mut uac_in) = Endpoint::bind(bind_cfg(ip, 0, "scscf")).await?;
+            core.tasks.push(tokio::spawn(async move {
+                // nothing is addressed to this endpoint but responses; drain the rest
+                while uac_in.recv().await.is_some() {}
+            }));
+            let services = Arc::new(ScscfServices {
+                scscf: scscf.clone(),
+                uac,
+                notifier: Mutex::new(Notifier::new(orig_uri.clone())),
+            });
+            core.scscf = Some(services.clone());
+            let on_cx = services.clone();
+            crate::net::serve_scscf(
+                core.nodes.last().expect("the S-CSCF node was pushed"),
+                ScscfCxServer::new(&format!("scscf.{realm}"), &realm, scscf.clone()),
+                move |events| {
+                    let s = on_cx.clone();
+                    tokio::spawn(async move { s.on_events(events, None).await });
+                },
+            );
+            // the registration timer (TS 24.229 §5.4.1.7) and subscription expiry, every second
+            let timer = services.clone();
+            core.tasks.push(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tick.tick().await;
+                    let now = unix_now();
+                    let events = timer.scscf.expire(now).await;
+                    if !events.is_empty() {
+                        timer.on_events(events, None).await;
+                    }
+                    timer.expire_subscriptions(now).await;
+                }
+            }));
             let routing = Arc::new(ScscfRouting {
                 orig_uri,
                 term_uri,
@@ -353,11 +464,11 @@ impl ImsCore {
                 let (proxy, events) =
                     ProxyEndpoint::bind(bind_cfg(ip, port, "scscf"), true).await?;
                 core.proxies.push(proxy.clone());
-                let (scscf, routing) = (scscf.clone(), routing.clone());
+                let (services, routing) = (services.clone(), routing.clone());
                 core.tasks.push(tokio::spawn(scscf_loop(
                     proxy,
                     events,
-                    scscf,
+                    services,
                     routing,
                     originating,
                 )));
@@ -372,6 +483,9 @@ impl ImsCore {
                 vec![Application::tgpp_auth(app::CX)],
             );
             n.add_peer(&hss_host, hss_addr);
+            if matches!(cfg.hss, Peer::Embedded(_)) {
+                embedded_peers.push((n.clone(), hss_host.clone()));
+            }
             let cx = DiameterCx::new(n.clone(), &format!("icscf.{realm}"), &realm, &realm);
             core.nodes.push(n);
             let icscf = Arc::new(Icscf::new(
@@ -416,6 +530,9 @@ impl ImsCore {
                 vec![Application::tgpp_auth(app::RX)],
             );
             n.add_peer(&pcrf_host, pcrf_addr);
+            if matches!(cfg.pcrf, Peer::Embedded(_)) {
+                embedded_peers.push((n.clone(), pcrf_host.clone()));
+            }
             let rx = Arc::new(DiameterRx::new(
                 n.clone(),
                 &format!("pcscf.{realm}"),
@@ -436,6 +553,14 @@ impl ImsCore {
                 proxy, events, pcscf, rx, ip, core_ports,
             )));
         }
+        if cfg.roles.im {
+            core.im = Some(start_im(&cfg).await?);
+        }
+        for (n, host) in &embedded_peers {
+            // An embedded peer on loopback opens in milliseconds; should it not within the bound,
+            // the core still starts and answers 504 until it does (as with an external peer).
+            let _ = n.wait_open(host, Duration::from_secs(5)).await;
+        }
         Ok(core)
     }
 
@@ -444,13 +569,36 @@ impl ImsCore {
         self.hss.as_ref()
     }
 
+    /// Where the admin interface listens (when [`CoreConfig::admin`] asked for one).
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin
+    }
+
+    /// The number of registrations the S-CSCF holds and of live reg event subscriptions.
+    pub fn scscf_state(&self) -> Option<(usize, usize)> {
+        self.scscf.as_ref().map(|s| {
+            (
+                s.scscf.registrations(),
+                s.notifier.lock().expect("notifier lock").len(),
+            )
+        })
+    }
+
     /// The embedded PCRF's state.
     pub fn pcrf(&self) -> Option<&Arc<Mutex<Pcrf>>> {
         self.pcrf.as_ref()
     }
 
+    /// The IM server, when [`Roles::im`] is set.
+    pub fn im_server(&self) -> Option<&crate::im_server::ImServer> {
+        self.im.as_ref()
+    }
+
     /// Stops every proxy, node and task.
     pub fn shutdown(&self) {
+        if let Some(im) = &self.im {
+            im.shutdown();
+        }
         for p in &self.proxies {
             p.shutdown();
         }
@@ -463,10 +611,268 @@ impl ImsCore {
     }
 }
 
+/// The IM server of the core: MT requests through the S-CSCF's terminating side, the MSISDN map
+/// from the subscribers' implicit registration sets.
+async fn start_im(cfg: &CoreConfig) -> Result<crate::im_server::ImServer, CoreError> {
+    use crate::im_server::{ImServer, ImServerConfig, Numbering};
+    let mut im = ImServerConfig::new(
+        SocketAddr::new(cfg.ip, cfg.im.port),
+        &cfg.domain,
+        &sip_uri(cfg.ip, cfg.ports.scscf_term, Some("term")),
+    );
+    let sets: Vec<Vec<String>> = cfg
+        .subscribers
+        .iter()
+        .flat_map(|s| &s.subscription.service_profiles)
+        .map(|sp| {
+            sp.public_identities
+                .iter()
+                .filter(|p| !p.barring_indication)
+                .map(|p| p.identity.clone())
+                .collect()
+        })
+        .collect();
+    im.numbering = Numbering::from_sets(sets.iter().map(Vec::as_slice));
+    im.store = cfg.im.store.clone();
+    im.network_imdn = cfg.im.network_imdn;
+    Ok(ImServer::start(im).await?)
+}
+
+type RuntimeScscf = Scscf<DiameterCx<Node>, CoreStore>;
+
+/// Where the S-CSCF of an [`ImsCore`] keeps its registrations.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum CoreStore {
+    /// In this process ([`MemoryStore`]).
+    Memory(MemoryStore),
+    /// In Redis ([`crate::redis::RedisStore`], feature `redis`): several S-CSCF instances share
+    /// the registrations and a restarted one keeps them.
+    #[cfg(feature = "redis")]
+    Redis(Arc<crate::redis::RedisStore>),
+}
+
+impl BindingStore for CoreStore {
+    async fn load(&self, impu: &str) -> Result<Option<RegistrationRecord>, StoreError> {
+        match self {
+            CoreStore::Memory(s) => s.load(impu).await,
+            #[cfg(feature = "redis")]
+            CoreStore::Redis(s) => s.load(impu).await,
+        }
+    }
+
+    async fn save(&self, rec: &RegistrationRecord) -> Result<(), StoreError> {
+        match self {
+            CoreStore::Memory(s) => s.save(rec).await,
+            #[cfg(feature = "redis")]
+            CoreStore::Redis(s) => s.save(rec).await,
+        }
+    }
+
+    async fn remove(&self, rec: &RegistrationRecord) -> Result<(), StoreError> {
+        match self {
+            CoreStore::Memory(s) => s.remove(rec).await,
+            #[cfg(feature = "redis")]
+            CoreStore::Redis(s) => s.remove(rec).await,
+        }
+    }
+}
+
+/// What the S-CSCF does besides proxying: reg event subscriptions and NOTIFYs, third-party
+/// REGISTERs, acting on registration changes.
+struct ScscfServices {
+    scscf: Arc<RuntimeScscf>,
+    uac: Endpoint,
+    notifier: Mutex<Notifier>,
+}
+
+impl std::fmt::Debug for ScscfServices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScscfServices").finish_non_exhaustive()
+    }
+}
+
+fn hex_id() -> String {
+    random16()[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl ScscfServices {
+    /// Sends NOTIFYs; a subscription whose NOTIFY fails (non-2xx, timeout, no route) ends
+    /// (RFC 6665 §4.2.2).
+    fn send_notifies(self: &Arc<Self>, notifies: Vec<Notify>) {
+        for n in notifies {
+            let me = self.clone();
+            tokio::spawn(async move {
+                let ok = async {
+                    let msg = OwnedMessage::parse_datagram(Bytes::from(n.request)).ok()?;
+                    let remote = me.uac.locate(&n.next_hop).await.ok()?.into_iter().next()?;
+                    let resp = me
+                        .uac
+                        .request(msg, remote)
+                        .await
+                        .ok()?
+                        .final_response()
+                        .await
+                        .ok()?;
+                    Some((200..300).contains(&resp.as_message().status().unwrap_or(500)))
+                }
+                .await
+                .unwrap_or(false);
+                if !ok {
+                    me.notifier.lock().expect("notifier lock").remove(&n.dialog);
+                }
+            });
+        }
+    }
+
+    /// Acts on registration changes: reg event NOTIFYs and third-party REGISTERs.
+    async fn on_events(
+        self: &Arc<Self>,
+        events: Vec<RegEvent>,
+        register: Option<(&OwnedMessage, &[u8])>,
+    ) {
+        let now = unix_now();
+        for ev in events {
+            let notifies = self
+                .notifier
+                .lock()
+                .expect("notifier lock")
+                .on_change(&ev, now);
+            self.send_notifies(notifies);
+            let req = register.map(|(m, r)| (m.as_message(), r));
+            let third = self.scscf.third_party_registers(
+                &ev,
+                req.as_ref().map(|(m, r)| (m, *r)),
+                now,
+                &hex_id(),
+            );
+            for t in third {
+                let me = self.clone();
+                tokio::spawn(async move { me.third_party(t).await });
+            }
+        }
+    }
+
+    /// Sends one third-party REGISTER; a failure with SESSION_TERMINATED de-registers the user
+    /// (TS 24.229 §5.4.1.7).
+    async fn third_party(self: Arc<Self>, t: crate::scscf::ThirdPartyRegister) {
+        let ok = async {
+            let msg = OwnedMessage::parse_datagram(Bytes::from(t.request.clone())).ok()?;
+            let remote = self
+                .uac
+                .locate(&t.server_name)
+                .await
+                .ok()?
+                .into_iter()
+                .next()?;
+            let resp = self
+                .uac
+                .request(msg, remote)
+                .await
+                .ok()?
+                .final_response()
+                .await
+                .ok()?;
+            let status = resp.as_message().status().unwrap_or(500);
+            Some((200..300).contains(&status))
+        }
+        .await
+        .unwrap_or(false);
+        if ok
+            || t.deregistration
+            || t.default_handling != crate::subscription::DefaultHandling::SessionTerminated
+        {
+            return;
+        }
+        let reason = DeregistrationReason {
+            code: 0,
+            info: Some(format!(
+                "third-party registration to {} failed",
+                t.server_name
+            )),
+        };
+        if let Some(ev) = self.scscf.deregister(&t.impu, reason).await {
+            let notifies = self
+                .notifier
+                .lock()
+                .expect("notifier lock")
+                .on_change(&ev, unix_now());
+            self.send_notifies(notifies);
+        }
+    }
+
+    /// A SUBSCRIBE to the reg event package: 200 (or an error) and the first NOTIFY.
+    async fn subscribe(
+        self: &Arc<Self>,
+        proxy: &ProxyEndpoint,
+        server: ims_txn::TxnId,
+        msg: &OwnedMessage,
+    ) {
+        let m = msg.as_message();
+        let now = unix_now();
+        // a refresh names its subscription by dialog; an initial one by Request-URI
+        let call_id = m.call_id().ok().flatten().map(|c| c.as_str().to_string());
+        let existing = {
+            let n = self.notifier.lock().expect("notifier lock");
+            let aor = n
+                .subscriptions()
+                .find(|s| Some(&s.call_id) == call_id.as_ref())
+                .map(|s| s.aor.clone());
+            aor
+        };
+        let aor = existing.unwrap_or_else(|| {
+            let r = m.request_uri_str().unwrap_or_default();
+            r.split(';').next().unwrap_or(r).to_string()
+        });
+        let record = self.scscf.store().load(&aor).await.ok().flatten();
+        let o = self.notifier.lock().expect("notifier lock").subscribe(
+            &m,
+            record.as_ref(),
+            now,
+            &hex_id(),
+        );
+        match OwnedMessage::parse_datagram(Bytes::from(o.response)) {
+            Ok(resp) => {
+                let _ = proxy.respond(server, resp).await;
+            }
+            Err(_) => {
+                let _ = proxy.reply(server, 500).await;
+            }
+        }
+        if let Some(n) = o.notify {
+            self.send_notifies(vec![n]);
+        }
+    }
+
+    async fn expire_subscriptions(self: &Arc<Self>, now: u64) {
+        let due = {
+            let n = self.notifier.lock().expect("notifier lock");
+            n.subscriptions()
+                .filter(|s| s.expires_at <= now)
+                .map(|s| s.aor.clone())
+                .collect::<Vec<_>>()
+        };
+        if due.is_empty() {
+            return;
+        }
+        let mut states = std::collections::HashMap::new();
+        for aor in due {
+            let r = self.scscf.store().load(&aor).await.ok().flatten();
+            states.insert(aor, r);
+        }
+        let notifies = self
+            .notifier
+            .lock()
+            .expect("notifier lock")
+            .expire(now, |aor| states.get(aor).cloned().flatten());
+        self.send_notifies(notifies);
+    }
+}
+
 async fn scscf_loop(
     proxy: ProxyEndpoint,
     mut events: ProxyEvents,
-    scscf: Arc<Scscf<DiameterCx<Node>, MemoryStore>>,
+    services: Arc<ScscfServices>,
     routing: Arc<ScscfRouting>,
     originating: bool,
 ) {
@@ -479,13 +885,14 @@ async fn scscf_loop(
                 popped_route,
                 ..
             } => {
-                let (proxy, scscf, routing) = (proxy.clone(), scscf.clone(), routing.clone());
+                let (proxy, services, routing) = (proxy.clone(), services.clone(), routing.clone());
                 tokio::spawn(async move {
+                    let scscf = &services.scscf;
                     let m = msg.as_message();
                     let now = unix_now();
                     if m.method() == Some(Method::Register) {
                         let o = scscf.register(&m, now, random16()).await;
-                        match OwnedMessage::parse_datagram(Bytes::from(o.response)) {
+                        match OwnedMessage::parse_datagram(Bytes::from(o.response.clone())) {
                             Ok(resp) => {
                                 let _ = proxy.respond(server, resp).await;
                             }
@@ -493,6 +900,15 @@ async fn scscf_loop(
                                 let _ = proxy.reply(server, 500).await;
                             }
                         }
+                        if let Some(ev) = o.event {
+                            services
+                                .on_events(vec![ev], Some((&msg, &o.response)))
+                                .await;
+                        }
+                        return;
+                    }
+                    if Notifier::is_reg_subscribe(&m) {
+                        services.subscribe(&proxy, server, &msg).await;
                         return;
                     }
                     let odi = odi_of(popped_route.as_deref());

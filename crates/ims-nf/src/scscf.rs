@@ -1,16 +1,23 @@
 //! The S-CSCF registrar (TS 24.229 §5.4.1): REGISTER → MAR → 401 (IMS-AKA or digest) →
 //! REGISTER with credentials → SAR → 200 with Path, Service-Route and P-Associated-URI; AKA
-//! re-synchronisation; re-registration; de-registration by the user.
+//! re-synchronisation; re-registration; de-registration by the user; GRUUs (RFC 5627) in the
+//! 200. Network-side changes: the registration timer ([`Scscf::expire`], SAR
+//! TIMEOUT_DEREGISTRATION), HSS de-registration ([`Scscf::terminate`], Cx RTR) and profile
+//! update ([`Scscf::push_profile`], Cx PPR), S-CSCF de-registration ([`Scscf::deregister`]), and
+//! the third-party REGISTERs to application servers ([`Scscf::third_party_registers`]). Every
+//! change is reported as a [`RegEvent`] for the reg event notifier ([`crate::reginfo::Notifier`]).
 //!
 //! The HSS is reached through a [`CxClient`] and registrations are kept in a [`BindingStore`],
 //! so the same code runs with an in-process HSS and memory store (tests) or Diameter and Redis.
 //! Time (`now`, seconds since the Unix epoch) and randomness (`salt`) come from the caller.
 
 use crate::cx::{CxClient, CxFailure, MarQuery, SarQuery};
+use crate::hss::{result, CxResult};
 use crate::hss::{AuthItem, AuthScheme, ServerAssignmentType};
-use crate::registrar::{self, RegistrarConfig};
+use crate::ifc::{Context, FilterSet};
+use crate::registrar::{self, Binding, RegistrarConfig};
 use crate::store::{BindingStore, RegState, RegistrationRecord};
-use crate::subscription::ImsSubscription;
+use crate::subscription::{DefaultHandling, ImsSubscription, RegistrationType, SessionCase};
 use ims_auth::digest::{Algorithm, Credentials, DigestServer, NonceCounts, Secret};
 use ims_auth::AuthError;
 use ims_sip::{HeaderName, Message, ResponseBuilder};
@@ -48,6 +55,61 @@ pub enum RegEvent {
         /// The record as it was.
         record: RegistrationRecord,
     },
+    /// Bindings expired without a refresh (the registration timer, TS 24.229 §5.4.1.7); when
+    /// none is left, SAR TIMEOUT_DEREGISTRATION was sent and the record removed.
+    Expired {
+        /// The record after the expiry (`bindings` are those left; empty when de-registered).
+        record: RegistrationRecord,
+        /// The bindings that expired.
+        expired: Vec<Binding>,
+    },
+    /// The HSS de-registered the user (Cx RTR, TS 29.228 §6.1.3): every binding is gone.
+    Terminated {
+        /// The record as it was.
+        record: RegistrationRecord,
+        /// The Deregistration-Reason.
+        reason: DeregistrationReason,
+    },
+}
+
+/// Why the HSS de-registers a user (Deregistration-Reason of an RTR, TS 29.229 §6.3.17).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeregistrationReason {
+    /// Reason-Code: 0 PERMANENT_TERMINATION, 1 NEW_SERVER_ASSIGNED, 2 SERVER_CHANGE,
+    /// 3 REMOVE_S-CSCF.
+    pub code: u32,
+    /// Reason-Info (free text for the UE).
+    pub info: Option<String>,
+}
+
+impl DeregistrationReason {
+    /// True when the UE is asked to register again (the contacts are `deactivated` in the reg
+    /// event, TS 24.229 §5.4.1.5): NEW_SERVER_ASSIGNED and SERVER_CHANGE; otherwise they are
+    /// `rejected`.
+    pub fn reregister(&self) -> bool {
+        matches!(self.code, 1 | 2)
+    }
+}
+
+impl RegEvent {
+    /// The record concerned.
+    pub fn record(&self) -> &RegistrationRecord {
+        match self {
+            RegEvent::Registered { record, .. }
+            | RegEvent::Deregistered { record }
+            | RegEvent::Expired { record, .. }
+            | RegEvent::Terminated { record, .. } => record,
+        }
+    }
+
+    /// True when the user is no longer registered after this event.
+    pub fn is_deregistration(&self) -> bool {
+        match self {
+            RegEvent::Registered { .. } => false,
+            RegEvent::Deregistered { .. } | RegEvent::Terminated { .. } => true,
+            RegEvent::Expired { record, .. } => record.bindings.is_empty(),
+        }
+    }
 }
 
 /// The answer to one REGISTER.
@@ -82,6 +144,17 @@ pub struct Scscf<C, S> {
     /// Vectors awaiting the UE's answer, by IMPI (timer reg-await-auth: the nonce lifetime).
     pending: Mutex<HashMap<String, Pending>>,
     counts: Mutex<NonceCounts>,
+    /// The registrations this S-CSCF holds, by the record's IMPU: the IMPI and the earliest
+    /// binding expiry (drives the registration timer and finds the IMPUs of an RTR/PPR).
+    served: Mutex<HashMap<String, Served>>,
+    /// CSeq of third-party REGISTERs (one Call-ID per IMPU and AS, so it only grows).
+    tpr_cseq: std::sync::atomic::AtomicU32,
+}
+
+#[derive(Debug, Clone)]
+struct Served {
+    impi: String,
+    next_expiry: u64,
 }
 
 impl<C, S> std::fmt::Debug for Scscf<C, S> {
@@ -101,6 +174,28 @@ fn reply(req: &Message<'_>, status: u16, extra: &[(&str, String)]) -> RegisterOu
         response: b.to_vec(),
         status,
         event: None,
+    }
+}
+
+/// The implicit registration set of `impu` (itself first, then the rest in profile order) and
+/// its barred identities.
+fn identities(profile: Option<&ImsSubscription>, impu: &str) -> (Vec<String>, Vec<String>) {
+    match profile {
+        Some(p) => {
+            let mut set: Vec<String> = vec![impu.to_string()];
+            for pi in p.public_identities() {
+                if pi.identity != impu {
+                    set.push(pi.identity.clone());
+                }
+            }
+            let barred = p
+                .public_identities()
+                .filter(|pi| pi.barring_indication)
+                .map(|pi| pi.identity.clone())
+                .collect();
+            (set, barred)
+        }
+        None => (vec![impu.to_string()], Vec::new()),
     }
 }
 
@@ -126,7 +221,215 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
             digest,
             pending: Mutex::new(HashMap::new()),
             counts: Mutex::new(NonceCounts::new(100_000)),
+            served: Mutex::new(HashMap::new()),
+            tpr_cseq: std::sync::atomic::AtomicU32::new(1),
         }
+    }
+
+    fn track(&self, rec: &RegistrationRecord) {
+        let mut served = self.served.lock().expect("served lock is never poisoned");
+        match rec.bindings.iter().map(|b| b.expires_at).min() {
+            Some(next_expiry) => {
+                served.insert(
+                    rec.impu.clone(),
+                    Served {
+                        impi: rec.impi.clone(),
+                        next_expiry,
+                    },
+                );
+            }
+            None => {
+                served.remove(&rec.impu);
+            }
+        }
+    }
+
+    /// Takes over a registration found in a shared store (saved by another S-CSCF instance,
+    /// or before a restart) so the registration timer, RTR and PPR cover it.
+    pub fn adopt(&self, rec: &RegistrationRecord) {
+        self.track(rec);
+    }
+
+    fn untrack(&self, rec: &RegistrationRecord) {
+        self.served
+            .lock()
+            .expect("served lock is never poisoned")
+            .remove(&rec.impu);
+    }
+
+    /// The records' IMPUs this S-CSCF holds for `impi`.
+    fn impus_of(&self, impi: &str) -> Vec<String> {
+        let served = self.served.lock().expect("served lock is never poisoned");
+        let mut v: Vec<String> = served
+            .iter()
+            .filter(|(_, s)| s.impi == impi)
+            .map(|(k, _)| k.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Number of registrations (implicit sets) held.
+    pub fn registrations(&self) -> usize {
+        self.served
+            .lock()
+            .expect("served lock is never poisoned")
+            .len()
+    }
+
+    /// When the next binding expires (seconds since the Unix epoch), for the caller's timer.
+    pub fn next_expiry(&self) -> Option<u64> {
+        self.served
+            .lock()
+            .expect("served lock is never poisoned")
+            .values()
+            .map(|s| s.next_expiry)
+            .min()
+    }
+
+    /// The registration timer (TS 24.229 §5.4.1.7, RFC 3261 §10.3): removes every binding
+    /// expired at `now`; a registration left without binding is de-registered towards the HSS
+    /// with SAR TIMEOUT_DEREGISTRATION and removed from the store. Returns what changed.
+    pub async fn expire(&self, now: u64) -> Vec<RegEvent> {
+        let due: Vec<String> = {
+            let served = self.served.lock().expect("served lock is never poisoned");
+            served
+                .iter()
+                .filter(|(_, s)| s.next_expiry <= now)
+                .map(|(k, _)| k.clone())
+                .collect()
+        };
+        let mut events = Vec::new();
+        for impu in due {
+            let mut rec = match self.store.load(&impu).await {
+                Ok(Some(r)) => r,
+                Ok(None) => {
+                    self.served
+                        .lock()
+                        .expect("served lock is never poisoned")
+                        .remove(&impu);
+                    continue;
+                }
+                // the store is unreachable: try again at the next tick
+                Err(_) => continue,
+            };
+            let expired = registrar::expire(&mut rec.bindings, now);
+            if rec.bindings.is_empty() {
+                let _ = self
+                    .cx
+                    .sar(SarQuery {
+                        impi: Some(rec.impi.clone()),
+                        impu: rec.impu.clone(),
+                        server_name: self.cfg.server_name.clone(),
+                        assignment: ServerAssignmentType::TimeoutDeregistration,
+                        user_data_available: false,
+                    })
+                    .await;
+                if self.store.remove(&rec).await.is_err() {
+                    continue;
+                }
+                self.untrack(&rec);
+            } else {
+                if self.store.save(&rec).await.is_err() {
+                    continue;
+                }
+                self.track(&rec);
+            }
+            if !expired.is_empty() {
+                events.push(RegEvent::Expired {
+                    record: rec,
+                    expired,
+                });
+            }
+        }
+        events
+    }
+
+    /// Network-initiated de-registration by the HSS (Cx RTR, TS 29.228 §6.1.3,
+    /// TS 24.229 §5.4.1.5): removes the registrations of `impus` (all of `impi`'s when empty).
+    /// No SAR follows (the HSS already de-registered). `Err(DIAMETER_ERROR_USER_UNKNOWN)` when
+    /// this S-CSCF holds none of them.
+    pub async fn terminate(
+        &self,
+        impi: &str,
+        impus: &[String],
+        reason: DeregistrationReason,
+    ) -> Result<Vec<RegEvent>, CxResult> {
+        let mut keys: Vec<String> = impus.to_vec();
+        if keys.is_empty() {
+            keys = self.impus_of(impi);
+        }
+        let mut events: Vec<RegEvent> = Vec::new();
+        for k in keys {
+            let rec = match self.store.load(&k).await {
+                Ok(Some(r)) => r,
+                Ok(None) => continue,
+                Err(_) => return Err(result::UNABLE_TO_COMPLY),
+            };
+            if rec.impi != impi || events.iter().any(|e| e.record().impu == rec.impu) {
+                continue;
+            }
+            if self.store.remove(&rec).await.is_err() {
+                return Err(result::UNABLE_TO_COMPLY);
+            }
+            self.untrack(&rec);
+            events.push(RegEvent::Terminated {
+                record: rec,
+                reason: reason.clone(),
+            });
+        }
+        if events.is_empty() {
+            return Err(result::USER_UNKNOWN);
+        }
+        Ok(events)
+    }
+
+    /// Profile update by the HSS (Cx PPR, TS 29.228 §6.1.4): replaces the stored user profile
+    /// (`user_data`, the `IMSSubscription` XML: the implicit set and barring are re-read) and/or
+    /// the charging information of `impi`'s registrations. `Err(DIAMETER_ERROR_USER_UNKNOWN)`
+    /// when this S-CSCF holds none; `Err(DIAMETER_UNABLE_TO_COMPLY)` for a profile that does
+    /// not parse. Returns the updated records.
+    pub async fn push_profile(
+        &self,
+        impi: &str,
+        user_data: Option<&str>,
+        charging: Option<&str>,
+    ) -> Result<Vec<RegistrationRecord>, CxResult> {
+        let profile = match user_data {
+            Some(x) => Some(
+                ImsSubscription::from_xml(x.as_bytes()).map_err(|_| result::UNABLE_TO_COMPLY)?,
+            ),
+            None => None,
+        };
+        let mut out = Vec::new();
+        for k in self.impus_of(impi) {
+            let mut rec = match self.store.load(&k).await {
+                Ok(Some(r)) => r,
+                Ok(None) => continue,
+                Err(_) => return Err(result::UNABLE_TO_COMPLY),
+            };
+            if let (Some(p), Some(x)) = (&profile, user_data) {
+                // the implicit set may change: drop the old keys first
+                if self.store.remove(&rec).await.is_err() {
+                    return Err(result::UNABLE_TO_COMPLY);
+                }
+                let (set, barred) = identities(Some(p), &rec.impu);
+                rec.implicit_set = set;
+                rec.barred = barred;
+                rec.user_data = Some(x.to_string());
+            }
+            if let Some(c) = charging {
+                rec.charging = Some(c.to_string());
+            }
+            if self.store.save(&rec).await.is_err() {
+                return Err(result::UNABLE_TO_COMPLY);
+            }
+            out.push(rec);
+        }
+        if out.is_empty() {
+            return Err(result::USER_UNKNOWN);
+        }
+        Ok(out)
     }
 
     /// The configuration.
@@ -401,6 +704,7 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
             if self.store.remove(&rec).await.is_err() {
                 return reply(req, 500, &[]);
             }
+            self.untrack(&rec);
             let mut o = self.ok(req, None, &[], now);
             o.event = Some(RegEvent::Deregistered { record: rec });
             return o;
@@ -432,25 +736,7 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
         let profile = user_data
             .as_deref()
             .and_then(|x| ImsSubscription::from_xml(x.as_bytes()).ok());
-        let (implicit_set, barred) = match &profile {
-            Some(p) => {
-                let mut set: Vec<String> = Vec::new();
-                // the registered IMPU first, then the rest of its implicit set
-                set.push(impu.to_string());
-                for pi in p.public_identities() {
-                    if pi.identity != impu {
-                        set.push(pi.identity.clone());
-                    }
-                }
-                let barred = p
-                    .public_identities()
-                    .filter(|pi| pi.barring_indication)
-                    .map(|pi| pi.identity.clone())
-                    .collect();
-                (set, barred)
-            }
-            None => (vec![impu.to_string()], Vec::new()),
-        };
+        let (implicit_set, barred) = identities(profile.as_ref(), impu);
         let rec = RegistrationRecord {
             impu: impu.to_string(),
             impi: impi.to_string(),
@@ -465,12 +751,26 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
         if self.store.save(&rec).await.is_err() {
             return reply(req, 500, &[]);
         }
+        self.track(&rec);
         let mut o = self.ok(req, Some(&rec), &rec.implicit_set, now);
         o.event = Some(RegEvent::Registered {
             initial: !was_registered,
             record: rec,
         });
         o
+    }
+
+    /// A temporary GRUU (RFC 5627 §3.2): opaque, unguessable without the S-CSCF's secret, new
+    /// for every registration Call-ID: `sip:tgruu.<hex>@<realm>;gr`.
+    pub fn temp_gruu(&self, aor: &str, instance: &str, call_id: &str) -> String {
+        let key = ims_auth::encoding::hex_encode(&self.cfg.nonce_secret);
+        let h = ims_auth::digest::ha1(
+            Algorithm::Md5,
+            aor,
+            instance,
+            format!("{key}:{call_id}").as_bytes(),
+        );
+        format!("sip:tgruu.{h}@{};gr", self.cfg.realm)
     }
 
     fn ok(
@@ -488,13 +788,227 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
             extra.push(("Service-Route", format!("<{}>", self.cfg.service_route)));
             let pau: Vec<String> = associated.iter().map(|u| format!("<{u}>")).collect();
             extra.push(("P-Associated-URI", pau.join(", ")));
+            // RFC 5627 §5.2: a UE that supports GRUU and sent +sip.instance gets its GRUUs
+            let gruu = req
+                .list(HeaderName::Supported)
+                .any(|(_, v)| v.trim().eq_ignore_ascii_case("gruu"));
             for b in rec.map(|r| r.bindings.as_slice()).unwrap_or_default() {
-                extra.push(("Contact", b.contact_value(now)));
+                let mut c = b.contact_value(now);
+                if let (true, Some(inst), Some(r)) = (gruu, b.instance_id.as_deref(), rec) {
+                    if r.impu.starts_with("sip") {
+                        c.push_str(&format!(
+                            ";pub-gruu=\"{}\";temp-gruu=\"{}\"",
+                            registrar::pub_gruu(&r.impu, inst),
+                            self.temp_gruu(&r.impu, inst, &b.call_id)
+                        ));
+                    }
+                }
+                extra.push(("Contact", c));
             }
-            extra.push(("Supported", "path".into()));
+            extra.push(("Supported", if gruu { "path, gruu" } else { "path" }.into()));
         }
         reply(req, 200, &extra)
     }
+}
+
+/// A third-party REGISTER the S-CSCF sends to an application server (TS 24.229 §5.4.1.7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThirdPartyRegister {
+    /// The application server (`<ServerName>`): the Request-URI and where it goes.
+    pub server_name: String,
+    /// What to do when the AS does not answer 2xx (`SESSION_TERMINATED`: de-register the user).
+    pub default_handling: DefaultHandling,
+    /// The IMPU registered (the To).
+    pub impu: String,
+    /// True for a de-registration (Expires: 0).
+    pub deregistration: bool,
+    /// The request, without Via (the sending endpoint adds it).
+    pub request: Vec<u8>,
+}
+
+impl<C: CxClient, S: BindingStore> Scscf<C, S> {
+    /// The third-party REGISTERs for a registration change (TS 24.229 §5.4.1.7): one per iFC of
+    /// the served IMPU's service profile whose trigger point matches the REGISTER — `register`
+    /// is the UE's REGISTER and `response` the 200 the S-CSCF sent, or `None` for a
+    /// network-initiated change (expiry, RTR), matched as a de-registration. Request-URI: the
+    /// AS; From: the S-CSCF; To: the IMPU; Contact: the S-CSCF; Expires: the registration's
+    /// remaining time or 0; body: the REGISTER and/or the 200 as `message/sip` when the iFC asks
+    /// (IncludeRegisterRequest/-Response), and the ServiceInfo in `application/3gpp-ims+xml`.
+    /// The Call-ID is the same for an IMPU and an AS (like a UA refreshing its registration) and
+    /// the CSeq grows; `icid` is the P-Charging-Vector's icid-value.
+    pub fn third_party_registers(
+        &self,
+        event: &RegEvent,
+        register: Option<(&Message<'_>, &[u8])>,
+        now: u64,
+        icid: &str,
+    ) -> Vec<ThirdPartyRegister> {
+        let record = event.record();
+        let Some(profile) = record
+            .user_data
+            .as_deref()
+            .and_then(|x| ImsSubscription::from_xml(x.as_bytes()).ok())
+        else {
+            return Vec::new();
+        };
+        let Some(sp) = profile
+            .profile_of(&record.impu)
+            .or(profile.service_profiles.first())
+        else {
+            return Vec::new();
+        };
+        let Ok(set) = FilterSet::compile(&sp.initial_filter_criteria) else {
+            return Vec::new();
+        };
+        let (registration_type, expires) = match event {
+            RegEvent::Registered { initial, record } => (
+                if *initial {
+                    RegistrationType::Initial
+                } else {
+                    RegistrationType::Reregistration
+                },
+                record
+                    .bindings
+                    .iter()
+                    .map(|b| b.remaining(now))
+                    .max()
+                    .unwrap_or(0),
+            ),
+            RegEvent::Expired { record, .. } if !record.bindings.is_empty() => return Vec::new(),
+            _ => (RegistrationType::Deregistration, 0),
+        };
+        // a network-initiated de-registration is matched as a de-REGISTER of the IMPU
+        let synthetic;
+        let req: Message<'_> = match register {
+            Some((r, _)) => r.clone(),
+            None => {
+                synthetic = format!(
+                    "REGISTER sip:{realm} SIP/2.0\r\nVia: SIP/2.0/UDP {realm};branch=z9hG4bKnetwork\r\n\
+From: <{impu}>;tag=network\r\nTo: <{impu}>\r\nCall-ID: {icid}\r\nCSeq: 1 REGISTER\r\n\
+Contact: *\r\nExpires: 0\r\nContent-Length: 0\r\n\r\n",
+                    realm = self.cfg.realm,
+                    impu = record.impu
+                );
+                match ims_sip::parse_datagram(synthetic.as_bytes()) {
+                    Ok(m) => m,
+                    Err(_) => return Vec::new(),
+                }
+            }
+        };
+        let ctx = Context {
+            session_case: SessionCase::Originating,
+            registered: true,
+            registration_type: Some(registration_type),
+        };
+        let mut out = Vec::new();
+        for (n, ifc) in set.matching(&req, ctx).enumerate() {
+            let asv = &ifc.application_server;
+            let mut parts: Vec<(&str, Vec<u8>)> = Vec::new();
+            if let Some(info) = &asv.service_info {
+                parts.push((
+                    "application/3gpp-ims+xml",
+                    format!(
+                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<ims-3gpp version=\"1\"><service-info>{}</service-info></ims-3gpp>\r\n",
+                        crate::xml::escape(info)
+                    )
+                    .into_bytes(),
+                ));
+            }
+            if let Some((r, resp)) = register {
+                if asv.include_register_request {
+                    parts.push(("message/sip", r.as_bytes().to_vec()));
+                }
+                if asv.include_register_response {
+                    parts.push(("message/sip", resp.to_vec()));
+                }
+            }
+            let (content_type, body) = match parts.len() {
+                0 => (None, Vec::new()),
+                1 => {
+                    let (t, b) = parts.pop().expect("one part");
+                    (Some(t.to_string()), b)
+                }
+                _ => {
+                    let boundary = "ims-rs-3rd-party-boundary";
+                    let mut b = Vec::new();
+                    for (t, p) in &parts {
+                        b.extend_from_slice(
+                            format!("--{boundary}\r\nContent-Type: {t}\r\n\r\n").as_bytes(),
+                        );
+                        b.extend_from_slice(p);
+                        b.extend_from_slice(b"\r\n");
+                    }
+                    b.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+                    (Some(format!("multipart/mixed;boundary={boundary}")), b)
+                }
+            };
+            use std::sync::atomic::Ordering;
+            // monotonic across restarts too: never below the clock
+            self.tpr_cseq
+                .fetch_max((now & 0x3fff_ffff) as u32, Ordering::Relaxed);
+            let cseq = self.tpr_cseq.fetch_add(1, Ordering::Relaxed);
+            let dialog = short_tag(&format!(
+                "{}|{}|{}",
+                record.impu, asv.server_name, self.cfg.server_name
+            ));
+            let mut m = format!(
+                "REGISTER {as_} SIP/2.0\r\nMax-Forwards: 70\r\nFrom: <{me}>;tag=3pr{tag}\r\nTo: <{impu}>\r\n\
+Call-ID: 3pr-{dialog}@{realm}\r\nCSeq: {cseq} REGISTER\r\nContact: <{me}>\r\nExpires: {expires}\r\n\
+P-Charging-Vector: icid-value=\"{icid}-{n}\"\r\n",
+                as_ = asv.server_name,
+                me = self.cfg.server_name,
+                tag = short_tag(icid),
+                impu = record.impu,
+                realm = self.cfg.realm,
+            );
+            if let Some(t) = content_type {
+                m.push_str(&format!("Content-Type: {t}\r\n"));
+            }
+            m.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+            let mut bytes = m.into_bytes();
+            bytes.extend_from_slice(&body);
+            out.push(ThirdPartyRegister {
+                server_name: asv.server_name.clone(),
+                default_handling: asv.default_handling,
+                impu: record.impu.clone(),
+                deregistration: registration_type == RegistrationType::Deregistration,
+                request: bytes,
+            });
+        }
+        out
+    }
+
+    /// Network-initiated de-registration by the S-CSCF itself (TS 24.229 §5.4.1.5, e.g. a
+    /// third-party REGISTER failed with DefaultHandling SESSION_TERMINATED): removes the
+    /// registration of `impu` and tells the HSS with SAR ADMINISTRATIVE_DEREGISTRATION.
+    pub async fn deregister(&self, impu: &str, reason: DeregistrationReason) -> Option<RegEvent> {
+        let rec = self.store.load(impu).await.ok()??;
+        let _ = self
+            .cx
+            .sar(SarQuery {
+                impi: Some(rec.impi.clone()),
+                impu: rec.impu.clone(),
+                server_name: self.cfg.server_name.clone(),
+                assignment: ServerAssignmentType::AdministrativeDeregistration,
+                user_data_available: false,
+            })
+            .await;
+        self.store.remove(&rec).await.ok()?;
+        self.untrack(&rec);
+        Some(RegEvent::Terminated {
+            record: rec,
+            reason,
+        })
+    }
+}
+
+fn short_tag(s: &str) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in s.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("{h:x}")
 }
 
 #[cfg(test)]
@@ -751,5 +1265,306 @@ Content-Length: 0\r\n\r\n"
             [1; 16],
         ));
         assert_eq!(o.status, 403);
+    }
+
+    /// Registers IMPU with AKA at `now` for `expires` seconds (with `extra` headers).
+    fn registered(
+        s: &Scscf<LocalHss, MemoryStore>,
+        now: u64,
+        expires: u32,
+        extra: &str,
+    ) -> Vec<u8> {
+        let with = |cseq: u32, auth: Option<&str>| {
+            let r = String::from_utf8(register(cseq, auth, expires)).unwrap();
+            r.replace(
+                "Content-Length: 0\r\n",
+                &format!("{extra}Content-Length: 0\r\n"),
+            )
+            .into_bytes()
+        };
+        let r1 = with(1, None);
+        let o = block_on(s.register(&ims_sip::parse_datagram(&r1).unwrap(), now, [1; 16]));
+        let www = header(&o.response, "WWW-Authenticate").unwrap();
+        let mut usim = Usim::new(
+            Milenage::new(&K, OperatorKey::Op(OP)),
+            aka::DEFAULT_IND_BITS,
+        );
+        let (creds, _) =
+            digest::answer_aka(&Challenge::parse(&www).unwrap(), &mut usim, IMPI, &REQ).unwrap();
+        let r2 = with(2, Some(&creds.to_string()));
+        let o = block_on(s.register(&ims_sip::parse_datagram(&r2).unwrap(), now, [2; 16]));
+        assert_eq!(o.status, 200, "{}", String::from_utf8_lossy(&o.response));
+        o.response
+    }
+
+    fn hss_state(s: &Scscf<LocalHss, MemoryStore>) -> crate::hss::RegistrationState {
+        s.cx().hss().lock().unwrap().registration(IMPI).unwrap().0
+    }
+
+    #[test]
+    fn registration_timer_sends_timeout_deregistration() {
+        let s = scscf();
+        let now = 1_700_000_000;
+        registered(&s, now, 600, "");
+        assert_eq!(s.registrations(), 1);
+        assert_eq!(s.next_expiry(), Some(now + 600));
+        // nothing is due a second early
+        assert!(block_on(s.expire(now + 599)).is_empty());
+        assert!(block_on(s.store().load(IMPU)).unwrap().is_some());
+        let ev = block_on(s.expire(now + 600));
+        assert_eq!(ev.len(), 1);
+        match &ev[0] {
+            RegEvent::Expired { record, expired } => {
+                assert!(record.bindings.is_empty());
+                assert_eq!(expired.len(), 1);
+                assert_eq!(expired[0].uri, "sip:ue@10.0.0.1:5060");
+            }
+            e => panic!("{e:?}"),
+        }
+        assert!(ev[0].is_deregistration());
+        // the store and the HSS (SAR TIMEOUT_DEREGISTRATION) forgot it
+        assert!(block_on(s.store().load("tel:+15550001")).unwrap().is_none());
+        assert_eq!(hss_state(&s), crate::hss::RegistrationState::NotRegistered);
+        assert_eq!(s.registrations(), 0);
+        assert_eq!(s.next_expiry(), None);
+    }
+
+    #[test]
+    fn rtr_removes_registrations_and_ppr_replaces_the_profile() {
+        let s = scscf();
+        let now = 1_700_000_000;
+        let reason = DeregistrationReason {
+            code: 2,
+            info: Some("moved".into()),
+        };
+        // nothing registered: DIAMETER_ERROR_USER_UNKNOWN
+        assert_eq!(
+            block_on(s.terminate(IMPI, &[], reason.clone())).unwrap_err(),
+            result::USER_UNKNOWN
+        );
+        assert_eq!(
+            block_on(s.push_profile(IMPI, None, Some("ccf=x"))).unwrap_err(),
+            result::USER_UNKNOWN
+        );
+        registered(&s, now, 600, "");
+        // PPR: a new profile without the barred identity, and charging information
+        let mut sub = s
+            .cx()
+            .hss()
+            .lock()
+            .unwrap()
+            .subscriber(IMPI)
+            .unwrap()
+            .subscription
+            .clone();
+        sub.service_profiles[0].public_identities.pop();
+        let xml = sub.to_xml();
+        let recs = block_on(s.push_profile(IMPI, Some(&xml), Some("ccf=aaa://ccf"))).unwrap();
+        assert_eq!(recs.len(), 1);
+        let rec = block_on(s.store().load(IMPU)).unwrap().unwrap();
+        assert_eq!(rec.user_data.as_deref(), Some(xml.as_str()));
+        assert_eq!(rec.charging.as_deref(), Some("ccf=aaa://ccf"));
+        assert!(rec.barred.is_empty());
+        assert!(block_on(s.store().load("sip:barred@ims.example.org"))
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            block_on(s.push_profile(IMPI, Some("<nope"), None)).unwrap_err(),
+            result::UNABLE_TO_COMPLY
+        );
+        // RTR for another IMPI: unknown; for ours (by IMPU of the implicit set): removed
+        assert_eq!(
+            block_on(s.terminate("x@y", &["tel:+15550001".into()], reason.clone())).unwrap_err(),
+            result::USER_UNKNOWN
+        );
+        let ev = block_on(s.terminate(IMPI, &["tel:+15550001".into()], reason.clone())).unwrap();
+        assert_eq!(ev.len(), 1);
+        assert!(matches!(&ev[0], RegEvent::Terminated { reason: r, .. } if r.reregister()));
+        assert!(block_on(s.store().load(IMPU)).unwrap().is_none());
+        assert_eq!(s.registrations(), 0);
+        // a call now finds nobody (the S-CSCF's routing answers 480 on an empty store)
+        assert_eq!(
+            block_on(s.terminate(IMPI, &[], reason)).unwrap_err(),
+            result::USER_UNKNOWN
+        );
+    }
+
+    #[test]
+    fn gruu_in_the_200_only_when_supported_with_an_instance() {
+        let s = scscf();
+        let now = 1_700_000_000;
+        let resp = registered(&s, now, 600, "");
+        assert!(!String::from_utf8_lossy(&resp).contains("gruu="));
+        let s = scscf();
+        let resp = registered(&s, now, 600, "Supported: gruu\r\n");
+        // no +sip.instance: no GRUU
+        assert!(!String::from_utf8_lossy(&resp).contains("gruu="));
+        let s = scscf();
+        let instance = "Supported: path, gruu\r\n";
+        let resp = {
+            // the Contact with an instance-id (RFC 5627 §4.1)
+            let with = |cseq: u32, auth: Option<&str>| {
+                String::from_utf8(register(cseq, auth, 600))
+                    .unwrap()
+                    .replace(
+                        "Contact: <sip:ue@10.0.0.1:5060>;expires=600",
+                        "Contact: <sip:ue@10.0.0.1:5060>;+sip.instance=\"<urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6>\";expires=600",
+                    )
+                    .replace("Content-Length: 0\r\n", &format!("{instance}Content-Length: 0\r\n"))
+                    .into_bytes()
+            };
+            let o = block_on(s.register(
+                &ims_sip::parse_datagram(&with(1, None)).unwrap(),
+                now,
+                [1; 16],
+            ));
+            let www = header(&o.response, "WWW-Authenticate").unwrap();
+            let mut usim = Usim::new(
+                Milenage::new(&K, OperatorKey::Op(OP)),
+                aka::DEFAULT_IND_BITS,
+            );
+            let (creds, _) =
+                digest::answer_aka(&Challenge::parse(&www).unwrap(), &mut usim, IMPI, &REQ)
+                    .unwrap();
+            let o = block_on(s.register(
+                &ims_sip::parse_datagram(&with(2, Some(&creds.to_string()))).unwrap(),
+                now,
+                [2; 16],
+            ));
+            assert_eq!(o.status, 200);
+            o.response
+        };
+        let contact = header(&resp, "Contact").unwrap();
+        assert!(
+            contact.contains(&format!(
+                "pub-gruu=\"{IMPU};gr=urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6\""
+            )),
+            "{contact}"
+        );
+        let t = s.temp_gruu(
+            IMPU,
+            "<urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6>",
+            "reg1",
+        );
+        assert!(t.starts_with("sip:tgruu.") && t.ends_with("@ims.example.org;gr"));
+        assert!(contact.contains(&format!("temp-gruu=\"{t}\"")), "{contact}");
+        assert_ne!(
+            t,
+            s.temp_gruu(
+                IMPU,
+                "<urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6>",
+                "reg2"
+            )
+        );
+        assert!(header(&resp, "Supported").unwrap().contains("gruu"));
+    }
+
+    #[test]
+    fn third_party_register_per_matching_ifc() {
+        use crate::subscription::{
+            ApplicationServer, InitialFilterCriteria, Spt, SptKind, TriggerPoint,
+        };
+        let s = scscf();
+        let now = 1_700_000_000;
+        // the subscriber gets two iFCs: REGISTER to an IM server (with the REGISTER and the
+        // 200 included, SESSION_TERMINATED) and MESSAGE to another AS
+        {
+            let mut hss = s.cx().hss().lock().unwrap();
+            let mut sub = hss.subscriber(IMPI).unwrap().subscription.clone();
+            let mut reg = Spt::new(SptKind::Method("REGISTER".into()));
+            reg.groups = vec![0];
+            let mut msg = Spt::new(SptKind::Method("MESSAGE".into()));
+            msg.groups = vec![0];
+            let mut im = ApplicationServer::new("sip:127.0.0.1:7070".to_string());
+            im.default_handling = DefaultHandling::SessionTerminated;
+            im.include_register_request = true;
+            im.include_register_response = true;
+            sub.service_profiles[0].initial_filter_criteria = vec![
+                InitialFilterCriteria {
+                    priority: 1,
+                    trigger_point: Some(TriggerPoint {
+                        condition_type_cnf: false,
+                        spts: vec![reg],
+                    }),
+                    application_server: im,
+                    profile_part_indicator: None,
+                },
+                InitialFilterCriteria {
+                    priority: 2,
+                    trigger_point: Some(TriggerPoint {
+                        condition_type_cnf: false,
+                        spts: vec![msg],
+                    }),
+                    application_server: ApplicationServer::new("sip:127.0.0.1:7071".to_string()),
+                    profile_part_indicator: None,
+                },
+            ];
+            hss.update_profile(sub);
+        }
+        let r2 = String::from_utf8(register(9, None, 600)).unwrap();
+        let resp = registered(&s, now, 600, "");
+        let rec = block_on(s.store().load(IMPU)).unwrap().unwrap();
+        let ev = RegEvent::Registered {
+            initial: true,
+            record: rec.clone(),
+        };
+        let req = ims_sip::parse_datagram(r2.as_bytes()).unwrap();
+        let t = s.third_party_registers(&ev, Some((&req, &resp)), now + 10, "c1");
+        assert_eq!(t.len(), 1, "only the REGISTER iFC matches");
+        assert_eq!(t[0].server_name, "sip:127.0.0.1:7070");
+        assert_eq!(t[0].default_handling, DefaultHandling::SessionTerminated);
+        assert!(!t[0].deregistration);
+        let text = String::from_utf8(t[0].request.clone()).unwrap();
+        assert!(
+            text.starts_with("REGISTER sip:127.0.0.1:7070 SIP/2.0\r\n"),
+            "{text}"
+        );
+        // Via is the sender's: the request parses once one is added
+        let with_via = text.replacen(
+            "\r\n",
+            "\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK1\r\n",
+            1,
+        );
+        let m = ims_sip::parse_datagram(with_via.as_bytes()).unwrap();
+        assert_eq!(m.header_str("To"), Some(format!("<{IMPU}>").as_str()));
+        assert_eq!(
+            m.header_str("Contact"),
+            Some("<sip:scscf.ims.example.org:6060>")
+        );
+        assert_eq!(m.header_str("Expires"), Some("590"));
+        assert!(m
+            .header_str("Content-Type")
+            .unwrap()
+            .starts_with("multipart/mixed;boundary="));
+        let body = String::from_utf8_lossy(m.body());
+        assert!(body.contains("message/sip") && body.contains("REGISTER sip:ims.example.org"));
+        assert!(body.contains("SIP/2.0 200"));
+        // a network-initiated de-registration: Expires 0, no body
+        let ev = RegEvent::Expired {
+            record: RegistrationRecord {
+                bindings: vec![],
+                ..rec.clone()
+            },
+            expired: rec.bindings.clone(),
+        };
+        let t = s.third_party_registers(&ev, None, now + 700, "c2");
+        assert_eq!(t.len(), 1);
+        assert!(t[0].deregistration);
+        let text = String::from_utf8(t[0].request.clone()).unwrap();
+        assert!(
+            text.contains("Expires: 0\r\n") && text.ends_with("Content-Length: 0\r\n\r\n"),
+            "{text}"
+        );
+        // an S-CSCF-initiated de-registration tells the HSS
+        let ev = block_on(s.deregister(
+            IMPU,
+            DeregistrationReason {
+                code: 0,
+                info: None,
+            },
+        ))
+        .unwrap();
+        assert!(ev.is_deregistration());
+        assert_eq!(hss_state(&s), crate::hss::RegistrationState::NotRegistered);
     }
 }

@@ -86,8 +86,8 @@ pub use builder::{
 };
 pub use error::{Error, ErrorKind};
 pub use offer_answer::{
-    answer, hold, hold_media, is_held_by_peer, reject, resume, resume_media, AnswerConfig, Codec,
-    LocalMedia,
+    answer, hold, hold_media, is_held_by_peer, reject, resume, resume_media, AnswerConfig,
+    BandwidthPolicy, Codec, DtlsConfig, IceConfig, LocalMedia, SdesKey,
 };
 pub use precondition::{DirStatus, PreconditionState, Segment};
 pub use session::{

@@ -31,6 +31,56 @@ impl Codec {
     }
 }
 
+/// How the answer's `b=` lines are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BandwidthPolicy {
+    /// Only this side's [`LocalMedia::bandwidths`] (RFC 3264 §6.1 / RFC 3890: the answer's
+    /// `b=` is what the answerer wants to receive).
+    #[default]
+    Own,
+    /// Every media-level `b=` of the offer is answered: with this side's value for that type
+    /// when it has one, else the offered value; this side's other types are added.
+    Mirror,
+}
+
+/// One SDES key this side can use (RFC 4568): its crypto suite and this side's own key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdesKey {
+    /// Crypto suite (`AES_CM_128_HMAC_SHA1_80`), matched without case.
+    pub suite: String,
+    /// This side's key parameters (`inline:<base64 key||salt>[|lifetime][|MKI:len]`).
+    pub key_params: String,
+    /// Session parameters to answer with, if any.
+    pub session_params: Option<String>,
+}
+
+/// DTLS-SRTP (RFC 5763 / RFC 5764) or other DTLS/TLS media: this side's certificate
+/// fingerprint and the role it takes when the offer says `actpass`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DtlsConfig {
+    /// Hash function of the fingerprint (`sha-256`, RFC 8122 §5).
+    pub hash_func: String,
+    /// The fingerprint: colon-separated upper-case hex.
+    pub fingerprint: String,
+    /// The role answered to `actpass`: `active` (RECOMMENDED by RFC 5763 §5, the handshake
+    /// starts at once) or `passive`.
+    pub actpass_answer: crate::Setup<'static>,
+}
+
+/// This side's ICE parameters (RFC 8839) for one media stream: written into the answer, never
+/// taken from the offer.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IceConfig {
+    /// `a=ice-ufrag`.
+    pub ufrag: String,
+    /// `a=ice-pwd`.
+    pub pwd: String,
+    /// `a=ice-options` (`trickle`), if any.
+    pub options: Option<String>,
+    /// `a=candidate` values (`1 1 UDP 2130706431 192.0.2.1 49170 typ host`).
+    pub candidates: Vec<String>,
+}
+
 /// What this side can do for one media type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalMedia {
@@ -48,6 +98,25 @@ pub struct LocalMedia {
     pub attributes: Vec<AttributeBuf>,
     /// Bandwidth lines for the answered media.
     pub bandwidths: Vec<(String, u64)>,
+    /// How `b=` lines are answered.
+    pub bandwidth_policy: BandwidthPolicy,
+    /// `a=ptime` of the answer: the packetisation this side wants to receive (RFC 3264
+    /// §6.1: ptime in an answer is the answerer's own), capped at the offer's `a=maxptime`.
+    /// `None` writes no ptime.
+    pub ptime: Option<u32>,
+    /// SDES keys this side supports, in its order of preference (RFC 4568). An offered
+    /// `RTP/SAVP(F)` stream with `a=crypto` is answered with the first offered line (offer
+    /// order, RFC 4568 §7.1.1) whose suite is here, same tag, this side's key; with no
+    /// supported suite (or no key at all) such a stream is rejected.
+    pub crypto: Vec<SdesKey>,
+    /// DTLS: answers `a=setup` and `a=fingerprint` when the offer carries a fingerprint. A
+    /// `UDP/TLS/…` stream is rejected without it.
+    pub dtls: Option<DtlsConfig>,
+    /// ICE: this side's `a=ice-ufrag`, `a=ice-pwd`, `a=ice-options`, `a=candidate`, written when
+    /// the offer uses ICE (it has `a=ice-ufrag`).
+    pub ice: Option<IceConfig>,
+    /// Answer `a=rtcp-mux` when the offer has it (RFC 5761 §5.1.1).
+    pub rtcp_mux: bool,
 }
 
 impl LocalMedia {
@@ -60,7 +129,56 @@ impl LocalMedia {
             direction: Direction::SendRecv,
             attributes: Vec::new(),
             bandwidths: Vec::new(),
+            bandwidth_policy: BandwidthPolicy::Own,
+            ptime: None,
+            crypto: Vec::new(),
+            dtls: None,
+            ice: None,
+            rtcp_mux: false,
         }
+    }
+    /// Adds a bandwidth line of this side (`AS`, `TIAS`, ...).
+    pub fn bandwidth(mut self, bw_type: &str, value: u64) -> Self {
+        self.bandwidths.push((bw_type.to_owned(), value));
+        self
+    }
+    /// Answers every offered `b=` (see [`BandwidthPolicy::Mirror`]).
+    pub fn mirror_bandwidth(mut self) -> Self {
+        self.bandwidth_policy = BandwidthPolicy::Mirror;
+        self
+    }
+    /// Sets the answer's `a=ptime`.
+    pub fn ptime(mut self, ms: u32) -> Self {
+        self.ptime = Some(ms);
+        self
+    }
+    /// Adds an SDES suite with this side's key parameters.
+    pub fn sdes(mut self, suite: &str, key_params: &str) -> Self {
+        self.crypto.push(SdesKey {
+            suite: suite.to_owned(),
+            key_params: key_params.to_owned(),
+            session_params: None,
+        });
+        self
+    }
+    /// Sets this side's DTLS fingerprint; `actpass` is answered `active`.
+    pub fn dtls(mut self, hash_func: &str, fingerprint: &str) -> Self {
+        self.dtls = Some(DtlsConfig {
+            hash_func: hash_func.to_owned(),
+            fingerprint: fingerprint.to_owned(),
+            actpass_answer: crate::Setup::Active,
+        });
+        self
+    }
+    /// Sets this side's ICE parameters.
+    pub fn ice(mut self, ice: IceConfig) -> Self {
+        self.ice = Some(ice);
+        self
+    }
+    /// Accepts `a=rtcp-mux`.
+    pub fn rtcp_mux(mut self) -> Self {
+        self.rtcp_mux = true;
+        self
     }
     /// Adds a supported codec.
     pub fn codec(mut self, c: Codec) -> Self {
@@ -121,9 +239,24 @@ fn offered_codec(m: &Media<'_>, pt: u8) -> Option<(String, u32, u32)> {
 
 /// Answers `offer` (RFC 3264 §6): one media description per offered one, in the same order;
 /// streams offered with port 0, streams of a type `cfg` has no entry for, and RTP streams with
-/// no codec in common are rejected with port 0. Accepted RTP streams keep the offered payload
-/// type numbers, `a=rtpmap` and `a=fmtp` of the common codecs in the offer's order. The `t=`
-/// lines are the offer's.
+/// no codec in common are rejected with port 0. The `t=` lines are the offer's.
+///
+/// Per accepted stream (see [`LocalMedia`] for the knobs):
+/// - payload types: the answer uses the offerer's payload type numbers, `a=rtpmap` and
+///   `a=fmtp` for the common codecs, in the offer's order (RFC 3264 §6.1: "that same payload
+///   type number SHOULD be used for that codec in the answer"); a codec this side would number
+///   differently is still answered with the offer's number, so both directions use one map;
+/// - `a=ptime` is this side's ([`LocalMedia::ptime`]), capped at the offer's `a=maxptime`;
+/// - `b=` per [`BandwidthPolicy`];
+/// - SDES `a=crypto` (RFC 4568 §7.1.2): first offered line with a supported suite, same tag,
+///   own key; DTLS `a=setup` / `a=fingerprint` (RFC 5763 §5, RFC 4145 §4.1): `actpass` →
+///   [`DtlsConfig::actpass_answer`], `active` → `passive`, `passive` → `active`, own
+///   fingerprint; a secure profile (`RTP/SAVP`, `UDP/TLS/…`) that cannot be keyed is rejected;
+/// - ICE attributes are this side's ([`IceConfig`]), only when the offer uses ICE; nothing of
+///   the offer's ICE, crypto, fingerprint or setup lines is copied;
+/// - `a=rtcp-mux` when offered and accepted;
+/// - preconditions of type `qos` as in TS 24.229 ([`AnswerConfig::local_qos`]); lines of other
+///   precondition types (`sec`, RFC 5027) are not answered and not touched.
 pub fn answer(offer: &Session<'_>, cfg: &AnswerConfig) -> Result<SessionBuilder, Error> {
     let mut out = SessionBuilder::new(cfg.origin.clone()).connection(cfg.connection.clone());
     out.timings = offer
@@ -144,7 +277,7 @@ pub fn answer(offer: &Session<'_>, cfg: &AnswerConfig) -> Result<SessionBuilder,
             .find(|(i, l)| !used[*i] && l.media.eq_ignore_ascii_case(m.media));
         let answered = match local {
             Some((i, l)) if m.port != 0 => {
-                let a = answer_media(m, l, cfg)?;
+                let a = answer_media(offer, m, l, cfg)?;
                 if a.is_some() {
                     used[i] = true;
                 }
@@ -164,7 +297,66 @@ pub fn reject(m: &Media<'_>) -> MediaBuilder {
     r
 }
 
+/// The media-level attribute `name`, else the session-level one (RFC 8866 §5.13: fingerprint,
+/// setup, ice-ufrag, ice-pwd may be written at session level).
+fn with_fallback<'s, 'a>(
+    s: &'s Session<'a>,
+    m: &'s Media<'a>,
+    name: &str,
+) -> Option<&'s crate::Attribute<'a>> {
+    m.attribute(name).or_else(|| s.attribute(name))
+}
+
+/// Secure RTP profiles (RFC 3711 / RFC 5124 / RFC 5764): `RTP/SAVP`, `RTP/SAVPF`,
+/// `UDP/TLS/RTP/SAVP(F)`.
+fn is_srtp(proto: &str) -> bool {
+    proto
+        .split('/')
+        .any(|p| p.eq_ignore_ascii_case("SAVP") || p.eq_ignore_ascii_case("SAVPF"))
+}
+
+fn is_dtls(proto: &str) -> bool {
+    proto
+        .split('/')
+        .any(|p| p.eq_ignore_ascii_case("TLS") || p.eq_ignore_ascii_case("DTLS"))
+}
+
+/// RFC 4568 §7.1.2: the first offered `a=crypto` (offer order) whose suite this side supports,
+/// answered with the same tag and this side's key.
+fn answer_crypto(m: &Media<'_>, l: &LocalMedia) -> Option<AttributeBuf> {
+    m.attributes_named("crypto").find_map(|attr| {
+        let Ok(Attr::Crypto(c)) = attr.typed() else {
+            return None;
+        };
+        let k = l
+            .crypto
+            .iter()
+            .find(|k| k.suite.eq_ignore_ascii_case(c.suite))?;
+        let mut v = format!("{} {} {}", c.tag, c.suite, k.key_params);
+        if let Some(sp) = &k.session_params {
+            v.push(' ');
+            v.push_str(sp);
+        }
+        Some(AttributeBuf::new("crypto", v))
+    })
+}
+
+/// RFC 4145 §4.1 / RFC 5763 §5: the answer's `a=setup` for an offered one (absent = active).
+fn answer_setup(offered: Option<Setup<'_>>, actpass: Setup<'static>) -> Setup<'static> {
+    match offered {
+        Some(Setup::ActPass) => match actpass {
+            Setup::Passive => Setup::Passive,
+            _ => Setup::Active,
+        },
+        Some(Setup::Active) | None => Setup::Passive,
+        Some(Setup::Passive) => Setup::Active,
+        Some(Setup::HoldConn) => Setup::HoldConn,
+        Some(Setup::Unknown(_)) => Setup::Active,
+    }
+}
+
 fn answer_media(
+    offer: &Session<'_>,
     m: &Media<'_>,
     l: &LocalMedia,
     cfg: &AnswerConfig,
@@ -198,8 +390,66 @@ fn answer_media(
         if a.formats.is_empty() {
             return Ok(None);
         }
-    } else {
+        if let Some(p) = l.ptime {
+            let max = m
+                .attributes_named("maxptime")
+                .find_map(|x| match x.typed() {
+                    Ok(Attr::MaxPtime(n)) => Some(n),
+                    _ => None,
+                });
+            let p = max.map_or(p, |mx| p.min(mx));
+            a.attributes.push(AttributeBuf::new("ptime", p.to_string()));
+        }
+    }
+    // DTLS (RFC 5763 §5): own fingerprint and the answered role
+    let fingerprint_offered = with_fallback(offer, m, "fingerprint").is_some();
+    let mut setup_done = false;
+    match &l.dtls {
+        Some(d) if fingerprint_offered => {
+            let offered = with_fallback(offer, m, "setup").and_then(|x| match x.typed() {
+                Ok(Attr::Setup(s)) => Some(s),
+                _ => None,
+            });
+            let role = answer_setup(offered, d.actpass_answer);
+            a.attributes.push(AttributeBuf::new("setup", role.as_str()));
+            a.attributes.push(AttributeBuf::new(
+                "fingerprint",
+                format!("{} {}", d.hash_func, d.fingerprint),
+            ));
+            setup_done = true;
+        }
+        _ if is_dtls(m.proto) => return Ok(None),
+        _ => {}
+    }
+    // SDES (RFC 4568): only for SRTP profiles keyed in the SDP
+    if is_srtp(m.proto) && !is_dtls(m.proto) {
+        match answer_crypto(m, l) {
+            Some(c) => a.attributes.push(c),
+            None => return Ok(None),
+        }
+    }
+    if l.rtcp_mux && m.has_attribute("rtcp-mux") {
+        a.attributes.push(AttributeBuf::flag("rtcp-mux"));
+    }
+    if let Some(ice) = &l.ice {
+        if with_fallback(offer, m, "ice-ufrag").is_some() {
+            a.attributes
+                .push(AttributeBuf::new("ice-ufrag", ice.ufrag.clone()));
+            a.attributes
+                .push(AttributeBuf::new("ice-pwd", ice.pwd.clone()));
+            if let Some(o) = &ice.options {
+                a.attributes
+                    .push(AttributeBuf::new("ice-options", o.clone()));
+            }
+            for c in &ice.candidates {
+                a.attributes.push(AttributeBuf::new("candidate", c.clone()));
+            }
+        }
+    }
+    if !m.is_rtp() {
         a.formats = m.formats().map(str::to_owned).collect();
+    }
+    if !setup_done && !m.is_rtp() {
         // MSRP over TCP (RFC 6135, RFC 4145): answer the connection role
         if let Some(attr) = m.attribute("setup") {
             if let Ok(Attr::Setup(s)) = attr.typed() {
@@ -216,8 +466,30 @@ fn answer_media(
                 .push(AttributeBuf::new("setup", Setup::Passive.as_str()));
         }
     }
-    for (t, v) in &l.bandwidths {
-        a = a.bandwidth(t, *v);
+    match l.bandwidth_policy {
+        BandwidthPolicy::Own => {
+            for (t, v) in &l.bandwidths {
+                a = a.bandwidth(t, *v);
+            }
+        }
+        BandwidthPolicy::Mirror => {
+            for b in &m.bandwidths {
+                let own = l
+                    .bandwidths
+                    .iter()
+                    .find(|(t, _)| t.eq_ignore_ascii_case(b.bw_type));
+                a = a.bandwidth(b.bw_type, own.map_or(b.value, |(_, v)| *v));
+            }
+            for (t, v) in &l.bandwidths {
+                if !m
+                    .bandwidths
+                    .iter()
+                    .any(|b| b.bw_type.eq_ignore_ascii_case(t))
+                {
+                    a = a.bandwidth(t, *v);
+                }
+            }
+        }
     }
     a.attributes.extend(l.attributes.iter().cloned());
     if let (Some(local_qos), Some(theirs)) = (cfg.local_qos, PreconditionState::from_media(m)?) {

@@ -103,12 +103,17 @@ impl PreconditionState {
     }
 
     /// Reads the `curr`, `des` and `conf` lines of type `qos` of a media description; `None`
-    /// when it has none.
+    /// when it has none. Lines of other types (`sec`, …) are skipped unread.
     pub fn from_media(m: &Media<'_>) -> Result<Option<Self>, Error> {
         let mut st = PreconditionState::default();
         let mut any = false;
         for a in &m.attributes {
             if !matches!(a.name, "curr" | "des" | "conf") {
+                continue;
+            }
+            // other precondition types are opaque here: not read, never an error
+            let ty = a.value.and_then(|v| v.split_ascii_whitespace().next());
+            if !ty.is_some_and(|t| t.eq_ignore_ascii_case("qos")) {
                 continue;
             }
             let (ty, status, dir, f): (_, _, _, &dyn Fn(&mut DirStatus)) = match a.typed()? {
@@ -303,10 +308,17 @@ impl PreconditionState {
         out
     }
 
-    /// Replaces the `curr` / `des` / `conf` lines of `m` with this table's (`qos` type), placed
-    /// where the first of them was, or at the end.
+    /// Replaces the `curr` / `des` / `conf` lines of type `qos` in `m` with this table's,
+    /// placed where the first of them was, or at the end. Lines of other precondition types
+    /// (`sec`, RFC 5027, or unknown ones) stay as they are.
     pub fn apply(&self, m: &mut MediaBuilder) {
-        let is_pre = |a: &AttributeBuf| matches!(a.name.as_str(), "curr" | "des" | "conf");
+        let is_pre = |a: &AttributeBuf| {
+            matches!(a.name.as_str(), "curr" | "des" | "conf")
+                && a.value
+                    .as_deref()
+                    .and_then(|v| v.split_ascii_whitespace().next())
+                    .is_some_and(|t| t.eq_ignore_ascii_case("qos"))
+        };
         let at = m.attributes.iter().position(is_pre);
         m.attributes.retain(|a| !is_pre(a));
         let new = self.to_attributes("qos");

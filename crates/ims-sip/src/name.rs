@@ -317,6 +317,191 @@ fn eq_fold(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
+/// Words of eight bytes that hold the longest known name (`P-Charging-Function-Addresses`, 29).
+const PAT_WORDS: usize = 4;
+
+/// A known spelling (long or compact) as eight-byte words: the lower-case bytes, the bits that
+/// fold case (0x20 on letters only, so a byte matches exactly itself or its other case) and the
+/// bytes that belong to the name.
+#[derive(Clone, Copy)]
+struct Pattern {
+    lower: [u64; PAT_WORDS],
+    fold: [u64; PAT_WORDS],
+    mask: [u64; PAT_WORDS],
+    len: usize,
+    name: HeaderName,
+}
+
+const fn pattern(s: &[u8], name: HeaderName) -> Pattern {
+    let mut p = Pattern {
+        lower: [0; PAT_WORDS],
+        fold: [0; PAT_WORDS],
+        mask: [0; PAT_WORDS],
+        len: s.len(),
+        name,
+    };
+    let mut i = 0;
+    while i < s.len() {
+        let c = s[i];
+        let (w, sh) = (i / 8, (i % 8) * 8);
+        p.lower[w] |= (c.to_ascii_lowercase() as u64) << sh;
+        if c.is_ascii_alphabetic() {
+            p.fold[w] |= 0x20 << sh;
+        }
+        p.mask[w] |= 0xff << sh;
+        i += 1;
+    }
+    p
+}
+
+const N_COMPACT: usize = {
+    let mut n = 0;
+    let mut i = 0;
+    while i < HeaderName::ALL.len() {
+        if HeaderName::ALL[i].compact().is_some() {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+};
+
+/// Every known spelling: long names, then compact forms.
+static PATTERNS: [Pattern; HeaderName::ALL.len() + N_COMPACT] = {
+    let mut t = [pattern(b"", HeaderName::Other); HeaderName::ALL.len() + N_COMPACT];
+    let mut i = 0;
+    let mut n = 0;
+    while i < HeaderName::ALL.len() {
+        let h = HeaderName::ALL[i];
+        t[n] = pattern(h.as_str().as_bytes(), h);
+        n += 1;
+        if let Some(c) = h.compact() {
+            t[n] = pattern(&[c as u8], h);
+            n += 1;
+        }
+        i += 1;
+    }
+    t
+};
+
+const LINE_BITS: u32 = 9;
+const LINE_SIZE: usize = 1 << LINE_BITS;
+
+/// Hash of a spelling from its length and its first eight bytes (at most `len` of them) with bit
+/// 0x20 set (the exact compare after the hash decides; the hash only has to spread the names).
+#[inline(always)]
+const fn line_hash(key: u64, len: usize) -> usize {
+    ((key ^ len as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - LINE_BITS)) as usize
+}
+
+/// The bytes below `len` of a word (all of them from 8 on).
+#[inline(always)]
+const fn low_bytes(len: usize) -> u64 {
+    if len >= 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * len)) - 1
+    }
+}
+
+/// Open-addressing table over `PATTERNS`: slot value is the index plus one, 0 for empty.
+static LINE_TABLE: [u8; LINE_SIZE] = {
+    let mut t = [0u8; LINE_SIZE];
+    let mut i = 0;
+    while i < PATTERNS.len() {
+        let p = &PATTERNS[i];
+        let mut h = line_hash(
+            (p.lower[0] | 0x2020_2020_2020_2020) & low_bytes(p.len),
+            p.len,
+        );
+        while t[h] != 0 {
+            h = (h + 1) & (LINE_SIZE - 1);
+        }
+        t[h] = (i + 1) as u8;
+        i += 1;
+    }
+    t
+};
+
+#[inline(always)]
+fn word_at(b: &[u8], at: usize) -> Option<u64> {
+    b.get(at..at + 8)
+        .map(|s| u64::from_le_bytes(s.try_into().expect("eight bytes")))
+}
+
+/// Marks the bytes of `x` equal to `c`: the lowest marked byte is exact, higher ones may be false
+/// positives.
+#[inline(always)]
+pub(crate) const fn byte_eq_mask(x: u64, c: u8) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let y = x ^ (ONES * c as u64);
+    y.wrapping_sub(ONES) & !y & HIGHS
+}
+
+/// The common start of a header line, `known-name ":"` with nothing between name and colon,
+/// recognised a word at a time: returns the name and the offset of the colon in `line`.
+///
+/// `None` sends the caller to the general path (an unknown name, whitespace before the colon, no
+/// colon in the first 32 bytes, fewer than eight bytes per word left in the buffer, a malformed
+/// line): that path decides, so this one only has to be right when it answers. It answers only when
+/// the bytes before the first `:` are exactly a known spelling, case aside, which is what the
+/// general path's token check and `from_token` lookup would conclude.
+#[inline(always)]
+pub(crate) fn match_known_line(line: &[u8]) -> Option<(HeaderName, usize)> {
+    const FOLD: u64 = 0x2020_2020_2020_2020;
+    let w0 = word_at(line, 0)?;
+    let m = byte_eq_mask(w0, b':');
+    if m != 0 {
+        let len = (m.trailing_zeros() / 8) as usize;
+        let key = (w0 | FOLD) & ((1u64 << (8 * len)) - 1);
+        return probe(key, len, |p| (w0 | p.fold[0]) & p.mask[0] == p.lower[0]);
+    }
+    let key = w0 | FOLD;
+    let eq0 = |p: &Pattern| (w0 | p.fold[0]) == p.lower[0];
+    let w1 = word_at(line, 8)?;
+    let m = byte_eq_mask(w1, b':');
+    if m != 0 {
+        let len = 8 + (m.trailing_zeros() / 8) as usize;
+        return probe(key, len, |p| {
+            eq0(p) && (w1 | p.fold[1]) & p.mask[1] == p.lower[1]
+        });
+    }
+    let w2 = word_at(line, 16)?;
+    let m = byte_eq_mask(w2, b':');
+    if m != 0 {
+        let len = 16 + (m.trailing_zeros() / 8) as usize;
+        return probe(key, len, |p| {
+            eq0(p) && (w1 | p.fold[1]) == p.lower[1] && (w2 | p.fold[2]) & p.mask[2] == p.lower[2]
+        });
+    }
+    let w3 = word_at(line, 24)?;
+    let m = byte_eq_mask(w3, b':');
+    if m != 0 {
+        let len = 24 + (m.trailing_zeros() / 8) as usize;
+        return probe(key, len, |p| {
+            eq0(p)
+                && (w1 | p.fold[1]) == p.lower[1]
+                && (w2 | p.fold[2]) == p.lower[2]
+                && (w3 | p.fold[3]) & p.mask[3] == p.lower[3]
+        });
+    }
+    None
+}
+
+/// Walks the probe sequence of `(key, len)` until `eq` accepts a pattern of that length.
+#[inline(always)]
+fn probe(key: u64, len: usize, eq: impl Fn(&Pattern) -> bool) -> Option<(HeaderName, usize)> {
+    let mut h = line_hash(key, len);
+    loop {
+        let p = PATTERNS.get((LINE_TABLE[h] as usize).wrapping_sub(1))?;
+        if p.len == len && eq(p) {
+            return Some((p.name, len));
+        }
+        h = (h + 1) & (LINE_SIZE - 1);
+    }
+}
+
 impl fmt::Display for HeaderName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(if *self == HeaderName::Other {
@@ -324,5 +509,83 @@ impl fmt::Display for HeaderName {
         } else {
             self.as_str()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spellings() -> Vec<(String, HeaderName)> {
+        let mut v = Vec::new();
+        for &h in HeaderName::ALL {
+            v.push((h.as_str().to_string(), h));
+            if let Some(c) = h.compact() {
+                v.push((c.to_string(), h));
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn every_spelling_is_recognised_in_any_case() {
+        for (s, h) in spellings() {
+            for name in [s.clone(), s.to_ascii_lowercase(), s.to_ascii_uppercase()] {
+                let line = format!("{name}: value of some length\r\n");
+                assert_eq!(
+                    match_known_line(line.as_bytes()),
+                    Some((h, name.len())),
+                    "{name}"
+                );
+                // the general path agrees
+                assert_eq!(HeaderName::from_bytes(name.as_bytes()), h);
+            }
+        }
+    }
+
+    #[test]
+    fn near_misses_go_to_the_general_path() {
+        let cases: &[&[u8]] = &[
+            b"Via : SIP/2.0/UDP h\r\n",  // whitespace before the colon
+            b"Vias: SIP/2.0/UDP h\r\n",  // unknown name
+            b"X-Via: SIP/2.0/UDP h\r\n", // unknown name
+            b"Call\rID: abc@host\r\n",   // CR where the name has '-' (CR | 0x20 == '-')
+            b"Call\x0dID: abc@host\r\n", // same, spelled in hex
+            b"Max-Forwards\x00: 70\r\n", // NUL before the colon
+            b": empty name\r\n\r\n",
+            b"Via:",                                           // fewer than eight bytes
+            b"P-Charging-Function-Addresse: x\r\n",            // one letter short
+            b"P-Charging-Function-Addressesx: x\r\n",          // one letter long
+            b"Content-Lengthhhhhhhhhhhhhhhhhhhhhhhhhh: 0\r\n", // no colon within 32 bytes
+            b"C@ll-ID: abc@host\r\n",                          // '@' | 0x20 is '`', not 'a'
+            b"V\xc9a: x\r\n", // non-ASCII where a letter is expected
+        ];
+        for c in cases {
+            assert_eq!(
+                match_known_line(c),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(c)
+            );
+        }
+    }
+
+    #[test]
+    fn probe_sequences_are_short() {
+        // every spelling sits within a few slots of its hash: the lookup stays cheap
+        for p in PATTERNS.iter() {
+            let mut h = line_hash(
+                (p.lower[0] | 0x2020_2020_2020_2020) & low_bytes(p.len),
+                p.len,
+            );
+            let mut steps = 0;
+            while PATTERNS[LINE_TABLE[h] as usize - 1].name != p.name
+                || PATTERNS[LINE_TABLE[h] as usize - 1].len != p.len
+            {
+                h = (h + 1) & (LINE_SIZE - 1);
+                steps += 1;
+            }
+            assert!(steps <= 4, "{:?} needs {steps} probes", p.name);
+        }
     }
 }

@@ -78,6 +78,10 @@ pub enum EndReason {
     /// An early dialog of a forked INVITE that was never answered: it ends with the INVITE
     /// client transaction after another fork's 2xx (RFC 3261 §13.2.2.4).
     Superseded,
+    /// A second (third, …) 2xx of a forked INVITE, from another dialog than the first 2xx: the
+    /// core ACKed it and ended it with BYE (RFC 3261 §13.2.2.4); reported when the BYE is
+    /// answered or times out.
+    ExtraFork,
 }
 
 /// Events for the application.
@@ -152,6 +156,31 @@ pub enum UaEvent {
     TransportError {
         /// The transaction.
         txn: TxnId,
+    },
+    /// Our INVITE met 422 (Session Interval Too Small, RFC 4028 §6) and the core sent it again
+    /// with Session-Expires and Min-SE raised to the 422's Min-SE (RFC 4028 §7.4): same
+    /// Call-ID, From tag and To, CSeq + 1, new branch. Events of the new INVITE keep reporting
+    /// `txn`, the id [`UserAgent::invite`] returned, and [`UserAgent::cancel`] takes it.
+    SessionIntervalRetry {
+        /// The INVITE as the application knows it.
+        txn: TxnId,
+        /// The new client transaction (see [`UserAgent::current_txn`]).
+        new_txn: TxnId,
+        /// The Session-Expires of the new INVITE.
+        session_expires: u32,
+        /// The Min-SE of the new INVITE.
+        min_se: u32,
+    },
+    /// A 2xx of our forked INVITE arrived from another dialog after the first 2xx: the core
+    /// ACKed it and sent BYE (RFC 3261 §13.2.2.4); the dialog ends with
+    /// [`EndReason::ExtraFork`]. Keep it instead with [`UserAgent::set_bye_extra_forks`].
+    ExtraForkAnswered {
+        /// The INVITE.
+        txn: TxnId,
+        /// The extra dialog.
+        dialog: DialogId,
+        /// Its 2xx.
+        msg: OwnedMessage,
     },
     /// A re-INVITE or UPDATE of ours met 491 (glare); it is sent again at `at` (RFC 3261 §14.1).
     GlareRetry {
@@ -251,6 +280,10 @@ struct UacTxn {
     cancel_pending: bool,
     got_provisional: bool,
     final_seen: bool,
+    /// Initial INVITE: the dialog of the first 2xx (RFC 3261 §13.2.2.4).
+    answered: Option<DialogId>,
+    /// Initial INVITE: how many times it was re-sent after 422 (RFC 4028 §7.4).
+    retries: u8,
 }
 
 #[derive(Debug)]
@@ -309,6 +342,8 @@ struct DialogEntry {
     last_rseq_in: Option<u32>,
     session: Option<SessionTimer>,
     call_id_owner: bool,
+    /// A 2xx of a forked INVITE after the first one: ACKed and ended with BYE.
+    extra_fork: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -334,7 +369,16 @@ pub struct UserAgent {
     rng: u64,
     counter: u64,
     seq: u64,
+    /// INVITEs re-sent after 422: new client transaction → the id the application holds.
+    alias: HashMap<TxnId, TxnId>,
+    /// The reverse: the application's id → the INVITE transaction now in flight.
+    current: HashMap<TxnId, TxnId>,
+    retry_422: bool,
+    bye_extra_forks: bool,
 }
+
+/// How many times one INVITE is re-sent after 422 (each must raise Min-SE).
+pub const MAX_422_RETRIES: u8 = 3;
 
 fn static_method(m: Method<'_>) -> Method<'static> {
     match m {
@@ -384,7 +428,36 @@ impl UserAgent {
             rng,
             counter: 0,
             seq: 0,
+            alias: HashMap::new(),
+            current: HashMap::new(),
+            retry_422: true,
+            bye_extra_forks: true,
         }
+    }
+
+    /// Re-send an INVITE that met 422 with the larger Min-SE (RFC 4028 §7.4), at most
+    /// [`MAX_422_RETRIES`] times and only while the 422 raises Min-SE; on by default. Off, the
+    /// 422 reaches the application as a [`UaEvent::Response`] (see [`UserAgent::min_se_of`]).
+    pub fn set_retry_422(&mut self, on: bool) {
+        self.retry_422 = on;
+    }
+
+    /// After the first 2xx of a forked INVITE, ACK and BYE every 2xx from another dialog (RFC
+    /// 3261 §13.2.2.4: a UAC that wants one dialog); on by default. Off, each such dialog is
+    /// confirmed and ACKed and left to the application.
+    pub fn set_bye_extra_forks(&mut self, on: bool) {
+        self.bye_extra_forks = on;
+    }
+
+    /// The client transaction in flight for the INVITE the application knows as `txn` (the
+    /// same id unless it was re-sent after 422).
+    pub fn current_txn(&self, txn: TxnId) -> TxnId {
+        self.current.get(&txn).copied().unwrap_or(txn)
+    }
+
+    /// The id the application knows for client transaction `txn`.
+    fn public_txn(&self, txn: TxnId) -> TxnId {
+        self.alias.get(&txn).copied().unwrap_or(txn)
     }
 
     /// The settings.
@@ -499,6 +572,20 @@ impl UserAgent {
     }
 
     fn emit(&mut self, e: UaEvent) {
+        let e = match e {
+            UaEvent::Response { txn, dialog, msg } => UaEvent::Response {
+                txn: self.public_txn(txn),
+                dialog,
+                msg,
+            },
+            UaEvent::Timeout { txn } => UaEvent::Timeout {
+                txn: self.public_txn(txn),
+            },
+            UaEvent::TransportError { txn } => UaEvent::TransportError {
+                txn: self.public_txn(txn),
+            },
+            other => other,
+        };
         self.out.push_back(UaOutput::Event(e));
     }
 
@@ -570,6 +657,8 @@ impl UserAgent {
                 cancel_pending: false,
                 got_provisional: false,
                 final_seen: false,
+                answered: None,
+                retries: 0,
             },
         );
         self.pump(now);
@@ -596,6 +685,8 @@ impl UserAgent {
                 cancel_pending: false,
                 got_provisional: false,
                 final_seen: false,
+                answered: None,
+                retries: 0,
             },
         );
         self.pump(now);
@@ -605,6 +696,7 @@ impl UserAgent {
     /// Cancels an INVITE we sent (RFC 3261 §9.1). The CANCEL goes out once a provisional
     /// response has arrived; until then it is held. Returns the CANCEL's transaction when sent.
     pub fn cancel(&mut self, now: Instant, invite: TxnId) -> Result<Option<TxnId>, TxnError> {
+        let invite = self.current_txn(invite);
         let u = self
             .uac
             .get_mut(&invite)
@@ -663,6 +755,8 @@ impl UserAgent {
                 cancel_pending: false,
                 got_provisional: false,
                 final_seen: false,
+                answered: None,
+                retries: 0,
             },
         );
         self.pump(now);
@@ -788,6 +882,8 @@ impl UserAgent {
                 cancel_pending: false,
                 got_provisional: false,
                 final_seen: false,
+                answered: None,
+                retries: 0,
             },
         );
         if kind == UacKind::Bye {
@@ -875,7 +971,8 @@ impl UserAgent {
                 let id = u.dialog.clone();
                 if code >= 200 {
                     if let Some(id) = &id {
-                        self.end_dialog(id, EndReason::ByeSent);
+                        let reason = self.bye_reason(id);
+                        self.end_dialog(id, reason);
                     }
                 }
                 self.emit(UaEvent::Response {
@@ -970,8 +1067,29 @@ impl UserAgent {
                     }
                 }
             }
+            let first = self.uac.get(&txn).and_then(|u| u.answered.clone());
+            if self.bye_extra_forks && first.as_ref().is_some_and(|f| *f != id) {
+                // RFC 3261 §13.2.2.4: "If the UAC does not want to continue with that dialog,
+                // then the UAC MUST terminate the dialog by sending a BYE request" — after
+                // the ACK it MUST send for every 2xx
+                self.send_2xx_ack(&id, &m);
+                if let Some(e) = self.dialogs.get_mut(&id) {
+                    e.extra_fork = true;
+                }
+                let public = self.public_txn(txn);
+                self.emit(UaEvent::ExtraForkAnswered {
+                    txn: public,
+                    dialog: id.clone(),
+                    msg,
+                });
+                if self.bye(now, &id).is_err() {
+                    self.end_dialog(&id, EndReason::ExtraFork);
+                }
+                return;
+            }
             if let Some(u) = self.uac.get_mut(&txn) {
                 u.dialog = Some(id.clone());
+                u.answered.get_or_insert(id.clone());
             }
             self.send_2xx_ack(&id, &m);
             self.emit(UaEvent::DialogConfirmed(id.clone()));
@@ -984,6 +1102,11 @@ impl UserAgent {
             return;
         }
         // non-2xx final: every early dialog of this INVITE ends (RFC 3261 §12.3)
+        let retried = if code == 422 && self.retry_422 {
+            self.retry_after_422(now, txn, &m)
+        } else {
+            None
+        };
         let forks = self
             .uac
             .get(&txn)
@@ -1002,6 +1125,18 @@ impl UserAgent {
                 };
                 self.end_dialog(&f, reason);
             }
+        }
+        if let Some((new_txn, session_expires, min_se)) = retried {
+            let public = self.public_txn(txn);
+            self.alias.insert(new_txn, public);
+            self.current.insert(public, new_txn);
+            self.emit(UaEvent::SessionIntervalRetry {
+                txn: public,
+                new_txn,
+                session_expires,
+                min_se,
+            });
+            return;
         }
         self.emit(UaEvent::Response {
             txn,
@@ -1025,6 +1160,7 @@ impl UserAgent {
             last_rseq_in: None,
             session: None,
             call_id_owner,
+            extra_fork: false,
         }
     }
 
@@ -1295,6 +1431,81 @@ impl UserAgent {
         }
     }
 
+    fn bye_reason(&self, id: &DialogId) -> EndReason {
+        if self.dialogs.get(id).is_some_and(|e| e.extra_fork) {
+            EndReason::ExtraFork
+        } else {
+            EndReason::ByeSent
+        }
+    }
+
+    /// RFC 4028 §7.4 (and RFC 3261 §8.1.3.5): the INVITE `txn` met `resp` (422); sends it again
+    /// with Min-SE = the largest Min-SE seen (the 422's or ours) and Session-Expires at least
+    /// that, CSeq + 1, a new branch, every other header and the body unchanged. `None` when
+    /// the INVITE had no Session-Expires, the 422 has no Min-SE or raises nothing, or the
+    /// retries are used up.
+    fn retry_after_422(
+        &mut self,
+        now: Instant,
+        txn: TxnId,
+        resp: &Message<'_>,
+    ) -> Option<(TxnId, u32, u32)> {
+        let u = self.uac.get(&txn)?;
+        if u.retries >= MAX_422_RETRIES || u.cancel_pending {
+            return None;
+        }
+        let (request, remote, retries) = (u.request.clone(), u.remote, u.retries);
+        let req = request.as_message();
+        let min = Self::min_se_of(resp)?;
+        let sent_se = req.get::<SessionExpires<'_>>().ok().flatten()?.delta;
+        let sent_min = req.get::<MinSe<'_>>().ok().flatten().map_or(0, |m| m.delta);
+        if min <= sent_se && min <= sent_min {
+            return None; // nothing to raise: the same request would meet the same 422
+        }
+        let new_min = min.max(sent_min);
+        let new_se = sent_se.max(new_min);
+        let seq = req.cseq().ok().flatten()?.seq.checked_add(1)?;
+        let via = self.via(remote);
+        let mut b =
+            ims_sip::RequestBuilder::new(Method::Invite, req.request_uri_str()?).header("Via", via);
+        for h in req.headers() {
+            match h.name() {
+                HeaderName::Via
+                | HeaderName::CSeq
+                | HeaderName::SessionExpires
+                | HeaderName::MinSe
+                | HeaderName::ContentLength
+                | HeaderName::ContentType => {}
+                _ => b = b.header(h.raw_name(), h.value()),
+            }
+        }
+        b = b
+            .header("CSeq", format_args!("{seq} INVITE"))
+            .header("Session-Expires", new_se)
+            .header("Min-SE", new_min);
+        if let Some(ct) = req.header(HeaderName::ContentType) {
+            b = b.body(ct, req.body().to_vec());
+        }
+        let msg = b.build().ok()?;
+        let new_txn = self.layer.send_request(now, msg.clone(), remote).ok()?;
+        self.uac.insert(
+            new_txn,
+            UacTxn {
+                kind: UacKind::InitialInvite,
+                request: msg,
+                remote,
+                dialog: None,
+                forks: Vec::new(),
+                cancel_pending: false,
+                got_provisional: false,
+                final_seen: false,
+                answered: None,
+                retries: retries + 1,
+            },
+        );
+        Some((new_txn, new_se, new_min))
+    }
+
     fn end_dialog(&mut self, id: &DialogId, reason: EndReason) {
         if let Some(mut e) = self.dialogs.remove(id) {
             e.dialog.state = DialogState::Terminated;
@@ -1420,7 +1631,8 @@ impl UserAgent {
                         }
                         UacKind::Bye => {
                             if let Some(id) = u.dialog.clone() {
-                                self.end_dialog(&id, EndReason::ByeSent);
+                                let reason = self.bye_reason(&id);
+                                self.end_dialog(&id, reason);
                             }
                         }
                         UacKind::ReInvite | UacKind::Update => {
@@ -1442,6 +1654,11 @@ impl UserAgent {
             }
             Event::TransportError { txn } => self.emit(UaEvent::TransportError { txn }),
             Event::Terminated { txn, .. } => {
+                if let Some(orig) = self.alias.remove(&txn) {
+                    if self.current.get(&orig) == Some(&txn) {
+                        self.current.remove(&orig);
+                    }
+                }
                 if let Some(u) = self.uac.remove(&txn) {
                     if u.kind == UacKind::InitialInvite {
                         for f in u.forks {

@@ -797,3 +797,94 @@ From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>;tag=2\r\nCall-ID: s@x\r\nCSeq: 1 OPTIONS\
     let m = ims_sip::parse_datagram(foreign.as_bytes()).unwrap();
     assert!(ims_txn::proxy::stateless_response(&cfg, &m).is_none());
 }
+
+/// RFC 3261 §13.2.2.4: both forks answer 200 at the same instant; the proxy forwards both 2xx
+/// (§16.7 step 5). A confirms the first dialog; the second 2xx, from another dialog, gets its
+/// ACK and then a BYE, so exactly one dialog stays up.
+#[test]
+fn forked_invite_both_answer_extra_2xx_gets_ack_then_bye() {
+    let mut w = World::new(World::default_proxy());
+    let t = w.invite();
+    w.run_until(ms(100));
+    let t1 = w.incoming(B1).expect("B1 got the fork");
+    let t2 = w.incoming(B2).expect("B2 got the fork");
+    w.respond(B1, t1, 200);
+    w.respond(B2, t2, 200);
+    w.run_until(ms(3000));
+    // both 2xx reach A (the third 200 answers A's BYE)
+    assert_eq!(w.lines(P, A, "SIP/2.0 200").len(), 3);
+    let first_bye = w.lines(A, P, "BYE")[0];
+    let oks = w.lines(P, A, "SIP/2.0 200");
+    assert_eq!(oks.iter().filter(|t| **t <= first_bye).count(), 2);
+    // A: one dialog confirmed (the first 2xx), the other reported and ended with BYE
+    let confirmed: Vec<DialogId> = w
+        .events_of(A)
+        .iter()
+        .filter_map(|(_, e)| match e {
+            UaEvent::DialogConfirmed(d) => Some(d.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(confirmed.len(), 1);
+    let extra: Vec<DialogId> = w
+        .events_of(A)
+        .iter()
+        .filter_map(|(_, e)| match e {
+            UaEvent::ExtraForkAnswered { txn, dialog, .. } => {
+                assert_eq!(*txn, t);
+                Some(dialog.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(extra.len(), 1);
+    assert_ne!(extra[0], confirmed[0]);
+    // ACK for each 2xx, then one BYE, in that order on the wire from A
+    let acks = w.lines(A, P, "ACK");
+    let byes = w.lines(A, P, "BYE");
+    assert_eq!(acks.len(), 2, "{:?}", w.wire);
+    assert_eq!(byes.len(), 1);
+    assert!(acks[1] <= byes[0]);
+    let a_order: Vec<&str> = w
+        .wire
+        .iter()
+        .filter(|(_, f, _, l)| *f == A && (l.starts_with("ACK") || l.starts_with("BYE")))
+        .map(|(_, _, _, l)| &l[..3])
+        .collect();
+    assert_eq!(a_order, ["ACK", "ACK", "BYE"]);
+    // the extra dialog ends with ExtraFork once its BYE is answered; the first stays
+    assert!(w.events_of(A).iter().any(|(_, e)| matches!(
+        e,
+        UaEvent::DialogTerminated { dialog, reason: EndReason::ExtraFork } if *dialog == extra[0]
+    )));
+    assert!(w.ua(A).dialog(&confirmed[0]).is_some());
+    assert!(w.ua(A).dialog(&extra[0]).is_none());
+    // each B got its ACK; exactly one of them got the BYE and ended
+    assert_eq!(w.count(B1, |e| matches!(e, UaEvent::AckReceived { .. })), 1);
+    assert_eq!(w.count(B2, |e| matches!(e, UaEvent::AckReceived { .. })), 1);
+    let ended = |w: &World, b| {
+        w.count(b, |e| {
+            matches!(
+                e,
+                UaEvent::DialogTerminated {
+                    reason: EndReason::ByeReceived,
+                    ..
+                }
+            )
+        })
+    };
+    assert_eq!(ended(&w, B1) + ended(&w, B2), 1);
+    assert_eq!(w.ua(B1).dialogs().count() + w.ua(B2).dialogs().count(), 1);
+
+    // with the policy off, both dialogs stay confirmed (the application decides)
+    let mut w = World::new(World::default_proxy());
+    w.ua(A).set_bye_extra_forks(false);
+    w.invite();
+    w.run_until(ms(100));
+    let (t1, t2) = (w.incoming(B1).unwrap(), w.incoming(B2).unwrap());
+    w.respond(B1, t1, 200);
+    w.respond(B2, t2, 200);
+    w.run_until(ms(3000));
+    assert_eq!(w.count(A, |e| matches!(e, UaEvent::DialogConfirmed(_))), 2);
+    assert!(w.lines(A, P, "BYE").is_empty());
+}

@@ -49,6 +49,8 @@ struct Net {
     events: Vec<(u64, usize, UaEvent)>,
     /// (instant in ms, sender, first line, delivered)
     wire: Vec<(u64, usize, String, bool)>,
+    /// Every datagram sent: sender and bytes.
+    raw: Vec<(usize, Bytes)>,
 }
 
 impl Net {
@@ -64,6 +66,7 @@ impl Net {
             drop: Box::new(|_| false),
             events: Vec::new(),
             wire: Vec::new(),
+            raw: Vec::new(),
         }
     }
     fn pair() -> Self {
@@ -88,6 +91,7 @@ impl Net {
                         });
                         let at = self.ms_now();
                         self.wire.push((at, i, line, !dropped));
+                        self.raw.push((i, t.bytes.clone()));
                         if !dropped {
                             self.in_flight
                                 .push((self.now + self.latency, 1 - i, t.bytes));
@@ -626,6 +630,7 @@ fn session_interval_below_min_se_gets_422() {
     let mut cb = cfg(B, 6);
     cb.min_se = 1800;
     let mut net = Net::new(ca, cb);
+    net.ua[A].set_retry_422(false);
     net.invite(None);
     net.run_until(ms(1000));
     let r = net
@@ -686,4 +691,266 @@ fn stray_ack_is_absorbed() {
     }
     assert_eq!(net.events_of(B).len(), before_events);
     assert_eq!(net.wire.len(), before_wire);
+}
+
+/// The INVITEs `who` sent, parsed.
+fn invites(net: &Net, who: usize) -> Vec<OwnedMessage> {
+    net.raw
+        .iter()
+        .filter(|(w, b)| *w == who && b.starts_with(b"INVITE "))
+        .map(|(_, b)| OwnedMessage::parse_datagram(b.clone()).unwrap())
+        .collect()
+}
+
+fn branch(m: &OwnedMessage) -> String {
+    let m = m.as_message();
+    let via = m.header(ims_sip::HeaderName::Via).unwrap().to_owned();
+    via.split(";branch=")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// RFC 4028 §7.4 / §3: "The UAC will try again, this time including the Min-SE header field in
+/// the request. The header field contains the largest Min-SE header field it observed in all
+/// 422 responses previously received." With RFC 3261 §8.1.3.5: same Call-ID, From and To, CSeq
+/// one higher, new branch. The application keeps its transaction id.
+#[test]
+fn invite_is_retried_after_422_with_the_larger_min_se() {
+    let mut ca = cfg(A, 5);
+    ca.session_expires = Some(90);
+    let mut cb = cfg(B, 6);
+    cb.min_se = 1800;
+    let mut net = Net::new(ca, cb);
+    let t = net.invite(Some("v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\n"));
+    net.run_until(ms(1000));
+    let inv = invites(&net, A);
+    assert_eq!(inv.len(), 2, "the original INVITE and one retry");
+    let (first, second) = (inv[0].as_message(), inv[1].as_message());
+    use ims_sip::HeaderName as H;
+    assert_eq!(first.header(H::SessionExpires), Some("90"));
+    assert_eq!(first.header(H::MinSe), Some("90"));
+    assert_eq!(second.header(H::SessionExpires), Some("1800"));
+    assert_eq!(second.header(H::MinSe), Some("1800"));
+    assert_eq!(second.header(H::CSeq), Some("2 INVITE"));
+    assert_eq!(first.header(H::CSeq), Some("1 INVITE"));
+    for h in [H::CallId, H::From, H::To, H::Contact, H::Supported] {
+        assert_eq!(first.header(h), second.header(h), "{h:?}");
+    }
+    assert_ne!(branch(&inv[0]), branch(&inv[1]));
+    assert_eq!(second.body(), first.body());
+    assert_eq!(second.request_uri_str(), first.request_uri_str());
+    // the 422 was ACKed by the INVITE client transaction (RFC 3261 §17.1.1.3)
+    assert_eq!(net.sent(A, "ACK").len(), 1);
+    // the application sees the retry, not the 422, and keeps its id
+    let retry = net
+        .events_of(A)
+        .iter()
+        .find_map(|(_, e)| match e {
+            UaEvent::SessionIntervalRetry {
+                txn,
+                new_txn,
+                session_expires,
+                min_se,
+            } => Some((*txn, *new_txn, *session_expires, *min_se)),
+            _ => None,
+        })
+        .expect("retry event");
+    assert_eq!(retry.0, t);
+    assert_ne!(retry.1, t);
+    assert_eq!((retry.2, retry.3), (1800, 1800));
+    assert_eq!(net.ua[A].current_txn(t), retry.1);
+    assert!(!net.events_of(A).iter().any(|(_, e)| matches!(e,
+        UaEvent::Response { msg, .. } if msg.as_message().status() == Some(422))));
+    // B accepts the second INVITE
+    let tb = net.incoming_invite();
+    net.respond(B, tb, Answer::new(200).body("application/sdp", "v=0\r\n"));
+    net.run_until(ms(2000));
+    let ok = net
+        .events_of(A)
+        .iter()
+        .find_map(|(_, e)| match e {
+            UaEvent::Response { txn, msg, .. } if msg.as_message().status() == Some(200) => {
+                Some((*txn, msg.clone()))
+            }
+            _ => None,
+        })
+        .expect("200 reported");
+    assert_eq!(ok.0, t, "reported under the application's id");
+    assert_eq!(
+        ok.1.as_message().header(H::SessionExpires),
+        Some("1800;refresher=uac")
+    );
+    let da = net.confirmed(A)[0].clone();
+    assert_eq!(net.ua[A].dialog(&da).unwrap().state, DialogState::Confirmed);
+    // the in-dialog CSeq continues from the retry's
+    let now = net.now;
+    net.ua[A].bye(now, &da).unwrap();
+    net.collect();
+    let bye = net
+        .raw
+        .iter()
+        .rev()
+        .find(|(w, b)| *w == A && b.starts_with(b"BYE "))
+        .map(|(_, b)| OwnedMessage::parse_datagram(b.clone()).unwrap())
+        .unwrap();
+    assert_eq!(bye.as_message().header(H::CSeq), Some("3 BYE"));
+}
+
+/// Off, the 422 reaches the application (covered above in
+/// `session_interval_below_min_se_gets_422`); a 422 that raises nothing is not retried (it
+/// would loop), and retries stop after `MAX_422_RETRIES`.
+#[test]
+fn invite_422_retry_limits() {
+    use ims_sip::{HeaderName as H, ResponseBuilder};
+    let mut ca = cfg(A, 7);
+    ca.session_expires = Some(1000);
+    ca.min_se = 90;
+    let mut ua = UserAgent::new(ca);
+    #[allow(clippy::disallowed_methods)] // origin of the virtual clock
+    let now = Instant::now();
+    let t = ua
+        .invite(
+            now,
+            InviteParams {
+                request_uri: "sip:bob@10.0.0.2:5060".into(),
+                from: "<sip:alice@example.com>".into(),
+                to: "<sip:bob@example.com>".into(),
+                remote: Remote::udp(addr(B)),
+                headers: Vec::new(),
+                body: None,
+            },
+        )
+        .unwrap();
+    let mut last_invite = None;
+    let drain = |ua: &mut UserAgent, last: &mut Option<OwnedMessage>| {
+        let mut ev = Vec::new();
+        while let Some(o) = ua.poll_output() {
+            match o {
+                UaOutput::Transmit(tx) if tx.bytes.starts_with(b"INVITE ") => {
+                    *last = Some(OwnedMessage::parse_datagram(tx.bytes).unwrap());
+                }
+                UaOutput::Event(e) => ev.push(e),
+                _ => {}
+            }
+        }
+        ev
+    };
+    drain(&mut ua, &mut last_invite);
+    let reply_422 = |inv: &OwnedMessage, min_se: u32| {
+        ResponseBuilder::from_request_with_tag(&inv.as_message(), 422, Some("x"))
+            .header("Min-SE", min_se)
+            .build()
+            .unwrap()
+    };
+    // Min-SE 600 is below the Session-Expires sent (1000) but above our Min-SE (90): retry with
+    // Min-SE 600 and Session-Expires 1000
+    let inv = last_invite.clone().unwrap();
+    ua.receive(now, reply_422(&inv, 600), Remote::udp(addr(B)))
+        .unwrap();
+    let ev = drain(&mut ua, &mut last_invite);
+    assert!(
+        ev.iter().any(|e| matches!(
+            e,
+            UaEvent::SessionIntervalRetry {
+                session_expires: 1000,
+                min_se: 600,
+                ..
+            }
+        )),
+        "{ev:?}"
+    );
+    let inv2 = last_invite.clone().unwrap();
+    assert_eq!(inv2.as_message().header(H::MinSe), Some("600"));
+    assert_eq!(inv2.as_message().header(H::SessionExpires), Some("1000"));
+    // the same Min-SE again raises nothing: the 422 goes to the application
+    ua.receive(now, reply_422(&inv2, 600), Remote::udp(addr(B)))
+        .unwrap();
+    let ev = drain(&mut ua, &mut last_invite);
+    assert!(
+        ev.iter().any(|e| matches!(e,
+        UaEvent::Response { txn, msg, .. } if *txn == t && msg.as_message().status() == Some(422))),
+        "{ev:?}"
+    );
+
+    // a peer raising Min-SE every time is followed MAX_422_RETRIES times
+    let mut c = cfg(A, 8);
+    c.session_expires = Some(90);
+    let mut ua = UserAgent::new(c);
+    let t = ua
+        .invite(
+            now,
+            InviteParams {
+                request_uri: "sip:bob@10.0.0.2:5060".into(),
+                from: "<sip:alice@example.com>".into(),
+                to: "<sip:bob@example.com>".into(),
+                remote: Remote::udp(addr(B)),
+                headers: Vec::new(),
+                body: None,
+            },
+        )
+        .unwrap();
+    let mut last = None;
+    drain(&mut ua, &mut last);
+    let mut retries = 0;
+    for i in 1..=10u32 {
+        let inv = last.clone().unwrap();
+        ua.receive(now, reply_422(&inv, 90 + 100 * i), Remote::udp(addr(B)))
+            .unwrap();
+        let ev = drain(&mut ua, &mut last);
+        if ev
+            .iter()
+            .any(|e| matches!(e, UaEvent::SessionIntervalRetry { .. }))
+        {
+            retries += 1;
+        } else {
+            assert!(ev.iter().any(|e| matches!(e,
+                UaEvent::Response { txn, .. } if *txn == t)));
+            break;
+        }
+    }
+    assert_eq!(retries, usize::from(ims_txn::ua::MAX_422_RETRIES));
+}
+
+/// After a 422 retry the application still cancels with the id `invite()` returned; the CANCEL
+/// goes to the INVITE in flight (CSeq 2, its branch).
+#[test]
+fn cancel_after_422_retry_targets_the_new_invite() {
+    let mut ca = cfg(A, 9);
+    ca.session_expires = Some(90);
+    let mut cb = cfg(B, 10);
+    cb.min_se = 1800;
+    let mut net = Net::new(ca, cb);
+    let t = net.invite(None);
+    net.run_until(ms(500));
+    let tb = net.incoming_invite();
+    net.respond(B, tb, Answer::new(180));
+    net.run_until(ms(600));
+    let now = net.now;
+    let cancel = net.ua[A].cancel(now, t).unwrap();
+    assert!(
+        cancel.is_some(),
+        "a provisional arrived: CANCEL sent at once"
+    );
+    net.collect();
+    let inv = invites(&net, A);
+    let c = net
+        .raw
+        .iter()
+        .find(|(w, b)| *w == A && b.starts_with(b"CANCEL "))
+        .map(|(_, b)| OwnedMessage::parse_datagram(b.clone()).unwrap())
+        .expect("CANCEL sent");
+    assert_eq!(
+        c.as_message().header(ims_sip::HeaderName::CSeq),
+        Some("2 CANCEL")
+    );
+    assert_eq!(branch(&c), branch(&inv[1]));
+    net.run_until(ms(2000));
+    assert!(
+        net.events_of(A).iter().any(|(_, e)| matches!(e,
+        UaEvent::Response { txn, msg, .. } if *txn == t && msg.as_message().status() == Some(487)))
+    );
 }

@@ -1,13 +1,16 @@
 //! The event loop shared by the UA endpoint and the proxy: one task owning a sans-IO core and
 //! the sockets, driven by socket reads, the core's timer and a command channel.
 
-use super::transport::{fix_via, is_keepalive, spawn_connect, spawn_connection, Inbound, Outbound};
+use super::transport::{
+    bad_request, fix_via, is_keepalive, spawn_connect, spawn_connection, Inbound, Outbound, Tls,
+};
 use super::{EndpointConfig, NetError};
 use bytes::Bytes;
 use ims_sip::{OwnedMessage, ParserConfig};
 use ims_txn::{Remote, Transmit, Transport, TxnId};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, UdpSocket};
@@ -39,12 +42,45 @@ pub(crate) type Command<C> = Box<dyn FnOnce(&mut C) + Send>;
 pub(crate) struct Sockets {
     pub(crate) udp: Option<Arc<UdpSocket>>,
     pub(crate) tcp: Option<TcpListener>,
+    /// The TLS listener (only with a TLS configuration that has a server identity).
+    pub(crate) tls: Option<TcpListener>,
+    /// TLS settings for outgoing and accepted TLS flows.
+    pub(crate) tls_config: Option<Tls>,
     pub(crate) local: SocketAddr,
+    pub(crate) tls_local: Option<SocketAddr>,
+}
+
+fn tls_config(cfg: &EndpointConfig) -> Option<Tls> {
+    #[cfg(feature = "tls")]
+    {
+        cfg.tls.clone()
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = cfg;
+        None
+    }
+}
+
+fn tls_listens(t: &Option<Tls>) -> bool {
+    #[cfg(feature = "tls")]
+    {
+        t.as_ref().is_some_and(|t| t.has_server())
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = t;
+        false
+    }
 }
 
 impl Sockets {
-    /// Binds UDP and/or TCP on the same port (port 0: the OS picks one free for both).
+    /// Binds UDP and/or TCP on the same port (port 0: the OS picks one free for both), and the
+    /// TLS listener: on that port too when TCP is off, else on the next port (5060 → 5061, RFC
+    /// 3261 §26.2 defaults) or, with port 0, on another free one.
     pub(crate) async fn bind(cfg: &EndpointConfig) -> Result<Sockets, NetError> {
+        let tls_config = tls_config(cfg);
+        let want_tls = tls_listens(&tls_config);
         let mut last = None;
         for _ in 0..8 {
             let udp = if cfg.udp {
@@ -56,40 +92,81 @@ impl Sockets {
                 Some(u) => u.local_addr()?.port(),
                 None => cfg.addr.port(),
             };
-            let local = SocketAddr::new(cfg.addr.ip(), port);
-            if !cfg.tcp {
-                return Ok(Sockets {
-                    udp: udp.map(Arc::new),
-                    tcp: None,
-                    local,
-                });
-            }
-            match TcpListener::bind(local).await {
-                Ok(l) => {
-                    let local = SocketAddr::new(cfg.addr.ip(), l.local_addr()?.port());
-                    return Ok(Sockets {
-                        udp: udp.map(Arc::new),
-                        tcp: Some(l),
-                        local,
-                    });
+            let mut local = SocketAddr::new(cfg.addr.ip(), port);
+            // the OS picked the UDP port: it may be taken on TCP, then try another
+            let retry = cfg.addr.port() == 0 && udp.is_some();
+            let tcp = if cfg.tcp {
+                match TcpListener::bind(local).await {
+                    Ok(l) => {
+                        local = SocketAddr::new(cfg.addr.ip(), l.local_addr()?.port());
+                        Some(l)
+                    }
+                    Err(e) if retry => {
+                        last = Some(e);
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
                 }
-                // the UDP port picked by the OS is taken on TCP: try another
-                Err(e) if cfg.addr.port() == 0 && udp.is_some() => last = Some(e),
-                Err(e) => return Err(e.into()),
-            }
+            } else {
+                None
+            };
+            let (tls, tls_local) = if want_tls {
+                let at = if !cfg.tcp {
+                    local
+                } else if cfg.addr.port() != 0 {
+                    SocketAddr::new(cfg.addr.ip(), local.port().wrapping_add(1))
+                } else {
+                    SocketAddr::new(cfg.addr.ip(), 0)
+                };
+                match TcpListener::bind(at).await {
+                    Ok(l) => {
+                        let a = SocketAddr::new(cfg.addr.ip(), l.local_addr()?.port());
+                        if !cfg.tcp && udp.is_none() {
+                            local = a;
+                        }
+                        (Some(l), Some(a))
+                    }
+                    Err(e) if retry && !cfg.tcp => {
+                        last = Some(e);
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            } else {
+                (None, None)
+            };
+            return Ok(Sockets {
+                udp: udp.map(Arc::new),
+                tcp,
+                tls,
+                tls_config,
+                local,
+                tls_local,
+            });
         }
         Err(last.map_or(NetError::Closed, NetError::Io))
     }
 
-    /// `host:port` for Via sent-by.
+    /// `host:port` for Via sent-by: the UDP/TCP address, or the TLS one on a TLS-only
+    /// endpoint.
     pub(crate) fn sent_by(&self) -> String {
-        match self.local.ip() {
-            IpAddr::V4(a) => format!("{a}:{}", self.local.port()),
-            IpAddr::V6(a) => format!("[{a}]:{}", self.local.port()),
+        let a = if self.udp.is_none() && self.tcp.is_none() {
+            self.tls_local.unwrap_or(self.local)
+        } else {
+            self.local
+        };
+        match a.ip() {
+            IpAddr::V4(ip) => format!("{ip}:{}", a.port()),
+            IpAddr::V6(ip) => format!("[{ip}]:{}", a.port()),
         }
     }
 
-    /// The transports bound.
+    /// True when the endpoint only listens on TLS (its Contact is a `sips:` URI).
+    pub(crate) fn tls_only(&self) -> bool {
+        self.udp.is_none() && self.tcp.is_none() && self.tls.is_some()
+    }
+
+    /// The transports usable (TLS also without a listener: outgoing flows only).
     pub(crate) fn transports(&self) -> Vec<Transport> {
         let mut v = Vec::new();
         if self.udp.is_some() {
@@ -97,6 +174,9 @@ impl Sockets {
         }
         if self.tcp.is_some() {
             v.push(Transport::Tcp);
+        }
+        if self.tls_config.is_some() {
+            v.push(Transport::Tls);
         }
         v
     }
@@ -106,8 +186,11 @@ pub(crate) struct Driver<C: Core> {
     core: C,
     udp: Option<Arc<UdpSocket>>,
     tcp: Option<TcpListener>,
-    /// TCP flows by peer address (RFC 5626 flow: transport, local and remote address).
-    conns: HashMap<SocketAddr, mpsc::UnboundedSender<Outbound>>,
+    tls: Option<TcpListener>,
+    tls_config: Option<Tls>,
+    /// TCP and TLS flows by transport and peer address (RFC 5626 flow: transport, local and
+    /// remote address).
+    conns: HashMap<Remote, mpsc::UnboundedSender<Outbound>>,
     inbound_tx: mpsc::UnboundedSender<Inbound>,
     inbound_rx: mpsc::UnboundedReceiver<Inbound>,
     cmd_rx: mpsc::UnboundedReceiver<Command<C>>,
@@ -115,6 +198,9 @@ pub(crate) struct Driver<C: Core> {
     keepalive: Option<Duration>,
     /// Transactions whose send failed, reported to the core after the current drain.
     failed: Vec<TxnId>,
+    /// Our `host:port`, the warn-agent of Warning headers.
+    agent: String,
+    stats: Arc<Stats>,
 }
 
 async fn recv_udp(
@@ -134,18 +220,40 @@ async fn accept(l: &Option<TcpListener>) -> std::io::Result<(tokio::net::TcpStre
     }
 }
 
-/// Starts the task; returns the command sender.
+/// Counters of the endpoint task.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    bad_answered: AtomicU64,
+    bad_dropped: AtomicU64,
+}
+
+impl Stats {
+    /// Unparsable datagrams: (answered 400, dropped).
+    pub(crate) fn malformed(&self) -> (u64, u64) {
+        (
+            self.bad_answered.load(Ordering::Relaxed),
+            self.bad_dropped.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Starts the task; returns the command sender and the counters.
 pub(crate) fn spawn<C: Core>(
     core: C,
     sockets: Sockets,
     cfg: &EndpointConfig,
-) -> mpsc::UnboundedSender<Command<C>> {
+) -> (mpsc::UnboundedSender<Command<C>>, Arc<Stats>) {
     let (tx, cmd_rx) = mpsc::unbounded_channel();
     let (inbound_tx, inbound_rx) = mpsc::unbounded_channel();
+    let stats = Arc::new(Stats::default());
     let d = Driver {
+        agent: sockets.sent_by(),
+        stats: stats.clone(),
         core,
         udp: sockets.udp,
         tcp: sockets.tcp,
+        tls: sockets.tls,
+        tls_config: sockets.tls_config,
         conns: HashMap::new(),
         inbound_tx,
         inbound_rx,
@@ -155,7 +263,7 @@ pub(crate) fn spawn<C: Core>(
         failed: Vec::new(),
     };
     tokio::spawn(d.run());
-    tx
+    (tx, stats)
 }
 
 impl<C: Core> Driver<C> {
@@ -193,7 +301,12 @@ impl<C: Core> Driver<C> {
                 r = accept(&self.tcp) => {
                     if let Ok((stream, peer)) = r {
                         let w = spawn_connection(stream, peer, self.inbound_tx.clone(), self.parser, self.keepalive);
-                        self.conns.insert(peer, w);
+                        self.conns.insert(Remote::tcp(peer), w);
+                    }
+                }
+                r = accept(&self.tls) => {
+                    if let Ok((stream, peer)) = r {
+                        self.accept_tls(stream, peer);
                     }
                 }
                 () = &mut sleep, if deadline.is_some() => {
@@ -210,10 +323,24 @@ impl<C: Core> Driver<C> {
         if is_keepalive(d) {
             return;
         }
-        let Ok(msg) = OwnedMessage::parse_datagram_with(Bytes::copy_from_slice(d), &self.parser)
-        else {
-            // unparsable datagrams are dropped
-            return;
+        let msg = match OwnedMessage::parse_datagram_with(Bytes::copy_from_slice(d), &self.parser) {
+            Ok(m) => m,
+            Err(e) => {
+                // RFC 3261 §8.2.2 / §21.4.1: 400 with the reason in a Warning when a response can
+                // be built; else (responses, ACKs, garbage) drop and count
+                let answered = bad_request(d, &e.to_string(), &self.agent).is_some_and(|r| {
+                    self.udp
+                        .as_ref()
+                        .is_some_and(|s| s.try_send_to(&r, peer).is_ok())
+                });
+                let c = if answered {
+                    &self.stats.bad_answered
+                } else {
+                    &self.stats.bad_dropped
+                };
+                c.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
         };
         self.received(msg, Remote::udp(peer));
     }
@@ -268,12 +395,15 @@ impl<C: Core> Driver<C> {
                     self.failed.extend(t.txn);
                 }
             }
-            Transport::Tcp if self.tcp.is_some() => {
+            Transport::Tcp | Transport::Tls
+                if (t.remote.transport == Transport::Tcp && self.tcp.is_some())
+                    || (t.remote.transport == Transport::Tls && self.tls_config.is_some()) =>
+            {
                 let o = Outbound {
                     txn: t.txn,
                     bytes: t.bytes,
                 };
-                let o = match self.conns.get(&t.remote.addr) {
+                let o = match self.conns.get(&t.remote) {
                     Some(w) => match w.send(o) {
                         Ok(()) => return,
                         // the connection went away: open a new one
@@ -283,9 +413,15 @@ impl<C: Core> Driver<C> {
                 };
                 let (tx, rx) = mpsc::unbounded_channel();
                 let _ = tx.send(o);
-                self.conns.insert(t.remote.addr, tx.clone());
+                self.conns.insert(t.remote, tx.clone());
+                let tls = if t.remote.transport == Transport::Tls {
+                    self.tls_config.clone()
+                } else {
+                    None
+                };
                 spawn_connect(
-                    t.remote.addr,
+                    t.remote,
+                    tls,
                     tx,
                     rx,
                     self.inbound_tx.clone(),
@@ -295,5 +431,24 @@ impl<C: Core> Driver<C> {
             }
             _ => self.failed.extend(t.txn),
         }
+    }
+
+    #[cfg(feature = "tls")]
+    fn accept_tls(&mut self, stream: tokio::net::TcpStream, peer: SocketAddr) {
+        if let Some(tls) = &self.tls_config {
+            super::transport::spawn_tls_accept(
+                stream,
+                peer,
+                tls.clone(),
+                self.inbound_tx.clone(),
+                self.parser,
+                self.keepalive,
+            );
+        }
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn accept_tls(&mut self, stream: tokio::net::TcpStream, peer: SocketAddr) {
+        let _ = (stream, peer);
     }
 }

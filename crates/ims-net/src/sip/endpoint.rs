@@ -40,6 +40,13 @@ pub struct EndpointConfig {
     pub keepalive: Option<Duration>,
     /// Parser limits and leniency for received messages.
     pub parser: ParserConfig,
+    /// SIP over TLS (RFC 3261 §26.2; `sips:` URIs and `transport=tls`): with a server identity
+    /// the endpoint also listens for TLS, on the UDP port when `tcp` is off (a TLS-only endpoint
+    /// when `udp` is off too: its Contact is `sips:`), else on the next port (5061 beside 5060)
+    /// or, with port 0, on a free one ([`Endpoint::tls_addr`]); requests to a
+    /// [`Transport::Tls`] remote open (and reuse) a TLS flow. Feature `tls`.
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 impl Default for EndpointConfig {
@@ -55,6 +62,8 @@ impl Default for EndpointConfig {
             mtu_limit: 1300,
             keepalive: None,
             parser: ParserConfig::default(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -113,10 +122,12 @@ impl Incoming {
 pub struct Endpoint {
     tx: mpsc::UnboundedSender<Command<UaCore>>,
     local: SocketAddr,
+    tls_local: Option<SocketAddr>,
     contact: String,
     transports: Vec<Transport>,
     mtu_limit: usize,
     dns: Arc<dyn Dns>,
+    stats: Arc<driver::Stats>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -147,7 +158,9 @@ impl Endpoint {
     ) -> Result<(Endpoint, Incoming), NetError> {
         let sockets = Sockets::bind(&cfg).await?;
         let sent_by = sockets.sent_by();
-        let contact = if sockets.udp.is_none() {
+        let contact = if sockets.tls_only() {
+            format!("sips:{}@{sent_by}", cfg.user)
+        } else if sockets.udp.is_none() {
             format!("sip:{}@{sent_by};transport=tcp", cfg.user)
         } else {
             format!("sip:{}@{sent_by}", cfg.user)
@@ -166,6 +179,7 @@ impl Endpoint {
         });
         let transports = sockets.transports();
         let local = sockets.local;
+        let tls_local = sockets.tls_local;
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let core = UaCore {
             ua,
@@ -173,15 +187,17 @@ impl Endpoint {
             events: ev_tx,
             stopped: false,
         };
-        let tx = driver::spawn(core, sockets, &cfg);
+        let (tx, stats) = driver::spawn(core, sockets, &cfg);
         Ok((
             Endpoint {
                 tx,
                 local,
+                tls_local,
                 contact,
                 transports,
                 mtu_limit: cfg.mtu_limit,
                 dns,
+                stats,
             },
             Incoming { rx: ev_rx },
         ))
@@ -190,6 +206,17 @@ impl Endpoint {
     /// The local address (UDP and TCP share the port).
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// The TLS listening address, when the endpoint accepts TLS (feature `tls`).
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_local
+    }
+
+    /// Received datagrams that could not be parsed: those answered 400 (RFC 3261 §8.2.2 /
+    /// §16.3: enough of the request was readable to build a response) and those dropped.
+    pub fn malformed(&self) -> (u64, u64) {
+        self.stats.malformed()
     }
 
     /// Our Contact URI.

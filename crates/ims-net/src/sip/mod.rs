@@ -1,4 +1,4 @@
-//! The SIP endpoint on tokio: UDP and TCP transports under the sans-IO transaction and dialog
+//! The SIP endpoint on tokio: UDP, TCP and TLS transports under the sans-IO transaction and dialog
 //! layer of [`ims_txn`].
 //!
 //! One task per [`Endpoint`] owns the [`ims_txn::ua::UserAgent`] (and through it the
@@ -9,8 +9,14 @@
 //!   source address and port;
 //! - TCP, one connection per flow reused in both directions, RFC 3261 §18.3 framing with the
 //!   RFC 5626 CRLF keep-alive (pings answered, optional pings on idle flows);
+//! - TLS (feature `tls`, RFC 3261 §26.2, `sips:`/`transport=tls`): flows reused like TCP ones,
+//!   see [`EndpointConfig`]'s `tls` field and the `ims_net::tls` module;
 //! - the RFC 3261 §18.1.1 switch from UDP to TCP for requests over the MTU limit (1300 bytes);
-//! - [`resolve`]: RFC 3263 NAPTR/SRV/A server location over a [`resolve::Dns`] trait.
+//! - an unparsable request datagram is answered 400 with a Warning naming the parse error when
+//!   its Via, From, To, Call-ID and CSeq are readable, else dropped; both are counted
+//!   ([`Endpoint::malformed`]);
+//! - [`resolve`]: RFC 3263 NAPTR/SRV/A server location over a [`resolve::Dns`] trait;
+//! - [`ProxyEndpoint`]: a transaction-stateful proxy, or a stateless one (RFC 3261 §16.11).
 //!
 //! A call between two endpoints on loopback:
 //!

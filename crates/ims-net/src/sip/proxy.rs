@@ -10,11 +10,16 @@
 use super::driver::{self, Command, Core, Sockets};
 use super::resolve::{locate, Dns, StaticDns};
 use super::{EndpointConfig, NetError};
-use ims_sip::OwnedMessage;
-use ims_txn::proxy::{Edits, ForkMode, Proxy, ProxyConfig, ProxyEvent, ProxyOutput, Target};
+use bytes::Bytes;
+use ims_sip::{Message, Method, OwnedMessage, ResponseBuilder};
+use ims_txn::proxy::{
+    stateless_request, stateless_response, Edits, ForkMode, Proxy, ProxyConfig, ProxyEvent,
+    ProxyOutput, Target,
+};
 use ims_txn::{Config, Input, Remote, Transmit, Transport, TxnId};
-use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
@@ -32,7 +37,8 @@ impl ProxyEvents {
     }
 }
 
-/// A stateful SIP proxy on UDP and/or TCP. Cheap to clone.
+/// A SIP proxy on UDP, TCP and/or TLS: transaction-stateful ([`ProxyEndpoint::bind`]) or
+/// stateless ([`ProxyEndpoint::bind_stateless`]). Cheap to clone.
 #[derive(Clone)]
 pub struct ProxyEndpoint {
     tx: mpsc::UnboundedSender<Command<ProxyCore>>,
@@ -40,6 +46,7 @@ pub struct ProxyEndpoint {
     uri: String,
     transports: Vec<Transport>,
     dns: Arc<dyn Dns>,
+    stats: Arc<driver::Stats>,
 }
 
 impl std::fmt::Debug for ProxyEndpoint {
@@ -67,9 +74,44 @@ impl ProxyEndpoint {
         record_route: bool,
         dns: Arc<dyn Dns>,
     ) -> Result<(ProxyEndpoint, ProxyEvents), NetError> {
+        Self::start(cfg, record_route, dns, None).await
+    }
+
+    /// Binds and starts a stateless proxy (RFC 3261 §16.11): no transaction, no event for the
+    /// application. Each request is checked (§16.3, Max-Forwards), routed — to the first
+    /// contact in `locations` of its Request-URI user when it is out of dialog or addressed to
+    /// this proxy, else to its next hop (top Route, else Request-URI, which must then hold an IP
+    /// address: no DNS on this path) — and sent with a Via whose branch is a hash of the
+    /// received one (§16.11's recommended procedure), so a retransmission, and the CANCEL or
+    /// non-2xx ACK of an INVITE, get the INVITE's branch. Responses go to the next Via (§18.2.2
+    /// with `received`/`rport`). Errors are answered statelessly (404 for an unknown user, 483,
+    /// the §16.3 codes). A stateless proxy never forks: the first location is used.
+    pub async fn bind_stateless(
+        cfg: EndpointConfig,
+        record_route: bool,
+        locations: Locations,
+    ) -> Result<ProxyEndpoint, NetError> {
+        let (p, _events) = Self::start(
+            cfg,
+            record_route,
+            Arc::new(StaticDns::default()),
+            Some(locations),
+        )
+        .await?;
+        Ok(p)
+    }
+
+    async fn start(
+        cfg: EndpointConfig,
+        record_route: bool,
+        dns: Arc<dyn Dns>,
+        stateless: Option<Locations>,
+    ) -> Result<(ProxyEndpoint, ProxyEvents), NetError> {
         let sockets = Sockets::bind(&cfg).await?;
         let sent_by = sockets.sent_by();
-        let uri = if sockets.udp.is_none() {
+        let uri = if sockets.tls_only() {
+            format!("sips:{sent_by}")
+        } else if sockets.udp.is_none() {
             format!("sip:{sent_by};transport=tcp")
         } else {
             format!("sip:{sent_by}")
@@ -78,7 +120,7 @@ impl ProxyEndpoint {
             .rsplit_once(':')
             .map_or(sent_by.as_str(), |(h, _)| h)
             .to_owned();
-        let proxy = Proxy::new(ProxyConfig {
+        let pcfg = ProxyConfig {
             layer: Config {
                 timers: cfg.timers,
                 merged_request_detection: false,
@@ -88,16 +130,22 @@ impl ProxyEndpoint {
             local_hosts: vec![host],
             record_route,
             ..ProxyConfig::default()
-        });
+        };
         let transports = sockets.transports();
         let local = sockets.local;
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let core = ProxyCore {
-            proxy,
+            stateless: stateless.map(|locations| Stateless {
+                cfg: pcfg.clone(),
+                locations,
+                local,
+                out: VecDeque::new(),
+            }),
+            proxy: Proxy::new(pcfg),
             events: ev_tx,
             stopped: false,
         };
-        let tx = driver::spawn(core, sockets, &cfg);
+        let (tx, stats) = driver::spawn(core, sockets, &cfg);
         Ok((
             ProxyEndpoint {
                 tx,
@@ -105,9 +153,15 @@ impl ProxyEndpoint {
                 uri,
                 transports,
                 dns,
+                stats,
             },
             ProxyEvents { rx: ev_rx },
         ))
+    }
+
+    /// Received datagrams that could not be parsed: (answered 400, dropped).
+    pub fn malformed(&self) -> (u64, u64) {
+        self.stats.malformed()
     }
 
     /// The local address.
@@ -194,8 +248,165 @@ impl ProxyEndpoint {
 /// The proxy core and its event channel.
 pub(crate) struct ProxyCore {
     proxy: Proxy,
+    /// Set in stateless mode: the proxy core above is then unused.
+    stateless: Option<Stateless>,
     events: mpsc::UnboundedSender<ProxyEvent>,
     stopped: bool,
+}
+
+/// The stateless proxy (RFC 3261 §16.11).
+struct Stateless {
+    cfg: ProxyConfig,
+    locations: Locations,
+    local: SocketAddr,
+    out: VecDeque<Transmit>,
+}
+
+/// §16.11: "the first component of the branch ID of the outgoing request is computed as a hash
+/// of the received branch ID" when it has the magic cookie, else of the top Via, To tag, From
+/// tag, Call-ID, CSeq number and Request-URI. The method is left out so that a CANCEL and a
+/// non-2xx ACK (same received branch as their INVITE) get the INVITE's branch.
+fn rfc_stateless_branch(m: &Message<'_>) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let top = m.top_via().ok().flatten();
+    match top.as_ref().and_then(|v| v.branch()) {
+        Some(b) if b.starts_with("z9hG4bK") => b.hash(&mut h),
+        _ => {
+            top.map(|v| v.to_string()).hash(&mut h);
+            m.to().ok().flatten().and_then(|t| t.tag()).hash(&mut h);
+            m.from().ok().flatten().and_then(|f| f.tag()).hash(&mut h);
+            m.header(ims_sip::HeaderName::CallId).hash(&mut h);
+            m.cseq().ok().flatten().map(|c| c.seq).hash(&mut h);
+            m.request_uri_str().hash(&mut h);
+        }
+    }
+    format!("z9hG4bKsl{:016x}", h.finish())
+}
+
+fn uri_remote(uri: &str) -> Option<Remote> {
+    let u = ims_sip::Uri::parse(uri).ok()?;
+    let s = u.as_sip()?;
+    let ip = s
+        .maddr()
+        .and_then(|m| m.trim_matches(['[', ']']).parse::<IpAddr>().ok());
+    let ip = ip.or_else(|| s.host().ip())?;
+    let transport = match s.transport() {
+        Some(t) => Transport::from_token(t)?,
+        None if s.is_secure() => Transport::Tls,
+        None => Transport::Udp,
+    };
+    let port = s.port().unwrap_or(if transport == Transport::Tls {
+        5061
+    } else {
+        5060
+    });
+    Some(Remote {
+        transport,
+        addr: SocketAddr::new(ip, port),
+    })
+}
+
+impl Stateless {
+    fn reply(&mut self, m: &Message<'_>, remote: Remote, status: u16) {
+        if m.method() == Some(Method::Ack) {
+            return;
+        }
+        let bytes = ResponseBuilder::from_request(m, status)
+            .header("Content-Length", 0)
+            .to_vec();
+        self.out.push_back(Transmit {
+            txn: None,
+            remote,
+            bytes: Bytes::from(bytes),
+        });
+    }
+
+    fn is_us(&self, uri: &str) -> bool {
+        user_and_hostport(uri).is_some_and(|(_, a)| a == Some(self.local))
+    }
+
+    fn receive(&mut self, msg: OwnedMessage, remote: Remote) {
+        let m = msg.as_message();
+        if !m.is_request() {
+            // §16.11: responses follow the Via (the top one must be ours)
+            if let Some((bytes, (t, host, port))) = stateless_response(&self.cfg, &m) {
+                let ip = host.trim_matches(['[', ']']).parse::<IpAddr>().ok();
+                if let (Some(ip), Some(transport)) = (ip, Transport::from_token(&t)) {
+                    self.out.push_back(Transmit {
+                        txn: None,
+                        remote: Remote {
+                            transport,
+                            addr: SocketAddr::new(ip, port),
+                        },
+                        bytes: Bytes::from(bytes),
+                    });
+                }
+            }
+            return;
+        }
+        let ruri = m.request_uri_str().unwrap_or_default().to_owned();
+        // the next hop after our own Route entry (which §16.4 removes)
+        let routes: Vec<String> = m
+            .headers_of(ims_sip::HeaderName::Route)
+            .flat_map(|h| split_routes(h.value()))
+            .collect();
+        let next_hop = routes
+            .iter()
+            .find(|r| !self.is_us(r))
+            .cloned()
+            .unwrap_or_else(|| ruri.clone());
+        let initial = m.to().ok().flatten().and_then(|t| t.tag()).is_none();
+        let (target_uri, to) =
+            if (initial && routes.iter().all(|r| self.is_us(r))) || self.is_us(&next_hop) {
+                let Some((user, _)) = user_and_hostport(&ruri) else {
+                    return self.reply(&m, remote, 416);
+                };
+                let Some(r) = self.locations.lookup(&user).first().copied() else {
+                    return self.reply(&m, remote, 404);
+                };
+                (Some(target_uri(&user, &r)), r)
+            } else {
+                match uri_remote(&next_hop) {
+                    Some(r) => (None, r),
+                    None => return self.reply(&m, remote, 404),
+                }
+            };
+        match stateless_request(&self.cfg, &m, target_uri.as_deref(), to.transport) {
+            Err(status) => self.reply(&m, remote, status),
+            Ok(bytes) => {
+                // the Via the core pushed gets the RFC 3261 §16.11 branch
+                let Ok(fwd) = OwnedMessage::parse_datagram(Bytes::from(bytes)) else {
+                    return;
+                };
+                let fm = fwd.as_message();
+                let mut e = fm.edit();
+                e.pop_via();
+                e.push_via(format!(
+                    "SIP/2.0/{} {};branch={}",
+                    to.transport.as_str(),
+                    self.cfg.sent_by,
+                    rfc_stateless_branch(&m)
+                ));
+                self.out.push_back(Transmit {
+                    txn: None,
+                    remote: to,
+                    bytes: Bytes::from(e.to_vec()),
+                });
+            }
+        }
+    }
+}
+
+/// The URIs of a Route header value (`<uri>;params, <uri>`).
+fn split_routes(v: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = v;
+    while let Some(a) = rest.find('<') {
+        let Some(b) = rest[a..].find('>') else { break };
+        out.push(rest[a + 1..a + b].to_owned());
+        rest = &rest[a + b + 1..];
+    }
+    out
 }
 
 impl Core for ProxyCore {
@@ -206,7 +417,12 @@ impl Core for ProxyCore {
         self.proxy.handle_timeout(now);
     }
     fn receive(&mut self, now: Instant, msg: OwnedMessage, remote: Remote) {
-        let _ = self.proxy.receive(now, msg, remote);
+        match &mut self.stateless {
+            Some(s) => s.receive(msg, remote),
+            None => {
+                let _ = self.proxy.receive(now, msg, remote);
+            }
+        }
     }
     fn transport_error(&mut self, now: Instant, txn: TxnId) {
         let _ = self.proxy.handle_input(now, Input::TransportError { txn });
@@ -215,6 +431,9 @@ impl Core for ProxyCore {
         self.stopped
     }
     fn poll_transmit(&mut self) -> Option<Transmit> {
+        if let Some(t) = self.stateless.as_mut().and_then(|s| s.out.pop_front()) {
+            return Some(t);
+        }
         loop {
             match self.proxy.poll_output()? {
                 ProxyOutput::Transmit(t) => return Some(t),

@@ -41,7 +41,16 @@ impl<'a> SipUri<'a> {
         let mut user = None;
         let mut password = None;
         let mut hp = rest_at;
-        if let Some(at) = crate::scan::find(&b[rest_at..], b'@') {
+        // The usual userinfo is a run of plain user characters ending at '@': one pass finds and
+        // checks it. Otherwise the first '@' (which is not a user character) is at or after the run.
+        let run = b[rest_at..]
+            .iter()
+            .position(|&c| !USER_PLAIN[c as usize])
+            .map_or(b.len(), |p| rest_at + p);
+        if b.get(run) == Some(&b'@') && run > rest_at {
+            user = Some(&s[rest_at..run]);
+            hp = run + 1;
+        } else if let Some(at) = crate::scan::find(&b[run..], b'@').map(|p| run - rest_at + p) {
             let ui = &s[rest_at..rest_at + at];
             let (u, p) = match crate::scan::find(ui.as_bytes(), b':') {
                 Some(c) => (&ui[..c], Some(&ui[c + 1..])),
@@ -222,6 +231,8 @@ impl<'a> SipUri<'a> {
 }
 
 crate::scan::byte_table!(HNV_AMP, |c: u8| HNV[c as usize] || c == b'&' || c == b'=');
+// user characters other than '%' (a run of them needs no escape check)
+crate::scan::byte_table!(USER_PLAIN, |c: u8| USER[c as usize] && c != b'%');
 
 fn shift(mut e: ParseError, by: usize) -> ParseError {
     e.offset += by;

@@ -1,0 +1,624 @@
+//! The embedded HSS's administration interface: provision subscribers and start the
+//! HSS-initiated Cx procedures — network de-registration (RTR, TS 29.228 §6.1.3) and profile
+//! update (PPR, §6.1.4) — towards the S-CSCF that serves the user, over real Diameter.
+//!
+//! [`HssAdmin`] is the typed API; [`serve_http`] puts a minimal HTTP/1.1 + JSON front on it
+//! (one request per connection, bounded head and body):
+//!
+//! | request | body | does |
+//! |---|---|---|
+//! | `POST /subscribers` | [`subscriber_from_json`] | adds or replaces a subscriber |
+//! | `GET /subscribers/<impi>` | — | registration state and S-CSCF |
+//! | `POST /rtr` | `{"impi", "reason"?: 0‥3, "info"?, "impus"?}` | RTR, answers the RTA's result |
+//! | `POST /ppr` | `{"impi", "ifc_xml"? \| "user_data"?, "charging"?: {"ecf","ecf2","ccf","ccf2"}}` | PPR |
+//!
+//! Answers are JSON: `{"result": 2001, ...}` (the RTA/PPA Result-Code or Experimental-Result-Code)
+//! or `{"error": "..."}` with 400 (bad request), 404 (unknown subscriber), 409 (not registered
+//! at any S-CSCF) or 502 (the S-CSCF did not answer).
+//!
+//! ```text
+//! curl -d '{"impi":"001010000000001@ims.example.org","reason":0,"info":"bye"}' http://127.0.0.1:8080/rtr
+//! ```
+
+use crate::cx::LocalHss;
+use crate::cx_wire::{answer_code, ChargingAddresses, DiameterRequester, HssInitiated};
+use crate::hss::{AkaCredentials, Credentials, RegistrationState, Subscriber};
+use crate::scscf::DeregistrationReason;
+use crate::subscription::{ImsSubscription, PublicIdentity, ServiceProfile};
+use ims_auth::milenage::OperatorKey;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Why an admin operation failed (with the HTTP status [`serve_http`] answers).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdminError {
+    /// 400: the request is malformed or incomplete.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// 404: no such subscriber.
+    #[error("unknown subscriber {0}")]
+    UnknownSubscriber(String),
+    /// 409: the subscriber is not registered (no S-CSCF to send to).
+    #[error("{0} is not registered")]
+    NotRegistered(String),
+    /// 502: the S-CSCF did not answer (or answered garbage).
+    #[error("S-CSCF did not answer: {0}")]
+    NoAnswer(String),
+}
+
+impl AdminError {
+    /// The HTTP status for this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            AdminError::BadRequest(_) => 400,
+            AdminError::UnknownSubscriber(_) => 404,
+            AdminError::NotRegistered(_) => 409,
+            AdminError::NoAnswer(_) => 502,
+        }
+    }
+}
+
+/// What an RTR or PPR achieved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pushed {
+    /// The S-CSCF's Server-Name (SIP URI) the request was for.
+    pub server_name: String,
+    /// Its Diameter host.
+    pub destination_host: String,
+    /// The answer's Result-Code or Experimental-Result-Code (2001 on success).
+    pub result: u32,
+}
+
+/// The administration API of an embedded HSS: provisioning, RTR and PPR.
+pub struct HssAdmin<R> {
+    hss: LocalHss,
+    requester: R,
+    requests: HssInitiated,
+    realm: String,
+    scscf_hosts: HashMap<String, String>,
+    default_scscf_host: String,
+}
+
+impl<R> std::fmt::Debug for HssAdmin<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HssAdmin")
+            .field("realm", &self.realm)
+            .field("default_scscf_host", &self.default_scscf_host)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: DiameterRequester> HssAdmin<R> {
+    /// Administers `hss`; HSS-initiated requests leave through `requester` (the HSS's Diameter
+    /// node) as `origin_host` in `realm`, to `default_scscf_host` unless
+    /// [`HssAdmin::with_scscf`] maps the S-CSCF's Server-Name to another host.
+    pub fn new(
+        hss: LocalHss,
+        requester: R,
+        origin_host: &str,
+        realm: &str,
+        default_scscf_host: &str,
+    ) -> HssAdmin<R> {
+        HssAdmin {
+            hss,
+            requester,
+            requests: HssInitiated::new(origin_host, realm),
+            realm: realm.to_string(),
+            scscf_hosts: HashMap::new(),
+            default_scscf_host: default_scscf_host.to_string(),
+        }
+    }
+
+    /// The Diameter host of the S-CSCF whose Server-Name is `server_name`.
+    pub fn with_scscf(mut self, server_name: &str, diameter_host: &str) -> HssAdmin<R> {
+        self.scscf_hosts
+            .insert(server_name.to_string(), diameter_host.to_string());
+        self
+    }
+
+    fn host_of(&self, server_name: &str) -> String {
+        self.scscf_hosts
+            .get(server_name)
+            .cloned()
+            .unwrap_or_else(|| self.default_scscf_host.clone())
+    }
+
+    /// Adds (or replaces) a subscriber.
+    pub fn add_subscriber(&self, s: Subscriber) {
+        self.hss
+            .hss()
+            .lock()
+            .expect("HSS lock is never poisoned")
+            .add_subscriber(s);
+    }
+
+    /// The registration state of `impi` and its S-CSCF.
+    pub fn state(&self, impi: &str) -> Option<(RegistrationState, Option<String>)> {
+        let hss = self.hss.hss().lock().expect("HSS lock is never poisoned");
+        hss.registration(impi)
+            .map(|(st, name)| (st, name.map(str::to_string)))
+    }
+
+    async fn send(
+        &self,
+        server_name: String,
+        host: String,
+        req: Vec<u8>,
+    ) -> Result<Pushed, AdminError> {
+        let answer = self
+            .requester
+            .request(req)
+            .await
+            .map_err(AdminError::NoAnswer)?;
+        let result = answer_code(&answer)
+            .ok_or_else(|| AdminError::NoAnswer("answer without a result code".into()))?;
+        Ok(Pushed {
+            server_name,
+            destination_host: host,
+            result,
+        })
+    }
+
+    /// Administrative de-registration: the HSS forgets the registration and sends an RTR with
+    /// `reason` for `impus` (all of the IMPI's when empty) to the S-CSCF that served it.
+    pub async fn deregister(
+        &self,
+        impi: &str,
+        impus: &[String],
+        reason: DeregistrationReason,
+    ) -> Result<Pushed, AdminError> {
+        let (server, all) = {
+            let mut hss = self.hss.hss().lock().expect("HSS lock is never poisoned");
+            if hss.subscriber(impi).is_none() {
+                return Err(AdminError::UnknownSubscriber(impi.to_string()));
+            }
+            hss.deregister(impi)
+                .ok_or_else(|| AdminError::NotRegistered(impi.to_string()))?
+        };
+        let impus = if impus.is_empty() { &all } else { impus };
+        let host = self.host_of(&server);
+        let req = self.requests.rtr(&host, &self.realm, impi, impus, &reason);
+        self.send(server, host, req).await
+    }
+
+    /// Profile update: replaces the subscriber's profile (when `subscription` is given) and
+    /// pushes it and/or `charging` to the S-CSCF with a PPR.
+    pub async fn push_profile(
+        &self,
+        impi: &str,
+        subscription: Option<ImsSubscription>,
+        charging: Option<ChargingAddresses>,
+    ) -> Result<Pushed, AdminError> {
+        let (server, xml) = {
+            let mut hss = self.hss.hss().lock().expect("HSS lock is never poisoned");
+            let Some(current) = hss.subscriber(impi).map(|s| s.subscription.clone()) else {
+                return Err(AdminError::UnknownSubscriber(impi.to_string()));
+            };
+            let new = subscription.is_some();
+            let (server, xml) = hss
+                .update_profile(subscription.unwrap_or(current))
+                .ok_or_else(|| AdminError::UnknownSubscriber(impi.to_string()))?;
+            (server, new.then_some(xml))
+        };
+        let server = server.ok_or_else(|| AdminError::NotRegistered(impi.to_string()))?;
+        if xml.is_none() && charging.is_none() {
+            return Err(AdminError::BadRequest(
+                "nothing to push: give a profile or charging information".into(),
+            ));
+        }
+        let host = self.host_of(&server);
+        let req = self
+            .requests
+            .ppr(&host, &self.realm, impi, xml.as_deref(), charging.as_ref());
+        self.send(server, host, req).await
+    }
+
+    /// The subscription of `impi` with its service profile's iFCs replaced by `ifc_xml` (one or
+    /// more `<InitialFilterCriteria>` elements, TS 29.228 Annex E).
+    pub fn with_ifcs(&self, impi: &str, ifc_xml: &str) -> Result<ImsSubscription, AdminError> {
+        let current = {
+            let hss = self.hss.hss().lock().expect("HSS lock is never poisoned");
+            hss.subscriber(impi)
+                .map(|s| s.subscription.clone())
+                .ok_or_else(|| AdminError::UnknownSubscriber(impi.to_string()))?
+        };
+        replace_ifcs(current, ifc_xml)
+    }
+}
+
+/// `sub` with the iFCs of every service profile replaced by those of `ifc_xml`.
+fn replace_ifcs(mut sub: ImsSubscription, ifc_xml: &str) -> Result<ImsSubscription, AdminError> {
+    for sp in &mut sub.service_profiles {
+        sp.initial_filter_criteria.clear();
+    }
+    let xml = sub.to_xml();
+    let Some(at) = xml.find("</ServiceProfile>") else {
+        return Err(AdminError::BadRequest(
+            "subscription without a service profile".into(),
+        ));
+    };
+    let mut with = String::with_capacity(xml.len() + ifc_xml.len());
+    with.push_str(&xml[..at]);
+    with.push_str(ifc_xml);
+    with.push_str(&xml[at..]);
+    let parsed = ImsSubscription::from_xml(with.as_bytes())
+        .map_err(|e| AdminError::BadRequest(format!("ifc_xml: {e}")))?;
+    // the same iFCs for every service profile
+    let ifcs = parsed
+        .service_profiles
+        .first()
+        .map(|sp| sp.initial_filter_criteria.clone())
+        .unwrap_or_default();
+    for sp in &mut sub.service_profiles {
+        sp.initial_filter_criteria = ifcs.clone();
+    }
+    Ok(sub)
+}
+
+fn hex_n<const N: usize>(v: &Value, what: &str) -> Result<Option<[u8; N]>, AdminError> {
+    match v.get(what) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => {
+            let b = ims_auth::encoding::hex_decode(s)
+                .map_err(|_| AdminError::BadRequest(format!("{what}: not hex")))?;
+            <[u8; N]>::try_from(b)
+                .map(Some)
+                .map_err(|_| AdminError::BadRequest(format!("{what}: need {N} octets")))
+        }
+        Some(_) => Err(AdminError::BadRequest(format!("{what}: a hex string"))),
+    }
+}
+
+fn str_of<'v>(v: &'v Value, what: &str) -> Result<Option<&'v str>, AdminError> {
+    match v.get(what) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(AdminError::BadRequest(format!("{what}: a string"))),
+    }
+}
+
+fn strings(v: &Value, what: &str) -> Result<Vec<String>, AdminError> {
+    match v.get(what) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| AdminError::BadRequest(format!("{what}: strings")))
+            })
+            .collect(),
+        Some(_) => Err(AdminError::BadRequest(format!("{what}: an array"))),
+    }
+}
+
+/// A subscriber from JSON: `{"impi", "impus": [...], "barred"?: [...], "k"?: hex, "op"? | "opc"?:
+/// hex, "amf"?: hex (default 8000), "sqn"?: number, "password"?, "ifc_xml"?}` (`user_data`, a
+/// whole `IMSSubscription` document, replaces `impus`/`barred`/`ifc_xml`).
+pub fn subscriber_from_json(v: &Value) -> Result<Subscriber, AdminError> {
+    let impi = str_of(v, "impi")?
+        .ok_or_else(|| AdminError::BadRequest("impi is required".into()))?
+        .to_string();
+    let subscription = match str_of(v, "user_data")? {
+        Some(x) => {
+            let s = ImsSubscription::from_xml(x.as_bytes())
+                .map_err(|e| AdminError::BadRequest(format!("user_data: {e}")))?;
+            if s.private_id != impi {
+                return Err(AdminError::BadRequest(
+                    "user_data: PrivateID differs from impi".into(),
+                ));
+            }
+            s
+        }
+        None => {
+            let impus = strings(v, "impus")?;
+            if impus.is_empty() {
+                return Err(AdminError::BadRequest("impus is required".into()));
+            }
+            let barred = strings(v, "barred")?;
+            let sub = ImsSubscription {
+                private_id: impi.clone(),
+                service_profiles: vec![ServiceProfile {
+                    public_identities: impus
+                        .iter()
+                        .map(|u| {
+                            let mut p = PublicIdentity::new(u.clone());
+                            p.barring_indication = barred.contains(u);
+                            p
+                        })
+                        .collect(),
+                    ..ServiceProfile::default()
+                }],
+            };
+            match str_of(v, "ifc_xml")? {
+                Some(x) => replace_ifcs(sub, x)?,
+                None => sub,
+            }
+        }
+    };
+    let aka = match hex_n::<16>(v, "k")? {
+        Some(k) => {
+            let key = match (hex_n::<16>(v, "op")?, hex_n::<16>(v, "opc")?) {
+                (Some(op), None) => OperatorKey::Op(op),
+                (None, Some(opc)) => OperatorKey::Opc(opc),
+                _ => return Err(AdminError::BadRequest("give op or opc with k".into())),
+            };
+            let amf = hex_n::<2>(v, "amf")?.unwrap_or([0x80, 0]);
+            let sqn = match v.get("sqn") {
+                None | Some(Value::Null) => 0,
+                Some(n) => n
+                    .as_u64()
+                    .ok_or_else(|| AdminError::BadRequest("sqn: a number".into()))?,
+            };
+            Some(AkaCredentials::new(k, key, amf, sqn))
+        }
+        None => None,
+    };
+    let password = str_of(v, "password")?.map(str::to_string);
+    if aka.is_none() && password.is_none() {
+        return Err(AdminError::BadRequest(
+            "give k (AKA) and/or password".into(),
+        ));
+    }
+    Ok(Subscriber {
+        subscription,
+        credentials: Credentials { aka, password },
+    })
+}
+
+fn charging_from_json(v: &Value) -> Result<Option<ChargingAddresses>, AdminError> {
+    let Some(c) = v.get("charging").filter(|c| !c.is_null()) else {
+        return Ok(None);
+    };
+    Ok(Some(ChargingAddresses {
+        primary_ecf: str_of(c, "ecf")?.map(str::to_string),
+        secondary_ecf: str_of(c, "ecf2")?.map(str::to_string),
+        primary_ccf: str_of(c, "ccf")?.map(str::to_string),
+        secondary_ccf: str_of(c, "ccf2")?.map(str::to_string),
+    }))
+}
+
+fn pushed_json(p: &Pushed) -> Value {
+    json!({
+        "result": p.result,
+        "scscf": p.server_name,
+        "destination_host": p.destination_host,
+    })
+}
+
+/// Handles one admin request (method, path, JSON body) → (HTTP status, JSON answer).
+pub async fn handle<R: DiameterRequester>(
+    admin: &HssAdmin<R>,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> (u16, Value) {
+    match route(admin, method, path, body).await {
+        Ok(v) => (200, v),
+        Err(e) => (e.status(), json!({ "error": e.to_string() })),
+    }
+}
+
+async fn route<R: DiameterRequester>(
+    admin: &HssAdmin<R>,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Result<Value, AdminError> {
+    let parse = || -> Result<Value, AdminError> {
+        serde_json::from_slice(body).map_err(|e| AdminError::BadRequest(format!("JSON: {e}")))
+    };
+    match (method, path) {
+        ("POST", "/subscribers") => {
+            let s = subscriber_from_json(&parse()?)?;
+            let impi = s.subscription.private_id.clone();
+            admin.add_subscriber(s);
+            Ok(json!({ "added": impi }))
+        }
+        ("GET", p) if p.starts_with("/subscribers/") => {
+            let impi = &p["/subscribers/".len()..];
+            let (st, server) = admin
+                .state(impi)
+                .ok_or_else(|| AdminError::UnknownSubscriber(impi.to_string()))?;
+            Ok(json!({
+                "impi": impi,
+                "state": format!("{st:?}"),
+                "scscf": server,
+            }))
+        }
+        ("POST", "/rtr") => {
+            let v = parse()?;
+            let impi = str_of(&v, "impi")?
+                .ok_or_else(|| AdminError::BadRequest("impi is required".into()))?;
+            let code = match v.get("reason") {
+                None | Some(Value::Null) => 0,
+                Some(n) => n
+                    .as_u64()
+                    .filter(|n| *n <= 3)
+                    .ok_or_else(|| AdminError::BadRequest("reason: 0..3".into()))?
+                    as u32,
+            };
+            let reason = DeregistrationReason {
+                code,
+                info: str_of(&v, "info")?.map(str::to_string),
+            };
+            let impus = strings(&v, "impus")?;
+            admin
+                .deregister(impi, &impus, reason)
+                .await
+                .map(|p| pushed_json(&p))
+        }
+        ("POST", "/ppr") => {
+            let v = parse()?;
+            let impi = str_of(&v, "impi")?
+                .ok_or_else(|| AdminError::BadRequest("impi is required".into()))?;
+            let subscription = match (str_of(&v, "user_data")?, str_of(&v, "ifc_xml")?) {
+                (Some(x), None) => Some(
+                    ImsSubscription::from_xml(x.as_bytes())
+                        .map_err(|e| AdminError::BadRequest(format!("user_data: {e}")))?,
+                ),
+                (None, Some(x)) => Some(admin.with_ifcs(impi, x)?),
+                (None, None) => None,
+                (Some(_), Some(_)) => {
+                    return Err(AdminError::BadRequest(
+                        "give user_data or ifc_xml, not both".into(),
+                    ))
+                }
+            };
+            if subscription.as_ref().is_some_and(|s| s.private_id != impi) {
+                return Err(AdminError::BadRequest(
+                    "user_data: PrivateID differs from impi".into(),
+                ));
+            }
+            admin
+                .push_profile(impi, subscription, charging_from_json(&v)?)
+                .await
+                .map(|p| pushed_json(&p))
+        }
+        _ => Err(AdminError::BadRequest(format!(
+            "no such endpoint: {method} {path}"
+        ))),
+    }
+}
+
+/// Largest request head and body accepted.
+const MAX_HEAD: usize = 16 * 1024;
+const MAX_BODY: usize = 1024 * 1024;
+
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        409 => "Conflict",
+        413 => "Payload Too Large",
+        502 => "Bad Gateway",
+        _ => "Error",
+    }
+}
+
+/// Reads one HTTP/1.1 request: (method, path, body), or the status to answer.
+async fn read_request(s: &mut TcpStream) -> Result<(String, String, Vec<u8>), u16> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        if buf.len() > MAX_HEAD {
+            return Err(413);
+        }
+        let n = s.read(&mut chunk).await.map_err(|_| 400u16)?;
+        if n == 0 {
+            return Err(400);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = std::str::from_utf8(&buf[..head_end]).map_err(|_| 400u16)?;
+    let mut lines = head.split("\r\n");
+    let mut start = lines.next().unwrap_or("").split(' ');
+    let (method, path) = match (start.next(), start.next()) {
+        (Some(m), Some(p)) if !m.is_empty() => (m.to_string(), p.to_string()),
+        _ => return Err(400),
+    };
+    let mut length = 0usize;
+    for l in lines {
+        if let Some((n, v)) = l.split_once(':') {
+            if n.trim().eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse().map_err(|_| 400u16)?;
+            }
+        }
+    }
+    if length > MAX_BODY {
+        return Err(413);
+    }
+    let mut body = buf[head_end + 4..].to_vec();
+    while body.len() < length {
+        let n = s.read(&mut chunk).await.map_err(|_| 400u16)?;
+        if n == 0 {
+            return Err(400);
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    body.truncate(length);
+    Ok((method, path, body))
+}
+
+async fn write_response(s: &mut TcpStream, status: u16, body: &Value) {
+    let body = body.to_string();
+    let head = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        reason_phrase(status),
+        body.len()
+    );
+    let _ = s.write_all(head.as_bytes()).await;
+    let _ = s.write_all(body.as_bytes()).await;
+    let _ = s.shutdown().await;
+}
+
+/// Serves the admin API on `listener` until the task is dropped: one request per connection,
+/// each within 10 s.
+pub async fn serve_http<R: DiameterRequester>(listener: TcpListener, admin: Arc<HssAdmin<R>>) {
+    loop {
+        let Ok((mut s, _)) = listener.accept().await else {
+            continue;
+        };
+        let admin = admin.clone();
+        tokio::spawn(async move {
+            let req = tokio::time::timeout(Duration::from_secs(10), read_request(&mut s)).await;
+            let (status, body) = match req {
+                Ok(Ok((m, p, b))) => handle(&admin, &m, &p, &b).await,
+                Ok(Err(code)) => (code, json!({ "error": reason_phrase(code) })),
+                Err(_) => return,
+            };
+            write_response(&mut s, status, &body).await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscriber_from_json_with_ifcs() {
+        let v: Value = serde_json::from_str(
+            r#"{"impi":"alice@ims.example.org","impus":["sip:alice@ims.example.org","tel:+15551234"],
+            "barred":["tel:+15551234"],"k":"465b5ce8b199b49faa5f0a2ee238a6bc",
+            "op":"cdc202d5123e20f62b6d676ac72cb318","amf":"b9b9","sqn":32,"password":"pw",
+            "ifc_xml":"<InitialFilterCriteria><Priority>5</Priority><TriggerPoint><ConditionTypeCNF>0</ConditionTypeCNF><SPT><ConditionNegated>0</ConditionNegated><Group>0</Group><Method>REGISTER</Method></SPT></TriggerPoint><ApplicationServer><ServerName>sip:127.0.0.1:7070</ServerName><DefaultHandling>0</DefaultHandling></ApplicationServer></InitialFilterCriteria>"}"#,
+        )
+        .unwrap();
+        let s = subscriber_from_json(&v).unwrap();
+        assert_eq!(s.subscription.private_id, "alice@ims.example.org");
+        let sp = &s.subscription.service_profiles[0];
+        assert_eq!(sp.public_identities.len(), 2);
+        assert!(sp.public_identities[1].barring_indication);
+        assert_eq!(sp.initial_filter_criteria.len(), 1);
+        assert_eq!(sp.initial_filter_criteria[0].priority, 5);
+        assert_eq!(
+            sp.initial_filter_criteria[0].application_server.server_name,
+            "sip:127.0.0.1:7070"
+        );
+        assert!(s.credentials.aka.is_some());
+        assert_eq!(s.credentials.password.as_deref(), Some("pw"));
+
+        for bad in [
+            r#"{"impus":["sip:a@b"],"password":"x"}"#,
+            r#"{"impi":"a@b","password":"x"}"#,
+            r#"{"impi":"a@b","impus":["sip:a@b"]}"#,
+            r#"{"impi":"a@b","impus":["sip:a@b"],"k":"00"}"#,
+            r#"{"impi":"a@b","impus":["sip:a@b"],"k":"465b5ce8b199b49faa5f0a2ee238a6bc"}"#,
+            r#"{"impi":"a@b","impus":["sip:a@b"],"password":"x","ifc_xml":"<Nope"}"#,
+        ] {
+            let v: Value = serde_json::from_str(bad).unwrap();
+            let e = subscriber_from_json(&v).unwrap_err();
+            assert_eq!(e.status(), 400, "{bad}: {e}");
+        }
+    }
+}

@@ -1,0 +1,1098 @@
+//! The IM server: an IMS application server for page-mode messaging on one ims-net SIP
+//! endpoint (UDP and TCP).
+//!
+//! - **SMS over IP** (TS 24.341 §5.3, TS 23.204): a MESSAGE with `application/vnd.3gpp.sms`
+//!   is answered 202 Accepted and its RP message handed to the sans-IO [`IpSmGw`]; what the
+//!   IP-SM-GW wants sent (RP-ACK/RP-ERROR to the submitter, RP-DATA(SMS-DELIVER) to the
+//!   recipient, SMS-STATUS-REPORTs) leaves as new MESSAGE requests through the S-CSCF, with the
+//!   service's own URI in From and P-Asserted-Identity (TS 24.341 Annex B.6). A delivery the
+//!   network refuses (no 2xx: 480, 404, 408, timeout) stays stored and is retried by the
+//!   IP-SM-GW's back-off timer, on RP-SMMA, or when the recipient registers.
+//! - **Third-party registration** (TS 24.229 §5.4.1.7): a REGISTER whose To is the registered
+//!   IMPU (its body may be the `message/sip` of the UE's 200 OK, whose P-Associated-URI names the
+//!   implicit registration set) is answered 200; with Expires > 0 the stored messages of that
+//!   user are delivered at once.
+//! - **Page-mode IM** (RFC 3428, RFC 3862, RFC 5438): any other MESSAGE (text/plain,
+//!   message/cpim, message/imdn+xml, ...) is relayed as a **B2BUA** (TS 24.229 §5.7.5): a new
+//!   MESSAGE with the same Request-URI, From URI, To, P-Asserted-Identity and body goes along the
+//!   Route set the S-CSCF left after our own entry (so the S-CSCF continues its iFC evaluation
+//!   from the `odi` it put there), and the final answer (200 or 202, or the failure) is relayed
+//!   to the sender. IMDN notifications are ordinary MESSAGEs and take the same path. With
+//!   [`ImServerConfig::network_imdn`] the server acts as the network for delivery
+//!   notifications: when a CPIM message asks for `positive-delivery` (or `negative-delivery`) and
+//!   the relayed MESSAGE gets a 2xx (or fails), it sends the `message/imdn+xml` notification back
+//!   to the sender itself.
+//!
+//! Stored short messages live in a [`FileSmsStore`] when [`ImServerConfig::store`] names a
+//! directory, so they survive a restart. Subscribers are numbered through [`Numbering`]: the
+//! IP-SM-GW keys everything by `tel:+MSISDN`, and addresses recipients by their SIP IMPU.
+//!
+//! ```no_run
+//! use ims_nf::im_server::{ImServer, ImServerConfig, Numbering};
+//! # async fn run() -> Result<(), ims_nf::im_server::ImServerError> {
+//! let mut cfg = ImServerConfig::new(
+//!     "127.0.0.1:7070".parse().unwrap(),
+//!     "ims.example.org",
+//!     "sip:term@127.0.0.1:6060",
+//! );
+//! cfg.numbering.add("+15550001", ["sip:alice@ims.example.org"]);
+//! cfg.store = Some("/var/lib/ims-rs/sms".into());
+//! let server = ImServer::start(cfg).await?;
+//! println!("IM server on {}", server.local_addr());
+//! # Ok(()) }
+//! ```
+
+use crate::cscf::uri_of;
+use crate::ipsmgw::{Action, FileSmsStore, IpSmGw, IpSmGwConfig, MemorySmsStore, SmsStore};
+use crate::runtime::{random16, unix_now};
+use bytes::Bytes;
+use ims_msrp::cpim::Cpim;
+use ims_msrp::imdn::{Disposition, Imdn, Notification};
+use ims_net::sip::{Endpoint, EndpointConfig, Incoming, NetError};
+use ims_sip::{HeaderName, Message, Method, OwnedMessage, RequestBuilder};
+use ims_txn::ua::{Answer, UaEvent};
+use ims_txn::TxnId;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+pub use crate::ipsmgw::CONTENT_TYPE as SMS_CONTENT_TYPE;
+
+/// The IMDN name space (RFC 5438 §5).
+pub const IMDN_NS: &str = "urn:ietf:params:imdn";
+
+/// How many sent notifications are remembered to avoid duplicates.
+const NOTIFIED_MEMORY: usize = 4096;
+
+/// One subscriber's number and public identities.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberEntry {
+    /// E.164 number with `+` (`+15550001`).
+    pub msisdn: String,
+    /// Its IMPUs; the first `sip:` one is where short messages are addressed.
+    pub impus: Vec<String>,
+}
+
+/// The MSISDN map: which IMPUs belong to which number.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Numbering {
+    entries: Vec<NumberEntry>,
+}
+
+/// An identity without brackets, parameters or headers, scheme in lower case
+/// (`<sip:Alice@x;user=phone>` → `sip:Alice@x`).
+pub fn bare_uri(value: &str) -> String {
+    let u = uri_of(value);
+    let end = u.find([';', '?']).unwrap_or(u.len());
+    let u = &u[..end];
+    match u.split_once(':') {
+        Some((scheme, rest)) => format!("{}:{rest}", scheme.to_ascii_lowercase()),
+        None => u.to_string(),
+    }
+}
+
+impl Numbering {
+    /// An empty map.
+    pub fn new() -> Numbering {
+        Numbering::default()
+    }
+
+    /// Adds a subscriber: `msisdn` (with or without `+`) and its IMPUs (a `tel:` IMPU of the same
+    /// number need not be listed).
+    pub fn add<I, S>(&mut self, msisdn: &str, impus: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let msisdn = format!("+{}", msisdn.trim_start_matches('+'));
+        self.entries.push(NumberEntry {
+            msisdn,
+            impus: impus.into_iter().map(|s| bare_uri(&s.into())).collect(),
+        });
+        self
+    }
+
+    /// Builds the map from implicit registration sets: each set with a `tel:+…` IMPU is one
+    /// subscriber of that number.
+    pub fn from_sets<'a>(sets: impl IntoIterator<Item = &'a [String]>) -> Numbering {
+        let mut n = Numbering::new();
+        for set in sets {
+            if let Some(tel) = set.iter().find_map(|u| {
+                bare_uri(u)
+                    .strip_prefix("tel:")
+                    .filter(|d| d.starts_with('+'))
+                    .map(str::to_string)
+            }) {
+                n.add(&tel, set.iter().cloned());
+            }
+        }
+        n
+    }
+
+    /// Whether no subscriber is listed.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Number of subscribers listed.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn entry(&self, id: &str) -> Option<&NumberEntry> {
+        let id = bare_uri(id);
+        let digits = id
+            .strip_prefix("tel:")
+            .map(|d| format!("+{}", d.trim_start_matches('+')));
+        self.entries.iter().find(|e| {
+            digits.as_deref() == Some(e.msisdn.as_str())
+                || e.impus.iter().any(|u| u.eq_ignore_ascii_case(&id))
+        })
+    }
+
+    /// The key the IP-SM-GW uses for an identity: `tel:+MSISDN` of a listed subscriber, else
+    /// the bare URI itself.
+    pub fn canonical(&self, id: &str) -> String {
+        match self.entry(id) {
+            Some(e) => format!("tel:{}", e.msisdn),
+            None => bare_uri(id),
+        }
+    }
+
+    /// Whether `id` (an IMPU or `tel:` number) is a listed subscriber.
+    pub fn knows(&self, id: &str) -> bool {
+        self.entry(id).is_some()
+    }
+
+    /// Where to address a request for `id`: the subscriber's first SIP IMPU, else `id`.
+    pub fn address(&self, id: &str) -> String {
+        self.entry(id)
+            .and_then(|e| e.impus.iter().find(|u| u.starts_with("sip:")).cloned())
+            .unwrap_or_else(|| bare_uri(id))
+    }
+}
+
+/// Settings of an [`ImServer`].
+#[derive(Debug, Clone)]
+pub struct ImServerConfig {
+    /// Where to listen (UDP and TCP on the same port).
+    pub listen: SocketAddr,
+    /// Home domain.
+    pub domain: String,
+    /// The S-CSCF that requests the server originates go through (pushed as a loose Route):
+    /// its terminating side, e.g. `sip:term@127.0.0.1:6060`.
+    pub scscf: String,
+    /// The service's own URI, in From and P-Asserted-Identity of what it originates
+    /// (default `sip:ipsmgw@<domain>`).
+    pub identity: String,
+    /// Directory of the file-backed short message store (`None`: in memory only).
+    pub store: Option<PathBuf>,
+    /// IP-SM-GW policy (SC address, attempts, back-off, validity).
+    pub ipsmgw: IpSmGwConfig,
+    /// The MSISDN map.
+    pub numbering: Numbering,
+    /// Answer submissions to numbers missing from [`ImServerConfig::numbering`] with RP-ERROR
+    /// unknown subscriber (cause 1) instead of trying them.
+    pub reject_unknown: bool,
+    /// Send IMDN delivery notifications as the network (RFC 5438 §7.2 intermediary) for CPIM
+    /// messages that ask for them.
+    pub network_imdn: bool,
+    /// How often the retry timer of the IP-SM-GW is looked at.
+    pub tick: Duration,
+}
+
+impl ImServerConfig {
+    /// Defaults for `listen`, `domain` and the S-CSCF URI.
+    pub fn new(listen: SocketAddr, domain: &str, scscf: &str) -> ImServerConfig {
+        ImServerConfig {
+            listen,
+            domain: domain.to_string(),
+            scscf: scscf.to_string(),
+            identity: format!("sip:ipsmgw@{domain}"),
+            store: None,
+            ipsmgw: IpSmGwConfig::default(),
+            numbering: Numbering::new(),
+            reject_unknown: false,
+            network_imdn: false,
+            tick: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Why the server did not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImServerError {
+    /// The SIP socket could not be bound.
+    #[error("SIP: {0}")]
+    Sip(#[from] NetError),
+    /// The store directory could not be read or created.
+    #[error("SMS store: {0}")]
+    Store(#[from] std::io::Error),
+}
+
+/// Counters of a running server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImStats {
+    /// SMS MESSAGEs received (answered 202).
+    pub sms_received: u64,
+    /// SMS MESSAGEs sent (RP-ACK/RP-ERROR, SMS-DELIVER, status reports).
+    pub sms_sent: u64,
+    /// SMS MESSAGEs sent that got no 2xx.
+    pub sms_failed: u64,
+    /// Page-mode MESSAGEs relayed.
+    pub im_relayed: u64,
+    /// IMDN notifications generated by the server.
+    pub imdn_sent: u64,
+    /// Third-party REGISTERs received.
+    pub registers: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    sms_received: AtomicU64,
+    sms_sent: AtomicU64,
+    sms_failed: AtomicU64,
+    im_relayed: AtomicU64,
+    imdn_sent: AtomicU64,
+    registers: AtomicU64,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+type Gw = IpSmGw<Box<dyn SmsStore>>;
+
+struct Shared {
+    cfg: ImServerConfig,
+    endpoint: Endpoint,
+    gw: Mutex<Gw>,
+    registered: Mutex<HashSet<String>>,
+    /// `(sender, imdn.Message-ID)` of the notifications sent lately: a message the server relays
+    /// on both the originating and the terminating leg is notified once.
+    notified: Mutex<std::collections::VecDeque<(String, String)>>,
+    counters: Counters,
+    outbox: mpsc::UnboundedSender<Action>,
+    others: Option<mpsc::UnboundedSender<UaEvent>>,
+}
+
+/// A running IM server. Dropping it does not stop it; call [`ImServer::shutdown`].
+pub struct ImServer {
+    shared: Arc<Shared>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for ImServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImServer")
+            .field("local", &self.shared.endpoint.local_addr())
+            .finish_non_exhaustive()
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn token() -> String {
+    hex(&random16()[..8])
+}
+
+/// RFC 3339 UTC time of `now` (seconds since the epoch), as CPIM `DateTime` wants it.
+pub fn datetime(now: u64) -> String {
+    let (y, mo, d, h, mi, s) = crate::ipsmgw::civil(now);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+/// What an incoming request asks for, read out of the message (owned, so nothing borrowed
+/// crosses an await).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Request {
+    Sms {
+        from: String,
+        body: Vec<u8>,
+    },
+    Register {
+        identities: Vec<String>,
+        expires: u32,
+    },
+    Page(Page),
+    Options,
+    Forbidden,
+    Other,
+}
+
+/// A page-mode MESSAGE to relay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Page {
+    request_uri: String,
+    from_uri: String,
+    from_display: Option<String>,
+    to: String,
+    asserted: Option<String>,
+    routes: Vec<String>,
+    max_forwards: u8,
+    content_type: String,
+    body: Vec<u8>,
+}
+
+fn content_type(m: &Message<'_>) -> String {
+    m.header(HeaderName::ContentType)
+        .map(|v| v.split(';').next().unwrap_or(v).trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// The served identity: the first P-Asserted-Identity, else From.
+fn served(m: &Message<'_>) -> Option<String> {
+    if let Some((_, v)) = m.list(HeaderName::PAssertedIdentity).next() {
+        return Some(bare_uri(v));
+    }
+    m.from().ok().flatten().map(|f| bare_uri(f.uri().as_str()))
+}
+
+/// The Expires of a REGISTER: the header, else the first Contact's `expires`, else 3600.
+fn register_expires(m: &Message<'_>) -> u32 {
+    if let Some(v) = m
+        .header(HeaderName::Expires)
+        .and_then(|v| v.trim().parse().ok())
+    {
+        return v;
+    }
+    m.list(HeaderName::Contact)
+        .find_map(|(_, c)| {
+            c.split(';')
+                .skip(1)
+                .find_map(|p| p.trim().strip_prefix("expires="))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(3600)
+}
+
+fn classify(msg: &OwnedMessage, local: SocketAddr, numbering: &Numbering) -> Request {
+    let m = msg.as_message();
+    match m.method() {
+        Some(Method::Message) => {
+            let ct = content_type(&m);
+            if ct == SMS_CONTENT_TYPE {
+                return match served(&m) {
+                    Some(from) => Request::Sms {
+                        from: numbering.canonical(&from),
+                        body: m.body().to_vec(),
+                    },
+                    None => Request::Forbidden,
+                };
+            }
+            let me = local.to_string();
+            let mut routes: Vec<String> = m
+                .list(HeaderName::Route)
+                .map(|(_, v)| v.trim().to_string())
+                .collect();
+            // drop our own entries at the top (the S-CSCF routed the request to us by Route)
+            while routes.first().is_some_and(|r| uri_of(r).contains(&me)) {
+                routes.remove(0);
+            }
+            let from = m.from().ok().flatten();
+            Request::Page(Page {
+                request_uri: m.request_uri_str().unwrap_or_default().to_string(),
+                from_uri: from
+                    .as_ref()
+                    .map(|f| f.uri().as_str().to_string())
+                    .unwrap_or_default(),
+                from_display: from
+                    .as_ref()
+                    .and_then(|f| f.display_name().map(|d| d.into_owned())),
+                to: m
+                    .header(HeaderName::To)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string(),
+                asserted: m
+                    .header(HeaderName::PAssertedIdentity)
+                    .map(|v| v.trim().to_string()),
+                routes,
+                max_forwards: m.max_forwards().ok().flatten().unwrap_or(70),
+                content_type: m
+                    .header(HeaderName::ContentType)
+                    .unwrap_or("text/plain")
+                    .trim()
+                    .to_string(),
+                body: m.body().to_vec(),
+            })
+        }
+        Some(Method::Register) => {
+            let mut ids = Vec::new();
+            if let Some(t) = m.to().ok().flatten() {
+                ids.push(t.uri().as_str().to_string());
+            }
+            // TS 24.229 §5.4.1.7: the body may carry the UE's REGISTER or the S-CSCF's 200 OK
+            // as message/sip; its P-Associated-URI lists the implicit registration set
+            if content_type(&m) == "message/sip" {
+                if let Ok(inner) = OwnedMessage::parse_datagram(Bytes::copy_from_slice(m.body())) {
+                    let im = inner.as_message();
+                    ids.extend(
+                        im.headers_named("P-Associated-URI")
+                            .flat_map(|h| {
+                                h.value()
+                                    .split(',')
+                                    .map(|v| v.trim().to_string())
+                                    .collect::<Vec<_>>()
+                            })
+                            .filter(|v| !v.is_empty()),
+                    );
+                }
+            }
+            let mut identities: Vec<String> = Vec::new();
+            for i in ids {
+                let c = numbering.canonical(&i);
+                if !identities.contains(&c) {
+                    identities.push(c);
+                }
+            }
+            Request::Register {
+                identities,
+                expires: register_expires(&m),
+            }
+        }
+        Some(Method::Options) => Request::Options,
+        _ => Request::Other,
+    }
+}
+
+/// A MESSAGE the server originates: a fresh Call-ID and From tag, the given Route set.
+#[allow(clippy::too_many_arguments)]
+fn new_message(
+    request_uri: &str,
+    from: &str,
+    to: &str,
+    routes: &[String],
+    max_forwards: u8,
+    headers: &[(&str, String)],
+    content_type: &str,
+    body: Vec<u8>,
+    host: &str,
+) -> Result<OwnedMessage, ims_sip::ParseError> {
+    let mut b = RequestBuilder::new(Method::Message, request_uri)
+        .header("Max-Forwards", max_forwards)
+        .header("From", format!("{from};tag={}", token()))
+        .header("To", to)
+        .header("Call-ID", format!("{}@{host}", token()))
+        .header("CSeq", "1 MESSAGE");
+    for r in routes {
+        b = b.header("Route", r);
+    }
+    for (n, v) in headers {
+        b = b.header(n, v);
+    }
+    b.body(content_type, body).build()
+}
+
+fn angle(uri: &str) -> String {
+    if uri.starts_with('<') {
+        uri.to_string()
+    } else {
+        format!("<{uri}>")
+    }
+}
+
+/// The CPIM-wrapped `message/imdn+xml` notification for a message (RFC 5438 §7.1.1): from the
+/// recipient to the sender, `Content-Disposition: notification`.
+pub fn imdn_body(
+    recipient: &str,
+    sender: &str,
+    original: &Cpim<'_>,
+    delivered: bool,
+    now: u64,
+) -> Option<Vec<u8>> {
+    let message_id = original.ns_header(IMDN_NS, "Message-ID")?;
+    let n = Imdn {
+        message_id: message_id.to_string(),
+        datetime: original
+            .datetime()
+            .map_or_else(|| datetime(now), str::to_string),
+        recipient_uri: Some(bare_uri(recipient)),
+        original_recipient_uri: None,
+        notification: Notification::Delivery,
+        status: if delivered { "delivered" } else { "failed" }.into(),
+    };
+    let xml = n.to_xml();
+    let mut v = format!(
+        "From: {}\r\nTo: {}\r\nNS: imdn <{IMDN_NS}>\r\nimdn.Message-ID: {}\r\nDateTime: {}\r\n\r\n\
+         Content-Type: {}\r\nContent-Disposition: notification\r\nContent-Length: {}\r\n\r\n",
+        angle(&bare_uri(recipient)),
+        angle(&bare_uri(sender)),
+        token(),
+        datetime(now),
+        ims_msrp::imdn::CONTENT_TYPE,
+        xml.len()
+    )
+    .into_bytes();
+    v.extend_from_slice(xml.as_bytes());
+    Some(v)
+}
+
+/// Which delivery notification a CPIM body asks for, if any: `(positive, negative)`.
+fn wants_imdn(content_type: &str, body: &[u8]) -> Option<(bool, bool)> {
+    if !content_type
+        .to_ascii_lowercase()
+        .starts_with("message/cpim")
+    {
+        return None;
+    }
+    let c = Cpim::parse(body).ok()?;
+    // a notification never asks for another one
+    if c.content_type().and_then(Result::ok).is_some_and(|t| {
+        t.to_string()
+            .to_ascii_lowercase()
+            .starts_with("message/imdn")
+    }) {
+        return None;
+    }
+    let d = Disposition::parse(c.ns_header(IMDN_NS, "Disposition-Notification")?);
+    (d.positive_delivery || d.negative_delivery)
+        .then_some((d.positive_delivery, d.negative_delivery))
+}
+
+impl Shared {
+    fn host(&self) -> String {
+        self.endpoint.local_addr().to_string()
+    }
+
+    async fn send(&self, msg: OwnedMessage, next_hop: &str) -> Result<u16, NetError> {
+        let remote = self
+            .endpoint
+            .locate(next_hop)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| NetError::NotFound(next_hop.to_string()))?;
+        let t = self.endpoint.request(msg, remote).await?;
+        let r = t.final_response().await?;
+        Ok(r.as_message().status().unwrap_or(500))
+    }
+
+    fn scscf_route(&self) -> String {
+        format!("<{};lr>", self.cfg.scscf.trim_end_matches(";lr"))
+    }
+
+    /// Sends one IP-SM-GW output as a MESSAGE through the S-CSCF (TS 24.341 Annex B.6).
+    async fn send_sms(&self, a: Action) {
+        let ruri = self.cfg.numbering.address(&a.to);
+        let id = angle(&self.cfg.identity);
+        // RP-DATA network→MS (MTI 1) is a delivery whose SIP failure means "store"
+        let delivery = a.body.first().is_some_and(|b| b & 0x07 == 1);
+        let msg = new_message(
+            &ruri,
+            &id,
+            &angle(&ruri),
+            &[self.scscf_route()],
+            70,
+            &[
+                ("P-Asserted-Identity", id.clone()),
+                ("Request-Disposition", "no-fork".into()),
+                ("Accept-Contact", "*;+g.3gpp.smsip;require;explicit".into()),
+            ],
+            SMS_CONTENT_TYPE,
+            a.body,
+            &self.host(),
+        );
+        let Ok(msg) = msg else { return };
+        bump(&self.counters.sms_sent);
+        let ok = matches!(self.send(msg, &self.cfg.scscf).await, Ok(c) if (200..300).contains(&c));
+        if !ok {
+            bump(&self.counters.sms_failed);
+            if delivery {
+                let out = self
+                    .gw
+                    .lock()
+                    .expect("IP-SM-GW lock")
+                    .delivery_failed(&a.to, unix_now());
+                self.queue(out);
+            }
+        }
+    }
+
+    fn queue(&self, actions: Vec<Action>) {
+        for a in actions {
+            let _ = self.outbox.send(a);
+        }
+    }
+
+    async fn respond(&self, txn: TxnId, a: Answer) {
+        let _ = self.endpoint.respond(txn, a).await;
+    }
+
+    async fn request(self: Arc<Self>, txn: TxnId, msg: OwnedMessage) {
+        let req = classify(&msg, self.endpoint.local_addr(), &self.cfg.numbering);
+        match req {
+            Request::Sms { from, body } => {
+                bump(&self.counters.sms_received);
+                // TS 24.341 §5.3.2.4: 202 Accepted, the RP answer follows in a MESSAGE of its own
+                self.respond(txn, Answer::new(202)).await;
+                let out = self
+                    .gw
+                    .lock()
+                    .expect("IP-SM-GW lock")
+                    .receive(&from, &body, unix_now());
+                self.queue(out);
+            }
+            Request::Register {
+                identities,
+                expires,
+            } => {
+                bump(&self.counters.registers);
+                self.respond(txn, Answer::new(200)).await;
+                {
+                    let mut r = self.registered.lock().expect("registered lock");
+                    for i in &identities {
+                        if expires > 0 {
+                            r.insert(i.clone());
+                        } else {
+                            r.remove(i);
+                        }
+                    }
+                }
+                if expires > 0 {
+                    let out = self
+                        .gw
+                        .lock()
+                        .expect("IP-SM-GW lock")
+                        .registered(&identities, unix_now());
+                    self.queue(out);
+                }
+            }
+            Request::Page(p) => self.relay(txn, p).await,
+            Request::Options => {
+                self.respond(
+                    txn,
+                    Answer::new(200).header("Allow", "MESSAGE, REGISTER, OPTIONS"),
+                )
+                .await
+            }
+            Request::Forbidden => self.respond(txn, Answer::new(403)).await,
+            Request::Other => {
+                self.respond(
+                    txn,
+                    Answer::new(405).header("Allow", "MESSAGE, REGISTER, OPTIONS"),
+                )
+                .await
+            }
+        }
+    }
+
+    /// Page-mode MESSAGE as a B2BUA: a new request along the remaining Route set.
+    async fn relay(&self, txn: TxnId, p: Page) {
+        if p.max_forwards == 0 {
+            return self.respond(txn, Answer::new(483)).await;
+        }
+        let routes = if p.routes.is_empty() {
+            vec![self.scscf_route()]
+        } else {
+            p.routes.clone()
+        };
+        let next_hop = uri_of(&routes[0]);
+        let from = match &p.from_display {
+            Some(d) => format!("\"{}\" <{}>", d.replace(['"', '\\'], ""), p.from_uri),
+            None => angle(&p.from_uri),
+        };
+        let mut headers = Vec::new();
+        if let Some(a) = &p.asserted {
+            headers.push(("P-Asserted-Identity", a.clone()));
+        }
+        let Ok(msg) = new_message(
+            &p.request_uri,
+            &from,
+            &p.to,
+            &routes,
+            p.max_forwards - 1,
+            &headers,
+            &p.content_type,
+            p.body.clone(),
+            &self.host(),
+        ) else {
+            return self.respond(txn, Answer::new(400)).await;
+        };
+        bump(&self.counters.im_relayed);
+        let code = match self.send(msg, &next_hop).await {
+            Ok(c) => c,
+            Err(NetError::Timeout) => 408,
+            Err(_) => 503,
+        };
+        self.respond(txn, Answer::new(code)).await;
+        if !self.cfg.network_imdn {
+            return;
+        }
+        let Some((positive, negative)) = wants_imdn(&p.content_type, &p.body) else {
+            return;
+        };
+        let delivered = (200..300).contains(&code);
+        if (delivered && positive) || (!delivered && negative) {
+            self.send_imdn(&p, delivered).await;
+        }
+    }
+
+    /// The network's delivery notification back to the sender of `p`.
+    async fn send_imdn(&self, p: &Page, delivered: bool) {
+        let Ok(c) = Cpim::parse(&p.body) else { return };
+        let sender = p
+            .asserted
+            .as_deref()
+            .map(|a| bare_uri(a.split(',').next().unwrap_or(a)))
+            .unwrap_or_else(|| bare_uri(&p.from_uri));
+        let recipient = bare_uri(&p.request_uri);
+        let Some(id) = c.ns_header(IMDN_NS, "Message-ID") else {
+            return;
+        };
+        {
+            let key = (self.cfg.numbering.canonical(&sender), id.to_string());
+            let mut seen = self.notified.lock().expect("notified lock");
+            if seen.contains(&key) {
+                return;
+            }
+            if seen.len() >= NOTIFIED_MEMORY {
+                seen.pop_front();
+            }
+            seen.push_back(key);
+        }
+        let now = unix_now();
+        let Some(body) = imdn_body(&recipient, &sender, &c, delivered, now) else {
+            return;
+        };
+        let ruri = self.cfg.numbering.address(&sender);
+        let Ok(msg) = new_message(
+            &ruri,
+            &angle(&recipient),
+            &angle(&ruri),
+            &[self.scscf_route()],
+            70,
+            &[("P-Asserted-Identity", angle(&self.cfg.identity))],
+            "message/cpim",
+            body,
+            &self.host(),
+        ) else {
+            return;
+        };
+        bump(&self.counters.imdn_sent);
+        let _ = self.send(msg, &self.cfg.scscf).await;
+    }
+}
+
+impl ImServer {
+    /// Binds the endpoint, loads the store and starts serving.
+    pub async fn start(cfg: ImServerConfig) -> Result<ImServer, ImServerError> {
+        Self::start_with(cfg, None).await
+    }
+
+    /// As [`ImServer::start`]; every endpoint event the page-mode server does not handle
+    /// (INVITEs, dialog events, in-dialog requests) goes to `others` instead of being refused,
+    /// so a session-mode part can share the endpoint ([`ImServer::endpoint`]).
+    pub async fn start_with(
+        cfg: ImServerConfig,
+        others: Option<mpsc::UnboundedSender<UaEvent>>,
+    ) -> Result<ImServer, ImServerError> {
+        let store: Box<dyn SmsStore> = match &cfg.store {
+            Some(dir) => Box::new(FileSmsStore::new(dir)?),
+            None => Box::new(MemorySmsStore),
+        };
+        let mut gw = IpSmGw::new(cfg.ipsmgw.clone(), store)?;
+        if cfg.reject_unknown && !cfg.numbering.is_empty() {
+            let n = cfg.numbering.clone();
+            gw = gw.with_directory(move |r| n.knows(r));
+        }
+        let (endpoint, incoming) = Endpoint::bind(EndpointConfig {
+            addr: cfg.listen,
+            user: "im".into(),
+            reliable_provisional: false,
+            ..EndpointConfig::default()
+        })
+        .await?;
+        let (outbox, mut out_rx) = mpsc::unbounded_channel::<Action>();
+        let tick = cfg.tick;
+        let shared = Arc::new(Shared {
+            cfg,
+            endpoint,
+            gw: Mutex::new(gw),
+            registered: Mutex::new(HashSet::new()),
+            notified: Mutex::new(std::collections::VecDeque::new()),
+            counters: Counters::default(),
+            outbox,
+            others,
+        });
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(serve(shared.clone(), incoming)));
+        let s = shared.clone();
+        tasks.push(tokio::spawn(async move {
+            while let Some(a) = out_rx.recv().await {
+                let s = s.clone();
+                tokio::spawn(async move { s.send_sms(a).await });
+            }
+        }));
+        let s = shared.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut t = tokio::time::interval(tick);
+            loop {
+                t.tick().await;
+                let out =
+                    s.gw.lock()
+                        .expect("IP-SM-GW lock")
+                        .handle_timeout(unix_now());
+                s.queue(out);
+            }
+        }));
+        Ok(ImServer { shared, tasks })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.endpoint.local_addr()
+    }
+
+    /// The URI application servers are named by in iFC (`sip:<ip>:<port>`).
+    pub fn uri(&self) -> String {
+        format!("sip:{}", self.local_addr())
+    }
+
+    /// The SIP endpoint (shared with a session-mode part started with [`ImServer::start_with`]).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.shared.endpoint
+    }
+
+    /// Short messages waiting in the store.
+    pub fn queued(&self) -> usize {
+        self.shared
+            .gw
+            .lock()
+            .expect("IP-SM-GW lock")
+            .queued()
+            .count()
+    }
+
+    /// Whether a third-party registration for `impu` is live.
+    pub fn is_registered(&self, impu: &str) -> bool {
+        let c = self.shared.cfg.numbering.canonical(impu);
+        self.shared
+            .registered
+            .lock()
+            .expect("registered lock")
+            .contains(&c)
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> ImStats {
+        let c = &self.shared.counters;
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        ImStats {
+            sms_received: g(&c.sms_received),
+            sms_sent: g(&c.sms_sent),
+            sms_failed: g(&c.sms_failed),
+            im_relayed: g(&c.im_relayed),
+            imdn_sent: g(&c.imdn_sent),
+            registers: g(&c.registers),
+        }
+    }
+
+    /// Stops the endpoint and the tasks.
+    pub fn shutdown(&self) {
+        self.shared.endpoint.shutdown();
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+async fn serve(shared: Arc<Shared>, mut incoming: Incoming) {
+    while let Some(ev) = incoming.recv().await {
+        match ev {
+            UaEvent::IncomingRequest {
+                txn,
+                dialog: None,
+                msg,
+            } => {
+                let s = shared.clone();
+                tokio::spawn(async move { s.request(txn, msg).await });
+            }
+            other => match &shared.others {
+                Some(tx) => {
+                    let _ = tx.send(other);
+                }
+                None => match other {
+                    // no session-mode part here: page mode only
+                    UaEvent::IncomingInvite { txn, .. } => {
+                        let _ = shared.endpoint.respond(txn, Answer::new(488)).await;
+                    }
+                    // no dialogs either (RFC 3261 §12.2.2)
+                    UaEvent::IncomingRequest { txn, .. } => {
+                        let _ = shared.endpoint.respond(txn, Answer::new(481)).await;
+                    }
+                    _ => {}
+                },
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn numbering() -> Numbering {
+        let sets = [
+            vec![
+                "sip:001010000000001@ims.example.org".to_string(),
+                "tel:+15550001".to_string(),
+                "sip:+15550001@ims.example.org".to_string(),
+            ],
+            vec!["sip:bob@ims.example.org".to_string()],
+        ];
+        Numbering::from_sets(sets.iter().map(|s| s.as_slice()))
+    }
+
+    #[test]
+    fn numbering_maps_impus_to_msisdn_and_back() {
+        let n = numbering();
+        for id in [
+            "sip:001010000000001@ims.example.org",
+            "<sip:001010000000001@ims.example.org>",
+            "SIP:+15550001@ims.example.org;user=phone",
+            "tel:+15550001",
+            "tel:15550001",
+        ] {
+            assert_eq!(n.canonical(id), "tel:+15550001", "{id}");
+        }
+        assert_eq!(
+            n.address("tel:+15550001"),
+            "sip:001010000000001@ims.example.org"
+        );
+        // a set without a tel URI is not numbered
+        assert_eq!(
+            n.canonical("sip:bob@ims.example.org"),
+            "sip:bob@ims.example.org"
+        );
+        assert!(!n.knows("tel:+15550009"));
+        assert_eq!(n.address("tel:+15550009"), "tel:+15550009");
+    }
+
+    fn parse(s: &str, body: &[u8]) -> OwnedMessage {
+        let mut v = s.replace("LEN", &body.len().to_string()).into_bytes();
+        v.extend_from_slice(body);
+        OwnedMessage::parse_datagram(Bytes::from(v)).unwrap()
+    }
+
+    const LOCAL: &str = "127.0.0.1:7070";
+
+    #[test]
+    fn classifies_sms_page_and_third_party_register() {
+        let n = numbering();
+        let local: SocketAddr = LOCAL.parse().unwrap();
+        let sms = parse(
+            "MESSAGE sip:+15550000@ims.example.org SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bK1\r\n\
+             Route: <sip:127.0.0.1:7070;lr>, <sip:orig@127.0.0.1:6061;odi=10;lr>\r\n\
+             From: <sip:001010000000001@ims.example.org>;tag=a\r\nTo: <sip:+15550000@ims.example.org>\r\n\
+             P-Asserted-Identity: <sip:001010000000001@ims.example.org>\r\n\
+             Call-ID: c\r\nCSeq: 1 MESSAGE\r\nContent-Type: application/vnd.3gpp.sms\r\nContent-Length: LEN\r\n\r\n",
+            &[0, 1, 0, 0],
+        );
+        assert_eq!(
+            classify(&sms, local, &n),
+            Request::Sms {
+                from: "tel:+15550001".into(),
+                body: vec![0, 1, 0, 0]
+            }
+        );
+        let page = parse(
+            "MESSAGE sip:bob@ims.example.org SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bK2\r\n\
+             Max-Forwards: 60\r\nRoute: <sip:127.0.0.1:7070;lr>\r\nRoute: <sip:orig@127.0.0.1:6061;odi=20;lr>\r\n\
+             From: \"Alice\" <sip:001010000000001@ims.example.org>;tag=a\r\nTo: <sip:bob@ims.example.org>\r\n\
+             P-Asserted-Identity: <sip:001010000000001@ims.example.org>\r\n\
+             Call-ID: c2\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\nContent-Length: LEN\r\n\r\n",
+            b"hi",
+        );
+        let Request::Page(p) = classify(&page, local, &n) else {
+            panic!("page mode")
+        };
+        assert_eq!(p.routes, ["<sip:orig@127.0.0.1:6061;odi=20;lr>"]);
+        assert_eq!(p.max_forwards, 60);
+        assert_eq!(p.from_display.as_deref(), Some("Alice"));
+        assert_eq!(p.body, b"hi");
+        let inner = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bK9\r\n\
+             From: <sip:001010000000001@ims.example.org>;tag=1\r\nTo: <sip:001010000000001@ims.example.org>;tag=2\r\n\
+             Call-ID: r\r\nCSeq: 2 REGISTER\r\n\
+             P-Associated-URI: <sip:001010000000001@ims.example.org>, <tel:+15550001>, <sip:carol@ims.example.org>\r\n\
+             Content-Length: 0\r\n\r\n";
+        let reg = parse(
+            "REGISTER sip:127.0.0.1:7070 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6060;branch=z9hG4bK3\r\n\
+             From: <sip:scscf.ims.example.org>;tag=s\r\nTo: <sip:001010000000001@ims.example.org>\r\n\
+             Call-ID: r3\r\nCSeq: 1 REGISTER\r\nContact: <sip:scscf.ims.example.org>\r\nExpires: 600\r\n\
+             Content-Type: message/sip\r\nContent-Length: LEN\r\n\r\n",
+            inner.as_bytes(),
+        );
+        assert_eq!(
+            classify(&reg, local, &n),
+            Request::Register {
+                identities: vec!["tel:+15550001".into(), "sip:carol@ims.example.org".into()],
+                expires: 600
+            }
+        );
+        let dereg = parse(
+            "REGISTER sip:127.0.0.1:7070 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6060;branch=z9hG4bK4\r\n\
+             From: <sip:scscf.ims.example.org>;tag=s\r\nTo: <sip:001010000000001@ims.example.org>\r\n\
+             Call-ID: r4\r\nCSeq: 2 REGISTER\r\nContact: <sip:scscf.ims.example.org>;expires=0\r\n\
+             Content-Length: LEN\r\n\r\n",
+            b"",
+        );
+        assert_eq!(
+            classify(&dereg, local, &n),
+            Request::Register {
+                identities: vec!["tel:+15550001".into()],
+                expires: 0
+            }
+        );
+    }
+
+    #[test]
+    fn imdn_for_a_cpim_message_that_asks_for_one() {
+        let body = ims_msrp::cpim::CpimBuilder::new(
+            "<sip:alice@ims.example.org>",
+            "<sip:bob@ims.example.org>",
+        )
+        .ns("imdn", IMDN_NS)
+        .header("imdn.Message-ID", "m-1")
+        .header(
+            "imdn.Disposition-Notification",
+            "positive-delivery, display",
+        )
+        .datetime("2026-11-25T21:00:00Z")
+        .content("text/plain", b"hi")
+        .to_bytes();
+        assert_eq!(wants_imdn("message/cpim", &body), Some((true, false)));
+        assert_eq!(wants_imdn("text/plain", &body), None);
+        let c = Cpim::parse(&body).unwrap();
+        let n = imdn_body(
+            "sip:bob@ims.example.org",
+            "sip:alice@ims.example.org",
+            &c,
+            true,
+            1_700_000_000,
+        )
+        .unwrap();
+        let nc = Cpim::parse(&n).unwrap();
+        assert_eq!(nc.from(), Some("<sip:bob@ims.example.org>"));
+        assert_eq!(
+            nc.content_type().unwrap().unwrap().to_string(),
+            "message/imdn+xml"
+        );
+        let x = Imdn::parse(std::str::from_utf8(nc.body).unwrap()).unwrap();
+        assert_eq!(
+            (x.message_id.as_str(), x.status.as_str()),
+            ("m-1", "delivered")
+        );
+        assert_eq!(x.notification, Notification::Delivery);
+        // the notification itself asks for nothing
+        assert_eq!(wants_imdn("message/cpim", &n), None);
+        assert_eq!(datetime(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
+}

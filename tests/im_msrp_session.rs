@@ -1,0 +1,242 @@
+//! The IM server's session anchor (`ims_nf::im_session`, TS 24.247 large mode and session mode)
+//! between two `msrp_chat` user agents (the example's client code, included below): A sends its
+//! INVITE to the anchor, the anchor's B-leg INVITE goes to B's address (the Request-URI), and
+//! every MSRP frame passes through the anchor's switch.
+//!
+//! The anchor is tested directly, not behind the all-in-one core (no iFC for INVITE toward it
+//! yet).
+
+#[allow(dead_code)]
+#[path = "../examples/msrp_chat/client.rs"]
+mod client;
+
+use bytes::Bytes;
+use client::{ListenOpts, Offer, Opts, Ua};
+use ims::nf::im_session::{start, ImSessionConfig, ImSessionHandle};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::time::Instant;
+
+fn lo(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+async fn anchor() -> ImSessionHandle {
+    start(ImSessionConfig {
+        sip_addr: lo(0),
+        msrp_addr: lo(0),
+        ..ImSessionConfig::default()
+    })
+    .await
+    .expect("anchor starts")
+}
+
+fn opts(user: &str, proxy: Option<SocketAddr>) -> Opts {
+    Opts {
+        user: user.into(),
+        proxy,
+        timeout: Duration::from_secs(60),
+        ..Opts::default()
+    }
+}
+
+/// B listens with `lo`; returns B's SIP URI and the task yielding B's events.
+async fn bob(
+    lopts: ListenOpts,
+    chunk: usize,
+) -> (
+    String,
+    tokio::task::JoinHandle<(Vec<Value>, Result<Value, String>)>,
+) {
+    let mut o = opts("bob", None);
+    o.chunk_size = chunk;
+    let mut ua = Ua::bind(o).await.expect("bob binds");
+    let uri = ua.sip_uri();
+    let task = tokio::spawn(async move {
+        let mut events = Vec::new();
+        let r = client::listen(&mut ua, &lopts, &mut |v| events.push(v)).await;
+        ua.ep.shutdown();
+        (events, r)
+    });
+    (uri, task)
+}
+
+fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["event"] == kind).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_mode_message_of_100_kb_arrives_intact() {
+    let a = anchor().await;
+    let (bob_uri, bob_task) = bob(
+        ListenOpts {
+            sessions: Some(1),
+            ..ListenOpts::default()
+        },
+        2048,
+    )
+    .await;
+    let mut alice = Ua::bind(opts("alice", Some(a.sip_addr()))).await.unwrap();
+    let body: Vec<u8> = (0..100 * 1024u32)
+        .map(|i| b"abcdefghijklmnopqrstuvwxyz\n"[(i % 27) as usize])
+        .collect();
+    let sent = client::send_large(
+        &mut alice,
+        &bob_uri,
+        "text/plain",
+        Bytes::from(body.clone()),
+        &mut |_| {},
+    )
+    .await
+    .expect("large message sent");
+    assert_eq!(
+        sent["report"], 200,
+        "success REPORT from B through the anchor"
+    );
+    assert_eq!(sent["bye"], 200);
+    let (events, r) = tokio::time::timeout(Duration::from_secs(30), bob_task)
+        .await
+        .expect("bob ends")
+        .unwrap();
+    r.expect("bob's listen ran");
+    let msgs = of_kind(&events, "message");
+    assert_eq!(msgs.len(), 1, "{events:?}");
+    assert_eq!(msgs[0]["size"], 100 * 1024);
+    assert_eq!(msgs[0]["sha256"], client::sha256_hex(&body));
+    assert_eq!(
+        of_kind(&events, "bye").len(),
+        1,
+        "A's BYE reached B: {events:?}"
+    );
+    // 100 KiB in 2048-byte chunks (A→anchor→B), every chunk one forwarded request
+    assert!(a.stats().requests.load(Ordering::Relaxed) >= 50);
+    assert_eq!(a.stats().sessions.load(Ordering::Relaxed), 1);
+    a.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_of_1000_messages_each_way_in_order_with_success_reports() {
+    let a = anchor().await;
+    let (bob_uri, bob_task) = bob(
+        ListenOpts {
+            sessions: Some(1),
+            echo: true,
+            ..ListenOpts::default()
+        },
+        2048,
+    )
+    .await;
+    let mut alice = Ua::bind(opts("alice", Some(a.sip_addr()))).await.unwrap();
+    let n = 1000;
+    let msgs: Vec<String> = (1..=n).map(|i| format!("message {i:06}")).collect();
+    let t = Instant::now();
+    let sum = client::chat(&mut alice, &bob_uri, msgs.clone(), n, &mut |_| {})
+        .await
+        .expect("chat ran");
+    let secs = t.elapsed().as_secs_f64();
+    assert_eq!(sum["sent"], n);
+    assert_eq!(sum["reports_ok"], n, "{sum}");
+    assert_eq!(sum["received"], n, "{sum}");
+    assert_eq!(sum["echo_in_order"], true, "{sum}");
+    assert_eq!(sum["bye"], 200);
+    let (events, r) = tokio::time::timeout(Duration::from_secs(30), bob_task)
+        .await
+        .expect("bob ends")
+        .unwrap();
+    r.expect("bob's listen ran");
+    let got: Vec<&str> = of_kind(&events, "message")
+        .iter()
+        .map(|e| e["text"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(got, msgs, "B received A's messages in order");
+    let reports = of_kind(&events, "report");
+    assert_eq!(reports.len(), n, "B got a success REPORT for each echo");
+    assert!(reports.iter().all(|r| r["status"] == 200));
+    assert_eq!(of_kind(&events, "bye").len(), 1);
+    println!(
+        "im_msrp chat: {} messages + {} echoes with {} success reports in {:.2} s: {:.0} messages/s through the anchor",
+        n,
+        n,
+        2 * n,
+        secs,
+        2.0 * n as f64 / secs
+    );
+    a.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bye_from_b_ends_the_session_for_a() {
+    let a = anchor().await;
+    let (bob_uri, bob_task) = bob(
+        ListenOpts {
+            sessions: Some(1),
+            bye_after: Some(3),
+            ..ListenOpts::default()
+        },
+        2048,
+    )
+    .await;
+    let mut alice = Ua::bind(opts("alice", Some(a.sip_addr()))).await.unwrap();
+    let msgs: Vec<String> = (1..=3).map(|i| format!("hello {i}")).collect();
+    // A waits for 5 messages that never come: B's BYE ends the session first
+    let sum = client::chat(&mut alice, &bob_uri, msgs, 5, &mut |_| {})
+        .await
+        .expect("chat ran");
+    assert_eq!(sum["ended_by_peer"], true, "{sum}");
+    let (events, _) = bob_task.await.unwrap();
+    let bye = of_kind(&events, "bye_sent");
+    assert_eq!(bye.len(), 1, "{events:?}");
+    assert_eq!(bye[0]["status"], 200, "the anchor answered B's BYE");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(a.stats().active.load(Ordering::Relaxed), 0);
+    a.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_b_gives_486_to_a() {
+    let a = anchor().await;
+    let (bob_uri, bob_task) = bob(
+        ListenOpts {
+            sessions: Some(1),
+            busy: Some(486),
+            ..ListenOpts::default()
+        },
+        2048,
+    )
+    .await;
+    let mut alice = Ua::bind(opts("alice", Some(a.sip_addr()))).await.unwrap();
+    let r = alice.call(&bob_uri, Offer::Chat).await;
+    assert_eq!(r.err().as_deref(), Some("486"));
+    let (events, _) = bob_task.await.unwrap();
+    assert_eq!(of_kind(&events, "refused").len(), 1);
+    assert_eq!(a.stats().rejected.load(Ordering::Relaxed), 1);
+    assert_eq!(a.stats().sessions.load(Ordering::Relaxed), 0);
+    a.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invite_without_msrp_is_refused_488() {
+    let a = anchor().await;
+    let (ep, _inc) = ims::net::sip::Endpoint::bind(ims::net::sip::EndpointConfig::default())
+        .await
+        .unwrap();
+    let sdp = "v=0\r\no=x 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+m=audio 4000 RTP/AVP 0\r\n";
+    let t = ep
+        .invite(ims::txn::ua::InviteParams {
+            request_uri: "sip:bob@127.0.0.1:9".into(),
+            from: "<sip:alice@ims.example>".into(),
+            to: "<sip:bob@ims.example>".into(),
+            remote: ims::txn::Remote::udp(a.sip_addr()),
+            headers: vec![],
+            body: Some(("application/sdp".into(), sdp.into())),
+        })
+        .await
+        .unwrap();
+    let r = t.final_response().await.unwrap();
+    assert_eq!(r.as_message().status(), Some(488));
+    ep.shutdown();
+    a.shutdown();
+}

@@ -1,0 +1,481 @@
+//! The IM server inside the all-in-one core against SIPp UEs, with real RP/TP bytes
+//! (`examples/sipp/im_sms_*.xml`; the binary bodies come from `examples/sipp/im_sms_*.bin` through
+//! SIPp's `[file]` keyword):
+//!
+//! 1. `shipped_sms_bodies_are_what_ims_sms_encodes`: the two shipped `.bin` bodies are exactly the
+//!    RP/TP messages their scenario comments describe.
+//! 2. `sipp_mo_and_mt_sms_through_the_core`: SIPp UE B registers (IMS-AKA) and waits with
+//!    `im_sms_mt.xml`; SIPp UE A registers and submits with `im_sms_mo.xml` (202), answering the
+//!    IP-SM-GW's RP-ACK and status report with `im_sms_ue_ooc.xml`; B gets the SMS-DELIVER (SIPp
+//!    checks the SIP side: Content-Type, P-Asserted-Identity of the IP-SM-GW) and acknowledges
+//!    with RP-ACK. Both SIPp runs must exit 0; the IM server must end with an empty store and its
+//!    counters must show 2 SMS received and 3 sent; tshark on the loopback must find the SUBMIT
+//!    (text, destination), the DELIVER (text, originator), the STATUS-REPORT and both RP-ACKs,
+//!    with no malformed packet or warning/error expert info in the RP/TP trees.
+//!
+//! SIPp and tshark are found with `common::interop_tool` (skip unless `IMS_REQUIRE_INTEROP=1`).
+//! Ports 7150-7199.
+
+mod common;
+
+use ims::auth::milenage::OperatorKey;
+use ims::net::sip::{Endpoint, EndpointConfig};
+use ims::nf::enum_dns::{EnumTable, Naptr};
+use ims::nf::hss::{AkaCredentials, Credentials, Subscriber};
+use ims::nf::registrar::RegistrarConfig;
+use ims::nf::runtime::{CoreConfig, ImOptions, ImsCore, Peer, Ports, Roles};
+use ims::nf::subscription::{
+    ApplicationServer, ImsSubscription, InitialFilterCriteria, PublicIdentity, ServiceProfile,
+    SessionCase, Spt, SptKind, TriggerPoint,
+};
+use ims::sip::{Method, RequestBuilder};
+use ims::sms::{self, answer, Address, Direction, RpMessage, Submit, Tpdu};
+use ims::txn::Remote;
+use serde_json::Value;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::Command;
+
+const LO: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+const TEXT: &str = "Hello from SIPp over IMS";
+
+fn sipp_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sipp")
+}
+
+/// RP-DATA MO (RP-MR 1, RP-DA +15550000) with SMS-SUBMIT (TP-MR 1, TP-SRR, TP-DA +15550002).
+fn submit_body() -> Vec<u8> {
+    let sub = Submit {
+        reject_duplicates: false,
+        reply_path: false,
+        status_report_request: true,
+        message_reference: 1,
+        destination: Address::international("15550002"),
+        pid: Default::default(),
+        dcs: Default::default(),
+        validity_period: None,
+        user_data: sms::UserData::gsm7(TEXT, Default::default()).unwrap(),
+    };
+    let tpdu = Tpdu::Submit(sub).encode().unwrap();
+    RpMessage::data_mo(1, Address::international("15550000"), &tpdu)
+        .encode()
+        .unwrap()
+}
+
+/// RP-ACK MS→network (RP-MR 1) with an SMS-DELIVER-REPORT.
+fn deliver_ack_body() -> Vec<u8> {
+    let mt = RpMessage::data_mt(1, Address::international("15550000"), &[0x04, 0x00]);
+    answer::deliver_report_ack(&mt).unwrap()
+}
+
+#[test]
+fn shipped_sms_bodies_are_what_ims_sms_encodes() {
+    for (name, want) in [
+        ("im_sms_submit.bin", submit_body()),
+        ("im_sms_deliver_ack.bin", deliver_ack_body()),
+    ] {
+        let path = sipp_dir().join(name);
+        if std::env::var_os("IMS_WRITE_SMS_BIN").is_some() {
+            std::fs::write(&path, &want).unwrap();
+        }
+        let got = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(got, want, "{name}");
+    }
+    let (sub, ack) = (submit_body(), deliver_ack_body());
+    let s = sms::decode(&sub, Direction::MsToNetwork).unwrap();
+    assert_eq!(s.tpdu.unwrap().text().as_deref(), Some(TEXT));
+    let a = sms::decode(&ack, Direction::MsToNetwork).unwrap();
+    assert_eq!((a.rp.name(), a.rp.message_reference), ("RP-ACK", 1));
+}
+
+fn subscriber(n: u32, im: &str) -> Subscriber {
+    let impi = format!("00101000000000{n}@ims.example.org");
+    let ifc = |priority, case: Option<SessionCase>, method: &str, content: Option<&str>| {
+        let mut spts = Vec::new();
+        if let Some(c) = case {
+            spts.push(Spt::new(SptKind::SessionCase(c)));
+        }
+        spts.push(Spt::new(SptKind::Method(method.into())));
+        if let Some(c) = content {
+            spts.push(Spt::new(SptKind::SipHeader {
+                header: "Content-Type".into(),
+                content: Some(c.into()),
+            }));
+        }
+        InitialFilterCriteria {
+            priority,
+            trigger_point: Some(TriggerPoint {
+                condition_type_cnf: false,
+                spts,
+            }),
+            application_server: ApplicationServer::new(im.to_string()),
+            profile_part_indicator: None,
+        }
+    };
+    Subscriber {
+        subscription: ImsSubscription {
+            private_id: impi.clone(),
+            service_profiles: vec![ServiceProfile {
+                public_identities: vec![
+                    PublicIdentity::new(format!("sip:{impi}")),
+                    PublicIdentity::new(format!("tel:+1555000{n}")),
+                ],
+                // the SMS and REGISTER iFC of examples/cscf/ims.toml
+                initial_filter_criteria: vec![
+                    ifc(
+                        10,
+                        Some(SessionCase::Originating),
+                        "MESSAGE",
+                        Some(r"(?i)application/vnd\.3gpp\.sms"),
+                    ),
+                    ifc(40, None, "REGISTER", None),
+                ],
+                ..ServiceProfile::default()
+            }],
+        },
+        credentials: Credentials {
+            aka: Some(AkaCredentials::new(
+                *b"ims-rs-demo-K-01",
+                OperatorKey::Op(*b"ims-rs-demo-OP-1"),
+                *b"AM",
+                0,
+            )),
+            password: None,
+        },
+    }
+}
+
+fn config(base: u16) -> CoreConfig {
+    let im = format!("sip:127.0.0.1:{}", base + 20);
+    let mut enum_table = EnumTable::new("e164.arpa");
+    enum_table.insert_default(Naptr {
+        order: 100,
+        preference: 10,
+        flags: "u".into(),
+        services: "E2U+sip".into(),
+        regexp: r"!^\+(.*)$!sip:+\1@ims.example.org!".into(),
+        replacement: ".".into(),
+    });
+    CoreConfig {
+        domain: "ims.example.org".into(),
+        ip: LO,
+        ports: Ports {
+            pcscf: base,
+            icscf: base + 2,
+            scscf_term: base + 10,
+            scscf_orig: base + 11,
+        },
+        roles: Roles::ALL,
+        hss: Peer::Embedded(SocketAddr::new(LO, base + 35)),
+        pcrf: Peer::Embedded(SocketAddr::new(LO, base + 36)),
+        subscribers: vec![subscriber(1, &im), subscriber(2, &im)],
+        enum_table,
+        registrar: RegistrarConfig::default(),
+        nonce_secret: b"a test secret of 32 octets......".to_vec(),
+        admin: None,
+        im: ImOptions {
+            port: base + 20,
+            ..ImOptions::default()
+        },
+    }
+}
+
+/// Runs SIPp to completion (bounded): exit status and output.
+async fn sipp(bin: &Path, dir: &Path, args: &[String]) -> (bool, String) {
+    let child = Command::new(bin)
+        .args(args)
+        .args(["-nostdin", "-timeout", "20", "-trace_err"])
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start sipp");
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("sipp finishes within 30 s")
+        .expect("sipp output");
+    let mut text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    // SIPp's error log names what went wrong
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().ends_with("_errors.log") {
+                text += &std::fs::read_to_string(e.path()).unwrap_or_default();
+            }
+        }
+    }
+    (out.status.success(), text)
+}
+
+/// The core's Diameter peers connect after `ImsCore::start` returns; until the HSS answers, the
+/// I-CSCF says 504 (Cx unreachable). Probes with a REGISTER of an unknown user (a UAR that the
+/// HSS refuses) until the answer is something else.
+async fn wait_for_hss(pcscf: SocketAddr) {
+    let (ep, _events) = Endpoint::bind(EndpointConfig::default())
+        .await
+        .expect("probe binds");
+    for i in 0..40 {
+        let probe = RequestBuilder::new(Method::Register, "sip:ims.example.org")
+            .header("Max-Forwards", 70)
+            .header("From", "<sip:probe@ims.example.org>;tag=p")
+            .header("To", "<sip:probe@ims.example.org>")
+            .header("Call-ID", format!("probe-{i}"))
+            .header("CSeq", format!("{} REGISTER", i + 1))
+            .header("Contact", format!("<{}>;expires=60", ep.contact()))
+            .build()
+            .expect("REGISTER");
+        let code = match ep.request(probe, Remote::udp(pcscf)).await {
+            Ok(t) => t
+                .final_response()
+                .await
+                .ok()
+                .and_then(|r| r.as_message().status()),
+            Err(_) => None,
+        };
+        if code.is_some_and(|c| c != 504) {
+            ep.shutdown();
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("the core's HSS never became reachable");
+}
+
+fn args(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn leaves<'a>(v: &'a Value, out: &mut Vec<(&'a str, &'a str)>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                match x {
+                    Value::String(s) => out.push((k.as_str(), s.as_str())),
+                    _ => leaves(x, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|e| leaves(e, out)),
+        _ => {}
+    }
+}
+
+/// One dissected SMS body: RP message type, TP-DA, TP-OA, TP-RA, text.
+type Seen = (
+    u32,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+fn num(v: &str) -> u32 {
+    match v.strip_prefix("0x") {
+        Some(h) => u32::from_str_radix(h, 16).unwrap_or(u32::MAX),
+        None => v.parse().unwrap_or(u32::MAX),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_mo_and_mt_sms_through_the_core() {
+    let Some(bin) = common::interop_tool("sipp", "apt-get install sip-tester") else {
+        return;
+    };
+    let dir = common::TempDir::new("im", "sipp", "IMS_KEEP_SIPP");
+    let d = dir.path().to_path_buf();
+    for f in [
+        "im_sms_mo.xml",
+        "im_sms_mt.xml",
+        "im_sms_ue_ooc.xml",
+        "ims_register.xml",
+        "im_sms_submit.bin",
+        "im_sms_deliver_ack.bin",
+    ] {
+        std::fs::copy(sipp_dir().join(f), d.join(f)).expect("copy scenario");
+    }
+    let rp_len = std::fs::metadata(d.join("im_sms_submit.bin"))
+        .unwrap()
+        .len();
+    let ack_len = std::fs::metadata(d.join("im_sms_deliver_ack.bin"))
+        .unwrap()
+        .len();
+    let base = 7150;
+    let tshark = common::interop_tool("tshark", "apt-get install tshark");
+    let pcap = d.join("sms.pcap");
+    let mut cap = match &tshark {
+        Some(t) => {
+            let c = Command::new(t)
+                .args(["-i", "lo", "-f", "udp portrange 7150-7199", "-w"])
+                .arg(&pcap)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .ok();
+            for _ in 0..50 {
+                if pcap.exists() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            c
+        }
+        None => None,
+    };
+    let core = ImsCore::start(config(base)).await.expect("core starts");
+    wait_for_hss(SocketAddr::new(LO, base)).await;
+    let pcscf = format!("127.0.0.1:{base}");
+    let register = |user: &'static str, port: &'static str| {
+        args(&[
+            &pcscf,
+            "-sf",
+            "ims_register.xml",
+            "-s",
+            user,
+            "-au",
+            &format!("{user}@ims.example.org"),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            port,
+            "-m",
+            "1",
+        ])
+    };
+    let (ok, out) = sipp(&bin, &d, &register("001010000000002", "7192")).await;
+    assert!(ok, "B registers:\n{out}");
+    let (bin2, d2) = (bin.clone(), d.clone());
+    let mt_args = args(&[
+        "-sf",
+        "im_sms_mt.xml",
+        "-s",
+        "001010000000002",
+        "-key",
+        "ack_len",
+        &ack_len.to_string(),
+        "-i",
+        "127.0.0.1",
+        "-p",
+        "7192",
+        "-m",
+        "1",
+    ]);
+    let mt = tokio::spawn(async move { sipp(&bin2, &d2, &mt_args).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (ok, out) = sipp(&bin, &d, &register("001010000000001", "7191")).await;
+    assert!(ok, "A registers:\n{out}");
+    let (ok, out) = sipp(
+        &bin,
+        &d,
+        &args(&[
+            &pcscf,
+            "-sf",
+            "im_sms_mo.xml",
+            "-oocsf",
+            "im_sms_ue_ooc.xml",
+            "-s",
+            "001010000000001",
+            "-key",
+            "rp_len",
+            &rp_len.to_string(),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            "7191",
+            "-m",
+            "1",
+        ]),
+    )
+    .await;
+    assert!(ok, "MO SMS (SIPp A):\n{out}");
+    let (ok, out) = mt.await.expect("MT task");
+    assert!(ok, "MT SMS (SIPp B):\n{out}");
+
+    let im = core.im_server().expect("IM server");
+    for _ in 0..30 {
+        if im.queued() == 0 && im.stats().sms_sent == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let st = im.stats();
+    assert_eq!(im.queued(), 0, "delivered and acknowledged: {st:?}");
+    assert_eq!(
+        (st.sms_received, st.sms_sent, st.sms_failed),
+        (2, 3, 0),
+        "{st:?}"
+    );
+
+    if let (Some(t), Some(c)) = (&tshark, cap.as_mut()) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let _ = c.start_kill();
+        let _ = c.wait().await;
+        let mut cmd = Command::new(t);
+        cmd.arg("-r").arg(&pcap);
+        for p in [7150, 7152, 7160, 7161, 7170, 7191, 7192] {
+            cmd.args(["-d", &format!("udp.port=={p},sip")]);
+        }
+        let out = cmd
+            .args(["-Y", "gsm_a.rp", "-T", "json"])
+            .output()
+            .await
+            .expect("tshark");
+        let packets: Vec<Value> = serde_json::from_slice(&out.stdout).expect("tshark JSON");
+        let mut seen = Vec::new();
+        for p in &packets {
+            let text = p.to_string();
+            assert!(!text.contains("_ws.malformed"), "malformed: {text}");
+            let body = &p["_source"]["layers"]["sip"]["sip.msg_body"];
+            let mut rp = Vec::new();
+            leaves(&body["gsm_a.rp"], &mut rp);
+            let mut tp = Vec::new();
+            leaves(&body["gsm_sms"], &mut tp);
+            for (k, v) in rp.iter().chain(tp.iter()) {
+                if *k == "_ws.expert.severity" {
+                    assert!(num(v) < 0x0060_0000, "expert info {v}: {rp:?} {tp:?}");
+                }
+            }
+            let ty = rp
+                .iter()
+                .find(|(k, _)| *k == "gsm_a.rp.msg_type")
+                .map_or(u32::MAX, |(_, v)| num(v));
+            let get = |key: &str| {
+                tp.iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v)| v.to_string())
+            };
+            seen.push((
+                ty,
+                get("gsm_sms.tp-da"),
+                get("gsm_sms.tp-oa"),
+                get("gsm_sms.tp-ra"),
+                get("gsm_sms.sms_text"),
+            ));
+        }
+        let has = |f: &dyn Fn(&Seen) -> bool| seen.iter().any(f);
+        let text = Some(TEXT.to_string());
+        assert!(
+            has(&|s| s.0 == 0
+                && s.1.as_deref().is_some_and(|v| v.contains("15550002"))
+                && s.4 == text),
+            "SUBMIT from SIPp A: {seen:#?}"
+        );
+        assert!(
+            has(&|s| s.0 == 1
+                && s.2.as_deref().is_some_and(|v| v.contains("15550001"))
+                && s.4 == text),
+            "DELIVER to SIPp B: {seen:#?}"
+        );
+        assert!(
+            has(&|s| s.0 == 1 && s.3.as_deref().is_some_and(|v| v.contains("15550002"))),
+            "STATUS-REPORT to SIPp A: {seen:#?}"
+        );
+        assert!(has(&|s| s.0 == 2), "RP-ACK from SIPp B: {seen:#?}");
+        assert!(has(&|s| s.0 == 3), "RP-ACK to SIPp A: {seen:#?}");
+    }
+    core.shutdown();
+}
