@@ -24,105 +24,25 @@
 //! SIPp and tshark are found with `common::interop_tool` (skip unless `IMS_REQUIRE_INTEROP=1`).
 
 mod common;
+mod ims_core;
 
-use ims::nf::enum_dns::{EnumTable, Naptr};
-use ims::nf::hss::{AkaCredentials, Credentials, Subscriber};
-use ims::nf::registrar::RegistrarConfig;
-use ims::nf::runtime::{CoreConfig, ImOptions, ImsCore, Peer, Ports, Roles};
-use ims::nf::subscription::{ImsSubscription, PublicIdentity, ServiceProfile};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use ims_core::{scenario, sipp, subscriber, LO};
+
+use ims::nf::hss::Subscriber;
+use ims::nf::runtime::{CoreConfig, ImsCore, Peer, Roles};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::Command;
 
-const LO: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
-
-fn scenario(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples/sipp")
-        .join(name)
-}
-
-fn subscriber(n: u32) -> Subscriber {
-    let impi = format!("00101000000000{n}@ims.example.org");
-    Subscriber {
-        subscription: ImsSubscription {
-            private_id: impi.clone(),
-            service_profiles: vec![ServiceProfile {
-                public_identities: vec![
-                    PublicIdentity::new(format!("sip:{impi}")),
-                    PublicIdentity::new(format!("tel:+1555000{n}")),
-                    PublicIdentity::new(format!("sip:+1555000{n}@ims.example.org")),
-                ],
-                ..ServiceProfile::default()
-            }],
-        },
-        credentials: Credentials {
-            // the raw octets SIPp uses for aka_K / aka_OP / aka_AMF in the scenarios
-            aka: Some(AkaCredentials::new(
-                *b"ims-rs-demo-K-01",
-                ims::auth::milenage::OperatorKey::Op(*b"ims-rs-demo-OP-1"),
-                *b"AM",
-                0,
-            )),
-            password: Some("secret".into()),
-        },
-    }
-}
-
 fn config(base: u16) -> CoreConfig {
-    let mut enum_table = EnumTable::new("e164.arpa");
-    enum_table.insert_default(Naptr {
-        order: 100,
-        preference: 10,
-        flags: "u".into(),
-        services: "E2U+sip".into(),
-        regexp: r"!^\+(.*)$!sip:+\1@ims.example.org!".into(),
-        replacement: ".".into(),
-    });
-    CoreConfig {
-        domain: "ims.example.org".into(),
-        ip: LO,
-        ports: Ports {
-            pcscf: base,
-            icscf: base + 2,
-            scscf_term: base + 10,
-            scscf_orig: base + 11,
-        },
-        roles: Roles::ALL,
-        hss: Peer::Embedded(SocketAddr::new(LO, base + 800)),
-        pcrf: Peer::Embedded(SocketAddr::new(LO, base + 801)),
-        subscribers: vec![subscriber(1), subscriber(2)],
-        enum_table,
-        registrar: RegistrarConfig::default(),
-        nonce_secret: b"a test secret of 32 octets......".to_vec(),
-        admin: None,
-        im: ImOptions {
-            port: base + 20,
-            ..ImOptions::default()
-        },
-    }
-}
-
-/// Runs SIPp to completion (bounded) and returns its exit status and stdout.
-async fn sipp(bin: &Path, dir: &Path, args: &[&str]) -> (bool, String) {
-    let child = Command::new(bin)
-        .args(args)
-        .args(["-nostdin", "-timeout", "30", "-trace_err"])
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start sipp");
-    let out = tokio::time::timeout(Duration::from_secs(45), child.wait_with_output())
-        .await
-        .expect("sipp finishes within 45 s")
-        .expect("sipp output");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
+    ims_core::config(
+        base,
+        Roles::ALL,
+        Peer::Embedded(SocketAddr::new(LO, base + 800)),
+        Peer::Embedded(SocketAddr::new(LO, base + 801)),
+    )
 }
 
 struct Capture {

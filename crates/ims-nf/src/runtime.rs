@@ -304,8 +304,29 @@ fn bind_cfg(ip: IpAddr, port: u16, user: &str) -> EndpointConfig {
     }
 }
 
-fn run_rx<R: RxClient>(rx: Arc<R>, action: RxAction) {
+/// The last Rx exchange started for each Rx session: the next one for the same session waits
+/// for it, so an STR never overtakes the AAR it ends (both run as tasks; the call's SIP events
+/// start them in order).
+type RxChains = Mutex<std::collections::HashMap<String, tokio::sync::oneshot::Receiver<()>>>;
+
+fn run_rx<R: RxClient>(rx: Arc<R>, chains: &Arc<RxChains>, action: RxAction) {
+    let (session, ends) = match &action {
+        RxAction::Aar { session_id, .. } => (session_id.clone(), false),
+        RxAction::Str { session_id } => (session_id.clone(), true),
+    };
+    let (done, next) = tokio::sync::oneshot::channel();
+    let previous = {
+        let mut c = chains.lock().expect("Rx chain lock");
+        if ends {
+            c.remove(&session)
+        } else {
+            c.insert(session, next)
+        }
+    };
     tokio::spawn(async move {
+        if let Some(p) = previous {
+            let _ = p.await;
+        }
         match action {
             RxAction::Aar {
                 session_id,
@@ -319,6 +340,7 @@ fn run_rx<R: RxClient>(rx: Arc<R>, action: RxAction) {
                 let _ = rx.str(&session_id).await;
             }
         }
+        let _ = done.send(());
     });
 }
 
@@ -840,7 +862,14 @@ impl ScscfServices {
             }
         }
         if let Some(n) = o.notify {
-            self.send_notifies(vec![n]);
+            // The NOTIFY leaves from our UAC endpoint and may overtake the 200 on its way through
+            // the P-CSCF. RFC 6665 allows that, but many UEs (and SIPp scenarios) expect the 200
+            // first: give it a head start.
+            let this = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                this.send_notifies(vec![n]);
+            });
         }
     }
 
@@ -936,6 +965,7 @@ async fn pcscf_loop<R: RxClient>(
     core_ip: IpAddr,
     core_ports: [u16; 3],
 ) {
+    let chains: Arc<RxChains> = Arc::default();
     while let Some(ev) = events.recv().await {
         match ev {
             ProxyEvent::Request {
@@ -950,7 +980,7 @@ async fn pcscf_loop<R: RxClient>(
                 let from_core = popped_route.as_deref().is_some_and(|r| r.contains("term@"))
                     || (remote.addr.ip() == core_ip && core_ports.contains(&remote.addr.port()));
                 if let Some(a) = pcscf.rx_on_end(&m) {
-                    run_rx(rx.clone(), a);
+                    run_rx(rx.clone(), &chains, a);
                 }
                 let d = if from_core {
                     pcscf.from_core(&m)
@@ -964,7 +994,7 @@ async fn pcscf_loop<R: RxClient>(
                 if let Some(a) =
                     pcscf.on_response(&msg.as_message(), unix_now(), move || rx2.new_session_id())
                 {
-                    run_rx(rx.clone(), a);
+                    run_rx(rx.clone(), &chains, a);
                 }
             }
             ProxyEvent::Ack { msg, next_hop_uri } => relay_ack(&proxy, msg, next_hop_uri).await,
