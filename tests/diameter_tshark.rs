@@ -89,7 +89,7 @@ fn media(
 ) -> MediaComponentDescription<'static> {
     let flow = |num: u32, ue: u16, rem: u16, usage: Option<FlowUsage>| MediaSubComponent {
         flow_number: num,
-        flow_description: vec![
+        flow_description: ims::diameter::repeated![
             format!("permit out 17 from 192.0.2.10 {rem} to 10.0.0.2 {ue}").into(),
             format!("permit in 17 from 10.0.0.2 {ue} to 192.0.2.10 {rem}").into(),
         ],
@@ -103,7 +103,7 @@ fn media(
     };
     MediaComponentDescription {
         media_component_number: n,
-        media_sub_component: vec![
+        media_sub_component: ims::diameter::repeated![
             flow(1, ue_port, remote_port, None),
             flow(2, ue_port + 1, remote_port + 1, Some(FlowUsage::Rtcp)),
         ],
@@ -118,7 +118,7 @@ fn media(
         flow_status: Some(FlowStatus::Enabled),
         rr_bandwidth: Some(2000),
         rs_bandwidth: Some(600),
-        codec_data: vec![
+        codec_data: ims::diameter::repeated![
             Cow::Owned(codec.as_bytes().to_vec()),
             Cow::Owned(
                 codec
@@ -146,17 +146,17 @@ fn cases() -> Vec<Case> {
     let cer = Cer {
         origin_host: host("scscf"),
         origin_realm: realm(),
-        host_ip_address: vec![
+        host_ip_address: ims::diameter::repeated![
             Address::Ipv4(Ipv4Addr::new(10, 0, 1, 30)),
             Address::Ipv6("2001:db8::30".parse::<Ipv6Addr>().unwrap()),
         ],
         vendor_id: 32473,
         product_name: "ims-rs".into(),
         origin_state_id: Some(1_700_000_000),
-        supported_vendor_id: vec![10415],
-        auth_application_id: vec![dict::app::CX],
-        inband_security_id: vec![0],
-        vendor_specific_application_id: vec![
+        supported_vendor_id: ims::diameter::repeated![10415],
+        auth_application_id: ims::diameter::repeated![dict::app::CX],
+        inband_security_id: ims::diameter::repeated![0],
+        vendor_specific_application_id: ims::diameter::repeated![
             VendorSpecificApplicationId::cx(),
             VendorSpecificApplicationId::rx(),
         ],
@@ -169,12 +169,12 @@ fn cases() -> Vec<Case> {
         result_code: 2001,
         origin_host: host("hss"),
         origin_realm: realm(),
-        host_ip_address: vec![Address::Ipv4(Ipv4Addr::new(10, 0, 1, 40))],
+        host_ip_address: ims::diameter::repeated![Address::Ipv4(Ipv4Addr::new(10, 0, 1, 40))],
         vendor_id: 32473,
         product_name: "ims-rs".into(),
         origin_state_id: Some(1_700_000_001),
-        supported_vendor_id: vec![10415],
-        vendor_specific_application_id: vec![VendorSpecificApplicationId::cx()],
+        supported_vendor_id: ims::diameter::repeated![10415],
+        vendor_specific_application_id: ims::diameter::repeated![VendorSpecificApplicationId::cx()],
         ..Default::default()
     };
     push(
@@ -249,8 +249,8 @@ fn cases() -> Vec<Case> {
         origin_host: host("hss"),
         origin_realm: realm(),
         server_capabilities: Some(ServerCapabilities {
-            mandatory_capability: vec![1],
-            optional_capability: vec![2, 3],
+            mandatory_capability: ims::diameter::repeated![1],
+            optional_capability: ims::diameter::repeated![2, 3],
             ..Default::default()
         }),
         ..Default::default()
@@ -330,13 +330,13 @@ fn cases() -> Vec<Case> {
         destination_host: Some(host("hss")),
         destination_realm: realm(),
         user_name: Some(impi()),
-        supported_features: vec![SupportedFeatures {
+        supported_features: ims::diameter::repeated![SupportedFeatures {
             vendor_id: 10415,
             feature_list_id: 1,
             feature_list: 1,
             ..Default::default()
         }],
-        public_identity: vec![impu()],
+        public_identity: ims::diameter::repeated![impu()],
         server_name: format!("sip:scscf.{REALM}:6060").into(),
         server_assignment_type: ServerAssignmentType::Registration,
         user_data_already_available: UserDataAlreadyAvailable::UserDataNotAvailable,
@@ -360,7 +360,7 @@ fn cases() -> Vec<Case> {
             ..Default::default()
         }),
         associated_identities: Some(AssociatedIdentities {
-            user_name: vec![impi()],
+            user_name: ims::diameter::repeated![impi()],
             ..Default::default()
         }),
         ..Default::default()
@@ -413,7 +413,7 @@ fn cases() -> Vec<Case> {
         destination_host: host("scscf"),
         destination_realm: realm(),
         user_name: impi(),
-        public_identity: vec![impu(), "tel:+15550100001".into()],
+        public_identity: ims::diameter::repeated![impu(), "tel:+15550100001".into()],
         deregistration_reason: DeregistrationReason {
             reason_code: ReasonCode::PermanentTermination,
             reason_info: Some("subscription cancelled".into()),
@@ -482,13 +482,13 @@ fn cases() -> Vec<Case> {
             media(2, true, 50010, 40010),
         ],
         af_charging_identifier: Some(Cow::Borrowed(b"pcscf-icid-0001")),
-        specific_action: vec![
+        specific_action: ims::diameter::repeated![
             SpecificAction::ChargingCorrelationExchange,
             SpecificAction::IndicationOfLossOfBearer,
             SpecificAction::IndicationOfReleaseOfBearer,
             SpecificAction::IndicationOfSuccessfulResourcesAllocation,
         ],
-        subscription_id: vec![SubscriptionId {
+        subscription_id: ims::diameter::repeated![SubscriptionId {
             subscription_id_type: SubscriptionIdType::EndUserSipUri,
             subscription_id_data: impu(),
             ..Default::default()
@@ -504,21 +504,23 @@ fn cases() -> Vec<Case> {
         auth_application_id: dict::app::RX,
         origin_host: pcrf(),
         origin_realm: PCRF_REALM.into(),
-        access_network_charging_identifier: vec![AccessNetworkChargingIdentifier {
-            access_network_charging_identifier_value: Cow::Borrowed(&[0, 0, 0, 0x2a]),
-            flows: vec![
-                Flows {
-                    media_component_number: 1,
-                    ..Default::default()
-                },
-                Flows {
-                    media_component_number: 2,
-                    flow_number: vec![1, 2],
-                    ..Default::default()
-                },
-            ],
-            ..Default::default()
-        }],
+        access_network_charging_identifier: ims::diameter::repeated![
+            AccessNetworkChargingIdentifier {
+                access_network_charging_identifier_value: Cow::Borrowed(&[0, 0, 0, 0x2a]),
+                flows: ims::diameter::repeated![
+                    Flows {
+                        media_component_number: 1,
+                        ..Default::default()
+                    },
+                    Flows {
+                        media_component_number: 2,
+                        flow_number: ims::diameter::repeated![1, 2],
+                        ..Default::default()
+                    },
+                ],
+                ..Default::default()
+            }
+        ],
         access_network_charging_address: Some(Address::Ipv4(Ipv4Addr::new(10, 0, 2, 1))),
         ip_can_type: Some(IpCanType::TgppEps),
         rat_type: Some(RatType::Eutran),
@@ -538,8 +540,8 @@ fn cases() -> Vec<Case> {
         destination_realm: realm(),
         destination_host: host("pcscf"),
         auth_application_id: dict::app::RX,
-        specific_action: vec![SpecificAction::IndicationOfLossOfBearer],
-        flows: vec![Flows {
+        specific_action: ims::diameter::repeated![SpecificAction::IndicationOfLossOfBearer],
+        flows: ims::diameter::repeated![Flows {
             media_component_number: 2,
             ..Default::default()
         }],

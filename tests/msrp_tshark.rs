@@ -133,6 +133,44 @@ fn frames() -> Vec<(usize, Vec<u8>)> {
             .from_path(bob)
             .to_bytes(),
     ));
+    // an interruptible chunk (RFC 4975 §7.1): ended with `+` mid-body under range-end `*` for a
+    // chat message, then resumed at the next byte
+    let mut cp = Config::new(uri(alice), vec![uri(bob)]);
+    cp.piece_size = Some(20);
+    cp.chunk_size = 1000;
+    let mut p = Session::new(cp, 5);
+    p.send(Outgoing::new("text/plain", "x".repeat(100)));
+    let mut frame = Vec::new();
+    let mut polls = 0;
+    loop {
+        if polls == 2 {
+            p.send(Outgoing::new("text/plain", "chat"));
+        }
+        let Some(t) = p.poll_transmit(now) else { break };
+        polls += 1;
+        frame.extend_from_slice(&t.to_vec());
+        if !p.mid_chunk() {
+            out.push((0, std::mem::take(&mut frame)));
+        }
+    }
+    let ranges: Vec<_> = out[out.len() - 3..]
+        .iter()
+        .map(|(_, b)| {
+            let (f, _) = parse_frame(b).unwrap();
+            (
+                f.head.header("Byte-Range").unwrap().to_owned(),
+                f.body.len(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ranges,
+        [
+            ("1-*/100".to_owned(), 40),
+            ("1-4/4".to_owned(), 4),
+            ("41-*/100".to_owned(), 60)
+        ]
+    );
     // AUTH with a relay listening on 2855
     let relay_uri = "msrp://127.0.0.1:2855;tcp";
     let mut r = Relay::new(RelayConfig::new(uri(relay_uri), "relay.example"), 3);

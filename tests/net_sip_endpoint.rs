@@ -438,3 +438,296 @@ async fn invite_copy(
     uac.send_to(invite.as_bytes(), p).await.unwrap();
     recv_text(uas).await.expect("INVITE forwarded")
 }
+
+/// Reads SIP messages from a raw TCP client until `n` have arrived; `None` when the server
+/// closed the connection (EOF) first.
+async fn read_messages(
+    s: &mut TcpStream,
+    framer: &mut ims::sip::Framer,
+    n: usize,
+) -> Option<Vec<OwnedMessage>> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 8192];
+    loop {
+        while let Some(f) = framer.next_frame().expect("the server's bytes frame") {
+            if let ims::sip::Frame::Message(m) = f {
+                out.push(m);
+            }
+        }
+        if out.len() >= n {
+            return Some(out);
+        }
+        let r = tokio::time::timeout(LIMIT, s.read(&mut buf))
+            .await
+            .expect("bytes or EOF in time");
+        match r {
+            Ok(0) | Err(_) => return None,
+            Ok(k) => framer.push(&buf[..k]).unwrap(),
+        }
+    }
+}
+
+fn tcp_options(call_id: &str) -> String {
+    format!(
+        "OPTIONS sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP client.invalid;branch=z9hG4bK{call_id}\r\n\
+         Max-Forwards: 70\r\nTo: <sip:bob@127.0.0.1>\r\nFrom: <sip:a@client.invalid>;tag=t9\r\n\
+         Call-ID: {call_id}@client.invalid\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+/// RFC 3261 §18.3 / §8.2.2 on a stream: an unparsable request whose Content-Length is readable
+/// is answered 400 (with a Warning) on the connection and the framing resynchronises — the next
+/// request on the same connection is served; an unparsable response is skipped the same way;
+/// a message without a usable Content-Length loses framing: the connection is closed and counted.
+#[tokio::test]
+async fn tcp_unparsable_message_gets_400_and_the_connection_survives() {
+    let (uas, inc) = endpoint().await;
+    let mut seen = answer_all(uas.clone(), inc);
+    let mut s = TcpStream::connect(uas.local_addr()).await.unwrap();
+    let mut framer = ims::sip::Framer::client(Default::default());
+    // a header line without a colon makes the request unparsable; its body is 5 bytes and a
+    // good OPTIONS follows in the same write
+    let bad = "MESSAGE sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP client.invalid;branch=z9hG4bKtbad1\r\n\
+               Max-Forwards: 70\r\nFrom: <sip:alice@ims.example>;tag=x1\r\nTo: <sip:bob@ims.example>\r\n\
+               this line is no header\r\n\
+               Call-ID: tbad-1@ims.example\r\nCSeq: 4 MESSAGE\r\nContent-Type: text/plain\r\n\
+               Content-Length: 5\r\n\r\nhello";
+    assert!(
+        ims::sip::OwnedMessage::parse(Bytes::from(bad)).is_err(),
+        "the test message must be unparsable"
+    );
+    s.write_all(format!("{bad}{}", tcp_options("tok1")).as_bytes())
+        .await
+        .unwrap();
+    let got = read_messages(&mut s, &mut framer, 2)
+        .await
+        .expect("400 and 200, connection open");
+    let r400 = got[0].as_message();
+    assert_eq!(r400.status(), Some(400));
+    assert_eq!(r400.header(HeaderName::CallId), Some("tbad-1@ims.example"));
+    assert_eq!(
+        r400.top_via().unwrap().unwrap().branch(),
+        Some("z9hG4bKtbad1")
+    );
+    let w = r400.header(HeaderName::Warning).expect("Warning header");
+    assert!(
+        w.starts_with(&format!("399 {} \"", uas.local_addr())),
+        "{w}"
+    );
+    let r200 = got[1].as_message();
+    assert_eq!(r200.status(), Some(200));
+    assert_eq!(r200.header(HeaderName::CallId), Some("tok1@client.invalid"));
+    assert!(seen.recv().await.is_some());
+
+    // the same, cut in three writes (header, then part of the body, then the rest and a good
+    // request), then an unparsable response with a Content-Length: skipped, not answered
+    let bad2 = bad.replace("tbad-1", "tbad-2").replace("hello", "world");
+    let cut = bad2.find("\r\n\r\n").unwrap() + 4;
+    s.write_all(&bad2.as_bytes()[..cut - 10]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    s.write_all(&bad2.as_bytes()[cut - 10..cut + 2])
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let bad_resp =
+        "SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bKx\r\nnot a header\r\n\
+                    Content-Length: 3\r\n\r\nabc";
+    s.write_all(format!("{}{bad_resp}{}", &bad2[cut + 2..], tcp_options("tok2")).as_bytes())
+        .await
+        .unwrap();
+    let got = read_messages(&mut s, &mut framer, 2)
+        .await
+        .expect("400 and 200, connection open");
+    assert_eq!(got[0].as_message().status(), Some(400));
+    assert_eq!(
+        got[0].as_message().header(HeaderName::CallId),
+        Some("tbad-2@ims.example")
+    );
+    assert_eq!(got[1].as_message().status(), Some(200));
+    assert_eq!(
+        got[1].as_message().header(HeaderName::CallId),
+        Some("tok2@client.invalid")
+    );
+    let st = uas.transport_stats();
+    assert_eq!(
+        (st.malformed_answered, st.malformed_dropped, st.framing_lost),
+        (2, 1, 0),
+        "{st:?}"
+    );
+
+    // no Content-Length: where the next message starts is unknown — the connection closes
+    let lost = "MESSAGE sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP client.invalid;branch=z9hG4bKtbad3\r\n\
+                From: <sip:alice@ims.example>;tag=x1\r\nTo: <sip:bob@ims.example>\r\nno colon here\r\n\
+                Call-ID: tbad-3@ims.example\r\nCSeq: 5 MESSAGE\r\n\r\nhello";
+    s.write_all(lost.as_bytes()).await.unwrap();
+    assert!(
+        read_messages(&mut s, &mut framer, 1).await.is_none(),
+        "the server closes the connection"
+    );
+    assert_eq!(uas.transport_stats().framing_lost, 1);
+
+    // garbage that is no start line: closed too
+    let mut g = TcpStream::connect(uas.local_addr()).await.unwrap();
+    g.write_all(b"\x16\x03\x01\x02\x00 hello\r\n\r\n")
+        .await
+        .unwrap();
+    let mut f2 = ims::sip::Framer::client(Default::default());
+    assert!(read_messages(&mut g, &mut f2, 1).await.is_none());
+    assert_eq!(uas.transport_stats().framing_lost, 2);
+}
+
+/// Idle connection reaping: a TCP connection without traffic and without a live transaction or
+/// dialog is closed after `idle_timeout`; one whose client sends RFC 5626 keep-alives stays open
+/// while they arrive; one carrying an INVITE the UAS has not answered yet stays open until the
+/// transaction ends; one whose call is established stays open until the BYE.
+#[tokio::test]
+async fn idle_tcp_connections_are_closed_unless_kept_alive_or_in_use() {
+    let idle = Duration::from_millis(300);
+    let (uas, mut inc) = Endpoint::bind(EndpointConfig {
+        idle_timeout: Some(idle),
+        // T1 = 20 ms: the answered INVITE's transaction lingers 64·T1 = 1.28 s (RFC 6026
+        // Timer L) and keeps its connection that long
+        timers: TimerConfig {
+            t1: Duration::from_millis(20),
+            ..TimerConfig::default()
+        },
+        ..EndpointConfig::default()
+    })
+    .await
+    .unwrap();
+    // answers OPTIONS at once, holds INVITEs until told
+    let (inv_tx, mut invites) = tokio::sync::mpsc::unbounded_channel();
+    let ep = uas.clone();
+    tokio::spawn(async move {
+        while let Some(ev) = inc.recv().await {
+            match ev {
+                UaEvent::IncomingRequest { txn, .. } => {
+                    let _ = ep.respond(txn, Answer::new(200)).await;
+                }
+                UaEvent::IncomingInvite { txn, .. } => {
+                    let _ = inv_tx.send(txn);
+                }
+                _ => {}
+            }
+        }
+    });
+    let started = tokio::time::Instant::now();
+    // a: one request, then silence
+    let mut a = TcpStream::connect(uas.local_addr()).await.unwrap();
+    let mut fa = ims::sip::Framer::client(Default::default());
+    a.write_all(tcp_options("idle1").as_bytes()).await.unwrap();
+    let got = read_messages(&mut a, &mut fa, 1).await.expect("200");
+    assert_eq!(got[0].as_message().status(), Some(200));
+    // b: keep-alive pings every 100 ms
+    let mut b = TcpStream::connect(uas.local_addr()).await.unwrap();
+    // c: an INVITE left unanswered
+    let mut c = TcpStream::connect(uas.local_addr()).await.unwrap();
+    let invite = "INVITE sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP client.invalid;branch=z9hG4bKidle3\r\n\
+                  Max-Forwards: 70\r\nTo: <sip:bob@127.0.0.1>\r\nFrom: <sip:a@client.invalid>;tag=t3\r\n\
+                  Call-ID: idle3@client.invalid\r\nCSeq: 1 INVITE\r\nContact: <sip:a@client.invalid>\r\n\
+                  Content-Length: 0\r\n\r\n";
+    c.write_all(invite.as_bytes()).await.unwrap();
+    let held = tokio::time::timeout(LIMIT, invites.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    // d: a call answered 200 and ACKed, then silence: the dialog keeps the connection
+    let mut d = TcpStream::connect(uas.local_addr()).await.unwrap();
+    let mut fd = ims::sip::Framer::client(Default::default());
+    let invite_d = invite.replace("idle3", "idle4").replace("tag=t3", "tag=t4");
+    d.write_all(invite_d.as_bytes()).await.unwrap();
+    let answered = tokio::time::timeout(LIMIT, invites.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    uas.respond(answered, Answer::new(200)).await.unwrap();
+    let ok = 'ok: loop {
+        for m in read_messages(&mut d, &mut fd, 1).await.expect("d: 100/200") {
+            if m.as_message().status() == Some(200) {
+                break 'ok m;
+            }
+        }
+    };
+    let to_d = ok.as_message().header(HeaderName::To).unwrap().to_owned();
+    let in_dialog = |method: &str, branch: &str| {
+        format!(
+            "{method} sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP client.invalid;branch={branch}\r\n\
+             Max-Forwards: 70\r\nTo: {to_d}\r\nFrom: <sip:a@client.invalid>;tag=t4\r\n\
+             Call-ID: idle4@client.invalid\r\nCSeq: {} {method}\r\nContent-Length: 0\r\n\r\n",
+            if method == "ACK" { 1 } else { 2 }
+        )
+    };
+    d.write_all(in_dialog("ACK", "z9hG4bKidle4a").as_bytes())
+        .await
+        .unwrap();
+    let mut pong = [0u8; 2];
+    let mut a_closed_at = None;
+    for _ in 0..12 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        b.write_all(b"\r\n\r\n").await.unwrap();
+        tokio::time::timeout(LIMIT, b.read_exact(&mut pong))
+            .await
+            .expect("pong in time")
+            .expect("b stays open while it sends keep-alives");
+        assert_eq!(&pong, b"\r\n");
+        if a_closed_at.is_none() {
+            let mut one = [0u8; 1];
+            if let Ok(r) = tokio::time::timeout(Duration::from_millis(1), a.read(&mut one)).await {
+                assert_eq!(r.unwrap(), 0, "only EOF may arrive on a");
+                a_closed_at = Some(started.elapsed());
+            }
+        }
+    }
+    let a_closed_at = a_closed_at.expect("the idle connection was closed");
+    assert!(
+        a_closed_at >= idle,
+        "closed after {a_closed_at:?}, before the idle time"
+    );
+    // d: silent for 1.8 s — past its INVITE transaction's Timer L (1.28 s) plus the idle time —
+    // but the dialog uses it: a BYE on it is answered
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    d.write_all(in_dialog("BYE", "z9hG4bKidle4b").as_bytes())
+        .await
+        .unwrap();
+    let got = read_messages(&mut d, &mut fd, 1)
+        .await
+        .expect("d still open: the BYE is answered");
+    assert_eq!(got[0].as_message().status(), Some(200));
+    // c carried only the 100 Trying for 1.8 s, but its INVITE transaction is live: still open
+    let mut fc = ims::sip::Framer::client(Default::default());
+    let got = read_messages(&mut c, &mut fc, 1).await.expect("100 Trying");
+    assert_eq!(got[0].as_message().status(), Some(100));
+    uas.respond(held, Answer::new(486)).await.unwrap();
+    let got = read_messages(&mut c, &mut fc, 1)
+        .await
+        .expect("c still open: the 486 arrives");
+    assert_eq!(got[0].as_message().status(), Some(486));
+    let ack = invite
+        .replacen("INVITE sip", "ACK sip", 1)
+        .replace("CSeq: 1 INVITE", "CSeq: 1 ACK")
+        .replace(
+            "To: <sip:bob@127.0.0.1>",
+            &format!(
+                "To: {}",
+                got[0].as_message().header(HeaderName::To).unwrap()
+            ),
+        );
+    c.write_all(ack.as_bytes()).await.unwrap();
+    // transaction over (reliable transport: no Timer I wait): c and b (silent now) close
+    assert!(
+        read_messages(&mut c, &mut fc, 1).await.is_none(),
+        "c closed"
+    );
+    let mut fb = ims::sip::Framer::client(Default::default());
+    assert!(
+        read_messages(&mut b, &mut fb, 1).await.is_none(),
+        "b closed"
+    );
+    // d: dialog over, BYE transaction over (reliable: no Timer J wait), INVITE transaction over
+    // (Timer L): closed too
+    assert!(
+        read_messages(&mut d, &mut fd, 1).await.is_none(),
+        "d closed"
+    );
+    assert_eq!(uas.transport_stats().idle_closed, 4);
+}

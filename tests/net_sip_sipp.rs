@@ -20,8 +20,13 @@
 //!
 //! When `sipp` is not on `PATH` the tests print why and pass, unless `IMS_REQUIRE_INTEROP=1`.
 //! Set `IMS_KEEP_SIPP=1` to keep SIPp's logs (their directory is printed).
+//!
+//! `proxy_rate` (ignored; run by hand in release) measures our stateful and stateless proxies and
+//! Kamailio (`examples/kamailio/proxy.cfg`, stateless and `tm`) the same way in one run.
 
 mod common;
+#[path = "net_sip_common/kamailio.rs"]
+mod kamailio;
 
 use common::TempDir;
 use ims::net::sip::{Endpoint, EndpointConfig, Locations, ProxyEndpoint, ProxyEvents};
@@ -827,9 +832,40 @@ fn proxy_forking_tcp() {
 // Throughput of the stateful proxy (run once, by hand, in release)
 // ---------------------------------------------------------------------------------------------
 
-/// SIPp `uac` → our proxy → SIPp `uas` over UDP at increasing call rates, 5 s per step; prints
+/// The proxy under measurement in [`proxy_rate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UnderTest {
+    /// Our transaction-stateful [`ProxyEndpoint`].
+    Ours,
+    /// Our stateless proxy ([`ProxyEndpoint::bind_stateless`]).
+    OursStateless,
+    /// Kamailio with `examples/kamailio/proxy.cfg`, `tm` (`t_relay()`).
+    KamailioTm,
+    /// The same Kamailio configuration stateless (`forward()`).
+    KamailioStateless,
+}
+
+impl UnderTest {
+    fn name(self) -> &'static str {
+        match self {
+            UnderTest::Ours => "ims-rs stateful",
+            UnderTest::OursStateless => "ims-rs stateless",
+            UnderTest::KamailioTm => "Kamailio tm",
+            UnderTest::KamailioStateless => "Kamailio stateless",
+        }
+    }
+}
+
+/// Kamailio worker processes per transport in the rate runs.
+const KAMAILIO_CHILDREN: u32 = 4;
+
+/// SIPp `uac` → a proxy → SIPp `uas` over UDP at increasing call rates, 5 s per step; prints
 /// calls/s, completed/attempted and the failure ratio of each step, and the highest rate with
-/// fewer than 0.1 % failed calls. Run:
+/// fewer than 0.1 % failed calls. The proxies measured, one after the other in the same run
+/// (`IMS_PROXY_RATE_UNDER`, comma-separated, default all): `ours` (stateful), `ours-sl`
+/// (stateless), `kamailio-tm` and `kamailio-sl` (Kamailio with `examples/kamailio/proxy.cfg`,
+/// [`KAMAILIO_CHILDREN`] workers; skipped when Kamailio is missing). Record-Route on in every
+/// case. Rates: `IMS_PROXY_RATES` (default 100,250,500,750,1000,1500,2000,3000). Run:
 /// `cargo test --release -p ims --test net_sip_sipp proxy_rate -- --ignored --nocapture`.
 #[test]
 #[ignore = "a measurement, minutes long; run by hand in release"]
@@ -841,58 +877,138 @@ fn proxy_rate() {
         .ok()
         .map(|v| v.split(',').filter_map(|r| r.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![100, 250, 500, 750, 1000, 1500, 2000, 3000]);
-    rt.block_on(async {
-        let mut best = 0;
-        for rate in rates {
+    let under: Vec<UnderTest> = std::env::var("IMS_PROXY_RATE_UNDER")
+        .unwrap_or_else(|_| "ours,ours-sl,kamailio-tm,kamailio-sl".into())
+        .split(',')
+        .filter_map(|u| match u.trim() {
+            "ours" => Some(UnderTest::Ours),
+            "ours-sl" => Some(UnderTest::OursStateless),
+            "kamailio-tm" => Some(UnderTest::KamailioTm),
+            "kamailio-sl" => Some(UnderTest::KamailioStateless),
+            _ => None,
+        })
+        .collect();
+    let kamailio_bin = if under
+        .iter()
+        .any(|u| matches!(u, UnderTest::KamailioTm | UnderTest::KamailioStateless))
+    {
+        kamailio::kamailio()
+    } else {
+        None
+    };
+    let mut summary = Vec::new();
+    for u in under {
+        let kam_bin = match u {
+            UnderTest::KamailioTm | UnderTest::KamailioStateless => match &kamailio_bin {
+                Some(b) => Some(b.clone()),
+                None => continue,
+            },
+            _ => None,
+        };
+        let mut best = (0u32, 0.0f64);
+        for &rate in &rates {
             let n = rate * 5;
-            let uas = Sipp::start(
-                &sipp,
-                "rate-uas",
-                &args(&["-sn", "uas", "-m", &n.to_string(), "-nd"]),
-            );
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            let mut loc = Locations::default();
-            loc.set_default(vec![Remote::udp(uas.addr())]);
-            let proxy = start_proxy(loc).await;
-            let uac = Sipp::start(
-                &sipp,
-                "rate-uac",
-                &args(&[
-                    "-sn",
-                    "uac",
-                    &proxy.local_addr().to_string(),
-                    "-r",
-                    &rate.to_string(),
-                    "-m",
-                    &n.to_string(),
-                    "-l",
-                    &(rate * 40).to_string(),
-                    "-d",
-                    "0",
-                    "-nd",
-                ]),
-            );
-            let started = tokio::time::Instant::now();
-            let run = uac.finish().await;
-            let secs = started.elapsed().as_secs_f64();
-            drop(uas);
-            proxy.shutdown();
-            let ok = run.stats.get("SuccessfulCall(C)").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-            let failed = run.stats.get("FailedCall(C)").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-            let ratio = failed as f64 / n as f64;
+            let (ok, failed, secs) = rt.block_on(async {
+                let uas = Sipp::start(
+                    &sipp,
+                    "rate-uas",
+                    &args(&["-sn", "uas", "-m", &n.to_string(), "-nd"]),
+                );
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let mut loc = Locations::default();
+                loc.set_default(vec![Remote::udp(uas.addr())]);
+                let mut ours = None;
+                let mut kam = None;
+                let target = match u {
+                    UnderTest::Ours => {
+                        let p = start_proxy(loc).await;
+                        let a = p.local_addr();
+                        ours = Some(p);
+                        a
+                    }
+                    UnderTest::OursStateless => {
+                        let p = ProxyEndpoint::bind_stateless(ua_config(PROXY_IP), true, loc)
+                            .await
+                            .expect("bind stateless proxy");
+                        let a = p.local_addr();
+                        ours = Some(p);
+                        a
+                    }
+                    UnderTest::KamailioTm | UnderTest::KamailioStateless => {
+                        let bin = kam_bin.as_ref().expect("checked above");
+                        let k = tokio::task::block_in_place(|| {
+                            kamailio::Kamailio::start(
+                                bin,
+                                "rate",
+                                u == UnderTest::KamailioTm,
+                                PROXY_IP,
+                                &format!("sip:{}", uas.addr()),
+                                KAMAILIO_CHILDREN,
+                            )
+                        });
+                        let a = k.addr;
+                        kam = Some(k);
+                        a
+                    }
+                };
+                let uac = Sipp::start(
+                    &sipp,
+                    "rate-uac",
+                    &args(&[
+                        "-sn",
+                        "uac",
+                        &target.to_string(),
+                        "-r",
+                        &rate.to_string(),
+                        "-m",
+                        &n.to_string(),
+                        "-l",
+                        &(rate * 40).to_string(),
+                        "-d",
+                        "0",
+                        "-nd",
+                    ]),
+                );
+                let started = tokio::time::Instant::now();
+                let run = uac.finish().await;
+                let secs = started.elapsed().as_secs_f64();
+                drop(uas);
+                if let Some(p) = ours {
+                    p.shutdown();
+                }
+                tokio::task::block_in_place(|| drop(kam));
+                let stat = |k: &str| {
+                    run.stats
+                        .get(k)
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .unwrap_or(0)
+                };
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                (stat("SuccessfulCall(C)"), stat("FailedCall(C)"), secs)
+            });
+            let ratio = failed as f64 / f64::from(n);
+            let achieved = ok as f64 / secs;
             eprintln!(
-                "rate {rate} calls/s: completed {ok}/{n}, failed {failed} ({:.3} %), {:.1} s, {:.0} calls/s achieved",
+                "{}: rate {rate} calls/s: completed {ok}/{n}, failed {failed} ({:.3} %), {secs:.1} s, {achieved:.0} calls/s achieved",
+                u.name(),
                 ratio * 100.0,
-                secs,
-                ok as f64 / secs
             );
             if ok == u64::from(n) && ratio < 0.001 {
-                best = rate;
+                best = (rate, achieved);
             } else {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        eprintln!("highest rate with < 0.1 % failed calls: {best} calls/s");
-    });
+        eprintln!(
+            "{}: highest rate with < 0.1 % failed calls: {} calls/s offered ({:.0} achieved)",
+            u.name(),
+            best.0,
+            best.1
+        );
+        summary.push((u.name(), best));
+    }
+    eprintln!("summary (highest offered rate with every call completed, achieved calls/s):");
+    for (name, (rate, achieved)) in summary {
+        eprintln!("  {name}: {rate} offered, {achieved:.0} achieved");
+    }
 }

@@ -878,3 +878,161 @@ async fn freediameter_over_tls_both_ways() {
     let st = client.peer_status(FD_HOST).unwrap();
     assert!(st.remote.unwrap().origin_host.eq_ignore_ascii_case(FD_HOST));
 }
+
+/// RFC 3261 §18.1.1: the Via sent-by names where responses over that transport go. A mixed
+/// endpoint (UDP and TCP on one port, TLS on its own) puts its TLS port in the Via of a request
+/// sent over TLS, and its UDP/TCP port in the Via of one sent over UDP.
+#[tokio::test]
+async fn tls_request_via_names_the_tls_port_on_a_mixed_endpoint() {
+    let Some(pki) = Pki::new("sipvia") else {
+        return;
+    };
+    let uas_tls = TlsConfig::new(
+        Some(pki.leaf("uas", "uas.test.example")),
+        pki.ca(),
+        ClientAuth::None,
+    )
+    .unwrap();
+    let uac_tls = TlsConfig::new(
+        Some(pki.leaf("uac", "uac.test.example")),
+        pki.ca(),
+        ClientAuth::None,
+    )
+    .unwrap();
+    let (uas, incoming) = Endpoint::bind(EndpointConfig {
+        tls: Some(uas_tls),
+        ..EndpointConfig::default()
+    })
+    .await
+    .unwrap();
+    let (uac, _ev) = Endpoint::bind(EndpointConfig {
+        tls: Some(uac_tls),
+        ..EndpointConfig::default()
+    })
+    .await
+    .unwrap();
+    let uac_tls_port = uac.tls_addr().expect("the UAC listens for TLS").port();
+    assert_ne!(uac_tls_port, uac.local_addr().port());
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    serve_uas(uas.clone(), incoming, seen_tx);
+    for (remote, want_transport, want_port) in [
+        (
+            Remote {
+                transport: Transport::Tls,
+                addr: uas.tls_addr().unwrap(),
+            },
+            "TLS",
+            uac_tls_port,
+        ),
+        (
+            Remote::udp(uas.local_addr()),
+            "UDP",
+            uac.local_addr().port(),
+        ),
+    ] {
+        let call = uac
+            .invite(InviteParams {
+                request_uri: format!("sip:bob@{}", remote.addr),
+                from: "<sip:alice@example.com>".into(),
+                to: "<sip:bob@example.com>".into(),
+                remote,
+                headers: vec![],
+                body: None,
+            })
+            .await
+            .unwrap();
+        let fin = tokio::time::timeout(SECS, call.final_response())
+            .await
+            .expect("final response in time")
+            .expect("200");
+        assert_eq!(fin.as_message().status(), Some(200));
+        let (inv, from) = seen.recv().await.unwrap();
+        assert_eq!(from.transport, remote.transport);
+        let m = inv.as_message();
+        let via = m.top_via().unwrap().unwrap();
+        assert_eq!(via.transport(), want_transport, "{via}");
+        assert_eq!(via.port(), Some(want_port), "Via {via} over {remote:?}");
+    }
+}
+
+/// RFC 5922 §4.1: a connection opened for a request to a `sips:` URI with a domain checks the
+/// server certificate against that domain — the top Route's when there is one, else the
+/// Request-URI's — not against the IP address connected to (which this certificate also names).
+#[tokio::test]
+async fn sip_tls_checks_the_certificate_against_the_uri_domain() {
+    let Some(pki) = Pki::new("sipname") else {
+        return;
+    };
+    let uas_tls = TlsConfig::new(
+        Some(pki.leaf("uas", "uas.test.example")),
+        pki.ca(),
+        ClientAuth::None,
+    )
+    .unwrap();
+    let (uas, incoming) = Endpoint::bind(tls_only(uas_tls, "bob")).await.unwrap();
+    let (seen_tx, _seen) = tokio::sync::mpsc::unbounded_channel();
+    serve_uas(uas.clone(), incoming, seen_tx);
+    let to = Remote {
+        transport: Transport::Tls,
+        addr: uas.local_addr(),
+    };
+    let options = |ruri: &str, route: Option<&str>, n: u32| {
+        let mut b = RequestBuilder::new(Method::Options, ruri)
+            .header("From", "<sip:alice@example.com>;tag=a1")
+            .header("To", "<sip:bob@example.com>")
+            .header("Call-ID", format!("name-{n}@test"))
+            .header("CSeq", "1 OPTIONS")
+            .header("Max-Forwards", 70);
+        if let Some(r) = route {
+            b = b.header("Route", r);
+        }
+        b.build().unwrap()
+    };
+    let client = || async {
+        let (uac, _ev) = Endpoint::bind(EndpointConfig {
+            tls: Some(TlsConfig::new(None, pki.ca(), ClientAuth::None).unwrap()),
+            ..EndpointConfig::default()
+        })
+        .await
+        .unwrap();
+        (uac, _ev)
+    };
+    // another domain than the certificate's: refused
+    let (uac, _e1) = client().await;
+    let t = uac
+        .request(options("sips:bob@other.test.example", None, 1), to)
+        .await
+        .unwrap();
+    let r = tokio::time::timeout(SECS, t.final_response())
+        .await
+        .unwrap();
+    assert!(matches!(r, Err(NetError::Transport)), "{r:?}");
+    // the certificate's domain: accepted
+    let t = uac
+        .request(options("sips:bob@uas.test.example", None, 2), to)
+        .await
+        .unwrap();
+    let r = tokio::time::timeout(SECS, t.final_response())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.as_message().status(), Some(200));
+    // a fresh client: the top Route names the certificate's domain, the Request-URI another
+    let (uac2, _e2) = client().await;
+    let t = uac2
+        .request(
+            options(
+                "sips:bob@other.test.example",
+                Some("<sips:uas.test.example;lr>"),
+                3,
+            ),
+            to,
+        )
+        .await
+        .unwrap();
+    let r = tokio::time::timeout(SECS, t.final_response())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.as_message().status(), Some(200));
+}

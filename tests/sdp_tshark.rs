@@ -152,6 +152,25 @@ fn cases() -> Vec<(String, String)> {
         "answer to mmtel offer".into(),
         answer(&offer, &cfg).unwrap().build(),
     ));
+    // the same offer answered with format-parameter negotiation (mode-set, H.264 level,
+    // telephone-event list rewritten by ims-sdp)
+    let negotiated = AnswerConfig {
+        media: vec![
+            LocalMedia::new("audio", 50000)
+                .codec(Codec::new("AMR-WB", 16000).with_fmtp("mode-set=0,1,2"))
+                .codec(Codec::new("telephone-event", 16000).with_fmtp("0-11")),
+            LocalMedia::new("video", 50002).codec(
+                Codec::new("H264", 90000).with_fmtp("profile-level-id=42e00d;packetization-mode=1"),
+            ),
+        ],
+        ..cfg.clone()
+    };
+    let negotiated = answer(&offer, &negotiated).unwrap().build();
+    assert!(
+        negotiated.contains("a=fmtp:116 mode-change-capability=2; max-red=220; mode-set=0,1,2\r\n")
+    );
+    assert!(negotiated.contains("a=fmtp:112 profile-level-id=42e00d; packetization-mode=1\r\n"));
+    out.push(("answer with negotiated fmtp".into(), negotiated));
     let mut held = offer.to_builder();
     hold(&mut held);
     out.push(("held mmtel offer".into(), held.build()));

@@ -41,6 +41,10 @@ struct ImToml {
     store: Option<std::path::PathBuf>,
     #[serde(default)]
     network_imdn: bool,
+    /// The MSRP session anchor on the IM server's port (default on).
+    sessions: Option<bool>,
+    /// Its MSRP TCP port (default 0: any).
+    msrp_port: Option<u16>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,6 +76,22 @@ struct PeerToml {
     addr: Option<SocketAddr>,
     /// The embedded HSS's HTTP/JSON admin interface (`[hss] admin = "127.0.0.1:5080"`).
     admin: Option<SocketAddr>,
+    /// Several embedded HSSs behind an embedded SLF (Dx): where the SLF listens …
+    slf: Option<SocketAddr>,
+    /// … how long its redirects may be cached (seconds, default 300) …
+    slf_cache_time: Option<u32>,
+    /// … and the HSSs (`[[hss.instance]] host, listen, users = [IMPIs]`).
+    #[serde(default, rename = "instance")]
+    instances: Vec<HssInstanceToml>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HssInstanceToml {
+    host: String,
+    listen: SocketAddr,
+    #[serde(default)]
+    users: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -107,6 +127,10 @@ struct IfcToml {
     method: Option<String>,
     header: Option<String>,
     content: Option<String>,
+    /// SessionDescription SPT (TS 29.228 B.2.2): the SDP line type (`m`) …
+    sdp_line: Option<String>,
+    /// … and a regular expression on its value (`^message `).
+    sdp_content: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -140,6 +164,26 @@ fn hex(s: &str) -> Option<Vec<u8>> {
 }
 
 fn peer(p: &PeerToml, what: &str) -> Result<Peer, String> {
+    if let Some(slf) = p.slf {
+        if p.instances.is_empty() || p.listen.is_some() || p.host.is_some() {
+            return Err(format!(
+                "[{what}]: with slf, give the HSSs as [[{what}.instance]] (not listen/host)"
+            ));
+        }
+        return Ok(Peer::EmbeddedSlf(ims::nf::runtime::SlfSetup {
+            addr: slf,
+            hss: p
+                .instances
+                .iter()
+                .map(|i| ims::nf::runtime::EmbeddedHss {
+                    host: i.host.clone(),
+                    addr: i.listen,
+                    users: i.users.clone(),
+                })
+                .collect(),
+            cache_time: p.slf_cache_time.unwrap_or(300),
+        }));
+    }
     match (p.listen, &p.host, p.addr) {
         (Some(l), None, None) => Ok(Peer::Embedded(l)),
         (None, Some(h), Some(a)) => Ok(Peer::External {
@@ -173,6 +217,12 @@ fn ifc(t: &IfcToml) -> Result<InitialFilterCriteria, String> {
         group(SptKind::SipHeader {
             header: h.clone(),
             content: t.content.clone(),
+        });
+    }
+    if let Some(l) = &t.sdp_line {
+        group(SptKind::SessionDescription {
+            line: l.clone(),
+            content: t.sdp_content.clone(),
         });
     }
     Ok(InitialFilterCriteria {
@@ -280,6 +330,8 @@ impl File {
                 port: self.im.port.unwrap_or(7070),
                 store: self.im.store.clone(),
                 network_imdn: self.im.network_imdn,
+                sessions: self.im.sessions.unwrap_or(true),
+                msrp_port: self.im.msrp_port.unwrap_or(0),
             },
         })
     }

@@ -19,6 +19,10 @@
 //! `[[subscriber]] msisdn = "+1555…", impus = ["sip:…"]`), `--reject-unknown` (RP-ERROR 1 for
 //! numbers not in the map), `--network-imdn` (send IMDN delivery notifications as the network),
 //! `--check` (print the configuration and exit).
+//!
+//! The MSRP session anchor (large mode and chat, `ims::nf::im_session`) shares the SIP port:
+//! point the originating iFC for `INVITE` with SDP `m=message` at the same URI. Its MSRP switch
+//! listens on the SIP port + 3 (7073 by default).
 
 use ims::nf::im_server::{ImServer, ImServerConfig, Numbering};
 use serde::Deserialize;
@@ -146,7 +150,9 @@ fn main() -> ExitCode {
     };
     let (listen, scscf) = (cfg.listen, cfg.scscf.clone());
     rt.block_on(async {
-        let server = match ImServer::start(cfg).await {
+        // INVITEs and dialog events go to the session anchor on the same endpoint
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let server = match ImServer::start_with(cfg, Some(tx)).await {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("im_server: {e}");
@@ -154,12 +160,18 @@ fn main() -> ExitCode {
             }
         };
         println!("im_server: running on {}; Ctrl-C stops", server.uri());
-        // large mode and session mode (TS 24.247): the MSRP session anchor, SIP on port 7072 and
-        // MSRP on 7073 of the same address, B legs toward the S-CSCF (ims_nf::im_session)
-        let mut anchor_cfg = ims::nf::im_session::ImSessionConfig::default().next_hop_uri(&scscf);
-        anchor_cfg.sip_addr.set_ip(listen.ip());
-        anchor_cfg.msrp_addr.set_ip(listen.ip());
-        let anchor = match ims::nf::im_session::start(anchor_cfg).await {
+        // large mode and session mode (TS 24.247): the MSRP session anchor shares the SIP port
+        // (the iFC names one URI), its MSRP switch listens on the SIP port + 3 (7073); B legs
+        // follow the Route the S-CSCF left (odi), else go to the S-CSCF (ims_nf::im_session)
+        let mut anchor_cfg = ims::nf::im_session::ImSessionConfig {
+            route: vec![format!("<{};lr>", scscf.trim_end_matches(";lr"))],
+            ..ims::nf::im_session::ImSessionConfig::default()
+        }
+        .next_hop_uri(&scscf);
+        anchor_cfg.msrp_addr =
+            std::net::SocketAddr::new(listen.ip(), listen.port().wrapping_add(3));
+        let endpoint = server.endpoint().clone();
+        let anchor = match ims::nf::im_session::start_on(anchor_cfg, endpoint, rx).await {
             Ok(a) => {
                 println!(
                     "im_server: MSRP session anchor on SIP {}, MSRP {}",

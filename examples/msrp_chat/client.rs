@@ -86,6 +86,9 @@ pub(crate) struct Call {
     pub(crate) sid: String,
     /// The peer's SDP.
     pub(crate) peer_sdp: String,
+    /// For an answered INVITE: its Via hops and P-Asserted-Identity (which proxies and
+    /// servers it crossed, and whom the network asserted).
+    pub(crate) received: Option<(usize, Option<String>)>,
 }
 
 /// The user agent.
@@ -96,6 +99,8 @@ pub(crate) struct Ua {
     listener: TcpListener,
     opts: Opts,
     seq: u64,
+    /// Page-mode MESSAGEs received (answered 200) while waiting for sessions.
+    pub(crate) pages: Vec<ims::sip::OwnedMessage>,
 }
 
 fn rand_id() -> String {
@@ -128,6 +133,15 @@ fn conn_config(kind: &Offer) -> ConnConfig {
             ..ConnConfig::default()
         },
     }
+}
+
+/// The MSRP path the peer's SDP names (where our frames go: the peer itself, or a relay or
+/// anchor in between).
+fn peer_path(sdp: &str) -> Vec<String> {
+    Sdp::parse_str(sdp)
+        .ok()
+        .and_then(|s| msrp_media_path(&s))
+        .unwrap_or_default()
 }
 
 fn offer_is_file(sdp: &str) -> bool {
@@ -181,6 +195,7 @@ impl Ua {
             listener,
             opts,
             seq: 0,
+            pages: Vec::new(),
         })
     }
 
@@ -345,6 +360,7 @@ m=message {} TCP/MSRP *\r\n",
             conn,
             sid,
             peer_sdp: body,
+            received: None,
         })
     }
 
@@ -353,8 +369,9 @@ m=message {} TCP/MSRP *\r\n",
         let (txn, msg) = loop {
             match self.incoming.recv().await.ok_or("SIP endpoint stopped")? {
                 UaEvent::IncomingInvite { txn, msg, .. } => break (txn, msg),
-                UaEvent::IncomingRequest { txn, .. } => {
+                UaEvent::IncomingRequest { txn, msg, .. } => {
                     let _ = self.ep.respond(txn, Answer::new(200)).await;
+                    self.keep_page(msg);
                 }
                 _ => {}
             }
@@ -431,12 +448,24 @@ m=message {} TCP/MSRP *\r\n",
                 _ => return Err("no dialog for the answered INVITE".into()),
             }
         }
+        let vias = m
+            .headers_named("Via")
+            .map(|h| h.value().split(',').count())
+            .sum();
+        let asserted = m.header_str("P-Asserted-Identity").map(str::to_owned);
         Ok(Call {
             dialog: dialog.expect("set above"),
             conn,
             sid,
             peer_sdp: body,
+            received: Some((vias, asserted)),
         })
+    }
+
+    fn keep_page(&mut self, msg: ims::sip::OwnedMessage) {
+        if msg.as_message().method() == Some(ims::sip::Method::Message) && self.pages.len() < 1000 {
+            self.pages.push(msg);
+        }
     }
 
     /// Ends a call with BYE; returns the BYE's status.
@@ -454,8 +483,9 @@ m=message {} TCP/MSRP *\r\n",
                 Some(UaEvent::DialogTerminated { dialog: d, reason }) if &d == dialog => {
                     return matches!(reason, EndReason::ByeReceived)
                 }
-                Some(UaEvent::IncomingRequest { txn, .. }) => {
+                Some(UaEvent::IncomingRequest { txn, msg, .. }) => {
                     let _ = self.ep.respond(txn, Answer::new(200)).await;
+                    self.keep_page(msg);
                 }
                 Some(_) => {}
                 None => return false,
@@ -503,7 +533,8 @@ pub(crate) async fn send_large(
 ) -> Result<Value, String> {
     let started = Instant::now();
     let mut call = ua.call(target, Offer::Large).await?;
-    emit(json!({"event": "connected", "session": call.sid}));
+    emit(json!({"event": "connected", "session": call.sid,
+        "peer_path": peer_path(&call.peer_sdp)}));
     let mut m = Outgoing::new(content_type, body.clone());
     m.success_report = true;
     let id = call
@@ -546,7 +577,8 @@ pub(crate) async fn chat(
     emit: &mut (dyn FnMut(Value) + Send),
 ) -> Result<Value, String> {
     let mut call = ua.call(target, Offer::Chat).await?;
-    emit(json!({"event": "connected", "session": call.sid}));
+    emit(json!({"event": "connected", "session": call.sid,
+        "peer_path": peer_path(&call.peer_sdp)}));
     let started = Instant::now();
     let mut ids = Vec::with_capacity(messages.len());
     for t in &messages {
@@ -662,7 +694,8 @@ pub(crate) async fn send_file(
             },
         )
         .await?;
-    emit(json!({"event": "connected", "session": call.sid}));
+    emit(json!({"event": "connected", "session": call.sid,
+        "peer_path": peer_path(&call.peer_sdp)}));
     let mut m = Outgoing::stream(ct, Some(size));
     m.success_report = true;
     m.failure_report = FailureReport::Yes;
@@ -739,7 +772,11 @@ pub(crate) async fn listen(
             })
         });
         drop(offer);
-        emit(json!({"event": "session", "session": call.sid, "file": file_name}));
+        let (vias, asserted) = call.received.clone().unwrap_or_default();
+        emit(
+            json!({"event": "session", "session": call.sid, "file": file_name,
+            "peer_path": peer_path(&call.peer_sdp), "via_hops": vias, "asserted": asserted}),
+        );
         let mut n_msgs = 0usize;
         let mut bye_seen = false;
         let mut file: Option<(tokio::fs::File, PathBuf)> = None;

@@ -25,9 +25,9 @@ fn cer() -> Vec<u8> {
     Cer {
         origin_host: REMOTE.into(),
         origin_realm: "example".into(),
-        host_ip_address: vec![Address::Ipv4([127, 0, 0, 1].into())],
+        host_ip_address: ims_diameter::repeated![Address::Ipv4([127, 0, 0, 1].into())],
         product_name: "fuzz".into(),
-        vendor_specific_application_id: vec![VendorSpecificApplicationId::cx()],
+        vendor_specific_application_id: ims_diameter::repeated![VendorSpecificApplicationId::cx()],
         ..Default::default()
     }
     .encode(1, 1)
@@ -41,9 +41,9 @@ fn cea(hbh: u32) -> Vec<u8> {
         result_code: 2001,
         origin_host: REMOTE.into(),
         origin_realm: "example".into(),
-        host_ip_address: vec![Address::Ipv4([127, 0, 0, 1].into())],
+        host_ip_address: ims_diameter::repeated![Address::Ipv4([127, 0, 0, 1].into())],
         product_name: "fuzz".into(),
-        vendor_specific_application_id: vec![VendorSpecificApplicationId::cx()],
+        vendor_specific_application_id: ims_diameter::repeated![VendorSpecificApplicationId::cx()],
         ..Default::default()
     }
     .encode_into(&h, &mut v);

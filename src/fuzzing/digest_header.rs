@@ -17,11 +17,15 @@ use std::time::Duration;
 /// - base64 that decodes re-encodes to the same text (the decoder accepts canonical input only);
 /// - an `Authentication-Info` value prints and parses back equal; its `rspauth` never
 ///   authenticates a server to a client that did not compute it (the fuzzer does not know
-///   HA1), and a [`DigestClient`] keeps its nonce when the check fails.
+///   HA1), and a [`DigestClient`] keeps its nonce when the check fails;
+/// - PRECIS (RFC 8265, used with `charset=UTF-8`): enforcing the input as a user name, a
+///   Digest user name or a password either fails or gives a non-empty string that enforces
+///   to itself (idempotence, RFC 8264 §7).
 pub fn digest_header(data: &[u8]) {
     let Ok(s) = std::str::from_utf8(data) else {
         return;
     };
+    precis(s);
     if let Ok(c) = Challenge::parse(s) {
         let text = c.to_string();
         match Challenge::parse(&text) {
@@ -95,5 +99,15 @@ pub fn digest_header(data: &[u8]) {
     }
     if let Ok(b) = base64_decode(s) {
         assert_eq!(base64_encode(&b), s, "base64 is not canonical");
+    }
+}
+
+fn precis(s: &str) {
+    use crate::auth::precis::{digest_username, opaque_string, username_case_preserved};
+    for f in [username_case_preserved, digest_username, opaque_string] {
+        if let Ok(out) = f(s) {
+            assert!(!out.is_empty(), "{s:?} enforced to nothing");
+            assert_eq!(f(&out).as_deref(), Ok(out.as_str()), "{s:?} → {out:?}");
+        }
     }
 }

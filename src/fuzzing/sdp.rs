@@ -154,8 +154,11 @@ fn check(s: &Session<'_>, data: &[u8]) {
         media: vec![
             LocalMedia::new("audio", 4000)
                 .codec(Codec::new("AMR-WB", 16000))
+                .codec(Codec::new("AMR", 8000).with_fmtp("octet-align=1; mode-set=0,2,7"))
+                .codec(Codec::new("AMR", 8000).with_fmtp("mode-set=7"))
                 .codec(Codec::new("PCMU", 8000))
                 .codec(Codec::new("telephone-event", 16000))
+                .codec(Codec::new("telephone-event", 8000).with_fmtp("0-15,70"))
                 .ptime(20)
                 .sdes(
                     "AES_CM_128_HMAC_SHA1_80",
@@ -167,11 +170,17 @@ fn check(s: &Session<'_>, data: &[u8]) {
                     pwd: "p".into(),
                     options: None,
                     candidates: vec!["1 1 UDP 1 192.0.2.1 4000 typ host".into()],
+                    lite: true,
                 })
                 .rtcp_mux()
                 .bandwidth("AS", 64)
                 .mirror_bandwidth(),
-            LocalMedia::new("video", 4002).codec(Codec::new("H264", 90000)),
+            LocalMedia::new("video", 4002)
+                .codec(
+                    Codec::new("H264", 90000)
+                        .with_fmtp("profile-level-id=42e01f; packetization-mode=1"),
+                )
+                .codec(Codec::new("H263-1998", 90000)),
             LocalMedia::new("message", 2855).attr("path", "msrp://192.0.2.1:2855/f;tcp"),
         ],
         local_qos: Some(crate::sdp::PrecondDirection::None),
@@ -179,7 +188,23 @@ fn check(s: &Session<'_>, data: &[u8]) {
     if let Ok(ans) = answer(s, &cfg) {
         let t = ans.build();
         match parse_with(t.as_bytes(), &roomy) {
-            Ok(a) => assert_eq!(a.media.len(), s.media.len(), "answer media count"),
+            Ok(a) => {
+                assert_eq!(a.media.len(), s.media.len(), "answer media count");
+                // an answered RTP stream only uses offered payload types, and every a=fmtp
+                // it writes is for one of them
+                for (am, om) in a.media.iter().zip(&s.media) {
+                    if am.port == 0 || !om.is_rtp() {
+                        continue;
+                    }
+                    for f in am.formats() {
+                        assert!(om.formats().any(|x| x == f), "format {f} not offered:\n{t}");
+                    }
+                    for x in am.attributes_named("fmtp") {
+                        let fmt = x.value.and_then(|v| v.split(' ').next()).unwrap_or("");
+                        assert!(am.formats().any(|f| f == fmt), "stray fmtp {fmt}:\n{t}");
+                    }
+                }
+            }
             Err(e) => panic!("answer does not parse ({e}):\n{t}"),
         }
     }

@@ -77,18 +77,17 @@ pub fn txn(data: &[u8]) {
                 layer.handle_timeout(now);
                 ua.handle_timeout(now);
                 proxy.handle_timeout(now);
-                for t in [
-                    layer.poll_timeout(),
-                    ua.poll_timeout(),
-                    proxy.poll_timeout(),
-                ]
-                .into_iter()
-                .flatten()
-                {
-                    assert!(
-                        t > now,
-                        "a timer due at or before the handled instant is left"
-                    );
+                for (who, t) in [
+                    ("layer", layer.poll_timeout()),
+                    ("ua", ua.poll_timeout()),
+                    ("proxy", proxy.poll_timeout()),
+                ] {
+                    if let Some(t) = t {
+                        assert!(
+                            t > now,
+                            "{who}: a timer due at or before the handled instant is left"
+                        );
+                    }
                 }
             }
             2 => {

@@ -104,3 +104,169 @@ pub(crate) async fn sipp(bin: &Path, dir: &Path, args: &[&str]) -> (bool, String
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
+
+/// A live tshark capture of Diameter on some TCP ports of the loopback.
+pub(crate) struct DiameterCapture {
+    child: tokio::process::Child,
+    file: PathBuf,
+    tshark: PathBuf,
+    ports: Vec<u16>,
+}
+
+/// Starts capturing `ports` into `dir/core.pcap`; `None` without tshark (or capture rights).
+pub(crate) async fn capture_diameter(
+    tshark: Option<PathBuf>,
+    dir: &Path,
+    ports: &[u16],
+) -> Option<DiameterCapture> {
+    capture_with_sip(tshark, dir, ports, &[]).await
+}
+
+/// [`capture_diameter`] that also captures SIP on the UDP `sip_ports`.
+pub(crate) async fn capture_with_sip(
+    tshark: Option<PathBuf>,
+    dir: &Path,
+    ports: &[u16],
+    sip_ports: &[u16],
+) -> Option<DiameterCapture> {
+    let tshark = tshark?;
+    let file = dir.join("core.pcap");
+    let filter = ports
+        .iter()
+        .map(|p| format!("tcp port {p}"))
+        .chain(sip_ports.iter().map(|p| format!("udp port {p}")))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    let child = Command::new(&tshark)
+        .args(["-i", "lo", "-f", &filter, "-w"])
+        .arg(&file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .ok()?;
+    for _ in 0..50 {
+        if file.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // the file appears before dumpcap captures: give it time
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    Some(DiameterCapture {
+        child,
+        file,
+        tshark,
+        ports: ports.to_vec(),
+    })
+}
+
+/// One captured Diameter message: the tshark fields asked for, by name.
+#[derive(Debug, Clone)]
+pub(crate) struct Frame(pub(crate) std::collections::HashMap<String, String>);
+
+impl Frame {
+    pub(crate) fn get(&self, field: &str) -> &str {
+        self.0.get(field).map_or("", String::as_str)
+    }
+    pub(crate) fn is_request(&self) -> bool {
+        matches!(self.get("diameter.flags.request"), "True" | "1")
+    }
+    pub(crate) fn code(&self) -> &str {
+        self.get("diameter.cmd.code")
+    }
+    /// No malformed packet and no expert info.
+    pub(crate) fn clean(&self) -> bool {
+        self.get("_ws.expert").is_empty() && self.get("_ws.malformed").is_empty()
+    }
+}
+
+impl DiameterCapture {
+    /// Stops the capture and returns every Diameter message with the code, request flag,
+    /// Result-Code, Experimental-Result-Code, expert/malformed markers, TCP ports and `extra`
+    /// fields.
+    pub(crate) async fn frames(self, extra: &[&str]) -> Vec<Frame> {
+        self.frames_where("diameter", &[], extra).await
+    }
+
+    /// [`DiameterCapture::frames`] with another display filter (e.g. `diameter || sip`), the
+    /// `sip_ports` (UDP) decoded as SIP.
+    pub(crate) async fn frames_where(
+        mut self,
+        filter: &str,
+        sip_ports: &[u16],
+        extra: &[&str],
+    ) -> Vec<Frame> {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+        let mut fields = vec![
+            "diameter.cmd.code",
+            "diameter.flags.request",
+            "diameter.Result-Code",
+            "diameter.Experimental-Result-Code",
+            "_ws.expert",
+            "_ws.malformed",
+            "tcp.srcport",
+            "tcp.dstport",
+            "diameter.Session-Id",
+        ];
+        fields.extend_from_slice(extra);
+        let mut cmd = Command::new(&self.tshark);
+        cmd.arg("-r").arg(&self.file);
+        for p in &self.ports {
+            cmd.args(["-d", &format!("tcp.port=={p},diameter")]);
+        }
+        for p in sip_ports {
+            cmd.args(["-d", &format!("udp.port=={p},sip")]);
+        }
+        cmd.args(["-Y", filter, "-T", "fields", "-E", "separator=|"]);
+        for f in &fields {
+            cmd.args(["-e", f]);
+        }
+        let out = cmd.output().await.expect("tshark reads the capture");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| {
+                Frame(
+                    fields
+                        .iter()
+                        .zip(l.split('|'))
+                        .map(|(f, v)| (f.to_string(), v.to_string()))
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// One HTTP/1.1 request to the admin interface: (status, body).
+pub(crate) async fn admin_request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("admin port");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .expect("admin answers within 10 s")
+        .expect("read");
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}

@@ -87,11 +87,22 @@ fn check_ind_bits(ind_bits: u8) -> u8 {
 
 /// The home network's SQN source (TS 33.102 Annex C.1.1/C.3.2): SEQ_HE goes up by one for each
 /// vector, IND runs cyclically through `0..2^ind_bits`.
+///
+/// Optionally time-based (Annex C.1.2): with [`SqnGenerator::with_time_base`] and
+/// [`SqnGenerator::next_sqn_at`], SEQ follows a global counter GLC that counts `tick`s since an
+/// epoch the caller chooses (the caller supplies the time: this crate reads no clock):
+/// `SEQ = max(SEQ_HE + 1, GLC)`. SEQ is then `SEQ1 ‖ SEQ2`, SEQ2 the low bits of GLC and SEQ1
+/// counting its wrap-arounds, so SEQ never goes down: several vectors within one tick take
+/// SEQ_HE + 1 (borrowing from the next ticks), a clock that goes back changes nothing, and
+/// after a resynchronisation SEQ_HE restarts from SQN_MS as in the counter scheme. Because SEQ
+/// then tracks time, the USIM's age limit L ([`SqnMs::with_age_limit`]) becomes a limit on the
+/// age of a vector in ticks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqnGenerator {
     seq: u64,
     ind: u32,
     ind_bits: u8,
+    tick: Option<core::time::Duration>,
 }
 
 impl SqnGenerator {
@@ -101,7 +112,42 @@ impl SqnGenerator {
             seq: 0,
             ind: 0,
             ind_bits: check_ind_bits(ind_bits),
+            tick: None,
         }
+    }
+    /// Makes SEQ time-based (Annex C.1.2): GLC advances by one every `tick` (e.g. one second)
+    /// of the time passed to [`SqnGenerator::next_sqn_at`]. A zero `tick` is taken as one
+    /// nanosecond.
+    pub fn with_time_base(mut self, tick: core::time::Duration) -> SqnGenerator {
+        self.tick = Some(tick.max(core::time::Duration::from_nanos(1)));
+        self
+    }
+    /// The GLC tick, when time-based.
+    pub fn time_base(&self) -> Option<core::time::Duration> {
+        self.tick
+    }
+    /// The largest SEQ value with this many IND bits.
+    fn seq_max(&self) -> u64 {
+        SQN_MAX >> self.ind_bits
+    }
+    /// GLC at `now` (time since the caller's epoch): whole ticks, capped at the largest SEQ.
+    pub fn glc(&self, now: core::time::Duration) -> Option<u64> {
+        let tick = self.tick?.as_nanos();
+        let ticks = now.as_nanos() / tick;
+        Some(u64::try_from(ticks).unwrap_or(u64::MAX).min(self.seq_max()))
+    }
+    /// The SQN for the next vector at time `now` (since the caller's epoch): time-based when
+    /// [`SqnGenerator::with_time_base`] was set, `SEQ = max(SEQ_HE + 1, GLC(now))`; otherwise
+    /// the same as [`SqnGenerator::next_sqn`]. SEQ stops at its largest value (it never wraps
+    /// to a value the USIM would refuse as old).
+    pub fn next_sqn_at(&mut self, now: core::time::Duration) -> Sqn {
+        let Some(glc) = self.glc(now) else {
+            return self.next_sqn();
+        };
+        self.seq = (self.seq.saturating_add(1)).max(glc).min(self.seq_max());
+        let sqn = Sqn::from_parts(self.seq, self.ind, self.ind_bits);
+        self.ind = (self.ind + 1) % (1 << self.ind_bits);
+        sqn
     }
     /// Continues from a stored SEQ_HE.
     pub fn with_seq(mut self, seq: u64) -> SqnGenerator {

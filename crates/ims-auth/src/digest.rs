@@ -788,6 +788,13 @@ pub struct Request<'x> {
 /// non-ASCII or control characters is sent as `username*=UTF-8''…`. The username and the
 /// password are used as UTF-8 octets (Rust strings are UTF-8; pass the password's UTF-8 bytes).
 ///
+/// RFC 7616 §4: with `charset=UTF-8` the name and the password are first prepared with the
+/// PRECIS profiles of RFC 8265 ([`crate::precis::digest_username`],
+/// [`crate::precis::opaque_string`]): fullwidth letters of the name become ASCII, both are
+/// normalised to NFC, non-ASCII spaces of the password become U+0020, and a name or password
+/// holding a disallowed code point (a control character, a symbol in the name, …) is refused
+/// with [`AuthError::Precis`]. A password that is not UTF-8 is then used as given.
+///
 /// For AKA challenges use [`answer_aka`], which derives the password from the USIM.
 pub fn answer(
     challenge: &Challenge<'_>,
@@ -796,8 +803,57 @@ pub fn answer(
     req: &Request<'_>,
 ) -> Result<Credentials<'static>, AuthError> {
     let algorithm = challenge.algorithm()?;
+    if challenge.charset_utf8() {
+        let (name, pass) = prepare_utf8(username, password)?;
+        let ha1 = ha1(algorithm, &name, &challenge.realm, &pass);
+        return answer_with_ha1(challenge, &name, &ha1, req);
+    }
     let ha1 = ha1(algorithm, username, &challenge.realm, password);
     answer_with_ha1(challenge, username, &ha1, req)
+}
+
+/// [`answer`] for a password that is octets, not text (AKA's RES, RFC 4169's derived value,
+/// the empty password of a resynchronisation): with `charset=UTF-8` only the name is prepared.
+fn answer_binary(
+    challenge: &Challenge<'_>,
+    username: &str,
+    password: &[u8],
+    req: &Request<'_>,
+) -> Result<Credentials<'static>, AuthError> {
+    let algorithm = challenge.algorithm()?;
+    let name = if challenge.charset_utf8() {
+        Cow::Owned(
+            crate::precis::digest_username(username).map_err(|error| AuthError::Precis {
+                what: "username",
+                error,
+            })?,
+        )
+    } else {
+        Cow::Borrowed(username)
+    };
+    let ha1 = ha1(algorithm, &name, &challenge.realm, password);
+    answer_with_ha1(challenge, &name, &ha1, req)
+}
+
+/// RFC 7616 §4 preparation of a name and password for `charset=UTF-8` (see [`answer`]): the
+/// name with [`crate::precis::digest_username`], the password (when UTF-8) with
+/// [`crate::precis::opaque_string`]. A server uses it on the name it stores and on the
+/// password it derives HA1 from, so that both sides hash the same strings.
+pub fn prepare_utf8(username: &str, password: &[u8]) -> Result<(String, Vec<u8>), AuthError> {
+    let name = crate::precis::digest_username(username).map_err(|error| AuthError::Precis {
+        what: "username",
+        error,
+    })?;
+    let pass = match core::str::from_utf8(password) {
+        Ok(p) => crate::precis::opaque_string(p)
+            .map_err(|error| AuthError::Precis {
+                what: "password",
+                error,
+            })?
+            .into_bytes(),
+        Err(_) => password.to_vec(),
+    };
+    Ok((name, pass))
 }
 
 /// [`answer`] from a stored HA1 (see [`ha1`]) instead of the password.
@@ -882,11 +938,11 @@ pub fn answer_aka(
                 Algorithm::AkaV2Md5 => akav2_password(&keys.res, &keys.ik, &keys.ck).into_bytes(),
                 _ => keys.res.to_vec(),
             };
-            let c = answer(challenge, username, &password, req)?;
+            let c = answer_binary(challenge, username, &password, req)?;
             Ok((c, Some(keys)))
         }
         Err(AkaFailure::SyncFailure { auts }) => {
-            let mut c = answer(challenge, username, b"", req)?;
+            let mut c = answer_binary(challenge, username, b"", req)?;
             c.auts = Some(Cow::Owned(base64_encode(&auts)));
             Ok((c, None))
         }

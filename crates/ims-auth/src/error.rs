@@ -69,6 +69,15 @@ pub enum AuthError {
     /// authenticated. A client-side error.
     #[error("rspauth does not match: the server is not authenticated")]
     RspauthMismatch,
+    /// With `charset=UTF-8`, the user name or password is refused by its PRECIS profile
+    /// (RFC 7616 §4, RFC 8265): see [`crate::precis`].
+    #[error("{what} refused by PRECIS: {error}")]
+    Precis {
+        /// `username` or `password`.
+        what: &'static str,
+        /// Why.
+        error: crate::precis::PrecisError,
+    },
 }
 
 impl AuthError {
@@ -82,7 +91,8 @@ impl AuthError {
             | AuthError::MissingParam(_)
             | AuthError::BadParam(_)
             | AuthError::Length { .. }
-            | AuthError::Encoding(_) => 400,
+            | AuthError::Encoding(_)
+            | AuthError::Precis { .. } => 400,
             AuthError::WrongResponse | AuthError::MacFailure | AuthError::RspauthMismatch => 403,
             AuthError::UnsupportedAlgorithm(_)
             | AuthError::Mismatch(_)

@@ -47,6 +47,7 @@
 //! - [`aka`]: vectors, SQN management (TS 33.102 Annex C), USIM, resynchronisation, AKA nonces
 //!   and the AKAv2 password.
 //! - [`encoding`]: base64, hex, constant-time comparison.
+//! - [`precis`]: RFC 8265 preparation of user names and passwords for `charset=UTF-8`.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -56,6 +57,7 @@ pub mod digest;
 pub mod encoding;
 mod error;
 pub mod milenage;
+pub mod precis;
 
 pub use digest::{
     Algorithm, AuthenticationInfo, Challenge, Credentials, DigestClient, DigestServer, NonceCounts,

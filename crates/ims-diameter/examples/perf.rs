@@ -34,7 +34,7 @@ fn vector(name: &str) -> Vec<u8> {
 fn media(n: u32, video: bool, ue: u16, rem: u16) -> MediaComponentDescription<'static> {
     let flow = |num: u32, ue: u16, rem: u16, usage: Option<FlowUsage>| MediaSubComponent {
         flow_number: num,
-        flow_description: vec![
+        flow_description: ims_diameter::repeated![
             format!("permit out 17 from 192.0.2.10 {rem} to 10.0.0.2 {ue}").into(),
             format!("permit in 17 from 10.0.0.2 {ue} to 192.0.2.10 {rem}").into(),
         ],
@@ -48,7 +48,7 @@ fn media(n: u32, video: bool, ue: u16, rem: u16) -> MediaComponentDescription<'s
     };
     MediaComponentDescription {
         media_component_number: n,
-        media_sub_component: vec![
+        media_sub_component: ims_diameter::repeated![
             flow(1, ue, rem, None),
             flow(2, ue + 1, rem + 1, Some(FlowUsage::Rtcp)),
         ],
@@ -63,7 +63,7 @@ fn media(n: u32, video: bool, ue: u16, rem: u16) -> MediaComponentDescription<'s
         flow_status: Some(FlowStatus::Enabled),
         rr_bandwidth: Some(2000),
         rs_bandwidth: Some(600),
-        codec_data: vec![Cow::Borrowed(codec.as_bytes())],
+        codec_data: ims_diameter::repeated![Cow::Borrowed(codec.as_bytes())],
         ..Default::default()
     }
 }
@@ -81,12 +81,12 @@ fn aar() -> Aar<'static> {
             media(2, true, 50010, 40010),
         ],
         af_charging_identifier: Some(Cow::Borrowed(b"pcscf-icid-0001")),
-        specific_action: vec![
+        specific_action: ims_diameter::repeated![
             SpecificAction::ChargingCorrelationExchange,
             SpecificAction::IndicationOfLossOfBearer,
             SpecificAction::IndicationOfReleaseOfBearer,
         ],
-        subscription_id: vec![SubscriptionId {
+        subscription_id: ims_diameter::repeated![SubscriptionId {
             subscription_id_type: SubscriptionIdType::EndUserSipUri,
             subscription_id_data: format!("sip:alice@{REALM}").into(),
             ..Default::default()
@@ -102,20 +102,22 @@ fn aaa() -> Aaa<'static> {
         auth_application_id: dict::app::RX,
         origin_host: "pcrf.epc.mnc001.mcc001.3gppnetwork.org".into(),
         origin_realm: "epc.mnc001.mcc001.3gppnetwork.org".into(),
-        access_network_charging_identifier: vec![AccessNetworkChargingIdentifier {
-            access_network_charging_identifier_value: Cow::Borrowed(&[0, 0, 0, 42]),
-            flows: vec![
-                Flows {
-                    media_component_number: 1,
-                    ..Default::default()
-                },
-                Flows {
-                    media_component_number: 2,
-                    ..Default::default()
-                },
-            ],
-            ..Default::default()
-        }],
+        access_network_charging_identifier: ims_diameter::repeated![
+            AccessNetworkChargingIdentifier {
+                access_network_charging_identifier_value: Cow::Borrowed(&[0, 0, 0, 42]),
+                flows: ims_diameter::repeated![
+                    Flows {
+                        media_component_number: 1,
+                        ..Default::default()
+                    },
+                    Flows {
+                        media_component_number: 2,
+                        ..Default::default()
+                    },
+                ],
+                ..Default::default()
+            }
+        ],
         access_network_charging_address: Some(Address::Ipv4(Ipv4Addr::new(10, 0, 2, 1))),
         ip_can_type: Some(IpCanType::TgppEps),
         rat_type: Some(RatType::Eutran),

@@ -281,6 +281,25 @@ impl<'a> Avp<'a> {
         ))
     }
 
+    /// The members of a Grouped AVP, checked while they are iterated (one walk instead of two):
+    /// the iterator stops at the first broken AVP and [`AvpIter::finish`] then returns the same
+    /// error [`Avp::grouped`] would have returned. For the typed decoders.
+    #[inline]
+    pub(crate) fn grouped_lazy(&self) -> Result<AvpIter<'a>, Error> {
+        if self.depth >= self.max_depth {
+            return Err(self.err(ErrorKind::LimitExceeded));
+        }
+        let mut it = AvpIter::new(
+            self.data(),
+            self.offset() + self.header_len as usize,
+            self.depth + 1,
+            self.max_depth,
+            self.max_avps,
+        );
+        it.lazy = true;
+        Ok(it)
+    }
+
     /// The AVP as an owned-or-borrowed [`RawAvp`] (borrowing; the V bit is dropped from the
     /// flags when `vendor` implies it).
     #[inline]
@@ -299,7 +318,9 @@ impl<'a> Avp<'a> {
 }
 
 /// Iterator over a chain of AVPs that was checked when it was created (by [`crate::Message::parse`]
-/// or [`Avp::grouped`]), so it yields plain [`Avp`]s.
+/// or [`Avp::grouped`]), so it yields plain [`Avp`]s. (The typed decoders iterate Grouped members
+/// unchecked and check each AVP as it comes: such an iteration stops at a broken AVP and
+/// [`AvpIter::finish`] names the error.)
 #[derive(Debug, Clone)]
 pub struct AvpIter<'a> {
     buf: &'a [u8],
@@ -308,6 +329,11 @@ pub struct AvpIter<'a> {
     depth: u8,
     max_depth: u8,
     max_avps: u32,
+    /// The chain was not checked up front: check each AVP as it is reached.
+    lazy: bool,
+    /// A lazy iteration stopped at a broken AVP.
+    failed: bool,
+    count: u32,
 }
 
 impl<'a> AvpIter<'a> {
@@ -319,12 +345,25 @@ impl<'a> AvpIter<'a> {
             depth,
             max_depth,
             max_avps,
+            lazy: false,
+            failed: false,
+            count: 0,
         }
     }
 
     /// Offset (from the start of the message) just past the chain: where a missing AVP "is".
     pub fn end_offset(&self) -> usize {
         self.base + self.buf.len()
+    }
+
+    /// After the iteration: the error that stopped it early (a broken AVP header, length or
+    /// padding, reserved bits, too many AVPs), if any. Always `Ok` for a chain checked up front.
+    pub fn finish(&self) -> Result<(), Error> {
+        if self.failed {
+            check_chain_detailed(self.buf, self.base, self.max_avps as usize)
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -334,12 +373,28 @@ impl<'a> Iterator for AvpIter<'a> {
     #[inline]
     fn next(&mut self) -> Option<Avp<'a>> {
         let rest = self.buf.get(self.pos..)?;
-        let (code, flags, vendor, hlen, len) = read_header(rest)?;
-        if len < hlen || len > rest.len() {
-            // unreachable for a checked chain; stop rather than panic
+        let Some((code, flags, vendor, hlen, len)) = read_header(rest) else {
+            // the end of the chain, or (lazy) a truncated header
+            self.failed = self.lazy & !rest.is_empty();
+            self.pos = self.buf.len();
+            return None;
+        };
+        // a chain checked up front passes these; a lazy one is checked here, one AVP at a
+        // time, with the tests of `check_chain`
+        let bad = if self.lazy {
+            (flags & AvpFlags::RESERVED != 0)
+                | (len < hlen)
+                | (padded(len) > rest.len())
+                | (self.count >= self.max_avps)
+        } else {
+            (len < hlen) | (len > rest.len())
+        };
+        if bad {
+            self.failed = self.lazy;
             self.pos = self.buf.len();
             return None;
         }
+        self.count += 1;
         let avp = Avp {
             code,
             flags: AvpFlags(flags),

@@ -144,7 +144,7 @@ command! {
         /// Origin-Realm.
         origin_realm: req Cow<'a, str> = dict::ORIGIN_REALM,
         /// Host-IP-Address (one or more).
-        host_ip_address: vec1 Address<'a> = dict::HOST_IP_ADDRESS,
+        host_ip_address: vec1 Address<'a> [2] = dict::HOST_IP_ADDRESS,
         /// Vendor-Id.
         vendor_id: req u32 = dict::VENDOR_ID,
         /// Product-Name.
@@ -152,15 +152,15 @@ command! {
         /// Origin-State-Id.
         origin_state_id: opt u32 = dict::ORIGIN_STATE_ID,
         /// Supported-Vendor-Id.
-        supported_vendor_id: vec u32 = dict::SUPPORTED_VENDOR_ID,
+        supported_vendor_id: vec u32 [4] = dict::SUPPORTED_VENDOR_ID,
         /// Auth-Application-Id.
-        auth_application_id: vec u32 = dict::AUTH_APPLICATION_ID,
+        auth_application_id: vec u32 [4] = dict::AUTH_APPLICATION_ID,
         /// Inband-Security-Id.
-        inband_security_id: vec u32 = dict::INBAND_SECURITY_ID,
+        inband_security_id: vec u32 [4] = dict::INBAND_SECURITY_ID,
         /// Acct-Application-Id.
-        acct_application_id: vec u32 = dict::ACCT_APPLICATION_ID,
+        acct_application_id: vec u32 [4] = dict::ACCT_APPLICATION_ID,
         /// Vendor-Specific-Application-Id.
-        vendor_specific_application_id: vec VendorSpecificApplicationId<'a> = dict::VENDOR_SPECIFIC_APPLICATION_ID,
+        vendor_specific_application_id: vec VendorSpecificApplicationId<'a> [2] = dict::VENDOR_SPECIFIC_APPLICATION_ID,
         /// Firmware-Revision.
         firmware_revision: opt u32 = dict::FIRMWARE_REVISION,
     }
@@ -176,7 +176,7 @@ command! {
         /// Origin-Realm.
         origin_realm: req Cow<'a, str> = dict::ORIGIN_REALM,
         /// Host-IP-Address (one or more).
-        host_ip_address: vec1 Address<'a> = dict::HOST_IP_ADDRESS,
+        host_ip_address: vec1 Address<'a> [2] = dict::HOST_IP_ADDRESS,
         /// Vendor-Id.
         vendor_id: req u32 = dict::VENDOR_ID,
         /// Product-Name.
@@ -188,15 +188,15 @@ command! {
         /// Failed-AVP.
         failed_avp: opt FailedAvp<'a> = dict::FAILED_AVP,
         /// Supported-Vendor-Id.
-        supported_vendor_id: vec u32 = dict::SUPPORTED_VENDOR_ID,
+        supported_vendor_id: vec u32 [4] = dict::SUPPORTED_VENDOR_ID,
         /// Auth-Application-Id.
-        auth_application_id: vec u32 = dict::AUTH_APPLICATION_ID,
+        auth_application_id: vec u32 [4] = dict::AUTH_APPLICATION_ID,
         /// Inband-Security-Id.
-        inband_security_id: vec u32 = dict::INBAND_SECURITY_ID,
+        inband_security_id: vec u32 [4] = dict::INBAND_SECURITY_ID,
         /// Acct-Application-Id.
-        acct_application_id: vec u32 = dict::ACCT_APPLICATION_ID,
+        acct_application_id: vec u32 [4] = dict::ACCT_APPLICATION_ID,
         /// Vendor-Specific-Application-Id.
-        vendor_specific_application_id: vec VendorSpecificApplicationId<'a> = dict::VENDOR_SPECIFIC_APPLICATION_ID,
+        vendor_specific_application_id: vec VendorSpecificApplicationId<'a> [2] = dict::VENDOR_SPECIFIC_APPLICATION_ID,
         /// Firmware-Revision.
         firmware_revision: opt u32 = dict::FIRMWARE_REVISION,
     }

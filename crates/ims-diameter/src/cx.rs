@@ -108,11 +108,11 @@ grouped! {
     /// *[ Server-Name ] *[ AVP ]`.
     pub struct ServerCapabilities<'a> [any] {
         /// Mandatory-Capability.
-        mandatory_capability: vec u32 = dict::MANDATORY_CAPABILITY,
+        mandatory_capability: vec u32 [4] = dict::MANDATORY_CAPABILITY,
         /// Optional-Capability.
-        optional_capability: vec u32 = dict::OPTIONAL_CAPABILITY,
+        optional_capability: vec u32 [4] = dict::OPTIONAL_CAPABILITY,
         /// Server-Name.
-        server_name: vec Cow<'a, str> = dict::SERVER_NAME,
+        server_name: vec Cow<'a, str> [2] = dict::SERVER_NAME,
     }
 }
 
@@ -186,7 +186,7 @@ grouped! {
     /// Associated-Identities (TS 29.229 §6.3.33): `*[ User-Name ] *[ AVP ]`.
     pub struct AssociatedIdentities<'a> [any] {
         /// User-Name (private identities).
-        user_name: vec Cow<'a, str> = dict::USER_NAME,
+        user_name: vec Cow<'a, str> [1] = dict::USER_NAME,
     }
 }
 
@@ -194,7 +194,7 @@ grouped! {
     /// Associated-Registered-Identities (TS 29.229 §6.3.50): `*[ User-Name ] *[ AVP ]`.
     pub struct AssociatedRegisteredIdentities<'a> [any] {
         /// User-Name (private identities).
-        user_name: vec Cow<'a, str> = dict::USER_NAME,
+        user_name: vec Cow<'a, str> [1] = dict::USER_NAME,
     }
 }
 
@@ -232,7 +232,7 @@ command! {
         /// OC-Supported-Features (RFC 7683).
         oc_supported_features: opt RawAvp<'a> = dict::OC_SUPPORTED_FEATURES,
         /// Supported-Features.
-        supported_features: vec SupportedFeatures<'a> = dict::SUPPORTED_FEATURES,
+        supported_features: vec SupportedFeatures<'a> [1] = dict::SUPPORTED_FEATURES,
         /// Public-Identity (the IMPU).
         public_identity: req Cow<'a, str> = dict::PUBLIC_IDENTITY,
         /// Visited-Network-Identifier.
@@ -244,7 +244,7 @@ command! {
         /// Proxy-Info.
         proxy_info: vec ProxyInfo<'a> = dict::PROXY_INFO,
         /// Route-Record.
-        route_record: vec Cow<'a, str> = dict::ROUTE_RECORD,
+        route_record: vec Cow<'a, str> [1] = dict::ROUTE_RECORD,
     }
 }
 
@@ -272,7 +272,7 @@ command! {
         /// OC-OLR.
         oc_olr: opt RawAvp<'a> = dict::OC_OLR,
         /// Supported-Features.
-        supported_features: vec SupportedFeatures<'a> = dict::SUPPORTED_FEATURES,
+        supported_features: vec SupportedFeatures<'a> [1] = dict::SUPPORTED_FEATURES,
         /// Server-Name (the assigned S-CSCF).
         server_name: opt Cow<'a, str> = dict::SERVER_NAME,
         /// Server-Capabilities (for S-CSCF selection).
@@ -282,7 +282,7 @@ command! {
         /// Proxy-Info.
         proxy_info: vec ProxyInfo<'a> = dict::PROXY_INFO,
         /// Route-Record.
-        route_record: vec Cow<'a, str> = dict::ROUTE_RECORD,
+        route_record: vec Cow<'a, str> [1] = dict::ROUTE_RECORD,
     }
 }
 
@@ -310,9 +310,9 @@ command! {
         /// OC-Supported-Features.
         oc_supported_features: opt RawAvp<'a> = dict::OC_SUPPORTED_FEATURES,
         /// Supported-Features.
-        supported_features: vec SupportedFeatures<'a> = dict::SUPPORTED_FEATURES,
+        supported_features: vec SupportedFeatures<'a> [1] = dict::SUPPORTED_FEATURES,
         /// Public-Identity.
-        public_identity: vec Cow<'a, str> = dict::PUBLIC_IDENTITY,
+        public_identity: vec Cow<'a, str> [2] = dict::PUBLIC_IDENTITY,
         /// Wildcarded-Public-Identity.
         wildcarded_public_identity: opt Cow<'a, str> = dict::WILDCARDED_PUBLIC_IDENTITY,
         /// Server-Name.
@@ -332,7 +332,7 @@ command! {
         /// Proxy-Info.
         proxy_info: vec ProxyInfo<'a> = dict::PROXY_INFO,
         /// Route-Record.
-        route_record: vec Cow<'a, str> = dict::ROUTE_RECORD,
+        route_record: vec Cow<'a, str> [1] = dict::ROUTE_RECORD,
     }
 }
 
@@ -364,7 +364,7 @@ command! {
         /// Load.
         load: vec RawAvp<'a> = dict::LOAD,
         /// Supported-Features.
-        supported_features: vec SupportedFeatures<'a> = dict::SUPPORTED_FEATURES,
+        supported_features: vec SupportedFeatures<'a> [1] = dict::SUPPORTED_FEATURES,
         /// User-Data (the IMS subscription XML of TS 29.228 annex E).
         user_data: opt Cow<'a, [u8]> = dict::USER_DATA,
         /// Charging-Information.
@@ -388,7 +388,7 @@ command! {
         /// Proxy-Info.
         proxy_info: vec ProxyInfo<'a> = dict::PROXY_INFO,
         /// Route-Record.
-        route_record: vec Cow<'a, str> = dict::ROUTE_RECORD,
+        route_record: vec Cow<'a, str> [1] = dict::ROUTE_RECORD,
     }
 }
 
@@ -416,7 +416,7 @@ command! {
         /// OC-Supported-Features.
         oc_supported_features: opt RawAvp<'a> = dict::OC_SUPPORTED_FEATURES,
         /// Supported-Features.
-        supported_features: vec SupportedFeatures<'a> = dict::SUPPORTED_FEATURES,
+        supported_features: vec SupportedFeatures<'a> [1] = dict::SUPPORTED_FEATURES,
         /// Public-Identity.
         public_identity: req Cow<'a, str> = dict::PUBLIC_IDENTITY,
         /// User-Authorization-Type.
@@ -426,7 +426,7 @@ command! {
         /// Proxy-Info.
         proxy_info: vec ProxyInfo<'a> = dict::PROXY_INFO,
         /// Route-Record.
-        route_record: vec Cow<'a, str> = dict::ROUTE_RECORD,
+        route_record: vec Cow<'a, str> [1] = dict::ROUTE_RECORD,
     }
 }
 
@@ -456,7 +456,7 @@ command! {
         /// Load.
         load: vec RawAvp<'a> = dict::LOAD,
         /// Supported-Features.
-        supported_features: vec SupportedFeatures<'a> = dict::SUPPORTED_FEATURES,
+        supported_features: vec SupportedFeatures<'a> [1] = dict::SUPPORTED_FEATURES,
         /// Server-Name.
         server_name: opt Cow<'a, str> = dict::SERVER_NAME,
         /// Server-Capabilities.
@@ -470,7 +470,7 @@ command! {
         /// Proxy-Info.
         proxy_info: vec ProxyInfo<'a> = dict::PROXY_INFO,
         /// Route-Record.
-        route_record: vec Cow<'a, str> = dict::ROUTE_RECORD,
+        route_record: vec Cow<'a, str> [1] = dict::ROUTE_RECORD,
     }
 }
 
@@ -498,7 +498,7 @@ command! {
         /// OC-Supported-Features.
         oc_supported_features: opt RawAvp<'a> = dict::OC_SUPPORTED_FEATURES,
         /// Supported-Features.
-        supported_features: vec SupportedFeatures<'a> = dict::SUPPORTED_FEATURES,
+        supported_features: vec SupportedFeatures<'a> [1] = dict::SUPPORTED_FEATURES,
         /// Public-Identity.
         public_identity: req Cow<'a, str> = dict::PUBLIC_IDENTITY,
         /// SIP-Number-Auth-Items.
@@ -510,7 +510,7 @@ command! {
         /// Proxy-Info.
         proxy_info: vec ProxyInfo<'a> = dict::PROXY_INFO,
         /// Route-Record.
-        route_record: vec Cow<'a, str> = dict::ROUTE_RECORD,
+        route_record: vec Cow<'a, str> [1] = dict::ROUTE_RECORD,
     }
 }
 
@@ -542,7 +542,7 @@ command! {
         /// Load.
         load: vec RawAvp<'a> = dict::LOAD,
         /// Supported-Features.
-        supported_features: vec SupportedFeatures<'a> = dict::SUPPORTED_FEATURES,
+        supported_features: vec SupportedFeatures<'a> [1] = dict::SUPPORTED_FEATURES,
         /// Public-Identity.
         public_identity: opt Cow<'a, str> = dict::PUBLIC_IDENTITY,
         /// SIP-Number-Auth-Items.
@@ -556,7 +556,7 @@ command! {
         /// Proxy-Info.
         proxy_info: vec ProxyInfo<'a> = dict::PROXY_INFO,
         /// Route-Record.
-        route_record: vec Cow<'a, str> = dict::ROUTE_RECORD,
+        route_record: vec Cow<'a, str> [1] = dict::ROUTE_RECORD,
     }
 }
 
@@ -584,15 +584,15 @@ command! {
         /// Associated-Identities.
         associated_identities: opt AssociatedIdentities<'a> = dict::ASSOCIATED_IDENTITIES,
         /// Supported-Features.
-        supported_features: vec SupportedFeatures<'a> = dict::SUPPORTED_FEATURES,
+        supported_features: vec SupportedFeatures<'a> [1] = dict::SUPPORTED_FEATURES,
         /// Public-Identity.
-        public_identity: vec Cow<'a, str> = dict::PUBLIC_IDENTITY,
+        public_identity: vec Cow<'a, str> [2] = dict::PUBLIC_IDENTITY,
         /// Deregistration-Reason.
         deregistration_reason: req DeregistrationReason<'a> = dict::DEREGISTRATION_REASON,
         /// Proxy-Info.
         proxy_info: vec ProxyInfo<'a> = dict::PROXY_INFO,
         /// Route-Record.
-        route_record: vec Cow<'a, str> = dict::ROUTE_RECORD,
+        route_record: vec Cow<'a, str> [1] = dict::ROUTE_RECORD,
     }
 }
 
@@ -618,7 +618,7 @@ command! {
         /// Associated-Identities.
         associated_identities: opt AssociatedIdentities<'a> = dict::ASSOCIATED_IDENTITIES,
         /// Supported-Features.
-        supported_features: vec SupportedFeatures<'a> = dict::SUPPORTED_FEATURES,
+        supported_features: vec SupportedFeatures<'a> [1] = dict::SUPPORTED_FEATURES,
         /// Identity-with-Emergency-Registration.
         identity_with_emergency_registration: opt IdentityWithEmergencyRegistration<'a> = dict::IDENTITY_WITH_EMERGENCY_REGISTRATION,
         /// Failed-AVP.
@@ -626,7 +626,7 @@ command! {
         /// Proxy-Info.
         proxy_info: vec ProxyInfo<'a> = dict::PROXY_INFO,
         /// Route-Record.
-        route_record: vec Cow<'a, str> = dict::ROUTE_RECORD,
+        route_record: vec Cow<'a, str> [1] = dict::ROUTE_RECORD,
     }
 }
 
@@ -652,7 +652,7 @@ command! {
         /// User-Name.
         user_name: req Cow<'a, str> = dict::USER_NAME,
         /// Supported-Features.
-        supported_features: vec SupportedFeatures<'a> = dict::SUPPORTED_FEATURES,
+        supported_features: vec SupportedFeatures<'a> [1] = dict::SUPPORTED_FEATURES,
         /// User-Data.
         user_data: opt Cow<'a, [u8]> = dict::USER_DATA,
         /// Charging-Information.
@@ -662,7 +662,7 @@ command! {
         /// Proxy-Info.
         proxy_info: vec ProxyInfo<'a> = dict::PROXY_INFO,
         /// Route-Record.
-        route_record: vec Cow<'a, str> = dict::ROUTE_RECORD,
+        route_record: vec Cow<'a, str> [1] = dict::ROUTE_RECORD,
     }
 }
 
@@ -686,13 +686,13 @@ command! {
         /// Origin-Realm.
         origin_realm: req Cow<'a, str> = dict::ORIGIN_REALM,
         /// Supported-Features.
-        supported_features: vec SupportedFeatures<'a> = dict::SUPPORTED_FEATURES,
+        supported_features: vec SupportedFeatures<'a> [1] = dict::SUPPORTED_FEATURES,
         /// Failed-AVP.
         failed_avp: vec FailedAvp<'a> = dict::FAILED_AVP,
         /// Proxy-Info.
         proxy_info: vec ProxyInfo<'a> = dict::PROXY_INFO,
         /// Route-Record.
-        route_record: vec Cow<'a, str> = dict::ROUTE_RECORD,
+        route_record: vec Cow<'a, str> [1] = dict::ROUTE_RECORD,
     }
 }
 

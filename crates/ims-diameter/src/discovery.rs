@@ -15,7 +15,9 @@
 //!    records are used in its place (at most [`MAX_NAPTR_HOPS`] deep). Other flags are skipped.
 //! 2. No NAPTR record usable for the application: SRV queries `_diameter._tcp.<realm>`, `_diameter._sctp.<realm>`,
 //!    `_diameters._tcp.<realm>`, `_diameters._sctp.<realm>` in the caller's transport order.
-//! 3. Nothing found: an empty list (the node falls back to its static peer table).
+//! 3. No SRV record either: the A/AAAA records of the realm name itself, with the default port
+//!    of each accepted transport (3868, or 5658 with (D)TLS).
+//! 4. Nothing found: an empty list (the node falls back to its static peer table).
 //!
 //! ```
 //! use ims_diameter::discovery::{discover, Naptr, Srv, StaticResolver, Transport};
@@ -424,6 +426,21 @@ pub fn discover(
             srv_candidates(dns, &name, *t, random, &mut out);
         }
     }
+    if !found_naptr && out.is_empty() {
+        // neither NAPTR nor SRV: the realm's own A/AAAA records, on the default port of each
+        // accepted transport
+        let addresses = dns.addresses(realm);
+        if !addresses.is_empty() {
+            for t in transports {
+                out.push(Candidate {
+                    host: realm.to_owned(),
+                    port: t.default_port(),
+                    transport: *t,
+                    addresses: addresses.clone(),
+                });
+            }
+        }
+    }
     out
 }
 
@@ -642,5 +659,53 @@ mod tests {
         dns.add_naptr("a", Naptr::new(1, 1, "", "aaa:diameter.tcp", "b"))
             .add_naptr("b", Naptr::new(1, 1, "", "aaa:diameter.tcp", "a"));
         assert!(discover(&mut dns, "a", CX, &[Transport::Tcp], &mut |_| 0).is_empty());
+    }
+
+    #[test]
+    fn realm_address_fallback_without_naptr_and_srv() {
+        let mut dns = StaticResolver::default();
+        dns.add_address("hss.example.net", ip("192.0.2.40"))
+            .add_address("hss.example.net", ip("2001:db8::40"));
+        let got = discover(
+            &mut dns,
+            "hss.example.net",
+            CX,
+            &[Transport::Tcp, Transport::TlsTcp],
+            &mut |_| 0,
+        );
+        assert_eq!(got.len(), 2);
+        assert_eq!(
+            (got[0].host.as_str(), got[0].port, got[0].transport),
+            ("hss.example.net", 3868, Transport::Tcp)
+        );
+        assert_eq!(got[0].addresses, vec![ip("192.0.2.40"), ip("2001:db8::40")]);
+        assert_eq!((got[1].port, got[1].transport), (5658, Transport::TlsTcp));
+        // an SRV record wins over the realm's addresses
+        dns.add_srv(
+            "_diameter._tcp.hss.example.net",
+            Srv::new(0, 0, 3870, "hss1.example.net"),
+        );
+        let got = discover(
+            &mut dns,
+            "hss.example.net",
+            CX,
+            &[Transport::Tcp],
+            &mut |_| 0,
+        );
+        assert_eq!(
+            got.iter()
+                .map(|c| (c.host.as_str(), c.port))
+                .collect::<Vec<_>>(),
+            [("hss1.example.net", 3870)]
+        );
+        // nothing at all: no candidate
+        assert!(discover(
+            &mut dns,
+            "none.example.net",
+            CX,
+            &[Transport::Tcp],
+            &mut |_| 0
+        )
+        .is_empty());
     }
 }

@@ -61,7 +61,8 @@
 //! - [`dict`]: the static dictionary (base, Cx/Dx, Rx, the TS 29.212 / 29.061 AVPs Rx reuses).
 //! - Typed commands ([`base`], [`cx`], [`rx`]) are plain structs with pub fields implementing
 //!   [`Command`]: decoding checks the command grammar (required, fixed position, max occurrences)
-//!   and values; unmodelled AVPs are kept in `other`.
+//!   and values; unmodelled AVPs are kept in `other`. Repeated AVPs that usually occur once or
+//!   twice are [`Repeated`] fields (a few values inline, no allocation).
 //! - [`answer`]: protocol-error and permanent-failure answers with the Failed-AVP RFC 6733 asks
 //!   for, and [`answer::validate`] / [`answer::reject`] for servers.
 //! - [`Framer`] cuts a TCP stream into messages (and `DiameterCodec` with feature `tokio`).
@@ -91,6 +92,7 @@ mod framer;
 pub mod grammar;
 mod message;
 pub mod peer;
+pub mod repeated;
 mod result;
 pub mod routing;
 pub mod rx;
@@ -107,6 +109,7 @@ pub use framer::{decode_frame, Framer};
 #[cfg(feature = "tokio")]
 pub use framer::{CodecError, DiameterCodec};
 pub use message::{frame_length, Flags, Header, Limits, Message, OwnedMessage, HEADER_LEN};
+pub use repeated::Repeated;
 pub use result::{ExperimentalResultCode, Outcome, ResultCode};
 pub use types::{
     Address, DiameterUri, FilterAction, FilterAddress, FilterDirection, FilterEndpoint,

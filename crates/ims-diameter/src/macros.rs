@@ -70,22 +70,21 @@ macro_rules! enumerated {
     };
 }
 
+/// The field type: repeated fields with an inline capacity `[N]` are a [`crate::Repeated`] (no
+/// allocation up to N occurrences), the others a `Vec`.
 macro_rules! __field_ty {
-    (fixed, $t:ty) => { $t };
-    (req, $t:ty) => { $t };
-    (opt, $t:ty) => { Option<$t> };
-    (vec, $t:ty) => { Vec<$t> };
-    (vec1, $t:ty) => { Vec<$t> };
-    (max2, $t:ty) => { Vec<$t> };
+    (fixed, $t:ty $(, $n:literal)?) => { $t };
+    (req, $t:ty $(, $n:literal)?) => { $t };
+    (opt, $t:ty $(, $n:literal)?) => { Option<$t> };
+    ($kind:ident, $t:ty) => { Vec<$t> };
+    ($kind:ident, $t:ty, $n:literal) => { $crate::Repeated<$t, $n> };
 }
 
 macro_rules! __slot_ty {
-    (fixed, $t:ty) => { Option<$t> };
-    (req, $t:ty) => { Option<$t> };
-    (opt, $t:ty) => { Option<$t> };
-    (vec, $t:ty) => { Vec<$t> };
-    (vec1, $t:ty) => { Vec<$t> };
-    (max2, $t:ty) => { Vec<$t> };
+    (fixed, $t:ty $(, $n:literal)?) => { Option<$t> };
+    (req, $t:ty $(, $n:literal)?) => { Option<$t> };
+    (opt, $t:ty $(, $n:literal)?) => { Option<$t> };
+    ($kind:ident, $t:ty $(, $n:literal)?) => { __field_ty!($kind, $t $(, $n)?) };
 }
 
 macro_rules! __slot_init {
@@ -98,14 +97,8 @@ macro_rules! __slot_init {
     (opt) => {
         None
     };
-    (vec) => {
-        Vec::new()
-    };
-    (vec1) => {
-        Vec::new()
-    };
-    (max2) => {
-        Vec::new()
+    ($kind:ident) => {
+        Default::default()
     };
 }
 
@@ -249,12 +242,12 @@ macro_rules! __mode {
 /// Declares a struct for an AVP sequence (a Grouped AVP's or a command's) with its grammar.
 macro_rules! avp_struct {
     ($(#[$m:meta])* pub struct $name:ident<'a> [$mode:ident] {
-        $($(#[$fm:meta])* $f:ident : $kind:ident $t:ty = $def:path),* $(,)?
+        $($(#[$fm:meta])* $f:ident : $kind:ident $t:ty $([$n:literal])? = $def:path),* $(,)?
     }) => {
         $(#[$m])*
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct $name<'a> {
-            $($(#[$fm])* pub $f: __field_ty!($kind, $t),)*
+            $($(#[$fm])* pub $f: __field_ty!($kind, $t $(, $n)?),)*
             /// AVPs not named above that the grammar admits (`*[ AVP ]`), kept in order for
             /// re-encode (after the named ones).
             pub other: Vec<$crate::RawAvp<'a>>,
@@ -273,21 +266,33 @@ macro_rules! avp_struct {
             #[allow(unused_mut, unused_variables)]
             pub fn decode_avps(avps: $crate::AvpIter<'a>) -> Result<Self, $crate::Error> {
                 let end = avps.end_offset();
-                $(let mut $f: __slot_ty!($kind, $t) = __slot_init!($kind);)*
+                $(let mut $f: __slot_ty!($kind, $t $(, $n)?) = __slot_init!($kind);)*
                 let mut other = Vec::new();
                 let mut it = avps;
                 let mut n = 0usize;
+                // the AVP Codes as associated constants, so the dispatch is one `match` (a
+                // search tree or jump table) instead of one comparison per field
+                #[allow(dead_code)]
+                struct Code;
+                #[allow(non_upper_case_globals)]
+                impl Code {
+                    $(const $f: u32 = $def.code;)*
+                }
                 while let Some(avp) = it.next() {
                     let idx = n;
                     n += 1;
-                    $(
-                        if avp.is($def) {
-                            __slot_push!($kind, $f, avp, idx, it, $def, $t);
-                            continue;
-                        }
-                    )*
+                    match avp.code() {
+                        $(
+                            Code::$f if avp.vendor_id() == $def.vendor => {
+                                __slot_push!($kind, $f, avp, idx, it, $def, $t);
+                                continue;
+                            }
+                        )*
+                        _ => {}
+                    }
                     $crate::grammar::other_avp(&avp, __mode!($mode), &mut other)?;
                 }
+                it.finish()?;
                 Ok($name {
                     $($f: __slot_finish!($kind, $f, $def, end),)*
                     other,
@@ -354,7 +359,7 @@ macro_rules! grouped {
         }
         impl<'a> $crate::encode::AvpValue<'a> for $name<'a> {
             fn decode_avp(avp: &$crate::Avp<'a>) -> Result<Self, $crate::Error> {
-                Self::decode_avps(avp.grouped()?)
+                Self::decode_avps(avp.grouped_lazy()?)
             }
             fn encode_avp<B: $crate::encode::EncodeBuf>(
                 &self,

@@ -161,7 +161,7 @@ impl PeerConfig {
         }
     }
 
-    fn addresses(&self) -> Vec<Address<'static>> {
+    fn addresses<'s>(&self) -> crate::Repeated<Address<'s>, 2> {
         let ips: Vec<IpAddr> = if self.host_ip_addresses.is_empty() {
             vec![IpAddr::from([127, 0, 0, 1])]
         } else {
@@ -178,10 +178,10 @@ impl PeerConfig {
     /// Fills the application AVPs of a CER or CEA.
     fn applications_into<'s>(
         &self,
-        auth: &mut Vec<u32>,
-        acct: &mut Vec<u32>,
-        vsai: &mut Vec<VendorSpecificApplicationId<'s>>,
-        vendors: &mut Vec<u32>,
+        auth: &mut crate::Repeated<u32, 4>,
+        acct: &mut crate::Repeated<u32, 4>,
+        vsai: &mut crate::Repeated<VendorSpecificApplicationId<'s>, 2>,
+        vendors: &mut crate::Repeated<u32, 4>,
     ) {
         for a in &self.applications {
             match (a.vendor_id, a.accounting) {

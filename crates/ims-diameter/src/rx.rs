@@ -176,7 +176,7 @@ grouped! {
         flow_number: req u32 = dict::FLOW_NUMBER,
         /// Flow-Description (`0*2`: one per direction; IPFilterRule text, parse with
         /// [`crate::IpFilterRule::parse`]).
-        flow_description: max2 Cow<'a, str> = dict::FLOW_DESCRIPTION,
+        flow_description: max2 Cow<'a, str> [2] = dict::FLOW_DESCRIPTION,
         /// Flow-Status.
         flow_status: opt FlowStatus = dict::FLOW_STATUS,
         /// Flow-Usage.
@@ -198,7 +198,7 @@ grouped! {
         /// Media-Component-Number (the m-line's ordinal).
         media_component_number: req u32 = dict::MEDIA_COMPONENT_NUMBER,
         /// Media-Sub-Component.
-        media_sub_component: vec MediaSubComponent<'a> = dict::MEDIA_SUB_COMPONENT,
+        media_sub_component: vec MediaSubComponent<'a> [2] = dict::MEDIA_SUB_COMPONENT,
         /// AF-Application-Identifier.
         af_application_identifier: opt Cow<'a, [u8]> = dict::AF_APPLICATION_IDENTIFIER,
         /// Media-Type.
@@ -234,7 +234,7 @@ grouped! {
         /// RS-Bandwidth (RTCP sender bandwidth, RFC 3556).
         rs_bandwidth: opt u32 = dict::RS_BANDWIDTH,
         /// Codec-Data (direction and offer/answer line, then the SDP m= and a= lines).
-        codec_data: vec Cow<'a, [u8]> = dict::CODEC_DATA,
+        codec_data: vec Cow<'a, [u8]> [2] = dict::CODEC_DATA,
         /// Sharing-Key-DL.
         sharing_key_dl: opt u32 = dict::SHARING_KEY_DL,
         /// Sharing-Key-UL.
@@ -255,9 +255,9 @@ grouped! {
         /// Media-Component-Number.
         media_component_number: req u32 = dict::MEDIA_COMPONENT_NUMBER,
         /// Flow-Number.
-        flow_number: vec u32 = dict::FLOW_NUMBER,
+        flow_number: vec u32 [4] = dict::FLOW_NUMBER,
         /// Content-Version.
-        content_version: vec u64 = dict::CONTENT_VERSION,
+        content_version: vec u64 [2] = dict::CONTENT_VERSION,
     }
 }
 
@@ -267,7 +267,7 @@ grouped! {
         /// Access-Network-Charging-Identifier-Value.
         access_network_charging_identifier_value: req Cow<'a, [u8]> = dict::ACCESS_NETWORK_CHARGING_IDENTIFIER_VALUE,
         /// Flows.
-        flows: vec Flows<'a> = dict::FLOWS,
+        flows: vec Flows<'a> [2] = dict::FLOWS,
     }
 }
 
@@ -331,13 +331,13 @@ command! {
         /// SIP-Forking-Indication.
         sip_forking_indication: opt SipForkingIndication = dict::SIP_FORKING_INDICATION,
         /// Specific-Action.
-        specific_action: vec SpecificAction = dict::SPECIFIC_ACTION,
+        specific_action: vec SpecificAction [4] = dict::SPECIFIC_ACTION,
         /// Subscription-Id.
-        subscription_id: vec SubscriptionId<'a> = dict::SUBSCRIPTION_ID,
+        subscription_id: vec SubscriptionId<'a> [1] = dict::SUBSCRIPTION_ID,
         /// OC-Supported-Features.
         oc_supported_features: opt RawAvp<'a> = dict::OC_SUPPORTED_FEATURES,
         /// Supported-Features.
-        supported_features: vec SupportedFeatures<'a> = dict::SUPPORTED_FEATURES,
+        supported_features: vec SupportedFeatures<'a> [1] = dict::SUPPORTED_FEATURES,
         /// Reservation-Priority (ETSI).
         reservation_priority: opt i32 = dict::RESERVATION_PRIORITY,
         /// Framed-IP-Address (the UE's IPv4 address, 4 octets).
@@ -359,7 +359,7 @@ command! {
         /// Rx-Request-Type.
         rx_request_type: opt RxRequestType = dict::RX_REQUEST_TYPE,
         /// Required-Access-Info.
-        required_access_info: vec RequiredAccessInfo = dict::REQUIRED_ACCESS_INFO,
+        required_access_info: vec RequiredAccessInfo [2] = dict::REQUIRED_ACCESS_INFO,
         /// AF-Requested-Data.
         af_requested_data: opt u32 = dict::AF_REQUESTED_DATA,
         /// Pre-emption-Control-Info.
@@ -367,7 +367,7 @@ command! {
         /// Proxy-Info.
         proxy_info: vec ProxyInfo<'a> = dict::PROXY_INFO,
         /// Route-Record.
-        route_record: vec Cow<'a, str> = dict::ROUTE_RECORD,
+        route_record: vec Cow<'a, str> [1] = dict::ROUTE_RECORD,
     }
 }
 
@@ -391,13 +391,13 @@ command! {
         /// Auth-Session-State.
         auth_session_state: opt AuthSessionState = dict::AUTH_SESSION_STATE,
         /// Access-Network-Charging-Identifier.
-        access_network_charging_identifier: vec AccessNetworkChargingIdentifier<'a> = dict::ACCESS_NETWORK_CHARGING_IDENTIFIER,
+        access_network_charging_identifier: vec AccessNetworkChargingIdentifier<'a> [1] = dict::ACCESS_NETWORK_CHARGING_IDENTIFIER,
         /// Access-Network-Charging-Address.
         access_network_charging_address: opt Address<'a> = dict::ACCESS_NETWORK_CHARGING_ADDRESS,
         /// Acceptable-Service-Info.
         acceptable_service_info: opt AcceptableServiceInfo<'a> = dict::ACCEPTABLE_SERVICE_INFO,
         /// AN-GW-Address (`0*2`).
-        an_gw_address: max2 Address<'a> = dict::AN_GW_ADDRESS,
+        an_gw_address: max2 Address<'a> [2] = dict::AN_GW_ADDRESS,
         /// Service-Authorization-Info.
         service_authorization_info: opt u32 = dict::SERVICE_AUTHORIZATION_INFO,
         /// IP-CAN-Type.
@@ -413,11 +413,11 @@ command! {
         /// OC-OLR.
         oc_olr: opt RawAvp<'a> = dict::OC_OLR,
         /// Supported-Features.
-        supported_features: vec SupportedFeatures<'a> = dict::SUPPORTED_FEATURES,
+        supported_features: vec SupportedFeatures<'a> [1] = dict::SUPPORTED_FEATURES,
         /// Subscription-Id.
-        subscription_id: vec SubscriptionId<'a> = dict::SUBSCRIPTION_ID,
+        subscription_id: vec SubscriptionId<'a> [1] = dict::SUBSCRIPTION_ID,
         /// Class.
-        class: vec Cow<'a, [u8]> = dict::CLASS,
+        class: vec Cow<'a, [u8]> [1] = dict::CLASS,
         /// Error-Message.
         error_message: opt Cow<'a, str> = dict::ERROR_MESSAGE,
         /// Error-Reporting-Host.
@@ -431,7 +431,7 @@ command! {
         /// Origin-State-Id.
         origin_state_id: opt u32 = dict::ORIGIN_STATE_ID,
         /// Redirect-Host.
-        redirect_host: vec Cow<'a, str> = dict::REDIRECT_HOST,
+        redirect_host: vec Cow<'a, str> [1] = dict::REDIRECT_HOST,
         /// Redirect-Host-Usage.
         redirect_host_usage: opt i32 = dict::REDIRECT_HOST_USAGE,
         /// Redirect-Max-Cache-Time.
@@ -457,19 +457,19 @@ command! {
         /// Auth-Application-Id.
         auth_application_id: req u32 = dict::AUTH_APPLICATION_ID,
         /// Specific-Action (one or more).
-        specific_action: vec1 SpecificAction = dict::SPECIFIC_ACTION,
+        specific_action: vec1 SpecificAction [4] = dict::SPECIFIC_ACTION,
         /// OC-Supported-Features.
         oc_supported_features: opt RawAvp<'a> = dict::OC_SUPPORTED_FEATURES,
         /// Access-Network-Charging-Identifier.
-        access_network_charging_identifier: vec AccessNetworkChargingIdentifier<'a> = dict::ACCESS_NETWORK_CHARGING_IDENTIFIER,
+        access_network_charging_identifier: vec AccessNetworkChargingIdentifier<'a> [1] = dict::ACCESS_NETWORK_CHARGING_IDENTIFIER,
         /// Access-Network-Charging-Address.
         access_network_charging_address: opt Address<'a> = dict::ACCESS_NETWORK_CHARGING_ADDRESS,
         /// AN-GW-Address.
-        an_gw_address: max2 Address<'a> = dict::AN_GW_ADDRESS,
+        an_gw_address: max2 Address<'a> [2] = dict::AN_GW_ADDRESS,
         /// Flows.
-        flows: vec Flows<'a> = dict::FLOWS,
+        flows: vec Flows<'a> [2] = dict::FLOWS,
         /// Subscription-Id.
-        subscription_id: vec SubscriptionId<'a> = dict::SUBSCRIPTION_ID,
+        subscription_id: vec SubscriptionId<'a> [1] = dict::SUBSCRIPTION_ID,
         /// Abort-Cause.
         abort_cause: opt AbortCause = dict::ABORT_CAUSE,
         /// IP-CAN-Type.
@@ -499,11 +499,11 @@ command! {
         /// Origin-State-Id.
         origin_state_id: opt u32 = dict::ORIGIN_STATE_ID,
         /// Class.
-        class: vec Cow<'a, [u8]> = dict::CLASS,
+        class: vec Cow<'a, [u8]> [1] = dict::CLASS,
         /// Proxy-Info.
         proxy_info: vec ProxyInfo<'a> = dict::PROXY_INFO,
         /// Route-Record.
-        route_record: vec Cow<'a, str> = dict::ROUTE_RECORD,
+        route_record: vec Cow<'a, str> [1] = dict::ROUTE_RECORD,
     }
 }
 
@@ -531,7 +531,7 @@ command! {
         /// RAT-Type.
         rat_type: opt RatType = dict::RAT_TYPE,
         /// AN-GW-Address.
-        an_gw_address: max2 Address<'a> = dict::AN_GW_ADDRESS,
+        an_gw_address: max2 Address<'a> [2] = dict::AN_GW_ADDRESS,
         /// 3GPP-User-Location-Info.
         tgpp_user_location_info: opt Cow<'a, [u8]> = dict::TGPP_USER_LOCATION_INFO,
         /// User-Location-Info-Time.
@@ -553,13 +553,13 @@ command! {
         /// Origin-State-Id.
         origin_state_id: opt u32 = dict::ORIGIN_STATE_ID,
         /// Class.
-        class: vec Cow<'a, [u8]> = dict::CLASS,
+        class: vec Cow<'a, [u8]> [1] = dict::CLASS,
         /// Error-Message.
         error_message: opt Cow<'a, str> = dict::ERROR_MESSAGE,
         /// Error-Reporting-Host.
         error_reporting_host: opt Cow<'a, str> = dict::ERROR_REPORTING_HOST,
         /// Redirect-Host.
-        redirect_host: vec Cow<'a, str> = dict::REDIRECT_HOST,
+        redirect_host: vec Cow<'a, str> [1] = dict::REDIRECT_HOST,
         /// Redirect-Host-Usage.
         redirect_host_usage: opt i32 = dict::REDIRECT_HOST_USAGE,
         /// Redirect-Max-Cache-Time.
@@ -593,13 +593,13 @@ command! {
         /// OC-Supported-Features.
         oc_supported_features: opt RawAvp<'a> = dict::OC_SUPPORTED_FEATURES,
         /// Required-Access-Info.
-        required_access_info: vec RequiredAccessInfo = dict::REQUIRED_ACCESS_INFO,
+        required_access_info: vec RequiredAccessInfo [2] = dict::REQUIRED_ACCESS_INFO,
         /// Class.
-        class: vec Cow<'a, [u8]> = dict::CLASS,
+        class: vec Cow<'a, [u8]> [1] = dict::CLASS,
         /// Proxy-Info.
         proxy_info: vec ProxyInfo<'a> = dict::PROXY_INFO,
         /// Route-Record.
-        route_record: vec Cow<'a, str> = dict::ROUTE_RECORD,
+        route_record: vec Cow<'a, str> [1] = dict::ROUTE_RECORD,
     }
 }
 
@@ -649,9 +649,9 @@ command! {
         /// NetLoc-Access-Support.
         netloc_access_support: opt i32 = dict::NETLOC_ACCESS_SUPPORT,
         /// Class.
-        class: vec Cow<'a, [u8]> = dict::CLASS,
+        class: vec Cow<'a, [u8]> [1] = dict::CLASS,
         /// Redirect-Host.
-        redirect_host: vec Cow<'a, str> = dict::REDIRECT_HOST,
+        redirect_host: vec Cow<'a, str> [1] = dict::REDIRECT_HOST,
         /// Redirect-Host-Usage.
         redirect_host_usage: opt i32 = dict::REDIRECT_HOST_USAGE,
         /// Redirect-Max-Cache-Time.
@@ -687,7 +687,7 @@ command! {
         /// Proxy-Info.
         proxy_info: vec ProxyInfo<'a> = dict::PROXY_INFO,
         /// Route-Record.
-        route_record: vec Cow<'a, str> = dict::ROUTE_RECORD,
+        route_record: vec Cow<'a, str> [1] = dict::ROUTE_RECORD,
     }
 }
 
@@ -717,7 +717,7 @@ command! {
         /// Failed-AVP.
         failed_avp: opt FailedAvp<'a> = dict::FAILED_AVP,
         /// Redirect-Host.
-        redirect_host: vec Cow<'a, str> = dict::REDIRECT_HOST,
+        redirect_host: vec Cow<'a, str> [1] = dict::REDIRECT_HOST,
         /// Redirect-Host-Usage.
         redirect_host_usage: opt i32 = dict::REDIRECT_HOST_USAGE,
         /// Redirect-Max-Cache-Time.

@@ -106,7 +106,7 @@ fn too_many_5009() {
         flow_number: 1,
         ..Default::default()
     };
-    msc.flow_description = vec!["permit out 17 from any to any".into(); 3];
+    msc.flow_description = ims_diameter::repeated!["permit out 17 from any to any".into(); 3];
     let aar = Aar {
         session_id: "p;1;1".into(),
         auth_application_id: dict::app::RX,
@@ -115,7 +115,7 @@ fn too_many_5009() {
         destination_realm: "r".into(),
         media_component_description: vec![MediaComponentDescription {
             media_component_number: 1,
-            media_sub_component: vec![msc],
+            media_sub_component: ims_diameter::repeated![msc],
             ..Default::default()
         }],
         ..Default::default()

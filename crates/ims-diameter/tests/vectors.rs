@@ -184,13 +184,13 @@ fn base_key_fields() {
     let b = vector("base_cer");
     let cer = Cer::decode(&Message::parse(&b).unwrap()).unwrap();
     assert_eq!(
-        cer.host_ip_address,
-        vec![Address::Ipv4(Ipv4Addr::new(10, 0, 1, 30))]
+        cer.host_ip_address[..],
+        [Address::Ipv4(Ipv4Addr::new(10, 0, 1, 30))]
     );
     assert_eq!(cer.vendor_id, 32473);
     assert_eq!(
-        cer.vendor_specific_application_id,
-        vec![
+        cer.vendor_specific_application_id[..],
+        [
             VendorSpecificApplicationId::cx(),
             VendorSpecificApplicationId::rx()
         ]
@@ -230,6 +230,7 @@ fn base_key_fields() {
 
 #[test]
 fn cx_key_fields() {
+    let b2 = vector("cx_uar_retransmit");
     let b = vector("cx_uar");
     let uar = Uar::decode(&Message::parse(&b).unwrap()).unwrap();
     assert_eq!(uar.user_name, format!("alice@{REALM}"));
@@ -243,7 +244,6 @@ fn cx_key_fields() {
         VendorSpecificApplicationId::cx()
     );
     assert!(uar.destination_host.is_none());
-    let b2 = vector("cx_uar_retransmit");
     let m2 = Message::parse(&b2).unwrap();
     assert!(m2.flags().is_retransmit());
     assert_eq!(m2.end_to_end(), Message::parse(&b).unwrap().end_to_end());

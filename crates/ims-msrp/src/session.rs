@@ -6,6 +6,13 @@
 //! [`Session::poll_event`] into the application, and call [`Session::handle_timeout`] when
 //! [`Session::poll_timeout`] is due. The clock is the caller's.
 //!
+//! Interruption (RFC 4975 §5.1, §7.1): by default a message under way yields to a new one at
+//! chunk boundaries. With [`Config::piece_size`] a chunk is handed out piece by piece under
+//! `Byte-Range: n-*/total` and can be ended after any byte already written: with `+` when a new
+//! message, a response or a REPORT is waiting or [`Session::interrupt`] is called (the message
+//! resumes with a chunk starting at the next byte), with `#` on [`Session::abort`]. While
+//! [`Session::mid_chunk`] is true nothing else may be written to the connection.
+//!
 //! ```
 //! use ims_msrp::session::{Config, Session, SessionEvent, Outgoing};
 //! use ims_msrp::{Framer, UriBuf};
@@ -62,6 +69,16 @@ pub struct Config {
     pub whole_message_max: usize,
     /// Answer 403 to a request whose From-Path does not end in the peer's URI.
     pub verify_from_path: bool,
+    /// Interruptible chunks (RFC 4975 §5.1, §7.1): when set, a chunk whose body is larger than
+    /// this is written piece by piece (at most this many body bytes per [`Transmit`]) under a
+    /// Byte-Range whose range-end is `*`, so that it can be ended early with `+` at any byte
+    /// already written — to let a new message, a response or a REPORT (or, on a shared
+    /// connection, another session) through — and resumed later with the Byte-Range of the next
+    /// byte; or ended with `#` by [`Session::abort`]. The body is scanned as it goes out and the
+    /// chunk is ended before any `-------tid` of its own end-line (RFC 4975 §7.1). `None`
+    /// (default): every chunk is one [`Transmit`] with its exact range, interrupted only at
+    /// chunk boundaries.
+    pub piece_size: Option<usize>,
 }
 
 impl Config {
@@ -76,6 +93,7 @@ impl Config {
             accept_types: vec!["*".into()],
             whole_message_max: 1024 * 1024,
             verify_from_path: true,
+            piece_size: None,
         }
     }
 }
@@ -128,6 +146,11 @@ impl Outgoing {
 }
 
 /// Bytes to write to the connection: one frame as head, body and tail, never copied together.
+///
+/// With [`Config::piece_size`] a chunk comes as several `Transmit`s in a row: the first has the
+/// head and the first body piece, the next ones body only, the last the end-line only
+/// ([`Session::mid_chunk`] is true in between). They must be written in order with nothing of
+/// another frame between them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
     /// Start line and headers (and the empty line when there is a body).
@@ -276,6 +299,21 @@ struct Rx {
     range: Option<ByteRange>,
 }
 
+/// A chunk whose head is written and whose end-line is not (interruptible mode).
+#[derive(Debug)]
+struct Open {
+    msg: OutMsg,
+    tid: String,
+    /// `-------` tid: must not appear in the body (RFC 4975 §7.1).
+    pat: Vec<u8>,
+    /// Body bytes of this chunk written so far.
+    sent: usize,
+    /// The last `pat.len() - 1` body bytes written (matches across pieces).
+    tail: Vec<u8>,
+    /// The pattern lies ahead in the body: end the chunk before it.
+    cut: bool,
+}
+
 /// One MSRP session.
 #[derive(Debug)]
 pub struct Session {
@@ -288,6 +326,8 @@ pub struct Session {
     incoming: HashMap<String, InMsg>,
     rx: Option<Rx>,
     events: VecDeque<SessionEvent>,
+    open: Option<Open>,
+    interrupt: bool,
 }
 
 fn splitmix(mut z: u64) -> u64 {
@@ -341,6 +381,8 @@ impl Session {
             incoming: HashMap::new(),
             rx: None,
             events: VecDeque::new(),
+            open: None,
+            interrupt: false,
         }
     }
 
@@ -361,8 +403,10 @@ impl Session {
         s
     }
 
-    /// Queues a message; returns its Message-ID. Small messages pass a large one at its next chunk
-    /// boundary (the large one is interrupted with `+` and resumed with the next Byte-Range).
+    /// Queues a message; returns its Message-ID. A new message passes one already under way: at
+    /// its next chunk boundary, or — with [`Config::piece_size`] — right after the bytes of the
+    /// current chunk already written (the chunk ends there with `+`); the message under way
+    /// resumes with the Byte-Range of its next byte.
     pub fn send(&mut self, m: Outgoing) -> String {
         let id = self.new_id();
         let mut queue = VecDeque::new();
@@ -399,7 +443,7 @@ impl Session {
 
     /// Appends body bytes to a streamed message. False when the message is unknown or finished.
     pub fn push_body(&mut self, message_id: &str, data: Bytes) -> bool {
-        match self.sending.iter_mut().find(|m| m.id == message_id) {
+        match self.out_msg(message_id) {
             Some(m) if !m.finished => {
                 m.queued += data.len();
                 if !data.is_empty() {
@@ -413,21 +457,75 @@ impl Session {
 
     /// Marks the end of a streamed message's body.
     pub fn finish(&mut self, message_id: &str) {
-        if let Some(m) = self.sending.iter_mut().find(|m| m.id == message_id) {
+        if let Some(m) = self.out_msg(message_id) {
             m.finished = true;
         }
     }
 
-    /// Aborts a message: its next chunk ends with `#` and nothing more is sent.
+    /// Aborts a message: its next chunk ends with `#` and nothing more is sent. When its chunk
+    /// is being written piece by piece ([`Config::piece_size`]), that chunk ends with `#` right
+    /// after the bytes already written.
     pub fn abort(&mut self, message_id: &str) {
-        if let Some(m) = self.sending.iter_mut().find(|m| m.id == message_id) {
+        if let Some(m) = self.out_msg(message_id) {
             m.aborted = true;
         }
     }
 
+    fn out_msg(&mut self, message_id: &str) -> Option<&mut OutMsg> {
+        match &mut self.open {
+            Some(o) if o.msg.id == message_id => Some(&mut o.msg),
+            _ => self.sending.iter_mut().find(|m| m.id == message_id),
+        }
+    }
+
+    /// Ends the chunk being written piece by piece ([`Config::piece_size`]) at the next
+    /// [`Session::poll_transmit`]: its end-line goes out with `+` right after the body bytes
+    /// already written, and the message resumes later with a new chunk whose Byte-Range starts
+    /// at the next byte (RFC 4975 §5.1). A no-op when no chunk is open. The session does this
+    /// itself when a new message, a response or a REPORT is waiting; a connection shared by
+    /// several sessions calls it to let another session through.
+    pub fn interrupt(&mut self) {
+        if self.open.is_some() {
+            self.interrupt = true;
+        }
+    }
+
+    /// True while a chunk's head has been handed out by [`Session::poll_transmit`] and its
+    /// end-line has not: nothing else may be written to the connection until it has.
+    pub fn mid_chunk(&self) -> bool {
+        self.open.is_some()
+    }
+
+    /// True when [`Session::poll_transmit`] has something to hand out now.
+    pub fn has_transmit(&self) -> bool {
+        if let Some(o) = &self.open {
+            return o.msg.aborted
+                || o.msg.queued > 0
+                || o.msg.finished
+                || o.cut
+                || self.interrupt
+                || !self.control.is_empty()
+                || self
+                    .sending
+                    .iter()
+                    .any(|m| m.offset == 0 && self.is_ready(m));
+        }
+        !self.control.is_empty() || self.sending.iter().any(|m| self.is_ready(m))
+    }
+
+    fn is_ready(&self, m: &OutMsg) -> bool {
+        let min = self.cfg.piece_size.map_or(self.cfg.chunk_size, |p| {
+            p.clamp(1, self.cfg.chunk_size.max(1))
+        });
+        // a finished message still here has not sent its `$` yet: even with nothing left
+        // queued (its body ended exactly with its last chunk), an empty last chunk goes out
+        m.aborted || m.queued >= min || m.finished
+    }
+
     /// Body bytes queued and not yet chunked, over all messages (for back-pressure).
     pub fn queued_bytes(&self) -> usize {
-        self.sending.iter().map(|m| m.queued).sum()
+        self.sending.iter().map(|m| m.queued).sum::<usize>()
+            + self.open.as_ref().map_or(0, |o| o.msg.queued)
     }
 
     /// Transactions waiting for a response.
@@ -438,18 +536,26 @@ impl Session {
     /// The next frame to write: responses and REPORTs first, then one chunk of the next message
     /// in turn.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        if self.open.is_some() {
+            return self.poll_open(now);
+        }
+        self.interrupt = false;
         if let Some(t) = self.control.pop_front() {
             return Some(t);
         }
         let n = self.sending.len();
         for _ in 0..n {
             let mut m = self.sending.pop_front()?;
-            let ready = m.aborted
-                || m.queued >= self.cfg.chunk_size
-                || (m.finished && (m.queued > 0 || m.offset == 0));
-            if !ready {
+            if !self.is_ready(&m) {
                 self.sending.push_back(m);
                 continue;
+            }
+            if let Some(piece) = self.cfg.piece_size {
+                let piece = piece.clamp(1, self.cfg.chunk_size.max(1));
+                let whole = m.aborted || (m.finished && m.queued <= piece);
+                if !whole {
+                    return Some(self.open_chunk(now, m, piece));
+                }
             }
             let t = self.chunk(now, &mut m);
             let done = m.aborted || (m.finished && m.queued == 0);
@@ -459,6 +565,143 @@ impl Session {
             return Some(t);
         }
         None
+    }
+
+    /// The head of an interruptible chunk (range-end `*`) with its first body piece.
+    fn open_chunk(&mut self, now: Instant, mut m: OutMsg, piece: usize) -> Transmit {
+        let n = m.queued.min(piece).min(self.cfg.chunk_size.max(1));
+        let body = take(&mut m.queue, n);
+        m.queued -= n;
+        let start = m.offset + 1;
+        m.offset += n as u64;
+        let mut tid = self.new_id();
+        while memchr::memmem::find(&body, &end_pattern(&tid)).is_some() {
+            tid = self.new_id();
+        }
+        let br = ByteRange {
+            start,
+            end: None,
+            total: m.total,
+        };
+        let b = self
+            .request_head(&tid, &m, &br)
+            .body(&m.content_type, Bytes::new());
+        if m.failure_report == FailureReport::Yes {
+            self.pending.insert(
+                tid.clone(),
+                (m.id.clone(), now + self.cfg.transaction_timeout),
+            );
+        }
+        let pat = end_pattern(&tid);
+        let mut o = Open {
+            msg: m,
+            tid,
+            pat,
+            sent: n,
+            tail: Vec::new(),
+            cut: false,
+        };
+        o.keep_tail(&body);
+        self.open = Some(o);
+        Transmit {
+            head: b.head_bytes(),
+            body,
+            tail: Bytes::new(),
+        }
+    }
+
+    /// The next piece or the end-line of the open chunk; `None` while it waits for body bytes
+    /// and nothing asks for the wire.
+    fn poll_open(&mut self, now: Instant) -> Option<Transmit> {
+        let mut o = self.open.take().expect("called with an open chunk");
+        let new_waiting = self
+            .sending
+            .iter()
+            .any(|m| m.offset == 0 && self.is_ready(m));
+        let chunk_size = self.cfg.chunk_size.max(1);
+        loop {
+            let m = &o.msg;
+            let flag = if m.aborted {
+                Flag::Abort
+            } else if m.finished && m.queued == 0 {
+                Flag::End
+            } else if self.interrupt
+                || new_waiting
+                || !self.control.is_empty()
+                || o.cut
+                || o.sent >= chunk_size
+            {
+                Flag::Continue
+            } else if m.queued > 0 {
+                let piece = self.cfg.piece_size.unwrap_or(chunk_size).max(1);
+                let n = m.queued.min(piece).min(chunk_size - o.sent);
+                let m = &mut o.msg;
+                let mut body = take(&mut m.queue, n);
+                if let Some(at) = find_cut(&o.tail, &body, &o.pat) {
+                    let rest = body.split_off(at);
+                    m.queue.push_front(rest);
+                    o.cut = true;
+                }
+                let k = body.len();
+                m.queued -= k;
+                m.offset += k as u64;
+                o.sent += k;
+                if k == 0 {
+                    continue;
+                }
+                o.keep_tail(&body);
+                self.open = Some(o);
+                return Some(Transmit {
+                    head: Bytes::new(),
+                    body,
+                    tail: Bytes::new(),
+                });
+            } else {
+                // waiting for push_body
+                self.open = Some(o);
+                return None;
+            };
+            // the end-line: the transaction's timer runs from here (RFC 4975 §7.1.1)
+            self.interrupt = false;
+            let Open { msg, tid, sent, .. } = o;
+            if msg.failure_report == FailureReport::Yes {
+                self.pending.insert(
+                    tid.clone(),
+                    (msg.id.clone(), now + self.cfg.transaction_timeout),
+                );
+            }
+            if flag == Flag::Continue {
+                if new_waiting || sent >= chunk_size {
+                    self.sending.push_back(msg);
+                } else {
+                    self.sending.push_front(msg);
+                }
+            }
+            return Some(Transmit {
+                head: Bytes::new(),
+                body: Bytes::new(),
+                tail: end_line(&tid, flag, true),
+            });
+        }
+    }
+
+    /// To-Path, From-Path, Message-ID, reports, Byte-Range and extra headers of a SEND.
+    fn request_head(&self, tid: &str, m: &OutMsg, br: &ByteRange) -> FrameBuilder {
+        let mut b = FrameBuilder::request(tid, "SEND")
+            .to_path(&path_to_string(&self.cfg.remote_path))
+            .from_path(self.cfg.local_uri.as_str())
+            .header(name::MESSAGE_ID, &m.id);
+        if m.success_report {
+            b = b.header(name::SUCCESS_REPORT, "yes");
+        }
+        if m.failure_report != FailureReport::Yes {
+            b = b.header(name::FAILURE_REPORT, m.failure_report.as_str());
+        }
+        b = b.header(name::BYTE_RANGE, &br.to_string());
+        for (k, v) in &m.headers {
+            b = b.header(k, v);
+        }
+        b
     }
 
     fn chunk(&mut self, now: Instant, m: &mut OutMsg) -> Transmit {
@@ -493,22 +736,11 @@ impl Session {
         while body_contains_end_line(&body, &tid) {
             tid = self.new_id();
         }
-        let mut b = FrameBuilder::request(&tid, "SEND")
-            .to_path(&path_to_string(&self.cfg.remote_path))
-            .from_path(self.cfg.local_uri.as_str())
-            .header(name::MESSAGE_ID, &m.id);
-        if m.success_report {
-            b = b.header(name::SUCCESS_REPORT, "yes");
-        }
-        if m.failure_report != FailureReport::Yes {
-            b = b.header(name::FAILURE_REPORT, m.failure_report.as_str());
-        }
-        b = b.header(name::BYTE_RANGE, &br.to_string());
-        for (k, v) in &m.headers {
-            b = b.header(k, v);
-        }
         // a body part always, so that an empty message still carries its Content-Type
-        let b = b.body(&m.content_type, Bytes::new()).flag(flag);
+        let b = self
+            .request_head(&tid, m, &br)
+            .body(&m.content_type, Bytes::new())
+            .flag(flag);
         if m.failure_report == FailureReport::Yes {
             self.pending.insert(
                 tid.clone(),
@@ -524,15 +756,22 @@ impl Session {
 
     /// The earliest transaction deadline.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.pending.values().map(|(_, d)| *d).min()
+        let open = self.open.as_ref().map(|o| o.tid.as_str());
+        self.pending
+            .iter()
+            .filter(|(t, _)| Some(t.as_str()) != open)
+            .map(|(_, (_, d))| *d)
+            .min()
     }
 
     /// Fails every transaction whose deadline has passed (RFC 4975 §7.1.1: as if a 408 came).
     pub fn handle_timeout(&mut self, now: Instant) {
+        // the chunk being written has no timer until its end-line is out
+        let open = self.open.as_ref().map(|o| o.tid.as_str());
         let expired: Vec<String> = self
             .pending
             .iter()
-            .filter(|(_, (_, d))| *d <= now)
+            .filter(|(t, (_, d))| *d <= now && Some(t.as_str()) != open)
             .map(|(t, _)| t.clone())
             .collect();
         for t in expired {
@@ -864,6 +1103,45 @@ impl Session {
                     },
                 );
             }
+        }
+    }
+}
+
+/// `-------` tid: what a body must not contain (RFC 4975 §7.1; the flag is not required here, so
+/// that a flag in the next piece cannot complete an end-line either).
+fn end_pattern(tid: &str) -> Vec<u8> {
+    let mut p = Vec::with_capacity(7 + tid.len());
+    p.extend_from_slice(b"-------");
+    p.extend_from_slice(tid.as_bytes());
+    p
+}
+
+/// Where `body` must be cut so that `tail` (the bytes already written) + the kept part contain
+/// no `pat`: the start of the first match, counted in `body` (0 when it began in `tail`).
+fn find_cut(tail: &[u8], body: &[u8], pat: &[u8]) -> Option<usize> {
+    let l = pat.len();
+    let head = (l - 1).min(body.len());
+    let mut w = Vec::with_capacity(tail.len() + head);
+    w.extend_from_slice(tail);
+    w.extend_from_slice(&body[..head]);
+    if let Some(i) = memchr::memmem::find(&w, pat) {
+        return Some(i.saturating_sub(tail.len()));
+    }
+    memchr::memmem::find(body, pat)
+}
+
+impl Open {
+    /// Keeps the last `pat.len() - 1` body bytes written.
+    fn keep_tail(&mut self, written: &[u8]) {
+        let keep = self.pat.len() - 1;
+        if written.len() >= keep {
+            self.tail.clear();
+            self.tail
+                .extend_from_slice(&written[written.len() - keep..]);
+        } else {
+            self.tail.extend_from_slice(written);
+            let extra = self.tail.len().saturating_sub(keep);
+            self.tail.drain(..extra);
         }
     }
 }

@@ -64,6 +64,7 @@ use bytes::Bytes;
 use ims_diameter::answer::{check_request, error_answer, Origin};
 use ims_diameter::base::DisconnectCause;
 use ims_diameter::dict::{self, app};
+use ims_diameter::discovery::{discover, Resolver, Transport};
 use ims_diameter::peer::{
     result_answer, Application, Duplicate, Duplicates, EndToEnd, Event, Input, Output, Peer,
     PeerConfig, PeerState, PeerStats, RemoteInfo, Side, WatchdogState,
@@ -309,7 +310,12 @@ struct Inner {
     dups: Mutex<Duplicates>,
     redirects: Mutex<RedirectCache>,
     seed: Mutex<u64>,
+    /// Peer discovery (RFC 6733 §5.2): the DNS lookups, and the hosts found per realm.
+    resolver: Mutex<Option<SharedResolver>>,
+    discovered: Mutex<HashMap<String, Vec<String>>>,
 }
+
+type SharedResolver = Arc<Mutex<Box<dyn Resolver + Send>>>;
 
 /// A Diameter node: peers, routing, handlers (see the [module documentation](self)). Cheap to
 /// clone.
@@ -365,6 +371,8 @@ impl Node {
                 dups: Mutex::new(Duplicates::default()),
                 redirects: Mutex::new(RedirectCache::new()),
                 seed: Mutex::new(seed | 1),
+                resolver: Mutex::new(None),
+                discovered: Mutex::new(HashMap::new()),
                 cfg,
             }),
         }
@@ -597,6 +605,129 @@ impl Node {
             .insert(key(host), addr);
     }
 
+    /// Sets the DNS lookups of dynamic peer discovery (RFC 6733 §5.2, RFC 6408): a request for a
+    /// Destination-Realm with no usable peer then looks the realm up (NAPTR, else the
+    /// `_diameter._tcp` SRV records, else the realm's own A/AAAA records on port 3868) and
+    /// connects to what it finds. The resolver runs on tokio's blocking pool, so a real DNS
+    /// client may block.
+    pub fn set_resolver(&self, resolver: impl Resolver + Send + 'static) {
+        *self.inner.resolver.lock().expect("resolver lock") =
+            Some(Arc::new(Mutex::new(Box::new(resolver))));
+    }
+
+    /// Discovers the peers serving `application_id` in `realm` with the resolver of
+    /// [`Node::set_resolver`] and adds them (TCP candidates with an address; connected to like
+    /// [`Node::add_peer`], their CEA must name the discovered host, except for the realm-address
+    /// fallback, where the peer is known by the realm name and any Origin-Host is accepted). Returns their host names in
+    /// the order discovery ranks them (empty without a resolver or when nothing is found).
+    /// Hosts that already have a peer are kept as they are.
+    pub async fn discover_peers(&self, realm: &str, application_id: u32) -> Vec<String> {
+        let Some(resolver) = self.inner.resolver.lock().expect("resolver lock").clone() else {
+            return Vec::new();
+        };
+        let mut seed = self.next_seed();
+        let name = realm.to_owned();
+        let found = tokio::task::spawn_blocking(move || {
+            let mut dns = resolver.lock().expect("resolver lock");
+            let mut random = |n: u32| {
+                seed = seed
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                ((seed >> 33) % (u64::from(n) + 1)) as u32
+            };
+            discover(
+                &mut **dns,
+                &name,
+                application_id,
+                &[Transport::Tcp],
+                &mut random,
+            )
+        })
+        .await
+        .unwrap_or_default();
+        let mut hosts: Vec<String> = Vec::new();
+        for c in found {
+            let Some(ip) = c.addresses.first() else {
+                continue;
+            };
+            if hosts.iter().any(|h| h.eq_ignore_ascii_case(&c.host)) {
+                continue;
+            }
+            if self.peer_status(&c.host).is_none() {
+                let addr = SocketAddr::new(*ip, c.port);
+                if c.host.eq_ignore_ascii_case(realm) {
+                    // the realm's own address (no NAPTR, no SRV): its DiameterIdentity is not
+                    // known in advance, so the CEA's Origin-Host is not checked
+                    self.inner
+                        .known
+                        .lock()
+                        .expect("known lock")
+                        .insert(key(&c.host), addr);
+                    self.spawn_peer(&c.host, Some(addr), false, Default::default());
+                } else {
+                    self.add_peer(&c.host, addr);
+                }
+            }
+            hosts.push(c.host);
+        }
+        if !hosts.is_empty() {
+            self.inner
+                .discovered
+                .lock()
+                .expect("discovered lock")
+                .insert(key(realm), hosts.clone());
+        }
+        hosts
+    }
+
+    /// The hosts discovery found for `realm` (see [`Node::discover_peers`]).
+    pub fn discovered_peers(&self, realm: &str) -> Vec<String> {
+        self.inner
+            .discovered
+            .lock()
+            .expect("discovered lock")
+            .get(&key(realm))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// For a request whose candidates are all unusable: discovers its Destination-Realm's peers
+    /// (once per realm while they last) and waits for the first to open. Returns the new
+    /// candidates, or `None` when discovery has nothing to add.
+    async fn discover_for(
+        &self,
+        realm: &str,
+        app_id: u32,
+        candidates: &[String],
+        deadline: Instant,
+    ) -> Option<Vec<String>> {
+        if self.inner.resolver.lock().expect("resolver lock").is_none() {
+            return None;
+        }
+        let usable = |h: &String| self.peer_status(h).is_some_and(|s| s.usable_for(app_id));
+        if candidates.iter().any(usable) {
+            return None;
+        }
+        let mut hosts = self.discovered_peers(realm);
+        if hosts.is_empty() {
+            hosts = self.discover_peers(realm, app_id).await;
+        }
+        if hosts.is_empty() {
+            return None;
+        }
+        // wait for one of them to open (they connect in parallel)
+        while !hosts.iter().any(usable) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut out = hosts;
+        for c in candidates {
+            if !out.iter().any(|o| o.eq_ignore_ascii_case(c)) {
+                out.push(c.clone());
+            }
+        }
+        Some(out)
+    }
+
     /// The status of a peer.
     pub fn peer_status(&self, host: &str) -> Option<PeerStatus> {
         let peers = self.inner.peers.lock().expect("peers lock");
@@ -723,14 +854,27 @@ impl Node {
         let mut forced: Option<Vec<String>> = None;
         let mut redirects = 0;
         loop {
-            let (candidates, app_id) = {
+            let (mut candidates, app_id, realm) = {
                 let msg = Message::parse(&req)?;
+                let discover = forced.is_none();
                 let c = match forced.take() {
                     Some(f) => f,
                     None => self.candidates(&msg),
                 };
-                (c, msg.application_id())
+                let realm = msg
+                    .destination_realm()
+                    .filter(|_| discover)
+                    .map(str::to_owned);
+                (c, msg.application_id(), realm)
             };
+            if let Some(realm) = realm {
+                if let Some(c) = self
+                    .discover_for(&realm, app_id, &candidates, deadline)
+                    .await
+                {
+                    candidates = c;
+                }
+            }
             let answer = self
                 .send_to_candidates(
                     &candidates,

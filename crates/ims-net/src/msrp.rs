@@ -1,26 +1,53 @@
 //! MSRP connections over TCP (RFC 4975 §6, §8.5) on tokio: one task per connection feeds a
-//! [`Framer`] and the sans-IO [`Session`]s that share the connection, matched by the
-//! session-id of the last To-Path URI (RFC 4975 §8.5 connection reuse), and writes what they
+//! [`Framer`] and the sans-IO [`Session`]s that share the connection, and writes what they
 //! produce.
+//!
+//! # Several sessions on one connection (RFC 4975 §8.5)
+//! Every request and response names its destination in the last URI of its To-Path; the
+//! session-id of that URI selects the session ([`ConnEvent::Session`] carries it). Sessions are
+//! added and removed while the connection runs ([`MsrpConnection::add_session`],
+//! [`MsrpConnection::remove_session`]). What the sessions send is interleaved frame by frame;
+//! a session whose chunk is written piece by piece (`Config::piece_size`) owns the connection
+//! until that chunk's end-line, and is told to end the chunk early (`+`,
+//! [`Session::interrupt`]) as soon as another session has something to send.
+//!
+//! # A session that is not there yet
+//! A session added right after the connection starts can lose the race with the peer's first
+//! frame. [`MsrpConnection::spawn_with_sessions`] / [`MsrpConnection::connect_with_sessions`]
+//! register sessions before the first byte is read. Besides, a request for an unknown
+//! session-id is held for [`ConnConfig::unknown_session_grace`] (at most
+//! [`ConnConfig::unknown_session_buffer`] bytes over all such frames): if its session is added
+//! in time it gets the frames in order, otherwise each held request is answered 481 and
+//! reported as [`ConnEvent::UnknownSession`].
+//!
+//! # Back-pressure and buffering (never a deadlock on events)
+//! - Outgoing: body bytes queued in sessions plus bytes handed to the writer are bounded by
+//!   [`ConnConfig::high_water`] (a soft bound: a command in flight may add one message).
+//!   [`MsrpConnection::send`] and [`MsrpConnection::push_body`] wait for room below it — room
+//!   that only the peer's reading makes; [`MsrpConnection::try_send`] and
+//!   [`MsrpConnection::try_push_body`] return [`TrySendError::Full`] instead of waiting.
+//! - Incoming: at most [`ConnConfig::event_capacity`] events wait for the application
+//!   ([`MsrpConnection::next_event`]), plus those of the last read. While they do, the connection
+//!   stops reading the socket (TCP back-pressure toward the peer) but keeps taking commands and
+//!   writing: an application that sends without reading events never blocks on its own events.
+//!   (If it never reads them, the responses to what it sends are not read either: its
+//!   transactions then end in `SendFailed` 408 after 30 s.)
+//! - Reading never waits on writing, so two peers sending to each other cannot deadlock.
 //!
 //! TLS (`msrps:`, RFC 4975 §14.1; feature `tls`): `MsrpConnection::connect_tls` and
 //! `MsrpConnection::accept_tls` run the handshake with an `ims_net::tls::TlsConfig` whose
 //! `Trust::Fingerprints` holds the peer's SDP `a=fingerprint` (self-signed certificates, as
 //! RFC 4975 §14.1 expects) or a CA; the peer's certificate fingerprint is kept
 //! (`MsrpConnection::peer_fingerprint`).
-//!
-//! Back-pressure: body bytes pushed with [`MsrpConnection::push_body`] wait while more than
-//! [`ConnConfig::high_water`] bytes are queued or in flight to the socket; received events wait
-//! for the application to take them ([`MsrpConnection::next_event`]). Reading never waits on
-//! writing, so two peers sending to each other cannot deadlock.
 
 use bytes::Bytes;
 use ims_msrp::session::{Outgoing, Session, SessionEvent, Transmit};
 use ims_msrp::{Event, FrameBuilder, Framer, Head, Limits, Method};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -30,11 +57,18 @@ use tokio::sync::{mpsc, oneshot, Notify};
 pub struct ConnConfig {
     /// Framer limits for what we receive.
     pub limits: Limits,
-    /// Most body bytes queued in sessions plus bytes handed to the writer before
-    /// `push_body` waits.
+    /// Most body bytes queued in sessions plus bytes handed to the writer before `send` and
+    /// `push_body` wait (and `try_send` / `try_push_body` fail with [`TrySendError::Full`]).
     pub high_water: usize,
-    /// Capacity of the event channel toward the application.
+    /// Events kept for the application; when it lags this far behind, the connection stops
+    /// reading the socket until it catches up (it never stops taking commands).
     pub event_capacity: usize,
+    /// How long a request for a session-id that is not (yet) on the connection is held for
+    /// that session before it is answered 481. `Duration::ZERO`: answered at once.
+    pub unknown_session_grace: Duration,
+    /// Most bytes (heads and bodies) held for unknown sessions; beyond, the frames of the
+    /// session that overflows are answered 481 at once.
+    pub unknown_session_buffer: usize,
 }
 
 impl Default for ConnConfig {
@@ -43,6 +77,8 @@ impl Default for ConnConfig {
             limits: Limits::default(),
             high_water: 1024 * 1024,
             event_capacity: 256,
+            unknown_session_grace: Duration::from_millis(500),
+            unknown_session_buffer: 256 * 1024,
         }
     }
 }
@@ -58,7 +94,7 @@ pub enum ConnEvent {
         /// The event.
         event: SessionEvent,
     },
-    /// A request for a session-id we do not have was answered with 481.
+    /// A request for a session-id we do not have was answered with 481 (a REPORT: dropped).
     UnknownSession {
         /// The session-id it named.
         session_id: String,
@@ -72,8 +108,20 @@ pub enum ConnEvent {
 #[error("MSRP connection closed")]
 pub struct Closed;
 
+/// Why [`MsrpConnection::try_send`] or [`MsrpConnection::try_push_body`] did not queue.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrySendError<T> {
+    /// [`ConnConfig::high_water`] bytes are waiting for the peer: here is the value back.
+    #[error("MSRP connection full ({} bytes waiting)", .1)]
+    Full(T, usize),
+    /// The connection task is gone.
+    #[error("MSRP connection closed")]
+    Closed,
+}
+
 enum Cmd {
     Add(Box<Session>),
+    Remove(String),
     Send(String, Outgoing, oneshot::Sender<Option<String>>),
     Push(String, String, Bytes),
     Finish(String, String),
@@ -81,19 +129,31 @@ enum Cmd {
     Close,
 }
 
+impl std::fmt::Debug for Cmd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Cmd")
+    }
+}
+
+/// State shared between the handle and the task.
+#[derive(Debug)]
+struct Shared {
+    /// Body bytes queued in sessions + bytes handed to the writer.
+    used: AtomicUsize,
+    high_water: usize,
+    /// Signalled when `used` drops below `high_water` and when the task ends.
+    room: Notify,
+    closed: AtomicBool,
+}
+
 /// A handle on one MSRP connection and its task.
 #[derive(Debug)]
 pub struct MsrpConnection {
     cmd: mpsc::Sender<Cmd>,
     events: mpsc::Receiver<ConnEvent>,
+    shared: Arc<Shared>,
     #[cfg(feature = "tls")]
     peer_fingerprint: Option<crate::tls::Fingerprint>,
-}
-
-impl std::fmt::Debug for Cmd {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Cmd")
-    }
 }
 
 fn session_key(s: &Session) -> String {
@@ -108,21 +168,39 @@ fn session_key(s: &Session) -> String {
 impl MsrpConnection {
     /// Starts the connection task on `stream` (already connected or accepted).
     pub fn spawn(stream: TcpStream, cfg: ConnConfig) -> MsrpConnection {
-        let (rd, wr) = stream.into_split();
-        Self::spawn_halves(rd, wr, cfg)
+        Self::spawn_with_sessions(stream, cfg, Vec::new())
     }
 
-    fn spawn_halves<R, W>(rd: R, wr: W, cfg: ConnConfig) -> MsrpConnection
+    /// Starts the connection task with these sessions already registered, so that the peer's
+    /// first frame finds its session (no race with [`MsrpConnection::add_session`]).
+    pub fn spawn_with_sessions(
+        stream: TcpStream,
+        cfg: ConnConfig,
+        sessions: Vec<Session>,
+    ) -> MsrpConnection {
+        let (rd, wr) = stream.into_split();
+        Self::spawn_halves(rd, wr, cfg, sessions)
+    }
+
+    fn spawn_halves<R, W>(rd: R, wr: W, cfg: ConnConfig, sessions: Vec<Session>) -> MsrpConnection
     where
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
         let (cmd_tx, cmd_rx) = mpsc::channel(8);
         let (ev_tx, ev_rx) = mpsc::channel(cfg.event_capacity.max(1));
-        tokio::spawn(run(rd, wr, cfg, cmd_rx, ev_tx));
+        let shared = Arc::new(Shared {
+            used: AtomicUsize::new(0),
+            high_water: cfg.high_water,
+            room: Notify::new(),
+            closed: AtomicBool::new(false),
+        });
+        let sessions = sessions.into_iter().map(|s| (session_key(&s), s)).collect();
+        tokio::spawn(run(rd, wr, cfg, cmd_rx, ev_tx, shared.clone(), sessions));
         MsrpConnection {
             cmd: cmd_tx,
             events: ev_rx,
+            shared,
             #[cfg(feature = "tls")]
             peer_fingerprint: None,
         }
@@ -133,7 +211,7 @@ impl MsrpConnection {
     pub fn spawn_tls(stream: crate::tls::TlsStream<TcpStream>, cfg: ConnConfig) -> MsrpConnection {
         let fp = crate::tls::peer_fingerprint(&stream);
         let (rd, wr) = tokio::io::split(stream);
-        let mut c = Self::spawn_halves(rd, wr, cfg);
+        let mut c = Self::spawn_halves(rd, wr, cfg, Vec::new());
         c.peer_fingerprint = fp;
         c
     }
@@ -181,12 +259,22 @@ impl MsrpConnection {
         addr: impl tokio::net::ToSocketAddrs,
         cfg: ConnConfig,
     ) -> io::Result<MsrpConnection> {
-        let s = TcpStream::connect(addr).await?;
-        s.set_nodelay(true)?;
-        Ok(MsrpConnection::spawn(s, cfg))
+        Self::connect_with_sessions(addr, cfg, Vec::new()).await
     }
 
-    /// Adds a session; requests whose To-Path ends in its URI go to it.
+    /// Connects to `addr` and starts the task with these sessions already registered.
+    pub async fn connect_with_sessions(
+        addr: impl tokio::net::ToSocketAddrs,
+        cfg: ConnConfig,
+        sessions: Vec<Session>,
+    ) -> io::Result<MsrpConnection> {
+        let s = TcpStream::connect(addr).await?;
+        s.set_nodelay(true)?;
+        Ok(MsrpConnection::spawn_with_sessions(s, cfg, sessions))
+    }
+
+    /// Adds a session; requests whose To-Path ends in its URI go to it (also those held while
+    /// it was unknown, [`ConnConfig::unknown_session_grace`]).
     pub async fn add_session(&self, s: Session) -> Result<(), Closed> {
         self.cmd
             .send(Cmd::Add(Box::new(s)))
@@ -194,8 +282,42 @@ impl MsrpConnection {
             .map_err(|_| Closed)
     }
 
-    /// Queues a message on a session; returns its Message-ID (`None`: no such session).
+    /// Removes a session (its chunk being written, if any, ends with `+`; what it had not sent
+    /// yet is dropped); the connection stays for the others (RFC 4975 §8.5). Requests for it
+    /// get 481 afterwards.
+    pub async fn remove_session(&self, session_id: &str) -> Result<(), Closed> {
+        self.cmd
+            .send(Cmd::Remove(session_id.into()))
+            .await
+            .map_err(|_| Closed)
+    }
+
+    /// Waits until fewer than [`ConnConfig::high_water`] bytes wait for the peer.
+    async fn room(&self) -> Result<(), Closed> {
+        loop {
+            let n = self.shared.room.notified();
+            tokio::pin!(n);
+            n.as_mut().enable();
+            if self.shared.closed.load(Ordering::Acquire) || self.cmd.is_closed() {
+                return Err(Closed);
+            }
+            if self.shared.used.load(Ordering::Acquire) < self.shared.high_water {
+                return Ok(());
+            }
+            n.await;
+        }
+    }
+
+    /// Body bytes queued in the sessions or handed to the writer and not yet written.
+    pub fn queued_bytes(&self) -> usize {
+        self.shared.used.load(Ordering::Acquire)
+    }
+
+    /// Queues a message on a session; returns its Message-ID (`None`: no such session). Waits
+    /// only while [`ConnConfig::high_water`] bytes wait for the peer — never for the
+    /// application to read events.
     pub async fn send(&self, session_id: &str, m: Outgoing) -> Result<Option<String>, Closed> {
+        self.room().await?;
         let (tx, rx) = oneshot::channel();
         self.cmd
             .send(Cmd::Send(session_id.into(), m, tx))
@@ -204,17 +326,73 @@ impl MsrpConnection {
         rx.await.map_err(|_| Closed)
     }
 
-    /// Appends body bytes to a streamed message (waits while the connection is saturated).
+    /// Like [`MsrpConnection::send`] but never waits for room: [`TrySendError::Full`] gives
+    /// the message back when [`ConnConfig::high_water`] bytes wait for the peer (or the
+    /// command queue is full). It waits only for the connection task to hand out the
+    /// Message-ID.
+    pub async fn try_send(
+        &self,
+        session_id: &str,
+        m: Outgoing,
+    ) -> Result<Option<String>, TrySendError<Outgoing>> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(TrySendError::Closed);
+        }
+        let used = self.shared.used.load(Ordering::Acquire);
+        if used >= self.shared.high_water {
+            return Err(TrySendError::Full(m, used));
+        }
+        let (tx, rx) = oneshot::channel();
+        match self.cmd.try_send(Cmd::Send(session_id.into(), m, tx)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(Cmd::Send(_, m, _))) => {
+                return Err(TrySendError::Full(m, used))
+            }
+            Err(_) => return Err(TrySendError::Closed),
+        }
+        rx.await.map_err(|_| TrySendError::Closed)
+    }
+
+    /// Appends body bytes to a streamed message (waits while [`ConnConfig::high_water`]
+    /// bytes wait for the peer).
     pub async fn push_body(
         &self,
         session_id: &str,
         message_id: &str,
         data: Bytes,
     ) -> Result<(), Closed> {
+        self.room().await?;
         self.cmd
             .send(Cmd::Push(session_id.into(), message_id.into(), data))
             .await
             .map_err(|_| Closed)
+    }
+
+    /// Like [`MsrpConnection::push_body`] but never waits: [`TrySendError::Full`] gives the
+    /// bytes back.
+    pub fn try_push_body(
+        &self,
+        session_id: &str,
+        message_id: &str,
+        data: Bytes,
+    ) -> Result<(), TrySendError<Bytes>> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(TrySendError::Closed);
+        }
+        let used = self.shared.used.load(Ordering::Acquire);
+        if used >= self.shared.high_water {
+            return Err(TrySendError::Full(data, used));
+        }
+        match self
+            .cmd
+            .try_send(Cmd::Push(session_id.into(), message_id.into(), data))
+        {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(Cmd::Push(_, _, d))) => {
+                Err(TrySendError::Full(d, used))
+            }
+            Err(_) => Err(TrySendError::Closed),
+        }
     }
 
     /// Ends a streamed message's body.
@@ -225,7 +403,8 @@ impl MsrpConnection {
             .map_err(|_| Closed)
     }
 
-    /// Aborts a message (`#`).
+    /// Aborts a message (`#`; in the middle of a chunk written piece by piece, right after
+    /// the bytes already written).
     pub async fn abort(&self, session_id: &str, message_id: &str) -> Result<(), Closed> {
         self.cmd
             .send(Cmd::Abort(session_id.into(), message_id.into()))
@@ -238,7 +417,8 @@ impl MsrpConnection {
         self.events.recv().await
     }
 
-    /// Closes the connection after what is queued has been written.
+    /// Closes the connection after what is queued has been written (a chunk being written
+    /// piece by piece and waiting for body bytes ends with `+`).
     pub async fn close(&self) {
         let _ = self.cmd.send(Cmd::Close).await;
     }
@@ -283,166 +463,438 @@ async fn run<R, W>(
     cfg: ConnConfig,
     mut cmds: mpsc::Receiver<Cmd>,
     events: mpsc::Sender<ConnEvent>,
+    shared: Arc<Shared>,
+    sessions: HashMap<String, Session>,
 ) where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let r = run_inner(rd, wr, &cfg, &mut cmds, &events).await;
+    let mut task = Task {
+        cfg,
+        sessions,
+        held: HashMap::new(),
+        held_bytes: 0,
+        route: Route::Drop,
+        writing: None,
+        backlog: VecDeque::new(),
+        fl: Arc::new(InFlight {
+            bytes: AtomicUsize::new(0),
+            drained: Notify::new(),
+        }),
+        wtx: None,
+        shared: shared.clone(),
+    };
+    let r = task.run(rd, wr, &mut cmds, &events).await;
+    shared.closed.store(true, Ordering::Release);
+    shared.room.notify_waiters();
+    drop(cmds);
+    // whatever the application has not taken yet, then the end
+    for e in task.backlog.drain(..) {
+        if events.send(e).await.is_err() {
+            return;
+        }
+    }
     let _ = events
         .send(ConnEvent::Closed(r.err().map(|e| e.to_string())))
         .await;
 }
 
-async fn run_inner<R, W>(
-    mut rd: R,
-    wr: W,
-    cfg: &ConnConfig,
-    cmds: &mut mpsc::Receiver<Cmd>,
-    events: &mpsc::Sender<ConnEvent>,
-) -> io::Result<()>
-where
-    R: AsyncRead + Unpin + Send + 'static,
-    W: AsyncWrite + Unpin + Send + 'static,
-{
-    let fl = Arc::new(InFlight {
-        bytes: AtomicUsize::new(0),
-        drained: Notify::new(),
-    });
-    let (wtx, wrx) = mpsc::unbounded_channel();
-    let wtask = tokio::spawn(writer(wr, wrx, fl.clone()));
-    let mut framer = Framer::new(cfg.limits.clone());
-    let mut sessions: HashMap<String, Session> = HashMap::new();
-    // the session the frame being streamed belongs to (None: unknown, dropped)
-    let mut current: Option<String> = None;
-    let mut closing = false;
-    let mut read_open = true;
-    loop {
-        // 1. write what the sessions have, while under the high-water mark
-        let now = tokio::time::Instant::now().into_std();
-        for s in sessions.values_mut() {
-            while fl.bytes.load(Ordering::Acquire) < cfg.high_water {
-                let Some(t) = s.poll_transmit(now) else { break };
-                fl.bytes.fetch_add(t.len(), Ordering::AcqRel);
-                if wtx.send(t).is_err() {
-                    return Err(io::Error::new(io::ErrorKind::BrokenPipe, "writer ended"));
+/// Where the events of the frame being received go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    Session(String),
+    Held(String),
+    Drop,
+}
+
+/// Frames for a session-id not on the connection (yet).
+struct Held {
+    since: tokio::time::Instant,
+    events: Vec<Event>,
+    bytes: usize,
+}
+
+struct Task {
+    cfg: ConnConfig,
+    sessions: HashMap<String, Session>,
+    held: HashMap<String, Held>,
+    held_bytes: usize,
+    route: Route,
+    /// The session in the middle of a chunk: it owns the wire until its end-line.
+    writing: Option<String>,
+    /// Events the channel had no room for (reading pauses while there are any).
+    backlog: VecDeque<ConnEvent>,
+    fl: Arc<InFlight>,
+    wtx: Option<mpsc::UnboundedSender<Transmit>>,
+    shared: Arc<Shared>,
+}
+
+fn event_size(ev: &Event) -> usize {
+    match ev {
+        Event::Frame(f) => f.head.as_bytes().len() + f.body.len(),
+        Event::Start(h) => h.as_bytes().len(),
+        Event::Data(d) => d.len(),
+        Event::End(_) => 0,
+    }
+}
+
+/// Gives a frame (or a piece of one) to the writer task.
+fn hand(
+    fl: &InFlight,
+    wtx: &Option<mpsc::UnboundedSender<Transmit>>,
+    t: Transmit,
+) -> io::Result<()> {
+    fl.bytes.fetch_add(t.len(), Ordering::AcqRel);
+    match wtx {
+        Some(w) if w.send(t).is_ok() => Ok(()),
+        _ => Err(io::Error::new(io::ErrorKind::BrokenPipe, "writer ended")),
+    }
+}
+
+impl Task {
+    fn push(&self, t: Transmit) -> io::Result<()> {
+        hand(&self.fl, &self.wtx, t)
+    }
+
+    /// Hands what the sessions have to the writer, frame by frame, while under the high-water
+    /// mark; a session in the middle of a chunk goes on alone until its end-line.
+    fn write_out(&mut self, now: std::time::Instant) -> io::Result<()> {
+        let hw = self.cfg.high_water;
+        let (fl, wtx) = (&self.fl, &self.wtx);
+        let under = || fl.bytes.load(Ordering::Acquire) < hw;
+        let mut last = None;
+        if let Some(k) = self.writing.clone() {
+            let others = self
+                .sessions
+                .iter()
+                .any(|(k2, s)| *k2 != k && s.has_transmit());
+            if let Some(s) = self.sessions.get_mut(&k) {
+                if others {
+                    // let the others through: the chunk ends after what was written
+                    s.interrupt();
+                }
+                while s.mid_chunk() && under() {
+                    let Some(t) = s.poll_transmit(now) else { break };
+                    hand(fl, wtx, t)?;
+                }
+                if s.mid_chunk() {
+                    return Ok(());
                 }
             }
-            while let Some(e) = s.poll_event() {
-                let session_id = session_key(s);
-                if events
-                    .send(ConnEvent::Session {
-                        session_id,
-                        event: e,
-                    })
-                    .await
-                    .is_err()
-                {
+            self.writing = None;
+            last = Some(k);
+        }
+        // the session that just had the wire goes last
+        let mut order: Vec<(&String, &mut Session)> = self.sessions.iter_mut().collect();
+        if let Some(l) = &last {
+            if let Some(i) = order.iter().position(|(k, _)| *k == l) {
+                let e = order.remove(i);
+                order.push(e);
+            }
+        }
+        for (k, s) in order {
+            while under() {
+                let Some(t) = s.poll_transmit(now) else { break };
+                hand(fl, wtx, t)?;
+                if s.mid_chunk() {
+                    self.writing = Some(k.clone());
                     return Ok(());
                 }
             }
         }
-        if closing && sessions.values().all(|s| s.queued_bytes() == 0) {
-            drop(wtx);
-            return wtask.await.unwrap_or(Ok(()));
+        Ok(())
+    }
+
+    fn collect_events(&mut self) {
+        for s in self.sessions.values_mut() {
+            while let Some(e) = s.poll_event() {
+                self.backlog.push_back(ConnEvent::Session {
+                    session_id: session_key(s),
+                    event: e,
+                });
+            }
         }
-        if !read_open
-            && sessions
-                .values()
-                .all(|s| s.queued_bytes() == 0 && s.outstanding() == 0)
-        {
-            drop(wtx);
-            let _ = wtask.await;
+    }
+
+    /// 481 to a request for a session we do not have (RFC 4975 §7.3, §8.5); REPORTs are
+    /// never answered.
+    fn reject(&mut self, h: &Head, sid: String) -> io::Result<()> {
+        if h.is_request() && h.method() != Some(Method::Report) {
+            if let (Ok(from), Ok(to)) = (h.from_path(), h.to_path()) {
+                let b = FrameBuilder::response(h.transaction_id(), 481, None)
+                    .to_path(from[0].as_str())
+                    .from_path(to.last().map(|u| u.as_str()).unwrap_or(""));
+                self.push(Transmit {
+                    head: b.head_bytes(),
+                    body: Bytes::new(),
+                    tail: b.tail_bytes(),
+                })?;
+            }
+        }
+        self.backlog
+            .push_back(ConnEvent::UnknownSession { session_id: sid });
+        Ok(())
+    }
+
+    /// Answers every frame held for `sid` with 481.
+    fn reject_held(&mut self, sid: &str) -> io::Result<()> {
+        let Some(h) = self.held.remove(sid) else {
             return Ok(());
-        }
-        let queued: usize = sessions.values().map(Session::queued_bytes).sum::<usize>()
-            + fl.bytes.load(Ordering::Acquire);
-        let timeout = sessions.values().filter_map(Session::poll_timeout).min();
-        let sleep = async {
-            match timeout {
-                Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
-                None => std::future::pending().await,
-            }
         };
-        tokio::select! {
-            n = rd.read_buf(framer.buffer_mut()), if read_open => {
-                let n = n?;
-                if n == 0 {
-                    read_open = false;
-                    if !framer.is_idle() {
-                        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed inside a frame"));
+        self.held_bytes -= h.bytes;
+        if self.route == Route::Held(sid.to_owned()) {
+            self.route = Route::Drop;
+        }
+        for ev in h.events {
+            match ev {
+                Event::Frame(f) => self.reject(&f.head, sid.to_owned())?,
+                Event::Start(head) => self.reject(&head, sid.to_owned())?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn on_event(&mut self, now: std::time::Instant, ev: Event) -> io::Result<()> {
+        let head = match &ev {
+            Event::Frame(f) => Some(&f.head),
+            Event::Start(h) => Some(h),
+            _ => None,
+        };
+        if let Some(h) = head {
+            let sid = head_session_id(h).unwrap_or_default();
+            if self.sessions.contains_key(&sid) {
+                self.route = Route::Session(sid);
+            } else if self.held.contains_key(&sid)
+                || (!self.cfg.unknown_session_grace.is_zero()
+                    && self.held_bytes + event_size(&ev) <= self.cfg.unknown_session_buffer)
+            {
+                self.held.entry(sid.clone()).or_insert_with(|| Held {
+                    since: tokio::time::Instant::now(),
+                    events: Vec::new(),
+                    bytes: 0,
+                });
+                self.route = Route::Held(sid);
+            } else {
+                let h = h.clone();
+                self.route = Route::Drop;
+                self.reject(&h, sid)?;
+            }
+        }
+        let ends = matches!(ev, Event::Frame(_) | Event::End(_));
+        match self.route.clone() {
+            Route::Session(k) => {
+                if let Some(s) = self.sessions.get_mut(&k) {
+                    s.handle_event(now, ev);
+                    // deliver as we go so that a large message never piles up here
+                    while let Some(e) = s.poll_event() {
+                        self.backlog.push_back(ConnEvent::Session {
+                            session_id: k.clone(),
+                            event: e,
+                        });
                     }
-                    continue;
                 }
-                let now = tokio::time::Instant::now().into_std();
-                loop {
-                    let ev = match framer.poll() {
-                        Ok(Some(ev)) => ev,
-                        Ok(None) => break,
-                        Err(e) => {
+            }
+            Route::Held(k) => {
+                let n = event_size(&ev);
+                let h = self.held.get_mut(&k).expect("routed to a held entry");
+                h.events.push(ev);
+                h.bytes += n;
+                self.held_bytes += n;
+                if self.held_bytes > self.cfg.unknown_session_buffer {
+                    self.reject_held(&k)?;
+                }
+            }
+            Route::Drop => {}
+        }
+        if ends {
+            self.route = Route::Drop;
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, now: std::time::Instant, mut s: Session) {
+        let k = session_key(&s);
+        if let Some(h) = self.held.remove(&k) {
+            self.held_bytes -= h.bytes;
+            for ev in h.events {
+                s.handle_event(now, ev);
+            }
+            if self.route == Route::Held(k.clone()) {
+                self.route = Route::Session(k.clone());
+            }
+        }
+        self.sessions.insert(k, s);
+    }
+
+    fn remove(&mut self, now: std::time::Instant, k: &str) -> io::Result<()> {
+        let Some(mut s) = self.sessions.remove(k) else {
+            return Ok(());
+        };
+        if s.mid_chunk() {
+            s.interrupt();
+            while s.mid_chunk() {
+                let Some(t) = s.poll_transmit(now) else { break };
+                self.push(t)?;
+            }
+        }
+        while let Some(e) = s.poll_event() {
+            self.backlog.push_back(ConnEvent::Session {
+                session_id: k.to_owned(),
+                event: e,
+            });
+        }
+        if self.writing.as_deref() == Some(k) {
+            self.writing = None;
+        }
+        if self.route == Route::Session(k.to_owned()) {
+            self.route = Route::Drop;
+        }
+        Ok(())
+    }
+
+    /// Moves backlog events into the channel while it has room. False: the application is
+    /// gone.
+    fn flush_events(&mut self, events: &mpsc::Sender<ConnEvent>) -> bool {
+        while let Some(e) = self.backlog.pop_front() {
+            match events.try_send(e) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(e)) => {
+                    self.backlog.push_front(e);
+                    return true;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            }
+        }
+        true
+    }
+
+    async fn run<R, W>(
+        &mut self,
+        mut rd: R,
+        wr: W,
+        cmds: &mut mpsc::Receiver<Cmd>,
+        events: &mpsc::Sender<ConnEvent>,
+    ) -> io::Result<()>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let (wtx, wrx) = mpsc::unbounded_channel();
+        self.wtx = Some(wtx);
+        let wtask = tokio::spawn(writer(wr, wrx, self.fl.clone()));
+        let mut framer = Framer::new(self.cfg.limits.clone());
+        let mut closing = false;
+        let mut read_open = true;
+        loop {
+            let now = tokio::time::Instant::now().into_std();
+            if closing {
+                // a chunk waiting for body bytes will not get them: end it
+                for s in self.sessions.values_mut() {
+                    if s.mid_chunk() {
+                        s.interrupt();
+                    }
+                }
+            }
+            self.write_out(now)?;
+            self.collect_events();
+            if !self.flush_events(events) {
+                return Ok(());
+            }
+            let used = self
+                .sessions
+                .values()
+                .map(Session::queued_bytes)
+                .sum::<usize>()
+                + self.fl.bytes.load(Ordering::Acquire);
+            self.shared.used.store(used, Ordering::Release);
+            if used < self.cfg.high_water {
+                self.shared.room.notify_waiters();
+            }
+            let idle = self
+                .sessions
+                .values()
+                .all(|s| s.queued_bytes() == 0 && !s.mid_chunk());
+            if closing && idle {
+                self.wtx = None;
+                return wtask.await.unwrap_or(Ok(()));
+            }
+            if !read_open && idle && self.sessions.values().all(|s| s.outstanding() == 0) {
+                self.wtx = None;
+                let _ = wtask.await;
+                return Ok(());
+            }
+            let grace = self.cfg.unknown_session_grace;
+            let timeout = self
+                .sessions
+                .values()
+                .filter_map(Session::poll_timeout)
+                .map(tokio::time::Instant::from_std)
+                .chain(self.held.values().map(|h| h.since + grace))
+                .min();
+            let sleep = async {
+                match timeout {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let can_read = read_open && self.backlog.is_empty();
+            tokio::select! {
+                n = rd.read_buf(framer.buffer_mut()), if can_read => {
+                    let n = n?;
+                    if n == 0 {
+                        read_open = false;
+                        if !framer.is_idle() {
+                            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed inside a frame"));
+                        }
+                        continue;
+                    }
+                    let now = tokio::time::Instant::now().into_std();
+                    loop {
+                        match framer.poll() {
+                            Ok(Some(ev)) => self.on_event(now, ev)?,
+                            Ok(None) => break,
                             // no frame can be delimited any more: close (RFC 4975 §7.1)
-                            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                            Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
                         }
-                    };
-                    let head = match &ev {
-                        Event::Frame(f) => Some(&f.head),
-                        Event::Start(h) => Some(h),
-                        _ => None,
-                    };
-                    if let Some(h) = head {
-                        let sid = head_session_id(h).unwrap_or_default();
-                        if sessions.contains_key(&sid) {
-                            current = Some(sid);
-                        } else {
-                            current = None;
-                            if h.is_request() && h.method() != Some(Method::Report) {
-                                if let (Ok(from), Ok(to)) = (h.from_path(), h.to_path()) {
-                                    let b = FrameBuilder::response(h.transaction_id(), 481, None)
-                                        .to_path(from[0].as_str())
-                                        .from_path(to.last().map(|u| u.as_str()).unwrap_or(""));
-                                    let t = Transmit { head: b.head_bytes(), body: Bytes::new(), tail: b.tail_bytes() };
-                                    fl.bytes.fetch_add(t.len(), Ordering::AcqRel);
-                                    let _ = wtx.send(t);
-                                }
-                            }
-                            if events.send(ConnEvent::UnknownSession { session_id: sid }).await.is_err() {
-                                return Ok(());
-                            }
-                        }
-                    }
-                    let ends = matches!(ev, Event::Frame(_) | Event::End(_));
-                    if let Some(s) = current.as_ref().and_then(|k| sessions.get_mut(k)) {
-                        s.handle_event(now, ev);
-                        // deliver as we go so that a large message never piles up here
-                        while let Some(e) = s.poll_event() {
-                            let session_id = session_key(s);
-                            if events.send(ConnEvent::Session { session_id, event: e }).await.is_err() {
-                                return Ok(());
-                            }
-                        }
-                    }
-                    if ends {
-                        current = None;
                     }
                 }
-            }
-            c = cmds.recv(), if !closing && queued < cfg.high_water => {
-                match c {
-                    None | Some(Cmd::Close) => closing = true,
-                    Some(Cmd::Add(s)) => { sessions.insert(session_key(&s), *s); }
-                    Some(Cmd::Send(k, m, tx)) => {
-                        let id = sessions.get_mut(&k).map(|s| s.send(m));
-                        let _ = tx.send(id);
+                c = cmds.recv(), if !closing => {
+                    let now = tokio::time::Instant::now().into_std();
+                    match c {
+                        None | Some(Cmd::Close) => closing = true,
+                        Some(Cmd::Add(s)) => self.add(now, *s),
+                        Some(Cmd::Remove(k)) => self.remove(now, &k)?,
+                        Some(Cmd::Send(k, m, tx)) => {
+                            let id = self.sessions.get_mut(&k).map(|s| s.send(m));
+                            let _ = tx.send(id);
+                        }
+                        Some(Cmd::Push(k, id, d)) => { if let Some(s) = self.sessions.get_mut(&k) { s.push_body(&id, d); } }
+                        Some(Cmd::Finish(k, id)) => { if let Some(s) = self.sessions.get_mut(&k) { s.finish(&id); } }
+                        Some(Cmd::Abort(k, id)) => { if let Some(s) = self.sessions.get_mut(&k) { s.abort(&id); } }
                     }
-                    Some(Cmd::Push(k, id, d)) => { if let Some(s) = sessions.get_mut(&k) { s.push_body(&id, d); } }
-                    Some(Cmd::Finish(k, id)) => { if let Some(s) = sessions.get_mut(&k) { s.finish(&id); } }
-                    Some(Cmd::Abort(k, id)) => { if let Some(s) = sessions.get_mut(&k) { s.abort(&id); } }
                 }
-            }
-            _ = fl.drained.notified() => {}
-            _ = sleep => {
-                let now = tokio::time::Instant::now().into_std();
-                for s in sessions.values_mut() {
-                    s.handle_timeout(now);
+                p = events.reserve(), if !self.backlog.is_empty() => {
+                    match p {
+                        Ok(p) => p.send(self.backlog.pop_front().expect("not empty")),
+                        Err(_) => return Ok(()),
+                    }
+                }
+                _ = self.fl.drained.notified() => {}
+                _ = sleep => {
+                    let now = tokio::time::Instant::now();
+                    for s in self.sessions.values_mut() {
+                        s.handle_timeout(now.into_std());
+                    }
+                    let expired: Vec<String> = self
+                        .held
+                        .iter()
+                        .filter(|(_, h)| h.since + grace <= now)
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    for k in expired {
+                        self.reject_held(&k)?;
+                    }
                 }
             }
         }

@@ -490,7 +490,8 @@ impl TlsConfig {
     }
 
     /// The name every server certificate is checked against (a SIP domain, RFC 5922 §4.1)
-    /// instead of the IP address connected to.
+    /// instead of the IP address connected to. The SIP endpoint checks against the domain of the
+    /// request's next-hop URI instead when it has one.
     pub fn with_server_name(mut self, name: &str) -> Result<TlsConfig, TlsError> {
         self.server_name = Some(
             ServerName::try_from(name.to_owned())

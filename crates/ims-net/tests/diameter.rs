@@ -246,7 +246,9 @@ async fn black_hole(host: &'static str) -> SocketAddr {
                         result_code: 2001,
                         origin_host: host.into(),
                         origin_realm: REALM.into(),
-                        host_ip_address: vec![ims_diameter::Address::Ipv4([127, 0, 0, 1].into())],
+                        host_ip_address: ims_diameter::repeated![ims_diameter::Address::Ipv4(
+                            [127, 0, 0, 1].into()
+                        )],
                         product_name: "black-hole".into(),
                         vendor_specific_application_id: cer.vendor_specific_application_id.clone(),
                         ..Default::default()

@@ -11,6 +11,12 @@
 //! | `GET /subscribers/<impi>` | — | registration state and S-CSCF |
 //! | `POST /rtr` | `{"impi", "reason"?: 0‥3, "info"?, "impus"?}` | RTR, answers the RTA's result |
 //! | `POST /ppr` | `{"impi", "ifc_xml"? \| "user_data"?, "charging"?: {"ecf","ecf2","ccf","ccf2"}}` | PPR |
+//! | `GET /pcrf/sessions` | — | the embedded PCRF's Rx sessions |
+//! | `POST /pcrf/asr` | `{"session_id"?, "cause"?: 0‥3}` | ASR to the P-CSCF (every session when none is named) |
+//! | `POST /pcrf/rar` | `{"session_id"?, "action"?: "loss_of_bearer" \| "release_of_bearer" \| n, "flows"?: [n]}` | RAR with Specific-Action (default loss of bearer) for the media components `flows` (default all) |
+//!
+//! The `/pcrf/` endpoints exist when the PCRF is embedded too ([`HssAdmin::set_pcrf`]); they
+//! answer `{"sessions": [{"session_id", "result"}]}` with the ASA/RAA result of each.
 //!
 //! Answers are JSON: `{"result": 2001, ...}` (the RTA/PPA Result-Code or Experimental-Result-Code)
 //! or `{"error": "..."}` with 400 (bad request), 404 (unknown subscriber), 409 (not registered
@@ -23,9 +29,12 @@
 use crate::cx::LocalHss;
 use crate::cx_wire::{answer_code, ChargingAddresses, DiameterRequester, HssInitiated};
 use crate::hss::{AkaCredentials, Credentials, RegistrationState, Subscriber};
+use crate::pcrf::Pcrf;
 use crate::scscf::DeregistrationReason;
 use crate::subscription::{ImsSubscription, PublicIdentity, ServiceProfile};
 use ims_auth::milenage::OperatorKey;
+use ims_diameter::rx::{AbortCause, SpecificAction};
+use ims_diameter::{Command, Origin};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -76,6 +85,7 @@ pub struct Pushed {
 
 /// The administration API of an embedded HSS: provisioning, RTR and PPR.
 pub struct HssAdmin<R> {
+    pcrf: std::sync::OnceLock<PcrfControl<R>>,
     hss: LocalHss,
     requester: R,
     requests: HssInitiated,
@@ -105,6 +115,7 @@ impl<R: DiameterRequester> HssAdmin<R> {
         default_scscf_host: &str,
     ) -> HssAdmin<R> {
         HssAdmin {
+            pcrf: std::sync::OnceLock::new(),
             hss,
             requester,
             requests: HssInitiated::new(origin_host, realm),
@@ -112,6 +123,106 @@ impl<R: DiameterRequester> HssAdmin<R> {
             scscf_hosts: HashMap::new(),
             default_scscf_host: default_scscf_host.to_string(),
         }
+    }
+
+    /// Adds the embedded PCRF to the interface (`/pcrf/*`): its requests leave through
+    /// `requester` (the PCRF's Diameter node) as `origin_host` in `realm`. Only the first call
+    /// counts.
+    pub fn set_pcrf(
+        &self,
+        pcrf: Arc<std::sync::Mutex<Pcrf>>,
+        requester: R,
+        origin_host: &str,
+        realm: &str,
+    ) {
+        let _ = self.pcrf.set(PcrfControl {
+            pcrf,
+            requester,
+            origin_host: origin_host.to_string(),
+            realm: realm.to_string(),
+        });
+    }
+
+    fn pcrf(&self) -> Result<&PcrfControl<R>, AdminError> {
+        self.pcrf
+            .get()
+            .ok_or_else(|| AdminError::BadRequest("no embedded PCRF here".into()))
+    }
+
+    /// The embedded PCRF's Rx sessions.
+    pub fn pcrf_sessions(&self) -> Result<Vec<String>, AdminError> {
+        Ok(self
+            .pcrf()?
+            .pcrf
+            .lock()
+            .expect("PCRF lock is never poisoned")
+            .session_ids())
+    }
+
+    fn pcrf_targets(&self, session: Option<&str>) -> Result<Vec<String>, AdminError> {
+        let all = self.pcrf_sessions()?;
+        match session {
+            Some(s) if all.iter().any(|a| a == s) => Ok(vec![s.to_string()]),
+            Some(s) => Err(AdminError::UnknownSubscriber(format!("Rx session {s}"))),
+            None => Ok(all),
+        }
+    }
+
+    /// Sends an ASR for `session` (every session when `None`) to the AF that opened it, and
+    /// returns each ASA's result.
+    pub async fn pcrf_asr(
+        &self,
+        session: Option<&str>,
+        cause: AbortCause,
+    ) -> Result<Vec<(String, u32)>, AdminError> {
+        let c = self.pcrf()?;
+        let origin = Origin {
+            host: &c.origin_host,
+            realm: &c.realm,
+            state_id: None,
+        };
+        let mut out = Vec::new();
+        for sid in self.pcrf_targets(session)? {
+            let req = c
+                .pcrf
+                .lock()
+                .expect("PCRF lock is never poisoned")
+                .abort(&sid, &origin, cause)
+                .map(|a| a.encode(0, 0));
+            if let Some(req) = req {
+                out.push((sid, c.send(req).await?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sends a RAR with `actions` for the media components `flows` (all when empty) of
+    /// `session` (every session when `None`), and returns each RAA's result.
+    pub async fn pcrf_rar(
+        &self,
+        session: Option<&str>,
+        actions: &[SpecificAction],
+        flows: &[u32],
+    ) -> Result<Vec<(String, u32)>, AdminError> {
+        let c = self.pcrf()?;
+        let origin = Origin {
+            host: &c.origin_host,
+            realm: &c.realm,
+            state_id: None,
+        };
+        let mut out = Vec::new();
+        for sid in self.pcrf_targets(session)? {
+            let req = c
+                .pcrf
+                .lock()
+                .expect("PCRF lock is never poisoned")
+                .reauth(&sid, &origin, actions, flows)
+                .map(|a| a.encode(0, 0));
+            if let Some(req) = req {
+                out.push((sid, c.send(req).await?));
+            }
+        }
+        Ok(out)
     }
 
     /// The Diameter host of the S-CSCF whose Server-Name is `server_name`.
@@ -391,6 +502,34 @@ fn pushed_json(p: &Pushed) -> Value {
     })
 }
 
+/// The embedded PCRF behind `/pcrf/*`.
+struct PcrfControl<R> {
+    pcrf: Arc<std::sync::Mutex<Pcrf>>,
+    requester: R,
+    origin_host: String,
+    realm: String,
+}
+
+impl<R: DiameterRequester> PcrfControl<R> {
+    async fn send(&self, req: Vec<u8>) -> Result<u32, AdminError> {
+        let answer = self
+            .requester
+            .request(req)
+            .await
+            .map_err(AdminError::NoAnswer)?;
+        answer_code(&answer).ok_or_else(|| AdminError::NoAnswer("answer without a result".into()))
+    }
+}
+
+fn sessions_json(v: Vec<(String, u32)>) -> Value {
+    json!({
+        "sessions": v
+            .into_iter()
+            .map(|(s, r)| json!({ "session_id": s, "result": r }))
+            .collect::<Vec<_>>()
+    })
+}
+
 /// Handles one admin request (method, path, JSON body) → (HTTP status, JSON answer).
 pub async fn handle<R: DiameterRequester>(
     admin: &HssAdmin<R>,
@@ -479,6 +618,57 @@ async fn route<R: DiameterRequester>(
                 .push_profile(impi, subscription, charging_from_json(&v)?)
                 .await
                 .map(|p| pushed_json(&p))
+        }
+        ("GET", "/pcrf/sessions") => Ok(json!({ "sessions": admin.pcrf_sessions()? })),
+        ("POST", "/pcrf/asr") => {
+            let v = parse()?;
+            let cause = match v.get("cause") {
+                None | Some(Value::Null) => AbortCause::BearerReleased,
+                Some(n) => AbortCause::from_i32(
+                    n.as_i64()
+                        .filter(|n| (0..=3).contains(n))
+                        .ok_or_else(|| AdminError::BadRequest("cause: 0..3".into()))?
+                        as i32,
+                ),
+            };
+            admin
+                .pcrf_asr(str_of(&v, "session_id")?, cause)
+                .await
+                .map(sessions_json)
+        }
+        ("POST", "/pcrf/rar") => {
+            let v = parse()?;
+            let action = match v.get("action") {
+                None | Some(Value::Null) => SpecificAction::IndicationOfLossOfBearer,
+                Some(Value::String(a)) if a == "loss_of_bearer" => {
+                    SpecificAction::IndicationOfLossOfBearer
+                }
+                Some(Value::String(a)) if a == "release_of_bearer" => {
+                    SpecificAction::IndicationOfReleaseOfBearer
+                }
+                Some(n) => SpecificAction::from_i32(
+                    n.as_i64()
+                        .and_then(|n| i32::try_from(n).ok())
+                        .ok_or_else(|| {
+                            AdminError::BadRequest(
+                                "action: loss_of_bearer, release_of_bearer or a number".into(),
+                            )
+                        })?,
+                ),
+            };
+            let flows = match v.get("flows") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .map(|n| n.as_u64().and_then(|n| u32::try_from(n).ok()))
+                    .collect::<Option<Vec<u32>>>()
+                    .ok_or_else(|| AdminError::BadRequest("flows: numbers".into()))?,
+                Some(_) => return Err(AdminError::BadRequest("flows: an array".into())),
+            };
+            admin
+                .pcrf_rar(str_of(&v, "session_id")?, &[action], &flows)
+                .await
+                .map(sessions_json)
         }
         _ => Err(AdminError::BadRequest(format!(
             "no such endpoint: {method} {path}"

@@ -140,6 +140,55 @@ struct CallState {
     /// The Rx session, once opened.
     rx: Option<String>,
     icid: String,
+    /// The served UE's dialog, to release the call (the first leg seen: with one P-CSCF
+    /// serving both ends, the caller's).
+    leg: Option<DialogLeg>,
+    /// Media-Component-Numbers of the last AAR.
+    media: Vec<u32>,
+}
+
+/// What the P-CSCF stores of a served UE's dialog to release it itself (TS 24.229 §5.2.6.3.4:
+/// the Record-Route list and dialog ID of the responses; §5.2.8.1.2: the BYEs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct DialogLeg {
+    /// The UE sent the initial INVITE.
+    ue_is_caller: bool,
+    /// The UE's identity (From of a caller, To of a callee) and tag.
+    ue_uri: String,
+    ue_tag: Option<String>,
+    /// The UE's Contact (remote target of requests toward it).
+    ue_contact: Option<String>,
+    /// Highest CSeq of the UE's requests in the dialog.
+    ue_cseq: u32,
+    /// The other party's identity, tag and Contact.
+    remote_uri: String,
+    remote_tag: Option<String>,
+    remote_contact: Option<String>,
+    /// Route values toward the other party (the route set without us), top first.
+    route_to_remote: Vec<String>,
+    /// Highest CSeq of the other party's requests.
+    remote_cseq: u32,
+    /// A 2xx confirmed the dialog.
+    confirmed: bool,
+}
+
+/// A request the P-CSCF sends itself (without Via: the sending endpoint adds it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnRequest {
+    /// The request (no Via).
+    pub request: String,
+    /// Where to send it (the URI the next hop is resolved from).
+    pub next_hop: String,
+}
+
+/// The P-CSCF's release of a call (TS 24.229 §5.2.8.1.2): a BYE to the served UE and one
+/// toward the other party along the route set, each with a Reason header, then the Rx STR.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Release {
+    /// The BYEs: to the UE first, then toward the core.
+    pub byes: Vec<OwnRequest>,
+    /// The STR ending the Rx session.
+    pub str: RxAction,
 }
 
 /// The P-CSCF.
@@ -289,23 +338,197 @@ impl Pcscf {
             .ok()
             .filter(|b| b.starts_with("v=0"))
             .map(|b| (from, b.to_string()));
+        let leg = Self::initial_leg(req, from == OfferFrom::Ue);
+        let mut calls = self.calls.lock().expect("P-CSCF lock is never poisoned");
+        let c = calls.entry(call_id.to_string()).or_insert(CallState {
+            offer: None,
+            rx: None,
+            icid: String::new(),
+            leg: None,
+            media: Vec::new(),
+        });
+        c.offer = offer;
+        c.icid = icid;
+        if c.leg.is_none() {
+            c.leg = leg;
+        }
+    }
+
+    /// The served UE's side of a dialog from its initial INVITE (`from_ue`: the UE is the caller).
+    fn initial_leg(req: &Message<'_>, from_ue: bool) -> Option<DialogLeg> {
+        let from = req.from().ok().flatten()?;
+        let to = req.to().ok().flatten()?;
+        let cseq = req.cseq().ok().flatten()?.seq;
+        let contact = req
+            .contacts()
+            .next()
+            .and_then(|c| c.ok())
+            .and_then(|c| c.uri())
+            .map(|u| u.as_str().to_string());
+        let from_uri = from.uri().as_str().to_string();
+        let to_uri = to.uri().as_str().to_string();
+        let from_tag = from.tag().map(str::to_string);
+        Some(if from_ue {
+            DialogLeg {
+                ue_is_caller: true,
+                ue_uri: from_uri,
+                ue_tag: from_tag,
+                ue_contact: contact,
+                ue_cseq: cseq,
+                remote_uri: to_uri,
+                ..DialogLeg::default()
+            }
+        } else {
+            DialogLeg {
+                ue_is_caller: false,
+                ue_uri: to_uri,
+                remote_uri: from_uri,
+                remote_tag: from_tag,
+                remote_contact: contact,
+                // the route set as it reaches us, before our own Record-Route: toward the caller
+                route_to_remote: req
+                    .list(HeaderName::RecordRoute)
+                    .map(|(_, v)| v.trim().to_string())
+                    .collect(),
+                remote_cseq: cseq,
+                ..DialogLeg::default()
+            }
+        })
+    }
+
+    /// Host and port of our own URI (Record-Route entries naming it are ours).
+    fn is_us(&self, route: &str) -> bool {
+        contact_key(&uri_of(route)) == contact_key(&self.cfg.path_uri)
+    }
+
+    /// A 2xx to the initial INVITE: the dialog's other tag, Contact and route set.
+    fn confirm_leg(&self, resp: &Message<'_>, leg: &mut DialogLeg) {
+        let to_tag = resp
+            .to()
+            .ok()
+            .flatten()
+            .and_then(|t| t.tag().map(str::to_string));
+        let contact = resp
+            .contacts()
+            .next()
+            .and_then(|c| c.ok())
+            .and_then(|c| c.uri())
+            .map(|u| u.as_str().to_string());
+        if leg.ue_is_caller {
+            leg.remote_tag = to_tag;
+            leg.remote_contact = contact;
+            // the caller's route set is the Record-Route list reversed; we are its first hop
+            let mut rr: Vec<String> = resp
+                .list(HeaderName::RecordRoute)
+                .map(|(_, v)| v.trim().to_string())
+                .collect();
+            rr.reverse();
+            let ours = rr.iter().take_while(|r| self.is_us(r)).count();
+            leg.route_to_remote = rr.split_off(ours);
+        } else {
+            leg.ue_tag = to_tag;
+            leg.ue_contact = contact;
+        }
+        leg.confirmed = true;
+    }
+
+    /// Releases the call whose Rx session is `rx_session` (ASR, or loss of all its bearers):
+    /// the BYEs to send both ways with `reason` (an RFC 3326 Reason value) and the STR. `None`
+    /// when no confirmed dialog has that session.
+    pub fn release(&self, rx_session: &str, reason: &str) -> Option<Release> {
+        let mut calls = self.calls.lock().expect("P-CSCF lock is never poisoned");
+        let call_id = calls
+            .iter()
+            .find(|(_, c)| c.rx.as_deref() == Some(rx_session))
+            .map(|(k, _)| k.clone())?;
+        let c = calls.remove(&call_id)?;
+        let str = RxAction::Str {
+            session_id: rx_session.to_string(),
+        };
+        let Some(leg) = c.leg.filter(|l| l.confirmed) else {
+            return Some(Release {
+                byes: Vec::new(),
+                str,
+            });
+        };
+        let tag = |t: &Option<String>| {
+            t.as_deref()
+                .map(|t| format!(";tag={t}"))
+                .unwrap_or_default()
+        };
+        let bye =
+            |ruri: &str, routes: &[String], from: (&str, String), to: (&str, String), cseq: u32| {
+                let mut r = format!("BYE {ruri} SIP/2.0\r\n");
+                for route in routes {
+                    r.push_str(&format!("Route: {route}\r\n"));
+                }
+                r.push_str(&format!(
+                    "Max-Forwards: 70\r\nFrom: <{}>{}\r\nTo: <{}>{}\r\nCall-ID: {call_id}\r\n\
+CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
+                    from.0, from.1, to.0, to.1
+                ));
+                r
+            };
+        let mut byes = Vec::new();
+        if let Some(ue) = &leg.ue_contact {
+            byes.push(OwnRequest {
+                request: bye(
+                    ue,
+                    &[],
+                    (&leg.remote_uri, tag(&leg.remote_tag)),
+                    (&leg.ue_uri, tag(&leg.ue_tag)),
+                    leg.remote_cseq.saturating_add(1),
+                ),
+                next_hop: ue.clone(),
+            });
+        }
+        if let Some(remote) = &leg.remote_contact {
+            byes.push(OwnRequest {
+                request: bye(
+                    remote,
+                    &leg.route_to_remote,
+                    (&leg.ue_uri, tag(&leg.ue_tag)),
+                    (&leg.remote_uri, tag(&leg.remote_tag)),
+                    leg.ue_cseq.saturating_add(1),
+                ),
+                next_hop: leg
+                    .route_to_remote
+                    .first()
+                    .map(|r| uri_of(r))
+                    .unwrap_or_else(|| remote.clone()),
+            });
+        }
+        Some(Release { byes, str })
+    }
+
+    /// The Media-Component-Numbers last authorised for an Rx session (to tell whether a loss
+    /// of bearer reported for some of them takes all the call's media).
+    pub fn rx_media(&self, rx_session: &str) -> Option<Vec<u32>> {
         self.calls
             .lock()
             .expect("P-CSCF lock is never poisoned")
-            .insert(
-                call_id.to_string(),
-                CallState {
-                    offer,
-                    rx: None,
-                    icid,
-                },
-            );
+            .values()
+            .find(|c| c.rx.as_deref() == Some(rx_session))
+            .map(|c| c.media.clone())
     }
 
     /// In-dialog requests: a BYE or CANCEL ends the call's Rx session (returned by
     /// [`Pcscf::rx_on_end`]); re-INVITE offers are remembered.
     fn track_request(&self, req: &Message<'_>, from_ue: bool) {
-        if req.method() == Some(Method::Invite) {
+        // an UPDATE (RFC 3311) or re-INVITE with SDP is a new offer; its 2xx answers it
+        if let (Some(call_id), Ok(Some(cseq)), Ok(Some(from))) =
+            (req.header(HeaderName::CallId), req.cseq(), req.from())
+        {
+            let mut calls = self.calls.lock().expect("P-CSCF lock is never poisoned");
+            if let Some(leg) = calls.get_mut(call_id).and_then(|c| c.leg.as_mut()) {
+                if from.tag().is_some() && from.tag() == leg.ue_tag.as_deref() {
+                    leg.ue_cseq = leg.ue_cseq.max(cseq.seq);
+                } else if from.tag().is_some() && from.tag() == leg.remote_tag.as_deref() {
+                    leg.remote_cseq = leg.remote_cseq.max(cseq.seq);
+                }
+            }
+        }
+        if matches!(req.method(), Some(Method::Invite | Method::Update)) {
             let Some(call_id) = req.header(HeaderName::CallId) else {
                 return;
             };
@@ -355,13 +578,21 @@ impl Pcscf {
                 self.record_registration(resp, now);
                 None
             }
-            Method::Invite if status == 183 || (200..300).contains(&status) => {
-                let answer = std::str::from_utf8(resp.body())
-                    .ok()
-                    .filter(|b| b.starts_with("v=0"))?;
+            Method::Invite | Method::Update
+                if (status == 183 && cseq.method == Method::Invite)
+                    || (200..300).contains(&status) =>
+            {
                 let call_id = resp.header(HeaderName::CallId)?;
                 let mut calls = self.calls.lock().expect("P-CSCF lock is never poisoned");
                 let c = calls.get_mut(call_id)?;
+                if cseq.method == Method::Invite && (200..300).contains(&status) {
+                    if let Some(leg) = c.leg.as_mut().filter(|l| !l.confirmed) {
+                        self.confirm_leg(resp, leg);
+                    }
+                }
+                let answer = std::str::from_utf8(resp.body())
+                    .ok()
+                    .filter(|b| b.starts_with("v=0"))?;
                 let (from, offer) = c.offer.clone()?;
                 let offer_s = ims_sdp::Session::parse_str(&offer).ok()?;
                 let answer_s = ims_sdp::Session::parse_str(answer).ok()?;
@@ -370,6 +601,7 @@ impl Pcscf {
                     OfferFrom::Remote => (&answer_s, &offer_s),
                 };
                 let media = media_components(ue, remote, from);
+                c.media = media.iter().map(|m| m.media_component_number).collect();
                 let (session_id, update) = match &c.rx {
                     Some(s) => (s.clone(), true),
                     None => {
@@ -891,6 +1123,95 @@ Call-ID: c1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
                 session_id: "rx1".into()
             })
         );
+    }
+
+    #[test]
+    fn pcscf_release_sends_bye_both_ways_with_the_dialog_state() {
+        let p = pcscf();
+        p.on_response(
+            &ims_sip::parse_datagram(REG_200.as_bytes()).unwrap(),
+            0,
+            || unreachable!(),
+        );
+        let inv = invite("", OFFER);
+        assert!(matches!(
+            p.from_ue(&ims_sip::parse_datagram(inv.as_bytes()).unwrap(), 10),
+            Decision::Forward(_)
+        ));
+        // the 200 as it reaches the caller: Record-Route of both P-CSCF sides and the S-CSCFs
+        let ok = format!(
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-2\r\n\
+Record-Route: <sip:127.0.0.1:5061;lr>\r\nRecord-Route: <sip:127.0.0.1:6060;lr>\r\n\
+Record-Route: <sip:127.0.0.1:6061;lr>\r\nRecord-Route: <sip:127.0.0.1:5061;lr>\r\n\
+From: <sip:alice@ims.example.org>;tag=a\r\nTo: <sip:bob@ims.example.org>;tag=b\r\nCall-ID: c1\r\n\
+CSeq: 1 INVITE\r\nContact: <sip:bob@10.0.0.2:5070>\r\nContent-Type: application/sdp\r\n\
+Content-Length: {}\r\n\r\n{ANSWER}",
+            ANSWER.len()
+        );
+        let Some(RxAction::Aar { session_id, .. }) =
+            p.on_response(&ims_sip::parse_datagram(ok.as_bytes()).unwrap(), 11, || {
+                "rx9".into()
+            })
+        else {
+            panic!("AAR at the 200")
+        };
+        assert_eq!(p.rx_media("rx9"), Some(vec![1]));
+        // a re-INVITE from the callee (CSeq 7) and one from the caller (CSeq 2) raise each side
+        let reinvite = |from: &str, to: &str, cseq: u32| {
+            format!(
+                "INVITE sip:x@10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.9;branch=z9hG4bK-{cseq}\r\n\
+Max-Forwards: 70\r\nFrom: {from}\r\nTo: {to}\r\nCall-ID: c1\r\nCSeq: {cseq} INVITE\r\n\
+Content-Length: 0\r\n\r\n"
+            )
+        };
+        let r = reinvite(
+            "<sip:bob@ims.example.org>;tag=b",
+            "<sip:alice@ims.example.org>;tag=a",
+            7,
+        );
+        p.from_core(&ims_sip::parse_datagram(r.as_bytes()).unwrap());
+        let r = reinvite(
+            "<sip:alice@ims.example.org>;tag=a",
+            "<sip:bob@ims.example.org>;tag=b",
+            2,
+        );
+        p.from_ue(&ims_sip::parse_datagram(r.as_bytes()).unwrap(), 12);
+        assert!(p.release("nope", "SIP ;cause=503").is_none());
+        let rel = p.release(&session_id, "SIP ;cause=503").unwrap();
+        assert_eq!(
+            rel.str,
+            RxAction::Str {
+                session_id: "rx9".into()
+            }
+        );
+        assert_eq!(rel.byes.len(), 2);
+        // to the UE: at its contact, as from the callee, above the callee's CSeq
+        let to_ue = ims_sip::parse_datagram(rel.byes[0].request.as_bytes()).unwrap();
+        assert_eq!(rel.byes[0].next_hop, "sip:alice@10.0.0.1:5060");
+        assert_eq!(to_ue.request_uri_str(), Some("sip:alice@10.0.0.1:5060"));
+        assert_eq!(to_ue.from().unwrap().unwrap().tag(), Some("b"));
+        assert_eq!(to_ue.to().unwrap().unwrap().tag(), Some("a"));
+        assert_eq!(to_ue.cseq().unwrap().unwrap().seq, 8);
+        assert_eq!(to_ue.header_str("Reason"), Some("SIP ;cause=503"));
+        assert_eq!(to_ue.list(HeaderName::Route).count(), 0);
+        // toward the callee: along the route set without us, as from the caller
+        let to_core = ims_sip::parse_datagram(rel.byes[1].request.as_bytes()).unwrap();
+        assert_eq!(to_core.request_uri_str(), Some("sip:bob@10.0.0.2:5070"));
+        let routes: Vec<&str> = to_core.list(HeaderName::Route).map(|(_, v)| v).collect();
+        assert_eq!(
+            routes,
+            [
+                "<sip:127.0.0.1:6061;lr>",
+                "<sip:127.0.0.1:6060;lr>",
+                "<sip:127.0.0.1:5061;lr>"
+            ]
+        );
+        assert_eq!(rel.byes[1].next_hop, "sip:127.0.0.1:6061;lr");
+        assert_eq!(to_core.from().unwrap().unwrap().tag(), Some("a"));
+        assert_eq!(to_core.to().unwrap().unwrap().tag(), Some("b"));
+        assert_eq!(to_core.cseq().unwrap().unwrap().seq, 3);
+        // released: the session is gone
+        assert!(p.release(&session_id, "SIP ;cause=503").is_none());
     }
 
     fn hss_with(ifcs: Vec<InitialFilterCriteria>) -> (LocalHss, ImsSubscription) {

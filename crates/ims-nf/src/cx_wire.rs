@@ -22,12 +22,72 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Answers Cx requests with an in-process HSS.
+/// Answers Cx requests with an in-process HSS; with an [`SlfTable`] it also acts as the
+/// Subscription Locator Function (Dx: TS 29.228, TS 29.229 §6.1): a request for a user that
+/// the table assigns to another HSS is answered 3006 DIAMETER_REDIRECT_INDICATION naming it.
 #[derive(Debug, Clone)]
 pub struct HssCxServer {
     origin_host: String,
     origin_realm: String,
     hss: LocalHss,
+    slf: Option<std::sync::Arc<SlfTable>>,
+}
+
+/// The SLF's table (TS 23.228 §4.8.1, TS 29.228 Dx): which HSS (its Diameter identity) holds the
+/// subscription of a private or public user identity, and how long clients may cache a redirect.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SlfTable {
+    users: std::collections::HashMap<String, String>,
+    /// Redirect-Max-Cache-Time of the redirects (seconds; 0 sends DONT_CACHE).
+    pub cache_time: u32,
+}
+
+impl SlfTable {
+    /// An empty table whose redirects may be cached for `cache_time` seconds.
+    pub fn new(cache_time: u32) -> SlfTable {
+        SlfTable {
+            users: std::collections::HashMap::new(),
+            cache_time,
+        }
+    }
+
+    /// Assigns an identity (IMPI `user@realm`, or IMPU `sip:`/`tel:` URI) to the HSS `host`.
+    pub fn insert(&mut self, identity: &str, host: &str) {
+        self.users
+            .insert(identity.to_ascii_lowercase(), host.to_string());
+    }
+
+    /// The HSS of an identity.
+    pub fn lookup(&self, identity: &str) -> Option<&str> {
+        self.users
+            .get(&identity.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+
+    /// How many identities it knows.
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    /// True when it knows none.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
+    /// The HSS of a Cx/Dx request: by User-Name (IMPI) first, else by the first
+    /// Public-Identity (LIR, SAR without User-Name).
+    pub fn route(&self, request: &Message<'_>) -> Option<&str> {
+        let user = request
+            .find(ims_diameter::dict::USER_NAME)
+            .and_then(|a| a.utf8().ok())
+            .and_then(|u| self.lookup(u));
+        user.or_else(|| {
+            request
+                .find_all(ims_diameter::dict::PUBLIC_IDENTITY)
+                .filter_map(|a| a.utf8().ok())
+                .find_map(|u| self.lookup(u))
+        })
+    }
 }
 
 impl HssCxServer {
@@ -37,7 +97,17 @@ impl HssCxServer {
             origin_host: origin_host.to_string(),
             origin_realm: origin_realm.to_string(),
             hss,
+            slf: None,
         }
+    }
+
+    /// Makes this server the SLF too: requests for identities `table` assigns to another HSS are
+    /// redirected there (3006 with Redirect-Host `aaa://<host>`, Redirect-Host-Usage ALL_USER
+    /// and Redirect-Max-Cache-Time, RFC 6733 §6.13), the others are answered here (an SLF
+    /// without subscribers answers 5001 DIAMETER_ERROR_USER_UNKNOWN).
+    pub fn with_slf(mut self, table: SlfTable) -> HssCxServer {
+        self.slf = Some(std::sync::Arc::new(table));
+        self
     }
 
     /// The in-process HSS (for provisioning, RTR and PPR triggers).
@@ -60,6 +130,26 @@ impl HssCxServer {
             Err(_) => return None,
         }
         let msg = Message::parse(request).ok()?;
+        if let Some(slf) = &self.slf {
+            if let Some(host) = slf
+                .route(&msg)
+                .filter(|h| !h.eq_ignore_ascii_case(&self.origin_host))
+            {
+                use ims_diameter::routing::{redirect_answer, RedirectHostUsage};
+                let usage = if slf.cache_time == 0 {
+                    RedirectHostUsage::DontCache
+                } else {
+                    RedirectHostUsage::AllUser
+                };
+                return Some(redirect_answer(
+                    &msg,
+                    &[host.to_string()],
+                    usage,
+                    slf.cache_time,
+                    &origin,
+                ));
+            }
+        }
         let h = msg.header();
         let oh: Cow<'static, str> = self.origin_host.clone().into();
         let or: Cow<'static, str> = self.origin_realm.clone().into();
@@ -464,7 +554,7 @@ impl<R: DiameterRequester> CxClient for DiameterCx<R> {
             origin_realm: self.origin_realm.clone().into(),
             destination_realm: self.destination_realm.clone().into(),
             user_name: q.impi.map(Cow::Owned),
-            public_identity: vec![q.impu.into()],
+            public_identity: vec![q.impu.into()].into(),
             server_name: q.server_name.into(),
             server_assignment_type: cx::ServerAssignmentType::from_i32(
                 i32::try_from(code).unwrap_or(i32::MAX),
@@ -845,6 +935,82 @@ mod tests {
             "ims.example.org",
             "ims.example.org",
         )
+    }
+
+    #[test]
+    fn slf_redirects_to_the_users_hss_and_answers_its_own() {
+        // an HSS that is also the SLF: alice is here, bob on hss2 (by IMPI and by IMPU)
+        let c = client();
+        let mut table = SlfTable::new(60);
+        table.insert("alice@ims.example.org", "hss.ims.example.org");
+        table.insert("Bob@ims.example.org", "hss2.ims.example.org");
+        table.insert("sip:bob@ims.example.org", "hss2.ims.example.org");
+        assert_eq!(table.len(), 3);
+        let server = c.requester.0.clone().with_slf(table);
+        let uar = |impi: &str, impu: &str| {
+            Uar {
+                session_id: "s;1".into(),
+                vendor_specific_application_id: VendorSpecificApplicationId::cx(),
+                auth_session_state: AuthSessionState::NoStateMaintained,
+                origin_host: "icscf.ims.example.org".into(),
+                origin_realm: "ims.example.org".into(),
+                destination_realm: "ims.example.org".into(),
+                user_name: impi.to_string().into(),
+                public_identity: impu.to_string().into(),
+                ..Default::default()
+            }
+            .encode(1, 2)
+        };
+        let a = block_on(server.answer(&uar("bob@ims.example.org", "sip:bob@ims.example.org")))
+            .unwrap();
+        let m = Message::parse(&a).unwrap();
+        let r = ims_diameter::routing::redirect_of(&m).expect("a 3006 redirect");
+        assert_eq!(r.hosts, ["aaa://hss2.ims.example.org"]);
+        assert_eq!(r.usage, ims_diameter::routing::RedirectHostUsage::AllUser);
+        assert_eq!(r.max_cache_time, Some(60));
+        assert!(m.flags().is_error());
+        assert_eq!(m.session_id(), Some("s;1"));
+        // LIR has no User-Name: the SLF goes by Public-Identity
+        let lir = Lir {
+            session_id: "s;2".into(),
+            vendor_specific_application_id: VendorSpecificApplicationId::cx(),
+            auth_session_state: AuthSessionState::NoStateMaintained,
+            origin_host: "icscf.ims.example.org".into(),
+            origin_realm: "ims.example.org".into(),
+            destination_realm: "ims.example.org".into(),
+            public_identity: "sip:bob@ims.example.org".into(),
+            ..Default::default()
+        }
+        .encode(3, 4);
+        let a = block_on(server.answer(&lir)).unwrap();
+        let r = ims_diameter::routing::redirect_of(&Message::parse(&a).unwrap()).unwrap();
+        assert_eq!(r.host_names(), ["hss2.ims.example.org"]);
+        // alice is ours: answered here; nobody: 5001 from here
+        let a = block_on(server.answer(&uar("alice@ims.example.org", "sip:alice@ims.example.org")))
+            .unwrap();
+        let m = Message::parse(&a).unwrap();
+        assert!(ims_diameter::routing::redirect_of(&m).is_none());
+        assert_eq!(m.outcome(), Some(result::FIRST_REGISTRATION));
+        let a = block_on(server.answer(&uar("eve@ims.example.org", "sip:eve@ims.example.org")))
+            .unwrap();
+        assert_eq!(
+            Message::parse(&a).unwrap().outcome(),
+            Some(result::USER_UNKNOWN)
+        );
+        // cache time 0: DONT_CACHE and no Redirect-Max-Cache-Time
+        let mut t0 = SlfTable::new(0);
+        t0.insert("bob@ims.example.org", "hss2.ims.example.org");
+        let a = block_on(
+            c.requester
+                .0
+                .clone()
+                .with_slf(t0)
+                .answer(&uar("bob@ims.example.org", "sip:bob@ims.example.org")),
+        )
+        .unwrap();
+        let r = ims_diameter::routing::redirect_of(&Message::parse(&a).unwrap()).unwrap();
+        assert_eq!(r.usage, ims_diameter::routing::RedirectHostUsage::DontCache);
+        assert_eq!(r.max_cache_time, None);
     }
 
     #[test]

@@ -383,6 +383,50 @@ v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nt=0 0\r\nm=message 2855 TCP/MSRP *\r\n"
         assert_eq!(hit, ["sip:im"]);
     }
 
+    /// The SessionDescription SPT of `examples/cscf/ims.toml` (TS 29.228 B.2.2: line `m`,
+    /// content `^message `): an MSRP offer matches, an audio-only offer and a MESSAGE do not.
+    #[test]
+    fn session_description_spt_selects_msrp_offers() {
+        let inv = ims_sip::parse_datagram(INVITE).unwrap();
+        let audio = INVITE
+            .windows(7)
+            .position(|w| w == b"message")
+            .map(|i| {
+                let mut v = INVITE[..i].to_vec();
+                v.extend_from_slice(b"audio 2855 RTP/AVP 0 18\r\n");
+                v
+            })
+            .unwrap();
+        let audio = ims_sip::parse_datagram(&audio).unwrap();
+        let msg = ims_sip::parse_datagram(MESSAGE).unwrap();
+        let spts = vec![
+            Spt::new(SptKind::SessionCase(SessionCase::Originating)),
+            Spt::new(SptKind::Method("INVITE".into())),
+            Spt::new(SptKind::SessionDescription {
+                line: "m".into(),
+                content: Some("^message ".into()),
+            }),
+        ];
+        let set = FilterSet::compile(&[ifc(50, false, spts, "sip:127.0.0.1:7070")]).unwrap();
+        let orig = ctx(SessionCase::Originating);
+        assert_eq!(set.matching(&inv, orig).count(), 1);
+        assert_eq!(set.matching(&audio, orig).count(), 0, "audio-only offer");
+        assert_eq!(set.matching(&msg, orig).count(), 0, "no SDP");
+        assert_eq!(
+            set.matching(&inv, ctx(SessionCase::TerminatingRegistered))
+                .count(),
+            0,
+            "originating only"
+        );
+        // a line type other than m= never matches the content
+        let other = Spt::new(SptKind::SessionDescription {
+            line: "a".into(),
+            content: Some("^message ".into()),
+        });
+        let set = FilterSet::compile(&[ifc(1, false, vec![other], "sip:x")]).unwrap();
+        assert_eq!(set.matching(&inv, orig).count(), 0);
+    }
+
     #[test]
     fn register_types_and_profile_part() {
         let reg = ims_sip::parse_datagram(

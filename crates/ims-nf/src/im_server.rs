@@ -68,6 +68,19 @@ pub const IMDN_NS: &str = "urn:ietf:params:imdn";
 /// How many sent notifications are remembered to avoid duplicates.
 const NOTIFIED_MEMORY: usize = 4096;
 
+/// The page-mode size limit (octets of body): larger messages use large mode (TS 24.247 §5.2,
+/// RFC 3428 §4).
+pub const PAGE_MODE_LIMIT: usize = 1300;
+
+/// Most page-mode IMs kept for unregistered recipients (oldest dropped first).
+const MAX_STORED_IM: usize = 10_000;
+
+/// Delivery attempts of a stored IM before it is dropped.
+const STORED_IM_ATTEMPTS: u8 = 3;
+
+/// How long large-mode delivery waits for the answer, the connection and the REPORT.
+const LARGE_MODE_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// One subscriber's number and public identities.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NumberEntry {
@@ -203,6 +216,14 @@ pub struct ImServerConfig {
     pub network_imdn: bool,
     /// How often the retry timer of the IP-SM-GW is looked at.
     pub tick: Duration,
+    /// Largest page-mode body (octets). A message the server must deliver that is larger goes
+    /// out in large mode instead: INVITE with an MSRP offer, one SEND, BYE (TS 24.247 §5.2;
+    /// RFC 3428 §4 puts the MESSAGE limit at 1300 octets).
+    pub page_limit: usize,
+    /// Keep page-mode IMs for recipients that are not registered (the relayed MESSAGE got 480)
+    /// and deliver them when the recipient registers, like short messages; the sender gets 202
+    /// Accepted. Off: the 480 is relayed.
+    pub store_im: bool,
 }
 
 impl ImServerConfig {
@@ -219,6 +240,8 @@ impl ImServerConfig {
             reject_unknown: false,
             network_imdn: false,
             tick: Duration::from_secs(1),
+            page_limit: PAGE_MODE_LIMIT,
+            store_im: true,
         }
     }
 }
@@ -250,6 +273,10 @@ pub struct ImStats {
     pub imdn_sent: u64,
     /// Third-party REGISTERs received.
     pub registers: u64,
+    /// Page-mode IMs stored for an unregistered recipient.
+    pub im_stored: u64,
+    /// Messages delivered in large mode (INVITE + MSRP SEND + BYE) by the server itself.
+    pub large_sent: u64,
 }
 
 #[derive(Default)]
@@ -260,6 +287,8 @@ struct Counters {
     im_relayed: AtomicU64,
     imdn_sent: AtomicU64,
     registers: AtomicU64,
+    im_stored: AtomicU64,
+    large_sent: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -279,6 +308,112 @@ struct Shared {
     counters: Counters,
     outbox: mpsc::UnboundedSender<Action>,
     others: Option<mpsc::UnboundedSender<UaEvent>>,
+    /// Page-mode IMs waiting for their recipient's registration.
+    stored_im: Mutex<std::collections::VecDeque<StoredIm>>,
+    /// Their files (with [`ImServerConfig::store`]).
+    im_files: Option<ImFileStore>,
+    im_seq: AtomicU64,
+}
+
+/// A page-mode IM kept for an unregistered recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct StoredIm {
+    /// The recipient (canonical identity, see [`Numbering::canonical`]).
+    to: String,
+    page: Page,
+    attempts: u8,
+    /// Its file, when the server has a store directory.
+    file: Option<PathBuf>,
+}
+
+/// Stored page-mode IMs as one JSON file each under `<store>/im/` (written when stored,
+/// removed when delivered or given up), so they survive a restart like short messages.
+#[derive(Debug, Clone)]
+struct ImFileStore {
+    dir: PathBuf,
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+impl ImFileStore {
+    fn new(store: &std::path::Path) -> std::io::Result<ImFileStore> {
+        let dir = store.join("im");
+        std::fs::create_dir_all(&dir)?;
+        Ok(ImFileStore { dir })
+    }
+
+    /// Writes `m` (atomically: a temporary file renamed) and returns its path; names sort in
+    /// arrival order.
+    fn save(&self, m: &StoredIm, seq: u64) -> std::io::Result<PathBuf> {
+        let p = &m.page;
+        let v = serde_json::json!({
+            "to": m.to, "request_uri": p.request_uri, "from_uri": p.from_uri,
+            "from_display": p.from_display, "to_header": p.to, "asserted": p.asserted,
+            "content_type": p.content_type, "body": hex(&p.body), "attempts": m.attempts,
+        });
+        let name = format!("{:012}-{seq:08}-{}.json", unix_now(), token());
+        let path = self.dir.join(name);
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, v.to_string())?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(path)
+    }
+
+    /// Every stored IM, oldest first; unreadable files are skipped.
+    fn load_all(&self) -> std::io::Result<Vec<StoredIm>> {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(&self.dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        names.sort();
+        let mut out = Vec::with_capacity(names.len());
+        for path in names {
+            let Ok(text) = std::fs::read(&path) else {
+                continue;
+            };
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&text) else {
+                continue;
+            };
+            let s = |k: &str| v[k].as_str().map(str::to_owned);
+            let (Some(to), Some(request_uri), Some(body)) =
+                (s("to"), s("request_uri"), s("body").and_then(|b| unhex(&b)))
+            else {
+                continue;
+            };
+            out.push(StoredIm {
+                to,
+                page: Page {
+                    request_uri,
+                    from_uri: s("from_uri").unwrap_or_default(),
+                    from_display: s("from_display"),
+                    to: s("to_header").unwrap_or_default(),
+                    asserted: s("asserted"),
+                    routes: Vec::new(),
+                    max_forwards: 70,
+                    content_type: s("content_type").unwrap_or_else(|| "text/plain".into()),
+                    body,
+                },
+                attempts: v["attempts"]
+                    .as_u64()
+                    .and_then(|a| u8::try_from(a).ok())
+                    .unwrap_or(0),
+                file: Some(path),
+            });
+        }
+        Ok(out)
+    }
+
+    fn remove(path: &std::path::Path) {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 /// A running IM server. Dropping it does not stop it; call [`ImServer::shutdown`].
@@ -663,6 +798,8 @@ impl Shared {
                         .expect("IP-SM-GW lock")
                         .registered(&identities, unix_now());
                     self.queue(out);
+                    let s = self.clone();
+                    tokio::spawn(async move { s.deliver_stored(&identities).await });
                 }
             }
             Request::Page(p) => self.relay(txn, p).await,
@@ -694,34 +831,14 @@ impl Shared {
         } else {
             p.routes.clone()
         };
-        let next_hop = uri_of(&routes[0]);
-        let from = match &p.from_display {
-            Some(d) => format!("\"{}\" <{}>", d.replace(['"', '\\'], ""), p.from_uri),
-            None => angle(&p.from_uri),
-        };
-        let mut headers = Vec::new();
-        if let Some(a) = &p.asserted {
-            headers.push(("P-Asserted-Identity", a.clone()));
-        }
-        let Ok(msg) = new_message(
-            &p.request_uri,
-            &from,
-            &p.to,
-            &routes,
-            p.max_forwards - 1,
-            &headers,
-            &p.content_type,
-            p.body.clone(),
-            &self.host(),
-        ) else {
+        let Some(code) = self.forward_page(&p, &p.request_uri, &routes).await else {
             return self.respond(txn, Answer::new(400)).await;
         };
-        bump(&self.counters.im_relayed);
-        let code = match self.send(msg, &next_hop).await {
-            Ok(c) => c,
-            Err(NetError::Timeout) => 408,
-            Err(_) => 503,
-        };
+        // the recipient is not registered: keep the message for its registration (like a
+        // short message) and tell the sender it was accepted for later delivery (RFC 3428 §7)
+        if code == 480 && self.cfg.store_im && self.store_im(&p) {
+            return self.respond(txn, Answer::new(202)).await;
+        }
         self.respond(txn, Answer::new(code)).await;
         if !self.cfg.network_imdn {
             return;
@@ -733,6 +850,258 @@ impl Shared {
         if (delivered && positive) || (!delivered && negative) {
             self.send_imdn(&p, delivered).await;
         }
+    }
+
+    /// Sends `p` on to `request_uri` along `routes`: a MESSAGE, or in large mode when the body
+    /// is over [`ImServerConfig::page_limit`]. The final status (`None`: not buildable).
+    async fn forward_page(&self, p: &Page, request_uri: &str, routes: &[String]) -> Option<u16> {
+        let next_hop = uri_of(&routes[0]);
+        let from = match &p.from_display {
+            Some(d) => format!("\"{}\" <{}>", d.replace(['"', '\\'], ""), p.from_uri),
+            None => angle(&p.from_uri),
+        };
+        if p.body.len() > self.cfg.page_limit {
+            bump(&self.counters.im_relayed);
+            return Some(self.send_large(p, &from, request_uri, routes).await);
+        }
+        let mut headers = Vec::new();
+        if let Some(a) = &p.asserted {
+            headers.push(("P-Asserted-Identity", a.clone()));
+        }
+        let msg = new_message(
+            request_uri,
+            &from,
+            &p.to,
+            routes,
+            p.max_forwards.saturating_sub(1),
+            &headers,
+            &p.content_type,
+            p.body.clone(),
+            &self.host(),
+        )
+        .ok()?;
+        bump(&self.counters.im_relayed);
+        Some(match self.send(msg, &next_hop).await {
+            Ok(c) => c,
+            Err(NetError::Timeout) => 408,
+            Err(_) => 503,
+        })
+    }
+
+    /// Keeps `p` for its recipient; false when the recipient is not one of ours.
+    fn store_im(&self, p: &Page) -> bool {
+        let to = self.cfg.numbering.canonical(&p.request_uri);
+        if !self.cfg.numbering.is_empty() && !self.cfg.numbering.knows(&to) {
+            return false;
+        }
+        let mut m = StoredIm {
+            to,
+            page: p.clone(),
+            attempts: 0,
+            file: None,
+        };
+        self.persist(&mut m);
+        let mut q = self.stored_im.lock().expect("stored IM lock");
+        if q.len() >= MAX_STORED_IM {
+            if let Some(f) = q.pop_front().and_then(|o| o.file) {
+                ImFileStore::remove(&f);
+            }
+        }
+        q.push_back(m);
+        bump(&self.counters.im_stored);
+        true
+    }
+
+    /// Writes `m` to the store directory (replacing its previous file), when there is one.
+    fn persist(&self, m: &mut StoredIm) {
+        let Some(files) = &self.im_files else { return };
+        if let Some(old) = m.file.take() {
+            ImFileStore::remove(&old);
+        }
+        let seq = self.im_seq.fetch_add(1, Ordering::Relaxed);
+        m.file = files.save(m, seq).ok();
+    }
+
+    /// Delivers the IMs stored for `identities` (one registration set), in arrival order,
+    /// through the S-CSCF's terminating side; those that still fail stay stored (bounded).
+    async fn deliver_stored(&self, identities: &[String]) {
+        let due: Vec<StoredIm> = {
+            let mut q = self.stored_im.lock().expect("stored IM lock");
+            let (due, keep): (Vec<_>, Vec<_>) =
+                q.drain(..).partition(|m| identities.contains(&m.to));
+            q.extend(keep);
+            due
+        };
+        let routes = [self.scscf_route()];
+        for mut m in due {
+            let ruri = self.cfg.numbering.address(&m.to);
+            let code = self.forward_page(&m.page, &ruri, &routes).await;
+            let delivered = code.is_some_and(|c| (200..300).contains(&c));
+            m.attempts += 1;
+            if !delivered && code.is_some() && m.attempts < STORED_IM_ATTEMPTS {
+                self.persist(&mut m);
+                self.stored_im.lock().expect("stored IM lock").push_back(m);
+            } else if let Some(f) = &m.file {
+                ImFileStore::remove(f);
+            }
+        }
+    }
+
+    /// Large mode (TS 24.247 §5.2, RFC 4975): INVITE with an MSRP offer toward `request_uri`
+    /// along `routes`, the body in one SEND (chunked by the session) asking for a success
+    /// REPORT, then BYE. We offer and connect (RFC 4975 §5.4, `a=setup:active` with the
+    /// discard port, RFC 4145 §4). Returns the SIP failure status, 408 on a timeout, or the
+    /// REPORT's status (200 when delivered).
+    async fn send_large(&self, p: &Page, from: &str, request_uri: &str, routes: &[String]) -> u16 {
+        use ims_txn::dialog::DialogId;
+        use ims_txn::ua::InviteParams;
+        let Ok(Some(remote)) = self
+            .endpoint
+            .locate(&uri_of(&routes[0]))
+            .await
+            .map(|t| t.into_iter().next())
+        else {
+            return 503;
+        };
+        let ip = self.endpoint.local_addr().ip();
+        let sid = token();
+        let local = format!("msrp://{}/{sid};tcp", SocketAddr::new(ip, 9));
+        let ct = p
+            .content_type
+            .split(';')
+            .next()
+            .unwrap_or("text/plain")
+            .trim();
+        let family = if ip.is_ipv6() { "IP6" } else { "IP4" };
+        let offer = format!(
+            "v=0\r\no=ims-im {n} 1 IN {family} {ip}\r\ns=-\r\nc=IN {family} {ip}\r\nt=0 0\r\n\
+             m=message 9 TCP/MSRP *\r\na=accept-types:{ct}\r\na=path:{local}\r\na=sendonly\r\n\
+             a=setup:active\r\na=max-size:{len}\r\n",
+            n = unix_now(),
+            len = p.body.len()
+        );
+        let mut headers: Vec<(String, String)> =
+            routes.iter().map(|r| ("Route".into(), r.clone())).collect();
+        if let Some(a) = &p.asserted {
+            headers.push(("P-Asserted-Identity".into(), a.clone()));
+        }
+        let inv = self
+            .endpoint
+            .invite(InviteParams {
+                request_uri: request_uri.to_string(),
+                from: from.to_string(),
+                to: p.to.split(";tag=").next().unwrap_or(&p.to).to_string(),
+                remote,
+                headers,
+                body: Some(("application/sdp".into(), offer.into_bytes())),
+            })
+            .await;
+        let Ok(mut inv) = inv else { return 503 };
+        let ok = loop {
+            match tokio::time::timeout(LARGE_MODE_TIMEOUT, inv.next()).await {
+                Ok(Some(Ok(r))) => match r.as_message().status().unwrap_or(500) {
+                    c if c < 200 => continue,
+                    c if c >= 300 => return c,
+                    _ => break r,
+                },
+                Ok(Some(Err(NetError::Timeout))) | Err(_) => return 408,
+                Ok(Some(Err(_))) | Ok(None) => return 503,
+            }
+        };
+        let m = ok.as_message();
+        let Some(dialog) = DialogId::of_received_response(&m) else {
+            return 502;
+        };
+        let peer: Option<Vec<String>> = ims_sdp::Session::parse(m.body()).ok().and_then(|s| {
+            s.media.iter().find_map(|md| {
+                (md.media_type() == ims_sdp::MediaType::Message && !md.is_rejected())
+                    .then(|| {
+                        md.msrp_path()
+                            .map(|p| p.iter().map(str::to_owned).collect())
+                    })
+                    .flatten()
+            })
+        });
+        drop(m);
+        let status = match peer {
+            Some(path) if !path.is_empty() => {
+                self.send_msrp(&local, &sid, &path, ct, &p.body).await
+            }
+            _ => 488,
+        };
+        if let Ok(t) = self.endpoint.bye(&dialog).await {
+            let _ = tokio::time::timeout(LARGE_MODE_TIMEOUT, t.final_response()).await;
+        }
+        if status == 200 {
+            bump(&self.counters.large_sent);
+        }
+        status
+    }
+
+    /// Connects to the answerer's MSRP path and sends `body` in one message; the status of
+    /// its REPORT (or of the failed transaction), 504 when nothing came back in time.
+    async fn send_msrp(
+        &self,
+        local: &str,
+        sid: &str,
+        path: &[String],
+        ct: &str,
+        body: &[u8],
+    ) -> u16 {
+        use ims_msrp::session::{Config as MsrpConfig, Outgoing, Session, SessionEvent};
+        use ims_msrp::UriBuf;
+        use ims_net::msrp::{ConnConfig, ConnEvent, MsrpConnection};
+        let (Ok(local), Ok(remote)) = (
+            UriBuf::parse(local),
+            path.iter()
+                .map(|u| UriBuf::parse(u))
+                .collect::<Result<Vec<_>, _>>(),
+        ) else {
+            return 488;
+        };
+        let Some(addr) = ims_msrp::Uri::parse(&path[0]).ok().and_then(|u| {
+            let host = u.host_str().trim_start_matches('[').trim_end_matches(']');
+            host.parse::<std::net::IpAddr>()
+                .ok()
+                .map(|ip| SocketAddr::new(ip, u.port_or_default()))
+        }) else {
+            return 488;
+        };
+        let seed = u64::from_le_bytes(random16()[..8].try_into().unwrap_or([7; 8]));
+        let session = Session::new(MsrpConfig::new(local, remote), seed);
+        let conn = tokio::time::timeout(
+            LARGE_MODE_TIMEOUT,
+            MsrpConnection::connect(addr, ConnConfig::default()),
+        )
+        .await;
+        let Ok(Ok(mut conn)) = conn else { return 504 };
+        let mut m = Outgoing::new(ct, Bytes::copy_from_slice(body));
+        m.success_report = true;
+        let sent = match conn.add_session(session).await {
+            Ok(()) => conn.send(sid, m).await,
+            Err(e) => Err(e),
+        };
+        let Ok(Some(id)) = sent else {
+            conn.close().await;
+            return 500;
+        };
+        let deadline = tokio::time::Instant::now() + LARGE_MODE_TIMEOUT;
+        let status = loop {
+            match tokio::time::timeout_at(deadline, conn.next_event()).await {
+                Ok(Some(ConnEvent::Session { event, .. })) => match event {
+                    SessionEvent::Report {
+                        message_id, status, ..
+                    } if message_id == id => break status,
+                    SessionEvent::SendFailed { status, .. } => break status,
+                    _ => {}
+                },
+                Ok(Some(ConnEvent::Closed(_))) | Ok(None) => break 503,
+                Ok(Some(_)) => {}
+                Err(_) => break 504,
+            }
+        };
+        conn.close().await;
+        status
     }
 
     /// The network's delivery notification back to the sender of `p`.
@@ -799,6 +1168,11 @@ impl ImServer {
             None => Box::new(MemorySmsStore),
         };
         let mut gw = IpSmGw::new(cfg.ipsmgw.clone(), store)?;
+        let im_files = cfg.store.as_deref().map(ImFileStore::new).transpose()?;
+        let stored_im: std::collections::VecDeque<StoredIm> = match &im_files {
+            Some(f) => f.load_all()?.into(),
+            None => Default::default(),
+        };
         if cfg.reject_unknown && !cfg.numbering.is_empty() {
             let n = cfg.numbering.clone();
             gw = gw.with_directory(move |r| n.knows(r));
@@ -821,6 +1195,9 @@ impl ImServer {
             counters: Counters::default(),
             outbox,
             others,
+            stored_im: Mutex::new(stored_im),
+            im_files,
+            im_seq: AtomicU64::new(0),
         });
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(serve(shared.clone(), incoming)));
@@ -871,6 +1248,11 @@ impl ImServer {
             .count()
     }
 
+    /// Page-mode IMs waiting for their recipient to register.
+    pub fn stored_ims(&self) -> usize {
+        self.shared.stored_im.lock().expect("stored IM lock").len()
+    }
+
     /// Whether a third-party registration for `impu` is live.
     pub fn is_registered(&self, impu: &str) -> bool {
         let c = self.shared.cfg.numbering.canonical(impu);
@@ -892,6 +1274,8 @@ impl ImServer {
             im_relayed: g(&c.im_relayed),
             imdn_sent: g(&c.imdn_sent),
             registers: g(&c.registers),
+            im_stored: g(&c.im_stored),
+            large_sent: g(&c.large_sent),
         }
     }
 
@@ -915,22 +1299,23 @@ async fn serve(shared: Arc<Shared>, mut incoming: Incoming) {
                 let s = shared.clone();
                 tokio::spawn(async move { s.request(txn, msg).await });
             }
-            other => match &shared.others {
-                Some(tx) => {
-                    let _ = tx.send(other);
-                }
-                None => match other {
-                    // no session-mode part here: page mode only
-                    UaEvent::IncomingInvite { txn, .. } => {
+            other => {
+                // no session-mode part (or it stopped): page mode only
+                let unhandled = match &shared.others {
+                    Some(tx) => tx.send(other).err().map(|e| e.0),
+                    None => Some(other),
+                };
+                match unhandled {
+                    Some(UaEvent::IncomingInvite { txn, .. }) => {
                         let _ = shared.endpoint.respond(txn, Answer::new(488)).await;
                     }
                     // no dialogs either (RFC 3261 §12.2.2)
-                    UaEvent::IncomingRequest { txn, .. } => {
+                    Some(UaEvent::IncomingRequest { txn, .. }) => {
                         let _ = shared.endpoint.respond(txn, Answer::new(481)).await;
                     }
                     _ => {}
-                },
-            },
+                }
+            }
         }
     }
 }
@@ -949,6 +1334,43 @@ mod tests {
             vec!["sip:bob@ims.example.org".to_string()],
         ];
         Numbering::from_sets(sets.iter().map(|s| s.as_slice()))
+    }
+
+    #[test]
+    fn stored_ims_round_trip_through_their_files_in_order() {
+        let dir = std::env::temp_dir().join(format!("ims-rs-im-store-{}", token()));
+        let files = ImFileStore::new(&dir).unwrap();
+        let page = |body: &[u8], ct: &str| Page {
+            request_uri: "tel:+15550002".into(),
+            from_uri: "sip:a@ims.example.org".into(),
+            from_display: Some("Alice".into()),
+            to: "<tel:+15550002>".into(),
+            asserted: Some("<sip:a@ims.example.org>".into()),
+            routes: Vec::new(),
+            max_forwards: 70,
+            content_type: ct.into(),
+            body: body.to_vec(),
+        };
+        let mut a = StoredIm {
+            to: "tel:+15550002".into(),
+            page: page(b"first", "text/plain"),
+            attempts: 1,
+            file: None,
+        };
+        let mut b = StoredIm {
+            to: "tel:+15550002".into(),
+            page: page(&[0, 1, 2, 255], "message/cpim"),
+            attempts: 0,
+            file: None,
+        };
+        a.file = Some(files.save(&a, 1).unwrap());
+        b.file = Some(files.save(&b, 2).unwrap());
+        std::fs::write(dir.join("im").join("zz-garbage.json"), b"{not json").unwrap();
+        let back = files.load_all().unwrap();
+        assert_eq!(back, [a.clone(), b.clone()], "garbage skipped, order kept");
+        ImFileStore::remove(a.file.as_ref().unwrap());
+        assert_eq!(files.load_all().unwrap(), [b]);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

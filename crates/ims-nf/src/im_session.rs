@@ -25,6 +25,13 @@
 //!   bounds memory.
 //! - BYE from either side ends both legs.
 //!
+//! In the all-in-one core ([`crate::runtime`]) the anchor shares the IM server's SIP endpoint
+//! ([`start_on`]): the originating iFC `INVITE` ∧ SDP `m=message` (TS 29.228 SessionDescription
+//! SPT) names the IM server, and the B-leg INVITE goes back along the Route set the S-CSCF left
+//! after our own entry (its `odi` URI), with the caller's P-Asserted-Identity, so the S-CSCF
+//! finishes originating processing and routes to the callee. Without a Route left, B legs go
+//! to [`ImSessionConfig::next_hop`] with [`ImSessionConfig::route`].
+//!
 //! One TCP connection per session and leg (RFC 4975 §8.5 connection sharing between sessions is
 //! not done by the anchor; frames naming another session on a connection get 481).
 //!
@@ -52,6 +59,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// Settings of the session anchor.
@@ -286,6 +294,49 @@ pub async fn start(cfg: ImSessionConfig) -> Result<ImSessionHandle, ImSessionErr
         .advertised_host
         .clone()
         .unwrap_or_else(|| msrp.ip().to_string());
+    let (tx, rx) = mpsc::unbounded_channel();
+    let t0 = tokio::spawn(async move {
+        let mut incoming: Incoming = incoming;
+        while let Some(ev) = incoming.recv().await {
+            if tx.send(ev).is_err() {
+                break;
+            }
+        }
+    });
+    let mut h = run(cfg, host, listener, ep, rx);
+    h.tasks.push(t0);
+    Ok(h)
+}
+
+/// Starts the anchor on an endpoint another part already owns (the IM server's, see
+/// [`crate::im_server::ImServer::start_with`]): `events` are the endpoint events that part does
+/// not handle (INVITEs, CANCELs, dialog events). Only the MSRP listener is bound here
+/// ([`ImSessionConfig::sip_addr`] is not used). [`ImSessionHandle::shutdown`] stops the shared
+/// endpoint too.
+pub async fn start_on(
+    cfg: ImSessionConfig,
+    endpoint: Endpoint,
+    events: mpsc::UnboundedReceiver<UaEvent>,
+) -> Result<ImSessionHandle, ImSessionError> {
+    let listener = TcpListener::bind(cfg.msrp_addr).await?;
+    let msrp = listener.local_addr()?;
+    let host = cfg
+        .advertised_host
+        .clone()
+        .unwrap_or_else(|| msrp.ip().to_string());
+    Ok(run(cfg, host, listener, endpoint, events))
+}
+
+fn run(
+    cfg: ImSessionConfig,
+    host: String,
+    listener: TcpListener,
+    ep: Endpoint,
+    events: mpsc::UnboundedReceiver<UaEvent>,
+) -> ImSessionHandle {
+    let msrp = listener
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let stats = Arc::new(Stats::default());
     let anchor = Arc::new(Anchor {
         cfg,
@@ -295,20 +346,20 @@ pub async fn start(cfg: ImSessionConfig) -> Result<ImSessionHandle, ImSessionErr
         state: Mutex::new(State::default()),
         stats: stats.clone(),
     });
-    let t1 = tokio::spawn(sip_loop(anchor.clone(), incoming));
+    let t1 = tokio::spawn(sip_loop(anchor.clone(), events));
     let t2 = tokio::spawn(accept_loop(anchor, listener));
-    Ok(ImSessionHandle {
+    ImSessionHandle {
         sip: ep.local_addr(),
         msrp,
         endpoint: ep,
         stats,
         tasks: vec![t1, t2],
-    })
+    }
 }
 
 // ------------------------------------------------------------------------------------ SIP side
 
-async fn sip_loop(anchor: Arc<Anchor>, mut incoming: Incoming) {
+async fn sip_loop(anchor: Arc<Anchor>, mut incoming: mpsc::UnboundedReceiver<UaEvent>) {
     while let Some(ev) = incoming.recv().await {
         match ev {
             UaEvent::IncomingInvite { txn, msg, .. } => {
@@ -350,6 +401,36 @@ async fn sip_loop(anchor: Arc<Anchor>, mut incoming: Incoming) {
             _ => {}
         }
     }
+}
+
+/// Headers of the A-leg INVITE the B leg carries unchanged: the asserted identity (the S-CSCF
+/// finds its served user by it when the request comes back), charging correlation, and what the
+/// callee's UA and policy look at (TS 24.247 §8, TS 24.229 §5.7.5).
+const COPIED_HEADERS: [&str; 8] = [
+    "P-Asserted-Identity",
+    "P-Charging-Vector",
+    "P-Asserted-Service",
+    "Subject",
+    "Accept-Contact",
+    "Contribution-ID",
+    "Conversation-ID",
+    "Privacy",
+];
+
+/// The request's Route values after the entries naming us (`local`) at the top.
+fn remaining_routes(m: &ims_sip::Message<'_>, local: &SocketAddr) -> Vec<String> {
+    let me = local.to_string();
+    let mut routes: Vec<String> = m
+        .list(ims_sip::HeaderName::Route)
+        .map(|(_, v)| v.trim().to_string())
+        .collect();
+    while routes
+        .first()
+        .is_some_and(|r| crate::cscf::uri_of(r).contains(&me))
+    {
+        routes.remove(0);
+    }
+    routes
 }
 
 fn strip_params(v: &str) -> String {
@@ -453,34 +534,47 @@ impl Anchor {
         let (sid_a, sid_b) = (random_id(16), random_id(16));
         let (uri_a, uri_b) = (self.msrp_uri(&sid_a), self.msrp_uri(&sid_b));
         let offer = rewrite_sdp(&sdp, idx, &self.host, self.msrp_port, &uri_b);
-        let mut headers: Vec<(String, String)> = self
-            .cfg
-            .route
-            .iter()
-            .map(|r| ("Route".into(), r.clone()))
-            .collect();
-        for h in [
-            "P-Asserted-Identity",
-            "Subject",
-            "Accept-Contact",
-            "Contribution-ID",
-        ] {
-            if let Some(v) = m.header_str(h) {
-                headers.push((h.into(), v.into()));
+        // The Route set the S-CSCF left after our own entry (its `odi` URI): the B leg goes
+        // back along it, so the S-CSCF continues its iFC evaluation and routes to the callee
+        // (TS 24.229 §5.7.5). Without one, the configured route and next hop.
+        let rest = remaining_routes(&m, &self.ep.local_addr());
+        let via_route = !rest.is_empty();
+        let routes = if via_route {
+            rest
+        } else {
+            self.cfg.route.clone()
+        };
+        let mut headers: Vec<(String, String)> =
+            routes.iter().map(|r| ("Route".into(), r.clone())).collect();
+        for h in COPIED_HEADERS {
+            for v in m.headers_named(h) {
+                headers.push((h.to_string(), v.value().trim().to_string()));
             }
         }
-        let remote = match self.cfg.next_hop {
-            Some(r) => r,
-            None => match self
-                .ep
-                .locate(ruri)
-                .await
-                .ok()
-                .and_then(|t| t.first().copied())
-            {
-                Some(t) => t,
-                None => return self.reject(txn, 404, "cannot locate the recipient").await,
-            },
+        // (the B leg starts again at 70 hops: the endpoint writes its own Max-Forwards)
+        if m.max_forwards().ok().flatten() == Some(0) {
+            return self.reject(txn, 483, "too many hops").await;
+        }
+        let first_hop = if via_route {
+            Some(crate::cscf::uri_of(&routes[0]))
+        } else {
+            None
+        };
+        let remote = match (first_hop, self.cfg.next_hop) {
+            (None, Some(r)) => r,
+            (hop, _) => {
+                let target = hop.as_deref().unwrap_or(ruri);
+                match self
+                    .ep
+                    .locate(target)
+                    .await
+                    .ok()
+                    .and_then(|t| t.first().copied())
+                {
+                    Some(t) => t,
+                    None => return self.reject(txn, 404, "cannot locate the next hop").await,
+                }
+            }
         };
         let params = InviteParams {
             request_uri: ruri.to_owned(),
@@ -1136,6 +1230,28 @@ Byte-Range: 1-5/5\r\nContent-Type: text/plain\r\n\r\n"[..]
         );
         let c = ImSessionConfig::default().next_hop_uri("sip:scscf.ims.example.org");
         assert_eq!(c.next_hop, None);
+    }
+
+    #[test]
+    fn b_leg_route_is_what_the_s_cscf_left_after_us() {
+        let inv = ims_sip::parse_datagram(
+            b"INVITE tel:+15550002 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6061;branch=z9hG4bK-1\r\n\
+Max-Forwards: 68\r\nRoute: <sip:127.0.0.1:7070;lr>\r\n\
+Route: <sip:orig@127.0.0.1:6061;odi=50;lr>, <sip:as2.example.org;lr>\r\n\
+From: <sip:a@ims.example.org>;tag=1\r\nTo: <tel:+15550002>\r\nCall-ID: c\r\n\
+CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+        )
+        .unwrap();
+        let me: SocketAddr = "127.0.0.1:7070".parse().unwrap();
+        assert_eq!(
+            remaining_routes(&inv, &me),
+            [
+                "<sip:orig@127.0.0.1:6061;odi=50;lr>",
+                "<sip:as2.example.org;lr>"
+            ]
+        );
+        let other: SocketAddr = "127.0.0.1:7072".parse().unwrap();
+        assert_eq!(remaining_routes(&inv, &other).len(), 3);
     }
 
     #[test]

@@ -145,7 +145,7 @@ impl Pcrf {
             entry.af_charging_identifier = Some(c.to_vec());
         }
         if !aar.specific_action.is_empty() {
-            entry.specific_actions = aar.specific_action.clone();
+            entry.specific_actions = aar.specific_action.to_vec();
         }
         (Outcome::SUCCESS, None)
     }
@@ -156,6 +156,64 @@ impl Pcrf {
             Some(_) => Outcome::SUCCESS,
             None => UNKNOWN_SESSION_ID,
         }
+    }
+
+    /// The Session-Ids of the sessions it holds.
+    pub fn session_ids(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.sessions.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// An Abort-Session-Request for a session (TS 29.214 §4.4.4: the PCRF ends the AF session,
+    /// e.g. when the IP-CAN session is gone); `None` for an unknown session.
+    pub fn abort(
+        &self,
+        session_id: &str,
+        origin: &Origin<'_>,
+        cause: AbortCause,
+    ) -> Option<Asr<'static>> {
+        let s = self.sessions.get(session_id)?;
+        Some(Asr {
+            session_id: s.session_id.clone().into(),
+            origin_host: origin.host.to_string().into(),
+            origin_realm: origin.realm.to_string().into(),
+            destination_realm: s.af_realm.clone().into(),
+            destination_host: s.af_host.clone().into(),
+            auth_application_id: app::RX,
+            abort_cause: cause,
+            ..Default::default()
+        })
+    }
+
+    /// A Re-Auth-Request reporting `actions` for a session (TS 29.214 §4.4.6), for the media
+    /// components `flows` (empty: all of them); `None` for an unknown session.
+    pub fn reauth(
+        &self,
+        session_id: &str,
+        origin: &Origin<'_>,
+        actions: &[SpecificAction],
+        flows: &[u32],
+    ) -> Option<Rar<'static>> {
+        let s = self.sessions.get(session_id)?;
+        Some(Rar {
+            session_id: s.session_id.clone().into(),
+            origin_host: origin.host.to_string().into(),
+            origin_realm: origin.realm.to_string().into(),
+            destination_realm: s.af_realm.clone().into(),
+            destination_host: s.af_host.clone().into(),
+            auth_application_id: app::RX,
+            specific_action: actions.to_vec().into(),
+            flows: flows
+                .iter()
+                .map(|n| ims_diameter::rx::Flows {
+                    media_component_number: *n,
+                    ..Default::default()
+                })
+                .collect::<Vec<_>>()
+                .into(),
+            ..Default::default()
+        })
     }
 
     /// The bearer of a session was lost: a RAR reporting INDICATION_OF_LOSS_OF_BEARER when the AF
@@ -172,7 +230,7 @@ impl Pcrf {
                 destination_realm: s.af_realm.clone().into(),
                 destination_host: s.af_host.clone().into(),
                 auth_application_id: app::RX,
-                specific_action: vec![SpecificAction::IndicationOfLossOfBearer],
+                specific_action: vec![SpecificAction::IndicationOfLossOfBearer].into(),
                 ..Default::default()
             })))
         } else {
@@ -399,12 +457,13 @@ impl<R: DiameterRequester> RxClient for DiameterRx<R> {
             media_component_description: media,
             af_charging_identifier: icid.map(|i| Cow::Owned(i.as_bytes().to_vec())),
             specific_action: if update {
-                Vec::new()
+                Default::default()
             } else {
                 vec![
                     SpecificAction::IndicationOfLossOfBearer,
                     SpecificAction::IndicationOfReleaseOfBearer,
                 ]
+                .into()
             },
             rx_request_type: Some(if update {
                 RxRequestType::UpdateRequest
@@ -448,10 +507,16 @@ impl<R: DiameterRequester> RxClient for DiameterRx<R> {
 /// What a PCRF request means for the P-CSCF.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PcrfEvent {
-    /// ASR, or RAR with loss/release of bearer: release the call (BYE both ways, then STR).
+    /// ASR, or RAR with loss/release of bearer: release the call (BYE both ways, then STR) —
+    /// for a RAR only when the bearers of all its media are gone (TS 24.229 §5.2.8.1.2).
     Release {
         /// The Rx Session-Id.
         session_id: String,
+        /// The Media-Component-Numbers whose bearers are lost (a RAR's Flows; empty: all of
+        /// them, as for an ASR).
+        flows: Vec<u32>,
+        /// It was an ASR (the AF must end the session with an STR whatever its media).
+        abort: bool,
     },
     /// Another RAR (informational).
     Notified {
@@ -486,6 +551,8 @@ pub fn answer_pcrf_request(request: &[u8], origin: &Origin<'_>) -> Option<(Vec<u
                 a.encode_answer(h),
                 PcrfEvent::Release {
                     session_id: r.session_id.into_owned(),
+                    flows: Vec::new(),
+                    abort: true,
                 },
             ))
         }
@@ -505,11 +572,16 @@ pub fn answer_pcrf_request(request: &[u8], origin: &Origin<'_>) -> Option<(Vec<u
                         | SpecificAction::IndicationOfReleaseOfBearer
                 )
             });
+            let flows = r.flows.iter().map(|f| f.media_component_number).collect();
             let session_id = r.session_id.into_owned();
             Some((
                 a.encode_answer(h),
                 if release {
-                    PcrfEvent::Release { session_id }
+                    PcrfEvent::Release {
+                        session_id,
+                        flows,
+                        abort: false,
+                    }
                 } else {
                     PcrfEvent::Notified { session_id }
                 },
@@ -590,13 +662,74 @@ m=audio 50000 RTP/AVP 116\r\nb=AS:49\r\na=rtpmap:116 AMR-WB/16000/1\r\n";
         assert_eq!(
             ev,
             PcrfEvent::Release {
-                session_id: sid.clone()
+                session_id: sid.clone(),
+                flows: vec![],
+                abort: false,
             }
         );
         let raa = Message::parse(&raa).unwrap();
         assert_eq!(
             (raa.hop_by_hop(), raa.outcome()),
             (5, Some(Outcome::SUCCESS))
+        );
+        // a RAR naming one media component's bearer, and an ASR
+        let p = pcrf.lock().unwrap();
+        let rar = p
+            .reauth(
+                &sid,
+                &server.origin(),
+                &[SpecificAction::IndicationOfLossOfBearer],
+                &[2],
+            )
+            .unwrap();
+        let (_, ev) = answer_pcrf_request(&rar.encode(7, 8), &origin).unwrap();
+        assert_eq!(
+            ev,
+            PcrfEvent::Release {
+                session_id: sid.clone(),
+                flows: vec![2],
+                abort: false,
+            }
+        );
+        let rar = p
+            .reauth(
+                &sid,
+                &server.origin(),
+                &[SpecificAction::ChargingCorrelationExchange],
+                &[],
+            )
+            .unwrap();
+        let (_, ev) = answer_pcrf_request(&rar.encode(9, 10), &origin).unwrap();
+        assert_eq!(
+            ev,
+            PcrfEvent::Notified {
+                session_id: sid.clone()
+            }
+        );
+        let asr = p
+            .abort(
+                &sid,
+                &server.origin(),
+                AbortCause::InsufficientServerResources,
+            )
+            .unwrap();
+        assert_eq!(p.session_ids(), std::slice::from_ref(&sid));
+        assert!(p
+            .abort("nope", &server.origin(), AbortCause::BearerReleased)
+            .is_none());
+        drop(p);
+        let (asa, ev) = answer_pcrf_request(&asr.encode(11, 12), &origin).unwrap();
+        assert_eq!(
+            ev,
+            PcrfEvent::Release {
+                session_id: sid.clone(),
+                flows: vec![],
+                abort: true,
+            }
+        );
+        assert_eq!(
+            Message::parse(&asa).unwrap().outcome(),
+            Some(Outcome::SUCCESS)
         );
         block_on(rx.str(&sid)).unwrap();
         assert!(pcrf.lock().unwrap().is_empty());

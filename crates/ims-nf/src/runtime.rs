@@ -15,18 +15,19 @@ use crate::cscf::{
     odi_of, Decision, Forward, Icscf, IcscfConfig, Pcscf, PcscfConfig, RxAction, ScscfRouting,
 };
 use crate::cx::LocalHss;
-use crate::cx_wire::{DiameterCx, HssCxServer, ScscfCxServer};
+use crate::cx_wire::{DiameterCx, HssCxServer, ScscfCxServer, SlfTable};
 use crate::enum_dns::EnumTable;
 use crate::hss::{Hss, Subscriber};
-use crate::pcrf::{DiameterRx, Pcrf, PcrfRxServer, RxClient};
+use crate::pcrf::{DiameterRx, Pcrf, PcrfEvent, PcrfRxServer, RxClient};
 use crate::reginfo::{Notifier, Notify};
 use crate::registrar::RegistrarConfig;
 use crate::scscf::{DeregistrationReason, RegEvent};
 use crate::scscf::{Scscf, ScscfConfig};
 use crate::store::{BindingStore, MemoryStore, RegistrationRecord, StoreError};
 use bytes::Bytes;
-use ims_diameter::dict::app;
+use ims_diameter::dict::{app, command};
 use ims_diameter::peer::Application;
+use ims_diameter::routing::{Action, Route};
 use ims_net::diameter::{Node, NodeConfig};
 use ims_net::sip::{Endpoint, EndpointConfig, ProxyEndpoint, ProxyEvents};
 use ims_sip::{Method, OwnedMessage};
@@ -67,6 +68,12 @@ pub struct ImOptions {
     pub store: Option<std::path::PathBuf>,
     /// Send IMDN delivery notifications as the network.
     pub network_imdn: bool,
+    /// Run the session anchor ([`crate::im_session`]: large-mode and session-mode MSRP, TS
+    /// 24.247) on the IM server's SIP port: INVITEs the iFC send there are anchored.
+    pub sessions: bool,
+    /// TCP port of the anchor's MSRP switch on [`CoreConfig::ip`] (0: any free port; it is
+    /// advertised in the SDP the anchor writes).
+    pub msrp_port: u16,
 }
 
 impl Default for ImOptions {
@@ -75,6 +82,8 @@ impl Default for ImOptions {
             port: 7070,
             store: None,
             network_imdn: false,
+            sessions: true,
+            msrp_port: 0,
         }
     }
 }
@@ -91,6 +100,32 @@ pub enum Peer {
         /// Its address.
         addr: SocketAddr,
     },
+    /// For the HSS only: several embedded HSSs behind an embedded SLF. The I- and S-CSCF send
+    /// their Cx requests to the SLF (Dx), which redirects them (3006) to the user's HSS.
+    EmbeddedSlf(SlfSetup),
+}
+
+/// Several embedded HSSs and the SLF that knows which one holds each user (TS 23.228 §4.8.1).
+#[derive(Debug, Clone)]
+pub struct SlfSetup {
+    /// Where the SLF listens (Origin-Host `slf.<domain>`).
+    pub addr: SocketAddr,
+    /// The HSSs; the first one also serves the admin interface.
+    pub hss: Vec<EmbeddedHss>,
+    /// Redirect-Max-Cache-Time of the SLF's redirects (seconds; 0: DONT_CACHE).
+    pub cache_time: u32,
+}
+
+/// One HSS of an [`SlfSetup`].
+#[derive(Debug, Clone)]
+pub struct EmbeddedHss {
+    /// Its Diameter identity (Origin-Host), e.g. `hss2.ims.example.org`.
+    pub host: String,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Private identities of the [`CoreConfig::subscribers`] it holds (those named by no HSS
+    /// go to the first); the SLF's table maps them and their public identities to this host.
+    pub users: Vec<String>,
 }
 
 /// The SIP ports of the roles (all on [`CoreConfig::ip`]).
@@ -163,19 +198,28 @@ pub enum CoreError {
     /// The IM server did not start.
     #[error("IM server: {0}")]
     Im(#[from] crate::im_server::ImServerError),
+    /// The IM server's session anchor did not start (its MSRP listener).
+    #[error("IM session anchor: {0}")]
+    ImSession(#[from] crate::im_session::ImSessionError),
+    /// The configuration cannot be run (e.g. an SLF set up for the PCRF).
+    #[error("config: {0}")]
+    Config(String),
 }
 
 /// A running core.
 #[derive(Debug)]
 pub struct ImsCore {
     hss: Option<LocalHss>,
+    hss_all: Vec<(String, LocalHss)>,
     admin: Option<SocketAddr>,
+    admin_api: Option<Arc<HssAdmin<Node>>>,
     scscf: Option<Arc<ScscfServices>>,
     pcrf: Option<Arc<Mutex<Pcrf>>>,
     proxies: Vec<ProxyEndpoint>,
     nodes: Vec<Node>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     im: Option<crate::im_server::ImServer>,
+    im_session: Option<crate::im_session::ImSessionHandle>,
 }
 
 /// Seconds since the Unix epoch (the network functions' clock).
@@ -355,13 +399,16 @@ impl ImsCore {
     pub async fn start_with_store(cfg: CoreConfig, store: CoreStore) -> Result<ImsCore, CoreError> {
         let mut core = ImsCore {
             hss: None,
+            hss_all: Vec::new(),
             admin: None,
+            admin_api: None,
             scscf: None,
             pcrf: None,
             proxies: Vec::new(),
             nodes: Vec::new(),
             tasks: Vec::new(),
             im: None,
+            im_session: None,
         };
         let realm = cfg.domain.clone();
         let ip = cfg.ip;
@@ -371,35 +418,80 @@ impl ImsCore {
         let mut embedded_peers = Vec::new();
 
         // Diameter servers
+        let mut hss_known: Vec<(String, SocketAddr)> = Vec::new();
+        let mut via_slf = false;
         let (hss_host, hss_addr) = match &cfg.hss {
             Peer::Embedded(addr) => {
-                let mut hss = Hss::new(Some(sip_uri(ip, p.scscf_term, None))).avoid_zero_res(true);
-                for s in &cfg.subscribers {
-                    hss.add_subscriber(s.clone());
+                let (host, bound) = core
+                    .embedded_hss(&cfg, &format!("hss.{realm}"), *addr, &cfg.subscribers, true)
+                    .await?;
+                (host, bound)
+            }
+            Peer::EmbeddedSlf(setup) => {
+                let Some(first) = setup.hss.first() else {
+                    return Err(CoreError::Config("an SLF needs at least one HSS".into()));
+                };
+                let mut table = SlfTable::new(setup.cache_time);
+                for (i, h) in setup.hss.iter().enumerate() {
+                    let mine: Vec<Subscriber> = cfg
+                        .subscribers
+                        .iter()
+                        .filter(|s| {
+                            let impi = &s.subscription.private_id;
+                            h.users.iter().any(|u| u.eq_ignore_ascii_case(impi))
+                                || (i == 0
+                                    && !setup.hss.iter().any(|o| {
+                                        o.users.iter().any(|u| u.eq_ignore_ascii_case(impi))
+                                    }))
+                        })
+                        .cloned()
+                        .collect();
+                    for s in &mine {
+                        table.insert(&s.subscription.private_id, &h.host);
+                        for p in s.subscription.public_identities() {
+                            table.insert(&p.identity, &h.host);
+                        }
+                    }
+                    let (_, bound) = core
+                        .embedded_hss(&cfg, &h.host, h.addr, &mine, i == 0)
+                        .await?;
+                    hss_known.push((h.host.clone(), bound));
                 }
-                let local = LocalHss::new(Arc::new(Mutex::new(hss)), realm.clone(), random16);
-                let host = format!("hss.{realm}");
+                let _ = first;
+                // the SLF: an HSS without subscribers whose table redirects every known user
+                let empty = LocalHss::new(
+                    Arc::new(Mutex::new(Hss::new(None))),
+                    realm.clone(),
+                    random16,
+                );
+                let host = format!("slf.{realm}");
                 let n = node(&host, &realm, vec![Application::tgpp_auth(app::CX)]);
-                let bound = n.listen(*addr).await?;
-                crate::net::serve_hss(&n, HssCxServer::new(&host, &realm, local.clone()));
-                if let Some(a) = cfg.admin {
-                    let admin = Arc::new(HssAdmin::new(
-                        local.clone(),
-                        n.clone(),
-                        &host,
-                        &realm,
-                        &format!("scscf.{realm}"),
-                    ));
-                    let listener = tokio::net::TcpListener::bind(a).await?;
-                    core.admin = Some(listener.local_addr()?);
-                    core.tasks
-                        .push(tokio::spawn(crate::admin::serve_http(listener, admin)));
-                }
-                core.hss = Some(local);
+                let bound = n.listen(setup.addr).await?;
+                crate::net::serve_hss(&n, HssCxServer::new(&host, &realm, empty).with_slf(table));
                 core.nodes.push(n);
+                via_slf = true;
                 (host, bound)
             }
             Peer::External { host, addr } => (host.clone(), *addr),
+        };
+        let hss_embedded = !matches!(cfg.hss, Peer::External { .. });
+        // a Cx client node: to the HSS, or to the SLF with the HSSs known by address (a 3006
+        // names them) and a route sending requests without Destination-Host to the SLF
+        let cx_node = |host: &str| {
+            let mut c = NodeConfig::new(host, &realm);
+            c.applications = vec![Application::tgpp_auth(app::CX)];
+            c.request_timeout = Duration::from_secs(3);
+            c.reconnect_interval = Some(Duration::from_secs(2));
+            if via_slf {
+                c.routes = vec![Route::new(&realm, Action::Proxy, &[hss_host.as_str()])
+                    .for_application(app::CX)];
+            }
+            let n = Node::new(c);
+            n.add_peer(&hss_host, hss_addr);
+            for (h, a) in &hss_known {
+                n.add_known_host(h, *a);
+            }
+            n
         };
         let (pcrf_host, pcrf_addr) = match &cfg.pcrf {
             Peer::Embedded(addr) => {
@@ -408,22 +500,26 @@ impl ImsCore {
                 let n = node(&host, &realm, vec![Application::tgpp_auth(app::RX)]);
                 let bound = n.listen(*addr).await?;
                 crate::net::serve_pcrf(&n, PcrfRxServer::new(&host, &realm, pcrf.clone()));
+                if let Some(a) = &core.admin_api {
+                    // the admin interface's /pcrf/asr and /pcrf/rar
+                    a.set_pcrf(pcrf.clone(), n.clone(), &host, &realm);
+                }
                 core.pcrf = Some(pcrf);
                 core.nodes.push(n);
                 (host, bound)
             }
             Peer::External { host, addr } => (host.clone(), *addr),
+            Peer::EmbeddedSlf(_) => {
+                return Err(CoreError::Config(
+                    "an SLF is for the HSS, not the PCRF".into(),
+                ))
+            }
         };
 
         // S-CSCF
         if cfg.roles.s {
-            let n = node(
-                &format!("scscf.{realm}"),
-                &realm,
-                vec![Application::tgpp_auth(app::CX)],
-            );
-            n.add_peer(&hss_host, hss_addr);
-            if matches!(cfg.hss, Peer::Embedded(_)) {
+            let n = cx_node(&format!("scscf.{realm}"));
+            if hss_embedded {
                 embedded_peers.push((n.clone(), hss_host.clone()));
             }
             let cx = DiameterCx::new(n.clone(), &format!("scscf.{realm}"), &realm, &realm);
@@ -499,13 +595,8 @@ impl ImsCore {
 
         // I-CSCF
         if cfg.roles.i {
-            let n = node(
-                &format!("icscf.{realm}"),
-                &realm,
-                vec![Application::tgpp_auth(app::CX)],
-            );
-            n.add_peer(&hss_host, hss_addr);
-            if matches!(cfg.hss, Peer::Embedded(_)) {
+            let n = cx_node(&format!("icscf.{realm}"));
+            if hss_embedded {
                 embedded_peers.push((n.clone(), hss_host.clone()));
             }
             let cx = DiameterCx::new(n.clone(), &format!("icscf.{realm}"), &realm, &realm);
@@ -561,22 +652,45 @@ impl ImsCore {
                 &realm,
                 &realm,
             ));
-            core.nodes.push(n);
             let pcscf = Arc::new(Pcscf::new(PcscfConfig {
                 path_uri: sip_uri(ip, p.pcscf, Some("term")),
                 icscf: sip_uri(ip, p.icscf, None),
                 visited_network_id: realm.clone(),
                 host: format!("pcscf.{realm}"),
             }));
+            let chains: Arc<RxChains> = Arc::default();
+            // the P-CSCF as a UAC: the BYEs of a network-initiated release
+            let (uac, mut uac_in) = Endpoint::bind(bind_cfg(ip, 0, "pcscf")).await?;
+            core.tasks.push(tokio::spawn(async move {
+                while uac_in.recv().await.is_some() {}
+            }));
+            let release = Arc::new(PcscfRelease {
+                pcscf: pcscf.clone(),
+                rx: rx.clone(),
+                chains: chains.clone(),
+                uac,
+                origin_host: format!("pcscf.{realm}"),
+                realm: realm.clone(),
+            });
+            for code in [command::ABORT_SESSION, command::RE_AUTH] {
+                let release = release.clone();
+                n.handle(app::RX, code, move |req| {
+                    let release = release.clone();
+                    async move { release.on_pcrf_request(req.message.bytes()) }
+                });
+            }
+            core.nodes.push(n);
             let (proxy, events) = ProxyEndpoint::bind(bind_cfg(ip, p.pcscf, "pcscf"), true).await?;
             core.proxies.push(proxy.clone());
             let core_ports = [p.icscf, p.scscf_term, p.scscf_orig];
             core.tasks.push(tokio::spawn(pcscf_loop(
-                proxy, events, pcscf, rx, ip, core_ports,
+                proxy, events, pcscf, rx, chains, ip, core_ports,
             )));
         }
         if cfg.roles.im {
-            core.im = Some(start_im(&cfg).await?);
+            let (im, anchor) = start_im(&cfg).await?;
+            core.im = Some(im);
+            core.im_session = anchor;
         }
         for (n, host) in &embedded_peers {
             // An embedded peer on loopback opens in milliseconds; should it not within the bound,
@@ -589,6 +703,56 @@ impl ImsCore {
     /// The embedded HSS (for provisioning and administrative de-registration).
     pub fn hss(&self) -> Option<&LocalHss> {
         self.hss.as_ref()
+    }
+
+    /// The embedded HSS with this Diameter identity (with [`Peer::EmbeddedSlf`] there are
+    /// several; with [`Peer::Embedded`] the one is `hss.<domain>`).
+    pub fn hss_named(&self, host: &str) -> Option<&LocalHss> {
+        self.hss_all
+            .iter()
+            .find(|(h, _)| h.eq_ignore_ascii_case(host))
+            .map(|(_, l)| l)
+    }
+
+    /// Starts one embedded HSS (Cx on `addr`, the admin interface when `admin` and configured).
+    async fn embedded_hss(
+        &mut self,
+        cfg: &CoreConfig,
+        host: &str,
+        addr: SocketAddr,
+        subscribers: &[Subscriber],
+        admin: bool,
+    ) -> Result<(String, SocketAddr), CoreError> {
+        let realm = &cfg.domain;
+        let mut hss =
+            Hss::new(Some(sip_uri(cfg.ip, cfg.ports.scscf_term, None))).avoid_zero_res(true);
+        for s in subscribers {
+            hss.add_subscriber(s.clone());
+        }
+        let local = LocalHss::new(Arc::new(Mutex::new(hss)), realm.clone(), random16);
+        let n = node(host, realm, vec![Application::tgpp_auth(app::CX)]);
+        let bound = n.listen(addr).await?;
+        crate::net::serve_hss(&n, HssCxServer::new(host, realm, local.clone()));
+        if let (true, Some(a)) = (admin, cfg.admin) {
+            let adm = Arc::new(HssAdmin::new(
+                local.clone(),
+                n.clone(),
+                host,
+                realm,
+                &format!("scscf.{realm}"),
+            ));
+            let listener = tokio::net::TcpListener::bind(a).await?;
+            self.admin = Some(listener.local_addr()?);
+            self.admin_api = Some(adm.clone());
+            self.tasks
+                .push(tokio::spawn(crate::admin::serve_http(listener, adm)));
+        }
+        if self.hss.is_none() {
+            self.hss = Some(local.clone());
+        }
+        self.hss_all.push((host.to_string(), local));
+        self.nodes.push(n);
+        Ok((host.to_string(), bound))
     }
 
     /// Where the admin interface listens (when [`CoreConfig::admin`] asked for one).
@@ -616,8 +780,16 @@ impl ImsCore {
         self.im.as_ref()
     }
 
+    /// The IM server's session anchor, when [`ImOptions::sessions`] is set.
+    pub fn im_session(&self) -> Option<&crate::im_session::ImSessionHandle> {
+        self.im_session.as_ref()
+    }
+
     /// Stops every proxy, node and task.
     pub fn shutdown(&self) {
+        if let Some(a) = &self.im_session {
+            a.shutdown();
+        }
         if let Some(im) = &self.im {
             im.shutdown();
         }
@@ -634,9 +806,20 @@ impl ImsCore {
 }
 
 /// The IM server of the core: MT requests through the S-CSCF's terminating side, the MSISDN map
-/// from the subscribers' implicit registration sets.
-async fn start_im(cfg: &CoreConfig) -> Result<crate::im_server::ImServer, CoreError> {
+/// from the subscribers' implicit registration sets; with [`ImOptions::sessions`] the session
+/// anchor shares its SIP endpoint (B legs without a Route set left go to the S-CSCF's
+/// terminating side too).
+async fn start_im(
+    cfg: &CoreConfig,
+) -> Result<
+    (
+        crate::im_server::ImServer,
+        Option<crate::im_session::ImSessionHandle>,
+    ),
+    CoreError,
+> {
     use crate::im_server::{ImServer, ImServerConfig, Numbering};
+    use crate::im_session::ImSessionConfig;
     let mut im = ImServerConfig::new(
         SocketAddr::new(cfg.ip, cfg.im.port),
         &cfg.domain,
@@ -657,7 +840,26 @@ async fn start_im(cfg: &CoreConfig) -> Result<crate::im_server::ImServer, CoreEr
     im.numbering = Numbering::from_sets(sets.iter().map(Vec::as_slice));
     im.store = cfg.im.store.clone();
     im.network_imdn = cfg.im.network_imdn;
-    Ok(ImServer::start(im).await?)
+    if !cfg.im.sessions {
+        return Ok((ImServer::start(im).await?, None));
+    }
+    let scscf = im.scscf.clone();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let server = ImServer::start_with(im, Some(tx)).await?;
+    let anchor_cfg = ImSessionConfig {
+        msrp_addr: SocketAddr::new(cfg.ip, cfg.im.msrp_port),
+        route: vec![format!("<{scscf};lr>")],
+        ..ImSessionConfig::default()
+    }
+    .next_hop_uri(&scscf);
+    let anchor = crate::im_session::start_on(anchor_cfg, server.endpoint().clone(), rx).await;
+    match anchor {
+        Ok(a) => Ok((server, Some(a))),
+        Err(e) => {
+            server.shutdown();
+            Err(e.into())
+        }
+    }
 }
 
 type RuntimeScscf = Scscf<DiameterCx<Node>, CoreStore>;
@@ -957,15 +1159,93 @@ async fn scscf_loop(
     }
 }
 
+/// The P-CSCF's side of the PCRF's requests: ASA/RAA, and the release of the call (TS 24.229
+/// §5.2.8.1.2, TS 29.214 §4.4.4 and §4.4.6.x) when the PCRF aborts the session or reports the
+/// loss of all its bearers: BYE to the UE and toward the other party, then STR.
+struct PcscfRelease<R> {
+    pcscf: Arc<Pcscf>,
+    rx: Arc<R>,
+    chains: Arc<RxChains>,
+    uac: Endpoint,
+    origin_host: String,
+    realm: String,
+}
+
+impl<R: RxClient> PcscfRelease<R> {
+    /// Answers an ASR or RAR (octets) and starts what it asks for.
+    fn on_pcrf_request(self: &Arc<Self>, request: &[u8]) -> Vec<u8> {
+        let origin = ims_diameter::Origin {
+            host: &self.origin_host,
+            realm: &self.realm,
+            state_id: None,
+        };
+        let Some((answer, event)) = crate::pcrf::answer_pcrf_request(request, &origin) else {
+            return Vec::new();
+        };
+        if let PcrfEvent::Release {
+            session_id,
+            flows,
+            abort,
+        } = event
+        {
+            // a RAR about some media only: the call goes on while other media keep bearers
+            let all_lost = abort
+                || flows.is_empty()
+                || self
+                    .pcscf
+                    .rx_media(&session_id)
+                    .is_some_and(|m| m.iter().all(|n| flows.contains(n)));
+            if all_lost {
+                let reason = if abort {
+                    "SIP ;cause=503 ;text=\"Session aborted by the PCRF\""
+                } else {
+                    "SIP ;cause=503 ;text=\"Loss of bearer\""
+                };
+                let me = self.clone();
+                let release = self.pcscf.release(&session_id, reason);
+                tokio::spawn(me.release(session_id, release));
+            }
+        }
+        answer
+    }
+
+    /// Sends the BYEs together and awaits their final responses (bounded), then the STR — so
+    /// it leaves after the ASA/RAA.
+    async fn release(self: Arc<Self>, session_id: String, release: Option<crate::cscf::Release>) {
+        let Some(r) = release else {
+            // no call holds this session any more: end it anyway
+            run_rx(self.rx.clone(), &self.chains, RxAction::Str { session_id });
+            return;
+        };
+        let mut sent = Vec::new();
+        for b in r.byes {
+            let me = self.clone();
+            sent.push(tokio::spawn(async move {
+                let send = async {
+                    let msg = OwnedMessage::parse_datagram(Bytes::from(b.request)).ok()?;
+                    let remote = me.uac.locate(&b.next_hop).await.ok()?.into_iter().next()?;
+                    let t = me.uac.request(msg, remote).await.ok()?;
+                    t.final_response().await.ok()
+                };
+                let _ = tokio::time::timeout(Duration::from_secs(4), send).await;
+            }));
+        }
+        for t in sent {
+            let _ = t.await;
+        }
+        run_rx(self.rx.clone(), &self.chains, r.str);
+    }
+}
+
 async fn pcscf_loop<R: RxClient>(
     proxy: ProxyEndpoint,
     mut events: ProxyEvents,
     pcscf: Arc<Pcscf>,
     rx: Arc<R>,
+    chains: Arc<RxChains>,
     core_ip: IpAddr,
     core_ports: [u16; 3],
 ) {
-    let chains: Arc<RxChains> = Arc::default();
     while let Some(ev) = events.recv().await {
         match ev {
             ProxyEvent::Request {

@@ -126,14 +126,14 @@ pub fn media_components(
         let status = flow_status(u, r);
         let mut subs = vec![MediaSubComponent {
             flow_number: 1,
-            flow_description: flow_descriptions(proto, ue_ip, u.port, remote_ip, r.port),
+            flow_description: flow_descriptions(proto, ue_ip, u.port, remote_ip, r.port).into(),
             ..Default::default()
         }];
         if u.is_rtp() {
             if let (Some(ur), Some(rr)) = (rtcp_port(u), rtcp_port(r)) {
                 subs.push(MediaSubComponent {
                     flow_number: 2,
-                    flow_description: flow_descriptions(proto, ue_ip, ur, remote_ip, rr),
+                    flow_description: flow_descriptions(proto, ue_ip, ur, remote_ip, rr).into(),
                     flow_usage: Some(FlowUsage::Rtcp),
                     ..Default::default()
                 });
@@ -145,9 +145,9 @@ pub fn media_components(
         out.push(MediaComponentDescription {
             media_component_number: n,
             media_sub_component: if status == FlowStatus::Removed {
-                Vec::new()
+                Default::default()
             } else {
-                subs
+                subs.into()
             },
             media_type: Some(media_type(u)),
             max_requested_bandwidth_ul: kbps(r, BandwidthType::As),
@@ -158,7 +158,8 @@ pub fn media_components(
             codec_data: vec![
                 codec_data("uplink", ue_role, u),
                 codec_data("downlink", remote_role, r),
-            ],
+            ]
+            .into(),
             ..Default::default()
         });
     }

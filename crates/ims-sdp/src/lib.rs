@@ -72,6 +72,7 @@
 mod attr;
 mod builder;
 mod error;
+mod fmtp;
 mod offer_answer;
 mod precondition;
 mod session;
@@ -86,8 +87,8 @@ pub use builder::{
 };
 pub use error::{Error, ErrorKind};
 pub use offer_answer::{
-    answer, hold, hold_media, is_held_by_peer, reject, resume, resume_media, AnswerConfig,
-    BandwidthPolicy, Codec, DtlsConfig, IceConfig, LocalMedia, SdesKey,
+    answer, hold, hold_media, is_held_by_peer, is_ice_lite, reject, resume, resume_media,
+    AnswerConfig, BandwidthPolicy, Codec, DtlsConfig, IceConfig, LocalMedia, SdesKey,
 };
 pub use precondition::{DirStatus, PreconditionState, Segment};
 pub use session::{

@@ -5,6 +5,7 @@ use crate::builder::{
     AttributeBuf, ConnectionBuf, MediaBuilder, OriginBuf, SessionBuilder, TimingBuf,
 };
 use crate::error::Error;
+use crate::fmtp::FmtpAnswer;
 use crate::precondition::PreconditionState;
 use crate::session::{Media, Session};
 use crate::{PrecondDirection, StatusType};
@@ -18,16 +19,27 @@ pub struct Codec {
     pub clock_rate: u32,
     /// Audio channels (1 when `a=rtpmap` has no encoding parameters).
     pub channels: u32,
+    /// This side's format parameters (`mode-set=0,2,4,7; octet-align=1`,
+    /// `profile-level-id=42e01f; packetization-mode=1`, `0-15`), negotiated against the offered
+    /// `a=fmtp` for AMR, AMR-WB, H264 and telephone-event (see [`answer`]). `None` accepts any
+    /// offered configuration and echoes the offer's `a=fmtp`.
+    pub fmtp: Option<String>,
 }
 
 impl Codec {
-    /// A mono codec.
+    /// A mono codec, any format parameters.
     pub fn new(name: &str, clock_rate: u32) -> Self {
         Codec {
             name: name.to_owned(),
             clock_rate,
             channels: 1,
+            fmtp: None,
         }
+    }
+    /// Sets this side's format parameters (see [`Codec::fmtp`]).
+    pub fn with_fmtp(mut self, params: &str) -> Self {
+        self.fmtp = Some(params.to_owned());
+        self
     }
 }
 
@@ -79,6 +91,9 @@ pub struct IceConfig {
     pub options: Option<String>,
     /// `a=candidate` values (`1 1 UDP 2130706431 192.0.2.1 49170 typ host`).
     pub candidates: Vec<String>,
+    /// This side is an ICE lite agent (RFC 8445 §2.5): the answer carries the session-level
+    /// `a=ice-lite` (RFC 8839 §5.3) when an answered stream uses ICE.
+    pub lite: bool,
 }
 
 /// What this side can do for one media type.
@@ -252,8 +267,17 @@ fn offered_codec(m: &Media<'_>, pt: u8) -> Option<(String, u32, u32)> {
 ///   own key; DTLS `a=setup` / `a=fingerprint` (RFC 5763 §5, RFC 4145 §4.1): `actpass` →
 ///   [`DtlsConfig::actpass_answer`], `active` → `passive`, `passive` → `active`, own
 ///   fingerprint; a secure profile (`RTP/SAVP`, `UDP/TLS/…`) that cannot be keyed is rejected;
-/// - ICE attributes are this side's ([`IceConfig`]), only when the offer uses ICE; nothing of
-///   the offer's ICE, crypto, fingerprint or setup lines is copied;
+/// - format parameters (`a=fmtp`) are negotiated per codec against [`Codec::fmtp`]: AMR and
+///   AMR-WB (RFC 4867 §8.3: `octet-align`, `crc`, `robust-sorting`, `interleaving` must match,
+///   `mode-set` is intersected), H.264 (RFC 6184 §8.2.2: same `packetization-mode` and
+///   profile, the lower level, no `sprop-*` echoed), telephone-event (RFC 4733 §7.1.1: the
+///   common events); a payload type whose configuration this side does not support is left
+///   out (the stream is rejected when none is left). A codec without `fmtp` echoes the
+///   offer's line;
+/// - ICE attributes are this side's ([`IceConfig`]), only when the offer uses ICE, with the
+///   session-level `a=ice-lite` when [`IceConfig::lite`]; nothing of the offer's ICE
+///   (including its `a=ice-lite`, see [`is_ice_lite`]), crypto, fingerprint or setup lines is
+///   copied;
 /// - `a=rtcp-mux` when offered and accepted;
 /// - preconditions of type `qos` as in TS 24.229 ([`AnswerConfig::local_qos`]); lines of other
 ///   precondition types (`sec`, RFC 5027) are not answered and not touched.
@@ -287,7 +311,25 @@ pub fn answer(offer: &Session<'_>, cfg: &AnswerConfig) -> Result<SessionBuilder,
         };
         out.media.push(answered.unwrap_or_else(|| reject(m)));
     }
+    let lite = cfg
+        .media
+        .iter()
+        .any(|l| l.ice.as_ref().is_some_and(|i| i.lite));
+    let ice_answered = out
+        .media
+        .iter()
+        .any(|mb| mb.port != 0 && mb.attributes.iter().any(|x| x.name == "ice-ufrag"));
+    if lite && ice_answered {
+        out.attributes.push(AttributeBuf::flag("ice-lite"));
+    }
     Ok(out)
+}
+
+/// True when the description's sender is an ICE lite agent (session-level `a=ice-lite`,
+/// RFC 8839 §5.3). The offer's `a=ice-lite` is never copied into an answer; a full agent that
+/// answers a lite offerer takes the controlling role (RFC 8445 §6.1.1).
+pub fn is_ice_lite(s: &Session<'_>) -> bool {
+    s.attributes.iter().any(|a| a.is("ice-lite"))
 }
 
 /// The rejected form of an offered stream: same media, proto and formats, port 0.
@@ -368,22 +410,44 @@ fn answer_media(
             let Some((name, rate, ch)) = offered_codec(m, pt) else {
                 continue;
             };
-            let ok = l.codecs.iter().any(|c| {
-                c.name.eq_ignore_ascii_case(&name) && c.clock_rate == rate && c.channels == ch
-            });
-            if !ok {
+            let offered_fmtp = m.fmtp(f).map(|x| x.params);
+            let Some(fmtp) = l
+                .codecs
+                .iter()
+                .filter(|c| {
+                    c.name.eq_ignore_ascii_case(&name) && c.clock_rate == rate && c.channels == ch
+                })
+                .find_map(|c| crate::fmtp::negotiate(&name, offered_fmtp, c.fmtp.as_deref()))
+            else {
                 continue;
-            }
+            };
             a.formats.push(f.to_owned());
             for attr in &m.attributes {
-                if attr.is("rtpmap") || attr.is("fmtp") {
-                    let fmt = attr.value.and_then(|v| v.split(' ').next());
-                    if fmt == Some(f) {
-                        a.attributes.push(AttributeBuf {
-                            name: attr.name.to_owned(),
-                            value: attr.value.map(str::to_owned),
-                        });
+                let fmt = attr.value.and_then(|v| v.split(' ').next());
+                if fmt != Some(f) {
+                    continue;
+                }
+                if attr.is("rtpmap") || attr.is("fmtp") && fmtp == FmtpAnswer::Keep {
+                    a.attributes.push(AttributeBuf {
+                        name: attr.name.to_owned(),
+                        value: attr.value.map(str::to_owned),
+                    });
+                }
+                if attr.is("rtpmap") {
+                    if let FmtpAnswer::Params(p) = fmtp.clone().filter_empty() {
+                        a.attributes
+                            .push(AttributeBuf::new("fmtp", format!("{f} {p}")));
                     }
+                }
+            }
+            if let FmtpAnswer::Params(p) = fmtp.clone().filter_empty() {
+                // a static payload type without a=rtpmap still gets its a=fmtp
+                if !a.attributes.iter().any(|x| {
+                    x.name == "fmtp"
+                        && x.value.as_deref().and_then(|v| v.split(' ').next()) == Some(f)
+                }) {
+                    a.attributes
+                        .push(AttributeBuf::new("fmtp", format!("{f} {p}")));
                 }
             }
         }

@@ -249,6 +249,7 @@ fn ice_from_the_answerer_and_rtcp_mux() {
             "1 1 UDP 2130706431 192.0.2.2 50000 typ host".into(),
             "2 1 UDP 1694498815 198.51.100.7 61000 typ srflx raddr 192.0.2.2 rport 50000".into(),
         ],
+        lite: false,
     };
     let me = || {
         LocalMedia::new("audio", 50000)
@@ -312,4 +313,213 @@ fn other_precondition_types_are_opaque() {
     assert!(names.contains(&"des:sec mandatory e2e sendrecv".to_string()));
     assert!(names.contains(&"des:foo some thing odd".to_string()));
     assert_eq!(names.iter().filter(|n| n.contains(":qos ")).count(), 4);
+}
+
+/// RFC 4867 §8.3 (AMR, AMR-WB): the payload format configuration (`octet-align`, `crc`,
+/// `robust-sorting`, `interleaving`) must be the same in offer and answer, so an offered
+/// configuration this side does not support is left out; `mode-set` can only be restricted:
+/// the answer has the intersection. The offer is the usual MMTel one (TS 26.114 §6.2.2):
+/// each codec offered bandwidth-efficient and octet-aligned.
+#[test]
+fn amr_fmtp_negotiation() {
+    let o = offer(
+        "m=audio 49170 RTP/AVP 97 98 99 100 101\r\n\
+         a=rtpmap:97 AMR-WB/16000\r\na=fmtp:97 mode-change-capability=2; max-red=0\r\n\
+         a=rtpmap:98 AMR-WB/16000\r\na=fmtp:98 octet-align=1; mode-change-capability=2\r\n\
+         a=rtpmap:99 AMR/8000\r\na=fmtp:99 mode-set=0,2,4,7; max-red=0\r\n\
+         a=rtpmap:100 AMR/8000\r\na=fmtp:100 octet-align=1; mode-set=0,2,4,7\r\n\
+         a=rtpmap:101 telephone-event/16000\r\na=fmtp:101 0-15\r\n",
+    );
+    // octet-aligned only, AMR-WB modes 0–2 and 8, AMR 12.2 (7) and 7.4 (4) only
+    let me = LocalMedia::new("audio", 50000)
+        .codec(Codec::new("AMR-WB", 16000).with_fmtp("octet-align=1; mode-set=0,1,2,8"))
+        .codec(Codec::new("AMR", 8000).with_fmtp("octet-align=1; mode-set=4,7"))
+        .codec(Codec::new("telephone-event", 16000).with_fmtp("0-11"));
+    let (_, text) = answer_text(&o, vec![me]);
+    assert_eq!(
+        media_lines(&text, 0),
+        [
+            "m=audio 50000 RTP/AVP 98 100 101",
+            "a=rtpmap:98 AMR-WB/16000",
+            "a=fmtp:98 octet-align=1; mode-change-capability=2; mode-set=0,1,2,8",
+            "a=rtpmap:100 AMR/8000",
+            "a=fmtp:100 octet-align=1; mode-set=4,7",
+            "a=rtpmap:101 telephone-event/16000",
+            "a=fmtp:101 0-11",
+        ]
+    );
+    // both alignments supported: list the codec twice; the offer order is kept
+    let both = LocalMedia::new("audio", 50000)
+        .codec(Codec::new("AMR-WB", 16000).with_fmtp(""))
+        .codec(Codec::new("AMR-WB", 16000).with_fmtp("octet-align=1"));
+    let (_, text) = answer_text(&o, vec![both]);
+    assert_eq!(media_lines(&text, 0)[0], "m=audio 50000 RTP/AVP 97 98");
+    assert!(text.contains("a=fmtp:97 mode-change-capability=2; max-red=0\r\n"));
+    // no common mode: the AMR payload types go; nothing left → the stream is rejected
+    let none =
+        LocalMedia::new("audio", 50000).codec(Codec::new("AMR", 8000).with_fmtp("mode-set=1,3"));
+    let (_, text) = answer_text(&o, vec![none]);
+    assert_eq!(
+        media_lines(&text, 0)[0],
+        "m=audio 0 RTP/AVP 97 98 99 100 101"
+    );
+    // a codec without fmtp accepts and echoes everything (earlier behaviour)
+    let any = LocalMedia::new("audio", 50000).codec(Codec::new("AMR", 8000));
+    let (_, text) = answer_text(&o, vec![any]);
+    assert!(text.contains("m=audio 50000 RTP/AVP 99 100\r\n"));
+    assert!(text.contains("a=fmtp:100 octet-align=1; mode-set=0,2,4,7\r\n"));
+}
+
+/// RFC 6184 §8.2.2 (H.264): `packetization-mode` must be the same in offer and answer; the
+/// profile (profile_idc, profile-iop) must be the same and the answer may give a lower level;
+/// the offerer's `sprop-parameter-sets` describe its own stream and are not echoed.
+#[test]
+fn h264_fmtp_negotiation() {
+    let o = offer(
+        "m=video 49172 RTP/AVP 112 113 114\r\n\
+         a=rtpmap:112 H264/90000\r\na=fmtp:112 profile-level-id=42e01f; packetization-mode=1; sprop-parameter-sets=Z0LgH5ZUBQHtCAAAAwAIAAADAKAI,aM4G4g==\r\n\
+         a=rtpmap:113 H264/90000\r\na=fmtp:113 profile-level-id=42e01f; packetization-mode=0\r\n\
+         a=rtpmap:114 H264/90000\r\na=fmtp:114 profile-level-id=640028; packetization-mode=1\r\n",
+    );
+    // constrained baseline up to level 1.3 (0x0d), non-interleaved mode only
+    let me = LocalMedia::new("video", 50002).codec(
+        Codec::new("H264", 90000).with_fmtp("profile-level-id=42e00d; packetization-mode=1"),
+    );
+    let (_, text) = answer_text(&o, vec![me]);
+    assert_eq!(
+        media_lines(&text, 0),
+        [
+            "m=video 50002 RTP/AVP 112",
+            "a=rtpmap:112 H264/90000",
+            "a=fmtp:112 profile-level-id=42e00d; packetization-mode=1",
+        ]
+    );
+    // a higher local level keeps the offered level; mode 0 accepted by a mode-0 codec
+    let me = LocalMedia::new("video", 50002)
+        .codec(Codec::new("H264", 90000).with_fmtp("profile-level-id=42e028"));
+    let (_, text) = answer_text(&o, vec![me]);
+    assert_eq!(
+        media_lines(&text, 0),
+        [
+            "m=video 50002 RTP/AVP 113",
+            "a=rtpmap:113 H264/90000",
+            "a=fmtp:113 profile-level-id=42e01f; packetization-mode=0",
+        ]
+    );
+    // High profile (0x64) only: answered with the offered level (0x28 = 4.0)
+    let me = LocalMedia::new("video", 50002).codec(
+        Codec::new("H264", 90000).with_fmtp("profile-level-id=640032; packetization-mode=1"),
+    );
+    let (_, text) = answer_text(&o, vec![me]);
+    assert_eq!(media_lines(&text, 0)[0], "m=video 50002 RTP/AVP 114");
+}
+
+/// RFC 4733 §7.1.1: the answer lists the events both sides support; without an offered fmtp
+/// the offer means 0-15 (RFC 4733 §2.4.1).
+#[test]
+fn telephone_event_fmtp_negotiation() {
+    let o = offer(
+        "m=audio 49170 RTP/AVP 0 101 102\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15,66,70\r\n\
+         a=rtpmap:102 telephone-event/16000\r\n",
+    );
+    let me = LocalMedia::new("audio", 50000)
+        .codec(Codec::new("PCMU", 8000))
+        .codec(Codec::new("telephone-event", 8000).with_fmtp("0-15,70"))
+        .codec(Codec::new("telephone-event", 16000).with_fmtp("0-11"));
+    let (_, text) = answer_text(&o, vec![me]);
+    assert_eq!(
+        media_lines(&text, 0),
+        [
+            "m=audio 50000 RTP/AVP 0 101 102",
+            "a=rtpmap:101 telephone-event/8000",
+            "a=fmtp:101 0-15,70",
+            "a=rtpmap:102 telephone-event/16000",
+            "a=fmtp:102 0-11",
+        ]
+    );
+    // no event in common: that payload type is left out
+    let me = LocalMedia::new("audio", 50000)
+        .codec(Codec::new("PCMU", 8000))
+        .codec(Codec::new("telephone-event", 8000).with_fmtp("16-20"));
+    let (_, text) = answer_text(&o, vec![me]);
+    assert!(text.contains("m=audio 50000 RTP/AVP 0\r\n"));
+}
+
+/// RFC 8839 §5.3 / RFC 8445 §2.5: an ICE lite answerer says so with a session-level
+/// `a=ice-lite`, only when it answers ICE; the offer's own `a=ice-lite` is not copied (it is
+/// read with `is_ice_lite`).
+#[test]
+fn ice_lite() {
+    let ice = IceConfig {
+        ufrag: "9uB6".into(),
+        pwd: "YH75Fviy6338Vbrhrlp8Yh".into(),
+        options: None,
+        candidates: vec!["1 1 UDP 2130706431 192.0.2.2 50000 typ host".into()],
+        lite: true,
+    };
+    let me = || {
+        LocalMedia::new("audio", 50000)
+            .codec(Codec::new("PCMU", 8000))
+            .ice(ice.clone())
+    };
+    let o = "v=0\r\no=alice 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n\
+             a=ice-lite\r\na=ice-ufrag:8hhY\r\na=ice-pwd:asd88fgpdd777uzjYhagZg\r\nm=audio 49170 RTP/AVP 0\r\n";
+    assert!(ims_sdp::is_ice_lite(&Session::parse_str(o).unwrap()));
+    let (a, text) = answer_text(o, vec![me()]);
+    assert_eq!(
+        a.attributes.iter().filter(|x| x.name == "ice-lite").count(),
+        1
+    );
+    assert!(
+        text.contains("t=0 0\r\na=ice-lite\r\nm=audio 50000"),
+        "{text}"
+    );
+    assert!(!ims_sdp::is_ice_lite(
+        &Session::parse_str(&offer("m=audio 1 RTP/AVP 0\r\n")).unwrap()
+    ));
+    // no ICE in the offer: no ice-lite either
+    let (_, text) = answer_text(&offer("m=audio 49170 RTP/AVP 0\r\n"), vec![me()]);
+    assert!(!text.contains("ice-"));
+    // a full agent never writes it, even answering a lite offerer
+    let mut full = me();
+    full.ice.as_mut().unwrap().lite = false;
+    let (_, text) = answer_text(o, vec![full]);
+    assert!(!text.contains("a=ice-lite"));
+}
+
+fn modes(set: u16) -> String {
+    (0..9u16)
+        .filter(|m| set & (1 << m) != 0)
+        .map(|m| m.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+    /// RFC 4867 §8.3: for any offered and local AMR-WB mode-sets and alignments, the payload
+    /// type is answered iff the alignments match and the sets intersect, and then the answer's
+    /// mode-set is exactly the intersection.
+    #[test]
+    fn amr_wb_mode_set_is_the_intersection(
+        offered in 1u16..512, local in 1u16..512, oa in proptest::bool::ANY, la in proptest::bool::ANY
+    ) {
+        let o = offer(&format!(
+            "m=audio 49170 RTP/AVP 97\r\na=rtpmap:97 AMR-WB/16000\r\na=fmtp:97 octet-align={}; mode-set={}\r\n",
+            u8::from(oa), modes(offered)
+        ));
+        let me = LocalMedia::new("audio", 50000).codec(
+            Codec::new("AMR-WB", 16000)
+                .with_fmtp(&format!("octet-align={}; mode-set={}", u8::from(la), modes(local))),
+        );
+        let (_, text) = answer_text(&o, vec![me]);
+        let m = media_lines(&text, 0);
+        if oa == la && offered & local != 0 {
+            proptest::prop_assert_eq!(m[0], "m=audio 50000 RTP/AVP 97");
+            let want = format!("a=fmtp:97 octet-align={}; mode-set={}", u8::from(oa), modes(offered & local));
+            proptest::prop_assert_eq!(m[2], want.as_str());
+        } else {
+            proptest::prop_assert_eq!(m[0], "m=audio 0 RTP/AVP 97");
+        }
+    }
 }

@@ -266,6 +266,12 @@ impl TransactionLayer {
         self.txns.get(&txn).map(|t| t.remote)
     }
 
+    /// The peers of all live transactions (one entry per transaction): a transport that closes
+    /// idle connections keeps those in use.
+    pub fn remotes(&self) -> impl Iterator<Item = Remote> + '_ {
+        self.txns.values().map(|t| t.remote)
+    }
+
     /// Finds a live transaction by key.
     pub fn find(&self, key: &TxnKey) -> Option<TxnId> {
         self.by_key.get(key).copied()

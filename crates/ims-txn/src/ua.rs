@@ -160,7 +160,9 @@ pub enum UaEvent {
     /// Our INVITE met 422 (Session Interval Too Small, RFC 4028 §6) and the core sent it again
     /// with Session-Expires and Min-SE raised to the 422's Min-SE (RFC 4028 §7.4): same
     /// Call-ID, From tag and To, CSeq + 1, new branch. Events of the new INVITE keep reporting
-    /// `txn`, the id [`UserAgent::invite`] returned, and [`UserAgent::cancel`] takes it.
+    /// `txn`, the id [`UserAgent::invite`] returned, and [`UserAgent::cancel`] takes it. The
+    /// same for a session refresh (re-INVITE or UPDATE in a dialog) that met 422: sent again
+    /// with the dialog's next CSeq.
     SessionIntervalRetry {
         /// The INVITE as the application knows it.
         txn: TxnId,
@@ -282,7 +284,7 @@ struct UacTxn {
     final_seen: bool,
     /// Initial INVITE: the dialog of the first 2xx (RFC 3261 §13.2.2.4).
     answered: Option<DialogId>,
-    /// Initial INVITE: how many times it was re-sent after 422 (RFC 4028 §7.4).
+    /// INVITE, re-INVITE or UPDATE: how many times it was re-sent after 422 (RFC 4028 §7.4).
     retries: u8,
 }
 
@@ -375,10 +377,63 @@ pub struct UserAgent {
     current: HashMap<TxnId, TxnId>,
     retry_422: bool,
     bye_extra_forks: bool,
+    /// Via sent-by for some transports when it differs from `cfg.sent_by` (a TLS listener on
+    /// its own port).
+    sent_by_for: Vec<(crate::Transport, String)>,
+    /// Answered INVITEs whose client transaction ended (Timer M), kept 64·T1 longer so a 2xx of
+    /// another fork arriving late still gets its ACK and BYE.
+    finished: Vec<FinishedInvite>,
+}
+
+/// An answered initial INVITE after its client transaction ended (RFC 6026 Timer M).
+#[derive(Debug)]
+struct FinishedInvite {
+    /// The application's id of the INVITE.
+    txn: TxnId,
+    request: OwnedMessage,
+    remote: Remote,
+    /// The dialog of the first 2xx.
+    answered: Option<DialogId>,
+    /// Late forks already handled: their dialog and ACK (re-sent for each retransmission).
+    handled: Vec<(DialogId, Bytes)>,
+    until: Instant,
 }
 
 /// How many times one INVITE is re-sent after 422 (each must raise Min-SE).
 pub const MAX_422_RETRIES: u8 = 3;
+
+/// `req` rebuilt for a 422 retry (RFC 4028 §7.4): a new Via and CSeq, the given Session-Expires
+/// and Min-SE, every other header and the body unchanged.
+fn with_session_timer(
+    req: &Message<'_>,
+    method: Method<'_>,
+    ruri: &str,
+    via: &str,
+    seq: u32,
+    session_expires: impl std::fmt::Display,
+    min_se: u32,
+) -> Option<OwnedMessage> {
+    let mut b = ims_sip::RequestBuilder::new(method, ruri).header("Via", via);
+    for h in req.headers() {
+        match h.name() {
+            HeaderName::Via
+            | HeaderName::CSeq
+            | HeaderName::SessionExpires
+            | HeaderName::MinSe
+            | HeaderName::ContentLength
+            | HeaderName::ContentType => {}
+            _ => b = b.header(h.raw_name(), h.value()),
+        }
+    }
+    b = b
+        .header("CSeq", format_args!("{seq} {method}"))
+        .header("Session-Expires", session_expires)
+        .header("Min-SE", min_se);
+    if let Some(ct) = req.header(HeaderName::ContentType) {
+        b = b.body(ct, req.body().to_vec());
+    }
+    b.build().ok()
+}
 
 fn static_method(m: Method<'_>) -> Method<'static> {
     match m {
@@ -432,7 +487,36 @@ impl UserAgent {
             current: HashMap::new(),
             retry_422: true,
             bye_extra_forks: true,
+            sent_by_for: Vec::new(),
+            finished: Vec::new(),
         }
+    }
+
+    /// The Via sent-by of requests sent over `transport` (RFC 3261 §18.1.1: the address where
+    /// responses over that transport are to be sent): `sent_by` for this transport instead of
+    /// [`UaConfig::sent_by`], e.g. the TLS port of an endpoint that listens for TLS on another
+    /// port than for UDP and TCP.
+    pub fn set_sent_by(&mut self, transport: crate::Transport, sent_by: impl Into<String>) {
+        let sent_by = sent_by.into();
+        self.sent_by_for.retain(|(t, _)| *t != transport);
+        self.sent_by_for.push((transport, sent_by));
+    }
+
+    /// The peers of live transactions and dialogs (a peer may appear several times): a
+    /// transport that closes idle connections keeps the ones these use, so in-dialog requests
+    /// can still reach a peer that connected to us.
+    pub fn remotes_in_use(&self) -> impl Iterator<Item = Remote> + '_ {
+        self.layer
+            .remotes()
+            .chain(self.dialogs.values().map(|e| e.remote))
+    }
+
+    /// The Via sent-by used for `transport` (see [`UserAgent::set_sent_by`]).
+    pub fn sent_by(&self, transport: crate::Transport) -> &str {
+        self.sent_by_for
+            .iter()
+            .find(|(t, _)| *t == transport)
+            .map_or(self.cfg.sent_by.as_str(), |(_, s)| s.as_str())
     }
 
     /// Re-send an INVITE that met 422 with the larger Min-SE (RFC 4028 §7.4), at most
@@ -506,7 +590,7 @@ impl UserAgent {
         format!(
             "SIP/2.0/{} {};branch={b};rport",
             remote.transport.as_str(),
-            self.cfg.sent_by
+            self.sent_by(remote.transport)
         )
     }
 
@@ -533,21 +617,29 @@ impl UserAgent {
 
     /// Fires every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.layer.handle_timeout(now);
-        self.pump(now);
-        while let Some(Reverse((at, _, t))) = self.timers.peek().cloned() {
-            if at > now {
+        // a UA timer handled late (at its own instant) may start a transaction whose first
+        // timer is already due (a BYE after a long clock jump): run the layer again until
+        // nothing is due (bounded: each round handles every timer due by then)
+        for _ in 0..64 {
+            self.layer.handle_timeout(now);
+            self.pump(now);
+            while let Some(Reverse((at, _, t))) = self.timers.peek().cloned() {
+                if at > now {
+                    break;
+                }
+                self.timers.pop();
+                if self.live.get(&t) != Some(&at) {
+                    continue;
+                }
+                self.live.remove(&t);
+                self.on_timer(at, t);
+                self.pump(at);
+            }
+            self.prune();
+            if self.layer.poll_timeout().is_none_or(|t| t > now) {
                 break;
             }
-            self.timers.pop();
-            if self.live.get(&t) != Some(&at) {
-                continue;
-            }
-            self.live.remove(&t);
-            self.on_timer(at, t);
-            self.pump(at);
         }
-        self.prune();
     }
 
     fn arm(&mut self, t: UaTimer, at: Instant) {
@@ -907,10 +999,16 @@ impl UserAgent {
         } else {
             u.got_provisional = true;
         }
+        let dialog = u.dialog.clone();
+        let refresh = matches!(kind, UacKind::ReInvite | UacKind::Update);
+        if refresh && code == 422 && self.retry_422 && self.retry_in_dialog_after_422(now, txn, &m)
+        {
+            return;
+        }
         match kind {
             UacKind::InitialInvite => self.on_invite_response(now, txn, msg),
             UacKind::ReInvite | UacKind::Update => {
-                let id = u.dialog.clone();
+                let id = dialog;
                 if let Some(id) = &id {
                     if let Some(e) = self.dialogs.get_mut(id) {
                         let _ = e.dialog.on_response(&m);
@@ -968,7 +1066,7 @@ impl UserAgent {
                 }
             }
             UacKind::Bye => {
-                let id = u.dialog.clone();
+                let id = dialog;
                 if code >= 200 {
                     if let Some(id) = &id {
                         let reason = self.bye_reason(id);
@@ -982,7 +1080,6 @@ impl UserAgent {
                 });
             }
             UacKind::Prack | UacKind::Cancel | UacKind::Other => {
-                let dialog = u.dialog.clone();
                 self.emit(UaEvent::Response { txn, dialog, msg });
             }
         }
@@ -1466,27 +1563,15 @@ impl UserAgent {
         let new_se = sent_se.max(new_min);
         let seq = req.cseq().ok().flatten()?.seq.checked_add(1)?;
         let via = self.via(remote);
-        let mut b =
-            ims_sip::RequestBuilder::new(Method::Invite, req.request_uri_str()?).header("Via", via);
-        for h in req.headers() {
-            match h.name() {
-                HeaderName::Via
-                | HeaderName::CSeq
-                | HeaderName::SessionExpires
-                | HeaderName::MinSe
-                | HeaderName::ContentLength
-                | HeaderName::ContentType => {}
-                _ => b = b.header(h.raw_name(), h.value()),
-            }
-        }
-        b = b
-            .header("CSeq", format_args!("{seq} INVITE"))
-            .header("Session-Expires", new_se)
-            .header("Min-SE", new_min);
-        if let Some(ct) = req.header(HeaderName::ContentType) {
-            b = b.body(ct, req.body().to_vec());
-        }
-        let msg = b.build().ok()?;
+        let msg = with_session_timer(
+            &req,
+            Method::Invite,
+            req.request_uri_str()?,
+            &via,
+            seq,
+            new_se,
+            new_min,
+        )?;
         let new_txn = self.layer.send_request(now, msg.clone(), remote).ok()?;
         self.uac.insert(
             new_txn,
@@ -1504,6 +1589,159 @@ impl UserAgent {
             },
         );
         Some((new_txn, new_se, new_min))
+    }
+
+    /// RFC 4028 §7.4 for a session refresh (re-INVITE or UPDATE, §7.4 "the same as for an
+    /// initial request"): the request `txn` met 422 `resp`; it is sent again in its dialog with
+    /// the next CSeq, a new branch, Min-SE = the largest Min-SE seen and Session-Expires at least
+    /// that (refresher kept), every other header and the body unchanged. Returns false (the 422
+    /// goes to the application) under the same conditions as [`Self::retry_after_422`] or when
+    /// the dialog is gone.
+    fn retry_in_dialog_after_422(&mut self, now: Instant, txn: TxnId, resp: &Message<'_>) -> bool {
+        let Some(u) = self.uac.get(&txn) else {
+            return false;
+        };
+        if u.retries >= MAX_422_RETRIES {
+            return false;
+        }
+        let (request, remote, retries, kind) = (u.request.clone(), u.remote, u.retries, u.kind);
+        let Some(id) = u.dialog.clone() else {
+            return false;
+        };
+        let req = request.as_message();
+        let (Some(min), Some(sent)) = (
+            Self::min_se_of(resp),
+            req.get::<SessionExpires<'_>>().ok().flatten(),
+        ) else {
+            return false;
+        };
+        let sent_min = req.get::<MinSe<'_>>().ok().flatten().map_or(0, |m| m.delta);
+        if min <= sent.delta && min <= sent_min {
+            return false;
+        }
+        let new_min = min.max(sent_min);
+        let new_se = sent.delta.max(new_min);
+        let se_value = match sent.refresher() {
+            Some(r) => format!("{new_se};refresher={r}"),
+            None => new_se.to_string(),
+        };
+        let (Some(method), Some(ruri)) = (req.method(), req.request_uri_str()) else {
+            return false;
+        };
+        let method = static_method(method);
+        if self
+            .dialogs
+            .get(&id)
+            .is_none_or(|e| e.dialog.state == DialogState::Terminated)
+        {
+            return false;
+        }
+        let via = self.via(remote);
+        let Some(e) = self.dialogs.get_mut(&id) else {
+            return false;
+        };
+        let seq = e.dialog.next_seq();
+        let Some(msg) = with_session_timer(&req, method, ruri, &via, seq, se_value, new_min) else {
+            return false;
+        };
+        let Ok(new_txn) = self.layer.send_request(now, msg.clone(), remote) else {
+            return false;
+        };
+        if let Some(e) = self.dialogs.get_mut(&id) {
+            match kind {
+                UacKind::ReInvite => e.invite_out = Some(new_txn),
+                _ => e.update_out = Some(new_txn),
+            }
+        }
+        self.uac.insert(
+            new_txn,
+            UacTxn {
+                kind,
+                request: msg,
+                remote,
+                dialog: Some(id),
+                forks: Vec::new(),
+                cancel_pending: false,
+                got_provisional: false,
+                final_seen: false,
+                answered: None,
+                retries: retries + 1,
+            },
+        );
+        let public = self.public_txn(txn);
+        self.alias.insert(new_txn, public);
+        self.current.insert(public, new_txn);
+        self.emit(UaEvent::SessionIntervalRetry {
+            txn: public,
+            new_txn,
+            session_expires: new_se,
+            min_se: new_min,
+        });
+        true
+    }
+
+    /// RFC 3261 §13.2.2.4 after Timer M: a 2xx of our INVITE from a dialog we do not know,
+    /// arriving after the INVITE client transaction ended, is ACKed and (when
+    /// [`UserAgent::set_bye_extra_forks`] is on) ended with BYE, like one arriving before; each
+    /// retransmission of it gets the same ACK again.
+    fn late_fork_2xx(&mut self, now: Instant, id: DialogId, msg: &OwnedMessage) {
+        self.finished.retain(|f| f.until > now);
+        let m = msg.as_message();
+        let Some(seq) = m.cseq().ok().flatten().map(|c| c.seq) else {
+            return;
+        };
+        let Some(i) = self.finished.iter().position(|f| {
+            let r = f.request.as_message();
+            r.header(HeaderName::CallId) == Some(id.call_id.as_str())
+                && r.from().ok().flatten().and_then(|f| f.tag()) == Some(id.local_tag.as_str())
+                && r.cseq().ok().flatten().map(|c| c.seq) == Some(seq)
+        }) else {
+            return;
+        };
+        let f = &self.finished[i];
+        if let Some((_, ack)) = f.handled.iter().find(|(d, _)| *d == id) {
+            let (r, a) = (f.remote, ack.clone());
+            self.send_stateless(r, a);
+            return;
+        }
+        if f.answered.as_ref() == Some(&id) {
+            return; // the answered dialog, already ended: nothing to do
+        }
+        let (request, remote, public) = (f.request.clone(), f.remote, f.txn);
+        let Ok(d) = Dialog::uac(&request.as_message(), &m) else {
+            return;
+        };
+        let entry = self.new_entry(d, remote, true);
+        self.dialogs.insert(id.clone(), entry);
+        self.send_2xx_ack(&id, &m);
+        let ack = self
+            .dialogs
+            .get(&id)
+            .and_then(|e| e.ack.as_ref().map(|(_, a)| a.clone()));
+        if let Some(a) = ack {
+            self.finished[i].handled.push((id.clone(), a));
+        }
+        if self.bye_extra_forks {
+            if let Some(e) = self.dialogs.get_mut(&id) {
+                e.extra_fork = true;
+            }
+            self.emit(UaEvent::ExtraForkAnswered {
+                txn: public,
+                dialog: id.clone(),
+                msg: msg.clone(),
+            });
+            if self.bye(now, &id).is_err() {
+                self.end_dialog(&id, EndReason::ExtraFork);
+            }
+        } else {
+            self.emit(UaEvent::DialogConfirmed(id.clone()));
+            self.start_session_timer(now, &id, &m);
+            self.emit(UaEvent::Response {
+                txn: public,
+                dialog: Some(id),
+                msg: msg.clone(),
+            });
+        }
     }
 
     fn end_dialog(&mut self, id: &DialogId, reason: EndReason) {
@@ -1612,6 +1850,8 @@ impl UserAgent {
                                 self.send_stateless(r, a);
                             }
                         }
+                    } else {
+                        self.late_fork_2xx(now, id, &msg);
                     }
                 }
             }
@@ -1654,12 +1894,26 @@ impl UserAgent {
             }
             Event::TransportError { txn } => self.emit(UaEvent::TransportError { txn }),
             Event::Terminated { txn, .. } => {
+                let public = self.public_txn(txn);
                 if let Some(orig) = self.alias.remove(&txn) {
                     if self.current.get(&orig) == Some(&txn) {
                         self.current.remove(&orig);
                     }
                 }
                 if let Some(u) = self.uac.remove(&txn) {
+                    if u.kind == UacKind::InitialInvite && u.answered.is_some() {
+                        // RFC 6026 §8.4: 2xx of other forks may still come after Timer M
+                        let until = now + self.cfg.layer.timers.t1 * 64;
+                        self.finished.retain(|f| f.until > now);
+                        self.finished.push(FinishedInvite {
+                            txn: public,
+                            request: u.request.clone(),
+                            remote: u.remote,
+                            answered: u.answered.clone(),
+                            handled: Vec::new(),
+                            until,
+                        });
+                    }
                     if u.kind == UacKind::InitialInvite {
                         for f in u.forks {
                             if self

@@ -954,3 +954,215 @@ fn cancel_after_422_retry_targets_the_new_invite() {
         UaEvent::Response { txn, msg, .. } if *txn == t && msg.as_message().status() == Some(487)))
     );
 }
+
+/// The requests `who` received as `UaEvent::IncomingRequest` with this method, in order.
+fn incoming_requests(net: &Net, who: usize, method: Method<'_>) -> Vec<(TxnId, OwnedMessage)> {
+    net.events_of(who)
+        .iter()
+        .filter_map(|(_, e)| match e {
+            UaEvent::IncomingRequest { txn, msg, .. }
+                if msg.as_message().method() == Some(method) =>
+            {
+                Some((*txn, msg.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn sent_requests(net: &Net, who: usize, method: &str) -> Vec<OwnedMessage> {
+    net.raw
+        .iter()
+        .filter(|(w, b)| *w == who && b.starts_with(format!("{method} ").as_bytes()))
+        .map(|(_, b)| OwnedMessage::parse_datagram(b.clone()).unwrap())
+        .collect()
+}
+
+/// RFC 4028 §7.4 for session refreshes: a re-INVITE and an UPDATE that meet 422 are sent again
+/// in their dialog with Min-SE and Session-Expires raised to the 422's Min-SE (refresher kept),
+/// the dialog's next CSeq and a new branch; the application keeps its transaction id and sees
+/// `SessionIntervalRetry`, not the 422. A 422 that raises nothing reaches the application.
+#[test]
+fn refresh_reinvite_and_update_are_retried_after_422() {
+    use ims_sip::HeaderName as H;
+    let mut ca = cfg(A, 31);
+    ca.session_expires = Some(90);
+    let mut net = Net::new(ca, cfg(B, 32));
+    let (da, _db) = establish(&mut net);
+    let base = net.ms_now();
+
+    // re-INVITE: B's application now wants at least 600 s
+    let now = net.now;
+    let t = net.ua[A]
+        .reinvite(
+            now,
+            &da,
+            Some(("application/sdp".into(), b"v=0\r\ns=r\r\n".to_vec())),
+        )
+        .unwrap();
+    net.collect();
+    net.run_until(ms(base + 50));
+    let (tb, _) = incoming_requests(&net, B, Method::Invite)[0].clone();
+    net.respond(B, tb, Answer::new(422).header("Min-SE", "600"));
+    net.run_until(ms(base + 100));
+    let inv = sent_requests(&net, A, "INVITE");
+    assert_eq!(inv.len(), 3, "initial INVITE, re-INVITE, retried re-INVITE");
+    let (first, second) = (inv[1].as_message(), inv[2].as_message());
+    assert_eq!(first.header(H::SessionExpires), Some("90;refresher=uac"));
+    assert_eq!(second.header(H::SessionExpires), Some("600;refresher=uac"));
+    assert_eq!(second.header(H::MinSe), Some("600"));
+    assert_eq!(first.header(H::CSeq), Some("2 INVITE"));
+    assert_eq!(second.header(H::CSeq), Some("3 INVITE"));
+    for h in [H::CallId, H::From, H::To, H::Contact] {
+        assert_eq!(first.header(h), second.header(h), "{h:?}");
+    }
+    assert_eq!(second.body(), b"v=0\r\ns=r\r\n");
+    assert_eq!(second.request_uri_str(), first.request_uri_str());
+    assert_ne!(
+        first.top_via().unwrap().unwrap().branch(),
+        second.top_via().unwrap().unwrap().branch()
+    );
+    // the 422 was ACKed by the client transaction
+    assert_eq!(
+        net.sent(A, "ACK").len(),
+        2,
+        "the 2xx ACK of the call and the 422's"
+    );
+    let retry = net
+        .events_of(A)
+        .iter()
+        .find_map(|(_, e)| match e {
+            UaEvent::SessionIntervalRetry {
+                txn,
+                new_txn,
+                session_expires,
+                min_se,
+            } => Some((*txn, *new_txn, *session_expires, *min_se)),
+            _ => None,
+        })
+        .expect("retry event");
+    assert_eq!((retry.0, retry.2, retry.3), (t, 600, 600));
+    assert_eq!(net.ua[A].current_txn(t), retry.1);
+    let is_422 = |e: &UaEvent| matches!(e, UaEvent::Response { msg, .. } if msg.as_message().status() == Some(422));
+    assert!(!net.events_of(A).iter().any(|(_, e)| is_422(e)));
+    // B accepts the retry: the 200 is reported under the application's id and ACKed
+    let (tb2, m2) = incoming_requests(&net, B, Method::Invite)[1].clone();
+    assert_eq!(m2.as_message().header(H::CSeq), Some("3 INVITE"));
+    net.respond(B, tb2, Answer::new(200).body("application/sdp", "v=0\r\n"));
+    net.run_until(ms(base + 200));
+    assert!(
+        net.events_of(A).iter().any(|(_, e)| matches!(e,
+        UaEvent::Response { txn, msg, .. } if *txn == t && msg.as_message().status() == Some(200)))
+    );
+    assert_eq!(net.sent(A, "ACK").len(), 3);
+
+    // UPDATE: 422 with Min-SE 1200, retried; then a 422 that raises nothing is reported
+    let now = net.now;
+    let u = net.ua[A].update(now, &da, None).unwrap();
+    net.collect();
+    net.run_until(ms(base + 250));
+    let (ub, um) = incoming_requests(&net, B, Method::Update)[0].clone();
+    assert_eq!(um.as_message().header(H::CSeq), Some("4 UPDATE"));
+    net.respond(B, ub, Answer::new(422).header("Min-SE", "1200"));
+    net.run_until(ms(base + 300));
+    let upd = sent_requests(&net, A, "UPDATE");
+    assert_eq!(upd.len(), 2);
+    let second = upd[1].as_message();
+    assert_eq!(second.header(H::CSeq), Some("5 UPDATE"));
+    assert_eq!(second.header(H::SessionExpires), Some("1200;refresher=uac"));
+    assert_eq!(second.header(H::MinSe), Some("1200"));
+    let (ub2, _) = incoming_requests(&net, B, Method::Update)[1].clone();
+    net.respond(B, ub2, Answer::new(422).header("Min-SE", "300"));
+    net.run_until(ms(base + 400));
+    assert_eq!(sent_requests(&net, A, "UPDATE").len(), 2, "no third UPDATE");
+    assert!(
+        net.events_of(A).iter().any(|(_, e)| matches!(e,
+        UaEvent::Response { txn, msg, .. } if *txn == u && msg.as_message().status() == Some(422)))
+    );
+    // the dialog goes on: the next request takes the next CSeq
+    let now = net.now;
+    net.ua[A].bye(now, &da).unwrap();
+    net.collect();
+    assert_eq!(
+        sent_requests(&net, A, "BYE")[0]
+            .as_message()
+            .header(H::CSeq),
+        Some("6 BYE")
+    );
+}
+
+/// RFC 3261 §13.2.2.4 with RFC 6026 Timer M: a 2xx of another fork that arrives after the
+/// INVITE client transaction ended (Timer M = 64·T1 after the first 2xx) is still ACKed and
+/// ended with BYE; its retransmissions get the same ACK and no second BYE. Switched off, the
+/// late dialog is confirmed and left to the application.
+#[test]
+fn late_forked_2xx_after_timer_m_gets_ack_then_bye() {
+    for bye_extra in [true, false] {
+        let mut net = Net::pair();
+        net.ua[A].set_bye_extra_forks(bye_extra);
+        let t = net.invite(Some("v=0\r\n"));
+        net.run_until(ms(50));
+        let tb = net.incoming_invite();
+        net.respond(B, tb, Answer::new(200).body("application/sdp", "v=0\r\n"));
+        net.run_until(ms(100));
+        let first = net.confirmed(A)[0].clone();
+        // Timer M (64·T1 = 32 s) ends the INVITE client transaction
+        net.run_until(ms(33_000));
+        assert!(net.ua[A].layer().is_empty(), "the INVITE transaction ended");
+        // a 2xx from another fork: B's 200 with another To tag and Contact
+        let ok = net
+            .raw
+            .iter()
+            .find(|(w, b)| *w == B && b.starts_with(b"SIP/2.0 200"))
+            .map(|(_, b)| String::from_utf8(b.to_vec()).unwrap())
+            .unwrap();
+        let late = ok
+            .replace(&format!("tag={}", first.remote_tag), "tag=latefork")
+            .replace("sip:bob@10.0.0.2:5060", "sip:bob-fork2@10.0.0.2:5060");
+        assert_ne!(late, ok);
+        let deliver = |net: &mut Net| {
+            let now = net.now;
+            let msg = OwnedMessage::parse_datagram(Bytes::from(late.clone())).unwrap();
+            net.ua[A].receive(now, msg, Remote::udp(addr(B))).unwrap();
+            net.collect();
+        };
+        let acks_before = sent_requests(&net, A, "ACK").len();
+        deliver(&mut net);
+        let acks = sent_requests(&net, A, "ACK");
+        assert_eq!(acks.len(), acks_before + 1, "the late 2xx is ACKed");
+        let ack = acks.last().unwrap().as_message();
+        assert_eq!(ack.to().unwrap().unwrap().tag(), Some("latefork"));
+        assert_eq!(ack.request_uri_str(), Some("sip:bob-fork2@10.0.0.2:5060"));
+        let byes = |net: &Net| {
+            sent_requests(net, A, "BYE")
+                .iter()
+                .filter(|b| b.as_message().to().unwrap().unwrap().tag() == Some("latefork"))
+                .count()
+        };
+        let extra = net.events_of(A).iter().any(|(_, e)| {
+            matches!(e, UaEvent::ExtraForkAnswered { txn, dialog, .. }
+                if *txn == t && dialog.remote_tag == "latefork")
+        });
+        if bye_extra {
+            assert_eq!(byes(&net), 1, "then BYE");
+            assert!(extra);
+            // B answers the BYE for a dialog it does not know (481): the dialog ends
+            net.run_until(ms(33_200));
+            assert!(net.events_of(A).iter().any(|(_, e)| matches!(e,
+                UaEvent::DialogTerminated { dialog, reason: EndReason::ExtraFork }
+                    if dialog.remote_tag == "latefork")));
+        } else {
+            assert_eq!(byes(&net), 0);
+            assert!(!extra);
+            assert!(net.confirmed(A).iter().any(|d| d.remote_tag == "latefork"));
+        }
+        // a retransmission of the late 2xx: the same ACK again, no second BYE
+        deliver(&mut net);
+        let acks2 = sent_requests(&net, A, "ACK");
+        assert_eq!(acks2.len(), acks_before + 2);
+        assert_eq!(acks2.last().unwrap().bytes(), acks.last().unwrap().bytes());
+        assert_eq!(byes(&net), usize::from(bye_extra));
+        // the first dialog is untouched
+        assert!(net.ua[A].dialog(&first).is_some());
+    }
+}

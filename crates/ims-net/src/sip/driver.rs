@@ -2,13 +2,14 @@
 //! the sockets, driven by socket reads, the core's timer and a command channel.
 
 use super::transport::{
-    bad_request, fix_via, is_keepalive, spawn_connect, spawn_connection, Inbound, Outbound, Tls,
+    bad_request, fix_via, is_keepalive, spawn_connect, spawn_connection, tls_server_name, Conn,
+    ConnCtx, Inbound, Malformed, Outbound, Tls,
 };
 use super::{EndpointConfig, NetError};
 use bytes::Bytes;
 use ims_sip::{OwnedMessage, ParserConfig};
 use ims_txn::{Remote, Transmit, Transport, TxnId};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -33,6 +34,9 @@ pub(crate) trait Core: Send + 'static {
     fn poll_transmit(&mut self) -> Option<Transmit>;
     /// True once the application asked the task to stop.
     fn is_stopped(&self) -> bool;
+    /// The peers of live transactions (and dialogs): their connections are not closed for
+    /// idleness.
+    fn remotes_in_use(&self) -> HashSet<Remote>;
 }
 
 /// A command: runs inside the task with the core.
@@ -161,6 +165,19 @@ impl Sockets {
         }
     }
 
+    /// `host:port` for the Via of requests sent over TLS when the TLS listener has another
+    /// port than the UDP/TCP one (a mixed endpoint), else `None`.
+    pub(crate) fn tls_sent_by(&self) -> Option<String> {
+        let a = self.tls_local?;
+        if self.udp.is_none() && self.tcp.is_none() {
+            return None;
+        }
+        Some(match a.ip() {
+            IpAddr::V4(ip) => format!("{ip}:{}", a.port()),
+            IpAddr::V6(ip) => format!("[{ip}]:{}", a.port()),
+        })
+    }
+
     /// True when the endpoint only listens on TLS (its Contact is a `sips:` URI).
     pub(crate) fn tls_only(&self) -> bool {
         self.udp.is_none() && self.tcp.is_none() && self.tls.is_some()
@@ -190,12 +207,14 @@ pub(crate) struct Driver<C: Core> {
     tls_config: Option<Tls>,
     /// TCP and TLS flows by transport and peer address (RFC 5626 flow: transport, local and
     /// remote address).
-    conns: HashMap<Remote, mpsc::UnboundedSender<Outbound>>,
-    inbound_tx: mpsc::UnboundedSender<Inbound>,
+    conns: HashMap<Remote, Conn>,
     inbound_rx: mpsc::UnboundedReceiver<Inbound>,
     cmd_rx: mpsc::UnboundedReceiver<Command<C>>,
     parser: ParserConfig,
-    keepalive: Option<Duration>,
+    /// What connection tasks share (inbound channel, parser, keep-alive, warn-agent, clock).
+    ctx: ConnCtx,
+    /// Connections idle this long and used by no transaction are closed.
+    idle_timeout: Option<Duration>,
     /// Transactions whose send failed, reported to the core after the current drain.
     failed: Vec<TxnId>,
     /// Our `host:port`, the warn-agent of Warning headers.
@@ -225,16 +244,46 @@ async fn accept(l: &Option<TcpListener>) -> std::io::Result<(tokio::net::TcpStre
 pub(crate) struct Stats {
     bad_answered: AtomicU64,
     bad_dropped: AtomicU64,
+    framing_lost: AtomicU64,
+    idle_closed: AtomicU64,
 }
 
 impl Stats {
-    /// Unparsable datagrams: (answered 400, dropped).
+    /// Unparsable messages (datagrams and stream messages): (answered 400, dropped).
     pub(crate) fn malformed(&self) -> (u64, u64) {
         (
             self.bad_answered.load(Ordering::Relaxed),
             self.bad_dropped.load(Ordering::Relaxed),
         )
     }
+
+    /// A snapshot of every counter.
+    pub(crate) fn snapshot(&self) -> TransportStats {
+        TransportStats {
+            malformed_answered: self.bad_answered.load(Ordering::Relaxed),
+            malformed_dropped: self.bad_dropped.load(Ordering::Relaxed),
+            framing_lost: self.framing_lost.load(Ordering::Relaxed),
+            idle_closed: self.idle_closed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Transport counters of an [`super::Endpoint`] or [`super::ProxyEndpoint`] since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TransportStats {
+    /// Unparsable requests answered 400 with a Warning (RFC 3261 §8.2.2 / §21.4.1), received
+    /// as datagrams or on a stream whose framing survived (the message's Content-Length was
+    /// readable, RFC 3261 §18.3).
+    pub malformed_answered: u64,
+    /// Unparsable messages dropped without an answer (responses, ACKs, unreadable headers).
+    pub malformed_dropped: u64,
+    /// TCP/TLS connections closed because framing was lost (an unparsable message without a
+    /// usable Content-Length, a bad start line, an oversized message).
+    pub framing_lost: u64,
+    /// TCP/TLS connections closed after [`super::EndpointConfig::idle_timeout`] without
+    /// traffic and without a transaction using them.
+    pub idle_closed: u64,
 }
 
 /// Starts the task; returns the command sender and the counters.
@@ -246,8 +295,17 @@ pub(crate) fn spawn<C: Core>(
     let (tx, cmd_rx) = mpsc::unbounded_channel();
     let (inbound_tx, inbound_rx) = mpsc::unbounded_channel();
     let stats = Arc::new(Stats::default());
+    let agent = sockets.sent_by();
     let d = Driver {
-        agent: sockets.sent_by(),
+        ctx: ConnCtx {
+            inbound: inbound_tx,
+            parser: cfg.parser,
+            keepalive: cfg.keepalive,
+            agent: agent.as_str().into(),
+            epoch: tokio::time::Instant::now(),
+        },
+        idle_timeout: cfg.idle_timeout,
+        agent,
         stats: stats.clone(),
         core,
         udp: sockets.udp,
@@ -255,11 +313,9 @@ pub(crate) fn spawn<C: Core>(
         tls: sockets.tls,
         tls_config: sockets.tls_config,
         conns: HashMap::new(),
-        inbound_tx,
         inbound_rx,
         cmd_rx,
         parser: cfg.parser,
-        keepalive: cfg.keepalive,
         failed: Vec::new(),
     };
     tokio::spawn(d.run());
@@ -274,6 +330,12 @@ impl<C: Core> Driver<C> {
         let sleep = tokio::time::sleep_until(far());
         tokio::pin!(sleep);
         let mut armed: Option<Instant> = None;
+        // idle reaping: a check every quarter of the idle time (at least every 5 s)
+        let period = self.idle_timeout.map_or(Duration::from_secs(3600), |t| {
+            (t / 4).clamp(Duration::from_millis(10), Duration::from_secs(5))
+        });
+        let mut reap = tokio::time::interval(period);
+        reap.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let deadline = self.core.poll_timeout();
             if deadline != armed {
@@ -300,10 +362,11 @@ impl<C: Core> Driver<C> {
                 },
                 r = accept(&self.tcp) => {
                     if let Ok((stream, peer)) = r {
-                        let w = spawn_connection(stream, peer, self.inbound_tx.clone(), self.parser, self.keepalive);
-                        self.conns.insert(Remote::tcp(peer), w);
+                        let c = spawn_connection(stream, peer, &self.ctx);
+                        self.conns.insert(Remote::tcp(peer), c);
                     }
                 }
+                _ = reap.tick(), if self.idle_timeout.is_some() => self.reap_idle(),
                 r = accept(&self.tls) => {
                     if let Ok((stream, peer)) = r {
                         self.accept_tls(stream, peer);
@@ -361,11 +424,48 @@ impl<C: Core> Driver<C> {
                 self.conns.insert(peer, w);
             }
             Inbound::Closed(peer, w) => {
-                if self.conns.get(&peer).is_some_and(|c| c.same_channel(&w)) {
+                if self.conns.get(&peer).is_some_and(|c| c.tx.same_channel(&w)) {
                     self.conns.remove(&peer);
                 }
             }
             Inbound::SendFailed(txns) => self.failed.extend(txns),
+            Inbound::Malformed(m) => {
+                let c = match m {
+                    Malformed::Answered => &self.stats.bad_answered,
+                    Malformed::Dropped => &self.stats.bad_dropped,
+                    Malformed::FramingLost => &self.stats.framing_lost,
+                };
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Closes the TCP/TLS connections without traffic for the idle time (received bytes,
+    /// RFC 5626 keep-alives included, or messages sent) that no live transaction uses.
+    fn reap_idle(&mut self) {
+        let Some(idle) = self.idle_timeout else {
+            return;
+        };
+        let idle = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
+        let now = self.ctx.stamp();
+        let stale: Vec<Remote> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| now.saturating_sub(c.active.load(Ordering::Relaxed)) >= idle)
+            .map(|(r, _)| *r)
+            .collect();
+        if stale.is_empty() {
+            return;
+        }
+        let busy = self.core.remotes_in_use();
+        for r in stale {
+            if busy.contains(&r) {
+                continue;
+            }
+            if let Some(c) = self.conns.remove(&r) {
+                c.close();
+                self.stats.idle_closed.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -404,30 +504,25 @@ impl<C: Core> Driver<C> {
                     bytes: t.bytes,
                 };
                 let o = match self.conns.get(&t.remote) {
-                    Some(w) => match w.send(o) {
+                    Some(c) => match c.tx.send(o) {
                         Ok(()) => return,
                         // the connection went away: open a new one
                         Err(e) => e.0,
                     },
                     None => o,
                 };
+                let first = o.bytes.clone();
                 let (tx, rx) = mpsc::unbounded_channel();
                 let _ = tx.send(o);
-                self.conns.insert(t.remote, tx.clone());
+                let (conn, closed) = Conn::new(tx, &self.ctx);
+                self.conns.insert(t.remote, conn.clone());
                 let tls = if t.remote.transport == Transport::Tls {
-                    self.tls_config.clone()
+                    let name = tls_server_name(&first);
+                    self.tls_config.clone().map(|c| (c, name))
                 } else {
                     None
                 };
-                spawn_connect(
-                    t.remote,
-                    tls,
-                    tx,
-                    rx,
-                    self.inbound_tx.clone(),
-                    self.parser,
-                    self.keepalive,
-                );
+                spawn_connect(t.remote, tls, conn, closed, rx, &self.ctx);
             }
             _ => self.failed.extend(t.txn),
         }
@@ -436,14 +531,7 @@ impl<C: Core> Driver<C> {
     #[cfg(feature = "tls")]
     fn accept_tls(&mut self, stream: tokio::net::TcpStream, peer: SocketAddr) {
         if let Some(tls) = &self.tls_config {
-            super::transport::spawn_tls_accept(
-                stream,
-                peer,
-                tls.clone(),
-                self.inbound_tx.clone(),
-                self.parser,
-                self.keepalive,
-            );
+            super::transport::spawn_tls_accept(stream, peer, tls.clone(), &self.ctx);
         }
     }
 

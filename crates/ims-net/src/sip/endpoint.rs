@@ -40,6 +40,12 @@ pub struct EndpointConfig {
     pub keepalive: Option<Duration>,
     /// Parser limits and leniency for received messages.
     pub parser: ParserConfig,
+    /// A TCP or TLS connection that neither received bytes (RFC 5626 keep-alives count) nor sent
+    /// a message for this long, and that no live transaction (nor, for an [`Endpoint`], dialog)
+    /// uses, is closed; `None` keeps
+    /// connections until the peer closes them. Default 300 s (above RFC 5626's 95–120 s
+    /// keep-alive interval for connection-oriented flows).
+    pub idle_timeout: Option<Duration>,
     /// SIP over TLS (RFC 3261 §26.2; `sips:` URIs and `transport=tls`): with a server identity
     /// the endpoint also listens for TLS, on the UDP port when `tcp` is off (a TLS-only endpoint
     /// when `udp` is off too: its Contact is `sips:`), else on the next port (5061 beside 5060)
@@ -62,6 +68,7 @@ impl Default for EndpointConfig {
             mtu_limit: 1300,
             keepalive: None,
             parser: ParserConfig::default(),
+            idle_timeout: Some(Duration::from_secs(300)),
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -165,7 +172,7 @@ impl Endpoint {
         } else {
             format!("sip:{}@{sent_by}", cfg.user)
         };
-        let ua = UserAgent::new(UaConfig {
+        let mut ua = UserAgent::new(UaConfig {
             layer: Config {
                 timers: cfg.timers,
                 merged_request_detection: true,
@@ -177,6 +184,10 @@ impl Endpoint {
             min_se: 90,
             seed: seed(),
         });
+        // RFC 3261 §18.1.1: a request over TLS names the TLS listener when it has its own port
+        if let Some(tls_sent_by) = sockets.tls_sent_by() {
+            ua.set_sent_by(Transport::Tls, tls_sent_by);
+        }
         let transports = sockets.transports();
         let local = sockets.local;
         let tls_local = sockets.tls_local;
@@ -213,10 +224,17 @@ impl Endpoint {
         self.tls_local
     }
 
-    /// Received datagrams that could not be parsed: those answered 400 (RFC 3261 §8.2.2 /
-    /// §16.3: enough of the request was readable to build a response) and those dropped.
+    /// Received messages (datagrams, and stream messages whose length was readable) that could
+    /// not be parsed: those answered 400 (RFC 3261 §8.2.2 / §16.3: enough of the request was
+    /// readable to build a response) and those dropped.
     pub fn malformed(&self) -> (u64, u64) {
         self.stats.malformed()
+    }
+
+    /// Transport counters: unparsable messages answered or dropped, connections closed for lost
+    /// framing or idleness.
+    pub fn transport_stats(&self) -> driver::TransportStats {
+        self.stats.snapshot()
     }
 
     /// Our Contact URI.
@@ -377,6 +395,9 @@ impl Core for UaCore {
     fn is_stopped(&self) -> bool {
         self.stopped
     }
+    fn remotes_in_use(&self) -> std::collections::HashSet<Remote> {
+        self.ua.remotes_in_use().collect()
+    }
     fn poll_transmit(&mut self) -> Option<Transmit> {
         loop {
             match self.ua.poll_output()? {
@@ -404,7 +425,7 @@ impl UaCore {
         let via = format!(
             "SIP/2.0/{} {};branch={branch};rport",
             remote.transport,
-            self.ua.config().sent_by,
+            self.ua.sent_by(remote.transport),
         );
         let m = msg.as_message();
         let mut e = m.edit();

@@ -10,11 +10,19 @@
 //! - TCP, one connection per flow reused in both directions, RFC 3261 §18.3 framing with the
 //!   RFC 5626 CRLF keep-alive (pings answered, optional pings on idle flows);
 //! - TLS (feature `tls`, RFC 3261 §26.2, `sips:`/`transport=tls`): flows reused like TCP ones,
-//!   see [`EndpointConfig`]'s `tls` field and the `ims_net::tls` module;
+//!   see [`EndpointConfig`]'s `tls` field and the `ims_net::tls` module; a connection opened
+//!   for a request whose next-hop URI (top Route, else Request-URI) has a domain checks the
+//!   server certificate against that domain (RFC 5922 §4.1), else against the configured
+//!   server name or the address; on an endpoint that listens for TLS on its own port, requests
+//!   sent over TLS carry that port in their Via;
 //! - the RFC 3261 §18.1.1 switch from UDP to TCP for requests over the MTU limit (1300 bytes);
 //! - an unparsable request datagram is answered 400 with a Warning naming the parse error when
 //!   its Via, From, To, Call-ID and CSeq are readable, else dropped; both are counted
-//!   ([`Endpoint::malformed`]);
+//!   ([`Endpoint::malformed`]); on TCP/TLS the same 400 goes back on the connection when the
+//!   message's Content-Length was readable, so framing resynchronises (RFC 3261 §18.3), and the
+//!   connection is closed only when framing is lost ([`Endpoint::transport_stats`]);
+//! - idle TCP/TLS connections (no bytes received, keep-alives included, no message sent, no live
+//!   transaction) are closed after [`EndpointConfig::idle_timeout`];
 //! - [`resolve`]: RFC 3263 NAPTR/SRV/A server location over a [`resolve::Dns`] trait;
 //! - [`ProxyEndpoint`]: a transaction-stateful proxy, or a stateless one (RFC 3261 §16.11).
 //!
@@ -60,6 +68,7 @@ pub mod proxy;
 pub mod resolve;
 mod transport;
 
+pub use driver::TransportStats;
 pub use endpoint::{ClientTransaction, Endpoint, EndpointConfig, Incoming};
 pub use error::NetError;
 pub use proxy::{Locations, ProxyEndpoint, ProxyEvents};

@@ -159,9 +159,15 @@ impl ProxyEndpoint {
         ))
     }
 
-    /// Received datagrams that could not be parsed: (answered 400, dropped).
+    /// Received messages that could not be parsed: (answered 400, dropped).
     pub fn malformed(&self) -> (u64, u64) {
         self.stats.malformed()
+    }
+
+    /// Transport counters: unparsable messages answered or dropped, connections closed for lost
+    /// framing or idleness.
+    pub fn transport_stats(&self) -> driver::TransportStats {
+        self.stats.snapshot()
     }
 
     /// The local address.
@@ -429,6 +435,9 @@ impl Core for ProxyCore {
     }
     fn is_stopped(&self) -> bool {
         self.stopped
+    }
+    fn remotes_in_use(&self) -> std::collections::HashSet<Remote> {
+        self.proxy.layer().remotes().collect()
     }
     fn poll_transmit(&mut self) -> Option<Transmit> {
         if let Some(t) = self.stateless.as_mut().and_then(|s| s.out.pop_front()) {

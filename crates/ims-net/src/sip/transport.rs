@@ -1,14 +1,16 @@
 //! Sockets: the UDP socket, TCP (and TLS) connections keyed by flow, stream framing with
 //! RFC 5626 keep-alives, and the receive-side Via fix-ups of RFC 3261 §18.2.1 / RFC 3581.
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use ims_sip::{Frame, Framer, OwnedMessage, ParserConfig};
 use ims_txn::{Remote, TxnId};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// What socket tasks report to the endpoint task.
 // messages move by value once; boxing would cost an allocation per message
@@ -17,12 +19,14 @@ use tokio::sync::mpsc;
 pub(crate) enum Inbound {
     /// A parsed message from a stream.
     Message(OwnedMessage, Remote),
-    /// A TCP or TLS connection was accepted or connected; `writer` sends on it.
-    Opened(Remote, mpsc::UnboundedSender<Outbound>),
+    /// A TCP or TLS connection was accepted or connected.
+    Opened(Remote, Conn),
     /// The connection to this peer closed (the sender identifies which one).
     Closed(Remote, mpsc::UnboundedSender<Outbound>),
     /// These transactions' messages could not be delivered.
     SendFailed(Vec<TxnId>),
+    /// An unparsable message on a stream.
+    Malformed(Malformed),
 }
 
 /// Bytes for a connection's writer task.
@@ -207,40 +211,113 @@ fn memfind(h: &[u8], n: &[u8]) -> Option<usize> {
     h.windows(n.len()).position(|w| w == n)
 }
 
+/// RFC 5922 §4.1: the domain a TLS server's certificate must name when we open a connection for
+/// this request — the host of the URI the next hop was located from (the top Route, else the
+/// Request-URI) when it is a domain name; `None` for an IP literal (the certificate is then
+/// checked against the address or the configured server name) or for a response.
+pub(crate) fn tls_server_name(bytes: &[u8]) -> Option<String> {
+    let m = ims_sip::parse_datagram(bytes).ok()?;
+    if !m.is_request() {
+        return None;
+    }
+    let route = m
+        .headers_of(ims_sip::HeaderName::Route)
+        .next()
+        .and_then(|h| {
+            let v = h.value();
+            let a = v.find('<')?;
+            let b = v[a..].find('>')?;
+            Some(v[a + 1..a + b].to_owned())
+        });
+    let uri = match route {
+        Some(r) => r,
+        None => m.request_uri_str()?.to_owned(),
+    };
+    let u = ims_sip::Uri::parse(&uri).ok()?;
+    let sip = u.as_sip()?;
+    match sip.host() {
+        ims_sip::Host::Domain(d) => Some(d.trim_end_matches('.').to_ascii_lowercase()),
+        _ => None,
+    }
+}
+
 /// True for a datagram that is only CRLFs: an RFC 5626 §3.5.1 style keep-alive, dropped.
 pub(crate) fn is_keepalive(d: &[u8]) -> bool {
     !d.is_empty() && d.iter().all(|b| *b == b'\r' || *b == b'\n')
 }
 
-/// Runs one connection: a reader task framing messages into `inbound` and a writer task
-/// draining the returned sender. `keepalive` sends a CRLFCRLF ping (RFC 5626 §4.4.1) after that
-/// much idle time on the writer.
-pub(crate) fn spawn_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    inbound: mpsc::UnboundedSender<Inbound>,
-    cfg: ParserConfig,
-    keepalive: Option<Duration>,
-) -> mpsc::UnboundedSender<Outbound> {
+/// What every connection task shares: where to report, parser settings, keep-alive pings, the
+/// warn-agent of the 400s it sends and the clock origin of its activity stamps.
+#[derive(Clone)]
+pub(crate) struct ConnCtx {
+    pub(crate) inbound: mpsc::UnboundedSender<Inbound>,
+    pub(crate) parser: ParserConfig,
+    pub(crate) keepalive: Option<Duration>,
+    pub(crate) agent: Arc<str>,
+    pub(crate) epoch: tokio::time::Instant,
+}
+
+impl ConnCtx {
+    /// Milliseconds since the epoch (tokio's clock, so tests may pause it).
+    pub(crate) fn stamp(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// The endpoint's handle on one TCP or TLS connection.
+#[derive(Debug, Clone)]
+pub(crate) struct Conn {
+    /// Sends on the connection.
+    pub(crate) tx: mpsc::UnboundedSender<Outbound>,
+    /// When bytes were last received or a message last sent ([`ConnCtx::stamp`]).
+    pub(crate) active: Arc<AtomicU64>,
+    /// Set to `true` to close the connection.
+    close: Arc<watch::Sender<bool>>,
+}
+
+impl Conn {
+    pub(crate) fn new(
+        tx: mpsc::UnboundedSender<Outbound>,
+        ctx: &ConnCtx,
+    ) -> (Conn, watch::Receiver<bool>) {
+        let (close, rx) = watch::channel(false);
+        let c = Conn {
+            tx,
+            active: Arc::new(AtomicU64::new(ctx.stamp())),
+            close: Arc::new(close),
+        };
+        (c, rx)
+    }
+
+    /// Closes the connection (both tasks stop; queued messages are dropped).
+    pub(crate) fn close(&self) {
+        let _ = self.close.send(true);
+    }
+}
+
+/// Runs one connection: a reader task framing messages into `ctx.inbound` and a writer task
+/// draining the returned sender.
+pub(crate) fn spawn_connection(stream: TcpStream, peer: SocketAddr, ctx: &ConnCtx) -> Conn {
     let _ = stream.set_nodelay(true);
     let (rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(writer(wr, rx, inbound.clone(), keepalive));
-    tokio::spawn(reader(rd, Remote::tcp(peer), inbound, tx.clone(), cfg));
-    tx
+    let (conn, closed) = Conn::new(tx, ctx);
+    tokio::spawn(writer(wr, rx, conn.clone(), closed.clone(), ctx.clone()));
+    tokio::spawn(reader(
+        rd,
+        Remote::tcp(peer),
+        conn.clone(),
+        closed,
+        ctx.clone(),
+    ));
+    conn
 }
 
 /// Runs the TLS server handshake on an accepted connection, then the connection (RFC 3261
 /// §26.2: TLS flows carry requests both ways like TCP ones). A failed handshake just closes it.
 #[cfg(feature = "tls")]
-pub(crate) fn spawn_tls_accept(
-    stream: TcpStream,
-    peer: SocketAddr,
-    tls: Tls,
-    inbound: mpsc::UnboundedSender<Inbound>,
-    cfg: ParserConfig,
-    keepalive: Option<Duration>,
-) {
+pub(crate) fn spawn_tls_accept(stream: TcpStream, peer: SocketAddr, tls: Tls, ctx: &ConnCtx) {
+    let ctx = ctx.clone();
     tokio::spawn(async move {
         let _ = stream.set_nodelay(true);
         let Ok(Ok(s)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await else {
@@ -248,49 +325,52 @@ pub(crate) fn spawn_tls_accept(
         };
         let (rd, wr) = tokio::io::split(s);
         let (tx, rx) = mpsc::unbounded_channel();
+        let (conn, closed) = Conn::new(tx, &ctx);
         let remote = Remote {
             transport: ims_txn::Transport::Tls,
             addr: peer,
         };
-        tokio::spawn(writer(wr, rx, inbound.clone(), keepalive));
-        reader(rd, remote, inbound, tx, cfg).await;
+        tokio::spawn(writer(wr, rx, conn.clone(), closed.clone(), ctx.clone()));
+        reader(rd, remote, conn, closed, ctx).await;
     });
 }
 
-/// Opens a connection to `remote` (TCP, or TLS when `tls` is given) for messages already queued
-/// on `rx` (`tx` is its sender, kept by the endpoint); reports failure of every queued
+/// Opens a connection to `remote` (TCP, or TLS when `tls` is given, with the name the server
+/// certificate must carry, else the configured one or the address) for messages already queued
+/// on `rx` (`conn` holds its sender, kept by the endpoint); reports failure of every queued
 /// transaction when the connect or the handshake fails.
 pub(crate) fn spawn_connect(
     remote: Remote,
-    tls: Option<Tls>,
-    tx: mpsc::UnboundedSender<Outbound>,
+    tls: Option<(Tls, Option<String>)>,
+    conn: Conn,
+    closed: watch::Receiver<bool>,
     mut rx: mpsc::UnboundedReceiver<Outbound>,
-    inbound: mpsc::UnboundedSender<Inbound>,
-    cfg: ParserConfig,
-    keepalive: Option<Duration>,
+    ctx: &ConnCtx,
 ) {
+    let ctx = ctx.clone();
     tokio::spawn(async move {
         if let Ok(stream) = TcpStream::connect(remote.addr).await {
             let _ = stream.set_nodelay(true);
             match tls {
                 None => {
                     let (rd, wr) = stream.into_split();
-                    tokio::spawn(writer(wr, rx, inbound.clone(), keepalive));
-                    tokio::spawn(reader(rd, remote, inbound, tx, cfg));
+                    tokio::spawn(writer(wr, rx, conn.clone(), closed.clone(), ctx.clone()));
+                    tokio::spawn(reader(rd, remote, conn, closed, ctx));
                     return;
                 }
                 #[cfg(feature = "tls")]
-                Some(tls) => {
-                    let hs = tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.connect(stream, None));
+                Some((tls, name)) => {
+                    let hs = tls.connect(stream, name.as_deref());
+                    let hs = tokio::time::timeout(HANDSHAKE_TIMEOUT, hs);
                     if let Ok(Ok(s)) = hs.await {
                         let (rd, wr) = tokio::io::split(s);
-                        tokio::spawn(writer(wr, rx, inbound.clone(), keepalive));
-                        tokio::spawn(reader(rd, remote, inbound, tx, cfg));
+                        tokio::spawn(writer(wr, rx, conn.clone(), closed.clone(), ctx.clone()));
+                        tokio::spawn(reader(rd, remote, conn, closed, ctx));
                         return;
                     }
                 }
                 #[cfg(not(feature = "tls"))]
-                Some(t) => match t {},
+                Some((t, _)) => match t {},
             }
         }
         rx.close();
@@ -298,31 +378,57 @@ pub(crate) fn spawn_connect(
         while let Ok(o) = rx.try_recv() {
             failed.extend(o.txn);
         }
-        let _ = inbound.send(Inbound::Closed(remote, tx));
-        let _ = inbound.send(Inbound::SendFailed(failed));
+        let _ = ctx.inbound.send(Inbound::Closed(remote, conn.tx));
+        let _ = ctx.inbound.send(Inbound::SendFailed(failed));
     });
+}
+
+/// Resolves when the connection is told to close (or its handle is gone).
+async fn closing(closed: &mut watch::Receiver<bool>) {
+    loop {
+        if *closed.borrow_and_update() {
+            return;
+        }
+        if closed.changed().await.is_err() {
+            // the sender lives in every `Conn` clone; gone means nobody can close us: wait
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 async fn writer<W: AsyncWrite + Unpin>(
     mut wr: W,
     mut rx: mpsc::UnboundedReceiver<Outbound>,
-    inbound: mpsc::UnboundedSender<Inbound>,
-    keepalive: Option<Duration>,
+    conn: Conn,
+    mut closed: watch::Receiver<bool>,
+    ctx: ConnCtx,
 ) {
-    let idle = keepalive.unwrap_or(Duration::from_secs(3600 * 24 * 365));
+    // `conn` is kept for its activity stamp only: its sender must not keep this task alive
+    let Conn { tx, active, close } = conn;
+    drop((tx, close));
+    let idle = ctx
+        .keepalive
+        .unwrap_or(Duration::from_secs(3600 * 24 * 365));
     loop {
-        let next = tokio::time::timeout(idle, rx.recv()).await;
+        let next = tokio::select! {
+            n = tokio::time::timeout(idle, rx.recv()) => n,
+            () = closing(&mut closed) => break,
+        };
         let o = match next {
             Ok(Some(o)) => o,
             Ok(None) => break,
             Err(_) => {
-                // RFC 5626 §4.4.1: CRLFCRLF ping on an idle flow
+                // RFC 5626 §4.4.1: CRLFCRLF ping on an idle flow (not counted as activity: only
+                // the peer's answer is)
                 if wr.write_all(b"\r\n\r\n").await.is_err() || wr.flush().await.is_err() {
                     break;
                 }
                 continue;
             }
         };
+        if o.txn.is_some() || o.bytes.len() > 2 {
+            active.store(ctx.stamp(), Ordering::Relaxed);
+        }
         // TLS buffers records: flush each message
         if wr.write_all(&o.bytes).await.is_err() || wr.flush().await.is_err() {
             let mut failed: Vec<TxnId> = o.txn.into_iter().collect();
@@ -330,53 +436,182 @@ async fn writer<W: AsyncWrite + Unpin>(
             while let Ok(o) = rx.try_recv() {
                 failed.extend(o.txn);
             }
-            let _ = inbound.send(Inbound::SendFailed(failed));
+            let _ = ctx.inbound.send(Inbound::SendFailed(failed));
             break;
         }
     }
     let _ = wr.shutdown().await;
 }
 
+/// What the reader does with a message it could not parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Malformed {
+    /// Answered 400 (a request whose Via/From/To/Call-ID/CSeq were readable).
+    Answered,
+    /// Skipped without an answer (a response, an ACK, unreadable headers).
+    Dropped,
+    /// Framing lost (stream only): no usable Content-Length; the connection was closed.
+    FramingLost,
+}
+
+/// RFC 3261 §18.3: the length of the message at the front of `buf` from its raw header
+/// section, for skipping a message the parser refused: `Some(total)` when the header section
+/// is complete, the start line looks like one and exactly one Content-Length value (`l`
+/// compact form too) is a number no larger than `max`; `None` means framing is lost.
+pub(crate) fn raw_message_len(buf: &[u8], max: usize) -> Option<usize> {
+    let head_end = memfind(buf, b"\r\n\r\n")? + 4;
+    let head = &buf[..head_end];
+    let mut lines = head
+        .split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let start = lines.next()?;
+    let start_ok = (start.starts_with(b"SIP/2.0 ") && start.len() >= 12)
+        || (start.ends_with(b" SIP/2.0") && start.iter().filter(|b| **b == b' ').count() >= 2);
+    if !start_ok {
+        return None;
+    }
+    let mut len: Option<usize> = None;
+    for l in lines {
+        let Some(colon) = l.iter().position(|b| *b == b':') else {
+            continue;
+        };
+        let name = l[..colon].trim_ascii();
+        if !(name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l")) {
+            continue;
+        }
+        let value = std::str::from_utf8(l[colon + 1..].trim_ascii()).ok()?;
+        if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let v: usize = value.parse().ok()?;
+        if len.is_some_and(|x| x != v) {
+            return None;
+        }
+        len = Some(v);
+    }
+    let total = head_end.checked_add(len?)?;
+    (total <= max).then_some(total)
+}
+
+/// Reads a stream: frames messages with [`Framer`], answers keep-alive pings, and resynchronises
+/// after an unparsable message whose length is known (RFC 3261 §18.3 / §8.2.2: a 400 with a
+/// Warning when it is a request with readable headers); closes when framing is lost, when told
+/// to, or at end of stream. Every read stamps the connection active (RFC 5626 keep-alives too).
 async fn reader<R: AsyncRead + Unpin>(
     mut rd: R,
     remote: Remote,
-    inbound: mpsc::UnboundedSender<Inbound>,
-    pong: mpsc::UnboundedSender<Outbound>,
-    cfg: ParserConfig,
+    conn: Conn,
+    mut closed: watch::Receiver<bool>,
+    ctx: ConnCtx,
 ) {
-    let _ = inbound.send(Inbound::Opened(remote, pong.clone()));
-    let mut framer = Framer::new(cfg);
+    let inbound = &ctx.inbound;
+    let pong = conn.tx.clone();
+    let _ = inbound.send(Inbound::Opened(remote, conn.clone()));
+    let max = ctx.parser.limits.max_message_size;
+    let mut framer = Framer::new(ctx.parser);
+    // the bytes the framer holds (it does not give them back after an error)
+    let mut shadow = BytesMut::new();
+    // skipping an unparsable message: its total length and the parse error
+    let mut skipping: Option<(usize, String)> = None;
     let mut buf = vec![0u8; 16 * 1024];
     'conn: loop {
-        let n = match rd.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
+        let n = tokio::select! {
+            r = rd.read(&mut buf) => match r {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            },
+            () = closing(&mut closed) => break,
         };
-        if framer.push(&buf[..n]).is_err() {
+        conn.active.store(ctx.stamp(), Ordering::Relaxed);
+        shadow.extend_from_slice(&buf[..n]);
+        if skipping.is_none() && framer.push(&buf[..n]).is_err() {
+            let _ = inbound.send(Inbound::Malformed(Malformed::FramingLost));
             break;
         }
         loop {
-            match framer.next_frame() {
+            if let Some((total, reason)) = &skipping {
+                if shadow.len() < *total {
+                    continue 'conn;
+                }
+                let bad = shadow.split_to(*total);
+                let r = answer_bad(&bad, reason, &ctx.agent, &pong);
+                let _ = inbound.send(Inbound::Malformed(r));
+                skipping = None;
+                framer = Framer::new(ctx.parser);
+                if framer.push(&shadow).is_err() {
+                    let _ = inbound.send(Inbound::Malformed(Malformed::FramingLost));
+                    break 'conn;
+                }
+            }
+            let frame = framer.next_frame();
+            let consumed = shadow.len().saturating_sub(framer.buffered());
+            match frame {
                 Ok(Some(Frame::Message(m))) => {
+                    shadow.advance(consumed);
                     if inbound.send(Inbound::Message(m, remote)).is_err() {
                         break 'conn;
                     }
                 }
                 Ok(Some(Frame::Ping)) => {
+                    shadow.advance(consumed);
                     // RFC 5626 §3.5.1: answer a ping with a single CRLF
                     let _ = pong.send(Outbound {
                         txn: None,
                         bytes: Bytes::from_static(b"\r\n"),
                     });
                 }
-                Ok(Some(Frame::Pong)) => {}
-                Ok(None) => break,
-                // RFC 3261 §18.3: a framing error cannot be recovered; close the connection
-                Err(_) => break 'conn,
+                Ok(Some(Frame::Pong)) => shadow.advance(consumed),
+                Ok(None) => {
+                    shadow.advance(consumed);
+                    break;
+                }
+                Err(e) if consumed > 0 => {
+                    // the framer cut a whole message (its length was known) and the parse failed
+                    let bad = shadow.split_to(consumed);
+                    let r = answer_bad(&bad, &e.to_string(), &ctx.agent, &pong);
+                    let _ = inbound.send(Inbound::Malformed(r));
+                    framer = Framer::new(ctx.parser);
+                    if framer.push(&shadow).is_err() {
+                        let _ = inbound.send(Inbound::Malformed(Malformed::FramingLost));
+                        break 'conn;
+                    }
+                }
+                Err(e) => match raw_message_len(&shadow, max) {
+                    // the header section was refused but its length is readable: skip it
+                    Some(total) => skipping = Some((total, e.to_string())),
+                    // RFC 3261 §18.3: framing cannot be recovered; close the connection
+                    None => {
+                        let _ = inbound.send(Inbound::Malformed(Malformed::FramingLost));
+                        break 'conn;
+                    }
+                },
             }
         }
     }
-    let _ = inbound.send(Inbound::Closed(remote, pong));
+    drop(pong);
+    let _ = inbound.send(Inbound::Closed(remote, conn.tx));
+}
+
+/// Answers an unparsable message received on a stream with a 400 on the same connection when
+/// [`bad_request`] can build one.
+fn answer_bad(
+    bad: &[u8],
+    reason: &str,
+    agent: &str,
+    out: &mpsc::UnboundedSender<Outbound>,
+) -> Malformed {
+    let Some(r) = bad_request(bad, reason, agent) else {
+        return Malformed::Dropped;
+    };
+    let sent = out.send(Outbound {
+        txn: None,
+        bytes: Bytes::from(r),
+    });
+    if sent.is_ok() {
+        Malformed::Answered
+    } else {
+        Malformed::Dropped
+    }
 }
 
 #[cfg(test)]
@@ -479,6 +714,39 @@ mod tests {
                 proptest::prop_assert!(m.header(ims_sip::HeaderName::Warning).is_some());
             }
         }
+    }
+
+    #[test]
+    fn raw_message_len_finds_the_length_or_gives_up() {
+        let m = b"MESSAGE sip:b@x SIP/2.0\r\nbad line\r\nl: 5\r\n\r\nhelloNEXT";
+        assert_eq!(raw_message_len(m, 1000), Some(m.len() - 4));
+        let r = b"SIP/2.0 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc";
+        assert_eq!(raw_message_len(r, 1000), Some(r.len()));
+        // the header section is not complete yet, or no / several / bad Content-Length
+        assert_eq!(
+            raw_message_len(b"MESSAGE sip:b@x SIP/2.0\r\nl: 5\r\n", 1000),
+            None
+        );
+        for bad in [
+            &b"MESSAGE sip:b@x SIP/2.0\r\nVia: x\r\n\r\n"[..],
+            b"MESSAGE sip:b@x SIP/2.0\r\nl: 5\r\nContent-Length: 6\r\n\r\n",
+            b"MESSAGE sip:b@x SIP/2.0\r\nContent-Length: -1\r\n\r\n",
+            b"MESSAGE sip:b@x SIP/2.0\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+            // not a start line: no resynchronisation on garbage
+            b"\x16\x03\x01 hello\r\nContent-Length: 0\r\n\r\n",
+        ] {
+            assert_eq!(
+                raw_message_len(bad, 1000),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        // above the message size limit
+        assert_eq!(
+            raw_message_len(b"MESSAGE sip:b@x SIP/2.0\r\nl: 2000\r\n\r\n", 1000),
+            None
+        );
     }
 
     #[test]

@@ -1,0 +1,389 @@
+//! Sessions through the all-in-one core beyond the basic call (SIPp UEs, real Cx and Rx on
+//! loopback, tshark on the Diameter ports):
+//!
+//! 1. `pcrf_asr_releases_the_call_both_ways`: the PCRF (triggered through the admin interface,
+//!    `POST /pcrf/asr`) aborts the call's Rx session; the P-CSCF answers ASA 2001, sends BYE to
+//!    the caller and toward the callee, both with `Reason: SIP ;cause=503` (the SIPp UEs check
+//!    it, `ims_call_uac_released.xml` / `ims_call_uas_released.xml`), then STR → STA 2001.
+//! 2. `loss_of_bearer_rar_releases_only_when_all_media_are_lost`: a RAR with
+//!    INDICATION_OF_LOSS_OF_BEARER for a media component the call does not have → RAA 2001 and
+//!    the call goes on (the PCRF still holds the session); a RAR for all media → RAA 2001, BYE
+//!    both ways, STR (TS 29.214 §4.4.6.x, TS 24.229 §5.2.8.1.2).
+//! 3. `prack_183_and_reinvite_update_the_rx_session`: 100rel (183 with the SDP answer, PRACK,
+//!    200 PRACK, 200 INVITE), then a re-INVITE adding video (`ims_call_prack_uac.xml` /
+//!    `ims_call_prack_uas.xml`): the first AAR (INITIAL_REQUEST) leaves before the 200 (INVITE)
+//!    is on the wire, later AARs are UPDATE_REQUESTs on the same Session-Id, the ones after the
+//!    re-INVITE carry an audio and a video Media-Component-Description, and the STR ends that
+//!    same session.
+
+mod common;
+mod ims_core;
+
+use ims::nf::runtime::{ImsCore, Peer, Roles};
+use ims_core::{admin_request, capture_diameter, capture_with_sip, scenario, sipp, Frame, LO};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+/// Registers the callee (user 2) from `callee_port`, starts its UAS scenario, runs the caller
+/// (user 1) scenario from `caller_port`; returns the two SIPp tasks (caller, callee).
+async fn call(
+    bin: &Path,
+    dir: &Path,
+    pcscf: &str,
+    (uac, uas): (&str, &str),
+    (caller_port, callee_port): (&str, &str),
+) -> (
+    tokio::task::JoinHandle<(bool, String)>,
+    tokio::task::JoinHandle<(bool, String)>,
+) {
+    let (ok, out) = sipp(
+        bin,
+        dir,
+        &[
+            pcscf,
+            "-sf",
+            scenario("ims_register.xml").to_str().unwrap(),
+            "-s",
+            "001010000000002",
+            "-au",
+            "001010000000002@ims.example.org",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            callee_port,
+            "-m",
+            "1",
+        ],
+    )
+    .await;
+    assert!(ok, "callee registration failed:\n{out}");
+    let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let uas_args = args(&[
+        "-sf",
+        scenario(uas).to_str().unwrap(),
+        "-i",
+        "127.0.0.1",
+        "-p",
+        callee_port,
+        "-m",
+        "1",
+    ]);
+    let (b, d) = (bin.to_path_buf(), dir.to_path_buf());
+    let callee = tokio::spawn(async move {
+        let a: Vec<&str> = uas_args.iter().map(String::as_str).collect();
+        sipp(&b, &d, &a).await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let uac_args = args(&[
+        pcscf,
+        "-sf",
+        scenario(uac).to_str().unwrap(),
+        "-s",
+        "001010000000001",
+        "-au",
+        "001010000000001@ims.example.org",
+        "-key",
+        "callee",
+        "tel:+15550002",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        caller_port,
+        "-m",
+        "1",
+    ]);
+    let (b, d) = (bin.to_path_buf(), dir.to_path_buf());
+    let caller = tokio::spawn(async move {
+        let a: Vec<&str> = uac_args.iter().map(String::as_str).collect();
+        sipp(&b, &d, &a).await
+    });
+    (caller, callee)
+}
+
+async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn pcrf_sessions(core: &ImsCore) -> usize {
+    core.pcrf().map_or(0, |p| p.lock().unwrap().len())
+}
+
+fn answers_ok(frames: &[Frame]) {
+    assert!(!frames.is_empty(), "no Diameter captured");
+    for f in frames {
+        assert!(f.clean(), "malformed or expert info: {f:?}");
+        if !f.is_request() && !f.code().is_empty() {
+            let rc = f.get("diameter.Result-Code");
+            let er = f.get("diameter.Experimental-Result-Code");
+            assert!(
+                rc == "2001" || er.starts_with("200"),
+                "answer without success: {f:?}"
+            );
+        }
+    }
+}
+
+/// Positions of the messages with this command code and request flag.
+fn positions(frames: &[Frame], code: &str, request: bool) -> Vec<usize> {
+    frames
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.code() == code && f.is_request() == request)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pcrf_asr_releases_the_call_both_ways() {
+    let Some(bin) = common::interop_tool("sipp", "apt-get install sip-tester") else {
+        return;
+    };
+    let dir = common::TempDir::new("cscf", "asr", "IMS_KEEP_SIPP");
+    let mut cfg = ims_core::config(
+        5200,
+        Roles::ALL,
+        Peer::Embedded(SocketAddr::new(LO, 5950)),
+        Peer::Embedded(SocketAddr::new(LO, 5951)),
+    );
+    cfg.admin = Some(SocketAddr::new(LO, 5960));
+    let tshark = common::interop_tool("tshark", "apt-get install tshark");
+    let cap = capture_diameter(tshark, dir.path(), &[5951]).await;
+    let core = ImsCore::start(cfg).await.expect("core starts");
+    let admin = core.admin_addr().expect("admin listens");
+    // no session yet: nothing to abort
+    let (st, body) = admin_request(admin, "POST", "/pcrf/asr", r#"{"session_id":"x"}"#).await;
+    assert_eq!(st, 404, "{body}");
+    let (caller, callee) = call(
+        &bin,
+        dir.path(),
+        "127.0.0.1:5200",
+        ("ims_call_uac_released.xml", "ims_call_uas_released.xml"),
+        ("5291", "5292"),
+    )
+    .await;
+    wait_for("the call's Rx session", || pcrf_sessions(&core) == 1).await;
+    // let the ACK through
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let (st, body) = admin_request(admin, "GET", "/pcrf/sessions", "").await;
+    assert_eq!(st, 200, "{body}");
+    assert!(body.contains("pcscf.ims.example.org;rx;"), "{body}");
+    let (st, body) = admin_request(admin, "POST", "/pcrf/asr", "{}").await;
+    assert_eq!(st, 200, "{body}");
+    assert!(body.contains("\"result\":2001"), "ASA 2001: {body}");
+    let (ok, out) = caller.await.expect("caller task");
+    assert!(
+        ok,
+        "caller did not get the network's BYE with Reason:\n{out}"
+    );
+    let (ok, out) = callee.await.expect("callee task");
+    assert!(
+        ok,
+        "callee did not get the network's BYE with Reason:\n{out}"
+    );
+    wait_for("the STR", || pcrf_sessions(&core) == 0).await;
+    core.shutdown();
+    let Some(cap) = cap else { return };
+    let frames = cap.frames(&["diameter.Abort-Cause"]).await;
+    answers_ok(&frames);
+    let asr = positions(&frames, "274", true);
+    let asa = positions(&frames, "274", false);
+    let str_ = positions(&frames, "275", true);
+    let sta = positions(&frames, "275", false);
+    assert_eq!((asr.len(), asa.len()), (1, 1), "one ASR/ASA: {frames:#?}");
+    assert_eq!(frames[asr[0]].get("diameter.Abort-Cause"), "0");
+    assert_eq!((str_.len(), sta.len()), (1, 1), "one STR/STA");
+    assert!(asa[0] < str_[0], "the STR follows the ASA");
+    assert_eq!(
+        frames[asr[0]].get("diameter.Session-Id"),
+        frames[str_[0]].get("diameter.Session-Id"),
+        "the STR ends the aborted session"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loss_of_bearer_rar_releases_only_when_all_media_are_lost() {
+    let Some(bin) = common::interop_tool("sipp", "apt-get install sip-tester") else {
+        return;
+    };
+    let dir = common::TempDir::new("cscf", "rar", "IMS_KEEP_SIPP");
+    let mut cfg = ims_core::config(
+        5300,
+        Roles::ALL,
+        Peer::Embedded(SocketAddr::new(LO, 5952)),
+        Peer::Embedded(SocketAddr::new(LO, 5953)),
+    );
+    cfg.admin = Some(SocketAddr::new(LO, 5961));
+    let tshark = common::interop_tool("tshark", "apt-get install tshark");
+    let cap = capture_diameter(tshark, dir.path(), &[5953]).await;
+    let core = ImsCore::start(cfg).await.expect("core starts");
+    let admin = core.admin_addr().expect("admin listens");
+    let (caller, callee) = call(
+        &bin,
+        dir.path(),
+        "127.0.0.1:5300",
+        ("ims_call_uac_released.xml", "ims_call_uas_released.xml"),
+        ("5391", "5392"),
+    )
+    .await;
+    wait_for("the call's Rx session", || pcrf_sessions(&core) == 1).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    // the bearer of a media component the call does not have: RAA, and the call goes on
+    let (st, body) = admin_request(
+        admin,
+        "POST",
+        "/pcrf/rar",
+        r#"{"action":"loss_of_bearer","flows":[7]}"#,
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    assert!(body.contains("\"result\":2001"), "RAA 2001: {body}");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(pcrf_sessions(&core), 1, "no STR for a partial loss");
+    assert!(!caller.is_finished() && !callee.is_finished(), "no BYE yet");
+    // all bearers lost (no Flows: every media component)
+    let (st, body) =
+        admin_request(admin, "POST", "/pcrf/rar", r#"{"action":"loss_of_bearer"}"#).await;
+    assert_eq!(st, 200, "{body}");
+    assert!(body.contains("\"result\":2001"), "RAA 2001: {body}");
+    let (ok, out) = caller.await.expect("caller task");
+    assert!(ok, "caller did not get the network's BYE:\n{out}");
+    let (ok, out) = callee.await.expect("callee task");
+    assert!(ok, "callee did not get the network's BYE:\n{out}");
+    wait_for("the STR", || pcrf_sessions(&core) == 0).await;
+    core.shutdown();
+    let Some(cap) = cap else { return };
+    let frames = cap
+        .frames(&[
+            "diameter.Specific-Action",
+            "diameter.Media-Component-Number",
+        ])
+        .await;
+    answers_ok(&frames);
+    let rar = positions(&frames, "258", true);
+    let raa = positions(&frames, "258", false);
+    let str_ = positions(&frames, "275", true);
+    assert_eq!((rar.len(), raa.len()), (2, 2), "two RAR/RAA: {frames:#?}");
+    for r in &rar {
+        // INDICATION_OF_LOSS_OF_BEARER
+        assert_eq!(frames[*r].get("diameter.Specific-Action"), "2");
+    }
+    assert_eq!(str_.len(), 1, "one STR");
+    assert!(raa[1] < str_[0], "the STR follows the second RAA only");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prack_183_and_reinvite_update_the_rx_session() {
+    let Some(bin) = common::interop_tool("sipp", "apt-get install sip-tester") else {
+        return;
+    };
+    let dir = common::TempDir::new("cscf", "prack", "IMS_KEEP_SIPP");
+    let cfg = ims_core::config(
+        5400,
+        Roles::ALL,
+        Peer::Embedded(SocketAddr::new(LO, 5954)),
+        Peer::Embedded(SocketAddr::new(LO, 5955)),
+    );
+    let tshark = common::interop_tool("tshark", "apt-get install tshark");
+    let cap = capture_with_sip(tshark, dir.path(), &[5955], &[5400]).await;
+    let core = ImsCore::start(cfg).await.expect("core starts");
+    let (caller, callee) = call(
+        &bin,
+        dir.path(),
+        "127.0.0.1:5400",
+        ("ims_call_prack_uac.xml", "ims_call_prack_uas.xml"),
+        ("5491", "5492"),
+    )
+    .await;
+    let (ok, out) = caller.await.expect("caller task");
+    assert!(ok, "caller (100rel, PRACK, re-INVITE) failed:\n{out}");
+    let (ok, out) = callee.await.expect("callee task");
+    assert!(ok, "callee (100rel, PRACK, re-INVITE) failed:\n{out}");
+    wait_for("the STR", || pcrf_sessions(&core) == 0).await;
+    core.shutdown();
+    let Some(cap) = cap else { return };
+    let frames = cap
+        .frames_where(
+            "diameter || sip",
+            &[5400],
+            &[
+                "diameter.Rx-Request-Type",
+                "diameter.Media-Component-Number",
+                "diameter.Media-Type",
+                "sip.Status-Code",
+                "sip.CSeq.method",
+                "sip.Method",
+            ],
+        )
+        .await;
+    let diameter: Vec<Frame> = frames
+        .iter()
+        .filter(|f| !f.code().is_empty())
+        .cloned()
+        .collect();
+    answers_ok(&diameter);
+    let aar: Vec<(usize, &Frame)> = frames
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.code() == "265" && f.is_request())
+        .collect();
+    assert!(
+        aar.len() >= 3,
+        "AAR at the 183, the 200 and the re-INVITE: {aar:#?}"
+    );
+    let session = aar[0].1.get("diameter.Session-Id");
+    assert!(
+        aar.iter()
+            .all(|(_, f)| f.get("diameter.Session-Id") == session),
+        "one Rx session for the call"
+    );
+    // INITIAL_REQUEST (0) first, UPDATE_REQUEST (1) after
+    assert_eq!(aar[0].1.get("diameter.Rx-Request-Type"), "0");
+    assert!(aar[1..]
+        .iter()
+        .all(|(_, f)| f.get("diameter.Rx-Request-Type") == "1"));
+    // the first AAR answers the 183: it leaves before any 200 (INVITE) passes the P-CSCF
+    let first_200_invite = frames
+        .iter()
+        .position(|f| f.get("sip.Status-Code") == "200" && f.get("sip.CSeq.method") == "INVITE")
+        .expect("the 200 (INVITE) was captured");
+    let first_183 = frames
+        .iter()
+        .position(|f| f.get("sip.Status-Code") == "183")
+        .expect("the 183 was captured");
+    assert!(
+        first_183 < aar[0].0 && aar[0].0 < first_200_invite,
+        "AAR between the 183 and the 200"
+    );
+    assert!(
+        frames.iter().any(|f| f.get("sip.Method") == "PRACK"),
+        "PRACK through the P-CSCF"
+    );
+    // before the re-INVITE: audio only; the last AARs: audio (0) and video (1)
+    let reinvite = frames
+        .iter()
+        .rposition(|f| f.get("sip.Method") == "INVITE")
+        .expect("the re-INVITE");
+    let before: Vec<_> = aar.iter().filter(|(i, _)| *i < reinvite).collect();
+    let after: Vec<_> = aar.iter().filter(|(i, _)| *i > reinvite).collect();
+    assert!(before.len() >= 2 && !after.is_empty(), "{aar:#?}");
+    assert!(before
+        .iter()
+        .all(|(_, f)| f.get("diameter.Media-Type") == "0"));
+    let last = after.last().unwrap().1;
+    assert_eq!(last.get("diameter.Media-Type"), "0,1", "{last:?}");
+    assert_eq!(last.get("diameter.Media-Component-Number"), "1,2");
+    // the STR ends that session
+    let str_: Vec<_> = diameter
+        .iter()
+        .filter(|f| f.code() == "275" && f.is_request())
+        .collect();
+    assert_eq!(str_.len(), 1);
+    assert_eq!(str_[0].get("diameter.Session-Id"), session);
+}
