@@ -32,7 +32,6 @@ use ims::nf::hss::Subscriber;
 use ims::nf::runtime::{CoreConfig, ImsCore, Peer, Roles};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::Command;
 
@@ -46,8 +45,7 @@ fn config(base: u16) -> CoreConfig {
 }
 
 struct Capture {
-    child: tokio::process::Child,
-    file: PathBuf,
+    live: common::LiveCapture,
     tshark: PathBuf,
     diameter_ports: (u16, u16),
 }
@@ -55,31 +53,13 @@ struct Capture {
 /// Live capture needs capture rights on the loopback (root here and in CI).
 async fn capture(dir: &Path, diameter_ports: (u16, u16)) -> Option<Capture> {
     let tshark = common::interop_tool("tshark", "apt-get install tshark")?;
-    let file = dir.join("core.pcap");
     let filter = format!(
         "tcp port {} or tcp port {}",
         diameter_ports.0, diameter_ports.1
     );
-    let child = Command::new(&tshark)
-        .args(["-i", "lo", "-f", &filter, "-w"])
-        .arg(&file)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .ok()?;
-    // let dumpcap open the interface before the traffic starts
-    for _ in 0..50 {
-        if file.exists() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // the file appears before dumpcap captures: give it time (registration takes milliseconds)
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let live = common::LiveCapture::start(&tshark, &filter, dir.join("core.pcap")).await?;
     Some(Capture {
-        child,
-        file,
+        live,
         tshark,
         diameter_ports,
     })
@@ -93,13 +73,11 @@ impl Capture {
     }
 
     /// [`Capture::diameter`] with more tshark fields appended to each line.
-    async fn diameter_with(mut self, extra: &[&str]) -> Vec<String> {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let _ = self.child.start_kill();
-        let _ = self.child.wait().await;
+    async fn diameter_with(self, extra: &[&str]) -> Vec<String> {
+        let file = self.live.stop().await;
         let out = Command::new(&self.tshark)
             .arg("-r")
-            .arg(&self.file)
+            .arg(&file)
             .args([
                 "-d",
                 &format!("tcp.port=={},diameter", self.diameter_ports.0),

@@ -17,7 +17,6 @@ use bytes::Bytes;
 use client::{ListenOpts, Opts, Ua};
 use ims::nf::im_session::{start, ImSessionConfig};
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::Command;
 
@@ -37,21 +36,9 @@ async fn msrp_through_the_anchor_dissects_clean_on_both_legs() {
     let dir = common::TempDir::new("im-msrp-tshark", "x", "IMS_KEEP_TMP");
     let pcap = dir.path().join("msrp.pcap");
     let filter = format!("tcp port {ANCHOR_MSRP} or tcp port {BOB_MSRP}");
-    let mut cap = Command::new(&tshark)
-        .args(["-i", "lo", "-f", &filter, "-w"])
-        .arg(&pcap)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
+    let cap = common::LiveCapture::start(&tshark, &filter, pcap)
+        .await
         .expect("start tshark");
-    for _ in 0..50 {
-        if pcap.exists() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
 
     let anchor = start(ImSessionConfig {
         sip_addr: lo(ANCHOR_SIP),
@@ -98,9 +85,8 @@ async fn msrp_through_the_anchor_dissects_clean_on_both_legs() {
         .unwrap();
     assert_eq!(sent["report"], 200);
     let _ = tokio::time::timeout(Duration::from_secs(20), bob_task).await;
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let _ = cap.start_kill();
-    let _ = cap.wait().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let pcap = cap.stop().await;
     anchor.shutdown();
 
     let out = Command::new(&tshark)

@@ -46,8 +46,7 @@ use ims::txn::ua::{Answer, UaEvent};
 use ims::txn::Remote;
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::time::Duration;
 use tokio::process::Command;
 use tokio::sync::mpsc;
@@ -332,31 +331,10 @@ fn sip_port_args(ports: &[u16]) -> Vec<String> {
         .collect()
 }
 
-async fn start_capture(dir: &Path, range: (u16, u16)) -> Option<(tokio::process::Child, PathBuf)> {
+async fn start_capture(dir: &Path, range: (u16, u16)) -> Option<common::LiveCapture> {
     let tshark = common::interop_tool("tshark", "apt-get install tshark")?;
-    let file = dir.join("im.pcap");
-    let child = Command::new(&tshark)
-        .args([
-            "-i",
-            "lo",
-            "-f",
-            &format!("udp portrange {}-{}", range.0, range.1),
-            "-w",
-        ])
-        .arg(&file)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .ok()?;
-    for _ in 0..50 {
-        if file.exists() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    Some((child, file))
+    let filter = format!("udp portrange {}-{}", range.0, range.1);
+    common::LiveCapture::start(&tshark, &filter, dir.join("im.pcap")).await
 }
 
 /// Every (key, string value) leaf under `v`.
@@ -520,10 +498,8 @@ async fn mo_sms_is_acknowledged_delivered_and_reported() {
     assert_eq!(st.sms_sent, 3, "{st:?}");
     assert_eq!(st.sms_failed, 0, "{st:?}");
 
-    if let Some((mut child, file)) = cap {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let _ = child.start_kill();
-        let _ = child.wait().await;
+    if let Some(cap) = cap {
+        let file = cap.stop().await;
         let ports = [7000, 7002, 7010, 7011, 7020, 7030, 7031];
         let seen = dissect(&file, &ports).await;
         let has = |rp_type: u32, f: &dyn Fn(&Dissected) -> bool| {

@@ -67,3 +67,81 @@ impl Drop for TempDir {
         }
     }
 }
+
+/// A live capture of the loopback into a pcap file, by tshark (which runs dumpcap).
+///
+/// Stopping sends SIGTERM so tshark stops its dumpcap and flushes the file; killing tshark
+/// outright would leave dumpcap running forever, orphaned. Dropping an unstopped capture (a
+/// failed test) stops it the same way.
+#[allow(dead_code)]
+pub(crate) struct LiveCapture {
+    child: Option<std::process::Child>,
+    file: PathBuf,
+}
+
+#[allow(dead_code)]
+impl LiveCapture {
+    /// Starts `tshark -i lo -f <filter> -w <file>` and waits until dumpcap captures; `None`
+    /// when tshark cannot start.
+    pub(crate) async fn start(tshark: &Path, filter: &str, file: PathBuf) -> Option<LiveCapture> {
+        let child = std::process::Command::new(tshark)
+            .args(["-i", "lo", "-f", filter, "-w"])
+            .arg(&file)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let cap = LiveCapture {
+            child: Some(child),
+            file,
+        };
+        for _ in 0..50 {
+            if cap.file.exists() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        // the file appears before dumpcap captures: give it time
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        Some(cap)
+    }
+
+    /// The pcap file being written.
+    pub(crate) fn file(&self) -> &Path {
+        &self.file
+    }
+
+    /// Lets the last packets in, stops the capture and returns the pcap file.
+    pub(crate) async fn stop(mut self) -> PathBuf {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        if let Some(child) = self.child.take() {
+            tokio::task::spawn_blocking(move || terminate(child))
+                .await
+                .expect("capture stopped");
+        }
+        std::mem::take(&mut self.file)
+    }
+}
+
+impl Drop for LiveCapture {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.take() {
+            terminate(child);
+        }
+    }
+}
+
+/// SIGTERM, up to 5 s to exit, then SIGKILL.
+fn terminate(mut child: std::process::Child) {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    for _ in 0..100 {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -107,8 +107,7 @@ pub(crate) async fn sipp(bin: &Path, dir: &Path, args: &[&str]) -> (bool, String
 
 /// A live tshark capture of Diameter on some TCP ports of the loopback.
 pub(crate) struct DiameterCapture {
-    child: tokio::process::Child,
-    file: PathBuf,
+    live: crate::common::LiveCapture,
     tshark: PathBuf,
     ports: Vec<u16>,
 }
@@ -137,25 +136,9 @@ pub(crate) async fn capture_with_sip(
         .chain(sip_ports.iter().map(|p| format!("udp port {p}")))
         .collect::<Vec<_>>()
         .join(" or ");
-    let child = Command::new(&tshark)
-        .args(["-i", "lo", "-f", &filter, "-w"])
-        .arg(&file)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .ok()?;
-    for _ in 0..50 {
-        if file.exists() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // the file appears before dumpcap captures: give it time
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let live = crate::common::LiveCapture::start(&tshark, &filter, file).await?;
     Some(DiameterCapture {
-        child,
-        file,
+        live,
         tshark,
         ports: ports.to_vec(),
     })
@@ -192,14 +175,12 @@ impl DiameterCapture {
     /// [`DiameterCapture::frames`] with another display filter (e.g. `diameter || sip`), the
     /// `sip_ports` (UDP) decoded as SIP.
     pub(crate) async fn frames_where(
-        mut self,
+        self,
         filter: &str,
         sip_ports: &[u16],
         extra: &[&str],
     ) -> Vec<Frame> {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let _ = self.child.start_kill();
-        let _ = self.child.wait().await;
+        let file = self.live.stop().await;
         let mut fields = vec![
             "diameter.cmd.code",
             "diameter.flags.request",
@@ -213,7 +194,7 @@ impl DiameterCapture {
         ];
         fields.extend_from_slice(extra);
         let mut cmd = Command::new(&self.tshark);
-        cmd.arg("-r").arg(&self.file);
+        cmd.arg("-r").arg(&file);
         for p in &self.ports {
             cmd.args(["-d", &format!("tcp.port=={p},diameter")]);
         }
