@@ -30,10 +30,22 @@
 //! ```text
 //! cargo bench --bench diameter -- --warm-up-time 1 --measurement-time 3
 //! ```
+//!
+//! Instruction counts (the machine is too noisy for wall-clock ratios): `icount <group>/<lib> N`
+//! runs one group's work N times and nothing else (`icount none N`: the setup alone), so
+//! (Ir(N=2000) − Ir(N=1000)) / 1000 is the count per message:
+//!
+//! ```text
+//! cargo bench --bench diameter --no-run
+//! B=$(ls -t target/release/deps/diameter-* | grep -v '\.d$' | head -1)
+//! for n in 1000 2000; do
+//!   valgrind --tool=callgrind --callgrind-out-file=/dev/null $B icount aar_decode/ims $n 2>&1 | grep Collected
+//! done
+//! ```
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented fn
 
-use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{black_box, criterion_group, Criterion, Throughput};
 use diameter::dictionary::{self, Dictionary};
 use diameter::DiameterMessage;
 use ims::diameter::base::Cer;
@@ -199,28 +211,95 @@ fn incumbent_decode(bytes: &[u8], d: &Arc<Dictionary>) -> DiameterMessage {
     DiameterMessage::decode_from(&mut c, Arc::clone(d)).expect("the diameter crate decodes it")
 }
 
-fn bench_cer(c: &mut Criterion, d: &Arc<Dictionary>) {
-    let bytes = vector("base_cer");
-    let msg = Message::parse(&bytes).unwrap();
-    let cer = Cer::decode(&msg).unwrap();
-    let theirs = incumbent_decode(&bytes, d);
+/// The messages of every group, decoded once on each side (the encode groups' inputs).
+struct Work {
+    d: Arc<Dictionary>,
+    cer: Vec<u8>,
+    aar: Vec<u8>,
+    aaa: Vec<u8>,
+    maa: Vec<u8>,
+    saa: Vec<u8>,
+}
 
-    let mut g = c.benchmark_group("cer_decode");
-    g.throughput(Throughput::Elements(1));
-    g.bench_function("ims", |b| {
-        b.iter(|| {
-            let m = Message::parse(black_box(&bytes)).unwrap();
+impl Work {
+    fn new() -> Work {
+        let aar = aar().encode(0x101, 0x6d30_0101);
+        let aaa = aaa().encode_answer(Message::parse(&aar).unwrap().header());
+        Work {
+            d: incumbent_dict(),
+            cer: vector("base_cer"),
+            aar,
+            aaa,
+            maa: vector("cx_maa"),
+            saa: vector("cx_saa"),
+        }
+    }
+
+    fn bytes(&self, group: &str) -> &[u8] {
+        match group.split('_').next().unwrap() {
+            "cer" => &self.cer,
+            "aar" => &self.aar,
+            "aaa" => &self.aaa,
+            _ if group.starts_with("cx_maa") => &self.maa,
+            _ => &self.saa,
+        }
+    }
+}
+
+/// One decode on our side: parse, typed decode, read a few fields.
+fn ims_decode(group: &str, bytes: &[u8]) -> usize {
+    let m = Message::parse(black_box(bytes)).unwrap();
+    match group {
+        "cer_decode" => {
             let cer = Cer::decode(&m).unwrap();
             black_box((
                 cer.origin_host.len(),
                 cer.vendor_specific_application_id.len(),
                 cer.host_ip_address[0],
-            ))
-        })
-    });
-    g.bench_function("diameter_crate", |b| {
-        b.iter(|| {
-            let m = incumbent_decode(black_box(&bytes), d);
+            ));
+        }
+        "aar_decode" => {
+            let a = Aar::decode(&m).unwrap();
+            let mcd = &a.media_component_description;
+            black_box((
+                a.session_id.len(),
+                mcd.len(),
+                mcd[1].media_sub_component[0].flow_description[0].len(),
+                mcd[0].max_requested_bandwidth_ul,
+            ));
+        }
+        "aaa_decode" => {
+            let a = Aaa::decode(&m).unwrap();
+            black_box((
+                a.outcome(),
+                a.access_network_charging_identifier.len(),
+                a.rat_type,
+            ));
+        }
+        "cx_maa_decode" => {
+            let a = Maa::decode(&m).unwrap();
+            black_box((
+                a.outcome(),
+                a.sip_auth_data_item[0]
+                    .sip_authenticate
+                    .as_ref()
+                    .map(|x| x.len()),
+            ));
+        }
+        "cx_saa_decode" => {
+            let a = Saa::decode(&m).unwrap();
+            black_box((a.outcome(), a.user_data.as_ref().map(|x| x.len())));
+        }
+        g => panic!("unknown group {g}"),
+    }
+    m.len()
+}
+
+/// One decode with the diameter crate: decode, then read the same fields.
+fn incumbent_decode_read(group: &str, bytes: &[u8], d: &Arc<Dictionary>) -> usize {
+    let m = incumbent_decode(black_box(bytes), d);
+    match group {
+        "cer_decode" => {
             let oh = m
                 .get_avp(264)
                 .and_then(|a| a.get_identity())
@@ -229,228 +308,214 @@ fn bench_cer(c: &mut Criterion, d: &Arc<Dictionary>) {
                 oh,
                 m.get_avps().iter().filter(|a| a.get_code() == 260).count(),
                 m.get_avp(257).map(|a| a.get_code()),
-            ))
-        })
-    });
-    g.finish();
-
-    let mut g = c.benchmark_group("cer_encode");
-    g.throughput(Throughput::Elements(1));
-    let header = *msg.header();
-    let mut buf = Vec::with_capacity(512);
-    g.bench_function("ims", |b| {
-        b.iter(|| {
-            buf.clear();
-            black_box(cer.encode_into(&header, &mut buf))
-        })
-    });
-    let mut buf2 = Vec::with_capacity(512);
-    g.bench_function("diameter_crate", |b| {
-        b.iter(|| {
-            buf2.clear();
-            theirs.encode_to(&mut buf2).unwrap();
-            black_box(buf2.len())
-        })
-    });
-    g.finish();
+            ));
+        }
+        "aar_decode" => {
+            let sid = m
+                .get_avp(263)
+                .and_then(|a| a.get_utf8string())
+                .map(|s| s.value().len());
+            let mcds: Vec<_> = m
+                .get_avps()
+                .iter()
+                .filter(|a| a.get_code() == 517)
+                .collect();
+            let g1 = mcds[1].get_grouped().unwrap();
+            let msc = g1
+                .avps()
+                .iter()
+                .find(|a| a.get_code() == 519)
+                .unwrap()
+                .get_grouped()
+                .unwrap();
+            let fd = msc
+                .avps()
+                .iter()
+                .find(|a| a.get_code() == 507)
+                .map(|a| a.get_length());
+            let bw = mcds[0]
+                .get_grouped()
+                .unwrap()
+                .avps()
+                .iter()
+                .find(|a| a.get_code() == 516)
+                .and_then(|a| a.get_unsigned32());
+            black_box((sid, mcds.len(), fd, bw));
+        }
+        "aaa_decode" => {
+            let rc = m.get_avp(268).and_then(|a| a.get_unsigned32());
+            let anci = m.get_avps().iter().filter(|a| a.get_code() == 502).count();
+            let rat = m
+                .get_avp(1032)
+                .and_then(|a| a.get_enumerated())
+                .map(|e| e.value());
+            black_box((rc, anci, rat));
+        }
+        g => panic!("the diameter crate has no group {g}"),
+    }
+    bytes.len()
 }
 
-fn bench_rx(c: &mut Criterion, d: &Arc<Dictionary>) {
-    let aar_bytes = aar().encode(0x101, 0x6d30_0101);
-    let aar_msg = Message::parse(&aar_bytes).unwrap();
-    let aaa_bytes = aaa().encode_answer(aar_msg.header());
-    for (name, bytes) in [("aar", &aar_bytes), ("aaa", &aaa_bytes)] {
-        let theirs = incumbent_decode(bytes, d);
-        let mut check = Vec::new();
-        theirs.encode_to(&mut check).unwrap();
-        assert_eq!(
-            &check, bytes,
-            "the diameter crate re-encodes the {name} identically"
-        );
+/// A typed value of our side, ready to encode.
+enum Typed<'a> {
+    Cer(Cer<'a>),
+    Aar(Aar<'a>),
+    Aaa(Aaa<'a>),
+    Maa(Maa<'a>),
+    Saa(Saa<'a>),
+}
 
-        let mut g = c.benchmark_group(format!("{name}_decode"));
-        g.throughput(Throughput::Elements(1));
-        if name == "aar" {
-            g.bench_function("ims", |b| {
-                b.iter(|| {
-                    let m = Message::parse(black_box(bytes)).unwrap();
-                    let a = Aar::decode(&m).unwrap();
-                    let mcd = &a.media_component_description;
-                    black_box((
-                        a.session_id.len(),
-                        mcd.len(),
-                        mcd[1].media_sub_component[0].flow_description[0].len(),
-                        mcd[0].max_requested_bandwidth_ul,
-                    ))
-                })
-            });
-            g.bench_function("diameter_crate", |b| {
-                b.iter(|| {
-                    let m = incumbent_decode(black_box(bytes), d);
-                    let sid = m
-                        .get_avp(263)
-                        .and_then(|a| a.get_utf8string())
-                        .map(|s| s.value().len());
-                    let mcds: Vec<_> = m
-                        .get_avps()
-                        .iter()
-                        .filter(|a| a.get_code() == 517)
-                        .collect();
-                    let g1 = mcds[1].get_grouped().unwrap();
-                    let msc = g1
-                        .avps()
-                        .iter()
-                        .find(|a| a.get_code() == 519)
-                        .unwrap()
-                        .get_grouped()
-                        .unwrap();
-                    let fd = msc
-                        .avps()
-                        .iter()
-                        .find(|a| a.get_code() == 507)
-                        .map(|a| a.get_length());
-                    let bw = mcds[0]
-                        .get_grouped()
-                        .unwrap()
-                        .avps()
-                        .iter()
-                        .find(|a| a.get_code() == 516)
-                        .and_then(|a| a.get_unsigned32());
-                    black_box((sid, mcds.len(), fd, bw))
-                })
-            });
-        } else {
-            g.bench_function("ims", |b| {
-                b.iter(|| {
-                    let m = Message::parse(black_box(bytes)).unwrap();
-                    let a = Aaa::decode(&m).unwrap();
-                    black_box((
-                        a.outcome(),
-                        a.access_network_charging_identifier.len(),
-                        a.rat_type,
-                    ))
-                })
-            });
-            g.bench_function("diameter_crate", |b| {
-                b.iter(|| {
-                    let m = incumbent_decode(black_box(bytes), d);
-                    let rc = m.get_avp(268).and_then(|a| a.get_unsigned32());
-                    let anci = m.get_avps().iter().filter(|a| a.get_code() == 502).count();
-                    let rat = m
-                        .get_avp(1032)
-                        .and_then(|a| a.get_enumerated())
-                        .map(|e| e.value());
-                    black_box((rc, anci, rat))
-                })
-            });
+impl<'a> Typed<'a> {
+    fn decode(group: &str, m: &Message<'a>) -> Typed<'a> {
+        match group.split('_').next().unwrap() {
+            "cer" => Typed::Cer(Cer::decode(m).unwrap()),
+            "aar" => Typed::Aar(Aar::decode(m).unwrap()),
+            "aaa" => Typed::Aaa(Aaa::decode(m).unwrap()),
+            _ if group.starts_with("cx_maa") => Typed::Maa(Maa::decode(m).unwrap()),
+            _ => Typed::Saa(Saa::decode(m).unwrap()),
         }
-        g.finish();
+    }
 
-        let mut g = c.benchmark_group(format!("{name}_encode"));
-        g.throughput(Throughput::Elements(1));
-        let m = Message::parse(bytes).unwrap();
-        let header = *m.header();
-        let mut buf = Vec::with_capacity(2048);
-        if name == "aar" {
-            let v = Aar::decode(&m).unwrap();
-            g.bench_function("ims", |b| {
-                b.iter(|| {
-                    buf.clear();
-                    black_box(v.encode_into(&header, &mut buf))
-                })
-            });
-        } else {
-            let v = Aaa::decode(&m).unwrap();
-            g.bench_function("ims", |b| {
-                b.iter(|| {
-                    buf.clear();
-                    black_box(v.encode_into(&header, &mut buf))
-                })
-            });
+    fn encode_into(&self, h: &ims::diameter::Header, buf: &mut Vec<u8>) -> usize {
+        match self {
+            Typed::Cer(v) => v.encode_into(h, buf),
+            Typed::Aar(v) => v.encode_into(h, buf),
+            Typed::Aaa(v) => v.encode_into(h, buf),
+            Typed::Maa(v) => v.encode_into(h, buf),
+            Typed::Saa(v) => v.encode_into(h, buf),
         }
-        let mut buf2 = Vec::with_capacity(2048);
-        g.bench_function("diameter_crate", |b| {
-            b.iter(|| {
-                buf2.clear();
-                theirs.encode_to(&mut buf2).unwrap();
-                black_box(buf2.len())
-            })
-        });
-        g.finish();
     }
 }
 
-fn bench_cx(c: &mut Criterion) {
-    for name in ["cx_maa", "cx_saa"] {
-        let bytes = vector(name);
-        let mut g = c.benchmark_group(format!("{name}_decode"));
-        g.throughput(Throughput::Elements(1));
-        if name == "cx_maa" {
-            g.bench_function("ims", |b| {
-                b.iter(|| {
-                    let m = Message::parse(black_box(&bytes)).unwrap();
-                    let a = Maa::decode(&m).unwrap();
-                    black_box((
-                        a.outcome(),
-                        a.sip_auth_data_item[0]
-                            .sip_authenticate
-                            .as_ref()
-                            .map(|x| x.len()),
-                    ))
-                })
+fn bench_group(c: &mut Criterion, w: &Work, group: &str, incumbent: bool) {
+    let bytes = w.bytes(group);
+    let mut g = c.benchmark_group(group);
+    g.throughput(if group.starts_with("cx_") && group.ends_with("_encode") {
+        Throughput::Bytes(bytes.len() as u64)
+    } else {
+        Throughput::Elements(1)
+    });
+    if group.ends_with("_decode") {
+        g.bench_function("ims", |b| b.iter(|| ims_decode(group, bytes)));
+        if incumbent {
+            g.bench_function("diameter_crate", |b| {
+                b.iter(|| incumbent_decode_read(group, bytes, &w.d))
             });
-        } else {
-            g.bench_function("ims", |b| {
+        }
+    } else {
+        let m = Message::parse(bytes).unwrap();
+        let header = *m.header();
+        let v = Typed::decode(group, &m);
+        let mut buf = Vec::with_capacity(2048);
+        g.bench_function("ims", |b| {
+            b.iter(|| {
+                buf.clear();
+                black_box(v.encode_into(&header, &mut buf))
+            })
+        });
+        if incumbent {
+            let theirs = incumbent_decode(bytes, &w.d);
+            let mut check = Vec::new();
+            theirs.encode_to(&mut check).unwrap();
+            assert_eq!(
+                check, bytes,
+                "the diameter crate re-encodes {group} identically"
+            );
+            let mut buf2 = Vec::with_capacity(2048);
+            g.bench_function("diameter_crate", |b| {
                 b.iter(|| {
-                    let m = Message::parse(black_box(&bytes)).unwrap();
-                    let a = Saa::decode(&m).unwrap();
-                    black_box((a.outcome(), a.user_data.as_ref().map(|x| x.len())))
+                    buf2.clear();
+                    theirs.encode_to(&mut buf2).unwrap();
+                    black_box(buf2.len())
                 })
             });
         }
-        g.finish();
+    }
+    g.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    let w = Work::new();
+    for group in [
+        "cer_decode",
+        "cer_encode",
+        "aar_decode",
+        "aar_encode",
+        "aaa_decode",
+        "aaa_encode",
+    ] {
+        bench_group(c, &w, group, true);
+    }
+    for group in [
+        "cx_maa_decode",
+        "cx_saa_decode",
+        "cx_maa_encode",
+        "cx_saa_encode",
+    ] {
+        bench_group(c, &w, group, false);
+    }
+    for name in ["cx_maa", "cx_saa"] {
+        let bytes = w.bytes(name);
         let mut g = c.benchmark_group(format!("{name}_decode_bytes"));
         g.throughput(Throughput::Bytes(bytes.len() as u64));
         g.bench_function("ims", |b| {
             b.iter(|| {
-                let m = Message::parse(black_box(&bytes)).unwrap();
+                let m = Message::parse(black_box(bytes)).unwrap();
                 black_box(ims::diameter::answer::validate(&m).is_ok())
             })
         });
         g.finish();
-
-        let m = Message::parse(&bytes).unwrap();
-        let header = *m.header();
-        let mut buf = Vec::with_capacity(2048);
-        let mut g = c.benchmark_group(format!("{name}_encode"));
-        g.throughput(Throughput::Bytes(bytes.len() as u64));
-        if name == "cx_maa" {
-            let v = Maa::decode(&m).unwrap();
-            g.bench_function("ims", |b| {
-                b.iter(|| {
-                    buf.clear();
-                    black_box(v.encode_into(&header, &mut buf))
-                })
-            });
-        } else {
-            let v = Saa::decode(&m).unwrap();
-            g.bench_function("ims", |b| {
-                b.iter(|| {
-                    buf.clear();
-                    black_box(v.encode_into(&header, &mut buf))
-                })
-            });
-        }
-        g.finish();
     }
 }
 
-fn benches(c: &mut Criterion) {
-    let d = incumbent_dict();
-    bench_cer(c, &d);
-    bench_rx(c, &d);
-    bench_cx(c);
+/// `icount <group>/<ims|diameter_crate> <n>`: the group's work `n` times and nothing else, for
+/// instruction counts under callgrind; `icount none <n>` does only the setup.
+fn icount(mode: &str, n: usize) {
+    let w = Work::new();
+    if mode == "none" {
+        return;
+    }
+    let (group, lib) = mode.split_once('/').expect("<group>/<ims|diameter_crate>");
+    let bytes = w.bytes(group);
+    let mut buf = Vec::with_capacity(2048);
+    match (group.ends_with("_decode"), lib) {
+        (true, "ims") => (0..n).for_each(|_| {
+            black_box(ims_decode(group, bytes));
+        }),
+        (true, "diameter_crate") => (0..n).for_each(|_| {
+            black_box(incumbent_decode_read(group, bytes, &w.d));
+        }),
+        (false, "ims") => {
+            let m = Message::parse(bytes).unwrap();
+            let header = *m.header();
+            let v = Typed::decode(group, &m);
+            for _ in 0..n {
+                buf.clear();
+                black_box(v.encode_into(black_box(&header), &mut buf));
+            }
+            assert_eq!(buf, bytes);
+        }
+        (false, "diameter_crate") => {
+            let theirs = incumbent_decode(bytes, &w.d);
+            for _ in 0..n {
+                buf.clear();
+                black_box(&theirs).encode_to(&mut buf).unwrap();
+            }
+            assert_eq!(buf, bytes);
+        }
+        _ => panic!("unknown library {lib}"),
+    }
 }
 
 criterion_group!(diameter_benches, benches);
-criterion_main!(diameter_benches);
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [first, mode, n] = args.as_slice() {
+        if first == "icount" {
+            return icount(mode, n.parse().expect("a repetition count"));
+        }
+    }
+    diameter_benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -115,6 +115,16 @@ fn pcrf_sessions(core: &ImsCore) -> usize {
     core.pcrf().map_or(0, |p| p.lock().unwrap().len())
 }
 
+/// The Session-Id of the first Rx session `GET /pcrf/sessions` lists.
+async fn first_session(admin: SocketAddr) -> String {
+    let (st, body) = admin_request(admin, "GET", "/pcrf/sessions", "").await;
+    assert_eq!(st, 200, "{body}");
+    let i = body
+        .find("pcscf.ims.example.org;rx;")
+        .expect("a P-CSCF Rx session");
+    body[i..].split('"').next().unwrap().to_string()
+}
+
 fn answers_ok(frames: &[Frame]) {
     assert!(!frames.is_empty(), "no Diameter captured");
     for f in frames {
@@ -168,13 +178,18 @@ async fn pcrf_asr_releases_the_call_both_ways() {
         ("5291", "5292"),
     )
     .await;
-    wait_for("the call's Rx session", || pcrf_sessions(&core) == 1).await;
+    // one P-CSCF serves both UEs: one Rx session per side, as two P-CSCFs would hold
+    wait_for("the call's two Rx sessions", || pcrf_sessions(&core) == 2).await;
     // let the ACK through
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let (st, body) = admin_request(admin, "GET", "/pcrf/sessions", "").await;
-    assert_eq!(st, 200, "{body}");
-    assert!(body.contains("pcscf.ims.example.org;rx;"), "{body}");
-    let (st, body) = admin_request(admin, "POST", "/pcrf/asr", "{}").await;
+    let aborted = first_session(admin).await;
+    let (st, body) = admin_request(
+        admin,
+        "POST",
+        "/pcrf/asr",
+        &format!(r#"{{"session_id":"{aborted}"}}"#),
+    )
+    .await;
     assert_eq!(st, 200, "{body}");
     assert!(body.contains("\"result\":2001"), "ASA 2001: {body}");
     let (ok, out) = caller.await.expect("caller task");
@@ -198,12 +213,20 @@ async fn pcrf_asr_releases_the_call_both_ways() {
     let sta = positions(&frames, "275", false);
     assert_eq!((asr.len(), asa.len()), (1, 1), "one ASR/ASA: {frames:#?}");
     assert_eq!(frames[asr[0]].get("diameter.Abort-Cause"), "0");
-    assert_eq!((str_.len(), sta.len()), (1, 1), "one STR/STA");
-    assert!(asa[0] < str_[0], "the STR follows the ASA");
-    assert_eq!(
-        frames[asr[0]].get("diameter.Session-Id"),
-        frames[str_[0]].get("diameter.Session-Id"),
-        "the STR ends the aborted session"
+    assert_eq!(frames[asr[0]].get("diameter.Session-Id"), aborted);
+    // the aborted side's STR, and the other side's when the BYE passes it
+    assert_eq!((str_.len(), sta.len()), (2, 2), "an STR/STA per side");
+    assert!(asa[0] < str_[0], "the STRs follow the ASA");
+    let mut ended: Vec<&str> = str_
+        .iter()
+        .map(|i| frames[*i].get("diameter.Session-Id"))
+        .collect();
+    ended.sort();
+    ended.dedup();
+    assert_eq!(ended.len(), 2, "both sessions end");
+    assert!(
+        ended.contains(&aborted.as_str()),
+        "the aborted one among them"
     );
 }
 
@@ -232,24 +255,30 @@ async fn loss_of_bearer_rar_releases_only_when_all_media_are_lost() {
         ("5391", "5392"),
     )
     .await;
-    wait_for("the call's Rx session", || pcrf_sessions(&core) == 1).await;
+    wait_for("the call's two Rx sessions", || pcrf_sessions(&core) == 2).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
+    let session = first_session(admin).await;
     // the bearer of a media component the call does not have: RAA, and the call goes on
     let (st, body) = admin_request(
         admin,
         "POST",
         "/pcrf/rar",
-        r#"{"action":"loss_of_bearer","flows":[7]}"#,
+        &format!(r#"{{"session_id":"{session}","action":"loss_of_bearer","flows":[7]}}"#),
     )
     .await;
     assert_eq!(st, 200, "{body}");
     assert!(body.contains("\"result\":2001"), "RAA 2001: {body}");
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    assert_eq!(pcrf_sessions(&core), 1, "no STR for a partial loss");
+    assert_eq!(pcrf_sessions(&core), 2, "no STR for a partial loss");
     assert!(!caller.is_finished() && !callee.is_finished(), "no BYE yet");
     // all bearers lost (no Flows: every media component)
-    let (st, body) =
-        admin_request(admin, "POST", "/pcrf/rar", r#"{"action":"loss_of_bearer"}"#).await;
+    let (st, body) = admin_request(
+        admin,
+        "POST",
+        "/pcrf/rar",
+        &format!(r#"{{"session_id":"{session}","action":"loss_of_bearer"}}"#),
+    )
+    .await;
     assert_eq!(st, 200, "{body}");
     assert!(body.contains("\"result\":2001"), "RAA 2001: {body}");
     let (ok, out) = caller.await.expect("caller task");
@@ -274,8 +303,8 @@ async fn loss_of_bearer_rar_releases_only_when_all_media_are_lost() {
         // INDICATION_OF_LOSS_OF_BEARER
         assert_eq!(frames[*r].get("diameter.Specific-Action"), "2");
     }
-    assert_eq!(str_.len(), 1, "one STR");
-    assert!(raa[1] < str_[0], "the STR follows the second RAA only");
+    assert_eq!(str_.len(), 2, "an STR per side");
+    assert!(raa[1] < str_[0], "the STRs follow the second RAA only");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -337,17 +366,29 @@ async fn prack_183_and_reinvite_update_the_rx_session() {
         aar.len() >= 3,
         "AAR at the 183, the 200 and the re-INVITE: {aar:#?}"
     );
-    let session = aar[0].1.get("diameter.Session-Id");
-    assert!(
-        aar.iter()
-            .all(|(_, f)| f.get("diameter.Session-Id") == session),
-        "one Rx session for the call"
-    );
-    // INITIAL_REQUEST (0) first, UPDATE_REQUEST (1) after
-    assert_eq!(aar[0].1.get("diameter.Rx-Request-Type"), "0");
-    assert!(aar[1..]
+    // one Rx session per side of the call (one P-CSCF serves both UEs here)
+    let mut sessions: Vec<&str> = aar
         .iter()
-        .all(|(_, f)| f.get("diameter.Rx-Request-Type") == "1"));
+        .map(|(_, f)| f.get("diameter.Session-Id"))
+        .collect();
+    sessions.sort();
+    sessions.dedup();
+    assert_eq!(sessions.len(), 2, "a session per side: {aar:#?}");
+    for s in &sessions {
+        let mine: Vec<&&Frame> = aar
+            .iter()
+            .filter(|(_, f)| f.get("diameter.Session-Id") == *s)
+            .map(|(_, f)| f)
+            .collect();
+        // the 183, the 200 (INVITE) and the re-INVITE's 200: one AAR each, no doubles
+        assert_eq!(mine.len(), 3, "three AARs on {s}: {mine:#?}");
+        // INITIAL_REQUEST (0) first, UPDATE_REQUEST (1) after
+        assert_eq!(mine[0].get("diameter.Rx-Request-Type"), "0");
+        assert!(mine[1..]
+            .iter()
+            .all(|f| f.get("diameter.Rx-Request-Type") == "1"));
+        assert_eq!(mine[2].get("diameter.Media-Component-Number"), "1,2");
+    }
     // the first AAR answers the 183: it leaves before any 200 (INVITE) passes the P-CSCF
     let first_200_invite = frames
         .iter()
@@ -379,11 +420,108 @@ async fn prack_183_and_reinvite_update_the_rx_session() {
     let last = after.last().unwrap().1;
     assert_eq!(last.get("diameter.Media-Type"), "0,1", "{last:?}");
     assert_eq!(last.get("diameter.Media-Component-Number"), "1,2");
-    // the STR ends that session
-    let str_: Vec<_> = diameter
+    // the STRs end both sessions
+    let mut str_: Vec<&str> = diameter
         .iter()
         .filter(|f| f.code() == "275" && f.is_request())
+        .map(|f| f.get("diameter.Session-Id"))
         .collect();
-    assert_eq!(str_.len(), 1);
-    assert_eq!(str_[0].get("diameter.Session-Id"), session);
+    str_.sort();
+    assert_eq!(str_, sessions);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asr_during_setup_byes_the_callee_and_fails_the_invite() {
+    let Some(bin) = common::interop_tool("sipp", "apt-get install sip-tester") else {
+        return;
+    };
+    let dir = common::TempDir::new("cscf", "asr-early", "IMS_KEEP_SIPP");
+    let mut cfg = ims_core::config(
+        6600,
+        Roles::ALL,
+        Peer::Embedded(SocketAddr::new(LO, 6952)),
+        Peer::Embedded(SocketAddr::new(LO, 6953)),
+    );
+    cfg.admin = Some(SocketAddr::new(LO, 6961));
+    let tshark = common::interop_tool("tshark", "apt-get install tshark");
+    let cap = capture_with_sip(tshark, dir.path(), &[6953], &[6600, 6611]).await;
+    let core = ImsCore::start(cfg).await.expect("core starts");
+    let admin = core.admin_addr().expect("admin listens");
+    let (caller, callee) = call(
+        &bin,
+        dir.path(),
+        "127.0.0.1:6600",
+        (
+            "ims_call_uac_early_released.xml",
+            "ims_call_uas_early_released.xml",
+        ),
+        ("6691", "6692"),
+    )
+    .await;
+    // the 183 opened a session per side; abort the caller's
+    wait_for("the call's two Rx sessions", || pcrf_sessions(&core) == 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sessions = core.pcscf().expect("P-CSCF").rx_sessions();
+    assert_eq!(sessions.len(), 2, "{sessions:?}");
+    assert!(sessions.iter().any(|(_, caller, _)| !caller));
+    let (_, _, aborted) = sessions
+        .iter()
+        .find(|(_, caller, _)| *caller)
+        .expect("the caller's side")
+        .clone();
+    let (st, body) = admin_request(
+        admin,
+        "POST",
+        "/pcrf/asr",
+        &format!(r#"{{"session_id":"{aborted}"}}"#),
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    assert!(body.contains("\"result\":2001"), "ASA 2001: {body}");
+    let (ok, out) = caller.await.expect("caller task");
+    assert!(ok, "caller did not get the 503 to its INVITE:\n{out}");
+    let (ok, out) = callee.await.expect("callee task");
+    assert!(ok, "callee did not get the BYE in the early dialog:\n{out}");
+    wait_for("both STRs", || pcrf_sessions(&core) == 0).await;
+    core.shutdown();
+    let Some(cap) = cap else { return };
+    let frames = cap
+        .frames_where(
+            "diameter || sip",
+            &[6600, 6611],
+            &[
+                "sip.Status-Code",
+                "sip.CSeq.method",
+                "sip.Method",
+                "sip.Reason",
+            ],
+        )
+        .await;
+    let diameter: Vec<Frame> = frames
+        .iter()
+        .filter(|f| !f.code().is_empty())
+        .cloned()
+        .collect();
+    answers_ok(&diameter);
+    let asr = positions(&frames, "274", true);
+    let str_ = positions(&frames, "275", true);
+    assert_eq!((asr.len(), str_.len()), (1, 2), "one ASR, an STR per side");
+    assert!(asr[0] < str_[0]);
+    let bye = frames
+        .iter()
+        .position(|f| f.get("sip.Method") == "BYE")
+        .expect("the BYE toward the callee");
+    assert!(frames[bye].get("sip.Reason").contains("cause=503"));
+    assert!(
+        !frames
+            .iter()
+            .any(|f| f.get("sip.Status-Code") == "200" && f.get("sip.CSeq.method") == "INVITE"),
+        "the call never got answered"
+    );
+    assert!(
+        frames
+            .iter()
+            .any(|f| f.get("sip.Status-Code") == "503" && f.get("sip.CSeq.method") == "INVITE"),
+        "the error response to the caller"
+    );
 }

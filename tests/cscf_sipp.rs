@@ -348,15 +348,15 @@ async fn reg_event_rtr_ppr_and_unregistered_call() {
     let mut state = None;
     for _ in 0..150 {
         state = core.scscf_state();
-        if state == Some((1, 1)) {
+        if state == Some((1, 2)) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(
         state,
-        Some((1, 1)),
-        "one registration and one reg event subscription"
+        Some((1, 2)),
+        "one registration and two reg event subscriptions (the UE's and the P-CSCF's)"
     );
     // the first NOTIFY reaches the UE
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -15,7 +15,7 @@ mod common;
 mod ims_core;
 
 use ims::nf::runtime::{EmbeddedHss, ImsCore, Peer, Roles, SlfSetup};
-use ims_core::{capture_diameter, scenario, sipp, subscriber, Frame, LO};
+use ims_core::{admin_request, capture_diameter, scenario, sipp, subscriber, Frame, LO};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -34,7 +34,7 @@ async fn two_hss_behind_an_slf_register_and_call_each_other() {
     };
     let dir = common::TempDir::new("cscf", "slf", "IMS_KEEP_SIPP");
     let impi = |n: u32| format!("00101000000000{n}@ims.example.org");
-    let cfg = ims_core::config(
+    let mut cfg = ims_core::config(
         BASE,
         Roles::ALL,
         Peer::EmbeddedSlf(SlfSetup {
@@ -56,6 +56,7 @@ async fn two_hss_behind_an_slf_register_and_call_each_other() {
         Peer::Embedded(SocketAddr::new(LO, PCRF)),
     );
     assert_eq!(cfg.subscribers.len(), 2);
+    cfg.admin = Some(SocketAddr::new(LO, 6962));
     let _ = subscriber;
     let tshark = common::interop_tool("tshark", "apt-get install tshark");
     let cap = capture_diameter(tshark, dir.path(), &[HSS1, HSS2, SLF]).await;
@@ -156,6 +157,42 @@ async fn two_hss_behind_an_slf_register_and_call_each_other() {
     // user 1 (hss1) registers and calls user 2 (hss2), then user 2 calls user 1 back
     call("1", UE1, "tel:+15550002", UE2).await;
     call("2", UE2, "tel:+15550001", UE1).await;
+    // the one admin interface drives every HSS: a PPR for each user leaves from that user's
+    // HSS, and so does the RTR de-registering user 2 (on hss2)
+    let admin = core.admin_addr().expect("admin listens");
+    for n in [1, 2] {
+        let (st, body) = admin_request(
+            admin,
+            "POST",
+            "/ppr",
+            &format!(
+                r#"{{"impi":"{}","charging":{{"ccf":"aaa://ccf.ims.example.org"}}}}"#,
+                impi(n)
+            ),
+        )
+        .await;
+        assert_eq!(st, 200, "PPR for user {n}: {body}");
+        assert!(body.contains("\"result\":2001"), "PPA 2001: {body}");
+    }
+    let (st, body) = admin_request(
+        admin,
+        "POST",
+        "/rtr",
+        &format!(r#"{{"impi":"{}","reason":0}}"#, impi(2)),
+    )
+    .await;
+    assert_eq!(st, 200, "RTR for user 2 on hss2: {body}");
+    assert!(body.contains("\"result\":2001"), "RTA 2001: {body}");
+    assert!(
+        core.hss_named("hss2.ims.example.org")
+            .unwrap()
+            .hss()
+            .lock()
+            .unwrap()
+            .registration(&impi(2))
+            .is_none_or(|(_, scscf)| scscf.is_none()),
+        "hss2 forgot user 2's S-CSCF"
+    );
     core.shutdown();
 
     let Some(cap) = cap else { return };
@@ -166,6 +203,7 @@ async fn two_hss_behind_an_slf_register_and_call_each_other() {
             "diameter.Destination-Host",
             "diameter.User-Name",
             "diameter.Public-Identity",
+            "diameter.Origin-Host",
         ])
         .await;
     assert!(!frames.is_empty(), "no Diameter captured");
@@ -246,6 +284,28 @@ async fn two_hss_behind_an_slf_register_and_call_each_other() {
         to(HSS2).all(|f| f.get("diameter.User-Name") != impi(1)),
         "nothing of user 1 reaches hss2"
     );
+    // HSS-initiated requests (PPR 305, RTR 304) leave from the user's own HSS
+    let from_hss = |code: &str, port: u16| {
+        frames
+            .iter()
+            .filter(|f| f.is_request() && f.code() == code)
+            .filter(|f| f.get("tcp.srcport") == port.to_string())
+            .map(|f| (f.get("diameter.User-Name"), f.get("diameter.Origin-Host")))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        from_hss("305", HSS1),
+        [(impi(1).as_str(), "hss1.ims.example.org")]
+    );
+    assert_eq!(
+        from_hss("305", HSS2),
+        [(user2.as_str(), "hss2.ims.example.org")]
+    );
+    assert_eq!(
+        from_hss("304", HSS2),
+        [(user2.as_str(), "hss2.ims.example.org")]
+    );
+    assert!(from_hss("304", HSS1).is_empty());
     // LIR: one per call at the SLF (redirected) and at the callee's HSS
     let lir = |port| to(port).filter(|f| f.code() == "302").count();
     assert!(lir(SLF) >= 2, "LIRs go to the SLF first");

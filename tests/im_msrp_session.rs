@@ -42,14 +42,11 @@ fn opts(user: &str, proxy: Option<SocketAddr>) -> Opts {
     }
 }
 
-/// B listens with `lo`; returns B's SIP URI and the task yielding B's events.
-async fn bob(
-    lopts: ListenOpts,
-    chunk: usize,
-) -> (
-    String,
-    tokio::task::JoinHandle<(Vec<Value>, Result<Value, String>)>,
-) {
+/// What [`bob`]'s task yields: B's events and the outcome of its `listen`.
+type BobTask = tokio::task::JoinHandle<(Vec<Value>, Result<Value, String>)>;
+
+/// B listens with `lopts`; returns B's SIP URI and the task yielding B's events.
+async fn bob(lopts: ListenOpts, chunk: usize) -> (String, BobTask) {
     let mut o = opts("bob", None);
     o.chunk_size = chunk;
     let mut ua = Ua::bind(o).await.expect("bob binds");
@@ -63,22 +60,29 @@ async fn bob(
     (uri, task)
 }
 
+/// The anchor, B listening through [`bob`] with `lopts` for one session (2048-byte chunks) and
+/// A bound with the anchor as its proxy.
+async fn session(lopts: ListenOpts) -> (ImSessionHandle, String, BobTask, Ua) {
+    let a = anchor().await;
+    let (bob_uri, bob_task) = bob(
+        ListenOpts {
+            sessions: Some(1),
+            ..lopts
+        },
+        2048,
+    )
+    .await;
+    let alice = Ua::bind(opts("alice", Some(a.sip_addr()))).await.unwrap();
+    (a, bob_uri, bob_task, alice)
+}
+
 fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["event"] == kind).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_mode_message_of_100_kb_arrives_intact() {
-    let a = anchor().await;
-    let (bob_uri, bob_task) = bob(
-        ListenOpts {
-            sessions: Some(1),
-            ..ListenOpts::default()
-        },
-        2048,
-    )
-    .await;
-    let mut alice = Ua::bind(opts("alice", Some(a.sip_addr()))).await.unwrap();
+    let (a, bob_uri, bob_task, mut alice) = session(ListenOpts::default()).await;
     let body: Vec<u8> = (0..100 * 1024u32)
         .map(|i| b"abcdefghijklmnopqrstuvwxyz\n"[(i % 27) as usize])
         .collect();
@@ -118,17 +122,11 @@ async fn large_mode_message_of_100_kb_arrives_intact() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_of_1000_messages_each_way_in_order_with_success_reports() {
-    let a = anchor().await;
-    let (bob_uri, bob_task) = bob(
-        ListenOpts {
-            sessions: Some(1),
-            echo: true,
-            ..ListenOpts::default()
-        },
-        2048,
-    )
+    let (a, bob_uri, bob_task, mut alice) = session(ListenOpts {
+        echo: true,
+        ..ListenOpts::default()
+    })
     .await;
-    let mut alice = Ua::bind(opts("alice", Some(a.sip_addr()))).await.unwrap();
     let n = 1000;
     let msgs: Vec<String> = (1..=n).map(|i| format!("message {i:06}")).collect();
     let t = Instant::now();
@@ -168,17 +166,11 @@ async fn chat_of_1000_messages_each_way_in_order_with_success_reports() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bye_from_b_ends_the_session_for_a() {
-    let a = anchor().await;
-    let (bob_uri, bob_task) = bob(
-        ListenOpts {
-            sessions: Some(1),
-            bye_after: Some(3),
-            ..ListenOpts::default()
-        },
-        2048,
-    )
+    let (a, bob_uri, bob_task, mut alice) = session(ListenOpts {
+        bye_after: Some(3),
+        ..ListenOpts::default()
+    })
     .await;
-    let mut alice = Ua::bind(opts("alice", Some(a.sip_addr()))).await.unwrap();
     let msgs: Vec<String> = (1..=3).map(|i| format!("hello {i}")).collect();
     // A waits for 5 messages that never come: B's BYE ends the session first
     let sum = client::chat(&mut alice, &bob_uri, msgs, 5, &mut |_| {})
@@ -196,17 +188,11 @@ async fn bye_from_b_ends_the_session_for_a() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busy_b_gives_486_to_a() {
-    let a = anchor().await;
-    let (bob_uri, bob_task) = bob(
-        ListenOpts {
-            sessions: Some(1),
-            busy: Some(486),
-            ..ListenOpts::default()
-        },
-        2048,
-    )
+    let (a, bob_uri, bob_task, mut alice) = session(ListenOpts {
+        busy: Some(486),
+        ..ListenOpts::default()
+    })
     .await;
-    let mut alice = Ua::bind(opts("alice", Some(a.sip_addr()))).await.unwrap();
     let r = alice.call(&bob_uri, Offer::Chat).await;
     assert_eq!(r.err().as_deref(), Some("486"));
     let (events, _) = bob_task.await.unwrap();
@@ -238,5 +224,73 @@ m=audio 4000 RTP/AVP 0\r\n";
     let r = t.final_response().await.unwrap();
     assert_eq!(r.as_message().status(), Some(488));
     ep.shutdown();
+    a.shutdown();
+}
+
+/// A re-INVITE inside an anchored session: a refresh (no SDP, or the same MSRP path) is
+/// answered by the anchor with the SDP that leg already has; a re-offer moving the MSRP path
+/// gets 488 with a Warning and the session carries on. The anchor's answer says
+/// `a=setup:passive` (A connects, RFC 4145/6135).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_invite_refresh_is_answered_and_a_path_change_refused() {
+    use ims::sip::Method;
+    let (a, bob_uri, bob_task, mut alice) = session(ListenOpts::default()).await;
+    let call = alice.call(&bob_uri, Offer::Chat).await.expect("answered");
+    assert!(
+        call.peer_sdp.contains("a=setup:passive\r\n"),
+        "{}",
+        call.peer_sdp
+    );
+    let reinvite = |body: Option<String>| {
+        let ep = alice.ep.clone();
+        let dialog = call.dialog.clone();
+        async move {
+            let body = body.map(|b| ("application/sdp".to_string(), b.into_bytes()));
+            let t = ep
+                .request_in_dialog(&dialog, Method::Invite, vec![], body)
+                .await
+                .expect("re-INVITE sent");
+            tokio::time::timeout(Duration::from_secs(10), t.final_response())
+                .await
+                .expect("answered in time")
+                .expect("answer")
+        }
+    };
+    // a session refresh without an offer: our SDP again
+    let r = reinvite(None).await;
+    let m = r.as_message();
+    assert_eq!(m.status(), Some(200));
+    assert_eq!(m.body(), call.peer_sdp.as_bytes(), "the unchanged answer");
+    // a re-offer with the same path
+    let offer = |path: &str| {
+        format!(
+            "v=0\r\no=alice 9 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+m=message {} TCP/MSRP *\r\na=accept-types:text/plain\r\na=path:{path}\r\n",
+            alice.msrp_port()
+        )
+    };
+    let same = format!("msrp://127.0.0.1:{}/{};tcp", alice.msrp_port(), call.sid);
+    let r = reinvite(Some(offer(&same))).await;
+    assert_eq!(r.as_message().status(), Some(200));
+    assert_eq!(r.as_message().body(), call.peer_sdp.as_bytes());
+    // a re-offer that moves the path: refused, with the reason
+    let moved = format!("msrp://127.0.0.1:9/{};tcp", call.sid);
+    let r = reinvite(Some(offer(&moved))).await;
+    let m = r.as_message();
+    assert_eq!(m.status(), Some(488));
+    assert!(
+        m.header_str("Warning")
+            .is_some_and(|w| w.starts_with("399 ")),
+        "{:?}",
+        m.header_str("Warning")
+    );
+    // the session is still up: A hangs up and the BYE reaches B
+    assert_eq!(alice.hangup(&call).await.expect("BYE"), 200);
+    let (events, r) = tokio::time::timeout(Duration::from_secs(30), bob_task)
+        .await
+        .expect("bob ends")
+        .unwrap();
+    r.expect("bob's listen ran");
+    assert_eq!(of_kind(&events, "bye").len(), 1, "{events:?}");
     a.shutdown();
 }

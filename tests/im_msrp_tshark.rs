@@ -18,7 +18,6 @@ use client::{ListenOpts, Opts, Ua};
 use ims::nf::im_session::{start, ImSessionConfig};
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::process::Command;
 
 const ANCHOR_SIP: u16 = 7300;
 const ANCHOR_MSRP: u16 = 7301;
@@ -89,97 +88,15 @@ async fn msrp_through_the_anchor_dissects_clean_on_both_legs() {
     let pcap = cap.stop().await;
     anchor.shutdown();
 
-    let out = Command::new(&tshark)
-        .arg("-r")
-        .arg(&pcap)
-        .args([
-            "-d",
-            &format!("tcp.port=={ANCHOR_MSRP},msrp"),
-            "-d",
-            &format!("tcp.port=={BOB_MSRP},msrp"),
-            "-Y",
-            "msrp || _ws.malformed || _ws.expert",
-            "-T",
-            "fields",
-            "-E",
-            "separator=\t",
-            "-E",
-            "occurrence=a",
-            "-E",
-            "aggregator=,",
-            "-e",
-            "tcp.port",
-            "-e",
-            "msrp.method",
-            "-e",
-            "msrp.status.code",
-            "-e",
-            "_ws.expert.message",
-            "-e",
-            "_ws.malformed",
-            "-e",
-            "_ws.expert.severity",
-            "-e",
-            "tcp.analysis.flags",
-        ])
-        .output()
-        .await
-        .expect("tshark reads the capture");
-    assert!(
-        out.status.success(),
-        "tshark: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut problems = Vec::new();
-    // (to anchor, to bob) counts of SEND, REPORT, 200
-    let mut sends = [0usize; 2];
-    let mut reports = [0usize; 2];
-    let mut oks = [0usize; 2];
-    let mut tcp_events = 0usize;
-    for (i, line) in text.lines().enumerate() {
-        let c: Vec<&str> = line.split('\t').collect();
-        let g = |k: usize| c.get(k).copied().unwrap_or("");
-        // TCP's own events are not MSRP's: connection set-up/close notices, and segments the
-        // kernel retransmitted (tail-loss probes on a loaded machine, answered with D-SACK)
-        let retransmitted = !g(6).is_empty();
-        if retransmitted {
-            tcp_events += 1;
-        }
-        const TCP_NOTICES: [&str; 5] = [
-            "Connection establish",
-            "Connection finish",
-            "Connection reset",
-            "This frame",
-            "D-SACK",
-        ];
-        let msrp_expert: Vec<&str> = g(3)
-            .split(',')
-            .filter(|m| !m.is_empty() && !TCP_NOTICES.iter().any(|t| m.starts_with(t)))
-            .collect();
-        if msrp_expert.len() < g(3).split(',').filter(|m| !m.is_empty()).count() {
-            tcp_events += 1;
-        }
-        if !msrp_expert.is_empty() && !retransmitted {
-            problems.push(format!(
-                "packet {i}: expert info {msrp_expert:?} ({})",
-                g(5)
-            ));
-        }
-        if !g(4).is_empty() && !retransmitted {
-            problems.push(format!("packet {i}: malformed"));
-        }
-        // the B leg is the connection with B's port (tcp.port lists source and destination)
-        let leg = usize::from(g(0).split(',').any(|p| p == BOB_MSRP.to_string()));
-        for m in g(1).split(',').filter(|m| !m.is_empty()) {
-            match m {
-                "SEND" => sends[leg] += 1,
-                "REPORT" => reports[leg] += 1,
-                _ => {}
-            }
-        }
-        oks[leg] += g(2).split(',').filter(|s| *s == "200").count();
-    }
+    let legs = common::dissect_msrp(&tshark, &pcap, &[ANCHOR_MSRP, BOB_MSRP], BOB_MSRP);
+    let common::MsrpLegs {
+        sends,
+        reports,
+        oks,
+        problems,
+        tcp_events,
+        text,
+    } = legs;
     assert!(problems.is_empty(), "{problems:#?}");
     // Several MSRP messages often share one TCP segment and tshark shows fewer than were
     // sent; each leg must still show the traffic of the chat and of the large message.

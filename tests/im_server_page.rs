@@ -23,112 +23,56 @@
 //! `IMS_REQUIRE_INTEROP=1`); the SIP/SMS flow of tests 1-3 runs without it.
 
 mod common;
+mod im_common;
 
+use im_common::{enum_table, ifc, impi, K, LO, OP, WAIT};
 use ims::auth::aka::{Usim, DEFAULT_IND_BITS};
-use ims::auth::digest;
 use ims::auth::milenage::{Milenage, OperatorKey};
-use ims::auth::Challenge;
 use ims::msrp::cpim::{Cpim, CpimBuilder};
 use ims::msrp::imdn::{Imdn, Notification};
 use ims::net::sip::{Endpoint, EndpointConfig};
-use ims::nf::enum_dns::{EnumTable, Naptr};
-use ims::nf::hss::{AkaCredentials, Credentials, Subscriber};
+use ims::nf::hss::Subscriber;
 use ims::nf::im_server::{ImServer, ImServerConfig, Numbering};
 use ims::nf::registrar::RegistrarConfig;
 use ims::nf::runtime::{CoreConfig, ImOptions, ImsCore, Peer, Ports, Roles};
-use ims::nf::subscription::{
-    ApplicationServer, ImsSubscription, InitialFilterCriteria, PublicIdentity, ServiceProfile,
-    SessionCase, Spt, SptKind, TriggerPoint,
-};
+use ims::nf::subscription::{InitialFilterCriteria, SessionCase};
 use ims::sip::{Method, OwnedMessage, RequestBuilder};
 use ims::sms::{self, answer, Address, Direction, RpBody, RpMessage, Status, Submit, Tpdu};
 use ims::txn::ua::{Answer, UaEvent};
 use ims::txn::Remote;
 use serde_json::Value;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
-const LO: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
-const K: [u8; 16] = *b"ims-rs-demo-K-01";
-const OP: [u8; 16] = *b"ims-rs-demo-OP-1";
-const WAIT: Duration = Duration::from_secs(10);
-
-fn impi(n: u32) -> String {
-    format!("00101000000000{n}@ims.example.org")
-}
-
 /// The iFC of `examples/cscf/ims.toml`, naming the IM server at `im`.
 fn ifcs(im: &str) -> Vec<InitialFilterCriteria> {
-    let ifc = |priority, case: Option<SessionCase>, method: &str, content: Option<&str>| {
-        let mut spts = Vec::new();
-        if let Some(c) = case {
-            spts.push(Spt::new(SptKind::SessionCase(c)));
-        }
-        spts.push(Spt::new(SptKind::Method(method.into())));
-        if let Some(c) = content {
-            spts.push(Spt::new(SptKind::SipHeader {
-                header: "Content-Type".into(),
-                content: Some(c.into()),
-            }));
-        }
-        InitialFilterCriteria {
-            priority,
-            trigger_point: Some(TriggerPoint {
-                condition_type_cnf: false,
-                spts,
-            }),
-            application_server: ApplicationServer::new(im.to_string()),
-            profile_part_indicator: None,
-        }
-    };
     let orig = Some(SessionCase::Originating);
     let term = Some(SessionCase::TerminatingRegistered);
     vec![
-        ifc(10, orig, "MESSAGE", Some(r"(?i)application/vnd\.3gpp\.sms")),
-        ifc(20, orig, "MESSAGE", Some(r"(?i)^\s*(text|message)/")),
-        ifc(30, term, "MESSAGE", Some(r"(?i)^\s*(text|message)/")),
-        ifc(40, None, "REGISTER", None),
+        ifc(
+            im,
+            10,
+            orig,
+            "MESSAGE",
+            Some(r"(?i)application/vnd\.3gpp\.sms"),
+        ),
+        ifc(im, 20, orig, "MESSAGE", Some(r"(?i)^\s*(text|message)/")),
+        ifc(im, 30, term, "MESSAGE", Some(r"(?i)^\s*(text|message)/")),
+        ifc(im, 40, None, "REGISTER", None),
     ]
 }
 
 fn subscriber(n: u32, im: &str) -> Subscriber {
-    let impi = impi(n);
-    Subscriber {
-        subscription: ImsSubscription {
-            private_id: impi.clone(),
-            service_profiles: vec![ServiceProfile {
-                public_identities: vec![
-                    PublicIdentity::new(format!("sip:{impi}")),
-                    PublicIdentity::new(format!("tel:+1555000{n}")),
-                    PublicIdentity::new(format!("sip:+1555000{n}@ims.example.org")),
-                ],
-                initial_filter_criteria: ifcs(im),
-                ..ServiceProfile::default()
-            }],
-        },
-        credentials: Credentials {
-            aka: Some(AkaCredentials::new(K, OperatorKey::Op(OP), *b"AM", 0)),
-            password: Some("secret".into()),
-        },
-    }
+    im_common::subscriber(n, ifcs(im))
 }
 
 /// A core on `base`… (P-CSCF base, I-CSCF base+2, S-CSCF base+10/base+11, IM server base+20,
 /// HSS base+35, PCRF base+36).
 fn config(base: u16, roles: Roles, im: ImOptions) -> CoreConfig {
     let im_uri = format!("sip:127.0.0.1:{}", base + 20);
-    let mut enum_table = EnumTable::new("e164.arpa");
-    enum_table.insert_default(Naptr {
-        order: 100,
-        preference: 10,
-        flags: "u".into(),
-        services: "E2U+sip".into(),
-        regexp: r"!^\+(.*)$!sip:+\1@ims.example.org!".into(),
-        replacement: ".".into(),
-    });
     CoreConfig {
         domain: "ims.example.org".into(),
         ip: LO,
@@ -142,7 +86,7 @@ fn config(base: u16, roles: Roles, im: ImOptions) -> CoreConfig {
         hss: Peer::Embedded(SocketAddr::new(LO, base + 35)),
         pcrf: Peer::Embedded(SocketAddr::new(LO, base + 36)),
         subscribers: vec![subscriber(1, &im_uri), subscriber(2, &im_uri)],
-        enum_table,
+        enum_table: enum_table(),
         registrar: RegistrarConfig::default(),
         nonce_secret: b"a test secret of 32 octets......".to_vec(),
         admin: None,
@@ -198,62 +142,12 @@ impl Ue {
     }
 
     async fn send(&self, msg: OwnedMessage) -> OwnedMessage {
-        let t = self
-            .ep
-            .request(msg, Remote::udp(self.pcscf))
-            .await
-            .expect("request sent");
-        tokio::time::timeout(WAIT, t.final_response())
-            .await
-            .expect("final response in time")
-            .expect("final response")
+        im_common::send(&self.ep, self.pcscf, msg).await
     }
 
     /// REGISTER → 401 (AKA challenge) → REGISTER with the USIM's answer → 200.
     async fn register(&mut self) {
-        let impi = impi(self.n);
-        let impu = self.impu();
-        let contact = self.ep.contact().to_string();
-        let build = |cseq: u32, auth: String| {
-            RequestBuilder::new(Method::Register, "sip:ims.example.org")
-                .header("Max-Forwards", 70)
-                .header("From", format!("<{impu}>;tag=reg{cseq}"))
-                .header("To", format!("<{impu}>"))
-                .header("Call-ID", format!("reg-{impi}"))
-                .header("CSeq", format!("{cseq} REGISTER"))
-                .header("Contact", format!("<{contact}>;expires=600"))
-                .header("Supported", "path")
-                .header("Authorization", auth)
-                .build()
-                .expect("REGISTER")
-        };
-        let first = format!(
-            "Digest username=\"{impi}\",realm=\"ims.example.org\",nonce=\"\",uri=\"sip:ims.example.org\",response=\"\",algorithm=AKAv1-MD5"
-        );
-        // the core's Diameter peers connect after `ImsCore::start` returns: until the HSS is
-        // reachable the CSCFs answer 504 (Cx unreachable), so the first REGISTER may be retried
-        let mut r = self.send(build(1, first.clone())).await;
-        for cseq in 2..40 {
-            if r.as_message().status() != Some(504) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            r = self.send(build(cseq, first.clone())).await;
-        }
-        let m = r.as_message();
-        assert_eq!(m.status(), Some(401), "challenge");
-        let www = m.header_str("WWW-Authenticate").expect("WWW-Authenticate");
-        let ch = Challenge::parse(www).expect("AKA challenge");
-        let req = digest::Request {
-            method: "REGISTER",
-            uri: "sip:ims.example.org",
-            body: b"",
-            cnonce: "0a4f113b",
-            nc: 1,
-        };
-        let (creds, _) = digest::answer_aka(&ch, &mut self.usim, &impi, &req).expect("AKA");
-        let r = self.send(build(100, creds.to_string())).await;
-        assert_eq!(r.as_message().status(), Some(200), "registered");
+        im_common::register(&self.ep, self.pcscf, self.n, &mut self.usim).await;
     }
 
     async fn message(&mut self, ruri: &str, content_type: &str, body: Vec<u8>) -> u16 {

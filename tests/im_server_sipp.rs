@@ -17,17 +17,15 @@
 //! Ports 7150-7199.
 
 mod common;
+mod im_common;
 
+use im_common::{enum_table, ifc};
 use ims::auth::milenage::OperatorKey;
 use ims::net::sip::{Endpoint, EndpointConfig};
-use ims::nf::enum_dns::{EnumTable, Naptr};
 use ims::nf::hss::{AkaCredentials, Credentials, Subscriber};
 use ims::nf::registrar::RegistrarConfig;
 use ims::nf::runtime::{CoreConfig, ImOptions, ImsCore, Peer, Ports, Roles};
-use ims::nf::subscription::{
-    ApplicationServer, ImsSubscription, InitialFilterCriteria, PublicIdentity, ServiceProfile,
-    SessionCase, Spt, SptKind, TriggerPoint,
-};
+use ims::nf::subscription::{ImsSubscription, PublicIdentity, ServiceProfile, SessionCase};
 use ims::sip::{Method, RequestBuilder};
 use ims::sms::{self, answer, Address, Direction, RpMessage, Submit, Tpdu};
 use ims::txn::Remote;
@@ -92,28 +90,6 @@ fn shipped_sms_bodies_are_what_ims_sms_encodes() {
 
 fn subscriber(n: u32, im: &str) -> Subscriber {
     let impi = format!("00101000000000{n}@ims.example.org");
-    let ifc = |priority, case: Option<SessionCase>, method: &str, content: Option<&str>| {
-        let mut spts = Vec::new();
-        if let Some(c) = case {
-            spts.push(Spt::new(SptKind::SessionCase(c)));
-        }
-        spts.push(Spt::new(SptKind::Method(method.into())));
-        if let Some(c) = content {
-            spts.push(Spt::new(SptKind::SipHeader {
-                header: "Content-Type".into(),
-                content: Some(c.into()),
-            }));
-        }
-        InitialFilterCriteria {
-            priority,
-            trigger_point: Some(TriggerPoint {
-                condition_type_cnf: false,
-                spts,
-            }),
-            application_server: ApplicationServer::new(im.to_string()),
-            profile_part_indicator: None,
-        }
-    };
     Subscriber {
         subscription: ImsSubscription {
             private_id: impi.clone(),
@@ -125,12 +101,13 @@ fn subscriber(n: u32, im: &str) -> Subscriber {
                 // the SMS and REGISTER iFC of examples/cscf/ims.toml
                 initial_filter_criteria: vec![
                     ifc(
+                        im,
                         10,
                         Some(SessionCase::Originating),
                         "MESSAGE",
                         Some(r"(?i)application/vnd\.3gpp\.sms"),
                     ),
-                    ifc(40, None, "REGISTER", None),
+                    ifc(im, 40, None, "REGISTER", None),
                 ],
                 ..ServiceProfile::default()
             }],
@@ -149,15 +126,6 @@ fn subscriber(n: u32, im: &str) -> Subscriber {
 
 fn config(base: u16) -> CoreConfig {
     let im = format!("sip:127.0.0.1:{}", base + 20);
-    let mut enum_table = EnumTable::new("e164.arpa");
-    enum_table.insert_default(Naptr {
-        order: 100,
-        preference: 10,
-        flags: "u".into(),
-        services: "E2U+sip".into(),
-        regexp: r"!^\+(.*)$!sip:+\1@ims.example.org!".into(),
-        replacement: ".".into(),
-    });
     CoreConfig {
         domain: "ims.example.org".into(),
         ip: LO,
@@ -171,7 +139,7 @@ fn config(base: u16) -> CoreConfig {
         hss: Peer::Embedded(SocketAddr::new(LO, base + 35)),
         pcrf: Peer::Embedded(SocketAddr::new(LO, base + 36)),
         subscribers: vec![subscriber(1, &im), subscriber(2, &im)],
-        enum_table,
+        enum_table: enum_table(),
         registrar: RegistrarConfig::default(),
         nonce_secret: b"a test secret of 32 octets......".to_vec(),
         admin: None,
@@ -305,25 +273,9 @@ async fn sipp_mo_and_mt_sms_through_the_core() {
     let base = 7150;
     let tshark = common::interop_tool("tshark", "apt-get install tshark");
     let pcap = d.join("sms.pcap");
-    let mut cap = match &tshark {
-        Some(t) => {
-            let c = Command::new(t)
-                .args(["-i", "lo", "-f", "udp portrange 7150-7199", "-w"])
-                .arg(&pcap)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .kill_on_drop(true)
-                .spawn()
-                .ok();
-            for _ in 0..50 {
-                if pcap.exists() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            tokio::time::sleep(Duration::from_millis(1500)).await;
-            c
-        }
+    // stopped with SIGTERM by LiveCapture, so tshark's dumpcap is not orphaned
+    let cap = match &tshark {
+        Some(t) => common::LiveCapture::start(t, "udp portrange 7150-7199", pcap.clone()).await,
         None => None,
     };
     let core = ImsCore::start(config(base)).await.expect("core starts");
@@ -410,10 +362,8 @@ async fn sipp_mo_and_mt_sms_through_the_core() {
         "{st:?}"
     );
 
-    if let (Some(t), Some(c)) = (&tshark, cap.as_mut()) {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let _ = c.start_kill();
-        let _ = c.wait().await;
+    if let (Some(t), Some(c)) = (&tshark, cap) {
+        let pcap = c.stop().await;
         let mut cmd = Command::new(t);
         cmd.arg("-r").arg(&pcap);
         for p in [7150, 7152, 7160, 7161, 7170, 7191, 7192] {

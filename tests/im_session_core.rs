@@ -28,43 +28,38 @@
 //!    MESSAGEs, the large one in large mode (TS 24.247 §5.2) — the IM server itself sends
 //!    INVITE with an MSRP offer, one SEND (B's success REPORT comes back) and BYE.
 //!
+//! The chat test also captures the loopback with tshark (`common::LiveCapture`; skipped when
+//! tshark is missing unless `IMS_REQUIRE_INTEROP=1`): both MSRP legs (A ⇄ switch on 7146,
+//! switch ⇄ B on 7147) must dissect as MSRP with the chat's SENDs, REPORTs and 200s and no
+//! malformed packet or expert info.
+//!
 //! Ports 7089-7099 and 7137-7149 (helper range).
 
 #[allow(dead_code)]
 #[path = "../examples/msrp_chat/client.rs"]
 mod client;
 
+mod common;
+mod im_common;
+
 use bytes::Bytes;
 use client::{ListenOpts, Opts, Ua};
+use im_common::{enum_table, impi, send, K, LO, OP};
 use ims::auth::aka::{Usim, DEFAULT_IND_BITS};
-use ims::auth::digest;
 use ims::auth::milenage::{Milenage, OperatorKey};
-use ims::auth::Challenge;
 use ims::msrp::cpim::CpimBuilder;
 use ims::net::sip::Endpoint;
-use ims::nf::enum_dns::{EnumTable, Naptr};
-use ims::nf::hss::{AkaCredentials, Credentials, Subscriber};
+use ims::nf::hss::Subscriber;
 use ims::nf::registrar::RegistrarConfig;
 use ims::nf::runtime::{CoreConfig, ImOptions, ImsCore, Peer, Ports, Roles};
 use ims::nf::subscription::{
-    ApplicationServer, ImsSubscription, InitialFilterCriteria, PublicIdentity, ServiceProfile,
-    SessionCase, Spt, SptKind, TriggerPoint,
+    ApplicationServer, InitialFilterCriteria, SessionCase, Spt, SptKind, TriggerPoint,
 };
-use ims::sip::{Method, OwnedMessage, RequestBuilder};
-use ims::txn::Remote;
+use ims::sip::{Method, RequestBuilder};
 use serde_json::Value;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-
-const LO: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
-const K: [u8; 16] = *b"ims-rs-demo-K-01";
-const OP: [u8; 16] = *b"ims-rs-demo-OP-1";
-const WAIT: Duration = Duration::from_secs(10);
-
-fn impi(n: u32) -> String {
-    format!("00101000000000{n}@ims.example.org")
-}
 
 /// The IM server's iFCs of `examples/cscf/ims.toml` (page mode, third-party REGISTER and the
 /// originating MSRP INVITE), naming the IM server at `im`.
@@ -118,39 +113,12 @@ fn ifcs(im: &str) -> Vec<InitialFilterCriteria> {
 }
 
 fn subscriber(n: u32, im: &str) -> Subscriber {
-    let impi = impi(n);
-    Subscriber {
-        subscription: ImsSubscription {
-            private_id: impi.clone(),
-            service_profiles: vec![ServiceProfile {
-                public_identities: vec![
-                    PublicIdentity::new(format!("sip:{impi}")),
-                    PublicIdentity::new(format!("tel:+1555000{n}")),
-                    PublicIdentity::new(format!("sip:+1555000{n}@ims.example.org")),
-                ],
-                initial_filter_criteria: ifcs(im),
-                ..ServiceProfile::default()
-            }],
-        },
-        credentials: Credentials {
-            aka: Some(AkaCredentials::new(K, OperatorKey::Op(OP), *b"AM", 0)),
-            password: Some("secret".into()),
-        },
-    }
+    im_common::subscriber(n, ifcs(im))
 }
 
 /// P-CSCF base, I-CSCF +1, S-CSCF +2/+3, IM server +4, HSS +5, PCRF +6.
 fn config(base: u16) -> CoreConfig {
     let im_uri = format!("sip:127.0.0.1:{}", base + 4);
-    let mut enum_table = EnumTable::new("e164.arpa");
-    enum_table.insert_default(Naptr {
-        order: 100,
-        preference: 10,
-        flags: "u".into(),
-        services: "E2U+sip".into(),
-        regexp: r"!^\+(.*)$!sip:+\1@ims.example.org!".into(),
-        replacement: ".".into(),
-    });
     CoreConfig {
         domain: "ims.example.org".into(),
         ip: LO,
@@ -164,7 +132,7 @@ fn config(base: u16) -> CoreConfig {
         hss: Peer::Embedded(SocketAddr::new(LO, base + 5)),
         pcrf: Peer::Embedded(SocketAddr::new(LO, base + 6)),
         subscribers: vec![subscriber(1, &im_uri), subscriber(2, &im_uri)],
-        enum_table,
+        enum_table: enum_table(),
         registrar: RegistrarConfig::default(),
         nonce_secret: b"a test secret of 32 octets......".to_vec(),
         admin: None,
@@ -175,68 +143,22 @@ fn config(base: u16) -> CoreConfig {
     }
 }
 
-async fn send(ep: &Endpoint, pcscf: SocketAddr, msg: OwnedMessage) -> OwnedMessage {
-    let t = ep
-        .request(msg, Remote::udp(pcscf))
-        .await
-        .expect("request sent");
-    tokio::time::timeout(WAIT, t.final_response())
-        .await
-        .expect("final response in time")
-        .expect("final response")
-}
-
-/// REGISTER → 401 (AKA challenge) → REGISTER with the USIM's answer → 200, from `ep`'s contact.
+/// REGISTER with a fresh USIM (see [`im_common::register`]).
 async fn register(ep: &Endpoint, n: u32, pcscf: SocketAddr) {
-    let impi = impi(n);
-    let impu = format!("sip:{impi}");
-    let contact = ep.contact().to_string();
     let mut usim = Usim::new(Milenage::new(&K, OperatorKey::Op(OP)), DEFAULT_IND_BITS);
-    let build = |cseq: u32, auth: String| {
-        RequestBuilder::new(Method::Register, "sip:ims.example.org")
-            .header("Max-Forwards", 70)
-            .header("From", format!("<{impu}>;tag=reg{cseq}"))
-            .header("To", format!("<{impu}>"))
-            .header("Call-ID", format!("reg-{impi}"))
-            .header("CSeq", format!("{cseq} REGISTER"))
-            .header("Contact", format!("<{contact}>;expires=600"))
-            .header("Supported", "path")
-            .header("Authorization", auth)
-            .build()
-            .expect("REGISTER")
-    };
-    let first = format!(
-        "Digest username=\"{impi}\",realm=\"ims.example.org\",nonce=\"\",uri=\"sip:ims.example.org\",response=\"\",algorithm=AKAv1-MD5"
-    );
-    // until the core's Diameter peers are up the CSCFs answer 504
-    let mut r = send(ep, pcscf, build(1, first.clone())).await;
-    for cseq in 2..40 {
-        if r.as_message().status() != Some(504) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        r = send(ep, pcscf, build(cseq, first.clone())).await;
-    }
-    let m = r.as_message();
-    assert_eq!(m.status(), Some(401), "challenge");
-    let www = m.header_str("WWW-Authenticate").expect("WWW-Authenticate");
-    let ch = Challenge::parse(www).expect("AKA challenge");
-    let req = digest::Request {
-        method: "REGISTER",
-        uri: "sip:ims.example.org",
-        body: b"",
-        cnonce: "0a4f113b",
-        nc: 1,
-    };
-    let (creds, _) = digest::answer_aka(&ch, &mut usim, &impi, &req).expect("AKA");
-    let r = send(ep, pcscf, build(100, creds.to_string())).await;
-    assert_eq!(r.as_message().status(), Some(200), "registered");
+    im_common::register(ep, pcscf, n, &mut usim).await;
 }
 
 /// A registered msrp_chat UE whose INVITEs go to the P-CSCF.
 async fn ue(n: u32, sip_port: u16, pcscf: SocketAddr) -> Ua {
+    ue_on(n, sip_port, 0, pcscf).await
+}
+
+/// [`ue`] with its MSRP listener on `msrp_port` (0: any).
+async fn ue_on(n: u32, sip_port: u16, msrp_port: u16, pcscf: SocketAddr) -> Ua {
     let ua = Ua::bind(Opts {
         sip: SocketAddr::new(LO, sip_port),
+        msrp: SocketAddr::new(LO, msrp_port),
         user: format!("00101000000000{n}"),
         domain: "ims.example.org".into(),
         proxy: Some(pcscf),
@@ -260,7 +182,11 @@ fn first_hop(v: &Value) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_and_large_mode_through_the_core() {
     let base = 7137;
-    let core = ImsCore::start(config(base)).await.expect("core starts");
+    // fixed MSRP ports, so tshark can be told to decode both legs as MSRP
+    let (switch_port, bob_msrp) = (base + 9, base + 10);
+    let mut cfg = config(base);
+    cfg.im.msrp_port = switch_port;
+    let core = ImsCore::start(cfg).await.expect("core starts");
     let anchor = core
         .im_session()
         .expect("session anchor runs with the IM server");
@@ -272,7 +198,22 @@ async fn chat_and_large_mode_through_the_core() {
     let switch = format!("msrp://127.0.0.1:{}/", anchor.msrp_addr().port());
     let pcscf = SocketAddr::new(LO, base);
     let mut alice = ue(1, base + 7, pcscf).await;
-    let mut bob = ue(2, base + 8, pcscf).await;
+    let mut bob = ue_on(2, base + 8, bob_msrp, pcscf).await;
+    // tshark on the loopback (skipped without it): both MSRP legs through the core
+    let tshark = common::interop_tool("tshark", "apt-get install tshark");
+    let dir = common::TempDir::new("im-core-msrp", "x", "IMS_KEEP_TMP");
+    let capture = match &tshark {
+        Some(t) => {
+            let filter = format!("tcp port {switch_port} or tcp port {bob_msrp}");
+            let file = dir.path().join("msrp.pcap");
+            Some(
+                common::LiveCapture::start(t, &filter, file)
+                    .await
+                    .expect("start tshark"),
+            )
+        }
+        None => None,
+    };
 
     let bob_task = tokio::spawn(async move {
         let mut events = Vec::new();
@@ -380,6 +321,34 @@ async fn chat_and_large_mode_through_the_core() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(st.active.load(Ordering::Relaxed), 0, "both sessions ended");
     core.shutdown();
+
+    // Wireshark's MSRP dissector on both legs (A ⇄ switch, switch ⇄ B): the chat and the
+    // large message, nothing malformed, no expert info
+    if let (Some(t), Some(cap)) = (tshark, capture) {
+        let pcap = cap.stop().await;
+        let legs = common::dissect_msrp(&t, &pcap, &[switch_port, bob_msrp], bob_msrp);
+        assert!(legs.problems.is_empty(), "{:#?}", legs.problems);
+        for leg in 0..2 {
+            assert!(
+                legs.sends[leg] >= 20,
+                "SENDs {:?}\n{}",
+                legs.sends,
+                legs.text
+            );
+            assert!(
+                legs.reports[leg] >= 1,
+                "REPORTs {:?}\n{}",
+                legs.reports,
+                legs.text
+            );
+            assert!(legs.oks[leg] >= 20, "200s {:?}\n{}", legs.oks, legs.text);
+        }
+        println!(
+            "tshark through the core: SEND {:?}, REPORT {:?}, 200 {:?} (A leg, B leg); \
+             nothing malformed, no expert info ({} packets with TCP events set aside)",
+            legs.sends, legs.reports, legs.oks, legs.tcp_events
+        );
+    }
 }
 
 async fn page(ua: &Ua, n: u32, pcscf: SocketAddr, to: &str, ct: &str, body: Vec<u8>) -> u16 {
@@ -464,7 +433,7 @@ async fn stored_ims_go_out_on_registration_the_large_one_in_large_mode() {
 
     // B registers: the third-party REGISTER releases them
     register(&bob.ep, 2, pcscf).await;
-    let (events, pages) = tokio::time::timeout(Duration::from_secs(30), async move {
+    let (events, pages, mut bob) = tokio::time::timeout(Duration::from_secs(30), async move {
         let mut events = Vec::new();
         let lo = ListenOpts {
             sessions: Some(1),
@@ -473,8 +442,8 @@ async fn stored_ims_go_out_on_registration_the_large_one_in_large_mode() {
         let r = client::listen(&mut bob, &lo, &mut |v| events.push(v)).await;
         r.expect("B's listen ran");
         // the BYE ends the session; the small MESSAGE came before the INVITE
-        bob.ep.shutdown();
-        (events, std::mem::take(&mut bob.pages))
+        let pages = std::mem::take(&mut bob.pages);
+        (events, pages, bob)
     })
     .await
     .expect("the stored IMs arrive");
@@ -519,6 +488,45 @@ async fn stored_ims_go_out_on_registration_the_large_one_in_large_mode() {
     );
     assert_eq!(im.stored_ims(), 0);
     assert_eq!(files(), 0, "delivered IMs leave the store");
+
+    // B is registered now: a 5,000-byte page-mode MESSAGE is relayed (not stored) and the IM
+    // server converts it to large mode on the way (TS 24.247 §5.2): B gets INVITE + SEND + BYE,
+    // A's MESSAGE is answered 200 once B's success REPORT is in
+    let relayed: Vec<u8> = (0..5000u32)
+        .map(|i| b"relayed, converted to large mode; "[(i % 34) as usize])
+        .collect();
+    let before = im.stats();
+    let lo = ListenOpts {
+        sessions: Some(1),
+        ..ListenOpts::default()
+    };
+    let mut events = Vec::new();
+    let mut record = |v| events.push(v);
+    let (code, r) = tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::join!(
+            page(&alice, 1, pcscf, text, "text/plain", relayed.clone()),
+            client::listen(&mut bob, &lo, &mut record),
+        )
+    })
+    .await
+    .expect("the relayed large message arrives");
+    r.expect("B's listen ran");
+    assert_eq!(code, 200, "delivered, not stored: {events:?}");
+    assert!(bob.pages.is_empty(), "no page-mode MESSAGE reached B");
+    let msgs = of_kind(&events, "message");
+    assert_eq!(msgs.len(), 1, "{events:?}");
+    assert_eq!(msgs[0]["size"], 5000);
+    assert_eq!(msgs[0]["sha256"], client::sha256_hex(&relayed));
+    assert_eq!(of_kind(&events, "bye").len(), 1, "{events:?}");
+    let session = of_kind(&events, "session");
+    assert_eq!(
+        session[0]["asserted"], "<sip:001010000000001@ims.example.org>",
+        "the converted INVITE asserts A: {events:?}"
+    );
+    let st = im.stats();
+    assert_eq!(st.large_sent, before.large_sent + 1, "{st:?}");
+    assert_eq!(st.im_stored, before.im_stored, "not stored: {st:?}");
+    bob.ep.shutdown();
     core.shutdown();
     let _ = std::fs::remove_dir_all(&store);
 }

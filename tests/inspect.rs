@@ -5,41 +5,11 @@
 //! alone does not, so build it first (`cargo build --example inspect`) when running this test by
 //! itself.
 
-use serde_json::{json, Value};
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+mod inspect_common;
 
-/// The example binary next to this test: `target/<profile>/deps/inspect-<hash>` →
-/// `target/<profile>/examples/inspect`.
-fn inspect_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binary is in target/<profile>/deps");
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("inspect{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.is_file(),
-        "the inspect example binary is missing at {}: build it with \
-         `cargo build --example inspect` (plain `cargo test` builds examples; \
-         `cargo test --test inspect` does not)",
-        bin.display()
-    );
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/inspect.rs");
-    let modified = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    if let (Some(b), Some(s)) = (modified(&bin), modified(&src)) {
-        assert!(
-            b >= s,
-            "the inspect example binary at {} is older than examples/inspect.rs: rebuild it \
-             with `cargo build --example inspect`",
-            bin.display()
-        );
-    }
-    bin
-}
+use inspect_common::run as run_with_stdin;
+use serde_json::{json, Value};
+use std::process::Output;
 
 fn vector(rel: &str) -> String {
     format!("{}/tests/vectors/{rel}", env!("CARGO_MANIFEST_DIR"))
@@ -47,29 +17,6 @@ fn vector(rel: &str) -> String {
 
 fn run(args: &[&str]) -> Output {
     run_with_stdin(args, None)
-}
-
-fn run_with_stdin(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new(inspect_bin())
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn inspect");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("piped stdin")
-            .write_all(input)
-            .expect("write stdin");
-    }
-    child.wait_with_output().expect("wait for inspect")
 }
 
 fn stderr(o: &Output) -> String {

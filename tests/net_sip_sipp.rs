@@ -859,6 +859,10 @@ impl UnderTest {
 /// Kamailio worker processes per transport in the rate runs.
 const KAMAILIO_CHILDREN: u32 = 4;
 
+/// SIPp's socket buffers in `proxy_rate` (its default, 64 KB, overflows from a few hundred
+/// calls/s on and turns the measurement into one of SIPp's retransmissions).
+const SIPP_RATE_BUFFER: &str = "4194304";
+
 /// SIPp `uac` → a proxy → SIPp `uas` over UDP at increasing call rates, 5 s per step; prints
 /// calls/s, completed/attempted and the failure ratio of each step, and the highest rate with
 /// fewer than 0.1 % failed calls. The proxies measured, one after the other in the same run
@@ -912,7 +916,15 @@ fn proxy_rate() {
                 let uas = Sipp::start(
                     &sipp,
                     "rate-uas",
-                    &args(&["-sn", "uas", "-m", &n.to_string(), "-nd"]),
+                    &args(&[
+                        "-sn",
+                        "uas",
+                        "-m",
+                        &n.to_string(),
+                        "-nd",
+                        "-buff_size",
+                        SIPP_RATE_BUFFER,
+                    ]),
                 );
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 let mut loc = Locations::default();
@@ -967,6 +979,8 @@ fn proxy_rate() {
                         "-d",
                         "0",
                         "-nd",
+                        "-buff_size",
+                        SIPP_RATE_BUFFER,
                     ]),
                 );
                 let started = tokio::time::Instant::now();

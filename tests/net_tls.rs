@@ -1036,3 +1036,172 @@ async fn sip_tls_checks_the_certificate_against_the_uri_domain() {
         .unwrap();
     assert_eq!(r.as_message().status(), Some(200));
 }
+
+/// Item of issue 6: a proxy with UDP, TCP and TLS on its own port forwards a request over TLS
+/// with a Via naming TLS and the TLS listener's port (not the UDP/TCP sent-by), so the UAS
+/// answers to the TLS flow and the proxy recognises its own Via — stateful and stateless.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_forwards_over_tls_with_a_tls_via() {
+    let Some(pki) = Pki::new("proxyvia") else {
+        return;
+    };
+    use ims::net::sip::{Locations, ProxyEndpoint};
+    for stateless in [false, true] {
+        let uas_tls = TlsConfig::new(
+            Some(pki.leaf("uas", "uas.test.example")),
+            pki.ca(),
+            ClientAuth::None,
+        )
+        .unwrap();
+        let (uas, incoming) = Endpoint::bind(tls_only(uas_tls, "bob")).await.unwrap();
+        let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+        serve_uas(uas.clone(), incoming, seen_tx);
+        let proxy_tls = TlsConfig::new(
+            Some(pki.leaf("proxy", "proxy.test.example")),
+            pki.ca(),
+            ClientAuth::None,
+        )
+        .unwrap();
+        let mut locations = Locations::default();
+        locations.add(
+            "bob",
+            vec![Remote {
+                transport: Transport::Tls,
+                addr: uas.local_addr(),
+            }],
+        );
+        let cfg = EndpointConfig {
+            tls: Some(proxy_tls),
+            ..EndpointConfig::default()
+        };
+        let proxy = if stateless {
+            ProxyEndpoint::bind_stateless(cfg, true, locations)
+                .await
+                .unwrap()
+        } else {
+            let (p, events) = ProxyEndpoint::bind(cfg, true).await.unwrap();
+            let server = p.clone();
+            tokio::spawn(async move { server.serve(events, locations).await });
+            p
+        };
+        let tls_port = proxy.tls_addr().expect("TLS on its own port").port();
+        assert_ne!(tls_port, proxy.local_addr().port());
+        let (uac, _ev) = Endpoint::bind(EndpointConfig::default()).await.unwrap();
+        let call = uac
+            .invite(InviteParams {
+                request_uri: format!("sip:bob@{}", proxy.local_addr()),
+                from: "<sip:alice@example.com>".into(),
+                to: "<sip:bob@example.com>".into(),
+                remote: Remote::udp(proxy.local_addr()),
+                headers: vec![],
+                body: None,
+            })
+            .await
+            .unwrap();
+        let fin = tokio::time::timeout(SECS, call.final_response())
+            .await
+            .unwrap_or_else(|_| panic!("stateless={stateless}: no final response"))
+            .expect("200");
+        assert_eq!(
+            fin.as_message().status(),
+            Some(200),
+            "stateless={stateless}"
+        );
+        let (inv, from) = seen.recv().await.unwrap();
+        assert_eq!(from.transport, Transport::Tls);
+        let m = inv.as_message();
+        let via = m.top_via().unwrap().unwrap();
+        assert_eq!(via.transport(), "TLS", "stateless={stateless}: {via}");
+        assert_eq!(
+            via.port(),
+            Some(tls_port),
+            "stateless={stateless}: the proxy's Via {via} names its TLS port"
+        );
+        uac.shutdown();
+        uas.shutdown();
+        proxy.shutdown();
+    }
+}
+
+/// RFC 5922 §4.1 with connection reuse: a TLS connection whose server certificate was checked
+/// against one domain (or an IP address) is not reused for a request to another domain at the
+/// same address — that request gets its own connection and its own check (refused here).
+#[tokio::test]
+async fn sip_tls_reuse_does_not_skip_the_name_check() {
+    let Some(pki) = Pki::new("sipreuse") else {
+        return;
+    };
+    let uas_tls = TlsConfig::new(
+        Some(pki.leaf("uas", "uas.test.example")),
+        pki.ca(),
+        ClientAuth::None,
+    )
+    .unwrap();
+    let (uas, incoming) = Endpoint::bind(tls_only(uas_tls, "bob")).await.unwrap();
+    let (seen_tx, _seen) = tokio::sync::mpsc::unbounded_channel();
+    serve_uas(uas.clone(), incoming, seen_tx);
+    let to = Remote {
+        transport: Transport::Tls,
+        addr: uas.local_addr(),
+    };
+    let options = |ruri: &str, n: u32| {
+        RequestBuilder::new(Method::Options, ruri)
+            .header("From", "<sip:alice@example.com>;tag=a1")
+            .header("To", "<sip:bob@example.com>")
+            .header("Call-ID", format!("reuse-name-{n}@test"))
+            .header("CSeq", "1 OPTIONS")
+            .header("Max-Forwards", 70)
+            .build()
+            .unwrap()
+    };
+    let (uac, _ev) = Endpoint::bind(EndpointConfig {
+        tls: Some(TlsConfig::new(None, pki.ca(), ClientAuth::None).unwrap()),
+        ..EndpointConfig::default()
+    })
+    .await
+    .unwrap();
+    let ask = |ruri: &'static str, n: u32| {
+        let uac = uac.clone();
+        async move {
+            let t = uac.request(options(ruri, n), to).await.unwrap();
+            tokio::time::timeout(SECS, t.final_response())
+                .await
+                .expect("an answer or an error in time")
+        }
+    };
+    // the certificate's domain: a connection checked against it
+    let r = ask("sips:bob@uas.test.example", 1).await.unwrap();
+    assert_eq!(r.as_message().status(), Some(200));
+    // another domain at the same address: not carried by that connection
+    let r = ask("sips:bob@other.test.example", 2).await;
+    assert!(matches!(r, Err(NetError::Transport)), "{r:?}");
+    // the first connection still serves its domain; the IP address (in the certificate) too
+    let r = ask("sips:bob@uas.test.example", 3).await.unwrap();
+    assert_eq!(r.as_message().status(), Some(200));
+    let r = ask("sips:bob@127.0.0.1", 4).await.unwrap();
+    assert_eq!(r.as_message().status(), Some(200));
+    // a connection checked against the IP address is not reused for another domain either
+    let (uac2, _ev2) = Endpoint::bind(EndpointConfig {
+        tls: Some(TlsConfig::new(None, pki.ca(), ClientAuth::None).unwrap()),
+        ..EndpointConfig::default()
+    })
+    .await
+    .unwrap();
+    let t = uac2
+        .request(options("sips:bob@127.0.0.1", 5), to)
+        .await
+        .unwrap();
+    let r = tokio::time::timeout(SECS, t.final_response())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.as_message().status(), Some(200));
+    let t = uac2
+        .request(options("sips:bob@other.test.example", 6), to)
+        .await
+        .unwrap();
+    let r = tokio::time::timeout(SECS, t.final_response())
+        .await
+        .unwrap();
+    assert!(matches!(r, Err(NetError::Transport)), "{r:?}");
+}

@@ -4,63 +4,12 @@
 //! `cargo test` builds examples; `cargo test --test sdp_inspect` alone does not, so build the
 //! binary first (`cargo build --example inspect`) when running this test by itself.
 
-use serde_json::Value;
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+mod inspect_common;
 
-fn inspect_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binary is in target/<profile>/deps");
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("inspect{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.is_file(),
-        "the inspect example binary is missing at {}: build it with `cargo build --example inspect`",
-        bin.display()
-    );
-    bin
-}
+use inspect_common::{json_ok, run};
 
 fn vector(rel: &str) -> String {
     format!("{}/tests/vectors/{rel}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new(inspect_bin())
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn inspect");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("piped stdin")
-            .write_all(input)
-            .expect("write stdin");
-    }
-    child.wait_with_output().expect("wait for inspect")
-}
-
-fn json_ok(o: &Output) -> Value {
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "stderr:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_slice(&o.stdout).expect("one JSON object on stdout")
 }
 
 #[test]

@@ -137,6 +137,8 @@ struct IfcToml {
 #[serde(deny_unknown_fields)]
 struct EnumToml {
     default: Option<String>,
+    /// Name server for ENUM NAPTR queries (`127.0.0.1:53`); needs the `dns` feature.
+    dns: Option<SocketAddr>,
     #[serde(default)]
     numbers: Vec<EnumEntry>,
 }
@@ -299,6 +301,19 @@ impl File {
                 regexp: d.clone(),
                 replacement: ".".into(),
             });
+        }
+        if let Some(server) = self.enum_.dns {
+            #[cfg(feature = "dns")]
+            enum_table.set_dns(std::sync::Arc::new(
+                ims::net::sip::resolve::HickoryDns::with_server(
+                    server,
+                    std::time::Duration::from_secs(2),
+                ),
+            ));
+            #[cfg(not(feature = "dns"))]
+            return Err(format!(
+                "[enum] dns = {server:?}: this build has no `dns` feature"
+            ));
         }
         let defaults = RegistrarConfig::default();
         Ok(CoreConfig {

@@ -13,8 +13,9 @@
 //! Options: `--listen IP:PORT` (default 127.0.0.1:7070), `--scscf URI` (where MT requests go,
 //! default `sip:term@127.0.0.1:6060`), `--domain D` (default ims.example.org), `--identity URI`
 //! (From/P-Asserted-Identity of what the server originates, default `sip:ipsmgw@<domain>`),
-//! `--store DIR` (file-backed SMS store, default `target/ims-rs/sms`; `--no-store` keeps
-//! messages in memory only), `--sc-address +NUMBER`,
+//! `--store DIR` (file-backed store of short messages and page-mode IMs, default
+//! `target/ims-rs/sms`; `--store redis://HOST:PORT[/PREFIX]` keeps them in Redis instead, with
+//! the `redis` feature; `--no-store` keeps messages in memory only), `--sc-address +NUMBER`,
 //! `--msisdn +NUMBER=IMPU[,IMPU...]` (repeatable) and/or `--subscribers FILE` (TOML
 //! `[[subscriber]] msisdn = "+1555…", impus = ["sip:…"]`), `--reject-unknown` (RP-ERROR 1 for
 //! numbers not in the map), `--network-imdn` (send IMDN delivery notifications as the network),

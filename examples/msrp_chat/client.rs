@@ -209,7 +209,7 @@ impl Ua {
         format!("sip:{}@{}", self.opts.user, self.ep.local_addr())
     }
 
-    fn msrp_port(&self) -> u16 {
+    pub(crate) fn msrp_port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(9)
     }
 

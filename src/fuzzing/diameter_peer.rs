@@ -8,21 +8,29 @@
 //! - only open peers with an OKAY watchdog accept requests, and a peer that is usable is open;
 //! - an answer or timeout is reported only for a request that was sent, at most once;
 //! - the pending table never holds more than the requests still unresolved;
-//! - `poll_timeout` never lies in the past after `handle_timeout` ran at that instant.
+//! - `poll_timeout` never lies in the past after `handle_timeout` ran at that instant;
+//! - an inband TLS handshake (`Output::StartTls`) leaves the peer in TLS-Handshake, not usable.
+//!
+//! The input's length picks our inband security setting and the Inband-Security-Id values the
+//! scripted remote CER/CEA carry; handshakes asked for succeed unless the length is a multiple
+//! of 5 (then only time or a transport loss ends them).
 
 use crate::diameter::base::{
     Cea, Cer, DisconnectCause, Dpr, Dwa, Dwr, VendorSpecificApplicationId,
 };
 use crate::diameter::cx::{Maa, Mar};
-use crate::diameter::peer::{Application, Event, Input, Output, Peer, PeerConfig, Side};
+use crate::diameter::peer::{
+    Application, Event, InbandSecurity, Input, Output, Peer, PeerConfig, PeerState, Side,
+};
 use crate::diameter::{dict, Address, Command, Header, Message, Outcome};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 const REMOTE: &str = "fuzz.peer.example";
 
-fn cer() -> Vec<u8> {
+fn cer(isi: &[u32]) -> Vec<u8> {
     Cer {
+        inband_security_id: isi.iter().copied().collect(),
         origin_host: REMOTE.into(),
         origin_realm: "example".into(),
         host_ip_address: ims_diameter::repeated![Address::Ipv4([127, 0, 0, 1].into())],
@@ -33,11 +41,12 @@ fn cer() -> Vec<u8> {
     .encode(1, 1)
 }
 
-fn cea(hbh: u32) -> Vec<u8> {
+fn cea(hbh: u32, isi: &[u32]) -> Vec<u8> {
     let mut h = Cea::header(hbh, 0);
     h.flags.0 = 0;
     let mut v = Vec::new();
     Cea {
+        inband_security_id: isi.iter().copied().collect(),
         result_code: 2001,
         origin_host: REMOTE.into(),
         origin_realm: "example".into(),
@@ -93,8 +102,20 @@ pub fn diameter_peer(data: &[u8]) {
         watchdog_interval: Duration::from_secs(6),
         watchdog_jitter: Duration::from_secs(2),
         seed: data.len() as u64,
+        inband_security: match data.len() % 3 {
+            0 => InbandSecurity::None,
+            1 => InbandSecurity::TlsOptional,
+            _ => InbandSecurity::TlsRequired,
+        },
         ..PeerConfig::new("local.example", "example")
     };
+    let isi: &[u32] = match (data.len() / 3) % 4 {
+        0 => &[],
+        1 => &[0],
+        2 => &[1],
+        _ => &[0, 1],
+    };
+    let tls_succeeds = data.len() % 5 != 0;
     let mut p = Peer::new(cfg, t0);
     let mut now = t0;
     // tags sent and not yet resolved; the Hop-by-Hop ids they went out with
@@ -123,7 +144,7 @@ pub fn diameter_peer(data: &[u8]) {
         match (op & 0x3f) % 12 {
             0 => {
                 if p.accept().is_ok() {
-                    p.handle_input(now, Input::Data(Side::Responder, &cer()));
+                    p.handle_input(now, Input::Data(Side::Responder, &cer(isi)));
                 }
             }
             1 => {
@@ -155,7 +176,10 @@ pub fn diameter_peer(data: &[u8]) {
                     Err(_) => assert!(!usable, "usable peer refused a request"),
                 }
             }
-            5 => p.handle_input(now, Input::Data(Side::Initiator, &cea(last_request_hbh))),
+            5 => p.handle_input(
+                now,
+                Input::Data(Side::Initiator, &cea(last_request_hbh, isi)),
+            ),
             6 => {
                 let cause = DisconnectCause::from_i32(i32::from(len as u8 % 4));
                 p.disconnect(now, cause);
@@ -230,6 +254,15 @@ pub fn diameter_peer(data: &[u8]) {
                         );
                         let m = Message::parse(&r.bytes).expect("failover request parses");
                         assert!(m.flags().is_retransmit(), "failover without the T flag");
+                    }
+                }
+                Output::StartTls { side, .. } => {
+                    // (later frames of the same input may have ended the handshake already)
+                    if p.state() == PeerState::TlsHandshake {
+                        assert!(!p.is_usable(), "usable during the TLS handshake");
+                        if tls_succeeds {
+                            p.handle_input(now, Input::TlsEstablished(side));
+                        }
                     }
                 }
                 Output::Connect | Output::Close(_) | Output::Event(_) => {}

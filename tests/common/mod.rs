@@ -145,3 +145,116 @@ fn terminate(mut child: std::process::Child) {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// What Wireshark's MSRP dissector found in a capture of the two legs of an MSRP relay
+/// (index 0: the leg without `b_leg_port`, index 1: the leg with it), see [`dissect_msrp`].
+#[allow(dead_code)]
+#[derive(Debug, Default)]
+pub(crate) struct MsrpLegs {
+    /// SEND requests per leg.
+    pub(crate) sends: [usize; 2],
+    /// REPORT requests per leg.
+    pub(crate) reports: [usize; 2],
+    /// 200 responses per leg.
+    pub(crate) oks: [usize; 2],
+    /// Malformed packets and expert infos not caused by TCP itself.
+    pub(crate) problems: Vec<String>,
+    /// Packets with TCP's own events (connection notices, retransmissions), set aside.
+    pub(crate) tcp_events: usize,
+    /// tshark's field output.
+    pub(crate) text: String,
+}
+
+/// Dissects `pcap` with tshark, MSRP decoded on `msrp_ports`, and counts MSRP methods and
+/// 200s per leg (the B leg is the connection with `b_leg_port`), malformed packets and expert
+/// infos. Several MSRP messages often share one TCP segment, so tshark may show fewer than
+/// were sent.
+#[allow(dead_code)]
+pub(crate) fn dissect_msrp(
+    tshark: &Path,
+    pcap: &Path,
+    msrp_ports: &[u16],
+    b_leg_port: u16,
+) -> MsrpLegs {
+    let mut cmd = std::process::Command::new(tshark);
+    cmd.arg("-r").arg(pcap);
+    for p in msrp_ports {
+        cmd.args(["-d", &format!("tcp.port=={p},msrp")]);
+    }
+    cmd.args(["-Y", "msrp || _ws.malformed || _ws.expert", "-T", "fields"])
+        .args([
+            "-E",
+            "separator=\t",
+            "-E",
+            "occurrence=a",
+            "-E",
+            "aggregator=,",
+        ]);
+    for f in [
+        "tcp.port",
+        "msrp.method",
+        "msrp.status.code",
+        "_ws.expert.message",
+        "_ws.malformed",
+        "_ws.expert.severity",
+        "tcp.analysis.flags",
+    ] {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().expect("tshark reads the capture");
+    assert!(
+        out.status.success(),
+        "tshark: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut legs = MsrpLegs {
+        text: String::from_utf8_lossy(&out.stdout).into_owned(),
+        ..MsrpLegs::default()
+    };
+    // TCP's own events are not MSRP's: connection set-up/close notices, and segments the
+    // kernel retransmitted (tail-loss probes on a loaded machine, answered with D-SACK)
+    const TCP_NOTICES: [&str; 5] = [
+        "Connection establish",
+        "Connection finish",
+        "Connection reset",
+        "This frame",
+        "D-SACK",
+    ];
+    let b = b_leg_port.to_string();
+    for (i, line) in legs.text.lines().enumerate() {
+        let c: Vec<&str> = line.split('\t').collect();
+        let g = |k: usize| c.get(k).copied().unwrap_or("");
+        let retransmitted = !g(6).is_empty();
+        if retransmitted {
+            legs.tcp_events += 1;
+        }
+        let all: Vec<&str> = g(3).split(',').filter(|m| !m.is_empty()).collect();
+        let msrp_expert: Vec<&str> = all
+            .iter()
+            .copied()
+            .filter(|m| !TCP_NOTICES.iter().any(|t| m.starts_with(t)))
+            .collect();
+        if msrp_expert.len() < all.len() {
+            legs.tcp_events += 1;
+        }
+        if !msrp_expert.is_empty() && !retransmitted {
+            legs.problems.push(format!(
+                "packet {i}: expert info {msrp_expert:?} ({})",
+                g(5)
+            ));
+        }
+        if !g(4).is_empty() && !retransmitted {
+            legs.problems.push(format!("packet {i}: malformed"));
+        }
+        let leg = usize::from(g(0).split(',').any(|p| p == b));
+        for m in g(1).split(',').filter(|m| !m.is_empty()) {
+            match m {
+                "SEND" => legs.sends[leg] += 1,
+                "REPORT" => legs.reports[leg] += 1,
+                _ => {}
+            }
+        }
+        legs.oks[leg] += g(2).split(',').filter(|s| *s == "200").count();
+    }
+    legs
+}

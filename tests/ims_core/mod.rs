@@ -110,6 +110,8 @@ pub(crate) struct DiameterCapture {
     live: crate::common::LiveCapture,
     tshark: PathBuf,
     ports: Vec<u16>,
+    /// Ports where SIP also runs over TCP (decoded as SIP).
+    sip_tcp: Vec<u16>,
 }
 
 /// Starts capturing `ports` into `dir/core.pcap`; `None` without tshark (or capture rights).
@@ -141,7 +143,23 @@ pub(crate) async fn capture_with_sip(
         live,
         tshark,
         ports: ports.to_vec(),
+        sip_tcp: Vec::new(),
     })
+}
+
+/// [`capture_with_sip`] with SIP over UDP and TCP on `sip_ports` (a request over 1,300 bytes
+/// goes over TCP, RFC 3261 §18.1.1).
+pub(crate) async fn capture_with_sip_any(
+    tshark: Option<PathBuf>,
+    dir: &Path,
+    ports: &[u16],
+    sip_ports: &[u16],
+) -> Option<DiameterCapture> {
+    let tcp: Vec<u16> = ports.iter().chain(sip_ports).copied().collect();
+    let mut c = capture_with_sip(tshark, dir, &tcp, sip_ports).await?;
+    c.ports = ports.to_vec();
+    c.sip_tcp = sip_ports.to_vec();
+    Some(c)
 }
 
 /// One captured Diameter message: the tshark fields asked for, by name.
@@ -200,6 +218,9 @@ impl DiameterCapture {
         }
         for p in sip_ports {
             cmd.args(["-d", &format!("udp.port=={p},sip")]);
+        }
+        for p in &self.sip_tcp {
+            cmd.args(["-d", &format!("tcp.port=={p},sip")]);
         }
         cmd.args(["-Y", filter, "-T", "fields", "-E", "separator=|"]);
         for f in &fields {

@@ -413,7 +413,7 @@ impl<'a> Iterator for AvpIter<'a> {
 
 /// An AVP as values that may own their data: what typed commands keep for AVPs they do not model
 /// (`*[ AVP ]`), so nothing received is lost on re-encode.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct RawAvp<'a> {
     /// AVP Code.
     pub code: u32,

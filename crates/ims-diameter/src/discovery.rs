@@ -129,7 +129,23 @@ impl Naptr {
     /// The transports this record offers for `application_id`, in the order the service field
     /// lists them (RFC 6408 §4: `aaa+ap<id>:<proto>[:<proto>...]`; `aaa` without an id and the
     /// relay id 4294967295 match any application). Empty when the record is not for us.
+    ///
+    /// The RFC 3588 §5.2 service fields, which name no application, are understood too:
+    /// `AAA+D2T` (TCP), `AAA+D2S` (SCTP), and their secure forms of RFC 6733 §11.6
+    /// `AAAS+D2T` (TLS over TCP), `AAAS+D2S` (DTLS over SCTP).
     pub fn transports_for(&self, application_id: u32) -> Vec<Transport> {
+        let legacy = [
+            ("aaa+d2t", Transport::Tcp),
+            ("aaa+d2s", Transport::Sctp),
+            ("aaas+d2t", Transport::TlsTcp),
+            ("aaas+d2s", Transport::DtlsSctp),
+        ];
+        if let Some((_, t)) = legacy
+            .iter()
+            .find(|(tag, _)| self.services.trim().eq_ignore_ascii_case(tag))
+        {
+            return vec![*t];
+        }
         let mut parts = self.services.split(':');
         let Some(tag) = parts.next() else {
             return Vec::new();
@@ -188,6 +204,12 @@ pub trait Resolver {
     fn srv(&mut self, name: &str) -> Vec<Srv>;
     /// A and AAAA records of `name`.
     fn addresses(&mut self, name: &str) -> Vec<IpAddr>;
+    /// The smallest TTL of the records returned since the previous call (and resets it), so
+    /// the caller knows how long a discovery result may be kept (RFC 6733 §5.2: entries are
+    /// cached no longer than their TTL). `None` (the default) when the resolver does not know.
+    fn take_min_ttl(&mut self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// A fixed table of records (tests, deployments without DNS). Names are case-insensitive.
@@ -196,9 +218,23 @@ pub struct StaticResolver {
     naptr: HashMap<String, Vec<Naptr>>,
     srv: HashMap<String, Vec<Srv>>,
     addr: HashMap<String, Vec<IpAddr>>,
+    ttl: Option<std::time::Duration>,
 }
 
 impl StaticResolver {
+    /// The TTL every record is given ([`Resolver::take_min_ttl`]; none by default).
+    pub fn set_ttl(&mut self, ttl: Option<std::time::Duration>) -> &mut Self {
+        self.ttl = ttl;
+        self
+    }
+    /// Removes every record of `name` (a record no longer advertised).
+    pub fn remove(&mut self, name: &str) -> &mut Self {
+        let k = name.to_ascii_lowercase();
+        self.naptr.remove(&k);
+        self.srv.remove(&k);
+        self.addr.remove(&k);
+        self
+    }
     /// Adds a NAPTR record for `name`.
     pub fn add_naptr(&mut self, name: &str, r: Naptr) -> &mut Self {
         self.naptr
@@ -243,6 +279,9 @@ impl Resolver for StaticResolver {
             .get(&name.to_ascii_lowercase())
             .cloned()
             .unwrap_or_default()
+    }
+    fn take_min_ttl(&mut self) -> Option<std::time::Duration> {
+        self.ttl
     }
 }
 
@@ -707,5 +746,63 @@ mod tests {
             &mut |_| 0
         )
         .is_empty());
+    }
+
+    #[test]
+    fn rfc3588_service_fields_and_tls_candidates() {
+        // RFC 3588 §5.2 / RFC 6733 §11.6: no application named, any application matches
+        let n = |svc: &str| Naptr::new(10, 10, "S", svc, "x");
+        assert_eq!(n("AAA+D2T").transports_for(1), vec![Transport::Tcp]);
+        assert_eq!(n("aaa+d2s").transports_for(7), vec![Transport::Sctp]);
+        assert_eq!(n("AAAS+D2T").transports_for(1), vec![Transport::TlsTcp]);
+        assert_eq!(n("AAAS+D2S").transports_for(1), vec![Transport::DtlsSctp]);
+        assert!(n("AAA+D2X").transports_for(1).is_empty());
+        // a realm offering TLS first (order 10) and TCP (order 20): a caller that accepts both
+        // gets the TLS candidate first on the diameters port; a TCP-only caller skips it
+        let mut dns = StaticResolver::default();
+        dns.add_naptr(
+            "realm.example",
+            Naptr::new(10, 10, "S", "AAAS+D2T", "_diameters._tcp.realm.example"),
+        )
+        .add_naptr(
+            "realm.example",
+            Naptr::new(20, 10, "S", "AAA+D2T", "_diameter._tcp.realm.example"),
+        )
+        .add_srv(
+            "_diameters._tcp.realm.example",
+            Srv::new(0, 0, 5658, "peer.realm.example"),
+        )
+        .add_srv(
+            "_diameter._tcp.realm.example",
+            Srv::new(0, 0, 3868, "peer.realm.example"),
+        )
+        .add_address("peer.realm.example", ip("192.0.2.1"));
+        let both = discover(
+            &mut dns,
+            "realm.example",
+            16_777_216,
+            &[Transport::TlsTcp, Transport::Tcp],
+            &mut |_| 0,
+        );
+        let got: Vec<(Transport, u16)> = both.iter().map(|c| (c.transport, c.port)).collect();
+        assert_eq!(got, vec![(Transport::TlsTcp, 5658), (Transport::Tcp, 3868)]);
+        let tcp = discover(
+            &mut dns,
+            "realm.example",
+            16_777_216,
+            &[Transport::Tcp],
+            &mut |_| 0,
+        );
+        assert_eq!(tcp.len(), 1);
+        assert_eq!(tcp[0].transport, Transport::Tcp);
+        // TTL reported by the resolver
+        assert_eq!(dns.take_min_ttl(), None);
+        dns.set_ttl(Some(std::time::Duration::from_secs(60)));
+        assert_eq!(dns.take_min_ttl(), Some(std::time::Duration::from_secs(60)));
+        // records no longer advertised
+        dns.remove("realm.example")
+            .remove("_diameter._tcp.realm.example")
+            .remove("_diameters._tcp.realm.example");
+        assert!(discover(&mut dns, "realm.example", 1, &[Transport::Tcp], &mut |_| 0).is_empty());
     }
 }

@@ -242,6 +242,13 @@ pub fn encode_message<B: EncodeBuf>(
 pub trait AvpValue<'a>: Sized {
     /// Decodes the AVP's data.
     fn decode_avp(avp: &Avp<'a>) -> Result<Self, crate::Error>;
+    /// Decodes the AVP's data into `out` (a `Default` value): Grouped structs fill their fields
+    /// in place instead of building a value and moving it.
+    #[inline]
+    fn decode_avp_into(avp: &Avp<'a>, out: &mut Self) -> Result<(), crate::Error> {
+        *out = Self::decode_avp(avp)?;
+        Ok(())
+    }
     /// Appends the AVP with the definition's code, vendor and flags.
     fn encode_avp<B: EncodeBuf>(&self, def: &AvpDef, enc: &mut Encoder<'_, B>);
 }

@@ -80,30 +80,9 @@ macro_rules! __field_ty {
     ($kind:ident, $t:ty, $n:literal) => { $crate::Repeated<$t, $n> };
 }
 
-macro_rules! __slot_ty {
-    (fixed, $t:ty $(, $n:literal)?) => { Option<$t> };
-    (req, $t:ty $(, $n:literal)?) => { Option<$t> };
-    (opt, $t:ty $(, $n:literal)?) => { Option<$t> };
-    ($kind:ident, $t:ty $(, $n:literal)?) => { __field_ty!($kind, $t $(, $n)?) };
-}
-
-macro_rules! __slot_init {
-    (fixed) => {
-        None
-    };
-    (req) => {
-        None
-    };
-    (opt) => {
-        None
-    };
-    ($kind:ident) => {
-        Default::default()
-    };
-}
-
-macro_rules! __slot_push {
-    (fixed, $slot:ident, $avp:ident, $idx:ident, $it:ident, $d:path, $t:ty) => {{
+/// Decodes one occurrence straight into the output struct's field (no value moved).
+macro_rules! __into_push {
+    (fixed, $out:ident, $f:ident, $seen:ident, $avp:ident, $idx:ident) => {{
         if $idx != 0 {
             return Err($crate::error::Error::at_avp(
                 $crate::ErrorKind::AvpNotAllowed,
@@ -111,74 +90,72 @@ macro_rules! __slot_push {
                 $avp.id(),
             ));
         }
-        $slot = Some(<$t as $crate::encode::AvpValue<'a>>::decode_avp(&$avp)?);
+        $crate::encode::AvpValue::decode_avp_into(&$avp, &mut $out.$f)?;
+        $seen = true;
     }};
-    (req, $slot:ident, $avp:ident, $idx:ident, $it:ident, $d:path, $t:ty) => {{
-        if $slot.is_some() {
+    (req, $out:ident, $f:ident, $seen:ident, $avp:ident, $idx:ident) => {{
+        if $seen {
             return Err($crate::error::Error::at_avp(
                 $crate::ErrorKind::AvpOccursTooManyTimes,
                 $avp.offset(),
                 $avp.id(),
             ));
         }
-        $slot = Some(<$t as $crate::encode::AvpValue<'a>>::decode_avp(&$avp)?);
+        $crate::encode::AvpValue::decode_avp_into(&$avp, &mut $out.$f)?;
+        $seen = true;
     }};
-    (opt, $slot:ident, $avp:ident, $idx:ident, $it:ident, $d:path, $t:ty) => {
-        __slot_push!(req, $slot, $avp, $idx, $it, $d, $t)
-    };
-    (vec, $slot:ident, $avp:ident, $idx:ident, $it:ident, $d:path, $t:ty) => {
-        $slot.push(<$t as $crate::encode::AvpValue<'a>>::decode_avp(&$avp)?)
-    };
-    (vec1, $slot:ident, $avp:ident, $idx:ident, $it:ident, $d:path, $t:ty) => {
-        __slot_push!(vec, $slot, $avp, $idx, $it, $d, $t)
-    };
-    (max2, $slot:ident, $avp:ident, $idx:ident, $it:ident, $d:path, $t:ty) => {{
-        if $slot.len() >= 2 {
+    (opt, $out:ident, $f:ident, $seen:ident, $avp:ident, $idx:ident) => {{
+        if $out.$f.is_some() {
             return Err($crate::error::Error::at_avp(
                 $crate::ErrorKind::AvpOccursTooManyTimes,
                 $avp.offset(),
                 $avp.id(),
             ));
         }
-        $slot.push(<$t as $crate::encode::AvpValue<'a>>::decode_avp(&$avp)?)
+        $out.$f = Some($crate::encode::AvpValue::decode_avp(&$avp)?);
+    }};
+    (vec, $out:ident, $f:ident, $seen:ident, $avp:ident, $idx:ident) => {
+        $crate::repeated::PushDecoded::push_decoded(&mut $out.$f, &$avp)?
+    };
+    (vec1, $out:ident, $f:ident, $seen:ident, $avp:ident, $idx:ident) => {
+        __into_push!(vec, $out, $f, $seen, $avp, $idx)
+    };
+    (max2, $out:ident, $f:ident, $seen:ident, $avp:ident, $idx:ident) => {{
+        if $out.$f.len() >= 2 {
+            return Err($crate::error::Error::at_avp(
+                $crate::ErrorKind::AvpOccursTooManyTimes,
+                $avp.offset(),
+                $avp.id(),
+            ));
+        }
+        __into_push!(vec, $out, $f, $seen, $avp, $idx)
     }};
 }
 
-macro_rules! __slot_finish {
-    (fixed, $slot:ident, $def:path, $end:expr) => {
-        __slot_finish!(req, $slot, $def, $end)
+/// After the walk: a required field that was not seen is 5005.
+macro_rules! __into_finish {
+    (fixed, $out:ident, $f:ident, $seen:ident, $def:path, $end:expr) => {
+        __into_finish!(req, $out, $f, $seen, $def, $end)
     };
-    (req, $slot:ident, $def:path, $end:expr) => {
-        match $slot {
-            Some(v) => v,
-            None => {
-                return Err($crate::error::Error::at_avp(
-                    $crate::ErrorKind::MissingAvp,
-                    $end,
-                    $def.id(),
-                ))
-            }
-        }
-    };
-    (opt, $slot:ident, $def:path, $end:expr) => {
-        $slot
-    };
-    (vec, $slot:ident, $def:path, $end:expr) => {
-        $slot
-    };
-    (max2, $slot:ident, $def:path, $end:expr) => {
-        $slot
-    };
-    (vec1, $slot:ident, $def:path, $end:expr) => {{
-        if $slot.is_empty() {
+    (req, $out:ident, $f:ident, $seen:ident, $def:path, $end:expr) => {
+        if !$seen {
             return Err($crate::error::Error::at_avp(
                 $crate::ErrorKind::MissingAvp,
                 $end,
                 $def.id(),
             ));
         }
-        $slot
-    }};
+    };
+    (vec1, $out:ident, $f:ident, $seen:ident, $def:path, $end:expr) => {
+        if $out.$f.is_empty() {
+            return Err($crate::error::Error::at_avp(
+                $crate::ErrorKind::MissingAvp,
+                $end,
+                $def.id(),
+            ));
+        }
+    };
+    ($kind:ident, $out:ident, $f:ident, $seen:ident, $def:path, $end:expr) => {};
 }
 
 macro_rules! __field_encode {
@@ -263,11 +240,27 @@ macro_rules! avp_struct {
             /// Decodes the AVP sequence, checking the grammar: 5005 for a missing required AVP,
             /// 5009 for one too many, 5008 for one not allowed, 5001 for an unknown M-bit AVP,
             /// 5014 / 5004 for a bad value.
-            #[allow(unused_mut, unused_variables)]
+            #[inline]
             pub fn decode_avps(avps: $crate::AvpIter<'a>) -> Result<Self, $crate::Error> {
+                // the result is built where it is returned (no copy of the struct)
+                let mut r = Ok(Self::default());
+                if let Ok(out) = &mut r {
+                    Self::decode_avps_into(avps, out)?;
+                }
+                r
+            }
+
+            /// [`Self::decode_avps`] into `out`, which must be `Self::default()`: each value is
+            /// decoded in its place in `out` (Grouped members too), nothing is moved. After an
+            /// error `out` holds what was decoded before it.
+            #[allow(unused_mut, unused_variables, unused_assignments)]
+            pub fn decode_avps_into(
+                avps: $crate::AvpIter<'a>,
+                out: &mut Self,
+            ) -> Result<(), $crate::Error> {
                 let end = avps.end_offset();
-                $(let mut $f: __slot_ty!($kind, $t $(, $n)?) = __slot_init!($kind);)*
-                let mut other = Vec::new();
+                // `true` once a `fixed` / `req` field has been decoded
+                $(let mut $f = false;)*
                 let mut it = avps;
                 let mut n = 0usize;
                 // the AVP Codes as associated constants, so the dispatch is one `match` (a
@@ -284,19 +277,17 @@ macro_rules! avp_struct {
                     match avp.code() {
                         $(
                             Code::$f if avp.vendor_id() == $def.vendor => {
-                                __slot_push!($kind, $f, avp, idx, it, $def, $t);
+                                __into_push!($kind, out, $f, $f, avp, idx);
                                 continue;
                             }
                         )*
                         _ => {}
                     }
-                    $crate::grammar::other_avp(&avp, __mode!($mode), &mut other)?;
+                    $crate::grammar::other_avp(&avp, __mode!($mode), &mut out.other)?;
                 }
                 it.finish()?;
-                Ok($name {
-                    $($f: __slot_finish!($kind, $f, $def, end),)*
-                    other,
-                })
+                $(__into_finish!($kind, out, $f, $f, $def, end);)*
+                Ok(())
             }
 
             #[doc(hidden)]
@@ -360,6 +351,10 @@ macro_rules! grouped {
         impl<'a> $crate::encode::AvpValue<'a> for $name<'a> {
             fn decode_avp(avp: &$crate::Avp<'a>) -> Result<Self, $crate::Error> {
                 Self::decode_avps(avp.grouped_lazy()?)
+            }
+            #[inline]
+            fn decode_avp_into(avp: &$crate::Avp<'a>, out: &mut Self) -> Result<(), $crate::Error> {
+                Self::decode_avps_into(avp.grouped_lazy()?, out)
             }
             fn encode_avp<B: $crate::encode::EncodeBuf>(
                 &self,

@@ -12,6 +12,11 @@
 //! and the one the peer opened to it ([`Side::Responder`], "R"). When both are opened at once,
 //! the election of §5.6.4 keeps exactly one.
 //!
+//! Inband security ([`PeerConfig::inband_security`], RFC 6733 §6.10 / RFC 3588 §2.1): when CER
+//! and CEA agree on Inband-Security-Id TLS, the peer enters [`PeerState::TlsHandshake`] and asks
+//! the owner to run the handshake on the same transport ([`Output::StartTls`]); it opens on
+//! [`Input::TlsEstablished`].
+//!
 //! ```
 //! use ims_diameter::peer::{Application, Event, Output, Peer, PeerConfig, PeerState, Side};
 //! use std::time::{Duration, Instant};
@@ -129,6 +134,79 @@ pub struct PeerConfig {
     pub seed: u64,
     /// Limits applied to every received message.
     pub limits: Limits,
+    /// Inband security (RFC 6733 §6.10 Inband-Security-Id, the RFC 3588 §2.1 way to start TLS):
+    /// what CER/CEA offer on a transport that is not already TLS, and whether TLS is started on
+    /// it right after the capabilities exchange ([`Output::StartTls`]).
+    pub inband_security: InbandSecurity,
+}
+
+/// Inband-Security-Id NO_INBAND_SECURITY (RFC 6733 §6.10).
+pub const NO_INBAND_SECURITY: u32 = 0;
+/// Inband-Security-Id TLS (RFC 6733 §6.10).
+pub const INBAND_TLS: u32 = 1;
+
+/// What the capabilities exchange offers for inband security (RFC 6733 §6.10, RFC 3588 §2.1 and
+/// §5.3): with TLS agreed, both sides start a TLS handshake on the same TCP connection right after
+/// the CER/CEA (the initiator is the TLS client) and the peer opens only when it succeeds. Not
+/// used on a transport that is already TLS (RFC 6733 §13: TLS from the connect on a dedicated
+/// port, see [`Peer::set_secure`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum InbandSecurity {
+    /// No Inband-Security-Id sent (an absent AVP means NO_INBAND_SECURITY); a peer offering only
+    /// TLS is refused with 5017 DIAMETER_NO_COMMON_SECURITY.
+    #[default]
+    None,
+    /// NO_INBAND_SECURITY and TLS both offered: TLS when the peer offers it, clear otherwise.
+    TlsOptional,
+    /// Only TLS offered: a peer that does not offer TLS is refused (5017).
+    TlsRequired,
+}
+
+impl InbandSecurity {
+    /// The Inband-Security-Id values sent in a CER.
+    pub const fn offered(self) -> &'static [u32] {
+        match self {
+            InbandSecurity::None => &[],
+            InbandSecurity::TlsOptional => &[NO_INBAND_SECURITY, INBAND_TLS],
+            InbandSecurity::TlsRequired => &[INBAND_TLS],
+        }
+    }
+
+    const fn accepts(self, isi: u32) -> bool {
+        match self {
+            InbandSecurity::None => isi == NO_INBAND_SECURITY,
+            InbandSecurity::TlsOptional => isi == NO_INBAND_SECURITY || isi == INBAND_TLS,
+            InbandSecurity::TlsRequired => isi == INBAND_TLS,
+        }
+    }
+
+    /// The mechanism both sides agree on, given what the peer advertised (an empty list is
+    /// NO_INBAND_SECURITY): `Some(true)` TLS, `Some(false)` clear, `None` no common security.
+    pub fn agree(self, theirs: &[u32]) -> Option<bool> {
+        let has = |v: u32| {
+            if theirs.is_empty() {
+                v == NO_INBAND_SECURITY
+            } else {
+                theirs.contains(&v)
+            }
+        };
+        if self.accepts(INBAND_TLS) && has(INBAND_TLS) {
+            Some(true)
+        } else if self.accepts(NO_INBAND_SECURITY) && has(NO_INBAND_SECURITY) {
+            Some(false)
+        } else {
+            None
+        }
+    }
+}
+
+/// Which end of the inband TLS handshake we are ([`Output::StartTls`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TlsRole {
+    /// We opened the connection: TLS client.
+    Client,
+    /// The peer opened it: TLS server.
+    Server,
 }
 
 impl PeerConfig {
@@ -150,6 +228,7 @@ impl PeerConfig {
             reconnect_interval: Some(Duration::from_secs(30)),
             seed: 0x2545_f491_4f6c_dd1d,
             limits: Limits::default(),
+            inband_security: InbandSecurity::None,
         }
     }
 
@@ -202,7 +281,7 @@ impl PeerConfig {
         }
     }
 
-    fn cer(&self) -> Cer<'_> {
+    fn cer(&self, secure: bool) -> Cer<'_> {
         let mut c = Cer {
             origin_host: self.origin_host.as_str().into(),
             origin_realm: self.origin_realm.as_str().into(),
@@ -218,6 +297,10 @@ impl PeerConfig {
             &mut c.vendor_specific_application_id,
             &mut c.supported_vendor_id,
         );
+        if !secure {
+            c.inband_security_id
+                .extend(self.inband_security.offered().iter().copied());
+        }
         c
     }
 
@@ -279,6 +362,9 @@ pub enum PeerState {
     IOpen,
     /// DPR sent, waiting for the DPA.
     Closing,
+    /// CER/CEA succeeded with inband TLS agreed (RFC 3588 §2.1): the TLS handshake runs on the
+    /// active transport ([`Output::StartTls`]); open once [`Input::TlsEstablished`] comes.
+    TlsHandshake,
 }
 
 impl PeerState {
@@ -321,6 +407,8 @@ pub enum DownReason {
     RemoteDisconnect(DisconnectCause),
     /// An invalid message length made the stream impossible to follow.
     FramingError,
+    /// The inband TLS handshake after CER/CEA failed or did not finish in time.
+    TlsHandshakeFailed,
 }
 
 /// What the remote peer announced in its CER or CEA.
@@ -406,6 +494,15 @@ pub enum Output {
     },
     /// Close that transport (after writing what was queued).
     Close(Side),
+    /// Start the TLS handshake on that transport, after writing what was queued (the CEA on
+    /// the responder); then report [`Input::TlsEstablished`], or [`Input::TransportClosed`] when
+    /// it fails. Nothing more is read from the transport in clear after the CER/CEA.
+    StartTls {
+        /// The transport.
+        side: Side,
+        /// Client (we connected) or server.
+        role: TlsRole,
+    },
     /// An event.
     Event(Event),
 }
@@ -421,6 +518,9 @@ pub enum Input<'a> {
     Data(Side, &'a [u8]),
     /// That transport was closed by the remote side or failed.
     TransportClosed(Side),
+    /// The TLS handshake asked for by [`Output::StartTls`] succeeded on that transport (the
+    /// owner has checked the peer's certificate).
+    TlsEstablished(Side),
 }
 
 /// Counters of what a peer exchanged (for metrics and tests).
@@ -480,7 +580,11 @@ pub struct Peer {
     /// The side that is open (or the one we wait on).
     active: Option<Side>,
     /// The CER received on R held during an election: (its header, remote info).
-    held_cer: Option<(crate::message::Header, RemoteInfo)>,
+    held_cer: Option<(crate::message::Header, RemoteInfo, bool)>,
+    /// Per side: the transport is TLS (from the connect, or after the inband handshake).
+    secure: [bool; 2],
+    /// What the peer announced, while the inband TLS handshake runs.
+    handshake_info: Option<RemoteInfo>,
     remote: Option<RemoteInfo>,
     initiator: bool,
     out: VecDeque<Output>,
@@ -523,6 +627,8 @@ impl Peer {
             conns: [None, None],
             active: None,
             held_cer: None,
+            secure: [false; 2],
+            handshake_info: None,
             remote: None,
             initiator: false,
             out: VecDeque::new(),
@@ -572,6 +678,18 @@ impl Peer {
     pub fn pending_requests(&self) -> usize {
         self.pending.len()
     }
+    /// True when the transport in use is TLS (from the connect, or started inband after
+    /// CER/CEA).
+    pub fn is_secure(&self) -> bool {
+        self.active.is_some_and(|s| self.secure[s.index()])
+    }
+
+    /// Marks that transport as TLS from the start (RFC 6733 §13, a dedicated TLS port): its
+    /// CER/CEA carry no Inband-Security-Id and no inband handshake is started on it. Call before
+    /// [`Input::Connected`] (initiator) or right after [`Peer::accept`] (responder).
+    pub fn set_secure(&mut self, side: Side) {
+        self.secure[side.index()] = true;
+    }
 
     fn random(&mut self) -> u64 {
         // xorshift64*
@@ -604,6 +722,7 @@ impl Peer {
     }
 
     fn close_side(&mut self, side: Side) {
+        self.secure[side.index()] = false;
         if self.conns[side.index()].take().is_some() {
             self.out.push_back(Output::Close(side));
         }
@@ -783,6 +902,8 @@ impl Peer {
                     PeerState::WaitConnAck | PeerState::WaitICea | PeerState::WaitConnAckElect
                 ) {
                     self.go_down(now, DownReason::ConnectFailed);
+                } else if self.state == PeerState::TlsHandshake {
+                    self.go_down(now, DownReason::TlsHandshakeFailed);
                 }
             }
             Timer::Disconnect => {
@@ -877,6 +998,8 @@ impl Peer {
         self.state = PeerState::Closed;
         self.active = None;
         self.held_cer = None;
+        self.handshake_info = None;
+        self.secure = [false; 2];
         self.dwr_pending = false;
         for t in [Timer::Connect, Timer::Watchdog, Timer::Disconnect] {
             self.set_timer(t, None);
@@ -930,7 +1053,36 @@ impl Peer {
             Input::ConnectFailed => self.on_connect_failed(now),
             Input::TransportClosed(side) => self.on_closed(now, side),
             Input::Data(side, data) => self.on_data(now, side, data),
+            Input::TlsEstablished(side) => self.on_tls_established(now, side),
         }
+    }
+
+    fn on_tls_established(&mut self, now: Instant, side: Side) {
+        if self.state != PeerState::TlsHandshake || self.active != Some(side) {
+            return;
+        }
+        if self.conns[side.index()].is_none() {
+            self.go_down(now, DownReason::TlsHandshakeFailed);
+            return;
+        }
+        self.secure[side.index()] = true;
+        match self.handshake_info.take() {
+            Some(info) => self.open(now, side, info),
+            None => self.go_down(now, DownReason::TlsHandshakeFailed),
+        }
+    }
+
+    /// Inband TLS agreed: wait for the handshake on `side` (bounded by the connect timeout).
+    fn start_tls(&mut self, now: Instant, side: Side, info: RemoteInfo) {
+        self.state = PeerState::TlsHandshake;
+        self.active = Some(side);
+        self.handshake_info = Some(info);
+        self.set_timer(Timer::Connect, Some(now + self.cfg.connect_timeout));
+        let role = match side {
+            Side::Initiator => TlsRole::Client,
+            Side::Responder => TlsRole::Server,
+        };
+        self.out.push_back(Output::StartTls { side, role });
     }
 
     fn on_connected(&mut self, now: Instant) {
@@ -965,7 +1117,12 @@ impl Peer {
     }
 
     fn on_closed(&mut self, now: Instant, side: Side) {
+        self.secure[side.index()] = false;
         if self.conns[side.index()].take().is_none() {
+            return;
+        }
+        if self.active == Some(side) && self.state == PeerState::TlsHandshake {
+            self.go_down(now, DownReason::TlsHandshakeFailed);
             return;
         }
         if self.active == Some(side) && (self.state.is_open() || self.state == PeerState::Closing) {
@@ -994,7 +1151,7 @@ impl Peer {
     fn send_cer(&mut self) {
         let hbh = self.hop_by_hop();
         let e2e = self.random() as u32;
-        let bytes = self.cfg.cer().encode(hbh, e2e);
+        let bytes = self.cfg.cer(self.secure[0]).encode(hbh, e2e);
         self.transmit(Side::Initiator, bytes);
     }
 
@@ -1023,6 +1180,11 @@ impl Peer {
     }
 
     fn on_frame(&mut self, now: Instant, side: Side, frame: Bytes) {
+        if self.state == PeerState::TlsHandshake && self.active == Some(side) {
+            // RFC 3588 §2.1: after the CEA only the TLS handshake may cross this transport
+            self.go_down(now, DownReason::TlsHandshakeFailed);
+            return;
+        }
         let msg = match OwnedMessage::parse(frame.clone(), &self.cfg.limits) {
             Ok(m) => m,
             Err(e) => {
@@ -1150,9 +1312,9 @@ impl Peer {
         }
     }
 
-    /// Process-CER: checks a CER and computes the remote info, or the failing Result-Code with
-    /// the answer to send.
-    fn process_cer(&self, msg: &OwnedMessage) -> Result<RemoteInfo, Vec<u8>> {
+    /// Process-CER: checks a CER and computes the remote info and whether inband TLS is agreed,
+    /// or the failing Result-Code with the answer to send.
+    fn process_cer(&self, msg: &OwnedMessage, secure: bool) -> Result<(RemoteInfo, bool), Vec<u8>> {
         let view = msg.view();
         let cer = match Cer::decode(&view) {
             Ok(c) => c,
@@ -1186,13 +1348,25 @@ impl Peer {
         if common.is_empty() {
             return Err(reject(ResultCode::NoCommonApplication));
         }
-        Ok(RemoteInfo {
-            origin_host: cer.origin_host.into_owned(),
-            origin_realm: cer.origin_realm.into_owned(),
-            product_name: cer.product_name.into_owned(),
-            origin_state_id: cer.origin_state_id,
-            common_applications: common,
-        })
+        // RFC 3588 §5.3 / RFC 6733 §6.10: on a clear transport, a common Inband-Security-Id
+        let tls = if secure {
+            false
+        } else {
+            match self.cfg.inband_security.agree(&cer.inband_security_id) {
+                Some(tls) => tls,
+                None => return Err(reject(ResultCode::NoCommonSecurity)),
+            }
+        };
+        Ok((
+            RemoteInfo {
+                origin_host: cer.origin_host.into_owned(),
+                origin_realm: cer.origin_realm.into_owned(),
+                product_name: cer.product_name.into_owned(),
+                origin_state_id: cer.origin_state_id,
+                common_applications: common,
+            },
+            tls,
+        ))
     }
 
     /// The intersection of our applications with the peer's (RFC 6733 §5.3: the relay
@@ -1237,8 +1411,8 @@ impl Peer {
             self.close_side(side);
             return;
         }
-        let info = match self.process_cer(msg) {
-            Ok(i) => i,
+        let info = match self.process_cer(msg, self.secure[side.index()]) {
+            Ok((i, tls)) => (i, tls),
             Err(answer) => {
                 if !answer.is_empty() {
                     self.transmit(side, answer);
@@ -1250,15 +1424,15 @@ impl Peer {
         match self.state {
             PeerState::Closed => {
                 // R-Conn-CER: R-Accept, Process-CER, R-Snd-CEA
-                self.held_cer = Some((*msg.header(), info));
+                self.held_cer = Some((*msg.header(), info.0, info.1));
                 self.win_on_responder(now);
             }
             PeerState::WaitConnAck => {
-                self.held_cer = Some((*msg.header(), info));
+                self.held_cer = Some((*msg.header(), info.0, info.1));
                 self.state = PeerState::WaitConnAckElect;
             }
             PeerState::WaitICea => {
-                self.held_cer = Some((*msg.header(), info));
+                self.held_cer = Some((*msg.header(), info.0, info.1));
                 self.state = PeerState::WaitReturns;
                 self.elect(now);
             }
@@ -1271,7 +1445,7 @@ impl Peer {
 
     /// Elect (RFC 6733 §5.6.4): the higher Origin-Host wins and keeps its responder transport.
     fn elect(&mut self, now: Instant) {
-        let Some((_, info)) = &self.held_cer else {
+        let Some((_, info, _)) = &self.held_cer else {
             return;
         };
         if self.cfg.origin_host.as_bytes() > info.origin_host.as_bytes() {
@@ -1284,16 +1458,28 @@ impl Peer {
 
     /// R-Snd-CEA for the held CER, then R-Open.
     fn win_on_responder(&mut self, now: Instant) {
-        let Some((h, info)) = self.held_cer.take() else {
+        let Some((h, info, tls)) = self.held_cer.take() else {
             self.go_down(now, DownReason::ConnectFailed);
             return;
         };
         let mut v = Vec::new();
-        self.cfg
-            .cea(ResultCode::Success.code())
-            .encode_into(&h.answer(), &mut v);
+        let mut cea = self.cfg.cea(ResultCode::Success.code());
+        // the CEA names the one mechanism chosen (none on a TLS transport or when not configured)
+        if tls {
+            cea.inband_security_id.push(INBAND_TLS);
+        } else if !self.secure[Side::Responder.index()]
+            && self.cfg.inband_security != InbandSecurity::None
+        {
+            cea.inband_security_id.push(NO_INBAND_SECURITY);
+        }
+        cea.encode_into(&h.answer(), &mut v);
         self.transmit(Side::Responder, v);
-        self.open(now, Side::Responder, info);
+        if tls {
+            // RFC 3588 §2.1: the TLS handshake starts once the CEA is sent
+            self.start_tls(now, Side::Responder, info);
+        } else {
+            self.open(now, Side::Responder, info);
+        }
     }
 
     fn on_cea(&mut self, now: Instant, side: Side, msg: &OwnedMessage) {
@@ -1336,6 +1522,20 @@ impl Peer {
             );
             return;
         }
+        let tls = if self.secure[Side::Initiator.index()] {
+            false
+        } else {
+            match self.cfg.inband_security.agree(&cea.inband_security_id) {
+                Some(tls) => tls,
+                None => {
+                    self.go_down(
+                        now,
+                        DownReason::CapabilitiesRejected(ResultCode::NoCommonSecurity.code()),
+                    );
+                    return;
+                }
+            }
+        };
         let info = RemoteInfo {
             origin_host: cea.origin_host.into_owned(),
             origin_realm: cea.origin_realm.into_owned(),
@@ -1348,7 +1548,11 @@ impl Peer {
             self.held_cer = None;
             self.close_side(Side::Responder);
         }
-        self.open(now, Side::Initiator, info);
+        if tls {
+            self.start_tls(now, Side::Initiator, info);
+        } else {
+            self.open(now, Side::Initiator, info);
+        }
     }
 }
 

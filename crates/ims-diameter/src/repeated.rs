@@ -100,6 +100,40 @@ impl<T: Default, const N: usize> Repeated<T, N> {
         }
     }
 
+    /// Appends a `T::default()` and returns it, to be filled in place (an inline slot already
+    /// holds a default value: nothing is written).
+    #[inline(always)]
+    pub(crate) fn push_slot(&mut self) -> &mut T {
+        let full = match &self.0 {
+            Inner::Empty => N == 0,
+            Inner::Inline(n, _) => *n >= N,
+            Inner::Heap(_) => false,
+        };
+        if full {
+            self.spill(T::default());
+        } else if let Inner::Empty = self.0 {
+            // (forget: the old value is `Empty`, nothing to drop)
+            std::mem::forget(std::mem::replace(
+                &mut self.0,
+                Inner::Inline(0, std::array::from_fn(|_| T::default())),
+            ));
+        }
+        match &mut self.0 {
+            Inner::Inline(n, a) => {
+                *n += 1;
+                &mut a[*n - 1]
+            }
+            Inner::Heap(v) => {
+                if !full {
+                    v.push(T::default());
+                }
+                let last = v.len() - 1;
+                &mut v[last]
+            }
+            Inner::Empty => unreachable!("a slot was just made"),
+        }
+    }
+
     #[cold]
     fn spill(&mut self, value: T) {
         let mut v = Vec::with_capacity(2 * N + 1);
@@ -319,6 +353,28 @@ macro_rules! repeated {
     () => { $crate::Repeated::new() };
     ($x:expr; $n:expr) => { ::std::iter::repeat($x).take($n).collect::<$crate::Repeated<_, _>>() };
     ($($x:expr),+ $(,)?) => { $crate::Repeated::from([$($x),+]) };
+}
+
+/// A repeated field the typed decoders append to: each occurrence is decoded in its place.
+pub(crate) trait PushDecoded<'a> {
+    /// Decodes `avp` into a new last element.
+    fn push_decoded(&mut self, avp: &crate::Avp<'a>) -> Result<(), crate::Error>;
+}
+
+impl<'a, T: crate::AvpValue<'a> + Default> PushDecoded<'a> for Vec<T> {
+    #[inline]
+    fn push_decoded(&mut self, avp: &crate::Avp<'a>) -> Result<(), crate::Error> {
+        self.push(T::default());
+        let last = self.len() - 1;
+        T::decode_avp_into(avp, &mut self[last])
+    }
+}
+
+impl<'a, T: crate::AvpValue<'a> + Default, const N: usize> PushDecoded<'a> for Repeated<T, N> {
+    #[inline]
+    fn push_decoded(&mut self, avp: &crate::Avp<'a>) -> Result<(), crate::Error> {
+        T::decode_avp_into(avp, self.push_slot())
+    }
 }
 
 #[cfg(test)]

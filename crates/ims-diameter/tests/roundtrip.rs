@@ -24,7 +24,13 @@ macro_rules! roundtrip {
                     let back = $t::$c::decode(&msg).unwrap();
                     prop_assert_eq!(&back, &c);
                     let again = back.encode(seed as u32, (seed >> 32) as u32);
-                    prop_assert_eq!(again, bytes);
+                    prop_assert_eq!(&again, &bytes);
+                    let h = $t::$c::header(seed as u32, (seed >> 32) as u32);
+                    // appended after other octets, into a BytesMut too
+                    let mut b = bytes::BytesMut::from(&b"xyz"[..]);
+                    let n = c.encode_into(&h, &mut b);
+                    prop_assert_eq!(n, bytes.len());
+                    prop_assert_eq!(&b[3..], &bytes[..]);
                 }
             }
         }

@@ -59,6 +59,22 @@
 //! `Node::add_peer_tls` connects that way; both sides authenticate with certificates
 //! (`ClientAuth::Required` on the listener). The server certificate is checked
 //! against the peer's DiameterIdentity. Plain TCP peers and listeners work beside them.
+//!
+//! Inband security (RFC 6733 §6.10, the RFC 3588 §2.1 way, feature `tls`): with
+//! [`NodeConfig::inband_security`] offering TLS and `Node::set_inband_tls`, CER/CEA on a plain
+//! TCP connection carry Inband-Security-Id TLS and, when both sides agree, the TLS handshake runs
+//! on that same connection right after the CEA (the connecting side is the TLS client); the peer
+//! opens only once it succeeds ([`PeerStatus::secure`]). No common mechanism: 5017
+//! DIAMETER_NO_COMMON_SECURITY.
+//!
+//! Transports: TCP and TLS over TCP only. SCTP is not implemented (it could not be tested: the
+//! build and CI kernels have no SCTP, `socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP)` fails with
+//! EPROTONOSUPPORT): discovery never picks SCTP candidates, and a 3006 redirect naming only
+//! `aaa://…;transport=sctp` hosts gives [`NodeError::UnsupportedTransport`].
+//!
+//! Peer discovery ([`Node::set_resolver`]): results are kept for the DNS TTL (at most
+//! [`NodeConfig::discovery_refresh`]) and then looked up again in the background; peers that
+//! are no longer advertised are disconnected. Relayed requests trigger discovery too.
 
 use bytes::Bytes;
 use ims_diameter::answer::{check_request, error_answer, Origin};
@@ -66,14 +82,14 @@ use ims_diameter::base::DisconnectCause;
 use ims_diameter::dict::{self, app};
 use ims_diameter::discovery::{discover, Resolver, Transport};
 use ims_diameter::peer::{
-    result_answer, Application, Duplicate, Duplicates, EndToEnd, Event, Input, Output, Peer,
-    PeerConfig, PeerState, PeerStats, RemoteInfo, Side, WatchdogState,
+    result_answer, Application, Duplicate, Duplicates, EndToEnd, Event, InbandSecurity, Input,
+    Output, Peer, PeerConfig, PeerState, PeerStats, RemoteInfo, Side, TlsRole, WatchdogState,
 };
 use ims_diameter::routing::{
     add_route_record, redirect_answer, redirect_of, Action, Decision, RedirectCache,
     RedirectHostUsage, Route, RoutingTable,
 };
-use ims_diameter::{Command, DiameterUri, Framer, Message, OwnedMessage, ResultCode};
+use ims_diameter::{Command, DiameterUri, Message, OwnedMessage, ResultCode};
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -81,6 +97,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -122,6 +139,17 @@ pub struct NodeConfig {
     pub redirect_cache_time: u32,
     /// Redirect-Host-Usage sent in those answers.
     pub redirect_usage: RedirectHostUsage,
+    /// Inband security on plain TCP connections (RFC 6733 §6.10 Inband-Security-Id, RFC 3588
+    /// §2.1): with TLS offered and agreed in CER/CEA, the TLS handshake runs on the same
+    /// connection right after the CEA, with the configuration of `Node::set_inband_tls`
+    /// (feature `tls`; without one, an agreed handshake fails and the peer goes down).
+    /// Connections that are TLS from the start (`Node::listen_tls`, `Node::add_peer_tls`)
+    /// never use it. [`InbandSecurity::None`] by default.
+    pub inband_security: InbandSecurity,
+    /// How long the peers found by discovery (RFC 6733 §5.2) are kept before DNS is asked
+    /// again (5 min by default); a shorter DNS TTL ([`Resolver::take_min_ttl`]) wins. Peers no
+    /// longer advertised then are disconnected (DPR DO_NOT_WANT_TO_TALK_TO_YOU) and forgotten.
+    pub discovery_refresh: Duration,
 }
 
 impl NodeConfig {
@@ -145,6 +173,8 @@ impl NodeConfig {
             max_redirects: 2,
             redirect_cache_time: 300,
             redirect_usage: RedirectHostUsage::AllRealm,
+            inband_security: InbandSecurity::None,
+            discovery_refresh: Duration::from_secs(300),
         }
     }
 
@@ -161,6 +191,7 @@ impl NodeConfig {
             connect_timeout: self.connect_timeout,
             reconnect_interval: self.reconnect_interval,
             seed,
+            inband_security: self.inband_security,
             ..PeerConfig::new(&self.origin_host, &self.origin_realm)
         }
     }
@@ -191,6 +222,11 @@ pub enum NodeError {
     /// More 3006 redirects than `max_redirects`.
     #[error("too many redirects")]
     TooManyRedirects,
+    /// Every host a 3006 redirect names is reachable only over a transport this node does not
+    /// have (`aaa://host;transport=sctp` or `udp`: the node speaks TCP and TLS over TCP only,
+    /// see the module documentation); the URIs are given.
+    #[error("no supported transport to reach {0:?} (TCP only: SCTP is not available)")]
+    UnsupportedTransport(Vec<String>),
 }
 
 /// A request received from a peer, given to a handler.
@@ -216,6 +252,8 @@ pub struct PeerStatus {
     pub remote: Option<RemoteInfo>,
     /// Counters (DWR/DWA, DPA, requests, answers, failovers).
     pub stats: PeerStats,
+    /// The connection in use is TLS (from the connect, or started inband after CER/CEA).
+    pub secure: bool,
 }
 
 impl PeerStatus {
@@ -243,8 +281,15 @@ enum Cmd {
     Accept(Conn, Bytes),
     Connected(Conn),
     ConnectFailed,
-    Data(Side, u64, Bytes),
+    /// Octets read; `true` when the reader then waits for [`ReaderCtl`] (a CER/CEA was read on
+    /// a connection that may switch to TLS).
+    Data(Side, u64, Bytes, bool),
     Closed(Side, u64),
+    /// The inband TLS handshake (generation of the clear connection) succeeded / failed.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    TlsUp(Side, u64, Conn),
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    TlsFailed(Side, u64),
     Disconnect(DisconnectCause),
 }
 
@@ -259,6 +304,14 @@ enum Conn {
 }
 
 impl Conn {
+    fn is_tls(&self) -> bool {
+        match self {
+            Conn::Tcp(_) => false,
+            #[cfg(feature = "tls")]
+            Conn::Tls(_) => true,
+        }
+    }
+
     async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         match self {
             Conn::Tcp(s) => s.read(buf).await,
@@ -267,20 +320,108 @@ impl Conn {
         }
     }
 
-    fn split(self) -> (BoxRead, BoxWrite) {
+    fn split(self) -> (ReadHalf, WriteHalf) {
         match self {
             Conn::Tcp(s) => {
                 let _ = s.set_nodelay(true);
                 let (r, w) = s.into_split();
-                (Box::new(r), Box::new(w))
+                (ReadHalf::Tcp(r), WriteHalf::Tcp(w))
             }
             #[cfg(feature = "tls")]
             Conn::Tls(s) => {
                 let (r, w) = tokio::io::split(*s);
-                (Box::new(r), Box::new(w))
+                (ReadHalf::Other(Box::new(r)), WriteHalf::Other(Box::new(w)))
             }
         }
     }
+
+    /// Reads exactly one Diameter message (header, then the length it announces), so nothing
+    /// after it is consumed (the TLS handshake may follow a CER/CEA).
+    async fn read_message(&mut self, max: usize) -> Option<Vec<u8>> {
+        let mut v = vec![0u8; 4];
+        let mut got = 0;
+        while got < 4 {
+            match self.read(&mut v[got..]).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => got += n,
+            }
+        }
+        let len = message_length(&v, max)?;
+        v.resize(len, 0);
+        while got < len {
+            match self.read(&mut v[got..]).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => got += n,
+            }
+        }
+        Some(v)
+    }
+}
+
+/// The Message Length of a header's first 4 octets, when plausible (20 octets to `max`).
+fn message_length(first4: &[u8], max: usize) -> Option<usize> {
+    let len = u32::from_be_bytes([0, first4[1], first4[2], first4[3]]) as usize;
+    (first4[0] == 1 && (20..=max).contains(&len)).then_some(len)
+}
+
+/// The read half of a peer connection (TCP kept concrete so an inband TLS upgrade can reunite
+/// it with its write half).
+enum ReadHalf {
+    Tcp(OwnedReadHalf),
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    Other(BoxRead),
+}
+
+impl ReadHalf {
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            ReadHalf::Tcp(r) => r.read(buf).await,
+            ReadHalf::Other(r) => r.read(buf).await,
+        }
+    }
+
+    async fn read_exact(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
+        match self {
+            ReadHalf::Tcp(r) => r.read_exact(buf).await.map(drop),
+            ReadHalf::Other(r) => r.read_exact(buf).await.map(drop),
+        }
+    }
+}
+
+/// The write half of a peer connection.
+enum WriteHalf {
+    Tcp(OwnedWriteHalf),
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    Other(BoxWrite),
+}
+
+impl WriteHalf {
+    async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            WriteHalf::Tcp(w) => w.write_all(bytes).await,
+            // flush: TLS buffers records
+            WriteHalf::Other(w) => {
+                w.write_all(bytes).await?;
+                w.flush().await
+            }
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        let _ = match self {
+            WriteHalf::Tcp(w) => w.shutdown().await,
+            WriteHalf::Other(w) => w.shutdown().await,
+        };
+    }
+}
+
+/// What a paused reader is told after a CER/CEA (see [`Cmd::Data`]).
+enum ReaderCtl {
+    /// Clear connection: keep reading.
+    Resume,
+    /// Inband TLS: hand the TCP read half back for the handshake.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    Handover(oneshot::Sender<OwnedReadHalf>),
 }
 
 /// TLS settings of a peer (a no-op type without the `tls` feature).
@@ -312,10 +453,25 @@ struct Inner {
     seed: Mutex<u64>,
     /// Peer discovery (RFC 6733 §5.2): the DNS lookups, and the hosts found per realm.
     resolver: Mutex<Option<SharedResolver>>,
-    discovered: Mutex<HashMap<String, Vec<String>>>,
+    discovered: Mutex<HashMap<String, Discovered>>,
+    /// The TLS configuration of inband security (TLS after CER/CEA on plain TCP).
+    #[cfg(feature = "tls")]
+    inband_tls: Mutex<Option<crate::tls::TlsConfig>>,
 }
 
 type SharedResolver = Arc<Mutex<Box<dyn Resolver + Send>>>;
+
+/// What discovery found for a realm.
+struct Discovered {
+    /// The hosts, in the order discovery ranks them.
+    hosts: Vec<String>,
+    /// The hosts discovery added itself (dropped when no longer advertised).
+    owned: Vec<String>,
+    /// When DNS must be asked again (TTL, at most `discovery_refresh`).
+    expires: Instant,
+    /// A refresh task runs for the realm.
+    refreshing: bool,
+}
 
 /// A Diameter node: peers, routing, handlers (see the [module documentation](self)). Cheap to
 /// clone.
@@ -373,6 +529,8 @@ impl Node {
                 seed: Mutex::new(seed | 1),
                 resolver: Mutex::new(None),
                 discovered: Mutex::new(HashMap::new()),
+                #[cfg(feature = "tls")]
+                inband_tls: Mutex::new(None),
                 cfg,
             }),
         }
@@ -463,6 +621,19 @@ impl Node {
         Ok(local)
     }
 
+    /// Sets the TLS configuration of inband security (RFC 3588 §2.1, RFC 6733 §6.10): on plain
+    /// TCP connections (from [`Node::listen`] and [`Node::add_peer`]), when
+    /// [`NodeConfig::inband_security`] offers TLS and the peer agrees in CER/CEA, the handshake
+    /// starts on the same connection right after the CEA: we are the TLS client on the
+    /// connections we open, the server on those we accept (`tls` then needs an identity). The
+    /// peer's certificate is checked as on the TLS port ([`Node::listen_tls`],
+    /// [`Node::add_peer_tls`]): the server's against the peer's DiameterIdentity, the client's,
+    /// with CA trust, against the CER's Origin-Host. Feature `tls`.
+    #[cfg(feature = "tls")]
+    pub fn set_inband_tls(&self, tls: crate::tls::TlsConfig) {
+        *self.inner.inband_tls.lock().expect("tls lock") = Some(tls);
+    }
+
     /// Reads the first message (the CER) of an inbound connection to find its peer.
     async fn on_accept(&self, s: Conn) {
         self.on_accept_checked(s, Vec::new()).await;
@@ -472,24 +643,15 @@ impl Node {
     /// (TLS with CA trust: the certificate authenticates that identity), else the connection is
     /// dropped.
     async fn on_accept_checked(&self, mut s: Conn, cert: Vec<u8>) {
-        let mut framer = Framer::new();
-        let mut seen = Vec::new();
-        let mut buf = vec![0u8; 4096];
+        // exactly the first message: an inband TLS handshake may follow the CEA
+        let max = ims_diameter::Limits::default().max_message_size;
         let read = async {
-            loop {
-                let n = s.read(&mut buf).await.ok()?;
-                if n == 0 {
-                    return None;
-                }
-                seen.extend_from_slice(&buf[..n]);
-                framer.push(&buf[..n]);
-                if let Some(frame) = framer.next_frame().ok()? {
-                    let m = Message::parse(&frame).ok()?;
-                    return m.origin_host().map(str::to_owned);
-                }
-            }
+            let frame = s.read_message(max).await?;
+            let host = Message::parse(&frame).ok()?.origin_host()?.to_owned();
+            Some((frame, host))
         };
-        let Ok(Some(host)) = tokio::time::timeout(self.inner.cfg.connect_timeout, read).await
+        let Ok(Some((seen, host))) =
+            tokio::time::timeout(self.inner.cfg.connect_timeout, read).await
         else {
             return;
         };
@@ -547,6 +709,7 @@ impl Node {
             watchdog: WatchdogState::Initial,
             remote: None,
             stats: PeerStats::default(),
+            secure: false,
         });
         let handle = PeerHandle {
             tx: tx.clone(),
@@ -563,6 +726,9 @@ impl Node {
             writers: [None, None],
             tls,
             readers: [None, None],
+            ctl: [None, None],
+            paused: [false; 2],
+            handshaking: [None; 2],
             gen: 0,
             replies: HashMap::new(),
             next_tag: 0,
@@ -625,9 +791,21 @@ impl Node {
         let Some(resolver) = self.inner.resolver.lock().expect("resolver lock").clone() else {
             return Vec::new();
         };
+        // TLS-port candidates (`aaas+`/`diameter.tls.tcp`, `_diameters._tcp`) when the node has
+        // a TLS configuration, preferred over TCP; SCTP never (no SCTP transport here)
+        #[cfg(feature = "tls")]
+        let tls = self.inner.inband_tls.lock().expect("tls lock").clone();
+        #[cfg(feature = "tls")]
+        let transports: Vec<Transport> = if tls.is_some() {
+            vec![Transport::TlsTcp, Transport::Tcp]
+        } else {
+            vec![Transport::Tcp]
+        };
+        #[cfg(not(feature = "tls"))]
+        let transports = vec![Transport::Tcp];
         let mut seed = self.next_seed();
         let name = realm.to_owned();
-        let found = tokio::task::spawn_blocking(move || {
+        let (found, ttl) = tokio::task::spawn_blocking(move || {
             let mut dns = resolver.lock().expect("resolver lock");
             let mut random = |n: u32| {
                 seed = seed
@@ -635,16 +813,20 @@ impl Node {
                     .wrapping_add(1_442_695_040_888_963_407);
                 ((seed >> 33) % (u64::from(n) + 1)) as u32
             };
-            discover(
-                &mut **dns,
-                &name,
-                application_id,
-                &[Transport::Tcp],
-                &mut random,
-            )
+            let _ = dns.take_min_ttl();
+            let found = discover(&mut **dns, &name, application_id, &transports, &mut random);
+            (found, dns.take_min_ttl())
         })
         .await
         .unwrap_or_default();
+        let mut owned = self
+            .inner
+            .discovered
+            .lock()
+            .expect("discovered lock")
+            .get(&key(realm))
+            .map(|d| d.owned.clone())
+            .unwrap_or_default();
         let mut hosts: Vec<String> = Vec::new();
         for c in found {
             let Some(ip) = c.addresses.first() else {
@@ -655,7 +837,12 @@ impl Node {
             }
             if self.peer_status(&c.host).is_none() {
                 let addr = SocketAddr::new(*ip, c.port);
-                if c.host.eq_ignore_ascii_case(realm) {
+                if c.transport == Transport::TlsTcp {
+                    #[cfg(feature = "tls")]
+                    if let Some(tls) = &tls {
+                        self.add_peer_tls(&c.host, addr, tls.clone());
+                    }
+                } else if c.host.eq_ignore_ascii_case(realm) {
                     // the realm's own address (no NAPTR, no SRV): its DiameterIdentity is not
                     // known in advance, so the CEA's Origin-Host is not checked
                     self.inner
@@ -667,17 +854,64 @@ impl Node {
                 } else {
                     self.add_peer(&c.host, addr);
                 }
+                owned.push(c.host.clone());
             }
             hosts.push(c.host);
         }
-        if !hosts.is_empty() {
-            self.inner
-                .discovered
-                .lock()
-                .expect("discovered lock")
-                .insert(key(realm), hosts.clone());
+        // peers discovery added that DNS no longer advertises are let go
+        let gone: Vec<String> = owned
+            .iter()
+            .filter(|o| !hosts.iter().any(|h| h.eq_ignore_ascii_case(o)))
+            .cloned()
+            .collect();
+        owned.retain(|o| hosts.iter().any(|h| h.eq_ignore_ascii_case(o)));
+        for g in &gone {
+            self.forget_peer(g);
+        }
+        let keep = self
+            .inner
+            .cfg
+            .discovery_refresh
+            .min(ttl.unwrap_or(Duration::MAX));
+        let mut map = self.inner.discovered.lock().expect("discovered lock");
+        if hosts.is_empty() {
+            map.remove(&key(realm));
+            return hosts;
+        }
+        let refreshing = map.get(&key(realm)).is_some_and(|d| d.refreshing);
+        map.insert(
+            key(realm),
+            Discovered {
+                hosts: hosts.clone(),
+                owned,
+                expires: Instant::now() + keep,
+                refreshing: true,
+            },
+        );
+        drop(map);
+        if !refreshing {
+            tokio::spawn(refresh_loop(
+                Arc::downgrade(&self.inner),
+                realm.to_owned(),
+                application_id,
+            ));
         }
         hosts
+    }
+
+    /// Disconnects a peer (DPR DO_NOT_WANT_TO_TALK_TO_YOU, no reconnection) and forgets it.
+    fn forget_peer(&self, host: &str) {
+        let _ = self.disconnect(host, DisconnectCause::DoNotWantToTalkToYou);
+        self.inner
+            .peers
+            .lock()
+            .expect("peers lock")
+            .remove(&key(host));
+        self.inner
+            .known
+            .lock()
+            .expect("known lock")
+            .remove(&key(host));
     }
 
     /// The hosts discovery found for `realm` (see [`Node::discover_peers`]).
@@ -687,7 +921,19 @@ impl Node {
             .lock()
             .expect("discovered lock")
             .get(&key(realm))
-            .cloned()
+            .map(|d| d.hosts.clone())
+            .unwrap_or_default()
+    }
+
+    /// The discovered hosts of `realm` while their DNS data is fresh.
+    fn fresh_discovered(&self, realm: &str) -> Vec<String> {
+        self.inner
+            .discovered
+            .lock()
+            .expect("discovered lock")
+            .get(&key(realm))
+            .filter(|d| d.expires > Instant::now())
+            .map(|d| d.hosts.clone())
             .unwrap_or_default()
     }
 
@@ -708,7 +954,7 @@ impl Node {
         if candidates.iter().any(usable) {
             return None;
         }
-        let mut hosts = self.discovered_peers(realm);
+        let mut hosts = self.fresh_discovered(realm);
         if hosts.is_empty() {
             hosts = self.discover_peers(realm, app_id).await;
         }
@@ -899,6 +1145,20 @@ impl Node {
                     .expect("redirect lock")
                     .insert(now(), &msg, &redirect);
             }
+            let unsupported: Vec<String> = redirect
+                .hosts
+                .iter()
+                .filter(|u| {
+                    DiameterUri::parse(u).is_ok_and(|p| {
+                        p.transport
+                            .is_some_and(|t| t != ims_diameter::UriTransport::Tcp)
+                    })
+                })
+                .cloned()
+                .collect();
+            if !redirect.hosts.is_empty() && unsupported.len() == redirect.hosts.len() {
+                return Err(NodeError::UnsupportedTransport(unsupported));
+            }
             let hosts = self.ensure_hosts(&redirect.hosts, deadline).await;
             if hosts.is_empty() {
                 return Ok(answer);
@@ -963,6 +1223,13 @@ impl Node {
         let mut hosts = Vec::new();
         for u in uris {
             let (host, port) = match DiameterUri::parse(u) {
+                // SCTP/UDP URIs: no such transport here (skipped; all of them → an error)
+                Ok(p)
+                    if p.transport
+                        .is_some_and(|t| t != ims_diameter::UriTransport::Tcp) =>
+                {
+                    continue
+                }
                 Ok(p) => (p.host.to_owned(), p.port_or_default()),
                 Err(_) => (u.clone(), 3868),
             };
@@ -1084,6 +1351,17 @@ impl Node {
                     &self.origin(),
                 );
             }
+            Decision::Reject(ResultCode::RealmNotServed) => {
+                // a realm we have no route for: discovery may find its peers (RFC 6733 §5.2)
+                if let Some(realm) = view.destination_realm().map(str::to_owned) {
+                    let deadline = Instant::now() + self.inner.cfg.request_timeout;
+                    let app_id = view.application_id();
+                    if let Some(c) = self.discover_for(&realm, app_id, &[], deadline).await {
+                        return self.relay(&req, &peer, &c).await;
+                    }
+                }
+                return result_answer(&view, ResultCode::RealmNotServed.code(), &self.origin());
+            }
             Decision::Reject(rc) => return result_answer(&view, rc.code(), &self.origin()),
         }
         if let Some(h) = handler {
@@ -1115,9 +1393,22 @@ impl Node {
         let view = req.view();
         let fwd = add_route_record(req.bytes(), from);
         let deadline = Instant::now() + self.inner.cfg.request_timeout;
+        // no usable next hop toward another realm: discovery (RFC 6733 §5.2) for relays too
+        let mut peers = peers.to_vec();
+        if let Some(realm) = view
+            .destination_realm()
+            .filter(|r| !r.eq_ignore_ascii_case(&self.inner.cfg.origin_realm))
+        {
+            if let Some(c) = self
+                .discover_for(realm, view.application_id(), &peers, deadline)
+                .await
+            {
+                peers = c;
+            }
+        }
         match self
             .send_to_candidates(
-                peers,
+                &peers,
                 view.application_id(),
                 Bytes::from(fwd),
                 deadline,
@@ -1172,6 +1463,147 @@ async fn connect(addr: SocketAddr, tls: PeerTls, host: &str) -> std::io::Result<
     Ok(Conn::Tcp(s))
 }
 
+/// Asks DNS again for `realm` whenever its discovery result expires (TTL or
+/// `discovery_refresh`), while the node lives and discovery still finds peers there.
+/// (Boxed with its type spelt out: it calls [`Node::discover_peers`], which spawns it.)
+fn refresh_loop(
+    node: std::sync::Weak<Inner>,
+    realm: String,
+    app_id: u32,
+) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(refresh(node, realm, app_id))
+}
+
+async fn refresh(node: std::sync::Weak<Inner>, realm: String, app_id: u32) {
+    loop {
+        let expires = {
+            let Some(inner) = node.upgrade() else { return };
+            let map = inner.discovered.lock().expect("discovered lock");
+            match map.get(&key(&realm)) {
+                Some(d) => d.expires,
+                None => return,
+            }
+        };
+        tokio::time::sleep_until(expires).await;
+        let Some(inner) = node.upgrade() else { return };
+        let n = Node { inner };
+        if n.fresh_discovered(&realm).is_empty()
+            && n.discover_peers(&realm, app_id).await.is_empty()
+        {
+            return;
+        }
+    }
+}
+
+/// After a CER/CEA on a connection that may switch to TLS: `Some` to keep reading in clear
+/// (in bulk from now on), `None` when the TCP read half was handed over or the task is gone.
+async fn decide(ctl: &mut mpsc::UnboundedReceiver<ReaderCtl>, r: ReadHalf) -> Option<ReadHalf> {
+    match ctl.recv().await? {
+        ReaderCtl::Resume => Some(r),
+        ReaderCtl::Handover(back) => {
+            if let ReadHalf::Tcp(t) = r {
+                let _ = back.send(t);
+            }
+            None
+        }
+    }
+}
+
+/// The reader of one connection: octets to the peer task as [`Cmd::Data`]. With `exact`, one
+/// whole message per read and a pause after a CER/CEA (and at once with `paused`).
+#[allow(clippy::too_many_arguments)]
+async fn read_loop(
+    mut r: ReadHalf,
+    side: Side,
+    gen: u64,
+    tx: mpsc::UnboundedSender<Cmd>,
+    mut ctl: mpsc::UnboundedReceiver<ReaderCtl>,
+    mut exact: bool,
+    paused: bool,
+    max: usize,
+) {
+    if paused {
+        match decide(&mut ctl, r).await {
+            Some(x) => (r, exact) = (x, false),
+            None => return,
+        }
+    }
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        if exact {
+            let mut head = [0u8; 4];
+            let frame = match r.read_exact(&mut head).await {
+                Ok(()) => message_length(&head, max).map(|len| {
+                    let mut v = vec![0u8; len];
+                    v[..4].copy_from_slice(&head);
+                    v
+                }),
+                Err(_) => None,
+            };
+            let Some(mut v) = frame else {
+                let _ = tx.send(Cmd::Closed(side, gen));
+                return;
+            };
+            if r.read_exact(&mut v[4..]).await.is_err() {
+                let _ = tx.send(Cmd::Closed(side, gen));
+                return;
+            }
+            let ce =
+                u32::from_be_bytes([0, v[5], v[6], v[7]]) == dict::command::CAPABILITIES_EXCHANGE;
+            if tx.send(Cmd::Data(side, gen, Bytes::from(v), ce)).is_err() {
+                return;
+            }
+            if ce {
+                match decide(&mut ctl, r).await {
+                    Some(x) => (r, exact) = (x, false),
+                    None => return,
+                }
+            }
+            continue;
+        }
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => {
+                let _ = tx.send(Cmd::Closed(side, gen));
+                return;
+            }
+            Ok(n) => {
+                let data = Bytes::copy_from_slice(&buf[..n]);
+                if tx.send(Cmd::Data(side, gen, data, false)).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The inband TLS handshake on a clear connection after CER/CEA (RFC 3588 §2.1): the
+/// server's certificate must name `host` (unless `tls` names another server), the client's,
+/// when one is sent and trust is by CA, too.
+#[cfg(feature = "tls")]
+async fn inband_handshake(
+    tcp: TcpStream,
+    tls: &crate::tls::TlsConfig,
+    role: TlsRole,
+    host: &str,
+) -> Option<Conn> {
+    let t = match role {
+        TlsRole::Client => {
+            let name = (!tls.has_server_name()).then_some(host);
+            tls.connect(tcp, name).await.ok()?
+        }
+        TlsRole::Server => {
+            let t = tls.accept(tcp).await.ok()?;
+            if let Some(cert) = crate::tls::peer_certificate(&t) {
+                if tls.trusts_by_name() && !crate::tls::names_host(&cert, host) {
+                    return None;
+                }
+            }
+            t
+        }
+    };
+    Some(Conn::Tls(Box::new(t)))
+}
+
 struct PeerTask {
     node: Node,
     host: String,
@@ -1179,9 +1611,14 @@ struct PeerTask {
     peer: Peer,
     tx: mpsc::UnboundedSender<Cmd>,
     status: watch::Sender<PeerStatus>,
-    writers: [Option<(u64, BoxWrite)>; 2],
+    writers: [Option<(u64, WriteHalf)>; 2],
     tls: PeerTls,
     readers: [Option<tokio::task::JoinHandle<()>>; 2],
+    /// Per side: the reader's control channel, whether it waits after a CER/CEA, and the
+    /// generation of the clear connection an inband TLS handshake runs on.
+    ctl: [Option<mpsc::UnboundedSender<ReaderCtl>>; 2],
+    paused: [bool; 2],
+    handshaking: [Option<u64>; 2],
     gen: u64,
     replies: HashMap<u64, Reply>,
     next_tag: u64,
@@ -1217,35 +1654,97 @@ impl PeerTask {
         }
     }
 
-    fn attach(&mut self, side: Side, s: Conn) -> u64 {
+    /// Attaches a connection on `side` and starts its reader. A plain TCP connection that may
+    /// switch to TLS inband is read one message at a time and its reader pauses after a CER/CEA
+    /// (from the start when `cer_read`: the node read the CER to find the peer) until the peer
+    /// has decided (see [`PeerTask::resume_readers`] and [`PeerTask::start_tls`]).
+    fn attach(&mut self, side: Side, s: Conn, cer_read: bool) -> u64 {
         self.gen += 1;
         let gen = self.gen;
-        let (mut r, w) = s.split();
-        self.writers[idx(side)] = Some((gen, w));
-        let tx = self.tx.clone();
-        let h = tokio::spawn(async move {
-            let mut buf = vec![0u8; 16 * 1024];
-            loop {
-                match r.read(&mut buf).await {
-                    Ok(0) | Err(_) => {
-                        let _ = tx.send(Cmd::Closed(side, gen));
-                        return;
-                    }
-                    Ok(n) => {
-                        if tx
-                            .send(Cmd::Data(side, gen, Bytes::copy_from_slice(&buf[..n])))
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
-        if let Some(old) = self.readers[idx(side)].replace(h) {
+        let i = idx(side);
+        let inband = !s.is_tls() && self.peer.config().inband_security != InbandSecurity::None;
+        let (r, w) = s.split();
+        self.writers[i] = Some((gen, w));
+        self.handshaking[i] = None;
+        let (ctl_tx, ctl) = mpsc::unbounded_channel();
+        self.ctl[i] = Some(ctl_tx);
+        self.paused[i] = inband && cer_read;
+        let max = self.peer.config().limits.max_message_size;
+        let h = tokio::spawn(read_loop(
+            r,
+            side,
+            gen,
+            self.tx.clone(),
+            ctl,
+            inband,
+            inband && cer_read,
+            max,
+        ));
+        if let Some(old) = self.readers[i].replace(h) {
             old.abort();
         }
         gen
+    }
+
+    /// Lets paused readers go on once the capabilities exchange is settled without inband TLS.
+    fn resume_readers(&mut self) {
+        let negotiating = matches!(
+            self.peer.state(),
+            PeerState::WaitConnAck
+                | PeerState::WaitICea
+                | PeerState::WaitConnAckElect
+                | PeerState::WaitReturns
+        );
+        if negotiating {
+            return;
+        }
+        for i in 0..2 {
+            if std::mem::take(&mut self.paused[i]) {
+                if let Some(c) = &self.ctl[i] {
+                    let _ = c.send(ReaderCtl::Resume);
+                }
+            }
+        }
+    }
+
+    /// [`Output::StartTls`]: takes the clear TCP connection back from its reader and runs the
+    /// TLS handshake on it; [`Cmd::TlsUp`] or [`Cmd::TlsFailed`] reports the result.
+    fn start_tls(&mut self, side: Side, role: TlsRole) {
+        let i = idx(side);
+        self.paused[i] = false;
+        let writer = self.writers[i].take();
+        let ctl = self.ctl[i].take();
+        #[cfg(feature = "tls")]
+        {
+            let tls = self.node.inner.inband_tls.lock().expect("tls lock").clone();
+            if let (Some(tls), Some((gen, WriteHalf::Tcp(w))), Some(ctl)) = (tls, writer, ctl) {
+                let (back, back_rx) = oneshot::channel();
+                if ctl.send(ReaderCtl::Handover(back)).is_ok() {
+                    self.handshaking[i] = Some(gen);
+                    let tx = self.tx.clone();
+                    let host = self.host.clone();
+                    let to = self.node.inner.cfg.connect_timeout;
+                    let h = tokio::spawn(async move {
+                        let hs = async {
+                            let r = back_rx.await.ok()?;
+                            let tcp = r.reunite(w).ok()?;
+                            inband_handshake(tcp, &tls, role, &host).await
+                        };
+                        let _ = match tokio::time::timeout(to, hs).await {
+                            Ok(Some(c)) => tx.send(Cmd::TlsUp(side, gen, c)),
+                            _ => tx.send(Cmd::TlsFailed(side, gen)),
+                        };
+                    });
+                    // the old reader ends by itself once it has handed its half over
+                    drop(self.readers[i].replace(h));
+                    return;
+                }
+            }
+        }
+        #[cfg(not(feature = "tls"))]
+        let _ = (writer, ctl, role);
+        // no TLS configuration (or no clear TCP connection): the handshake cannot run
+        self.peer.handle_input(now(), Input::TransportClosed(side));
     }
 
     fn current(&self, side: Side, gen: u64) -> bool {
@@ -1278,7 +1777,10 @@ impl PeerTask {
             }
             Cmd::Accept(s, initial) => {
                 if self.peer.accept().is_ok() {
-                    self.attach(Side::Responder, s);
+                    if s.is_tls() {
+                        self.peer.set_secure(Side::Responder);
+                    }
+                    self.attach(Side::Responder, s, true);
                     self.peer
                         .handle_input(t, Input::Data(Side::Responder, &initial));
                 }
@@ -1287,14 +1789,30 @@ impl PeerTask {
                 if self.peer.state() == PeerState::WaitConnAck
                     || self.peer.state() == PeerState::WaitConnAckElect
                 {
-                    self.attach(Side::Initiator, s);
+                    if s.is_tls() {
+                        self.peer.set_secure(Side::Initiator);
+                    }
+                    self.attach(Side::Initiator, s, false);
                     self.peer.handle_input(t, Input::Connected);
                 }
             }
             Cmd::ConnectFailed => self.peer.handle_input(t, Input::ConnectFailed),
-            Cmd::Data(side, gen, b) => {
+            Cmd::Data(side, gen, b, paused) => {
                 if self.current(side, gen) {
+                    self.paused[idx(side)] |= paused;
                     self.peer.handle_input(t, Input::Data(side, &b));
+                }
+            }
+            Cmd::TlsUp(side, gen, conn) => {
+                if self.handshaking[idx(side)] == Some(gen) {
+                    self.attach(side, conn, false);
+                    self.peer.handle_input(t, Input::TlsEstablished(side));
+                }
+            }
+            Cmd::TlsFailed(side, gen) => {
+                if self.handshaking[idx(side)] == Some(gen) {
+                    self.handshaking[idx(side)] = None;
+                    self.peer.handle_input(t, Input::TransportClosed(side));
                 }
             }
             Cmd::Closed(side, gen) => {
@@ -1333,10 +1851,7 @@ impl PeerTask {
                 }
                 Output::Transmit { side, bytes } => {
                     let failed = match self.writers[idx(side)].as_mut() {
-                        // flush: TLS buffers records (a no-op on TCP)
-                        Some((_, w)) => {
-                            w.write_all(&bytes).await.is_err() || w.flush().await.is_err()
-                        }
+                        Some((_, w)) => w.send(&bytes).await.is_err(),
                         None => false,
                     };
                     if failed {
@@ -1345,21 +1860,28 @@ impl PeerTask {
                     }
                 }
                 Output::Close(side) => {
-                    if let Some((_, mut w)) = self.writers[idx(side)].take() {
-                        let _ = w.shutdown().await;
+                    let i = idx(side);
+                    if let Some((_, mut w)) = self.writers[i].take() {
+                        w.shutdown().await;
                     }
-                    if let Some(r) = self.readers[idx(side)].take() {
+                    if let Some(r) = self.readers[i].take() {
                         r.abort();
                     }
+                    self.ctl[i] = None;
+                    self.paused[i] = false;
+                    self.handshaking[i] = None;
                 }
+                Output::StartTls { side, role } => self.start_tls(side, role),
                 Output::Event(e) => self.on_event(e),
             }
         }
+        self.resume_readers();
         let st = PeerStatus {
             state: self.peer.state(),
             watchdog: self.peer.watchdog(),
             remote: self.peer.remote().cloned(),
             stats: self.peer.stats(),
+            secure: self.peer.is_secure(),
         };
         self.status.send_if_modified(|s| {
             if *s != st {

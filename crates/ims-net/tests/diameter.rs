@@ -506,3 +506,137 @@ async fn panicking_handler_is_answered_5012() {
         .state
         .is_open());
 }
+
+/// A TCP proxy whose connections can be cut (both sockets dropped at once: a connection loss)
+/// and which, while down, drops every new connection at once.
+struct Cable {
+    addr: SocketAddr,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    tasks: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Cable {
+    async fn new(target: SocketAddr) -> Cable {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let tasks: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let (u, t) = (up.clone(), tasks.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = l.accept().await {
+                if !u.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = tokio::net::TcpStream::connect(target).await else {
+                    continue;
+                };
+                let h = tokio::spawn(async move {
+                    let (mut cr, mut cw) = client.into_split();
+                    let (mut sr, mut sw) = server.into_split();
+                    let a = tokio::io::copy(&mut cr, &mut sw);
+                    let b = tokio::io::copy(&mut sr, &mut cw);
+                    let _ = tokio::join!(a, b);
+                });
+                t.lock().unwrap().push(h);
+            }
+        });
+        Cable { addr, up, tasks }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for h in self.tasks.lock().unwrap().drain(..) {
+            h.abort();
+        }
+    }
+
+    fn mend(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_loss_fails_over_at_once_and_fails_back_after_reopen() {
+    // hss1 (preferred: first by name) answers MAR slowly; hss2 at once
+    let (hss1, addr1, _) = hss("hss1.ims.example.org").await;
+    let h1 = hss1.clone();
+    let served1 = Arc::new(AtomicUsize::new(0));
+    let s1 = served1.clone();
+    hss1.handle(app::CX, Mar::CODE, move |req| {
+        let (h, s) = (h1.clone(), s1.clone());
+        async move {
+            let slow = Mar::decode(&req.message.view())
+                .is_ok_and(|m| m.user_name == "slow@ims.example.org");
+            if slow {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            }
+            s.fetch_add(1, Ordering::SeqCst);
+            maa_for(&h, &req)
+        }
+    });
+    let (_hss2, addr2, count2) = hss("hss2.ims.example.org").await;
+    let cable = Cable::new(addr1).await;
+    let tw = Duration::from_millis(200);
+    let tc = Duration::from_millis(500);
+    let mut c = cfg("scscf.ims.example.org");
+    c.watchdog_interval = tw;
+    c.reconnect_interval = Some(tc);
+    c.connect_timeout = Duration::from_secs(1);
+    let scscf = Node::new(c);
+    scscf.add_peer("hss1.ims.example.org", cable.addr);
+    scscf.add_peer("hss2.ims.example.org", addr2);
+    scscf.wait_open("hss1.ims.example.org", SECS).await.unwrap();
+    scscf.wait_open("hss2.ims.example.org", SECS).await.unwrap();
+    let a = scscf.send(&mar(&scscf, "alice")).await.unwrap();
+    assert_eq!(a.view().origin_host(), Some("hss1.ims.example.org"));
+
+    // a request pending at hss1 when the connection is lost goes to hss2 at once, T flag set
+    let s = scscf.clone();
+    let pending = tokio::spawn(async move {
+        let started = tokio::time::Instant::now();
+        let a = s.send(&mar(&s, "slow")).await.unwrap();
+        (a, started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    cable.cut();
+    let (a, took) = pending.await.unwrap();
+    assert_eq!(a.view().origin_host(), Some("hss2.ims.example.org"));
+    assert!(
+        took < Duration::from_millis(1500),
+        "failover waited for the watchdog: {took:?}"
+    );
+    let st = scscf.peer_status("hss1.ims.example.org").unwrap();
+    assert_eq!(st.state, PeerState::Closed);
+    assert_eq!(st.stats.failovers, 1);
+    assert_eq!(count2.load(Ordering::SeqCst), 1);
+
+    // while hss1 is unreachable everything goes to hss2
+    for u in ["bob", "carol"] {
+        let a = scscf.send(&mar(&scscf, u)).await.unwrap();
+        assert_eq!(a.view().origin_host(), Some("hss2.ims.example.org"));
+    }
+    // the connection comes back: reconnect after Tc, then REOPEN needs three DWAs (RFC 3539
+    // §3.4.1) before hss1 is used again — failback no earlier than about 2 Tw after the CEA
+    let mended = tokio::time::Instant::now();
+    cable.mend();
+    let mut reopen_seen = false;
+    let back = loop {
+        let st = scscf.peer_status("hss1.ims.example.org").unwrap();
+        if st.state.is_open() && st.watchdog == ims_diameter::peer::WatchdogState::Reopen {
+            reopen_seen = true;
+            // not used while in REOPEN
+            let a = scscf.send(&mar(&scscf, "dave")).await.unwrap();
+            assert_eq!(a.view().origin_host(), Some("hss2.ims.example.org"));
+        }
+        if st.watchdog == ims_diameter::peer::WatchdogState::Okay {
+            break mended.elapsed();
+        }
+        assert!(mended.elapsed() < SECS, "hss1 never came back: {st:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(reopen_seen, "REOPEN not observed");
+    assert!(back >= 2 * tw, "failback too early: {back:?}");
+    let a = scscf.send(&mar(&scscf, "erin")).await.unwrap();
+    assert_eq!(a.view().origin_host(), Some("hss1.ims.example.org"));
+}

@@ -220,3 +220,191 @@ async fn realm_address_fallback_on_port_3868() {
     assert!(matches!(err, NodeError::NoRoute(_)), "{err:?}");
     assert!(lonely.peers().is_empty());
 }
+
+/// A resolver whose records the test changes while the node uses it.
+#[derive(Clone, Default)]
+struct Shared(Arc<std::sync::Mutex<StaticResolver>>);
+
+impl Resolver for Shared {
+    fn naptr(&mut self, name: &str) -> Vec<Naptr> {
+        self.0.lock().unwrap().naptr(name)
+    }
+    fn srv(&mut self, name: &str) -> Vec<Srv> {
+        self.0.lock().unwrap().srv(name)
+    }
+    fn addresses(&mut self, name: &str) -> Vec<IpAddr> {
+        self.0.lock().unwrap().addresses(name)
+    }
+    fn take_min_ttl(&mut self) -> Option<Duration> {
+        self.0.lock().unwrap().take_min_ttl()
+    }
+}
+
+/// Polls `f` for up to 5 s.
+async fn eventually(what: &str, f: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never: {what}");
+}
+
+#[tokio::test]
+async fn discovery_is_refreshed_after_the_dns_ttl_and_unadvertised_peers_are_dropped() {
+    let realm = "ttl.example.net";
+    let (hss1, a1, c1) = hss("hss1.ttl.example.net", realm, "127.0.0.1:0").await;
+    let (_hss2, a2, c2) = hss("hss2.ttl.example.net", realm, "127.0.0.1:0").await;
+    let dns = Shared::default();
+    dns.0
+        .lock()
+        .unwrap()
+        .set_ttl(Some(Duration::from_millis(800)))
+        .add_srv(
+            "_diameter._tcp.ttl.example.net",
+            Srv::new(0, 10, a1.port(), "hss1.ttl.example.net"),
+        )
+        .add_address("hss1.ttl.example.net", localhost())
+        .add_address("hss2.ttl.example.net", localhost());
+    let mut c = cfg("scscf.ims.example.org", "ims.example.org");
+    c.discovery_refresh = Duration::from_secs(300); // the TTL is shorter: it wins
+    let client = Node::new(c);
+    client.set_resolver(dns.clone());
+    let maa = client.send(&mar(&client, realm)).await.unwrap();
+    assert_eq!(maa.view().outcome(), Some(Outcome::SUCCESS));
+    assert_eq!(c1.load(Ordering::SeqCst), 1);
+    assert_eq!(client.discovered_peers(realm), ["hss1.ttl.example.net"]);
+
+    // the realm now advertises hss2 only
+    {
+        let mut d = dns.0.lock().unwrap();
+        d.remove("_diameter._tcp.ttl.example.net");
+        d.add_srv(
+            "_diameter._tcp.ttl.example.net",
+            Srv::new(0, 10, a2.port(), "hss2.ttl.example.net"),
+        );
+    }
+    // before the TTL nothing changes
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(client.discovered_peers(realm), ["hss1.ttl.example.net"]);
+    // after it, without any request: hss2 found and connected, hss1 let go with DPR
+    eventually("hss2 discovered", || {
+        client.discovered_peers(realm) == ["hss2.ttl.example.net"]
+    })
+    .await;
+    assert!(client.peer_status("hss1.ttl.example.net").is_none());
+    eventually("hss1 received DPR", || {
+        hss1.peer_status("scscf.ims.example.org")
+            .is_some_and(|s| s.stats.dpr_received == 1 && !s.state.is_open())
+    })
+    .await;
+    client
+        .wait_open("hss2.ttl.example.net", SECS)
+        .await
+        .unwrap();
+    let maa = client.send(&mar(&client, realm)).await.unwrap();
+    assert_eq!(maa.view().outcome(), Some(Outcome::SUCCESS));
+    assert_eq!(
+        (c1.load(Ordering::SeqCst), c2.load(Ordering::SeqCst)),
+        (1, 1)
+    );
+}
+
+#[tokio::test]
+async fn refresh_interval_without_ttl_and_a_realm_dns_forgets() {
+    let realm = "gone.example.net";
+    let (_hss, a1, c1) = hss("hss.gone.example.net", realm, "127.0.0.1:0").await;
+    let dns = Shared::default();
+    dns.0
+        .lock()
+        .unwrap()
+        .add_srv(
+            "_diameter._tcp.gone.example.net",
+            Srv::new(0, 10, a1.port(), "hss.gone.example.net"),
+        )
+        .add_address("hss.gone.example.net", localhost());
+    let mut c = cfg("scscf.ims.example.org", "ims.example.org");
+    c.discovery_refresh = Duration::from_millis(500); // no TTL from this resolver
+    let client = Node::new(c);
+    client.set_resolver(dns.clone());
+    let maa = client.send(&mar(&client, realm)).await.unwrap();
+    assert_eq!(maa.view().outcome(), Some(Outcome::SUCCESS));
+    assert_eq!(c1.load(Ordering::SeqCst), 1);
+    dns.0
+        .lock()
+        .unwrap()
+        .remove("_diameter._tcp.gone.example.net");
+    eventually("realm forgotten", || {
+        client.discovered_peers(realm).is_empty()
+    })
+    .await;
+    assert!(client.peer_status("hss.gone.example.net").is_none());
+    let err = client.send(&mar(&client, realm)).await.unwrap_err();
+    assert!(matches!(err, NodeError::NoRoute(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_relay_discovers_the_next_hop_of_a_relayed_request() {
+    let realm = "far.example.net";
+    let (_hss, a1, c1) = hss("hss.far.example.net", realm, "127.0.0.1:0").await;
+    let mut dns = StaticResolver::default();
+    dns.add_naptr(
+        realm,
+        Naptr::new(10, 10, "S", "AAA+D2T", "_diameter._tcp.far.example.net"),
+    )
+    .add_srv(
+        "_diameter._tcp.far.example.net",
+        Srv::new(0, 10, a1.port(), "hss.far.example.net"),
+    )
+    .add_address("hss.far.example.net", localhost());
+    // a relay agent with no route for far.example.net, only DNS
+    let mut rc = cfg("dra.ims.example.org", "ims.example.org");
+    rc.applications = vec![Application::RELAY];
+    let dra = Node::new(rc);
+    dra.set_resolver(dns);
+    let dra_addr = dra.listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let client = Node::new(cfg("scscf.ims.example.org", "ims.example.org"));
+    client.add_peer("dra.ims.example.org", dra_addr);
+    client.wait_open("dra.ims.example.org", SECS).await.unwrap();
+    let maa = client.send(&mar(&client, realm)).await.unwrap();
+    assert_eq!(maa.view().outcome(), Some(Outcome::SUCCESS));
+    assert_eq!(maa.view().origin_host(), Some("hss.far.example.net"));
+    assert_eq!(c1.load(Ordering::SeqCst), 1);
+    assert_eq!(dra.discovered_peers(realm), ["hss.far.example.net"]);
+    // the client itself discovered nothing: it has no resolver
+    assert!(client.discovered_peers(realm).is_empty());
+    // a realm DNS does not know: the relay answers 3003 DIAMETER_REALM_NOT_SERVED
+    let a = client
+        .send(&mar(&client, "nowhere.example.com"))
+        .await
+        .unwrap();
+    assert_eq!(a.view().outcome(), Some(Outcome::from_result_code(3003)));
+}
+
+#[tokio::test]
+async fn a_redirect_to_sctp_only_hosts_is_a_typed_error() {
+    // no SCTP here (see ims_net::diameter): aaa://...;transport=sctp cannot be followed
+    let mut sc = cfg("slf.ims.example.org", "ims.example.org");
+    sc.routes = vec![ims_diameter::routing::Route::new(
+        "sctp.example.net",
+        ims_diameter::routing::Action::Redirect,
+        &["aaa://hss.sctp.example.net:3868;transport=sctp"],
+    )];
+    let slf = Node::new(sc);
+    let addr = slf.listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let client = Node::new(cfg("scscf.ims.example.org", "ims.example.org"));
+    client.add_peer("slf.ims.example.org", addr);
+    client.wait_open("slf.ims.example.org", SECS).await.unwrap();
+    let err = client
+        .send(&mar(&client, "sctp.example.net"))
+        .await
+        .unwrap_err();
+    match err {
+        NodeError::UnsupportedTransport(uris) => {
+            assert_eq!(uris, ["aaa://hss.sctp.example.net:3868;transport=sctp"])
+        }
+        e => panic!("{e:?}"),
+    }
+    assert!(client.peer_status("hss.sctp.example.net").is_none());
+}

@@ -92,6 +92,15 @@ pub struct HssAdmin<R> {
     realm: String,
     scscf_hosts: HashMap<String, String>,
     default_scscf_host: String,
+    /// More embedded HSSs (behind an SLF): RTR and PPR for their users leave from them.
+    others: std::sync::Mutex<Vec<Arc<OtherHss<R>>>>,
+}
+
+/// One more HSS the interface administers.
+struct OtherHss<R> {
+    hss: LocalHss,
+    requester: R,
+    requests: HssInitiated,
 }
 
 impl<R> std::fmt::Debug for HssAdmin<R> {
@@ -122,7 +131,42 @@ impl<R: DiameterRequester> HssAdmin<R> {
             realm: realm.to_string(),
             scscf_hosts: HashMap::new(),
             default_scscf_host: default_scscf_host.to_string(),
+            others: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// Administers one more HSS (several behind an SLF): de-registration, profile pushes, state
+    /// and iFC changes of its users go to it, and its RTRs and PPRs leave through `requester`
+    /// as `origin_host`. New subscribers still go to the first HSS.
+    pub fn add_hss(&self, hss: LocalHss, requester: R, origin_host: &str) {
+        self.others
+            .lock()
+            .expect("admin lock is never poisoned")
+            .push(Arc::new(OtherHss {
+                hss,
+                requester,
+                requests: HssInitiated::new(origin_host, &self.realm),
+            }));
+    }
+
+    /// The other HSS holding `impi`, if it is not the first one's.
+    fn other_for(&self, impi: &str) -> Option<Arc<OtherHss<R>>> {
+        let known = |h: &LocalHss| {
+            h.hss()
+                .lock()
+                .expect("HSS lock is never poisoned")
+                .subscriber(impi)
+                .is_some()
+        };
+        if known(&self.hss) {
+            return None;
+        }
+        self.others
+            .lock()
+            .expect("admin lock is never poisoned")
+            .iter()
+            .find(|o| known(&o.hss))
+            .cloned()
     }
 
     /// Adds the embedded PCRF to the interface (`/pcrf/*`): its requests leave through
@@ -250,22 +294,22 @@ impl<R: DiameterRequester> HssAdmin<R> {
 
     /// The registration state of `impi` and its S-CSCF.
     pub fn state(&self, impi: &str) -> Option<(RegistrationState, Option<String>)> {
-        let hss = self.hss.hss().lock().expect("HSS lock is never poisoned");
+        let other = self.other_for(impi);
+        let local = other.as_ref().map_or(&self.hss, |o| &o.hss);
+        let hss = local.hss().lock().expect("HSS lock is never poisoned");
         hss.registration(impi)
             .map(|(st, name)| (st, name.map(str::to_string)))
     }
 
     async fn send(
         &self,
+        other: Option<&OtherHss<R>>,
         server_name: String,
         host: String,
         req: Vec<u8>,
     ) -> Result<Pushed, AdminError> {
-        let answer = self
-            .requester
-            .request(req)
-            .await
-            .map_err(AdminError::NoAnswer)?;
+        let requester = other.map_or(&self.requester, |o| &o.requester);
+        let answer = requester.request(req).await.map_err(AdminError::NoAnswer)?;
         let result = answer_code(&answer)
             .ok_or_else(|| AdminError::NoAnswer("answer without a result code".into()))?;
         Ok(Pushed {
@@ -283,8 +327,10 @@ impl<R: DiameterRequester> HssAdmin<R> {
         impus: &[String],
         reason: DeregistrationReason,
     ) -> Result<Pushed, AdminError> {
+        let other = self.other_for(impi);
         let (server, all) = {
-            let mut hss = self.hss.hss().lock().expect("HSS lock is never poisoned");
+            let local = other.as_ref().map_or(&self.hss, |o| &o.hss);
+            let mut hss = local.hss().lock().expect("HSS lock is never poisoned");
             if hss.subscriber(impi).is_none() {
                 return Err(AdminError::UnknownSubscriber(impi.to_string()));
             }
@@ -293,8 +339,9 @@ impl<R: DiameterRequester> HssAdmin<R> {
         };
         let impus = if impus.is_empty() { &all } else { impus };
         let host = self.host_of(&server);
-        let req = self.requests.rtr(&host, &self.realm, impi, impus, &reason);
-        self.send(server, host, req).await
+        let requests = other.as_ref().map_or(&self.requests, |o| &o.requests);
+        let req = requests.rtr(&host, &self.realm, impi, impus, &reason);
+        self.send(other.as_deref(), server, host, req).await
     }
 
     /// Profile update: replaces the subscriber's profile (when `subscription` is given) and
@@ -305,8 +352,10 @@ impl<R: DiameterRequester> HssAdmin<R> {
         subscription: Option<ImsSubscription>,
         charging: Option<ChargingAddresses>,
     ) -> Result<Pushed, AdminError> {
+        let other = self.other_for(impi);
         let (server, xml) = {
-            let mut hss = self.hss.hss().lock().expect("HSS lock is never poisoned");
+            let local = other.as_ref().map_or(&self.hss, |o| &o.hss);
+            let mut hss = local.hss().lock().expect("HSS lock is never poisoned");
             let Some(current) = hss.subscriber(impi).map(|s| s.subscription.clone()) else {
                 return Err(AdminError::UnknownSubscriber(impi.to_string()));
             };
@@ -323,17 +372,18 @@ impl<R: DiameterRequester> HssAdmin<R> {
             ));
         }
         let host = self.host_of(&server);
-        let req = self
-            .requests
-            .ppr(&host, &self.realm, impi, xml.as_deref(), charging.as_ref());
-        self.send(server, host, req).await
+        let requests = other.as_ref().map_or(&self.requests, |o| &o.requests);
+        let req = requests.ppr(&host, &self.realm, impi, xml.as_deref(), charging.as_ref());
+        self.send(other.as_deref(), server, host, req).await
     }
 
     /// The subscription of `impi` with its service profile's iFCs replaced by `ifc_xml` (one or
     /// more `<InitialFilterCriteria>` elements, TS 29.228 Annex E).
     pub fn with_ifcs(&self, impi: &str, ifc_xml: &str) -> Result<ImsSubscription, AdminError> {
+        let other = self.other_for(impi);
         let current = {
-            let hss = self.hss.hss().lock().expect("HSS lock is never poisoned");
+            let local = other.as_ref().map_or(&self.hss, |o| &o.hss);
+            let hss = local.hss().lock().expect("HSS lock is never poisoned");
             hss.subscriber(impi)
                 .map(|s| s.subscription.clone())
                 .ok_or_else(|| AdminError::UnknownSubscriber(impi.to_string()))?

@@ -80,6 +80,13 @@ fn asserted_identity(req: &Message<'_>) -> Option<String> {
         .map(|f| f.uri().as_str().to_string())
 }
 
+fn to_tag_of(m: &Message<'_>) -> Option<String> {
+    m.to()
+        .ok()
+        .flatten()
+        .and_then(|t| t.tag().map(str::to_string))
+}
+
 fn is_initial(req: &Message<'_>) -> bool {
     req.to().ok().flatten().is_none_or(|t| t.tag().is_none())
 }
@@ -145,6 +152,57 @@ struct CallState {
     leg: Option<DialogLeg>,
     /// Media-Component-Numbers of the last AAR.
     media: Vec<u32>,
+    /// The caller's From tag (tells which side an in-dialog message belongs to).
+    caller_tag: Option<String>,
+}
+
+/// Calls by Call-ID and side: `true` for the state of a UE that is the caller, `false` for a
+/// UE that is the callee. A P-CSCF serving both ends of a call (the all-in-one core) keeps
+/// both, each with its own Rx session, as two P-CSCFs would.
+type CallKey = (String, bool);
+
+/// The key of the side a message belongs to. `ue_end`: a request sent by one of our UEs, or a
+/// response going to one; that UE is the caller when the From tag is the caller's.
+fn side_of(
+    calls: &HashMap<CallKey, CallState>,
+    call_id: &str,
+    from_tag: Option<&str>,
+    ue_end: bool,
+) -> Option<CallKey> {
+    let caller_tag = [true, false]
+        .iter()
+        .find_map(|s| calls.get(&(call_id.to_string(), *s)))
+        .and_then(|c| c.caller_tag.clone());
+    let by_caller = from_tag.is_some() && from_tag == caller_tag.as_deref();
+    let key = (call_id.to_string(), ue_end == by_caller);
+    calls.contains_key(&key).then_some(key)
+}
+
+/// The P-CSCF's subscription to a UE's registration state (TS 24.229 §5.2.3).
+#[derive(Debug, Clone)]
+struct RegWatch {
+    call_id: String,
+    tag: String,
+    /// The S-CSCF's tag, once a 2xx answered.
+    remote_tag: Option<String>,
+    cseq: u32,
+    /// The UE's Service-Route (the S-CSCF that registered it).
+    routes: Vec<String>,
+    /// When the next (initial or refreshing) SUBSCRIBE is due.
+    refresh_at: u64,
+    /// The last reginfo version received.
+    version: Option<u32>,
+}
+
+/// What a reg event NOTIFY made the P-CSCF do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegNotifyOutcome {
+    /// The status to answer the NOTIFY with.
+    pub status: u16,
+    /// Contacts (host:port keys) whose registration state was removed.
+    pub removed: Vec<String>,
+    /// The calls of those UEs to release (see [`Pcscf::on_reg_notify`]).
+    pub releases: Vec<Release>,
 }
 
 /// What the P-CSCF stores of a served UE's dialog to release it itself (TS 24.229 §5.2.6.3.4:
@@ -187,8 +245,11 @@ pub struct OwnRequest {
 pub struct Release {
     /// The BYEs: to the UE first, then toward the core.
     pub byes: Vec<OwnRequest>,
-    /// The STR ending the Rx session.
-    pub str: RxAction,
+    /// The STR ending the Rx session (`None`: the call had none).
+    pub str: Option<RxAction>,
+    /// For a call still being set up: its Call-ID and side (true: our UE is the caller), whose
+    /// pending INVITE the proxy answers with an error response (toward the caller).
+    pub reject_invite: Option<(String, bool)>,
 }
 
 /// The P-CSCF.
@@ -196,7 +257,8 @@ pub struct Release {
 pub struct Pcscf {
     cfg: PcscfConfig,
     ues: Mutex<HashMap<String, UeRegistration>>,
-    calls: Mutex<HashMap<String, CallState>>,
+    calls: Mutex<HashMap<CallKey, CallState>>,
+    watches: Mutex<HashMap<String, RegWatch>>,
     counter: AtomicU64,
 }
 
@@ -219,6 +281,7 @@ impl Pcscf {
             cfg,
             ues: Mutex::new(HashMap::new()),
             calls: Mutex::new(HashMap::new()),
+            watches: Mutex::new(HashMap::new()),
             counter: AtomicU64::new(1),
         }
     }
@@ -339,13 +402,20 @@ impl Pcscf {
             .filter(|b| b.starts_with("v=0"))
             .map(|b| (from, b.to_string()));
         let leg = Self::initial_leg(req, from == OfferFrom::Ue);
+        let caller_tag = req
+            .from()
+            .ok()
+            .flatten()
+            .and_then(|f| f.tag().map(str::to_string));
         let mut calls = self.calls.lock().expect("P-CSCF lock is never poisoned");
-        let c = calls.entry(call_id.to_string()).or_insert(CallState {
+        let key = (call_id.to_string(), from == OfferFrom::Ue);
+        let c = calls.entry(key).or_insert(CallState {
             offer: None,
             rx: None,
             icid: String::new(),
             leg: None,
             media: Vec::new(),
+            caller_tag,
         });
         c.offer = offer;
         c.icid = icid;
@@ -401,8 +471,12 @@ impl Pcscf {
         contact_key(&uri_of(route)) == contact_key(&self.cfg.path_uri)
     }
 
-    /// A 2xx to the initial INVITE: the dialog's other tag, Contact and route set.
-    fn confirm_leg(&self, resp: &Message<'_>, leg: &mut DialogLeg) {
+    /// A 2xx (or a 1xx with a To tag: the early dialog) to the initial INVITE: the dialog's
+    /// other tag, Contact and route set.
+    fn learn_leg(&self, resp: &Message<'_>, leg: &mut DialogLeg, confirmed: bool) {
+        if to_tag_of(resp).is_none() {
+            return;
+        }
         let to_tag = resp
             .to()
             .ok()
@@ -429,27 +503,34 @@ impl Pcscf {
             leg.ue_tag = to_tag;
             leg.ue_contact = contact;
         }
-        leg.confirmed = true;
+        leg.confirmed = confirmed;
     }
 
     /// Releases the call whose Rx session is `rx_session` (ASR, or loss of all its bearers):
-    /// the BYEs to send both ways with `reason` (an RFC 3326 Reason value) and the STR. `None`
-    /// when no confirmed dialog has that session.
+    /// the BYEs to send with `reason` (an RFC 3326 Reason value) and the STR. A confirmed
+    /// dialog gets a BYE both ways (TS 24.229 §5.2.8.1.2); an early one (a 1xx with a To tag
+    /// arrived) one BYE toward the callee on the caller's behalf, which the callee answers with
+    /// 487 to the INVITE (RFC 3261 §15.1.2), so the caller gets the error response. `None`
+    /// when no call has that session.
     pub fn release(&self, rx_session: &str, reason: &str) -> Option<Release> {
         let mut calls = self.calls.lock().expect("P-CSCF lock is never poisoned");
-        let call_id = calls
+        let key = calls
             .iter()
             .find(|(_, c)| c.rx.as_deref() == Some(rx_session))
             .map(|(k, _)| k.clone())?;
-        let c = calls.remove(&call_id)?;
-        let str = RxAction::Str {
-            session_id: rx_session.to_string(),
-        };
-        let Some(leg) = c.leg.filter(|l| l.confirmed) else {
-            return Some(Release {
+        let c = calls.remove(&key)?;
+        Some(Self::release_call(&key.0, c, reason))
+    }
+
+    /// The BYEs (and STR) that end one side of a call.
+    fn release_call(call_id: &str, c: CallState, reason: &str) -> Release {
+        let str = c.rx.map(|session_id| RxAction::Str { session_id });
+        let Some(leg) = c.leg else {
+            return Release {
                 byes: Vec::new(),
                 str,
-            });
+                reject_invite: None,
+            };
         };
         let tag = |t: &Option<String>| {
             t.as_deref()
@@ -469,8 +550,22 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
                 ));
                 r
             };
+        let early = !leg.confirmed;
+        let reject_invite = early.then(|| (call_id.to_string(), leg.ue_is_caller));
         let mut byes = Vec::new();
-        if let Some(ue) = &leg.ue_contact {
+        // early: only the callee gets a BYE, from the caller (whose UAC may end an early dialog)
+        let to_ue = !early || !leg.ue_is_caller;
+        let to_remote = !early || leg.ue_is_caller;
+        let have_tags = leg.ue_tag.is_some() && leg.remote_tag.is_some();
+        if early && !have_tags {
+            // no early dialog yet (no 1xx with a To tag): the error response and the STR
+            return Release {
+                byes,
+                str,
+                reject_invite,
+            };
+        }
+        if let Some(ue) = leg.ue_contact.as_ref().filter(|_| to_ue) {
             byes.push(OwnRequest {
                 request: bye(
                     ue,
@@ -482,7 +577,7 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
                 next_hop: ue.clone(),
             });
         }
-        if let Some(remote) = &leg.remote_contact {
+        if let Some(remote) = leg.remote_contact.as_ref().filter(|_| to_remote) {
             byes.push(OwnRequest {
                 request: bye(
                     remote,
@@ -498,7 +593,11 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
                     .unwrap_or_else(|| remote.clone()),
             });
         }
-        Some(Release { byes, str })
+        Release {
+            byes,
+            str,
+            reject_invite,
+        }
     }
 
     /// The Media-Component-Numbers last authorised for an Rx session (to tell whether a loss
@@ -512,63 +611,67 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
             .map(|c| c.media.clone())
     }
 
-    /// In-dialog requests: a BYE or CANCEL ends the call's Rx session (returned by
-    /// [`Pcscf::rx_on_end`]); re-INVITE offers are remembered.
+    /// In-dialog requests: CSeqs are tracked for a later release and re-INVITE/UPDATE offers
+    /// remembered (a BYE or CANCEL ends the side's Rx session: [`Pcscf::rx_on_end`]).
     fn track_request(&self, req: &Message<'_>, from_ue: bool) {
-        // an UPDATE (RFC 3311) or re-INVITE with SDP is a new offer; its 2xx answers it
-        if let (Some(call_id), Ok(Some(cseq)), Ok(Some(from))) =
+        let (Some(call_id), Ok(Some(cseq)), Ok(Some(from))) =
             (req.header(HeaderName::CallId), req.cseq(), req.from())
-        {
-            let mut calls = self.calls.lock().expect("P-CSCF lock is never poisoned");
-            if let Some(leg) = calls.get_mut(call_id).and_then(|c| c.leg.as_mut()) {
-                if from.tag().is_some() && from.tag() == leg.ue_tag.as_deref() {
-                    leg.ue_cseq = leg.ue_cseq.max(cseq.seq);
-                } else if from.tag().is_some() && from.tag() == leg.remote_tag.as_deref() {
-                    leg.remote_cseq = leg.remote_cseq.max(cseq.seq);
-                }
+        else {
+            return;
+        };
+        let mut calls = self.calls.lock().expect("P-CSCF lock is never poisoned");
+        let Some(key) = side_of(&calls, call_id, from.tag(), from_ue) else {
+            return;
+        };
+        let Some(c) = calls.get_mut(&key) else {
+            return;
+        };
+        if let Some(leg) = c.leg.as_mut() {
+            if from_ue {
+                leg.ue_cseq = leg.ue_cseq.max(cseq.seq);
+            } else {
+                leg.remote_cseq = leg.remote_cseq.max(cseq.seq);
             }
         }
+        // an UPDATE (RFC 3311) or re-INVITE with SDP is a new offer; its 2xx answers it
         if matches!(req.method(), Some(Method::Invite | Method::Update)) {
-            let Some(call_id) = req.header(HeaderName::CallId) else {
-                return;
-            };
-            let mut calls = self.calls.lock().expect("P-CSCF lock is never poisoned");
-            if let Some(c) = calls.get_mut(call_id) {
-                if let Ok(b) = std::str::from_utf8(req.body()) {
-                    if b.starts_with("v=0") {
-                        let who = if from_ue {
-                            OfferFrom::Ue
-                        } else {
-                            OfferFrom::Remote
-                        };
-                        c.offer = Some((who, b.to_string()));
-                    }
+            if let Ok(b) = std::str::from_utf8(req.body()) {
+                if b.starts_with("v=0") {
+                    let who = if from_ue {
+                        OfferFrom::Ue
+                    } else {
+                        OfferFrom::Remote
+                    };
+                    c.offer = Some((who, b.to_string()));
                 }
             }
         }
     }
 
-    /// The Rx work for a BYE or CANCEL (either direction): STR for the call's session.
-    pub fn rx_on_end(&self, req: &Message<'_>) -> Option<RxAction> {
+    /// The Rx work for a BYE or CANCEL (`from_ue`: sent by one of our UEs, else arriving from
+    /// the core): STR for that side's Rx session.
+    pub fn rx_on_end(&self, req: &Message<'_>, from_ue: bool) -> Option<RxAction> {
         if !matches!(req.method(), Some(Method::Bye | Method::Cancel)) {
             return None;
         }
         let call_id = req.header(HeaderName::CallId)?;
-        let c = self
-            .calls
-            .lock()
-            .expect("P-CSCF lock is never poisoned")
-            .remove(call_id)?;
+        let from = req.from().ok().flatten()?;
+        let mut calls = self.calls.lock().expect("P-CSCF lock is never poisoned");
+        let key = side_of(&calls, call_id, from.tag(), from_ue)?;
+        let c = calls.remove(&key)?;
         c.rx.map(|session_id| RxAction::Str { session_id })
     }
 
     /// A response relayed toward the UE or the core, for the request method `method`: a 200 to
     /// a REGISTER records the UE's registration; a 183 or 2xx to an INVITE with SDP yields an AAR
-    /// (TS 29.214 §4.4.1: at the answer, and again at every new offer/answer).
+    /// (TS 29.214 §4.4.1: at the answer, and again at every new offer/answer). `to_ue`: the
+    /// response goes to one of our UEs (else toward the core); with it the side of the call is
+    /// known, and each side has its own Rx session.
     pub fn on_response(
         &self,
         resp: &Message<'_>,
         now: u64,
+        to_ue: bool,
         new_rx_session: impl FnOnce() -> String,
     ) -> Option<RxAction> {
         let cseq = resp.cseq().ok().flatten()?;
@@ -578,16 +681,31 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
                 self.record_registration(resp, now);
                 None
             }
+            Method::Invite if status >= 300 => {
+                // the call failed (or the network released it while it was set up): the side
+                // ends, with its Rx session
+                let call_id = resp.header(HeaderName::CallId)?;
+                let from = resp.from().ok().flatten()?;
+                let mut calls = self.calls.lock().expect("P-CSCF lock is never poisoned");
+                let key = side_of(&calls, call_id, from.tag(), to_ue)?;
+                if calls.get(&key)?.leg.as_ref().is_some_and(|l| l.confirmed) {
+                    return None; // a failed re-INVITE: the call goes on
+                }
+                let c = calls.remove(&key)?;
+                c.rx.map(|session_id| RxAction::Str { session_id })
+            }
             Method::Invite | Method::Update
-                if (status == 183 && cseq.method == Method::Invite)
+                if ((101..200).contains(&status) && cseq.method == Method::Invite)
                     || (200..300).contains(&status) =>
             {
                 let call_id = resp.header(HeaderName::CallId)?;
+                let from = resp.from().ok().flatten()?;
                 let mut calls = self.calls.lock().expect("P-CSCF lock is never poisoned");
-                let c = calls.get_mut(call_id)?;
-                if cseq.method == Method::Invite && (200..300).contains(&status) {
+                let key = side_of(&calls, call_id, from.tag(), to_ue)?;
+                let c = calls.get_mut(&key)?;
+                if cseq.method == Method::Invite {
                     if let Some(leg) = c.leg.as_mut().filter(|l| !l.confirmed) {
-                        self.confirm_leg(resp, leg);
+                        self.learn_leg(resp, leg, (200..300).contains(&status));
                     }
                 }
                 let answer = std::str::from_utf8(resp.body())
@@ -653,6 +771,239 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
             // de-registration: the 200 lists no contact any more; forget the UE by its identity
             ues.retain(|_, r| r.associated.iter().all(|a| !associated.contains(a)));
         }
+    }
+
+    /// The reg event SUBSCRIBEs due at `now` (TS 24.229 §5.2.3): an initial one for each
+    /// registered UE's default public user identity that has no subscription yet (after the 200
+    /// to its REGISTER), and a refresh for each subscription past half its time. `contact` is
+    /// the URI the NOTIFYs reach us at; `fresh` makes Call-IDs and tags. Sent along the UE's
+    /// Service-Route to its S-CSCF, from and asserting our own URI, `Expires: 600000`.
+    pub fn reg_subscriptions_due(
+        &self,
+        now: u64,
+        contact: &str,
+        mut fresh: impl FnMut() -> String,
+    ) -> Vec<OwnRequest> {
+        let ues: Vec<UeRegistration> = self
+            .ues
+            .lock()
+            .expect("P-CSCF lock is never poisoned")
+            .values()
+            .filter(|r| r.expires_at > now)
+            .cloned()
+            .collect();
+        let mut watches = self.watches.lock().expect("P-CSCF lock is never poisoned");
+        let mut out = Vec::new();
+        for ue in ues {
+            let Some(impu) = ue.associated.first() else {
+                continue;
+            };
+            let w = watches.entry(impu.clone()).or_insert_with(|| RegWatch {
+                call_id: fresh(),
+                tag: fresh(),
+                remote_tag: None,
+                cseq: 0,
+                routes: ue.service_route.clone(),
+                refresh_at: now,
+                version: None,
+            });
+            if w.refresh_at > now {
+                continue;
+            }
+            if w.remote_tag.is_none() {
+                // initial (or again after a failure): the UE's current S-CSCF
+                w.routes = ue.service_route.clone();
+            }
+            w.cseq += 1;
+            // answered or not within 32 s (Timer F), this is tried again then
+            w.refresh_at = now + 32;
+            let mut r = format!("SUBSCRIBE {impu} SIP/2.0\r\n");
+            for route in &w.routes {
+                r.push_str(&format!("Route: {route}\r\n"));
+            }
+            let to_tag = w
+                .remote_tag
+                .as_deref()
+                .map(|t| format!(";tag={t}"))
+                .unwrap_or_default();
+            r.push_str(&format!(
+                "Max-Forwards: 70\r\nFrom: <{me}>;tag={}\r\nTo: <{impu}>{to_tag}\r\n\
+Call-ID: {}\r\nCSeq: {} SUBSCRIBE\r\nContact: <{contact}>\r\nP-Asserted-Identity: <{me}>\r\n\
+Event: reg\r\nExpires: 600000\r\nContent-Length: 0\r\n\r\n",
+                w.tag,
+                w.call_id,
+                w.cseq,
+                me = self.cfg.path_uri,
+            ));
+            out.push(OwnRequest {
+                request: r,
+                next_hop: w
+                    .routes
+                    .first()
+                    .map(|r| uri_of(r))
+                    .unwrap_or_else(|| impu.clone()),
+            });
+        }
+        out
+    }
+
+    /// The final response to one of our reg event SUBSCRIBEs (`None`: no answer, a timeout or
+    /// transport error): a 2xx starts or refreshes the subscription (next refresh at half the
+    /// granted Expires); a failure ends it and a new one is tried after 32 s.
+    pub fn on_reg_subscribe_response(&self, call_id: &str, resp: Option<&Message<'_>>, now: u64) {
+        let mut watches = self.watches.lock().expect("P-CSCF lock is never poisoned");
+        let Some(w) = watches.values_mut().find(|w| w.call_id == call_id) else {
+            return;
+        };
+        match resp.filter(|r| r.status().is_some_and(|s| (200..300).contains(&s))) {
+            Some(r) => {
+                let granted = r
+                    .header_str("Expires")
+                    .and_then(|e| e.trim().parse::<u64>().ok())
+                    .unwrap_or(600_000);
+                if granted == 0 {
+                    watches.retain(|_, w| w.call_id != call_id);
+                    return;
+                }
+                w.remote_tag = to_tag_of(r).or(w.remote_tag.take());
+                w.refresh_at = now + (granted / 2).max(1);
+            }
+            None => {
+                w.remote_tag = None;
+                w.version = None;
+                w.refresh_at = now + 32;
+            }
+        }
+    }
+
+    /// A reg event NOTIFY from the S-CSCF (RFC 3680, TS 24.229 §5.2.3): every contact the body
+    /// shows `terminated` (expired, deactivated, unregistered, rejected...) and every
+    /// registration in state `terminated` removes the UE's registration state here, and that
+    /// UE's calls are released (BYEs and STR, as for an ASR; TS 24.229 §5.2.8). Full and
+    /// partial bodies are applied the same way (each element says its own state); a version
+    /// older than one already seen is ignored. A terminated Subscription-State ends the
+    /// subscription. 481 for an unknown subscription, 400 for a body that is not reginfo.
+    pub fn on_reg_notify(&self, req: &Message<'_>, reason: &str) -> RegNotifyOutcome {
+        let outcome = |status| RegNotifyOutcome {
+            status,
+            removed: Vec::new(),
+            releases: Vec::new(),
+        };
+        let Some(call_id) = req.header(HeaderName::CallId) else {
+            return outcome(400);
+        };
+        let mut watches = self.watches.lock().expect("P-CSCF lock is never poisoned");
+        let Some(impu) = watches
+            .iter()
+            .find(|(_, w)| w.call_id == call_id)
+            .map(|(k, _)| k.clone())
+        else {
+            return outcome(481);
+        };
+        let Ok(info) = crate::reginfo::RegInfo::parse(req.body()) else {
+            return outcome(400);
+        };
+        let w = watches.get_mut(&impu).expect("found above");
+        if w.remote_tag.is_none() {
+            // the NOTIFY may overtake the 200 (RFC 6665 §4.1.2.4)
+            w.remote_tag = req
+                .from()
+                .ok()
+                .flatten()
+                .and_then(|f| f.tag().map(str::to_string));
+        }
+        if w.version.is_some_and(|v| info.version < v) {
+            return outcome(200);
+        }
+        w.version = Some(info.version);
+        if req
+            .header_str("Subscription-State")
+            .is_some_and(|s| s.trim().to_ascii_lowercase().starts_with("terminated"))
+        {
+            watches.remove(&impu);
+        }
+        drop(watches);
+        let mut removed = Vec::new();
+        {
+            let mut ues = self.ues.lock().expect("P-CSCF lock is never poisoned");
+            for reg in &info.registrations {
+                let gone_all = reg.state == crate::reginfo::RegistrationState::Terminated;
+                for c in reg.contacts.iter().filter(|c| !c.active || gone_all) {
+                    let key = contact_key(&c.uri);
+                    if ues
+                        .get(&key)
+                        .is_some_and(|r| r.associated.contains(&reg.aor))
+                    {
+                        ues.remove(&key);
+                        removed.push(key);
+                    }
+                }
+                if gone_all {
+                    let keys: Vec<String> = ues
+                        .iter()
+                        .filter(|(_, r)| r.associated.contains(&reg.aor))
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    for k in keys {
+                        ues.remove(&k);
+                        removed.push(k);
+                    }
+                }
+            }
+            // nobody left under this subscription: it has no purpose any more
+            if !ues.values().any(|r| r.associated.first() == Some(&impu)) {
+                self.watches
+                    .lock()
+                    .expect("P-CSCF lock is never poisoned")
+                    .remove(&impu);
+            }
+        }
+        removed.sort();
+        removed.dedup();
+        // release the calls those UEs take part in
+        let mut releases = Vec::new();
+        let mut calls = self.calls.lock().expect("P-CSCF lock is never poisoned");
+        let keys: Vec<CallKey> = calls
+            .iter()
+            .filter(|(_, c)| {
+                c.leg
+                    .as_ref()
+                    .and_then(|l| l.ue_contact.as_deref())
+                    .is_some_and(|u| removed.contains(&contact_key(u)))
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in keys {
+            if let Some(c) = calls.remove(&k) {
+                releases.push(Self::release_call(&k.0, c, reason));
+            }
+        }
+        RegNotifyOutcome {
+            status: 200,
+            removed,
+            releases,
+        }
+    }
+
+    /// The Rx sessions open: (Call-ID, our UE is the caller, Session-Id), one per side of a
+    /// call served here.
+    pub fn rx_sessions(&self) -> Vec<(String, bool, String)> {
+        self.calls
+            .lock()
+            .expect("P-CSCF lock is never poisoned")
+            .iter()
+            .filter_map(|((call_id, caller), c)| {
+                c.rx.clone().map(|rx| (call_id.clone(), *caller, rx))
+            })
+            .collect()
+    }
+
+    /// Number of reg event subscriptions held (started or pending).
+    pub fn reg_subscriptions(&self) -> usize {
+        self.watches
+            .lock()
+            .expect("P-CSCF lock is never poisoned")
+            .len()
     }
 }
 
@@ -760,7 +1111,7 @@ impl<C: CxClient> Icscf<C> {
         let mut new_ruri = None;
         if let Some(number) = ruri.strip_prefix("tel:") {
             let number = number.split(';').next().unwrap_or(number);
-            match self.enum_table.resolve(number) {
+            match self.enum_table.lookup(number).await {
                 Ok(uri) => {
                     target = uri.clone();
                     new_ruri = Some(uri);
@@ -803,6 +1154,46 @@ pub struct ScscfRouting {
     pub home_domains: Vec<String>,
     /// The I-CSCF to send terminating requests of home users to.
     pub icscf: String,
+    /// The temporary GRUUs our S-CSCF issued ([`crate::scscf::Scscf::temp_gruus`]): a request
+    /// to one goes to our terminating side and reaches that instance's contacts (RFC 5627).
+    pub temp_gruus: TempGruus,
+}
+
+/// Temporary GRUUs (without `;gr`) an S-CSCF issued, each to the public GRUU of the same
+/// instance (RFC 5627 §3.2: only the issuing domain can resolve them). Shared by the
+/// registrar that issues them and the routing that resolves them.
+#[derive(Debug, Clone, Default)]
+pub struct TempGruus(std::sync::Arc<Mutex<HashMap<String, String>>>);
+
+fn temp_gruu_key(uri: &str) -> String {
+    uri.split(';').next().unwrap_or(uri).to_ascii_lowercase()
+}
+
+impl TempGruus {
+    /// Records `temp` (as issued, with or without `;gr`) for the public GRUU `public`.
+    pub fn insert(&self, temp: &str, public: String) {
+        self.0
+            .lock()
+            .expect("GRUU lock is never poisoned")
+            .insert(temp_gruu_key(temp), public);
+    }
+
+    /// The public GRUU of a Request-URI that is one of our temporary GRUUs (it must carry `gr`).
+    pub fn resolve(&self, ruri: &str) -> Option<String> {
+        let has_gr = ruri.split(';').skip(1).any(|p| {
+            p.split('=')
+                .next()
+                .is_some_and(|n| n.trim().eq_ignore_ascii_case("gr"))
+        });
+        if !has_gr {
+            return None;
+        }
+        self.0
+            .lock()
+            .expect("GRUU lock is never poisoned")
+            .get(&temp_gruu_key(ruri))
+            .cloned()
+    }
 }
 
 fn profile_of(rec: &RegistrationRecord) -> Option<ImsSubscription> {
@@ -883,6 +1274,13 @@ impl ScscfRouting {
         let Some(ruri) = req.request_uri_str() else {
             return Decision::Reply(400);
         };
+        if self.temp_gruus.resolve(ruri).is_some() {
+            // a temporary GRUU we issued: only we can resolve it — to our terminating side
+            return one(Forward {
+                routes: vec![lr(&self.term_uri)],
+                ..Forward::default()
+            });
+        }
         if self.home(ruri) {
             // the terminating side of our own network: through the I-CSCF (LIR there)
             one(Forward {
@@ -909,6 +1307,9 @@ impl ScscfRouting {
         let Some(ruri) = req.request_uri_str() else {
             return Decision::Reply(400);
         };
+        // a temporary GRUU routes as the public GRUU of the same instance (RFC 5627 §3.2)
+        let public = self.temp_gruus.resolve(ruri);
+        let ruri = public.as_deref().unwrap_or(ruri);
         let impu = ruri.split(';').next().unwrap_or(ruri).to_string();
         let rec = match store.load(&impu).await {
             Ok(Some(r)) => r,
@@ -1050,6 +1451,7 @@ Call-ID: r1\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@10.0.0.1:5060>\r\nContent
         p.on_response(
             &ims_sip::parse_datagram(REG_200.as_bytes()).unwrap(),
             0,
+            true,
             || unreachable!(),
         );
         let r = p.registration("sip:alice@10.0.0.1:5060").unwrap();
@@ -1086,6 +1488,7 @@ CSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{AN
             .on_response(
                 &ims_sip::parse_datagram(r183.as_bytes()).unwrap(),
                 11,
+                true,
                 || "rx1".into(),
             )
             .unwrap();
@@ -1108,6 +1511,7 @@ CSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{AN
             .on_response(
                 &ims_sip::parse_datagram(r200.as_bytes()).unwrap(),
                 12,
+                true,
                 || unreachable!(),
             )
             .unwrap();
@@ -1118,7 +1522,7 @@ Call-ID: c1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
         let bye = ims_sip::parse_datagram(bye.as_bytes()).unwrap();
         assert_eq!(p.from_ue(&bye, 13), one(Forward::default()));
         assert_eq!(
-            p.rx_on_end(&bye),
+            p.rx_on_end(&bye, true),
             Some(RxAction::Str {
                 session_id: "rx1".into()
             })
@@ -1131,6 +1535,7 @@ Call-ID: c1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
         p.on_response(
             &ims_sip::parse_datagram(REG_200.as_bytes()).unwrap(),
             0,
+            true,
             || unreachable!(),
         );
         let inv = invite("", OFFER);
@@ -1148,11 +1553,12 @@ CSeq: 1 INVITE\r\nContact: <sip:bob@10.0.0.2:5070>\r\nContent-Type: application/
 Content-Length: {}\r\n\r\n{ANSWER}",
             ANSWER.len()
         );
-        let Some(RxAction::Aar { session_id, .. }) =
-            p.on_response(&ims_sip::parse_datagram(ok.as_bytes()).unwrap(), 11, || {
-                "rx9".into()
-            })
-        else {
+        let Some(RxAction::Aar { session_id, .. }) = p.on_response(
+            &ims_sip::parse_datagram(ok.as_bytes()).unwrap(),
+            11,
+            true,
+            || "rx9".into(),
+        ) else {
             panic!("AAR at the 200")
         };
         assert_eq!(p.rx_media("rx9"), Some(vec![1]));
@@ -1180,9 +1586,9 @@ Content-Length: 0\r\n\r\n"
         let rel = p.release(&session_id, "SIP ;cause=503").unwrap();
         assert_eq!(
             rel.str,
-            RxAction::Str {
+            Some(RxAction::Str {
                 session_id: "rx9".into()
-            }
+            })
         );
         assert_eq!(rel.byes.len(), 2);
         // to the UE: at its contact, as from the callee, above the callee's CSeq
@@ -1212,6 +1618,399 @@ Content-Length: 0\r\n\r\n"
         assert_eq!(to_core.cseq().unwrap().unwrap().seq, 3);
         // released: the session is gone
         assert!(p.release(&session_id, "SIP ;cause=503").is_none());
+    }
+
+    /// A 1xx/2xx of the test call, `to_ue` or toward the core, with these extra header lines.
+    fn call_resp(code: u16, extra: &str) -> String {
+        format!(
+            "SIP/2.0 {code} X\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-2\r\n{extra}\
+From: <sip:alice@ims.example.org>;tag=a\r\nTo: <sip:bob@ims.example.org>;tag=b\r\nCall-ID: c1\r\n\
+CSeq: 1 INVITE\r\nContact: <sip:bob@10.0.0.2:5070>\r\nContent-Type: application/sdp\r\n\
+Content-Length: {}\r\n\r\n{ANSWER}",
+            ANSWER.len()
+        )
+    }
+
+    #[test]
+    fn one_pcscf_serving_both_ends_keeps_one_rx_session_per_side() {
+        let p = pcscf();
+        p.on_response(
+            &ims_sip::parse_datagram(REG_200.as_bytes()).unwrap(),
+            0,
+            true,
+            || unreachable!(),
+        );
+        // bob registered at the same P-CSCF
+        let bob_200 = REG_200
+            .replace("alice@10.0.0.1:5060", "bob@10.0.0.2:5070")
+            .replace("sip:alice@ims.example.org", "sip:bob@ims.example.org")
+            .replace("tel:+15550001", "tel:+15550002");
+        p.on_response(
+            &ims_sip::parse_datagram(bob_200.as_bytes()).unwrap(),
+            0,
+            true,
+            || unreachable!(),
+        );
+        let inv = invite("", OFFER);
+        let inv = ims_sip::parse_datagram(inv.as_bytes()).unwrap();
+        assert!(matches!(p.from_ue(&inv, 10), Decision::Forward(_)));
+        // the INVITE comes back from the core toward bob
+        assert!(matches!(p.from_core(&inv), Decision::Forward(_)));
+        let r183 = call_resp(183, "");
+        let r183 = ims_sip::parse_datagram(r183.as_bytes()).unwrap();
+        // bob's 183 passes toward the core (callee side), then toward alice (caller side)
+        let mut n = 0;
+        let mut ids = || {
+            n += 1;
+            format!("rx{n}")
+        };
+        let callee = p.on_response(&r183, 11, false, &mut ids).unwrap();
+        let caller = p.on_response(&r183, 11, true, &mut ids).unwrap();
+        let (
+            RxAction::Aar {
+                session_id: s1,
+                update: u1,
+                ..
+            },
+            RxAction::Aar {
+                session_id: s2,
+                update: u2,
+                ..
+            },
+        ) = (callee, caller)
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (s1.as_str(), u1, s2.as_str(), u2),
+            ("rx1", false, "rx2", false)
+        );
+        // the 200 updates each side's own session
+        let ok = call_resp(200, "");
+        let ok = ims_sip::parse_datagram(ok.as_bytes()).unwrap();
+        let a = p.on_response(&ok, 12, false, || unreachable!()).unwrap();
+        assert!(
+            matches!(a, RxAction::Aar { ref session_id, update: true, .. } if session_id == "rx1")
+        );
+        let a = p.on_response(&ok, 12, true, || unreachable!()).unwrap();
+        assert!(
+            matches!(a, RxAction::Aar { ref session_id, update: true, .. } if session_id == "rx2")
+        );
+        // bob hangs up: from bob (callee side), then from the core toward alice (caller side)
+        let bye = "BYE sip:alice@10.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2:5070;branch=z9hG4bK-9\r\n\
+Max-Forwards: 70\r\nFrom: <sip:bob@ims.example.org>;tag=b\r\nTo: <sip:alice@ims.example.org>;tag=a\r\n\
+Call-ID: c1\r\nCSeq: 5 BYE\r\nContent-Length: 0\r\n\r\n";
+        let bye = ims_sip::parse_datagram(bye.as_bytes()).unwrap();
+        assert_eq!(
+            p.rx_on_end(&bye, true),
+            Some(RxAction::Str {
+                session_id: "rx1".into()
+            })
+        );
+        assert_eq!(
+            p.rx_on_end(&bye, false),
+            Some(RxAction::Str {
+                session_id: "rx2".into()
+            })
+        );
+        assert_eq!(p.rx_on_end(&bye, false), None);
+    }
+
+    #[test]
+    fn release_of_an_early_dialog_byes_the_callee_only() {
+        let p = pcscf();
+        p.on_response(
+            &ims_sip::parse_datagram(REG_200.as_bytes()).unwrap(),
+            0,
+            true,
+            || unreachable!(),
+        );
+        let inv = invite("", OFFER);
+        p.from_ue(&ims_sip::parse_datagram(inv.as_bytes()).unwrap(), 10);
+        // a 183 without a To tag: no early dialog yet, only the STR
+        let no_tag = call_resp(183, "").replace(";tag=b", "");
+        let Some(RxAction::Aar { session_id, .. }) = p.on_response(
+            &ims_sip::parse_datagram(no_tag.as_bytes()).unwrap(),
+            11,
+            true,
+            || "rx5".into(),
+        ) else {
+            panic!()
+        };
+        let r183 = call_resp(
+            183,
+            "Record-Route: <sip:127.0.0.1:6061;lr>\r\nRecord-Route: <sip:127.0.0.1:5061;lr>\r\n",
+        );
+        p.on_response(
+            &ims_sip::parse_datagram(r183.as_bytes()).unwrap(),
+            11,
+            true,
+            || unreachable!(),
+        );
+        let rel = p.release(&session_id, "SIP ;cause=503").unwrap();
+        assert_eq!(rel.byes.len(), 1, "only toward the callee");
+        let b = ims_sip::parse_datagram(rel.byes[0].request.as_bytes()).unwrap();
+        assert_eq!(b.request_uri_str(), Some("sip:bob@10.0.0.2:5070"));
+        assert_eq!(b.from().unwrap().unwrap().tag(), Some("a"));
+        assert_eq!(b.to().unwrap().unwrap().tag(), Some("b"));
+        assert_eq!(b.cseq().unwrap().unwrap().seq, 2);
+        assert_eq!(rel.byes[0].next_hop, "sip:127.0.0.1:6061;lr");
+        assert!(rel.str.is_some());
+        assert_eq!(
+            rel.reject_invite,
+            Some(("c1".into(), true)),
+            "503 to the caller"
+        );
+    }
+
+    #[test]
+    fn a_failed_invite_ends_its_rx_session() {
+        let p = pcscf();
+        p.on_response(
+            &ims_sip::parse_datagram(REG_200.as_bytes()).unwrap(),
+            0,
+            true,
+            || unreachable!(),
+        );
+        p.from_ue(
+            &ims_sip::parse_datagram(invite("", OFFER).as_bytes()).unwrap(),
+            10,
+        );
+        let r183 = call_resp(183, "");
+        assert!(p
+            .on_response(
+                &ims_sip::parse_datagram(r183.as_bytes()).unwrap(),
+                11,
+                true,
+                || { "rx3".into() }
+            )
+            .is_some());
+        let busy = call_resp(486, "");
+        assert_eq!(
+            p.on_response(
+                &ims_sip::parse_datagram(busy.as_bytes()).unwrap(),
+                12,
+                true,
+                || { unreachable!() }
+            ),
+            Some(RxAction::Str {
+                session_id: "rx3".into()
+            })
+        );
+        assert!(p.release("rx3", "x").is_none());
+    }
+
+    #[test]
+    fn pcscf_subscribes_to_reg_and_a_terminated_contact_removes_the_ue() {
+        let p = pcscf();
+        let mut n = 0;
+        let mut fresh = || {
+            n += 1;
+            format!("id{n}")
+        };
+        assert!(p
+            .reg_subscriptions_due(0, "sip:pcscf@127.0.0.1:7000", &mut fresh)
+            .is_empty());
+        p.on_response(
+            &ims_sip::parse_datagram(REG_200.as_bytes()).unwrap(),
+            0,
+            true,
+            || unreachable!(),
+        );
+        let due = p.reg_subscriptions_due(1, "sip:pcscf@127.0.0.1:7000", &mut fresh);
+        assert_eq!(due.len(), 1);
+        let sub = ims_sip::parse_datagram(due[0].request.as_bytes()).unwrap();
+        assert_eq!(sub.method(), Some(Method::Subscribe));
+        assert_eq!(sub.request_uri_str(), Some("sip:alice@ims.example.org"));
+        assert_eq!(due[0].next_hop, "sip:orig@127.0.0.1:6061;lr");
+        assert_eq!(
+            sub.header_str("Route"),
+            Some("<sip:orig@127.0.0.1:6061;lr>")
+        );
+        assert_eq!(sub.header_str("Event"), Some("reg"));
+        assert_eq!(sub.header_str("Expires"), Some("600000"));
+        assert_eq!(
+            sub.header_str("P-Asserted-Identity"),
+            Some("<sip:term@127.0.0.1:5061>")
+        );
+        assert_eq!(
+            sub.header_str("Contact"),
+            Some("<sip:pcscf@127.0.0.1:7000>")
+        );
+        assert!(sub.to().unwrap().unwrap().tag().is_none());
+        // pending: nothing more until answered or 32 s pass
+        assert!(p
+            .reg_subscriptions_due(2, "sip:pcscf@127.0.0.1:7000", &mut fresh)
+            .is_empty());
+        let call_id = sub.header(HeaderName::CallId).unwrap().to_string();
+        let ok = format!(
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:7000;branch=z9hG4bK-s\r\n\
+From: <sip:term@127.0.0.1:5061>;tag=id2\r\nTo: <sip:alice@ims.example.org>;tag=s1\r\n\
+Call-ID: {call_id}\r\nCSeq: 1 SUBSCRIBE\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n"
+        );
+        p.on_reg_subscribe_response(
+            &call_id,
+            Some(&ims_sip::parse_datagram(ok.as_bytes()).unwrap()),
+            2,
+        );
+        assert!(p
+            .reg_subscriptions_due(301, "sip:pcscf@127.0.0.1:7000", &mut fresh)
+            .is_empty());
+        // the refresh at half the granted time, in the dialog
+        let due = p.reg_subscriptions_due(302, "sip:pcscf@127.0.0.1:7000", &mut fresh);
+        let refresh = ims_sip::parse_datagram(due[0].request.as_bytes()).unwrap();
+        assert_eq!(refresh.to().unwrap().unwrap().tag(), Some("s1"));
+        assert_eq!(refresh.cseq().unwrap().unwrap().seq, 2);
+        assert_eq!(refresh.header(HeaderName::CallId), Some(call_id.as_str()));
+        assert_eq!(p.reg_subscriptions(), 1);
+
+        // a call of alice's is up
+        p.from_ue(
+            &ims_sip::parse_datagram(invite("", OFFER).as_bytes()).unwrap(),
+            10,
+        );
+        let ok = call_resp(200, "Record-Route: <sip:127.0.0.1:5061;lr>\r\n");
+        let Some(RxAction::Aar { session_id, .. }) = p.on_response(
+            &ims_sip::parse_datagram(ok.as_bytes()).unwrap(),
+            11,
+            true,
+            || "rx7".into(),
+        ) else {
+            panic!()
+        };
+        let notify = |cid: &str, version: u32, state: &str, event: &str, sub_state: &str| {
+            let body = format!(
+                "<?xml version=\"1.0\"?>\r\n<reginfo xmlns=\"urn:ietf:params:xml:ns:reginfo\" version=\"{version}\" state=\"partial\">\r\n\
+<registration aor=\"sip:alice@ims.example.org\" id=\"r1\" state=\"{}\">\r\n\
+<contact id=\"c1\" state=\"{state}\" event=\"{event}\"><uri>sip:alice@10.0.0.1:5060</uri></contact>\r\n\
+</registration>\r\n</reginfo>\r\n",
+                if state == "active" { "active" } else { "terminated" }
+            );
+            format!(
+                "NOTIFY sip:pcscf@127.0.0.1:7000 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6061;branch=z9hG4bK-n{version}\r\n\
+From: <sip:alice@ims.example.org>;tag=s1\r\nTo: <sip:term@127.0.0.1:5061>;tag=id2\r\n\
+Call-ID: {cid}\r\nCSeq: {} NOTIFY\r\nEvent: reg\r\nSubscription-State: {sub_state}\r\n\
+Content-Type: application/reginfo+xml\r\nContent-Length: {}\r\n\r\n{body}",
+                version + 1,
+                body.len()
+            )
+        };
+        // unknown subscription: 481
+        let n481 = notify("other", 0, "active", "registered", "active");
+        assert_eq!(
+            p.on_reg_notify(&ims_sip::parse_datagram(n481.as_bytes()).unwrap(), "x")
+                .status,
+            481
+        );
+        // active: nothing changes
+        let n0 = notify(&call_id, 0, "active", "registered", "active;expires=600");
+        let o = p.on_reg_notify(&ims_sip::parse_datagram(n0.as_bytes()).unwrap(), "x");
+        assert_eq!((o.status, o.removed.len(), o.releases.len()), (200, 0, 0));
+        assert!(p.registration("sip:alice@10.0.0.1:5060").is_some());
+        // the network de-registers alice: her state goes, her call is released
+        let n1 = notify(
+            &call_id,
+            1,
+            "terminated",
+            "rejected",
+            "terminated;reason=rejected",
+        );
+        let o = p.on_reg_notify(
+            &ims_sip::parse_datagram(n1.as_bytes()).unwrap(),
+            "SIP ;cause=480",
+        );
+        assert_eq!(o.status, 200);
+        assert_eq!(o.removed, ["10.0.0.1:5060"]);
+        assert!(p.registration("sip:alice@10.0.0.1:5060").is_none());
+        assert_eq!(o.releases.len(), 1);
+        assert_eq!(o.releases[0].byes.len(), 2);
+        assert_eq!(o.releases[0].str, Some(RxAction::Str { session_id }));
+        assert_eq!(p.reg_subscriptions(), 0, "the subscription ended");
+        // and an INVITE from her is refused again
+        assert_eq!(
+            p.from_ue(
+                &ims_sip::parse_datagram(invite("", OFFER).as_bytes()).unwrap(),
+                20
+            ),
+            Decision::Reply(403)
+        );
+    }
+
+    #[test]
+    fn a_temp_gruu_we_issued_routes_to_its_instance_only() {
+        let store = MemoryStore::new();
+        let binding = |host: &str, inst: &str| Binding {
+            uri: format!("sip:bob@{host}"),
+            params: String::new(),
+            instance_id: Some(format!("<urn:uuid:{inst}>")),
+            reg_id: None,
+            call_id: "r".into(),
+            cseq: 1,
+            expires_at: 10_000,
+            path: vec!["<sip:term@127.0.0.1:5061;lr>".into()],
+            q: None,
+        };
+        let rec = RegistrationRecord {
+            impu: "sip:bob@ims.example.org".into(),
+            impi: "bob@ims.example.org".into(),
+            implicit_set: vec!["sip:bob@ims.example.org".into()],
+            barred: vec![],
+            bindings: vec![binding("10.0.0.2", "1"), binding("10.0.0.3", "2")],
+            state: RegState::Registered,
+            user_data: None,
+            charging: None,
+            reginfo_version: 0,
+        };
+        block_on(store.save(&rec)).unwrap();
+        let gruus = TempGruus::default();
+        gruus.insert(
+            "sip:tgruu.5e1f@ims.example.org;gr",
+            crate::registrar::pub_gruu(&rec.impu, "<urn:uuid:2>"),
+        );
+        let r = ScscfRouting {
+            orig_uri: "sip:orig@127.0.0.1:6061".into(),
+            term_uri: "sip:term@127.0.0.1:6060".into(),
+            home_domains: vec!["ims.example.org".into()],
+            icscf: "sip:127.0.0.1:5062".into(),
+            temp_gruus: gruus,
+        };
+        let inv = |ruri: &str| {
+            format!(
+                "INVITE {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-g\r\n\
+Max-Forwards: 70\r\nFrom: <sip:bob@ims.example.org>;tag=1\r\nTo: <{ruri}>\r\n\
+P-Asserted-Identity: <sip:bob@ims.example.org>\r\nCall-ID: g1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+            )
+        };
+        // originating: only we can resolve it, so to our terminating side (not the I-CSCF)
+        let t = inv("sip:tgruu.5e1f@ims.example.org;gr");
+        let m = ims_sip::parse_datagram(t.as_bytes()).unwrap();
+        let Decision::Forward(f) = block_on(r.originating(&store, &m, None)) else {
+            panic!()
+        };
+        assert_eq!(f[0].routes, ["<sip:term@127.0.0.1:6060;lr>"]);
+        // terminating: only the contact of instance 2, with the Request-URI set to it
+        let Decision::Forward(f) = block_on(r.terminating(&store, &m, None, 100)) else {
+            panic!()
+        };
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].request_uri.as_deref(), Some("sip:bob@10.0.0.3"));
+        // a temp-gruu we did not issue (or without `gr`) is an unknown user
+        let other = inv("sip:tgruu.dead@ims.example.org;gr");
+        let m = ims_sip::parse_datagram(other.as_bytes()).unwrap();
+        let Decision::Forward(f) = block_on(r.originating(&store, &m, None)) else {
+            panic!()
+        };
+        assert_eq!(f[0].routes, ["<sip:127.0.0.1:5062;lr>"], "to the I-CSCF");
+        assert_eq!(
+            block_on(r.terminating(&store, &m, None, 100)),
+            Decision::Reply(480)
+        );
+        let no_gr = inv("sip:tgruu.5e1f@ims.example.org");
+        let m = ims_sip::parse_datagram(no_gr.as_bytes()).unwrap();
+        assert_eq!(
+            block_on(r.terminating(&store, &m, None, 100)),
+            Decision::Reply(480)
+        );
     }
 
     fn hss_with(ifcs: Vec<InitialFilterCriteria>) -> (LocalHss, ImsSubscription) {
@@ -1335,6 +2134,7 @@ Call-ID: i1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
             term_uri: "sip:term@127.0.0.1:6060".into(),
             home_domains: vec!["ims.example.org".into()],
             icscf: "sip:127.0.0.1:5062".into(),
+            temp_gruus: TempGruus::default(),
         };
         let msg = "MESSAGE sip:bob@ims.example.org SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-m\r\n\
 Max-Forwards: 70\r\nFrom: <sip:alice@ims.example.org>;tag=1\r\nTo: <sip:bob@ims.example.org>\r\n\

@@ -2,8 +2,10 @@
 //! name of a number, the NAPTR regexp rewrite, and a static table the CSCF uses when no DNS
 //! is configured.
 
+use ims_net::sip::resolve::Dns;
 use regex_lite::RegexBuilder;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Why a number could not be translated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -142,14 +144,68 @@ pub fn apply_regexp(field: &str, aus: &str) -> Result<Option<String>, EnumError>
     Ok(Some(out))
 }
 
-/// A static ENUM zone: NAPTR records by domain, resolved like DNS would.
-#[derive(Debug, Clone, Default)]
+/// The most non-terminal rewrites followed for one number (RFC 6116 §2.5 leaves the bound to
+/// the client; RFC 3402 §4 asks for loop protection).
+pub const MAX_REWRITES: usize = 5;
+
+/// What one domain's records say (RFC 3402 §3, RFC 6116 §2.5).
+enum Step {
+    /// A terminal `u` record of an accepted service matched: the URI.
+    Uri(String),
+    /// No terminal record matched; look up NAPTR again at this domain.
+    Next(String),
+    /// Nothing usable.
+    None,
+}
+
+/// Picks from `recs` in ORDER/PREFERENCE order: the first terminal (`u`) record of an accepted
+/// service whose regexp matches `aus`, else the first non-terminal (empty flags) record's
+/// REPLACEMENT. Records of lower priority ORDER are only considered when no record of a better
+/// ORDER produced a URI (RFC 3403 §4.1 lets a client move on when it cannot use a record).
+fn step(recs: &[Naptr], aus: &str, services: &[&str]) -> Result<Step, EnumError> {
+    let mut usable: Vec<&Naptr> = recs
+        .iter()
+        .filter(|n| {
+            (n.flags.is_empty() && !n.replacement.is_empty() && n.replacement != ".")
+                || (n.flags.eq_ignore_ascii_case("u") && is_e2u(&n.services, services))
+        })
+        .collect();
+    usable.sort_by_key(|n| (n.order, n.preference));
+    let mut next = None;
+    for n in usable {
+        if n.flags.is_empty() {
+            if next.is_none() {
+                next = Some(n.replacement.clone());
+            }
+        } else if let Some(uri) = apply_regexp(&n.regexp, aus)? {
+            return Ok(Step::Uri(uri));
+        }
+    }
+    Ok(next.map_or(Step::None, Step::Next))
+}
+
+/// A static ENUM zone: NAPTR records by domain, resolved like DNS would; optionally backed by
+/// a real DNS ([`EnumTable::set_dns`]) consulted through [`EnumTable::lookup`] for numbers
+/// the table does not know.
+#[derive(Clone, Default)]
 pub struct EnumTable {
     apex: String,
     records: HashMap<String, Vec<Naptr>>,
     /// Records that apply to every number without one of its own (a catch-all rule such as
     /// "every +1555 number lives on this IMS domain" is written as a regexp here).
     default: Vec<Naptr>,
+    dns: Option<Arc<dyn Dns>>,
+}
+
+impl std::fmt::Debug for EnumTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnumTable")
+            .field("apex", &self.apex)
+            .field("records", &self.records)
+            .field("default", &self.default)
+            .field("dns", &self.dns.is_some())
+            .finish()
+    }
 }
 
 impl EnumTable {
@@ -189,48 +245,101 @@ impl EnumTable {
         self.default.push(naptr);
     }
 
-    /// Resolves `number` to a SIP URI: the `E2U+sip` records of its domain in ORDER/PREFERENCE
-    /// order, following non-terminal records at most 5 times (RFC 6116 §2.5).
+    /// Sends the numbers the table has no record for (and no catch-all matches) to DNS: NAPTR
+    /// queries for their domain under this table's apex ([`resolve_dns`]).
+    pub fn set_dns(&mut self, dns: Arc<dyn Dns>) {
+        self.dns = Some(dns);
+    }
+
+    /// Resolves `number` to a SIP URI from the table only: the `E2U+sip` records of its domain
+    /// in ORDER/PREFERENCE order, following non-terminal records at most [`MAX_REWRITES`] times
+    /// (RFC 6116 §2.5).
     pub fn resolve(&self, number: &str) -> Result<String, EnumError> {
         let digits = e164_digits(number)?;
         let aus = format!("+{digits}");
         let mut domain = enum_domain(number, &self.apex)?;
-        for _ in 0..5 {
+        for _ in 0..MAX_REWRITES {
             let recs = match self.records.get(&domain) {
                 Some(r) => r,
                 None if domain.ends_with(&self.apex) => &self.default,
                 None => return Err(EnumError::NotFound(aus)),
             };
-            let mut sip: Vec<&Naptr> = recs
-                .iter()
-                .filter(|n| n.flags.is_empty() || is_e2u_sip(&n.services))
-                .collect();
-            sip.sort_by_key(|n| (n.order, n.preference));
-            let mut next = None;
-            for n in sip {
-                if n.flags.eq_ignore_ascii_case("u") {
-                    if let Some(uri) = apply_regexp(&n.regexp, &aus)? {
-                        return Ok(uri);
-                    }
-                } else if n.flags.is_empty() && n.replacement != "." && next.is_none() {
-                    next = Some(n.replacement.clone());
-                }
-            }
-            match next {
-                Some(d) => domain = d,
-                None => return Err(EnumError::NotFound(aus)),
+            match step(recs, &aus, SIP)? {
+                Step::Uri(u) => return Ok(u),
+                Step::Next(d) => domain = d,
+                Step::None => return Err(EnumError::NotFound(aus)),
             }
         }
         Err(EnumError::Loop)
     }
+
+    /// Resolves `number`: from its own records in the table; else, when a DNS is set, from DNS
+    /// ([`resolve_dns`] with `E2U+sip`); else (or when DNS has no answer) from the catch-all
+    /// records.
+    pub async fn lookup(&self, number: &str) -> Result<String, EnumError> {
+        let Some(dns) = &self.dns else {
+            return self.resolve(number);
+        };
+        if self.records.contains_key(&enum_domain(number, &self.apex)?) {
+            return self.resolve(number);
+        }
+        match resolve_dns(&**dns, number, &self.apex, SIP).await {
+            Err(EnumError::NotFound(_)) => self.resolve(number),
+            r => r,
+        }
+    }
 }
 
-/// `E2U+sip` (RFC 3764), case-insensitively, with or without a subtype.
-fn is_e2u_sip(services: &str) -> bool {
+/// The `E2U+sip` service (RFC 3764).
+pub const SIP: &[&str] = &["sip"];
+/// The `E2U+sip` and `E2U+tel` services (RFC 3764, RFC 3966 `tel:` URIs).
+pub const SIP_OR_TEL: &[&str] = &["sip", "tel"];
+
+/// ENUM over DNS (RFC 6116 §2.4, §2.5, §3): queries NAPTR for the domain of `number` under
+/// `apex` (`e164.arpa`), keeps terminal `u` records whose service is `E2U+<t>` for a `t` in
+/// `services` (`sip`, `tel`; subtypes like `E2U+sip:x` accepted) and applies their REGEXP to
+/// `+<digits>` in ORDER/PREFERENCE order; a non-terminal record (empty flags) sends the next
+/// query to its REPLACEMENT, at most [`MAX_REWRITES`] times.
+pub async fn resolve_dns(
+    dns: &dyn Dns,
+    number: &str,
+    apex: &str,
+    services: &[&str],
+) -> Result<String, EnumError> {
+    let digits = e164_digits(number)?;
+    let aus = format!("+{digits}");
+    let mut domain = enum_domain(number, apex)?;
+    for _ in 0..MAX_REWRITES {
+        let recs: Vec<Naptr> = dns
+            .naptr(&domain)
+            .await
+            .into_iter()
+            .map(|n| Naptr {
+                order: n.order,
+                preference: n.preference,
+                flags: n.flags,
+                services: n.services,
+                regexp: n.regexp,
+                replacement: n.replacement,
+            })
+            .collect();
+        match step(&recs, &aus, services)? {
+            Step::Uri(u) => return Ok(u),
+            Step::Next(d) => domain = d,
+            Step::None => return Err(EnumError::NotFound(aus)),
+        }
+    }
+    Err(EnumError::Loop)
+}
+
+/// `E2U+<t>` (RFC 6116 §3.4.3) for a `t` in `types`, case-insensitively, with or without a
+/// subtype (`E2U+sip:x`).
+fn is_e2u(services: &str, types: &[&str]) -> bool {
     let lower = services.to_ascii_lowercase();
-    lower
-        .strip_prefix("e2u+")
-        .is_some_and(|t| t.split(':').next() == Some("sip"))
+    lower.strip_prefix("e2u+").is_some_and(|t| {
+        let t = t.split(':').next().unwrap_or(t);
+        types.iter().any(|w| w.eq_ignore_ascii_case(t))
+    })
 }
 
 #[cfg(test)]

@@ -62,6 +62,10 @@ use tokio::sync::mpsc;
 
 pub use crate::ipsmgw::CONTENT_TYPE as SMS_CONTENT_TYPE;
 
+#[cfg(feature = "redis")]
+#[path = "im_redis.rs"]
+mod im_redis;
+
 /// The IMDN name space (RFC 5438 §5).
 pub const IMDN_NS: &str = "urn:ietf:params:imdn";
 
@@ -77,6 +81,9 @@ const MAX_STORED_IM: usize = 10_000;
 
 /// Delivery attempts of a stored IM before it is dropped.
 const STORED_IM_ATTEMPTS: u8 = 3;
+
+/// Piece size of large-mode chunks (`ims_msrp::session::Config::piece_size`).
+const LARGE_MODE_PIECE: usize = 1024;
 
 /// How long large-mode delivery waits for the answer, the connection and the REPORT.
 const LARGE_MODE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -202,7 +209,10 @@ pub struct ImServerConfig {
     /// The service's own URI, in From and P-Asserted-Identity of what it originates
     /// (default `sip:ipsmgw@<domain>`).
     pub identity: String,
-    /// Directory of the file-backed short message store (`None`: in memory only).
+    /// Where stored short messages and page-mode IMs live so they survive a restart: a
+    /// directory (file-backed store), or with the `redis` feature `redis://HOST:PORT[/PREFIX]`
+    /// (two Redis hashes, `PREFIX` + `sms` and `PREFIX` + `im`, default prefix `ims:im:`).
+    /// `None`: in memory only.
     pub store: Option<PathBuf>,
     /// IP-SM-GW policy (SC address, attempts, back-off, validity).
     pub ipsmgw: IpSmGwConfig,
@@ -224,6 +234,10 @@ pub struct ImServerConfig {
     /// and deliver them when the recipient registers, like short messages; the sender gets 202
     /// Accepted. Off: the 480 is relayed.
     pub store_im: bool,
+    /// How long a stored page-mode IM is kept: when it expires the sender gets a `failed`
+    /// IMDN if the message asked for `negative-delivery` (RFC 5438 §7.2), and the message is
+    /// dropped. Default three days, like [`IpSmGwConfig::validity`].
+    pub im_validity: Duration,
 }
 
 impl ImServerConfig {
@@ -242,6 +256,7 @@ impl ImServerConfig {
             tick: Duration::from_secs(1),
             page_limit: PAGE_MODE_LIMIT,
             store_im: true,
+            im_validity: Duration::from_secs(3 * 24 * 3600),
         }
     }
 }
@@ -277,6 +292,8 @@ pub struct ImStats {
     pub im_stored: u64,
     /// Messages delivered in large mode (INVITE + MSRP SEND + BYE) by the server itself.
     pub large_sent: u64,
+    /// Stored page-mode IMs dropped undelivered (expired, or out of attempts or room).
+    pub im_expired: u64,
 }
 
 #[derive(Default)]
@@ -289,6 +306,7 @@ struct Counters {
     registers: AtomicU64,
     im_stored: AtomicU64,
     large_sent: AtomicU64,
+    im_expired: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -310,8 +328,8 @@ struct Shared {
     others: Option<mpsc::UnboundedSender<UaEvent>>,
     /// Page-mode IMs waiting for their recipient's registration.
     stored_im: Mutex<std::collections::VecDeque<StoredIm>>,
-    /// Their files (with [`ImServerConfig::store`]).
-    im_files: Option<ImFileStore>,
+    /// Where they are persisted (with [`ImServerConfig::store`]).
+    im_store: Option<ImStore>,
     im_seq: AtomicU64,
 }
 
@@ -322,8 +340,134 @@ struct StoredIm {
     to: String,
     page: Page,
     attempts: u8,
-    /// Its file, when the server has a store directory.
-    file: Option<PathBuf>,
+    /// When it was stored (seconds since the epoch).
+    stored_at: u64,
+    /// Its key in the store (a file path, or a Redis hash field), when persisted.
+    key: Option<String>,
+}
+
+impl StoredIm {
+    fn to_json(&self) -> String {
+        let p = &self.page;
+        serde_json::json!({
+            "to": self.to, "request_uri": p.request_uri, "from_uri": p.from_uri,
+            "from_display": p.from_display, "to_header": p.to, "asserted": p.asserted,
+            "content_type": p.content_type, "body": hex(&p.body), "attempts": self.attempts,
+            "stored_at": self.stored_at,
+        })
+        .to_string()
+    }
+
+    /// The record written by [`StoredIm::to_json`]; `None` when it is not one.
+    fn from_json(text: &[u8], key: String) -> Option<StoredIm> {
+        let v = serde_json::from_slice::<serde_json::Value>(text).ok()?;
+        let s = |k: &str| v[k].as_str().map(str::to_owned);
+        Some(StoredIm {
+            to: s("to")?,
+            page: Page {
+                request_uri: s("request_uri")?,
+                from_uri: s("from_uri").unwrap_or_default(),
+                from_display: s("from_display"),
+                to: s("to_header").unwrap_or_default(),
+                asserted: s("asserted"),
+                routes: Vec::new(),
+                max_forwards: 70,
+                content_type: s("content_type").unwrap_or_else(|| "text/plain".into()),
+                body: unhex(&s("body")?)?,
+            },
+            attempts: v["attempts"]
+                .as_u64()
+                .and_then(|a| u8::try_from(a).ok())
+                .unwrap_or(0),
+            // records of an older version have no time: their age counts from the restart
+            stored_at: v["stored_at"].as_u64().unwrap_or_else(unix_now),
+            key: Some(key),
+        })
+    }
+}
+
+/// A name for a stored IM that sorts in arrival order.
+fn stored_name(seq: u64) -> String {
+    format!("{:012}-{seq:08}-{}", unix_now(), token())
+}
+
+/// Where stored page-mode IMs are persisted.
+#[derive(Debug, Clone)]
+enum ImStore {
+    Files(ImFileStore),
+    #[cfg(feature = "redis")]
+    Redis(im_redis::RedisMirror),
+}
+
+impl ImStore {
+    /// Writes `m` and returns its key.
+    fn save(&self, m: &StoredIm, seq: u64) -> Option<String> {
+        match self {
+            ImStore::Files(f) => f.save(m, seq).ok(),
+            #[cfg(feature = "redis")]
+            ImStore::Redis(r) => {
+                let name = stored_name(seq);
+                r.set("im", &name, m.to_json().into_bytes());
+                Some(name)
+            }
+        }
+    }
+
+    fn remove(&self, key: &str) {
+        match self {
+            ImStore::Files(_) => ImFileStore::remove(key),
+            #[cfg(feature = "redis")]
+            ImStore::Redis(r) => r.del("im", key),
+        }
+    }
+
+    /// Waits until every write so far has reached the store.
+    async fn flush(&self) {
+        match self {
+            ImStore::Files(_) => {}
+            #[cfg(feature = "redis")]
+            ImStore::Redis(r) => r.flush().await,
+        }
+    }
+}
+
+/// The short message store, the IM store and the IMs it holds, as [`ImServerConfig::store`]
+/// says.
+async fn open_stores(
+    store: Option<&std::path::Path>,
+) -> std::io::Result<(Box<dyn SmsStore>, Option<ImStore>, Vec<StoredIm>)> {
+    let Some(loc) = store else {
+        return Ok((Box::new(MemorySmsStore), None, Vec::new()));
+    };
+    if let Some(url) = loc.to_str().filter(|s| s.starts_with("redis://")) {
+        #[cfg(feature = "redis")]
+        {
+            let (addr, prefix) = im_redis::parse_url(url).ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("bad URL {url}"))
+            })?;
+            let mirror = im_redis::RedisMirror::connect(&addr, &prefix).await?;
+            let ims = mirror
+                .load("im")
+                .await?
+                .into_iter()
+                .filter_map(|(field, v)| StoredIm::from_json(&v, field))
+                .collect();
+            let sms = im_redis::RedisSmsStore::open(mirror.clone()).await?;
+            return Ok((Box::new(sms), Some(ImStore::Redis(mirror)), ims));
+        }
+        #[cfg(not(feature = "redis"))]
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            format!("{url}: built without the `redis` feature"),
+        ));
+    }
+    let files = ImFileStore::new(loc)?;
+    let ims = files.load_all()?;
+    Ok((
+        Box::new(FileSmsStore::new(loc)?),
+        Some(ImStore::Files(files)),
+        ims,
+    ))
 }
 
 /// Stored page-mode IMs as one JSON file each under `<store>/im/` (written when stored,
@@ -352,66 +496,31 @@ impl ImFileStore {
 
     /// Writes `m` (atomically: a temporary file renamed) and returns its path; names sort in
     /// arrival order.
-    fn save(&self, m: &StoredIm, seq: u64) -> std::io::Result<PathBuf> {
-        let p = &m.page;
-        let v = serde_json::json!({
-            "to": m.to, "request_uri": p.request_uri, "from_uri": p.from_uri,
-            "from_display": p.from_display, "to_header": p.to, "asserted": p.asserted,
-            "content_type": p.content_type, "body": hex(&p.body), "attempts": m.attempts,
-        });
-        let name = format!("{:012}-{seq:08}-{}.json", unix_now(), token());
-        let path = self.dir.join(name);
+    fn save(&self, m: &StoredIm, seq: u64) -> std::io::Result<String> {
+        let path = self.dir.join(format!("{}.json", stored_name(seq)));
         let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, v.to_string())?;
+        std::fs::write(&tmp, m.to_json())?;
         std::fs::rename(&tmp, &path)?;
-        Ok(path)
+        path.into_os_string()
+            .into_string()
+            .map_err(|_| std::io::Error::other("store path is not UTF-8"))
     }
 
     /// Every stored IM, oldest first; unreadable files are skipped.
     fn load_all(&self) -> std::io::Result<Vec<StoredIm>> {
-        let mut names: Vec<PathBuf> = std::fs::read_dir(&self.dir)?
+        let mut names: Vec<String> = std::fs::read_dir(&self.dir)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .filter_map(|p| p.into_os_string().into_string().ok())
             .collect();
         names.sort();
-        let mut out = Vec::with_capacity(names.len());
-        for path in names {
-            let Ok(text) = std::fs::read(&path) else {
-                continue;
-            };
-            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&text) else {
-                continue;
-            };
-            let s = |k: &str| v[k].as_str().map(str::to_owned);
-            let (Some(to), Some(request_uri), Some(body)) =
-                (s("to"), s("request_uri"), s("body").and_then(|b| unhex(&b)))
-            else {
-                continue;
-            };
-            out.push(StoredIm {
-                to,
-                page: Page {
-                    request_uri,
-                    from_uri: s("from_uri").unwrap_or_default(),
-                    from_display: s("from_display"),
-                    to: s("to_header").unwrap_or_default(),
-                    asserted: s("asserted"),
-                    routes: Vec::new(),
-                    max_forwards: 70,
-                    content_type: s("content_type").unwrap_or_else(|| "text/plain".into()),
-                    body,
-                },
-                attempts: v["attempts"]
-                    .as_u64()
-                    .and_then(|a| u8::try_from(a).ok())
-                    .unwrap_or(0),
-                file: Some(path),
-            });
-        }
-        Ok(out)
+        Ok(names
+            .into_iter()
+            .filter_map(|path| StoredIm::from_json(&std::fs::read(&path).ok()?, path))
+            .collect())
     }
 
-    fn remove(path: &std::path::Path) {
+    fn remove(path: &str) {
         let _ = std::fs::remove_file(path);
     }
 }
@@ -836,7 +945,7 @@ impl Shared {
         };
         // the recipient is not registered: keep the message for its registration (like a
         // short message) and tell the sender it was accepted for later delivery (RFC 3428 §7)
-        if code == 480 && self.cfg.store_im && self.store_im(&p) {
+        if code == 480 && self.cfg.store_im && self.store_im(&p).await {
             return self.respond(txn, Answer::new(202)).await;
         }
         self.respond(txn, Answer::new(code)).await;
@@ -889,7 +998,7 @@ impl Shared {
     }
 
     /// Keeps `p` for its recipient; false when the recipient is not one of ours.
-    fn store_im(&self, p: &Page) -> bool {
+    async fn store_im(&self, p: &Page) -> bool {
         let to = self.cfg.numbering.canonical(&p.request_uri);
         if !self.cfg.numbering.is_empty() && !self.cfg.numbering.knows(&to) {
             return false;
@@ -898,28 +1007,70 @@ impl Shared {
             to,
             page: p.clone(),
             attempts: 0,
-            file: None,
+            stored_at: unix_now(),
+            key: None,
         };
         self.persist(&mut m);
-        let mut q = self.stored_im.lock().expect("stored IM lock");
-        if q.len() >= MAX_STORED_IM {
-            if let Some(f) = q.pop_front().and_then(|o| o.file) {
-                ImFileStore::remove(&f);
-            }
-        }
-        q.push_back(m);
+        let dropped = {
+            let mut q = self.stored_im.lock().expect("stored IM lock");
+            let oldest = if q.len() >= MAX_STORED_IM {
+                q.pop_front()
+            } else {
+                None
+            };
+            q.push_back(m);
+            oldest
+        };
         bump(&self.counters.im_stored);
+        if let Some(old) = dropped {
+            self.give_up(old).await;
+        }
         true
     }
 
-    /// Writes `m` to the store directory (replacing its previous file), when there is one.
+    /// Writes `m` to the store (replacing its previous record), when there is one.
     fn persist(&self, m: &mut StoredIm) {
-        let Some(files) = &self.im_files else { return };
-        if let Some(old) = m.file.take() {
-            ImFileStore::remove(&old);
+        let Some(store) = &self.im_store else { return };
+        if let Some(old) = m.key.take() {
+            store.remove(&old);
         }
         let seq = self.im_seq.fetch_add(1, Ordering::Relaxed);
-        m.file = files.save(m, seq).ok();
+        m.key = store.save(m, seq);
+    }
+
+    /// Drops a stored IM that will not be delivered; its sender gets a `failed` IMDN when the
+    /// message asked for `negative-delivery` (RFC 5438 §7.2: the server accepted it with 202,
+    /// so only it can tell).
+    async fn give_up(&self, m: StoredIm) {
+        if let (Some(store), Some(k)) = (&self.im_store, &m.key) {
+            store.remove(k);
+        }
+        bump(&self.counters.im_expired);
+        if wants_imdn(&m.page.content_type, &m.page.body).is_some_and(|(_, negative)| negative) {
+            self.send_imdn(&m.page, false).await;
+        }
+    }
+
+    /// Gives up the stored IMs older than [`ImServerConfig::im_validity`] at `now`.
+    async fn expire_stored(&self, now: u64) {
+        let validity = self.cfg.im_validity.as_secs();
+        let expired: Vec<StoredIm> = {
+            let mut q = self.stored_im.lock().expect("stored IM lock");
+            if !q
+                .iter()
+                .any(|m| now.saturating_sub(m.stored_at) >= validity)
+            {
+                return;
+            }
+            let (old, keep): (Vec<_>, Vec<_>) = q
+                .drain(..)
+                .partition(|m| now.saturating_sub(m.stored_at) >= validity);
+            q.extend(keep);
+            old
+        };
+        for m in expired {
+            self.give_up(m).await;
+        }
     }
 
     /// Delivers the IMs stored for `identities` (one registration set), in arrival order,
@@ -938,11 +1089,15 @@ impl Shared {
             let code = self.forward_page(&m.page, &ruri, &routes).await;
             let delivered = code.is_some_and(|c| (200..300).contains(&c));
             m.attempts += 1;
-            if !delivered && code.is_some() && m.attempts < STORED_IM_ATTEMPTS {
+            if delivered {
+                if let (Some(store), Some(k)) = (&self.im_store, &m.key) {
+                    store.remove(k);
+                }
+            } else if code.is_some() && m.attempts < STORED_IM_ATTEMPTS {
                 self.persist(&mut m);
                 self.stored_im.lock().expect("stored IM lock").push_back(m);
-            } else if let Some(f) = &m.file {
-                ImFileStore::remove(f);
+            } else {
+                self.give_up(m).await;
             }
         }
     }
@@ -1068,7 +1223,11 @@ impl Shared {
             return 488;
         };
         let seed = u64::from_le_bytes(random16()[..8].try_into().unwrap_or([7; 8]));
-        let session = Session::new(MsrpConfig::new(local, remote), seed);
+        let mut mc = MsrpConfig::new(local, remote);
+        // chunks leave piece by piece, so the peer's responses are never stuck behind a chunk
+        // and a failure can end a chunk early with `#` (RFC 4975 §7.1)
+        mc.piece_size = Some(LARGE_MODE_PIECE);
+        let session = Session::new(mc, seed);
         let conn = tokio::time::timeout(
             LARGE_MODE_TIMEOUT,
             MsrpConnection::connect(addr, ConnConfig::default()),
@@ -1163,16 +1322,8 @@ impl ImServer {
         cfg: ImServerConfig,
         others: Option<mpsc::UnboundedSender<UaEvent>>,
     ) -> Result<ImServer, ImServerError> {
-        let store: Box<dyn SmsStore> = match &cfg.store {
-            Some(dir) => Box::new(FileSmsStore::new(dir)?),
-            None => Box::new(MemorySmsStore),
-        };
+        let (store, im_store, stored_im) = open_stores(cfg.store.as_deref()).await?;
         let mut gw = IpSmGw::new(cfg.ipsmgw.clone(), store)?;
-        let im_files = cfg.store.as_deref().map(ImFileStore::new).transpose()?;
-        let stored_im: std::collections::VecDeque<StoredIm> = match &im_files {
-            Some(f) => f.load_all()?.into(),
-            None => Default::default(),
-        };
         if cfg.reject_unknown && !cfg.numbering.is_empty() {
             let n = cfg.numbering.clone();
             gw = gw.with_directory(move |r| n.knows(r));
@@ -1195,8 +1346,8 @@ impl ImServer {
             counters: Counters::default(),
             outbox,
             others,
-            stored_im: Mutex::new(stored_im),
-            im_files,
+            stored_im: Mutex::new(stored_im.into()),
+            im_store,
             im_seq: AtomicU64::new(0),
         });
         let mut tasks = Vec::new();
@@ -1218,6 +1369,7 @@ impl ImServer {
                         .expect("IP-SM-GW lock")
                         .handle_timeout(unix_now());
                 s.queue(out);
+                s.expire_stored(unix_now()).await;
             }
         }));
         Ok(ImServer { shared, tasks })
@@ -1276,6 +1428,16 @@ impl ImServer {
             registers: g(&c.registers),
             im_stored: g(&c.im_stored),
             large_sent: g(&c.large_sent),
+            im_expired: g(&c.im_expired),
+        }
+    }
+
+    /// Waits until every change to the stored messages made so far has reached the store
+    /// (Redis writes are asynchronous; the file store writes at once). Call it before a
+    /// planned restart.
+    pub async fn sync_store(&self) {
+        if let Some(store) = &self.shared.im_store {
+            store.flush().await;
         }
     }
 
@@ -1355,20 +1517,22 @@ mod tests {
             to: "tel:+15550002".into(),
             page: page(b"first", "text/plain"),
             attempts: 1,
-            file: None,
+            stored_at: 1_700_000_000,
+            key: None,
         };
         let mut b = StoredIm {
             to: "tel:+15550002".into(),
             page: page(&[0, 1, 2, 255], "message/cpim"),
             attempts: 0,
-            file: None,
+            stored_at: 1_700_000_001,
+            key: None,
         };
-        a.file = Some(files.save(&a, 1).unwrap());
-        b.file = Some(files.save(&b, 2).unwrap());
+        a.key = Some(files.save(&a, 1).unwrap());
+        b.key = Some(files.save(&b, 2).unwrap());
         std::fs::write(dir.join("im").join("zz-garbage.json"), b"{not json").unwrap();
         let back = files.load_all().unwrap();
         assert_eq!(back, [a.clone(), b.clone()], "garbage skipped, order kept");
-        ImFileStore::remove(a.file.as_ref().unwrap());
+        ImFileStore::remove(a.key.as_ref().unwrap());
         assert_eq!(files.load_all().unwrap(), [b]);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -249,6 +249,10 @@ struct Call {
     pipes: Vec<JoinHandle<()>>,
     /// Both legs answered.
     up: bool,
+    /// The SDP we gave each leg (our answer to A, our offer to B): what a refresh re-INVITE
+    /// or UPDATE from that leg is answered with.
+    a_sdp: String,
+    b_sdp: String,
 }
 
 #[derive(Debug, Default)]
@@ -366,12 +370,16 @@ async fn sip_loop(anchor: Arc<Anchor>, mut incoming: mpsc::UnboundedReceiver<UaE
                 let a = anchor.clone();
                 tokio::spawn(async move { a.on_invite(txn, msg).await });
             }
-            UaEvent::IncomingRequest { txn, msg, .. } => {
-                let code = match msg.as_message().method() {
-                    Some(ims_sip::Method::Options) => 200,
-                    _ => 501,
+            UaEvent::IncomingRequest { txn, msg, dialog } => {
+                let m = msg.as_message();
+                let answer = match m.method() {
+                    Some(ims_sip::Method::Options) => Answer::new(200),
+                    Some(ims_sip::Method::Invite | ims_sip::Method::Update) => {
+                        anchor.refresh(dialog.as_ref(), m.body())
+                    }
+                    _ => Answer::new(501),
                 };
-                let _ = anchor.ep.respond(txn, Answer::new(code)).await;
+                let _ = anchor.ep.respond(txn, answer).await;
             }
             UaEvent::Cancelled { invite } => {
                 let b = {
@@ -451,8 +459,16 @@ fn msrp_media(sdp: &Sdp<'_>) -> Option<(usize, Vec<String>)> {
     })
 }
 
-/// `sdp` with its MSRP stream pointing at us (`path`), other streams refused, a fresh `o=`.
-fn rewrite_sdp(sdp: &Sdp<'_>, idx: usize, host: &str, port: u16, path: &str) -> String {
+/// `sdp` with its MSRP stream pointing at us (`path`) with `a=setup:<setup>`, other streams
+/// refused, a fresh `o=`.
+fn rewrite_sdp(
+    sdp: &Sdp<'_>,
+    idx: usize,
+    host: &str,
+    port: u16,
+    path: &str,
+    setup: &str,
+) -> String {
     let mut b: SessionBuilder = sdp.to_builder();
     b.origin = OriginBuf::new("ims-im", u64::from(port), 1, host);
     b.connection = Some(ConnectionBuf::new(host));
@@ -470,8 +486,19 @@ fn rewrite_sdp(sdp: &Sdp<'_>, idx: usize, host: &str, port: u16, path: &str) -> 
             Some(i) => m.attributes.insert(i.min(m.attributes.len()), attr),
             None => m.attributes.push(attr),
         }
+        m.remove_attributes("setup");
+        m.attributes
+            .push(ims_sdp::AttributeBuf::new("setup", setup));
     }
     b.build()
+}
+
+/// The `a=setup` of media `idx` (RFC 4145 §4), lower case.
+fn setup_of(sdp: &Sdp<'_>, idx: usize) -> Option<String> {
+    let m = sdp.media.get(idx)?;
+    m.attribute("setup")
+        .and_then(|a| a.value)
+        .map(|v| v.trim().to_ascii_lowercase())
 }
 
 fn authority_of(uri: &str) -> Option<SocketAddr> {
@@ -533,7 +560,19 @@ impl Anchor {
             .unwrap_or_default();
         let (sid_a, sid_b) = (random_id(16), random_id(16));
         let (uri_a, uri_b) = (self.msrp_uri(&sid_a), self.msrp_uri(&sid_b));
-        let offer = rewrite_sdp(&sdp, idx, &self.host, self.msrp_port, &uri_b);
+        // the anchor opens the B-leg connection: it offers `active` (RFC 6135 §4.1, RFC 4145
+        // §4), and answers A `passive` (A connects, RFC 4975 §5.4) unless A can only listen
+        let a_setup = setup_of(&sdp, idx);
+        if a_setup.as_deref() == Some("passive") {
+            return self
+                .reject(
+                    txn,
+                    488,
+                    "a=setup:passive: the anchor does not connect to the offerer",
+                )
+                .await;
+        }
+        let offer = rewrite_sdp(&sdp, idx, &self.host, self.msrp_port, &uri_b, "active");
         // The Route set the S-CSCF left after our own entry (its `odi` URI): the B leg goes
         // back along it, so the S-CSCF continues its iFC evaluation and routes to the callee
         // (TS 24.229 §5.7.5). Without one, the configured route and next hop.
@@ -582,7 +621,7 @@ impl Anchor {
             to: strip_params(to),
             remote,
             headers,
-            body: Some(("application/sdp".into(), offer.into_bytes())),
+            body: Some(("application/sdp".into(), offer.clone().into_bytes())),
         };
         let id = {
             let mut st = self.state.lock().expect("state lock");
@@ -607,6 +646,8 @@ impl Anchor {
                     b_conn: None,
                     pipes: Vec::new(),
                     up: false,
+                    a_sdp: String::new(),
+                    b_sdp: offer.clone(),
                 },
             );
             id
@@ -624,6 +665,53 @@ impl Anchor {
             c.b_invite = Some(inv.txn);
         }
         self.b_leg(id, txn, idx, inv).await;
+    }
+
+    /// A re-INVITE or UPDATE inside an anchored session. The anchor terminates MSRP on each
+    /// leg (each party's `a=path` names the anchor), so a re-offer that keeps the party's MSRP
+    /// path — a session refresh (RFC 4028) or a no-change offer (RFC 3264 §8) — is answered
+    /// here with the SDP that leg already has, without bothering the other party. A re-offer
+    /// that moves the MSRP path (or drops the stream) would need a new connection on that leg:
+    /// 488 Not Acceptable Here with a Warning (RFC 3261 §14.2; the session keeps its old
+    /// parameters). Outside a known session: 481.
+    fn refresh(&self, dialog: Option<&DialogId>, body: &[u8]) -> Answer {
+        let Some(d) = dialog else {
+            return Answer::new(481);
+        };
+        let found = {
+            let st = self.state.lock().expect("state lock");
+            st.calls.values().find_map(|c| {
+                if !c.up {
+                    return None;
+                }
+                if c.a_dialog.as_ref() == Some(d)
+                    || (c.a_key.0 == d.call_id && c.a_key.1 == d.remote_tag)
+                {
+                    Some((c.a_path.clone(), c.a_sdp.clone()))
+                } else if c.b_dialog.as_ref() == Some(d) {
+                    Some((c.b_path.clone(), c.b_sdp.clone()))
+                } else {
+                    None
+                }
+            })
+        };
+        let Some((path, ours)) = found else {
+            return Answer::new(481);
+        };
+        // no SDP: the 200 carries our (unchanged) offer (RFC 3261 §14.2)
+        if !body.is_empty() {
+            let same = Sdp::parse(body)
+                .ok()
+                .and_then(|s| msrp_media(&s).map(|(_, p)| p))
+                .is_some_and(|p| p == path);
+            if !same {
+                return Answer::new(488).header(
+                    "Warning",
+                    "399 ims-im \"the anchored MSRP path cannot change\"",
+                );
+            }
+        }
+        Answer::new(200).body("application/sdp", ours)
     }
 
     fn forget(&self, id: u64) -> Option<Call> {
@@ -700,7 +788,20 @@ impl Anchor {
                 .reject(a_txn, 488, "no MSRP stream in the answer")
                 .await;
         };
-        let answer = rewrite_sdp(&sdp, idx, &self.host, self.msrp_port, &uri_a);
+        if setup_of(&sdp, idx).as_deref() == Some("active") {
+            // illegal answer to an `active` offer (RFC 4145 §4.1): nobody would listen
+            if let Some(d) = &b_dialog {
+                let _ = self.ep.bye(d).await;
+            }
+            self.forget(id);
+            return self
+                .reject(a_txn, 488, "the recipient answered a=setup:active")
+                .await;
+        }
+        let answer = rewrite_sdp(&sdp, idx, &self.host, self.msrp_port, &uri_a, "passive");
+        if let Some(c) = self.state.lock().expect("state lock").calls.get_mut(&id) {
+            c.a_sdp = answer.clone();
+        }
         drop(sdp);
         drop(m);
         // the offerer (us, on the B leg) opens the connection (RFC 4975 §5.4)
@@ -1177,6 +1278,7 @@ m=audio 4000 RTP/AVP 0\r\n";
             "127.0.0.1",
             7073,
             "msrp://127.0.0.1:7073/xyz;tcp",
+            "passive",
         );
         let re = Sdp::parse_str(&out).unwrap();
         let m = &re.media[0];
@@ -1193,6 +1295,14 @@ m=audio 4000 RTP/AVP 0\r\n";
         );
         assert!(out.contains("a=sendonly"));
         assert_eq!(re.media[1].port, 0, "non-MSRP media are refused");
+        assert_eq!(setup_of(&re, 0).as_deref(), Some("passive"));
+        // an offer's own a=setup is replaced, not repeated (RFC 4145 §4: one per stream)
+        let with = OFFER.replace("a=sendonly\r\n", "a=sendonly\r\na=setup:actpass\r\n");
+        let sdp = Sdp::parse_str(&with).unwrap();
+        assert_eq!(setup_of(&sdp, 0).as_deref(), Some("actpass"));
+        let out = rewrite_sdp(&sdp, 0, "127.0.0.1", 7073, "msrp://h/x;tcp", "active");
+        assert_eq!(out.matches("a=setup:").count(), 1, "{out}");
+        assert!(out.contains("a=setup:active\r\n"));
     }
 
     #[test]

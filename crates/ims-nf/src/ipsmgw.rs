@@ -144,7 +144,7 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 }
 
 impl StoredSms {
-    fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         // one field per line; identities cannot contain line breaks (they came from SIP URIs)
         format!(
             "v1\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n",
@@ -158,7 +158,7 @@ impl StoredSms {
         )
     }
 
-    fn from_text(s: &str) -> Option<StoredSms> {
+    pub(crate) fn from_text(s: &str) -> Option<StoredSms> {
         let mut l = s.lines();
         if l.next()? != "v1" {
             return None;

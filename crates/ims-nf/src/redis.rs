@@ -15,7 +15,7 @@ const MAX_LINE: usize = 64 * 1024;
 
 /// A RESP2 reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Reply {
+pub(crate) enum Reply {
     Simple(String),
     Integer(i64),
     Bulk(Option<Vec<u8>>),
@@ -49,7 +49,8 @@ impl RedisStore {
         }
     }
 
-    async fn command(&self, args: &[&[u8]]) -> Result<Reply, StoreError> {
+    /// Sends one command and reads its reply (also used by the IM server's Redis store).
+    pub(crate) async fn command(&self, args: &[&[u8]]) -> Result<Reply, StoreError> {
         let mut guard = self.conn.lock().await;
         if guard.is_none() {
             let tcp = TcpStream::connect(&self.addr).await.map_err(backend)?;

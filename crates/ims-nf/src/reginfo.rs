@@ -291,6 +291,11 @@ pub struct RegSubscription {
     pub expires_at: u64,
     /// The next reginfo `version`.
     pub version: u32,
+    /// What the last NOTIFY told of each active contact, by contact id: when it ends (seconds
+    /// since the epoch). After the first full NOTIFY, later ones are partial (RFC 3680 §5:
+    /// `state="partial"`) and carry only the contacts that are new, refreshed (a new expiry)
+    /// or terminated.
+    pub notified: std::collections::HashMap<String, u64>,
 }
 
 /// A NOTIFY to send (without Via: the sending endpoint adds it), and where to send it.
@@ -591,6 +596,11 @@ impl Notifier {
             cseq,
             expires_at: now + expires,
             version,
+            notified: self
+                .subs
+                .get(&key)
+                .map(|s| s.notified.clone())
+                .unwrap_or_default(),
         };
         self.subs.insert(key.clone(), sub);
         let response = ims_sip::ResponseBuilder::from_request_with_tag(req, 200, Some(&local_tag))
@@ -603,13 +613,13 @@ impl Notifier {
             let regs = record
                 .map(|r| registrations(r, None, now))
                 .unwrap_or_default();
-            Some(self.notify(s, regs, now, Some("timeout")).0)
+            Some(self.notify(s, regs, now, Some("timeout"), true).0)
         } else {
             let regs = record
                 .map(|r| registrations(r, None, now))
                 .unwrap_or_default();
             let s = self.subs.remove(&key).expect("inserted above");
-            let (n, s) = self.notify(s, regs, now, None);
+            let (n, s) = self.notify(s, regs, now, None, true);
             self.subs.insert(key, s);
             Some(n)
         };
@@ -620,18 +630,49 @@ impl Notifier {
         }
     }
 
-    /// Builds one NOTIFY of `s` (advancing its CSeq and version).
+    /// Builds one NOTIFY of `s` (advancing its CSeq and version): with `full` the whole state,
+    /// otherwise (RFC 3680 §5, `state="partial"`) only the contacts whose state, event or
+    /// expiry differ from what `s` was last told, and the registrations holding them.
     fn notify(
         &self,
         mut s: RegSubscription,
         registrations: Vec<Registration>,
         now: u64,
         terminated: Option<&str>,
+        full: bool,
     ) -> (Notify, RegSubscription) {
+        let seen = |c: &ContactInfo| now + c.expires.unwrap_or(0);
+        let changed: Vec<Registration> = if full {
+            registrations.clone()
+        } else {
+            registrations
+                .iter()
+                .filter_map(|r| {
+                    let contacts: Vec<ContactInfo> = r
+                        .contacts
+                        .iter()
+                        .filter(|c| !c.active || s.notified.get(&c.id) != Some(&seen(c)))
+                        .cloned()
+                        .collect();
+                    (!contacts.is_empty() || r.state != RegistrationState::Active).then(|| {
+                        Registration {
+                            contacts,
+                            ..r.clone()
+                        }
+                    })
+                })
+                .collect()
+        };
+        s.notified = registrations
+            .iter()
+            .flat_map(|r| r.contacts.iter())
+            .filter(|c| c.active)
+            .map(|c| (c.id.clone(), seen(c)))
+            .collect();
         let body = RegInfo {
             version: s.version,
-            full: true,
-            registrations,
+            full,
+            registrations: changed,
         }
         .to_xml();
         let mut m = String::with_capacity(512 + body.len());
@@ -674,7 +715,8 @@ Contact: <{}>\r\nEvent: reg\r\nSubscription-State: {}\r\nContent-Type: {}\r\nCon
     /// The NOTIFYs a registration change causes: every subscription to an IMPU of the record's
     /// implicit set gets the new state; when the set is no longer registered the subscriptions
     /// end (`Subscription-State: terminated;reason=deactivated`, or `rejected` for an HSS
-    /// de-registration that does not ask the UE to register again).
+    /// de-registration that does not ask the UE to register again). These NOTIFYs are partial
+    /// (RFC 3680 §5): only the contacts that changed since the subscription's last NOTIFY.
     pub fn on_change(&mut self, event: &RegEvent, now: u64) -> Vec<Notify> {
         let record = event.record();
         let regs = registrations(record, Some(event), now);
@@ -692,7 +734,7 @@ Contact: <{}>\r\nEvent: reg\r\nSubscription-State: {}\r\nContent-Type: {}\r\nCon
         let mut out = Vec::new();
         for k in keys {
             let s = self.subs.remove(&k).expect("key from the map");
-            let (n, s) = self.notify(s, regs.clone(), now, ends.then_some(reason));
+            let (n, s) = self.notify(s, regs.clone(), now, ends.then_some(reason), false);
             if !ends {
                 self.subs.insert(k, s);
             }
@@ -720,7 +762,7 @@ Contact: <{}>\r\nEvent: reg\r\nSubscription-State: {}\r\nContent-Type: {}\r\nCon
             let regs = state_of(&s.aor)
                 .map(|r| registrations(&r, None, now))
                 .unwrap_or_default();
-            out.push(self.notify(s, regs, now, Some("timeout")).0);
+            out.push(self.notify(s, regs, now, Some("timeout"), true).0);
         }
         out
     }
@@ -926,6 +968,8 @@ Contact: <sip:alice@10.0.0.1:5060>\r\nEvent: reg\r\nExpires: 600\r\nContent-Leng
         assert_eq!(n.len(), 1);
 
         // a re-registration: refreshed, subscription goes on
+        let mut rec = rec;
+        rec.bindings[0].expires_at = 1800;
         let ev = RegEvent::Registered {
             initial: false,
             record: rec.clone(),
@@ -968,6 +1012,91 @@ Contact: <sip:alice@10.0.0.1:5060>\r\nEvent: reg\r\nExpires: 600\r\nContent-Leng
         );
         assert!(!info.registrations[0].contacts[0].active);
         assert!(n.is_empty());
+    }
+
+    #[test]
+    fn notifies_after_the_first_are_partial_with_only_the_changed_contacts() {
+        let mut rec = record();
+        let mut second = rec.bindings[0].clone();
+        second.uri = "sip:alice@10.0.0.2:5060".into();
+        second.instance_id = Some("<urn:uuid:2>".into());
+        second.params = ";+sip.instance=\"<urn:uuid:2>\"".into();
+        rec.bindings.push(second);
+        let mut n = Notifier::new("sip:orig@scscf");
+        let m = subscribe("");
+        let first = n
+            .subscribe(
+                &ims_sip::parse_datagram(&m).unwrap(),
+                Some(&rec),
+                1000,
+                "t1",
+            )
+            .notify
+            .unwrap();
+        let (_, info) = notify_of(&first);
+        assert!(info.full && info.version == 0);
+        assert_eq!(info.registrations[0].contacts.len(), 2);
+        assert!(String::from_utf8_lossy(&first.request).contains("state=\"full\""));
+
+        // the second contact re-registers: a partial NOTIFY naming only it
+        rec.bindings[1].expires_at = 1900;
+        let out = n.on_change(
+            &RegEvent::Registered {
+                initial: false,
+                record: rec.clone(),
+            },
+            1300,
+        );
+        let (state, info) = notify_of(&out[0]);
+        assert!(state.starts_with("active"));
+        assert!(
+            !info.full,
+            "RFC 3680 §5: partial after the first full NOTIFY"
+        );
+        assert!(String::from_utf8_lossy(&out[0].request).contains("state=\"partial\""));
+        assert_eq!(info.version, 1);
+        assert_eq!(
+            info.registrations.len(),
+            2,
+            "both IMPUs of the implicit set"
+        );
+        let c = &info.registrations[0].contacts;
+        assert_eq!(c.len(), 1, "only the changed contact: {c:?}");
+        assert_eq!(c[0].uri, "sip:alice@10.0.0.2:5060");
+        assert_eq!(c[0].event, ContactEvent::Refreshed);
+        assert_eq!(c[0].expires, Some(600));
+
+        // the first one expires: partial, only it, terminated; the registration stays active
+        let mut after = rec.clone();
+        let expired = vec![after.bindings.remove(0)];
+        let out = n.on_change(
+            &RegEvent::Expired {
+                record: after.clone(),
+                expired,
+            },
+            1600,
+        );
+        let (_, info) = notify_of(&out[0]);
+        assert!(!info.full);
+        assert_eq!(info.version, 2);
+        assert_eq!(info.registrations[0].state, RegistrationState::Active);
+        let c = &info.registrations[0].contacts;
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].uri, "sip:alice@10.0.0.1:5060");
+        assert!(!c[0].active && c[0].event == ContactEvent::Expired);
+
+        // a refresh of the subscription: full state again (RFC 6665 §4.2.1.2)
+        let refresh = subscribe(";tag=t1");
+        let o = n.subscribe(
+            &ims_sip::parse_datagram(&refresh).unwrap(),
+            Some(&after),
+            1650,
+            "x",
+        );
+        let (_, info) = notify_of(&o.notify.unwrap());
+        assert!(info.full);
+        assert_eq!(info.version, 3);
+        assert_eq!(info.registrations[0].contacts.len(), 1);
     }
 
     #[test]

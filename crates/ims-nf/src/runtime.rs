@@ -215,6 +215,8 @@ pub struct ImsCore {
     admin_api: Option<Arc<HssAdmin<Node>>>,
     scscf: Option<Arc<ScscfServices>>,
     pcrf: Option<Arc<Mutex<Pcrf>>>,
+    pcscf: Option<Arc<Pcscf>>,
+    pcscf_uac: Option<SocketAddr>,
     proxies: Vec<ProxyEndpoint>,
     nodes: Vec<Node>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -404,6 +406,8 @@ impl ImsCore {
             admin_api: None,
             scscf: None,
             pcrf: None,
+            pcscf: None,
+            pcscf_uac: None,
             proxies: Vec::new(),
             nodes: Vec::new(),
             tasks: Vec::new(),
@@ -577,6 +581,7 @@ impl ImsCore {
                 term_uri,
                 home_domains: vec![realm.clone()],
                 icscf: sip_uri(ip, p.icscf, None),
+                temp_gruus: services.scscf.temp_gruus(),
             });
             for (port, originating) in [(p.scscf_term, false), (p.scscf_orig, true)] {
                 let (proxy, events) =
@@ -658,20 +663,31 @@ impl ImsCore {
                 visited_network_id: realm.clone(),
                 host: format!("pcscf.{realm}"),
             }));
+            core.pcscf = Some(pcscf.clone());
             let chains: Arc<RxChains> = Arc::default();
-            // the P-CSCF as a UAC: the BYEs of a network-initiated release
-            let (uac, mut uac_in) = Endpoint::bind(bind_cfg(ip, 0, "pcscf")).await?;
-            core.tasks.push(tokio::spawn(async move {
-                while uac_in.recv().await.is_some() {}
-            }));
+            // the P-CSCF as a UAC: the BYEs of a network-initiated release and the reg event
+            // subscriptions (TS 24.229 §5.2.3), whose NOTIFYs come back to this endpoint
+            let (uac, uac_in) = Endpoint::bind(bind_cfg(ip, 0, "pcscf")).await?;
+            core.pcscf_uac = Some(uac.local_addr());
+            let pending: Arc<PendingInvites> = Arc::default();
             let release = Arc::new(PcscfRelease {
                 pcscf: pcscf.clone(),
+                pending: pending.clone(),
+                notify_contact: sip_uri(ip, p.pcscf, Some("reg")),
                 rx: rx.clone(),
                 chains: chains.clone(),
                 uac,
                 origin_host: format!("pcscf.{realm}"),
                 realm: realm.clone(),
             });
+            let reg_due = Arc::new(tokio::sync::Notify::new());
+            let mut uac_in = uac_in;
+            core.tasks.push(tokio::spawn(async move {
+                while uac_in.recv().await.is_some() {}
+            }));
+            core.tasks.push(tokio::spawn(
+                release.clone().subscribe_loop(reg_due.clone()),
+            ));
             for code in [command::ABORT_SESSION, command::RE_AUTH] {
                 let release = release.clone();
                 n.handle(app::RX, code, move |req| {
@@ -684,7 +700,7 @@ impl ImsCore {
             core.proxies.push(proxy.clone());
             let core_ports = [p.icscf, p.scscf_term, p.scscf_orig];
             core.tasks.push(tokio::spawn(pcscf_loop(
-                proxy, events, pcscf, rx, chains, ip, core_ports,
+                proxy, events, pcscf, rx, chains, ip, core_ports, reg_due, pending, release,
             )));
         }
         if cfg.roles.im {
@@ -746,6 +762,9 @@ impl ImsCore {
             self.admin_api = Some(adm.clone());
             self.tasks
                 .push(tokio::spawn(crate::admin::serve_http(listener, adm)));
+        } else if let Some(adm) = &self.admin_api {
+            // another HSS behind the SLF: the one admin interface drives it too
+            adm.add_hss(local.clone(), n.clone(), host);
         }
         if self.hss.is_none() {
             self.hss = Some(local.clone());
@@ -773,6 +792,18 @@ impl ImsCore {
     /// The embedded PCRF's state.
     pub fn pcrf(&self) -> Option<&Arc<Mutex<Pcrf>>> {
         self.pcrf.as_ref()
+    }
+
+    /// The P-CSCF's state (its UEs' registrations, reg event subscriptions), when
+    /// [`Roles::p`] is set.
+    pub fn pcscf(&self) -> Option<&Arc<Pcscf>> {
+        self.pcscf.as_ref()
+    }
+
+    /// Where the P-CSCF's own requests leave from (BYEs of a release, reg event SUBSCRIBEs)
+    /// and its reg event NOTIFYs arrive.
+    pub fn pcscf_uac_addr(&self) -> Option<SocketAddr> {
+        self.pcscf_uac
     }
 
     /// The IM server, when [`Roles::im`] is set.
@@ -977,31 +1008,21 @@ impl ScscfServices {
         }
     }
 
-    /// Sends one third-party REGISTER; a failure with SESSION_TERMINATED de-registers the user
-    /// (TS 24.229 §5.4.1.7).
+    /// Sends one third-party REGISTER; no answer, 408 or 503 is tried again (twice, after 1 s
+    /// and 2 s, or the 503's Retry-After up to 5 s) with the next CSeq; a failure with
+    /// SESSION_TERMINATED de-registers the user (TS 24.229 §5.4.1.7).
     async fn third_party(self: Arc<Self>, t: crate::scscf::ThirdPartyRegister) {
-        let ok = async {
-            let msg = OwnedMessage::parse_datagram(Bytes::from(t.request.clone())).ok()?;
-            let remote = self
-                .uac
-                .locate(&t.server_name)
-                .await
-                .ok()?
-                .into_iter()
-                .next()?;
-            let resp = self
-                .uac
-                .request(msg, remote)
-                .await
-                .ok()?
-                .final_response()
-                .await
-                .ok()?;
-            let status = resp.as_message().status().unwrap_or(500);
-            Some((200..300).contains(&status))
+        let mut request = t.request.clone();
+        let mut ok = false;
+        for attempt in 0..3u64 {
+            let (done, retry_after) = self.third_party_once(&t, request.clone()).await;
+            ok = done;
+            let Some(wait) = retry_after.filter(|_| !done && attempt < 2) else {
+                break;
+            };
+            tokio::time::sleep(Duration::from_secs(wait.unwrap_or(attempt + 1).min(5))).await;
+            request = self.scscf.third_party_again(&request);
         }
-        .await
-        .unwrap_or(false);
         if ok
             || t.deregistration
             || t.default_handling != crate::subscription::DefaultHandling::SessionTerminated
@@ -1022,6 +1043,47 @@ impl ScscfServices {
                 .expect("notifier lock")
                 .on_change(&ev, unix_now());
             self.send_notifies(notifies);
+        }
+    }
+
+    /// One attempt: (2xx, `Some(retry-after)` when worth trying again — `Some(None)`: no
+    /// Retry-After given).
+    async fn third_party_once(
+        &self,
+        t: &crate::scscf::ThirdPartyRegister,
+        request: Vec<u8>,
+    ) -> (bool, Option<Option<u64>>) {
+        let answer = async {
+            let msg = OwnedMessage::parse_datagram(Bytes::from(request)).ok()?;
+            let remote = self
+                .uac
+                .locate(&t.server_name)
+                .await
+                .ok()?
+                .into_iter()
+                .next()?;
+            let resp = self
+                .uac
+                .request(msg, remote)
+                .await
+                .ok()?
+                .final_response()
+                .await
+                .ok()?;
+            let m = resp.as_message();
+            let retry_after = m
+                .header_str("Retry-After")
+                .and_then(|v| v.split([';', '(']).next()?.trim().parse::<u64>().ok());
+            Some((m.status().unwrap_or(500), retry_after))
+        }
+        .await;
+        match answer {
+            Some((s, _)) if (200..300).contains(&s) => (true, None),
+            Some((408, _)) => (false, Some(None)),
+            Some((503, ra)) => (false, Some(ra)),
+            Some(_) => (false, None),
+            // no answer (timeout, transport error)
+            None => (false, Some(None)),
         }
     }
 
@@ -1159,11 +1221,20 @@ async fn scscf_loop(
     }
 }
 
+/// Initial INVITEs a P-CSCF has not answered, by Call-ID and side (true: from our UE).
+type PendingInvites =
+    Mutex<std::collections::HashMap<(String, bool), (ProxyEndpoint, ims_txn::TxnId)>>;
+
 /// The P-CSCF's side of the PCRF's requests: ASA/RAA, and the release of the call (TS 24.229
 /// §5.2.8.1.2, TS 29.214 §4.4.4 and §4.4.6.x) when the PCRF aborts the session or reports the
 /// loss of all its bearers: BYE to the UE and toward the other party, then STR.
 struct PcscfRelease<R> {
     pcscf: Arc<Pcscf>,
+    /// The initial INVITEs not answered yet, by Call-ID and side (true: from our UE), with the
+    /// proxy holding their server transaction: a release during setup answers them.
+    pending: Arc<PendingInvites>,
+    /// The Contact of the reg event subscriptions: the proxy port, user part `reg`.
+    notify_contact: String,
     rx: Arc<R>,
     chains: Arc<RxChains>,
     uac: Endpoint,
@@ -1217,6 +1288,17 @@ impl<R: RxClient> PcscfRelease<R> {
             run_rx(self.rx.clone(), &self.chains, RxAction::Str { session_id });
             return;
         };
+        self.send_release(r).await;
+    }
+
+    /// The BYEs of a release (and the error response to an INVITE still pending), then its STR.
+    async fn send_release(self: Arc<Self>, r: crate::cscf::Release) {
+        if let Some(key) = &r.reject_invite {
+            let pending = self.pending.lock().expect("pending lock").remove(key);
+            if let Some((proxy, server)) = pending {
+                let _ = proxy.reply(server, 503).await;
+            }
+        }
         let mut sent = Vec::new();
         for b in r.byes {
             let me = self.clone();
@@ -1233,10 +1315,70 @@ impl<R: RxClient> PcscfRelease<R> {
         for t in sent {
             let _ = t.await;
         }
-        run_rx(self.rx.clone(), &self.chains, r.str);
+        if let Some(str) = r.str {
+            run_rx(self.rx.clone(), &self.chains, str);
+        }
+    }
+
+    /// A reg event NOTIFY of one of the P-CSCF's subscriptions (it reaches the proxy port, the
+    /// subscriptions' Contact): applied, answered, and the calls of de-registered UEs released.
+    async fn on_reg_notify(
+        self: &Arc<Self>,
+        proxy: &ProxyEndpoint,
+        server: ims_txn::TxnId,
+        msg: &OwnedMessage,
+    ) {
+        let m = msg.as_message();
+        let o = self
+            .pcscf
+            .on_reg_notify(&m, "SIP ;cause=503 ;text=\"Network de-registration\"");
+        for r in o.releases {
+            tokio::spawn(self.clone().send_release(r));
+        }
+        let _ = proxy.reply(server, o.status).await;
+    }
+
+    /// Sends the reg event SUBSCRIBEs when due: after each 200 to a REGISTER (`due` is
+    /// notified) and once a second for refreshes and retries.
+    async fn subscribe_loop(self: Arc<Self>, due: Arc<tokio::sync::Notify>) {
+        loop {
+            let _ = tokio::time::timeout(Duration::from_secs(1), due.notified()).await;
+            let now = unix_now();
+            let subs = self
+                .pcscf
+                .reg_subscriptions_due(now, &self.notify_contact, hex_id);
+            for s in subs {
+                let me = self.clone();
+                tokio::spawn(async move {
+                    let Ok(msg) = OwnedMessage::parse_datagram(Bytes::from(s.request)) else {
+                        return;
+                    };
+                    let call_id = msg
+                        .as_message()
+                        .header(ims_sip::HeaderName::CallId)
+                        .unwrap_or_default()
+                        .to_string();
+                    let send = async {
+                        let remote = me.uac.locate(&s.next_hop).await.ok()?.into_iter().next()?;
+                        let t = me.uac.request(msg, remote).await.ok()?;
+                        t.final_response().await.ok()
+                    };
+                    let resp = tokio::time::timeout(Duration::from_secs(32), send)
+                        .await
+                        .ok()
+                        .flatten();
+                    me.pcscf.on_reg_subscribe_response(
+                        &call_id,
+                        resp.as_ref().map(|r| r.as_message()).as_ref(),
+                        unix_now(),
+                    );
+                });
+            }
+        }
     }
 }
 
+#[allow(clippy::too_many_arguments)] // the P-CSCF's parts, each shared with other tasks
 async fn pcscf_loop<R: RxClient>(
     proxy: ProxyEndpoint,
     mut events: ProxyEvents,
@@ -1245,7 +1387,14 @@ async fn pcscf_loop<R: RxClient>(
     chains: Arc<RxChains>,
     core_ip: IpAddr,
     core_ports: [u16; 3],
+    reg_due: Arc<tokio::sync::Notify>,
+    pending: Arc<PendingInvites>,
+    release: Arc<PcscfRelease<R>>,
 ) {
+    // for the responses of each INVITE/UPDATE transaction: do they go to a UE (the request came
+    // from one) or toward the core
+    let mut to_ue: std::collections::HashMap<ims_txn::TxnId, bool> =
+        std::collections::HashMap::new();
     while let Some(ev) = events.recv().await {
         match ev {
             ProxyEvent::Request {
@@ -1257,10 +1406,31 @@ async fn pcscf_loop<R: RxClient>(
                 ..
             } => {
                 let m = msg.as_message();
+                if m.method() == Some(Method::Notify)
+                    && m.request_uri_str()
+                        .is_some_and(|u| u.starts_with(release.notify_contact.as_str()))
+                {
+                    let (release, proxy) = (release.clone(), proxy.clone());
+                    tokio::spawn(async move { release.on_reg_notify(&proxy, server, &msg).await });
+                    continue;
+                }
                 let from_core = popped_route.as_deref().is_some_and(|r| r.contains("term@"))
                     || (remote.addr.ip() == core_ip && core_ports.contains(&remote.addr.port()));
-                if let Some(a) = pcscf.rx_on_end(&m) {
+                if let Some(a) = pcscf.rx_on_end(&m, !from_core) {
                     run_rx(rx.clone(), &chains, a);
+                }
+                if matches!(m.method(), Some(Method::Invite | Method::Update)) {
+                    to_ue.insert(server, !from_core);
+                }
+                let initial_invite = m.method() == Some(Method::Invite)
+                    && m.to().ok().flatten().is_some_and(|t| t.tag().is_none());
+                if let (true, Some(call_id)) =
+                    (initial_invite, m.header(ims_sip::HeaderName::CallId))
+                {
+                    pending
+                        .lock()
+                        .expect("pending lock")
+                        .insert((call_id.to_string(), !from_core), (proxy.clone(), server));
                 }
                 let d = if from_core {
                     pcscf.from_core(&m)
@@ -1269,13 +1439,30 @@ async fn pcscf_loop<R: RxClient>(
                 };
                 apply(&proxy, server, d, &msg, &next_hop_uri).await;
             }
-            ProxyEvent::Response { msg, .. } => {
+            ProxyEvent::Response { server, msg } => {
                 let rx2 = rx.clone();
+                let m = msg.as_message();
+                let side = to_ue.get(&server).copied().unwrap_or(true);
                 if let Some(a) =
-                    pcscf.on_response(&msg.as_message(), unix_now(), move || rx2.new_session_id())
+                    pcscf.on_response(&m, unix_now(), side, move || rx2.new_session_id())
                 {
                     run_rx(rx.clone(), &chains, a);
                 }
+                if m.status() == Some(200)
+                    && m.cseq()
+                        .ok()
+                        .flatten()
+                        .is_some_and(|c| c.method == Method::Register)
+                {
+                    reg_due.notify_one();
+                }
+            }
+            ProxyEvent::Final { server, .. } => {
+                to_ue.remove(&server);
+                pending
+                    .lock()
+                    .expect("pending lock")
+                    .retain(|_, (_, s)| *s != server);
             }
             ProxyEvent::Ack { msg, next_hop_uri } => relay_ack(&proxy, msg, next_hop_uri).await,
             _ => {}

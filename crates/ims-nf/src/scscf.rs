@@ -149,6 +149,8 @@ pub struct Scscf<C, S> {
     served: Mutex<HashMap<String, Served>>,
     /// CSeq of third-party REGISTERs (one Call-ID per IMPU and AS, so it only grows).
     tpr_cseq: std::sync::atomic::AtomicU32,
+    /// The temporary GRUUs issued, each to the public GRUU of the same instance.
+    temp_gruus: crate::cscf::TempGruus,
 }
 
 #[derive(Debug, Clone)]
@@ -223,6 +225,7 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
             counts: Mutex::new(NonceCounts::new(100_000)),
             served: Mutex::new(HashMap::new()),
             tpr_cseq: std::sync::atomic::AtomicU32::new(1),
+            temp_gruus: crate::cscf::TempGruus::default(),
         }
     }
 
@@ -760,6 +763,12 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
         o
     }
 
+    /// The temporary GRUUs this S-CSCF issued (RFC 5627 §3.2), for [`crate::cscf::ScscfRouting`]
+    /// to route them: each maps to the public GRUU of its instance.
+    pub fn temp_gruus(&self) -> crate::cscf::TempGruus {
+        self.temp_gruus.clone()
+    }
+
     /// A temporary GRUU (RFC 5627 §3.2): opaque, unguessable without the S-CSCF's secret, new
     /// for every registration Call-ID: `sip:tgruu.<hex>@<realm>;gr`.
     pub fn temp_gruu(&self, aor: &str, instance: &str, call_id: &str) -> String {
@@ -796,11 +805,12 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
                 let mut c = b.contact_value(now);
                 if let (true, Some(inst), Some(r)) = (gruu, b.instance_id.as_deref(), rec) {
                     if r.impu.starts_with("sip") {
-                        c.push_str(&format!(
-                            ";pub-gruu=\"{}\";temp-gruu=\"{}\"",
+                        let (public, temp) = (
                             registrar::pub_gruu(&r.impu, inst),
-                            self.temp_gruu(&r.impu, inst, &b.call_id)
-                        ));
+                            self.temp_gruu(&r.impu, inst, &b.call_id),
+                        );
+                        c.push_str(&format!(";pub-gruu=\"{public}\";temp-gruu=\"{temp}\""));
+                        self.temp_gruus.insert(&temp, public);
                     }
                 }
                 extra.push(("Contact", c));
@@ -826,6 +836,34 @@ pub struct ThirdPartyRegister {
     pub request: Vec<u8>,
 }
 
+/// The icid-value of a P-Charging-Vector value.
+fn icid_value(v: &str) -> Option<String> {
+    let i = v.find("icid-value=")? + "icid-value=".len();
+    let rest = v[i..].trim_start_matches('"');
+    let id = rest.split(['"', ';']).next()?.trim();
+    (!id.is_empty()).then(|| id.to_string())
+}
+
+/// The stored charging information (`ecf=<uri>;ccf=<uri>;ccf2=<uri>`) as a
+/// P-Charging-Function-Addresses value (RFC 7315 §4.5: `ccf="…"; ecf="…"`, primary first).
+fn charging_function_addresses(stored: &str) -> Option<String> {
+    let mut ccf = Vec::new();
+    let mut ecf = Vec::new();
+    for p in stored.split(';') {
+        let Some((n, v)) = p.split_once('=') else {
+            continue;
+        };
+        let v = format!("\"{}\"", v.trim().trim_matches('"'));
+        match n.trim().to_ascii_lowercase().as_str() {
+            "ccf" | "ccf2" => ccf.push(format!("ccf={v}")),
+            "ecf" | "ecf2" => ecf.push(format!("ecf={v}")),
+            _ => {}
+        }
+    }
+    let all: Vec<String> = ccf.into_iter().chain(ecf).collect();
+    (!all.is_empty()).then(|| all.join("; "))
+}
+
 impl<C: CxClient, S: BindingStore> Scscf<C, S> {
     /// The third-party REGISTERs for a registration change (TS 24.229 §5.4.1.7): one per iFC of
     /// the served IMPU's service profile whose trigger point matches the REGISTER — `register`
@@ -835,7 +873,9 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
     /// remaining time or 0; body: the REGISTER and/or the 200 as `message/sip` when the iFC asks
     /// (IncludeRegisterRequest/-Response), and the ServiceInfo in `application/3gpp-ims+xml`.
     /// The Call-ID is the same for an IMPU and an AS (like a UA refreshing its registration) and
-    /// the CSeq grows; `icid` is the P-Charging-Vector's icid-value.
+    /// the CSeq grows; the P-Charging-Vector's icid-value is the UE's REGISTER's (as the P-CSCF
+    /// set it), else `icid` with the iFC's number, with `orig-ioi` our realm; the charging
+    /// function addresses the HSS gave (SAA/PPA) go in P-Charging-Function-Addresses.
     pub fn third_party_registers(
         &self,
         event: &RegEvent,
@@ -951,16 +991,27 @@ Contact: *\r\nExpires: 0\r\nContent-Length: 0\r\n\r\n",
                 "{}|{}|{}",
                 record.impu, asv.server_name, self.cfg.server_name
             ));
+            let ue_icid = register
+                .and_then(|(r, _)| r.header_str("P-Charging-Vector"))
+                .and_then(icid_value);
+            let icid_here = ue_icid.unwrap_or_else(|| format!("{icid}-{n}"));
             let mut m = format!(
                 "REGISTER {as_} SIP/2.0\r\nMax-Forwards: 70\r\nFrom: <{me}>;tag=3pr{tag}\r\nTo: <{impu}>\r\n\
 Call-ID: 3pr-{dialog}@{realm}\r\nCSeq: {cseq} REGISTER\r\nContact: <{me}>\r\nExpires: {expires}\r\n\
-P-Charging-Vector: icid-value=\"{icid}-{n}\"\r\n",
+P-Charging-Vector: icid-value=\"{icid_here}\";orig-ioi={realm}\r\n",
                 as_ = asv.server_name,
                 me = self.cfg.server_name,
                 tag = short_tag(icid),
                 impu = record.impu,
                 realm = self.cfg.realm,
             );
+            if let Some(pcfa) = record
+                .charging
+                .as_deref()
+                .and_then(charging_function_addresses)
+            {
+                m.push_str(&format!("P-Charging-Function-Addresses: {pcfa}\r\n"));
+            }
             if let Some(t) = content_type {
                 m.push_str(&format!("Content-Type: {t}\r\n"));
             }
@@ -976,6 +1027,24 @@ P-Charging-Vector: icid-value=\"{icid}-{n}\"\r\n",
             });
         }
         out
+    }
+
+    /// `request` (a third-party REGISTER) with the next CSeq of its dialog, to send it again.
+    pub fn third_party_again(&self, request: &[u8]) -> Vec<u8> {
+        let cseq = self
+            .tpr_cseq
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let text = String::from_utf8_lossy(request);
+        let Some(start) = text.find("\r\nCSeq: ") else {
+            return request.to_vec();
+        };
+        let Some(len) = text[start + 2..].find("\r\n") else {
+            return request.to_vec();
+        };
+        let mut out = text[..start + 2].to_string();
+        out.push_str(&format!("CSeq: {cseq} REGISTER"));
+        out.push_str(&text[start + 2 + len..]);
+        out.into_bytes()
     }
 
     /// Network-initiated de-registration by the S-CSCF itself (TS 24.229 §5.4.1.5, e.g. a
@@ -1504,6 +1573,14 @@ Content-Length: 0\r\n\r\n"
         let r2 = String::from_utf8(register(9, None, 600)).unwrap();
         let resp = registered(&s, now, 600, "");
         let rec = block_on(s.store().load(IMPU)).unwrap().unwrap();
+        // the UE's REGISTER as the P-CSCF passed it on, and charging addresses from the HSS
+        let r2 = r2.replacen(
+            "\r\n",
+            "\r\nP-Charging-Vector: icid-value=\"pcscf-77\";icid-generated-at=pcscf\r\n",
+            1,
+        );
+        let mut rec = rec;
+        rec.charging = Some("ecf=aaa://ecf.ims.example.org;ccf=aaa://ccf.ims.example.org".into());
         let ev = RegEvent::Registered {
             initial: true,
             record: rec.clone(),
@@ -1532,6 +1609,26 @@ Content-Length: 0\r\n\r\n"
             Some("<sip:scscf.ims.example.org:6060>")
         );
         assert_eq!(m.header_str("Expires"), Some("590"));
+        // TS 24.229 §5.4.1.7: the REGISTER's icid, our orig-ioi, the charging functions
+        assert_eq!(
+            m.header_str("P-Charging-Vector"),
+            Some("icid-value=\"pcscf-77\";orig-ioi=ims.example.org")
+        );
+        assert_eq!(
+            m.header_str("P-Charging-Function-Addresses"),
+            Some("ccf=\"aaa://ccf.ims.example.org\"; ecf=\"aaa://ecf.ims.example.org\"")
+        );
+        // sent again (after a 503 or no answer): same dialog, a higher CSeq, nothing else changed
+        let again = String::from_utf8(s.third_party_again(&t[0].request)).unwrap();
+        let again = again.replacen(
+            "\r\n",
+            "\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK2\r\n",
+            1,
+        );
+        let again_m = ims_sip::parse_datagram(again.as_bytes()).unwrap();
+        assert!(again_m.cseq().unwrap().unwrap().seq > m.cseq().unwrap().unwrap().seq);
+        assert_eq!(again_m.header_str("Call-ID"), m.header_str("Call-ID"));
+        assert_eq!(again_m.body(), m.body());
         assert!(m
             .header_str("Content-Type")
             .unwrap()

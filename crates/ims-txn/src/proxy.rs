@@ -32,6 +32,10 @@ pub struct ProxyConfig {
     pub uri: String,
     /// Our Via sent-by (`p1.example.com:5060`), also used for loop detection.
     pub sent_by: String,
+    /// The sent-by of requests forwarded over TLS when the TLS listener has its own port
+    /// (`p1.example.com:5061` beside 5060), so responses and the next hop's connection reuse
+    /// come back to the TLS listener; `None` uses `sent_by` for TLS too.
+    pub tls_sent_by: Option<String>,
     /// Host names and addresses that are us (Route and Request-URI recognition, §16.4).
     pub local_hosts: Vec<String>,
     /// Insert Record-Route in dialog-creating requests (§16.6 step 4).
@@ -46,6 +50,7 @@ impl Default for ProxyConfig {
             layer: Config::default(),
             uri: "sip:127.0.0.1:5060".into(),
             sent_by: "127.0.0.1:5060".into(),
+            tls_sent_by: None,
             local_hosts: vec!["127.0.0.1".into()],
             record_route: true,
             validation: ValidationConfig {
@@ -53,6 +58,26 @@ impl Default for ProxyConfig {
                 ..ValidationConfig::default()
             },
         }
+    }
+}
+
+impl ProxyConfig {
+    /// The Via sent-by for a request sent over `transport`: `tls_sent_by` for TLS when set,
+    /// else `sent_by`.
+    pub fn sent_by_for(&self, transport: crate::Transport) -> &str {
+        match (&self.tls_sent_by, transport) {
+            (Some(t), crate::Transport::Tls) => t,
+            _ => &self.sent_by,
+        }
+    }
+
+    /// Whether a Via sent-by (`host:port` or `host`) is one of ours.
+    pub fn is_our_sent_by(&self, sent_by: &str) -> bool {
+        sent_by.eq_ignore_ascii_case(&self.sent_by)
+            || self
+                .tls_sent_by
+                .as_deref()
+                .is_some_and(|t| sent_by.eq_ignore_ascii_case(t))
     }
 }
 
@@ -628,7 +653,7 @@ impl Proxy {
         e.push_via(format!(
             "SIP/2.0/{} {};branch={branch}",
             t.remote.transport.as_str(),
-            self.cfg.sent_by
+            self.cfg.sent_by_for(t.remote.transport)
         ));
         let fwd = e.to_owned_message()?;
         let client = self.layer.send_request(now, fwd.clone(), t.remote)?;
@@ -664,7 +689,7 @@ impl Proxy {
         e.push_via(format!(
             "SIP/2.0/{} {};branch={}",
             remote.transport.as_str(),
-            self.cfg.sent_by,
+            self.cfg.sent_by_for(remote.transport),
             stateless_branch(&m)
         ));
         self.out.push_back(ProxyOutput::Transmit(Transmit {
@@ -932,7 +957,7 @@ fn preprocess(cfg: &ProxyConfig, m: &Message<'_>) -> Result<OwnedMessage, Refusa
                 Some(p) => format!("{}:{p}", v.host()),
                 None => v.host().to_string(),
             };
-            sb.eq_ignore_ascii_case(&cfg.sent_by)
+            cfg.is_our_sent_by(&sb)
         };
         if ours && v.branch().is_some_and(|b| b.starts_with(&lh)) {
             return Err((482, Vec::new()));
@@ -988,20 +1013,20 @@ fn is_local_uri(cfg: &ProxyConfig, uri: &str) -> bool {
     };
     let host = s.host().to_string();
     let port = s.port().unwrap_or(if s.is_secure() { 5061 } else { 5060 });
-    // our port is the one in sent_by; a `host:port` entry of local_hosts names its own port
-    let our_port = cfg
-        .sent_by
-        .rsplit_once(':')
-        .and_then(|(_, p)| p.parse::<u16>().ok())
-        .unwrap_or(5060);
-    cfg.local_hosts.iter().any(|h| {
-        let (lh, lp) = match h.rsplit_once(':') {
-            Some((a, b)) if !a.contains(':') || a.ends_with(']') => {
-                (a, b.parse::<u16>().unwrap_or(our_port))
-            }
-            _ => (h.as_str(), our_port),
-        };
-        lh.eq_ignore_ascii_case(&host) && lp == port
+    // our ports are the ones in sent_by (and tls_sent_by); a `host:port` entry of local_hosts
+    // names its own port
+    let port_of = |sb: &str| {
+        sb.rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .unwrap_or(5060)
+    };
+    let our_port = port_of(&cfg.sent_by);
+    let tls_port = cfg.tls_sent_by.as_deref().map(port_of);
+    cfg.local_hosts.iter().any(|h| match h.rsplit_once(':') {
+        Some((a, b)) if !a.contains(':') || a.ends_with(']') => {
+            a.eq_ignore_ascii_case(&host) && b.parse::<u16>().unwrap_or(our_port) == port
+        }
+        _ => h.eq_ignore_ascii_case(&host) && (port == our_port || Some(port) == tls_port),
     })
 }
 
@@ -1034,7 +1059,7 @@ pub fn stateless_request(
     e.push_via(format!(
         "SIP/2.0/{} {};branch={}",
         transport.as_str(),
-        cfg.sent_by,
+        cfg.sent_by_for(transport),
         stateless_branch(m)
     ));
     Ok(e.to_vec())
@@ -1052,7 +1077,7 @@ pub fn stateless_response(
         Some(p) => format!("{}:{p}", top.host()),
         None => top.host().to_string(),
     };
-    if !sb.eq_ignore_ascii_case(&cfg.sent_by) {
+    if !cfg.is_our_sent_by(&sb) {
         return None;
     }
     let hop = response_next_hop(m)?;

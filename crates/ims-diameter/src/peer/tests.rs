@@ -30,6 +30,7 @@ struct Seen {
     code: u32,
     request: bool,
     flags: u8,
+    bytes: Bytes,
 }
 
 /// Peer `a` and peer `b`; a's Initiator transport is b's Responder one and vice versa.
@@ -44,6 +45,8 @@ struct Net {
     b_mute: bool,
     /// Let connection attempts succeed.
     reachable: bool,
+    /// The inband TLS handshakes asked for: (from a, side, role).
+    tls: Vec<(bool, Side, TlsRole)>,
 }
 
 impl Net {
@@ -58,6 +61,7 @@ impl Net {
             wire: Vec::new(),
             b_mute: false,
             reachable: true,
+            tls: Vec::new(),
         }
     }
 
@@ -108,6 +112,7 @@ impl Net {
                     code: m.code(),
                     request: m.is_request(),
                     flags: m.flags().0,
+                    bytes: bytes.clone(),
                 });
                 if !from_a && self.b_mute {
                     return;
@@ -120,6 +125,7 @@ impl Net {
                 }
                 dst.handle_input(now, Input::TransportClosed(other(side)))
             }
+            Output::StartTls { side, role } => self.tls.push((from_a, side, role)),
             Output::Event(e) => {
                 if from_a {
                     self.ev_a.push(e)
@@ -720,4 +726,235 @@ fn end_to_end_ids_keep_the_time_bits() {
     assert_eq!(e.next_id(), 0x678f_fffe);
     assert_eq!(e.next_id(), 0x678f_ffff);
     assert_eq!(e.next_id(), 0x6780_0000);
+}
+
+// ---------------------------------------------------------------- inband security (TLS after CER/CEA)
+
+fn tls_cfg(host: &str, isi: InbandSecurity) -> PeerConfig {
+    PeerConfig {
+        inband_security: isi,
+        ..cfg(host, &[app::CX])
+    }
+}
+
+/// The Inband-Security-Id values of the CER (a) or CEA (b) that crossed the wire.
+fn isi(n: &Net, from_a: bool) -> Vec<u32> {
+    let s = n
+        .wire
+        .iter()
+        .find(|s| s.from_a == from_a && s.code == 257)
+        .expect("a CER/CEA");
+    let m = Message::parse(&s.bytes).unwrap();
+    if from_a {
+        Cer::decode(&m).unwrap().inband_security_id.to_vec()
+    } else {
+        Cea::decode(&m).unwrap().inband_security_id.to_vec()
+    }
+}
+
+#[test]
+fn inband_tls_is_agreed_in_cer_cea_and_opens_after_the_handshake() {
+    let mut n = Net::new(
+        tls_cfg("scscf.ims.example.org", InbandSecurity::TlsOptional),
+        tls_cfg("hss.ims.example.org", InbandSecurity::TlsRequired),
+    );
+    n.a.connect(n.now);
+    n.pump();
+    // CER offers both, the CEA names the chosen one (RFC 6733 §6.10)
+    assert_eq!(isi(&n, true), vec![NO_INBAND_SECURITY, INBAND_TLS]);
+    assert_eq!(isi(&n, false), vec![INBAND_TLS]);
+    // the initiator is the TLS client on its transport, the responder the server on its own
+    assert_eq!(
+        n.tls,
+        vec![
+            (false, Side::Responder, TlsRole::Server),
+            (true, Side::Initiator, TlsRole::Client)
+        ]
+    );
+    for p in [&n.a, &n.b] {
+        assert_eq!(p.state(), PeerState::TlsHandshake);
+        assert!(!p.is_usable() && !p.is_secure());
+    }
+    // nothing may be sent in clear before the handshake
+    assert_eq!(
+        n.a.send_request(n.now, 1, &mar("scscf.ims.example.org"), n.now + TW),
+        Err(PeerError::NotOpen)
+    );
+    assert!(!n.ev_a.iter().any(|e| matches!(e, Event::Open(_))));
+    n.a.handle_input(n.now, Input::TlsEstablished(Side::Initiator));
+    n.b.handle_input(n.now, Input::TlsEstablished(Side::Responder));
+    n.pump();
+    assert_eq!(n.a.state(), PeerState::IOpen);
+    assert_eq!(n.b.state(), PeerState::ROpen);
+    assert!(n.a.is_usable() && n.a.is_secure() && n.b.is_secure());
+    assert!(n.ev_a.iter().any(|e| matches!(e, Event::Open(_))));
+    // and traffic flows
+    n.a.send_request(n.now, 1, &mar("scscf.ims.example.org"), n.now + TW)
+        .unwrap();
+    n.pump();
+    assert_eq!(requests(&n.ev_b).len(), 1);
+}
+
+#[test]
+fn inband_tls_optional_with_a_clear_peer_stays_clear() {
+    // an RFC 6733 peer without Inband-Security-Id: NO_INBAND_SECURITY
+    let mut n = Net::new(
+        tls_cfg("scscf.ims.example.org", InbandSecurity::TlsOptional),
+        tls_cfg("hss.ims.example.org", InbandSecurity::None),
+    );
+    n.open();
+    assert!(isi(&n, false).is_empty());
+    assert!(n.tls.is_empty());
+    assert!(!n.a.is_secure());
+    // the other way round: the CEA says NO_INBAND_SECURITY
+    let mut n = Net::new(
+        tls_cfg("scscf.ims.example.org", InbandSecurity::None),
+        tls_cfg("hss.ims.example.org", InbandSecurity::TlsOptional),
+    );
+    n.open();
+    assert!(isi(&n, true).is_empty());
+    assert_eq!(isi(&n, false), vec![NO_INBAND_SECURITY]);
+    assert!(n.tls.is_empty());
+}
+
+#[test]
+fn no_common_security_is_5017() {
+    // the responder requires TLS, the initiator offers none
+    let mut n = Net::new(
+        tls_cfg("scscf.ims.example.org", InbandSecurity::None),
+        tls_cfg("hss.ims.example.org", InbandSecurity::TlsRequired),
+    );
+    n.a.connect(n.now);
+    n.pump();
+    assert!(n
+        .ev_a
+        .contains(&Event::Down(DownReason::CapabilitiesRejected(5017))));
+    assert_eq!(n.b.state(), PeerState::Closed);
+    // the initiator requires TLS, the responder does not do inband security
+    let mut n = Net::new(
+        tls_cfg("scscf.ims.example.org", InbandSecurity::TlsRequired),
+        tls_cfg("hss.ims.example.org", InbandSecurity::None),
+    );
+    n.a.connect(n.now);
+    n.pump();
+    assert!(n
+        .ev_a
+        .contains(&Event::Down(DownReason::CapabilitiesRejected(5017))));
+    assert!(n.tls.is_empty());
+    // required on one side, optional on the other: TLS
+    let mut n = Net::new(
+        tls_cfg("scscf.ims.example.org", InbandSecurity::TlsRequired),
+        tls_cfg("hss.ims.example.org", InbandSecurity::TlsOptional),
+    );
+    n.open_tls();
+    assert!(n.a.is_secure());
+}
+
+#[test]
+fn inband_tls_handshake_failure_or_timeout_goes_down_and_reconnects() {
+    let mut n = Net::new(
+        tls_cfg("scscf.ims.example.org", InbandSecurity::TlsRequired),
+        tls_cfg("hss.ims.example.org", InbandSecurity::TlsRequired),
+    );
+    n.a.connect(n.now);
+    n.pump();
+    assert_eq!(n.a.state(), PeerState::TlsHandshake);
+    // the handshake fails: the owner reports the transport closed
+    n.a.handle_input(n.now, Input::TransportClosed(Side::Initiator));
+    n.pump();
+    assert!(n
+        .ev_a
+        .contains(&Event::Down(DownReason::TlsHandshakeFailed)));
+    assert_eq!(n.a.state(), PeerState::Closed);
+    // reconnect after Tc (a transport problem, not a rejection)
+    n.b = Peer::new(
+        tls_cfg("hss.ims.example.org", InbandSecurity::TlsRequired),
+        n.now,
+    );
+    n.advance(Duration::from_secs(30));
+    assert_eq!(n.count(true, 257, true), 2);
+    assert_eq!(n.a.state(), PeerState::TlsHandshake);
+    // a handshake that never finishes is bounded by the connect timeout (10 s)
+    n.advance(Duration::from_secs(9));
+    assert_eq!(n.a.state(), PeerState::TlsHandshake);
+    n.advance(Duration::from_secs(1));
+    assert_eq!(n.a.state(), PeerState::Closed);
+    assert_eq!(
+        n.ev_a
+            .iter()
+            .filter(|e| **e == Event::Down(DownReason::TlsHandshakeFailed))
+            .count(),
+        2
+    );
+    // a late TlsEstablished changes nothing
+    n.a.handle_input(n.now, Input::TlsEstablished(Side::Initiator));
+    assert_eq!(n.a.state(), PeerState::Closed);
+}
+
+#[test]
+fn a_transport_that_is_already_tls_sends_no_inband_security_id() {
+    // RFC 6733 §13: TLS from the connect on the TLS port; Inband-Security-Id is not used
+    let mut n = Net::new(
+        tls_cfg("scscf.ims.example.org", InbandSecurity::TlsRequired),
+        tls_cfg("hss.ims.example.org", InbandSecurity::TlsRequired),
+    );
+    n.a.set_secure(Side::Initiator);
+    n.a.connect(n.now);
+    let Some(Output::Connect) = n.a.poll_output() else {
+        panic!("connect")
+    };
+    assert!(n.b.accept().is_ok());
+    n.b.set_secure(Side::Responder);
+    n.a.handle_input(n.now, Input::Connected);
+    n.pump();
+    assert!(isi(&n, true).is_empty());
+    assert!(isi(&n, false).is_empty());
+    assert!(n.tls.is_empty());
+    assert_eq!(n.a.state(), PeerState::IOpen);
+    assert!(n.a.is_secure() && n.b.is_secure());
+}
+
+impl Net {
+    /// Connects a to b and completes the inband TLS handshake both sides asked for.
+    fn open_tls(&mut self) {
+        self.a.connect(self.now);
+        self.pump();
+        assert_eq!(self.tls.len(), 2, "both sides start TLS: {:?}", self.tls);
+        self.a
+            .handle_input(self.now, Input::TlsEstablished(Side::Initiator));
+        self.b
+            .handle_input(self.now, Input::TlsEstablished(Side::Responder));
+        self.pump();
+        assert_eq!(self.a.state(), PeerState::IOpen);
+        assert_eq!(self.b.state(), PeerState::ROpen);
+    }
+}
+
+#[test]
+fn clear_octets_during_the_inband_handshake_end_it() {
+    let mut n = Net::new(
+        tls_cfg("scscf.ims.example.org", InbandSecurity::TlsRequired),
+        tls_cfg("hss.ims.example.org", InbandSecurity::TlsRequired),
+    );
+    n.a.connect(n.now);
+    n.pump();
+    assert_eq!(n.b.state(), PeerState::TlsHandshake);
+    // a Diameter message in clear where the ClientHello must come: a protocol violation
+    let dwr = Dwr {
+        origin_host: "scscf.ims.example.org".into(),
+        origin_realm: "ims.example.org".into(),
+        ..Default::default()
+    }
+    .encode(1, 1);
+    n.b.handle_input(n.now, Input::Data(Side::Responder, &dwr));
+    n.pump();
+    assert_eq!(n.b.state(), PeerState::Closed);
+    assert!(n
+        .ev_b
+        .contains(&Event::Down(DownReason::TlsHandshakeFailed)));
+    // nothing was answered in clear
+    assert_eq!(n.count(false, 280, false), 0);
+    // a late TlsEstablished on a closed transport does not open
+    n.b.handle_input(n.now, Input::TlsEstablished(Side::Responder));
+    assert_eq!(n.b.state(), PeerState::Closed);
 }

@@ -88,7 +88,9 @@ impl Sockets {
         let mut last = None;
         for _ in 0..8 {
             let udp = if cfg.udp {
-                Some(UdpSocket::bind(cfg.addr).await?)
+                let u = UdpSocket::bind(cfg.addr).await?;
+                enlarge_buffers(&u);
+                Some(u)
             } else {
                 None
             };
@@ -208,6 +210,9 @@ pub(crate) struct Driver<C: Core> {
     /// TCP and TLS flows by transport and peer address (RFC 5626 flow: transport, local and
     /// remote address).
     conns: HashMap<Remote, Conn>,
+    /// TLS connections opened for a domain (RFC 5922 §4.1) when the one in `conns` for that
+    /// address was checked against another name (or none): (address, domain) → connection.
+    named: HashMap<(Remote, String), Conn>,
     inbound_rx: mpsc::UnboundedReceiver<Inbound>,
     cmd_rx: mpsc::UnboundedReceiver<Command<C>>,
     parser: ParserConfig,
@@ -220,6 +225,25 @@ pub(crate) struct Driver<C: Core> {
     /// Our `host:port`, the warn-agent of Warning headers.
     agent: String,
     stats: Arc<Stats>,
+}
+
+/// Datagrams taken from the UDP socket after the first one of a wake-up, before the core's
+/// output is sent.
+const UDP_BATCH: usize = 31;
+
+/// Socket buffer size asked for the UDP socket (the kernel caps it at `net.core.rmem_max` /
+/// `wmem_max`): the default (≈200 KB) overflows in bursts of a few hundred calls per second,
+/// and every datagram lost there comes back as a retransmission (RFC 3261 Timers A/E/G).
+const UDP_BUFFER: usize = 4 << 20;
+
+fn enlarge_buffers(u: &UdpSocket) {
+    let s = socket2::SockRef::from(u);
+    for size in [UDP_BUFFER, UDP_BUFFER / 4] {
+        if s.set_recv_buffer_size(size).is_ok() {
+            break;
+        }
+    }
+    let _ = s.set_send_buffer_size(UDP_BUFFER / 4);
 }
 
 async fn recv_udp(
@@ -313,6 +337,7 @@ pub(crate) fn spawn<C: Core>(
         tls: sockets.tls,
         tls_config: sockets.tls_config,
         conns: HashMap::new(),
+        named: HashMap::new(),
         inbound_rx,
         cmd_rx,
         parser: cfg.parser,
@@ -348,6 +373,14 @@ impl<C: Core> Driver<C> {
                 r = recv_udp(&self.udp, &mut buf) => {
                     if let Ok((n, peer)) = r {
                         self.datagram(&buf[..n], peer);
+                        // take what else is queued before sending: one drain (and one timer
+                        // re-arm) per burst instead of per datagram
+                        for _ in 0..UDP_BATCH {
+                            let Some(Ok((n, peer))) = self.udp.as_ref().map(|s| s.try_recv_from(&mut buf)) else {
+                                break;
+                            };
+                            self.datagram(&buf[..n], peer);
+                        }
                     }
                 }
                 Some(i) = self.inbound_rx.recv() => self.inbound(i),
@@ -421,11 +454,25 @@ impl<C: Core> Driver<C> {
         match i {
             Inbound::Message(m, remote) => self.received(m, remote),
             Inbound::Opened(peer, w) => {
-                self.conns.insert(peer, w);
+                // a connection opened for another domain than the one in `conns` stays in
+                // `named` only
+                let named = match &w.tls_name {
+                    Some(Some(n)) => self
+                        .named
+                        .get(&(peer, n.clone()))
+                        .is_some_and(|c| c.tx.same_channel(&w.tx)),
+                    _ => false,
+                };
+                if !named {
+                    self.conns.insert(peer, w);
+                }
             }
             Inbound::Closed(peer, w) => {
                 if self.conns.get(&peer).is_some_and(|c| c.tx.same_channel(&w)) {
                     self.conns.remove(&peer);
+                }
+                if !self.named.is_empty() {
+                    self.named.retain(|_, c| !c.tx.same_channel(&w));
                 }
             }
             Inbound::SendFailed(txns) => self.failed.extend(txns),
@@ -458,6 +505,14 @@ impl<C: Core> Driver<C> {
             return;
         }
         let busy = self.core.remotes_in_use();
+        self.named.retain(|(r, _), c| {
+            let keep =
+                busy.contains(r) || now.saturating_sub(c.active.load(Ordering::Relaxed)) < idle;
+            if !keep {
+                c.close();
+            }
+            keep
+        });
         for r in stale {
             if busy.contains(&r) {
                 continue;
@@ -499,11 +554,26 @@ impl<C: Core> Driver<C> {
                 if (t.remote.transport == Transport::Tcp && self.tcp.is_some())
                     || (t.remote.transport == Transport::Tls && self.tls_config.is_some()) =>
             {
+                // RFC 5922 §4.1: a request to a domain over TLS needs a connection whose
+                // server certificate was checked against that domain
+                let name = if t.remote.transport == Transport::Tls {
+                    tls_server_name(&t.bytes)
+                } else {
+                    None
+                };
                 let o = Outbound {
                     txn: t.txn,
                     bytes: t.bytes,
                 };
-                let o = match self.conns.get(&t.remote) {
+                let existing = match &name {
+                    None => self.conns.get(&t.remote),
+                    Some(n) => self
+                        .conns
+                        .get(&t.remote)
+                        .filter(|c| c.serves(n))
+                        .or_else(|| self.named.get(&(t.remote, n.clone()))),
+                };
+                let o = match existing {
                     Some(c) => match c.tx.send(o) {
                         Ok(()) => return,
                         // the connection went away: open a new one
@@ -511,17 +581,24 @@ impl<C: Core> Driver<C> {
                     },
                     None => o,
                 };
-                let first = o.bytes.clone();
                 let (tx, rx) = mpsc::unbounded_channel();
                 let _ = tx.send(o);
-                let (conn, closed) = Conn::new(tx, &self.ctx);
-                self.conns.insert(t.remote, conn.clone());
+                let (mut conn, closed) = Conn::new(tx, &self.ctx);
                 let tls = if t.remote.transport == Transport::Tls {
-                    let name = tls_server_name(&first);
-                    self.tls_config.clone().map(|c| (c, name))
+                    conn.tls_name = Some(name.clone());
+                    self.tls_config.clone().map(|c| (c, name.clone()))
                 } else {
                     None
                 };
+                let live = self.conns.get(&t.remote).is_some_and(|c| !c.tx.is_closed());
+                match name {
+                    Some(n) if live => {
+                        self.named.insert((t.remote, n), conn.clone());
+                    }
+                    _ => {
+                        self.conns.insert(t.remote, conn.clone());
+                    }
+                }
                 spawn_connect(t.remote, tls, conn, closed, rx, &self.ctx);
             }
             _ => self.failed.extend(t.txn),

@@ -313,6 +313,35 @@ impl Endpoint {
         self.call(move |c, now| c.request(now, msg, remote)).await
     }
 
+    /// Sends an out-of-dialog request (as [`Endpoint::request`]) to the servers RFC 3263 finds
+    /// for `uri` ([`Endpoint::locate`]), trying them in order (RFC 3263 §4.3): the next one
+    /// after a transport error, a timeout or a 503, each with a new transaction (new branch).
+    /// Returns the final response of the server that answered and where it was sent, or the
+    /// last error.
+    pub async fn request_located(
+        &self,
+        msg: OwnedMessage,
+        uri: &str,
+    ) -> Result<(OwnedMessage, Remote), NetError> {
+        let targets = self.locate(uri).await?;
+        let mut last = NetError::NotFound(uri.into());
+        for (i, t) in targets.iter().enumerate() {
+            let resp = match self.request(msg.clone(), *t).await {
+                Ok(ct) => ct.final_response().await,
+                Err(e) => Err(e),
+            };
+            match resp {
+                Ok(r) if r.as_message().status() == Some(503) && i + 1 < targets.len() => {
+                    last = NetError::NotFound(uri.into());
+                }
+                Ok(r) => return Ok((r, *t)),
+                Err(e @ (NetError::Transport | NetError::Timeout | NetError::Io(_))) => last = e,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
     /// Sends a request in a dialog (RFC 3261 §12.2.1.1): BYE, INFO, UPDATE, re-INVITE, ...
     pub async fn request_in_dialog(
         &self,

@@ -43,6 +43,7 @@ impl ProxyEvents {
 pub struct ProxyEndpoint {
     tx: mpsc::UnboundedSender<Command<ProxyCore>>,
     local: SocketAddr,
+    tls_local: Option<SocketAddr>,
     uri: String,
     transports: Vec<Transport>,
     dns: Arc<dyn Dns>,
@@ -126,6 +127,7 @@ impl ProxyEndpoint {
                 merged_request_detection: false,
             },
             uri: uri.clone(),
+            tls_sent_by: sockets.tls_sent_by(),
             sent_by,
             local_hosts: vec![host],
             record_route,
@@ -133,12 +135,14 @@ impl ProxyEndpoint {
         };
         let transports = sockets.transports();
         let local = sockets.local;
+        let tls_local = sockets.tls_local;
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let core = ProxyCore {
             stateless: stateless.map(|locations| Stateless {
                 cfg: pcfg.clone(),
                 locations,
                 local,
+                tls_local,
                 out: VecDeque::new(),
             }),
             proxy: Proxy::new(pcfg),
@@ -150,6 +154,7 @@ impl ProxyEndpoint {
             ProxyEndpoint {
                 tx,
                 local,
+                tls_local,
                 uri,
                 transports,
                 dns,
@@ -173,6 +178,11 @@ impl ProxyEndpoint {
     /// The local address.
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// The TLS listener's address when it is not the UDP/TCP one (a mixed endpoint).
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_local.filter(|a| *a != self.local)
     }
 
     /// Our URI (as it goes in Record-Route, without `;lr`).
@@ -265,6 +275,7 @@ struct Stateless {
     cfg: ProxyConfig,
     locations: Locations,
     local: SocketAddr,
+    tls_local: Option<SocketAddr>,
     out: VecDeque<Transmit>,
 }
 
@@ -328,7 +339,8 @@ impl Stateless {
     }
 
     fn is_us(&self, uri: &str) -> bool {
-        user_and_hostport(uri).is_some_and(|(_, a)| a == Some(self.local))
+        user_and_hostport(uri)
+            .is_some_and(|(_, a)| a.is_some() && (a == Some(self.local) || a == self.tls_local))
     }
 
     fn receive(&mut self, msg: OwnedMessage, remote: Remote) {
@@ -390,7 +402,7 @@ impl Stateless {
                 e.push_via(format!(
                     "SIP/2.0/{} {};branch={}",
                     to.transport.as_str(),
-                    self.cfg.sent_by,
+                    self.cfg.sent_by_for(to.transport),
                     rfc_stateless_branch(&m)
                 ));
                 self.out.push_back(Transmit {
@@ -518,7 +530,8 @@ impl ProxyEndpoint {
         let m = msg.as_message();
         let initial = m.to().ok().flatten().and_then(|t| t.tag()).is_none();
         let ruri = m.request_uri_str().unwrap_or_default().to_owned();
-        let to_us = user_and_hostport(next_hop_uri).is_some_and(|(_, a)| a == Some(self.local));
+        let to_us = user_and_hostport(next_hop_uri)
+            .is_some_and(|(_, a)| a.is_some() && (a == Some(self.local) || a == self.tls_local));
         if initial || to_us {
             let (user, _) =
                 user_and_hostport(&ruri).ok_or_else(|| NetError::BadUri(ruri.clone()))?;

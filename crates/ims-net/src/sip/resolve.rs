@@ -27,30 +27,56 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 
+#[cfg(feature = "dns")]
+mod hickory;
+#[cfg(feature = "dns")]
+pub use hickory::HickoryDns;
+
 /// A boxed future returned by [`Dns`] lookups.
 pub type Lookup<'a, T> = Pin<Box<dyn Future<Output = Vec<T>> + Send + 'a>>;
 
-/// A NAPTR record (RFC 3403) as RFC 3263 §4.1 uses it: the `services` field (`SIP+D2U`,
-/// `SIP+D2T`, `SIPS+D2T`, ...) and the SRV name in `replacement`.
+/// A NAPTR record (RFC 3403 §4.1). RFC 3263 §4.1 uses the `services` field (`SIP+D2U`,
+/// `SIP+D2T`, `SIPS+D2T`, ...) of records with flags `S` and looks up the SRV name in
+/// `replacement`; ENUM (RFC 6116) uses `flags` `U` (or empty, non-terminal) and `regexp`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Naptr {
     /// Order (lower first).
     pub order: u16,
     /// Preference among equal orders (lower first).
     pub preference: u16,
-    /// Service field, e.g. `SIP+D2U`.
+    /// Flags: `S` (next lookup is SRV), `A` (A/AAAA), `U` (terminal, `regexp` gives a URI),
+    /// empty for a non-terminal record (look up NAPTR at `replacement` again).
+    pub flags: String,
+    /// Service field, e.g. `SIP+D2U`, `E2U+sip`.
     pub services: String,
-    /// The SRV owner name to look up next.
+    /// Substitution expression (RFC 3402 §3.2, `delim ere delim repl delim flags`), empty when
+    /// unused.
+    pub regexp: String,
+    /// The next domain name to look up (the SRV owner name for RFC 3263), `.` when unused.
     pub replacement: String,
 }
 
 impl Naptr {
-    /// A NAPTR record with flags `S` (the only kind RFC 3263 uses).
+    /// A NAPTR record with flags `S` and no regexp (the only kind RFC 3263 uses).
     pub fn new(order: u16, preference: u16, services: &str, replacement: &str) -> Self {
+        Naptr::with_fields(order, preference, "S", services, "", replacement)
+    }
+
+    /// A NAPTR record with every field given.
+    pub fn with_fields(
+        order: u16,
+        preference: u16,
+        flags: &str,
+        services: &str,
+        regexp: &str,
+        replacement: &str,
+    ) -> Self {
         Naptr {
             order,
             preference,
+            flags: flags.into(),
             services: services.into(),
+            regexp: regexp.into(),
             replacement: replacement.into(),
         }
     }
@@ -256,6 +282,7 @@ pub async fn locate(
         .naptr(&host_text)
         .await
         .into_iter()
+        .filter(|n| n.flags.eq_ignore_ascii_case("s"))
         .filter_map(|n| {
             let t = supported.iter().copied().filter(|t| usable(*t)).find(|t| {
                 service(*t, secure).is_some_and(|(s, _)| s.eq_ignore_ascii_case(&n.services))

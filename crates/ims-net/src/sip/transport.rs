@@ -273,6 +273,10 @@ pub(crate) struct Conn {
     pub(crate) active: Arc<AtomicU64>,
     /// Set to `true` to close the connection.
     close: Arc<watch::Sender<bool>>,
+    /// For a TLS connection we opened: the domain the server certificate was checked against
+    /// (`Some(None)`: the address or the configured server name). `None` for TCP and for
+    /// connections the peer opened (no server identity of theirs was checked).
+    pub(crate) tls_name: Option<Option<String>>,
 }
 
 impl Conn {
@@ -285,8 +289,19 @@ impl Conn {
             tx,
             active: Arc::new(AtomicU64::new(ctx.stamp())),
             close: Arc::new(close),
+            tls_name: None,
         };
         (c, rx)
+    }
+
+    /// May this connection carry a request whose next hop is the domain `name` (RFC 5922 §4.1:
+    /// the server certificate must have been checked against that domain)? Connections the
+    /// peer opened are reused as flows (RFC 5626, RFC 3261 §18.2.2) whatever the name.
+    pub(crate) fn serves(&self, name: &str) -> bool {
+        match &self.tls_name {
+            None => true,
+            Some(checked) => checked.as_deref() == Some(name),
+        }
     }
 
     /// Closes the connection (both tasks stop; queued messages are dropped).
@@ -404,7 +419,9 @@ async fn writer<W: AsyncWrite + Unpin>(
     ctx: ConnCtx,
 ) {
     // `conn` is kept for its activity stamp only: its sender must not keep this task alive
-    let Conn { tx, active, close } = conn;
+    let Conn {
+        tx, active, close, ..
+    } = conn;
     drop((tx, close));
     let idle = ctx
         .keepalive

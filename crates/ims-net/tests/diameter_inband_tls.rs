@@ -1,0 +1,666 @@
+//! Inband security (RFC 6733 §6.10 Inband-Security-Id, RFC 3588 §2.1): CER/CEA in clear on a
+//! plain TCP connection agree on TLS, then the TLS handshake runs on that same connection, and
+//! everything after it (DWR/DWA, requests) is encrypted.
+//!
+//! A recording TCP proxy sits between the two ends: what crosses it must be exactly one clear
+//! Diameter message each way (the CER, the CEA), then TLS records (content type 22, version 3.x),
+//! and the Origin-Host AVP, which every DWR/DWA and request carries, must appear in clear only
+//! in that CER/CEA.
+//!
+//! Between two of our nodes, and with freeDiameter (`freeDiameterd`, Debian package
+//! `freediameter`, `TLS_old_method` / the `ALLOW_OLD_TLS` ACL flag) in both directions.
+//! Certificates come from a throw-away CA made with `openssl`. Skipped when `openssl` or
+//! `freeDiameterd` is missing unless `IMS_REQUIRE_INTEROP=1`.
+#![cfg(feature = "tls")]
+
+use ims_diameter::base::VendorSpecificApplicationId;
+use ims_diameter::cx::{Maa, Mar};
+use ims_diameter::dict::app;
+use ims_diameter::peer::{Application, InbandSecurity, PeerState};
+use ims_diameter::{Command, Outcome};
+use ims_net::diameter::{Node, NodeConfig};
+use ims_net::tls::{ClientAuth, Identity, TlsConfig, Trust};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command as Process, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const REALM: &str = "test.example";
+const FD_HOST: &str = "fd.test.example";
+const SECS: Duration = Duration::from_secs(10);
+
+/// An interop tool from PATH (skip when missing unless `IMS_REQUIRE_INTEROP=1`).
+fn tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(name))
+            .find(|f| f.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var("IMS_REQUIRE_INTEROP").as_deref() != Ok("1"),
+            "{name} is required (IMS_REQUIRE_INTEROP=1)"
+        );
+        eprintln!("skipped: {name} not installed");
+    }
+    found
+}
+
+/// A throw-away CA and leaf certificates in a temp dir (removed on drop).
+struct Pki {
+    dir: PathBuf,
+    ssl: PathBuf,
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Pki {
+    fn new(tag: &str) -> Option<Pki> {
+        let ssl = tool("openssl")?;
+        let dir = std::env::temp_dir().join(format!("ims-inband-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let pki = Pki { dir, ssl };
+        pki.openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=ims-rs inband test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]);
+        Some(pki)
+    }
+
+    fn openssl(&self, args: &[&str]) {
+        let out = Process::new(&self.ssl)
+            .args(args)
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `<stem>.pem` / `<stem>.key` for `name` (CN and DNS SAN), signed by the CA.
+    fn leaf(&self, stem: &str, name: &str) -> Identity {
+        let (key, csr, pem, ext) = (
+            format!("{stem}.key"),
+            format!("{stem}.csr"),
+            format!("{stem}.pem"),
+            format!("{stem}.ext"),
+        );
+        let subj = format!("/CN={name}");
+        self.openssl(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            &subj,
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+        ]);
+        std::fs::write(
+            self.dir.join(&ext),
+            format!(
+                "subjectAltName=DNS:{name}\nbasicConstraints=critical,CA:FALSE\n\
+                 keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\n"
+            ),
+        )
+        .unwrap();
+        self.openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            &pem,
+            "-extfile",
+            &ext,
+        ]);
+        Identity::from_pem_files(self.dir.join(&pem), self.dir.join(&key)).expect("leaf")
+    }
+
+    fn tls(&self, stem: &str, name: &str) -> TlsConfig {
+        TlsConfig::new(
+            Some(self.leaf(stem, name)),
+            Trust::ca_pem_file(self.dir.join("ca.pem")).unwrap(),
+            ClientAuth::Required,
+        )
+        .unwrap()
+    }
+}
+
+/// A TCP proxy to `target` that records what crosses it: (client → server, server → client).
+type Recorded = Arc<Mutex<(Vec<u8>, Vec<u8>)>>;
+
+async fn proxy(target: SocketAddr) -> (SocketAddr, Recorded) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let rec: Recorded = Arc::default();
+    let r = rec.clone();
+    tokio::spawn(async move {
+        // one connection is enough for these tests
+        let Ok((client, _)) = l.accept().await else {
+            return;
+        };
+        let Ok(server) = TcpStream::connect(target).await else {
+            return;
+        };
+        let (mut cr, mut cw) = client.into_split();
+        let (mut sr, mut sw) = server.into_split();
+        let r2 = r.clone();
+        tokio::spawn(async move {
+            let mut b = vec![0u8; 16384];
+            while let Ok(n) = cr.read(&mut b).await {
+                if n == 0 || sw.write_all(&b[..n]).await.is_err() {
+                    break;
+                }
+                r2.lock().unwrap().0.extend_from_slice(&b[..n]);
+            }
+            let _ = sw.shutdown().await;
+        });
+        let mut b = vec![0u8; 16384];
+        while let Ok(n) = sr.read(&mut b).await {
+            if n == 0 || cw.write_all(&b[..n]).await.is_err() {
+                break;
+            }
+            r.lock().unwrap().1.extend_from_slice(&b[..n]);
+        }
+        let _ = cw.shutdown().await;
+    });
+    (addr, rec)
+}
+
+/// The encoded Origin-Host AVP (code 264, M flag) carrying `host`.
+fn origin_host_avp(host: &str) -> Vec<u8> {
+    let mut v = vec![0, 0, 1, 8, 0x40];
+    v.extend_from_slice(&((8 + host.len()) as u32).to_be_bytes()[1..]);
+    v.extend_from_slice(host.as_bytes());
+    v
+}
+
+fn count(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len()).filter(|w| *w == needle).count()
+}
+
+/// One direction of the stream: a single clear Diameter message with `code` and request flag,
+/// then only TLS records; `origin` (whose Origin-Host AVP every later message would carry in
+/// clear) appears in clear only in that first message. Returns the number of TLS records.
+fn check_stream(dir: &str, bytes: &[u8], request: bool, origin: &str) -> usize {
+    assert!(bytes.len() > 20, "{dir}: nothing crossed");
+    assert_eq!(bytes[0], 1, "{dir}: not Diameter first");
+    let len = u32::from_be_bytes([0, bytes[1], bytes[2], bytes[3]]) as usize;
+    let code = u32::from_be_bytes([0, bytes[5], bytes[6], bytes[7]]);
+    assert_eq!(code, 257, "{dir}: the clear message is not CER/CEA");
+    assert_eq!(bytes[4] & 0x80 != 0, request, "{dir}: R flag");
+    assert!(bytes.len() > len, "{dir}: nothing after the CER/CEA");
+    assert_eq!(
+        count(bytes, &origin_host_avp(origin)),
+        1,
+        "{dir}: Origin-Host {origin} seen in clear after the CER/CEA"
+    );
+    // walk the TLS records: type 20..=23, version 3.x, length
+    let mut at = len;
+    let mut records = 0;
+    while at + 5 <= bytes.len() {
+        let (ty, major) = (bytes[at], bytes[at + 1]);
+        assert!(
+            (20..=23).contains(&ty) && major == 3,
+            "{dir}: not a TLS record at {at}: {:02x?}",
+            &bytes[at..(at + 5).min(bytes.len())]
+        );
+        let rl = u16::from_be_bytes([bytes[at + 3], bytes[at + 4]]) as usize;
+        at += 5 + rl;
+        records += 1;
+    }
+    assert_eq!(bytes[len], 22, "{dir}: the TLS handshake does not follow");
+    records
+}
+
+fn cfg(host: &str, isi: InbandSecurity) -> NodeConfig {
+    let mut c = NodeConfig::new(host, REALM);
+    c.applications = vec![
+        Application::tgpp_auth(app::CX),
+        Application::tgpp_auth(app::RX),
+    ];
+    c.vendor_id = 32473;
+    c.connect_timeout = Duration::from_secs(5);
+    c.reconnect_interval = None;
+    c.watchdog_interval = Duration::from_secs(1);
+    c.watchdog_jitter = Duration::ZERO;
+    c.inband_security = isi;
+    c
+}
+
+fn serve_mar(hss: &Node) {
+    let me = hss.clone();
+    hss.handle(app::CX, Mar::CODE, move |req| {
+        let me = me.clone();
+        async move {
+            let mar = Mar::decode(&req.message.view()).unwrap();
+            let mut maa = Maa {
+                session_id: mar.session_id,
+                vendor_specific_application_id: mar.vendor_specific_application_id,
+                auth_session_state: mar.auth_session_state,
+                origin_host: me.origin_host().into(),
+                origin_realm: me.origin_realm().into(),
+                ..Default::default()
+            };
+            maa.set_outcome(Outcome::SUCCESS);
+            maa.encode_answer(req.message.header())
+        }
+    });
+}
+
+fn mar(node: &Node) -> Mar<'_> {
+    Mar {
+        session_id: node.session_id().into(),
+        vendor_specific_application_id: VendorSpecificApplicationId::cx(),
+        origin_host: node.origin_host().into(),
+        origin_realm: node.origin_realm().into(),
+        destination_realm: REALM.into(),
+        user_name: "alice@test.example".into(),
+        public_identity: "sip:alice@test.example".into(),
+        server_name: "sip:scscf.test.example".into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inband_tls_between_our_nodes() {
+    let Some(pki) = Pki::new("nodes") else { return };
+    let hss = Node::new(cfg("hss.test.example", InbandSecurity::TlsRequired));
+    hss.set_inband_tls(pki.tls("hss", "hss.test.example"));
+    serve_mar(&hss);
+    let addr = hss.listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let (via, rec) = proxy(addr).await;
+
+    let scscf = Node::new(cfg("scscf.test.example", InbandSecurity::TlsOptional));
+    scscf.set_inband_tls(pki.tls("scscf", "scscf.test.example"));
+    scscf.add_peer("hss.test.example", via);
+    scscf.wait_open("hss.test.example", SECS).await.unwrap();
+    let st = scscf.peer_status("hss.test.example").unwrap();
+    assert!(st.secure && st.state == PeerState::IOpen, "{st:?}");
+    hss.wait_open("scscf.test.example", SECS).await.unwrap();
+    let st = hss.peer_status("scscf.test.example").unwrap();
+    assert!(st.secure && st.state == PeerState::ROpen, "{st:?}");
+
+    let req = mar(&scscf);
+    let session = req.session_id.to_string();
+    let maa = scscf.send(&req).await.unwrap();
+    assert_eq!(maa.view().outcome(), Some(Outcome::SUCCESS));
+    // a few watchdog exchanges (Tw = 1 s) over TLS too
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // (each side's DWRs reset the other's timer: count both directions)
+    let st = scscf.peer_status("hss.test.example").unwrap();
+    assert!(
+        st.stats.dwa_received + st.stats.dwr_received >= 2,
+        "{:?}",
+        st.stats
+    );
+
+    let (up, down) = rec.lock().unwrap().clone();
+    check_stream("scscf → hss", &up, true, "scscf.test.example");
+    check_stream("hss → scscf", &down, false, "hss.test.example");
+    assert_eq!(count(&up, session.as_bytes()), 0, "Session-Id in clear");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inband_tls_refusals() {
+    let Some(pki) = Pki::new("refuse") else {
+        return;
+    };
+    let hss = Node::new(cfg("hss.test.example", InbandSecurity::TlsRequired));
+    hss.set_inband_tls(pki.tls("hss", "hss.test.example"));
+    let addr = hss.listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
+
+    // a clear-only peer: 5017 DIAMETER_NO_COMMON_SECURITY, never open
+    let clear = Node::new(cfg("clear.test.example", InbandSecurity::None));
+    clear.add_peer("hss.test.example", addr);
+    assert!(clear
+        .wait_open("hss.test.example", Duration::from_secs(2))
+        .await
+        .is_err());
+    assert!(hss
+        .peer_status("clear.test.example")
+        .is_none_or(|s| !s.state.is_open()));
+
+    // TLS agreed but no TLS configuration on our side: the handshake cannot run
+    let bare = Node::new(cfg("bare.test.example", InbandSecurity::TlsRequired));
+    bare.add_peer("hss.test.example", addr);
+    assert!(bare
+        .wait_open("hss.test.example", Duration::from_secs(2))
+        .await
+        .is_err());
+
+    // a client whose certificate names another host than its CER's Origin-Host
+    let liar = Node::new(cfg("liar.test.example", InbandSecurity::TlsRequired));
+    liar.set_inband_tls(pki.tls("liar", "someone-else.test.example"));
+    liar.add_peer("hss.test.example", addr);
+    // (with TLS 1.3 the client's handshake is done before the server has checked its
+    // certificate: the liar may see the peer open for a moment, then the server closes)
+    liar.wait_closed("hss.test.example", SECS).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!liar
+        .peer_status("hss.test.example")
+        .unwrap()
+        .state
+        .is_open());
+    let st = liar.peer_status("hss.test.example").unwrap();
+    assert_eq!(st.stats.requests_sent, 0);
+    assert!(hss
+        .peer_status("liar.test.example")
+        .is_none_or(|s| !s.state.is_open()));
+    assert_eq!(
+        hss.peer_status("liar.test.example")
+            .map_or(0, |s| s.stats.dwr_received + s.stats.requests_received),
+        0
+    );
+
+    // and a server whose certificate does not name its DiameterIdentity
+    let evil = Node::new(cfg("hss2.test.example", InbandSecurity::TlsRequired));
+    evil.set_inband_tls(pki.tls("evil", "evil.test.example"));
+    let evil_addr = evil.listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let wrong = Node::new(cfg("wrong.test.example", InbandSecurity::TlsRequired));
+    wrong.set_inband_tls(pki.tls("wrong", "wrong.test.example"));
+    wrong.add_peer("hss2.test.example", evil_addr);
+    assert!(wrong
+        .wait_open("hss2.test.example", Duration::from_secs(3))
+        .await
+        .is_err());
+
+    // the same hss still serves a good client
+    let good = Node::new(cfg("good.test.example", InbandSecurity::TlsRequired));
+    good.set_inband_tls(pki.tls("good", "good.test.example"));
+    good.add_peer("hss.test.example", addr);
+    good.wait_open("hss.test.example", SECS).await.unwrap();
+    assert!(good.peer_status("hss.test.example").unwrap().secure);
+}
+
+// ------------------------------------------------------------------------------ freeDiameter
+
+fn extension_dir() -> PathBuf {
+    for d in [
+        "/usr/lib/freeDiameter",
+        "/usr/lib/x86_64-linux-gnu/freeDiameter",
+        "/usr/lib/aarch64-linux-gnu/freeDiameter",
+        "/usr/local/lib/freeDiameter",
+    ] {
+        if Path::new(d).join("dict_dcca_3gpp.fdx").exists() {
+            return PathBuf::from(d);
+        }
+    }
+    panic!("freeDiameter extensions (dict_dcca_3gpp.fdx) not found");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port()
+}
+
+struct FreeDiameter {
+    child: std::process::Child,
+    log: PathBuf,
+    port: u16,
+}
+
+impl FreeDiameter {
+    /// freeDiameterd on 127.0.0.1 with the CA's `fd` certificate; TLS after CER/CEA allowed
+    /// for *.test.example (`ALLOW_OLD_TLS`), clear not (no `ALLOW_IPSEC`).
+    fn start(fd: &Path, pki: &Pki, extra: &str) -> FreeDiameter {
+        let _ = pki.leaf("fd", FD_HOST);
+        let d = &pki.dir;
+        std::fs::write(d.join("acl.conf"), "ALLOW_OLD_TLS *.test.example\n").unwrap();
+        let (port, sec_port) = (free_port(), free_port());
+        let conf = format!(
+            r#"Identity = "{FD_HOST}";
+Realm = "{REALM}";
+Port = {port};
+SecPort = {sec_port};
+No_SCTP;
+No_IPv6;
+ListenOn = "127.0.0.1";
+TLS_Cred = "{d}/fd.pem", "{d}/fd.key";
+TLS_CA = "{d}/ca.pem";
+TwTimer = 6;
+TcTimer = 3;
+AppServThreads = 2;
+LoadExtension = "{e}/dict_nasreq.fdx";
+LoadExtension = "{e}/dict_dcca.fdx";
+LoadExtension = "{e}/dict_dcca_3gpp.fdx";
+LoadExtension = "{e}/acl_wl.fdx" : "{d}/acl.conf";
+{extra}
+"#,
+            d = d.display(),
+            e = extension_dir().display(),
+        );
+        std::fs::write(d.join("fd.conf"), conf).unwrap();
+        let log = d.join("fd.log");
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Process::new(fd)
+            .arg("-c")
+            .arg(d.join("fd.conf"))
+            .arg("-d")
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("start freeDiameterd");
+        let me = FreeDiameter { child, log, port };
+        me.wait_log("freeDiameterd daemon initialized");
+        me
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn wait_log(&self, needle: &str) {
+        for _ in 0..200 {
+            if self.log().contains(needle) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("freeDiameterd never logged {needle:?}:\n{}", self.log());
+    }
+}
+
+impl Drop for FreeDiameter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `node`'s peer `host` has answered `n` of our DWRs (ours, every second, keep
+/// its own 6 s watchdog from firing).
+async fn wait_watchdogs(node: &Node, host: &str, n: u64, fd: &FreeDiameter) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let st = node.peer_status(host).unwrap();
+        if st.stats.dwa_received >= n && st.secure {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "watchdog over TLS: {:?}\n{}",
+            st.stats,
+            fd.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freediameter_connects_with_tls_after_cer_cea() {
+    let Some(pki) = Pki::new("fd-in") else { return };
+    let Some(fd) = tool("freeDiameterd") else {
+        return;
+    };
+    let ours = Node::new(cfg("ours.test.example", InbandSecurity::TlsRequired));
+    ours.set_inband_tls(pki.tls("ours", "ours.test.example"));
+    let addr = ours.listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let (via, rec) = proxy(addr).await;
+    // TLS_old_method: CER/CEA on the plain port with Inband-Security-Id TLS, then TLS
+    let extra = format!(
+        r#"ConnectPeer = "ours.test.example" {{ ConnectTo = "127.0.0.1"; Port = {}; TLS_old_method; }};"#,
+        via.port()
+    );
+    let fdd = FreeDiameter::start(&fd, &pki, &extra);
+    let info = ours
+        .wait_open(FD_HOST, Duration::from_secs(20))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", fdd.log()));
+    assert!(info.product_name.contains("freeDiameter"));
+    let st = ours.peer_status(FD_HOST).unwrap();
+    assert!(st.secure && st.state == PeerState::ROpen, "{st:?}");
+    // our DWRs (Tw 1 s) and its DWR (TwTimer 6 s) answered over TLS
+    wait_watchdogs(&ours, FD_HOST, 2, &fdd).await;
+    let (up, down) = rec.lock().unwrap().clone();
+    check_stream("freeDiameter → ours", &up, true, FD_HOST);
+    check_stream("ours → freeDiameter", &down, false, "ours.test.example");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn we_connect_to_freediameter_with_tls_after_cer_cea() {
+    let Some(pki) = Pki::new("fd-out") else {
+        return;
+    };
+    let Some(fd) = tool("freeDiameterd") else {
+        return;
+    };
+    let fdd = FreeDiameter::start(&fd, &pki, "");
+    let (via, rec) = proxy(([127, 0, 0, 1], fdd.port).into()).await;
+    let client = Node::new(cfg("client.test.example", InbandSecurity::TlsRequired));
+    client.set_inband_tls(pki.tls("client", "client.test.example"));
+    client.add_peer(FD_HOST, via);
+    client
+        .wait_open(FD_HOST, Duration::from_secs(20))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", fdd.log()));
+    let st = client.peer_status(FD_HOST).unwrap();
+    assert!(st.secure && st.state == PeerState::IOpen, "{st:?}");
+    wait_watchdogs(&client, FD_HOST, 2, &fdd).await;
+    let (up, down) = rec.lock().unwrap().clone();
+    check_stream("ours → freeDiameter", &up, true, "client.test.example");
+    check_stream("freeDiameter → ours", &down, false, FD_HOST);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freediameter_refuses_clear_when_only_tls_is_allowed() {
+    // its ACL allows only TLS after CER/CEA: a peer offering no TLS gets 5017
+    let Some(pki) = Pki::new("fd-clear") else {
+        return;
+    };
+    let Some(fd) = tool("freeDiameterd") else {
+        return;
+    };
+    let fdd = FreeDiameter::start(&fd, &pki, "");
+    let client = Node::new(cfg("clear.test.example", InbandSecurity::None));
+    client.add_peer(FD_HOST, ([127, 0, 0, 1], fdd.port).into());
+    assert!(client
+        .wait_open(FD_HOST, Duration::from_secs(3))
+        .await
+        .is_err());
+    fdd.wait_log("DIAMETER_NO_COMMON_SECURITY");
+}
+
+// ------------------------------------------------------------------------------ discovery
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_prefers_the_tls_port_when_the_node_has_tls() {
+    use ims_diameter::discovery::{Naptr, Srv, StaticResolver};
+    let Some(pki) = Pki::new("disc") else { return };
+    let realm = "hss.example.net";
+    let host = "hss1.hss.example.net";
+    let mut hc = cfg(host, InbandSecurity::None);
+    hc.origin_realm = realm.into();
+    let hss = Node::new(hc);
+    serve_mar(&hss);
+    let tls_addr = hss
+        .listen_tls("127.0.0.1:0".parse().unwrap(), pki.tls("hss1", host))
+        .await
+        .unwrap();
+    let tcp_addr = hss.listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    // RFC 6733 §11.6 service fields: TLS (AAAS+D2T) first, TCP (AAA+D2T) second
+    let mut dns = StaticResolver::default();
+    dns.add_naptr(
+        realm,
+        Naptr::new(10, 10, "S", "AAAS+D2T", "_diameters._tcp.hss.example.net"),
+    )
+    .add_naptr(
+        realm,
+        Naptr::new(20, 10, "S", "AAA+D2T", "_diameter._tcp.hss.example.net"),
+    )
+    .add_srv(
+        "_diameters._tcp.hss.example.net",
+        Srv::new(0, 10, tls_addr.port(), host),
+    )
+    .add_srv(
+        "_diameter._tcp.hss.example.net",
+        Srv::new(0, 10, tcp_addr.port(), host),
+    )
+    .add_address(host, [127, 0, 0, 1].into());
+
+    let send = |n: &Node| {
+        let mut m = mar(n);
+        m.destination_realm = realm.into();
+        let bytes = m.encode(0, n.next_end_to_end());
+        let n = n.clone();
+        async move { n.request(bytes).await.unwrap() }
+    };
+    // with a TLS configuration: the TLS port, TLS from the connect
+    let secure = Node::new(cfg("scscf.test.example", InbandSecurity::None));
+    secure.set_inband_tls(pki.tls("scscf", "scscf.test.example"));
+    secure.set_resolver(dns.clone());
+    let maa = send(&secure).await;
+    assert_eq!(maa.view().outcome(), Some(Outcome::SUCCESS));
+    let st = secure.peer_status(host).unwrap();
+    assert!(st.secure, "{st:?}");
+    // without one: the TCP candidate, in clear
+    let clear = Node::new(cfg("pcscf.test.example", InbandSecurity::None));
+    clear.set_resolver(dns);
+    let maa = send(&clear).await;
+    assert_eq!(maa.view().outcome(), Some(Outcome::SUCCESS));
+    let st = clear.peer_status(host).unwrap();
+    assert!(!st.secure, "{st:?}");
+}

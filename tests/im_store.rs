@@ -1,0 +1,378 @@
+//! The IM server's store of messages for unregistered users, with a stand-alone IM server and
+//! a scripted S-CSCF (an ims-net endpoint that answers 480 for Bob until he registers, then
+//! 200, and hands every request it gets to the test):
+//!
+//! 1. `sms_and_ims_stored_in_redis_survive_a_restart` (feature `redis`, a real `redis-server`
+//!    on 127.0.0.1:7181): an SMS and two page-mode IMs for Bob are stored (`[im] store =
+//!    "redis://…"`), the two Redis hashes hold them, the IM server restarts and reloads them from
+//!    Redis, Bob registers (third-party REGISTER), the IMs arrive in order and the SMS-DELIVER
+//!    with its text; after Bob's RP-ACK both hashes are empty.
+//! 2. `stored_im_expires_with_a_failed_imdn`: with `im_validity` = 1 s a stored CPIM message that
+//!    asks for `negative-delivery` is dropped and its sender gets the network's `failed` IMDN
+//!    (RFC 5438 §7.2); the file store is emptied.
+//!
+//! Ports 7160-7199 (helper range).
+
+mod common;
+
+use ims::msrp::cpim::{Cpim, CpimBuilder};
+use ims::msrp::imdn::{Imdn, Notification};
+use ims::net::sip::{Endpoint, EndpointConfig};
+use ims::nf::im_server::{ImServer, ImServerConfig, Numbering};
+use ims::sip::{Method, OwnedMessage, RequestBuilder};
+use ims::sms::{self, answer, Address, Direction, RpBody, RpMessage, Submit, Tpdu};
+use ims::txn::ua::{Answer, UaEvent};
+use ims::txn::Remote;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+const LO: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+const WAIT: Duration = Duration::from_secs(10);
+const ALICE: &str = "sip:alice@ims.example.org";
+const BOB: &str = "sip:bob@ims.example.org";
+
+/// The scripted S-CSCF: MESSAGEs to Bob get 480 while `bob_registered` is false; everything
+/// else gets 200 and goes to the returned channel.
+async fn scscf(port: u16) -> (Arc<AtomicBool>, mpsc::UnboundedReceiver<OwnedMessage>) {
+    let (ep, mut incoming) = Endpoint::bind(EndpointConfig {
+        addr: SocketAddr::new(LO, port),
+        ..EndpointConfig::default()
+    })
+    .await
+    .expect("S-CSCF binds");
+    let registered = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::unbounded_channel();
+    let reg = registered.clone();
+    tokio::spawn(async move {
+        while let Some(ev) = incoming.recv().await {
+            if let UaEvent::IncomingRequest { txn, msg, .. } = ev {
+                let to_bob = msg
+                    .as_message()
+                    .request_uri_str()
+                    .is_some_and(|u| u.contains("bob"));
+                if to_bob && !reg.load(Ordering::SeqCst) {
+                    let _ = ep.respond(txn, Answer::new(480)).await;
+                } else {
+                    let _ = ep.respond(txn, Answer::new(200)).await;
+                    let _ = tx.send(msg);
+                }
+            }
+        }
+    });
+    (registered, rx)
+}
+
+fn numbering() -> Numbering {
+    let mut n = Numbering::new();
+    n.add("+15550001", [ALICE]);
+    n.add("+15550002", [BOB]);
+    n
+}
+
+fn config(port: u16, scscf: u16) -> ImServerConfig {
+    let mut c = ImServerConfig::new(
+        SocketAddr::new(LO, port),
+        "ims.example.org",
+        &format!("sip:term@127.0.0.1:{scscf}"),
+    );
+    c.numbering = numbering();
+    c.tick = Duration::from_millis(200);
+    c
+}
+
+/// A UE-side endpoint that sends requests straight to the IM server (as the S-CSCF would).
+struct Client {
+    ep: Endpoint,
+    server: SocketAddr,
+    seq: u32,
+}
+
+impl Client {
+    async fn new(port: u16, server: SocketAddr) -> Client {
+        let (ep, _events) = Endpoint::bind(EndpointConfig {
+            addr: SocketAddr::new(LO, port),
+            ..EndpointConfig::default()
+        })
+        .await
+        .expect("client binds");
+        Client { ep, server, seq: 0 }
+    }
+
+    async fn send(&mut self, b: RequestBuilder) -> u16 {
+        self.seq += 1;
+        let m = b
+            .header("Max-Forwards", 70)
+            .header(
+                "Call-ID",
+                format!("store-{}-{}", self.seq, self.ep.local_addr()),
+            )
+            .build()
+            .expect("request");
+        let t = self
+            .ep
+            .request(m, Remote::udp(self.server))
+            .await
+            .expect("sent");
+        let r = tokio::time::timeout(WAIT, t.final_response())
+            .await
+            .expect("answer in time")
+            .expect("answer");
+        r.as_message().status().unwrap_or(0)
+    }
+
+    async fn message(&mut self, from: &str, ruri: &str, ct: &str, body: Vec<u8>) -> u16 {
+        let seq = self.seq;
+        self.send(
+            RequestBuilder::new(Method::Message, ruri)
+                .header("From", format!("<{from}>;tag=s{seq}"))
+                .header("To", format!("<{ruri}>"))
+                .header("CSeq", "1 MESSAGE")
+                .header("P-Asserted-Identity", format!("<{from}>"))
+                .body(ct, body),
+        )
+        .await
+    }
+
+    async fn third_party_register(&mut self, impu: &str) -> u16 {
+        self.send(
+            RequestBuilder::new(Method::Register, &format!("sip:{}", self.server))
+                .header("From", "<sip:scscf.ims.example.org>;tag=tp")
+                .header("To", format!("<{impu}>"))
+                .header("CSeq", "1 REGISTER")
+                .header("Contact", "<sip:scscf.ims.example.org>")
+                .header("Expires", 600),
+        )
+        .await
+    }
+}
+
+fn submit(text: &str) -> Vec<u8> {
+    let sub = Submit {
+        reject_duplicates: false,
+        reply_path: false,
+        status_report_request: false,
+        message_reference: 5,
+        destination: Address::international("15550002"),
+        pid: Default::default(),
+        dcs: Default::default(),
+        validity_period: None,
+        user_data: sms::UserData::gsm7(text, Default::default()).expect("GSM 7-bit text"),
+    };
+    let tpdu = Tpdu::Submit(sub).encode().expect("SUBMIT");
+    RpMessage::data_mo(7, Address::international("15550000"), &tpdu)
+        .encode()
+        .expect("RP-DATA")
+}
+
+async fn next(rx: &mut mpsc::UnboundedReceiver<OwnedMessage>, what: &str) -> OwnedMessage {
+    tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .unwrap_or_else(|_| panic!("the S-CSCF waited in vain for {what}"))
+        .expect("open")
+}
+
+async fn until(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..100 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[cfg(feature = "redis")]
+mod redis {
+    use std::process::{Child, Command, Stdio};
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    pub(super) struct Server(Child);
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// `redis-server` on 127.0.0.1:`port`, without persistence (the store outlives the IM
+    /// server, not Redis), once it answers.
+    pub(super) async fn start(bin: &std::path::Path, dir: &std::path::Path, port: u16) -> Server {
+        let child = Command::new(bin)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        let server = Server(child);
+        for _ in 0..100 {
+            if hlen(port, "ping").await.is_some() {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("redis-server did not answer on {port}");
+    }
+
+    /// `HLEN key` over a fresh connection (an independent look at what the IM server wrote).
+    pub(super) async fn hlen(port: u16, key: &str) -> Option<i64> {
+        let mut c = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+        let req = format!("*2\r\n$4\r\nHLEN\r\n${}\r\n{key}\r\n", key.len());
+        c.write_all(req.as_bytes()).await.ok()?;
+        let mut buf = [0u8; 64];
+        let n = c.read(&mut buf).await.ok()?;
+        let line = std::str::from_utf8(&buf[..n]).ok()?;
+        line.strip_prefix(':')?.trim_end().parse().ok()
+    }
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sms_and_ims_stored_in_redis_survive_a_restart() {
+    let Some(bin) = common::interop_tool("redis-server", "apt-get install redis-server") else {
+        return;
+    };
+    let dir = common::TempDir::new("im", "redis", "IMS_KEEP_REDIS");
+    let rport = 7181;
+    let _redis = redis::start(&bin, dir.path(), rport).await;
+    let (bob_registered, mut seen) = scscf(7182).await;
+    let mut cfg = config(7183, 7182);
+    cfg.store = Some(format!("redis://127.0.0.1:{rport}/test:im:").into());
+    let im = ImServer::start(cfg.clone()).await.expect("IM server");
+    let mut ue = Client::new(7184, im.local_addr()).await;
+
+    // an SMS for Bob: RP-ACK to Alice, the SMS-DELIVER meets 480 and is stored
+    let text = "kept in redis";
+    let sc = "sip:+15550000@ims.example.org";
+    assert_eq!(
+        ue.message(ALICE, sc, "application/vnd.3gpp.sms", submit(text))
+            .await,
+        202
+    );
+    let ack = next(&mut seen, "the RP-ACK to Alice").await;
+    let rp = sms::decode(ack.as_message().body(), Direction::NetworkToMs).expect("RP");
+    assert_eq!(rp.rp.name(), "RP-ACK");
+    until("the SMS stored", || im.stats().sms_failed == 1).await;
+    assert_eq!(im.queued(), 1);
+    // two page-mode IMs for Bob: 202, stored
+    for body in ["first stored IM", "second stored IM"] {
+        let code = ue
+            .message(ALICE, BOB, "text/plain", body.as_bytes().to_vec())
+            .await;
+        assert_eq!(code, 202, "accepted for later delivery");
+    }
+    assert_eq!(im.stored_ims(), 2);
+    im.sync_store().await;
+    assert_eq!(redis::hlen(rport, "test:im:sms").await, Some(1));
+    assert_eq!(redis::hlen(rport, "test:im:im").await, Some(2));
+
+    // restart: everything comes back from Redis (no file anywhere)
+    im.shutdown();
+    drop(im);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let im = ImServer::start(cfg).await.expect("IM server restarts");
+    assert_eq!(im.queued(), 1, "the SMS reloaded from Redis");
+    assert_eq!(im.stored_ims(), 2, "the IMs reloaded from Redis");
+
+    // Bob registers: the IMs in order, and the SMS-DELIVER
+    bob_registered.store(true, Ordering::SeqCst);
+    assert_eq!(ue.third_party_register(BOB).await, 200);
+    let mut ims = Vec::new();
+    let mut deliver = None;
+    while ims.len() < 2 || deliver.is_none() {
+        let m = next(&mut seen, "Bob's stored messages").await;
+        let msg = m.as_message();
+        assert_eq!(msg.request_uri_str(), Some(BOB));
+        if msg.header_str("Content-Type") == Some("application/vnd.3gpp.sms") {
+            deliver = Some(msg.body().to_vec());
+        } else {
+            ims.push(String::from_utf8(msg.body().to_vec()).unwrap());
+        }
+    }
+    assert_eq!(ims, ["first stored IM", "second stored IM"], "in order");
+    let body = deliver.unwrap();
+    let rp = sms::decode(&body, Direction::NetworkToMs).expect("RP-DATA");
+    assert!(matches!(rp.rp.body, RpBody::Data { .. }));
+    assert_eq!(
+        rp.tpdu.as_ref().and_then(|t| t.text()).as_deref(),
+        Some(text)
+    );
+    let Some(Tpdu::Deliver(d)) = &rp.tpdu else {
+        panic!("SMS-DELIVER")
+    };
+    assert_eq!(d.originator.to_string(), "+15550001");
+    let report = answer::deliver_report_ack(&rp.rp).unwrap();
+    assert_eq!(
+        ue.message(BOB, sc, "application/vnd.3gpp.sms", report)
+            .await,
+        202
+    );
+    until("the SMS acknowledged", || im.queued() == 0).await;
+    assert_eq!(im.stored_ims(), 0);
+    im.sync_store().await;
+    assert_eq!(redis::hlen(rport, "test:im:sms").await, Some(0));
+    assert_eq!(redis::hlen(rport, "test:im:im").await, Some(0));
+    im.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_im_expires_with_a_failed_imdn() {
+    let dir = common::TempDir::new("im", "expiry", "IMS_KEEP_PCAP");
+    let (_bob_registered, mut seen) = scscf(7185).await;
+    let mut cfg = config(7186, 7185);
+    cfg.store = Some(dir.path().join("store"));
+    cfg.im_validity = Duration::from_secs(1);
+    let im = ImServer::start(cfg).await.expect("IM server");
+    let mut ue = Client::new(7187, im.local_addr()).await;
+    let cpim = CpimBuilder::new(&format!("<{ALICE}>"), &format!("<{BOB}>"))
+        .ns("imdn", "urn:ietf:params:imdn")
+        .header("imdn.Message-ID", "Exp-0001")
+        .header("imdn.Disposition-Notification", "negative-delivery")
+        .datetime("2026-11-26T03:00:00Z")
+        .content("text/plain;charset=UTF-8", "never read".as_bytes())
+        .to_bytes();
+    assert_eq!(ue.message(ALICE, BOB, "message/cpim", cpim).await, 202);
+    // and one that asks for nothing: dropped silently
+    let plain = b"plain, no notification".to_vec();
+    assert_eq!(ue.message(ALICE, BOB, "text/plain", plain).await, 202);
+    assert_eq!(im.stored_ims(), 2);
+    let files = || {
+        std::fs::read_dir(dir.path().join("store").join("im"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    assert_eq!(files(), 2);
+
+    let n = next(&mut seen, "the failed IMDN").await;
+    let msg = n.as_message();
+    assert_eq!(msg.request_uri_str(), Some(ALICE), "back to the sender");
+    assert_eq!(msg.header_str("Content-Type"), Some("message/cpim"));
+    let c = Cpim::parse(msg.body()).expect("CPIM");
+    assert_eq!(
+        c.content_type().unwrap().unwrap().to_string(),
+        "message/imdn+xml"
+    );
+    let x = Imdn::parse(std::str::from_utf8(c.body).unwrap()).expect("IMDN");
+    assert_eq!(x.message_id, "Exp-0001");
+    assert_eq!(x.notification, Notification::Delivery);
+    assert_eq!(x.status, "failed");
+    until("both expired", || im.stats().im_expired == 2).await;
+    assert_eq!(im.stored_ims(), 0);
+    assert_eq!(files(), 0, "store emptied");
+    assert_eq!(im.stats().imdn_sent, 1, "only the one that asked");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), seen.recv())
+            .await
+            .is_err(),
+        "nothing for the plain one"
+    );
+    im.shutdown();
+}
