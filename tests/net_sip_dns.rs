@@ -131,23 +131,29 @@ fn rfc3263_locate_through_dnsmasq() {
         let both = [Transport::Udp, Transport::Tcp];
         // §4.1: NAPTR order picks TCP (90) over UDP (100); SIPS is not supported here; the u/E2U
         // record is not an S record. Within _sip._tcp: priority 0 before 1, and among priority
-        // 0 the heavier weight first (b 10, a 5); every address of a target (a: A and AAAA);
-        // then the UDP NAPTR's targets.
-        let t = locate(&dns, "sip:alice@example.test", &both).await.unwrap();
-        let mut got = show(&t);
-        // A before AAAA or not: the resolver's order; compare a's two addresses as a set
-        got[1..3].sort();
-        assert_eq!(
-            got,
-            vec![
-                "TCP 192.0.2.2:5063",
-                "TCP 192.0.2.1:5062",
-                "TCP [2001:db8::1]:5062",
-                "TCP 192.0.2.3:5064",
-                "UDP 192.0.2.4:5060",
-            ],
-            "{}",
-            d.diagnostics()
+        // 0 the RFC 2782 weighted random order (b 10, a 5: b first about 2 times in 3); every
+        // address of a target together (a: A and AAAA); then the UDP NAPTR's targets.
+        let mut b_first = 0;
+        for _ in 0..300 {
+            let t = locate(&dns, "sip:alice@example.test", &both).await.unwrap();
+            let mut got = show(&t);
+            // b then a's two addresses, or a's two then b; A before AAAA: the resolver's order
+            let b_at = if got[0] == "TCP 192.0.2.2:5063" { 0 } else { 2 };
+            b_first += usize::from(b_at == 0);
+            let b = got.remove(b_at);
+            got[..2].sort();
+            got.insert(b_at, b);
+            let a = ["TCP 192.0.2.1:5062", "TCP [2001:db8::1]:5062"];
+            let mut want = vec!["TCP 192.0.2.2:5063", a[0], a[1]];
+            if b_at == 2 {
+                want.rotate_left(1);
+            }
+            want.extend(["TCP 192.0.2.3:5064", "UDP 192.0.2.4:5060"]);
+            assert_eq!(got, want, "{}", d.diagnostics());
+        }
+        assert!(
+            (150..=260).contains(&b_first),
+            "b first {b_first} times of 300"
         );
         // a client with UDP only takes the UDP NAPTR
         let t = locate(&dns, "sip:alice@example.test", &[Transport::Udp])

@@ -8,7 +8,8 @@ use ims_auth::aka::{self, AuthVector, SqnGenerator};
 use ims_auth::digest::{self, Algorithm};
 use ims_auth::milenage::{Milenage, OperatorKey};
 use ims_diameter::Outcome;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// A Cx outcome: Result-Code (base, RFC 6733) or Experimental-Result (3GPP, Vendor-Id 10415),
 /// as ims-diameter models it.
@@ -290,7 +291,25 @@ pub struct LiaDecision {
 #[derive(Debug, Clone)]
 struct State {
     registration: RegistrationState,
-    server_name: Option<String>,
+    /// Shared with every other user assigned to the same S-CSCF (see [`intern`]).
+    server_name: Option<Arc<str>>,
+}
+
+/// At most this many distinct S-CSCF names are shared; beyond (a misbehaving peer naming a new
+/// server in every request) each user gets its own copy, so the table stays bounded.
+const MAX_SHARED_SERVER_NAMES: usize = 64;
+
+/// The shared copy of `name`: an HSS serves a handful of S-CSCFs, so storing one `Arc` per
+/// name instead of one string per registered user saves an allocation per user.
+fn intern(names: &mut HashSet<Arc<str>>, name: &str) -> Arc<str> {
+    if let Some(n) = names.get(name) {
+        return n.clone();
+    }
+    let n: Arc<str> = Arc::from(name);
+    if names.len() < MAX_SHARED_SERVER_NAMES {
+        names.insert(n.clone());
+    }
+    n
 }
 
 /// The HSS core.
@@ -300,6 +319,8 @@ pub struct Hss {
     /// IMPU → IMPI.
     owners: HashMap<String, String>,
     state: HashMap<String, State>,
+    /// The S-CSCF names in [`State::server_name`], shared.
+    server_names: HashSet<Arc<str>>,
     /// When set, UAA for a first registration names this S-CSCF instead of sending capabilities.
     default_server_name: Option<String>,
     /// Draw RANDs again while RES would contain a zero octet (see [`Hss::avoid_zero_res`]).
@@ -397,7 +418,7 @@ impl Hss {
             UserAuthorizationType::DeRegistration => match &st.server_name {
                 Some(n) if st.registration != RegistrationState::NotRegistered => UaaDecision {
                     result: result::SUCCESS,
-                    server_name: Some(n.clone()),
+                    server_name: Some(n.to_string()),
                     server_capabilities: false,
                 },
                 _ => fail(result::IDENTITY_NOT_REGISTERED),
@@ -411,14 +432,14 @@ impl Hss {
                 (Some(n), RegistrationState::Registered | RegistrationState::Unregistered) => {
                     UaaDecision {
                         result: result::SUBSEQUENT_REGISTRATION,
-                        server_name: Some(n.clone()),
+                        server_name: Some(n.to_string()),
                         server_capabilities: false,
                     }
                 }
                 // an S-CSCF was assigned by an earlier MAR but registration did not complete
                 (Some(n), RegistrationState::NotRegistered) => UaaDecision {
                     result: result::SUBSEQUENT_REGISTRATION,
-                    server_name: Some(n.clone()),
+                    server_name: Some(n.to_string()),
                     server_capabilities: false,
                 },
                 (None, _) => match &self.default_server_name {
@@ -514,7 +535,7 @@ impl Hss {
             .get_mut(impi)
             .expect("state exists per subscriber");
         if st.server_name.is_none() || st.registration == RegistrationState::NotRegistered {
-            st.server_name = Some(server_name.to_string());
+            st.server_name = Some(intern(&mut self.server_names, server_name));
         }
         Ok((scheme, items))
     }
@@ -560,7 +581,7 @@ impl Hss {
         match assignment {
             T::Registration | T::ReRegistration => {
                 st.registration = RegistrationState::Registered;
-                st.server_name = Some(server_name.to_string());
+                st.server_name = Some(intern(&mut self.server_names, server_name));
                 with_data(
                     result::SUCCESS,
                     !(assignment == T::ReRegistration && user_data_already_available),
@@ -573,7 +594,7 @@ impl Hss {
                     return fail(result::IDENTITY_ALREADY_REGISTERED);
                 }
                 st.registration = RegistrationState::Unregistered;
-                st.server_name = Some(server_name.to_string());
+                st.server_name = Some(intern(&mut self.server_names, server_name));
                 with_data(result::SUCCESS, !user_data_already_available)
             }
             T::NoAssignment => {
@@ -594,7 +615,7 @@ impl Hss {
             }
             T::TimeoutDeregistrationStoreServerName | T::UserDeregistrationStoreServerName => {
                 st.registration = RegistrationState::NotRegistered;
-                st.server_name = Some(server_name.to_string());
+                st.server_name = Some(intern(&mut self.server_names, server_name));
                 with_data(result::SUCCESS, false)
             }
             T::Other(_) => fail(result::IN_ASSIGNMENT_TYPE),
@@ -615,12 +636,12 @@ impl Hss {
         match (st.registration, &st.server_name) {
             (RegistrationState::Registered, Some(n)) => LiaDecision {
                 result: result::SUCCESS,
-                server_name: Some(n.clone()),
+                server_name: Some(n.to_string()),
                 server_capabilities: false,
             },
             (RegistrationState::Unregistered, Some(n)) => LiaDecision {
                 result: result::UNREGISTERED_SERVICE,
-                server_name: Some(n.clone()),
+                server_name: Some(n.to_string()),
                 server_capabilities: false,
             },
             _ => {
@@ -665,7 +686,7 @@ impl Hss {
         let st = self.state.get_mut(impi)?;
         let server = st.server_name.take()?;
         st.registration = RegistrationState::NotRegistered;
-        Some((server, impus))
+        Some((server.to_string(), impus))
     }
 
     /// Replaces a subscriber's profile (what triggers a PPR): returns the S-CSCF holding it (if
@@ -686,7 +707,7 @@ impl Hss {
         sub.subscription = subscription;
         let server = self.state.get(&impi).and_then(|s| match s.registration {
             RegistrationState::NotRegistered => None,
-            _ => s.server_name.clone(),
+            _ => s.server_name.as_deref().map(str::to_string),
         });
         Some((server, xml))
     }
@@ -741,6 +762,52 @@ mod tests {
             n = n.wrapping_add(1);
             [n; 16]
         }
+    }
+
+    #[test]
+    fn assigned_server_names_are_shared_and_bounded() {
+        let mut h = hss(Some(SCSCF));
+        let second = ImsSubscription {
+            private_id: "bob@ims.example.org".into(),
+            service_profiles: vec![ServiceProfile {
+                public_identities: vec![PublicIdentity::new("sip:bob@ims.example.org")],
+                ..ServiceProfile::default()
+            }],
+        };
+        h.add_subscriber(Subscriber {
+            subscription: second,
+            credentials: Credentials {
+                aka: None,
+                password: Some("pw".into()),
+            },
+        });
+        for (impi, impu) in [
+            (IMPI, IMPU),
+            ("bob@ims.example.org", "sip:bob@ims.example.org"),
+        ] {
+            let saa = h.server_assignment(
+                Some(impi),
+                impu,
+                SCSCF,
+                ServerAssignmentType::Registration,
+                false,
+            );
+            assert_eq!(saa.result, result::SUCCESS);
+        }
+        let a = h.state[IMPI].server_name.clone().unwrap();
+        let b = h.state["bob@ims.example.org"].server_name.clone().unwrap();
+        assert_eq!(&*a, SCSCF);
+        // one copy of the name for both users
+        assert!(Arc::ptr_eq(&a, &b));
+        let lia = h.location_info(IMPU);
+        assert_eq!(lia.server_name.as_deref(), Some(SCSCF));
+        // a flood of distinct names does not grow the shared table past its bound
+        let mut names = HashSet::new();
+        for i in 0..(MAX_SHARED_SERVER_NAMES + 10) {
+            let n = intern(&mut names, &format!("sip:s{i}.example.org"));
+            assert_eq!(&*n, format!("sip:s{i}.example.org"));
+        }
+        assert_eq!(names.len(), MAX_SHARED_SERVER_NAMES);
     }
 
     #[test]

@@ -916,6 +916,14 @@ impl BindingStore for CoreStore {
         }
     }
 
+    async fn load_shared(&self, impu: &str) -> Result<Option<Arc<RegistrationRecord>>, StoreError> {
+        match self {
+            CoreStore::Memory(s) => s.load_shared(impu).await,
+            #[cfg(feature = "redis")]
+            CoreStore::Redis(s) => s.load_shared(impu).await,
+        }
+    }
+
     async fn save(&self, rec: &RegistrationRecord) -> Result<(), StoreError> {
         match self {
             CoreStore::Memory(s) => s.save(rec).await,

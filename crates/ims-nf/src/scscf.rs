@@ -22,7 +22,7 @@ use ims_auth::digest::{Algorithm, Credentials, DigestServer, NonceCounts, Secret
 use ims_auth::AuthError;
 use ims_sip::{HeaderName, Message, ResponseBuilder};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// S-CSCF settings.
@@ -146,7 +146,10 @@ pub struct Scscf<C, S> {
     counts: Mutex<NonceCounts>,
     /// The registrations this S-CSCF holds, by the record's IMPU: the IMPI and the earliest
     /// binding expiry (drives the registration timer and finds the IMPUs of an RTR/PPR).
-    served: Mutex<HashMap<String, Served>>,
+    /// Boxed strings, exactly as long as the identity: one of these per registered user.
+    served: Mutex<HashMap<Box<str>, Served>>,
+    /// Hashes [`Served::impi`] (keyed per process).
+    impi_hasher: std::collections::hash_map::RandomState,
     /// CSeq of third-party REGISTERs (one Call-ID per IMPU and AS, so it only grows).
     tpr_cseq: std::sync::atomic::AtomicU32,
     /// The temporary GRUUs issued, each to the public GRUU of the same instance.
@@ -155,7 +158,9 @@ pub struct Scscf<C, S> {
 
 #[derive(Debug, Clone)]
 struct Served {
-    impi: String,
+    /// A hash of the IMPI ([`Scscf::impi_hash`]), not a copy: it only preselects the records
+    /// of an RTR/PPR, whose IMPI is then compared on the loaded record.
+    impi: u64,
     next_expiry: u64,
 }
 
@@ -224,25 +229,28 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
             pending: Mutex::new(HashMap::new()),
             counts: Mutex::new(NonceCounts::new(100_000)),
             served: Mutex::new(HashMap::new()),
+            impi_hasher: std::collections::hash_map::RandomState::new(),
             tpr_cseq: std::sync::atomic::AtomicU32::new(1),
             temp_gruus: crate::cscf::TempGruus::default(),
         }
     }
 
     fn track(&self, rec: &RegistrationRecord) {
+        let impi = self.impi_hash(&rec.impi);
         let mut served = self.served.lock().expect("served lock is never poisoned");
         match rec.bindings.iter().map(|b| b.expires_at).min() {
-            Some(next_expiry) => {
-                served.insert(
-                    rec.impu.clone(),
-                    Served {
-                        impi: rec.impi.clone(),
-                        next_expiry,
-                    },
-                );
-            }
+            // a refresh updates the entry in place (no new key, IMPI kept when unchanged)
+            Some(next_expiry) => match served.get_mut(rec.impu.as_str()) {
+                Some(s) => {
+                    s.impi = impi;
+                    s.next_expiry = next_expiry;
+                }
+                None => {
+                    served.insert(rec.impu.as_str().into(), Served { impi, next_expiry });
+                }
+            },
             None => {
-                served.remove(&rec.impu);
+                served.remove(rec.impu.as_str());
             }
         }
     }
@@ -257,19 +265,26 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
         self.served
             .lock()
             .expect("served lock is never poisoned")
-            .remove(&rec.impu);
+            .remove(rec.impu.as_str());
     }
 
     /// The records' IMPUs this S-CSCF holds for `impi`.
     fn impus_of(&self, impi: &str) -> Vec<String> {
+        let h = self.impi_hash(impi);
         let served = self.served.lock().expect("served lock is never poisoned");
         let mut v: Vec<String> = served
             .iter()
-            .filter(|(_, s)| s.impi == impi)
-            .map(|(k, _)| k.clone())
+            .filter(|(_, s)| s.impi == h)
+            .map(|(k, _)| k.to_string())
             .collect();
         v.sort();
         v
+    }
+
+    /// The key of `impi` in [`Served`].
+    fn impi_hash(&self, impi: &str) -> u64 {
+        use std::hash::BuildHasher;
+        self.impi_hasher.hash_one(impi)
     }
 
     /// Number of registrations (implicit sets) held.
@@ -299,7 +314,7 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
             served
                 .iter()
                 .filter(|(_, s)| s.next_expiry <= now)
-                .map(|(k, _)| k.clone())
+                .map(|(k, _)| k.to_string())
                 .collect()
         };
         let mut events = Vec::new();
@@ -310,7 +325,7 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
                     self.served
                         .lock()
                         .expect("served lock is never poisoned")
-                        .remove(&impu);
+                        .remove(impu.as_str());
                     continue;
                 }
                 // the store is unreachable: try again at the next tick
@@ -411,6 +426,10 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
                 Ok(None) => continue,
                 Err(_) => return Err(result::UNABLE_TO_COMPLY),
             };
+            if rec.impi != impi {
+                // another user's record whose IMPI hashes alike (see `Served::impi`)
+                continue;
+            }
             if let (Some(p), Some(x)) = (&profile, user_data) {
                 // the implicit set may change: drop the old keys first
                 if self.store.remove(&rec).await.is_err() {
@@ -666,7 +685,9 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
     }
 
     async fn bind(&self, req: &Message<'_>, impi: &str, impu: &str, now: u64) -> RegisterOutcome {
-        let existing = match self.store.load(impu).await {
+        // shared, not copied: only the bindings are taken over (and the profile when the HSS
+        // sends none)
+        let existing = match self.store.load_shared(impu).await {
             Ok(r) => r,
             Err(_) => return reply(req, 500, &[]),
         };
@@ -694,6 +715,7 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
             let Some(rec) = existing else {
                 return self.ok(req, None, &[], now);
             };
+            let rec = Arc::unwrap_or_clone(rec);
             let _ = self
                 .cx
                 .sar(SarQuery {
@@ -733,13 +755,24 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
             Err(CxFailure::Unreachable(_)) => return reply(req, 504, &[]),
             Err(CxFailure::Result(_)) => return reply(req, 403, &[]),
         };
-        let user_data = saa
-            .user_data
-            .or_else(|| existing.as_ref().and_then(|r| r.user_data.clone()));
-        let profile = user_data
-            .as_deref()
-            .and_then(|x| ImsSubscription::from_xml(x.as_bytes()).ok());
-        let (implicit_set, barred) = identities(profile.as_ref(), impu);
+        let (user_data, implicit_set, barred) = match (saa.user_data, existing.as_deref()) {
+            // the HSS sent no profile (re-registration, TS 29.228 §6.1.2): the stored one is
+            // unchanged, and so are the implicit set and barring derived from it for this IMPU
+            // — no need to parse it again
+            (None, Some(r)) if r.impu == impu && r.user_data.is_some() => (
+                r.user_data.clone(),
+                r.implicit_set.clone(),
+                r.barred.clone(),
+            ),
+            (sent, existing) => {
+                let user_data = sent.or_else(|| existing.and_then(|r| r.user_data.clone()));
+                let profile = user_data
+                    .as_deref()
+                    .and_then(|x| ImsSubscription::from_xml(x.as_bytes()).ok());
+                let (set, barred) = identities(profile.as_ref(), impu);
+                (user_data, set, barred)
+            }
+        };
         let rec = RegistrationRecord {
             impu: impu.to_string(),
             impi: impi.to_string(),
@@ -1090,7 +1123,6 @@ mod tests {
     use ims_auth::aka::{self, Usim};
     use ims_auth::digest::{self, Challenge, Request};
     use ims_auth::milenage::{Milenage, OperatorKey};
-    use std::sync::Arc;
 
     const IMPI: &str = "001010000000001@ims.example.org";
     const IMPU: &str = "sip:001010000000001@ims.example.org";
@@ -1232,6 +1264,16 @@ Content-Length: 0\r\n\r\n"
             o.event,
             Some(RegEvent::Registered { initial: false, .. })
         ));
+        // the HSS sent no profile this time (user data already available): the stored profile,
+        // implicit set and barring are kept as they were
+        let again = block_on(s.store().load_shared("tel:+15550001"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.implicit_set, rec.implicit_set);
+        assert_eq!(again.barred, rec.barred);
+        assert!(again.user_data.is_some());
+        assert_eq!(again.user_data, rec.user_data);
+        assert_eq!(again.bindings[0].cseq, 4);
 
         // de-registration
         let r5 = register(5, None, 0);

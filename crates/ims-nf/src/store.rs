@@ -6,7 +6,7 @@
 //! set, so a lookup by any of them (tel URI or SIP URI) finds it.
 
 use crate::registrar::Binding;
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
@@ -235,6 +235,15 @@ pub trait BindingStore: Send + Sync + 'static {
         &self,
         impu: &str,
     ) -> impl Future<Output = Result<Option<RegistrationRecord>, StoreError>> + Send;
+    /// Like [`load`](Self::load), but a store that keeps records in memory hands out the stored
+    /// record itself instead of a deep copy (user data, bindings and identities included). The
+    /// default wraps what `load` returns.
+    fn load_shared(
+        &self,
+        impu: &str,
+    ) -> impl Future<Output = Result<Option<Arc<RegistrationRecord>>, StoreError>> + Send {
+        async move { Ok(self.load(impu).await?.map(Arc::new)) }
+    }
     /// Stores `rec` under all its keys (replacing what was there).
     fn save(&self, rec: &RegistrationRecord)
         -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -245,10 +254,73 @@ pub trait BindingStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// The default store: a map in this process. Records are shared between their keys.
+/// One key of a stored record: the record itself and which of its identities the key is, so
+/// the map holds no copy of the identity strings (the record's own `impu` / `implicit_set`
+/// entries are the keys).
+#[derive(Debug, Clone)]
+struct Key {
+    rec: Arc<RegistrationRecord>,
+    /// [`Key::IMPU`] for `rec.impu`, else an index into `rec.implicit_set`.
+    at: u32,
+}
+
+impl Key {
+    const IMPU: u32 = u32::MAX;
+
+    fn as_str(&self) -> &str {
+        match self.at {
+            Key::IMPU => &self.rec.impu,
+            i => &self.rec.implicit_set[i as usize],
+        }
+    }
+
+    /// The keys of `rec` (as [`RegistrationRecord::keys`]: `impu`, then every other IMPU of
+    /// the implicit set).
+    fn all(rec: &Arc<RegistrationRecord>) -> impl Iterator<Item = Key> + '_ {
+        std::iter::once(Key {
+            rec: rec.clone(),
+            at: Key::IMPU,
+        })
+        .chain(
+            rec.implicit_set
+                .iter()
+                .enumerate()
+                .filter(|(_, k)| **k != rec.impu)
+                .filter_map(|(i, _)| u32::try_from(i).ok().filter(|&i| i != Key::IMPU))
+                .map(|at| Key {
+                    rec: rec.clone(),
+                    at,
+                }),
+        )
+    }
+}
+
+impl std::borrow::Borrow<str> for Key {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // as `str` hashes, so lookups by `&str` find it (Borrow contract)
+        self.as_str().hash(state);
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Key {}
+
+/// The default store: a map in this process. Records are shared between their keys, and
+/// [`load_shared`](BindingStore::load_shared) hands out the stored record without copying it.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
-    map: Arc<Mutex<HashMap<String, Arc<RegistrationRecord>>>>,
+    map: Arc<Mutex<HashSet<Key>>>,
 }
 
 impl MemoryStore {
@@ -260,7 +332,7 @@ impl MemoryStore {
     /// Number of distinct records.
     pub fn len(&self) -> usize {
         let m = self.map.lock().expect("store lock is never poisoned");
-        m.iter().filter(|(k, r)| **k == r.impu).count()
+        m.iter().filter(|k| k.at == Key::IMPU).count()
     }
 
     /// True when empty.
@@ -272,14 +344,19 @@ impl MemoryStore {
 impl BindingStore for MemoryStore {
     async fn load(&self, impu: &str) -> Result<Option<RegistrationRecord>, StoreError> {
         let m = self.map.lock().expect("store lock is never poisoned");
-        Ok(m.get(impu).map(|r| (**r).clone()))
+        Ok(m.get(impu).map(|k| (*k.rec).clone()))
+    }
+
+    async fn load_shared(&self, impu: &str) -> Result<Option<Arc<RegistrationRecord>>, StoreError> {
+        let m = self.map.lock().expect("store lock is never poisoned");
+        Ok(m.get(impu).map(|k| k.rec.clone()))
     }
 
     async fn save(&self, rec: &RegistrationRecord) -> Result<(), StoreError> {
         let shared = Arc::new(rec.clone());
         let mut m = self.map.lock().expect("store lock is never poisoned");
-        for k in rec.keys() {
-            m.insert(k.to_string(), shared.clone());
+        for k in Key::all(&shared) {
+            m.replace(k);
         }
         Ok(())
     }
@@ -356,6 +433,20 @@ mod tests {
             s.save(&r).await.unwrap();
             assert_eq!(s.len(), 1);
             assert_eq!(s.load("tel:+15550001").await.unwrap().unwrap(), r);
+            // every key hands out the one stored record, not a copy
+            let a = s.load_shared("tel:+15550001").await.unwrap().unwrap();
+            let b = s.load_shared(&r.impu).await.unwrap().unwrap();
+            assert!(Arc::ptr_eq(&a, &b));
+            assert_eq!(*a, r);
+            // saving again replaces the record under every key
+            let mut r2 = r.clone();
+            r2.reginfo_version += 1;
+            s.save(&r2).await.unwrap();
+            assert_eq!(s.len(), 1);
+            assert_eq!(
+                s.load("sip:barred@ims.example.org").await.unwrap(),
+                Some(r2)
+            );
             assert!(s.load("sip:nobody@x").await.unwrap().is_none());
             s.remove(&r).await.unwrap();
             assert!(s.is_empty());

@@ -10,6 +10,7 @@ use ims_sip::{Method, OwnedMessage, ResponseBuilder};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// A transaction handle, unique for the life of a [`TransactionLayer`].
@@ -181,13 +182,17 @@ pub struct TransactionLayer {
     cfg: Config,
     next_id: u64,
     seq: u64,
-    by_key: HashMap<TxnKey, TxnId>,
-    txns: HashMap<TxnId, Transaction>,
+    /// The key is shared with the transaction (one copy of its strings).
+    by_key: HashMap<Arc<TxnKey>, TxnId>,
+    /// Boxed: the table then holds a pointer per slot instead of the whole state machine (it
+    /// keeps up to twice as many slots as entries, and transactions wait up to 32 s in Completed
+    /// over UDP).
+    txns: HashMap<TxnId, Box<Transaction>>,
     heap: BinaryHeap<Reverse<(Instant, u64, TxnId, Timer)>>,
     out: VecDeque<Output>,
     armed: Vec<(Instant, TxnId, Timer)>,
     /// (From tag, Call-ID, CSeq number, method) of server transactions of requests without a To
-    /// tag, for merged-request detection.
+    /// tag, for merged-request detection (filled only when it is on).
     merge: HashMap<MergeKey, TxnId>,
 }
 
@@ -200,7 +205,7 @@ impl fmt::Debug for TransactionLayer {
     }
 }
 
-type MergeKey = (Box<str>, Box<str>, u32, Box<str>);
+pub(crate) type MergeKey = (Box<str>, Box<str>, u32, Box<str>);
 
 fn merge_key(m: &ims_sip::Message<'_>) -> Option<MergeKey> {
     if m.to().ok()??.tag().is_some() {
@@ -253,12 +258,14 @@ impl TransactionLayer {
 
     /// The key of a live transaction.
     pub fn key(&self, txn: TxnId) -> Option<&TxnKey> {
-        self.txns.get(&txn).map(|t| &t.key)
+        self.txns.get(&txn).map(|t| &*t.key)
     }
 
-    /// The request that created a live transaction.
+    /// The request that created a live transaction, until it has its final response: a
+    /// transaction waiting in Completed, Confirmed or Accepted (Timers D, I, J, K, L, M) has let
+    /// it go, and this returns `None`.
     pub fn request(&self, txn: TxnId) -> Option<&OwnedMessage> {
-        self.txns.get(&txn).map(|t| &t.request)
+        self.txns.get(&txn).and_then(|t| t.request.as_deref())
     }
 
     /// The peer of a live transaction.
@@ -339,15 +346,16 @@ impl TransactionLayer {
 
     fn remove(&mut self, id: TxnId) {
         if let Some(t) = self.txns.remove(&id) {
-            self.by_key.remove(&t.key);
-            if let Some(k) = merge_key(&t.request.as_message()) {
-                if self.merge.get(&k) == Some(&id) {
-                    self.merge.remove(&k);
+            self.by_key.remove(&*t.key);
+            if let Some(k) = t.merge_key {
+                if self.merge.get(&*k) == Some(&id) {
+                    self.merge.remove(&*k);
                 }
             }
             self.out.push_back(Output::Event(Event::Terminated {
                 txn: id,
-                key: t.key,
+                // the map's copy is gone: the key is ours alone now
+                key: Arc::try_unwrap(t.key).unwrap_or_else(|k| (*k).clone()),
             }));
         }
         self.prune();
@@ -359,20 +367,32 @@ impl TransactionLayer {
             let live = self
                 .txns
                 .get(id)
-                .is_some_and(|t| t.timers[timer.index()] == Some(*at));
+                .is_some_and(|t| t.timers.get(*timer) == Some(*at));
             if live {
                 break;
             }
             self.heap.pop();
+        }
+        // Entries of timers stopped early (B or F once the final response is in) otherwise stay
+        // until their own instant, up to 64·T1 = 32 s, longer than a Timer K wait: once they
+        // outnumber the live ones by far, one sweep drops them (amortised O(1) per entry; the order
+        // of the live ones is unchanged).
+        if self.heap.len() > 4 * self.txns.len() + 1024 {
+            let txns = &self.txns;
+            self.heap.retain(|Reverse((at, _, id, timer))| {
+                txns.get(id)
+                    .is_some_and(|t| t.timers.get(*timer) == Some(*at))
+            });
         }
     }
 
     fn insert(&mut self, key: TxnKey, kind: Kind, remote: Remote, msg: OwnedMessage) -> TxnId {
         self.next_id += 1;
         let id = TxnId(self.next_id);
+        let key = Arc::new(key);
         let t = Transaction::new(id, key.clone(), kind, remote, msg, &self.cfg.timers);
         self.by_key.insert(key, id);
-        self.txns.insert(id, t);
+        self.txns.insert(id, Box::new(t));
         id
     }
 
@@ -496,13 +516,16 @@ impl TransactionLayer {
         } else {
             Kind::NonInviteServer
         };
-        let mk = merge_key(&m);
-        let merged = self.cfg.merged_request_detection
-            && mk.as_ref().is_some_and(|k| {
-                self.merge
-                    .get(k)
-                    .is_some_and(|id| self.txns.contains_key(id))
-            });
+        let mk = if self.cfg.merged_request_detection {
+            merge_key(&m)
+        } else {
+            None
+        };
+        let merged = mk.as_ref().is_some_and(|k| {
+            self.merge
+                .get(k)
+                .is_some_and(|id| self.txns.contains_key(id))
+        });
         let id = self.insert(key, kind, remote, msg.clone());
         self.with_txn(now, id, |t, cx| t.start_server(cx));
         if merged {
@@ -511,7 +534,10 @@ impl TransactionLayer {
             self.send_response(now, id, resp)?;
         } else {
             if let Some(k) = mk {
-                self.merge.insert(k, id);
+                self.merge.insert(k.clone(), id);
+                if let Some(t) = self.txns.get_mut(&id) {
+                    t.merge_key = Some(Box::new(k));
+                }
             }
             self.out.push_back(Output::Event(Event::Request {
                 txn: id,
@@ -533,12 +559,12 @@ impl TransactionLayer {
             let live = self
                 .txns
                 .get(&id)
-                .is_some_and(|t| t.timers[timer.index()] == Some(at));
+                .is_some_and(|t| t.timers.get(timer) == Some(at));
             if !live {
                 continue;
             }
             if let Some(t) = self.txns.get_mut(&id) {
-                t.timers[timer.index()] = None;
+                t.timers.clear(timer);
             }
             // timers fire at their own instant, so retransmission intervals stay exact even when
             // the caller wakes up late

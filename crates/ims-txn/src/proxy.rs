@@ -185,7 +185,9 @@ enum BranchState {
 #[derive(Debug)]
 struct Branch {
     client: TxnId,
-    request: OwnedMessage,
+    /// The forwarded request, for a CANCEL or a 408/503 of our own; let go once the branch is
+    /// done and the context has sent its final response ([`Proxy::settle`]).
+    request: Option<Box<OwnedMessage>>,
     remote: Remote,
     state: BranchState,
     cancel_wanted: bool,
@@ -194,11 +196,14 @@ struct Branch {
 
 #[derive(Debug)]
 struct Context {
-    request: OwnedMessage,
+    /// The request after §16.4, to forward; let go once the final response is sent: the context
+    /// then lives on (until its server transaction ends) only to answer a late CANCEL and to relay
+    /// the 2xx of other branches.
+    request: Option<Box<OwnedMessage>>,
     is_invite: bool,
     branches: Vec<Branch>,
     pending: VecDeque<(Target, Edits)>,
-    best: Option<OwnedMessage>,
+    best: Option<Box<OwnedMessage>>,
     final_sent: bool,
     cancelled: bool,
 }
@@ -380,16 +385,22 @@ impl Proxy {
 
     /// Answers a request the proxy will not forward (§16.5: the application decided).
     pub fn reply(&mut self, now: Instant, server: TxnId, status: u16) -> Result<(), TxnError> {
-        let req = self
-            .layer
-            .request(server)
-            .ok_or(TxnError::NoSuchTransaction)?
-            .clone();
+        let req = match self.layer.request(server) {
+            Some(r) => r.clone(),
+            // a transaction past its final response has let its request go
+            None if self.layer.state(server).is_some() => {
+                return Err(TxnError::InvalidState(
+                    "the transaction already sent its final response",
+                ))
+            }
+            None => return Err(TxnError::NoSuchTransaction),
+        };
         let r = ResponseBuilder::from_request(&req.as_message(), status).build()?;
         self.layer.send_response(now, server, r)?;
         if let Some(c) = self.contexts.get_mut(&server) {
             c.final_sent = true;
         }
+        self.settle(server);
         if status >= 200 {
             self.emit(ProxyEvent::Final { server, status });
         }
@@ -412,6 +423,7 @@ impl Proxy {
             if let Some(c) = self.contexts.get_mut(&server) {
                 c.final_sent = true;
             }
+            self.settle(server);
             self.emit(ProxyEvent::Final { server, status });
         }
         self.pump(now);
@@ -461,7 +473,7 @@ impl Proxy {
                         self.contexts.insert(
                             txn,
                             Context {
-                                request: processed.clone(),
+                                request: Some(Box::new(processed.clone())),
                                 is_invite,
                                 branches: Vec::new(),
                                 pending: VecDeque::new(),
@@ -501,6 +513,7 @@ impl Proxy {
                         }
                         self.cancel_branches(now, inv, None);
                         self.check_complete(now, inv);
+                        self.settle(inv);
                     }
                     None => self.reject_quiet(now, txn, &msg, 481),
                 }
@@ -603,7 +616,10 @@ impl Proxy {
             .contexts
             .get(&server)
             .ok_or(TxnError::NoSuchTransaction)?;
-        let orig = c.request.clone();
+        let orig = c
+            .request
+            .clone()
+            .ok_or(TxnError::InvalidState("the request is already answered"))?;
         let m = orig.as_message();
         let mut e = m.edit();
         if let Some(u) = &t.uri {
@@ -662,7 +678,7 @@ impl Proxy {
         if let Some(c) = self.contexts.get_mut(&server) {
             c.branches.push(Branch {
                 client,
-                request: fwd,
+                request: Some(Box::new(fwd)),
                 remote: t.remote,
                 state: BranchState::Calling,
                 cancel_wanted: false,
@@ -751,12 +767,13 @@ impl Proxy {
             if is_invite {
                 self.cancel_branches(now, server, Some(client));
             }
+            self.settle(server);
             return;
         }
         if let Some(c) = self.contexts.get_mut(&server) {
             c.best = Some(match c.best.take() {
                 Some(prev) if better(&prev, &msg) => prev,
-                _ => msg,
+                _ => Box::new(msg),
             });
             if code >= 600 {
                 c.pending.clear();
@@ -767,6 +784,7 @@ impl Proxy {
         }
         self.next_sequential(now, server);
         self.check_complete(now, server);
+        self.settle(server);
     }
 
     fn branch_failed(&mut self, now: Instant, client: TxnId, code: u16) {
@@ -777,17 +795,42 @@ impl Proxy {
             return;
         }
         b.state = BranchState::Done;
-        let req = b.request.clone();
-        if let Ok(r) = ResponseBuilder::from_request(&req.as_message(), code).build() {
+        let built = b.request.as_ref().and_then(|req| {
+            ResponseBuilder::from_request(&req.as_message(), code)
+                .build()
+                .ok()
+        });
+        if let Some(r) = built {
             if let Some(c) = self.contexts.get_mut(&server) {
                 c.best = Some(match c.best.take() {
                     Some(prev) if better(&prev, &r) => prev,
-                    _ => r,
+                    _ => Box::new(r),
                 });
             }
         }
         self.next_sequential(now, server);
         self.check_complete(now, server);
+        self.settle(server);
+    }
+
+    /// Once the final response is sent, a context keeps only what a late CANCEL or another
+    /// branch's 2xx needs: the request, the best response, the pending targets and the requests
+    /// of finished branches go (they would otherwise stay for Timer J, 32 s over UDP).
+    fn settle(&mut self, server: TxnId) {
+        let Some(c) = self.contexts.get_mut(&server) else {
+            return;
+        };
+        if !c.final_sent {
+            return;
+        }
+        c.request = None;
+        c.best = None;
+        c.pending = VecDeque::new();
+        for b in &mut c.branches {
+            if b.state == BranchState::Done {
+                b.request = None;
+            }
+        }
     }
 
     fn next_sequential(&mut self, now: Instant, server: TxnId) {
@@ -823,8 +866,10 @@ impl Proxy {
             return;
         }
         let best = c.best.clone();
-        let req = c.request.clone();
-        let resp = match best {
+        let Some(req) = c.request.clone() else {
+            return;
+        };
+        let resp = match best.map(|b| *b) {
             // §16.7 step 6: a 503 is not passed on; 500 instead
             Some(b) if b.as_message().status() == Some(503) => {
                 ResponseBuilder::from_request(&req.as_message(), 500)
@@ -895,7 +940,10 @@ impl Proxy {
             return;
         };
         b.cancelled = true;
-        let req = b.request.as_message();
+        let Some(req) = b.request.as_ref() else {
+            return;
+        };
+        let req = req.as_message();
         let remote = b.remote;
         let Some(via) = req.headers_of(HeaderName::Via).next() else {
             return;

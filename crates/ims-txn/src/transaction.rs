@@ -3,11 +3,12 @@
 
 use crate::key::{Remote, TxnKey};
 use crate::layer::{Event, Output, Transmit, TxnId};
-use crate::timer::{Timer, TimerConfig};
+use crate::timer::{Armed, Timer, TimerConfig};
 use crate::TxnError;
 use bytes::Bytes;
 use ims_sip::{HeaderName, Method, OwnedMessage, RequestBuilder, ResponseBuilder};
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The four kinds of transaction.
@@ -51,25 +52,31 @@ pub(crate) struct Ctx<'c> {
 
 pub(crate) struct Transaction {
     pub(crate) id: TxnId,
-    pub(crate) key: TxnKey,
+    pub(crate) key: Arc<TxnKey>,
     pub(crate) kind: Kind,
     pub(crate) state: State,
     pub(crate) remote: Remote,
-    pub(crate) request: OwnedMessage,
-    pub(crate) last_response: Option<OwnedMessage>,
+    /// The request, boxed so that it can be freed once the transaction no longer needs it: on
+    /// entering Completed, Confirmed or Accepted (the waits of Timers D, I, J, K, L, M only
+    /// retransmit `last_response` or `ack` and match by `key`).
+    pub(crate) request: Option<Box<OwnedMessage>>,
+    /// Server: the last response sent, as bytes for retransmission.
+    pub(crate) last_response: Option<Bytes>,
     /// INVITE client: the ACK for a non-2xx answer, resent for each retransmitted answer.
     ack: Option<Bytes>,
-    pub(crate) timers: [Option<Instant>; Timer::COUNT],
+    pub(crate) timers: Armed,
     /// Current retransmission interval of A, E or G.
     interval: Duration,
     /// INVITE server: the To tag of the final response (RFC 2543 ACK matching).
     pub(crate) response_to_tag: Option<Box<str>>,
+    /// Its entry in the layer's merged-request table, when detection is on.
+    pub(crate) merge_key: Option<Box<crate::layer::MergeKey>>,
 }
 
 impl Transaction {
     pub(crate) fn new(
         id: TxnId,
-        key: TxnKey,
+        key: Arc<TxnKey>,
         kind: Kind,
         remote: Remote,
         request: OwnedMessage,
@@ -86,12 +93,13 @@ impl Transaction {
             kind,
             state,
             remote,
-            request,
+            request: Some(Box::new(request)),
             last_response: None,
             ack: None,
-            timers: [None; Timer::COUNT],
+            timers: Armed::default(),
             interval: cfg.t1,
             response_to_tag: None,
+            merge_key: None,
         }
     }
 
@@ -101,16 +109,16 @@ impl Transaction {
 
     fn arm(&mut self, cx: &mut Ctx<'_>, t: Timer, after: Duration) {
         let at = cx.now + after;
-        self.timers[t.index()] = Some(at);
+        self.timers.set(t, at);
         cx.armed.push((at, self.id, t));
     }
 
     fn disarm(&mut self, t: Timer) {
-        self.timers[t.index()] = None;
+        self.timers.clear(t);
     }
 
     fn disarm_all(&mut self) {
-        self.timers = [None; Timer::COUNT];
+        self.timers.clear_all();
     }
 
     fn send(&self, cx: &mut Ctx<'_>, bytes: Bytes) {
@@ -125,6 +133,34 @@ impl Transaction {
         cx.out.push_back(Output::Event(e));
     }
 
+    /// The transaction has its final response: the request is no longer needed.
+    fn release_request(&mut self) {
+        self.request = None;
+    }
+
+    /// Completed over an unreliable transport: the final response waits for Timer J (32 s) or
+    /// H. A built response's buffer may be up to twice its length (and a parsed one may share a
+    /// larger receive buffer), so it is copied to a buffer of its own size; reliable transports
+    /// end the transaction at once (J = 0) or never retransmit (G), so they keep it as is.
+    fn keep_for_retransmission(&mut self) {
+        if self.reliable() {
+            return;
+        }
+        if let Some(r) = &self.last_response {
+            self.last_response = Some(Bytes::copy_from_slice(r));
+        }
+    }
+
+    fn request_bytes(&self) -> Option<Bytes> {
+        self.request.as_ref().map(|r| r.bytes().clone())
+    }
+
+    fn send_request_again(&self, cx: &mut Ctx<'_>) {
+        if let Some(b) = self.request_bytes() {
+            self.send(cx, b);
+        }
+    }
+
     fn terminate(&mut self) {
         self.state = State::Terminated;
         self.disarm_all();
@@ -132,7 +168,7 @@ impl Transaction {
 
     /// Client transactions: send the request and start the timers.
     pub(crate) fn start_client(&mut self, cx: &mut Ctx<'_>) {
-        self.send(cx, self.request.bytes().clone());
+        self.send_request_again(cx);
         let t1 = cx.cfg.t1;
         let x64 = cx.cfg.t1x64();
         match self.kind {
@@ -164,7 +200,7 @@ impl Transaction {
         use State::*;
         match (self.kind, self.state, t) {
             (Kind::InviteClient, Calling, Timer::A) => {
-                self.send(cx, self.request.bytes().clone());
+                self.send_request_again(cx);
                 self.interval *= 2;
                 let i = self.interval;
                 self.arm(cx, Timer::A, i);
@@ -187,27 +223,31 @@ impl Transaction {
             | (Kind::InviteServer, Accepted, Timer::L)
             | (Kind::NonInviteServer, Completed, Timer::J) => self.terminate(),
             (Kind::NonInviteClient, Trying, Timer::E) => {
-                self.send(cx, self.request.bytes().clone());
+                self.send_request_again(cx);
                 self.interval = (self.interval * 2).min(cx.cfg.t2);
                 let i = self.interval;
                 self.arm(cx, Timer::E, i);
             }
             (Kind::NonInviteClient, Proceeding, Timer::E) => {
-                self.send(cx, self.request.bytes().clone());
+                self.send_request_again(cx);
                 let t2 = cx.cfg.t2;
                 self.arm(cx, Timer::E, t2);
             }
             (Kind::InviteServer, Proceeding, Timer::Trying) if self.last_response.is_none() => {
-                if let Ok(r) =
-                    ResponseBuilder::from_request(&self.request.as_message(), 100).build()
-                {
-                    self.send(cx, r.bytes().clone());
-                    self.last_response = Some(r);
+                let trying = self.request.as_ref().and_then(|req| {
+                    ResponseBuilder::from_request(&req.as_message(), 100)
+                        .build()
+                        .ok()
+                });
+                if let Some(r) = trying {
+                    let b = r.bytes().clone();
+                    self.send(cx, b.clone());
+                    self.last_response = Some(b);
                 }
             }
             (Kind::InviteServer, Completed, Timer::G) => {
                 if let Some(r) = &self.last_response {
-                    self.send(cx, r.bytes().clone());
+                    self.send(cx, r.clone());
                 }
                 self.interval = (self.interval * 2).min(cx.cfg.t2);
                 let i = self.interval;
@@ -243,6 +283,7 @@ impl Transaction {
                     pass(self, cx, msg);
                 } else if code < 300 {
                     self.state = Accepted;
+                    self.release_request();
                     let m = cx.cfg.t1x64();
                     self.arm(cx, Timer::M, m);
                     pass(self, cx, msg);
@@ -253,6 +294,7 @@ impl Transaction {
                         self.send(cx, ack.clone());
                     }
                     self.ack = ack;
+                    self.release_request();
                     let d = if self.reliable() {
                         Duration::ZERO
                     } else {
@@ -273,6 +315,7 @@ impl Transaction {
                     self.state = Proceeding;
                 } else {
                     self.state = Completed;
+                    self.release_request();
                     self.disarm(Timer::E);
                     self.disarm(Timer::F);
                     let k = if self.reliable() {
@@ -291,7 +334,7 @@ impl Transaction {
     /// The ACK for a non-2xx final response (RFC 3261 §17.1.1.3): Request-URI, top Via, From,
     /// Call-ID, Route of the INVITE; To of the response; CSeq number with method ACK.
     fn build_ack(&self, resp: &OwnedMessage) -> Option<Bytes> {
-        let req = self.request.as_message();
+        let req = self.request.as_ref()?.as_message();
         let resp = resp.as_message();
         let mut b = RequestBuilder::new(Method::Ack, req.request_uri_str()?);
         let via = req.headers_of(HeaderName::Via).next()?;
@@ -306,7 +349,8 @@ impl Transaction {
         for r in req.headers_of(HeaderName::Route) {
             b = b.header("Route", r.value());
         }
-        Some(Bytes::from(b.to_vec()))
+        // a builder's buffer grows by doubling: trimmed, as it is kept through Timer D
+        Some(Bytes::from(b.to_vec().into_boxed_slice()))
     }
 
     /// A retransmission of the request that created this server transaction.
@@ -316,7 +360,7 @@ impl Transaction {
             (Kind::InviteServer, Proceeding | Completed)
             | (Kind::NonInviteServer, Proceeding | Completed) => {
                 if let Some(r) = &self.last_response {
-                    self.send(cx, r.bytes().clone());
+                    self.send(cx, r.clone());
                 }
             }
             // Trying (non-INVITE), Confirmed, Accepted (RFC 6026 §7.1): absorbed
@@ -366,16 +410,20 @@ impl Transaction {
                         .and_then(|t| t.tag())
                         .map(Into::into);
                 }
-                if code < 200 {
-                    self.last_response = Some(msg);
-                } else if code < 300 {
+                // only the bytes are kept, for retransmission
+                self.last_response = Some(msg.bytes().clone());
+                if (200..300).contains(&code) {
                     self.state = Accepted;
-                    self.last_response = Some(msg);
+                    self.release_request();
+                    // 2xx retransmissions are the TU's, request retransmissions are absorbed
+                    // (RFC 6026 §7.1): nothing to resend
+                    self.last_response = None;
                     let l = cx.cfg.t1x64();
                     self.arm(cx, Timer::L, l);
-                } else {
+                } else if code >= 300 {
                     self.state = Completed;
-                    self.last_response = Some(msg);
+                    self.release_request();
+                    self.keep_for_retransmission();
                     if !self.reliable() {
                         self.interval = cx.cfg.t1;
                         let g = cx.cfg.t1;
@@ -393,11 +441,13 @@ impl Transaction {
             }
             (Kind::NonInviteServer, Trying | Proceeding) => {
                 self.send(cx, msg.bytes().clone());
-                self.last_response = Some(msg);
+                self.last_response = Some(msg.bytes().clone());
                 if code < 200 {
                     self.state = Proceeding;
                 } else {
                     self.state = Completed;
+                    self.release_request();
+                    self.keep_for_retransmission();
                     let j = if self.reliable() {
                         Duration::ZERO
                     } else {

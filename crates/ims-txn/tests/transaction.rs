@@ -825,3 +825,50 @@ fn late_wakeup_keeps_the_schedule() {
     assert_eq!(h.layer.poll_timeout(), Some(h.t0 + ms(3500)));
     assert_eq!(h.layer.state(txn), Some(State::Trying));
 }
+
+// ---------------------------------------------------------------- what a finished transaction keeps
+
+#[test]
+fn completed_transactions_let_the_request_go_but_still_retransmit() {
+    let mut h = Harness::new();
+    // server: the request is there until the final response, then only the response's bytes
+    let req = request(Method::Register, "z9hG4bK-keep", UDP);
+    let txn = h.recv(ms(0), req.clone(), UDP).unwrap();
+    assert_eq!(
+        h.layer.request(txn).map(|r| r.bytes().clone()),
+        Some(req.bytes().clone())
+    );
+    let ok = response(&req, 200);
+    h.respond(ms(10), txn, ok.clone());
+    assert_eq!(h.layer.state(txn), Some(State::Completed));
+    assert!(h.layer.request(txn).is_none());
+    h.recv(ms(900), req.clone(), UDP);
+    let tx = h.transmits();
+    assert_eq!(tx.len(), 2);
+    // the retransmission is the very response sent, byte for byte
+    assert_eq!(tx[1].1.bytes, ok.bytes().clone());
+    assert_eq!(tx[1].0, ms(900));
+
+    // INVITE client: after a 486 only the ACK is kept, and it answers each retransmitted 486
+    let inv = request(Method::Invite, "z9hG4bK-keep-inv", UDP);
+    let c = h.send(ms(1000), inv.clone(), UDP);
+    assert!(h.layer.request(c).is_some());
+    let busy = response(&inv, 486);
+    h.recv(ms(1100), busy.clone(), UDP);
+    assert_eq!(h.layer.state(c), Some(State::Completed));
+    assert!(h.layer.request(c).is_none());
+    h.recv(ms(1600), busy, UDP);
+    let acks: Vec<_> = h
+        .transmits()
+        .into_iter()
+        .filter(|(_, t)| first_line(&t.bytes).starts_with("ACK "))
+        .map(|(at, t)| (at, t.bytes.clone()))
+        .collect();
+    assert_eq!(acks.len(), 2);
+    assert_eq!(acks[0].1, acks[1].1);
+    assert_eq!((acks[0].0, acks[1].0), (ms(1100), ms(1600)));
+    // Timer D still ends it 32 s after the 486, Timer J the REGISTER 64·T1 after its 200
+    h.advance(ms(40_000));
+    assert_eq!(h.terminated_at(txn), Some(32_010));
+    assert_eq!(h.terminated_at(c), Some(33_100));
+}

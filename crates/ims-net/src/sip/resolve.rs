@@ -82,30 +82,8 @@ impl Naptr {
     }
 }
 
-/// An SRV record (RFC 2782).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Srv {
-    /// Priority (lower first).
-    pub priority: u16,
-    /// Weight among equal priorities (higher first here: the selection is deterministic).
-    pub weight: u16,
-    /// Port.
-    pub port: u16,
-    /// Target host name.
-    pub target: String,
-}
-
-impl Srv {
-    /// An SRV record.
-    pub fn new(priority: u16, weight: u16, port: u16, target: &str) -> Self {
-        Srv {
-            priority,
-            weight,
-            port,
-            target: target.into(),
-        }
-    }
-}
+/// An SRV record (RFC 2782): the same record type Diameter peer discovery uses.
+pub use ims_diameter::discovery::Srv;
 
 /// The DNS lookups RFC 3263 needs. Names are absolute, without the trailing dot.
 pub trait Dns: Send + Sync {
@@ -213,15 +191,26 @@ fn default_port(t: Transport) -> u16 {
 ///   explicit port; else the NAPTR records the client supports, by order and preference; else the
 ///   first SRV query (`_sip._udp`, `_sip._tcp`, `_sips._tcp`) that answers; else UDP (TLS).
 /// - address and port: an IP address as is (default port 5060/5061); an explicit port with the
-///   A/AAAA records of the host; else the SRV records (priority, then weight, highest first; the
-///   RFC 2782 random weighting is replaced by a deterministic order) and their A/AAAA records;
-///   else the host's A/AAAA records with the default port.
+///   A/AAAA records of the host; else the SRV records (by priority, and within a priority in the
+///   RFC 2782 weighted random order, so load spreads by weight) and their A/AAAA records; else
+///   the host's A/AAAA records with the default port.
 ///
 /// The `maddr` parameter, when present, replaces the host (RFC 3261 §18.1.1).
 pub async fn locate(
     dns: &dyn Dns,
     uri: &str,
     supported: &[Transport],
+) -> Result<Vec<Target>, NetError> {
+    locate_with_random(dns, uri, supported, &mut weighted_random()).await
+}
+
+/// [`locate`] with the random numbers of the RFC 2782 weighted SRV selection given:
+/// `random(n)` returns a number in `0..=n` (the running weight sum of the records left).
+pub async fn locate_with_random(
+    dns: &dyn Dns,
+    uri: &str,
+    supported: &[Transport],
+    random: &mut (dyn FnMut(u32) -> u32 + Send),
 ) -> Result<Vec<Target>, NetError> {
     let parsed = Uri::parse(uri).map_err(|_| NetError::BadUri(uri.into()))?;
     let sip = parsed
@@ -270,7 +259,7 @@ pub async fn locate(
             return Err(NetError::TransportDisabled(t));
         }
         let (_, prefix) = service(t, secure).ok_or(NetError::TransportDisabled(t))?;
-        let targets = srv_targets(dns, &format!("{prefix}.{host_text}"), t).await;
+        let targets = srv_targets(dns, &format!("{prefix}.{host_text}"), t, random).await;
         if !targets.is_empty() {
             return Ok(targets);
         }
@@ -293,7 +282,7 @@ pub async fn locate(
     naptrs.sort_by_key(|(n, _)| (n.order, n.preference));
     let mut out = Vec::new();
     for (n, t) in &naptrs {
-        out.extend(srv_targets(dns, &n.replacement, *t).await);
+        out.extend(srv_targets(dns, &n.replacement, *t, random).await);
     }
     if !out.is_empty() {
         return Ok(out);
@@ -303,13 +292,29 @@ pub async fn locate(
         let Some((_, prefix)) = service(t, secure) else {
             continue;
         };
-        out.extend(srv_targets(dns, &format!("{prefix}.{host_text}"), t).await);
+        out.extend(srv_targets(dns, &format!("{prefix}.{host_text}"), t, random).await);
         if !out.is_empty() {
             return Ok(out);
         }
     }
     // no SRV: A/AAAA, default transport and port
     a_targets(dns, uri, &host_text, fallback).await
+}
+
+/// Random numbers for the weighted SRV selection: xorshift seeded from the process's random
+/// hasher keys (load spreading, not security).
+fn weighted_random() -> impl FnMut(u32) -> u32 + Send {
+    use std::hash::{BuildHasher, Hasher};
+    let mut state = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+        | 1;
+    move |n| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % (u64::from(n) + 1)) as u32
+    }
 }
 
 fn remote(transport: Transport, ip: IpAddr, port: u16) -> Remote {
@@ -342,11 +347,15 @@ async fn a_targets(
     )
 }
 
-async fn srv_targets(dns: &dyn Dns, name: &str, t: Transport) -> Vec<Target> {
-    let mut srvs = dns.srv(name).await;
-    srvs.sort_by_key(|s| (s.priority, std::cmp::Reverse(s.weight)));
+async fn srv_targets(
+    dns: &dyn Dns,
+    name: &str,
+    t: Transport,
+    random: &mut (dyn FnMut(u32) -> u32 + Send),
+) -> Vec<Target> {
+    let srvs = dns.srv(name).await;
     let mut out = Vec::new();
-    for s in srvs {
+    for s in ims_diameter::discovery::order_srv(&srvs, random) {
         for ip in dns.ip(&s.target).await {
             out.push(remote(t, ip, s.port));
         }
@@ -425,7 +434,14 @@ mod tests {
     #[test]
     fn naptr_order_then_srv_priority_and_weight() {
         let d = table();
-        let t = run(locate(&d, "sip:bob@example.com", BOTH)).unwrap();
+        // random(n) = n: the record closing the running weight sum, here weight 5 before 0
+        let t = run(locate_with_random(
+            &d,
+            "sip:bob@example.com",
+            BOTH,
+            &mut |n| n,
+        ))
+        .unwrap();
         // SIPS+D2T is skipped (TLS not supported); SIP+D2T (order 90) before SIP+D2U (100);
         // within the SRV set, weight 5 before weight 0
         assert_eq!(
@@ -436,6 +452,27 @@ mod tests {
                 "UDP 192.0.2.3:5060"
             ]
         );
+    }
+
+    #[test]
+    fn srv_weights_spread_the_first_choice() {
+        // RFC 2782: weight 5 vs weight 0 → the weight-0 target comes first only when the
+        // random number is 0, 1 time in 6
+        let d = table();
+        let mut random = weighted_random();
+        let light_first = (0..1200)
+            .filter(|_| {
+                let t = run(locate_with_random(
+                    &d,
+                    "sip:bob@example.com",
+                    BOTH,
+                    &mut random,
+                ))
+                .unwrap();
+                t[0].addr.to_string() == "192.0.2.2:5062"
+            })
+            .count();
+        assert!((120..=300).contains(&light_first), "{light_first} of 1200");
     }
 
     #[test]
