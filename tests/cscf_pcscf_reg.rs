@@ -14,21 +14,12 @@
 
 mod common;
 mod ims_core;
+use ims_core::wait_for;
 
 use ims::nf::runtime::{ImsCore, Peer, Roles};
 use ims_core::{admin_request, capture_with_sip_any, scenario, sipp, Frame, LO};
 use std::net::SocketAddr;
 use std::time::Duration;
-
-async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    for _ in 0..200 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pcscf_subscribes_to_reg_and_a_network_deregistration_releases_the_call() {

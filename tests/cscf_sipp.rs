@@ -25,6 +25,7 @@
 
 mod common;
 mod ims_core;
+use ims_core::wait_for;
 
 use ims_core::{scenario, sipp, subscriber, LO};
 
@@ -478,16 +479,6 @@ fn with_register_ifc(n: u32, server: &str, terminated: bool) -> Subscriber {
         profile_part_indicator: None,
     }];
     s
-}
-
-async fn wait_for<F: Fn() -> bool>(what: &str, f: F) {
-    for _ in 0..150 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 /// The registration timer: a UE registers for 2 s (the registrar allows 1 s here), subscribes to

@@ -85,6 +85,17 @@ pub(crate) fn config(base: u16, roles: Roles, hss: Peer, pcrf: Peer) -> CoreConf
     }
 }
 
+/// Polls `f` every 50 ms until it holds; panics after 15 s naming `what`.
+pub(crate) async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..300 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
 /// Runs SIPp to completion (bounded) and returns its exit status and stdout.
 pub(crate) async fn sipp(bin: &Path, dir: &Path, args: &[&str]) -> (bool, String) {
     let child = Command::new(bin)
