@@ -83,6 +83,24 @@ fn free_port(ip: IpAddr) -> u16 {
     panic!("no port free on both UDP and TCP");
 }
 
+/// An even port `p`, not in `avoid`, with `p..p+4` free on UDP a moment ago: SIPp's media
+/// sockets (audio RTP/RTCP, video RTP/RTCP) go there.
+fn free_media_base(avoid: &[u16]) -> u16 {
+    for _ in 0..50 {
+        let p = free_port(LOCALHOST) & !1;
+        if !(1024..=65_530).contains(&p) || (p..p + 4).any(|q| avoid.contains(&q)) {
+            continue;
+        }
+        let held: Vec<_> = (p..p + 4)
+            .map_while(|q| std::net::UdpSocket::bind((LOCALHOST, q)).ok())
+            .collect();
+        if held.len() == 4 {
+            return p;
+        }
+    }
+    panic!("no four consecutive UDP ports free for SIPp's media");
+}
+
 fn repo_file(rel: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join(rel)
@@ -107,27 +125,39 @@ struct SippRun {
     diagnostics: String,
 }
 
-impl SippRun {
-    fn stat(&self, name: &str) -> u64 {
-        self.stats
-            .get(name)
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| {
-                panic!(
-                    "no numeric {name} in SIPp's statistics\n{}",
-                    self.diagnostics
-                )
-            })
-    }
-}
-
 impl Sipp {
     /// Starts SIPp on 127.0.0.1 and a free port with `args`, logging into a fresh directory.
+    /// Retries with other ports when SIPp exits at once (a port taken between our check and its
+    /// bind: its SIP, control or one of its four media ports).
     fn start(sipp: &Path, tag: &str, args: &[String]) -> Sipp {
+        let mut last = String::new();
+        for _ in 0..3 {
+            let mut s = Self::spawn(sipp, tag, args);
+            // 300 ms to settle
+            let mut early = None;
+            for _ in 0..30 {
+                early = s.child.try_wait().expect("poll SIPp");
+                if early.is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            match early {
+                Some(st) if !st.success() => {
+                    last = format!("exit {st}\n{}", s.diagnostics());
+                    eprintln!("{tag}: SIPp exited at start ({st}), retrying with other ports");
+                }
+                _ => return s,
+            }
+        }
+        panic!("SIPp exited at start three times\n{last}");
+    }
+
+    fn spawn(sipp: &Path, tag: &str, args: &[String]) -> Sipp {
         let dir = TempDir::new("net-sip", tag, "IMS_KEEP_SIPP");
         let port = free_port(LOCALHOST);
         let cport = free_port(LOCALHOST);
-        let mport = free_port(LOCALHOST);
+        let mport = free_media_base(&[port, cport]);
         let mut cmd = Command::new(sipp);
         cmd.args(args)
             .args(["-i", "127.0.0.1", "-p", &port.to_string()])
@@ -237,24 +267,53 @@ fn read_lossy(p: &Path) -> String {
 
 /// SIPp exited 0 with `calls` successful calls and none failed.
 fn assert_sipp_ok(what: &str, run: &SippRun, calls: u64) {
-    let ok = run
-        .stats
-        .get("SuccessfulCall(C)")
-        .cloned()
-        .unwrap_or_default();
-    let failed = run.stats.get("FailedCall(C)").cloned().unwrap_or_default();
-    eprintln!(
-        "{what}: SIPp calls completed {ok}/{calls}, failed {failed}, exit {}",
-        run.status
-    );
-    assert_eq!(
-        run.status.code(),
-        Some(0),
-        "SIPp exit code (0 = all calls successful)\n{}",
-        run.diagnostics
-    );
-    assert_eq!(run.stat("SuccessfulCall(C)"), calls, "{}", run.diagnostics);
-    assert_eq!(run.stat("FailedCall(C)"), 0, "{}", run.diagnostics);
+    assert_all_ok(&[(what, run, calls)]);
+}
+
+/// Why `run` is not "exit 0, `calls` successful calls, none failed", if it is not.
+fn sipp_failure(run: &SippRun, calls: u64) -> Option<String> {
+    let stat = |name: &str| {
+        run.stats
+            .get(name)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    let (ok, failed) = (stat("SuccessfulCall(C)"), stat("FailedCall(C)"));
+    if run.status.code() != Some(0) {
+        Some(format!(
+            "SIPp exit {} (0 = all calls successful)",
+            run.status
+        ))
+    } else if ok != Some(calls) {
+        Some(format!("SuccessfulCall(C) {ok:?}, expected {calls}"))
+    } else if failed != Some(0) {
+        Some(format!("FailedCall(C) {failed:?}, expected 0"))
+    } else {
+        None
+    }
+}
+
+/// Every SIPp of one test passed ([`sipp_failure`]); on a failure the diagnostics of all of them
+/// are shown (the peer's logs tell why the failing side saw nothing).
+fn assert_all_ok(runs: &[(&str, &SippRun, u64)]) {
+    let mut failures = String::new();
+    for (what, run, calls) in runs {
+        eprintln!(
+            "{what}: SIPp calls completed {}/{calls}, failed {}, exit {}",
+            run.stats.get("SuccessfulCall(C)").map_or("?", |s| s.trim()),
+            run.stats.get("FailedCall(C)").map_or("?", |s| s.trim()),
+            run.status
+        );
+        if let Some(why) = sipp_failure(run, *calls) {
+            let _ = writeln!(failures, "{what}: {why}");
+        }
+    }
+    if !failures.is_empty() {
+        let mut all = failures.clone();
+        for (what, run, _) in runs {
+            let _ = write!(all, "\n===== {what} =====\n{}", run.diagnostics);
+        }
+        panic!("{all}");
+    }
 }
 
 /// Transport flags for SIPp.
@@ -267,6 +326,19 @@ fn sipp_transport(t: Transport, lossy: bool) -> Vec<String> {
         v.extend(["-lost".into(), "10".into()]);
     }
     v
+}
+
+/// For SIPp's built-in `uac` under `-lost`: keep each call up 4 s between ACK and BYE (`-d`, the
+/// length of its `pause`). SIPp re-sends the ACK for a retransmitted 200 only while the call is
+/// alive; with no pause a lost ACK leaves the UAS retransmitting its 200 to a finished ("dead")
+/// call until Timer H, whatever the proxy between them does. Four seconds cover the UAS's 200
+/// retransmissions at 0.5, 1.5 and 3.5 s, so three ACKs in a row would have to be lost.
+fn lossy_uac_pause(lossy: bool) -> Vec<String> {
+    if lossy {
+        args(&["-d", "4000"])
+    } else {
+        Vec::new()
+    }
 }
 
 fn args(a: &[&str]) -> Vec<String> {
@@ -521,7 +593,7 @@ fn uas_against_sipp(tag: &str, transport: Transport, lossy: bool, scenario: Opti
         let log = spawn_uas(ep.clone(), incoming, scenario.is_some());
         let mut a = match scenario {
             Some(f) => args(&["-sf", &repo_file(f)]),
-            None => args(&["-sn", "uac"]),
+            None => [args(&["-sn", "uac"]), lossy_uac_pause(lossy)].concat(),
         };
         a.push(ep.local_addr().to_string());
         a.extend(args(&["-m", &n.to_string(), "-r", "10", "-l", "20"]));
@@ -674,11 +746,14 @@ fn proxy_between_sipps(tag: &str, transport: Transport, lossy: bool) {
         let mut a = args(&["-sn", "uac", &proxy.local_addr().to_string()]);
         a.extend(args(&["-m", &n.to_string(), "-r", "10", "-l", "20"]));
         a.extend(sipp_transport(transport, lossy));
+        a.extend(lossy_uac_pause(lossy));
         let uac = Sipp::start(&sipp, &format!("{tag}-uac"), &a);
         let uac_run = uac.finish().await;
         let uas_run = uas.finish().await;
-        assert_sipp_ok(&format!("{tag} (SIPp UAC)"), &uac_run, n as u64);
-        assert_sipp_ok(&format!("{tag} (SIPp UAS)"), &uas_run, n as u64);
+        assert_all_ok(&[
+            (&format!("{tag} (SIPp UAC)"), &uac_run, n as u64),
+            (&format!("{tag} (SIPp UAS)"), &uas_run, n as u64),
+        ]);
         proxy.shutdown();
     });
 }
@@ -742,9 +817,11 @@ fn forking(tag: &str, transport: Transport) {
         let loser_log_dir = loser.log("messages.log");
         let loser_run = loser.finish().await;
         // the UAC saw exactly one 200 per call (a second one would fail its scenario)
-        assert_sipp_ok(&format!("{tag} (SIPp UAC)"), &uac_run, n as u64);
-        assert_sipp_ok(&format!("{tag} (answering UAS)"), &winner_run, n as u64);
-        assert_sipp_ok(&format!("{tag} (cancelled UAS)"), &loser_run, n as u64);
+        assert_all_ok(&[
+            (&format!("{tag} (SIPp UAC)"), &uac_run, n as u64),
+            (&format!("{tag} (answering UAS)"), &winner_run, n as u64),
+            (&format!("{tag} (cancelled UAS)"), &loser_run, n as u64),
+        ]);
         // the losing branch was cancelled every time, before its 486
         let log = loser_log_dir;
         let cancels = log.matches("CANCEL sip:").count();
@@ -788,11 +865,14 @@ fn stateless_proxy_between_sipps(tag: &str, transport: Transport, lossy: bool) {
         let mut a = args(&["-sn", "uac", &proxy.local_addr().to_string()]);
         a.extend(args(&["-m", &n.to_string(), "-r", "10", "-l", "20"]));
         a.extend(sipp_transport(transport, lossy));
+        a.extend(lossy_uac_pause(lossy));
         let uac = Sipp::start(&sipp, &format!("{tag}-uac"), &a);
         let uac_run = uac.finish().await;
         let uas_run = uas.finish().await;
-        assert_sipp_ok(&format!("{tag} (SIPp UAC)"), &uac_run, n as u64);
-        assert_sipp_ok(&format!("{tag} (SIPp UAS)"), &uas_run, n as u64);
+        assert_all_ok(&[
+            (&format!("{tag} (SIPp UAC)"), &uac_run, n as u64),
+            (&format!("{tag} (SIPp UAS)"), &uas_run, n as u64),
+        ]);
         // stateless: nothing is kept per call
         assert_eq!(proxy.contexts().await.unwrap(), 0);
         // the last requests (ACK, BYE) crossed the proxy too: the UAS saw its §16.11 branch
@@ -813,11 +893,14 @@ fn stateless_proxy_udp() {
 fn stateless_proxy_tcp() {
     stateless_proxy_between_sipps("slproxy-tcp", Transport::Tcp, false);
 }
-// No `-lost 10` run for the stateless proxy: SIPp's UAC, when its own ACK and BYE are dropped
-// by `-lost`, still counts the call as successful and ignores the UAS's 200 retransmissions
-// ("Dead call ... (successful)"), so SIPp's UAS aborts it on Timer H — about one 20-call run in
-// four, whatever the proxy does. Same-branch forwarding of retransmissions, CANCEL and non-2xx
-// ACK is proven deterministically in tests/net_sip_endpoint.rs instead.
+// No `-lost 10` run for the stateless proxy: it forwards every retransmission, so the peers'
+// own retransmission handling decides, and SIPp's falls short of RFC 3261 §17.2.2: its UAS does
+// not answer a BYE retransmitted after it ended the call (a UAC whose 200 to BYE was dropped by
+// `-lost` times out on Timer F), and without `-d` its UAC ignores 200 retransmissions once it
+// counts the call done (the UAS aborts on Timer H). Measured with `-d 4000`: one 20-call run in
+// three still fails that way. The stateful proxy's transactions absorb both (`proxy_udp_lost10`);
+// same-branch forwarding of retransmissions, CANCEL and non-2xx ACK by the stateless proxy is
+// proven deterministically in tests/net_sip_endpoint.rs instead.
 
 #[test]
 fn proxy_forking_udp() {
