@@ -12,7 +12,9 @@
 //! UAR+SAR → 200) including the UE's own Milenage/MD5 answer, which `ue_answer_aka` measures
 //! alone. With `CSCF_RSS_USERS=N` it instead provisions N subscribers, registers each once and
 //! prints the process's RSS growth per registered user (the S-CSCF's registration records and
-//! the HSS's registration state; provisioning is measured before).
+//! the HSS's registration state; provisioning is measured before), then adds one reg event
+//! subscription per user at the S-CSCF's notifier (the P-CSCF's, as in a running core) and
+//! prints that growth too.
 
 #![allow(missing_docs)] // criterion_group! makes an undocumented pub fn
 
@@ -25,9 +27,10 @@ use ims::nf::cx::LocalHss;
 use ims::nf::cx_wire::{DiameterCx, DiameterRequester, HssCxServer};
 use ims::nf::enum_dns::EnumTable;
 use ims::nf::hss::{AkaCredentials, Credentials, Hss, Subscriber};
+use ims::nf::reginfo::Notifier;
 use ims::nf::registrar::RegistrarConfig;
 use ims::nf::scscf::{Scscf, ScscfConfig};
-use ims::nf::store::MemoryStore;
+use ims::nf::store::{BindingStore, MemoryStore};
 use ims::nf::subscription::{ImsSubscription, PublicIdentity, ServiceProfile};
 use std::future::Future;
 use std::hint::black_box;
@@ -258,6 +261,21 @@ fn rss(users: u32) {
     let elapsed = t.elapsed();
     let registered = rss_kib();
     assert_eq!(core.scscf.registrations(), users as usize);
+    // the S-CSCF's other per-user state in a running core: the reg event subscription of the
+    // UE's P-CSCF (TS 24.229 §5.2.3), one dialog per registered user
+    let mut notifier = Notifier::new("sip:orig@127.0.0.1:5065");
+    for i in 1..=users {
+        let id = impi(i);
+        let record = block_on(core.scscf.store().load_shared(&format!("sip:{id}")))
+            .expect("the store answers")
+            .expect("registered above");
+        let sub = reg_subscribe(&id, i);
+        let m = ims::sip::parse_datagram(&sub).expect("the SUBSCRIBE parses");
+        let o = notifier.subscribe(&m, Some(&record), NOW, &format!("n{i:x}"));
+        assert_eq!(o.status, 200);
+    }
+    assert_eq!(notifier.len(), users as usize);
+    let subscribed = rss_kib();
     println!(
         "cscf_register rss: {users} subscribers provisioned: +{} KiB ({:.3} KiB each); \
          {users} registered: +{} KiB = {:.3} KiB per registered user; \
@@ -268,6 +286,27 @@ fn rss(users: u32) {
         (registered - provisioned) as f64 / f64::from(users),
         f64::from(users) / elapsed.as_secs_f64()
     );
+    println!(
+        "cscf_register rss: {users} reg event subscriptions (P-CSCF's, one per user): +{} KiB = \
+         {:.3} KiB per registered user; S-CSCF + HSS state with them: {:.3} KiB per registered user",
+        subscribed - registered,
+        (subscribed - registered) as f64 / f64::from(users),
+        (subscribed - provisioned) as f64 / f64::from(users),
+    );
+}
+
+/// The SUBSCRIBE to reg a P-CSCF sends after a 200 REGISTER (as `Pcscf::reg_subscriptions_due`
+/// writes it), as it reaches the S-CSCF.
+fn reg_subscribe(id: &str, n: u32) -> Vec<u8> {
+    format!(
+        "SUBSCRIBE sip:{id} SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-s{n}\r\n\
+Max-Forwards: 69\r\nFrom: <sip:term@127.0.0.1:5060>;tag=s{n}\r\nTo: <sip:{id}>\r\n\
+Call-ID: sub-{n}@127.0.0.1\r\nCSeq: 1 SUBSCRIBE\r\nContact: <sip:reg@127.0.0.1:5060>\r\n\
+P-Asserted-Identity: <sip:term@127.0.0.1:5060>\r\nEvent: reg\r\nExpires: 600000\r\n\
+Content-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
 }
 
 criterion_group!(benches, bench);

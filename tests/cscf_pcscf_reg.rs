@@ -16,9 +16,8 @@ mod common;
 mod ims_core;
 use ims_core::wait_for;
 
-use ims::nf::runtime::{ImsCore, Peer, Roles};
-use ims_core::{admin_request, capture_with_sip_any, scenario, sipp, Frame, LO};
-use std::net::SocketAddr;
+use ims::nf::runtime::ImsCore;
+use ims_core::{admin_request, capture_with_sip_any, scenario, sipp, Frame};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -27,14 +26,7 @@ async fn pcscf_subscribes_to_reg_and_a_network_deregistration_releases_the_call(
         return;
     };
     let dir = common::TempDir::new("cscf", "pcscf-reg", "IMS_KEEP_SIPP");
-    let mut cfg = ims_core::config(
-        6500,
-        Roles::ALL,
-        Peer::Embedded(SocketAddr::new(LO, 6950)),
-        Peer::Embedded(SocketAddr::new(LO, 6951)),
-    );
-    cfg.admin = Some(SocketAddr::new(LO, 6960));
-    let core = ImsCore::start(cfg).await.expect("core starts");
+    let core = ims_core::start_core(6500, [6950, 6951], Some(6960)).await;
     let admin = core.admin_addr().expect("admin listens");
     let pcscf = core.pcscf().expect("P-CSCF runs").clone();
     let uac_port = core.pcscf_uac_addr().expect("P-CSCF UAC").port();

@@ -15,13 +15,17 @@
 //!    is on the wire, later AARs are UPDATE_REQUESTs on the same Session-Id, the ones after the
 //!    re-INVITE carry an audio and a video Media-Component-Description, and the STR ends that
 //!    same session.
+//! 4. `asr_during_setup_cancels_the_callee_and_fails_the_invite`: an ASR after the 183 (early
+//!    dialog): the P-CSCF cancels the INVITE (TS 24.229 §5.2.8.1.1) — CANCEL toward the callee
+//!    with `Reason: SIP ;cause=503` (forwarded with it hop by hop; the SIPp callee checks it,
+//!    answers 200 and 487, gets the ACK), 503 to the caller, no BYE, an STR per side.
 
 mod common;
 mod ims_core;
 use ims_core::wait_for;
 
-use ims::nf::runtime::{ImsCore, Peer, Roles};
-use ims_core::{admin_request, capture_diameter, capture_with_sip, scenario, sipp, Frame, LO};
+use ims::nf::runtime::ImsCore;
+use ims_core::{admin_request, capture_diameter, capture_with_sip, scenario, sipp, Frame};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -147,16 +151,9 @@ async fn pcrf_asr_releases_the_call_both_ways() {
         return;
     };
     let dir = common::TempDir::new("cscf", "asr", "IMS_KEEP_SIPP");
-    let mut cfg = ims_core::config(
-        5200,
-        Roles::ALL,
-        Peer::Embedded(SocketAddr::new(LO, 5950)),
-        Peer::Embedded(SocketAddr::new(LO, 5951)),
-    );
-    cfg.admin = Some(SocketAddr::new(LO, 5960));
     let tshark = common::interop_tool("tshark", "apt-get install tshark");
     let cap = capture_diameter(tshark, dir.path(), &[5951]).await;
-    let core = ImsCore::start(cfg).await.expect("core starts");
+    let core = ims_core::start_core(5200, [5950, 5951], Some(5960)).await;
     let admin = core.admin_addr().expect("admin listens");
     // no session yet: nothing to abort
     let (st, body) = admin_request(admin, "POST", "/pcrf/asr", r#"{"session_id":"x"}"#).await;
@@ -236,16 +233,9 @@ async fn loss_of_bearer_rar_releases_only_when_all_media_are_lost() {
         return;
     };
     let dir = common::TempDir::new("cscf", "rar", "IMS_KEEP_SIPP");
-    let mut cfg = ims_core::config(
-        5300,
-        Roles::ALL,
-        Peer::Embedded(SocketAddr::new(LO, 5952)),
-        Peer::Embedded(SocketAddr::new(LO, 5953)),
-    );
-    cfg.admin = Some(SocketAddr::new(LO, 5961));
     let tshark = common::interop_tool("tshark", "apt-get install tshark");
     let cap = capture_diameter(tshark, dir.path(), &[5953]).await;
-    let core = ImsCore::start(cfg).await.expect("core starts");
+    let core = ims_core::start_core(5300, [5952, 5953], Some(5961)).await;
     let admin = core.admin_addr().expect("admin listens");
     let (caller, callee) = call(
         &bin,
@@ -324,15 +314,9 @@ async fn prack_183_and_reinvite_update_the_rx_session() {
         return;
     };
     let dir = common::TempDir::new("cscf", "prack", "IMS_KEEP_SIPP");
-    let cfg = ims_core::config(
-        5400,
-        Roles::ALL,
-        Peer::Embedded(SocketAddr::new(LO, 5954)),
-        Peer::Embedded(SocketAddr::new(LO, 5955)),
-    );
     let tshark = common::interop_tool("tshark", "apt-get install tshark");
     let cap = capture_with_sip(tshark, dir.path(), &[5955], &[5400]).await;
-    let core = ImsCore::start(cfg).await.expect("core starts");
+    let core = ims_core::start_core(5400, [5954, 5955], None).await;
     let (caller, callee) = call(
         &bin,
         dir.path(),
@@ -442,21 +426,14 @@ async fn prack_183_and_reinvite_update_the_rx_session() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn asr_during_setup_byes_the_callee_and_fails_the_invite() {
+async fn asr_during_setup_cancels_the_callee_and_fails_the_invite() {
     let Some(bin) = common::interop_tool("sipp", "apt-get install sip-tester") else {
         return;
     };
     let dir = common::TempDir::new("cscf", "asr-early", "IMS_KEEP_SIPP");
-    let mut cfg = ims_core::config(
-        6600,
-        Roles::ALL,
-        Peer::Embedded(SocketAddr::new(LO, 6952)),
-        Peer::Embedded(SocketAddr::new(LO, 6953)),
-    );
-    cfg.admin = Some(SocketAddr::new(LO, 6961));
     let tshark = common::interop_tool("tshark", "apt-get install tshark");
     let cap = capture_with_sip(tshark, dir.path(), &[6953], &[6600, 6611]).await;
-    let core = ImsCore::start(cfg).await.expect("core starts");
+    let core = ims_core::start_core(6600, [6952, 6953], Some(6961)).await;
     let admin = core.admin_addr().expect("admin listens");
     let (caller, callee) = call(
         &bin,
@@ -492,7 +469,10 @@ async fn asr_during_setup_byes_the_callee_and_fails_the_invite() {
     let (ok, out) = caller.await.expect("caller task");
     assert!(ok, "caller did not get the 503 to its INVITE:\n{out}");
     let (ok, out) = callee.await.expect("callee task");
-    assert!(ok, "callee did not get the BYE in the early dialog:\n{out}");
+    assert!(
+        ok,
+        "callee did not get the CANCEL (with its Reason) and the ACK of its 487:\n{out}"
+    );
     wait_for("both STRs", || pcrf_sessions(&core) == 0).await;
     core.shutdown();
     let Some(cap) = cap else { return };
@@ -518,11 +498,25 @@ async fn asr_during_setup_byes_the_callee_and_fails_the_invite() {
     let str_ = positions(&frames, "275", true);
     assert_eq!((asr.len(), str_.len()), (1, 2), "one ASR, an STR per side");
     assert!(asr[0] < str_[0]);
-    let bye = frames
+    // TS 24.229 §5.2.8.1.1: CANCEL toward the callee (each with the Reason), no BYE
+    let cancels: Vec<&Frame> = frames
         .iter()
-        .position(|f| f.get("sip.Method") == "BYE")
-        .expect("the BYE toward the callee");
-    assert!(frames[bye].get("sip.Reason").contains("cause=503"));
+        .filter(|f| f.get("sip.Method") == "CANCEL")
+        .collect();
+    assert!(!cancels.is_empty(), "a CANCEL toward the callee");
+    assert!(
+        cancels
+            .iter()
+            .all(|f| f.get("sip.Reason").contains("cause=503")),
+        "{cancels:?}"
+    );
+    assert!(!frames.iter().any(|f| f.get("sip.Method") == "BYE"));
+    assert!(
+        frames
+            .iter()
+            .any(|f| f.get("sip.Status-Code") == "487" && f.get("sip.CSeq.method") == "INVITE"),
+        "the callee's 487"
+    );
     assert!(
         !frames
             .iter()

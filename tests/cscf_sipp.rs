@@ -30,19 +30,14 @@ use ims_core::wait_for;
 use ims_core::{scenario, sipp, subscriber, LO};
 
 use ims::nf::hss::Subscriber;
-use ims::nf::runtime::{CoreConfig, ImsCore, Peer, Roles};
+use ims::nf::runtime::CoreConfig;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::process::Command;
 
 fn config(base: u16) -> CoreConfig {
-    ims_core::config(
-        base,
-        Roles::ALL,
-        Peer::Embedded(SocketAddr::new(LO, base + 800)),
-        Peer::Embedded(SocketAddr::new(LO, base + 801)),
-    )
+    ims_core::all_in_one(base, [base + 800, base + 801], None)
 }
 
 struct Capture {
@@ -154,7 +149,7 @@ async fn aka_registration_and_deregistration() {
     let dir = common::TempDir::new("cscf", "reg", "IMS_KEEP_SIPP");
     let cfg = config(27060);
     let cap = capture(dir.path(), (27860, 27861)).await;
-    let core = ImsCore::start(cfg).await.expect("core starts");
+    let core = ims_core::start(cfg).await;
     let (ok, out) = sipp(
         &bin,
         dir.path(),
@@ -191,7 +186,7 @@ async fn mo_call_through_the_core() {
     let dir = common::TempDir::new("cscf", "call", "IMS_KEEP_SIPP");
     let cfg = config(28060);
     let cap = capture(dir.path(), (28860, 28861)).await;
-    let core = ImsCore::start(cfg).await.expect("core starts");
+    let core = ims_core::start(cfg).await;
     let pcscf = "127.0.0.1:28060";
     let (ok, out) = sipp(
         &bin,
@@ -318,7 +313,7 @@ async fn reg_event_rtr_ppr_and_unregistered_call() {
     let mut cfg = config(29060);
     cfg.admin = Some(SocketAddr::new(LO, 29870));
     let cap = capture(dir.path(), (29860, 29861)).await;
-    let core = ImsCore::start(cfg).await.expect("core starts");
+    let core = ims_core::start(cfg).await;
     let admin = core.admin_addr().expect("admin listens");
     let pcscf = "127.0.0.1:29060";
     let ue_bin = bin.clone();
@@ -494,7 +489,7 @@ async fn registration_expiry_deregisters_with_sar_timeout() {
     let mut cfg = config(26060);
     cfg.registrar.min_expires = 1;
     let cap = capture(dir.path(), (26860, 26861)).await;
-    let core = ImsCore::start(cfg).await.expect("core starts");
+    let core = ims_core::start(cfg).await;
     let started = tokio::time::Instant::now();
     let (ok, out) = sipp(
         &bin,
@@ -558,7 +553,7 @@ async fn third_party_register_to_the_application_server() {
         with_register_ifc(2, "sip:127.0.0.1:25171", true),
     ];
     let cap = capture(dir.path(), (25860, 25861)).await;
-    let core = ImsCore::start(cfg).await.expect("core starts");
+    let core = ims_core::start(cfg).await;
     let spawn_as = |scen: &'static str, port: &'static str| {
         let (b, d) = (bin.clone(), dir.path().to_path_buf());
         tokio::spawn(async move {

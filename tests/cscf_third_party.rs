@@ -10,9 +10,7 @@ mod common;
 mod ims_core;
 
 use ims::nf::hss::Subscriber;
-use ims::nf::runtime::{ImsCore, Peer, Roles};
-use ims_core::{scenario, sipp, subscriber, LO};
-use std::net::SocketAddr;
+use ims_core::{scenario, sipp, subscriber};
 use std::time::Duration;
 
 /// Subscriber `n` whose REGISTERs go to the AS at `server` (SESSION_TERMINATED).
@@ -43,12 +41,7 @@ async fn third_party_register_is_sent_again_after_a_503() {
         return;
     };
     let dir = common::TempDir::new("cscf", "3pr-retry", "IMS_KEEP_SIPP");
-    let mut cfg = ims_core::config(
-        6700,
-        Roles::ALL,
-        Peer::Embedded(SocketAddr::new(LO, 6954)),
-        Peer::Embedded(SocketAddr::new(LO, 6955)),
-    );
+    let mut cfg = ims_core::all_in_one(6700, [6954, 6955], None);
     cfg.subscribers = vec![with_register_ifc(1, "sip:127.0.0.1:6770")];
     // the AS: 503 first, then 200; keeps what it received
     let sock = tokio::net::UdpSocket::bind("127.0.0.1:6770")
@@ -80,7 +73,7 @@ async fn third_party_register_is_sent_again_after_a_503() {
             let _ = sock.send_to(&resp, from).await;
         }
     });
-    let core = ImsCore::start(cfg).await.expect("core starts");
+    let core = ims_core::start(cfg).await;
     let (ok, out) = sipp(
         &bin,
         dir.path(),

@@ -15,18 +15,18 @@
 //! `IMS_KEEP_FD=1` to keep the configuration and logs (the directory is printed).
 
 mod common;
+#[path = "interop_common/cx_rx.rs"]
+mod cx_rx;
+mod interop_common;
 
-use ims::diameter::answer::error_answer;
-use ims::diameter::base::{DisconnectCause, VendorSpecificApplicationId};
-use ims::diameter::cx::{Maa, Mar, SipAuthDataItem};
-use ims::diameter::dict::{self, app};
+use ims::diameter::base::DisconnectCause;
+use ims::diameter::dict::app;
 use ims::diameter::peer::{Application, PeerState};
-use ims::diameter::rx::{Aaa, Aar, MediaComponentDescription};
-use ims::diameter::{encode_message, AvpFlags, Command, Outcome};
-use ims::net::diameter::{Incoming, Node, NodeConfig};
+use ims::net::diameter::{Node, NodeConfig};
+use interop_common::{free_port, freediameter_extensions, FreeDiameter};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command as Process, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command as Process, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 const FD_HOST: &str = "fd.test.example";
@@ -42,64 +42,46 @@ fn tools() -> Option<(PathBuf, PathBuf)> {
     Some((fd, ssl))
 }
 
-/// Where the Debian package puts the extensions.
-fn extension_dir() -> PathBuf {
-    for d in [
-        "/usr/lib/freeDiameter",
-        "/usr/lib/x86_64-linux-gnu/freeDiameter",
-        "/usr/lib/aarch64-linux-gnu/freeDiameter",
-        "/usr/local/lib/freeDiameter",
-    ] {
-        if Path::new(d).join("dict_dcca_3gpp.fdx").exists() {
-            return PathBuf::from(d);
-        }
-    }
-    panic!("freeDiameter extensions (dict_dcca_3gpp.fdx) not found");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind a free port")
-        .port()
-}
-
-/// A running freeDiameterd; killed on drop.
-struct FreeDiameter {
-    child: Child,
-    log: PathBuf,
-    port: u16,
+/// A running freeDiameterd and its temp dir (configuration, certificate, log); killed, then
+/// the dir removed, on drop.
+struct Fd {
+    fd: FreeDiameter,
     _dir: common::TempDir,
 }
 
-impl FreeDiameter {
-    /// Starts freeDiameterd with `extra` configuration lines (ConnectPeer, ...).
-    fn start(fd: &Path, ssl: &Path, tag: &str, extra: &str) -> FreeDiameter {
-        let dir = common::TempDir::new("fd", tag, "IMS_KEEP_FD");
-        let d = dir.path();
-        let st = Process::new(ssl)
-            .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            ])
-            .args(["-subj", &format!("/CN={FD_HOST}")])
-            .arg("-keyout")
-            .arg(d.join("key.pem"))
-            .arg("-out")
-            .arg(d.join("cert.pem"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("run openssl");
-        assert!(st.success(), "openssl req failed");
-        std::fs::write(
-            d.join("acl.conf"),
-            "ALLOW_OLD_TLS *.test.example\nALLOW_IPSEC *.test.example\n",
-        )
-        .unwrap();
-        let ext = extension_dir();
-        let port = free_port();
-        let conf = format!(
-            r#"Identity = "{FD_HOST}";
+impl std::ops::Deref for Fd {
+    type Target = FreeDiameter;
+    fn deref(&self) -> &FreeDiameter {
+        &self.fd
+    }
+}
+
+/// Starts freeDiameterd with `extra` configuration lines (ConnectPeer, ...).
+fn start_freediameter(fd: &Path, ssl: &Path, tag: &str, extra: &str) -> Fd {
+    let dir = common::TempDir::new("fd", tag, "IMS_KEEP_FD");
+    let d = dir.path();
+    let st = Process::new(ssl)
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args(["-subj", &format!("/CN={FD_HOST}")])
+        .arg("-keyout")
+        .arg(d.join("key.pem"))
+        .arg("-out")
+        .arg(d.join("cert.pem"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run openssl");
+    assert!(st.success(), "openssl req failed");
+    std::fs::write(
+        d.join("acl.conf"),
+        "ALLOW_OLD_TLS *.test.example\nALLOW_IPSEC *.test.example\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let conf = format!(
+        r#"Identity = "{FD_HOST}";
 Realm = "{FD_REALM}";
 Port = {port};
 SecPort = 0;
@@ -118,76 +100,12 @@ LoadExtension = "{e}/dbg_msg_dumps.fdx" : "0x0080";
 LoadExtension = "{e}/acl_wl.fdx" : "{d}/acl.conf";
 {extra}
 "#,
-            d = d.display(),
-            e = ext.display(),
-        );
-        std::fs::write(d.join("fd.conf"), conf).unwrap();
-        let log = d.join("fd.log");
-        let out = std::fs::File::create(&log).unwrap();
-        let child = Process::new(fd)
-            .arg("-c")
-            .arg(d.join("fd.conf"))
-            .arg("-d")
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("start freeDiameterd");
-        let mut me = FreeDiameter {
-            child,
-            log,
-            port,
-            _dir: dir,
-        };
-        me.wait_log("freeDiameterd daemon initialized", SECS);
-        me
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn wait_log(&mut self, needle: &str, timeout: Duration) {
-        #[allow(clippy::disallowed_methods)] // a real process: wall-clock wait
-        let start = std::time::Instant::now();
-        while start.elapsed() < timeout {
-            if self.log().contains(needle) {
-                return;
-            }
-            if let Ok(Some(st)) = self.child.try_wait() {
-                panic!("freeDiameterd exited ({st}):\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("freeDiameterd never logged {needle:?}:\n{}", self.log());
-    }
-
-    fn addr(&self) -> std::net::SocketAddr {
-        ([127, 0, 0, 1], self.port).into()
-    }
-
-    /// SIGTERM: freeDiameter disconnects its peers with DPR and exits.
-    fn terminate(&mut self) {
-        let _ = Process::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-    }
-
-    /// Waits for the process to exit (its log is complete then).
-    fn wait_exit(&mut self, timeout: Duration) {
-        for _ in 0..timeout.as_millis() / 50 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("freeDiameterd did not exit:\n{}", self.log());
-    }
-}
-
-impl Drop for FreeDiameter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        d = d.display(),
+        e = freediameter_extensions().display(),
+    );
+    Fd {
+        fd: FreeDiameter::start(fd, d, &conf, port),
+        _dir: dir,
     }
 }
 
@@ -215,7 +133,7 @@ fn runtime() -> tokio::runtime::Runtime {
 #[test]
 fn our_node_connects_watchdog_and_dpr() {
     let Some((fd, ssl)) = tools() else { return };
-    let mut fdd = FreeDiameter::start(&fd, &ssl, "connect", "");
+    let fdd = start_freediameter(&fd, &ssl, "connect", "");
     runtime().block_on(async {
         let mut c = node_cfg("scscf.test.example", FD_REALM);
         c.watchdog_interval = Duration::from_secs(1);
@@ -302,7 +220,7 @@ fn freediameter_connects_to_our_node_and_sends_dwr() {
             r#"ConnectPeer = "hss.test.example" {{ ConnectTo = "127.0.0.1"; Port = {}; No_TLS; }};"#,
             addr.port()
         );
-        let mut fdd = FreeDiameter::start(&fd, &ssl, "accept", &extra);
+        let fdd = start_freediameter(&fd, &ssl, "accept", &extra);
         let info = node
             .wait_open(FD_HOST, SECS)
             .await
@@ -344,70 +262,15 @@ fn freediameter_connects_to_our_node_and_sends_dwr() {
     });
 }
 
-/// What the server node received, for comparison with what the client sent.
-type Seen = Arc<Mutex<Vec<Incoming>>>;
-
 #[test]
 fn freediameter_relays_cx_and_rx_between_our_nodes() {
     let Some((fd, ssl)) = tools() else { return };
-    let fdd = FreeDiameter::start(&fd, &ssl, "relay", "");
+    let fdd = start_freediameter(&fd, &ssl, "relay", "");
     runtime().block_on(async {
         // the HSS/PCRF side, in its own realm
         let server = Node::new(node_cfg("hss.home.test.example", "home.test.example"));
-        let seen: Seen = Arc::default();
-        let (s, sn) = (server.clone(), seen.clone());
-        server.handle(app::CX, Mar::CODE, move |req| {
-            let (s, sn) = (s.clone(), sn.clone());
-            async move {
-                sn.lock().unwrap().push(req.clone());
-                let mar = Mar::decode(&req.message.view()).expect("MAR intact");
-                let mut maa = Maa {
-                    session_id: mar.session_id,
-                    vendor_specific_application_id: mar.vendor_specific_application_id,
-                    auth_session_state: mar.auth_session_state,
-                    origin_host: s.origin_host().to_owned().into(),
-                    origin_realm: s.origin_realm().to_owned().into(),
-                    user_name: Some(mar.user_name),
-                    public_identity: Some(mar.public_identity),
-                    sip_number_auth_items: Some(1),
-                    sip_auth_data_item: vec![SipAuthDataItem {
-                        sip_item_number: Some(1),
-                        sip_authentication_scheme: Some("Digest-AKAv1-MD5".into()),
-                        sip_authenticate: Some(vec![0x11; 32].into()),
-                        sip_authorization: Some(vec![0x22; 8].into()),
-                        confidentiality_key: Some(vec![0x33; 16].into()),
-                        integrity_key: Some(vec![0x44; 16].into()),
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                };
-                maa.set_outcome(Outcome::SUCCESS);
-                maa.encode_answer(req.message.header())
-            }
-        });
-        let (s, sn) = (server.clone(), seen.clone());
-        server.handle(app::RX, Aar::CODE, move |req| {
-            let (s, sn) = (s.clone(), sn.clone());
-            async move {
-                sn.lock().unwrap().push(req.clone());
-                let aar = match Aar::decode(&req.message.view()) {
-                    Ok(a) => a,
-                    Err(e) => {
-                        return error_answer(req.message.bytes(), &e, &s.origin())
-                            .expect("a request can be answered")
-                    }
-                };
-                let mut aaa = Aaa {
-                    session_id: aar.session_id,
-                    auth_application_id: app::RX,
-                    origin_host: s.origin_host().to_owned().into(),
-                    origin_realm: s.origin_realm().to_owned().into(),
-                    ..Default::default()
-                };
-                aaa.set_outcome(Outcome::SUCCESS);
-                aaa.encode_answer(req.message.header())
-            }
-        });
+        let seen: cx_rx::Seen = Arc::default();
+        cx_rx::serve_cx_and_rx(&server, &seen);
         server.add_peer(FD_HOST, fdd.addr());
         let client = Node::new(node_cfg(
             "scscf.visited.test.example",
@@ -423,130 +286,6 @@ fn freediameter_relays_cx_and_rx_between_our_nodes() {
             .await
             .unwrap_or_else(|e| panic!("{e}\n{}", fdd.log()));
 
-        // Cx MAR through the relay, routed by Destination-Realm
-        let mar = Mar {
-            session_id: client.session_id().into(),
-            vendor_specific_application_id: VendorSpecificApplicationId::cx(),
-            origin_host: client.origin_host().to_owned().into(),
-            origin_realm: client.origin_realm().to_owned().into(),
-            destination_realm: "home.test.example".into(),
-            user_name: "alice@home.test.example".into(),
-            public_identity: "sip:alice@home.test.example".into(),
-            sip_number_auth_items: 1,
-            sip_auth_data_item: SipAuthDataItem {
-                sip_authentication_scheme: Some("Digest-AKAv1-MD5".into()),
-                ..Default::default()
-            },
-            server_name: "sip:scscf.visited.test.example:6060".into(),
-            ..Default::default()
-        };
-        let e2e = client.next_end_to_end();
-        let answer = client
-            .request(mar.encode(0, e2e))
-            .await
-            .unwrap_or_else(|e| panic!("{e}\n{}", fdd.log()));
-        let v = answer.view();
-        assert_eq!(v.outcome(), Some(Outcome::SUCCESS), "{}", fdd.log());
-        assert_eq!(v.end_to_end(), e2e);
-        let maa = Maa::decode(&v).expect("MAA intact after the relay");
-        assert_eq!(maa.origin_host, "hss.home.test.example");
-        assert_eq!(maa.sip_auth_data_item.len(), 1);
-        let item = &maa.sip_auth_data_item[0];
-        assert_eq!(item.sip_authenticate.as_deref(), Some(&[0x11; 32][..]));
-        assert_eq!(item.integrity_key.as_deref(), Some(&[0x44; 16][..]));
-        // the server got our MAR field for field, plus freeDiameter's Route-Record
-        {
-            let got = seen.lock().unwrap();
-            let req = &got[0];
-            assert_eq!(req.peer, FD_HOST);
-            let rv = req.message.view();
-            let back = Mar::decode(&rv).unwrap();
-            assert_eq!(back.session_id, mar.session_id);
-            assert_eq!(back.user_name, mar.user_name);
-            assert_eq!(back.public_identity, mar.public_identity);
-            assert_eq!(back.server_name, mar.server_name);
-            assert_eq!(back.sip_auth_data_item, mar.sip_auth_data_item);
-            assert_eq!(
-                back.vendor_specific_application_id,
-                mar.vendor_specific_application_id
-            );
-            let rr: Vec<&str> = rv
-                .find_all(dict::ROUTE_RECORD)
-                .filter_map(|a| a.utf8().ok())
-                .collect();
-            assert_eq!(rr, vec!["scscf.visited.test.example"]);
-        }
-
-        // Rx AAR with a media component
-        let aar = Aar {
-            session_id: client.session_id().into(),
-            auth_application_id: app::RX,
-            origin_host: client.origin_host().to_owned().into(),
-            origin_realm: client.origin_realm().to_owned().into(),
-            destination_realm: "home.test.example".into(),
-            media_component_description: vec![MediaComponentDescription {
-                media_component_number: 1,
-                max_requested_bandwidth_ul: Some(64_000),
-                max_requested_bandwidth_dl: Some(128_000),
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        let answer = client
-            .send(&aar)
-            .await
-            .unwrap_or_else(|e| panic!("{e}\n{}", fdd.log()));
-        let v = answer.view();
-        assert_eq!(v.outcome(), Some(Outcome::SUCCESS), "{}", fdd.log());
-        let aaa = Aaa::decode(&v).expect("AAA intact");
-        assert_eq!(aaa.session_id, aar.session_id);
-        {
-            let got = seen.lock().unwrap();
-            let back = Aar::decode(&got[1].message.view()).unwrap();
-            assert_eq!(
-                back.media_component_description,
-                aar.media_component_description
-            );
-        }
-
-        // so far freeDiameter's parser found nothing wrong
-        let log = fdd.log();
-        assert!(
-            log.contains("'AA-Request'") && log.contains("'AA-Answer'"),
-            "{log}"
-        );
-        assert!(log.contains("'Max-Requested-Bandwidth-DL'(515)"), "{log}");
-        assert!(
-            !log.contains("Bad message") && !log.contains("Invalid"),
-            "{log}"
-        );
-
-        // the control: an AAR whose Media-Component-Number (Unsigned32) has 2 octets. freeDiameter
-        // flags it while parsing (and, as a relay, forwards it anyway); the server answers 5014
-        let mut bad = Vec::new();
-        let sid = client.session_id();
-        encode_message(&mut bad, &Aar::header(0, client.next_end_to_end()), |e| {
-            e.utf8(dict::SESSION_ID, &sid);
-            e.u32(dict::AUTH_APPLICATION_ID, app::RX);
-            e.utf8(dict::ORIGIN_HOST, client.origin_host());
-            e.utf8(dict::ORIGIN_REALM, client.origin_realm());
-            e.utf8(dict::DESTINATION_REALM, "home.test.example");
-            e.grouped(dict::MEDIA_COMPONENT_DESCRIPTION, |g| {
-                g.raw(
-                    518,
-                    AvpFlags(AvpFlags::MANDATORY),
-                    dict::VENDOR_3GPP,
-                    &[0, 1],
-                );
-            });
-        });
-        let answer = client.request(bad).await.unwrap();
-        let rc = answer.view().outcome().map(|o| o.code());
-        assert_eq!(rc, Some(5014), "{}", fdd.log());
-        let log = fdd.log();
-        assert!(
-            log.contains("Invalid length AVP: 'Media-Component-Number'(518)"),
-            "{log}"
-        );
+        cx_rx::cx_and_rx_through(&client, &seen, &fdd).await;
     });
 }

@@ -229,10 +229,11 @@ m=audio 4000 RTP/AVP 0\r\n";
 
 /// A re-INVITE inside an anchored session: a refresh (no SDP, or the same MSRP path) is
 /// answered by the anchor with the SDP that leg already has; a re-offer moving the MSRP path
-/// gets 488 with a Warning and the session carries on. The anchor's answer says
-/// `a=setup:passive` (A connects, RFC 4145/6135).
+/// is accepted with the anchor's same path (the party re-binds, `tests/im_msrp_mux.rs` moves a
+/// live session); a re-offer without an MSRP stream gets 488 with a Warning and the session
+/// carries on. The anchor's answer says `a=setup:passive` (A connects, RFC 4145/6135).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn re_invite_refresh_is_answered_and_a_path_change_refused() {
+async fn re_invite_refresh_is_answered_and_a_stream_drop_refused() {
     use ims::sip::Method;
     let (a, bob_uri, bob_task, mut alice) = session(ListenOpts::default()).await;
     let call = alice.call(&bob_uri, Offer::Chat).await.expect("answered");
@@ -273,9 +274,24 @@ m=message {} TCP/MSRP *\r\na=accept-types:text/plain\r\na=path:{path}\r\n",
     let r = reinvite(Some(offer(&same))).await;
     assert_eq!(r.as_message().status(), Some(200));
     assert_eq!(r.as_message().body(), call.peer_sdp.as_bytes());
-    // a re-offer that moves the path: refused, with the reason
+    // a re-offer that moves the path: accepted, the anchor keeps its own path
     let moved = format!("msrp://127.0.0.1:9/{};tcp", call.sid);
     let r = reinvite(Some(offer(&moved))).await;
+    let m = r.as_message();
+    assert_eq!(m.status(), Some(200));
+    let body = String::from_utf8_lossy(m.body()).into_owned();
+    let ours = call
+        .peer_sdp
+        .lines()
+        .find(|l| l.starts_with("a=path:"))
+        .expect("a=path")
+        .to_owned();
+    assert!(body.contains(&format!("{ours}\r\n")), "{body}");
+    assert!(body.contains("a=setup:passive\r\n"), "{body}");
+    // a re-offer without the MSRP stream: refused, with the reason
+    let no_msrp = "v=0\r\no=alice 9 3 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+m=audio 4000 RTP/AVP 0\r\n";
+    let r = reinvite(Some(no_msrp.to_owned())).await;
     let m = r.as_message();
     assert_eq!(m.status(), Some(488));
     assert!(

@@ -18,6 +18,7 @@
 #![cfg(feature = "tls")]
 
 mod common;
+mod interop_common;
 
 use ims::diameter::base::VendorSpecificApplicationId;
 use ims::diameter::cx::{Maa, Mar};
@@ -33,9 +34,10 @@ use ims::net::tls::{ClientAuth, Fingerprint, Identity, TlsConfig, Trust};
 use ims::sip::{Method, OwnedMessage, RequestBuilder};
 use ims::txn::ua::{Answer, InviteParams, UaEvent};
 use ims::txn::{Remote, Transport};
+use interop_common::{free_port, freediameter_extensions, FreeDiameter};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command as Process, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -45,59 +47,18 @@ const SECS: Duration = Duration::from_secs(10);
 // Certificates
 // ---------------------------------------------------------------------------------------------
 
-struct Pki {
-    dir: common::TempDir,
-    ssl: PathBuf,
-}
-
-fn openssl(ssl: &Path, args: &[&str], dir: &Path) {
-    let out = Process::new(ssl)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+/// The shared test CA (`tests/interop_common`, files under `ims-tls-<tag>-…`, kept with
+/// `IMS_KEEP_TLS=1`) handing out ims TLS types.
+struct Pki(interop_common::Pki);
 
 impl Pki {
     /// A fresh test CA in a temp dir (`None`: openssl missing, test skipped).
     fn new(tag: &str) -> Option<Pki> {
-        let ssl = common::interop_tool("openssl", "install openssl (Debian package `openssl`)")?;
-        let dir = common::TempDir::new("tls", tag, "IMS_KEEP_TLS");
-        let ec = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-        ];
-        let mut a = vec!["req", "-x509"];
-        a.extend(ec);
-        a.extend([
-            "-days",
-            "2",
-            "-subj",
-            "/CN=ims-rs test CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ]);
-        openssl(&ssl, &a, dir.path());
-        Some(Pki { dir, ssl })
+        interop_common::Pki::new("tls", tag, "IMS_KEEP_TLS").map(Pki)
     }
 
     fn path(&self, f: &str) -> PathBuf {
-        self.dir.path().join(f)
+        self.0.path(f)
     }
 
     fn ca(&self) -> Trust {
@@ -107,90 +68,14 @@ impl Pki {
     /// A leaf certificate signed by the CA for `name` (CN and DNS SAN) and IP 127.0.0.1, written
     /// to `<stem>.pem` and `<stem>.key`.
     fn leaf(&self, stem: &str, name: &str) -> Identity {
-        let d = self.dir.path();
-        let (key, csr, pem, ext) = (
-            format!("{stem}.key"),
-            format!("{stem}.csr"),
-            format!("{stem}.pem"),
-            format!("{stem}.ext"),
-        );
-        let subj = format!("/CN={name}");
-        openssl(
-            &self.ssl,
-            &[
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-subj",
-                &subj,
-                "-keyout",
-                &key,
-                "-out",
-                &csr,
-            ],
-            d,
-        );
-        std::fs::write(
-            d.join(&ext),
-            format!(
-                "subjectAltName=DNS:{name},IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n\
-                 keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\n"
-            ),
-        )
-        .unwrap();
-        openssl(
-            &self.ssl,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-out",
-                &pem,
-                "-extfile",
-                &ext,
-            ],
-            d,
-        );
-        Identity::from_pem_files(d.join(&pem), d.join(&key)).expect("leaf identity")
+        let (pem, key) = self.0.leaf(stem, name);
+        Identity::from_pem_files(pem, key).expect("leaf identity")
     }
 
     /// A self-signed certificate (no CA), as MSRP endpoints use with SDP fingerprints.
     fn self_signed(&self, stem: &str) -> Identity {
-        let (key, pem) = (format!("{stem}.key"), format!("{stem}.pem"));
-        let subj = format!("/CN={stem}");
-        openssl(
-            &self.ssl,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                &subj,
-                "-keyout",
-                &key,
-                "-out",
-                &pem,
-            ],
-            self.dir.path(),
-        );
-        Identity::from_pem_files(self.path(&pem), self.path(&key)).expect("self-signed identity")
+        let (pem, key) = self.0.self_signed(stem);
+        Identity::from_pem_files(pem, key).expect("self-signed identity")
     }
 }
 
@@ -738,31 +623,13 @@ async fn diameter_over_tls_between_our_nodes() {
 
 const FD_HOST: &str = "fd.test.example";
 
-fn extension_dir() -> PathBuf {
-    for d in [
-        "/usr/lib/freeDiameter",
-        "/usr/lib/x86_64-linux-gnu/freeDiameter",
-        "/usr/lib/aarch64-linux-gnu/freeDiameter",
-        "/usr/local/lib/freeDiameter",
-    ] {
-        if Path::new(d).join("dict_dcca_3gpp.fdx").exists() {
-            return PathBuf::from(d);
-        }
-    }
-    panic!("freeDiameter extensions (dict_dcca_3gpp.fdx) not found");
-}
-
-struct FreeDiameter {
-    child: std::process::Child,
-    log: PathBuf,
-}
-
-impl FreeDiameter {
-    fn start(fd: &Path, pki: &Pki, port: u16, sec_port: u16, extra: &str) -> FreeDiameter {
-        let d = pki.dir.path();
-        std::fs::write(d.join("acl.conf"), "ALLOW_OLD_TLS *.test.example\n").unwrap();
-        let conf = format!(
-            r#"Identity = "{FD_HOST}";
+/// freeDiameterd on 127.0.0.1 with the CA's `fd` certificate (made by the caller), its plain
+/// `port` and TLS `sec_port`; TLS after CER/CEA allowed for *.test.example.
+fn start_freediameter(fd: &Path, pki: &Pki, port: u16, sec_port: u16, extra: &str) -> FreeDiameter {
+    let d = pki.0.dir();
+    std::fs::write(d.join("acl.conf"), "ALLOW_OLD_TLS *.test.example\n").unwrap();
+    let conf = format!(
+        r#"Identity = "{FD_HOST}";
 Realm = "test.example";
 Port = {port};
 SecPort = {sec_port};
@@ -780,55 +647,10 @@ LoadExtension = "{e}/dict_dcca_3gpp.fdx";
 LoadExtension = "{e}/acl_wl.fdx" : "{d}/acl.conf";
 {extra}
 "#,
-            d = d.display(),
-            e = extension_dir().display(),
-        );
-        std::fs::write(d.join("fd.conf"), conf).unwrap();
-        let log = d.join("fd.log");
-        let out = std::fs::File::create(&log).unwrap();
-        let child = Process::new(fd)
-            .arg("-c")
-            .arg(d.join("fd.conf"))
-            .arg("-d")
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("start freeDiameterd");
-        let mut me = FreeDiameter { child, log };
-        me.wait_log("freeDiameterd daemon initialized");
-        me
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn wait_log(&mut self, needle: &str) {
-        for _ in 0..200 {
-            if self.log().contains(needle) {
-                return;
-            }
-            if let Ok(Some(st)) = self.child.try_wait() {
-                panic!("freeDiameterd exited ({st}):\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("freeDiameterd never logged {needle:?}:\n{}", self.log());
-    }
-}
-
-impl Drop for FreeDiameter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind a free port")
-        .port()
+        d = d.display(),
+        e = freediameter_extensions().display(),
+    );
+    FreeDiameter::start(fd, d, &conf, port)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -858,7 +680,7 @@ async fn freediameter_over_tls_both_ways() {
         r#"ConnectPeer = "ours.test.example" {{ ConnectTo = "127.0.0.1"; Port = {}; }};"#,
         our_tls_addr.port()
     );
-    let fdp = FreeDiameter::start(&fd, &pki, port, sec_port, &extra);
+    let fdp = start_freediameter(&fd, &pki, port, sec_port, &extra);
     let opened = ours.wait_open(FD_HOST, Duration::from_secs(20)).await;
     assert!(
         opened.is_ok(),

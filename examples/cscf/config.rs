@@ -32,6 +32,19 @@ pub(crate) struct File {
     /// The IM server started with `--role im` (or all): `[im] port`, `store`, `network_imdn`.
     #[serde(default)]
     im: ImToml,
+    /// Security agreement at the P-CSCF (RFC 3329 / TS 33.203 `ipsec-3gpp`): `[sec_agree]
+    /// port_c`, `port_s` (protected ports), `xfrm` (install kernel SAs with `ip xfrm`).
+    #[serde(default)]
+    sec_agree: Option<SecAgreeToml>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecAgreeToml {
+    port_c: u16,
+    port_s: u16,
+    #[serde(default)]
+    xfrm: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -242,6 +255,21 @@ impl File {
     pub(crate) fn load(path: &std::path::Path) -> Result<File, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// The options beyond [`CoreConfig`]: security agreement at the P-CSCF when configured.
+    pub(crate) fn core_options(&self) -> ims::nf::runtime::CoreOptions {
+        let mut o = ims::nf::runtime::CoreOptions::default();
+        if let Some(s) = &self.sec_agree {
+            let installer: Option<std::sync::Arc<dyn ims::nf::sec_agree::SaInstaller>> = s
+                .xfrm
+                .then(|| std::sync::Arc::new(ims::nf::sec_agree::XfrmInstaller) as _);
+            o = o.with_sec_agree(
+                ims::nf::sec_agree::SecAgreeConfig::new(self.ip, s.port_c, s.port_s),
+                installer,
+            );
+        }
+        o
     }
 
     pub(crate) fn core_config(&self, roles: Roles) -> Result<CoreConfig, String> {

@@ -96,6 +96,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let options = file.core_options();
     let mut cfg = match file.core_config(roles.unwrap_or(Roles::ALL)) {
         Ok(c) => c,
         Err(e) => {
@@ -156,7 +157,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let core = match ImsCore::start_with_store(cfg, store).await {
+        let core = match ImsCore::start_with_options(cfg, store, options).await {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("cscf: {e}");

@@ -9,11 +9,14 @@
 //! - an answer or timeout is reported only for a request that was sent, at most once;
 //! - the pending table never holds more than the requests still unresolved;
 //! - `poll_timeout` never lies in the past after `handle_timeout` ran at that instant;
-//! - an inband TLS handshake (`Output::StartTls`) leaves the peer in TLS-Handshake, not usable.
+//! - an inband TLS handshake (`Output::StartTls`) leaves the peer in TLS-Handshake, not usable;
+//! - a capabilities update (RFC 6737 CUR/CUA) is reported only on an open peer, with the
+//!   remote information the peer then holds.
 //!
 //! The input's length picks our inband security setting and the Inband-Security-Id values the
-//! scripted remote CER/CEA carry; handshakes asked for succeed unless the length is a multiple
-//! of 5 (then only time or a transport loss ends them).
+//! scripted remote CER/CEA carry, and whether each side advertises the Capabilities Update
+//! application (10); handshakes asked for succeed unless the length is a multiple of 5 (then
+//! only time or a transport loss ends them).
 
 use crate::diameter::base::{
     Cea, Cer, DisconnectCause, Dpr, Dwa, Dwr, VendorSpecificApplicationId,
@@ -21,6 +24,7 @@ use crate::diameter::base::{
 use crate::diameter::cx::{Maa, Mar};
 use crate::diameter::peer::{
     Application, Event, InbandSecurity, Input, Output, Peer, PeerConfig, PeerState, Side,
+    CAPABILITIES_UPDATE, CAPABILITIES_UPDATE_APPLICATION,
 };
 use crate::diameter::{dict, Address, Command, Header, Message, Outcome};
 use std::collections::HashSet;
@@ -28,8 +32,87 @@ use std::time::{Duration, Instant};
 
 const REMOTE: &str = "fuzz.peer.example";
 
-fn cer(isi: &[u32]) -> Vec<u8> {
+/// The Auth-Application-Ids of the scripted remote (10 when it supports capabilities update).
+fn remote_auth(cu: bool) -> ims_diameter::Repeated<u32, 4> {
+    if cu {
+        ims_diameter::repeated![CAPABILITIES_UPDATE_APPLICATION]
+    } else {
+        ims_diameter::Repeated::default()
+    }
+}
+
+/// The applications a script byte selects (bits: Cx, Rx, Sh, Capabilities Update).
+fn apps_of(bits: u8) -> Vec<Application> {
+    [
+        (1, Application::tgpp_auth(dict::app::CX)),
+        (2, Application::tgpp_auth(dict::app::RX)),
+        (4, Application::tgpp_auth(16_777_217)),
+        (8, Application::CAPABILITIES_UPDATE),
+    ]
+    .into_iter()
+    .filter(|(b, _)| bits & b != 0)
+    .map(|(_, a)| a)
+    .collect()
+}
+
+/// A CUR from the remote advertising the applications `bits` selects.
+fn cur(bits: u8, hbh: u32) -> Vec<u8> {
+    let mut c = Cer {
+        origin_host: REMOTE.into(),
+        origin_realm: "example".into(),
+        host_ip_address: ims_diameter::repeated![Address::Ipv4([127, 0, 0, 1].into())],
+        product_name: "fuzz".into(),
+        ..Default::default()
+    };
+    for a in apps_of(bits) {
+        if a.vendor_id == 0 {
+            c.auth_application_id.push(a.id);
+        } else {
+            c.vendor_specific_application_id
+                .push(VendorSpecificApplicationId {
+                    vendor_id: a.vendor_id,
+                    auth_application_id: Some(a.id),
+                    ..Default::default()
+                });
+        }
+    }
+    let mut h = Header::request(
+        CAPABILITIES_UPDATE,
+        CAPABILITIES_UPDATE_APPLICATION,
+        false,
+        hbh,
+        9,
+    );
+    h.flags.0 = crate::diameter::Flags::REQUEST;
+    let mut v = Vec::new();
+    c.encode_into(&h, &mut v);
+    v
+}
+
+/// The remote's CUA with `result_code` to the request with `hbh`.
+fn cua(hbh: u32, result_code: u32) -> Vec<u8> {
+    let mut h = Header::request(
+        CAPABILITIES_UPDATE,
+        CAPABILITIES_UPDATE_APPLICATION,
+        false,
+        hbh,
+        0,
+    );
+    h.flags.0 = 0;
+    let mut v = Vec::new();
+    crate::diameter::base::Dpa {
+        result_code,
+        origin_host: REMOTE.into(),
+        origin_realm: "example".into(),
+        ..Default::default()
+    }
+    .encode_into(&h, &mut v);
+    v
+}
+
+fn cer(isi: &[u32], cu: bool) -> Vec<u8> {
     Cer {
+        auth_application_id: remote_auth(cu),
         inband_security_id: isi.iter().copied().collect(),
         origin_host: REMOTE.into(),
         origin_realm: "example".into(),
@@ -41,11 +124,12 @@ fn cer(isi: &[u32]) -> Vec<u8> {
     .encode(1, 1)
 }
 
-fn cea(hbh: u32, isi: &[u32]) -> Vec<u8> {
+fn cea(hbh: u32, isi: &[u32], cu: bool) -> Vec<u8> {
     let mut h = Cea::header(hbh, 0);
     h.flags.0 = 0;
     let mut v = Vec::new();
     Cea {
+        auth_application_id: remote_auth(cu),
         inband_security_id: isi.iter().copied().collect(),
         result_code: 2001,
         origin_host: REMOTE.into(),
@@ -94,11 +178,16 @@ fn maa(hbh: u32) -> Vec<u8> {
 pub fn diameter_peer(data: &[u8]) {
     #[allow(clippy::disallowed_methods)] // origin of the virtual clock, never read again
     let t0 = Instant::now();
+    let mut applications = vec![
+        Application::tgpp_auth(dict::app::CX),
+        Application::tgpp_auth(dict::app::RX),
+    ];
+    if (data.len() / 12) % 2 == 1 {
+        applications.push(Application::CAPABILITIES_UPDATE);
+    }
+    let remote_cu = (data.len() / 24) % 2 == 1;
     let cfg = PeerConfig {
-        applications: vec![
-            Application::tgpp_auth(dict::app::CX),
-            Application::tgpp_auth(dict::app::RX),
-        ],
+        applications,
         watchdog_interval: Duration::from_secs(6),
         watchdog_jitter: Duration::from_secs(2),
         seed: data.len() as u64,
@@ -141,10 +230,10 @@ pub fn diameter_peer(data: &[u8]) {
             Some(s) if op & 0x40 == 0 => s,
             _ => flipped,
         };
-        match (op & 0x3f) % 12 {
+        match (op & 0x3f) % 15 {
             0 => {
                 if p.accept().is_ok() {
-                    p.handle_input(now, Input::Data(Side::Responder, &cer(isi)));
+                    p.handle_input(now, Input::Data(Side::Responder, &cer(isi, remote_cu)));
                 }
             }
             1 => {
@@ -178,7 +267,7 @@ pub fn diameter_peer(data: &[u8]) {
             }
             5 => p.handle_input(
                 now,
-                Input::Data(Side::Initiator, &cea(last_request_hbh, isi)),
+                Input::Data(Side::Initiator, &cea(last_request_hbh, isi, remote_cu)),
             ),
             6 => {
                 let cause = DisconnectCause::from_i32(i32::from(len as u8 % 4));
@@ -214,6 +303,18 @@ pub fn diameter_peer(data: &[u8]) {
                 .encode_into(&h, &mut v);
                 p.handle_input(now, Input::Data(side, &v));
             }
+            12 => {
+                let bits = payload.first().copied().unwrap_or(0x0b);
+                let _ = p.update_capabilities(now, apps_of(bits));
+            }
+            13 => {
+                let bits = payload.first().copied().unwrap_or(0x0b);
+                p.handle_input(now, Input::Data(side, &cur(bits, len as u32)));
+            }
+            14 => {
+                let rc = if len % 2 == 0 { 2001 } else { 5010 };
+                p.handle_input(now, Input::Data(side, &cua(last_request_hbh, rc)));
+            }
             _ => {
                 let dpr = Dpr {
                     origin_host: REMOTE.into(),
@@ -227,6 +328,7 @@ pub fn diameter_peer(data: &[u8]) {
         }
         // drain: bounded, every transmit well formed, every answer/timeout once for a sent tag
         let mut n = 0;
+        let mut updated = None;
         while let Some(o) = p.poll_output() {
             n += 1;
             assert!(n < 10_000, "outputs never end");
@@ -265,6 +367,14 @@ pub fn diameter_peer(data: &[u8]) {
                         }
                     }
                 }
+                Output::Event(Event::CapabilitiesUpdated(info)) => {
+                    assert!(
+                        p.state().is_open() || p.state() == PeerState::Closing,
+                        "capabilities updated in {:?}",
+                        p.state()
+                    );
+                    updated = Some(info);
+                }
                 Output::Connect | Output::Close(_) | Output::Event(_) => {}
             }
         }
@@ -276,6 +386,14 @@ pub fn diameter_peer(data: &[u8]) {
         );
         if p.is_usable() {
             assert!(p.state().is_open());
+        }
+        if let (Some(info), Some(remote)) = (updated, p.remote()) {
+            if p.state().is_open() {
+                assert_eq!(
+                    &info, remote,
+                    "the update reported is not what the peer holds"
+                );
+            }
         }
     }
 }

@@ -7,9 +7,9 @@
 use ims::nf::enum_dns::{EnumTable, Naptr};
 use ims::nf::hss::{AkaCredentials, Credentials, Subscriber};
 use ims::nf::registrar::RegistrarConfig;
-use ims::nf::runtime::{CoreConfig, ImOptions, Peer, Ports, Roles};
+use ims::nf::runtime::{CoreConfig, ImOptions, ImsCore, Peer, Ports, Roles};
 use ims::nf::subscription::{ImsSubscription, PublicIdentity, ServiceProfile};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -83,6 +83,30 @@ pub(crate) fn config(base: u16, roles: Roles, hss: Peer, pcrf: Peer) -> CoreConf
             ..ImOptions::default()
         },
     }
+}
+
+/// The all-in-one core of the CSCF tests (every role): SIP ports from `base` ([`config`]), the
+/// embedded HSS and PCRF listening on `diameter` (`[hss, pcrf]` ports), the admin interface on
+/// `admin` when given.
+pub(crate) fn all_in_one(base: u16, diameter: [u16; 2], admin: Option<u16>) -> CoreConfig {
+    let mut cfg = config(
+        base,
+        Roles::ALL,
+        Peer::Embedded(SocketAddr::new(LO, diameter[0])),
+        Peer::Embedded(SocketAddr::new(LO, diameter[1])),
+    );
+    cfg.admin = admin.map(|p| SocketAddr::new(LO, p));
+    cfg
+}
+
+/// Starts a core (panics when it does not).
+pub(crate) async fn start(cfg: CoreConfig) -> ImsCore {
+    ImsCore::start(cfg).await.expect("core starts")
+}
+
+/// [`all_in_one`], started.
+pub(crate) async fn start_core(base: u16, diameter: [u16; 2], admin: Option<u16>) -> ImsCore {
+    start(all_in_one(base, diameter, admin)).await
 }
 
 /// Polls `f` every 50 ms until it holds; panics after 15 s naming `what`.

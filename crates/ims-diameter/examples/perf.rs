@@ -1,4 +1,5 @@
-//! A profiling harness for the codec hot paths (the ims side of `benches/diameter.rs`), for
+//! A profiling harness for the codec hot paths (the ims side of `benches/diameter.rs`, same
+//! messages: [`ims_diameter::testing::rx_aar`] / [`ims_diameter::testing::rx_aaa`]), for
 //! instruction counts under callgrind on a machine too noisy for wall-clock figures:
 //!
 //! ```text
@@ -12,16 +13,11 @@
 
 #![allow(missing_docs, clippy::disallowed_methods)]
 
-use ims_diameter::base::{Cer, SubscriptionId, SubscriptionIdType};
+use ims_diameter::base::Cer;
 use ims_diameter::cx::{Maa, Saa};
-use ims_diameter::dict;
-use ims_diameter::rx::*;
-use ims_diameter::{Address, Command, Message, Outcome};
-use std::borrow::Cow;
+use ims_diameter::rx::{Aaa, Aar};
+use ims_diameter::{testing, Command, Message};
 use std::hint::black_box;
-use std::net::Ipv4Addr;
-
-const REALM: &str = "ims.mnc001.mcc001.3gppnetwork.org";
 
 fn vector(name: &str) -> Vec<u8> {
     std::fs::read(format!(
@@ -29,102 +25,6 @@ fn vector(name: &str) -> Vec<u8> {
         env!("CARGO_MANIFEST_DIR")
     ))
     .expect("vector")
-}
-
-fn media(n: u32, video: bool, ue: u16, rem: u16) -> MediaComponentDescription<'static> {
-    let flow = |num: u32, ue: u16, rem: u16, usage: Option<FlowUsage>| MediaSubComponent {
-        flow_number: num,
-        flow_description: ims_diameter::repeated![
-            format!("permit out 17 from 192.0.2.10 {rem} to 10.0.0.2 {ue}").into(),
-            format!("permit in 17 from 10.0.0.2 {ue} to 192.0.2.10 {rem}").into(),
-        ],
-        flow_usage: usage,
-        ..Default::default()
-    };
-    let codec = if video {
-        "uplink\noffer\nm=video 50010 RTP/AVP 102\na=rtpmap:102 H264/90000"
-    } else {
-        "uplink\noffer\nm=audio 50000 RTP/AVP 116\na=rtpmap:116 AMR-WB/16000/1"
-    };
-    MediaComponentDescription {
-        media_component_number: n,
-        media_sub_component: ims_diameter::repeated![
-            flow(1, ue, rem, None),
-            flow(2, ue + 1, rem + 1, Some(FlowUsage::Rtcp)),
-        ],
-        af_application_identifier: Some(Cow::Borrowed(b"urn:urn-7:3gpp-service.ims.icsi.mmtel")),
-        media_type: Some(if video {
-            MediaType::Video
-        } else {
-            MediaType::Audio
-        }),
-        max_requested_bandwidth_ul: Some(if video { 384_000 } else { 41_000 }),
-        max_requested_bandwidth_dl: Some(if video { 384_000 } else { 41_000 }),
-        flow_status: Some(FlowStatus::Enabled),
-        rr_bandwidth: Some(2000),
-        rs_bandwidth: Some(600),
-        codec_data: ims_diameter::repeated![Cow::Borrowed(codec.as_bytes())],
-        ..Default::default()
-    }
-}
-
-fn aar() -> Aar<'static> {
-    Aar {
-        session_id: format!("pcscf.{REALM};1700000000;7").into(),
-        auth_application_id: dict::app::RX,
-        origin_host: format!("pcscf.{REALM}").into(),
-        origin_realm: REALM.into(),
-        destination_realm: "epc.mnc001.mcc001.3gppnetwork.org".into(),
-        af_application_identifier: Some(Cow::Borrowed(b"urn:urn-7:3gpp-service.ims.icsi.mmtel")),
-        media_component_description: vec![
-            media(1, false, 50000, 40000),
-            media(2, true, 50010, 40010),
-        ],
-        af_charging_identifier: Some(Cow::Borrowed(b"pcscf-icid-0001")),
-        specific_action: ims_diameter::repeated![
-            SpecificAction::ChargingCorrelationExchange,
-            SpecificAction::IndicationOfLossOfBearer,
-            SpecificAction::IndicationOfReleaseOfBearer,
-        ],
-        subscription_id: ims_diameter::repeated![SubscriptionId {
-            subscription_id_type: SubscriptionIdType::EndUserSipUri,
-            subscription_id_data: format!("sip:alice@{REALM}").into(),
-            ..Default::default()
-        }],
-        framed_ip_address: Some(Cow::Borrowed(&[10, 0, 0, 2])),
-        ..Default::default()
-    }
-}
-
-fn aaa() -> Aaa<'static> {
-    let mut a = Aaa {
-        session_id: format!("pcscf.{REALM};1700000000;7").into(),
-        auth_application_id: dict::app::RX,
-        origin_host: "pcrf.epc.mnc001.mcc001.3gppnetwork.org".into(),
-        origin_realm: "epc.mnc001.mcc001.3gppnetwork.org".into(),
-        access_network_charging_identifier: ims_diameter::repeated![
-            AccessNetworkChargingIdentifier {
-                access_network_charging_identifier_value: Cow::Borrowed(&[0, 0, 0, 42]),
-                flows: ims_diameter::repeated![
-                    Flows {
-                        media_component_number: 1,
-                        ..Default::default()
-                    },
-                    Flows {
-                        media_component_number: 2,
-                        ..Default::default()
-                    },
-                ],
-                ..Default::default()
-            }
-        ],
-        access_network_charging_address: Some(Address::Ipv4(Ipv4Addr::new(10, 0, 2, 1))),
-        ip_can_type: Some(IpCanType::TgppEps),
-        rat_type: Some(RatType::Eutran),
-        ..Default::default()
-    };
-    a.set_outcome(Outcome::SUCCESS);
-    a
 }
 
 fn main() {
@@ -135,9 +35,9 @@ fn main() {
     let cer = vector("base_cer");
     let maa = vector("cx_maa");
     let saa = vector("cx_saa");
-    let aar_b = aar().encode(0x101, 0x6d30_0101);
+    let aar_b = testing::rx_aar().encode(0x101, 0x6d30_0101);
     let aar_m = Message::parse(&aar_b).unwrap();
-    let aaa_b = aaa().encode_answer(aar_m.header());
+    let aaa_b = testing::rx_aaa().encode_answer(aar_m.header());
     let mut buf = Vec::with_capacity(4096);
 
     macro_rules! dec {
@@ -164,6 +64,21 @@ fn main() {
     let t = std::time::Instant::now();
     match mode {
         "none" => {}
+        "sizes" => {
+            use ims_diameter::base::{SubscriptionId, SupportedFeatures};
+            use ims_diameter::rx::*;
+            use std::mem::size_of;
+            println!("Cer {}", size_of::<Cer>());
+            println!("Aar {}", size_of::<Aar>());
+            println!("Aaa {}", size_of::<Aaa>());
+            println!("Mcd {}", size_of::<MediaComponentDescription>());
+            println!("Msc {}", size_of::<MediaSubComponent>());
+            println!("Anci {}", size_of::<AccessNetworkChargingIdentifier>());
+            println!("Flows {}", size_of::<Flows>());
+            println!("SubscriptionId {}", size_of::<SubscriptionId>());
+            println!("SupportedFeatures {}", size_of::<SupportedFeatures>());
+            println!("Asi {}", size_of::<AcceptableServiceInfo>());
+        }
         "cer_decode" => dec!(Cer, cer),
         "aar_decode" => dec!(Aar, aar_b),
         "aaa_decode" => dec!(Aaa, aaa_b),

@@ -34,6 +34,24 @@ impl AvpFlags {
     }
 }
 
+/// AVP data as text: ASCII (every Diameter identity, realm, Session-Id and Flow-Description met in
+/// practice) is checked with `<[u8]>::is_ascii` (a word at a time) instead of being decoded as
+/// UTF-8; other octets go through `std::str::from_utf8`. `None` when they are not UTF-8.
+///
+/// Measured (callgrind, `examples/perf.rs`): `str::from_utf8` was 12–14 % of the instructions of
+/// a CER, AAR or AAA decode; `is_ascii` costs about a tenth of that.
+#[inline]
+#[allow(unsafe_code)]
+pub(crate) fn text(bytes: &[u8]) -> Option<&str> {
+    if bytes.is_ascii() {
+        // SAFETY: every octet is below 0x80, and a sequence of such octets is valid UTF-8 (each
+        // is a one-octet code point, RFC 3629 §3), which is all `from_utf8_unchecked` requires
+        Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+    } else {
+        std::str::from_utf8(bytes).ok()
+    }
+}
+
 /// Pads a length to the next multiple of 4.
 pub(crate) const fn padded(len: usize) -> usize {
     (len + 3) & !3
@@ -67,24 +85,44 @@ pub(crate) fn read_header(buf: &[u8]) -> Option<(u32, u8, u32, usize, usize)> {
 #[inline]
 pub(crate) fn check_chain(buf: &[u8], base: usize, max_avps: usize) -> Result<(), Error> {
     // fast pass: one branch per AVP on the common path; any anomaly reruns the detailed walk
-    // below, which names the error exactly
-    let mut pos = 0;
+    // below, which names the error exactly. An AVP is at least 8 octets: a chain shorter than
+    // 8 × max_avps cannot exceed the limit, and then the AVPs need not be counted.
+    let ok = if buf.len() / 8 <= max_avps {
+        walk_chain::<false>(buf, max_avps)
+    } else {
+        walk_chain::<true>(buf, max_avps)
+    };
+    if ok {
+        Ok(())
+    } else {
+        check_chain_detailed(buf, base, max_avps)
+    }
+}
+
+/// The fast pass of [`check_chain`]: true when the chain is well formed (AVPs counted against
+/// `max_avps` when `COUNT`).
+#[inline(always)]
+fn walk_chain<const COUNT: bool>(buf: &[u8], max_avps: usize) -> bool {
+    let mut rest = buf;
     let mut n = 0usize;
-    while let Some(h) = buf.get(pos..pos + 8) {
-        let flags = h[4];
-        let len = (u32::from_be_bytes([h[4], h[5], h[6], h[7]]) & 0x00ff_ffff) as usize;
+    while let Some(h) = rest.first_chunk::<8>() {
+        let word = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+        let flags = (word >> 24) as u8;
+        let len = (word & 0x00ff_ffff) as usize;
         let hlen = if flags & AvpFlags::VENDOR != 0 { 12 } else { 8 };
-        let next = pos + padded(len);
-        if (flags & AvpFlags::RESERVED != 0) | (len < hlen) | (next > buf.len()) | (n >= max_avps) {
-            return check_chain_detailed(buf, base, max_avps);
+        let step = padded(len);
+        if (flags & AvpFlags::RESERVED != 0) | (len < hlen) | (step > rest.len()) {
+            return false;
         }
-        n += 1;
-        pos = next;
+        if COUNT {
+            if n >= max_avps {
+                return false;
+            }
+            n += 1;
+        }
+        rest = &rest[step..];
     }
-    if pos != buf.len() {
-        return check_chain_detailed(buf, base, max_avps);
-    }
-    Ok(())
+    rest.is_empty()
 }
 
 #[cold]
@@ -231,7 +269,7 @@ impl<'a> Avp<'a> {
     /// UTF8String (also DiameterIdentity and DiameterURI text): invalid UTF-8 is 5004.
     #[inline]
     pub fn utf8(&self) -> Result<&'a str, Error> {
-        std::str::from_utf8(self.data()).map_err(|_| self.err(ErrorKind::InvalidAvpValue))
+        text(self.data()).ok_or_else(|| self.err(ErrorKind::InvalidAvpValue))
     }
     /// DiameterIdentity: ASCII, non-empty (RFC 6733 §4.3.1).
     pub fn identity(&self) -> Result<&'a str, Error> {
@@ -373,22 +411,32 @@ impl<'a> Iterator for AvpIter<'a> {
     #[inline]
     fn next(&mut self) -> Option<Avp<'a>> {
         let rest = self.buf.get(self.pos..)?;
-        let Some((code, flags, vendor, hlen, len)) = read_header(rest) else {
+        let Some(h) = rest.first_chunk::<8>() else {
             // the end of the chain, or (lazy) a truncated header
             self.failed = self.lazy & !rest.is_empty();
             self.pos = self.buf.len();
             return None;
         };
-        // a chain checked up front passes these; a lazy one is checked here, one AVP at a
-        // time, with the tests of `check_chain`
-        let bad = if self.lazy {
-            (flags & AvpFlags::RESERVED != 0)
-                | (len < hlen)
-                | (padded(len) > rest.len())
-                | (self.count >= self.max_avps)
+        let code = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+        let word = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+        let flags = (word >> 24) as u8;
+        let len = (word & 0x00ff_ffff) as usize;
+        let (vendor, hlen) = if flags & AvpFlags::VENDOR != 0 {
+            match rest.get(8..12) {
+                Some(v) => (u32::from_be_bytes([v[0], v[1], v[2], v[3]]), 12),
+                None => (0, usize::MAX),
+            }
         } else {
-            (len < hlen) | (len > rest.len())
+            (0, 8)
         };
+        // the tests of `check_chain`, one AVP at a time: a chain checked up front passes them
+        // all (no branch on `lazy` on the common path; a truncated Vendor-Id makes `hlen` too
+        // large to pass)
+        let step = padded(len);
+        let bad = (flags & AvpFlags::RESERVED != 0)
+            | (len < hlen)
+            | (step > rest.len())
+            | (self.count >= self.max_avps);
         if bad {
             self.failed = self.lazy;
             self.pos = self.buf.len();
@@ -406,7 +454,7 @@ impl<'a> Iterator for AvpIter<'a> {
             offset: (self.base + self.pos) as u32,
             raw: &rest[..len],
         };
-        self.pos += padded(len).min(rest.len());
+        self.pos += step;
         Some(avp)
     }
 }
@@ -449,5 +497,47 @@ impl<'a> RawAvp<'a> {
             vendor: self.vendor,
             data: Cow::Owned(self.data.into_owned()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One UTF8String AVP (code 1, no vendor) with this data, as a top-level chain.
+    fn utf8_avp(data: &[u8]) -> Result<String, ErrorKind> {
+        let mut buf = Vec::new();
+        crate::Encoder::new(&mut buf).raw(1, AvpFlags(0), 0, data);
+        let avp = AvpIter::new(&buf, 20, 0, 4, 16).next().expect("one AVP");
+        avp.utf8().map(str::to_owned).map_err(|e| e.kind)
+    }
+
+    #[test]
+    fn text_is_checked_on_both_paths() {
+        // the ASCII fast path
+        assert_eq!(
+            text(b"pcscf.ims.example.org").unwrap(),
+            "pcscf.ims.example.org"
+        );
+        assert_eq!(text(b"").unwrap(), "");
+        // non-ASCII UTF-8 (RFC 3629: 2-, 3- and 4-octet sequences) goes through from_utf8
+        assert_eq!(
+            text("sip:zoë@例え.jp 🎉".as_bytes()).unwrap(),
+            "sip:zoë@例え.jp 🎉"
+        );
+        // invalid UTF-8 anywhere is refused: a lone continuation octet, a truncated sequence,
+        // an overlong encoding, a surrogate, 0xff
+        for bad in [
+            &b"abc\x80"[..],
+            b"pcscf.ims.example.org\xc3",
+            b"\xc0\xaf",
+            b"\xed\xa0\x80",
+            b"\xff",
+        ] {
+            assert_eq!(text(bad), None, "{bad:?}");
+            assert_eq!(utf8_avp(bad), Err(ErrorKind::InvalidAvpValue), "{bad:?}");
+        }
+        assert_eq!(utf8_avp(b"epc.example.org").unwrap(), "epc.example.org");
+        assert_eq!(utf8_avp("zoë".as_bytes()).unwrap(), "zoë");
     }
 }

@@ -73,7 +73,9 @@
 //! No input makes a decoder panic, loop or allocate without bound: message size, AVP count per
 //! level and nesting depth are capped by [`Limits`].
 
-#![forbid(unsafe_code)]
+// `unsafe` only where a benchmark proved it pays (callgrind, `examples/perf.rs`): the ASCII text
+// fast path `avp::text`, which allows it explicitly, with a SAFETY note.
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 
 #[macro_use]

@@ -139,6 +139,7 @@ impl Header {
     }
 
     /// The 20 octets of this header (with `length` as it is).
+    #[inline]
     pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
         let mut b = [0u8; HEADER_LEN];
         b[0..4].copy_from_slice(&(self.length & 0x00ff_ffff).to_be_bytes());

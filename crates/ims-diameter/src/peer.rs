@@ -17,6 +17,12 @@
 //! the owner to run the handshake on the same transport ([`Output::StartTls`]); it opens on
 //! [`Input::TlsEstablished`].
 //!
+//! Capabilities update (RFC 6737, Application-Id 10, CUR/CUA command 328): with
+//! [`Application::CAPABILITIES_UPDATE`] advertised by both sides, [`Peer::update_capabilities`]
+//! sends our new application list on the open connection and a received CUR replaces the
+//! peer's ([`Event::CapabilitiesUpdated`]); no application left in common is answered 5010
+//! DIAMETER_NO_COMMON_APPLICATION and followed by DPR.
+//!
 //! ```
 //! use ims_diameter::peer::{Application, Event, Output, Peer, PeerConfig, PeerState, Side};
 //! use std::time::{Duration, Instant};
@@ -96,6 +102,10 @@ impl Application {
     }
     /// The relay application (0xffffffff): an agent that relays every application.
     pub const RELAY: Application = Application::auth(app::RELAY);
+    /// The Capabilities Update application (RFC 6737, Application-Id 10): with it in
+    /// [`PeerConfig::applications`] on both sides, [`Peer::update_capabilities`] changes the
+    /// advertised applications of an open connection with CUR/CUA.
+    pub const CAPABILITIES_UPDATE: Application = Application::auth(CAPABILITIES_UPDATE_APPLICATION);
 }
 
 /// How a peer is configured: its identity as advertised in CER/CEA and its timers.
@@ -425,7 +435,24 @@ pub struct RemoteInfo {
     /// The Application-Ids both sides support (the intersection; everything of ours when the peer
     /// is a relay).
     pub common_applications: Vec<u32>,
+    /// The Application-Ids the peer advertised (Auth-, Acct- and Vendor-Specific-Application-Id
+    /// of its CER/CEA, or of its last CUR, RFC 6737).
+    pub advertised_applications: Vec<u32>,
 }
+
+impl RemoteInfo {
+    /// The peer advertised the Capabilities Update application (RFC 6737, Application-Id 10).
+    pub fn supports_capabilities_update(&self) -> bool {
+        self.advertised_applications
+            .contains(&CAPABILITIES_UPDATE_APPLICATION)
+    }
+}
+
+/// The Diameter Capabilities Update application (RFC 6737 §4, Application-Id 10): a node that
+/// supports CUR/CUA advertises it in CER/CEA (e.g. with [`Application::CAPABILITIES_UPDATE`]).
+pub const CAPABILITIES_UPDATE_APPLICATION: u32 = 10;
+/// Capabilities-Update-Request/Answer (RFC 6737 §3, Command Code 328).
+pub const CAPABILITIES_UPDATE: u32 = 328;
 
 /// A request the peer did not get an answer for: after a failover it must be sent elsewhere
 /// (its T flag is already set in `bytes`).
@@ -444,6 +471,10 @@ pub struct PendingRequest {
 pub enum Event {
     /// The capabilities exchange succeeded: the peer is open.
     Open(RemoteInfo),
+    /// A capabilities update (RFC 6737 CUR/CUA) succeeded on the open connection: the peer's
+    /// CUR was accepted, or the CUA to ours said DIAMETER_SUCCESS. The new common applications
+    /// are in [`RemoteInfo::common_applications`].
+    CapabilitiesUpdated(RemoteInfo),
     /// The watchdog changed state (RFC 3539).
     Watchdog(WatchdogState),
     /// A request for an application (not CER/DWR/DPR) arrived; answer with [`Peer::send_answer`].
@@ -559,6 +590,10 @@ pub enum PeerError {
     /// The responder transport is already in use.
     #[error("responder transport already in use")]
     Busy,
+    /// The peer (or this node) does not advertise the Capabilities Update application
+    /// (RFC 6737): the new applications apply from the next capabilities exchange.
+    #[error("the peer does not support capabilities update (RFC 6737)")]
+    UpdateUnsupported,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -596,6 +631,8 @@ pub struct Peer {
     num_dwa: i32,
     was_open: bool,
     disconnect_cause: Option<DisconnectCause>,
+    /// The Hop-by-Hop Identifier of our CUR waiting for its CUA (RFC 6737).
+    cur_pending: Option<u32>,
     stats: PeerStats,
 }
 
@@ -640,6 +677,7 @@ impl Peer {
             num_dwa: 0,
             was_open: false,
             disconnect_cause: None,
+            cur_pending: None,
             stats: PeerStats::default(),
         };
         p.next_hbh = p.random() as u32;
@@ -1001,6 +1039,7 @@ impl Peer {
         self.handshake_info = None;
         self.secure = [false; 2];
         self.dwr_pending = false;
+        self.cur_pending = None;
         for t in [Timer::Connect, Timer::Watchdog, Timer::Disconnect] {
             self.set_timer(t, None);
         }
@@ -1225,6 +1264,10 @@ impl Peer {
             _ => {}
         }
         match (code, req) {
+            (CAPABILITIES_UPDATE, true) => self.on_cur(now, side, &msg),
+            (CAPABILITIES_UPDATE, false) if self.cur_pending == Some(view.hop_by_hop()) => {
+                self.on_cua(&msg)
+            }
             (cmd::DEVICE_WATCHDOG, true) => {
                 self.stats.dwr_received += 1;
                 let dwa = Dwa {
@@ -1340,11 +1383,12 @@ impl Peer {
                 return Err(reject(ResultCode::UnknownPeer));
             }
         }
-        let common = self.common_applications(
+        let theirs = advertised(
             &cer.auth_application_id,
             &cer.acct_application_id,
             &cer.vendor_specific_application_id,
         );
+        let common = self.common_applications(&theirs);
         if common.is_empty() {
             return Err(reject(ResultCode::NoCommonApplication));
         }
@@ -1364,6 +1408,7 @@ impl Peer {
                 product_name: cer.product_name.into_owned(),
                 origin_state_id: cer.origin_state_id,
                 common_applications: common,
+                advertised_applications: theirs,
             },
             tls,
         ))
@@ -1371,27 +1416,12 @@ impl Peer {
 
     /// The intersection of our applications with the peer's (RFC 6733 §5.3: the relay
     /// application on either side matches everything).
-    fn common_applications(
-        &self,
-        auth: &[u32],
-        acct: &[u32],
-        vsai: &[VendorSpecificApplicationId<'_>],
-    ) -> Vec<u32> {
-        let theirs: Vec<u32> = auth
-            .iter()
-            .chain(acct)
-            .copied()
-            .chain(vsai.iter().flat_map(|v| {
-                v.auth_application_id
-                    .into_iter()
-                    .chain(v.acct_application_id)
-            }))
-            .collect();
+    fn common_applications(&self, theirs: &[u32]) -> Vec<u32> {
         let ours: Vec<u32> = self.cfg.applications.iter().map(|a| a.id).collect();
         let mut common: Vec<u32> = if theirs.contains(&app::RELAY) {
             ours.iter().copied().filter(|a| *a != app::RELAY).collect()
         } else if ours.contains(&app::RELAY) {
-            theirs.clone()
+            theirs.to_vec()
         } else {
             ours.iter()
                 .copied()
@@ -1482,6 +1512,142 @@ impl Peer {
         }
     }
 
+    fn supports_update(&self) -> bool {
+        self.cfg
+            .applications
+            .iter()
+            .any(|a| a.id == CAPABILITIES_UPDATE_APPLICATION)
+    }
+
+    /// Replaces the applications we advertise (RFC 6737 Capabilities Update). On an open
+    /// connection whose peer advertised the Capabilities Update application (and we too, see
+    /// [`Application::CAPABILITIES_UPDATE`]) a CUR with every application we now support is sent;
+    /// [`Event::CapabilitiesUpdated`] follows its successful CUA. Otherwise the applications are
+    /// only stored for the next CER/CEA and [`PeerError::UpdateUnsupported`] is returned when
+    /// the peer is open (the caller may disconnect and reconnect instead). Identity and
+    /// security are not changed by an update (RFC 6737 §3).
+    pub fn update_capabilities(
+        &mut self,
+        _now: Instant,
+        applications: Vec<Application>,
+    ) -> Result<(), PeerError> {
+        self.cfg.applications = applications;
+        if !self.state.is_open() {
+            return Ok(());
+        }
+        let remote_ok = self
+            .remote
+            .as_ref()
+            .is_some_and(RemoteInfo::supports_capabilities_update);
+        let Some(side) = self.active.filter(|_| remote_ok && self.supports_update()) else {
+            return Err(PeerError::UpdateUnsupported);
+        };
+        let hbh = self.hop_by_hop();
+        let e2e = self.random() as u32;
+        let cur = self.cfg.cer(true); // CUR: the CER's AVPs without Inband-Security-Id
+        let h = crate::message::Header {
+            version: 1,
+            length: 0,
+            flags: Flags(Flags::REQUEST),
+            code: CAPABILITIES_UPDATE,
+            application_id: CAPABILITIES_UPDATE_APPLICATION,
+            hop_by_hop: hbh,
+            end_to_end: e2e,
+        };
+        let mut v = Vec::new();
+        cur.encode_into(&h, &mut v);
+        self.cur_pending = Some(hbh);
+        self.transmit(side, v);
+        Ok(())
+    }
+
+    /// A CUR on the open connection (RFC 6737 §3.1): the peer's applications are replaced and
+    /// the common ones computed again; none in common → CUA 5010 and DPR.
+    fn on_cur(&mut self, now: Instant, side: Side, msg: &OwnedMessage) {
+        let view = msg.view();
+        let answer = |rc: ResultCode| {
+            let mut h = view.header().answer();
+            if rc.code() / 1000 == 3 {
+                h.flags.0 |= Flags::ERROR;
+            }
+            let cua = Dpa {
+                result_code: rc.code(),
+                origin_host: self.cfg.origin_host.as_str().into(),
+                origin_realm: self.cfg.origin_realm.as_str().into(),
+                ..Default::default()
+            };
+            let mut v = Vec::new();
+            cua.encode_into(&h, &mut v);
+            v
+        };
+        if !self.supports_update() || view.application_id() != CAPABILITIES_UPDATE_APPLICATION {
+            let a = answer(ResultCode::ApplicationUnsupported);
+            self.transmit(side, a);
+            return;
+        }
+        let cur = match Cer::decode_avps(view.avps()) {
+            Ok(c) => c,
+            Err(e) => {
+                if let Some(a) = error_answer(msg.bytes(), &e, &self.cfg.origin()) {
+                    self.transmit(side, a);
+                }
+                return;
+            }
+        };
+        let same_host = self
+            .remote
+            .as_ref()
+            .is_some_and(|r| r.origin_host.eq_ignore_ascii_case(&cur.origin_host));
+        if !same_host {
+            // RFC 6737 §3: an update cannot change the peer's identity
+            let a = answer(ResultCode::UnknownPeer);
+            self.transmit(side, a);
+            return;
+        }
+        let theirs = advertised(
+            &cur.auth_application_id,
+            &cur.acct_application_id,
+            &cur.vendor_specific_application_id,
+        );
+        let common = self.common_applications(&theirs);
+        if common.iter().all(|a| *a == CAPABILITIES_UPDATE_APPLICATION) {
+            let a = answer(ResultCode::NoCommonApplication);
+            self.transmit(side, a);
+            // RFC 6737 §3.2: the connection SHOULD then be closed
+            self.disconnect(now, DisconnectCause::DoNotWantToTalkToYou);
+            return;
+        }
+        let a = answer(ResultCode::Success);
+        self.transmit(side, a);
+        if let Some(r) = self.remote.as_mut() {
+            r.common_applications = common;
+            r.advertised_applications = theirs;
+            let r = r.clone();
+            self.event(Event::CapabilitiesUpdated(r));
+        }
+    }
+
+    /// The CUA to our CUR: on success the common applications follow our new ones.
+    fn on_cua(&mut self, msg: &OwnedMessage) {
+        self.cur_pending = None;
+        let rc = msg.view().outcome().map_or(0, |o| o.code());
+        let theirs = self
+            .remote
+            .as_ref()
+            .map(|r| r.advertised_applications.clone())
+            .unwrap_or_default();
+        let common = self.common_applications(&theirs);
+        if rc != ResultCode::Success.code() {
+            // 5010: the peer disconnects (RFC 6737 §3.2); nothing else to do here
+            return;
+        }
+        if let Some(r) = self.remote.as_mut() {
+            r.common_applications = common;
+            let r = r.clone();
+            self.event(Event::CapabilitiesUpdated(r));
+        }
+    }
+
     fn on_cea(&mut self, now: Instant, side: Side, msg: &OwnedMessage) {
         let waiting = side == Side::Initiator
             && matches!(self.state, PeerState::WaitICea | PeerState::WaitReturns);
@@ -1510,11 +1676,12 @@ impl Peer {
                 return;
             }
         }
-        let common = self.common_applications(
+        let theirs = advertised(
             &cea.auth_application_id,
             &cea.acct_application_id,
             &cea.vendor_specific_application_id,
         );
+        let common = self.common_applications(&theirs);
         if common.is_empty() {
             self.go_down(
                 now,
@@ -1542,6 +1709,7 @@ impl Peer {
             product_name: cea.product_name.into_owned(),
             origin_state_id: cea.origin_state_id,
             common_applications: common,
+            advertised_applications: theirs,
         };
         if self.state == PeerState::WaitReturns {
             // I-Rcv-CEA: R-Disc
@@ -1554,6 +1722,20 @@ impl Peer {
             self.open(now, Side::Initiator, info);
         }
     }
+}
+
+/// The Application-Ids a CER/CEA/CUR advertises (RFC 6737 §3: the Vendor-Id of a
+/// Vendor-Specific-Application-Id plays no part).
+fn advertised(auth: &[u32], acct: &[u32], vsai: &[VendorSpecificApplicationId<'_>]) -> Vec<u32> {
+    auth.iter()
+        .chain(acct)
+        .copied()
+        .chain(vsai.iter().flat_map(|v| {
+            v.auth_application_id
+                .into_iter()
+                .chain(v.acct_application_id)
+        }))
+        .collect()
 }
 
 /// A minimal answer to `request` with this Result-Code (E bit for 3xxx): Session-Id (copied),

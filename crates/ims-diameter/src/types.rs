@@ -55,9 +55,9 @@ impl<'a> Address<'a> {
                 if v.is_empty() || !v.iter().all(|b| b.is_ascii_digit()) {
                     return Err(ErrorKind::InvalidAvpValue);
                 }
-                std::str::from_utf8(v)
+                crate::avp::text(v)
                     .map(Address::E164)
-                    .map_err(|_| ErrorKind::InvalidAvpValue)
+                    .ok_or(ErrorKind::InvalidAvpValue)
             }
             family => Ok(Address::Other { family, value: v }),
         }

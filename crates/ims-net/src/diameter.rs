@@ -75,6 +75,13 @@
 //! Peer discovery ([`Node::set_resolver`]): results are kept for the DNS TTL (at most
 //! [`NodeConfig::discovery_refresh`]) and then looked up again in the background; peers that
 //! are no longer advertised are disconnected. Relayed requests trigger discovery too.
+//!
+//! Capabilities update (RFC 6737, [`Node::update_applications`]): with
+//! [`ims_diameter::peer::Application::CAPABILITIES_UPDATE`] advertised on both sides, a CUR
+//! changes the common applications of an open connection without closing it.
+//!
+//! Stopping ([`Node::shutdown`], then [`Node::wait_stopped`]): listeners close, discovery
+//! stops looking up, every peer gets DPR, and every task of the node ends.
 
 use bytes::Bytes;
 use ims_diameter::answer::{check_request, error_answer, Origin};
@@ -178,13 +185,18 @@ impl NodeConfig {
         }
     }
 
-    fn peer_config(&self, expected: Option<&str>, seed: u64) -> PeerConfig {
+    fn peer_config(
+        &self,
+        applications: Vec<Application>,
+        expected: Option<&str>,
+        seed: u64,
+    ) -> PeerConfig {
         PeerConfig {
             host_ip_addresses: self.host_ip_addresses.clone(),
             vendor_id: self.vendor_id,
             product_name: self.product_name.clone(),
             origin_state_id: self.origin_state_id,
-            applications: self.applications.clone(),
+            applications,
             expected_peer: expected.map(str::to_owned),
             watchdog_interval: self.watchdog_interval,
             watchdog_jitter: self.watchdog_jitter,
@@ -291,6 +303,10 @@ enum Cmd {
     #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     TlsFailed(Side, u64),
     Disconnect(DisconnectCause),
+    /// RFC 6737: advertise these applications from now on (CUR on an open connection).
+    UpdateApplications(Vec<Application>),
+    /// The node forgot the peer (discovery dropped it): the task ends once it is closed.
+    Forget,
 }
 
 type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
@@ -457,6 +473,44 @@ struct Inner {
     /// The TLS configuration of inband security (TLS after CER/CEA on plain TCP).
     #[cfg(feature = "tls")]
     inband_tls: Mutex<Option<crate::tls::TlsConfig>>,
+    /// `true` once [`Node::shutdown`] ran: listeners, discovery and peer tasks stop.
+    stop: watch::Sender<bool>,
+    /// The applications advertised now ([`NodeConfig::applications`], then
+    /// [`Node::update_applications`]).
+    applications: Mutex<Vec<Application>>,
+    /// Every task the node spawned that has not ended yet.
+    tasks: Arc<Tasks>,
+}
+
+/// Counts the node's live tasks (see [`Node::wait_stopped`]).
+#[derive(Default)]
+struct Tasks {
+    live: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+/// Held by a spawned task's future: counted from the spawn until the future is dropped (it
+/// ended or was aborted).
+struct TaskGuard(Arc<Tasks>);
+
+impl TaskGuard {
+    fn new(tasks: &Arc<Tasks>) -> TaskGuard {
+        tasks.live.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        TaskGuard(tasks.clone())
+    }
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        if self
+            .0
+            .live
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+            == 1
+        {
+            self.0.idle.notify_waiters();
+        }
+    }
 }
 
 type SharedResolver = Arc<Mutex<Box<dyn Resolver + Send>>>;
@@ -531,6 +585,9 @@ impl Node {
                 discovered: Mutex::new(HashMap::new()),
                 #[cfg(feature = "tls")]
                 inband_tls: Mutex::new(None),
+                stop: watch::Sender::new(false),
+                tasks: Arc::default(),
+                applications: Mutex::new(cfg.applications.clone()),
                 cfg,
             }),
         }
@@ -565,15 +622,42 @@ impl Node {
         format!("{};{};{}", self.inner.cfg.origin_host, s.0, s.1)
     }
 
+    /// Spawns a task of the node (counted until it ends, see [`Node::wait_stopped`]).
+    fn spawn<F>(&self, f: F) -> tokio::task::JoinHandle<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let guard = TaskGuard::new(&self.inner.tasks);
+        tokio::spawn(async move {
+            let _guard = guard;
+            f.await;
+        })
+    }
+
+    /// `true` once [`Node::shutdown`] has been called.
+    pub fn is_stopped(&self) -> bool {
+        *self.inner.stop.borrow()
+    }
+
+    /// Accepts on `l` until the node stops (the listener is closed then).
+    async fn accept(&self, l: &TcpListener) -> Option<TcpStream> {
+        let mut stop = self.inner.stop.subscribe();
+        tokio::select! {
+            r = l.accept() => r.ok().map(|(s, _)| s),
+            _ = stop.wait_for(|s| *s) => None,
+        }
+    }
+
     /// Listens for peers on `addr`; returns the bound address.
     pub async fn listen(&self, addr: SocketAddr) -> Result<SocketAddr, NodeError> {
         let l = TcpListener::bind(addr).await?;
         let local = l.local_addr()?;
         let node = self.clone();
-        tokio::spawn(async move {
-            while let Ok((s, _)) = l.accept().await {
-                let node = node.clone();
-                tokio::spawn(async move {
+        self.spawn(async move {
+            while let Some(s) = node.accept(&l).await {
+                let n = node.clone();
+                node.spawn(async move {
+                    let node = n;
                     let _ = s.set_nodelay(true);
                     node.on_accept(Conn::Tcp(s)).await;
                 });
@@ -601,11 +685,12 @@ impl Node {
         let l = TcpListener::bind(addr).await?;
         let local = l.local_addr()?;
         let node = self.clone();
-        tokio::spawn(async move {
-            while let Ok((s, _)) = l.accept().await {
-                let node = node.clone();
+        self.spawn(async move {
+            while let Some(s) = node.accept(&l).await {
+                let n = node.clone();
                 let tls = tls.clone();
-                tokio::spawn(async move {
+                node.spawn(async move {
+                    let node = n;
                     let _ = s.set_nodelay(true);
                     let to = node.inner.cfg.connect_timeout;
                     if let Ok(Ok(t)) = tokio::time::timeout(to, tls.accept(s)).await {
@@ -655,6 +740,9 @@ impl Node {
         else {
             return;
         };
+        if self.is_stopped() {
+            return;
+        }
         #[cfg(feature = "tls")]
         if !cert.is_empty() && !crate::tls::names_host(&cert, &host) {
             return;
@@ -698,10 +786,11 @@ impl Node {
         if let Some(h) = peers.get(&key(host)) {
             return h.clone();
         }
+        let apps = self.applications();
         let cfg = self
             .inner
             .cfg
-            .peer_config(expected.then_some(host), self.next_seed());
+            .peer_config(apps, expected.then_some(host), self.next_seed());
         let peer = Peer::new(cfg, now());
         let (tx, rx) = mpsc::unbounded_channel();
         let (st_tx, st_rx) = watch::channel(PeerStatus {
@@ -717,6 +806,8 @@ impl Node {
         };
         peers.insert(key(host), handle.clone());
         let task = PeerTask {
+            stop: self.inner.stop.subscribe(),
+            forgotten: false,
             node: self.clone(),
             host: host.to_owned(),
             addr,
@@ -733,7 +824,7 @@ impl Node {
             replies: HashMap::new(),
             next_tag: 0,
         };
-        tokio::spawn(task.run(rx, addr.is_some()));
+        self.spawn(task.run(rx, addr.is_some()));
         handle
     }
 
@@ -788,6 +879,9 @@ impl Node {
     /// the order discovery ranks them (empty without a resolver or when nothing is found).
     /// Hosts that already have a peer are kept as they are.
     pub async fn discover_peers(&self, realm: &str, application_id: u32) -> Vec<String> {
+        if self.is_stopped() {
+            return Vec::new();
+        }
         let Some(resolver) = self.inner.resolver.lock().expect("resolver lock").clone() else {
             return Vec::new();
         };
@@ -890,8 +984,9 @@ impl Node {
         );
         drop(map);
         if !refreshing {
-            tokio::spawn(refresh_loop(
+            self.spawn(refresh_loop(
                 Arc::downgrade(&self.inner),
+                self.inner.stop.subscribe(),
                 realm.to_owned(),
                 application_id,
             ));
@@ -902,6 +997,9 @@ impl Node {
     /// Disconnects a peer (DPR DO_NOT_WANT_TO_TALK_TO_YOU, no reconnection) and forgets it.
     fn forget_peer(&self, host: &str) {
         let _ = self.disconnect(host, DisconnectCause::DoNotWantToTalkToYou);
+        if let Some(h) = self.inner.peers.lock().expect("peers lock").get(&key(host)) {
+            let _ = h.tx.send(Cmd::Forget);
+        }
         self.inner
             .peers
             .lock()
@@ -1046,11 +1144,71 @@ impl Node {
             .map_err(|_| NodeError::Closed)
     }
 
-    /// Sends DPR (REBOOTING) to every peer.
+    /// Stops the node: its listeners close, discovery stops (no DNS lookup from now on, the
+    /// refresh tasks end), every open peer gets DPR (REBOOTING, RFC 6733 §5.4) and no peer
+    /// reconnects; each peer's task ends once its connection is closed (DPA received, the
+    /// disconnect timeout, or the peer gone). Requests still pending on a peer fail with
+    /// [`NodeError::Closed`] when its task ends, new ones fail at once. Wait for the tasks with
+    /// [`Node::wait_stopped`].
     pub fn shutdown(&self) {
+        self.inner.stop.send_replace(true);
         let peers = self.inner.peers.lock().expect("peers lock");
         for h in peers.values() {
             let _ = h.tx.send(Cmd::Disconnect(DisconnectCause::Rebooting));
+        }
+    }
+
+    /// After [`Node::shutdown`]: waits until every task the node spawned (listeners, peers and
+    /// their connection readers, discovery refreshes, request handlers) has ended, or
+    /// `timeout` passes ([`NodeError::Timeout`]). With a handler that never returns, the wait
+    /// times out.
+    pub async fn wait_stopped(&self, timeout: Duration) -> Result<(), NodeError> {
+        let tasks = &self.inner.tasks;
+        let idle = async {
+            loop {
+                let notified = tasks.idle.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if tasks.live.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(timeout, idle)
+            .await
+            .map_err(|_| NodeError::Timeout)
+    }
+
+    /// How many tasks of the node are running (0 once [`Node::wait_stopped`] returned `Ok`).
+    pub fn running_tasks(&self) -> usize {
+        self.inner
+            .tasks
+            .live
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The applications the node advertises now.
+    pub fn applications(&self) -> Vec<Application> {
+        self.inner
+            .applications
+            .lock()
+            .expect("applications lock")
+            .clone()
+    }
+
+    /// Changes the applications the node advertises without closing its connections (RFC 6737
+    /// Capabilities Update): every open peer that advertised the Capabilities Update application
+    /// gets a CUR with the new list (include [`Application::CAPABILITIES_UPDATE`] in it, and in
+    /// [`NodeConfig::applications`], to keep the ability); when its CUA says DIAMETER_SUCCESS the
+    /// common applications in [`PeerStatus::remote`] change and requests are routed by them. A
+    /// peer that shares nothing any more answers 5010 and disconnects. Other peers, and every
+    /// later capabilities exchange, get the new list in their next CER/CEA.
+    pub fn update_applications(&self, applications: Vec<Application>) {
+        *self.inner.applications.lock().expect("applications lock") = applications.clone();
+        let peers = self.inner.peers.lock().expect("peers lock");
+        for h in peers.values() {
+            let _ = h.tx.send(Cmd::UpdateApplications(applications.clone()));
         }
     }
 
@@ -1375,7 +1533,7 @@ impl Node {
                 Err(_) => result_answer(&view, ResultCode::UnableToComply.code(), &self.origin()),
             };
         }
-        let apps: Vec<u32> = self.inner.cfg.applications.iter().map(|a| a.id).collect();
+        let apps: Vec<u32> = self.applications().iter().map(|a| a.id).collect();
         // no handler: 3007 for an application we do not serve, else the request's own fault,
         // else 3001 DIAMETER_COMMAND_UNSUPPORTED
         match check_request(&view, &apps) {
@@ -1468,13 +1626,19 @@ async fn connect(addr: SocketAddr, tls: PeerTls, host: &str) -> std::io::Result<
 /// (Boxed with its type spelt out: it calls [`Node::discover_peers`], which spawns it.)
 fn refresh_loop(
     node: std::sync::Weak<Inner>,
+    stop: watch::Receiver<bool>,
     realm: String,
     app_id: u32,
 ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-    Box::pin(refresh(node, realm, app_id))
+    Box::pin(refresh(node, stop, realm, app_id))
 }
 
-async fn refresh(node: std::sync::Weak<Inner>, realm: String, app_id: u32) {
+async fn refresh(
+    node: std::sync::Weak<Inner>,
+    mut stop: watch::Receiver<bool>,
+    realm: String,
+    app_id: u32,
+) {
     loop {
         let expires = {
             let Some(inner) = node.upgrade() else { return };
@@ -1484,7 +1648,10 @@ async fn refresh(node: std::sync::Weak<Inner>, realm: String, app_id: u32) {
                 None => return,
             }
         };
-        tokio::time::sleep_until(expires).await;
+        tokio::select! {
+            _ = tokio::time::sleep_until(expires) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
         let Some(inner) = node.upgrade() else { return };
         let n = Node { inner };
         if n.fresh_discovered(&realm).is_empty()
@@ -1605,6 +1772,10 @@ async fn inband_handshake(
 }
 
 struct PeerTask {
+    /// The node's stop flag ([`Node::shutdown`]): the task ends once the peer is closed.
+    stop: watch::Receiver<bool>,
+    /// [`Cmd::Forget`] received: the task ends once the peer is closed.
+    forgotten: bool,
     node: Node,
     host: String,
     addr: Option<SocketAddr>,
@@ -1624,6 +1795,14 @@ struct PeerTask {
     next_tag: u64,
 }
 
+impl Drop for PeerTask {
+    fn drop(&mut self) {
+        for r in self.readers.iter_mut().filter_map(Option::take) {
+            r.abort();
+        }
+    }
+}
+
 const fn idx(s: Side) -> usize {
     match s {
         Side::Initiator => 0,
@@ -1633,11 +1812,15 @@ const fn idx(s: Side) -> usize {
 
 impl PeerTask {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Cmd>, connect: bool) {
-        if connect {
+        if connect && !*self.stop.borrow() {
             self.peer.connect(now());
         }
         loop {
             self.drain().await;
+            if (self.forgotten || *self.stop.borrow()) && self.peer.state() == PeerState::Closed {
+                // shut down or forgotten: the connection readers end with the task (see Drop)
+                return;
+            }
             let sleep = self.peer.poll_timeout().map(Instant::from_std);
             let cmd = match sleep {
                 Some(t) => tokio::select! {
@@ -1670,7 +1853,7 @@ impl PeerTask {
         self.ctl[i] = Some(ctl_tx);
         self.paused[i] = inband && cer_read;
         let max = self.peer.config().limits.max_message_size;
-        let h = tokio::spawn(read_loop(
+        let h = self.node.spawn(read_loop(
             r,
             side,
             gen,
@@ -1724,7 +1907,7 @@ impl PeerTask {
                     let tx = self.tx.clone();
                     let host = self.host.clone();
                     let to = self.node.inner.cfg.connect_timeout;
-                    let h = tokio::spawn(async move {
+                    let h = self.node.spawn(async move {
                         let hs = async {
                             let r = back_rx.await.ok()?;
                             let tcp = r.reunite(w).ok()?;
@@ -1822,6 +2005,11 @@ impl PeerTask {
                 }
             }
             Cmd::Disconnect(cause) => self.peer.disconnect(t, cause),
+            Cmd::Forget => self.forgotten = true,
+            Cmd::UpdateApplications(apps) => {
+                // a peer without RFC 6737 gets the list at its next capabilities exchange
+                let _ = self.peer.update_capabilities(t, apps);
+            }
         }
     }
 
@@ -1837,7 +2025,7 @@ impl PeerTask {
                     let to = self.node.inner.cfg.connect_timeout;
                     let tls = self.tls.clone();
                     let host = self.host.clone();
-                    tokio::spawn(async move {
+                    self.node.spawn(async move {
                         let c = tokio::time::timeout(to, connect(addr, tls, &host)).await;
                         match c {
                             Ok(Ok(s)) => {
@@ -1914,7 +2102,11 @@ impl PeerTask {
                     }
                 }
             }
-            Event::Open(_) | Event::Watchdog(_) | Event::Down(_) | Event::Discarded(_) => {}
+            Event::Open(_)
+            | Event::CapabilitiesUpdated(_)
+            | Event::Watchdog(_)
+            | Event::Down(_)
+            | Event::Discarded(_) => {}
         }
     }
 
@@ -1938,7 +2130,7 @@ impl PeerTask {
                     .peer
                     .remote()
                     .map_or_else(|| self.host.clone(), |r| r.origin_host.clone());
-                tokio::spawn(async move {
+                self.node.spawn(async move {
                     let a = node.answer_request(m.clone(), peer).await;
                     node.inner
                         .dups

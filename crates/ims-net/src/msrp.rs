@@ -121,7 +121,7 @@ pub enum TrySendError<T> {
 
 enum Cmd {
     Add(Box<Session>),
-    Remove(String),
+    Remove(String, oneshot::Sender<()>),
     Send(String, Outgoing, oneshot::Sender<Option<String>>),
     Push(String, String, Bytes),
     Finish(String, String),
@@ -284,12 +284,15 @@ impl MsrpConnection {
 
     /// Removes a session (its chunk being written, if any, ends with `+`; what it had not sent
     /// yet is dropped); the connection stays for the others (RFC 4975 §8.5). Requests for it
-    /// get 481 afterwards.
+    /// get 481 afterwards: it returns once the connection has let the session go, so a request
+    /// the peer sends after that can no longer reach it.
     pub async fn remove_session(&self, session_id: &str) -> Result<(), Closed> {
+        let (tx, rx) = oneshot::channel();
         self.cmd
-            .send(Cmd::Remove(session_id.into()))
+            .send(Cmd::Remove(session_id.into(), tx))
             .await
-            .map_err(|_| Closed)
+            .map_err(|_| Closed)?;
+        rx.await.map_err(|_| Closed)
     }
 
     /// Waits until fewer than [`ConnConfig::high_water`] bytes wait for the peer.
@@ -864,7 +867,10 @@ impl Task {
                     match c {
                         None | Some(Cmd::Close) => closing = true,
                         Some(Cmd::Add(s)) => self.add(now, *s),
-                        Some(Cmd::Remove(k)) => self.remove(now, &k)?,
+                        Some(Cmd::Remove(k, done)) => {
+                            self.remove(now, &k)?;
+                            let _ = done.send(());
+                        }
                         Some(Cmd::Send(k, m, tx)) => {
                             let id = self.sessions.get_mut(&k).map(|s| s.send(m));
                             let _ = tx.send(id);

@@ -640,3 +640,114 @@ async fn connection_loss_fails_over_at_once_and_fails_back_after_reopen() {
     let a = scscf.send(&mar(&scscf, "erin")).await.unwrap();
     assert_eq!(a.view().origin_host(), Some("hss1.ims.example.org"));
 }
+
+/// RFC 6737 Capabilities Update between two of our nodes: a P-CSCF connected to a PCRF for Cx
+/// only adds Rx with a CUR on the open connection (both advertise Application-Id 10); after the
+/// CUA an AAR is routed to the PCRF on that same connection (no reconnection is configured, so
+/// a closed connection would stay closed). Then the PCRF updates to an application the P-CSCF
+/// does not have: the P-CSCF answers 5010 and disconnects with DPR.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capabilities_update_adds_rx_on_the_open_connection() {
+    let mut pc = cfg("pcrf.ims.example.org");
+    pc.applications.push(Application::CAPABILITIES_UPDATE);
+    let pcrf = Node::new(pc);
+    let addr = pcrf.listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let served = Arc::new(AtomicUsize::new(0));
+    let (p, s) = (pcrf.clone(), served.clone());
+    pcrf.handle(app::RX, Aar::CODE, move |req| {
+        let (p, s) = (p.clone(), s.clone());
+        async move {
+            s.fetch_add(1, Ordering::SeqCst);
+            let aar = Aar::decode(&req.message.view()).unwrap();
+            let mut aaa = Aaa {
+                session_id: aar.session_id,
+                auth_application_id: app::RX,
+                origin_host: p.origin_host().to_owned().into(),
+                origin_realm: REALM.into(),
+                ..Default::default()
+            };
+            aaa.set_outcome(Outcome::SUCCESS);
+            aaa.encode_answer(req.message.header())
+        }
+    });
+    let mut cc = cfg("pcscf.ims.example.org");
+    cc.applications = vec![
+        Application::tgpp_auth(app::CX),
+        Application::CAPABILITIES_UPDATE,
+    ];
+    cc.reconnect_interval = None;
+    let pcscf = Node::new(cc);
+    pcscf.add_peer("pcrf.ims.example.org", addr);
+    let info = pcscf.wait_open("pcrf.ims.example.org", SECS).await.unwrap();
+    assert!(info.supports_capabilities_update());
+    assert!(!info.common_applications.contains(&app::RX), "{info:?}");
+    let aar = |n: &Node| Aar {
+        session_id: n.session_id().into(),
+        auth_application_id: app::RX,
+        origin_host: n.origin_host().to_owned().into(),
+        origin_realm: REALM.into(),
+        destination_realm: REALM.into(),
+        ..Default::default()
+    };
+    // no peer for Rx yet
+    let err = pcscf.send(&aar(&pcscf)).await.unwrap_err();
+    assert!(matches!(err, NodeError::NoRoute(_)), "{err:?}");
+    assert_eq!(served.load(Ordering::SeqCst), 0);
+
+    pcscf.update_applications(vec![
+        Application::tgpp_auth(app::CX),
+        Application::tgpp_auth(app::RX),
+        Application::CAPABILITIES_UPDATE,
+    ]);
+    assert!(pcscf
+        .applications()
+        .contains(&Application::tgpp_auth(app::RX)));
+    let has_rx = |s: &ims_net::diameter::PeerStatus| {
+        s.remote
+            .as_ref()
+            .is_some_and(|r| r.common_applications.contains(&app::RX))
+    };
+    let deadline = tokio::time::Instant::now() + SECS;
+    while !(pcscf
+        .peer_status("pcrf.ims.example.org")
+        .is_some_and(|s| has_rx(&s))
+        && pcrf
+            .peer_status("pcscf.ims.example.org")
+            .is_some_and(|s| has_rx(&s)))
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never updated");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let aaa = pcscf.send(&aar(&pcscf)).await.unwrap();
+    assert_eq!(aaa.view().outcome(), Some(Outcome::SUCCESS));
+    assert_eq!(served.load(Ordering::SeqCst), 1);
+    // the same connection all along
+    assert_eq!(
+        pcscf.peer_status("pcrf.ims.example.org").unwrap().state,
+        PeerState::IOpen
+    );
+    assert_eq!(
+        pcrf.peer_status("pcscf.ims.example.org").unwrap().state,
+        PeerState::ROpen
+    );
+
+    // nothing in common any more: 5010 and DPR from the P-CSCF
+    pcrf.update_applications(vec![
+        Application::tgpp_auth(16_777_217), // Sh
+        Application::CAPABILITIES_UPDATE,
+    ]);
+    pcrf.wait_closed("pcscf.ims.example.org", SECS)
+        .await
+        .unwrap();
+    assert_eq!(
+        pcrf.peer_status("pcscf.ims.example.org")
+            .unwrap()
+            .stats
+            .dpr_received,
+        1
+    );
+    pcscf
+        .wait_closed("pcrf.ims.example.org", SECS)
+        .await
+        .unwrap();
+}

@@ -299,6 +299,9 @@ async fn discovery_is_refreshed_after_the_dns_ttl_and_unadvertised_peers_are_dro
             .is_some_and(|s| s.stats.dpr_received == 1 && !s.state.is_open())
     })
     .await;
+    // the forgotten peer's task ended: left are the refresh task, hss2's peer task and its
+    // connection reader
+    eventually("hss1's task ended", || client.running_tasks() == 3).await;
     client
         .wait_open("hss2.ttl.example.net", SECS)
         .await
@@ -407,4 +410,82 @@ async fn a_redirect_to_sctp_only_hosts_is_a_typed_error() {
         e => panic!("{e:?}"),
     }
     assert!(client.peer_status("hss.sctp.example.net").is_none());
+}
+
+/// [`Node::shutdown`] ends discovery: the refresh task that asked DNS every TTL stops, no request
+/// triggers a lookup any more; the listener closes, the discovered peer gets DPR (REBOOTING)
+/// and no task of the node is left (its own count and the runtime's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_stops_discovery_and_every_task() {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let before = metrics.num_alive_tasks();
+    let realm = "stop.example.net";
+    let (hss, addr, count) = hss("hss.stop.example.net", realm, "127.0.0.1:0").await;
+    let mut dns = StaticResolver::default();
+    dns.add_srv(
+        "_diameter._tcp.stop.example.net",
+        Srv::new(0, 10, addr.port(), "hss.stop.example.net"),
+    )
+    .add_address("hss.stop.example.net", localhost());
+    let lookups = Arc::new(AtomicUsize::new(0));
+    let mut c = cfg("scscf.ims.example.org", "ims.example.org");
+    c.discovery_refresh = Duration::from_millis(200); // (`Counting` reports no TTL)
+    let client = Node::new(c);
+    client.set_resolver(Counting(dns, lookups.clone()));
+    let listening = client.listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let maa = client.send(&mar(&client, realm)).await.unwrap();
+    assert_eq!(maa.view().outcome(), Some(Outcome::SUCCESS));
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    // the refresh task asks DNS again every 200 ms
+    let first = lookups.load(Ordering::SeqCst);
+    assert!(first > 0);
+    eventually("discovery refreshed", || {
+        lookups.load(Ordering::SeqCst) > first
+    })
+    .await;
+    assert!(client.running_tasks() > 0);
+    assert!(!client.is_stopped());
+
+    client.shutdown();
+    assert!(client.is_stopped());
+    client.wait_stopped(SECS).await.unwrap();
+    assert_eq!(client.running_tasks(), 0);
+    let peer = client.peer_status("hss.stop.example.net").unwrap();
+    assert_eq!(peer.state, ims_diameter::peer::PeerState::Closed);
+    eventually("the HSS got DPR", || {
+        hss.peer_status("scscf.ims.example.org")
+            .is_some_and(|s| s.stats.dpr_received == 1 && !s.state.is_open())
+    })
+    .await;
+
+    // no lookup any more: neither from the refresh (five intervals pass) nor from a request for a
+    // realm it never saw
+    let stopped_at = lookups.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let err = client
+        .send(&mar(&client, "other.example.net"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, NodeError::NoRoute(_) | NodeError::Closed),
+        "{err:?}"
+    );
+    let err = client.send(&mar(&client, realm)).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            NodeError::NoRoute(_) | NodeError::Closed | NodeError::PeerNotOpen(_)
+        ),
+        "{err:?}"
+    );
+    assert_eq!(lookups.load(Ordering::SeqCst), stopped_at);
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    // the listener is closed
+    assert!(tokio::net::TcpStream::connect(listening).await.is_err());
+    assert_eq!(client.running_tasks(), 0);
+
+    // the HSS stops too: nothing of either node is left in the runtime
+    hss.shutdown();
+    hss.wait_stopped(SECS).await.unwrap();
+    eventually("no task left", || metrics.num_alive_tasks() == before).await;
 }

@@ -8,10 +8,21 @@
 //! in that CER/CEA.
 //!
 //! Between two of our nodes, and with freeDiameter (`freeDiameterd`, Debian package
-//! `freediameter`, `TLS_old_method` / the `ALLOW_OLD_TLS` ACL flag) in both directions.
-//! Certificates come from a throw-away CA made with `openssl`. Skipped when `openssl` or
+//! `freediameter`, `TLS_old_method` / the `ALLOW_OLD_TLS` ACL flag) in both directions; and
+//! freeDiameter as a relay between two of our nodes with TLS after CER/CEA on both legs, where a
+//! Cx MAR/MAA and an Rx AAR/AAA cross it intact (it parses the Rx ones with its dictionary).
+//! Certificates come from a throw-away CA made with `openssl` (the helpers shared with the root
+//! package's interop tests, `tests/interop_common`). Skipped when `openssl` or
 //! `freeDiameterd` is missing unless `IMS_REQUIRE_INTEROP=1`.
 #![cfg(feature = "tls")]
+
+// the interop helpers shared with the root package's tests
+#[path = "../../../tests/common/mod.rs"]
+mod common;
+#[path = "../../../tests/interop_common/cx_rx.rs"]
+mod cx_rx;
+#[path = "../../../tests/interop_common/mod.rs"]
+mod interop_common;
 
 use ims_diameter::base::VendorSpecificApplicationId;
 use ims_diameter::cx::{Maa, Mar};
@@ -20,9 +31,9 @@ use ims_diameter::peer::{Application, InbandSecurity, PeerState};
 use ims_diameter::{Command, Outcome};
 use ims_net::diameter::{Node, NodeConfig};
 use ims_net::tls::{ClientAuth, Identity, TlsConfig, Trust};
+use interop_common::{free_port, freediameter_extensions as extension_dir, FreeDiameter, Pki};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command as Process, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -32,139 +43,30 @@ const REALM: &str = "test.example";
 const FD_HOST: &str = "fd.test.example";
 const SECS: Duration = Duration::from_secs(10);
 
-/// An interop tool from PATH (skip when missing unless `IMS_REQUIRE_INTEROP=1`).
-fn tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join(name))
-            .find(|f| f.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var("IMS_REQUIRE_INTEROP").as_deref() != Ok("1"),
-            "{name} is required (IMS_REQUIRE_INTEROP=1)"
-        );
-        eprintln!("skipped: {name} not installed");
-    }
-    found
+/// The shared test CA (`tests/interop_common`), files under `ims-inband-<tag>-…` (kept with
+/// `IMS_KEEP_TLS=1`); `None` (skip) without `openssl`.
+fn new_pki(tag: &str) -> Option<Pki> {
+    Pki::new("inband", tag, "IMS_KEEP_TLS")
 }
 
-/// A throw-away CA and leaf certificates in a temp dir (removed on drop).
-struct Pki {
-    dir: PathBuf,
-    ssl: PathBuf,
+/// A TLS configuration with the CA's leaf certificate for `name`, trusting the CA, asking the
+/// peer for its certificate.
+fn tls(pki: &Pki, stem: &str, name: &str) -> TlsConfig {
+    let (pem, key) = pki.leaf(stem, name);
+    TlsConfig::new(
+        Some(Identity::from_pem_files(pem, key).expect("leaf")),
+        Trust::ca_pem_file(pki.path("ca.pem")).unwrap(),
+        ClientAuth::Required,
+    )
+    .unwrap()
 }
 
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-impl Pki {
-    fn new(tag: &str) -> Option<Pki> {
-        let ssl = tool("openssl")?;
-        let dir = std::env::temp_dir().join(format!("ims-inband-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let pki = Pki { dir, ssl };
-        pki.openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=ims-rs inband test CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ]);
-        Some(pki)
-    }
-
-    fn openssl(&self, args: &[&str]) {
-        let out = Process::new(&self.ssl)
-            .args(args)
-            .current_dir(&self.dir)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// `<stem>.pem` / `<stem>.key` for `name` (CN and DNS SAN), signed by the CA.
-    fn leaf(&self, stem: &str, name: &str) -> Identity {
-        let (key, csr, pem, ext) = (
-            format!("{stem}.key"),
-            format!("{stem}.csr"),
-            format!("{stem}.pem"),
-            format!("{stem}.ext"),
-        );
-        let subj = format!("/CN={name}");
-        self.openssl(&[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-subj",
-            &subj,
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-        ]);
-        std::fs::write(
-            self.dir.join(&ext),
-            format!(
-                "subjectAltName=DNS:{name}\nbasicConstraints=critical,CA:FALSE\n\
-                 keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\n"
-            ),
-        )
-        .unwrap();
-        self.openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-out",
-            &pem,
-            "-extfile",
-            &ext,
-        ]);
-        Identity::from_pem_files(self.dir.join(&pem), self.dir.join(&key)).expect("leaf")
-    }
-
-    fn tls(&self, stem: &str, name: &str) -> TlsConfig {
-        TlsConfig::new(
-            Some(self.leaf(stem, name)),
-            Trust::ca_pem_file(self.dir.join("ca.pem")).unwrap(),
-            ClientAuth::Required,
-        )
-        .unwrap()
-    }
+/// `freeDiameterd` from PATH (skip when missing unless `IMS_REQUIRE_INTEROP=1`).
+fn freediameterd() -> Option<PathBuf> {
+    common::interop_tool(
+        "freeDiameterd",
+        "install freeDiameter (Debian package `freediameter`)",
+    )
 }
 
 /// A TCP proxy to `target` that records what crosses it: (client → server, server → client).
@@ -305,15 +207,15 @@ fn mar(node: &Node) -> Mar<'_> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inband_tls_between_our_nodes() {
-    let Some(pki) = Pki::new("nodes") else { return };
+    let Some(pki) = new_pki("nodes") else { return };
     let hss = Node::new(cfg("hss.test.example", InbandSecurity::TlsRequired));
-    hss.set_inband_tls(pki.tls("hss", "hss.test.example"));
+    hss.set_inband_tls(tls(&pki, "hss", "hss.test.example"));
     serve_mar(&hss);
     let addr = hss.listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let (via, rec) = proxy(addr).await;
 
     let scscf = Node::new(cfg("scscf.test.example", InbandSecurity::TlsOptional));
-    scscf.set_inband_tls(pki.tls("scscf", "scscf.test.example"));
+    scscf.set_inband_tls(tls(&pki, "scscf", "scscf.test.example"));
     scscf.add_peer("hss.test.example", via);
     scscf.wait_open("hss.test.example", SECS).await.unwrap();
     let st = scscf.peer_status("hss.test.example").unwrap();
@@ -344,11 +246,11 @@ async fn inband_tls_between_our_nodes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inband_tls_refusals() {
-    let Some(pki) = Pki::new("refuse") else {
+    let Some(pki) = new_pki("refuse") else {
         return;
     };
     let hss = Node::new(cfg("hss.test.example", InbandSecurity::TlsRequired));
-    hss.set_inband_tls(pki.tls("hss", "hss.test.example"));
+    hss.set_inband_tls(tls(&pki, "hss", "hss.test.example"));
     let addr = hss.listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
 
     // a clear-only peer: 5017 DIAMETER_NO_COMMON_SECURITY, never open
@@ -372,7 +274,7 @@ async fn inband_tls_refusals() {
 
     // a client whose certificate names another host than its CER's Origin-Host
     let liar = Node::new(cfg("liar.test.example", InbandSecurity::TlsRequired));
-    liar.set_inband_tls(pki.tls("liar", "someone-else.test.example"));
+    liar.set_inband_tls(tls(&pki, "liar", "someone-else.test.example"));
     liar.add_peer("hss.test.example", addr);
     // (with TLS 1.3 the client's handshake is done before the server has checked its
     // certificate: the liar may see the peer open for a moment, then the server closes)
@@ -396,10 +298,10 @@ async fn inband_tls_refusals() {
 
     // and a server whose certificate does not name its DiameterIdentity
     let evil = Node::new(cfg("hss2.test.example", InbandSecurity::TlsRequired));
-    evil.set_inband_tls(pki.tls("evil", "evil.test.example"));
+    evil.set_inband_tls(tls(&pki, "evil", "evil.test.example"));
     let evil_addr = evil.listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let wrong = Node::new(cfg("wrong.test.example", InbandSecurity::TlsRequired));
-    wrong.set_inband_tls(pki.tls("wrong", "wrong.test.example"));
+    wrong.set_inband_tls(tls(&pki, "wrong", "wrong.test.example"));
     wrong.add_peer("hss2.test.example", evil_addr);
     assert!(wrong
         .wait_open("hss2.test.example", Duration::from_secs(3))
@@ -408,7 +310,7 @@ async fn inband_tls_refusals() {
 
     // the same hss still serves a good client
     let good = Node::new(cfg("good.test.example", InbandSecurity::TlsRequired));
-    good.set_inband_tls(pki.tls("good", "good.test.example"));
+    good.set_inband_tls(tls(&pki, "good", "good.test.example"));
     good.add_peer("hss.test.example", addr);
     good.wait_open("hss.test.example", SECS).await.unwrap();
     assert!(good.peer_status("hss.test.example").unwrap().secure);
@@ -416,43 +318,15 @@ async fn inband_tls_refusals() {
 
 // ------------------------------------------------------------------------------ freeDiameter
 
-fn extension_dir() -> PathBuf {
-    for d in [
-        "/usr/lib/freeDiameter",
-        "/usr/lib/x86_64-linux-gnu/freeDiameter",
-        "/usr/lib/aarch64-linux-gnu/freeDiameter",
-        "/usr/local/lib/freeDiameter",
-    ] {
-        if Path::new(d).join("dict_dcca_3gpp.fdx").exists() {
-            return PathBuf::from(d);
-        }
-    }
-    panic!("freeDiameter extensions (dict_dcca_3gpp.fdx) not found");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port()
-}
-
-struct FreeDiameter {
-    child: std::process::Child,
-    log: PathBuf,
-    port: u16,
-}
-
-impl FreeDiameter {
-    /// freeDiameterd on 127.0.0.1 with the CA's `fd` certificate; TLS after CER/CEA allowed
-    /// for *.test.example (`ALLOW_OLD_TLS`), clear not (no `ALLOW_IPSEC`).
-    fn start(fd: &Path, pki: &Pki, extra: &str) -> FreeDiameter {
-        let _ = pki.leaf("fd", FD_HOST);
-        let d = &pki.dir;
-        std::fs::write(d.join("acl.conf"), "ALLOW_OLD_TLS *.test.example\n").unwrap();
-        let (port, sec_port) = (free_port(), free_port());
-        let conf = format!(
-            r#"Identity = "{FD_HOST}";
+/// freeDiameterd on 127.0.0.1 with the CA's `fd` certificate; TLS after CER/CEA allowed for
+/// *.test.example (`ALLOW_OLD_TLS`), clear not (no `ALLOW_IPSEC`).
+fn start_freediameter(fd: &Path, pki: &Pki, extra: &str) -> FreeDiameter {
+    let _ = pki.leaf("fd", FD_HOST);
+    let d = pki.dir();
+    std::fs::write(d.join("acl.conf"), "ALLOW_OLD_TLS *.test.example\n").unwrap();
+    let (port, sec_port) = (free_port(), free_port());
+    let conf = format!(
+        r#"Identity = "{FD_HOST}";
 Realm = "{REALM}";
 Port = {port};
 SecPort = {sec_port};
@@ -470,45 +344,10 @@ LoadExtension = "{e}/dict_dcca_3gpp.fdx";
 LoadExtension = "{e}/acl_wl.fdx" : "{d}/acl.conf";
 {extra}
 "#,
-            d = d.display(),
-            e = extension_dir().display(),
-        );
-        std::fs::write(d.join("fd.conf"), conf).unwrap();
-        let log = d.join("fd.log");
-        let out = std::fs::File::create(&log).unwrap();
-        let child = Process::new(fd)
-            .arg("-c")
-            .arg(d.join("fd.conf"))
-            .arg("-d")
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("start freeDiameterd");
-        let me = FreeDiameter { child, log, port };
-        me.wait_log("freeDiameterd daemon initialized");
-        me
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn wait_log(&self, needle: &str) {
-        for _ in 0..200 {
-            if self.log().contains(needle) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("freeDiameterd never logged {needle:?}:\n{}", self.log());
-    }
-}
-
-impl Drop for FreeDiameter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+        d = d.display(),
+        e = extension_dir().display(),
+    );
+    FreeDiameter::start(fd, d, &conf, port)
 }
 
 /// Waits until `node`'s peer `host` has answered `n` of our DWRs (ours, every second, keep
@@ -532,12 +371,12 @@ async fn wait_watchdogs(node: &Node, host: &str, n: u64, fd: &FreeDiameter) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn freediameter_connects_with_tls_after_cer_cea() {
-    let Some(pki) = Pki::new("fd-in") else { return };
-    let Some(fd) = tool("freeDiameterd") else {
+    let Some(pki) = new_pki("fd-in") else { return };
+    let Some(fd) = freediameterd() else {
         return;
     };
     let ours = Node::new(cfg("ours.test.example", InbandSecurity::TlsRequired));
-    ours.set_inband_tls(pki.tls("ours", "ours.test.example"));
+    ours.set_inband_tls(tls(&pki, "ours", "ours.test.example"));
     let addr = ours.listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let (via, rec) = proxy(addr).await;
     // TLS_old_method: CER/CEA on the plain port with Inband-Security-Id TLS, then TLS
@@ -545,7 +384,7 @@ async fn freediameter_connects_with_tls_after_cer_cea() {
         r#"ConnectPeer = "ours.test.example" {{ ConnectTo = "127.0.0.1"; Port = {}; TLS_old_method; }};"#,
         via.port()
     );
-    let fdd = FreeDiameter::start(&fd, &pki, &extra);
+    let fdd = start_freediameter(&fd, &pki, &extra);
     let info = ours
         .wait_open(FD_HOST, Duration::from_secs(20))
         .await
@@ -562,16 +401,16 @@ async fn freediameter_connects_with_tls_after_cer_cea() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn we_connect_to_freediameter_with_tls_after_cer_cea() {
-    let Some(pki) = Pki::new("fd-out") else {
+    let Some(pki) = new_pki("fd-out") else {
         return;
     };
-    let Some(fd) = tool("freeDiameterd") else {
+    let Some(fd) = freediameterd() else {
         return;
     };
-    let fdd = FreeDiameter::start(&fd, &pki, "");
+    let fdd = start_freediameter(&fd, &pki, "");
     let (via, rec) = proxy(([127, 0, 0, 1], fdd.port).into()).await;
     let client = Node::new(cfg("client.test.example", InbandSecurity::TlsRequired));
-    client.set_inband_tls(pki.tls("client", "client.test.example"));
+    client.set_inband_tls(tls(&pki, "client", "client.test.example"));
     client.add_peer(FD_HOST, via);
     client
         .wait_open(FD_HOST, Duration::from_secs(20))
@@ -588,20 +427,106 @@ async fn we_connect_to_freediameter_with_tls_after_cer_cea() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn freediameter_refuses_clear_when_only_tls_is_allowed() {
     // its ACL allows only TLS after CER/CEA: a peer offering no TLS gets 5017
-    let Some(pki) = Pki::new("fd-clear") else {
+    let Some(pki) = new_pki("fd-clear") else {
         return;
     };
-    let Some(fd) = tool("freeDiameterd") else {
+    let Some(fd) = freediameterd() else {
         return;
     };
-    let fdd = FreeDiameter::start(&fd, &pki, "");
+    let fdd = start_freediameter(&fd, &pki, "");
     let client = Node::new(cfg("clear.test.example", InbandSecurity::None));
     client.add_peer(FD_HOST, ([127, 0, 0, 1], fdd.port).into());
     assert!(client
         .wait_open(FD_HOST, Duration::from_secs(3))
         .await
         .is_err());
-    fdd.wait_log("DIAMETER_NO_COMMON_SECURITY");
+    fdd.wait_log("DIAMETER_NO_COMMON_SECURITY", SECS);
+}
+
+/// freeDiameter as a relay between two of our nodes, each connected to its plain port with TLS
+/// after CER/CEA (its ACL allows only that, `ALLOW_OLD_TLS`): a Cx MAR/MAA and an Rx AAR/AAA
+/// cross it intact, freeDiameter parses them with its 3GPP dictionary (its message dump names
+/// the Rx commands and AVPs; a malformed AVP in a control request shows in its log), and the two
+/// recording proxies see only the CER/CEA in clear, then TLS records: no Session-Id, User-Name or
+/// Origin-Host of any request or answer in clear.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freediameter_relays_cx_and_rx_over_inband_tls() {
+    let Some(pki) = new_pki("fd-relay") else {
+        return;
+    };
+    let Some(fd) = freediameterd() else {
+        return;
+    };
+    // the message dumps of every message freeDiameter parsed (0x0080: HOOK_MESSAGE_PARSED)
+    let extra = format!(
+        r#"LoadExtension = "{}/dbg_msg_dumps.fdx" : "0x0080";"#,
+        extension_dir().display()
+    );
+    let fdd = start_freediameter(&fd, &pki, &extra);
+    let fd_addr: SocketAddr = ([127, 0, 0, 1], fdd.port).into();
+
+    // the HSS/PCRF side, in its own realm, behind its own recording proxy
+    let mut sc = cfg("hss.home.test.example", InbandSecurity::TlsRequired);
+    sc.origin_realm = "home.test.example".into();
+    sc.request_timeout = SECS;
+    let server = Node::new(sc);
+    server.set_inband_tls(tls(&pki, "hss", "hss.home.test.example"));
+    let seen: cx_rx::Seen = Arc::default();
+    cx_rx::serve_cx_and_rx(&server, &seen);
+    let (server_via, server_rec) = proxy(fd_addr).await;
+    server.add_peer(FD_HOST, server_via);
+
+    // the S-CSCF/P-CSCF side, in another realm
+    let mut cc = cfg("scscf.visited.test.example", InbandSecurity::TlsRequired);
+    cc.origin_realm = "visited.test.example".into();
+    cc.request_timeout = SECS;
+    let client = Node::new(cc);
+    client.set_inband_tls(tls(&pki, "scscf", "scscf.visited.test.example"));
+    let (client_via, client_rec) = proxy(fd_addr).await;
+    client.add_peer(FD_HOST, client_via);
+
+    for n in [&server, &client] {
+        n.wait_open(FD_HOST, Duration::from_secs(20))
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}\n{}", n.origin_host(), fdd.log()));
+        let st = n.peer_status(FD_HOST).unwrap();
+        assert!(st.secure && st.state == PeerState::IOpen, "{st:?}");
+    }
+
+    let [mar_session, aar_session, sid] = cx_rx::cx_and_rx_through(&client, &seen, &fdd).await;
+
+    // on the wire: the CER/CEA in clear, then only TLS, both legs, both ways
+    let (up, down) = client_rec.lock().unwrap().clone();
+    check_stream(
+        "scscf → freeDiameter",
+        &up,
+        true,
+        "scscf.visited.test.example",
+    );
+    check_stream("freeDiameter → scscf", &down, false, FD_HOST);
+    let (s_up, s_down) = server_rec.lock().unwrap().clone();
+    check_stream("hss → freeDiameter", &s_up, true, "hss.home.test.example");
+    check_stream("freeDiameter → hss", &s_down, false, FD_HOST);
+    for (dir, bytes) in [
+        ("scscf → freeDiameter", &up),
+        ("freeDiameter → scscf", &down),
+        ("hss → freeDiameter", &s_up),
+        ("freeDiameter → hss", &s_down),
+    ] {
+        for clear in [
+            mar_session.as_bytes(),
+            aar_session.as_bytes(),
+            sid.as_bytes(),
+            b"alice@home.test.example",
+        ] {
+            assert_eq!(
+                count(bytes, clear),
+                0,
+                "{dir}: {:?} in clear",
+                String::from_utf8_lossy(clear)
+            );
+        }
+    }
 }
 
 // ------------------------------------------------------------------------------ discovery
@@ -609,7 +534,7 @@ async fn freediameter_refuses_clear_when_only_tls_is_allowed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovery_prefers_the_tls_port_when_the_node_has_tls() {
     use ims_diameter::discovery::{Naptr, Srv, StaticResolver};
-    let Some(pki) = Pki::new("disc") else { return };
+    let Some(pki) = new_pki("disc") else { return };
     let realm = "hss.example.net";
     let host = "hss1.hss.example.net";
     let mut hc = cfg(host, InbandSecurity::None);
@@ -617,7 +542,7 @@ async fn discovery_prefers_the_tls_port_when_the_node_has_tls() {
     let hss = Node::new(hc);
     serve_mar(&hss);
     let tls_addr = hss
-        .listen_tls("127.0.0.1:0".parse().unwrap(), pki.tls("hss1", host))
+        .listen_tls("127.0.0.1:0".parse().unwrap(), tls(&pki, "hss1", host))
         .await
         .unwrap();
     let tcp_addr = hss.listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
@@ -650,7 +575,7 @@ async fn discovery_prefers_the_tls_port_when_the_node_has_tls() {
     };
     // with a TLS configuration: the TLS port, TLS from the connect
     let secure = Node::new(cfg("scscf.test.example", InbandSecurity::None));
-    secure.set_inband_tls(pki.tls("scscf", "scscf.test.example"));
+    secure.set_inband_tls(tls(&pki, "scscf", "scscf.test.example"));
     secure.set_resolver(dns.clone());
     let maa = send(&secure).await;
     assert_eq!(maa.view().outcome(), Some(Outcome::SUCCESS));

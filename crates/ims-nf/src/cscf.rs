@@ -140,6 +140,9 @@ pub enum RxAction {
     },
 }
 
+/// How many answered responses per call side are remembered to recognise retransmissions.
+const AAR_HISTORY: usize = 4;
+
 #[derive(Debug, Clone)]
 struct CallState {
     /// The offer and who made it.
@@ -152,6 +155,11 @@ struct CallState {
     leg: Option<DialogLeg>,
     /// Media-Component-Numbers of the last AAR.
     media: Vec<u32>,
+    /// Digests of the responses that triggered the last AARs (CSeq, status, To tag, SDP; the
+    /// last [`AAR_HISTORY`]): a retransmission of one (a 2xx to INVITE retransmitted until the
+    /// ACK, a reliable 18x until the PRACK, even one arriving late) changes nothing to authorise
+    /// and sends no AAR (TS 29.214 §4.4.1: updates are for changed session information).
+    aar_digests: Vec<u64>,
     /// The caller's From tag (tells which side an in-dialog message belongs to).
     caller_tag: Option<String>,
 }
@@ -240,16 +248,21 @@ pub struct OwnRequest {
 }
 
 /// The P-CSCF's release of a call (TS 24.229 §5.2.8.1.2): a BYE to the served UE and one
-/// toward the other party along the route set, each with a Reason header, then the Rx STR.
+/// toward the other party along the route set, each with a Reason header, then the Rx STR. A
+/// call still being set up is cancelled instead (§5.2.8.1.1): the proxy holding its INVITE
+/// sends CANCEL toward the callee and an error response to the caller.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Release {
-    /// The BYEs: to the UE first, then toward the core.
+    /// The BYEs: to the UE first, then toward the core (none for a call being set up).
     pub byes: Vec<OwnRequest>,
     /// The STR ending the Rx session (`None`: the call had none).
     pub str: Option<RxAction>,
     /// For a call still being set up: its Call-ID and side (true: our UE is the caller), whose
-    /// pending INVITE the proxy answers with an error response (toward the caller).
+    /// pending INVITE the proxy cancels (CANCEL toward the callee with [`Release::reason`],
+    /// error response toward the caller).
     pub reject_invite: Option<(String, bool)>,
+    /// The Reason header value of the BYEs / CANCELs (RFC 3326).
+    pub reason: String,
 }
 
 /// The P-CSCF.
@@ -260,6 +273,7 @@ pub struct Pcscf {
     calls: Mutex<HashMap<CallKey, CallState>>,
     watches: Mutex<HashMap<String, RegWatch>>,
     counter: AtomicU64,
+    sec_agree: Option<crate::sec_agree::SecAgree>,
 }
 
 /// The key a UE is known by: its contact's host and port.
@@ -283,6 +297,49 @@ impl Pcscf {
             calls: Mutex::new(HashMap::new()),
             watches: Mutex::new(HashMap::new()),
             counter: AtomicU64::new(1),
+            sec_agree: None,
+        }
+    }
+
+    /// This P-CSCF with security agreement (RFC 3329, TS 33.203 §7): UEs offering
+    /// `ipsec-3gpp` in Security-Client get SAs set up through `sec`.
+    pub fn with_sec_agree(mut self, sec: crate::sec_agree::SecAgree) -> Pcscf {
+        self.sec_agree = Some(sec);
+        self
+    }
+
+    /// The security agreement state, when enabled.
+    pub fn sec_agree(&self) -> Option<&crate::sec_agree::SecAgree> {
+        self.sec_agree.as_ref()
+    }
+
+    /// A response on its way to a UE, rewritten when it must be (TS 24.229 §5.2.2.1): a 401 to
+    /// a REGISTER loses the `ck`/`ik` of its WWW-Authenticate and, with security agreement,
+    /// gains our Security-Server (the temporary SAs are set up then). `None`: relay as is.
+    pub fn filter_response(&self, resp: &Message<'_>, now: u64) -> Option<ims_sip::OwnedMessage> {
+        if resp.status() != Some(401)
+            || resp.cseq().ok().flatten().map(|c| c.method) != Some(Method::Register)
+        {
+            return None;
+        }
+        let via = resp.via().next()?.ok()?;
+        let ue_ip = via
+            .received()
+            .unwrap_or(via.host().to_string().as_str())
+            .parse::<std::net::IpAddr>()
+            .ok();
+        match (&self.sec_agree, ue_ip) {
+            (Some(sec), Some(ip)) => sec.on_challenge(resp, ip, now),
+            _ => {
+                let www = resp.header(HeaderName::WwwAuthenticate)?;
+                let (clean, ck, ik) = crate::sec_agree::take_keys(www);
+                if ck.is_none() && ik.is_none() {
+                    return None;
+                }
+                let mut e = resp.edit();
+                e.set(HeaderName::WwwAuthenticate, clean);
+                e.to_owned_message().ok()
+            }
         }
     }
 
@@ -312,20 +369,37 @@ impl Pcscf {
 
     /// A request from a UE.
     pub fn from_ue(&self, req: &Message<'_>, now: u64) -> Decision {
+        self.from_ue_on(req, now, false)
+    }
+
+    /// A request from a UE; `protected`: it arrived on our protected server port (over the
+    /// UE's SA). A REGISTER with security agreement is checked and cleaned here
+    /// ([`crate::sec_agree::SecAgree::on_register`]).
+    pub fn from_ue_on(&self, req: &Message<'_>, now: u64, protected: bool) -> Decision {
         let Some(method) = req.method() else {
             return Decision::Reply(400);
         };
         if method == Method::Register {
+            let sec = match &self.sec_agree {
+                Some(s) => match s.on_register(req, protected, now) {
+                    Ok(e) => e.unwrap_or_default(),
+                    Err(code) => return Decision::Reply(code),
+                },
+                None => crate::sec_agree::RegisterEdits::default(),
+            };
+            let mut headers: Vec<(String, String)> = vec![
+                ("Path".into(), lr(&self.cfg.path_uri)),
+                (
+                    "P-Visited-Network-ID".into(),
+                    format!("\"{}\"", self.cfg.visited_network_id),
+                ),
+                ("P-Charging-Vector".into(), self.charging_vector()),
+            ];
+            headers.extend(sec.headers);
             return one(Forward {
                 routes: vec![lr(&self.cfg.icscf)],
-                headers: vec![
-                    ("Path".into(), lr(&self.cfg.path_uri)),
-                    (
-                        "P-Visited-Network-ID".into(),
-                        format!("\"{}\"", self.cfg.visited_network_id),
-                    ),
-                    ("P-Charging-Vector".into(), self.charging_vector()),
-                ],
+                headers,
+                remove: sec.remove,
                 ..Forward::default()
             });
         }
@@ -415,6 +489,7 @@ impl Pcscf {
             icid: String::new(),
             leg: None,
             media: Vec::new(),
+            aar_digests: Vec::new(),
             caller_tag,
         });
         c.offer = offer;
@@ -530,8 +605,20 @@ impl Pcscf {
                 byes: Vec::new(),
                 str,
                 reject_invite: None,
+                reason: reason.to_string(),
             };
         };
+        if !leg.confirmed {
+            // TS 24.229 §5.2.8.1.1: a session being set up is cancelled — CANCEL toward the
+            // callee and an appropriate response to the caller, both by the proxy holding the
+            // INVITE; no BYE in the early dialog
+            return Release {
+                byes: Vec::new(),
+                str,
+                reject_invite: Some((call_id.to_string(), leg.ue_is_caller)),
+                reason: reason.to_string(),
+            };
+        }
         let tag = |t: &Option<String>| {
             t.as_deref()
                 .map(|t| format!(";tag={t}"))
@@ -550,22 +637,8 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
                 ));
                 r
             };
-        let early = !leg.confirmed;
-        let reject_invite = early.then(|| (call_id.to_string(), leg.ue_is_caller));
         let mut byes = Vec::new();
-        // early: only the callee gets a BYE, from the caller (whose UAC may end an early dialog)
-        let to_ue = !early || !leg.ue_is_caller;
-        let to_remote = !early || leg.ue_is_caller;
-        let have_tags = leg.ue_tag.is_some() && leg.remote_tag.is_some();
-        if early && !have_tags {
-            // no early dialog yet (no 1xx with a To tag): the error response and the STR
-            return Release {
-                byes,
-                str,
-                reject_invite,
-            };
-        }
-        if let Some(ue) = leg.ue_contact.as_ref().filter(|_| to_ue) {
+        if let Some(ue) = leg.ue_contact.as_ref() {
             byes.push(OwnRequest {
                 request: bye(
                     ue,
@@ -577,7 +650,7 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
                 next_hop: ue.clone(),
             });
         }
-        if let Some(remote) = leg.remote_contact.as_ref().filter(|_| to_remote) {
+        if let Some(remote) = leg.remote_contact.as_ref() {
             byes.push(OwnRequest {
                 request: bye(
                     remote,
@@ -596,7 +669,8 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
         Release {
             byes,
             str,
-            reject_invite,
+            reject_invite: None,
+            reason: reason.to_string(),
         }
     }
 
@@ -711,6 +785,17 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
                 let answer = std::str::from_utf8(resp.body())
                     .ok()
                     .filter(|b| b.starts_with("v=0"))?;
+                let digest = {
+                    use std::hash::{Hash, Hasher};
+                    let mut h = std::collections::hash_map::DefaultHasher::new();
+                    (cseq.seq, cseq.method.as_str(), status).hash(&mut h);
+                    resp.to().ok().flatten().and_then(|t| t.tag()).hash(&mut h);
+                    answer.hash(&mut h);
+                    h.finish()
+                };
+                if c.aar_digests.contains(&digest) {
+                    return None; // a retransmission: already authorised
+                }
                 let (from, offer) = c.offer.clone()?;
                 let offer_s = ims_sdp::Session::parse_str(&offer).ok()?;
                 let answer_s = ims_sdp::Session::parse_str(answer).ok()?;
@@ -720,6 +805,10 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
                 };
                 let media = media_components(ue, remote, from);
                 c.media = media.iter().map(|m| m.media_component_number).collect();
+                if c.aar_digests.len() == AAR_HISTORY {
+                    c.aar_digests.remove(0);
+                }
+                c.aar_digests.push(digest);
                 let (session_id, update) = match &c.rx {
                     Some(s) => (s.clone(), true),
                     None => {
@@ -770,6 +859,20 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
         if resp.contacts().next().is_none() {
             // de-registration: the 200 lists no contact any more; forget the UE by its identity
             ues.retain(|_, r| r.associated.iter().all(|a| !associated.contains(a)));
+        }
+        drop(ues);
+        if let (Some(sec), Some(call_id)) = (&self.sec_agree, resp.header(HeaderName::CallId)) {
+            // the SAs live as long as the UE's contact (TS 33.203 §7.4)
+            let contacts: Vec<(String, u64)> = resp
+                .contacts()
+                .flatten()
+                .filter_map(|c| {
+                    let e = u64::from(c.expires()?);
+                    Some((contact_key(c.uri()?.as_str()), now + e))
+                })
+                .filter(|(_, e)| *e > now)
+                .collect();
+            sec.on_registered(call_id, &contacts);
         }
     }
 
@@ -960,6 +1063,16 @@ Event: reg\r\nExpires: 600000\r\nContent-Length: 0\r\n\r\n",
         }
         removed.sort();
         removed.dedup();
+        if let Some(sec) = &self.sec_agree {
+            // their SAs end with the registration (TS 33.203 §7.4)
+            for k in &removed {
+                if let Some((ip, port)) = k.rsplit_once(':') {
+                    if let Ok(ip) = ip.trim_matches(['[', ']']).parse() {
+                        sec.forget_ue(ip, port.parse().ok());
+                    }
+                }
+            }
+        }
         // release the calls those UEs take part in
         let mut releases = Vec::new();
         let mut calls = self.calls.lock().expect("P-CSCF lock is never poisoned");
@@ -1516,6 +1629,11 @@ CSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{AN
             )
             .unwrap();
         assert!(matches!(a, RxAction::Aar { update: true, .. }));
+        // a retransmitted 200 (the caller's ACK lost) and a retransmitted 183 authorise nothing new
+        for again in [&r200, &r183, &r200] {
+            let again = ims_sip::parse_datagram(again.as_bytes()).unwrap();
+            assert_eq!(p.on_response(&again, 12, true, || unreachable!()), None);
+        }
         let bye = "BYE sip:bob@10.0.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-3\r\n\
 Max-Forwards: 70\r\nFrom: <sip:alice@ims.example.org>;tag=a\r\nTo: <sip:bob@ims.example.org>;tag=b\r\n\
 Call-ID: c1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
@@ -1717,7 +1835,7 @@ Call-ID: c1\r\nCSeq: 5 BYE\r\nContent-Length: 0\r\n\r\n";
     }
 
     #[test]
-    fn release_of_an_early_dialog_byes_the_callee_only() {
+    fn release_of_a_call_being_set_up_cancels_it() {
         let p = pcscf();
         p.on_response(
             &ims_sip::parse_datagram(REG_200.as_bytes()).unwrap(),
@@ -1727,7 +1845,7 @@ Call-ID: c1\r\nCSeq: 5 BYE\r\nContent-Length: 0\r\n\r\n";
         );
         let inv = invite("", OFFER);
         p.from_ue(&ims_sip::parse_datagram(inv.as_bytes()).unwrap(), 10);
-        // a 183 without a To tag: no early dialog yet, only the STR
+        // a 183 without a To tag (no early dialog yet): the session opens all the same
         let no_tag = call_resp(183, "").replace(";tag=b", "");
         let Some(RxAction::Aar { session_id, .. }) = p.on_response(
             &ims_sip::parse_datagram(no_tag.as_bytes()).unwrap(),
@@ -1748,19 +1866,16 @@ Call-ID: c1\r\nCSeq: 5 BYE\r\nContent-Length: 0\r\n\r\n";
             || unreachable!(),
         );
         let rel = p.release(&session_id, "SIP ;cause=503").unwrap();
-        assert_eq!(rel.byes.len(), 1, "only toward the callee");
-        let b = ims_sip::parse_datagram(rel.byes[0].request.as_bytes()).unwrap();
-        assert_eq!(b.request_uri_str(), Some("sip:bob@10.0.0.2:5070"));
-        assert_eq!(b.from().unwrap().unwrap().tag(), Some("a"));
-        assert_eq!(b.to().unwrap().unwrap().tag(), Some("b"));
-        assert_eq!(b.cseq().unwrap().unwrap().seq, 2);
-        assert_eq!(rel.byes[0].next_hop, "sip:127.0.0.1:6061;lr");
+        // TS 24.229 §5.2.8.1.1: no BYE in the early dialog; the proxy cancels the INVITE
+        assert!(rel.byes.is_empty(), "{:?}", rel.byes);
+        assert_eq!(rel.reason, "SIP ;cause=503");
         assert!(rel.str.is_some());
         assert_eq!(
             rel.reject_invite,
             Some(("c1".into(), true)),
-            "503 to the caller"
+            "CANCEL toward the callee, 503 to the caller"
         );
+        assert!(p.rx_sessions().is_empty(), "the call is gone");
     }
 
     #[test]

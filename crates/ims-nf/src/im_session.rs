@@ -5,7 +5,7 @@
 //! ```text
 //!   A ──INVITE (a=path:A)──▶ anchor ──INVITE (a=path:anchor/sid-b)──▶ next hop ─▶ B
 //!   A ◀──200 (a=path:anchor/sid-a)── anchor ◀──────────200 (a=path:B)─────────── B
-//!   A ──TCP──▶ anchor (listens)            anchor ──TCP──▶ B (the offerer connects, RFC 4975 §5.4)
+//!   A ──TCP──▶ anchor (listens)            anchor ──TCP──▶ B (the active end connects, RFC 4975 §5.4)
 //!   SEND/REPORT/responses: A ⇄ anchor ⇄ B, To-Path/From-Path and transaction ids rewritten
 //! ```
 //!
@@ -21,9 +21,28 @@
 //!   Transaction responses travel end to end (a 200 reaches A only once B received the chunk;
 //!   a 413 from B reaches A with A's transaction id).
 //! - Chunk bodies larger than the framer's stream threshold (64 KiB) are streamed part by part,
-//!   never held whole; each direction is one reader feeding one writer, so TCP back-pressure
-//!   bounds memory.
-//! - BYE from either side ends both legs.
+//!   never held whole; each connection is one reader feeding the writers of the other legs,
+//!   so TCP back-pressure bounds memory.
+//! - BYE from either side ends both legs (frames in flight still pass for
+//!   [`ImSessionConfig::linger`], then the session's frames get 481).
+//! - a=setup (RFC 4145 §4, RFC 6135 §4): an A offering `active`, `actpass` or nothing (the
+//!   RFC 4975 default: the offerer connects) is answered `passive` and connects to the anchor;
+//!   an A offering `passive` is answered `active` and the anchor connects to it (once the 200
+//!   is sent) and binds the session with an empty SEND. B is offered `actpass`: B answering
+//!   `passive` or nothing is connected to by the anchor (before A is answered); B answering
+//!   `active` connects to the anchor, its first frame binds its side.
+//!
+//! Several sessions share a connection (RFC 4975 §5.4 connection model): every connection has
+//! one reader that demultiplexes by the session-id of the last To-Path URI (the anchor's own
+//! URI on that leg). A session side is bound to the connection its first frame arrives on, or
+//! to the one the anchor opened for it; the anchor reuses a connection it opened toward an
+//! authority (host:port of the party's first path URI) for later sessions toward it, so two
+//! sessions between the same endpoints use one connection on each leg, both directions. A
+//! request naming an unknown session, or a session bound to another connection, gets 481. A
+//! connection is closed once no session is bound to it any more; a party closing its
+//! connection ends the MSRP of the sessions bound to it. A request whose destination
+//! side is not connected yet waits up to 30 s (holding its connection's reader), then gets
+//! 481.
 //!
 //! In the all-in-one core ([`crate::runtime`]) the anchor shares the IM server's SIP endpoint
 //! ([`start_on`]): the originating iFC `INVITE` ∧ SDP `m=message` (TS 29.228 SessionDescription
@@ -32,8 +51,7 @@
 //! finishes originating processing and routes to the callee. Without a Route left, B legs go
 //! to [`ImSessionConfig::next_hop`] with [`ImSessionConfig::route`].
 //!
-//! One TCP connection per session and leg (RFC 4975 §8.5 connection sharing between sessions is
-//! not done by the anchor; frames naming another session on a connection get 481).
+//! MSRP over TLS (`msrps`) is not done by the anchor: its legs are TCP.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), ims_nf::im_session::ImSessionError> {
@@ -43,24 +61,24 @@
 //! # Ok(()) }
 //! ```
 
-use bytes::{Bytes, BytesMut};
-use ims_msrp::headers::{name as msrp_name, FailureReport};
-use ims_msrp::{end_line, Event, FrameBuilder, Framer, Head, Limits, Method as MsrpMethod};
+use ims_msrp::Limits;
 use ims_net::sip::{ClientTransaction, Endpoint, EndpointConfig, Incoming, NetError};
 use ims_sdp::{ConnectionBuf, MediaType, OriginBuf, Session as Sdp, SessionBuilder};
 use ims_txn::dialog::DialogId;
 use ims_txn::ua::{Answer, EndReason, InviteParams, UaEvent};
 use ims_txn::{Remote, TxnId};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+
+#[path = "im_switch.rs"]
+mod switch;
+use switch::{Route, Switch};
 
 /// Settings of the session anchor.
 #[derive(Debug, Clone)]
@@ -143,6 +161,8 @@ pub struct Stats {
     pub responses: AtomicU64,
     /// Body octets forwarded.
     pub body_bytes: AtomicU64,
+    /// MSRP connections open now (accepted and opened; one carries any number of sessions).
+    pub connections: AtomicU64,
 }
 
 /// A running anchor: its addresses and counters. Dropping it does not stop it; call
@@ -184,49 +204,6 @@ enum Leg {
     B,
 }
 
-type Writer = Arc<tokio::sync::Mutex<OwnedWriteHalf>>;
-
-/// The B-leg connection once bound: its reader, the framer with what was read past the bind
-/// response, frames B sent before that response, and its writer.
-#[derive(Debug)]
-struct BConn {
-    read: OwnedReadHalf,
-    framer: Framer,
-    early: VecDeque<Event>,
-    write: Writer,
-}
-/// Requests forwarded in one direction, by the transaction id we gave them: the sender's
-/// transaction id and the URI its response goes to.
-type Pending = Arc<Mutex<PendingMap>>;
-
-#[derive(Debug, Default)]
-struct PendingMap {
-    map: HashMap<String, (String, String)>,
-    order: VecDeque<String>,
-}
-
-impl PendingMap {
-    const MAX: usize = 65536;
-    fn insert(&mut self, tid: String, v: (String, String)) {
-        if self.map.len() >= Self::MAX {
-            while let Some(old) = self.order.pop_front() {
-                if self.map.remove(&old).is_some() {
-                    break;
-                }
-            }
-        }
-        self.order.push_back(tid.clone());
-        self.map.insert(tid, v);
-        if self.order.len() > 2 * Self::MAX {
-            let map = &self.map;
-            self.order.retain(|t| map.contains_key(t));
-        }
-    }
-    fn take(&mut self, tid: &str) -> Option<(String, String)> {
-        self.map.remove(tid)
-    }
-}
-
 #[derive(Debug)]
 struct Call {
     /// The A-leg INVITE server transaction (until answered).
@@ -236,17 +213,13 @@ struct Call {
     a_dialog: Option<DialogId>,
     b_invite: Option<TxnId>,
     b_dialog: Option<DialogId>,
-    sid_a: String,
-    sid_b: String,
-    /// Our URIs on each leg.
-    uri_a: String,
-    uri_b: String,
     /// The parties' paths (To-Path toward them).
     a_path: Vec<String>,
     b_path: Vec<String>,
-    /// The B-leg MSRP connection, until A connects.
-    b_conn: Option<BConn>,
-    pipes: Vec<JoinHandle<()>>,
+    /// The session in the MSRP switch.
+    route: Arc<Route>,
+    /// A offered `a=setup:passive`: the anchor connects to A.
+    a_active: bool,
     /// Both legs answered.
     up: bool,
     /// The SDP we gave each leg (our answer to A, our offer to B): what a refresh re-INVITE
@@ -255,10 +228,13 @@ struct Call {
     b_sdp: String,
 }
 
+/// A side whose party moved its MSRP path: the session, the side, whether we connect, the
+/// connection it was bound to.
+type Moved = (Arc<Route>, Leg, bool, Option<Arc<switch::Conn>>);
+
 #[derive(Debug, Default)]
 struct State {
     calls: HashMap<u64, Call>,
-    by_sid: HashMap<String, u64>,
     next: u64,
 }
 
@@ -269,6 +245,7 @@ struct Anchor {
     ep: Endpoint,
     state: Mutex<State>,
     stats: Arc<Stats>,
+    switch: Arc<Switch>,
 }
 
 fn random_id(len: usize) -> String {
@@ -342,6 +319,7 @@ fn run(
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let stats = Arc::new(Stats::default());
+    let limits = cfg.limits.clone();
     let anchor = Arc::new(Anchor {
         cfg,
         host,
@@ -349,6 +327,7 @@ fn run(
         ep: ep.clone(),
         state: Mutex::new(State::default()),
         stats: stats.clone(),
+        switch: Arc::new(Switch::new(limits, stats.clone())),
     });
     let t1 = tokio::spawn(sip_loop(anchor.clone(), events));
     let t2 = tokio::spawn(accept_loop(anchor, listener));
@@ -372,14 +351,20 @@ async fn sip_loop(anchor: Arc<Anchor>, mut incoming: mpsc::UnboundedReceiver<UaE
             }
             UaEvent::IncomingRequest { txn, msg, dialog } => {
                 let m = msg.as_message();
+                let mut moved = None;
                 let answer = match m.method() {
                     Some(ims_sip::Method::Options) => Answer::new(200),
                     Some(ims_sip::Method::Invite | ims_sip::Method::Update) => {
-                        anchor.refresh(dialog.as_ref(), m.body())
+                        anchor.refresh(dialog.as_ref(), m.body(), &mut moved)
                     }
                     _ => Answer::new(501),
                 };
                 let _ = anchor.ep.respond(txn, answer).await;
+                if let Some((route, leg, we_connect, old)) = moved {
+                    // the party re-binds its side on its new path (RFC 4975 §5.4)
+                    let a = anchor.clone();
+                    tokio::spawn(async move { a.rebind(route, leg, we_connect, old).await });
+                }
             }
             UaEvent::Cancelled { invite } => {
                 let b = {
@@ -501,14 +486,6 @@ fn setup_of(sdp: &Sdp<'_>, idx: usize) -> Option<String> {
         .map(|v| v.trim().to_ascii_lowercase())
 }
 
-fn authority_of(uri: &str) -> Option<SocketAddr> {
-    let u = ims_msrp::Uri::parse(uri).ok()?;
-    let port = u.port_or_default();
-    let host = u.host_str().trim_start_matches('[').trim_end_matches(']');
-    let ip: std::net::IpAddr = host.parse().ok()?;
-    Some(SocketAddr::new(ip, port))
-}
-
 impl Anchor {
     fn msrp_uri(&self, sid: &str) -> String {
         let host = if self.host.contains(':') {
@@ -560,19 +537,13 @@ impl Anchor {
             .unwrap_or_default();
         let (sid_a, sid_b) = (random_id(16), random_id(16));
         let (uri_a, uri_b) = (self.msrp_uri(&sid_a), self.msrp_uri(&sid_b));
-        // the anchor opens the B-leg connection: it offers `active` (RFC 6135 §4.1, RFC 4145
-        // §4), and answers A `passive` (A connects, RFC 4975 §5.4) unless A can only listen
-        let a_setup = setup_of(&sdp, idx);
-        if a_setup.as_deref() == Some("passive") {
-            return self
-                .reject(
-                    txn,
-                    488,
-                    "a=setup:passive: the anchor does not connect to the offerer",
-                )
-                .await;
-        }
-        let offer = rewrite_sdp(&sdp, idx, &self.host, self.msrp_port, &uri_b, "active");
+        // a=setup (RFC 4145 §4, RFC 6135 §4): an A that only listens (`passive`) is
+        // connected to by the anchor; any other A (`active`, `actpass`, none: the RFC 4975
+        // §5.4 default, the offerer connects) connects to the anchor, which answers `passive`.
+        // B is offered `actpass`: it answers `passive` (or nothing: the default) and the
+        // anchor connects, or `active` and B connects to the anchor.
+        let a_active = setup_of(&sdp, idx).as_deref() == Some("passive");
+        let offer = rewrite_sdp(&sdp, idx, &self.host, self.msrp_port, &uri_b, "actpass");
         // The Route set the S-CSCF left after our own entry (its `odi` URI): the B leg goes
         // back along it, so the S-CSCF continues its iFC evaluation and routes to the callee
         // (TS 24.229 §5.7.5). Without one, the configured route and next hop.
@@ -623,12 +594,14 @@ impl Anchor {
             headers,
             body: Some(("application/sdp".into(), offer.clone().into_bytes())),
         };
+        // known to the switch from now on: B may connect as soon as it answers
+        let route = Arc::new(Route::new(&sid_a, &uri_a, &sid_b, &uri_b));
+        route.side(Leg::A).set_path(&a_path);
+        self.switch.add(&route);
         let id = {
             let mut st = self.state.lock().expect("state lock");
             st.next += 1;
             let id = st.next;
-            st.by_sid.insert(sid_a.clone(), id);
-            st.by_sid.insert(sid_b.clone(), id);
             st.calls.insert(
                 id,
                 Call {
@@ -637,14 +610,10 @@ impl Anchor {
                     a_dialog: None,
                     b_invite: None,
                     b_dialog: None,
-                    sid_a,
-                    sid_b,
-                    uri_a,
-                    uri_b,
                     a_path,
                     b_path: Vec::new(),
-                    b_conn: None,
-                    pipes: Vec::new(),
+                    route,
+                    a_active,
                     up: false,
                     a_sdp: String::new(),
                     b_sdp: offer.clone(),
@@ -668,57 +637,106 @@ impl Anchor {
     }
 
     /// A re-INVITE or UPDATE inside an anchored session. The anchor terminates MSRP on each
-    /// leg (each party's `a=path` names the anchor), so a re-offer that keeps the party's MSRP
-    /// path — a session refresh (RFC 4028) or a no-change offer (RFC 3264 §8) — is answered
-    /// here with the SDP that leg already has, without bothering the other party. A re-offer
-    /// that moves the MSRP path (or drops the stream) would need a new connection on that leg:
-    /// 488 Not Acceptable Here with a Warning (RFC 3261 §14.2; the session keeps its old
-    /// parameters). Outside a known session: 481.
-    fn refresh(&self, dialog: Option<&DialogId>, body: &[u8]) -> Answer {
+    /// leg (each party's `a=path` names the anchor), so the other party is not involved:
+    /// - a refresh (no SDP: RFC 4028, RFC 3261 §14.2) or a re-offer keeping the party's MSRP
+    ///   path (RFC 3264 §8 no-change offer) gets 200 with the SDP that leg already has;
+    /// - a re-offer moving the party's MSRP path (it moved, or wants a new connection) gets 200
+    ///   with the anchor's same path and the a=setup answer to the re-offer (RFC 4145 §4:
+    ///   `passive` offered → we connect, else the party does); the side is unbound from its
+    ///   old connection (which is refused from then on for this session, and closed when no
+    ///   other session uses it) and re-binds on the new one; frames toward it wait meanwhile;
+    /// - a re-offer without an MSRP stream gets 488 with a Warning (the session keeps its
+    ///   parameters). Outside a known session: 481.
+    fn refresh(&self, dialog: Option<&DialogId>, body: &[u8], moved: &mut Option<Moved>) -> Answer {
         let Some(d) = dialog else {
             return Answer::new(481);
         };
-        let found = {
-            let st = self.state.lock().expect("state lock");
-            st.calls.values().find_map(|c| {
-                if !c.up {
-                    return None;
-                }
-                if c.a_dialog.as_ref() == Some(d)
-                    || (c.a_key.0 == d.call_id && c.a_key.1 == d.remote_tag)
-                {
-                    Some((c.a_path.clone(), c.a_sdp.clone()))
-                } else if c.b_dialog.as_ref() == Some(d) {
-                    Some((c.b_path.clone(), c.b_sdp.clone()))
-                } else {
-                    None
-                }
-            })
-        };
-        let Some((path, ours)) = found else {
+        let mut st = self.state.lock().expect("state lock");
+        let found = st.calls.values_mut().find_map(|c| {
+            if !c.up {
+                return None;
+            }
+            if c.a_dialog.as_ref() == Some(d)
+                || (c.a_key.0 == d.call_id && c.a_key.1 == d.remote_tag)
+            {
+                Some((Leg::A, c))
+            } else if c.b_dialog.as_ref() == Some(d) {
+                Some((Leg::B, c))
+            } else {
+                None
+            }
+        });
+        let Some((leg, c)) = found else {
             return Answer::new(481);
         };
-        // no SDP: the 200 carries our (unchanged) offer (RFC 3261 §14.2)
-        if !body.is_empty() {
-            let same = Sdp::parse(body)
-                .ok()
-                .and_then(|s| msrp_media(&s).map(|(_, p)| p))
-                .is_some_and(|p| p == path);
-            if !same {
-                return Answer::new(488).header(
-                    "Warning",
-                    "399 ims-im \"the anchored MSRP path cannot change\"",
-                );
-            }
+        let (path, ours) = match leg {
+            Leg::A => (&mut c.a_path, &mut c.a_sdp),
+            Leg::B => (&mut c.b_path, &mut c.b_sdp),
+        };
+        // no SDP: the 200 carries our (unchanged) SDP (RFC 3261 §14.2)
+        if body.is_empty() {
+            return Answer::new(200).body("application/sdp", ours.clone());
         }
-        Answer::new(200).body("application/sdp", ours)
+        let offer = Sdp::parse(body).ok();
+        let stream = offer.as_ref().and_then(|s| msrp_media(s).map(|m| (s, m)));
+        let Some((sdp, (idx, new_path))) = stream else {
+            return Answer::new(488).header(
+                "Warning",
+                "399 ims-im \"the anchored session needs its MSRP stream\"",
+            );
+        };
+        if new_path == *path {
+            return Answer::new(200).body("application/sdp", ours.clone());
+        }
+        let we_connect = setup_of(sdp, idx).as_deref() == Some("passive");
+        let side = c.route.side(leg);
+        let answer = rewrite_sdp(
+            sdp,
+            idx,
+            &self.host,
+            self.msrp_port,
+            side.uri(),
+            if we_connect { "active" } else { "passive" },
+        );
+        side.set_path(&new_path);
+        // before the 200 goes out: the party's first frame on its new connection binds it
+        let old = self.switch.detach(&c.route, leg);
+        *path = new_path;
+        *ours = answer.clone();
+        *moved = Some((c.route.clone(), leg, we_connect, old));
+        Answer::new(200).body("application/sdp", answer)
     }
 
+    /// After a path change: lets go of the side's old connection and, when we are the
+    /// active end, connects to the new path.
+    async fn rebind(
+        self: Arc<Self>,
+        route: Arc<Route>,
+        leg: Leg,
+        we_connect: bool,
+        old: Option<Arc<switch::Conn>>,
+    ) {
+        if let Some(c) = old {
+            self.switch.drop_ref(c).await;
+        }
+        if we_connect {
+            if let Err(e) = self.switch.connect_side(&route, leg).await {
+                eprintln!("im anchor: MSRP to the moved party failed: {e}");
+            }
+        }
+    }
+
+    /// Forgets the call. Its MSRP frames still pass for the linger (what was in flight when
+    /// the BYE came, e.g. REPORTs), then the switch answers them 481 and releases its
+    /// connections.
     fn forget(&self, id: u64) -> Option<Call> {
-        let mut st = self.state.lock().expect("state lock");
-        let c = st.calls.remove(&id)?;
-        st.by_sid.remove(&c.sid_a);
-        st.by_sid.remove(&c.sid_b);
+        let c = self.state.lock().expect("state lock").calls.remove(&id)?;
+        let (switch, route, linger) = (self.switch.clone(), c.route.clone(), self.cfg.linger);
+        tokio::spawn(async move {
+            tokio::time::sleep(linger).await;
+            switch.remove(&route);
+            switch.release(&route).await;
+        });
         Some(c)
     }
 
@@ -768,18 +786,15 @@ impl Anchor {
         let b_path = answer_sdp
             .as_ref()
             .and_then(|s| msrp_media(s).map(|(_, p)| p));
-        let (uri_a, still_there) = {
+        let found = {
             let mut st = self.state.lock().expect("state lock");
-            match st.calls.get_mut(&id) {
-                Some(c) => {
-                    c.b_dialog = b_dialog.clone();
-                    c.b_path = b_path.clone().unwrap_or_default();
-                    (c.uri_a.clone(), true)
-                }
-                None => (String::new(), false),
-            }
+            st.calls.get_mut(&id).map(|c| {
+                c.b_dialog = b_dialog.clone();
+                c.b_path = b_path.clone().unwrap_or_default();
+                (c.route.clone(), c.a_active)
+            })
         };
-        let (Some(sdp), Some(b_path), true) = (answer_sdp, b_path, still_there) else {
+        let (Some(sdp), Some(b_path), Some((route, a_active))) = (answer_sdp, b_path, found) else {
             if let Some(d) = &b_dialog {
                 let _ = self.ep.bye(d).await;
             }
@@ -788,35 +803,35 @@ impl Anchor {
                 .reject(a_txn, 488, "no MSRP stream in the answer")
                 .await;
         };
-        if setup_of(&sdp, idx).as_deref() == Some("active") {
-            // illegal answer to an `active` offer (RFC 4145 §4.1): nobody would listen
-            if let Some(d) = &b_dialog {
-                let _ = self.ep.bye(d).await;
-            }
-            self.forget(id);
-            return self
-                .reject(a_txn, 488, "the recipient answered a=setup:active")
-                .await;
-        }
-        let answer = rewrite_sdp(&sdp, idx, &self.host, self.msrp_port, &uri_a, "passive");
+        route.side(Leg::B).set_path(&b_path);
+        // to our `actpass`: `active` → B connects to us; `passive`, none (RFC 4145 §4.1
+        // default) → we connect to B
+        let b_active = setup_of(&sdp, idx).as_deref() == Some("active");
+        let a_setup = if a_active { "active" } else { "passive" };
+        let answer = rewrite_sdp(
+            &sdp,
+            idx,
+            &self.host,
+            self.msrp_port,
+            route.side(Leg::A).uri(),
+            a_setup,
+        );
         if let Some(c) = self.state.lock().expect("state lock").calls.get_mut(&id) {
             c.a_sdp = answer.clone();
         }
         drop(sdp);
         drop(m);
-        // the offerer (us, on the B leg) opens the connection (RFC 4975 §5.4)
-        let conn = match self.connect_b(id, &b_path).await {
-            Ok(c) => c,
-            Err(e) => {
+        if !b_active {
+            // the active end opens the connection (RFC 4975 §5.4, RFC 6135 §4)
+            if let Err(e) = self.switch.connect_side(&route, Leg::B).await {
                 if let Some(d) = &b_dialog {
                     let _ = self.ep.bye(d).await;
                 }
                 self.forget(id);
                 return self.reject(a_txn, 502, &format!("MSRP to B: {e}")).await;
             }
-        };
+        }
         if let Some(c) = self.state.lock().expect("state lock").calls.get_mut(&id) {
-            c.b_conn = Some(conn);
             c.up = true;
         }
         self.stats.sessions.fetch_add(1, Ordering::Relaxed);
@@ -825,85 +840,18 @@ impl Anchor {
             .ep
             .respond(a_txn, Answer::new(200).body("application/sdp", answer))
             .await;
-    }
-
-    /// Connects to B and binds the connection with an empty SEND (RFC 4975 §7.1).
-    async fn connect_b(&self, id: u64, b_path: &[String]) -> std::io::Result<BConn> {
-        let addr = authority_of(&b_path[0]).ok_or_else(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "B's MSRP URI is not an IP address",
-            )
-        })?;
-        let s = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr))
-            .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect"))??;
-        s.set_nodelay(true)?;
-        let (mut r, mut w) = s.into_split();
-        let uri_b = self
-            .state
-            .lock()
-            .expect("state lock")
-            .calls
-            .get(&id)
-            .map(|c| c.uri_b.clone())
-            .unwrap_or_default();
-        // The bind SEND is repeated while B answers 481: B may accept the connection before
-        // it knows the session. Once it answers 200, whatever follows reaches its session.
-        let mut framer = Framer::new(self.cfg.limits.clone());
-        let mut early = VecDeque::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        let mut tries = 0;
-        'bind: loop {
-            tries += 1;
-            let tid = random_id(12);
-            let bind = FrameBuilder::request(&tid, "SEND")
-                .to_path(&b_path.join(" "))
-                .from_path(&uri_b)
-                .header(msrp_name::MESSAGE_ID, &random_id(10))
-                .header(msrp_name::BYTE_RANGE, "1-0/0")
-                .to_bytes();
-            w.write_all(&bind).await?;
-            loop {
-                while let Some(ev) = framer
-                    .poll()
-                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?
-                {
-                    let answer = match &ev {
-                        Event::Frame(f) if !f.head.is_request() => {
-                            (f.head.transaction_id() == tid).then(|| f.head.status())
-                        }
-                        _ => None,
-                    };
-                    match answer {
-                        Some(Some(481)) if tries < 50 => {
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                            continue 'bind;
-                        }
-                        Some(_) => break 'bind,
-                        None => early.push_back(ev),
+        if a_active {
+            // A only listens: we connect once it has our answer
+            if let Err(e) = self.switch.connect_side(&route, Leg::A).await {
+                eprintln!("im anchor: MSRP to the offerer failed ({e}): ending the session");
+                if let Some(c) = self.forget(id) {
+                    self.stats.active.fetch_sub(1, Ordering::Relaxed);
+                    for d in [c.a_dialog, c.b_dialog].into_iter().flatten() {
+                        let _ = self.ep.bye(&d).await;
                     }
-                }
-                match tokio::time::timeout_at(deadline, r.read_buf(framer.buffer_mut())).await {
-                    Ok(Ok(0)) => {
-                        return Err(std::io::Error::new(
-                            std::io::ErrorKind::UnexpectedEof,
-                            "B closed the MSRP connection",
-                        ))
-                    }
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => return Err(e),
-                    // no answer to a bodiless SEND: go on (B may send Failure-Report-less replies)
-                    Err(_) => break 'bind,
                 }
             }
         }
-        Ok(BConn {
-            read: r,
-            framer,
-            early,
-            write: Arc::new(tokio::sync::Mutex::new(w)),
-        })
     }
 
     /// A BYE ended one leg: BYE the other, let the pipes drain, then cut them.
@@ -931,14 +879,6 @@ impl Anchor {
                 let _ = t.final_response().await;
             }
         }
-        let linger = self.cfg.linger;
-        let pipes = c.pipes;
-        tokio::spawn(async move {
-            tokio::time::sleep(linger).await;
-            for p in pipes {
-                p.abort();
-            }
-        });
     }
 }
 
@@ -950,315 +890,15 @@ async fn accept_loop(anchor: Arc<Anchor>, listener: TcpListener) {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        let _ = s.set_nodelay(true);
-        let a = anchor.clone();
-        tokio::spawn(async move { a.on_connection(s).await });
-    }
-}
-
-fn session_of(h: &Head) -> Option<String> {
-    h.to_path()
-        .ok()
-        .and_then(|p| p.last().and_then(|u| u.session_id().map(str::to_owned)))
-}
-
-impl Anchor {
-    /// A connection from A: the first frame names the session; then both pipes run.
-    async fn on_connection(self: Arc<Self>, s: TcpStream) {
-        let (mut r, w) = s.into_split();
-        let w: Writer = Arc::new(tokio::sync::Mutex::new(w));
-        let mut framer = Framer::new(self.cfg.limits.clone());
-        let first = loop {
-            match framer.poll() {
-                Ok(Some(ev)) => break ev,
-                Ok(None) => {}
-                Err(_) => return,
-            }
-            match tokio::time::timeout(Duration::from_secs(30), r.read_buf(framer.buffer_mut()))
-                .await
-            {
-                Ok(Ok(n)) if n > 0 => {}
-                _ => return,
-            }
-        };
-        let head = match &first {
-            Event::Frame(f) => f.head.clone(),
-            Event::Start(h) => h.clone(),
-            _ => return,
-        };
-        let sid = session_of(&head).unwrap_or_default();
-        let taken = {
-            let mut st = self.state.lock().expect("state lock");
-            let id = st.by_sid.get(&sid).copied();
-            id.and_then(|id| st.calls.get_mut(&id).map(|c| (id, c)))
-                .and_then(|(id, c)| {
-                    let ok = c.sid_a == sid;
-                    let conn = if ok { c.b_conn.take() } else { None };
-                    conn.map(|bc| {
-                        (
-                            c.uri_a.clone(),
-                            c.uri_b.clone(),
-                            c.a_path.clone(),
-                            c.b_path.clone(),
-                            bc,
-                            id,
-                        )
-                    })
-                })
-        };
-        let Some((uri_a, uri_b, a_path, b_path, bconn, id)) = taken else {
-            if head.is_request() && head.method() != Some(MsrpMethod::Report) {
-                let _ = write_response(&w, &head, 481).await;
-            }
-            return;
-        };
-        let a_to_b: Pending = Arc::default();
-        let b_to_a: Pending = Arc::default();
-        let ab = Pipe {
-            stats: self.stats.clone(),
-            sid: sid.clone(),
-            dest_path: b_path.join(" "),
-            our_from: uri_b,
-            back: w.clone(),
-            out: bconn.write.clone(),
-            forwarded: a_to_b.clone(),
-            answered_by_dest: b_to_a.clone(),
-        };
-        let b_sid = ims_msrp::Uri::parse(&ab.our_from)
-            .ok()
-            .and_then(|u| u.session_id().map(str::to_owned))
-            .unwrap_or_default();
-        let ba = Pipe {
-            stats: self.stats.clone(),
-            sid: b_sid,
-            dest_path: a_path.join(" "),
-            our_from: uri_a,
-            back: bconn.write.clone(),
-            out: w,
-            forwarded: b_to_a,
-            answered_by_dest: a_to_b,
-        };
-        let t1 = tokio::spawn(ab.run(framer, r, VecDeque::from([first])));
-        let t2 = tokio::spawn(ba.run(bconn.framer, bconn.read, bconn.early));
-        let mut st = self.state.lock().expect("state lock");
-        match st.calls.get_mut(&id) {
-            Some(c) => c.pipes.extend([t1, t2]),
-            None => {
-                // the call ended meanwhile
-                t1.abort();
-                t2.abort();
-            }
-        }
-    }
-}
-
-async fn write_response(w: &Writer, h: &Head, code: u16) -> std::io::Result<()> {
-    let (Ok(from), Ok(to)) = (h.from_path(), h.to_path()) else {
-        return Ok(());
-    };
-    let (Some(f), Some(t)) = (from.first(), to.last()) else {
-        return Ok(());
-    };
-    let bytes = FrameBuilder::response(h.transaction_id(), code, None)
-        .to_path(f.as_str())
-        .from_path(t.as_str())
-        .to_bytes();
-    w.lock().await.write_all(&bytes).await
-}
-
-/// One direction of a session: frames read from the source go, rewritten, to `out`.
-struct Pipe {
-    stats: Arc<Stats>,
-    /// Our session-id on the source leg.
-    sid: String,
-    /// To-Path toward the destination.
-    dest_path: String,
-    /// Our URI on the destination leg.
-    our_from: String,
-    /// The source connection's writer (for our own error responses).
-    back: Writer,
-    /// The destination connection's writer.
-    out: Writer,
-    /// Requests we forwarded in this direction.
-    forwarded: Pending,
-    /// Requests forwarded the other way: their responses travel in this direction.
-    answered_by_dest: Pending,
-}
-
-/// A request head rewritten for the next leg.
-fn rewrite_request(h: &Head, tid: &str, to: &str, from: &str) -> Bytes {
-    let method = h.method().map(|m| m.as_str()).unwrap_or("SEND");
-    let mut b = FrameBuilder::request(tid, method)
-        .to_path(to)
-        .from_path(from);
-    let mut ct = None;
-    for (n, v) in h.headers() {
-        if n.eq_ignore_ascii_case(msrp_name::TO_PATH)
-            || n.eq_ignore_ascii_case(msrp_name::FROM_PATH)
-        {
-            continue;
-        }
-        if n.eq_ignore_ascii_case(msrp_name::CONTENT_TYPE) {
-            ct = Some(v);
-        } else {
-            b = b.header(n, v);
-        }
-    }
-    let head = b.head_bytes();
-    if !h.has_content_stuff() {
-        return head;
-    }
-    let mut v = BytesMut::with_capacity(head.len() + 64);
-    v.extend_from_slice(&head);
-    v.extend_from_slice(b"Content-Type: ");
-    v.extend_from_slice(ct.unwrap_or("application/octet-stream").as_bytes());
-    v.extend_from_slice(b"\r\n\r\n");
-    v.freeze()
-}
-
-enum Verdict {
-    /// Forward with this new transaction id.
-    Forward(String),
-    /// Drop (answered or not answerable).
-    Drop,
-}
-
-impl Pipe {
-    async fn run(self, mut framer: Framer, mut r: OwnedReadHalf, mut pending: VecDeque<Event>) {
-        let mut streaming: Option<(String, tokio::sync::OwnedMutexGuard<OwnedWriteHalf>)> = None;
-        let mut dropping = false;
-        loop {
-            let ev = match pending.pop_front() {
-                Some(ev) => ev,
-                None => match framer.poll() {
-                    Ok(Some(ev)) => ev,
-                    Ok(None) => match r.read_buf(framer.buffer_mut()).await {
-                        Ok(n) if n > 0 => continue,
-                        _ => break,
-                    },
-                    Err(_) => break,
-                },
-            };
-            let res = match ev {
-                Event::Frame(f) => self.whole(f).await,
-                Event::Start(h) => match self.request_verdict(&h).await {
-                    Verdict::Forward(tid) => {
-                        let head = rewrite_request(&h, &tid, &self.dest_path, &self.our_from);
-                        let mut g = self.out.clone().lock_owned().await;
-                        let res = g.write_all(&head).await;
-                        streaming = Some((tid, g));
-                        dropping = false;
-                        res
-                    }
-                    Verdict::Drop => {
-                        dropping = true;
-                        Ok(())
-                    }
-                },
-                Event::Data(d) => match &mut streaming {
-                    Some((_, g)) if !dropping => {
-                        self.stats
-                            .body_bytes
-                            .fetch_add(d.len() as u64, Ordering::Relaxed);
-                        g.write_all(&d).await
-                    }
-                    _ => Ok(()),
-                },
-                Event::End(flag) => match streaming.take() {
-                    Some((tid, mut g)) if !dropping => {
-                        g.write_all(&end_line(&tid, flag, true)).await
-                    }
-                    _ => {
-                        dropping = false;
-                        Ok(())
-                    }
-                },
-            };
-            if res.is_err() {
-                break;
-            }
-        }
-        drop(streaming);
-        let _ = self.out.lock().await.shutdown().await;
-    }
-
-    /// Decides what happens to a request from the source; answers it ourselves when it is
-    /// refused.
-    async fn request_verdict(&self, h: &Head) -> Verdict {
-        let method = h.method().unwrap_or(MsrpMethod::Unknown(""));
-        let is_report = method == MsrpMethod::Report;
-        let fr = h.failure_report().unwrap_or_default();
-        let may_answer = !is_report && fr != FailureReport::No;
-        let code = if h.fault().is_some() || h.to_path().is_err() || h.from_path().is_err() {
-            400
-        } else if session_of(h).as_deref() != Some(self.sid.as_str()) {
-            481
-        } else if !matches!(method, MsrpMethod::Send | MsrpMethod::Report) {
-            501
-        } else {
-            0
-        };
-        if code != 0 {
-            if may_answer {
-                let _ = write_response(&self.back, h, code).await;
-            }
-            return Verdict::Drop;
-        }
-        let tid = random_id(12);
-        if !is_report && fr != FailureReport::No {
-            let resp_to = h
-                .from_path()
-                .ok()
-                .and_then(|p| p.first().map(|u| u.as_str().to_owned()))
-                .unwrap_or_default();
-            self.forwarded
-                .lock()
-                .expect("pending lock")
-                .insert(tid.clone(), (h.transaction_id().to_owned(), resp_to));
-        }
-        self.stats.requests.fetch_add(1, Ordering::Relaxed);
-        Verdict::Forward(tid)
-    }
-
-    async fn whole(&self, f: ims_msrp::Frame) -> std::io::Result<()> {
-        let h = &f.head;
-        if !h.is_request() {
-            // a response to a request we forwarded the other way: back to its sender
-            let Some((tid, to)) = self
-                .answered_by_dest
-                .lock()
-                .expect("pending lock")
-                .take(h.transaction_id())
-            else {
-                return Ok(());
-            };
-            let code = h.status().unwrap_or(500);
-            let bytes = FrameBuilder::response(&tid, code, h.comment())
-                .to_path(&to)
-                .from_path(&self.our_from)
-                .to_bytes();
-            self.stats.responses.fetch_add(1, Ordering::Relaxed);
-            return self.out.lock().await.write_all(&bytes).await;
-        }
-        let Verdict::Forward(tid) = self.request_verdict(h).await else {
-            return Ok(());
-        };
-        let head = rewrite_request(h, &tid, &self.dest_path, &self.our_from);
-        let tail = end_line(&tid, f.flag, h.has_content_stuff());
-        self.stats
-            .body_bytes
-            .fetch_add(f.body.len() as u64, Ordering::Relaxed);
-        let mut buf = BytesMut::with_capacity(head.len() + f.body.len() + tail.len());
-        buf.extend_from_slice(&head);
-        buf.extend_from_slice(&f.body);
-        buf.extend_from_slice(&tail);
-        self.out.lock().await.write_all(&buf).await
+        anchor.switch.accepted(s);
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::switch::{precheck, rewrite_request, PendingMap};
     use super::*;
+    use ims_msrp::end_line;
 
     const OFFER: &str =
         "v=0\r\no=alice 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n\
@@ -1303,6 +943,31 @@ m=audio 4000 RTP/AVP 0\r\n";
         let out = rewrite_sdp(&sdp, 0, "127.0.0.1", 7073, "msrp://h/x;tcp", "active");
         assert_eq!(out.matches("a=setup:").count(), 1, "{out}");
         assert!(out.contains("a=setup:active\r\n"));
+    }
+
+    #[test]
+    fn switch_demultiplexes_by_the_last_to_path_session_and_checks_first() {
+        let frame = |method: &str, to: &str| {
+            let w = format!(
+                "MSRP t1 {method}\r\nTo-Path: {to}\r\nFrom-Path: msrp://10.0.0.1:7394/abc;tcp\r\n\
+Message-ID: m1\r\nByte-Range: 1-0/0\r\n-------t1$\r\n"
+            );
+            ims_msrp::parse_frame(w.as_bytes()).unwrap().0
+        };
+        // the anchor's own URI on the leg is the last To-Path URI (RFC 4975 §7.3)
+        let f = frame(
+            "SEND",
+            "msrp://relay.example:2855/r1;tcp msrp://127.0.0.1:7073/sidb;tcp",
+        );
+        assert_eq!(switch::session_of(&f.head).as_deref(), Some("sidb"));
+        assert_eq!(precheck(&f.head), None);
+        assert_eq!(precheck(&frame("REPORT", "msrp://h:1/x;tcp").head), None);
+        // AUTH is for relays (RFC 4976), not for the anchor's sessions
+        assert_eq!(precheck(&frame("AUTH", "msrp://h:1/x;tcp").head), Some(501));
+        assert_eq!(
+            precheck(&frame("NICKNAME", "msrp://h:1/x;tcp").head),
+            Some(501)
+        );
     }
 
     #[test]
@@ -1366,12 +1031,13 @@ CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
 
     #[test]
     fn pending_map_is_bounded() {
-        let mut p = PendingMap::default();
-        for i in 0..(PendingMap::MAX + 10) {
+        let mut p = PendingMap::<(String, String)>::default();
+        let max = PendingMap::<(String, String)>::MAX;
+        for i in 0..(max + 10) {
             p.insert(i.to_string(), (String::new(), String::new()));
         }
-        assert_eq!(p.map.len(), PendingMap::MAX);
+        assert_eq!(p.map.len(), max);
         assert!(p.take("0").is_none());
-        assert!(p.take(&(PendingMap::MAX + 9).to_string()).is_some());
+        assert!(p.take(&(max + 9).to_string()).is_some());
     }
 }

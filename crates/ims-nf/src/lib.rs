@@ -45,6 +45,7 @@ pub mod registrar;
 pub mod runtime;
 pub mod rx_media;
 pub mod scscf;
+pub mod sec_agree;
 pub mod store;
 pub mod subscription;
 pub mod xml;

@@ -430,7 +430,81 @@ pub fn registrations(
 #[derive(Debug, Default)]
 pub struct Notifier {
     contact: String,
-    subs: std::collections::HashMap<(String, String), RegSubscription>,
+    subs: Subs,
+}
+
+/// A subscription's dialog: Call-ID and the subscriber's tag.
+type DialogKey = (String, String);
+
+/// The subscriptions by dialog, with an index by IMPU: a registration change (every REGISTER)
+/// finds its subscriptions without looking at all of them (a scan cost O(registered users) per
+/// REGISTER). The index holds the IMPU's hash and a shared pointer to the dialog key (no copy
+/// of either string: ≈ 40 B per subscription); the IMPU itself is compared on lookup, so a
+/// hash collision only adds a candidate.
+#[derive(Debug, Default)]
+struct Subs {
+    by_dialog: std::collections::HashMap<std::sync::Arc<DialogKey>, RegSubscription>,
+    by_aor: std::collections::HashMap<u64, Vec<std::sync::Arc<DialogKey>>>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl Subs {
+    fn aor_hash(&self, aor: &str) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.hasher, aor)
+    }
+
+    fn len(&self) -> usize {
+        self.by_dialog.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.by_dialog.is_empty()
+    }
+
+    fn get(&self, key: &DialogKey) -> Option<&RegSubscription> {
+        self.by_dialog.get(key)
+    }
+
+    fn insert(&mut self, key: DialogKey, sub: RegSubscription) {
+        self.remove(&key);
+        let key = std::sync::Arc::new(key);
+        let h = self.aor_hash(&sub.aor);
+        self.by_aor
+            .entry(h)
+            .or_insert_with(|| Vec::with_capacity(1))
+            .push(key.clone());
+        self.by_dialog.insert(key, sub);
+    }
+
+    fn remove(&mut self, key: &DialogKey) -> Option<RegSubscription> {
+        let (key, sub) = self.by_dialog.remove_entry(key)?;
+        let h = self.aor_hash(&sub.aor);
+        if let std::collections::hash_map::Entry::Occupied(mut e) = self.by_aor.entry(h) {
+            e.get_mut().retain(|k| !std::sync::Arc::ptr_eq(k, &key));
+            if e.get().is_empty() {
+                e.remove();
+            }
+        }
+        Some(sub)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&DialogKey, &RegSubscription)> {
+        self.by_dialog.iter().map(|(k, s)| (&**k, s))
+    }
+
+    fn values(&self) -> impl Iterator<Item = &RegSubscription> {
+        self.by_dialog.values()
+    }
+
+    /// The dialogs of the subscriptions to `aor`.
+    fn keys_for<'a>(&'a self, aor: &'a str) -> impl Iterator<Item = &'a DialogKey> + 'a {
+        self.by_aor
+            .get(&self.aor_hash(aor))
+            .into_iter()
+            .flatten()
+            .map(|k| &**k)
+            .filter(move |k| self.by_dialog.get(*k).is_some_and(|s| s.aor == aor))
+    }
 }
 
 fn subscription_state(s: &RegSubscription, now: u64, terminated: Option<&str>) -> String {
@@ -445,7 +519,7 @@ impl Notifier {
     pub fn new(contact: impl Into<String>) -> Notifier {
         Notifier {
             contact: contact.into(),
-            subs: std::collections::HashMap::new(),
+            subs: Subs::default(),
         }
     }
 
@@ -725,12 +799,15 @@ Contact: <{}>\r\nEvent: reg\r\nSubscription-State: {}\r\nContent-Type: {}\r\nCon
             RegEvent::Terminated { reason, .. } if !reason.reregister() => "rejected",
             _ => "deactivated",
         };
-        let keys: Vec<(String, String)> = self
-            .subs
-            .iter()
-            .filter(|(_, s)| record.implicit_set.contains(&s.aor) || s.aor == record.impu)
-            .map(|(k, _)| k.clone())
-            .collect();
+        // the subscriptions to the record's IMPU and its implicit set, from the index
+        let mut keys: Vec<(String, String)> = Vec::new();
+        for aor in std::iter::once(&record.impu).chain(&record.implicit_set) {
+            for k in self.subs.keys_for(aor) {
+                if !keys.contains(k) {
+                    keys.push(k.clone());
+                }
+            }
+        }
         let mut out = Vec::new();
         for k in keys {
             let s = self.subs.remove(&k).expect("key from the map");
@@ -1184,5 +1261,64 @@ Contact: <sip:alice@10.0.0.1:5060>\r\nEvent: reg\r\nExpires: 600\r\nContent-Leng
         let out = n.expire(1600, |_| Some(rec.clone()));
         assert_eq!(notify_of(&out[0]).0, "terminated;reason=timeout");
         assert!(n.is_empty());
+    }
+
+    #[test]
+    fn registration_change_reaches_only_the_subscriptions_to_its_set() {
+        let alice = record();
+        let mut bob = record();
+        bob.impu = "sip:bob@ims.example.org".into();
+        bob.implicit_set = vec![bob.impu.clone()];
+        let mut n = Notifier::new("sip:orig@scscf");
+        // alice's set: one subscription to her IMPU, one to her tel URI; bob: one
+        let to_alice = subscribe("");
+        let to_alice = ims_sip::parse_datagram(&to_alice).unwrap();
+        assert_eq!(n.subscribe(&to_alice, Some(&alice), 1000, "t1").status, 200);
+        let tel = String::from_utf8(subscribe(""))
+            .unwrap()
+            .replacen("sip:alice@ims.example.org", "tel:+1555", 1)
+            .replace("Call-ID: sub1", "Call-ID: sub2");
+        let tel = ims_sip::parse_datagram(tel.as_bytes()).unwrap();
+        assert_eq!(n.subscribe(&tel, Some(&alice), 1000, "t2").status, 200);
+        let to_bob = String::from_utf8(subscribe(""))
+            .unwrap()
+            .replace("sip:alice@ims.example.org", "sip:bob@ims.example.org")
+            .replace("Call-ID: sub1", "Call-ID: sub3");
+        let to_bob = ims_sip::parse_datagram(to_bob.as_bytes()).unwrap();
+        assert_eq!(n.subscribe(&to_bob, Some(&bob), 1000, "t3").status, 200);
+        assert_eq!(n.len(), 3);
+        let registered = |record: &RegistrationRecord| RegEvent::Registered {
+            initial: false,
+            record: record.clone(),
+        };
+        let mut dialogs: Vec<String> = n
+            .on_change(&registered(&alice), 1001)
+            .iter()
+            .map(|x| x.dialog.0.clone())
+            .collect();
+        dialogs.sort();
+        assert_eq!(dialogs, ["sub1", "sub2"]);
+        let out = n.on_change(&registered(&bob), 1001);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].dialog.0, "sub3");
+        // a refresh keeps the dialog reachable; a removed one is gone from the index too
+        let refresh = String::from_utf8(subscribe(";tag=t1")).unwrap();
+        let refresh = ims_sip::parse_datagram(refresh.as_bytes()).unwrap();
+        assert_eq!(n.subscribe(&refresh, Some(&alice), 1002, "x").status, 200);
+        assert_eq!(n.on_change(&registered(&alice), 1003).len(), 2);
+        assert!(n.remove(&("sub2".to_string(), "ue1".to_string())));
+        let out = n.on_change(&registered(&alice), 1004);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].dialog.0, "sub1");
+        // de-registration ends alice's subscriptions, bob's stays
+        n.on_change(
+            &RegEvent::Deregistered {
+                record: alice.clone(),
+            },
+            1005,
+        );
+        assert_eq!(n.len(), 1);
+        assert!(n.on_change(&registered(&alice), 1006).is_empty());
+        assert_eq!(n.on_change(&registered(&bob), 1006).len(), 1);
     }
 }

@@ -182,6 +182,30 @@ pub struct CoreConfig {
     pub im: ImOptions,
 }
 
+/// Options of [`ImsCore::start_with_options`] beyond [`CoreConfig`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct CoreOptions {
+    /// Security agreement at the P-CSCF (RFC 3329, TS 33.203 §7): its protected ports and
+    /// algorithm preferences; the P-CSCF also listens on the protected server port.
+    pub sec_agree: Option<crate::sec_agree::SecAgreeConfig>,
+    /// Where the SAs go (`None`: a [`crate::sec_agree::RecordingInstaller`], no kernel SAs).
+    pub sa_installer: Option<Arc<dyn crate::sec_agree::SaInstaller>>,
+}
+
+impl CoreOptions {
+    /// With security agreement at the P-CSCF.
+    pub fn with_sec_agree(
+        mut self,
+        cfg: crate::sec_agree::SecAgreeConfig,
+        installer: Option<Arc<dyn crate::sec_agree::SaInstaller>>,
+    ) -> CoreOptions {
+        self.sec_agree = Some(cfg);
+        self.sa_installer = installer;
+        self
+    }
+}
+
 /// Why the core did not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -399,6 +423,15 @@ impl ImsCore {
     /// [`ImsCore::start`] with the S-CSCF's registrations in `store` (e.g. Redis, shared by
     /// several S-CSCF instances and surviving a restart).
     pub async fn start_with_store(cfg: CoreConfig, store: CoreStore) -> Result<ImsCore, CoreError> {
+        Self::start_with_options(cfg, store, CoreOptions::default()).await
+    }
+
+    /// [`ImsCore::start_with_store`] with [`CoreOptions`] (security agreement at the P-CSCF).
+    pub async fn start_with_options(
+        cfg: CoreConfig,
+        store: CoreStore,
+        options: CoreOptions,
+    ) -> Result<ImsCore, CoreError> {
         let mut core = ImsCore {
             hss: None,
             hss_all: Vec::new(),
@@ -657,12 +690,20 @@ impl ImsCore {
                 &realm,
                 &realm,
             ));
-            let pcscf = Arc::new(Pcscf::new(PcscfConfig {
+            let mut pcscf = Pcscf::new(PcscfConfig {
                 path_uri: sip_uri(ip, p.pcscf, Some("term")),
                 icscf: sip_uri(ip, p.icscf, None),
                 visited_network_id: realm.clone(),
                 host: format!("pcscf.{realm}"),
-            }));
+            });
+            if let Some(sec) = options.sec_agree.clone() {
+                let installer = options
+                    .sa_installer
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(crate::sec_agree::RecordingInstaller::default()));
+                pcscf = pcscf.with_sec_agree(crate::sec_agree::SecAgree::new(sec, installer));
+            }
+            let pcscf = Arc::new(pcscf);
             core.pcscf = Some(pcscf.clone());
             let chains: Arc<RxChains> = Arc::default();
             // the P-CSCF as a UAC: the BYEs of a network-initiated release and the reg event
@@ -697,10 +738,37 @@ impl ImsCore {
             }
             core.nodes.push(n);
             let (proxy, events) = ProxyEndpoint::bind(bind_cfg(ip, p.pcscf, "pcscf"), true).await?;
+            // TS 24.229 §5.2.2.1: CK/IK leave the 401 here; with sec-agree our Security-Server
+            // goes in
+            let filter = {
+                let pcscf = pcscf.clone();
+                ims_txn::proxy::ResponseFilter::new(move |m| pcscf.filter_response(m, unix_now()))
+            };
+            proxy.set_response_filter(Some(filter.clone())).await?;
             core.proxies.push(proxy.clone());
             let core_ports = [p.icscf, p.scscf_term, p.scscf_orig];
+            if let Some(sec) = &options.sec_agree {
+                // the protected server port: what arrives here came over the UE's SA
+                let (pproxy, pevents) =
+                    ProxyEndpoint::bind(bind_cfg(ip, sec.port_s, "pcscf"), true).await?;
+                pproxy.set_response_filter(Some(filter)).await?;
+                core.proxies.push(pproxy.clone());
+                core.tasks.push(tokio::spawn(pcscf_loop(
+                    pproxy,
+                    pevents,
+                    pcscf.clone(),
+                    rx.clone(),
+                    chains.clone(),
+                    ip,
+                    core_ports,
+                    reg_due.clone(),
+                    pending.clone(),
+                    release.clone(),
+                    true,
+                )));
+            }
             core.tasks.push(tokio::spawn(pcscf_loop(
-                proxy, events, pcscf, rx, chains, ip, core_ports, reg_due, pending, release,
+                proxy, events, pcscf, rx, chains, ip, core_ports, reg_due, pending, release, false,
             )));
         }
         if cfg.roles.im {
@@ -1104,24 +1172,32 @@ impl ScscfServices {
     ) {
         let m = msg.as_message();
         let now = unix_now();
-        // a refresh names its subscription by dialog; an initial one by Request-URI
-        let call_id = m.call_id().ok().flatten().map(|c| c.as_str().to_string());
-        let existing = {
+        // a refresh names its subscription by dialog; an initial one (no To tag) by Request-URI
+        // (no look-up: the subscriptions are not indexed by Call-ID, a scan of them all per
+        // registration cost O(registered users))
+        let refresh = m.to().ok().flatten().is_some_and(|t| t.tag().is_some());
+        let call_id = m
+            .call_id()
+            .ok()
+            .flatten()
+            .filter(|_| refresh)
+            .map(|c| c.as_str().to_string());
+        let existing = call_id.as_ref().and_then(|_| {
             let n = self.notifier.lock().expect("notifier lock");
             let aor = n
                 .subscriptions()
                 .find(|s| Some(&s.call_id) == call_id.as_ref())
                 .map(|s| s.aor.clone());
             aor
-        };
+        });
         let aor = existing.unwrap_or_else(|| {
             let r = m.request_uri_str().unwrap_or_default();
             r.split(';').next().unwrap_or(r).to_string()
         });
-        let record = self.scscf.store().load(&aor).await.ok().flatten();
+        let record = self.scscf.store().load_shared(&aor).await.ok().flatten();
         let o = self.notifier.lock().expect("notifier lock").subscribe(
             &m,
-            record.as_ref(),
+            record.as_deref(),
             now,
             &hex_id(),
         );
@@ -1193,7 +1269,9 @@ async fn scscf_loop(
                     let now = unix_now();
                     if m.method() == Some(Method::Register) {
                         let o = scscf.register(&m, now, random16()).await;
-                        match OwnedMessage::parse_datagram(Bytes::from(o.response.clone())) {
+                        // one buffer, shared by the response sent and the event (no copy)
+                        let response = Bytes::from(o.response);
+                        match OwnedMessage::parse_datagram(response.clone()) {
                             Ok(resp) => {
                                 let _ = proxy.respond(server, resp).await;
                             }
@@ -1202,9 +1280,7 @@ async fn scscf_loop(
                             }
                         }
                         if let Some(ev) = o.event {
-                            services
-                                .on_events(vec![ev], Some((&msg, &o.response)))
-                                .await;
+                            services.on_events(vec![ev], Some((&msg, &response))).await;
                         }
                         return;
                     }
@@ -1299,12 +1375,13 @@ impl<R: RxClient> PcscfRelease<R> {
         self.send_release(r).await;
     }
 
-    /// The BYEs of a release (and the error response to an INVITE still pending), then its STR.
+    /// The BYEs of a release (or, for a call being set up, the CANCEL toward the callee and the
+    /// error response to the caller, TS 24.229 §5.2.8.1.1), then its STR.
     async fn send_release(self: Arc<Self>, r: crate::cscf::Release) {
         if let Some(key) = &r.reject_invite {
             let pending = self.pending.lock().expect("pending lock").remove(key);
             if let Some((proxy, server)) = pending {
-                let _ = proxy.reply(server, 503).await;
+                let _ = proxy.cancel(server, 503, Some(r.reason.clone())).await;
             }
         }
         let mut sent = Vec::new();
@@ -1352,6 +1429,9 @@ impl<R: RxClient> PcscfRelease<R> {
         loop {
             let _ = tokio::time::timeout(Duration::from_secs(1), due.notified()).await;
             let now = unix_now();
+            if let Some(sec) = self.pcscf.sec_agree() {
+                sec.expire(now);
+            }
             let subs = self
                 .pcscf
                 .reg_subscriptions_due(now, &self.notify_contact, hex_id);
@@ -1398,6 +1478,7 @@ async fn pcscf_loop<R: RxClient>(
     reg_due: Arc<tokio::sync::Notify>,
     pending: Arc<PendingInvites>,
     release: Arc<PcscfRelease<R>>,
+    protected: bool,
 ) {
     // for the responses of each INVITE/UPDATE transaction: do they go to a UE (the request came
     // from one) or toward the core
@@ -1443,7 +1524,7 @@ async fn pcscf_loop<R: RxClient>(
                 let d = if from_core {
                     pcscf.from_core(&m)
                 } else {
-                    pcscf.from_ue(&m, unix_now())
+                    pcscf.from_ue_on(&m, unix_now(), protected)
                 };
                 apply(&proxy, server, d, &msg, &next_hop_uri).await;
             }

@@ -206,15 +206,40 @@ struct Context {
     best: Option<Box<OwnedMessage>>,
     final_sent: bool,
     cancelled: bool,
+    /// The Reason header of the CANCELs when the application cancelled ([`Proxy::cancel`]).
+    cancel_reason: Option<Box<str>>,
 }
 
 /// A status to answer and the extra header lines that go with it.
 type Refusal = (u16, Vec<(&'static str, String)>);
 
+/// Rewrites a response the proxy relays upstream (called once per response, after the proxy's
+/// own Via is removed; `None` relays it unchanged). An IMS P-CSCF uses it to take CK/IK out of
+/// the 401 to a REGISTER and add its Security-Server (TS 24.229 §5.2.2).
+#[derive(Clone)]
+pub struct ResponseFilter(std::sync::Arc<FilterFn>);
+
+/// The function of a [`ResponseFilter`].
+type FilterFn = dyn Fn(&Message<'_>) -> Option<OwnedMessage> + Send + Sync;
+
+impl ResponseFilter {
+    /// A filter calling `f`.
+    pub fn new(f: impl Fn(&Message<'_>) -> Option<OwnedMessage> + Send + Sync + 'static) -> Self {
+        ResponseFilter(std::sync::Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for ResponseFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResponseFilter")
+    }
+}
+
 /// A transaction-stateful proxy core.
 #[derive(Debug)]
 pub struct Proxy {
     cfg: ProxyConfig,
+    response_filter: Option<ResponseFilter>,
     layer: TransactionLayer,
     out: VecDeque<ProxyOutput>,
     contexts: HashMap<TxnId, Context>,
@@ -284,6 +309,7 @@ impl Proxy {
         Proxy {
             layer: TransactionLayer::new(cfg.layer),
             cfg,
+            response_filter: None,
             out: VecDeque::new(),
             contexts: HashMap::new(),
             by_client: HashMap::new(),
@@ -291,6 +317,11 @@ impl Proxy {
             timer_c_live: HashMap::new(),
             counter: 0,
         }
+    }
+
+    /// Sets (or clears) the [`ResponseFilter`] applied to every response relayed upstream.
+    pub fn set_response_filter(&mut self, filter: Option<ResponseFilter>) {
+        self.response_filter = filter;
     }
 
     /// The transaction layer underneath (read-only).
@@ -408,6 +439,27 @@ impl Proxy {
         Ok(())
     }
 
+    /// Gives up a forwarded INVITE (an IMS P-CSCF or S-CSCF releasing a session being set up,
+    /// TS 24.229 §5.2.8.1.1 / §5.4.5.1.1): every pending branch is cancelled (§16.10 — a CANCEL
+    /// now after a provisional response, else once one arrives, §9.1), carrying `reason` as a
+    /// Reason header (RFC 3326), and the request is answered upstream with `status`.
+    pub fn cancel(
+        &mut self,
+        now: Instant,
+        server: TxnId,
+        status: u16,
+        reason: Option<&str>,
+    ) -> Result<(), TxnError> {
+        let Some(c) = self.contexts.get_mut(&server) else {
+            return Err(TxnError::NoSuchTransaction);
+        };
+        c.cancelled = true;
+        c.pending.clear();
+        c.cancel_reason = reason.map(Into::into);
+        self.cancel_branches(now, server, None);
+        self.reply(now, server, status)
+    }
+
     /// Answers a request the proxy will not forward with a response the application built (a
     /// registrar's 401 or 200, a 423 with Min-Expires). It must answer the request of `server`
     /// (same Via, From, To, Call-ID, CSeq).
@@ -480,6 +532,7 @@ impl Proxy {
                                 best: None,
                                 final_sent: false,
                                 cancelled: false,
+                                cancel_reason: None,
                             },
                         );
                         let popped_route = m
@@ -510,6 +563,9 @@ impl Proxy {
                         if let Some(c) = self.contexts.get_mut(&inv) {
                             c.cancelled = true;
                             c.pending.clear();
+                            // the CANCELs we send on carry the Reason we got (RFC 3326)
+                            c.cancel_reason =
+                                msg.as_message().header(HeaderName::Reason).map(Into::into);
                         }
                         self.cancel_branches(now, inv, None);
                         self.check_complete(now, inv);
@@ -903,6 +959,10 @@ impl Proxy {
         let mut e = m.edit();
         e.pop_via();
         if let Ok(r) = e.to_owned_message() {
+            let r = match &self.response_filter {
+                Some(f) => (f.0)(&r.as_message()).unwrap_or(r),
+                None => r,
+            };
             if self.layer.send_response(now, server, r.clone()).is_ok() {
                 self.emit(ProxyEvent::Response { server, msg: r });
             }
@@ -936,6 +996,7 @@ impl Proxy {
         let Some(c) = self.contexts.get_mut(&server) else {
             return;
         };
+        let reason = c.cancel_reason.clone();
         let Some(b) = c.branches.iter_mut().find(|b| b.client == client) else {
             return;
         };
@@ -964,6 +1025,9 @@ impl Proxy {
                 req.header(HeaderName::CallId).unwrap_or_default(),
             )
             .header("CSeq", format_args!("{seq} CANCEL"));
+        if let Some(r) = reason {
+            cb = cb.header("Reason", &*r);
+        }
         if let Ok(m) = cb.build() {
             let _ = self.layer.send_request(now, m, remote);
         }

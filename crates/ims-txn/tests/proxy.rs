@@ -888,3 +888,70 @@ fn forked_invite_both_answer_extra_2xx_gets_ack_then_bye() {
     assert_eq!(w.count(A, |e| matches!(e, UaEvent::DialogConfirmed(_))), 2);
     assert!(w.lines(A, P, "BYE").is_empty());
 }
+
+#[test]
+fn the_application_cancels_a_forwarded_invite() {
+    // an IMS P-CSCF giving up a session being set up (TS 24.229 §5.2.8.1.1): CANCEL toward
+    // every branch (§9.1: a branch that has not answered provisionally only once it does), the
+    // status the application chose upstream, and the branches' 487s kept at the proxy
+    let mut w = World::new(World::default_proxy());
+    w.invite();
+    w.run_until(ms(100));
+    let server = w
+        .proxy_events
+        .iter()
+        .find_map(|(_, e)| match e {
+            ProxyEvent::Request { server, msg, .. }
+                if msg.as_message().method() == Some(Method::Invite) =>
+            {
+                Some(*server)
+            }
+            _ => None,
+        })
+        .expect("the INVITE reached the application");
+    let t1 = w.incoming(B1).unwrap();
+    let t2 = w.incoming(B2).unwrap();
+    w.respond(B1, t1, 180);
+    w.run_until(ms(150));
+    let now = w.now;
+    w.proxy
+        .cancel(
+            now,
+            server,
+            503,
+            Some("SIP ;cause=503 ;text=\"Loss of bearer\""),
+        )
+        .unwrap();
+    w.collect();
+    w.run_until(ms(180));
+    assert_eq!(
+        w.lines(P, B1, "CANCEL").len(),
+        1,
+        "the ringing branch at once"
+    );
+    assert!(
+        w.lines(P, B2, "CANCEL").is_empty(),
+        "not before a provisional response"
+    );
+    assert_eq!(w.lines(P, A, "SIP/2.0 503").len(), 1);
+    let now = w.now;
+    let _ = w.ua(B2).respond(now, t2, Answer::new(180));
+    w.collect();
+    w.run_until(ms(5000));
+    assert_eq!(
+        w.lines(P, B2, "CANCEL").len(),
+        1,
+        "once it answered provisionally"
+    );
+    assert!(
+        w.lines(P, A, "SIP/2.0 487").is_empty(),
+        "the 487s stay at the proxy"
+    );
+    assert_eq!(w.lines(B1, P, "SIP/2.0 487").len(), 1);
+    assert_eq!(w.lines(P, A, "SIP/2.0 503").len(), 1);
+    let now = w.now;
+    assert!(
+        w.proxy.cancel(now, server, 503, None).is_err(),
+        "answered already"
+    );
+}

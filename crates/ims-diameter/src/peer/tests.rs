@@ -958,3 +958,137 @@ fn clear_octets_during_the_inband_handshake_end_it() {
     n.b.handle_input(n.now, Input::TlsEstablished(Side::Responder));
     assert_eq!(n.b.state(), PeerState::Closed);
 }
+
+// ------------------------------------------------------------------ RFC 6737 capabilities update
+
+/// `cfg` plus the Capabilities Update application (Auth-Application-Id 10).
+fn cu_cfg(host: &str, apps: &[u32]) -> PeerConfig {
+    let mut c = cfg(host, apps);
+    c.applications.push(Application::CAPABILITIES_UPDATE);
+    c
+}
+
+fn result_code_of(s: &Seen) -> Option<u32> {
+    Message::parse(&s.bytes)
+        .unwrap()
+        .outcome()
+        .map(|o| o.code())
+}
+
+#[test]
+fn capabilities_update_adds_an_application_on_the_open_connection() {
+    let mut n = Net::new(
+        cu_cfg("pcscf.ims.example.org", &[app::CX]),
+        cu_cfg("pcrf.ims.example.org", &[app::CX, app::RX]),
+    );
+    n.open();
+    assert!(n.a.remote().unwrap().supports_capabilities_update());
+    assert!(!n.a.remote().unwrap().common_applications.contains(&app::RX));
+    let mut apps = n.a.config().applications.clone();
+    apps.push(Application::tgpp_auth(app::RX));
+    n.a.update_capabilities(n.now, apps).unwrap();
+    n.pump();
+    // one CUR (Application-Id 10, no Inband-Security-Id) and its CUA 2001
+    let cur: Vec<&Seen> = n.wire.iter().filter(|s| s.code == 328).collect();
+    assert_eq!(cur.len(), 2, "{:?}", n.wire);
+    assert!(cur[0].from_a && cur[0].request);
+    let m = Message::parse(&cur[0].bytes).unwrap();
+    assert_eq!(m.application_id(), 10);
+    assert!(m.find(dict::INBAND_SECURITY_ID).is_none());
+    assert!(!cur[1].from_a && !cur[1].request);
+    assert_eq!(result_code_of(cur[1]), Some(2001));
+    // both sides now share Rx, on the same connection (no second CER)
+    for (remote, ev) in [(n.a.remote(), &n.ev_a), (n.b.remote(), &n.ev_b)] {
+        let r = remote.unwrap();
+        assert!(r.common_applications.contains(&app::RX), "{r:?}");
+        assert!(
+            ev.contains(&Event::CapabilitiesUpdated(r.clone())),
+            "{ev:?}"
+        );
+    }
+    assert_eq!(n.count(true, 257, true), 1);
+    assert_eq!(n.a.state(), PeerState::IOpen);
+    assert_eq!(n.b.state(), PeerState::ROpen);
+    assert!(n
+        .a
+        .send_request(n.now, 1, &mar("pcscf.ims.example.org"), n.now + TW)
+        .is_ok());
+}
+
+#[test]
+fn capabilities_update_leaving_nothing_in_common_is_5010_then_dpr() {
+    let mut n = Net::new(
+        cu_cfg("scscf.ims.example.org", &[app::CX]),
+        cu_cfg("hss.ims.example.org", &[app::CX]),
+    );
+    n.open();
+    n.a.update_capabilities(
+        n.now,
+        vec![
+            Application::tgpp_auth(app::RX),
+            Application::CAPABILITIES_UPDATE,
+        ],
+    )
+    .unwrap();
+    n.pump();
+    let cua = n.wire.iter().find(|s| s.code == 328 && !s.request).unwrap();
+    assert_eq!(result_code_of(cua), Some(5010));
+    // the receiver closes the connection with DPR (DO_NOT_WANT_TO_TALK_TO_YOU): no reconnect
+    assert_eq!(n.count(false, 282, true), 1);
+    assert_eq!(n.a.state(), PeerState::Closed);
+    assert_eq!(n.b.state(), PeerState::Closed);
+    assert!(n.ev_a.contains(&Event::Down(DownReason::RemoteDisconnect(
+        DisconnectCause::DoNotWantToTalkToYou
+    ))));
+    assert!(!n
+        .ev_a
+        .iter()
+        .any(|e| matches!(e, Event::CapabilitiesUpdated(_))));
+    n.advance(Duration::from_secs(120));
+    assert_eq!(n.count(true, 257, true), 1);
+}
+
+#[test]
+fn capabilities_update_needs_the_application_on_both_sides() {
+    // b does not advertise application 10: no CUR is sent
+    let mut n = Net::new(
+        cu_cfg("pcscf.ims.example.org", &[app::CX]),
+        cfg("pcrf.ims.example.org", &[app::CX, app::RX]),
+    );
+    n.open();
+    assert!(!n.a.remote().unwrap().supports_capabilities_update());
+    let apps = vec![
+        Application::tgpp_auth(app::CX),
+        Application::tgpp_auth(app::RX),
+        Application::CAPABILITIES_UPDATE,
+    ];
+    assert_eq!(
+        n.a.update_capabilities(n.now, apps.clone()),
+        Err(PeerError::UpdateUnsupported)
+    );
+    n.pump();
+    assert_eq!(n.wire.iter().filter(|s| s.code == 328).count(), 0);
+    // stored for the next capabilities exchange
+    assert_eq!(n.a.config().applications, apps);
+    // a CUR to it anyway is answered 3007 DIAMETER_APPLICATION_UNSUPPORTED, nothing changes
+    let h = crate::message::Header {
+        version: 1,
+        length: 0,
+        flags: Flags(Flags::REQUEST),
+        code: CAPABILITIES_UPDATE,
+        application_id: CAPABILITIES_UPDATE_APPLICATION,
+        hop_by_hop: 77,
+        end_to_end: 78,
+    };
+    let mut cur = Vec::new();
+    n.a.config().cer(true).encode_into(&h, &mut cur);
+    n.b.handle_input(n.now, Input::Data(Side::Responder, &cur));
+    n.pump();
+    let cua = n.wire.iter().find(|s| s.code == 328 && !s.from_a).unwrap();
+    assert_eq!(result_code_of(cua), Some(3007));
+    assert_eq!(cua.flags & Flags::ERROR, Flags::ERROR);
+    assert_eq!(n.b.remote().unwrap().common_applications, vec![app::CX]);
+    // while closed, an update is only stored
+    let mut c = Peer::new(cu_cfg("x.ims.example.org", &[app::CX]), n.now);
+    assert_eq!(c.update_capabilities(n.now, apps), Ok(()));
+}

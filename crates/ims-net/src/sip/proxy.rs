@@ -250,6 +250,32 @@ impl ProxyEndpoint {
             .await
     }
 
+    /// Gives up the INVITE of server transaction `server`: its branches are cancelled (with
+    /// `reason` as their Reason header) and it is answered with `status`
+    /// ([`ims_txn::proxy::Proxy::cancel`]).
+    pub async fn cancel(
+        &self,
+        server: TxnId,
+        status: u16,
+        reason: Option<String>,
+    ) -> Result<(), NetError> {
+        self.call(move |p, now| Ok(p.cancel(now, server, status, reason.as_deref())?))
+            .await
+    }
+
+    /// Sets (or clears) a filter rewriting the responses relayed upstream
+    /// ([`ims_txn::proxy::ResponseFilter`]).
+    pub async fn set_response_filter(
+        &self,
+        filter: Option<ims_txn::proxy::ResponseFilter>,
+    ) -> Result<(), NetError> {
+        self.call(move |p, _| {
+            p.set_response_filter(filter);
+            Ok(())
+        })
+        .await
+    }
+
     /// Number of live response contexts (server transactions being proxied).
     pub async fn contexts(&self) -> Result<usize, NetError> {
         self.call(|p, _| Ok(p.contexts())).await

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Calls/s load with Rx against the all-in-one core (`cargo build --release --example cscf`).
+#
+#   CSCF=target/release/examples/cscf examples/sipp/load_call.sh RATE [CALLS] [CALLERS]
+#
+# Writes its own configuration (SIP 5060/5062/5064/5065, Diameter Cx 5868, Rx 5869, HSS admin
+# 5080) with CALLERS + 1 subscribers, starts the core, then:
+#   1. registers the called UE (full IMS-AKA) from the UAS port (UAS_PORT, default 5092) and
+#      starts a SIPp UAS there (load_call_uas.xml: 180, 200 with the SDP answer, ACK, BYE);
+#   2. registers the CALLERS calling UEs from the UAC port (SIPP_PORT, default 5091);
+#   3. runs CALLS calls at RATE per second from the UAC port (load_call_uac.xml, callers taken
+#      in turn from the injection file): INVITE with SDP → P-CSCF → S-CSCF (orig) → I-CSCF (LIR)
+#      → S-CSCF (term) → P-CSCF → callee; each P-CSCF sends an AAR on the SDP answer and an STR
+#      on the BYE (two Rx sessions per call), pause HOLD_MS (default 0), BYE.
+# Prints attempted/successful/failed calls, failure ratio, calls/s, the core's CPU time per call
+# and the Rx sessions still open at the PCRF afterwards (0: every AAR had its STR).
+# CAPTURE=file: dumpcap records the Rx port during the calls and the script counts AAR/STR
+# requests and answers with tshark. PERF_OUT=file: perf record of the core during the calls.
+# SIPP_OPTS: extra SIPp options for the call phase (e.g. "-l 2000" to bound concurrent calls).
+set -euo pipefail
+rate=${1:?usage: CSCF=... load_call.sh RATE [CALLS] [CALLERS]}
+calls=${2:-3000}
+callers=${3:-200}
+: "${CSCF:?set CSCF to the cscf example binary (cargo build --release --example cscf)}"
+uac_port=${SIPP_PORT:-5091}
+uas_port=${UAS_PORT:-5092}
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d)
+core_pid=
+uas_pid=
+cap_pid=
+cleanup() {
+  [ -n "$uas_pid" ] && { kill "$uas_pid" 2>/dev/null || true; wait "$uas_pid" 2>/dev/null || true; }
+  [ -n "$cap_pid" ] && { kill "$cap_pid" 2>/dev/null || true; wait "$cap_pid" 2>/dev/null || true; }
+  if [ -n "$core_pid" ]; then
+    kill -INT "$core_pid" 2>/dev/null || true
+    for _ in $(seq 1 300); do kill -0 "$core_pid" 2>/dev/null || break; sleep 0.1; done
+    kill "$core_pid" 2>/dev/null || true
+    wait "$core_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+k=696d732d72732d64656d6f2d4b2d3031   # "ims-rs-demo-K-01"
+op=696d732d72732d64656d6f2d4f502d31  # "ims-rs-demo-OP-1"
+id_of() { printf "0010100%08d" "$1"; }
+csv_line() { echo "$1;[authentication username=$1@ims.example.org aka_K=ims-rs-demo-K-01 aka_OP=ims-rs-demo-OP-1 aka_AMF=AM];"; }
+callee=$(id_of 0)
+{ echo SEQUENTIAL; csv_line "$callee"; } > "$work/callee.csv"
+{ echo SEQUENTIAL; for i in $(seq 1 "$callers"); do csv_line "$(id_of "$i")"; done; } > "$work/callers.csv"
+
+{
+  cat <<EOF
+domain = "ims.example.org"
+ip = "127.0.0.1"
+[ports]
+pcscf = 5060
+icscf = 5062
+scscf_term = 5064
+scscf_orig = 5065
+[hss]
+listen = "127.0.0.1:5868"
+admin = "127.0.0.1:5080"
+[pcrf]
+listen = "127.0.0.1:5869"
+[registrar]
+min_expires = 60
+max_expires = 600000
+default_expires = 3600
+[enum]
+default = "!^\\\\+(.*)\$!sip:+\\\\1@ims.example.org!"
+EOF
+  seq 0 "$callers" | awk -v k="$k" -v op="$op" '{
+    id = sprintf("0010100%08d", $1)
+    printf "[[subscriber]]\nimpi = \"%s@ims.example.org\"\nimpus = [\"sip:%s@ims.example.org\"]\nk = \"%s\"\nop = \"%s\"\namf = \"414d\"\n", id, id, k, op
+  }'
+} > "$work/load.toml"
+"$CSCF" --config "$work/load.toml" > "$work/cscf.log" 2>&1 &
+core_pid=$!
+for _ in $(seq 1 600); do
+  grep -q "running" "$work/cscf.log" && break
+  kill -0 "$core_pid" 2>/dev/null || { cat "$work/cscf.log"; exit 1; }
+  sleep 0.1
+done
+grep -q "running" "$work/cscf.log" || { echo "core did not start"; cat "$work/cscf.log"; exit 1; }
+cd "$work"
+
+# the last line of a SIPp statistics file: created successful failed seconds
+stats() {
+  tail -n 1 "$1" | awk -F';' -v h="$(head -n 1 "$1")" '
+    BEGIN { n = split(h, names, ";") }
+    { for (i = 1; i <= n; i++) v[names[i]] = $i }
+    END {
+      split(v["ElapsedTime(C)"], t, ":")
+      print v["TotalCallCreated"], v["SuccessfulCall(C)"], v["FailedCall(C)"], t[1] * 3600 + t[2] * 60 + t[3]
+    }'
+}
+register() { # csv port count dir
+  mkdir -p "$4"
+  (cd "$4" && sipp 127.0.0.1:5060 -sf "$here/load_register_only.xml" -inf "$1" -i 127.0.0.1 -p "$2" \
+    -r 100 -m "$3" -nostdin -trace_stat -fd 1 >/dev/null 2>&1 || true)
+  read -r _ ok failed _ < <(stats "$4"/load_register_only_*_.csv)
+  [ "$ok" = "$3" ] || { echo "registration of $3 UEs from port $2: $ok successful, $failed failed"; exit 1; }
+}
+register "$work/callee.csv" "$uas_port" 1 reg_callee
+sipp -sf "$here/load_call_uas.xml" -i 127.0.0.1 -p "$uas_port" -key callee_user "$callee" \
+  -nostdin -trace_err >/dev/null 2>&1 &
+uas_pid=$!
+register "$work/callers.csv" "$uac_port" "$callers" reg_callers
+echo "core pid $core_pid: 1 callee (port $uas_port) and $callers callers (port $uac_port) registered"
+
+if [ -n "${CAPTURE:-}" ]; then
+  dumpcap -q -i lo -f "tcp port 5869" -w "$CAPTURE" >/dev/null 2>&1 &
+  cap_pid=$!
+  sleep 1
+fi
+perf_pid=
+if [ -n "${PERF_OUT:-}" ]; then
+  perf record -e "${PERF_EVENT:-cpu-clock}" ${PERF_FREQ:--F 499} ${PERF_G:--g} -p "$core_pid" -o "$PERF_OUT" >/dev/null 2>&1 &
+  perf_pid=$!
+fi
+cpu0=$(awk '{ print $14 + $15 }' "/proc/$core_pid/stat")
+sipp 127.0.0.1:5060 -sf "$here/load_call_uac.xml" -inf "$work/callers.csv" -i 127.0.0.1 -p "$uac_port" \
+  -key callee "sip:$callee@ims.example.org" -d "${HOLD_MS:-0}" -r "$rate" -m "$calls" \
+  -nostdin -trace_err -trace_stat -fd 1 ${SIPP_OPTS:-} >/dev/null 2>&1 || true
+cpu1=$(awk '{ print $14 + $15 }' "/proc/$core_pid/stat")
+if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
+read -r created ok failed secs < <(stats load_call_uac_*_.csv)
+awk -v c="$created" -v o="$ok" -v f="$failed" -v s="$secs" -v t=$((cpu1 - cpu0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {
+  printf "calls attempted %d, successful %d, failed %d (%.3f %%), elapsed %d s, %.0f calls/s\n",
+    c, o, f, c ? 100 * f / c : 0, s, s ? o / s : 0
+  printf "core CPU time during the calls: %.2f s (user+system) = %.0f us per call\n", t / hz, o ? 1e6 * t / hz / o : 0
+}'
+# let the last BYEs' STRs finish, then ask the PCRF how many Rx sessions are still open
+open=
+for _ in $(seq 1 50); do
+  # {"sessions":["id",...]}: the quoted strings less the key
+  open=$(curl -sf http://127.0.0.1:5080/pcrf/sessions | grep -o '"[^"]*"' | awk 'END { print NR - 1 }' || true)
+  [ "$open" = 0 ] && break
+  sleep 0.2
+done
+echo "Rx sessions open at the PCRF after the run: $open"
+if [ -n "$cap_pid" ]; then
+  sleep 1
+  kill "$cap_pid" 2>/dev/null || true
+  wait "$cap_pid" 2>/dev/null || true
+  cap_pid=
+  # one line per Diameter message (several per frame when TCP coalesces them)
+  tshark -r "$CAPTURE" -d tcp.port==5869,diameter -Y diameter -T fields -E occurrence=a -E aggregator=, \
+    -e diameter.cmd.code -e diameter.flags.request 2>/dev/null \
+    | awk '{ n1 = split($1, c, ","); split($2, r, ",")
+             for (i = 1; i <= n1; i++) n[c[i] (r[i] == "1" || r[i] == "True" ? "q" : "a")]++ }
+      END { printf "Rx on the wire: AAR %d, AAA %d, STR %d, STA %d\n", n["265q"], n["265a"], n["275q"], n["275a"] }'
+fi
+if [ -s "$(ls load_call_uac_*_errors.log 2>/dev/null | head -n 1)" ]; then
+  echo "SIPp errors (first lines):"; head -n 5 load_call_uac_*_errors.log
+fi

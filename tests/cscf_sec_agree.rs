@@ -1,0 +1,403 @@
+//! Security agreement at the P-CSCF (RFC 3329, TS 33.203 §7, TS 24.229 §5.2.2) through the
+//! all-in-one core, with a UE written here (UDP on the loopback, IMS-AKA from `ims::auth`):
+//!
+//! `ims_aka_registration_with_sec_agree`: the initial REGISTER carries `Require`/`Proxy-Require:
+//! sec-agree` and a Security-Client offering two `ipsec-3gpp` mechanisms (HMAC-MD5-96 first,
+//! HMAC-SHA-1-96 second). The 401 the UE gets has no `ck`/`ik` left in its WWW-Authenticate and
+//! one Security-Server: `ipsec-3gpp` with HMAC-SHA-1-96 (the P-CSCF's preference among the UE's
+//! offer), `ealg=null`, the P-CSCF's SPIs and its protected ports. The SA installer was asked to
+//! install the SAs with the UE's and the P-CSCF's SPIs and ports and the CK/IK the UE's USIM
+//! derives. A protected REGISTER (sent to the protected server port from the UE's protected client
+//! port) whose Security-Verify is not the Security-Server gets 494; the one echoing it, with the
+//! first Security-Client, gets the 200 (P-Associated-URI, Service-Route) and the SAs become the
+//! registration's (same lifetime as the contact). The de-registration over the protected port
+//! removes them.
+//!
+//! `sipp_registers_with_sec_agree`: the same with SIPp and the shipped
+//! `examples/sipp/ims_register_sec_agree.xml` (SIPp's own AKA, the 401 checked for a
+//! Security-Server and no CK/IK, the second REGISTER sent to the protected port — checked on the
+//! wire with tshark).
+//!
+//! (Kernel IPsec is not exercised: this machine's kernel has no ESP; the recording installer
+//! stands in for `ip xfrm`.)
+
+mod common;
+mod ims_core;
+
+use ims::auth::digest::{answer_aka, Challenge, Request};
+use ims::nf::runtime::{CoreOptions, CoreStore, ImsCore};
+use ims::nf::sec_agree::{
+    mechanisms, RecordingInstaller, SaInstaller, SaOperation, SecAgreeConfig,
+};
+use ims::nf::store::MemoryStore;
+use ims::sip::{HeaderName, OwnedMessage};
+use ims_core::LO;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::UdpSocket;
+
+const PCSCF: u16 = 6800;
+const PORT_PC: u16 = 6806;
+const PORT_PS: u16 = 6807;
+const UE_PLAIN: u16 = 6891;
+const UE_PORT_UC: u16 = 6893;
+const UE_PORT_US: u16 = 6894;
+const IMPI: &str = "001010000000001@ims.example.org";
+const IMSI: &str = "001010000000001";
+
+async fn bind(port: u16) -> UdpSocket {
+    for _ in 0..50 {
+        if let Ok(s) = UdpSocket::bind((LO, port)).await {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("UDP port {port} stays busy");
+}
+
+/// Sends `req` and returns the first final response (retransmitting like RFC 3261 Timer E).
+async fn transact(sock: &UdpSocket, to: u16, req: &str) -> OwnedMessage {
+    let to = SocketAddr::new(LO, to);
+    let mut buf = vec![0u8; 65535];
+    for attempt in 0..7 {
+        sock.send_to(req.as_bytes(), to).await.expect("send");
+        let wait = Duration::from_millis(500 << attempt.min(3));
+        let deadline = tokio::time::Instant::now() + wait;
+        while let Ok(Ok((n, _))) = tokio::time::timeout_at(deadline, sock.recv_from(&mut buf)).await
+        {
+            let m = OwnedMessage::parse_datagram(bytes::Bytes::copy_from_slice(&buf[..n]))
+                .expect("the core sends SIP");
+            if m.as_message().status().is_some_and(|s| s >= 200) {
+                return m;
+            }
+        }
+    }
+    panic!("no final response to\n{req}");
+}
+
+#[allow(clippy::too_many_arguments)]
+fn register(
+    port: u16,
+    branch: &str,
+    cseq: u32,
+    expires: u32,
+    authorization: &str,
+    client: &str,
+    verify: Option<&str>,
+) -> String {
+    let verify = verify
+        .map(|v| format!("Security-Verify: {v}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "REGISTER sip:ims.example.org SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-{branch};rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:{IMPI}>;tag=sa-ue\r\n\
+         To: <sip:{IMPI}>\r\n\
+         Call-ID: sec-agree-1@127.0.0.1\r\n\
+         CSeq: {cseq} REGISTER\r\n\
+         Contact: <sip:{IMSI}@127.0.0.1:{UE_PORT_US}>;expires={expires}\r\n\
+         Expires: {expires}\r\n\
+         Supported: path, sec-agree\r\n\
+         Require: sec-agree\r\n\
+         Proxy-Require: sec-agree\r\n\
+         Security-Client: {client}\r\n\
+         {verify}\
+         Authorization: {authorization}\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+}
+
+fn answer(resp: &OwnedMessage, usim: &mut ims::auth::aka::Usim) -> (String, [u8; 16], [u8; 16]) {
+    let m = resp.as_message();
+    let www = m.header(HeaderName::WwwAuthenticate).expect("a challenge");
+    let ch = Challenge::parse(www).expect("a digest challenge");
+    let req = Request {
+        method: "REGISTER",
+        uri: "sip:ims.example.org",
+        body: b"",
+        cnonce: "0a4f113b",
+        nc: 1,
+    };
+    let (creds, keys) = answer_aka(&ch, usim, IMPI, &req).expect("the USIM accepts AUTN");
+    let keys = keys.expect("no resynchronisation");
+    (creds.to_string(), keys.ck, keys.ik)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ims_aka_registration_with_sec_agree() {
+    let cfg = ims_core::all_in_one(PCSCF, [6956, 6957], None);
+    let installer = Arc::new(RecordingInstaller::default());
+    let sa: Arc<dyn SaInstaller> = installer.clone();
+    let core = ImsCore::start_with_options(
+        cfg,
+        CoreStore::Memory(MemoryStore::new()),
+        CoreOptions::default().with_sec_agree(SecAgreeConfig::new(LO, PORT_PC, PORT_PS), Some(sa)),
+    )
+    .await
+    .expect("core starts");
+    let pcscf = core.pcscf().expect("P-CSCF runs").clone();
+    let plain = bind(UE_PLAIN).await;
+    let protected = bind(UE_PORT_UC).await;
+    let client = format!(
+        "ipsec-3gpp;alg=hmac-md5-96;ealg=null;spi-c=1111;spi-s=2222;port-c={UE_PORT_UC};port-s={UE_PORT_US}, \
+         ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;spi-c=1111;spi-s=2222;port-c={UE_PORT_UC};port-s={UE_PORT_US}"
+    );
+    let empty_auth = format!(
+        "Digest username=\"{IMPI}\",realm=\"ims.example.org\",nonce=\"\",uri=\"sip:ims.example.org\",response=\"\",algorithm=AKAv1-MD5"
+    );
+
+    // 1. the unprotected REGISTER → 401 with Security-Server, without CK/IK
+    let r401 = transact(
+        &plain,
+        PCSCF,
+        &register(UE_PLAIN, "sa1", 1, 600, &empty_auth, &client, None),
+    )
+    .await;
+    let m = r401.as_message();
+    assert_eq!(m.status(), Some(401), "{m}");
+    let www = m
+        .header(HeaderName::WwwAuthenticate)
+        .expect("WWW-Authenticate");
+    assert!(www.contains("nonce=\""), "{www}");
+    for k in ["ck=", "ik="] {
+        assert!(
+            !www.to_ascii_lowercase().contains(k),
+            "{k} reached the UE: {www}"
+        );
+    }
+    let server = mechanisms(&m, HeaderName::SecurityServer).expect("Security-Server parses");
+    assert_eq!(server.len(), 1, "{m}");
+    let s = &server[0];
+    assert_eq!(s.name, "ipsec-3gpp");
+    assert_eq!(
+        s.alg,
+        Some("hmac-sha-1-96"),
+        "the P-CSCF prefers SHA-1: {s}"
+    );
+    assert_eq!(s.ealg, Some("null"));
+    assert_eq!((s.port_c, s.port_s), (Some(PORT_PC), Some(PORT_PS)));
+    assert_eq!((s.prot, s.mode), (Some("esp"), Some("trans")));
+    assert!(s.q.is_some());
+    let (spi_pc, spi_ps) = (s.spi_c.expect("spi-c"), s.spi_s.expect("spi-s"));
+    assert!(spi_pc > 255 && spi_ps > 255 && spi_pc != spi_ps);
+    let security_server = s.to_string();
+    drop(server);
+
+    // the UE's USIM answers; the P-CSCF's temporary SAs carry the same CK/IK
+    let milenage = ims::auth::milenage::Milenage::new(
+        b"ims-rs-demo-K-01",
+        ims::auth::milenage::OperatorKey::Op(*b"ims-rs-demo-OP-1"),
+    );
+    let mut usim = ims::auth::aka::Usim::new(milenage, 5);
+    let (auth, ck, ik) = answer(&r401, &mut usim);
+    let ops = installer.operations();
+    assert_eq!(ops.len(), 1, "{ops:?}");
+    let SaOperation::Install(temp) = &ops[0] else {
+        panic!("{ops:?}")
+    };
+    assert_eq!((temp.ck.as_slice(), temp.ik.as_slice()), (&ck[..], &ik[..]));
+    assert_eq!(temp.ue_ip, LO);
+    assert_eq!(
+        (temp.ue.spi_c, temp.ue.spi_s, temp.ue.port_c, temp.ue.port_s),
+        (1111, 2222, UE_PORT_UC, UE_PORT_US)
+    );
+    assert_eq!(
+        (
+            temp.pcscf.spi_c,
+            temp.pcscf.spi_s,
+            temp.pcscf.port_c,
+            temp.pcscf.port_s
+        ),
+        (spi_pc, spi_ps, PORT_PC, PORT_PS)
+    );
+    assert_eq!(temp.alg, "hmac-sha-1-96");
+    assert!(!temp.established);
+
+    // 2. a protected REGISTER whose Security-Verify is not what the P-CSCF sent → 494
+    let wrong =
+        security_server.replace(&format!("spi-s={spi_ps}"), &format!("spi-s={}", spi_ps + 7));
+    let r = transact(
+        &protected,
+        PORT_PS,
+        &register(UE_PORT_UC, "sa2", 2, 600, &auth, &client, Some(&wrong)),
+    )
+    .await;
+    assert_eq!(r.as_message().status(), Some(494), "{}", r.as_message());
+    assert!(pcscf
+        .registration(&format!("sip:{IMSI}@127.0.0.1:{UE_PORT_US}"))
+        .is_none());
+
+    // 3. the protected REGISTER echoing the Security-Server → 200; the SAs are established
+    let r200 = transact(
+        &protected,
+        PORT_PS,
+        &register(
+            UE_PORT_UC,
+            "sa3",
+            3,
+            600,
+            &auth,
+            &client,
+            Some(&security_server),
+        ),
+    )
+    .await;
+    let m = r200.as_message();
+    assert_eq!(m.status(), Some(200), "{m}");
+    assert!(m.header(HeaderName::PAssociatedUri).is_some(), "{m}");
+    assert!(m.header(HeaderName::ServiceRoute).is_some(), "{m}");
+    // the P-CSCF reads the 200 as it relays it: its state follows the wire shortly
+    let contact = format!("sip:{IMSI}@127.0.0.1:{UE_PORT_US}");
+    ims_core::wait_for("the P-CSCF to record the registration and its SAs", || {
+        pcscf.registration(&contact).is_some()
+            && pcscf
+                .sec_agree()
+                .unwrap()
+                .associations()
+                .iter()
+                .all(|s| s.established)
+    })
+    .await;
+    let reg = pcscf
+        .registration(&contact)
+        .expect("the P-CSCF knows the UE");
+    let sas = pcscf.sec_agree().expect("sec-agree on").associations();
+    assert_eq!(sas.len(), 1, "{sas:?}");
+    assert!(sas[0].established);
+    assert_eq!(
+        sas[0].expires_at, reg.expires_at,
+        "the SAs live as long as the registration"
+    );
+    assert_eq!(installer.operations().len(), 1, "no SA re-installed");
+
+    // 4. de-registration over the SA: the SAs go (answering a new challenge if there is one)
+    let mut cseq = 4;
+    let mut verify = security_server.clone();
+    let mut auth = auth;
+    let dereg = loop {
+        let r = transact(
+            &protected,
+            PORT_PS,
+            &register(
+                UE_PORT_UC,
+                &format!("sa{cseq}"),
+                cseq,
+                0,
+                &auth,
+                &client,
+                Some(&verify),
+            ),
+        )
+        .await;
+        cseq += 1;
+        if r.as_message().status() != Some(401) || cseq > 6 {
+            break r;
+        }
+        let m = r.as_message();
+        let s = mechanisms(&m, HeaderName::SecurityServer).expect("Security-Server");
+        verify = s.first().expect("one").to_string();
+        auth = answer(&r, &mut usim).0;
+    };
+    assert_eq!(
+        dereg.as_message().status(),
+        Some(200),
+        "{}",
+        dereg.as_message()
+    );
+    ims_core::wait_for("the SAs to be removed", || {
+        pcscf.sec_agree().unwrap().associations().is_empty()
+    })
+    .await;
+    let ops = installer.operations();
+    assert!(
+        matches!(ops.last(), Some(SaOperation::Remove(_))),
+        "the last SA operation removes: {ops:?}"
+    );
+    core.shutdown();
+}
+
+/// The shipped SIPp scenario `ims_register_sec_agree.xml`: SIPp's own IMS-AKA, the 401 checked
+/// for a Security-Server and no CK/IK, the protected REGISTER sent to the Security-Server's port-s
+/// with Security-Verify → 200; the P-CSCF then holds an established SA for SIPp's port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_registers_with_sec_agree() {
+    let Some(bin) = common::interop_tool("sipp", "apt-get install sip-tester") else {
+        return;
+    };
+    let dir = common::TempDir::new("cscf", "sec-agree", "IMS_KEEP_SIPP");
+    let installer = Arc::new(RecordingInstaller::default());
+    let sa: Arc<dyn SaInstaller> = installer.clone();
+    let core = ImsCore::start_with_options(
+        ims_core::all_in_one(6830, [6958, 6959], None),
+        CoreStore::Memory(MemoryStore::new()),
+        CoreOptions::default().with_sec_agree(SecAgreeConfig::new(LO, 6836, 6837), Some(sa)),
+    )
+    .await
+    .expect("core starts");
+    let tshark = common::interop_tool("tshark", "apt-get install tshark");
+    let cap = ims_core::capture_with_sip(tshark, dir.path(), &[], &[6830, 6837]).await;
+    let (ok, out) = ims_core::sipp(
+        &bin,
+        dir.path(),
+        &[
+            "127.0.0.1:6830",
+            "-sf",
+            ims_core::scenario("ims_register_sec_agree.xml")
+                .to_str()
+                .unwrap(),
+            "-s",
+            "001010000000002",
+            "-au",
+            "001010000000002@ims.example.org",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            "6896",
+            "-m",
+            "1",
+        ],
+    )
+    .await;
+    assert!(ok, "SIPp registration with sec-agree failed:\n{out}");
+    let pcscf = core.pcscf().expect("P-CSCF").clone();
+    ims_core::wait_for("the P-CSCF to record the registration and its SAs", || {
+        pcscf
+            .registration("sip:001010000000002@127.0.0.1:6896")
+            .is_some()
+            && pcscf
+                .sec_agree()
+                .unwrap()
+                .associations()
+                .iter()
+                .all(|s| s.established)
+    })
+    .await;
+    let sas = pcscf.sec_agree().expect("sec-agree on").associations();
+    assert_eq!(sas.len(), 1, "{sas:?}");
+    let s = &sas[0];
+    assert!(s.established);
+    assert_eq!((s.ue.spi_c, s.ue.spi_s), (3333, 4444));
+    assert_eq!((s.ue.port_c, s.ue.port_s), (6896, 6896));
+    assert_eq!((s.pcscf.port_c, s.pcscf.port_s), (6836, 6837));
+    assert_eq!(s.alg, "hmac-sha-1-96");
+    assert_eq!(installer.operations().len(), 1);
+    core.shutdown();
+    // on the wire: the REGISTER with the AKA response went to the protected server port
+    let Some(cap) = cap else { return };
+    let frames = cap
+        .frames_where(
+            "sip.Method == \"REGISTER\"",
+            &[6830, 6837],
+            &["udp.dstport", "sip.CSeq.seq"],
+        )
+        .await;
+    let to = |port: &str, seq: &str| {
+        frames
+            .iter()
+            .any(|f| f.get("udp.dstport") == port && f.get("sip.CSeq.seq") == seq)
+    };
+    assert!(to("6830", "1") && to("6837", "2"), "{frames:?}");
+    assert!(!to("6830", "2"), "{frames:?}");
+}

@@ -1,0 +1,782 @@
+//! The session anchor's MSRP switch (`ims_nf::im_session`) with parties built directly on
+//! `ims::net` (SIP endpoint + `MsrpConnection`, which carries several sessions per connection):
+//!
+//! - two chat sessions between the same A and B multiplexed over ONE connection on each leg
+//!   (A reuses its connection to the anchor, the anchor reuses its connection to B: RFC 4975
+//!   §5.4 connection model), messages and REPORTs of each session reaching only their own peer,
+//!   intact and in order; a frame naming an unknown session, or a session bound to another
+//!   connection, gets 481;
+//! - the a=setup roles (RFC 4145, RFC 6135): an A offering `passive` (the anchor connects to
+//!   A) and a B answering `active` to the anchor's `actpass` (B connects to the anchor);
+//! - CPIM with IMDN (RFC 3862, RFC 5438) end to end through the anchor: the recipient's
+//!   `message/imdn+xml` delivery notification comes back over the same session.
+
+use bytes::Bytes;
+use ims::msrp::cpim::{Cpim, CpimBuilder};
+use ims::msrp::headers::FailureReport;
+use ims::msrp::imdn::{self, Disposition, Imdn, Notification};
+use ims::msrp::session::{Config as MsrpConfig, Outgoing, Session, SessionEvent};
+use ims::msrp::{Event, FrameBuilder, Framer, Limits, UriBuf};
+use ims::net::msrp::{ConnConfig, ConnEvent, MsrpConnection};
+use ims::net::sip::{Endpoint, EndpointConfig, Incoming};
+use ims::nf::im_session::{start, ImSessionConfig, ImSessionHandle};
+use ims::sdp::{MediaType, Session as Sdp};
+use ims::txn::dialog::DialogId;
+use ims::txn::ua::{Answer, InviteParams, UaEvent};
+use ims::txn::Remote;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn lo0() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+fn rand_id() -> String {
+    use std::sync::atomic::AtomicU64;
+    static N: AtomicU64 = AtomicU64::new(1);
+    format!(
+        "mux{}x{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// What a party puts in `a=setup` (None: no attribute, the RFC 4975 default roles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Setup {
+    Default,
+    Active,
+    Passive,
+}
+
+impl Setup {
+    fn line(self) -> &'static str {
+        match self {
+            Setup::Default => "",
+            Setup::Active => "a=setup:active\r\n",
+            Setup::Passive => "a=setup:passive\r\n",
+        }
+    }
+}
+
+fn sdp(user: &str, port: u16, sid: &str, setup: Setup) -> String {
+    format!(
+        "v=0\r\no={user} 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+m=message {port} TCP/MSRP *\r\na=accept-types:text/plain message/cpim message/imdn+xml\r\n\
+a=path:msrp://127.0.0.1:{port}/{sid};tcp\r\n{}",
+        setup.line()
+    )
+}
+
+/// The MSRP path and `a=setup` of the first `m=message` stream.
+fn msrp_of(body: &[u8]) -> (Vec<String>, Option<String>) {
+    let s = Sdp::parse(body).expect("SDP");
+    let m = s
+        .media
+        .iter()
+        .find(|m| m.media_type() == MediaType::Message)
+        .expect("m=message");
+    let path = m
+        .msrp_path()
+        .expect("a=path")
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let setup = m
+        .attribute("setup")
+        .and_then(|a| a.value)
+        .map(str::to_owned);
+    (path, setup)
+}
+
+fn authority(uri: &str) -> SocketAddr {
+    let u = ims::msrp::Uri::parse(uri).unwrap();
+    format!("{}:{}", u.host_str(), u.port_or_default())
+        .parse()
+        .unwrap()
+}
+
+fn session(local: &str, remote: &[String]) -> Session {
+    let cfg = MsrpConfig::new(
+        UriBuf::parse(local).unwrap(),
+        remote.iter().map(|u| UriBuf::parse(u).unwrap()).collect(),
+    );
+    Session::new(cfg, 0x5eed)
+}
+
+/// One party's MSRP side: a listener (used when the other end connects) and at most one
+/// connection, shared by all its sessions.
+struct Msrp {
+    listener: Arc<TcpListener>,
+    port: u16,
+    conn: Option<MsrpConnection>,
+    /// Connections accepted on the listener (counted by [`Msrp::count_accepts`]).
+    accepts: Arc<AtomicUsize>,
+}
+
+impl Msrp {
+    async fn new() -> Msrp {
+        let listener = TcpListener::bind(lo0()).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        Msrp {
+            listener: Arc::new(listener),
+            port,
+            conn: None,
+            accepts: Arc::default(),
+        }
+    }
+
+    /// Adds a session: on the connection we have (reuse), else by connecting to the peer's
+    /// first URI (`active`) or by accepting the peer's connection.
+    async fn add(&mut self, s: Session, peer_path: &[String], active: bool) {
+        if self.conn.is_none() {
+            let c = if active {
+                MsrpConnection::connect(authority(&peer_path[0]), ConnConfig::default())
+                    .await
+                    .expect("MSRP connect")
+            } else {
+                let (s, _) = tokio::time::timeout(WAIT, self.listener.accept())
+                    .await
+                    .expect("the anchor connects")
+                    .unwrap();
+                self.accepts.fetch_add(1, Ordering::Relaxed);
+                s.set_nodelay(true).unwrap();
+                MsrpConnection::spawn(s, ConnConfig::default())
+            };
+            self.conn = Some(c);
+        }
+        self.conn.as_ref().unwrap().add_session(s).await.unwrap();
+    }
+
+    /// From now on, every further connection on the listener is counted (and dropped).
+    fn count_accepts(&self) {
+        let (l, n) = (self.listener.clone(), self.accepts.clone());
+        tokio::spawn(async move {
+            while let Ok((s, _)) = l.accept().await {
+                n.fetch_add(1, Ordering::Relaxed);
+                drop(s);
+            }
+        });
+    }
+}
+
+async fn ua(user: &str) -> (Endpoint, Incoming) {
+    Endpoint::bind(EndpointConfig {
+        addr: lo0(),
+        user: user.into(),
+        ..EndpointConfig::default()
+    })
+    .await
+    .expect("SIP endpoint")
+}
+
+/// A session seen from one party.
+struct Leg {
+    /// Our session-id.
+    sid: String,
+    /// The SDP we received (the anchor's answer or offer).
+    peer_sdp: String,
+}
+
+/// A and B with `n` sessions through the anchor, A offering with `a_setup`, B answering with
+/// `b_setup`.
+struct Pair {
+    anchor: ImSessionHandle,
+    alice: Endpoint,
+    a: Msrp,
+    b: Msrp,
+    a_legs: Vec<Leg>,
+    b_legs: Vec<Leg>,
+    a_dialogs: Vec<DialogId>,
+}
+
+/// B's SIP side: answers INVITEs with `setup`, hands each offer and our session-id to the test.
+fn bob_answers(
+    bob: Endpoint,
+    mut incoming: Incoming,
+    port: u16,
+    setup: Setup,
+) -> mpsc::UnboundedReceiver<(String, String)> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(ev) = incoming.recv().await {
+            match ev {
+                UaEvent::IncomingInvite { txn, msg, .. } => {
+                    let offer = String::from_utf8_lossy(msg.as_message().body()).into_owned();
+                    let sid = rand_id();
+                    let answer = sdp("bob", port, &sid, setup);
+                    let _ = bob
+                        .respond(txn, Answer::new(200).body("application/sdp", answer))
+                        .await;
+                    let _ = tx.send((sid, offer));
+                }
+                UaEvent::IncomingRequest { txn, .. } => {
+                    let _ = bob.respond(txn, Answer::new(200)).await;
+                }
+                _ => {}
+            }
+        }
+    });
+    rx
+}
+
+async fn pair(n: usize, a_setup: Setup, b_setup: Setup) -> Pair {
+    let anchor = start(ImSessionConfig {
+        sip_addr: lo0(),
+        msrp_addr: lo0(),
+        ..ImSessionConfig::default()
+    })
+    .await
+    .expect("anchor starts");
+    let (alice, mut a_in) = ua("alice").await;
+    tokio::spawn(async move { while a_in.recv().await.is_some() {} });
+    let (bob, b_in) = ua("bob").await;
+    let bob_uri = format!("sip:bob@{}", bob.local_addr());
+    let mut a = Msrp::new().await;
+    let mut b = Msrp::new().await;
+    let mut offers = bob_answers(bob, b_in, b.port, b_setup);
+    let (mut a_legs, mut b_legs, mut a_dialogs) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..n {
+        let sid = rand_id();
+        let mut inv = alice
+            .invite(InviteParams {
+                request_uri: bob_uri.clone(),
+                from: "<sip:alice@ims.example.org>".into(),
+                to: format!("<{bob_uri}>"),
+                remote: Remote::udp(anchor.sip_addr()),
+                headers: vec![],
+                body: Some((
+                    "application/sdp".into(),
+                    sdp("alice", a.port, &sid, a_setup).into_bytes(),
+                )),
+            })
+            .await
+            .unwrap();
+        // B's side: the anchor's offer; B binds its session (connecting when `active`)
+        let (b_sid, offer) = tokio::time::timeout(WAIT, offers.recv())
+            .await
+            .expect("B gets the INVITE")
+            .unwrap();
+        let (anchor_b_path, offer_setup) = msrp_of(offer.as_bytes());
+        assert_eq!(
+            offer_setup.as_deref(),
+            Some("actpass"),
+            "the anchor offers actpass to B: {offer}"
+        );
+        let b_local = format!("msrp://127.0.0.1:{}/{b_sid};tcp", b.port);
+        let b_sess = session(&b_local, &anchor_b_path);
+        if b_setup == Setup::Active {
+            b.add(b_sess, &anchor_b_path, true).await;
+        } else {
+            // the anchor connects to B (first session) before it answers A
+            let add = b.add(b_sess, &anchor_b_path, false);
+            tokio::time::timeout(WAIT, add).await.expect("B bound");
+        }
+        let ok = loop {
+            let r = tokio::time::timeout(WAIT, inv.next())
+                .await
+                .expect("A's INVITE answered")
+                .expect("a final response")
+                .expect("no transport error");
+            let code = r.as_message().status().unwrap();
+            if code >= 200 {
+                assert_eq!(code, 200);
+                break r;
+            }
+        };
+        let m = ok.as_message();
+        a_dialogs.push(DialogId::of_received_response(&m).expect("dialog"));
+        let answer = String::from_utf8_lossy(m.body()).into_owned();
+        let (anchor_a_path, answer_setup) = msrp_of(m.body());
+        let want = if a_setup == Setup::Passive {
+            "active"
+        } else {
+            "passive"
+        };
+        assert_eq!(answer_setup.as_deref(), Some(want), "{answer}");
+        let a_local = format!("msrp://127.0.0.1:{}/{sid};tcp", a.port);
+        a.add(
+            session(&a_local, &anchor_a_path),
+            &anchor_a_path,
+            a_setup != Setup::Passive,
+        )
+        .await;
+        a_legs.push(Leg {
+            sid,
+            peer_sdp: answer,
+        });
+        b_legs.push(Leg {
+            sid: b_sid,
+            peer_sdp: offer,
+        });
+    }
+    a.count_accepts();
+    b.count_accepts();
+    Pair {
+        anchor,
+        alice,
+        a,
+        b,
+        a_legs,
+        b_legs,
+        a_dialogs,
+    }
+}
+
+/// What one party received, per session-id.
+#[derive(Debug, Default)]
+struct Got {
+    /// (Content-Type, body) in arrival order.
+    messages: HashMap<String, Vec<(String, Bytes)>>,
+    /// (Message-ID, status) of REPORTs.
+    reports: HashMap<String, Vec<(String, u16)>>,
+    /// Anything unexpected (failures, rejections, unknown sessions).
+    trouble: Vec<String>,
+}
+
+impl Got {
+    fn count(&self, m: &HashMap<String, Vec<impl Sized>>) -> usize {
+        m.values().map(Vec::len).sum()
+    }
+}
+
+/// Collects events until `messages` messages and `reports` reports arrived (or `WAIT`).
+async fn collect(conn: &mut MsrpConnection, messages: usize, reports: usize) -> Got {
+    collect_n(conn, messages, reports, 0).await
+}
+
+/// [`collect`], also waiting for `trouble` unexpected events.
+async fn collect_n(
+    conn: &mut MsrpConnection,
+    messages: usize,
+    reports: usize,
+    trouble: usize,
+) -> Got {
+    let mut got = Got::default();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while got.count(&got.messages) < messages
+        || got.count(&got.reports) < reports
+        || got.trouble.len() < trouble
+    {
+        let ev = match tokio::time::timeout_at(deadline, conn.next_event()).await {
+            Ok(Some(ev)) => ev,
+            _ => break,
+        };
+        match ev {
+            ConnEvent::Session { session_id, event } => match event {
+                SessionEvent::Message {
+                    content_type, body, ..
+                } => got
+                    .messages
+                    .entry(session_id)
+                    .or_default()
+                    .push((content_type, body)),
+                SessionEvent::Report {
+                    message_id, status, ..
+                } => got
+                    .reports
+                    .entry(session_id)
+                    .or_default()
+                    .push((message_id, status)),
+                other => got.trouble.push(format!("{session_id}: {other:?}")),
+            },
+            other => got.trouble.push(format!("{other:?}")),
+        }
+    }
+    got
+}
+
+fn text(ct: &str, body: &str, report: bool) -> Outgoing {
+    let mut o = Outgoing::new(ct, Bytes::from(body.to_owned()));
+    o.success_report = report;
+    o.failure_report = FailureReport::Yes;
+    o
+}
+
+/// Sends `n` messages tagged `tag` on each of the party's sessions, interleaved; returns the
+/// Message-IDs per session-id.
+async fn send_all(
+    conn: &MsrpConnection,
+    legs: &[Leg],
+    tag: &str,
+    n: usize,
+) -> HashMap<String, Vec<String>> {
+    let mut ids: HashMap<String, Vec<String>> = HashMap::new();
+    for i in 0..n {
+        for (k, l) in legs.iter().enumerate() {
+            let id = conn
+                .send(
+                    &l.sid,
+                    text("text/plain", &format!("s{k} {tag} {i:04}"), true),
+                )
+                .await
+                .expect("connection up")
+                .expect("session known");
+            ids.entry(l.sid.clone()).or_default().push(id);
+        }
+    }
+    ids
+}
+
+fn expect(legs: &[Leg], tag: &str, n: usize) -> HashMap<String, Vec<String>> {
+    legs.iter()
+        .enumerate()
+        .map(|(k, l)| {
+            (
+                l.sid.clone(),
+                (0..n).map(|i| format!("s{k} {tag} {i:04}")).collect(),
+            )
+        })
+        .collect()
+}
+
+fn texts(got: &Got) -> HashMap<String, Vec<String>> {
+    got.messages
+        .iter()
+        .map(|(sid, v)| {
+            (
+                sid.clone(),
+                v.iter()
+                    .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+fn success_reports(got: &Got) -> HashMap<String, Vec<String>> {
+    got.reports
+        .iter()
+        .map(|(sid, v)| {
+            (
+                sid.clone(),
+                v.iter()
+                    .filter(|(_, s)| *s == 200)
+                    .map(|(id, _)| id.clone())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// Both parties send `n` messages per session; each must get exactly the other's messages of
+/// that session, in order, and a success REPORT for each of its own.
+async fn exchange(p: &mut Pair, n: usize) {
+    let sessions = p.a_legs.len();
+    let (ac, bc) = (p.a.conn.as_mut().unwrap(), p.b.conn.as_mut().unwrap());
+    // B first: when B is the active end its first frame binds its side at the anchor
+    let b_ids = send_all(bc, &p.b_legs, "b>a", n).await;
+    let a_ids = send_all(ac, &p.a_legs, "a>b", n).await;
+    let (got_a, got_b) = tokio::join!(
+        collect(ac, sessions * n, sessions * n),
+        collect(bc, sessions * n, sessions * n)
+    );
+    assert!(got_a.trouble.is_empty(), "A: {:?}", got_a.trouble);
+    assert!(got_b.trouble.is_empty(), "B: {:?}", got_b.trouble);
+    assert_eq!(texts(&got_b), expect(&p.b_legs, "a>b", n), "B's messages");
+    assert_eq!(texts(&got_a), expect(&p.a_legs, "b>a", n), "A's messages");
+    assert_eq!(success_reports(&got_a), a_ids, "A's success REPORTs");
+    assert_eq!(success_reports(&got_b), b_ids, "B's success REPORTs");
+}
+
+/// Writes one SEND on a fresh connection to the anchor and returns the response status.
+async fn lone_send(anchor: SocketAddr, to: &str) -> u16 {
+    let mut s = TcpStream::connect(anchor).await.unwrap();
+    let frame = FrameBuilder::request("lonetid1", "SEND")
+        .to_path(to)
+        .from_path("msrp://127.0.0.1:9/intruder;tcp")
+        .header("Message-ID", "lone1")
+        .header("Byte-Range", "1-2/2")
+        .body("text/plain", Bytes::from_static(b"hi"))
+        .to_bytes();
+    s.write_all(&frame).await.unwrap();
+    let mut framer = Framer::new(Limits::default());
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(Event::Frame(f)) = framer.poll().unwrap() {
+                assert_eq!(f.head.transaction_id(), "lonetid1");
+                return f.head.status().unwrap();
+            }
+            assert!(s.read_buf(framer.buffer_mut()).await.unwrap() > 0);
+        }
+    })
+    .await
+    .expect("a response")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sessions_share_one_connection_on_each_leg() {
+    let mut p = pair(2, Setup::Default, Setup::Default).await;
+    // one connection A→anchor (A reused it), one anchor→B (the anchor reused it)
+    assert_eq!(
+        p.b.accepts.load(Ordering::Relaxed),
+        1,
+        "B was connected once"
+    );
+    exchange(&mut p, 40).await;
+    let stats = p.anchor.stats();
+    assert_eq!(stats.sessions.load(Ordering::Relaxed), 2);
+    assert_eq!(stats.connections.load(Ordering::Relaxed), 2, "one per leg");
+    assert_eq!(p.b.accepts.load(Ordering::Relaxed), 1, "B still has one");
+    // unknown session → 481; A's session on another connection → 481 (bound to A's)
+    let anchor_msrp = p.anchor.msrp_addr();
+    let unknown = format!("msrp://{anchor_msrp}/nosuchsession;tcp");
+    assert_eq!(lone_send(anchor_msrp, &unknown).await, 481);
+    let (a_path, _) = msrp_of(p.a_legs[0].peer_sdp.as_bytes());
+    assert_eq!(lone_send(anchor_msrp, &a_path[0]).await, 481);
+    // the sessions still run: one more message each way on each
+    exchange(&mut p, 1).await;
+    for d in &p.a_dialogs {
+        let t = p.alice.bye(d).await.unwrap();
+        assert_eq!(
+            t.final_response().await.unwrap().as_message().status(),
+            Some(200)
+        );
+    }
+    let _ = &p.b_legs;
+    p.anchor.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offerer_that_only_listens_is_connected_to_by_the_anchor() {
+    let mut p = pair(1, Setup::Passive, Setup::Default).await;
+    assert_eq!(
+        p.a.accepts.load(Ordering::Relaxed),
+        1,
+        "the anchor connected to A"
+    );
+    assert_eq!(
+        p.b.accepts.load(Ordering::Relaxed),
+        1,
+        "the anchor connected to B"
+    );
+    exchange(&mut p, 20).await;
+    p.anchor.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answerer_that_connects_is_accepted_by_the_anchor() {
+    let mut p = pair(1, Setup::Default, Setup::Active).await;
+    assert_eq!(p.b.accepts.load(Ordering::Relaxed), 0, "B connected itself");
+    exchange(&mut p, 20).await;
+    // both legs were opened by the parties: nothing accepted by either
+    assert_eq!(p.a.accepts.load(Ordering::Relaxed), 0);
+    assert_eq!(p.b.accepts.load(Ordering::Relaxed), 0);
+    p.anchor.shutdown();
+}
+
+/// RFC 5438 §7.1.1 / TS 24.247: a CPIM message asking for delivery and display notifications
+/// passes the anchor byte for byte; the recipient's delivery notification (a CPIM-wrapped
+/// `message/imdn+xml`, `Content-Disposition: notification`) comes back over the same session
+/// and names the original imdn.Message-ID.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cpim_message_and_its_imdn_pass_the_anchor_intact() {
+    let mut p = pair(1, Setup::Default, Setup::Default).await;
+    let (a_sid, b_sid) = (p.a_legs[0].sid.clone(), p.b_legs[0].sid.clone());
+    let sent = CpimBuilder::new("<sip:alice@ims.example.org>", "<sip:bob@ims.example.org>")
+        .datetime("2026-11-26T06:00:00.000Z")
+        .ns("imdn", imdn::NS)
+        .header("imdn.Message-ID", "Imdn0001Xq")
+        .header(
+            "imdn.Disposition-Notification",
+            "positive-delivery, display",
+        )
+        .content(
+            "text/plain;charset=UTF-8",
+            "Grüße through the anchor".as_bytes(),
+        )
+        .to_bytes();
+    let (ac, bc) = (p.a.conn.as_mut().unwrap(), p.b.conn.as_mut().unwrap());
+    let mut out = Outgoing::new("message/cpim", Bytes::from(sent.clone()));
+    out.success_report = true;
+    let a_msg = ac.send(&a_sid, out).await.unwrap().expect("session known");
+    let got_b = collect(bc, 1, 0).await;
+    assert!(got_b.trouble.is_empty(), "B: {:?}", got_b.trouble);
+    let (ct, body) = &got_b.messages[&b_sid][0];
+    assert_eq!(ct, "message/cpim");
+    assert_eq!(&body[..], &sent[..], "the CPIM body passed unchanged");
+    let c = Cpim::parse(body).unwrap();
+    assert_eq!(c.from(), Some("<sip:alice@ims.example.org>"));
+    let imdn_id = c
+        .ns_header(imdn::NS, "Message-ID")
+        .expect("imdn.Message-ID");
+    let disp = Disposition::parse(
+        c.ns_header(imdn::NS, "Disposition-Notification")
+            .expect("Disposition-Notification"),
+    );
+    assert!(disp.positive_delivery && disp.display && !disp.negative_delivery);
+    assert_eq!(c.body, "Grüße through the anchor".as_bytes());
+    // B's delivery notification (RFC 5438 §7.2.1.1), sent back on the session
+    let n = Imdn {
+        message_id: imdn_id.to_owned(),
+        datetime: "2026-11-26T06:00:01.000Z".into(),
+        recipient_uri: Some("sip:bob@ims.example.org".into()),
+        original_recipient_uri: None,
+        notification: Notification::Delivery,
+        status: "delivered".into(),
+    };
+    let xml = n.to_xml();
+    let notice = format!(
+        "From: <sip:bob@ims.example.org>\r\nTo: <sip:alice@ims.example.org>\r\n\
+DateTime: 2026-11-26T06:00:01.000Z\r\nNS: imdn <{}>\r\nimdn.Message-ID: Imdn0002Zr\r\n\r\n\
+Content-Type: {}\r\nContent-Disposition: notification\r\nContent-Length: {}\r\n\r\n{xml}",
+        imdn::NS,
+        imdn::CONTENT_TYPE,
+        xml.len()
+    );
+    bc.send(&b_sid, text("message/cpim", &notice, false))
+        .await
+        .unwrap()
+        .expect("session known");
+    let got_a = collect(ac, 1, 1).await;
+    assert!(got_a.trouble.is_empty(), "A: {:?}", got_a.trouble);
+    assert_eq!(
+        got_a.reports[&a_sid],
+        [(a_msg, 200)],
+        "B's success REPORT for the CPIM message"
+    );
+    let (ct, body) = &got_a.messages[&a_sid][0];
+    assert_eq!(ct, "message/cpim");
+    assert_eq!(&body[..], notice.as_bytes());
+    let c = Cpim::parse(body).unwrap();
+    assert!(c.content_type().unwrap().unwrap().is("message", "imdn+xml"));
+    let back = Imdn::parse(std::str::from_utf8(c.body).unwrap()).unwrap();
+    assert_eq!(back, n);
+    assert_eq!(back.message_id, "Imdn0001Xq");
+    assert_eq!(back.status, "delivered");
+    p.anchor.shutdown();
+}
+
+/// A moves its session `i` to a new MSRP connection with a re-INVITE carrying a new path (RFC
+/// 4975 §5.4, RFC 3264 §8): the anchor answers 200 with its same path and `a=setup:passive`.
+/// Returns A's new connection, with the session added, and the session's new id.
+async fn move_a_session(p: &mut Pair, i: usize) -> (Msrp, String) {
+    use ims::sip::Method;
+    let (anchor_path, _) = msrp_of(p.a_legs[i].peer_sdp.as_bytes());
+    let mut moved = Msrp::new().await;
+    let new_sid = rand_id();
+    let offer = sdp("alice", moved.port, &new_sid, Setup::Default);
+    let t = p
+        .alice
+        .request_in_dialog(
+            &p.a_dialogs[i],
+            Method::Invite,
+            vec![],
+            Some(("application/sdp".into(), offer.into_bytes())),
+        )
+        .await
+        .unwrap();
+    let r = tokio::time::timeout(WAIT, t.final_response())
+        .await
+        .expect("answered")
+        .unwrap();
+    let m = r.as_message();
+    assert_eq!(m.status(), Some(200));
+    let (path, setup) = msrp_of(m.body());
+    assert_eq!(path, anchor_path, "the anchor keeps its path");
+    assert_eq!(setup.as_deref(), Some("passive"));
+    let local = format!("msrp://127.0.0.1:{}/{new_sid};tcp", moved.port);
+    moved.add(session(&local, &path), &path, true).await;
+    (moved, new_sid)
+}
+
+/// A moves its session to a new MSRP connection with a re-INVITE carrying a new path (RFC 4975
+/// §5.4, RFC 3264 §8): the anchor answers 200 with its same path and `a=setup:passive`, B is
+/// not involved, the session carries on over A's new connection both ways, and A's old
+/// connection, which carried nothing else, is closed by the anchor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_invite_moving_the_path_rebinds_the_session() {
+    let mut p = pair(1, Setup::Default, Setup::Default).await;
+    exchange(&mut p, 5).await;
+    let (moved, new_sid) = move_a_session(&mut p, 0).await;
+    let mut old = std::mem::replace(&mut p.a, moved);
+    let old_sid = std::mem::replace(&mut p.a_legs[0].sid, new_sid);
+    exchange(&mut p, 5).await;
+    // the old connection carried only that session: the anchor closed it
+    let oc = old.conn.as_mut().unwrap();
+    let closed = tokio::time::timeout(WAIT, async {
+        loop {
+            match oc.next_event().await {
+                Some(ConnEvent::Closed(_)) | None => return true,
+                Some(_) => {}
+            }
+        }
+    })
+    .await;
+    assert_eq!(closed, Ok(true), "the old connection is closed");
+    drop(old_sid);
+    assert_eq!(p.anchor.stats().connections.load(Ordering::Relaxed), 2);
+    assert_eq!(p.anchor.stats().sessions.load(Ordering::Relaxed), 1);
+    p.anchor.shutdown();
+}
+
+/// Two sessions share A's connection; A moves one of them to a new connection by re-INVITE.
+/// The moved session carries on over the new connection, the other one over the shared
+/// connection (which the anchor keeps), and a frame of the moved session on the old
+/// connection gets 481.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moving_one_of_two_sessions_leaves_the_shared_connection_to_the_other() {
+    let mut p = pair(2, Setup::Default, Setup::Default).await;
+    exchange(&mut p, 3).await;
+    let (mut moved, new_sid) = move_a_session(&mut p, 0).await;
+    let (a0, a1) = (p.a_legs[0].sid.clone(), p.a_legs[1].sid.clone());
+    let (b0, b1) = (p.b_legs[0].sid.clone(), p.b_legs[1].sid.clone());
+    let mc = moved.conn.as_mut().unwrap();
+    let ac = p.a.conn.as_mut().unwrap();
+    let bc = p.b.conn.as_mut().unwrap();
+    let m0 = mc
+        .send(&new_sid, text("text/plain", "moved a>b", true))
+        .await
+        .unwrap()
+        .unwrap();
+    let m1 = ac
+        .send(&a1, text("text/plain", "stay a>b", true))
+        .await
+        .unwrap()
+        .unwrap();
+    ac.send(&a0, text("text/plain", "stale", false))
+        .await
+        .unwrap()
+        .unwrap();
+    let got_b = collect(bc, 2, 0).await;
+    assert!(got_b.trouble.is_empty(), "B: {:?}", got_b.trouble);
+    let want: HashMap<String, Vec<String>> = [
+        (b0.clone(), vec!["moved a>b".to_owned()]),
+        (b1.clone(), vec!["stay a>b".to_owned()]),
+    ]
+    .into();
+    assert_eq!(texts(&got_b), want, "the stale frame did not reach B");
+    bc.send(&b0, text("text/plain", "moved b>a", false))
+        .await
+        .unwrap()
+        .unwrap();
+    bc.send(&b1, text("text/plain", "stay b>a", false))
+        .await
+        .unwrap()
+        .unwrap();
+    let got_m = collect(mc, 1, 1).await;
+    assert!(got_m.trouble.is_empty(), "moved: {:?}", got_m.trouble);
+    assert_eq!(texts(&got_m)[&new_sid], ["moved b>a"]);
+    assert_eq!(got_m.reports[&new_sid], [(m0, 200)]);
+    let got_a = collect_n(ac, 1, 1, 1).await;
+    assert_eq!(texts(&got_a)[&a1], ["stay b>a"]);
+    assert_eq!(got_a.reports[&a1], [(m1, 200)]);
+    assert!(!got_a.messages.contains_key(&a0), "{:?}", got_a.messages);
+    assert_eq!(got_a.trouble.len(), 1, "{:?}", got_a.trouble);
+    assert!(
+        got_a.trouble[0].starts_with(&format!("{a0}: SendFailed"))
+            && got_a.trouble[0].contains("status: 481"),
+        "{:?}",
+        got_a.trouble
+    );
+    assert_eq!(p.anchor.stats().connections.load(Ordering::Relaxed), 3);
+    p.anchor.shutdown();
+}
