@@ -440,10 +440,12 @@ type DialogKey = (String, String);
 /// finds its subscriptions without looking at all of them (a scan cost O(registered users) per
 /// REGISTER). The index holds the IMPU's hash and a shared pointer to the dialog key (no copy
 /// of either string: ≈ 40 B per subscription); the IMPU itself is compared on lookup, so a
-/// hash collision only adds a candidate.
+/// hash collision only adds a candidate. A second index orders the subscriptions by expiry, so
+/// the once-a-second expiry check looks only at those due (it scanned them all).
 #[derive(Debug, Default)]
 struct Subs {
     by_dialog: std::collections::HashMap<std::sync::Arc<DialogKey>, RegSubscription>,
+    by_expiry: std::collections::BTreeSet<(u64, std::sync::Arc<DialogKey>)>,
     by_aor: std::collections::HashMap<u64, Vec<std::sync::Arc<DialogKey>>>,
     hasher: std::collections::hash_map::RandomState,
 }
@@ -473,11 +475,13 @@ impl Subs {
             .entry(h)
             .or_insert_with(|| Vec::with_capacity(1))
             .push(key.clone());
+        self.by_expiry.insert((sub.expires_at, key.clone()));
         self.by_dialog.insert(key, sub);
     }
 
     fn remove(&mut self, key: &DialogKey) -> Option<RegSubscription> {
         let (key, sub) = self.by_dialog.remove_entry(key)?;
+        self.by_expiry.remove(&(sub.expires_at, key.clone()));
         let h = self.aor_hash(&sub.aor);
         if let std::collections::hash_map::Entry::Occupied(mut e) = self.by_aor.entry(h) {
             e.get_mut().retain(|k| !std::sync::Arc::ptr_eq(k, &key));
@@ -488,8 +492,13 @@ impl Subs {
         Some(sub)
     }
 
-    fn iter(&self) -> impl Iterator<Item = (&DialogKey, &RegSubscription)> {
-        self.by_dialog.iter().map(|(k, s)| (&**k, s))
+    /// The dialogs of the subscriptions whose expiry is at or before `now`, earliest first.
+    fn due(&self, now: u64) -> Vec<DialogKey> {
+        self.by_expiry
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .map(|(_, k)| (**k).clone())
+            .collect()
     }
 
     fn values(&self) -> impl Iterator<Item = &RegSubscription> {
@@ -827,14 +836,8 @@ Contact: <{}>\r\nEvent: reg\r\nSubscription-State: {}\r\nContent-Type: {}\r\nCon
         now: u64,
         mut state_of: impl FnMut(&str) -> Option<RegistrationRecord>,
     ) -> Vec<Notify> {
-        let keys: Vec<(String, String)> = self
-            .subs
-            .iter()
-            .filter(|(_, s)| s.expires_at <= now)
-            .map(|(k, _)| k.clone())
-            .collect();
         let mut out = Vec::new();
-        for k in keys {
+        for k in self.subs.due(now) {
             let s = self.subs.remove(&k).expect("key from the map");
             let regs = state_of(&s.aor)
                 .map(|r| registrations(&r, None, now))
@@ -1320,5 +1323,31 @@ Contact: <sip:alice@10.0.0.1:5060>\r\nEvent: reg\r\nExpires: 600\r\nContent-Leng
         assert_eq!(n.len(), 1);
         assert!(n.on_change(&registered(&alice), 1006).is_empty());
         assert_eq!(n.on_change(&registered(&bob), 1006).len(), 1);
+    }
+
+    #[test]
+    fn expiry_ends_only_the_subscriptions_due_and_follows_refreshes() {
+        let rec = record();
+        let mut n = Notifier::new("sip:orig@scscf");
+        // three dialogs of 600 s subscribed at 1000, 1100, 1200
+        for (i, at) in [(1, 1000), (2, 1100), (3, 1200)] {
+            let r = String::from_utf8(subscribe(""))
+                .unwrap()
+                .replace("Call-ID: sub1", &format!("Call-ID: sub{i}"));
+            let r = ims_sip::parse_datagram(r.as_bytes()).unwrap();
+            assert_eq!(n.subscribe(&r, Some(&rec), at, "t").status, 200);
+        }
+        // sub1 refreshed at 1500: it now ends at 2100
+        let refresh = String::from_utf8(subscribe(";tag=t")).unwrap();
+        let refresh = ims_sip::parse_datagram(refresh.as_bytes()).unwrap();
+        assert_eq!(n.subscribe(&refresh, Some(&rec), 1500, "x").status, 200);
+        assert!(n.expire(1699, |_| Some(rec.clone())).is_empty());
+        let ended =
+            |out: Vec<Notify>| -> Vec<String> { out.into_iter().map(|x| x.dialog.0).collect() };
+        assert_eq!(ended(n.expire(1700, |_| Some(rec.clone()))), ["sub2"]);
+        assert_eq!(ended(n.expire(2099, |_| Some(rec.clone()))), ["sub3"]);
+        assert_eq!(n.len(), 1);
+        assert_eq!(ended(n.expire(2100, |_| Some(rec.clone()))), ["sub1"]);
+        assert!(n.is_empty());
     }
 }
