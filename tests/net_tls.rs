@@ -18,13 +18,14 @@
 #![cfg(feature = "tls")]
 
 mod common;
+#[path = "interop_common/cx_rx.rs"]
+mod cx_rx;
 mod interop_common;
 
-use ims::diameter::base::VendorSpecificApplicationId;
-use ims::diameter::cx::{Maa, Mar};
+use cx_rx::{mar, serve_mar};
 use ims::diameter::dict::app;
 use ims::diameter::peer::Application;
-use ims::diameter::{Command, Outcome};
+use ims::diameter::Outcome;
 use ims::msrp::session::{Config as MsrpConfig, Outgoing, Session, SessionEvent};
 use ims::msrp::UriBuf;
 use ims::net::diameter::{Node, NodeConfig};
@@ -91,6 +92,26 @@ fn tls_only(tls: TlsConfig, user: &str) -> EndpointConfig {
         tls: Some(tls),
         ..EndpointConfig::default()
     }
+}
+
+/// A TLS-only UAS (user `bob`) with the certificate `pki` issues for `uas.test.example`,
+/// answering with [`serve_uas`]; what it receives comes out of the returned channel.
+async fn start_tls_uas(
+    pki: &Pki,
+) -> (
+    Endpoint,
+    tokio::sync::mpsc::UnboundedReceiver<(OwnedMessage, Remote)>,
+) {
+    let uas_tls = TlsConfig::new(
+        Some(pki.leaf("uas", "uas.test.example")),
+        pki.ca(),
+        ClientAuth::None,
+    )
+    .unwrap();
+    let (uas, incoming) = Endpoint::bind(tls_only(uas_tls, "bob")).await.unwrap();
+    let (seen_tx, seen) = tokio::sync::mpsc::unbounded_channel();
+    serve_uas(uas.clone(), incoming, seen_tx);
+    (uas, seen)
 }
 
 /// Answers every INVITE 200 and every other request 200; reports INVITEs on `seen`.
@@ -214,17 +235,9 @@ async fn sip_tls_refuses_an_untrusted_server() {
     let Some(other) = Pki::new("sipbad-other-ca") else {
         return;
     };
-    let uas_tls = TlsConfig::new(
-        Some(pki.leaf("uas", "uas.test.example")),
-        pki.ca(),
-        ClientAuth::None,
-    )
-    .unwrap();
     // the UAC trusts another CA only
     let uac_tls = TlsConfig::new(None, other.ca(), ClientAuth::None).unwrap();
-    let (uas, incoming) = Endpoint::bind(tls_only(uas_tls, "bob")).await.unwrap();
-    let (seen_tx, _seen) = tokio::sync::mpsc::unbounded_channel();
-    serve_uas(uas.clone(), incoming, seen_tx);
+    let (uas, _seen) = start_tls_uas(&pki).await;
     let (uac, _ev) = Endpoint::bind(EndpointConfig {
         tls: Some(uac_tls),
         ..EndpointConfig::default()
@@ -500,40 +513,6 @@ fn node_cfg(host: &str) -> NodeConfig {
     c
 }
 
-fn serve_mar(hss: &Node) {
-    let me = hss.clone();
-    hss.handle(app::CX, Mar::CODE, move |req| {
-        let me = me.clone();
-        async move {
-            let mar = Mar::decode(&req.message.view()).unwrap();
-            let mut maa = Maa {
-                session_id: mar.session_id,
-                vendor_specific_application_id: mar.vendor_specific_application_id,
-                auth_session_state: mar.auth_session_state,
-                origin_host: me.origin_host().into(),
-                origin_realm: me.origin_realm().into(),
-                ..Default::default()
-            };
-            maa.set_outcome(Outcome::SUCCESS);
-            maa.encode_answer(req.message.header())
-        }
-    });
-}
-
-fn mar(node: &Node) -> Mar<'_> {
-    Mar {
-        session_id: node.session_id().into(),
-        vendor_specific_application_id: VendorSpecificApplicationId::cx(),
-        origin_host: node.origin_host().into(),
-        origin_realm: node.origin_realm().into(),
-        destination_realm: "test.example".into(),
-        user_name: "alice@test.example".into(),
-        public_identity: "sip:alice@test.example".into(),
-        server_name: "sip:scscf.test.example".into(),
-        ..Default::default()
-    }
-}
-
 #[tokio::test]
 async fn diameter_over_tls_between_our_nodes() {
     let Some(pki) = Pki::new("diam") else {
@@ -785,15 +764,7 @@ async fn sip_tls_checks_the_certificate_against_the_uri_domain() {
     let Some(pki) = Pki::new("sipname") else {
         return;
     };
-    let uas_tls = TlsConfig::new(
-        Some(pki.leaf("uas", "uas.test.example")),
-        pki.ca(),
-        ClientAuth::None,
-    )
-    .unwrap();
-    let (uas, incoming) = Endpoint::bind(tls_only(uas_tls, "bob")).await.unwrap();
-    let (seen_tx, _seen) = tokio::sync::mpsc::unbounded_channel();
-    serve_uas(uas.clone(), incoming, seen_tx);
+    let (uas, _seen) = start_tls_uas(&pki).await;
     let to = Remote {
         transport: Transport::Tls,
         addr: uas.local_addr(),
@@ -869,15 +840,7 @@ async fn proxy_forwards_over_tls_with_a_tls_via() {
     };
     use ims::net::sip::{Locations, ProxyEndpoint};
     for stateless in [false, true] {
-        let uas_tls = TlsConfig::new(
-            Some(pki.leaf("uas", "uas.test.example")),
-            pki.ca(),
-            ClientAuth::None,
-        )
-        .unwrap();
-        let (uas, incoming) = Endpoint::bind(tls_only(uas_tls, "bob")).await.unwrap();
-        let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
-        serve_uas(uas.clone(), incoming, seen_tx);
+        let (uas, mut seen) = start_tls_uas(&pki).await;
         let proxy_tls = TlsConfig::new(
             Some(pki.leaf("proxy", "proxy.test.example")),
             pki.ca(),
@@ -953,15 +916,7 @@ async fn sip_tls_reuse_does_not_skip_the_name_check() {
     let Some(pki) = Pki::new("sipreuse") else {
         return;
     };
-    let uas_tls = TlsConfig::new(
-        Some(pki.leaf("uas", "uas.test.example")),
-        pki.ca(),
-        ClientAuth::None,
-    )
-    .unwrap();
-    let (uas, incoming) = Endpoint::bind(tls_only(uas_tls, "bob")).await.unwrap();
-    let (seen_tx, _seen) = tokio::sync::mpsc::unbounded_channel();
-    serve_uas(uas.clone(), incoming, seen_tx);
+    let (uas, _seen) = start_tls_uas(&pki).await;
     let to = Remote {
         transport: Transport::Tls,
         addr: uas.local_addr(),

@@ -3,7 +3,9 @@
 //! (HSS and PCRF in one) answering MAR and AAR, and a client sending a MAR, an AAR and a
 //! malformed control AAR through freeDiameter, checking each arrives intact and what
 //! freeDiameter's parser said. Included with `#[path]` next to `interop_common` (it needs the
-//! includer's `mod interop_common;`, `FD_HOST` and `SECS`).
+//! includer's `mod interop_common;`, `FD_HOST` and `SECS`). Also the plain MAR/MAA pair of the
+//! TLS tests between our own nodes ([`serve_mar`], [`mar`]). Each includer uses a part.
+#![allow(dead_code)]
 
 use crate::interop_common::FreeDiameter;
 use crate::{FD_HOST, SECS};
@@ -216,4 +218,40 @@ pub(crate) async fn cx_and_rx_through(
         aar.session_id.to_string(),
         sid.to_string(),
     ]
+}
+
+/// An HSS answering every MAR with a bare successful MAA.
+pub(crate) fn serve_mar(hss: &Node) {
+    let me = hss.clone();
+    hss.handle(app::CX, Mar::CODE, move |req| {
+        let me = me.clone();
+        async move {
+            let mar = Mar::decode(&req.message.view()).unwrap();
+            let mut maa = Maa {
+                session_id: mar.session_id,
+                vendor_specific_application_id: mar.vendor_specific_application_id,
+                auth_session_state: mar.auth_session_state,
+                origin_host: me.origin_host().into(),
+                origin_realm: me.origin_realm().into(),
+                ..Default::default()
+            };
+            maa.set_outcome(Outcome::SUCCESS);
+            maa.encode_answer(req.message.header())
+        }
+    });
+}
+
+/// A MAR from `node` for alice in realm `test.example`.
+pub(crate) fn mar(node: &Node) -> Mar<'_> {
+    Mar {
+        session_id: node.session_id().into(),
+        vendor_specific_application_id: VendorSpecificApplicationId::cx(),
+        origin_host: node.origin_host().into(),
+        origin_realm: node.origin_realm().into(),
+        destination_realm: "test.example".into(),
+        user_name: "alice@test.example".into(),
+        public_identity: "sip:alice@test.example".into(),
+        server_name: "sip:scscf.test.example".into(),
+        ..Default::default()
+    }
 }

@@ -24,8 +24,7 @@ mod cx_rx;
 #[path = "../../../tests/interop_common/mod.rs"]
 mod interop_common;
 
-use ims_diameter::base::VendorSpecificApplicationId;
-use ims_diameter::cx::{Maa, Mar};
+use cx_rx::{mar, serve_mar};
 use ims_diameter::dict::app;
 use ims_diameter::peer::{Application, InbandSecurity, PeerState};
 use ims_diameter::{Command, Outcome};
@@ -169,40 +168,6 @@ fn cfg(host: &str, isi: InbandSecurity) -> NodeConfig {
     c.watchdog_jitter = Duration::ZERO;
     c.inband_security = isi;
     c
-}
-
-fn serve_mar(hss: &Node) {
-    let me = hss.clone();
-    hss.handle(app::CX, Mar::CODE, move |req| {
-        let me = me.clone();
-        async move {
-            let mar = Mar::decode(&req.message.view()).unwrap();
-            let mut maa = Maa {
-                session_id: mar.session_id,
-                vendor_specific_application_id: mar.vendor_specific_application_id,
-                auth_session_state: mar.auth_session_state,
-                origin_host: me.origin_host().into(),
-                origin_realm: me.origin_realm().into(),
-                ..Default::default()
-            };
-            maa.set_outcome(Outcome::SUCCESS);
-            maa.encode_answer(req.message.header())
-        }
-    });
-}
-
-fn mar(node: &Node) -> Mar<'_> {
-    Mar {
-        session_id: node.session_id().into(),
-        vendor_specific_application_id: VendorSpecificApplicationId::cx(),
-        origin_host: node.origin_host().into(),
-        origin_realm: node.origin_realm().into(),
-        destination_realm: REALM.into(),
-        user_name: "alice@test.example".into(),
-        public_identity: "sip:alice@test.example".into(),
-        server_name: "sip:scscf.test.example".into(),
-        ..Default::default()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
