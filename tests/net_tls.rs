@@ -35,7 +35,7 @@ use ims::net::tls::{ClientAuth, Fingerprint, Identity, TlsConfig, Trust};
 use ims::sip::{Method, OwnedMessage, RequestBuilder};
 use ims::txn::ua::{Answer, InviteParams, UaEvent};
 use ims::txn::{Remote, Transport};
-use interop_common::{free_port, freediameter_extensions, FreeDiameter};
+use interop_common::{free_port, start_tls_freediameter, FreeDiameter};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -602,34 +602,10 @@ async fn diameter_over_tls_between_our_nodes() {
 
 const FD_HOST: &str = "fd.test.example";
 
-/// freeDiameterd on 127.0.0.1 with the CA's `fd` certificate (made by the caller), its plain
-/// `port` and TLS `sec_port`; TLS after CER/CEA allowed for *.test.example.
+/// freeDiameterd with the CA's `fd` certificate (made by the caller), its plain `port` and TLS
+/// `sec_port`.
 fn start_freediameter(fd: &Path, pki: &Pki, port: u16, sec_port: u16, extra: &str) -> FreeDiameter {
-    let d = pki.0.dir();
-    std::fs::write(d.join("acl.conf"), "ALLOW_OLD_TLS *.test.example\n").unwrap();
-    let conf = format!(
-        r#"Identity = "{FD_HOST}";
-Realm = "test.example";
-Port = {port};
-SecPort = {sec_port};
-No_SCTP;
-No_IPv6;
-ListenOn = "127.0.0.1";
-TLS_Cred = "{d}/fd.pem", "{d}/fd.key";
-TLS_CA = "{d}/ca.pem";
-TwTimer = 6;
-TcTimer = 3;
-AppServThreads = 2;
-LoadExtension = "{e}/dict_nasreq.fdx";
-LoadExtension = "{e}/dict_dcca.fdx";
-LoadExtension = "{e}/dict_dcca_3gpp.fdx";
-LoadExtension = "{e}/acl_wl.fdx" : "{d}/acl.conf";
-{extra}
-"#,
-        d = d.display(),
-        e = freediameter_extensions().display(),
-    );
-    FreeDiameter::start(fd, d, &conf, port)
+    start_tls_freediameter(fd, pki.0.dir(), FD_HOST, (port, sec_port), extra)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -139,6 +139,43 @@ impl Pki {
     }
 }
 
+/// freeDiameterd on 127.0.0.1 as `identity` in realm `test.example`, with the certificate
+/// `dir/fd.pem` + `dir/fd.key` and the CA `dir/ca.pem` (made by the caller), its plain `port` and
+/// TLS `sec_port`, TLS after CER/CEA allowed for *.test.example (`ALLOW_OLD_TLS`), clear not (no
+/// `ALLOW_IPSEC`), the 3GPP dictionaries, and `extra` configuration lines.
+pub(crate) fn start_tls_freediameter(
+    fd: &Path,
+    dir: &Path,
+    identity: &str,
+    (port, sec_port): (u16, u16),
+    extra: &str,
+) -> FreeDiameter {
+    std::fs::write(dir.join("acl.conf"), "ALLOW_OLD_TLS *.test.example\n").unwrap();
+    let conf = format!(
+        r#"Identity = "{identity}";
+Realm = "test.example";
+Port = {port};
+SecPort = {sec_port};
+No_SCTP;
+No_IPv6;
+ListenOn = "127.0.0.1";
+TLS_Cred = "{d}/fd.pem", "{d}/fd.key";
+TLS_CA = "{d}/ca.pem";
+TwTimer = 6;
+TcTimer = 3;
+AppServThreads = 2;
+LoadExtension = "{e}/dict_nasreq.fdx";
+LoadExtension = "{e}/dict_dcca.fdx";
+LoadExtension = "{e}/dict_dcca_3gpp.fdx";
+LoadExtension = "{e}/acl_wl.fdx" : "{d}/acl.conf";
+{extra}
+"#,
+        d = dir.display(),
+        e = freediameter_extensions().display(),
+    );
+    FreeDiameter::start(fd, dir, &conf, port)
+}
+
 /// Where the freeDiameter package puts its extensions (`dict_dcca_3gpp.fdx`, `acl_wl.fdx`, …).
 pub(crate) fn freediameter_extensions() -> PathBuf {
     for d in [

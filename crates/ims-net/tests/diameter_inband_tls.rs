@@ -30,7 +30,9 @@ use ims_diameter::peer::{Application, InbandSecurity, PeerState};
 use ims_diameter::{Command, Outcome};
 use ims_net::diameter::{Node, NodeConfig};
 use ims_net::tls::{ClientAuth, Identity, TlsConfig, Trust};
-use interop_common::{free_port, freediameter_extensions as extension_dir, FreeDiameter, Pki};
+use interop_common::{
+    free_port, freediameter_extensions as extension_dir, start_tls_freediameter, FreeDiameter, Pki,
+};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -283,36 +285,11 @@ async fn inband_tls_refusals() {
 
 // ------------------------------------------------------------------------------ freeDiameter
 
-/// freeDiameterd on 127.0.0.1 with the CA's `fd` certificate; TLS after CER/CEA allowed for
-/// *.test.example (`ALLOW_OLD_TLS`), clear not (no `ALLOW_IPSEC`).
+/// freeDiameterd with the CA's `fd` certificate, only TLS after CER/CEA allowed.
 fn start_freediameter(fd: &Path, pki: &Pki, extra: &str) -> FreeDiameter {
     let _ = pki.leaf("fd", FD_HOST);
-    let d = pki.dir();
-    std::fs::write(d.join("acl.conf"), "ALLOW_OLD_TLS *.test.example\n").unwrap();
-    let (port, sec_port) = (free_port(), free_port());
-    let conf = format!(
-        r#"Identity = "{FD_HOST}";
-Realm = "{REALM}";
-Port = {port};
-SecPort = {sec_port};
-No_SCTP;
-No_IPv6;
-ListenOn = "127.0.0.1";
-TLS_Cred = "{d}/fd.pem", "{d}/fd.key";
-TLS_CA = "{d}/ca.pem";
-TwTimer = 6;
-TcTimer = 3;
-AppServThreads = 2;
-LoadExtension = "{e}/dict_nasreq.fdx";
-LoadExtension = "{e}/dict_dcca.fdx";
-LoadExtension = "{e}/dict_dcca_3gpp.fdx";
-LoadExtension = "{e}/acl_wl.fdx" : "{d}/acl.conf";
-{extra}
-"#,
-        d = d.display(),
-        e = extension_dir().display(),
-    );
-    FreeDiameter::start(fd, d, &conf, port)
+    let ports = (free_port(), free_port());
+    start_tls_freediameter(fd, pki.dir(), FD_HOST, ports, extra)
 }
 
 /// Waits until `node`'s peer `host` has answered `n` of our DWRs (ours, every second, keep
