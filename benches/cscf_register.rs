@@ -180,7 +180,8 @@ impl Core {
         let m = ims::sip::parse_datagram(req).expect("the REGISTER parses");
         match block_on(self.icscf.route(&m)) {
             Decision::Forward(_) => {}
-            Decision::Reply(s) => return (s, Vec::new()),
+            Decision::Reply(s) | Decision::ReplyWith(s, _) => return (s, Vec::new()),
+            Decision::Discard => return (0, Vec::new()),
         }
         let salt = self.salt();
         let o = block_on(self.scscf.register(&m, NOW, salt));

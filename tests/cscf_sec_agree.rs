@@ -10,8 +10,15 @@
 //! derives. A protected REGISTER (sent to the protected server port from the UE's protected client
 //! port) whose Security-Verify is not the Security-Server gets 494; the one echoing it, with the
 //! first Security-Client, gets the 200 (P-Associated-URI, Service-Route) and the SAs become the
-//! registration's (same lifetime as the contact). The de-registration over the protected port
-//! removes them.
+//! registration's (same lifetime as the contact); the 494 lists the P-CSCF's mechanisms in a
+//! Security-Server (RFC 3329 §2.3.1) and the Path stored for the UE names the protected server
+//! port (also open over TCP). A re-registration over the SAs (`integrity-protected="yes"`) gets
+//! its 200 without a new challenge (TS 24.229 §5.4.1.2.2). Requests outside the SAs (from the
+//! UE's protected client port to the unprotected port; to the protected server port from another
+//! port) are dropped unanswered. A call from the UE to itself shows the terminating side: the
+//! INVITE reaches the UE's protected server port from the P-CSCF's protected client port, whose
+//! Via names that port, and the ACK of the UE's 486 comes the same way (TS 33.203 §7.1). The
+//! de-registration over the SAs (not challenged either) removes them.
 //!
 //! `sipp_registers_with_sec_agree`: the same with SIPp and the shipped
 //! `examples/sipp/ims_register_sec_agree.xml` (SIPp's own AKA, the 401 checked for a
@@ -74,6 +81,23 @@ async fn transact(sock: &UdpSocket, to: u16, req: &str) -> OwnedMessage {
         }
     }
     panic!("no final response to\n{req}");
+}
+
+/// Sends `req` (retransmitting like Timer E) and asserts nothing comes back for 4 s.
+async fn assert_silent(sock: &UdpSocket, to: u16, req: &str) {
+    let to = SocketAddr::new(LO, to);
+    let mut buf = vec![0u8; 65535];
+    for _ in 0..4 {
+        sock.send_to(req.as_bytes(), to).await.expect("send");
+        if let Ok(Ok((n, _))) =
+            tokio::time::timeout(Duration::from_secs(1), sock.recv_from(&mut buf)).await
+        {
+            panic!(
+                "a request outside the SAs was answered:\n{}",
+                String::from_utf8_lossy(&buf[..n])
+            );
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -225,6 +249,16 @@ async fn ims_aka_registration_with_sec_agree() {
     )
     .await;
     assert_eq!(r.as_message().status(), Some(494), "{}", r.as_message());
+    // RFC 3329 §2.3.1: the 494 lists what the P-CSCF supports, its preference first
+    let r494 = r.as_message();
+    let listed = mechanisms(&r494, HeaderName::SecurityServer).expect("Security-Server");
+    assert!(!listed.is_empty(), "{r494}");
+    assert_eq!(
+        (listed[0].name, listed[0].alg),
+        ("ipsec-3gpp", Some("hmac-sha-1-96"))
+    );
+    drop(listed);
+    drop(r494);
     assert!(pcscf
         .registration(&format!("sip:{IMSI}@127.0.0.1:{UE_PORT_US}"))
         .is_none());
@@ -272,40 +306,120 @@ async fn ims_aka_registration_with_sec_agree() {
     );
     assert_eq!(installer.operations().len(), 1, "no SA re-installed");
 
-    // 4. de-registration over the SA: the SAs go (answering a new challenge if there is one)
-    let mut cseq = 4;
-    let mut verify = security_server.clone();
-    let mut auth = auth;
-    let dereg = loop {
-        let r = transact(
-            &protected,
-            PORT_PS,
-            &register(
-                UE_PORT_UC,
-                &format!("sa{cseq}"),
-                cseq,
-                0,
-                &auth,
-                &client,
-                Some(&verify),
-            ),
+    // the Path the S-CSCF stored (echoed in the 200) names the protected server port
+    let path = m.header(HeaderName::Path).expect("Path in the 200");
+    assert!(path.contains(&format!(":{PORT_PS}")), "{path}");
+    // the P-CSCF listens on port-s over TCP too
+    tokio::net::TcpStream::connect((LO, PORT_PS))
+        .await
+        .expect("TCP on the protected server port");
+
+    // 4. re-registration over the SAs: integrity-protected, so not challenged again
+    let r = transact(
+        &protected,
+        PORT_PS,
+        &register(
+            UE_PORT_UC,
+            "sa4",
+            4,
+            600,
+            &auth,
+            &client,
+            Some(&security_server),
+        ),
+    )
+    .await;
+    assert_eq!(r.as_message().status(), Some(200), "{}", r.as_message());
+
+    // 5. requests outside the SAs are dropped unanswered: from the UE's protected client port
+    // to the unprotected port, and to the protected server port from another port
+    let options = |port: u16, branch: &str| {
+        format!(
+            "OPTIONS sip:{IMPI} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-{branch};rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:{IMPI}>;tag=o1\r\nTo: <sip:{IMPI}>\r\n\
+             Call-ID: {branch}@127.0.0.1\r\nCSeq: 1 OPTIONS\r\n\
+             Contact: <sip:{IMSI}@127.0.0.1:{UE_PORT_US}>\r\nContent-Length: 0\r\n\r\n"
         )
-        .await;
-        cseq += 1;
-        if r.as_message().status() != Some(401) || cseq > 6 {
-            break r;
-        }
-        let m = r.as_message();
-        let s = mechanisms(&m, HeaderName::SecurityServer).expect("Security-Server");
-        verify = s.first().expect("one").to_string();
-        auth = answer(&r, &mut usim).0;
     };
+    assert_silent(&protected, PCSCF, &options(UE_PORT_UC, "out1")).await;
+    assert_silent(&plain, PORT_PS, &options(UE_PLAIN, "out2")).await;
+
+    // 6. a request toward the UE leaves from the protected client port to the UE's protected
+    // server port: the UE calls itself over the SA; the terminating P-CSCF (Path: port-s)
+    // sends the INVITE from port-c with port-c in its Via; the UE's 486 goes back there
+    let ue_server = bind(UE_PORT_US).await;
+    let invite = format!(
+        "INVITE sip:{IMPI} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:{UE_PORT_UC};branch=z9hG4bK-self1;rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:{IMPI}>;tag=self\r\nTo: <sip:{IMPI}>\r\n\
+         Call-ID: self-call@127.0.0.1\r\nCSeq: 1 INVITE\r\n\
+         Contact: <sip:{IMSI}@127.0.0.1:{UE_PORT_US}>\r\nContent-Length: 0\r\n\r\n"
+    );
+    let callee = tokio::spawn(async move {
+        let mut buf = vec![0u8; 65535];
+        loop {
+            let (n, from) =
+                tokio::time::timeout(Duration::from_secs(20), ue_server.recv_from(&mut buf))
+                    .await
+                    .expect("the INVITE reaches the UE's protected server port")
+                    .expect("recv");
+            let m = OwnedMessage::parse_datagram(bytes::Bytes::copy_from_slice(&buf[..n]))
+                .expect("SIP");
+            let v = m.as_message();
+            if v.method() != Some(ims::sip::Method::Invite) {
+                continue;
+            }
+            let via = v.header(HeaderName::Via).unwrap_or_default().to_string();
+            let resp =
+                ims::sip::ResponseBuilder::from_request_with_tag(&v, 486, Some("busy")).to_vec();
+            ue_server.send_to(&resp, from).await.expect("send 486");
+            // the P-CSCF's ACK for the 486 comes the same way
+            let ack = tokio::time::timeout(Duration::from_secs(10), async {
+                loop {
+                    let (n, f) = ue_server.recv_from(&mut buf).await.expect("recv");
+                    if buf[..n].starts_with(b"ACK ") {
+                        return f;
+                    }
+                }
+            })
+            .await
+            .expect("the ACK of the 486");
+            return (from, via, ack);
+        }
+    });
+    let r = transact(&protected, PORT_PS, &invite).await;
+    assert_eq!(r.as_message().status(), Some(486), "{}", r.as_message());
+    let (from, via, ack_from) = callee.await.expect("callee task");
+    assert_eq!(from, SocketAddr::new(LO, PORT_PC), "sent from port-c");
+    assert_eq!(ack_from, SocketAddr::new(LO, PORT_PC));
+    assert!(
+        via.starts_with(&format!("SIP/2.0/UDP 127.0.0.1:{PORT_PC}")),
+        "the P-CSCF's Via names port-c: {via}"
+    );
+
+    // 7. de-registration over the SAs (not challenged either): the SAs go
+    let dereg = transact(
+        &protected,
+        PORT_PS,
+        &register(
+            UE_PORT_UC,
+            "sa7",
+            7,
+            0,
+            &auth,
+            &client,
+            Some(&security_server),
+        ),
+    )
+    .await;
     assert_eq!(
         dereg.as_message().status(),
         Some(200),
         "{}",
         dereg.as_message()
     );
+    drop(usim);
     ims_core::wait_for("the SAs to be removed", || {
         pcscf.sec_agree().unwrap().associations().is_empty()
     })
@@ -400,4 +514,155 @@ async fn sipp_registers_with_sec_agree() {
     };
     assert!(to("6830", "1") && to("6837", "2"), "{frames:?}");
     assert!(!to("6830", "2"), "{frames:?}");
+}
+
+/// Requests toward a UE that registered a TCP contact over its SAs leave on a TCP connection
+/// the P-CSCF opens FROM its protected client port to the UE's protected server port
+/// (TS 33.203 §7.1; one connection per agreement), and the UE's answer comes back on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_toward_the_ue_leaves_from_the_protected_client_port() {
+    let (base, pc, ps, plain_port, uc, us): (u16, u16, u16, u16, u16, u16) =
+        (6860, 6866, 6867, 6885, 6887, 6888);
+    let cfg = ims_core::all_in_one(base, [6968, 6969], None);
+    let core = ImsCore::start_with_options(
+        cfg,
+        CoreStore::Memory(MemoryStore::new()),
+        CoreOptions::default().with_sec_agree(SecAgreeConfig::new(LO, pc, ps), None),
+    )
+    .await
+    .expect("core starts");
+    let pcscf = core.pcscf().expect("P-CSCF runs").clone();
+    let plain = bind(plain_port).await;
+    let protected = bind(uc).await;
+    let listener = {
+        let mut l = None;
+        for _ in 0..50 {
+            if let Ok(x) = tokio::net::TcpListener::bind((LO, us)).await {
+                l = Some(x);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        l.expect("TCP port free")
+    };
+    let client = format!(
+        "ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;spi-c=5555;spi-s=6666;port-c={uc};port-s={us}"
+    );
+    let tcp_contact = |r: String| {
+        r.replace(
+            &format!("@127.0.0.1:{UE_PORT_US}>"),
+            &format!("@127.0.0.1:{us};transport=tcp>"),
+        )
+    };
+    let empty_auth = format!(
+        "Digest username=\"{IMPI}\",realm=\"ims.example.org\",nonce=\"\",uri=\"sip:ims.example.org\",response=\"\",algorithm=AKAv1-MD5"
+    );
+    let r401 = transact(
+        &plain,
+        base,
+        &tcp_contact(register(
+            plain_port,
+            "t1",
+            1,
+            600,
+            &empty_auth,
+            &client,
+            None,
+        )),
+    )
+    .await;
+    assert_eq!(r401.as_message().status(), Some(401));
+    let server = mechanisms(&r401.as_message(), HeaderName::SecurityServer)
+        .expect("Security-Server")[0]
+        .to_string();
+    let milenage = ims::auth::milenage::Milenage::new(
+        b"ims-rs-demo-K-01",
+        ims::auth::milenage::OperatorKey::Op(*b"ims-rs-demo-OP-1"),
+    );
+    let mut usim = ims::auth::aka::Usim::new(milenage, 5);
+    let (auth, _, _) = answer(&r401, &mut usim);
+    let r200 = transact(
+        &protected,
+        ps,
+        &tcp_contact(register(uc, "t2", 2, 600, &auth, &client, Some(&server))),
+    )
+    .await;
+    assert_eq!(
+        r200.as_message().status(),
+        Some(200),
+        "{}",
+        r200.as_message()
+    );
+    let contact = format!("sip:{IMSI}@127.0.0.1:{us};transport=tcp");
+    ims_core::wait_for("the P-CSCF to record the registration", || {
+        pcscf.registration(&contact).is_some()
+    })
+    .await;
+
+    // the UE calls itself over the SA; the terminating leg comes over TCP from port-c
+    let callee = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut conn, peer) = tokio::time::timeout(Duration::from_secs(20), listener.accept())
+            .await
+            .expect("the P-CSCF connects")
+            .expect("accept");
+        let mut buf = Vec::new();
+        let mut chunk = vec![0u8; 65535];
+        let invite = loop {
+            let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut chunk))
+                .await
+                .expect("the INVITE")
+                .expect("read");
+            assert!(n > 0, "connection closed early");
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break OwnedMessage::parse_datagram(bytes::Bytes::copy_from_slice(&buf[..end + 4]))
+                    .expect("SIP");
+            }
+        };
+        let v = invite.as_message();
+        assert_eq!(v.method(), Some(ims::sip::Method::Invite), "{v}");
+        let via = v.header(HeaderName::Via).unwrap_or_default().to_string();
+        let resp = ims::sip::ResponseBuilder::from_request_with_tag(&v, 486, Some("busy")).to_vec();
+        conn.write_all(&resp).await.expect("486 on the connection");
+        // the ACK of the 486 on the same connection
+        let mut rest = Vec::new();
+        let acked = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let n = conn.read(&mut chunk).await.unwrap_or(0);
+                if n == 0 {
+                    return false;
+                }
+                rest.extend_from_slice(&chunk[..n]);
+                if rest.windows(4).any(|w| w == b"ACK ") {
+                    return true;
+                }
+            }
+        })
+        .await
+        .unwrap_or(false);
+        (peer, via, acked)
+    });
+    let invite = format!(
+        "INVITE sip:{IMPI} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:{uc};branch=z9hG4bK-tself1;rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:{IMPI}>;tag=self\r\nTo: <sip:{IMPI}>\r\n\
+         Call-ID: tcp-self-call@127.0.0.1\r\nCSeq: 1 INVITE\r\n\
+         Contact: <{contact}>\r\nContent-Length: 0\r\n\r\n"
+    );
+    let r = transact(&protected, ps, &invite).await;
+    assert_eq!(r.as_message().status(), Some(486), "{}", r.as_message());
+    let (peer, via, acked) = callee.await.expect("callee task");
+    assert_eq!(
+        peer,
+        SocketAddr::new(LO, pc),
+        "the connection comes from port-c"
+    );
+    assert!(
+        via.starts_with(&format!("SIP/2.0/TCP 127.0.0.1:{pc}")),
+        "the P-CSCF's Via names port-c: {via}"
+    );
+    assert!(acked, "the ACK of the 486 on the same connection");
+    drop(usim);
+    core.shutdown();
 }

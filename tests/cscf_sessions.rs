@@ -530,3 +530,120 @@ async fn asr_during_setup_cancels_the_callee_and_fails_the_invite() {
         "the error response to the caller"
     );
 }
+
+/// The terminating side released during setup (TS 24.229 §5.2.8.1.1): the PCRF aborts the
+/// callee's Rx session before the 200; the callee's P-CSCF CANCELs the INVITE toward the callee
+/// (Reason cause=503) and answers 503 upstream, which reaches the caller as 500 (RFC 3261 §16.7
+/// step 6: proxies do not forward a 503); no BYE, an STR per side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asr_for_the_callee_during_setup_cancels_it_and_fails_the_invite() {
+    let Some(bin) = common::interop_tool("sipp", "apt-get install sip-tester") else {
+        return;
+    };
+    let dir = common::TempDir::new("cscf", "asr-early-callee", "IMS_KEEP_SIPP");
+    let tshark = common::interop_tool("tshark", "apt-get install tshark");
+    let cap = capture_with_sip(tshark, dir.path(), &[6966], &[6100, 6111]).await;
+    let core = ims_core::start_core(6100, [6965, 6966], Some(6967)).await;
+    let admin = core.admin_addr().expect("admin listens");
+    let (caller, callee) = call(
+        &bin,
+        dir.path(),
+        "127.0.0.1:6100",
+        (
+            "ims_call_uac_early_released.xml",
+            "ims_call_uas_early_released.xml",
+        ),
+        ("6191", "6192"),
+    )
+    .await;
+    wait_for("the call's two Rx sessions", || pcrf_sessions(&core) == 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sessions = core.pcscf().expect("P-CSCF").rx_sessions();
+    assert_eq!(sessions.len(), 2, "{sessions:?}");
+    let (_, _, aborted) = sessions
+        .iter()
+        .find(|(_, caller, _)| !*caller)
+        .expect("the callee's side")
+        .clone();
+    let (st, body) = admin_request(
+        admin,
+        "POST",
+        "/pcrf/asr",
+        &format!(r#"{{"session_id":"{aborted}"}}"#),
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    assert!(body.contains("\"result\":2001"), "ASA 2001: {body}");
+    let (ok, out) = callee.await.expect("callee task");
+    assert!(
+        ok,
+        "callee did not get the CANCEL (with its Reason) and the ACK of its 487:\n{out}"
+    );
+    let (ok, out) = caller.await.expect("caller task");
+    assert!(
+        ok,
+        "caller did not get an error response to its INVITE:\n{out}"
+    );
+    wait_for("both STRs", || pcrf_sessions(&core) == 0).await;
+    core.shutdown();
+    let Some(cap) = cap else { return };
+    let frames = cap
+        .frames_where(
+            "diameter || sip",
+            &[6100, 6111],
+            &[
+                "sip.Status-Code",
+                "sip.CSeq.method",
+                "sip.Method",
+                "sip.Reason",
+                "udp.dstport",
+            ],
+        )
+        .await;
+    let diameter: Vec<Frame> = frames
+        .iter()
+        .filter(|f| !f.code().is_empty())
+        .cloned()
+        .collect();
+    answers_ok(&diameter);
+    let asr = positions(&frames, "274", true);
+    let str_ = positions(&frames, "275", true);
+    assert_eq!((asr.len(), str_.len()), (1, 2), "one ASR, an STR per side");
+    assert!(asr[0] < str_[0]);
+    // the CANCEL goes to the callee (its port), with the Reason; no BYE anywhere
+    let cancels: Vec<&Frame> = frames
+        .iter()
+        .filter(|f| f.get("sip.Method") == "CANCEL")
+        .collect();
+    assert!(
+        cancels.iter().any(|f| f.get("udp.dstport") == "6192"),
+        "a CANCEL to the callee: {cancels:?}"
+    );
+    assert!(
+        cancels
+            .iter()
+            .all(|f| f.get("sip.Reason").contains("cause=503")),
+        "{cancels:?}"
+    );
+    assert!(!frames.iter().any(|f| f.get("sip.Method") == "BYE"));
+    let final_to = |code: &str, port: &str| {
+        frames.iter().any(|f| {
+            f.get("sip.Status-Code") == code
+                && f.get("sip.CSeq.method") == "INVITE"
+                && f.get("udp.dstport") == port
+        })
+    };
+    assert!(
+        frames
+            .iter()
+            .any(|f| f.get("sip.Status-Code") == "487" && f.get("sip.CSeq.method") == "INVITE"),
+        "the callee's 487"
+    );
+    assert!(final_to("500", "6191"), "the caller's error response (500)");
+    assert!(
+        !frames
+            .iter()
+            .any(|f| f.get("sip.Status-Code") == "200" && f.get("sip.CSeq.method") == "INVITE"),
+        "the call never got answered"
+    );
+}

@@ -19,14 +19,17 @@ mod common;
 
 mod tcp_pcap;
 
+#[path = "interop_common/diameter_fields.rs"]
+mod diameter_fields;
+
+use diameter_fields::{expected, FIELDS};
 use ims::diameter::answer::{error_answer, Origin};
 use ims::diameter::base::*;
 use ims::diameter::cx::*;
-use ims::diameter::dict::{self, AvpType};
+use ims::diameter::dict;
 use ims::diameter::rx::*;
 use ims::diameter::{
-    Address, AvpIter, Command, Error, ErrorKind, ExperimentalResultCode, Header, Message, Outcome,
-    Time,
+    Address, Command, Error, ErrorKind, ExperimentalResultCode, Header, Message, Outcome, Time,
 };
 use std::borrow::Cow;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -477,7 +480,7 @@ fn cases() -> Vec<Case> {
         origin_realm: realm(),
         destination_realm: PCRF_REALM.into(),
         af_application_identifier: Some(Cow::Borrowed(b"urn:urn-7:3gpp-service.ims.icsi.mmtel")),
-        media_component_description: vec![
+        media_component_description: ims::diameter::repeated![
             media(1, false, 50000, 40000),
             media(2, true, 50010, 40010),
         ],
@@ -650,82 +653,6 @@ fn cases() -> Vec<Case> {
 // ---------------------------------------------------------------------------------------------
 // What tshark reads, and what we expect it to read
 // ---------------------------------------------------------------------------------------------
-
-const FIELDS: &[&str] = &[
-    "diameter.cmd.code",
-    "diameter.flags",
-    "diameter.applicationId",
-    "diameter.hopbyhopid",
-    "diameter.endtoendid",
-    "diameter.avp.code",
-    "diameter.Session-Id",
-    "diameter.Origin-Host",
-    "diameter.Result-Code",
-    "diameter.Experimental-Result-Code",
-    "diameter.User-Name",
-    "diameter.Public-Identity",
-    "diameter.Server-Name",
-    "diameter.Flow-Description",
-    "diameter.Media-Component-Number",
-    "diameter.Max-Requested-Bandwidth-UL",
-];
-
-fn preorder(it: AvpIter<'_>, out: &mut Vec<String>) {
-    for a in it {
-        out.push(a.code().to_string());
-        if a.def().is_some_and(|d| d.ty == AvpType::Grouped) {
-            if let Ok(g) = a.grouped() {
-                preorder(g, out);
-            }
-        }
-    }
-}
-
-fn all_values(m: &Message<'_>, def: &dict::AvpDef) -> String {
-    fn walk(it: AvpIter<'_>, def: &dict::AvpDef, out: &mut Vec<String>) {
-        for a in it {
-            if a.is(def) {
-                out.push(match def.ty {
-                    AvpType::Unsigned32 | AvpType::Enumerated => a.u32().unwrap().to_string(),
-                    // tshark shows text up to the first NUL (a zero-filled Failed-AVP example)
-                    _ => a.utf8().unwrap().trim_end_matches('\0').to_owned(),
-                });
-            }
-            if a.def().is_some_and(|d| d.ty == AvpType::Grouped) {
-                if let Ok(g) = a.grouped() {
-                    walk(g, def, out);
-                }
-            }
-        }
-    }
-    let mut v = Vec::new();
-    walk(m.avps(), def, &mut v);
-    v.join("|")
-}
-
-fn expected(bytes: &[u8]) -> Vec<String> {
-    let m = Message::parse(bytes).expect("our message parses");
-    let mut codes = Vec::new();
-    preorder(m.avps(), &mut codes);
-    vec![
-        m.code().to_string(),
-        format!("0x{:02x}", m.flags().0),
-        m.application_id().to_string(),
-        format!("0x{:08x}", m.hop_by_hop()),
-        format!("0x{:08x}", m.end_to_end()),
-        codes.join("|"),
-        all_values(&m, dict::SESSION_ID),
-        all_values(&m, dict::ORIGIN_HOST),
-        all_values(&m, dict::RESULT_CODE),
-        all_values(&m, dict::EXPERIMENTAL_RESULT_CODE),
-        all_values(&m, dict::USER_NAME),
-        all_values(&m, dict::PUBLIC_IDENTITY),
-        all_values(&m, dict::SERVER_NAME),
-        all_values(&m, dict::FLOW_DESCRIPTION),
-        all_values(&m, dict::MEDIA_COMPONENT_NUMBER),
-        all_values(&m, dict::MAX_REQUESTED_BANDWIDTH_UL),
-    ]
-}
 
 struct Dissected {
     rows: Vec<Vec<String>>,

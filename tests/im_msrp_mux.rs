@@ -10,6 +10,11 @@
 //!   A) and a B answering `active` to the anchor's `actpass` (B connects to the anchor);
 //! - CPIM with IMDN (RFC 3862, RFC 5438) end to end through the anchor: the recipient's
 //!   `message/imdn+xml` delivery notification comes back over the same session.
+//! - per-session queues at the anchor: a session whose callee has not connected yet does not
+//!   hold the other sessions of the connection its frames arrive on;
+//! - a multi-megabyte chunk is re-chunked as it streams in (RFC 4975 §5.1, `+` and Byte-Range):
+//!   another session's message passes on the shared connection meanwhile, and the big message
+//!   arrives byte for byte.
 
 use bytes::Bytes;
 use ims::msrp::cpim::{Cpim, CpimBuilder};
@@ -196,6 +201,10 @@ struct Pair {
     a_legs: Vec<Leg>,
     b_legs: Vec<Leg>,
     a_dialogs: Vec<DialogId>,
+    /// B's SIP side: (B's session-id, the anchor's offer) per INVITE.
+    offers: mpsc::UnboundedReceiver<(String, String)>,
+    bob_uri: String,
+    b_setup: Setup,
 }
 
 /// B's SIP side: answers INVITEs with `setup`, hands each offer and our session-id to the test.
@@ -240,95 +249,106 @@ async fn pair(n: usize, a_setup: Setup, b_setup: Setup) -> Pair {
     tokio::spawn(async move { while a_in.recv().await.is_some() {} });
     let (bob, b_in) = ua("bob").await;
     let bob_uri = format!("sip:bob@{}", bob.local_addr());
-    let mut a = Msrp::new().await;
-    let mut b = Msrp::new().await;
-    let mut offers = bob_answers(bob, b_in, b.port, b_setup);
-    let (mut a_legs, mut b_legs, mut a_dialogs) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..n {
-        let sid = rand_id();
-        let mut inv = alice
-            .invite(InviteParams {
-                request_uri: bob_uri.clone(),
-                from: "<sip:alice@ims.example.org>".into(),
-                to: format!("<{bob_uri}>"),
-                remote: Remote::udp(anchor.sip_addr()),
-                headers: vec![],
-                body: Some((
-                    "application/sdp".into(),
-                    sdp("alice", a.port, &sid, a_setup).into_bytes(),
-                )),
-            })
-            .await
-            .unwrap();
-        // B's side: the anchor's offer; B binds its session (connecting when `active`)
-        let (b_sid, offer) = tokio::time::timeout(WAIT, offers.recv())
-            .await
-            .expect("B gets the INVITE")
-            .unwrap();
-        let (anchor_b_path, offer_setup) = msrp_of(offer.as_bytes());
-        assert_eq!(
-            offer_setup.as_deref(),
-            Some("actpass"),
-            "the anchor offers actpass to B: {offer}"
-        );
-        let b_local = format!("msrp://127.0.0.1:{}/{b_sid};tcp", b.port);
-        let b_sess = session(&b_local, &anchor_b_path);
-        if b_setup == Setup::Active {
-            b.add(b_sess, &anchor_b_path, true).await;
-        } else {
-            // the anchor connects to B (first session) before it answers A
-            let add = b.add(b_sess, &anchor_b_path, false);
-            tokio::time::timeout(WAIT, add).await.expect("B bound");
-        }
-        let ok = loop {
-            let r = tokio::time::timeout(WAIT, inv.next())
-                .await
-                .expect("A's INVITE answered")
-                .expect("a final response")
-                .expect("no transport error");
-            let code = r.as_message().status().unwrap();
-            if code >= 200 {
-                assert_eq!(code, 200);
-                break r;
-            }
-        };
-        let m = ok.as_message();
-        a_dialogs.push(DialogId::of_received_response(&m).expect("dialog"));
-        let answer = String::from_utf8_lossy(m.body()).into_owned();
-        let (anchor_a_path, answer_setup) = msrp_of(m.body());
-        let want = if a_setup == Setup::Passive {
-            "active"
-        } else {
-            "passive"
-        };
-        assert_eq!(answer_setup.as_deref(), Some(want), "{answer}");
-        let a_local = format!("msrp://127.0.0.1:{}/{sid};tcp", a.port);
-        a.add(
-            session(&a_local, &anchor_a_path),
-            &anchor_a_path,
-            a_setup != Setup::Passive,
-        )
-        .await;
-        a_legs.push(Leg {
-            sid,
-            peer_sdp: answer,
-        });
-        b_legs.push(Leg {
-            sid: b_sid,
-            peer_sdp: offer,
-        });
-    }
-    a.count_accepts();
-    b.count_accepts();
-    Pair {
+    let a = Msrp::new().await;
+    let b = Msrp::new().await;
+    let offers = bob_answers(bob, b_in, b.port, b_setup);
+    let mut p = Pair {
         anchor,
         alice,
         a,
         b,
-        a_legs,
-        b_legs,
-        a_dialogs,
+        a_legs: Vec::new(),
+        b_legs: Vec::new(),
+        a_dialogs: Vec::new(),
+        offers,
+        bob_uri,
+        b_setup,
+    };
+    for _ in 0..n {
+        let a_port = p.a.port;
+        let (a_local, anchor_a_path) = invite(&mut p, a_port, a_setup).await;
+        let a_sess = session(&a_local, &anchor_a_path);
+        p.a.add(a_sess, &anchor_a_path, a_setup != Setup::Passive)
+            .await;
     }
+    p.a.count_accepts();
+    p.b.count_accepts();
+    p
+}
+
+/// One more session from A to B through the anchor: A offers a path on `a_port` with
+/// `a_setup`; B's side is added to B's connection. Returns A's local URI and the anchor's path
+/// toward A (A's side is not added anywhere: the caller does that).
+async fn invite(p: &mut Pair, a_port: u16, a_setup: Setup) -> (String, Vec<String>) {
+    let sid = rand_id();
+    let mut inv = p
+        .alice
+        .invite(InviteParams {
+            request_uri: p.bob_uri.clone(),
+            from: "<sip:alice@ims.example.org>".into(),
+            to: format!("<{}>", p.bob_uri),
+            remote: Remote::udp(p.anchor.sip_addr()),
+            headers: vec![],
+            body: Some((
+                "application/sdp".into(),
+                sdp("alice", a_port, &sid, a_setup).into_bytes(),
+            )),
+        })
+        .await
+        .unwrap();
+    // B's side: the anchor's offer; B binds its session (connecting when `active`)
+    let (b_sid, offer) = tokio::time::timeout(WAIT, p.offers.recv())
+        .await
+        .expect("B gets the INVITE")
+        .unwrap();
+    let (anchor_b_path, offer_setup) = msrp_of(offer.as_bytes());
+    assert_eq!(
+        offer_setup.as_deref(),
+        Some("actpass"),
+        "the anchor offers actpass to B: {offer}"
+    );
+    let b_local = format!("msrp://127.0.0.1:{}/{b_sid};tcp", p.b.port);
+    let b_sess = session(&b_local, &anchor_b_path);
+    if p.b_setup == Setup::Active {
+        p.b.add(b_sess, &anchor_b_path, true).await;
+    } else {
+        // the anchor connects to B (first session) before it answers A
+        let add = p.b.add(b_sess, &anchor_b_path, false);
+        tokio::time::timeout(WAIT, add).await.expect("B bound");
+    }
+    let ok = loop {
+        let r = tokio::time::timeout(WAIT, inv.next())
+            .await
+            .expect("A's INVITE answered")
+            .expect("a final response")
+            .expect("no transport error");
+        let code = r.as_message().status().unwrap();
+        if code >= 200 {
+            assert_eq!(code, 200);
+            break r;
+        }
+    };
+    let m = ok.as_message();
+    p.a_dialogs
+        .push(DialogId::of_received_response(&m).expect("dialog"));
+    let answer = String::from_utf8_lossy(m.body()).into_owned();
+    let (anchor_a_path, answer_setup) = msrp_of(m.body());
+    let want = if a_setup == Setup::Passive {
+        "active"
+    } else {
+        "passive"
+    };
+    assert_eq!(answer_setup.as_deref(), Some(want), "{answer}");
+    let a_local = format!("msrp://127.0.0.1:{a_port}/{sid};tcp");
+    p.a_legs.push(Leg {
+        sid,
+        peer_sdp: answer,
+    });
+    p.b_legs.push(Leg {
+        sid: b_sid,
+        peer_sdp: offer,
+    });
+    (a_local, anchor_a_path)
 }
 
 /// What one party received, per session-id.
@@ -360,8 +380,19 @@ async fn collect_n(
     reports: usize,
     trouble: usize,
 ) -> Got {
+    collect_within(conn, messages, reports, trouble, WAIT).await
+}
+
+/// [`collect_n`] giving up after `within`.
+async fn collect_within(
+    conn: &mut MsrpConnection,
+    messages: usize,
+    reports: usize,
+    trouble: usize,
+    within: Duration,
+) -> Got {
     let mut got = Got::default();
-    let deadline = tokio::time::Instant::now() + WAIT;
+    let deadline = tokio::time::Instant::now() + within;
     while got.count(&got.messages) < messages
         || got.count(&got.reports) < reports
         || got.trouble.len() < trouble
@@ -779,4 +810,192 @@ async fn moving_one_of_two_sessions_leaves_the_shared_connection_to_the_other() 
     );
     assert_eq!(p.anchor.stats().connections.load(Ordering::Relaxed), 3);
     p.anchor.shutdown();
+}
+
+/// How long the sessions that are not waiting for anybody may take: well under the anchor's
+/// 30 s wait for a party that has not connected (a reader held by such a frame fails this).
+const FLOWING: Duration = Duration::from_secs(15);
+
+/// Frames toward a party that has not connected yet wait in their own session's queue at the
+/// anchor, not in the reader of the connection they arrived on: while B has not bound its side
+/// of session 1, A's messages of session 0 — on the same connection, sent after session 1's —
+/// reach B and their success REPORTs come back; once B binds session 1 (its first frame, B
+/// being the active end), the queued messages arrive intact and in order, with their REPORTs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_callee_does_not_hold_the_other_session_on_the_shared_connection() {
+    let mut p = pair(2, Setup::Default, Setup::Active).await;
+    let (a0, a1) = (p.a_legs[0].sid.clone(), p.a_legs[1].sid.clone());
+    let (b0, b1) = (p.b_legs[0].sid.clone(), p.b_legs[1].sid.clone());
+    let (ac, bc) = (p.a.conn.as_mut().unwrap(), p.b.conn.as_mut().unwrap());
+    // both bind their side of session 0 (their first frames); B's side of session 1 stays
+    // unbound
+    bc.send(&b0, text("text/plain", "b0 hello", false))
+        .await
+        .unwrap()
+        .unwrap();
+    ac.send(&a0, text("text/plain", "a0 hello", false))
+        .await
+        .unwrap()
+        .unwrap();
+    let (got_a, got_b) = tokio::join!(collect(ac, 1, 0), collect(bc, 1, 0));
+    assert_eq!(texts(&got_a)[&a0], ["b0 hello"]);
+    assert_eq!(texts(&got_b)[&b0], ["a0 hello"]);
+    let n = 20;
+    let (mut ids0, mut ids1) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let m = text("text/plain", &format!("late {i:04}"), true);
+        ids1.push(ac.send(&a1, m).await.unwrap().unwrap());
+    }
+    for i in 0..n {
+        let m = text("text/plain", &format!("early {i:04}"), true);
+        ids0.push(ac.send(&a0, m).await.unwrap().unwrap());
+    }
+    let (got_a, got_b) = tokio::join!(
+        collect_within(ac, 0, n, 0, FLOWING),
+        collect_within(bc, n, 0, 0, FLOWING)
+    );
+    assert!(got_a.trouble.is_empty(), "A: {:?}", got_a.trouble);
+    assert!(got_b.trouble.is_empty(), "B: {:?}", got_b.trouble);
+    let early: Vec<String> = (0..n).map(|i| format!("early {i:04}")).collect();
+    assert_eq!(
+        texts(&got_b),
+        HashMap::from([(b0.clone(), early)]),
+        "session 0 flowed while session 1 waited for B"
+    );
+    assert_eq!(success_reports(&got_a), HashMap::from([(a0.clone(), ids0)]));
+    // B binds session 1: what waited arrives, in order
+    bc.send(&b1, text("text/plain", "b1 hello", false))
+        .await
+        .unwrap()
+        .unwrap();
+    let (got_a, got_b) = tokio::join!(collect(ac, 1, n), collect(bc, n, 0));
+    assert!(got_a.trouble.is_empty(), "A: {:?}", got_a.trouble);
+    assert!(got_b.trouble.is_empty(), "B: {:?}", got_b.trouble);
+    let late: Vec<String> = (0..n).map(|i| format!("late {i:04}")).collect();
+    assert_eq!(texts(&got_b), HashMap::from([(b1.clone(), late)]));
+    assert_eq!(texts(&got_a)[&a1], ["b1 hello"]);
+    assert_eq!(success_reports(&got_a), HashMap::from([(a1, ids1)]));
+    p.anchor.shutdown();
+}
+
+/// A multi-megabyte chunk (one SEND, Byte-Range 1-N/N, from A's second connection) is
+/// re-chunked by the anchor as it streams in (RFC 4975 §5.1, §7.1.1) instead of holding the
+/// anchor's connection to B — which both sessions share — until its end-line: a small message
+/// of the other session, sent while the big chunk is only partly written, reaches B first;
+/// then the big message arrives byte for byte, and A's chunk gets exactly one response, 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_chunk_does_not_hold_the_shared_connection() {
+    let mut p = pair(1, Setup::Default, Setup::Default).await;
+    let raw_listener = TcpListener::bind(lo0()).await.unwrap();
+    let raw_port = raw_listener.local_addr().unwrap().port();
+    let (raw_local, anchor_path) = invite(&mut p, raw_port, Setup::Default).await;
+    let (a0, b0, b1) = (
+        p.a_legs[0].sid.clone(),
+        p.b_legs[0].sid.clone(),
+        p.b_legs[1].sid.clone(),
+    );
+    let size = 3 * 1024 * 1024usize;
+    let big: Vec<u8> = (0..size as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let frame = FrameBuilder::request("bigtid0001", "SEND")
+        .to_path(&anchor_path.join(" "))
+        .from_path(&raw_local)
+        .header("Message-ID", "big0001")
+        .header("Byte-Range", &format!("1-{size}/{size}"))
+        .body("application/octet-stream", Bytes::from(big.clone()))
+        .to_bytes();
+    let mut raw = TcpStream::connect(authority(&anchor_path[0]))
+        .await
+        .unwrap();
+    raw.set_nodelay(true).unwrap();
+    let split = frame.len() - 2 * 1024 * 1024;
+    raw.write_all(&frame[..split]).await.unwrap();
+    let (ac, bc) = (p.a.conn.as_mut().unwrap(), p.b.conn.as_mut().unwrap());
+    let small = ac
+        .send(&a0, text("text/plain", "small while big", true))
+        .await
+        .unwrap()
+        .unwrap();
+    // B: the small message arrives while the big chunk is still incomplete
+    let mut rx = BigRx::default();
+    let got_small = tokio::time::timeout(FLOWING, async {
+        loop {
+            let ev = bc.next_event().await.expect("B's connection up");
+            if let Some(m) = rx.on(ev, &b0, &b1) {
+                return m;
+            }
+        }
+    })
+    .await
+    .expect("the small message passes while the big chunk streams");
+    assert_eq!(got_small, "small while big");
+    assert!(rx.parts.len() < size, "the big message is not complete yet");
+    let got_a = collect(ac, 0, 1).await;
+    assert_eq!(success_reports(&got_a), HashMap::from([(a0, vec![small])]));
+    // the rest of the big chunk
+    raw.write_all(&frame[split..]).await.unwrap();
+    tokio::time::timeout(WAIT, async {
+        while rx.complete.is_none() {
+            let ev = bc.next_event().await.expect("B's connection up");
+            rx.on(ev, &b0, &b1);
+        }
+    })
+    .await
+    .expect("the big message completes");
+    assert!(rx.trouble.is_empty(), "B: {:?}", rx.trouble);
+    assert_eq!(rx.complete, Some(size as u64));
+    assert!(rx.parts == big, "the big message arrived byte for byte");
+    // exactly one response to A's chunk: 200 (the pieces' own 200s stay at the anchor)
+    let mut framer = Framer::new(Limits::default());
+    let mut statuses = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            while let Some(ev) = framer.poll().unwrap() {
+                if let Event::Frame(f) = ev {
+                    assert_eq!(f.head.transaction_id(), "bigtid0001");
+                    statuses.push(f.head.status().unwrap());
+                }
+            }
+            if raw.read_buf(framer.buffer_mut()).await.unwrap_or(0) == 0 {
+                return;
+            }
+        }
+    })
+    .await;
+    assert_eq!(statuses, [200]);
+    p.anchor.shutdown();
+}
+
+/// What B receives in the streamed-chunk test.
+#[derive(Default)]
+struct BigRx {
+    /// The big message's bytes so far (in order).
+    parts: Vec<u8>,
+    /// Its size once complete.
+    complete: Option<u64>,
+    trouble: Vec<String>,
+}
+
+impl BigRx {
+    /// Takes one event; returns the body of a whole message of session `small`.
+    fn on(&mut self, ev: ConnEvent, small: &str, big: &str) -> Option<String> {
+        match ev {
+            ConnEvent::Session { session_id, event } => match event {
+                SessionEvent::MessageData { offset, data, .. } if session_id == big => {
+                    assert_eq!(offset as usize, self.parts.len(), "in order");
+                    self.parts.extend_from_slice(&data);
+                }
+                SessionEvent::MessageComplete { size, .. } if session_id == big => {
+                    self.complete = Some(size);
+                }
+                SessionEvent::Message { body, .. } if session_id == small => {
+                    return Some(String::from_utf8_lossy(&body).into_owned());
+                }
+                other => self.trouble.push(format!("{session_id}: {other:?}")),
+            },
+            other => self.trouble.push(format!("{other:?}")),
+        }
+        None
+    }
 }

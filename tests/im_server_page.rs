@@ -18,6 +18,9 @@
 //!    P-CSCF, S-CSCF, IM server (B2BUA, originating and terminating iFC), I-CSCF; 200 relayed; the
 //!    CPIM message asks for positive-delivery, so A gets the network's IMDN "delivered"; B's own
 //!    display IMDN (message/imdn+xml) reaches A along the same path.
+//! 4. `sms_command_and_retry_back_off_end_to_end`: a stand-alone IM server with short retry
+//!    intervals: an SMS-COMMAND deletes a stored message; temporary RP-ERRORs from B are retried
+//!    with a doubling interval, then A gets the SMS-STATUS-REPORT of the failure.
 //!
 //! Ports 7000-7199 (helper range). tshark is found with `common::interop_tool` (skip unless
 //! `IMS_REQUIRE_INTEROP=1`); the SIP/SMS flow of tests 1-3 runs without it.
@@ -95,6 +98,25 @@ fn config(base: u16, roles: Roles, im: ImOptions) -> CoreConfig {
             ..im
         },
     }
+}
+
+/// The MSISDN map of the core's subscribers (each implicit registration set), for a
+/// stand-alone IM server.
+fn numbering_of(cfg: &CoreConfig) -> Numbering {
+    Numbering::from_sets(
+        cfg.subscribers
+            .iter()
+            .map(|s| &s.subscription.service_profiles[0])
+            .map(|sp| {
+                sp.public_identities
+                    .iter()
+                    .map(|p| p.identity.clone())
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+            .iter()
+            .map(Vec::as_slice),
+    )
 }
 
 /// A UE on ims-net: registers with IMS-AKA through the P-CSCF, sends MESSAGEs there, answers
@@ -437,20 +459,7 @@ async fn sms_for_an_unregistered_user_is_stored_survives_restart_and_goes_out_on
         ..Roles::ALL
     };
     let cfg = config(base, roles, ImOptions::default());
-    let numbering = Numbering::from_sets(
-        cfg.subscribers
-            .iter()
-            .map(|s| &s.subscription.service_profiles[0])
-            .map(|sp| {
-                sp.public_identities
-                    .iter()
-                    .map(|p| p.identity.clone())
-                    .collect::<Vec<_>>()
-            })
-            .collect::<Vec<_>>()
-            .iter()
-            .map(Vec::as_slice),
-    );
+    let numbering = numbering_of(&cfg);
     let im_cfg = {
         let mut c = ImServerConfig::new(
             SocketAddr::new(LO, base + 20),
@@ -883,5 +892,161 @@ async fn concatenated_sms_and_memory_full_until_smma() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(im.queued(), 0);
+    core.shutdown();
+}
+
+/// Waits until `f` holds (polling every 50 ms, at most `WAIT`).
+async fn until(mut f: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !f() {
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    true
+}
+
+/// An SMS-COMMAND (TS 23.040 §9.2.2.4) from A carried like a submission.
+fn command(rp_mr: u8, tp_mr: u8, command_type: u8, number: u8) -> Vec<u8> {
+    let cmd = sms::Command {
+        status_report_request: false,
+        user_data_header_indication: false,
+        message_reference: tp_mr,
+        pid: Default::default(),
+        command_type: sms::CommandType(command_type),
+        message_number: number,
+        destination: Address::international("15550002"),
+        command_data: Vec::new(),
+    };
+    let tpdu = Tpdu::Command(cmd).encode().expect("COMMAND");
+    RpMessage::data_mo(rp_mr, Address::international("15550000"), &tpdu)
+        .encode()
+        .expect("RP-DATA")
+}
+
+/// The RP message name of a MESSAGE the network sent a UE.
+fn rp_name(m: &OwnedMessage) -> String {
+    let body = sms_body(m);
+    sms::decode(&body, Direction::NetworkToMs)
+        .expect("RP")
+        .rp
+        .name()
+        .to_owned()
+}
+
+/// Store and forward end to end with short configured intervals (the core without the IM role,
+/// a stand-alone IM server: retry interval 2 s doubling per attempt, 3 attempts):
+/// - SMS-COMMAND (TS 23.040 §9.2.3.19, command type 2 "delete previously submitted short
+///   message"): a message stored for the unregistered B is deleted by A's command naming its
+///   TP-MR (RP-ACK); a command naming another TP-MR deletes nothing;
+/// - retry back-off (TS 23.040 §3.2.5): B, registered, answers every SMS-DELIVER with RP-ERROR
+///   temporary failure; the IP-SM-GW tries again after ≥ 2 × 2 s, then after ≥ 2 × 4 s (the
+///   interval doubles: a constant interval fails the second bound), gives up after the third
+///   attempt and sends A the SMS-STATUS-REPORT of the failure (TP-SRR was set).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sms_command_and_retry_back_off_end_to_end() {
+    let roles = Roles {
+        im: false,
+        ..Roles::ALL
+    };
+    let mut cfg = config(7090, roles, ImOptions::default());
+    cfg.ports = Ports {
+        pcscf: 7090,
+        icscf: 7091,
+        scscf_term: 7092,
+        scscf_orig: 7093,
+    };
+    cfg.hss = Peer::Embedded(SocketAddr::new(LO, 7095));
+    cfg.pcrf = Peer::Embedded(SocketAddr::new(LO, 7096));
+    cfg.subscribers = vec![
+        subscriber(1, "sip:127.0.0.1:7094"),
+        subscriber(2, "sip:127.0.0.1:7094"),
+    ];
+    let mut im_cfg = ImServerConfig::new(
+        SocketAddr::new(LO, 7094),
+        "ims.example.org",
+        "sip:term@127.0.0.1:7092",
+    );
+    im_cfg.numbering = numbering_of(&cfg);
+    im_cfg.ipsmgw.retry_interval = 2;
+    im_cfg.ipsmgw.max_attempts = 3;
+    im_cfg.tick = Duration::from_millis(100);
+    let core = ImsCore::start(cfg).await.expect("core starts");
+    let im = ImServer::start(im_cfg).await.expect("IM server");
+    let pcscf = SocketAddr::new(LO, 7090);
+    let mut a = Ue::new(1, 7097, pcscf).await;
+    let mut b = Ue::new(2, 7098, pcscf).await;
+    a.register().await;
+
+    // B is away: the message is stored (the attempt met 480)
+    assert_eq!(a.sms(submit(31, false, "delete me")).await, 202);
+    assert_eq!(rp_name(&a.next("the RP-ACK").await), "RP-ACK");
+    assert!(
+        until(|| im.stats().sms_failed >= 1).await,
+        "{:?}",
+        im.stats()
+    );
+    assert_eq!(im.queued(), 1);
+    // a command for another message deletes nothing; the one naming TP-MR 31 deletes it
+    assert_eq!(a.sms(command(40, 32, 2, 99)).await, 202);
+    assert_eq!(
+        rp_name(&a.next("the RP-ACK of the command").await),
+        "RP-ACK"
+    );
+    assert_eq!(im.queued(), 1, "TP-MN 99 names no message of A");
+    assert_eq!(a.sms(command(41, 33, 2, 31)).await, 202);
+    assert_eq!(
+        rp_name(&a.next("the RP-ACK of the command").await),
+        "RP-ACK"
+    );
+    assert_eq!(im.queued(), 0, "deleted by SMS-COMMAND");
+
+    // B registers and refuses three deliveries with a temporary failure
+    b.register().await;
+    let text = "try again later";
+    assert_eq!(a.sms(submit(34, true, text)).await, 202);
+    assert_eq!(rp_name(&a.next("the RP-ACK").await), "RP-ACK");
+    let mut at = Vec::new();
+    for i in 1..=3 {
+        let mt = b.next("an SMS-DELIVER attempt").await;
+        at.push(tokio::time::Instant::now());
+        let body = sms_body(&mt);
+        let rp = sms::decode(&body, Direction::NetworkToMs).expect("RP-DATA");
+        assert_eq!(
+            rp.tpdu.as_ref().and_then(|t| t.text()).as_deref(),
+            Some(text),
+            "attempt {i}"
+        );
+        let err = answer::deliver_report_error(
+            &rp.rp,
+            sms::RpCause::TEMPORARY_FAILURE,
+            sms::FailureCause::UNSPECIFIED,
+        )
+        .expect("RP-ERROR");
+        assert_eq!(b.sms(err).await, 202);
+    }
+    let (gap1, gap2) = (at[1] - at[0], at[2] - at[1]);
+    eprintln!("retry gaps: {gap1:?}, {gap2:?}");
+    assert!(
+        gap1 > Duration::from_secs(3),
+        "first retry after 2 × 2 s: {gap1:?}"
+    );
+    assert!(
+        gap2 > Duration::from_secs(7),
+        "second after 2 × 4 s: {gap2:?}"
+    );
+    // given up: A gets the status report of the failure, nothing is left
+    let sr = a.next("the SMS-STATUS-REPORT").await;
+    let body = sms_body(&sr);
+    let rp = sms::decode(&body, Direction::NetworkToMs).expect("RP-DATA");
+    let Some(Tpdu::StatusReport(r)) = &rp.tpdu else {
+        panic!("STATUS-REPORT: {rp:?}")
+    };
+    assert_eq!(r.message_reference, 34);
+    // TS 23.040 §9.2.3.15: 0x62, temporary error, the SC makes no more attempts
+    assert_eq!(r.status, Status(0x62), "{r:?}");
+    assert!(until(|| im.queued() == 0).await);
+    im.shutdown();
     core.shutdown();
 }

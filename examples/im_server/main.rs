@@ -19,7 +19,9 @@
 //! `--msisdn +NUMBER=IMPU[,IMPU...]` (repeatable) and/or `--subscribers FILE` (TOML
 //! `[[subscriber]] msisdn = "+1555…", impus = ["sip:…"]`), `--reject-unknown` (RP-ERROR 1 for
 //! numbers not in the map), `--network-imdn` (send IMDN delivery notifications as the network),
-//! `--check` (print the configuration and exit).
+//! `--check` (print the configuration and exit), `--msrps CERT.pem KEY.pem` (with the `tls`
+//! feature: the anchor also takes `TCP/TLS/MSRP` offers, RFC 4975 §14, presenting this
+//! certificate by its SDP `a=fingerprint`).
 //!
 //! The MSRP session anchor (large mode and chat, `ims::nf::im_session`) shares the SIP port:
 //! point the originating iFC for `INVITE` with SDP `m=message` at the same URI. Its MSRP switch
@@ -47,7 +49,7 @@ fn usage() -> ExitCode {
     eprintln!(
         "usage: im_server [--listen IP:PORT] [--scscf URI] [--domain D] [--identity URI] [--store DIR | --no-store] \
          [--sc-address +NUMBER] [--msisdn +NUMBER=IMPU[,IMPU...]]... [--subscribers FILE] \
-         [--reject-unknown] [--network-imdn] [--check]"
+         [--reject-unknown] [--network-imdn] [--check] [--msrps CERT KEY]"
     );
     ExitCode::from(2)
 }
@@ -70,6 +72,8 @@ fn main() -> ExitCode {
     cfg.store = Some("target/ims-rs/sms".into());
     let mut identity = None;
     let mut check = false;
+    #[cfg(feature = "tls")]
+    let mut msrps = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next();
@@ -117,6 +121,17 @@ fn main() -> ExitCode {
             "--reject-unknown" => cfg.reject_unknown = true,
             "--network-imdn" => cfg.network_imdn = true,
             "--check" => check = true,
+            #[cfg(feature = "tls")]
+            "--msrps" => match (value(), value()) {
+                (Some(c), Some(k)) => match ims::net::tls::Identity::from_pem_files(&c, &k) {
+                    Ok(id) => msrps = Some(id),
+                    Err(e) => {
+                        eprintln!("--msrps: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                },
+                _ => return usage(),
+            },
             "-h" | "--help" => {
                 usage();
                 return ExitCode::SUCCESS;
@@ -169,6 +184,10 @@ fn main() -> ExitCode {
             ..ims::nf::im_session::ImSessionConfig::default()
         }
         .next_hop_uri(&scscf);
+        #[cfg(feature = "tls")]
+        {
+            anchor_cfg.msrps = msrps;
+        }
         anchor_cfg.msrp_addr =
             std::net::SocketAddr::new(listen.ip(), listen.port().wrapping_add(3));
         let endpoint = server.endpoint().clone();

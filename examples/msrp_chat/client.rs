@@ -40,6 +40,11 @@ pub(crate) struct Opts {
     pub(crate) max_size: u64,
     /// Give up after this long.
     pub(crate) timeout: Duration,
+    /// `msrps:` (RFC 4975 §14, feature `tls`): our certificate. Offers and answers are then
+    /// `TCP/TLS/MSRP` with its `a=fingerprint`, and the peer's certificate must have the
+    /// fingerprint of the peer's SDP.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<ims::net::tls::Identity>,
 }
 
 impl Default for Opts {
@@ -53,6 +58,8 @@ impl Default for Opts {
             chunk_size: 2048,
             max_size: 1 << 32,
             timeout: Duration::from_secs(60),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -218,18 +225,60 @@ impl Ua {
         format!("{}s{}", &rand_id()[..10], self.seq)
     }
 
+    /// Our certificate when we use `msrps:`.
+    #[cfg(feature = "tls")]
+    fn tls(&self) -> Option<&ims::net::tls::Identity> {
+        self.opts.tls.as_ref()
+    }
+
     fn local_uri(&self, sid: &str) -> String {
+        #[cfg(feature = "tls")]
+        if self.tls().is_some() {
+            return format!("msrps://127.0.0.1:{}/{sid};tcp", self.msrp_port());
+        }
         format!("msrp://127.0.0.1:{}/{sid};tcp", self.msrp_port())
     }
 
     fn sdp_head(&self) -> String {
+        #[allow(unused_mut)]
+        let (mut proto, mut fingerprint) = ("TCP/MSRP", String::new());
+        #[cfg(feature = "tls")]
+        if let Some(id) = self.tls() {
+            proto = "TCP/TLS/MSRP";
+            fingerprint = format!("a=fingerprint:{}\r\n", id.fingerprint());
+        }
         format!(
             "v=0\r\no={} {} 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-m=message {} TCP/MSRP *\r\n",
+m=message {} {proto} *\r\n{fingerprint}",
             self.opts.user,
             self.seq,
             self.msrp_port()
         )
+    }
+
+    /// The TLS settings toward a peer whose SDP is `sdp` (RFC 4975 §14.1: its certificate must
+    /// have the SDP's `a=fingerprint`); `client_auth`: as the passive end, require the peer's
+    /// certificate.
+    #[cfg(feature = "tls")]
+    fn tls_toward(&self, sdp: &str, client_auth: bool) -> Result<ims::net::tls::TlsConfig, String> {
+        use ims::net::tls::{ClientAuth, Fingerprint, TlsConfig, Trust};
+        let id = self.tls().ok_or("no certificate")?;
+        let s = Sdp::parse_str(sdp).map_err(|e| e.to_string())?;
+        let fp = s
+            .media
+            .iter()
+            .find(|m| m.media_type() == MediaType::Message)
+            .and_then(|m| m.attribute("fingerprint"))
+            .or_else(|| s.attribute("fingerprint"))
+            .and_then(|a| a.value)
+            .ok_or("the peer's SDP has no a=fingerprint")?;
+        let fp = Fingerprint::parse(fp).map_err(|e| e.to_string())?;
+        let auth = if client_auth {
+            ClientAuth::Required
+        } else {
+            ClientAuth::None
+        };
+        TlsConfig::new(Some(id.clone()), Trust::fingerprints([fp]), auth).map_err(|e| e.to_string())
     }
 
     fn offer(&self, sid: &str, kind: &Offer) -> String {
@@ -350,6 +399,18 @@ m=message {} TCP/MSRP *\r\n",
         let first = ims::msrp::Uri::parse(&path[0]).map_err(|e| e.to_string())?;
         let addr = format!("{}:{}", first.host_str(), first.port_or_default());
         let session = self.session(&sid, &path)?;
+        #[cfg(feature = "tls")]
+        let conn = if self.tls().is_some() {
+            let tls = self.tls_toward(&body, false)?;
+            MsrpConnection::connect_tls(addr, conn_config(&kind), &tls, None)
+                .await
+                .map_err(|e| format!("MSRP TLS connect: {e}"))?
+        } else {
+            MsrpConnection::connect(addr, conn_config(&kind))
+                .await
+                .map_err(|e| format!("MSRP connect: {e}"))?
+        };
+        #[cfg(not(feature = "tls"))]
         let conn = MsrpConnection::connect(addr, conn_config(&kind))
             .await
             .map_err(|e| format!("MSRP connect: {e}"))?;
@@ -420,6 +481,16 @@ m=message {} TCP/MSRP *\r\n",
         } else {
             Offer::Chat
         };
+        #[cfg(feature = "tls")]
+        let conn = if self.tls().is_some() {
+            let tls = self.tls_toward(&body, true)?;
+            MsrpConnection::accept_tls(s, conn_config(&kind), &tls)
+                .await
+                .map_err(|e| format!("MSRP TLS accept: {e}"))?
+        } else {
+            MsrpConnection::spawn(s, conn_config(&kind))
+        };
+        #[cfg(not(feature = "tls"))]
         let conn = MsrpConnection::spawn(s, conn_config(&kind));
         conn.add_session(session).await.map_err(|e| e.to_string())?;
         // the dialog id: Call-ID, our To tag (from the confirmed dialog), their From tag

@@ -5,7 +5,9 @@
 //!
 //! ```text
 //! msrp_chat [--sip ADDR] [--msrp ADDR] [--user NAME] [--proxy ADDR] [--to SIP-URI]
-//!           [--chunk-size N] [--timeout SECS] MODE
+//!           [--chunk-size N] [--timeout SECS] [--tls CERT.pem KEY.pem] MODE
+//!   --tls                      msrps (TCP/TLS/MSRP, RFC 4975 §14; feature `tls`) with this
+//!                              certificate, announced by its SDP a=fingerprint
 //!   send-large FILE            one message with FILE's bytes (INVITE, SEND, report, BYE)
 //!   chat [--count N] [--expect N]   N generated messages (default: lines of stdin),
 //!                              wait for N messages from the peer
@@ -62,6 +64,17 @@ async fn main() {
             "--proxy" => opts.proxy = Some(value(args.next(), "--proxy")),
             "--to" => to = Some(value(args.next(), "--to")),
             "--chunk-size" => opts.chunk_size = value(args.next(), "--chunk-size"),
+            #[cfg(feature = "tls")]
+            "--tls" => {
+                // msrps with our certificate: --tls CERT.pem KEY.pem
+                let (c, k): (String, String) =
+                    (value(args.next(), "--tls"), value(args.next(), "--tls"));
+                let id = ims::net::tls::Identity::from_pem_files(&c, &k).unwrap_or_else(|e| {
+                    eprintln!("--tls: {e}");
+                    std::process::exit(2)
+                });
+                opts.tls = Some(id);
+            }
             "--timeout" => opts.timeout = Duration::from_secs(value(args.next(), "--timeout")),
             "--count" => count = Some(value(args.next(), "--count")),
             "--expect" => expect = value(args.next(), "--expect"),

@@ -3,12 +3,16 @@
 #
 #   CSCF=target/release/examples/cscf examples/sipp/load_call.sh RATE [CALLS] [CALLERS]
 #
-# Writes its own configuration (SIP 5060/5062/5064/5065, Diameter Cx 5868, Rx 5869, HSS admin
-# 5080) with CALLERS + 1 subscribers, starts the core, then:
+# Writes its own configuration (SIP BASE/+2/+4/+5, Diameter Cx BASE+808, Rx BASE+809, HSS admin
+# BASE+20; BASE=5060 by default) with PAIRS * (CALLERS + 1) subscribers, starts the core, then
+# for each of PAIRS (default 1) caller/callee pairs of SIPp instances (one SIPp UAC is bound to
+# ≈170 calls/s on this machine: several in parallel push the core further):
 #   1. registers the called UE (full IMS-AKA) from the UAS port (UAS_PORT, default 5092) and
 #      starts a SIPp UAS there (load_call_uas.xml: 180, 200 with the SDP answer, ACK, BYE);
 #   2. registers the CALLERS calling UEs from the UAC port (SIPP_PORT, default 5091);
-#   3. runs CALLS calls at RATE per second from the UAC port (load_call_uac.xml, callers taken
+#   3. runs CALLS calls at RATE per second in all (RATE/PAIRS and CALLS/PAIRS per pair, the
+#      pairs in parallel; pair i uses UAC port SIPP_PORT+2i and UAS port UAS_PORT+2i) from the
+#      UAC port (load_call_uac.xml, callers taken
 #      in turn from the injection file): INVITE with SDP → P-CSCF → S-CSCF (orig) → I-CSCF (LIR)
 #      → S-CSCF (term) → P-CSCF → callee; each P-CSCF sends an AAR on the SDP answer and an STR
 #      on the BYE (two Rx sessions per call), pause HOLD_MS (default 0), BYE.
@@ -22,15 +26,20 @@ rate=${1:?usage: CSCF=... load_call.sh RATE [CALLS] [CALLERS]}
 calls=${2:-3000}
 callers=${3:-200}
 : "${CSCF:?set CSCF to the cscf example binary (cargo build --release --example cscf)}"
-uac_port=${SIPP_PORT:-5091}
-uas_port=${UAS_PORT:-5092}
+base=${BASE:-5060}
+pairs=${PAIRS:-1}
+uac_port=${SIPP_PORT:-$((base + 31))}
+uas_port=${UAS_PORT:-$((base + 32))}
+pcscf_port=$base
+rx_port=$((base + 809))
+admin_port=$((base + 20))
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 core_pid=
 uas_pid=
 cap_pid=
 cleanup() {
-  [ -n "$uas_pid" ] && { kill "$uas_pid" 2>/dev/null || true; wait "$uas_pid" 2>/dev/null || true; }
+  for u in $uas_pid; do kill "$u" 2>/dev/null || true; wait "$u" 2>/dev/null || true; done
   [ -n "$cap_pid" ] && { kill "$cap_pid" 2>/dev/null || true; wait "$cap_pid" 2>/dev/null || true; }
   if [ -n "$core_pid" ]; then
     kill -INT "$core_pid" 2>/dev/null || true
@@ -45,24 +54,26 @@ k=696d732d72732d64656d6f2d4b2d3031   # "ims-rs-demo-K-01"
 op=696d732d72732d64656d6f2d4f502d31  # "ims-rs-demo-OP-1"
 id_of() { printf "0010100%08d" "$1"; }
 csv_line() { echo "$1;[authentication username=$1@ims.example.org aka_K=ims-rs-demo-K-01 aka_OP=ims-rs-demo-OP-1 aka_AMF=AM];"; }
-callee=$(id_of 0)
-{ echo SEQUENTIAL; csv_line "$callee"; } > "$work/callee.csv"
-{ echo SEQUENTIAL; for i in $(seq 1 "$callers"); do csv_line "$(id_of "$i")"; done; } > "$work/callers.csv"
+# pair p: callee id p, callers ids PAIRS + p*CALLERS + 0..CALLERS-1
+for p in $(seq 0 $((pairs - 1))); do
+  { echo SEQUENTIAL; csv_line "$(id_of "$p")"; } > "$work/callee$p.csv"
+  { echo SEQUENTIAL; for i in $(seq 0 $((callers - 1))); do csv_line "$(id_of $((pairs + p * callers + i)))"; done; } > "$work/callers$p.csv"
+done
 
 {
   cat <<EOF
 domain = "ims.example.org"
 ip = "127.0.0.1"
 [ports]
-pcscf = 5060
-icscf = 5062
-scscf_term = 5064
-scscf_orig = 5065
+pcscf = $base
+icscf = $((base + 2))
+scscf_term = $((base + 4))
+scscf_orig = $((base + 5))
 [hss]
-listen = "127.0.0.1:5868"
-admin = "127.0.0.1:5080"
+listen = "127.0.0.1:$((base + 808))"
+admin = "127.0.0.1:$admin_port"
 [pcrf]
-listen = "127.0.0.1:5869"
+listen = "127.0.0.1:$rx_port"
 [registrar]
 min_expires = 60
 max_expires = 600000
@@ -70,7 +81,7 @@ default_expires = 3600
 [enum]
 default = "!^\\\\+(.*)\$!sip:+\\\\1@ims.example.org!"
 EOF
-  seq 0 "$callers" | awk -v k="$k" -v op="$op" '{
+  seq 0 $((pairs * (callers + 1) - 1)) | awk -v k="$k" -v op="$op" '{
     id = sprintf("0010100%08d", $1)
     printf "[[subscriber]]\nimpi = \"%s@ims.example.org\"\nimpus = [\"sip:%s@ims.example.org\"]\nk = \"%s\"\nop = \"%s\"\namf = \"414d\"\n", id, id, k, op
   }'
@@ -97,20 +108,25 @@ stats() {
 }
 register() { # csv port count dir
   mkdir -p "$4"
-  (cd "$4" && sipp 127.0.0.1:5060 -sf "$here/load_register_only.xml" -inf "$1" -i 127.0.0.1 -p "$2" \
+  (cd "$4" && sipp "127.0.0.1:$pcscf_port" -sf "$here/load_register_only.xml" -inf "$1" -i 127.0.0.1 -p "$2" \
     -r 100 -m "$3" -nostdin -trace_stat -fd 1 >/dev/null 2>&1 || true)
   read -r _ ok failed _ < <(stats "$4"/load_register_only_*_.csv)
   [ "$ok" = "$3" ] || { echo "registration of $3 UEs from port $2: $ok successful, $failed failed"; exit 1; }
 }
-register "$work/callee.csv" "$uas_port" 1 reg_callee
-sipp -sf "$here/load_call_uas.xml" -i 127.0.0.1 -p "$uas_port" -key callee_user "$callee" \
-  -nostdin -trace_err >/dev/null 2>&1 &
-uas_pid=$!
-register "$work/callers.csv" "$uac_port" "$callers" reg_callers
-echo "core pid $core_pid: 1 callee (port $uas_port) and $callers callers (port $uac_port) registered"
+uas_pids=()
+for p in $(seq 0 $((pairs - 1))); do
+  register "$work/callee$p.csv" $((uas_port + 2 * p)) 1 "reg_callee$p"
+  mkdir -p "uas$p"
+  (cd "uas$p" && exec sipp -sf "$here/load_call_uas.xml" -i 127.0.0.1 -p $((uas_port + 2 * p)) \
+    -key callee_user "$(id_of "$p")" -nostdin -trace_err >/dev/null 2>&1) &
+  uas_pids+=($!)
+  register "$work/callers$p.csv" $((uac_port + 2 * p)) "$callers" "reg_callers$p"
+done
+uas_pid="${uas_pids[*]}"
+echo "core pid $core_pid: $pairs pair(s) of 1 callee (ports $uas_port+2i) and $callers callers (ports $uac_port+2i) registered"
 
 if [ -n "${CAPTURE:-}" ]; then
-  dumpcap -q -i lo -f "tcp port 5869" -w "$CAPTURE" >/dev/null 2>&1 &
+  dumpcap -q -i lo -f "tcp port $rx_port" -w "$CAPTURE" >/dev/null 2>&1 &
   cap_pid=$!
   sleep 1
 fi
@@ -120,12 +136,26 @@ if [ -n "${PERF_OUT:-}" ]; then
   perf_pid=$!
 fi
 cpu0=$(awk '{ print $14 + $15 }' "/proc/$core_pid/stat")
-sipp 127.0.0.1:5060 -sf "$here/load_call_uac.xml" -inf "$work/callers.csv" -i 127.0.0.1 -p "$uac_port" \
-  -key callee "sip:$callee@ims.example.org" -d "${HOLD_MS:-0}" -r "$rate" -m "$calls" \
-  -nostdin -trace_err -trace_stat -fd 1 ${SIPP_OPTS:-} >/dev/null 2>&1 || true
+# the pairs' shares of the rate (SIPp -r takes a decimal rate per -rp 1000 ms) and calls
+uac_pids=()
+for p in $(seq 0 $((pairs - 1))); do
+  mkdir -p "uac$p"
+  share=$(( calls / pairs + (p < calls % pairs ? 1 : 0) ))
+  prate=$(awk -v r="$rate" -v n="$pairs" 'BEGIN { printf "%.3f", r / n }')
+  (cd "uac$p" && exec sipp "127.0.0.1:$pcscf_port" -sf "$here/load_call_uac.xml" -inf "$work/callers$p.csv" \
+    -i 127.0.0.1 -p $((uac_port + 2 * p)) -key callee "sip:$(id_of "$p")@ims.example.org" \
+    -d "${HOLD_MS:-0}" -r "$prate" -m "$share" \
+    -nostdin -trace_err -trace_stat -fd 1 ${SIPP_OPTS:-} >/dev/null 2>&1) &
+  uac_pids+=($!)
+done
+for u in "${uac_pids[@]}"; do wait "$u" || true; done
 cpu1=$(awk '{ print $14 + $15 }' "/proc/$core_pid/stat")
 if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
-read -r created ok failed secs < <(stats load_call_uac_*_.csv)
+created=0; ok=0; failed=0; secs=0
+for p in $(seq 0 $((pairs - 1))); do
+  read -r c o f s < <(stats uac$p/load_call_uac_*_.csv)
+  created=$((created + c)); ok=$((ok + o)); failed=$((failed + f)); [ "$s" -gt "$secs" ] && secs=$s
+done
 awk -v c="$created" -v o="$ok" -v f="$failed" -v s="$secs" -v t=$((cpu1 - cpu0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {
   printf "calls attempted %d, successful %d, failed %d (%.3f %%), elapsed %d s, %.0f calls/s\n",
     c, o, f, c ? 100 * f / c : 0, s, s ? o / s : 0
@@ -135,7 +165,7 @@ awk -v c="$created" -v o="$ok" -v f="$failed" -v s="$secs" -v t=$((cpu1 - cpu0))
 open=
 for _ in $(seq 1 50); do
   # {"sessions":["id",...]}: the quoted strings less the key
-  open=$(curl -sf http://127.0.0.1:5080/pcrf/sessions | grep -o '"[^"]*"' | awk 'END { print NR - 1 }' || true)
+  open=$(curl -sf "http://127.0.0.1:$admin_port/pcrf/sessions" | grep -o '"[^"]*"' | awk 'END { print NR - 1 }' || true)
   [ "$open" = 0 ] && break
   sleep 0.2
 done
@@ -146,12 +176,12 @@ if [ -n "$cap_pid" ]; then
   wait "$cap_pid" 2>/dev/null || true
   cap_pid=
   # one line per Diameter message (several per frame when TCP coalesces them)
-  tshark -r "$CAPTURE" -d tcp.port==5869,diameter -Y diameter -T fields -E occurrence=a -E aggregator=, \
+  tshark -r "$CAPTURE" -d tcp.port==$rx_port,diameter -Y diameter -T fields -E occurrence=a -E aggregator=, \
     -e diameter.cmd.code -e diameter.flags.request 2>/dev/null \
     | awk '{ n1 = split($1, c, ","); split($2, r, ",")
              for (i = 1; i <= n1; i++) n[c[i] (r[i] == "1" || r[i] == "True" ? "q" : "a")]++ }
       END { printf "Rx on the wire: AAR %d, AAA %d, STR %d, STA %d\n", n["265q"], n["265a"], n["275q"], n["275a"] }'
 fi
-if [ -s "$(ls load_call_uac_*_errors.log 2>/dev/null | head -n 1)" ]; then
-  echo "SIPp errors (first lines):"; head -n 5 load_call_uac_*_errors.log
-fi
+for e in uac*/load_call_uac_*_errors.log; do
+  if [ -s "$e" ]; then echo "SIPp errors in $e (first lines):"; head -n 5 "$e"; fi
+done

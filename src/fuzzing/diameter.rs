@@ -78,13 +78,27 @@ fn check_answer(data: &[u8], e: &Error) {
 
 /// Typed decode → encode → decode gives the same value, and the encoding parses and validates.
 macro_rules! typed_roundtrip {
-    ($t:ident, $m:expr, $any:expr) => {{
+    ($t:ident, $m:expr, $any:expr, $limits:expr) => {{
         let m: &Message<'_> = $m;
         let r = if $any {
             $t::decode_avps(m.avps())
         } else {
             <$t<'_> as Command<'_>>::decode(m)
         };
+        if !$any {
+            // the one-walk decoder gives the same value or the same error
+            let one = <$t<'_> as Command<'_>>::decode_message_with(m.as_bytes(), $limits);
+            let name = stringify!($t);
+            match (&one, &r) {
+                (Ok((m1, c1)), Ok(c)) => assert_eq!((m1, c1), (m, c), "{name}: one walk"),
+                (Err(e1), Err(e)) => assert_eq!(e1, e, "{name}: one walk"),
+                _ => panic!(
+                    "{name}: one walk {:?}, two {:?}",
+                    one.as_ref().err(),
+                    r.as_ref().err()
+                ),
+            }
+        }
         if let Ok(c) = r {
             let bytes = c.encode(m.hop_by_hop(), m.end_to_end());
             let m2 = Message::parse(&bytes).expect("an encoded command parses");
@@ -136,7 +150,7 @@ pub fn diameter_message(data: &[u8]) {
                     }
                 }
             }
-            typed_all(&m);
+            typed_all(&m, &limits);
         }
         Err(e) => {
             assert!(e.offset <= data.len().max(d::HEADER_LEN), "{e}");
@@ -151,46 +165,46 @@ pub fn diameter_message(data: &[u8]) {
     }
 }
 
-fn typed_all(m: &Message<'_>) {
+fn typed_all(m: &Message<'_>, limits: &Limits) {
     use crate::diameter::{base::*, rx::*};
-    typed_roundtrip!(Cer, m, false);
-    typed_roundtrip!(Cea, m, false);
-    typed_roundtrip!(Dwr, m, false);
-    typed_roundtrip!(Dwa, m, false);
-    typed_roundtrip!(Dpr, m, false);
-    typed_roundtrip!(Dpa, m, false);
-    typed_roundtrip!(Aar, m, false);
-    typed_roundtrip!(Aaa, m, false);
-    typed_roundtrip!(Rar, m, false);
-    typed_roundtrip!(Raa, m, false);
-    typed_roundtrip!(Str, m, false);
-    typed_roundtrip!(Sta, m, false);
-    typed_roundtrip!(Asr, m, false);
-    typed_roundtrip!(Asa, m, false);
-    cx_all(m, false);
+    typed_roundtrip!(Cer, m, false, limits);
+    typed_roundtrip!(Cea, m, false, limits);
+    typed_roundtrip!(Dwr, m, false, limits);
+    typed_roundtrip!(Dwa, m, false, limits);
+    typed_roundtrip!(Dpr, m, false, limits);
+    typed_roundtrip!(Dpa, m, false, limits);
+    typed_roundtrip!(Aar, m, false, limits);
+    typed_roundtrip!(Aaa, m, false, limits);
+    typed_roundtrip!(Rar, m, false, limits);
+    typed_roundtrip!(Raa, m, false, limits);
+    typed_roundtrip!(Str, m, false, limits);
+    typed_roundtrip!(Sta, m, false, limits);
+    typed_roundtrip!(Asr, m, false, limits);
+    typed_roundtrip!(Asa, m, false, limits);
+    cx_all(m, false, limits);
 }
 
-fn cx_all(m: &Message<'_>, any_code: bool) {
+fn cx_all(m: &Message<'_>, any_code: bool, limits: &Limits) {
     use cx::*;
-    typed_roundtrip!(Uar, m, any_code);
-    typed_roundtrip!(Uaa, m, any_code);
-    typed_roundtrip!(Sar, m, any_code);
-    typed_roundtrip!(Saa, m, any_code);
-    typed_roundtrip!(Lir, m, any_code);
-    typed_roundtrip!(Lia, m, any_code);
-    typed_roundtrip!(Mar, m, any_code);
-    typed_roundtrip!(Maa, m, any_code);
-    typed_roundtrip!(Rtr, m, any_code);
-    typed_roundtrip!(Rta, m, any_code);
-    typed_roundtrip!(Ppr, m, any_code);
-    typed_roundtrip!(Ppa, m, any_code);
+    typed_roundtrip!(Uar, m, any_code, limits);
+    typed_roundtrip!(Uaa, m, any_code, limits);
+    typed_roundtrip!(Sar, m, any_code, limits);
+    typed_roundtrip!(Saa, m, any_code, limits);
+    typed_roundtrip!(Lir, m, any_code, limits);
+    typed_roundtrip!(Lia, m, any_code, limits);
+    typed_roundtrip!(Mar, m, any_code, limits);
+    typed_roundtrip!(Maa, m, any_code, limits);
+    typed_roundtrip!(Rtr, m, any_code, limits);
+    typed_roundtrip!(Rta, m, any_code, limits);
+    typed_roundtrip!(Ppr, m, any_code, limits);
+    typed_roundtrip!(Ppa, m, any_code, limits);
 }
 
 /// `diameter_cx`: every Cx/Dx typed decoder on the AVPs of any message that parses, whatever its
 /// command code, with the typed round-trip oracle of [`diameter_message`].
 pub fn diameter_cx(data: &[u8]) {
     if let Ok(m) = Message::parse(data) {
-        cx_all(&m, true);
+        cx_all(&m, true, &Limits::default());
     }
 }
 

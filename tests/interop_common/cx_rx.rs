@@ -152,7 +152,7 @@ pub(crate) async fn cx_and_rx_through(
         origin_host: client.origin_host().to_owned().into(),
         origin_realm: client.origin_realm().to_owned().into(),
         destination_realm: "home.test.example".into(),
-        media_component_description: vec![MediaComponentDescription {
+        media_component_description: ims_diameter::repeated![MediaComponentDescription {
             media_component_number: 1,
             max_requested_bandwidth_ul: Some(64_000),
             max_requested_bandwidth_dl: Some(128_000),

@@ -389,6 +389,13 @@ impl<'a> AvpIter<'a> {
         }
     }
 
+    /// The same iteration, each AVP checked as it is reached (for a chain not checked up front).
+    #[inline]
+    pub(crate) fn into_lazy(mut self) -> Self {
+        self.lazy = true;
+        self
+    }
+
     /// Offset (from the start of the message) just past the chain: where a missing AVP "is".
     pub fn end_offset(&self) -> usize {
         self.base + self.buf.len()

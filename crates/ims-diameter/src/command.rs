@@ -4,7 +4,7 @@ use crate::avp::AvpIter;
 use crate::encode::{encode_message, EncodeBuf, Encoder};
 use crate::error::{Error, ErrorKind};
 use crate::grammar::Grammar;
-use crate::message::{Flags, Header, Message};
+use crate::message::{Flags, Header, Limits, Message};
 
 /// A typed Diameter command (request or answer): decode from a [`Message`], encode to octets.
 ///
@@ -36,6 +36,15 @@ pub trait Command<'a>: Sized {
 
     /// Decodes the AVPs (the grammar is checked; see the struct's `decode_avps`).
     fn decode_avps(avps: AvpIter<'a>) -> Result<Self, Error>;
+    /// [`Command::decode_avps`] into `out`, which must be `Self::default()`: each value is
+    /// decoded in its place (the typed commands of this crate override this; the default
+    /// decodes and moves). [`Command::decode_message`] relies on an `Ok` meaning that every AVP
+    /// of `avps` was reached and [`AvpIter::finish`] returned `Ok`, as the typed commands do.
+    #[inline]
+    fn decode_avps_into(avps: AvpIter<'a>, out: &mut Self) -> Result<(), Error> {
+        *out = Self::decode_avps(avps)?;
+        Ok(())
+    }
     /// Appends the AVPs.
     fn encode_avps<B: EncodeBuf>(&self, enc: &mut Encoder<'_, B>);
     /// The command's grammar.
@@ -44,13 +53,75 @@ pub trait Command<'a>: Sized {
     /// Decodes a message: [`ErrorKind::WrongCommand`] when the code or R bit differ,
     /// [`ErrorKind::ApplicationUnsupported`] (3007) when the Application-Id does.
     fn decode(msg: &Message<'a>) -> Result<Self, Error> {
-        if msg.code() != Self::CODE || msg.is_request() != Self::REQUEST {
-            return Err(Error::new(ErrorKind::WrongCommand, 4));
-        }
-        if Self::APPLICATION_ID != 0 && msg.application_id() != Self::APPLICATION_ID {
-            return Err(Error::new(ErrorKind::ApplicationUnsupported, 8));
-        }
+        check_command::<Self>(msg)?;
         Self::decode_avps(msg.avps())
+    }
+
+    /// [`Message::parse`] and [`Command::decode`] in one walk of the AVPs: each top-level AVP is
+    /// checked (length, padding, reserved bits) when the typed decoder reaches it instead of in
+    /// a walk of its own first, and the command is decoded in place in the result. Same result
+    /// and same error as `Message::parse(buf).and_then(|m| Ok((m, Self::decode(&m)?)))`.
+    ///
+    /// ```
+    /// use ims_diameter::{base::Dwr, Command};
+    /// use std::borrow::Cow;
+    /// let dwr = Dwr {
+    ///     origin_host: Cow::Borrowed("pcscf.ims.mnc001.mcc001.3gppnetwork.org"),
+    ///     origin_realm: Cow::Borrowed("ims.mnc001.mcc001.3gppnetwork.org"),
+    ///     ..Default::default()
+    /// };
+    /// let bytes = dwr.encode(7, 9);
+    /// let (msg, decoded) = Dwr::decode_message(&bytes)?;
+    /// assert_eq!((msg.hop_by_hop(), &decoded), (7, &dwr));
+    /// # Ok::<(), ims_diameter::Error>(())
+    /// ```
+    #[inline]
+    fn decode_message(buf: &'a [u8]) -> Result<(Message<'a>, Self), Error>
+    where
+        Self: Default,
+    {
+        Self::decode_message_with(buf, &Limits::default())
+    }
+
+    /// [`Command::decode_message`] with the given limits.
+    #[inline]
+    fn decode_message_with(buf: &'a [u8], limits: &Limits) -> Result<(Message<'a>, Self), Error>
+    where
+        Self: Default,
+    {
+        let m = Message::parse_header_with(buf, limits)?;
+        let mut r = Ok((m, Self::default()));
+        if let Ok((m, out)) = &mut r {
+            if let Err(e) = decode_checked(m, limits, out) {
+                r = Err(e);
+            }
+        }
+        r
+    }
+
+    /// [`Command::decode_message_with`] into `out`, which must be `Self::default()`: the
+    /// command is decoded in its place there (for a command read where it is: the tuple of
+    /// [`Command::decode_message`] is a copy of it when the compiler does not build it in the
+    /// caller). Returns the message view. After an error `out` holds what was decoded before it.
+    ///
+    /// ```
+    /// use ims_diameter::{base::Dwr, Command, Limits};
+    /// let bytes = Dwr { origin_host: "a.example".into(), origin_realm: "example".into(),
+    ///     ..Default::default() }.encode(1, 2);
+    /// let mut dwr = Dwr::default();
+    /// let msg = Dwr::decode_message_into(&bytes, &Limits::default(), &mut dwr)?;
+    /// assert_eq!((msg.end_to_end(), &*dwr.origin_host), (2, "a.example"));
+    /// # Ok::<(), ims_diameter::Error>(())
+    /// ```
+    #[inline]
+    fn decode_message_into(
+        buf: &'a [u8],
+        limits: &Limits,
+        out: &mut Self,
+    ) -> Result<Message<'a>, Error> {
+        let m = Message::parse_header_with(buf, limits)?;
+        decode_checked(&m, limits, out)?;
+        Ok(m)
     }
 
     /// The header this command is sent with: R for requests, P when proxiable.
@@ -91,4 +162,31 @@ pub trait Command<'a>: Sized {
         self.encode_into(&request.answer(), &mut v);
         v
     }
+}
+
+/// The command and AVPs of `m` (its header checked, its AVP chain not yet) into `out`. On `Ok`
+/// the typed decoder walked the whole chain and [`AvpIter::finish`] found it sound, so `m`
+/// holds what [`Message::parse`] guarantees; on an error, the chain errors `Message::parse`
+/// reports come before any command error.
+#[inline]
+fn decode_checked<'a, C: Command<'a>>(
+    m: &Message<'a>,
+    limits: &Limits,
+    out: &mut C,
+) -> Result<(), Error> {
+    check_command::<C>(m)
+        .and_then(|()| C::decode_avps_into(m.avps_lazy(), out))
+        .map_err(|e| m.check_avps(limits).err().unwrap_or(e))
+}
+
+/// The code, R bit and Application-Id tests of [`Command::decode`].
+#[inline]
+fn check_command<'a, C: Command<'a>>(msg: &Message<'a>) -> Result<(), Error> {
+    if msg.code() != C::CODE || msg.is_request() != C::REQUEST {
+        return Err(Error::new(ErrorKind::WrongCommand, 4));
+    }
+    if C::APPLICATION_ID != 0 && msg.application_id() != C::APPLICATION_ID {
+        return Err(Error::new(ErrorKind::ApplicationUnsupported, 8));
+    }
+    Ok(())
 }

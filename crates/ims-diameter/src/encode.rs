@@ -299,6 +299,7 @@ impl<'a> AvpValue<'a> for std::borrow::Cow<'a, [u8]> {
 }
 
 impl<'a> AvpValue<'a> for Address<'a> {
+    #[inline]
     fn decode_avp(avp: &Avp<'a>) -> Result<Self, crate::Error> {
         avp.address()
     }
@@ -308,6 +309,7 @@ impl<'a> AvpValue<'a> for Address<'a> {
 }
 
 impl<'a> AvpValue<'a> for RawAvp<'a> {
+    #[inline]
     fn decode_avp(avp: &Avp<'a>) -> Result<Self, crate::Error> {
         Ok(avp.to_raw())
     }

@@ -51,32 +51,35 @@ pub struct Grammar {
     pub extra: Extra,
 }
 
-/// Handles an AVP that no rule names.
+/// Handles an AVP that no rule names. Inlined with the AVP's parts as values, so the typed
+/// decoders' walk keeps the current AVP in registers (a call taking `&Avp` made every iteration
+/// store it to the stack).
+#[inline(always)]
 pub(crate) fn other_avp<'a>(
     avp: &Avp<'a>,
     extra: Extra,
     other: &mut Vec<RawAvp<'a>>,
 ) -> Result<(), Error> {
+    other_avp_slow(avp.to_raw(), avp.offset(), extra, other)
+}
+
+#[cold]
+#[inline(never)]
+fn other_avp_slow<'a>(
+    raw: RawAvp<'a>,
+    offset: usize,
+    extra: Extra,
+    other: &mut Vec<RawAvp<'a>>,
+) -> Result<(), Error> {
+    let mandatory = raw.flags.0 & crate::AvpFlags::MANDATORY != 0;
     match extra {
         Extra::Raw => {}
-        Extra::Any | Extra::Closed
-            if avp.is_mandatory() && dict::lookup(avp.code(), avp.vendor_id()).is_none() =>
-        {
-            return Err(Error::at_avp(
-                ErrorKind::AvpUnsupported,
-                avp.offset(),
-                avp.id(),
-            ))
+        Extra::Any | Extra::Closed if mandatory && dict::lookup(raw.code, raw.vendor).is_none() => {
+            return Err(Error::at_avp(ErrorKind::AvpUnsupported, offset, raw.id()))
         }
         Extra::Any => {}
-        Extra::Closed => {
-            return Err(Error::at_avp(
-                ErrorKind::AvpNotAllowed,
-                avp.offset(),
-                avp.id(),
-            ))
-        }
+        Extra::Closed => return Err(Error::at_avp(ErrorKind::AvpNotAllowed, offset, raw.id())),
     }
-    other.push(avp.to_raw());
+    other.push(raw);
     Ok(())
 }

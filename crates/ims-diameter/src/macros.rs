@@ -222,12 +222,24 @@ macro_rules! avp_struct {
         $($(#[$fm:meta])* $f:ident : $kind:ident $t:ty $([$n:literal])? = $def:path),* $(,)?
     }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, PartialEq, Default)]
+        #[derive(Debug, Clone, PartialEq)]
         pub struct $name<'a> {
             $($(#[$fm])* pub $f: __field_ty!($kind, $t $(, $n)?),)*
             /// AVPs not named above that the grammar admits (`*[ AVP ]`), kept in order for
             /// re-encode (after the named ones).
             pub other: Vec<$crate::RawAvp<'a>>,
+        }
+
+        // written out (not derived) to be inlined: the typed decoders start from a default
+        // value built where it is stored, instead of a copy of one built elsewhere
+        impl Default for $name<'_> {
+            #[inline]
+            fn default() -> Self {
+                $name {
+                    $($f: Default::default(),)*
+                    other: Vec::new(),
+                }
+            }
         }
 
         impl<'a> $name<'a> {
@@ -242,10 +254,13 @@ macro_rules! avp_struct {
             /// 5014 / 5004 for a bad value.
             #[inline]
             pub fn decode_avps(avps: $crate::AvpIter<'a>) -> Result<Self, $crate::Error> {
-                // the result is built where it is returned (no copy of the struct)
+                // the result is built where it is returned (no copy of the struct: one
+                // `return` of `r`, no early one)
                 let mut r = Ok(Self::default());
                 if let Ok(out) = &mut r {
-                    Self::decode_avps_into(avps, out)?;
+                    if let Err(e) = Self::decode_avps_into(avps, out) {
+                        r = Err(e);
+                    }
                 }
                 r
             }
@@ -255,6 +270,18 @@ macro_rules! avp_struct {
             /// error `out` holds what was decoded before it.
             #[allow(unused_mut, unused_variables, unused_assignments)]
             pub fn decode_avps_into(
+                avps: $crate::AvpIter<'a>,
+                out: &mut Self,
+            ) -> Result<(), $crate::Error> {
+                Self::__decode_avps_into_inline(avps, out)
+            }
+
+            /// [`Self::decode_avps_into`] inlined: small Grouped AVPs are decoded in their
+            /// parent's decoder (see `decode_avp_into`: a call cost more than their members).
+            #[doc(hidden)]
+            #[allow(unused_mut, unused_variables, unused_assignments)]
+            #[inline(always)]
+            pub fn __decode_avps_into_inline(
                 avps: $crate::AvpIter<'a>,
                 out: &mut Self,
             ) -> Result<(), $crate::Error> {
@@ -349,12 +376,20 @@ macro_rules! grouped {
             }
         }
         impl<'a> $crate::encode::AvpValue<'a> for $name<'a> {
+            #[inline]
             fn decode_avp(avp: &$crate::Avp<'a>) -> Result<Self, $crate::Error> {
                 Self::decode_avps(avp.grouped_lazy()?)
             }
             #[inline]
             fn decode_avp_into(avp: &$crate::Avp<'a>, out: &mut Self) -> Result<(), $crate::Error> {
-                Self::decode_avps_into(avp.grouped_lazy()?, out)
+                // a group of up to 4 named AVPs (Flows, Subscription-Id, Vendor-Specific-
+                // Application-Id, ...) is decoded inline in its parent's decoder: the call
+                // cost more than decoding its members; larger ones stay a call
+                if Self::GRAMMAR.rules.len() <= 4 {
+                    Self::__decode_avps_into_inline(avp.grouped_lazy()?, out)
+                } else {
+                    Self::decode_avps_into(avp.grouped_lazy()?, out)
+                }
             }
             fn encode_avp<B: $crate::encode::EncodeBuf>(
                 &self,
@@ -379,6 +414,10 @@ macro_rules! command {
             const NAME: &'static str = $abbr;
             fn decode_avps(avps: $crate::AvpIter<'a>) -> Result<Self, $crate::Error> {
                 $name::decode_avps(avps)
+            }
+            #[inline]
+            fn decode_avps_into(avps: $crate::AvpIter<'a>, out: &mut Self) -> Result<(), $crate::Error> {
+                $name::decode_avps_into(avps, out)
             }
             fn encode_avps<B: $crate::encode::EncodeBuf>(&self, enc: &mut $crate::Encoder<'_, B>) {
                 $name::encode_avps(self, enc)

@@ -214,6 +214,18 @@ impl<'a> Message<'a> {
 
     /// Parses with the given limits.
     pub fn parse_with(buf: &'a [u8], limits: &Limits) -> Result<Message<'a>, Error> {
+        let m = Self::parse_header_with(buf, limits)?;
+        m.check_avps(limits)?;
+        Ok(m)
+    }
+
+    /// The header checks of [`Message::parse_with`] (framing, version, flags, length) without the
+    /// walk of the AVP chain: for [`crate::Command::decode_message`], which checks each AVP as
+    /// its typed decoder reaches it and so walks the chain once instead of twice. The result must
+    /// not escape unless the chain was walked to its end without error, or
+    /// [`Message::check_avps`] passed.
+    #[inline]
+    pub(crate) fn parse_header_with(buf: &'a [u8], limits: &Limits) -> Result<Message<'a>, Error> {
         let header = Header::parse(buf)?;
         let len = header.length as usize;
         if len >= HEADER_LEN && len > limits.max_message_size {
@@ -229,13 +241,25 @@ impl<'a> Message<'a> {
         }
         header.check()?;
         let buf = &buf[..len];
-        check_chain(&buf[HEADER_LEN..], HEADER_LEN, limits.max_avps)?;
         Ok(Message {
             buf,
             header,
             max_depth: limits.max_depth,
             max_avps: limits.max_avps.min(u32::MAX as usize) as u32,
         })
+    }
+
+    /// The walk of [`Message::parse_with`] over the top-level AVP chain (lengths, padding,
+    /// reserved bits, `limits.max_avps`).
+    #[inline]
+    pub(crate) fn check_avps(&self, limits: &Limits) -> Result<(), Error> {
+        check_chain(&self.buf[HEADER_LEN..], HEADER_LEN, limits.max_avps)
+    }
+
+    /// The top-level AVPs, each checked as it is reached (see [`AvpIter::finish`]).
+    #[inline]
+    pub(crate) fn avps_lazy(&self) -> AvpIter<'a> {
+        self.avps().into_lazy()
     }
 
     /// The header.

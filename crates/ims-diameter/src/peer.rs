@@ -21,7 +21,9 @@
 //! [`Application::CAPABILITIES_UPDATE`] advertised by both sides, [`Peer::update_capabilities`]
 //! sends our new application list on the open connection and a received CUR replaces the
 //! peer's ([`Event::CapabilitiesUpdated`]); no application left in common is answered 5010
-//! DIAMETER_NO_COMMON_APPLICATION and followed by DPR.
+//! DIAMETER_NO_COMMON_APPLICATION and followed by DPR. A CUR without CUA is sent once more after
+//! Tw (T flag), and after another Tw the connection is closed and reopened after Tc, so that
+//! CER/CEA carry the new list ([`CUR_RETRANSMISSIONS`] says why).
 //!
 //! ```
 //! use ims_diameter::peer::{Application, Event, Output, Peer, PeerConfig, PeerState, Side};
@@ -419,7 +421,24 @@ pub enum DownReason {
     FramingError,
     /// The inband TLS handshake after CER/CEA failed or did not finish in time.
     TlsHandshakeFailed,
+    /// Our CUR (RFC 6737) got no CUA, even after its retransmission
+    /// ([`CUR_RETRANSMISSIONS`]): the connection is closed and, on our side of the connection
+    /// (we connect), opened again after Tc so that a new CER/CEA carries the applications.
+    CapabilitiesUpdateTimeout,
 }
+
+/// How often an unanswered CUR is sent again before the connection is given up.
+///
+/// RFC 6737 defines no timer for the CUA; a CUR is answered by the peer itself (never relayed,
+/// RFC 6737 §3), like a DWR, so we give it the watchdog's time: Tw (RFC 3539 §3.4.1,
+/// [`PeerConfig::watchdog_interval`]) for each attempt, and as many attempts as the watchdog
+/// gives a silent peer before it declares the connection down (OKAY → SUSPECT after one Tw,
+/// DOWN after the second). So: CUR, after Tw without CUA the same CUR again with the T flag
+/// (RFC 6733 §3: a retransmission, so the peer can drop a duplicate by its End-to-End
+/// Identifier), after another Tw without CUA the connection is closed
+/// ([`DownReason::CapabilitiesUpdateTimeout`]) — the capabilities are then exchanged the
+/// RFC 6733 §5.3 way, with CER/CEA on the new connection.
+pub const CUR_RETRANSMISSIONS: u8 = 1;
 
 /// What the remote peer announced in its CER or CEA.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -602,6 +621,7 @@ enum Timer {
     Watchdog,
     Disconnect,
     Reconnect,
+    CapabilitiesUpdate,
 }
 
 /// The Diameter peer state machine (see the [module documentation](self)).
@@ -623,7 +643,7 @@ pub struct Peer {
     remote: Option<RemoteInfo>,
     initiator: bool,
     out: VecDeque<Output>,
-    timers: [Option<Instant>; 4],
+    timers: [Option<Instant>; 5],
     pending: HashMap<u32, PendingRequest>,
     next_hbh: u32,
     rng: u64,
@@ -633,6 +653,8 @@ pub struct Peer {
     disconnect_cause: Option<DisconnectCause>,
     /// The Hop-by-Hop Identifier of our CUR waiting for its CUA (RFC 6737).
     cur_pending: Option<u32>,
+    /// That CUR (for its retransmission) and how often it was sent again.
+    cur_sent: Option<(Bytes, u8)>,
     stats: PeerStats,
 }
 
@@ -642,14 +664,16 @@ const fn timer_index(t: Timer) -> usize {
         Timer::Watchdog => 1,
         Timer::Disconnect => 2,
         Timer::Reconnect => 3,
+        Timer::CapabilitiesUpdate => 4,
     }
 }
 
-const TIMERS: [Timer; 4] = [
+const TIMERS: [Timer; 5] = [
     Timer::Connect,
     Timer::Watchdog,
     Timer::Disconnect,
     Timer::Reconnect,
+    Timer::CapabilitiesUpdate,
 ];
 
 impl Peer {
@@ -669,7 +693,7 @@ impl Peer {
             remote: None,
             initiator: false,
             out: VecDeque::new(),
-            timers: [None; 4],
+            timers: [None; 5],
             pending: HashMap::new(),
             next_hbh: 0,
             rng,
@@ -678,6 +702,7 @@ impl Peer {
             was_open: false,
             disconnect_cause: None,
             cur_pending: None,
+            cur_sent: None,
             stats: PeerStats::default(),
         };
         p.next_hbh = p.random() as u32;
@@ -956,7 +981,32 @@ impl Peer {
                 }
             }
             Timer::Watchdog => self.watchdog_timer(now),
+            Timer::CapabilitiesUpdate => self.cur_timer(now),
         }
+    }
+
+    /// No CUA within Tw: the CUR once more with the T flag, then the connection is closed
+    /// (see [`CUR_RETRANSMISSIONS`]).
+    fn cur_timer(&mut self, now: Instant) {
+        let (Some(side), Some((bytes, sent))) = (self.active, self.cur_sent.take()) else {
+            return;
+        };
+        if !self.state.is_open() || self.cur_pending.is_none() {
+            return;
+        }
+        if sent >= CUR_RETRANSMISSIONS {
+            self.go_down(now, DownReason::CapabilitiesUpdateTimeout);
+            return;
+        }
+        let mut b = BytesMut::from(&bytes[..]);
+        b[4] |= Flags::RETRANSMIT;
+        let b = b.freeze();
+        self.transmit(side, b.to_vec());
+        self.cur_sent = Some((b, sent + 1));
+        self.set_timer(
+            Timer::CapabilitiesUpdate,
+            Some(now + self.cfg.watchdog_interval),
+        );
     }
 
     /// The timer transitions of RFC 3539 §3.4.1.
@@ -1040,7 +1090,13 @@ impl Peer {
         self.secure = [false; 2];
         self.dwr_pending = false;
         self.cur_pending = None;
-        for t in [Timer::Connect, Timer::Watchdog, Timer::Disconnect] {
+        self.cur_sent = None;
+        for t in [
+            Timer::Connect,
+            Timer::Watchdog,
+            Timer::Disconnect,
+            Timer::CapabilitiesUpdate,
+        ] {
             self.set_timer(t, None);
         }
         if self.was_open {
@@ -1525,10 +1581,11 @@ impl Peer {
     /// [`Event::CapabilitiesUpdated`] follows its successful CUA. Otherwise the applications are
     /// only stored for the next CER/CEA and [`PeerError::UpdateUnsupported`] is returned when
     /// the peer is open (the caller may disconnect and reconnect instead). Identity and
-    /// security are not changed by an update (RFC 6737 §3).
+    /// security are not changed by an update (RFC 6737 §3). An unanswered CUR is retransmitted
+    /// after Tw and the connection closed after another Tw ([`CUR_RETRANSMISSIONS`]).
     pub fn update_capabilities(
         &mut self,
-        _now: Instant,
+        now: Instant,
         applications: Vec<Application>,
     ) -> Result<(), PeerError> {
         self.cfg.applications = applications;
@@ -1557,6 +1614,11 @@ impl Peer {
         let mut v = Vec::new();
         cur.encode_into(&h, &mut v);
         self.cur_pending = Some(hbh);
+        self.cur_sent = Some((Bytes::copy_from_slice(&v), 0));
+        self.set_timer(
+            Timer::CapabilitiesUpdate,
+            Some(now + self.cfg.watchdog_interval),
+        );
         self.transmit(side, v);
         Ok(())
     }
@@ -1630,6 +1692,8 @@ impl Peer {
     /// The CUA to our CUR: on success the common applications follow our new ones.
     fn on_cua(&mut self, msg: &OwnedMessage) {
         self.cur_pending = None;
+        self.cur_sent = None;
+        self.set_timer(Timer::CapabilitiesUpdate, None);
         let rc = msg.view().outcome().map_or(0, |o| o.code());
         let theirs = self
             .remote

@@ -12,7 +12,7 @@ use std::ops::{Deref, DerefMut};
 
 /// A vector with up to `N` values inline and the rest on the heap; dereferences to `[T]`.
 ///
-/// Build one with [`repeated!`](crate::repeated), `From` a `Vec` or an array, `collect()`, or
+/// Build one with [`repeated!`](crate::repeated!), `From` a `Vec` or an array, `collect()`, or
 /// [`Repeated::push`]. Compares equal to a `Vec`, an array or a slice with the same values.
 ///
 /// ```
@@ -364,7 +364,9 @@ pub(crate) trait PushDecoded<'a> {
 impl<'a, T: crate::AvpValue<'a> + Default> PushDecoded<'a> for Vec<T> {
     #[inline]
     fn push_decoded(&mut self, avp: &crate::Avp<'a>) -> Result<(), crate::Error> {
-        self.push(T::default());
+        // (`resize_with` writes the default value in the new slot; `push(T::default())`
+        // built it aside and copied it)
+        self.resize_with(self.len() + 1, T::default);
         let last = self.len() - 1;
         T::decode_avp_into(avp, &mut self[last])
     }

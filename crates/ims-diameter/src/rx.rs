@@ -322,8 +322,8 @@ command! {
         auth_session_state: opt AuthSessionState = dict::AUTH_SESSION_STATE,
         /// AF-Application-Identifier.
         af_application_identifier: opt Cow<'a, [u8]> = dict::AF_APPLICATION_IDENTIFIER,
-        /// Media-Component-Description.
-        media_component_description: vec MediaComponentDescription<'a> = dict::MEDIA_COMPONENT_DESCRIPTION,
+        /// Media-Component-Description (the usual audio + video kept inline: no allocation).
+        media_component_description: vec MediaComponentDescription<'a> [2] = dict::MEDIA_COMPONENT_DESCRIPTION,
         /// Service-Info-Status.
         service_info_status: opt ServiceInfoStatus = dict::SERVICE_INFO_STATUS,
         /// AF-Charging-Identifier (the ICID).

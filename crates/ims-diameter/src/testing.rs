@@ -190,7 +190,7 @@ pub fn rx_aar() -> Aar<'static> {
         origin_realm: BENCH_REALM.into(),
         destination_realm: "epc.mnc001.mcc001.3gppnetwork.org".into(),
         af_application_identifier: Some(Cow::Borrowed(b"urn:urn-7:3gpp-service.ims.icsi.mmtel")),
-        media_component_description: vec![
+        media_component_description: crate::repeated![
             media(1, false, 50000, 40000),
             media(2, true, 50010, 40010),
         ],

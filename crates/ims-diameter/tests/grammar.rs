@@ -113,7 +113,7 @@ fn too_many_5009() {
         origin_host: "p".into(),
         origin_realm: "r".into(),
         destination_realm: "r".into(),
-        media_component_description: vec![MediaComponentDescription {
+        media_component_description: ims_diameter::repeated![MediaComponentDescription {
             media_component_number: 1,
             media_sub_component: ims_diameter::repeated![msc],
             ..Default::default()

@@ -69,7 +69,40 @@ macro_rules! rt {
     )*};
 }
 
+/// `Command::decode_message` (one walk) gives what `Message::parse` + `Command::decode` give:
+/// the same message and value, or the same error (kind, offset and AVP).
+macro_rules! one_pass {
+    ($data:expr, $($t:ty),*) => {$(
+        let two = Message::parse($data).and_then(|m| Ok((m, <$t>::decode(&m)?)));
+        let one = <$t as Command<'_>>::decode_message($data);
+        match (&one, &two) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{}", stringify!($t)),
+            (Err(a), Err(b)) => assert_eq!(a, b, "{}", stringify!($t)),
+            _ => panic!("{}: one pass {:?}, two passes {:?}", stringify!($t), one.as_ref().err(), two.as_ref().err()),
+        }
+    )*};
+}
+
+fn one_pass_all(data: &[u8]) {
+    use ims_diameter::{base::*, cx::*, rx::*};
+    one_pass!(data, Cer<'_>, Cea<'_>, Dwr<'_>, Dwa<'_>, Dpr<'_>, Dpa<'_>);
+    one_pass!(data, Uar<'_>, Uaa<'_>, Sar<'_>, Saa<'_>, Lir<'_>, Lia<'_>);
+    one_pass!(data, Mar<'_>, Maa<'_>, Rtr<'_>, Rta<'_>, Ppr<'_>, Ppa<'_>);
+    one_pass!(
+        data,
+        Aar<'_>,
+        Aaa<'_>,
+        Rar<'_>,
+        Raa<'_>,
+        Str<'_>,
+        Sta<'_>,
+        Asr<'_>,
+        Asa<'_>
+    );
+}
+
 fn oracle(data: &[u8]) {
+    one_pass_all(data);
     match Message::parse(data) {
         Ok(m) => {
             let mut out = Vec::new();

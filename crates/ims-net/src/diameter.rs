@@ -157,6 +157,14 @@ pub struct NodeConfig {
     /// again (5 min by default); a shorter DNS TTL ([`Resolver::take_min_ttl`]) wins. Peers no
     /// longer advertised then are disconnected (DPR DO_NOT_WANT_TO_TALK_TO_YOU) and forgotten.
     pub discovery_refresh: Duration,
+    /// Debugging only, off (`None`) by default: append the secrets of every TLS session of the
+    /// node (TLS port and inband TLS, both directions) to this file in the NSS key log format,
+    /// so Wireshark/tshark can decrypt a capture (`-o tls.keylog_file:FILE`). Anyone with the
+    /// file reads the traffic. Feature `tls` (`ims_net::tls::KeyLogFile`); the file is opened
+    /// (created 0600) when the node first uses a TLS configuration: `Node::listen_tls`
+    /// reports a file that cannot be opened, `Node::add_peer_tls` / `Node::set_inband_tls`
+    /// then go on without the key log.
+    pub tls_key_log: Option<std::path::PathBuf>,
 }
 
 impl NodeConfig {
@@ -182,6 +190,7 @@ impl NodeConfig {
             redirect_usage: RedirectHostUsage::AllRealm,
             inband_security: InbandSecurity::None,
             discovery_refresh: Duration::from_secs(300),
+            tls_key_log: None,
         }
     }
 
@@ -473,6 +482,9 @@ struct Inner {
     /// The TLS configuration of inband security (TLS after CER/CEA on plain TCP).
     #[cfg(feature = "tls")]
     inband_tls: Mutex<Option<crate::tls::TlsConfig>>,
+    /// The opened [`NodeConfig::tls_key_log`].
+    #[cfg(feature = "tls")]
+    key_log: Mutex<Option<Arc<crate::tls::KeyLogFile>>>,
     /// `true` once [`Node::shutdown`] ran: listeners, discovery and peer tasks stop.
     stop: watch::Sender<bool>,
     /// The applications advertised now ([`NodeConfig::applications`], then
@@ -480,6 +492,11 @@ struct Inner {
     applications: Mutex<Vec<Application>>,
     /// Every task the node spawned that has not ended yet.
     tasks: Arc<Tasks>,
+    /// The listeners, bound again by [`Node::restart`]: (bound address, TLS from the connect).
+    listeners: Mutex<Vec<(SocketAddr, PeerTls)>>,
+    /// The peers added with [`Node::add_peer`] / `Node::add_peer_tls`, connected to again by
+    /// [`Node::restart`].
+    configured: Mutex<Vec<(String, SocketAddr, PeerTls)>>,
 }
 
 /// Counts the node's live tasks (see [`Node::wait_stopped`]).
@@ -585,8 +602,12 @@ impl Node {
                 discovered: Mutex::new(HashMap::new()),
                 #[cfg(feature = "tls")]
                 inband_tls: Mutex::new(None),
+                #[cfg(feature = "tls")]
+                key_log: Mutex::new(None),
                 stop: watch::Sender::new(false),
                 tasks: Arc::default(),
+                listeners: Mutex::new(Vec::new()),
+                configured: Mutex::new(Vec::new()),
                 applications: Mutex::new(cfg.applications.clone()),
                 cfg,
             }),
@@ -652,6 +673,17 @@ impl Node {
     pub async fn listen(&self, addr: SocketAddr) -> Result<SocketAddr, NodeError> {
         let l = TcpListener::bind(addr).await?;
         let local = l.local_addr()?;
+        self.inner
+            .listeners
+            .lock()
+            .expect("listeners lock")
+            .push((local, None));
+        self.serve(l);
+        Ok(local)
+    }
+
+    /// Accepts plain TCP peers on `l` until the node stops.
+    fn serve(&self, l: TcpListener) {
         let node = self.clone();
         self.spawn(async move {
             while let Some(s) = node.accept(&l).await {
@@ -663,7 +695,6 @@ impl Node {
                 });
             }
         });
-        Ok(local)
     }
 
     /// Listens for peers over TLS on `addr` (RFC 6733 §13: a dedicated port, 5658 by default,
@@ -682,8 +713,23 @@ impl Node {
                 crate::tls::TlsError::NoIdentity,
             )));
         }
+        let tls = self
+            .with_key_log(tls)
+            .map_err(|e| NodeError::Io(std::io::Error::other(e)))?;
         let l = TcpListener::bind(addr).await?;
         let local = l.local_addr()?;
+        self.inner
+            .listeners
+            .lock()
+            .expect("listeners lock")
+            .push((local, Some(tls.clone())));
+        self.serve_tls(l, tls);
+        Ok(local)
+    }
+
+    /// Accepts TLS peers on `l` until the node stops.
+    #[cfg(feature = "tls")]
+    fn serve_tls(&self, l: TcpListener, tls: crate::tls::TlsConfig) {
         let node = self.clone();
         self.spawn(async move {
             while let Some(s) = node.accept(&l).await {
@@ -703,7 +749,6 @@ impl Node {
                 });
             }
         });
-        Ok(local)
     }
 
     /// Sets the TLS configuration of inband security (RFC 3588 §2.1, RFC 6733 §6.10): on plain
@@ -716,7 +761,25 @@ impl Node {
     /// with CA trust, against the CER's Origin-Host. Feature `tls`.
     #[cfg(feature = "tls")]
     pub fn set_inband_tls(&self, tls: crate::tls::TlsConfig) {
+        let tls = self.with_key_log(tls.clone()).unwrap_or(tls);
         *self.inner.inband_tls.lock().expect("tls lock") = Some(tls);
+    }
+
+    /// `tls` writing its secrets to [`NodeConfig::tls_key_log`] when one is configured.
+    #[cfg(feature = "tls")]
+    fn with_key_log(
+        &self,
+        tls: crate::tls::TlsConfig,
+    ) -> Result<crate::tls::TlsConfig, crate::tls::TlsError> {
+        let Some(path) = &self.inner.cfg.tls_key_log else {
+            return Ok(tls);
+        };
+        let mut log = self.inner.key_log.lock().expect("key log lock");
+        let file = match &*log {
+            Some(f) => f.clone(),
+            None => log.insert(crate::tls::KeyLogFile::create(path)?).clone(),
+        };
+        Ok(tls.with_key_log(file))
     }
 
     /// Reads the first message (the CER) of an inbound connection to find its peer.
@@ -835,7 +898,16 @@ impl Node {
             .lock()
             .expect("known lock")
             .insert(key(host), addr);
+        self.configure_peer(host, addr, Default::default());
         self.spawn_peer(host, Some(addr), true, Default::default());
+    }
+
+    /// Remembers a peer we connect to, for [`Node::restart`].
+    fn configure_peer(&self, host: &str, addr: SocketAddr, tls: PeerTls) {
+        let mut c = self.inner.configured.lock().expect("configured lock");
+        if !c.iter().any(|(h, _, _)| key(h) == key(host)) {
+            c.push((host.to_owned(), addr, tls));
+        }
     }
 
     /// Adds a peer we connect to over TLS (RFC 6733 §13: TLS right after the TCP connect, on
@@ -849,6 +921,8 @@ impl Node {
             .lock()
             .expect("known lock")
             .insert(key(host), addr);
+        let tls = self.with_key_log(tls.clone()).unwrap_or(tls);
+        self.configure_peer(host, addr, Some(tls.clone()));
         self.spawn_peer(host, Some(addr), true, Some(tls));
     }
 
@@ -997,6 +1071,11 @@ impl Node {
     /// Disconnects a peer (DPR DO_NOT_WANT_TO_TALK_TO_YOU, no reconnection) and forgets it.
     fn forget_peer(&self, host: &str) {
         let _ = self.disconnect(host, DisconnectCause::DoNotWantToTalkToYou);
+        self.inner
+            .configured
+            .lock()
+            .expect("configured lock")
+            .retain(|(h, _, _)| key(h) != key(host));
         if let Some(h) = self.inner.peers.lock().expect("peers lock").get(&key(host)) {
             let _ = h.tx.send(Cmd::Forget);
         }
@@ -1180,6 +1259,65 @@ impl Node {
             .map_err(|_| NodeError::Timeout)
     }
 
+    /// Starts a stopped node again ([`Node::shutdown`]): waits up to `timeout` for its old
+    /// tasks to end ([`Node::wait_stopped`]), then binds every listener again on the address it
+    /// had (same port; `Node::listen_tls` ones with their TLS configuration) and connects again
+    /// to every peer added with [`Node::add_peer`] / `Node::add_peer_tls` (fresh CER/CEA).
+    /// Peers that had connected to us reconnect by themselves; peers found by discovery are
+    /// looked up again on the next request that needs them. Handlers, routes, the resolver,
+    /// the inband TLS configuration and [`Node::update_applications`] are kept. Returns the
+    /// listening addresses. On a running node it does nothing and returns them too.
+    ///
+    /// Errors: [`NodeError::Timeout`] when old tasks are still running (e.g. a handler that
+    /// never returns), [`NodeError::Io`] when a listener cannot be bound again (the node stays
+    /// stopped then; call again).
+    pub async fn restart(&self, timeout: Duration) -> Result<Vec<SocketAddr>, NodeError> {
+        let listeners = self.inner.listeners.lock().expect("listeners lock").clone();
+        let addrs: Vec<SocketAddr> = listeners.iter().map(|(a, _)| *a).collect();
+        if !self.is_stopped() {
+            return Ok(addrs);
+        }
+        self.wait_stopped(timeout).await?;
+        // bind everything first: a port taken meanwhile leaves the node stopped
+        let mut bound = Vec::with_capacity(listeners.len());
+        for (addr, tls) in listeners {
+            bound.push((TcpListener::bind(addr).await?, tls));
+        }
+        // the old peer tasks have ended: drop their handles and discovery's results
+        self.inner.peers.lock().expect("peers lock").clear();
+        let owned: Vec<String> = {
+            let mut d = self.inner.discovered.lock().expect("discovery lock");
+            let owned = d
+                .values()
+                .flat_map(|x| x.owned.iter().map(|h| key(h)))
+                .collect();
+            d.clear();
+            owned
+        };
+        self.inner.stop.send_replace(false);
+        for (l, tls) in bound {
+            match tls {
+                None => self.serve(l),
+                #[cfg(feature = "tls")]
+                Some(t) => self.serve_tls(l, t),
+                #[cfg(not(feature = "tls"))]
+                Some(t) => match t {},
+            }
+        }
+        let configured = self
+            .inner
+            .configured
+            .lock()
+            .expect("configured lock")
+            .clone();
+        for (host, addr, tls) in configured {
+            if !owned.contains(&key(&host)) {
+                self.spawn_peer(&host, Some(addr), true, tls);
+            }
+        }
+        Ok(addrs)
+    }
+
     /// How many tasks of the node are running (0 once [`Node::wait_stopped`] returned `Ok`).
     pub fn running_tasks(&self) -> usize {
         self.inner
@@ -1203,7 +1341,10 @@ impl Node {
     /// [`NodeConfig::applications`], to keep the ability); when its CUA says DIAMETER_SUCCESS the
     /// common applications in [`PeerStatus::remote`] change and requests are routed by them. A
     /// peer that shares nothing any more answers 5010 and disconnects. Other peers, and every
-    /// later capabilities exchange, get the new list in their next CER/CEA.
+    /// later capabilities exchange, get the new list in their next CER/CEA. A peer that leaves
+    /// the CUR unanswered gets it once more after Tw; after another Tw its connection is closed
+    /// and, for the peers we connect to, opened again after Tc with a CER carrying the new list
+    /// (see [`ims_diameter::peer::CUR_RETRANSMISSIONS`]).
     pub fn update_applications(&self, applications: Vec<Application>) {
         *self.inner.applications.lock().expect("applications lock") = applications.clone();
         let peers = self.inner.peers.lock().expect("peers lock");

@@ -558,6 +558,98 @@ impl TlsConfig {
     }
 }
 
+/// Writes the TLS secrets of every handshake to a file in the NSS key log format
+/// (`<label> <client random hex> <secret hex>` a line: `CLIENT_RANDOM` for TLS 1.2,
+/// `CLIENT_HANDSHAKE_TRAFFIC_SECRET`, `SERVER_TRAFFIC_SECRET_0`, … for TLS 1.3), which Wireshark
+/// and tshark read to decrypt a capture (`-o tls.keylog_file:FILE`).
+///
+/// **Anyone holding the file can read the traffic**: for debugging and tests only, never on by
+/// default. Attach it with [`TlsConfig::with_key_log`]; unlike rustls' own `KeyLogFile` it is
+/// told its file (no `SSLKEYLOGFILE` environment variable). Lines are appended; a failed write is
+/// ignored (TLS goes on).
+pub struct KeyLogFile {
+    path: std::path::PathBuf,
+    file: std::sync::Mutex<std::fs::File>,
+}
+
+impl fmt::Debug for KeyLogFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyLogFile")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl KeyLogFile {
+    /// Opens `path` for appending (created with mode 0600 on Unix when missing).
+    pub fn create(path: impl AsRef<Path>) -> Result<Arc<KeyLogFile>, TlsError> {
+        let path = path.as_ref();
+        let mut o = std::fs::OpenOptions::new();
+        o.create(true).append(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(0o600);
+        }
+        let file = o.open(path).map_err(|source| TlsError::File {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Ok(Arc::new(KeyLogFile {
+            path: path.to_owned(),
+            file: std::sync::Mutex::new(file),
+        }))
+    }
+
+    /// The file written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl rustls::KeyLog for KeyLogFile {
+    fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
+        use std::io::Write;
+        let mut line =
+            String::with_capacity(label.len() + 2 + 2 * (client_random.len() + secret.len()) + 1);
+        line.push_str(label);
+        line.push(' ');
+        for b in client_random {
+            line.push_str(&format!("{b:02x}"));
+        }
+        line.push(' ');
+        for b in secret {
+            line.push_str(&format!("{b:02x}"));
+        }
+        line.push('\n');
+        if let Ok(mut f) = self.file.lock() {
+            // one write per line so lines of concurrent handshakes do not interleave
+            let _ = f.write_all(line.as_bytes()).and_then(|_| f.flush());
+        }
+    }
+
+    fn will_log(&self, _label: &str) -> bool {
+        true
+    }
+}
+
+impl TlsConfig {
+    /// The same configuration with both sides writing their TLS secrets to `log` (e.g. a
+    /// [`KeyLogFile`]) so a capture can be decrypted. Opt-in, for debugging and tests: see
+    /// [`KeyLogFile`].
+    pub fn with_key_log(mut self, log: Arc<dyn rustls::KeyLog>) -> TlsConfig {
+        if let Some(s) = &self.server {
+            let mut s = ServerConfig::clone(s);
+            s.key_log = log.clone();
+            self.server = Some(Arc::new(s));
+        }
+        let mut c = ClientConfig::clone(&self.client);
+        c.key_log = log;
+        self.client = Arc::new(c);
+        self
+    }
+}
+
 /// True when the DER certificate names `host` (a DNS subjectAltName, wildcards as WebPKI allows).
 pub(crate) fn names_host(cert_der: &[u8], host: &str) -> bool {
     let Ok(name) = ServerName::try_from(host) else {
@@ -591,6 +683,29 @@ pub fn peer_fingerprint<S>(stream: &TlsStream<S>) -> Option<Fingerprint> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_log_lines_are_nss_format_in_a_private_file() {
+        use rustls::KeyLog;
+        let path = std::env::temp_dir().join(format!("ims-keylog-{}.txt", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let log = KeyLogFile::create(&path).unwrap();
+        assert!(log.will_log("CLIENT_RANDOM"));
+        log.log("CLIENT_RANDOM", &[0x01, 0xab], &[0x00, 0xff, 0x10]);
+        log.log("SERVER_TRAFFIC_SECRET_0", &[0x02], &[0x03]);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            "CLIENT_RANDOM 01ab 00ff10\nSERVER_TRAFFIC_SECRET_0 02 03\n"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "{mode:o}");
+        }
+        std::fs::remove_file(&path).unwrap();
+    }
 
     #[test]
     fn fingerprint_forms() {

@@ -751,3 +751,58 @@ async fn capabilities_update_adds_rx_on_the_open_connection() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_node_starts_again() {
+    let (hss, addr, served) = hss("hss.ims.example.org").await;
+    let mut c = cfg("scscf.ims.example.org");
+    c.reconnect_interval = Some(Duration::from_millis(200));
+    let scscf = Node::new(c);
+    scscf.add_peer("hss.ims.example.org", addr);
+    scscf.wait_open("hss.ims.example.org", SECS).await.unwrap();
+    let maa = scscf.send(&mar(&scscf, "alice")).await.unwrap();
+    assert_eq!(maa.view().outcome(), Some(Outcome::SUCCESS));
+    // a running node is left as it is
+    assert_eq!(scscf.restart(SECS).await.unwrap(), vec![]);
+    assert_eq!(hss.restart(SECS).await.unwrap(), vec![addr]);
+    assert!(!hss.is_stopped());
+
+    // both stop: listener closed, every task ended
+    hss.shutdown();
+    scscf.shutdown();
+    hss.wait_stopped(SECS).await.unwrap();
+    scscf.wait_stopped(SECS).await.unwrap();
+    assert_eq!(hss.running_tasks(), 0);
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+    assert!(matches!(
+        scscf.send(&mar(&scscf, "bob")).await,
+        Err(NodeError::Closed | NodeError::NoRoute(_) | NodeError::PeerNotOpen(_))
+    ));
+
+    // the HSS listens again on the same address; the S-CSCF connects again (new CER/CEA)
+    assert_eq!(hss.restart(SECS).await.unwrap(), vec![addr]);
+    assert!(!hss.is_stopped());
+    assert!(tokio::net::TcpStream::connect(addr).await.is_ok());
+    scscf.restart(SECS).await.unwrap();
+    scscf.wait_open("hss.ims.example.org", SECS).await.unwrap();
+    hss.wait_open("scscf.ims.example.org", SECS).await.unwrap();
+    let maa = scscf.send(&mar(&scscf, "carol")).await.unwrap();
+    assert_eq!(maa.view().outcome(), Some(Outcome::SUCCESS));
+    assert_eq!(served.load(Ordering::SeqCst), 2, "the handler is kept");
+    assert!(scscf.running_tasks() > 0);
+
+    // and it stops (and starts) again
+    scscf.shutdown();
+    scscf.wait_stopped(SECS).await.unwrap();
+    hss.wait_closed("scscf.ims.example.org", SECS)
+        .await
+        .unwrap();
+    scscf.restart(SECS).await.unwrap();
+    scscf.wait_open("hss.ims.example.org", SECS).await.unwrap();
+    let maa = scscf.send(&mar(&scscf, "dave")).await.unwrap();
+    assert_eq!(maa.view().outcome(), Some(Outcome::SUCCESS));
+    scscf.shutdown();
+    hss.shutdown();
+    scscf.wait_stopped(SECS).await.unwrap();
+    hss.wait_stopped(SECS).await.unwrap();
+}

@@ -46,6 +46,12 @@ pub enum Decision {
     Forward(Vec<Forward>),
     /// Answer with this status (the proxy builds the response).
     Reply(u16),
+    /// Answer with this status and these extra headers (a 494 with the P-CSCF's
+    /// Security-Server, RFC 3329 §2.3.1).
+    ReplyWith(u16, Vec<(String, String)>),
+    /// Drop the request without an answer (one from a UE outside its security associations,
+    /// [`crate::sec_agree::SecAgree::accept_request`]).
+    Discard,
 }
 
 fn one(f: Forward) -> Decision {
@@ -367,6 +373,35 @@ impl Pcscf {
         Some(rest.split(['"', ';']).next().unwrap_or(rest).to_string())
     }
 
+    /// Whether a request from the UE at `src` may be processed, with security agreement on
+    /// ([`crate::sec_agree::SecAgree::accept_request`]; always true without). `protected`: it
+    /// arrived on our protected server port.
+    pub fn admits(&self, req: &Message<'_>, src: std::net::SocketAddr, protected: bool) -> bool {
+        let Some(sec) = &self.sec_agree else {
+            return true;
+        };
+        let contact = req
+            .contacts()
+            .next()
+            .and_then(|c| c.ok())
+            .and_then(|c| c.uri())
+            .and_then(|u| {
+                let u = u.as_sip()?;
+                let ip = u.host().to_string();
+                let ip = ip.trim_start_matches('[').trim_end_matches(']');
+                Some(std::net::SocketAddr::new(
+                    ip.parse().ok()?,
+                    u.port().unwrap_or(5060),
+                ))
+            });
+        sec.accept_request(
+            src,
+            protected,
+            req.method() == Some(Method::Register),
+            contact,
+        )
+    }
+
     /// A request from a UE.
     pub fn from_ue(&self, req: &Message<'_>, now: u64) -> Decision {
         self.from_ue_on(req, now, false)
@@ -380,15 +415,38 @@ impl Pcscf {
             return Decision::Reply(400);
         };
         if method == Method::Register {
-            let sec = match &self.sec_agree {
+            let mut sec = match &self.sec_agree {
                 Some(s) => match s.on_register(req, protected, now) {
                     Ok(e) => e.unwrap_or_default(),
-                    Err(code) => return Decision::Reply(code),
+                    // RFC 3329 §2.3.1: the 494 lists the mechanisms we support
+                    Err(code) => {
+                        return Decision::ReplyWith(
+                            code,
+                            vec![("Security-Server".into(), s.supported_mechanisms())],
+                        )
+                    }
                 },
                 None => crate::sec_agree::RegisterEdits::default(),
             };
+            // only this P-CSCF says whether a REGISTER came over an SA (TS 24.229 §5.2.2.1):
+            // an `integrity-protected` the UE wrote itself does not go further
+            if !sec.remove.iter().any(|h| h == "Authorization") {
+                if let Some(clean) = req
+                    .header(HeaderName::Authorization)
+                    .and_then(crate::sec_agree::without_integrity_protected)
+                {
+                    sec.remove.push("Authorization".into());
+                    sec.headers.push(("Authorization".into(), clean));
+                }
+            }
+            // TS 24.229 §5.2.2: a REGISTER over the SAs gets the protected server port in its
+            // Path, so terminating requests come to it and leave toward the UE over the SAs
+            let path = match (&self.sec_agree, protected) {
+                (Some(s), true) => lr(&s.protected_uri("term")),
+                _ => lr(&self.cfg.path_uri),
+            };
             let mut headers: Vec<(String, String)> = vec![
-                ("Path".into(), lr(&self.cfg.path_uri)),
+                ("Path".into(), path),
                 (
                     "P-Visited-Network-ID".into(),
                     format!("\"{}\"", self.cfg.visited_network_id),
@@ -1267,46 +1325,30 @@ pub struct ScscfRouting {
     pub home_domains: Vec<String>,
     /// The I-CSCF to send terminating requests of home users to.
     pub icscf: String,
-    /// The temporary GRUUs our S-CSCF issued ([`crate::scscf::Scscf::temp_gruus`]): a request
-    /// to one goes to our terminating side and reaches that instance's contacts (RFC 5627).
-    pub temp_gruus: TempGruus,
 }
 
-/// Temporary GRUUs (without `;gr`) an S-CSCF issued, each to the public GRUU of the same
-/// instance (RFC 5627 §3.2: only the issuing domain can resolve them). Shared by the
-/// registrar that issues them and the routing that resolves them.
-#[derive(Debug, Clone, Default)]
-pub struct TempGruus(std::sync::Arc<Mutex<HashMap<String, String>>>);
-
-fn temp_gruu_key(uri: &str) -> String {
+/// The store key of a temporary GRUU (RFC 5627 §3.2): the URI without parameters, lower case.
+/// The S-CSCF stores each one it issues as an alias of the public GRUU of the same instance
+/// ([`BindingStore::save_alias`]); only the issuing domain can resolve them.
+pub(crate) fn temp_gruu_key(uri: &str) -> String {
     uri.split(';').next().unwrap_or(uri).to_ascii_lowercase()
 }
 
-impl TempGruus {
-    /// Records `temp` (as issued, with or without `;gr`) for the public GRUU `public`.
-    pub fn insert(&self, temp: &str, public: String) {
-        self.0
-            .lock()
-            .expect("GRUU lock is never poisoned")
-            .insert(temp_gruu_key(temp), public);
+/// The public GRUU of a Request-URI that is one of our temporary GRUUs (it must carry `gr`).
+async fn resolve_temp_gruu<S: BindingStore>(store: &S, ruri: &str, now: u64) -> Option<String> {
+    let has_gr = ruri.split(';').skip(1).any(|p| {
+        p.split('=')
+            .next()
+            .is_some_and(|n| n.trim().eq_ignore_ascii_case("gr"))
+    });
+    if !has_gr {
+        return None;
     }
-
-    /// The public GRUU of a Request-URI that is one of our temporary GRUUs (it must carry `gr`).
-    pub fn resolve(&self, ruri: &str) -> Option<String> {
-        let has_gr = ruri.split(';').skip(1).any(|p| {
-            p.split('=')
-                .next()
-                .is_some_and(|n| n.trim().eq_ignore_ascii_case("gr"))
-        });
-        if !has_gr {
-            return None;
-        }
-        self.0
-            .lock()
-            .expect("GRUU lock is never poisoned")
-            .get(&temp_gruu_key(ruri))
-            .cloned()
-    }
+    store
+        .load_alias(&temp_gruu_key(ruri), now)
+        .await
+        .ok()
+        .flatten()
 }
 
 fn profile_of(rec: &RegistrationRecord) -> Option<ImsSubscription> {
@@ -1358,14 +1400,15 @@ impl ScscfRouting {
             .map(|i| (i.application_server.server_name.clone(), i.priority))
     }
 
-    /// An originating request (it arrived on the originating port). `odi` is the priority of the
-    /// last application server the request visited, from the Route we put in (`None` the first
-    /// time).
+    /// An originating request (it arrived on the originating port) at `now` (seconds since the
+    /// epoch). `odi` is the priority of the last application server the request visited, from
+    /// the Route we put in (`None` the first time).
     pub async fn originating<S: BindingStore>(
         &self,
         store: &S,
         req: &Message<'_>,
         odi: Option<i32>,
+        now: u64,
     ) -> Decision {
         if !is_initial(req) {
             // in-dialog: along the route set (the proxy core follows the Route headers)
@@ -1387,7 +1430,7 @@ impl ScscfRouting {
         let Some(ruri) = req.request_uri_str() else {
             return Decision::Reply(400);
         };
-        if self.temp_gruus.resolve(ruri).is_some() {
+        if resolve_temp_gruu(store, ruri, now).await.is_some() {
             // a temporary GRUU we issued: only we can resolve it — to our terminating side
             return one(Forward {
                 routes: vec![lr(&self.term_uri)],
@@ -1421,7 +1464,7 @@ impl ScscfRouting {
             return Decision::Reply(400);
         };
         // a temporary GRUU routes as the public GRUU of the same instance (RFC 5627 §3.2)
-        let public = self.temp_gruus.resolve(ruri);
+        let public = resolve_temp_gruu(store, ruri, now).await;
         let ruri = public.as_deref().unwrap_or(ruri);
         let impu = ruri.split(';').next().unwrap_or(ruri).to_string();
         let rec = match store.load(&impu).await {
@@ -2077,17 +2120,19 @@ Content-Type: application/reginfo+xml\r\nContent-Length: {}\r\n\r\n{body}",
             reginfo_version: 0,
         };
         block_on(store.save(&rec)).unwrap();
-        let gruus = TempGruus::default();
-        gruus.insert(
-            "sip:tgruu.5e1f@ims.example.org;gr",
-            crate::registrar::pub_gruu(&rec.impu, "<urn:uuid:2>"),
-        );
+        // the S-CSCF issued it with the 200 and stored it as an alias until 10,000
+        block_on(store.save_alias(
+            &temp_gruu_key("sip:tgruu.5e1f@ims.example.org;gr"),
+            &crate::registrar::pub_gruu(&rec.impu, "<urn:uuid:2>"),
+            0,
+            10_000,
+        ))
+        .unwrap();
         let r = ScscfRouting {
             orig_uri: "sip:orig@127.0.0.1:6061".into(),
             term_uri: "sip:term@127.0.0.1:6060".into(),
             home_domains: vec!["ims.example.org".into()],
             icscf: "sip:127.0.0.1:5062".into(),
-            temp_gruus: gruus,
         };
         let inv = |ruri: &str| {
             format!(
@@ -2099,7 +2144,7 @@ P-Asserted-Identity: <sip:bob@ims.example.org>\r\nCall-ID: g1\r\nCSeq: 1 INVITE\
         // originating: only we can resolve it, so to our terminating side (not the I-CSCF)
         let t = inv("sip:tgruu.5e1f@ims.example.org;gr");
         let m = ims_sip::parse_datagram(t.as_bytes()).unwrap();
-        let Decision::Forward(f) = block_on(r.originating(&store, &m, None)) else {
+        let Decision::Forward(f) = block_on(r.originating(&store, &m, None, 0)) else {
             panic!()
         };
         assert_eq!(f[0].routes, ["<sip:term@127.0.0.1:6060;lr>"]);
@@ -2109,10 +2154,19 @@ P-Asserted-Identity: <sip:bob@ims.example.org>\r\nCall-ID: g1\r\nCSeq: 1 INVITE\
         };
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].request_uri.as_deref(), Some("sip:bob@10.0.0.3"));
+        // once its registration is over, it resolves no more
+        assert_eq!(
+            block_on(r.terminating(&store, &m, None, 10_000)),
+            Decision::Reply(480)
+        );
+        let Decision::Forward(f) = block_on(r.originating(&store, &m, None, 10_000)) else {
+            panic!()
+        };
+        assert_eq!(f[0].routes, ["<sip:127.0.0.1:5062;lr>"], "to the I-CSCF");
         // a temp-gruu we did not issue (or without `gr`) is an unknown user
         let other = inv("sip:tgruu.dead@ims.example.org;gr");
         let m = ims_sip::parse_datagram(other.as_bytes()).unwrap();
-        let Decision::Forward(f) = block_on(r.originating(&store, &m, None)) else {
+        let Decision::Forward(f) = block_on(r.originating(&store, &m, None, 0)) else {
             panic!()
         };
         assert_eq!(f[0].routes, ["<sip:127.0.0.1:5062;lr>"], "to the I-CSCF");
@@ -2249,7 +2303,6 @@ Call-ID: i1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
             term_uri: "sip:term@127.0.0.1:6060".into(),
             home_domains: vec!["ims.example.org".into()],
             icscf: "sip:127.0.0.1:5062".into(),
-            temp_gruus: TempGruus::default(),
         };
         let msg = "MESSAGE sip:bob@ims.example.org SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-m\r\n\
 Max-Forwards: 70\r\nFrom: <sip:alice@ims.example.org>;tag=1\r\nTo: <sip:bob@ims.example.org>\r\n\
@@ -2310,7 +2363,7 @@ Call-ID: m1\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n";
         );
         // originating from an unregistered user: 403; from Bob: to the I-CSCF
         assert_eq!(
-            block_on(r.originating(&store, &m, None)),
+            block_on(r.originating(&store, &m, None, 0)),
             Decision::Reply(403)
         );
         let from_bob = inv
@@ -2320,7 +2373,7 @@ Call-ID: m1\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n";
             )
             .replace("INVITE sip:bob@", "INVITE sip:carol@");
         let m = ims_sip::parse_datagram(from_bob.as_bytes()).unwrap();
-        let Decision::Forward(f) = block_on(r.originating(&store, &m, None)) else {
+        let Decision::Forward(f) = block_on(r.originating(&store, &m, None, 0)) else {
             panic!()
         };
         assert_eq!(f[0].routes, ["<sip:127.0.0.1:5062;lr>"]);

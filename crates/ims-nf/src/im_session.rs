@@ -99,6 +99,12 @@ pub struct ImSessionConfig {
     pub limits: Limits,
     /// How long the MSRP pipes may drain after a BYE before they are cut.
     pub linger: Duration,
+    /// Our certificate for `msrps:` legs (RFC 4975 §14, feature `tls`): a caller offering
+    /// `TCP/TLS/MSRP` with a SHA-256 `a=fingerprint` (RFC 8122 §5) is answered in kind with
+    /// ours, the callee is offered `TCP/TLS/MSRP` too, and each party's certificate must have
+    /// the fingerprint its SDP gave. `None`: such offers get 488.
+    #[cfg(feature = "tls")]
+    pub msrps: Option<ims_net::tls::Identity>,
 }
 
 impl Default for ImSessionConfig {
@@ -112,6 +118,8 @@ impl Default for ImSessionConfig {
             user: "im".into(),
             limits: Limits::default(),
             linger: Duration::from_secs(2),
+            #[cfg(feature = "tls")]
+            msrps: None,
         }
     }
 }
@@ -226,6 +234,8 @@ struct Call {
     /// or UPDATE from that leg is answered with.
     a_sdp: String,
     b_sdp: String,
+    /// Both legs are `msrps:` (TCP/TLS/MSRP).
+    tls: bool,
 }
 
 /// A side whose party moved its MSRP path: the session, the side, whether we connect, the
@@ -240,6 +250,8 @@ struct State {
 
 struct Anchor {
     cfg: ImSessionConfig,
+    /// Our certificate's fingerprint in SDP form (`SHA-256 …`), when `msrps:` is configured.
+    fingerprint: Option<String>,
     host: String,
     msrp_port: u16,
     ep: Endpoint,
@@ -320,14 +332,23 @@ fn run(
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let stats = Arc::new(Stats::default());
     let limits = cfg.limits.clone();
+    let switch = Switch::new(limits, stats.clone());
+    #[cfg(feature = "tls")]
+    let (switch, fingerprint) = (
+        switch.with_identity(cfg.msrps.clone()),
+        cfg.msrps.as_ref().map(|i| i.fingerprint().to_string()),
+    );
+    #[cfg(not(feature = "tls"))]
+    let fingerprint = None;
     let anchor = Arc::new(Anchor {
         cfg,
+        fingerprint,
         host,
         msrp_port: msrp.port(),
         ep: ep.clone(),
         state: Mutex::new(State::default()),
         stats: stats.clone(),
-        switch: Arc::new(Switch::new(limits, stats.clone())),
+        switch: Arc::new(switch),
     });
     let t1 = tokio::spawn(sip_loop(anchor.clone(), events));
     let t2 = tokio::spawn(accept_loop(anchor, listener));
@@ -433,19 +454,63 @@ fn strip_params(v: &str) -> String {
     }
 }
 
-/// The first `m=message … TCP/MSRP` stream: its index and path.
-fn msrp_media(sdp: &Sdp<'_>) -> Option<(usize, Vec<String>)> {
+/// An MSRP stream of an SDP body.
+#[derive(Debug)]
+struct MsrpStream {
+    /// Its media index.
+    idx: usize,
+    /// Its `a=path`.
+    path: Vec<String>,
+    /// `TCP/TLS/MSRP` (`msrps:`).
+    tls: bool,
+    /// Its SHA-256 `a=fingerprint` (media level, else session level); `None` when absent or
+    /// of another hash function.
+    fingerprint: Option<[u8; 32]>,
+}
+
+/// An SDP `a=fingerprint` value `SHA-256 XX:XX:…` (RFC 8122 §5): the 32 bytes.
+fn sha256_fingerprint(v: &str) -> Option<[u8; 32]> {
+    let (hash, hex) = v.trim().split_once(char::is_whitespace)?;
+    if !hash.eq_ignore_ascii_case("sha-256") {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    let mut n = 0;
+    for part in hex.trim().split(':') {
+        if n == 32 || part.len() != 2 {
+            return None;
+        }
+        out[n] = u8::from_str_radix(part, 16).ok()?;
+        n += 1;
+    }
+    (n == 32).then_some(out)
+}
+
+/// The first `m=message … TCP/MSRP` (or `TCP/TLS/MSRP`) stream.
+fn msrp_media(sdp: &Sdp<'_>) -> Option<MsrpStream> {
     sdp.media.iter().enumerate().find_map(|(i, m)| {
+        let tls = m.proto.eq_ignore_ascii_case("TCP/TLS/MSRP");
         let ok = m.media_type() == MediaType::Message
-            && m.proto.eq_ignore_ascii_case("TCP/MSRP")
+            && (tls || m.proto.eq_ignore_ascii_case("TCP/MSRP"))
             && !m.is_rejected();
         let path: Vec<String> = m.msrp_path()?.iter().map(str::to_owned).collect();
-        (ok && !path.is_empty()).then_some((i, path))
+        let fingerprint = m
+            .attribute("fingerprint")
+            .or_else(|| sdp.attribute("fingerprint"))
+            .and_then(|a| a.value)
+            .and_then(sha256_fingerprint);
+        (ok && !path.is_empty()).then_some(MsrpStream {
+            idx: i,
+            path,
+            tls,
+            fingerprint,
+        })
     })
 }
 
 /// `sdp` with its MSRP stream pointing at us (`path`) with `a=setup:<setup>`, other streams
-/// refused, a fresh `o=`.
+/// refused, a fresh `o=`. With `fingerprint` (ours, SDP form) the stream is `TCP/TLS/MSRP` with
+/// our `a=fingerprint`, else `TCP/MSRP`; the party's own fingerprint never passes on.
 fn rewrite_sdp(
     sdp: &Sdp<'_>,
     idx: usize,
@@ -453,10 +518,12 @@ fn rewrite_sdp(
     port: u16,
     path: &str,
     setup: &str,
+    fingerprint: Option<&str>,
 ) -> String {
     let mut b: SessionBuilder = sdp.to_builder();
     b.origin = OriginBuf::new("ims-im", u64::from(port), 1, host);
     b.connection = Some(ConnectionBuf::new(host));
+    b.attributes.retain(|a| a.name != "fingerprint");
     for (i, m) in b.media.iter_mut().enumerate() {
         m.connections.clear();
         if i != idx {
@@ -474,6 +541,15 @@ fn rewrite_sdp(
         m.remove_attributes("setup");
         m.attributes
             .push(ims_sdp::AttributeBuf::new("setup", setup));
+        m.remove_attributes("fingerprint");
+        match fingerprint {
+            Some(fp) => {
+                m.proto = "TCP/TLS/MSRP".into();
+                m.attributes
+                    .push(ims_sdp::AttributeBuf::new("fingerprint", fp));
+            }
+            None => m.proto = "TCP/MSRP".into(),
+        }
     }
     b.build()
 }
@@ -487,13 +563,19 @@ fn setup_of(sdp: &Sdp<'_>, idx: usize) -> Option<String> {
 }
 
 impl Anchor {
-    fn msrp_uri(&self, sid: &str) -> String {
+    fn msrp_uri(&self, sid: &str, tls: bool) -> String {
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)
         } else {
             self.host.clone()
         };
-        format!("msrp://{host}:{}/{sid};tcp", self.msrp_port)
+        let scheme = if tls { "msrps" } else { "msrp" };
+        format!("{scheme}://{host}:{}/{sid};tcp", self.msrp_port)
+    }
+
+    /// Our fingerprint for a leg: `Some` on `msrps:` legs.
+    fn ours(&self, tls: bool) -> Option<&str> {
+        self.fingerprint.as_deref().filter(|_| tls)
     }
 
     async fn reject(&self, txn: TxnId, code: u16, why: &str) {
@@ -513,9 +595,23 @@ impl Anchor {
         let Some(sdp) = parsed else {
             return self.reject(txn, 488, "no SDP offer").await;
         };
-        let Some((idx, a_path)) = msrp_media(&sdp) else {
+        let Some(MsrpStream {
+            idx,
+            path: a_path,
+            tls,
+            fingerprint: a_fp,
+        }) = msrp_media(&sdp)
+        else {
             return self.reject(txn, 488, "no MSRP stream").await;
         };
+        if tls && self.fingerprint.is_none() {
+            return self.reject(txn, 488, "msrps is not configured").await;
+        }
+        if tls && a_fp.is_none() {
+            return self
+                .reject(txn, 488, "msrps needs a SHA-256 a=fingerprint")
+                .await;
+        }
         let (Some(ruri), Some(from), Some(to)) = (
             m.request_uri_str(),
             m.header_str("From"),
@@ -536,14 +632,22 @@ impl Anchor {
             .and_then(|f| f.tag().map(str::to_owned))
             .unwrap_or_default();
         let (sid_a, sid_b) = (random_id(16), random_id(16));
-        let (uri_a, uri_b) = (self.msrp_uri(&sid_a), self.msrp_uri(&sid_b));
+        let (uri_a, uri_b) = (self.msrp_uri(&sid_a, tls), self.msrp_uri(&sid_b, tls));
         // a=setup (RFC 4145 §4, RFC 6135 §4): an A that only listens (`passive`) is
         // connected to by the anchor; any other A (`active`, `actpass`, none: the RFC 4975
         // §5.4 default, the offerer connects) connects to the anchor, which answers `passive`.
         // B is offered `actpass`: it answers `passive` (or nothing: the default) and the
         // anchor connects, or `active` and B connects to the anchor.
         let a_active = setup_of(&sdp, idx).as_deref() == Some("passive");
-        let offer = rewrite_sdp(&sdp, idx, &self.host, self.msrp_port, &uri_b, "actpass");
+        let offer = rewrite_sdp(
+            &sdp,
+            idx,
+            &self.host,
+            self.msrp_port,
+            &uri_b,
+            "actpass",
+            self.ours(tls),
+        );
         // The Route set the S-CSCF left after our own entry (its `odi` URI): the B leg goes
         // back along it, so the S-CSCF continues its iFC evaluation and routes to the callee
         // (TS 24.229 §5.7.5). Without one, the configured route and next hop.
@@ -597,6 +701,7 @@ impl Anchor {
         // known to the switch from now on: B may connect as soon as it answers
         let route = Arc::new(Route::new(&sid_a, &uri_a, &sid_b, &uri_b));
         route.side(Leg::A).set_path(&a_path);
+        route.side(Leg::A).set_tls(a_fp.filter(|_| tls));
         self.switch.add(&route);
         let id = {
             let mut st = self.state.lock().expect("state lock");
@@ -617,6 +722,7 @@ impl Anchor {
                     up: false,
                     a_sdp: String::new(),
                     b_sdp: offer.clone(),
+                    tls,
                 },
             );
             id
@@ -679,12 +785,15 @@ impl Anchor {
         }
         let offer = Sdp::parse(body).ok();
         let stream = offer.as_ref().and_then(|s| msrp_media(s).map(|m| (s, m)));
-        let Some((sdp, (idx, new_path))) = stream else {
+        let Some((sdp, ms)) =
+            stream.filter(|(_, m)| m.tls == c.tls && (!m.tls || m.fingerprint.is_some()))
+        else {
             return Answer::new(488).header(
                 "Warning",
                 "399 ims-im \"the anchored session needs its MSRP stream\"",
             );
         };
+        let (idx, new_path) = (ms.idx, ms.path);
         if new_path == *path {
             return Answer::new(200).body("application/sdp", ours.clone());
         }
@@ -697,8 +806,10 @@ impl Anchor {
             self.msrp_port,
             side.uri(),
             if we_connect { "active" } else { "passive" },
+            self.ours(c.tls),
         );
         side.set_path(&new_path);
+        side.set_tls(ms.fingerprint.filter(|_| c.tls));
         // before the 200 goes out: the party's first frame on its new connection binds it
         let old = self.switch.detach(&c.route, leg);
         *path = new_path;
@@ -783,18 +894,25 @@ impl Anchor {
         let m = ok.as_message();
         let b_dialog = DialogId::of_received_response(&m);
         let answer_sdp = Sdp::parse(m.body()).ok();
-        let b_path = answer_sdp
-            .as_ref()
-            .and_then(|s| msrp_media(s).map(|(_, p)| p));
+        let b_stream = answer_sdp.as_ref().and_then(|s| msrp_media(s));
         let found = {
             let mut st = self.state.lock().expect("state lock");
             st.calls.get_mut(&id).map(|c| {
                 c.b_dialog = b_dialog.clone();
-                c.b_path = b_path.clone().unwrap_or_default();
-                (c.route.clone(), c.a_active)
+                c.b_path = b_stream
+                    .as_ref()
+                    .map(|m| m.path.clone())
+                    .unwrap_or_default();
+                (c.route.clone(), c.a_active, c.tls)
             })
         };
-        let (Some(sdp), Some(b_path), Some((route, a_active))) = (answer_sdp, b_path, found) else {
+        // the answer keeps the offer's transport (RFC 3264 §6); msrps with a fingerprint
+        let b_stream = b_stream.filter(|m| {
+            found.as_ref().is_some_and(|f| f.2 == m.tls) && (!m.tls || m.fingerprint.is_some())
+        });
+        let (Some(sdp), Some(b_stream), Some((route, a_active, tls))) =
+            (answer_sdp, b_stream, found)
+        else {
             if let Some(d) = &b_dialog {
                 let _ = self.ep.bye(d).await;
             }
@@ -803,7 +921,10 @@ impl Anchor {
                 .reject(a_txn, 488, "no MSRP stream in the answer")
                 .await;
         };
-        route.side(Leg::B).set_path(&b_path);
+        route.side(Leg::B).set_path(&b_stream.path);
+        route
+            .side(Leg::B)
+            .set_tls(b_stream.fingerprint.filter(|_| tls));
         // to our `actpass`: `active` → B connects to us; `passive`, none (RFC 4145 §4.1
         // default) → we connect to B
         let b_active = setup_of(&sdp, idx).as_deref() == Some("active");
@@ -815,6 +936,7 @@ impl Anchor {
             self.msrp_port,
             route.side(Leg::A).uri(),
             a_setup,
+            self.ours(tls),
         );
         if let Some(c) = self.state.lock().expect("state lock").calls.get_mut(&id) {
             c.a_sdp = answer.clone();
@@ -909,8 +1031,10 @@ m=audio 4000 RTP/AVP 0\r\n";
     #[test]
     fn sdp_rewrite_keeps_file_attributes_and_points_at_us() {
         let sdp = Sdp::parse_str(OFFER).unwrap();
-        let (idx, path) = msrp_media(&sdp).unwrap();
+        let ms = msrp_media(&sdp).unwrap();
+        let (idx, path) = (ms.idx, ms.path);
         assert_eq!(idx, 0);
+        assert!(!ms.tls && ms.fingerprint.is_none());
         assert_eq!(path, ["msrp://10.0.0.1:7394/abc;tcp"]);
         let out = rewrite_sdp(
             &sdp,
@@ -919,6 +1043,7 @@ m=audio 4000 RTP/AVP 0\r\n";
             7073,
             "msrp://127.0.0.1:7073/xyz;tcp",
             "passive",
+            None,
         );
         let re = Sdp::parse_str(&out).unwrap();
         let m = &re.media[0];
@@ -940,9 +1065,62 @@ m=audio 4000 RTP/AVP 0\r\n";
         let with = OFFER.replace("a=sendonly\r\n", "a=sendonly\r\na=setup:actpass\r\n");
         let sdp = Sdp::parse_str(&with).unwrap();
         assert_eq!(setup_of(&sdp, 0).as_deref(), Some("actpass"));
-        let out = rewrite_sdp(&sdp, 0, "127.0.0.1", 7073, "msrp://h/x;tcp", "active");
+        let out = rewrite_sdp(&sdp, 0, "127.0.0.1", 7073, "msrp://h/x;tcp", "active", None);
         assert_eq!(out.matches("a=setup:").count(), 1, "{out}");
         assert!(out.contains("a=setup:active\r\n"));
+    }
+
+    /// RFC 4975 §14.1, RFC 8122 §5: an `msrps:` offer's transport and SHA-256 fingerprint are
+    /// read (media level before session level); the rewritten SDP carries OUR fingerprint
+    /// only, on `TCP/TLS/MSRP`; the party's never passes on, and a TCP rewrite drops it.
+    #[test]
+    fn msrps_offer_is_read_and_rewritten_with_our_fingerprint() {
+        let theirs = (0..32)
+            .map(|i| format!("{i:02X}"))
+            .collect::<Vec<_>>()
+            .join(":");
+        let ours = format!("SHA-256 {}", ["AB"; 32].join(":"));
+        let offer = OFFER
+            .replace("TCP/MSRP", "TCP/TLS/MSRP")
+            .replace("msrp://10.0.0.1", "msrps://10.0.0.1")
+            .replace(
+                "a=sendonly\r\n",
+                &format!("a=sendonly\r\na=fingerprint:sha-256 {theirs}\r\n"),
+            );
+        let sdp = Sdp::parse_str(&offer).unwrap();
+        let ms = msrp_media(&sdp).unwrap();
+        assert!(ms.tls);
+        let want: [u8; 32] = std::array::from_fn(|i| i as u8);
+        assert_eq!(ms.fingerprint, Some(want));
+        let out = rewrite_sdp(
+            &sdp,
+            0,
+            "127.0.0.1",
+            7073,
+            "msrps://h/x;tcp",
+            "passive",
+            Some(&ours),
+        );
+        assert!(out.contains("m=message 7073 TCP/TLS/MSRP *\r\n"), "{out}");
+        assert_eq!(out.matches("a=fingerprint:").count(), 1, "{out}");
+        assert!(out.contains(&format!("a=fingerprint:{ours}\r\n")));
+        let back = msrp_media(&Sdp::parse_str(&out).unwrap()).unwrap();
+        assert_eq!(back.fingerprint, Some([0xAB; 32]));
+        let plain = rewrite_sdp(
+            &sdp,
+            0,
+            "127.0.0.1",
+            7073,
+            "msrp://h/x;tcp",
+            "passive",
+            None,
+        );
+        assert!(
+            plain.contains("TCP/MSRP") && !plain.contains("TLS") && !plain.contains("fingerprint")
+        );
+        // other hash functions and short values are not taken
+        assert_eq!(sha256_fingerprint("SHA-1 AB:CD"), None);
+        assert_eq!(sha256_fingerprint("SHA-256 AB:CD"), None);
     }
 
     #[test]

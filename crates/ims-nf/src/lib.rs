@@ -38,6 +38,7 @@ pub mod im_session;
 pub mod ipsmgw;
 pub mod net;
 pub mod pcrf;
+pub mod profile_cache;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod reginfo;

@@ -454,7 +454,7 @@ impl<R: DiameterRequester> RxClient for DiameterRx<R> {
             origin_host: self.origin_host.clone().into(),
             origin_realm: self.origin_realm.clone().into(),
             destination_realm: self.destination_realm.clone().into(),
-            media_component_description: media,
+            media_component_description: media.into(),
             af_charging_identifier: icid.map(|i| Cow::Owned(i.as_bytes().to_vec())),
             specific_action: if update {
                 Default::default()

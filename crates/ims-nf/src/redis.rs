@@ -189,4 +189,39 @@ impl BindingStore for RedisStore {
             other => Err(backend(format!("unexpected DEL reply {other:?}"))),
         }
     }
+
+    /// `SET <prefix>alias:<alias> "<expires_at> <target>" EX <seconds left>`: Redis drops it
+    /// when it expires; a load also checks the expiry against the caller's clock.
+    async fn save_alias(
+        &self,
+        alias: &str,
+        target: &str,
+        now: u64,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        let key = self.key(&format!("alias:{alias}"));
+        let ttl = expires_at.saturating_sub(now).max(1).to_string();
+        let value = format!("{expires_at} {target}");
+        match self
+            .command(&[b"SET", &key, value.as_bytes(), b"EX", ttl.as_bytes()])
+            .await?
+        {
+            Reply::Simple(ok) if ok == "OK" => Ok(()),
+            other => Err(backend(format!("unexpected SET reply {other:?}"))),
+        }
+    }
+
+    async fn load_alias(&self, alias: &str, now: u64) -> Result<Option<String>, StoreError> {
+        let key = self.key(&format!("alias:{alias}"));
+        match self.command(&[b"GET", &key]).await? {
+            Reply::Bulk(None) => Ok(None),
+            Reply::Bulk(Some(v)) => {
+                let v = String::from_utf8(v).map_err(|_| StoreError::Corrupt)?;
+                let (at, target) = v.split_once(' ').ok_or(StoreError::Corrupt)?;
+                let at: u64 = at.parse().map_err(|_| StoreError::Corrupt)?;
+                Ok((at > now).then(|| target.to_string()))
+            }
+            other => Err(backend(format!("unexpected GET reply {other:?}"))),
+        }
+    }
 }

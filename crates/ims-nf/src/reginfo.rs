@@ -267,35 +267,121 @@ impl RegInfo {
 pub const MAX_SUBSCRIPTION: u32 = 600_000;
 
 /// One reg event subscription (a dialog where the S-CSCF is the notifier).
+///
+/// Kept compact — every registered UE has one (its P-CSCF's, TS 24.229 §5.2.3): the dialog
+/// identifiers are one shared string (the notifier's indexes point at it), the other texts one
+/// allocation, the subscriber's contact URI shared by every subscription from that P-CSCF, and
+/// what the last NOTIFY told of each contact a small array.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegSubscription {
-    /// The IMPU subscribed to (the SUBSCRIBE's Request-URI).
-    pub aor: String,
-    /// Call-ID of the dialog.
-    pub call_id: String,
-    /// Our tag (the To tag of the 200).
-    pub local_tag: String,
-    /// The subscriber's From value (with its tag), our To.
-    pub remote: String,
-    /// The subscriber's tag.
-    pub remote_tag: String,
-    /// Our URI (the SUBSCRIBE's To URI), our From.
-    pub local_uri: String,
-    /// The subscriber's Contact URI (the NOTIFY's Request-URI).
-    pub remote_target: String,
+    /// The dialog key: `<Call-ID length>:<Call-ID><subscriber's tag>`.
+    dialog: std::sync::Arc<str>,
+    /// The IMPU subscribed to (the SUBSCRIBE's Request-URI), our tag (the To tag of the 200),
+    /// the subscriber's From value (with its tag, our To) and our URI (the SUBSCRIBE's To URI,
+    /// our From) when it is not the IMPU, one after the other.
+    text: Box<str>,
+    /// Lengths of the IMPU, our tag and the From value in `text`.
+    lens: [u32; 3],
+    /// The subscriber's Contact URI (the NOTIFY's Request-URI), shared.
+    remote_target: std::sync::Arc<str>,
     /// The route set (the SUBSCRIBE's Record-Route values, in order).
-    pub route_set: Vec<String>,
+    route_set: Box<[Box<str>]>,
     /// Our next CSeq.
-    pub cseq: u32,
-    /// When it ends (seconds since the epoch).
-    pub expires_at: u64,
+    cseq: u32,
     /// The next reginfo `version`.
-    pub version: u32,
-    /// What the last NOTIFY told of each active contact, by contact id: when it ends (seconds
-    /// since the epoch). After the first full NOTIFY, later ones are partial (RFC 3680 §5:
-    /// `state="partial"`) and carry only the contacts that are new, refreshed (a new expiry)
-    /// or terminated.
-    pub notified: std::collections::HashMap<String, u64>,
+    version: u32,
+    /// When it ends (seconds since the epoch).
+    expires_at: u64,
+    /// What the last NOTIFY told of each active contact, by contact id (the 32-bit value the
+    /// id is the hex of): when it ends (seconds since the epoch). After the first full NOTIFY,
+    /// later ones are partial (RFC 3680 §5: `state="partial"`) and carry only the contacts that
+    /// are new, refreshed (a new expiry) or terminated.
+    notified: smallvec::SmallVec<[(u32, u64); 1]>,
+}
+
+/// The key of a dialog: Call-ID and subscriber's tag, unambiguous (the Call-ID's length first).
+fn dialog_key(call_id: &str, remote_tag: &str) -> String {
+    format!("{}:{call_id}{remote_tag}", call_id.len())
+}
+
+/// The value a contact id of ours (`short_id`: at most 8 hex digits) stands for; `None` for any
+/// other id (such a contact is then always reported as changed).
+fn contact_key(id: &str) -> Option<u32> {
+    (!id.is_empty() && id.len() <= 8 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| u32::from_str_radix(id, 16).ok())
+        .flatten()
+}
+
+impl RegSubscription {
+    fn split(&self) -> (&str, &str) {
+        let (n, rest) = self.dialog.split_once(':').unwrap_or(("0", &self.dialog));
+        rest.split_at(n.parse::<usize>().unwrap_or(0).min(rest.len()))
+    }
+
+    fn text_at(&self, i: usize) -> &str {
+        let [a, t, r] = self.lens.map(|l| l as usize);
+        let ends = [a, a + t, a + t + r, self.text.len()];
+        let start = if i == 0 { 0 } else { ends[i - 1] };
+        &self.text[start..ends[i]]
+    }
+
+    /// The IMPU subscribed to (the SUBSCRIBE's Request-URI).
+    pub fn aor(&self) -> &str {
+        self.text_at(0)
+    }
+
+    /// Call-ID of the dialog.
+    pub fn call_id(&self) -> &str {
+        self.split().0
+    }
+
+    /// The subscriber's tag.
+    pub fn remote_tag(&self) -> &str {
+        self.split().1
+    }
+
+    /// Our tag (the To tag of the 200).
+    pub fn local_tag(&self) -> &str {
+        self.text_at(1)
+    }
+
+    /// The subscriber's From value (with its tag), our To.
+    pub fn remote(&self) -> &str {
+        self.text_at(2)
+    }
+
+    /// Our URI (the SUBSCRIBE's To URI), our From.
+    pub fn local_uri(&self) -> &str {
+        match self.text_at(3) {
+            "" => self.aor(),
+            u => u,
+        }
+    }
+
+    /// The subscriber's Contact URI (the NOTIFY's Request-URI).
+    pub fn remote_target(&self) -> &str {
+        &self.remote_target
+    }
+
+    /// The route set (the SUBSCRIBE's Record-Route values, in order).
+    pub fn route_set(&self) -> impl Iterator<Item = &str> + '_ {
+        self.route_set.iter().map(|r| &**r)
+    }
+
+    /// Our next CSeq.
+    pub fn cseq(&self) -> u32 {
+        self.cseq
+    }
+
+    /// When it ends (seconds since the epoch).
+    pub fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
+
+    /// The next reginfo `version`.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
 }
 
 /// A NOTIFY to send (without Via: the sending endpoint adds it), and where to send it.
@@ -433,20 +519,43 @@ pub struct Notifier {
     subs: Subs,
 }
 
-/// A subscription's dialog: Call-ID and the subscriber's tag.
-type DialogKey = (String, String);
-
 /// The subscriptions by dialog, with an index by IMPU: a registration change (every REGISTER)
 /// finds its subscriptions without looking at all of them (a scan cost O(registered users) per
-/// REGISTER). The index holds the IMPU's hash and a shared pointer to the dialog key (no copy
-/// of either string: ≈ 40 B per subscription); the IMPU itself is compared on lookup, so a
-/// hash collision only adds a candidate. A second index orders the subscriptions by expiry, so
-/// the once-a-second expiry check looks only at those due (it scanned them all).
+/// REGISTER). The indexes share the dialog key (no copy of it); the IMPU index holds the IMPU's
+/// hash and is compared on lookup, so a hash collision only adds a candidate. A second index
+/// orders the subscriptions by expiry, so the once-a-second expiry check looks only at those
+/// due. The subscribers' contact URIs are interned (one P-CSCF subscribes for all its UEs).
+/// A subscription in the dialog table of `Subs`, found by its dialog key.
+#[derive(Debug)]
+struct SubBox(Box<RegSubscription>);
+
+impl std::borrow::Borrow<str> for SubBox {
+    fn borrow(&self) -> &str {
+        &self.0.dialog
+    }
+}
+
+impl std::hash::Hash for SubBox {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // as `str` hashes, so look-ups by `&str` find it (Borrow contract)
+        self.0.dialog.hash(state);
+    }
+}
+
+impl PartialEq for SubBox {
+    fn eq(&self, other: &SubBox) -> bool {
+        self.0.dialog == other.0.dialog
+    }
+}
+
+impl Eq for SubBox {}
+
 #[derive(Debug, Default)]
 struct Subs {
-    by_dialog: std::collections::HashMap<std::sync::Arc<DialogKey>, RegSubscription>,
-    by_expiry: std::collections::BTreeSet<(u64, std::sync::Arc<DialogKey>)>,
-    by_aor: std::collections::HashMap<u64, Vec<std::sync::Arc<DialogKey>>>,
+    by_dialog: std::collections::HashSet<SubBox>,
+    by_expiry: std::collections::BTreeSet<(u64, std::sync::Arc<str>)>,
+    by_aor: std::collections::HashMap<u64, smallvec::SmallVec<[std::sync::Arc<str>; 1]>>,
+    targets: std::collections::HashSet<std::sync::Arc<str>>,
     hasher: std::collections::hash_map::RandomState,
 }
 
@@ -463,56 +572,67 @@ impl Subs {
         self.by_dialog.is_empty()
     }
 
-    fn get(&self, key: &DialogKey) -> Option<&RegSubscription> {
-        self.by_dialog.get(key)
+    fn get(&self, key: &str) -> Option<&RegSubscription> {
+        self.by_dialog.get(key).map(|b| &*b.0)
     }
 
-    fn insert(&mut self, key: DialogKey, sub: RegSubscription) {
-        self.remove(&key);
-        let key = std::sync::Arc::new(key);
-        let h = self.aor_hash(&sub.aor);
-        self.by_aor
-            .entry(h)
-            .or_insert_with(|| Vec::with_capacity(1))
-            .push(key.clone());
+    /// The shared copy of a subscriber's contact URI.
+    fn target(&mut self, uri: &str) -> std::sync::Arc<str> {
+        if let Some(t) = self.targets.get(uri) {
+            return t.clone();
+        }
+        let t: std::sync::Arc<str> = uri.into();
+        self.targets.insert(t.clone());
+        t
+    }
+
+    fn insert(&mut self, sub: RegSubscription) {
+        self.remove(&sub.dialog.clone());
+        let key = sub.dialog.clone();
+        let h = self.aor_hash(sub.aor());
+        self.by_aor.entry(h).or_default().push(key.clone());
         self.by_expiry.insert((sub.expires_at, key.clone()));
-        self.by_dialog.insert(key, sub);
+        self.by_dialog.insert(SubBox(Box::new(sub)));
     }
 
-    fn remove(&mut self, key: &DialogKey) -> Option<RegSubscription> {
-        let (key, sub) = self.by_dialog.remove_entry(key)?;
+    fn remove(&mut self, key: &str) -> Option<RegSubscription> {
+        let sub = self.by_dialog.take(key)?.0;
+        let key = sub.dialog.clone();
         self.by_expiry.remove(&(sub.expires_at, key.clone()));
-        let h = self.aor_hash(&sub.aor);
+        let h = self.aor_hash(sub.aor());
         if let std::collections::hash_map::Entry::Occupied(mut e) = self.by_aor.entry(h) {
             e.get_mut().retain(|k| !std::sync::Arc::ptr_eq(k, &key));
             if e.get().is_empty() {
                 e.remove();
             }
         }
-        Some(sub)
+        // the last subscription from that contact: forget the shared copy
+        if std::sync::Arc::strong_count(&sub.remote_target) == 2 {
+            self.targets.remove(&*sub.remote_target);
+        }
+        Some(*sub)
     }
 
     /// The dialogs of the subscriptions whose expiry is at or before `now`, earliest first.
-    fn due(&self, now: u64) -> Vec<DialogKey> {
+    fn due(&self, now: u64) -> Vec<std::sync::Arc<str>> {
         self.by_expiry
             .iter()
             .take_while(|(at, _)| *at <= now)
-            .map(|(_, k)| (**k).clone())
+            .map(|(_, k)| k.clone())
             .collect()
     }
 
     fn values(&self) -> impl Iterator<Item = &RegSubscription> {
-        self.by_dialog.values()
+        self.by_dialog.iter().map(|b| &*b.0)
     }
 
     /// The dialogs of the subscriptions to `aor`.
-    fn keys_for<'a>(&'a self, aor: &'a str) -> impl Iterator<Item = &'a DialogKey> + 'a {
+    fn keys_for<'a>(&'a self, aor: &'a str) -> impl Iterator<Item = &'a std::sync::Arc<str>> + 'a {
         self.by_aor
             .get(&self.aor_hash(aor))
             .into_iter()
             .flatten()
-            .map(|k| &**k)
-            .filter(move |k| self.by_dialog.get(*k).is_some_and(|s| s.aor == aor))
+            .filter(move |k| self.get(k).is_some_and(|s| s.aor() == aor))
     }
 }
 
@@ -609,7 +729,7 @@ impl Notifier {
         let Some(remote_tag) = from.tag() else {
             return fail(400);
         };
-        let key = (call_id.as_str().to_string(), remote_tag.to_string());
+        let key = dialog_key(call_id.as_str(), remote_tag);
         let expires = match req.header_str("Expires") {
             Some(v) => match v.trim().parse::<u64>() {
                 Ok(n) => n.min(u64::from(MAX_SUBSCRIPTION)),
@@ -621,7 +741,7 @@ impl Notifier {
             Some(t) => {
                 // a refresh: it must match a dialog
                 match self.subs.get(&key) {
-                    Some(s) if s.local_tag == t => t.to_string(),
+                    Some(s) if s.local_tag() == t => t.to_string(),
                     _ => return fail(481),
                 }
             }
@@ -647,45 +767,45 @@ impl Notifier {
             .request_uri_str()
             .map(|u| u.split(';').next().unwrap_or(u).to_string())
             .unwrap_or_default();
-        let cseq = self.subs.get(&key).map_or(1, |s| s.cseq);
-        let version = self.subs.get(&key).map_or(0, |s| s.version);
-        let route_set = if to.tag().is_some() {
-            self.subs
-                .get(&key)
-                .map(|s| s.route_set.clone())
-                .unwrap_or_default()
-        } else {
-            req.list(HeaderName::RecordRoute)
-                .map(|(_, v)| v.trim().to_string())
-                .collect()
+        let old = self.subs.get(&key);
+        let cseq = old.map_or(1, |s| s.cseq);
+        let version = old.map_or(0, |s| s.version);
+        let refresh = to.tag().is_some();
+        let route_set = match old {
+            Some(s) if refresh => s.route_set.clone(),
+            _ if refresh => Box::default(),
+            _ => req
+                .list(HeaderName::RecordRoute)
+                .map(|(_, v)| v.trim().into())
+                .collect(),
         };
+        let aor = match old {
+            Some(s) if refresh => s.aor().to_string(),
+            _ => aor,
+        };
+        let notified = old.map(|s| s.notified.clone()).unwrap_or_default();
+        let remote = req.header_str("From").unwrap_or_default().trim();
+        let local_uri = to.uri().as_str();
+        let mut text = String::with_capacity(aor.len() + local_tag.len() + remote.len());
+        for t in [aor.as_str(), local_tag.as_str(), remote] {
+            text.push_str(t);
+        }
+        if local_uri != aor {
+            text.push_str(local_uri);
+        }
+        let len = |t: &str| u32::try_from(t.len()).unwrap_or(u32::MAX);
         let sub = RegSubscription {
-            aor: if to.tag().is_some() {
-                self.subs.get(&key).map_or(aor.clone(), |s| s.aor.clone())
-            } else {
-                aor
-            },
-            call_id: key.0.clone(),
-            local_tag: local_tag.clone(),
-            remote: req
-                .header_str("From")
-                .unwrap_or_default()
-                .trim()
-                .to_string(),
-            remote_tag: key.1.clone(),
-            local_uri: to.uri().as_str().to_string(),
-            remote_target,
+            dialog: key.as_str().into(),
+            lens: [len(&aor), len(&local_tag), len(remote)],
+            text: text.into_boxed_str(),
+            remote_target: self.subs.target(&remote_target),
             route_set,
             cseq,
             expires_at: now + expires,
             version,
-            notified: self
-                .subs
-                .get(&key)
-                .map(|s| s.notified.clone())
-                .unwrap_or_default(),
+            notified,
         };
-        self.subs.insert(key.clone(), sub);
+        self.subs.insert(sub);
         let response = ims_sip::ResponseBuilder::from_request_with_tag(req, 200, Some(&local_tag))
             .header("Contact", format!("<{}>", self.contact))
             .header("Expires", expires.to_string())
@@ -703,7 +823,7 @@ impl Notifier {
                 .unwrap_or_default();
             let s = self.subs.remove(&key).expect("inserted above");
             let (n, s) = self.notify(s, regs, now, None, true);
-            self.subs.insert(key, s);
+            self.subs.insert(s);
             Some(n)
         };
         SubscribeOutcome {
@@ -734,7 +854,11 @@ impl Notifier {
                     let contacts: Vec<ContactInfo> = r
                         .contacts
                         .iter()
-                        .filter(|c| !c.active || s.notified.get(&c.id) != Some(&seen(c)))
+                        .filter(|c| {
+                            !c.active
+                                || contact_key(&c.id)
+                                    .is_none_or(|k| !s.notified.contains(&(k, seen(c))))
+                        })
                         .cloned()
                         .collect();
                     (!contacts.is_empty() || r.state != RegistrationState::Active).then(|| {
@@ -750,7 +874,7 @@ impl Notifier {
             .iter()
             .flat_map(|r| r.contacts.iter())
             .filter(|c| c.active)
-            .map(|c| (c.id.clone(), seen(c)))
+            .filter_map(|c| Some((contact_key(&c.id)?, seen(c))))
             .collect();
         let body = RegInfo {
             version: s.version,
@@ -760,17 +884,17 @@ impl Notifier {
         .to_xml();
         let mut m = String::with_capacity(512 + body.len());
         let _ = write!(m, "NOTIFY {} SIP/2.0\r\n", s.remote_target);
-        for r in &s.route_set {
+        for r in s.route_set() {
             let _ = write!(m, "Route: {r}\r\n");
         }
         let _ = write!(
             m,
             "Max-Forwards: 70\r\nFrom: <{}>;tag={}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {} NOTIFY\r\n\
 Contact: <{}>\r\nEvent: reg\r\nSubscription-State: {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n{}",
-            s.local_uri,
-            s.local_tag,
-            s.remote,
-            s.call_id,
+            s.local_uri(),
+            s.local_tag(),
+            s.remote(),
+            s.call_id(),
             s.cseq,
             self.contact,
             subscription_state(&s, now, terminated),
@@ -782,14 +906,14 @@ Contact: <{}>\r\nEvent: reg\r\nSubscription-State: {}\r\nContent-Type: {}\r\nCon
             .route_set
             .first()
             .map(|r| uri_in(r))
-            .unwrap_or_else(|| s.remote_target.clone());
+            .unwrap_or_else(|| s.remote_target.to_string());
         s.cseq += 1;
         s.version += 1;
         (
             Notify {
                 next_hop,
                 request: m.into_bytes(),
-                dialog: (s.call_id.clone(), s.remote_tag.clone()),
+                dialog: (s.call_id().to_string(), s.remote_tag().to_string()),
             },
             s,
         )
@@ -809,10 +933,10 @@ Contact: <{}>\r\nEvent: reg\r\nSubscription-State: {}\r\nContent-Type: {}\r\nCon
             _ => "deactivated",
         };
         // the subscriptions to the record's IMPU and its implicit set, from the index
-        let mut keys: Vec<(String, String)> = Vec::new();
+        let mut keys: Vec<std::sync::Arc<str>> = Vec::new();
         for aor in std::iter::once(&record.impu).chain(&record.implicit_set) {
             for k in self.subs.keys_for(aor) {
-                if !keys.contains(k) {
+                if !keys.iter().any(|o| std::sync::Arc::ptr_eq(o, k)) {
                     keys.push(k.clone());
                 }
             }
@@ -822,7 +946,7 @@ Contact: <{}>\r\nEvent: reg\r\nSubscription-State: {}\r\nContent-Type: {}\r\nCon
             let s = self.subs.remove(&k).expect("key from the map");
             let (n, s) = self.notify(s, regs.clone(), now, ends.then_some(reason), false);
             if !ends {
-                self.subs.insert(k, s);
+                self.subs.insert(s);
             }
             out.push(n);
         }
@@ -839,7 +963,7 @@ Contact: <{}>\r\nEvent: reg\r\nSubscription-State: {}\r\nContent-Type: {}\r\nCon
         let mut out = Vec::new();
         for k in self.subs.due(now) {
             let s = self.subs.remove(&k).expect("key from the map");
-            let regs = state_of(&s.aor)
+            let regs = state_of(s.aor())
                 .map(|r| registrations(&r, None, now))
                 .unwrap_or_default();
             out.push(self.notify(s, regs, now, Some("timeout"), true).0);
@@ -850,7 +974,25 @@ Contact: <{}>\r\nEvent: reg\r\nSubscription-State: {}\r\nContent-Type: {}\r\nCon
     /// Ends a subscription without a NOTIFY: its NOTIFY failed with 481, another error or a
     /// timeout (RFC 6665 §4.2.2). True when it existed.
     pub fn remove(&mut self, dialog: &(String, String)) -> bool {
-        self.subs.remove(dialog).is_some()
+        self.subs
+            .remove(&dialog_key(&dialog.0, &dialog.1))
+            .is_some()
+    }
+
+    /// The IMPU of the subscription with this dialog (Call-ID, subscriber's tag), if any.
+    pub fn aor_of(&self, call_id: &str, remote_tag: &str) -> Option<&str> {
+        self.subs
+            .get(&dialog_key(call_id, remote_tag))
+            .map(RegSubscription::aor)
+    }
+
+    /// The IMPUs of the subscriptions due to end at `now` (from the expiry index: only those).
+    pub fn due(&self, now: u64) -> Vec<String> {
+        self.subs
+            .due(now)
+            .iter()
+            .filter_map(|k| self.subs.get(k).map(|s| s.aor().to_string()))
+            .collect()
     }
 
     /// The subscriptions (for inspection).

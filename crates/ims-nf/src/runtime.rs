@@ -347,6 +347,24 @@ async fn apply(
         Decision::Reply(code) => {
             let _ = proxy.reply(server, code).await;
         }
+        Decision::ReplyWith(code, headers) => {
+            let m = msg.as_message();
+            let mut b = ims_sip::ResponseBuilder::from_request(&m, code);
+            for (n, v) in &headers {
+                b = b.header(n, v.clone());
+            }
+            match OwnedMessage::parse_datagram(Bytes::from(b.to_vec())) {
+                Ok(r) => {
+                    let _ = proxy.respond(server, r).await;
+                }
+                Err(_) => {
+                    let _ = proxy.reply(server, code).await;
+                }
+            }
+        }
+        Decision::Discard => {
+            let _ = proxy.discard(server).await;
+        }
         Decision::Forward(fwd) => {
             let t = targets(proxy, fwd, msg, next_hop_uri).await;
             if t.is_empty() {
@@ -614,7 +632,6 @@ impl ImsCore {
                 term_uri,
                 home_domains: vec![realm.clone()],
                 icscf: sip_uri(ip, p.icscf, None),
-                temp_gruus: services.scscf.temp_gruus(),
             });
             for (port, originating) in [(p.scscf_term, false), (p.scscf_orig, true)] {
                 let (proxy, events) =
@@ -748,9 +765,16 @@ impl ImsCore {
             core.proxies.push(proxy.clone());
             let core_ports = [p.icscf, p.scscf_term, p.scscf_orig];
             if let Some(sec) = &options.sec_agree {
-                // the protected server port: what arrives here came over the UE's SA
-                let (pproxy, pevents) =
-                    ProxyEndpoint::bind(bind_cfg(ip, sec.port_s, "pcscf"), true).await?;
+                // the protected server port: what arrives here came over the UE's SA; requests
+                // toward UEs with SAs leave from the protected client port (TS 33.203 §7.1)
+                let mut pcfg = bind_cfg(ip, sec.port_s, "pcscf");
+                if let Some(s) = pcscf.sec_agree() {
+                    pcfg.client_port = Some(ims_net::sip::ClientPort {
+                        port: sec.port_c,
+                        peers: s.protected_peers(),
+                    });
+                }
+                let (pproxy, pevents) = ProxyEndpoint::bind(pcfg, true).await?;
                 pproxy.set_response_filter(Some(filter)).await?;
                 core.proxies.push(pproxy.clone());
                 core.tasks.push(tokio::spawn(pcscf_loop(
@@ -1007,6 +1031,28 @@ impl BindingStore for CoreStore {
             CoreStore::Redis(s) => s.remove(rec).await,
         }
     }
+
+    async fn save_alias(
+        &self,
+        alias: &str,
+        target: &str,
+        now: u64,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        match self {
+            CoreStore::Memory(s) => s.save_alias(alias, target, now, expires_at).await,
+            #[cfg(feature = "redis")]
+            CoreStore::Redis(s) => s.save_alias(alias, target, now, expires_at).await,
+        }
+    }
+
+    async fn load_alias(&self, alias: &str, now: u64) -> Result<Option<String>, StoreError> {
+        match self {
+            CoreStore::Memory(s) => s.load_alias(alias, now).await,
+            #[cfg(feature = "redis")]
+            CoreStore::Redis(s) => s.load_alias(alias, now).await,
+        }
+    }
 }
 
 /// What the S-CSCF does besides proxying: reg event subscriptions and NOTIFYs, third-party
@@ -1172,24 +1218,16 @@ impl ScscfServices {
     ) {
         let m = msg.as_message();
         let now = unix_now();
-        // a refresh names its subscription by dialog; an initial one (no To tag) by Request-URI
-        // (no look-up: the subscriptions are not indexed by Call-ID, a scan of them all per
-        // registration cost O(registered users))
+        // a refresh names its subscription by dialog (Call-ID and From tag, an indexed look-up);
+        // an initial one (no To tag) by Request-URI
         let refresh = m.to().ok().flatten().is_some_and(|t| t.tag().is_some());
-        let call_id = m
-            .call_id()
-            .ok()
-            .flatten()
-            .filter(|_| refresh)
-            .map(|c| c.as_str().to_string());
-        let existing = call_id.as_ref().and_then(|_| {
-            let n = self.notifier.lock().expect("notifier lock");
-            let aor = n
-                .subscriptions()
-                .find(|s| Some(&s.call_id) == call_id.as_ref())
-                .map(|s| s.aor.clone());
-            aor
-        });
+        let existing = match (m.call_id().ok().flatten(), m.from().ok().flatten()) {
+            (Some(c), Some(f)) if refresh => f.tag().and_then(|tag| {
+                let n = self.notifier.lock().expect("notifier lock");
+                n.aor_of(c.as_str(), tag).map(str::to_string)
+            }),
+            _ => None,
+        };
         let aor = existing.unwrap_or_else(|| {
             let r = m.request_uri_str().unwrap_or_default();
             r.split(';').next().unwrap_or(r).to_string()
@@ -1224,10 +1262,7 @@ impl ScscfServices {
     async fn expire_subscriptions(self: &Arc<Self>, now: u64) {
         let due = {
             let n = self.notifier.lock().expect("notifier lock");
-            n.subscriptions()
-                .filter(|s| s.expires_at <= now)
-                .map(|s| s.aor.clone())
-                .collect::<Vec<_>>()
+            n.due(now)
         };
         if due.is_empty() {
             return;
@@ -1292,7 +1327,9 @@ async fn scscf_loop(
                     let d = if originating
                         || popped_route.as_deref().is_some_and(|r| r.contains("orig@"))
                     {
-                        routing.originating(scscf.store(), &m, odi).await
+                        routing
+                            .originating(scscf.store(), &m, odi, unix_now())
+                            .await
                     } else {
                         routing.terminating(scscf.store(), &m, odi, now).await
                     };
@@ -1505,6 +1542,11 @@ async fn pcscf_loop<R: RxClient>(
                 }
                 let from_core = popped_route.as_deref().is_some_and(|r| r.contains("term@"))
                     || (remote.addr.ip() == core_ip && core_ports.contains(&remote.addr.port()));
+                // TS 33.203 §7: a UE with SAs is heard only over them
+                if !from_core && !pcscf.admits(&m, remote.addr, protected) {
+                    let _ = proxy.discard(server).await;
+                    continue;
+                }
                 if let Some(a) = pcscf.rx_on_end(&m, !from_core) {
                     run_rx(rx.clone(), &chains, a);
                 }

@@ -14,7 +14,7 @@
 use crate::cx::{CxClient, CxFailure, MarQuery, SarQuery};
 use crate::hss::{result, CxResult};
 use crate::hss::{AuthItem, AuthScheme, ServerAssignmentType};
-use crate::ifc::{Context, FilterSet};
+use crate::ifc::Context;
 use crate::registrar::{self, Binding, RegistrarConfig};
 use crate::store::{BindingStore, RegState, RegistrationRecord};
 use crate::subscription::{DefaultHandling, ImsSubscription, RegistrationType, SessionCase};
@@ -152,8 +152,11 @@ pub struct Scscf<C, S> {
     impi_hasher: std::collections::hash_map::RandomState,
     /// CSeq of third-party REGISTERs (one Call-ID per IMPU and AS, so it only grows).
     tpr_cseq: std::sync::atomic::AtomicU32,
-    /// The temporary GRUUs issued, each to the public GRUU of the same instance.
-    temp_gruus: crate::cscf::TempGruus,
+    /// The user profiles (Cx User-Data), parsed once per shape and shared.
+    profiles: crate::profile_cache::ProfileCache,
+    /// Policy: challenge even REGISTERs that came over the UE's security associations
+    /// (`integrity-protected="yes"`); off by default ([`Scscf::reauthenticate_protected`]).
+    reauth_protected: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -170,6 +173,25 @@ impl<C, S> std::fmt::Debug for Scscf<C, S> {
             .field("server_name", &self.cfg.server_name)
             .finish_non_exhaustive()
     }
+}
+
+/// True when an Authorization value carries `integrity-protected="yes"` or `"tls-connected"`
+/// (set by the P-CSCF, TS 24.229 §5.2.2.1 / §7.2A.7.2).
+fn integrity_protected(auth: &str) -> bool {
+    auth.split(',').any(|p| {
+        let p = p.trim();
+        let p = p
+            .get(..7)
+            .filter(|d| d.eq_ignore_ascii_case("digest "))
+            .map_or(p, |_| p[7..].trim_start());
+        p.split_once('=').is_some_and(|(k, v)| {
+            k.trim().eq_ignore_ascii_case("integrity-protected")
+                && matches!(
+                    v.trim().trim_matches('"').to_ascii_lowercase().as_str(),
+                    "yes" | "tls-connected"
+                )
+        })
+    })
 }
 
 fn reply(req: &Message<'_>, status: u16, extra: &[(&str, String)]) -> RegisterOutcome {
@@ -231,8 +253,19 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
             served: Mutex::new(HashMap::new()),
             impi_hasher: std::collections::hash_map::RandomState::new(),
             tpr_cseq: std::sync::atomic::AtomicU32::new(1),
-            temp_gruus: crate::cscf::TempGruus::default(),
+            profiles: crate::profile_cache::ProfileCache::default(),
+            reauth_protected: false,
         }
+    }
+
+    /// Policy for REGISTERs the P-CSCF received integrity-protected (`integrity-protected="yes"`
+    /// or `"tls-connected"` in Authorization) from a user registered here: `true` challenges
+    /// every one of them (a re-authentication), `false` (the default) refreshes, changes or ends
+    /// the registration without a new challenge (TS 24.229 §5.4.1.2.2: the S-CSCF *may*
+    /// require authentication of any REGISTER, and *shall* for those not integrity-protected).
+    pub fn reauthenticate_protected(mut self, every: bool) -> Self {
+        self.reauth_protected = every;
+        self
     }
 
     fn track(&self, rec: &RegistrationRecord) {
@@ -497,6 +530,25 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
             },
         };
         let now_d = Duration::from_secs(now);
+        // TS 24.229 §5.4.1.2.2: a REGISTER that came over the UE's SAs, with no authentication
+        // ongoing (no reg-await-auth) for a user registered here under this IMPI, is not
+        // challenged again unless policy says so
+        if !self.reauth_protected
+            && req
+                .header(HeaderName::Authorization)
+                .is_some_and(integrity_protected)
+            && !self
+                .pending
+                .lock()
+                .expect("pending lock is never poisoned")
+                .contains_key(&impi)
+            && matches!(
+                self.store.load_shared(&impu).await,
+                Ok(Some(r)) if r.impi == impi && r.state == RegState::Registered
+            )
+        {
+            return self.bind(req, &impi, &impu, now).await;
+        }
         // the algorithm a UE asks for in an Authorization without a response (TS 24.229)
         let requested = creds.as_ref().and_then(|c| c.algorithm().ok());
         let Some(creds) = creds.filter(|c| !c.nonce.is_empty()) else {
@@ -766,10 +818,11 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
             ),
             (sent, existing) => {
                 let user_data = sent.or_else(|| existing.and_then(|r| r.user_data.clone()));
-                let profile = user_data
-                    .as_deref()
-                    .and_then(|x| ImsSubscription::from_xml(x.as_bytes()).ok());
-                let (set, barred) = identities(profile.as_ref(), impu);
+                // parsed once per profile shape, shared by the users that have it
+                let (set, barred) = match user_data.as_deref().map(|x| self.profiles.get(x)) {
+                    Some(Ok(p)) => p.identities(impu),
+                    _ => identities(None, impu),
+                };
                 (user_data, set, barred)
             }
         };
@@ -789,17 +842,36 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
         }
         self.track(&rec);
         let mut o = self.ok(req, Some(&rec), &rec.implicit_set, now);
+        // the temporary GRUUs of the 200 (RFC 5627 §3.2) resolve through the store, for as long
+        // as their contact is registered (the same Call-ID gives the same one: a refresh
+        // extends it); every S-CSCF sharing the store routes them
+        if o.status == 200
+            && rec.impu.starts_with("sip")
+            && req
+                .list(HeaderName::Supported)
+                .any(|(_, v)| v.trim().eq_ignore_ascii_case("gruu"))
+        {
+            for b in rec.bindings.iter().filter(|b| b.expires_at > now) {
+                if let Some(inst) = b.instance_id.as_deref() {
+                    let temp = self.temp_gruu(&rec.impu, inst, &b.call_id);
+                    let public = registrar::pub_gruu(&rec.impu, inst);
+                    let _ = self
+                        .store
+                        .save_alias(
+                            &crate::cscf::temp_gruu_key(&temp),
+                            &public,
+                            now,
+                            b.expires_at,
+                        )
+                        .await;
+                }
+            }
+        }
         o.event = Some(RegEvent::Registered {
             initial: !was_registered,
             record: rec,
         });
         o
-    }
-
-    /// The temporary GRUUs this S-CSCF issued (RFC 5627 §3.2), for [`crate::cscf::ScscfRouting`]
-    /// to route them: each maps to the public GRUU of its instance.
-    pub fn temp_gruus(&self) -> crate::cscf::TempGruus {
-        self.temp_gruus.clone()
     }
 
     /// A temporary GRUU (RFC 5627 §3.2): opaque, unguessable without the S-CSCF's secret, new
@@ -843,7 +915,6 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
                             self.temp_gruu(&r.impu, inst, &b.call_id),
                         );
                         c.push_str(&format!(";pub-gruu=\"{public}\";temp-gruu=\"{temp}\""));
-                        self.temp_gruus.insert(&temp, public);
                     }
                 }
                 extra.push(("Contact", c));
@@ -917,20 +988,21 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
         icid: &str,
     ) -> Vec<ThirdPartyRegister> {
         let record = event.record();
+        // the profile's shape is parsed and its iFCs compiled once, for every user having it
         let Some(profile) = record
             .user_data
             .as_deref()
-            .and_then(|x| ImsSubscription::from_xml(x.as_bytes()).ok())
+            .and_then(|x| self.profiles.get(x).ok())
         else {
             return Vec::new();
         };
         let Some(sp) = profile
-            .profile_of(&record.impu)
-            .or(profile.service_profiles.first())
+            .service_profile_of(&record.impu)
+            .or((profile.service_profiles() > 0).then_some(0))
         else {
             return Vec::new();
         };
-        let Ok(set) = FilterSet::compile(&sp.initial_filter_criteria) else {
+        let Some(set) = profile.filters(sp) else {
             return Vec::new();
         };
         let (registration_type, expires) = match event {
@@ -1291,6 +1363,91 @@ Content-Length: 0\r\n\r\n"
             hss.registration(IMPI).unwrap().0,
             crate::hss::RegistrationState::NotRegistered
         );
+    }
+
+    #[test]
+    fn an_integrity_protected_register_is_not_challenged_again_unless_policy_says_so() {
+        for every in [false, true] {
+            let s = scscf().reauthenticate_protected(every);
+            let now = 1_700_000_000;
+            let mut usim = Usim::new(
+                Milenage::new(&K, OperatorKey::Op(OP)),
+                aka::DEFAULT_IND_BITS,
+            );
+            // an unprotected REGISTER claiming integrity protection (the P-CSCF strips a
+            // UE-written one; here none is registered yet): challenged all the same
+            let claim = format!(
+                "Digest username=\"{IMPI}\",realm=\"ims.example.org\",nonce=\"\",uri=\"sip:ims.example.org\",response=\"\",algorithm=AKAv1-MD5,integrity-protected=\"yes\""
+            );
+            let r1 = register(1, Some(&claim), 600);
+            let o = block_on(s.register(&ims_sip::parse_datagram(&r1).unwrap(), now, [1; 16]));
+            assert_eq!(o.status, 401, "not registered: authenticate first");
+            let www = header(&o.response, "WWW-Authenticate").unwrap();
+            let (creds, _) =
+                digest::answer_aka(&Challenge::parse(&www).unwrap(), &mut usim, IMPI, &REQ)
+                    .unwrap();
+            let r2 = register(
+                2,
+                Some(&format!("{creds},integrity-protected=\"yes\"")),
+                600,
+            );
+            let o = block_on(s.register(&ims_sip::parse_datagram(&r2).unwrap(), now, [2; 16]));
+            assert_eq!(o.status, 200);
+            // re-registration over the SAs (the P-CSCF wrote integrity-protected="yes"), the
+            // old credentials repeated as TS 24.229 §5.1.1.4.1 has the UE do
+            let rereg = format!("{creds},integrity-protected=\"yes\"");
+            let r3 = register(3, Some(&rereg), 900);
+            let o = block_on(s.register(&ims_sip::parse_datagram(&r3).unwrap(), now + 60, [3; 16]));
+            if every {
+                assert_eq!(o.status, 401, "policy: re-authenticate every REGISTER");
+                continue;
+            }
+            assert_eq!(o.status, 200, "{}", String::from_utf8_lossy(&o.response));
+            assert!(matches!(
+                o.event,
+                Some(RegEvent::Registered { initial: false, .. })
+            ));
+            let rec = block_on(s.store().load(IMPU)).unwrap().unwrap();
+            assert_eq!(rec.bindings[0].expires_at, now + 60 + 900);
+            // not protected: challenged
+            let r4 = register(4, Some(&format!("{creds},integrity-protected=\"no\"")), 900);
+            let o = block_on(s.register(&ims_sip::parse_datagram(&r4).unwrap(), now + 70, [4; 16]));
+            assert_eq!(o.status, 401);
+            // while that challenge is pending (reg-await-auth), a protected one is challenged
+            // too (TS 24.229 §5.4.1.2.2 applies only with no authentication ongoing)
+            let r5 = register(5, Some(&rereg), 900);
+            let o = block_on(s.register(&ims_sip::parse_datagram(&r5).unwrap(), now + 71, [5; 16]));
+            assert_ne!(o.status, 200);
+        }
+        // de-registration over the SAs, no authentication ongoing: no challenge either
+        let s = scscf();
+        let now = 1_700_000_000;
+        let mut usim = Usim::new(
+            Milenage::new(&K, OperatorKey::Op(OP)),
+            aka::DEFAULT_IND_BITS,
+        );
+        let o = block_on(s.register(
+            &ims_sip::parse_datagram(&register(1, None, 600)).unwrap(),
+            now,
+            [1; 16],
+        ));
+        let www = header(&o.response, "WWW-Authenticate").unwrap();
+        let (creds, _) =
+            digest::answer_aka(&Challenge::parse(&www).unwrap(), &mut usim, IMPI, &REQ).unwrap();
+        let auth = format!("{creds},integrity-protected=\"yes\"");
+        let o = block_on(s.register(
+            &ims_sip::parse_datagram(&register(2, Some(&auth), 600)).unwrap(),
+            now,
+            [2; 16],
+        ));
+        assert_eq!(o.status, 200);
+        let o = block_on(s.register(
+            &ims_sip::parse_datagram(&register(3, Some(&auth), 0)).unwrap(),
+            now + 5,
+            [3; 16],
+        ));
+        assert_eq!(o.status, 200);
+        assert!(matches!(o.event, Some(RegEvent::Deregistered { .. })));
     }
 
     #[test]

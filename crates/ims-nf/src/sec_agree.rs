@@ -31,10 +31,10 @@
 //! tests.
 
 use ims_sip::{HeaderName, Message, OwnedMessage};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// The option tag of RFC 3329 §4.
 pub const OPTION_TAG: &str = "sec-agree";
@@ -304,6 +304,29 @@ pub fn without_sec_agree(value: &str) -> Option<String> {
         .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case(OPTION_TAG))
         .collect();
     (!rest.is_empty()).then(|| rest.join(", "))
+}
+
+/// An Authorization value without any `integrity-protected` parameter (one a UE wrote itself:
+/// only the P-CSCF sets it, TS 24.229 §5.2.2.1); `None` when it has none.
+pub fn without_integrity_protected(auth: &str) -> Option<String> {
+    let is_ip = |p: &str| {
+        p.trim()
+            .to_ascii_lowercase()
+            .trim_start_matches("digest ")
+            .starts_with("integrity-protected")
+    };
+    if !split_top(auth, b',').any(|(_, p)| is_ip(p)) {
+        return None;
+    }
+    let kept: Vec<&str> = split_top(auth, b',')
+        .map(|(_, p)| p.trim())
+        .filter(|p| !is_ip(p))
+        .collect();
+    let mut out = kept.join(",");
+    if !out.to_ascii_lowercase().starts_with("digest") {
+        out.insert_str(0, "Digest ");
+    }
+    Some(out)
 }
 
 /// A WWW-Authenticate challenge without its `ck`/`ik` parameters, and their values (hex, as
@@ -619,6 +642,9 @@ struct Agreement {
     /// Our Security-Server (the protected REGISTER's Security-Verify must match).
     server: String,
     sa: Option<SecurityAssociation>,
+    /// The SAs in use before a re-authentication: kept until the new ones carry a request
+    /// (TS 33.203 §7.4), or until they expire.
+    old: Option<SecurityAssociation>,
 }
 
 /// What [`SecAgree::on_register`] wants done to a REGISTER.
@@ -638,6 +664,9 @@ pub struct SecAgree {
     installer: Arc<dyn SaInstaller>,
     next_spi: Mutex<u32>,
     by_call: Mutex<HashMap<String, Agreement>>,
+    /// The UEs' protected server ports (`ue_ip:port-s`) while they have SAs: requests to them
+    /// leave from our protected client port (shared with the transport).
+    peers: Arc<RwLock<HashSet<SocketAddr>>>,
 }
 
 impl SecAgree {
@@ -649,7 +678,135 @@ impl SecAgree {
             installer,
             next_spi: Mutex::new(first),
             by_call: Mutex::new(HashMap::new()),
+            peers: Arc::default(),
         }
+    }
+
+    /// The UEs' protected server ports (`ue_ip:port-s`) of the SAs now held: requests toward
+    /// them go from our protected client port to that port (TS 33.203 §7.1). The set is kept
+    /// up to date as SAs come and go (give it to the transport, e.g. an
+    /// `ims_net::sip::ClientPort`).
+    pub fn protected_peers(&self) -> Arc<RwLock<HashSet<SocketAddr>>> {
+        self.peers.clone()
+    }
+
+    /// Our SIP URI at the protected server port, with `user` (`term`: the Path of a protected
+    /// REGISTER, TS 24.229 §5.2.2).
+    pub fn protected_uri(&self, user: &str) -> String {
+        match self.cfg.ip {
+            IpAddr::V4(ip) => format!("sip:{user}@{ip}:{}", self.cfg.port_s),
+            IpAddr::V6(ip) => format!("sip:{user}@[{ip}]:{}", self.cfg.port_s),
+        }
+    }
+
+    /// The Security-Server of a 494 (RFC 3329 §2.3.1: the server lists the mechanisms it
+    /// supports): one `ipsec-3gpp` element per (integrity, encryption) pair we accept, in our
+    /// order of preference.
+    pub fn supported_mechanisms(&self) -> String {
+        let n = (self.cfg.integrity.len() * self.cfg.encryption.len()).max(1);
+        let mut out = Vec::new();
+        for (i, alg) in self.cfg.integrity.iter().enumerate() {
+            for (j, ealg) in self.cfg.encryption.iter().enumerate() {
+                let rank = i * self.cfg.encryption.len() + j;
+                // q from 1 down in equal steps: the order is the preference
+                let q = u16::try_from(1000 - 1000 * rank / n).unwrap_or(0);
+                out.push(
+                    SecMechanism {
+                        name: IPSEC_3GPP,
+                        q: Some(q),
+                        alg: Some(alg),
+                        ealg: Some(ealg),
+                        prot: Some("esp"),
+                        mode: Some("trans"),
+                        ..SecMechanism::default()
+                    }
+                    .to_string(),
+                );
+            }
+        }
+        out.join(", ")
+    }
+
+    fn install(&self, sa: &SecurityAssociation) {
+        // a failed install (no kernel IPsec) leaves the agreement in place: the state and the
+        // headers are what this P-CSCF answers for
+        let _ = self.installer.install(sa);
+        if let Ok(mut p) = self.peers.write() {
+            p.insert(SocketAddr::new(sa.ue_ip, sa.ue.port_s));
+        }
+    }
+
+    fn uninstall(&self, sa: &SecurityAssociation, calls: &HashMap<String, Agreement>) {
+        let _ = self.installer.remove(sa);
+        let peer = SocketAddr::new(sa.ue_ip, sa.ue.port_s);
+        // another agreement (a later registration from the same UE port) may still use it
+        let used = calls.values().any(|a| {
+            [&a.sa, &a.old]
+                .into_iter()
+                .flatten()
+                .any(|o| o != sa && SocketAddr::new(o.ue_ip, o.ue.port_s) == peer)
+        });
+        if !used {
+            if let Ok(mut p) = self.peers.write() {
+                p.remove(&peer);
+            }
+        }
+    }
+
+    /// Whether a request from `src` may be processed (TS 33.203 §7, TS 24.229 §5.2.2): one
+    /// that came to our protected server port (`protected`) must come from the protected
+    /// client port of a UE we hold SAs with; a UE with established SAs sends everything but an
+    /// (initial, unprotected) REGISTER over them, so an unprotected request from its protected
+    /// ports or naming its protected contact (`contact`: the request's Contact host and port)
+    /// is refused. Refused requests are to be discarded without an answer: over real IPsec
+    /// they would not reach SIP at all (the kernel drops what its SA policies do not admit).
+    /// A request over the SAs of a re-authentication, once they are established, retires the
+    /// previous SAs (TS 33.203 §7.4).
+    pub fn accept_request(
+        &self,
+        src: SocketAddr,
+        protected: bool,
+        register: bool,
+        contact: Option<SocketAddr>,
+    ) -> bool {
+        let from = |sa: &SecurityAssociation| sa.ue_ip == src.ip() && sa.ue.port_c == src.port();
+        let mut calls = self.by_call.lock().expect("sec-agree lock");
+        if protected {
+            let mut retire = None;
+            let mut ok = false;
+            for (k, a) in calls.iter() {
+                if a.sa.as_ref().is_some_and(from) {
+                    ok = true;
+                    if a.old.is_some() && a.sa.as_ref().is_some_and(|s| s.established) {
+                        retire = Some(k.clone());
+                    }
+                    break;
+                }
+                if a.old.as_ref().is_some_and(from) {
+                    ok = true;
+                    break;
+                }
+            }
+            if let Some(k) = retire {
+                if let Some(old) = calls.get_mut(&k).and_then(|a| a.old.take()) {
+                    self.uninstall(&old, &calls);
+                }
+            }
+            return ok;
+        }
+        if register {
+            return true;
+        }
+        let bypasses = |sa: &SecurityAssociation| {
+            sa.established
+                && sa.ue_ip == src.ip()
+                && (sa.ue.port_c == src.port()
+                    || sa.ue.port_s == src.port()
+                    || contact == Some(SocketAddr::new(sa.ue_ip, sa.ue.port_s)))
+        };
+        !calls
+            .values()
+            .any(|a| a.sa.as_ref().is_some_and(bypasses) || a.old.as_ref().is_some_and(bypasses))
     }
 
     /// The settings.
@@ -703,6 +860,12 @@ impl SecAgree {
                     first.is_ok_and(|f| same_list(&client, &f)),
                 )
             };
+            // RFC 3329 §2.3.1: a Security-Verify that is not the server's list means the
+            // agreement was tampered with (a downgrade attempt): the request is refused with 494
+            // (and our list, see `supported_mechanisms`). TS 24.229 §5.2.2 has its own wording for
+            // the P-CSCF that we could not re-read here (the reference copies reachable from
+            // this workspace only open §5.2.1); 494 is our reading of RFC 3329, not checked
+            // against that text.
             if !verified {
                 return Err(494);
             }
@@ -793,6 +956,7 @@ impl SecAgree {
                         offered_at: now,
                         server: String::new(),
                         sa: None,
+                        old: None,
                     },
                 );
             }
@@ -843,6 +1007,11 @@ impl SecAgree {
             ims_auth::encoding::hex_decode(ck).ok()?,
             ims_auth::encoding::hex_decode(ik).ok()?,
         );
+        // TS 33.203 §7.1/§7.2: the P-CSCF selects the integrity and encryption algorithms
+        // among those the UE offered, and its Security-Server states the choice (one element);
+        // we take OUR preference order first (the UE's order and q only break nothing here).
+        // Which side's preference wins is our reading: §7.2's text was not readable from this
+        // workspace (only the opening of clause 7).
         let (alg, ealg, ue) = self.cfg.integrity.iter().find_map(|i| {
             self.cfg.encryption.iter().find_map(|e| {
                 a.offer
@@ -870,14 +1039,21 @@ impl SecAgree {
             established: false,
             expires_at: now + self.cfg.temporary_lifetime,
         };
-        // a re-authentication replaces the SAs (TS 33.203 §7.4 would keep the old ones until the
-        // new ones carry traffic: not done)
-        if let Some(old) = a.sa.take() {
-            let _ = self.installer.remove(&old);
+        // TS 33.203 §7.4: a re-authentication over established SAs keeps them (they carry the
+        // traffic until the new ones do, see `accept_request`); a temporary SA never confirmed
+        // (the UE was challenged again) goes
+        match a.sa.take() {
+            Some(prev) if prev.established => {
+                if let Some(older) = a.old.replace(prev) {
+                    let _ = self.installer.remove(&older);
+                }
+            }
+            Some(prev) => {
+                let _ = self.installer.remove(&prev);
+            }
+            None => {}
         }
-        // a failed install (no kernel IPsec) leaves the agreement in place: the state and the
-        // headers are what this P-CSCF answers for
-        let _ = self.installer.install(&sa);
+        self.install(&sa);
         let server = SecMechanism {
             name: IPSEC_3GPP,
             q: Some(100),
@@ -918,8 +1094,10 @@ impl SecAgree {
                 sa.expires_at = t;
             }
             None => {
-                if let Some(sa) = calls.remove(call_id).and_then(|a| a.sa) {
-                    let _ = self.installer.remove(&sa);
+                if let Some(a) = calls.remove(call_id) {
+                    for sa in [a.sa, a.old].into_iter().flatten() {
+                        self.uninstall(&sa, &calls);
+                    }
                 }
             }
         }
@@ -928,36 +1106,60 @@ impl SecAgree {
     /// Removes the SAs of the UE at `ue_ip` (its registration was ended by the network).
     pub fn forget_ue(&self, ue_ip: IpAddr, ue_port_s: Option<u16>) {
         let mut calls = self.by_call.lock().expect("sec-agree lock");
-        calls.retain(|_, a| match &a.sa {
-            Some(sa) if sa.ue_ip == ue_ip && ue_port_s.is_none_or(|p| p == sa.ue.port_s) => {
-                let _ = self.installer.remove(sa);
-                false
+        let gone: Vec<String> = calls
+            .iter()
+            .filter(|(_, a)| {
+                a.sa.as_ref().is_some_and(|sa| {
+                    sa.ue_ip == ue_ip && ue_port_s.is_none_or(|p| p == sa.ue.port_s)
+                })
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in gone {
+            if let Some(a) = calls.remove(&k) {
+                for sa in [a.sa, a.old].into_iter().flatten() {
+                    self.uninstall(&sa, &calls);
+                }
             }
-            _ => true,
-        });
+        }
     }
 
     /// Removes agreements and SAs past their time (temporary ones never confirmed, and those of
     /// registrations that expired). Returns how many went.
     pub fn expire(&self, now: u64) -> usize {
         let mut calls = self.by_call.lock().expect("sec-agree lock");
-        let before = calls.len();
         let lifetime = self.cfg.temporary_lifetime;
-        calls.retain(|_, a| match &a.sa {
-            Some(sa) if sa.expires_at <= now => {
-                let _ = self.installer.remove(sa);
-                false
+        let mut ended: Vec<SecurityAssociation> = Vec::new();
+        let mut gone = 0;
+        calls.retain(|_, a| {
+            if a.old.as_ref().is_some_and(|o| o.expires_at <= now) {
+                ended.extend(a.old.take());
             }
-            Some(_) => true,
-            None => a.offered_at + lifetime > now,
+            let keep = match &a.sa {
+                Some(sa) => sa.expires_at > now,
+                None => a.offered_at + lifetime > now,
+            };
+            if !keep {
+                ended.extend(a.sa.take());
+                ended.extend(a.old.take());
+                gone += 1;
+            }
+            keep
         });
-        before - calls.len()
+        for sa in &ended {
+            self.uninstall(sa, &calls);
+        }
+        gone
     }
 
     /// The SAs now held (temporary and established).
     pub fn associations(&self) -> Vec<SecurityAssociation> {
         let calls = self.by_call.lock().expect("sec-agree lock");
-        calls.values().filter_map(|a| a.sa.clone()).collect()
+        calls
+            .values()
+            .flat_map(|a| [a.sa.clone(), a.old.clone()])
+            .flatten()
+            .collect()
     }
 }
 
@@ -1257,6 +1459,152 @@ mod tests {
         // an offer never challenged goes after the temporary lifetime
         assert_eq!(sa.expire(240), 0);
         assert_eq!(sa.expire(241), 1);
+    }
+
+    /// Registers the UE of `register()` (offer ports c=2468, s=1357) through the whole
+    /// agreement; returns our Security-Server.
+    fn agreed(sa: &SecAgree, offer: &str, now: u64) -> String {
+        let r = register(&format!(
+            "Require: sec-agree\r\nSecurity-Client: {offer}\r\nAuthorization: Digest username=\"u\",nonce=\"\"\r\n"
+        ));
+        sa.on_register(&ims_sip::parse_datagram(r.as_bytes()).unwrap(), false, now)
+            .unwrap();
+        let c = challenge();
+        let out = sa
+            .on_challenge(&ims_sip::parse_datagram(c.as_bytes()).unwrap(), UE, now)
+            .unwrap();
+        let server =
+            mechanisms(&out.as_message(), HeaderName::SecurityServer).unwrap()[0].to_string();
+        let p = register(&format!(
+            "Require: sec-agree\r\nSecurity-Client: {offer}\r\nSecurity-Verify: {server}\r\nAuthorization: Digest username=\"u\",nonce=\"bm9uY2U=\",response=\"x\"\r\n"
+        ));
+        sa.on_register(&ims_sip::parse_datagram(p.as_bytes()).unwrap(), true, now)
+            .unwrap();
+        sa.on_registered("reg-1", &[("10.0.0.7:1357".into(), now + 3600)]);
+        server
+    }
+
+    #[test]
+    fn requests_are_heard_only_over_the_sas_and_requests_to_the_ue_use_them() {
+        let (sa, _) = engine();
+        let offer = "ipsec-3gpp;alg=hmac-sha-1-96;spi-c=1111;spi-s=2222;port-c=2468;port-s=1357";
+        let ue = |port| SocketAddr::new(UE, port);
+        // before any agreement: anything is heard (plain UEs, the initial REGISTER)
+        assert!(sa.accept_request(ue(2468), false, false, None));
+        assert!(sa.protected_peers().read().unwrap().is_empty());
+        agreed(&sa, offer, 1000);
+        // requests toward the UE go to its protected server port (from our port-c)
+        assert!(sa.protected_peers().read().unwrap().contains(&ue(1357)));
+        // over the SA: from the UE's port-c to our port-s
+        assert!(sa.accept_request(ue(2468), true, false, None));
+        // to our port-s from anywhere else: not over the SA
+        assert!(!sa.accept_request(ue(9999), true, false, None));
+        assert!(!sa.accept_request(SocketAddr::new(P, 2468), true, false, None));
+        // unprotected from the UE's protected ports, or naming its protected contact: refused
+        assert!(!sa.accept_request(ue(2468), false, false, None));
+        assert!(!sa.accept_request(ue(1357), false, false, None));
+        assert!(!sa.accept_request(ue(7000), false, false, Some(ue(1357))));
+        // ... but an unprotected (initial) REGISTER may always start over
+        assert!(sa.accept_request(ue(2468), false, true, None));
+        // another UE on the same address, without SAs, is not affected
+        assert!(sa.accept_request(ue(7000), false, false, Some(ue(7000))));
+        // the SAs end: nothing is sent from port-c any more
+        sa.forget_ue(UE, Some(1357));
+        assert!(sa.protected_peers().read().unwrap().is_empty());
+        assert!(sa.accept_request(ue(2468), false, false, None));
+    }
+
+    #[test]
+    fn a_reauthentication_keeps_the_old_sas_until_the_new_ones_carry_a_request() {
+        let (sa, rec) = engine();
+        let offer = "ipsec-3gpp;alg=hmac-sha-1-96;spi-c=1111;spi-s=2222;port-c=2468;port-s=1357";
+        let first = agreed(&sa, offer, 1000);
+        // re-authentication: a protected REGISTER over the SAs with a new offer (new SPIs and
+        // ports), challenged again by the S-CSCF
+        let offer2 = "ipsec-3gpp;alg=hmac-sha-1-96;spi-c=3333;spi-s=4444;port-c=2470;port-s=1359";
+        let r = register(&format!(
+            "Require: sec-agree\r\nSecurity-Client: {offer2}\r\nSecurity-Verify: {first}\r\nAuthorization: Digest username=\"u\",nonce=\"bm9uY2U=\",response=\"x\"\r\n"
+        ));
+        sa.on_register(&ims_sip::parse_datagram(r.as_bytes()).unwrap(), true, 2000)
+            .unwrap();
+        let c = challenge();
+        let out = sa
+            .on_challenge(&ims_sip::parse_datagram(c.as_bytes()).unwrap(), UE, 2000)
+            .unwrap();
+        let second =
+            mechanisms(&out.as_message(), HeaderName::SecurityServer).unwrap()[0].to_string();
+        assert_ne!(first, second, "new SPIs");
+        // both pairs are held: the old established, the new temporary
+        let held = sa.associations();
+        assert_eq!(held.len(), 2, "{held:?}");
+        assert!(held.iter().any(|a| a.established && a.ue.port_c == 2468));
+        assert!(held.iter().any(|a| !a.established && a.ue.port_c == 2470));
+        assert!(!rec
+            .operations()
+            .iter()
+            .any(|o| matches!(o, SaOperation::Remove(_))));
+        // the old SAs still carry requests meanwhile
+        let ue = |port| SocketAddr::new(UE, port);
+        assert!(sa.accept_request(ue(2468), true, false, None));
+        // the REGISTER over the new SAs and its 200: the new pair is established, the old kept
+        let p = register(&format!(
+            "Require: sec-agree\r\nSecurity-Client: {offer2}\r\nSecurity-Verify: {second}\r\nAuthorization: Digest username=\"u\",nonce=\"bm9uY2U=\",response=\"y\"\r\n"
+        ));
+        sa.on_register(&ims_sip::parse_datagram(p.as_bytes()).unwrap(), true, 2001)
+            .unwrap();
+        assert!(sa.accept_request(ue(2470), true, true, None));
+        sa.on_registered("reg-1", &[("10.0.0.7:1359".into(), 5600)]);
+        assert_eq!(sa.associations().len(), 2);
+        {
+            let peers = sa.protected_peers();
+            let peers = peers.read().unwrap();
+            assert!(peers.contains(&ue(1357)) && peers.contains(&ue(1359)));
+        }
+        // the first request over the new, established SAs retires the old ones
+        assert!(sa.accept_request(ue(2470), true, false, None));
+        let held = sa.associations();
+        assert_eq!(held.len(), 1, "{held:?}");
+        assert_eq!(held[0].ue.port_c, 2470);
+        let removed: Vec<_> = rec
+            .operations()
+            .into_iter()
+            .filter_map(|o| match o {
+                SaOperation::Remove(a) => Some(a),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(removed.len(), 1);
+        assert_eq!(removed[0].ue.port_c, 2468);
+        assert!(!sa.protected_peers().read().unwrap().contains(&ue(1357)));
+        // the old pair is heard no more
+        assert!(!sa.accept_request(ue(2468), true, false, None));
+    }
+
+    #[test]
+    fn a_494_lists_what_we_support_in_our_order() {
+        let (sa, _) = engine();
+        let list = sa.supported_mechanisms();
+        let m = parse_list(split_top(&list, b',').map(|(_, e)| e)).unwrap();
+        assert_eq!(m.len(), 6, "{list}");
+        assert!(m
+            .iter()
+            .all(|x| x.name == IPSEC_3GPP && x.prot == Some("esp") && x.mode == Some("trans")));
+        assert_eq!(
+            (m[0].alg, m[0].ealg),
+            (Some("hmac-sha-1-96"), Some("aes-cbc"))
+        );
+        assert_eq!((m[5].alg, m[5].ealg), (Some("hmac-md5-96"), Some("null")));
+        let q: Vec<u16> = m.iter().map(|x| x.q.unwrap()).collect();
+        assert!(q.windows(2).all(|w| w[0] > w[1]), "{q:?}");
+        // a UE-written integrity-protected never passes the P-CSCF
+        assert_eq!(
+            without_integrity_protected(
+                "Digest username=\"u\", integrity-protected=\"yes\", response=\"r\""
+            )
+            .as_deref(),
+            Some("Digest username=\"u\",response=\"r\"")
+        );
+        assert_eq!(without_integrity_protected("Digest username=\"u\""), None);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! set, so a lookup by any of them (tel URI or SIP URI) finds it.
 
 use crate::registrar::Binding;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
@@ -252,46 +252,169 @@ pub trait BindingStore: Send + Sync + 'static {
         &self,
         rec: &RegistrationRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Stores an alias: `alias` resolves to `target` until `expires_at` (seconds since the
+    /// epoch; `now` is the present) — an S-CSCF's temporary GRUU to the public GRUU of the same
+    /// instance (RFC 5627 §3.2), so every S-CSCF sharing the store resolves it.
+    fn save_alias(
+        &self,
+        alias: &str,
+        target: &str,
+        now: u64,
+        expires_at: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// What `alias` resolves to at `now` (`None`: unknown or expired).
+    fn load_alias(
+        &self,
+        alias: &str,
+        now: u64,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 }
 
-/// One key of a stored record: the record itself and which of its identities the key is, so
-/// the map holds no copy of the identity strings (the record's own `impu` / `implicit_set`
-/// entries are the keys).
+/// One key of a stored record: the record in its compact encoded form
+/// ([`RegistrationRecord::encode`], one exact-size allocation shared by the record's keys) and
+/// where in it the identity the key is lies, so the map holds no copy of the identity strings.
 #[derive(Debug, Clone)]
 struct Key {
-    rec: Arc<RegistrationRecord>,
-    /// [`Key::IMPU`] for `rec.impu`, else an index into `rec.implicit_set`.
-    at: u32,
+    /// The encoding, then (when the user profile is kept as a shared skeleton, see
+    /// [`Templates`]) `T<skeleton id>:` and the profile's identity texts as `<len>:<text>`.
+    rec: Arc<str>,
+    /// Offset and length of the identity in `rec`.
+    at: (u32, u32),
+    /// Length of the encoding in `rec`.
+    split: u32,
+    /// True for the record's `impu` (one per record).
+    first: bool,
+}
+
+/// The skeletons of the user profiles (Cx User-Data) the store holds: the XML of two users
+/// differs only in their identities, so a record keeps the skeleton's number and its own
+/// identity texts instead of the whole document (≈ 2.5 KB with five iFCs). Bounded: past
+/// [`Templates::MAX`] shapes, new ones are kept whole.
+#[derive(Debug, Default)]
+struct Templates {
+    ids: std::collections::HashMap<Arc<str>, u32>,
+    skeletons: Vec<Arc<str>>,
+}
+
+impl Templates {
+    const MAX: usize = 1024;
+
+    /// The number of `skeleton`, added if new and there is room.
+    fn id(&mut self, skeleton: String) -> Option<u32> {
+        if let Some(&id) = self.ids.get(skeleton.as_str()) {
+            return Some(id);
+        }
+        if self.skeletons.len() >= Self::MAX {
+            return None;
+        }
+        let id = u32::try_from(self.skeletons.len()).ok()?;
+        let s: Arc<str> = skeleton.into();
+        self.skeletons.push(s.clone());
+        self.ids.insert(s, id);
+        Some(id)
+    }
 }
 
 impl Key {
-    const IMPU: u32 = u32::MAX;
-
     fn as_str(&self) -> &str {
-        match self.at {
-            Key::IMPU => &self.rec.impu,
-            i => &self.rec.implicit_set[i as usize],
-        }
+        let (start, len) = (self.at.0 as usize, self.at.1 as usize);
+        self.rec.get(start..start + len).unwrap_or_default()
     }
 
     /// The keys of `rec` (as [`RegistrationRecord::keys`]: `impu`, then every other IMPU of
-    /// the implicit set).
-    fn all(rec: &Arc<RegistrationRecord>) -> impl Iterator<Item = Key> + '_ {
-        std::iter::once(Key {
-            rec: rec.clone(),
-            at: Key::IMPU,
-        })
-        .chain(
-            rec.implicit_set
-                .iter()
-                .enumerate()
-                .filter(|(_, k)| **k != rec.impu)
-                .filter_map(|(i, _)| u32::try_from(i).ok().filter(|&i| i != Key::IMPU))
-                .map(|at| Key {
-                    rec: rec.clone(),
-                    at,
-                }),
-        )
+    /// the implicit set), pointing into its encoding; the user profile as a skeleton of
+    /// `templates` when it can be.
+    fn all(rec: &RegistrationRecord, templates: &Mutex<Templates>) -> Result<Vec<Key>, StoreError> {
+        let cut = rec
+            .user_data
+            .as_deref()
+            .and_then(crate::profile_cache::split_identities)
+            .and_then(|(skeleton, values)| {
+                let id = templates.lock().expect("templates lock").id(skeleton)?;
+                Some((id, values))
+            });
+        let mut text = match &cut {
+            Some(_) => RegistrationRecord {
+                user_data: None,
+                ..rec.clone()
+            }
+            .encode(),
+            None => rec.encode(),
+        };
+        let split = text.len();
+        if let Some((id, values)) = &cut {
+            text.extend_from_slice(format!("T{id}:").as_bytes());
+            for v in values {
+                text.extend_from_slice(format!("{}:{v}", v.len()).as_bytes());
+            }
+        }
+        let enc: Arc<str> = String::from_utf8(text)
+            .map_err(|_| StoreError::Corrupt)?
+            .into();
+        // the fields in order: "v1", impu, impi, the set's size, the set
+        let mut fields = Vec::with_capacity(4 + rec.implicit_set.len());
+        let mut at = 0usize;
+        while fields.len() < 4 + rec.implicit_set.len() {
+            let colon = enc[at..].find(':').ok_or(StoreError::Corrupt)? + at;
+            let n: usize = enc[at..colon].parse().map_err(|_| StoreError::Corrupt)?;
+            let start = colon + 1;
+            fields.push((start, n));
+            at = start + n;
+        }
+        let num = |n: usize| u32::try_from(n).map_err(|_| StoreError::Corrupt);
+        let split = num(split)?;
+        let mut keys = vec![Key {
+            rec: enc.clone(),
+            at: (num(fields[1].0)?, num(fields[1].1)?),
+            split,
+            first: true,
+        }];
+        for (i, k) in rec.implicit_set.iter().enumerate() {
+            if *k != rec.impu {
+                let (s, n) = fields[4 + i];
+                keys.push(Key {
+                    rec: enc.clone(),
+                    at: (num(s)?, num(n)?),
+                    split,
+                    first: false,
+                });
+            }
+        }
+        Ok(keys)
+    }
+
+    fn record(&self, templates: &Mutex<Templates>) -> Result<RegistrationRecord, StoreError> {
+        let (enc, profile) = self
+            .rec
+            .split_at_checked(self.split as usize)
+            .ok_or(StoreError::Corrupt)?;
+        let mut rec = RegistrationRecord::decode(enc.as_bytes())?;
+        if let Some(p) = profile.strip_prefix('T') {
+            let (id, mut rest) = p.split_once(':').ok_or(StoreError::Corrupt)?;
+            let id: usize = id.parse().map_err(|_| StoreError::Corrupt)?;
+            let mut values = Vec::new();
+            while !rest.is_empty() {
+                let (n, r) = rest.split_once(':').ok_or(StoreError::Corrupt)?;
+                let n: usize = n.parse().map_err(|_| StoreError::Corrupt)?;
+                let (v, r) = r.split_at_checked(n).ok_or(StoreError::Corrupt)?;
+                values.push(v);
+                rest = r;
+            }
+            let skeleton = templates
+                .lock()
+                .expect("templates lock")
+                .skeletons
+                .get(id)
+                .cloned()
+                .ok_or(StoreError::Corrupt)?;
+            rec.user_data = Some(
+                crate::profile_cache::join_identities(&skeleton, &values)
+                    .ok_or(StoreError::Corrupt)?,
+            );
+        } else if !profile.is_empty() {
+            return Err(StoreError::Corrupt);
+        }
+        Ok(rec)
     }
 }
 
@@ -316,12 +439,20 @@ impl PartialEq for Key {
 
 impl Eq for Key {}
 
-/// The default store: a map in this process. Records are shared between their keys, and
-/// [`load_shared`](BindingStore::load_shared) hands out the stored record without copying it.
+/// The default store: a map in this process. Records are kept encoded
+/// ([`RegistrationRecord::encode`]: one exact-size allocation, about half the memory of the
+/// record's own strings and vectors) and shared between their keys; a load decodes.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
     map: Arc<Mutex<HashSet<Key>>>,
+    /// The user profile skeletons the records share.
+    templates: Arc<Mutex<Templates>>,
+    /// [`BindingStore::save_alias`]: alias → (target, expiry).
+    aliases: Arc<Mutex<Aliases>>,
 }
+
+/// Alias → (target, expiry in seconds since the epoch).
+type Aliases = HashMap<Box<str>, (Box<str>, u64)>;
 
 impl MemoryStore {
     /// An empty store.
@@ -332,7 +463,7 @@ impl MemoryStore {
     /// Number of distinct records.
     pub fn len(&self) -> usize {
         let m = self.map.lock().expect("store lock is never poisoned");
-        m.iter().filter(|k| k.at == Key::IMPU).count()
+        m.iter().filter(|k| k.first).count()
     }
 
     /// True when empty.
@@ -343,19 +474,17 @@ impl MemoryStore {
 
 impl BindingStore for MemoryStore {
     async fn load(&self, impu: &str) -> Result<Option<RegistrationRecord>, StoreError> {
-        let m = self.map.lock().expect("store lock is never poisoned");
-        Ok(m.get(impu).map(|k| (*k.rec).clone()))
-    }
-
-    async fn load_shared(&self, impu: &str) -> Result<Option<Arc<RegistrationRecord>>, StoreError> {
-        let m = self.map.lock().expect("store lock is never poisoned");
-        Ok(m.get(impu).map(|k| k.rec.clone()))
+        let key = {
+            let m = self.map.lock().expect("store lock is never poisoned");
+            m.get(impu).cloned()
+        };
+        key.map(|k| k.record(&self.templates)).transpose()
     }
 
     async fn save(&self, rec: &RegistrationRecord) -> Result<(), StoreError> {
-        let shared = Arc::new(rec.clone());
+        let keys = Key::all(rec, &self.templates)?;
         let mut m = self.map.lock().expect("store lock is never poisoned");
-        for k in Key::all(&shared) {
+        for k in keys {
             m.replace(k);
         }
         Ok(())
@@ -367,6 +496,29 @@ impl BindingStore for MemoryStore {
             m.remove(k);
         }
         Ok(())
+    }
+
+    async fn save_alias(
+        &self,
+        alias: &str,
+        target: &str,
+        now: u64,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        let mut m = self.aliases.lock().expect("store lock is never poisoned");
+        // expired aliases go now and then (bounded by the live ones)
+        if m.len() >= 64 && m.len().is_power_of_two() {
+            m.retain(|_, (_, e)| *e > now);
+        }
+        m.insert(alias.into(), (target.into(), expires_at));
+        Ok(())
+    }
+
+    async fn load_alias(&self, alias: &str, now: u64) -> Result<Option<String>, StoreError> {
+        let m = self.aliases.lock().expect("store lock is never poisoned");
+        Ok(m.get(alias)
+            .filter(|(_, e)| *e > now)
+            .map(|(t, _)| t.to_string()))
     }
 }
 
@@ -420,6 +572,47 @@ mod tests {
     }
 
     #[test]
+    fn memory_store_shares_profile_skeletons_and_gives_the_profile_back() {
+        let s = MemoryStore::new();
+        let xml = |id: &str| {
+            format!(
+                "<?xml version=\"1.0\"?><IMSSubscription><PrivateID>{id}@x</PrivateID>\
+                 <ServiceProfile><PublicIdentity><Identity> sip:{id}@x </Identity>\
+                 </PublicIdentity><InitialFilterCriteria><Priority>1</Priority>\
+                 <ApplicationServer><ServerName>sip:as@x</ServerName></ApplicationServer>\
+                 </InitialFilterCriteria></ServiceProfile></IMSSubscription>"
+            )
+        };
+        let mut records = Vec::new();
+        for (i, id) in ["a", "bb", "ccc"].iter().enumerate() {
+            let mut r = sample();
+            r.impu = format!("sip:{id}@x");
+            r.implicit_set = vec![r.impu.clone()];
+            r.barred.clear();
+            r.user_data = Some(xml(id));
+            if i == 2 {
+                // a document the cut does not apply to is kept whole
+                r.user_data = Some(format!("{}<!-- ims-rs-profile-slot-0 -->", xml(id)));
+            }
+            records.push(r);
+        }
+        let w = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(w);
+        let mut run = |f: std::pin::Pin<&mut dyn Future<Output = ()>>| {
+            assert!(f.poll(&mut cx).is_ready());
+        };
+        run(std::pin::pin!(async {
+            for r in &records {
+                s.save(r).await.unwrap();
+            }
+            for r in &records {
+                assert_eq!(s.load(&r.impu).await.unwrap().as_ref(), Some(r));
+            }
+        }));
+        assert_eq!(s.templates.lock().unwrap().skeletons.len(), 1);
+    }
+
+    #[test]
     fn memory_store_finds_by_any_identity() {
         let s = MemoryStore::new();
         let r = sample();
@@ -433,10 +626,17 @@ mod tests {
             s.save(&r).await.unwrap();
             assert_eq!(s.len(), 1);
             assert_eq!(s.load("tel:+15550001").await.unwrap().unwrap(), r);
-            // every key hands out the one stored record, not a copy
+            // every key holds the one stored encoding, not a copy, and gives the record back
+            {
+                let m = s.map.lock().unwrap();
+                let (a, b) = (
+                    m.get("tel:+15550001").unwrap(),
+                    m.get(r.impu.as_str()).unwrap(),
+                );
+                assert!(Arc::ptr_eq(&a.rec, &b.rec));
+                assert_eq!(m.len(), 3, "impu, tel URI and the barred IMPU");
+            }
             let a = s.load_shared("tel:+15550001").await.unwrap().unwrap();
-            let b = s.load_shared(&r.impu).await.unwrap().unwrap();
-            assert!(Arc::ptr_eq(&a, &b));
             assert_eq!(*a, r);
             // saving again replaces the record under every key
             let mut r2 = r.clone();

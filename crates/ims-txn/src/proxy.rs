@@ -439,6 +439,21 @@ impl Proxy {
         Ok(())
     }
 
+    /// Drops the request of server transaction `server` without answering it (a request the
+    /// application silently discards, e.g. an IMS P-CSCF receiving one from a UE outside its
+    /// IPsec security associations, TS 33.203 §7): the transaction and its context end; a
+    /// retransmission comes up again as a new request.
+    pub fn discard(&mut self, now: Instant, server: TxnId) -> Result<(), TxnError> {
+        match self.contexts.get(&server) {
+            Some(c) if c.branches.is_empty() && !c.final_sent => {}
+            Some(_) => return Err(TxnError::InvalidState("the request was already handled")),
+            None => return Err(TxnError::NoSuchTransaction),
+        }
+        self.layer.transport_error(now, server)?;
+        self.pump(now);
+        Ok(())
+    }
+
     /// Gives up a forwarded INVITE (an IMS P-CSCF or S-CSCF releasing a session being set up,
     /// TS 24.229 §5.2.8.1.1 / §5.4.5.1.1): every pending branch is cancelled (§16.10 — a CANCEL
     /// now after a provisional response, else once one arrives, §9.1), carrying `reason` as a

@@ -955,3 +955,58 @@ fn the_application_cancels_a_forwarded_invite() {
         "answered already"
     );
 }
+
+#[test]
+fn the_application_discards_a_request_unanswered() {
+    // an IMS P-CSCF dropping a request from a UE outside its IPsec SAs (TS 33.203 §7): nothing
+    // goes out, nothing is kept; a retransmission comes up again as a new request
+    let mut w = World::new(World::default_proxy());
+    let now = w.now;
+    let arrive = |w: &mut World| {
+        w.proxy
+            .receive(now, raw_request(&[]), Remote::udp(addr(A)))
+            .unwrap();
+        let mut out = (None, 0);
+        while let Some(o) = w.proxy.poll_output() {
+            match o {
+                ProxyOutput::Event(ProxyEvent::Request { server, .. }) => out.0 = Some(server),
+                ProxyOutput::Transmit(_) => out.1 += 1,
+                _ => {}
+            }
+        }
+        out
+    };
+    let (server, sent) = arrive(&mut w);
+    let server = server.expect("the OPTIONS reached the application");
+    assert_eq!(sent, 0);
+    assert_eq!(w.proxy.contexts(), 1);
+    w.proxy.discard(now, server).unwrap();
+    let mut sent = 0;
+    while let Some(o) = w.proxy.poll_output() {
+        if let ProxyOutput::Transmit(_) = o {
+            sent += 1;
+        }
+    }
+    assert_eq!(sent, 0, "no answer");
+    assert_eq!(w.proxy.contexts(), 0, "no context left");
+    assert_eq!(w.proxy.layer().len(), 0, "no transaction left");
+    assert!(w.proxy.discard(now, server).is_err(), "gone");
+    // the same request again (a retransmission): a new request for the application
+    let (again, sent) = arrive(&mut w);
+    assert!(again.is_some_and(|s| s != server));
+    assert_eq!(sent, 0);
+    // a request already forwarded cannot be discarded
+    let mut w = World::new(World::default_proxy());
+    w.invite();
+    w.run_until(ms(100));
+    let forwarded = w
+        .proxy_events
+        .iter()
+        .find_map(|(_, e)| match e {
+            ProxyEvent::Request { server, .. } => Some(*server),
+            _ => None,
+        })
+        .unwrap();
+    let now = w.now;
+    assert!(w.proxy.discard(now, forwarded).is_err());
+}

@@ -43,6 +43,8 @@ struct Net {
     wire: Vec<Seen>,
     /// Drop everything b sends (messages and closes).
     b_mute: bool,
+    /// Drop the messages b sends with this command code.
+    b_drops: Option<u32>,
     /// Let connection attempts succeed.
     reachable: bool,
     /// The inband TLS handshakes asked for: (from a, side, role).
@@ -60,6 +62,7 @@ impl Net {
             ev_b: Vec::new(),
             wire: Vec::new(),
             b_mute: false,
+            b_drops: None,
             reachable: true,
             tls: Vec::new(),
         }
@@ -114,7 +117,7 @@ impl Net {
                     flags: m.flags().0,
                     bytes: bytes.clone(),
                 });
-                if !from_a && self.b_mute {
+                if !from_a && (self.b_mute || self.b_drops == Some(m.code())) {
                     return;
                 }
                 dst.handle_input(now, Input::Data(other(side), &bytes));
@@ -1091,4 +1094,93 @@ fn capabilities_update_needs_the_application_on_both_sides() {
     // while closed, an update is only stored
     let mut c = Peer::new(cu_cfg("x.ims.example.org", &[app::CX]), n.now);
     assert_eq!(c.update_capabilities(n.now, apps), Ok(()));
+}
+
+/// Our CURs on the wire (from a).
+fn curs(n: &Net) -> Vec<Seen> {
+    n.wire
+        .iter()
+        .filter(|s| s.from_a && s.code == 328 && s.request)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn unanswered_cur_is_sent_again_after_tw_then_the_connection_is_reopened() {
+    let mut n = Net::new(
+        cu_cfg("pcscf.ims.example.org", &[app::CX]),
+        cu_cfg("pcrf.ims.example.org", &[app::CX, app::RX]),
+    );
+    n.open();
+    // the PCRF answers DWRs but its CUAs are lost
+    n.b_drops = Some(328);
+    let mut apps = n.a.config().applications.clone();
+    apps.push(Application::tgpp_auth(app::RX));
+    n.a.update_capabilities(n.now, apps).unwrap();
+    n.pump();
+    assert_eq!(curs(&n).len(), 1);
+    assert_eq!(curs(&n)[0].flags & 0x10, 0, "first CUR without the T flag");
+    // nothing before Tw
+    n.advance(TW - Duration::from_millis(1));
+    assert_eq!(curs(&n).len(), 1);
+    // at Tw: the same CUR again (same identifiers and AVPs), with the T flag
+    n.advance(Duration::from_millis(1));
+    let c = curs(&n);
+    assert_eq!(c.len(), 2, "{:?}", n.wire);
+    assert_eq!(c[1].flags, c[0].flags | 0x10);
+    assert_eq!(c[1].bytes[5..], c[0].bytes[5..]);
+    assert_eq!(n.a.state(), PeerState::IOpen);
+    assert!(n.ev_a.iter().all(|e| !matches!(e, Event::Down(_))));
+    // the watchdog is fine all along (the PCRF answers DWRs): only the CUR timer acts
+    assert_eq!(n.a.watchdog(), WatchdogState::Okay);
+    // a second Tw without CUA: no third CUR, the connection is closed
+    n.advance(TW - Duration::from_millis(1));
+    assert_eq!(n.a.state(), PeerState::IOpen);
+    n.advance(Duration::from_millis(1));
+    assert_eq!(curs(&n).len(), 2);
+    assert_eq!(n.a.state(), PeerState::Closed);
+    assert!(
+        n.ev_a
+            .contains(&Event::Down(DownReason::CapabilitiesUpdateTimeout)),
+        "{:?}",
+        n.ev_a
+    );
+    // after Tc we connect again and the new CER/CEA carries Rx: the update happened the
+    // RFC 6733 §5.3 way
+    assert_eq!(n.count(true, 257, true), 1);
+    n.advance(Duration::from_secs(30));
+    assert_eq!(n.count(true, 257, true), 2);
+    assert_eq!(n.a.state(), PeerState::IOpen);
+    assert!(n.a.remote().unwrap().common_applications.contains(&app::RX));
+    // and no CUR is left waiting
+    n.advance(TW * 3);
+    assert_eq!(curs(&n).len(), 2);
+    assert_eq!(n.a.state(), PeerState::IOpen);
+}
+
+#[test]
+fn a_cua_to_the_retransmitted_cur_completes_the_update() {
+    let mut n = Net::new(
+        cu_cfg("pcscf.ims.example.org", &[app::CX]),
+        cu_cfg("pcrf.ims.example.org", &[app::CX, app::RX]),
+    );
+    n.open();
+    n.b_drops = Some(328);
+    let mut apps = n.a.config().applications.clone();
+    apps.push(Application::tgpp_auth(app::RX));
+    n.a.update_capabilities(n.now, apps).unwrap();
+    n.pump();
+    // the first CUA is lost; the PCRF answers the retransmission
+    n.b_drops = None;
+    n.advance(TW);
+    assert_eq!(curs(&n).len(), 2);
+    let r = n.a.remote().unwrap().clone();
+    assert!(r.common_applications.contains(&app::RX), "{r:?}");
+    assert!(n.ev_a.contains(&Event::CapabilitiesUpdated(r)));
+    // the timer is off: the connection stays, no more CURs
+    n.advance(TW * 4);
+    assert_eq!(curs(&n).len(), 2);
+    assert_eq!(n.a.state(), PeerState::IOpen);
+    assert_eq!(n.b.state(), PeerState::ROpen);
+    assert_eq!(n.count(true, 257, true), 1);
 }

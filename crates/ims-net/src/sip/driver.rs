@@ -52,6 +52,9 @@ pub(crate) struct Sockets {
     pub(crate) tls_config: Option<Tls>,
     pub(crate) local: SocketAddr,
     pub(crate) tls_local: Option<SocketAddr>,
+    /// The second local port some requests leave from ([`super::ClientPort`]) and its UDP
+    /// socket (with UDP on).
+    pub(crate) client: Option<(super::ClientPort, Option<Arc<UdpSocket>>)>,
 }
 
 fn tls_config(cfg: &EndpointConfig) -> Option<Tls> {
@@ -141,6 +144,19 @@ impl Sockets {
             } else {
                 (None, None)
             };
+            let client = match &cfg.client_port {
+                Some(c) => {
+                    let u = if cfg.udp {
+                        let u = UdpSocket::bind(SocketAddr::new(cfg.addr.ip(), c.port)).await?;
+                        enlarge_buffers(&u);
+                        Some(Arc::new(u))
+                    } else {
+                        None
+                    };
+                    Some((c.clone(), u))
+                }
+                None => None,
+            };
             return Ok(Sockets {
                 udp: udp.map(Arc::new),
                 tcp,
@@ -148,6 +164,7 @@ impl Sockets {
                 tls_config,
                 local,
                 tls_local,
+                client,
             });
         }
         Err(last.map_or(NetError::Closed, NetError::Io))
@@ -207,6 +224,8 @@ pub(crate) struct Driver<C: Core> {
     tcp: Option<TcpListener>,
     tls: Option<TcpListener>,
     tls_config: Option<Tls>,
+    /// The client port, its UDP socket, and the Via sent-by naming it.
+    client: Option<(super::ClientPort, Option<Arc<UdpSocket>>, String)>,
     /// TCP and TLS flows by transport and peer address (RFC 5626 flow: transport, local and
     /// remote address).
     conns: HashMap<Remote, Conn>,
@@ -336,6 +355,14 @@ pub(crate) fn spawn<C: Core>(
         tcp: sockets.tcp,
         tls: sockets.tls,
         tls_config: sockets.tls_config,
+        client: sockets.client.map(|(c, u)| {
+            let a = SocketAddr::new(sockets.local.ip(), c.port);
+            let by = match a.ip() {
+                IpAddr::V4(ip) => format!("{ip}:{}", a.port()),
+                IpAddr::V6(ip) => format!("[{ip}]:{}", a.port()),
+            };
+            (c, u, by)
+        }),
         conns: HashMap::new(),
         named: HashMap::new(),
         inbound_rx,
@@ -355,6 +382,8 @@ impl<C: Core> Driver<C> {
         let sleep = tokio::time::sleep_until(far());
         tokio::pin!(sleep);
         let mut armed: Option<Instant> = None;
+        let client_udp = self.client.as_ref().and_then(|(_, u, _)| u.clone());
+        let mut cbuf = vec![0u8; if client_udp.is_some() { 65_535 } else { 0 }];
         // idle reaping: a check every quarter of the idle time (at least every 5 s)
         let period = self.idle_timeout.map_or(Duration::from_secs(3600), |t| {
             (t / 4).clamp(Duration::from_millis(10), Duration::from_secs(5))
@@ -381,6 +410,11 @@ impl<C: Core> Driver<C> {
                             };
                             self.datagram(&buf[..n], peer);
                         }
+                    }
+                }
+                r = recv_udp(&client_udp, &mut cbuf) => {
+                    if let Ok((n, peer)) = r {
+                        self.datagram(&cbuf[..n], peer);
                     }
                 }
                 Some(i) = self.inbound_rx.recv() => self.inbound(i),
@@ -539,8 +573,34 @@ impl<C: Core> Driver<C> {
         }
     }
 
-    async fn transmit(&mut self, t: Transmit) {
+    /// A request to a peer of the client port leaves from it, its top Via naming that port
+    /// (responses never do).
+    /// `None`: not a peer of the client port; `Some(udp socket)`: one.
+    fn via_client(&self, t: &mut Transmit) -> Option<Option<Arc<UdpSocket>>> {
+        let (c, u, by) = self.client.as_ref()?;
+        // responses go back the way their request came (our own port)
+        if t.bytes.starts_with(b"SIP/") || !c.serves(t.remote.addr) {
+            return None;
+        }
+        if let Some(b) = client_via(&t.bytes, &self.agent, by) {
+            t.bytes = b;
+        }
+        Some(u.clone())
+    }
+
+    async fn transmit(&mut self, mut t: Transmit) {
+        let client = if self.client.is_some() {
+            self.via_client(&mut t)
+        } else {
+            None
+        };
         match t.remote.transport {
+            Transport::Udp if client.as_ref().is_some_and(|c| c.is_some()) => {
+                let s = client.flatten().expect("checked");
+                if s.send_to(&t.bytes, t.remote.addr).await.is_err() {
+                    self.failed.extend(t.txn);
+                }
+            }
             Transport::Udp => {
                 let ok = match &self.udp {
                     Some(s) => s.send_to(&t.bytes, t.remote.addr).await.is_ok(),
@@ -599,10 +659,23 @@ impl<C: Core> Driver<C> {
                         self.conns.insert(t.remote, conn.clone());
                     }
                 }
-                spawn_connect(t.remote, tls, conn, closed, rx, &self.ctx);
+                let bind = match (&client, &self.client) {
+                    (Some(_), Some((c, _, _))) => Some(SocketAddr::new(self.ctx_ip(), c.port)),
+                    _ => None,
+                };
+                spawn_connect(t.remote, tls, conn, closed, rx, &self.ctx, bind);
             }
             _ => self.failed.extend(t.txn),
         }
+    }
+
+    /// Our IP address (from the Via sent-by).
+    fn ctx_ip(&self) -> IpAddr {
+        self.agent
+            .rsplit_once(':')
+            .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']'))
+            .and_then(|h| h.parse().ok())
+            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
     }
 
     #[cfg(feature = "tls")]
@@ -615,5 +688,65 @@ impl<C: Core> Driver<C> {
     #[cfg(not(feature = "tls"))]
     fn accept_tls(&mut self, stream: tokio::net::TcpStream, peer: SocketAddr) {
         let _ = (stream, peer);
+    }
+}
+
+/// A request's bytes with `from` (our sent-by) replaced by `to` in its top Via; `None` for a
+/// response or when the top Via does not name `from`.
+fn client_via(bytes: &Bytes, from: &str, to: &str) -> Option<Bytes> {
+    if bytes.starts_with(b"SIP/") {
+        return None;
+    }
+    let head_end = find(bytes, b"\r\n\r\n").unwrap_or(bytes.len());
+    let head = &bytes[..head_end];
+    // the first Via line (compact form `v:` too)
+    let mut at = 0;
+    let mut line_start = None;
+    while let Some(n) = find(&head[at..], b"\r\n") {
+        let start = at + n + 2;
+        let rest = &head[start..];
+        if rest.len() >= 4
+            && (rest[..4].eq_ignore_ascii_case(b"via:") || rest[..2].eq_ignore_ascii_case(b"v:"))
+        {
+            line_start = Some(start);
+            break;
+        }
+        at = start;
+    }
+    let start = line_start?;
+    let end = find(&head[start..], b"\r\n").map_or(head.len(), |e| start + e);
+    let pos = start + find(&head[start..end], from.as_bytes())?;
+    let mut out = Vec::with_capacity(bytes.len() + to.len());
+    out.extend_from_slice(&bytes[..pos]);
+    out.extend_from_slice(to.as_bytes());
+    out.extend_from_slice(&bytes[pos + from.len()..]);
+    Some(Bytes::from(out))
+}
+
+fn find(h: &[u8], n: &[u8]) -> Option<usize> {
+    h.windows(n.len()).position(|w| w == n)
+}
+
+#[cfg(test)]
+mod client_port_tests {
+    use super::client_via;
+    use bytes::Bytes;
+
+    #[test]
+    fn the_top_via_of_a_request_names_the_client_port() {
+        let req = Bytes::from_static(
+            b"INVITE sip:ue@10.0.0.2:5064 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1\r\nVia: SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bK0\r\nContent-Length: 0\r\n\r\n",
+        );
+        let out = client_via(&req, "10.0.0.1:5060", "10.0.0.1:5066").unwrap();
+        let text = std::str::from_utf8(&out).unwrap();
+        assert!(text.contains("Via: SIP/2.0/UDP 10.0.0.1:5066;branch=z9hG4bK1\r\n"));
+        assert!(text.contains("Via: SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bK0\r\n"));
+        assert_eq!(out.len(), req.len());
+        // responses and requests whose top Via is not ours are left alone
+        let resp = Bytes::from_static(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.1:5060\r\n\r\n");
+        assert!(client_via(&resp, "10.0.0.1:5060", "10.0.0.1:5066").is_none());
+        let other =
+            Bytes::from_static(b"BYE sip:x SIP/2.0\r\nv: SIP/2.0/TCP 10.0.0.7:5060\r\n\r\n");
+        assert!(client_via(&other, "10.0.0.1:5060", "10.0.0.1:5066").is_none());
     }
 }

@@ -53,6 +53,40 @@ pub struct EndpointConfig {
     /// [`Transport::Tls`] remote open (and reuse) a TLS flow. Feature `tls`.
     #[cfg(feature = "tls")]
     pub tls: Option<crate::tls::TlsConfig>,
+    /// A second local port that requests to some peers leave from (and their responses come
+    /// back to): the protected client port of a P-CSCF (TS 33.203 §7.1), `None` for none.
+    pub client_port: Option<ClientPort>,
+}
+
+/// A local port, beside the endpoint's own, that requests to the peers in [`Self::peers`] are
+/// sent from: over UDP from a socket bound to it (the peers' responses arrive there too), over
+/// TCP on a connection bound to it (one per peer). The top Via of those requests names this
+/// port. The set is shared: the application adds and removes peers as it goes (a P-CSCF: the
+/// UEs' protected server ports while their security associations last).
+#[derive(Debug, Clone)]
+pub struct ClientPort {
+    /// The port (on the endpoint's IP address).
+    pub port: u16,
+    /// The peers reached from it.
+    pub peers: std::sync::Arc<std::sync::RwLock<std::collections::HashSet<SocketAddr>>>,
+}
+
+impl ClientPort {
+    /// `port`, with no peer yet.
+    pub fn new(port: u16) -> ClientPort {
+        ClientPort {
+            port,
+            peers: Default::default(),
+        }
+    }
+
+    /// True when requests to `peer` leave from this port.
+    pub fn serves(&self, peer: SocketAddr) -> bool {
+        self.peers
+            .read()
+            .map(|p| p.contains(&peer))
+            .unwrap_or(false)
+    }
 }
 
 impl Default for EndpointConfig {
@@ -71,6 +105,7 @@ impl Default for EndpointConfig {
             idle_timeout: Some(Duration::from_secs(300)),
             #[cfg(feature = "tls")]
             tls: None,
+            client_port: None,
         }
     }
 }

@@ -69,6 +69,6 @@ pub mod resolve;
 mod transport;
 
 pub use driver::TransportStats;
-pub use endpoint::{ClientTransaction, Endpoint, EndpointConfig, Incoming};
+pub use endpoint::{ClientPort, ClientTransaction, Endpoint, EndpointConfig, Incoming};
 pub use error::NetError;
 pub use proxy::{Locations, ProxyEndpoint, ProxyEvents};

@@ -244,6 +244,12 @@ impl ProxyEndpoint {
             .await
     }
 
+    /// Drops the request of server transaction `server` unanswered
+    /// ([`ims_txn::proxy::Proxy::discard`]).
+    pub async fn discard(&self, server: TxnId) -> Result<(), NetError> {
+        self.call(move |p, now| Ok(p.discard(now, server)?)).await
+    }
+
     /// Forwards an ACK for a 2xx (no transaction, RFC 3261 §16.11).
     pub async fn forward_stateless(&self, msg: OwnedMessage, to: Remote) -> Result<(), NetError> {
         self.call(move |p, _| Ok(p.forward_stateless(&msg, to)?))

@@ -361,10 +361,11 @@ pub(crate) fn spawn_connect(
     closed: watch::Receiver<bool>,
     mut rx: mpsc::UnboundedReceiver<Outbound>,
     ctx: &ConnCtx,
+    bind: Option<SocketAddr>,
 ) {
     let ctx = ctx.clone();
     tokio::spawn(async move {
-        if let Ok(stream) = TcpStream::connect(remote.addr).await {
+        if let Ok(stream) = connect_from(remote.addr, bind).await {
             let _ = stream.set_nodelay(true);
             match tls {
                 None => {
@@ -396,6 +397,24 @@ pub(crate) fn spawn_connect(
         let _ = ctx.inbound.send(Inbound::Closed(remote, conn.tx));
         let _ = ctx.inbound.send(Inbound::SendFailed(failed));
     });
+}
+
+/// A TCP connection to `to`, from the local address `bind` when given (a client port shared by
+/// several connections: address and port reuse on).
+async fn connect_from(to: SocketAddr, bind: Option<SocketAddr>) -> std::io::Result<TcpStream> {
+    let Some(b) = bind else {
+        return TcpStream::connect(to).await;
+    };
+    let s = if b.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    s.set_reuseaddr(true)?;
+    #[cfg(unix)]
+    s.set_reuseport(true)?;
+    s.bind(b)?;
+    s.connect(to).await
 }
 
 /// Resolves when the connection is told to close (or its handle is gone).

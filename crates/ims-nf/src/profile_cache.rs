@@ -1,0 +1,467 @@
+//! The user profiles an S-CSCF holds, parsed once per *shape* and shared.
+//!
+//! Every registration carries the HSS's `IMSSubscription` XML (Cx User-Data, TS 29.228 Annex
+//! D/E). Its text differs from one subscriber to the next only in the identities —
+//! `<PrivateID>` and each `<PublicIdentity><Identity>` — while the service profiles around them
+//! (barring, initial filter criteria, media profile) are usually the same for thousands of
+//! users. Parsing that document (and compiling its iFC regular expressions) on every REGISTER was
+//! a fifth of the S-CSCF's CPU per registration.
+//!
+//! [`ProfileCache::get`] cuts the identities out of the document (the *skeleton*: the text with
+//! each identity replaced by a numbered slot), parses and compiles each distinct skeleton once
+//! and keeps it behind an [`Arc`]; a [`Profile`] is that shared shape plus the user's own
+//! identities. The skeleton is the whole document but for those texts, so two users share a
+//! shape only when everything else is byte for byte the same. A document the cut cannot handle
+//! exactly (an identity with markup, an entity reference, a namespace prefix, attributes) is
+//! parsed whole, as before, and not cached: the answer is always what
+//! [`ImsSubscription::from_xml`] gives.
+//!
+//! ```
+//! use ims_nf::profile_cache::ProfileCache;
+//! let cache = ProfileCache::new(16);
+//! let xml = |id: &str| format!(
+//!     "<IMSSubscription><PrivateID>{id}@ims.example.org</PrivateID><ServiceProfile>\
+//!      <PublicIdentity><Identity>sip:{id}@ims.example.org</Identity></PublicIdentity>\
+//!      <PublicIdentity><BarringIndication>1</BarringIndication><Identity>tel:+1{id}</Identity>\
+//!      </PublicIdentity></ServiceProfile></IMSSubscription>");
+//! let alice = cache.get(&xml("555001")).unwrap();
+//! let bob = cache.get(&xml("555002")).unwrap();
+//! assert_eq!(cache.shapes(), 1); // one parse for both
+//! let (set, barred) = bob.identities("sip:555002@ims.example.org");
+//! assert_eq!(set, ["sip:555002@ims.example.org", "tel:+1555002"]);
+//! assert_eq!(barred, ["tel:+1555002"]);
+//! assert_eq!(alice.service_profile_of("tel:+1555001"), Some(0));
+//! ```
+
+use crate::ifc::FilterSet;
+use crate::subscription::ImsSubscription;
+use crate::xml::XmlError;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// The text a slot is written as in a skeleton: `SLOT` and its number.
+const SLOT: &str = "ims-rs-profile-slot-";
+
+/// The elements whose text is cut out: the private identity and each public identity.
+const CUT: [&str; 2] = ["PrivateID", "Identity"];
+
+/// A parsed document shape shared by every user whose profile has it.
+#[derive(Debug)]
+struct Shape {
+    /// The parsed skeleton (or, for a document parsed whole, the document itself).
+    subscription: ImsSubscription,
+    /// For a skeleton: per service profile, per public identity, the slot holding its identity;
+    /// `None` for a document parsed whole (its identities are in `subscription`).
+    slots: Option<Vec<Vec<usize>>>,
+    /// Each service profile's iFCs compiled, on first use (`None`: they do not compile).
+    filters: OnceLock<Vec<Option<FilterSet>>>,
+}
+
+/// One user's profile: a shared [`Shape`] and the user's identities.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    shape: Arc<Shape>,
+    /// The identities cut out, by slot.
+    values: Vec<Box<str>>,
+}
+
+impl Profile {
+    /// The profile as [`ImsSubscription::from_xml`] gives it (a copy, with the identities in).
+    pub fn subscription(&self) -> ImsSubscription {
+        let mut s = self.shape.subscription.clone();
+        if let Some(slots) = &self.shape.slots {
+            s.private_id = self.values[0].to_string();
+            for (sp, ids) in s.service_profiles.iter_mut().zip(slots) {
+                for (pi, &slot) in sp.public_identities.iter_mut().zip(ids) {
+                    pi.identity = self.values[slot].to_string();
+                }
+            }
+        }
+        s
+    }
+
+    /// The identity of public identity `pi` of service profile `sp`.
+    fn identity(&self, sp: usize, pi: usize) -> &str {
+        match &self.shape.slots {
+            Some(slots) => &self.values[slots[sp][pi]],
+            None => &self.shape.subscription.service_profiles[sp].public_identities[pi].identity,
+        }
+    }
+
+    /// Every public identity, in document order: (identity, barred).
+    fn public_identities(&self) -> impl Iterator<Item = (usize, &str, bool)> + '_ {
+        self.shape
+            .subscription
+            .service_profiles
+            .iter()
+            .enumerate()
+            .flat_map(move |(i, sp)| {
+                sp.public_identities
+                    .iter()
+                    .enumerate()
+                    .map(move |(j, pi)| (i, self.identity(i, j), pi.barring_indication))
+            })
+    }
+
+    /// The implicit registration set of `impu` (`impu` first, then every other public identity
+    /// in order) and the barred identities among them (TS 24.229 §5.4.1.2.2).
+    pub fn identities(&self, impu: &str) -> (Vec<String>, Vec<String>) {
+        let mut set = vec![impu.to_string()];
+        let mut barred = Vec::new();
+        for (_, id, bar) in self.public_identities() {
+            if id != impu {
+                set.push(id.to_string());
+            }
+            if bar {
+                barred.push(id.to_string());
+            }
+        }
+        (set, barred)
+    }
+
+    /// The index of the service profile holding `impu` (as
+    /// [`ImsSubscription::profile_of`]).
+    pub fn service_profile_of(&self, impu: &str) -> Option<usize> {
+        self.public_identities()
+            .find(|(_, id, _)| *id == impu)
+            .map(|(i, _, _)| i)
+    }
+
+    /// Number of service profiles (at least one in a valid document).
+    pub fn service_profiles(&self) -> usize {
+        self.shape.subscription.service_profiles.len()
+    }
+
+    /// Service profile `sp`'s iFCs compiled (once per shape); `None` when they do not compile
+    /// or there is no such profile.
+    pub fn filters(&self, sp: usize) -> Option<&FilterSet> {
+        self.shape
+            .filters
+            .get_or_init(|| {
+                self.shape
+                    .subscription
+                    .service_profiles
+                    .iter()
+                    .map(|p| FilterSet::compile(&p.initial_filter_criteria).ok())
+                    .collect()
+            })
+            .get(sp)?
+            .as_ref()
+    }
+}
+
+/// Shapes by skeleton, bounded (emptied when full: a new shape then costs one parse again).
+#[derive(Debug)]
+pub struct ProfileCache {
+    shapes: Mutex<HashMap<Box<str>, Arc<Shape>>>,
+    max: usize,
+}
+
+impl Default for ProfileCache {
+    fn default() -> Self {
+        ProfileCache::new(1024)
+    }
+}
+
+/// Cuts the identities out of `doc`: the skeleton and the texts cut, in document order. `None`
+/// when an identity's text holds markup or an entity reference (the parser would not give it
+/// back as written).
+fn cut(doc: &str) -> Option<(String, Vec<Box<str>>)> {
+    let (skeleton, raw) = cut_raw(doc)?;
+    Some((skeleton, raw.into_iter().map(|t| t.trim().into()).collect()))
+}
+
+/// [`cut`] with the texts as written (not trimmed).
+fn cut_raw(doc: &str) -> Option<(String, Vec<&str>)> {
+    let mut skeleton = String::with_capacity(doc.len());
+    let mut values = Vec::new();
+    let mut rest = doc;
+    loop {
+        // the next `<PrivateID>` or `<Identity>` open tag, written exactly so
+        let next = CUT
+            .iter()
+            .filter_map(|name| {
+                let mut from = 0;
+                while let Some(i) = rest[from..].find(name) {
+                    let at = from + i;
+                    if rest[..at].ends_with('<') && rest[at + name.len()..].starts_with('>') {
+                        return Some((at - 1, name));
+                    }
+                    from = at + name.len();
+                }
+                None
+            })
+            .min_by_key(|(at, _)| *at);
+        let Some((at, name)) = next else {
+            skeleton.push_str(rest);
+            return Some((skeleton, values));
+        };
+        let open = name.len() + 2;
+        let body = &rest[at + open..];
+        let end = body.find('<')?;
+        let text = &body[..end];
+        if text.contains('&') || !body[end..].starts_with(&format!("</{name}>")) {
+            return None;
+        }
+        skeleton.push_str(&rest[..at + open]);
+        skeleton.push_str(SLOT);
+        skeleton.push_str(&values.len().to_string());
+        values.push(text);
+        rest = &body[end..];
+    }
+}
+
+/// `doc` as a skeleton and the identity texts cut out of it, as written, such that
+/// [`join_identities`] gives `doc` back byte for byte; `None` when the cut does not apply (or
+/// `doc` already holds a slot's text somewhere).
+pub(crate) fn split_identities(doc: &str) -> Option<(String, Vec<&str>)> {
+    if doc.contains(SLOT) {
+        return None;
+    }
+    cut_raw(doc)
+}
+
+/// The document [`split_identities`] cut into `skeleton` and `values`; `None` when they do not
+/// fit together.
+pub(crate) fn join_identities(skeleton: &str, values: &[&str]) -> Option<String> {
+    let mut out =
+        String::with_capacity(skeleton.len() + values.iter().map(|v| v.len()).sum::<usize>());
+    let mut rest = skeleton;
+    while let Some(at) = rest.find(SLOT) {
+        out.push_str(&rest[..at]);
+        let digits = &rest[at + SLOT.len()..];
+        let n = digits.bytes().take_while(u8::is_ascii_digit).count();
+        out.push_str(values.get(digits[..n].parse::<usize>().ok()?)?);
+        rest = &digits[n..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+/// The slot a parsed field names, when it is exactly a slot's text.
+fn slot_of(text: &str) -> Option<usize> {
+    let n = text.strip_prefix(SLOT)?;
+    (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| n.parse().ok())
+        .flatten()
+}
+
+impl ProfileCache {
+    /// A cache of at most `max` shapes.
+    pub fn new(max: usize) -> ProfileCache {
+        ProfileCache {
+            shapes: Mutex::new(HashMap::new()),
+            max,
+        }
+    }
+
+    /// Number of shapes held.
+    pub fn shapes(&self) -> usize {
+        self.shapes.lock().expect("profile cache lock").len()
+    }
+
+    /// The profile `doc` describes; the same error as [`ImsSubscription::from_xml`] when it
+    /// does not parse.
+    pub fn get(&self, doc: &str) -> Result<Profile, XmlError> {
+        let Some((skeleton, values)) = cut(doc) else {
+            return Self::whole(doc);
+        };
+        if let Some(shape) = self
+            .shapes
+            .lock()
+            .expect("profile cache lock")
+            .get(skeleton.as_str())
+        {
+            return Ok(Profile {
+                shape: shape.clone(),
+                values,
+            });
+        }
+        let subscription = ImsSubscription::from_xml(skeleton.as_bytes())?;
+        // every slot must come back exactly once, as the private identity or a public identity
+        let mut seen = vec![false; values.len()];
+        let mut take = |text: &str| -> Option<usize> {
+            let s = slot_of(text)?;
+            (!std::mem::replace(seen.get_mut(s)?, true)).then_some(s)
+        };
+        let private = take(&subscription.private_id);
+        let slots: Option<Vec<Vec<usize>>> = subscription
+            .service_profiles
+            .iter()
+            .map(|sp| {
+                sp.public_identities
+                    .iter()
+                    .map(|pi| take(&pi.identity))
+                    .collect()
+            })
+            .collect();
+        let (Some(0), Some(slots)) = (private, slots) else {
+            return Self::whole(doc);
+        };
+        if seen.iter().any(|s| !s) {
+            return Self::whole(doc);
+        }
+        let shape = Arc::new(Shape {
+            subscription,
+            slots: Some(slots),
+            filters: OnceLock::new(),
+        });
+        let mut shapes = self.shapes.lock().expect("profile cache lock");
+        if shapes.len() >= self.max {
+            shapes.clear();
+        }
+        shapes.insert(skeleton.into_boxed_str(), shape.clone());
+        Ok(Profile { shape, values })
+    }
+
+    /// `doc` parsed whole, not cached.
+    fn whole(doc: &str) -> Result<Profile, XmlError> {
+        Ok(Profile {
+            shape: Arc::new(Shape {
+                subscription: ImsSubscription::from_xml(doc.as_bytes())?,
+                slots: None,
+                filters: OnceLock::new(),
+            }),
+            values: Vec::new(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::subscription::{
+        ApplicationServer, InitialFilterCriteria, PublicIdentity, ServiceProfile, Spt, SptKind,
+        TriggerPoint,
+    };
+
+    fn sub(id: &str, ifc_server: &str) -> ImsSubscription {
+        let ifc = InitialFilterCriteria {
+            priority: 10,
+            trigger_point: Some(TriggerPoint {
+                condition_type_cnf: false,
+                spts: vec![Spt::new(SptKind::Method("REGISTER".into()))],
+            }),
+            application_server: ApplicationServer::new(ifc_server),
+            ..InitialFilterCriteria::default()
+        };
+        let barred = PublicIdentity {
+            barring_indication: true,
+            ..PublicIdentity::new(format!("sip:{id}-barred@ims.example.org"))
+        };
+        ImsSubscription {
+            private_id: format!("{id}@ims.example.org"),
+            service_profiles: vec![
+                ServiceProfile {
+                    public_identities: vec![
+                        PublicIdentity::new(format!("sip:{id}@ims.example.org")),
+                        PublicIdentity::new(format!("tel:+1{id}")),
+                    ],
+                    initial_filter_criteria: vec![ifc],
+                    ..ServiceProfile::default()
+                },
+                ServiceProfile {
+                    public_identities: vec![barred],
+                    ..ServiceProfile::default()
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn a_shared_shape_gives_what_a_whole_parse_gives() {
+        let cache = ProfileCache::new(8);
+        for id in ["555001", "555002", "555003"] {
+            let s = sub(id, "sip:as.ims.example.org");
+            let p = cache.get(&s.to_xml()).unwrap();
+            assert_eq!(p.subscription(), s);
+            assert!(p.shape.slots.is_some());
+            let impu = format!("sip:{id}@ims.example.org");
+            let whole = ImsSubscription::from_xml(s.to_xml().as_bytes()).unwrap();
+            let mut set = vec![impu.clone()];
+            set.extend(
+                whole
+                    .public_identities()
+                    .map(|p| p.identity.clone())
+                    .filter(|i| *i != impu),
+            );
+            let barred: Vec<String> = whole
+                .public_identities()
+                .filter(|p| p.barring_indication)
+                .map(|p| p.identity.clone())
+                .collect();
+            assert_eq!(p.identities(&impu), (set, barred));
+            assert_eq!(p.service_profile_of(&format!("tel:+1{id}")), Some(0));
+            assert_eq!(
+                p.service_profile_of(&format!("sip:{id}-barred@ims.example.org")),
+                Some(1)
+            );
+            assert_eq!(p.service_profile_of("sip:nobody@ims.example.org"), None);
+            assert!(p.filters(0).is_some());
+            assert!(p.filters(2).is_none());
+        }
+        assert_eq!(cache.shapes(), 1);
+        // another AS: another shape
+        let p = cache
+            .get(&sub("555001", "sip:other.ims.example.org").to_xml())
+            .unwrap();
+        assert_eq!(p.subscription(), sub("555001", "sip:other.ims.example.org"));
+        assert_eq!(cache.shapes(), 2);
+    }
+
+    #[test]
+    fn documents_the_cut_cannot_handle_are_parsed_whole() {
+        let cache = ProfileCache::new(8);
+        let escaped = "<IMSSubscription><PrivateID>a&amp;b@x</PrivateID><ServiceProfile>\
+            <PublicIdentity><Identity>sip:a@x</Identity></PublicIdentity></ServiceProfile>\
+            </IMSSubscription>";
+        let prefixed = "<c:IMSSubscription xmlns:c=\"urn:x\"><c:PrivateID>a@x</c:PrivateID>\
+            <c:ServiceProfile><c:PublicIdentity><c:Identity>sip:a@x</c:Identity>\
+            </c:PublicIdentity></c:ServiceProfile></c:IMSSubscription>";
+        // an identity written as a slot: not mistaken for one
+        let lookalike = format!(
+            "<IMSSubscription><PrivateID>a@x</PrivateID><ServiceProfile><PublicIdentity>\
+             <Identity >{SLOT}0</Identity></PublicIdentity></ServiceProfile></IMSSubscription>"
+        );
+        for doc in [escaped, prefixed, &lookalike] {
+            let whole = ImsSubscription::from_xml(doc.as_bytes());
+            match cache.get(doc) {
+                Ok(p) => {
+                    assert!(p.shape.slots.is_none(), "{doc}");
+                    assert_eq!(p.subscription(), whole.unwrap());
+                }
+                Err(e) => assert_eq!(Err(e), whole.map(|_| ()), "{doc}"),
+            }
+        }
+        assert_eq!(cache.shapes(), 0);
+        assert!(cache.get("<IMSSubscription>").is_err());
+        assert!(cache.get("not xml").is_err());
+    }
+
+    #[test]
+    fn split_and_join_give_the_document_back() {
+        let doc = sub(" 555001", "sip:as.ims.example.org").to_xml();
+        let (skeleton, values) = split_identities(&doc).unwrap();
+        assert_eq!(values.len(), 4);
+        assert!(
+            values.contains(&" 555001@ims.example.org"),
+            "as written: {values:?}"
+        );
+        assert_eq!(join_identities(&skeleton, &values).unwrap(), doc);
+        let (other, _) = split_identities(&sub("9", "sip:as.ims.example.org").to_xml()).unwrap();
+        assert_eq!(other, skeleton);
+        assert!(join_identities(&skeleton, &values[..1]).is_none());
+        assert!(split_identities(&format!("<a>{SLOT}1</a>")).is_none());
+    }
+
+    #[test]
+    fn the_cache_is_bounded() {
+        let cache = ProfileCache::new(2);
+        for n in 0..5 {
+            cache
+                .get(&sub("1", &format!("sip:as{n}.ims.example.org")).to_xml())
+                .unwrap();
+            assert!(cache.shapes() <= 2);
+        }
+    }
+}
