@@ -5,8 +5,8 @@
 //! temp-GRUU to that instance's contact only, until the contact's registration ends.
 //!
 //! `in_memory`: a `MemoryStore` (its clones share the map). `in_redis` (feature `redis`): a
-//! `redis-server` started on 127.0.0.1:6971 and two `RedisStore` connections; also checks that
-//! Redis drops the alias when it expires (`SET … EX`).
+//! `redis-server` started on a free port of 127.0.0.1 and two `RedisStore` connections; also
+//! checks that Redis drops the alias when it expires (`SET … EX`).
 
 mod common;
 
@@ -178,46 +178,14 @@ async fn in_memory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_redis() {
     use ims::nf::redis::RedisStore;
-    let Some(redis) = common::interop_tool("redis-server", "apt-get install redis-server") else {
+    let Some(server) = common::RedisServer::start("gruu").await else {
         return;
     };
-    let dir = common::TempDir::new("cscf", "gruu-redis", "IMS_KEEP_SIPP");
-    let port = 6971u16;
-    let child = std::process::Command::new(redis)
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .arg("--dir")
-        .arg(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start redis-server");
-    // killed however the test ends
-    struct Server(std::process::Child);
-    impl Drop for Server {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _server = Server(child);
-    let addr = format!("127.0.0.1:{port}");
+    let addr = server.addr();
     let connect = || async {
-        for _ in 0..100 {
-            if let Ok(s) = RedisStore::connect(&addr, "ims:gruu:").await {
-                return s;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("redis-server answers within 5 s");
+        RedisStore::connect(&addr, "ims:gruu:")
+            .await
+            .expect("redis-server answers")
     };
     let (a, b) = (connect().await, connect().await);
     issue_then_route_elsewhere(a, b).await;

@@ -20,27 +20,13 @@ use ims::nf::runtime::{CoreStore, ImsCore, Peer, Roles};
 use ims::nf::store::BindingStore;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 async fn redis_store(addr: &str) -> RedisStore {
-    for _ in 0..100 {
-        if let Ok(s) = RedisStore::connect(addr, "ims:reg:").await {
-            return s;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("redis-server answers PING within 5 s");
+    RedisStore::connect(addr, "ims:reg:")
+        .await
+        .expect("redis-server answers")
 }
 
 /// A call from a SIPp UAC straight into the S-CSCF at `scscf` to `sip:+15550002@ims.example.org`, answered by
@@ -97,30 +83,11 @@ async fn two_scscf_instances_share_registrations_in_redis() {
     let Some(bin) = common::interop_tool("sipp", "apt-get install sip-tester") else {
         return;
     };
-    let Some(redis) = common::interop_tool("redis-server", "apt-get install redis-server") else {
+    let Some(server) = common::RedisServer::start("cscf").await else {
         return;
     };
     let dir = common::TempDir::new("cscf", "redis", "IMS_KEEP_SIPP");
-    let port = 24379u16;
-    let child = std::process::Command::new(redis)
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .arg("--dir")
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start redis-server");
-    let _server = Server(child);
-    let addr = format!("127.0.0.1:{port}");
+    let addr = server.addr();
 
     // core A: everything, embedded HSS and PCRF, registrations in Redis
     let a_cfg = config(

@@ -425,145 +425,55 @@ async fn prack_183_and_reinvite_update_the_rx_session() {
     assert_eq!(str_, sessions);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn asr_during_setup_cancels_the_callee_and_fails_the_invite() {
-    let Some(bin) = common::interop_tool("sipp", "apt-get install sip-tester") else {
-        return;
-    };
-    let dir = common::TempDir::new("cscf", "asr-early", "IMS_KEEP_SIPP");
-    let tshark = common::interop_tool("tshark", "apt-get install tshark");
-    let cap = capture_with_sip(tshark, dir.path(), &[6953], &[6600, 6611]).await;
-    let core = ims_core::start_core(6600, [6952, 6953], Some(6961)).await;
-    let admin = core.admin_addr().expect("admin listens");
-    let (caller, callee) = call(
-        &bin,
-        dir.path(),
-        "127.0.0.1:6600",
-        (
-            "ims_call_uac_early_released.xml",
-            "ims_call_uas_early_released.xml",
-        ),
-        ("6691", "6692"),
-    )
-    .await;
-    // the 183 opened a session per side; abort the caller's
-    wait_for("the call's two Rx sessions", || pcrf_sessions(&core) == 2).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let sessions = core.pcscf().expect("P-CSCF").rx_sessions();
-    assert_eq!(sessions.len(), 2, "{sessions:?}");
-    assert!(sessions.iter().any(|(_, caller, _)| !caller));
-    let (_, _, aborted) = sessions
-        .iter()
-        .find(|(_, caller, _)| *caller)
-        .expect("the caller's side")
-        .clone();
-    let (st, body) = admin_request(
-        admin,
-        "POST",
-        "/pcrf/asr",
-        &format!(r#"{{"session_id":"{aborted}"}}"#),
-    )
-    .await;
-    assert_eq!(st, 200, "{body}");
-    assert!(body.contains("\"result\":2001"), "ASA 2001: {body}");
-    let (ok, out) = caller.await.expect("caller task");
-    assert!(ok, "caller did not get the 503 to its INVITE:\n{out}");
-    let (ok, out) = callee.await.expect("callee task");
-    assert!(
-        ok,
-        "callee did not get the CANCEL (with its Reason) and the ACK of its 487:\n{out}"
-    );
-    wait_for("both STRs", || pcrf_sessions(&core) == 0).await;
-    core.shutdown();
-    let Some(cap) = cap else { return };
-    let frames = cap
-        .frames_where(
-            "diameter || sip",
-            &[6600, 6611],
-            &[
-                "sip.Status-Code",
-                "sip.CSeq.method",
-                "sip.Method",
-                "sip.Reason",
-            ],
-        )
-        .await;
-    let diameter: Vec<Frame> = frames
-        .iter()
-        .filter(|f| !f.code().is_empty())
-        .cloned()
-        .collect();
-    answers_ok(&diameter);
-    let asr = positions(&frames, "274", true);
-    let str_ = positions(&frames, "275", true);
-    assert_eq!((asr.len(), str_.len()), (1, 2), "one ASR, an STR per side");
-    assert!(asr[0] < str_[0]);
-    // TS 24.229 §5.2.8.1.1: CANCEL toward the callee (each with the Reason), no BYE
-    let cancels: Vec<&Frame> = frames
-        .iter()
-        .filter(|f| f.get("sip.Method") == "CANCEL")
-        .collect();
-    assert!(!cancels.is_empty(), "a CANCEL toward the callee");
-    assert!(
-        cancels
-            .iter()
-            .all(|f| f.get("sip.Reason").contains("cause=503")),
-        "{cancels:?}"
-    );
-    assert!(!frames.iter().any(|f| f.get("sip.Method") == "BYE"));
-    assert!(
-        frames
-            .iter()
-            .any(|f| f.get("sip.Status-Code") == "487" && f.get("sip.CSeq.method") == "INVITE"),
-        "the callee's 487"
-    );
-    assert!(
-        !frames
-            .iter()
-            .any(|f| f.get("sip.Status-Code") == "200" && f.get("sip.CSeq.method") == "INVITE"),
-        "the call never got answered"
-    );
-    assert!(
-        frames
-            .iter()
-            .any(|f| f.get("sip.Status-Code") == "503" && f.get("sip.CSeq.method") == "INVITE"),
-        "the error response to the caller"
-    );
+/// Whose Rx session the PCRF aborts during call setup.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Caller,
+    Callee,
 }
 
-/// The terminating side released during setup (TS 24.229 §5.2.8.1.1): the PCRF aborts the
-/// callee's Rx session before the 200; the callee's P-CSCF CANCELs the INVITE toward the callee
-/// (Reason cause=503) and answers 503 upstream, which reaches the caller as 500 (RFC 3261 §16.7
-/// step 6: proxies do not forward a 503); no BYE, an STR per side.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn asr_for_the_callee_during_setup_cancels_it_and_fails_the_invite() {
+/// A call stopped after the 183 (early dialog) by an ASR for the `released` side's Rx session
+/// (TS 24.229 §5.2.8.1.1), through a core on `base` (P-CSCF SIP `base` and `base + 11`, UEs on
+/// `base + 91` (caller) and `base + 92` (callee)) with Cx/Rx on `diameter` and the admin
+/// interface on `admin`: the released side's SIPp is checked first, then the other's; then the
+/// STRs, and in the capture the CANCEL toward the callee with its Reason, no BYE, the callee's
+/// 487, no 200, and the caller's error response.
+async fn asr_during_setup(released: Side, tag: &str, base: u16, diameter: [u16; 2], admin: u16) {
     let Some(bin) = common::interop_tool("sipp", "apt-get install sip-tester") else {
         return;
     };
-    let dir = common::TempDir::new("cscf", "asr-early-callee", "IMS_KEEP_SIPP");
+    let dir = common::TempDir::new("cscf", tag, "IMS_KEEP_SIPP");
     let tshark = common::interop_tool("tshark", "apt-get install tshark");
-    let cap = capture_with_sip(tshark, dir.path(), &[6966], &[6100, 6111]).await;
-    let core = ims_core::start_core(6100, [6965, 6966], Some(6967)).await;
+    let sip_ports = [base, base + 11];
+    let cap = capture_with_sip(tshark, dir.path(), &diameter[1..], &sip_ports).await;
+    let core = ims_core::start_core(base, diameter, Some(admin)).await;
     let admin = core.admin_addr().expect("admin listens");
+    let (caller_port, callee_port) = ((base + 91).to_string(), (base + 92).to_string());
     let (caller, callee) = call(
         &bin,
         dir.path(),
-        "127.0.0.1:6100",
+        &format!("127.0.0.1:{base}"),
         (
             "ims_call_uac_early_released.xml",
             "ims_call_uas_early_released.xml",
         ),
-        ("6191", "6192"),
+        (&caller_port, &callee_port),
     )
     .await;
+    // the 183 opened a session per side; abort the released side's
     wait_for("the call's two Rx sessions", || pcrf_sessions(&core) == 2).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let sessions = core.pcscf().expect("P-CSCF").rx_sessions();
     assert_eq!(sessions.len(), 2, "{sessions:?}");
+    let is_caller = released == Side::Caller;
+    assert!(sessions.iter().any(|(_, caller, _)| *caller != is_caller));
     let (_, _, aborted) = sessions
         .iter()
-        .find(|(_, caller, _)| !*caller)
-        .expect("the callee's side")
+        .find(|(_, caller, _)| *caller == is_caller)
+        .expect(match released {
+            Side::Caller => "the caller's side",
+            Side::Callee => "the callee's side",
+        })
         .clone();
     let (st, body) = admin_request(
         admin,
@@ -574,23 +484,38 @@ async fn asr_for_the_callee_during_setup_cancels_it_and_fails_the_invite() {
     .await;
     assert_eq!(st, 200, "{body}");
     assert!(body.contains("\"result\":2001"), "ASA 2001: {body}");
-    let (ok, out) = callee.await.expect("callee task");
-    assert!(
-        ok,
-        "callee did not get the CANCEL (with its Reason) and the ACK of its 487:\n{out}"
-    );
-    let (ok, out) = caller.await.expect("caller task");
-    assert!(
-        ok,
-        "caller did not get an error response to its INVITE:\n{out}"
-    );
+    let caller_gets = match released {
+        Side::Caller => "the 503 to its INVITE",
+        Side::Callee => "an error response to its INVITE",
+    };
+    let check_caller = |r: Result<(bool, String), tokio::task::JoinError>| {
+        let (ok, out) = r.expect("caller task");
+        assert!(ok, "caller did not get {caller_gets}:\n{out}");
+    };
+    let check_callee = |r: Result<(bool, String), tokio::task::JoinError>| {
+        let (ok, out) = r.expect("callee task");
+        assert!(
+            ok,
+            "callee did not get the CANCEL (with its Reason) and the ACK of its 487:\n{out}"
+        );
+    };
+    match released {
+        Side::Caller => {
+            check_caller(caller.await);
+            check_callee(callee.await);
+        }
+        Side::Callee => {
+            check_callee(callee.await);
+            check_caller(caller.await);
+        }
+    }
     wait_for("both STRs", || pcrf_sessions(&core) == 0).await;
     core.shutdown();
     let Some(cap) = cap else { return };
     let frames = cap
         .frames_where(
             "diameter || sip",
-            &[6100, 6111],
+            &sip_ports,
             &[
                 "sip.Status-Code",
                 "sip.CSeq.method",
@@ -610,15 +535,19 @@ async fn asr_for_the_callee_during_setup_cancels_it_and_fails_the_invite() {
     let str_ = positions(&frames, "275", true);
     assert_eq!((asr.len(), str_.len()), (1, 2), "one ASR, an STR per side");
     assert!(asr[0] < str_[0]);
-    // the CANCEL goes to the callee (its port), with the Reason; no BYE anywhere
+    // TS 24.229 §5.2.8.1.1: CANCEL toward the callee (each with the Reason), no BYE
     let cancels: Vec<&Frame> = frames
         .iter()
         .filter(|f| f.get("sip.Method") == "CANCEL")
         .collect();
-    assert!(
-        cancels.iter().any(|f| f.get("udp.dstport") == "6192"),
-        "a CANCEL to the callee: {cancels:?}"
-    );
+    match released {
+        Side::Caller => assert!(!cancels.is_empty(), "a CANCEL toward the callee"),
+        // to the callee's own port
+        Side::Callee => assert!(
+            cancels.iter().any(|f| f.get("udp.dstport") == callee_port),
+            "a CANCEL to the callee: {cancels:?}"
+        ),
+    }
     assert!(
         cancels
             .iter()
@@ -626,24 +555,40 @@ async fn asr_for_the_callee_during_setup_cancels_it_and_fails_the_invite() {
         "{cancels:?}"
     );
     assert!(!frames.iter().any(|f| f.get("sip.Method") == "BYE"));
-    let final_to = |code: &str, port: &str| {
-        frames.iter().any(|f| {
-            f.get("sip.Status-Code") == code
-                && f.get("sip.CSeq.method") == "INVITE"
-                && f.get("udp.dstport") == port
+    let invite_final = |code: &'static str| {
+        frames.iter().filter(move |f| {
+            f.get("sip.Status-Code") == code && f.get("sip.CSeq.method") == "INVITE"
         })
     };
+    assert!(invite_final("487").next().is_some(), "the callee's 487");
     assert!(
-        frames
-            .iter()
-            .any(|f| f.get("sip.Status-Code") == "487" && f.get("sip.CSeq.method") == "INVITE"),
-        "the callee's 487"
-    );
-    assert!(final_to("500", "6191"), "the caller's error response (500)");
-    assert!(
-        !frames
-            .iter()
-            .any(|f| f.get("sip.Status-Code") == "200" && f.get("sip.CSeq.method") == "INVITE"),
+        invite_final("200").next().is_none(),
         "the call never got answered"
     );
+    match released {
+        // the caller's P-CSCF answers it 503 itself
+        Side::Caller => assert!(
+            invite_final("503").next().is_some(),
+            "the error response to the caller"
+        ),
+        // the callee's P-CSCF answers 503 upstream, which reaches the caller as 500
+        Side::Callee => assert!(
+            invite_final("500").any(|f| f.get("udp.dstport") == caller_port),
+            "the caller's error response (500)"
+        ),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asr_during_setup_cancels_the_callee_and_fails_the_invite() {
+    asr_during_setup(Side::Caller, "asr-early", 6600, [6952, 6953], 6961).await;
+}
+
+/// The terminating side released during setup (TS 24.229 §5.2.8.1.1): the PCRF aborts the
+/// callee's Rx session before the 200; the callee's P-CSCF CANCELs the INVITE toward the callee
+/// (Reason cause=503) and answers 503 upstream, which reaches the caller as 500 (RFC 3261 §16.7
+/// step 6: proxies do not forward a 503); no BYE, an STR per side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asr_for_the_callee_during_setup_cancels_it_and_fails_the_invite() {
+    asr_during_setup(Side::Callee, "asr-early-callee", 6100, [6965, 6966], 6967).await;
 }

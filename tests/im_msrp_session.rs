@@ -9,11 +9,12 @@
 #[allow(dead_code)]
 #[path = "../examples/msrp_chat/client.rs"]
 mod client;
+#[path = "im_common/msrp.rs"]
+mod im_msrp;
 
-use bytes::Bytes;
 use client::{ListenOpts, Offer, Opts, Ua};
+use im_msrp::{bob_events, of_kind, BobTask};
 use ims::nf::im_session::{start, ImSessionConfig, ImSessionHandle};
-use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -42,22 +43,12 @@ fn opts(user: &str, proxy: Option<SocketAddr>) -> Opts {
     }
 }
 
-/// What [`bob`]'s task yields: B's events and the outcome of its `listen`.
-type BobTask = tokio::task::JoinHandle<(Vec<Value>, Result<Value, String>)>;
-
 /// B listens with `lopts`; returns B's SIP URI and the task yielding B's events.
 async fn bob(lopts: ListenOpts, chunk: usize) -> (String, BobTask) {
     let mut o = opts("bob", None);
     o.chunk_size = chunk;
-    let mut ua = Ua::bind(o).await.expect("bob binds");
-    let uri = ua.sip_uri();
-    let task = tokio::spawn(async move {
-        let mut events = Vec::new();
-        let r = client::listen(&mut ua, &lopts, &mut |v| events.push(v)).await;
-        ua.ep.shutdown();
-        (events, r)
-    });
-    (uri, task)
+    let ua = Ua::bind(o).await.expect("bob binds");
+    im_msrp::listen(ua, lopts)
 }
 
 /// The anchor, B listening through [`bob`] with `lopts` for one session (2048-byte chunks) and
@@ -76,35 +67,19 @@ async fn session(lopts: ListenOpts) -> (ImSessionHandle, String, BobTask, Ua) {
     (a, bob_uri, bob_task, alice)
 }
 
-fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    events.iter().filter(|e| e["event"] == kind).collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_mode_message_of_100_kb_arrives_intact() {
     let (a, bob_uri, bob_task, mut alice) = session(ListenOpts::default()).await;
     let body: Vec<u8> = (0..100 * 1024u32)
         .map(|i| b"abcdefghijklmnopqrstuvwxyz\n"[(i % 27) as usize])
         .collect();
-    let sent = client::send_large(
-        &mut alice,
-        &bob_uri,
-        "text/plain",
-        Bytes::from(body.clone()),
-        &mut |_| {},
-    )
-    .await
-    .expect("large message sent");
+    let sent = im_msrp::send_large(&mut alice, &bob_uri, "text/plain", &body).await;
     assert_eq!(
         sent["report"], 200,
         "success REPORT from B through the anchor"
     );
     assert_eq!(sent["bye"], 200);
-    let (events, r) = tokio::time::timeout(Duration::from_secs(30), bob_task)
-        .await
-        .expect("bob ends")
-        .unwrap();
-    r.expect("bob's listen ran");
+    let events = bob_events(bob_task, Duration::from_secs(30)).await;
     let msgs = of_kind(&events, "message");
     assert_eq!(msgs.len(), 1, "{events:?}");
     assert_eq!(msgs[0]["size"], 100 * 1024);
@@ -134,16 +109,8 @@ async fn chat_of_1000_messages_each_way_in_order_with_success_reports() {
         .await
         .expect("chat ran");
     let secs = t.elapsed().as_secs_f64();
-    assert_eq!(sum["sent"], n);
-    assert_eq!(sum["reports_ok"], n, "{sum}");
-    assert_eq!(sum["received"], n, "{sum}");
-    assert_eq!(sum["echo_in_order"], true, "{sum}");
-    assert_eq!(sum["bye"], 200);
-    let (events, r) = tokio::time::timeout(Duration::from_secs(30), bob_task)
-        .await
-        .expect("bob ends")
-        .unwrap();
-    r.expect("bob's listen ran");
+    im_msrp::assert_echo_chat(&sum, n);
+    let events = bob_events(bob_task, Duration::from_secs(30)).await;
     let got: Vec<&str> = of_kind(&events, "message")
         .iter()
         .map(|e| e["text"].as_str().unwrap_or(""))
@@ -302,11 +269,7 @@ m=audio 4000 RTP/AVP 0\r\n";
     );
     // the session is still up: A hangs up and the BYE reaches B
     assert_eq!(alice.hangup(&call).await.expect("BYE"), 200);
-    let (events, r) = tokio::time::timeout(Duration::from_secs(30), bob_task)
-        .await
-        .expect("bob ends")
-        .unwrap();
-    r.expect("bob's listen ran");
+    let events = bob_events(bob_task, Duration::from_secs(30)).await;
     assert_eq!(of_kind(&events, "bye").len(), 1, "{events:?}");
     a.shutdown();
 }

@@ -13,10 +13,13 @@
 #[path = "../examples/msrp_chat/client.rs"]
 mod client;
 mod common;
+#[path = "im_common/msrp.rs"]
+mod im_msrp;
 mod interop_common;
 
 use bytes::Bytes;
 use client::{ListenOpts, Offer, Opts, Ua};
+use im_msrp::{bob_events, of_kind, BobTask};
 use ims::msrp::{Event, FrameBuilder, Framer, Limits};
 use ims::net::tls::Identity;
 use ims::nf::im_session::{start, ImSessionConfig, ImSessionHandle};
@@ -59,28 +62,15 @@ fn opts(pki: &Pki, user: &str, proxy: Option<SocketAddr>) -> Opts {
     }
 }
 
-type BobTask = tokio::task::JoinHandle<(Vec<Value>, Result<Value, String>)>;
-
 /// B listens over msrps (echoing, for `sessions` sessions).
 async fn bob(pki: &Pki, sessions: usize) -> (String, BobTask) {
-    let mut ua = Ua::bind(opts(pki, "bob", None)).await.expect("bob binds");
-    let uri = ua.sip_uri();
+    let ua = Ua::bind(opts(pki, "bob", None)).await.expect("bob binds");
     let lopts = ListenOpts {
         echo: true,
         sessions: Some(sessions),
         ..ListenOpts::default()
     };
-    let task = tokio::spawn(async move {
-        let mut events = Vec::new();
-        let r = client::listen(&mut ua, &lopts, &mut |v| events.push(v)).await;
-        ua.ep.shutdown();
-        (events, r)
-    });
-    (uri, task)
-}
-
-fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    events.iter().filter(|e| e["event"] == kind).collect()
+    im_msrp::listen(ua, lopts)
 }
 
 /// The `a=fingerprint` value of an SDP body.
@@ -114,11 +104,7 @@ async fn chat_and_large_message_over_msrps_through_the_anchor() {
     .await
     .expect("chat in time")
     .expect("chat ran");
-    assert_eq!(sum["sent"], n);
-    assert_eq!(sum["reports_ok"], n, "{sum}");
-    assert_eq!(sum["received"], n, "{sum}");
-    assert_eq!(sum["echo_in_order"], true, "{sum}");
-    assert_eq!(sum["bye"], 200);
+    im_msrp::assert_echo_chat(&sum, n);
     let connected = of_kind(&events, "connected");
     let path = connected[0]["peer_path"].to_string();
     assert!(
@@ -127,21 +113,9 @@ async fn chat_and_large_message_over_msrps_through_the_anchor() {
     );
     // a 100 KB large-mode message (2048-byte chunks) over msrps
     let body: Vec<u8> = (0..100 * 1024u32).map(|i| (i * 7 % 251) as u8).collect();
-    let sent = client::send_large(
-        &mut alice,
-        &bob_uri,
-        "application/octet-stream",
-        Bytes::from(body.clone()),
-        &mut |_| {},
-    )
-    .await
-    .expect("large message sent");
+    let sent = im_msrp::send_large(&mut alice, &bob_uri, "application/octet-stream", &body).await;
     assert_eq!(sent["report"], 200, "{sent}");
-    let (events, r) = tokio::time::timeout(WAIT, bob_task)
-        .await
-        .expect("bob ends")
-        .unwrap();
-    r.expect("bob's listen ran");
+    let events = bob_events(bob_task, WAIT).await;
     let got: Vec<&str> = of_kind(&events, "message")
         .iter()
         .filter_map(|e| e["text"].as_str())

@@ -3,10 +3,10 @@
 //! 200, and hands every request it gets to the test):
 //!
 //! 1. `sms_and_ims_stored_in_redis_survive_a_restart` (feature `redis`, a real `redis-server`
-//!    on 127.0.0.1:7181): an SMS and two page-mode IMs for Bob are stored (`[im] store =
-//!    "redis://…"`), the two Redis hashes hold them, the IM server restarts and reloads them from
-//!    Redis, Bob registers (third-party REGISTER), the IMs arrive in order and the SMS-DELIVER
-//!    with its text; after Bob's RP-ACK both hashes are empty.
+//!    on a free port of 127.0.0.1): an SMS and two page-mode IMs for Bob are stored (`[im]
+//!    store = "redis://…"`), the two Redis hashes hold them, the IM server restarts and reloads
+//!    them from Redis, Bob registers (third-party REGISTER), the IMs arrive in order and the
+//!    SMS-DELIVER with its text; after Bob's RP-ACK both hashes are empty.
 //! 2. `stored_im_expires_with_a_failed_imdn`: with `im_validity` = 1 s a stored CPIM message that
 //!    asks for `negative-delivery` is dropped and its sender gets the network's `failed` IMDN
 //!    (RFC 5438 §7.2); the file store is emptied.
@@ -186,41 +186,8 @@ async fn until(what: &str, mut f: impl FnMut() -> bool) {
 
 #[cfg(feature = "redis")]
 mod redis {
-    use std::process::{Child, Command, Stdio};
-    use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
-
-    pub(super) struct Server(Child);
-
-    impl Drop for Server {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-
-    /// `redis-server` on 127.0.0.1:`port`, without persistence (the store outlives the IM
-    /// server, not Redis), once it answers.
-    pub(super) async fn start(bin: &std::path::Path, dir: &std::path::Path, port: u16) -> Server {
-        let child = Command::new(bin)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        let server = Server(child);
-        for _ in 0..100 {
-            if hlen(port, "ping").await.is_some() {
-                return server;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("redis-server did not answer on {port}");
-    }
 
     /// `HLEN key` over a fresh connection (an independent look at what the IM server wrote).
     pub(super) async fn hlen(port: u16, key: &str) -> Option<i64> {
@@ -237,12 +204,11 @@ mod redis {
 #[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sms_and_ims_stored_in_redis_survive_a_restart() {
-    let Some(bin) = common::interop_tool("redis-server", "apt-get install redis-server") else {
+    // without persistence: the store outlives the IM server, not Redis
+    let Some(server) = common::RedisServer::start("im").await else {
         return;
     };
-    let dir = common::TempDir::new("im", "redis", "IMS_KEEP_REDIS");
-    let rport = 7181;
-    let _redis = redis::start(&bin, dir.path(), rport).await;
+    let rport = server.port();
     let (bob_registered, mut seen) = scscf(7182).await;
     let mut cfg = config(7183, 7182);
     cfg.store = Some(format!("redis://127.0.0.1:{rport}/test:im:").into());

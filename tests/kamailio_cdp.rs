@@ -21,14 +21,17 @@
 //! `IMS_KEEP_KAMAILIO=1` keeps the configuration and log.
 
 mod common;
+#[allow(dead_code)]
+#[path = "net_sip_common/kamailio.rs"]
+mod kamailio_process;
 
 use ims::diameter::dict::app;
 use ims::diameter::peer::{Application, PeerState};
 use ims::net::diameter::{Node, NodeConfig};
+use kamailio_process::Process;
 use std::net::SocketAddr;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
@@ -40,14 +43,7 @@ const KAMAILIO: &str = "kamailio.test.example";
 
 /// Kamailio, or `None` (test skipped) unless `IMS_REQUIRE_INTEROP=1`; its `cdp.so` must exist.
 fn kamailio() -> Option<(PathBuf, PathBuf)> {
-    let bin = if Path::new("/usr/sbin/kamailio").is_file() {
-        PathBuf::from("/usr/sbin/kamailio")
-    } else {
-        common::interop_tool(
-            "kamailio",
-            "install Kamailio (Debian packages `kamailio` and `kamailio-ims-modules`)",
-        )?
-    };
+    let bin = kamailio_process::kamailio()?;
     let modules = [
         "/usr/lib/x86_64-linux-gnu/kamailio/modules",
         "/usr/lib/aarch64-linux-gnu/kamailio/modules",
@@ -71,40 +67,42 @@ fn kamailio() -> Option<(PathBuf, PathBuf)> {
     }
 }
 
-/// A TCP port of 127.0.0.1 in 3868–3999 (this test's range) free a moment ago.
-fn free_port_3900() -> u16 {
-    // spread by process and by call (the two tests run at once)
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let start = (std::process::id() % 132) as u16;
-    for _ in 0..132u16 {
-        let i = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = 3868 + (start + i.wrapping_mul(7)) % 132;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+/// A port in `first..first + n` for which `free` held a moment ago, tried in steps of `step`
+/// from a start spread by process and by call (`next`: the caller's counter; the two tests run
+/// at once).
+fn free_port(next: &AtomicU16, first: u16, n: u16, step: u16, free: impl Fn(u16) -> bool) -> u16 {
+    let start = (std::process::id() % u32::from(n)) as u16;
+    for _ in 0..n {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let port = first + (start + i.wrapping_mul(step)) % n;
+        if free(port) {
             return port;
         }
     }
-    panic!("no port free in 3868-3999");
+    panic!("no port free in {first}-{}", first + n - 1);
+}
+
+/// A TCP port of 127.0.0.1 in 3868–3999 (this test's range) free a moment ago.
+fn free_port_3900() -> u16 {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    free_port(&NEXT, 3868, 132, 7, |port| {
+        std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+    })
 }
 
 /// A UDP and TCP port of 127.0.0.1 in 10000–10499 free a moment ago (Kamailio's SIP socket).
 fn free_sip_port() -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    let start = (std::process::id() % 500) as u16;
-    for _ in 0..500u16 {
-        let i = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = 10000 + (start + i.wrapping_mul(13)) % 500;
-        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
+    free_port(&NEXT, 10000, 500, 13, |port| {
+        std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
             && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
-        {
-            return port;
-        }
-    }
-    panic!("no port free in 10000-10499");
+    })
 }
 
 /// Kamailio in the foreground in its own process group (terminated on drop).
 struct Kamailio {
-    child: Child,
+    /// Kept for its drop, which stops Kamailio (before `dir` goes).
+    _process: Process,
     dir: common::TempDir,
     /// Its SIP port (UDP, 127.0.0.1).
     sip: u16,
@@ -170,17 +168,21 @@ request_route {{
         // a SIP port taken between our check and Kamailio's bind: it exits at once; try another
         for _ in 0..5 {
             let sip = free_sip_port();
-            let mut child = Self::spawn(bin, d, sip);
+            let mut process = Self::spawn(bin, d, sip);
             let mut exited = false;
             for _ in 0..30 {
-                if let Ok(Some(_)) = child.try_wait() {
+                if process.exited().is_some() {
                     exited = true;
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
             if !exited {
-                return Kamailio { child, dir, sip };
+                return Kamailio {
+                    _process: process,
+                    dir,
+                    sip,
+                };
             }
         }
         panic!(
@@ -189,23 +191,10 @@ request_route {{
         );
     }
 
-    fn spawn(bin: &Path, d: &Path, sip: u16) -> Child {
-        let log = std::fs::File::create(d.join("kamailio.log")).unwrap();
-        let mut cmd = Command::new(bin);
-        cmd.arg("-f")
-            .arg(d.join("kamailio.cfg"))
-            .args(["-DD", "-E", "-m", "64", "-M", "8"])
-            .arg("-Y")
-            .arg(d)
-            .arg("-w")
-            .arg(d)
-            .args(["-l", &format!("udp:127.0.0.1:{sip}")])
-            .current_dir(d)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .process_group(0);
-        cmd.spawn().expect("start kamailio")
+    fn spawn(bin: &Path, d: &Path, sip: u16) -> Process {
+        let mut cmd = Process::command(bin, &d.join("kamailio.cfg"), d);
+        cmd.args(["-l", &format!("udp:127.0.0.1:{sip}")]);
+        Process::spawn(cmd, d).expect("start kamailio")
     }
 
     fn log(&self) -> String {
@@ -219,29 +208,6 @@ request_route {{
         let l = self.log();
         let c: Vec<char> = l.chars().collect();
         c[c.len().saturating_sub(4000)..].iter().collect()
-    }
-
-    fn signal_group(&self, sig: &str) {
-        let _ = Command::new("kill")
-            .args([sig, "--", &format!("-{}", self.child.id())])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-impl Drop for Kamailio {
-    fn drop(&mut self) {
-        // the main process and its workers: our process group only
-        self.signal_group("-TERM");
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        self.signal_group("-KILL");
-        let _ = self.child.wait();
     }
 }
 

@@ -9,24 +9,6 @@ mod common;
 use ims::nf::redis::RedisStore;
 use ims::nf::registrar::Binding;
 use ims::nf::store::{BindingStore, RegState, RegistrationRecord};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("ephemeral port")
-        .port()
-}
 
 fn record() -> RegistrationRecord {
     RegistrationRecord {
@@ -57,39 +39,13 @@ fn record() -> RegistrationRecord {
 
 #[tokio::test]
 async fn two_stores_share_registrations_through_redis_server() {
-    let Some(bin) = common::interop_tool("redis-server", "apt-get install redis-server") else {
+    let Some(server) = common::RedisServer::start("store").await else {
         return;
     };
-    let dir = common::TempDir::new("redis", "store", "IMS_KEEP_REDIS");
-    let port = free_port();
-    let child = Command::new(bin)
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .arg("--dir")
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start redis-server");
-    let _server = Server(child);
-    let addr = format!("127.0.0.1:{port}");
-    let mut a = None;
-    for _ in 0..100 {
-        if let Ok(s) = RedisStore::connect(&addr, "ims:reg:").await {
-            a = Some(s);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let a = a.expect("redis-server answers PING within 5 s");
+    let addr = server.addr();
+    let a = RedisStore::connect(&addr, "ims:reg:")
+        .await
+        .expect("redis-server answers");
     let b = RedisStore::connect(&addr, "ims:reg:").await.unwrap();
 
     let rec = record();

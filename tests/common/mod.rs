@@ -258,3 +258,113 @@ pub(crate) fn dissect_msrp(
     }
     legs
 }
+
+/// A `redis-server` of one test's own on a free port of 127.0.0.1, without persistence
+/// (`--save "" --appendonly no`, its files in a [`TempDir`] kept with `IMS_KEEP_REDIS`), killed
+/// when dropped (however the test ends).
+#[allow(dead_code)]
+pub(crate) struct RedisServer {
+    port: u16,
+    child: std::process::Child,
+    dir: TempDir,
+}
+
+#[allow(dead_code)]
+impl RedisServer {
+    /// Finds `redis-server` with [`interop_tool`] (`None`: skip the test), starts it on a free
+    /// port and returns once it answers `INFO` with its own process id (so not some other server
+    /// that took the port). Tries another port when the server exits (the port was taken in the
+    /// meantime); panics, with the server's log, if it never answers.
+    pub(crate) async fn start(tag: &str) -> Option<RedisServer> {
+        let bin = interop_tool("redis-server", "apt-get install redis-server")?;
+        let dir = TempDir::new("redis", tag, "IMS_KEEP_REDIS");
+        let log = dir.path().join("redis.log");
+        for _attempt in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            let mut child = std::process::Command::new(&bin)
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(dir.path())
+                .arg("--logfile")
+                .arg(&log)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("start redis-server");
+            // up to 20 s: a loaded machine
+            for _ in 0..400 {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                if redis_pid(port).await == Some(child.id()) {
+                    return Some(RedisServer { port, child, dir });
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!(
+            "redis-server never answered:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+
+    /// The port it listens on.
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub(crate) fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `process_id` `INFO server` reports on 127.0.0.1:`port`, over a fresh connection;
+/// `None` while nothing answers there (or something that is not Redis).
+#[allow(dead_code)]
+async fn redis_pid(port: u16) -> Option<u32> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut c = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()?;
+        c.write_all(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")
+            .await
+            .ok()?;
+        let mut text = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = c.read(&mut buf).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            text.extend_from_slice(&buf[..n]);
+            let s = String::from_utf8_lossy(&text);
+            if let Some(rest) = s.split("process_id:").nth(1) {
+                if let Some((pid, _)) = rest.split_once("\r\n") {
+                    return pid.trim().parse().ok();
+                }
+            }
+            if text.len() > 65536 {
+                return None;
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(2), exchange)
+        .await
+        .ok()
+        .flatten()
+}

@@ -3,12 +3,13 @@
 //! (`tests/net_kamailio.rs`) and the throughput comparison (`proxy_rate` in
 //! `tests/net_sip_sipp.rs`). Kamailio runs in the foreground in its own process group, which is
 //! terminated (SIGTERM, then SIGKILL) when the handle drops: only the processes started here.
+//! [`Process`] (that process group) also serves `tests/kamailio_cdp.rs`.
 
 use super::common::{interop_tool, TempDir};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
@@ -44,9 +45,76 @@ pub(crate) fn free_port_in_range(ip: IpAddr) -> u16 {
     panic!("no port free in 8000-8999");
 }
 
+/// Kamailio running in the foreground in its own process group, its output in
+/// `kamailio.log` of its directory; the group is terminated (SIGTERM, then SIGKILL after 5 s)
+/// on drop.
+pub(crate) struct Process {
+    child: Child,
+}
+
+impl Process {
+    /// Kamailio's command line for the configuration `cfg`: in the foreground, logging to
+    /// stderr, 64 MB of shared and 8 MB of private memory, `dir` its runtime and working
+    /// directory.
+    pub(crate) fn command(bin: &Path, cfg: &Path, dir: &Path) -> Command {
+        let mut cmd = Command::new(bin);
+        cmd.arg("-f")
+            .arg(cfg)
+            .args(["-DD", "-E", "-m", "64", "-M", "8"])
+            .arg("-Y")
+            .arg(dir)
+            .arg("-w")
+            .arg(dir);
+        cmd
+    }
+
+    /// Starts `cmd` in `dir`, in a new process group, its output to `dir/kamailio.log`.
+    pub(crate) fn spawn(mut cmd: Command, dir: &Path) -> std::io::Result<Process> {
+        let log = std::fs::File::create(dir.join("kamailio.log"))?;
+        let child = cmd
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0)
+            .spawn()?;
+        Ok(Process { child })
+    }
+
+    /// How it exited, if it has.
+    pub(crate) fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    fn signal_group(&self, sig: &str) {
+        let _ = Command::new("kill")
+            .args([sig, "--", &format!("-{}", self.child.id())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        // the main process and its workers: our process group only
+        self.signal_group("-TERM");
+        // up to 5 s (100 × 50 ms)
+        for _ in 0..100 {
+            if self.exited().is_some() {
+                // the main process stops its workers before it exits
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.signal_group("-KILL");
+        let _ = self.child.wait();
+    }
+}
+
 /// A running Kamailio.
 pub(crate) struct Kamailio {
-    child: Child,
+    process: Process,
     /// Where it listens (UDP and TCP).
     pub(crate) addr: SocketAddr,
     dir: TempDir,
@@ -70,32 +138,18 @@ impl Kamailio {
         let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/kamailio/proxy.cfg");
         let port = free_port_in_range(ip);
         let addr = SocketAddr::new(ip, port);
-        let mut cmd = Command::new(bin);
-        cmd.arg("-f")
-            .arg(&cfg)
-            .args(["-DD", "-E", "-m", "64", "-M", "8"])
-            .arg("-Y")
-            .arg(dir.path())
-            .arg("-w")
-            .arg(dir.path())
-            .args(["-l", &format!("udp:{addr}"), "-l", &format!("tcp:{addr}")])
+        let mut cmd = Process::command(bin, &cfg, dir.path());
+        cmd.args(["-l", &format!("udp:{addr}"), "-l", &format!("tcp:{addr}")])
             .args(["-A", &format!("NEXT_HOP=\"{next_hop}\"")])
             .args(["-A", &format!("CHILDREN={children}")]);
         if stateful {
             cmd.args(["-A", "WITH_TM"]);
         }
-        let log = std::fs::File::create(dir.path().join("kamailio.log")).expect("log file");
-        cmd.current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log file"))
-            .stderr(log)
-            .process_group(0);
         let command = format!("{cmd:?}");
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {command}: {e}"));
+        let process =
+            Process::spawn(cmd, dir.path()).unwrap_or_else(|e| panic!("spawn {command}: {e}"));
         let mut k = Kamailio {
-            child,
+            process,
             addr,
             dir,
             command,
@@ -103,7 +157,7 @@ impl Kamailio {
         // up to 10 s (200 × 50 ms)
         let mut tries = 0;
         loop {
-            if let Ok(Some(st)) = k.child.try_wait() {
+            if let Some(st) = k.process.exited() {
                 panic!("Kamailio exited at start ({st})\n{}", k.diagnostics());
             }
             if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
@@ -135,30 +189,5 @@ impl Kamailio {
             "Kamailio command: {}\n----- kamailio.log (tail) -----\n{tail}",
             self.command
         )
-    }
-
-    fn signal_group(&self, sig: &str) {
-        let _ = Command::new("kill")
-            .args([sig, "--", &format!("-{}", self.child.id())])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-impl Drop for Kamailio {
-    fn drop(&mut self) {
-        // the main process and its workers: our process group only
-        self.signal_group("-TERM");
-        // up to 5 s (100 × 50 ms)
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                // the main process stops its workers before it exits
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        self.signal_group("-KILL");
-        let _ = self.child.wait();
     }
 }

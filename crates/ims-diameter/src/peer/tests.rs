@@ -971,6 +971,26 @@ fn cu_cfg(host: &str, apps: &[u32]) -> PeerConfig {
     c
 }
 
+/// The P-CSCF (a: Cx) and the PCRF (b: Cx and Rx), both supporting Capabilities Update,
+/// connected (CER/CEA done).
+fn pcscf_and_pcrf() -> Net {
+    let mut n = Net::new(
+        cu_cfg("pcscf.ims.example.org", &[app::CX]),
+        cu_cfg("pcrf.ims.example.org", &[app::CX, app::RX]),
+    );
+    n.open();
+    n
+}
+
+/// a adds Rx to its applications on the open connection (its CUR goes out) and the network
+/// runs until quiet.
+fn add_rx(n: &mut Net) {
+    let mut apps = n.a.config().applications.clone();
+    apps.push(Application::tgpp_auth(app::RX));
+    n.a.update_capabilities(n.now, apps).unwrap();
+    n.pump();
+}
+
 fn result_code_of(s: &Seen) -> Option<u32> {
     Message::parse(&s.bytes)
         .unwrap()
@@ -980,17 +1000,10 @@ fn result_code_of(s: &Seen) -> Option<u32> {
 
 #[test]
 fn capabilities_update_adds_an_application_on_the_open_connection() {
-    let mut n = Net::new(
-        cu_cfg("pcscf.ims.example.org", &[app::CX]),
-        cu_cfg("pcrf.ims.example.org", &[app::CX, app::RX]),
-    );
-    n.open();
+    let mut n = pcscf_and_pcrf();
     assert!(n.a.remote().unwrap().supports_capabilities_update());
     assert!(!n.a.remote().unwrap().common_applications.contains(&app::RX));
-    let mut apps = n.a.config().applications.clone();
-    apps.push(Application::tgpp_auth(app::RX));
-    n.a.update_capabilities(n.now, apps).unwrap();
-    n.pump();
+    add_rx(&mut n);
     // one CUR (Application-Id 10, no Inband-Security-Id) and its CUA 2001
     let cur: Vec<&Seen> = n.wire.iter().filter(|s| s.code == 328).collect();
     assert_eq!(cur.len(), 2, "{:?}", n.wire);
@@ -1107,17 +1120,10 @@ fn curs(n: &Net) -> Vec<Seen> {
 
 #[test]
 fn unanswered_cur_is_sent_again_after_tw_then_the_connection_is_reopened() {
-    let mut n = Net::new(
-        cu_cfg("pcscf.ims.example.org", &[app::CX]),
-        cu_cfg("pcrf.ims.example.org", &[app::CX, app::RX]),
-    );
-    n.open();
+    let mut n = pcscf_and_pcrf();
     // the PCRF answers DWRs but its CUAs are lost
     n.b_drops = Some(328);
-    let mut apps = n.a.config().applications.clone();
-    apps.push(Application::tgpp_auth(app::RX));
-    n.a.update_capabilities(n.now, apps).unwrap();
-    n.pump();
+    add_rx(&mut n);
     assert_eq!(curs(&n).len(), 1);
     assert_eq!(curs(&n)[0].flags & 0x10, 0, "first CUR without the T flag");
     // nothing before Tw
@@ -1160,16 +1166,9 @@ fn unanswered_cur_is_sent_again_after_tw_then_the_connection_is_reopened() {
 
 #[test]
 fn a_cua_to_the_retransmitted_cur_completes_the_update() {
-    let mut n = Net::new(
-        cu_cfg("pcscf.ims.example.org", &[app::CX]),
-        cu_cfg("pcrf.ims.example.org", &[app::CX, app::RX]),
-    );
-    n.open();
+    let mut n = pcscf_and_pcrf();
     n.b_drops = Some(328);
-    let mut apps = n.a.config().applications.clone();
-    apps.push(Application::tgpp_auth(app::RX));
-    n.a.update_capabilities(n.now, apps).unwrap();
-    n.pump();
+    add_rx(&mut n);
     // the first CUA is lost; the PCRF answers the retransmission
     n.b_drops = None;
     n.advance(TW);
