@@ -269,23 +269,20 @@ pub const MAX_SUBSCRIPTION: u32 = 600_000;
 /// One reg event subscription (a dialog where the S-CSCF is the notifier).
 ///
 /// Kept compact — every registered UE has one (its P-CSCF's, TS 24.229 §5.2.3): the dialog
-/// identifiers are one shared string (the notifier's indexes point at it), the other texts one
-/// allocation, the subscriber's contact URI shared by every subscription from that P-CSCF, and
-/// what the last NOTIFY told of each contact a small array.
+/// identifiers and the other texts are one shared string (the notifier's indexes point at it),
+/// the subscriber's contact URI shared by every subscription from that P-CSCF, and what the
+/// last NOTIFY told of each contact a small array.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegSubscription {
-    /// The dialog key: `<Call-ID length>:<Call-ID><subscriber's tag>`.
-    dialog: std::sync::Arc<str>,
-    /// The IMPU subscribed to (the SUBSCRIBE's Request-URI), our tag (the To tag of the 200),
-    /// the subscriber's From value (with its tag, our To) and our URI (the SUBSCRIBE's To URI,
-    /// our From) when it is not the IMPU, one after the other.
-    text: Box<str>,
-    /// Lengths of the IMPU, our tag and the From value in `text`.
-    lens: [u32; 3],
+    /// The texts, each as `<length>:<text>`, one after the other (one allocation): the
+    /// Call-ID and the subscriber's tag (together: the dialog key, see [`dialog_key`]), the
+    /// IMPU subscribed to (the SUBSCRIBE's Request-URI), our tag (the To tag of the 200), the
+    /// subscriber's From value (with its tag, our To), our URI (the SUBSCRIBE's To URI, our
+    /// From; empty when it is the IMPU), then the route set (the SUBSCRIBE's Record-Route
+    /// values, in order).
+    text: std::sync::Arc<str>,
     /// The subscriber's Contact URI (the NOTIFY's Request-URI), shared.
     remote_target: std::sync::Arc<str>,
-    /// The route set (the SUBSCRIBE's Record-Route values, in order).
-    route_set: Box<[Box<str>]>,
     /// Our next CSeq.
     cseq: u32,
     /// The next reginfo `version`.
@@ -299,9 +296,40 @@ pub struct RegSubscription {
     notified: smallvec::SmallVec<[(u32, u64); 1]>,
 }
 
-/// The key of a dialog: Call-ID and subscriber's tag, unambiguous (the Call-ID's length first).
+/// The key of a dialog: Call-ID and subscriber's tag, each as `<length>:<text>` (unambiguous;
+/// the start of a subscription's `text`).
 fn dialog_key(call_id: &str, remote_tag: &str) -> String {
-    format!("{}:{call_id}{remote_tag}", call_id.len())
+    format!(
+        "{}:{call_id}{}:{remote_tag}",
+        call_id.len(),
+        remote_tag.len()
+    )
+}
+
+/// The text of the field (`<length>:<text>`) at `at` in `s`, and where the next one starts.
+fn field_at(s: &str, at: usize) -> Option<(&str, usize)> {
+    let rest = s.get(at..)?;
+    let (n, r) = rest.split_once(':')?;
+    let n: usize = n.parse().ok()?;
+    let text = r.get(..n)?;
+    Some((text, at + (rest.len() - r.len()) + n))
+}
+
+/// Where the field after the first `n` of `s` starts (`s.len()` when there are fewer).
+fn after_fields(s: &str, n: usize) -> usize {
+    let mut at = 0;
+    for _ in 0..n {
+        match field_at(s, at) {
+            Some((_, next)) => at = next,
+            None => return s.len(),
+        }
+    }
+    at
+}
+
+/// The dialog key a subscription's `text` (or a dialog key) starts with.
+fn dialog_part(s: &str) -> &str {
+    &s[..after_fields(s, 2)]
 }
 
 /// The value a contact id of ours (`short_id`: at most 8 hex digits) stands for; `None` for any
@@ -313,46 +341,53 @@ fn contact_key(id: &str) -> Option<u32> {
 }
 
 impl RegSubscription {
-    fn split(&self) -> (&str, &str) {
-        let (n, rest) = self.dialog.split_once(':').unwrap_or(("0", &self.dialog));
-        rest.split_at(n.parse::<usize>().unwrap_or(0).min(rest.len()))
+    /// The fields of `text`, in order.
+    fn fields(&self) -> impl Iterator<Item = &str> + '_ {
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            let (t, next) = field_at(&self.text, at)?;
+            at = next;
+            Some(t)
+        })
     }
 
     fn text_at(&self, i: usize) -> &str {
-        let [a, t, r] = self.lens.map(|l| l as usize);
-        let ends = [a, a + t, a + t + r, self.text.len()];
-        let start = if i == 0 { 0 } else { ends[i - 1] };
-        &self.text[start..ends[i]]
+        self.fields().nth(i).unwrap_or_default()
+    }
+
+    /// The route set as kept in `text` (`<length>:<value>` each).
+    fn routes_text(&self) -> &str {
+        &self.text[after_fields(&self.text, 6)..]
     }
 
     /// The IMPU subscribed to (the SUBSCRIBE's Request-URI).
     pub fn aor(&self) -> &str {
-        self.text_at(0)
+        self.text_at(2)
     }
 
     /// Call-ID of the dialog.
     pub fn call_id(&self) -> &str {
-        self.split().0
+        self.text_at(0)
     }
 
     /// The subscriber's tag.
     pub fn remote_tag(&self) -> &str {
-        self.split().1
+        self.text_at(1)
     }
 
     /// Our tag (the To tag of the 200).
     pub fn local_tag(&self) -> &str {
-        self.text_at(1)
+        self.text_at(3)
     }
 
     /// The subscriber's From value (with its tag), our To.
     pub fn remote(&self) -> &str {
-        self.text_at(2)
+        self.text_at(4)
     }
 
     /// Our URI (the SUBSCRIBE's To URI), our From.
     pub fn local_uri(&self) -> &str {
-        match self.text_at(3) {
+        match self.text_at(5) {
             "" => self.aor(),
             u => u,
         }
@@ -365,7 +400,7 @@ impl RegSubscription {
 
     /// The route set (the SUBSCRIBE's Record-Route values, in order).
     pub fn route_set(&self) -> impl Iterator<Item = &str> + '_ {
-        self.route_set.iter().map(|r| &**r)
+        self.fields().skip(6)
     }
 
     /// Our next CSeq.
@@ -531,20 +566,20 @@ struct SubBox(Box<RegSubscription>);
 
 impl std::borrow::Borrow<str> for SubBox {
     fn borrow(&self) -> &str {
-        &self.0.dialog
+        dialog_part(&self.0.text)
     }
 }
 
 impl std::hash::Hash for SubBox {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         // as `str` hashes, so look-ups by `&str` find it (Borrow contract)
-        self.0.dialog.hash(state);
+        dialog_part(&self.0.text).hash(state);
     }
 }
 
 impl PartialEq for SubBox {
     fn eq(&self, other: &SubBox) -> bool {
-        self.0.dialog == other.0.dialog
+        dialog_part(&self.0.text) == dialog_part(&other.0.text)
     }
 }
 
@@ -554,7 +589,11 @@ impl Eq for SubBox {}
 struct Subs {
     by_dialog: std::collections::HashSet<SubBox>,
     by_expiry: std::collections::BTreeSet<(u64, std::sync::Arc<str>)>,
-    by_aor: std::collections::HashMap<u64, smallvec::SmallVec<[std::sync::Arc<str>; 1]>>,
+    /// The IMPU index: the first subscription to an IMPU (hash) here, any further ones in
+    /// `by_aor_more` in the order they came (almost every IMPU has one subscription: its
+    /// P-CSCF's, so the common slot holds just one key).
+    by_aor: std::collections::HashMap<u64, std::sync::Arc<str>>,
+    by_aor_more: std::collections::HashMap<u64, Vec<std::sync::Arc<str>>>,
     targets: std::collections::HashSet<std::sync::Arc<str>>,
     hasher: std::collections::hash_map::RandomState,
 }
@@ -572,8 +611,9 @@ impl Subs {
         self.by_dialog.is_empty()
     }
 
+    /// The subscription of a dialog key (or of a subscription's `text`).
     fn get(&self, key: &str) -> Option<&RegSubscription> {
-        self.by_dialog.get(key).map(|b| &*b.0)
+        self.by_dialog.get(dialog_part(key)).map(|b| &*b.0)
     }
 
     /// The shared copy of a subscriber's contact URI.
@@ -587,20 +627,50 @@ impl Subs {
     }
 
     fn insert(&mut self, sub: RegSubscription) {
-        self.remove(&sub.dialog.clone());
-        let key = sub.dialog.clone();
+        let key = sub.text.clone();
+        self.remove(&key);
         let h = self.aor_hash(sub.aor());
-        self.by_aor.entry(h).or_default().push(key.clone());
+        match self.by_aor.entry(h) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(key.clone());
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.by_aor_more.entry(h).or_default().push(key.clone());
+            }
+        }
         self.by_expiry.insert((sub.expires_at, key.clone()));
         self.by_dialog.insert(SubBox(Box::new(sub)));
     }
 
+    /// Removes the subscription of a dialog key (or of a subscription's `text`).
     fn remove(&mut self, key: &str) -> Option<RegSubscription> {
-        let sub = self.by_dialog.take(key)?.0;
-        let key = sub.dialog.clone();
+        let sub = self.by_dialog.take(dialog_part(key))?.0;
+        let key = sub.text.clone();
         self.by_expiry.remove(&(sub.expires_at, key.clone()));
         let h = self.aor_hash(sub.aor());
-        if let std::collections::hash_map::Entry::Occupied(mut e) = self.by_aor.entry(h) {
+        if self
+            .by_aor
+            .get(&h)
+            .is_some_and(|k| std::sync::Arc::ptr_eq(k, &key))
+        {
+            // the next one (in the order they came) takes its place
+            let next = self
+                .by_aor_more
+                .get_mut(&h)
+                .and_then(|more| (!more.is_empty()).then(|| more.remove(0)));
+            if self.by_aor_more.get(&h).is_some_and(Vec::is_empty) {
+                self.by_aor_more.remove(&h);
+            }
+            match next {
+                Some(next) => {
+                    self.by_aor.insert(h, next);
+                }
+                None => {
+                    self.by_aor.remove(&h);
+                }
+            }
+        } else if let std::collections::hash_map::Entry::Occupied(mut e) = self.by_aor_more.entry(h)
+        {
             e.get_mut().retain(|k| !std::sync::Arc::ptr_eq(k, &key));
             if e.get().is_empty() {
                 e.remove();
@@ -628,10 +698,11 @@ impl Subs {
 
     /// The dialogs of the subscriptions to `aor`.
     fn keys_for<'a>(&'a self, aor: &'a str) -> impl Iterator<Item = &'a std::sync::Arc<str>> + 'a {
+        let h = self.aor_hash(aor);
         self.by_aor
-            .get(&self.aor_hash(aor))
+            .get(&h)
             .into_iter()
-            .flatten()
+            .chain(self.by_aor_more.get(&h).into_iter().flatten())
             .filter(move |k| self.get(k).is_some_and(|s| s.aor() == aor))
     }
 }
@@ -771,13 +842,17 @@ impl Notifier {
         let cseq = old.map_or(1, |s| s.cseq);
         let version = old.map_or(0, |s| s.version);
         let refresh = to.tag().is_some();
-        let route_set = match old {
-            Some(s) if refresh => s.route_set.clone(),
-            _ if refresh => Box::default(),
-            _ => req
-                .list(HeaderName::RecordRoute)
-                .map(|(_, v)| v.trim().into())
-                .collect(),
+        let routes = match old {
+            Some(s) if refresh => s.routes_text().to_string(),
+            _ if refresh => String::new(),
+            _ => {
+                let mut routes = String::new();
+                for (_, v) in req.list(HeaderName::RecordRoute) {
+                    let v = v.trim();
+                    let _ = write!(routes, "{}:{v}", v.len());
+                }
+                routes
+            }
         };
         let aor = match old {
             Some(s) if refresh => s.aor().to_string(),
@@ -786,20 +861,18 @@ impl Notifier {
         let notified = old.map(|s| s.notified.clone()).unwrap_or_default();
         let remote = req.header_str("From").unwrap_or_default().trim();
         let local_uri = to.uri().as_str();
-        let mut text = String::with_capacity(aor.len() + local_tag.len() + remote.len());
-        for t in [aor.as_str(), local_tag.as_str(), remote] {
-            text.push_str(t);
+        let local_uri = if local_uri != aor { local_uri } else { "" };
+        let mut text = String::with_capacity(
+            key.len() + aor.len() + local_tag.len() + remote.len() + local_uri.len() + 20,
+        );
+        text.push_str(&key);
+        for t in [aor.as_str(), local_tag.as_str(), remote, local_uri] {
+            let _ = write!(text, "{}:{t}", t.len());
         }
-        if local_uri != aor {
-            text.push_str(local_uri);
-        }
-        let len = |t: &str| u32::try_from(t.len()).unwrap_or(u32::MAX);
+        text.push_str(&routes);
         let sub = RegSubscription {
-            dialog: key.as_str().into(),
-            lens: [len(&aor), len(&local_tag), len(remote)],
-            text: text.into_boxed_str(),
+            text: text.into(),
             remote_target: self.subs.target(&remote_target),
-            route_set,
             cseq,
             expires_at: now + expires,
             version,
@@ -903,9 +976,9 @@ Contact: <{}>\r\nEvent: reg\r\nSubscription-State: {}\r\nContent-Type: {}\r\nCon
             body
         );
         let next_hop = s
-            .route_set
-            .first()
-            .map(|r| uri_in(r))
+            .route_set()
+            .next()
+            .map(uri_in)
             .unwrap_or_else(|| s.remote_target.to_string());
         s.cseq += 1;
         s.version += 1;
@@ -1105,6 +1178,107 @@ Contact: <sip:alice@10.0.0.1:5060>\r\nEvent: reg\r\nExpires: 600\r\nContent-Leng
             m.header_str("Subscription-State").unwrap().to_string(),
             RegInfo::parse(m.body()).unwrap(),
         )
+    }
+
+    #[test]
+    fn the_impu_index_keeps_every_subscription_in_the_order_they_came() {
+        let sub = |call_id: &str, aor: &str| RegSubscription {
+            text: format!("{}{}:{aor}0:0:0:", dialog_key(call_id, "x"), aor.len()).into(),
+            remote_target: "sip:p@x".into(),
+            cseq: 1,
+            version: 0,
+            expires_at: 100,
+            notified: Default::default(),
+        };
+        let mut subs = Subs::default();
+        for c in ["a", "b", "c", "d"] {
+            subs.insert(sub(c, "sip:u@x"));
+        }
+        subs.insert(sub("e", "sip:v@x"));
+        let keys = |subs: &Subs, aor: &str| {
+            subs.keys_for(aor)
+                .map(|k| subs.get(k).unwrap().call_id().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(&subs, "sip:u@x"), ["a", "b", "c", "d"]);
+        subs.remove(&dialog_key("a", "x")).unwrap();
+        assert_eq!(keys(&subs, "sip:u@x"), ["b", "c", "d"]);
+        subs.remove(&dialog_key("c", "x")).unwrap();
+        assert_eq!(keys(&subs, "sip:u@x"), ["b", "d"]);
+        // a refresh (insert again) keeps the others' order and puts it last
+        subs.insert(sub("b", "sip:u@x"));
+        assert_eq!(keys(&subs, "sip:u@x"), ["d", "b"]);
+        for c in ["b", "d"] {
+            subs.remove(&dialog_key(c, "x")).unwrap();
+        }
+        assert_eq!(keys(&subs, "sip:u@x"), Vec::<String>::new());
+        assert_eq!(keys(&subs, "sip:v@x"), ["e"]);
+        assert!(subs.by_aor_more.is_empty());
+        assert_eq!(subs.by_aor.len(), 1);
+    }
+
+    #[test]
+    fn subscription_keeps_its_route_set_and_texts_in_one_allocation() {
+        // two Record-Route values (one header with a comma list, one more header), a To URI
+        // that is not the IMPU: all kept, in order, across a refresh
+        let req = String::from_utf8(subscribe(""))
+            .unwrap()
+            .replace(
+                "Record-Route: <sip:pcscf.ims.example.org;lr>\r\n",
+                "Record-Route: <sip:a.example.org;lr>, <sip:b.example.org:5070;lr;x=1:2>\r\n\
+Record-Route: <sip:c.example.org;lr>\r\n",
+            )
+            .replace(
+                "To: <sip:alice@ims.example.org>",
+                "To: <sip:alice@other.example.org>",
+            );
+        let m = ims_sip::parse_datagram(req.as_bytes()).unwrap();
+        let mut n = Notifier::new("sip:orig@scscf.ims.example.org");
+        let rec = record();
+        let o = n.subscribe(&m, Some(&rec), 1000, "t1");
+        assert_eq!(o.status, 200);
+        let check = |n: &Notifier| {
+            let s = n.subs.get(&dialog_key("sub1", "ue1")).unwrap();
+            assert_eq!(
+                s.route_set().collect::<Vec<_>>(),
+                [
+                    "<sip:a.example.org;lr>",
+                    "<sip:b.example.org:5070;lr;x=1:2>",
+                    "<sip:c.example.org;lr>"
+                ]
+            );
+            assert_eq!(s.aor(), "sip:alice@ims.example.org");
+            assert_eq!(s.local_tag(), "t1");
+            assert_eq!(s.remote(), "<sip:alice@ims.example.org>;tag=ue1");
+            assert_eq!(s.local_uri(), "sip:alice@other.example.org");
+            assert_eq!(s.remote_target(), "sip:alice@10.0.0.1:5060");
+        };
+        check(&n);
+        let first = o.notify.unwrap();
+        assert_eq!(first.next_hop, "sip:a.example.org;lr");
+        let text = String::from_utf8(first.request).unwrap();
+        assert!(text.contains(
+            "Route: <sip:a.example.org;lr>\r\nRoute: <sip:b.example.org:5070;lr;x=1:2>\r\n\
+Route: <sip:c.example.org;lr>\r\nMax-Forwards"
+        ));
+        assert!(text.contains("From: <sip:alice@other.example.org>;tag=t1\r\n"));
+        // a refresh (no Record-Route in it) keeps the dialog's route set
+        let refresh = String::from_utf8(subscribe(";tag=t1"))
+            .unwrap()
+            .replace("Record-Route: <sip:pcscf.ims.example.org;lr>\r\n", "")
+            .replace(
+                "To: <sip:alice@ims.example.org>",
+                "To: <sip:alice@other.example.org>",
+            )
+            .replace("CSeq: 1 ", "CSeq: 2 ");
+        let m = ims_sip::parse_datagram(refresh.as_bytes()).unwrap();
+        assert_eq!(n.subscribe(&m, Some(&rec), 1010, "t2").status, 200);
+        check(&n);
+        #[cfg(target_pointer_width = "64")]
+        assert!(
+            std::mem::size_of::<RegSubscription>() <= 72,
+            "one per registered user: keep it in the 80-byte malloc class"
+        );
     }
 
     #[test]

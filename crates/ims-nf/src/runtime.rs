@@ -1247,15 +1247,50 @@ impl ScscfServices {
                 let _ = proxy.reply(server, 500).await;
             }
         }
+        // A de-registration may have removed the record between our load and the insert: its
+        // NOTIFYs went to the subscriptions it found, not to this new one. Look again; when the
+        // record is gone, end this subscription too (if the de-registration comes later, it
+        // finds the subscription itself).
+        let mut ended = Vec::new();
+        if let (Some(rec), true) = (record, !refresh && (200..300).contains(&o.status)) {
+            if self
+                .scscf
+                .store()
+                .load_shared(&aor)
+                .await
+                .ok()
+                .flatten()
+                .is_none()
+            {
+                let ev = RegEvent::Terminated {
+                    record: (*rec).clone(),
+                    reason: DeregistrationReason {
+                        code: 0,
+                        info: None,
+                    },
+                };
+                ended = self
+                    .notifier
+                    .lock()
+                    .expect("notifier lock")
+                    .on_change(&ev, now);
+            }
+        }
         if let Some(n) = o.notify {
             // The NOTIFY leaves from our UAC endpoint and may overtake the 200 on its way through
             // the P-CSCF. RFC 6665 allows that, but many UEs (and SIPp scenarios) expect the 200
-            // first: give it a head start.
+            // first: give it a head start (and the terminating NOTIFY, if any, comes after it).
             let this = self.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 this.send_notifies(vec![n]);
+                if !ended.is_empty() {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    this.send_notifies(ended);
+                }
             });
+        } else if !ended.is_empty() {
+            self.send_notifies(ended);
         }
     }
 

@@ -278,12 +278,20 @@ struct Key {
     /// The encoding, then (when the user profile is kept as a shared skeleton, see
     /// [`Templates`]) `T<skeleton id>:` and the profile's identity texts as `<len>:<text>`.
     rec: Arc<str>,
-    /// Offset and length of the identity in `rec`.
-    at: (u32, u32),
+    /// Offset in `rec` of the identity's field (`<length>:<identity>`, as the encoding writes
+    /// every field). The record's `impu` is the second field (see [`Key::first`]).
+    at: u32,
     /// Length of the encoding in `rec`.
     split: u32,
-    /// True for the record's `impu` (one per record).
-    first: bool,
+}
+
+/// The field (`<length>:<text>`) at `at` in `enc`: where its text starts and its length.
+fn field_at(enc: &str, at: usize) -> Option<(usize, usize)> {
+    let rest = enc.get(at..)?;
+    let colon = rest.find(':')?;
+    let n = rest[..colon].parse().ok()?;
+    let start = at + colon + 1;
+    (start.checked_add(n)? <= enc.len()).then_some((start, n))
 }
 
 /// The skeletons of the user profiles (Cx User-Data) the store holds: the XML of two users
@@ -317,8 +325,14 @@ impl Templates {
 
 impl Key {
     fn as_str(&self) -> &str {
-        let (start, len) = (self.at.0 as usize, self.at.1 as usize);
-        self.rec.get(start..start + len).unwrap_or_default()
+        field_at(&self.rec, self.at as usize)
+            .and_then(|(start, len)| self.rec.get(start..start + len))
+            .unwrap_or_default()
+    }
+
+    /// True for the record's `impu` (one key per record): the field after the first ("v1").
+    fn first(&self) -> bool {
+        field_at(&self.rec, 0).map(|(start, len)| start + len) == Some(self.at as usize)
     }
 
     /// The keys of `rec` (as [`RegistrationRecord::keys`]: `impu`, then every other IMPU of
@@ -352,31 +366,27 @@ impl Key {
             .map_err(|_| StoreError::Corrupt)?
             .into();
         // the fields in order: "v1", impu, impi, the set's size, the set
+        // (offset of each field)
         let mut fields = Vec::with_capacity(4 + rec.implicit_set.len());
         let mut at = 0usize;
         while fields.len() < 4 + rec.implicit_set.len() {
-            let colon = enc[at..].find(':').ok_or(StoreError::Corrupt)? + at;
-            let n: usize = enc[at..colon].parse().map_err(|_| StoreError::Corrupt)?;
-            let start = colon + 1;
-            fields.push((start, n));
+            let (start, n) = field_at(&enc, at).ok_or(StoreError::Corrupt)?;
+            fields.push(at);
             at = start + n;
         }
         let num = |n: usize| u32::try_from(n).map_err(|_| StoreError::Corrupt);
         let split = num(split)?;
         let mut keys = vec![Key {
             rec: enc.clone(),
-            at: (num(fields[1].0)?, num(fields[1].1)?),
+            at: num(fields[1])?,
             split,
-            first: true,
         }];
         for (i, k) in rec.implicit_set.iter().enumerate() {
             if *k != rec.impu {
-                let (s, n) = fields[4 + i];
                 keys.push(Key {
                     rec: enc.clone(),
-                    at: (num(s)?, num(n)?),
+                    at: num(fields[4 + i])?,
                     split,
-                    first: false,
                 });
             }
         }
@@ -463,7 +473,7 @@ impl MemoryStore {
     /// Number of distinct records.
     pub fn len(&self) -> usize {
         let m = self.map.lock().expect("store lock is never poisoned");
-        m.iter().filter(|k| k.first).count()
+        m.iter().filter(|k| k.first()).count()
     }
 
     /// True when empty.
@@ -635,6 +645,14 @@ mod tests {
                 );
                 assert!(Arc::ptr_eq(&a.rec, &b.rec));
                 assert_eq!(m.len(), 3, "impu, tel URI and the barred IMPU");
+                assert!(b.first() && !a.first());
+                assert_eq!(m.iter().filter(|k| k.first()).count(), 1);
+                #[cfg(target_pointer_width = "64")]
+                assert_eq!(
+                    std::mem::size_of::<Key>(),
+                    24,
+                    "one or more per registered user"
+                );
             }
             let a = s.load_shared("tel:+15550001").await.unwrap().unwrap();
             assert_eq!(*a, r);
