@@ -24,9 +24,11 @@
 //!   OctetString there, it has no IPFilterRule type) + `get_avp` lookups of the same fields.
 //!
 //! Encode = serialize a message already in memory into a reused `Vec<u8>`: ims from the typed
-//! struct (`encode_into`: leaf AVP lengths written directly, Grouped and message lengths
-//! back-filled, padding written); diameter crate from its decoded AVP tree (`encode_to`, lengths
-//! stored in the tree).
+//! struct (`encode_into`: the `Writer` fills a zeroed window sized by the last message of the
+//! command, so padding is already there; each AVP header is one store with the dictionary's
+//! code, flags and Vendor-Id folded in, a Grouped AVP's header written after its members, one
+//! bounds test per AVP); diameter crate from its decoded AVP tree (`encode_to`, lengths stored
+//! in the tree).
 //!
 //! The diameter crate cannot decode Cx (its `ApplicationId` has no 16777216), so the Cx groups
 //! `cx_maa_decode`, `cx_saa_decode`, `cx_maa_encode`, `cx_saa_encode` (SAA with 1.2 kB of

@@ -666,3 +666,257 @@ async fn tcp_toward_the_ue_leaves_from_the_protected_client_port() {
     drop(usim);
     core.shutdown();
 }
+
+/// What a UE with SAs sends and gets outside the call set-up, over the SAs only (TS 33.203
+/// §7.1, TS 24.229 §5.2.8.1.2), with the S-CSCF set to challenge every REGISTER
+/// (`CoreOptions::with_reauthenticate_protected`, `[registrar] reauthenticate_protected` in
+/// `ims.toml`):
+/// - a re-REGISTER over the SAs is challenged again (TS 24.229 §5.4.1.2.2 lets the S-CSCF) and
+///   the re-authentication completes over them;
+/// - the UE's answers to the terminating INVITE count only when they come over the SA (from its
+///   protected server port to the P-CSCF's protected client port): a 200 from another UE port to
+///   port-c, and one from the protected server port to the P-CSCF's port-s, are dropped (the
+///   P-CSCF keeps retransmitting its INVITE, the caller gets nothing), the one over the SA
+///   confirms the call;
+/// - the PCRF aborts the call's Rx sessions: every BYE of the network release reaching the UE —
+///   the P-CSCF's own as well as the one relayed along the route set — comes from the P-CSCF's
+///   protected client port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_release_and_the_ues_answers_go_over_the_sas() {
+    let (base, pc, ps, plain_port, uc, us, stray): (u16, u16, u16, u16, u16, u16, u16) =
+        (6700, 6706, 6707, 6791, 6793, 6794, 6795);
+    let admin = SocketAddr::new(LO, 6762);
+    let core = ImsCore::start_with_options(
+        ims_core::all_in_one(base, [6760, 6761], Some(admin.port())),
+        CoreStore::Memory(MemoryStore::new()),
+        CoreOptions::default()
+            .with_sec_agree(SecAgreeConfig::new(LO, pc, ps), None)
+            .with_reauthenticate_protected(true),
+    )
+    .await
+    .expect("core starts");
+    let pcscf = core.pcscf().expect("P-CSCF runs").clone();
+    let plain = bind(plain_port).await;
+    let protected = bind(uc).await;
+    let ue_server = bind(us).await;
+    let stray_sock = bind(stray).await;
+    let client = format!(
+        "ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;spi-c=7777;spi-s=8888;port-c={uc};port-s={us}"
+    );
+    let ours = |r: String| {
+        r.replace(
+            &format!("@127.0.0.1:{UE_PORT_US}>"),
+            &format!("@127.0.0.1:{us}>"),
+        )
+        .replace("Call-ID: sec-agree-1@", "Call-ID: sec-agree-rel@")
+    };
+    let empty_auth = format!(
+        "Digest username=\"{IMPI}\",realm=\"ims.example.org\",nonce=\"\",uri=\"sip:ims.example.org\",response=\"\",algorithm=AKAv1-MD5"
+    );
+    let milenage = ims::auth::milenage::Milenage::new(
+        b"ims-rs-demo-K-01",
+        ims::auth::milenage::OperatorKey::Op(*b"ims-rs-demo-OP-1"),
+    );
+    let mut usim = ims::auth::aka::Usim::new(milenage, 5);
+
+    // registration over the SAs
+    let r401 = transact(
+        &plain,
+        base,
+        &ours(register(
+            plain_port,
+            "r1",
+            1,
+            600,
+            &empty_auth,
+            &client,
+            None,
+        )),
+    )
+    .await;
+    assert_eq!(r401.as_message().status(), Some(401));
+    let server = mechanisms(&r401.as_message(), HeaderName::SecurityServer)
+        .expect("Security-Server")[0]
+        .to_string();
+    let (auth, _, _) = answer(&r401, &mut usim);
+    let r = transact(
+        &protected,
+        ps,
+        &ours(register(uc, "r2", 2, 600, &auth, &client, Some(&server))),
+    )
+    .await;
+    assert_eq!(r.as_message().status(), Some(200), "{}", r.as_message());
+
+    // the policy: a re-REGISTER over the SAs is challenged, and answered over them
+    let again = transact(
+        &protected,
+        ps,
+        &ours(register(uc, "r3", 3, 600, &auth, &client, Some(&server))),
+    )
+    .await;
+    assert_eq!(
+        again.as_message().status(),
+        Some(401),
+        "reauthenticate_protected: {}",
+        again.as_message()
+    );
+    let server2 = mechanisms(&again.as_message(), HeaderName::SecurityServer)
+        .expect("Security-Server of the re-authentication")[0]
+        .to_string();
+    assert_ne!(server, server2, "new SPIs");
+    let (auth2, _, _) = answer(&again, &mut usim);
+    let r = transact(
+        &protected,
+        ps,
+        &ours(register(uc, "r4", 4, 600, &auth2, &client, Some(&server2))),
+    )
+    .await;
+    assert_eq!(r.as_message().status(), Some(200), "{}", r.as_message());
+    drop(usim);
+    let contact = format!("sip:{IMSI}@127.0.0.1:{us}");
+    ims_core::wait_for("the P-CSCF to record the registration", || {
+        pcscf.registration(&contact).is_some()
+    })
+    .await;
+
+    // the UE calls itself over the SA; the callee side answers first from outside the SA
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+               m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+    let invite = format!(
+        "INVITE sip:{IMPI} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:{uc};branch=z9hG4bK-rel1;rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:{IMPI}>;tag=caller\r\nTo: <sip:{IMPI}>\r\n\
+         Call-ID: rel-call@127.0.0.1\r\nCSeq: 1 INVITE\r\n\
+         Contact: <{contact}>\r\nContent-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    let proper_sent = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sent = proper_sent.clone();
+    let callee_contact = contact.clone();
+    let callee = tokio::spawn(async move {
+        let mut buf = vec![0u8; 65535];
+        let recv = |buf: &mut Vec<u8>, n: usize| {
+            OwnedMessage::parse_datagram(bytes::Bytes::copy_from_slice(&buf[..n])).expect("SIP")
+        };
+        // the INVITE, from port-c
+        let (first, from) = loop {
+            let (n, from) =
+                tokio::time::timeout(Duration::from_secs(20), ue_server.recv_from(&mut buf))
+                    .await
+                    .expect("the INVITE reaches the UE")
+                    .expect("recv");
+            let m = recv(&mut buf, n);
+            if m.as_message().method() == Some(ims::sip::Method::Invite) {
+                break (m, from);
+            }
+        };
+        assert_eq!(
+            from,
+            SocketAddr::new(LO, pc),
+            "the INVITE leaves from port-c"
+        );
+        let v = first.as_message();
+        let branch = v
+            .top_via()
+            .ok()
+            .flatten()
+            .and_then(|x| x.branch().map(str::to_string))
+            .expect("branch");
+        let ok = ims::sip::ResponseBuilder::from_request_with_tag(&v, 200, Some("callee"))
+            .header("Contact", format!("<{callee_contact}>"))
+            .body("application/sdp", sdp.as_bytes().to_vec())
+            .to_vec();
+        // outside the SA: from another UE port to port-c, from port-s to the P-CSCF's port-s
+        stray_sock
+            .send_to(&ok, SocketAddr::new(LO, pc))
+            .await
+            .expect("send");
+        ue_server
+            .send_to(&ok, SocketAddr::new(LO, ps))
+            .await
+            .expect("send");
+        // neither ended the P-CSCF's client transaction: its INVITE comes again
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let (n, _) = ue_server.recv_from(&mut buf).await.expect("recv");
+                let m = recv(&mut buf, n);
+                let m = m.as_message();
+                if m.method() == Some(ims::sip::Method::Invite)
+                    && m.top_via()
+                        .ok()
+                        .flatten()
+                        .and_then(|x| x.branch().map(str::to_string))
+                        .as_deref()
+                        == Some(branch.as_str())
+                {
+                    return;
+                }
+            }
+        })
+        .await
+        .expect("the INVITE retransmitted: the answers outside the SA were dropped");
+        // over the SA
+        sent.store(true, std::sync::atomic::Ordering::SeqCst);
+        ue_server.send_to(&ok, from).await.expect("send 200");
+        ue_server
+    });
+    let r = transact(&protected, ps, &invite).await;
+    assert_eq!(r.as_message().status(), Some(200), "{}", r.as_message());
+    assert!(
+        proper_sent.load(std::sync::atomic::Ordering::SeqCst),
+        "a 200 from outside the SA reached the caller"
+    );
+    let ue_server = callee.await.expect("callee task");
+    ims_core::wait_for("both sides' Rx sessions", || {
+        core.pcrf().is_some_and(|p| p.lock().unwrap().len() == 2)
+    })
+    .await;
+
+    // the PCRF aborts the sessions: the BYEs reaching the UE all come over the SA
+    let (st, body) = ims_core::admin_request(admin, "POST", "/pcrf/asr", "{}").await;
+    assert_eq!(st, 200, "{body}");
+    let mut byes = Vec::new();
+    let mut buf = vec![0u8; 65535];
+    let until = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        // two BYEs at least (the P-CSCF's own and the one along the route set), then a
+        // moment for any other
+        let deadline = if byes.len() >= 2 {
+            until.min(tokio::time::Instant::now() + Duration::from_secs(2))
+        } else {
+            until
+        };
+        let Ok(Ok((n, from))) =
+            tokio::time::timeout_at(deadline, ue_server.recv_from(&mut buf)).await
+        else {
+            break;
+        };
+        let m =
+            OwnedMessage::parse_datagram(bytes::Bytes::copy_from_slice(&buf[..n])).expect("SIP");
+        let v = m.as_message();
+        if v.method() != Some(ims::sip::Method::Bye) {
+            continue;
+        }
+        let resp = ims::sip::ResponseBuilder::from_request(&v, 200).to_vec();
+        ue_server.send_to(&resp, from).await.expect("send");
+        let branch = v
+            .top_via()
+            .ok()
+            .flatten()
+            .and_then(|x| x.branch().map(str::to_string));
+        if !byes.iter().any(|(_, b)| *b == branch) {
+            byes.push((from, branch));
+        }
+    }
+    assert!(byes.len() >= 2, "BYEs: {byes:?}");
+    assert!(
+        byes.iter().all(|(f, _)| *f == SocketAddr::new(LO, pc)),
+        "every BYE toward the UE leaves from port-c: {byes:?}"
+    );
+    ims_core::wait_for("the Rx sessions to end", || {
+        core.pcrf().is_some_and(|p| p.lock().unwrap().is_empty())
+    })
+    .await;
+    core.shutdown();
+}

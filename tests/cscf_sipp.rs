@@ -688,6 +688,38 @@ fn shipped_configuration_loads() {
     );
     assert!(text.contains("domain ims.example.org"), "{text}");
     assert!(text.contains("2 subscribers"), "{text}");
+    assert!(text.contains("sec-agree port-c 5066 port-s 5064"), "{text}");
+    assert!(
+        text.contains("challenges REGISTERs over the SAs: false"),
+        "{text}"
+    );
+    // `[registrar] reauthenticate_protected = true` reaches the S-CSCF's options
+    let dir = common::TempDir::new("cscf", "check", "IMS_KEEP_SIPP");
+    let shipped = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cscf/ims.toml"),
+    )
+    .expect("ims.toml");
+    assert!(shipped.contains("reauthenticate_protected = false"));
+    let strict = dir.path().join("strict.toml");
+    std::fs::write(
+        &strict,
+        shipped.replace(
+            "reauthenticate_protected = false",
+            "reauthenticate_protected = true",
+        ),
+    )
+    .expect("write");
+    let out = std::process::Command::new(&bin)
+        .args(["--check", "--config"])
+        .arg(&strict)
+        .output()
+        .expect("run cscf --check --config");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("challenges REGISTERs over the SAs: true"),
+        "{text}"
+    );
     let bad = std::process::Command::new(&bin)
         .args(["--role", "x"])
         .output()

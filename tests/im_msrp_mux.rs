@@ -812,6 +812,70 @@ async fn moving_one_of_two_sessions_leaves_the_shared_connection_to_the_other() 
     p.anchor.shutdown();
 }
 
+/// Frames queued at the anchor for a party that then moves its path are addressed to the
+/// path it has when they leave the queue: A (the active end) has connected but not sent
+/// anything, so its side is not bound and B's 3 messages wait at the anchor; A moves the
+/// session to a new connection and session-id by re-INVITE and binds there with a message of
+/// its own; the 3 queued messages reach A's NEW session (To-Path rewritten at dequeue — before,
+/// they carried the old To-Path and A's connection refused them with 481), with their
+/// success REPORTs back to B, and B gets A's message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_queued_for_a_party_follow_its_path_move() {
+    let mut p = pair(1, Setup::Default, Setup::Default).await;
+    let b0 = p.b_legs[0].sid.clone();
+    let mut b_ids = Vec::new();
+    {
+        let bc = p.b.conn.as_mut().unwrap();
+        for i in 0..3 {
+            let id = bc
+                .send(&b0, text("text/plain", &format!("queued b>a {i}"), true))
+                .await
+                .unwrap()
+                .unwrap();
+            b_ids.push(id);
+        }
+    }
+    // the anchor has them (forwarded into A's queue: A is not bound yet)
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while p.anchor.stats().requests.load(Ordering::Relaxed) < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "B's frames reach the anchor"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (mut moved, new_sid) = move_a_session(&mut p, 0).await;
+    let mc = moved.conn.as_mut().unwrap();
+    let a_id = mc
+        .send(&new_sid, text("text/plain", "a>b after the move", true))
+        .await
+        .unwrap()
+        .unwrap();
+    let got_a = collect_within(mc, 3, 1, 0, Duration::from_secs(20)).await;
+    assert!(got_a.trouble.is_empty(), "A: {:?}", got_a.trouble);
+    let want: HashMap<String, Vec<String>> = [(
+        new_sid.clone(),
+        (0..3).map(|i| format!("queued b>a {i}")).collect(),
+    )]
+    .into();
+    assert_eq!(
+        texts(&got_a),
+        want,
+        "queued frames reach A's new session in order"
+    );
+    assert_eq!(got_a.reports[&new_sid], [(a_id, 200)]);
+    let bc = p.b.conn.as_mut().unwrap();
+    let got_b = collect_within(bc, 1, 3, 0, Duration::from_secs(20)).await;
+    assert!(got_b.trouble.is_empty(), "B: {:?}", got_b.trouble);
+    assert_eq!(texts(&got_b)[&b0], ["a>b after the move"]);
+    assert_eq!(
+        success_reports(&got_b)[&b0],
+        b_ids,
+        "B's REPORTs from A's new session"
+    );
+    p.anchor.shutdown();
+}
+
 /// How long the sessions that are not waiting for anybody may take: well under the anchor's
 /// 30 s wait for a party that has not connected (a reader held by such a frame fails this).
 const FLOWING: Duration = Duration::from_secs(15);

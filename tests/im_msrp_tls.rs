@@ -128,6 +128,247 @@ async fn chat_and_large_message_over_msrps_through_the_anchor() {
     a.shutdown();
 }
 
+/// A (msrps when `alice_tls`) chats with B (msrps only when `bob_tls`, else TCP only) through
+/// the anchor: B refuses the offer in A's transport with 488, the anchor offers B the other
+/// one and bridges the legs; 20 messages and their echoes arrive in order with success
+/// REPORTs, each party sees the anchor's path in its own scheme.
+async fn bridged_chat(tag: &str, alice_tls: bool, bob_tls: bool) {
+    let Some(pki) = Pki::new("im", tag, "IMS_KEEP_IM_TLS") else {
+        return;
+    };
+    let a = anchor(&pki).await;
+    let mut bob_opts = opts(&pki, "bob", None);
+    if !bob_tls {
+        bob_opts.tls = None;
+    }
+    let ua = Ua::bind(bob_opts).await.expect("bob binds");
+    let lopts = ListenOpts {
+        echo: true,
+        sessions: Some(1),
+        ..ListenOpts::default()
+    };
+    let (bob_uri, bob_task) = im_msrp::listen(ua, lopts);
+    let mut alice_opts = opts(&pki, "alice", Some(a.sip_addr()));
+    if !alice_tls {
+        alice_opts.tls = None;
+    }
+    let mut alice = Ua::bind(alice_opts).await.unwrap();
+    let n = 20;
+    let msgs: Vec<String> = (1..=n).map(|i| format!("bridged {i:03}")).collect();
+    let mut events = Vec::new();
+    let sum = tokio::time::timeout(
+        WAIT,
+        client::chat(&mut alice, &bob_uri, msgs.clone(), n, &mut |v| {
+            events.push(v)
+        }),
+    )
+    .await
+    .expect("chat in time")
+    .expect("the call is bridged");
+    im_msrp::assert_echo_chat(&sum, n);
+    let a_side = of_kind(&events, "connected")[0]["peer_path"].to_string();
+    assert_eq!(a_side.contains("msrps://"), alice_tls, "A's leg: {a_side}");
+    let events = bob_events(bob_task, WAIT).await;
+    let b_side = of_kind(&events, "session")[0]["peer_path"].to_string();
+    assert_eq!(b_side.contains("msrps://"), bob_tls, "B's leg: {b_side}");
+    let got: Vec<&str> = of_kind(&events, "message")
+        .iter()
+        .filter_map(|e| e["text"].as_str())
+        .collect();
+    assert_eq!(got, msgs, "B received A's messages in order");
+    assert_eq!(
+        a.stats()
+            .rejected
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    a.shutdown();
+}
+
+/// A TCP caller and a TLS-only callee: the anchor bridges TCP/MSRP to msrps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tcp_caller_reaches_a_tls_only_callee_through_the_anchor() {
+    bridged_chat("bridge1", false, true).await;
+}
+
+/// A TLS caller and a TCP-only callee: the anchor bridges msrps to TCP/MSRP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_caller_reaches_a_tcp_only_callee_through_the_anchor() {
+    bridged_chat("bridge2", true, false).await;
+}
+
+/// The first `a=path` value of an SDP body.
+fn path_of(sdp: &str) -> String {
+    sdp.lines()
+        .find_map(|l| l.strip_prefix("a=path:"))
+        .expect("a=path")
+        .trim()
+        .to_owned()
+}
+
+/// Reads frames from `s` until a complete one arrives.
+async fn read_frame<S: tokio::io::AsyncRead + Unpin>(
+    s: &mut S,
+    framer: &mut Framer,
+) -> ims::msrp::Frame {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(Event::Frame(f)) = framer.poll().expect("MSRP") {
+                return f;
+            }
+            assert!(s.read_buf(framer.buffer_mut()).await.unwrap() > 0, "closed");
+        }
+    })
+    .await
+    .expect("a frame in time")
+}
+
+/// A callee answering `a=setup:active` over msrps starts its TLS handshake (ClientHello on
+/// the wire) BEFORE it sends its 200, so before the anchor can know the fingerprint its
+/// certificate is pinned to: the anchor holds the handshake until it has read that answer,
+/// then checks the certificate against it, and the session works both ways over that
+/// connection. (Before, the anchor ran the handshake at once with the fingerprints it knew
+/// and refused B's certificate.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_active_msrps_callee_may_connect_before_the_anchor_reads_its_answer() {
+    use ims::net::sip::{Endpoint, EndpointConfig};
+    use ims::net::tls::{ClientAuth, Fingerprint, TlsConfig, Trust};
+    use ims::txn::ua::{Answer, UaEvent};
+    let Some(pki) = Pki::new("im", "msrps3", "IMS_KEEP_IM_TLS") else {
+        return;
+    };
+    let a = anchor(&pki).await;
+    let (bob_ep, mut bob_in) = Endpoint::bind(EndpointConfig {
+        addr: lo0(),
+        user: "bob".into(),
+        ..EndpointConfig::default()
+    })
+    .await
+    .unwrap();
+    let bob_uri = format!("sip:bob@{}", bob_ep.local_addr());
+    let bob_id = identity(&pki, "bob");
+    let bob_fp = bob_id.fingerprint().to_string();
+    let mut alice = Ua::bind(opts(&pki, "alice", Some(a.sip_addr())))
+        .await
+        .unwrap();
+    let to = bob_uri.clone();
+    let calling = tokio::spawn(async move {
+        let c = alice.call(&to, Offer::Chat).await;
+        (alice, c)
+    });
+    let (txn, offer) = tokio::time::timeout(WAIT, async {
+        loop {
+            match bob_in.recv().await.expect("B's endpoint runs") {
+                UaEvent::IncomingInvite { txn, msg, .. } => {
+                    return (
+                        txn,
+                        String::from_utf8_lossy(msg.as_message().body()).into_owned(),
+                    )
+                }
+                _ => continue,
+            }
+        }
+    })
+    .await
+    .expect("B gets the anchor's INVITE");
+    assert!(offer.contains(" TCP/TLS/MSRP "), "{offer}");
+    assert!(offer.contains("a=setup:actpass"), "{offer}");
+    let anchor_fp = fingerprint_of(&offer).expect("the anchor's fingerprint");
+    let anchor_b_path = path_of(&offer);
+    // B connects first: TCP, then its ClientHello, with no answer sent yet
+    let trust = Trust::fingerprints([Fingerprint::parse(&anchor_fp).unwrap()]);
+    let cfg = TlsConfig::new(Some(bob_id), trust, ClientAuth::None).unwrap();
+    let tcp = TcpStream::connect(a.msrp_addr()).await.unwrap();
+    let handshake = tokio::spawn(async move { cfg.connect(tcp, None).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !handshake.is_finished(),
+        "the handshake waits for B's answer (it failed at once before)"
+    );
+    // now B answers active, naming its certificate
+    let b_path = "msrps://127.0.0.1:9/bobearly1;tcp";
+    let answer = format!(
+        "v=0\r\no=bob 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+m=message 9 TCP/TLS/MSRP *\r\na=accept-types:text/plain\r\na=path:{b_path}\r\n\
+a=setup:active\r\na=fingerprint:{bob_fp}\r\n"
+    );
+    bob_ep
+        .respond(txn, Answer::new(200).body("application/sdp", answer))
+        .await
+        .unwrap();
+    let mut tls = tokio::time::timeout(WAIT, handshake)
+        .await
+        .expect("handshake in time")
+        .unwrap()
+        .expect("the anchor accepts B's certificate once it has B's answer");
+    let (_alice, call) = tokio::time::timeout(WAIT, calling).await.unwrap().unwrap();
+    let mut call = call.expect("A's call is up");
+    // B, the active end, speaks first (RFC 4975 §5.4: its first request binds the session
+    // to its connection); A sends too, which binds A's side
+    let frame = FrameBuilder::request("early0001", "SEND")
+        .to_path(&anchor_b_path)
+        .from_path(b_path)
+        .header("Message-ID", "early1")
+        .header("Byte-Range", "1-11/11")
+        .body("text/plain", Bytes::from_static(b"hello early"))
+        .to_bytes();
+    tls.write_all(&frame).await.unwrap();
+    let mut m = ims::msrp::session::Outgoing::new("text/plain", Bytes::from_static(b"hi B"));
+    m.success_report = true;
+    call.conn.send(&call.sid, m).await.unwrap().unwrap();
+    // B gets A's message (and answers it) and the 200 to its own, in either order
+    let mut framer = Framer::new(Limits::default());
+    let (mut got_send, mut got_ok) = (false, false);
+    while !(got_send && got_ok) {
+        let f = read_frame(&mut tls, &mut framer).await;
+        if f.head.is_request() {
+            if f.head.method() != Some(ims::msrp::Method::Send) || f.body.is_empty() {
+                continue;
+            }
+            assert_eq!(&f.body[..], b"hi B");
+            let to_path = f.head.to_path().unwrap();
+            assert_eq!(to_path.last().unwrap().as_str(), b_path, "addressed to B");
+            let back = f
+                .head
+                .from_path()
+                .unwrap()
+                .first()
+                .unwrap()
+                .as_str()
+                .to_owned();
+            let ok = FrameBuilder::response(f.head.transaction_id(), 200, None)
+                .to_path(&back)
+                .from_path(b_path)
+                .to_bytes();
+            tls.write_all(&ok).await.unwrap();
+            got_send = true;
+        } else {
+            assert_eq!(
+                (f.head.transaction_id(), f.head.status()),
+                ("early0001", Some(200))
+            );
+            got_ok = true;
+        }
+    }
+    let got = tokio::time::timeout(WAIT, async {
+        loop {
+            match call.conn.next_event().await {
+                Some(ims::net::msrp::ConnEvent::Session {
+                    event: ims::msrp::session::SessionEvent::Message { body, .. },
+                    ..
+                }) => return body,
+                Some(_) => {}
+                None => panic!("connection closed"),
+            }
+        }
+    })
+    .await
+    .expect("B's message reaches A");
+    assert_eq!(&got[..], b"hello early");
+    a.shutdown();
+    bob_ep.shutdown();
+}
+
 /// Sends one SEND to `to` over a new TLS connection to the anchor presenting `id`; the
 /// response status, `None` when the connection fails or closes without one.
 async fn tls_send(a: &ImSessionHandle, id: Identity, anchor_fp: &str, to: &str) -> Option<u16> {

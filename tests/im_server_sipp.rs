@@ -13,8 +13,16 @@
 //!    (text, destination), the DELIVER (text, originator), the STATUS-REPORT and both RP-ACKs,
 //!    with no malformed packet or warning/error expert info in the RP/TP trees.
 //!
+//! 3. `sipp_mt_memory_full_then_smma_delivers_the_stored_sms`: SIPp UE B (scenario
+//!    `sms_mt_memory_full.xml`) answers the first SMS-DELIVER with RP-ERROR cause 22 (memory
+//!    capacity exceeded); the IP-SM-GW keeps the message without retrying; B's RP-SMMA gets
+//!    RP-ACK and the stored message is delivered again, B acknowledges it: B's SIPp exits 0
+//!    (every step answered: 202 for its RP-ERROR, RP-SMMA and RP-ACK, the RP-ACK to the SMMA
+//!    and the second SMS-DELIVER received), the store ends empty, the IP-SM-GW never sent
+//!    a third delivery.
+//!
 //! SIPp and tshark are found with `common::interop_tool` (skip unless `IMS_REQUIRE_INTEROP=1`).
-//! Ports 7150-7199.
+//! Ports 7150-7199 (test 2) and 7053-7064 (test 3).
 
 mod common;
 mod im_common;
@@ -64,8 +72,30 @@ fn submit_body() -> Vec<u8> {
 
 /// RP-ACK MS→network (RP-MR 1) with an SMS-DELIVER-REPORT.
 fn deliver_ack_body() -> Vec<u8> {
-    let mt = RpMessage::data_mt(1, Address::international("15550000"), &[0x04, 0x00]);
+    deliver_ack_body_mr(1)
+}
+
+/// RP-ACK MS→network (RP-MR `mr`) with an SMS-DELIVER-REPORT.
+fn deliver_ack_body_mr(mr: u8) -> Vec<u8> {
+    let mt = RpMessage::data_mt(mr, Address::international("15550000"), &[0x04, 0x00]);
     answer::deliver_report_ack(&mt).unwrap()
+}
+
+/// RP-ERROR MS→network (RP-MR 1, cause 22 memory capacity exceeded) with an
+/// SMS-DELIVER-REPORT (TP-FCS 0xD3 memory capacity exceeded).
+fn memory_full_body() -> Vec<u8> {
+    let mt = RpMessage::data_mt(1, Address::international("15550000"), &[0x04, 0x00]);
+    answer::deliver_report_error(
+        &mt,
+        sms::RpCause::MEMORY_CAPACITY_EXCEEDED,
+        sms::FailureCause::MEMORY_CAPACITY_EXCEEDED,
+    )
+    .unwrap()
+}
+
+/// RP-SMMA (RP-MR 9).
+fn smma_body() -> Vec<u8> {
+    RpMessage::smma(9).encode().unwrap()
 }
 
 #[test]
@@ -73,6 +103,9 @@ fn shipped_sms_bodies_are_what_ims_sms_encodes() {
     for (name, want) in [
         ("im_sms_submit.bin", submit_body()),
         ("im_sms_deliver_ack.bin", deliver_ack_body()),
+        ("sms_rp_error_memory.bin", memory_full_body()),
+        ("sms_rp_smma.bin", smma_body()),
+        ("sms_deliver_ack_mr2.bin", deliver_ack_body_mr(2)),
     ] {
         let path = sipp_dir().join(name);
         if std::env::var_os("IMS_WRITE_SMS_BIN").is_some() {
@@ -86,6 +119,19 @@ fn shipped_sms_bodies_are_what_ims_sms_encodes() {
     assert_eq!(s.tpdu.unwrap().text().as_deref(), Some(TEXT));
     let a = sms::decode(&ack, Direction::MsToNetwork).unwrap();
     assert_eq!((a.rp.name(), a.rp.message_reference), ("RP-ACK", 1));
+    let full = memory_full_body();
+    let e = sms::decode(&full, Direction::MsToNetwork).unwrap();
+    assert_eq!((e.rp.name(), e.rp.message_reference), ("RP-ERROR", 1));
+    assert!(matches!(
+        e.rp.body,
+        sms::RpBody::Error { cause, .. } if cause == sms::RpCause::MEMORY_CAPACITY_EXCEEDED
+    ));
+    let smma = smma_body();
+    let m = sms::decode(&smma, Direction::MsToNetwork).unwrap();
+    assert_eq!((m.rp.name(), m.rp.message_reference), ("RP-SMMA", 9));
+    let ack2 = deliver_ack_body_mr(2);
+    let a2 = sms::decode(&ack2, Direction::MsToNetwork).unwrap();
+    assert_eq!((a2.rp.name(), a2.rp.message_reference), ("RP-ACK", 2));
 }
 
 fn subscriber(n: u32, im: &str) -> Subscriber {
@@ -125,26 +171,40 @@ fn subscriber(n: u32, im: &str) -> Subscriber {
 }
 
 fn config(base: u16) -> CoreConfig {
-    let im = format!("sip:127.0.0.1:{}", base + 20);
+    config_on([
+        base,
+        base + 2,
+        base + 10,
+        base + 11,
+        base + 20,
+        base + 35,
+        base + 36,
+    ])
+}
+
+/// The core on these ports: P-CSCF, I-CSCF, S-CSCF terminating and originating, IM server,
+/// HSS, PCRF.
+fn config_on(p: [u16; 7]) -> CoreConfig {
+    let im = format!("sip:127.0.0.1:{}", p[4]);
     CoreConfig {
         domain: "ims.example.org".into(),
         ip: LO,
         ports: Ports {
-            pcscf: base,
-            icscf: base + 2,
-            scscf_term: base + 10,
-            scscf_orig: base + 11,
+            pcscf: p[0],
+            icscf: p[1],
+            scscf_term: p[2],
+            scscf_orig: p[3],
         },
         roles: Roles::ALL,
-        hss: Peer::Embedded(SocketAddr::new(LO, base + 35)),
-        pcrf: Peer::Embedded(SocketAddr::new(LO, base + 36)),
+        hss: Peer::Embedded(SocketAddr::new(LO, p[5])),
+        pcrf: Peer::Embedded(SocketAddr::new(LO, p[6])),
         subscribers: vec![subscriber(1, &im), subscriber(2, &im)],
         enum_table: enum_table(),
         registrar: RegistrarConfig::default(),
         nonce_secret: b"a test secret of 32 octets......".to_vec(),
         admin: None,
         im: ImOptions {
-            port: base + 20,
+            port: p[4],
             ..ImOptions::default()
         },
     }
@@ -154,7 +214,7 @@ fn config(base: u16) -> CoreConfig {
 async fn sipp(bin: &Path, dir: &Path, args: &[String]) -> (bool, String) {
     let child = Command::new(bin)
         .args(args)
-        .args(["-nostdin", "-timeout", "20", "-trace_err"])
+        .args(["-nostdin", "-timeout", "20", "-timeout_error", "-trace_err"])
         .current_dir(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -427,5 +487,117 @@ async fn sipp_mo_and_mt_sms_through_the_core() {
         assert!(has(&|s| s.0 == 2), "RP-ACK from SIPp B: {seen:#?}");
         assert!(has(&|s| s.0 == 3), "RP-ACK to SIPp A: {seen:#?}");
     }
+    core.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_mt_memory_full_then_smma_delivers_the_stored_sms() {
+    let Some(bin) = common::interop_tool("sipp", "apt-get install sip-tester") else {
+        return;
+    };
+    let dir = common::TempDir::new("im", "sipp-smma", "IMS_KEEP_SIPP");
+    let d = dir.path().to_path_buf();
+    for f in [
+        "im_sms_mo.xml",
+        "im_sms_ue_ooc.xml",
+        "ims_register.xml",
+        "im_sms_submit.bin",
+        "sms_mt_memory_full.xml",
+        "sms_rp_error_memory.bin",
+        "sms_rp_smma.bin",
+        "sms_deliver_ack_mr2.bin",
+    ] {
+        std::fs::copy(sipp_dir().join(f), d.join(f)).expect("copy scenario");
+    }
+    let len = |f: &str| std::fs::metadata(d.join(f)).unwrap().len().to_string();
+    let core = ImsCore::start(config_on([7053, 7054, 7055, 7056, 7057, 7058, 7059]))
+        .await
+        .expect("core starts");
+    wait_for_hss(SocketAddr::new(LO, 7053)).await;
+    let pcscf = "127.0.0.1:7053";
+    let register = |user: &str, port: &str| {
+        args(&[
+            pcscf,
+            "-sf",
+            "ims_register.xml",
+            "-s",
+            user,
+            "-au",
+            &format!("{user}@ims.example.org"),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            port,
+            "-m",
+            "1",
+        ])
+    };
+    let (ok, out) = sipp(&bin, &d, &register("001010000000002", "7062")).await;
+    assert!(ok, "B registers:\n{out}");
+    let mt_args = args(&[
+        "-sf",
+        "sms_mt_memory_full.xml",
+        "-s",
+        "001010000000002",
+        "-key",
+        "err_len",
+        &len("sms_rp_error_memory.bin"),
+        "-key",
+        "smma_len",
+        &len("sms_rp_smma.bin"),
+        "-key",
+        "ack_len",
+        &len("sms_deliver_ack_mr2.bin"),
+        "-i",
+        "127.0.0.1",
+        "-p",
+        "7062",
+        "-m",
+        "3",
+    ]);
+    let (bin2, d2) = (bin.clone(), d.clone());
+    let mt = tokio::spawn(async move { sipp(&bin2, &d2, &mt_args).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (ok, out) = sipp(&bin, &d, &register("001010000000001", "7061")).await;
+    assert!(ok, "A registers:\n{out}");
+    let im = core.im_server().expect("IM server");
+    let (ok, out) = sipp(
+        &bin,
+        &d,
+        &args(&[
+            pcscf,
+            "-sf",
+            "im_sms_mo.xml",
+            "-oocsf",
+            "im_sms_ue_ooc.xml",
+            "-s",
+            "001010000000001",
+            "-key",
+            "rp_len",
+            &len("im_sms_submit.bin"),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            "7061",
+            "-m",
+            "1",
+        ]),
+    )
+    .await;
+    assert!(ok, "MO SMS (SIPp A):\n{out}");
+    let (ok, out) = mt.await.expect("MT task");
+    assert!(ok, "MT SMS with memory full, then RP-SMMA (SIPp B):\n{out}");
+    for _ in 0..50 {
+        if im.queued() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let st = im.stats();
+    assert_eq!(im.queued(), 0, "delivered after the RP-SMMA: {st:?}");
+    // A's SUBMIT, B's RP-ERROR, RP-SMMA and RP-ACK
+    assert_eq!(st.sms_received, 4, "{st:?}");
+    // RP-ACK to A, two deliveries, RP-ACK to the SMMA (+ A's status report)
+    assert!((4..=5).contains(&st.sms_sent), "{st:?}");
     core.shutdown();
 }

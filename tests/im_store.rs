@@ -7,7 +7,16 @@
 //!    store = "redis://…"`), the two Redis hashes hold them, the IM server restarts and reloads
 //!    them from Redis, Bob registers (third-party REGISTER), the IMs arrive in order and the
 //!    SMS-DELIVER with its text; after Bob's RP-ACK both hashes are empty.
-//! 2. `stored_im_expires_with_a_failed_imdn`: with `im_validity` = 1 s a stored CPIM message that
+//! 2. `stored_messages_are_durable_before_they_are_acknowledged_and_survive_a_crash`
+//!    (feature `redis`): Redis is paused for writes (`CLIENT PAUSE 1500 WRITE`) while Alice
+//!    submits an SMS and sends an IM for the unregistered Bob: the RP-ACK and the 202 arrive
+//!    only once Redis holds the message (`HLEN` checked the moment each arrives); then the IM
+//!    server's runtime is torn down without any shutdown (a crash: its tasks are dropped
+//!    mid-flight), a new server loads both from Redis and delivers them when Bob registers.
+//! 3. `with_redis_down_an_sms_gets_rp_error_41_and_an_im_its_480` (feature `redis`): Redis
+//!    is killed after the IM server started: the SMS is answered RP-ERROR cause 41 (temporary
+//!    failure, TS 24.011 Annex E) after `store_wait`, the IM gets the 480, nothing is kept.
+//! 4. `stored_im_expires_with_a_failed_imdn`: with `im_validity` = 1 s a stored CPIM message that
 //!    asks for `negative-delivery` is dropped and its sender gets the network's `failed` IMDN
 //!    (RFC 5438 §7.2); the file store is emptied.
 //!
@@ -20,6 +29,7 @@ use ims::msrp::imdn::{Imdn, Notification};
 use ims::net::sip::{Endpoint, EndpointConfig};
 use ims::nf::im_server::{ImServer, ImServerConfig, Numbering};
 use ims::sip::{Method, OwnedMessage, RequestBuilder};
+#[cfg(feature = "redis")]
 use ims::sms::{self, answer, Address, Direction, RpBody, RpMessage, Submit, Tpdu};
 use ims::txn::ua::{Answer, UaEvent};
 use ims::txn::Remote;
@@ -136,6 +146,7 @@ impl Client {
         .await
     }
 
+    #[cfg(feature = "redis")]
     async fn third_party_register(&mut self, impu: &str) -> u16 {
         self.send(
             RequestBuilder::new(Method::Register, &format!("sip:{}", self.server))
@@ -149,6 +160,7 @@ impl Client {
     }
 }
 
+#[cfg(feature = "redis")]
 fn submit(text: &str) -> Vec<u8> {
     let sub = Submit {
         reject_duplicates: false,
@@ -191,13 +203,22 @@ mod redis {
 
     /// `HLEN key` over a fresh connection (an independent look at what the IM server wrote).
     pub(super) async fn hlen(port: u16, key: &str) -> Option<i64> {
-        let mut c = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
-        let req = format!("*2\r\n$4\r\nHLEN\r\n${}\r\n{key}\r\n", key.len());
-        c.write_all(req.as_bytes()).await.ok()?;
-        let mut buf = [0u8; 64];
-        let n = c.read(&mut buf).await.ok()?;
-        let line = std::str::from_utf8(&buf[..n]).ok()?;
+        let line = command(port, &["HLEN", key]).await?;
         line.strip_prefix(':')?.trim_end().parse().ok()
+    }
+
+    /// One command over a fresh connection; the first reply line.
+    pub(super) async fn command(port: u16, args: &[&str]) -> Option<String> {
+        let mut c = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+        let mut req = format!("*{}\r\n", args.len());
+        for a in args {
+            req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        c.write_all(req.as_bytes()).await.ok()?;
+        let mut buf = [0u8; 256];
+        let n = c.read(&mut buf).await.ok()?;
+        let text = std::str::from_utf8(&buf[..n]).ok()?;
+        Some(text.lines().next()?.to_string())
     }
 }
 
@@ -286,6 +307,178 @@ async fn sms_and_ims_stored_in_redis_survive_a_restart() {
     im.sync_store().await;
     assert_eq!(redis::hlen(rport, "test:im:sms").await, Some(0));
     assert_eq!(redis::hlen(rport, "test:im:im").await, Some(0));
+    im.shutdown();
+}
+
+/// Decodes an RP message the network sent, with its cause when it is an RP-ERROR.
+#[cfg(feature = "redis")]
+fn rp_of(m: &OwnedMessage) -> (String, Option<u8>) {
+    let rp = sms::decode(m.as_message().body(), Direction::NetworkToMs).expect("RP");
+    let cause = match rp.rp.body {
+        RpBody::Error { cause, .. } => Some(cause.0),
+        _ => None,
+    };
+    (rp.rp.name().to_string(), cause)
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_messages_are_durable_before_they_are_acknowledged_and_survive_a_crash() {
+    let Some(server) = common::RedisServer::start("im-durable").await else {
+        return;
+    };
+    let rport = server.port();
+    let (bob_registered, mut seen) = scscf(7188).await;
+    let mut cfg = config(7189, 7188);
+    cfg.store = Some(format!("redis://127.0.0.1:{rport}/durable:").into());
+    // the IM server on a runtime of its own, so that it can "crash": tearing the runtime down
+    // drops every task of the server (the Redis writer included) wherever it stands
+    let crash = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let im = crash
+        .spawn(ImServer::start(cfg.clone()))
+        .await
+        .expect("start task")
+        .expect("IM server");
+    let mut ue = Client::new(7190, im.local_addr()).await;
+    let sc = "sip:+15550000@ims.example.org";
+
+    // Redis holds writes for 1.5 s: the RP-ACK must wait for the stored SMS
+    let paused = redis::command(rport, &["CLIENT", "PAUSE", "1500", "WRITE"]).await;
+    assert_eq!(paused.as_deref(), Some("+OK"));
+    let text = "durable before acknowledged";
+    assert_eq!(
+        ue.message(ALICE, sc, "application/vnd.3gpp.sms", submit(text))
+            .await,
+        202
+    );
+    let ack = next(&mut seen, "the RP-ACK to Alice").await;
+    let stored_at_ack = redis::hlen(rport, "durable:sms").await;
+    assert_eq!(rp_of(&ack), ("RP-ACK".to_string(), None));
+    assert_eq!(ack.as_message().request_uri_str(), Some(ALICE));
+    assert_eq!(
+        stored_at_ack,
+        Some(1),
+        "the SMS is in Redis when its RP-ACK leaves"
+    );
+    until("the delivery attempt refused", || {
+        im.stats().sms_failed == 1
+    })
+    .await;
+
+    // the same for a page-mode IM and its 202
+    let paused = redis::command(rport, &["CLIENT", "PAUSE", "1500", "WRITE"]).await;
+    assert_eq!(paused.as_deref(), Some("+OK"));
+    let code = ue
+        .message(ALICE, BOB, "text/plain", b"an IM kept durably".to_vec())
+        .await;
+    let stored_at_202 = redis::hlen(rport, "durable:im").await;
+    assert_eq!(code, 202, "accepted for later delivery");
+    assert_eq!(
+        stored_at_202,
+        Some(1),
+        "the IM is in Redis when its 202 leaves"
+    );
+    assert_eq!(im.stats().store_refused, 0);
+
+    // crash: no shutdown, no sync_store
+    crash.shutdown_background();
+    drop(im);
+
+    let im = ImServer::start(config_with_store(7191, 7188, &cfg))
+        .await
+        .expect("IM server restarts");
+    assert_eq!(im.queued(), 1, "the SMS reloaded from Redis");
+    assert_eq!(im.stored_ims(), 1, "the IM reloaded from Redis");
+    let mut ue = Client::new(7192, im.local_addr()).await;
+    bob_registered.store(true, Ordering::SeqCst);
+    assert_eq!(ue.third_party_register(BOB).await, 200);
+    let (mut deliver, mut page) = (None, None);
+    while deliver.is_none() || page.is_none() {
+        let m = next(&mut seen, "Bob's stored messages").await;
+        let msg = m.as_message();
+        assert_eq!(msg.request_uri_str(), Some(BOB));
+        if msg.header_str("Content-Type") == Some("application/vnd.3gpp.sms") {
+            deliver = Some(msg.body().to_vec());
+        } else {
+            page = Some(String::from_utf8(msg.body().to_vec()).unwrap());
+        }
+    }
+    assert_eq!(page.as_deref(), Some("an IM kept durably"));
+    let body = deliver.unwrap();
+    let rp = sms::decode(&body, Direction::NetworkToMs).expect("RP-DATA");
+    assert_eq!(
+        rp.tpdu.as_ref().and_then(|t| t.text()).as_deref(),
+        Some(text)
+    );
+    let report = answer::deliver_report_ack(&rp.rp).unwrap();
+    assert_eq!(
+        ue.message(BOB, sc, "application/vnd.3gpp.sms", report)
+            .await,
+        202
+    );
+    until("the SMS acknowledged", || im.queued() == 0).await;
+    im.sync_store().await;
+    assert_eq!(redis::hlen(rport, "durable:sms").await, Some(0));
+    assert_eq!(redis::hlen(rport, "durable:im").await, Some(0));
+    im.shutdown();
+}
+
+/// `cfg` listening on `port` (another port after a crash: the old sockets may linger).
+#[cfg(feature = "redis")]
+fn config_with_store(port: u16, scscf: u16, cfg: &ImServerConfig) -> ImServerConfig {
+    let mut c = config(port, scscf);
+    c.store = cfg.store.clone();
+    c
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_down_an_sms_gets_rp_error_41_and_an_im_its_480() {
+    let Some(server) = common::RedisServer::start("im-down").await else {
+        return;
+    };
+    let rport = server.port();
+    let (_bob_registered, mut seen) = scscf(7193).await;
+    let mut cfg = config(7194, 7193);
+    cfg.store = Some(format!("redis://127.0.0.1:{rport}/down:").into());
+    cfg.store_wait = Duration::from_secs(1);
+    let im = ImServer::start(cfg).await.expect("IM server");
+    let mut ue = Client::new(7195, im.local_addr()).await;
+    // Redis goes away
+    drop(server);
+    let sc = "sip:+15550000@ims.example.org";
+    assert_eq!(
+        ue.message(
+            ALICE,
+            sc,
+            "application/vnd.3gpp.sms",
+            submit("nowhere to keep it")
+        )
+        .await,
+        202,
+        "the MESSAGE is accepted (TS 24.341 §5.3.2.4); the RP layer says the rest"
+    );
+    let answer = next(&mut seen, "the RP answer to Alice").await;
+    assert_eq!(answer.as_message().request_uri_str(), Some(ALICE));
+    assert_eq!(
+        rp_of(&answer),
+        ("RP-ERROR".to_string(), Some(41)),
+        "temporary failure"
+    );
+    let rp = sms::decode(answer.as_message().body(), Direction::NetworkToMs).unwrap();
+    assert_eq!(rp.rp.message_reference, 7, "names Alice's RP-DATA");
+    assert_eq!(im.queued(), 0, "nothing kept");
+    let code = ue
+        .message(ALICE, BOB, "text/plain", b"nor this".to_vec())
+        .await;
+    assert_eq!(code, 480, "Bob's own status: not stored, not promised");
+    assert_eq!(im.stored_ims(), 0);
+    assert_eq!(im.stats().store_refused, 2);
+    assert_eq!(im.stats().sms_failed, 0, "no delivery attempt was made");
     im.shutdown();
 }
 

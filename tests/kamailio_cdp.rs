@@ -17,10 +17,19 @@
 //! then relays the REGISTER to that Server-Name (checked: it arrives there, Request-URI = the
 //! Server-Name), and the UAR carried Kamailio's Origin-Host, User-Name and Public-Identity.
 //!
+//! Third test: Kamailio as an I-CSCF in front of our S-CSCF (ims-nf, S role) for a whole
+//! IMS-AKA registration by SIPp: UAR, MAR (S-CSCF), 401 relayed, second UAR, SAR (S-CSCF), 200
+//! — every Cx request answered by the ims-nf HSS behind our node.
+//!
+//! Fourth test: Kamailio as a P-CSCF (`ims_qos` + `ims_dialog`) sends Rx AAR/STR for SIPp calls
+//! to the ims-nf PCRF behind our node (originating and terminating side, and a refused AAR).
+//!
 //! Skips when Kamailio or its IMS modules are missing unless `IMS_REQUIRE_INTEROP=1`;
 //! `IMS_KEEP_KAMAILIO=1` keeps the configuration and log.
 
 mod common;
+#[path = "ims_core/mod.rs"]
+mod ims_core;
 #[allow(dead_code)]
 #[path = "net_sip_common/kamailio.rs"]
 mod kamailio_process;
@@ -112,13 +121,18 @@ impl Kamailio {
     /// The `cdp` configuration: Kamailio as `KAMAILIO` peering with our node at `ours` (Cx and
     /// Rx), its own Diameter acceptor on `accept_port`.
     fn cdp_xml(ours: SocketAddr, accept_port: u16) -> String {
+        Self::cdp_xml_in(ours, accept_port, REALM)
+    }
+
+    /// [`Kamailio::cdp_xml`] with our node in `ours_realm`.
+    fn cdp_xml_in(ours: SocketAddr, accept_port: u16, ours_realm: &str) -> String {
         format!(
             r#"<?xml version="1.0" encoding="UTF-8"?>
 <DiameterPeer FQDN="{KAMAILIO}" Realm="{REALM}" Vendor_Id="10415" Product_Name="CDiameterPeer"
   AcceptUnknownPeers="0" DropUnknownOnDisconnect="1" Tc="2" Workers="2" QueueLength="16"
   TransactionTimeout="5" SessionsHashSize="128" DefaultAuthSessionTimeout="3600"
   MaxAuthSessionTimeout="3600">
-  <Peer FQDN="{OURS}" Realm="{REALM}" port="{port}"/>
+  <Peer FQDN="{OURS}" Realm="{ours_realm}" port="{port}"/>
   <Acceptor port="{accept_port}" bind="127.0.0.1"/>
   <Auth id="{cx}" vendor="10415"/>
   <Auth id="{rx}" vendor="10415"/>
@@ -224,11 +238,27 @@ async fn poll(what: &str, k: &Kamailio, mut f: impl FnMut() -> bool) {
 /// Our node as `localhost` (Cx, Rx, Vendor-Id 10415) with watchdog interval `tw`, listening on
 /// `addr` (port 0: a free port in 3868–3999).
 async fn our_node(tw: Duration, addr: Option<SocketAddr>) -> (Node, SocketAddr) {
-    let mut c = NodeConfig::new(OURS, REALM);
-    c.applications = vec![
+    our_node_in(tw, addr, REALM).await
+}
+
+/// [`our_node`] in `realm`.
+async fn our_node_in(tw: Duration, addr: Option<SocketAddr>, realm: &str) -> (Node, SocketAddr) {
+    let apps = [
         Application::tgpp_auth(app::CX),
         Application::tgpp_auth(app::RX),
     ];
+    our_node_with(tw, addr, realm, &apps).await
+}
+
+/// [`our_node_in`] advertising `applications`.
+async fn our_node_with(
+    tw: Duration,
+    addr: Option<SocketAddr>,
+    realm: &str,
+    applications: &[Application],
+) -> (Node, SocketAddr) {
+    let mut c = NodeConfig::new(OURS, realm);
+    c.applications = applications.to_vec();
     c.vendor_id = 10415;
     c.watchdog_interval = tw;
     c.watchdog_jitter = Duration::ZERO;
@@ -264,6 +294,8 @@ async fn kamailio_cdp_peers_with_our_node() {
     };
     assert_eq!(info.origin_realm, REALM);
     assert_eq!(info.product_name, "CDiameterPeer");
+    // (cdp 5.6.3 sends no Origin-State-Id in its CER: a restart of Kamailio cannot be told
+    // from a reconnection, `Node::on_peer_restart` stays silent for it)
     assert!(info.common_applications.contains(&app::CX), "{info:?}");
     assert!(info.common_applications.contains(&app::RX), "{info:?}");
     let st = node.peer_status(KAMAILIO).unwrap();
@@ -353,7 +385,7 @@ loadmodule "cdp_avp.so"
 loadmodule "ims_icscf.so"
 modparam("cdp", "config_file", "@DIR@/diameter.xml")
 modparam("ims_icscf", "db_url", "text://@DIR@/db")
-modparam("ims_icscf", "cxdx_dest_realm", "test.example")
+modparam("ims_icscf", "cxdx_dest_realm", "@REALM@")
 request_route {
   if (is_method("REGISTER")) {
     I_perform_user_authorization_request("REG_UAR_REPLY", "0");
@@ -377,6 +409,21 @@ route[REG_UAR_REPLY] {
   }
 }
 "#;
+
+/// The I-CSCF's `db_text` tables: the trusted domains (ours), no S-CSCF of its own (the UAA's
+/// Server-Name is used).
+const ICSCF_DB: [(&str, &str); 4] = [
+    ("db/version", "table_name(str) table_version(int)\n"),
+    (
+        "db/nds_trusted_domains",
+        "id(int,auto) trusted_domain(str)\n1:test.example\n2:ims.example.org\n",
+    ),
+    ("db/s_cscf", "id(int,auto) name(str) s_cscf_uri(str)\n"),
+    (
+        "db/s_cscf_capabilities",
+        "id(int,auto) id_s_cscf(int) capability(int)\n",
+    ),
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kamailio_icscf_asks_our_hss_and_forwards_to_the_server_name() {
@@ -446,24 +493,15 @@ async fn kamailio_icscf_asks_our_hss_and_forwards_to_the_server_name() {
     while accept_port == addr.port() {
         accept_port = free_port_3900();
     }
-    let script = ICSCF_SCRIPT.replace("@MOD@", &modules.display().to_string());
+    let script = ICSCF_SCRIPT
+        .replace("@MOD@", &modules.display().to_string())
+        .replace("@REALM@", REALM);
     let k = Kamailio::run(
         &bin,
         "icscf",
         &Kamailio::cdp_xml(addr, accept_port),
         &script,
-        &[
-            ("db/version", "table_name(str) table_version(int)\n"),
-            (
-                "db/nds_trusted_domains",
-                "id(int,auto) trusted_domain(str)\n1:test.example\n",
-            ),
-            ("db/s_cscf", "id(int,auto) name(str) s_cscf_uri(str)\n"),
-            (
-                "db/s_cscf_capabilities",
-                "id(int,auto) id_s_cscf(int) capability(int)\n",
-            ),
-        ],
+        &ICSCF_DB,
     );
     if let Err(e) = node.wait_open(KAMAILIO, SECS).await {
         panic!("cdp did not open: {e}\n{}", k.tail());
@@ -552,6 +590,917 @@ async fn kamailio_icscf_asks_our_hss_and_forwards_to_the_server_name() {
         fwd.lines().next().unwrap_or_default()
     );
     drop(k);
+    node.shutdown();
+    node.wait_stopped(SECS).await.unwrap();
+}
+
+/// Kamailio's P-CSCF script for Rx (`ims_qos` over `cdp`, `ims_dialog` tracking the call):
+/// an INVITE from the UE is record-routed and relayed to the callee (`@UAS@`); its 183/200
+/// with an SDP answer triggers `Rx_AAR` (originating side: the UE made the offer), the reply
+/// waiting for the AAA; the dialog's end (BYE) makes `ims_qos` send the STR.
+const PCSCF_RX_SCRIPT: &str = r#"#!KAMAILIO
+debug=2
+log_stderror=yes
+children=2
+auto_aliases=no
+mpath="@MOD@"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "xlog.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+loadmodule "ims_dialog.so"
+loadmodule "ims_usrloc_pcscf.so"
+loadmodule "cdp.so"
+loadmodule "cdp_avp.so"
+loadmodule "ims_qos.so"
+modparam("cdp", "config_file", "@DIR@/diameter.xml")
+modparam("ims_dialog", "dlg_flag", 4)
+modparam("ims_qos", "rx_dest_realm", "test.example")
+request_route {
+  if (has_totag()) {
+    if (loose_route()) {
+      # (after loose_route: ims_dialog has taken the request, e.g. the ACK confirms the dialog)
+      xlog("L_INFO", "in-dialog $rm\n");
+      t_relay();
+      exit;
+    }
+    if (!is_method("ACK")) {
+      sl_send_reply("404", "Not here");
+    }
+    exit;
+  }
+  if (is_method("INVITE")) {
+    setflag(4);
+    record_route();
+    $du = "@UAS@";
+    # the test marks the calls where the UE of this P-CSCF is the callee
+    if ($hdr(X-Leg) == "term") {
+      t_on_reply("MT_REPLY");
+    } else {
+      t_on_reply("MO_REPLY");
+    }
+    t_relay();
+    exit;
+  }
+  sl_send_reply("403", "Forbidden");
+}
+onreply_route[MO_REPLY] {
+  if (t_check_status("183|200") && has_body("application/sdp")) {
+    xlog("L_INFO", "Rx AAR for $rs\n");
+    if (Rx_AAR("MO_AAR_REPLY", "orig", "", -1) == 0) {
+      exit;
+    }
+  }
+}
+onreply_route[MT_REPLY] {
+  if (t_check_status("183|200") && has_body("application/sdp")) {
+    if (Rx_AAR("MO_AAR_REPLY", "term", "", -1) == 0) {
+      exit;
+    }
+  }
+}
+route[MO_AAR_REPLY] {
+  xlog("L_INFO", "Rx AAR result $avp(s:aar_return_code)\n");
+}
+"#;
+
+/// The caller's offer: audio (PCMU, PCMA; 64 kbit/s) and video (H.264; 256 kbit/s).
+const RX_OFFER: &str = "v=0\r\n\
+o=alice 1 1 IN IP4 127.0.0.1\r\n\
+s=-\r\n\
+c=IN IP4 127.0.0.1\r\n\
+t=0 0\r\n\
+m=audio 10450 RTP/AVP 0 8\r\n\
+b=AS:64\r\n\
+a=rtpmap:0 PCMU/8000\r\n\
+a=rtpmap:8 PCMA/8000\r\n\
+m=video 10452 RTP/AVP 96\r\n\
+b=AS:256\r\n\
+a=rtpmap:96 H264/90000\r\n";
+
+/// The callee's answer: PCMU and H.264.
+const RX_ANSWER: &str = "v=0\r\n\
+o=bob 1 1 IN IP4 127.0.0.2\r\n\
+s=-\r\n\
+c=IN IP4 127.0.0.2\r\n\
+t=0 0\r\n\
+m=audio 10460 RTP/AVP 0\r\n\
+b=AS:64\r\n\
+a=rtpmap:0 PCMU/8000\r\n\
+m=video 10462 RTP/AVP 96\r\n\
+b=AS:256\r\n\
+a=rtpmap:96 H264/90000\r\n";
+
+/// SIPp's caller: INVITE with [`RX_OFFER`], the 200 (its Record-Route kept), ACK and BYE
+/// along the route set.
+fn rx_uac_scenario(leg: &str) -> String {
+    rx_uac_scenario_ending(leg, RX_UAC_HANGS_UP)
+}
+
+/// The caller hangs up: BYE after 300 ms, its 200.
+const RX_UAC_HANGS_UP: &str = r#"<pause milliseconds="300"/>
+<send retrans="500"><![CDATA[
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
+From: <sip:alice@test.example>;tag=[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 2 BYE
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+<recv response="200"/>
+"#;
+
+/// The network hangs up: the caller gets a BYE and answers it.
+const RX_UAC_IS_HUNG_UP: &str = r#"<recv request="BYE"/>
+<send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+"#;
+
+/// [`rx_uac_scenario`] with its `ending` after the ACK.
+fn rx_uac_scenario_ending(leg: &str, ending: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="rx caller">
+<send retrans="500"><![CDATA[
+INVITE sip:bob@test.example SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:alice@test.example>;tag=[call_number]
+To: <sip:bob@test.example>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:alice@[local_ip]:[local_port]>
+P-Asserted-Identity: <sip:alice@test.example>
+X-Leg: {leg}
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+{RX_OFFER}]]></send>
+<recv response="100" optional="true"/>
+<recv response="180" optional="true"/>
+<recv response="200" rrs="true"/>
+<send><![CDATA[
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
+From: <sip:alice@test.example>;tag=[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+{ending}</scenario>
+"#
+    )
+}
+
+/// SIPp's callee: 180, 200 with [`RX_ANSWER`], then the ACK and the BYE (answered).
+fn rx_uas_scenario() -> String {
+    rx_uas_scenario_bye(r#"<recv request="BYE"/>"#)
+}
+
+/// [`rx_uas_scenario`] whose BYE may not come: ims_dialog 5.6.3 ending a dialog itself sends
+/// the BYE to the caller first and, when the caller's 200 is processed before it gets to the
+/// callee, refuses the second ("terminating only 1 side of non-confirmed dialogs"): the callee
+/// waits 3 s for it.
+fn rx_uas_scenario_maybe_bye() -> String {
+    rx_uas_scenario_bye(r#"<recv request="BYE" timeout="3000" ontimeout="9"/>"#)
+}
+
+/// SIPp's callee with `bye` (how it receives the BYE) before its 200 to it (label 9 after it).
+fn rx_uas_scenario_bye(bye: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="rx callee">
+<recv request="INVITE" rrs="true"/>
+<send><![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]bob[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+[last_Record-Route:]
+Contact: <sip:bob@[local_ip]:[local_port]>
+Content-Length: 0
+
+]]></send>
+<send retrans="500"><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]bob[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+[last_Record-Route:]
+Contact: <sip:bob@[local_ip]:[local_port]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+{RX_ANSWER}]]></send>
+<recv request="ACK"/>
+{bye}
+<send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+<label id="9"/>
+</scenario>
+"#
+    )
+}
+
+/// One SIPp call (caller → Kamailio P-CSCF → callee; the scenarios `uac`.xml and `uas`.xml)
+/// to its end; panics with both outputs
+/// and Kamailio's log when either side fails.
+async fn rx_call(sipp: &Path, k: &Kamailio, uas_port: u16, uac: &str, uas: &str) {
+    // the callee of `uas_maybe_bye` may time out waiting for the BYE: SIPp then fails the call
+    let callee_checked = uas != "uas_maybe_bye";
+    let d = k.dir.path().to_path_buf();
+    let sipp_cmd = |role: &str, port: u16| {
+        let mut c = tokio::process::Command::new(sipp);
+        c.args(["-sf", &format!("{role}.xml"), "-i", "127.0.0.1"])
+            .args(["-p", &port.to_string(), "-mp", &free_sip_port().to_string()])
+            .args(["-m", "1", "-nostdin", "-timeout", "30", "-trace_err"])
+            .current_dir(&d)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        c
+    };
+    let uas = sipp_cmd(uas, uas_port)
+        .spawn()
+        .expect("start sipp (callee)");
+    // the callee is ready once its UDP socket shows in /proc/net/udp (up to 10 s; probing
+    // with a bind of our own could steal the port from SIPp)
+    let bound = || {
+        let port = format!(":{uas_port:04X}");
+        std::fs::read_to_string("/proc/net/udp").is_ok_and(|t| {
+            t.lines().any(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|a| a.ends_with(&port))
+            })
+        })
+    };
+    for _ in 0..200 {
+        if bound() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut uac = sipp_cmd(uac, free_sip_port());
+    uac.arg(format!("127.0.0.1:{}", k.sip));
+    let uac = uac.spawn().expect("start sipp (caller)");
+    for (who, child, checked) in [("caller", uac, true), ("callee", uas, callee_checked)] {
+        let o = tokio::time::timeout(Duration::from_secs(45), child.wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("the {who} finishes within 45 s"))
+            .unwrap();
+        assert!(
+            o.status.success() || !checked,
+            "{who} failed:\n{}{}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr),
+            k.tail()
+        );
+    }
+}
+
+/// Kamailio as a P-CSCF (`ims_qos`, `ims_dialog`, `cdp`) asks the ims-nf PCRF behind our node
+/// for the media of a SIPp call: the AAR it sends when the 200 brings the SDP answer decodes
+/// into one Media-Component-Description per m= line (type, bandwidth from b=AS, Flow-Status,
+/// Codec-Data with the offer and the answer) with the Flow-Descriptions TS 29.214 §5.3.8 asks
+/// for (out: to the caller's — the UE's — port, in: from it), AF-Application-Identifier,
+/// Subscription-Id (the caller's P-Asserted-Identity) and Framed-IP-Address (the offer's
+/// address); our AAA 2001 lets the 200 go on (Kamailio's script sees `aar_return_code` 1);
+/// the BYE ends Kamailio's dialog and it sends the STR for the same Session-Id, answered 2001,
+/// which closes the PCRF's session. A second call asks for more bandwidth than the PCRF
+/// allows: our AAA says REQUESTED_SERVICE_NOT_AUTHORIZED (5063) and Kamailio's script sees the
+/// failure (no STR follows for it). A third call is the terminating side (`Rx_AAR(…, "term",
+/// …)`, the callee is the P-CSCF's UE): Framed-IP-Address and the Flow-Descriptions' UE end
+/// come from the answer, Subscription-Id is the callee, Codec-Data says uplink for the answer;
+/// AAA 2001 and the STR at the BYE again.
+///
+/// Last, our PCRF aborts a call (ASR): Kamailio answers ASA 2001 (with Application-Id 0 in the
+/// header: cdp 5.6.3), ims_dialog sends a BYE to the caller (and to the callee, unless the
+/// caller's 200 came first: an ims_dialog 5.6.3 race, so the callee's BYE is not required) and
+/// cdp sends an STR with Destination-Realm twice, which our PCRF answers 5009
+/// DIAMETER_AVP_OCCURS_TOO_MANY_TIMES (Failed-AVP: Destination-Realm).
+///
+/// Seen in ims_qos 5.6.3 (accepted by our decoder): Codec-Data ends with a NUL octet,
+/// Specific-Action 5 (void in TS 29.214 now), the ETSI Reservation-Priority, and
+/// Vendor-Specific-Application-Id, Authorization-Lifetime, Auth-Grace-Period and
+/// Session-Timeout beside the AAR's ABNF.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kamailio_pcscf_asks_our_pcrf_for_the_call_media() {
+    use ims::diameter::rx::{Aaa, Aar, FlowStatus, MediaType, Sta, Str};
+    use ims::diameter::{Command as _, Outcome};
+
+    let Some((bin, modules)) = kamailio() else {
+        return;
+    };
+    let Some(sipp) = common::interop_tool("sipp", "install SIPp (Debian package `sip-tester`)")
+    else {
+        return;
+    };
+    // our PCRF (ims-nf) behind our Diameter node, answering AAR and STR; each exchange is
+    // kept with the number of PCRF sessions right after it
+    let pcrf = std::sync::Arc::new(std::sync::Mutex::new(ims::nf::pcrf::Pcrf::new(None)));
+    let server = std::sync::Arc::new(ims::nf::pcrf::PcrfRxServer::new(OURS, REALM, pcrf.clone()));
+    // Rx also as a plain Auth-Application-Id: cdp 5.6.3 routes the STR it sends by itself after
+    // an ASR with Vendor-Id 0 and finds no peer for it otherwise ("No connected DefaultRoute
+    // peer found for app_id 16777236 and vendor id 0")
+    let apps = [
+        Application::tgpp_auth(app::CX),
+        Application::tgpp_auth(app::RX),
+        Application::auth(app::RX),
+    ];
+    let (node, addr) = our_node_with(Duration::from_secs(30), None, REALM, &apps).await;
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<(Vec<u8>, Vec<u8>, usize)>>>;
+    let seen: Seen = Default::default();
+    for code in [
+        ims::diameter::dict::command::AA,
+        ims::diameter::dict::command::SESSION_TERMINATION,
+    ] {
+        let (srv, sn) = (server.clone(), seen.clone());
+        node.handle(app::RX, code, move |req| {
+            let (srv, sn) = (srv.clone(), sn.clone());
+            async move {
+                let bytes = req.message.bytes().to_vec();
+                let answer = srv.answer(&bytes).unwrap_or_default();
+                let open = srv.pcrf().lock().unwrap().len();
+                sn.lock().unwrap().push((bytes, answer.clone(), open));
+                answer
+            }
+        });
+    }
+    let mut accept_port = free_port_3900();
+    while accept_port == addr.port() {
+        accept_port = free_port_3900();
+    }
+    let uas_port = free_sip_port();
+    let script = PCSCF_RX_SCRIPT
+        .replace("@MOD@", &modules.display().to_string())
+        .replace("@UAS@", &format!("sip:127.0.0.1:{uas_port}"));
+    let k = Kamailio::run(
+        &bin,
+        "pcscf-rx",
+        &Kamailio::cdp_xml(addr, accept_port),
+        &script,
+        &[
+            ("uac.xml", &rx_uac_scenario("orig")),
+            ("uac_term.xml", &rx_uac_scenario("term")),
+            (
+                "uac_aborted.xml",
+                &rx_uac_scenario_ending("orig", RX_UAC_IS_HUNG_UP),
+            ),
+            ("uas.xml", &rx_uas_scenario()),
+            ("uas_maybe_bye.xml", &rx_uas_scenario_maybe_bye()),
+        ],
+    );
+    if let Err(e) = node.wait_open(KAMAILIO, SECS).await {
+        panic!("cdp did not open: {e}\n{}", k.tail());
+    }
+
+    // the call; the STR follows the BYE (when Kamailio's dialog ends): wait for it
+    rx_call(&sipp, &k, uas_port, "uac", "uas").await;
+    poll("the STR", &k, || seen.lock().unwrap().len() >= 2).await;
+    let exchanges = seen.lock().unwrap().clone();
+    assert_eq!(exchanges.len(), 2, "one AAR, one STR");
+
+    // the AAR: what Kamailio read in the offer and the answer
+    let (aar, aaa, open) = &exchanges[0];
+    let msg = ims::diameter::Message::parse(aar).unwrap();
+    let aar = Aar::decode(&msg).expect("Kamailio's AAR decodes");
+    assert_eq!(msg.application_id(), app::RX);
+    assert!(msg.flags().is_proxiable());
+    assert_eq!(aar.origin_host, KAMAILIO);
+    assert_eq!(aar.destination_realm, REALM);
+    assert_eq!(
+        aar.af_application_identifier.as_deref(),
+        Some(&b"IMS Services"[..])
+    );
+    let sub = &aar.subscription_id[0];
+    assert_eq!(sub.subscription_id_data, "sip:alice@test.example");
+    assert_eq!(
+        sub.subscription_id_type,
+        ims::diameter::base::SubscriptionIdType::EndUserSipUri
+    );
+    // the UE's address: the offer's c= line (originating side)
+    assert_eq!(aar.framed_ip_address.as_deref(), Some(&[127, 0, 0, 1][..]));
+    let mcds = &aar.media_component_description;
+    assert_eq!(mcds.len(), 2, "one per m= line");
+    let expect = [
+        (
+            1,
+            MediaType::Audio,
+            10450,
+            10460,
+            64_000,
+            "m=audio 10450",
+            "m=audio 10460",
+        ),
+        (
+            2,
+            MediaType::Video,
+            10452,
+            10462,
+            256_000,
+            "m=video 10452",
+            "m=video 10462",
+        ),
+    ];
+    for (mcd, (n, ty, ue_port, far_port, bw, offer_m, answer_m)) in mcds.iter().zip(expect) {
+        let what = format!("{mcd:?}");
+        assert_eq!(mcd.media_component_number, n, "{what}");
+        assert_eq!(mcd.media_type, Some(ty), "{what}");
+        assert_eq!(mcd.flow_status, Some(FlowStatus::Enabled), "{what}");
+        // b=AS is in kbit/s, the AVPs in bit/s
+        assert_eq!(mcd.max_requested_bandwidth_ul, Some(bw), "{what}");
+        assert_eq!(mcd.max_requested_bandwidth_dl, Some(bw), "{what}");
+        assert_eq!(mcd.media_sub_component.len(), 1, "{what}");
+        let flows = &mcd.media_sub_component[0].flow_description;
+        assert_eq!(
+            flows.iter().map(|f| f.as_ref()).collect::<Vec<_>>(),
+            [
+                format!("permit out 17 from 127.0.0.2 {far_port} to 127.0.0.1 {ue_port}"),
+                format!("permit in 17 from 127.0.0.1 {ue_port} to 127.0.0.2 {far_port}"),
+            ],
+            "{what}"
+        );
+        // each one a valid IPFilterRule (RFC 6733 §4.3.1)
+        for f in flows.iter() {
+            ims::diameter::IpFilterRule::parse(f).unwrap_or_else(|e| panic!("{f}: {e:?}"));
+        }
+        // Codec-Data (TS 29.214 §5.3.7): direction, offer/answer, then the SDP lines
+        let codec: Vec<String> = mcd
+            .codec_data
+            .iter()
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect();
+        assert_eq!(codec.len(), 2, "{codec:?}");
+        assert!(codec[0].starts_with("uplink\noffer\n"), "{codec:?}");
+        assert!(codec[0].contains(offer_m), "{codec:?}");
+        assert!(codec[1].starts_with("downlink\nanswer\n"), "{codec:?}");
+        assert!(codec[1].contains(answer_m), "{codec:?}");
+    }
+    // our AAA: 2001 for the same session, the session now open at the PCRF
+    let aaa = ims::diameter::Message::parse(aaa).unwrap();
+    let aaa = Aaa::decode(&aaa).unwrap();
+    assert_eq!(aaa.session_id, aar.session_id);
+    assert_eq!(aaa.result_code, Some(2001));
+    assert_eq!(*open, 1);
+    assert!(
+        k.log().contains("Rx AAR result 1\n"),
+        "Kamailio did not take our AAA:\n{}",
+        k.tail()
+    );
+
+    // the STR for the same session (the BYE), our STA 2001, the PCRF's session closed
+    let (str_, sta, open) = &exchanges[1];
+    let str_ = ims::diameter::Message::parse(str_).unwrap();
+    assert_eq!(str_.code(), Str::CODE);
+    let str_ = Str::decode(&str_).expect("Kamailio's STR decodes");
+    assert_eq!(str_.session_id, aar.session_id);
+    assert_eq!(str_.origin_host, KAMAILIO);
+    let sta = ims::diameter::Message::parse(sta).unwrap();
+    assert_eq!(Sta::decode(&sta).unwrap().result_code, Some(2001));
+    assert_eq!(*open, 0);
+    poll("cdp's session cleaned up", &k, || {
+        k.log().contains("AUTH_EV_RECV_STA")
+    })
+    .await;
+
+    // a call above the PCRF's limit (320 kbit/s each way asked, 100 kbit/s allowed): our AAA
+    // refuses it and Kamailio's script sees the failure
+    pcrf.lock().unwrap().max_bandwidth = Some(100_000);
+    rx_call(&sipp, &k, uas_port, "uac", "uas").await;
+    poll("the second AAR", &k, || seen.lock().unwrap().len() >= 3).await;
+    let (aar2, aaa2, open) = seen.lock().unwrap()[2].clone();
+    let aar2 = ims::diameter::Message::parse(&aar2).unwrap();
+    assert_eq!(aar2.code(), Aar::CODE);
+    let aaa2 = ims::diameter::Message::parse(&aaa2).unwrap();
+    assert_eq!(
+        aaa2.outcome(),
+        Some(ims::nf::pcrf::REQUESTED_SERVICE_NOT_AUTHORIZED)
+    );
+    assert_eq!(open, 0);
+    // (ims_qos sets `aar_return_code` to 1 on DIAMETER_SUCCESS and to a negative value
+    // otherwise: -2 in 5.6.3)
+    let results = || -> Vec<String> {
+        k.log()
+            .lines()
+            .filter_map(|l| l.split_once("Rx AAR result ").map(|(_, r)| r.to_owned()))
+            .collect()
+    };
+    poll("Kamailio's script sees the refusal", &k, || {
+        results().len() >= 2
+    })
+    .await;
+    let r = results();
+    assert_eq!(r[0], "1");
+    assert!(r[1].starts_with('-'), "the refusal taken as {}", r[1]);
+
+    // the terminating side (the P-CSCF's UE is the callee, `Rx_AAR(…, "term", …)`): the UE's
+    // address and ports are now the answer's
+    pcrf.lock().unwrap().max_bandwidth = None;
+    rx_call(&sipp, &k, uas_port, "uac_term", "uas").await;
+    poll("the terminating STR", &k, || {
+        seen.lock().unwrap().len() >= 5
+    })
+    .await;
+    let exchanges = seen.lock().unwrap().clone();
+    let code = |b: &[u8]| ims::diameter::Message::parse(b).unwrap().code();
+    // no STR for the refused session (it never opened): AAR, STR, AAR (5063), AAR, STR
+    assert_eq!(
+        exchanges
+            .iter()
+            .map(|(r, _, _)| code(r))
+            .collect::<Vec<_>>(),
+        [Aar::CODE, Str::CODE, Aar::CODE, Aar::CODE, Str::CODE]
+    );
+    let (aar3, aaa3, open) = &exchanges[3];
+    let aar3 = ims::diameter::Message::parse(aar3).unwrap();
+    let aar3 = Aar::decode(&aar3).expect("the terminating AAR decodes");
+    // the callee's identity (no P-Asserted-Identity in the 200: the INVITE's Request-URI) and
+    // the answer's address
+    assert_eq!(
+        aar3.subscription_id[0].subscription_id_data,
+        "sip:bob@test.example"
+    );
+    assert_eq!(aar3.framed_ip_address.as_deref(), Some(&[127, 0, 0, 2][..]));
+    assert_eq!(aar3.media_component_description.len(), 2);
+    for (mcd, (offer_port, ue_port, offer_m, answer_m)) in
+        aar3.media_component_description.iter().zip([
+            (10450, 10460, "m=audio 10450", "m=audio 10460"),
+            (10452, 10462, "m=video 10452", "m=video 10462"),
+        ])
+    {
+        let flows = &mcd.media_sub_component[0].flow_description;
+        assert_eq!(
+            flows.iter().map(|f| f.as_ref()).collect::<Vec<_>>(),
+            [
+                format!("permit out 17 from 127.0.0.1 {offer_port} to 127.0.0.2 {ue_port}"),
+                format!("permit in 17 from 127.0.0.2 {ue_port} to 127.0.0.1 {offer_port}"),
+            ],
+            "{mcd:?}"
+        );
+        // the UE sends the answer now: downlink is the offer, uplink the answer
+        let codec: Vec<String> = mcd
+            .codec_data
+            .iter()
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect();
+        assert!(codec[0].starts_with("downlink\noffer\n"), "{codec:?}");
+        assert!(codec[0].contains(offer_m), "{codec:?}");
+        assert!(codec[1].starts_with("uplink\nanswer\n"), "{codec:?}");
+        assert!(codec[1].contains(answer_m), "{codec:?}");
+    }
+    let aaa3 = ims::diameter::Message::parse(aaa3).unwrap();
+    assert_eq!(aaa3.outcome(), Some(Outcome::SUCCESS));
+    assert_eq!(*open, 1);
+    let (str3, _, open) = &exchanges[4];
+    let str3 = ims::diameter::Message::parse(str3).unwrap();
+    assert_eq!(Str::decode(&str3).unwrap().session_id, aar3.session_id);
+    assert_eq!(*open, 0);
+
+    // the PCRF aborts a call (ASR, TS 29.214 §4.4.4, e.g. the bearer is gone): ims_qos answers
+    // ASA, ends the dialog (a BYE to both ends: both SIPp scenarios wait for it) and then
+    // closes the Rx session with an STR
+    let before = seen.lock().unwrap().len();
+    let acks = || k.log().matches("in-dialog ACK\n").count();
+    let earlier = acks();
+    let abort = async {
+        poll("the fourth AAR", &k, || seen.lock().unwrap().len() > before).await;
+        // the call is confirmed once the caller's ACK went through (the earlier calls are over)
+        poll("the ACK through Kamailio", &k, || acks() > earlier).await;
+        let (aar4, _, _) = seen.lock().unwrap()[before].clone();
+        let sid = Aar::decode(&ims::diameter::Message::parse(&aar4).unwrap())
+            .unwrap()
+            .session_id
+            .into_owned();
+        let asr = pcrf
+            .lock()
+            .unwrap()
+            .abort(
+                &sid,
+                &server.origin(),
+                ims::diameter::rx::AbortCause::BearerReleased,
+            )
+            .expect("the PCRF holds the session");
+        let asa = node.send(&asr).await.expect("Kamailio answers the ASR");
+        (sid, asa)
+    };
+    let ((), (sid, asa)) = tokio::join!(
+        rx_call(&sipp, &k, uas_port, "uac_aborted", "uas_maybe_bye"),
+        abort
+    );
+    let asa = asa.view();
+    assert_eq!(asa.code(), ims::diameter::rx::Asr::CODE);
+    assert!(!asa.flags().is_request());
+    assert_eq!(asa.outcome(), Some(Outcome::SUCCESS), "ASA");
+    // (cdp 5.6.3's ASA has Application-Id 0 in its header and no Auth-Application-Id: our node
+    // matches it by Hop-by-Hop Identifier all the same, but it is no valid Rx ASA)
+    assert_eq!(asa.application_id(), 0);
+    assert_eq!(
+        asa.find(ims::diameter::dict::SESSION_ID)
+            .and_then(|a| a.utf8().ok()),
+        Some(sid.as_str())
+    );
+    poll("the STR after the ASR", &k, || {
+        seen.lock().unwrap().len() >= before + 2
+    })
+    .await;
+    // the STR cdp sends by itself after an ASR carries Destination-Realm twice (cdp 5.6.3):
+    // our PCRF answers 5009 DIAMETER_AVP_OCCURS_TOO_MANY_TIMES with that AVP in Failed-AVP
+    // (RFC 6733 §7.1.5) and keeps the session (to be aborted or expired otherwise)
+    let (str4, sta4, open) = seen.lock().unwrap()[before + 1].clone();
+    let str4 = ims::diameter::Message::parse(&str4).unwrap();
+    assert_eq!(str4.code(), Str::CODE);
+    assert_eq!(
+        str4.find(ims::diameter::dict::SESSION_ID)
+            .and_then(|a| a.utf8().ok()),
+        Some(sid.as_str())
+    );
+    let realms = str4
+        .avps()
+        .filter(|a| a.code() == ims::diameter::dict::DESTINATION_REALM.code)
+        .count();
+    assert_eq!(realms, 2, "cdp's STR after an ASR");
+    let sta4 = ims::diameter::Message::parse(&sta4).unwrap();
+    assert_eq!(sta4.outcome().map(|o| o.code()), Some(5009));
+    let failed = sta4
+        .find(ims::diameter::dict::FAILED_AVP)
+        .expect("Failed-AVP");
+    assert!(
+        failed
+            .grouped()
+            .expect("Failed-AVP is grouped")
+            .any(|a| a.code() == ims::diameter::dict::DESTINATION_REALM.code),
+        "Failed-AVP names Destination-Realm"
+    );
+    assert_eq!(open, 1);
+    eprintln!(
+        "ims_qos: AAR {} (2 media components) answered 2001, STR answered 2001; a second \
+         AAR refused 5063; a terminating-side AAR and STR answered 2001; our ASR answered \
+         2001, the call ended by Kamailio, its STR (Destination-Realm twice) \
+         answered 5009",
+        aar.session_id
+    );
+    drop(k);
+    node.shutdown();
+    node.wait_stopped(SECS).await.unwrap();
+}
+
+/// The UE's IMS-AKA registration through the I-CSCF: REGISTER (with the IMPI in an empty
+/// Authorization, the visited network named), the 401 with the AKA challenge, the REGISTER
+/// with the AKA response (SIPp's `[authentication]`, the demo subscriber's K/OP/AMF), the 200.
+const REGISTER_VIA_ICSCF: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="IMS AKA registration through Kamailio's I-CSCF">
+<send retrans="500"><![CDATA[
+REGISTER sip:ims.example.org SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+Max-Forwards: 70
+From: <sip:[service]@ims.example.org>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@ims.example.org>
+Call-ID: [call_id]
+CSeq: 1 REGISTER
+Contact: <sip:[service]@[local_ip]:[local_port]>;expires=600
+P-Visited-Network-ID: "ims.example.org"
+Authorization: Digest username="[service]@ims.example.org",realm="ims.example.org",nonce="",uri="sip:ims.example.org",response="",algorithm=AKAv1-MD5
+Content-Length: 0
+
+]]></send>
+<recv response="401" auth="true"/>
+<send retrans="500"><![CDATA[
+REGISTER sip:ims.example.org SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+Max-Forwards: 70
+From: <sip:[service]@ims.example.org>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@ims.example.org>
+Call-ID: [call_id]
+CSeq: 2 REGISTER
+Contact: <sip:[service]@[local_ip]:[local_port]>;expires=600
+P-Visited-Network-ID: "ims.example.org"
+[authentication aka_K=ims-rs-demo-K-01 aka_OP=ims-rs-demo-OP-1 aka_AMF=AM]
+Content-Length: 0
+
+]]></send>
+<recv response="200"/>
+</scenario>
+"#;
+
+/// A full IMS-AKA registration with Kamailio as the I-CSCF in front of our S-CSCF: our
+/// Diameter node (`localhost`, realm ims.example.org) carries the ims-nf HSS, asked by both
+/// Kamailio (UAR, for each REGISTER) and our S-CSCF (ims-nf, S role only: MAR for the
+/// challenge, SAR on success). SIPp registers through Kamailio: 401 with the AKA challenge
+/// relayed back, the second REGISTER with the AKA response goes through a second UAR to the
+/// same S-CSCF, which answers 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kamailio_icscf_registration_round_with_our_scscf() {
+    use ims::diameter::cx::{Mar, Sar, Uar};
+    use ims::diameter::Command as _;
+    use ims::nf::runtime::{Peer, Roles};
+
+    const HOME: &str = "ims.example.org";
+    let Some((bin, modules)) = kamailio() else {
+        return;
+    };
+    let Some(sipp) = common::interop_tool("sipp", "install SIPp (Debian package `sip-tester`)")
+    else {
+        return;
+    };
+    // our HSS (ims-nf, the demo subscriber with its AKA keys) behind our Diameter node
+    let (node, addr) = our_node_in(Duration::from_secs(30), None, HOME).await;
+    let mut core_cfg = ims_core::config(
+        10000,
+        Roles {
+            p: false,
+            i: false,
+            s: true,
+            im: false,
+        },
+        Peer::External {
+            host: OURS.into(),
+            addr,
+        },
+        Peer::External {
+            host: OURS.into(),
+            addr,
+        },
+    );
+    core_cfg.ports.scscf_term = free_sip_port();
+    core_cfg.ports.scscf_orig = free_sip_port();
+    let server_name = format!("sip:127.0.0.1:{}", core_cfg.ports.scscf_term);
+    let mut h = ims::nf::hss::Hss::new(Some(server_name.clone()));
+    h.add_subscriber(ims_core::subscriber(1));
+    let local = ims::nf::cx::LocalHss::new(std::sync::Arc::new(std::sync::Mutex::new(h)), HOME, {
+        let mut n = 0u8;
+        move || {
+            n = n.wrapping_add(1);
+            [n; 16]
+        }
+    });
+    let server = std::sync::Arc::new(ims::nf::cx_wire::HssCxServer::new(OURS, HOME, local));
+    let seen: Exchanges = Default::default();
+    for code in [Uar::CODE, Mar::CODE, Sar::CODE] {
+        let (srv, sn) = (server.clone(), seen.clone());
+        node.handle(app::CX, code, move |req| {
+            let (srv, sn) = (srv.clone(), sn.clone());
+            async move {
+                let bytes = req.message.bytes().to_vec();
+                let answer = srv.answer(&bytes).await.unwrap_or_default();
+                sn.lock().unwrap().push((bytes, answer.clone()));
+                answer
+            }
+        });
+    }
+    // our S-CSCF, asking that HSS
+    let core = ims_core::start(core_cfg).await;
+    if let Err(e) = node.wait_open("scscf.ims.example.org", SECS).await {
+        panic!("the S-CSCF did not connect: {e}");
+    }
+    // Kamailio's I-CSCF
+    let mut accept_port = free_port_3900();
+    while accept_port == addr.port() {
+        accept_port = free_port_3900();
+    }
+    let script = ICSCF_SCRIPT
+        .replace("@MOD@", &modules.display().to_string())
+        .replace("@REALM@", HOME);
+    let k = Kamailio::run(
+        &bin,
+        "icscf-auth",
+        &Kamailio::cdp_xml_in(addr, accept_port, HOME),
+        &script,
+        &[ICSCF_DB.as_slice(), &[("register.xml", REGISTER_VIA_ICSCF)]].concat(),
+    );
+    if let Err(e) = node.wait_open(KAMAILIO, SECS).await {
+        panic!("cdp did not open: {e}\n{}", k.tail());
+    }
+
+    let (ok, out) = ims_core::sipp(
+        &sipp,
+        k.dir.path(),
+        &[
+            &format!("127.0.0.1:{}", k.sip),
+            "-sf",
+            "register.xml",
+            "-s",
+            "001010000000001",
+            "-au",
+            "001010000000001@ims.example.org",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &free_sip_port().to_string(),
+            "-mp",
+            &free_sip_port().to_string(),
+            "-m",
+            "1",
+        ],
+    )
+    .await;
+    let seen = seen.lock().unwrap().clone();
+    let codes: Vec<(u32, String)> = seen
+        .iter()
+        .map(|(r, _)| {
+            let m = ims::diameter::Message::parse(r).unwrap();
+            let host = m
+                .find(ims::diameter::dict::ORIGIN_HOST)
+                .and_then(|a| a.utf8().ok().map(str::to_owned))
+                .unwrap_or_default();
+            (m.code(), host)
+        })
+        .collect();
+    assert!(ok, "registration failed: {codes:?}\n{out}\n{}", k.tail());
+    // UAR (Kamailio), MAR (S-CSCF: the challenge), UAR (Kamailio, the second REGISTER),
+    // SAR (S-CSCF: the registration)
+    let ours = "scscf.ims.example.org".to_owned();
+    assert_eq!(
+        codes,
+        [
+            (Uar::CODE, KAMAILIO.to_owned()),
+            (Mar::CODE, ours.clone()),
+            (Uar::CODE, KAMAILIO.to_owned()),
+            (Sar::CODE, ours),
+        ],
+        "{}",
+        k.tail()
+    );
+    let msgs: Vec<(ims::diameter::Message<'_>, ims::diameter::Message<'_>)> = seen
+        .iter()
+        .map(|(r, a)| {
+            (
+                ims::diameter::Message::parse(r).unwrap(),
+                ims::diameter::Message::parse(a).unwrap(),
+            )
+        })
+        .collect();
+    let impi = "001010000000001@ims.example.org";
+    let impu = "sip:001010000000001@ims.example.org";
+    // both UARs: Kamailio's identities from the REGISTER; first, then subsequent registration,
+    // both times our S-CSCF as Server-Name
+    for (i, expected) in [(0, 2001), (2, 2002)] {
+        let (r, a) = &msgs[i];
+        let uar = Uar::decode(r).expect("Kamailio's UAR decodes");
+        assert_eq!(uar.user_name, impi);
+        assert_eq!(uar.public_identity, impu);
+        assert_eq!(uar.destination_realm, HOME);
+        assert_eq!(
+            &uar.visited_network_identifier[..],
+            b"\"ims.example.org\"",
+            "P-Visited-Network-ID as Kamailio copies it"
+        );
+        let uaa = ims::diameter::cx::Uaa::decode(a).unwrap();
+        assert_eq!(a.outcome().map(|o| o.code()), Some(expected), "UAR {i}");
+        assert_eq!(uaa.server_name.as_deref(), Some(server_name.as_str()));
+    }
+    // the MAR for an AKA vector, the SAR on success
+    let mar = Mar::decode(&msgs[1].0).unwrap();
+    assert_eq!(mar.user_name, impi);
+    assert_eq!(mar.server_name, server_name);
+    assert_eq!(
+        mar.sip_auth_data_item.sip_authentication_scheme.as_deref(),
+        Some("Digest-AKAv1-MD5")
+    );
+    assert_eq!(msgs[1].1.outcome().map(|o| o.code()), Some(2001));
+    let sar = Sar::decode(&msgs[3].0).unwrap();
+    assert_eq!(sar.server_name, server_name);
+    assert_eq!(
+        sar.server_assignment_type,
+        ims::diameter::cx::ServerAssignmentType::Registration
+    );
+    assert_eq!(msgs[3].1.outcome().map(|o| o.code()), Some(2001));
+    eprintln!(
+        "I-CSCF round: UAR 2001, MAR, 401 relayed, UAR 2002, SAR, 200 (Server-Name {server_name})"
+    );
+    drop(k);
+    drop(core);
     node.shutdown();
     node.wait_stopped(SECS).await.unwrap();
 }

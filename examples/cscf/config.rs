@@ -17,6 +17,10 @@ use std::net::{IpAddr, SocketAddr};
 pub(crate) struct File {
     domain: String,
     ip: IpAddr,
+    /// `in_process = true`: the roles run here hand SIP datagrams to each other in memory
+    /// instead of over loopback sockets (`CoreOptions::in_process`; default off).
+    #[serde(default)]
+    in_process: bool,
     #[serde(default)]
     ports: PortsToml,
     hss: PeerToml,
@@ -110,6 +114,9 @@ struct HssInstanceToml {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RegistrarToml {
+    /// The S-CSCF challenges also REGISTERs that came over the SAs (TS 24.229 §5.4.1.2.2).
+    #[serde(default)]
+    reauthenticate_protected: bool,
     min_expires: Option<u32>,
     max_expires: Option<u32>,
     default_expires: Option<u32>,
@@ -259,7 +266,9 @@ impl File {
 
     /// The options beyond [`CoreConfig`]: security agreement at the P-CSCF when configured.
     pub(crate) fn core_options(&self) -> ims::nf::runtime::CoreOptions {
-        let mut o = ims::nf::runtime::CoreOptions::default();
+        let mut o = ims::nf::runtime::CoreOptions::default()
+            .with_reauthenticate_protected(self.registrar.reauthenticate_protected)
+            .with_in_process(self.in_process);
         if let Some(s) = &self.sec_agree {
             let installer: Option<std::sync::Arc<dyn ims::nf::sec_agree::SaInstaller>> = s
                 .xfrm

@@ -126,6 +126,15 @@ fn main() -> ExitCode {
         cfg.subscribers.len()
     );
     if check {
+        let o = file.core_options();
+        println!(
+            "cscf: sec-agree {}; the S-CSCF challenges REGISTERs over the SAs: {}",
+            o.sec_agree.as_ref().map_or("off".to_string(), |s| format!(
+                "port-c {} port-s {}",
+                s.port_c, s.port_s
+            )),
+            o.reauthenticate_protected
+        );
         return ExitCode::SUCCESS;
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()

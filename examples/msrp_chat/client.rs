@@ -225,6 +225,18 @@ impl Ua {
         format!("{}s{}", &rand_id()[..10], self.seq)
     }
 
+    /// Whether we use `msrps:` (a certificate is configured).
+    #[cfg(feature = "tls")]
+    fn uses_tls(&self) -> bool {
+        self.tls().is_some()
+    }
+
+    /// Whether we use `msrps:`: never without the `tls` feature.
+    #[cfg(not(feature = "tls"))]
+    fn uses_tls(&self) -> bool {
+        false
+    }
+
     /// Our certificate when we use `msrps:`.
     #[cfg(feature = "tls")]
     fn tls(&self) -> Option<&ims::net::tls::Identity> {
@@ -429,7 +441,29 @@ m=message {} {proto} *\r\n{fingerprint}",
     pub(crate) async fn accept(&mut self, busy: Option<u16>) -> Result<Option<Call>, String> {
         let (txn, msg) = loop {
             match self.incoming.recv().await.ok_or("SIP endpoint stopped")? {
-                UaEvent::IncomingInvite { txn, msg, .. } => break (txn, msg),
+                UaEvent::IncomingInvite { txn, msg, .. } => {
+                    // we answer in the offered transport (RFC 3264 §6) or not at all: with a
+                    // certificate only TCP/TLS/MSRP (msrps), without one only TCP/MSRP
+                    let offered_tls = Sdp::parse(msg.as_message().body()).ok().and_then(|s| {
+                        s.media
+                            .iter()
+                            .find(|m| m.media_type() == MediaType::Message && !m.is_rejected())
+                            .map(|m| m.proto.eq_ignore_ascii_case("TCP/TLS/MSRP"))
+                    });
+                    if offered_tls.is_some_and(|t| t != self.uses_tls()) {
+                        let why = if self.uses_tls() {
+                            "399 msrp_chat \"msrps (TCP/TLS/MSRP) only\""
+                        } else {
+                            "399 msrp_chat \"TCP/MSRP only\""
+                        };
+                        let _ = self
+                            .ep
+                            .respond(txn, Answer::new(488).header("Warning", why))
+                            .await;
+                        continue;
+                    }
+                    break (txn, msg);
+                }
                 UaEvent::IncomingRequest { txn, msg, .. } => {
                     let _ = self.ep.respond(txn, Answer::new(200)).await;
                     self.keep_page(msg);

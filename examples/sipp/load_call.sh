@@ -21,6 +21,8 @@
 # CAPTURE=file: dumpcap records the Rx port during the calls and the script counts AAR/STR
 # requests and answers with tshark. PERF_OUT=file: perf record of the core during the calls.
 # SIPP_OPTS: extra SIPp options for the call phase (e.g. "-l 2000" to bound concurrent calls).
+# INPROC=1 (default): the co-located roles hand SIP datagrams to each other in memory
+# (`in_process = true` in the written configuration); INPROC=0 sends every hop over loopback.
 set -euo pipefail
 rate=${1:?usage: CSCF=... load_call.sh RATE [CALLS] [CALLERS]}
 calls=${2:-3000}
@@ -64,6 +66,7 @@ done
   cat <<EOF
 domain = "ims.example.org"
 ip = "127.0.0.1"
+in_process = $([ "${INPROC:-1}" = 1 ] && echo true || echo false)
 [ports]
 pcscf = $base
 icscf = $((base + 2))

@@ -13,7 +13,9 @@
 #   5070), starts the core, runs SIPp and stops the core. With IM=0 the configuration has no
 #   iFC (no third-party REGISTER to the IM server per registration). With KEEP=1 each call is
 #   one registration only (load_register_only.xml, users stay registered) and the script
-#   reports the core's RSS before and after: the memory per registered user.
+#   reports the core's RSS before and after: the memory per registered user. The roles hand
+#   SIP datagrams to each other in memory (`in_process = true`); INPROC=0 sends every hop
+#   through the loopback sockets instead.
 # - otherwise it drives a core already running on PCSCF (default 127.0.0.1:5060) and adds the
 #   USERS subscribers through its HSS admin on ADMIN (default 127.0.0.1:5080), one curl each.
 set -euo pipefail
@@ -58,6 +60,7 @@ if [ -n "${CSCF:-}" ]; then
     cat <<EOF
 domain = "ims.example.org"
 ip = "127.0.0.1"
+in_process = $([ "${INPROC:-1}" = 1 ] && echo true || echo false)
 [ports]
 pcscf = 5060
 icscf = 5062

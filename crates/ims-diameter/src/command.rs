@@ -1,7 +1,9 @@
 //! The [`Command`] trait every typed command implements.
 
 use crate::avp::AvpIter;
-use crate::encode::{encode_message, EncodeBuf, Encoder};
+#[cfg(doc)]
+use crate::encode::encode_message;
+use crate::encode::{write_message, EncodeBuf, Encoder, Writer};
 use crate::error::{Error, ErrorKind};
 use crate::grammar::Grammar;
 use crate::message::{Flags, Header, Limits, Message};
@@ -47,6 +49,13 @@ pub trait Command<'a>: Sized {
     }
     /// Appends the AVPs.
     fn encode_avps<B: EncodeBuf>(&self, enc: &mut Encoder<'_, B>);
+    /// Writes the AVPs with the typed commands' [`Writer`] (same octets as
+    /// [`Command::encode_avps`]; the default goes through it).
+    fn write_avps(&self, w: &mut Writer<'_>) {
+        let mut v = Vec::new();
+        self.encode_avps(&mut Encoder::new(&mut v));
+        w.octets(&v);
+    }
     /// The command's grammar.
     fn grammar() -> &'static Grammar;
 
@@ -144,9 +153,11 @@ pub trait Command<'a>: Sized {
         }
     }
 
-    /// Appends the message with this header (its length is back-filled); returns the length.
+    /// Appends the message with this header (its length is set); returns the length. Written
+    /// by [`Command::write_avps`] (see [`Writer`]); same octets as [`encode_message`] with
+    /// [`Command::encode_avps`].
     fn encode_into<B: EncodeBuf>(&self, header: &Header, buf: &mut B) -> usize {
-        encode_message(buf, header, |e| self.encode_avps(e))
+        write_message(buf, header, 512, |w| self.write_avps(w))
     }
 
     /// The message with [`Command::header`] and these identifiers.

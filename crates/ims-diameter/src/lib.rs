@@ -105,7 +105,7 @@ mod types;
 pub use answer::Origin;
 pub use avp::{Avp, AvpFlags, AvpIter, RawAvp};
 pub use command::Command;
-pub use encode::{encode_message, AvpValue, EncodeBuf, Encoder};
+pub use encode::{encode_message, write_message, AvpValue, EncodeBuf, Encoder, Writer};
 pub use error::{AvpId, Error, ErrorKind};
 pub use framer::{decode_frame, Framer};
 #[cfg(feature = "tokio")]

@@ -66,6 +66,10 @@ macro_rules! enumerated {
             ) {
                 enc.i32(def, self.to_i32())
             }
+            #[inline(always)]
+            fn write_avp(&self, def: &$crate::dict::AvpDef, w: &mut $crate::encode::Writer<'_>) {
+                w.leaf4(def.code, def.flags().0, def.vendor, self.to_i32().to_be_bytes())
+            }
         }
     };
 }
@@ -180,6 +184,31 @@ macro_rules! __field_encode {
     };
     (max2, $v:expr, $def:path, $enc:ident) => {
         __field_encode!(vec, $v, $def, $enc)
+    };
+}
+
+macro_rules! __field_write {
+    (fixed, $v:expr, $def:path, $w:ident) => {
+        $crate::encode::AvpValue::write_avp(&$v, $def, $w)
+    };
+    (req, $v:expr, $def:path, $w:ident) => {
+        $crate::encode::AvpValue::write_avp(&$v, $def, $w)
+    };
+    (opt, $v:expr, $def:path, $w:ident) => {
+        if let Some(v) = &$v {
+            $crate::encode::AvpValue::write_avp(v, $def, $w)
+        }
+    };
+    (vec, $v:expr, $def:path, $w:ident) => {
+        for v in &$v {
+            $crate::encode::AvpValue::write_avp(v, $def, $w)
+        }
+    };
+    (vec1, $v:expr, $def:path, $w:ident) => {
+        __field_write!(vec, $v, $def, $w)
+    };
+    (max2, $v:expr, $def:path, $w:ident) => {
+        __field_write!(vec, $v, $def, $w)
     };
 }
 
@@ -334,6 +363,24 @@ macro_rules! avp_struct {
                     enc.raw_avp(a);
                 }
             }
+
+            /// [`Self::encode_avps`] with a [`Writer`](crate::Writer) (same octets).
+            #[inline]
+            pub fn write_avps(&self, w: &mut $crate::encode::Writer<'_>) {
+                self.__write_avps_inline(w)
+            }
+
+            /// [`Self::write_avps`] inlined (small Grouped AVPs are written in their parent's
+            /// writer, as they are decoded in their parent's decoder).
+            #[doc(hidden)]
+            #[allow(unused_variables)]
+            #[inline(always)]
+            pub fn __write_avps_inline(&self, w: &mut $crate::encode::Writer<'_>) {
+                $(__field_write!($kind, self.$f, $def, w);)*
+                for a in &self.other {
+                    w.raw_avp(a);
+                }
+            }
         }
     };
 }
@@ -398,6 +445,15 @@ macro_rules! grouped {
             ) {
                 enc.grouped(def, |e| self.encode_avps(e))
             }
+            #[inline]
+            fn write_avp(&self, def: &$crate::dict::AvpDef, w: &mut $crate::encode::Writer<'_>) {
+                // as in `decode_avp_into`: a group of up to 4 named AVPs inline, larger a call
+                if Self::GRAMMAR.rules.len() <= 4 {
+                    w.grouped(def.code, def.flags().0, def.vendor, |w| self.__write_avps_inline(w))
+                } else {
+                    w.grouped(def.code, def.flags().0, def.vendor, |w| self.write_avps(w))
+                }
+            }
         }
     };
 }
@@ -421,6 +477,21 @@ macro_rules! command {
             }
             fn encode_avps<B: $crate::encode::EncodeBuf>(&self, enc: &mut $crate::Encoder<'_, B>) {
                 $name::encode_avps(self, enc)
+            }
+            #[inline]
+            fn write_avps(&self, w: &mut $crate::encode::Writer<'_>) {
+                $name::write_avps(self, w)
+            }
+            fn encode_into<B: $crate::encode::EncodeBuf>(&self, header: &$crate::Header, buf: &mut B) -> usize {
+                // the size of the last message of this command encoded here: the next one's
+                // zeroed window (a hint only: a longer message is written again at its size)
+                static ROOM: ::std::sync::atomic::AtomicUsize = ::std::sync::atomic::AtomicUsize::new(256);
+                let room = ROOM.load(::std::sync::atomic::Ordering::Relaxed);
+                let n = $crate::encode::write_message(buf, header, room, |w| self.write_avps(w));
+                if n > room {
+                    ROOM.store(n.min(1 << 16), ::std::sync::atomic::Ordering::Relaxed);
+                }
+                n
             }
             fn grammar() -> &'static $crate::grammar::Grammar {
                 &Self::GRAMMAR

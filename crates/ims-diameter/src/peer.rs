@@ -1907,6 +1907,17 @@ impl Duplicates {
         }
     }
 
+    /// Forgets every request of `origin_host` (compared without case), e.g. when it restarted
+    /// with lost state (a new Origin-State-Id, RFC 6733 §8.16): it cannot retransmit what it
+    /// sent before, so a reused End-to-End Identifier is a new request. Returns how many were
+    /// forgotten.
+    pub fn forget_origin(&mut self, origin_host: &str) -> usize {
+        let before = self.seen.len();
+        self.seen
+            .retain(|(h, _), _| !h.eq_ignore_ascii_case(origin_host));
+        before - self.seen.len()
+    }
+
     /// Records the answer sent to `request` so a duplicate gets it again.
     pub fn answered(&mut self, request: &Message<'_>, answer: Bytes) {
         let Some(host) = request.origin_host() else {

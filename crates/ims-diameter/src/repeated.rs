@@ -24,6 +24,9 @@ use std::ops::{Deref, DerefMut};
 /// ```
 pub struct Repeated<T, const N: usize>(Inner<T, N>);
 
+// an explicit tag (not a niche in the `Vec`'s capacity): telling the variants apart is one
+// compare of a byte in the encoder's and drop glue's test of every field (measured, callgrind)
+#[repr(u8)]
 enum Inner<T, const N: usize> {
     Empty,
     Inline(usize, [T; N]),

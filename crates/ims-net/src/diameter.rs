@@ -122,7 +122,10 @@ pub struct NodeConfig {
     pub vendor_id: u32,
     /// Product-Name.
     pub product_name: String,
-    /// Origin-State-Id (e.g. the start time in seconds).
+    /// Origin-State-Id (RFC 6733 §8.16): it must grow each time the node starts with its
+    /// previous state lost, e.g. the start time in seconds ([`origin_state_id_at`]) or a
+    /// counter kept on disk. Sent in CER/CEA, DWR/DWA and the node's error answers;
+    /// [`Node::restart`] raises it by one. `None` (the default): not sent.
     pub origin_state_id: Option<u32>,
     /// Applications supported (advertised in CER/CEA; [`Application::RELAY`] for an agent).
     pub applications: Vec<Application>,
@@ -497,6 +500,35 @@ struct Inner {
     /// The peers added with [`Node::add_peer`] / `Node::add_peer_tls`, connected to again by
     /// [`Node::restart`].
     configured: Mutex<Vec<(String, SocketAddr, PeerTls)>>,
+    /// Our Origin-State-Id now ([`NodeConfig::origin_state_id`], raised by [`Node::restart`]).
+    state_id: Mutex<Option<u32>>,
+    /// The last Origin-State-Id each peer (lower-case Origin-Host) sent in its CER/CEA.
+    peer_state_ids: Mutex<HashMap<String, u32>>,
+    /// Called when a peer comes back with another Origin-State-Id ([`Node::on_peer_restart`]).
+    restart_hooks: RwLock<Vec<RestartHook>>,
+}
+
+type RestartHook = Arc<dyn Fn(&PeerRestart) + Send + Sync>;
+
+/// A peer that opened again with another Origin-State-Id than the one it sent before: it
+/// restarted and lost its state (RFC 6733 §8.16). See [`Node::on_peer_restart`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerRestart {
+    /// Its Origin-Host.
+    pub origin_host: String,
+    /// The Origin-State-Id it sent before.
+    pub previous: u32,
+    /// The one in its new CER/CEA.
+    pub current: u32,
+}
+
+/// An Origin-State-Id for a node starting at `time` with no state kept from an earlier run:
+/// the seconds since the Unix epoch (RFC 6733 §8.16 suggests the boot time), so a later start
+/// gets a higher value (until 2106). Pass the process's start time (`SystemTime::now()` at
+/// start-up) into [`NodeConfig::origin_state_id`].
+pub fn origin_state_id_at(time: std::time::SystemTime) -> u32 {
+    time.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32)
 }
 
 /// Counts the node's live tasks (see [`Node::wait_stopped`]).
@@ -609,6 +641,9 @@ impl Node {
                 listeners: Mutex::new(Vec::new()),
                 configured: Mutex::new(Vec::new()),
                 applications: Mutex::new(cfg.applications.clone()),
+                state_id: Mutex::new(cfg.origin_state_id),
+                peer_state_ids: Mutex::new(HashMap::new()),
+                restart_hooks: RwLock::new(Vec::new()),
                 cfg,
             }),
         }
@@ -627,7 +662,65 @@ impl Node {
         Origin {
             host: &self.inner.cfg.origin_host,
             realm: &self.inner.cfg.origin_realm,
-            state_id: self.inner.cfg.origin_state_id,
+            state_id: self.origin_state_id(),
+        }
+    }
+
+    /// Our Origin-State-Id now: [`NodeConfig::origin_state_id`], plus one per
+    /// [`Node::restart`].
+    pub fn origin_state_id(&self) -> Option<u32> {
+        *self.inner.state_id.lock().expect("state id lock")
+    }
+
+    /// Calls `f` whenever a peer opens (CER/CEA) with another Origin-State-Id than the one it
+    /// sent in its previous capabilities exchange with this node: it restarted and lost its
+    /// state (RFC 6733 §8.16), so sessions tied to it can be cleaned up (e.g. a PCRF's Rx
+    /// sessions of a P-CSCF). Before `f` runs the node itself forgets the peer's requests
+    /// kept for duplicate detection (a reused End-to-End Identifier is a new request now).
+    /// Requests we had sent to it were already failed over or ended when its old connection
+    /// went down. A peer that sends no Origin-State-Id is never reported; the first value seen
+    /// from a peer is only remembered. `f` runs on the peer's task: keep it short.
+    pub fn on_peer_restart(&self, f: impl Fn(&PeerRestart) + Send + Sync + 'static) {
+        self.inner
+            .restart_hooks
+            .write()
+            .expect("restart hooks lock")
+            .push(Arc::new(f));
+    }
+
+    /// A peer opened: compare its Origin-State-Id with the last one seen.
+    fn peer_opened(&self, info: &RemoteInfo) {
+        let Some(current) = info.origin_state_id else {
+            return;
+        };
+        let host = info.origin_host.to_ascii_lowercase();
+        let previous = self
+            .inner
+            .peer_state_ids
+            .lock()
+            .expect("peer state ids lock")
+            .insert(host, current);
+        let Some(previous) = previous.filter(|p| *p != current) else {
+            return;
+        };
+        self.inner
+            .dups
+            .lock()
+            .expect("dups lock")
+            .forget_origin(&info.origin_host);
+        let restart = PeerRestart {
+            origin_host: info.origin_host.clone(),
+            previous,
+            current,
+        };
+        let hooks = self
+            .inner
+            .restart_hooks
+            .read()
+            .expect("restart hooks lock")
+            .clone();
+        for h in hooks {
+            h(&restart);
         }
     }
 
@@ -850,10 +943,11 @@ impl Node {
             return h.clone();
         }
         let apps = self.applications();
-        let cfg = self
+        let mut cfg = self
             .inner
             .cfg
             .peer_config(apps, expected.then_some(host), self.next_seed());
+        cfg.origin_state_id = self.origin_state_id();
         let peer = Peer::new(cfg, now());
         let (tx, rx) = mpsc::unbounded_channel();
         let (st_tx, st_rx) = watch::channel(PeerStatus {
@@ -1265,8 +1359,11 @@ impl Node {
     /// to every peer added with [`Node::add_peer`] / `Node::add_peer_tls` (fresh CER/CEA).
     /// Peers that had connected to us reconnect by themselves; peers found by discovery are
     /// looked up again on the next request that needs them. Handlers, routes, the resolver,
-    /// the inband TLS configuration and [`Node::update_applications`] are kept. Returns the
-    /// listening addresses. On a running node it does nothing and returns them too.
+    /// the inband TLS configuration and [`Node::update_applications`] are kept. The state of
+    /// the old run (pending requests, connections) is lost, so the Origin-State-Id, when one
+    /// is configured, goes up by one (RFC 6733 §8.16) and the new CER/CEA and DWR/DWA carry it
+    /// ([`Node::origin_state_id`]): peers learn that we restarted. Returns the listening
+    /// addresses. On a running node it does nothing and returns them too.
     ///
     /// Errors: [`NodeError::Timeout`] when old tasks are still running (e.g. a handler that
     /// never returns), [`NodeError::Io`] when a listener cannot be bound again (the node stays
@@ -1294,6 +1391,10 @@ impl Node {
             d.clear();
             owned
         };
+        {
+            let mut id = self.inner.state_id.lock().expect("state id lock");
+            *id = id.map(|v| v.wrapping_add(1));
+        }
         self.inner.stop.send_replace(false);
         for (l, tls) in bound {
             match tls {
@@ -2243,8 +2344,8 @@ impl PeerTask {
                     }
                 }
             }
-            Event::Open(_)
-            | Event::CapabilitiesUpdated(_)
+            Event::Open(info) => self.node.peer_opened(&info),
+            Event::CapabilitiesUpdated(_)
             | Event::Watchdog(_)
             | Event::Down(_)
             | Event::Discarded(_) => {}

@@ -806,3 +806,116 @@ async fn a_stopped_node_starts_again() {
     scscf.wait_stopped(SECS).await.unwrap();
     hss.wait_stopped(SECS).await.unwrap();
 }
+
+/// Waits until `hss` has taken a CER from the S-CSCF with Origin-State-Id `id` (peer open).
+async fn cer_from_scscf(hss: &Node, id: u32) {
+    for _ in 0..100 {
+        if hss.peer_status("scscf.ims.example.org").is_some_and(|s| {
+            s.state.is_open() && s.remote.is_some_and(|r| r.origin_state_id == Some(id))
+        }) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "no CER with Origin-State-Id {id}: {:?}",
+        hss.peer_status("scscf.ims.example.org")
+    );
+}
+
+/// RFC 6733 §8.16: a node that starts again with its state lost sends a higher
+/// Origin-State-Id; its peer sees the change, reports it (`Node::on_peer_restart`) and forgets
+/// the restarted node's requests kept for duplicate detection, so a reused End-to-End
+/// Identifier is served as the new request it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_sends_a_higher_origin_state_id_and_its_peer_notices() {
+    use ims_net::diameter::{origin_state_id_at, PeerRestart};
+    use std::time::UNIX_EPOCH;
+
+    let (hss, addr, served) = hss("hss.ims.example.org").await;
+    let restarts: Arc<std::sync::Mutex<Vec<PeerRestart>>> = Arc::default();
+    let r = restarts.clone();
+    hss.on_peer_restart(move |x| r.lock().unwrap().push(x.clone()));
+    let started = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    assert_eq!(origin_state_id_at(started), 1_700_000_000);
+    let mut c = cfg("scscf.ims.example.org");
+    c.reconnect_interval = Some(Duration::from_millis(200));
+    c.origin_state_id = Some(origin_state_id_at(started));
+    let scscf = Node::new(c.clone());
+    assert_eq!(scscf.origin_state_id(), Some(1_700_000_000));
+    scscf.add_peer("hss.ims.example.org", addr);
+    scscf.wait_open("hss.ims.example.org", SECS).await.unwrap();
+    let info = hss.wait_open("scscf.ims.example.org", SECS).await.unwrap();
+    assert_eq!(info.origin_state_id, Some(1_700_000_000), "in the CER");
+
+    // a request, then its retransmission (same End-to-End): answered once, from the cache
+    let e2e = 0x0123_4567;
+    let first = mar(&scscf, "alice").encode(0, e2e);
+    let a = scscf.request(first.clone()).await.unwrap();
+    assert_eq!(a.view().outcome(), Some(Outcome::SUCCESS));
+    let mut again = first.clone();
+    again[4] |= ims_diameter::Flags::RETRANSMIT;
+    scscf.request(again).await.unwrap();
+    assert_eq!(served.load(Ordering::SeqCst), 1);
+    assert!(restarts.lock().unwrap().is_empty());
+
+    // the S-CSCF stops and starts again (its state lost): Origin-State-Id + 1 in its new CER
+    scscf.shutdown();
+    scscf.wait_stopped(SECS).await.unwrap();
+    hss.wait_closed("scscf.ims.example.org", SECS)
+        .await
+        .unwrap();
+    scscf.restart(SECS).await.unwrap();
+    assert_eq!(scscf.origin_state_id(), Some(1_700_000_001));
+    scscf.wait_open("hss.ims.example.org", SECS).await.unwrap();
+    // (the HSS keeps its peer entry: its watchdog is in REOPEN until three DWA, RFC 3539
+    // §3.4.1, so wait for the CER's effect rather than for `wait_open`)
+    cer_from_scscf(&hss, 1_700_000_001).await;
+    assert_eq!(
+        *restarts.lock().unwrap(),
+        vec![PeerRestart {
+            origin_host: "scscf.ims.example.org".into(),
+            previous: 1_700_000_000,
+            current: 1_700_000_001,
+        }]
+    );
+    // the new run reuses the End-to-End Identifier for another request: served, not a duplicate
+    let other = mar(&scscf, "bob").encode(0, e2e);
+    let a = scscf.request(other).await.unwrap();
+    let maa = Maa::decode(&a.view()).unwrap();
+    assert_eq!(maa.user_name.as_deref(), Some("bob@ims.example.org"));
+    assert_eq!(served.load(Ordering::SeqCst), 2);
+
+    // a fresh start (a new process: a new node, started later) is noticed the same way
+    scscf.shutdown();
+    scscf.wait_stopped(SECS).await.unwrap();
+    hss.wait_closed("scscf.ims.example.org", SECS)
+        .await
+        .unwrap();
+    c.origin_state_id = Some(origin_state_id_at(started + Duration::from_secs(60)));
+    let fresh = Node::new(c.clone());
+    fresh.add_peer("hss.ims.example.org", addr);
+    fresh.wait_open("hss.ims.example.org", SECS).await.unwrap();
+    cer_from_scscf(&hss, 1_700_000_060).await;
+    assert_eq!(restarts.lock().unwrap().len(), 2);
+    assert_eq!(restarts.lock().unwrap()[1].previous, 1_700_000_001);
+    assert_eq!(restarts.lock().unwrap()[1].current, 1_700_000_060);
+
+    // a reconnection of the same run (same Origin-State-Id) is no restart
+    fresh.shutdown();
+    fresh.wait_stopped(SECS).await.unwrap();
+    hss.wait_closed("scscf.ims.example.org", SECS)
+        .await
+        .unwrap();
+    let same = Node::new(c);
+    same.add_peer("hss.ims.example.org", addr);
+    same.wait_open("hss.ims.example.org", SECS).await.unwrap();
+    cer_from_scscf(&hss, 1_700_000_060).await;
+    assert_eq!(restarts.lock().unwrap().len(), 2);
+    // the node's own answers carry its Origin-State-Id too
+    assert_eq!(same.origin().state_id, Some(1_700_000_060));
+    same.shutdown();
+    hss.shutdown();
+    same.wait_stopped(SECS).await.unwrap();
+    hss.wait_stopped(SECS).await.unwrap();
+}

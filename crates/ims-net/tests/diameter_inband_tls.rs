@@ -283,6 +283,100 @@ async fn inband_tls_refusals() {
     assert!(good.peer_status("hss.test.example").unwrap().secure);
 }
 
+/// `Node::restart` over TLS, both on a TLS port (TLS from the connect) and with TLS after
+/// CER/CEA: both nodes stop; the HSS listens again on the same address with the same TLS
+/// set-up (a clear client still cannot open; on the TLS port not even its CER is read), the
+/// S-CSCF reconnects over TLS (status `secure`), a MAR is served; the S-CSCF alone stops and
+/// starts a second time, again over TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_nodes_come_back_over_tls() {
+    let Some(pki) = new_pki("restart") else {
+        return;
+    };
+    for tls_port in [true, false] {
+        let mode = if tls_port { "TLS port" } else { "inband" };
+        let isi = if tls_port {
+            InbandSecurity::None
+        } else {
+            InbandSecurity::TlsRequired
+        };
+        let hss = Node::new(cfg("hss.test.example", isi));
+        serve_mar(&hss);
+        let hss_tls = tls(&pki, "hss", "hss.test.example");
+        let any = "127.0.0.1:0".parse().unwrap();
+        let addr = if tls_port {
+            hss.listen_tls(any, hss_tls).await.unwrap()
+        } else {
+            hss.set_inband_tls(hss_tls);
+            hss.listen(any).await.unwrap()
+        };
+        let scscf = Node::new(cfg("scscf.test.example", isi));
+        let scscf_tls = tls(&pki, "scscf", "scscf.test.example");
+        if tls_port {
+            scscf.add_peer_tls("hss.test.example", addr, scscf_tls);
+        } else {
+            scscf.set_inband_tls(scscf_tls);
+            scscf.add_peer("hss.test.example", addr);
+        }
+        let open_and_serve = |round: &'static str| {
+            let (hss, scscf) = (hss.clone(), scscf.clone());
+            async move {
+                scscf
+                    .wait_open("hss.test.example", SECS)
+                    .await
+                    .unwrap_or_else(|e| panic!("{mode}, {round}: {e}"));
+                hss.wait_open("scscf.test.example", SECS).await.unwrap();
+                for (node, peer) in [(&scscf, "hss.test.example"), (&hss, "scscf.test.example")] {
+                    let st = node.peer_status(peer).unwrap();
+                    assert!(st.secure && st.state.is_open(), "{mode}, {round}: {st:?}");
+                }
+                let maa = scscf.send(&mar(&scscf)).await.unwrap();
+                assert_eq!(
+                    maa.view().outcome(),
+                    Some(Outcome::SUCCESS),
+                    "{mode}, {round}"
+                );
+            }
+        };
+        open_and_serve("first start").await;
+
+        // both stop, then start again: same address, same TLS
+        hss.shutdown();
+        scscf.shutdown();
+        hss.wait_stopped(SECS).await.unwrap();
+        scscf.wait_stopped(SECS).await.unwrap();
+        assert!(
+            TcpStream::connect(addr).await.is_err(),
+            "{mode}: still listening"
+        );
+        assert_eq!(hss.restart(SECS).await.unwrap(), vec![addr], "{mode}");
+        scscf.restart(SECS).await.unwrap();
+        open_and_serve("after both restarted").await;
+        // a clear client still cannot open with the restarted HSS
+        let clear = Node::new(cfg("clear.test.example", InbandSecurity::None));
+        clear.add_peer("hss.test.example", addr);
+        assert!(
+            clear
+                .wait_open("hss.test.example", Duration::from_secs(2))
+                .await
+                .is_err(),
+            "{mode}: a clear peer opened"
+        );
+        clear.shutdown();
+
+        // the S-CSCF alone stops and starts a second time
+        scscf.shutdown();
+        scscf.wait_stopped(SECS).await.unwrap();
+        hss.wait_closed("scscf.test.example", SECS).await.unwrap();
+        scscf.restart(SECS).await.unwrap();
+        open_and_serve("S-CSCF restarted again").await;
+        scscf.shutdown();
+        hss.shutdown();
+        scscf.wait_stopped(SECS).await.unwrap();
+        hss.wait_stopped(SECS).await.unwrap();
+    }
+}
+
 // ------------------------------------------------------------------------------ freeDiameter
 
 /// freeDiameterd with the CA's `fd` certificate, only TLS after CER/CEA allowed.

@@ -94,6 +94,8 @@ pub struct HssAdmin<R> {
     default_scscf_host: String,
     /// More embedded HSSs (behind an SLF): RTR and PPR for their users leave from them.
     others: std::sync::Mutex<Vec<Arc<OtherHss<R>>>>,
+    /// The start time (Unix seconds) in the high 32 bits of RTR/PPR Session-Ids.
+    started: u64,
 }
 
 /// One more HSS the interface administers.
@@ -132,7 +134,16 @@ impl<R: DiameterRequester> HssAdmin<R> {
             scscf_hosts: HashMap::new(),
             default_scscf_host: default_scscf_host.to_string(),
             others: std::sync::Mutex::new(Vec::new()),
+            started: 0,
         }
+    }
+
+    /// Puts `unix_secs` (the process's start time) in the high 32 bits of the Session-Ids of
+    /// the RTRs and PPRs it sends (RFC 6733 §8.8), so a restarted HSS never reuses one.
+    pub fn starting_at(mut self, unix_secs: u64) -> Self {
+        self.requests = self.requests.starting_at(unix_secs);
+        self.started = unix_secs;
+        self
     }
 
     /// Administers one more HSS (several behind an SLF): de-registration, profile pushes, state
@@ -145,7 +156,7 @@ impl<R: DiameterRequester> HssAdmin<R> {
             .push(Arc::new(OtherHss {
                 hss,
                 requester,
-                requests: HssInitiated::new(origin_host, &self.realm),
+                requests: HssInitiated::new(origin_host, &self.realm).starting_at(self.started),
             }));
     }
 

@@ -652,7 +652,44 @@ impl Pcscf {
             .find(|(_, c)| c.rx.as_deref() == Some(rx_session))
             .map(|(k, _)| k.clone())?;
         let c = calls.remove(&key)?;
-        Some(Self::release_call(&key.0, c, reason))
+        drop(calls);
+        Some(self.over_sas(Self::release_call(&key.0, c, reason)))
+    }
+
+    /// With security agreement, a BYE of the P-CSCF's own toward a UE with SAs goes by way of
+    /// our protected server port (a Route naming it, as the Path of the UE's protected
+    /// REGISTER does): from there it leaves from the protected client port like every request
+    /// toward that UE (TS 33.203 §7.1, TS 24.229 §5.2.8.1.2), and the UE's answer comes back
+    /// over the SA.
+    fn over_sas(&self, mut r: Release) -> Release {
+        let Some(sec) = &self.sec_agree else {
+            return r;
+        };
+        let peers = sec.protected_peers();
+        for b in &mut r.byes {
+            let addr = match Uri::parse(&b.next_hop) {
+                Ok(Uri::Sip(u)) => {
+                    let host = u.host().to_string();
+                    host.trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .parse::<std::net::IpAddr>()
+                        .ok()
+                        .map(|ip| std::net::SocketAddr::new(ip, u.port().unwrap_or(5060)))
+                }
+                _ => None,
+            };
+            let protected = addr.is_some_and(|a| peers.read().is_ok_and(|p| p.contains(&a)));
+            if !protected {
+                continue;
+            }
+            let via = sec.protected_uri("term");
+            if let Some(i) = b.request.find("\r\n") {
+                b.request
+                    .insert_str(i + 2, &format!("Route: <{via};lr>\r\n"));
+            }
+            b.next_hop = via;
+        }
+        r
     }
 
     /// The BYEs (and STR) that end one side of a call.

@@ -383,6 +383,12 @@ pub trait DiameterRequester: Send + Sync + 'static {
     fn request(&self, request: Vec<u8>) -> impl Future<Output = Result<Vec<u8>, String>> + Send;
 }
 
+/// The first Session-Id counter of a run started at `unix_secs`: the time in the high 32 bits,
+/// 1 in the low ones.
+fn session_start(unix_secs: u64) -> u64 {
+    ((unix_secs & 0xffff_ffff) << 32) | 1
+}
+
 /// A [`CxClient`] speaking Diameter Cx through a [`DiameterRequester`].
 #[derive(Debug)]
 pub struct DiameterCx<R> {
@@ -409,6 +415,15 @@ impl<R: DiameterRequester> DiameterCx<R> {
             destination_realm: destination_realm.to_string(),
             session: AtomicU64::new(1),
         }
+    }
+
+    /// Starts the Session-Ids' high 32 bits at `unix_secs` (the process's start time), as RFC
+    /// 6733 §8.8 recommends, so a restarted client never reuses an earlier run's Session-Id
+    /// (without it they start at `<host>;0;1`).
+    pub fn starting_at(self, unix_secs: u64) -> Self {
+        self.session
+            .store(session_start(unix_secs), Ordering::Relaxed);
+        self
     }
 
     fn session_id(&self) -> Cow<'static, str> {
@@ -690,6 +705,13 @@ impl HssInitiated {
         }
     }
 
+    /// Starts the Session-Ids' high 32 bits at `unix_secs` (see [`DiameterCx::starting_at`]).
+    pub fn starting_at(self, unix_secs: u64) -> Self {
+        self.session
+            .store(session_start(unix_secs), Ordering::Relaxed);
+        self
+    }
+
     fn session_id(&self) -> Cow<'static, str> {
         let n = self.session.fetch_add(1, Ordering::Relaxed);
         format!("{};{};{}", self.origin_host, n >> 32, n & 0xffff_ffff).into()
@@ -935,6 +957,20 @@ mod tests {
             "ims.example.org",
             "ims.example.org",
         )
+    }
+
+    #[test]
+    fn session_ids_carry_the_start_time_in_their_high_part() {
+        // RFC 6733 §8.8: <DiameterIdentity>;<high 32 bits>;<low 32 bits>, the high part
+        // "the time the Diameter node was started"
+        let c = client();
+        assert_eq!(c.session_id(), "scscf.ims.example.org;0;1");
+        let c = client().starting_at(1_790_000_000);
+        assert_eq!(c.session_id(), "scscf.ims.example.org;1790000000;1");
+        assert_eq!(c.session_id(), "scscf.ims.example.org;1790000000;2");
+        let h = HssInitiated::new("hss.ims.example.org", "ims.example.org").starting_at(7);
+        assert_eq!(h.session_id(), "hss.ims.example.org;7;1");
+        assert_eq!(h.clone().session_id(), "hss.ims.example.org;7;2");
     }
 
     #[test]

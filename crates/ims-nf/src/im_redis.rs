@@ -4,13 +4,17 @@
 //! The IP-SM-GW and the IM store are synchronous (they are called under a lock from protocol
 //! code), so writes go through a [`RedisMirror`]: a channel drained in order by one background
 //! task that applies each write with `HSET`/`HDEL` on the RESP client of [`crate::redis`]
-//! (retried with back-off while Redis is unreachable). Everything is read once at start with
-//! `HGETALL`. Keys: `PREFIX` + `sms` (field: the message id as 16 hex digits, value: the
+//! (retried with back-off while Redis is unreachable). A write the server makes a promise on
+//! (a stored short message before its RP-ACK, a stored IM before its 202) is confirmed first:
+//! [`RedisMirror::mark`] before the write, [`RedisMirror::confirm`] after it resolves once
+//! Redis has answered every write queued in between, `false` when one of them failed.
+//! Everything is read once at start with `HGETALL`. Keys: `PREFIX` + `sms` (field: the message id as 16 hex digits, value: the
 //! IP-SM-GW's text record) and `PREFIX` + `im` (field: a name that sorts in arrival order,
 //! value: the JSON record of the file store). `PREFIX` defaults to `ims:im:`.
 
 use crate::ipsmgw::{SmsStore, StoredSms};
 use crate::redis::{RedisStore, Reply};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -54,6 +58,11 @@ enum Op {
         field: Vec<u8>,
     },
     Flush(oneshot::Sender<()>),
+    /// Answers whether every write numbered `since` or later (and queued before this) succeeded.
+    Confirm {
+        since: u64,
+        done: oneshot::Sender<bool>,
+    },
 }
 
 /// Ordered, asynchronous writes to Redis hashes, plus the loads done at start.
@@ -61,7 +70,9 @@ enum Op {
 pub(crate) struct RedisMirror {
     prefix: String,
     client: Arc<RedisStore>,
-    tx: mpsc::UnboundedSender<Op>,
+    tx: mpsc::UnboundedSender<(u64, Op)>,
+    /// The number the next queued operation gets (operations are applied in this order).
+    seq: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for RedisMirror {
@@ -76,29 +87,40 @@ impl RedisMirror {
     /// Connects (PING) and starts the writer task; it ends when every clone is dropped.
     pub(crate) async fn connect(addr: &str, prefix: &str) -> std::io::Result<RedisMirror> {
         let client = Arc::new(RedisStore::connect(addr, "").await.map_err(io)?);
-        let (tx, mut rx) = mpsc::unbounded_channel::<Op>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<(u64, Op)>();
         let c = client.clone();
         tokio::spawn(async move {
-            while let Some(op) = rx.recv().await {
-                let args: Vec<&[u8]> = match &op {
-                    Op::Set { key, field, value } => vec![b"HSET", key, field, value],
-                    Op::Del { key, field } => vec![b"HDEL", key, field],
-                    Op::Flush(_) => Vec::new(),
+            // the number of the last write that failed (given up, or refused by Redis)
+            let mut last_failed: Option<u64> = None;
+            while let Some((seq, op)) = rx.recv().await {
+                let args: Vec<&[u8]> = match op {
+                    Op::Set {
+                        ref key,
+                        ref field,
+                        ref value,
+                    } => vec![b"HSET", key, field, value],
+                    Op::Del { ref key, ref field } => vec![b"HDEL", key, field],
+                    Op::Flush(done) => {
+                        let _ = done.send(());
+                        continue;
+                    }
+                    Op::Confirm { since, done } => {
+                        let _ = done.send(last_failed.is_none_or(|f| f < since));
+                        continue;
+                    }
                 };
-                if let Op::Flush(done) = op {
-                    let _ = done.send(());
-                    continue;
-                }
                 let mut wait = Duration::from_millis(100);
                 for attempt in 1..=WRITE_ATTEMPTS {
                     match c.command(&args).await {
                         Ok(Reply::Integer(_)) => break,
                         Ok(other) => {
                             eprintln!("im store: unexpected Redis reply {other:?}");
+                            last_failed = last_failed.max(Some(seq));
                             break;
                         }
                         Err(e) if attempt == WRITE_ATTEMPTS => {
                             eprintln!("im store: Redis write given up: {e}");
+                            last_failed = last_failed.max(Some(seq));
                         }
                         Err(_) => {
                             tokio::time::sleep(wait).await;
@@ -112,7 +134,28 @@ impl RedisMirror {
             prefix: prefix.to_string(),
             client,
             tx,
+            seq: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    fn send(&self, op: Op) -> bool {
+        // two callers may queue in the other order than they were numbered: the writer keeps
+        // the highest failed number, so a caller's own failed write is never hidden
+        let seq = self.seq.fetch_add(1, Ordering::SeqCst);
+        self.tx.send((seq, op)).is_ok()
+    }
+
+    /// The number the next write will get: pass it to [`RedisMirror::confirm`] after the writes.
+    pub(crate) fn mark(&self) -> u64 {
+        self.seq.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once every write queued so far has been answered by Redis: `true` when none
+    /// numbered `since` or later failed. Conservative: a failed write of another caller in
+    /// the same window counts too. Never resolves `true` while Redis is unreachable.
+    pub(crate) async fn confirm(&self, since: u64) -> bool {
+        let (done, wait) = oneshot::channel();
+        self.send(Op::Confirm { since, done }) && wait.await.unwrap_or(false)
     }
 
     fn key(&self, hash: &str) -> Vec<u8> {
@@ -121,7 +164,7 @@ impl RedisMirror {
 
     /// Queues `HSET PREFIX+hash field value`.
     pub(crate) fn set(&self, hash: &str, field: &str, value: Vec<u8>) {
-        let _ = self.tx.send(Op::Set {
+        self.send(Op::Set {
             key: self.key(hash),
             field: field.as_bytes().to_vec(),
             value,
@@ -130,7 +173,7 @@ impl RedisMirror {
 
     /// Queues `HDEL PREFIX+hash field`.
     pub(crate) fn del(&self, hash: &str, field: &str) {
-        let _ = self.tx.send(Op::Del {
+        self.send(Op::Del {
             key: self.key(hash),
             field: field.as_bytes().to_vec(),
         });
@@ -139,7 +182,7 @@ impl RedisMirror {
     /// Waits until every write queued before this call has been applied (or given up).
     pub(crate) async fn flush(&self) {
         let (done, wait) = oneshot::channel();
-        if self.tx.send(Op::Flush(done)).is_ok() {
+        if self.send(Op::Flush(done)) {
             let _ = wait.await;
         }
     }

@@ -24,7 +24,11 @@
 //!   to the sender itself.
 //!
 //! Stored short messages live in a [`FileSmsStore`] when [`ImServerConfig::store`] names a
-//! directory, so they survive a restart. Subscribers are numbered through [`Numbering`]: the
+//! directory (or in Redis), so they survive a restart. A message is durable before the server
+//! promises to deliver it: the RP-ACK of an SMS-SUBMIT and the 202 of a stored IM leave only
+//! once the store has confirmed the write (within [`ImServerConfig::store_wait`]); otherwise
+//! the submitter gets RP-ERROR 41 "temporary failure" (the IM sender the 480) and nothing is
+//! kept. Subscribers are numbered through [`Numbering`]: the
 //! IP-SM-GW keys everything by `tel:+MSISDN`, and addresses recipients by their SIP IMPU.
 //!
 //! ```no_run
@@ -238,6 +242,13 @@ pub struct ImServerConfig {
     /// IMDN if the message asked for `negative-delivery` (RFC 5438 §7.2), and the message is
     /// dropped. Default three days, like [`IpSmGwConfig::validity`].
     pub im_validity: Duration,
+    /// How long a message accepted for later delivery may wait for the store to confirm its
+    /// write (Redis answers asynchronously) before the promise is made: a short message's
+    /// RP-ACK, a stored IM's 202. When the write fails or is not confirmed in time the short
+    /// message gets RP-ERROR cause 41 "temporary failure" (TS 24.011 Annex E; the MESSAGE
+    /// itself was already answered 202, TS 24.341 §5.3.2.4) and the IM its 480, and neither is
+    /// kept. Default 3 s.
+    pub store_wait: Duration,
 }
 
 impl ImServerConfig {
@@ -257,6 +268,7 @@ impl ImServerConfig {
             page_limit: PAGE_MODE_LIMIT,
             store_im: true,
             im_validity: Duration::from_secs(3 * 24 * 3600),
+            store_wait: Duration::from_secs(3),
         }
     }
 }
@@ -294,6 +306,8 @@ pub struct ImStats {
     pub large_sent: u64,
     /// Stored page-mode IMs dropped undelivered (expired, or out of attempts or room).
     pub im_expired: u64,
+    /// Messages refused because the store did not confirm them ([`ImServerConfig::store_wait`]).
+    pub store_refused: u64,
 }
 
 #[derive(Default)]
@@ -307,6 +321,7 @@ struct Counters {
     im_stored: AtomicU64,
     large_sent: AtomicU64,
     im_expired: AtomicU64,
+    store_refused: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -418,6 +433,30 @@ impl ImStore {
             ImStore::Files(_) => ImFileStore::remove(key),
             #[cfg(feature = "redis")]
             ImStore::Redis(r) => r.del("im", key),
+        }
+    }
+
+    /// The number of the next write, for [`ImStore::confirm`].
+    fn mark(&self) -> u64 {
+        match self {
+            ImStore::Files(_) => 0,
+            #[cfg(feature = "redis")]
+            ImStore::Redis(r) => r.mark(),
+        }
+    }
+
+    /// Whether every write since `mark` is durable, waiting at most `wait` (the file store
+    /// writes synchronously and reports its failures at once: always true here).
+    async fn confirm(&self, mark: u64, wait: Duration) -> bool {
+        match self {
+            ImStore::Files(_) => {
+                let _ = (mark, wait);
+                true
+            }
+            #[cfg(feature = "redis")]
+            ImStore::Redis(r) => tokio::time::timeout(wait, r.confirm(mark))
+                .await
+                .unwrap_or(false),
         }
     }
 
@@ -877,11 +916,22 @@ impl Shared {
                 bump(&self.counters.sms_received);
                 // TS 24.341 §5.3.2.4: 202 Accepted, the RP answer follows in a MESSAGE of its own
                 self.respond(txn, Answer::new(202)).await;
-                let out = self
-                    .gw
-                    .lock()
-                    .expect("IP-SM-GW lock")
-                    .receive(&from, &body, unix_now());
+                let mark = self.im_store.as_ref().map(ImStore::mark);
+                let (out, accepted) = self.gw.lock().expect("IP-SM-GW lock").receive_submission(
+                    &from,
+                    &body,
+                    unix_now(),
+                );
+                // the RP-ACK promises delivery: it leaves once the stored message is durable
+                let out = match (accepted, &self.im_store, mark) {
+                    (Some(a), Some(store), Some(mark))
+                        if !store.confirm(mark, self.cfg.store_wait).await =>
+                    {
+                        bump(&self.counters.store_refused);
+                        self.gw.lock().expect("IP-SM-GW lock").withdraw(a)
+                    }
+                    _ => out,
+                };
                 self.queue(out);
             }
             Request::Register {
@@ -1010,7 +1060,19 @@ impl Shared {
             stored_at: unix_now(),
             key: None,
         };
-        self.persist(&mut m);
+        if let Some(store) = &self.im_store {
+            // the 202 promises delivery: only once the stored IM is durable
+            let mark = store.mark();
+            self.persist(&mut m);
+            let durable = m.key.is_some() && store.confirm(mark, self.cfg.store_wait).await;
+            if !durable {
+                if let Some(k) = &m.key {
+                    store.remove(k);
+                }
+                bump(&self.counters.store_refused);
+                return false;
+            }
+        }
         let dropped = {
             let mut q = self.stored_im.lock().expect("stored IM lock");
             let oldest = if q.len() >= MAX_STORED_IM {
@@ -1429,12 +1491,13 @@ impl ImServer {
             im_stored: g(&c.im_stored),
             large_sent: g(&c.large_sent),
             im_expired: g(&c.im_expired),
+            store_refused: g(&c.store_refused),
         }
     }
 
     /// Waits until every change to the stored messages made so far has reached the store
-    /// (Redis writes are asynchronous; the file store writes at once). Call it before a
-    /// planned restart.
+    /// (with Redis, updates after the first write — attempts, removals — are asynchronous;
+    /// the file store writes at once). Call it before a planned restart.
     pub async fn sync_store(&self) {
         if let Some(store) = &self.shared.im_store {
             store.flush().await;

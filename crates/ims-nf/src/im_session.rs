@@ -51,7 +51,12 @@
 //! finishes originating processing and routes to the callee. Without a Route left, B legs go
 //! to [`ImSessionConfig::next_hop`] with [`ImSessionConfig::route`].
 //!
-//! MSRP over TLS (`msrps`) is not done by the anchor: its legs are TCP.
+//! MSRP over TLS (`msrps`, feature `tls`, [`ImSessionConfig::msrps`]): each leg is TCP or TLS
+//! on its own. B is offered A's transport first; when B refuses it as not acceptable (488 or
+//! 606) the anchor offers B the other one in a new INVITE, so a TCP caller reaches a TLS-only
+//! callee and a TLS caller a TCP-only one (the anchor terminates MSRP on each leg, RFC 4975
+//! §5.4). A callee answering `a=setup:active` over TLS may connect before the anchor has read
+//! its answer: the handshake waits for it (bounded).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), ims_nf::im_session::ImSessionError> {
@@ -102,7 +107,8 @@ pub struct ImSessionConfig {
     /// Our certificate for `msrps:` legs (RFC 4975 §14, feature `tls`): a caller offering
     /// `TCP/TLS/MSRP` with a SHA-256 `a=fingerprint` (RFC 8122 §5) is answered in kind with
     /// ours, the callee is offered `TCP/TLS/MSRP` too, and each party's certificate must have
-    /// the fingerprint its SDP gave. `None`: such offers get 488.
+    /// the fingerprint its SDP gave; a callee refusing the caller's transport (488/606) is
+    /// offered the other one. `None`: such offers get 488, and no bridging.
     #[cfg(feature = "tls")]
     pub msrps: Option<ims_net::tls::Identity>,
 }
@@ -234,8 +240,22 @@ struct Call {
     /// or UPDATE from that leg is answered with.
     a_sdp: String,
     b_sdp: String,
-    /// Both legs are `msrps:` (TCP/TLS/MSRP).
+    /// A's leg is `msrps:` (TCP/TLS/MSRP).
     tls: bool,
+    /// B's leg is `msrps:`: A's transport, or the other one when B refused A's (bridging).
+    b_tls: bool,
+    /// The offer to B with the other transport (and the session with B's side for it), tried
+    /// when B refuses the first offer as not acceptable (488/606): a TCP caller reaches a
+    /// TLS-only callee and the reverse. Only with `msrps:` configured.
+    bridge: Option<Bridge>,
+}
+
+/// The B-leg INVITE offering the transport A did not use ([`Call::bridge`]).
+#[derive(Debug)]
+struct Bridge {
+    params: InviteParams,
+    offer: String,
+    route: Arc<Route>,
 }
 
 /// A side whose party moved its MSRP path: the session, the side, whether we connect, the
@@ -698,10 +718,40 @@ impl Anchor {
             headers,
             body: Some(("application/sdp".into(), offer.clone().into_bytes())),
         };
+        // the other transport for B (msrps configured): tried when B refuses the first offer
+        // as not acceptable, so a TCP caller reaches a TLS-only callee and the reverse (each
+        // leg's MSRP ends at the anchor, RFC 4975 §5.4: the transports need not match)
+        let bridge = self.fingerprint.is_some().then(|| {
+            let alt_sid = random_id(16);
+            let alt_uri = self.msrp_uri(&alt_sid, !tls);
+            let offer = rewrite_sdp(
+                &sdp,
+                idx,
+                &self.host,
+                self.msrp_port,
+                &alt_uri,
+                "actpass",
+                self.ours(!tls),
+            );
+            let route = Arc::new(Route::new(&sid_a, &uri_a, &alt_sid, &alt_uri));
+            route.side(Leg::A).set_path(&a_path);
+            route.side(Leg::A).set_tls(a_fp.filter(|_| tls));
+            let mut params = params.clone();
+            params.body = Some(("application/sdp".into(), offer.clone().into_bytes()));
+            Bridge {
+                params,
+                offer,
+                route,
+            }
+        });
         // known to the switch from now on: B may connect as soon as it answers
         let route = Arc::new(Route::new(&sid_a, &uri_a, &sid_b, &uri_b));
         route.side(Leg::A).set_path(&a_path);
         route.side(Leg::A).set_tls(a_fp.filter(|_| tls));
+        if tls {
+            // B may answer `active` and connect over TLS before we read its fingerprint
+            route.side(Leg::B).await_tls();
+        }
         self.switch.add(&route);
         let id = {
             let mut st = self.state.lock().expect("state lock");
@@ -723,6 +773,8 @@ impl Anchor {
                     a_sdp: String::new(),
                     b_sdp: offer.clone(),
                     tls,
+                    b_tls: tls,
+                    bridge,
                 },
             );
             id
@@ -775,6 +827,10 @@ impl Anchor {
         let Some((leg, c)) = found else {
             return Answer::new(481);
         };
+        let leg_tls = match leg {
+            Leg::A => c.tls,
+            Leg::B => c.b_tls,
+        };
         let (path, ours) = match leg {
             Leg::A => (&mut c.a_path, &mut c.a_sdp),
             Leg::B => (&mut c.b_path, &mut c.b_sdp),
@@ -786,7 +842,7 @@ impl Anchor {
         let offer = Sdp::parse(body).ok();
         let stream = offer.as_ref().and_then(|s| msrp_media(s).map(|m| (s, m)));
         let Some((sdp, ms)) =
-            stream.filter(|(_, m)| m.tls == c.tls && (!m.tls || m.fingerprint.is_some()))
+            stream.filter(|(_, m)| m.tls == leg_tls && (!m.tls || m.fingerprint.is_some()))
         else {
             return Answer::new(488).header(
                 "Warning",
@@ -806,10 +862,10 @@ impl Anchor {
             self.msrp_port,
             side.uri(),
             if we_connect { "active" } else { "passive" },
-            self.ours(c.tls),
+            self.ours(leg_tls),
         );
         side.set_path(&new_path);
-        side.set_tls(ms.fingerprint.filter(|_| c.tls));
+        side.set_tls(ms.fingerprint.filter(|_| leg_tls));
         // before the 200 goes out: the party's first frame on its new connection binds it
         let old = self.switch.detach(&c.route, leg);
         *path = new_path;
@@ -842,6 +898,7 @@ impl Anchor {
     /// connections.
     fn forget(&self, id: u64) -> Option<Call> {
         let c = self.state.lock().expect("state lock").calls.remove(&id)?;
+        c.route.side(Leg::B).no_answer();
         let (switch, route, linger) = (self.switch.clone(), c.route.clone(), self.cfg.linger);
         tokio::spawn(async move {
             tokio::time::sleep(linger).await;
@@ -849,6 +906,33 @@ impl Anchor {
             switch.release(&route).await;
         });
         Some(c)
+    }
+
+    /// B refused the offer as not acceptable (488/606): the call moves to its bridge (the other
+    /// transport on B's leg, a session with a new B side) and B gets a new INVITE offering it.
+    /// `None`: no bridge (not configured, or tried already), or the INVITE could not be sent.
+    async fn bridge_b(&self, id: u64) -> Option<ClientTransaction> {
+        let (b, old, b_tls) = {
+            let mut st = self.state.lock().expect("state lock");
+            let c = st.calls.get_mut(&id)?;
+            let b = c.bridge.take()?;
+            let old = std::mem::replace(&mut c.route, b.route.clone());
+            c.b_tls = !c.tls;
+            c.b_sdp = b.offer.clone();
+            (b, old, c.b_tls)
+        };
+        old.side(Leg::B).no_answer();
+        self.switch.remove(&old);
+        self.switch.release(&old).await;
+        if b_tls {
+            b.route.side(Leg::B).await_tls();
+        }
+        self.switch.add(&b.route);
+        let inv = self.ep.invite(b.params).await.ok()?;
+        if let Some(c) = self.state.lock().expect("state lock").calls.get_mut(&id) {
+            c.b_invite = Some(inv.txn);
+        }
+        Some(inv)
     }
 
     /// Relays B's answers to A.
@@ -875,6 +959,13 @@ impl Anchor {
                     let _ = self.ep.respond(a_txn, Answer::new(code)).await;
                 }
                 continue;
+            }
+            if matches!(code, 488 | 606) {
+                // B cannot take this transport: offer it the other one (once)
+                if let Some(next) = self.bridge_b(id).await {
+                    inv = next;
+                    continue;
+                }
             }
             if code >= 300 {
                 self.forget(id);
@@ -903,14 +994,14 @@ impl Anchor {
                     .as_ref()
                     .map(|m| m.path.clone())
                     .unwrap_or_default();
-                (c.route.clone(), c.a_active, c.tls)
+                (c.route.clone(), c.a_active, c.tls, c.b_tls)
             })
         };
         // the answer keeps the offer's transport (RFC 3264 §6); msrps with a fingerprint
         let b_stream = b_stream.filter(|m| {
-            found.as_ref().is_some_and(|f| f.2 == m.tls) && (!m.tls || m.fingerprint.is_some())
+            found.as_ref().is_some_and(|f| f.3 == m.tls) && (!m.tls || m.fingerprint.is_some())
         });
-        let (Some(sdp), Some(b_stream), Some((route, a_active, tls))) =
+        let (Some(sdp), Some(b_stream), Some((route, a_active, tls, b_tls))) =
             (answer_sdp, b_stream, found)
         else {
             if let Some(d) = &b_dialog {
@@ -924,7 +1015,7 @@ impl Anchor {
         route.side(Leg::B).set_path(&b_stream.path);
         route
             .side(Leg::B)
-            .set_tls(b_stream.fingerprint.filter(|_| tls));
+            .set_tls(b_stream.fingerprint.filter(|_| b_tls));
         // to our `actpass`: `active` → B connects to us; `passive`, none (RFC 4145 §4.1
         // default) → we connect to B
         let b_active = setup_of(&sdp, idx).as_deref() == Some("active");

@@ -55,6 +55,10 @@ const CONTROL_MAX: usize = 4096;
 const PIECE: usize = 64 * 1024;
 /// How long a closing connection's writer may take for each queued frame it flushes.
 const FLUSH: Duration = Duration::from_secs(2);
+/// How long an `msrps:` connection's handshake may wait for the SDP answer naming its
+/// certificate (a callee answering `a=setup:active` may connect before we read its 200).
+#[cfg(feature = "tls")]
+const TLS_ANSWER_WAIT: Duration = Duration::from_secs(10);
 
 /// One MSRP connection of the switch.
 #[derive(Debug)]
@@ -115,6 +119,19 @@ impl Conn {
                         continue;
                     };
                     q.bytes -= item.bytes.len();
+                    // the party may have moved (re-INVITE) while the frame waited: it goes
+                    // out addressed to the path the party has now
+                    let bytes = match &item.to {
+                        Some(to) => {
+                            let now = side.path();
+                            if *to == now {
+                                item.bytes
+                            } else {
+                                readdress(&item.bytes, &now).unwrap_or(item.bytes)
+                            }
+                        }
+                        None => item.bytes,
+                    };
                     if q.items.is_empty() {
                         q.scheduled = false;
                     } else {
@@ -126,7 +143,7 @@ impl Conn {
                     }
                     drop(q);
                     side.space.notify_waiters();
-                    return Some(item.bytes);
+                    return Some(bytes);
                 }
                 Some(t) => {
                     // the side moved to another connection: its frames go out there
@@ -217,6 +234,8 @@ struct Item {
     bytes: Bytes,
     /// Our transaction id when its sender waits for a response (answered if it expires).
     tid: Option<String>,
+    /// The party's path written in its To-Path (a request; `None`: nothing to re-address).
+    to: Option<String>,
 }
 
 /// The frames queued toward one party in one session.
@@ -245,6 +264,8 @@ pub(super) struct Side {
     /// `msrps:` (RFC 4975 §14.1): the fingerprint of the party's certificate, from its SDP
     /// `a=fingerprint`; `None`: plain TCP.
     tls: Mutex<Option<[u8; 32]>>,
+    /// `msrps:` offered to the party, its answer (and so its fingerprint) not read yet.
+    awaiting_tls: AtomicBool,
     /// Frames toward the party.
     queue: Mutex<Queue>,
     /// Signalled when the writer takes a frame of the queue (or the session ends).
@@ -260,6 +281,7 @@ impl Side {
             bind: Mutex::new(Bind::Free),
             retired: Mutex::new(Vec::new()),
             tls: Mutex::new(None),
+            awaiting_tls: AtomicBool::new(false),
             queue: Mutex::default(),
             space: Notify::new(),
         }
@@ -278,6 +300,24 @@ impl Side {
     /// The party uses `msrps:` with a certificate of this SHA-256 fingerprint (`None`: TCP).
     pub(super) fn set_tls(&self, fingerprint: Option<[u8; 32]>) {
         *self.tls.lock().expect("tls lock") = fingerprint;
+        self.awaiting_tls.store(false, Ordering::Release);
+    }
+
+    /// The party was offered `msrps:` and may connect (TLS client, `a=setup:active`) as soon
+    /// as it has sent its answer, before the anchor has read it: a TLS connection arriving
+    /// meanwhile waits for the answer ([`Side::set_tls`]) before its handshake.
+    pub(super) fn await_tls(&self) {
+        self.awaiting_tls.store(true, Ordering::Release);
+    }
+
+    /// No answer will come (the call failed): TLS connections stop waiting for it.
+    pub(super) fn no_answer(&self) {
+        self.awaiting_tls.store(false, Ordering::Release);
+    }
+
+    #[cfg(feature = "tls")]
+    fn awaiting_tls(&self) -> bool {
+        self.awaiting_tls.load(Ordering::Acquire)
     }
 
     fn tls(&self) -> Option<[u8; 32]> {
@@ -503,6 +543,24 @@ pub(super) fn rewrite_request(h: &Head, tid: &str, to: &str, from: &str) -> Byte
     rewrite_head(h, tid, to, from, None)
 }
 
+/// A request we wrote ([`rewrite_head`]: the start line, then `To-Path`) with its To-Path
+/// replaced by `to`; `None` when `frame` does not have that shape.
+fn readdress(frame: &Bytes, to: &str) -> Option<Bytes> {
+    const TO_PATH: &[u8] = b"To-Path: ";
+    let crlf = |b: &[u8]| b.windows(2).position(|w| w == b"\r\n");
+    let line1 = crlf(frame)? + 2;
+    if !frame[line1..].starts_with(TO_PATH) {
+        return None;
+    }
+    let value = line1 + TO_PATH.len();
+    let end = value + crlf(&frame[value..])?;
+    let mut b = BytesMut::with_capacity(frame.len() + to.len());
+    b.extend_from_slice(&frame[..value]);
+    b.extend_from_slice(to.as_bytes());
+    b.extend_from_slice(&frame[end..]);
+    Some(b.freeze())
+}
+
 /// [`rewrite_request`] with the Byte-Range replaced by `range` (a piece of a re-chunked
 /// chunk).
 fn rewrite_head(h: &Head, tid: &str, to: &str, from: &str, range: Option<&str>) -> Bytes {
@@ -611,6 +669,7 @@ impl Switch {
         }
         for leg in [Leg::A, Leg::B] {
             let side = route.side(leg);
+            side.awaiting_tls.store(false, Ordering::Release);
             let mut b = side.bind.lock().expect("bind lock");
             if matches!(*b, Bind::Free) {
                 *b = Bind::Dead(None);
@@ -751,11 +810,31 @@ impl Switch {
         v
     }
 
-    /// The TLS server handshake on an accepted connection.
+    /// The sessions with a side offered `msrps:` whose answer has not been read yet.
+    #[cfg(feature = "tls")]
+    fn awaiting_answers(&self) -> Vec<(Arc<Route>, Leg)> {
+        let r = self.routes.lock().expect("routes lock");
+        r.values()
+            .filter(|(route, leg)| route.side(*leg).awaiting_tls())
+            .cloned()
+            .collect()
+    }
+
+    /// The TLS server handshake on an accepted connection. The client's certificate must be
+    /// one a live session's SDP named; a callee answering `a=setup:active` connects once it
+    /// has sent its answer, possibly before we have read it (and its `a=fingerprint`): the
+    /// handshake waits (the ClientHello stays in the socket) until the answers awaited when
+    /// the connection came in have been read, at most [`TLS_ANSWER_WAIT`].
     #[cfg(feature = "tls")]
     async fn accept_tls(self: Arc<Self>, s: TcpStream) {
         use ims_net::tls::{ClientAuth, TlsConfig, Trust};
         let _ = s.set_nodelay(true);
+        let mut awaited = self.awaiting_answers();
+        let deadline = tokio::time::Instant::now() + TLS_ANSWER_WAIT;
+        while !awaited.is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            awaited.retain(|(route, leg)| route.side(*leg).awaiting_tls());
+        }
         let trust = Trust::fingerprints(self.expected_fingerprints());
         let Ok(cfg) = TlsConfig::new(self.identity.clone(), trust, ClientAuth::Required) else {
             return;
@@ -940,7 +1019,8 @@ impl Switch {
                     };
                     let dest = route.side(other(leg));
                     let tid = self.register(&conn, &f.head, &route, leg, false);
-                    let head = rewrite_request(&f.head, &tid, &dest.path(), &dest.uri);
+                    let to = dest.path();
+                    let head = rewrite_request(&f.head, &tid, &to, &dest.uri);
                     let tail = end_line(&tid, f.flag, f.head.has_content_stuff());
                     self.stats
                         .body_bytes
@@ -950,7 +1030,8 @@ impl Switch {
                     buf.extend_from_slice(&f.body);
                     buf.extend_from_slice(&tail);
                     let wants = answerable(&f.head).then_some(tid);
-                    self.forward(&route, other(leg), buf.freeze(), wants).await;
+                    self.forward(&route, other(leg), buf.freeze(), wants, Some(to))
+                        .await;
                 }
                 Event::Start(h) => {
                     streaming = None;
@@ -1041,7 +1122,8 @@ impl Switch {
         let end = (s.pos + len).saturating_sub(1).max(s.pos);
         let range = format!("{}-{}/{}", s.pos, end, s.total);
         s.pos += len;
-        let head = rewrite_head(&s.head, &tid, &dest.path(), &dest.uri, Some(&range));
+        let to = dest.path();
+        let head = rewrite_head(&s.head, &tid, &to, &dest.uri, Some(&range));
         let tail = end_line(&tid, flag, true);
         self.stats.body_bytes.fetch_add(len, Ordering::Relaxed);
         let mut buf = BytesMut::with_capacity(head.len() + body.len() + tail.len());
@@ -1050,7 +1132,7 @@ impl Switch {
         buf.extend_from_slice(&tail);
         let wants = answerable(&s.head).then_some(tid);
         if !self
-            .forward(&s.route, other(s.leg), buf.freeze(), wants)
+            .forward(&s.route, other(s.leg), buf.freeze(), wants, Some(to))
             .await
         {
             s.failed = true;
@@ -1065,10 +1147,12 @@ impl Switch {
         leg: Leg,
         bytes: Bytes,
         tid: Option<String>,
+        to: Option<String>,
     ) -> bool {
         let item = Item {
             bytes,
             tid: tid.clone(),
+            to,
         };
         let Err(code) = self.enqueue(route, leg, item).await else {
             return true;
@@ -1243,6 +1327,46 @@ impl Switch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A queued request re-addressed to the party's new path: only the To-Path value changes,
+    /// the frame (transaction id, headers, body, end-line) stays byte for byte.
+    #[test]
+    fn a_queued_request_is_readdressed_to_the_new_path() {
+        let wire = b"MSRP tid111 SEND\r\nTo-Path: msrp://127.0.0.1:7073/aaa;tcp\r\n\
+From-Path: msrp://10.0.0.1:7394/abc;tcp\r\nMessage-ID: msg12345\r\nByte-Range: 1-5/5\r\n\
+Content-Type: text/plain\r\n\r\nHello\r\n-------tid111$\r\n";
+        let (f, _) = ims_msrp::parse_frame(wire).unwrap();
+        let head = rewrite_request(
+            &f.head,
+            "tid222",
+            "msrp://10.0.0.2:9/old;tcp",
+            "msrp://a/b;tcp",
+        );
+        let mut whole = head.to_vec();
+        whole.extend_from_slice(b"Hello");
+        whole.extend_from_slice(&ims_msrp::end_line("tid222", f.flag, true));
+        let whole = Bytes::from(whole);
+        let moved = readdress(&whole, "msrp://10.0.0.3:4000/new;tcp").expect("our shape");
+        let (g, n) = ims_msrp::parse_frame(&moved).unwrap();
+        assert_eq!(n, moved.len());
+        g.check().unwrap();
+        let to: Vec<&str> = g
+            .head
+            .to_path()
+            .unwrap()
+            .iter()
+            .map(|u| u.as_str())
+            .collect();
+        assert_eq!(to, ["msrp://10.0.0.3:4000/new;tcp"]);
+        assert_eq!(g.head.transaction_id(), "tid222");
+        assert_eq!(&g.body[..], b"Hello");
+        let old = String::from_utf8_lossy(&whole).replace("10.0.0.2:9/old", "10.0.0.3:4000/new");
+        assert_eq!(String::from_utf8_lossy(&moved), old, "nothing else changed");
+        assert_eq!(
+            readdress(&Bytes::from_static(b"MSRP x 200 OK\r\n"), "msrp://z"),
+            None
+        );
+    }
 
     /// A frame binding a session while the session is released (the BYE linger ends) must not
     /// leave the session bound to its connection: whichever comes first, the connection ends

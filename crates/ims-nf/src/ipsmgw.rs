@@ -72,6 +72,17 @@ pub struct StoredSms {
     pub in_flight: Option<u8>,
 }
 
+/// A submission the IP-SM-GW accepted ([`IpSmGw::receive_submission`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// Its store key ([`StoredSms::id`]).
+    pub id: u64,
+    /// The RP-Message-Reference of the submitter's RP-DATA (what its RP-ACK/RP-ERROR names).
+    pub rp_mr: u8,
+    /// The submitter (IMPU).
+    pub sender: String,
+}
+
 /// Where stored messages live, so they survive a restart.
 pub trait SmsStore: Send {
     /// Saves (or replaces) a message.
@@ -320,10 +331,13 @@ impl<S: SmsStore> IpSmGw<S> {
         self.next_mr
     }
 
-    fn persist(&mut self, id: u64) {
-        if let Some(s) = self.queue.get(&id) {
-            // a failed write leaves the message in memory; it is retried with the next change
-            let _ = self.store.save(s);
+    /// Writes the message to the store; false when the store refused it.
+    fn persist(&mut self, id: u64) -> bool {
+        match self.queue.get(&id) {
+            // a failed update leaves the message in memory; it is written again with the next
+            // change (only the first write, which the RP-ACK depends on, is checked)
+            Some(s) => self.store.save(s).is_ok(),
+            None => false,
         }
     }
 
@@ -378,7 +392,54 @@ impl<S: SmsStore> IpSmGw<S> {
 
     /// A body received from `from` (the sending UE's IMPU, from P-Asserted-Identity). The caller
     /// answers the MESSAGE with 202 Accepted (TS 24.341 §5.3.2.4) and sends the actions.
+    ///
+    /// An SMS-SUBMIT is acknowledged (RP-ACK) only once [`SmsStore::save`] took it: when the
+    /// store refuses it the submitter gets RP-ERROR cause 41 "temporary failure" (TS 24.011
+    /// §8.2.5.4, Annex E: the network is not working correctly for a short time, the MS may
+    /// try again) and nothing is kept.
     pub fn receive(&mut self, from: &str, body: &[u8], now: u64) -> Vec<Action> {
+        self.receive_submission(from, body, now).0
+    }
+
+    /// As [`IpSmGw::receive`], and when the body was an SMS-SUBMIT the IP-SM-GW accepted, which
+    /// message that is. For a store whose writes complete later (Redis), the caller holds the
+    /// actions until the store confirms the write, and calls [`IpSmGw::withdraw`] instead of
+    /// sending them when it does not: the RP-ACK promises delivery, so it may only leave once
+    /// the message is durable.
+    pub fn receive_submission(
+        &mut self,
+        from: &str,
+        body: &[u8],
+        now: u64,
+    ) -> (Vec<Action>, Option<Accepted>) {
+        let mut accepted = None;
+        let out = self.receive_inner(from, body, now, &mut accepted);
+        (out, accepted)
+    }
+
+    /// Takes back a submission [`IpSmGw::receive_submission`] accepted but whose store write
+    /// was not confirmed (failed, or not in time): the message is dropped (its removal goes to
+    /// the store after the write, so the store ends without it) and the answer to the
+    /// submitter is RP-ERROR cause 41 "temporary failure" instead of the RP-ACK.
+    pub fn withdraw(&mut self, accepted: Accepted) -> Vec<Action> {
+        let sender = self.drop_message(accepted.id).map(|s| s.sender);
+        let to = sender.unwrap_or(accepted.sender);
+        answer::rp_error(
+            Direction::MsToNetwork,
+            accepted.rp_mr,
+            RpCause::TEMPORARY_FAILURE,
+        )
+        .map(|body| vec![Action { to, body }])
+        .unwrap_or_default()
+    }
+
+    fn receive_inner(
+        &mut self,
+        from: &str,
+        body: &[u8],
+        now: u64,
+        accepted: &mut Option<Accepted>,
+    ) -> Vec<Action> {
         let sms = match decode(body, Direction::MsToNetwork) {
             Ok(s) => s,
             Err(e) => {
@@ -420,7 +481,6 @@ impl<S: SmsStore> IpSmGw<S> {
                         RpCause::UNKNOWN_SUBSCRIBER,
                     ));
                 }
-                let mut out = reply(answer::submit_report_ack(&sms.rp, timestamp(now)));
                 let id = self.next_id;
                 self.next_id += 1;
                 self.queue.insert(
@@ -436,7 +496,21 @@ impl<S: SmsStore> IpSmGw<S> {
                         in_flight: None,
                     },
                 );
-                self.persist(id);
+                if !self.persist(id) {
+                    // not stored: no promise to deliver it later (TS 24.011 Annex E cause 41)
+                    self.queue.remove(&id);
+                    return reply(answer::rp_error(
+                        Direction::MsToNetwork,
+                        mr,
+                        RpCause::TEMPORARY_FAILURE,
+                    ));
+                }
+                *accepted = Some(Accepted {
+                    id,
+                    rp_mr: mr,
+                    sender: from.to_string(),
+                });
+                let mut out = reply(answer::submit_report_ack(&sms.rp, timestamp(now)));
                 out.extend(self.attempt(id, now));
                 out
             }
@@ -765,6 +839,102 @@ mod tests {
         let mt = rp(&out[0].body, Direction::NetworkToMs);
         assert_eq!(mt.tpdu.unwrap().text().as_deref(), Some("hello"));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A store whose writes fail while `down`; it records what was written and removed.
+    #[derive(Default)]
+    struct FlakyStore {
+        down: bool,
+        saved: Vec<u64>,
+        removed: Vec<u64>,
+    }
+
+    impl SmsStore for FlakyStore {
+        fn save(&mut self, sms: &StoredSms) -> std::io::Result<()> {
+            if self.down {
+                return Err(std::io::Error::other("store down"));
+            }
+            self.saved.push(sms.id);
+            Ok(())
+        }
+        fn remove(&mut self, id: u64) -> std::io::Result<()> {
+            self.removed.push(id);
+            Ok(())
+        }
+        fn load_all(&mut self) -> std::io::Result<Vec<StoredSms>> {
+            Ok(Vec::new())
+        }
+    }
+
+    fn rp_cause(a: &Action) -> Option<RpCause> {
+        match rp(&a.body, Direction::NetworkToMs).rp.body {
+            RpBody::Error { cause, .. } => Some(cause),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_submission_the_store_refuses_gets_rp_error_41_not_an_ack() {
+        let store = FlakyStore {
+            down: true,
+            ..FlakyStore::default()
+        };
+        let mut gw = IpSmGw::new(IpSmGwConfig::default(), store).unwrap();
+        let now = 1_700_000_000;
+        let (out, accepted) = gw.receive_submission(ALICE, &submit(false, 3), now);
+        assert_eq!(accepted, None);
+        assert_eq!(out.len(), 1, "only the answer, no delivery attempt");
+        assert_eq!(out[0].to, ALICE);
+        assert_eq!(rp_cause(&out[0]), Some(RpCause::TEMPORARY_FAILURE));
+        assert_eq!(
+            rp(&out[0].body, Direction::NetworkToMs)
+                .rp
+                .message_reference,
+            7
+        );
+        assert_eq!(gw.queued().count(), 0);
+        // the store is back: the same submission is accepted
+        gw.store.down = false;
+        let (out, accepted) = gw.receive_submission(ALICE, &submit(false, 3), now);
+        let a = accepted.expect("accepted");
+        assert_eq!((a.rp_mr, a.sender.as_str()), (7, ALICE));
+        assert_eq!(rp(&out[0].body, Direction::NetworkToMs).rp.name(), "RP-ACK");
+        assert_eq!(out.len(), 2);
+        assert!(gw.store.saved.contains(&a.id));
+    }
+
+    #[test]
+    fn a_withdrawn_submission_is_dropped_and_answered_rp_error_41() {
+        let mut gw = IpSmGw::new(IpSmGwConfig::default(), FlakyStore::default()).unwrap();
+        let now = 1_700_000_000;
+        let (_, accepted) = gw.receive_submission(ALICE, &submit(true, 4), now);
+        let a = accepted.expect("accepted");
+        assert_eq!(gw.queued().count(), 1);
+        let out = gw.withdraw(a.clone());
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].to, ALICE);
+        assert_eq!(rp_cause(&out[0]), Some(RpCause::TEMPORARY_FAILURE));
+        assert_eq!(
+            rp(&out[0].body, Direction::NetworkToMs)
+                .rp
+                .message_reference,
+            7
+        );
+        assert_eq!(gw.queued().count(), 0);
+        assert_eq!(gw.store.removed, [a.id], "the removal follows the write");
+        // a late RP-ACK from the recipient for the withdrawn attempt finds nothing
+        assert!(gw
+            .receive(
+                BOB,
+                &RpMessage::ack(Direction::MsToNetwork, 1, None)
+                    .encode()
+                    .unwrap(),
+                now
+            )
+            .is_empty());
+        // non-submissions are not "accepted"
+        let smma = RpMessage::smma(9).encode().unwrap();
+        assert_eq!(gw.receive_submission(BOB, &smma, now).1, None);
     }
 
     #[test]

@@ -158,6 +158,24 @@ impl Pcrf {
         }
     }
 
+    /// Removes every session opened by the AF `af_host` (compared without case), e.g. when
+    /// its Diameter node restarted with its state lost (a new Origin-State-Id, RFC 6733 §8.16,
+    /// `ims_net::diameter::Node::on_peer_restart`): it will never end them with an STR.
+    /// Returns their Session-Ids, sorted.
+    pub fn drop_sessions_of(&mut self, af_host: &str) -> Vec<String> {
+        let mut gone: Vec<String> = self
+            .sessions
+            .values()
+            .filter(|s| s.af_host.eq_ignore_ascii_case(af_host))
+            .map(|s| s.session_id.clone())
+            .collect();
+        for id in &gone {
+            self.sessions.remove(id);
+        }
+        gone.sort();
+        gone
+    }
+
     /// The Session-Ids of the sessions it holds.
     pub fn session_ids(&self) -> Vec<String> {
         let mut v: Vec<String> = self.sessions.keys().cloned().collect();

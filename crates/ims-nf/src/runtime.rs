@@ -191,9 +191,25 @@ pub struct CoreOptions {
     pub sec_agree: Option<crate::sec_agree::SecAgreeConfig>,
     /// Where the SAs go (`None`: a [`crate::sec_agree::RecordingInstaller`], no kernel SAs).
     pub sa_installer: Option<Arc<dyn crate::sec_agree::SaInstaller>>,
+    /// The S-CSCF challenges every REGISTER, also one that came over the SAs of a registered
+    /// user (`integrity-protected="yes"`, TS 24.229 §5.4.1.2.2); default: not those
+    /// ([`Scscf::reauthenticate_protected`]).
+    pub reauthenticate_protected: bool,
+    /// The SIP endpoints of the roles run here hand UDP datagrams addressed to each other over
+    /// in memory, as the same bytes, instead of through loopback sockets
+    /// ([`ims_net::sip::LocalLinks`]); traffic to every other peer is unchanged. Default off
+    /// (every hop on the wire, as a capture of the loopback shows it).
+    pub in_process: bool,
 }
 
 impl CoreOptions {
+    /// Co-located roles hand SIP datagrams to each other in memory
+    /// ([`CoreOptions::in_process`]).
+    pub fn with_in_process(mut self, on: bool) -> CoreOptions {
+        self.in_process = on;
+        self
+    }
+
     /// With security agreement at the P-CSCF.
     pub fn with_sec_agree(
         mut self,
@@ -202,6 +218,13 @@ impl CoreOptions {
     ) -> CoreOptions {
         self.sec_agree = Some(cfg);
         self.sa_installer = installer;
+        self
+    }
+
+    /// The S-CSCF's policy for REGISTERs over the SAs
+    /// ([`CoreOptions::reauthenticate_protected`]).
+    pub fn with_reauthenticate_protected(mut self, every: bool) -> CoreOptions {
+        self.reauthenticate_protected = every;
         self
     }
 }
@@ -256,6 +279,12 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// The Origin-State-Id of the core's Diameter nodes (RFC 6733 §8.16): the start time, so a
+/// restarted process (which lost its sessions) announces a higher one.
+fn origin_state_id() -> u32 {
+    ims_net::diameter::origin_state_id_at(std::time::UNIX_EPOCH + Duration::from_secs(unix_now()))
+}
+
 /// 16 octets of randomness from the OS (for RANDs and nonce salts): `/dev/urandom`, or the
 /// standard library's randomly keyed hasher where that file does not exist.
 pub fn random16() -> [u8; 16] {
@@ -287,6 +316,7 @@ fn sip_uri(ip: IpAddr, port: u16, user: Option<&str>) -> String {
 fn node(host: &str, realm: &str, apps: Vec<Application>) -> Node {
     let mut cfg = NodeConfig::new(host, realm);
     cfg.applications = apps;
+    cfg.origin_state_id = Some(origin_state_id());
     cfg.request_timeout = Duration::from_secs(3);
     cfg.reconnect_interval = Some(Duration::from_secs(2));
     Node::new(cfg)
@@ -450,6 +480,11 @@ impl ImsCore {
         store: CoreStore,
         options: CoreOptions,
     ) -> Result<ImsCore, CoreError> {
+        let links = options.in_process.then(ims_net::sip::LocalLinks::new);
+        let bind_cfg = |ip: IpAddr, port: u16, user: &str| EndpointConfig {
+            local: links.clone(),
+            ..bind_cfg(ip, port, user)
+        };
         let mut core = ImsCore {
             hss: None,
             hss_all: Vec::new(),
@@ -535,6 +570,7 @@ impl ImsCore {
         let cx_node = |host: &str| {
             let mut c = NodeConfig::new(host, &realm);
             c.applications = vec![Application::tgpp_auth(app::CX)];
+            c.origin_state_id = Some(origin_state_id());
             c.request_timeout = Duration::from_secs(3);
             c.reconnect_interval = Some(Duration::from_secs(2));
             if via_slf {
@@ -555,6 +591,15 @@ impl ImsCore {
                 let n = node(&host, &realm, vec![Application::tgpp_auth(app::RX)]);
                 let bound = n.listen(*addr).await?;
                 crate::net::serve_pcrf(&n, PcrfRxServer::new(&host, &realm, pcrf.clone()));
+                // a P-CSCF that comes back with a new Origin-State-Id lost its calls: it will
+                // never end their Rx sessions (RFC 6733 §8.16)
+                let sessions = pcrf.clone();
+                n.on_peer_restart(move |r| {
+                    sessions
+                        .lock()
+                        .expect("PCRF lock")
+                        .drop_sessions_of(&r.origin_host);
+                });
                 if let Some(a) = &core.admin_api {
                     // the admin interface's /pcrf/asr and /pcrf/rar
                     a.set_pcrf(pcrf.clone(), n.clone(), &host, &realm);
@@ -577,21 +622,25 @@ impl ImsCore {
             if hss_embedded {
                 embedded_peers.push((n.clone(), hss_host.clone()));
             }
-            let cx = DiameterCx::new(n.clone(), &format!("scscf.{realm}"), &realm, &realm);
+            let cx = DiameterCx::new(n.clone(), &format!("scscf.{realm}"), &realm, &realm)
+                .starting_at(unix_now());
             core.nodes.push(n);
             let orig_uri = sip_uri(ip, p.scscf_orig, Some("orig"));
             let term_uri = sip_uri(ip, p.scscf_term, Some("term"));
-            let scscf = Arc::new(Scscf::new(
-                ScscfConfig {
-                    server_name: sip_uri(ip, p.scscf_term, None),
-                    realm: realm.clone(),
-                    service_route: format!("{orig_uri};lr"),
-                    registrar: cfg.registrar.clone(),
-                    nonce_secret: cfg.nonce_secret.clone(),
-                },
-                cx,
-                store,
-            ));
+            let scscf = Arc::new(
+                Scscf::new(
+                    ScscfConfig {
+                        server_name: sip_uri(ip, p.scscf_term, None),
+                        realm: realm.clone(),
+                        service_route: format!("{orig_uri};lr"),
+                        registrar: cfg.registrar.clone(),
+                        nonce_secret: cfg.nonce_secret.clone(),
+                    },
+                    cx,
+                    store,
+                )
+                .reauthenticate_protected(options.reauthenticate_protected),
+            );
             // the S-CSCF as a UAC: reg event NOTIFYs and third-party REGISTERs
             let (uac, mut uac_in) = Endpoint::bind(bind_cfg(ip, 0, "scscf")).await?;
             core.tasks.push(tokio::spawn(async move {
@@ -654,7 +703,8 @@ impl ImsCore {
             if hss_embedded {
                 embedded_peers.push((n.clone(), hss_host.clone()));
             }
-            let cx = DiameterCx::new(n.clone(), &format!("icscf.{realm}"), &realm, &realm);
+            let cx = DiameterCx::new(n.clone(), &format!("icscf.{realm}"), &realm, &realm)
+                .starting_at(unix_now());
             core.nodes.push(n);
             let icscf = Arc::new(Icscf::new(
                 IcscfConfig {
@@ -842,13 +892,16 @@ impl ImsCore {
         let bound = n.listen(addr).await?;
         crate::net::serve_hss(&n, HssCxServer::new(host, realm, local.clone()));
         if let (true, Some(a)) = (admin, cfg.admin) {
-            let adm = Arc::new(HssAdmin::new(
-                local.clone(),
-                n.clone(),
-                host,
-                realm,
-                &format!("scscf.{realm}"),
-            ));
+            let adm = Arc::new(
+                HssAdmin::new(
+                    local.clone(),
+                    n.clone(),
+                    host,
+                    realm,
+                    &format!("scscf.{realm}"),
+                )
+                .starting_at(unix_now()),
+            );
             let listener = tokio::net::TcpListener::bind(a).await?;
             self.admin = Some(listener.local_addr()?);
             self.admin_api = Some(adm.clone());
@@ -869,6 +922,16 @@ impl ImsCore {
     /// Where the admin interface listens (when [`CoreConfig::admin`] asked for one).
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin
+    }
+
+    /// The transport counters of the SIP proxies of the roles run here (P-, I-, S-CSCF ports),
+    /// by local address: e.g. how many datagrams went to a co-located role in memory
+    /// ([`CoreOptions::in_process`]).
+    pub fn sip_transport_stats(&self) -> Vec<(SocketAddr, ims_net::sip::TransportStats)> {
+        self.proxies
+            .iter()
+            .map(|p| (p.local_addr(), p.transport_stats()))
+            .collect()
     }
 
     /// The number of registrations the S-CSCF holds and of live reg event subscriptions.

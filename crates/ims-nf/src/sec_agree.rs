@@ -664,6 +664,13 @@ pub struct SecAgree {
     installer: Arc<dyn SaInstaller>,
     next_spi: Mutex<u32>,
     by_call: Mutex<HashMap<String, Agreement>>,
+    /// The agreements holding an SA (current or old) by the UE's protected ports
+    /// (`ue_ip:port-c` and `ue_ip:port-s`): requests are checked against the SAs of their
+    /// source without a scan. Locked after `by_call`, never alone before it.
+    by_addr: Mutex<HashMap<SocketAddr, Vec<String>>>,
+    /// Agreements examined by the last [`SecAgree::accept_request`] (tests).
+    #[cfg(test)]
+    examined: std::sync::atomic::AtomicUsize,
     /// The UEs' protected server ports (`ue_ip:port-s`) while they have SAs: requests to them
     /// leave from our protected client port (shared with the transport).
     peers: Arc<RwLock<HashSet<SocketAddr>>>,
@@ -678,6 +685,9 @@ impl SecAgree {
             installer,
             next_spi: Mutex::new(first),
             by_call: Mutex::new(HashMap::new()),
+            by_addr: Mutex::new(HashMap::new()),
+            #[cfg(test)]
+            examined: std::sync::atomic::AtomicUsize::new(0),
             peers: Arc::default(),
         }
     }
@@ -727,30 +737,83 @@ impl SecAgree {
         out.join(", ")
     }
 
-    fn install(&self, sa: &SecurityAssociation) {
+    /// The UE's protected client and server addresses of an SA.
+    fn ue_addrs(sa: &SecurityAssociation) -> [SocketAddr; 2] {
+        [
+            SocketAddr::new(sa.ue_ip, sa.ue.port_c),
+            SocketAddr::new(sa.ue_ip, sa.ue.port_s),
+        ]
+    }
+
+    fn install(&self, sa: &SecurityAssociation, call_id: &str) {
         // a failed install (no kernel IPsec) leaves the agreement in place: the state and the
         // headers are what this P-CSCF answers for
         let _ = self.installer.install(sa);
         if let Ok(mut p) = self.peers.write() {
             p.insert(SocketAddr::new(sa.ue_ip, sa.ue.port_s));
         }
+        let mut idx = self.by_addr.lock().expect("sec-agree index lock");
+        for a in Self::ue_addrs(sa) {
+            let v = idx.entry(a).or_default();
+            if !v.iter().any(|k| k == call_id) {
+                v.push(call_id.to_string());
+            }
+        }
     }
 
-    fn uninstall(&self, sa: &SecurityAssociation, calls: &HashMap<String, Agreement>) {
+    /// Removes the SA `sa` of the agreement `call_id` (already taken out of it, or the whole
+    /// agreement out of `calls`): kernel SAs, index entries and the protected peer no other SA
+    /// uses.
+    fn uninstall(
+        &self,
+        sa: &SecurityAssociation,
+        call_id: &str,
+        calls: &HashMap<String, Agreement>,
+    ) {
         let _ = self.installer.remove(sa);
+        let holds = |k: &str, addr: SocketAddr, server: bool| {
+            calls.get(k).is_some_and(|a| {
+                [&a.sa, &a.old].into_iter().flatten().any(|o| {
+                    o != sa
+                        && o.ue_ip == addr.ip()
+                        && if server {
+                            o.ue.port_s == addr.port()
+                        } else {
+                            Self::ue_addrs(o).contains(&addr)
+                        }
+                })
+            })
+        };
         let peer = SocketAddr::new(sa.ue_ip, sa.ue.port_s);
+        let mut idx = self.by_addr.lock().expect("sec-agree index lock");
+        for addr in Self::ue_addrs(sa) {
+            if let Some(v) = idx.get_mut(&addr) {
+                v.retain(|k| k != call_id || holds(k, addr, false));
+                if v.is_empty() {
+                    idx.remove(&addr);
+                }
+            }
+        }
         // another agreement (a later registration from the same UE port) may still use it
-        let used = calls.values().any(|a| {
-            [&a.sa, &a.old]
-                .into_iter()
-                .flatten()
-                .any(|o| o != sa && SocketAddr::new(o.ue_ip, o.ue.port_s) == peer)
-        });
+        let used = idx
+            .get(&peer)
+            .is_some_and(|v| v.iter().any(|k| holds(k, peer, true)));
+        drop(idx);
         if !used {
             if let Ok(mut p) = self.peers.write() {
                 p.remove(&peer);
             }
         }
+    }
+
+    /// The agreements with an SA at the UE address `addr` (from the index).
+    fn at(&self, addr: SocketAddr) -> Vec<String> {
+        self.by_addr
+            .lock()
+            .expect("sec-agree index lock")
+            .get(&addr)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Whether a request from `src` may be processed (TS 33.203 §7, TS 24.229 §5.2.2): one
@@ -771,10 +834,20 @@ impl SecAgree {
     ) -> bool {
         let from = |sa: &SecurityAssociation| sa.ue_ip == src.ip() && sa.ue.port_c == src.port();
         let mut calls = self.by_call.lock().expect("sec-agree lock");
+        // only the agreements with an SA at the source (or at the protected contact) can
+        // decide: found by the index, not by a scan of every UE's
+        let mut keys = self.at(src);
+        if let Some(c) = contact.filter(|c| *c != src) {
+            keys.extend(self.at(c));
+        }
+        #[cfg(test)]
+        self.examined
+            .store(keys.len(), std::sync::atomic::Ordering::Relaxed);
         if protected {
             let mut retire = None;
             let mut ok = false;
-            for (k, a) in calls.iter() {
+            for k in &keys {
+                let Some(a) = calls.get(k) else { continue };
                 if a.sa.as_ref().is_some_and(from) {
                     ok = true;
                     if a.old.is_some() && a.sa.as_ref().is_some_and(|s| s.established) {
@@ -789,7 +862,7 @@ impl SecAgree {
             }
             if let Some(k) = retire {
                 if let Some(old) = calls.get_mut(&k).and_then(|a| a.old.take()) {
-                    self.uninstall(&old, &calls);
+                    self.uninstall(&old, &k, &calls);
                 }
             }
             return ok;
@@ -804,8 +877,9 @@ impl SecAgree {
                     || sa.ue.port_s == src.port()
                     || contact == Some(SocketAddr::new(sa.ue_ip, sa.ue.port_s)))
         };
-        !calls
-            .values()
+        !keys
+            .iter()
+            .filter_map(|k| calls.get(k))
             .any(|a| a.sa.as_ref().is_some_and(bypasses) || a.old.as_ref().is_some_and(bypasses))
     }
 
@@ -980,8 +1054,12 @@ impl SecAgree {
         let mut server = None;
         if let (Some(ck), Some(ik)) = (&ck, &ik) {
             let mut calls = self.by_call.lock().expect("sec-agree lock");
+            let mut gone = Vec::new();
             if let Some(a) = calls.get_mut(call_id) {
-                server = self.agree(a, ck, ik, ue_ip, now);
+                server = self.agree(a, call_id, ck, ik, ue_ip, now, &mut gone);
+            }
+            for sa in &gone {
+                self.uninstall(sa, call_id, &calls);
             }
         }
         if ck.is_none() && ik.is_none() && server.is_none() {
@@ -995,13 +1073,16 @@ impl SecAgree {
         e.to_owned_message().ok()
     }
 
+    #[allow(clippy::too_many_arguments)] // the agreement, its keys and what it replaces
     fn agree(
         &self,
         a: &mut Agreement,
+        call_id: &str,
         ck: &str,
         ik: &str,
         ue_ip: IpAddr,
         now: u64,
+        gone: &mut Vec<SecurityAssociation>,
     ) -> Option<String> {
         let (ck, ik) = (
             ims_auth::encoding::hex_decode(ck).ok()?,
@@ -1044,16 +1125,12 @@ impl SecAgree {
         // (the UE was challenged again) goes
         match a.sa.take() {
             Some(prev) if prev.established => {
-                if let Some(older) = a.old.replace(prev) {
-                    let _ = self.installer.remove(&older);
-                }
+                gone.extend(a.old.replace(prev));
             }
-            Some(prev) => {
-                let _ = self.installer.remove(&prev);
-            }
+            Some(prev) => gone.push(prev),
             None => {}
         }
-        self.install(&sa);
+        self.install(&sa, call_id);
         let server = SecMechanism {
             name: IPSEC_3GPP,
             q: Some(100),
@@ -1096,7 +1173,7 @@ impl SecAgree {
             None => {
                 if let Some(a) = calls.remove(call_id) {
                     for sa in [a.sa, a.old].into_iter().flatten() {
-                        self.uninstall(&sa, &calls);
+                        self.uninstall(&sa, call_id, &calls);
                     }
                 }
             }
@@ -1106,19 +1183,27 @@ impl SecAgree {
     /// Removes the SAs of the UE at `ue_ip` (its registration was ended by the network).
     pub fn forget_ue(&self, ue_ip: IpAddr, ue_port_s: Option<u16>) {
         let mut calls = self.by_call.lock().expect("sec-agree lock");
-        let gone: Vec<String> = calls
-            .iter()
-            .filter(|(_, a)| {
-                a.sa.as_ref().is_some_and(|sa| {
-                    sa.ue_ip == ue_ip && ue_port_s.is_none_or(|p| p == sa.ue.port_s)
-                })
-            })
-            .map(|(k, _)| k.clone())
-            .collect();
+        let of_ue = |a: &Agreement| {
+            a.sa.as_ref()
+                .is_some_and(|sa| sa.ue_ip == ue_ip && ue_port_s.is_none_or(|p| p == sa.ue.port_s))
+        };
+        let gone: Vec<String> = match ue_port_s {
+            // the contact's port: its agreements from the index
+            Some(p) => self
+                .at(SocketAddr::new(ue_ip, p))
+                .into_iter()
+                .filter(|k| calls.get(k).is_some_and(of_ue))
+                .collect(),
+            None => calls
+                .iter()
+                .filter(|(_, a)| of_ue(a))
+                .map(|(k, _)| k.clone())
+                .collect(),
+        };
         for k in gone {
             if let Some(a) = calls.remove(&k) {
                 for sa in [a.sa, a.old].into_iter().flatten() {
-                    self.uninstall(&sa, &calls);
+                    self.uninstall(&sa, &k, &calls);
                 }
             }
         }
@@ -1129,25 +1214,25 @@ impl SecAgree {
     pub fn expire(&self, now: u64) -> usize {
         let mut calls = self.by_call.lock().expect("sec-agree lock");
         let lifetime = self.cfg.temporary_lifetime;
-        let mut ended: Vec<SecurityAssociation> = Vec::new();
+        let mut ended: Vec<(String, SecurityAssociation)> = Vec::new();
         let mut gone = 0;
-        calls.retain(|_, a| {
+        calls.retain(|k, a| {
             if a.old.as_ref().is_some_and(|o| o.expires_at <= now) {
-                ended.extend(a.old.take());
+                ended.extend(a.old.take().map(|o| (k.clone(), o)));
             }
             let keep = match &a.sa {
                 Some(sa) => sa.expires_at > now,
                 None => a.offered_at + lifetime > now,
             };
             if !keep {
-                ended.extend(a.sa.take());
-                ended.extend(a.old.take());
+                ended.extend(a.sa.take().map(|o| (k.clone(), o)));
+                ended.extend(a.old.take().map(|o| (k.clone(), o)));
                 gone += 1;
             }
             keep
         });
-        for sa in &ended {
-            self.uninstall(sa, &calls);
+        for (k, sa) in &ended {
+            self.uninstall(sa, k, &calls);
         }
         gone
     }
@@ -1512,6 +1597,63 @@ mod tests {
         sa.forget_ue(UE, Some(1357));
         assert!(sa.protected_peers().read().unwrap().is_empty());
         assert!(sa.accept_request(ue(2468), false, false, None));
+    }
+
+    #[test]
+    fn the_sas_of_a_source_are_found_by_index_not_by_a_scan() {
+        let (sa, _) = engine();
+        let ports = |i: u16| (20_000 + 2 * i, 20_001 + 2 * i);
+        // 300 UEs behind one address (a NAT), each with its own ports and registration
+        for i in 0..300u16 {
+            let (pc, ps) = ports(i);
+            let call = format!("Call-ID: reg-{i}");
+            let offer = format!(
+                "ipsec-3gpp;alg=hmac-sha-1-96;spi-c={};spi-s={};port-c={pc};port-s={ps}",
+                10_000 + u32::from(i) * 2,
+                10_001 + u32::from(i) * 2
+            );
+            let r = register(&format!(
+                "Require: sec-agree\r\nSecurity-Client: {offer}\r\n"
+            ))
+            .replace("Call-ID: reg-1", &call);
+            sa.on_register(&ims_sip::parse_datagram(r.as_bytes()).unwrap(), false, 1)
+                .unwrap();
+            let c = challenge().replace("Call-ID: reg-1", &call);
+            sa.on_challenge(&ims_sip::parse_datagram(c.as_bytes()).unwrap(), UE, 1)
+                .unwrap();
+            sa.on_registered(&format!("reg-{i}"), &[(format!("10.0.0.7:{ps}"), 3600)]);
+        }
+        assert_eq!(sa.associations().len(), 300);
+        assert_eq!(sa.protected_peers().read().unwrap().len(), 300);
+        let ue = |port| SocketAddr::new(UE, port);
+        let seen = || sa.examined.load(std::sync::atomic::Ordering::Relaxed);
+        let (pc, ps) = ports(177);
+        // over UE 177's SA: its agreement alone is looked at
+        assert!(sa.accept_request(ue(pc), true, false, None));
+        assert_eq!(seen(), 1);
+        // unprotected from its protected server port: refused, again without a scan
+        assert!(!sa.accept_request(ue(ps), false, false, None));
+        assert_eq!(seen(), 1);
+        // naming its protected contact from elsewhere: refused
+        assert!(!sa.accept_request(ue(9_999), false, false, Some(ue(ps))));
+        assert_eq!(seen(), 1);
+        // a port no SA uses: nothing to look at
+        assert!(sa.accept_request(ue(9_999), false, false, None));
+        assert!(!sa.accept_request(ue(9_999), true, false, None));
+        assert_eq!(seen(), 0);
+        // the network ends UE 177's registration: its SAs and index entries go, no other's
+        sa.forget_ue(UE, Some(ps));
+        assert_eq!(sa.associations().len(), 299);
+        assert_eq!(sa.protected_peers().read().unwrap().len(), 299);
+        assert!(sa.accept_request(ue(ps), false, false, None));
+        assert_eq!(seen(), 0);
+        let (pc2, _) = ports(178);
+        assert!(sa.accept_request(ue(pc2), true, false, None));
+        assert_eq!(seen(), 1);
+        // expiry empties the index with the agreements
+        assert_eq!(sa.expire(3600), 299);
+        assert!(sa.by_addr.lock().unwrap().is_empty());
+        assert!(sa.protected_peers().read().unwrap().is_empty());
     }
 
     #[test]

@@ -71,6 +71,22 @@ impl ProxyConfig {
         }
     }
 
+    /// Whether a Via's sent-by (its host and port) is one of ours: [`Self::is_our_sent_by`] of
+    /// `host:port` (or `host`), without writing it out.
+    pub fn is_our_via(&self, host: &ims_sip::Host<'_>, port: Option<u16>) -> bool {
+        let is = |sb: &str| match port {
+            None => host_text_is(host, sb),
+            Some(p) => sb.rsplit_once(':').is_some_and(|(h, ps)| {
+                // the port as Display writes it: decimal, no leading zeros
+                !(ps.len() > 1 && ps.starts_with('0'))
+                    && ps.bytes().all(|c| c.is_ascii_digit())
+                    && ps.parse::<u16>().ok() == Some(p)
+                    && host_text_is(host, h)
+            }),
+        };
+        is(&self.sent_by) || self.tls_sent_by.as_deref().is_some_and(is)
+    }
+
     /// Whether a Via sent-by (`host:port` or `host`) is one of ours.
     pub fn is_our_sent_by(&self, sent_by: &str) -> bool {
         sent_by.eq_ignore_ascii_case(&self.sent_by)
@@ -1076,17 +1092,15 @@ fn preprocess(cfg: &ProxyConfig, m: &Message<'_>) -> Result<OwnedMessage, Refusa
         return Err((483, Vec::new()));
     }
     // §16.3 step 4: a Via of ours whose branch carries this request's loop hash is a loop;
-    // another hash means the request was retargeted and is spiralling
-    let lh = format!("z9hG4bK-{:016x}-", loop_hash(m));
+    // another hash means the request was retargeted and is spiralling (the hash is computed
+    // only when a Via of ours is there)
+    let mut lh = None;
     for v in m.via().flatten() {
-        let ours = {
-            let sb = match v.port() {
-                Some(p) => format!("{}:{p}", v.host()),
-                None => v.host().to_string(),
-            };
-            cfg.is_our_sent_by(&sb)
-        };
-        if ours && v.branch().is_some_and(|b| b.starts_with(&lh)) {
+        if !cfg.is_our_via(&v.host(), v.port()) {
+            continue;
+        }
+        let h = *lh.get_or_insert_with(|| loop_hash(m));
+        if v.branch().is_some_and(|b| branch_carries(b, h)) {
             return Err((482, Vec::new()));
         }
     }
@@ -1094,12 +1108,16 @@ fn preprocess(cfg: &ProxyConfig, m: &Message<'_>) -> Result<OwnedMessage, Refusa
     let mut changed = false;
     // §16.4: a Request-URI that is ours came from a strict router: the real one is the last
     // Route value
-    let routes: Vec<String> = m
-        .get_all::<Route<'_>>()
-        .filter_map(Result::ok)
-        .map(|r| r.to_string())
-        .collect();
-    if m.request_uri_str().is_some_and(|u| is_local_uri(cfg, u)) && !routes.is_empty() {
+    let strict_routed = m.request_uri_str().is_some_and(|u| is_local_uri(cfg, u));
+    let routes: Vec<String> = if strict_routed {
+        m.get_all::<Route<'_>>()
+            .filter_map(Result::ok)
+            .map(|r| r.to_string())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if strict_routed && !routes.is_empty() {
         let last = routes.last().cloned().unwrap_or_default();
         let uri = NameAddrHeader::parse(&last)
             .map(|n| n.uri().as_str().to_owned())
@@ -1138,7 +1156,7 @@ fn is_local_uri(cfg: &ProxyConfig, uri: &str) -> bool {
     let Some(s) = u.as_sip() else {
         return false;
     };
-    let host = s.host().to_string();
+    let host = s.host();
     let port = s.port().unwrap_or(if s.is_secure() { 5061 } else { 5060 });
     // our ports are the ones in sent_by (and tls_sent_by); a `host:port` entry of local_hosts
     // names its own port
@@ -1151,10 +1169,43 @@ fn is_local_uri(cfg: &ProxyConfig, uri: &str) -> bool {
     let tls_port = cfg.tls_sent_by.as_deref().map(port_of);
     cfg.local_hosts.iter().any(|h| match h.rsplit_once(':') {
         Some((a, b)) if !a.contains(':') || a.ends_with(']') => {
-            a.eq_ignore_ascii_case(&host) && b.parse::<u16>().unwrap_or(our_port) == port
+            host_text_is(&host, a) && b.parse::<u16>().unwrap_or(our_port) == port
         }
-        _ => h.eq_ignore_ascii_case(&host) && (port == our_port || Some(port) == tls_port),
+        _ => host_text_is(&host, h) && (port == our_port || Some(port) == tls_port),
     })
+}
+
+/// Whether `text` is `host` as [`ims_sip::Host`]'s `Display` writes it (ASCII case ignored),
+/// without writing it.
+fn host_text_is(host: &ims_sip::Host<'_>, text: &str) -> bool {
+    match host {
+        ims_sip::Host::Domain(d) => d.eq_ignore_ascii_case(text),
+        ims_sip::Host::Ipv4(a) => {
+            // the dotted quad Display writes: no leading zeros, no sign
+            text.bytes().all(|c| c.is_ascii_digit() || c == b'.')
+                && !text.split('.').any(|p| p.len() > 1 && p.starts_with('0'))
+                && text.parse::<std::net::Ipv4Addr>().ok() == Some(*a)
+        }
+        ims_sip::Host::Ipv6(s) => text
+            .strip_prefix('[')
+            .and_then(|t| t.strip_suffix(']'))
+            .is_some_and(|t| t.eq_ignore_ascii_case(s)),
+    }
+}
+
+/// Whether a branch starts with `z9hG4bK-<16 lowercase hex digits of hash>-` (the branches this
+/// proxy writes), without formatting the prefix.
+fn branch_carries(branch: &str, hash: u64) -> bool {
+    let Some(rest) = branch.strip_prefix("z9hG4bK-") else {
+        return false;
+    };
+    let b = rest.as_bytes();
+    b.len() > 16
+        && b[16] == b'-'
+        && b[..16]
+            .iter()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
+        && u64::from_str_radix(&rest[..16], 16).ok() == Some(hash)
 }
 
 /// Stateless forwarding of a request (§16.11): the §16.3 checks, loop detection and Route
@@ -1200,11 +1251,7 @@ pub fn stateless_response(
     m: &Message<'_>,
 ) -> Option<(Vec<u8>, (String, String, u16))> {
     let top = m.top_via().ok()??;
-    let sb = match top.port() {
-        Some(p) => format!("{}:{p}", top.host()),
-        None => top.host().to_string(),
-    };
-    if !cfg.is_our_sent_by(&sb) {
+    if !cfg.is_our_via(&top.host(), top.port()) {
         return None;
     }
     let hop = response_next_hop(m)?;
@@ -1222,5 +1269,71 @@ fn better(a: &OwnedMessage, b: &OwnedMessage) -> bool {
         (true, false) => true,
         (false, true) => false,
         _ => ca / 100 <= cb / 100,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The allocation-free checks say what the written-out comparisons they replace say.
+    #[test]
+    fn via_and_branch_checks_match_the_written_out_comparison() {
+        let cfgs = [
+            ProxyConfig::default(),
+            ProxyConfig {
+                sent_by: "Proxy.Example.COM:5062".into(),
+                tls_sent_by: Some("[2001:db8::1]:5061".into()),
+                ..ProxyConfig::default()
+            },
+            ProxyConfig {
+                sent_by: "proxy.example.com".into(),
+                ..ProxyConfig::default()
+            },
+        ];
+        let vias = [
+            "SIP/2.0/UDP 127.0.0.1:5060",
+            "SIP/2.0/UDP 127.0.0.1",
+            "SIP/2.0/UDP 127.0.0.1:5061",
+            "SIP/2.0/UDP 127.0.0.2:5060",
+            "SIP/2.0/UDP proxy.example.com:5062",
+            "SIP/2.0/UDP PROXY.example.com",
+            "SIP/2.0/UDP proxy.example.com",
+            "SIP/2.0/TLS [2001:DB8::1]:5061",
+            "SIP/2.0/TLS [2001:db8::1]",
+            "SIP/2.0/TLS [2001:db8:0::1]:5061",
+        ];
+        for cfg in &cfgs {
+            for v in vias {
+                let raw = format!(
+                    "OPTIONS sip:x@y SIP/2.0\r\nVia: {v};branch=z9hG4bK1\r\nContent-Length: 0\r\n\r\n"
+                );
+                let m = ims_sip::parse_datagram(raw.as_bytes()).unwrap();
+                let via = m.top_via().unwrap().unwrap();
+                let written = match via.port() {
+                    Some(p) => format!("{}:{p}", via.host()),
+                    None => via.host().to_string(),
+                };
+                assert_eq!(
+                    cfg.is_our_via(&via.host(), via.port()),
+                    cfg.is_our_sent_by(&written),
+                    "{v} against {}",
+                    cfg.sent_by
+                );
+            }
+        }
+        for (hash, branch, carries) in [
+            (0x0123_4567_89ab_cdef, "z9hG4bK-0123456789abcdef-1", true),
+            (0x0123_4567_89ab_cdef, "z9hG4bK-0123456789ABCDEF-1", false),
+            (0x0123_4567_89ab_cdef, "z9hG4bK-0123456789abcdee-1", false),
+            (0x0123_4567_89ab_cdef, "z9hG4bK-0123456789abcdef", false),
+            (0x0123_4567_89ab_cdef, "z9hG4bK0123456789abcdef-1", false),
+            (1, "z9hG4bK-0000000000000001-", true),
+            (1, "z9hG4bK-+000000000000001-", false),
+        ] {
+            let prefix = format!("z9hG4bK-{hash:016x}-");
+            assert_eq!(branch.starts_with(&prefix), carries, "{branch}");
+            assert_eq!(branch_carries(branch, hash), carries, "{branch}");
+        }
     }
 }

@@ -712,6 +712,25 @@ fn duplicates_by_origin_host_and_end_to_end() {
 }
 
 #[test]
+fn a_restarted_origin_is_forgotten_by_duplicate_detection() {
+    let now = t0();
+    let mut d = Duplicates::new(Duration::from_secs(240), 1000);
+    let r1 = mar("scscf.ims.example.org");
+    let m1 = Message::parse(&r1).unwrap();
+    assert_eq!(d.check(now, &m1), Duplicate::New);
+    d.answered(&m1, Bytes::from(answer_to(&m1.to_owned())));
+    let other = mar("icscf.ims.example.org");
+    let other = Message::parse(&other).unwrap();
+    assert_eq!(d.check(now, &other), Duplicate::New);
+    // the S-CSCF restarted with lost state: its next request with the same End-to-End is new
+    assert_eq!(d.forget_origin("SCSCF.ims.example.org"), 1);
+    assert_eq!(d.check(now, &m1), Duplicate::New);
+    // the other origin is still remembered
+    assert_eq!(d.check(now, &other), Duplicate::InProgress);
+    assert_eq!(d.forget_origin("nobody.ims.example.org"), 0);
+}
+
+#[test]
 fn duplicates_are_bounded() {
     let now = t0();
     let mut d = Duplicates::new(Duration::from_secs(240), 10);

@@ -244,6 +244,10 @@ pub(crate) struct Driver<C: Core> {
     /// Our `host:port`, the warn-agent of Warning headers.
     agent: String,
     stats: Arc<Stats>,
+    /// Co-located endpoints reached in memory, and our UDP address (the source they see);
+    /// the registration of our own address is dropped (removed) with the driver.
+    local: Option<(super::LocalLinks, SocketAddr)>,
+    _local_entry: Option<super::local::Registration>,
 }
 
 /// Datagrams taken from the UDP socket after the first one of a wake-up, before the core's
@@ -289,6 +293,8 @@ pub(crate) struct Stats {
     bad_dropped: AtomicU64,
     framing_lost: AtomicU64,
     idle_closed: AtomicU64,
+    local_sent: AtomicU64,
+    local_received: AtomicU64,
 }
 
 impl Stats {
@@ -307,6 +313,8 @@ impl Stats {
             malformed_dropped: self.bad_dropped.load(Ordering::Relaxed),
             framing_lost: self.framing_lost.load(Ordering::Relaxed),
             idle_closed: self.idle_closed.load(Ordering::Relaxed),
+            in_process_sent: self.local_sent.load(Ordering::Relaxed),
+            in_process_received: self.local_received.load(Ordering::Relaxed),
         }
     }
 }
@@ -327,6 +335,11 @@ pub struct TransportStats {
     /// TCP/TLS connections closed after [`super::EndpointConfig::idle_timeout`] without
     /// traffic and without a transaction using them.
     pub idle_closed: u64,
+    /// Datagrams handed to a co-located endpoint in memory ([`super::LocalLinks`]) instead of
+    /// sent on the socket.
+    pub in_process_sent: u64,
+    /// Datagrams a co-located endpoint handed to this one in memory.
+    pub in_process_received: u64,
 }
 
 /// Starts the task; returns the command sender and the counters.
@@ -339,7 +352,24 @@ pub(crate) fn spawn<C: Core>(
     let (inbound_tx, inbound_rx) = mpsc::unbounded_channel();
     let stats = Arc::new(Stats::default());
     let agent = sockets.sent_by();
+    let (local, local_entry) = match (&cfg.local, &sockets.udp) {
+        // a wildcard address is not what peers see as our source: sockets only
+        (Some(links), Some(_)) if !sockets.local.ip().is_unspecified() => {
+            links.register(sockets.local, inbound_tx.clone());
+            (
+                Some((links.clone(), sockets.local)),
+                Some(super::local::Registration {
+                    links: links.clone(),
+                    at: sockets.local,
+                    tx: inbound_tx.clone(),
+                }),
+            )
+        }
+        _ => (None, None),
+    };
     let d = Driver {
+        local,
+        _local_entry: local_entry,
         ctx: ConnCtx {
             inbound: inbound_tx,
             parser: cfg.parser,
@@ -414,10 +444,19 @@ impl<C: Core> Driver<C> {
                 }
                 r = recv_udp(&client_udp, &mut cbuf) => {
                     if let Ok((n, peer)) = r {
-                        self.datagram(&cbuf[..n], peer);
+                        self.client_datagram(&cbuf[..n], peer);
                     }
                 }
-                Some(i) = self.inbound_rx.recv() => self.inbound(i),
+                Some(i) = self.inbound_rx.recv() => {
+                    self.inbound(i);
+                    // like datagrams: take what else is queued before sending
+                    for _ in 0..UDP_BATCH {
+                        let Ok(i) = self.inbound_rx.try_recv() else {
+                            break;
+                        };
+                        self.inbound(i);
+                    }
+                }
                 c = self.cmd_rx.recv() => match c {
                     Some(c) => {
                         c(&mut self.core);
@@ -450,12 +489,36 @@ impl<C: Core> Driver<C> {
     }
 
     fn datagram(&mut self, d: &[u8], peer: SocketAddr) {
-        if is_keepalive(d) {
+        if is_keepalive(d) || self.answer_outside_client_port(d, peer) {
             return;
         }
-        let msg = match OwnedMessage::parse_datagram_with(Bytes::copy_from_slice(d), &self.parser) {
+        self.datagram_bytes(Bytes::copy_from_slice(d), peer);
+    }
+
+    /// A response from a peer of the client port that did not come to it: a UE with security
+    /// associations answers only over them, i.e. to the protected client port (TS 33.203 §7.1),
+    /// so it is dropped, as the kernel's IPsec policies would.
+    fn answer_outside_client_port(&self, d: &[u8], peer: SocketAddr) -> bool {
+        self.client
+            .as_ref()
+            .is_some_and(|(c, _, _)| d.starts_with(b"SIP/") && c.serves(peer))
+    }
+
+    /// A datagram on the client port: only its peers reach it (the UEs' protected server
+    /// ports while their SAs last, TS 33.203 §7.1); anything else is dropped.
+    fn client_datagram(&mut self, d: &[u8], peer: SocketAddr) {
+        if is_keepalive(d) || !self.client.as_ref().is_some_and(|(c, _, _)| c.serves(peer)) {
+            return;
+        }
+        self.datagram_bytes(Bytes::copy_from_slice(d), peer);
+    }
+
+    /// A datagram (from the socket, or handed over by a co-located endpoint).
+    fn datagram_bytes(&mut self, bytes: Bytes, peer: SocketAddr) {
+        let msg = match OwnedMessage::parse_datagram_with(bytes.clone(), &self.parser) {
             Ok(m) => m,
             Err(e) => {
+                let d = &bytes[..];
                 // RFC 3261 §8.2.2 / §21.4.1: 400 with the reason in a Warning when a response can
                 // be built; else (responses, ACKs, garbage) drop and count
                 let answered = bad_request(d, &e.to_string(), &self.agent).is_some_and(|r| {
@@ -487,6 +550,12 @@ impl<C: Core> Driver<C> {
     fn inbound(&mut self, i: Inbound) {
         match i {
             Inbound::Message(m, remote) => self.received(m, remote),
+            Inbound::Datagram(b, from) => {
+                self.stats.local_received.fetch_add(1, Ordering::Relaxed);
+                if !is_keepalive(&b) {
+                    self.datagram_bytes(b, from);
+                }
+            }
             Inbound::Opened(peer, w) => {
                 // a connection opened for another domain than the one in `conns` stays in
                 // `named` only
@@ -602,6 +671,16 @@ impl<C: Core> Driver<C> {
                 }
             }
             Transport::Udp => {
+                // a co-located endpoint: the same bytes, in memory
+                if let Some((links, from)) = &self.local {
+                    match links.hand_over(t.remote.addr, *from, t.bytes) {
+                        None => {
+                            self.stats.local_sent.fetch_add(1, Ordering::Relaxed);
+                            return;
+                        }
+                        Some(b) => t.bytes = b,
+                    }
+                }
                 let ok = match &self.udp {
                     Some(s) => s.send_to(&t.bytes, t.remote.addr).await.is_ok(),
                     None => false,

@@ -56,6 +56,9 @@ pub struct EndpointConfig {
     /// A second local port that requests to some peers leave from (and their responses come
     /// back to): the protected client port of a P-CSCF (TS 33.203 §7.1), `None` for none.
     pub client_port: Option<ClientPort>,
+    /// Co-located endpoints this one hands its UDP datagrams to in memory (and receives from),
+    /// see [`super::LocalLinks`]; `None` (the default) sends everything on the sockets.
+    pub local: Option<super::LocalLinks>,
 }
 
 /// A local port, beside the endpoint's own, that requests to the peers in [`Self::peers`] are
@@ -106,6 +109,7 @@ impl Default for EndpointConfig {
             #[cfg(feature = "tls")]
             tls: None,
             client_port: None,
+            local: None,
         }
     }
 }

@@ -64,6 +64,7 @@
 mod driver;
 mod endpoint;
 mod error;
+mod local;
 pub mod proxy;
 pub mod resolve;
 mod transport;
@@ -71,4 +72,5 @@ mod transport;
 pub use driver::TransportStats;
 pub use endpoint::{ClientPort, ClientTransaction, Endpoint, EndpointConfig, Incoming};
 pub use error::NetError;
+pub use local::LocalLinks;
 pub use proxy::{Locations, ProxyEndpoint, ProxyEvents};

@@ -19,6 +19,9 @@ use tokio::sync::{mpsc, watch};
 pub(crate) enum Inbound {
     /// A parsed message from a stream.
     Message(OwnedMessage, Remote),
+    /// A datagram handed over in memory by a co-located endpoint ([`super::LocalLinks`]),
+    /// with the sender's UDP address.
+    Datagram(Bytes, SocketAddr),
     /// A TCP or TLS connection was accepted or connected.
     Opened(Remote, Conn),
     /// The connection to this peer closed (the sender identifies which one).

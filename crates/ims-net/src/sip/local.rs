@@ -1,0 +1,96 @@
+//! In-process hand-off between endpoints of one process: a datagram addressed to the UDP
+//! address of another endpoint sharing the same [`LocalLinks`] is handed to that endpoint's task
+//! as the same bytes, instead of going through the kernel (`sendto` + `recvfrom` + a wake-up).
+//!
+//! The receiving endpoint treats it exactly as a datagram from the sender's UDP address: it is
+//! parsed, its top Via gets `received`/`rport` as RFC 3581 says, and responses go back the same
+//! way. Only UDP is handed over (a request the core sends over TCP, e.g. above the MTU limit,
+//! takes the socket), and only between endpoints that were bound with the same table, so traffic
+//! toward every other peer is untouched.
+
+use super::transport::Inbound;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use tokio::sync::mpsc;
+
+/// A table of co-located endpoints by UDP address, shared by the endpoints of one process (for
+/// example the P-, I- and S-CSCF roles of an all-in-one IMS core) that should hand their
+/// datagrams to each other in memory.
+///
+/// Put a clone in each endpoint's [`super::EndpointConfig::local`]: an endpoint bound with UDP
+/// registers its address (removed again when it stops), and a datagram one of them sends to a
+/// registered address reaches that endpoint's task without a socket. The bytes are exactly those
+/// the socket would have carried (Via, Path, Record-Route and the rest unchanged). An endpoint
+/// bound to a wildcard address (`0.0.0.0`, `::`) takes no part: the address its peers see as the
+/// source is not known there.
+#[derive(Debug, Clone, Default)]
+pub struct LocalLinks {
+    peers: Arc<RwLock<HashMap<SocketAddr, mpsc::UnboundedSender<Inbound>>>>,
+}
+
+impl LocalLinks {
+    /// An empty table.
+    pub fn new() -> LocalLinks {
+        LocalLinks::default()
+    }
+
+    /// The addresses registered now.
+    pub fn addresses(&self) -> Vec<SocketAddr> {
+        self.peers
+            .read()
+            .map(|p| p.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn register(&self, at: SocketAddr, tx: mpsc::UnboundedSender<Inbound>) {
+        if let Ok(mut p) = self.peers.write() {
+            p.insert(at, tx);
+        }
+    }
+
+    /// Removes `at` if it is still the endpoint whose inbound channel is `tx`.
+    pub(crate) fn unregister(&self, at: SocketAddr, tx: &mpsc::UnboundedSender<Inbound>) {
+        if let Ok(mut p) = self.peers.write() {
+            if p.get(&at).is_some_and(|t| t.same_channel(tx)) {
+                p.remove(&at);
+            }
+        }
+    }
+
+    /// Hands `bytes` from `from` to the endpoint registered at `to`; gives the bytes back when
+    /// there is none (or it stopped): the caller sends them on the socket.
+    pub(crate) fn hand_over(
+        &self,
+        to: SocketAddr,
+        from: SocketAddr,
+        bytes: Bytes,
+    ) -> Option<Bytes> {
+        let tx = match self.peers.read() {
+            Ok(p) => match p.get(&to) {
+                Some(tx) => tx.clone(),
+                None => return Some(bytes),
+            },
+            Err(_) => return Some(bytes),
+        };
+        match tx.send(Inbound::Datagram(bytes, from)) {
+            Ok(()) => None,
+            Err(mpsc::error::SendError(Inbound::Datagram(b, _))) => Some(b),
+            Err(_) => None,
+        }
+    }
+}
+
+/// Removes the endpoint's entry when its task ends.
+pub(crate) struct Registration {
+    pub(crate) links: LocalLinks,
+    pub(crate) at: SocketAddr,
+    pub(crate) tx: mpsc::UnboundedSender<Inbound>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.links.unregister(self.at, &self.tx);
+    }
+}
