@@ -7,9 +7,8 @@
 mod common;
 mod ims_core;
 
-use ims::nf::runtime::{CoreOptions, CoreStore, ImsCore};
-use ims::nf::store::MemoryStore;
-use ims_core::{scenario, sipp, wait_for};
+use ims::nf::runtime::CoreOptions;
+use ims_core::{scenario, sipp_ue, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn co_located_roles_register_a_ue_in_memory() {
@@ -19,31 +18,15 @@ async fn co_located_roles_register_a_ue_in_memory() {
     let dir = common::TempDir::new("cscf", "in-process", "IMS_KEEP_SIPP");
     let cfg = ims_core::all_in_one(5700, [5760, 5761], None);
     let (pcscf, icscf) = (cfg.ports.pcscf, cfg.ports.icscf);
-    let core = ImsCore::start_with_options(
-        cfg,
-        CoreStore::Memory(MemoryStore::new()),
-        CoreOptions::default().with_in_process(true),
-    )
-    .await
-    .expect("core starts");
-    let (ok, out) = sipp(
+    let core = ims_core::start_with(cfg, CoreOptions::default().with_in_process(true)).await;
+    let (ok, out) = sipp_ue(
         &bin,
         dir.path(),
-        &[
-            "127.0.0.1:5700",
-            "-sf",
-            scenario("ims_register_aka.xml").to_str().unwrap(),
-            "-s",
-            "001010000000001",
-            "-au",
-            "001010000000001@ims.example.org",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "5790",
-            "-m",
-            "1",
-        ],
+        1,
+        "127.0.0.1:5700",
+        scenario("ims_register_aka.xml").to_str().unwrap(),
+        "5790",
+        &[],
     )
     .await;
     assert!(ok, "SIPp registration + de-registration failed:\n{out}");

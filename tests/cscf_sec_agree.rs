@@ -32,11 +32,10 @@ mod common;
 mod ims_core;
 
 use ims::auth::digest::{answer_aka, Challenge, Request};
-use ims::nf::runtime::{CoreOptions, CoreStore, ImsCore};
+use ims::nf::runtime::CoreOptions;
 use ims::nf::sec_agree::{
     mechanisms, RecordingInstaller, SaInstaller, SaOperation, SecAgreeConfig,
 };
-use ims::nf::store::MemoryStore;
 use ims::sip::{HeaderName, OwnedMessage};
 use ims_core::LO;
 use std::net::SocketAddr;
@@ -133,6 +132,56 @@ fn register(
     )
 }
 
+/// The unprotected first REGISTER (CSeq 1, 600 s) from `port`: its Authorization names the
+/// IMPI and answers no challenge yet (TS 24.229 §5.1.1.2).
+fn first_register(port: u16, branch: &str, client: &str) -> String {
+    let empty_auth = format!(
+        "Digest username=\"{IMPI}\",realm=\"ims.example.org\",nonce=\"\",uri=\"sip:ims.example.org\",response=\"\",algorithm=AKAv1-MD5"
+    );
+    register(port, branch, 1, 600, &empty_auth, client, None)
+}
+
+/// The UE's USIM: the demo subscriber's K and OP (those of `ims_core::subscriber`).
+fn usim() -> ims::auth::aka::Usim {
+    let milenage = ims::auth::milenage::Milenage::new(
+        b"ims-rs-demo-K-01",
+        ims::auth::milenage::OperatorKey::Op(*b"ims-rs-demo-OP-1"),
+    );
+    ims::auth::aka::Usim::new(milenage, 5)
+}
+
+/// Sends the unprotected first REGISTER `req` from `plain` to the P-CSCF's port `to`: asserts
+/// the 401 and returns it with the P-CSCF's (first) Security-Server.
+async fn challenged(plain: &UdpSocket, to: u16, req: &str) -> (OwnedMessage, String) {
+    let r401 = transact(plain, to, req).await;
+    assert_eq!(r401.as_message().status(), Some(401));
+    let server = mechanisms(&r401.as_message(), HeaderName::SecurityServer)
+        .expect("Security-Server")[0]
+        .to_string();
+    (r401, server)
+}
+
+/// Waits until the P-CSCF has recorded the registration of `contact` and, with `sas`, has
+/// established every SA.
+async fn wait_registered(pcscf: &ims::nf::cscf::Pcscf, contact: &str, sas: bool) {
+    let what = if sas {
+        "the P-CSCF to record the registration and its SAs"
+    } else {
+        "the P-CSCF to record the registration"
+    };
+    ims_core::wait_for(what, || {
+        pcscf.registration(contact).is_some()
+            && (!sas
+                || pcscf
+                    .sec_agree()
+                    .unwrap()
+                    .associations()
+                    .iter()
+                    .all(|s| s.established))
+    })
+    .await;
+}
+
 fn answer(resp: &OwnedMessage, usim: &mut ims::auth::aka::Usim) -> (String, [u8; 16], [u8; 16]) {
     let m = resp.as_message();
     let www = m.header(HeaderName::WwwAuthenticate).expect("a challenge");
@@ -154,13 +203,11 @@ async fn ims_aka_registration_with_sec_agree() {
     let cfg = ims_core::all_in_one(PCSCF, [6956, 6957], None);
     let installer = Arc::new(RecordingInstaller::default());
     let sa: Arc<dyn SaInstaller> = installer.clone();
-    let core = ImsCore::start_with_options(
+    let core = ims_core::start_with(
         cfg,
-        CoreStore::Memory(MemoryStore::new()),
         CoreOptions::default().with_sec_agree(SecAgreeConfig::new(LO, PORT_PC, PORT_PS), Some(sa)),
     )
-    .await
-    .expect("core starts");
+    .await;
     let pcscf = core.pcscf().expect("P-CSCF runs").clone();
     let plain = bind(UE_PLAIN).await;
     let protected = bind(UE_PORT_UC).await;
@@ -168,28 +215,26 @@ async fn ims_aka_registration_with_sec_agree() {
         "ipsec-3gpp;alg=hmac-md5-96;ealg=null;spi-c=1111;spi-s=2222;port-c={UE_PORT_UC};port-s={UE_PORT_US}, \
          ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;spi-c=1111;spi-s=2222;port-c={UE_PORT_UC};port-s={UE_PORT_US}"
     );
-    let empty_auth = format!(
-        "Digest username=\"{IMPI}\",realm=\"ims.example.org\",nonce=\"\",uri=\"sip:ims.example.org\",response=\"\",algorithm=AKAv1-MD5"
-    );
 
     // 1. the unprotected REGISTER → 401 with Security-Server, without CK/IK
-    let r401 = transact(
-        &plain,
-        PCSCF,
-        &register(UE_PLAIN, "sa1", 1, 600, &empty_auth, &client, None),
-    )
-    .await;
+    let r401 = transact(&plain, PCSCF, &first_register(UE_PLAIN, "sa1", &client)).await;
     let m = r401.as_message();
     assert_eq!(m.status(), Some(401), "{m}");
     let www = m
         .header(HeaderName::WwwAuthenticate)
         .expect("WWW-Authenticate");
     assert!(www.contains("nonce=\""), "{www}");
-    for k in ["ck=", "ik="] {
-        assert!(
-            !www.to_ascii_lowercase().contains(k),
-            "{k} reached the UE: {www}"
-        );
+    // the parameter names (a base64 nonce may well contain "ik=" itself)
+    let names: Vec<String> = www
+        .trim_start()
+        .trim_start_matches("Digest")
+        .split(',')
+        .filter_map(|p| p.split('=').next())
+        .map(|n| n.trim().to_ascii_lowercase())
+        .collect();
+    assert!(names.iter().any(|n| n == "nonce"), "{www}");
+    for k in ["ck", "ik"] {
+        assert!(!names.iter().any(|n| n == k), "{k} reached the UE: {www}");
     }
     let server = mechanisms(&m, HeaderName::SecurityServer).expect("Security-Server parses");
     assert_eq!(server.len(), 1, "{m}");
@@ -210,11 +255,7 @@ async fn ims_aka_registration_with_sec_agree() {
     drop(server);
 
     // the UE's USIM answers; the P-CSCF's temporary SAs carry the same CK/IK
-    let milenage = ims::auth::milenage::Milenage::new(
-        b"ims-rs-demo-K-01",
-        ims::auth::milenage::OperatorKey::Op(*b"ims-rs-demo-OP-1"),
-    );
-    let mut usim = ims::auth::aka::Usim::new(milenage, 5);
+    let mut usim = usim();
     let (auth, ck, ik) = answer(&r401, &mut usim);
     let ops = installer.operations();
     assert_eq!(ops.len(), 1, "{ops:?}");
@@ -284,16 +325,7 @@ async fn ims_aka_registration_with_sec_agree() {
     assert!(m.header(HeaderName::ServiceRoute).is_some(), "{m}");
     // the P-CSCF reads the 200 as it relays it: its state follows the wire shortly
     let contact = format!("sip:{IMSI}@127.0.0.1:{UE_PORT_US}");
-    ims_core::wait_for("the P-CSCF to record the registration and its SAs", || {
-        pcscf.registration(&contact).is_some()
-            && pcscf
-                .sec_agree()
-                .unwrap()
-                .associations()
-                .iter()
-                .all(|s| s.established)
-    })
-    .await;
+    wait_registered(&pcscf, &contact, true).await;
     let reg = pcscf
         .registration(&contact)
         .expect("the P-CSCF knows the UE");
@@ -443,13 +475,11 @@ async fn sipp_registers_with_sec_agree() {
     let dir = common::TempDir::new("cscf", "sec-agree", "IMS_KEEP_SIPP");
     let installer = Arc::new(RecordingInstaller::default());
     let sa: Arc<dyn SaInstaller> = installer.clone();
-    let core = ImsCore::start_with_options(
+    let core = ims_core::start_with(
         ims_core::all_in_one(6830, [6958, 6959], None),
-        CoreStore::Memory(MemoryStore::new()),
         CoreOptions::default().with_sec_agree(SecAgreeConfig::new(LO, 6836, 6837), Some(sa)),
     )
-    .await
-    .expect("core starts");
+    .await;
     let tshark = common::interop_tool("tshark", "apt-get install tshark");
     let cap = ims_core::capture_with_sip(tshark, dir.path(), &[], &[6830, 6837]).await;
     let (ok, out) = ims_core::sipp(
@@ -476,18 +506,7 @@ async fn sipp_registers_with_sec_agree() {
     .await;
     assert!(ok, "SIPp registration with sec-agree failed:\n{out}");
     let pcscf = core.pcscf().expect("P-CSCF").clone();
-    ims_core::wait_for("the P-CSCF to record the registration and its SAs", || {
-        pcscf
-            .registration("sip:001010000000002@127.0.0.1:6896")
-            .is_some()
-            && pcscf
-                .sec_agree()
-                .unwrap()
-                .associations()
-                .iter()
-                .all(|s| s.established)
-    })
-    .await;
+    wait_registered(&pcscf, "sip:001010000000002@127.0.0.1:6896", true).await;
     let sas = pcscf.sec_agree().expect("sec-agree on").associations();
     assert_eq!(sas.len(), 1, "{sas:?}");
     let s = &sas[0];
@@ -524,13 +543,11 @@ async fn tcp_toward_the_ue_leaves_from_the_protected_client_port() {
     let (base, pc, ps, plain_port, uc, us): (u16, u16, u16, u16, u16, u16) =
         (6860, 6866, 6867, 6885, 6887, 6888);
     let cfg = ims_core::all_in_one(base, [6968, 6969], None);
-    let core = ImsCore::start_with_options(
+    let core = ims_core::start_with(
         cfg,
-        CoreStore::Memory(MemoryStore::new()),
         CoreOptions::default().with_sec_agree(SecAgreeConfig::new(LO, pc, ps), None),
     )
-    .await
-    .expect("core starts");
+    .await;
     let pcscf = core.pcscf().expect("P-CSCF runs").clone();
     let plain = bind(plain_port).await;
     let protected = bind(uc).await;
@@ -554,32 +571,13 @@ async fn tcp_toward_the_ue_leaves_from_the_protected_client_port() {
             &format!("@127.0.0.1:{us};transport=tcp>"),
         )
     };
-    let empty_auth = format!(
-        "Digest username=\"{IMPI}\",realm=\"ims.example.org\",nonce=\"\",uri=\"sip:ims.example.org\",response=\"\",algorithm=AKAv1-MD5"
-    );
-    let r401 = transact(
+    let (r401, server) = challenged(
         &plain,
         base,
-        &tcp_contact(register(
-            plain_port,
-            "t1",
-            1,
-            600,
-            &empty_auth,
-            &client,
-            None,
-        )),
+        &tcp_contact(first_register(plain_port, "t1", &client)),
     )
     .await;
-    assert_eq!(r401.as_message().status(), Some(401));
-    let server = mechanisms(&r401.as_message(), HeaderName::SecurityServer)
-        .expect("Security-Server")[0]
-        .to_string();
-    let milenage = ims::auth::milenage::Milenage::new(
-        b"ims-rs-demo-K-01",
-        ims::auth::milenage::OperatorKey::Op(*b"ims-rs-demo-OP-1"),
-    );
-    let mut usim = ims::auth::aka::Usim::new(milenage, 5);
+    let mut usim = usim();
     let (auth, _, _) = answer(&r401, &mut usim);
     let r200 = transact(
         &protected,
@@ -594,10 +592,7 @@ async fn tcp_toward_the_ue_leaves_from_the_protected_client_port() {
         r200.as_message()
     );
     let contact = format!("sip:{IMSI}@127.0.0.1:{us};transport=tcp");
-    ims_core::wait_for("the P-CSCF to record the registration", || {
-        pcscf.registration(&contact).is_some()
-    })
-    .await;
+    wait_registered(&pcscf, &contact, false).await;
 
     // the UE calls itself over the SA; the terminating leg comes over TCP from port-c
     let callee = tokio::spawn(async move {
@@ -686,15 +681,13 @@ async fn a_network_release_and_the_ues_answers_go_over_the_sas() {
     let (base, pc, ps, plain_port, uc, us, stray): (u16, u16, u16, u16, u16, u16, u16) =
         (6700, 6706, 6707, 6791, 6793, 6794, 6795);
     let admin = SocketAddr::new(LO, 6762);
-    let core = ImsCore::start_with_options(
+    let core = ims_core::start_with(
         ims_core::all_in_one(base, [6760, 6761], Some(admin.port())),
-        CoreStore::Memory(MemoryStore::new()),
         CoreOptions::default()
             .with_sec_agree(SecAgreeConfig::new(LO, pc, ps), None)
             .with_reauthenticate_protected(true),
     )
-    .await
-    .expect("core starts");
+    .await;
     let pcscf = core.pcscf().expect("P-CSCF runs").clone();
     let plain = bind(plain_port).await;
     let protected = bind(uc).await;
@@ -710,34 +703,15 @@ async fn a_network_release_and_the_ues_answers_go_over_the_sas() {
         )
         .replace("Call-ID: sec-agree-1@", "Call-ID: sec-agree-rel@")
     };
-    let empty_auth = format!(
-        "Digest username=\"{IMPI}\",realm=\"ims.example.org\",nonce=\"\",uri=\"sip:ims.example.org\",response=\"\",algorithm=AKAv1-MD5"
-    );
-    let milenage = ims::auth::milenage::Milenage::new(
-        b"ims-rs-demo-K-01",
-        ims::auth::milenage::OperatorKey::Op(*b"ims-rs-demo-OP-1"),
-    );
-    let mut usim = ims::auth::aka::Usim::new(milenage, 5);
+    let mut usim = usim();
 
     // registration over the SAs
-    let r401 = transact(
+    let (r401, server) = challenged(
         &plain,
         base,
-        &ours(register(
-            plain_port,
-            "r1",
-            1,
-            600,
-            &empty_auth,
-            &client,
-            None,
-        )),
+        &ours(first_register(plain_port, "r1", &client)),
     )
     .await;
-    assert_eq!(r401.as_message().status(), Some(401));
-    let server = mechanisms(&r401.as_message(), HeaderName::SecurityServer)
-        .expect("Security-Server")[0]
-        .to_string();
     let (auth, _, _) = answer(&r401, &mut usim);
     let r = transact(
         &protected,
@@ -774,10 +748,7 @@ async fn a_network_release_and_the_ues_answers_go_over_the_sas() {
     assert_eq!(r.as_message().status(), Some(200), "{}", r.as_message());
     drop(usim);
     let contact = format!("sip:{IMSI}@127.0.0.1:{us}");
-    ims_core::wait_for("the P-CSCF to record the registration", || {
-        pcscf.registration(&contact).is_some()
-    })
-    .await;
+    wait_registered(&pcscf, &contact, false).await;
 
     // the UE calls itself over the SA; the callee side answers first from outside the SA
     let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\

@@ -27,7 +27,7 @@ mod common;
 mod ims_core;
 use ims_core::wait_for;
 
-use ims_core::{scenario, sipp, subscriber, LO};
+use ims_core::{scenario, sipp, sipp_ue, subscriber, LO};
 
 use ims::nf::hss::Subscriber;
 use ims::nf::runtime::CoreConfig;
@@ -150,24 +150,14 @@ async fn aka_registration_and_deregistration() {
     let cfg = config(27060);
     let cap = capture(dir.path(), (27860, 27861)).await;
     let core = ims_core::start(cfg).await;
-    let (ok, out) = sipp(
+    let (ok, out) = sipp_ue(
         &bin,
         dir.path(),
-        &[
-            "127.0.0.1:27060",
-            "-sf",
-            scenario("ims_register_aka.xml").to_str().unwrap(),
-            "-s",
-            "001010000000001",
-            "-au",
-            "001010000000001@ims.example.org",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "27090",
-            "-m",
-            "1",
-        ],
+        1,
+        "127.0.0.1:27060",
+        scenario("ims_register_aka.xml").to_str().unwrap(),
+        "27090",
+        &[],
     )
     .await;
     assert!(ok, "SIPp registration failed:\n{out}");
@@ -188,24 +178,14 @@ async fn mo_call_through_the_core() {
     let cap = capture(dir.path(), (28860, 28861)).await;
     let core = ims_core::start(cfg).await;
     let pcscf = "127.0.0.1:28060";
-    let (ok, out) = sipp(
+    let (ok, out) = sipp_ue(
         &bin,
         dir.path(),
-        &[
-            pcscf,
-            "-sf",
-            scenario("ims_register.xml").to_str().unwrap(),
-            "-s",
-            "001010000000002",
-            "-au",
-            "001010000000002@ims.example.org",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "28092",
-            "-m",
-            "1",
-        ],
+        2,
+        pcscf,
+        scenario("ims_register.xml").to_str().unwrap(),
+        "28092",
+        &[],
     )
     .await;
     assert!(ok, "callee registration failed:\n{out}");
@@ -229,27 +209,14 @@ async fn mo_call_through_the_core() {
         .await
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (ok, out) = sipp(
+    let (ok, out) = sipp_ue(
         &bin,
         dir.path(),
-        &[
-            pcscf,
-            "-sf",
-            scenario("ims_call_uac.xml").to_str().unwrap(),
-            "-s",
-            "001010000000001",
-            "-au",
-            "001010000000001@ims.example.org",
-            "-key",
-            "callee",
-            "tel:+15550002",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "28091",
-            "-m",
-            "1",
-        ],
+        1,
+        pcscf,
+        scenario("ims_call_uac.xml").to_str().unwrap(),
+        "28091",
+        &["-key", "callee", "tel:+15550002"],
     )
     .await;
     assert!(ok, "caller failed:\n{out}");
@@ -319,24 +286,14 @@ async fn reg_event_rtr_ppr_and_unregistered_call() {
     let ue_bin = bin.clone();
     let ue_dir = dir.path().to_path_buf();
     let ue = tokio::spawn(async move {
-        sipp(
+        sipp_ue(
             &ue_bin,
             &ue_dir,
-            &[
-                pcscf,
-                "-sf",
-                scenario("ims_reg_event.xml").to_str().unwrap(),
-                "-s",
-                "001010000000001",
-                "-au",
-                "001010000000001@ims.example.org",
-                "-i",
-                "127.0.0.1",
-                "-p",
-                "29093",
-                "-m",
-                "1",
-            ],
+            1,
+            pcscf,
+            scenario("ims_reg_event.xml").to_str().unwrap(),
+            "29093",
+            &[],
         )
         .await
     });
@@ -397,27 +354,14 @@ async fn reg_event_rtr_ppr_and_unregistered_call() {
         "binding and subscription gone"
     );
 
-    let (ok, out) = sipp(
+    let (ok, out) = sipp_ue(
         &bin,
         dir.path(),
-        &[
-            pcscf,
-            "-sf",
-            scenario("ims_call_unregistered.xml").to_str().unwrap(),
-            "-s",
-            "001010000000002",
-            "-au",
-            "001010000000002@ims.example.org",
-            "-key",
-            "callee",
-            "tel:+15550001",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "29091",
-            "-m",
-            "1",
-        ],
+        2,
+        pcscf,
+        scenario("ims_call_unregistered.xml").to_str().unwrap(),
+        "29091",
+        &["-key", "callee", "tel:+15550001"],
     )
     .await;
     assert!(ok, "call to the de-registered user did not get 480:\n{out}");
@@ -491,27 +435,14 @@ async fn registration_expiry_deregisters_with_sar_timeout() {
     let cap = capture(dir.path(), (26860, 26861)).await;
     let core = ims_core::start(cfg).await;
     let started = tokio::time::Instant::now();
-    let (ok, out) = sipp(
+    let (ok, out) = sipp_ue(
         &bin,
         dir.path(),
-        &[
-            "127.0.0.1:26060",
-            "-sf",
-            scenario("ims_reg_expiry.xml").to_str().unwrap(),
-            "-s",
-            "001010000000001",
-            "-au",
-            "001010000000001@ims.example.org",
-            "-key",
-            "expires",
-            "2",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "26094",
-            "-m",
-            "1",
-        ],
+        1,
+        "127.0.0.1:26060",
+        scenario("ims_reg_expiry.xml").to_str().unwrap(),
+        "26094",
+        &["-key", "expires", "2"],
     )
     .await;
     assert!(
@@ -582,48 +513,28 @@ async fn third_party_register_to_the_application_server() {
     let as_fail = spawn_as("ims_as_register_fail.xml", "25171");
     tokio::time::sleep(Duration::from_millis(500)).await;
     // user 1 registers and de-registers: two third-party REGISTERs
-    let (ok, out) = sipp(
+    let (ok, out) = sipp_ue(
         &bin,
         dir.path(),
-        &[
-            "127.0.0.1:25060",
-            "-sf",
-            scenario("ims_register_aka.xml").to_str().unwrap(),
-            "-s",
-            "001010000000001",
-            "-au",
-            "001010000000001@ims.example.org",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "25091",
-            "-m",
-            "1",
-        ],
+        1,
+        "127.0.0.1:25060",
+        scenario("ims_register_aka.xml").to_str().unwrap(),
+        "25091",
+        &[],
     )
     .await;
     assert!(ok, "UE 1 failed:\n{out}");
     let (ok, out) = as_ok.await.expect("as task");
     assert!(ok, "the AS did not get both third-party REGISTERs:\n{out}");
     // user 2 registers; its AS refuses; the S-CSCF de-registers it
-    let (ok, out) = sipp(
+    let (ok, out) = sipp_ue(
         &bin,
         dir.path(),
-        &[
-            "127.0.0.1:25060",
-            "-sf",
-            scenario("ims_register.xml").to_str().unwrap(),
-            "-s",
-            "001010000000002",
-            "-au",
-            "001010000000002@ims.example.org",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "25092",
-            "-m",
-            "1",
-        ],
+        2,
+        "127.0.0.1:25060",
+        scenario("ims_register.xml").to_str().unwrap(),
+        "25092",
+        &[],
     )
     .await;
     assert!(ok, "UE 2 failed:\n{out}");

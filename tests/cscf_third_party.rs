@@ -10,7 +10,7 @@ mod common;
 mod ims_core;
 
 use ims::nf::hss::Subscriber;
-use ims_core::{scenario, sipp, subscriber};
+use ims_core::{scenario, sipp_ue, subscriber};
 use std::time::Duration;
 
 /// Subscriber `n` whose REGISTERs go to the AS at `server` (SESSION_TERMINATED).
@@ -74,24 +74,14 @@ async fn third_party_register_is_sent_again_after_a_503() {
         }
     });
     let core = ims_core::start(cfg).await;
-    let (ok, out) = sipp(
+    let (ok, out) = sipp_ue(
         &bin,
         dir.path(),
-        &[
-            "127.0.0.1:6700",
-            "-sf",
-            scenario("ims_register.xml").to_str().unwrap(),
-            "-s",
-            "001010000000001",
-            "-au",
-            "001010000000001@ims.example.org",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "6791",
-            "-m",
-            "1",
-        ],
+        1,
+        "127.0.0.1:6700",
+        scenario("ims_register.xml").to_str().unwrap(),
+        "6791",
+        &[],
     )
     .await;
     assert!(ok, "UE registration failed:\n{out}");

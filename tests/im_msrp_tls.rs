@@ -94,17 +94,7 @@ async fn chat_and_large_message_over_msrps_through_the_anchor() {
         .unwrap();
     let n = 200;
     let msgs: Vec<String> = (1..=n).map(|i| format!("secret {i:05} Grüße")).collect();
-    let mut events = Vec::new();
-    let sum = tokio::time::timeout(
-        WAIT,
-        client::chat(&mut alice, &bob_uri, msgs.clone(), n, &mut |v| {
-            events.push(v)
-        }),
-    )
-    .await
-    .expect("chat in time")
-    .expect("chat ran");
-    im_msrp::assert_echo_chat(&sum, n);
+    let events = echo_chat(&mut alice, &bob_uri, &msgs, "chat ran").await;
     let connected = of_kind(&events, "connected");
     let path = connected[0]["peer_path"].to_string();
     assert!(
@@ -155,17 +145,7 @@ async fn bridged_chat(tag: &str, alice_tls: bool, bob_tls: bool) {
     let mut alice = Ua::bind(alice_opts).await.unwrap();
     let n = 20;
     let msgs: Vec<String> = (1..=n).map(|i| format!("bridged {i:03}")).collect();
-    let mut events = Vec::new();
-    let sum = tokio::time::timeout(
-        WAIT,
-        client::chat(&mut alice, &bob_uri, msgs.clone(), n, &mut |v| {
-            events.push(v)
-        }),
-    )
-    .await
-    .expect("chat in time")
-    .expect("the call is bridged");
-    im_msrp::assert_echo_chat(&sum, n);
+    let events = echo_chat(&mut alice, &bob_uri, &msgs, "the call is bridged").await;
     let a_side = of_kind(&events, "connected")[0]["peer_path"].to_string();
     assert_eq!(a_side.contains("msrps://"), alice_tls, "A's leg: {a_side}");
     let events = bob_events(bob_task, WAIT).await;
@@ -206,21 +186,50 @@ fn path_of(sdp: &str) -> String {
         .to_owned()
 }
 
+/// Alice chats `msgs` with `bob_uri` (within [`WAIT`]; `what` names a failure to chat): each
+/// is sent, reported and echoed back; the client's events.
+async fn echo_chat(alice: &mut Ua, bob_uri: &str, msgs: &[String], what: &str) -> Vec<Value> {
+    let n = msgs.len();
+    let mut events = Vec::new();
+    let sum = tokio::time::timeout(
+        WAIT,
+        client::chat(alice, bob_uri, msgs.to_vec(), n, &mut |v| events.push(v)),
+    )
+    .await
+    .expect("chat in time")
+    .expect(what);
+    im_msrp::assert_echo_chat(&sum, n);
+    events
+}
+
 /// Reads frames from `s` until a complete one arrives.
 async fn read_frame<S: tokio::io::AsyncRead + Unpin>(
     s: &mut S,
     framer: &mut Framer,
 ) -> ims::msrp::Frame {
+    next_frame(s, framer)
+        .await
+        .expect("a frame (not an MSRP error or the end of the connection)")
+}
+
+/// Reads frames from `s` until a complete one arrives (panics after [`WAIT`]); `None` when the
+/// bytes are not MSRP or the connection fails or closes first.
+async fn next_frame<S: tokio::io::AsyncRead + Unpin>(
+    s: &mut S,
+    framer: &mut Framer,
+) -> Option<ims::msrp::Frame> {
     tokio::time::timeout(WAIT, async {
         loop {
-            if let Some(Event::Frame(f)) = framer.poll().expect("MSRP") {
-                return f;
+            if let Some(Event::Frame(f)) = framer.poll().ok()? {
+                return Some(f);
             }
-            assert!(s.read_buf(framer.buffer_mut()).await.unwrap() > 0, "closed");
+            if s.read_buf(framer.buffer_mut()).await.unwrap_or(0) == 0 {
+                return None;
+            }
         }
     })
     .await
-    .expect("a frame in time")
+    .expect("a frame or the end of the connection in time")
 }
 
 /// A callee answering `a=setup:active` over msrps starts its TLS handshake (ClientHello on
@@ -350,9 +359,20 @@ a=setup:active\r\na=fingerprint:{bob_fp}\r\n"
             got_ok = true;
         }
     }
-    let got = tokio::time::timeout(WAIT, async {
+    let got = next_message(&mut call.conn)
+        .await
+        .expect("B's message reaches A");
+    assert_eq!(&got[..], b"hello early");
+    a.shutdown();
+    bob_ep.shutdown();
+}
+
+/// The body of the next complete message on `conn` (skipping its other events); panics when
+/// the connection closes first, `None` after [`WAIT`].
+async fn next_message(conn: &mut ims::net::msrp::MsrpConnection) -> Option<Bytes> {
+    tokio::time::timeout(WAIT, async {
         loop {
-            match call.conn.next_event().await {
+            match conn.next_event().await {
                 Some(ims::net::msrp::ConnEvent::Session {
                     event: ims::msrp::session::SessionEvent::Message { body, .. },
                     ..
@@ -363,10 +383,7 @@ a=setup:active\r\na=fingerprint:{bob_fp}\r\n"
         }
     })
     .await
-    .expect("B's message reaches A");
-    assert_eq!(&got[..], b"hello early");
-    a.shutdown();
-    bob_ep.shutdown();
+    .ok()
 }
 
 /// Sends one SEND to `to` over a new TLS connection to the anchor presenting `id`; the
@@ -385,20 +402,9 @@ async fn tls_send(a: &ImSessionHandle, id: Identity, anchor_fp: &str, to: &str) 
         .body("text/plain", Bytes::from_static(b"bad"))
         .to_bytes();
     s.write_all(&frame).await.ok()?;
-    let mut framer = Framer::new(Limits::default());
-    tokio::time::timeout(WAIT, async {
-        loop {
-            if let Some(Event::Frame(f)) = framer.poll().ok()? {
-                assert_eq!(f.head.transaction_id(), "tls00001");
-                return f.head.status();
-            }
-            if s.read_buf(framer.buffer_mut()).await.unwrap_or(0) == 0 {
-                return None;
-            }
-        }
-    })
-    .await
-    .expect("an answer or the end of the connection")
+    let f = next_frame(&mut s, &mut Framer::new(Limits::default())).await?;
+    assert_eq!(f.head.transaction_id(), "tls00001");
+    f.head.status()
 }
 
 /// The SDP of each leg names the anchor's certificate (TCP/TLS/MSRP, msrps path), and the
@@ -453,19 +459,9 @@ async fn an_msrps_session_is_refused_over_plain_tcp() {
         .body("text/plain", Bytes::from_static(b"plain"))
         .to_bytes();
     s.write_all(&frame).await.unwrap();
-    let mut framer = Framer::new(Limits::default());
-    let status = tokio::time::timeout(WAIT, async {
-        loop {
-            if let Some(Event::Frame(f)) = framer.poll().unwrap() {
-                assert_eq!(f.head.transaction_id(), "plain0001");
-                return f.head.status().unwrap();
-            }
-            assert!(s.read_buf(framer.buffer_mut()).await.unwrap() > 0);
-        }
-    })
-    .await
-    .expect("a response");
-    assert_eq!(status, 481);
+    let f = read_frame(&mut s, &mut Framer::new(Limits::default())).await;
+    assert_eq!(f.head.transaction_id(), "plain0001");
+    assert_eq!(f.head.status().unwrap(), 481);
     // TLS with B's certificate (one the anchor expects, for B's leg) cannot bind A's session
     // (RFC 4975 §14.1: the certificate must be the one that session's SDP named): 481
     let bob_id = Identity::from_pem_files(pki.path("bob.pem"), pki.path("bob.key")).unwrap();
@@ -480,20 +476,7 @@ async fn an_msrps_session_is_refused_over_plain_tcp() {
     let mut m = ims::msrp::session::Outgoing::new("text/plain", Bytes::from_static(b"tls ok"));
     m.success_report = true;
     call.conn.send(&call.sid, m).await.unwrap().unwrap();
-    let echoed = tokio::time::timeout(WAIT, async {
-        loop {
-            match call.conn.next_event().await {
-                Some(ims::net::msrp::ConnEvent::Session {
-                    event: ims::msrp::session::SessionEvent::Message { body, .. },
-                    ..
-                }) => return body,
-                Some(_) => {}
-                None => panic!("connection closed"),
-            }
-        }
-    })
-    .await
-    .expect("the echo");
+    let echoed = next_message(&mut call.conn).await.expect("the echo");
     assert_eq!(&echoed[..], b"tls ok");
     let t = alice.ep.bye(&call.dialog).await.unwrap();
     assert_eq!(

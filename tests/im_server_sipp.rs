@@ -51,6 +51,17 @@ fn sipp_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sipp")
 }
 
+/// A temporary directory `tag` (kept with `IMS_KEEP_SIPP`) and its path, holding copies of
+/// these `examples/sipp` files: SIPp runs there and finds scenarios and `[file]` bodies by name.
+fn scenario_dir(tag: &str, files: &[&str]) -> (common::TempDir, PathBuf) {
+    let dir = common::TempDir::new("im", tag, "IMS_KEEP_SIPP");
+    let d = dir.path().to_path_buf();
+    for f in files {
+        std::fs::copy(sipp_dir().join(f), d.join(f)).expect("copy scenario");
+    }
+    (dir, d)
+}
+
 /// RP-DATA MO (RP-MR 1, RP-DA +15550000) with SMS-SUBMIT (TP-MR 1, TP-SRR, TP-DA +15550002).
 fn submit_body() -> Vec<u8> {
     let sub = Submit {
@@ -276,6 +287,50 @@ fn args(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
+/// SIPp UE `user` (IMPI `user@ims.example.org`) on `port` registering through `pcscf` with
+/// IMS-AKA (`ims_register.xml`).
+fn register_args(pcscf: &str, user: &str, port: &str) -> Vec<String> {
+    args(&[
+        pcscf,
+        "-sf",
+        "ims_register.xml",
+        "-s",
+        user,
+        "-au",
+        &format!("{user}@ims.example.org"),
+        "-i",
+        "127.0.0.1",
+        "-p",
+        port,
+        "-m",
+        "1",
+    ])
+}
+
+/// SIPp UE `user` on `port` submitting one SMS through `pcscf` (`im_sms_mo.xml`, body
+/// `im_sms_submit.bin` of `rp_len` octets), answering what the IP-SM-GW sends it with
+/// `im_sms_ue_ooc.xml`.
+fn mo_sms_args(pcscf: &str, user: &str, rp_len: &str, port: &str) -> Vec<String> {
+    args(&[
+        pcscf,
+        "-sf",
+        "im_sms_mo.xml",
+        "-oocsf",
+        "im_sms_ue_ooc.xml",
+        "-s",
+        user,
+        "-key",
+        "rp_len",
+        rp_len,
+        "-i",
+        "127.0.0.1",
+        "-p",
+        port,
+        "-m",
+        "1",
+    ])
+}
+
 fn leaves<'a>(v: &'a Value, out: &mut Vec<(&'a str, &'a str)>) {
     match v {
         Value::Object(m) => {
@@ -312,18 +367,17 @@ async fn sipp_mo_and_mt_sms_through_the_core() {
     let Some(bin) = common::interop_tool("sipp", "apt-get install sip-tester") else {
         return;
     };
-    let dir = common::TempDir::new("im", "sipp", "IMS_KEEP_SIPP");
-    let d = dir.path().to_path_buf();
-    for f in [
-        "im_sms_mo.xml",
-        "im_sms_mt.xml",
-        "im_sms_ue_ooc.xml",
-        "ims_register.xml",
-        "im_sms_submit.bin",
-        "im_sms_deliver_ack.bin",
-    ] {
-        std::fs::copy(sipp_dir().join(f), d.join(f)).expect("copy scenario");
-    }
+    let (_dir, d) = scenario_dir(
+        "sipp",
+        &[
+            "im_sms_mo.xml",
+            "im_sms_mt.xml",
+            "im_sms_ue_ooc.xml",
+            "ims_register.xml",
+            "im_sms_submit.bin",
+            "im_sms_deliver_ack.bin",
+        ],
+    );
     let rp_len = std::fs::metadata(d.join("im_sms_submit.bin"))
         .unwrap()
         .len();
@@ -341,23 +395,7 @@ async fn sipp_mo_and_mt_sms_through_the_core() {
     let core = ImsCore::start(config(base)).await.expect("core starts");
     wait_for_hss(SocketAddr::new(LO, base)).await;
     let pcscf = format!("127.0.0.1:{base}");
-    let register = |user: &'static str, port: &'static str| {
-        args(&[
-            &pcscf,
-            "-sf",
-            "ims_register.xml",
-            "-s",
-            user,
-            "-au",
-            &format!("{user}@ims.example.org"),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            port,
-            "-m",
-            "1",
-        ])
-    };
+    let register = |user, port| register_args(&pcscf, user, port);
     let (ok, out) = sipp(&bin, &d, &register("001010000000002", "7192")).await;
     assert!(ok, "B registers:\n{out}");
     let (bin2, d2) = (bin.clone(), d.clone());
@@ -380,29 +418,8 @@ async fn sipp_mo_and_mt_sms_through_the_core() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (ok, out) = sipp(&bin, &d, &register("001010000000001", "7191")).await;
     assert!(ok, "A registers:\n{out}");
-    let (ok, out) = sipp(
-        &bin,
-        &d,
-        &args(&[
-            &pcscf,
-            "-sf",
-            "im_sms_mo.xml",
-            "-oocsf",
-            "im_sms_ue_ooc.xml",
-            "-s",
-            "001010000000001",
-            "-key",
-            "rp_len",
-            &rp_len.to_string(),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "7191",
-            "-m",
-            "1",
-        ]),
-    )
-    .await;
+    let mo = mo_sms_args(&pcscf, "001010000000001", &rp_len.to_string(), "7191");
+    let (ok, out) = sipp(&bin, &d, &mo).await;
     assert!(ok, "MO SMS (SIPp A):\n{out}");
     let (ok, out) = mt.await.expect("MT task");
     assert!(ok, "MT SMS (SIPp B):\n{out}");
@@ -495,43 +512,26 @@ async fn sipp_mt_memory_full_then_smma_delivers_the_stored_sms() {
     let Some(bin) = common::interop_tool("sipp", "apt-get install sip-tester") else {
         return;
     };
-    let dir = common::TempDir::new("im", "sipp-smma", "IMS_KEEP_SIPP");
-    let d = dir.path().to_path_buf();
-    for f in [
-        "im_sms_mo.xml",
-        "im_sms_ue_ooc.xml",
-        "ims_register.xml",
-        "im_sms_submit.bin",
-        "sms_mt_memory_full.xml",
-        "sms_rp_error_memory.bin",
-        "sms_rp_smma.bin",
-        "sms_deliver_ack_mr2.bin",
-    ] {
-        std::fs::copy(sipp_dir().join(f), d.join(f)).expect("copy scenario");
-    }
+    let (_dir, d) = scenario_dir(
+        "sipp-smma",
+        &[
+            "im_sms_mo.xml",
+            "im_sms_ue_ooc.xml",
+            "ims_register.xml",
+            "im_sms_submit.bin",
+            "sms_mt_memory_full.xml",
+            "sms_rp_error_memory.bin",
+            "sms_rp_smma.bin",
+            "sms_deliver_ack_mr2.bin",
+        ],
+    );
     let len = |f: &str| std::fs::metadata(d.join(f)).unwrap().len().to_string();
     let core = ImsCore::start(config_on([7053, 7054, 7055, 7056, 7057, 7058, 7059]))
         .await
         .expect("core starts");
     wait_for_hss(SocketAddr::new(LO, 7053)).await;
     let pcscf = "127.0.0.1:7053";
-    let register = |user: &str, port: &str| {
-        args(&[
-            pcscf,
-            "-sf",
-            "ims_register.xml",
-            "-s",
-            user,
-            "-au",
-            &format!("{user}@ims.example.org"),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            port,
-            "-m",
-            "1",
-        ])
-    };
+    let register = |user, port| register_args(pcscf, user, port);
     let (ok, out) = sipp(&bin, &d, &register("001010000000002", "7062")).await;
     assert!(ok, "B registers:\n{out}");
     let mt_args = args(&[
@@ -561,29 +561,8 @@ async fn sipp_mt_memory_full_then_smma_delivers_the_stored_sms() {
     let (ok, out) = sipp(&bin, &d, &register("001010000000001", "7061")).await;
     assert!(ok, "A registers:\n{out}");
     let im = core.im_server().expect("IM server");
-    let (ok, out) = sipp(
-        &bin,
-        &d,
-        &args(&[
-            pcscf,
-            "-sf",
-            "im_sms_mo.xml",
-            "-oocsf",
-            "im_sms_ue_ooc.xml",
-            "-s",
-            "001010000000001",
-            "-key",
-            "rp_len",
-            &len("im_sms_submit.bin"),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "7061",
-            "-m",
-            "1",
-        ]),
-    )
-    .await;
+    let mo = mo_sms_args(pcscf, "001010000000001", &len("im_sms_submit.bin"), "7061");
+    let (ok, out) = sipp(&bin, &d, &mo).await;
     assert!(ok, "MO SMS (SIPp A):\n{out}");
     let (ok, out) = mt.await.expect("MT task");
     assert!(ok, "MT SMS with memory full, then RP-SMMA (SIPp B):\n{out}");

@@ -43,6 +43,8 @@ const LO: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const WAIT: Duration = Duration::from_secs(10);
 const ALICE: &str = "sip:alice@ims.example.org";
 const BOB: &str = "sip:bob@ims.example.org";
+/// The service centre address Alice's SMS are submitted to.
+const SC: &str = "sip:+15550000@ims.example.org";
 
 /// The scripted S-CSCF: MESSAGEs to Bob get 480 while `bob_registered` is false; everything
 /// else gets 200 and goes to the returned channel.
@@ -226,21 +228,18 @@ mod redis {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sms_and_ims_stored_in_redis_survive_a_restart() {
     // without persistence: the store outlives the IM server, not Redis
-    let Some(server) = common::RedisServer::start("im").await else {
+    let Some(r) = RedisSetup::start("im", 7182, 7183, "test:im:").await else {
         return;
     };
-    let rport = server.port();
-    let (bob_registered, mut seen) = scscf(7182).await;
-    let mut cfg = config(7183, 7182);
-    cfg.store = Some(format!("redis://127.0.0.1:{rport}/test:im:").into());
+    // r.server lives to the end of the test
+    let (rport, bob_registered, mut seen, cfg) = (r.rport, r.bob_registered, r.seen, r.cfg);
     let im = ImServer::start(cfg.clone()).await.expect("IM server");
     let mut ue = Client::new(7184, im.local_addr()).await;
 
     // an SMS for Bob: RP-ACK to Alice, the SMS-DELIVER meets 480 and is stored
     let text = "kept in redis";
-    let sc = "sip:+15550000@ims.example.org";
     assert_eq!(
-        ue.message(ALICE, sc, "application/vnd.3gpp.sms", submit(text))
+        ue.message(ALICE, SC, "application/vnd.3gpp.sms", submit(text))
             .await,
         202
     );
@@ -272,42 +271,98 @@ async fn sms_and_ims_stored_in_redis_survive_a_restart() {
     // Bob registers: the IMs in order, and the SMS-DELIVER
     bob_registered.store(true, Ordering::SeqCst);
     assert_eq!(ue.third_party_register(BOB).await, 200);
-    let mut ims = Vec::new();
+    let (ims, body) = stored_for_bob(&mut seen, 2).await;
+    assert_eq!(ims, ["first stored IM", "second stored IM"], "in order");
+    let rp = sms::decode(&body, Direction::NetworkToMs).expect("RP-DATA");
+    assert!(matches!(rp.rp.body, RpBody::Data { .. }));
+    let Some(Tpdu::Deliver(d)) = &rp.tpdu else {
+        panic!("SMS-DELIVER")
+    };
+    assert_eq!(d.originator.to_string(), "+15550001");
+    acknowledge(&mut ue, &im, &body, text, rport, "test:im:").await;
+    assert_eq!(im.stored_ims(), 0);
+    im.shutdown();
+}
+
+/// A `redis-server` (its port `rport`), the scripted S-CSCF and the IM server's configuration
+/// storing in that Redis under a key prefix.
+#[cfg(feature = "redis")]
+struct RedisSetup {
+    server: common::RedisServer,
+    rport: u16,
+    bob_registered: Arc<AtomicBool>,
+    seen: mpsc::UnboundedReceiver<OwnedMessage>,
+    cfg: ImServerConfig,
+}
+
+#[cfg(feature = "redis")]
+impl RedisSetup {
+    /// Redis tagged `tag` (`None` without `redis-server`), the S-CSCF on `scscf`, the IM
+    /// server's configuration on `port` with `store = "redis://…/<prefix>"`.
+    async fn start(tag: &str, scscf_port: u16, port: u16, prefix: &str) -> Option<RedisSetup> {
+        let server = common::RedisServer::start(tag).await?;
+        let rport = server.port();
+        let (bob_registered, seen) = scscf(scscf_port).await;
+        let mut cfg = config(port, scscf_port);
+        cfg.store = Some(format!("redis://127.0.0.1:{rport}/{prefix}").into());
+        Some(RedisSetup {
+            server,
+            rport,
+            bob_registered,
+            seen,
+            cfg,
+        })
+    }
+}
+
+/// What reaches Bob once he registers: the page-mode IMs (in order, until there are `ims` of
+/// them) and the body of the SMS-DELIVER.
+#[cfg(feature = "redis")]
+async fn stored_for_bob(
+    seen: &mut mpsc::UnboundedReceiver<OwnedMessage>,
+    ims: usize,
+) -> (Vec<String>, Vec<u8>) {
+    let mut pages = Vec::new();
     let mut deliver = None;
-    while ims.len() < 2 || deliver.is_none() {
-        let m = next(&mut seen, "Bob's stored messages").await;
+    while pages.len() < ims || deliver.is_none() {
+        let m = next(seen, "Bob's stored messages").await;
         let msg = m.as_message();
         assert_eq!(msg.request_uri_str(), Some(BOB));
         if msg.header_str("Content-Type") == Some("application/vnd.3gpp.sms") {
             deliver = Some(msg.body().to_vec());
         } else {
-            ims.push(String::from_utf8(msg.body().to_vec()).unwrap());
+            pages.push(String::from_utf8(msg.body().to_vec()).unwrap());
         }
     }
-    assert_eq!(ims, ["first stored IM", "second stored IM"], "in order");
-    let body = deliver.unwrap();
-    let rp = sms::decode(&body, Direction::NetworkToMs).expect("RP-DATA");
-    assert!(matches!(rp.rp.body, RpBody::Data { .. }));
+    (pages, deliver.unwrap())
+}
+
+/// Bob acknowledges the SMS-DELIVER `deliver` (whose text is `text`) with RP-ACK: nothing stays
+/// queued and both Redis hashes under `prefix` end empty.
+#[cfg(feature = "redis")]
+async fn acknowledge(
+    ue: &mut Client,
+    im: &ImServer,
+    deliver: &[u8],
+    text: &str,
+    rport: u16,
+    prefix: &str,
+) {
+    let rp = sms::decode(deliver, Direction::NetworkToMs).expect("RP-DATA");
     assert_eq!(
         rp.tpdu.as_ref().and_then(|t| t.text()).as_deref(),
         Some(text)
     );
-    let Some(Tpdu::Deliver(d)) = &rp.tpdu else {
-        panic!("SMS-DELIVER")
-    };
-    assert_eq!(d.originator.to_string(), "+15550001");
     let report = answer::deliver_report_ack(&rp.rp).unwrap();
     assert_eq!(
-        ue.message(BOB, sc, "application/vnd.3gpp.sms", report)
+        ue.message(BOB, SC, "application/vnd.3gpp.sms", report)
             .await,
         202
     );
     until("the SMS acknowledged", || im.queued() == 0).await;
-    assert_eq!(im.stored_ims(), 0);
     im.sync_store().await;
-    assert_eq!(redis::hlen(rport, "test:im:sms").await, Some(0));
-    assert_eq!(redis::hlen(rport, "test:im:im").await, Some(0));
-    im.shutdown();
+    assert_eq!(redis::hlen(rport, &format!("{prefix}sms")).await, Some(0));
+    assert_eq!(redis::hlen(rport, &format!("{prefix}im")).await, Some(0));
 }
 
 /// Decodes an RP message the network sent, with its cause when it is an RP-ERROR.
@@ -324,13 +379,11 @@ fn rp_of(m: &OwnedMessage) -> (String, Option<u8>) {
 #[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stored_messages_are_durable_before_they_are_acknowledged_and_survive_a_crash() {
-    let Some(server) = common::RedisServer::start("im-durable").await else {
+    let Some(r) = RedisSetup::start("im-durable", 7188, 7189, "durable:").await else {
         return;
     };
-    let rport = server.port();
-    let (bob_registered, mut seen) = scscf(7188).await;
-    let mut cfg = config(7189, 7188);
-    cfg.store = Some(format!("redis://127.0.0.1:{rport}/durable:").into());
+    // r.server lives to the end of the test
+    let (rport, bob_registered, mut seen, cfg) = (r.rport, r.bob_registered, r.seen, r.cfg);
     // the IM server on a runtime of its own, so that it can "crash": tearing the runtime down
     // drops every task of the server (the Redis writer included) wherever it stands
     let crash = tokio::runtime::Builder::new_multi_thread()
@@ -344,14 +397,13 @@ async fn stored_messages_are_durable_before_they_are_acknowledged_and_survive_a_
         .expect("start task")
         .expect("IM server");
     let mut ue = Client::new(7190, im.local_addr()).await;
-    let sc = "sip:+15550000@ims.example.org";
 
     // Redis holds writes for 1.5 s: the RP-ACK must wait for the stored SMS
     let paused = redis::command(rport, &["CLIENT", "PAUSE", "1500", "WRITE"]).await;
     assert_eq!(paused.as_deref(), Some("+OK"));
     let text = "durable before acknowledged";
     assert_eq!(
-        ue.message(ALICE, sc, "application/vnd.3gpp.sms", submit(text))
+        ue.message(ALICE, SC, "application/vnd.3gpp.sms", submit(text))
             .await,
         202
     );
@@ -396,34 +448,9 @@ async fn stored_messages_are_durable_before_they_are_acknowledged_and_survive_a_
     let mut ue = Client::new(7192, im.local_addr()).await;
     bob_registered.store(true, Ordering::SeqCst);
     assert_eq!(ue.third_party_register(BOB).await, 200);
-    let (mut deliver, mut page) = (None, None);
-    while deliver.is_none() || page.is_none() {
-        let m = next(&mut seen, "Bob's stored messages").await;
-        let msg = m.as_message();
-        assert_eq!(msg.request_uri_str(), Some(BOB));
-        if msg.header_str("Content-Type") == Some("application/vnd.3gpp.sms") {
-            deliver = Some(msg.body().to_vec());
-        } else {
-            page = Some(String::from_utf8(msg.body().to_vec()).unwrap());
-        }
-    }
-    assert_eq!(page.as_deref(), Some("an IM kept durably"));
-    let body = deliver.unwrap();
-    let rp = sms::decode(&body, Direction::NetworkToMs).expect("RP-DATA");
-    assert_eq!(
-        rp.tpdu.as_ref().and_then(|t| t.text()).as_deref(),
-        Some(text)
-    );
-    let report = answer::deliver_report_ack(&rp.rp).unwrap();
-    assert_eq!(
-        ue.message(BOB, sc, "application/vnd.3gpp.sms", report)
-            .await,
-        202
-    );
-    until("the SMS acknowledged", || im.queued() == 0).await;
-    im.sync_store().await;
-    assert_eq!(redis::hlen(rport, "durable:sms").await, Some(0));
-    assert_eq!(redis::hlen(rport, "durable:im").await, Some(0));
+    let (pages, body) = stored_for_bob(&mut seen, 1).await;
+    assert_eq!(pages, ["an IM kept durably"]);
+    acknowledge(&mut ue, &im, &body, text, rport, "durable:").await;
     im.shutdown();
 }
 
@@ -438,23 +465,24 @@ fn config_with_store(port: u16, scscf: u16, cfg: &ImServerConfig) -> ImServerCon
 #[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_down_an_sms_gets_rp_error_41_and_an_im_its_480() {
-    let Some(server) = common::RedisServer::start("im-down").await else {
+    let Some(RedisSetup {
+        server,
+        mut seen,
+        mut cfg,
+        ..
+    }) = RedisSetup::start("im-down", 7193, 7194, "down:").await
+    else {
         return;
     };
-    let rport = server.port();
-    let (_bob_registered, mut seen) = scscf(7193).await;
-    let mut cfg = config(7194, 7193);
-    cfg.store = Some(format!("redis://127.0.0.1:{rport}/down:").into());
     cfg.store_wait = Duration::from_secs(1);
     let im = ImServer::start(cfg).await.expect("IM server");
     let mut ue = Client::new(7195, im.local_addr()).await;
     // Redis goes away
     drop(server);
-    let sc = "sip:+15550000@ims.example.org";
     assert_eq!(
         ue.message(
             ALICE,
-            sc,
+            SC,
             "application/vnd.3gpp.sms",
             submit("nowhere to keep it")
         )

@@ -76,6 +76,14 @@ fn kamailio() -> Option<(PathBuf, PathBuf)> {
     }
 }
 
+/// [`kamailio`] and the interop tool `name` (`install`: how to get it), or `None` (test
+/// skipped) unless `IMS_REQUIRE_INTEROP=1`.
+fn kamailio_and(name: &str, install: &str) -> Option<(PathBuf, PathBuf, PathBuf)> {
+    let (bin, modules) = kamailio()?;
+    let tool = common::interop_tool(name, install)?;
+    Some((bin, modules, tool))
+}
+
 /// A port in `first..first + n` for which `free` held a moment ago, tried in steps of `step`
 /// from a start spread by process and by call (`next`: the caller's counter; the two tests run
 /// at once).
@@ -97,6 +105,16 @@ fn free_port_3900() -> u16 {
     free_port(&NEXT, 3868, 132, 7, |port| {
         std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
     })
+}
+
+/// [`free_port_3900`] other than our node's (`ours`): cdp's own Diameter acceptor.
+fn free_port_3900_besides(ours: SocketAddr) -> u16 {
+    loop {
+        let port = free_port_3900();
+        if port != ours.port() {
+            return port;
+        }
+    }
 }
 
 /// A UDP and TCP port of 127.0.0.1 in 10000–10499 free a moment ago (Kamailio's SIP socket).
@@ -211,6 +229,13 @@ request_route {{
         Process::spawn(cmd, d).expect("start kamailio")
     }
 
+    /// Waits until cdp's peer connection with our `node` is open; panics with the log's tail.
+    async fn wait_cdp_open(&self, node: &Node) {
+        if let Err(e) = node.wait_open(KAMAILIO, SECS).await {
+            panic!("cdp did not open: {e}\n{}", self.tail());
+        }
+    }
+
     fn log(&self) -> String {
         std::fs::read(self.dir.path().join("kamailio.log"))
             .map(|b| String::from_utf8_lossy(&b).into_owned())
@@ -281,10 +306,7 @@ async fn kamailio_cdp_peers_with_our_node() {
     };
     // first our watchdog is the faster one (Tw = 1 s < cdp's Tc = 2 s): we send the DWRs
     let (node, addr) = our_node(Duration::from_secs(1), None).await;
-    let mut accept_port = free_port_3900();
-    while accept_port == addr.port() {
-        accept_port = free_port_3900();
-    }
+    let accept_port = free_port_3900_besides(addr);
     let k = Kamailio::start(&bin, &modules, addr, accept_port);
 
     // cdp connects: CER/CEA with Cx and Rx in common
@@ -427,10 +449,8 @@ const ICSCF_DB: [(&str, &str); 4] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kamailio_icscf_asks_our_hss_and_forwards_to_the_server_name() {
-    let Some((bin, modules)) = kamailio() else {
-        return;
-    };
-    let Some(sipsak) = common::interop_tool("sipsak", "install sipsak (Debian package `sipsak`)")
+    let Some((bin, modules, sipsak)) =
+        kamailio_and("sipsak", "install sipsak (Debian package `sipsak`)")
     else {
         return;
     };
@@ -489,10 +509,7 @@ async fn kamailio_icscf_asks_our_hss_and_forwards_to_the_server_name() {
             }
         },
     );
-    let mut accept_port = free_port_3900();
-    while accept_port == addr.port() {
-        accept_port = free_port_3900();
-    }
+    let accept_port = free_port_3900_besides(addr);
     let script = ICSCF_SCRIPT
         .replace("@MOD@", &modules.display().to_string())
         .replace("@REALM@", REALM);
@@ -503,9 +520,7 @@ async fn kamailio_icscf_asks_our_hss_and_forwards_to_the_server_name() {
         &script,
         &ICSCF_DB,
     );
-    if let Err(e) = node.wait_open(KAMAILIO, SECS).await {
-        panic!("cdp did not open: {e}\n{}", k.tail());
-    }
+    k.wait_cdp_open(&node).await;
 
     // sipsak sends a REGISTER for alice to the I-CSCF
     let ue = free_sip_port();
@@ -717,8 +732,10 @@ Content-Length: 0
 <recv response="200"/>
 "#;
 
-/// The network hangs up: the caller gets a BYE and answers it.
-const RX_UAC_IS_HUNG_UP: &str = r#"<recv request="BYE"/>
+/// A SIPp side that receives the BYE (`bye`: how) and answers it 200.
+fn rx_answers_bye(bye: &str) -> String {
+    format!(
+        r#"{bye}
 <send><![CDATA[
 SIP/2.0 200 OK
 [last_Via:]
@@ -729,7 +746,9 @@ SIP/2.0 200 OK
 Content-Length: 0
 
 ]]></send>
-"#;
+"#
+    )
+}
 
 /// [`rx_uac_scenario`] with its `ending` after the ACK.
 fn rx_uac_scenario_ending(leg: &str, ending: &str) -> String {
@@ -816,20 +835,10 @@ Content-Length: [len]
 
 {RX_ANSWER}]]></send>
 <recv request="ACK"/>
-{bye}
-<send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-<label id="9"/>
+{answered}<label id="9"/>
 </scenario>
-"#
+"#,
+        answered = rx_answers_bye(bye),
     )
 }
 
@@ -890,6 +899,14 @@ async fn rx_call(sipp: &Path, k: &Kamailio, uas_port: u16, uac: &str, uas: &str)
     }
 }
 
+/// The Codec-Data AVPs of a Media-Component-Description, as text.
+fn codec_data(mcd: &ims::diameter::rx::MediaComponentDescription<'_>) -> Vec<String> {
+    mcd.codec_data
+        .iter()
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect()
+}
+
 /// Kamailio as a P-CSCF (`ims_qos`, `ims_dialog`, `cdp`) asks the ims-nf PCRF behind our node
 /// for the media of a SIPp call: the AAR it sends when the 200 brings the SDP answer decodes
 /// into one Media-Component-Description per m= line (type, bandwidth from b=AS, Flow-Status,
@@ -920,10 +937,8 @@ async fn kamailio_pcscf_asks_our_pcrf_for_the_call_media() {
     use ims::diameter::rx::{Aaa, Aar, FlowStatus, MediaType, Sta, Str};
     use ims::diameter::{Command as _, Outcome};
 
-    let Some((bin, modules)) = kamailio() else {
-        return;
-    };
-    let Some(sipp) = common::interop_tool("sipp", "install SIPp (Debian package `sip-tester`)")
+    let Some((bin, modules, sipp)) =
+        kamailio_and("sipp", "install SIPp (Debian package `sip-tester`)")
     else {
         return;
     };
@@ -958,10 +973,7 @@ async fn kamailio_pcscf_asks_our_pcrf_for_the_call_media() {
             }
         });
     }
-    let mut accept_port = free_port_3900();
-    while accept_port == addr.port() {
-        accept_port = free_port_3900();
-    }
+    let accept_port = free_port_3900_besides(addr);
     let uas_port = free_sip_port();
     let script = PCSCF_RX_SCRIPT
         .replace("@MOD@", &modules.display().to_string())
@@ -976,15 +988,14 @@ async fn kamailio_pcscf_asks_our_pcrf_for_the_call_media() {
             ("uac_term.xml", &rx_uac_scenario("term")),
             (
                 "uac_aborted.xml",
-                &rx_uac_scenario_ending("orig", RX_UAC_IS_HUNG_UP),
+                // the network hangs up: the caller gets a BYE and answers it
+                &rx_uac_scenario_ending("orig", &rx_answers_bye(r#"<recv request="BYE"/>"#)),
             ),
             ("uas.xml", &rx_uas_scenario()),
             ("uas_maybe_bye.xml", &rx_uas_scenario_maybe_bye()),
         ],
     );
-    if let Err(e) = node.wait_open(KAMAILIO, SECS).await {
-        panic!("cdp did not open: {e}\n{}", k.tail());
-    }
+    k.wait_cdp_open(&node).await;
 
     // the call; the STR follows the BYE (when Kamailio's dialog ends): wait for it
     rx_call(&sipp, &k, uas_port, "uac", "uas").await;
@@ -1057,11 +1068,7 @@ async fn kamailio_pcscf_asks_our_pcrf_for_the_call_media() {
             ims::diameter::IpFilterRule::parse(f).unwrap_or_else(|e| panic!("{f}: {e:?}"));
         }
         // Codec-Data (TS 29.214 §5.3.7): direction, offer/answer, then the SDP lines
-        let codec: Vec<String> = mcd
-            .codec_data
-            .iter()
-            .map(|c| String::from_utf8_lossy(c).into_owned())
-            .collect();
+        let codec = codec_data(mcd);
         assert_eq!(codec.len(), 2, "{codec:?}");
         assert!(codec[0].starts_with("uplink\noffer\n"), "{codec:?}");
         assert!(codec[0].contains(offer_m), "{codec:?}");
@@ -1170,11 +1177,7 @@ async fn kamailio_pcscf_asks_our_pcrf_for_the_call_media() {
             "{mcd:?}"
         );
         // the UE sends the answer now: downlink is the offer, uplink the answer
-        let codec: Vec<String> = mcd
-            .codec_data
-            .iter()
-            .map(|c| String::from_utf8_lossy(c).into_owned())
-            .collect();
+        let codec = codec_data(mcd);
         assert!(codec[0].starts_with("downlink\noffer\n"), "{codec:?}");
         assert!(codec[0].contains(offer_m), "{codec:?}");
         assert!(codec[1].starts_with("uplink\nanswer\n"), "{codec:?}");
@@ -1279,40 +1282,45 @@ async fn kamailio_pcscf_asks_our_pcrf_for_the_call_media() {
 /// The UE's IMS-AKA registration through the I-CSCF: REGISTER (with the IMPI in an empty
 /// Authorization, the visited network named), the 401 with the AKA challenge, the REGISTER
 /// with the AKA response (SIPp's `[authentication]`, the demo subscriber's K/OP/AMF), the 200.
-const REGISTER_VIA_ICSCF: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+fn register_via_icscf() -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="IMS AKA registration through Kamailio's I-CSCF">
-<send retrans="500"><![CDATA[
-REGISTER sip:ims.example.org SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
-Max-Forwards: 70
-From: <sip:[service]@ims.example.org>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@ims.example.org>
-Call-ID: [call_id]
-CSeq: 1 REGISTER
-Contact: <sip:[service]@[local_ip]:[local_port]>;expires=600
-P-Visited-Network-ID: "ims.example.org"
-Authorization: Digest username="[service]@ims.example.org",realm="ims.example.org",nonce="",uri="sip:ims.example.org",response="",algorithm=AKAv1-MD5
-Content-Length: 0
-
-]]></send>
-<recv response="401" auth="true"/>
-<send retrans="500"><![CDATA[
-REGISTER sip:ims.example.org SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
-Max-Forwards: 70
-From: <sip:[service]@ims.example.org>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@ims.example.org>
-Call-ID: [call_id]
-CSeq: 2 REGISTER
-Contact: <sip:[service]@[local_ip]:[local_port]>;expires=600
-P-Visited-Network-ID: "ims.example.org"
-[authentication aka_K=ims-rs-demo-K-01 aka_OP=ims-rs-demo-OP-1 aka_AMF=AM]
-Content-Length: 0
-
-]]></send>
-<recv response="200"/>
+{}<recv response="401" auth="true"/>
+{}<recv response="200"/>
 </scenario>
-"#;
+"#,
+        icscf_register(
+            1,
+            r#"Authorization: Digest username="[service]@ims.example.org",realm="ims.example.org",nonce="",uri="sip:ims.example.org",response="",algorithm=AKAv1-MD5"#
+        ),
+        icscf_register(
+            2,
+            "[authentication aka_K=ims-rs-demo-K-01 aka_OP=ims-rs-demo-OP-1 aka_AMF=AM]"
+        ),
+    )
+}
+
+/// One REGISTER of [`register_via_icscf`]: CSeq `cseq`, then the `authorization` line.
+fn icscf_register(cseq: u32, authorization: &str) -> String {
+    format!(
+        r#"<send retrans="500"><![CDATA[
+REGISTER sip:ims.example.org SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+Max-Forwards: 70
+From: <sip:[service]@ims.example.org>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@ims.example.org>
+Call-ID: [call_id]
+CSeq: {cseq} REGISTER
+Contact: <sip:[service]@[local_ip]:[local_port]>;expires=600
+P-Visited-Network-ID: "ims.example.org"
+{authorization}
+Content-Length: 0
+
+]]></send>
+"#
+    )
+}
 
 /// A full IMS-AKA registration with Kamailio as the I-CSCF in front of our S-CSCF: our
 /// Diameter node (`localhost`, realm ims.example.org) carries the ims-nf HSS, asked by both
@@ -1327,15 +1335,17 @@ async fn kamailio_icscf_registration_round_with_our_scscf() {
     use ims::nf::runtime::{Peer, Roles};
 
     const HOME: &str = "ims.example.org";
-    let Some((bin, modules)) = kamailio() else {
-        return;
-    };
-    let Some(sipp) = common::interop_tool("sipp", "install SIPp (Debian package `sip-tester`)")
+    let Some((bin, modules, sipp)) =
+        kamailio_and("sipp", "install SIPp (Debian package `sip-tester`)")
     else {
         return;
     };
     // our HSS (ims-nf, the demo subscriber with its AKA keys) behind our Diameter node
     let (node, addr) = our_node_in(Duration::from_secs(30), None, HOME).await;
+    let our_peer = || Peer::External {
+        host: OURS.into(),
+        addr,
+    };
     let mut core_cfg = ims_core::config(
         10000,
         Roles {
@@ -1344,14 +1354,8 @@ async fn kamailio_icscf_registration_round_with_our_scscf() {
             s: true,
             im: false,
         },
-        Peer::External {
-            host: OURS.into(),
-            addr,
-        },
-        Peer::External {
-            host: OURS.into(),
-            addr,
-        },
+        our_peer(),
+        our_peer(),
     );
     core_cfg.ports.scscf_term = free_sip_port();
     core_cfg.ports.scscf_orig = free_sip_port();
@@ -1385,10 +1389,7 @@ async fn kamailio_icscf_registration_round_with_our_scscf() {
         panic!("the S-CSCF did not connect: {e}");
     }
     // Kamailio's I-CSCF
-    let mut accept_port = free_port_3900();
-    while accept_port == addr.port() {
-        accept_port = free_port_3900();
-    }
+    let accept_port = free_port_3900_besides(addr);
     let script = ICSCF_SCRIPT
         .replace("@MOD@", &modules.display().to_string())
         .replace("@REALM@", HOME);
@@ -1397,32 +1398,22 @@ async fn kamailio_icscf_registration_round_with_our_scscf() {
         "icscf-auth",
         &Kamailio::cdp_xml_in(addr, accept_port, HOME),
         &script,
-        &[ICSCF_DB.as_slice(), &[("register.xml", REGISTER_VIA_ICSCF)]].concat(),
+        &[
+            ICSCF_DB.as_slice(),
+            &[("register.xml", register_via_icscf().as_str())],
+        ]
+        .concat(),
     );
-    if let Err(e) = node.wait_open(KAMAILIO, SECS).await {
-        panic!("cdp did not open: {e}\n{}", k.tail());
-    }
+    k.wait_cdp_open(&node).await;
 
-    let (ok, out) = ims_core::sipp(
+    let (ok, out) = ims_core::sipp_ue(
         &sipp,
         k.dir.path(),
-        &[
-            &format!("127.0.0.1:{}", k.sip),
-            "-sf",
-            "register.xml",
-            "-s",
-            "001010000000001",
-            "-au",
-            "001010000000001@ims.example.org",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &free_sip_port().to_string(),
-            "-mp",
-            &free_sip_port().to_string(),
-            "-m",
-            "1",
-        ],
+        1,
+        &format!("127.0.0.1:{}", k.sip),
+        "register.xml",
+        &free_sip_port().to_string(),
+        &["-mp", &free_sip_port().to_string()],
     )
     .await;
     let seen = seen.lock().unwrap().clone();

@@ -37,85 +37,27 @@ rx_port=$((base + 809))
 admin_port=$((base + 20))
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
-core_pid=
+# shellcheck source=load_lib.sh
+. "$here/load_lib.sh"
 uas_pid=
 cap_pid=
 cleanup() {
   for u in $uas_pid; do kill "$u" 2>/dev/null || true; wait "$u" 2>/dev/null || true; done
   [ -n "$cap_pid" ] && { kill "$cap_pid" 2>/dev/null || true; wait "$cap_pid" 2>/dev/null || true; }
-  if [ -n "$core_pid" ]; then
-    kill -INT "$core_pid" 2>/dev/null || true
-    for _ in $(seq 1 300); do kill -0 "$core_pid" 2>/dev/null || break; sleep 0.1; done
-    kill "$core_pid" 2>/dev/null || true
-    wait "$core_pid" 2>/dev/null || true
-  fi
+  load_stop_core
   rm -rf "$work"
 }
 trap cleanup EXIT
-k=696d732d72732d64656d6f2d4b2d3031   # "ims-rs-demo-K-01"
-op=696d732d72732d64656d6f2d4f502d31  # "ims-rs-demo-OP-1"
-id_of() { printf "0010100%08d" "$1"; }
-csv_line() { echo "$1;[authentication username=$1@ims.example.org aka_K=ims-rs-demo-K-01 aka_OP=ims-rs-demo-OP-1 aka_AMF=AM];"; }
 # pair p: callee id p, callers ids PAIRS + p*CALLERS + 0..CALLERS-1
-for p in $(seq 0 $((pairs - 1))); do
-  { echo SEQUENTIAL; csv_line "$(id_of "$p")"; } > "$work/callee$p.csv"
-  { echo SEQUENTIAL; for i in $(seq 0 $((callers - 1))); do csv_line "$(id_of $((pairs + p * callers + i)))"; done; } > "$work/callers$p.csv"
-done
+pair_csvs callee callers "$callers"
 
 {
-  cat <<EOF
-domain = "ims.example.org"
-ip = "127.0.0.1"
-in_process = $([ "${INPROC:-1}" = 1 ] && echo true || echo false)
-[ports]
-pcscf = $base
-icscf = $((base + 2))
-scscf_term = $((base + 4))
-scscf_orig = $((base + 5))
-[hss]
-listen = "127.0.0.1:$((base + 808))"
-admin = "127.0.0.1:$admin_port"
-[pcrf]
-listen = "127.0.0.1:$rx_port"
-[registrar]
-min_expires = 60
-max_expires = 600000
-default_expires = 3600
-[enum]
-default = "!^\\\\+(.*)\$!sip:+\\\\1@ims.example.org!"
-EOF
-  seq 0 $((pairs * (callers + 1) - 1)) | awk -v k="$k" -v op="$op" '{
-    id = sprintf("0010100%08d", $1)
-    printf "[[subscriber]]\nimpi = \"%s@ims.example.org\"\nimpus = [\"sip:%s@ims.example.org\"]\nk = \"%s\"\nop = \"%s\"\namf = \"414d\"\n", id, id, k, op
-  }'
+  core_toml $((base + 808)) "$rx_port"
+  seq 0 $((pairs * (callers + 1) - 1)) | subscribers_toml
 } > "$work/load.toml"
-"$CSCF" --config "$work/load.toml" > "$work/cscf.log" 2>&1 &
-core_pid=$!
-for _ in $(seq 1 600); do
-  grep -q "running" "$work/cscf.log" && break
-  kill -0 "$core_pid" 2>/dev/null || { cat "$work/cscf.log"; exit 1; }
-  sleep 0.1
-done
-grep -q "running" "$work/cscf.log" || { echo "core did not start"; cat "$work/cscf.log"; exit 1; }
+load_start_core "$work/load.toml"
 cd "$work"
 
-# the last line of a SIPp statistics file: created successful failed seconds
-stats() {
-  tail -n 1 "$1" | awk -F';' -v h="$(head -n 1 "$1")" '
-    BEGIN { n = split(h, names, ";") }
-    { for (i = 1; i <= n; i++) v[names[i]] = $i }
-    END {
-      split(v["ElapsedTime(C)"], t, ":")
-      print v["TotalCallCreated"], v["SuccessfulCall(C)"], v["FailedCall(C)"], t[1] * 3600 + t[2] * 60 + t[3]
-    }'
-}
-register() { # csv port count dir
-  mkdir -p "$4"
-  (cd "$4" && sipp "127.0.0.1:$pcscf_port" -sf "$here/load_register_only.xml" -inf "$1" -i 127.0.0.1 -p "$2" \
-    -r 100 -m "$3" -nostdin -trace_stat -fd 1 >/dev/null 2>&1 || true)
-  read -r _ ok failed _ < <(stats "$4"/load_register_only_*_.csv)
-  [ "$ok" = "$3" ] || { echo "registration of $3 UEs from port $2: $ok successful, $failed failed"; exit 1; }
-}
 uas_pids=()
 for p in $(seq 0 $((pairs - 1))); do
   register "$work/callee$p.csv" $((uas_port + 2 * p)) 1 "reg_callee$p"

@@ -27,20 +27,13 @@ admin=${ADMIN:-127.0.0.1:5080}
 sipp_port=${SIPP_PORT:-5090}
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
-core_pid=
+# shellcheck source=load_lib.sh
+. "$here/load_lib.sh"
 cleanup() {
-  if [ -n "$core_pid" ]; then
-    # Ctrl-C: the core shuts down cleanly (a profiler around it writes its output)
-    kill -INT "$core_pid" 2>/dev/null || true
-    for _ in $(seq 1 300); do kill -0 "$core_pid" 2>/dev/null || break; sleep 0.1; done
-    kill "$core_pid" 2>/dev/null || true
-    wait "$core_pid" 2>/dev/null || true
-  fi
+  load_stop_core
   rm -rf "$work"
 }
 trap cleanup EXIT
-k=696d732d72732d64656d6f2d4b2d3031   # "ims-rs-demo-K-01"
-op=696d732d72732d64656d6f2d4f502d31  # "ims-rs-demo-OP-1"
 scenario=$here/ims_register_aka_load.xml
 [ "${KEEP:-0}" = 1 ] && scenario=$here/load_register_only.xml
 
@@ -82,19 +75,9 @@ EOF
       awk '/^\[\[ifc\]\]/ { on = 1 } /^\[enum\]/ { on = 0 } on' "$here/../cscf/ims.toml" \
         | sed -e 's/127\.0\.0\.1:7070/127.0.0.1:5070/; s/^port = 7070/port = 5070/; s/^msrp_port = 7073/msrp_port = 5073/; s/^store = .*//'
     fi
-    seq 1 "$users" | awk -v k="$k" -v op="$op" '{
-      id = sprintf("0010100%08d", $1)
-      printf "[[subscriber]]\nimpi = \"%s@ims.example.org\"\nimpus = [\"sip:%s@ims.example.org\"]\nk = \"%s\"\nop = \"%s\"\namf = \"414d\"\n", id, id, k, op
-    }'
+    seq 1 "$users" | subscribers_toml
   } > "$work/load.toml"
-  "$CSCF" --config "$work/load.toml" > "$work/cscf.log" 2>&1 &
-  core_pid=$!
-  for _ in $(seq 1 600); do
-    grep -q "running" "$work/cscf.log" && break
-    kill -0 "$core_pid" 2>/dev/null || { cat "$work/cscf.log"; exit 1; }
-    sleep 0.1
-  done
-  grep -q "running" "$work/cscf.log" || { echo "core did not start"; cat "$work/cscf.log"; exit 1; }
+  load_start_core "$work/load.toml"
   sleep 1
   rss0=$(rss_kib "$core_pid")
   echo "core pid $core_pid, $users subscribers provisioned, RSS ${rss0} KiB"

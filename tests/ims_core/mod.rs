@@ -7,7 +7,10 @@
 use ims::nf::enum_dns::{EnumTable, Naptr};
 use ims::nf::hss::{AkaCredentials, Credentials, Subscriber};
 use ims::nf::registrar::RegistrarConfig;
-use ims::nf::runtime::{CoreConfig, ImOptions, ImsCore, Peer, Ports, Roles};
+use ims::nf::runtime::{
+    CoreConfig, CoreOptions, CoreStore, ImOptions, ImsCore, Peer, Ports, Roles,
+};
+use ims::nf::store::MemoryStore;
 use ims::nf::subscription::{ImsSubscription, PublicIdentity, ServiceProfile};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -104,6 +107,13 @@ pub(crate) async fn start(cfg: CoreConfig) -> ImsCore {
     ImsCore::start(cfg).await.expect("core starts")
 }
 
+/// Starts a core with `options` and an in-memory store (panics when it does not).
+pub(crate) async fn start_with(cfg: CoreConfig, options: CoreOptions) -> ImsCore {
+    ImsCore::start_with_options(cfg, CoreStore::Memory(MemoryStore::new()), options)
+        .await
+        .expect("core starts")
+}
+
 /// [`all_in_one`], started.
 pub(crate) async fn start_core(base: u16, diameter: [u16; 2], admin: Option<u16>) -> ImsCore {
     start(all_in_one(base, diameter, admin)).await
@@ -138,6 +148,26 @@ pub(crate) async fn sipp(bin: &Path, dir: &Path, args: &[&str]) -> (bool, String
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
+}
+
+/// [`sipp`] as the demo user `n` of [`subscriber`] (`-s 00101000000000n`, `-au` its IMPI: the
+/// IMS-AKA keys of the scenarios) on 127.0.0.1:`port`, one call of scenario file `sf` toward
+/// `target`; `extra` arguments (`-key`s, `-mp`) go before the local address.
+pub(crate) async fn sipp_ue(
+    bin: &Path,
+    dir: &Path,
+    n: u32,
+    target: &str,
+    sf: &str,
+    port: &str,
+    extra: &[&str],
+) -> (bool, String) {
+    let imsi = format!("00101000000000{n}");
+    let impi = format!("{imsi}@ims.example.org");
+    let mut args = vec![target, "-sf", sf, "-s", &imsi, "-au", &impi];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["-i", "127.0.0.1", "-p", port, "-m", "1"]);
+    sipp(bin, dir, &args).await
 }
 
 /// A live tshark capture of Diameter on some TCP ports of the loopback.

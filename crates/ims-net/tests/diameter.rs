@@ -792,11 +792,7 @@ async fn a_stopped_node_starts_again() {
     assert!(scscf.running_tasks() > 0);
 
     // and it stops (and starts) again
-    scscf.shutdown();
-    scscf.wait_stopped(SECS).await.unwrap();
-    hss.wait_closed("scscf.ims.example.org", SECS)
-        .await
-        .unwrap();
+    stop_scscf(&scscf, &hss).await;
     scscf.restart(SECS).await.unwrap();
     scscf.wait_open("hss.ims.example.org", SECS).await.unwrap();
     let maa = scscf.send(&mar(&scscf, "dave")).await.unwrap();
@@ -805,6 +801,16 @@ async fn a_stopped_node_starts_again() {
     hss.shutdown();
     scscf.wait_stopped(SECS).await.unwrap();
     hss.wait_stopped(SECS).await.unwrap();
+}
+
+/// Stops the S-CSCF's node `scscf` and waits until it has stopped and `hss` has seen the
+/// connection close.
+async fn stop_scscf(scscf: &Node, hss: &Node) {
+    scscf.shutdown();
+    scscf.wait_stopped(SECS).await.unwrap();
+    hss.wait_closed("scscf.ims.example.org", SECS)
+        .await
+        .unwrap();
 }
 
 /// Waits until `hss` has taken a CER from the S-CSCF with Origin-State-Id `id` (peer open).
@@ -860,11 +866,7 @@ async fn a_restarted_node_sends_a_higher_origin_state_id_and_its_peer_notices() 
     assert!(restarts.lock().unwrap().is_empty());
 
     // the S-CSCF stops and starts again (its state lost): Origin-State-Id + 1 in its new CER
-    scscf.shutdown();
-    scscf.wait_stopped(SECS).await.unwrap();
-    hss.wait_closed("scscf.ims.example.org", SECS)
-        .await
-        .unwrap();
+    stop_scscf(&scscf, &hss).await;
     scscf.restart(SECS).await.unwrap();
     assert_eq!(scscf.origin_state_id(), Some(1_700_000_001));
     scscf.wait_open("hss.ims.example.org", SECS).await.unwrap();
@@ -887,11 +889,7 @@ async fn a_restarted_node_sends_a_higher_origin_state_id_and_its_peer_notices() 
     assert_eq!(served.load(Ordering::SeqCst), 2);
 
     // a fresh start (a new process: a new node, started later) is noticed the same way
-    scscf.shutdown();
-    scscf.wait_stopped(SECS).await.unwrap();
-    hss.wait_closed("scscf.ims.example.org", SECS)
-        .await
-        .unwrap();
+    stop_scscf(&scscf, &hss).await;
     c.origin_state_id = Some(origin_state_id_at(started + Duration::from_secs(60)));
     let fresh = Node::new(c.clone());
     fresh.add_peer("hss.ims.example.org", addr);
@@ -902,11 +900,7 @@ async fn a_restarted_node_sends_a_higher_origin_state_id_and_its_peer_notices() 
     assert_eq!(restarts.lock().unwrap()[1].current, 1_700_000_060);
 
     // a reconnection of the same run (same Origin-State-Id) is no restart
-    fresh.shutdown();
-    fresh.wait_stopped(SECS).await.unwrap();
-    hss.wait_closed("scscf.ims.example.org", SECS)
-        .await
-        .unwrap();
+    stop_scscf(&fresh, &hss).await;
     let same = Node::new(c);
     same.add_peer("hss.ims.example.org", addr);
     same.wait_open("hss.ims.example.org", SECS).await.unwrap();

@@ -48,6 +48,26 @@ fn message(to: &Remote, id: &str) -> OwnedMessage {
         .expect("valid MESSAGE")
 }
 
+/// Sends a [`message`] from `from` to `to`, asserts its 200 and returns the MESSAGE as the UAS
+/// (answering into `seen`) saw it.
+async fn send_message(
+    from: &Endpoint,
+    to: &Remote,
+    id: &str,
+    seen: &mut tokio::sync::mpsc::UnboundedReceiver<OwnedMessage>,
+) -> OwnedMessage {
+    let t = from.request(message(to, id), *to).await.unwrap();
+    let resp = tokio::time::timeout(LIMIT, t.final_response())
+        .await
+        .expect("answered in time")
+        .expect("a final response");
+    assert_eq!(resp.as_message().status(), Some(200));
+    tokio::time::timeout(LIMIT, seen.recv())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 /// The top Via as the UAS saw it.
 fn top_via(m: &OwnedMessage) -> String {
     m.as_message()
@@ -72,16 +92,7 @@ async fn co_located_endpoints_exchange_datagrams_in_memory_and_others_use_the_so
 
     // co-located: request and response in memory
     let to = Remote::udp(uas.local_addr());
-    let t = uac.request(message(&to, "local"), to).await.unwrap();
-    let resp = tokio::time::timeout(LIMIT, t.final_response())
-        .await
-        .expect("answered in time")
-        .expect("a final response");
-    assert_eq!(resp.as_message().status(), Some(200));
-    let got = tokio::time::timeout(LIMIT, seen.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let got = send_message(&uac, &to, "local", &mut seen).await;
     // what a socket datagram from the UAC's address gets: rport filled in, no `received`
     let via = top_via(&got);
     let port = uac.local_addr().port();
@@ -97,16 +108,7 @@ async fn co_located_endpoints_exchange_datagrams_in_memory_and_others_use_the_so
     assert_eq!((s.in_process_sent, s.in_process_received), (1, 1), "{s:?}");
 
     // an endpoint without the table: on the socket both ways, and the same Via treatment
-    let t = outsider.request(message(&to, "outside"), to).await.unwrap();
-    let resp = tokio::time::timeout(LIMIT, t.final_response())
-        .await
-        .expect("answered in time")
-        .expect("a final response");
-    assert_eq!(resp.as_message().status(), Some(200));
-    let got = tokio::time::timeout(LIMIT, seen.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let got = send_message(&outsider, &to, "outside", &mut seen).await;
     let via = top_via(&got);
     let port = outsider.local_addr().port();
     assert!(via.contains(&format!("rport={port}")), "{via}");

@@ -873,6 +873,13 @@ mod tests {
         }
     }
 
+    /// `a` is RP-ERROR cause 41 (temporary failure) to Alice naming her RP-DATA (RP-MR 7).
+    fn assert_temporary_failure_to_alice(a: &Action) {
+        assert_eq!(a.to, ALICE);
+        assert_eq!(rp_cause(a), Some(RpCause::TEMPORARY_FAILURE));
+        assert_eq!(rp(&a.body, Direction::NetworkToMs).rp.message_reference, 7);
+    }
+
     #[test]
     fn a_submission_the_store_refuses_gets_rp_error_41_not_an_ack() {
         let store = FlakyStore {
@@ -884,14 +891,7 @@ mod tests {
         let (out, accepted) = gw.receive_submission(ALICE, &submit(false, 3), now);
         assert_eq!(accepted, None);
         assert_eq!(out.len(), 1, "only the answer, no delivery attempt");
-        assert_eq!(out[0].to, ALICE);
-        assert_eq!(rp_cause(&out[0]), Some(RpCause::TEMPORARY_FAILURE));
-        assert_eq!(
-            rp(&out[0].body, Direction::NetworkToMs)
-                .rp
-                .message_reference,
-            7
-        );
+        assert_temporary_failure_to_alice(&out[0]);
         assert_eq!(gw.queued().count(), 0);
         // the store is back: the same submission is accepted
         gw.store.down = false;
@@ -912,14 +912,7 @@ mod tests {
         assert_eq!(gw.queued().count(), 1);
         let out = gw.withdraw(a.clone());
         assert_eq!(out.len(), 1);
-        assert_eq!(out[0].to, ALICE);
-        assert_eq!(rp_cause(&out[0]), Some(RpCause::TEMPORARY_FAILURE));
-        assert_eq!(
-            rp(&out[0].body, Direction::NetworkToMs)
-                .rp
-                .message_reference,
-            7
-        );
+        assert_temporary_failure_to_alice(&out[0]);
         assert_eq!(gw.queued().count(), 0);
         assert_eq!(gw.store.removed, [a.id], "the removal follows the write");
         // a late RP-ACK from the recipient for the withdrawn attempt finds nothing
