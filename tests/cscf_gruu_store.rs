@@ -124,6 +124,7 @@ fn routing() -> ScscfRouting {
         term_uri: "sip:term@127.0.0.1:6060".into(),
         home_domains: vec!["ims.example.org".into()],
         icscf: "sip:127.0.0.1:5062".into(),
+        profiles: Default::default(),
     }
 }
 

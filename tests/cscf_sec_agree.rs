@@ -25,6 +25,11 @@
 //! Security-Server and no CK/IK, the second REGISTER sent to the protected port — checked on the
 //! wire with tshark).
 //!
+//! `a_network_deregistration_releases_the_call_over_the_sas_then_ends_them`: the HSS de-registers
+//! a UE with SAs in a call (RTR → reg event NOTIFY to the P-CSCF, whose SUBSCRIBE names the
+//! protected Path entry): the BYEs toward it all leave from port-c, its answers come over the SA,
+//! then the SAs go. The other tests' docs say what each checks.
+//!
 //! (Kernel IPsec is not exercised: this machine's kernel has no ESP; the recording installer
 //! stands in for `ip xfrm`.)
 
@@ -537,7 +542,8 @@ async fn sipp_registers_with_sec_agree() {
 
 /// Requests toward a UE that registered a TCP contact over its SAs leave on a TCP connection
 /// the P-CSCF opens FROM its protected client port to the UE's protected server port
-/// (TS 33.203 §7.1; one connection per agreement), and the UE's answer comes back on it.
+/// (TS 33.203 §7.1; one connection per agreement), and the UE's answer counts only on it: one
+/// sent first on a connection of the UE's own to the protected server port is dropped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_toward_the_ue_leaves_from_the_protected_client_port() {
     let (base, pc, ps, plain_port, uc, us): (u16, u16, u16, u16, u16, u16) =
@@ -618,6 +624,15 @@ async fn tcp_toward_the_ue_leaves_from_the_protected_client_port() {
         let v = invite.as_message();
         assert_eq!(v.method(), Some(ims::sip::Method::Invite), "{v}");
         let via = v.header(HeaderName::Via).unwrap_or_default().to_string();
+        // first an answer outside the SA's connection: on a connection of the UE's own to the
+        // P-CSCF's protected server port; it must not end the transaction
+        let stray =
+            ims::sip::ResponseBuilder::from_request_with_tag(&v, 486, Some("stray")).to_vec();
+        let mut other = tokio::net::TcpStream::connect((LO, ps))
+            .await
+            .expect("connect to port-s");
+        other.write_all(&stray).await.expect("stray 486");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
         let resp = ims::sip::ResponseBuilder::from_request_with_tag(&v, 486, Some("busy")).to_vec();
         conn.write_all(&resp).await.expect("486 on the connection");
         // the ACK of the 486 on the same connection
@@ -647,6 +662,18 @@ async fn tcp_toward_the_ue_leaves_from_the_protected_client_port() {
     );
     let r = transact(&protected, ps, &invite).await;
     assert_eq!(r.as_message().status(), Some(486), "{}", r.as_message());
+    let to_tag = r
+        .as_message()
+        .to()
+        .ok()
+        .flatten()
+        .and_then(|t| t.tag().map(str::to_string));
+    assert_eq!(
+        to_tag.as_deref(),
+        Some("busy"),
+        "only the answer over the SA's connection counts: {}",
+        r.as_message()
+    );
     let (peer, via, acked) = callee.await.expect("callee task");
     assert_eq!(
         peer,
@@ -798,11 +825,14 @@ async fn a_network_release_and_the_ues_answers_go_over_the_sas() {
             .header("Contact", format!("<{callee_contact}>"))
             .body("application/sdp", sdp.as_bytes().to_vec())
             .to_vec();
-        // outside the SA: from another UE port to port-c, from port-s to the P-CSCF's port-s
-        stray_sock
-            .send_to(&ok, SocketAddr::new(LO, pc))
-            .await
-            .expect("send");
+        // outside the SA: from another UE port to port-c and to port-s, from port-s to the
+        // P-CSCF's port-s
+        for to in [pc, ps] {
+            stray_sock
+                .send_to(&ok, SocketAddr::new(LO, to))
+                .await
+                .expect("send");
+        }
         ue_server
             .send_to(&ok, SocketAddr::new(LO, ps))
             .await
@@ -887,6 +917,162 @@ async fn a_network_release_and_the_ues_answers_go_over_the_sas() {
     );
     ims_core::wait_for("the Rx sessions to end", || {
         core.pcrf().is_some_and(|p| p.lock().unwrap().is_empty())
+    })
+    .await;
+    core.shutdown();
+}
+
+/// A network de-registration (the HSS's RTR → the S-CSCF's reg event NOTIFY to the P-CSCF)
+/// of a UE with SAs in a call: the P-CSCF releases the call (TS 24.229 §5.2.8.1.2) and every
+/// BYE reaching the UE — its own and the ones relayed along the route set — comes over the SA
+/// (from the P-CSCF's protected client port, TS 33.203 §7.1), the UE's answers are taken over
+/// it, and only then do the SAs go (TS 33.203 §7.4: they end with the registration).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_deregistration_releases_the_call_over_the_sas_then_ends_them() {
+    let (base, pc, ps, plain_port, uc, us): (u16, u16, u16, u16, u16, u16) =
+        (6200, 6206, 6207, 6283, 6284, 6285);
+    let admin = SocketAddr::new(LO, 6266);
+    let core = ims_core::start_with(
+        ims_core::all_in_one(base, [6264, 6265], Some(admin.port())),
+        CoreOptions::default().with_sec_agree(SecAgreeConfig::new(LO, pc, ps), None),
+    )
+    .await;
+    let pcscf = core.pcscf().expect("P-CSCF runs").clone();
+    let plain = bind(plain_port).await;
+    let protected = bind(uc).await;
+    let ue_server = bind(us).await;
+    let client = format!(
+        "ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;spi-c=4444;spi-s=3333;port-c={uc};port-s={us}"
+    );
+    let ours = |r: String| {
+        r.replace(
+            &format!("@127.0.0.1:{UE_PORT_US}>"),
+            &format!("@127.0.0.1:{us}>"),
+        )
+        .replace("Call-ID: sec-agree-1@", "Call-ID: sec-agree-dereg@")
+    };
+    let mut usim = usim();
+    let (r401, server) = challenged(
+        &plain,
+        base,
+        &ours(first_register(plain_port, "d1", &client)),
+    )
+    .await;
+    let (auth, _, _) = answer(&r401, &mut usim);
+    let r = transact(
+        &protected,
+        ps,
+        &ours(register(uc, "d2", 2, 600, &auth, &client, Some(&server))),
+    )
+    .await;
+    assert_eq!(r.as_message().status(), Some(200), "{}", r.as_message());
+    drop(usim);
+    let contact = format!("sip:{IMSI}@127.0.0.1:{us}");
+    wait_registered(&pcscf, &contact, true).await;
+    ims_core::wait_for("the P-CSCF's reg event subscription", || {
+        pcscf.reg_subscriptions() == 1
+    })
+    .await;
+
+    // the UE calls itself over the SA and answers over it
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+               m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+    let invite = format!(
+        "INVITE sip:{IMPI} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:{uc};branch=z9hG4bK-dereg1;rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:{IMPI}>;tag=caller\r\nTo: <sip:{IMPI}>\r\n\
+         Call-ID: dereg-call@127.0.0.1\r\nCSeq: 1 INVITE\r\n\
+         Contact: <{contact}>\r\nContent-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    let callee_contact = contact.clone();
+    let callee = tokio::spawn(async move {
+        let mut buf = vec![0u8; 65535];
+        let (invite, from) = loop {
+            let (n, from) =
+                tokio::time::timeout(Duration::from_secs(20), ue_server.recv_from(&mut buf))
+                    .await
+                    .expect("the INVITE reaches the UE")
+                    .expect("recv");
+            let m = OwnedMessage::parse_datagram(bytes::Bytes::copy_from_slice(&buf[..n]))
+                .expect("SIP");
+            if m.as_message().method() == Some(ims::sip::Method::Invite) {
+                break (m, from);
+            }
+        };
+        let ok = ims::sip::ResponseBuilder::from_request_with_tag(
+            &invite.as_message(),
+            200,
+            Some("callee"),
+        )
+        .header("Contact", format!("<{callee_contact}>"))
+        .body("application/sdp", sdp.as_bytes().to_vec())
+        .to_vec();
+        ue_server.send_to(&ok, from).await.expect("send 200");
+        ue_server
+    });
+    let r = transact(&protected, ps, &invite).await;
+    assert_eq!(r.as_message().status(), Some(200), "{}", r.as_message());
+    let ue_server = callee.await.expect("callee task");
+    ims_core::wait_for("both sides' Rx sessions", || {
+        core.pcrf().is_some_and(|p| p.lock().unwrap().len() == 2)
+    })
+    .await;
+
+    // the HSS de-registers the UE: the BYEs reaching it all come over the SA, and are answered
+    let (st, body) = ims_core::admin_request(
+        admin,
+        "POST",
+        "/rtr",
+        &format!(r#"{{"impi":"{IMPI}","reason":0,"info":"gone"}}"#),
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    let mut byes = Vec::new();
+    let mut buf = vec![0u8; 65535];
+    let until = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let deadline = if byes.len() >= 2 {
+            until.min(tokio::time::Instant::now() + Duration::from_secs(2))
+        } else {
+            until
+        };
+        let Ok(Ok((n, from))) =
+            tokio::time::timeout_at(deadline, ue_server.recv_from(&mut buf)).await
+        else {
+            break;
+        };
+        let m =
+            OwnedMessage::parse_datagram(bytes::Bytes::copy_from_slice(&buf[..n])).expect("SIP");
+        let v = m.as_message();
+        if v.method() != Some(ims::sip::Method::Bye) {
+            continue;
+        }
+        let resp = ims::sip::ResponseBuilder::from_request(&v, 200).to_vec();
+        ue_server.send_to(&resp, from).await.expect("send");
+        let branch = v
+            .top_via()
+            .ok()
+            .flatten()
+            .and_then(|x| x.branch().map(str::to_string));
+        if !byes.iter().any(|(_, b)| *b == branch) {
+            byes.push((from, branch));
+        }
+    }
+    assert!(byes.len() >= 2, "BYEs: {byes:?}");
+    assert!(
+        byes.iter().all(|(f, _)| *f == SocketAddr::new(LO, pc)),
+        "every BYE toward the de-registered UE leaves from port-c: {byes:?}"
+    );
+    ims_core::wait_for("the Rx sessions to end", || {
+        core.pcrf().is_some_and(|p| p.lock().unwrap().is_empty())
+    })
+    .await;
+    // the registration and, after the BYEs, the SAs are gone
+    assert!(pcscf.registration(&contact).is_none());
+    ims_core::wait_for("the SAs to end with the registration", || {
+        pcscf.sec_agree().unwrap().associations().is_empty()
     })
     .await;
     core.shutdown();

@@ -14,7 +14,10 @@
 //!   hold the other sessions of the connection its frames arrive on;
 //! - a multi-megabyte chunk is re-chunked as it streams in (RFC 4975 §5.1, `+` and Byte-Range):
 //!   another session's message passes on the shared connection meanwhile, and the big message
-//!   arrives byte for byte.
+//!   arrives byte for byte;
+//! - a receiver that stops reading does not hold the sender's shared connection: once its
+//!   queue at the anchor is full, further frames for it are answered 413 (RFC 4975 §7.3) and the
+//!   other session on the same connection keeps flowing.
 
 use bytes::Bytes;
 use ims::msrp::cpim::{Cpim, CpimBuilder};
@@ -1062,4 +1065,82 @@ impl BigRx {
         }
         None
     }
+}
+
+/// Session 1's A party is a raw socket that binds its side (one SEND) and then never reads;
+/// B floods it over B's connection, which B shares with session 0. Once the anchor's queue
+/// toward the silent party (and the socket buffers) are full, B's further frames for it are
+/// answered 413 at once instead of holding the anchor's reader of B's connection (up to 30 s
+/// each before): B's message of session 0, sent after the flood, reaches A promptly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_stops_reading_does_not_hold_the_shared_connection() {
+    let mut p = pair(1, Setup::Default, Setup::Default).await;
+    let raw_listener = TcpListener::bind(lo0()).await.unwrap();
+    let raw_port = raw_listener.local_addr().unwrap().port();
+    let (raw_local, anchor_path) = invite(&mut p, raw_port, Setup::Default).await;
+    let (a0, b0, b1) = (
+        p.a_legs[0].sid.clone(),
+        p.b_legs[0].sid.clone(),
+        p.b_legs[1].sid.clone(),
+    );
+    let (ac, bc) = (p.a.conn.as_mut().unwrap(), p.b.conn.as_mut().unwrap());
+    // A binds session 0; the silent party binds session 1 with one SEND, then never reads
+    ac.send(&a0, text("text/plain", "a0 hello", false))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut silent = TcpStream::connect(authority(&anchor_path[0]))
+        .await
+        .unwrap();
+    let bind = FrameBuilder::request("silent0001", "SEND")
+        .to_path(&anchor_path.join(" "))
+        .from_path(&raw_local)
+        .header("Message-ID", "silent1")
+        .header("Byte-Range", "1-2/2")
+        .body("text/plain", Bytes::from_static(b"hi"))
+        .to_bytes();
+    silent.write_all(&bind).await.unwrap();
+    let got_b = collect(bc, 2, 0).await;
+    assert!(got_b.trouble.is_empty(), "B: {:?}", got_b.trouble);
+    assert_eq!(texts(&got_b)[&b1], ["hi"]);
+    // the flood: far more than the anchor's queue (1 MiB) and the socket buffers hold
+    let body = Bytes::from(vec![b'x'; 60_000]);
+    let flood = 200;
+    let sent = tokio::time::timeout(FLOWING, async {
+        for _ in 0..flood {
+            let m = Outgoing::new("text/plain", body.clone());
+            bc.send(&b1, m).await.unwrap().unwrap();
+        }
+        bc.send(&b0, text("text/plain", "after the flood", false))
+            .await
+            .unwrap()
+            .unwrap();
+    })
+    .await;
+    assert!(sent.is_ok(), "B's connection was not read meanwhile");
+    // A gets session 0's message while the silent party still reads nothing
+    let got_a = collect_within(ac, 1, 0, 0, FLOWING).await;
+    assert_eq!(
+        texts(&got_a).get(&a0).map(Vec::as_slice),
+        Some(&["after the flood".to_string()][..]),
+        "A: {:?}",
+        got_a.trouble
+    );
+    // and B learnt that the silent party takes no more: 413 (stop sending the message)
+    let refused = tokio::time::timeout(FLOWING, async {
+        loop {
+            match bc.next_event().await.expect("B's connection up") {
+                ConnEvent::Session {
+                    session_id,
+                    event: SessionEvent::SendFailed { status, .. },
+                } if session_id == b1 => return status,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("a refusal for the flood");
+    assert_eq!(refused, 413);
+    drop(silent);
+    p.anchor.shutdown();
 }

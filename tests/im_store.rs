@@ -19,8 +19,26 @@
 //! 4. `stored_im_expires_with_a_failed_imdn`: with `im_validity` = 1 s a stored CPIM message that
 //!    asks for `negative-delivery` is dropped and its sender gets the network's `failed` IMDN
 //!    (RFC 5438 §7.2); the file store is emptied.
+//! 5. `a_redis_that_stops_answering_does_not_hold_the_store` (feature `redis`): Redis behind a
+//!    proxy that swallows what it is sent (the connection stays open, nothing comes back): an
+//!    SMS meanwhile gets RP-ERROR 41; once the proxy forwards again the writer has dropped the
+//!    silent connection (per-round-trip timeout) and the next SMS gets its RP-ACK.
+//! 6. `a_crash_right_after_the_recipients_rp_ack_delivers_once` (feature `redis`): Bob's RP-ACK
+//!    arrives while Redis is paused for writes: the removal is not durable, so the MESSAGE is not
+//!    answered and the status report not sent; the IM server crashes, a new one on the same port
+//!    gets the UDP retransmission of Bob's MESSAGE, matches the attempt recorded in flight, and
+//!    Alice gets one status report; Bob gets no second SMS-DELIVER.
+//! 7. `mt_requests_go_to_the_scscf_that_registered_the_recipient`: two scripted S-CSCFs; Bob's
+//!    third-party REGISTER comes from the second (its Contact): his SMS-DELIVER goes there, the
+//!    RP-ACK to Alice (no third-party registration) to the configured one, and after Bob's
+//!    de-registration his SMS go to the configured one again.
+//! 8. `msisdn_less_sms_addressed_by_sip_uri` (TS 24.341 Annex B.7): Dave (no MSISDN) submits
+//!    an SMS whose TP-DA is the dummy MSISDN with a short-message-info `<To>` naming Carol's
+//!    SIP URI (multipart/mixed); the IP-SM-GW sends Carol a MESSAGE to that URI with
+//!    `Feature-Caps: *;+g.3gpp.smsip-msisdn-less`, the SMS-DELIVER (TP-OA the dummy MSISDN)
+//!    and a short-message-info whose `<From>` is Dave's SIP URI; Carol's RP-ACK completes it.
 //!
-//! Ports 7160-7199 (helper range).
+//! Ports 7101-7113 and 7160-7199 (helper range).
 
 mod common;
 
@@ -30,7 +48,8 @@ use ims::net::sip::{Endpoint, EndpointConfig};
 use ims::nf::im_server::{ImServer, ImServerConfig, Numbering};
 use ims::sip::{Method, OwnedMessage, RequestBuilder};
 #[cfg(feature = "redis")]
-use ims::sms::{self, answer, Address, Direction, RpBody, RpMessage, Submit, Tpdu};
+use ims::sms::RpBody;
+use ims::sms::{self, answer, Address, Direction, RpMessage, Submit, Tpdu};
 use ims::txn::ua::{Answer, UaEvent};
 use ims::txn::Remote;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -148,15 +167,23 @@ impl Client {
         .await
     }
 
+    /// A third-party REGISTER for `impu` from the scripted S-CSCF on `scscf`.
     #[cfg(feature = "redis")]
-    async fn third_party_register(&mut self, impu: &str) -> u16 {
+    async fn third_party_register(&mut self, impu: &str, scscf: u16) -> u16 {
+        self.register_from(impu, &format!("sip:127.0.0.1:{scscf}"), 600)
+            .await
+    }
+
+    /// A third-party REGISTER for `impu` from the S-CSCF `scscf` (From and Contact, TS 24.229
+    /// §5.4.1.7).
+    async fn register_from(&mut self, impu: &str, scscf: &str, expires: u32) -> u16 {
         self.send(
             RequestBuilder::new(Method::Register, &format!("sip:{}", self.server))
-                .header("From", "<sip:scscf.ims.example.org>;tag=tp")
+                .header("From", format!("<{scscf}>;tag=tp"))
                 .header("To", format!("<{impu}>"))
                 .header("CSeq", "1 REGISTER")
-                .header("Contact", "<sip:scscf.ims.example.org>")
-                .header("Expires", 600),
+                .header("Contact", format!("<{scscf}>"))
+                .header("Expires", expires),
         )
         .await
     }
@@ -164,10 +191,16 @@ impl Client {
 
 #[cfg(feature = "redis")]
 fn submit(text: &str) -> Vec<u8> {
+    submit_asking(text, false)
+}
+
+/// RP-DATA (RP-MR 7) with an SMS-SUBMIT of `text` to +15550002 (Bob), asking for a status
+/// report when `srr`.
+fn submit_asking(text: &str, srr: bool) -> Vec<u8> {
     let sub = Submit {
         reject_duplicates: false,
         reply_path: false,
-        status_report_request: false,
+        status_report_request: srr,
         message_reference: 5,
         destination: Address::international("15550002"),
         pid: Default::default(),
@@ -270,7 +303,7 @@ async fn sms_and_ims_stored_in_redis_survive_a_restart() {
 
     // Bob registers: the IMs in order, and the SMS-DELIVER
     bob_registered.store(true, Ordering::SeqCst);
-    assert_eq!(ue.third_party_register(BOB).await, 200);
+    assert_eq!(ue.third_party_register(BOB, 7182).await, 200);
     let (ims, body) = stored_for_bob(&mut seen, 2).await;
     assert_eq!(ims, ["first stored IM", "second stored IM"], "in order");
     let rp = sms::decode(&body, Direction::NetworkToMs).expect("RP-DATA");
@@ -447,7 +480,7 @@ async fn stored_messages_are_durable_before_they_are_acknowledged_and_survive_a_
     assert_eq!(im.stored_ims(), 1, "the IM reloaded from Redis");
     let mut ue = Client::new(7192, im.local_addr()).await;
     bob_registered.store(true, Ordering::SeqCst);
-    assert_eq!(ue.third_party_register(BOB).await, 200);
+    assert_eq!(ue.third_party_register(BOB, 7188).await, 200);
     let (pages, body) = stored_for_bob(&mut seen, 1).await;
     assert_eq!(pages, ["an IM kept durably"]);
     acknowledge(&mut ue, &im, &body, text, rport, "durable:").await;
@@ -561,5 +594,380 @@ async fn stored_im_expires_with_a_failed_imdn() {
             .is_err(),
         "nothing for the plain one"
     );
+    im.shutdown();
+}
+
+/// A TCP proxy on 127.0.0.1 (its port) in front of `upstream`: while `swallow` is set, what a
+/// client sends is read and dropped and that connection never forwards again (a Redis that
+/// accepts but never answers); connections whose first bytes come while it is clear work.
+#[cfg(feature = "redis")]
+async fn silent_proxy(upstream: u16, swallow: Arc<AtomicBool>) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind((LO, 0))
+        .await
+        .expect("proxy binds");
+    let port = l.local_addr().expect("proxy address").port();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = l.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect((LO, upstream)).await else {
+                continue;
+            };
+            let swallow = swallow.clone();
+            let (mut cr, mut cw) = client.into_split();
+            let (mut sr, mut sw) = server.into_split();
+            tokio::spawn(async move {
+                let mut buf = vec![0; 64 * 1024];
+                let mut dead = false;
+                while let Ok(n) = cr.read(&mut buf).await {
+                    if n == 0 {
+                        return;
+                    }
+                    dead |= swallow.load(Ordering::SeqCst);
+                    if !dead && sw.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut sr, &mut cw).await;
+            });
+        }
+    });
+    port
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_stops_answering_does_not_hold_the_store() {
+    let Some(r) = RedisSetup::start("im-silent", 7101, 7102, "silent:").await else {
+        return;
+    };
+    let (rport, mut seen, mut cfg) = (r.rport, r.seen, r.cfg);
+    let swallow = Arc::new(AtomicBool::new(false));
+    let proxy = silent_proxy(rport, swallow.clone()).await;
+    cfg.store = Some(format!("redis://127.0.0.1:{proxy}/silent:").into());
+    cfg.store_wait = Duration::from_secs(4);
+    let im = ImServer::start(cfg).await.expect("IM server");
+    let mut ue = Client::new(7103, im.local_addr()).await;
+    assert_eq!(
+        rp_answer_to_alice(&mut ue, &mut seen, "before").await.0,
+        "RP-ACK"
+    );
+    // Redis stops answering on the open connection (and on any opened meanwhile)
+    swallow.store(true, Ordering::SeqCst);
+    assert_eq!(
+        rp_answer_to_alice(&mut ue, &mut seen, "while silent").await,
+        ("RP-ERROR".to_string(), Some(41)),
+        "not confirmed within store_wait"
+    );
+    swallow.store(false, Ordering::SeqCst);
+    // the writer gives up the silent connection after its timeout and goes on on a new one
+    assert_eq!(
+        rp_answer_to_alice(&mut ue, &mut seen, "after").await.0,
+        "RP-ACK",
+        "the writer is not held by the silent connection"
+    );
+    im.sync_store().await;
+    assert_eq!(im.queued(), 2);
+    assert_eq!(
+        redis::hlen(rport, "silent:sms").await,
+        Some(2),
+        "the refused one is not kept"
+    );
+    im.shutdown();
+}
+
+/// Alice submits `text`: the RP answer she gets (its name and cause).
+#[cfg(feature = "redis")]
+async fn rp_answer_to_alice(
+    ue: &mut Client,
+    seen: &mut mpsc::UnboundedReceiver<OwnedMessage>,
+    text: &str,
+) -> (String, Option<u8>) {
+    assert_eq!(
+        ue.message(ALICE, SC, "application/vnd.3gpp.sms", submit(text))
+            .await,
+        202
+    );
+    loop {
+        let m = next(seen, "the RP answer to Alice").await;
+        if m.as_message().request_uri_str() == Some(ALICE) {
+            return rp_of(&m);
+        }
+    }
+}
+
+/// Starts an IM server with `cfg` on the runtime `rt`, retrying while its port is still held
+/// by a crashed predecessor.
+#[cfg(feature = "redis")]
+async fn start_on(rt: &tokio::runtime::Runtime, cfg: &ImServerConfig) -> ImServer {
+    for _ in 0..50 {
+        if let Ok(Ok(im)) = rt.spawn(ImServer::start(cfg.clone())).await {
+            return im;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the IM server never bound {}", cfg.listen);
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_right_after_the_recipients_rp_ack_delivers_once() {
+    let Some(r) = RedisSetup::start("im-ack-crash", 7104, 7105, "ackcrash:").await else {
+        return;
+    };
+    let (rport, bob_registered, mut seen, cfg) = (r.rport, r.bob_registered, r.seen, r.cfg);
+    bob_registered.store(true, Ordering::SeqCst);
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime")
+    };
+    let crash = runtime();
+    let im = start_on(&crash, &cfg).await;
+    let mut ue = Client::new(7106, im.local_addr()).await;
+    let text = "delivered exactly once";
+    assert_eq!(
+        ue.message(
+            ALICE,
+            SC,
+            "application/vnd.3gpp.sms",
+            submit_asking(text, true)
+        )
+        .await,
+        202
+    );
+    // the RP-ACK to Alice and the SMS-DELIVER to Bob (in either order)
+    let mut deliver = None;
+    for _ in 0..2 {
+        let m = next(&mut seen, "the RP-ACK and the SMS-DELIVER").await;
+        if m.as_message().request_uri_str() == Some(BOB) {
+            deliver = Some(m.as_message().body().to_vec());
+        } else {
+            assert_eq!(rp_of(&m).0, "RP-ACK");
+        }
+    }
+    let deliver = deliver.expect("the SMS-DELIVER");
+    let rp = sms::decode(&deliver, Direction::NetworkToMs).expect("RP-DATA");
+    let report = answer::deliver_report_ack(&rp.rp).expect("RP-ACK");
+
+    // Bob's RP-ACK while Redis holds writes: the removal cannot be confirmed
+    let paused = redis::command(rport, &["CLIENT", "PAUSE", "3000", "WRITE"]).await;
+    assert_eq!(paused.as_deref(), Some("+OK"));
+    let bob = tokio::spawn(async move {
+        let code = ue
+            .message(BOB, SC, "application/vnd.3gpp.sms", report)
+            .await;
+        (ue, code)
+    });
+    until("Bob's RP-ACK taken in", || im.queued() == 0).await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), seen.recv())
+            .await
+            .is_err(),
+        "no status report before the removal is stored"
+    );
+    // crash: the MESSAGE carrying Bob's RP-ACK was never answered
+    crash.shutdown_background();
+    drop(im);
+    assert_eq!(
+        redis::hlen(rport, "ackcrash:sms").await,
+        Some(1),
+        "the removal did not reach Redis"
+    );
+    let restarted = runtime();
+    let im = start_on(&restarted, &cfg).await;
+    let (mut ue, code) = tokio::time::timeout(WAIT * 2, bob)
+        .await
+        .expect("Bob's MESSAGE answered")
+        .expect("Bob's task");
+    assert_eq!(code, 202, "the retransmission answered by the new server");
+    until("the SMS acknowledged after the restart", || {
+        im.queued() == 0
+    })
+    .await;
+    im.sync_store().await;
+    assert_eq!(redis::hlen(rport, "ackcrash:sms").await, Some(0));
+    let sr = next(&mut seen, "the status report to Alice").await;
+    assert_eq!(sr.as_message().request_uri_str(), Some(ALICE));
+    let rp = sms::decode(sr.as_message().body(), Direction::NetworkToMs).expect("RP-DATA");
+    assert!(matches!(rp.tpdu, Some(Tpdu::StatusReport(_))), "{rp:?}");
+    // Bob registers again: nothing is left to deliver
+    assert_eq!(ue.third_party_register(BOB, 7104).await, 200);
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), seen.recv())
+            .await
+            .is_err(),
+        "no second SMS-DELIVER, no second status report"
+    );
+    im.shutdown();
+    restarted.shutdown_background();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mt_requests_go_to_the_scscf_that_registered_the_recipient() {
+    let (configured_bob, mut configured) = scscf(7107).await;
+    let (serving_bob, mut serving) = scscf(7108).await;
+    configured_bob.store(true, Ordering::SeqCst);
+    serving_bob.store(true, Ordering::SeqCst);
+    let im = ImServer::start(config(7109, 7107))
+        .await
+        .expect("IM server");
+    let mut ue = Client::new(7110, im.local_addr()).await;
+    let serving_uri = "sip:127.0.0.1:7108";
+    assert_eq!(ue.register_from(BOB, serving_uri, 600).await, 200);
+
+    let route = |m: &OwnedMessage| m.as_message().header_str("Route").map(str::to_owned);
+    let submit = submit_asking("which way", false);
+    assert_eq!(
+        ue.message(ALICE, SC, "application/vnd.3gpp.sms", submit.clone())
+            .await,
+        202
+    );
+    let deliver = next(&mut serving, "Bob's SMS-DELIVER at his S-CSCF").await;
+    assert_eq!(deliver.as_message().request_uri_str(), Some(BOB));
+    assert_eq!(route(&deliver).as_deref(), Some("<sip:127.0.0.1:7108;lr>"));
+    let ack = next(&mut configured, "the RP-ACK at the configured S-CSCF").await;
+    assert_eq!(ack.as_message().request_uri_str(), Some(ALICE));
+    assert_eq!(
+        route(&ack).as_deref(),
+        Some("<sip:term@127.0.0.1:7107;lr>"),
+        "Alice has no third-party registration: the configured S-CSCF"
+    );
+    let rp = sms::decode(deliver.as_message().body(), Direction::NetworkToMs).expect("RP");
+    let report = answer::deliver_report_ack(&rp.rp).expect("RP-ACK");
+    assert_eq!(
+        ue.message(BOB, SC, "application/vnd.3gpp.sms", report)
+            .await,
+        202
+    );
+    until("delivered", || im.queued() == 0).await;
+
+    // Bob de-registers: the configured S-CSCF again
+    assert_eq!(ue.register_from(BOB, serving_uri, 0).await, 200);
+    assert_eq!(
+        ue.message(ALICE, SC, "application/vnd.3gpp.sms", submit)
+            .await,
+        202
+    );
+    let mut to_bob = None;
+    for _ in 0..2 {
+        let m = next(&mut configured, "the RP-ACK and Bob's SMS-DELIVER").await;
+        if m.as_message().request_uri_str() == Some(BOB) {
+            to_bob = Some(m);
+        }
+    }
+    let to_bob = to_bob.expect("Bob's SMS-DELIVER at the configured S-CSCF");
+    assert_eq!(
+        route(&to_bob).as_deref(),
+        Some("<sip:term@127.0.0.1:7107;lr>")
+    );
+    assert!(
+        serving.try_recv().is_err(),
+        "nothing more at Bob's old S-CSCF"
+    );
+    im.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn msisdn_less_sms_addressed_by_sip_uri() {
+    const DAVE: &str = "sip:dave@ims.example.org";
+    const CAROL: &str = "sip:carol@ims.example.org";
+    let (_bob, mut seen) = scscf(7111).await;
+    let im = ImServer::start(config(7112, 7111))
+        .await
+        .expect("IM server");
+    let mut ue = Client::new(7113, im.local_addr()).await;
+    // TS 24.341 Annex B.7 step 1: TP-DA the dummy MSISDN, the recipient in <To>
+    let sub = Submit {
+        reject_duplicates: false,
+        reply_path: false,
+        status_report_request: false,
+        message_reference: 9,
+        destination: Address::international("000000000000000"),
+        pid: Default::default(),
+        dcs: Default::default(),
+        validity_period: None,
+        user_data: sms::UserData::gsm7("no number needed", Default::default()).expect("text"),
+    };
+    let tpdu = Tpdu::Submit(sub).encode().expect("SUBMIT");
+    let rp = RpMessage::data_mo(3, Address::international("15550000"), &tpdu)
+        .encode()
+        .expect("RP-DATA");
+    let mut body = b"--b1\r\nContent-Type: application/vnd.3gpp.sms\r\n\r\n".to_vec();
+    body.extend_from_slice(&rp);
+    body.extend_from_slice(
+        format!(
+            "\r\n--b1\r\nContent-Type: application/vnd.3gpp.sms+xml\r\n\r\n\
+             <?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n\
+             <short-message-info><To>{CAROL}</To></short-message-info>\r\n--b1--\r\n"
+        )
+        .as_bytes(),
+    );
+    assert_eq!(
+        ue.message(DAVE, SC, "multipart/mixed;boundary=b1", body)
+            .await,
+        202
+    );
+    let mut deliver = None;
+    for _ in 0..2 {
+        let m = next(&mut seen, "the RP-ACK to Dave and the MESSAGE to Carol").await;
+        match m.as_message().request_uri_str() {
+            Some(CAROL) => deliver = Some(m),
+            other => {
+                assert_eq!(other, Some(DAVE));
+                let rp = sms::decode(m.as_message().body(), Direction::NetworkToMs).unwrap();
+                assert_eq!((rp.rp.name(), rp.rp.message_reference), ("RP-ACK", 3));
+            }
+        }
+    }
+    let deliver = deliver.expect("the MESSAGE to Carol's SIP URI");
+    let msg = deliver.as_message();
+    assert_eq!(
+        msg.header_str("Feature-Caps"),
+        Some("*;+g.3gpp.smsip-msisdn-less")
+    );
+    let parts = msg
+        .multipart(&ims::sip::Limits::default())
+        .expect("multipart")
+        .expect("a multipart body");
+    let part = |t: &str| {
+        parts
+            .iter()
+            .find(|p| {
+                p.content_type()
+                    .and_then(Result::ok)
+                    .is_some_and(|c| format!("{}/{}", c.mtype, c.subtype) == t)
+            })
+            .unwrap_or_else(|| panic!("a {t} part"))
+            .body
+    };
+    let rp = sms::decode(part("application/vnd.3gpp.sms"), Direction::NetworkToMs).expect("RP");
+    let Some(Tpdu::Deliver(d)) = &rp.tpdu else {
+        panic!("SMS-DELIVER")
+    };
+    assert_eq!(
+        d.originator.to_string(),
+        "+000000000000000",
+        "the dummy MSISDN"
+    );
+    assert_eq!(
+        rp.tpdu.as_ref().and_then(|t| t.text()).as_deref(),
+        Some("no number needed")
+    );
+    let info = std::str::from_utf8(part("application/vnd.3gpp.sms+xml")).expect("UTF-8");
+    assert!(
+        info.contains(&format!("<From>{DAVE}</From>")),
+        "the sender's SIP URI: {info}"
+    );
+    let report = answer::deliver_report_ack(&rp.rp).expect("RP-ACK");
+    assert_eq!(
+        ue.message(CAROL, SC, "application/vnd.3gpp.sms", report)
+            .await,
+        202
+    );
+    until("delivered", || im.queued() == 0).await;
     im.shutdown();
 }

@@ -24,6 +24,12 @@
 //! Fourth test: Kamailio as a P-CSCF (`ims_qos` + `ims_dialog`) sends Rx AAR/STR for SIPp calls
 //! to the ims-nf PCRF behind our node (originating and terminating side, and a refused AAR).
 //!
+//! Also: the I-CSCF choosing the S-CSCF from its own table by the capabilities in our UAA, over
+//! SIP/TCP, with our node as the Diameter initiator; the P-CSCF's registration Rx session
+//! (`Rx_AAR_Register`: AF-signalling flows, Specific-Action subscriptions; STR at
+//! de-registration; a RAR that ims_qos 5.6.3 never answers); and a node with
+//! `NodeConfig::merge_repeated_destination_realm` taking cdp's STR with Destination-Realm twice.
+//!
 //! Skips when Kamailio or its IMS modules are missing unless `IMS_REQUIRE_INTEROP=1`;
 //! `IMS_KEEP_KAMAILIO=1` keeps the configuration and log.
 
@@ -226,6 +232,7 @@ request_route {{
     fn spawn(bin: &Path, d: &Path, sip: u16) -> Process {
         let mut cmd = Process::command(bin, &d.join("kamailio.cfg"), d);
         cmd.args(["-l", &format!("udp:127.0.0.1:{sip}")]);
+        cmd.args(["-l", &format!("tcp:127.0.0.1:{sip}")]);
         Process::spawn(cmd, d).expect("start kamailio")
     }
 
@@ -272,21 +279,24 @@ async fn our_node_in(tw: Duration, addr: Option<SocketAddr>, realm: &str) -> (No
         Application::tgpp_auth(app::CX),
         Application::tgpp_auth(app::RX),
     ];
-    our_node_with(tw, addr, realm, &apps).await
+    our_node_with(tw, addr, realm, &apps, false).await
 }
 
-/// [`our_node_in`] advertising `applications`.
+/// [`our_node_in`] advertising `applications`; `lenient`:
+/// [`NodeConfig::merge_repeated_destination_realm`].
 async fn our_node_with(
     tw: Duration,
     addr: Option<SocketAddr>,
     realm: &str,
     applications: &[Application],
+    lenient: bool,
 ) -> (Node, SocketAddr) {
     let mut c = NodeConfig::new(OURS, realm);
     c.applications = applications.to_vec();
     c.vendor_id = 10415;
     c.watchdog_interval = tw;
     c.watchdog_jitter = Duration::ZERO;
+    c.merge_repeated_destination_realm = lenient;
     let node = Node::new(c);
     // a free port may be taken by the time we bind: try a few
     for _ in 0..20 {
@@ -449,26 +459,69 @@ const ICSCF_DB: [(&str, &str); 4] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kamailio_icscf_asks_our_hss_and_forwards_to_the_server_name() {
+    icscf_forwards_a_register(IcscfMode::ServerName).await;
+}
+
+/// The same with the S-CSCF chosen by Kamailio: our HSS (ims-nf, no S-CSCF configured) answers
+/// the UAR with Server-Capabilities and no Server-Name (TS 29.229 §6.1.1.1), so `ims_icscf`
+/// selects an S-CSCF from its own table by capabilities (TS 29.228 §6.1.1, its
+/// `s_cscf`/`s_cscf_capabilities` tables: the S-CSCF of the test, reached over SIP/TCP, is the
+/// only one); SIP over TCP on both of Kamailio's sides (sipsak → Kamailio → S-CSCF), and
+/// Diameter the other way round: our node connects to cdp's acceptor (cdp's own connection
+/// attempts go to a closed port), CER/CEA with our node as the initiator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kamailio_icscf_selects_the_scscf_by_capabilities_over_tcp() {
+    icscf_forwards_a_register(IcscfMode::Capabilities).await;
+}
+
+/// How [`icscf_forwards_a_register`] runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum IcscfMode {
+    /// Our UAA names the S-CSCF (Server-Name); SIP over UDP; cdp connects to our node.
+    ServerName,
+    /// Our UAA has Server-Capabilities, Kamailio picks from its table; SIP over TCP; our node
+    /// connects to cdp.
+    Capabilities,
+}
+
+/// sipsak's REGISTER reaches the S-CSCF Kamailio's I-CSCF chose after a Cx UAR to our HSS.
+async fn icscf_forwards_a_register(mode: IcscfMode) {
     let Some((bin, modules, sipsak)) =
         kamailio_and("sipsak", "install sipsak (Debian package `sipsak`)")
     else {
         return;
     };
-    // the S-CSCF the UAA names: a UDP socket of the test
-    let scscf = {
-        let mut sock = None;
-        for _ in 0..20 {
-            if let Ok(s) = tokio::net::UdpSocket::bind(("127.0.0.1", free_sip_port())).await {
-                sock = Some(s);
+    let tcp = mode == IcscfMode::Capabilities;
+    // the S-CSCF: a UDP socket (or TCP listener) of the test
+    let mut scscf_udp = None;
+    let mut scscf_tcp = None;
+    for _ in 0..20 {
+        let port = free_sip_port();
+        if tcp {
+            if let Ok(l) = tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+                scscf_tcp = Some(l);
                 break;
             }
+        } else if let Ok(s) = tokio::net::UdpSocket::bind(("127.0.0.1", port)).await {
+            scscf_udp = Some(s);
+            break;
         }
-        sock.expect("a UDP port in 10000-10499")
+    }
+    let scscf_port = match (&scscf_udp, &scscf_tcp) {
+        (Some(s), _) => s.local_addr().unwrap().port(),
+        (_, Some(l)) => l.local_addr().unwrap().port(),
+        _ => panic!("no port free for the S-CSCF in 10000-10499"),
     };
-    let scscf_uri = format!("sip:127.0.0.1:{}", scscf.local_addr().unwrap().port());
+    let scscf_uri = if tcp {
+        format!("sip:127.0.0.1:{scscf_port};transport=tcp")
+    } else {
+        format!("sip:127.0.0.1:{scscf_port}")
+    };
 
-    // our HSS (ims-nf) behind our Diameter node, answering UAR
-    let mut h = ims::nf::hss::Hss::new(Some(scscf_uri.clone()));
+    // our HSS (ims-nf) behind our Diameter node, answering UAR: with the S-CSCF's name, or
+    // (none configured) with Server-Capabilities
+    let default_scscf = (mode == IcscfMode::ServerName).then(|| scscf_uri.clone());
+    let mut h = ims::nf::hss::Hss::new(default_scscf);
     h.add_subscriber(ims::nf::hss::Subscriber {
         subscription: ims::nf::subscription::ImsSubscription {
             private_id: "alice@test.example".into(),
@@ -498,10 +551,13 @@ async fn kamailio_icscf_asks_our_hss_and_forwards_to_the_server_name() {
         move |req| {
             let (srv, sn) = (srv.clone(), sn.clone());
             async move {
-                let uaa = srv
+                let mut uaa = srv
                     .answer(req.message.bytes())
                     .await
                     .expect("the HSS answers a UAR");
+                if mode == IcscfMode::Capabilities {
+                    uaa = with_capabilities(&uaa);
+                }
                 sn.lock()
                     .unwrap()
                     .push((req.message.bytes().to_vec(), uaa.clone()));
@@ -510,23 +566,67 @@ async fn kamailio_icscf_asks_our_hss_and_forwards_to_the_server_name() {
         },
     );
     let accept_port = free_port_3900_besides(addr);
+    // cdp connects to our node, or (we connect) to a closed port
+    let cdp_peer = if tcp {
+        let closed = loop {
+            let p = free_port_3900_besides(addr);
+            if p != accept_port {
+                break p;
+            }
+        };
+        SocketAddr::from(([127, 0, 0, 1], closed))
+    } else {
+        addr
+    };
     let script = ICSCF_SCRIPT
         .replace("@MOD@", &modules.display().to_string())
         .replace("@REALM@", REALM);
+    // Kamailio's S-CSCF table: first one without the mandatory capability 1 (at a port where
+    // nothing listens), then the test's S-CSCF with capabilities 1 and 2
+    let lacking = format!(
+        "sip:127.0.0.1:{};transport=tcp",
+        free_port_3900_besides(addr)
+    );
+    let s_cscf = format!(
+        "id(int,auto) name(str) s_cscf_uri(str)\n1:lacking:{}\n2:scscf:{}\n",
+        lacking.replace(':', "\\:"),
+        scscf_uri.replace(':', "\\:")
+    );
+    let mut db: Vec<(&str, &str)> = ICSCF_DB.to_vec();
+    if tcp {
+        db[2] = ("db/s_cscf", &s_cscf);
+        db[3] = (
+            "db/s_cscf_capabilities",
+            "id(int,auto) id_s_cscf(int) capability(int)\n1:1:2\n2:2:1\n3:2:2\n",
+        );
+    }
     let k = Kamailio::run(
         &bin,
         "icscf",
-        &Kamailio::cdp_xml(addr, accept_port),
+        &Kamailio::cdp_xml(cdp_peer, accept_port),
         &script,
-        &ICSCF_DB,
+        &db,
     );
+    if tcp {
+        // our node is the initiator: to cdp's acceptor once it listens
+        poll("cdp's acceptor", &k, || tcp_listening(accept_port)).await;
+        node.add_peer(KAMAILIO, ([127, 0, 0, 1], accept_port).into());
+    }
     k.wait_cdp_open(&node).await;
+    let st = node.peer_status(KAMAILIO).unwrap();
+    let expect_state = if tcp {
+        PeerState::IOpen
+    } else {
+        PeerState::ROpen
+    };
+    assert_eq!(st.state, expect_state);
 
     // sipsak sends a REGISTER for alice to the I-CSCF
     let ue = free_sip_port();
+    let transport = if tcp { "TCP" } else { "UDP" };
     let register = format!(
         "REGISTER sip:test.example SIP/2.0\r\n\
-         Via: SIP/2.0/UDP 127.0.0.1:{ue};branch=z9hG4bK-icscf-1;rport\r\n\
+         Via: SIP/2.0/{transport} 127.0.0.1:{ue};branch=z9hG4bK-icscf-1;rport\r\n\
          Max-Forwards: 70\r\n\
          From: <sip:alice@test.example>;tag=ue1\r\n\
          To: <sip:alice@test.example>\r\n\
@@ -540,26 +640,46 @@ async fn kamailio_icscf_asks_our_hss_and_forwards_to_the_server_name() {
          Content-Length: 0\r\n\r\n"
     );
     std::fs::write(k.dir.path().join("register.sip"), &register).unwrap();
-    let mut ua = Command::new(&sipsak)
-        .arg("-f")
-        .arg(k.dir.path().join("register.sip"))
-        .args([
-            "-s",
-            &format!("sip:127.0.0.1:{}", k.sip),
-            "-l",
-            &ue.to_string(),
-        ])
+    let mut ua = Command::new(&sipsak);
+    ua.arg("-f").arg(k.dir.path().join("register.sip")).args([
+        "-s",
+        &format!("sip:127.0.0.1:{}", k.sip),
+        "-l",
+        &ue.to_string(),
+    ]);
+    if tcp {
+        ua.args(["-E", "tcp"]);
+    }
+    let mut ua = ua
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("run sipsak");
 
-    // the REGISTER reaches the S-CSCF of the UAA's Server-Name
+    // the REGISTER reaches the S-CSCF
     let mut buf = vec![0u8; 65536];
-    let got = tokio::time::timeout(SECS, scscf.recv_from(&mut buf)).await;
+    let got = tokio::time::timeout(SECS, async {
+        if let Some(s) = &scscf_udp {
+            s.recv_from(&mut buf).await.map(|(n, _)| n)
+        } else {
+            use tokio::io::AsyncReadExt;
+            let (mut c, _) = scscf_tcp.as_ref().unwrap().accept().await?;
+            let mut n = 0;
+            // up to the end of the headers (no body)
+            while !buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                let r = c.read(&mut buf[n..]).await?;
+                if r == 0 {
+                    break;
+                }
+                n += r;
+            }
+            Ok(n)
+        }
+    })
+    .await;
     let _ = ua.kill();
     let _ = ua.wait();
-    let (n, _) = match got {
+    let n = match got {
         Ok(r) => r.unwrap(),
         Err(_) => panic!(
             "no REGISTER at the S-CSCF; UARs seen: {}\n{}",
@@ -568,12 +688,15 @@ async fn kamailio_icscf_asks_our_hss_and_forwards_to_the_server_name() {
         ),
     };
     let fwd = String::from_utf8_lossy(&buf[..n]).into_owned();
-    // Kamailio sent it to the Server-Name, which is also its Request-URI
+    // Kamailio sent it to the S-CSCF, whose URI is also its Request-URI
     assert!(
         fwd.starts_with(&format!("REGISTER {scscf_uri} SIP/2.0\r\n")),
         "{fwd}"
     );
     assert!(fwd.contains("Call-ID: icscf-uar-1@127.0.0.1"), "{fwd}");
+    if tcp {
+        assert!(fwd.contains("Via: SIP/2.0/TCP 127.0.0.1:"), "{fwd}");
+    }
     // the UAR Kamailio sent, and the UAA our HSS gave
     let (uar, uaa) = seen.lock().unwrap()[0].clone();
     let uar = ims::diameter::Message::parse(&uar).unwrap();
@@ -599,14 +722,69 @@ async fn kamailio_icscf_asks_our_hss_and_forwards_to_the_server_name() {
         Some(2001),
         "DIAMETER_FIRST_REGISTRATION"
     );
-    assert_eq!(text(&uaa, ims::diameter::dict::SERVER_NAME), scscf_uri);
+    match mode {
+        IcscfMode::ServerName => {
+            assert_eq!(text(&uaa, ims::diameter::dict::SERVER_NAME), scscf_uri);
+        }
+        IcscfMode::Capabilities => {
+            use ims::diameter::Command as _;
+            let uaa = ims::diameter::cx::Uaa::decode(&uaa).unwrap();
+            assert_eq!(uaa.server_name, None);
+            let caps = uaa.server_capabilities.expect("Server-Capabilities");
+            assert_eq!(caps.mandatory_capability.to_vec(), [1]);
+            assert!(
+                k.log()
+                    .contains(&format!("S-CSCF selected: ru={scscf_uri}")),
+                "{}",
+                k.tail()
+            );
+        }
+    }
     eprintln!(
-        "I-CSCF: UAR for alice answered with Server-Name {scscf_uri}; Kamailio relayed: {}",
+        "I-CSCF: UAR for alice answered ({}), Kamailio relayed to {scscf_uri}: {}",
+        if tcp {
+            "Server-Capabilities"
+        } else {
+            "Server-Name"
+        },
         fwd.lines().next().unwrap_or_default()
     );
     drop(k);
     node.shutdown();
     node.wait_stopped(SECS).await.unwrap();
+}
+
+/// The ims-nf HSS's UAA `uaa` (2001, no S-CSCF assigned: Server-Capabilities, empty) with the
+/// capabilities the operator asks of an S-CSCF for this user (TS 29.228 §6.1.1,
+/// TS 29.229 §6.3.4): mandatory capability 1, optional 2. (The ims-nf HSS has no capability
+/// configuration; its empty Server-Capabilities is valid — `*[…]` members only — but cdp 5.6.3
+/// drops a message with an AVP of no data: "AAACreateAVP: NULL value received for param
+/// data/length (AVP Code 603…)", "message conversion dropped", and the UAR times out.)
+fn with_capabilities(uaa: &[u8]) -> Vec<u8> {
+    use ims::diameter::Command as _;
+    let msg = ims::diameter::Message::parse(uaa).unwrap();
+    let mut a = ims::diameter::cx::Uaa::decode(&msg).unwrap();
+    assert_eq!(a.server_name, None, "no S-CSCF configured at the HSS");
+    let caps = a.server_capabilities.as_ref().expect("Server-Capabilities");
+    assert!(caps.mandatory_capability.is_empty() && caps.server_name.is_empty());
+    a.server_capabilities = Some(ims::diameter::cx::ServerCapabilities {
+        mandatory_capability: ims::diameter::repeated![1],
+        optional_capability: ims::diameter::repeated![2],
+        ..Default::default()
+    });
+    a.encode_answer(msg.header())
+}
+
+/// TCP `port` of 127.0.0.1 is listening (/proc/net/tcp, state 0A).
+fn tcp_listening(port: u16) -> bool {
+    let port = format!(":{port:04X}");
+    std::fs::read_to_string("/proc/net/tcp").is_ok_and(|t| {
+        t.lines().any(|l| {
+            let mut f = l.split_whitespace();
+            let local = f.nth(1).unwrap_or_default();
+            local.ends_with(&port) && f.nth(1) == Some("0A")
+        })
+    })
 }
 
 /// Kamailio's P-CSCF script for Rx (`ims_qos` over `cdp`, `ims_dialog` tracking the call):
@@ -848,25 +1026,35 @@ Content-Length: [len]
 async fn rx_call(sipp: &Path, k: &Kamailio, uas_port: u16, uac: &str, uas: &str) {
     // the callee of `uas_maybe_bye` may time out waiting for the BYE: SIPp then fails the call
     let callee_checked = uas != "uas_maybe_bye";
-    let d = k.dir.path().to_path_buf();
-    let sipp_cmd = |role: &str, port: u16| {
-        let mut c = tokio::process::Command::new(sipp);
-        c.args(["-sf", &format!("{role}.xml"), "-i", "127.0.0.1"])
-            .args(["-p", &port.to_string(), "-mp", &free_sip_port().to_string()])
-            .args(["-m", "1", "-nostdin", "-timeout", "30", "-trace_err"])
-            .current_dir(&d)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        c
-    };
-    let uas = sipp_cmd(uas, uas_port)
+    let uas = sipp_cmd(sipp, k, uas, uas_port)
         .spawn()
         .expect("start sipp (callee)");
-    // the callee is ready once its UDP socket shows in /proc/net/udp (up to 10 s; probing
-    // with a bind of our own could steal the port from SIPp)
+    udp_bound(uas_port).await;
+    let mut uac = sipp_cmd(sipp, k, uac, free_sip_port());
+    uac.arg(format!("127.0.0.1:{}", k.sip));
+    let uac = uac.spawn().expect("start sipp (caller)");
+    sipp_done("caller", uac, true, k).await;
+    sipp_done("callee", uas, callee_checked, k).await;
+}
+
+/// SIPp running `scenario`.xml (in Kamailio's directory) once on 127.0.0.1:`port`.
+fn sipp_cmd(sipp: &Path, k: &Kamailio, scenario: &str, port: u16) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(sipp);
+    c.args(["-sf", &format!("{scenario}.xml"), "-i", "127.0.0.1"])
+        .args(["-p", &port.to_string(), "-mp", &free_sip_port().to_string()])
+        .args(["-m", "1", "-nostdin", "-timeout", "30", "-trace_err"])
+        .current_dir(k.dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    c
+}
+
+/// Waits (up to 10 s) until UDP `port` shows in /proc/net/udp: SIPp is ready (probing with a
+/// bind of our own could steal the port from it).
+async fn udp_bound(port: u16) {
     let bound = || {
-        let port = format!(":{uas_port:04X}");
+        let port = format!(":{port:04X}");
         std::fs::read_to_string("/proc/net/udp").is_ok_and(|t| {
             t.lines().any(|l| {
                 l.split_whitespace()
@@ -881,22 +1069,131 @@ async fn rx_call(sipp: &Path, k: &Kamailio, uas_port: u16, uac: &str, uas: &str)
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let mut uac = sipp_cmd(uac, free_sip_port());
-    uac.arg(format!("127.0.0.1:{}", k.sip));
-    let uac = uac.spawn().expect("start sipp (caller)");
-    for (who, child, checked) in [("caller", uac, true), ("callee", uas, callee_checked)] {
-        let o = tokio::time::timeout(Duration::from_secs(45), child.wait_with_output())
-            .await
-            .unwrap_or_else(|_| panic!("the {who} finishes within 45 s"))
-            .unwrap();
-        assert!(
-            o.status.success() || !checked,
-            "{who} failed:\n{}{}\n{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr),
-            k.tail()
-        );
-    }
+}
+
+/// Waits (up to 45 s) for the SIPp `child` (`who`) to finish; unless it succeeded panics with
+/// its output and Kamailio's log (when `checked`).
+async fn sipp_done(who: &str, child: tokio::process::Child, checked: bool, k: &Kamailio) {
+    let o = tokio::time::timeout(Duration::from_secs(45), child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("the {who} finishes within 45 s"))
+        .unwrap();
+    assert!(
+        o.status.success() || !checked,
+        "{who} failed:\n{}{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+        k.tail()
+    );
+}
+
+/// Kamailio as the Rx P-CSCF ([`PCSCF_RX_SCRIPT`], cdp peering with our node at `ours`) with
+/// the SIPp scenarios of the calls, the callee at 127.0.0.1:`uas_port`.
+fn pcscf_rx_kamailio(bin: &Path, modules: &Path, ours: SocketAddr, uas_port: u16) -> Kamailio {
+    let accept_port = free_port_3900_besides(ours);
+    let script = PCSCF_RX_SCRIPT
+        .replace("@MOD@", &modules.display().to_string())
+        .replace("@UAS@", &format!("sip:127.0.0.1:{uas_port}"));
+    Kamailio::run(
+        bin,
+        "pcscf-rx",
+        &Kamailio::cdp_xml(ours, accept_port),
+        &script,
+        &[
+            ("uac.xml", &rx_uac_scenario("orig")),
+            ("uac_term.xml", &rx_uac_scenario("term")),
+            (
+                "uac_aborted.xml",
+                // the network hangs up: the caller gets a BYE and answers it
+                &rx_uac_scenario_ending("orig", &rx_answers_bye(r#"<recv request="BYE"/>"#)),
+            ),
+            ("uas.xml", &rx_uas_scenario()),
+            ("uas_maybe_bye.xml", &rx_uas_scenario_maybe_bye()),
+        ],
+    )
+}
+
+/// A call through Kamailio's P-CSCF that our PCRF aborts (ASR, TS 29.214 §4.4.4, e.g. the
+/// bearer is gone) once it is confirmed: ims_qos answers ASA, ends the dialog (a BYE to both
+/// ends: both SIPp scenarios wait for it) and then closes the Rx session with an STR. With
+/// `rar_first` the PCRF first reports the release of the call's bearer (RAR with
+/// INDICATION_OF_RELEASE_OF_BEARER for media component 1, TS 29.214 §4.4.6.2), which
+/// ims_qos 5.6.3 never answers: asserted (our request times out after 3 s, no STR follows and
+/// the call stays up for the ASR, whose ASA says 2001). Returns the call's Rx Session-Id and
+/// the ASA.
+async fn abort_a_call(
+    sipp: &Path,
+    k: &Kamailio,
+    uas_port: u16,
+    node: &Node,
+    server: &ims::nf::pcrf::PcrfRxServer,
+    seen: &RxSeen,
+    rar_first: bool,
+) -> (String, ims::diameter::OwnedMessage) {
+    use ims::diameter::rx::Aar;
+    use ims::diameter::Command as _;
+
+    let before = seen.lock().unwrap().len();
+    let acks = || k.log().matches("in-dialog ACK\n").count();
+    let earlier = acks();
+    let abort = async {
+        poll("the call's AAR", k, || seen.lock().unwrap().len() > before).await;
+        // the call is confirmed once the caller's ACK went through (earlier calls are over)
+        poll("the ACK through Kamailio", k, || acks() > earlier).await;
+        let (aar, _, _) = seen.lock().unwrap()[before].clone();
+        let sid = Aar::decode(&ims::diameter::Message::parse(&aar).unwrap())
+            .unwrap()
+            .session_id
+            .into_owned();
+        if rar_first {
+            let rar = server
+                .pcrf()
+                .lock()
+                .unwrap()
+                .reauth(
+                    &sid,
+                    &server.origin(),
+                    &[ims::diameter::rx::SpecificAction::IndicationOfReleaseOfBearer],
+                    &[1],
+                )
+                .expect("the PCRF holds the session");
+            let bytes = rar.encode(0, node.next_end_to_end());
+            let r = node
+                .request_with_timeout(bytes, Duration::from_secs(3))
+                .await;
+            assert!(
+                matches!(r, Err(ims::net::diameter::NodeError::Timeout)),
+                "ims_qos 5.6.3 answered a RAR: {r:?}"
+            );
+            assert!(
+                k.log().contains("Received an IMS_RAR"),
+                "the RAR did not reach ims_qos:\n{}",
+                k.tail()
+            );
+            assert_eq!(
+                seen.lock().unwrap().len(),
+                before + 1,
+                "no STR after the RAR"
+            );
+        }
+        let asr = server
+            .pcrf()
+            .lock()
+            .unwrap()
+            .abort(
+                &sid,
+                &server.origin(),
+                ims::diameter::rx::AbortCause::BearerReleased,
+            )
+            .expect("the PCRF holds the session");
+        let asa = node.send(&asr).await.expect("Kamailio answers the ASR");
+        (sid, asa)
+    };
+    let ((), r) = tokio::join!(
+        rx_call(sipp, k, uas_port, "uac_aborted", "uas_maybe_bye"),
+        abort
+    );
+    r
 }
 
 /// The Codec-Data AVPs of a Media-Component-Description, as text.
@@ -905,6 +1202,54 @@ fn codec_data(mcd: &ims::diameter::rx::MediaComponentDescription<'_>) -> Vec<Str
         .iter()
         .map(|c| String::from_utf8_lossy(c).into_owned())
         .collect()
+}
+
+/// The Rx exchanges our PCRF took: (request, answer, PCRF sessions right after).
+type RxSeen = std::sync::Arc<std::sync::Mutex<Vec<(Vec<u8>, Vec<u8>, usize)>>>;
+
+/// The ims-nf PCRF (bandwidth limit `max_bandwidth`) behind our node `localhost` (`lenient`:
+/// [`our_node_with`]), answering
+/// AAR and STR; each exchange is kept with the number of PCRF sessions right after it. Rx is
+/// advertised also as a plain Auth-Application-Id: cdp 5.6.3 routes the STR it sends by itself
+/// after an ASR with Vendor-Id 0 and finds no peer for it otherwise ("No connected
+/// DefaultRoute peer found for app_id 16777236 and vendor id 0").
+async fn our_pcrf(
+    max_bandwidth: Option<u64>,
+    lenient: bool,
+) -> (
+    Node,
+    SocketAddr,
+    std::sync::Arc<ims::nf::pcrf::PcrfRxServer>,
+    RxSeen,
+) {
+    let pcrf = std::sync::Arc::new(std::sync::Mutex::new(ims::nf::pcrf::Pcrf::new(
+        max_bandwidth,
+    )));
+    let server = std::sync::Arc::new(ims::nf::pcrf::PcrfRxServer::new(OURS, REALM, pcrf));
+    let apps = [
+        Application::tgpp_auth(app::CX),
+        Application::tgpp_auth(app::RX),
+        Application::auth(app::RX),
+    ];
+    let (node, addr) = our_node_with(Duration::from_secs(30), None, REALM, &apps, lenient).await;
+    let seen: RxSeen = Default::default();
+    for code in [
+        ims::diameter::dict::command::AA,
+        ims::diameter::dict::command::SESSION_TERMINATION,
+    ] {
+        let (srv, sn) = (server.clone(), seen.clone());
+        node.handle(app::RX, code, move |req| {
+            let (srv, sn) = (srv.clone(), sn.clone());
+            async move {
+                let bytes = req.message.bytes().to_vec();
+                let answer = srv.answer(&bytes).unwrap_or_default();
+                let open = srv.pcrf().lock().unwrap().len();
+                sn.lock().unwrap().push((bytes, answer.clone(), open));
+                answer
+            }
+        });
+    }
+    (node, addr, server, seen)
 }
 
 /// Kamailio as a P-CSCF (`ims_qos`, `ims_dialog`, `cdp`) asks the ims-nf PCRF behind our node
@@ -942,59 +1287,10 @@ async fn kamailio_pcscf_asks_our_pcrf_for_the_call_media() {
     else {
         return;
     };
-    // our PCRF (ims-nf) behind our Diameter node, answering AAR and STR; each exchange is
-    // kept with the number of PCRF sessions right after it
-    let pcrf = std::sync::Arc::new(std::sync::Mutex::new(ims::nf::pcrf::Pcrf::new(None)));
-    let server = std::sync::Arc::new(ims::nf::pcrf::PcrfRxServer::new(OURS, REALM, pcrf.clone()));
-    // Rx also as a plain Auth-Application-Id: cdp 5.6.3 routes the STR it sends by itself after
-    // an ASR with Vendor-Id 0 and finds no peer for it otherwise ("No connected DefaultRoute
-    // peer found for app_id 16777236 and vendor id 0")
-    let apps = [
-        Application::tgpp_auth(app::CX),
-        Application::tgpp_auth(app::RX),
-        Application::auth(app::RX),
-    ];
-    let (node, addr) = our_node_with(Duration::from_secs(30), None, REALM, &apps).await;
-    type Seen = std::sync::Arc<std::sync::Mutex<Vec<(Vec<u8>, Vec<u8>, usize)>>>;
-    let seen: Seen = Default::default();
-    for code in [
-        ims::diameter::dict::command::AA,
-        ims::diameter::dict::command::SESSION_TERMINATION,
-    ] {
-        let (srv, sn) = (server.clone(), seen.clone());
-        node.handle(app::RX, code, move |req| {
-            let (srv, sn) = (srv.clone(), sn.clone());
-            async move {
-                let bytes = req.message.bytes().to_vec();
-                let answer = srv.answer(&bytes).unwrap_or_default();
-                let open = srv.pcrf().lock().unwrap().len();
-                sn.lock().unwrap().push((bytes, answer.clone(), open));
-                answer
-            }
-        });
-    }
-    let accept_port = free_port_3900_besides(addr);
+    let (node, addr, server, seen) = our_pcrf(None, false).await;
+    let pcrf = server.pcrf().clone();
     let uas_port = free_sip_port();
-    let script = PCSCF_RX_SCRIPT
-        .replace("@MOD@", &modules.display().to_string())
-        .replace("@UAS@", &format!("sip:127.0.0.1:{uas_port}"));
-    let k = Kamailio::run(
-        &bin,
-        "pcscf-rx",
-        &Kamailio::cdp_xml(addr, accept_port),
-        &script,
-        &[
-            ("uac.xml", &rx_uac_scenario("orig")),
-            ("uac_term.xml", &rx_uac_scenario("term")),
-            (
-                "uac_aborted.xml",
-                // the network hangs up: the caller gets a BYE and answers it
-                &rx_uac_scenario_ending("orig", &rx_answers_bye(r#"<recv request="BYE"/>"#)),
-            ),
-            ("uas.xml", &rx_uas_scenario()),
-            ("uas_maybe_bye.xml", &rx_uas_scenario_maybe_bye()),
-        ],
-    );
+    let k = pcscf_rx_kamailio(&bin, &modules, addr, uas_port);
     k.wait_cdp_open(&node).await;
 
     // the call; the STR follows the BYE (when Kamailio's dialog ends): wait for it
@@ -1195,33 +1491,7 @@ async fn kamailio_pcscf_asks_our_pcrf_for_the_call_media() {
     // ASA, ends the dialog (a BYE to both ends: both SIPp scenarios wait for it) and then
     // closes the Rx session with an STR
     let before = seen.lock().unwrap().len();
-    let acks = || k.log().matches("in-dialog ACK\n").count();
-    let earlier = acks();
-    let abort = async {
-        poll("the fourth AAR", &k, || seen.lock().unwrap().len() > before).await;
-        // the call is confirmed once the caller's ACK went through (the earlier calls are over)
-        poll("the ACK through Kamailio", &k, || acks() > earlier).await;
-        let (aar4, _, _) = seen.lock().unwrap()[before].clone();
-        let sid = Aar::decode(&ims::diameter::Message::parse(&aar4).unwrap())
-            .unwrap()
-            .session_id
-            .into_owned();
-        let asr = pcrf
-            .lock()
-            .unwrap()
-            .abort(
-                &sid,
-                &server.origin(),
-                ims::diameter::rx::AbortCause::BearerReleased,
-            )
-            .expect("the PCRF holds the session");
-        let asa = node.send(&asr).await.expect("Kamailio answers the ASR");
-        (sid, asa)
-    };
-    let ((), (sid, asa)) = tokio::join!(
-        rx_call(&sipp, &k, uas_port, "uac_aborted", "uas_maybe_bye"),
-        abort
-    );
+    let (sid, asa) = abort_a_call(&sipp, &k, uas_port, &node, &server, &seen, false).await;
     let asa = asa.view();
     assert_eq!(asa.code(), ims::diameter::rx::Asr::CODE);
     assert!(!asa.flags().is_request());
@@ -1492,6 +1762,371 @@ async fn kamailio_icscf_registration_round_with_our_scscf() {
     );
     drop(k);
     drop(core);
+    node.shutdown();
+    node.wait_stopped(SECS).await.unwrap();
+}
+
+/// Kamailio's P-CSCF script for the registration's Rx session (`ims_registrar_pcscf` +
+/// `ims_usrloc_pcscf` keep the UE's contact, `ims_qos` subscribes to the signalling path
+/// status, TS 29.214 §4.4.5a): a REGISTER is saved as pending and `Rx_AAR_Register` sends the
+/// AAR before it is relayed to the registrar (`@REGISTRAR@`, the S-CSCF); the 200 saves the
+/// contact (`pcscf_save`), the de-registration's 200 deletes it, which makes `ims_qos` end the
+/// Rx session with an STR.
+const PCSCF_REG_SCRIPT: &str = r#"#!KAMAILIO
+debug=2
+log_stderror=yes
+children=2
+auto_aliases=no
+mpath="@MOD@"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "xlog.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+loadmodule "ims_dialog.so"
+loadmodule "ims_usrloc_pcscf.so"
+loadmodule "ims_ipsec_pcscf.so"
+loadmodule "ims_registrar_pcscf.so"
+loadmodule "cdp.so"
+loadmodule "cdp_avp.so"
+loadmodule "ims_qos.so"
+modparam("cdp", "config_file", "@DIR@/diameter.xml")
+modparam("ims_dialog", "dlg_flag", 4)
+modparam("ims_qos", "rx_dest_realm", "test.example")
+modparam("ims_registrar_pcscf", "pcscf_uri", "sip:127.0.0.1")
+request_route {
+  # a retransmission goes to its transaction (the script ends there)
+  t_check_trans();
+  if (is_method("REGISTER")) {
+    if (!pcscf_save_pending("location")) {
+      xlog("L_ERR", "pcscf_save_pending failed\n");
+      sl_send_reply("500", "save pending failed");
+      exit;
+    }
+    # 0 (exit): the AAR is sent, REG_AAR_REPLY goes on with the AAA
+    Rx_AAR_Register("REG_AAR_REPLY", "location");
+    if ($retcode < 0) {
+      xlog("L_ERR", "Rx register AAR not sent\n");
+      send_reply("403", "No QoS for signalling");
+      exit;
+    }
+    # no AAR needed (a de-registration)
+    xlog("L_INFO", "REGISTER without AAR\n");
+    route(RELAY_REGISTER);
+    exit;
+  }
+  sl_send_reply("403", "Forbidden");
+}
+route[REG_AAR_REPLY] {
+  xlog("L_INFO", "Rx register AAR result $avp(s:aar_return_code)\n");
+  if ($avp(s:aar_return_code) != 1) {
+    t_reply("403", "QoS for signalling refused");
+    exit;
+  }
+  route(RELAY_REGISTER);
+}
+route[RELAY_REGISTER] {
+  $du = "@REGISTRAR@";
+  t_on_reply("REG_REPLY");
+  t_relay();
+}
+onreply_route[REG_REPLY] {
+  if (t_check_status("200")) {
+    pcscf_save("location");
+    xlog("L_INFO", "contact saved from the 200\n");
+  }
+}
+"#;
+
+/// The UE's REGISTER through the P-CSCF (CSeq `cseq`, `expires`), then its 200.
+fn pcscf_register(cseq: u32, expires: u32) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="UE REGISTER through the P-CSCF">
+<send retrans="500"><![CDATA[
+REGISTER sip:test.example SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+Max-Forwards: 70
+From: <sip:alice@test.example>;tag=ue-reg-1
+To: <sip:alice@test.example>
+Call-ID: [call_id]
+CSeq: {cseq} REGISTER
+Contact: <sip:alice@[local_ip]:[local_port]>;expires={expires}
+Expires: {expires}
+Content-Length: 0
+
+]]></send>
+<recv response="200"/>
+</scenario>
+"#
+    )
+}
+
+/// The registrar (S-CSCF) behind the P-CSCF: 200 to the registration (expires 600, the
+/// P-Associated-URI) and to the de-registration (expires 0).
+fn pcscf_registrar() -> String {
+    let ok = |expires: u32| {
+        format!(
+            r#"<recv request="REGISTER"/>
+<send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=scscf-reg
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:alice@127.0.0.1:[$ue]>;expires={expires}
+P-Associated-URI: <sip:alice@test.example>
+Content-Length: 0
+
+]]></send>
+"#
+        )
+    };
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="registrar">
+{}{}</scenario>
+"#,
+        ok(600),
+        ok(0)
+    )
+}
+
+/// Kamailio as a P-CSCF with `ims_registrar_pcscf`: a UE's registration makes `ims_qos` open
+/// an Rx session for the signalling path (`Rx_AAR_Register`, TS 29.214 §4.4.5a) with the
+/// ims-nf PCRF behind our node before the REGISTER goes on: one Media-Component-Description
+/// (Media-Type CONTROL) whose Media-Sub-Component has Flow-Usage AF_SIGNALLING and the UE's
+/// SIP address in its Flow-Descriptions, Specific-Action subscriptions to the bearer events
+/// (loss, recovery, release, IP-CAN change), Subscription-Id the UE's public identity,
+/// Framed-IP-Address the UE's address. Our AAA 2001 lets the REGISTER through (the 200 comes
+/// back to the UE); the session is kept while the UE is registered; our RAR reporting the loss
+/// of the bearer is taken but never answered (ims_qos 5.6.3 has no RAR support); the
+/// de-registration's 200 deletes the contact and `ims_qos` ends the session with an STR,
+/// answered 2001.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kamailio_pcscf_registration_opens_and_ends_the_signalling_rx_session() {
+    use ims::diameter::rx::{Aaa, Aar, FlowStatus, FlowUsage, MediaType, SpecificAction, Sta, Str};
+    use ims::diameter::Command as _;
+
+    let Some((bin, modules, sipp)) =
+        kamailio_and("sipp", "install SIPp (Debian package `sip-tester`)")
+    else {
+        return;
+    };
+    let (node, addr, server, seen) = our_pcrf(None, false).await;
+    let accept_port = free_port_3900_besides(addr);
+    let scscf_port = free_sip_port();
+    let ue_port = loop {
+        let p = free_sip_port();
+        if p != scscf_port {
+            break p;
+        }
+    };
+    let script = PCSCF_REG_SCRIPT
+        .replace("@MOD@", &modules.display().to_string())
+        .replace("@REGISTRAR@", &format!("sip:127.0.0.1:{scscf_port}"));
+    let registrar = pcscf_registrar().replace("[$ue]", &ue_port.to_string());
+    let k = Kamailio::run(
+        &bin,
+        "pcscf-reg",
+        &Kamailio::cdp_xml(addr, accept_port),
+        &script,
+        &[
+            ("register.xml", &pcscf_register(1, 600)),
+            ("deregister.xml", &pcscf_register(2, 0)),
+            ("registrar.xml", &registrar),
+        ],
+    );
+    k.wait_cdp_open(&node).await;
+
+    let scscf = sipp_cmd(&sipp, &k, "registrar", scscf_port)
+        .spawn()
+        .expect("start sipp (registrar)");
+    udp_bound(scscf_port).await;
+    // both REGISTERs of the UE with the same Call-ID (RFC 3261 §10.2), the registrar's one call
+    let mut ue = sipp_cmd(&sipp, &k, "register", ue_port);
+    ue.args(["-cid_str", "rx-reg-1@%s"])
+        .arg(format!("127.0.0.1:{}", k.sip));
+    sipp_done(
+        "UE (REGISTER)",
+        ue.spawn().expect("start sipp (UE)"),
+        true,
+        &k,
+    )
+    .await;
+    assert!(
+        k.log().contains("Rx register AAR result 1\n"),
+        "Kamailio did not take our AAA:\n{}",
+        k.tail()
+    );
+    let exchanges = seen.lock().unwrap().clone();
+    assert_eq!(exchanges.len(), 1, "one AAR before the REGISTER went on");
+    let (aar, aaa, open) = &exchanges[0];
+    let msg = ims::diameter::Message::parse(aar).unwrap();
+    let aar = Aar::decode(&msg).expect("Kamailio's registration AAR decodes");
+    assert_eq!(msg.application_id(), app::RX);
+    assert_eq!(aar.origin_host, KAMAILIO);
+    assert_eq!(aar.destination_realm, REALM);
+    assert_eq!(
+        aar.subscription_id
+            .iter()
+            .map(|s| s.subscription_id_data.as_ref())
+            .collect::<Vec<_>>(),
+        ["sip:alice@test.example"]
+    );
+    assert_eq!(aar.framed_ip_address.as_deref(), Some(&[127, 0, 0, 1][..]));
+    // one media component for the signalling: Media-Type CONTROL, one sub-component with
+    // Flow-Usage AF_SIGNALLING whose Flow-Descriptions name the UE's SIP address (ims_qos
+    // 5.6.3 puts the UE's port at both ends, protocol "ip")
+    let mcds = &aar.media_component_description;
+    assert_eq!(mcds.len(), 1, "{mcds:?}");
+    assert_eq!(mcds[0].media_component_number, 1);
+    assert_eq!(mcds[0].media_type, Some(MediaType::Control));
+    assert_eq!(mcds[0].flow_status, Some(FlowStatus::Enabled));
+    let subs = &mcds[0].media_sub_component;
+    assert_eq!(subs.len(), 1, "{subs:?}");
+    assert_eq!(subs[0].flow_number, 1);
+    assert_eq!(subs[0].flow_usage, Some(FlowUsage::AfSignalling));
+    assert_eq!(
+        subs[0]
+            .flow_description
+            .iter()
+            .map(|f| f.as_ref())
+            .collect::<Vec<_>>(),
+        [
+            format!("permit out ip from 127.0.0.1 {ue_port} to 127.0.0.1 {ue_port}"),
+            format!("permit in ip from 127.0.0.1 {ue_port} to 127.0.0.1 {ue_port}"),
+        ]
+    );
+    for f in subs[0].flow_description.iter() {
+        ims::diameter::IpFilterRule::parse(f).unwrap_or_else(|e| panic!("{f}: {e:?}"));
+    }
+    // the P-CSCF subscribes to the bearer events of the signalling path (TS 29.214 §4.4.5a)
+    for action in [
+        SpecificAction::IndicationOfLossOfBearer,
+        SpecificAction::IndicationOfRecoveryOfBearer,
+        SpecificAction::IndicationOfReleaseOfBearer,
+        SpecificAction::IpCanChange,
+    ] {
+        assert!(aar.specific_action.contains(&action), "{action:?}: {aar:?}");
+    }
+    let aaa = Aaa::decode(&ims::diameter::Message::parse(aaa).unwrap()).unwrap();
+    assert_eq!(aaa.session_id, aar.session_id);
+    assert_eq!(aaa.result_code, Some(2001));
+    assert_eq!(*open, 1);
+    let sid = aar.session_id.to_string();
+    assert_eq!(
+        server.pcrf().lock().unwrap().session_ids(),
+        std::slice::from_ref(&sid)
+    );
+
+    // our PCRF reports the loss of the signalling bearer the P-CSCF subscribed to (RAR with
+    // Specific-Action INDICATION_OF_LOSS_OF_BEARER, TS 29.214 §4.4.6.2): ims_qos 5.6.3 takes
+    // it ("Received an IMS_RAR") but has no RAR support ("TODO" in its request handler,
+    // which returns no answer), so no RAA comes and nothing happens: our request times out,
+    // the registration and its Rx session stay (the STR below still comes at the
+    // de-registration). A PCRF facing it must use ASR to end the session (asserted for a call
+    // in `kamailio_pcscf_asks_our_pcrf_for_the_call_media`).
+    let rar = server
+        .pcrf()
+        .lock()
+        .unwrap()
+        .reauth(
+            &sid,
+            &server.origin(),
+            &[SpecificAction::IndicationOfLossOfBearer],
+            &[],
+        )
+        .expect("the PCRF holds the session");
+    let r = node
+        .request_with_timeout(
+            rar.encode(0, node.next_end_to_end()),
+            Duration::from_secs(4),
+        )
+        .await;
+    assert!(
+        matches!(r, Err(ims::net::diameter::NodeError::Timeout)),
+        "ims_qos 5.6.3 answered a RAR: {r:?}"
+    );
+    assert!(
+        k.log().contains("Received an IMS_RAR"),
+        "the RAR did not reach ims_qos:\n{}",
+        k.tail()
+    );
+    assert_eq!(seen.lock().unwrap().len(), 1, "no STR after the RAR");
+    assert_eq!(server.pcrf().lock().unwrap().len(), 1);
+
+    // the de-registration: no AAR; its 200 deletes the contact and ims_qos sends the STR
+    let mut ue = sipp_cmd(&sipp, &k, "deregister", ue_port);
+    ue.args(["-cid_str", "rx-reg-1@%s"])
+        .arg(format!("127.0.0.1:{}", k.sip));
+    sipp_done(
+        "UE (de-REGISTER)",
+        ue.spawn().expect("start sipp (UE)"),
+        true,
+        &k,
+    )
+    .await;
+    sipp_done("registrar", scscf, true, &k).await;
+    poll("the STR at de-registration", &k, || {
+        seen.lock().unwrap().len() >= 2
+    })
+    .await;
+    let exchanges = seen.lock().unwrap().clone();
+    assert_eq!(exchanges.len(), 2, "then only the STR");
+    let (str_, sta, open) = &exchanges[1];
+    let str_ =
+        Str::decode(&ims::diameter::Message::parse(str_).unwrap()).expect("Kamailio's STR decodes");
+    assert_eq!(str_.session_id, sid);
+    let sta = Sta::decode(&ims::diameter::Message::parse(sta).unwrap()).unwrap();
+    assert_eq!(sta.result_code, Some(2001));
+    assert_eq!(*open, 0);
+    drop(k);
+    node.shutdown();
+    node.wait_stopped(SECS).await.unwrap();
+}
+
+/// [`NodeConfig::merge_repeated_destination_realm`] against the real cdp: the STR Kamailio
+/// sends after our ASR carries Destination-Realm twice (asserted, with the strict default's
+/// 5009, in `kamailio_pcscf_asks_our_pcrf_for_the_call_media`); a node with the leniency on
+/// hands the PCRF that STR with one Destination-Realm: it decodes, STA 2001, and the PCRF's
+/// session is closed. Before the ASR the PCRF sends a RAR for the call (release of its bearer):
+/// ims_qos 5.6.3 never answers it and leaves the call up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kamailio_str_after_an_asr_is_taken_by_a_lenient_node() {
+    use ims::diameter::rx::{Sta, Str};
+    use ims::diameter::{Command as _, Outcome};
+
+    let Some((bin, modules, sipp)) =
+        kamailio_and("sipp", "install SIPp (Debian package `sip-tester`)")
+    else {
+        return;
+    };
+    let (node, addr, server, seen) = our_pcrf(None, true).await;
+    let uas_port = free_sip_port();
+    let k = pcscf_rx_kamailio(&bin, &modules, addr, uas_port);
+    k.wait_cdp_open(&node).await;
+    let (sid, asa) = abort_a_call(&sipp, &k, uas_port, &node, &server, &seen, true).await;
+    assert_eq!(asa.view().outcome(), Some(Outcome::SUCCESS), "ASA");
+    poll("the STR after the ASR", &k, || {
+        seen.lock().unwrap().len() >= 2
+    })
+    .await;
+    let (str_, sta, open) = seen.lock().unwrap()[1].clone();
+    let str_ = ims::diameter::Message::parse(&str_).unwrap();
+    let realms = str_
+        .avps()
+        .filter(|a| a.is(ims::diameter::dict::DESTINATION_REALM))
+        .count();
+    assert_eq!(realms, 1, "merged before the PCRF saw it");
+    assert_eq!(Str::decode(&str_).expect("the STR decodes").session_id, sid);
+    let sta = ims::diameter::Message::parse(&sta).unwrap();
+    assert_eq!(Sta::decode(&sta).unwrap().result_code, Some(2001));
+    assert_eq!(open, 0, "the PCRF closed the session");
+    drop(k);
     node.shutdown();
     node.wait_stopped(SECS).await.unwrap();
 }

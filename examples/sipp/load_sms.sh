@@ -35,7 +35,9 @@
 # SIPP_OPTS: extra SIPp options for the senders. INPROC=1 (default): co-located roles hand SIP
 # datagrams to each other in memory; INPROC=0 sends every hop over loopback. WAIT (default 10):
 # seconds to wait for the last deliveries once the senders are done. ACK_WAIT_MS (default
-# 3000): how long each sender call stays open for its RP-ACK (SIPp -d).
+# 3000): how long each sender call stays open for its RP-ACK (SIPp -d). IM_STORE: the IM
+# server's `[im] store` (a directory, or `redis://HOST:PORT[/PREFIX]` with a binary built with
+# `--features redis`): every SMS is then stored durably before its RP-ACK (default: memory).
 set -euo pipefail
 rate=${1:?usage: CSCF=... load_sms.sh RATE [SMS] [SENDERS]}
 count=${2:-3000}
@@ -71,6 +73,7 @@ pair_csvs recipient senders "$senders"
 [im]
 port = $((base + 70))
 sessions = false
+${IM_STORE:+store = \"$IM_STORE\"}
 [[ifc]]
 priority = 10
 session_case = "originating"

@@ -159,17 +159,44 @@ fn check_chain_detailed(buf: &[u8], base: usize, max_avps: usize) -> Result<(), 
     Ok(())
 }
 
+/// What an AVP passes on to the iterator of its members: its nesting depth, the deepest
+/// nesting allowed and the most AVPs per level, packed in one word (an [`Avp`] is built for
+/// every AVP a decoder reaches: one store instead of three loads and three stores).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ctx(u64);
+
+impl Ctx {
+    const fn new(depth: u8, max_depth: u8, max_avps: u32) -> Ctx {
+        Ctx(max_avps as u64 | (depth as u64) << 32 | (max_depth as u64) << 40)
+    }
+    const fn max_avps(self) -> u32 {
+        self.0 as u32
+    }
+    const fn depth(self) -> u8 {
+        (self.0 >> 32) as u8
+    }
+    const fn max_depth(self) -> u8 {
+        (self.0 >> 40) as u8
+    }
+    /// The members' context (one level deeper); `None` at the deepest level allowed.
+    const fn child(self) -> Option<Ctx> {
+        if self.depth() >= self.max_depth() {
+            None
+        } else {
+            Some(Ctx(self.0 + (1 << 32)))
+        }
+    }
+}
+
 /// One AVP over borrowed octets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Avp<'a> {
     code: u32,
-    flags: AvpFlags,
     vendor: u32,
-    header_len: u8,
-    depth: u8,
-    max_depth: u8,
-    max_avps: u32,
     offset: u32,
+    flags: AvpFlags,
+    header_len: u8,
+    ctx: Ctx,
     raw: &'a [u8],
 }
 
@@ -213,7 +240,7 @@ impl<'a> Avp<'a> {
     }
     /// Nesting depth: 0 at the top level of a message.
     pub const fn depth(&self) -> u8 {
-        self.depth
+        self.ctx.depth()
     }
     /// The dictionary entry, if the AVP is known.
     pub fn def(&self) -> Option<&'static AvpDef> {
@@ -305,18 +332,12 @@ impl<'a> Avp<'a> {
 
     /// The members of a Grouped AVP, checked on entry (lengths, padding, reserved bits, depth).
     pub fn grouped(&self) -> Result<AvpIter<'a>, Error> {
-        if self.depth >= self.max_depth {
+        let Some(ctx) = self.ctx.child() else {
             return Err(self.err(ErrorKind::LimitExceeded));
-        }
+        };
         let base = self.offset() + self.header_len as usize;
-        check_chain(self.data(), base, self.max_avps as usize)?;
-        Ok(AvpIter::new(
-            self.data(),
-            base,
-            self.depth + 1,
-            self.max_depth,
-            self.max_avps,
-        ))
+        check_chain(self.data(), base, ctx.max_avps() as usize)?;
+        Ok(AvpIter::with_ctx(self.data(), base, ctx))
     }
 
     /// The members of a Grouped AVP, checked while they are iterated (one walk instead of two):
@@ -324,16 +345,10 @@ impl<'a> Avp<'a> {
     /// error [`Avp::grouped`] would have returned. For the typed decoders.
     #[inline]
     pub(crate) fn grouped_lazy(&self) -> Result<AvpIter<'a>, Error> {
-        if self.depth >= self.max_depth {
+        let Some(ctx) = self.ctx.child() else {
             return Err(self.err(ErrorKind::LimitExceeded));
-        }
-        let mut it = AvpIter::new(
-            self.data(),
-            self.offset() + self.header_len as usize,
-            self.depth + 1,
-            self.max_depth,
-            self.max_avps,
-        );
+        };
+        let mut it = AvpIter::with_ctx(self.data(), self.offset() + self.header_len as usize, ctx);
         it.lazy = true;
         Ok(it)
     }
@@ -364,9 +379,8 @@ pub struct AvpIter<'a> {
     buf: &'a [u8],
     pos: usize,
     base: usize,
-    depth: u8,
-    max_depth: u8,
-    max_avps: u32,
+    /// Depth of these AVPs and the limits (see [`Ctx`]).
+    ctx: Ctx,
     /// The chain was not checked up front: check each AVP as it is reached.
     lazy: bool,
     /// A lazy iteration stopped at a broken AVP.
@@ -376,13 +390,16 @@ pub struct AvpIter<'a> {
 
 impl<'a> AvpIter<'a> {
     pub(crate) fn new(buf: &'a [u8], base: usize, depth: u8, max_depth: u8, max_avps: u32) -> Self {
+        Self::with_ctx(buf, base, Ctx::new(depth, max_depth, max_avps))
+    }
+
+    #[inline]
+    fn with_ctx(buf: &'a [u8], base: usize, ctx: Ctx) -> Self {
         AvpIter {
             buf,
             pos: 0,
             base,
-            depth,
-            max_depth,
-            max_avps,
+            ctx,
             lazy: false,
             failed: false,
             count: 0,
@@ -405,7 +422,7 @@ impl<'a> AvpIter<'a> {
     /// padding, reserved bits, too many AVPs), if any. Always `Ok` for a chain checked up front.
     pub fn finish(&self) -> Result<(), Error> {
         if self.failed {
-            check_chain_detailed(self.buf, self.base, self.max_avps as usize)
+            check_chain_detailed(self.buf, self.base, self.ctx.max_avps() as usize)
         } else {
             Ok(())
         }
@@ -443,7 +460,7 @@ impl<'a> Iterator for AvpIter<'a> {
         let bad = (flags & AvpFlags::RESERVED != 0)
             | (len < hlen)
             | (step > rest.len())
-            | (self.count >= self.max_avps);
+            | (self.count >= self.ctx.max_avps());
         if bad {
             self.failed = self.lazy;
             self.pos = self.buf.len();
@@ -452,13 +469,11 @@ impl<'a> Iterator for AvpIter<'a> {
         self.count += 1;
         let avp = Avp {
             code,
-            flags: AvpFlags(flags),
             vendor,
-            header_len: hlen as u8,
-            depth: self.depth,
-            max_depth: self.max_depth,
-            max_avps: self.max_avps,
             offset: (self.base + self.pos) as u32,
+            flags: AvpFlags(flags),
+            header_len: hlen as u8,
+            ctx: self.ctx,
             raw: &rest[..len],
         };
         self.pos += step;

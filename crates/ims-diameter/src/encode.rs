@@ -310,10 +310,36 @@ const fn header_len(flags: u8, vendor: u32) -> usize {
 }
 
 impl Writer<'_> {
-    /// The octets `pos..pos + n` of the window, `None` when it is too small.
+    /// The octets `pos..pos + n` of the window, `None` when it is too small (`pos + n` is
+    /// computed once, checked for overflow and against the window's end; `pos <= pos + n` then
+    /// needs no test).
     #[inline(always)]
     fn room(&mut self, n: usize) -> Option<&mut [u8]> {
-        self.out.get_mut(self.pos..)?.get_mut(..n)
+        let end = self.pos.checked_add(n)?;
+        self.out.get_mut(self.pos..end)
+    }
+
+    /// A writer over the same window and position, for a caller to keep in registers (the
+    /// position of a writer behind a `&mut` is stored back to memory after each AVP); its
+    /// position is copied back with [`Writer::sync`].
+    #[inline(always)]
+    pub(crate) fn local(&mut self) -> Writer<'_> {
+        Writer {
+            out: &mut *self.out,
+            pos: self.pos,
+        }
+    }
+
+    /// Takes the position reached by a [`Writer::local`] copy.
+    #[inline(always)]
+    pub(crate) fn sync(&mut self, pos: usize) {
+        self.pos = pos;
+    }
+
+    /// The position (octets written or counted from the start of the message).
+    #[inline(always)]
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
     }
 
     /// An AVP with 4 octets of data (Unsigned32, Integer32, Enumerated, Float32, Time).
@@ -392,10 +418,26 @@ impl Writer<'_> {
     /// A Grouped AVP whose members `f` writes; its header is written after them.
     #[inline(always)]
     pub fn grouped(&mut self, code: u32, flags: u8, vendor: u32, f: impl FnOnce(&mut Self)) {
-        let start = self.pos;
-        let hlen = header_len(flags, vendor);
-        self.pos += hlen;
+        let start = self.group_begin(flags, vendor);
         f(self);
+        self.group_end(start, code, flags, vendor);
+    }
+
+    /// Opens a Grouped AVP: room for its header is skipped, the members follow; returns where
+    /// it starts, for [`Writer::group_end`]. (The typed structs use this pair rather than
+    /// [`Writer::grouped`]: the members are then written inline, not in a closure the
+    /// compiler keeps out of line.)
+    #[inline(always)]
+    pub(crate) fn group_begin(&mut self, flags: u8, vendor: u32) -> usize {
+        let start = self.pos;
+        self.pos += header_len(flags, vendor);
+        start
+    }
+
+    /// Closes the Grouped AVP opened at `start`: writes its header with the length reached.
+    #[inline(always)]
+    pub(crate) fn group_end(&mut self, start: usize, code: u32, flags: u8, vendor: u32) {
+        let hlen = header_len(flags, vendor);
         let len = self.pos - start;
         assert!(
             len < 1 << 24,

@@ -496,6 +496,16 @@ pub enum Event {
     CapabilitiesUpdated(RemoteInfo),
     /// The watchdog changed state (RFC 3539).
     Watchdog(WatchdogState),
+    /// A DWR or DWA of the open peer carried another non-zero Origin-State-Id than the one it
+    /// announced before (in its CER/CEA or an earlier DWR/DWA): it restarted and lost its state
+    /// (RFC 6733 §8.16). [`RemoteInfo::origin_state_id`] holds `current` now. (Origin-State-Id 0
+    /// means "infer nothing" and is ignored.)
+    OriginStateChanged {
+        /// The Origin-State-Id it sent before (`None` if its CER/CEA had none).
+        previous: Option<u32>,
+        /// The new one.
+        current: u32,
+    },
     /// A request for an application (not CER/DWR/DPR) arrived; answer with [`Peer::send_answer`].
     Request(OwnedMessage),
     /// The answer to the request sent with `tag`.
@@ -1326,6 +1336,7 @@ impl Peer {
             }
             (cmd::DEVICE_WATCHDOG, true) => {
                 self.stats.dwr_received += 1;
+                self.note_origin_state(&view);
                 let dwa = Dwa {
                     result_code: ResultCode::Success.code(),
                     origin_host: self.cfg.origin_host.as_str().into(),
@@ -1338,6 +1349,7 @@ impl Peer {
             }
             (cmd::DEVICE_WATCHDOG, false) => {
                 self.stats.dwa_received += 1;
+                self.note_origin_state(&view);
                 self.on_dwa(now)
             }
             (cmd::DISCONNECT_PEER, true) => {
@@ -1389,6 +1401,26 @@ impl Peer {
                 ))),
             },
         }
+    }
+
+    /// RFC 6733 §8.16: a DWR/DWA (hop by hop, so in the peer's own order) with another
+    /// non-zero Origin-State-Id than the peer's last one means it restarted.
+    fn note_origin_state(&mut self, view: &Message<'_>) {
+        let Some(current) = view
+            .find(dict::ORIGIN_STATE_ID)
+            .and_then(|a| a.u32().ok())
+            .filter(|s| *s != 0)
+        else {
+            return;
+        };
+        let Some(remote) = self.remote.as_mut() else {
+            return;
+        };
+        if remote.origin_state_id == Some(current) {
+            return;
+        }
+        let previous = remote.origin_state_id.replace(current);
+        self.event(Event::OriginStateChanged { previous, current });
     }
 
     /// The DWA transitions of RFC 3539 §3.4.1.

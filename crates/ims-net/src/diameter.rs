@@ -168,6 +168,17 @@ pub struct NodeConfig {
     /// reports a file that cannot be opened, `Node::add_peer_tls` / `Node::set_inband_tls`
     /// then go on without the key log.
     pub tls_key_log: Option<std::path::PathBuf>,
+    /// Interop leniency, off (`false`) by default: a request whose Destination-Realm appears
+    /// more than once, every copy naming the same realm (compared without case), is handled
+    /// as if it had one (the repeats are removed before routing and handlers). Kamailio's
+    /// `cdp` 5.6.3 sends such an STR after an ASR. Off, the request goes on as it came and a
+    /// typed handler answers it 5009 DIAMETER_AVP_OCCURS_TOO_MANY_TIMES with the second
+    /// Destination-Realm in Failed-AVP, which is what RFC 6733 asks: every command ABNF has
+    /// `< Destination-Realm >` or `{ Destination-Realm }` — exactly one — and §7.1.5 makes an
+    /// AVP present more often than its command allows a permanent failure (the AF then never
+    /// learns that its session ended). Copies naming different realms stay a 5009 either way
+    /// (no way to tell which one was meant).
+    pub merge_repeated_destination_realm: bool,
 }
 
 impl NodeConfig {
@@ -194,6 +205,7 @@ impl NodeConfig {
             inband_security: InbandSecurity::None,
             discovery_refresh: Duration::from_secs(300),
             tls_key_log: None,
+            merge_repeated_destination_realm: false,
         }
     }
 
@@ -502,7 +514,8 @@ struct Inner {
     configured: Mutex<Vec<(String, SocketAddr, PeerTls)>>,
     /// Our Origin-State-Id now ([`NodeConfig::origin_state_id`], raised by [`Node::restart`]).
     state_id: Mutex<Option<u32>>,
-    /// The last Origin-State-Id each peer (lower-case Origin-Host) sent in its CER/CEA.
+    /// The last Origin-State-Id each node (lower-case Origin-Host) sent (CER/CEA, DWR/DWA,
+    /// requests, answers).
     peer_state_ids: Mutex<HashMap<String, u32>>,
     /// Called when a peer comes back with another Origin-State-Id ([`Node::on_peer_restart`]).
     restart_hooks: RwLock<Vec<RestartHook>>,
@@ -510,15 +523,16 @@ struct Inner {
 
 type RestartHook = Arc<dyn Fn(&PeerRestart) + Send + Sync>;
 
-/// A peer that opened again with another Origin-State-Id than the one it sent before: it
-/// restarted and lost its state (RFC 6733 §8.16). See [`Node::on_peer_restart`].
+/// A Diameter node (a peer, or the Origin-Host of a request or answer) that showed another
+/// Origin-State-Id than the one it sent before: it restarted and lost its state
+/// (RFC 6733 §8.16). See [`Node::on_peer_restart`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerRestart {
     /// Its Origin-Host.
     pub origin_host: String,
     /// The Origin-State-Id it sent before.
     pub previous: u32,
-    /// The one in its new CER/CEA.
+    /// The new one (in its CER/CEA, DWR/DWA, request or answer).
     pub current: u32,
 }
 
@@ -599,6 +613,36 @@ fn key(host: &str) -> String {
     host.to_ascii_lowercase()
 }
 
+/// [`NodeConfig::merge_repeated_destination_realm`]: `req` without the second and later
+/// Destination-Realm AVPs when every copy names the same realm; otherwise `req` unchanged.
+fn merge_repeated_destination_realm(req: OwnedMessage) -> OwnedMessage {
+    let view = req.view();
+    let copies: Vec<_> = view.find_all(dict::DESTINATION_REALM).collect();
+    let [first, repeats @ ..] = copies.as_slice() else {
+        return req;
+    };
+    if repeats.is_empty()
+        || !repeats
+            .iter()
+            .all(|a| a.data().eq_ignore_ascii_case(first.data()))
+    {
+        return req;
+    }
+    let bytes = req.bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    for a in repeats {
+        let end = a.offset() + a.as_bytes().len().div_ceil(4) * 4;
+        out.extend_from_slice(&bytes[at..a.offset()]);
+        at = end.min(bytes.len());
+    }
+    out.extend_from_slice(&bytes[at..]);
+    let len = (out.len() as u32).to_be_bytes();
+    out[1..4].copy_from_slice(&len[1..]);
+    // the same AVPs less some whole ones: it parses as the original did
+    OwnedMessage::parse(Bytes::from(out), &ims_diameter::Limits::default()).unwrap_or(req)
+}
+
 fn unix_secs() -> u64 {
     #[allow(clippy::disallowed_methods)] // the node is above the sans-IO line
     std::time::SystemTime::now()
@@ -672,14 +716,18 @@ impl Node {
         *self.inner.state_id.lock().expect("state id lock")
     }
 
-    /// Calls `f` whenever a peer opens (CER/CEA) with another Origin-State-Id than the one it
-    /// sent in its previous capabilities exchange with this node: it restarted and lost its
-    /// state (RFC 6733 §8.16), so sessions tied to it can be cleaned up (e.g. a PCRF's Rx
-    /// sessions of a P-CSCF). Before `f` runs the node itself forgets the peer's requests
-    /// kept for duplicate detection (a reused End-to-End Identifier is a new request now).
-    /// Requests we had sent to it were already failed over or ended when its old connection
-    /// went down. A peer that sends no Origin-State-Id is never reported; the first value seen
-    /// from a peer is only remembered. `f` runs on the peer's task: keep it short.
+    /// Calls `f` whenever a Diameter node shows another Origin-State-Id than the one it sent
+    /// before: it restarted and lost its state (RFC 6733 §8.16), so sessions tied to it can be
+    /// cleaned up (e.g. a PCRF's Rx sessions of a P-CSCF). Any message may carry it: a peer's
+    /// CER/CEA and DWR/DWA (any other value counts: they arrive in the order sent) and every
+    /// request or answer, for its Origin-Host, possibly a node behind a relay (only a higher
+    /// value counts: a lower one is a late message of the old run). Before `f` runs the node
+    /// itself forgets that origin's requests kept for duplicate detection (a reused
+    /// End-to-End Identifier is a new request now; for a request that shows the change, before
+    /// it is checked). Requests we had sent to a restarted peer were already failed over or
+    /// ended when its old connection went down. A node that sends no Origin-State-Id, or 0
+    /// ("infer nothing"), is never reported; the first value seen from a node is only
+    /// remembered. `f` runs on the peer's task: keep it short.
     pub fn on_peer_restart(&self, f: impl Fn(&PeerRestart) + Send + Sync + 'static) {
         self.inner
             .restart_hooks
@@ -690,26 +738,58 @@ impl Node {
 
     /// A peer opened: compare its Origin-State-Id with the last one seen.
     fn peer_opened(&self, info: &RemoteInfo) {
-        let Some(current) = info.origin_state_id else {
+        if let Some(current) = info.origin_state_id {
+            self.note_origin_state(&info.origin_host, current, true);
+        }
+    }
+
+    /// The Origin-State-Id of a request or answer (RFC 6733 §8.16: any message may carry one),
+    /// for its Origin-Host.
+    fn message_origin_state(&self, view: &Message<'_>) {
+        let Some(current) = view.find(dict::ORIGIN_STATE_ID).and_then(|a| a.u32().ok()) else {
             return;
         };
-        let host = info.origin_host.to_ascii_lowercase();
-        let previous = self
-            .inner
-            .peer_state_ids
-            .lock()
-            .expect("peer state ids lock")
-            .insert(host, current);
-        let Some(previous) = previous.filter(|p| *p != current) else {
+        if let Some(host) = view.origin_host() {
+            self.note_origin_state(host, current, false);
+        }
+    }
+
+    /// `origin_host` sent Origin-State-Id `current`: remembered; another value than the last one
+    /// means it restarted (its duplicates forgotten, [`Node::on_peer_restart`] hooks called).
+    /// `in_order` is true for the hop-by-hop messages of the peer itself (CER/CEA, DWR/DWA),
+    /// which arrive in the order it sent them: any change counts. A request or answer may have
+    /// crossed agents on other paths than a later one, so only a higher value counts there (a
+    /// lower one is a message of the old run arriving late). 0 means "infer nothing"
+    /// (RFC 6733 §8.16) and is ignored.
+    fn note_origin_state(&self, origin_host: &str, current: u32, in_order: bool) {
+        if current == 0 {
+            return;
+        }
+        let previous = {
+            let mut ids = self
+                .inner
+                .peer_state_ids
+                .lock()
+                .expect("peer state ids lock");
+            let host = origin_host.to_ascii_lowercase();
+            match ids.get(&host).copied() {
+                Some(p) if p == current || (!in_order && current < p) => return,
+                p => {
+                    ids.insert(host, current);
+                    p
+                }
+            }
+        };
+        let Some(previous) = previous else {
             return;
         };
         self.inner
             .dups
             .lock()
             .expect("dups lock")
-            .forget_origin(&info.origin_host);
+            .forget_origin(origin_host);
         let restart = PeerRestart {
-            origin_host: info.origin_host.clone(),
+            origin_host: origin_host.to_owned(),
             previous,
             current,
         };
@@ -1725,6 +1805,11 @@ impl Node {
 
     /// What to answer to a request received from `peer` (handler, relay, redirect, error).
     async fn answer_request(&self, req: OwnedMessage, peer: String) -> Vec<u8> {
+        let req = if self.inner.cfg.merge_repeated_destination_realm {
+            merge_repeated_destination_realm(req)
+        } else {
+            req
+        };
         let view = req.view();
         let handler = self
             .inner
@@ -2327,6 +2412,7 @@ impl PeerTask {
         match e {
             Event::Request(m) => self.on_request(m),
             Event::Answer { tag, answer } => {
+                self.node.message_origin_state(&answer.view());
                 if let Some(r) = self.replies.remove(&tag) {
                     let _ = r.send(Ok(answer));
                 }
@@ -2345,6 +2431,12 @@ impl PeerTask {
                 }
             }
             Event::Open(info) => self.node.peer_opened(&info),
+            Event::OriginStateChanged { current, .. } => {
+                if let Some(r) = self.peer.remote() {
+                    let host = r.origin_host.clone();
+                    self.node.note_origin_state(&host, current, true);
+                }
+            }
             Event::CapabilitiesUpdated(_)
             | Event::Watchdog(_)
             | Event::Down(_)
@@ -2353,6 +2445,8 @@ impl PeerTask {
     }
 
     fn on_request(&mut self, m: OwnedMessage) {
+        // a restarted origin's requests are forgotten before this one is checked
+        self.node.message_origin_state(&m.view());
         let dup = self
             .node
             .inner

@@ -913,3 +913,347 @@ async fn a_restarted_node_sends_a_higher_origin_state_id_and_its_peer_notices() 
     same.wait_stopped(SECS).await.unwrap();
     hss.wait_stopped(SECS).await.unwrap();
 }
+
+/// Appends an Origin-State-Id AVP (RFC 6733 §8.16, M bit) to an encoded message and fixes its
+/// Message Length.
+fn with_state_id(mut m: Vec<u8>, id: u32) -> Vec<u8> {
+    m.extend_from_slice(&278u32.to_be_bytes());
+    m.extend_from_slice(&[0x40, 0, 0, 12]);
+    m.extend_from_slice(&id.to_be_bytes());
+    let len = (m.len() as u32).to_be_bytes();
+    m[1..4].copy_from_slice(&len[1..]);
+    m
+}
+
+/// A scripted Diameter peer on a raw TCP connection: every octet it sends is chosen by the test.
+struct ScriptedPeer {
+    stream: tokio::net::TcpStream,
+    framer: Framer,
+    hop_by_hop: u32,
+}
+
+impl ScriptedPeer {
+    /// Connects to `addr` as scscf.ims.example.org (Cx and Rx) and exchanges CER/CEA, its CER
+    /// with `state_id`.
+    async fn open(addr: SocketAddr, state_id: Option<u32>) -> ScriptedPeer {
+        let mut peer = ScriptedPeer {
+            stream: tokio::net::TcpStream::connect(addr).await.unwrap(),
+            framer: Framer::new(),
+            hop_by_hop: 0,
+        };
+        let cer = Cer {
+            origin_host: "scscf.ims.example.org".into(),
+            origin_realm: REALM.into(),
+            host_ip_address: ims_diameter::repeated![ims_diameter::Address::Ipv4(
+                [127, 0, 0, 1].into()
+            )],
+            vendor_id: 10415,
+            product_name: "scripted".into(),
+            origin_state_id: state_id,
+            vendor_specific_application_id: ims_diameter::repeated![
+                VendorSpecificApplicationId::cx(),
+                VendorSpecificApplicationId::rx()
+            ],
+            ..Default::default()
+        };
+        let cea = peer.exchange(cer.encode(0, 1)).await;
+        let cea = Cea::decode(&Message::parse(&cea).unwrap()).unwrap();
+        assert_eq!(cea.result_code, 2001);
+        peer
+    }
+
+    async fn send(&mut self, m: &[u8]) {
+        self.stream.write_all(m).await.unwrap();
+    }
+
+    /// The next message from the node (DWRs are answered, without Origin-State-Id).
+    async fn next(&mut self) -> Vec<u8> {
+        let mut buf = [0u8; 4096];
+        loop {
+            while let Some(frame) = self.framer.next_frame().unwrap() {
+                let m = Message::parse(&frame).unwrap();
+                if m.code() == 280 && m.is_request() {
+                    let dwa = ims_diameter::base::Dwa {
+                        result_code: 2001,
+                        origin_host: "scscf.ims.example.org".into(),
+                        origin_realm: REALM.into(),
+                        ..Default::default()
+                    };
+                    let a = dwa.encode_answer(m.header());
+                    self.send(&a).await;
+                    continue;
+                }
+                return frame.to_vec();
+            }
+            let n = tokio::time::timeout(SECS, self.stream.read(&mut buf))
+                .await
+                .expect("a message from the node in time")
+                .unwrap();
+            assert!(n > 0, "the node closed the connection");
+            self.framer.push(&buf[..n]);
+        }
+    }
+
+    /// Sends `m` with a fresh Hop-by-Hop Identifier and returns the answer.
+    async fn exchange(&mut self, mut m: Vec<u8>) -> Vec<u8> {
+        self.hop_by_hop += 1;
+        m[12..16].copy_from_slice(&self.hop_by_hop.to_be_bytes());
+        self.send(&m).await;
+        let a = self.next().await;
+        assert_eq!(Message::parse(&a).unwrap().hop_by_hop(), self.hop_by_hop);
+        a
+    }
+}
+
+/// RFC 6733 §8.16: Origin-State-Id "MAY be included in any Diameter message", so a restart shows
+/// in DWR/DWA and in requests and answers too, not only in CER/CEA. Our node takes it from each,
+/// with the same consequences: the origin's requests are forgotten by duplicate detection and
+/// `Node::on_peer_restart` is called; a lower value in a request (a late message of the old
+/// run) and the value 0 are no restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origin_state_id_changes_are_noticed_in_watchdogs_requests_and_answers() {
+    use ims_diameter::base::Dwr;
+    use ims_net::diameter::PeerRestart;
+
+    let (hss, addr, served) = hss("hss.ims.example.org").await;
+    let restarts: Arc<std::sync::Mutex<Vec<PeerRestart>>> = Arc::default();
+    let r = restarts.clone();
+    hss.on_peer_restart(move |x| r.lock().unwrap().push(x.clone()));
+    let restart = |host: &str, previous: u32, current: u32| PeerRestart {
+        origin_host: host.into(),
+        previous,
+        current,
+    };
+    let wait_restarts = |n: usize| {
+        let restarts = restarts.clone();
+        async move {
+            for _ in 0..200 {
+                if restarts.lock().unwrap().len() >= n {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            panic!("{n} restarts expected: {:?}", restarts.lock().unwrap());
+        }
+    };
+    const SCSCF: &str = "scscf.ims.example.org";
+
+    let mut peer = ScriptedPeer::open(addr, Some(10)).await;
+
+    let scscf = Node::new(cfg(SCSCF)); // only used to build requests (its Session-Ids)
+    let e2e = 0x0bad_cafe;
+    let alice = mar(&scscf, "alice").encode(0, e2e);
+    let bob = mar(&scscf, "bob").encode(0, e2e);
+    let user = |a: &[u8]| {
+        let m = Message::parse(a).unwrap();
+        let maa = Maa::decode(&m).unwrap();
+        maa.user_name.map(|u| u.into_owned())
+    };
+    let a = peer.exchange(with_state_id(alice.clone(), 10)).await;
+    assert_eq!(user(&a).as_deref(), Some("alice@ims.example.org"));
+    assert_eq!(served.load(Ordering::SeqCst), 1);
+    // the same End-to-End Identifier again from the same run: a duplicate, from the cache
+    let a = peer.exchange(with_state_id(bob.clone(), 10)).await;
+    assert_eq!(user(&a).as_deref(), Some("alice@ims.example.org"));
+    assert_eq!(served.load(Ordering::SeqCst), 1);
+
+    // a DWR shows a new run (11): reported, and its requests forgotten
+    let dwr = Dwr {
+        origin_host: SCSCF.into(),
+        origin_realm: REALM.into(),
+        origin_state_id: Some(11),
+        ..Default::default()
+    };
+    let dwa = peer.exchange(dwr.encode(0, 2)).await;
+    assert_eq!(Message::parse(&dwa).unwrap().code(), 280);
+    wait_restarts(1).await;
+    assert_eq!(*restarts.lock().unwrap(), vec![restart(SCSCF, 10, 11)]);
+    let a = peer.exchange(with_state_id(bob.clone(), 11)).await;
+    assert_eq!(
+        user(&a).as_deref(),
+        Some("bob@ims.example.org"),
+        "served anew"
+    );
+    assert_eq!(served.load(Ordering::SeqCst), 2);
+    // the new run is remembered by the peer entry too
+    assert_eq!(
+        hss.peer_status(SCSCF)
+            .and_then(|s| s.remote?.origin_state_id),
+        Some(11)
+    );
+
+    // a request shows the next run (12): forgotten before the request itself is checked
+    let a = peer.exchange(with_state_id(alice.clone(), 12)).await;
+    assert_eq!(
+        user(&a).as_deref(),
+        Some("alice@ims.example.org"),
+        "served anew"
+    );
+    assert_eq!(served.load(Ordering::SeqCst), 3);
+    assert_eq!(restarts.lock().unwrap().len(), 2);
+    assert_eq!(restarts.lock().unwrap()[1], restart(SCSCF, 11, 12));
+    // a late request of an old run (lower value) and 0 ("infer nothing") are no restart: still
+    // a duplicate of the run-12 request
+    let a = peer.exchange(with_state_id(bob.clone(), 5)).await;
+    assert_eq!(user(&a).as_deref(), Some("alice@ims.example.org"));
+    let a = peer.exchange(with_state_id(bob.clone(), 0)).await;
+    assert_eq!(user(&a).as_deref(), Some("alice@ims.example.org"));
+    assert_eq!(served.load(Ordering::SeqCst), 3);
+    assert_eq!(restarts.lock().unwrap().len(), 2);
+
+    // a node behind the peer (another Origin-Host): first value remembered, a higher one reported
+    let mut relayed = mar(&scscf, "carol");
+    relayed.origin_host = "pcscf.ims.example.org".into();
+    let relayed = relayed.encode(0, 0x0123);
+    peer.exchange(with_state_id(relayed.clone(), 100)).await;
+    peer.exchange(with_state_id(relayed.clone(), 100)).await;
+    assert_eq!(
+        served.load(Ordering::SeqCst),
+        4,
+        "the second was a duplicate"
+    );
+    peer.exchange(with_state_id(relayed, 101)).await;
+    assert_eq!(
+        served.load(Ordering::SeqCst),
+        5,
+        "served anew after the restart"
+    );
+    assert_eq!(
+        restarts.lock().unwrap()[2],
+        restart("pcscf.ims.example.org", 100, 101)
+    );
+
+    // an answer shows the peer's next run (13)
+    let mut to_scscf = mar(&hss, "dave");
+    to_scscf.destination_host = Some(SCSCF.into());
+    let bytes = to_scscf.encode(0, hss.next_end_to_end());
+    let pending = tokio::spawn({
+        let hss = hss.clone();
+        async move { hss.request(bytes).await }
+    });
+    let req = peer.next().await;
+    let m = Message::parse(&req).unwrap();
+    assert_eq!(m.code(), Mar::CODE);
+    let mut maa = Maa {
+        session_id: m.session_id().unwrap().into(),
+        vendor_specific_application_id: VendorSpecificApplicationId::cx(),
+        auth_session_state: mar(&scscf, "x").auth_session_state,
+        origin_host: SCSCF.into(),
+        origin_realm: REALM.into(),
+        ..Default::default()
+    };
+    maa.set_outcome(Outcome::SUCCESS);
+    peer.send(&with_state_id(maa.encode_answer(m.header()), 13))
+        .await;
+    let a = tokio::time::timeout(SECS, pending).await.unwrap().unwrap();
+    assert_eq!(a.unwrap().view().outcome(), Some(Outcome::SUCCESS));
+    wait_restarts(4).await;
+    assert_eq!(restarts.lock().unwrap()[3], restart(SCSCF, 12, 13));
+
+    drop(peer); // (it would not answer the DPR)
+    hss.shutdown();
+    hss.wait_stopped(SECS).await.unwrap();
+}
+
+/// Appends a Destination-Realm AVP (RFC 6733 §6.6, M bit) naming `realm` to an encoded message
+/// and fixes its Message Length.
+fn with_destination_realm(mut m: Vec<u8>, realm: &str) -> Vec<u8> {
+    let len = 8 + realm.len();
+    m.extend_from_slice(&283u32.to_be_bytes());
+    m.extend_from_slice(&[0x40, 0, 0, len as u8]);
+    m.extend_from_slice(realm.as_bytes());
+    m.resize(m.len() + (4 - len % 4) % 4, 0);
+    let total = (m.len() as u32).to_be_bytes();
+    m[1..4].copy_from_slice(&total[1..]);
+    m
+}
+
+/// An STR with Destination-Realm twice (Kamailio's cdp 5.6.3 sends one after an ASR): by
+/// default a typed handler answers it 5009 DIAMETER_AVP_OCCURS_TOO_MANY_TIMES naming the AVP in
+/// Failed-AVP (RFC 6733 §7.1.5: the STR ABNF allows one); with
+/// `NodeConfig::merge_repeated_destination_realm` the repeats naming the same realm (any case)
+/// are removed before the handler runs, which then answers 2001. Copies naming different
+/// realms stay a 5009.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_destination_realm_is_5009_unless_merging_is_on() {
+    use ims_diameter::answer::error_answer;
+    use ims_diameter::base::TerminationCause;
+    use ims_diameter::rx::{Sta, Str};
+
+    for merge in [false, true] {
+        let mut c = cfg("pcrf.ims.example.org");
+        c.merge_repeated_destination_realm = merge;
+        let node = Node::new(c);
+        let addr = node.listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let n = node.clone();
+        node.handle(app::RX, Str::CODE, move |req| {
+            let n = n.clone();
+            async move {
+                let view = req.message.view();
+                match Str::decode(&view) {
+                    Ok(s) => Sta {
+                        session_id: s.session_id,
+                        origin_host: n.origin_host().to_owned().into(),
+                        origin_realm: n.origin_realm().to_owned().into(),
+                        result_code: Some(2001),
+                        ..Default::default()
+                    }
+                    .encode_answer(view.header()),
+                    Err(e) => error_answer(req.message.bytes(), &e, &n.origin())
+                        .expect("an answer for a faulty STR"),
+                }
+            }
+        });
+        let mut peer = ScriptedPeer::open(addr, None).await;
+        let str_ = |e2e: u32| {
+            Str {
+                session_id: format!("scscf.ims.example.org;1;{e2e}").into(),
+                origin_host: "scscf.ims.example.org".into(),
+                origin_realm: REALM.into(),
+                destination_realm: REALM.into(),
+                auth_application_id: app::RX,
+                termination_cause: TerminationCause::DiameterAdministrative,
+                ..Default::default()
+            }
+            .encode(0, e2e)
+        };
+        let outcome = |a: &[u8]| {
+            let m = Message::parse(a).unwrap();
+            let failed = m
+                .find(dict::FAILED_AVP)
+                .map(|f| {
+                    f.grouped()
+                        .unwrap()
+                        .filter(|x| x.is(dict::DESTINATION_REALM))
+                        .map(|x| String::from_utf8_lossy(x.data()).into_owned())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default();
+            (m.outcome().map(|o| o.code()), failed)
+        };
+        // once: fine either way
+        let a = peer.exchange(str_(1)).await;
+        assert_eq!(outcome(&a), (Some(2001), vec![]));
+        // twice, the same realm (the copy in capitals)
+        let a = peer
+            .exchange(with_destination_realm(str_(2), "IMS.example.org"))
+            .await;
+        if merge {
+            assert_eq!(outcome(&a), (Some(2001), vec![]), "merged");
+        } else {
+            assert_eq!(
+                outcome(&a),
+                (Some(5009), vec!["IMS.example.org".to_owned()]),
+                "strict: the repeat named in Failed-AVP"
+            );
+        }
+        // twice, another realm: 5009 either way
+        let a = peer
+            .exchange(with_destination_realm(str_(3), "other.example"))
+            .await;
+        assert_eq!(outcome(&a), (Some(5009), vec!["other.example".to_owned()]));
+        drop(peer);
+        node.shutdown();
+        node.wait_stopped(SECS).await.unwrap();
+    }
+}

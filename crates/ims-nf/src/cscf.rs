@@ -10,11 +10,11 @@
 use crate::cx::{CxClient, CxFailure};
 use crate::enum_dns::EnumTable;
 use crate::hss::{result, UserAuthorizationType};
-use crate::ifc::{Context, FilterSet};
+use crate::ifc::Context;
 use crate::registrar::Binding;
 use crate::rx_media::{media_components, OfferFrom};
 use crate::store::{BindingStore, RegistrationRecord};
-use crate::subscription::{ImsSubscription, SessionCase};
+use crate::subscription::SessionCase;
 use ims_diameter::rx::MediaComponentDescription;
 use ims_sip::headers::Contact;
 use ims_sip::{HeaderName, Message, Method, Uri};
@@ -68,11 +68,7 @@ fn lr(uri: &str) -> String {
 
 /// The URI of a name-addr or Route value (`<sip:x;lr>` → `sip:x;lr`).
 pub(crate) fn uri_of(value: &str) -> String {
-    let v = value.trim();
-    match (v.find('<'), v.find('>')) {
-        (Some(a), Some(b)) if a < b => v[a + 1..b].to_string(),
-        _ => v.split(';').next().unwrap_or(v).to_string(),
-    }
+    uri_in(value).to_string()
 }
 
 /// The served user's identity for a request: P-Asserted-Identity, else From.
@@ -123,6 +119,10 @@ pub struct UeRegistration {
     pub service_route: Vec<String>,
     /// When it ends (seconds since the epoch).
     pub expires_at: u64,
+    /// Our URI in the registration's Path (that of the protected server port for a REGISTER
+    /// over the SAs): the identity our reg event SUBSCRIBE asserts, since the S-CSCF accepts
+    /// a subscription from a P-CSCF on the Path only (TS 24.229 §5.4.2.1.1).
+    pub path: String,
 }
 
 /// Rx work the P-CSCF asks its caller to do (through an [`crate::pcrf::RxClient`]).
@@ -206,6 +206,8 @@ struct RegWatch {
     refresh_at: u64,
     /// The last reginfo version received.
     version: Option<u32>,
+    /// Our identity in the SUBSCRIBE: our URI in the UE's Path ([`UeRegistration::path`]).
+    me: String,
 }
 
 /// What a reg event NOTIFY made the P-CSCF do.
@@ -213,7 +215,8 @@ struct RegWatch {
 pub struct RegNotifyOutcome {
     /// The status to answer the NOTIFY with.
     pub status: u16,
-    /// Contacts (host:port keys) whose registration state was removed.
+    /// Contacts (host:port keys) whose registration state was removed (their SAs end with
+    /// [`Pcscf::end_sas`], after the releases).
     pub removed: Vec<String>,
     /// The calls of those UEs to release (see [`Pcscf::on_reg_notify`]).
     pub releases: Vec<Release>,
@@ -280,17 +283,26 @@ pub struct Pcscf {
     watches: Mutex<HashMap<String, RegWatch>>,
     counter: AtomicU64,
     sec_agree: Option<crate::sec_agree::SecAgree>,
+    /// [`contact_key`] of our own URI (`cfg.path_uri`): Record-Route entries with it are ours.
+    own_key: String,
 }
 
 /// The key a UE is known by: its contact's host and port.
 fn contact_key(uri: &str) -> String {
-    match Uri::parse(uri) {
-        Ok(Uri::Sip(s)) => format!(
-            "{}:{}",
-            s.host().to_string().to_ascii_lowercase(),
-            s.port().unwrap_or(5060)
-        ),
-        _ => uri.to_ascii_lowercase(),
+    let mut key = match Uri::parse(uri) {
+        Ok(Uri::Sip(s)) => format!("{}:{}", s.host(), s.port().unwrap_or(5060)),
+        _ => uri.to_string(),
+    };
+    key.make_ascii_lowercase();
+    key
+}
+
+/// The URI of a name-addr or Route value, borrowed.
+fn uri_in(value: &str) -> &str {
+    let v = value.trim();
+    match (v.find('<'), v.find('>')) {
+        (Some(a), Some(b)) if a < b => &v[a + 1..b],
+        _ => v.split(';').next().unwrap_or(v),
     }
 }
 
@@ -298,6 +310,7 @@ impl Pcscf {
     /// A P-CSCF.
     pub fn new(cfg: PcscfConfig) -> Pcscf {
         Pcscf {
+            own_key: contact_key(&cfg.path_uri),
             cfg,
             ues: Mutex::new(HashMap::new()),
             calls: Mutex::new(HashMap::new()),
@@ -601,7 +614,7 @@ impl Pcscf {
 
     /// Host and port of our own URI (Record-Route entries naming it are ours).
     fn is_us(&self, route: &str) -> bool {
-        contact_key(&uri_of(route)) == contact_key(&self.cfg.path_uri)
+        contact_key(uri_in(route)) == self.own_key
     }
 
     /// A 2xx (or a 1xx with a To tag: the early dialog) to the initial INVITE: the dialog's
@@ -637,6 +650,24 @@ impl Pcscf {
             leg.ue_contact = contact;
         }
         leg.confirmed = confirmed;
+    }
+
+    /// Ends the SAs of the UEs a reg event NOTIFY removed ([`RegNotifyOutcome::removed`],
+    /// `host:port` keys): their SAs end with the registration (TS 33.203 §7.4). Call it once
+    /// the BYEs of [`RegNotifyOutcome::releases`] are answered (or given up): until then they
+    /// and the UE's answers travel over the SAs, as every request toward a UE with SAs does
+    /// (TS 33.203 §7.1, TS 24.229 §5.2.8.1.2).
+    pub fn end_sas(&self, removed: &[String]) {
+        let Some(sec) = &self.sec_agree else {
+            return;
+        };
+        for k in removed {
+            if let Some((ip, port)) = k.rsplit_once(':') {
+                if let Ok(ip) = ip.trim_matches(['[', ']']).parse() {
+                    sec.forget_ue(ip, port.parse().ok());
+                }
+            }
+        }
     }
 
     /// Releases the call whose Rx session is `rx_session` (ASR, or loss of all its bearers):
@@ -932,6 +963,23 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
             .list(HeaderName::ServiceRoute)
             .map(|(_, v)| v.trim().to_string())
             .collect();
+        // the registrar echoes the Path (RFC 3327 §5.3): ours is our URI or, over the SAs,
+        // the protected server port's
+        let protected = self
+            .sec_agree
+            .as_ref()
+            .map(|s| contact_key(&s.protected_uri("term")));
+        let path = resp
+            .list(HeaderName::Path)
+            .map(|(_, v)| uri_in(v))
+            .find(|u| {
+                let k = contact_key(u);
+                k == self.own_key || protected.as_ref() == Some(&k)
+            })
+            .map_or_else(
+                || self.cfg.path_uri.clone(),
+                |u| u.split(';').next().unwrap_or(u).to_string(),
+            );
         let mut ues = self.ues.lock().expect("P-CSCF lock is never poisoned");
         for c in resp.contacts().flatten() {
             let (Some(uri), expires) = (c.uri(), c.expires().unwrap_or(0)) else {
@@ -947,6 +995,7 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
                         associated: associated.clone(),
                         service_route: service_route.clone(),
                         expires_at: now + u64::from(expires),
+                        path: path.clone(),
                     },
                 );
             }
@@ -1004,6 +1053,7 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
                 routes: ue.service_route.clone(),
                 refresh_at: now,
                 version: None,
+                me: ue.path.clone(),
             });
             if w.refresh_at > now {
                 continue;
@@ -1031,7 +1081,7 @@ Event: reg\r\nExpires: 600000\r\nContent-Length: 0\r\n\r\n",
                 w.tag,
                 w.call_id,
                 w.cseq,
-                me = self.cfg.path_uri,
+                me = w.me,
             ));
             out.push(OwnRequest {
                 request: r,
@@ -1158,17 +1208,8 @@ Event: reg\r\nExpires: 600000\r\nContent-Length: 0\r\n\r\n",
         }
         removed.sort();
         removed.dedup();
-        if let Some(sec) = &self.sec_agree {
-            // their SAs end with the registration (TS 33.203 §7.4)
-            for k in &removed {
-                if let Some((ip, port)) = k.rsplit_once(':') {
-                    if let Ok(ip) = ip.trim_matches(['[', ']']).parse() {
-                        sec.forget_ue(ip, port.parse().ok());
-                    }
-                }
-            }
-        }
-        // release the calls those UEs take part in
+        // release the calls those UEs take part in; their SAs stay until the BYEs are done
+        // ([`Pcscf::end_sas`]): a BYE toward a UE with SAs goes over them (TS 33.203 §7.1)
         let mut releases = Vec::new();
         let mut calls = self.calls.lock().expect("P-CSCF lock is never poisoned");
         let keys: Vec<CallKey> = calls
@@ -1186,6 +1227,8 @@ Event: reg\r\nExpires: 600000\r\nContent-Length: 0\r\n\r\n",
                 releases.push(Self::release_call(&k.0, c, reason));
             }
         }
+        drop(calls);
+        let releases = releases.into_iter().map(|r| self.over_sas(r)).collect();
         RegNotifyOutcome {
             status: 200,
             removed,
@@ -1362,6 +1405,10 @@ pub struct ScscfRouting {
     pub home_domains: Vec<String>,
     /// The I-CSCF to send terminating requests of home users to.
     pub icscf: String,
+    /// The user profiles' parsed shapes: the iFCs of each initial request are evaluated from
+    /// a shape parsed and compiled once, not from the stored document each time. Share the
+    /// registrar's ([`crate::scscf::Scscf::profiles`]) or start an empty one (`Default`).
+    pub profiles: std::sync::Arc<crate::profile_cache::ProfileCache>,
 }
 
 /// The store key of a temporary GRUU (RFC 5627 §3.2): the URI without parameters, lower case.
@@ -1388,12 +1435,6 @@ async fn resolve_temp_gruu<S: BindingStore>(store: &S, ruri: &str, now: u64) -> 
         .flatten()
 }
 
-fn profile_of(rec: &RegistrationRecord) -> Option<ImsSubscription> {
-    rec.user_data
-        .as_deref()
-        .and_then(|x| ImsSubscription::from_xml(x.as_bytes()).ok())
-}
-
 fn as_forward(server: &str, back: Option<String>, served: &str) -> Forward {
     let mut routes = vec![lr(server)];
     routes.extend(back);
@@ -1418,16 +1459,19 @@ impl ScscfRouting {
 
     /// The first iFC application server after priority `after` for this request and case.
     fn next_as(
+        profiles: &crate::profile_cache::ProfileCache,
         rec: &RegistrationRecord,
         req: &Message<'_>,
         case: SessionCase,
         after: Option<i32>,
     ) -> Option<(String, i32)> {
-        let profile = profile_of(rec)?;
+        // the same answer as parsing the document: the service profile holding the IMPU (else
+        // the first), its iFCs compiled (none when they do not compile)
+        let profile = profiles.get(rec.user_data.as_deref()?).ok()?;
         let sp = profile
-            .profile_of(&rec.impu)
-            .or(profile.service_profiles.first())?;
-        let set = FilterSet::compile(&sp.initial_filter_criteria).ok()?;
+            .service_profile_of(&rec.impu)
+            .or((profile.service_profiles() > 0).then_some(0))?;
+        let set = profile.filters(sp)?;
         let ctx = Context {
             session_case: case,
             registered: !rec.bindings.is_empty(),
@@ -1460,7 +1504,9 @@ impl ScscfRouting {
         if rec.barred.contains(&served) {
             return Decision::Reply(403);
         }
-        if let Some((server, prio)) = Self::next_as(&rec, req, SessionCase::Originating, odi) {
+        if let Some((server, prio)) =
+            Self::next_as(&self.profiles, &rec, req, SessionCase::Originating, odi)
+        {
             let back = lr(&format!("{};odi={prio}", self.orig_uri));
             return one(as_forward(&server, Some(back), &served));
         }
@@ -1528,7 +1574,7 @@ impl ScscfRouting {
         } else {
             SessionCase::TerminatingRegistered
         };
-        if let Some((server, prio)) = Self::next_as(&rec, req, case, odi) {
+        if let Some((server, prio)) = Self::next_as(&self.profiles, &rec, req, case, odi) {
             // back to us afterwards on the terminating side: the term port is the one the
             // I-CSCF used; the AS routes by Route, so it comes back with the odi
             let back = lr(&format!("{};odi={prio}", self.term_uri));
@@ -1578,8 +1624,8 @@ mod tests {
     use crate::hss::{Credentials, Hss, Subscriber};
     use crate::store::{MemoryStore, RegState};
     use crate::subscription::{
-        ApplicationServer, InitialFilterCriteria, PublicIdentity, ServiceProfile, Spt, SptKind,
-        TriggerPoint,
+        ApplicationServer, ImsSubscription, InitialFilterCriteria, PublicIdentity, ServiceProfile,
+        Spt, SptKind, TriggerPoint,
     };
     use std::sync::Arc;
 
@@ -2170,6 +2216,7 @@ Content-Type: application/reginfo+xml\r\nContent-Length: {}\r\n\r\n{body}",
             term_uri: "sip:term@127.0.0.1:6060".into(),
             home_domains: vec!["ims.example.org".into()],
             icscf: "sip:127.0.0.1:5062".into(),
+            profiles: Default::default(),
         };
         let inv = |ruri: &str| {
             format!(
@@ -2340,6 +2387,7 @@ Call-ID: i1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
             term_uri: "sip:term@127.0.0.1:6060".into(),
             home_domains: vec!["ims.example.org".into()],
             icscf: "sip:127.0.0.1:5062".into(),
+            profiles: Default::default(),
         };
         let msg = "MESSAGE sip:bob@ims.example.org SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-m\r\n\
 Max-Forwards: 70\r\nFrom: <sip:alice@ims.example.org>;tag=1\r\nTo: <sip:bob@ims.example.org>\r\n\

@@ -3,17 +3,23 @@
 //!
 //! The IP-SM-GW and the IM store are synchronous (they are called under a lock from protocol
 //! code), so writes go through a [`RedisMirror`]: a channel drained in order by one background
-//! task that applies each write with `HSET`/`HDEL` on the RESP client of [`crate::redis`]
-//! (retried with back-off while Redis is unreachable). A write the server makes a promise on
-//! (a stored short message before its RP-ACK, a stored IM before its 202) is confirmed first:
-//! [`RedisMirror::mark`] before the write, [`RedisMirror::confirm`] after it resolves once
-//! Redis has answered every write queued in between, `false` when one of them failed.
-//! Everything is read once at start with `HGETALL`. Keys: `PREFIX` + `sms` (field: the message id as 16 hex digits, value: the
-//! IP-SM-GW's text record) and `PREFIX` + `im` (field: a name that sorts in arrival order,
-//! value: the JSON record of the file store). `PREFIX` defaults to `ims:im:`.
+//! task that applies what is queued with `HSET`/`HDEL` on the RESP client of [`crate::redis`],
+//! several writes per round trip (a pipeline of at most [`MAX_BATCH`]), each round trip bounded
+//! by [`COMMAND_TIMEOUT`] (a Redis that accepts but never answers loses the connection and the
+//! batch is tried again on a new one), retried with back-off while Redis is unreachable. Every
+//! write is numbered; a change the server makes a promise on (a stored short message before
+//! its RP-ACK, its removal before the status report, a stored IM before its 202) is confirmed
+//! first: [`RedisMirror::mark`] before the write, [`RedisMirror::confirm`] after it names the
+//! hash fields the promise rests on and resolves once Redis has answered every write queued in
+//! between, `false` when a write to one of those fields failed (a failure of another message's
+//! write does not count). Everything is read once at start with `HGETALL`. Keys: `PREFIX` +
+//! `sms` (field: the message id as 16 hex digits, [`sms_field`], value: the IP-SM-GW's text
+//! record) and `PREFIX` + `im` (field: a name that sorts in arrival order, value: the JSON
+//! record of the file store). `PREFIX` defaults to `ims:im:`.
 
 use crate::ipsmgw::{SmsStore, StoredSms};
 use crate::redis::{RedisStore, Reply};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,8 +27,23 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Key prefix when the URL names none.
 pub(crate) const DEFAULT_PREFIX: &str = "ims:im:";
-/// Attempts to apply one write before it is given up (back-off 100 ms, doubling, ≤ 3.2 s).
-const WRITE_ATTEMPTS: u32 = 8;
+/// Attempts to apply one batch of writes before it is given up (back-off 100 ms, doubling,
+/// ≤ 1.6 s between attempts).
+const WRITE_ATTEMPTS: u32 = 6;
+/// Longest wait for Redis to answer one batch (connecting included).
+pub(crate) const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest wait for a hash to be read at start.
+const LOAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most writes sent in one round trip.
+pub(crate) const MAX_BATCH: usize = 256;
+/// Failed writes remembered for [`RedisMirror::confirm`] (older ones count as failed for any
+/// confirmation that reaches back to them).
+const FAILURE_MEMORY: usize = 4096;
+
+/// The field of a short message in the `sms` hash.
+pub(crate) fn sms_field(id: u64) -> String {
+    format!("{id:016x}")
+}
 
 /// `redis://HOST:PORT[/PREFIX]` → (`HOST:PORT`, prefix); `None` when `url` is not a Redis URL.
 pub(crate) fn parse_url(url: &str) -> Option<(String, String)> {
@@ -58,11 +79,105 @@ enum Op {
         field: Vec<u8>,
     },
     Flush(oneshot::Sender<()>),
-    /// Answers whether every write numbered `since` or later (and queued before this) succeeded.
+    /// Answers whether every write numbered `since` or later (and queued before this) to one
+    /// of `fields` (key, field) succeeded.
     Confirm {
         since: u64,
+        fields: Vec<(Vec<u8>, Vec<u8>)>,
         done: oneshot::Sender<bool>,
     },
+}
+
+/// The writes that failed lately, oldest first: `(number, key, field)`.
+#[derive(Default)]
+struct Failures {
+    recent: VecDeque<(u64, Vec<u8>, Vec<u8>)>,
+    /// The highest number pushed out of `recent` (a confirmation reaching back to it cannot
+    /// tell, and says no).
+    forgotten: Option<u64>,
+}
+
+impl Failures {
+    fn push(&mut self, seq: u64, key: &[u8], field: &[u8]) {
+        if self.recent.len() >= FAILURE_MEMORY {
+            if let Some((old, ..)) = self.recent.pop_front() {
+                self.forgotten = self.forgotten.max(Some(old));
+            }
+        }
+        self.recent.push_back((seq, key.to_vec(), field.to_vec()));
+    }
+
+    fn confirms(&self, since: u64, fields: &[(Vec<u8>, Vec<u8>)]) -> bool {
+        if self.forgotten.is_some_and(|f| f >= since) {
+            return false;
+        }
+        !self
+            .recent
+            .iter()
+            .any(|(seq, k, f)| *seq >= since && fields.iter().any(|(ck, cf)| ck == k && cf == f))
+    }
+}
+
+/// Applies `batch` (in order) with retries; answers its confirmations and flushes.
+async fn apply(client: &RedisStore, batch: Vec<(u64, Op)>, failures: &mut Failures) {
+    let cmds: Vec<Vec<&[u8]>> = batch
+        .iter()
+        .filter_map(|(_, op)| match op {
+            Op::Set { key, field, value } => Some(vec![&b"HSET"[..], key, field, value]),
+            Op::Del { key, field } => Some(vec![&b"HDEL"[..], key, field]),
+            _ => None,
+        })
+        .collect();
+    // HSET/HDEL are idempotent: a batch whose round trip failed half-way is sent again whole,
+    // in the same order, which ends in the same state
+    let mut replies = None;
+    if !cmds.is_empty() {
+        let mut wait = Duration::from_millis(100);
+        for attempt in 1..=WRITE_ATTEMPTS {
+            match client.pipeline(&cmds, COMMAND_TIMEOUT).await {
+                Ok(r) => {
+                    replies = Some(r);
+                    break;
+                }
+                Err(e) if attempt == WRITE_ATTEMPTS => {
+                    eprintln!("im store: {} Redis writes given up: {e}", cmds.len());
+                }
+                Err(_) => {
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_millis(1600));
+                }
+            }
+        }
+    }
+    drop(cmds);
+    let mut replies = replies.map(Vec::into_iter);
+    for (seq, op) in batch {
+        match op {
+            Op::Set { key, field, .. } | Op::Del { key, field } => {
+                let ok = match replies.as_mut().and_then(Iterator::next) {
+                    Some(Reply::Integer(_)) => true,
+                    Some(other) => {
+                        eprintln!("im store: Redis refused a write: {other:?}");
+                        false
+                    }
+                    None => false,
+                };
+                if !ok {
+                    failures.push(seq, &key, &field);
+                }
+            }
+            Op::Flush(done) => {
+                let _ = done.send(());
+            }
+            Op::Confirm {
+                since,
+                fields,
+                done,
+            } => {
+                let _ = done.send(failures.confirms(since, &fields));
+            }
+        }
+    }
 }
 
 /// Ordered, asynchronous writes to Redis hashes, plus the loads done at start.
@@ -86,48 +201,29 @@ impl std::fmt::Debug for RedisMirror {
 impl RedisMirror {
     /// Connects (PING) and starts the writer task; it ends when every clone is dropped.
     pub(crate) async fn connect(addr: &str, prefix: &str) -> std::io::Result<RedisMirror> {
-        let client = Arc::new(RedisStore::connect(addr, "").await.map_err(io)?);
+        let client = Arc::new(
+            tokio::time::timeout(COMMAND_TIMEOUT, RedisStore::connect(addr, ""))
+                .await
+                .map_err(|_| io("no answer to PING"))?
+                .map_err(io)?,
+        );
         let (tx, mut rx) = mpsc::unbounded_channel::<(u64, Op)>();
         let c = client.clone();
         tokio::spawn(async move {
-            // the number of the last write that failed (given up, or refused by Redis)
-            let mut last_failed: Option<u64> = None;
-            while let Some((seq, op)) = rx.recv().await {
-                let args: Vec<&[u8]> = match op {
-                    Op::Set {
-                        ref key,
-                        ref field,
-                        ref value,
-                    } => vec![b"HSET", key, field, value],
-                    Op::Del { ref key, ref field } => vec![b"HDEL", key, field],
-                    Op::Flush(done) => {
-                        let _ = done.send(());
-                        continue;
-                    }
-                    Op::Confirm { since, done } => {
-                        let _ = done.send(last_failed.is_none_or(|f| f < since));
-                        continue;
-                    }
-                };
-                let mut wait = Duration::from_millis(100);
-                for attempt in 1..=WRITE_ATTEMPTS {
-                    match c.command(&args).await {
-                        Ok(Reply::Integer(_)) => break,
-                        Ok(other) => {
-                            eprintln!("im store: unexpected Redis reply {other:?}");
-                            last_failed = last_failed.max(Some(seq));
-                            break;
+            let mut failures = Failures::default();
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                let mut writes = 1;
+                while writes < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(op) => {
+                            writes += usize::from(matches!(op.1, Op::Set { .. } | Op::Del { .. }));
+                            batch.push(op);
                         }
-                        Err(e) if attempt == WRITE_ATTEMPTS => {
-                            eprintln!("im store: Redis write given up: {e}");
-                            last_failed = last_failed.max(Some(seq));
-                        }
-                        Err(_) => {
-                            tokio::time::sleep(wait).await;
-                            wait = (wait * 2).min(Duration::from_millis(3200));
-                        }
+                        Err(_) => break,
                     }
                 }
+                apply(&c, batch, &mut failures).await;
             }
         });
         Ok(RedisMirror {
@@ -139,8 +235,9 @@ impl RedisMirror {
     }
 
     fn send(&self, op: Op) -> bool {
-        // two callers may queue in the other order than they were numbered: the writer keeps
-        // the highest failed number, so a caller's own failed write is never hidden
+        // two callers may queue in the other order than they were numbered: a confirmation
+        // looks at every failed write numbered `since` or later, so a caller's own failed
+        // write is never missed
         let seq = self.seq.fetch_add(1, Ordering::SeqCst);
         self.tx.send((seq, op)).is_ok()
     }
@@ -150,12 +247,20 @@ impl RedisMirror {
         self.seq.load(Ordering::SeqCst)
     }
 
-    /// Resolves once every write queued so far has been answered by Redis: `true` when none
-    /// numbered `since` or later failed. Conservative: a failed write of another caller in
-    /// the same window counts too. Never resolves `true` while Redis is unreachable.
-    pub(crate) async fn confirm(&self, since: u64) -> bool {
+    /// Resolves once every write queued so far has been answered by Redis (or given up):
+    /// `true` when none numbered `since` or later to one of `fields` (hash, field) failed.
+    /// Never resolves `true` for a field written while Redis is unreachable.
+    pub(crate) async fn confirm(&self, since: u64, fields: &[(&str, &str)]) -> bool {
         let (done, wait) = oneshot::channel();
-        self.send(Op::Confirm { since, done }) && wait.await.unwrap_or(false)
+        let fields = fields
+            .iter()
+            .map(|(h, f)| (self.key(h), f.as_bytes().to_vec()))
+            .collect();
+        self.send(Op::Confirm {
+            since,
+            fields,
+            done,
+        }) && wait.await.unwrap_or(false)
     }
 
     fn key(&self, hash: &str) -> Vec<u8> {
@@ -190,8 +295,13 @@ impl RedisMirror {
     /// Every `(field, value)` of `PREFIX+hash`, sorted by field.
     pub(crate) async fn load(&self, hash: &str) -> std::io::Result<Vec<(String, Vec<u8>)>> {
         let key = self.key(hash);
-        let reply = self.client.command(&[b"HGETALL", &key]).await.map_err(io)?;
-        let Reply::Array(Some(items)) = reply else {
+        let reply = self
+            .client
+            .pipeline(&[vec![&b"HGETALL"[..], &key]], LOAD_TIMEOUT)
+            .await
+            .map_err(io)?
+            .pop();
+        let Some(Reply::Array(Some(items))) = reply else {
             return Err(io(format!("unexpected HGETALL reply {reply:?}")));
         };
         let mut out = Vec::with_capacity(items.len() / 2);
@@ -231,16 +341,13 @@ impl RedisSmsStore {
 
 impl SmsStore for RedisSmsStore {
     fn save(&mut self, sms: &StoredSms) -> std::io::Result<()> {
-        self.mirror.set(
-            "sms",
-            &format!("{:016x}", sms.id),
-            sms.to_text().into_bytes(),
-        );
+        self.mirror
+            .set("sms", &sms_field(sms.id), sms.to_text().into_bytes());
         Ok(())
     }
 
     fn remove(&mut self, id: u64) -> std::io::Result<()> {
-        self.mirror.del("sms", &format!("{id:016x}"));
+        self.mirror.del("sms", &sms_field(id));
         Ok(())
     }
 
@@ -251,7 +358,129 @@ impl SmsStore for RedisSmsStore {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_url;
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::TcpListener;
+
+    /// A scripted Redis on 127.0.0.1 (its address): answers every command `:1` (`+PONG` to
+    /// PING), except a command naming a field that contains `refuse` (`-ERR`), and on the
+    /// first connection that sends a field containing `hang` it answers nothing more (the
+    /// connection stays open): a Redis that accepts but never answers.
+    async fn scripted_redis() -> String {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let hung = Arc::new(AtomicBool::new(false));
+        tokio::spawn(async move {
+            while let Ok((c, _)) = l.accept().await {
+                let hung = hung.clone();
+                tokio::spawn(async move {
+                    let (r, mut w) = c.into_split();
+                    let mut r = BufReader::new(r);
+                    let mut silent = false;
+                    loop {
+                        let mut line = String::new();
+                        if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let n: usize = line.trim_start_matches('*').trim().parse().unwrap();
+                        let mut args = Vec::new();
+                        for _ in 0..n {
+                            let mut len = String::new();
+                            r.read_line(&mut len).await.unwrap();
+                            let len: usize = len.trim_start_matches('$').trim().parse().unwrap();
+                            let mut a = vec![0; len + 2];
+                            r.read_exact(&mut a).await.unwrap();
+                            a.truncate(len);
+                            args.push(String::from_utf8(a).unwrap());
+                        }
+                        if args.iter().any(|a| a.contains("hang"))
+                            && !hung.swap(true, Ordering::SeqCst)
+                        {
+                            silent = true;
+                        }
+                        let reply: &[u8] = if args[0] == "PING" {
+                            b"+PONG\r\n"
+                        } else if args.iter().any(|a| a.contains("refuse")) {
+                            b"-ERR refused by the script\r\n"
+                        } else {
+                            b":1\r\n"
+                        };
+                        if !silent {
+                            w.write_all(reply).await.unwrap();
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_refuses_only_the_messages_it_belongs_to() {
+        let m = RedisMirror::connect(&scripted_redis().await, "t:")
+            .await
+            .unwrap();
+        let since = m.mark();
+        m.set("sms", "a", b"one".to_vec());
+        m.set("sms", "refuse-b", b"two".to_vec());
+        m.del("im", "c");
+        assert!(
+            m.confirm(since, &[("sms", "a")]).await,
+            "a's write succeeded"
+        );
+        assert!(
+            m.confirm(since, &[("im", "c")]).await,
+            "c's removal succeeded"
+        );
+        assert!(
+            !m.confirm(since, &[("sms", "refuse-b")]).await,
+            "b's write was refused"
+        );
+        assert!(!m.confirm(since, &[("sms", "a"), ("sms", "refuse-b")]).await);
+        // the same field name in the other hash is another record
+        assert!(m.confirm(since, &[("im", "refuse-b")]).await);
+        // a later write of b that succeeds is confirmed from its own mark
+        let later = m.mark();
+        m.del("sms", "b");
+        assert!(m.confirm(later, &[("sms", "b")]).await);
+    }
+
+    #[tokio::test]
+    async fn a_redis_that_stops_answering_loses_the_connection_not_the_writer() {
+        let m = RedisMirror::connect(&scripted_redis().await, "t:")
+            .await
+            .unwrap();
+        let since = m.mark();
+        m.set("sms", "hang", b"swallowed".to_vec());
+        m.set("sms", "d", b"after".to_vec());
+        // the batch is sent again on a new connection after COMMAND_TIMEOUT
+        let confirmed = tokio::time::timeout(
+            COMMAND_TIMEOUT * 5,
+            m.confirm(since, &[("sms", "hang"), ("sms", "d")]),
+        )
+        .await
+        .expect("the writer gave up on the silent connection");
+        assert!(confirmed);
+        let later = m.mark();
+        m.set("sms", "e", b"next".to_vec());
+        assert!(m.confirm(later, &[("sms", "e")]).await);
+    }
+
+    #[test]
+    fn failures_forgotten_count_as_failed() {
+        let mut f = Failures::default();
+        for seq in 0..FAILURE_MEMORY as u64 + 1 {
+            f.push(seq, b"k", format!("f{seq}").as_bytes());
+        }
+        let other = [(b"k".to_vec(), b"other".to_vec())];
+        assert!(
+            !f.confirms(0, &other),
+            "failure 0 was forgotten: cannot tell"
+        );
+        assert!(f.confirms(1, &other));
+        assert!(!f.confirms(5, &[(b"k".to_vec(), b"f9".to_vec())]));
+    }
 
     #[test]
     fn redis_urls() {

@@ -5,13 +5,16 @@
 //!   is answered 202 Accepted and its RP message handed to the sans-IO [`IpSmGw`]; what the
 //!   IP-SM-GW wants sent (RP-ACK/RP-ERROR to the submitter, RP-DATA(SMS-DELIVER) to the
 //!   recipient, SMS-STATUS-REPORTs) leaves as new MESSAGE requests through the S-CSCF, with the
-//!   service's own URI in From and P-Asserted-Identity (TS 24.341 Annex B.6). A delivery the
+//!   service's own URI in From and P-Asserted-Identity (TS 24.341 Annex B.6) — the S-CSCF
+//!   serving the recipient, learnt from its third-party REGISTER, else the configured one
+//!   (TS 24.229 §5.7.3). A delivery the
 //!   network refuses (no 2xx: 480, 404, 408, timeout) stays stored and is retried by the
 //!   IP-SM-GW's back-off timer, on RP-SMMA, or when the recipient registers.
 //! - **Third-party registration** (TS 24.229 §5.4.1.7): a REGISTER whose To is the registered
 //!   IMPU (its body may be the `message/sip` of the UE's 200 OK, whose P-Associated-URI names the
 //!   implicit registration set) is answered 200; with Expires > 0 the stored messages of that
-//!   user are delivered at once.
+//!   user are delivered at once, and its Contact (the S-CSCF's own URI) is where requests for
+//!   the set go from then on.
 //! - **Page-mode IM** (RFC 3428, RFC 3862, RFC 5438): any other MESSAGE (text/plain,
 //!   message/cpim, message/imdn+xml, ...) is relayed as a **B2BUA** (TS 24.229 §5.7.5): a new
 //!   MESSAGE with the same Request-URI, From URI, To, P-Asserted-Identity and body goes along the
@@ -208,7 +211,9 @@ pub struct ImServerConfig {
     /// Home domain.
     pub domain: String,
     /// The S-CSCF that requests the server originates go through (pushed as a loose Route):
-    /// its terminating side, e.g. `sip:term@127.0.0.1:6060`.
+    /// its terminating side, e.g. `sip:term@127.0.0.1:6060`. A request for a user whose
+    /// third-party REGISTER is live goes to the S-CSCF that sent that REGISTER (its Contact)
+    /// instead; this one is the fallback.
     pub scscf: String,
     /// The service's own URI, in From and P-Asserted-Identity of what it originates
     /// (default `sip:ipsmgw@<domain>`).
@@ -330,11 +335,20 @@ fn bump(c: &AtomicU64) {
 
 type Gw = IpSmGw<Box<dyn SmsStore>>;
 
+/// What one IP-SM-GW call wrote to the store: the store's mark taken before, and the
+/// messages ([`IpSmGw::written`]).
+struct Written {
+    mark: u64,
+    ids: Vec<u64>,
+}
+
 struct Shared {
     cfg: ImServerConfig,
     endpoint: Endpoint,
     gw: Mutex<Gw>,
     registered: Mutex<HashSet<String>>,
+    /// The S-CSCF serving each registered identity (canonical), from its third-party REGISTER.
+    serving: Mutex<std::collections::HashMap<String, String>>,
     /// `(sender, imdn.Message-ID)` of the notifications sent lately: a message the server relays
     /// on both the originating and the terminating leg is notified once.
     notified: Mutex<std::collections::VecDeque<(String, String)>>,
@@ -445,18 +459,38 @@ impl ImStore {
         }
     }
 
-    /// Whether every write since `mark` is durable, waiting at most `wait` (the file store
-    /// writes synchronously and reports its failures at once: always true here).
-    async fn confirm(&self, mark: u64, wait: Duration) -> bool {
+    /// Whether the writes since `mark` to the stored IM `key` are durable, waiting at most
+    /// `wait` (the file store writes synchronously and reports its failures at once: always
+    /// true here).
+    async fn confirm_im(&self, mark: u64, key: &str, wait: Duration) -> bool {
         match self {
             ImStore::Files(_) => {
-                let _ = (mark, wait);
+                let _ = (mark, key, wait);
                 true
             }
             #[cfg(feature = "redis")]
-            ImStore::Redis(r) => tokio::time::timeout(wait, r.confirm(mark))
+            ImStore::Redis(r) => tokio::time::timeout(wait, r.confirm(mark, &[("im", key)]))
                 .await
                 .unwrap_or(false),
+        }
+    }
+
+    /// As [`ImStore::confirm_im`] for the stored short messages `ids` ([`IpSmGw::written`]).
+    async fn confirm_sms(&self, mark: u64, ids: &[u64], wait: Duration) -> bool {
+        match self {
+            ImStore::Files(_) => {
+                let _ = (mark, ids, wait);
+                true
+            }
+            #[cfg(feature = "redis")]
+            ImStore::Redis(r) => {
+                let fields: Vec<String> = ids.iter().map(|id| im_redis::sms_field(*id)).collect();
+                let fields: Vec<(&str, &str)> =
+                    fields.iter().map(|f| ("sms", f.as_str())).collect();
+                tokio::time::timeout(wait, r.confirm(mark, &fields))
+                    .await
+                    .unwrap_or(false)
+            }
         }
     }
 
@@ -599,10 +633,15 @@ enum Request {
     Sms {
         from: String,
         body: Vec<u8>,
+        /// The recipient's SIP URI from the short-message-info `<To>` (MSISDN-less operation,
+        /// TS 24.341 Annex B.7).
+        to_uri: Option<String>,
     },
     Register {
         identities: Vec<String>,
         expires: u32,
+        /// The S-CSCF that sent it (its Contact, TS 24.229 §5.4.1.7).
+        scscf: Option<String>,
     },
     Page(Page),
     Options,
@@ -656,16 +695,76 @@ fn register_expires(m: &Message<'_>) -> u32 {
         .unwrap_or(3600)
 }
 
+/// The MIME type of the short-message-info XML body (TS 24.341 Annex C.1).
+pub const SMS_INFO_CONTENT_TYPE: &str = "application/vnd.3gpp.sms+xml";
+
+/// The feature-capability indicator of MSISDN-less operation (TS 24.341 Annex D.2), in the
+/// Feature-Caps of the MESSAGE the IP-SM-GW sends to a recipient addressed by SIP URI.
+const MSISDN_LESS_FEATURE_CAPS: &str = "*;+g.3gpp.smsip-msisdn-less";
+
+/// A multipart/mixed SMS over IP body: the RP message, and the `<To>` of the
+/// short-message-info part when there is one (TS 24.341 Annex B.7, C.1).
+fn sms_parts(m: &Message<'_>) -> Option<(Vec<u8>, Option<String>)> {
+    let parts = m.multipart(&ims_sip::Limits::default()).ok()??;
+    let is = |p: &ims_sip::multipart::Part<'_>, t: &str| {
+        p.content_type()
+            .and_then(Result::ok)
+            .is_some_and(|c| format!("{}/{}", c.mtype, c.subtype).eq_ignore_ascii_case(t))
+    };
+    let rp = parts
+        .iter()
+        .find(|p| is(p, SMS_CONTENT_TYPE))?
+        .body
+        .to_vec();
+    let to = parts
+        .iter()
+        .find(|p| is(p, SMS_INFO_CONTENT_TYPE))
+        .and_then(|p| crate::xml::Element::parse(p.body, &crate::xml::XmlLimits::default()).ok())
+        .filter(|x| x.name == "short-message-info")
+        .and_then(|x| x.child_text("To").map(bare_uri))
+        .filter(|u| u.starts_with("sip:") || u.starts_with("sips:"));
+    Some((rp, to))
+}
+
+/// The multipart/mixed body of an MSISDN-less SMS-DELIVER (TS 24.341 Annex B.7): the RP
+/// message and the short-message-info naming the sender in `<From>`; `(content type, body)`.
+fn msisdn_less_body(rp: &[u8], from: &str) -> (String, Vec<u8>) {
+    let boundary = format!("ims-rs-sms-{}", token());
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<short-message-info><From>{}</From></short-message-info>\r\n",
+        crate::xml::escape(from)
+    );
+    let mut b = Vec::with_capacity(rp.len() + xml.len() + 200);
+    b.extend_from_slice(
+        format!("--{boundary}\r\nContent-Type: {SMS_CONTENT_TYPE}\r\n\r\n").as_bytes(),
+    );
+    b.extend_from_slice(rp);
+    b.extend_from_slice(
+        format!("\r\n--{boundary}\r\nContent-Type: {SMS_INFO_CONTENT_TYPE}\r\n\r\n{xml}")
+            .as_bytes(),
+    );
+    b.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/mixed;boundary={boundary}"), b)
+}
+
 fn classify(msg: &OwnedMessage, local: SocketAddr, numbering: &Numbering) -> Request {
     let m = msg.as_message();
     match m.method() {
         Some(Method::Message) => {
             let ct = content_type(&m);
-            if ct == SMS_CONTENT_TYPE {
+            let sms = if ct == SMS_CONTENT_TYPE {
+                Some((m.body().to_vec(), None))
+            } else if ct == "multipart/mixed" {
+                sms_parts(&m)
+            } else {
+                None
+            };
+            if let Some((body, to_uri)) = sms {
                 return match served(&m) {
                     Some(from) => Request::Sms {
                         from: numbering.canonical(&from),
-                        body: m.body().to_vec(),
+                        body,
+                        to_uri,
                     },
                     None => Request::Forbidden,
                 };
@@ -736,14 +835,26 @@ fn classify(msg: &OwnedMessage, local: SocketAddr, numbering: &Numbering) -> Req
                     identities.push(c);
                 }
             }
+            // TS 24.229 §5.4.1.7: the S-CSCF puts its own SIP URI in the Contact
+            let scscf = m
+                .list(HeaderName::Contact)
+                .next()
+                .map(|(_, c)| uri_of(c))
+                .filter(|u| u.starts_with("sip:") || u.starts_with("sips:"));
             Request::Register {
                 identities,
                 expires: register_expires(&m),
+                scscf,
             }
         }
         Some(Method::Options) => Request::Options,
         _ => Request::Other,
     }
+}
+
+/// A loose Route toward `uri`.
+fn route_to(uri: &str) -> String {
+    format!("<{};lr>", uri.trim_end_matches(";lr"))
 }
 
 /// A MESSAGE the server originates: a fresh Call-ID and From tag, the given Route set.
@@ -858,8 +969,30 @@ impl Shared {
         Ok(r.as_message().status().unwrap_or(500))
     }
 
-    fn scscf_route(&self) -> String {
-        format!("<{};lr>", self.cfg.scscf.trim_end_matches(";lr"))
+    /// The S-CSCF serving `id` (TS 24.229 §5.7.3: an AS originating a request on behalf of a
+    /// user routes it to the user's S-CSCF, whose address it may take from the third-party
+    /// REGISTER): the Contact of the live third-party registration of `id`'s set, else the
+    /// configured [`ImServerConfig::scscf`] (also when the learnt address cannot be located).
+    async fn scscf_for(&self, id: &str) -> String {
+        let key = self.cfg.numbering.canonical(id);
+        let learnt = self
+            .serving
+            .lock()
+            .expect("serving lock")
+            .get(&key)
+            .cloned();
+        match learnt {
+            Some(s) if s != self.cfg.scscf => match self.endpoint.locate(&s).await {
+                Ok(t) if !t.is_empty() => s,
+                _ => self.cfg.scscf.clone(),
+            },
+            _ => self.cfg.scscf.clone(),
+        }
+    }
+
+    /// The loose Route toward the S-CSCF serving `id` ([`Shared::scscf_for`]).
+    async fn scscf_route(&self, id: &str) -> String {
+        route_to(&self.scscf_for(id).await)
     }
 
     /// Sends one IP-SM-GW output as a MESSAGE through the S-CSCF (TS 24.341 Annex B.6).
@@ -868,33 +1001,39 @@ impl Shared {
         let id = angle(&self.cfg.identity);
         // RP-DATA network→MS (MTI 1) is a delivery whose SIP failure means "store"
         let delivery = a.body.first().is_some_and(|b| b & 0x07 == 1);
+        let scscf = self.scscf_for(&a.to).await;
+        let mut headers = vec![
+            ("P-Asserted-Identity", id.clone()),
+            ("Request-Disposition", "no-fork".into()),
+            ("Accept-Contact", "*;+g.3gpp.smsip;require;explicit".into()),
+        ];
+        let (ct, body) = match &a.msisdn_less_from {
+            // TS 24.341 Annex B.7: the sender's SIP URI travels in the short-message-info
+            Some(from) => {
+                headers.push(("Feature-Caps", MSISDN_LESS_FEATURE_CAPS.into()));
+                msisdn_less_body(&a.body, &self.cfg.numbering.address(from))
+            }
+            None => (SMS_CONTENT_TYPE.to_string(), a.body),
+        };
         let msg = new_message(
             &ruri,
             &id,
             &angle(&ruri),
-            &[self.scscf_route()],
+            &[route_to(&scscf)],
             70,
-            &[
-                ("P-Asserted-Identity", id.clone()),
-                ("Request-Disposition", "no-fork".into()),
-                ("Accept-Contact", "*;+g.3gpp.smsip;require;explicit".into()),
-            ],
-            SMS_CONTENT_TYPE,
-            a.body,
+            &headers,
+            &ct,
+            body,
             &self.host(),
         );
         let Ok(msg) = msg else { return };
         bump(&self.counters.sms_sent);
-        let ok = matches!(self.send(msg, &self.cfg.scscf).await, Ok(c) if (200..300).contains(&c));
+        let ok = matches!(self.send(msg, &scscf).await, Ok(c) if (200..300).contains(&c));
         if !ok {
             bump(&self.counters.sms_failed);
             if delivery {
-                let out = self
-                    .gw
-                    .lock()
-                    .expect("IP-SM-GW lock")
-                    .delivery_failed(&a.to, unix_now());
-                self.queue(out);
+                let (out, w) = self.gw_call(|g| g.delivery_failed(&a.to, unix_now()));
+                self.settle(out, w).await;
             }
         }
     }
@@ -905,6 +1044,38 @@ impl Shared {
         }
     }
 
+    /// Runs `f` on the IP-SM-GW; with its result, the store mark taken before and the
+    /// messages whose records it wrote ([`IpSmGw::written`]), for [`Shared::sms_durable`].
+    fn gw_call<T>(&self, f: impl FnOnce(&mut Gw) -> T) -> (T, Written) {
+        let mark = self.im_store.as_ref().map(ImStore::mark).unwrap_or(0);
+        let mut gw = self.gw.lock().expect("IP-SM-GW lock");
+        let r = f(&mut gw);
+        let ids = gw.written().to_vec();
+        (r, Written { mark, ids })
+    }
+
+    /// Whether the store confirmed the writes `w` (at most [`ImServerConfig::store_wait`]):
+    /// what the IP-SM-GW answered rests on them (an RP-ACK on the message being kept, a
+    /// status report on its removal, an SMS-DELIVER on its attempt being recorded).
+    async fn sms_durable(&self, w: &Written) -> bool {
+        match &self.im_store {
+            Some(store) if !w.ids.is_empty() => {
+                store.confirm_sms(w.mark, &w.ids, self.cfg.store_wait).await
+            }
+            _ => true,
+        }
+    }
+
+    /// Sends what the IP-SM-GW wants sent once the writes it rests on are confirmed (or
+    /// [`ImServerConfig::store_wait`] passed: the store is failing and holding the messages
+    /// back helps no one; a restart may then deliver a message again).
+    async fn settle(&self, out: Vec<Action>, w: Written) {
+        if !out.is_empty() {
+            self.sms_durable(&w).await;
+            self.queue(out);
+        }
+    }
+
     async fn respond(&self, txn: TxnId, a: Answer) {
         let _ = self.endpoint.respond(txn, a).await;
     }
@@ -912,51 +1083,62 @@ impl Shared {
     async fn request(self: Arc<Self>, txn: TxnId, msg: OwnedMessage) {
         let req = classify(&msg, self.endpoint.local_addr(), &self.cfg.numbering);
         match req {
-            Request::Sms { from, body } => {
+            Request::Sms { from, body, to_uri } => {
                 bump(&self.counters.sms_received);
-                // TS 24.341 §5.3.2.4: 202 Accepted, the RP answer follows in a MESSAGE of its own
-                self.respond(txn, Answer::new(202)).await;
-                let mark = self.im_store.as_ref().map(ImStore::mark);
-                let (out, accepted) = self.gw.lock().expect("IP-SM-GW lock").receive_submission(
-                    &from,
-                    &body,
-                    unix_now(),
-                );
-                // the RP-ACK promises delivery: it leaves once the stored message is durable
-                let out = match (accepted, &self.im_store, mark) {
-                    (Some(a), Some(store), Some(mark))
-                        if !store.confirm(mark, self.cfg.store_wait).await =>
-                    {
+                // RP-DATA from the MS (MTI 0): a submission. TS 24.341 §5.3.2.4: 202 Accepted,
+                // the RP answer follows in a MESSAGE of its own
+                let submission = body.first().is_some_and(|b| b & 0x07 == 0);
+                if submission {
+                    self.respond(txn, Answer::new(202)).await;
+                }
+                let ((out, accepted), w) = self.gw_call(|g| {
+                    g.receive_submission_to(&from, &body, unix_now(), to_uri.as_deref())
+                });
+                // the RP-ACK promises delivery: it leaves once the stored message is durable;
+                // a status report once the delivered message is gone from the store
+                let durable = self.sms_durable(&w).await;
+                let out = match accepted {
+                    Some(a) if !durable => {
                         bump(&self.counters.store_refused);
-                        self.gw.lock().expect("IP-SM-GW lock").withdraw(a)
+                        self.gw_call(|g| g.withdraw(a)).0
                     }
                     _ => out,
                 };
+                if !submission {
+                    // the recipient's RP-ACK/RP-ERROR (or RP-SMMA) is answered once what it
+                    // changed is stored: over UDP a crash before that leaves the MESSAGE
+                    // unanswered, its retransmission reaches the restarted server, and the
+                    // attempt recorded in flight matches it (no second delivery)
+                    self.respond(txn, Answer::new(202)).await;
+                }
                 self.queue(out);
             }
             Request::Register {
                 identities,
                 expires,
+                scscf,
             } => {
                 bump(&self.counters.registers);
                 self.respond(txn, Answer::new(200)).await;
                 {
                     let mut r = self.registered.lock().expect("registered lock");
+                    let mut serving = self.serving.lock().expect("serving lock");
                     for i in &identities {
                         if expires > 0 {
                             r.insert(i.clone());
+                            match &scscf {
+                                Some(s) => serving.insert(i.clone(), s.clone()),
+                                None => serving.remove(i),
+                            };
                         } else {
                             r.remove(i);
+                            serving.remove(i);
                         }
                     }
                 }
                 if expires > 0 {
-                    let out = self
-                        .gw
-                        .lock()
-                        .expect("IP-SM-GW lock")
-                        .registered(&identities, unix_now());
-                    self.queue(out);
+                    let (out, w) = self.gw_call(|g| g.registered(&identities, unix_now()));
+                    self.settle(out, w).await;
                     let s = self.clone();
                     tokio::spawn(async move { s.deliver_stored(&identities).await });
                 }
@@ -986,7 +1168,7 @@ impl Shared {
             return self.respond(txn, Answer::new(483)).await;
         }
         let routes = if p.routes.is_empty() {
-            vec![self.scscf_route()]
+            vec![self.scscf_route(&p.request_uri).await]
         } else {
             p.routes.clone()
         };
@@ -1064,7 +1246,10 @@ impl Shared {
             // the 202 promises delivery: only once the stored IM is durable
             let mark = store.mark();
             self.persist(&mut m);
-            let durable = m.key.is_some() && store.confirm(mark, self.cfg.store_wait).await;
+            let durable = match &m.key {
+                Some(k) => store.confirm_im(mark, k, self.cfg.store_wait).await,
+                None => false,
+            };
             if !durable {
                 if let Some(k) = &m.key {
                     store.remove(k);
@@ -1145,8 +1330,8 @@ impl Shared {
             q.extend(keep);
             due
         };
-        let routes = [self.scscf_route()];
         for mut m in due {
+            let routes = [self.scscf_route(&m.to).await];
             let ruri = self.cfg.numbering.address(&m.to);
             let code = self.forward_page(&m.page, &ruri, &routes).await;
             let delivered = code.is_some_and(|c| (200..300).contains(&c));
@@ -1353,11 +1538,12 @@ impl Shared {
             return;
         };
         let ruri = self.cfg.numbering.address(&sender);
+        let scscf = self.scscf_for(&sender).await;
         let Ok(msg) = new_message(
             &ruri,
             &angle(&recipient),
             &angle(&ruri),
-            &[self.scscf_route()],
+            &[route_to(&scscf)],
             70,
             &[("P-Asserted-Identity", angle(&self.cfg.identity))],
             "message/cpim",
@@ -1367,7 +1553,7 @@ impl Shared {
             return;
         };
         bump(&self.counters.imdn_sent);
-        let _ = self.send(msg, &self.cfg.scscf).await;
+        let _ = self.send(msg, &scscf).await;
     }
 }
 
@@ -1404,6 +1590,7 @@ impl ImServer {
             endpoint,
             gw: Mutex::new(gw),
             registered: Mutex::new(HashSet::new()),
+            serving: Mutex::new(std::collections::HashMap::new()),
             notified: Mutex::new(std::collections::VecDeque::new()),
             counters: Counters::default(),
             outbox,
@@ -1426,11 +1613,11 @@ impl ImServer {
             let mut t = tokio::time::interval(tick);
             loop {
                 t.tick().await;
-                let out =
-                    s.gw.lock()
-                        .expect("IP-SM-GW lock")
-                        .handle_timeout(unix_now());
-                s.queue(out);
+                let (out, w) = s.gw_call(|g| g.handle_timeout(unix_now()));
+                if !out.is_empty() {
+                    let s = s.clone();
+                    tokio::spawn(async move { s.settle(out, w).await });
+                }
                 s.expire_stored(unix_now()).await;
             }
         }));
@@ -1649,7 +1836,8 @@ mod tests {
             classify(&sms, local, &n),
             Request::Sms {
                 from: "tel:+15550001".into(),
-                body: vec![0, 1, 0, 0]
+                body: vec![0, 1, 0, 0],
+                to_uri: None
             }
         );
         let page = parse(
@@ -1683,7 +1871,8 @@ mod tests {
             classify(&reg, local, &n),
             Request::Register {
                 identities: vec!["tel:+15550001".into(), "sip:carol@ims.example.org".into()],
-                expires: 600
+                expires: 600,
+                scscf: Some("sip:scscf.ims.example.org".into())
             }
         );
         let dereg = parse(
@@ -1697,7 +1886,8 @@ mod tests {
             classify(&dereg, local, &n),
             Request::Register {
                 identities: vec!["tel:+15550001".into()],
-                expires: 0
+                expires: 0,
+                scscf: Some("sip:scscf.ims.example.org".into())
             }
         );
     }

@@ -14,9 +14,12 @@
 //! for a side whose party has not connected yet is queued (it flows once the party binds, or
 //! is answered 481 when it has not bound [`Switch::wait`] after the first frame was queued);
 //! a full queue toward a bound party pushes back on the reader (TCP flow control toward a
-//! slow receiver) for at most [`Switch::wait`], a full queue toward a party not connected is
-//! answered 413 at once. A chunk larger than the framer's stream threshold is re-chunked as
-//! it streams in (RFC 4975 §5.1, §7.1.1): pieces of at most 64 KiB, each a complete chunk with
+//! slow receiver) for at most [`Switch::wait`] when the sender's connection carries only that
+//! session; when other sessions share the sender's connection the frame is answered at once
+//! ([`SHARED_PUSH_BACK`]: a slow receiver must not stall their reader) with 413 "stop sending
+//! the message" (RFC 4975 §7.3: the only status MSRP has for a recipient that cannot take
+//! more); a full queue toward a party not connected is answered 413 at once. A chunk larger
+//! than the framer's stream threshold is re-chunked as it streams in (RFC 4975 §5.1, §7.1.1): pieces of at most 64 KiB, each a complete chunk with
 //! its own Byte-Range and the `+` continuation flag, the last one with the original flag, so
 //! a multi-megabyte chunk never holds a shared destination connection for its whole length.
 //!
@@ -51,6 +54,10 @@ const QUEUE_FRAMES: usize = 1024;
 /// Most responses (and our own bind SENDs) queued on one connection; more are dropped (the
 /// sender's transaction times out).
 const CONTROL_MAX: usize = 4096;
+/// How long a full queue may push back on the reader of a connection other sessions share
+/// (then 413): not at all, so a slow receiver never holds the sessions sharing its sender's
+/// connection (a frame that waited even briefly would delay every frame read after it).
+pub(super) const SHARED_PUSH_BACK: Duration = Duration::ZERO;
 /// Largest body of one chunk written when a streamed chunk is re-chunked.
 const PIECE: usize = 64 * 1024;
 /// How long a closing connection's writer may take for each queued frame it flushes.
@@ -1030,7 +1037,7 @@ impl Switch {
                     buf.extend_from_slice(&f.body);
                     buf.extend_from_slice(&tail);
                     let wants = answerable(&f.head).then_some(tid);
-                    self.forward(&route, other(leg), buf.freeze(), wants, Some(to))
+                    self.forward(&conn, &route, other(leg), buf.freeze(), wants, Some(to))
                         .await;
                 }
                 Event::Start(h) => {
@@ -1132,17 +1139,18 @@ impl Switch {
         buf.extend_from_slice(&tail);
         let wants = answerable(&s.head).then_some(tid);
         if !self
-            .forward(&s.route, other(s.leg), buf.freeze(), wants, Some(to))
+            .forward(conn, &s.route, other(s.leg), buf.freeze(), wants, Some(to))
             .await
         {
             s.failed = true;
         }
     }
 
-    /// Queues a frame toward the `leg` side's party; a refused frame is answered to its
-    /// sender (481: the session ended; 413: no room). False when refused.
+    /// Queues a frame read from `src` toward the `leg` side's party; a refused frame is
+    /// answered to its sender (481: the session ended; 413: no room). False when refused.
     async fn forward(
         self: &Arc<Self>,
+        src: &Conn,
         route: &Arc<Route>,
         leg: Leg,
         bytes: Bytes,
@@ -1154,7 +1162,13 @@ impl Switch {
             tid: tid.clone(),
             to,
         };
-        let Err(code) = self.enqueue(route, leg, item).await else {
+        // other sessions read from the same connection: do not hold their reader for long
+        let push_back = if src.bound.load(Ordering::Acquire) > 1 {
+            self.wait.min(SHARED_PUSH_BACK)
+        } else {
+            self.wait
+        };
+        let Err(code) = self.enqueue(route, leg, item, push_back).await else {
             return true;
         };
         if let Some(t) = tid {
@@ -1167,13 +1181,15 @@ impl Switch {
     }
 
     /// Puts a frame in the side's queue. Waits for room only while the side is bound (its
-    /// connection drains the queue), at most [`Switch::wait`].
+    /// connection drains the queue), at most `push_back` in all.
     async fn enqueue(
         self: &Arc<Self>,
         route: &Arc<Route>,
         leg: Leg,
         item: Item,
+        push_back: Duration,
     ) -> Result<(), u16> {
+        let deadline = tokio::time::Instant::now() + push_back;
         let side = route.side(leg);
         let len = item.bytes.len();
         let mut item = Some(item);
@@ -1207,7 +1223,7 @@ impl Switch {
                     return Err(413);
                 }
             }
-            if tokio::time::timeout(self.wait, space).await.is_err() {
+            if tokio::time::timeout_at(deadline, space).await.is_err() {
                 return Err(413);
             }
         }

@@ -29,6 +29,10 @@ pub struct IpSmGwConfig {
     pub retry_interval: u64,
     /// Seconds a message is kept at most (its validity).
     pub validity: u64,
+    /// The dummy MSISDN put in TP-OA of an SMS-DELIVER whose sender has no MSISDN when the
+    /// recipient is addressed by SIP URI (MSISDN-less operation, TS 24.341 Annex B.7, TS 23.204
+    /// §6.0a: a value that tells the recipient the sender is MSISDN-less; operator-chosen).
+    pub dummy_msisdn: String,
 }
 
 impl Default for IpSmGwConfig {
@@ -38,6 +42,7 @@ impl Default for IpSmGwConfig {
             max_attempts: 5,
             retry_interval: 30,
             validity: 3 * 24 * 3600,
+            dummy_msisdn: "+000000000000000".into(),
         }
     }
 }
@@ -49,6 +54,20 @@ pub struct Action {
     pub to: String,
     /// The RP message.
     pub body: Vec<u8>,
+    /// For an SMS-DELIVER to a recipient addressed by SIP URI (MSISDN-less operation, TS
+    /// 24.341 Annex B.7): the sender, whose SIP URI goes in the `<From>` of the
+    /// `application/vnd.3gpp.sms+xml` short-message-info sent along (Annex C.1).
+    pub msisdn_less_from: Option<String>,
+}
+
+impl Action {
+    fn new(to: impl Into<String>, body: Vec<u8>) -> Action {
+        Action {
+            to: to.into(),
+            body,
+            msisdn_less_from: None,
+        }
+    }
 }
 
 /// A short message in the store.
@@ -157,7 +176,7 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 impl StoredSms {
     pub(crate) fn to_text(&self) -> String {
         // one field per line; identities cannot contain line breaks (they came from SIP URIs)
-        format!(
+        let mut t = format!(
             "v1\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n",
             self.id,
             self.sender,
@@ -166,7 +185,13 @@ impl StoredSms {
             self.accepted_at,
             self.attempts,
             self.next_attempt
-        )
+        );
+        // an optional last line (older records lack it): the RP-MR of the attempt in flight,
+        // so that the recipient's RP-ACK still matches after a restart
+        if let Some(mr) = self.in_flight {
+            t.push_str(&format!("{mr}\n"));
+        }
+        t
     }
 
     pub(crate) fn from_text(s: &str) -> Option<StoredSms> {
@@ -182,7 +207,7 @@ impl StoredSms {
             accepted_at: l.next()?.parse().ok()?,
             attempts: l.next()?.parse().ok()?,
             next_attempt: l.next()?.parse().ok()?,
-            in_flight: None,
+            in_flight: l.next().and_then(|m| m.parse().ok()),
         })
     }
 }
@@ -283,6 +308,8 @@ pub struct IpSmGw<S = MemorySmsStore> {
     next_mr: u8,
     /// Decides whether a recipient exists at all (an HSS lookup); unknown ones get RP-ERROR 30.
     directory: Option<Directory>,
+    /// The messages whose stored record the last call saved or removed.
+    written: Vec<u64>,
 }
 
 impl<S> std::fmt::Debug for IpSmGw<S> {
@@ -301,13 +328,20 @@ impl<S: SmsStore> IpSmGw<S> {
             queue.insert(s.id, s);
         }
         let next_id = queue.keys().next_back().map_or(1, |k| k + 1);
+        // attempts in flight at a restart keep their RP-MR; new ones count on from the highest
+        let next_mr = queue
+            .values()
+            .filter_map(|s| s.in_flight)
+            .max()
+            .unwrap_or(0);
         Ok(IpSmGw {
             cfg,
             store,
             queue,
             next_id,
-            next_mr: 0,
+            next_mr,
             directory: None,
+            written: Vec::new(),
         })
     }
 
@@ -331,8 +365,26 @@ impl<S: SmsStore> IpSmGw<S> {
         self.next_mr
     }
 
+    /// The messages ([`StoredSms::id`]) whose stored record the last call (`receive…`,
+    /// `withdraw`, `delivery_failed`, `registered`, `handle_timeout`) saved or removed. With a
+    /// store whose writes complete later (Redis), what that call returned rests on those
+    /// writes: an RP-ACK on the message being kept, an SMS-DELIVER on its attempt being
+    /// recorded (so that the recipient's RP-ACK matches after a restart), a status report on
+    /// the message being gone (so that it is not delivered again after a restart). The caller
+    /// confirms them with the store before sending the actions.
+    pub fn written(&self) -> &[u64] {
+        &self.written
+    }
+
+    fn wrote(&mut self, id: u64) {
+        if !self.written.contains(&id) {
+            self.written.push(id);
+        }
+    }
+
     /// Writes the message to the store; false when the store refused it.
     fn persist(&mut self, id: u64) -> bool {
+        self.wrote(id);
         match self.queue.get(&id) {
             // a failed update leaves the message in memory; it is written again with the next
             // change (only the first write, which the RP-ACK depends on, is checked)
@@ -343,6 +395,7 @@ impl<S: SmsStore> IpSmGw<S> {
 
     fn drop_message(&mut self, id: u64) -> Option<StoredSms> {
         let s = self.queue.remove(&id)?;
+        self.wrote(id);
         let _ = self.store.remove(id);
         Some(s)
     }
@@ -357,8 +410,13 @@ impl<S: SmsStore> IpSmGw<S> {
         else {
             return None;
         };
+        // a recipient addressed by SIP URI: MSISDN-less operation (TS 24.341 Annex B.7)
+        let msisdn_less = !s.recipient.starts_with("tel:");
         let originator = match msisdn(&s.sender) {
             Some(n) => Address::international(n.trim_start_matches('+')),
+            None if msisdn_less => {
+                Address::international(self.cfg.dummy_msisdn.trim_start_matches('+'))
+            }
             None => Address::alphanumeric(&s.sender.chars().take(11).collect::<String>()),
         };
         let deliver = answer::deliver_from_submit(&submit, originator, timestamp(s.accepted_at));
@@ -367,9 +425,13 @@ impl<S: SmsStore> IpSmGw<S> {
         s.attempts += 1;
         s.in_flight = Some(mr);
         s.next_attempt = now + self.cfg.retry_interval * (1u64 << s.attempts.min(10));
-        let to = s.recipient.clone();
+        let action = Action {
+            to: s.recipient.clone(),
+            body,
+            msisdn_less_from: msisdn_less.then(|| s.sender.clone()),
+        };
         self.persist(id);
-        Some(Action { to, body })
+        Some(action)
     }
 
     /// A status report to the sender of `s`, when it asked for one.
@@ -384,10 +446,7 @@ impl<S: SmsStore> IpSmGw<S> {
         let tpdu = Tpdu::StatusReport(sr).encode().ok()?;
         let mr = self.mr();
         let body = RpMessage::data_mt(mr, self.sc(), &tpdu).encode().ok()?;
-        Some(Action {
-            to: s.sender.clone(),
-            body,
-        })
+        Some(Action::new(s.sender.clone(), body))
     }
 
     /// A body received from `from` (the sending UE's IMPU, from P-Asserted-Identity). The caller
@@ -412,8 +471,23 @@ impl<S: SmsStore> IpSmGw<S> {
         body: &[u8],
         now: u64,
     ) -> (Vec<Action>, Option<Accepted>) {
+        self.receive_submission_to(from, body, now, None)
+    }
+
+    /// As [`IpSmGw::receive_submission`]; an SMS-SUBMIT goes to `recipient` (a SIP URI) instead
+    /// of its TP-DA when given: MSISDN-less operation (TS 24.341 Annex B.7), where the UE puts
+    /// a dummy MSISDN in TP-DA and the recipient's SIP URI in the `<To>` of the
+    /// short-message-info sent along.
+    pub fn receive_submission_to(
+        &mut self,
+        from: &str,
+        body: &[u8],
+        now: u64,
+        recipient: Option<&str>,
+    ) -> (Vec<Action>, Option<Accepted>) {
         let mut accepted = None;
-        let out = self.receive_inner(from, body, now, &mut accepted);
+        self.written.clear();
+        let out = self.receive_inner(from, body, now, recipient, &mut accepted);
         (out, accepted)
     }
 
@@ -422,6 +496,7 @@ impl<S: SmsStore> IpSmGw<S> {
     /// the store after the write, so the store ends without it) and the answer to the
     /// submitter is RP-ERROR cause 41 "temporary failure" instead of the RP-ACK.
     pub fn withdraw(&mut self, accepted: Accepted) -> Vec<Action> {
+        self.written.clear();
         let sender = self.drop_message(accepted.id).map(|s| s.sender);
         let to = sender.unwrap_or(accepted.sender);
         answer::rp_error(
@@ -429,7 +504,7 @@ impl<S: SmsStore> IpSmGw<S> {
             accepted.rp_mr,
             RpCause::TEMPORARY_FAILURE,
         )
-        .map(|body| vec![Action { to, body }])
+        .map(|body| vec![Action::new(to, body)])
         .unwrap_or_default()
     }
 
@@ -438,6 +513,7 @@ impl<S: SmsStore> IpSmGw<S> {
         from: &str,
         body: &[u8],
         now: u64,
+        to_uri: Option<&str>,
         accepted: &mut Option<Accepted>,
     ) -> Vec<Action> {
         let sms = match decode(body, Direction::MsToNetwork) {
@@ -445,30 +521,21 @@ impl<S: SmsStore> IpSmGw<S> {
             Err(e) => {
                 return e
                     .answer(body, Direction::MsToNetwork)
-                    .map(|b| {
-                        vec![Action {
-                            to: from.to_string(),
-                            body: b,
-                        }]
-                    })
+                    .map(|b| vec![Action::new(from, b)])
                     .unwrap_or_default();
             }
         };
         let mr = sms.rp.message_reference;
         let reply = |b: Result<Vec<u8>, _>| -> Vec<Action> {
-            b.map(|body| {
-                vec![Action {
-                    to: from.to_string(),
-                    body,
-                }]
-            })
-            .unwrap_or_default()
+            b.map(|body| vec![Action::new(from, body)])
+                .unwrap_or_default()
         };
         match (&sms.rp.body, sms.tpdu) {
             (RpBody::Data { user_data, .. }, Some(Tpdu::Submit(submit))) => {
-                let recipient = match submit.destination.to_string() {
-                    d if d.starts_with('+') => format!("tel:{d}"),
-                    d => format!("tel:{d}"),
+                let recipient = match (to_uri, submit.destination.to_string()) {
+                    (Some(uri), _) => uri.to_string(),
+                    (None, d) if d.starts_with('+') => format!("tel:{d}"),
+                    (None, d) => format!("tel:{d}"),
                 };
                 if self
                     .directory
@@ -593,6 +660,7 @@ impl<S: SmsStore> IpSmGw<S> {
     /// unregistered 480, unknown 404, timeout 408): keep it for later, or give up after the
     /// configured attempts.
     pub fn delivery_failed(&mut self, to: &str, now: u64) -> Vec<Action> {
+        self.written.clear();
         let ids: Vec<u64> = self
             .queue
             .iter()
@@ -608,6 +676,7 @@ impl<S: SmsStore> IpSmGw<S> {
 
     /// One of `identities` (an implicit registration set) registered: deliver what waits for it.
     pub fn registered(&mut self, identities: &[String], now: u64) -> Vec<Action> {
+        self.written.clear();
         self.flush(identities, now)
     }
 
@@ -634,6 +703,7 @@ impl<S: SmsStore> IpSmGw<S> {
 
     /// Retries what is due at `now` (an attempt still in flight counts as failed: no answer).
     pub fn handle_timeout(&mut self, now: u64) -> Vec<Action> {
+        self.written.clear();
         let due: Vec<u64> = self
             .queue
             .iter()
@@ -838,6 +908,45 @@ mod tests {
         assert_eq!(out.len(), 1);
         let mt = rp(&out[0].body, Direction::NetworkToMs);
         assert_eq!(mt.tpdu.unwrap().text().as_deref(), Some("hello"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_attempt_in_flight_survives_a_restart_so_its_rp_ack_still_matches() {
+        let dir = std::env::temp_dir().join(format!("ims-nf-sms-mr-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let now = 1_700_000_000;
+        let deliver_mr = {
+            let mut gw =
+                IpSmGw::new(IpSmGwConfig::default(), FileSmsStore::new(&dir).unwrap()).unwrap();
+            let out = gw.receive(ALICE, &submit(true, 1), now);
+            let id = gw.queued().next().unwrap().id;
+            assert_eq!(gw.written(), [id], "saved, then its attempt recorded");
+            rp(&out[1].body, Direction::NetworkToMs)
+                .rp
+                .message_reference
+        };
+        // restart right after the SMS-DELIVER left: Bob's RP-ACK reaches the new instance
+        let mut gw =
+            IpSmGw::new(IpSmGwConfig::default(), FileSmsStore::new(&dir).unwrap()).unwrap();
+        assert_eq!(gw.queued().next().unwrap().in_flight, Some(deliver_mr));
+        assert!(
+            gw.registered(&[BOB.into()], now + 1).is_empty(),
+            "not sent again while its attempt is in flight"
+        );
+        let ack = RpMessage::ack(Direction::MsToNetwork, deliver_mr, None)
+            .encode()
+            .unwrap();
+        let out = gw.receive(BOB, &ack, now + 2);
+        assert_eq!(gw.queued().count(), 0, "delivered once");
+        let id = 1;
+        assert_eq!(gw.written(), [id], "the removal the status report rests on");
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].to, ALICE, "the status report");
+        assert!(std::fs::read_dir(&dir).unwrap().next().is_none());
+        // the next attempt does not reuse the RP-MR of the one in flight at the restart
+        gw.receive(ALICE, &submit(false, 2), now + 3);
+        assert_ne!(gw.queued().next().unwrap().in_flight, Some(deliver_mr));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

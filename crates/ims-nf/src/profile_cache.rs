@@ -173,41 +173,44 @@ fn cut(doc: &str) -> Option<(String, Vec<Box<str>>)> {
 
 /// [`cut`] with the texts as written (not trimmed).
 fn cut_raw(doc: &str) -> Option<(String, Vec<&str>)> {
+    // the open tags of CUT, written exactly so
+    const OPEN: [&str; 2] = ["<PrivateID>", "<Identity>"];
     let mut skeleton = String::with_capacity(doc.len());
     let mut values = Vec::new();
-    let mut rest = doc;
+    // doc[..done] is in the skeleton; next[k]: where OPEN[k] is next met, searched again only
+    // once the cut passed it (one pass over the document per name)
+    let mut done = 0;
+    let mut next = OPEN.map(|t| doc.find(t));
     loop {
-        // the next `<PrivateID>` or `<Identity>` open tag, written exactly so
-        let next = CUT
-            .iter()
-            .filter_map(|name| {
-                let mut from = 0;
-                while let Some(i) = rest[from..].find(name) {
-                    let at = from + i;
-                    if rest[..at].ends_with('<') && rest[at + name.len()..].starts_with('>') {
-                        return Some((at - 1, name));
-                    }
-                    from = at + name.len();
-                }
-                None
-            })
-            .min_by_key(|(at, _)| *at);
-        let Some((at, name)) = next else {
-            skeleton.push_str(rest);
+        for (k, n) in next.iter_mut().enumerate() {
+            if n.is_some_and(|at| at < done) {
+                *n = doc[done..].find(OPEN[k]).map(|i| done + i);
+            }
+        }
+        let Some((at, k)) = (0..OPEN.len())
+            .filter_map(|k| next[k].map(|at| (at, k)))
+            .min()
+        else {
+            skeleton.push_str(&doc[done..]);
             return Some((skeleton, values));
         };
-        let open = name.len() + 2;
-        let body = &rest[at + open..];
+        let name = CUT[k];
+        let open = OPEN[k].len();
+        let body = &doc[at + open..];
         let end = body.find('<')?;
         let text = &body[..end];
-        if text.contains('&') || !body[end..].starts_with(&format!("</{name}>")) {
+        let close = &body[end..];
+        let closes = close.starts_with("</")
+            && close[2..].starts_with(name)
+            && close[2 + name.len()..].starts_with('>');
+        if text.contains('&') || !closes {
             return None;
         }
-        skeleton.push_str(&rest[..at + open]);
+        skeleton.push_str(&doc[done..at + open]);
         skeleton.push_str(SLOT);
         skeleton.push_str(&values.len().to_string());
         values.push(text);
-        rest = &body[end..];
+        done = at + open + end;
     }
 }
 
@@ -452,6 +455,21 @@ mod tests {
         assert_eq!(other, skeleton);
         assert!(join_identities(&skeleton, &values[..1]).is_none());
         assert!(split_identities(&format!("<a>{SLOT}1</a>")).is_none());
+    }
+
+    #[test]
+    fn identities_are_cut_in_document_order_whatever_the_tag() {
+        let doc = "<IMSSubscription><ServiceProfile><PublicIdentity><Identity>sip:a@x</Identity>\
+            </PublicIdentity><PublicIdentity><Identity>tel:+1</Identity></PublicIdentity>\
+            </ServiceProfile><PrivateID>a@x</PrivateID><ServiceProfile><PublicIdentity>\
+            <Identity>sip:b@x</Identity></PublicIdentity></ServiceProfile></IMSSubscription>";
+        let (skeleton, values) = split_identities(doc).unwrap();
+        assert_eq!(values, ["sip:a@x", "tel:+1", "a@x", "sip:b@x"]);
+        assert_eq!(skeleton.matches(SLOT).count(), 4);
+        assert!(skeleton.contains("<PrivateID>ims-rs-profile-slot-2</PrivateID>"));
+        assert_eq!(join_identities(&skeleton, &values).unwrap(), doc);
+        // an open tag closed by another name: no cut
+        assert!(split_identities("<a><Identity>x</PrivateID></a>").is_none());
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub(crate) enum Reply {
     Integer(i64),
     Bulk(Option<Vec<u8>>),
     Array(Option<Vec<Reply>>),
+    /// An error reply (`-ERR …`): the command failed, the connection is still in step.
+    Error(String),
 }
 
 /// Registrations in Redis: each record stored as a string under `prefix` + every IMPU of its
@@ -63,6 +65,48 @@ impl RedisStore {
             // the connection state is unknown after a failure: start afresh next time
             *guard = None;
         }
+        match res? {
+            Reply::Error(e) => Err(StoreError::Backend(format!("redis error: {e}"))),
+            r => Ok(r),
+        }
+    }
+
+    /// Sends `cmds` in one write (a pipeline) and reads their replies in order, the whole
+    /// exchange (connecting included) bounded by `within`: a Redis that accepts but never
+    /// answers cannot hold the caller. Each command keeps its own outcome (a
+    /// [`Reply::Error`] fails that command only). A timeout or an I/O failure drops the
+    /// connection (its state is unknown) and fails the call: which commands were applied is
+    /// then unknown. Used by the IM server's Redis store.
+    pub(crate) async fn pipeline(
+        &self,
+        cmds: &[Vec<&[u8]>],
+        within: std::time::Duration,
+    ) -> Result<Vec<Reply>, StoreError> {
+        let mut guard = self.conn.lock().await;
+        let res = tokio::time::timeout(within, async {
+            if guard.is_none() {
+                let tcp = TcpStream::connect(&self.addr).await.map_err(backend)?;
+                tcp.set_nodelay(true).map_err(backend)?;
+                *guard = Some(BufStream::new(tcp));
+            }
+            let conn = guard.as_mut().expect("connected just above");
+            let mut req = Vec::new();
+            for args in cmds {
+                encode(&mut req, args);
+            }
+            conn.write_all(&req).await.map_err(backend)?;
+            conn.flush().await.map_err(backend)?;
+            let mut out = Vec::with_capacity(cmds.len());
+            for _ in cmds {
+                out.push(read_reply(conn, 0).await?);
+            }
+            Ok(out)
+        })
+        .await
+        .unwrap_or_else(|_| Err(backend("no answer in time")));
+        if res.is_err() {
+            *guard = None;
+        }
         res
     }
 
@@ -74,14 +118,20 @@ impl RedisStore {
     }
 }
 
-async fn exchange(conn: &mut BufStream<TcpStream>, args: &[&[u8]]) -> Result<Reply, StoreError> {
-    let mut req = Vec::with_capacity(64 + args.iter().map(|a| a.len() + 16).sum::<usize>());
+/// Appends one command as a RESP array of bulk strings.
+fn encode(req: &mut Vec<u8>, args: &[&[u8]]) {
+    req.reserve(64 + args.iter().map(|a| a.len() + 16).sum::<usize>());
     req.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
     for a in args {
         req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
         req.extend_from_slice(a);
         req.extend_from_slice(b"\r\n");
     }
+}
+
+async fn exchange(conn: &mut BufStream<TcpStream>, args: &[&[u8]]) -> Result<Reply, StoreError> {
+    let mut req = Vec::new();
+    encode(&mut req, args);
     conn.write_all(&req).await.map_err(backend)?;
     conn.flush().await.map_err(backend)?;
     read_reply(conn, 0).await
@@ -117,7 +167,7 @@ fn read_reply(
         let int = |s: &str| s.parse::<i64>().map_err(backend);
         match kind {
             "+" => Ok(Reply::Simple(rest.to_string())),
-            "-" => Err(StoreError::Backend(format!("redis error: {rest}"))),
+            "-" => Ok(Reply::Error(rest.to_string())),
             ":" => Ok(Reply::Integer(int(rest)?)),
             "$" => {
                 let n = int(rest)?;

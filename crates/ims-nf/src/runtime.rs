@@ -681,6 +681,7 @@ impl ImsCore {
                 term_uri,
                 home_domains: vec![realm.clone()],
                 icscf: sip_uri(ip, p.icscf, None),
+                profiles: services.scscf.profiles(),
             });
             for (port, originating) in [(p.scscf_term, false), (p.scscf_orig, true)] {
                 let (proxy, events) =
@@ -1552,10 +1553,21 @@ impl<R: RxClient> PcscfRelease<R> {
         let o = self
             .pcscf
             .on_reg_notify(&m, "SIP ;cause=503 ;text=\"Network de-registration\"");
-        for r in o.releases {
-            tokio::spawn(self.clone().send_release(r));
-        }
-        let _ = proxy.reply(server, o.status).await;
+        // the BYEs go over the de-registered UEs' SAs, which end once they are answered
+        let status = o.status;
+        let me = self.clone();
+        tokio::spawn(async move {
+            let sent: Vec<_> = o
+                .releases
+                .into_iter()
+                .map(|r| tokio::spawn(me.clone().send_release(r)))
+                .collect();
+            for t in sent {
+                let _ = t.await;
+            }
+            me.pcscf.end_sas(&o.removed);
+        });
+        let _ = proxy.reply(server, status).await;
     }
 
     /// Sends the reg event SUBSCRIBEs when due: after each 200 to a REGISTER (`due` is

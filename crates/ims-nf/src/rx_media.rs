@@ -65,27 +65,30 @@ fn flow_descriptions(
     remote_ip: &str,
     remote_port: u16,
 ) -> Vec<Cow<'static, str>> {
-    let port = |p: u16| {
-        if p == 0 {
-            String::new()
-        } else {
-            format!(" {p}")
-        }
-    };
     vec![
-        format!(
-            "permit out {proto} from {remote_ip}{} to {ue_ip}{}",
-            port(remote_port),
-            port(ue_port)
-        )
-        .into(),
-        format!(
-            "permit in {proto} from {ue_ip}{} to {remote_ip}{}",
-            port(ue_port),
-            port(remote_port)
-        )
-        .into(),
+        flow_description("out", proto, (remote_ip, remote_port), (ue_ip, ue_port)),
+        flow_description("in", proto, (ue_ip, ue_port), (remote_ip, remote_port)),
     ]
+}
+
+/// `permit <dir> <proto> from <ip>[ <port>] to <ip>[ <port>]` (port 0: any port), written in
+/// one buffer.
+fn flow_description(dir: &str, proto: u8, from: (&str, u16), to: (&str, u16)) -> Cow<'static, str> {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(40 + from.0.len() + to.0.len());
+    s.push_str("permit ");
+    s.push_str(dir);
+    let _ = write!(s, " {proto} from ");
+    for (i, (ip, port)) in [from, to].into_iter().enumerate() {
+        if i == 1 {
+            s.push_str(" to ");
+        }
+        s.push_str(ip);
+        if port != 0 {
+            let _ = write!(s, " {port}");
+        }
+    }
+    s.into()
 }
 
 fn rtcp_port(m: &Media<'_>) -> Option<u16> {

@@ -153,7 +153,7 @@ pub struct Scscf<C, S> {
     /// CSeq of third-party REGISTERs (one Call-ID per IMPU and AS, so it only grows).
     tpr_cseq: std::sync::atomic::AtomicU32,
     /// The user profiles (Cx User-Data), parsed once per shape and shared.
-    profiles: crate::profile_cache::ProfileCache,
+    profiles: std::sync::Arc<crate::profile_cache::ProfileCache>,
     /// Policy: challenge even REGISTERs that came over the UE's security associations
     /// (`integrity-protected="yes"`); off by default ([`Scscf::reauthenticate_protected`]).
     reauth_protected: bool,
@@ -253,7 +253,7 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
             served: Mutex::new(HashMap::new()),
             impi_hasher: std::collections::hash_map::RandomState::new(),
             tpr_cseq: std::sync::atomic::AtomicU32::new(1),
-            profiles: crate::profile_cache::ProfileCache::default(),
+            profiles: std::sync::Arc::default(),
             reauth_protected: false,
         }
     }
@@ -490,6 +490,12 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
     /// The configuration.
     pub fn config(&self) -> &ScscfConfig {
         &self.cfg
+    }
+
+    /// The user profiles' parsed shapes, shared with the session routing
+    /// ([`crate::cscf::ScscfRouting::profiles`]): each shape is parsed and its iFCs compiled once.
+    pub fn profiles(&self) -> std::sync::Arc<crate::profile_cache::ProfileCache> {
+        self.profiles.clone()
     }
 
     /// The store.

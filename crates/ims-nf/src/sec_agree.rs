@@ -31,7 +31,7 @@
 //! tests.
 
 use ims_sip::{HeaderName, Message, OwnedMessage};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, RwLock};
@@ -668,9 +668,16 @@ pub struct SecAgree {
     /// (`ue_ip:port-c` and `ue_ip:port-s`): requests are checked against the SAs of their
     /// source without a scan. Locked after `by_call`, never alone before it.
     by_addr: Mutex<HashMap<SocketAddr, Vec<String>>>,
+    /// Every agreement by the time it is next due for [`SecAgree::expire`] (`due_at`):
+    /// (time, Call-ID), one entry per agreement in `by_call`, moved with each change of its
+    /// SAs or offer. Locked after `by_call`.
+    due: Mutex<BTreeSet<(u64, String)>>,
     /// Agreements examined by the last [`SecAgree::accept_request`] (tests).
     #[cfg(test)]
     examined: std::sync::atomic::AtomicUsize,
+    /// Agreements examined by the last [`SecAgree::expire`] (tests).
+    #[cfg(test)]
+    expiry_examined: std::sync::atomic::AtomicUsize,
     /// The UEs' protected server ports (`ue_ip:port-s`) while they have SAs: requests to them
     /// leave from our protected client port (shared with the transport).
     peers: Arc<RwLock<HashSet<SocketAddr>>>,
@@ -686,8 +693,11 @@ impl SecAgree {
             next_spi: Mutex::new(first),
             by_call: Mutex::new(HashMap::new()),
             by_addr: Mutex::new(HashMap::new()),
+            due: Mutex::new(BTreeSet::new()),
             #[cfg(test)]
             examined: std::sync::atomic::AtomicUsize::new(0),
+            #[cfg(test)]
+            expiry_examined: std::sync::atomic::AtomicUsize::new(0),
             peers: Arc::default(),
         }
     }
@@ -806,6 +816,28 @@ impl SecAgree {
         }
     }
 
+    /// When agreement `a` is next due for expiry: its SA's end (an offer never answered: the
+    /// temporary lifetime after it), or its previous SA's if sooner.
+    fn due_at(&self, a: &Agreement) -> u64 {
+        let own = match &a.sa {
+            Some(sa) => sa.expires_at,
+            None => a.offered_at.saturating_add(self.cfg.temporary_lifetime),
+        };
+        a.old.as_ref().map_or(own, |o| own.min(o.expires_at))
+    }
+
+    /// Moves agreement `call_id`'s expiry entry from `before` (its time before a change;
+    /// `None`: it had none) to its time now (`after`; `None`: the agreement is gone).
+    fn requeue(&self, call_id: &str, before: Option<u64>, after: Option<&Agreement>) {
+        let mut due = self.due.lock().expect("sec-agree expiry lock");
+        if let Some(t) = before {
+            due.remove(&(t, call_id.to_string()));
+        }
+        if let Some(a) = after {
+            due.insert((self.due_at(a), call_id.to_string()));
+        }
+    }
+
     /// The agreements with an SA at the UE address `addr` (from the index).
     fn at(&self, addr: SocketAddr) -> Vec<String> {
         self.by_addr
@@ -861,7 +893,13 @@ impl SecAgree {
                 }
             }
             if let Some(k) = retire {
-                if let Some(old) = calls.get_mut(&k).and_then(|a| a.old.take()) {
+                let old = calls.get_mut(&k).and_then(|a| {
+                    let before = self.due_at(a);
+                    let old = a.old.take();
+                    self.requeue(&k, Some(before), Some(a));
+                    old
+                });
+                if let Some(old) = old {
                     self.uninstall(&old, &k, &calls);
                 }
             }
@@ -1017,24 +1055,19 @@ impl SecAgree {
             .join(", ");
         let offer = Offer { client, options };
         let mut calls = self.by_call.lock().expect("sec-agree lock");
-        match calls.get_mut(call_id) {
-            Some(a) => {
-                a.offer = offer;
-                a.offered_at = now;
-            }
-            None => {
-                calls.insert(
-                    call_id.to_string(),
-                    Agreement {
-                        offer,
-                        offered_at: now,
-                        server: String::new(),
-                        sa: None,
-                        old: None,
-                    },
-                );
-            }
-        }
+        let before = calls.get(call_id).map(|a| self.due_at(a));
+        let a = calls
+            .entry(call_id.to_string())
+            .or_insert_with(|| Agreement {
+                offer: offer.clone(),
+                offered_at: now,
+                server: String::new(),
+                sa: None,
+                old: None,
+            });
+        a.offer = offer;
+        a.offered_at = now;
+        self.requeue(call_id, before, Some(a));
         Ok(())
     }
 
@@ -1123,6 +1156,7 @@ impl SecAgree {
         // TS 33.203 §7.4: a re-authentication over established SAs keeps them (they carry the
         // traffic until the new ones do, see `accept_request`); a temporary SA never confirmed
         // (the UE was challenged again) goes
+        let before = self.due_at(a);
         match a.sa.take() {
             Some(prev) if prev.established => {
                 gone.extend(a.old.replace(prev));
@@ -1147,6 +1181,7 @@ impl SecAgree {
         .to_string();
         a.server = server.clone();
         a.sa = Some(sa);
+        self.requeue(call_id, Some(before), Some(a));
         Some(server)
     }
 
@@ -1156,6 +1191,7 @@ impl SecAgree {
     /// de-registered — removes them.
     pub fn on_registered(&self, call_id: &str, contacts: &[(String, u64)]) {
         let mut calls = self.by_call.lock().expect("sec-agree lock");
+        let before = calls.get(call_id).map(|a| self.due_at(a));
         let Some(sa) = calls.get_mut(call_id).and_then(|a| a.sa.as_mut()) else {
             return;
         };
@@ -1169,9 +1205,11 @@ impl SecAgree {
             Some(t) => {
                 sa.established = true;
                 sa.expires_at = t;
+                self.requeue(call_id, before, calls.get(call_id));
             }
             None => {
                 if let Some(a) = calls.remove(call_id) {
+                    self.requeue(call_id, before, None);
                     for sa in [a.sa, a.old].into_iter().flatten() {
                         self.uninstall(&sa, call_id, &calls);
                     }
@@ -1202,6 +1240,7 @@ impl SecAgree {
         };
         for k in gone {
             if let Some(a) = calls.remove(&k) {
+                self.requeue(&k, Some(self.due_at(&a)), None);
                 for sa in [a.sa, a.old].into_iter().flatten() {
                     self.uninstall(&sa, &k, &calls);
                 }
@@ -1213,24 +1252,41 @@ impl SecAgree {
     /// registrations that expired). Returns how many went.
     pub fn expire(&self, now: u64) -> usize {
         let mut calls = self.by_call.lock().expect("sec-agree lock");
-        let lifetime = self.cfg.temporary_lifetime;
+        // only the agreements queued up to now: by time, not a sweep of every agreement
+        let come: Vec<String> = {
+            let mut due = self.due.lock().expect("sec-agree expiry lock");
+            let later = due.split_off(&(now.saturating_add(1), String::new()));
+            let come = std::mem::replace(&mut *due, later);
+            let mut keys: Vec<String> = come.into_iter().map(|(_, k)| k).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            keys
+        };
+        #[cfg(test)]
+        self.expiry_examined
+            .store(come.len(), std::sync::atomic::Ordering::Relaxed);
         let mut ended: Vec<(String, SecurityAssociation)> = Vec::new();
         let mut gone = 0;
-        calls.retain(|k, a| {
+        for k in come {
+            // gone already (de-registered, forgotten): its entry was stale
+            let Some(a) = calls.get_mut(&k) else { continue };
             if a.old.as_ref().is_some_and(|o| o.expires_at <= now) {
                 ended.extend(a.old.take().map(|o| (k.clone(), o)));
             }
             let keep = match &a.sa {
                 Some(sa) => sa.expires_at > now,
-                None => a.offered_at + lifetime > now,
+                None => a.offered_at.saturating_add(self.cfg.temporary_lifetime) > now,
             };
-            if !keep {
+            if keep {
+                // only its previous SAs ended: due again at its own time
+                self.requeue(&k, None, Some(a));
+            } else {
                 ended.extend(a.sa.take().map(|o| (k.clone(), o)));
                 ended.extend(a.old.take().map(|o| (k.clone(), o)));
+                calls.remove(&k);
                 gone += 1;
             }
-            keep
-        });
+        }
         for (k, sa) in &ended {
             self.uninstall(sa, k, &calls);
         }
@@ -1652,6 +1708,74 @@ mod tests {
         assert_eq!(seen(), 1);
         // expiry empties the index with the agreements
         assert_eq!(sa.expire(3600), 299);
+        assert!(sa.by_addr.lock().unwrap().is_empty());
+        assert!(sa.protected_peers().read().unwrap().is_empty());
+    }
+
+    #[test]
+    fn expiry_looks_only_at_the_agreements_due() {
+        let (sa, _) = engine();
+        let examined = || {
+            sa.expiry_examined
+                .load(std::sync::atomic::Ordering::Relaxed)
+        };
+        let due_len = || sa.due.lock().unwrap().len();
+        // 300 registrations until 3600 + i, one offer never challenged (temporary: 1 + 240)
+        let offer_of = |i: u32| {
+            format!(
+                "ipsec-3gpp;alg=hmac-sha-1-96;spi-c={};spi-s={};port-c={};port-s={}",
+                10_000 + 2 * i,
+                10_001 + 2 * i,
+                20_000 + 2 * i,
+                20_001 + 2 * i
+            )
+        };
+        let reg = |i: u32, challenge_it: bool| {
+            let call = format!("Call-ID: reg-{i}");
+            let r = register(&format!(
+                "Require: sec-agree\r\nSecurity-Client: {}\r\n",
+                offer_of(i)
+            ))
+            .replace("Call-ID: reg-1", &call);
+            sa.on_register(&ims_sip::parse_datagram(r.as_bytes()).unwrap(), false, 1)
+                .unwrap();
+            if challenge_it {
+                let c = challenge().replace("Call-ID: reg-1", &call);
+                sa.on_challenge(&ims_sip::parse_datagram(c.as_bytes()).unwrap(), UE, 1)
+                    .unwrap();
+                sa.on_registered(
+                    &format!("reg-{i}"),
+                    &[(format!("10.0.0.7:{}", 20_001 + 2 * i), 3600 + u64::from(i))],
+                );
+            }
+        };
+        for i in 0..300 {
+            reg(i, true);
+        }
+        reg(300, false);
+        // one queue entry per agreement, at its time
+        assert_eq!(due_len(), 301);
+        assert_eq!(sa.expire(100), 0);
+        assert_eq!(examined(), 0, "nothing due at 100: no agreement looked at");
+        // the temporary lifetime of the offer never challenged: it alone goes
+        assert_eq!(sa.expire(241), 1);
+        assert_eq!(examined(), 1);
+        assert_eq!(sa.associations().len(), 300);
+        // a re-registration moves its agreement's time: UE 5 to 9000
+        sa.on_registered("reg-5", &[("10.0.0.7:20011".into(), 9000)]);
+        assert_eq!(due_len(), 300);
+        assert_eq!(sa.expire(3600), 1, "UE 0 ends at 3600");
+        assert_eq!(examined(), 1);
+        assert_eq!(sa.expire(3609), 8, "UEs 1-4 and 6-9, not 5");
+        assert_eq!(examined(), 8);
+        // the network removes UE 20: its entry goes with it
+        sa.forget_ue(UE, Some(20_041));
+        assert_eq!(due_len(), 290);
+        assert_eq!(sa.expire(5000), 289);
+        assert_eq!(examined(), 289);
+        assert_eq!(sa.associations().len(), 1);
+        assert_eq!(sa.expire(9000), 1);
+        assert_eq!(due_len(), 0);
         assert!(sa.by_addr.lock().unwrap().is_empty());
         assert!(sa.protected_peers().read().unwrap().is_empty());
     }

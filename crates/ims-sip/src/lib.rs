@@ -88,7 +88,7 @@ pub use name::HeaderName;
 pub use params::{Param, ParamIter, Params};
 pub use scan::unquote;
 pub use uri::{pct_decode, AbsoluteUri, Host, SipUri, TelUri, Uri};
-pub use validate::{validate, Rejection, Role, ValidationConfig};
+pub use validate::{validate, validate_policy, Rejection, Role, ValidationConfig};
 
 #[cfg(feature = "tokio")]
 pub use codec::SipCodec;

@@ -211,6 +211,35 @@ fn check_ctl(m: &Message<'_>) -> Result<(), Rejection> {
 /// assert_eq!(r.status, 400);
 /// ```
 pub fn validate(m: &Message<'_>, cfg: &ValidationConfig) -> Result<(), Rejection> {
+    check_size(m, cfg)?;
+    check_syntax(m)?;
+    check_policy(m, cfg)
+}
+
+/// The checks of [`validate`] that depend on the checking element's [`ValidationConfig`]: message
+/// size (513), Request-URI scheme (416), CSeq method (400/501), and by role Max-Forwards (483)
+/// and Proxy-Require (420) for a proxy; methods (405/501), Require (420), body types and
+/// encodings (415) and Accept (406) for a UAS — without the syntax checks (mandatory and
+/// single-value headers, control characters, the typed parse of every checked header).
+///
+/// For a message whose syntax an element of the same process already checked: a request a
+/// co-located role forwarded or wrote with this crate's encoder (ims-net's in-process hand-off
+/// between the CSCF roles of one core). A malformed header it does not look at goes unnoticed.
+///
+/// ```
+/// let raw = b"OPTIONS sip:user@example.com SIP/2.0\r\nTo: sip:user@example.com\r\n\
+/// From: sip:caller@example.org;tag=33242\r\nMax-Forwards: 0\r\nCall-ID: a01\r\n\
+/// CSeq: 8 OPTIONS\r\nVia: SIP/2.0/UDP host1.example.com;branch=z9hG4bKkdjuw\r\nl: 0\r\n\r\n";
+/// let msg = ims_sip::parse_datagram(raw).unwrap();
+/// let cfg = ims_sip::ValidationConfig { role: ims_sip::Role::Proxy, ..Default::default() };
+/// assert_eq!(ims_sip::validate_policy(&msg, &cfg).unwrap_err().status, 483);
+/// ```
+pub fn validate_policy(m: &Message<'_>, cfg: &ValidationConfig) -> Result<(), Rejection> {
+    check_size(m, cfg)?;
+    check_policy(m, cfg)
+}
+
+fn check_size(m: &Message<'_>, cfg: &ValidationConfig) -> Result<(), Rejection> {
     if let Some(max) = cfg.max_message_size {
         if m.len() > max {
             return Err(Rejection::new(
@@ -219,6 +248,11 @@ pub fn validate(m: &Message<'_>, cfg: &ValidationConfig) -> Result<(), Rejection
             ));
         }
     }
+    Ok(())
+}
+
+/// The syntax part of [`validate`], in its order.
+fn check_syntax(m: &Message<'_>) -> Result<(), Rejection> {
     if m.version() != Version::SIP_2_0 {
         return Err(Rejection::new(
             505,
@@ -265,10 +299,7 @@ pub fn validate(m: &Message<'_>, cfg: &ValidationConfig) -> Result<(), Rejection
     check::<headers::From>(m)?;
     check::<headers::To>(m)?;
     check::<headers::CallId>(m)?;
-    let cseq = m
-        .cseq()
-        .map_err(Rejection::bad)?
-        .expect("CSeq presence checked above");
+    m.cseq().map_err(Rejection::bad)?;
     check::<headers::MaxForwards>(m)?;
     check::<headers::Contact>(m)?;
     check::<headers::ContentType>(m)?;
@@ -304,8 +335,16 @@ pub fn validate(m: &Message<'_>, cfg: &ValidationConfig) -> Result<(), Rejection
             "Contact: * must be alone, in a REGISTER with Expires: 0",
         ));
     }
+    Ok(())
+}
+
+/// The configuration-dependent part of [`validate`], in its order.
+fn check_policy(m: &Message<'_>, cfg: &ValidationConfig) -> Result<(), Rejection> {
     let Some(method) = m.method() else {
         return Ok(());
+    };
+    let Some(cseq) = m.cseq().map_err(Rejection::bad)? else {
+        return Err(Rejection::new(400, "Missing CSeq header"));
     };
     // Request-URI (§8.2.2.1, §16.3 step 2)
     let ruri = m
@@ -447,4 +486,84 @@ fn contact_star_misused(m: &Message<'_>) -> bool {
         .flatten()
         .is_some_and(|e| e.0 == 0);
     count > 1 || m.method() != Some(Method::Register) || !expires0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(ruri: &str, extra: &str, cseq: &str) -> Vec<u8> {
+        format!(
+            "REGISTER {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n\
+             To: <sip:u@example.com>\r\nFrom: <sip:u@example.com>;tag=1\r\nCall-ID: c1\r\n\
+             CSeq: {cseq}\r\n{extra}Content-Length: 0\r\n\r\n"
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn the_policy_part_gives_validates_answers_for_well_formed_messages() {
+        let proxy = ValidationConfig {
+            role: Role::Proxy,
+            ..Default::default()
+        };
+        let uas = ValidationConfig {
+            methods: Some(vec!["INVITE".into()]),
+            max_message_size: Some(400),
+            ..Default::default()
+        };
+        let cases: [(Vec<u8>, &ValidationConfig, Option<u16>); 8] = [
+            (msg("sip:example.com", "", "1 REGISTER"), &proxy, None),
+            (
+                msg("sip:example.com", "Max-Forwards: 0\r\n", "1 REGISTER"),
+                &proxy,
+                Some(483),
+            ),
+            (
+                msg("sip:example.com", "Proxy-Require: foo\r\n", "1 REGISTER"),
+                &proxy,
+                Some(420),
+            ),
+            (
+                msg("mailto:u@example.com", "", "1 REGISTER"),
+                &proxy,
+                Some(416),
+            ),
+            (msg("sip:example.com", "", "1 INVITE"), &proxy, Some(400)),
+            (msg("sip:example.com", "", "1 REGISTER"), &uas, Some(405)),
+            (
+                msg("sip:example.com", &"X-Pad: y\r\n".repeat(30), "1 REGISTER"),
+                &uas,
+                Some(513),
+            ),
+            (
+                msg("sip:example.com", "Require: path\r\n", "1 REGISTER"),
+                &ValidationConfig::default(),
+                None,
+            ),
+        ];
+        for (raw, cfg, want) in cases {
+            let m = crate::parse_datagram(&raw).unwrap();
+            let full = validate(&m, cfg).err().map(|r| r.status);
+            let policy = validate_policy(&m, cfg).err().map(|r| r.status);
+            assert_eq!(full, want, "{}", String::from_utf8_lossy(&raw));
+            assert_eq!(policy, want, "{}", String::from_utf8_lossy(&raw));
+        }
+    }
+
+    #[test]
+    fn the_policy_part_skips_the_syntax_checks() {
+        // a bad Contact and a second Call-ID: validate refuses, the policy part does not look
+        for extra in ["Contact: <sip:u@[zz::1]>\r\n", "Call-ID: c2\r\n"] {
+            let raw = msg("sip:example.com", extra, "1 REGISTER");
+            let m = crate::parse_datagram(&raw).unwrap();
+            assert_eq!(
+                validate(&m, &ValidationConfig::default())
+                    .unwrap_err()
+                    .status,
+                400
+            );
+            assert!(validate_policy(&m, &ValidationConfig::default()).is_ok());
+        }
+    }
 }

@@ -3,7 +3,7 @@
 use crate::error::TxnError;
 use ims_sip::headers::MAGIC_COOKIE;
 use ims_sip::{Message, Method};
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::net::SocketAddr;
 
 /// A SIP transport, as the transaction layer needs to know it: reliable or not (RFC 3261 §17:
@@ -168,11 +168,14 @@ impl TxnKey {
         let (seq, _) = method_of_cseq(m)?;
         if via.has_rfc3261_branch() {
             let branch = via.branch().unwrap_or(MAGIC_COOKIE);
-            let host = via.host().to_string().to_ascii_lowercase();
-            let sent_by = match via.port() {
-                Some(p) => format!("{host}:{p}"),
-                None => host,
-            };
+            // `host[:port]`, host lowercased, written once (every request builds one)
+            let mut sent_by = String::with_capacity(24);
+            let _ = write!(sent_by, "{}", via.host());
+            sent_by.make_ascii_lowercase();
+            if let Some(p) = via.port() {
+                sent_by.push(':');
+                push_u16(&mut sent_by, p);
+            }
             return Ok(TxnKey {
                 side: Side::Server,
                 branch: branch.into(),
@@ -200,5 +203,48 @@ impl TxnKey {
     /// True for the INVITE transactions (client or server).
     pub fn is_invite(&self) -> bool {
         &*self.method == "INVITE"
+    }
+}
+
+/// Appends the decimal digits of `n` (no formatting machinery: keys are built per request).
+pub(crate) fn push_u16(s: &mut String, n: u16) {
+    let mut buf = [0u8; 5];
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    s.extend(buf[i..].iter().map(|&c| char::from(c)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_written_in_decimal() {
+        for n in [0u16, 7, 9, 10, 99, 100, 5060, 9999, 10000, 65535] {
+            let mut s = String::from("h:");
+            push_u16(&mut s, n);
+            assert_eq!(s, format!("h:{n}"));
+        }
+    }
+
+    #[test]
+    fn server_keys_lowercase_the_sent_by() {
+        let raw = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP PC33.Example.COM:5066;branch=z9hG4bK1\r\n\
+To: <sip:a@b>\r\nFrom: <sip:c@d>;tag=1\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+        let m = ims_sip::parse_datagram(raw).unwrap();
+        let k = TxnKey::server(&m).unwrap();
+        assert_eq!(&*k.sent_by, "pc33.example.com:5066");
+        let raw = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK1\r\n\
+To: <sip:a@b>\r\nFrom: <sip:c@d>;tag=1\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+        let m = ims_sip::parse_datagram(raw).unwrap();
+        assert_eq!(&*TxnKey::server(&m).unwrap().sent_by, "192.0.2.10");
     }
 }

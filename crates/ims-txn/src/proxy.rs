@@ -15,7 +15,8 @@ use crate::{Remote, TxnError};
 use bytes::Bytes;
 use ims_sip::headers::{NameAddrHeader, Route, Via};
 use ims_sip::{
-    validate, HeaderName, Message, Method, OwnedMessage, ResponseBuilder, Role, ValidationConfig,
+    validate, validate_policy, HeaderName, Message, Method, OwnedMessage, ResponseBuilder, Role,
+    ValidationConfig,
 };
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -263,6 +264,9 @@ pub struct Proxy {
     timer_c: BinaryHeap<Reverse<(Instant, u64, TxnId)>>,
     timer_c_live: HashMap<TxnId, Instant>,
     counter: u64,
+    /// The input being handled came from an element of this process that already checked its
+    /// syntax ([`Proxy::receive_checked`]).
+    checked_input: bool,
 }
 
 /// The loop-detection part of our branch (RFC 3261 §16.6 step 8): a hash of what stays the same
@@ -332,6 +336,7 @@ impl Proxy {
             timer_c: BinaryHeap::new(),
             timer_c_live: HashMap::new(),
             counter: 0,
+            checked_input: false,
         }
     }
 
@@ -379,6 +384,23 @@ impl Proxy {
         remote: Remote,
     ) -> Result<(), TxnError> {
         self.handle_input(now, Input::Received { msg, remote })
+    }
+
+    /// [`Proxy::receive`] for a message whose syntax an element of this same process already
+    /// checked: a request a co-located role forwarded or wrote with the ims-sip encoder (the
+    /// in-process hand-off between the CSCF roles of one core). The §16.3 checks then apply only
+    /// [`ims_sip::validate_policy`] (this proxy's size, scheme, Max-Forwards and Proxy-Require
+    /// rules), not the syntax walk of [`ims_sip::validate`]; everything else is the same.
+    pub fn receive_checked(
+        &mut self,
+        now: Instant,
+        msg: OwnedMessage,
+        remote: Remote,
+    ) -> Result<(), TxnError> {
+        self.checked_input = true;
+        let r = self.handle_input(now, Input::Received { msg, remote });
+        self.checked_input = false;
+        r
     }
 
     /// Fires every timer due at `now` (the transaction timers and Timer C).
@@ -532,7 +554,7 @@ impl Proxy {
     }
 
     fn preprocess(&self, m: &Message<'_>) -> Result<OwnedMessage, Refusal> {
-        preprocess(&self.cfg, m)
+        preprocess(&self.cfg, m, self.checked_input)
     }
 
     fn next_hop_uri(m: &Message<'_>) -> String {
@@ -1079,9 +1101,15 @@ impl Proxy {
 }
 
 /// §16.3 validation, loop detection and §16.4 Route pre-processing, shared by the stateful and
-/// stateless paths. `Err` names the status to answer.
-fn preprocess(cfg: &ProxyConfig, m: &Message<'_>) -> Result<OwnedMessage, Refusal> {
-    if let Err(rej) = validate(m, &cfg.validation) {
+/// stateless paths. `Err` names the status to answer. `checked`: the syntax was checked by an
+/// element of this process (only the configuration-dependent checks run).
+fn preprocess(cfg: &ProxyConfig, m: &Message<'_>, checked: bool) -> Result<OwnedMessage, Refusal> {
+    let verdict = if checked {
+        validate_policy(m, &cfg.validation)
+    } else {
+        validate(m, &cfg.validation)
+    };
+    if let Err(rej) = verdict {
         let mut extra = Vec::new();
         if !rej.unsupported.is_empty() {
             extra.push(("Unsupported", rej.unsupported.join(", ")));
@@ -1219,7 +1247,7 @@ pub fn stateless_request(
     target_uri: Option<&str>,
     transport: crate::Transport,
 ) -> Result<Vec<u8>, u16> {
-    let p = preprocess(cfg, m).map_err(|(s, _)| s)?;
+    let p = preprocess(cfg, m, false).map_err(|(s, _)| s)?;
     let pm = p.as_message();
     let mut e = pm.edit();
     if let Some(u) = target_uri {

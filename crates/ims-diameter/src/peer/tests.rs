@@ -1202,3 +1202,66 @@ fn a_cua_to_the_retransmitted_cur_completes_the_update() {
     assert_eq!(n.b.state(), PeerState::ROpen);
     assert_eq!(n.count(true, 257, true), 1);
 }
+
+/// RFC 6733 §8.16: a DWR or DWA with another non-zero Origin-State-Id than the peer's last one
+/// (CER/CEA, then the earlier watchdogs) is reported: the peer restarted.
+#[test]
+fn a_new_origin_state_id_in_a_dwr_or_dwa_is_reported() {
+    let mut n = Net::new(
+        cfg("scscf.ims.example.org", &[app::CX]),
+        cfg("hss.ims.example.org", &[app::CX]),
+    );
+    n.open();
+    assert_eq!(n.a.remote().unwrap().origin_state_id, Some(7));
+    let changes = |ev: &[Event]| {
+        ev.iter()
+            .filter_map(|e| match e {
+                Event::OriginStateChanged { previous, current } => Some((*previous, *current)),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let dwr = |id: u32, hbh: u32| {
+        Dwr {
+            origin_host: "hss.ims.example.org".into(),
+            origin_realm: "ims.example.org".into(),
+            origin_state_id: Some(id),
+            ..Default::default()
+        }
+        .encode(hbh, hbh)
+    };
+    // the same value, then 0 ("infer nothing"): nothing
+    for (id, hbh) in [(7, 1), (0, 2)] {
+        n.a.handle_input(n.now, Input::Data(Side::Initiator, &dwr(id, hbh)));
+        n.pump();
+    }
+    assert_eq!(changes(&n.ev_a), []);
+    // a DWR from the next run
+    n.a.handle_input(n.now, Input::Data(Side::Initiator, &dwr(8, 3)));
+    n.pump();
+    assert_eq!(changes(&n.ev_a), [(Some(7), 8)]);
+    assert_eq!(n.a.remote().unwrap().origin_state_id, Some(8));
+    // a DWA (to a's own DWR, b's answer dropped) from the run after
+    n.b_drops = Some(280);
+    n.advance(TW);
+    let sent = n
+        .wire
+        .iter()
+        .rev()
+        .find(|s| s.from_a && s.code == 280 && s.request)
+        .expect("a's DWR")
+        .bytes
+        .clone();
+    let dwa = Dwa {
+        result_code: 2001,
+        origin_host: "hss.ims.example.org".into(),
+        origin_realm: "ims.example.org".into(),
+        origin_state_id: Some(9),
+        ..Default::default()
+    }
+    .encode_answer(Message::parse(&sent).unwrap().header());
+    n.a.handle_input(n.now, Input::Data(Side::Initiator, &dwa));
+    n.pump();
+    assert_eq!(changes(&n.ev_a), [(Some(7), 8), (Some(8), 9)]);
+    assert_eq!(n.a.stats().dwa_received, 1);
+}

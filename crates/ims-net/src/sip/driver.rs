@@ -29,6 +29,11 @@ pub(crate) trait Core: Send + 'static {
     fn handle_timeout(&mut self, now: Instant);
     /// A received message (already Via-fixed). Errors (unmatchable messages) are dropped.
     fn receive(&mut self, now: Instant, msg: OwnedMessage, remote: Remote);
+    /// A message a co-located endpoint handed over in memory ([`super::LocalLinks`]): written by
+    /// the ims-sip encoder of an element of this process, which checked its syntax.
+    fn receive_local(&mut self, now: Instant, msg: OwnedMessage, remote: Remote) {
+        self.receive(now, msg, remote);
+    }
     fn transport_error(&mut self, now: Instant, txn: TxnId);
     /// The next message to send; events met on the way are dispatched.
     fn poll_transmit(&mut self) -> Option<Transmit>;
@@ -492,16 +497,30 @@ impl<C: Core> Driver<C> {
         if is_keepalive(d) || self.answer_outside_client_port(d, peer) {
             return;
         }
-        self.datagram_bytes(Bytes::copy_from_slice(d), peer);
+        self.datagram_bytes(Bytes::copy_from_slice(d), peer, false);
     }
 
     /// A response from a peer of the client port that did not come to it: a UE with security
     /// associations answers only over them, i.e. to the protected client port (TS 33.203 §7.1),
     /// so it is dropped, as the kernel's IPsec policies would.
+    /// The same for a response whose top Via names the client port (its request left from
+    /// there toward a UE with SAs) from any other address: it comes back over the SA or not at
+    /// all.
     fn answer_outside_client_port(&self, d: &[u8], peer: SocketAddr) -> bool {
-        self.client
-            .as_ref()
-            .is_some_and(|(c, _, _)| d.starts_with(b"SIP/") && c.serves(peer))
+        self.client.as_ref().is_some_and(|(c, _, by)| {
+            d.starts_with(b"SIP/") && (c.serves(peer) || top_via_names(d, by))
+        })
+    }
+
+    /// Over TCP/TLS: a response to a request sent from the client port (its top Via names
+    /// that port) counts only when it arrives over a connection with one of the port's peers
+    /// (the UE's protected server port, the SA's connection, TS 33.203 §7.1): a UE's answer
+    /// on a connection of its own to our server port, or from another of its ports, is dropped.
+    fn answer_outside_sa_connection(&self, m: &OwnedMessage, remote: &Remote) -> bool {
+        self.client.as_ref().is_some_and(|(c, _, by)| {
+            let b = m.bytes();
+            b.starts_with(b"SIP/") && top_via_names(b, by) && !c.serves(remote.addr)
+        })
     }
 
     /// A datagram on the client port: only its peers reach it (the UEs' protected server
@@ -510,11 +529,11 @@ impl<C: Core> Driver<C> {
         if is_keepalive(d) || !self.client.as_ref().is_some_and(|(c, _, _)| c.serves(peer)) {
             return;
         }
-        self.datagram_bytes(Bytes::copy_from_slice(d), peer);
+        self.datagram_bytes(Bytes::copy_from_slice(d), peer, false);
     }
 
-    /// A datagram (from the socket, or handed over by a co-located endpoint).
-    fn datagram_bytes(&mut self, bytes: Bytes, peer: SocketAddr) {
+    /// A datagram (from the socket, or handed over by a co-located endpoint: `local`).
+    fn datagram_bytes(&mut self, bytes: Bytes, peer: SocketAddr, local: bool) {
         let msg = match OwnedMessage::parse_datagram_with(bytes.clone(), &self.parser) {
             Ok(m) => m,
             Err(e) => {
@@ -535,25 +554,33 @@ impl<C: Core> Driver<C> {
                 return;
             }
         };
-        self.received(msg, Remote::udp(peer));
+        self.received(msg, Remote::udp(peer), local);
     }
 
-    fn received(&mut self, msg: OwnedMessage, remote: Remote) {
+    fn received(&mut self, msg: OwnedMessage, remote: Remote, local: bool) {
         let msg = if msg.as_message().is_request() {
-            fix_via(&msg, remote.addr).unwrap_or(msg)
+            fix_via(&msg, remote.addr, &self.parser).unwrap_or(msg)
         } else {
             msg
         };
-        self.core.receive(now(), msg, remote);
+        if local {
+            self.core.receive_local(now(), msg, remote);
+        } else {
+            self.core.receive(now(), msg, remote);
+        }
     }
 
     fn inbound(&mut self, i: Inbound) {
         match i {
-            Inbound::Message(m, remote) => self.received(m, remote),
+            Inbound::Message(m, remote) => {
+                if !self.answer_outside_sa_connection(&m, &remote) {
+                    self.received(m, remote, false);
+                }
+            }
             Inbound::Datagram(b, from) => {
                 self.stats.local_received.fetch_add(1, Ordering::Relaxed);
                 if !is_keepalive(&b) {
-                    self.datagram_bytes(b, from);
+                    self.datagram_bytes(b, from, true);
                 }
             }
             Inbound::Opened(peer, w) => {
@@ -802,13 +829,62 @@ fn client_via(bytes: &Bytes, from: &str, to: &str) -> Option<Bytes> {
     Some(Bytes::from(out))
 }
 
+/// Whether the top Via's sent-by of a message (`v:` too) is `by` (`host:port`, not a prefix of
+/// a longer port).
+fn top_via_names(bytes: &[u8], by: &str) -> bool {
+    let head = &bytes[..find(bytes, b"\r\n\r\n").unwrap_or(bytes.len())];
+    let mut at = 0;
+    while let Some(n) = find(&head[at..], b"\r\n") {
+        let start = at + n + 2;
+        let rest = &head[start..];
+        let end = find(rest, b"\r\n").unwrap_or(rest.len());
+        let line = &rest[..end];
+        let value = if line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"via:") {
+            &line[4..]
+        } else if line.len() >= 2 && line[..2].eq_ignore_ascii_case(b"v:") {
+            &line[2..]
+        } else {
+            at = start;
+            continue;
+        };
+        // `SIP/2.0/UDP host:port;...`: the sent-by follows the first blank after the protocol
+        let value = value.trim_ascii_start();
+        let Some(sp) = value.iter().position(|b| b.is_ascii_whitespace()) else {
+            return false;
+        };
+        let sent_by = value[sp..].trim_ascii_start();
+        return sent_by.len() >= by.len()
+            && sent_by[..by.len()].eq_ignore_ascii_case(by.as_bytes())
+            && !sent_by.get(by.len()).is_some_and(u8::is_ascii_digit);
+    }
+    false
+}
+
 fn find(h: &[u8], n: &[u8]) -> Option<usize> {
     h.windows(n.len()).position(|w| w == n)
 }
 
 #[cfg(test)]
 mod client_port_tests {
-    use super::client_via;
+    use super::{client_via, top_via_names};
+
+    #[test]
+    fn a_response_names_the_client_port_by_its_top_via_only() {
+        let r = |via: &str| {
+            format!("SIP/2.0 200 OK\r\n{via}\r\nVia: SIP/2.0/UDP 127.0.0.1:5066;branch=z9hG4bK-2\r\nCall-ID: x\r\n\r\n")
+        };
+        let names = |via: &str| top_via_names(r(via).as_bytes(), "127.0.0.1:5066");
+        assert!(names("Via: SIP/2.0/UDP 127.0.0.1:5066;branch=z9hG4bK-1"));
+        assert!(names("v:SIP/2.0/TCP  127.0.0.1:5066"));
+        // another port, a longer one, and a second Via naming it do not count
+        assert!(!names("Via: SIP/2.0/UDP 127.0.0.1:5064;branch=z9hG4bK-1"));
+        assert!(!names("Via: SIP/2.0/UDP 127.0.0.1:50661;branch=z9hG4bK-1"));
+        assert!(!top_via_names(
+            b"SIP/2.0 200 OK\r\nCall-ID: x\r\n\r\n",
+            "127.0.0.1:5066"
+        ));
+    }
+
     use bytes::Bytes;
 
     #[test]

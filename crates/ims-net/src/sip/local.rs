@@ -25,6 +25,12 @@ use tokio::sync::mpsc;
 /// the socket would have carried (Via, Path, Record-Route and the rest unchanged). An endpoint
 /// bound to a wildcard address (`0.0.0.0`, `::`) takes no part: the address its peers see as the
 /// source is not known there.
+///
+/// The endpoints of one table trust each other's syntax: what one hands over was written by the
+/// ims-sip encoder of an element of this process, so a receiving proxy applies only its own
+/// configuration's checks to it ([`ims_sip::validate_policy`]: size, scheme, Max-Forwards,
+/// Proxy-Require), not the full syntax walk of [`ims_sip::validate`]. Put only endpoints whose
+/// traffic you trust in one table.
 #[derive(Debug, Clone, Default)]
 pub struct LocalLinks {
     peers: Arc<RwLock<HashMap<SocketAddr, mpsc::UnboundedSender<Inbound>>>>,

@@ -474,6 +474,15 @@ impl Core for ProxyCore {
             }
         }
     }
+    fn receive_local(&mut self, now: Instant, msg: OwnedMessage, remote: Remote) {
+        match &mut self.stateless {
+            Some(s) => s.receive(msg, remote),
+            // a co-located role checked the syntax: only this proxy's own rules apply
+            None => {
+                let _ = self.proxy.receive_checked(now, msg, remote);
+            }
+        }
+    }
     fn transport_error(&mut self, now: Instant, txn: TxnId) {
         let _ = self.proxy.handle_input(now, Input::TransportError { txn });
     }

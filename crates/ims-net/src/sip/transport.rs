@@ -2,7 +2,7 @@
 //! RFC 5626 keep-alives, and the receive-side Via fix-ups of RFC 3261 §18.2.1 / RFC 3581.
 
 use bytes::{Buf, Bytes, BytesMut};
-use ims_sip::{Frame, Framer, OwnedMessage, ParserConfig};
+use ims_sip::{Frame, Framer, HeaderName, OwnedMessage, ParserConfig};
 use ims_txn::{Remote, TxnId};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,47 +53,61 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Applies RFC 3261 §18.2.1 and RFC 3581 §4 to the top Via of a received request: adds
 /// `received` when the sent-by host is not the source address, fills in `rport` with the
 /// source port when the client asked for it. Returns `None` when nothing changes.
-pub(crate) fn fix_via(msg: &OwnedMessage, source: SocketAddr) -> Option<OwnedMessage> {
+///
+/// The change is spliced into the top Via value as written (the rest of the message keeps its
+/// bytes) and the result parsed once with `parser`, the configuration the message was read with.
+pub(crate) fn fix_via(
+    msg: &OwnedMessage,
+    source: SocketAddr,
+    parser: &ParserConfig,
+) -> Option<OwnedMessage> {
     let m = msg.as_message();
     let via = m.top_via().ok()??;
     let want_rport = via.rport() == Some(None);
-    let host_matches = via.host().ip() == Some(source.ip());
-    if host_matches && !want_rport {
+    let add_received = via.host().ip() != Some(source.ip()) && via.received().is_none();
+    if !want_rport && !add_received {
         return None;
     }
-    let mut value = via.to_string();
+    // the element `top_via` read: the first one of the first non-empty Via line
+    let bytes = msg.bytes();
+    let (_, elem) = m.list(HeaderName::Via).find(|(_, e)| !e.is_empty())?;
+    let start = (elem.as_ptr() as usize).checked_sub(bytes.as_ptr() as usize)?;
+    let end = start + elem.len();
+    if end > bytes.len() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(bytes.len() + 48);
+    out.extend_from_slice(&bytes[..start]);
     if want_rport {
-        value = fill_rport(&value, source.port());
+        fill_rport(&mut out, elem, source.port());
+    } else {
+        out.extend_from_slice(elem.as_bytes());
     }
-    if !host_matches && via.received().is_none() {
-        let ip = match source.ip() {
-            IpAddr::V4(a) => a.to_string(),
-            IpAddr::V6(a) => format!("[{a}]"),
-        };
-        value.push_str(";received=");
-        value.push_str(&ip);
+    if add_received {
+        out.extend_from_slice(b";received=");
+        match source.ip() {
+            IpAddr::V4(a) => out.extend_from_slice(a.to_string().as_bytes()),
+            IpAddr::V6(a) => out.extend_from_slice(format!("[{a}]").as_bytes()),
+        }
     }
-    let mut e = m.edit();
-    e.pop_via();
-    e.push_via(value);
-    e.to_owned_message().ok()
+    out.extend_from_slice(&bytes[end..]);
+    OwnedMessage::parse_datagram_with(Bytes::from(out), parser).ok()
 }
 
-/// `;rport` → `;rport=<port>` in a Via value (parameter names are case-insensitive).
-fn fill_rport(via: &str, port: u16) -> String {
-    let mut out = String::with_capacity(via.len() + 6);
+/// `;rport` → `;rport=<port>` in a Via value (parameter names are case-insensitive), appended
+/// to `out`.
+fn fill_rport(out: &mut Vec<u8>, via: &str, port: u16) {
     for (i, part) in via.split(';').enumerate() {
         if i > 0 {
-            out.push(';');
+            out.push(b';');
         }
         if i > 0 && part.trim().eq_ignore_ascii_case("rport") {
-            out.push_str("rport=");
-            out.push_str(&port.to_string());
+            out.extend_from_slice(b"rport=");
+            out.extend_from_slice(port.to_string().as_bytes());
         } else {
-            out.push_str(part);
+            out.extend_from_slice(part.as_bytes());
         }
     }
-    out
 }
 
 /// RFC 3261 §8.2.2 / §21.4.1: the 400 response to an unparsable request datagram, built from
@@ -671,7 +685,7 @@ mod tests {
         // RFC 3581 §4 example: rport filled in, received added because the host differs
         let m = req("SIP/2.0/UDP 10.1.1.1:4540;rport;branch=z9hG4bKkjshdyff");
         let src: SocketAddr = "192.0.2.1:9988".parse().unwrap();
-        let f = fix_via(&m, src).unwrap();
+        let f = fix_via(&m, src, &ParserConfig::default()).unwrap();
         let fm = f.as_message();
         let v = fm.top_via().unwrap().unwrap();
         assert_eq!(v.rport(), Some(Some(9988)));
@@ -681,10 +695,63 @@ mod tests {
     }
 
     #[test]
+    fn the_fix_is_spliced_into_the_top_element_and_the_rest_keeps_its_bytes() {
+        // two Vias on one line (compact name), a body without Content-Length: only the first
+        // element changes
+        let raw = "MESSAGE sip:b@example.com SIP/2.0\r\nv: SIP/2.0/UDP 10.1.1.1:4540 ; RPORT ;branch=z9hG4bK7 , \
+                   SIP/2.0/UDP second.example.com;rport\r\nTo: <sip:b@example.com>\r\n\
+                   From: <sip:a@example.com>;tag=1\r\nCall-ID: c\r\nCSeq: 1 MESSAGE\r\n\r\nhello";
+        let m = OwnedMessage::parse_datagram(Bytes::from(raw)).unwrap();
+        let src: SocketAddr = "192.0.2.1:9988".parse().unwrap();
+        let f = fix_via(&m, src, &ParserConfig::default()).unwrap();
+        let fm = f.as_message();
+        let vias: Vec<_> = fm.via().map(Result::unwrap).collect();
+        assert_eq!(vias.len(), 2);
+        assert_eq!(vias[0].rport(), Some(Some(9988)));
+        assert_eq!(vias[0].received(), Some("192.0.2.1"));
+        assert_eq!(vias[0].branch(), Some("z9hG4bK7"));
+        assert_eq!(vias[1].rport(), Some(None), "the second Via is not touched");
+        assert_eq!(fm.body(), b"hello");
+        let text = std::str::from_utf8(f.bytes()).unwrap();
+        assert!(text.contains(
+            "v: SIP/2.0/UDP 10.1.1.1:4540 ;rport=9988;branch=z9hG4bK7;received=192.0.2.1 , SIP/2.0/UDP second"
+        ), "{text}");
+        assert!(text.ends_with("\r\nCSeq: 1 MESSAGE\r\n\r\nhello"));
+        // a received already there stays alone, rport still filled; IPv6 sources are bracketed
+        let m = req("SIP/2.0/UDP h.example.com;received=192.0.2.7;rport");
+        let f = fix_via(&m, "192.0.2.1:7".parse().unwrap(), &ParserConfig::default()).unwrap();
+        let v = f.as_message().top_via().unwrap().unwrap();
+        assert_eq!(
+            (v.received(), v.rport()),
+            (Some("192.0.2.7"), Some(Some(7)))
+        );
+        assert!(fix_via(&m, "192.0.2.7:7".parse().unwrap(), &ParserConfig::default()).is_some());
+        let m = req("SIP/2.0/UDP h.example.com;branch=z9hG4bK2");
+        let f = fix_via(
+            &m,
+            "[2001:db8::9]:5060".parse().unwrap(),
+            &ParserConfig::default(),
+        )
+        .unwrap();
+        let v = f.as_message().top_via().unwrap().unwrap();
+        assert_eq!(v.received(), Some("[2001:db8::9]"));
+    }
+
+    #[test]
     fn received_only_when_host_differs() {
         let m = req("SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1");
-        assert!(fix_via(&m, "192.0.2.1:5060".parse().unwrap()).is_none());
-        let f = fix_via(&m, "192.0.2.2:5060".parse().unwrap()).unwrap();
+        assert!(fix_via(
+            &m,
+            "192.0.2.1:5060".parse().unwrap(),
+            &ParserConfig::default()
+        )
+        .is_none());
+        let f = fix_via(
+            &m,
+            "192.0.2.2:5060".parse().unwrap(),
+            &ParserConfig::default(),
+        )
+        .unwrap();
         let fm = f.as_message();
         let v = fm.top_via().unwrap().unwrap();
         assert_eq!(v.received(), Some("192.0.2.2"));

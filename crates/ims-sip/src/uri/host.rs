@@ -58,10 +58,38 @@ impl fmt::Display for Host<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Host::Domain(d) => f.write_str(d),
-            Host::Ipv4(a) => write!(f, "{a}"),
-            Host::Ipv6(s) => write!(f, "[{s}]"),
+            Host::Ipv4(a) => f.write_str(ipv4_text(*a, &mut [0; 15])),
+            Host::Ipv6(s) => {
+                f.write_str("[")?;
+                f.write_str(s)?;
+                f.write_str("]")
+            }
         }
     }
+}
+
+/// The dotted quad of `a` written into `buf` (what `Ipv4Addr`'s `Display` writes, without the
+/// formatting machinery: hosts are written at every hop).
+pub(crate) fn ipv4_text(a: Ipv4Addr, buf: &mut [u8; 15]) -> &str {
+    let mut n = 0;
+    for (i, o) in a.octets().into_iter().enumerate() {
+        if i > 0 {
+            buf[n] = b'.';
+            n += 1;
+        }
+        if o >= 100 {
+            buf[n] = b'0' + o / 100;
+            n += 1;
+        }
+        if o >= 10 {
+            buf[n] = b'0' + o / 10 % 10;
+            n += 1;
+        }
+        buf[n] = b'0' + o % 10;
+        n += 1;
+    }
+    // only ASCII digits and dots were written
+    std::str::from_utf8(&buf[..n]).unwrap_or_default()
 }
 
 /// Parses a host at the start of `s`; returns it and the bytes used.
@@ -271,5 +299,19 @@ mod tests {
         assert!(Host::parse(".").is_err());
         assert!(Host::parse("[2001:db8::10").is_err());
         assert!(Host::parse("[zz::1]").is_err());
+    }
+
+    #[test]
+    fn ipv4_hosts_are_written_as_std_writes_them() {
+        for o in 0..=255u8 {
+            for a in [
+                Ipv4Addr::new(o, 0, 9, 10),
+                Ipv4Addr::new(99, o, 100, 255),
+                Ipv4Addr::new(1, 199, o, o),
+            ] {
+                assert_eq!(Host::Ipv4(a).to_string(), a.to_string());
+            }
+        }
+        assert_eq!(Host::Ipv6("::1").to_string(), "[::1]");
     }
 }
