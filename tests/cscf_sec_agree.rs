@@ -37,7 +37,7 @@ mod common;
 mod ims_core;
 
 use ims::auth::digest::{answer_aka, Challenge, Request};
-use ims::nf::runtime::CoreOptions;
+use ims::nf::runtime::{CoreOptions, ImsCore};
 use ims::nf::sec_agree::{
     mechanisms, RecordingInstaller, SaInstaller, SaOperation, SecAgreeConfig,
 };
@@ -201,6 +201,159 @@ fn answer(resp: &OwnedMessage, usim: &mut ims::auth::aka::Usim) -> (String, [u8;
     let (creds, keys) = answer_aka(&ch, usim, IMPI, &req).expect("the USIM accepts AUTN");
     let keys = keys.expect("no resynchronisation");
     (creds.to_string(), keys.ck, keys.ik)
+}
+
+/// An audio SDP: the offer of a UE's call to itself and its answer.
+const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+                   m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+
+/// A Security-Client offering `ipsec-3gpp` with HMAC-SHA-1-96, the UE's SPIs and its protected
+/// client and server ports.
+fn security_client(spi_c: u32, spi_s: u32, uc: u16, us: u16) -> String {
+    format!(
+        "ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;spi-c={spi_c};spi-s={spi_s};port-c={uc};port-s={us}"
+    )
+}
+
+/// Adapts a REGISTER of `register` to a UE whose Contact names its protected server port `us`
+/// and whose registration has the Call-ID `sec-agree-{call}@127.0.0.1`.
+fn ue_on(us: u16, call: &str) -> impl Fn(String) -> String {
+    let (from, to) = (
+        format!("@127.0.0.1:{UE_PORT_US}>"),
+        format!("@127.0.0.1:{us}>"),
+    );
+    let call_id = format!("Call-ID: sec-agree-{call}@");
+    move |r: String| {
+        r.replace(&from, &to)
+            .replace("Call-ID: sec-agree-1@", &call_id)
+    }
+}
+
+/// Registers a UE over the SAs with the P-CSCF at `base` (protected server port `ps`): the
+/// unprotected first REGISTER from `plain` (branch `{tag}1`) gets the 401, the protected one
+/// from `protected` at its protected client port `uc` (branch `{tag}2`, CSeq 2, echoing the
+/// Security-Server) the 200. `ours` adapts both REGISTERs to the UE. Returns the Authorization
+/// and the Security-Server, for the REGISTERs to come.
+async fn register_over_sas(
+    (plain, plain_port): (&UdpSocket, u16),
+    (protected, uc): (&UdpSocket, u16),
+    (base, ps): (u16, u16),
+    client: &str,
+    tag: &str,
+    usim: &mut ims::auth::aka::Usim,
+    ours: impl Fn(String) -> String,
+) -> (String, String) {
+    let first = first_register(plain_port, &format!("{tag}1"), client);
+    let (r401, server) = challenged(plain, base, &ours(first)).await;
+    let (auth, _, _) = answer(&r401, usim);
+    let second = register(uc, &format!("{tag}2"), 2, 600, &auth, client, Some(&server));
+    let r = transact(protected, ps, &ours(second)).await;
+    assert_eq!(r.as_message().status(), Some(200), "{}", r.as_message());
+    (auth, server)
+}
+
+/// The UE's INVITE to itself over the SA (from its protected client port `uc`; branch
+/// `z9hG4bK-{call}1`, Call-ID `{call}-call@127.0.0.1`), with the audio offer.
+fn self_invite_with_sdp(uc: u16, call: &str, contact: &str) -> String {
+    format!(
+        "INVITE sip:{IMPI} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:{uc};branch=z9hG4bK-{call}1;rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:{IMPI}>;tag=caller\r\nTo: <sip:{IMPI}>\r\n\
+         Call-ID: {call}-call@127.0.0.1\r\nCSeq: 1 INVITE\r\n\
+         Contact: <{contact}>\r\nContent-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{SDP}",
+        SDP.len()
+    )
+}
+
+/// Waits (20 s at most for each datagram) for the INVITE reaching the UE's `sock`, passing
+/// anything else over; returns it with where it came from.
+async fn invite_reaching(sock: &UdpSocket) -> (OwnedMessage, SocketAddr) {
+    let mut buf = vec![0u8; 65535];
+    loop {
+        let (n, from) = tokio::time::timeout(Duration::from_secs(20), sock.recv_from(&mut buf))
+            .await
+            .expect("the INVITE reaches the UE's protected server port")
+            .expect("recv");
+        let m =
+            OwnedMessage::parse_datagram(bytes::Bytes::copy_from_slice(&buf[..n])).expect("SIP");
+        if m.as_message().method() == Some(ims::sip::Method::Invite) {
+            return (m, from);
+        }
+    }
+}
+
+/// The callee UE's 200 to `invite` (To-tag `callee`), with its Contact and the audio answer.
+fn ok_with_sdp(invite: &OwnedMessage, contact: &str) -> Vec<u8> {
+    ims::sip::ResponseBuilder::from_request_with_tag(&invite.as_message(), 200, Some("callee"))
+        .header("Contact", format!("<{contact}>"))
+        .body("application/sdp", SDP.as_bytes().to_vec())
+        .to_vec()
+}
+
+/// Waits until the PCRF holds `n` Rx sessions.
+async fn wait_rx_sessions(core: &ImsCore, what: &str, n: usize) {
+    ims_core::wait_for(what, || {
+        core.pcrf().is_some_and(|p| p.lock().unwrap().len() == n)
+    })
+    .await;
+}
+
+/// Has the admin API start a network release (`POST {path}` with `body`, answered 200), then
+/// answers with a 200 every BYE reaching the UE's protected server port `ue_server` and asserts
+/// that all of them — two at least: the P-CSCF's own and the one along the route set — came over
+/// the SA, from the P-CSCF's protected client port `pc` (`toward` names the UE); then waits for
+/// the call's Rx sessions to end.
+async fn release_over_the_sa(
+    core: &ImsCore,
+    admin: SocketAddr,
+    path: &str,
+    body: &str,
+    ue_server: &UdpSocket,
+    pc: u16,
+    toward: &str,
+) {
+    let (st, body) = ims_core::admin_request(admin, "POST", path, body).await;
+    assert_eq!(st, 200, "{body}");
+    let mut byes = Vec::new();
+    let mut buf = vec![0u8; 65535];
+    let until = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        // two BYEs at least (the P-CSCF's own and the one along the route set), then a
+        // moment for any other
+        let deadline = if byes.len() >= 2 {
+            until.min(tokio::time::Instant::now() + Duration::from_secs(2))
+        } else {
+            until
+        };
+        let Ok(Ok((n, from))) =
+            tokio::time::timeout_at(deadline, ue_server.recv_from(&mut buf)).await
+        else {
+            break;
+        };
+        let m =
+            OwnedMessage::parse_datagram(bytes::Bytes::copy_from_slice(&buf[..n])).expect("SIP");
+        let v = m.as_message();
+        if v.method() != Some(ims::sip::Method::Bye) {
+            continue;
+        }
+        let resp = ims::sip::ResponseBuilder::from_request(&v, 200).to_vec();
+        ue_server.send_to(&resp, from).await.expect("send");
+        let branch = v
+            .top_via()
+            .ok()
+            .flatten()
+            .and_then(|x| x.branch().map(str::to_string));
+        if !byes.iter().any(|(_, b)| *b == branch) {
+            byes.push((from, branch));
+        }
+    }
+    assert!(byes.len() >= 2, "BYEs: {byes:?}");
+    assert!(
+        byes.iter().all(|(f, _)| *f == SocketAddr::new(LO, pc)),
+        "every BYE toward {toward} leaves from port-c: {byes:?}"
+    );
+    wait_rx_sessions(core, "the Rx sessions to end", 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -394,36 +547,24 @@ async fn ims_aka_registration_with_sec_agree() {
          Contact: <sip:{IMSI}@127.0.0.1:{UE_PORT_US}>\r\nContent-Length: 0\r\n\r\n"
     );
     let callee = tokio::spawn(async move {
+        let (m, from) = invite_reaching(&ue_server).await;
+        let v = m.as_message();
+        let via = v.header(HeaderName::Via).unwrap_or_default().to_string();
+        let resp = ims::sip::ResponseBuilder::from_request_with_tag(&v, 486, Some("busy")).to_vec();
+        ue_server.send_to(&resp, from).await.expect("send 486");
+        // the P-CSCF's ACK for the 486 comes the same way
         let mut buf = vec![0u8; 65535];
-        loop {
-            let (n, from) =
-                tokio::time::timeout(Duration::from_secs(20), ue_server.recv_from(&mut buf))
-                    .await
-                    .expect("the INVITE reaches the UE's protected server port")
-                    .expect("recv");
-            let m = OwnedMessage::parse_datagram(bytes::Bytes::copy_from_slice(&buf[..n]))
-                .expect("SIP");
-            let v = m.as_message();
-            if v.method() != Some(ims::sip::Method::Invite) {
-                continue;
-            }
-            let via = v.header(HeaderName::Via).unwrap_or_default().to_string();
-            let resp =
-                ims::sip::ResponseBuilder::from_request_with_tag(&v, 486, Some("busy")).to_vec();
-            ue_server.send_to(&resp, from).await.expect("send 486");
-            // the P-CSCF's ACK for the 486 comes the same way
-            let ack = tokio::time::timeout(Duration::from_secs(10), async {
-                loop {
-                    let (n, f) = ue_server.recv_from(&mut buf).await.expect("recv");
-                    if buf[..n].starts_with(b"ACK ") {
-                        return f;
-                    }
+        let ack = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let (n, f) = ue_server.recv_from(&mut buf).await.expect("recv");
+                if buf[..n].starts_with(b"ACK ") {
+                    return f;
                 }
-            })
-            .await
-            .expect("the ACK of the 486");
-            return (from, via, ack);
-        }
+            }
+        })
+        .await
+        .expect("the ACK of the 486");
+        (from, via, ack)
     });
     let r = transact(&protected, PORT_PS, &invite).await;
     assert_eq!(r.as_message().status(), Some(486), "{}", r.as_message());
@@ -568,35 +709,23 @@ async fn tcp_toward_the_ue_leaves_from_the_protected_client_port() {
         }
         l.expect("TCP port free")
     };
-    let client = format!(
-        "ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;spi-c=5555;spi-s=6666;port-c={uc};port-s={us}"
-    );
     let tcp_contact = |r: String| {
         r.replace(
             &format!("@127.0.0.1:{UE_PORT_US}>"),
             &format!("@127.0.0.1:{us};transport=tcp>"),
         )
     };
-    let (r401, server) = challenged(
-        &plain,
-        base,
-        &tcp_contact(first_register(plain_port, "t1", &client)),
-    )
-    .await;
     let mut usim = usim();
-    let (auth, _, _) = answer(&r401, &mut usim);
-    let r200 = transact(
-        &protected,
-        ps,
-        &tcp_contact(register(uc, "t2", 2, 600, &auth, &client, Some(&server))),
+    register_over_sas(
+        (&plain, plain_port),
+        (&protected, uc),
+        (base, ps),
+        &security_client(5555, 6666, uc, us),
+        "t",
+        &mut usim,
+        tcp_contact,
     )
     .await;
-    assert_eq!(
-        r200.as_message().status(),
-        Some(200),
-        "{}",
-        r200.as_message()
-    );
     let contact = format!("sip:{IMSI}@127.0.0.1:{us};transport=tcp");
     wait_registered(&pcscf, &contact, false).await;
 
@@ -720,33 +849,21 @@ async fn a_network_release_and_the_ues_answers_go_over_the_sas() {
     let protected = bind(uc).await;
     let ue_server = bind(us).await;
     let stray_sock = bind(stray).await;
-    let client = format!(
-        "ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;spi-c=7777;spi-s=8888;port-c={uc};port-s={us}"
-    );
-    let ours = |r: String| {
-        r.replace(
-            &format!("@127.0.0.1:{UE_PORT_US}>"),
-            &format!("@127.0.0.1:{us}>"),
-        )
-        .replace("Call-ID: sec-agree-1@", "Call-ID: sec-agree-rel@")
-    };
+    let client = security_client(7777, 8888, uc, us);
+    let ours = ue_on(us, "rel");
     let mut usim = usim();
 
     // registration over the SAs
-    let (r401, server) = challenged(
-        &plain,
-        base,
-        &ours(first_register(plain_port, "r1", &client)),
+    let (auth, server) = register_over_sas(
+        (&plain, plain_port),
+        (&protected, uc),
+        (base, ps),
+        &client,
+        "r",
+        &mut usim,
+        &ours,
     )
     .await;
-    let (auth, _, _) = answer(&r401, &mut usim);
-    let r = transact(
-        &protected,
-        ps,
-        &ours(register(uc, "r2", 2, 600, &auth, &client, Some(&server))),
-    )
-    .await;
-    assert_eq!(r.as_message().status(), Some(200), "{}", r.as_message());
 
     // the policy: a re-REGISTER over the SAs is challenged, and answered over them
     let again = transact(
@@ -778,53 +895,26 @@ async fn a_network_release_and_the_ues_answers_go_over_the_sas() {
     wait_registered(&pcscf, &contact, false).await;
 
     // the UE calls itself over the SA; the callee side answers first from outside the SA
-    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-               m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
-    let invite = format!(
-        "INVITE sip:{IMPI} SIP/2.0\r\n\
-         Via: SIP/2.0/UDP 127.0.0.1:{uc};branch=z9hG4bK-rel1;rport\r\n\
-         Max-Forwards: 70\r\nFrom: <sip:{IMPI}>;tag=caller\r\nTo: <sip:{IMPI}>\r\n\
-         Call-ID: rel-call@127.0.0.1\r\nCSeq: 1 INVITE\r\n\
-         Contact: <{contact}>\r\nContent-Type: application/sdp\r\n\
-         Content-Length: {}\r\n\r\n{sdp}",
-        sdp.len()
-    );
+    let invite = self_invite_with_sdp(uc, "rel", &contact);
     let proper_sent = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sent = proper_sent.clone();
     let callee_contact = contact.clone();
     let callee = tokio::spawn(async move {
-        let mut buf = vec![0u8; 65535];
-        let recv = |buf: &mut Vec<u8>, n: usize| {
-            OwnedMessage::parse_datagram(bytes::Bytes::copy_from_slice(&buf[..n])).expect("SIP")
-        };
         // the INVITE, from port-c
-        let (first, from) = loop {
-            let (n, from) =
-                tokio::time::timeout(Duration::from_secs(20), ue_server.recv_from(&mut buf))
-                    .await
-                    .expect("the INVITE reaches the UE")
-                    .expect("recv");
-            let m = recv(&mut buf, n);
-            if m.as_message().method() == Some(ims::sip::Method::Invite) {
-                break (m, from);
-            }
-        };
+        let (first, from) = invite_reaching(&ue_server).await;
         assert_eq!(
             from,
             SocketAddr::new(LO, pc),
             "the INVITE leaves from port-c"
         );
-        let v = first.as_message();
-        let branch = v
+        let branch = first
+            .as_message()
             .top_via()
             .ok()
             .flatten()
             .and_then(|x| x.branch().map(str::to_string))
             .expect("branch");
-        let ok = ims::sip::ResponseBuilder::from_request_with_tag(&v, 200, Some("callee"))
-            .header("Contact", format!("<{callee_contact}>"))
-            .body("application/sdp", sdp.as_bytes().to_vec())
-            .to_vec();
+        let ok = ok_with_sdp(&first, &callee_contact);
         // outside the SA: from another UE port to port-c and to port-s, from port-s to the
         // P-CSCF's port-s
         for to in [pc, ps] {
@@ -838,10 +928,12 @@ async fn a_network_release_and_the_ues_answers_go_over_the_sas() {
             .await
             .expect("send");
         // neither ended the P-CSCF's client transaction: its INVITE comes again
+        let mut buf = vec![0u8; 65535];
         tokio::time::timeout(Duration::from_secs(10), async {
             loop {
                 let (n, _) = ue_server.recv_from(&mut buf).await.expect("recv");
-                let m = recv(&mut buf, n);
+                let m = OwnedMessage::parse_datagram(bytes::Bytes::copy_from_slice(&buf[..n]))
+                    .expect("SIP");
                 let m = m.as_message();
                 if m.method() == Some(ims::sip::Method::Invite)
                     && m.top_via()
@@ -869,56 +961,10 @@ async fn a_network_release_and_the_ues_answers_go_over_the_sas() {
         "a 200 from outside the SA reached the caller"
     );
     let ue_server = callee.await.expect("callee task");
-    ims_core::wait_for("both sides' Rx sessions", || {
-        core.pcrf().is_some_and(|p| p.lock().unwrap().len() == 2)
-    })
-    .await;
+    wait_rx_sessions(&core, "both sides' Rx sessions", 2).await;
 
     // the PCRF aborts the sessions: the BYEs reaching the UE all come over the SA
-    let (st, body) = ims_core::admin_request(admin, "POST", "/pcrf/asr", "{}").await;
-    assert_eq!(st, 200, "{body}");
-    let mut byes = Vec::new();
-    let mut buf = vec![0u8; 65535];
-    let until = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        // two BYEs at least (the P-CSCF's own and the one along the route set), then a
-        // moment for any other
-        let deadline = if byes.len() >= 2 {
-            until.min(tokio::time::Instant::now() + Duration::from_secs(2))
-        } else {
-            until
-        };
-        let Ok(Ok((n, from))) =
-            tokio::time::timeout_at(deadline, ue_server.recv_from(&mut buf)).await
-        else {
-            break;
-        };
-        let m =
-            OwnedMessage::parse_datagram(bytes::Bytes::copy_from_slice(&buf[..n])).expect("SIP");
-        let v = m.as_message();
-        if v.method() != Some(ims::sip::Method::Bye) {
-            continue;
-        }
-        let resp = ims::sip::ResponseBuilder::from_request(&v, 200).to_vec();
-        ue_server.send_to(&resp, from).await.expect("send");
-        let branch = v
-            .top_via()
-            .ok()
-            .flatten()
-            .and_then(|x| x.branch().map(str::to_string));
-        if !byes.iter().any(|(_, b)| *b == branch) {
-            byes.push((from, branch));
-        }
-    }
-    assert!(byes.len() >= 2, "BYEs: {byes:?}");
-    assert!(
-        byes.iter().all(|(f, _)| *f == SocketAddr::new(LO, pc)),
-        "every BYE toward the UE leaves from port-c: {byes:?}"
-    );
-    ims_core::wait_for("the Rx sessions to end", || {
-        core.pcrf().is_some_and(|p| p.lock().unwrap().is_empty())
-    })
-    .await;
+    release_over_the_sa(&core, admin, "/pcrf/asr", "{}", &ue_server, pc, "the UE").await;
     core.shutdown();
 }
 
@@ -941,31 +987,17 @@ async fn a_network_deregistration_releases_the_call_over_the_sas_then_ends_them(
     let plain = bind(plain_port).await;
     let protected = bind(uc).await;
     let ue_server = bind(us).await;
-    let client = format!(
-        "ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;spi-c=4444;spi-s=3333;port-c={uc};port-s={us}"
-    );
-    let ours = |r: String| {
-        r.replace(
-            &format!("@127.0.0.1:{UE_PORT_US}>"),
-            &format!("@127.0.0.1:{us}>"),
-        )
-        .replace("Call-ID: sec-agree-1@", "Call-ID: sec-agree-dereg@")
-    };
     let mut usim = usim();
-    let (r401, server) = challenged(
-        &plain,
-        base,
-        &ours(first_register(plain_port, "d1", &client)),
+    register_over_sas(
+        (&plain, plain_port),
+        (&protected, uc),
+        (base, ps),
+        &security_client(4444, 3333, uc, us),
+        "d",
+        &mut usim,
+        ue_on(us, "dereg"),
     )
     .await;
-    let (auth, _, _) = answer(&r401, &mut usim);
-    let r = transact(
-        &protected,
-        ps,
-        &ours(register(uc, "d2", 2, 600, &auth, &client, Some(&server))),
-    )
-    .await;
-    assert_eq!(r.as_message().status(), Some(200), "{}", r.as_message());
     drop(usim);
     let contact = format!("sip:{IMSI}@127.0.0.1:{us}");
     wait_registered(&pcscf, &contact, true).await;
@@ -975,99 +1007,29 @@ async fn a_network_deregistration_releases_the_call_over_the_sas_then_ends_them(
     .await;
 
     // the UE calls itself over the SA and answers over it
-    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-               m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
-    let invite = format!(
-        "INVITE sip:{IMPI} SIP/2.0\r\n\
-         Via: SIP/2.0/UDP 127.0.0.1:{uc};branch=z9hG4bK-dereg1;rport\r\n\
-         Max-Forwards: 70\r\nFrom: <sip:{IMPI}>;tag=caller\r\nTo: <sip:{IMPI}>\r\n\
-         Call-ID: dereg-call@127.0.0.1\r\nCSeq: 1 INVITE\r\n\
-         Contact: <{contact}>\r\nContent-Type: application/sdp\r\n\
-         Content-Length: {}\r\n\r\n{sdp}",
-        sdp.len()
-    );
+    let invite = self_invite_with_sdp(uc, "dereg", &contact);
     let callee_contact = contact.clone();
     let callee = tokio::spawn(async move {
-        let mut buf = vec![0u8; 65535];
-        let (invite, from) = loop {
-            let (n, from) =
-                tokio::time::timeout(Duration::from_secs(20), ue_server.recv_from(&mut buf))
-                    .await
-                    .expect("the INVITE reaches the UE")
-                    .expect("recv");
-            let m = OwnedMessage::parse_datagram(bytes::Bytes::copy_from_slice(&buf[..n]))
-                .expect("SIP");
-            if m.as_message().method() == Some(ims::sip::Method::Invite) {
-                break (m, from);
-            }
-        };
-        let ok = ims::sip::ResponseBuilder::from_request_with_tag(
-            &invite.as_message(),
-            200,
-            Some("callee"),
-        )
-        .header("Contact", format!("<{callee_contact}>"))
-        .body("application/sdp", sdp.as_bytes().to_vec())
-        .to_vec();
+        let (invite, from) = invite_reaching(&ue_server).await;
+        let ok = ok_with_sdp(&invite, &callee_contact);
         ue_server.send_to(&ok, from).await.expect("send 200");
         ue_server
     });
     let r = transact(&protected, ps, &invite).await;
     assert_eq!(r.as_message().status(), Some(200), "{}", r.as_message());
     let ue_server = callee.await.expect("callee task");
-    ims_core::wait_for("both sides' Rx sessions", || {
-        core.pcrf().is_some_and(|p| p.lock().unwrap().len() == 2)
-    })
-    .await;
+    wait_rx_sessions(&core, "both sides' Rx sessions", 2).await;
 
     // the HSS de-registers the UE: the BYEs reaching it all come over the SA, and are answered
-    let (st, body) = ims_core::admin_request(
+    release_over_the_sa(
+        &core,
         admin,
-        "POST",
         "/rtr",
         &format!(r#"{{"impi":"{IMPI}","reason":0,"info":"gone"}}"#),
+        &ue_server,
+        pc,
+        "the de-registered UE",
     )
-    .await;
-    assert_eq!(st, 200, "{body}");
-    let mut byes = Vec::new();
-    let mut buf = vec![0u8; 65535];
-    let until = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let deadline = if byes.len() >= 2 {
-            until.min(tokio::time::Instant::now() + Duration::from_secs(2))
-        } else {
-            until
-        };
-        let Ok(Ok((n, from))) =
-            tokio::time::timeout_at(deadline, ue_server.recv_from(&mut buf)).await
-        else {
-            break;
-        };
-        let m =
-            OwnedMessage::parse_datagram(bytes::Bytes::copy_from_slice(&buf[..n])).expect("SIP");
-        let v = m.as_message();
-        if v.method() != Some(ims::sip::Method::Bye) {
-            continue;
-        }
-        let resp = ims::sip::ResponseBuilder::from_request(&v, 200).to_vec();
-        ue_server.send_to(&resp, from).await.expect("send");
-        let branch = v
-            .top_via()
-            .ok()
-            .flatten()
-            .and_then(|x| x.branch().map(str::to_string));
-        if !byes.iter().any(|(_, b)| *b == branch) {
-            byes.push((from, branch));
-        }
-    }
-    assert!(byes.len() >= 2, "BYEs: {byes:?}");
-    assert!(
-        byes.iter().all(|(f, _)| *f == SocketAddr::new(LO, pc)),
-        "every BYE toward the de-registered UE leaves from port-c: {byes:?}"
-    );
-    ims_core::wait_for("the Rx sessions to end", || {
-        core.pcrf().is_some_and(|p| p.lock().unwrap().is_empty())
-    })
     .await;
     // the registration and, after the BYEs, the SAs are gone
     assert!(pcscf.registration(&contact).is_none());

@@ -945,13 +945,12 @@ async fn a_late_callee_does_not_hold_the_other_session_on_the_shared_connection(
     p.anchor.shutdown();
 }
 
-/// A multi-megabyte chunk (one SEND, Byte-Range 1-N/N, from A's second connection) is
-/// re-chunked by the anchor as it streams in (RFC 4975 §5.1, §7.1.1) instead of holding the
-/// anchor's connection to B — which both sessions share — until its end-line: a small message
-/// of the other session, sent while the big chunk is only partly written, reaches B first;
-/// then the big message arrives byte for byte, and A's chunk gets exactly one response, 200.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_streamed_chunk_does_not_hold_the_shared_connection() {
+/// One session from A to B through the anchor (session 0) and a second one (session 1) whose
+/// A side is left to the test, for a raw socket of its own. Returns the pair, the listener
+/// bound at the port A's offer of session 1 names (keep it for the test's length), A's local
+/// URI and the anchor's path toward A of session 1, and the session-ids: A's of session 0,
+/// B's of sessions 0 and 1.
+async fn raw_second() -> (Pair, TcpListener, String, Vec<String>, [String; 3]) {
     let mut p = pair(1, Setup::Default, Setup::Default).await;
     let raw_listener = TcpListener::bind(lo0()).await.unwrap();
     let raw_port = raw_listener.local_addr().unwrap().port();
@@ -961,6 +960,17 @@ async fn a_streamed_chunk_does_not_hold_the_shared_connection() {
         p.b_legs[0].sid.clone(),
         p.b_legs[1].sid.clone(),
     );
+    (p, raw_listener, raw_local, anchor_path, [a0, b0, b1])
+}
+
+/// A multi-megabyte chunk (one SEND, Byte-Range 1-N/N, from A's second connection) is
+/// re-chunked by the anchor as it streams in (RFC 4975 §5.1, §7.1.1) instead of holding the
+/// anchor's connection to B — which both sessions share — until its end-line: a small message
+/// of the other session, sent while the big chunk is only partly written, reaches B first;
+/// then the big message arrives byte for byte, and A's chunk gets exactly one response, 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_chunk_does_not_hold_the_shared_connection() {
+    let (mut p, _raw_listener, raw_local, anchor_path, [a0, b0, b1]) = raw_second().await;
     let size = 3 * 1024 * 1024usize;
     let big: Vec<u8> = (0..size as u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
@@ -1074,15 +1084,7 @@ impl BigRx {
 /// each before): B's message of session 0, sent after the flood, reaches A promptly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_that_stops_reading_does_not_hold_the_shared_connection() {
-    let mut p = pair(1, Setup::Default, Setup::Default).await;
-    let raw_listener = TcpListener::bind(lo0()).await.unwrap();
-    let raw_port = raw_listener.local_addr().unwrap().port();
-    let (raw_local, anchor_path) = invite(&mut p, raw_port, Setup::Default).await;
-    let (a0, b0, b1) = (
-        p.a_legs[0].sid.clone(),
-        p.b_legs[0].sid.clone(),
-        p.b_legs[1].sid.clone(),
-    );
+    let (mut p, _raw_listener, raw_local, anchor_path, [a0, b0, b1]) = raw_second().await;
     let (ac, bc) = (p.a.conn.as_mut().unwrap(), p.b.conn.as_mut().unwrap());
     // A binds session 0; the silent party binds session 1 with one SEND, then never reads
     ac.send(&a0, text("text/plain", "a0 hello", false))

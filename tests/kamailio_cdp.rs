@@ -519,9 +519,17 @@ async fn icscf_forwards_a_register(mode: IcscfMode) {
     };
 
     // our HSS (ims-nf) behind our Diameter node, answering UAR: with the S-CSCF's name, or
-    // (none configured) with Server-Capabilities
+    // (none configured) with the capabilities the operator asks of an S-CSCF for this user
+    // (TS 29.228 §6.1.1, TS 29.229 §6.3.4): mandatory capability 1, optional 2
     let default_scscf = (mode == IcscfMode::ServerName).then(|| scscf_uri.clone());
     let mut h = ims::nf::hss::Hss::new(default_scscf);
+    if mode == IcscfMode::Capabilities {
+        h = h.scscf_capabilities(ims::nf::hss::ScscfCapabilities {
+            mandatory: vec![1],
+            optional: vec![2],
+            server_names: vec![],
+        });
+    }
     h.add_subscriber(ims::nf::hss::Subscriber {
         subscription: ims::nf::subscription::ImsSubscription {
             private_id: "alice@test.example".into(),
@@ -551,13 +559,10 @@ async fn icscf_forwards_a_register(mode: IcscfMode) {
         move |req| {
             let (srv, sn) = (srv.clone(), sn.clone());
             async move {
-                let mut uaa = srv
+                let uaa = srv
                     .answer(req.message.bytes())
                     .await
                     .expect("the HSS answers a UAR");
-                if mode == IcscfMode::Capabilities {
-                    uaa = with_capabilities(&uaa);
-                }
                 sn.lock()
                     .unwrap()
                     .push((req.message.bytes().to_vec(), uaa.clone()));
@@ -754,27 +759,6 @@ async fn icscf_forwards_a_register(mode: IcscfMode) {
     node.wait_stopped(SECS).await.unwrap();
 }
 
-/// The ims-nf HSS's UAA `uaa` (2001, no S-CSCF assigned: Server-Capabilities, empty) with the
-/// capabilities the operator asks of an S-CSCF for this user (TS 29.228 §6.1.1,
-/// TS 29.229 §6.3.4): mandatory capability 1, optional 2. (The ims-nf HSS has no capability
-/// configuration; its empty Server-Capabilities is valid — `*[…]` members only — but cdp 5.6.3
-/// drops a message with an AVP of no data: "AAACreateAVP: NULL value received for param
-/// data/length (AVP Code 603…)", "message conversion dropped", and the UAR times out.)
-fn with_capabilities(uaa: &[u8]) -> Vec<u8> {
-    use ims::diameter::Command as _;
-    let msg = ims::diameter::Message::parse(uaa).unwrap();
-    let mut a = ims::diameter::cx::Uaa::decode(&msg).unwrap();
-    assert_eq!(a.server_name, None, "no S-CSCF configured at the HSS");
-    let caps = a.server_capabilities.as_ref().expect("Server-Capabilities");
-    assert!(caps.mandatory_capability.is_empty() && caps.server_name.is_empty());
-    a.server_capabilities = Some(ims::diameter::cx::ServerCapabilities {
-        mandatory_capability: ims::diameter::repeated![1],
-        optional_capability: ims::diameter::repeated![2],
-        ..Default::default()
-    });
-    a.encode_answer(msg.header())
-}
-
 /// TCP `port` of 127.0.0.1 is listening (/proc/net/tcp, state 0A).
 fn tcp_listening(port: u16) -> bool {
     let port = format!(":{port:04X}");
@@ -787,11 +771,13 @@ fn tcp_listening(port: u16) -> bool {
     })
 }
 
-/// Kamailio's P-CSCF script for Rx (`ims_qos` over `cdp`, `ims_dialog` tracking the call):
-/// an INVITE from the UE is record-routed and relayed to the callee (`@UAS@`); its 183/200
-/// with an SDP answer triggers `Rx_AAR` (originating side: the UE made the offer), the reply
-/// waiting for the AAA; the dialog's end (BYE) makes `ims_qos` send the STR.
-const PCSCF_RX_SCRIPT: &str = r#"#!KAMAILIO
+/// A Kamailio P-CSCF script (`ims_qos` over `cdp`, `ims_dialog`, `ims_usrloc_pcscf`): the
+/// common head with `$modules` loaded after `ims_usrloc_pcscf` and `$params` after the common
+/// module parameters, then `$routes`.
+macro_rules! pcscf_script {
+    ($modules:literal, $params:literal, $routes:literal $(,)?) => {
+        concat!(
+            r#"#!KAMAILIO
 debug=2
 log_stderror=yes
 children=2
@@ -806,13 +792,29 @@ loadmodule "textops.so"
 loadmodule "siputils.so"
 loadmodule "ims_dialog.so"
 loadmodule "ims_usrloc_pcscf.so"
-loadmodule "cdp.so"
+"#,
+            $modules,
+            r#"loadmodule "cdp.so"
 loadmodule "cdp_avp.so"
 loadmodule "ims_qos.so"
 modparam("cdp", "config_file", "@DIR@/diameter.xml")
 modparam("ims_dialog", "dlg_flag", 4)
 modparam("ims_qos", "rx_dest_realm", "test.example")
-request_route {
+"#,
+            $params,
+            $routes
+        )
+    };
+}
+
+/// Kamailio's P-CSCF script for Rx (`ims_qos` over `cdp`, `ims_dialog` tracking the call):
+/// an INVITE from the UE is record-routed and relayed to the callee (`@UAS@`); its 183/200
+/// with an SDP answer triggers `Rx_AAR` (originating side: the UE made the offer), the reply
+/// waiting for the AAA; the dialog's end (BYE) makes `ims_qos` send the STR.
+const PCSCF_RX_SCRIPT: &str = pcscf_script!(
+    "",
+    "",
+    r#"request_route {
   if (has_totag()) {
     if (loose_route()) {
       # (after loose_route: ims_dialog has taken the request, e.g. the ACK confirms the dialog)
@@ -858,7 +860,8 @@ onreply_route[MT_REPLY] {
 route[MO_AAR_REPLY] {
   xlog("L_INFO", "Rx AAR result $avp(s:aar_return_code)\n");
 }
-"#;
+"#
+);
 
 /// The caller's offer: audio (PCMU, PCMA; 64 kbit/s) and video (H.264; 256 kbit/s).
 const RX_OFFER: &str = "v=0\r\n\
@@ -1146,30 +1149,16 @@ async fn abort_a_call(
             .session_id
             .into_owned();
         if rar_first {
-            let rar = server
-                .pcrf()
-                .lock()
-                .unwrap()
-                .reauth(
-                    &sid,
-                    &server.origin(),
-                    &[ims::diameter::rx::SpecificAction::IndicationOfReleaseOfBearer],
-                    &[1],
-                )
-                .expect("the PCRF holds the session");
-            let bytes = rar.encode(0, node.next_end_to_end());
-            let r = node
-                .request_with_timeout(bytes, Duration::from_secs(3))
-                .await;
-            assert!(
-                matches!(r, Err(ims::net::diameter::NodeError::Timeout)),
-                "ims_qos 5.6.3 answered a RAR: {r:?}"
-            );
-            assert!(
-                k.log().contains("Received an IMS_RAR"),
-                "the RAR did not reach ims_qos:\n{}",
-                k.tail()
-            );
+            unanswered_rar(
+                k,
+                node,
+                server,
+                &sid,
+                ims::diameter::rx::SpecificAction::IndicationOfReleaseOfBearer,
+                &[1],
+                Duration::from_secs(3),
+            )
+            .await;
             assert_eq!(
                 seen.lock().unwrap().len(),
                 before + 1,
@@ -1194,6 +1183,41 @@ async fn abort_a_call(
         abort
     );
     r
+}
+
+/// Our PCRF's RAR for the Rx session `sid` (Specific-Action `action`, media components
+/// `components`, TS 29.214 §4.4.6.2) reaches ims_qos ("Received an IMS_RAR"), which never
+/// answers it (ims_qos 5.6.3 has no RAR support): asserted, our request timing out after
+/// `wait`.
+async fn unanswered_rar(
+    k: &Kamailio,
+    node: &Node,
+    server: &ims::nf::pcrf::PcrfRxServer,
+    sid: &str,
+    action: ims::diameter::rx::SpecificAction,
+    components: &[u32],
+    wait: Duration,
+) {
+    use ims::diameter::Command as _;
+
+    let rar = server
+        .pcrf()
+        .lock()
+        .unwrap()
+        .reauth(sid, &server.origin(), &[action], components)
+        .expect("the PCRF holds the session");
+    let r = node
+        .request_with_timeout(rar.encode(0, node.next_end_to_end()), wait)
+        .await;
+    assert!(
+        matches!(r, Err(ims::net::diameter::NodeError::Timeout)),
+        "ims_qos 5.6.3 answered a RAR: {r:?}"
+    );
+    assert!(
+        k.log().contains("Received an IMS_RAR"),
+        "the RAR did not reach ims_qos:\n{}",
+        k.tail()
+    );
 }
 
 /// The Codec-Data AVPs of a Media-Component-Description, as text.
@@ -1772,31 +1796,13 @@ async fn kamailio_icscf_registration_round_with_our_scscf() {
 /// AAR before it is relayed to the registrar (`@REGISTRAR@`, the S-CSCF); the 200 saves the
 /// contact (`pcscf_save`), the de-registration's 200 deletes it, which makes `ims_qos` end the
 /// Rx session with an STR.
-const PCSCF_REG_SCRIPT: &str = r#"#!KAMAILIO
-debug=2
-log_stderror=yes
-children=2
-auto_aliases=no
-mpath="@MOD@"
-loadmodule "tm.so"
-loadmodule "sl.so"
-loadmodule "rr.so"
-loadmodule "pv.so"
-loadmodule "xlog.so"
-loadmodule "textops.so"
-loadmodule "siputils.so"
-loadmodule "ims_dialog.so"
-loadmodule "ims_usrloc_pcscf.so"
-loadmodule "ims_ipsec_pcscf.so"
+const PCSCF_REG_SCRIPT: &str = pcscf_script!(
+    r#"loadmodule "ims_ipsec_pcscf.so"
 loadmodule "ims_registrar_pcscf.so"
-loadmodule "cdp.so"
-loadmodule "cdp_avp.so"
-loadmodule "ims_qos.so"
-modparam("cdp", "config_file", "@DIR@/diameter.xml")
-modparam("ims_dialog", "dlg_flag", 4)
-modparam("ims_qos", "rx_dest_realm", "test.example")
-modparam("ims_registrar_pcscf", "pcscf_uri", "sip:127.0.0.1")
-request_route {
+"#,
+    r#"modparam("ims_registrar_pcscf", "pcscf_uri", "sip:127.0.0.1")
+"#,
+    r#"request_route {
   # a retransmission goes to its transaction (the script ends there)
   t_check_trans();
   if (is_method("REGISTER")) {
@@ -1838,7 +1844,8 @@ onreply_route[REG_REPLY] {
     xlog("L_INFO", "contact saved from the 200\n");
   }
 }
-"#;
+"#
+);
 
 /// The UE's REGISTER through the P-CSCF (CSeq `cseq`, `expires`), then its 200.
 fn pcscf_register(cseq: u32, expires: u32) -> String {
@@ -1895,6 +1902,15 @@ Content-Length: 0
     )
 }
 
+/// The UE (SIPp on 127.0.0.1:`ue_port`) runs `scenario` through Kamailio's P-CSCF with the
+/// Call-ID of its registration, and succeeds (`who` in the failure).
+async fn ue_registers(sipp: &Path, k: &Kamailio, scenario: &str, ue_port: u16, who: &str) {
+    let mut ue = sipp_cmd(sipp, k, scenario, ue_port);
+    ue.args(["-cid_str", "rx-reg-1@%s"])
+        .arg(format!("127.0.0.1:{}", k.sip));
+    sipp_done(who, ue.spawn().expect("start sipp (UE)"), true, k).await;
+}
+
 /// Kamailio as a P-CSCF with `ims_registrar_pcscf`: a UE's registration makes `ims_qos` open
 /// an Rx session for the signalling path (`Rx_AAR_Register`, TS 29.214 §4.4.5a) with the
 /// ims-nf PCRF behind our node before the REGISTER goes on: one Media-Component-Description
@@ -1947,16 +1963,7 @@ async fn kamailio_pcscf_registration_opens_and_ends_the_signalling_rx_session() 
         .expect("start sipp (registrar)");
     udp_bound(scscf_port).await;
     // both REGISTERs of the UE with the same Call-ID (RFC 3261 §10.2), the registrar's one call
-    let mut ue = sipp_cmd(&sipp, &k, "register", ue_port);
-    ue.args(["-cid_str", "rx-reg-1@%s"])
-        .arg(format!("127.0.0.1:{}", k.sip));
-    sipp_done(
-        "UE (REGISTER)",
-        ue.spawn().expect("start sipp (UE)"),
-        true,
-        &k,
-    )
-    .await;
+    ue_registers(&sipp, &k, "register", ue_port, "UE (REGISTER)").await;
     assert!(
         k.log().contains("Rx register AAR result 1\n"),
         "Kamailio did not take our AAA:\n{}",
@@ -2030,46 +2037,21 @@ async fn kamailio_pcscf_registration_opens_and_ends_the_signalling_rx_session() 
     // the registration and its Rx session stay (the STR below still comes at the
     // de-registration). A PCRF facing it must use ASR to end the session (asserted for a call
     // in `kamailio_pcscf_asks_our_pcrf_for_the_call_media`).
-    let rar = server
-        .pcrf()
-        .lock()
-        .unwrap()
-        .reauth(
-            &sid,
-            &server.origin(),
-            &[SpecificAction::IndicationOfLossOfBearer],
-            &[],
-        )
-        .expect("the PCRF holds the session");
-    let r = node
-        .request_with_timeout(
-            rar.encode(0, node.next_end_to_end()),
-            Duration::from_secs(4),
-        )
-        .await;
-    assert!(
-        matches!(r, Err(ims::net::diameter::NodeError::Timeout)),
-        "ims_qos 5.6.3 answered a RAR: {r:?}"
-    );
-    assert!(
-        k.log().contains("Received an IMS_RAR"),
-        "the RAR did not reach ims_qos:\n{}",
-        k.tail()
-    );
+    unanswered_rar(
+        &k,
+        &node,
+        &server,
+        &sid,
+        SpecificAction::IndicationOfLossOfBearer,
+        &[],
+        Duration::from_secs(4),
+    )
+    .await;
     assert_eq!(seen.lock().unwrap().len(), 1, "no STR after the RAR");
     assert_eq!(server.pcrf().lock().unwrap().len(), 1);
 
     // the de-registration: no AAR; its 200 deletes the contact and ims_qos sends the STR
-    let mut ue = sipp_cmd(&sipp, &k, "deregister", ue_port);
-    ue.args(["-cid_str", "rx-reg-1@%s"])
-        .arg(format!("127.0.0.1:{}", k.sip));
-    sipp_done(
-        "UE (de-REGISTER)",
-        ue.spawn().expect("start sipp (UE)"),
-        true,
-        &k,
-    )
-    .await;
+    ue_registers(&sipp, &k, "deregister", ue_port, "UE (de-REGISTER)").await;
     sipp_done("registrar", scscf, true, &k).await;
     poll("the STR at de-registration", &k, || {
         seen.lock().unwrap().len() >= 2

@@ -100,6 +100,20 @@ struct PeerToml {
     /// … and the HSSs (`[[hss.instance]] host, listen, users = [IMPIs]`).
     #[serde(default, rename = "instance")]
     instances: Vec<HssInstanceToml>,
+    /// `[hss.scscf_capabilities]`: what the embedded HSSs send in Server-Capabilities when
+    /// they name no S-CSCF (TS 29.229 §6.3.4; omitted when empty).
+    scscf_capabilities: Option<CapabilitiesToml>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CapabilitiesToml {
+    #[serde(default)]
+    mandatory: Vec<u32>,
+    #[serde(default)]
+    optional: Vec<u32>,
+    #[serde(default)]
+    server_names: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -269,6 +283,13 @@ impl File {
         let mut o = ims::nf::runtime::CoreOptions::default()
             .with_reauthenticate_protected(self.registrar.reauthenticate_protected)
             .with_in_process(self.in_process);
+        if let Some(c) = &self.hss.scscf_capabilities {
+            o = o.with_scscf_capabilities(ims::nf::hss::ScscfCapabilities {
+                mandatory: c.mandatory.clone(),
+                optional: c.optional.clone(),
+                server_names: c.server_names.clone(),
+            });
+        }
         if let Some(s) = &self.sec_agree {
             let installer: Option<std::sync::Arc<dyn ims::nf::sec_agree::SaInstaller>> = s
                 .xfrm

@@ -16,7 +16,12 @@
 //! | `POST /pcrf/rar` | `{"session_id"?, "action"?: "loss_of_bearer" \| "release_of_bearer" \| n, "flows"?: [n]}` | RAR with Specific-Action (default loss of bearer) for the media components `flows` (default all) |
 //!
 //! The `/pcrf/` endpoints exist when the PCRF is embedded too ([`HssAdmin::set_pcrf`]); they
-//! answer `{"sessions": [{"session_id", "result"}]}` with the ASA/RAA result of each.
+//! answer `{"sessions": [{"session_id", "result"}]}` with the ASA/RAA result of each. A RAR
+//! reporting the loss or release of every bearer of a session (no `flows`) falls back to an
+//! ASR when the AF does not answer it or answers an error
+//! ([`report_bearer_event`], [`HssAdmin::pcrf_bearer_report`]):
+//! such an entry carries `"result"` (the RAA's code, `null` without an RAA), `"rar_error"` and
+//! `"asr": {"result", "error"?, "removed"}`.
 //!
 //! Answers are JSON: `{"result": 2001, ...}` (the RTA/PPA Result-Code or Experimental-Result-Code)
 //! or `{"error": "..."}` with 400 (bad request), 404 (unknown subscriber), 409 (not registered
@@ -29,7 +34,7 @@
 use crate::cx::LocalHss;
 use crate::cx_wire::{answer_code, ChargingAddresses, DiameterRequester, HssInitiated};
 use crate::hss::{AkaCredentials, Credentials, RegistrationState, Subscriber};
-use crate::pcrf::Pcrf;
+use crate::pcrf::{report_bearer_event, BearerReport, Pcrf, PcrfRequest, RarFailure};
 use crate::scscf::DeregistrationReason;
 use crate::subscription::{ImsSubscription, PublicIdentity, ServiceProfile};
 use ims_auth::milenage::OperatorKey;
@@ -275,6 +280,43 @@ impl<R: DiameterRequester> HssAdmin<R> {
                 .map(|a| a.encode(0, 0));
             if let Some(req) = req {
                 out.push((sid, c.send(req).await?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reports the loss or release (`action`) of every bearer of `session` (every session when
+    /// `None`) with a RAR, falling back to an ASR when the AF does not answer it or answers an
+    /// error ([`report_bearer_event`], TS 29.214 §4.4.4,
+    /// §4.4.6.2). Returns each session's report.
+    pub async fn pcrf_bearer_report(
+        &self,
+        session: Option<&str>,
+        action: SpecificAction,
+    ) -> Result<Vec<(String, BearerReport)>, AdminError> {
+        let c = self.pcrf()?;
+        let origin = Origin {
+            host: &c.origin_host,
+            realm: &c.realm,
+            state_id: None,
+        };
+        let mut out = Vec::new();
+        for sid in self.pcrf_targets(session)? {
+            let req = c.pcrf.lock().expect("PCRF lock is never poisoned").reauth(
+                &sid,
+                &origin,
+                &[action],
+                &[],
+            );
+            if let Some(req) = req {
+                let report = report_bearer_event(
+                    &c.pcrf,
+                    &c.requester,
+                    &origin,
+                    PcrfRequest::Rar(Box::new(req)),
+                )
+                .await;
+                out.push((sid, report));
             }
         }
         Ok(out)
@@ -582,6 +624,29 @@ impl<R: DiameterRequester> PcrfControl<R> {
     }
 }
 
+fn reports_json(v: Vec<(String, BearerReport)>) -> Value {
+    let one = |(s, r): (String, BearerReport)| match r {
+        BearerReport::Reauthorized(code) => json!({ "session_id": s, "result": code }),
+        BearerReport::Aborted { rar, asa, removed } => {
+            let (raa, rar_error) = match rar {
+                Some(RarFailure::Refused(code)) => (json!(code), format!("RAA {code}")),
+                Some(RarFailure::NoAnswer(e)) => (Value::Null, format!("no RAA: {e}")),
+                None => (Value::Null, "no RAR sent".to_string()),
+            };
+            let asr = match asa {
+                Ok(code) => json!({ "result": code, "removed": removed }),
+                Err(e) => json!({ "result": Value::Null, "error": e, "removed": removed }),
+            };
+            json!({ "session_id": s, "result": raa, "rar_error": rar_error, "asr": asr })
+        }
+        BearerReport::Removed => {
+            json!({ "session_id": s, "result": 5002, "removed": true })
+        }
+        _ => json!({ "session_id": s, "result": Value::Null, "error": "no such session" }),
+    };
+    json!({ "sessions": v.into_iter().map(one).collect::<Vec<_>>() })
+}
+
 fn sessions_json(v: Vec<(String, u32)>) -> Value {
     json!({
         "sessions": v
@@ -726,10 +791,23 @@ async fn route<R: DiameterRequester>(
                     .ok_or_else(|| AdminError::BadRequest("flows: numbers".into()))?,
                 Some(_) => return Err(AdminError::BadRequest("flows: an array".into())),
             };
-            admin
-                .pcrf_rar(str_of(&v, "session_id")?, &[action], &flows)
-                .await
-                .map(sessions_json)
+            let bearers_gone = matches!(
+                action,
+                SpecificAction::IndicationOfLossOfBearer
+                    | SpecificAction::IndicationOfReleaseOfBearer
+            );
+            if bearers_gone && flows.is_empty() {
+                // every bearer: an unanswered or refused RAR ends the session with an ASR
+                admin
+                    .pcrf_bearer_report(str_of(&v, "session_id")?, action)
+                    .await
+                    .map(reports_json)
+            } else {
+                admin
+                    .pcrf_rar(str_of(&v, "session_id")?, &[action], &flows)
+                    .await
+                    .map(sessions_json)
+            }
         }
         _ => Err(AdminError::BadRequest(format!(
             "no such endpoint: {method} {path}"
@@ -835,6 +913,79 @@ pub async fn serve_http<R: DiameterRequester>(listener: TcpListener, admin: Arc<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hss::Hss;
+    use crate::pcrf::tests::FakeAf;
+    use crate::pcrf::PcrfRxServer;
+    use ims_diameter::dict::command;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match f.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(v) => v,
+            std::task::Poll::Pending => panic!("in-process futures complete at once"),
+        }
+    }
+
+    /// `POST /pcrf/rar` (all bearers lost) to an AF that never answers RARs (Kamailio 5.6.3):
+    /// the PCRF ends the session with an ASR instead of leaving it up with a 502.
+    #[test]
+    fn pcrf_rar_unanswered_falls_back_to_an_asr() {
+        let pcrf = Arc::new(std::sync::Mutex::new(Pcrf::new(None)));
+        let server = PcrfRxServer::new("pcrf.ims.example.org", "ims.example.org", pcrf.clone());
+        let aar = ims_diameter::rx::Aar {
+            session_id: "s1".into(),
+            auth_application_id: ims_diameter::dict::app::RX,
+            origin_host: "pcscf.ims.example.org".into(),
+            origin_realm: "ims.example.org".into(),
+            destination_realm: "ims.example.org".into(),
+            specific_action: vec![SpecificAction::IndicationOfLossOfBearer].into(),
+            ..Default::default()
+        };
+        let aaa = server.answer(&aar.encode(1, 1)).unwrap();
+        assert_eq!(answer_code(&aaa), Some(2001));
+        let local = LocalHss::new(
+            Arc::new(std::sync::Mutex::new(Hss::new(None))),
+            "ims.example.org",
+            || [0; 16],
+        );
+        let admin = HssAdmin::new(
+            local,
+            FakeAf::new(Some(2001), true),
+            "hss.ims.example.org",
+            "ims.example.org",
+            "scscf.ims.example.org",
+        );
+        let af = FakeAf::new(None, true);
+        let seen = af.seen.clone();
+        admin.set_pcrf(pcrf.clone(), af, "pcrf.ims.example.org", "ims.example.org");
+        let (status, body) = block_on(handle(
+            &admin,
+            "POST",
+            "/pcrf/rar",
+            br#"{"session_id":"s1","action":"loss_of_bearer"}"#,
+        ));
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [command::RE_AUTH, command::ABORT_SESSION]
+        );
+        let s = &body["sessions"][0];
+        assert_eq!(s["session_id"], "s1", "{body}");
+        assert_eq!(s["result"], Value::Null, "no RAA: {body}");
+        assert_eq!(s["asr"]["result"], 2001, "{body}");
+        assert_eq!(s["asr"]["removed"], false, "{body}");
+        // a partial loss (flows named) keeps the plain RAR: no RAA is an error, no ASR
+        let (status, _) = block_on(handle(
+            &admin,
+            "POST",
+            "/pcrf/rar",
+            br#"{"session_id":"s1","action":"loss_of_bearer","flows":[1]}"#,
+        ));
+        assert_eq!(status, 502);
+        assert_eq!(seen.lock().unwrap().len(), 3);
+        assert_eq!(pcrf.lock().unwrap().session_ids(), ["s1"]);
+    }
 
     #[test]
     fn subscriber_from_json_with_ifcs() {

@@ -4,8 +4,8 @@
 
 use crate::cx::{CxClient, CxFailure, LocalHss, MaaAnswer, MarQuery, SarQuery};
 use crate::hss::{
-    result, AuthItem, AuthScheme, CxResult, LiaDecision, SaaDecision, ServerAssignmentType,
-    UaaDecision, UserAuthorizationType,
+    result, AuthItem, AuthScheme, CxResult, LiaDecision, SaaDecision, ScscfCapabilities,
+    ServerAssignmentType, UaaDecision, UserAuthorizationType,
 };
 use crate::scscf::{DeregistrationReason, RegEvent, Scscf};
 use crate::store::BindingStore;
@@ -170,7 +170,7 @@ impl HssCxServer {
                     Err(CxFailure::Result(res)) => UaaDecision {
                         result: res,
                         server_name: None,
-                        server_capabilities: false,
+                        server_capabilities: None,
                     },
                     Err(CxFailure::Unreachable(_)) => return None,
                 };
@@ -181,7 +181,10 @@ impl HssCxServer {
                     origin_host: oh,
                     origin_realm: or,
                     server_name: d.server_name.map(Cow::Owned),
-                    server_capabilities: d.server_capabilities.then(ServerCapabilities::default),
+                    server_capabilities: d
+                        .server_capabilities
+                        .as_ref()
+                        .and_then(capabilities_to_wire),
                     ..Default::default()
                 };
                 a.set_outcome(d.result);
@@ -277,7 +280,7 @@ impl HssCxServer {
                     Err(CxFailure::Result(res)) => LiaDecision {
                         result: res,
                         server_name: None,
-                        server_capabilities: false,
+                        server_capabilities: None,
                     },
                     Err(CxFailure::Unreachable(_)) => return None,
                 };
@@ -288,7 +291,10 @@ impl HssCxServer {
                     origin_host: oh,
                     origin_realm: or,
                     server_name: d.server_name.map(Cow::Owned),
-                    server_capabilities: d.server_capabilities.then(ServerCapabilities::default),
+                    server_capabilities: d
+                        .server_capabilities
+                        .as_ref()
+                        .and_then(capabilities_to_wire),
                     ..Default::default()
                 };
                 a.set_outcome(d.result);
@@ -296,6 +302,35 @@ impl HssCxServer {
             }
             _ => None,
         }
+    }
+}
+
+/// The Server-Capabilities AVP for `c`; `None` for an empty set (TS 29.229 §6.3.4 allows a
+/// group with no members, but it says nothing, and Kamailio's cdp drops a message carrying an
+/// AVP without data).
+fn capabilities_to_wire(c: &ScscfCapabilities) -> Option<ServerCapabilities<'static>> {
+    if c.is_empty() {
+        return None;
+    }
+    Some(ServerCapabilities {
+        mandatory_capability: c.mandatory.clone().into(),
+        optional_capability: c.optional.clone().into(),
+        server_name: c
+            .server_names
+            .iter()
+            .map(|n| Cow::Owned(n.clone()))
+            .collect::<Vec<_>>()
+            .into(),
+        ..Default::default()
+    })
+}
+
+/// The capabilities a received Server-Capabilities AVP carries.
+fn capabilities_of_wire(c: &ServerCapabilities<'_>) -> ScscfCapabilities {
+    ScscfCapabilities {
+        mandatory: c.mandatory_capability.to_vec(),
+        optional: c.optional_capability.to_vec(),
+        server_names: c.server_name.iter().map(|n| n.to_string()).collect(),
     }
 }
 
@@ -493,7 +528,7 @@ impl<R: DiameterRequester> CxClient for DiameterCx<R> {
         let d = UaaDecision {
             result: outcome(a.outcome()),
             server_name: a.server_name.map(|s| s.into_owned()),
-            server_capabilities: a.server_capabilities.is_some(),
+            server_capabilities: a.server_capabilities.as_ref().map(capabilities_of_wire),
         };
         if d.result.is_success() {
             Ok(d)
@@ -623,7 +658,7 @@ impl<R: DiameterRequester> CxClient for DiameterCx<R> {
         let d = LiaDecision {
             result: outcome(a.outcome()),
             server_name: a.server_name.map(|s| s.into_owned()),
-            server_capabilities: a.server_capabilities.is_some(),
+            server_capabilities: a.server_capabilities.as_ref().map(capabilities_of_wire),
         };
         if d.result.is_success() {
             Ok(d)
@@ -927,7 +962,11 @@ mod tests {
     }
 
     fn client() -> DiameterCx<Loopback> {
-        let mut h = Hss::new(None);
+        client_with(ScscfCapabilities::default())
+    }
+
+    fn client_with(capabilities: ScscfCapabilities) -> DiameterCx<Loopback> {
+        let mut h = Hss::new(None).scscf_capabilities(capabilities);
         h.add_subscriber(Subscriber {
             subscription: ImsSubscription {
                 private_id: "alice@ims.example.org".into(),
@@ -957,6 +996,98 @@ mod tests {
             "ims.example.org",
             "ims.example.org",
         )
+    }
+
+    /// The raw UAA of the HSS behind `c` to a first registration of alice.
+    fn raw_uaa(c: &DiameterCx<Loopback>, auth_type: cx::UserAuthorizationType) -> Vec<u8> {
+        let uar = Uar {
+            session_id: "s;9".into(),
+            vendor_specific_application_id: VendorSpecificApplicationId::cx(),
+            auth_session_state: AuthSessionState::NoStateMaintained,
+            origin_host: "icscf.ims.example.org".into(),
+            origin_realm: "ims.example.org".into(),
+            destination_realm: "ims.example.org".into(),
+            user_name: "alice@ims.example.org".into(),
+            public_identity: "sip:alice@ims.example.org".into(),
+            user_authorization_type: Some(auth_type),
+            ..Default::default()
+        }
+        .encode(1, 2);
+        block_on(c.requester.0.answer(&uar)).unwrap()
+    }
+
+    /// TS 29.229 §6.3.4: Server-Capabilities ::= *[Mandatory-Capability] *[Optional-Capability]
+    /// *[Server-Name]. The HSS sends what is configured, and omits the AVP rather than send an
+    /// empty group (Kamailio cdp 5.6.3 drops a message with an AVP of no data).
+    #[test]
+    fn uaa_server_capabilities_are_the_configured_ones_and_never_empty() {
+        use cx::UserAuthorizationType as T;
+        for t in [T::Registration, T::RegistrationAndCapabilities] {
+            let a = raw_uaa(&client(), t);
+            let m = Message::parse(&a).unwrap();
+            assert_eq!(m.outcome(), Some(result::FIRST_REGISTRATION), "{t:?}");
+            assert!(
+                m.find(ims_diameter::dict::SERVER_CAPABILITIES).is_none(),
+                "{t:?}: no empty Server-Capabilities"
+            );
+            assert!(m.find(ims_diameter::dict::SERVER_NAME).is_none(), "{t:?}");
+        }
+        let caps = ScscfCapabilities {
+            mandatory: vec![1, 3],
+            optional: vec![2],
+            server_names: vec!["sip:scscf1.ims.example.org:6060".into()],
+        };
+        let c = client_with(caps.clone());
+        for t in [T::Registration, T::RegistrationAndCapabilities] {
+            let a = raw_uaa(&c, t);
+            let m = Message::parse(&a).unwrap();
+            assert_eq!(m.outcome(), Some(result::FIRST_REGISTRATION), "{t:?}");
+            let group = m.find(ims_diameter::dict::SERVER_CAPABILITIES).unwrap();
+            assert_eq!(group.vendor_id(), ims_diameter::dict::VENDOR_3GPP);
+            // members in order, each 3GPP vendor-specific with its value
+            let members: Vec<(u32, Vec<u8>)> = group
+                .grouped()
+                .unwrap()
+                .map(|avp| {
+                    assert_eq!(avp.vendor_id(), ims_diameter::dict::VENDOR_3GPP);
+                    (avp.code(), avp.data().to_vec())
+                })
+                .collect();
+            assert_eq!(
+                members,
+                [
+                    (604, 1u32.to_be_bytes().to_vec()),
+                    (604, 3u32.to_be_bytes().to_vec()),
+                    (605, 2u32.to_be_bytes().to_vec()),
+                    (602, b"sip:scscf1.ims.example.org:6060".to_vec()),
+                ],
+                "{t:?}"
+            );
+            assert!(m.find(ims_diameter::dict::SERVER_NAME).is_none(), "{t:?}");
+        }
+        // the I-CSCF side reads them back
+        let uaa = block_on(c.uar(
+            "alice@ims.example.org",
+            "sip:alice@ims.example.org",
+            UserAuthorizationType::Registration,
+        ))
+        .unwrap();
+        assert_eq!(uaa.server_name, None);
+        assert_eq!(uaa.server_capabilities, Some(caps));
+        // once an S-CSCF is assigned, the UAA names it instead
+        block_on(c.mar(MarQuery {
+            impi: "alice@ims.example.org".into(),
+            impu: "sip:alice@ims.example.org".into(),
+            scheme: AuthScheme::AkaV1,
+            server_name: "sip:scscf2.ims.example.org".into(),
+            resync: None,
+        }))
+        .unwrap();
+        let a = raw_uaa(&c, T::Registration);
+        let m = Message::parse(&a).unwrap();
+        assert_eq!(m.outcome(), Some(result::SUBSEQUENT_REGISTRATION));
+        assert!(m.find(ims_diameter::dict::SERVER_CAPABILITIES).is_none());
+        assert!(m.find(ims_diameter::dict::SERVER_NAME).is_some());
     }
 
     #[test]
@@ -1056,7 +1187,8 @@ mod tests {
         let impu = "sip:alice@ims.example.org";
         let uaa = block_on(c.uar(impi, impu, UserAuthorizationType::Registration)).unwrap();
         assert_eq!(uaa.result, result::FIRST_REGISTRATION);
-        assert!(uaa.server_capabilities);
+        // no S-CSCF and no capabilities configured: neither Server-Name nor Server-Capabilities
+        assert_eq!((uaa.server_name, uaa.server_capabilities), (None, None));
         let e = block_on(c.uar(
             impi,
             "sip:bob@ims.example.org",

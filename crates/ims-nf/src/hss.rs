@@ -171,6 +171,30 @@ impl ServerAssignmentType {
     }
 }
 
+/// The S-CSCF capabilities the operator requires for its users: what the HSS puts in the
+/// Server-Capabilities AVP of a UAA or LIA when no S-CSCF is assigned (TS 29.228 §6.1.1.1,
+/// §6.1.4.1; TS 29.229 §6.3.4: `Server-Capabilities ::= *[Mandatory-Capability]
+/// *[Optional-Capability] *[Server-Name]`). The capability numbers are operator-defined; the
+/// I-CSCF picks an S-CSCF offering every mandatory one and as many optional ones as it can,
+/// preferring the `server_names` listed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScscfCapabilities {
+    /// Mandatory-Capability values.
+    pub mandatory: Vec<u32>,
+    /// Optional-Capability values.
+    pub optional: Vec<u32>,
+    /// Server-Name values (SIP URIs of preferred S-CSCFs).
+    pub server_names: Vec<String>,
+}
+
+impl ScscfCapabilities {
+    /// True when it carries nothing: the HSS then omits Server-Capabilities (an empty Grouped
+    /// AVP tells the I-CSCF nothing, and Kamailio's cdp drops a message carrying one).
+    pub fn is_empty(&self) -> bool {
+        self.mandatory.is_empty() && self.optional.is_empty() && self.server_names.is_empty()
+    }
+}
+
 /// What the HSS answers a UAR with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UaaDecision {
@@ -178,8 +202,10 @@ pub struct UaaDecision {
     pub result: CxResult,
     /// `Server-Name` when an S-CSCF is assigned.
     pub server_name: Option<String>,
-    /// True when the I-CSCF must pick an S-CSCF itself (the answer carries Server-Capabilities).
-    pub server_capabilities: bool,
+    /// `Server-Capabilities` when the I-CSCF must pick an S-CSCF itself and the HSS has
+    /// capabilities configured ([`Hss::scscf_capabilities`]); never `Some` of an empty set from
+    /// [`Hss`]. `None` with no `server_name` on success: the I-CSCF picks from its own list.
+    pub server_capabilities: Option<ScscfCapabilities>,
 }
 
 /// One `SIP-Auth-Data-Item` of an MAA.
@@ -284,8 +310,9 @@ pub struct LiaDecision {
     pub result: CxResult,
     /// `Server-Name` of the S-CSCF serving the identity.
     pub server_name: Option<String>,
-    /// True when the I-CSCF must select an S-CSCF (Server-Capabilities).
-    pub server_capabilities: bool,
+    /// `Server-Capabilities` when the I-CSCF must select an S-CSCF (for unregistered services)
+    /// and the HSS has capabilities configured; never `Some` of an empty set from [`Hss`].
+    pub server_capabilities: Option<ScscfCapabilities>,
 }
 
 #[derive(Debug, Clone)]
@@ -325,6 +352,8 @@ pub struct Hss {
     default_server_name: Option<String>,
     /// Draw RANDs again while RES would contain a zero octet (see [`Hss::avoid_zero_res`]).
     avoid_zero_res: bool,
+    /// Server-Capabilities of answers naming no S-CSCF (see [`Hss::scscf_capabilities`]).
+    capabilities: ScscfCapabilities,
 }
 
 impl Hss {
@@ -344,6 +373,25 @@ impl Hss {
     pub fn avoid_zero_res(mut self, on: bool) -> Hss {
         self.avoid_zero_res = on;
         self
+    }
+
+    /// The S-CSCF capabilities sent in Server-Capabilities when a UAA (first registration, or a
+    /// UAR of type REGISTRATION_AND_CAPABILITIES) or an LIA (unregistered services) names no
+    /// S-CSCF (TS 29.228 §6.1.1.1, §6.1.4.1). Empty (the default): Server-Capabilities is
+    /// omitted and the I-CSCF selects from its own S-CSCF list.
+    pub fn scscf_capabilities(mut self, capabilities: ScscfCapabilities) -> Hss {
+        self.capabilities = capabilities;
+        self
+    }
+
+    /// The configured S-CSCF capabilities.
+    pub fn capabilities(&self) -> &ScscfCapabilities {
+        &self.capabilities
+    }
+
+    /// Server-Capabilities for an answer naming no S-CSCF: `None` when nothing is configured.
+    fn capabilities_to_send(&self) -> Option<ScscfCapabilities> {
+        Some(self.capabilities.clone()).filter(|c| !c.is_empty())
     }
 
     /// Provisions (or replaces) a subscriber.
@@ -399,7 +447,7 @@ impl Hss {
         let fail = |result| UaaDecision {
             result,
             server_name: None,
-            server_capabilities: false,
+            server_capabilities: None,
         };
         let sub = match self.check_pair(impi, impu) {
             Ok(s) => s,
@@ -419,39 +467,39 @@ impl Hss {
                 Some(n) if st.registration != RegistrationState::NotRegistered => UaaDecision {
                     result: result::SUCCESS,
                     server_name: Some(n.to_string()),
-                    server_capabilities: false,
+                    server_capabilities: None,
                 },
                 _ => fail(result::IDENTITY_NOT_REGISTERED),
             },
             UserAuthorizationType::RegistrationAndCapabilities => UaaDecision {
                 result: result::FIRST_REGISTRATION,
                 server_name: None,
-                server_capabilities: true,
+                server_capabilities: self.capabilities_to_send(),
             },
             UserAuthorizationType::Registration => match (&st.server_name, st.registration) {
                 (Some(n), RegistrationState::Registered | RegistrationState::Unregistered) => {
                     UaaDecision {
                         result: result::SUBSEQUENT_REGISTRATION,
                         server_name: Some(n.to_string()),
-                        server_capabilities: false,
+                        server_capabilities: None,
                     }
                 }
                 // an S-CSCF was assigned by an earlier MAR but registration did not complete
                 (Some(n), RegistrationState::NotRegistered) => UaaDecision {
                     result: result::SUBSEQUENT_REGISTRATION,
                     server_name: Some(n.to_string()),
-                    server_capabilities: false,
+                    server_capabilities: None,
                 },
                 (None, _) => match &self.default_server_name {
                     Some(n) => UaaDecision {
                         result: result::FIRST_REGISTRATION,
                         server_name: Some(n.clone()),
-                        server_capabilities: false,
+                        server_capabilities: None,
                     },
                     None => UaaDecision {
                         result: result::FIRST_REGISTRATION,
                         server_name: None,
-                        server_capabilities: true,
+                        server_capabilities: self.capabilities_to_send(),
                     },
                 },
             },
@@ -627,7 +675,7 @@ impl Hss {
         let fail = |result| LiaDecision {
             result,
             server_name: None,
-            server_capabilities: false,
+            server_capabilities: None,
         };
         let Some(owner) = self.owners.get(impu) else {
             return fail(result::USER_UNKNOWN);
@@ -637,12 +685,12 @@ impl Hss {
             (RegistrationState::Registered, Some(n)) => LiaDecision {
                 result: result::SUCCESS,
                 server_name: Some(n.to_string()),
-                server_capabilities: false,
+                server_capabilities: None,
             },
             (RegistrationState::Unregistered, Some(n)) => LiaDecision {
                 result: result::UNREGISTERED_SERVICE,
                 server_name: Some(n.to_string()),
-                server_capabilities: false,
+                server_capabilities: None,
             },
             _ => {
                 // services for unregistered users: an iFC without ProfilePartIndicator or
@@ -662,12 +710,12 @@ impl Hss {
                     Some(n) => LiaDecision {
                         result: result::UNREGISTERED_SERVICE,
                         server_name: Some(n.clone()),
-                        server_capabilities: false,
+                        server_capabilities: None,
                     },
                     None => LiaDecision {
                         result: result::UNREGISTERED_SERVICE,
                         server_name: None,
-                        server_capabilities: true,
+                        server_capabilities: self.capabilities_to_send(),
                     },
                 }
             }
@@ -810,12 +858,61 @@ mod tests {
         assert_eq!(names.len(), MAX_SHARED_SERVER_NAMES);
     }
 
+    /// TS 29.228 §6.1.4.1: an LIA for an unregistered user with services for unregistered
+    /// users and no S-CSCF to name carries the configured capabilities, or none (never empty).
+    #[test]
+    fn lia_for_unregistered_services_carries_the_configured_capabilities() {
+        let caps = ScscfCapabilities {
+            mandatory: vec![7],
+            optional: vec![],
+            server_names: vec!["sip:scscf9.ims.example.org".into()],
+        };
+        for configured in [None, Some(caps)] {
+            let mut h = hss(None).scscf_capabilities(configured.clone().unwrap_or_default());
+            let mut sub = h.subscriber(IMPI).unwrap().clone();
+            sub.subscription.service_profiles[0]
+                .initial_filter_criteria
+                .push(crate::subscription::InitialFilterCriteria {
+                    priority: 1,
+                    trigger_point: None,
+                    application_server: crate::subscription::ApplicationServer::new(
+                        "sip:as.ims.example.org",
+                    ),
+                    profile_part_indicator: None,
+                });
+            h.add_subscriber(sub);
+            let lia = h.location_info(IMPU);
+            assert_eq!(lia.result, result::UNREGISTERED_SERVICE);
+            assert_eq!(lia.server_name, None);
+            assert_eq!(lia.server_capabilities, configured);
+            let uaa = h.user_authorization(
+                IMPI,
+                IMPU,
+                UserAuthorizationType::RegistrationAndCapabilities,
+            );
+            assert_eq!(uaa.server_capabilities, configured);
+        }
+        // a default S-CSCF is named instead
+        let h = hss(Some(SCSCF)).scscf_capabilities(ScscfCapabilities {
+            mandatory: vec![1],
+            ..Default::default()
+        });
+        let uaa = h.user_authorization(IMPI, IMPU, UserAuthorizationType::Registration);
+        assert_eq!(
+            (uaa.server_name.as_deref(), uaa.server_capabilities),
+            (Some(SCSCF), None)
+        );
+        assert!(ScscfCapabilities::default().is_empty());
+    }
+
     #[test]
     fn registration_flow_uar_mar_sar_lir() {
         let mut h = hss(None);
         let uaa = h.user_authorization(IMPI, IMPU, UserAuthorizationType::Registration);
         assert_eq!(uaa.result, result::FIRST_REGISTRATION);
-        assert!(uaa.server_capabilities);
+        // nothing configured: no Server-Capabilities (never an empty set)
+        assert_eq!(uaa.server_capabilities, None);
+        assert_eq!(uaa.server_name, None);
         assert_eq!(
             h.user_authorization("x@y", IMPU, UserAuthorizationType::Registration)
                 .result,

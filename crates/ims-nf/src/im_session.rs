@@ -51,7 +51,7 @@
 //! finishes originating processing and routes to the callee. Without a Route left, B legs go
 //! to [`ImSessionConfig::next_hop`] with [`ImSessionConfig::route`].
 //!
-//! MSRP over TLS (`msrps`, feature `tls`, [`ImSessionConfig::msrps`]): each leg is TCP or TLS
+//! MSRP over TLS (`msrps`, feature `tls`, `ImSessionConfig::msrps`): each leg is TCP or TLS
 //! on its own. B is offered A's transport first; when B refuses it as not acceptable (488 or
 //! 606) the anchor offers B the other one in a new INVITE, so a TCP caller reaches a TLS-only
 //! callee and a TLS caller a TCP-only one (the anchor terminates MSRP on each leg, RFC 4975

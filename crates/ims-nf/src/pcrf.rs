@@ -285,6 +285,122 @@ impl PcrfRequest {
     }
 }
 
+/// Why a RAR did not settle a report to the AF (see [`report_bearer_event`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RarFailure {
+    /// No answer: the request timed out (the Diameter node's request timeout) or could not be
+    /// sent. Kamailio 5.6.3's `ims_qos` never answers a RAR.
+    NoAnswer(String),
+    /// An answer with this non-success Result-Code / Experimental-Result-Code (3xxx, 4xxx,
+    /// 5xxx), or 0 for an answer without a result.
+    Refused(u32),
+}
+
+/// How [`report_bearer_event`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BearerReport {
+    /// The AF answered the RAR with this success code: it takes care of the session itself
+    /// (and ends it with an STR when it releases it, TS 29.214 §4.4.6.2).
+    Reauthorized(u32),
+    /// The PCRF ended the AF session with an ASR (TS 29.214 §4.4.4).
+    Aborted {
+        /// Why the RAR sent first failed; `None` when the ASR was the only request (the AF
+        /// had not subscribed to the bearer event, see [`Pcrf::bearer_lost`]).
+        rar: Option<RarFailure>,
+        /// The ASA's result code, or why there is none.
+        asa: Result<u32, String>,
+        /// The PCRF removed the session itself: no successful ASA, so no STR will come (the
+        /// IP-CAN bearer is gone anyway). With ASA 2001 the session stays until the AF's STR.
+        removed: bool,
+    },
+    /// The AF answered the RAR DIAMETER_UNKNOWN_SESSION_ID (5002): it holds no such session,
+    /// so no ASR is sent and the PCRF removed the session.
+    Removed,
+    /// The PCRF holds no session with that Session-Id: nothing was sent.
+    UnknownSession,
+}
+
+/// The result code of an answer's octets (0 when it has none or does not parse).
+fn answer_result(answer: &[u8]) -> u32 {
+    Message::parse(answer)
+        .ok()
+        .and_then(|m| m.outcome())
+        .map_or(0, |o| o.code())
+}
+
+/// Sends a PCRF-initiated request about a session's bearers — a RAR from [`Pcrf::reauth`] or
+/// [`Pcrf::bearer_lost`], or an ASR — through `requester` (the PCRF's Diameter node, whose
+/// request timeout bounds the wait), falling back to an ASR when the RAR does not settle it.
+///
+/// TS 29.214 §4.4.6.2: the PCRF reports a loss or release of bearer with a RAR when the AF
+/// subscribed to it; §4.4.4: the PCRF ends the AF session with an ASR when the session cannot
+/// go on (e.g. all bearers lost). A RAR that gets no RAA (a timeout), or an RAA with an error
+/// result, leaves the AF unaware while the bearer is gone, so the PCRF then sends an ASR
+/// (Abort-Cause BEARER_RELEASED) for the session. An RAA 5002 DIAMETER_UNKNOWN_SESSION_ID
+/// means the AF holds no such session: the PCRF forgets it instead. When the ASR is not
+/// answered with success either, the PCRF removes the session itself.
+///
+/// `pcrf` is locked only between the exchanges, never across an `await`.
+pub async fn report_bearer_event<R: DiameterRequester>(
+    pcrf: &Mutex<Pcrf>,
+    requester: &R,
+    origin: &Origin<'_>,
+    request: PcrfRequest,
+) -> BearerReport {
+    let lock = || pcrf.lock().expect("PCRF lock is never poisoned");
+    let (session_id, rar) = match request {
+        PcrfRequest::Asr(a) => (a.session_id.to_string(), PcrfRequest::Asr(a)),
+        PcrfRequest::Rar(r) => (r.session_id.to_string(), PcrfRequest::Rar(r)),
+    };
+    if lock().session(&session_id).is_none() {
+        return BearerReport::UnknownSession;
+    }
+    let failure = match &rar {
+        PcrfRequest::Asr(_) => None,
+        PcrfRequest::Rar(_) => {
+            let failure = match requester.request(rar.encode(0, 0)).await {
+                Err(e) => RarFailure::NoAnswer(e),
+                Ok(raa) => {
+                    let code = answer_result(&raa);
+                    if (2000..3000).contains(&code) {
+                        return BearerReport::Reauthorized(code);
+                    }
+                    if code == UNKNOWN_SESSION_ID.code() {
+                        lock().st(&session_id);
+                        return BearerReport::Removed;
+                    }
+                    RarFailure::Refused(code)
+                }
+            };
+            Some(failure)
+        }
+    };
+    let asr = match (&rar, &failure) {
+        (PcrfRequest::Asr(a), _) => Some(a.encode(0, 0)),
+        _ => lock()
+            .abort(&session_id, origin, AbortCause::BearerReleased)
+            .map(|a| a.encode(0, 0)),
+    };
+    let Some(asr) = asr else {
+        // the AF ended the session (STR) while the RAR was pending
+        return BearerReport::UnknownSession;
+    };
+    let asa = match requester.request(asr).await {
+        Ok(a) => Ok(answer_result(&a)),
+        Err(e) => Err(e),
+    };
+    let removed = !matches!(asa, Ok(c) if (2000..3000).contains(&c));
+    if removed {
+        lock().st(&session_id);
+    }
+    BearerReport::Aborted {
+        rar: failure,
+        asa,
+        removed,
+    }
+}
+
 /// What the PCRF keeps of one authorised media component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuthorizedMedia {
@@ -610,7 +726,7 @@ pub fn answer_pcrf_request(request: &[u8], origin: &Origin<'_>) -> Option<(Vec<u
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::rx_media::{media_components, OfferFrom};
 
@@ -755,6 +871,205 @@ m=audio 50000 RTP/AVP 116\r\nb=AS:49\r\na=rtpmap:116 AMR-WB/16000/1\r\n";
             block_on(rx.str(&sid)),
             Err(RxFailure::Refused(UNKNOWN_SESSION_ID))
         );
+    }
+
+    /// A fake AF node: answers an ASR with ASA 2001 (or not at all), a RAR with `raa` — or
+    /// never, as Kamailio 5.6.3's `ims_qos` (the requester then reports the Diameter node's
+    /// request timeout). Records the command codes it received.
+    pub(crate) struct FakeAf {
+        pub(crate) raa: Option<u32>,
+        pub(crate) answers_asr: bool,
+        pub(crate) seen: Arc<Mutex<Vec<u32>>>,
+    }
+
+    impl FakeAf {
+        pub(crate) fn new(raa: Option<u32>, answers_asr: bool) -> FakeAf {
+            FakeAf {
+                raa,
+                answers_asr,
+                seen: Arc::new(Mutex::new(Vec::new())),
+            }
+        }
+
+        pub(crate) fn seen(&self) -> Vec<u32> {
+            self.seen.lock().unwrap().clone()
+        }
+    }
+
+    impl DiameterRequester for FakeAf {
+        async fn request(&self, request: Vec<u8>) -> Result<Vec<u8>, String> {
+            let m = Message::parse(&request).map_err(|e| e.to_string())?;
+            self.seen.lock().unwrap().push(m.code());
+            let origin = Origin {
+                host: "pcscf.ims.example.org",
+                realm: "ims.example.org",
+                state_id: None,
+            };
+            match m.code() {
+                command::RE_AUTH => {
+                    let code = self.raa.ok_or("request timed out")?;
+                    let r = Rar::decode(&m).map_err(|e| e.to_string())?;
+                    let mut a = Raa {
+                        session_id: r.session_id.into_owned().into(),
+                        origin_host: origin.host.to_string().into(),
+                        origin_realm: origin.realm.to_string().into(),
+                        ..Default::default()
+                    };
+                    a.set_outcome(Outcome::from_result_code(code));
+                    Ok(a.encode_answer(m.header()))
+                }
+                command::ABORT_SESSION if self.answers_asr => {
+                    answer_pcrf_request(&request, &origin)
+                        .map(|(a, _)| a)
+                        .ok_or_else(|| "undecodable ASR".into())
+                }
+                _ => Err("request timed out".into()),
+            }
+        }
+    }
+
+    /// A PCRF holding one session `s1` of the AF, subscribed to loss/release of bearer.
+    fn pcrf_with_session() -> (Arc<Mutex<Pcrf>>, PcrfRxServer) {
+        let pcrf = Arc::new(Mutex::new(Pcrf::new(None)));
+        let server = PcrfRxServer::new("pcrf.ims.example.org", "ims.example.org", pcrf.clone());
+        let rx = DiameterRx::new(
+            Loopback(server.clone()),
+            "pcscf.ims.example.org",
+            "ims.example.org",
+            "ims.example.org",
+        );
+        let ue = ims_sdp::Session::parse_str(UE).unwrap();
+        let remote = ims_sdp::Session::parse_str(REMOTE).unwrap();
+        let media = media_components(&ue, &remote, OfferFrom::Ue);
+        block_on(rx.aar("s1", false, media, None)).unwrap();
+        (pcrf, server)
+    }
+
+    fn lost(pcrf: &Mutex<Pcrf>, server: &PcrfRxServer) -> PcrfRequest {
+        let req = pcrf
+            .lock()
+            .unwrap()
+            .bearer_lost("s1", &server.origin())
+            .unwrap();
+        assert!(matches!(req, PcrfRequest::Rar(_)), "the AF subscribed");
+        req
+    }
+
+    #[test]
+    fn an_unanswered_rar_is_followed_by_an_asr() {
+        let (pcrf, server) = pcrf_with_session();
+        // Kamailio 5.6.3: no RAA ever; the ASR is answered 2001
+        let af = FakeAf::new(None, true);
+        let report = block_on(report_bearer_event(
+            &pcrf,
+            &af,
+            &server.origin(),
+            lost(&pcrf, &server),
+        ));
+        assert_eq!(
+            report,
+            BearerReport::Aborted {
+                rar: Some(RarFailure::NoAnswer("request timed out".into())),
+                asa: Ok(2001),
+                removed: false,
+            }
+        );
+        assert_eq!(af.seen(), [command::RE_AUTH, command::ABORT_SESSION]);
+        // the session stays until the AF's STR (TS 29.214 §4.4.4)
+        assert_eq!(pcrf.lock().unwrap().session_ids(), ["s1"]);
+        assert_eq!(pcrf.lock().unwrap().st("s1"), Outcome::SUCCESS);
+    }
+
+    #[test]
+    fn an_asr_follows_a_refused_rar_and_an_unanswered_asr_removes_the_session() {
+        for raa in [3001, 5012, 4001] {
+            let (pcrf, server) = pcrf_with_session();
+            let af = FakeAf::new(Some(raa), false);
+            let report = block_on(report_bearer_event(
+                &pcrf,
+                &af,
+                &server.origin(),
+                lost(&pcrf, &server),
+            ));
+            assert_eq!(
+                report,
+                BearerReport::Aborted {
+                    rar: Some(RarFailure::Refused(raa)),
+                    asa: Err("request timed out".into()),
+                    removed: true,
+                },
+                "RAA {raa}"
+            );
+            assert_eq!(af.seen(), [command::RE_AUTH, command::ABORT_SESSION]);
+            assert!(pcrf.lock().unwrap().is_empty(), "RAA {raa}");
+        }
+    }
+
+    #[test]
+    fn an_answered_rar_or_an_unknown_session_sends_no_asr() {
+        let (pcrf, server) = pcrf_with_session();
+        let af = FakeAf::new(Some(2001), true);
+        let report = block_on(report_bearer_event(
+            &pcrf,
+            &af,
+            &server.origin(),
+            lost(&pcrf, &server),
+        ));
+        assert_eq!(report, BearerReport::Reauthorized(2001));
+        assert_eq!(af.seen(), [command::RE_AUTH]);
+        assert_eq!(pcrf.lock().unwrap().len(), 1);
+        // the AF does not know the session: forgotten, no ASR
+        let af = FakeAf::new(Some(5002), true);
+        let report = block_on(report_bearer_event(
+            &pcrf,
+            &af,
+            &server.origin(),
+            lost(&pcrf, &server),
+        ));
+        assert_eq!(report, BearerReport::Removed);
+        assert_eq!(af.seen(), [command::RE_AUTH]);
+        assert!(pcrf.lock().unwrap().is_empty());
+        // nothing held: nothing sent
+        let asr = Asr {
+            session_id: "s1".into(),
+            ..Default::default()
+        };
+        let report = block_on(report_bearer_event(
+            &pcrf,
+            &af,
+            &server.origin(),
+            PcrfRequest::Asr(Box::new(asr)),
+        ));
+        assert_eq!(report, BearerReport::UnknownSession);
+        assert_eq!(af.seen(), [command::RE_AUTH]);
+    }
+
+    #[test]
+    fn without_a_subscription_the_asr_is_the_only_request() {
+        let (pcrf, server) = pcrf_with_session();
+        pcrf.lock()
+            .unwrap()
+            .sessions
+            .get_mut("s1")
+            .unwrap()
+            .specific_actions
+            .clear();
+        let req = pcrf
+            .lock()
+            .unwrap()
+            .bearer_lost("s1", &server.origin())
+            .unwrap();
+        let af = FakeAf::new(None, true);
+        let report = block_on(report_bearer_event(&pcrf, &af, &server.origin(), req));
+        assert_eq!(
+            report,
+            BearerReport::Aborted {
+                rar: None,
+                asa: Ok(2001),
+                removed: false,
+            }
+        );
+        assert_eq!(af.seen(), [command::ABORT_SESSION]);
     }
 
     #[test]

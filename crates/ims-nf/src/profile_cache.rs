@@ -57,7 +57,8 @@ struct Shape {
     filters: OnceLock<Vec<Option<FilterSet>>>,
 }
 
-/// One user's profile: a shared [`Shape`] and the user's identities.
+/// One user's profile: a shared shape (the document with the identities cut out) and the
+/// user's identities.
 #[derive(Debug, Clone)]
 pub struct Profile {
     shape: Arc<Shape>,

@@ -200,9 +200,20 @@ pub struct CoreOptions {
     /// ([`ims_net::sip::LocalLinks`]); traffic to every other peer is unchanged. Default off
     /// (every hop on the wire, as a capture of the loopback shows it).
     pub in_process: bool,
+    /// The S-CSCF capabilities the embedded HSSs send in Server-Capabilities when a UAA or LIA
+    /// names no S-CSCF ([`Hss::scscf_capabilities`]; the embedded HSS names its S-CSCF for
+    /// registrations, so this shows in answers to REGISTRATION_AND_CAPABILITIES). Default
+    /// empty: Server-Capabilities is omitted, never sent empty.
+    pub scscf_capabilities: crate::hss::ScscfCapabilities,
 }
 
 impl CoreOptions {
+    /// The embedded HSSs' S-CSCF capabilities ([`CoreOptions::scscf_capabilities`]).
+    pub fn with_scscf_capabilities(mut self, c: crate::hss::ScscfCapabilities) -> CoreOptions {
+        self.scscf_capabilities = c;
+        self
+    }
+
     /// Co-located roles hand SIP datagrams to each other in memory
     /// ([`CoreOptions::in_process`]).
     pub fn with_in_process(mut self, on: bool) -> CoreOptions {
@@ -513,7 +524,14 @@ impl ImsCore {
         let (hss_host, hss_addr) = match &cfg.hss {
             Peer::Embedded(addr) => {
                 let (host, bound) = core
-                    .embedded_hss(&cfg, &format!("hss.{realm}"), *addr, &cfg.subscribers, true)
+                    .embedded_hss(
+                        &cfg,
+                        &options,
+                        &format!("hss.{realm}"),
+                        *addr,
+                        &cfg.subscribers,
+                        true,
+                    )
                     .await?;
                 (host, bound)
             }
@@ -543,7 +561,7 @@ impl ImsCore {
                         }
                     }
                     let (_, bound) = core
-                        .embedded_hss(&cfg, &h.host, h.addr, &mine, i == 0)
+                        .embedded_hss(&cfg, &options, &h.host, h.addr, &mine, i == 0)
                         .await?;
                     hss_known.push((h.host.clone(), bound));
                 }
@@ -877,14 +895,16 @@ impl ImsCore {
     async fn embedded_hss(
         &mut self,
         cfg: &CoreConfig,
+        options: &CoreOptions,
         host: &str,
         addr: SocketAddr,
         subscribers: &[Subscriber],
         admin: bool,
     ) -> Result<(String, SocketAddr), CoreError> {
         let realm = &cfg.domain;
-        let mut hss =
-            Hss::new(Some(sip_uri(cfg.ip, cfg.ports.scscf_term, None))).avoid_zero_res(true);
+        let mut hss = Hss::new(Some(sip_uri(cfg.ip, cfg.ports.scscf_term, None)))
+            .avoid_zero_res(true)
+            .scscf_capabilities(options.scscf_capabilities.clone());
         for s in subscribers {
             hss.add_subscriber(s.clone());
         }
