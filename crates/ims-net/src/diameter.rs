@@ -1177,7 +1177,7 @@ impl Node {
             if hosts.iter().any(|h| h.eq_ignore_ascii_case(&c.host)) {
                 continue;
             }
-            if self.peer_status(&c.host).is_none() {
+            if !self.has_peer(&c.host) {
                 let addr = SocketAddr::new(*ip, c.port);
                 if c.transport == Transport::TlsTcp {
                     #[cfg(feature = "tls")]
@@ -1301,7 +1301,7 @@ impl Node {
         if self.inner.resolver.lock().expect("resolver lock").is_none() {
             return None;
         }
-        let usable = |h: &String| self.peer_status(h).is_some_and(|s| s.usable_for(app_id));
+        let usable = |h: &String| self.peer_usable(h, app_id);
         if candidates.iter().any(usable) {
             return None;
         }
@@ -1323,6 +1323,20 @@ impl Node {
             }
         }
         Some(out)
+    }
+
+    /// `host` has a peer (without cloning its status).
+    fn has_peer(&self, host: &str) -> bool {
+        let peers = self.inner.peers.lock().expect("peers lock");
+        peers.contains_key(&key(host))
+    }
+
+    /// `host` has a peer usable for `app_id` (without cloning its status).
+    fn peer_usable(&self, host: &str, app_id: u32) -> bool {
+        let peers = self.inner.peers.lock().expect("peers lock");
+        peers
+            .get(&key(host))
+            .is_some_and(|h| h.status.borrow().usable_for(app_id))
     }
 
     /// The status of a peer.
@@ -1677,20 +1691,26 @@ impl Node {
             }
         }
         let app_id = msg.application_id();
-        let mut others: Vec<(String, bool)> = self
-            .peers()
-            .into_iter()
-            .filter(|(_, s)| s.usable_for(app_id))
-            .map(|(h, s)| {
-                let direct = s.remote.as_ref().is_some_and(|r| {
-                    msg.destination_realm()
-                        .is_some_and(|d| d.eq_ignore_ascii_case(&r.origin_realm))
-                });
-                (h, direct)
-            })
-            .collect();
+        // the statuses are read in place under the lock (not cloned with their RemoteInfo)
+        let realm = msg.destination_realm();
+        let mut others: Vec<(String, bool)> = {
+            let peers = self.inner.peers.lock().expect("peers lock");
+            peers
+                .iter()
+                .filter_map(|(h, p)| {
+                    let s = p.status.borrow();
+                    if !s.usable_for(app_id) {
+                        return None;
+                    }
+                    let direct = s.remote.as_ref().is_some_and(|r| {
+                        realm.is_some_and(|d| d.eq_ignore_ascii_case(&r.origin_realm))
+                    });
+                    Some((h.clone(), direct))
+                })
+                .collect()
+        };
         // peers of the destination realm first, then agents
-        others.sort_by_key(|(h, d)| (!*d, h.clone()));
+        others.sort_unstable_by(|(h1, d1), (h2, d2)| (!*d1, h1).cmp(&(!*d2, h2)));
         for (h, _) in others {
             push(&h);
         }
@@ -1713,7 +1733,7 @@ impl Node {
                 Ok(p) => (p.host.to_owned(), p.port_or_default()),
                 Err(_) => (u.clone(), 3868),
             };
-            let has_peer = self.peer_status(&host).is_some();
+            let has_peer = self.has_peer(&host);
             if !has_peer {
                 let known = self
                     .inner
@@ -2391,20 +2411,38 @@ impl PeerTask {
             }
         }
         self.resume_readers();
-        let st = PeerStatus {
-            state: self.peer.state(),
-            watchdog: self.peer.watchdog(),
-            remote: self.peer.remote().cloned(),
-            stats: self.peer.stats(),
-            secure: self.peer.is_secure(),
-        };
+        // field by field: the RemoteInfo (3 strings, 2 lists) is cloned only when it changed
+        // (after a capabilities exchange), not after every request and answer
+        let peer = &self.peer;
         self.status.send_if_modified(|s| {
-            if *s != st {
-                *s = st;
-                true
-            } else {
-                false
+            let (state, watchdog, stats, secure) = (
+                peer.state(),
+                peer.watchdog(),
+                peer.stats(),
+                peer.is_secure(),
+            );
+            let mut changed = false;
+            if s.state != state {
+                s.state = state;
+                changed = true;
             }
+            if s.watchdog != watchdog {
+                s.watchdog = watchdog;
+                changed = true;
+            }
+            if s.stats != stats {
+                s.stats = stats;
+                changed = true;
+            }
+            if s.secure != secure {
+                s.secure = secure;
+                changed = true;
+            }
+            if s.remote.as_ref() != peer.remote() {
+                s.remote = peer.remote().cloned();
+                changed = true;
+            }
+            changed
         });
     }
 

@@ -236,22 +236,11 @@ impl<R: DiameterRequester> HssAdmin<R> {
         cause: AbortCause,
     ) -> Result<Vec<(String, u32)>, AdminError> {
         let c = self.pcrf()?;
-        let origin = Origin {
-            host: &c.origin_host,
-            realm: &c.realm,
-            state_id: None,
-        };
         let mut out = Vec::new();
-        for sid in self.pcrf_targets(session)? {
-            let req = c
-                .pcrf
-                .lock()
-                .expect("PCRF lock is never poisoned")
-                .abort(&sid, &origin, cause)
-                .map(|a| a.encode(0, 0));
-            if let Some(req) = req {
-                out.push((sid, c.send(req).await?));
-            }
+        for (sid, req) in c.requests(self.pcrf_targets(session)?, |p, sid, origin| {
+            p.abort(sid, origin, cause).map(|a| a.encode(0, 0))
+        }) {
+            out.push((sid, c.send(req).await?));
         }
         Ok(out)
     }
@@ -265,22 +254,12 @@ impl<R: DiameterRequester> HssAdmin<R> {
         flows: &[u32],
     ) -> Result<Vec<(String, u32)>, AdminError> {
         let c = self.pcrf()?;
-        let origin = Origin {
-            host: &c.origin_host,
-            realm: &c.realm,
-            state_id: None,
-        };
         let mut out = Vec::new();
-        for sid in self.pcrf_targets(session)? {
-            let req = c
-                .pcrf
-                .lock()
-                .expect("PCRF lock is never poisoned")
-                .reauth(&sid, &origin, actions, flows)
-                .map(|a| a.encode(0, 0));
-            if let Some(req) = req {
-                out.push((sid, c.send(req).await?));
-            }
+        for (sid, req) in c.requests(self.pcrf_targets(session)?, |p, sid, origin| {
+            p.reauth(sid, origin, actions, flows)
+                .map(|a| a.encode(0, 0))
+        }) {
+            out.push((sid, c.send(req).await?));
         }
         Ok(out)
     }
@@ -295,29 +274,18 @@ impl<R: DiameterRequester> HssAdmin<R> {
         action: SpecificAction,
     ) -> Result<Vec<(String, BearerReport)>, AdminError> {
         let c = self.pcrf()?;
-        let origin = Origin {
-            host: &c.origin_host,
-            realm: &c.realm,
-            state_id: None,
-        };
         let mut out = Vec::new();
-        for sid in self.pcrf_targets(session)? {
-            let req = c.pcrf.lock().expect("PCRF lock is never poisoned").reauth(
-                &sid,
-                &origin,
-                &[action],
-                &[],
-            );
-            if let Some(req) = req {
-                let report = report_bearer_event(
-                    &c.pcrf,
-                    &c.requester,
-                    &origin,
-                    PcrfRequest::Rar(Box::new(req)),
-                )
-                .await;
-                out.push((sid, report));
-            }
+        for (sid, req) in c.requests(self.pcrf_targets(session)?, |p, sid, origin| {
+            p.reauth(sid, origin, &[action], &[])
+        }) {
+            let report = report_bearer_event(
+                &c.pcrf,
+                &c.requester,
+                &c.origin(),
+                PcrfRequest::Rar(Box::new(req)),
+            )
+            .await;
+            out.push((sid, report));
         }
         Ok(out)
     }
@@ -614,6 +582,35 @@ struct PcrfControl<R> {
 }
 
 impl<R: DiameterRequester> PcrfControl<R> {
+    /// The PCRF's Origin-Host and Origin-Realm.
+    fn origin(&self) -> Origin<'_> {
+        Origin {
+            host: &self.origin_host,
+            realm: &self.realm,
+            state_id: None,
+        }
+    }
+
+    /// The request `build` makes for each of the sessions `sids` it knows, built under one
+    /// lock each (the requests are sent after the lock is released).
+    fn requests<T>(
+        &self,
+        sids: Vec<String>,
+        build: impl Fn(&Pcrf, &str, &Origin<'_>) -> Option<T>,
+    ) -> Vec<(String, T)> {
+        let origin = self.origin();
+        sids.into_iter()
+            .filter_map(|sid| {
+                let req = build(
+                    &self.pcrf.lock().expect("PCRF lock is never poisoned"),
+                    &sid,
+                    &origin,
+                )?;
+                Some((sid, req))
+            })
+            .collect()
+    }
+
     async fn send(&self, req: Vec<u8>) -> Result<u32, AdminError> {
         let answer = self
             .requester
@@ -916,16 +913,8 @@ mod tests {
     use crate::hss::Hss;
     use crate::pcrf::tests::FakeAf;
     use crate::pcrf::PcrfRxServer;
+    use crate::test_util::block_on;
     use ims_diameter::dict::command;
-
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        let mut f = std::pin::pin!(f);
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        match f.as_mut().poll(&mut cx) {
-            std::task::Poll::Ready(v) => v,
-            std::task::Poll::Pending => panic!("in-process futures complete at once"),
-        }
-    }
 
     /// `POST /pcrf/rar` (all bearers lost) to an AF that never answers RARs (Kamailio 5.6.3):
     /// the PCRF ends the session with an ASR instead of leaving it up with a 502.

@@ -1627,16 +1627,8 @@ mod tests {
         ApplicationServer, ImsSubscription, InitialFilterCriteria, PublicIdentity, ServiceProfile,
         Spt, SptKind, TriggerPoint,
     };
+    use crate::test_util::block_on;
     use std::sync::Arc;
-
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        let mut f = std::pin::pin!(f);
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        match f.as_mut().poll(&mut cx) {
-            std::task::Poll::Ready(v) => v,
-            std::task::Poll::Pending => panic!("in-process futures complete at once"),
-        }
-    }
 
     fn pcscf() -> Pcscf {
         Pcscf::new(PcscfConfig {

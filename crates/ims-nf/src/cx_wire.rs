@@ -936,6 +936,7 @@ mod tests {
     use super::*;
     use crate::hss::{AkaCredentials, Credentials, Hss, Subscriber};
     use crate::subscription::{ImsSubscription, PublicIdentity, ServiceProfile};
+    use crate::test_util::block_on;
     use ims_auth::milenage::OperatorKey;
     use std::sync::{Arc, Mutex};
 
@@ -949,15 +950,6 @@ mod tests {
                 .answer(&request)
                 .await
                 .ok_or_else(|| "no answer".to_string())
-        }
-    }
-
-    fn block_on<F: Future>(f: F) -> F::Output {
-        let mut f = std::pin::pin!(f);
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        match f.as_mut().poll(&mut cx) {
-            std::task::Poll::Ready(v) => v,
-            std::task::Poll::Pending => panic!("in-process futures complete at once"),
         }
     }
 

@@ -49,4 +49,6 @@ pub mod scscf;
 pub mod sec_agree;
 pub mod store;
 pub mod subscription;
+#[cfg(test)]
+mod test_util;
 pub mod xml;

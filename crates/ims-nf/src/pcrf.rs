@@ -729,6 +729,7 @@ pub fn answer_pcrf_request(request: &[u8], origin: &Origin<'_>) -> Option<(Vec<u
 pub(crate) mod tests {
     use super::*;
     use crate::rx_media::{media_components, OfferFrom};
+    use crate::test_util::block_on;
 
     struct Loopback(PcrfRxServer);
 
@@ -738,22 +739,19 @@ pub(crate) mod tests {
         }
     }
 
-    fn block_on<F: Future>(f: F) -> F::Output {
-        let mut f = std::pin::pin!(f);
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        match f.as_mut().poll(&mut cx) {
-            std::task::Poll::Ready(v) => v,
-            std::task::Poll::Pending => panic!("in-process futures complete at once"),
-        }
-    }
-
     const UE: &str = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n\
 m=audio 40000 RTP/AVP 116\r\nb=AS:49\r\na=rtpmap:116 AMR-WB/16000/1\r\n";
     const REMOTE: &str = "v=0\r\no=- 2 1 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\n\
 m=audio 50000 RTP/AVP 116\r\nb=AS:49\r\na=rtpmap:116 AMR-WB/16000/1\r\n";
 
-    #[test]
-    fn aar_update_str_and_loss_of_bearer() {
+    /// A PCRF, its Rx server, an AF (`pcscf.ims.example.org`) talking to it in process and the
+    /// media components of the `UE`/`REMOTE` offer/answer.
+    fn af_and_pcrf() -> (
+        Arc<Mutex<Pcrf>>,
+        PcrfRxServer,
+        DiameterRx<Loopback>,
+        Vec<MediaComponentDescription<'static>>,
+    ) {
         let pcrf = Arc::new(Mutex::new(Pcrf::new(None)));
         let server = PcrfRxServer::new("pcrf.ims.example.org", "ims.example.org", pcrf.clone());
         let rx = DiameterRx::new(
@@ -765,6 +763,12 @@ m=audio 50000 RTP/AVP 116\r\nb=AS:49\r\na=rtpmap:116 AMR-WB/16000/1\r\n";
         let ue = ims_sdp::Session::parse_str(UE).unwrap();
         let remote = ims_sdp::Session::parse_str(REMOTE).unwrap();
         let media = media_components(&ue, &remote, OfferFrom::Ue);
+        (pcrf, server, rx, media)
+    }
+
+    #[test]
+    fn aar_update_str_and_loss_of_bearer() {
+        let (pcrf, server, rx, media) = af_and_pcrf();
         let sid = rx.new_session_id();
         block_on(rx.aar(&sid, false, media.clone(), Some("icid-1"))).unwrap();
         {
@@ -930,17 +934,7 @@ m=audio 50000 RTP/AVP 116\r\nb=AS:49\r\na=rtpmap:116 AMR-WB/16000/1\r\n";
 
     /// A PCRF holding one session `s1` of the AF, subscribed to loss/release of bearer.
     fn pcrf_with_session() -> (Arc<Mutex<Pcrf>>, PcrfRxServer) {
-        let pcrf = Arc::new(Mutex::new(Pcrf::new(None)));
-        let server = PcrfRxServer::new("pcrf.ims.example.org", "ims.example.org", pcrf.clone());
-        let rx = DiameterRx::new(
-            Loopback(server.clone()),
-            "pcscf.ims.example.org",
-            "ims.example.org",
-            "ims.example.org",
-        );
-        let ue = ims_sdp::Session::parse_str(UE).unwrap();
-        let remote = ims_sdp::Session::parse_str(REMOTE).unwrap();
-        let media = media_components(&ue, &remote, OfferFrom::Ue);
+        let (pcrf, server, rx, media) = af_and_pcrf();
         block_on(rx.aar("s1", false, media, None)).unwrap();
         (pcrf, server)
     }
@@ -955,17 +949,22 @@ m=audio 50000 RTP/AVP 116\r\nb=AS:49\r\na=rtpmap:116 AMR-WB/16000/1\r\n";
         req
     }
 
+    /// The loss of `s1`'s bearer reported to `af` ([`report_bearer_event`] with [`lost`]'s RAR).
+    fn report_loss(pcrf: &Arc<Mutex<Pcrf>>, server: &PcrfRxServer, af: &FakeAf) -> BearerReport {
+        block_on(report_bearer_event(
+            pcrf,
+            af,
+            &server.origin(),
+            lost(pcrf, server),
+        ))
+    }
+
     #[test]
     fn an_unanswered_rar_is_followed_by_an_asr() {
         let (pcrf, server) = pcrf_with_session();
         // Kamailio 5.6.3: no RAA ever; the ASR is answered 2001
         let af = FakeAf::new(None, true);
-        let report = block_on(report_bearer_event(
-            &pcrf,
-            &af,
-            &server.origin(),
-            lost(&pcrf, &server),
-        ));
+        let report = report_loss(&pcrf, &server, &af);
         assert_eq!(
             report,
             BearerReport::Aborted {
@@ -985,12 +984,7 @@ m=audio 50000 RTP/AVP 116\r\nb=AS:49\r\na=rtpmap:116 AMR-WB/16000/1\r\n";
         for raa in [3001, 5012, 4001] {
             let (pcrf, server) = pcrf_with_session();
             let af = FakeAf::new(Some(raa), false);
-            let report = block_on(report_bearer_event(
-                &pcrf,
-                &af,
-                &server.origin(),
-                lost(&pcrf, &server),
-            ));
+            let report = report_loss(&pcrf, &server, &af);
             assert_eq!(
                 report,
                 BearerReport::Aborted {
@@ -1009,23 +1003,13 @@ m=audio 50000 RTP/AVP 116\r\nb=AS:49\r\na=rtpmap:116 AMR-WB/16000/1\r\n";
     fn an_answered_rar_or_an_unknown_session_sends_no_asr() {
         let (pcrf, server) = pcrf_with_session();
         let af = FakeAf::new(Some(2001), true);
-        let report = block_on(report_bearer_event(
-            &pcrf,
-            &af,
-            &server.origin(),
-            lost(&pcrf, &server),
-        ));
+        let report = report_loss(&pcrf, &server, &af);
         assert_eq!(report, BearerReport::Reauthorized(2001));
         assert_eq!(af.seen(), [command::RE_AUTH]);
         assert_eq!(pcrf.lock().unwrap().len(), 1);
         // the AF does not know the session: forgotten, no ASR
         let af = FakeAf::new(Some(5002), true);
-        let report = block_on(report_bearer_event(
-            &pcrf,
-            &af,
-            &server.origin(),
-            lost(&pcrf, &server),
-        ));
+        let report = report_loss(&pcrf, &server, &af);
         assert_eq!(report, BearerReport::Removed);
         assert_eq!(af.seen(), [command::RE_AUTH]);
         assert!(pcrf.lock().unwrap().is_empty());

@@ -1198,6 +1198,7 @@ mod tests {
     use crate::hss::{AkaCredentials, Credentials as HssCreds, Hss, Subscriber};
     use crate::store::MemoryStore;
     use crate::subscription::{PublicIdentity, ServiceProfile};
+    use crate::test_util::block_on;
     use ims_auth::aka::{self, Usim};
     use ims_auth::digest::{self, Challenge, Request};
     use ims_auth::milenage::{Milenage, OperatorKey};
@@ -1255,16 +1256,6 @@ Contact: <sip:ue@10.0.0.1:5060>;expires={expires}\r\nPath: <sip:term@pcscf.ims.e
 Content-Length: 0\r\n\r\n"
         )
         .into_bytes()
-    }
-
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        // the in-process HSS and memory store never pend
-        let mut f = std::pin::pin!(f);
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        match f.as_mut().poll(&mut cx) {
-            std::task::Poll::Ready(v) => v,
-            std::task::Poll::Pending => panic!("in-process futures complete at once"),
-        }
     }
 
     fn header(resp: &[u8], name: &str) -> Option<String> {
