@@ -530,9 +530,12 @@ fn n_calls(lossy: bool) -> usize {
 
 /// Runs a lossy interop test, up to twice more if it fails: SIPp's own scenarios mishandle some
 /// loss patterns (a call it aborted on an unexpected retransmission never completes on our side
-/// either; with `prack_uas.xml`, a PRACK retransmitted after SIPp ended the call is never
-/// answered), which happens in a sizeable share of 20-call runs on a loaded machine. Every call
-/// of the last run must complete, so a real regression still fails; each failure is printed.
+/// either), rare but not negligible over 20-call runs on a loaded machine. Every call of the last
+/// run must complete, so a real regression still fails; each failure is printed.
+/// `prack_uas.xml` had two such patterns of its own, both fixed in the scenario: a late PRACK
+/// ended the retransmissions of the 200 (INVITE), so a call whose first 200 (PRACK) and first
+/// 200 (INVITE) were both lost never got its final response; and its 4 s timewait left a BYE
+/// whose copies or 200s were lost four times unanswered.
 fn lossy_once_more(f: impl Fn()) {
     for attempt in 1..3 {
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(&f)) {
