@@ -606,6 +606,13 @@ fn uas_against_sipp(tag: &str, transport: Transport, lossy: bool, scenario: Opti
         a.push(ep.local_addr().to_string());
         a.extend(args(&["-m", &n.to_string(), "-r", "10", "-l", "20"]));
         a.extend(sipp_transport(transport, lossy));
+        if lossy {
+            // our answer to a request SIPp retransmitted (its first answer lost) may arrive after
+            // SIPp went on: a 200 (PRACK) for a PRACK retransmitted just before the 200 (INVITE)
+            // came, received while SIPp pauses after its ACK. Answering every retransmission is
+            // what a UAS must do (RFC 3261 §17.2.2); SIPp's default is to abort the call on it.
+            a.extend(args(&["-default_behaviors", "all,-abortunexp"]));
+        }
         let s = Sipp::start(&sipp, tag, &a);
         let run = s.finish().await;
         // the last ACK/BYE events may still be in flight
