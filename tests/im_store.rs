@@ -37,8 +37,21 @@
 //!    SIP URI (multipart/mixed); the IP-SM-GW sends Carol a MESSAGE to that URI with
 //!    `Feature-Caps: *;+g.3gpp.smsip-msisdn-less`, the SMS-DELIVER (TP-OA the dummy MSISDN)
 //!    and a short-message-info whose `<From>` is Dave's SIP URI; Carol's RP-ACK completes it.
+//! 9. `a_delivery_whose_2xx_is_lost_is_completed_by_its_rp_ack_not_made_twice`: the S-CSCF
+//!    passes the SMS-DELIVER on to Bob but answers the IM server 500 (a lost 2xx): the attempt
+//!    fails at the SIP level, Bob's RP-ACK still completes the message (status report to
+//!    Alice) and the retry timer (6 s back-off) delivers nothing again.
+//! 10. `an_acknowledged_removal_reaches_redis_after_an_outage_and_a_restart_delivers_nothing`
+//!     (feature `redis`): Redis (behind a proxy that cuts every connection) is unreachable when
+//!     Bob's RP-ACK comes, longer than the writer tries one batch; once Redis is back the
+//!     removal reaches it without any new write, and a restarted IM server reloads nothing.
+//! 11. `a_stored_im_is_gone_from_redis_before_its_delivery_is_notified` (feature `redis`): a
+//!     CPIM IM asking for `positive-delivery` is stored for the unregistered Bob (202); Bob
+//!     registers while Redis holds writes: the IM reaches him, and the network's `delivered`
+//!     IMDN reaches Alice only once Redis no longer holds the record (`HLEN` checked the moment
+//!     it arrives), as a short message's status report waits for its removal.
 //!
-//! Ports 7101-7113 and 7160-7199 (helper range).
+//! Ports 7101-7119 and 7160-7199 (helper range).
 
 mod common;
 
@@ -969,5 +982,260 @@ async fn msisdn_less_sms_addressed_by_sip_uri() {
         202
     );
     until("delivered", || im.queued() == 0).await;
+    im.shutdown();
+}
+
+/// A scripted S-CSCF on `port` that hands every request it gets to the returned channel and
+/// answers 200, except the first MESSAGE to Bob: 500 although it went on to Bob (its 2xx lost
+/// on the way — a TCP connection reset after the request left, a proxy that timed out).
+async fn lossy_scscf(port: u16) -> mpsc::UnboundedReceiver<OwnedMessage> {
+    let (ep, mut incoming) = Endpoint::bind(EndpointConfig {
+        addr: SocketAddr::new(LO, port),
+        ..EndpointConfig::default()
+    })
+    .await
+    .expect("S-CSCF binds");
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut lost = false;
+        while let Some(ev) = incoming.recv().await {
+            if let UaEvent::IncomingRequest { txn, msg, .. } = ev {
+                let to_bob = msg.as_message().request_uri_str() == Some(BOB);
+                let code = if to_bob && !lost {
+                    lost = true;
+                    500
+                } else {
+                    200
+                };
+                let _ = ep.respond(txn, Answer::new(code)).await;
+                let _ = tx.send(msg);
+            }
+        }
+    });
+    rx
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_whose_2xx_is_lost_is_completed_by_its_rp_ack_not_made_twice() {
+    let mut seen = lossy_scscf(7114).await;
+    let mut cfg = config(7115, 7114);
+    // a retry 6 s after the attempt (the old behaviour: the second SMS-DELIVER then comes
+    // instead of the status report), 12 s after the next one
+    cfg.ipsmgw.retry_interval = 3;
+    let im = ImServer::start(cfg).await.expect("IM server");
+    let mut ue = Client::new(7116, im.local_addr()).await;
+    assert_eq!(
+        ue.message(
+            ALICE,
+            SC,
+            "application/vnd.3gpp.sms",
+            submit_asking("one copy", true)
+        )
+        .await,
+        202
+    );
+    let mut deliver = None;
+    for _ in 0..2 {
+        let m = next(&mut seen, "the RP-ACK to Alice and the SMS-DELIVER").await;
+        if m.as_message().request_uri_str() == Some(BOB) {
+            deliver = Some(m.as_message().body().to_vec());
+        }
+    }
+    let deliver = deliver.expect("the SMS-DELIVER reached Bob");
+    until("the 500 taken as a failed attempt", || {
+        im.stats().sms_failed == 1
+    })
+    .await;
+    // Bob got it all the same and acknowledges it
+    let rp = sms::decode(&deliver, Direction::NetworkToMs).expect("RP-DATA");
+    let report = answer::deliver_report_ack(&rp.rp).expect("RP-ACK");
+    assert_eq!(
+        ue.message(BOB, SC, "application/vnd.3gpp.sms", report)
+            .await,
+        202
+    );
+    let sr = next(&mut seen, "the status report to Alice").await;
+    assert_eq!(
+        sr.as_message().request_uri_str(),
+        Some(ALICE),
+        "the status report, not a second SMS-DELIVER"
+    );
+    let rp = sms::decode(sr.as_message().body(), Direction::NetworkToMs).expect("RP-DATA");
+    assert!(matches!(rp.tpdu, Some(Tpdu::StatusReport(_))), "{rp:?}");
+    assert_eq!(im.queued(), 0);
+    assert!(
+        tokio::time::timeout(Duration::from_secs(3), seen.recv())
+            .await
+            .is_err(),
+        "no retry of a delivered message"
+    );
+    im.shutdown();
+}
+
+/// A TCP proxy on 127.0.0.1 (its port) in front of `upstream`: while `down` is set it closes
+/// every connection as soon as the client sends on it, and every new one at once (a Redis
+/// that is unreachable: each write fails fast).
+#[cfg(feature = "redis")]
+async fn cut_proxy(upstream: u16, down: Arc<AtomicBool>) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind((LO, 0))
+        .await
+        .expect("proxy binds");
+    let port = l.local_addr().expect("proxy address").port();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = l.accept().await {
+            if down.load(Ordering::SeqCst) {
+                continue;
+            }
+            let Ok(mut server) = tokio::net::TcpStream::connect((LO, upstream)).await else {
+                continue;
+            };
+            let down = down.clone();
+            tokio::spawn(async move {
+                let (mut cr, mut cw) = client.split();
+                let (mut sr, mut sw) = server.split();
+                let (mut up, mut back) = (vec![0; 16 * 1024], vec![0; 16 * 1024]);
+                loop {
+                    tokio::select! {
+                        r = cr.read(&mut up) => match r {
+                            Ok(n) if n > 0 && !down.load(Ordering::SeqCst) => {
+                                if sw.write_all(&up[..n]).await.is_err() {
+                                    return;
+                                }
+                            }
+                            _ => return,
+                        },
+                        r = sr.read(&mut back) => match r {
+                            Ok(n) if n > 0 => {
+                                if cw.write_all(&back[..n]).await.is_err() {
+                                    return;
+                                }
+                            }
+                            _ => return,
+                        },
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acknowledged_removal_reaches_redis_after_an_outage_and_a_restart_delivers_nothing() {
+    let Some(r) = RedisSetup::start("im-outage", 7117, 7118, "outage:").await else {
+        return;
+    };
+    let (rport, bob_registered, mut seen, mut cfg) = (r.rport, r.bob_registered, r.seen, r.cfg);
+    bob_registered.store(true, Ordering::SeqCst);
+    let down = Arc::new(AtomicBool::new(false));
+    let proxy = cut_proxy(rport, down.clone()).await;
+    cfg.store = Some(format!("redis://127.0.0.1:{proxy}/outage:").into());
+    let im = ImServer::start(cfg.clone()).await.expect("IM server");
+    let mut ue = Client::new(7119, im.local_addr()).await;
+    let text = "acknowledged during an outage";
+    assert_eq!(
+        ue.message(ALICE, SC, "application/vnd.3gpp.sms", submit(text))
+            .await,
+        202
+    );
+    let mut deliver = None;
+    for _ in 0..2 {
+        let m = next(&mut seen, "the RP-ACK and the SMS-DELIVER").await;
+        if m.as_message().request_uri_str() == Some(BOB) {
+            deliver = Some(m.as_message().body().to_vec());
+        }
+    }
+    let deliver = deliver.expect("the SMS-DELIVER");
+    im.sync_store().await;
+    assert_eq!(redis::hlen(rport, "outage:sms").await, Some(1));
+
+    // Redis is unreachable when Bob's RP-ACK comes, long enough for the writer to stop
+    // trying that batch (six attempts, ~3 s of back-off)
+    down.store(true, Ordering::SeqCst);
+    let rp = sms::decode(&deliver, Direction::NetworkToMs).expect("RP-DATA");
+    let report = answer::deliver_report_ack(&rp.rp).expect("RP-ACK");
+    assert_eq!(
+        ue.message(BOB, SC, "application/vnd.3gpp.sms", report)
+            .await,
+        202
+    );
+    assert_eq!(im.queued(), 0, "delivered");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(redis::hlen(rport, "outage:sms").await, Some(1), "not yet");
+    // Redis is back: the removal reaches it without any new write
+    down.store(false, Ordering::SeqCst);
+    for _ in 0..50 {
+        if redis::hlen(rport, "outage:sms").await == Some(0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        redis::hlen(rport, "outage:sms").await,
+        Some(0),
+        "the removal of the acknowledged message was kept and applied"
+    );
+    // a restart finds nothing to deliver again
+    im.shutdown();
+    drop(im);
+    let im = ImServer::start(config_with_store(7196, 7117, &cfg))
+        .await
+        .expect("IM server restarts");
+    assert_eq!(im.queued(), 0, "nothing reloaded");
+    let mut ue = Client::new(7197, im.local_addr()).await;
+    assert_eq!(ue.third_party_register(BOB, 7117).await, 200);
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), seen.recv())
+            .await
+            .is_err(),
+        "no second SMS-DELIVER"
+    );
+    im.shutdown();
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_im_is_gone_from_redis_before_its_delivery_is_notified() {
+    let Some(r) = RedisSetup::start("im-removal", 7162, 7163, "removal:").await else {
+        return;
+    };
+    let (rport, bob_registered, mut seen, mut cfg) = (r.rport, r.bob_registered, r.seen, r.cfg);
+    cfg.network_imdn = true;
+    let im = ImServer::start(cfg).await.expect("IM server");
+    let mut ue = Client::new(7164, im.local_addr()).await;
+    let cpim = CpimBuilder::new(&format!("<{ALICE}>"), &format!("<{BOB}>"))
+        .ns("imdn", "urn:ietf:params:imdn")
+        .header("imdn.Message-ID", "Rm-0001")
+        .header("imdn.Disposition-Notification", "positive-delivery")
+        .datetime("2026-11-26T18:00:00Z")
+        .content("text/plain;charset=UTF-8", "read me later".as_bytes())
+        .to_bytes();
+    assert_eq!(ue.message(ALICE, BOB, "message/cpim", cpim).await, 202);
+    im.sync_store().await;
+    assert_eq!(redis::hlen(rport, "removal:im").await, Some(1));
+    // Bob registers while Redis holds writes: the IM goes out, its removal waits
+    bob_registered.store(true, Ordering::SeqCst);
+    let paused = redis::command(rport, &["CLIENT", "PAUSE", "1500", "WRITE"]).await;
+    assert_eq!(paused.as_deref(), Some("+OK"));
+    assert_eq!(ue.third_party_register(BOB, 7162).await, 200);
+    let m = next(&mut seen, "the stored IM at Bob").await;
+    assert_eq!(m.as_message().request_uri_str(), Some(BOB));
+    let n = next(&mut seen, "the delivery notification to Alice").await;
+    let stored_at_imdn = redis::hlen(rport, "removal:im").await;
+    assert_eq!(n.as_message().request_uri_str(), Some(ALICE));
+    let c = Cpim::parse(n.as_message().body()).expect("CPIM");
+    let x = Imdn::parse(std::str::from_utf8(c.body).unwrap()).expect("IMDN");
+    assert_eq!(
+        (x.message_id.as_str(), x.status.as_str()),
+        ("Rm-0001", "delivered")
+    );
+    assert_eq!(
+        stored_at_imdn,
+        Some(0),
+        "the record is gone from Redis when the notification leaves"
+    );
+    assert_eq!(im.stored_ims(), 0);
     im.shutdown();
 }

@@ -1621,9 +1621,34 @@ Content-Length: 0
 /// Kamailio (UAR, for each REGISTER) and our S-CSCF (ims-nf, S role only: MAR for the
 /// challenge, SAR on success). SIPp registers through Kamailio: 401 with the AKA challenge
 /// relayed back, the second REGISTER with the AKA response goes through a second UAR to the
-/// same S-CSCF, which answers 200.
+/// same S-CSCF, which answers 200. SIP over UDP; the HSS names the S-CSCF (Server-Name).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kamailio_icscf_registration_round_with_our_scscf() {
+    icscf_registration_round(RoundMode::UdpServerName).await;
+}
+
+/// The same round over SIP/TCP (SIPp → Kamailio → our S-CSCF, and the replies back), with the
+/// first S-CSCF selection made by Kamailio from the Server-Capabilities of our HSS's UAA
+/// (`Hss::scscf_capabilities`: mandatory 1, optional 2; no Server-Name, TS 29.229 §6.1.1.1):
+/// `ims_icscf`'s table has an S-CSCF without capability 1 (skipped) and ours with 1 and 2. The
+/// MAR of our S-CSCF then stores its name in the HSS, so the second UAR is answered 2002 with
+/// that Server-Name, and Kamailio relays the second REGISTER there over TCP as well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kamailio_icscf_registration_round_over_tcp_by_capabilities() {
+    icscf_registration_round(RoundMode::TcpCapabilities).await;
+}
+
+/// How [`icscf_registration_round`] runs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum RoundMode {
+    /// SIP over UDP; the HSS's UAA names our S-CSCF.
+    UdpServerName,
+    /// SIP over TCP; the first UAA carries Server-Capabilities, Kamailio picks from its table.
+    TcpCapabilities,
+}
+
+/// The registration round of [`kamailio_icscf_registration_round_with_our_scscf`].
+async fn icscf_registration_round(mode: RoundMode) {
     use ims::diameter::cx::{Mar, Sar, Uar};
     use ims::diameter::Command as _;
     use ims::nf::runtime::{Peer, Roles};
@@ -1653,8 +1678,18 @@ async fn kamailio_icscf_registration_round_with_our_scscf() {
     );
     core_cfg.ports.scscf_term = free_sip_port();
     core_cfg.ports.scscf_orig = free_sip_port();
+    let tcp = mode == RoundMode::TcpCapabilities;
     let server_name = format!("sip:127.0.0.1:{}", core_cfg.ports.scscf_term);
-    let mut h = ims::nf::hss::Hss::new(Some(server_name.clone()));
+    let mut h = if tcp {
+        // no S-CSCF of its own: the capabilities the operator asks of one (TS 29.228 §6.1.1)
+        ims::nf::hss::Hss::new(None).scscf_capabilities(ims::nf::hss::ScscfCapabilities {
+            mandatory: vec![1],
+            optional: vec![2],
+            server_names: vec![],
+        })
+    } else {
+        ims::nf::hss::Hss::new(Some(server_name.clone()))
+    };
     h.add_subscriber(ims_core::subscriber(1));
     let local = ims::nf::cx::LocalHss::new(std::sync::Arc::new(std::sync::Mutex::new(h)), HOME, {
         let mut n = 0u8;
@@ -1684,22 +1719,62 @@ async fn kamailio_icscf_registration_round_with_our_scscf() {
     }
     // Kamailio's I-CSCF
     let accept_port = free_port_3900_besides(addr);
+    // the S-CSCF's replies are logged with the transport they came over; over TCP every
+    // relay is forced to TCP (the Server-Name of the second UAA names no transport)
+    let relay = if tcp {
+        "t_relay_to_tcp();"
+    } else {
+        "t_relay();"
+    };
     let script = ICSCF_SCRIPT
         .replace("@MOD@", &modules.display().to_string())
-        .replace("@REALM@", HOME);
+        .replace("@REALM@", HOME)
+        .replace(
+            "      t_relay();\n      I_scscf_drop();",
+            &format!("      t_on_reply(\"FROM_SCSCF\");\n      {relay}\n      I_scscf_drop();"),
+        )
+        + "onreply_route[FROM_SCSCF] {\n  xlog(\"L_INFO\", \"reply $rs from the S-CSCF over $proto\\n\");\n}\n";
+    // Kamailio's S-CSCF table (used when the UAA has no Server-Name): one without the
+    // mandatory capability 1 (nothing listens there), then ours with 1 and 2
+    let ours_tcp = format!("{server_name};transport=tcp");
+    let lacking = format!(
+        "sip:127.0.0.1:{};transport=tcp",
+        free_port_3900_besides(addr)
+    );
+    let s_cscf = format!(
+        "id(int,auto) name(str) s_cscf_uri(str)\n1:lacking:{}\n2:scscf:{}\n",
+        lacking.replace(':', "\\:"),
+        ours_tcp.replace(':', "\\:")
+    );
+    let mut db: Vec<(&str, &str)> = ICSCF_DB.to_vec();
+    if tcp {
+        db[2] = ("db/s_cscf", &s_cscf);
+        db[3] = (
+            "db/s_cscf_capabilities",
+            "id(int,auto) id_s_cscf(int) capability(int)\n1:1:2\n2:2:1\n3:2:2\n",
+        );
+    }
+    let register = register_via_icscf();
+    db.push(("register.xml", register.as_str()));
     let k = Kamailio::run(
         &bin,
-        "icscf-auth",
+        if tcp { "icscf-auth-tcp" } else { "icscf-auth" },
         &Kamailio::cdp_xml_in(addr, accept_port, HOME),
         &script,
-        &[
-            ICSCF_DB.as_slice(),
-            &[("register.xml", register_via_icscf().as_str())],
-        ]
-        .concat(),
+        &db,
+    );
+    assert!(
+        script.contains("FROM_SCSCF") && script.contains(relay),
+        "{script}"
     );
     k.wait_cdp_open(&node).await;
 
+    let mp = free_sip_port().to_string();
+    let mut extra = vec!["-mp", mp.as_str()];
+    if tcp {
+        // one TCP connection to Kamailio for both REGISTERs
+        extra.extend(["-t", "t1"]);
+    }
     let (ok, out) = ims_core::sipp_ue(
         &sipp,
         k.dir.path(),
@@ -1707,7 +1782,7 @@ async fn kamailio_icscf_registration_round_with_our_scscf() {
         &format!("127.0.0.1:{}", k.sip),
         "register.xml",
         &free_sip_port().to_string(),
-        &["-mp", &free_sip_port().to_string()],
+        &extra,
     )
     .await;
     let seen = seen.lock().unwrap().clone();
@@ -1749,7 +1824,7 @@ async fn kamailio_icscf_registration_round_with_our_scscf() {
     let impi = "001010000000001@ims.example.org";
     let impu = "sip:001010000000001@ims.example.org";
     // both UARs: Kamailio's identities from the REGISTER; first, then subsequent registration,
-    // both times our S-CSCF as Server-Name
+    // both times our S-CSCF as Server-Name (over TCP: the first with Server-Capabilities instead)
     for (i, expected) in [(0, 2001), (2, 2002)] {
         let (r, a) = &msgs[i];
         let uar = Uar::decode(r).expect("Kamailio's UAR decodes");
@@ -1763,7 +1838,33 @@ async fn kamailio_icscf_registration_round_with_our_scscf() {
         );
         let uaa = ims::diameter::cx::Uaa::decode(a).unwrap();
         assert_eq!(a.outcome().map(|o| o.code()), Some(expected), "UAR {i}");
-        assert_eq!(uaa.server_name.as_deref(), Some(server_name.as_str()));
+        if tcp && i == 0 {
+            assert_eq!(uaa.server_name, None);
+            let caps = uaa.server_capabilities.expect("Server-Capabilities");
+            assert_eq!(caps.mandatory_capability.to_vec(), [1]);
+            assert_eq!(caps.optional_capability.to_vec(), [2]);
+        } else {
+            assert_eq!(uaa.server_name.as_deref(), Some(server_name.as_str()));
+            assert!(uaa.server_capabilities.is_none());
+        }
+    }
+    let log = k.log();
+    let transport = if tcp { "tcp" } else { "udp" };
+    for code in [401, 200] {
+        assert!(
+            log.contains(&format!("reply {code} from the S-CSCF over {transport}")),
+            "no {code} over {transport}:\n{}",
+            k.tail()
+        );
+    }
+    if tcp {
+        // Kamailio's own choice: our S-CSCF from its table (not the one lacking capability 1),
+        // then the Server-Name the HSS stored with our MAR
+        let first = format!("S-CSCF selected: ru={ours_tcp} du=");
+        let second = format!("S-CSCF selected: ru={server_name} du=");
+        assert!(log.contains(&first), "{first}\n{}", k.tail());
+        assert!(log.contains(&second), "{second}\n{}", k.tail());
+        assert!(!log.contains(&lacking), "{}", k.tail());
     }
     // the MAR for an AKA vector, the SAR on success
     let mar = Mar::decode(&msgs[1].0).unwrap();
@@ -1782,7 +1883,13 @@ async fn kamailio_icscf_registration_round_with_our_scscf() {
     );
     assert_eq!(msgs[3].1.outcome().map(|o| o.code()), Some(2001));
     eprintln!(
-        "I-CSCF round: UAR 2001, MAR, 401 relayed, UAR 2002, SAR, 200 (Server-Name {server_name})"
+        "I-CSCF round over {transport}: UAR 2001 ({}), MAR, 401 relayed, UAR 2002, SAR, 200 \
+         (Server-Name {server_name})",
+        if tcp {
+            "Server-Capabilities"
+        } else {
+            "Server-Name"
+        }
     );
     drop(k);
     drop(core);

@@ -40,6 +40,27 @@ pub(crate) struct File {
     /// port_c`, `port_s` (protected ports), `xfrm` (install kernel SAs with `ip xfrm`).
     #[serde(default)]
     sec_agree: Option<SecAgreeToml>,
+    /// The I-CSCF's S-CSCF selection by capabilities: `[icscf] capabilities` (what this core's
+    /// own S-CSCF offers) and `[[icscf.scscf]] uri, capabilities` (other S-CSCFs it may pick).
+    #[serde(default)]
+    icscf: IcscfToml,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IcscfToml {
+    #[serde(default)]
+    capabilities: Vec<u32>,
+    #[serde(default, rename = "scscf")]
+    scscfs: Vec<ScscfToml>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScscfToml {
+    uri: String,
+    #[serde(default)]
+    capabilities: Vec<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -116,6 +137,16 @@ struct CapabilitiesToml {
     server_names: Vec<String>,
 }
 
+impl CapabilitiesToml {
+    fn to_capabilities(&self) -> ims::nf::hss::ScscfCapabilities {
+        ims::nf::hss::ScscfCapabilities {
+            mandatory: self.mandatory.clone(),
+            optional: self.optional.clone(),
+            server_names: self.server_names.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct HssInstanceToml {
@@ -150,6 +181,9 @@ struct SubscriberToml {
     #[serde(default)]
     sqn: u64,
     password: Option<String>,
+    /// The S-CSCF capabilities this subscriber requires (`scscf_capabilities = { mandatory =
+    /// [1], optional = [2] }`), instead of `[hss.scscf_capabilities]`.
+    scscf_capabilities: Option<CapabilitiesToml>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -284,12 +318,21 @@ impl File {
             .with_reauthenticate_protected(self.registrar.reauthenticate_protected)
             .with_in_process(self.in_process);
         if let Some(c) = &self.hss.scscf_capabilities {
-            o = o.with_scscf_capabilities(ims::nf::hss::ScscfCapabilities {
-                mandatory: c.mandatory.clone(),
-                optional: c.optional.clone(),
-                server_names: c.server_names.clone(),
-            });
+            o = o.with_scscf_capabilities(c.to_capabilities());
         }
+        for s in &self.subscribers {
+            if let Some(c) = &s.scscf_capabilities {
+                o = o.with_subscriber_capabilities(s.impi.clone(), c.to_capabilities());
+            }
+        }
+        o = o.with_icscf_selection(
+            self.icscf.capabilities.clone(),
+            self.icscf
+                .scscfs
+                .iter()
+                .map(|s| (s.uri.clone(), s.capabilities.clone()))
+                .collect(),
+        );
         if let Some(s) = &self.sec_agree {
             let installer: Option<std::sync::Arc<dyn ims::nf::sec_agree::SaInstaller>> = s
                 .xfrm

@@ -178,9 +178,11 @@ fn main() -> ExitCode {
         println!("im_server: running on {}; Ctrl-C stops", server.uri());
         // large mode and session mode (TS 24.247): the MSRP session anchor shares the SIP port
         // (the iFC names one URI), its MSRP switch listens on the SIP port + 3 (7073); B legs
-        // follow the Route the S-CSCF left (odi), else go to the S-CSCF (ims_nf::im_session)
+        // follow the Route the S-CSCF left (odi), else go to the caller's S-CSCF as its
+        // third-party REGISTER named it, else to the configured S-CSCF (ims_nf::im_session)
         let mut anchor_cfg = ims::nf::im_session::ImSessionConfig {
             route: vec![format!("<{};lr>", scscf.trim_end_matches(";lr"))],
+            serving: Some(server.serving_scscf()),
             ..ims::nf::im_session::ImSessionConfig::default()
         }
         .next_hop_uri(&scscf);

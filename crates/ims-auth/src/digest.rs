@@ -1037,7 +1037,9 @@ pub struct ResyncRequest {
 /// can verify. `Debug` hides the secret.
 #[derive(Clone)]
 pub struct DigestServer {
-    key: Vec<u8>,
+    /// HMAC-SHA-256 keyed with the secret, cloned for each tag (the key's inner and outer
+    /// blocks are hashed once here, not on every nonce made or checked).
+    mac: Hmac<sha2::Sha256>,
     lifetime: Duration,
     allow_rfc2069: bool,
 }
@@ -1056,7 +1058,8 @@ impl DigestServer {
     /// A server keyed with `secret` (at least 16 random octets recommended); nonces live 300 s.
     pub fn new(secret: &[u8]) -> DigestServer {
         DigestServer {
-            key: secret.to_vec(),
+            mac: <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret)
+                .expect("HMAC takes keys of any length"),
             lifetime: Duration::from_secs(300),
             allow_rfc2069: false,
         }
@@ -1074,8 +1077,7 @@ impl DigestServer {
     }
 
     fn tag(&self, algorithm: Algorithm, realm: &str, prefix: &[u8], expires: u64) -> [u8; 16] {
-        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.key)
-            .expect("HMAC takes keys of any length");
+        let mut mac = self.mac.clone();
         mac.update(b"ims-auth nonce 1\0");
         mac.update(algorithm.as_str().as_bytes());
         mac.update(&(realm.len() as u64).to_be_bytes());
@@ -1759,5 +1761,37 @@ mod tests {
         // the evicted nonce cannot be replayed: it is now stale
         assert_eq!(n.record([1; 16], 200, 1, now), Err(AuthError::Stale));
         n.record([3; 16], 400, 2, now).unwrap();
+    }
+
+    /// The tag as the HMAC keyed afresh for each nonce computed it (before the keyed state was
+    /// kept in the server): the pre-keyed clone must give the same octets, so nonces made by
+    /// either verify with the other.
+    #[test]
+    fn the_kept_hmac_state_gives_the_tags_of_a_fresh_key() {
+        let fresh = |key: &[u8], alg: Algorithm, realm: &str, prefix: &[u8], expires: u64| {
+            let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).unwrap();
+            mac.update(b"ims-auth nonce 1\0");
+            mac.update(alg.as_str().as_bytes());
+            mac.update(&(realm.len() as u64).to_be_bytes());
+            mac.update(realm.as_bytes());
+            mac.update(&(prefix.len() as u64).to_be_bytes());
+            mac.update(prefix);
+            mac.update(&expires.to_be_bytes());
+            let out = mac.finalize().into_bytes();
+            <[u8; 16]>::try_from(&out[..16]).unwrap()
+        };
+        for key in [&b""[..], b"k", &[7u8; 64], &[9u8; 100]] {
+            let server = DigestServer::new(key);
+            for (alg, realm, prefix, exp) in [
+                (Algorithm::Md5, "ims.example.org", &b"salt"[..], 1u64),
+                (Algorithm::AkaV1Md5, "", &[0u8; 32][..], u64::MAX),
+                (Algorithm::Sha256, "r\u{e9}alm", &b""[..], 300),
+            ] {
+                let t = server.tag(alg, realm, prefix, exp);
+                assert_eq!(t, fresh(key, alg, realm, prefix, exp));
+                // the same server again (the kept state is not consumed)
+                assert_eq!(server.tag(alg, realm, prefix, exp), t);
+            }
+        }
     }
 }

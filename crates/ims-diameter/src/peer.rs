@@ -10,7 +10,10 @@
 //!
 //! A peer has up to two transports, as in the RFC: the one it opened ([`Side::Initiator`], "I")
 //! and the one the peer opened to it ([`Side::Responder`], "R"). When both are opened at once,
-//! the election of §5.6.4 keeps exactly one.
+//! the election of §5.6.4 keeps exactly one (the Origin-Hosts compared as octets with ASCII case
+//! ignored). A message a state does not allow closes its transport with the RFC's transition
+//! (e.g. anything but a CEA in Wait-I-CEA: Closed at once). DPR/DPA does not cut requests in
+//! flight: see [`Peer::disconnect`].
 //!
 //! Inband security ([`PeerConfig::inband_security`], RFC 6733 §6.10 / RFC 3588 §2.1): when CER
 //! and CEA agree on Inband-Security-Id TLS, the peer enters [`PeerState::TlsHandshake`] and asks
@@ -440,6 +443,10 @@ pub enum DownReason {
 /// RFC 6733 §5.3 way, with CER/CEA on the new connection.
 pub const CUR_RETRANSMISSIONS: u8 = 1;
 
+/// How many received requests waiting for our answer a peer tracks for the graceful close after
+/// DPR/DPA ([`Peer::disconnect`]); beyond it the close does not wait for the others.
+pub const MAX_TRACKED_REQUESTS: usize = 65_536;
+
 /// What the remote peer announced in its CER or CEA.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteInfo {
@@ -661,6 +668,14 @@ pub struct Peer {
     num_dwa: i32,
     was_open: bool,
     disconnect_cause: Option<DisconnectCause>,
+    /// The peer's DPR was answered while requests were outstanding: the Disconnect-Cause it gave
+    /// (the connection stays in Closing for their answers, see [`Peer::disconnect`]).
+    remote_cause: Option<DisconnectCause>,
+    /// Our DPR was answered, but requests are still outstanding on the connection.
+    dpa_received: bool,
+    /// Hop-by-Hop Identifiers of the requests received and not yet answered (at most
+    /// [`MAX_TRACKED_REQUESTS`]).
+    unanswered: std::collections::HashSet<u32>,
     /// The Hop-by-Hop Identifier of our CUR waiting for its CUA (RFC 6737).
     cur_pending: Option<u32>,
     /// That CUR (for its retransmission) and how often it was sent again.
@@ -711,6 +726,9 @@ impl Peer {
             num_dwa: 0,
             was_open: false,
             disconnect_cause: None,
+            remote_cause: None,
+            dpa_received: false,
+            unanswered: std::collections::HashSet::new(),
             cur_pending: None,
             cur_sent: None,
             stats: PeerStats::default(),
@@ -884,7 +902,6 @@ impl Peer {
 
     /// Sends an answer (to a request received from this peer).
     pub fn send_answer(&mut self, now: Instant, answer: &[u8]) -> Result<(), PeerError> {
-        let _ = now;
         if !self.state.is_open() && self.state != PeerState::Closing {
             return Err(PeerError::NotOpen);
         }
@@ -894,11 +911,37 @@ impl Peer {
         }
         let side = self.active.ok_or(PeerError::NotOpen)?;
         self.transmit(side, Bytes::copy_from_slice(answer));
+        self.unanswered.remove(&h.hop_by_hop);
+        self.finish_closing(now);
         Ok(())
+    }
+
+    /// In Closing after the DPR/DPA exchange: closes once no request is outstanding either way.
+    fn finish_closing(&mut self, now: Instant) {
+        if self.state != PeerState::Closing
+            || !self.pending.is_empty()
+            || !self.unanswered.is_empty()
+        {
+            return;
+        }
+        if let Some(cause) = self.remote_cause {
+            self.go_down(now, DownReason::RemoteDisconnect(cause));
+        } else if self.dpa_received {
+            let cause = self.disconnect_cause.unwrap_or(DisconnectCause::Rebooting);
+            self.go_down(now, DownReason::LocalDisconnect(cause));
+        }
     }
 
     /// Sends DPR with this Disconnect-Cause (RFC 6733 §5.4); the transport is closed when the DPA
     /// arrives or after `disconnect_timeout`. A peer that is not open is simply closed.
+    ///
+    /// Requests in flight are not cut off by the DPR/DPA exchange (RFC 6733 §5.4 warns of the
+    /// race): after the DPA, and after answering the peer's DPR, the connection stays in
+    /// [`PeerState::Closing`] until every request sent on it is answered (or times out) and
+    /// every request received on it is answered with [`Peer::send_answer`], at most
+    /// `disconnect_timeout` after the DPR; what is still unanswered then fails over. No new
+    /// request is sent ([`PeerError::NotOpen`]) and requests received meanwhile are answered
+    /// 3002 DIAMETER_UNABLE_TO_DELIVER so they go elsewhere.
     pub fn disconnect(&mut self, now: Instant, cause: DisconnectCause) {
         self.initiator = false;
         self.set_timer(Timer::Reconnect, None);
@@ -956,6 +999,7 @@ impl Peer {
                 self.event(Event::Timeout { tag: p.tag });
             }
         }
+        self.finish_closing(now);
         for t in TIMERS {
             match self.timers[timer_index(t)] {
                 Some(at) if at <= now => {
@@ -972,7 +1016,10 @@ impl Peer {
             Timer::Connect => {
                 if matches!(
                     self.state,
-                    PeerState::WaitConnAck | PeerState::WaitICea | PeerState::WaitConnAckElect
+                    PeerState::WaitConnAck
+                        | PeerState::WaitICea
+                        | PeerState::WaitConnAckElect
+                        | PeerState::WaitReturns
                 ) {
                     self.go_down(now, DownReason::ConnectFailed);
                 } else if self.state == PeerState::TlsHandshake {
@@ -981,8 +1028,13 @@ impl Peer {
             }
             Timer::Disconnect => {
                 if self.state == PeerState::Closing {
-                    let cause = self.disconnect_cause.unwrap_or(DisconnectCause::Rebooting);
-                    self.go_down(now, DownReason::LocalDisconnect(cause));
+                    let reason = match self.remote_cause {
+                        Some(c) => DownReason::RemoteDisconnect(c),
+                        None => DownReason::LocalDisconnect(
+                            self.disconnect_cause.unwrap_or(DisconnectCause::Rebooting),
+                        ),
+                    };
+                    self.go_down(now, reason);
                 }
             }
             Timer::Reconnect => {
@@ -1101,6 +1153,10 @@ impl Peer {
         self.dwr_pending = false;
         self.cur_pending = None;
         self.cur_sent = None;
+        self.disconnect_cause = None;
+        self.remote_cause = None;
+        self.dpa_received = false;
+        self.unanswered.clear();
         for t in [
             Timer::Connect,
             Timer::Watchdog,
@@ -1226,13 +1282,31 @@ impl Peer {
         if self.conns[side.index()].take().is_none() {
             return;
         }
+        self.after_disconnect(now, side);
+    }
+
+    /// A protocol error on `side` (a message its state does not allow, or octets that cannot be
+    /// framed): the transport is closed and the state moves as if the peer had disconnected it
+    /// (RFC 6733 §5.6: Wait-I-CEA, I-Rcv-Non-CEA: Error → Closed; Wait-Returns: as I-Peer-Disc
+    /// or R-Peer-Disc).
+    fn protocol_error(&mut self, now: Instant, side: Side) {
+        if self.conns[side.index()].is_none() {
+            return;
+        }
+        self.close_side(side);
+        self.after_disconnect(now, side);
+    }
+
+    /// The state transitions after `side` went away (its framer already dropped).
+    fn after_disconnect(&mut self, now: Instant, side: Side) {
         if self.active == Some(side) && self.state == PeerState::TlsHandshake {
             self.go_down(now, DownReason::TlsHandshakeFailed);
             return;
         }
         if self.active == Some(side) && (self.state.is_open() || self.state == PeerState::Closing) {
-            let reason = match (self.state, self.disconnect_cause) {
-                (PeerState::Closing, Some(c)) => DownReason::LocalDisconnect(c),
+            let reason = match (self.state, self.remote_cause, self.disconnect_cause) {
+                (PeerState::Closing, Some(c), _) => DownReason::RemoteDisconnect(c),
+                (PeerState::Closing, None, Some(c)) => DownReason::LocalDisconnect(c),
                 _ => DownReason::TransportClosed,
             };
             self.go_down(now, reason);
@@ -1276,7 +1350,7 @@ impl Peer {
                     if self.active == Some(side) {
                         self.go_down(now, DownReason::FramingError);
                     } else {
-                        self.close_side(side);
+                        self.protocol_error(now, side);
                     }
                     return;
                 }
@@ -1315,8 +1389,9 @@ impl Peer {
         let on_active =
             self.active == Some(side) && (self.state.is_open() || self.state == PeerState::Closing);
         if !on_active {
-            // anything else on a transport that is not open: drop it and the transport
-            self.close_side(side);
+            // anything else on a transport that is not open: drop it and the transport (in
+            // Wait-I-CEA the peer is closed at once: I-Rcv-Non-CEA, RFC 6733 §5.6)
+            self.protocol_error(now, side);
             return;
         }
         // RFC 3539: any message received in OKAY/SUSPECT resets the watchdog
@@ -1365,13 +1440,26 @@ impl Peer {
                 };
                 let a = dpa.encode_answer(view.header());
                 self.transmit(side, a);
-                self.go_down(now, DownReason::RemoteDisconnect(cause));
+                if self.pending.is_empty() && self.unanswered.is_empty() {
+                    self.go_down(now, DownReason::RemoteDisconnect(cause));
+                } else if self.state != PeerState::Closing || self.remote_cause.is_none() {
+                    // requests in flight either way: wait for their answers (RFC 6733 §5.4
+                    // race), bounded by the disconnect timeout
+                    self.state = PeerState::Closing;
+                    self.remote_cause = Some(cause);
+                    self.cur_pending = None;
+                    self.cur_sent = None;
+                    for t in [Timer::Watchdog, Timer::CapabilitiesUpdate] {
+                        self.set_timer(t, None);
+                    }
+                    self.set_timer(Timer::Disconnect, Some(now + self.cfg.disconnect_timeout));
+                }
             }
             (cmd::DISCONNECT_PEER, false) => {
                 self.stats.dpa_received += 1;
-                if self.state == PeerState::Closing {
-                    let cause = self.disconnect_cause.unwrap_or(DisconnectCause::Rebooting);
-                    self.go_down(now, DownReason::LocalDisconnect(cause));
+                if self.state == PeerState::Closing && self.remote_cause.is_none() {
+                    self.dpa_received = true;
+                    self.finish_closing(now);
                 }
             }
             (_, true) => {
@@ -1386,6 +1474,9 @@ impl Peer {
                     return;
                 }
                 self.stats.requests_received += 1;
+                if self.unanswered.len() < MAX_TRACKED_REQUESTS {
+                    self.unanswered.insert(view.hop_by_hop());
+                }
                 self.event(Event::Request(msg));
             }
             (_, false) => match self.pending.remove(&view.hop_by_hop()) {
@@ -1394,7 +1485,8 @@ impl Peer {
                     self.event(Event::Answer {
                         tag: p.tag,
                         answer: msg,
-                    })
+                    });
+                    self.finish_closing(now);
                 }
                 None => self.event(Event::Discarded(Discard::UnknownHopByHop(
                     view.hop_by_hop(),
@@ -1525,8 +1617,8 @@ impl Peer {
 
     fn on_cer(&mut self, now: Instant, side: Side, msg: &OwnedMessage) {
         if side == Side::Initiator {
-            // a CER on our own transport is not allowed
-            self.close_side(side);
+            // a CER on our own transport is not allowed (in Wait-I-CEA: I-Rcv-Non-CEA)
+            self.protocol_error(now, side);
             return;
         }
         let info = match self.process_cer(msg, self.secure[side.index()]) {
@@ -1555,8 +1647,8 @@ impl Peer {
                 self.elect(now);
             }
             _ => {
-                // R-Reject: we already have a connection
-                self.close_side(side);
+                // R-Reject: we already have a connection (or a second CER on this transport)
+                self.protocol_error(now, side);
             }
         }
     }
@@ -1566,7 +1658,7 @@ impl Peer {
         let Some((_, info, _)) = &self.held_cer else {
             return;
         };
-        if self.cfg.origin_host.as_bytes() > info.origin_host.as_bytes() {
+        if wins_election(&self.cfg.origin_host, &info.origin_host) {
             // Win-Election: I-Disc, R-Snd-CEA
             self.close_side(Side::Initiator);
             self.win_on_responder(now);
@@ -1818,6 +1910,19 @@ impl Peer {
             self.open(now, Side::Initiator, info);
         }
     }
+}
+
+/// Elect (RFC 6733 §5.6.4): true when our Origin-Host lexicographically succeeds the peer's,
+/// both compared as octet strings with the ASCII letters compared without case (DiameterIdentities
+/// are DNS names), so both sides of a simultaneous connect reach opposite results even when their
+/// identities differ only in case of some letters.
+fn wins_election(local: &str, remote: &str) -> bool {
+    let lower = |s: &str| {
+        s.bytes()
+            .map(|b| b.to_ascii_lowercase())
+            .collect::<Vec<u8>>()
+    };
+    lower(local) > lower(remote)
 }
 
 /// The Application-Ids a CER/CEA/CUR advertises (RFC 6737 §3: the Vendor-Id of a

@@ -309,6 +309,9 @@ pub fn redirect_answer(
     v
 }
 
+/// The most redirections a [`RedirectCache`] keeps.
+pub const MAX_CACHED_REDIRECTS: usize = 10_000;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct CacheEntry {
     usage: RedirectHostUsage,
@@ -320,10 +323,21 @@ struct CacheEntry {
 
 /// Remembers redirections (RFC 6733 §6.13) so later requests go straight to the redirected host:
 /// keyed by Session-Id, Destination-Realm, Destination-Realm and Application-Id, Application-Id,
-/// Destination-Host or User-Name as Redirect-Host-Usage says, for Redirect-Max-Cache-Time.
-#[derive(Debug, Clone, Default)]
+/// Destination-Host or User-Name as Redirect-Host-Usage says, for Redirect-Max-Cache-Time
+/// seconds (RFC 6733 §6.14): an entry applies while `now < received + max_cache_time` and is
+/// gone from that instant on (0 s: never applies). A redirect with a caching usage but without
+/// Redirect-Max-Cache-Time (which the RFC requires then) is not cached. At most
+/// [`MAX_CACHED_REDIRECTS`] entries are kept by default (the one expiring first goes).
+#[derive(Debug, Clone)]
 pub struct RedirectCache {
     entries: Vec<CacheEntry>,
+    max: usize,
+}
+
+impl Default for RedirectCache {
+    fn default() -> Self {
+        RedirectCache::with_capacity(MAX_CACHED_REDIRECTS)
+    }
 }
 
 fn cache_key(usage: RedirectHostUsage, request: &Message<'_>) -> Option<String> {
@@ -349,6 +363,14 @@ impl RedirectCache {
         RedirectCache::default()
     }
 
+    /// An empty cache keeping at most `max` redirections (at least one).
+    pub fn with_capacity(max: usize) -> RedirectCache {
+        RedirectCache {
+            entries: Vec::new(),
+            max: max.max(1),
+        }
+    }
+
     /// Remembers `redirect`, the answer to `request`, if its usage allows caching.
     pub fn insert(&mut self, now: Instant, request: &Message<'_>, redirect: &Redirect) {
         let Some(key) = cache_key(redirect.usage, request) else {
@@ -358,8 +380,23 @@ impl RedirectCache {
             return;
         };
         let app = request.application_id();
-        self.entries
-            .retain(|e| !(e.usage == redirect.usage && e.key == key && e.app == app));
+        self.entries.retain(|e| {
+            e.expires > now && !(e.usage == redirect.usage && e.key == key && e.app == app)
+        });
+        if secs == 0 {
+            return;
+        }
+        if self.entries.len() >= self.max {
+            if let Some(i) = self
+                .entries
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, e)| e.expires)
+                .map(|(i, _)| i)
+            {
+                self.entries.swap_remove(i);
+            }
+        }
         self.entries.push(CacheEntry {
             usage: redirect.usage,
             key,
@@ -369,18 +406,18 @@ impl RedirectCache {
         });
     }
 
-    /// The redirected hosts that apply to `request`, if any (most specific usage first: session,
-    /// user, host, realm and application, realm, application).
+    /// The redirected hosts that apply to `request`, if any, in the precedence order of RFC 6733
+    /// §6.13: ALL_SESSION, ALL_USER, REALM_AND_APPLICATION, ALL_REALM, ALL_APPLICATION, ALL_HOST.
     pub fn lookup(&mut self, now: Instant, request: &Message<'_>) -> Option<&[String]> {
         self.entries.retain(|e| e.expires > now);
         let app = request.application_id();
         const ORDER: [RedirectHostUsage; 6] = [
             RedirectHostUsage::AllSession,
             RedirectHostUsage::AllUser,
-            RedirectHostUsage::AllHost,
             RedirectHostUsage::RealmAndApplication,
             RedirectHostUsage::AllRealm,
             RedirectHostUsage::AllApplication,
+            RedirectHostUsage::AllHost,
         ];
         for usage in ORDER {
             let Some(key) = cache_key(usage, request) else {
@@ -655,6 +692,154 @@ mod tests {
         assert!(c
             .lookup(now, &Message::parse(&other_user).unwrap())
             .is_none());
+    }
+
+    fn redirect(host: &str, usage: RedirectHostUsage, secs: u32) -> Redirect {
+        Redirect {
+            hosts: vec![format!("aaa://{host}")],
+            usage,
+            max_cache_time: Some(secs),
+        }
+    }
+
+    #[test]
+    fn cached_redirects_follow_the_rfc_precedence() {
+        // RFC 6733 §6.13: ALL_SESSION, ALL_USER, REALM_AND_APPLICATION, ALL_REALM,
+        // ALL_APPLICATION, ALL_HOST — ALL_HOST comes last
+        let req = uar("slf.example.net", Some("slf1.example.net"));
+        let msg = Message::parse(&req).unwrap();
+        let now = t0();
+        let mut c = RedirectCache::new();
+        c.insert(
+            now,
+            &msg,
+            &redirect("by-host", RedirectHostUsage::AllHost, 60),
+        );
+        assert_eq!(c.lookup(now, &msg).unwrap(), ["aaa://by-host"]);
+        c.insert(
+            now,
+            &msg,
+            &redirect("by-app", RedirectHostUsage::AllApplication, 60),
+        );
+        assert_eq!(c.lookup(now, &msg).unwrap(), ["aaa://by-app"]);
+        c.insert(
+            now,
+            &msg,
+            &redirect("by-realm", RedirectHostUsage::AllRealm, 60),
+        );
+        assert_eq!(c.lookup(now, &msg).unwrap(), ["aaa://by-realm"]);
+        c.insert(
+            now,
+            &msg,
+            &redirect("by-realm-app", RedirectHostUsage::RealmAndApplication, 60),
+        );
+        assert_eq!(c.lookup(now, &msg).unwrap(), ["aaa://by-realm-app"]);
+        c.insert(
+            now,
+            &msg,
+            &redirect("by-user", RedirectHostUsage::AllUser, 60),
+        );
+        assert_eq!(c.lookup(now, &msg).unwrap(), ["aaa://by-user"]);
+        c.insert(
+            now,
+            &msg,
+            &redirect("by-session", RedirectHostUsage::AllSession, 60),
+        );
+        assert_eq!(c.lookup(now, &msg).unwrap(), ["aaa://by-session"]);
+        assert_eq!(c.len(), 6);
+        // each expires on its own: the next in precedence takes over
+        let mut c2 = RedirectCache::new();
+        c2.insert(
+            now,
+            &msg,
+            &redirect("by-host", RedirectHostUsage::AllHost, 120),
+        );
+        c2.insert(
+            now,
+            &msg,
+            &redirect("by-realm", RedirectHostUsage::AllRealm, 60),
+        );
+        assert_eq!(c2.lookup(now, &msg).unwrap(), ["aaa://by-realm"]);
+        let later = now + Duration::from_secs(60);
+        assert_eq!(c2.lookup(later, &msg).unwrap(), ["aaa://by-host"]);
+        assert_eq!(c2.len(), 1);
+    }
+
+    #[test]
+    fn redirect_max_cache_time_bounds_an_entry_exactly() {
+        let req = uar("slf.example.net", None);
+        let msg = Message::parse(&req).unwrap();
+        let now = t0();
+        let mut c = RedirectCache::new();
+        c.insert(
+            now,
+            &msg,
+            &redirect("hss1", RedirectHostUsage::AllRealm, 60),
+        );
+        // applies for 60 s, not at 60 s
+        let just_before = now + Duration::from_secs(60) - Duration::from_millis(1);
+        assert!(c.lookup(just_before, &msg).is_some());
+        assert!(c.lookup(now + Duration::from_secs(60), &msg).is_none());
+        // a newer redirect for the same realm replaces the old one and restarts its time
+        let t1 = now + Duration::from_secs(30);
+        c.insert(
+            now,
+            &msg,
+            &redirect("hss1", RedirectHostUsage::AllRealm, 60),
+        );
+        c.insert(t1, &msg, &redirect("hss2", RedirectHostUsage::AllRealm, 60));
+        assert_eq!(c.len(), 1);
+        assert_eq!(
+            c.lookup(now + Duration::from_secs(89), &msg).unwrap(),
+            ["aaa://hss2"]
+        );
+        assert!(c.lookup(now + Duration::from_secs(90), &msg).is_none());
+        // 0 s and a missing Redirect-Max-Cache-Time: not cached at all
+        c.insert(now, &msg, &redirect("hss3", RedirectHostUsage::AllRealm, 0));
+        assert!(c.is_empty());
+        let mut r = redirect("hss3", RedirectHostUsage::AllRealm, 60);
+        r.max_cache_time = None;
+        c.insert(now, &msg, &r);
+        assert!(c.is_empty());
+        // expired entries go when another is inserted, not only on lookup
+        let other = uar("other.example.net", None);
+        let other = Message::parse(&other).unwrap();
+        c.insert(
+            now,
+            &msg,
+            &redirect("hss1", RedirectHostUsage::AllRealm, 10),
+        );
+        c.insert(
+            now + Duration::from_secs(10),
+            &other,
+            &redirect("hss4", RedirectHostUsage::AllRealm, 10),
+        );
+        assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn the_redirect_cache_is_bounded() {
+        let now = t0();
+        assert_eq!(RedirectCache::new().max, MAX_CACHED_REDIRECTS);
+        const MAX: usize = 8;
+        let mut c = RedirectCache::with_capacity(MAX);
+        for i in 0..MAX + 5 {
+            let req = uar(&format!("r{i}.example.net"), None);
+            let msg = Message::parse(&req).unwrap();
+            // later realms are kept longer
+            let secs = 100 + i as u32;
+            c.insert(
+                now,
+                &msg,
+                &redirect("hss", RedirectHostUsage::AllRealm, secs),
+            );
+        }
+        assert_eq!(c.len(), MAX);
+        // the ones expiring first went
+        let first = uar("r0.example.net", None);
+        assert!(c.lookup(now, &Message::parse(&first).unwrap()).is_none());
+        let last = uar(&format!("r{}.example.net", MAX + 4), None);
+        assert!(c.lookup(now, &Message::parse(&last).unwrap()).is_some());
     }
 
     #[test]

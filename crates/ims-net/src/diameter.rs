@@ -76,6 +76,13 @@
 //! [`NodeConfig::discovery_refresh`]) and then looked up again in the background; peers that
 //! are no longer advertised are disconnected. Relayed requests trigger discovery too.
 //!
+//! Alternate peers (RFC 6733 §7.1.3): an answer 3004 DIAMETER_TOO_BUSY or 3002
+//! DIAMETER_UNABLE_TO_DELIVER sends the request on to the next usable candidate, each once.
+//! Duplicates (RFC 6733 §5.5.4, Appendix C): a request seen before from the same Origin-Host with
+//! the same End-to-End Identifier is answered from the cache; one that arrives while the first
+//! copy is still in its handler (a retransmission after failover, over another connection) gets
+//! the same answer when it is ready, the handler running once.
+//!
 //! Capabilities update (RFC 6737, [`Node::update_applications`]): with
 //! [`ims_diameter::peer::Application::CAPABILITIES_UPDATE`] advertised on both sides, a CUR
 //! changes the common applications of an open connection without closing it.
@@ -489,6 +496,11 @@ struct Inner {
     e2e: Mutex<EndToEnd>,
     sessions: Mutex<(u32, u32)>,
     dups: Mutex<Duplicates>,
+    /// Copies of a request that arrived while the first one was still being handled (a
+    /// retransmission after failover, RFC 6733 §5.5.4 / Appendix C), by (lower-case
+    /// Origin-Host, End-to-End Identifier): the peer task and Hop-by-Hop Identifier each
+    /// copy is answered with, when the answer is ready.
+    dup_waiters: Mutex<HashMap<(String, u32), Vec<DupWaiter>>>,
     redirects: Mutex<RedirectCache>,
     seed: Mutex<u64>,
     /// Peer discovery (RFC 6733 §5.2): the DNS lookups, and the hosts found per realm.
@@ -522,6 +534,10 @@ struct Inner {
 }
 
 type RestartHook = Arc<dyn Fn(&PeerRestart) + Send + Sync>;
+
+/// A copy of a request waiting for its first copy's answer: the peer task it came from and its
+/// Hop-by-Hop Identifier.
+type DupWaiter = (mpsc::UnboundedSender<Cmd>, u32);
 
 /// A Diameter node (a peer, or the Origin-Host of a request or answer) that showed another
 /// Origin-State-Id than the one it sent before: it restarted and lost its state
@@ -672,6 +688,7 @@ impl Node {
                 e2e: Mutex::new(EndToEnd::new(secs, seed as u32)),
                 sessions: Mutex::new((secs as u32, (seed >> 32) as u32)),
                 dups: Mutex::new(Duplicates::default()),
+                dup_waiters: Mutex::new(HashMap::new()),
                 redirects: Mutex::new(RedirectCache::new()),
                 seed: Mutex::new(seed | 1),
                 resolver: Mutex::new(None),
@@ -1760,7 +1777,11 @@ impl Node {
         hosts
     }
 
-    /// Sends to the first usable candidate (not `exclude`); waits for the answer.
+    /// Sends to the first usable candidate (not `exclude`); waits for the answer. An answer
+    /// 3004 DIAMETER_TOO_BUSY or 3002 DIAMETER_UNABLE_TO_DELIVER (E bit) makes the request go
+    /// to the next usable candidate (RFC 6733 §7.1.3: "SHOULD attempt to send the message to an
+    /// alternate peer"), the same octets (End-to-End Identifier kept, T flag not set: it was
+    /// answered), each peer at most once; the last such answer is returned when none is left.
     async fn send_to_candidates(
         &self,
         candidates: &[String],
@@ -1769,33 +1790,62 @@ impl Node {
         deadline: Instant,
         exclude: Option<&str>,
     ) -> Result<OwnedMessage, NodeError> {
-        let (tx, rx) = oneshot::channel();
-        self.dispatch(candidates, app_id, bytes, deadline, exclude, tx);
-        match tokio::time::timeout_at(deadline + Duration::from_millis(100), rx).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(_)) => Err(NodeError::Closed),
-            Err(_) => Err(NodeError::Timeout),
+        let mut tried: Vec<String> = exclude.into_iter().map(str::to_owned).collect();
+        loop {
+            let (tx, rx) = oneshot::channel();
+            let Some(via) = self.dispatch(candidates, app_id, bytes.clone(), deadline, &tried, tx)
+            else {
+                return Err(NodeError::NoRoute(ResultCode::UnableToDeliver));
+            };
+            let answer =
+                match tokio::time::timeout_at(deadline + Duration::from_millis(100), rx).await {
+                    Ok(Ok(r)) => r?,
+                    Ok(Err(_)) => return Err(NodeError::Closed),
+                    Err(_) => return Err(NodeError::Timeout),
+                };
+            if !alternate_peer_wanted(&answer.view()) {
+                return Ok(answer);
+            }
+            tried.push(via);
+            if self.pick(candidates, app_id, &tried).is_none() {
+                return Ok(answer);
+            }
         }
     }
 
-    /// Hands the request to the first usable candidate's task (the reply goes to `reply`).
+    /// The first usable candidate not in `exclude`.
+    fn pick(&self, candidates: &[String], app_id: u32, exclude: &[String]) -> Option<String> {
+        let peers = self.inner.peers.lock().expect("peers lock");
+        candidates
+            .iter()
+            .filter(|c| !exclude.iter().any(|e| e.eq_ignore_ascii_case(c)))
+            .find(|c| {
+                peers
+                    .get(&key(c))
+                    .is_some_and(|h| h.status.borrow().usable_for(app_id))
+            })
+            .cloned()
+    }
+
+    /// Hands the request to the first usable candidate's task (the reply goes to `reply`);
+    /// returns that candidate (`None`: there was none, `reply` got the error).
     fn dispatch(
         &self,
         candidates: &[String],
         app_id: u32,
         bytes: Bytes,
         deadline: Instant,
-        exclude: Option<&str>,
+        exclude: &[String],
         reply: Reply,
-    ) {
+    ) -> Option<String> {
         let peers = self.inner.peers.lock().expect("peers lock");
         let pick = candidates
             .iter()
-            .filter(|c| !exclude.is_some_and(|e| e.eq_ignore_ascii_case(c)))
-            .filter_map(|c| peers.get(&key(c)))
-            .find(|h| h.status.borrow().usable_for(app_id));
+            .filter(|c| !exclude.iter().any(|e| e.eq_ignore_ascii_case(c)))
+            .filter_map(|c| peers.get(&key(c)).map(|h| (c, h)))
+            .find(|(_, h)| h.status.borrow().usable_for(app_id));
         match pick {
-            Some(h) => {
+            Some((name, h)) => {
                 if let Err(mpsc::error::SendError(Cmd::Request { reply, .. })) =
                     h.tx.send(Cmd::Request {
                         bytes,
@@ -1805,9 +1855,11 @@ impl Node {
                 {
                     let _ = reply.send(Err(NodeError::Closed));
                 }
+                Some(name.clone())
             }
             None => {
                 let _ = reply.send(Err(NodeError::NoRoute(ResultCode::UnableToDeliver)));
+                None
             }
         }
     }
@@ -1820,7 +1872,7 @@ impl Node {
         };
         let c = self.candidates(&msg);
         let app_id = msg.application_id();
-        self.dispatch(&c, app_id, bytes.clone(), deadline, Some(from), reply);
+        self.dispatch(&c, app_id, bytes, deadline, &[from.to_owned()], reply);
     }
 
     /// What to answer to a request received from `peer` (handler, relay, redirect, error).
@@ -1929,6 +1981,19 @@ impl Node {
             Err(_) => result_answer(&view, ResultCode::UnableToDeliver.code(), &self.origin()),
         }
     }
+}
+
+/// An answer that asks for another peer (RFC 6733 §7.1.3): the E bit with Result-Code 3004
+/// DIAMETER_TOO_BUSY, or 3002 DIAMETER_UNABLE_TO_DELIVER (e.g. from an agent without a route,
+/// or a peer closing after DPR).
+fn alternate_peer_wanted(answer: &Message<'_>) -> bool {
+    answer.flags().is_error()
+        && answer
+            .find(dict::RESULT_CODE)
+            .and_then(|a| a.u32().ok())
+            .is_some_and(|rc| {
+                rc == ResultCode::TooBusy.code() || rc == ResultCode::UnableToDeliver.code()
+            })
 }
 
 /// Appends Destination-Host when the request has none.
@@ -2493,7 +2558,22 @@ impl PeerTask {
             .expect("dups lock")
             .check(now(), &m.view());
         match dup {
-            Duplicate::InProgress => {}
+            Duplicate::InProgress => {
+                // the first copy is still being handled (maybe for a connection that is gone
+                // since, which is why this copy came): this one gets the same answer
+                let view = m.view();
+                if let Some(host) = view.origin_host() {
+                    let key = (host.to_ascii_lowercase(), view.end_to_end());
+                    self.node
+                        .inner
+                        .dup_waiters
+                        .lock()
+                        .expect("dup waiters lock")
+                        .entry(key)
+                        .or_default()
+                        .push((self.tx.clone(), view.hop_by_hop()));
+                }
+            }
             Duplicate::Answered(a) => {
                 let _ = self.peer.send_answer(now(), &a);
             }
@@ -2506,11 +2586,26 @@ impl PeerTask {
                     .map_or_else(|| self.host.clone(), |r| r.origin_host.clone());
                 self.node.spawn(async move {
                     let a = node.answer_request(m.clone(), peer).await;
+                    let view = m.view();
                     node.inner
                         .dups
                         .lock()
                         .expect("dups lock")
-                        .answered(&m.view(), Bytes::from(a.clone()));
+                        .answered(&view, Bytes::from(a.clone()));
+                    let waiters = view.origin_host().and_then(|h| {
+                        node.inner
+                            .dup_waiters
+                            .lock()
+                            .expect("dup waiters lock")
+                            .remove(&(h.to_ascii_lowercase(), view.end_to_end()))
+                    });
+                    for (peer_tx, hop_by_hop) in waiters.into_iter().flatten() {
+                        let mut copy = a.clone();
+                        if copy.len() >= 16 {
+                            copy[12..16].copy_from_slice(&hop_by_hop.to_be_bytes());
+                        }
+                        let _ = peer_tx.send(Cmd::Answer(copy));
+                    }
                     let _ = tx.send(Cmd::Answer(a));
                 });
             }

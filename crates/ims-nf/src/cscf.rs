@@ -172,24 +172,62 @@ struct CallState {
 
 /// Calls by Call-ID and side: `true` for the state of a UE that is the caller, `false` for a
 /// UE that is the callee. A P-CSCF serving both ends of a call (the all-in-one core) keeps
-/// both, each with its own Rx session, as two P-CSCFs would.
-type CallKey = (String, bool);
+/// both, each with its own Rx session, as two P-CSCFs would. One entry per Call-ID holds both
+/// sides, so a message costs one lookup by its borrowed Call-ID (no key copied).
+#[derive(Debug, Default)]
+struct Calls(HashMap<String, [Option<CallState>; 2]>);
 
-/// The key of the side a message belongs to. `ue_end`: a request sent by one of our UEs, or a
-/// response going to one; that UE is the caller when the From tag is the caller's.
-fn side_of(
-    calls: &HashMap<CallKey, CallState>,
-    call_id: &str,
-    from_tag: Option<&str>,
-    ue_end: bool,
-) -> Option<CallKey> {
-    let caller_tag = [true, false]
-        .iter()
-        .find_map(|s| calls.get(&(call_id.to_string(), *s)))
-        .and_then(|c| c.caller_tag.clone());
-    let by_caller = from_tag.is_some() && from_tag == caller_tag.as_deref();
-    let key = (call_id.to_string(), ue_end == by_caller);
-    calls.contains_key(&key).then_some(key)
+impl Calls {
+    fn get_mut(&mut self, call_id: &str, caller: bool) -> Option<&mut CallState> {
+        self.0.get_mut(call_id)?[usize::from(caller)].as_mut()
+    }
+
+    /// Removes one side (and the entry with its last side).
+    fn remove(&mut self, call_id: &str, caller: bool) -> Option<CallState> {
+        let sides = self.0.get_mut(call_id)?;
+        let c = sides[usize::from(caller)].take();
+        if sides.iter().all(Option::is_none) {
+            self.0.remove(call_id);
+        }
+        c
+    }
+
+    /// The side of `call_id`, created with `new` when missing.
+    fn entry(
+        &mut self,
+        call_id: &str,
+        caller: bool,
+        new: impl FnOnce() -> CallState,
+    ) -> &mut CallState {
+        if !self.0.contains_key(call_id) {
+            self.0.insert(call_id.to_string(), Default::default());
+        }
+        let sides = self.0.get_mut(call_id).expect("inserted above");
+        sides[usize::from(caller)].get_or_insert_with(new)
+    }
+
+    /// Every side: (Call-ID, its UE is the caller, state).
+    fn iter(&self) -> impl Iterator<Item = (&str, bool, &CallState)> {
+        self.0.iter().flat_map(|(id, sides)| {
+            [false, true]
+                .into_iter()
+                .filter_map(move |s| Some((id.as_str(), s, sides[usize::from(s)].as_ref()?)))
+        })
+    }
+
+    /// The side a message belongs to (true: the one whose UE is the caller). `ue_end`: a
+    /// request sent by one of our UEs, or a response going to one; that UE is the caller when
+    /// the From tag is the caller's.
+    fn side_of(&self, call_id: &str, from_tag: Option<&str>, ue_end: bool) -> Option<bool> {
+        let sides = self.0.get(call_id)?;
+        let caller_tag = sides[1]
+            .as_ref()
+            .or(sides[0].as_ref())
+            .and_then(|c| c.caller_tag.as_deref());
+        let by_caller = from_tag.is_some() && from_tag == caller_tag;
+        let side = ue_end == by_caller;
+        sides[usize::from(side)].is_some().then_some(side)
+    }
 }
 
 /// The P-CSCF's subscription to a UE's registration state (TS 24.229 §5.2.3).
@@ -279,7 +317,7 @@ pub struct Release {
 pub struct Pcscf {
     cfg: PcscfConfig,
     ues: Mutex<HashMap<String, UeRegistration>>,
-    calls: Mutex<HashMap<CallKey, CallState>>,
+    calls: Mutex<Calls>,
     watches: Mutex<HashMap<String, RegWatch>>,
     counter: AtomicU64,
     sec_agree: Option<crate::sec_agree::SecAgree>,
@@ -295,6 +333,28 @@ fn contact_key(uri: &str) -> String {
     };
     key.make_ascii_lowercase();
     key
+}
+
+/// True when `uri` has the [`contact_key`] `key` (`host:port`, lower case), without building
+/// the key of `uri`: a Record-Route entry is checked this way on every response of a dialog.
+fn has_contact_key(uri: &str, key: &str) -> bool {
+    let Ok(Uri::Sip(s)) = Uri::parse(uri) else {
+        return uri.eq_ignore_ascii_case(key);
+    };
+    let Some((host, port)) = key.rsplit_once(':') else {
+        return false;
+    };
+    if port.parse::<u16>().ok() != Some(s.port().unwrap_or(5060)) {
+        return false;
+    }
+    match s.host() {
+        ims_sip::Host::Domain(d) => d.eq_ignore_ascii_case(host),
+        ims_sip::Host::Ipv4(a) => host.parse::<std::net::Ipv4Addr>().ok() == Some(a),
+        ims_sip::Host::Ipv6(v6) => host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .is_some_and(|h| h.eq_ignore_ascii_case(v6)),
+    }
 }
 
 /// The URI of a name-addr or Route value, borrowed.
@@ -313,7 +373,7 @@ impl Pcscf {
             own_key: contact_key(&cfg.path_uri),
             cfg,
             ues: Mutex::new(HashMap::new()),
-            calls: Mutex::new(HashMap::new()),
+            calls: Mutex::new(Calls::default()),
             watches: Mutex::new(HashMap::new()),
             counter: AtomicU64::new(1),
             sec_agree: None,
@@ -479,29 +539,34 @@ impl Pcscf {
             return one(Forward::default());
         }
         // an initial request: the UE must be registered from this contact
-        let contact = req
+        let key = req
             .contacts()
             .next()
             .and_then(|c| c.ok())
             .and_then(|c| c.uri())
-            .map(|u| u.as_str().to_string());
-        let reg = contact
-            .as_deref()
-            .and_then(|c| self.registration(c))
-            .filter(|r| r.expires_at > now);
-        let Some(reg) = reg else {
-            return Decision::Reply(403);
-        };
-        // P-Preferred-Identity must be one of the UE's (TS 24.229 §5.2.6.3.1)
-        let asserted = match req.header_str("P-Preferred-Identity") {
-            Some(p) => {
-                let p = uri_of(p);
-                if !reg.associated.contains(&p) {
-                    return Decision::Reply(403);
+            .map(|u| contact_key(u.as_str()));
+        // what is needed of the registration, read under the lock (no copy of the rest)
+        let (asserted, service_route) = {
+            let ues = self.ues.lock().expect("P-CSCF lock is never poisoned");
+            let reg = key
+                .as_deref()
+                .and_then(|k| ues.get(k))
+                .filter(|r| r.expires_at > now);
+            let Some(reg) = reg else {
+                return Decision::Reply(403);
+            };
+            // P-Preferred-Identity must be one of the UE's (TS 24.229 §5.2.6.3.1)
+            let asserted = match req.header_str("P-Preferred-Identity") {
+                Some(p) => {
+                    let p = uri_of(p);
+                    if !reg.associated.contains(&p) {
+                        return Decision::Reply(403);
+                    }
+                    p
                 }
-                p
-            }
-            None => reg.associated.first().cloned().unwrap_or_default(),
+                None => reg.associated.first().cloned().unwrap_or_default(),
+            };
+            (asserted, reg.service_route.clone())
         };
         let mut headers = vec![("P-Asserted-Identity".into(), format!("<{asserted}>"))];
         let icid = match req.header_str("P-Charging-Vector") {
@@ -517,7 +582,7 @@ impl Pcscf {
             self.remember_offer(req, OfferFrom::Ue, icid);
         }
         one(Forward {
-            routes: reg.service_route.clone(),
+            routes: service_route,
             headers,
             remove: vec!["P-Preferred-Identity".into(), "P-Asserted-Identity".into()],
             ..Forward::default()
@@ -546,15 +611,14 @@ impl Pcscf {
             .ok()
             .filter(|b| b.starts_with("v=0"))
             .map(|b| (from, b.to_string()));
-        let leg = Self::initial_leg(req, from == OfferFrom::Ue);
-        let caller_tag = req
-            .from()
-            .ok()
-            .flatten()
-            .and_then(|f| f.tag().map(str::to_string));
+        // From read once: the caller's tag and the dialog's
+        let from_h = req.from().ok().flatten();
+        let leg = from_h
+            .as_ref()
+            .and_then(|f| Self::initial_leg(req, f, from == OfferFrom::Ue));
+        let caller_tag = from_h.and_then(|f| f.tag().map(str::to_string));
         let mut calls = self.calls.lock().expect("P-CSCF lock is never poisoned");
-        let key = (call_id.to_string(), from == OfferFrom::Ue);
-        let c = calls.entry(key).or_insert(CallState {
+        let c = calls.entry(call_id, from == OfferFrom::Ue, || CallState {
             offer: None,
             rx: None,
             icid: String::new(),
@@ -571,8 +635,11 @@ impl Pcscf {
     }
 
     /// The served UE's side of a dialog from its initial INVITE (`from_ue`: the UE is the caller).
-    fn initial_leg(req: &Message<'_>, from_ue: bool) -> Option<DialogLeg> {
-        let from = req.from().ok().flatten()?;
+    fn initial_leg(
+        req: &Message<'_>,
+        from: &ims_sip::headers::NameAddrHeader<'_>,
+        from_ue: bool,
+    ) -> Option<DialogLeg> {
         let to = req.to().ok().flatten()?;
         let cseq = req.cseq().ok().flatten()?.seq;
         let contact = req
@@ -614,20 +681,22 @@ impl Pcscf {
 
     /// Host and port of our own URI (Record-Route entries naming it are ours).
     fn is_us(&self, route: &str) -> bool {
-        contact_key(uri_in(route)) == self.own_key
+        has_contact_key(uri_in(route), &self.own_key)
     }
 
     /// A 2xx (or a 1xx with a To tag: the early dialog) to the initial INVITE: the dialog's
     /// other tag, Contact and route set.
-    fn learn_leg(&self, resp: &Message<'_>, leg: &mut DialogLeg, confirmed: bool) {
-        if to_tag_of(resp).is_none() {
+    fn learn_leg(
+        &self,
+        resp: &Message<'_>,
+        to_tag: Option<&str>,
+        leg: &mut DialogLeg,
+        confirmed: bool,
+    ) {
+        let Some(to_tag) = to_tag else {
             return;
-        }
-        let to_tag = resp
-            .to()
-            .ok()
-            .flatten()
-            .and_then(|t| t.tag().map(str::to_string));
+        };
+        let to_tag = Some(to_tag.to_string());
         let contact = resp
             .contacts()
             .next()
@@ -638,13 +707,12 @@ impl Pcscf {
             leg.remote_tag = to_tag;
             leg.remote_contact = contact;
             // the caller's route set is the Record-Route list reversed; we are its first hop
-            let mut rr: Vec<String> = resp
+            let rr: Vec<&str> = resp
                 .list(HeaderName::RecordRoute)
-                .map(|(_, v)| v.trim().to_string())
+                .map(|(_, v)| v.trim())
                 .collect();
-            rr.reverse();
-            let ours = rr.iter().take_while(|r| self.is_us(r)).count();
-            leg.route_to_remote = rr.split_off(ours);
+            let ours = rr.iter().rev().take_while(|r| self.is_us(r)).count();
+            leg.route_to_remote = rr.iter().rev().skip(ours).map(|r| r.to_string()).collect();
         } else {
             leg.ue_tag = to_tag;
             leg.ue_contact = contact;
@@ -678,13 +746,13 @@ impl Pcscf {
     /// when no call has that session.
     pub fn release(&self, rx_session: &str, reason: &str) -> Option<Release> {
         let mut calls = self.calls.lock().expect("P-CSCF lock is never poisoned");
-        let key = calls
+        let (call_id, side) = calls
             .iter()
-            .find(|(_, c)| c.rx.as_deref() == Some(rx_session))
-            .map(|(k, _)| k.clone())?;
-        let c = calls.remove(&key)?;
+            .find(|(_, _, c)| c.rx.as_deref() == Some(rx_session))
+            .map(|(id, side, _)| (id.to_string(), side))?;
+        let c = calls.remove(&call_id, side)?;
         drop(calls);
-        Some(self.over_sas(Self::release_call(&key.0, c, reason)))
+        Some(self.over_sas(Self::release_call(&call_id, c, reason)))
     }
 
     /// With security agreement, a BYE of the P-CSCF's own toward a UE with SAs goes by way of
@@ -806,9 +874,9 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
         self.calls
             .lock()
             .expect("P-CSCF lock is never poisoned")
-            .values()
-            .find(|c| c.rx.as_deref() == Some(rx_session))
-            .map(|c| c.media.clone())
+            .iter()
+            .find(|(_, _, c)| c.rx.as_deref() == Some(rx_session))
+            .map(|(_, _, c)| c.media.clone())
     }
 
     /// In-dialog requests: CSeqs are tracked for a later release and re-INVITE/UPDATE offers
@@ -820,10 +888,10 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
             return;
         };
         let mut calls = self.calls.lock().expect("P-CSCF lock is never poisoned");
-        let Some(key) = side_of(&calls, call_id, from.tag(), from_ue) else {
+        let Some(side) = calls.side_of(call_id, from.tag(), from_ue) else {
             return;
         };
-        let Some(c) = calls.get_mut(&key) else {
+        let Some(c) = calls.get_mut(call_id, side) else {
             return;
         };
         if let Some(leg) = c.leg.as_mut() {
@@ -857,8 +925,8 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
         let call_id = req.header(HeaderName::CallId)?;
         let from = req.from().ok().flatten()?;
         let mut calls = self.calls.lock().expect("P-CSCF lock is never poisoned");
-        let key = side_of(&calls, call_id, from.tag(), from_ue)?;
-        let c = calls.remove(&key)?;
+        let side = calls.side_of(call_id, from.tag(), from_ue)?;
+        let c = calls.remove(call_id, side)?;
         c.rx.map(|session_id| RxAction::Str { session_id })
     }
 
@@ -887,11 +955,16 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
                 let call_id = resp.header(HeaderName::CallId)?;
                 let from = resp.from().ok().flatten()?;
                 let mut calls = self.calls.lock().expect("P-CSCF lock is never poisoned");
-                let key = side_of(&calls, call_id, from.tag(), to_ue)?;
-                if calls.get(&key)?.leg.as_ref().is_some_and(|l| l.confirmed) {
+                let side = calls.side_of(call_id, from.tag(), to_ue)?;
+                if calls
+                    .get_mut(call_id, side)?
+                    .leg
+                    .as_ref()
+                    .is_some_and(|l| l.confirmed)
+                {
                     return None; // a failed re-INVITE: the call goes on
                 }
-                let c = calls.remove(&key)?;
+                let c = calls.remove(call_id, side)?;
                 c.rx.map(|session_id| RxAction::Str { session_id })
             }
             Method::Invite | Method::Update
@@ -900,12 +973,14 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
             {
                 let call_id = resp.header(HeaderName::CallId)?;
                 let from = resp.from().ok().flatten()?;
+                // the To tag, read once: the dialog's and the retransmission digest's
+                let to_tag = resp.to().ok().flatten().and_then(|t| t.tag());
                 let mut calls = self.calls.lock().expect("P-CSCF lock is never poisoned");
-                let key = side_of(&calls, call_id, from.tag(), to_ue)?;
-                let c = calls.get_mut(&key)?;
+                let side = calls.side_of(call_id, from.tag(), to_ue)?;
+                let c = calls.get_mut(call_id, side)?;
                 if cseq.method == Method::Invite {
                     if let Some(leg) = c.leg.as_mut().filter(|l| !l.confirmed) {
-                        self.learn_leg(resp, leg, (200..300).contains(&status));
+                        self.learn_leg(resp, to_tag, leg, (200..300).contains(&status));
                     }
                 }
                 let answer = std::str::from_utf8(resp.body())
@@ -915,7 +990,7 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
                     use std::hash::{Hash, Hasher};
                     let mut h = std::collections::hash_map::DefaultHasher::new();
                     (cseq.seq, cseq.method.as_str(), status).hash(&mut h);
-                    resp.to().ok().flatten().and_then(|t| t.tag()).hash(&mut h);
+                    to_tag.hash(&mut h);
                     answer.hash(&mut h);
                     h.finish()
                 };
@@ -1212,19 +1287,19 @@ Event: reg\r\nExpires: 600000\r\nContent-Length: 0\r\n\r\n",
         // ([`Pcscf::end_sas`]): a BYE toward a UE with SAs goes over them (TS 33.203 §7.1)
         let mut releases = Vec::new();
         let mut calls = self.calls.lock().expect("P-CSCF lock is never poisoned");
-        let keys: Vec<CallKey> = calls
+        let keys: Vec<(String, bool)> = calls
             .iter()
-            .filter(|(_, c)| {
+            .filter(|(_, _, c)| {
                 c.leg
                     .as_ref()
                     .and_then(|l| l.ue_contact.as_deref())
                     .is_some_and(|u| removed.contains(&contact_key(u)))
             })
-            .map(|(k, _)| k.clone())
+            .map(|(id, side, _)| (id.to_string(), side))
             .collect();
-        for k in keys {
-            if let Some(c) = calls.remove(&k) {
-                releases.push(Self::release_call(&k.0, c, reason));
+        for (call_id, side) in keys {
+            if let Some(c) = calls.remove(&call_id, side) {
+                releases.push(Self::release_call(&call_id, c, reason));
             }
         }
         drop(calls);
@@ -1243,8 +1318,8 @@ Event: reg\r\nExpires: 600000\r\nContent-Length: 0\r\n\r\n",
             .lock()
             .expect("P-CSCF lock is never poisoned")
             .iter()
-            .filter_map(|((call_id, caller), c)| {
-                c.rx.clone().map(|rx| (call_id.clone(), *caller, rx))
+            .filter_map(|(call_id, caller, c)| {
+                c.rx.clone().map(|rx| (call_id.to_string(), caller, rx))
             })
             .collect()
     }
@@ -1269,11 +1344,23 @@ pub struct IcscfConfig {
 }
 
 /// The I-CSCF: UAR for REGISTER, LIR for terminating requests, ENUM for tel URIs.
+///
+/// S-CSCF selection (TS 24.229 §5.3.1.2, §5.3.2.1; TS 29.228 §6.1.1.1, §6.1.4.1): an answer
+/// naming an S-CSCF (Server-Name) is followed whatever its success code — DIAMETER_SUCCESS
+/// (de-registration), DIAMETER_FIRST_REGISTRATION when the HSS assigns one itself,
+/// DIAMETER_SUBSEQUENT_REGISTRATION, DIAMETER_UNREGISTERED_SERVICE, and the deprecated
+/// DIAMETER_SERVER_SELECTION of older HSSs (the assigned S-CSCF is kept). An answer naming none
+/// is a selection ([`Icscf::select`]): from its Server-Capabilities when it carries some, else the
+/// first configured S-CSCF; with no S-CSCF to choose a REGISTER gets 600 (Busy Everywhere) and a
+/// terminating request 480. A de-registration answered without a Server-Name has no S-CSCF to
+/// reach and gets 403: none is selected for it.
 #[derive(Debug)]
 pub struct Icscf<C> {
     cfg: IcscfConfig,
     cx: C,
     enum_table: EnumTable,
+    /// The capabilities of the S-CSCFs of `cfg.scscfs` (by URI; an S-CSCF not listed offers none).
+    offered: HashMap<String, Vec<u32>>,
 }
 
 fn impi_of(req: &Message<'_>, impu: &str) -> Option<String> {
@@ -1307,11 +1394,61 @@ impl<C: CxClient> Icscf<C> {
             cfg,
             cx,
             enum_table,
+            offered: HashMap::new(),
         }
     }
 
-    fn pick(&self, server_name: Option<String>) -> Option<String> {
-        server_name.or_else(|| self.cfg.scscfs.first().cloned())
+    /// The capabilities (operator-defined numbers, TS 29.228 §6.7) the S-CSCF `uri` of
+    /// [`IcscfConfig::scscfs`] offers, matched against the Mandatory-/Optional-Capability values
+    /// of a Server-Capabilities the HSS sends ([`Icscf::select`]).
+    pub fn with_scscf_capabilities(
+        mut self,
+        uri: impl Into<String>,
+        capabilities: Vec<u32>,
+    ) -> Self {
+        self.offered.insert(uri.into(), capabilities);
+        self
+    }
+
+    /// The S-CSCF for an answer naming `server_name` or carrying `capabilities`:
+    /// - a Server-Name is the assigned S-CSCF: it is kept;
+    /// - with Server-Capabilities, first the S-CSCFs it names (in order: the HSS's preference)
+    ///   unless one is configured here without a mandatory capability, then the configured
+    ///   S-CSCFs offering every mandatory capability, those offering more of the optional ones
+    ///   first (configuration order among equals); `None` when none qualifies;
+    /// - with neither, the first configured S-CSCF.
+    pub fn select(
+        &self,
+        server_name: Option<&str>,
+        capabilities: Option<&crate::hss::ScscfCapabilities>,
+    ) -> Option<String> {
+        if let Some(n) = server_name {
+            return Some(n.to_string());
+        }
+        let Some(caps) = capabilities else {
+            return self.cfg.scscfs.first().cloned();
+        };
+        let offers_mandatory = |offered: &[u32]| caps.mandatory.iter().all(|m| offered.contains(m));
+        if let Some(n) = caps.server_names.iter().find(|n| {
+            self.offered
+                .get(n.as_str())
+                .is_none_or(|o| offers_mandatory(o))
+        }) {
+            return Some(n.clone());
+        }
+        let none = Vec::new();
+        self.cfg
+            .scscfs
+            .iter()
+            .map(|s| (s, self.offered.get(s).unwrap_or(&none)))
+            .filter(|(_, o)| offers_mandatory(o))
+            // max_by_key keeps the last of equals: rank by (optional count, earlier first)
+            .enumerate()
+            .max_by_key(|(i, (_, o))| {
+                let optional = caps.optional.iter().filter(|c| o.contains(c)).count();
+                (optional, std::cmp::Reverse(*i))
+            })
+            .map(|(_, (s, _))| s.clone())
     }
 
     /// Routes a request arriving at the I-CSCF.
@@ -1337,13 +1474,18 @@ impl<C: CxClient> Icscf<C> {
                 UserAuthorizationType::Registration
             };
             return match self.cx.uar(&impi, &impu, t).await {
-                Ok(d) => match self.pick(d.server_name) {
-                    Some(s) => one(Forward {
-                        routes: vec![lr(&s)],
-                        ..Forward::default()
-                    }),
-                    None => Decision::Reply(600),
-                },
+                Ok(d) if t == UserAuthorizationType::DeRegistration && d.server_name.is_none() => {
+                    Decision::Reply(403)
+                }
+                Ok(d) => {
+                    match self.select(d.server_name.as_deref(), d.server_capabilities.as_ref()) {
+                        Some(s) => one(Forward {
+                            routes: vec![lr(&s)],
+                            ..Forward::default()
+                        }),
+                        None => Decision::Reply(600),
+                    }
+                }
                 Err(CxFailure::Unreachable(_)) => Decision::Reply(504),
                 Err(CxFailure::Result(r)) if r == result::IDENTITY_NOT_REGISTERED => {
                     Decision::Reply(403)
@@ -1372,7 +1514,7 @@ impl<C: CxClient> Icscf<C> {
         }
         let impu = target.split(';').next().unwrap_or(&target).to_string();
         match self.cx.lir(&impu).await {
-            Ok(d) => match self.pick(d.server_name) {
+            Ok(d) => match self.select(d.server_name.as_deref(), d.server_capabilities.as_ref()) {
                 Some(s) => one(Forward {
                     request_uri: new_ruri,
                     routes: vec![lr(&s)],
@@ -2337,6 +2479,315 @@ Call-ID: i1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
             block_on(i.route(&ims_sip::parse_datagram(nobody.as_bytes()).unwrap())),
             Decision::Reply(404)
         );
+    }
+
+    /// The Record-Route check without a key string answers as comparing [`contact_key`]s does.
+    #[test]
+    fn has_contact_key_agrees_with_contact_key() {
+        let uris = [
+            "sip:term@127.0.0.1:5061",
+            "sip:127.0.0.1:5061;lr",
+            "sip:term@127.0.0.1",
+            "sip:127.0.0.1:5060",
+            "sip:127.0.0.2:5061",
+            "sip:PCSCF.Example.ORG:5061;lr",
+            "sip:pcscf.example.org:5061",
+            "sips:pcscf.example.org",
+            "sip:[2001:DB8::1]:5061;lr",
+            "sip:[2001:db8::1]:5061",
+            "sip:[2001:db8::2]:5061",
+            "tel:+15550001",
+            "127.0.0.1:5061",
+            "garbage<>",
+        ];
+        for own in uris {
+            let key = contact_key(own);
+            for u in uris {
+                assert_eq!(
+                    has_contact_key(u, &key),
+                    contact_key(u) == key,
+                    "{u} against {own} ({key})"
+                );
+            }
+        }
+    }
+
+    /// A Cx client answering every UAR and LIR with a given decision: what is tested is what
+    /// the I-CSCF does with each answer.
+    struct Answers {
+        uaa: crate::hss::UaaDecision,
+        lia: crate::hss::LiaDecision,
+    }
+
+    impl CxClient for Answers {
+        async fn uar(
+            &self,
+            _: &str,
+            _: &str,
+            _: UserAuthorizationType,
+        ) -> Result<crate::hss::UaaDecision, CxFailure> {
+            let d = self.uaa.clone();
+            if d.result.is_success() {
+                Ok(d)
+            } else {
+                Err(CxFailure::Result(d.result))
+            }
+        }
+        async fn mar(&self, _: crate::cx::MarQuery) -> Result<crate::cx::MaaAnswer, CxFailure> {
+            Err(CxFailure::Unreachable("not used".into()))
+        }
+        async fn sar(&self, _: crate::cx::SarQuery) -> Result<crate::hss::SaaDecision, CxFailure> {
+            Err(CxFailure::Unreachable("not used".into()))
+        }
+        async fn lir(&self, _: &str) -> Result<crate::hss::LiaDecision, CxFailure> {
+            let d = self.lia.clone();
+            if d.result.is_success() {
+                Ok(d)
+            } else {
+                Err(CxFailure::Result(d.result))
+            }
+        }
+    }
+
+    const S1: &str = "sip:s1.ims.example.org:6060";
+    const S2: &str = "sip:s2.ims.example.org:6060";
+    const S3: &str = "sip:s3.ims.example.org:6060";
+    const ASSIGNED: &str = "sip:assigned.ims.example.org:6060";
+
+    /// An I-CSCF whose HSS answers `uaa`/`lia`, choosing among S1 (offers 2), S2 (offers 1)
+    /// and S3 (offers 1, 2, 3).
+    fn icscf_answering(
+        result: crate::hss::CxResult,
+        server_name: Option<&str>,
+        caps: Option<crate::hss::ScscfCapabilities>,
+    ) -> Icscf<Answers> {
+        Icscf::new(
+            IcscfConfig {
+                scscfs: vec![S1.into(), S2.into(), S3.into()],
+            },
+            Answers {
+                uaa: crate::hss::UaaDecision {
+                    result,
+                    server_name: server_name.map(str::to_string),
+                    server_capabilities: caps.clone(),
+                },
+                lia: crate::hss::LiaDecision {
+                    result,
+                    server_name: server_name.map(str::to_string),
+                    server_capabilities: caps,
+                },
+            },
+            EnumTable::new("e164.arpa"),
+        )
+        .with_scscf_capabilities(S1, vec![2])
+        .with_scscf_capabilities(S2, vec![1])
+        .with_scscf_capabilities(S3, vec![1, 2, 3])
+    }
+
+    fn caps(mandatory: &[u32], optional: &[u32], names: &[&str]) -> crate::hss::ScscfCapabilities {
+        crate::hss::ScscfCapabilities {
+            mandatory: mandatory.to_vec(),
+            optional: optional.to_vec(),
+            server_names: names.iter().map(|n| n.to_string()).collect(),
+        }
+    }
+
+    const REGISTER: &str =
+        "REGISTER sip:ims.example.org SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-r\r\n\
+Max-Forwards: 70\r\nFrom: <sip:bob@ims.example.org>;tag=1\r\nTo: <sip:bob@ims.example.org>\r\n\
+Call-ID: r1\r\nCSeq: 1 REGISTER\r\nContact: <sip:bob@10.0.0.2>\r\nContent-Length: 0\r\n\r\n";
+
+    fn routed(i: &Icscf<Answers>, req: &str) -> Decision {
+        block_on(i.route(&ims_sip::parse_datagram(req.as_bytes()).unwrap()))
+    }
+
+    fn to(uri: &str) -> Decision {
+        one(Forward {
+            routes: vec![lr(uri)],
+            ..Forward::default()
+        })
+    }
+
+    /// What a case of [`icscf_follows_each_uaa_result_code`] gives and expects: its name, the
+    /// UAA's result, Server-Name and Server-Capabilities, and the routing decision.
+    type UaaCase = (
+        &'static str,
+        crate::hss::CxResult,
+        Option<&'static str>,
+        Option<crate::hss::ScscfCapabilities>,
+        Decision,
+    );
+
+    /// TS 24.229 §5.3.1.2, TS 29.228 §6.1.1.1, TS 29.229 §6.2: each UAA result with and without
+    /// a Server-Name and Server-Capabilities routes the REGISTER where it must.
+    #[test]
+    fn icscf_follows_each_uaa_result_code() {
+        use crate::hss::result::*;
+        let want_1_and_2 = || Some(caps(&[1], &[2], &[]));
+        let cases: Vec<UaaCase> = vec![
+            // an S-CSCF already serves the user: kept, whatever capabilities come along
+            (
+                "subsequent",
+                SUBSEQUENT_REGISTRATION,
+                Some(ASSIGNED),
+                want_1_and_2(),
+                to(ASSIGNED),
+            ),
+            (
+                "subsequent, name only",
+                SUBSEQUENT_REGISTRATION,
+                Some(ASSIGNED),
+                None,
+                to(ASSIGNED),
+            ),
+            // the HSS assigns one itself
+            (
+                "first, named",
+                FIRST_REGISTRATION,
+                Some(ASSIGNED),
+                None,
+                to(ASSIGNED),
+            ),
+            // the I-CSCF selects: mandatory 1 (S2, S3), optional 2 (only S3)
+            (
+                "first, capabilities",
+                FIRST_REGISTRATION,
+                None,
+                want_1_and_2(),
+                to(S3),
+            ),
+            // mandatory only: the first configured one offering it
+            (
+                "first, mandatory only",
+                FIRST_REGISTRATION,
+                None,
+                Some(caps(&[1], &[], &[])),
+                to(S2),
+            ),
+            // optional only: every S-CSCF qualifies, the one offering most optional ones wins
+            (
+                "first, optional only",
+                FIRST_REGISTRATION,
+                None,
+                Some(caps(&[], &[3, 2], &[])),
+                to(S3),
+            ),
+            // nothing offers capability 9: no S-CSCF for the user
+            (
+                "first, unmet",
+                FIRST_REGISTRATION,
+                None,
+                Some(caps(&[9], &[], &[])),
+                Decision::Reply(600),
+            ),
+            // the HSS's preferred S-CSCF names come first, even one unknown here
+            (
+                "first, preferred",
+                FIRST_REGISTRATION,
+                None,
+                Some(caps(&[1], &[], &[ASSIGNED, S3])),
+                to(ASSIGNED),
+            ),
+            // … unless it is known here not to offer a mandatory capability
+            (
+                "first, preferred unfit",
+                FIRST_REGISTRATION,
+                None,
+                Some(caps(&[1], &[], &[S1, S3])),
+                to(S3),
+            ),
+            // neither name nor capabilities: the I-CSCF's own first S-CSCF
+            ("first, nothing", FIRST_REGISTRATION, None, None, to(S1)),
+            // a pre-Rel-7 HSS: the named S-CSCF is kept, else a selection from the capabilities
+            (
+                "server selection, named",
+                SERVER_SELECTION,
+                Some(ASSIGNED),
+                want_1_and_2(),
+                to(ASSIGNED),
+            ),
+            (
+                "server selection, capabilities",
+                SERVER_SELECTION,
+                None,
+                want_1_and_2(),
+                to(S3),
+            ),
+            // failures
+            (
+                "user unknown",
+                USER_UNKNOWN,
+                None,
+                None,
+                Decision::Reply(403),
+            ),
+            (
+                "identities don't match",
+                IDENTITIES_DONT_MATCH,
+                None,
+                None,
+                Decision::Reply(403),
+            ),
+            (
+                "roaming not allowed",
+                ROAMING_NOT_ALLOWED,
+                None,
+                None,
+                Decision::Reply(403),
+            ),
+            (
+                "authorization rejected",
+                AUTHORIZATION_REJECTED,
+                None,
+                None,
+                Decision::Reply(403),
+            ),
+        ];
+        for (what, result, name, c, want) in cases {
+            let i = icscf_answering(result, name, c);
+            assert_eq!(routed(&i, REGISTER), want, "{what}");
+        }
+        // a de-registration goes to the S-CSCF the HSS names, and to none without a name
+        let dereg = REGISTER.replace(
+            "Contact: <sip:bob@10.0.0.2>",
+            "Contact: <sip:bob@10.0.0.2>;expires=0",
+        );
+        let i = icscf_answering(SUCCESS, Some(ASSIGNED), None);
+        assert_eq!(routed(&i, &dereg), to(ASSIGNED));
+        let i = icscf_answering(SUCCESS, None, want_1_and_2());
+        assert_eq!(routed(&i, &dereg), Decision::Reply(403));
+        let i = icscf_answering(IDENTITY_NOT_REGISTERED, None, None);
+        assert_eq!(routed(&i, &dereg), Decision::Reply(403));
+        // no configured S-CSCF and nothing in the answer
+        let mut i = icscf_answering(FIRST_REGISTRATION, None, None);
+        i.cfg.scscfs.clear();
+        assert_eq!(routed(&i, REGISTER), Decision::Reply(600));
+    }
+
+    /// TS 24.229 §5.3.2.1, TS 29.228 §6.1.4.1: the LIA's S-CSCF, or one selected from its
+    /// Server-Capabilities for unregistered services.
+    #[test]
+    fn icscf_follows_each_lia_result_code() {
+        use crate::hss::result::*;
+        let inv = "INVITE sip:bob@ims.example.org SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-i\r\n\
+Max-Forwards: 70\r\nFrom: <sip:alice@ims.example.org>;tag=1\r\nTo: <sip:bob@ims.example.org>\r\n\
+Call-ID: i1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+        let i = icscf_answering(SUCCESS, Some(ASSIGNED), None);
+        assert_eq!(routed(&i, inv), to(ASSIGNED));
+        let i = icscf_answering(UNREGISTERED_SERVICE, None, Some(caps(&[3], &[], &[])));
+        assert_eq!(routed(&i, inv), to(S3));
+        let i = icscf_answering(
+            UNREGISTERED_SERVICE,
+            Some(ASSIGNED),
+            Some(caps(&[3], &[], &[])),
+        );
+        assert_eq!(routed(&i, inv), to(ASSIGNED));
+        let i = icscf_answering(UNREGISTERED_SERVICE, None, Some(caps(&[7], &[], &[])));
+        assert_eq!(routed(&i, inv), Decision::Reply(480));
+        let i = icscf_answering(IDENTITY_NOT_REGISTERED, None, None);
+        assert_eq!(routed(&i, inv), Decision::Reply(480));
+        let i = icscf_answering(USER_UNKNOWN, None, None);
+        assert_eq!(routed(&i, inv), Decision::Reply(404));
     }
 
     #[test]

@@ -151,8 +151,8 @@ impl HssCxServer {
             }
         }
         let h = msg.header();
-        let oh: Cow<'static, str> = self.origin_host.clone().into();
-        let or: Cow<'static, str> = self.origin_realm.clone().into();
+        let oh: Cow<'_, str> = Cow::Borrowed(&self.origin_host);
+        let or: Cow<'_, str> = Cow::Borrowed(&self.origin_realm);
         match msg.code() {
             command::USER_AUTHORIZATION => {
                 let r = Uar::decode(&msg).ok()?;
@@ -640,14 +640,15 @@ impl<R: DiameterRequester> CxClient for DiameterCx<R> {
     }
 
     async fn lir(&self, impu: &str) -> Result<LiaDecision, CxFailure> {
+        // borrowed text: the request is encoded right here (one LIR per terminating call)
         let req = Lir {
             session_id: self.session_id(),
             vendor_specific_application_id: VendorSpecificApplicationId::cx(),
             auth_session_state: AuthSessionState::NoStateMaintained,
-            origin_host: self.origin_host.clone().into(),
-            origin_realm: self.origin_realm.clone().into(),
-            destination_realm: self.destination_realm.clone().into(),
-            public_identity: impu.to_string().into(),
+            origin_host: Cow::Borrowed(&self.origin_host),
+            origin_realm: Cow::Borrowed(&self.origin_realm),
+            destination_realm: Cow::Borrowed(&self.destination_realm),
+            public_identity: Cow::Borrowed(impu),
             ..Default::default()
         };
         let raw = self
@@ -858,8 +859,8 @@ impl<C: CxClient, S: BindingStore> ScscfCxServer<C, S> {
         }
         let msg = Message::parse(request).ok()?;
         let h = msg.header();
-        let oh: Cow<'static, str> = self.origin_host.clone().into();
-        let or: Cow<'static, str> = self.origin_realm.clone().into();
+        let oh: Cow<'_, str> = Cow::Borrowed(&self.origin_host);
+        let or: Cow<'_, str> = Cow::Borrowed(&self.origin_realm);
         match msg.code() {
             command::REGISTRATION_TERMINATION => {
                 let r = Rtr::decode(&msg).ok()?;
@@ -1080,6 +1081,82 @@ mod tests {
         assert_eq!(m.outcome(), Some(result::SUBSEQUENT_REGISTRATION));
         assert!(m.find(ims_diameter::dict::SERVER_CAPABILITIES).is_none());
         assert!(m.find(ims_diameter::dict::SERVER_NAME).is_some());
+    }
+
+    /// An HSS of TS 29.229 before V7.2.0: every UAA is DIAMETER_SERVER_SELECTION (2005) with
+    /// the given Server-Name and Server-Capabilities.
+    struct OldHss(Option<&'static str>, ScscfCapabilities);
+
+    impl DiameterRequester for OldHss {
+        async fn request(&self, request: Vec<u8>) -> Result<Vec<u8>, String> {
+            let m = Message::parse(&request).map_err(|e| e.to_string())?;
+            let r = Uar::decode(&m).map_err(|e| e.to_string())?;
+            let mut a = Uaa {
+                session_id: r.session_id.into_owned().into(),
+                vendor_specific_application_id: VendorSpecificApplicationId::cx(),
+                auth_session_state: AuthSessionState::NoStateMaintained,
+                origin_host: "hss.ims.example.org".into(),
+                origin_realm: "ims.example.org".into(),
+                server_name: self.0.map(Cow::Borrowed),
+                server_capabilities: capabilities_to_wire(&self.1),
+                ..Default::default()
+            };
+            a.set_outcome(result::SERVER_SELECTION);
+            Ok(a.encode_answer(m.header()))
+        }
+    }
+
+    /// TS 29.229 §6.2 (before V7.2.0): DIAMETER_SERVER_SELECTION is a success; the I-CSCF keeps
+    /// a named S-CSCF and otherwise selects one from the Server-Capabilities.
+    #[test]
+    fn a_server_selection_uaa_routes_the_register() {
+        use crate::cscf::{Decision, Icscf, IcscfConfig};
+        let caps = ScscfCapabilities {
+            mandatory: vec![4],
+            optional: vec![],
+            server_names: vec![],
+        };
+        let reg = "REGISTER sip:ims.example.org SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-r\r\n\
+Max-Forwards: 70\r\nFrom: <sip:alice@ims.example.org>;tag=1\r\nTo: <sip:alice@ims.example.org>\r\n\
+Call-ID: r1\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@10.0.0.1>\r\nContent-Length: 0\r\n\r\n";
+        let reg = ims_sip::parse_datagram(reg.as_bytes()).unwrap();
+        for (named, want) in [
+            (
+                Some("sip:old.ims.example.org"),
+                "<sip:old.ims.example.org;lr>",
+            ),
+            (None, "<sip:s4.ims.example.org;lr>"),
+        ] {
+            let cx = DiameterCx::new(
+                OldHss(named, caps.clone()),
+                "icscf.ims.example.org",
+                "ims.example.org",
+                "ims.example.org",
+            );
+            let uaa = block_on(cx.uar(
+                "alice@ims.example.org",
+                "sip:alice@ims.example.org",
+                UserAuthorizationType::Registration,
+            ))
+            .unwrap();
+            assert_eq!(uaa.result, result::SERVER_SELECTION);
+            assert_eq!(uaa.server_capabilities.as_ref(), Some(&caps));
+            let i = Icscf::new(
+                IcscfConfig {
+                    scscfs: vec![
+                        "sip:s1.ims.example.org".into(),
+                        "sip:s4.ims.example.org".into(),
+                    ],
+                },
+                cx,
+                crate::enum_dns::EnumTable::new("e164.arpa"),
+            )
+            .with_scscf_capabilities("sip:s4.ims.example.org", vec![4]);
+            let Decision::Forward(f) = block_on(i.route(&reg)) else {
+                panic!("{named:?}: forwarded")
+            };
+            assert_eq!(f[0].routes, [want], "{named:?}");
+        }
     }
 
     #[test]

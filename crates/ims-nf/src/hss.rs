@@ -31,6 +31,10 @@ pub mod result {
     pub const SUBSEQUENT_REGISTRATION: Outcome = Outcome::experimental(VENDOR_3GPP, 2002);
     /// DIAMETER_UNREGISTERED_SERVICE (2003).
     pub const UNREGISTERED_SERVICE: Outcome = Outcome::experimental(VENDOR_3GPP, 2003);
+    /// DIAMETER_SERVER_SELECTION (2005): sent by HSSs of TS 29.229 before V7.2.0 (deprecated
+    /// since) in a UAA carrying a Server-Name and/or Server-Capabilities, leaving it to the
+    /// I-CSCF whether to select a new S-CSCF; never sent by [`super::Hss`].
+    pub const SERVER_SELECTION: Outcome = Outcome::experimental(VENDOR_3GPP, 2005);
     /// DIAMETER_ERROR_USER_UNKNOWN (5001).
     pub const USER_UNKNOWN: Outcome = Outcome::experimental(VENDOR_3GPP, 5001);
     /// DIAMETER_ERROR_IDENTITIES_DONT_MATCH (5002).
@@ -354,6 +358,8 @@ pub struct Hss {
     avoid_zero_res: bool,
     /// Server-Capabilities of answers naming no S-CSCF (see [`Hss::scscf_capabilities`]).
     capabilities: ScscfCapabilities,
+    /// Per-subscriber S-CSCF capabilities by IMPI ([`Hss::set_subscriber_capabilities`]).
+    subscriber_capabilities: HashMap<String, ScscfCapabilities>,
 }
 
 impl Hss {
@@ -389,9 +395,43 @@ impl Hss {
         &self.capabilities
     }
 
-    /// Server-Capabilities for an answer naming no S-CSCF: `None` when nothing is configured.
-    fn capabilities_to_send(&self) -> Option<ScscfCapabilities> {
-        Some(self.capabilities.clone()).filter(|c| !c.is_empty())
+    /// Server-Capabilities for an answer about `impi` naming no S-CSCF: the subscriber's own
+    /// ([`Hss::set_subscriber_capabilities`]), else the HSS-wide ones; `None` when neither is
+    /// configured.
+    fn capabilities_to_send(&self, impi: &str) -> Option<ScscfCapabilities> {
+        self.subscriber_capabilities
+            .get(impi)
+            .or(Some(&self.capabilities))
+            .filter(|c| !c.is_empty())
+            .cloned()
+    }
+
+    /// The S-CSCF capabilities one subscriber (by IMPI) requires, instead of the HSS-wide ones
+    /// of [`Hss::scscf_capabilities`] (TS 29.228 §6.1.1.1, §6.1.4.1: the HSS returns the
+    /// capabilities of the user). A first registration of that subscriber is then answered
+    /// with these in Server-Capabilities and no Server-Name, even when the HSS has a default
+    /// S-CSCF ([`Hss::new`]), so the I-CSCF selects an S-CSCF offering them; an LIA for its
+    /// unregistered services likewise. An empty set removes the subscriber's own capabilities.
+    pub fn set_subscriber_capabilities(&mut self, impi: &str, capabilities: ScscfCapabilities) {
+        if capabilities.is_empty() {
+            self.subscriber_capabilities.remove(impi);
+        } else {
+            self.subscriber_capabilities
+                .insert(impi.to_string(), capabilities);
+        }
+    }
+
+    /// The S-CSCF capabilities the subscriber `impi` has of its own, when set.
+    pub fn subscriber_capabilities(&self, impi: &str) -> Option<&ScscfCapabilities> {
+        self.subscriber_capabilities.get(impi)
+    }
+
+    /// The S-CSCF to name in an answer that assigns one where none is stored: the default
+    /// S-CSCF, unless the subscriber has capabilities of its own for the I-CSCF to select by.
+    fn default_server_for(&self, impi: &str) -> Option<&String> {
+        self.default_server_name
+            .as_ref()
+            .filter(|_| !self.subscriber_capabilities.contains_key(impi))
     }
 
     /// Provisions (or replaces) a subscriber.
@@ -474,7 +514,7 @@ impl Hss {
             UserAuthorizationType::RegistrationAndCapabilities => UaaDecision {
                 result: result::FIRST_REGISTRATION,
                 server_name: None,
-                server_capabilities: self.capabilities_to_send(),
+                server_capabilities: self.capabilities_to_send(impi),
             },
             UserAuthorizationType::Registration => match (&st.server_name, st.registration) {
                 (Some(n), RegistrationState::Registered | RegistrationState::Unregistered) => {
@@ -490,7 +530,7 @@ impl Hss {
                     server_name: Some(n.to_string()),
                     server_capabilities: None,
                 },
-                (None, _) => match &self.default_server_name {
+                (None, _) => match self.default_server_for(impi) {
                     Some(n) => UaaDecision {
                         result: result::FIRST_REGISTRATION,
                         server_name: Some(n.clone()),
@@ -499,7 +539,7 @@ impl Hss {
                     None => UaaDecision {
                         result: result::FIRST_REGISTRATION,
                         server_name: None,
-                        server_capabilities: self.capabilities_to_send(),
+                        server_capabilities: self.capabilities_to_send(impi),
                     },
                 },
             },
@@ -706,7 +746,7 @@ impl Hss {
                 if !has_unreg_services {
                     return fail(result::IDENTITY_NOT_REGISTERED);
                 }
-                match &self.default_server_name {
+                match self.default_server_for(owner) {
                     Some(n) => LiaDecision {
                         result: result::UNREGISTERED_SERVICE,
                         server_name: Some(n.clone()),
@@ -715,7 +755,7 @@ impl Hss {
                     None => LiaDecision {
                         result: result::UNREGISTERED_SERVICE,
                         server_name: None,
-                        server_capabilities: self.capabilities_to_send(),
+                        server_capabilities: self.capabilities_to_send(owner),
                     },
                 }
             }
@@ -903,6 +943,116 @@ mod tests {
             (Some(SCSCF), None)
         );
         assert!(ScscfCapabilities::default().is_empty());
+    }
+
+    /// TS 29.228 §6.1.1.1, §6.1.4.1: a subscriber with capabilities of its own gets them in
+    /// Server-Capabilities (and no default S-CSCF named) for a first registration and for its
+    /// unregistered services; other subscribers keep the HSS-wide answer; once an S-CSCF is
+    /// assigned, it is named; clearing them restores the default.
+    #[test]
+    fn per_subscriber_capabilities_replace_the_hss_wide_ones() {
+        let wide = ScscfCapabilities {
+            mandatory: vec![1],
+            ..Default::default()
+        };
+        let own = ScscfCapabilities {
+            mandatory: vec![5],
+            optional: vec![6],
+            server_names: vec![],
+        };
+        for default in [None, Some(SCSCF)] {
+            let mut h = hss(default).scscf_capabilities(wide.clone());
+            let mut bob = h.subscriber(IMPI).unwrap().clone();
+            bob.subscription.private_id = "bob@ims.example.org".into();
+            bob.subscription.service_profiles[0].public_identities =
+                vec![PublicIdentity::new("sip:bob@ims.example.org")];
+            bob.subscription.service_profiles[0]
+                .initial_filter_criteria
+                .push(crate::subscription::InitialFilterCriteria {
+                    priority: 1,
+                    trigger_point: None,
+                    application_server: crate::subscription::ApplicationServer::new(
+                        "sip:as.ims.example.org",
+                    ),
+                    profile_part_indicator: None,
+                });
+            h.add_subscriber(bob);
+            h.set_subscriber_capabilities("bob@ims.example.org", own.clone());
+            assert_eq!(h.subscriber_capabilities("bob@ims.example.org"), Some(&own));
+            assert_eq!(h.subscriber_capabilities(IMPI), None);
+            let bob_uaa = |h: &Hss| {
+                h.user_authorization(
+                    "bob@ims.example.org",
+                    "sip:bob@ims.example.org",
+                    UserAuthorizationType::Registration,
+                )
+            };
+            let uaa = bob_uaa(&h);
+            assert_eq!(uaa.result, result::FIRST_REGISTRATION, "{default:?}");
+            assert_eq!(
+                (uaa.server_name, uaa.server_capabilities),
+                (None, Some(own.clone())),
+                "{default:?}"
+            );
+            let uaa = h.user_authorization(
+                "bob@ims.example.org",
+                "sip:bob@ims.example.org",
+                UserAuthorizationType::RegistrationAndCapabilities,
+            );
+            assert_eq!(uaa.server_capabilities, Some(own.clone()));
+            let lia = h.location_info("sip:bob@ims.example.org");
+            assert_eq!(lia.result, result::UNREGISTERED_SERVICE);
+            assert_eq!(
+                (lia.server_name, lia.server_capabilities),
+                (None, Some(own.clone())),
+                "{default:?}"
+            );
+            // alice keeps the HSS-wide answer
+            let uaa = h.user_authorization(IMPI, IMPU, UserAuthorizationType::Registration);
+            match default {
+                Some(n) => assert_eq!(
+                    (uaa.server_name.as_deref(), uaa.server_capabilities),
+                    (Some(n), None)
+                ),
+                None => assert_eq!(
+                    (uaa.server_name, uaa.server_capabilities),
+                    (None, Some(wide.clone()))
+                ),
+            }
+            // the S-CSCF the I-CSCF selected is assigned: named from now on
+            let saa = h.server_assignment(
+                Some("bob@ims.example.org"),
+                "sip:bob@ims.example.org",
+                "sip:s5.ims.example.org",
+                ServerAssignmentType::Registration,
+                false,
+            );
+            assert_eq!(saa.result, result::SUCCESS);
+            let uaa = bob_uaa(&h);
+            assert_eq!(uaa.result, result::SUBSEQUENT_REGISTRATION);
+            assert_eq!(
+                (uaa.server_name.as_deref(), uaa.server_capabilities),
+                (Some("sip:s5.ims.example.org"), None)
+            );
+            // de-registered and cleared: the HSS-wide answer again
+            h.server_assignment(
+                Some("bob@ims.example.org"),
+                "sip:bob@ims.example.org",
+                "sip:s5.ims.example.org",
+                ServerAssignmentType::UserDeregistration,
+                false,
+            );
+            h.set_subscriber_capabilities("bob@ims.example.org", ScscfCapabilities::default());
+            assert_eq!(h.subscriber_capabilities("bob@ims.example.org"), None);
+            let uaa = bob_uaa(&h);
+            assert_eq!(
+                (uaa.server_name.as_deref(), uaa.server_capabilities),
+                match default {
+                    Some(n) => (Some(n), None),
+                    None => (None, Some(wide.clone())),
+                }
+            );
+        }
     }
 
     #[test]

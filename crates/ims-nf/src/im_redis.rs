@@ -6,7 +6,11 @@
 //! task that applies what is queued with `HSET`/`HDEL` on the RESP client of [`crate::redis`],
 //! several writes per round trip (a pipeline of at most [`MAX_BATCH`]), each round trip bounded
 //! by [`COMMAND_TIMEOUT`] (a Redis that accepts but never answers loses the connection and the
-//! batch is tried again on a new one), retried with back-off while Redis is unreachable. Every
+//! batch is tried again on a new one), retried with back-off while Redis is unreachable. A
+//! write that still fails is not lost: the writer keeps the last failed write of each hash
+//! field and applies it again (before newer writes, every [`PENDING_RETRY`] when idle) until
+//! Redis takes it or a newer write to that field replaces it, so the removal of a delivered
+//! message reaches Redis once it is back and a later restart does not deliver it again. Every
 //! write is numbered; a change the server makes a promise on (a stored short message before
 //! its RP-ACK, its removal before the status report, a stored IM before its 202) is confirmed
 //! first: [`RedisMirror::mark`] before the write, [`RedisMirror::confirm`] after it names the
@@ -39,6 +43,11 @@ pub(crate) const MAX_BATCH: usize = 256;
 /// Failed writes remembered for [`RedisMirror::confirm`] (older ones count as failed for any
 /// confirmation that reaches back to them).
 const FAILURE_MEMORY: usize = 4096;
+/// How often failed writes are applied again while no new write comes.
+pub(crate) const PENDING_RETRY: Duration = Duration::from_secs(1);
+/// Most failed writes kept to be applied again (one per hash field; beyond, the oldest is
+/// dropped with a log line).
+const PENDING_MAX: usize = 65_536;
 
 /// The field of a short message in the `sms` hash.
 pub(crate) fn sms_field(id: u64) -> String {
@@ -107,6 +116,11 @@ impl Failures {
         self.recent.push_back((seq, key.to_vec(), field.to_vec()));
     }
 
+    /// The failed write `seq` was applied after all.
+    fn clear(&mut self, seq: u64) {
+        self.recent.retain(|(s, ..)| *s != seq);
+    }
+
     fn confirms(&self, since: u64, fields: &[(Vec<u8>, Vec<u8>)]) -> bool {
         if self.forgotten.is_some_and(|f| f >= since) {
             return false;
@@ -118,16 +132,58 @@ impl Failures {
     }
 }
 
-/// Applies `batch` (in order) with retries; answers its confirmations and flushes.
-async fn apply(client: &RedisStore, batch: Vec<(u64, Op)>, failures: &mut Failures) {
-    let cmds: Vec<Vec<&[u8]>> = batch
+/// A write that failed, kept to be applied again: `value` `None` is an `HDEL`.
+struct Pending {
+    seq: u64,
+    key: Vec<u8>,
+    field: Vec<u8>,
+    value: Option<Vec<u8>>,
+}
+
+/// Whether the next reply of `replies` says the write was applied.
+fn applied(replies: &mut Option<std::vec::IntoIter<Reply>>) -> bool {
+    match replies.as_mut().and_then(Iterator::next) {
+        Some(Reply::Integer(_)) => true,
+        Some(other) => {
+            eprintln!("im store: Redis refused a write: {other:?}");
+            false
+        }
+        None => false,
+    }
+}
+
+/// Applies the failed writes still `pending` (those the batch does not replace), then `batch`
+/// (in order), with retries; answers its confirmations and flushes. What fails again, or for
+/// the first time, stays in `pending`.
+async fn apply(
+    client: &RedisStore,
+    batch: Vec<(u64, Op)>,
+    failures: &mut Failures,
+    pending: &mut Vec<Pending>,
+) {
+    // a newer write of the same field replaces a pending one (applied in order, it would be
+    // overwritten anyway)
+    pending.retain(|p| {
+        !batch.iter().any(|(_, op)| match op {
+            Op::Set { key, field, .. } | Op::Del { key, field } => {
+                *key == p.key && *field == p.field
+            }
+            _ => false,
+        })
+    });
+    let again = std::mem::take(pending);
+    let mut cmds: Vec<Vec<&[u8]>> = again
         .iter()
-        .filter_map(|(_, op)| match op {
-            Op::Set { key, field, value } => Some(vec![&b"HSET"[..], key, field, value]),
-            Op::Del { key, field } => Some(vec![&b"HDEL"[..], key, field]),
-            _ => None,
+        .map(|p| match &p.value {
+            Some(v) => vec![&b"HSET"[..], &p.key, &p.field, v],
+            None => vec![&b"HDEL"[..], &p.key, &p.field],
         })
         .collect();
+    cmds.extend(batch.iter().filter_map(|(_, op)| match op {
+        Op::Set { key, field, value } => Some(vec![&b"HSET"[..], key, field, value]),
+        Op::Del { key, field } => Some(vec![&b"HDEL"[..], key, field]),
+        _ => None,
+    }));
     // HSET/HDEL are idempotent: a batch whose round trip failed half-way is sent again whole,
     // in the same order, which ends in the same state
     let mut replies = None;
@@ -140,7 +196,10 @@ async fn apply(client: &RedisStore, batch: Vec<(u64, Op)>, failures: &mut Failur
                     break;
                 }
                 Err(e) if attempt == WRITE_ATTEMPTS => {
-                    eprintln!("im store: {} Redis writes given up: {e}", cmds.len());
+                    eprintln!(
+                        "im store: {} Redis writes failed, kept to be applied again: {e}",
+                        cmds.len()
+                    );
                 }
                 Err(_) => {
                     tokio::time::sleep(wait).await;
@@ -151,23 +210,20 @@ async fn apply(client: &RedisStore, batch: Vec<(u64, Op)>, failures: &mut Failur
     }
     drop(cmds);
     let mut replies = replies.map(Vec::into_iter);
+    for p in again {
+        if applied(&mut replies) {
+            failures.clear(p.seq);
+        } else {
+            pending.push(p);
+        }
+    }
     for (seq, op) in batch {
-        match op {
-            Op::Set { key, field, .. } | Op::Del { key, field } => {
-                let ok = match replies.as_mut().and_then(Iterator::next) {
-                    Some(Reply::Integer(_)) => true,
-                    Some(other) => {
-                        eprintln!("im store: Redis refused a write: {other:?}");
-                        false
-                    }
-                    None => false,
-                };
-                if !ok {
-                    failures.push(seq, &key, &field);
-                }
-            }
+        let (seq, key, field, value) = match op {
+            Op::Set { key, field, value } => (seq, key, field, Some(value)),
+            Op::Del { key, field } => (seq, key, field, None),
             Op::Flush(done) => {
                 let _ = done.send(());
+                continue;
             }
             Op::Confirm {
                 since,
@@ -175,8 +231,23 @@ async fn apply(client: &RedisStore, batch: Vec<(u64, Op)>, failures: &mut Failur
                 done,
             } => {
                 let _ = done.send(failures.confirms(since, &fields));
+                continue;
             }
+        };
+        if !applied(&mut replies) {
+            failures.push(seq, &key, &field);
+            pending.push(Pending {
+                seq,
+                key,
+                field,
+                value,
+            });
         }
+    }
+    if pending.len() > PENDING_MAX {
+        let n = pending.len() - PENDING_MAX;
+        eprintln!("im store: {n} failed Redis writes dropped (more than {PENDING_MAX} kept)");
+        pending.drain(..n);
     }
 }
 
@@ -211,7 +282,21 @@ impl RedisMirror {
         let c = client.clone();
         tokio::spawn(async move {
             let mut failures = Failures::default();
-            while let Some(first) = rx.recv().await {
+            let mut pending = Vec::new();
+            loop {
+                // with failed writes kept, look again every PENDING_RETRY even when idle
+                let first = if pending.is_empty() {
+                    rx.recv().await
+                } else {
+                    match tokio::time::timeout(PENDING_RETRY, rx.recv()).await {
+                        Ok(op) => op,
+                        Err(_) => {
+                            apply(&c, Vec::new(), &mut failures, &mut pending).await;
+                            continue;
+                        }
+                    }
+                };
+                let Some(first) = first else { break };
                 let mut batch = vec![first];
                 let mut writes = 1;
                 while writes < MAX_BATCH {
@@ -223,7 +308,7 @@ impl RedisMirror {
                         Err(_) => break,
                     }
                 }
-                apply(&c, batch, &mut failures).await;
+                apply(&c, batch, &mut failures, &mut pending).await;
             }
         });
         Ok(RedisMirror {
@@ -284,7 +369,8 @@ impl RedisMirror {
         });
     }
 
-    /// Waits until every write queued before this call has been applied (or given up).
+    /// Waits until every write queued before this call has been applied (or has failed: it is
+    /// then kept and applied again later).
     pub(crate) async fn flush(&self) {
         let (done, wait) = oneshot::channel();
         if self.send(Op::Flush(done)) {
@@ -366,14 +452,28 @@ mod tests {
     /// A scripted Redis on 127.0.0.1 (its address): answers every command `:1` (`+PONG` to
     /// PING), except a command naming a field that contains `refuse` (`-ERR`), and on the
     /// first connection that sends a field containing `hang` it answers nothing more (the
-    /// connection stays open): a Redis that accepts but never answers.
+    /// connection stays open): a Redis that accepts but never answers. While
+    /// [`Script::down`] is set it refuses every write; [`Script::log`] lists the writes it took.
     async fn scripted_redis() -> String {
+        scripted().await.0
+    }
+
+    #[derive(Default)]
+    struct Script {
+        down: AtomicBool,
+        log: std::sync::Mutex<Vec<String>>,
+    }
+
+    async fn scripted() -> (String, Arc<Script>) {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap().to_string();
         let hung = Arc::new(AtomicBool::new(false));
+        let script = Arc::new(Script::default());
+        let sc = script.clone();
         tokio::spawn(async move {
             while let Ok((c, _)) = l.accept().await {
                 let hung = hung.clone();
+                let script = sc.clone();
                 tokio::spawn(async move {
                     let (r, mut w) = c.into_split();
                     let mut r = BufReader::new(r);
@@ -401,9 +501,12 @@ mod tests {
                         }
                         let reply: &[u8] = if args[0] == "PING" {
                             b"+PONG\r\n"
-                        } else if args.iter().any(|a| a.contains("refuse")) {
+                        } else if args.iter().any(|a| a.contains("refuse"))
+                            || script.down.load(Ordering::SeqCst)
+                        {
                             b"-ERR refused by the script\r\n"
                         } else {
+                            script.log.lock().unwrap().push(args.join(" "));
                             b":1\r\n"
                         };
                         if !silent {
@@ -413,7 +516,7 @@ mod tests {
                 });
             }
         });
-        addr
+        (addr, script)
     }
 
     #[tokio::test]
@@ -465,6 +568,38 @@ mod tests {
         let later = m.mark();
         m.set("sms", "e", b"next".to_vec());
         assert!(m.confirm(later, &[("sms", "e")]).await);
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_is_kept_and_applied_once_redis_takes_it() {
+        let (addr, script) = scripted().await;
+        let m = RedisMirror::connect(&addr, "t:").await.unwrap();
+        script.down.store(true, Ordering::SeqCst);
+        let since = m.mark();
+        m.del("sms", "gone");
+        m.set("sms", "kept", b"v1".to_vec());
+        assert!(!m.confirm(since, &[("sms", "gone")]).await, "refused");
+        // a newer write of a field replaces its pending one
+        m.set("sms", "kept", b"v2".to_vec());
+        m.flush().await;
+        assert!(script.log.lock().unwrap().is_empty());
+        // Redis takes writes again: the pending ones go without any new write
+        script.down.store(false, Ordering::SeqCst);
+        let log = || script.log.lock().unwrap().clone();
+        for _ in 0..50 {
+            if log().len() >= 2 {
+                break;
+            }
+            tokio::time::sleep(PENDING_RETRY / 5).await;
+        }
+        assert_eq!(log(), ["HDEL t:sms gone", "HSET t:sms kept v2"]);
+        assert!(
+            m.confirm(since, &[("sms", "gone")]).await,
+            "applied after all"
+        );
+        // applied once: nothing pending any more
+        tokio::time::sleep(PENDING_RETRY * 2).await;
+        assert_eq!(log().len(), 2);
     }
 
     #[test]

@@ -31,7 +31,12 @@
 //! promises to deliver it: the RP-ACK of an SMS-SUBMIT and the 202 of a stored IM leave only
 //! once the store has confirmed the write (within [`ImServerConfig::store_wait`]); otherwise
 //! the submitter gets RP-ERROR 41 "temporary failure" (the IM sender the 480) and nothing is
-//! kept. Subscribers are numbered through [`Numbering`]: the
+//! kept. A short message is delivered at most once per acknowledgement: an SMS-DELIVER leaves
+//! only once the store holds its attempt (its RP-MR), a SIP failure ends only that attempt and
+//! the recipient's RP-ACK naming any attempt of the message completes it, and the removal that
+//! RP-ACK causes reaches the store even after an outage (the Redis writer keeps failed writes
+//! until Redis takes them); a message reloaded with an attempt in flight is tried again after
+//! TR1N ([`IpSmGwConfig::ack_wait`]). Subscribers are numbered through [`Numbering`]: the
 //! IP-SM-GW keys everything by `tel:+MSISDN`, and addresses recipients by their SIP IMPU.
 //!
 //! ```no_run
@@ -88,6 +93,12 @@ const MAX_STORED_IM: usize = 10_000;
 
 /// Delivery attempts of a stored IM before it is dropped.
 const STORED_IM_ATTEMPTS: u8 = 3;
+
+/// Longest wait of the answer to a MESSAGE carrying the recipient's RP-ACK/RP-ERROR (or an
+/// RP-SMMA) for the store to confirm what it changed (the removal of the delivered message):
+/// under the 32 s (64·T1, Timer F) its sender's transaction lives, so that over UDP a crash
+/// meanwhile is repaired by the retransmission reaching the restarted server.
+const RP_ANSWER_HOLD: Duration = Duration::from_secs(24);
 
 /// Piece size of large-mode chunks (`ims_msrp::session::Config::piece_size`).
 const LARGE_MODE_PIECE: usize = 1024;
@@ -429,24 +440,33 @@ enum ImStore {
 }
 
 impl ImStore {
-    /// Writes `m` and returns its key.
+    /// Writes `m` under its key ([`StoredIm::key`], replacing that record in one step), or a
+    /// new one, and returns the key.
     fn save(&self, m: &StoredIm, seq: u64) -> Option<String> {
         match self {
-            ImStore::Files(f) => f.save(m, seq).ok(),
+            ImStore::Files(f) => match &m.key {
+                Some(path) => f.write(m, path).ok().map(|()| path.clone()),
+                None => f.save(m, seq).ok(),
+            },
             #[cfg(feature = "redis")]
             ImStore::Redis(r) => {
-                let name = stored_name(seq);
+                let name = m.key.clone().unwrap_or_else(|| stored_name(seq));
                 r.set("im", &name, m.to_json().into_bytes());
                 Some(name)
             }
         }
     }
 
-    fn remove(&self, key: &str) {
+    /// Removes the record `key`; false when that already failed (the file store; Redis
+    /// answers later, see [`ImStore::confirm_im`]).
+    fn remove(&self, key: &str) -> bool {
         match self {
             ImStore::Files(_) => ImFileStore::remove(key),
             #[cfg(feature = "redis")]
-            ImStore::Redis(r) => r.del("im", key),
+            ImStore::Redis(r) => {
+                r.del("im", key);
+                true
+            }
         }
     }
 
@@ -567,16 +587,24 @@ impl ImFileStore {
         Ok(ImFileStore { dir })
     }
 
-    /// Writes `m` (atomically: a temporary file renamed) and returns its path; names sort in
-    /// arrival order.
+    /// Writes `m` under a new name and returns its path; names sort in arrival order.
     fn save(&self, m: &StoredIm, seq: u64) -> std::io::Result<String> {
-        let path = self.dir.join(format!("{}.json", stored_name(seq)));
+        let path = self
+            .dir
+            .join(format!("{}.json", stored_name(seq)))
+            .into_os_string()
+            .into_string()
+            .map_err(|_| std::io::Error::other("store path is not UTF-8"))?;
+        self.write(m, &path)?;
+        Ok(path)
+    }
+
+    /// Writes `m` to `path` atomically (a temporary file renamed over it).
+    fn write(&self, m: &StoredIm, path: &str) -> std::io::Result<()> {
+        let path = std::path::Path::new(path);
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, m.to_json())?;
-        std::fs::rename(&tmp, &path)?;
-        path.into_os_string()
-            .into_string()
-            .map_err(|_| std::io::Error::other("store path is not UTF-8"))
+        std::fs::rename(&tmp, path)
     }
 
     /// Every stored IM, oldest first; unreadable files are skipped.
@@ -593,8 +621,12 @@ impl ImFileStore {
             .collect())
     }
 
-    fn remove(path: &str) {
-        let _ = std::fs::remove_file(path);
+    /// Removes a stored IM's file; false when it is still there.
+    fn remove(path: &str) -> bool {
+        match std::fs::remove_file(path) {
+            Ok(()) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        }
     }
 }
 
@@ -999,8 +1031,9 @@ impl Shared {
     async fn send_sms(&self, a: Action) {
         let ruri = self.cfg.numbering.address(&a.to);
         let id = angle(&self.cfg.identity);
-        // RP-DATA network→MS (MTI 1) is a delivery whose SIP failure means "store"
-        let delivery = a.body.first().is_some_and(|b| b & 0x07 == 1);
+        // an SMS-DELIVER attempt, whose SIP failure means "keep it for later" (a status
+        // report or an RP answer that fails is not retried: TS 24.341 §5.3.2.4)
+        let attempt = a.attempt;
         let scscf = self.scscf_for(&a.to).await;
         let mut headers = vec![
             ("P-Asserted-Identity", id.clone()),
@@ -1031,8 +1064,10 @@ impl Shared {
         let ok = matches!(self.send(msg, &scscf).await, Ok(c) if (200..300).contains(&c));
         if !ok {
             bump(&self.counters.sms_failed);
-            if delivery {
-                let (out, w) = self.gw_call(|g| g.delivery_failed(&a.to, unix_now()));
+            if let Some(attempt) = attempt {
+                // only this attempt failed: another one to the same recipient may be waiting
+                // for its RP-ACK, and this one may still be acknowledged (a lost 2xx)
+                let (out, w) = self.gw_call(|g| g.attempt_failed(attempt, unix_now()));
                 self.settle(out, w).await;
             }
         }
@@ -1054,26 +1089,46 @@ impl Shared {
         (r, Written { mark, ids })
     }
 
-    /// Whether the store confirmed the writes `w` (at most [`ImServerConfig::store_wait`]):
-    /// what the IP-SM-GW answered rests on them (an RP-ACK on the message being kept, a
-    /// status report on its removal, an SMS-DELIVER on its attempt being recorded).
-    async fn sms_durable(&self, w: &Written) -> bool {
+    /// Whether the store confirmed the writes `w` (waiting at most `wait`): what the IP-SM-GW
+    /// answered rests on them (an RP-ACK on the message being kept, a status report on its
+    /// removal, an SMS-DELIVER on its attempt being recorded).
+    async fn sms_durable(&self, w: &Written, wait: Duration) -> bool {
         match &self.im_store {
-            Some(store) if !w.ids.is_empty() => {
-                store.confirm_sms(w.mark, &w.ids, self.cfg.store_wait).await
-            }
+            Some(store) if !w.ids.is_empty() => store.confirm_sms(w.mark, &w.ids, wait).await,
             _ => true,
         }
     }
 
-    /// Sends what the IP-SM-GW wants sent once the writes it rests on are confirmed (or
-    /// [`ImServerConfig::store_wait`] passed: the store is failing and holding the messages
-    /// back helps no one; a restart may then deliver a message again).
+    /// Sends what the IP-SM-GW wants sent once the writes it rests on are confirmed (at most
+    /// [`ImServerConfig::store_wait`]).
     async fn settle(&self, out: Vec<Action>, w: Written) {
         if !out.is_empty() {
-            self.sms_durable(&w).await;
-            self.queue(out);
+            let durable = self.sms_durable(&w, self.cfg.store_wait).await;
+            self.release(out, durable);
         }
+    }
+
+    /// Sends `out`; when the store did not confirm the writes it rests on (`durable` false),
+    /// the SMS-DELIVERs stay unsent ([`IpSmGw::attempt_unsent`]: a restart would not know their
+    /// RP-MR, so the recipient's RP-ACK could not stop a second delivery; they are tried again
+    /// after the retry interval) and the rest leaves all the same (a status report or an RP
+    /// answer: holding it back helps no one, and the removal it rests on is applied once the
+    /// store is back).
+    fn release(&self, out: Vec<Action>, durable: bool) {
+        if durable {
+            return self.queue(out);
+        }
+        let (held, send): (Vec<Action>, Vec<Action>) =
+            out.into_iter().partition(|a| a.attempt.is_some());
+        if !held.is_empty() {
+            let now = unix_now();
+            let _ = self.gw_call(|g| {
+                for a in held.iter().filter_map(|a| a.attempt) {
+                    g.attempt_unsent(a, now);
+                }
+            });
+        }
+        self.queue(send);
     }
 
     async fn respond(&self, txn: TxnId, a: Answer) {
@@ -1095,8 +1150,15 @@ impl Shared {
                     g.receive_submission_to(&from, &body, unix_now(), to_uri.as_deref())
                 });
                 // the RP-ACK promises delivery: it leaves once the stored message is durable;
-                // a status report once the delivered message is gone from the store
-                let durable = self.sms_durable(&w).await;
+                // a status report once the delivered message is gone from the store, and the
+                // answer to the recipient's RP-ACK as well (up to RP_ANSWER_HOLD: until then
+                // a crash is repaired by the retransmission of that MESSAGE over UDP)
+                let wait = if submission {
+                    self.cfg.store_wait
+                } else {
+                    RP_ANSWER_HOLD
+                };
+                let durable = self.sms_durable(&w, wait).await;
                 let out = match accepted {
                     Some(a) if !durable => {
                         bump(&self.counters.store_refused);
@@ -1111,7 +1173,8 @@ impl Shared {
                     // attempt recorded in flight matches it (no second delivery)
                     self.respond(txn, Answer::new(202)).await;
                 }
-                self.queue(out);
+                // (a withdrawn submission's RP-ERROR holds no SMS-DELIVER)
+                self.release(out, durable);
             }
             Request::Register {
                 identities,
@@ -1252,7 +1315,7 @@ impl Shared {
             };
             if !durable {
                 if let Some(k) = &m.key {
-                    store.remove(k);
+                    let _ = store.remove(k);
                 }
                 bump(&self.counters.store_refused);
                 return false;
@@ -1275,23 +1338,34 @@ impl Shared {
         true
     }
 
-    /// Writes `m` to the store (replacing its previous record), when there is one.
+    /// Writes `m` to the store, when there is one: over its previous record in one step (a
+    /// crash leaves the old record or the new one, never none or two), or as a new record.
     fn persist(&self, m: &mut StoredIm) {
         let Some(store) = &self.im_store else { return };
-        if let Some(old) = m.key.take() {
-            store.remove(&old);
-        }
         let seq = self.im_seq.fetch_add(1, Ordering::Relaxed);
-        m.key = store.save(m, seq);
+        if let Some(k) = store.save(m, seq) {
+            m.key = Some(k);
+        }
+    }
+
+    /// Removes the record of a stored IM that is delivered or given up, and waits (at most
+    /// [`ImServerConfig::store_wait`]) until the store confirms it, like the removal a short
+    /// message's status report waits for: what the sender is told next (the IMDN) rests on
+    /// the message being gone, so that a restart does not deliver it again. False when the
+    /// removal was not confirmed (with Redis it is still applied once Redis takes writes).
+    async fn unstore(&self, m: &StoredIm) -> bool {
+        let (Some(store), Some(k)) = (&self.im_store, &m.key) else {
+            return true;
+        };
+        let mark = store.mark();
+        store.remove(k) && store.confirm_im(mark, k, self.cfg.store_wait).await
     }
 
     /// Drops a stored IM that will not be delivered; its sender gets a `failed` IMDN when the
     /// message asked for `negative-delivery` (RFC 5438 §7.2: the server accepted it with 202,
-    /// so only it can tell).
+    /// so only it can tell), once the removal is confirmed.
     async fn give_up(&self, m: StoredIm) {
-        if let (Some(store), Some(k)) = (&self.im_store, &m.key) {
-            store.remove(k);
-        }
+        self.unstore(&m).await;
         bump(&self.counters.im_expired);
         if wants_imdn(&m.page.content_type, &m.page.body).is_some_and(|(_, negative)| negative) {
             self.send_imdn(&m.page, false).await;
@@ -1337,8 +1411,13 @@ impl Shared {
             let delivered = code.is_some_and(|c| (200..300).contains(&c));
             m.attempts += 1;
             if delivered {
-                if let (Some(store), Some(k)) = (&self.im_store, &m.key) {
-                    store.remove(k);
+                // the 202 the sender got becomes final: with the network's delivery
+                // notification (RFC 5438 §7.2) when asked, once the record is gone
+                self.unstore(&m).await;
+                let positive = wants_imdn(&m.page.content_type, &m.page.body)
+                    .is_some_and(|(positive, _)| positive);
+                if self.cfg.network_imdn && positive {
+                    self.send_imdn(&m.page, true).await;
                 }
             } else if code.is_some() && m.attempts < STORED_IM_ATTEMPTS {
                 self.persist(&mut m);
@@ -1639,6 +1718,19 @@ impl ImServer {
         &self.shared.endpoint
     }
 
+    /// The S-CSCF serving a user, as its live third-party REGISTER named it (its Contact, TS
+    /// 24.229 §5.4.1.7), for the session anchor's B legs
+    /// ([`crate::im_session::ImSessionConfig::serving`]); `None` once the server is gone.
+    pub fn serving_scscf(&self) -> crate::im_session::ServingScscf {
+        let shared = Arc::downgrade(&self.shared);
+        crate::im_session::ServingScscf::new(move |user| {
+            let s = shared.upgrade()?;
+            let key = s.cfg.numbering.canonical(user);
+            let found = s.serving.lock().expect("serving lock").get(&key).cloned();
+            found
+        })
+    }
+
     /// Short messages waiting in the store.
     pub fn queued(&self) -> usize {
         self.shared
@@ -1782,7 +1874,12 @@ mod tests {
         std::fs::write(dir.join("im").join("zz-garbage.json"), b"{not json").unwrap();
         let back = files.load_all().unwrap();
         assert_eq!(back, [a.clone(), b.clone()], "garbage skipped, order kept");
-        ImFileStore::remove(a.key.as_ref().unwrap());
+        // an update replaces the record in place (same name, so the same place in the order)
+        a.attempts = 2;
+        files.write(&a, a.key.as_ref().unwrap()).unwrap();
+        assert_eq!(files.load_all().unwrap(), [a.clone(), b.clone()]);
+        assert!(ImFileStore::remove(a.key.as_ref().unwrap()));
+        assert!(ImFileStore::remove(a.key.as_ref().unwrap()), "already gone");
         assert_eq!(files.load_all().unwrap(), [b]);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -49,7 +49,10 @@
 //! SPT) names the IM server, and the B-leg INVITE goes back along the Route set the S-CSCF left
 //! after our own entry (its `odi` URI), with the caller's P-Asserted-Identity, so the S-CSCF
 //! finishes originating processing and routes to the callee. Without a Route left, B legs go
-//! to [`ImSessionConfig::next_hop`] with [`ImSessionConfig::route`].
+//! to the S-CSCF serving the caller when [`ImSessionConfig::serving`] knows it (learnt from
+//! the caller's third-party REGISTER, [`crate::im_server::ImServer::serving_scscf`]; TS 24.229
+//! §5.7.3), with the `orig` parameter that asks it for originating processing (§5.4.3.1),
+//! else to [`ImSessionConfig::next_hop`] with [`ImSessionConfig::route`].
 //!
 //! MSRP over TLS (`msrps`, feature `tls`, `ImSessionConfig::msrps`): each leg is TCP or TLS
 //! on its own. B is offered A's transport first; when B refuses it as not acceptable (488 or
@@ -98,6 +101,10 @@ pub struct ImSessionConfig {
     pub next_hop: Option<Remote>,
     /// Route header values put on B-leg INVITEs (e.g. `<sip:scscf.ims.example:6060;lr>`).
     pub route: Vec<String>,
+    /// The S-CSCF serving a caller, for B legs of an INVITE that arrives with no Route left
+    /// (it reached us without the S-CSCF's `odi` entry): sent there instead of
+    /// [`ImSessionConfig::next_hop`]/[`ImSessionConfig::route`] when it knows the caller.
+    pub serving: Option<ServingScscf>,
     /// User part of our Contact.
     pub user: String,
     /// MSRP framer limits (the stream threshold decides which chunks are streamed).
@@ -121,6 +128,7 @@ impl Default for ImSessionConfig {
             advertised_host: None,
             next_hop: None,
             route: Vec::new(),
+            serving: None,
             user: "im".into(),
             limits: Limits::default(),
             linger: Duration::from_secs(2),
@@ -145,6 +153,66 @@ impl ImSessionConfig {
             self.next_hop = Some(Remote::udp(a));
         }
         self
+    }
+}
+
+/// Finds the SIP URI of the S-CSCF serving a user (its IMPU, e.g. from P-Asserted-Identity):
+/// TS 24.229 §5.7.3, an AS originating a request on behalf of a user sends it to the user's
+/// S-CSCF, whose address it may learn from the third-party REGISTER
+/// ([`crate::im_server::ImServer::serving_scscf`]).
+#[derive(Clone)]
+pub struct ServingScscf(Arc<Lookup>);
+
+/// The function behind [`ServingScscf`].
+type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
+
+impl ServingScscf {
+    /// A lookup by `f`.
+    pub fn new(f: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> ServingScscf {
+        ServingScscf(Arc::new(f))
+    }
+
+    /// The S-CSCF serving `user`, if known.
+    pub fn lookup(&self, user: &str) -> Option<String> {
+        (self.0)(user)
+    }
+}
+
+impl std::fmt::Debug for ServingScscf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServingScscf(..)")
+    }
+}
+
+/// The Route set of a B leg and whether its first entry is the next hop (else
+/// [`ImSessionConfig::next_hop`]): the Route set the S-CSCF left after our own entry (TS
+/// 24.229 §5.7.5: the S-CSCF continues from its `odi`); else the S-CSCF serving the caller
+/// with `orig` (§5.7.3, §5.4.3.1: it performs originating processing for the asserted
+/// user); else the configured route.
+fn b_leg_routes(
+    rest: Vec<String>,
+    serving: Option<String>,
+    configured: &[String],
+) -> (Vec<String>, bool) {
+    if !rest.is_empty() {
+        return (rest, true);
+    }
+    match serving {
+        Some(uri) => {
+            // a bare URI keeps its parameters (`;transport=tcp`); `<…>` is taken off
+            let uri = match uri.split_once('<') {
+                Some((_, rest)) => rest.split('>').next().unwrap_or(rest).to_string(),
+                None => uri.trim().to_string(),
+            };
+            let mut r = uri.trim_end_matches(";lr").to_string();
+            for p in [";lr", ";orig"] {
+                if !r.split(';').skip(1).any(|x| x == &p[1..]) {
+                    r.push_str(p);
+                }
+            }
+            (vec![format!("<{r}>")], true)
+        }
+        None => (configured.to_vec(), false),
     }
 }
 
@@ -672,12 +740,18 @@ impl Anchor {
         // back along it, so the S-CSCF continues its iFC evaluation and routes to the callee
         // (TS 24.229 §5.7.5). Without one, the configured route and next hop.
         let rest = remaining_routes(&m, &self.ep.local_addr());
-        let via_route = !rest.is_empty();
-        let routes = if via_route {
-            rest
-        } else {
-            self.cfg.route.clone()
+        let serving = match &self.cfg.serving {
+            Some(s) if rest.is_empty() => {
+                let user = m
+                    .list(ims_sip::HeaderName::PAssertedIdentity)
+                    .next()
+                    .map(|(_, v)| v.to_string())
+                    .or_else(|| m.from().ok().flatten().map(|f| f.uri().as_str().to_owned()));
+                user.and_then(|u| s.lookup(&crate::im_server::bare_uri(&u)))
+            }
+            _ => None,
         };
+        let (routes, via_route) = b_leg_routes(rest, serving, &self.cfg.route);
         let mut headers: Vec<(String, String)> =
             routes.iter().map(|r| ("Route".into(), r.clone())).collect();
         for h in COPIED_HEADERS {
@@ -1296,6 +1370,38 @@ CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
         );
         let other: SocketAddr = "127.0.0.1:7072".parse().unwrap();
         assert_eq!(remaining_routes(&inv, &other).len(), 3);
+    }
+
+    #[test]
+    fn b_leg_goes_to_the_odi_route_else_the_callers_scscf_else_the_configured_one() {
+        let configured = vec!["<sip:term@127.0.0.1:6060;lr>".to_string()];
+        let odi = vec!["<sip:orig@127.0.0.1:6061;odi=5;lr>".to_string()];
+        assert_eq!(
+            b_leg_routes(odi.clone(), Some("sip:127.0.0.1:7000".into()), &configured),
+            (odi, true),
+            "the S-CSCF's own Route first"
+        );
+        assert_eq!(
+            b_leg_routes(
+                Vec::new(),
+                Some("<sip:scscf2.example:5060;lr>".into()),
+                &configured
+            ),
+            (vec!["<sip:scscf2.example:5060;lr;orig>".to_string()], true)
+        );
+        assert_eq!(
+            b_leg_routes(
+                Vec::new(),
+                Some("sip:s;transport=tcp;orig".into()),
+                &configured
+            )
+            .0,
+            ["<sip:s;transport=tcp;orig;lr>"]
+        );
+        assert_eq!(
+            b_leg_routes(Vec::new(), None, &configured),
+            (configured.clone(), false)
+        );
     }
 
     #[test]

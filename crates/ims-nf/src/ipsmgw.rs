@@ -33,6 +33,11 @@ pub struct IpSmGwConfig {
     /// recipient is addressed by SIP URI (MSISDN-less operation, TS 24.341 Annex B.7, TS 23.204
     /// §6.0a: a value that tells the recipient the sender is MSISDN-less; operator-chosen).
     pub dummy_msisdn: String,
+    /// Seconds the IP-SM-GW waits for the recipient's RP-ACK/RP-ERROR to an RP-DATA: TS 24.011
+    /// timer TR1N (35–45 s, §10, Table 10.1). A message reloaded from the store with an attempt
+    /// in flight (its SIP transaction died with the previous process) is tried again once
+    /// this has passed since that attempt, instead of waiting for its back-off.
+    pub ack_wait: u64,
 }
 
 impl Default for IpSmGwConfig {
@@ -43,6 +48,7 @@ impl Default for IpSmGwConfig {
             retry_interval: 30,
             validity: 3 * 24 * 3600,
             dummy_msisdn: "+000000000000000".into(),
+            ack_wait: 40,
         }
     }
 }
@@ -58,6 +64,18 @@ pub struct Action {
     /// 24.341 Annex B.7): the sender, whose SIP URI goes in the `<From>` of the
     /// `application/vnd.3gpp.sms+xml` short-message-info sent along (Annex C.1).
     pub msisdn_less_from: Option<String>,
+    /// For an SMS-DELIVER: which delivery attempt it is. When the MESSAGE carrying it gets no
+    /// 2xx, hand it to [`IpSmGw::attempt_failed`] (only that attempt of that message failed).
+    pub attempt: Option<Attempt>,
+}
+
+/// One delivery attempt of a stored message: the RP-DATA(SMS-DELIVER) sent with `rp_mr`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    /// The message ([`StoredSms::id`]).
+    pub id: u64,
+    /// The RP-Message-Reference of that RP-DATA (what the recipient's RP-ACK names).
+    pub rp_mr: u8,
 }
 
 impl Action {
@@ -66,9 +84,13 @@ impl Action {
             to: to.into(),
             body,
             msisdn_less_from: None,
+            attempt: None,
         }
     }
 }
+
+/// Most RP-MRs of earlier attempts remembered per message ([`StoredSms::earlier`]).
+const EARLIER_ATTEMPTS: usize = 8;
 
 /// A short message in the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +111,27 @@ pub struct StoredSms {
     pub next_attempt: u64,
     /// RP-MR of the RP-DATA in flight, if any.
     pub in_flight: Option<u8>,
+    /// When the last attempt was made (seconds since the epoch; 0: unknown, a record of an
+    /// older version).
+    pub last_attempt: u64,
+    /// RP-MRs of earlier attempts (oldest first, at most 8): a SIP failure or the retry
+    /// timer ended them without an answer, but the SMS-DELIVER may have arrived all the same
+    /// (a lost 2xx, a TCP connection reset after the request went out), so the recipient's
+    /// RP-ACK naming one of them still completes the message — it is not delivered again.
+    pub earlier: Vec<u8>,
+}
+
+impl StoredSms {
+    /// Ends the attempt in flight without an answer; its RP-MR stays acceptable.
+    fn end_attempt(&mut self) {
+        if let Some(mr) = self.in_flight.take() {
+            self.earlier.retain(|m| *m != mr);
+            if self.earlier.len() >= EARLIER_ATTEMPTS {
+                self.earlier.remove(0);
+            }
+            self.earlier.push(mr);
+        }
+    }
 }
 
 /// A submission the IP-SM-GW accepted ([`IpSmGw::receive_submission`]).
@@ -186,11 +229,18 @@ impl StoredSms {
             self.attempts,
             self.next_attempt
         );
-        // an optional last line (older records lack it): the RP-MR of the attempt in flight,
-        // so that the recipient's RP-ACK still matches after a restart
-        if let Some(mr) = self.in_flight {
-            t.push_str(&format!("{mr}\n"));
-        }
+        // optional lines (older records lack them): the RP-MR of the attempt in flight ("-":
+        // none), so that the recipient's RP-ACK still matches after a restart; when it was
+        // made; the RP-MRs of earlier attempts
+        let in_flight = self
+            .in_flight
+            .map_or_else(|| "-".to_string(), |m| m.to_string());
+        let earlier: Vec<String> = self.earlier.iter().map(u8::to_string).collect();
+        t.push_str(&format!(
+            "{in_flight}\n{}\n{}\n",
+            self.last_attempt,
+            earlier.join(",")
+        ));
         t
     }
 
@@ -208,6 +258,11 @@ impl StoredSms {
             attempts: l.next()?.parse().ok()?,
             next_attempt: l.next()?.parse().ok()?,
             in_flight: l.next().and_then(|m| m.parse().ok()),
+            last_attempt: l.next().and_then(|m| m.parse().ok()).unwrap_or(0),
+            earlier: l
+                .next()
+                .map(|m| m.split(',').filter_map(|x| x.parse().ok()).collect())
+                .unwrap_or_default(),
         })
     }
 }
@@ -296,6 +351,11 @@ pub fn timestamp(now: u64) -> Timestamp {
     }
 }
 
+/// Seconds from an attempt (the `attempts`-th) to the next one.
+fn backoff(cfg: &IpSmGwConfig, attempts: u32) -> u64 {
+    cfg.retry_interval.saturating_mul(1u64 << attempts.min(10))
+}
+
 /// Whether a recipient IMPU is a known subscriber.
 type Directory = Box<dyn Fn(&str) -> bool + Send>;
 
@@ -321,17 +381,33 @@ impl<S> std::fmt::Debug for IpSmGw<S> {
 }
 
 impl<S: SmsStore> IpSmGw<S> {
-    /// An IP-SM-GW over `store`, with what the store holds queued again (to be retried at once).
+    /// An IP-SM-GW over `store`, with what the store holds queued again. A message whose
+    /// attempt was in flight (its MESSAGE transaction died with the previous process) keeps
+    /// that attempt's RP-MR, so the recipient's RP-ACK — a retransmission reaching this
+    /// process — still completes it, and is tried again [`IpSmGwConfig::ack_wait`] (TR1N)
+    /// after that attempt when no answer came, not after its back-off; it counts as one of
+    /// the [`IpSmGwConfig::max_attempts`].
     pub fn new(cfg: IpSmGwConfig, mut store: S) -> std::io::Result<IpSmGw<S>> {
         let mut queue = BTreeMap::new();
-        for s in store.load_all()? {
+        for mut s in store.load_all()? {
+            if s.in_flight.is_some() {
+                // older records do not say when: the back-off the attempt set tells
+                let sent = match s.last_attempt {
+                    0 => s.next_attempt.saturating_sub(backoff(&cfg, s.attempts)),
+                    t => t,
+                };
+                let resume = sent.saturating_add(cfg.ack_wait);
+                if s.next_attempt == 0 || resume < s.next_attempt {
+                    s.next_attempt = resume;
+                }
+            }
             queue.insert(s.id, s);
         }
         let next_id = queue.keys().next_back().map_or(1, |k| k + 1);
         // attempts in flight at a restart keep their RP-MR; new ones count on from the highest
         let next_mr = queue
             .values()
-            .filter_map(|s| s.in_flight)
+            .flat_map(|s| s.in_flight.iter().chain(&s.earlier).copied())
             .max()
             .unwrap_or(0);
         Ok(IpSmGw {
@@ -423,12 +499,16 @@ impl<S: SmsStore> IpSmGw<S> {
         let tpdu = Tpdu::Deliver(deliver).encode().ok()?;
         let body = RpMessage::data_mt(mr, sc, &tpdu).encode().ok()?;
         s.attempts += 1;
+        // an attempt the retry timer replaces may still be answered
+        s.end_attempt();
         s.in_flight = Some(mr);
-        s.next_attempt = now + self.cfg.retry_interval * (1u64 << s.attempts.min(10));
+        s.last_attempt = now;
+        s.next_attempt = now + backoff(&self.cfg, s.attempts);
         let action = Action {
             to: s.recipient.clone(),
             body,
             msisdn_less_from: msisdn_less.then(|| s.sender.clone()),
+            attempt: Some(Attempt { id, rp_mr: mr }),
         };
         self.persist(id);
         Some(action)
@@ -561,6 +641,8 @@ impl<S: SmsStore> IpSmGw<S> {
                         attempts: 0,
                         next_attempt: now,
                         in_flight: None,
+                        last_attempt: 0,
+                        earlier: Vec::new(),
                     },
                 );
                 if !self.persist(id) {
@@ -604,12 +686,23 @@ impl<S: SmsStore> IpSmGw<S> {
                 RpCause::INVALID_MANDATORY_INFORMATION,
             )),
             (RpBody::Ack { .. }, _) => {
-                // the recipient's RP-ACK (SMS-DELIVER-REPORT) for a message in flight
-                let done = self
-                    .queue
-                    .iter()
-                    .find(|(_, s)| s.recipient == from && s.in_flight == Some(mr))
-                    .map(|(id, _)| *id);
+                // the recipient's RP-ACK (SMS-DELIVER-REPORT) for a message in flight, else
+                // for an earlier attempt of one (whose MESSAGE got no 2xx, or which the retry
+                // timer replaced, but which arrived): either way it was delivered
+                let of = |earlier: bool| {
+                    self.queue
+                        .iter()
+                        .find(|(_, s)| {
+                            s.recipient == from
+                                && if earlier {
+                                    s.earlier.contains(&mr)
+                                } else {
+                                    s.in_flight == Some(mr)
+                                }
+                        })
+                        .map(|(id, _)| *id)
+                };
+                let done = of(false).or_else(|| of(true));
                 let Some(s) = done.and_then(|id| self.drop_message(id)) else {
                     return Vec::new();
                 };
@@ -639,7 +732,7 @@ impl<S: SmsStore> IpSmGw<S> {
         let Some(s) = self.queue.get_mut(&id) else {
             return Vec::new();
         };
-        s.in_flight = None;
+        s.end_attempt();
         if wait_for_memory {
             s.next_attempt = 0;
         }
@@ -656,9 +749,45 @@ impl<S: SmsStore> IpSmGw<S> {
         Vec::new()
     }
 
-    /// The MT MESSAGE carrying a delivery to `to` failed at the SIP level (no 2xx: recipient
-    /// unregistered 480, unknown 404, timeout 408): keep it for later, or give up after the
-    /// configured attempts.
+    /// The MT MESSAGE carrying the delivery attempt `attempt` ([`Action::attempt`]) failed at
+    /// the SIP level (no 2xx: recipient unregistered 480, unknown 404, timeout 408, transport
+    /// error): keep the message for later, or give up after the configured attempts. Only that
+    /// attempt ends: nothing changes when the message is gone (its RP-ACK came first) or
+    /// another attempt of it is in flight. A SIP failure does not prove the SMS-DELIVER did not
+    /// arrive, so the attempt's RP-MR stays acceptable ([`StoredSms::earlier`]).
+    pub fn attempt_failed(&mut self, attempt: Attempt, now: u64) -> Vec<Action> {
+        self.written.clear();
+        let current = self
+            .queue
+            .get(&attempt.id)
+            .is_some_and(|s| s.in_flight == Some(attempt.rp_mr));
+        if !current {
+            return Vec::new();
+        }
+        self.failed(attempt.id, false, now)
+    }
+
+    /// The SMS-DELIVER of `attempt` did not leave after all: the store did not confirm the
+    /// record of the attempt in time, and a delivery whose RP-MR a restarted IP-SM-GW would
+    /// not know could be made twice (the recipient's RP-ACK would match nothing). The attempt
+    /// does not count; the message is tried again after [`IpSmGwConfig::retry_interval`].
+    pub fn attempt_unsent(&mut self, attempt: Attempt, now: u64) {
+        self.written.clear();
+        let Some(s) = self.queue.get_mut(&attempt.id) else {
+            return;
+        };
+        if s.in_flight != Some(attempt.rp_mr) {
+            return;
+        }
+        s.in_flight = None;
+        s.attempts = s.attempts.saturating_sub(1);
+        s.next_attempt = now + self.cfg.retry_interval;
+        self.persist(attempt.id);
+    }
+
+    /// As [`IpSmGw::attempt_failed`] for every attempt in flight to `to` (when the caller did
+    /// not keep [`Action::attempt`]: it also ends the attempts of other messages to `to`
+    /// whose MESSAGE did get its 2xx; their RP-ACK still completes them).
     pub fn delivery_failed(&mut self, to: &str, now: u64) -> Vec<Action> {
         self.written.clear();
         let ids: Vec<u64> = self
@@ -1037,6 +1166,180 @@ mod tests {
         // non-submissions are not "accepted"
         let smma = RpMessage::smma(9).encode().unwrap();
         assert_eq!(gw.receive_submission(BOB, &smma, now).1, None);
+    }
+
+    /// The RP-MR and [`Attempt`] of the SMS-DELIVER in `out` (to Bob).
+    fn delivery(out: &[Action]) -> (u8, Attempt) {
+        let a = out
+            .iter()
+            .find(|a| a.to == BOB)
+            .expect("an SMS-DELIVER to Bob");
+        let mr = rp(&a.body, Direction::NetworkToMs).rp.message_reference;
+        let att = a.attempt.expect("a delivery names its attempt");
+        assert_eq!(att.rp_mr, mr);
+        (mr, att)
+    }
+
+    fn bob_acks(mr: u8) -> Vec<u8> {
+        RpMessage::ack(Direction::MsToNetwork, mr, None)
+            .encode()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_sip_failure_ends_only_its_attempt_and_a_late_rp_ack_still_completes_it() {
+        let mut gw = IpSmGw::new(IpSmGwConfig::default(), MemorySmsStore).unwrap();
+        let now = 1_700_000_000;
+        let (mr1, a1) = delivery(&gw.receive(ALICE, &submit(true, 1), now));
+        let (mr2, a2) = delivery(&gw.receive(ALICE, &submit(true, 2), now));
+        assert_ne!(a1.id, a2.id);
+        // the MESSAGE of the first gets no 2xx (its 200 lost, a TCP reset): only it ends
+        assert!(gw.attempt_failed(a1, now + 1).is_empty());
+        assert_eq!(gw.written(), [a1.id]);
+        let q: Vec<_> = gw.queued().map(|s| (s.id, s.in_flight)).collect();
+        assert_eq!(q, [(a1.id, None), (a2.id, Some(mr2))]);
+        // Bob got both all the same: each RP-ACK completes its message, one status report each
+        let out = gw.receive(BOB, &bob_acks(mr2), now + 2);
+        assert_eq!((out.len(), out[0].to.as_str()), (1, ALICE));
+        let out = gw.receive(BOB, &bob_acks(mr1), now + 3);
+        assert_eq!(
+            (out.len(), out[0].to.as_str()),
+            (1, ALICE),
+            "the late RP-ACK counts"
+        );
+        assert_eq!(gw.queued().count(), 0);
+        assert_eq!(gw.poll_timeout(), None, "nothing left to deliver again");
+        // a SIP failure reported after the RP-ACK changes nothing
+        assert!(gw.attempt_failed(a2, now + 4).is_empty());
+        assert!(gw.written().is_empty());
+    }
+
+    #[test]
+    fn an_rp_ack_for_an_attempt_the_retry_timer_replaced_completes_the_message() {
+        let mut gw = IpSmGw::new(IpSmGwConfig::default(), MemorySmsStore).unwrap();
+        let now = 1_700_000_000;
+        let (mr1, _) = delivery(&gw.receive(ALICE, &submit(true, 1), now));
+        // no answer in time: the retry timer sends it again with another RP-MR
+        let t = gw.poll_timeout().unwrap();
+        let (mr2, _) = delivery(&gw.handle_timeout(t));
+        assert_ne!(mr1, mr2);
+        assert_eq!(gw.queued().next().unwrap().earlier, [mr1]);
+        // the first attempt's RP-ACK arrives late: delivered, one status report, no more retries
+        let out = gw.receive(BOB, &bob_acks(mr1), t + 1);
+        assert_eq!((out.len(), out[0].to.as_str()), (1, ALICE));
+        assert_eq!(gw.queued().count(), 0);
+        assert!(gw.handle_timeout(t + 100_000).is_empty());
+        // the second attempt's RP-ACK finds nothing: no second status report
+        assert!(gw.receive(BOB, &bob_acks(mr2), t + 2).is_empty());
+    }
+
+    #[test]
+    fn a_message_reloaded_in_flight_is_retried_after_tr1n_not_its_back_off() {
+        let dir = std::env::temp_dir().join(format!("ims-nf-sms-tr1n-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let now = 1_700_000_000;
+        let cfg = IpSmGwConfig {
+            max_attempts: 2,
+            ..IpSmGwConfig::default()
+        };
+        let mr1 = {
+            let mut gw = IpSmGw::new(cfg.clone(), FileSmsStore::new(&dir).unwrap()).unwrap();
+            let (mr, _) = delivery(&gw.receive(ALICE, &submit(true, 1), now));
+            assert_eq!(
+                gw.poll_timeout(),
+                Some(now + 60),
+                "the back-off of attempt 1"
+            );
+            mr
+        };
+        // restart 5 s later: the attempt's transaction is gone with the old process
+        let mut gw = IpSmGw::new(cfg.clone(), FileSmsStore::new(&dir).unwrap()).unwrap();
+        let s = gw.queued().next().unwrap();
+        assert_eq!((s.in_flight, s.last_attempt), (Some(mr1), now));
+        assert_eq!(
+            gw.poll_timeout(),
+            Some(now + cfg.ack_wait),
+            "TR1N after the attempt"
+        );
+        assert!(
+            gw.registered(&[BOB.into()], now + 5).is_empty(),
+            "its RP-ACK may still come"
+        );
+        assert!(gw.handle_timeout(now + cfg.ack_wait - 1).is_empty());
+        let (mr2, _) = delivery(&gw.handle_timeout(now + cfg.ack_wait));
+        assert_ne!(mr2, mr1);
+        // bounded: that was the last attempt; a restart while it is in flight gives up at TR1N
+        drop(gw);
+        let mut gw = IpSmGw::new(cfg.clone(), FileSmsStore::new(&dir).unwrap()).unwrap();
+        assert_eq!(gw.queued().next().unwrap().earlier, [mr1]);
+        let t = now + 2 * cfg.ack_wait;
+        assert_eq!(gw.poll_timeout(), Some(t));
+        let out = gw.handle_timeout(t);
+        assert_eq!(out.len(), 1, "the status report");
+        let Some(Tpdu::StatusReport(sr)) = rp(&out[0].body, Direction::NetworkToMs).tpdu else {
+            panic!("STATUS-REPORT")
+        };
+        assert_eq!((out[0].to.as_str(), sr.status), (ALICE, Status(0x62)));
+        assert_eq!(gw.queued().count(), 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_attempt_not_sent_does_not_count() {
+        let cfg = IpSmGwConfig {
+            max_attempts: 1,
+            ..IpSmGwConfig::default()
+        };
+        let mut gw = IpSmGw::new(cfg.clone(), MemorySmsStore).unwrap();
+        let now = 1_700_000_000;
+        let (_, a) = delivery(&gw.receive(ALICE, &submit(true, 1), now));
+        gw.attempt_unsent(a, now + 3);
+        assert_eq!(gw.written(), [a.id]);
+        let s = gw.queued().next().unwrap();
+        assert_eq!((s.attempts, s.in_flight), (0, None));
+        assert!(s.earlier.is_empty(), "it never left: no RP-ACK can name it");
+        assert_eq!(gw.poll_timeout(), Some(now + 3 + cfg.retry_interval));
+        // the one allowed attempt is still there
+        let (_, b) = delivery(&gw.handle_timeout(now + 3 + cfg.retry_interval));
+        assert_eq!(b.id, a.id);
+        // a stale report about an attempt no longer in flight changes nothing
+        gw.attempt_unsent(a, now + 40);
+        assert!(gw.written().is_empty());
+    }
+
+    #[test]
+    fn records_of_the_older_format_still_load() {
+        let old = "v1\n3\nsip:a@x\ntel:+15550002\n0102\n100\n1\n160\n9\n";
+        let s = StoredSms::from_text(old).unwrap();
+        assert_eq!((s.in_flight, s.last_attempt), (Some(9), 0));
+        assert!(s.earlier.is_empty());
+        let t = StoredSms {
+            in_flight: None,
+            last_attempt: 120,
+            earlier: vec![4, 9],
+            ..s.clone()
+        };
+        assert_eq!(StoredSms::from_text(&t.to_text()), Some(t.clone()));
+        // a reader of the older format sees no attempt in flight
+        assert_eq!(t.to_text().lines().nth(8), Some("-"));
+        // an older record in flight: its attempt time comes from the back-off (160 - 60)
+        let cfg = IpSmGwConfig::default();
+        let reloaded = IpSmGw::new(cfg.clone(), OneRecord(Some(s))).unwrap();
+        assert_eq!(reloaded.poll_timeout(), Some(100 + cfg.ack_wait));
+    }
+
+    struct OneRecord(Option<StoredSms>);
+
+    impl SmsStore for OneRecord {
+        fn save(&mut self, _: &StoredSms) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn remove(&mut self, _: u64) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn load_all(&mut self) -> std::io::Result<Vec<StoredSms>> {
+            Ok(self.0.take().into_iter().collect())
+        }
     }
 
     #[test]

@@ -478,10 +478,10 @@ impl PcrfRxServer {
                 let r = Aar::decode(&msg).ok()?;
                 let (outcome, acceptable) = pcrf.aa(&r);
                 let mut a = Aaa {
-                    session_id: r.session_id.into_owned().into(),
+                    session_id: r.session_id,
                     auth_application_id: app::RX,
-                    origin_host: self.origin_host.clone().into(),
-                    origin_realm: self.origin_realm.clone().into(),
+                    origin_host: Cow::Borrowed(&self.origin_host),
+                    origin_realm: Cow::Borrowed(&self.origin_realm),
                     acceptable_service_info: acceptable,
                     ..Default::default()
                 };
@@ -492,9 +492,9 @@ impl PcrfRxServer {
                 let r = Str::decode(&msg).ok()?;
                 let outcome = pcrf.st(&r.session_id);
                 let a = Sta {
-                    session_id: r.session_id.into_owned().into(),
-                    origin_host: self.origin_host.clone().into(),
-                    origin_realm: self.origin_realm.clone().into(),
+                    session_id: r.session_id,
+                    origin_host: Cow::Borrowed(&self.origin_host),
+                    origin_realm: Cow::Borrowed(&self.origin_realm),
                     // STA carries Result-Code only (TS 29.214 §5.6.5)
                     result_code: Some(outcome.code()),
                     ..Default::default()
@@ -582,14 +582,15 @@ impl<R: DiameterRequester> RxClient for DiameterRx<R> {
         media: Vec<MediaComponentDescription<'static>>,
         icid: Option<&str>,
     ) -> Result<(), RxFailure> {
+        // borrowed text: the request is encoded right here
         let req = Aar {
-            session_id: session_id.to_string().into(),
+            session_id: Cow::Borrowed(session_id),
             auth_application_id: app::RX,
-            origin_host: self.origin_host.clone().into(),
-            origin_realm: self.origin_realm.clone().into(),
-            destination_realm: self.destination_realm.clone().into(),
+            origin_host: Cow::Borrowed(&self.origin_host),
+            origin_realm: Cow::Borrowed(&self.origin_realm),
+            destination_realm: Cow::Borrowed(&self.destination_realm),
             media_component_description: media.into(),
-            af_charging_identifier: icid.map(|i| Cow::Owned(i.as_bytes().to_vec())),
+            af_charging_identifier: icid.map(|i| Cow::Borrowed(i.as_bytes())),
             specific_action: if update {
                 Default::default()
             } else {
@@ -616,10 +617,10 @@ impl<R: DiameterRequester> RxClient for DiameterRx<R> {
 
     async fn str(&self, session_id: &str) -> Result<(), RxFailure> {
         let req = Str {
-            session_id: session_id.to_string().into(),
-            origin_host: self.origin_host.clone().into(),
-            origin_realm: self.origin_realm.clone().into(),
-            destination_realm: self.destination_realm.clone().into(),
+            session_id: Cow::Borrowed(session_id),
+            origin_host: Cow::Borrowed(&self.origin_host),
+            origin_realm: Cow::Borrowed(&self.origin_realm),
+            destination_realm: Cow::Borrowed(&self.destination_realm),
             auth_application_id: app::RX,
             termination_cause: TerminationCause::DiameterLogout,
             ..Default::default()

@@ -205,12 +205,43 @@ pub struct CoreOptions {
     /// registrations, so this shows in answers to REGISTRATION_AND_CAPABILITIES). Default
     /// empty: Server-Capabilities is omitted, never sent empty.
     pub scscf_capabilities: crate::hss::ScscfCapabilities,
+    /// Per-subscriber S-CSCF capabilities (IMPI, capabilities) of the embedded HSSs
+    /// ([`Hss::set_subscriber_capabilities`]): such a subscriber's first registration is answered
+    /// with them and no Server-Name, and the I-CSCF selects an S-CSCF offering them.
+    pub subscriber_capabilities: Vec<(String, crate::hss::ScscfCapabilities)>,
+    /// The capabilities this core's own S-CSCF offers, for the I-CSCF's selection
+    /// ([`Icscf::with_scscf_capabilities`]).
+    pub own_scscf_capabilities: Vec<u32>,
+    /// Other S-CSCFs the I-CSCF may select (URI, capabilities offered), after this core's own.
+    pub other_scscfs: Vec<(String, Vec<u32>)>,
 }
 
 impl CoreOptions {
     /// The embedded HSSs' S-CSCF capabilities ([`CoreOptions::scscf_capabilities`]).
     pub fn with_scscf_capabilities(mut self, c: crate::hss::ScscfCapabilities) -> CoreOptions {
         self.scscf_capabilities = c;
+        self
+    }
+
+    /// One subscriber's S-CSCF capabilities ([`CoreOptions::subscriber_capabilities`]).
+    pub fn with_subscriber_capabilities(
+        mut self,
+        impi: impl Into<String>,
+        c: crate::hss::ScscfCapabilities,
+    ) -> CoreOptions {
+        self.subscriber_capabilities.push((impi.into(), c));
+        self
+    }
+
+    /// The I-CSCF's S-CSCFs: the capabilities of this core's own and the other S-CSCFs it may
+    /// select ([`CoreOptions::own_scscf_capabilities`], [`CoreOptions::other_scscfs`]).
+    pub fn with_icscf_selection(
+        mut self,
+        own: Vec<u32>,
+        others: Vec<(String, Vec<u32>)>,
+    ) -> CoreOptions {
+        self.own_scscf_capabilities = own;
+        self.other_scscfs = others;
         self
     }
 
@@ -725,13 +756,15 @@ impl ImsCore {
             let cx = DiameterCx::new(n.clone(), &format!("icscf.{realm}"), &realm, &realm)
                 .starting_at(unix_now());
             core.nodes.push(n);
-            let icscf = Arc::new(Icscf::new(
-                IcscfConfig {
-                    scscfs: vec![sip_uri(ip, p.scscf_term, None)],
-                },
-                cx,
-                cfg.enum_table.clone(),
-            ));
+            let own = sip_uri(ip, p.scscf_term, None);
+            let mut scscfs = vec![own.clone()];
+            scscfs.extend(options.other_scscfs.iter().map(|(u, _)| u.clone()));
+            let mut icscf = Icscf::new(IcscfConfig { scscfs }, cx, cfg.enum_table.clone())
+                .with_scscf_capabilities(own, options.own_scscf_capabilities.clone());
+            for (uri, c) in &options.other_scscfs {
+                icscf = icscf.with_scscf_capabilities(uri.clone(), c.clone());
+            }
+            let icscf = Arc::new(icscf);
             let (proxy, mut events) =
                 ProxyEndpoint::bind(bind_cfg(ip, p.icscf, "icscf"), false).await?;
             core.proxies.push(proxy.clone());
@@ -907,6 +940,14 @@ impl ImsCore {
             .scscf_capabilities(options.scscf_capabilities.clone());
         for s in subscribers {
             hss.add_subscriber(s.clone());
+            let impi = &s.subscription.private_id;
+            if let Some((_, c)) = options
+                .subscriber_capabilities
+                .iter()
+                .find(|(i, _)| i == impi)
+            {
+                hss.set_subscriber_capabilities(impi, c.clone());
+            }
         }
         let local = LocalHss::new(Arc::new(Mutex::new(hss)), realm.clone(), random16);
         let n = node(host, realm, vec![Application::tgpp_auth(app::CX)]);

@@ -64,8 +64,8 @@ fn flow_descriptions(
     ue_port: u16,
     remote_ip: &str,
     remote_port: u16,
-) -> Vec<Cow<'static, str>> {
-    vec![
+) -> [Cow<'static, str>; 2] {
+    [
         flow_description("out", proto, (remote_ip, remote_port), (ue_ip, ue_port)),
         flow_description("in", proto, (ue_ip, ue_port), (remote_ip, remote_port)),
     ]
@@ -104,8 +104,13 @@ fn rtcp_port(m: &Media<'_>) -> Option<u16> {
 /// Codec-Data (TS 29.214 §5.3.7): `uplink|downlink` LF `offer|answer` LF, then the media
 /// description as written (m= line and its attributes).
 fn codec_data(dir: &str, role: &str, m: &Media<'_>) -> Cow<'static, [u8]> {
-    let mut v = format!("{dir}\n{role}\n").into_bytes();
-    v.extend_from_slice(m.as_str().as_bytes());
+    let text = m.as_str().as_bytes();
+    let mut v = Vec::with_capacity(dir.len() + role.len() + 2 + text.len());
+    v.extend_from_slice(dir.as_bytes());
+    v.push(b'\n');
+    v.extend_from_slice(role.as_bytes());
+    v.push(b'\n');
+    v.extend_from_slice(text);
     Cow::Owned(v)
 }
 
@@ -120,51 +125,51 @@ pub fn media_components(
         OfferFrom::Ue => ("offer", "answer"),
         OfferFrom::Remote => ("answer", "offer"),
     };
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(ue.media.len().min(remote.media.len()));
     for (i, (u, r)) in ue.media.iter().zip(remote.media.iter()).enumerate() {
         let n = i as u32 + 1;
         let ue_ip = u.connection().map(|c| c.address()).unwrap_or("any");
         let remote_ip = r.connection().map(|c| c.address()).unwrap_or("any");
         let proto = proto_number(u.proto);
         let status = flow_status(u, r);
-        let mut subs = vec![MediaSubComponent {
-            flow_number: 1,
-            flow_description: flow_descriptions(proto, ue_ip, u.port, remote_ip, r.port).into(),
-            ..Default::default()
-        }];
-        if u.is_rtp() {
-            if let (Some(ur), Some(rr)) = (rtcp_port(u), rtcp_port(r)) {
-                subs.push(MediaSubComponent {
-                    flow_number: 2,
-                    flow_description: flow_descriptions(proto, ue_ip, ur, remote_ip, rr).into(),
-                    flow_usage: Some(FlowUsage::Rtcp),
-                    ..Default::default()
-                });
-            }
-        }
         // bandwidth in bit/s: what the UE sends is bounded by what the remote receives (b=AS of
         // the remote SDP), what it receives by its own b=AS
         let kbps = |m: &Media<'_>, k| m.bandwidth(k).map(|v| v.saturating_mul(1000) as u32);
-        out.push(MediaComponentDescription {
+        let mut mcd = MediaComponentDescription {
             media_component_number: n,
-            media_sub_component: if status == FlowStatus::Removed {
-                Default::default()
-            } else {
-                subs.into()
-            },
             media_type: Some(media_type(u)),
             max_requested_bandwidth_ul: kbps(r, BandwidthType::As),
             max_requested_bandwidth_dl: kbps(u, BandwidthType::As),
             rr_bandwidth: u.bandwidth(BandwidthType::Rr).map(|v| v as u32),
             rs_bandwidth: u.bandwidth(BandwidthType::Rs).map(|v| v as u32),
             flow_status: Some(status),
-            codec_data: vec![
+            codec_data: [
                 codec_data("uplink", ue_role, u),
                 codec_data("downlink", remote_role, r),
             ]
             .into(),
             ..Default::default()
-        });
+        };
+        // a removed component has no flows; the others an RTP flow (and its RTCP) or one flow,
+        // each built in the description's inline storage
+        if status != FlowStatus::Removed {
+            mcd.media_sub_component.push(MediaSubComponent {
+                flow_number: 1,
+                flow_description: flow_descriptions(proto, ue_ip, u.port, remote_ip, r.port).into(),
+                ..Default::default()
+            });
+            if u.is_rtp() {
+                if let (Some(ur), Some(rr)) = (rtcp_port(u), rtcp_port(r)) {
+                    mcd.media_sub_component.push(MediaSubComponent {
+                        flow_number: 2,
+                        flow_description: flow_descriptions(proto, ue_ip, ur, remote_ip, rr).into(),
+                        flow_usage: Some(FlowUsage::Rtcp),
+                        ..Default::default()
+                    });
+                }
+            }
+        }
+        out.push(mcd);
     }
     out
 }

@@ -300,7 +300,7 @@ fn field_at(enc: &str, at: usize) -> Option<(usize, usize)> {
 /// [`Templates::MAX`] shapes, new ones are kept whole.
 #[derive(Debug, Default)]
 struct Templates {
-    ids: std::collections::HashMap<Arc<str>, u32>,
+    ids: std::collections::HashMap<Arc<str>, u32, crate::profile_cache::SkeletonHash>,
     skeletons: Vec<Arc<str>>,
 }
 

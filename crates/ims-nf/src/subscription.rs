@@ -2,8 +2,7 @@
 //! `IMSSubscription` of CxDataType.xsd): public identities with barring and identity type, initial
 //! filter criteria, and core network service authorisation.
 
-use crate::xml::{escape, leaf, Element, XmlError, XmlLimits};
-use std::fmt::Write as _;
+use crate::xml::{leaf, leaf_int, Element, XmlError, XmlLimits};
 
 /// `<IMSSubscription>`: one private identity and its service profiles.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -376,16 +375,15 @@ impl ServiceProfile {
             p.write(o);
         }
         if let Some(id) = self.subscribed_media_profile_id {
-            let _ = write!(
-                o,
-                "<CoreNetworkServicesAuthorization><SubscribedMediaProfileId>{id}</SubscribedMediaProfileId></CoreNetworkServicesAuthorization>"
-            );
+            o.push_str("<CoreNetworkServicesAuthorization>");
+            leaf_int(o, "SubscribedMediaProfileId", i64::from(id));
+            o.push_str("</CoreNetworkServicesAuthorization>");
         }
         for ifc in &self.initial_filter_criteria {
             ifc.write(o);
         }
         for id in &self.shared_ifc_set_ids {
-            let _ = write!(o, "<SharedIFCSetID>{id}</SharedIFCSetID>");
+            leaf_int(o, "SharedIFCSetID", i64::from(*id));
         }
         o.push_str("</ServiceProfile>");
     }
@@ -437,7 +435,7 @@ impl PublicIdentity {
         if self.identity_type.is_some() || self.wildcarded.is_some() || ext2 {
             o.push_str("<Extension>");
             if let Some(t) = self.identity_type {
-                let _ = write!(o, "<IdentityType>{}</IdentityType>", t.code());
+                leaf_int(o, "IdentityType", i64::from(t.code()));
             }
             if let Some(w) = &self.wildcarded {
                 leaf(o, "WildcardedPSI", w);
@@ -487,11 +485,8 @@ impl InitialFilterCriteria {
     }
 
     fn write(&self, o: &mut String) {
-        let _ = write!(
-            o,
-            "<InitialFilterCriteria><Priority>{}</Priority>",
-            self.priority
-        );
+        o.push_str("<InitialFilterCriteria>");
+        leaf_int(o, "Priority", i64::from(self.priority));
         if let Some(tp) = &self.trigger_point {
             tp.write(o);
         }
@@ -501,7 +496,7 @@ impl InitialFilterCriteria {
                 ProfilePartIndicator::Registered => 0,
                 ProfilePartIndicator::Unregistered => 1,
             };
-            let _ = write!(o, "<ProfilePartIndicator>{v}</ProfilePartIndicator>");
+            leaf_int(o, "ProfilePartIndicator", v);
         }
         o.push_str("</InitialFilterCriteria>");
     }
@@ -524,11 +519,8 @@ impl TriggerPoint {
     }
 
     fn write(&self, o: &mut String) {
-        let _ = write!(
-            o,
-            "<TriggerPoint><ConditionTypeCNF>{}</ConditionTypeCNF>",
-            u8::from(self.condition_type_cnf)
-        );
+        o.push_str("<TriggerPoint>");
+        leaf_int(o, "ConditionTypeCNF", i64::from(self.condition_type_cnf));
         for s in &self.spts {
             s.write(o);
         }
@@ -601,13 +593,10 @@ impl Spt {
     }
 
     fn write(&self, o: &mut String) {
-        let _ = write!(
-            o,
-            "<SPT><ConditionNegated>{}</ConditionNegated>",
-            u8::from(self.condition_negated)
-        );
+        o.push_str("<SPT>");
+        leaf_int(o, "ConditionNegated", i64::from(self.condition_negated));
         for g in &self.groups {
-            let _ = write!(o, "<Group>{g}</Group>");
+            leaf_int(o, "Group", i64::from(*g));
         }
         match &self.kind {
             SptKind::RequestUri(r) => leaf(o, "RequestURI", r),
@@ -621,7 +610,7 @@ impl Spt {
                 o.push_str("</SIPHeader>");
             }
             SptKind::SessionCase(c) => {
-                let _ = write!(o, "<SessionCase>{}</SessionCase>", c.code());
+                leaf_int(o, "SessionCase", i64::from(c.code()));
             }
             SptKind::SessionDescription { line, content } => {
                 o.push_str("<SessionDescription>");
@@ -635,7 +624,7 @@ impl Spt {
         if !self.registration_types.is_empty() {
             o.push_str("<Extension>");
             for r in &self.registration_types {
-                let _ = write!(o, "<RegistrationType>{}</RegistrationType>", r.code());
+                leaf_int(o, "RegistrationType", i64::from(r.code()));
             }
             o.push_str("</Extension>");
         }
@@ -677,9 +666,9 @@ impl ApplicationServer {
             DefaultHandling::SessionContinued => 0,
             DefaultHandling::SessionTerminated => 1,
         };
-        let _ = write!(o, "<DefaultHandling>{dh}</DefaultHandling>");
+        leaf_int(o, "DefaultHandling", dh);
         if let Some(si) = &self.service_info {
-            let _ = write!(o, "<ServiceInfo>{}</ServiceInfo>", escape(si));
+            leaf(o, "ServiceInfo", si);
         }
         if self.include_register_request || self.include_register_response {
             o.push_str("<Extension>");
@@ -805,5 +794,87 @@ mod tests {
             ImsSubscription::from_xml(bad_case.as_bytes()),
             Err(XmlError::Value { .. })
         ));
+    }
+
+    /// The document `to_xml` writes, byte for byte: the sample profile without the whitespace
+    /// between its tags and the namespace declaration (it is written in canonical order), and a
+    /// second profile through every other branch (negative priority, several groups, session
+    /// case, shared iFC sets, wildcard and alias, escaped texts), as the `write!` based writer
+    /// wrote them.
+    #[test]
+    fn to_xml_writes_the_canonical_document() {
+        let s = ImsSubscription::from_xml(PROFILE.as_bytes()).unwrap();
+        let mut want = String::new();
+        for line in PROFILE.lines() {
+            want.push_str(line.trim());
+        }
+        let want = want
+            .replace(
+                r#" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance""#,
+                "",
+            )
+            .replace(r#"<?xml version="1.0" encoding="UTF-8"?>"#, "");
+        assert_eq!(
+            s.to_xml(),
+            format!(r#"<?xml version="1.0" encoding="UTF-8"?>{want}"#)
+        );
+
+        let spt = |kind, negated| Spt {
+            condition_negated: negated,
+            groups: vec![0, 7, 4294967295],
+            kind,
+            registration_types: vec![],
+        };
+        let other = ImsSubscription {
+            private_id: "a&b@x".into(),
+            service_profiles: vec![ServiceProfile {
+                public_identities: vec![PublicIdentity {
+                    identity: "sip:*@x".into(),
+                    barring_indication: false,
+                    identity_type: Some(IdentityType::from_code(2)),
+                    wildcarded: Some("sip:!.*!@x".into()),
+                    display_name: None,
+                    alias_identity_group_id: Some("g<1>".into()),
+                }],
+                subscribed_media_profile_id: Some(4294967295),
+                initial_filter_criteria: vec![InitialFilterCriteria {
+                    priority: -2147483648,
+                    trigger_point: Some(TriggerPoint {
+                        condition_type_cnf: true,
+                        spts: vec![
+                            spt(SptKind::SessionCase(SessionCase::OriginatingCdiv), true),
+                            spt(SptKind::RequestUri("^sip:'q'".into()), false),
+                        ],
+                    }),
+                    application_server: ApplicationServer {
+                        server_name: "sip:as".into(),
+                        default_handling: DefaultHandling::SessionContinued,
+                        service_info: Some("\"i\"".into()),
+                        include_register_request: false,
+                        include_register_response: true,
+                    },
+                    profile_part_indicator: Some(ProfilePartIndicator::Unregistered),
+                }],
+                shared_ifc_set_ids: vec![0, 12],
+            }],
+        };
+        let groups = "<Group>0</Group><Group>7</Group><Group>4294967295</Group>";
+        let want = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><IMSSubscription><PrivateID>a&amp;b@x</PrivateID>\
+             <ServiceProfile><PublicIdentity><Identity>sip:*@x</Identity><Extension>\
+             <IdentityType>2</IdentityType><WildcardedPSI>sip:!.*!@x</WildcardedPSI><Extension>\
+             <AliasIdentityGroupID>g&lt;1&gt;</AliasIdentityGroupID></Extension></Extension></PublicIdentity>\
+             <CoreNetworkServicesAuthorization><SubscribedMediaProfileId>4294967295</SubscribedMediaProfileId>\
+             </CoreNetworkServicesAuthorization><InitialFilterCriteria><Priority>-2147483648</Priority>\
+             <TriggerPoint><ConditionTypeCNF>1</ConditionTypeCNF><SPT><ConditionNegated>1</ConditionNegated>\
+             {groups}<SessionCase>4</SessionCase></SPT><SPT><ConditionNegated>0</ConditionNegated>{groups}\
+             <RequestURI>^sip:&apos;q&apos;</RequestURI></SPT></TriggerPoint><ApplicationServer>\
+             <ServerName>sip:as</ServerName><DefaultHandling>0</DefaultHandling>\
+             <ServiceInfo>&quot;i&quot;</ServiceInfo><Extension><IncludeRegisterResponse/></Extension>\
+             </ApplicationServer><ProfilePartIndicator>1</ProfilePartIndicator></InitialFilterCriteria>\
+             <SharedIFCSetID>0</SharedIFCSetID><SharedIFCSetID>12</SharedIFCSetID></ServiceProfile>\
+             </IMSSubscription>"
+        );
+        assert_eq!(other.to_xml(), want);
     }
 }

@@ -4,7 +4,6 @@
 
 use quick_xml::events::Event;
 use quick_xml::Reader;
-use std::fmt::Write as _;
 
 /// Bounds on a document, so a hostile peer cannot make us build an unbounded tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,7 +239,39 @@ pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
 
 /// Appends `<name>text</name>` to `out`.
 pub(crate) fn leaf(out: &mut String, name: &str, text: &str) {
-    let _ = write!(out, "<{name}>{}</{name}>", escape(text));
+    out.push('<');
+    out.push_str(name);
+    out.push('>');
+    out.push_str(&escape(text));
+    out.push_str("</");
+    out.push_str(name);
+    out.push('>');
+}
+
+/// `<name>n</name>` with `n` in decimal (as `Display` writes it), without the formatting
+/// machinery: profiles are written on every registration.
+pub(crate) fn leaf_int(out: &mut String, name: &str, n: i64) {
+    out.push('<');
+    out.push_str(name);
+    out.push('>');
+    if n < 0 {
+        out.push('-');
+    }
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut v = n.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend(buf[i..].iter().map(|&c| char::from(c)));
+    out.push_str("</");
+    out.push_str(name);
+    out.push('>');
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Splicing edits: change a parsed message the way a proxy does, copying every untouched byte.
 
 use crate::error::{ErrorKind, ParseError};
-use crate::message::{Message, OwnedMessage};
+use crate::message::{LinePiece, Message, OwnedMessage};
 use crate::scan::CommaSplit;
 use crate::HeaderName;
 use bytes::Bytes;
@@ -262,6 +262,12 @@ impl<'a, 'm> Edit<'a, 'm> {
 
     /// Writes the edited message: untouched lines copied, changed ones rendered.
     fn render(&self, out: &mut Vec<u8>) {
+        self.render_with(out, |_, _| {});
+    }
+
+    /// [`Edit::render`], telling `rec` where each header line starts and how it was made (not
+    /// for a replaced body: its Content-Type and Content-Length lines are not reported).
+    fn render_with(&self, out: &mut Vec<u8>, mut rec: impl FnMut(usize, LinePiece)) {
         let msg = self.msg;
         let untouched = self.start_line.is_none()
             && self.body.is_none()
@@ -274,6 +280,10 @@ impl<'a, 'm> Edit<'a, 'm> {
                 .all(|(i, s)| matches!(s, Slot::Keep(k) if *k as usize == i));
         if untouched {
             // nothing changed: the message is its own serialization
+            let base = out.len();
+            for (i, h) in msg.index().headers.iter().enumerate() {
+                rec(base + h.start(), LinePiece::Copied(i as u32));
+            }
             out.extend_from_slice(msg.as_bytes());
             return;
         }
@@ -320,6 +330,7 @@ impl<'a, 'm> Edit<'a, 'm> {
             match s {
                 Slot::Keep(i) => {
                     let h = &msg.index().headers[*i as usize];
+                    rec(out.len(), LinePiece::Copied(*i));
                     out.extend_from_slice(&head[h.start()..h.end()]);
                     // a bare-LF input line is normalised to CRLF
                     if head[h.end() - 1] == b'\n' && head[h.end() - 2] != b'\r' {
@@ -329,12 +340,14 @@ impl<'a, 'm> Edit<'a, 'm> {
                 }
                 Slot::Replace(i, v) => {
                     let h = &msg.index().headers[*i as usize];
+                    rec(out.len(), written(h.name_end() - h.start(), v.len()));
                     out.extend_from_slice(&head[h.start()..h.name_end()]);
                     out.extend_from_slice(b": ");
                     out.extend_from_slice(v.as_bytes());
                     out.extend_from_slice(b"\r\n");
                 }
                 Slot::New(n, v) => {
+                    rec(out.len(), written(n.len(), v.len()));
                     out.extend_from_slice(n.as_bytes());
                     out.extend_from_slice(b": ");
                     out.extend_from_slice(v.as_bytes());
@@ -374,8 +387,298 @@ impl<'a, 'm> Edit<'a, 'm> {
         self.write_to(&mut v);
         v
     }
-    /// The edited message, parsed again into an [`OwnedMessage`].
+    /// The edited message, parsed again into an [`OwnedMessage`] (stream rules: it must have a
+    /// Content-Length).
+    ///
+    /// When the body is the original one and its Content-Length lines are kept as they were, the
+    /// index is built from the pieces written (copied lines keep their parsed offsets, written
+    /// ones are `name: value` lines) instead of scanning the bytes again; the result is the same
+    /// (`OwnedMessage::assemble` gives up, and the bytes are parsed, whenever it could differ).
     pub fn to_owned_message(&self) -> Result<OwnedMessage, ParseError> {
+        if let Some(m) = self.to_owned_fast() {
+            return Ok(m);
+        }
+        self.to_owned_parsed()
+    }
+
+    /// [`Edit::to_owned_message`] by parsing the written bytes.
+    fn to_owned_parsed(&self) -> Result<OwnedMessage, ParseError> {
         OwnedMessage::parse(Bytes::from(self.to_vec()))
+    }
+
+    /// [`Edit::to_owned_message`] without scanning the result again, when that is certain to give
+    /// the same message.
+    fn to_owned_fast(&self) -> Option<OwnedMessage> {
+        let idx = self.msg.index();
+        if self.body.is_some()
+            || idx.bare_lf
+            || idx.cl_conflict
+            || idx.content_length != Some(self.msg.body().len() as u32)
+            || self.slots.iter().any(|s| {
+                !matches!(s, Slot::Keep(_)) && self.slot_name(s) == HeaderName::ContentLength
+            })
+        {
+            return None;
+        }
+        let mut out = Vec::with_capacity(self.msg.len() + 256);
+        let mut lines: SmallVec<[(u32, LinePiece); 32]> = SmallVec::new();
+        let mut fits = true;
+        self.render_with(&mut out, |at, piece| match u32::try_from(at) {
+            Ok(at) => lines.push((at, piece)),
+            Err(_) => fits = false,
+        });
+        if !fits {
+            return None;
+        }
+        let sl_end = match &self.start_line {
+            Some(l) => l.len(),
+            None => self.msg.start_line_str().len(),
+        };
+        OwnedMessage::assemble(Bytes::from(out), sl_end, idx, &lines)
+    }
+}
+
+/// A written `name: value` line of these lengths.
+fn written(name_len: usize, value_len: usize) -> LinePiece {
+    LinePiece::Written {
+        name_len: u32::try_from(name_len).unwrap_or(u32::MAX),
+        value_len: u32::try_from(value_len).unwrap_or(u32::MAX),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::parse_facts;
+    use crate::ParserConfig;
+
+    const REGISTER: &str = "REGISTER sip:ims.example.org SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5090;branch=z9hG4bK-1;rport\r\n\
+Max-Forwards: 70\r\nRoute: <sip:127.0.0.1:5060;lr>, <sip:orig@127.0.0.1:5065;lr>\r\n\
+From: <sip:001@ims.example.org>;tag=1\r\nTo: <sip:001@ims.example.org>\r\n\
+Call-ID: c1\r\nCSeq: 2 REGISTER\r\nContact: <sip:001@127.0.0.1:5090>;expires=600\r\n\
+Authorization: Digest username=\"001@ims.example.org\", realm=\"ims.example.org\",\r\n nonce=\"n\", uri=\"sip:ims.example.org\", response=\"\"\r\n\
+v: SIP/2.0/UDP 10.0.0.1\r\nl: 5\r\nX-Extra:   spaced value  \r\n\r\nhello";
+
+    /// Base messages: requests and a response, folded and compact lines, more than the 24
+    /// inline header slots, a message without Content-Length (datagram), one whose
+    /// Content-Lengths conflict, one with bare LF line ends.
+    fn bases() -> Vec<(OwnedMessage, &'static str)> {
+        let mut v = Vec::new();
+        let dgram = |s: String| OwnedMessage::parse_datagram(Bytes::from(s)).unwrap();
+        v.push((dgram(REGISTER.into()), "register"));
+        let mut many =
+            String::from("INVITE sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK2\r\n");
+        for i in 0..30 {
+            many.push_str(&format!("Record-Route: <sip:p{i}.x;lr>\r\n"));
+        }
+        many.push_str("From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n");
+        v.push((dgram(many), "many"));
+        v.push((
+            dgram("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK3\r\nVia: SIP/2.0/UDP b;branch=z9hG4bK4\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 2\r\n\r\nok".into()),
+            "response",
+        ));
+        v.push((
+            dgram("MESSAGE sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK5\r\nCall-ID: c\r\nCSeq: 1 MESSAGE\r\n\r\nbody".into()),
+            "no content-length",
+        ));
+        v.push((
+            dgram("MESSAGE sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK5\r\nContent-Length: 4\r\nl: 3\r\nCall-ID: c\r\n\r\nbody".into()),
+            "conflict",
+        ));
+        let lenient = ParserConfig {
+            allow_lf_line_endings: true,
+            ..ParserConfig::default()
+        };
+        v.push((
+            OwnedMessage::parse_datagram_with(
+                Bytes::from_static(b"OPTIONS sip:b@x SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bK6\nContent-Length: 0\n\n"),
+                &lenient,
+            )
+            .unwrap(),
+            "bare lf",
+        ));
+        v
+    }
+
+    /// The edits: each a name and what it does to an `Edit`.
+    type Op = (&'static str, fn(&mut Edit<'_, '_>));
+    fn ops() -> Vec<Op> {
+        vec![
+            ("nothing", |_| {}),
+            ("push via", |e| {
+                e.push_via("SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-abc-1");
+            }),
+            ("pop route", |e| {
+                e.pop_route();
+            }),
+            ("pop via", |e| {
+                e.pop_via();
+            }),
+            ("max-forwards", |e| {
+                let _ = e.decrement_max_forwards();
+            }),
+            ("record-route", |e| {
+                e.push_record_route("<sip:127.0.0.1:5064;lr>");
+            }),
+            ("path", |e| {
+                e.push_front("Path", "<sip:term@127.0.0.1:5060;lr>");
+            }),
+            ("route on top", |e| {
+                e.push_front("Route", "<sip:scscf@127.0.0.1:5065;lr;orig>");
+            }),
+            ("extension", |e| {
+                e.push_back("P-Visited-Network-ID", "\"ims.example.org\"");
+            }),
+            ("compact name", |e| {
+                e.push_back("i", "other-call-id");
+            }),
+            ("mixed case", |e| {
+                e.push_back("rOUTE", "<sip:x;lr>");
+            }),
+            ("empty value", |e| {
+                e.push_back("Supported", "");
+            }),
+            ("utf-8 value", |e| {
+                e.push_back("Subject", "caf\u{e9} \u{2615}");
+            }),
+            ("remove", |e| {
+                e.remove(HeaderName::Route);
+            }),
+            ("remove extension", |e| {
+                e.remove_named("x-extra");
+            }),
+            ("set", |e| {
+                e.set(HeaderName::CallId, "replaced");
+            }),
+            ("set absent", |e| {
+                e.set(HeaderName::Expires, "600");
+            }),
+            ("request uri", |e| {
+                e.set_request_uri("sip:scscf@127.0.0.1:5064");
+            }),
+            ("start line", |e| {
+                e.set_start_line("SIP/2.0 401 Unauthorized");
+            }),
+            // what the parser would read otherwise, or refuse: the parse decides
+            ("leading blank", |e| {
+                e.push_back("Subject", " x");
+            }),
+            ("trailing tab", |e| {
+                e.push_back("Subject", "x\t");
+            }),
+            ("folded value", |e| {
+                e.push_back("Subject", "a\r\n b");
+            }),
+            ("line break", |e| {
+                e.push_back("Subject", "a\r\nVia: SIP/2.0/UDP evil");
+            }),
+            ("bare cr", |e| {
+                e.push_back("Subject", "a\rb");
+            }),
+            ("bad name", |e| {
+                e.push_back("Bad Name", "x");
+            }),
+            ("colon name", |e| {
+                e.push_back("X:Y", "x");
+            }),
+            ("empty name", |e| {
+                e.push_back("", "x");
+            }),
+            ("new content-length", |e| {
+                e.set(HeaderName::ContentLength, "0");
+            }),
+            ("no content-length", |e| {
+                e.remove(HeaderName::ContentLength);
+            }),
+            ("new body", |e| {
+                e.set_body(&b"v=0\r\n"[..], Some("application/sdp"));
+            }),
+            ("bad uri", |e| {
+                e.set_request_uri("not a uri");
+            }),
+            ("start line break", |e| {
+                e.set_start_line("OPTIONS sip:x SIP/2.0\r\nVia: x");
+            }),
+            ("long line", |e| {
+                e.push_back("Subject", "y".repeat(20_000));
+            }),
+        ]
+    }
+
+    fn check(e: &Edit<'_, '_>, what: &str) -> bool {
+        let parsed = e.to_owned_parsed();
+        let fast = e.to_owned_fast();
+        match (&fast, &parsed) {
+            (Some(f), Ok(p)) => {
+                assert_eq!(parse_facts(f), parse_facts(p), "{what}");
+            }
+            (Some(f), Err(err)) => panic!("{what}: built {f} where the parse fails: {err}"),
+            (None, _) => {}
+        }
+        // the public answer is the parse's in every case
+        match (e.to_owned_message(), parsed) {
+            (Ok(a), Ok(b)) => assert_eq!(parse_facts(&a), parse_facts(&b), "{what}"),
+            (Err(a), Err(b)) => assert_eq!(a, b, "{what}"),
+            (a, b) => panic!("{what}: {a:?} / {b:?}"),
+        }
+        fast.is_some()
+    }
+
+    #[test]
+    fn an_edit_indexed_from_its_pieces_is_what_the_parse_gives() {
+        let mut fast = 0;
+        let mut total = 0;
+        for (m, base) in bases() {
+            let msg = m.as_message();
+            for (name, op) in ops() {
+                let mut e = msg.edit();
+                op(&mut e);
+                total += 1;
+                fast += usize::from(check(&e, &format!("{base} / {name}")));
+                // and combined with the usual proxy edits
+                let mut e = msg.edit();
+                e.push_via("SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK-x-2");
+                let _ = e.decrement_max_forwards();
+                e.pop_route();
+                op(&mut e);
+                total += 1;
+                fast += usize::from(check(&e, &format!("{base} / proxy + {name}")));
+            }
+        }
+        assert!(fast > 0 && fast < total, "{fast} of {total}");
+        // the usual edits of messages with a Content-Length take the fast path
+        for (m, base) in bases().into_iter().take(3) {
+            let msg = m.as_message();
+            for (name, op) in &ops()[..19] {
+                let mut e = msg.edit();
+                op(&mut e);
+                assert!(e.to_owned_fast().is_some(), "{base} / {name}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Random sequences of edits on the base messages: the index built from the pieces is
+        /// the parse's, and the fast path never builds a message the parse refuses.
+        #[test]
+        fn random_edit_sequences_index_as_the_parse(
+            base in 0usize..6,
+            seq in proptest::collection::vec(0usize..33, 0..6),
+        ) {
+            let bases = bases();
+            let ops = ops();
+            let m = &bases[base % bases.len()].0;
+            let msg = m.as_message();
+            let mut e = msg.edit();
+            let mut what = bases[base % bases.len()].1.to_owned();
+            for i in seq {
+                let (name, op) = &ops[i % ops.len()];
+                op(&mut e);
+                what.push_str(" / ");
+                what.push_str(name);
+            }
+            check(&e, &what);
+        }
     }
 }

@@ -1305,6 +1305,22 @@ impl<'a> Message<'a> {
     pub fn via(&self) -> impl Iterator<Item = Result<Via<'a>, ParseError>> + '_ {
         self.get_all::<Via<'a>>()
     }
+    /// `self.via().count()` without parsing the values: the number of Via list elements (an
+    /// empty Via line has none; an empty element between commas counts, as the error `via`
+    /// yields for it does).
+    pub fn via_count(&self) -> usize {
+        self.headers_of(HeaderName::Via)
+            .map(|h| {
+                if h.value.is_empty() {
+                    0
+                } else if memchr::memchr(b',', h.value.as_bytes()).is_none() {
+                    1
+                } else {
+                    CommaSplit::new(h.value).count()
+                }
+            })
+            .sum()
+    }
     /// The topmost Via.
     pub fn top_via(&self) -> Result<Option<Via<'a>>, ParseError> {
         self.get::<Via<'a>>()
@@ -1475,6 +1491,264 @@ impl OwnedMessage {
         self.buf
             .slice(self.idx.body_start as usize..self.idx.body_end as usize)
     }
+}
+
+/// How one header line of a message written from the pieces of a parsed one was made: the
+/// input of [`OwnedMessage::assemble`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LinePiece {
+    /// Header line `i` of the original message, copied byte for byte.
+    Copied(u32),
+    /// `name ": " value CRLF`, written: the lengths of the name and of the value.
+    Written { name_len: u32, value_len: u32 },
+}
+
+impl OwnedMessage {
+    /// The message `buf` holds, indexed from how it was written instead of scanned again: its
+    /// start line of `sl_end` bytes (then CRLF), the header lines `lines` (start offset and
+    /// piece), CRLF and the body of `orig`, which `buf` ends with. The result is exactly what
+    /// [`OwnedMessage::parse`] (stream mode, default [`ParserConfig`]) gives for `buf`; `None`
+    /// whenever that is not certain (a written line the parser could read otherwise, a limit,
+    /// a Content-Length that is not the original body's), and the caller then parses.
+    ///
+    /// `orig` must be the index of a message without bare-LF line ends whose Content-Length is
+    /// its body length without conflict, each `Copied` line one of its lines, and every Content-
+    /// Length line of the result a copied one.
+    pub(crate) fn assemble(
+        buf: Bytes,
+        sl_end: usize,
+        orig: &Index,
+        lines: &[(u32, LinePiece)],
+    ) -> Option<OwnedMessage> {
+        let lim = Limits::default();
+        let body_len = (orig.body_end - orig.body_start) as usize;
+        if buf.len() > lim.max_message_size
+            || body_len > lim.max_body_size
+            || lines.len() > lim.max_headers
+            || orig.bare_lf
+            || orig.cl_conflict
+            || orig.content_length != Some(body_len as u32)
+            || buf.get(sl_end..sl_end + 2) != Some(b"\r\n")
+            || buf[..sl_end].iter().any(|&c| c == b'\r' || c == b'\n')
+        {
+            return None;
+        }
+        let start = parse_start_line(&buf, sl_end, &ParserConfig::default()).ok()?;
+        let max_line = lim.max_header_len.min(u16::MAX as usize);
+        let mut idx = Index::empty();
+        let mut pos = sl_end + 2;
+        let mut cl_lines = 0;
+        for &(at, piece) in lines {
+            let at = at as usize;
+            if at != pos {
+                return None;
+            }
+            let h = match piece {
+                LinePiece::Copied(i) => {
+                    let o = orig.headers.get(i as usize)?;
+                    let len = o.end - o.start;
+                    if o.name == HeaderName::ContentLength {
+                        cl_lines += 1;
+                    }
+                    HIdx {
+                        start: at as u32,
+                        end: at as u32 + len,
+                        ..*o
+                    }
+                }
+                LinePiece::Written {
+                    name_len,
+                    value_len,
+                } => {
+                    let (nl, vl) = (name_len as usize, value_len as usize);
+                    let name = buf.get(at..at + nl)?;
+                    let value = buf.get(at + nl + 2..at + nl + 2 + vl)?;
+                    let end = at + nl + 2 + vl + 2;
+                    let ws = |c: &u8| matches!(c, b' ' | b'\t');
+                    // a token name, a value on one line without blanks at its ends: the parser
+                    // finds exactly this name and value
+                    if !crate::scan::is_token(name)
+                        || buf.get(at + nl..at + nl + 2) != Some(b": ")
+                        || buf.get(end - 2..end) != Some(b"\r\n")
+                        || value.iter().any(|&c| c == b'\r' || c == b'\n')
+                        || value.first().is_some_and(ws)
+                        || value.last().is_some_and(ws)
+                        || end - at > max_line
+                    {
+                        return None;
+                    }
+                    let name = HeaderName::from_token(name);
+                    if name == HeaderName::ContentLength {
+                        return None;
+                    }
+                    HIdx {
+                        start: at as u32,
+                        end: end as u32,
+                        name_len: nl as u16,
+                        value_off: (nl + 2) as u16,
+                        value_back: 2,
+                        name,
+                    }
+                }
+            };
+            if h.end() - h.start() > max_line {
+                return None;
+            }
+            pos = h.end();
+            idx.headers.push(h);
+        }
+        if cl_lines == 0 || buf.get(pos..pos + 2) != Some(b"\r\n") {
+            return None;
+        }
+        let body_start = pos + 2;
+        if buf.len() != body_start + body_len {
+            return None;
+        }
+        idx.start = start;
+        idx.start_line_end = sl_end as u32;
+        idx.body_start = body_start as u32;
+        idx.body_end = buf.len() as u32;
+        idx.content_length = orig.content_length;
+        Some(OwnedMessage { buf, idx })
+    }
+}
+
+impl OwnedMessage {
+    /// The message with `bytes[start..end]` — a span inside one header value — replaced by
+    /// `with`, indexed by shifting this message's index instead of parsing again: exactly what
+    /// [`OwnedMessage::parse_datagram_with`] gives for the new bytes with `cfg`, the
+    /// configuration this message was read with. `None` when that is not certain (the span is
+    /// not inside one value, `with` holds a line break, the value is folded, a blank would be
+    /// trimmed at an end of the value, a Content-Length value, a bare-LF message, a limit); the
+    /// caller then parses.
+    ///
+    /// A transport uses it to add `received`/`rport` to the top Via (RFC 3581).
+    pub fn replace_in_value(
+        &self,
+        start: usize,
+        end: usize,
+        with: &[u8],
+        cfg: &ParserConfig,
+    ) -> Option<OwnedMessage> {
+        let idx = &self.idx;
+        let lim = &cfg.limits;
+        if start > end
+            || idx.bare_lf
+            || self.buf.len() != idx.body_end as usize
+            || with.iter().any(|&c| c == b'\r' || c == b'\n')
+        {
+            return None;
+        }
+        let k = idx
+            .headers
+            .iter()
+            .position(|h| h.value_start() <= start && end <= h.value_end())?;
+        let h = idx.headers[k];
+        let ws = |c: &u8| matches!(c, b' ' | b'\t');
+        if h.name == HeaderName::ContentLength
+            || (start == h.value_start() && with.first().is_none_or(ws))
+            || (end == h.value_end() && with.last().is_none_or(ws))
+            // a folded value: a splice next to a line break could end the folding
+            || self.buf[h.value_start()..h.value_end()]
+                .iter()
+                .any(|&c| c == b'\r' || c == b'\n')
+        {
+            return None;
+        }
+        let grow = with.len() as i64 - (end - start) as i64;
+        let new_len = (self.buf.len() as i64 + grow) as usize;
+        let line = (h.end - h.start) as i64 + grow;
+        if new_len > lim.max_message_size
+            || line > lim.max_header_len.min(u16::MAX as usize) as i64
+            || new_len > u32::MAX as usize
+        {
+            return None;
+        }
+        let shift = |x: u32| (i64::from(x) + grow) as u32;
+        let mut out = Vec::with_capacity(new_len);
+        out.extend_from_slice(&self.buf[..start]);
+        out.extend_from_slice(with);
+        out.extend_from_slice(&self.buf[end..]);
+        let mut n = idx.clone();
+        n.headers.clear();
+        for (i, o) in idx.headers.iter().enumerate() {
+            let mut o = *o;
+            if i == k {
+                o.end = shift(o.end);
+            } else if i > k {
+                o.start = shift(o.start);
+                o.end = shift(o.end);
+            }
+            n.headers.push(o);
+        }
+        n.body_start = shift(idx.body_start);
+        n.body_end = shift(idx.body_end);
+        Some(OwnedMessage {
+            buf: Bytes::from(out),
+            idx: n,
+        })
+    }
+}
+
+impl OwnedMessage {
+    /// True when [`OwnedMessage::parse_datagram_with`] of this message's bytes with `cfg` gives
+    /// exactly this message: its bytes are the whole message, it has no bare-LF line end, and
+    /// it is within `cfg`'s limits (size, headers, line length, Request-URI, body). A receiver
+    /// handed this message in memory by an element of its own process may then take it as
+    /// parsed; otherwise it parses the bytes (and gets the parse's answer, error included).
+    ///
+    /// Whatever configuration and mode (datagram, or stream with its Content-Length) this message
+    /// was parsed or assembled with, the datagram parse of the same bytes indexes them the same
+    /// way; only the limits and the bare-LF leniency can refuse them.
+    pub fn is_datagram_parse_with(&self, cfg: &ParserConfig) -> bool {
+        let i = &self.idx;
+        let lim = &cfg.limits;
+        let max_line = lim.max_header_len.min(u16::MAX as usize);
+        let uri_ok = match i.start {
+            StartIdx::Request { uri: (a, b), .. } => (b - a) as usize <= lim.max_uri_len,
+            StartIdx::Response { .. } => true,
+        };
+        self.buf.len() == i.body_end as usize
+            && !i.bare_lf
+            && uri_ok
+            && self.buf.len() <= lim.max_message_size
+            && ((i.body_end - i.body_start) as usize) <= lim.max_body_size
+            && i.headers.len() <= lim.max_headers
+            && i.headers.iter().all(|h| h.end() - h.start() <= max_line)
+    }
+}
+
+/// Everything a parse decides about a message, to compare two (tests of the paths that build an
+/// index without scanning).
+#[cfg(test)]
+pub(crate) fn parse_facts(m: &OwnedMessage) -> String {
+    let i = &m.idx;
+    let lines: Vec<_> = i
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                h.start,
+                h.end,
+                h.name_len,
+                h.value_off,
+                h.value_back,
+                h.name,
+            )
+        })
+        .collect();
+    format!(
+        "{:?} {:?} {} {:?} {} {} {:?} {} {}",
+        m.buf,
+        i.start,
+        i.start_line_end,
+        lines,
+        i.body_start,
+        i.body_end,
+        i.content_length,
+        i.cl_conflict,
+        i.bare_lf
+    )
 }
 
 impl fmt::Display for OwnedMessage {
@@ -1658,5 +1932,157 @@ mod tests {
             m.header(HeaderName::Subject),
             Some("folded\r\n  over two lines")
         );
+    }
+
+    proptest::proptest! {
+        /// `via_count` is `via().count()` whatever the Via lines hold (empty lines, empty and
+        /// quoted elements, compact names, unparsable values).
+        #[test]
+        fn via_count_counts_what_via_yields(
+            lines in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just("Via: SIP/2.0/UDP a;branch=z9hG4bK1".to_owned()),
+                    proptest::strategy::Just("v: SIP/2.0/TCP b:5060, SIP/2.0/UDP c".to_owned()),
+                    proptest::strategy::Just("Via:".to_owned()),
+                    proptest::strategy::Just("Via: ,".to_owned()),
+                    proptest::strategy::Just("Via: SIP/2.0/UDP a;x=\"p,q\" ,, junk".to_owned()),
+                    proptest::strategy::Just("Route: <sip:x;lr>, <sip:y>".to_owned()),
+                    "Via: [a-z ,;=\"/.0-9]{0,20}",
+                ],
+                0..6,
+            )
+        ) {
+            let mut raw = String::from("OPTIONS sip:x SIP/2.0\r\n");
+            for l in &lines {
+                raw.push_str(l);
+                raw.push_str("\r\n");
+            }
+            raw.push_str("Content-Length: 0\r\n\r\n");
+            if let Ok(m) = parse_datagram(raw.as_bytes()) {
+                proptest::prop_assert_eq!(m.via_count(), m.via().count());
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// A span of a header value replaced: the shifted index is the parse of the new bytes
+        /// (with the configuration the message was read with), and `None` never hides a
+        /// message the parse would give differently.
+        #[test]
+        fn replacing_inside_a_value_shifts_the_index_as_a_parse(
+            which in 0usize..8,
+            a in 0usize..80,
+            b in 0usize..80,
+            with in "[a-z0-9;=., \t]{0,12}",
+            small in proptest::bool::ANY,
+        ) {
+            let raw = "REGISTER sip:ims.example.org SIP/2.0\r\n\
+                v: SIP/2.0/UDP 10.1.1.1:4540 ; rport;branch=z9hG4bK7 , SIP/2.0/UDP b\r\n\
+                Via: SIP/2.0/UDP second.example.com;rport   \r\n\
+                Subject: folded\r\n  continued here\r\n\
+                From: <sip:a@x>;tag=1\r\nTo: <sip:a@x>\r\nCall-ID: c\r\n\
+                Content-Length: 5\r\nX-Empty:\r\n\r\nhello";
+            let mut cfg = ParserConfig::default();
+            if small {
+                cfg.limits.max_header_len = 70;
+                cfg.limits.max_message_size = 330;
+            }
+            let m = OwnedMessage::parse_datagram_with(Bytes::from_static(raw.as_bytes()), &cfg).unwrap();
+            let h = m.idx.headers.get(which % m.idx.headers.len()).copied().unwrap();
+            let (vs, ve) = (h.value_start(), h.value_end());
+            let span = ve - vs;
+            let (x, y) = (vs + a.min(span), vs + b.min(span));
+            let (start, end) = (x.min(y), x.max(y));
+            let mut out = m.bytes()[..start].to_vec();
+            out.extend_from_slice(with.as_bytes());
+            out.extend_from_slice(&m.bytes()[end..]);
+            let parsed = OwnedMessage::parse_datagram_with(Bytes::from(out), &cfg);
+            if let Some(fast) = m.replace_in_value(start, end, with.as_bytes(), &cfg) {
+                let parsed = parsed.expect("the parse accepts what the splice built");
+                proptest::prop_assert_eq!(parse_facts(&fast), parse_facts(&parsed));
+            }
+        }
+    }
+
+    #[test]
+    fn replacing_the_top_via_element_takes_the_shift() {
+        let raw =
+            "OPTIONS sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP 10.1.1.1:4540;rport;branch=z9hG4bK7\r\n\
+                   Call-ID: c\r\nContent-Length: 0\r\n\r\n";
+        let m = OwnedMessage::parse_datagram(Bytes::from_static(raw.as_bytes())).unwrap();
+        let at = raw.find("rport").unwrap();
+        let cfg = ParserConfig::default();
+        let f = m
+            .replace_in_value(at, at + 5, b"rport=9988", &cfg)
+            .expect("a plain parameter splice");
+        let p = OwnedMessage::parse_datagram(f.bytes().clone()).unwrap();
+        assert_eq!(parse_facts(&f), parse_facts(&p));
+        assert_eq!(
+            f.as_message().top_via().unwrap().unwrap().rport(),
+            Some(Some(9988))
+        );
+        // a line break, the Content-Length value, a blank at the value's end: parse instead
+        assert!(m.replace_in_value(at, at + 5, b"x\r\ny", &cfg).is_none());
+        let cl = raw.find("Length: 0").unwrap() + 8;
+        assert!(m.replace_in_value(cl, cl + 1, b"1", &cfg).is_none());
+        let end = raw.find("z9hG4bK7").unwrap() + 8;
+        assert!(m.replace_in_value(end, end, b" ", &cfg).is_none());
+        assert!(m
+            .replace_in_value(end, end, b";received=192.0.2.1", &cfg)
+            .is_some());
+    }
+
+    /// Messages parsed in either mode with one configuration and checked against another: when
+    /// `is_datagram_parse_with` says so, the datagram parse with the other configuration gives
+    /// the same message; and it says so for the usual case.
+    #[test]
+    fn a_message_is_its_datagram_parse_within_the_limits() {
+        let msgs: [&[u8]; 5] = [
+            b"REGISTER sip:ims.example.org SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nv: SIP/2.0/UDP b\r\n\
+              Subject: folded\r\n continued\r\nCall-ID: c\r\nl: 5\r\n\r\nhello",
+            b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nContent-Length: 0\r\n\r\n",
+            b"MESSAGE sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP h\r\nContent-Length: 4\r\nl: 3\r\n\r\nbody",
+            b"MESSAGE sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n\r\nno length",
+            b"OPTIONS sip:b@x SIP/2.0\nVia: SIP/2.0/UDP h\nContent-Length: 0\n\n",
+        ];
+        let lenient = ParserConfig {
+            allow_lf_line_endings: true,
+            ..ParserConfig::default()
+        };
+        let mut small = ParserConfig::default();
+        small.limits.max_header_len = 30;
+        let mut tiny = ParserConfig::default();
+        tiny.limits.max_message_size = 60;
+        tiny.limits.max_headers = 2;
+        tiny.limits.max_uri_len = 10;
+        tiny.limits.max_body_size = 3;
+        let cfgs = [ParserConfig::default(), lenient, small, tiny];
+        let mut taken = 0;
+        for raw in msgs {
+            for from in &cfgs {
+                let mut parsed = Vec::new();
+                if let Ok(m) = OwnedMessage::parse_datagram_with(Bytes::from_static(raw), from) {
+                    parsed.push(m);
+                }
+                if let Ok(m) = OwnedMessage::parse_with(Bytes::from_static(raw), from) {
+                    parsed.push(m);
+                }
+                for m in parsed {
+                    for to in &cfgs {
+                        if m.is_datagram_parse_with(to) {
+                            taken += 1;
+                            let again = OwnedMessage::parse_datagram_with(m.bytes().clone(), to)
+                                .expect("the datagram parse accepts it");
+                            assert_eq!(parse_facts(&m), parse_facts(&again));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(taken > 10, "{taken}");
+        let m = OwnedMessage::parse_datagram(Bytes::from_static(msgs[0])).unwrap();
+        assert!(m.is_datagram_parse_with(&ParserConfig::default()));
+        assert!(!m.is_datagram_parse_with(&small));
+        assert!(!m.is_datagram_parse_with(&tiny));
     }
 }

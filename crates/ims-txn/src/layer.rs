@@ -194,6 +194,11 @@ pub struct TransactionLayer {
     /// (From tag, Call-ID, CSeq number, method) of server transactions of requests without a To
     /// tag, for merged-request detection (filled only when it is on).
     merge: HashMap<MergeKey, TxnId>,
+    /// The last messages handed to [`TransactionLayer::send_request`] and
+    /// [`TransactionLayer::send_response`], when kept ([`TransactionLayer::keep_sent`]).
+    sent: VecDeque<OwnedMessage>,
+    /// How many of them are kept (0: none).
+    keep_sent: usize,
 }
 
 impl fmt::Debug for TransactionLayer {
@@ -229,6 +234,34 @@ impl TransactionLayer {
             cfg,
             ..Default::default()
         }
+    }
+
+    /// Keeps the last `n` messages sent with [`TransactionLayer::send_request`] and
+    /// [`TransactionLayer::send_response`] (0, the default, keeps none), so that a transport
+    /// handing a [`Transmit`] to a co-located receiver can give it the parsed message
+    /// ([`TransactionLayer::sent_message`]) instead of bytes to parse again.
+    pub fn keep_sent(&mut self, n: usize) {
+        self.keep_sent = n;
+        self.sent.truncate(n);
+    }
+
+    /// The message whose bytes `bytes` are (the very same buffer, not an equal one), among the
+    /// last ones sent ([`TransactionLayer::keep_sent`]).
+    pub fn sent_message(&self, bytes: &Bytes) -> Option<&OwnedMessage> {
+        self.sent.iter().rev().find(|m| {
+            let b = m.bytes();
+            b.as_ptr() == bytes.as_ptr() && b.len() == bytes.len()
+        })
+    }
+
+    fn remember_sent(&mut self, msg: &OwnedMessage) {
+        if self.keep_sent == 0 {
+            return;
+        }
+        if self.sent.len() >= self.keep_sent {
+            self.sent.pop_front();
+        }
+        self.sent.push_back(msg.clone());
     }
 
     /// The configuration.
@@ -417,6 +450,7 @@ impl TransactionLayer {
         } else {
             Kind::NonInviteClient
         };
+        self.remember_sent(&msg);
         let id = self.insert(key, kind, remote, msg);
         self.with_txn(now, id, |t, cx| t.start_client(cx));
         self.prune();
@@ -430,6 +464,7 @@ impl TransactionLayer {
         txn: TxnId,
         msg: OwnedMessage,
     ) -> Result<(), TxnError> {
+        self.remember_sent(&msg);
         let r = self
             .with_txn(now, txn, |t, cx| t.send_response(cx, msg))
             .ok_or(TxnError::NoSuchTransaction)?;

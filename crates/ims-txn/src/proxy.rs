@@ -350,6 +350,12 @@ impl Proxy {
         &self.layer
     }
 
+    /// Keeps the last `n` messages this proxy sends (requests forwarded, responses relayed or
+    /// built), for [`TransactionLayer::sent_message`]: see [`TransactionLayer::keep_sent`].
+    pub fn keep_sent(&mut self, n: usize) {
+        self.layer.keep_sent(n);
+    }
+
     /// Number of live response contexts.
     pub fn contexts(&self) -> usize {
         self.contexts.len()
@@ -994,7 +1000,7 @@ impl Proxy {
             return;
         };
         let status = resp.as_message().status().unwrap_or(500);
-        let from_branch = resp.as_message().via().count() > req.as_message().via().count();
+        let from_branch = resp.as_message().via_count() > req.as_message().via_count();
         if from_branch {
             self.send_upstream(now, server, &resp);
         } else {

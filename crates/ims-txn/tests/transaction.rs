@@ -872,3 +872,68 @@ fn completed_transactions_let_the_request_go_but_still_retransmit() {
     assert_eq!(h.terminated_at(txn), Some(32_010));
     assert_eq!(h.terminated_at(c), Some(33_100));
 }
+
+/// The in-process hand-off's look-up: a layer keeping its sent messages gives back, for the very
+/// bytes of a Transmit, the message they were written from (requests and responses), not for
+/// equal bytes in another buffer, not once more messages were sent than it keeps, and never
+/// when keeping is off.
+#[test]
+fn sent_messages_are_found_by_their_buffer() {
+    // the origin of the virtual clock
+    #[allow(clippy::disallowed_methods)]
+    let t0 = Instant::now();
+    let mut layer = TransactionLayer::new(Config::default());
+    layer.keep_sent(2);
+    let req = request(Method::Invite, "z9hG4bK-kept-1", UDP);
+    layer.send_request(t0, req.clone(), peer(UDP)).unwrap();
+    let Some(Output::Transmit(tx)) = layer.poll_output() else {
+        panic!("the INVITE goes out")
+    };
+    let found = layer.sent_message(&tx.bytes).expect("kept");
+    assert_eq!(found.bytes(), req.bytes());
+    assert_eq!(
+        found.as_message().header(HeaderName::CallId),
+        req.as_message().header(HeaderName::CallId)
+    );
+    // equal bytes in another buffer are not the sent message
+    assert!(layer
+        .sent_message(&Bytes::copy_from_slice(&tx.bytes))
+        .is_none());
+    // a response the layer sends on a server transaction
+    let incoming = request(Method::Options, "z9hG4bK-kept-2", UDP);
+    layer
+        .handle_input(
+            t0,
+            Input::Received {
+                msg: incoming.clone(),
+                remote: peer(UDP),
+            },
+        )
+        .unwrap();
+    let server = loop {
+        match layer.poll_output() {
+            Some(Output::Event(Event::Request { txn, .. })) => break txn,
+            Some(_) => {}
+            None => panic!("the OPTIONS comes up"),
+        }
+    };
+    let ok = ResponseBuilder::from_request(&incoming.as_message(), 200)
+        .build()
+        .unwrap();
+    layer.send_response(t0, server, ok.clone()).unwrap();
+    let Some(Output::Transmit(rtx)) = layer.poll_output() else {
+        panic!("the 200 goes out")
+    };
+    assert_eq!(
+        layer.sent_message(&rtx.bytes).map(|m| m.bytes().clone()),
+        Some(ok.bytes().clone())
+    );
+    // two kept: a third send pushes the INVITE out
+    let third = request(Method::Options, "z9hG4bK-kept-3", UDP);
+    layer.send_request(t0, third, peer(UDP)).unwrap();
+    assert!(layer.sent_message(&tx.bytes).is_none());
+    assert!(layer.sent_message(&rtx.bytes).is_some());
+    // keeping off: nothing is found
+    layer.keep_sent(0);
+    assert!(layer.sent_message(&rtx.bytes).is_none());
+}

@@ -1265,3 +1265,222 @@ fn a_new_origin_state_id_in_a_dwr_or_dwa_is_reported() {
     assert_eq!(changes(&n.ev_a), [(Some(7), 8), (Some(8), 9)]);
     assert_eq!(n.a.stats().dwa_received, 1);
 }
+
+// ------------------------------------------------------------------ RFC 6733 §5.6 audit (session 10)
+
+#[test]
+fn election_compares_origin_hosts_without_case() {
+    // RFC 6733 §5.6.4: octet strings, 'a'..'z' equal to 'A'..'Z'. As raw octets "HSS…" < "cscf…"
+    // ('H' 0x48 < 'c' 0x63), without case "hss…" > "cscf…": the HSS must win.
+    assert!(wins_election("HSS.ims.example.org", "cscf.ims.example.org"));
+    assert!(!wins_election(
+        "cscf.ims.example.org",
+        "HSS.ims.example.org"
+    ));
+    // identities equal but for case: nobody wins (no transport kept by both)
+    assert!(!wins_election("hss.IMS.example.org", "HSS.ims.example.org"));
+    assert!(!wins_election("HSS.ims.example.org", "hss.IMS.example.org"));
+    let mut n = Net::new(
+        cfg("HSS.ims.example.org", &[app::CX]),
+        cfg("cscf.ims.example.org", &[app::CX]),
+    );
+    n.a.connect(n.now);
+    n.b.connect(n.now);
+    let mut held: Vec<(bool, Output)> = Vec::new();
+    while let Some(o) = n.a.poll_output() {
+        held.push((true, o));
+    }
+    while let Some(o) = n.b.poll_output() {
+        held.push((false, o));
+    }
+    for (from_a, o) in held {
+        n.deliver(from_a, o);
+    }
+    n.pump();
+    // the HSS kept the connection the CSCF opened: R-Open there, I-Open at the CSCF
+    assert_eq!(n.a.state(), PeerState::ROpen);
+    assert_eq!(n.b.state(), PeerState::IOpen);
+}
+
+#[test]
+fn a_non_cea_in_wait_i_cea_closes_at_once() {
+    let mut a = Peer::new(cfg("scscf.ims.example.org", &[app::CX]), t0());
+    let now = t0();
+    a.connect(now);
+    assert_eq!(a.poll_output(), Some(Output::Connect));
+    a.handle_input(now, Input::Connected);
+    assert_eq!(a.state(), PeerState::WaitICea);
+    while a.poll_output().is_some() {}
+    // the peer answers our CER with a DWR: I-Rcv-Non-CEA → Error → Closed, without waiting
+    // for the connect timer
+    let dwr = Dwr {
+        origin_host: "hss.ims.example.org".into(),
+        origin_realm: "ims.example.org".into(),
+        ..Default::default()
+    }
+    .encode(9, 9);
+    a.handle_input(now, Input::Data(Side::Initiator, &dwr));
+    assert_eq!(a.state(), PeerState::Closed);
+    let out: Vec<Output> = std::iter::from_fn(|| a.poll_output()).collect();
+    assert!(out.contains(&Output::Close(Side::Initiator)), "{out:?}");
+    assert!(
+        out.contains(&Output::Event(Event::Down(DownReason::ConnectFailed))),
+        "{out:?}"
+    );
+    // and it connects again after Tc
+    a.handle_timeout(now + Duration::from_secs(30));
+    assert_eq!(a.poll_output(), Some(Output::Connect));
+}
+
+#[test]
+fn a_second_cer_while_the_election_waits_drops_the_held_one() {
+    // Wait-Conn-Ack/Elect: the peer's transport sends a second CER (R-Reject): the transport is
+    // closed and the held CER forgotten (R-Peer-Disc → Wait-Conn-Ack), so no CEA goes to a
+    // closed transport when our connection comes up
+    let mut a = Peer::new(cfg("z.ims.example.org", &[app::CX]), t0());
+    let now = t0();
+    a.connect(now);
+    assert_eq!(a.poll_output(), Some(Output::Connect));
+    a.accept().unwrap();
+    let cer = cfg("b.ims.example.org", &[app::CX]).cer(false).encode(1, 1);
+    a.handle_input(now, Input::Data(Side::Responder, &cer));
+    assert_eq!(a.state(), PeerState::WaitConnAckElect);
+    a.handle_input(now, Input::Data(Side::Responder, &cer));
+    assert_eq!(a.state(), PeerState::WaitConnAck);
+    while a.poll_output().is_some() {}
+    a.handle_input(now, Input::Connected);
+    assert_eq!(a.state(), PeerState::WaitICea);
+    let out: Vec<Output> = std::iter::from_fn(|| a.poll_output()).collect();
+    assert!(
+        out.iter().all(|o| !matches!(
+            o,
+            Output::Transmit {
+                side: Side::Responder,
+                ..
+            }
+        )),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn dpr_with_requests_in_flight_waits_for_their_answers() {
+    let mut n = Net::new(
+        cfg("scscf.ims.example.org", &[app::CX]),
+        cfg("hss.ims.example.org", &[app::CX]),
+    );
+    n.open();
+    // a's MAR reaches b; before b answers, b sends DPR
+    let dl = n.now + Duration::from_secs(20);
+    n.a.send_request(n.now, 1, &mar("scscf.ims.example.org"), dl)
+        .unwrap();
+    n.pump();
+    let req = requests(&n.ev_b).pop().unwrap();
+    n.b.disconnect(n.now, DisconnectCause::Busy);
+    n.pump();
+    // a answered DPA (success) and waits for its answer; b got the DPA and waits to answer
+    assert_eq!(n.count(false, 282, true), 1);
+    assert_eq!(n.count(true, 282, false), 1);
+    assert_eq!(n.a.state(), PeerState::Closing);
+    assert_eq!(n.b.state(), PeerState::Closing);
+    assert!(!n.a.is_usable());
+    assert_eq!(
+        n.a.send_request(n.now, 2, &mar("scscf.ims.example.org"), dl),
+        Err(PeerError::NotOpen)
+    );
+    // b answers: the MAA reaches a, then both close, nothing failed over
+    n.b.send_answer(n.now, &answer_to(&req)).unwrap();
+    n.pump();
+    assert!(
+        n.ev_a
+            .iter()
+            .any(|e| matches!(e, Event::Answer { tag: 1, .. })),
+        "{:?}",
+        n.ev_a
+    );
+    assert!(!n.ev_a.iter().any(|e| matches!(e, Event::Failover(_))));
+    assert_eq!(n.a.state(), PeerState::Closed);
+    assert_eq!(n.b.state(), PeerState::Closed);
+    assert!(n.ev_a.contains(&Event::Down(DownReason::RemoteDisconnect(
+        DisconnectCause::Busy
+    ))));
+    assert!(n.ev_b.contains(&Event::Down(DownReason::LocalDisconnect(
+        DisconnectCause::Busy
+    ))));
+    // BUSY: a reconnects after Tc
+    n.advance(Duration::from_secs(31));
+    assert!(n.a.state().is_open());
+}
+
+#[test]
+fn dpr_grace_is_bounded_then_fails_over() {
+    let mut n = Net::new(
+        cfg("scscf.ims.example.org", &[app::CX]),
+        cfg("hss.ims.example.org", &[app::CX]),
+    );
+    n.open();
+    let dl = n.now + Duration::from_secs(60);
+    n.a.send_request(n.now, 1, &mar("scscf.ims.example.org"), dl)
+        .unwrap();
+    n.pump();
+    n.b.disconnect(n.now, DisconnectCause::Rebooting);
+    n.pump();
+    assert_eq!(n.a.state(), PeerState::Closing);
+    // a request b sends meanwhile is not taken: 3002 so it goes elsewhere
+    n.a.handle_input(
+        n.now,
+        Input::Data(Side::Initiator, &mar("hss.ims.example.org")),
+    );
+    n.pump();
+    let last = n.wire.last().unwrap();
+    assert!(last.from_a && last.code == 303 && !last.request);
+    assert_eq!(
+        Message::parse(&last.bytes).unwrap().outcome(),
+        Some(Outcome::from_result_code(3002))
+    );
+    // b never answers the MAR: after the disconnect timeout (5 s) both give up, a fails over
+    n.advance(Duration::from_secs(5));
+    assert_eq!(n.a.state(), PeerState::Closed);
+    assert_eq!(n.b.state(), PeerState::Closed);
+    let failed: Vec<u64> = n
+        .ev_a
+        .iter()
+        .filter_map(|e| match e {
+            Event::Failover(l) => Some(l.iter().map(|p| p.tag).collect::<Vec<_>>()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(failed, [1]);
+    assert!(n.ev_a.contains(&Event::Down(DownReason::RemoteDisconnect(
+        DisconnectCause::Rebooting
+    ))));
+}
+
+#[test]
+fn wait_returns_times_out_like_the_other_waiting_states() {
+    // RFC 6733 §5.6: Wait-Returns, Timeout → Error → Closed. We lose the election (the peer's
+    // Origin-Host is higher), the CEA on our transport never comes and the peer keeps its
+    // transport open: the connect timer (10 s) closes both.
+    let mut a = Peer::new(cfg("a.ims.example.org", &[app::CX]), t0());
+    let now = t0();
+    a.connect(now);
+    assert_eq!(a.poll_output(), Some(Output::Connect));
+    a.handle_input(now, Input::Connected);
+    a.accept().unwrap();
+    let cer = cfg("z.ims.example.org", &[app::CX]).cer(false).encode(1, 1);
+    a.handle_input(now, Input::Data(Side::Responder, &cer));
+    assert_eq!(a.state(), PeerState::WaitReturns);
+    while a.poll_output().is_some() {}
+    a.handle_timeout(now + Duration::from_secs(9));
+    assert_eq!(a.state(), PeerState::WaitReturns);
+    a.handle_timeout(now + Duration::from_secs(10));
+    assert_eq!(a.state(), PeerState::Closed);
+    let out: Vec<Output> = std::iter::from_fn(|| a.poll_output()).collect();
+    assert!(out.contains(&Output::Close(Side::Initiator)), "{out:?}");
+    assert!(out.contains(&Output::Close(Side::Responder)), "{out:?}");
+    assert!(
+        out.contains(&Output::Event(Event::Down(DownReason::ConnectFailed))),
+        "{out:?}"
+    );
+}

@@ -35,6 +35,12 @@ pub(crate) trait Core: Send + 'static {
         self.receive(now, msg, remote);
     }
     fn transport_error(&mut self, now: Instant, txn: TxnId);
+    /// The parsed message whose bytes `bytes` are (the same buffer), when the core still has it:
+    /// handed to a co-located endpoint instead of bytes to parse again. `None` by default.
+    fn sent_message(&self, bytes: &Bytes) -> Option<OwnedMessage> {
+        let _ = bytes;
+        None
+    }
     /// The next message to send; events met on the way are dispatched.
     fn poll_transmit(&mut self) -> Option<Transmit>;
     /// True once the application asked the task to stop.
@@ -583,6 +589,15 @@ impl<C: Core> Driver<C> {
                     self.datagram_bytes(b, from, true);
                 }
             }
+            Inbound::Parsed(m, from) => {
+                self.stats.local_received.fetch_add(1, Ordering::Relaxed);
+                // taken as parsed only when our own parse of its bytes would give it
+                if m.is_datagram_parse_with(&self.parser) {
+                    self.received(m, Remote::udp(from), true);
+                } else {
+                    self.datagram_bytes(m.bytes().clone(), from, true);
+                }
+            }
             Inbound::Opened(peer, w) => {
                 // a connection opened for another domain than the one in `conns` stays in
                 // `named` only
@@ -698,9 +713,15 @@ impl<C: Core> Driver<C> {
                 }
             }
             Transport::Udp => {
-                // a co-located endpoint: the same bytes, in memory
+                // a co-located endpoint: the same bytes, in memory (parsed when the core has
+                // the message)
                 if let Some((links, from)) = &self.local {
-                    match links.hand_over(t.remote.addr, *from, t.bytes) {
+                    let parsed = if links.has(t.remote.addr) {
+                        self.core.sent_message(&t.bytes)
+                    } else {
+                        None
+                    };
+                    match links.hand_over(t.remote.addr, *from, t.bytes, parsed) {
                         None => {
                             self.stats.local_sent.fetch_add(1, Ordering::Relaxed);
                             return;

@@ -1,15 +1,20 @@
 //! In-process hand-off between endpoints of one process: a datagram addressed to the UDP
 //! address of another endpoint sharing the same [`LocalLinks`] is handed to that endpoint's task
 //! as the same bytes, instead of going through the kernel (`sendto` + `recvfrom` + a wake-up).
+//! When the sender still holds the message it sent in parsed form (a proxy's forwarded requests
+//! and relayed or built responses), that goes along, and the receiver takes it instead of
+//! parsing the bytes again — only when its own parse of those bytes would give exactly that
+//! message ([`ims_sip::OwnedMessage::is_datagram_parse_with`]: its limits and leniency).
 //!
 //! The receiving endpoint treats it exactly as a datagram from the sender's UDP address: it is
-//! parsed, its top Via gets `received`/`rport` as RFC 3581 says, and responses go back the same
-//! way. Only UDP is handed over (a request the core sends over TCP, e.g. above the MTU limit,
+//! parsed (or taken as parsed), its top Via gets `received`/`rport` as RFC 3581 says, and
+//! responses go back the same way. Only UDP is handed over (a request the core sends over TCP, e.g. above the MTU limit,
 //! takes the socket), and only between endpoints that were bound with the same table, so traffic
 //! toward every other peer is untouched.
 
 use super::transport::Inbound;
 use bytes::Bytes;
+use ims_sip::OwnedMessage;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -65,13 +70,20 @@ impl LocalLinks {
         }
     }
 
-    /// Hands `bytes` from `from` to the endpoint registered at `to`; gives the bytes back when
-    /// there is none (or it stopped): the caller sends them on the socket.
+    /// Whether an endpoint is registered at `to`.
+    pub(crate) fn has(&self, to: SocketAddr) -> bool {
+        self.peers.read().is_ok_and(|p| p.contains_key(&to))
+    }
+
+    /// Hands `bytes` from `from` to the endpoint registered at `to` — as `parsed`, the message
+    /// they are, when the sender has it; gives the bytes back when there is none (or it
+    /// stopped): the caller sends them on the socket.
     pub(crate) fn hand_over(
         &self,
         to: SocketAddr,
         from: SocketAddr,
         bytes: Bytes,
+        parsed: Option<OwnedMessage>,
     ) -> Option<Bytes> {
         let tx = match self.peers.read() {
             Ok(p) => match p.get(&to) {
@@ -80,9 +92,17 @@ impl LocalLinks {
             },
             Err(_) => return Some(bytes),
         };
-        match tx.send(Inbound::Datagram(bytes, from)) {
+        let what = match parsed {
+            // the message must be these very bytes
+            Some(m) if m.bytes().as_ptr() == bytes.as_ptr() && m.bytes().len() == bytes.len() => {
+                Inbound::Parsed(m, from)
+            }
+            _ => Inbound::Datagram(bytes, from),
+        };
+        match tx.send(what) {
             Ok(()) => None,
             Err(mpsc::error::SendError(Inbound::Datagram(b, _))) => Some(b),
+            Err(mpsc::error::SendError(Inbound::Parsed(m, _))) => Some(m.bytes().clone()),
             Err(_) => None,
         }
     }

@@ -149,6 +149,12 @@ impl ProxyEndpoint {
             events: ev_tx,
             stopped: false,
         };
+        let mut core = core;
+        if cfg.local.is_some() {
+            // messages to co-located endpoints go over in parsed form (a burst of outputs of
+            // one input is drained before the next input, so a few suffice)
+            core.proxy.keep_sent(SENT_KEPT);
+        }
         let (tx, stats) = driver::spawn(core, sockets, &cfg);
         Ok((
             ProxyEndpoint {
@@ -459,9 +465,15 @@ fn split_routes(v: &str) -> Vec<String> {
     out
 }
 
+/// How many sent messages a proxy keeps for the in-process hand-off.
+const SENT_KEPT: usize = 16;
+
 impl Core for ProxyCore {
     fn poll_timeout(&self) -> Option<Instant> {
         self.proxy.poll_timeout()
+    }
+    fn sent_message(&self, bytes: &Bytes) -> Option<OwnedMessage> {
+        self.proxy.layer().sent_message(bytes).cloned()
     }
     fn handle_timeout(&mut self, now: Instant) {
         self.proxy.handle_timeout(now);

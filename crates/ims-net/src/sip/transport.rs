@@ -22,6 +22,9 @@ pub(crate) enum Inbound {
     /// A datagram handed over in memory by a co-located endpoint ([`super::LocalLinks`]),
     /// with the sender's UDP address.
     Datagram(Bytes, SocketAddr),
+    /// The same, with the message already parsed by the co-located endpoint (its bytes are
+    /// the datagram).
+    Parsed(OwnedMessage, SocketAddr),
     /// A TCP or TLS connection was accepted or connected.
     Opened(Remote, Conn),
     /// The connection to this peer closed (the sender identifies which one).
@@ -76,22 +79,40 @@ pub(crate) fn fix_via(
     if end > bytes.len() {
         return None;
     }
-    let mut out = Vec::with_capacity(bytes.len() + 48);
-    out.extend_from_slice(&bytes[..start]);
+    let mut with = Vec::with_capacity(elem.len() + 48);
     if want_rport {
-        fill_rport(&mut out, elem, source.port());
+        fill_rport(&mut with, elem, source.port());
     } else {
-        out.extend_from_slice(elem.as_bytes());
+        with.extend_from_slice(elem.as_bytes());
     }
     if add_received {
-        out.extend_from_slice(b";received=");
+        with.extend_from_slice(b";received=");
         match source.ip() {
-            IpAddr::V4(a) => out.extend_from_slice(a.to_string().as_bytes()),
-            IpAddr::V6(a) => out.extend_from_slice(format!("[{a}]").as_bytes()),
+            IpAddr::V4(a) => with.extend_from_slice(a.to_string().as_bytes()),
+            IpAddr::V6(a) => with.extend_from_slice(format!("[{a}]").as_bytes()),
         }
     }
+    // the index shifted past the new element when that is certain to be the parse, else parsed
+    if let Some(m) = msg.replace_in_value(start, end, &with, parser) {
+        return Some(m);
+    }
+    let mut out = Vec::with_capacity(bytes.len() + with.len());
+    out.extend_from_slice(&bytes[..start]);
+    out.extend_from_slice(&with);
     out.extend_from_slice(&bytes[end..]);
     OwnedMessage::parse_datagram_with(Bytes::from(out), parser).ok()
+}
+
+/// [`fix_via`] with the fixed message always parsed from its bytes (the reference the shifted
+/// index must agree with).
+#[cfg(test)]
+fn fix_via_parsed(
+    msg: &OwnedMessage,
+    source: SocketAddr,
+    parser: &ParserConfig,
+) -> Option<OwnedMessage> {
+    let f = fix_via(msg, source, parser)?;
+    OwnedMessage::parse_datagram_with(f.bytes().clone(), parser).ok()
 }
 
 /// `;rport` → `;rport=<port>` in a Via value (parameter names are case-insensitive), appended
@@ -735,6 +756,49 @@ mod tests {
         .unwrap();
         let v = f.as_message().top_via().unwrap().unwrap();
         assert_eq!(v.received(), Some("[2001:db8::9]"));
+    }
+
+    /// The fixed message's index (shifted, not parsed) is the parse of its bytes, for the Via
+    /// shapes above and the usual UE one; the fix of a folded Via line is parsed.
+    #[test]
+    fn the_fixed_message_is_its_parse() {
+        let facts = |m: &OwnedMessage| {
+            let mm = m.as_message();
+            let heads: Vec<_> = mm
+                .headers()
+                .map(|h| (h.name(), h.value().to_owned()))
+                .collect();
+            (
+                m.bytes().clone(),
+                heads,
+                mm.body().to_vec(),
+                mm.start_line_str().to_owned(),
+            )
+        };
+        for via in [
+            "SIP/2.0/UDP 10.1.1.1:4540;rport;branch=z9hG4bKkjshdyff",
+            "SIP/2.0/UDP 127.0.0.1:5090;branch=z9hG4bK-15675-8-2;rport",
+            "SIP/2.0/UDP h.example.com;received=192.0.2.7;rport",
+            "SIP/2.0/UDP h.example.com;branch=z9hG4bK2",
+            "SIP/2.0/UDP h.example.com;rport,SIP/2.0/UDP x;rport",
+            "SIP/2.0/UDP h.example.com;rport\r\n ;branch=z9hG4bK3",
+        ] {
+            let m = req(via);
+            for src in ["192.0.2.1:9988", "[2001:db8::9]:5060", "127.0.0.1:5090"] {
+                let src: SocketAddr = src.parse().unwrap();
+                let cfg = ParserConfig::default();
+                let fixed = fix_via(&m, src, &cfg);
+                let parsed = fix_via_parsed(&m, src, &cfg);
+                assert_eq!(fixed.is_some(), parsed.is_some(), "{via} {src}");
+                if let (Some(f), Some(p)) = (fixed, parsed) {
+                    assert_eq!(facts(&f), facts(&p), "{via} {src}");
+                    assert_eq!(
+                        f.as_message().top_via().unwrap().unwrap().to_string(),
+                        p.as_message().top_via().unwrap().unwrap().to_string()
+                    );
+                }
+            }
+        }
     }
 
     #[test]
