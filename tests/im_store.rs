@@ -244,6 +244,78 @@ async fn until(what: &str, mut f: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// `from` sends the RP message `body` to the service centre: the MESSAGE gets 202.
+async fn sms_to_sc(ue: &mut Client, from: &str, body: Vec<u8>) {
+    assert_eq!(
+        ue.message(from, SC, "application/vnd.3gpp.sms", body).await,
+        202
+    );
+}
+
+/// The RP-ACK to Alice and the SMS-DELIVER to Bob (in either order): the SMS-DELIVER's body and
+/// the other message.
+async fn ack_and_deliver(
+    seen: &mut mpsc::UnboundedReceiver<OwnedMessage>,
+    what: &str,
+) -> (Vec<u8>, Vec<OwnedMessage>) {
+    let mut deliver = None;
+    let mut others = Vec::new();
+    for _ in 0..2 {
+        let m = next(seen, what).await;
+        if m.as_message().request_uri_str() == Some(BOB) {
+            deliver = Some(m.as_message().body().to_vec());
+        } else {
+            others.push(m);
+        }
+    }
+    (deliver.expect("the SMS-DELIVER reached Bob"), others)
+}
+
+/// Bob's RP-ACK to the SMS-DELIVER `deliver`.
+fn report_for(deliver: &[u8]) -> Vec<u8> {
+    let rp = sms::decode(deliver, Direction::NetworkToMs).expect("RP-DATA");
+    answer::deliver_report_ack(&rp.rp).expect("RP-ACK")
+}
+
+/// `sr` carries an SMS-STATUS-REPORT.
+fn assert_status_report(sr: &OwnedMessage) {
+    let rp = sms::decode(sr.as_message().body(), Direction::NetworkToMs).expect("RP-DATA");
+    assert!(matches!(rp.tpdu, Some(Tpdu::StatusReport(_))), "{rp:?}");
+}
+
+/// Nothing more reaches the S-CSCF for `quiet`.
+async fn assert_quiet(
+    seen: &mut mpsc::UnboundedReceiver<OwnedMessage>,
+    quiet: Duration,
+    why: &str,
+) {
+    assert!(
+        tokio::time::timeout(quiet, seen.recv()).await.is_err(),
+        "{why}"
+    );
+}
+
+/// A CPIM IM from Alice to Bob with `text`, its IMDN Message-ID `id`, asking for `disposition`.
+fn cpim_asking(id: &str, disposition: &str, datetime: &str, text: &str) -> Vec<u8> {
+    CpimBuilder::new(&format!("<{ALICE}>"), &format!("<{BOB}>"))
+        .ns("imdn", "urn:ietf:params:imdn")
+        .header("imdn.Message-ID", id)
+        .header("imdn.Disposition-Notification", disposition)
+        .datetime(datetime)
+        .content("text/plain;charset=UTF-8", text.as_bytes())
+        .to_bytes()
+}
+
+/// The IMDN that the CPIM body of `m` carries (checked to be `message/imdn+xml`).
+fn imdn_of(m: &OwnedMessage) -> Imdn {
+    let c = Cpim::parse(m.as_message().body()).expect("CPIM");
+    assert_eq!(
+        c.content_type().unwrap().unwrap().to_string(),
+        "message/imdn+xml"
+    );
+    Imdn::parse(std::str::from_utf8(c.body).unwrap()).expect("IMDN")
+}
+
 #[cfg(feature = "redis")]
 mod redis {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -284,11 +356,7 @@ async fn sms_and_ims_stored_in_redis_survive_a_restart() {
 
     // an SMS for Bob: RP-ACK to Alice, the SMS-DELIVER meets 480 and is stored
     let text = "kept in redis";
-    assert_eq!(
-        ue.message(ALICE, SC, "application/vnd.3gpp.sms", submit(text))
-            .await,
-        202
-    );
+    sms_to_sc(&mut ue, ALICE, submit(text)).await;
     let ack = next(&mut seen, "the RP-ACK to Alice").await;
     let rp = sms::decode(ack.as_message().body(), Direction::NetworkToMs).expect("RP");
     assert_eq!(rp.rp.name(), "RP-ACK");
@@ -400,11 +468,7 @@ async fn acknowledge(
         Some(text)
     );
     let report = answer::deliver_report_ack(&rp.rp).unwrap();
-    assert_eq!(
-        ue.message(BOB, SC, "application/vnd.3gpp.sms", report)
-            .await,
-        202
-    );
+    sms_to_sc(ue, BOB, report).await;
     until("the SMS acknowledged", || im.queued() == 0).await;
     im.sync_store().await;
     assert_eq!(redis::hlen(rport, &format!("{prefix}sms")).await, Some(0));
@@ -448,11 +512,7 @@ async fn stored_messages_are_durable_before_they_are_acknowledged_and_survive_a_
     let paused = redis::command(rport, &["CLIENT", "PAUSE", "1500", "WRITE"]).await;
     assert_eq!(paused.as_deref(), Some("+OK"));
     let text = "durable before acknowledged";
-    assert_eq!(
-        ue.message(ALICE, SC, "application/vnd.3gpp.sms", submit(text))
-            .await,
-        202
-    );
+    sms_to_sc(&mut ue, ALICE, submit(text)).await;
     let ack = next(&mut seen, "the RP-ACK to Alice").await;
     let stored_at_ack = redis::hlen(rport, "durable:sms").await;
     assert_eq!(rp_of(&ack), ("RP-ACK".to_string(), None));
@@ -565,13 +625,12 @@ async fn stored_im_expires_with_a_failed_imdn() {
     cfg.im_validity = Duration::from_secs(1);
     let im = ImServer::start(cfg).await.expect("IM server");
     let mut ue = Client::new(7187, im.local_addr()).await;
-    let cpim = CpimBuilder::new(&format!("<{ALICE}>"), &format!("<{BOB}>"))
-        .ns("imdn", "urn:ietf:params:imdn")
-        .header("imdn.Message-ID", "Exp-0001")
-        .header("imdn.Disposition-Notification", "negative-delivery")
-        .datetime("2026-11-26T03:00:00Z")
-        .content("text/plain;charset=UTF-8", "never read".as_bytes())
-        .to_bytes();
+    let cpim = cpim_asking(
+        "Exp-0001",
+        "negative-delivery",
+        "2026-11-26T03:00:00Z",
+        "never read",
+    );
     assert_eq!(ue.message(ALICE, BOB, "message/cpim", cpim).await, 202);
     // and one that asks for nothing: dropped silently
     let plain = b"plain, no notification".to_vec();
@@ -588,12 +647,7 @@ async fn stored_im_expires_with_a_failed_imdn() {
     let msg = n.as_message();
     assert_eq!(msg.request_uri_str(), Some(ALICE), "back to the sender");
     assert_eq!(msg.header_str("Content-Type"), Some("message/cpim"));
-    let c = Cpim::parse(msg.body()).expect("CPIM");
-    assert_eq!(
-        c.content_type().unwrap().unwrap().to_string(),
-        "message/imdn+xml"
-    );
-    let x = Imdn::parse(std::str::from_utf8(c.body).unwrap()).expect("IMDN");
+    let x = imdn_of(&n);
     assert_eq!(x.message_id, "Exp-0001");
     assert_eq!(x.notification, Notification::Delivery);
     assert_eq!(x.status, "failed");
@@ -601,20 +655,32 @@ async fn stored_im_expires_with_a_failed_imdn() {
     assert_eq!(im.stored_ims(), 0);
     assert_eq!(files(), 0, "store emptied");
     assert_eq!(im.stats().imdn_sent, 1, "only the one that asked");
-    assert!(
-        tokio::time::timeout(Duration::from_millis(500), seen.recv())
-            .await
-            .is_err(),
-        "nothing for the plain one"
-    );
+    assert_quiet(
+        &mut seen,
+        Duration::from_millis(500),
+        "nothing for the plain one",
+    )
+    .await;
     im.shutdown();
 }
 
-/// A TCP proxy on 127.0.0.1 (its port) in front of `upstream`: while `swallow` is set, what a
-/// client sends is read and dropped and that connection never forwards again (a Redis that
-/// accepts but never answers); connections whose first bytes come while it is clear work.
+/// How a [`proxy`] fails while its flag is set.
 #[cfg(feature = "redis")]
-async fn silent_proxy(upstream: u16, swallow: Arc<AtomicBool>) -> u16 {
+#[derive(Clone, Copy)]
+enum Outage {
+    /// What a client sends is read and dropped and that connection never forwards again (a
+    /// Redis that accepts but never answers); connections whose first bytes come while the
+    /// flag is clear work.
+    Silent,
+    /// Every connection is closed as soon as the client sends on it, and every new one at once
+    /// (a Redis that is unreachable: each write fails fast).
+    Cut,
+}
+
+/// A TCP proxy on 127.0.0.1 (its port) in front of `upstream`, failing as `outage` says while
+/// `flag` is set.
+#[cfg(feature = "redis")]
+async fn proxy(upstream: u16, flag: Arc<AtomicBool>, outage: Outage) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let l = tokio::net::TcpListener::bind((LO, 0))
         .await
@@ -622,28 +688,63 @@ async fn silent_proxy(upstream: u16, swallow: Arc<AtomicBool>) -> u16 {
     let port = l.local_addr().expect("proxy address").port();
     tokio::spawn(async move {
         while let Ok((client, _)) = l.accept().await {
+            if matches!(outage, Outage::Cut) && flag.load(Ordering::SeqCst) {
+                continue;
+            }
             let Ok(server) = tokio::net::TcpStream::connect((LO, upstream)).await else {
                 continue;
             };
-            let swallow = swallow.clone();
-            let (mut cr, mut cw) = client.into_split();
-            let (mut sr, mut sw) = server.into_split();
-            tokio::spawn(async move {
-                let mut buf = vec![0; 64 * 1024];
-                let mut dead = false;
-                while let Ok(n) = cr.read(&mut buf).await {
-                    if n == 0 {
-                        return;
-                    }
-                    dead |= swallow.load(Ordering::SeqCst);
-                    if !dead && sw.write_all(&buf[..n]).await.is_err() {
-                        return;
-                    }
+            let flag = flag.clone();
+            match outage {
+                Outage::Silent => {
+                    let (mut cr, mut cw) = client.into_split();
+                    let (mut sr, mut sw) = server.into_split();
+                    tokio::spawn(async move {
+                        let mut buf = vec![0; 64 * 1024];
+                        let mut dead = false;
+                        while let Ok(n) = cr.read(&mut buf).await {
+                            if n == 0 {
+                                return;
+                            }
+                            dead |= flag.load(Ordering::SeqCst);
+                            if !dead && sw.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                    tokio::spawn(async move {
+                        let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                    });
                 }
-            });
-            tokio::spawn(async move {
-                let _ = tokio::io::copy(&mut sr, &mut cw).await;
-            });
+                Outage::Cut => {
+                    tokio::spawn(async move {
+                        let (mut client, mut server) = (client, server);
+                        let (mut cr, mut cw) = client.split();
+                        let (mut sr, mut sw) = server.split();
+                        let (mut up, mut back) = (vec![0; 16 * 1024], vec![0; 16 * 1024]);
+                        loop {
+                            tokio::select! {
+                                r = cr.read(&mut up) => match r {
+                                    Ok(n) if n > 0 && !flag.load(Ordering::SeqCst) => {
+                                        if sw.write_all(&up[..n]).await.is_err() {
+                                            return;
+                                        }
+                                    }
+                                    _ => return,
+                                },
+                                r = sr.read(&mut back) => match r {
+                                    Ok(n) if n > 0 => {
+                                        if cw.write_all(&back[..n]).await.is_err() {
+                                            return;
+                                        }
+                                    }
+                                    _ => return,
+                                },
+                            }
+                        }
+                    });
+                }
+            }
         }
     });
     port
@@ -657,7 +758,7 @@ async fn a_redis_that_stops_answering_does_not_hold_the_store() {
     };
     let (rport, mut seen, mut cfg) = (r.rport, r.seen, r.cfg);
     let swallow = Arc::new(AtomicBool::new(false));
-    let proxy = silent_proxy(rport, swallow.clone()).await;
+    let proxy = proxy(rport, swallow.clone(), Outage::Silent).await;
     cfg.store = Some(format!("redis://127.0.0.1:{proxy}/silent:").into());
     cfg.store_wait = Duration::from_secs(4);
     let im = ImServer::start(cfg).await.expect("IM server");
@@ -697,11 +798,7 @@ async fn rp_answer_to_alice(
     seen: &mut mpsc::UnboundedReceiver<OwnedMessage>,
     text: &str,
 ) -> (String, Option<u8>) {
-    assert_eq!(
-        ue.message(ALICE, SC, "application/vnd.3gpp.sms", submit(text))
-            .await,
-        202
-    );
+    sms_to_sc(ue, ALICE, submit(text)).await;
     loop {
         let m = next(seen, "the RP answer to Alice").await;
         if m.as_message().request_uri_str() == Some(ALICE) {
@@ -742,29 +839,13 @@ async fn a_crash_right_after_the_recipients_rp_ack_delivers_once() {
     let im = start_on(&crash, &cfg).await;
     let mut ue = Client::new(7106, im.local_addr()).await;
     let text = "delivered exactly once";
-    assert_eq!(
-        ue.message(
-            ALICE,
-            SC,
-            "application/vnd.3gpp.sms",
-            submit_asking(text, true)
-        )
-        .await,
-        202
-    );
+    sms_to_sc(&mut ue, ALICE, submit_asking(text, true)).await;
     // the RP-ACK to Alice and the SMS-DELIVER to Bob (in either order)
-    let mut deliver = None;
-    for _ in 0..2 {
-        let m = next(&mut seen, "the RP-ACK and the SMS-DELIVER").await;
-        if m.as_message().request_uri_str() == Some(BOB) {
-            deliver = Some(m.as_message().body().to_vec());
-        } else {
-            assert_eq!(rp_of(&m).0, "RP-ACK");
-        }
+    let (deliver, others) = ack_and_deliver(&mut seen, "the RP-ACK and the SMS-DELIVER").await;
+    for m in &others {
+        assert_eq!(rp_of(m).0, "RP-ACK");
     }
-    let deliver = deliver.expect("the SMS-DELIVER");
-    let rp = sms::decode(&deliver, Direction::NetworkToMs).expect("RP-DATA");
-    let report = answer::deliver_report_ack(&rp.rp).expect("RP-ACK");
+    let report = report_for(&deliver);
 
     // Bob's RP-ACK while Redis holds writes: the removal cannot be confirmed
     let paused = redis::command(rport, &["CLIENT", "PAUSE", "3000", "WRITE"]).await;
@@ -776,12 +857,12 @@ async fn a_crash_right_after_the_recipients_rp_ack_delivers_once() {
         (ue, code)
     });
     until("Bob's RP-ACK taken in", || im.queued() == 0).await;
-    assert!(
-        tokio::time::timeout(Duration::from_millis(300), seen.recv())
-            .await
-            .is_err(),
-        "no status report before the removal is stored"
-    );
+    assert_quiet(
+        &mut seen,
+        Duration::from_millis(300),
+        "no status report before the removal is stored",
+    )
+    .await;
     // crash: the MESSAGE carrying Bob's RP-ACK was never answered
     crash.shutdown_background();
     drop(im);
@@ -805,16 +886,15 @@ async fn a_crash_right_after_the_recipients_rp_ack_delivers_once() {
     assert_eq!(redis::hlen(rport, "ackcrash:sms").await, Some(0));
     let sr = next(&mut seen, "the status report to Alice").await;
     assert_eq!(sr.as_message().request_uri_str(), Some(ALICE));
-    let rp = sms::decode(sr.as_message().body(), Direction::NetworkToMs).expect("RP-DATA");
-    assert!(matches!(rp.tpdu, Some(Tpdu::StatusReport(_))), "{rp:?}");
+    assert_status_report(&sr);
     // Bob registers again: nothing is left to deliver
     assert_eq!(ue.third_party_register(BOB, 7104).await, 200);
-    assert!(
-        tokio::time::timeout(Duration::from_secs(1), seen.recv())
-            .await
-            .is_err(),
-        "no second SMS-DELIVER, no second status report"
-    );
+    assert_quiet(
+        &mut seen,
+        Duration::from_secs(1),
+        "no second SMS-DELIVER, no second status report",
+    )
+    .await;
     im.shutdown();
     restarted.shutdown_background();
 }
@@ -834,11 +914,7 @@ async fn mt_requests_go_to_the_scscf_that_registered_the_recipient() {
 
     let route = |m: &OwnedMessage| m.as_message().header_str("Route").map(str::to_owned);
     let submit = submit_asking("which way", false);
-    assert_eq!(
-        ue.message(ALICE, SC, "application/vnd.3gpp.sms", submit.clone())
-            .await,
-        202
-    );
+    sms_to_sc(&mut ue, ALICE, submit.clone()).await;
     let deliver = next(&mut serving, "Bob's SMS-DELIVER at his S-CSCF").await;
     assert_eq!(deliver.as_message().request_uri_str(), Some(BOB));
     assert_eq!(route(&deliver).as_deref(), Some("<sip:127.0.0.1:7108;lr>"));
@@ -851,20 +927,12 @@ async fn mt_requests_go_to_the_scscf_that_registered_the_recipient() {
     );
     let rp = sms::decode(deliver.as_message().body(), Direction::NetworkToMs).expect("RP");
     let report = answer::deliver_report_ack(&rp.rp).expect("RP-ACK");
-    assert_eq!(
-        ue.message(BOB, SC, "application/vnd.3gpp.sms", report)
-            .await,
-        202
-    );
+    sms_to_sc(&mut ue, BOB, report).await;
     until("delivered", || im.queued() == 0).await;
 
     // Bob de-registers: the configured S-CSCF again
     assert_eq!(ue.register_from(BOB, serving_uri, 0).await, 200);
-    assert_eq!(
-        ue.message(ALICE, SC, "application/vnd.3gpp.sms", submit)
-            .await,
-        202
-    );
+    sms_to_sc(&mut ue, ALICE, submit).await;
     let mut to_bob = None;
     for _ in 0..2 {
         let m = next(&mut configured, "the RP-ACK and Bob's SMS-DELIVER").await;
@@ -1024,101 +1092,29 @@ async fn a_delivery_whose_2xx_is_lost_is_completed_by_its_rp_ack_not_made_twice(
     cfg.ipsmgw.retry_interval = 3;
     let im = ImServer::start(cfg).await.expect("IM server");
     let mut ue = Client::new(7116, im.local_addr()).await;
-    assert_eq!(
-        ue.message(
-            ALICE,
-            SC,
-            "application/vnd.3gpp.sms",
-            submit_asking("one copy", true)
-        )
-        .await,
-        202
-    );
-    let mut deliver = None;
-    for _ in 0..2 {
-        let m = next(&mut seen, "the RP-ACK to Alice and the SMS-DELIVER").await;
-        if m.as_message().request_uri_str() == Some(BOB) {
-            deliver = Some(m.as_message().body().to_vec());
-        }
-    }
-    let deliver = deliver.expect("the SMS-DELIVER reached Bob");
+    sms_to_sc(&mut ue, ALICE, submit_asking("one copy", true)).await;
+    let (deliver, _) = ack_and_deliver(&mut seen, "the RP-ACK to Alice and the SMS-DELIVER").await;
     until("the 500 taken as a failed attempt", || {
         im.stats().sms_failed == 1
     })
     .await;
     // Bob got it all the same and acknowledges it
-    let rp = sms::decode(&deliver, Direction::NetworkToMs).expect("RP-DATA");
-    let report = answer::deliver_report_ack(&rp.rp).expect("RP-ACK");
-    assert_eq!(
-        ue.message(BOB, SC, "application/vnd.3gpp.sms", report)
-            .await,
-        202
-    );
+    sms_to_sc(&mut ue, BOB, report_for(&deliver)).await;
     let sr = next(&mut seen, "the status report to Alice").await;
     assert_eq!(
         sr.as_message().request_uri_str(),
         Some(ALICE),
         "the status report, not a second SMS-DELIVER"
     );
-    let rp = sms::decode(sr.as_message().body(), Direction::NetworkToMs).expect("RP-DATA");
-    assert!(matches!(rp.tpdu, Some(Tpdu::StatusReport(_))), "{rp:?}");
+    assert_status_report(&sr);
     assert_eq!(im.queued(), 0);
-    assert!(
-        tokio::time::timeout(Duration::from_secs(3), seen.recv())
-            .await
-            .is_err(),
-        "no retry of a delivered message"
-    );
+    assert_quiet(
+        &mut seen,
+        Duration::from_secs(3),
+        "no retry of a delivered message",
+    )
+    .await;
     im.shutdown();
-}
-
-/// A TCP proxy on 127.0.0.1 (its port) in front of `upstream`: while `down` is set it closes
-/// every connection as soon as the client sends on it, and every new one at once (a Redis
-/// that is unreachable: each write fails fast).
-#[cfg(feature = "redis")]
-async fn cut_proxy(upstream: u16, down: Arc<AtomicBool>) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let l = tokio::net::TcpListener::bind((LO, 0))
-        .await
-        .expect("proxy binds");
-    let port = l.local_addr().expect("proxy address").port();
-    tokio::spawn(async move {
-        while let Ok((mut client, _)) = l.accept().await {
-            if down.load(Ordering::SeqCst) {
-                continue;
-            }
-            let Ok(mut server) = tokio::net::TcpStream::connect((LO, upstream)).await else {
-                continue;
-            };
-            let down = down.clone();
-            tokio::spawn(async move {
-                let (mut cr, mut cw) = client.split();
-                let (mut sr, mut sw) = server.split();
-                let (mut up, mut back) = (vec![0; 16 * 1024], vec![0; 16 * 1024]);
-                loop {
-                    tokio::select! {
-                        r = cr.read(&mut up) => match r {
-                            Ok(n) if n > 0 && !down.load(Ordering::SeqCst) => {
-                                if sw.write_all(&up[..n]).await.is_err() {
-                                    return;
-                                }
-                            }
-                            _ => return,
-                        },
-                        r = sr.read(&mut back) => match r {
-                            Ok(n) if n > 0 => {
-                                if cw.write_all(&back[..n]).await.is_err() {
-                                    return;
-                                }
-                            }
-                            _ => return,
-                        },
-                    }
-                }
-            });
-        }
-    });
-    port
 }
 
 #[cfg(feature = "redis")]
@@ -1130,37 +1126,20 @@ async fn an_acknowledged_removal_reaches_redis_after_an_outage_and_a_restart_del
     let (rport, bob_registered, mut seen, mut cfg) = (r.rport, r.bob_registered, r.seen, r.cfg);
     bob_registered.store(true, Ordering::SeqCst);
     let down = Arc::new(AtomicBool::new(false));
-    let proxy = cut_proxy(rport, down.clone()).await;
+    let proxy = proxy(rport, down.clone(), Outage::Cut).await;
     cfg.store = Some(format!("redis://127.0.0.1:{proxy}/outage:").into());
     let im = ImServer::start(cfg.clone()).await.expect("IM server");
     let mut ue = Client::new(7119, im.local_addr()).await;
     let text = "acknowledged during an outage";
-    assert_eq!(
-        ue.message(ALICE, SC, "application/vnd.3gpp.sms", submit(text))
-            .await,
-        202
-    );
-    let mut deliver = None;
-    for _ in 0..2 {
-        let m = next(&mut seen, "the RP-ACK and the SMS-DELIVER").await;
-        if m.as_message().request_uri_str() == Some(BOB) {
-            deliver = Some(m.as_message().body().to_vec());
-        }
-    }
-    let deliver = deliver.expect("the SMS-DELIVER");
+    sms_to_sc(&mut ue, ALICE, submit(text)).await;
+    let (deliver, _) = ack_and_deliver(&mut seen, "the RP-ACK and the SMS-DELIVER").await;
     im.sync_store().await;
     assert_eq!(redis::hlen(rport, "outage:sms").await, Some(1));
 
     // Redis is unreachable when Bob's RP-ACK comes, long enough for the writer to stop
     // trying that batch (six attempts, ~3 s of back-off)
     down.store(true, Ordering::SeqCst);
-    let rp = sms::decode(&deliver, Direction::NetworkToMs).expect("RP-DATA");
-    let report = answer::deliver_report_ack(&rp.rp).expect("RP-ACK");
-    assert_eq!(
-        ue.message(BOB, SC, "application/vnd.3gpp.sms", report)
-            .await,
-        202
-    );
+    sms_to_sc(&mut ue, BOB, report_for(&deliver)).await;
     assert_eq!(im.queued(), 0, "delivered");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(redis::hlen(rport, "outage:sms").await, Some(1), "not yet");
@@ -1186,12 +1165,7 @@ async fn an_acknowledged_removal_reaches_redis_after_an_outage_and_a_restart_del
     assert_eq!(im.queued(), 0, "nothing reloaded");
     let mut ue = Client::new(7197, im.local_addr()).await;
     assert_eq!(ue.third_party_register(BOB, 7117).await, 200);
-    assert!(
-        tokio::time::timeout(Duration::from_secs(1), seen.recv())
-            .await
-            .is_err(),
-        "no second SMS-DELIVER"
-    );
+    assert_quiet(&mut seen, Duration::from_secs(1), "no second SMS-DELIVER").await;
     im.shutdown();
 }
 
@@ -1205,13 +1179,12 @@ async fn a_stored_im_is_gone_from_redis_before_its_delivery_is_notified() {
     cfg.network_imdn = true;
     let im = ImServer::start(cfg).await.expect("IM server");
     let mut ue = Client::new(7164, im.local_addr()).await;
-    let cpim = CpimBuilder::new(&format!("<{ALICE}>"), &format!("<{BOB}>"))
-        .ns("imdn", "urn:ietf:params:imdn")
-        .header("imdn.Message-ID", "Rm-0001")
-        .header("imdn.Disposition-Notification", "positive-delivery")
-        .datetime("2026-11-26T18:00:00Z")
-        .content("text/plain;charset=UTF-8", "read me later".as_bytes())
-        .to_bytes();
+    let cpim = cpim_asking(
+        "Rm-0001",
+        "positive-delivery",
+        "2026-11-26T18:00:00Z",
+        "read me later",
+    );
     assert_eq!(ue.message(ALICE, BOB, "message/cpim", cpim).await, 202);
     im.sync_store().await;
     assert_eq!(redis::hlen(rport, "removal:im").await, Some(1));
@@ -1225,8 +1198,7 @@ async fn a_stored_im_is_gone_from_redis_before_its_delivery_is_notified() {
     let n = next(&mut seen, "the delivery notification to Alice").await;
     let stored_at_imdn = redis::hlen(rport, "removal:im").await;
     assert_eq!(n.as_message().request_uri_str(), Some(ALICE));
-    let c = Cpim::parse(n.as_message().body()).expect("CPIM");
-    let x = Imdn::parse(std::str::from_utf8(c.body).unwrap()).expect("IMDN");
+    let x = imdn_of(&n);
     assert_eq!(
         (x.message_id.as_str(), x.status.as_str()),
         ("Rm-0001", "delivered")

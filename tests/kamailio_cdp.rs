@@ -457,6 +457,35 @@ const ICSCF_DB: [(&str, &str); 4] = [
     ),
 ];
 
+/// Kamailio's `s_cscf` table: first one without the mandatory capability 1 (at a port where
+/// nothing listens, besides `addr`), then `ours`; the URI of the first one and the table.
+fn s_cscf_table(addr: SocketAddr, ours: &str) -> (String, String) {
+    let lacking = format!(
+        "sip:127.0.0.1:{};transport=tcp",
+        free_port_3900_besides(addr)
+    );
+    let table = format!(
+        "id(int,auto) name(str) s_cscf_uri(str)\n1:lacking:{}\n2:scscf:{}\n",
+        lacking.replace(':', "\\:"),
+        ours.replace(':', "\\:")
+    );
+    (lacking, table)
+}
+
+/// [`ICSCF_DB`], with the `s_cscf` table `s_cscf` and the capabilities (1 and 2 for ours, 2
+/// for the one lacking 1) when `tcp`.
+fn icscf_db(tcp: bool, s_cscf: &str) -> Vec<(&str, &str)> {
+    let mut db: Vec<(&str, &str)> = ICSCF_DB.to_vec();
+    if tcp {
+        db[2] = ("db/s_cscf", s_cscf);
+        db[3] = (
+            "db/s_cscf_capabilities",
+            "id(int,auto) id_s_cscf(int) capability(int)\n1:1:2\n2:2:1\n3:2:2\n",
+        );
+    }
+    db
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kamailio_icscf_asks_our_hss_and_forwards_to_the_server_name() {
     icscf_forwards_a_register(IcscfMode::ServerName).await;
@@ -588,23 +617,8 @@ async fn icscf_forwards_a_register(mode: IcscfMode) {
         .replace("@REALM@", REALM);
     // Kamailio's S-CSCF table: first one without the mandatory capability 1 (at a port where
     // nothing listens), then the test's S-CSCF with capabilities 1 and 2
-    let lacking = format!(
-        "sip:127.0.0.1:{};transport=tcp",
-        free_port_3900_besides(addr)
-    );
-    let s_cscf = format!(
-        "id(int,auto) name(str) s_cscf_uri(str)\n1:lacking:{}\n2:scscf:{}\n",
-        lacking.replace(':', "\\:"),
-        scscf_uri.replace(':', "\\:")
-    );
-    let mut db: Vec<(&str, &str)> = ICSCF_DB.to_vec();
-    if tcp {
-        db[2] = ("db/s_cscf", &s_cscf);
-        db[3] = (
-            "db/s_cscf_capabilities",
-            "id(int,auto) id_s_cscf(int) capability(int)\n1:1:2\n2:2:1\n3:2:2\n",
-        );
-    }
+    let (_, s_cscf) = s_cscf_table(addr, &scscf_uri);
+    let db = icscf_db(tcp, &s_cscf);
     let k = Kamailio::run(
         &bin,
         "icscf",
@@ -1737,23 +1751,8 @@ async fn icscf_registration_round(mode: RoundMode) {
     // Kamailio's S-CSCF table (used when the UAA has no Server-Name): one without the
     // mandatory capability 1 (nothing listens there), then ours with 1 and 2
     let ours_tcp = format!("{server_name};transport=tcp");
-    let lacking = format!(
-        "sip:127.0.0.1:{};transport=tcp",
-        free_port_3900_besides(addr)
-    );
-    let s_cscf = format!(
-        "id(int,auto) name(str) s_cscf_uri(str)\n1:lacking:{}\n2:scscf:{}\n",
-        lacking.replace(':', "\\:"),
-        ours_tcp.replace(':', "\\:")
-    );
-    let mut db: Vec<(&str, &str)> = ICSCF_DB.to_vec();
-    if tcp {
-        db[2] = ("db/s_cscf", &s_cscf);
-        db[3] = (
-            "db/s_cscf_capabilities",
-            "id(int,auto) id_s_cscf(int) capability(int)\n1:1:2\n2:2:1\n3:2:2\n",
-        );
-    }
+    let (lacking, s_cscf) = s_cscf_table(addr, &ours_tcp);
+    let mut db = icscf_db(tcp, &s_cscf);
     let register = register_via_icscf();
     db.push(("register.xml", register.as_str()));
     let k = Kamailio::run(

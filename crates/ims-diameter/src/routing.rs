@@ -710,42 +710,18 @@ mod tests {
         let msg = Message::parse(&req).unwrap();
         let now = t0();
         let mut c = RedirectCache::new();
-        c.insert(
-            now,
-            &msg,
-            &redirect("by-host", RedirectHostUsage::AllHost, 60),
-        );
-        assert_eq!(c.lookup(now, &msg).unwrap(), ["aaa://by-host"]);
-        c.insert(
-            now,
-            &msg,
-            &redirect("by-app", RedirectHostUsage::AllApplication, 60),
-        );
-        assert_eq!(c.lookup(now, &msg).unwrap(), ["aaa://by-app"]);
-        c.insert(
-            now,
-            &msg,
-            &redirect("by-realm", RedirectHostUsage::AllRealm, 60),
-        );
-        assert_eq!(c.lookup(now, &msg).unwrap(), ["aaa://by-realm"]);
-        c.insert(
-            now,
-            &msg,
-            &redirect("by-realm-app", RedirectHostUsage::RealmAndApplication, 60),
-        );
-        assert_eq!(c.lookup(now, &msg).unwrap(), ["aaa://by-realm-app"]);
-        c.insert(
-            now,
-            &msg,
-            &redirect("by-user", RedirectHostUsage::AllUser, 60),
-        );
-        assert_eq!(c.lookup(now, &msg).unwrap(), ["aaa://by-user"]);
-        c.insert(
-            now,
-            &msg,
-            &redirect("by-session", RedirectHostUsage::AllSession, 60),
-        );
-        assert_eq!(c.lookup(now, &msg).unwrap(), ["aaa://by-session"]);
+        // each inserted one outranks all those before it
+        for (host, usage) in [
+            ("by-host", RedirectHostUsage::AllHost),
+            ("by-app", RedirectHostUsage::AllApplication),
+            ("by-realm", RedirectHostUsage::AllRealm),
+            ("by-realm-app", RedirectHostUsage::RealmAndApplication),
+            ("by-user", RedirectHostUsage::AllUser),
+            ("by-session", RedirectHostUsage::AllSession),
+        ] {
+            c.insert(now, &msg, &redirect(host, usage, 60));
+            assert_eq!(c.lookup(now, &msg).unwrap(), [format!("aaa://{host}")]);
+        }
         assert_eq!(c.len(), 6);
         // each expires on its own: the next in precedence takes over
         let mut c2 = RedirectCache::new();

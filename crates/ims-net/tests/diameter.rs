@@ -8,12 +8,15 @@ use ims_diameter::peer::{Application, PeerState};
 use ims_diameter::routing::{redirect_answer, Action, RedirectHostUsage, Route};
 use ims_diameter::rx::{Aaa, Aar};
 use ims_diameter::{Command, Framer, Message, Outcome};
-use ims_net::diameter::{Incoming, Node, NodeConfig, NodeError};
+use ims_net::diameter::{Node, NodeConfig, NodeError};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+mod common;
+use common::maa_for;
 
 const REALM: &str = "ims.example.org";
 const SECS: Duration = Duration::from_secs(5);
@@ -30,33 +33,7 @@ fn cfg(host: &str) -> NodeConfig {
 }
 
 fn mar(node: &Node, user: &str) -> Mar<'static> {
-    Mar {
-        session_id: node.session_id().into(),
-        vendor_specific_application_id: VendorSpecificApplicationId::cx(),
-        origin_host: node.origin_host().to_owned().into(),
-        origin_realm: REALM.into(),
-        destination_realm: REALM.into(),
-        user_name: format!("{user}@{REALM}").into(),
-        public_identity: format!("sip:{user}@{REALM}").into(),
-        sip_number_auth_items: 1,
-        server_name: "sip:scscf.ims.example.org".into(),
-        ..Default::default()
-    }
-}
-
-fn maa_for(node: &Node, req: &Incoming) -> Vec<u8> {
-    let mar = Mar::decode(&req.message.view()).expect("valid MAR");
-    let mut maa = Maa {
-        session_id: mar.session_id,
-        vendor_specific_application_id: mar.vendor_specific_application_id,
-        auth_session_state: mar.auth_session_state,
-        origin_host: node.origin_host().to_owned().into(),
-        origin_realm: node.origin_realm().to_owned().into(),
-        user_name: Some(mar.user_name),
-        ..Default::default()
-    };
-    maa.set_outcome(Outcome::SUCCESS);
-    maa.encode_answer(req.message.header())
+    common::mar(&node.session_id(), node.origin_host(), REALM, REALM, user)
 }
 
 /// A HSS node answering MAR (counting them) and UAR.
@@ -69,15 +46,7 @@ async fn hss_in(host: &str, realm: &str) -> (Node, SocketAddr, Arc<AtomicUsize>)
     c.origin_realm = realm.to_owned();
     let node = Node::new(c);
     let addr = node.listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let count = Arc::new(AtomicUsize::new(0));
-    let (n, c) = (node.clone(), count.clone());
-    node.handle(app::CX, Mar::CODE, move |req| {
-        let (n, c) = (n.clone(), c.clone());
-        async move {
-            c.fetch_add(1, Ordering::SeqCst);
-            maa_for(&n, &req)
-        }
-    });
+    let count = common::answer_mars(&node);
     let n = node.clone();
     node.handle(app::CX, Uar::CODE, move |req| {
         let n = n.clone();
@@ -968,7 +937,6 @@ impl ScriptedPeer {
 
     /// The next message from the node (DWRs are answered, without Origin-State-Id).
     async fn next(&mut self) -> Vec<u8> {
-        let mut buf = [0u8; 4096];
         loop {
             while let Some(frame) = self.framer.next_frame().unwrap() {
                 let m = Message::parse(&frame).unwrap();
@@ -985,12 +953,7 @@ impl ScriptedPeer {
                 }
                 return frame.to_vec();
             }
-            let n = tokio::time::timeout(SECS, self.stream.read(&mut buf))
-                .await
-                .expect("a message from the node in time")
-                .unwrap();
-            assert!(n > 0, "the node closed the connection");
-            self.framer.push(&buf[..n]);
+            common::read_into(&mut self.stream, &mut self.framer, SECS).await;
         }
     }
 

@@ -12,69 +12,31 @@
 //! Ports: 127.0.0.1, 10400–10499 (helper h5b's range).
 
 use ims_diameter::base::{Cea, Cer, VendorSpecificApplicationId};
-use ims_diameter::cx::{Maa, Mar};
-use ims_diameter::dict::app;
-use ims_diameter::peer::{result_answer, Application};
+use ims_diameter::cx::Mar;
 use ims_diameter::{Command, Flags, Framer, Message, Outcome};
-use ims_net::diameter::{Incoming, Node, NodeConfig};
+use ims_net::diameter::{Node, NodeConfig};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
+
+mod common;
 
 const REALM: &str = "ims.example.org";
 const SECS: Duration = Duration::from_secs(5);
 
 fn cfg(host: &str) -> NodeConfig {
-    let mut c = NodeConfig::new(host, REALM);
-    c.applications = vec![Application::tgpp_auth(app::CX)];
-    c.watchdog_jitter = Duration::ZERO;
-    c.request_timeout = SECS;
-    c
+    common::cx_cfg(host, REALM, SECS)
 }
 
 /// Listens on a free port of 127.0.0.1 in 10400–10499.
 async fn listen(node: &Node) -> SocketAddr {
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let start = (std::process::id() % 100) as u16;
-    for _ in 0..100 {
-        let port = 10400 + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % 100;
-        if let Ok(a) = node.listen(([127, 0, 0, 1], port).into()).await {
-            return a;
-        }
-    }
-    panic!("no free port in 10400-10499");
+    common::listen_in(node, 10400).await
 }
 
 fn mar(origin: &str, session: &str) -> Mar<'static> {
-    Mar {
-        session_id: session.to_owned().into(),
-        vendor_specific_application_id: VendorSpecificApplicationId::cx(),
-        origin_host: origin.to_owned().into(),
-        origin_realm: REALM.into(),
-        destination_realm: REALM.into(),
-        user_name: format!("alice@{REALM}").into(),
-        public_identity: format!("sip:alice@{REALM}").into(),
-        sip_number_auth_items: 1,
-        server_name: "sip:scscf.ims.example.org".into(),
-        ..Default::default()
-    }
-}
-
-fn maa_for(node: &Node, req: &Incoming) -> Vec<u8> {
-    let mar = Mar::decode(&req.message.view()).expect("valid MAR");
-    let mut maa = Maa {
-        session_id: mar.session_id,
-        vendor_specific_application_id: mar.vendor_specific_application_id,
-        auth_session_state: mar.auth_session_state,
-        origin_host: node.origin_host().to_owned().into(),
-        origin_realm: node.origin_realm().to_owned().into(),
-        user_name: Some(mar.user_name),
-        ..Default::default()
-    };
-    maa.set_outcome(Outcome::SUCCESS);
-    maa.encode_answer(req.message.header())
+    common::mar(session, origin, REALM, REALM, "alice")
 }
 
 /// An HSS answering MAR with `result` (2001: a MAA; 3xxx: that error, E bit), counting them,
@@ -82,20 +44,7 @@ fn maa_for(node: &Node, req: &Incoming) -> Vec<u8> {
 async fn hss(host: &str, result: u32, delay: Duration) -> (Node, SocketAddr, Arc<AtomicUsize>) {
     let node = Node::new(cfg(host));
     let addr = listen(&node).await;
-    let count = Arc::new(AtomicUsize::new(0));
-    let (n, c) = (node.clone(), count.clone());
-    node.handle(app::CX, Mar::CODE, move |req| {
-        let (n, c) = (n.clone(), c.clone());
-        async move {
-            c.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(delay).await;
-            if result == 2001 {
-                maa_for(&n, &req)
-            } else {
-                result_answer(&req.message.view(), result, &n.origin())
-            }
-        }
-    });
+    let count = common::answer_mars_with(&node, result, Some(delay));
     (node, addr, count)
 }
 
@@ -196,17 +145,11 @@ impl Raw {
 
     /// The next message (DWRs are not expected within these tests' few seconds).
     async fn next(&mut self) -> Vec<u8> {
-        let mut buf = [0u8; 4096];
         loop {
             if let Some(frame) = self.framer.next_frame().unwrap() {
                 return frame.to_vec();
             }
-            let n = tokio::time::timeout(SECS, self.stream.read(&mut buf))
-                .await
-                .expect("a message from the node in time")
-                .unwrap();
-            assert!(n > 0, "the node closed the connection");
-            self.framer.push(&buf[..n]);
+            common::read_into(&mut self.stream, &mut self.framer, SECS).await;
         }
     }
 }

@@ -5,7 +5,6 @@
 
 use ims_diameter::base::VendorSpecificApplicationId;
 use ims_diameter::cx::{Maa, Mar};
-use ims_diameter::dict::app;
 use ims_diameter::discovery::{Naptr, Resolver, Srv, StaticResolver};
 use ims_diameter::peer::Application;
 use ims_diameter::{Command, Outcome};
@@ -15,40 +14,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
 const SECS: Duration = Duration::from_secs(5);
 
 fn cfg(host: &str, realm: &str) -> NodeConfig {
-    let mut c = NodeConfig::new(host, realm);
-    c.applications = vec![Application::tgpp_auth(app::CX)];
-    c.watchdog_jitter = Duration::ZERO;
-    c.request_timeout = SECS;
-    c
+    common::cx_cfg(host, realm, SECS)
 }
 
 /// An HSS node answering MAR with success (and counting them).
 async fn hss(host: &str, realm: &str, listen: &str) -> (Node, SocketAddr, Arc<AtomicUsize>) {
     let node = Node::new(cfg(host, realm));
     let addr = node.listen(listen.parse().unwrap()).await.unwrap();
-    let count = Arc::new(AtomicUsize::new(0));
-    let (n, c) = (node.clone(), count.clone());
-    node.handle(app::CX, Mar::CODE, move |req| {
-        let (n, c) = (n.clone(), c.clone());
-        async move {
-            c.fetch_add(1, Ordering::SeqCst);
-            let mar = Mar::decode(&req.message.view()).expect("valid MAR");
-            let mut maa = Maa {
-                session_id: mar.session_id,
-                vendor_specific_application_id: mar.vendor_specific_application_id,
-                auth_session_state: mar.auth_session_state,
-                origin_host: n.origin_host().to_owned().into(),
-                origin_realm: n.origin_realm().to_owned().into(),
-                user_name: Some(mar.user_name),
-                ..Default::default()
-            };
-            maa.set_outcome(Outcome::SUCCESS);
-            maa.encode_answer(req.message.header())
-        }
-    });
+    let count = common::answer_mars(&node);
     (node, addr, count)
 }
 

@@ -6,15 +6,15 @@
 //!
 //! Ports: 127.0.0.1, 10300–10399 (helper h5b's range).
 
-use ims_diameter::base::VendorSpecificApplicationId;
 use ims_diameter::cx::{Maa, Mar};
 use ims_diameter::dict::app;
-use ims_diameter::peer::{Application, PeerState};
+use ims_diameter::peer::PeerState;
 use ims_diameter::{Command, Outcome};
-use ims_net::diameter::{Node, NodeConfig};
+use ims_net::diameter::Node;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
+
+mod common;
 
 const REALM: &str = "ims.example.org";
 const SECS: Duration = Duration::from_secs(5);
@@ -23,51 +23,35 @@ const CSCF: &str = "cscf.ims.example.org";
 const HSS: &str = "HSS.ims.example.org";
 
 async fn node(host: &str) -> (Node, SocketAddr) {
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let mut c = NodeConfig::new(host, REALM);
-    c.applications = vec![Application::tgpp_auth(app::CX)];
-    c.watchdog_jitter = Duration::ZERO;
-    c.request_timeout = SECS;
-    let n = Node::new(c);
-    let start = (std::process::id() % 100) as u16;
-    for _ in 0..100 {
-        let port = 10300 + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % 100;
-        if let Ok(a) = n.listen(([127, 0, 0, 1], port).into()).await {
-            let me = n.clone();
-            n.handle(app::CX, Mar::CODE, move |req| {
-                let me = me.clone();
-                async move {
-                    let mar = Mar::decode(&req.message.view()).unwrap();
-                    let mut maa = Maa {
-                        session_id: mar.session_id,
-                        vendor_specific_application_id: mar.vendor_specific_application_id,
-                        origin_host: me.origin_host().to_owned().into(),
-                        origin_realm: REALM.into(),
-                        ..Default::default()
-                    };
-                    maa.set_outcome(Outcome::SUCCESS);
-                    maa.encode_answer(req.message.header())
-                }
-            });
-            return (n, a);
+    let n = Node::new(common::cx_cfg(host, REALM, SECS));
+    let a = common::listen_in(&n, 10300).await;
+    let me = n.clone();
+    n.handle(app::CX, Mar::CODE, move |req| {
+        let me = me.clone();
+        async move {
+            let mar = Mar::decode(&req.message.view()).unwrap();
+            let mut maa = Maa {
+                session_id: mar.session_id,
+                vendor_specific_application_id: mar.vendor_specific_application_id,
+                origin_host: me.origin_host().to_owned().into(),
+                origin_realm: REALM.into(),
+                ..Default::default()
+            };
+            maa.set_outcome(Outcome::SUCCESS);
+            maa.encode_answer(req.message.header())
         }
-    }
-    panic!("no free port in 10300-10399");
+    });
+    (n, a)
 }
 
 fn mar(from: &Node) -> Vec<u8> {
-    Mar {
-        session_id: from.session_id().into(),
-        vendor_specific_application_id: VendorSpecificApplicationId::cx(),
-        origin_host: from.origin_host().to_owned().into(),
-        origin_realm: REALM.into(),
-        destination_realm: REALM.into(),
-        user_name: format!("alice@{REALM}").into(),
-        public_identity: format!("sip:alice@{REALM}").into(),
-        sip_number_auth_items: 1,
-        server_name: "sip:scscf.ims.example.org".into(),
-        ..Default::default()
-    }
+    common::mar(
+        &from.session_id(),
+        from.origin_host(),
+        REALM,
+        REALM,
+        "alice",
+    )
     .encode(0, from.next_end_to_end())
 }
 

@@ -591,21 +591,9 @@ fn election_on_simultaneous_connect_keeps_one_transport() {
         ("b.ims.example.org", "a.ims.example.org"),
     ] {
         let mut n = Net::new(cfg(ha, &[app::CX]), cfg(hb, &[app::CX]));
-        // both open their transport before either CER is read
-        n.a.connect(n.now);
-        n.b.connect(n.now);
-        let mut held: Vec<(bool, Output)> = Vec::new();
-        while let Some(o) = n.a.poll_output() {
-            held.push((true, o));
-        }
-        while let Some(o) = n.b.poll_output() {
-            held.push((false, o));
-        }
-        // the two Connect outputs: each side is accepted by the other
-        for (from_a, o) in held {
-            n.deliver(from_a, o);
-        }
-        n.pump();
+        // both open their transport before either CER is read; the two Connect outputs: each
+        // side is accepted by the other
+        n.connect_both();
         assert!(n.a.state().is_open(), "{ha}: {:?}", n.a.state());
         assert!(n.b.state().is_open(), "{hb}: {:?}", n.b.state());
         // the higher Origin-Host (b.ims...) kept its responder transport
@@ -937,6 +925,24 @@ fn a_transport_that_is_already_tls_sends_no_inband_security_id() {
 }
 
 impl Net {
+    /// Both sides open their transport before either CER is read; each side's Connect is then
+    /// accepted by the other and the exchange runs to its end.
+    fn connect_both(&mut self) {
+        self.a.connect(self.now);
+        self.b.connect(self.now);
+        let mut held: Vec<(bool, Output)> = Vec::new();
+        while let Some(o) = self.a.poll_output() {
+            held.push((true, o));
+        }
+        while let Some(o) = self.b.poll_output() {
+            held.push((false, o));
+        }
+        for (from_a, o) in held {
+            self.deliver(from_a, o);
+        }
+        self.pump();
+    }
+
     /// Connects a to b and completes the inband TLS handshake both sides asked for.
     fn open_tls(&mut self) {
         self.a.connect(self.now);
@@ -1284,30 +1290,24 @@ fn election_compares_origin_hosts_without_case() {
         cfg("HSS.ims.example.org", &[app::CX]),
         cfg("cscf.ims.example.org", &[app::CX]),
     );
-    n.a.connect(n.now);
-    n.b.connect(n.now);
-    let mut held: Vec<(bool, Output)> = Vec::new();
-    while let Some(o) = n.a.poll_output() {
-        held.push((true, o));
-    }
-    while let Some(o) = n.b.poll_output() {
-        held.push((false, o));
-    }
-    for (from_a, o) in held {
-        n.deliver(from_a, o);
-    }
-    n.pump();
+    n.connect_both();
     // the HSS kept the connection the CSCF opened: R-Open there, I-Open at the CSCF
     assert_eq!(n.a.state(), PeerState::ROpen);
     assert_eq!(n.b.state(), PeerState::IOpen);
 }
 
-#[test]
-fn a_non_cea_in_wait_i_cea_closes_at_once() {
-    let mut a = Peer::new(cfg("scscf.ims.example.org", &[app::CX]), t0());
+/// A lone peer `host` (Cx) at [`t0`] that has asked for its connection.
+fn connecting(host: &str) -> (Peer, Instant) {
+    let mut a = Peer::new(cfg(host, &[app::CX]), t0());
     let now = t0();
     a.connect(now);
     assert_eq!(a.poll_output(), Some(Output::Connect));
+    (a, now)
+}
+
+#[test]
+fn a_non_cea_in_wait_i_cea_closes_at_once() {
+    let (mut a, now) = connecting("scscf.ims.example.org");
     a.handle_input(now, Input::Connected);
     assert_eq!(a.state(), PeerState::WaitICea);
     while a.poll_output().is_some() {}
@@ -1337,10 +1337,7 @@ fn a_second_cer_while_the_election_waits_drops_the_held_one() {
     // Wait-Conn-Ack/Elect: the peer's transport sends a second CER (R-Reject): the transport is
     // closed and the held CER forgotten (R-Peer-Disc → Wait-Conn-Ack), so no CEA goes to a
     // closed transport when our connection comes up
-    let mut a = Peer::new(cfg("z.ims.example.org", &[app::CX]), t0());
-    let now = t0();
-    a.connect(now);
-    assert_eq!(a.poll_output(), Some(Output::Connect));
+    let (mut a, now) = connecting("z.ims.example.org");
     a.accept().unwrap();
     let cer = cfg("b.ims.example.org", &[app::CX]).cer(false).encode(1, 1);
     a.handle_input(now, Input::Data(Side::Responder, &cer));
@@ -1462,10 +1459,7 @@ fn wait_returns_times_out_like_the_other_waiting_states() {
     // RFC 6733 §5.6: Wait-Returns, Timeout → Error → Closed. We lose the election (the peer's
     // Origin-Host is higher), the CEA on our transport never comes and the peer keeps its
     // transport open: the connect timer (10 s) closes both.
-    let mut a = Peer::new(cfg("a.ims.example.org", &[app::CX]), t0());
-    let now = t0();
-    a.connect(now);
-    assert_eq!(a.poll_output(), Some(Output::Connect));
+    let (mut a, now) = connecting("a.ims.example.org");
     a.handle_input(now, Input::Connected);
     a.accept().unwrap();
     let cer = cfg("z.ims.example.org", &[app::CX]).cer(false).encode(1, 1);
