@@ -910,16 +910,7 @@ mod tests {
         for configured in [None, Some(caps)] {
             let mut h = hss(None).scscf_capabilities(configured.clone().unwrap_or_default());
             let mut sub = h.subscriber(IMPI).unwrap().clone();
-            sub.subscription.service_profiles[0]
-                .initial_filter_criteria
-                .push(crate::subscription::InitialFilterCriteria {
-                    priority: 1,
-                    trigger_point: None,
-                    application_server: crate::subscription::ApplicationServer::new(
-                        "sip:as.ims.example.org",
-                    ),
-                    profile_part_indicator: None,
-                });
+            with_unregistered_service(&mut sub);
             h.add_subscriber(sub);
             let lia = h.location_info(IMPU);
             assert_eq!(lia.result, result::UNREGISTERED_SERVICE);
@@ -945,6 +936,21 @@ mod tests {
         assert!(ScscfCapabilities::default().is_empty());
     }
 
+    /// Gives the first service profile an iFC (with no trigger point) toward an application
+    /// server, so that the user has services while unregistered (TS 29.228 §6.1.4.1).
+    fn with_unregistered_service(sub: &mut Subscriber) {
+        sub.subscription.service_profiles[0]
+            .initial_filter_criteria
+            .push(crate::subscription::InitialFilterCriteria {
+                priority: 1,
+                trigger_point: None,
+                application_server: crate::subscription::ApplicationServer::new(
+                    "sip:as.ims.example.org",
+                ),
+                profile_part_indicator: None,
+            });
+    }
+
     /// TS 29.228 §6.1.1.1, §6.1.4.1: a subscriber with capabilities of its own gets them in
     /// Server-Capabilities (and no default S-CSCF named) for a first registration and for its
     /// unregistered services; other subscribers keep the HSS-wide answer; once an S-CSCF is
@@ -966,16 +972,7 @@ mod tests {
             bob.subscription.private_id = "bob@ims.example.org".into();
             bob.subscription.service_profiles[0].public_identities =
                 vec![PublicIdentity::new("sip:bob@ims.example.org")];
-            bob.subscription.service_profiles[0]
-                .initial_filter_criteria
-                .push(crate::subscription::InitialFilterCriteria {
-                    priority: 1,
-                    trigger_point: None,
-                    application_server: crate::subscription::ApplicationServer::new(
-                        "sip:as.ims.example.org",
-                    ),
-                    profile_part_indicator: None,
-                });
+            with_unregistered_service(&mut bob);
             h.add_subscriber(bob);
             h.set_subscriber_capabilities("bob@ims.example.org", own.clone());
             assert_eq!(h.subscriber_capabilities("bob@ims.example.org"), Some(&own));
