@@ -30,6 +30,18 @@
 //! bounds test per AVP); diameter crate from its decoded AVP tree (`encode_to`, lengths stored
 //! in the tree).
 //!
+//! Build + encode (`aar_build_encode`, `aaa_build_encode`) = what a node does to answer or
+//! send: produce the wire octets of the message from its values, in each iteration:
+//! - ims: the typed struct built by `ims::diameter::testing::{rx_aar_with, rx_aaa_with}` from
+//!   texts made outside the loop (`RxText`: Session-Id, Flow-Descriptions, …) and borrowed,
+//!   `encode_into` a reused `Vec`, the struct dropped;
+//! - diameter crate: `DiameterMessage::new` + `add_avp` of every AVP, each value made with the
+//!   crate's constructors (`UTF8String::new`, `Grouped::new`, …) from values kept outside the
+//!   loop (the same AVPs as its decode of our octets; its constructors copy the texts, its API
+//!   has no borrowed values), `encode_to` a reused `Vec`, dropped.
+//!
+//! Both outputs are checked equal to the same octets before measuring.
+//!
 //! The diameter crate cannot decode Cx (its `ApplicationId` has no 16777216), so the Cx groups
 //! `cx_maa_decode`, `cx_saa_decode`, `cx_maa_encode`, `cx_saa_encode` (SAA with 1.2 kB of
 //! User-Data) run on our side alone, reported in elements (messages) and bytes per second.
@@ -60,6 +72,7 @@ use ims::diameter::cx::{Maa, Saa};
 use ims::diameter::dict::{self, AvpType};
 use ims::diameter::rx::{Aaa, Aar};
 use ims::diameter::{testing, Command, Limits, Message};
+use std::borrow::Cow;
 use std::io::Cursor;
 use std::sync::Arc;
 
@@ -116,6 +129,119 @@ fn incumbent_dict() -> Arc<Dictionary> {
 fn incumbent_decode(bytes: &[u8], d: &Arc<Dictionary>) -> DiameterMessage {
     let mut c = Cursor::new(bytes);
     DiameterMessage::decode_from(&mut c, Arc::clone(d)).expect("the diameter crate decodes it")
+}
+
+/// One AVP's value as the incumbent's builder takes it (kept outside the measured loop).
+enum PlanValue {
+    U32(u32),
+    I32(i32),
+    Enumerated(i32),
+    Utf8(String),
+    Identity(String),
+    Octets(Vec<u8>),
+    Address(diameter::avp::Address),
+    Grouped(Vec<PlanAvp>),
+}
+
+/// One AVP to add with the incumbent's `add_avp` / `Avp::new`.
+struct PlanAvp {
+    code: u32,
+    vendor: Option<u32>,
+    flags: u8,
+    value: PlanValue,
+}
+
+/// The values of the incumbent's decoded message, to build it again from them.
+fn plan(avps: &[diameter::avp::Avp]) -> Vec<PlanAvp> {
+    use diameter::avp::{flags, AvpValue as V};
+    avps.iter()
+        .map(|a| {
+            let f = a.get_flags();
+            let value = match a.get_value() {
+                V::Unsigned32(v) => PlanValue::U32(v.value()),
+                V::Integer32(v) => PlanValue::I32(v.value()),
+                V::Enumerated(v) => PlanValue::Enumerated(v.value()),
+                V::UTF8String(v) => PlanValue::Utf8(v.value().to_owned()),
+                V::Identity(v) => PlanValue::Identity(v.value().to_owned()),
+                V::OctetString(v) => PlanValue::Octets(v.value().to_vec()),
+                V::Address(v) => PlanValue::Address(v.clone()),
+                V::Grouped(g) => PlanValue::Grouped(plan(g.avps())),
+                other => panic!("no plan for {}", other.get_type_name()),
+            };
+            PlanAvp {
+                code: a.get_code(),
+                vendor: a.get_vendor_id(),
+                flags: if f.mandatory { flags::M } else { 0 }
+                    | if f.private { flags::P } else { 0 },
+                value,
+            }
+        })
+        .collect()
+}
+
+/// An incumbent AVP value made with the crate's constructors.
+fn build_value(v: &PlanValue, d: &Arc<Dictionary>) -> diameter::avp::AvpValue {
+    use diameter::avp::{self as a, AvpValue as V};
+    match v {
+        PlanValue::U32(x) => V::Unsigned32(a::Unsigned32::new(*x)),
+        PlanValue::I32(x) => V::Integer32(a::Integer32::new(*x)),
+        PlanValue::Enumerated(x) => V::Enumerated(a::Enumerated::new(*x)),
+        PlanValue::Utf8(x) => V::UTF8String(a::UTF8String::new(x)),
+        PlanValue::Identity(x) => V::Identity(a::Identity::new(x)),
+        PlanValue::Octets(x) => V::OctetString(a::OctetString::new(x.clone())),
+        PlanValue::Address(x) => V::Address(x.clone()),
+        PlanValue::Grouped(items) => V::Grouped(a::Grouped::new(
+            items
+                .iter()
+                .map(|i| {
+                    a::Avp::new(
+                        i.code,
+                        i.vendor,
+                        i.flags,
+                        build_value(&i.value, d),
+                        Arc::clone(d),
+                    )
+                })
+                .collect(),
+            Arc::clone(d),
+        )),
+    }
+}
+
+/// The incumbent's message built from `plan` with the header of `like`.
+fn incumbent_build(
+    like: &DiameterMessage,
+    plan: &[PlanAvp],
+    d: &Arc<Dictionary>,
+) -> DiameterMessage {
+    let mut m = DiameterMessage::new(
+        like.get_command_code(),
+        like.get_application_id(),
+        like.get_flags(),
+        like.get_hop_by_hop_id(),
+        like.get_end_to_end_id(),
+        Arc::clone(d),
+    );
+    for i in plan {
+        m.add_avp(i.code, i.vendor, i.flags, build_value(&i.value, d));
+    }
+    m
+}
+
+/// Our side of a build + encode group: the typed message built from the texts and encoded
+/// into `buf`.
+type BuildEncode = fn(&testing::RxText, &ims::diameter::Header, &mut Vec<u8>) -> usize;
+
+fn ims_build_encode(group: &str) -> BuildEncode {
+    match group {
+        "aar_build_encode" => {
+            |t, h, buf| testing::rx_aar_with(t, Cow::Borrowed).encode_into(h, buf)
+        }
+        "aaa_build_encode" => {
+            |t, h, buf| testing::rx_aaa_with(t, Cow::Borrowed).encode_into(h, buf)
+        }
+        g => panic!("unknown group {g}"),
+    }
 }
 
 /// The messages of every group, decoded once on each side (the encode groups' inputs).
@@ -318,7 +444,40 @@ fn bench_group(c: &mut Criterion, w: &Work, group: &str, incumbent: bool) {
     } else {
         Throughput::Elements(1)
     });
-    if group.ends_with("_decode") {
+    if group.ends_with("_build_encode") {
+        let m = Message::parse(bytes).unwrap();
+        let header = *m.header();
+        let ours = ims_build_encode(group);
+        let text = testing::RxText::new();
+        let mut buf = Vec::with_capacity(2048);
+        ours(&text, &header, &mut buf);
+        assert_eq!(buf, bytes, "{group}: our build + encode gives the octets");
+        g.bench_function("ims", |b| {
+            b.iter(|| {
+                buf.clear();
+                black_box(ours(black_box(&text), black_box(&header), &mut buf))
+            })
+        });
+        let theirs = incumbent_decode(bytes, &w.d);
+        let p = plan(theirs.get_avps());
+        let mut buf2 = Vec::with_capacity(2048);
+        incumbent_build(&theirs, &p, &w.d)
+            .encode_to(&mut buf2)
+            .unwrap();
+        assert_eq!(
+            buf2, bytes,
+            "{group}: the diameter crate's build + encode gives the octets"
+        );
+        g.bench_function("diameter_crate", |b| {
+            b.iter(|| {
+                buf2.clear();
+                incumbent_build(&theirs, &p, &w.d)
+                    .encode_to(&mut buf2)
+                    .unwrap();
+                black_box(buf2.len())
+            })
+        });
+    } else if group.ends_with("_decode") {
         let ours = ims_decoder(group);
         g.bench_function("ims", |b| b.iter(|| ours(bytes)));
         if incumbent {
@@ -366,6 +525,8 @@ fn benches(c: &mut Criterion) {
         "aar_encode",
         "aaa_decode",
         "aaa_encode",
+        "aar_build_encode",
+        "aaa_build_encode",
     ] {
         bench_group(c, &w, group, true);
     }
@@ -401,6 +562,32 @@ fn icount(mode: &str, n: usize) {
     let (group, lib) = mode.split_once('/').expect("<group>/<ims|diameter_crate>");
     let bytes = w.bytes(group);
     let mut buf = Vec::with_capacity(2048);
+    if group.ends_with("_build_encode") {
+        let header = *Message::parse(bytes).unwrap().header();
+        match lib {
+            "ims" => {
+                let ours = ims_build_encode(group);
+                let text = testing::RxText::new();
+                for _ in 0..n {
+                    buf.clear();
+                    black_box(ours(black_box(&text), black_box(&header), &mut buf));
+                }
+            }
+            "diameter_crate" => {
+                let theirs = incumbent_decode(bytes, &w.d);
+                let p = plan(theirs.get_avps());
+                for _ in 0..n {
+                    buf.clear();
+                    incumbent_build(black_box(&theirs), &p, &w.d)
+                        .encode_to(&mut buf)
+                        .unwrap();
+                }
+            }
+            _ => panic!("unknown library {lib}"),
+        }
+        assert_eq!(buf, bytes);
+        return;
+    }
     match (group.ends_with("_decode"), lib) {
         (true, "ims") => {
             let ours = ims_decoder(group);

@@ -21,8 +21,15 @@
 //!    and the second SMS-DELIVER received), the store ends empty, the IP-SM-GW never sent
 //!    a third delivery.
 //!
+//! 4. `sipp_sms_for_an_unregistered_ue_arrives_after_it_registers`: SIPp UE A (registered)
+//!    submits an SMS to B, who is not registered: the SMS-DELIVER meets 480 at the S-CSCF and
+//!    the IP-SM-GW keeps it; SIPp UE B registers (IMS-AKA), the S-CSCF's third-party REGISTER
+//!    releases the delivery, and SIPp UE B (`im_sms_mt.xml`) receives the SMS-DELIVER (a UDP
+//!    retransmission if it came before that SIPp run bound its port) and acknowledges it with
+//!    RP-ACK naming the second attempt's RP-MR (2); the store ends empty.
+//!
 //! SIPp and tshark are found with `common::interop_tool` (skip unless `IMS_REQUIRE_INTEROP=1`).
-//! Ports 7150-7199 (test 2) and 7053-7064 (test 3).
+//! Ports 7150-7199 (test 2), 7053-7064 (test 3) and 7121-7123, 7127-7129, 7132-7134 (test 4).
 
 mod common;
 mod im_common;
@@ -578,5 +585,83 @@ async fn sipp_mt_memory_full_then_smma_delivers_the_stored_sms() {
     assert_eq!(st.sms_received, 4, "{st:?}");
     // RP-ACK to A, two deliveries, RP-ACK to the SMMA (+ A's status report)
     assert!((4..=5).contains(&st.sms_sent), "{st:?}");
+    core.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_sms_for_an_unregistered_ue_arrives_after_it_registers() {
+    let Some(bin) = common::interop_tool("sipp", "apt-get install sip-tester") else {
+        return;
+    };
+    let (_dir, d) = scenario_dir(
+        "sipp-later",
+        &[
+            "im_sms_mo.xml",
+            "im_sms_mt.xml",
+            "im_sms_ue_ooc.xml",
+            "ims_register.xml",
+            "im_sms_submit.bin",
+        ],
+    );
+    // B acknowledges the second attempt (the first met 480): RP-ACK with RP-MR 2
+    std::fs::copy(
+        sipp_dir().join("sms_deliver_ack_mr2.bin"),
+        d.join("im_sms_deliver_ack.bin"),
+    )
+    .expect("copy the RP-ACK");
+    let len = |f: &str| std::fs::metadata(d.join(f)).unwrap().len().to_string();
+    let core = ImsCore::start(config_on([7121, 7122, 7123, 7127, 7128, 7129, 7132]))
+        .await
+        .expect("core starts");
+    wait_for_hss(SocketAddr::new(LO, 7121)).await;
+    let pcscf = "127.0.0.1:7121";
+    let register = |user, port| register_args(pcscf, user, port);
+    let (ok, out) = sipp(&bin, &d, &register("001010000000001", "7133")).await;
+    assert!(ok, "A registers:\n{out}");
+    let im = core.im_server().expect("IM server");
+    let mo = mo_sms_args(pcscf, "001010000000001", &len("im_sms_submit.bin"), "7133");
+    let (ok, out) = sipp(&bin, &d, &mo).await;
+    assert!(ok, "MO SMS (SIPp A):\n{out}");
+    for _ in 0..50 {
+        if im.stats().sms_failed >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(im.queued(), 1, "kept for B: {:?}", im.stats());
+    assert!(im.stats().sms_failed >= 1, "the attempt met B unregistered");
+
+    // B registers: the third-party REGISTER releases the SMS-DELIVER
+    let (ok, out) = sipp(&bin, &d, &register("001010000000002", "7134")).await;
+    assert!(ok, "B registers:\n{out}");
+    let mt_args = args(&[
+        "-sf",
+        "im_sms_mt.xml",
+        "-s",
+        "001010000000002",
+        "-key",
+        "ack_len",
+        &len("im_sms_deliver_ack.bin"),
+        "-i",
+        "127.0.0.1",
+        "-p",
+        "7134",
+        "-m",
+        "1",
+    ]);
+    let (ok, out) = sipp(&bin, &d, &mt_args).await;
+    assert!(ok, "MT SMS after registration (SIPp B):\n{out}");
+    for _ in 0..50 {
+        if im.queued() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        im.queued(),
+        0,
+        "delivered and acknowledged: {:?}",
+        im.stats()
+    );
     core.shutdown();
 }

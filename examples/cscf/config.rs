@@ -53,6 +53,9 @@ struct IcscfToml {
     capabilities: Vec<u32>,
     #[serde(default, rename = "scscf")]
     scscfs: Vec<ScscfToml>,
+    /// How long the I-CSCF waits for an S-CSCF's answer to a REGISTER before it selects another
+    /// (milliseconds; default `ims::nf::runtime::DEFAULT_SCSCF_TIMEOUT`).
+    scscf_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -333,6 +336,9 @@ impl File {
                 .map(|s| (s.uri.clone(), s.capabilities.clone()))
                 .collect(),
         );
+        if let Some(ms) = self.icscf.scscf_timeout_ms {
+            o = o.with_icscf_scscf_timeout(std::time::Duration::from_millis(ms));
+        }
         if let Some(s) = &self.sec_agree {
             let installer: Option<std::sync::Arc<dyn ims::nf::sec_agree::SaInstaller>> = s
                 .xfrm

@@ -191,12 +191,23 @@ pub(crate) fn freediameter_extensions() -> PathBuf {
     panic!("freeDiameter extensions (dict_dcca_3gpp.fdx) not found");
 }
 
-/// A TCP port of 127.0.0.1 that was free a moment ago (for a peer that must be told its port).
+/// A TCP port of 127.0.0.1 that was free a moment ago (for a peer that must be told its port),
+/// never one this process was given before: the kernel may hand a released port out again at
+/// once, and two calls returning the same one made freeDiameterd's `Port` and `SecPort` equal
+/// ("Address already in use", seen under load in session 11).
 pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind a free port")
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("bind a free port")
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A running `freeDiameterd` (its configuration written by the test); killed on drop.

@@ -11,7 +11,6 @@
 
 use crate::aka::{akav2_password, AkaFailure, AkaKeys, AkaNonce, AuthVector, Usim};
 use crate::encoding::{base64_decode, base64_encode, ct_eq};
-use crate::error::Hex;
 use crate::AuthError;
 use hmac::{Hmac, Mac};
 use std::borrow::Cow;
@@ -117,7 +116,7 @@ impl Algorithm {
                 }
                 d.update(p);
             }
-            Hex(&d.finalize()).to_string()
+            lower_hex(&d.finalize())
         }
         match self.hash() {
             HashKind::Md5 => run::<md5::Md5>(parts),
@@ -125,6 +124,18 @@ impl Algorithm {
             HashKind::Sha512_256 => run::<sha2::Sha512_256>(parts),
         }
     }
+}
+
+/// Lowercase hex of `bytes` (what `Hex`'s `Display` writes, without a `fmt` call per byte:
+/// digests are written several times per request).
+fn lower_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    s
 }
 
 impl fmt::Display for Algorithm {
@@ -1738,6 +1749,16 @@ impl DigestClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digests_are_written_as_hex_displays_them() {
+        let all: Vec<u8> = (0..=255).collect();
+        assert_eq!(lower_hex(&all), crate::error::Hex(&all).to_string());
+        assert_eq!(lower_hex(&[]), "");
+        // RFC 2617 §3.5 example: the response of Mufasa
+        let h = Algorithm::Md5.h_parts(&[b"Mufasa", b"testrealm@host.com", b"Circle Of Life"]);
+        assert_eq!(h, "939e7578ed9e3c518a452acee763bce9");
+    }
 
     #[test]
     fn token_or_quoted() {

@@ -266,8 +266,22 @@ impl<T, const N: usize> From<Repeated<T, N>> for Vec<T> {
 }
 
 impl<T: Default, const N: usize, const M: usize> From<[T; M]> for Repeated<T, N> {
+    /// Inline when `M <= N`: the values go straight to their slots, the rest are defaults
+    /// (pushing them one by one wrote `N` defaults, then moved each value in and a default out:
+    /// for a 600-octet Media-Component-Description that was most of building an AAR).
+    #[inline]
     fn from(a: [T; M]) -> Self {
-        a.into_iter().collect()
+        if M == 0 {
+            return Self::new();
+        }
+        if M > N {
+            return Repeated(Inner::Heap(Vec::from(a)));
+        }
+        let mut it = a.into_iter();
+        Repeated(Inner::Inline(
+            M,
+            std::array::from_fn(|_| it.next().unwrap_or_default()),
+        ))
     }
 }
 

@@ -142,13 +142,52 @@ impl<'a> Sample for RawAvp<'a> {
 /// The realm of the benchmark messages.
 const BENCH_REALM: &str = "ims.mnc001.mcc001.3gppnetwork.org";
 
-fn media(n: u32, video: bool, ue: u16, rem: u16) -> MediaComponentDescription<'static> {
-    let flow = |num: u32, ue: u16, rem: u16, usage: Option<FlowUsage>| MediaSubComponent {
+/// The text values of the benchmark AAR / AAA that a node formats at run time (Session-Id,
+/// Origin-Host, the SIP URI, the eight Flow-Descriptions), made once; [`rx_aar_with`] and
+/// [`rx_aaa_with`] build the messages from them.
+#[derive(Debug, Clone)]
+pub struct RxText {
+    session_id: String,
+    origin_host: String,
+    subscriber: String,
+    /// Per media component (audio, video), per sub-component (RTP, RTCP): out, in.
+    flows: [[[String; 2]; 2]; 2],
+}
+
+impl RxText {
+    /// The texts of [`rx_aar`] / [`rx_aaa`].
+    pub fn new() -> RxText {
+        let flow = |ue: u16, rem: u16| {
+            [
+                format!("permit out 17 from 192.0.2.10 {rem} to 10.0.0.2 {ue}"),
+                format!("permit in 17 from 10.0.0.2 {ue} to 192.0.2.10 {rem}"),
+            ]
+        };
+        let media = |ue: u16, rem: u16| [flow(ue, rem), flow(ue + 1, rem + 1)];
+        RxText {
+            session_id: format!("pcscf.{BENCH_REALM};1700000000;7"),
+            origin_host: format!("pcscf.{BENCH_REALM}"),
+            subscriber: format!("sip:alice@{BENCH_REALM}"),
+            flows: [media(50000, 40000), media(50010, 40010)],
+        }
+    }
+}
+
+impl Default for RxText {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn media<'t, 'a>(
+    n: u32,
+    video: bool,
+    flows: &'t [[String; 2]; 2],
+    text: &impl Fn(&'t str) -> Cow<'a, str>,
+) -> MediaComponentDescription<'a> {
+    let flow = |num: u32, f: &'t [String; 2], usage: Option<FlowUsage>| MediaSubComponent {
         flow_number: num,
-        flow_description: crate::repeated![
-            format!("permit out 17 from 192.0.2.10 {rem} to 10.0.0.2 {ue}").into(),
-            format!("permit in 17 from 10.0.0.2 {ue} to 192.0.2.10 {rem}").into(),
-        ],
+        flow_description: crate::repeated![text(&f[0]), text(&f[1])],
         flow_usage: usage,
         ..Default::default()
     };
@@ -160,8 +199,8 @@ fn media(n: u32, video: bool, ue: u16, rem: u16) -> MediaComponentDescription<'s
     MediaComponentDescription {
         media_component_number: n,
         media_sub_component: crate::repeated![
-            flow(1, ue, rem, None),
-            flow(2, ue + 1, rem + 1, Some(FlowUsage::Rtcp)),
+            flow(1, &flows[0], None),
+            flow(2, &flows[1], Some(FlowUsage::Rtcp)),
         ],
         af_application_identifier: Some(Cow::Borrowed(b"urn:urn-7:3gpp-service.ims.icsi.mmtel")),
         media_type: Some(if video {
@@ -183,16 +222,21 @@ fn media(n: u32, video: bool, ue: u16, rem: u16) -> MediaComponentDescription<'s
 /// media components (audio and video, each with RTP and RTCP sub-components carrying two
 /// Flow-Descriptions, and Codec-Data), three Specific-Actions and a SIP URI Subscription-Id.
 pub fn rx_aar() -> Aar<'static> {
+    rx_aar_with(&RxText::new(), |s| Cow::Owned(s.to_owned()))
+}
+
+/// [`rx_aar`] built from `t`, each text value made by `text` (`Cow::Borrowed` to borrow `t`).
+pub fn rx_aar_with<'t, 'a>(t: &'t RxText, text: impl Fn(&'t str) -> Cow<'a, str>) -> Aar<'a> {
     Aar {
-        session_id: format!("pcscf.{BENCH_REALM};1700000000;7").into(),
+        session_id: text(&t.session_id),
         auth_application_id: dict::app::RX,
-        origin_host: format!("pcscf.{BENCH_REALM}").into(),
+        origin_host: text(&t.origin_host),
         origin_realm: BENCH_REALM.into(),
         destination_realm: "epc.mnc001.mcc001.3gppnetwork.org".into(),
         af_application_identifier: Some(Cow::Borrowed(b"urn:urn-7:3gpp-service.ims.icsi.mmtel")),
         media_component_description: crate::repeated![
-            media(1, false, 50000, 40000),
-            media(2, true, 50010, 40010),
+            media(1, false, &t.flows[0], &text),
+            media(2, true, &t.flows[1], &text),
         ],
         af_charging_identifier: Some(Cow::Borrowed(b"pcscf-icid-0001")),
         specific_action: crate::repeated![
@@ -202,7 +246,7 @@ pub fn rx_aar() -> Aar<'static> {
         ],
         subscription_id: crate::repeated![SubscriptionId {
             subscription_id_type: SubscriptionIdType::EndUserSipUri,
-            subscription_id_data: format!("sip:alice@{BENCH_REALM}").into(),
+            subscription_id_data: text(&t.subscriber),
             ..Default::default()
         }],
         framed_ip_address: Some(Cow::Borrowed(&[10, 0, 0, 2])),
@@ -213,8 +257,13 @@ pub fn rx_aar() -> Aar<'static> {
 /// The PCRF's AAA to [`rx_aar`] (DIAMETER_SUCCESS, one Access-Network-Charging-Identifier with
 /// two Flows, the charging address, IP-CAN-Type 3GPP-EPS, RAT-Type EUTRAN).
 pub fn rx_aaa() -> Aaa<'static> {
+    rx_aaa_with(&RxText::new(), |s| Cow::Owned(s.to_owned()))
+}
+
+/// [`rx_aaa`] built from `t` (its Session-Id), the text made by `text` as in [`rx_aar_with`].
+pub fn rx_aaa_with<'t, 'a>(t: &'t RxText, text: impl Fn(&'t str) -> Cow<'a, str>) -> Aaa<'a> {
     let mut a = Aaa {
-        session_id: format!("pcscf.{BENCH_REALM};1700000000;7").into(),
+        session_id: text(&t.session_id),
         auth_application_id: dict::app::RX,
         origin_host: "pcrf.epc.mnc001.mcc001.3gppnetwork.org".into(),
         origin_realm: "epc.mnc001.mcc001.3gppnetwork.org".into(),
@@ -239,4 +288,22 @@ pub fn rx_aaa() -> Aaa<'static> {
     };
     a.set_outcome(Outcome::SUCCESS);
     a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Command;
+
+    #[test]
+    fn borrowed_and_owned_bench_messages_encode_alike() {
+        let t = RxText::new();
+        let aar = rx_aar().encode(1, 2);
+        assert_eq!(rx_aar_with(&t, Cow::Borrowed).encode(1, 2), aar);
+        let h = *crate::Message::parse(&aar).unwrap().header();
+        assert_eq!(
+            rx_aaa_with(&t, Cow::Borrowed).encode_answer(&h),
+            rx_aaa().encode_answer(&h)
+        );
+    }
 }

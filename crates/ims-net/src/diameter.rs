@@ -1607,7 +1607,8 @@ impl Node {
         timeout: Duration,
     ) -> Result<OwnedMessage, NodeError> {
         let deadline = Instant::now() + timeout;
-        let mut req = request;
+        // shared, not copied, with the peer task that writes it (kept for a redirect)
+        let mut req = Bytes::from(request);
         let mut forced: Option<Vec<String>> = None;
         let mut redirects = 0;
         loop {
@@ -1633,13 +1634,7 @@ impl Node {
                 }
             }
             let answer = self
-                .send_to_candidates(
-                    &candidates,
-                    app_id,
-                    Bytes::from(req.clone()),
-                    deadline,
-                    None,
-                )
+                .send_to_candidates(&candidates, app_id, req.clone(), deadline, None)
                 .await?;
             let Some(redirect) = redirect_of(&answer.view()) else {
                 return Ok(answer);
@@ -1675,7 +1670,7 @@ impl Node {
                 return Ok(answer);
             }
             // the request goes to the redirected host by name (TS 29.228 §6.3 Dx)
-            req = set_destination_host(&req, &hosts[0]);
+            req = Bytes::from(set_destination_host(&req, &hosts[0]));
             forced = Some(hosts);
         }
     }

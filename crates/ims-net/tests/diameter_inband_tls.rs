@@ -43,6 +43,9 @@ use tokio::net::{TcpListener, TcpStream};
 const REALM: &str = "test.example";
 const FD_HOST: &str = "fd.test.example";
 const SECS: Duration = Duration::from_secs(10);
+/// The HSS ports of `restarted_nodes_come_back_over_tls` (TLS port, inband): fixed, from the
+/// Diameter tests' range 10000-10999 (see the test for why not an ephemeral port).
+const RESTART_PORTS: (u16, u16) = (10611, 10612);
 
 /// The shared test CA (`tests/interop_common`), files under `ims-inband-<tag>-…` (kept with
 /// `IMS_KEEP_TLS=1`); `None` (skip) without `openssl`.
@@ -303,13 +306,25 @@ async fn restarted_nodes_come_back_over_tls() {
         let hss = Node::new(cfg("hss.test.example", isi));
         serve_mar(&hss);
         let hss_tls = tls(&pki, "hss", "hss.test.example");
-        let any = "127.0.0.1:0".parse().unwrap();
-        let addr = if tls_port {
-            hss.listen_tls(any, hss_tls).await.unwrap()
+        // A fixed port of this crate's range, below the ephemeral range (32768-60999 here):
+        // between the stop and the restart the port is free, and an ephemeral one
+        // (`127.0.0.1:0`) can be handed to any other socket of the machine in that window
+        // (another test's `bind(0)`, a `free_port()` given to freeDiameterd), which then
+        // answered the connect below ("still listening") or made the restart's bind fail.
+        let port = if tls_port {
+            RESTART_PORTS.0
+        } else {
+            RESTART_PORTS.1
+        };
+        let any = SocketAddr::from(([127, 0, 0, 1], port));
+        let bound = if tls_port {
+            hss.listen_tls(any, hss_tls).await
         } else {
             hss.set_inband_tls(hss_tls);
-            hss.listen(any).await.unwrap()
+            hss.listen(any).await
         };
+        let addr =
+            bound.unwrap_or_else(|e| panic!("{mode}: bind {any}: {e}\n{}", sockets_on(port)));
         let scscf = Node::new(cfg("scscf.test.example", isi));
         let scscf_tls = tls(&pki, "scscf", "scscf.test.example");
         if tls_port {
@@ -345,10 +360,14 @@ async fn restarted_nodes_come_back_over_tls() {
         scscf.shutdown();
         hss.wait_stopped(SECS).await.unwrap();
         scscf.wait_stopped(SECS).await.unwrap();
-        assert!(
-            TcpStream::connect(addr).await.is_err(),
-            "{mode}: still listening"
-        );
+        if let Ok(s) = TcpStream::connect(addr).await {
+            panic!(
+                "{mode}: still listening: local {:?} peer {:?}\n{}",
+                s.local_addr(),
+                s.peer_addr(),
+                sockets_on(addr.port())
+            );
+        }
         assert_eq!(hss.restart(SECS).await.unwrap(), vec![addr], "{mode}");
         scscf.restart(SECS).await.unwrap();
         open_and_serve("after both restarted").await;
@@ -375,6 +394,21 @@ async fn restarted_nodes_come_back_over_tls() {
         scscf.wait_stopped(SECS).await.unwrap();
         hss.wait_stopped(SECS).await.unwrap();
     }
+}
+
+/// The machine's TCP sockets on `port` with their processes (`ss -tanp`), for a failure
+/// message: who holds a port the test expected free.
+fn sockets_on(port: u16) -> String {
+    let ss = std::process::Command::new("ss")
+        .args(["-tanp"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let needle = format!(":{port} ");
+    ss.lines()
+        .filter(|l| l.contains(&needle))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 // ------------------------------------------------------------------------------ freeDiameter

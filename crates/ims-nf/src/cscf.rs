@@ -58,7 +58,7 @@ fn one(f: Forward) -> Decision {
     Decision::Forward(vec![f])
 }
 
-fn lr(uri: &str) -> String {
+pub(crate) fn lr(uri: &str) -> String {
     if uri.contains(";lr") {
         format!("<{uri}>")
     } else {
@@ -89,8 +89,41 @@ fn to_tag_of(m: &Message<'_>) -> Option<String> {
         .and_then(|t| t.tag().map(str::to_string))
 }
 
+/// Whether a request is initial: its To has no tag (RFC 3261 §12.1.1, §12.2). Runs for every
+/// request at each CSCF, so the To header's parameters are read without parsing its URI (a
+/// typed To costs ≈1.5k instructions): [`has_tag_param`].
 fn is_initial(req: &Message<'_>) -> bool {
-    req.to().ok().flatten().is_none_or(|t| t.tag().is_none())
+    req.header(HeaderName::To).is_none_or(|v| !has_tag_param(v))
+}
+
+/// Whether a From/To value carries a valued `tag` header parameter: the parameters follow the
+/// name-addr's `>` (a quoted display name may hold `<`, `>`, `;` and escaped quotes), or for an
+/// addr-spec its first `;` (RFC 3261 §20.10: then they are header parameters). Agrees with
+/// `NameAddrHeader::tag` on every value that parses.
+fn has_tag_param(value: &str) -> bool {
+    let b = value.as_bytes();
+    let mut quoted = false;
+    let mut i = 0;
+    let params = loop {
+        let Some(&c) = b.get(i) else {
+            return false;
+        };
+        match c {
+            b'\\' if quoted => i += 1,
+            b'"' => quoted = !quoted,
+            b'<' if !quoted => match value[i..].find('>') {
+                Some(j) => break &value[i + j + 1..],
+                None => return false,
+            },
+            b';' if !quoted => break &value[i..],
+            _ => {}
+        }
+        i += 1;
+    };
+    params.split(';').any(|p| {
+        p.split_once('=')
+            .is_some_and(|(n, v)| n.trim().eq_ignore_ascii_case("tag") && !v.trim().is_empty())
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1387,6 +1420,23 @@ fn is_deregistration(req: &Message<'_>) -> bool {
             .all(|c| c.expires() == Some(0) || (c.expires().is_none() && header_zero))
 }
 
+/// A REGISTER the I-CSCF sent on to an S-CSCF, for selecting another one when that S-CSCF does
+/// not answer ([`Icscf::reselect`], TS 24.229 §5.3.1.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reselection {
+    /// The private identity of the UAR.
+    pub impi: String,
+    /// The public identity being registered.
+    pub impu: String,
+    /// The S-CSCFs the REGISTER was sent to, the current one last.
+    pub tried: Vec<String>,
+    /// The HSS named the current S-CSCF (Server-Name): its capabilities are still to be asked
+    /// for (UAR with REGISTRATION_AND_CAPABILITIES).
+    pub named: bool,
+    /// The Server-Capabilities of the selection.
+    pub capabilities: Option<crate::hss::ScscfCapabilities>,
+}
+
 impl<C: CxClient> Icscf<C> {
     /// An I-CSCF asking the HSS through `cx`.
     pub fn new(cfg: IcscfConfig, cx: C, enum_table: EnumTable) -> Icscf<C> {
@@ -1425,14 +1475,27 @@ impl<C: CxClient> Icscf<C> {
         if let Some(n) = server_name {
             return Some(n.to_string());
         }
+        self.select_excluding(capabilities, &[])
+    }
+
+    /// [`Icscf::select`] without a Server-Name, skipping the S-CSCFs of `excluded` (those that
+    /// did not answer, TS 24.229 §5.3.1.3).
+    pub fn select_excluding(
+        &self,
+        capabilities: Option<&crate::hss::ScscfCapabilities>,
+        excluded: &[String],
+    ) -> Option<String> {
+        let allowed = |s: &String| !excluded.contains(s);
         let Some(caps) = capabilities else {
-            return self.cfg.scscfs.first().cloned();
+            return self.cfg.scscfs.iter().find(|s| allowed(s)).cloned();
         };
         let offers_mandatory = |offered: &[u32]| caps.mandatory.iter().all(|m| offered.contains(m));
         if let Some(n) = caps.server_names.iter().find(|n| {
-            self.offered
-                .get(n.as_str())
-                .is_none_or(|o| offers_mandatory(o))
+            allowed(n)
+                && self
+                    .offered
+                    .get(n.as_str())
+                    .is_none_or(|o| offers_mandatory(o))
         }) {
             return Some(n.clone());
         }
@@ -1440,6 +1503,7 @@ impl<C: CxClient> Icscf<C> {
         self.cfg
             .scscfs
             .iter()
+            .filter(|s| allowed(s))
             .map(|s| (s, self.offered.get(s).unwrap_or(&none)))
             .filter(|(_, o)| offers_mandatory(o))
             // max_by_key keeps the last of equals: rank by (optional count, earlier first)
@@ -1451,47 +1515,96 @@ impl<C: CxClient> Icscf<C> {
             .map(|(_, (s, _))| s.clone())
     }
 
+    /// Whether a REGISTER sent on after `r` could go to another S-CSCF should the one selected
+    /// not answer: some S-CSCF configured here, or named in the capabilities of `r`, is not
+    /// among those tried. When none is, the proxy's own handling (its 408/500) is all there is.
+    pub fn may_reselect(&self, r: &Reselection) -> bool {
+        let untried = |s: &String| !r.tried.contains(s);
+        self.cfg.scscfs.iter().any(untried)
+            || r.capabilities
+                .as_ref()
+                .is_some_and(|c| c.server_names.iter().any(untried))
+    }
+
+    /// The next S-CSCF for a REGISTER whose S-CSCF (the last of [`Reselection::tried`]) did not
+    /// answer — no response, or a transport error (TS 24.229 §5.3.1.3; TS 23.380 §4.3.2): when
+    /// the HSS had named that S-CSCF, a new UAR with User-Authorization-Type
+    /// REGISTRATION_AND_CAPABILITIES asks for the capabilities (TS 29.228 §6.1.1.1); when it had
+    /// been selected by capabilities, those are used again. The S-CSCFs tried are excluded;
+    /// the one selected is appended to them. `Ok(None)`: none is left.
+    pub async fn reselect(&self, r: &mut Reselection) -> Result<Option<String>, CxFailure> {
+        if r.named {
+            let d = self
+                .cx
+                .uar(
+                    &r.impi,
+                    &r.impu,
+                    UserAuthorizationType::RegistrationAndCapabilities,
+                )
+                .await?;
+            r.named = false;
+            r.capabilities = d.server_capabilities;
+        }
+        let next = self.select_excluding(r.capabilities.as_ref(), &r.tried);
+        if let Some(s) = &next {
+            r.tried.push(s.clone());
+        }
+        Ok(next)
+    }
+
+    /// [`Icscf::route`] for a REGISTER, with what [`Icscf::reselect`] needs when the request is
+    /// forwarded to an S-CSCF for a registration (not a de-registration: the S-CSCF holding the
+    /// registration is the only one that can end it).
+    pub async fn route_register(&self, req: &Message<'_>) -> (Decision, Option<Reselection>) {
+        let Some(impu) = req
+            .to()
+            .ok()
+            .flatten()
+            .map(|t| t.uri().as_str().to_string())
+        else {
+            return (Decision::Reply(400), None);
+        };
+        let Some(impi) = impi_of(req, &impu) else {
+            return (Decision::Reply(403), None);
+        };
+        let t = if is_deregistration(req) {
+            UserAuthorizationType::DeRegistration
+        } else {
+            UserAuthorizationType::Registration
+        };
+        match self.cx.uar(&impi, &impu, t).await {
+            Ok(d) if t == UserAuthorizationType::DeRegistration && d.server_name.is_none() => {
+                (Decision::Reply(403), None)
+            }
+            Ok(d) => match self.select(d.server_name.as_deref(), d.server_capabilities.as_ref()) {
+                Some(s) => {
+                    let forward = one(Forward {
+                        routes: vec![lr(&s)],
+                        ..Forward::default()
+                    });
+                    let r = (t == UserAuthorizationType::Registration).then(|| Reselection {
+                        impi,
+                        impu,
+                        tried: vec![s],
+                        named: d.server_name.is_some(),
+                        capabilities: d.server_capabilities,
+                    });
+                    (forward, r)
+                }
+                None => (Decision::Reply(600), None),
+            },
+            Err(CxFailure::Unreachable(_)) => (Decision::Reply(504), None),
+            Err(CxFailure::Result(_)) => (Decision::Reply(403), None),
+        }
+    }
+
     /// Routes a request arriving at the I-CSCF.
     pub async fn route(&self, req: &Message<'_>) -> Decision {
         let Some(method) = req.method() else {
             return Decision::Reply(400);
         };
         if method == Method::Register {
-            let Some(impu) = req
-                .to()
-                .ok()
-                .flatten()
-                .map(|t| t.uri().as_str().to_string())
-            else {
-                return Decision::Reply(400);
-            };
-            let Some(impi) = impi_of(req, &impu) else {
-                return Decision::Reply(403);
-            };
-            let t = if is_deregistration(req) {
-                UserAuthorizationType::DeRegistration
-            } else {
-                UserAuthorizationType::Registration
-            };
-            return match self.cx.uar(&impi, &impu, t).await {
-                Ok(d) if t == UserAuthorizationType::DeRegistration && d.server_name.is_none() => {
-                    Decision::Reply(403)
-                }
-                Ok(d) => {
-                    match self.select(d.server_name.as_deref(), d.server_capabilities.as_ref()) {
-                        Some(s) => one(Forward {
-                            routes: vec![lr(&s)],
-                            ..Forward::default()
-                        }),
-                        None => Decision::Reply(600),
-                    }
-                }
-                Err(CxFailure::Unreachable(_)) => Decision::Reply(504),
-                Err(CxFailure::Result(r)) if r == result::IDENTITY_NOT_REGISTERED => {
-                    Decision::Reply(403)
-                }
-                Err(CxFailure::Result(_)) => Decision::Reply(403),
-            };
+            return self.route_register(req).await.0;
         }
         if !is_initial(req) {
             return one(Forward::default());
@@ -2905,5 +3018,148 @@ Call-ID: m1\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n";
             panic!()
         };
         assert_eq!(f[0].routes, ["<sip:127.0.0.1:5062;lr>"]);
+    }
+
+    /// The cheap To-tag check agrees with the parsed To header on values of every shape.
+    #[test]
+    fn has_tag_param_agrees_with_the_parsed_to_header() {
+        let values = [
+            "<sip:bob@example.org>",
+            "<sip:bob@example.org>;tag=a1",
+            "<sip:bob@example.org;tag=inside>",
+            "<sip:bob@example.org;tag=inside>;tag=out",
+            "sip:bob@example.org;tag=x",
+            "sip:bob@example.org",
+            "\"Bob <x>; tag=no\" <sip:bob@example.org>",
+            "\"Bob \\\" ;tag=no\" <sip:bob@example.org>;TAG=y",
+            "Bob <sip:bob@example.org> ; tag = z ;foo",
+            "<sip:bob@example.org>;tagx=1;xtag=2",
+            "<sip:bob@example.org>;foo=bar;tag=9f8e",
+            "<tel:+15550001>;tag=t",
+        ];
+        for v in values {
+            let raw = format!(
+                "BYE sip:b@example.org SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK-1\r\n\
+                 To: {v}\r\nFrom: <sip:a@example.org>;tag=1\r\nCall-ID: c\r\nCSeq: 1 BYE\r\n\
+                 Content-Length: 0\r\n\r\n"
+            );
+            let m = ims_sip::parse_datagram(raw.as_bytes()).unwrap();
+            let parsed = m.to().unwrap().expect("a To").tag().is_some();
+            assert_eq!(has_tag_param(v), parsed, "{v}");
+            assert_eq!(is_initial(&m), !parsed, "{v}");
+        }
+    }
+
+    /// A Cx client answering a REGISTRATION UAR with `first` and a REGISTRATION_AND_CAPABILITIES
+    /// one with `capabilities`, recording the User-Authorization-Type of each UAR.
+    struct Reselecting {
+        first: crate::hss::UaaDecision,
+        capabilities: crate::hss::UaaDecision,
+        asked: Mutex<Vec<UserAuthorizationType>>,
+    }
+
+    impl CxClient for Reselecting {
+        async fn uar(
+            &self,
+            _: &str,
+            _: &str,
+            t: UserAuthorizationType,
+        ) -> Result<crate::hss::UaaDecision, CxFailure> {
+            self.asked.lock().unwrap().push(t);
+            Ok(match t {
+                UserAuthorizationType::RegistrationAndCapabilities => self.capabilities.clone(),
+                _ => self.first.clone(),
+            })
+        }
+        async fn mar(&self, _: crate::cx::MarQuery) -> Result<crate::cx::MaaAnswer, CxFailure> {
+            Err(CxFailure::Unreachable("not used".into()))
+        }
+        async fn sar(&self, _: crate::cx::SarQuery) -> Result<crate::hss::SaaDecision, CxFailure> {
+            Err(CxFailure::Unreachable("not used".into()))
+        }
+        async fn lir(&self, _: &str) -> Result<crate::hss::LiaDecision, CxFailure> {
+            Err(CxFailure::Unreachable("not used".into()))
+        }
+    }
+
+    fn reselecting(
+        first: (Option<&str>, Option<crate::hss::ScscfCapabilities>),
+        capabilities: Option<crate::hss::ScscfCapabilities>,
+    ) -> Icscf<Reselecting> {
+        use crate::hss::result::*;
+        let uaa = |result, name: Option<&str>, caps| crate::hss::UaaDecision {
+            result,
+            server_name: name.map(str::to_string),
+            server_capabilities: caps,
+        };
+        let result = if first.0.is_some() {
+            SUBSEQUENT_REGISTRATION
+        } else {
+            FIRST_REGISTRATION
+        };
+        Icscf::new(
+            IcscfConfig {
+                scscfs: vec![S1.into(), S2.into(), S3.into()],
+            },
+            Reselecting {
+                first: uaa(result, first.0, first.1),
+                capabilities: uaa(SUCCESS, None, capabilities),
+                asked: Mutex::new(Vec::new()),
+            },
+            EnumTable::new("e164.arpa"),
+        )
+        .with_scscf_capabilities(S1, vec![2])
+        .with_scscf_capabilities(S2, vec![1])
+        .with_scscf_capabilities(S3, vec![1, 2, 3])
+    }
+
+    /// TS 24.229 §5.3.1.3, TS 29.228 §6.1.1.1: an S-CSCF the HSS named that does not answer is
+    /// replaced by one selected from the capabilities of a new UAR with
+    /// REGISTRATION_AND_CAPABILITIES, never the one that failed; one selected by capabilities is
+    /// replaced from the same capabilities, without a new UAR; none left: `None`.
+    #[test]
+    fn icscf_reselects_an_scscf_that_does_not_answer() {
+        use UserAuthorizationType::*;
+        let req = ims_sip::parse_datagram(REGISTER.as_bytes()).unwrap();
+        // named S3; the capabilities (mandatory 1: S2, S3) leave S2
+        let i = reselecting((Some(S3), None), Some(caps(&[1], &[], &[])));
+        let (d, r) = block_on(i.route_register(&req));
+        assert_eq!(d, to(S3));
+        let mut r = r.expect("a registration can be re-selected");
+        assert!(r.named && i.may_reselect(&r));
+        assert_eq!(block_on(i.reselect(&mut r)), Ok(Some(S2.to_string())));
+        assert_eq!(
+            *i.cx.asked.lock().unwrap(),
+            [Registration, RegistrationAndCapabilities]
+        );
+        assert_eq!(r.tried, [S3, S2]);
+        assert_eq!(block_on(i.reselect(&mut r)), Ok(None));
+        // no further UAR: the capabilities are known now
+        assert_eq!(i.cx.asked.lock().unwrap().len(), 2);
+
+        // named, and the answer carries no capabilities: the configured ones in order
+        let i = reselecting((Some(S1), None), None);
+        let mut r = block_on(i.route_register(&req)).1.unwrap();
+        assert_eq!(block_on(i.reselect(&mut r)), Ok(Some(S2.to_string())));
+        assert_eq!(block_on(i.reselect(&mut r)), Ok(Some(S3.to_string())));
+        assert!(!i.may_reselect(&r));
+        assert_eq!(block_on(i.reselect(&mut r)), Ok(None));
+
+        // selected by capabilities (HSS prefers S1, mandatory 2: S1, S3): S3 next, no new UAR
+        let i = reselecting((None, Some(caps(&[2], &[], &[S1]))), None);
+        let (d, r) = block_on(i.route_register(&req));
+        assert_eq!(d, to(S1));
+        let mut r = r.unwrap();
+        assert!(!r.named);
+        assert_eq!(block_on(i.reselect(&mut r)), Ok(Some(S3.to_string())));
+        assert_eq!(block_on(i.reselect(&mut r)), Ok(None));
+        assert_eq!(*i.cx.asked.lock().unwrap(), [Registration]);
+
+        // a de-registration is never re-selected: only the S-CSCF holding it can end it
+        let dereg = REGISTER.replace("Content-Length: 0", "Expires: 0\r\nContent-Length: 0");
+        let i = reselecting((Some(S1), None), None);
+        let (_, r) =
+            block_on(i.route_register(&ims_sip::parse_datagram(dereg.as_bytes()).unwrap()));
+        assert_eq!(r, None);
     }
 }

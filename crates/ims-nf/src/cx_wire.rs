@@ -1018,7 +1018,12 @@ mod tests {
         for t in [T::Registration, T::RegistrationAndCapabilities] {
             let a = raw_uaa(&client(), t);
             let m = Message::parse(&a).unwrap();
-            assert_eq!(m.outcome(), Some(result::FIRST_REGISTRATION), "{t:?}");
+            // TS 29.228 §6.1.1.1: capabilities asked for are answered with DIAMETER_SUCCESS
+            let expected = match t {
+                T::RegistrationAndCapabilities => result::SUCCESS,
+                _ => result::FIRST_REGISTRATION,
+            };
+            assert_eq!(m.outcome(), Some(expected), "{t:?}");
             assert!(
                 m.find(ims_diameter::dict::SERVER_CAPABILITIES).is_none(),
                 "{t:?}: no empty Server-Capabilities"
@@ -1034,7 +1039,12 @@ mod tests {
         for t in [T::Registration, T::RegistrationAndCapabilities] {
             let a = raw_uaa(&c, t);
             let m = Message::parse(&a).unwrap();
-            assert_eq!(m.outcome(), Some(result::FIRST_REGISTRATION), "{t:?}");
+            // TS 29.228 §6.1.1.1: capabilities asked for are answered with DIAMETER_SUCCESS
+            let expected = match t {
+                T::RegistrationAndCapabilities => result::SUCCESS,
+                _ => result::FIRST_REGISTRATION,
+            };
+            assert_eq!(m.outcome(), Some(expected), "{t:?}");
             let group = m.find(ims_diameter::dict::SERVER_CAPABILITIES).unwrap();
             assert_eq!(group.vendor_id(), ims_diameter::dict::VENDOR_3GPP);
             // members in order, each 3GPP vendor-specific with its value

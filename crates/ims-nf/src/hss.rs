@@ -511,8 +511,10 @@ impl Hss {
                 },
                 _ => fail(result::IDENTITY_NOT_REGISTERED),
             },
+            // TS 29.228 §6.1.1.1: the capabilities for a new selection (the I-CSCF's S-CSCF did
+            // not answer), DIAMETER_SUCCESS and no S-CSCF name, whatever the registration state
             UserAuthorizationType::RegistrationAndCapabilities => UaaDecision {
-                result: result::FIRST_REGISTRATION,
+                result: result::SUCCESS,
                 server_name: None,
                 server_capabilities: self.capabilities_to_send(impi),
             },

@@ -7,9 +7,13 @@
 //!   recipient, SMS-STATUS-REPORTs) leaves as new MESSAGE requests through the S-CSCF, with the
 //!   service's own URI in From and P-Asserted-Identity (TS 24.341 Annex B.6) — the S-CSCF
 //!   serving the recipient, learnt from its third-party REGISTER, else the configured one
-//!   (TS 24.229 §5.7.3). A delivery the
-//!   network refuses (no 2xx: 480, 404, 408, timeout) stays stored and is retried by the
-//!   IP-SM-GW's back-off timer, on RP-SMMA, or when the recipient registers.
+//!   (TS 24.229 §5.7.3). A delivery that meets a temporary failure (no answer, 408, 480,
+//!   5xx, RP-ERROR other than a permanent cause) stays stored and is retried by the
+//!   IP-SM-GW's back-off timer, on RP-SMMA, or when the recipient registers; a permanent
+//!   one (404, 403, 415, 488, 6xx, RP-ERROR 21/95/96/97/99) ends it at once with the status
+//!   report ([`Failure`], TS 23.040 §11.1, TS 23.204 §6.0a.1). An MSISDN-less submission
+//!   (recipient by SIP URI) is answered once its first attempt's SIP outcome is known: RP-ACK,
+//!   or RP-ERROR when the terminating network refused it for good (TS 23.204 §6.3a).
 //! - **Third-party registration** (TS 24.229 §5.4.1.7): a REGISTER whose To is the registered
 //!   IMPU (its body may be the `message/sip` of the UE's 200 OK, whose P-Associated-URI names the
 //!   implicit registration set) is answered 200; with Expires > 0 the stored messages of that
@@ -55,7 +59,9 @@
 //! ```
 
 use crate::cscf::uri_of;
-use crate::ipsmgw::{Action, FileSmsStore, IpSmGw, IpSmGwConfig, MemorySmsStore, SmsStore};
+use crate::ipsmgw::{
+    Action, Failure, FileSmsStore, IpSmGw, IpSmGwConfig, MemorySmsStore, SmsStore,
+};
 use crate::runtime::{random16, unix_now};
 use bytes::Bytes;
 use ims_msrp::cpim::Cpim;
@@ -239,7 +245,7 @@ pub struct ImServerConfig {
     /// The MSISDN map.
     pub numbering: Numbering,
     /// Answer submissions to numbers missing from [`ImServerConfig::numbering`] with RP-ERROR
-    /// unknown subscriber (cause 1) instead of trying them.
+    /// unknown subscriber (cause 30, TS 24.011 §8.2.5.4) instead of trying them.
     pub reject_unknown: bool,
     /// Send IMDN delivery notifications as the network (RFC 5438 §7.2 intermediary) for CPIM
     /// messages that ask for them.
@@ -250,9 +256,12 @@ pub struct ImServerConfig {
     /// out in large mode instead: INVITE with an MSRP offer, one SEND, BYE (TS 24.247 §5.2;
     /// RFC 3428 §4 puts the MESSAGE limit at 1300 octets).
     pub page_limit: usize,
-    /// Keep page-mode IMs for recipients that are not registered (the relayed MESSAGE got 480)
-    /// and deliver them when the recipient registers, like short messages; the sender gets 202
-    /// Accepted. Off: the 480 is relayed.
+    /// Keep page-mode IMs whose relay met a temporary failure — the recipient is not
+    /// registered (480), or the network failed for a while (500, 503, 504, no answer, …; not
+    /// 408, see [`Failure::of_sip`]) — and deliver them when the recipient registers, or
+    /// after the IP-SM-GW's back-off, like short messages; the sender gets 202 Accepted. A
+    /// stored IM meeting a permanent failure (404, 403, 415, 488, 6xx) is dropped at once
+    /// with the `failed` IMDN when asked for. Off: the failure is relayed.
     pub store_im: bool,
     /// How long a stored page-mode IM is kept: when it expires the sender gets a `failed`
     /// IMDN if the message asked for `negative-delivery` (RFC 5438 §7.2), and the message is
@@ -382,6 +391,8 @@ struct StoredIm {
     attempts: u8,
     /// When it was stored (seconds since the epoch).
     stored_at: u64,
+    /// When to try it again (seconds since the epoch; 0: when its recipient registers).
+    next_attempt: u64,
     /// Its key in the store (a file path, or a Redis hash field), when persisted.
     key: Option<String>,
 }
@@ -393,7 +404,7 @@ impl StoredIm {
             "to": self.to, "request_uri": p.request_uri, "from_uri": p.from_uri,
             "from_display": p.from_display, "to_header": p.to, "asserted": p.asserted,
             "content_type": p.content_type, "body": hex(&p.body), "attempts": self.attempts,
-            "stored_at": self.stored_at,
+            "stored_at": self.stored_at, "next_attempt": self.next_attempt,
         })
         .to_string()
     }
@@ -421,6 +432,7 @@ impl StoredIm {
                 .unwrap_or(0),
             // records of an older version have no time: their age counts from the restart
             stored_at: v["stored_at"].as_u64().unwrap_or_else(unix_now),
+            next_attempt: v["next_attempt"].as_u64().unwrap_or(0),
             key: Some(key),
         })
     }
@@ -961,6 +973,13 @@ pub fn imdn_body(
     Some(v)
 }
 
+/// Whether a relayed page-mode MESSAGE that met `code` is kept for later delivery: a
+/// temporary failure ([`Failure::of_sip`]) other than 408 (by then the sender's transaction
+/// has timed out as well, and it may send the message again itself).
+fn keep_for_later(code: u16) -> bool {
+    !(200..300).contains(&code) && code != 408 && !Failure::of_sip(Some(code)).is_permanent()
+}
+
 /// Which delivery notification a CPIM body asks for, if any: `(positive, negative)`.
 fn wants_imdn(content_type: &str, body: &[u8]) -> Option<(bool, bool)> {
     if !content_type
@@ -1061,13 +1080,21 @@ impl Shared {
         );
         let Ok(msg) = msg else { return };
         bump(&self.counters.sms_sent);
-        let ok = matches!(self.send(msg, &scscf).await, Ok(c) if (200..300).contains(&c));
-        if !ok {
+        // no final response (Timer F, a transport error): None
+        let code = self.send(msg, &scscf).await.ok();
+        if let Some(attempt) = attempt.filter(|_| code.is_some_and(|c| (200..300).contains(&c))) {
+            // an MSISDN-less submitter waiting for this first attempt gets its RP-ACK
+            let (out, w) = self.gw_call(|g| g.attempt_sent(attempt));
+            self.settle(out, w).await;
+        } else if !code.is_some_and(|c| (200..300).contains(&c)) {
             bump(&self.counters.sms_failed);
             if let Some(attempt) = attempt {
                 // only this attempt failed: another one to the same recipient may be waiting
-                // for its RP-ACK, and this one may still be acknowledged (a lost 2xx)
-                let (out, w) = self.gw_call(|g| g.attempt_failed(attempt, unix_now()));
+                // for its RP-ACK, and this one may still be acknowledged (a lost 2xx); a
+                // permanent refusal ends the message (TS 23.204 §6.0a.1, TS 23.040 §11.1)
+                let failure = Failure::of_sip(code);
+                let (out, w) =
+                    self.gw_call(|g| g.attempt_failed_with(attempt, failure, unix_now()));
                 self.settle(out, w).await;
             }
         }
@@ -1120,13 +1147,17 @@ impl Shared {
         }
         let (held, send): (Vec<Action>, Vec<Action>) =
             out.into_iter().partition(|a| a.attempt.is_some());
+        let mut send = send;
         if !held.is_empty() {
             let now = unix_now();
-            let _ = self.gw_call(|g| {
+            let (answers, _) = self.gw_call(|g| {
+                let mut answers = Vec::new();
                 for a in held.iter().filter_map(|a| a.attempt) {
-                    g.attempt_unsent(a, now);
+                    answers.extend(g.attempt_unsent(a, now));
                 }
+                answers
             });
+            send.extend(answers);
         }
         self.queue(send);
     }
@@ -1238,9 +1269,11 @@ impl Shared {
         let Some(code) = self.forward_page(&p, &p.request_uri, &routes).await else {
             return self.respond(txn, Answer::new(400)).await;
         };
-        // the recipient is not registered: keep the message for its registration (like a
-        // short message) and tell the sender it was accepted for later delivery (RFC 3428 §7)
-        if code == 480 && self.cfg.store_im && self.store_im(&p).await {
+        // the recipient is not registered (480), or the network failed for a while (5xx):
+        // keep the message for its registration or a later attempt (like a short message)
+        // and tell the sender it was accepted for later delivery (RFC 3428 §7). Not after a
+        // 408: the sender's own transaction has timed out by then, it may send it again
+        if keep_for_later(code) && self.cfg.store_im && self.store_im(&p, code).await {
             return self.respond(txn, Answer::new(202)).await;
         }
         self.respond(txn, Answer::new(code)).await;
@@ -1292,17 +1325,20 @@ impl Shared {
         })
     }
 
-    /// Keeps `p` for its recipient; false when the recipient is not one of ours.
-    async fn store_im(&self, p: &Page) -> bool {
+    /// Keeps `p`, whose relay met the temporary failure `code`, for its recipient; false when
+    /// the recipient is not one of ours.
+    async fn store_im(&self, p: &Page, code: u16) -> bool {
         let to = self.cfg.numbering.canonical(&p.request_uri);
         if !self.cfg.numbering.is_empty() && !self.cfg.numbering.knows(&to) {
             return false;
         }
+        let now = unix_now();
         let mut m = StoredIm {
             to,
             page: p.clone(),
             attempts: 0,
-            stored_at: unix_now(),
+            stored_at: now,
+            next_attempt: self.retry_at(code, 0, now),
             key: None,
         };
         if let Some(store) = &self.im_store {
@@ -1394,16 +1430,63 @@ impl Shared {
         }
     }
 
+    /// When a stored IM whose last attempt (its `attempts`-th) met `code` is tried again: at
+    /// its recipient's registration after a 480 (0), else after the IP-SM-GW's back-off
+    /// ([`IpSmGwConfig::retry_interval`], doubled after each attempt).
+    fn retry_at(&self, code: u16, attempts: u8, now: u64) -> u64 {
+        if code == 480 {
+            return 0;
+        }
+        let back_off = self
+            .cfg
+            .ipsmgw
+            .retry_interval
+            .saturating_mul(1u64 << attempts.min(10));
+        now.saturating_add(back_off.max(1))
+    }
+
     /// Delivers the IMs stored for `identities` (one registration set), in arrival order,
     /// through the S-CSCF's terminating side; those that still fail stay stored (bounded).
     async fn deliver_stored(&self, identities: &[String]) {
-        let due: Vec<StoredIm> = {
-            let mut q = self.stored_im.lock().expect("stored IM lock");
-            let (due, keep): (Vec<_>, Vec<_>) =
-                q.drain(..).partition(|m| identities.contains(&m.to));
-            q.extend(keep);
-            due
+        let due = self.take_stored(|m| identities.contains(&m.to));
+        self.deliver(due).await;
+    }
+
+    /// Tries again the stored IMs whose back-off is over at `now` (a temporary failure of a
+    /// registered recipient: a 5xx, a timeout), with every other IM stored for the same
+    /// recipients, in arrival order (a recipient that answers is reachable: what waited for
+    /// its registration goes too, and nothing overtakes an older message).
+    async fn retry_stored(&self, now: u64) {
+        let due: HashSet<String> = {
+            let q = self.stored_im.lock().expect("stored IM lock");
+            q.iter()
+                .filter(|m| m.next_attempt != 0 && m.next_attempt <= now)
+                .map(|m| m.to.clone())
+                .collect()
         };
+        if due.is_empty() {
+            return;
+        }
+        let due = self.take_stored(|m| due.contains(&m.to));
+        self.deliver(due).await;
+    }
+
+    /// Takes the stored IMs `f` picks out of the queue (in arrival order).
+    fn take_stored(&self, f: impl Fn(&StoredIm) -> bool) -> Vec<StoredIm> {
+        let mut q = self.stored_im.lock().expect("stored IM lock");
+        if !q.iter().any(&f) {
+            return Vec::new();
+        }
+        let (due, keep): (Vec<_>, Vec<_>) = q.drain(..).partition(|m| f(m));
+        q.extend(keep);
+        due
+    }
+
+    /// Delivers stored IMs. A temporary failure (see [`Failure::of_sip`]) keeps the message
+    /// for the next registration or back-off, up to [`STORED_IM_ATTEMPTS`]; a permanent one
+    /// (404, 403, 415, 488, 6xx, …) gives it up at once: it leaves the store and its sender
+    /// gets the `failed` IMDN when it asked for `negative-delivery` (RFC 5438 §7.2).
+    async fn deliver(&self, due: Vec<StoredIm>) {
         for mut m in due {
             let routes = [self.scscf_route(&m.to).await];
             let ruri = self.cfg.numbering.address(&m.to);
@@ -1419,7 +1502,10 @@ impl Shared {
                 if self.cfg.network_imdn && positive {
                     self.send_imdn(&m.page, true).await;
                 }
-            } else if code.is_some() && m.attempts < STORED_IM_ATTEMPTS {
+            } else if let Some(c) = code.filter(|c| {
+                !Failure::of_sip(Some(*c)).is_permanent() && m.attempts < STORED_IM_ATTEMPTS
+            }) {
+                m.next_attempt = self.retry_at(c, m.attempts, unix_now());
                 self.persist(&mut m);
                 self.stored_im.lock().expect("stored IM lock").push_back(m);
             } else {
@@ -1698,6 +1784,9 @@ impl ImServer {
                     tokio::spawn(async move { s.settle(out, w).await });
                 }
                 s.expire_stored(unix_now()).await;
+                // (taken out of the queue at once: the next tick does not take them again)
+                let r = s.clone();
+                tokio::spawn(async move { r.retry_stored(unix_now()).await });
             }
         }));
         Ok(ImServer { shared, tasks })
@@ -1860,6 +1949,7 @@ mod tests {
             page: page(b"first", "text/plain"),
             attempts: 1,
             stored_at: 1_700_000_000,
+            next_attempt: 0,
             key: None,
         };
         let mut b = StoredIm {
@@ -1867,6 +1957,7 @@ mod tests {
             page: page(&[0, 1, 2, 255], "message/cpim"),
             attempts: 0,
             stored_at: 1_700_000_001,
+            next_attempt: 1_700_000_031,
             key: None,
         };
         a.key = Some(files.save(&a, 1).unwrap());
@@ -1882,6 +1973,17 @@ mod tests {
         assert!(ImFileStore::remove(a.key.as_ref().unwrap()), "already gone");
         assert_eq!(files.load_all().unwrap(), [b]);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn page_mode_failures_kept_for_later_are_the_temporary_ones_but_408() {
+        for code in [480, 500, 503, 504, 486] {
+            assert!(keep_for_later(code), "{code}");
+        }
+        // 408: the sender timed out too; 2xx: delivered; permanent: relayed (and failed IMDN)
+        for code in [408, 200, 202, 404, 403, 415, 488, 603, 604, 302] {
+            assert!(!keep_for_later(code), "{code}");
+        }
     }
 
     #[test]

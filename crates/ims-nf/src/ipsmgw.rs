@@ -9,7 +9,8 @@
 //! seconds since the Unix epoch. Storage is behind [`SmsStore`] ([`FileSmsStore`] by default).
 
 use ims_sms::{
-    answer, decode, Address, Direction, RpBody, RpCause, RpMessage, Status, Timestamp, Tpdu,
+    answer, decode, Address, Direction, FailureCause, RpBody, RpCause, RpMessage, Status,
+    Timestamp, Tpdu,
 };
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -89,6 +90,96 @@ impl Action {
     }
 }
 
+/// How a delivery attempt that failed counts: the IP-SM-GW's view of TS 23.040 §11.1 (the
+/// error an IP-SM-GW reports for a failed SMS-DELIVER: a SIP transaction timeout is "absent
+/// subscriber", a SIP failure response or an RP-ERROR other than memory capacity exceeded an
+/// "equipment protocol error") with the SC's choice between trying again and giving up (TS
+/// 23.040 §9.2.3.15 TP-Status; TS 23.204 §6.0a.1: on a permanent error the IP-SM-GW makes no
+/// further attempt and tells the sender that delivery failed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Worth trying again: kept, retried after the back-off, on registration or on RP-SMMA,
+    /// within [`IpSmGwConfig::max_attempts`] and [`IpSmGwConfig::validity`].
+    Temporary,
+    /// The recipient is not registered (480): kept for its registration (the SC's "absent
+    /// subscriber", TS 23.040 §11.1, waits for the alert); the back-off keeps trying as a
+    /// safety net, but such attempts do not use up [`IpSmGwConfig::max_attempts`]: only the
+    /// [`IpSmGwConfig::validity`] bounds the wait (status report 0x46 when it is over).
+    Absent,
+    /// The recipient's memory is full (RP-ERROR cause 22, TP-FCS 0xD0/0xD3): kept without a
+    /// retry timer until the recipient sends RP-SMMA or registers (within the validity).
+    MemoryFull,
+    /// Trying again would meet the same refusal: the message leaves the store at once and the
+    /// sender's SMS-STATUS-REPORT (when TP-SRR asked for one) carries this TP-Status.
+    Permanent(Status),
+}
+
+impl Failure {
+    /// The outcome of the MESSAGE carrying an SMS-DELIVER (or a page-mode IM) that got no 2xx:
+    /// its final status, `None` when none came (Timer F, a transport error).
+    ///
+    /// Absent: 480 (not registered). Temporary: no answer, 408 (a SIP transaction timeout is
+    /// "absent subscriber", TS 23.040 §11.1, but it may have reached a registered recipient),
+    /// 486, 429, 491 and the server failures 500, 502, 503, 504, 580 (RFC 3261 §21.5: the
+    /// request may succeed later). Permanent, TP-Status by meaning:
+    /// 404, 410, 484, 604 "not obtainable"; 403, 600, 603 "connection rejected by SME"; 405,
+    /// 415, 416, 420, 488, 501, 606 "incompatible destination"; any other 3xx (redirections
+    /// are not followed), 4xx, 5xx (505, 513) and 6xx "remote procedure error" — the same
+    /// request would be refused again.
+    pub fn of_sip(status: Option<u16>) -> Failure {
+        let Some(code) = status else {
+            return Failure::Temporary;
+        };
+        match code {
+            480 => Failure::Absent,
+            408 | 486 | 429 | 491 | 500 | 502 | 503 | 504 | 580 => Failure::Temporary,
+            404 | 410 | 484 | 604 => Failure::Permanent(Status::NOT_OBTAINABLE),
+            403 | 600 | 603 => Failure::Permanent(Status::CONNECTION_REJECTED),
+            405 | 415 | 416 | 420 | 488 | 501 | 606 => {
+                Failure::Permanent(Status::INCOMPATIBLE_DESTINATION)
+            }
+            300..=699 => Failure::Permanent(Status::REMOTE_PROCEDURE_ERROR),
+            // not a failure status (1xx, 2xx) or not a status at all: nothing proves a refusal
+            _ => Failure::Temporary,
+        }
+    }
+
+    /// Whether the message is given up at once (a permanent failure).
+    pub fn is_permanent(self) -> bool {
+        matches!(self, Failure::Permanent(_))
+    }
+
+    /// The recipient's RP-ERROR to an RP-DATA(SMS-DELIVER): its RP-Cause and the TP-FCS of the
+    /// SMS-DELIVER-REPORT it carries, if any (the TP-FCS says more and is read first).
+    ///
+    /// Memory full: cause 22, TP-FCS 0xD0 or 0xD3. Temporary: TP-FCS 0xD4 (toolkit busy) and
+    /// 0xD2 (error in MS); causes 81 (invalid reference), 98 (not compatible with the protocol
+    /// state), 111 (protocol error, unspecified), the network causes (38, 41, 42, 47) and any
+    /// cause not listed (TS 24.011 §8.2.5.4). Permanent: TP-FCS 0x80-0x9F (TP-PID/TP-DCS not
+    /// supported), 0xB0 (TPDU not supported), 0xD1 (no SMS storage) "incompatible
+    /// destination", 0xD5 (data download error) "remote procedure error"; cause 21 "short
+    /// message transfer rejected" (the recipient does not want it, TS 24.011 Annex E)
+    /// "connection rejected by SME"; 95, 96, 97, 99 (the message itself is malformed for the
+    /// recipient: sending it again meets the same error) "remote procedure error".
+    pub fn of_rp_error(cause: RpCause, fcs: Option<FailureCause>) -> Failure {
+        match fcs.map(|f| f.0) {
+            Some(0xD0 | 0xD3) => return Failure::MemoryFull,
+            Some(0xD2 | 0xD4) => return Failure::Temporary,
+            Some(0x80..=0x9F | 0xB0 | 0xD1) => {
+                return Failure::Permanent(Status::INCOMPATIBLE_DESTINATION)
+            }
+            Some(0xD5) => return Failure::Permanent(Status::REMOTE_PROCEDURE_ERROR),
+            _ => {}
+        }
+        match cause.0 {
+            22 => Failure::MemoryFull,
+            21 => Failure::Permanent(Status::CONNECTION_REJECTED),
+            95 | 96 | 97 | 99 => Failure::Permanent(Status::REMOTE_PROCEDURE_ERROR),
+            _ => Failure::Temporary,
+        }
+    }
+}
+
 /// Most RP-MRs of earlier attempts remembered per message ([`StoredSms::earlier`]).
 const EARLIER_ATTEMPTS: usize = 8;
 
@@ -119,6 +210,9 @@ pub struct StoredSms {
     /// (a lost 2xx, a TCP connection reset after the request went out), so the recipient's
     /// RP-ACK naming one of them still completes the message — it is not delivered again.
     pub earlier: Vec<u8>,
+    /// The last attempt found the recipient unregistered ([`Failure::Absent`]): it waits for
+    /// the registration within its validity, whatever the attempts made.
+    pub absent: bool,
 }
 
 impl StoredSms {
@@ -237,9 +331,10 @@ impl StoredSms {
             .map_or_else(|| "-".to_string(), |m| m.to_string());
         let earlier: Vec<String> = self.earlier.iter().map(u8::to_string).collect();
         t.push_str(&format!(
-            "{in_flight}\n{}\n{}\n",
+            "{in_flight}\n{}\n{}\n{}\n",
             self.last_attempt,
-            earlier.join(",")
+            earlier.join(","),
+            u8::from(self.absent)
         ));
         t
     }
@@ -263,6 +358,7 @@ impl StoredSms {
                 .next()
                 .map(|m| m.split(',').filter_map(|x| x.parse().ok()).collect())
                 .unwrap_or_default(),
+            absent: l.next() == Some("1"),
         })
     }
 }
@@ -351,6 +447,19 @@ pub fn timestamp(now: u64) -> Timestamp {
     }
 }
 
+/// The RP-Cause answering an MSISDN-less submission whose delivery failed for good with
+/// TP-Status `status` (TS 24.011 §8.2.5.4, Annex E): not obtainable -> 30 unknown subscriber,
+/// connection rejected -> 21 short message transfer rejected, incompatible destination -> 69
+/// requested facility not implemented, else 127 interworking, unspecified.
+fn mo_cause(status: Status) -> RpCause {
+    match status {
+        Status::NOT_OBTAINABLE => RpCause::UNKNOWN_SUBSCRIBER,
+        Status::CONNECTION_REJECTED => RpCause::SHORT_MESSAGE_TRANSFER_REJECTED,
+        Status::INCOMPATIBLE_DESTINATION => RpCause::FACILITY_NOT_IMPLEMENTED,
+        _ => RpCause::INTERWORKING_UNSPECIFIED,
+    }
+}
+
 /// Seconds from an attempt (the `attempts`-th) to the next one.
 fn backoff(cfg: &IpSmGwConfig, attempts: u32) -> u64 {
     cfg.retry_interval.saturating_mul(1u64 << attempts.min(10))
@@ -370,6 +479,9 @@ pub struct IpSmGw<S = MemorySmsStore> {
     directory: Option<Directory>,
     /// The messages whose stored record the last call saved or removed.
     written: Vec<u64>,
+    /// The RP-ACKs of MSISDN-less submissions held until their first delivery attempt's SIP
+    /// outcome (in memory only: a restart meanwhile leaves the submitter to its TR1M).
+    held: BTreeMap<u64, Action>,
 }
 
 impl<S> std::fmt::Debug for IpSmGw<S> {
@@ -418,6 +530,7 @@ impl<S: SmsStore> IpSmGw<S> {
             next_mr,
             directory: None,
             written: Vec::new(),
+            held: BTreeMap::new(),
         })
     }
 
@@ -470,6 +583,7 @@ impl<S: SmsStore> IpSmGw<S> {
     }
 
     fn drop_message(&mut self, id: u64) -> Option<StoredSms> {
+        self.held.remove(&id);
         let s = self.queue.remove(&id)?;
         self.wrote(id);
         let _ = self.store.remove(id);
@@ -643,6 +757,7 @@ impl<S: SmsStore> IpSmGw<S> {
                         in_flight: None,
                         last_attempt: 0,
                         earlier: Vec::new(),
+                        absent: false,
                     },
                 );
                 if !self.persist(id) {
@@ -660,25 +775,36 @@ impl<S: SmsStore> IpSmGw<S> {
                     sender: from.to_string(),
                 });
                 let mut out = reply(answer::submit_report_ack(&sms.rp, timestamp(now)));
+                if to_uri.is_some() {
+                    // MSISDN-less (TS 23.204 §6.0a.1, §6.3a): the terminating IMS network is
+                    // tried first and the submitter hears how that went — RP-ERROR on a
+                    // permanent refusal, else the RP-ACK — once its SIP outcome is known
+                    if let Some(ack) = out.pop() {
+                        self.held.insert(id, ack);
+                    }
+                    let deliver = self.attempt(id, now);
+                    if deliver.is_none() {
+                        out.extend(self.held.remove(&id));
+                    }
+                    out.extend(deliver);
+                    return out;
+                }
                 out.extend(self.attempt(id, now));
                 out
             }
             (RpBody::Data { .. }, Some(Tpdu::Command(cmd))) => {
-                // TS 23.040 §9.2.3.19: delete a previously submitted message (TP-MN = its TP-MR)
-                if cmd.command_type.0 == 2 {
-                    let victim = self.queue.iter().find_map(|(id, s)| {
-                        let same = s.sender == from
-                            && matches!(
-                                Tpdu::decode(&s.submit, Direction::MsToNetwork, ims_sms::Carrier::RpData),
-                                Ok(Tpdu::Submit(ref sub)) if sub.message_reference == cmd.message_number
-                            );
-                        same.then_some(*id)
-                    });
-                    if let Some(id) = victim {
-                        self.drop_message(id);
-                    }
+                if !matches!(cmd.command_type.0, 0..=3) {
+                    // reserved or SC-specific: TP-FCS 0xA1 "command unsupported" (§9.2.3.22)
+                    let fcs = (FailureCause(0xA1), timestamp(now));
+                    return reply(answer::submit_report_error(
+                        &sms.rp,
+                        RpCause::PROTOCOL_ERROR_UNSPECIFIED,
+                        Some(fcs),
+                    ));
                 }
-                reply(answer::submit_report_ack(&sms.rp, timestamp(now)))
+                let mut out = reply(answer::submit_report_ack(&sms.rp, timestamp(now)));
+                out.extend(self.command(from, &cmd, now));
+                out
             }
             (RpBody::Data { .. }, _) => reply(answer::rp_error(
                 Direction::MsToNetwork,
@@ -703,21 +829,27 @@ impl<S: SmsStore> IpSmGw<S> {
                         .map(|(id, _)| *id)
                 };
                 let done = of(false).or_else(|| of(true));
+                let held = done.and_then(|id| self.held.remove(&id));
                 let Some(s) = done.and_then(|id| self.drop_message(id)) else {
                     return Vec::new();
                 };
-                self.status_report(&s, Status::DELIVERED, now)
-                    .into_iter()
+                // (an MSISDN-less submitter still waiting hears it was accepted first)
+                held.into_iter()
+                    .chain(self.status_report(&s, Status::DELIVERED, now))
                     .collect()
             }
-            (RpBody::Error { cause, .. }, _) => {
+            (RpBody::Error { cause, .. }, tpdu) => {
                 let failed = self
                     .queue
                     .iter()
                     .find(|(_, s)| s.recipient == from && s.in_flight == Some(mr))
                     .map(|(id, _)| *id);
                 let Some(id) = failed else { return Vec::new() };
-                self.failed(id, *cause == RpCause::MEMORY_CAPACITY_EXCEEDED, now)
+                let fcs = match tpdu {
+                    Some(Tpdu::DeliverReport(r)) => r.failure_cause,
+                    _ => None,
+                };
+                self.failed(id, Failure::of_rp_error(*cause, fcs), now)
             }
             (RpBody::Smma, _) => {
                 // memory available again: RP-ACK and deliver what waits for this UE
@@ -728,25 +860,134 @@ impl<S: SmsStore> IpSmGw<S> {
         }
     }
 
-    fn failed(&mut self, id: u64, wait_for_memory: bool, now: u64) -> Vec<Action> {
+    /// An SMS-COMMAND from `from` (TS 23.040 §9.2.2.4, §9.2.3.19) about the message it
+    /// submitted with TP-MR = the command's TP-MN: 0 enquiry, 1 cancel the status report
+    /// request, 2 delete, 3 request a status report. The result goes back in an
+    /// SMS-STATUS-REPORT with TP-SRQ set (§9.2.3.26: the result of an SMS-COMMAND) naming the
+    /// command's TP-MR — always for an enquiry (that is its answer), for the others when the
+    /// command's TP-SRR asks for it. Its TP-ST: 0x49 "SM does not exist" when no such message
+    /// waits (delivered, given up, deleted, or never submitted), 0x47 "SM deleted by the
+    /// originating SME" after a delete, else 0x22 "no response from SME" in the "SC still
+    /// trying" class (bits 6-5 = 01): the message waits for its next attempt.
+    fn command(&mut self, from: &str, cmd: &ims_sms::Command, now: u64) -> Vec<Action> {
+        let found = self.queue.iter().find_map(|(id, s)| {
+            match Tpdu::decode(&s.submit, Direction::MsToNetwork, ims_sms::Carrier::RpData) {
+                Ok(Tpdu::Submit(sub))
+                    if s.sender == from && sub.message_reference == cmd.message_number =>
+                {
+                    Some((*id, s.accepted_at, sub))
+                }
+                _ => None,
+            }
+        });
+        let kind = cmd.command_type.0;
+        let (status, recipient, accepted_at) = match found {
+            None => (Status(0x49), cmd.destination.clone(), now),
+            Some((id, at, sub)) => {
+                let status = match kind {
+                    2 => {
+                        self.drop_message(id);
+                        Status(0x47)
+                    }
+                    1 | 3 => {
+                        let mut changed = sub.clone();
+                        changed.status_report_request = kind == 3;
+                        if let (Ok(b), Some(s)) =
+                            (Tpdu::Submit(changed).encode(), self.queue.get_mut(&id))
+                        {
+                            s.submit = b;
+                            self.persist(id);
+                        }
+                        Status(0x22)
+                    }
+                    _ => Status(0x22),
+                };
+                (status, sub.destination, at)
+            }
+        };
+        if kind != 0 && !cmd.status_report_request {
+            return Vec::new();
+        }
+        let sr = ims_sms::StatusReport {
+            more_messages_to_send: false,
+            loop_prevention: false,
+            status_report_qualifier: true,
+            message_reference: cmd.message_reference,
+            recipient,
+            service_centre_time_stamp: timestamp(accepted_at),
+            discharge_time: timestamp(now),
+            status,
+            pi_reserved: None,
+            pid: None,
+            dcs: None,
+            user_data: None,
+        };
+        let Ok(tpdu) = Tpdu::StatusReport(sr).encode() else {
+            return Vec::new();
+        };
+        let mr = self.mr();
+        RpMessage::data_mt(mr, self.sc(), &tpdu)
+            .encode()
+            .map(|body| vec![Action::new(from, body)])
+            .unwrap_or_default()
+    }
+
+    fn failed(&mut self, id: u64, failure: Failure, now: u64) -> Vec<Action> {
+        let held = self.held.remove(&id);
+        if let (Some(ack), Failure::Permanent(status)) = (&held, failure) {
+            // an MSISDN-less submission whose first attempt was refused for good: the
+            // submitter's RP-DATA is still unanswered, it gets the RP-ERROR (TS 23.204
+            // §6.0a.1: "responds back to sender that SMS delivery has failed") and no status
+            // report follows
+            let to = ack.to.clone();
+            let rp_mr = decode(&ack.body, Direction::NetworkToMs)
+                .map(|r| r.rp.message_reference)
+                .unwrap_or(0);
+            self.drop_message(id);
+            return answer::rp_error(Direction::MsToNetwork, rp_mr, mo_cause(status))
+                .map(|body| vec![Action::new(to, body)])
+                .unwrap_or_default();
+        }
+        let mut out: Vec<Action> = held.into_iter().collect();
+        out.extend(self.failed_stored(id, failure, now));
+        out
+    }
+
+    fn failed_stored(&mut self, id: u64, failure: Failure, now: u64) -> Vec<Action> {
         let Some(s) = self.queue.get_mut(&id) else {
             return Vec::new();
         };
         s.end_attempt();
-        if wait_for_memory {
+        if failure == Failure::MemoryFull {
             s.next_attempt = 0;
         }
-        let give_up = s.attempts >= self.cfg.max_attempts
-            || now.saturating_sub(s.accepted_at) >= self.cfg.validity;
-        if give_up {
+        s.absent = failure == Failure::Absent;
+        let expired = now.saturating_sub(s.accepted_at) >= self.cfg.validity;
+        let status = match failure {
+            // final at once: no further attempt (TS 23.204 §6.0a.1)
+            Failure::Permanent(status) => Some(status),
+            _ if expired => Some(Status::VALIDITY_PERIOD_EXPIRED),
+            _ if s.attempts >= self.cfg.max_attempts && !s.absent => {
+                Some(Status::NO_RESPONSE_FROM_SME)
+            }
+            _ => None,
+        };
+        if let Some(status) = status {
             let s = self.drop_message(id).expect("present just above");
-            return self
-                .status_report(&s, Status(0x62), now)
-                .into_iter()
-                .collect();
+            return self.status_report(&s, status, now).into_iter().collect();
         }
         self.persist(id);
         Vec::new()
+    }
+
+    /// When `s` is due: its next attempt, else (waiting for registration or RP-SMMA) the end
+    /// of its validity, when it is given up.
+    fn due(&self, s: &StoredSms) -> u64 {
+        let end = s.accepted_at.saturating_add(self.cfg.validity);
+        match s.next_attempt {
+            0 => end,
+            t => t.min(end),
+        }
     }
 
     /// The MT MESSAGE carrying the delivery attempt `attempt` ([`Action::attempt`]) failed at
@@ -756,6 +997,20 @@ impl<S: SmsStore> IpSmGw<S> {
     /// another attempt of it is in flight. A SIP failure does not prove the SMS-DELIVER did not
     /// arrive, so the attempt's RP-MR stays acceptable ([`StoredSms::earlier`]).
     pub fn attempt_failed(&mut self, attempt: Attempt, now: u64) -> Vec<Action> {
+        self.attempt_failed_with(attempt, Failure::Temporary, now)
+    }
+
+    /// As [`IpSmGw::attempt_failed`], counted as `failure` (see [`Failure::of_sip`]): a
+    /// permanent one ends the message at once — it leaves the store and its sender gets the
+    /// SMS-STATUS-REPORT with that TP-Status when TP-SRR asked for one — even though the
+    /// SMS-DELIVER may have arrived (the recipient's RP-ACK then finds nothing; a status
+    /// report already went out).
+    pub fn attempt_failed_with(
+        &mut self,
+        attempt: Attempt,
+        failure: Failure,
+        now: u64,
+    ) -> Vec<Action> {
         self.written.clear();
         let current = self
             .queue
@@ -764,25 +1019,36 @@ impl<S: SmsStore> IpSmGw<S> {
         if !current {
             return Vec::new();
         }
-        self.failed(attempt.id, false, now)
+        self.failed(attempt.id, failure, now)
     }
 
     /// The SMS-DELIVER of `attempt` did not leave after all: the store did not confirm the
     /// record of the attempt in time, and a delivery whose RP-MR a restarted IP-SM-GW would
     /// not know could be made twice (the recipient's RP-ACK would match nothing). The attempt
     /// does not count; the message is tried again after [`IpSmGwConfig::retry_interval`].
-    pub fn attempt_unsent(&mut self, attempt: Attempt, now: u64) {
+    /// The actions returned are the RP-ACK of an MSISDN-less submission held for this
+    /// attempt (the message is stored: it is accepted).
+    pub fn attempt_unsent(&mut self, attempt: Attempt, now: u64) -> Vec<Action> {
         self.written.clear();
         let Some(s) = self.queue.get_mut(&attempt.id) else {
-            return;
+            return Vec::new();
         };
         if s.in_flight != Some(attempt.rp_mr) {
-            return;
+            return Vec::new();
         }
         s.in_flight = None;
         s.attempts = s.attempts.saturating_sub(1);
         s.next_attempt = now + self.cfg.retry_interval;
         self.persist(attempt.id);
+        self.held.remove(&attempt.id).into_iter().collect()
+    }
+
+    /// The MESSAGE carrying `attempt` got a 2xx: the SMS-DELIVER reached the recipient's
+    /// network. Returns the RP-ACK of an MSISDN-less submission held until then (TS 23.204
+    /// §6.3a), else nothing; the message stays until the recipient's RP-ACK.
+    pub fn attempt_sent(&mut self, attempt: Attempt) -> Vec<Action> {
+        self.written.clear();
+        self.held.remove(&attempt.id).into_iter().collect()
     }
 
     /// As [`IpSmGw::attempt_failed`] for every attempt in flight to `to` (when the caller did
@@ -798,7 +1064,7 @@ impl<S: SmsStore> IpSmGw<S> {
             .collect();
         let mut out = Vec::new();
         for id in ids {
-            out.extend(self.failed(id, false, now));
+            out.extend(self.failed(id, Failure::Temporary, now));
         }
         out
     }
@@ -821,33 +1087,34 @@ impl<S: SmsStore> IpSmGw<S> {
             .collect()
     }
 
-    /// The next retry instant.
+    /// The next retry instant, or the end of the validity of a message waiting for its
+    /// recipient's registration or RP-SMMA.
     pub fn poll_timeout(&self) -> Option<u64> {
-        self.queue
-            .values()
-            .filter(|s| s.next_attempt != 0)
-            .map(|s| s.next_attempt)
-            .min()
+        self.queue.values().map(|s| self.due(s)).min()
     }
 
-    /// Retries what is due at `now` (an attempt still in flight counts as failed: no answer).
+    /// Retries what is due at `now` (an attempt still in flight counts as failed: no answer),
+    /// and gives up what is out of attempts or past its validity (status report 0x62 "no
+    /// response from SME" or 0x46 "validity period expired", when TP-SRR asked for one).
     pub fn handle_timeout(&mut self, now: u64) -> Vec<Action> {
         self.written.clear();
         let due: Vec<u64> = self
             .queue
             .iter()
-            .filter(|(_, s)| s.next_attempt != 0 && s.next_attempt <= now)
+            .filter(|(_, s)| self.due(s) <= now)
             .map(|(id, _)| *id)
             .collect();
         let mut out = Vec::new();
         for id in due {
-            let expired = self
-                .queue
-                .get(&id)
-                .is_some_and(|s| s.attempts >= self.cfg.max_attempts);
+            let expired = self.queue.get(&id).is_some_and(|s| {
+                (s.attempts >= self.cfg.max_attempts && !(s.absent && s.in_flight.is_none()))
+                    || now.saturating_sub(s.accepted_at) >= self.cfg.validity
+            });
             if expired {
-                out.extend(self.failed(id, false, now));
+                out.extend(self.failed(id, Failure::Temporary, now));
             } else {
+                // (no SIP outcome in time: a held MSISDN-less answer is an RP-ACK)
+                out.extend(self.held.remove(&id));
                 out.extend(self.attempt(id, now));
             }
         }
@@ -936,7 +1203,11 @@ mod tests {
         )
         .unwrap();
         assert!(gw.receive(BOB, &err, now).is_empty());
-        assert_eq!(gw.poll_timeout(), None);
+        assert_eq!(
+            gw.poll_timeout(),
+            Some(now + IpSmGwConfig::default().validity),
+            "no retry timer: only the end of its validity"
+        );
         let smma = RpMessage::smma(9).encode().unwrap();
         let out = gw.receive(BOB, &smma, now + 60);
         assert_eq!(out.len(), 2, "RP-ACK to the SMMA and the delivery");
@@ -1317,6 +1588,7 @@ mod tests {
             in_flight: None,
             last_attempt: 120,
             earlier: vec![4, 9],
+            absent: true,
             ..s.clone()
         };
         assert_eq!(StoredSms::from_text(&t.to_text()), Some(t.clone()));
@@ -1340,6 +1612,340 @@ mod tests {
         fn load_all(&mut self) -> std::io::Result<Vec<StoredSms>> {
             Ok(self.0.take().into_iter().collect())
         }
+    }
+
+    /// Alice's SMS (TP-SRR set) to Bob, its SMS-DELIVER sent: `(gw, the DELIVER's RP, attempt)`.
+    fn one_in_flight(cfg: IpSmGwConfig, now: u64) -> (IpSmGw, Vec<u8>, Attempt) {
+        let mut gw = IpSmGw::new(cfg, MemorySmsStore).unwrap();
+        let out = gw.receive(ALICE, &submit(true, 1), now);
+        let (_, a) = delivery(&out);
+        let body = out.iter().find(|a| a.to == BOB).unwrap().body.clone();
+        (gw, body, a)
+    }
+
+    /// `out` is exactly Alice's SMS-STATUS-REPORT; its TP-Status.
+    fn report_status(out: &[Action]) -> Status {
+        assert_eq!(out.len(), 1, "one status report");
+        assert_eq!(out[0].to, ALICE);
+        let Some(Tpdu::StatusReport(sr)) = rp(&out[0].body, Direction::NetworkToMs).tpdu else {
+            panic!("STATUS-REPORT")
+        };
+        sr.status
+    }
+
+    #[test]
+    fn permanent_sip_failures_end_the_message_temporary_ones_keep_it() {
+        let now = 1_700_000_000;
+        for (code, status) in [
+            (404, Status::NOT_OBTAINABLE),
+            (604, Status::NOT_OBTAINABLE),
+            (403, Status::CONNECTION_REJECTED),
+            (603, Status::CONNECTION_REJECTED),
+            (405, Status::INCOMPATIBLE_DESTINATION),
+            (415, Status::INCOMPATIBLE_DESTINATION),
+            (488, Status::INCOMPATIBLE_DESTINATION),
+            (400, Status::REMOTE_PROCEDURE_ERROR),
+            (302, Status::REMOTE_PROCEDURE_ERROR),
+        ] {
+            let (mut gw, _, a) = one_in_flight(IpSmGwConfig::default(), now);
+            let f = Failure::of_sip(Some(code));
+            assert_eq!(f, Failure::Permanent(status), "{code}");
+            let out = gw.attempt_failed_with(a, f, now + 1);
+            assert_eq!(report_status(&out), status, "{code}");
+            assert!(status.is_final_failure());
+            assert_eq!(gw.queued().count(), 0, "{code}: out of the store");
+            assert_eq!(gw.written(), [a.id], "{code}: its removal");
+            assert_eq!(gw.poll_timeout(), None, "{code}: no retry");
+        }
+        assert_eq!(Failure::of_sip(Some(480)), Failure::Absent);
+        for code in [None, Some(408), Some(480), Some(500), Some(503), Some(504)] {
+            let (mut gw, _, a) = one_in_flight(IpSmGwConfig::default(), now);
+            let f = Failure::of_sip(code);
+            assert!(!f.is_permanent(), "{code:?}");
+            if code != Some(480) {
+                assert_eq!(f, Failure::Temporary, "{code:?}");
+            }
+            assert!(gw.attempt_failed_with(a, f, now + 1).is_empty());
+            assert_eq!(gw.queued().count(), 1, "{code:?}: kept");
+            assert_eq!(gw.poll_timeout(), Some(now + 60), "{code:?}: retried");
+            // registration delivers it again
+            assert_eq!(gw.registered(&[BOB.into()], now + 2).len(), 1);
+        }
+    }
+
+    #[test]
+    fn an_rp_error_with_a_permanent_cause_ends_the_message() {
+        let now = 1_700_000_000;
+        let err = |deliver: &[u8], cause: RpCause, fcs: Option<u8>| {
+            let mt = rp(deliver, Direction::NetworkToMs);
+            match fcs {
+                Some(f) => {
+                    answer::deliver_report_error(&mt.rp, cause, ims_sms::FailureCause(f)).unwrap()
+                }
+                None => {
+                    RpMessage::error(Direction::MsToNetwork, mt.rp.message_reference, cause, None)
+                        .encode()
+                        .unwrap()
+                }
+            }
+        };
+        for (cause, fcs, status) in [
+            (
+                RpCause::INVALID_MANDATORY_INFORMATION,
+                None,
+                Status::REMOTE_PROCEDURE_ERROR,
+            ),
+            (
+                RpCause::SEMANTICALLY_INCORRECT_MESSAGE,
+                None,
+                Status::REMOTE_PROCEDURE_ERROR,
+            ),
+            (
+                RpCause::SHORT_MESSAGE_TRANSFER_REJECTED,
+                None,
+                Status::CONNECTION_REJECTED,
+            ),
+            // the TP-FCS says more than the RP cause: DCS not supported
+            (
+                RpCause::PROTOCOL_ERROR_UNSPECIFIED,
+                Some(0x90),
+                Status::INCOMPATIBLE_DESTINATION,
+            ),
+        ] {
+            let (mut gw, deliver, _) = one_in_flight(IpSmGwConfig::default(), now);
+            let out = gw.receive(BOB, &err(&deliver, cause, fcs), now + 1);
+            assert_eq!(report_status(&out), status, "{cause:?} {fcs:?}");
+            assert_eq!(gw.queued().count(), 0, "{cause:?}: out of the store");
+        }
+        for (cause, fcs) in [
+            (RpCause::PROTOCOL_ERROR_UNSPECIFIED, None),
+            (RpCause::MESSAGE_NOT_COMPATIBLE, None),
+            (RpCause::TEMPORARY_FAILURE, None),
+            (RpCause::PROTOCOL_ERROR_UNSPECIFIED, Some(0xD4)),
+        ] {
+            let (mut gw, deliver, _) = one_in_flight(IpSmGwConfig::default(), now);
+            assert!(gw
+                .receive(BOB, &err(&deliver, cause, fcs), now + 1)
+                .is_empty());
+            assert_eq!(gw.queued().count(), 1, "{cause:?} {fcs:?}: kept");
+            assert_eq!(gw.poll_timeout(), Some(now + 60), "{cause:?}: retried");
+        }
+        // SIM storage full with an unspecified cause: waits for RP-SMMA like cause 22
+        let (mut gw, deliver, _) = one_in_flight(IpSmGwConfig::default(), now);
+        let e = err(&deliver, RpCause::PROTOCOL_ERROR_UNSPECIFIED, Some(0xD0));
+        assert!(gw.receive(BOB, &e, now + 1).is_empty());
+        assert_eq!(gw.queued().next().unwrap().next_attempt, 0);
+    }
+
+    #[test]
+    fn a_message_waiting_for_memory_is_given_up_at_the_end_of_its_validity() {
+        let cfg = IpSmGwConfig {
+            validity: 600,
+            ..IpSmGwConfig::default()
+        };
+        let now = 1_700_000_000;
+        let (mut gw, deliver, _) = one_in_flight(cfg, now);
+        let mt = rp(&deliver, Direction::NetworkToMs);
+        let full = answer::deliver_report_error(
+            &mt.rp,
+            RpCause::MEMORY_CAPACITY_EXCEEDED,
+            ims_sms::FailureCause::MEMORY_CAPACITY_EXCEEDED,
+        )
+        .unwrap();
+        assert!(gw.receive(BOB, &full, now + 1).is_empty());
+        assert_eq!(gw.poll_timeout(), Some(now + 600));
+        assert!(gw.handle_timeout(now + 599).is_empty());
+        let out = gw.handle_timeout(now + 600);
+        assert_eq!(report_status(&out), Status::VALIDITY_PERIOD_EXPIRED);
+        assert_eq!(gw.queued().count(), 0);
+        assert_eq!(gw.poll_timeout(), None);
+    }
+
+    /// An SMS-COMMAND from Alice (RP-MR 11, TP-MR 10) of `kind` about her message TP-MR `number`.
+    fn command_body(kind: u8, number: u8, srr: bool) -> Vec<u8> {
+        let cmd = ims_sms::Command {
+            status_report_request: srr,
+            user_data_header_indication: false,
+            message_reference: 10,
+            pid: Default::default(),
+            command_type: ims_sms::CommandType(kind),
+            message_number: number,
+            destination: Address::international("15550002"),
+            command_data: Vec::new(),
+        };
+        let tpdu = Tpdu::Command(cmd).encode().unwrap();
+        RpMessage::data_mo(11, Address::international("15550000"), &tpdu)
+            .encode()
+            .unwrap()
+    }
+
+    /// `out` is the RP-ACK to the command then, when `report`, the command's result report:
+    /// its TP-ST.
+    fn command_result(out: &[Action], report: bool) -> Option<Status> {
+        assert_eq!(rp(&out[0].body, Direction::NetworkToMs).rp.name(), "RP-ACK");
+        assert_eq!(out.len(), 1 + usize::from(report), "{out:?}");
+        let a = out.get(1)?;
+        assert_eq!(a.to, ALICE);
+        let Some(Tpdu::StatusReport(sr)) = rp(&a.body, Direction::NetworkToMs).tpdu else {
+            panic!("STATUS-REPORT")
+        };
+        assert!(sr.status_report_qualifier, "the result of a command");
+        assert_eq!(sr.message_reference, 10, "names the command");
+        Some(sr.status)
+    }
+
+    #[test]
+    fn sms_commands_enquire_change_the_report_request_and_delete() {
+        let mut gw = IpSmGw::new(IpSmGwConfig::default(), MemorySmsStore).unwrap();
+        let now = 1_700_000_000;
+        gw.receive(ALICE, &submit(false, 9), now);
+        gw.delivery_failed(BOB, now);
+        // enquiry: always answered; the message waits, the SC still trying
+        let out = gw.receive(ALICE, &command_body(0, 9, false), now + 1);
+        assert_eq!(command_result(&out, true), Some(Status(0x22)));
+        // about a message that does not exist (or is someone else's)
+        let out = gw.receive(ALICE, &command_body(0, 77, false), now + 1);
+        assert_eq!(command_result(&out, true), Some(Status(0x49)));
+        let out = gw.receive(BOB, &command_body(2, 9, false), now + 1);
+        assert_eq!(out.len(), 1);
+        assert_eq!(gw.queued().count(), 1, "Bob cannot delete Alice's message");
+        // request a status report after all (TP-SRR 0 on the command: no result report)
+        let out = gw.receive(ALICE, &command_body(3, 9, false), now + 2);
+        assert_eq!(command_result(&out, false), None);
+        assert_eq!(gw.written(), [1], "the changed message is written");
+        let deliver = gw.registered(&[BOB.into()], now + 3);
+        let Some(Tpdu::Deliver(d)) = rp(&deliver[0].body, Direction::NetworkToMs).tpdu else {
+            panic!("DELIVER")
+        };
+        assert!(d.status_report_indication, "the DELIVER now asks too");
+        // and cancel it again, asking for the command's result
+        let out = gw.receive(ALICE, &command_body(1, 9, true), now + 4);
+        assert_eq!(command_result(&out, true), Some(Status(0x22)));
+        let (mr, _) = delivery(&deliver);
+        assert!(
+            gw.receive(BOB, &bob_acks(mr), now + 5).is_empty(),
+            "delivered: no status report any more"
+        );
+        // delete, with the command's result
+        gw.receive(ALICE, &submit(true, 12), now + 6);
+        gw.delivery_failed(BOB, now + 6);
+        let out = gw.receive(ALICE, &command_body(2, 12, true), now + 7);
+        assert_eq!(command_result(&out, true), Some(Status(0x47)));
+        assert_eq!(gw.queued().count(), 0);
+        // a command type the SC does not know: RP-ERROR with TP-FCS 0xA1
+        let out = gw.receive(ALICE, &command_body(0x40, 12, false), now + 8);
+        let e = rp(&out[0].body, Direction::NetworkToMs);
+        assert_eq!(e.rp.name(), "RP-ERROR");
+        let Some(Tpdu::SubmitReport(r)) = e.tpdu else {
+            panic!("SUBMIT-REPORT")
+        };
+        assert_eq!(r.failure_cause, Some(FailureCause(0xA1)));
+    }
+
+    #[test]
+    fn an_unregistered_recipient_does_not_use_up_the_attempts_only_the_validity() {
+        let cfg = IpSmGwConfig {
+            max_attempts: 2,
+            retry_interval: 10,
+            validity: 3600,
+            ..IpSmGwConfig::default()
+        };
+        let now = 1_700_000_000;
+        let (mut gw, _, a) = one_in_flight(cfg, now);
+        assert!(gw.attempt_failed_with(a, Failure::Absent, now).is_empty());
+        // the back-off goes on trying past max_attempts while the recipient is away
+        let mut t = now;
+        for _ in 0..4 {
+            t = gw.poll_timeout().unwrap();
+            let out = gw.handle_timeout(t);
+            let (_, a) = delivery(&out);
+            assert!(gw.attempt_failed_with(a, Failure::Absent, t).is_empty());
+            assert_eq!(gw.queued().count(), 1, "kept at attempt {}", a.rp_mr);
+        }
+        assert!(gw.queued().next().unwrap().attempts > 2);
+        assert!(gw.queued().next().unwrap().absent);
+        // the recipient registers: delivered and acknowledged
+        let out = gw.registered(&[BOB.into()], t + 1);
+        let (mr, _) = delivery(&out);
+        let out = gw.receive(BOB, &bob_acks(mr), t + 2);
+        assert_eq!(report_status(&out), Status::DELIVERED);
+        // another one for the same absent recipient ends at its validity, not its attempts
+        let (mut gw, _, a) = one_in_flight(
+            IpSmGwConfig {
+                max_attempts: 1,
+                retry_interval: 1000,
+                validity: 3600,
+                ..IpSmGwConfig::default()
+            },
+            now,
+        );
+        assert!(gw.attempt_failed_with(a, Failure::Absent, now).is_empty());
+        let t = gw.poll_timeout().unwrap();
+        assert_eq!(t, now + 2000);
+        let (_, a) = delivery(&gw.handle_timeout(t));
+        assert!(gw.attempt_failed_with(a, Failure::Absent, t).is_empty());
+        assert_eq!(
+            gw.poll_timeout(),
+            Some(now + 3600),
+            "the end of its validity"
+        );
+        let out = gw.handle_timeout(now + 3600);
+        assert_eq!(report_status(&out), Status::VALIDITY_PERIOD_EXPIRED);
+        // whereas a temporary failure at the last attempt gives up (0x62)
+        let (mut gw, _, a) = one_in_flight(
+            IpSmGwConfig {
+                max_attempts: 1,
+                ..IpSmGwConfig::default()
+            },
+            now,
+        );
+        let out = gw.attempt_failed_with(a, Failure::Temporary, now);
+        assert_eq!(report_status(&out), Status::NO_RESPONSE_FROM_SME);
+    }
+
+    #[test]
+    fn an_msisdn_less_submission_is_answered_once_its_first_attempt_is_known() {
+        const CAROL: &str = "sip:carol@ims.example.org";
+        let now = 1_700_000_000;
+        let mut gw = IpSmGw::new(IpSmGwConfig::default(), MemorySmsStore).unwrap();
+        let first = |gw: &mut IpSmGw| {
+            let (out, accepted) =
+                gw.receive_submission_to(ALICE, &submit(true, 1), now, Some(CAROL));
+            assert!(accepted.is_some());
+            assert_eq!(out.len(), 1, "only the SMS-DELIVER: the RP-ACK waits");
+            assert_eq!(out[0].to, CAROL);
+            out[0].attempt.unwrap()
+        };
+        // refused for good: RP-ERROR naming Alice's RP-DATA (RP-MR 7), no status report
+        let a = first(&mut gw);
+        let out = gw.attempt_failed_with(a, Failure::of_sip(Some(404)), now + 1);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].to, ALICE);
+        let e = rp(&out[0].body, Direction::NetworkToMs);
+        assert_eq!(e.rp.message_reference, 7);
+        assert_eq!(rp_cause(&out[0]), Some(RpCause::UNKNOWN_SUBSCRIBER));
+        assert_eq!(gw.queued().count(), 0);
+        // reached the recipient's network: RP-ACK, and the message waits for Carol's RP-ACK
+        let a = first(&mut gw);
+        let out = gw.attempt_sent(a);
+        assert_eq!(out.len(), 1);
+        assert_eq!(rp(&out[0].body, Direction::NetworkToMs).rp.name(), "RP-ACK");
+        assert!(gw.attempt_sent(a).is_empty(), "answered once");
+        assert_eq!(gw.queued().count(), 1);
+        let out = gw.receive(CAROL, &bob_acks(a.rp_mr), now + 2);
+        assert_eq!(report_status(&out), Status::DELIVERED);
+        // a temporary failure: RP-ACK (it is kept for later), then the usual retries
+        let a = first(&mut gw);
+        let out = gw.attempt_failed_with(a, Failure::Temporary, now + 1);
+        assert_eq!(out.len(), 1);
+        assert_eq!(rp(&out[0].body, Direction::NetworkToMs).rp.name(), "RP-ACK");
+        assert_eq!(gw.queued().count(), 1);
+        // a later permanent failure of the stored message: the status report, as usual
+        let t = gw.poll_timeout().unwrap();
+        let out = gw.handle_timeout(t);
+        let b = out[0].attempt.unwrap();
+        let out = gw.attempt_failed_with(b, Failure::of_sip(Some(404)), t);
+        assert_eq!(report_status(&out), Status::NOT_OBTAINABLE);
     }
 
     #[test]

@@ -214,7 +214,17 @@ pub struct CoreOptions {
     pub own_scscf_capabilities: Vec<u32>,
     /// Other S-CSCFs the I-CSCF may select (URI, capabilities offered), after this core's own.
     pub other_scscfs: Vec<(String, Vec<u32>)>,
+    /// How long the I-CSCF waits for an S-CSCF's final response to a REGISTER before it selects
+    /// another S-CSCF (TS 24.229 §5.3.1.3; only when there is another to select, see
+    /// [`Icscf::may_reselect`]); `None`: [`DEFAULT_SCSCF_TIMEOUT`]. A transport error counts at
+    /// once.
+    pub icscf_scscf_timeout: Option<Duration>,
 }
+
+/// How long the I-CSCF waits by default for an S-CSCF's final response to a REGISTER before it
+/// selects another ([`CoreOptions::icscf_scscf_timeout`]): well within the 32 s a UE's client
+/// transaction waits (RFC 3261 Timer F), so the UE still gets the answer of the next S-CSCF.
+pub const DEFAULT_SCSCF_TIMEOUT: Duration = Duration::from_secs(4);
 
 impl CoreOptions {
     /// The embedded HSSs' S-CSCF capabilities ([`CoreOptions::scscf_capabilities`]).
@@ -242,6 +252,13 @@ impl CoreOptions {
     ) -> CoreOptions {
         self.own_scscf_capabilities = own;
         self.other_scscfs = others;
+        self
+    }
+
+    /// The I-CSCF's wait for an S-CSCF's answer to a REGISTER
+    /// ([`CoreOptions::icscf_scscf_timeout`]).
+    pub fn with_icscf_scscf_timeout(mut self, wait: Duration) -> CoreOptions {
+        self.icscf_scscf_timeout = Some(wait);
         self
     }
 
@@ -452,6 +469,109 @@ async fn relay_ack(proxy: &ProxyEndpoint, msg: OwnedMessage, next_hop_uri: Strin
     if let Ok(r) = proxy.locate(&next_hop_uri).await {
         if let Some(remote) = r.into_iter().next() {
             let _ = proxy.forward_stateless(msg, remote).await;
+        }
+    }
+}
+
+/// A REGISTER the I-CSCF sends to its S-CSCF on a client transaction of its own, selecting
+/// another S-CSCF while the one tried does not answer (TS 24.229 §5.3.1.3): what the proxy core
+/// would do for one target (Max-Forwards, the Route to the S-CSCF, its Via on top; the
+/// response relayed without it), except that the final response is seen before it goes
+/// upstream.
+struct IcscfRegister<'a, C> {
+    proxy: &'a ProxyEndpoint,
+    uac: &'a Endpoint,
+    icscf: &'a Icscf<C>,
+    /// How long an S-CSCF has to answer.
+    wait: Duration,
+}
+
+/// How sending a REGISTER to an S-CSCF went wrong ([`IcscfRegister::send`]).
+enum RegisterFailure {
+    /// No answer: the status the UE gets if no other S-CSCF answers — as the proxy core
+    /// answers a branch that timed out (408) or failed in transport (503, passed on as 500,
+    /// RFC 3261 §16.7 step 6).
+    NoAnswer(u16),
+    /// The request cannot be sent on at all: the UE gets this status.
+    Refused(u16),
+}
+
+impl<C: crate::cx::CxClient> IcscfRegister<'_, C> {
+    async fn run(
+        &self,
+        server: ims_txn::TxnId,
+        msg: &OwnedMessage,
+        mut r: crate::cscf::Reselection,
+    ) {
+        let mut failure = 408;
+        while let Some(scscf) = r.tried.last().cloned() {
+            match self.send(msg, &scscf).await {
+                Ok(resp) => return self.relay(server, resp).await,
+                Err(RegisterFailure::Refused(status)) => {
+                    let _ = self.proxy.reply(server, status).await;
+                    return;
+                }
+                Err(RegisterFailure::NoAnswer(status)) => failure = status,
+            }
+            match self.icscf.reselect(&mut r).await {
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let _ = self.proxy.reply(server, failure).await;
+    }
+
+    /// Sends `msg` to `scscf` and waits (at most [`IcscfRegister::wait`]) for its final
+    /// response.
+    async fn send(&self, msg: &OwnedMessage, scscf: &str) -> Result<OwnedMessage, RegisterFailure> {
+        let m = msg.as_message();
+        let mut e = m.edit();
+        e.decrement_max_forwards()
+            .map_err(|_| RegisterFailure::Refused(483))?;
+        e.push_front("Route", crate::cscf::lr(scscf));
+        let fwd = e
+            .to_owned_message()
+            .map_err(|_| RegisterFailure::Refused(500))?;
+        let Some(remote) = self
+            .uac
+            .locate(scscf)
+            .await
+            .ok()
+            .and_then(|r| r.into_iter().next())
+        else {
+            return Err(RegisterFailure::NoAnswer(500));
+        };
+        let answer = async {
+            match self.uac.request(fwd, remote).await {
+                Ok(ct) => ct.final_response().await,
+                Err(e) => Err(e),
+            }
+        };
+        match tokio::time::timeout(self.wait, answer).await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(ims_net::sip::NetError::Timeout)) | Err(_) => {
+                Err(RegisterFailure::NoAnswer(408))
+            }
+            Ok(Err(_)) => Err(RegisterFailure::NoAnswer(500)),
+        }
+    }
+
+    /// The S-CSCF's final response, our Via off, upstream (a 503 as 500, §16.7 step 6).
+    async fn relay(&self, server: ims_txn::TxnId, resp: OwnedMessage) {
+        let m = resp.as_message();
+        if m.status() == Some(503) {
+            let _ = self.proxy.reply(server, 500).await;
+            return;
+        }
+        let mut e = m.edit();
+        e.pop_via();
+        match e.to_owned_message() {
+            Ok(out) => {
+                let _ = self.proxy.respond(server, out).await;
+            }
+            Err(_) => {
+                let _ = self.proxy.reply(server, 500).await;
+            }
         }
     }
 }
@@ -768,6 +888,14 @@ impl ImsCore {
             let (proxy, mut events) =
                 ProxyEndpoint::bind(bind_cfg(ip, p.icscf, "icscf"), false).await?;
             core.proxies.push(proxy.clone());
+            // the I-CSCF as a UAC: a REGISTER that may need another S-CSCF goes out on a client
+            // transaction of its own, so a missing answer is seen before the UE gets one
+            let (uac, mut uac_in) = Endpoint::bind(bind_cfg(ip, 0, "icscf")).await?;
+            core.tasks.push(tokio::spawn(async move {
+                // nothing is addressed to this endpoint but responses; drain the rest
+                while uac_in.recv().await.is_some() {}
+            }));
+            let wait = options.icscf_scscf_timeout.unwrap_or(DEFAULT_SCSCF_TIMEOUT);
             core.tasks.push(tokio::spawn(async move {
                 while let Some(ev) = events.recv().await {
                     match ev {
@@ -777,9 +905,27 @@ impl ImsCore {
                             next_hop_uri,
                             ..
                         } => {
-                            let (proxy, icscf) = (proxy.clone(), icscf.clone());
+                            let (proxy, icscf, uac) = (proxy.clone(), icscf.clone(), uac.clone());
                             tokio::spawn(async move {
-                                let d = icscf.route(&msg.as_message()).await;
+                                let m = msg.as_message();
+                                let d = if m.method() == Some(Method::Register) {
+                                    match icscf.route_register(&m).await {
+                                        (Decision::Forward(_), Some(r))
+                                            if icscf.may_reselect(&r) =>
+                                        {
+                                            let reg = IcscfRegister {
+                                                proxy: &proxy,
+                                                uac: &uac,
+                                                icscf: &icscf,
+                                                wait,
+                                            };
+                                            return reg.run(server, &msg, r).await;
+                                        }
+                                        (d, _) => d,
+                                    }
+                                } else {
+                                    icscf.route(&m).await
+                                };
                                 apply(&proxy, server, d, &msg, &next_hop_uri).await;
                             });
                         }
@@ -1097,6 +1243,9 @@ async fn start_im(
     let anchor_cfg = ImSessionConfig {
         msrp_addr: SocketAddr::new(cfg.ip, cfg.im.msrp_port),
         route: vec![format!("<{scscf};lr>")],
+        // a B leg of an INVITE that came with no Route left goes to the S-CSCF that registered
+        // the caller at the IM server (TS 24.229 §5.7.3), e.g. another S-CSCF of the I-CSCF's
+        serving: Some(server.serving_scscf()),
         ..ImSessionConfig::default()
     }
     .next_hop_uri(&scscf);

@@ -41,7 +41,11 @@ impl Draft {
             self.has_cl = true;
         }
         let at = self.head.len();
-        let _ = write!(self.head, "{name}: {value}\r\n");
+        // the name and separators pushed directly: `fmt` only for the value
+        self.head.push_str(name);
+        self.head.push_str(": ");
+        let _ = write!(self.head, "{value}");
+        self.head.push_str("\r\n");
         if self.bad.is_none() {
             let line = &self.head.as_bytes()[at..self.head.len() - 2];
             let value_at = name.len() + 2;

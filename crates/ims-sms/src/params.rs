@@ -464,8 +464,24 @@ impl Status {
     pub const FORWARDED_UNCONFIRMED: Status = Status(0x01);
     /// 0x02: replaced by the SC.
     pub const REPLACED: Status = Status(0x02);
+    /// 0x40: remote procedure error (permanent).
+    pub const REMOTE_PROCEDURE_ERROR: Status = Status(0x40);
+    /// 0x41: incompatible destination (permanent).
+    pub const INCOMPATIBLE_DESTINATION: Status = Status(0x41);
+    /// 0x42: connection rejected by SME (permanent).
+    pub const CONNECTION_REJECTED: Status = Status(0x42);
+    /// 0x43: not obtainable (permanent).
+    pub const NOT_OBTAINABLE: Status = Status(0x43);
     /// 0x46: SM validity period expired.
     pub const VALIDITY_PERIOD_EXPIRED: Status = Status(0x46);
+    /// 0x62: no response from SME (temporary error, SC not trying any more).
+    pub const NO_RESPONSE_FROM_SME: Status = Status(0x62);
+
+    /// Whether the SC gave up for good: a permanent error, or a temporary one it no longer
+    /// tries (TS 23.040 §9.2.3.15, bits 6-5 = 10 or 11).
+    pub fn is_final_failure(self) -> bool {
+        (self.0 >> 5) & 3 >= 2
+    }
 
     /// Bits 6-5: 00 completed, 01 temporary error (SC still trying), 10 permanent error, 11
     /// temporary error (SC not trying any more).
@@ -509,6 +525,24 @@ impl CommandType {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_categories() {
+        assert!(!Status::DELIVERED.is_final_failure());
+        assert!(!Status(0x20).is_final_failure(), "SC still trying");
+        for s in [
+            Status::REMOTE_PROCEDURE_ERROR,
+            Status::NOT_OBTAINABLE,
+            Status::VALIDITY_PERIOD_EXPIRED,
+            Status::NO_RESPONSE_FROM_SME,
+        ] {
+            assert!(s.is_final_failure(), "{s:?}");
+        }
+        assert_eq!(
+            Status::NOT_OBTAINABLE.category(),
+            "permanent error, SC not trying"
+        );
+    }
 
     #[test]
     fn relative_validity_examples() {

@@ -1,6 +1,7 @@
 //! The transaction layer: every transaction of an element, message matching and the timer wheel,
 //! behind the sans-IO `handle_input` / `poll_output` / `poll_timeout` / `handle_timeout` shape.
 
+use crate::hash::FastMap;
 use crate::key::{Remote, Side, TxnKey};
 use crate::timer::{Timer, TimerConfig};
 use crate::transaction::{Ctx, Kind, State, Transaction};
@@ -10,7 +11,6 @@ use ims_sip::{Method, OwnedMessage, ResponseBuilder};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fmt;
-use std::sync::Arc;
 use std::time::Instant;
 
 /// A transaction handle, unique for the life of a [`TransactionLayer`].
@@ -182,12 +182,13 @@ pub struct TransactionLayer {
     cfg: Config,
     next_id: u64,
     seq: u64,
-    /// The key is shared with the transaction (one copy of its strings).
-    by_key: HashMap<Arc<TxnKey>, TxnId>,
+    /// Transactions by key (the transaction keeps a copy: a key is inline, copied without
+    /// allocating, up to 64 bytes of text).
+    by_key: FastMap<TxnKey, TxnId>,
     /// Boxed: the table then holds a pointer per slot instead of the whole state machine (it
     /// keeps up to twice as many slots as entries, and transactions wait up to 32 s in Completed
     /// over UDP).
-    txns: HashMap<TxnId, Box<Transaction>>,
+    txns: FastMap<TxnId, Box<Transaction>>,
     heap: BinaryHeap<Reverse<(Instant, u64, TxnId, Timer)>>,
     out: VecDeque<Output>,
     armed: Vec<(Instant, TxnId, Timer)>,
@@ -291,7 +292,7 @@ impl TransactionLayer {
 
     /// The key of a live transaction.
     pub fn key(&self, txn: TxnId) -> Option<&TxnKey> {
-        self.txns.get(&txn).map(|t| &*t.key)
+        self.txns.get(&txn).map(|t| &t.key)
     }
 
     /// The request that created a live transaction, until it has its final response: a
@@ -379,7 +380,7 @@ impl TransactionLayer {
 
     fn remove(&mut self, id: TxnId) {
         if let Some(t) = self.txns.remove(&id) {
-            self.by_key.remove(&*t.key);
+            self.by_key.remove(&t.key);
             if let Some(k) = t.merge_key {
                 if self.merge.get(&*k) == Some(&id) {
                     self.merge.remove(&*k);
@@ -387,8 +388,7 @@ impl TransactionLayer {
             }
             self.out.push_back(Output::Event(Event::Terminated {
                 txn: id,
-                // the map's copy is gone: the key is ours alone now
-                key: Arc::try_unwrap(t.key).unwrap_or_else(|k| (*k).clone()),
+                key: t.key,
             }));
         }
         self.prune();
@@ -422,7 +422,6 @@ impl TransactionLayer {
     fn insert(&mut self, key: TxnKey, kind: Kind, remote: Remote, msg: OwnedMessage) -> TxnId {
         self.next_id += 1;
         let id = TxnId(self.next_id);
-        let key = Arc::new(key);
         let t = Transaction::new(id, key.clone(), kind, remote, msg, &self.cfg.timers);
         self.by_key.insert(key, id);
         self.txns.insert(id, Box::new(t));
@@ -510,7 +509,7 @@ impl TransactionLayer {
             let id = self.by_key.get(&key).copied().filter(|id| {
                 // RFC 2543 peers: the ACK's To tag must be the one of our final response
                 let t = &self.txns[id];
-                !key.sent_by.is_empty()
+                !key.sent_by().is_empty()
                     || m.to().ok().flatten().and_then(|t| t.tag()) == t.response_to_tag.as_deref()
             });
             let to_tu = match id {
@@ -612,6 +611,6 @@ impl TransactionLayer {
     pub fn is_client(&self, txn: TxnId) -> bool {
         self.txns
             .get(&txn)
-            .is_some_and(|t| t.key.side == Side::Client)
+            .is_some_and(|t| t.key.side() == Side::Client)
     }
 }

@@ -56,6 +56,7 @@
 
 pub mod dialog;
 mod error;
+mod hash;
 mod key;
 mod layer;
 pub mod proxy;

@@ -10,6 +10,7 @@
 //! one comes out as [`ProxyEvent::Request`], and the application answers with
 //! [`Proxy::forward`] or [`Proxy::reply`].
 
+use crate::hash::FastMap;
 use crate::layer::{Config, Event, Input, Output, TransactionLayer, Transmit, TxnId};
 use crate::{Remote, TxnError};
 use bytes::Bytes;
@@ -19,7 +20,7 @@ use ims_sip::{
     ValidationConfig,
 };
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::time::Instant;
 
@@ -259,10 +260,10 @@ pub struct Proxy {
     response_filter: Option<ResponseFilter>,
     layer: TransactionLayer,
     out: VecDeque<ProxyOutput>,
-    contexts: HashMap<TxnId, Context>,
-    by_client: HashMap<TxnId, TxnId>,
+    contexts: FastMap<TxnId, Context>,
+    by_client: FastMap<TxnId, TxnId>,
     timer_c: BinaryHeap<Reverse<(Instant, u64, TxnId)>>,
-    timer_c_live: HashMap<TxnId, Instant>,
+    timer_c_live: FastMap<TxnId, Instant>,
     counter: u64,
     /// The input being handled came from an element of this process that already checked its
     /// syntax ([`Proxy::receive_checked`]).
@@ -272,8 +273,12 @@ pub struct Proxy {
 /// The loop-detection part of our branch (RFC 3261 §16.6 step 8): a hash of what stays the same
 /// when a request comes back to us unchanged — Request-URI as received, From and To tags, Call-ID,
 /// CSeq number, Proxy-Require, Proxy-Authorization and Route.
+///
+/// The hash is the crate's unkeyed folded-multiply hasher (the same value in every process, as
+/// the fixed-key SipHash it replaced: a request that comes back through another instance with
+/// the same sent-by is still recognised).
 pub fn loop_hash(m: &Message<'_>) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut h = crate::hash::FastHasher::default();
     m.request_uri_str().hash(&mut h);
     m.from().ok().flatten().and_then(|f| f.tag()).hash(&mut h);
     m.to().ok().flatten().and_then(|t| t.tag()).hash(&mut h);
@@ -289,6 +294,18 @@ pub fn loop_hash(m: &Message<'_>) -> u64 {
         }
     }
     h.finish()
+}
+
+/// Appends `v` in lowercase hex, zero-padded to `width` digits (what `{:0width$x}` writes).
+pub(crate) fn push_hex(s: &mut String, v: u64, width: usize) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let digits = (64 - v.leading_zeros() as usize).div_ceil(4).max(1);
+    for _ in digits..width {
+        s.push('0');
+    }
+    for i in (0..digits).rev() {
+        s.push(char::from(DIGITS[((v >> (4 * i)) & 15) as usize]));
+    }
 }
 
 /// The branch a stateless proxy puts in its Via (§16.11): the same for every retransmission of a
@@ -331,10 +348,10 @@ impl Proxy {
             cfg,
             response_filter: None,
             out: VecDeque::new(),
-            contexts: HashMap::new(),
-            by_client: HashMap::new(),
+            contexts: FastMap::default(),
+            by_client: FastMap::default(),
             timer_c: BinaryHeap::new(),
-            timer_c_live: HashMap::new(),
+            timer_c_live: FastMap::default(),
             counter: 0,
             checked_input: false,
         }
@@ -780,12 +797,19 @@ impl Proxy {
             }
         }
         self.counter += 1;
-        let branch = format!("z9hG4bK-{:016x}-{:x}", loop_hash(&m), self.counter);
-        e.push_via(format!(
-            "SIP/2.0/{} {};branch={branch}",
-            t.remote.transport.as_str(),
-            self.cfg.sent_by_for(t.remote.transport)
-        ));
+        // `SIP/2.0/<transport> <sent-by>;branch=z9hG4bK-<16 hex loop hash>-<counter in hex>`,
+        // written without `fmt` (one per forwarded request)
+        let sent_by = self.cfg.sent_by_for(t.remote.transport);
+        let mut via = String::with_capacity(40 + sent_by.len() + 16);
+        via.push_str("SIP/2.0/");
+        via.push_str(t.remote.transport.as_str());
+        via.push(' ');
+        via.push_str(sent_by);
+        via.push_str(";branch=z9hG4bK-");
+        push_hex(&mut via, loop_hash(&m), 16);
+        via.push('-');
+        push_hex(&mut via, self.counter, 1);
+        e.push_via(via);
         let fwd = e.to_owned_message()?;
         let client = self.layer.send_request(now, fwd.clone(), t.remote)?;
         self.by_client.insert(client, server);
@@ -1311,6 +1335,30 @@ mod tests {
     use super::*;
 
     /// The allocation-free checks say what the written-out comparisons they replace say.
+    #[test]
+    fn hex_is_written_as_fmt_writes_it() {
+        for v in [
+            0u64,
+            1,
+            9,
+            10,
+            15,
+            16,
+            255,
+            256,
+            0xabc,
+            u64::from(u32::MAX),
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            for w in [0usize, 1, 2, 16, 20] {
+                let mut s = String::from("x");
+                push_hex(&mut s, v, w);
+                assert_eq!(s, format!("x{v:0w$x}"));
+            }
+        }
+    }
+
     #[test]
     fn via_and_branch_checks_match_the_written_out_comparison() {
         let cfgs = [

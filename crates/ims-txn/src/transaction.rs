@@ -8,7 +8,6 @@ use crate::TxnError;
 use bytes::Bytes;
 use ims_sip::{HeaderName, Method, OwnedMessage, RequestBuilder, ResponseBuilder};
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The four kinds of transaction.
@@ -52,7 +51,7 @@ pub(crate) struct Ctx<'c> {
 
 pub(crate) struct Transaction {
     pub(crate) id: TxnId,
-    pub(crate) key: Arc<TxnKey>,
+    pub(crate) key: TxnKey,
     pub(crate) kind: Kind,
     pub(crate) state: State,
     pub(crate) remote: Remote,
@@ -76,7 +75,7 @@ pub(crate) struct Transaction {
 impl Transaction {
     pub(crate) fn new(
         id: TxnId,
-        key: Arc<TxnKey>,
+        key: TxnKey,
         kind: Kind,
         remote: Remote,
         request: OwnedMessage,

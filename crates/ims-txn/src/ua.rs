@@ -11,6 +11,7 @@
 //! transaction.
 
 use crate::dialog::{Dialog, DialogId, DialogState};
+use crate::hash::FastMap;
 use crate::layer::{Config, Event, Input, Output, TransactionLayer, Transmit, TxnId};
 use crate::{Remote, TxnError};
 use bytes::Bytes;
@@ -364,17 +365,17 @@ pub struct UserAgent {
     layer: TransactionLayer,
     out: VecDeque<UaOutput>,
     dialogs: HashMap<DialogId, DialogEntry>,
-    uac: HashMap<TxnId, UacTxn>,
-    uas: HashMap<TxnId, UasTxn>,
+    uac: FastMap<TxnId, UacTxn>,
+    uas: FastMap<TxnId, UasTxn>,
     timers: BinaryHeap<Reverse<(Instant, u64, UaTimer)>>,
     live: HashMap<UaTimer, Instant>,
     rng: u64,
     counter: u64,
     seq: u64,
     /// INVITEs re-sent after 422: new client transaction → the id the application holds.
-    alias: HashMap<TxnId, TxnId>,
+    alias: FastMap<TxnId, TxnId>,
     /// The reverse: the application's id → the INVITE transaction now in flight.
-    current: HashMap<TxnId, TxnId>,
+    current: FastMap<TxnId, TxnId>,
     retry_422: bool,
     bye_extra_forks: bool,
     /// Via sent-by for some transports when it differs from `cfg.sent_by` (a TLS listener on
@@ -476,15 +477,15 @@ impl UserAgent {
             layer,
             out: VecDeque::new(),
             dialogs: HashMap::new(),
-            uac: HashMap::new(),
-            uas: HashMap::new(),
+            uac: FastMap::default(),
+            uas: FastMap::default(),
             timers: BinaryHeap::new(),
             live: HashMap::new(),
             rng,
             counter: 0,
             seq: 0,
-            alias: HashMap::new(),
-            current: HashMap::new(),
+            alias: FastMap::default(),
+            current: FastMap::default(),
             retry_422: true,
             bye_extra_forks: true,
             sent_by_for: Vec::new(),
@@ -552,6 +553,14 @@ impl UserAgent {
     /// The transaction layer underneath (read-only).
     pub fn layer(&self) -> &TransactionLayer {
         &self.layer
+    }
+
+    /// Keeps the last `n` requests and responses sent through the transaction layer
+    /// ([`TransactionLayer::keep_sent`]), so a transport handing them to a co-located receiver
+    /// can give it the parsed message ([`TransactionLayer::sent_message`] on
+    /// [`UserAgent::layer`]).
+    pub fn keep_sent(&mut self, n: usize) {
+        self.layer.keep_sent(n);
     }
 
     /// A dialog by id.

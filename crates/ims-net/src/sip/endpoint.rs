@@ -4,6 +4,7 @@
 use super::driver::{self, Command, Core, Sockets};
 use super::resolve::{locate, Dns, StaticDns, Target};
 use super::NetError;
+use bytes::Bytes;
 use ims_sip::{Method, OwnedMessage, ParserConfig};
 use ims_txn::dialog::{Dialog, DialogId};
 use ims_txn::ua::{Answer, InviteParams, UaConfig, UaEvent, UaOutput, UserAgent};
@@ -231,6 +232,11 @@ impl Endpoint {
         let local = sockets.local;
         let tls_local = sockets.tls_local;
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        if cfg.local.is_some() {
+            // requests and responses to co-located endpoints go over in parsed form (the
+            // outputs of one input are drained before the next input, so a few suffice)
+            ua.keep_sent(SENT_KEPT);
+        }
         let core = UaCore {
             ua,
             waiters: HashMap::new(),
@@ -438,6 +444,9 @@ impl Endpoint {
 
 type Waiter = mpsc::UnboundedSender<Result<OwnedMessage, NetError>>;
 
+/// How many sent messages a UA endpoint with in-process links keeps for the parsed hand-off.
+const SENT_KEPT: usize = 16;
+
 /// The UA core with the per-request response channels.
 pub(crate) struct UaCore {
     ua: UserAgent,
@@ -452,6 +461,9 @@ impl Core for UaCore {
     }
     fn handle_timeout(&mut self, now: Instant) {
         self.ua.handle_timeout(now);
+    }
+    fn sent_message(&self, bytes: &Bytes) -> Option<OwnedMessage> {
+        self.ua.layer().sent_message(bytes).cloned()
     }
     fn receive(&mut self, now: Instant, msg: OwnedMessage, remote: Remote) {
         // a message no transaction can be derived from (no Via branch, no CSeq) is dropped

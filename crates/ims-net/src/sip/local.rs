@@ -15,7 +15,6 @@
 use super::transport::Inbound;
 use bytes::Bytes;
 use ims_sip::OwnedMessage;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use tokio::sync::mpsc;
@@ -38,7 +37,15 @@ use tokio::sync::mpsc;
 /// traffic you trust in one table.
 #[derive(Debug, Clone, Default)]
 pub struct LocalLinks {
-    peers: Arc<RwLock<HashMap<SocketAddr, mpsc::UnboundedSender<Inbound>>>>,
+    /// (address, inbound channel), one entry per address: a process has a handful of
+    /// co-located endpoints, so a scan beats hashing the address at every hand-off.
+    peers: Arc<RwLock<Peers>>,
+}
+
+type Peers = Vec<(SocketAddr, mpsc::UnboundedSender<Inbound>)>;
+
+fn find(p: &Peers, at: SocketAddr) -> Option<&mpsc::UnboundedSender<Inbound>> {
+    p.iter().find(|(a, _)| *a == at).map(|(_, tx)| tx)
 }
 
 impl LocalLinks {
@@ -51,28 +58,29 @@ impl LocalLinks {
     pub fn addresses(&self) -> Vec<SocketAddr> {
         self.peers
             .read()
-            .map(|p| p.keys().copied().collect())
+            .map(|p| p.iter().map(|(a, _)| *a).collect())
             .unwrap_or_default()
     }
 
     pub(crate) fn register(&self, at: SocketAddr, tx: mpsc::UnboundedSender<Inbound>) {
         if let Ok(mut p) = self.peers.write() {
-            p.insert(at, tx);
+            match p.iter_mut().find(|(a, _)| *a == at) {
+                Some(e) => e.1 = tx,
+                None => p.push((at, tx)),
+            }
         }
     }
 
     /// Removes `at` if it is still the endpoint whose inbound channel is `tx`.
     pub(crate) fn unregister(&self, at: SocketAddr, tx: &mpsc::UnboundedSender<Inbound>) {
         if let Ok(mut p) = self.peers.write() {
-            if p.get(&at).is_some_and(|t| t.same_channel(tx)) {
-                p.remove(&at);
-            }
+            p.retain(|(a, t)| !(*a == at && t.same_channel(tx)));
         }
     }
 
     /// Whether an endpoint is registered at `to`.
     pub(crate) fn has(&self, to: SocketAddr) -> bool {
-        self.peers.read().is_ok_and(|p| p.contains_key(&to))
+        self.peers.read().is_ok_and(|p| find(&p, to).is_some())
     }
 
     /// Hands `bytes` from `from` to the endpoint registered at `to` — as `parsed`, the message
@@ -86,7 +94,7 @@ impl LocalLinks {
         parsed: Option<OwnedMessage>,
     ) -> Option<Bytes> {
         let tx = match self.peers.read() {
-            Ok(p) => match p.get(&to) {
+            Ok(p) => match find(&p, to) {
                 Some(tx) => tx.clone(),
                 None => return Some(bytes),
             },
