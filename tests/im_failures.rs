@@ -25,30 +25,27 @@
 //! Ports 7126-7129, 7132-7134, 7171-7181 (helper range).
 
 mod common;
+mod im_common;
 
-use ims::msrp::cpim::{Cpim, CpimBuilder};
-use ims::msrp::imdn::Imdn;
-use ims::net::sip::{Endpoint, EndpointConfig};
+use im_common::bodies::{cpim_asking, imdn_of, msisdn_less, rp_submit};
+#[cfg(feature = "redis")]
+use im_common::standalone::redis;
+use im_common::standalone::{bind_with_events, next, start_crashable, Client, SC};
+use im_common::LO;
 use ims::nf::im_server::{ImServer, ImServerConfig, Numbering};
-use ims::sip::{Method, OwnedMessage, RequestBuilder};
-use ims::sms::{
-    self, answer, Address, Direction, RpBody, RpCause, RpMessage, Status, Submit, Tpdu,
-};
+use ims::sip::OwnedMessage;
+use ims::sms::{self, answer, Direction, RpBody, RpCause, RpMessage, Status, Tpdu};
 use ims::txn::ua::{Answer, UaEvent};
-use ims::txn::Remote;
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-const LO: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
-const WAIT: Duration = Duration::from_secs(10);
 const ALICE: &str = "sip:alice@ims.example.org";
 const BOB: &str = "sip:bob@ims.example.org";
 const CAROL: &str = "sip:carol@ims.example.org";
 const DAVE: &str = "sip:dave@ims.example.org";
-const SC: &str = "sip:+15550000@ims.example.org";
 
 /// What each recipient's requests get (by Request-URI; 200 when not listed).
 type Answers = Arc<Mutex<HashMap<&'static str, u16>>>;
@@ -56,12 +53,7 @@ type Answers = Arc<Mutex<HashMap<&'static str, u16>>>;
 /// The scripted S-CSCF on `port`: every request gets the status `answers` sets for its
 /// Request-URI and goes to the returned channel with it.
 async fn scscf(port: u16) -> (Answers, mpsc::UnboundedReceiver<(u16, OwnedMessage)>) {
-    let (ep, mut incoming) = Endpoint::bind(EndpointConfig {
-        addr: SocketAddr::new(LO, port),
-        ..EndpointConfig::default()
-    })
-    .await
-    .expect("S-CSCF binds");
+    let (ep, mut incoming) = bind_with_events(port, "S-CSCF").await;
     let answers: Answers = Arc::default();
     let (tx, rx) = mpsc::unbounded_channel();
     let a = answers.clone();
@@ -110,109 +102,10 @@ fn config(port: u16, scscf: u16) -> ImServerConfig {
     c
 }
 
-/// A UE-side endpoint that sends requests straight to the IM server (as the S-CSCF would).
-struct Client {
-    ep: Endpoint,
-    server: SocketAddr,
-    seq: u32,
-}
-
-impl Client {
-    async fn new(port: u16, server: SocketAddr) -> Client {
-        let (ep, _events) = Endpoint::bind(EndpointConfig {
-            addr: SocketAddr::new(LO, port),
-            ..EndpointConfig::default()
-        })
-        .await
-        .expect("client binds");
-        Client { ep, server, seq: 0 }
-    }
-
-    async fn send(&mut self, b: RequestBuilder) -> u16 {
-        self.seq += 1;
-        let m = b
-            .header("Max-Forwards", 70)
-            .header(
-                "Call-ID",
-                format!("fail-{}-{}", self.seq, self.ep.local_addr()),
-            )
-            .build()
-            .expect("request");
-        let t = self
-            .ep
-            .request(m, Remote::udp(self.server))
-            .await
-            .expect("sent");
-        let r = tokio::time::timeout(WAIT, t.final_response())
-            .await
-            .expect("answer in time")
-            .expect("answer");
-        r.as_message().status().unwrap_or(0)
-    }
-
-    async fn message(&mut self, from: &str, ruri: &str, ct: &str, body: Vec<u8>) -> u16 {
-        let seq = self.seq;
-        self.send(
-            RequestBuilder::new(Method::Message, ruri)
-                .header("From", format!("<{from}>;tag=f{seq}"))
-                .header("To", format!("<{ruri}>"))
-                .header("CSeq", "1 MESSAGE")
-                .header("P-Asserted-Identity", format!("<{from}>"))
-                .body(ct, body),
-        )
-        .await
-    }
-
-    /// `from` sends the RP message `body` to the service centre: 202.
-    async fn sms(&mut self, from: &str, body: Vec<u8>) {
-        let code = self
-            .message(from, SC, "application/vnd.3gpp.sms", body)
-            .await;
-        assert_eq!(code, 202);
-    }
-
-    /// A third-party REGISTER for `impu` from the scripted S-CSCF on `scscf`.
-    async fn register(&mut self, impu: &str, scscf: u16) -> u16 {
-        let s = format!("sip:127.0.0.1:{scscf}");
-        self.send(
-            RequestBuilder::new(Method::Register, &format!("sip:{}", self.server))
-                .header("From", format!("<{s}>;tag=tp"))
-                .header("To", format!("<{impu}>"))
-                .header("CSeq", "1 REGISTER")
-                .header("Contact", format!("<{s}>"))
-                .header("Expires", 600),
-        )
-        .await
-    }
-}
-
-/// RP-DATA with an SMS-SUBMIT of `text` to `number`, asking for a status report.
+/// RP-DATA (RP-MR 7) with an SMS-SUBMIT (TP-MR 5) of `text` to `number`, asking for a status
+/// report.
 fn submit(number: &str, text: &str) -> Vec<u8> {
-    let sub = Submit {
-        reject_duplicates: false,
-        reply_path: false,
-        status_report_request: true,
-        message_reference: 5,
-        destination: Address::international(number),
-        pid: Default::default(),
-        dcs: Default::default(),
-        validity_period: None,
-        user_data: sms::UserData::gsm7(text, Default::default()).expect("GSM 7-bit text"),
-    };
-    let tpdu = Tpdu::Submit(sub).encode().expect("SUBMIT");
-    RpMessage::data_mo(7, Address::international("15550000"), &tpdu)
-        .encode()
-        .expect("RP-DATA")
-}
-
-async fn next(
-    rx: &mut mpsc::UnboundedReceiver<(u16, OwnedMessage)>,
-    what: &str,
-) -> (u16, OwnedMessage) {
-    tokio::time::timeout(WAIT, rx.recv())
-        .await
-        .unwrap_or_else(|_| panic!("the S-CSCF waited in vain for {what}"))
-        .expect("open")
+    rp_submit(7, 5, number, true, text)
 }
 
 /// The next request to `to`, skipping none: anything else first is a failure.
@@ -273,7 +166,7 @@ async fn permanent_failures_end_an_sms_at_once_temporary_ones_keep_it() {
     let im = ImServer::start(config(7127, 7126))
         .await
         .expect("IM server");
-    let mut ue = Client::new(7128, im.local_addr()).await;
+    let mut ue = Client::new(7128, im.local_addr(), "fail").await;
 
     // 404 for Carol: no further attempt, the status report says "not obtainable" at once
     set(&answers, CAROL, 404);
@@ -332,7 +225,8 @@ async fn permanent_failures_end_an_sms_at_once_temporary_ones_keep_it() {
     const NOBODY: &str = "sip:nobody@ims.example.org";
     set(&answers, NOBODY, 404);
     let ct = "multipart/mixed;boundary=b1";
-    ue.message(DAVE, SC, ct, msisdn_less(NOBODY)).await;
+    ue.message(DAVE, SC, ct, msisdn_less(NOBODY, true, "by SIP URI"))
+        .await;
     let (code, _) = next_to(&mut seen, NOBODY, "the MSISDN-less SMS-DELIVER").await;
     assert_eq!(code, 404);
     let (_, answer) = next_to(&mut seen, DAVE, "the RP answer to Dave").await;
@@ -347,59 +241,16 @@ async fn permanent_failures_end_an_sms_at_once_temporary_ones_keep_it() {
     im.shutdown();
 }
 
-/// A multipart/mixed MSISDN-less submission (TS 24.341 Annex B.7): RP-DATA (RP-MR 3) whose
-/// TP-DA is the dummy MSISDN and a short-message-info naming `to`.
-fn msisdn_less(to: &str) -> Vec<u8> {
-    let sub = Submit {
-        reject_duplicates: false,
-        reply_path: false,
-        status_report_request: true,
-        message_reference: 9,
-        destination: Address::international("000000000000000"),
-        pid: Default::default(),
-        dcs: Default::default(),
-        validity_period: None,
-        user_data: sms::UserData::gsm7("by SIP URI", Default::default()).expect("text"),
-    };
-    let tpdu = Tpdu::Submit(sub).encode().expect("SUBMIT");
-    let rp = RpMessage::data_mo(3, Address::international("15550000"), &tpdu)
-        .encode()
-        .expect("RP-DATA");
-    let mut body = b"--b1\r\nContent-Type: application/vnd.3gpp.sms\r\n\r\n".to_vec();
-    body.extend_from_slice(&rp);
-    body.extend_from_slice(
-        format!(
-            "\r\n--b1\r\nContent-Type: application/vnd.3gpp.sms+xml\r\n\r\n\
-             <?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n\
-             <short-message-info><To>{to}</To></short-message-info>\r\n--b1--\r\n"
-        )
-        .as_bytes(),
-    );
-    body
-}
-
 /// A CPIM IM from Alice to Bob asking for both delivery notifications.
 fn cpim(id: &str, text: &str) -> Vec<u8> {
-    CpimBuilder::new(&format!("<{ALICE}>"), &format!("<{BOB}>"))
-        .ns("imdn", "urn:ietf:params:imdn")
-        .header("imdn.Message-ID", id)
-        .header(
-            "imdn.Disposition-Notification",
-            "positive-delivery, negative-delivery",
-        )
-        .datetime("2026-11-26T20:00:00Z")
-        .content("text/plain;charset=UTF-8", text.as_bytes())
-        .to_bytes()
-}
-
-/// The IMDN carried by the CPIM body of `m`.
-fn imdn_of(m: &OwnedMessage) -> Imdn {
-    let c = Cpim::parse(m.as_message().body()).expect("CPIM");
-    assert_eq!(
-        c.content_type().unwrap().unwrap().to_string(),
-        "message/imdn+xml"
-    );
-    Imdn::parse(std::str::from_utf8(c.body).unwrap()).expect("IMDN")
+    cpim_asking(
+        ALICE,
+        BOB,
+        id,
+        "positive-delivery, negative-delivery",
+        "2026-11-26T20:00:00Z",
+        text,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -408,7 +259,7 @@ async fn a_stored_im_meeting_a_permanent_failure_gets_its_failed_imdn_at_once() 
     let im = ImServer::start(config(7132, 7129))
         .await
         .expect("IM server");
-    let mut ue = Client::new(7133, im.local_addr()).await;
+    let mut ue = Client::new(7133, im.local_addr(), "fail").await;
 
     // Bob is not registered: stored
     set(&answers, BOB, 480);
@@ -421,7 +272,7 @@ async fn a_stored_im_meeting_a_permanent_failure_gets_its_failed_imdn_at_once() 
     assert_eq!(im.stored_ims(), 1);
     // Bob registers, but his UE does not take CPIM: 415 ends it, failed IMDN at once
     set(&answers, BOB, 415);
-    assert_eq!(ue.register(BOB, 7129).await, 200);
+    assert_eq!(ue.third_party_register(BOB, 7129).await, 200);
     let (code, _) = next_to(&mut seen, BOB, "the stored IM").await;
     assert_eq!(code, 415);
     let (_, n) = next_to(&mut seen, ALICE, "the failed IMDN").await;
@@ -468,17 +319,8 @@ async fn crash_and_deliver_once(
     answers: Answers,
     seen: &mut mpsc::UnboundedReceiver<(u16, OwnedMessage)>,
 ) -> ImServer {
-    let crash = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let im = crash
-        .spawn(ImServer::start(cfg.clone()))
-        .await
-        .expect("start task")
-        .expect("IM server");
-    let mut ue = Client::new(ue1, im.local_addr()).await;
+    let (crash, im) = start_crashable(&cfg).await;
+    let mut ue = Client::new(ue1, im.local_addr(), "fail").await;
     set(&answers, BOB, 480);
     let plain = b"plain, kept".to_vec();
     let cpim_body = cpim("m-crash", "cpim, kept");
@@ -503,9 +345,9 @@ async fn crash_and_deliver_once(
     cfg2.listen = SocketAddr::new(LO, port2);
     let im = ImServer::start(cfg2).await.expect("IM server restarts");
     assert_eq!(im.stored_ims(), 2, "both reloaded");
-    let mut ue = Client::new(ue2, im.local_addr()).await;
+    let mut ue = Client::new(ue2, im.local_addr(), "fail").await;
     set(&answers, BOB, 200);
-    assert_eq!(ue.register(BOB, scscf_port).await, 200);
+    assert_eq!(ue.third_party_register(BOB, scscf_port).await, 200);
     let (_, first) = next_to(seen, BOB, "the stored text/plain IM").await;
     assert_eq!(first.as_message().body(), &plain[..]);
     assert_eq!(
@@ -522,7 +364,7 @@ async fn crash_and_deliver_once(
     );
     assert_eq!(im.stored_ims(), 0);
     // a second registration (a re-registration) delivers nothing again
-    assert_eq!(ue.register(BOB, scscf_port).await, 200);
+    assert_eq!(ue.third_party_register(BOB, scscf_port).await, 200);
     assert_quiet(seen, Duration::from_secs(3), "each IM arrives once").await;
     im
 }
@@ -557,28 +399,9 @@ async fn stored_ims_survive_a_crash_with_redis_and_arrive_once() {
     let im = crash_and_deliver_once(cfg, 7180, 7181, 7171, 7178, answers, &mut seen).await;
     im.sync_store().await;
     assert_eq!(
-        hlen(redis.port(), "fail:im").await,
+        redis::hlen(redis.port(), "fail:im").await,
         Some(0),
         "Redis is empty"
     );
     im.shutdown();
-}
-
-/// `HLEN key` over a fresh connection.
-#[cfg(feature = "redis")]
-async fn hlen(port: u16, key: &str) -> Option<i64> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut c = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .ok()?;
-    let req = format!("*2\r\n$4\r\nHLEN\r\n${}\r\n{key}\r\n", key.len());
-    c.write_all(req.as_bytes()).await.ok()?;
-    let mut buf = [0u8; 64];
-    let n = c.read(&mut buf).await.ok()?;
-    std::str::from_utf8(&buf[..n])
-        .ok()?
-        .strip_prefix(':')?
-        .trim_end()
-        .parse()
-        .ok()
 }

@@ -28,6 +28,7 @@
 mod common;
 mod im_common;
 
+use im_common::bodies::rp_submit;
 use im_common::{enum_table, ifc, impi, K, LO, OP, WAIT};
 use ims::auth::aka::{Usim, DEFAULT_IND_BITS};
 use ims::auth::milenage::{Milenage, OperatorKey};
@@ -212,22 +213,10 @@ fn submit(tp_mr: u8, srr: bool, text: &str) -> Vec<u8> {
     submit_to("15550002", tp_mr, srr, text)
 }
 
+/// RP-DATA (RP-MR 7) with an SMS-SUBMIT (TP-MR `tp_mr`) of `text` to `number`, asking for a
+/// status report when `srr`.
 fn submit_to(number: &str, tp_mr: u8, srr: bool, text: &str) -> Vec<u8> {
-    let sub = Submit {
-        reject_duplicates: false,
-        reply_path: false,
-        status_report_request: srr,
-        message_reference: tp_mr,
-        destination: Address::international(number),
-        pid: Default::default(),
-        dcs: Default::default(),
-        validity_period: None,
-        user_data: sms::UserData::gsm7(text, Default::default()).expect("GSM 7-bit text"),
-    };
-    let tpdu = Tpdu::Submit(sub).encode().expect("SUBMIT");
-    RpMessage::data_mo(7, Address::international("15550000"), &tpdu)
-        .encode()
-        .expect("RP-DATA")
+    rp_submit(7, tp_mr, number, srr, text)
 }
 
 fn sms_body(m: &OwnedMessage) -> Vec<u8> {

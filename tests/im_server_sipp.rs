@@ -69,6 +69,50 @@ fn scenario_dir(tag: &str, files: &[&str]) -> (common::TempDir, PathBuf) {
     (dir, d)
 }
 
+/// The scenarios and body of an MO SMS from one SIPp UE to another, both registered with
+/// IMS-AKA, that receives it with `im_sms_mt.xml`.
+const SMS_FILES: [&str; 5] = [
+    "im_sms_mo.xml",
+    "im_sms_mt.xml",
+    "im_sms_ue_ooc.xml",
+    "ims_register.xml",
+    "im_sms_submit.bin",
+];
+
+/// [`scenario_dir`] with the [`SMS_FILES`] and `extra`.
+fn sms_scenario_dir(tag: &str, extra: &[&str]) -> (common::TempDir, PathBuf) {
+    let files: Vec<&str> = SMS_FILES.iter().chain(extra).copied().collect();
+    scenario_dir(tag, &files)
+}
+
+/// The size of the file `f` in `d`, as SIPp's `-key` takes it.
+fn file_len(d: &Path, f: &str) -> String {
+    std::fs::metadata(d.join(f)).unwrap().len().to_string()
+}
+
+/// SIPp from PATH (see `common::interop_tool`: `None` skips the test).
+fn sipp_bin() -> Option<PathBuf> {
+    common::interop_tool("sipp", "apt-get install sip-tester")
+}
+
+/// The core `cfg` describes, started and past [`wait_for_hss`] (its HSS answers).
+async fn start_core(cfg: CoreConfig) -> ImsCore {
+    let pcscf = cfg.ports.pcscf;
+    let core = ImsCore::start(cfg).await.expect("core starts");
+    wait_for_hss(SocketAddr::new(LO, pcscf)).await;
+    core
+}
+
+/// Polls `done` every 100 ms, at most `tries` times (the caller asserts what it waited for).
+async fn settle(tries: usize, done: impl Fn() -> bool) {
+    for _ in 0..tries {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// RP-DATA MO (RP-MR 1, RP-DA +15550000) with SMS-SUBMIT (TP-MR 1, TP-SRR, TP-DA +15550002).
 fn submit_body() -> Vec<u8> {
     let sub = Submit {
@@ -294,48 +338,66 @@ fn args(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
+/// The SIPp arguments `v`, then those that run it once as a UE on 127.0.0.1:`port`.
+fn once_on(port: &str, v: &[&str]) -> Vec<String> {
+    let mut a = args(v);
+    a.extend(args(&["-i", "127.0.0.1", "-p", port, "-m", "1"]));
+    a
+}
+
 /// SIPp UE `user` (IMPI `user@ims.example.org`) on `port` registering through `pcscf` with
 /// IMS-AKA (`ims_register.xml`).
 fn register_args(pcscf: &str, user: &str, port: &str) -> Vec<String> {
-    args(&[
-        pcscf,
-        "-sf",
-        "ims_register.xml",
-        "-s",
-        user,
-        "-au",
-        &format!("{user}@ims.example.org"),
-        "-i",
-        "127.0.0.1",
-        "-p",
+    once_on(
         port,
-        "-m",
-        "1",
-    ])
+        &[
+            pcscf,
+            "-sf",
+            "ims_register.xml",
+            "-s",
+            user,
+            "-au",
+            &format!("{user}@ims.example.org"),
+        ],
+    )
 }
 
 /// SIPp UE `user` on `port` submitting one SMS through `pcscf` (`im_sms_mo.xml`, body
 /// `im_sms_submit.bin` of `rp_len` octets), answering what the IP-SM-GW sends it with
 /// `im_sms_ue_ooc.xml`.
 fn mo_sms_args(pcscf: &str, user: &str, rp_len: &str, port: &str) -> Vec<String> {
-    args(&[
-        pcscf,
-        "-sf",
-        "im_sms_mo.xml",
-        "-oocsf",
-        "im_sms_ue_ooc.xml",
-        "-s",
-        user,
-        "-key",
-        "rp_len",
-        rp_len,
-        "-i",
-        "127.0.0.1",
-        "-p",
+    once_on(
         port,
-        "-m",
-        "1",
-    ])
+        &[
+            pcscf,
+            "-sf",
+            "im_sms_mo.xml",
+            "-oocsf",
+            "im_sms_ue_ooc.xml",
+            "-s",
+            user,
+            "-key",
+            "rp_len",
+            rp_len,
+        ],
+    )
+}
+
+/// SIPp UE `user` on `port` receiving one SMS-DELIVER (`im_sms_mt.xml`) and answering it with
+/// the RP-ACK `im_sms_deliver_ack.bin` of `ack_len` octets.
+fn mt_sms_args(user: &str, ack_len: &str, port: &str) -> Vec<String> {
+    once_on(
+        port,
+        &[
+            "-sf",
+            "im_sms_mt.xml",
+            "-s",
+            user,
+            "-key",
+            "ack_len",
+            ack_len,
+        ],
+    )
 }
 
 fn leaves<'a>(v: &'a Value, out: &mut Vec<(&'a str, &'a str)>) {
@@ -371,26 +433,12 @@ fn num(v: &str) -> u32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_mo_and_mt_sms_through_the_core() {
-    let Some(bin) = common::interop_tool("sipp", "apt-get install sip-tester") else {
+    let Some(bin) = sipp_bin() else {
         return;
     };
-    let (_dir, d) = scenario_dir(
-        "sipp",
-        &[
-            "im_sms_mo.xml",
-            "im_sms_mt.xml",
-            "im_sms_ue_ooc.xml",
-            "ims_register.xml",
-            "im_sms_submit.bin",
-            "im_sms_deliver_ack.bin",
-        ],
-    );
-    let rp_len = std::fs::metadata(d.join("im_sms_submit.bin"))
-        .unwrap()
-        .len();
-    let ack_len = std::fs::metadata(d.join("im_sms_deliver_ack.bin"))
-        .unwrap()
-        .len();
+    let (_dir, d) = sms_scenario_dir("sipp", &["im_sms_deliver_ack.bin"]);
+    let rp_len = file_len(&d, "im_sms_submit.bin");
+    let ack_len = file_len(&d, "im_sms_deliver_ack.bin");
     let base = 7150;
     let tshark = common::interop_tool("tshark", "apt-get install tshark");
     let pcap = d.join("sms.pcap");
@@ -399,45 +447,25 @@ async fn sipp_mo_and_mt_sms_through_the_core() {
         Some(t) => common::LiveCapture::start(t, "udp portrange 7150-7199", pcap.clone()).await,
         None => None,
     };
-    let core = ImsCore::start(config(base)).await.expect("core starts");
-    wait_for_hss(SocketAddr::new(LO, base)).await;
+    let core = start_core(config(base)).await;
     let pcscf = format!("127.0.0.1:{base}");
     let register = |user, port| register_args(&pcscf, user, port);
     let (ok, out) = sipp(&bin, &d, &register("001010000000002", "7192")).await;
     assert!(ok, "B registers:\n{out}");
     let (bin2, d2) = (bin.clone(), d.clone());
-    let mt_args = args(&[
-        "-sf",
-        "im_sms_mt.xml",
-        "-s",
-        "001010000000002",
-        "-key",
-        "ack_len",
-        &ack_len.to_string(),
-        "-i",
-        "127.0.0.1",
-        "-p",
-        "7192",
-        "-m",
-        "1",
-    ]);
+    let mt_args = mt_sms_args("001010000000002", &ack_len, "7192");
     let mt = tokio::spawn(async move { sipp(&bin2, &d2, &mt_args).await });
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (ok, out) = sipp(&bin, &d, &register("001010000000001", "7191")).await;
     assert!(ok, "A registers:\n{out}");
-    let mo = mo_sms_args(&pcscf, "001010000000001", &rp_len.to_string(), "7191");
+    let mo = mo_sms_args(&pcscf, "001010000000001", &rp_len, "7191");
     let (ok, out) = sipp(&bin, &d, &mo).await;
     assert!(ok, "MO SMS (SIPp A):\n{out}");
     let (ok, out) = mt.await.expect("MT task");
     assert!(ok, "MT SMS (SIPp B):\n{out}");
 
     let im = core.im_server().expect("IM server");
-    for _ in 0..30 {
-        if im.queued() == 0 && im.stats().sms_sent == 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    settle(30, || im.queued() == 0 && im.stats().sms_sent == 3).await;
     let st = im.stats();
     assert_eq!(im.queued(), 0, "delivered and acknowledged: {st:?}");
     assert_eq!(
@@ -516,7 +544,7 @@ async fn sipp_mo_and_mt_sms_through_the_core() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_mt_memory_full_then_smma_delivers_the_stored_sms() {
-    let Some(bin) = common::interop_tool("sipp", "apt-get install sip-tester") else {
+    let Some(bin) = sipp_bin() else {
         return;
     };
     let (_dir, d) = scenario_dir(
@@ -532,11 +560,8 @@ async fn sipp_mt_memory_full_then_smma_delivers_the_stored_sms() {
             "sms_deliver_ack_mr2.bin",
         ],
     );
-    let len = |f: &str| std::fs::metadata(d.join(f)).unwrap().len().to_string();
-    let core = ImsCore::start(config_on([7053, 7054, 7055, 7056, 7057, 7058, 7059]))
-        .await
-        .expect("core starts");
-    wait_for_hss(SocketAddr::new(LO, 7053)).await;
+    let len = |f: &str| file_len(&d, f);
+    let core = start_core(config_on([7053, 7054, 7055, 7056, 7057, 7058, 7059])).await;
     let pcscf = "127.0.0.1:7053";
     let register = |user, port| register_args(pcscf, user, port);
     let (ok, out) = sipp(&bin, &d, &register("001010000000002", "7062")).await;
@@ -573,12 +598,7 @@ async fn sipp_mt_memory_full_then_smma_delivers_the_stored_sms() {
     assert!(ok, "MO SMS (SIPp A):\n{out}");
     let (ok, out) = mt.await.expect("MT task");
     assert!(ok, "MT SMS with memory full, then RP-SMMA (SIPp B):\n{out}");
-    for _ in 0..50 {
-        if im.queued() == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    settle(50, || im.queued() == 0).await;
     let st = im.stats();
     assert_eq!(im.queued(), 0, "delivered after the RP-SMMA: {st:?}");
     // A's SUBMIT, B's RP-ERROR, RP-SMMA and RP-ACK
@@ -590,30 +610,18 @@ async fn sipp_mt_memory_full_then_smma_delivers_the_stored_sms() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_sms_for_an_unregistered_ue_arrives_after_it_registers() {
-    let Some(bin) = common::interop_tool("sipp", "apt-get install sip-tester") else {
+    let Some(bin) = sipp_bin() else {
         return;
     };
-    let (_dir, d) = scenario_dir(
-        "sipp-later",
-        &[
-            "im_sms_mo.xml",
-            "im_sms_mt.xml",
-            "im_sms_ue_ooc.xml",
-            "ims_register.xml",
-            "im_sms_submit.bin",
-        ],
-    );
+    let (_dir, d) = sms_scenario_dir("sipp-later", &[]);
     // B acknowledges the second attempt (the first met 480): RP-ACK with RP-MR 2
     std::fs::copy(
         sipp_dir().join("sms_deliver_ack_mr2.bin"),
         d.join("im_sms_deliver_ack.bin"),
     )
     .expect("copy the RP-ACK");
-    let len = |f: &str| std::fs::metadata(d.join(f)).unwrap().len().to_string();
-    let core = ImsCore::start(config_on([7121, 7122, 7123, 7127, 7128, 7129, 7132]))
-        .await
-        .expect("core starts");
-    wait_for_hss(SocketAddr::new(LO, 7121)).await;
+    let len = |f: &str| file_len(&d, f);
+    let core = start_core(config_on([7121, 7122, 7123, 7127, 7128, 7129, 7132])).await;
     let pcscf = "127.0.0.1:7121";
     let register = |user, port| register_args(pcscf, user, port);
     let (ok, out) = sipp(&bin, &d, &register("001010000000001", "7133")).await;
@@ -622,41 +630,17 @@ async fn sipp_sms_for_an_unregistered_ue_arrives_after_it_registers() {
     let mo = mo_sms_args(pcscf, "001010000000001", &len("im_sms_submit.bin"), "7133");
     let (ok, out) = sipp(&bin, &d, &mo).await;
     assert!(ok, "MO SMS (SIPp A):\n{out}");
-    for _ in 0..50 {
-        if im.stats().sms_failed >= 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    settle(50, || im.stats().sms_failed >= 1).await;
     assert_eq!(im.queued(), 1, "kept for B: {:?}", im.stats());
     assert!(im.stats().sms_failed >= 1, "the attempt met B unregistered");
 
     // B registers: the third-party REGISTER releases the SMS-DELIVER
     let (ok, out) = sipp(&bin, &d, &register("001010000000002", "7134")).await;
     assert!(ok, "B registers:\n{out}");
-    let mt_args = args(&[
-        "-sf",
-        "im_sms_mt.xml",
-        "-s",
-        "001010000000002",
-        "-key",
-        "ack_len",
-        &len("im_sms_deliver_ack.bin"),
-        "-i",
-        "127.0.0.1",
-        "-p",
-        "7134",
-        "-m",
-        "1",
-    ]);
+    let mt_args = mt_sms_args("001010000000002", &len("im_sms_deliver_ack.bin"), "7134");
     let (ok, out) = sipp(&bin, &d, &mt_args).await;
     assert!(ok, "MT SMS after registration (SIPp B):\n{out}");
-    for _ in 0..50 {
-        if im.queued() == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    settle(50, || im.queued() == 0).await;
     assert_eq!(
         im.queued(),
         0,

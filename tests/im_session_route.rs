@@ -10,102 +10,35 @@
 //!
 //! Ports 7165-7170 (helper range).
 
-use ims::net::sip::{Endpoint, EndpointConfig};
+mod im_common;
+
+use im_common::standalone::{bind, invite_answering_scscf, msrp_offer, next, register_with};
+use im_common::{standalone, LO};
+use ims::net::sip::Endpoint;
 use ims::nf::im_server::{ImServer, ImServerConfig, Numbering};
 use ims::nf::im_session::{self, ImSessionConfig};
-use ims::sip::{Method, OwnedMessage, RequestBuilder};
-use ims::txn::ua::{Answer, InviteParams, UaEvent};
-use ims::txn::Remote;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::Duration;
+use ims::sip::OwnedMessage;
+use std::net::SocketAddr;
 use tokio::sync::mpsc;
 
-const LO: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
-const WAIT: Duration = Duration::from_secs(10);
 const ALICE: &str = "sip:alice@ims.example.org";
 const BOB: &str = "sip:bob@ims.example.org";
 
 /// A scripted S-CSCF: INVITEs are answered 486 and handed to the returned channel.
 async fn scscf(port: u16) -> mpsc::UnboundedReceiver<OwnedMessage> {
-    let (ep, mut incoming) = Endpoint::bind(EndpointConfig {
-        addr: SocketAddr::new(LO, port),
-        ..EndpointConfig::default()
-    })
-    .await
-    .expect("S-CSCF binds");
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Some(ev) = incoming.recv().await {
-            match ev {
-                UaEvent::IncomingInvite { txn, msg, .. } => {
-                    let _ = ep.respond(txn, Answer::new(486)).await;
-                    let _ = tx.send(msg);
-                }
-                UaEvent::IncomingRequest { txn, .. } => {
-                    let _ = ep.respond(txn, Answer::new(200)).await;
-                }
-                _ => {}
-            }
-        }
-    });
-    rx
+    invite_answering_scscf(port, 486).await
 }
 
 /// A third-party REGISTER for Alice from the S-CSCF `scscf` (its URI in From and Contact).
 async fn register(ep: &Endpoint, server: SocketAddr, scscf: &str, expires: u32, n: u32) -> u16 {
-    let m = RequestBuilder::new(Method::Register, &format!("sip:{server}"))
-        .header("Max-Forwards", 70)
-        .header("From", format!("<{scscf}>;tag=tp{n}"))
-        .header("To", format!("<{ALICE}>"))
-        .header("Call-ID", format!("route-reg-{n}"))
-        .header("CSeq", format!("{n} REGISTER"))
-        .header("Contact", format!("<{scscf}>"))
-        .header("Expires", expires)
-        .build()
-        .expect("REGISTER");
-    let t = ep.request(m, Remote::udp(server)).await.expect("sent");
-    let r = tokio::time::timeout(WAIT, t.final_response())
-        .await
-        .expect("answer in time")
-        .expect("answer");
-    r.as_message().status().unwrap_or(0)
+    register_with(ep, server, ALICE, scscf, expires, n, "route").await
 }
 
 /// Alice's INVITE to Bob with an MSRP offer, straight to the anchor (no Route): its final
 /// status.
 async fn invite(ep: &Endpoint, server: SocketAddr) -> u16 {
-    let sdp = "v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-               m=message 7170 TCP/MSRP *\r\na=accept-types:text/plain\r\n\
-               a=path:msrp://127.0.0.1:7170/route1;tcp\r\n";
-    let mut t = ep
-        .invite(InviteParams {
-            request_uri: BOB.into(),
-            from: format!("<{ALICE}>"),
-            to: format!("<{BOB}>"),
-            remote: Remote::udp(server),
-            headers: vec![("P-Asserted-Identity".into(), format!("<{ALICE}>"))],
-            body: Some(("application/sdp".into(), sdp.as_bytes().to_vec())),
-        })
-        .await
-        .expect("INVITE sent");
-    loop {
-        let r = tokio::time::timeout(WAIT, t.next())
-            .await
-            .expect("an answer in time")
-            .expect("a final answer")
-            .expect("a response");
-        let code = r.as_message().status().unwrap_or(0);
-        if code >= 200 {
-            return code;
-        }
-    }
-}
-
-async fn b_leg(rx: &mut mpsc::UnboundedReceiver<OwnedMessage>, what: &str) -> OwnedMessage {
-    tokio::time::timeout(WAIT, rx.recv())
-        .await
-        .unwrap_or_else(|_| panic!("no B leg at {what}"))
-        .expect("open")
+    let sdp = msrp_offer("alice", 7170, "route1");
+    standalone::invite(ep, server, ALICE, BOB, &sdp).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,12 +65,7 @@ async fn b_legs_go_to_the_scscf_that_registered_the_caller() {
     let anchor = im_session::start_on(anchor_cfg, im.endpoint().clone(), rx)
         .await
         .expect("anchor");
-    let (ue, _events) = Endpoint::bind(EndpointConfig {
-        addr: SocketAddr::new(LO, 7169),
-        ..EndpointConfig::default()
-    })
-    .await
-    .expect("client binds");
+    let ue = bind(7169, "client").await;
     let server = im.local_addr();
     let route = |m: &OwnedMessage| m.as_message().header_str("Route").map(str::to_owned);
 
@@ -147,7 +75,7 @@ async fn b_legs_go_to_the_scscf_that_registered_the_caller() {
         200
     );
     assert_eq!(invite(&ue, server).await, 486, "Bob's answer relayed");
-    let b = b_leg(&mut serving, "Alice's S-CSCF").await;
+    let b = next(&mut serving, "the B leg at Alice's S-CSCF").await;
     assert_eq!(b.as_message().request_uri_str(), Some(BOB));
     assert_eq!(route(&b).as_deref(), Some("<sip:127.0.0.1:7166;lr;orig>"));
     assert_eq!(
@@ -160,7 +88,7 @@ async fn b_legs_go_to_the_scscf_that_registered_the_caller() {
     // de-registered: the configured S-CSCF again
     assert_eq!(register(&ue, server, "sip:127.0.0.1:7166", 0, 2).await, 200);
     assert_eq!(invite(&ue, server).await, 486);
-    let b = b_leg(&mut configured, "the configured S-CSCF").await;
+    let b = next(&mut configured, "the B leg at the configured S-CSCF").await;
     assert_eq!(route(&b).as_deref(), Some("<sip:term@127.0.0.1:7165;lr>"));
     assert!(serving.try_recv().is_err());
     anchor.shutdown();

@@ -54,39 +54,35 @@
 //! Ports 7101-7119 and 7160-7199 (helper range).
 
 mod common;
+mod im_common;
 
-use ims::msrp::cpim::{Cpim, CpimBuilder};
-use ims::msrp::imdn::{Imdn, Notification};
-use ims::net::sip::{Endpoint, EndpointConfig};
+use im_common::bodies::{cpim_asking, imdn_of, msisdn_less, rp_submit};
+use im_common::standalone::{bind_with_events, next, Client, SC};
+#[cfg(feature = "redis")]
+use im_common::standalone::{crash_runtime, redis, start_crashable};
+use im_common::LO;
+#[cfg(feature = "redis")]
+use im_common::WAIT;
+use ims::msrp::imdn::Notification;
 use ims::nf::im_server::{ImServer, ImServerConfig, Numbering};
-use ims::sip::{Method, OwnedMessage, RequestBuilder};
+use ims::sip::OwnedMessage;
 #[cfg(feature = "redis")]
 use ims::sms::RpBody;
-use ims::sms::{self, answer, Address, Direction, RpMessage, Submit, Tpdu};
+use ims::sms::{self, answer, Direction, Tpdu};
 use ims::txn::ua::{Answer, UaEvent};
-use ims::txn::Remote;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-const LO: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
-const WAIT: Duration = Duration::from_secs(10);
 const ALICE: &str = "sip:alice@ims.example.org";
 const BOB: &str = "sip:bob@ims.example.org";
-/// The service centre address Alice's SMS are submitted to.
-const SC: &str = "sip:+15550000@ims.example.org";
 
 /// The scripted S-CSCF: MESSAGEs to Bob get 480 while `bob_registered` is false; everything
 /// else gets 200 and goes to the returned channel.
 async fn scscf(port: u16) -> (Arc<AtomicBool>, mpsc::UnboundedReceiver<OwnedMessage>) {
-    let (ep, mut incoming) = Endpoint::bind(EndpointConfig {
-        addr: SocketAddr::new(LO, port),
-        ..EndpointConfig::default()
-    })
-    .await
-    .expect("S-CSCF binds");
+    let (ep, mut incoming) = bind_with_events(port, "S-CSCF").await;
     let registered = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::unbounded_channel();
     let reg = registered.clone();
@@ -127,81 +123,6 @@ fn config(port: u16, scscf: u16) -> ImServerConfig {
     c
 }
 
-/// A UE-side endpoint that sends requests straight to the IM server (as the S-CSCF would).
-struct Client {
-    ep: Endpoint,
-    server: SocketAddr,
-    seq: u32,
-}
-
-impl Client {
-    async fn new(port: u16, server: SocketAddr) -> Client {
-        let (ep, _events) = Endpoint::bind(EndpointConfig {
-            addr: SocketAddr::new(LO, port),
-            ..EndpointConfig::default()
-        })
-        .await
-        .expect("client binds");
-        Client { ep, server, seq: 0 }
-    }
-
-    async fn send(&mut self, b: RequestBuilder) -> u16 {
-        self.seq += 1;
-        let m = b
-            .header("Max-Forwards", 70)
-            .header(
-                "Call-ID",
-                format!("store-{}-{}", self.seq, self.ep.local_addr()),
-            )
-            .build()
-            .expect("request");
-        let t = self
-            .ep
-            .request(m, Remote::udp(self.server))
-            .await
-            .expect("sent");
-        let r = tokio::time::timeout(WAIT, t.final_response())
-            .await
-            .expect("answer in time")
-            .expect("answer");
-        r.as_message().status().unwrap_or(0)
-    }
-
-    async fn message(&mut self, from: &str, ruri: &str, ct: &str, body: Vec<u8>) -> u16 {
-        let seq = self.seq;
-        self.send(
-            RequestBuilder::new(Method::Message, ruri)
-                .header("From", format!("<{from}>;tag=s{seq}"))
-                .header("To", format!("<{ruri}>"))
-                .header("CSeq", "1 MESSAGE")
-                .header("P-Asserted-Identity", format!("<{from}>"))
-                .body(ct, body),
-        )
-        .await
-    }
-
-    /// A third-party REGISTER for `impu` from the scripted S-CSCF on `scscf`.
-    #[cfg(feature = "redis")]
-    async fn third_party_register(&mut self, impu: &str, scscf: u16) -> u16 {
-        self.register_from(impu, &format!("sip:127.0.0.1:{scscf}"), 600)
-            .await
-    }
-
-    /// A third-party REGISTER for `impu` from the S-CSCF `scscf` (From and Contact, TS 24.229
-    /// §5.4.1.7).
-    async fn register_from(&mut self, impu: &str, scscf: &str, expires: u32) -> u16 {
-        self.send(
-            RequestBuilder::new(Method::Register, &format!("sip:{}", self.server))
-                .header("From", format!("<{scscf}>;tag=tp"))
-                .header("To", format!("<{impu}>"))
-                .header("CSeq", "1 REGISTER")
-                .header("Contact", format!("<{scscf}>"))
-                .header("Expires", expires),
-        )
-        .await
-    }
-}
-
 #[cfg(feature = "redis")]
 fn submit(text: &str) -> Vec<u8> {
     submit_asking(text, false)
@@ -210,28 +131,7 @@ fn submit(text: &str) -> Vec<u8> {
 /// RP-DATA (RP-MR 7) with an SMS-SUBMIT of `text` to +15550002 (Bob), asking for a status
 /// report when `srr`.
 fn submit_asking(text: &str, srr: bool) -> Vec<u8> {
-    let sub = Submit {
-        reject_duplicates: false,
-        reply_path: false,
-        status_report_request: srr,
-        message_reference: 5,
-        destination: Address::international("15550002"),
-        pid: Default::default(),
-        dcs: Default::default(),
-        validity_period: None,
-        user_data: sms::UserData::gsm7(text, Default::default()).expect("GSM 7-bit text"),
-    };
-    let tpdu = Tpdu::Submit(sub).encode().expect("SUBMIT");
-    RpMessage::data_mo(7, Address::international("15550000"), &tpdu)
-        .encode()
-        .expect("RP-DATA")
-}
-
-async fn next(rx: &mut mpsc::UnboundedReceiver<OwnedMessage>, what: &str) -> OwnedMessage {
-    tokio::time::timeout(WAIT, rx.recv())
-        .await
-        .unwrap_or_else(|_| panic!("the S-CSCF waited in vain for {what}"))
-        .expect("open")
+    rp_submit(7, 5, "15550002", srr, text)
 }
 
 async fn until(what: &str, mut f: impl FnMut() -> bool) {
@@ -242,14 +142,6 @@ async fn until(what: &str, mut f: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("timed out waiting for {what}");
-}
-
-/// `from` sends the RP message `body` to the service centre: the MESSAGE gets 202.
-async fn sms_to_sc(ue: &mut Client, from: &str, body: Vec<u8>) {
-    assert_eq!(
-        ue.message(from, SC, "application/vnd.3gpp.sms", body).await,
-        202
-    );
 }
 
 /// The RP-ACK to Alice and the SMS-DELIVER to Bob (in either order): the SMS-DELIVER's body and
@@ -295,53 +187,6 @@ async fn assert_quiet(
     );
 }
 
-/// A CPIM IM from Alice to Bob with `text`, its IMDN Message-ID `id`, asking for `disposition`.
-fn cpim_asking(id: &str, disposition: &str, datetime: &str, text: &str) -> Vec<u8> {
-    CpimBuilder::new(&format!("<{ALICE}>"), &format!("<{BOB}>"))
-        .ns("imdn", "urn:ietf:params:imdn")
-        .header("imdn.Message-ID", id)
-        .header("imdn.Disposition-Notification", disposition)
-        .datetime(datetime)
-        .content("text/plain;charset=UTF-8", text.as_bytes())
-        .to_bytes()
-}
-
-/// The IMDN that the CPIM body of `m` carries (checked to be `message/imdn+xml`).
-fn imdn_of(m: &OwnedMessage) -> Imdn {
-    let c = Cpim::parse(m.as_message().body()).expect("CPIM");
-    assert_eq!(
-        c.content_type().unwrap().unwrap().to_string(),
-        "message/imdn+xml"
-    );
-    Imdn::parse(std::str::from_utf8(c.body).unwrap()).expect("IMDN")
-}
-
-#[cfg(feature = "redis")]
-mod redis {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpStream;
-
-    /// `HLEN key` over a fresh connection (an independent look at what the IM server wrote).
-    pub(super) async fn hlen(port: u16, key: &str) -> Option<i64> {
-        let line = command(port, &["HLEN", key]).await?;
-        line.strip_prefix(':')?.trim_end().parse().ok()
-    }
-
-    /// One command over a fresh connection; the first reply line.
-    pub(super) async fn command(port: u16, args: &[&str]) -> Option<String> {
-        let mut c = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
-        let mut req = format!("*{}\r\n", args.len());
-        for a in args {
-            req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
-        }
-        c.write_all(req.as_bytes()).await.ok()?;
-        let mut buf = [0u8; 256];
-        let n = c.read(&mut buf).await.ok()?;
-        let text = std::str::from_utf8(&buf[..n]).ok()?;
-        Some(text.lines().next()?.to_string())
-    }
-}
-
 #[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sms_and_ims_stored_in_redis_survive_a_restart() {
@@ -352,11 +197,11 @@ async fn sms_and_ims_stored_in_redis_survive_a_restart() {
     // r.server lives to the end of the test
     let (rport, bob_registered, mut seen, cfg) = (r.rport, r.bob_registered, r.seen, r.cfg);
     let im = ImServer::start(cfg.clone()).await.expect("IM server");
-    let mut ue = Client::new(7184, im.local_addr()).await;
+    let mut ue = Client::new(7184, im.local_addr(), "store").await;
 
     // an SMS for Bob: RP-ACK to Alice, the SMS-DELIVER meets 480 and is stored
     let text = "kept in redis";
-    sms_to_sc(&mut ue, ALICE, submit(text)).await;
+    ue.sms(ALICE, submit(text)).await;
     let ack = next(&mut seen, "the RP-ACK to Alice").await;
     let rp = sms::decode(ack.as_message().body(), Direction::NetworkToMs).expect("RP");
     assert_eq!(rp.rp.name(), "RP-ACK");
@@ -468,7 +313,7 @@ async fn acknowledge(
         Some(text)
     );
     let report = answer::deliver_report_ack(&rp.rp).unwrap();
-    sms_to_sc(ue, BOB, report).await;
+    ue.sms(BOB, report).await;
     until("the SMS acknowledged", || im.queued() == 0).await;
     im.sync_store().await;
     assert_eq!(redis::hlen(rport, &format!("{prefix}sms")).await, Some(0));
@@ -496,23 +341,14 @@ async fn stored_messages_are_durable_before_they_are_acknowledged_and_survive_a_
     let (rport, bob_registered, mut seen, cfg) = (r.rport, r.bob_registered, r.seen, r.cfg);
     // the IM server on a runtime of its own, so that it can "crash": tearing the runtime down
     // drops every task of the server (the Redis writer included) wherever it stands
-    let crash = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let im = crash
-        .spawn(ImServer::start(cfg.clone()))
-        .await
-        .expect("start task")
-        .expect("IM server");
-    let mut ue = Client::new(7190, im.local_addr()).await;
+    let (crash, im) = start_crashable(&cfg).await;
+    let mut ue = Client::new(7190, im.local_addr(), "store").await;
 
     // Redis holds writes for 1.5 s: the RP-ACK must wait for the stored SMS
     let paused = redis::command(rport, &["CLIENT", "PAUSE", "1500", "WRITE"]).await;
     assert_eq!(paused.as_deref(), Some("+OK"));
     let text = "durable before acknowledged";
-    sms_to_sc(&mut ue, ALICE, submit(text)).await;
+    ue.sms(ALICE, submit(text)).await;
     let ack = next(&mut seen, "the RP-ACK to Alice").await;
     let stored_at_ack = redis::hlen(rport, "durable:sms").await;
     assert_eq!(rp_of(&ack), ("RP-ACK".to_string(), None));
@@ -551,7 +387,7 @@ async fn stored_messages_are_durable_before_they_are_acknowledged_and_survive_a_
         .expect("IM server restarts");
     assert_eq!(im.queued(), 1, "the SMS reloaded from Redis");
     assert_eq!(im.stored_ims(), 1, "the IM reloaded from Redis");
-    let mut ue = Client::new(7192, im.local_addr()).await;
+    let mut ue = Client::new(7192, im.local_addr(), "store").await;
     bob_registered.store(true, Ordering::SeqCst);
     assert_eq!(ue.third_party_register(BOB, 7188).await, 200);
     let (pages, body) = stored_for_bob(&mut seen, 1).await;
@@ -582,7 +418,7 @@ async fn with_redis_down_an_sms_gets_rp_error_41_and_an_im_its_480() {
     };
     cfg.store_wait = Duration::from_secs(1);
     let im = ImServer::start(cfg).await.expect("IM server");
-    let mut ue = Client::new(7195, im.local_addr()).await;
+    let mut ue = Client::new(7195, im.local_addr(), "store").await;
     // Redis goes away
     drop(server);
     assert_eq!(
@@ -624,8 +460,10 @@ async fn stored_im_expires_with_a_failed_imdn() {
     cfg.store = Some(dir.path().join("store"));
     cfg.im_validity = Duration::from_secs(1);
     let im = ImServer::start(cfg).await.expect("IM server");
-    let mut ue = Client::new(7187, im.local_addr()).await;
+    let mut ue = Client::new(7187, im.local_addr(), "store").await;
     let cpim = cpim_asking(
+        ALICE,
+        BOB,
         "Exp-0001",
         "negative-delivery",
         "2026-11-26T03:00:00Z",
@@ -762,7 +600,7 @@ async fn a_redis_that_stops_answering_does_not_hold_the_store() {
     cfg.store = Some(format!("redis://127.0.0.1:{proxy}/silent:").into());
     cfg.store_wait = Duration::from_secs(4);
     let im = ImServer::start(cfg).await.expect("IM server");
-    let mut ue = Client::new(7103, im.local_addr()).await;
+    let mut ue = Client::new(7103, im.local_addr(), "store").await;
     assert_eq!(
         rp_answer_to_alice(&mut ue, &mut seen, "before").await.0,
         "RP-ACK"
@@ -798,7 +636,7 @@ async fn rp_answer_to_alice(
     seen: &mut mpsc::UnboundedReceiver<OwnedMessage>,
     text: &str,
 ) -> (String, Option<u8>) {
-    sms_to_sc(ue, ALICE, submit(text)).await;
+    ue.sms(ALICE, submit(text)).await;
     loop {
         let m = next(seen, "the RP answer to Alice").await;
         if m.as_message().request_uri_str() == Some(ALICE) {
@@ -828,18 +666,11 @@ async fn a_crash_right_after_the_recipients_rp_ack_delivers_once() {
     };
     let (rport, bob_registered, mut seen, cfg) = (r.rport, r.bob_registered, r.seen, r.cfg);
     bob_registered.store(true, Ordering::SeqCst);
-    let runtime = || {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime")
-    };
-    let crash = runtime();
+    let crash = crash_runtime();
     let im = start_on(&crash, &cfg).await;
-    let mut ue = Client::new(7106, im.local_addr()).await;
+    let mut ue = Client::new(7106, im.local_addr(), "store").await;
     let text = "delivered exactly once";
-    sms_to_sc(&mut ue, ALICE, submit_asking(text, true)).await;
+    ue.sms(ALICE, submit_asking(text, true)).await;
     // the RP-ACK to Alice and the SMS-DELIVER to Bob (in either order)
     let (deliver, others) = ack_and_deliver(&mut seen, "the RP-ACK and the SMS-DELIVER").await;
     for m in &others {
@@ -871,7 +702,7 @@ async fn a_crash_right_after_the_recipients_rp_ack_delivers_once() {
         Some(1),
         "the removal did not reach Redis"
     );
-    let restarted = runtime();
+    let restarted = crash_runtime();
     let im = start_on(&restarted, &cfg).await;
     let (mut ue, code) = tokio::time::timeout(WAIT * 2, bob)
         .await
@@ -908,13 +739,13 @@ async fn mt_requests_go_to_the_scscf_that_registered_the_recipient() {
     let im = ImServer::start(config(7109, 7107))
         .await
         .expect("IM server");
-    let mut ue = Client::new(7110, im.local_addr()).await;
+    let mut ue = Client::new(7110, im.local_addr(), "store").await;
     let serving_uri = "sip:127.0.0.1:7108";
     assert_eq!(ue.register_from(BOB, serving_uri, 600).await, 200);
 
     let route = |m: &OwnedMessage| m.as_message().header_str("Route").map(str::to_owned);
     let submit = submit_asking("which way", false);
-    sms_to_sc(&mut ue, ALICE, submit.clone()).await;
+    ue.sms(ALICE, submit.clone()).await;
     let deliver = next(&mut serving, "Bob's SMS-DELIVER at his S-CSCF").await;
     assert_eq!(deliver.as_message().request_uri_str(), Some(BOB));
     assert_eq!(route(&deliver).as_deref(), Some("<sip:127.0.0.1:7108;lr>"));
@@ -927,12 +758,12 @@ async fn mt_requests_go_to_the_scscf_that_registered_the_recipient() {
     );
     let rp = sms::decode(deliver.as_message().body(), Direction::NetworkToMs).expect("RP");
     let report = answer::deliver_report_ack(&rp.rp).expect("RP-ACK");
-    sms_to_sc(&mut ue, BOB, report).await;
+    ue.sms(BOB, report).await;
     until("delivered", || im.queued() == 0).await;
 
     // Bob de-registers: the configured S-CSCF again
     assert_eq!(ue.register_from(BOB, serving_uri, 0).await, 200);
-    sms_to_sc(&mut ue, ALICE, submit).await;
+    ue.sms(ALICE, submit).await;
     let mut to_bob = None;
     for _ in 0..2 {
         let m = next(&mut configured, "the RP-ACK and Bob's SMS-DELIVER").await;
@@ -960,33 +791,9 @@ async fn msisdn_less_sms_addressed_by_sip_uri() {
     let im = ImServer::start(config(7112, 7111))
         .await
         .expect("IM server");
-    let mut ue = Client::new(7113, im.local_addr()).await;
+    let mut ue = Client::new(7113, im.local_addr(), "store").await;
     // TS 24.341 Annex B.7 step 1: TP-DA the dummy MSISDN, the recipient in <To>
-    let sub = Submit {
-        reject_duplicates: false,
-        reply_path: false,
-        status_report_request: false,
-        message_reference: 9,
-        destination: Address::international("000000000000000"),
-        pid: Default::default(),
-        dcs: Default::default(),
-        validity_period: None,
-        user_data: sms::UserData::gsm7("no number needed", Default::default()).expect("text"),
-    };
-    let tpdu = Tpdu::Submit(sub).encode().expect("SUBMIT");
-    let rp = RpMessage::data_mo(3, Address::international("15550000"), &tpdu)
-        .encode()
-        .expect("RP-DATA");
-    let mut body = b"--b1\r\nContent-Type: application/vnd.3gpp.sms\r\n\r\n".to_vec();
-    body.extend_from_slice(&rp);
-    body.extend_from_slice(
-        format!(
-            "\r\n--b1\r\nContent-Type: application/vnd.3gpp.sms+xml\r\n\r\n\
-             <?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n\
-             <short-message-info><To>{CAROL}</To></short-message-info>\r\n--b1--\r\n"
-        )
-        .as_bytes(),
-    );
+    let body = msisdn_less(CAROL, false, "no number needed");
     assert_eq!(
         ue.message(DAVE, SC, "multipart/mixed;boundary=b1", body)
             .await,
@@ -1057,12 +864,7 @@ async fn msisdn_less_sms_addressed_by_sip_uri() {
 /// answers 200, except the first MESSAGE to Bob: 500 although it went on to Bob (its 2xx lost
 /// on the way — a TCP connection reset after the request left, a proxy that timed out).
 async fn lossy_scscf(port: u16) -> mpsc::UnboundedReceiver<OwnedMessage> {
-    let (ep, mut incoming) = Endpoint::bind(EndpointConfig {
-        addr: SocketAddr::new(LO, port),
-        ..EndpointConfig::default()
-    })
-    .await
-    .expect("S-CSCF binds");
+    let (ep, mut incoming) = bind_with_events(port, "S-CSCF").await;
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         let mut lost = false;
@@ -1091,15 +893,15 @@ async fn a_delivery_whose_2xx_is_lost_is_completed_by_its_rp_ack_not_made_twice(
     // instead of the status report), 12 s after the next one
     cfg.ipsmgw.retry_interval = 3;
     let im = ImServer::start(cfg).await.expect("IM server");
-    let mut ue = Client::new(7116, im.local_addr()).await;
-    sms_to_sc(&mut ue, ALICE, submit_asking("one copy", true)).await;
+    let mut ue = Client::new(7116, im.local_addr(), "store").await;
+    ue.sms(ALICE, submit_asking("one copy", true)).await;
     let (deliver, _) = ack_and_deliver(&mut seen, "the RP-ACK to Alice and the SMS-DELIVER").await;
     until("the 500 taken as a failed attempt", || {
         im.stats().sms_failed == 1
     })
     .await;
     // Bob got it all the same and acknowledges it
-    sms_to_sc(&mut ue, BOB, report_for(&deliver)).await;
+    ue.sms(BOB, report_for(&deliver)).await;
     let sr = next(&mut seen, "the status report to Alice").await;
     assert_eq!(
         sr.as_message().request_uri_str(),
@@ -1129,9 +931,9 @@ async fn an_acknowledged_removal_reaches_redis_after_an_outage_and_a_restart_del
     let proxy = proxy(rport, down.clone(), Outage::Cut).await;
     cfg.store = Some(format!("redis://127.0.0.1:{proxy}/outage:").into());
     let im = ImServer::start(cfg.clone()).await.expect("IM server");
-    let mut ue = Client::new(7119, im.local_addr()).await;
+    let mut ue = Client::new(7119, im.local_addr(), "store").await;
     let text = "acknowledged during an outage";
-    sms_to_sc(&mut ue, ALICE, submit(text)).await;
+    ue.sms(ALICE, submit(text)).await;
     let (deliver, _) = ack_and_deliver(&mut seen, "the RP-ACK and the SMS-DELIVER").await;
     im.sync_store().await;
     assert_eq!(redis::hlen(rport, "outage:sms").await, Some(1));
@@ -1139,7 +941,7 @@ async fn an_acknowledged_removal_reaches_redis_after_an_outage_and_a_restart_del
     // Redis is unreachable when Bob's RP-ACK comes, long enough for the writer to stop
     // trying that batch (six attempts, ~3 s of back-off)
     down.store(true, Ordering::SeqCst);
-    sms_to_sc(&mut ue, BOB, report_for(&deliver)).await;
+    ue.sms(BOB, report_for(&deliver)).await;
     assert_eq!(im.queued(), 0, "delivered");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(redis::hlen(rport, "outage:sms").await, Some(1), "not yet");
@@ -1163,7 +965,7 @@ async fn an_acknowledged_removal_reaches_redis_after_an_outage_and_a_restart_del
         .await
         .expect("IM server restarts");
     assert_eq!(im.queued(), 0, "nothing reloaded");
-    let mut ue = Client::new(7197, im.local_addr()).await;
+    let mut ue = Client::new(7197, im.local_addr(), "store").await;
     assert_eq!(ue.third_party_register(BOB, 7117).await, 200);
     assert_quiet(&mut seen, Duration::from_secs(1), "no second SMS-DELIVER").await;
     im.shutdown();
@@ -1178,8 +980,10 @@ async fn a_stored_im_is_gone_from_redis_before_its_delivery_is_notified() {
     let (rport, bob_registered, mut seen, mut cfg) = (r.rport, r.bob_registered, r.seen, r.cfg);
     cfg.network_imdn = true;
     let im = ImServer::start(cfg).await.expect("IM server");
-    let mut ue = Client::new(7164, im.local_addr()).await;
+    let mut ue = Client::new(7164, im.local_addr(), "store").await;
     let cpim = cpim_asking(
+        ALICE,
+        BOB,
         "Rm-0001",
         "positive-delivery",
         "2026-11-26T18:00:00Z",

@@ -1,9 +1,16 @@
 //! Fixtures shared by the IM server tests that run the all-in-one core
 //! (`tests/im_server_page.rs`, `tests/im_session_core.rs`, `tests/im_server_sipp.rs`): the
-//! demo subscribers' keys, their iFC and the ENUM table of `examples/cscf/ims.toml`. Each test
-//! binary compiles this module separately, hence the `dead_code` allowances.
+//! demo subscribers' keys, their iFC and the ENUM table of `examples/cscf/ims.toml`; the
+//! message bodies they send and read ([`bodies`]); and, for the tests that drive a stand-alone
+//! IM server or session anchor (`tests/im_store.rs`, `tests/im_failures.rs`,
+//! `tests/im_session_route.rs`, `tests/cscf_im_anchor_route.rs`), a client and scripted peers
+//! ([`standalone`]). Each test binary compiles this module separately, hence the `dead_code`
+//! allowances.
 
 #![allow(dead_code)]
+
+pub(crate) mod bodies;
+pub(crate) mod standalone;
 
 use ims::auth::aka::Usim;
 use ims::auth::digest;

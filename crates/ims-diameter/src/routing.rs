@@ -420,6 +420,11 @@ impl RedirectCache {
             RedirectHostUsage::AllHost,
         ];
         for usage in ORDER {
+            // The key is built (scanning the request's AVPs, allocating) only for a usage that
+            // has entries: with an empty cache a lookup costs nothing per request.
+            if !self.entries.iter().any(|e| e.usage == usage) {
+                continue;
+            }
             let Some(key) = cache_key(usage, request) else {
                 continue;
             };

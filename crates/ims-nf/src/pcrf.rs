@@ -465,17 +465,27 @@ impl PcrfRxServer {
 
     /// The answer to one request's octets (protocol errors answered as RFC 6733 §7 says).
     pub fn answer(&self, request: &[u8]) -> Option<Vec<u8>> {
-        match ims_diameter::answer::reject(request, &[app::RX], &self.origin()) {
-            Ok(Some(err)) => return Some(err),
-            Ok(None) => {}
-            Err(_) => return None,
+        // The typed decode of an Rx AAR or STR request is the whole of what
+        // `answer::check_request` checks for it, so a well-formed request is decoded once; any
+        // failure (or another command) takes the error path, which finds the same fault again
+        // and answers it as RFC 6733 §7 says.
+        let reject = || match ims_diameter::answer::reject(request, &[app::RX], &self.origin()) {
+            Ok(Some(err)) => Some(err),
+            Ok(None) | Err(_) => None,
+        };
+        let Ok(msg) = Message::parse(request) else {
+            return reject();
+        };
+        if msg.application_id() != app::RX || !msg.is_request() || msg.flags().is_error() {
+            return reject();
         }
-        let msg = Message::parse(request).ok()?;
         let h = msg.header();
-        let mut pcrf = self.pcrf.lock().expect("PCRF lock is never poisoned");
         match msg.code() {
             command::AA => {
-                let r = Aar::decode(&msg).ok()?;
+                let Ok(r) = Aar::decode(&msg) else {
+                    return reject();
+                };
+                let mut pcrf = self.pcrf.lock().expect("PCRF lock is never poisoned");
                 let (outcome, acceptable) = pcrf.aa(&r);
                 let mut a = Aaa {
                     session_id: r.session_id,
@@ -489,8 +499,14 @@ impl PcrfRxServer {
                 Some(a.encode_answer(h))
             }
             command::SESSION_TERMINATION => {
-                let r = Str::decode(&msg).ok()?;
-                let outcome = pcrf.st(&r.session_id);
+                let Ok(r) = Str::decode(&msg) else {
+                    return reject();
+                };
+                let outcome = self
+                    .pcrf
+                    .lock()
+                    .expect("PCRF lock is never poisoned")
+                    .st(&r.session_id);
                 let a = Sta {
                     session_id: r.session_id,
                     origin_host: Cow::Borrowed(&self.origin_host),
@@ -501,7 +517,7 @@ impl PcrfRxServer {
                 };
                 Some(a.encode_answer(h))
             }
-            _ => None,
+            _ => reject(),
         }
     }
 }
@@ -1055,6 +1071,47 @@ m=audio 50000 RTP/AVP 116\r\nb=AS:49\r\na=rtpmap:116 AMR-WB/16000/1\r\n";
             }
         );
         assert_eq!(af.seen(), [command::ABORT_SESSION]);
+    }
+
+    #[test]
+    fn faulty_requests_get_the_protocol_error_answer() {
+        let pcrf = Arc::new(Mutex::new(Pcrf::new(None)));
+        let server = PcrfRxServer::new("pcrf", "r", pcrf);
+        let aar = Aar {
+            session_id: "pcscf;1;2".into(),
+            auth_application_id: app::RX,
+            origin_host: "pcscf".into(),
+            origin_realm: "r".into(),
+            destination_realm: "r".into(),
+            ..Default::default()
+        }
+        .encode(1, 2);
+        let code_of = |answer: Option<Vec<u8>>| {
+            let a = answer.expect("an answer");
+            let m = Message::parse(&a).expect("a well-formed answer");
+            (m.is_request(), m.outcome().map(|o| o.code()))
+        };
+        // decoded once and answered 2001
+        assert_eq!(code_of(server.answer(&aar)), (false, Some(2001)));
+        // a second Session-Id, after the fixed position the ABNF gives it: the AAR's typed
+        // decode fails, 5008 DIAMETER_AVP_NOT_ALLOWED
+        let mut twice = aar.clone();
+        twice.extend_from_slice(&[0, 0, 1, 7, 0x40, 0, 0, 11, b'd', b'u', b'p', 0]);
+        let len = (twice.len() as u32).to_be_bytes();
+        twice[1..4].copy_from_slice(&len[1..]);
+        assert_eq!(code_of(server.answer(&twice)), (false, Some(5008)));
+        // an unknown Rx command: 3001 DIAMETER_COMMAND_UNSUPPORTED
+        let mut unknown = aar.clone();
+        unknown[5..8].copy_from_slice(&[0, 3, 0xe7]);
+        assert_eq!(code_of(server.answer(&unknown)), (false, Some(3001)));
+        // the AAR under the Cx application id: 3007 DIAMETER_APPLICATION_UNSUPPORTED
+        let mut cx = aar.clone();
+        cx[8..12].copy_from_slice(&app::CX.to_be_bytes());
+        assert_eq!(code_of(server.answer(&cx)), (false, Some(3007)));
+        // an answer is not answered
+        let mut answer = aar;
+        answer[4] &= !0x80;
+        assert_eq!(server.answer(&answer), None);
     }
 
     #[test]
