@@ -296,6 +296,9 @@ pub fn loop_hash(m: &Message<'_>) -> u64 {
     h.finish()
 }
 
+/// How many times [`Proxy::handle_timeout`] runs the layer's timers and Timer C in one call.
+const MAX_TIMEOUT_PASSES: usize = 8;
+
 /// Appends `v` in lowercase hex, zero-padded to `width` digits (what `{:0width$x}` writes).
 pub(crate) fn push_hex(s: &mut String, v: u64, width: usize) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -428,21 +431,31 @@ impl Proxy {
 
     /// Fires every timer due at `now` (the transaction timers and Timer C).
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.layer.handle_timeout(now);
-        self.pump(now);
-        while let Some(Reverse((at, _, client))) = self.timer_c.peek().copied() {
-            if at > now {
+        // What Timer C does (a CANCEL, a 408 upstream) is sent at `now` and starts transactions
+        // whose own timers can already be due (Timer J is 0 over TCP): run the layer again until
+        // nothing due is left, so `poll_timeout` never names an instant already handled (a
+        // driver would otherwise wake at once, forever). Bounded: each pass fires every timer
+        // due, and the timers a pass starts are due later unless they end their transaction.
+        for _ in 0..MAX_TIMEOUT_PASSES {
+            self.layer.handle_timeout(now);
+            self.pump(now);
+            while let Some(Reverse((at, _, client))) = self.timer_c.peek().copied() {
+                if at > now {
+                    break;
+                }
+                self.timer_c.pop();
+                if self.timer_c_live.get(&client) != Some(&at) {
+                    continue;
+                }
+                self.timer_c_live.remove(&client);
+                self.on_timer_c(now, client);
+                self.pump(now);
+            }
+            self.prune_c();
+            if self.layer.poll_timeout().is_none_or(|t| t > now) {
                 break;
             }
-            self.timer_c.pop();
-            if self.timer_c_live.get(&client) != Some(&at) {
-                continue;
-            }
-            self.timer_c_live.remove(&client);
-            self.on_timer_c(at, client);
-            self.pump(at);
         }
-        self.prune_c();
     }
 
     fn prune_c(&mut self) {
