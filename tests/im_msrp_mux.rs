@@ -1146,3 +1146,195 @@ async fn a_receiver_that_stops_reading_does_not_hold_the_shared_connection() {
     drop(silent);
     p.anchor.shutdown();
 }
+
+/// An RFC 4976 relay on 127.0.0.1 (ephemeral port) with the users alice and bob.
+fn relay() -> (ims::net::msrp::MsrpRelay, String) {
+    use ims::msrp::relay::RelayConfig;
+    let l = std::net::TcpListener::bind(lo0()).unwrap();
+    l.set_nonblocking(true).unwrap();
+    let port = l.local_addr().unwrap().port();
+    let uri = format!("msrp://127.0.0.1:{port};tcp");
+    let cfg = RelayConfig::new(UriBuf::parse(&uri).unwrap(), "relay.example.org");
+    let r = ims::net::msrp::MsrpRelay::start(
+        TcpListener::from_std(l).unwrap(),
+        cfg,
+        &[("alice", "alice-pw"), ("bob", "bob-pw")],
+        0x4976,
+    )
+    .expect("relay");
+    (r, uri)
+}
+
+/// `user` at `local` connects to the relay `relay_uri` and authenticates (RFC 4976 §5): the
+/// connection and the Use-Path.
+async fn through_relay(
+    relay_uri: &str,
+    local: &str,
+    user: &str,
+    password: &str,
+) -> (TcpStream, Vec<String>) {
+    use ims::msrp::relay::AuthClient;
+    let mut s = TcpStream::connect(authority(relay_uri)).await.unwrap();
+    s.set_nodelay(true).unwrap();
+    let mut auth = AuthClient::new(
+        UriBuf::parse(local).unwrap(),
+        UriBuf::parse(relay_uri).unwrap(),
+        user,
+        password,
+        Some(600),
+        7,
+    );
+    let (use_path, expires) = ims::net::msrp::relay_auth(&mut s, &mut auth, WAIT)
+        .await
+        .expect("AUTH");
+    assert_eq!(expires, 600);
+    (s, use_path.iter().map(|u| u.as_str().to_owned()).collect())
+}
+
+/// An SDP with an MSRP `a=path` of several hops (relays first, our URI last).
+fn sdp_path(user: &str, path: &[String], setup: Setup) -> String {
+    format!(
+        "v=0\r\no={user} 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+m=message 9 TCP/MSRP *\r\na=accept-types:text/plain\r\na=path:{}\r\n{}",
+        path.join(" "),
+        setup.line()
+    )
+}
+
+/// RFC 4976 through the anchor: Alice and Bob each sit behind an MSRP relay (our
+/// `MsrpRelay`), AUTH to it with digest credentials and put its Use-Path before their own URI
+/// in `a=path` (two hops). Alice connects to her relay (the offerer is active), which opens a
+/// connection to the anchor; Bob answers `passive`, so the anchor connects to Bob's relay and
+/// sends its bind SEND with a two-hop To-Path. Messages and success REPORTs cross
+/// relay → anchor → relay both ways, in order (the anchor reads two-hop From-Paths, writes
+/// two-hop To-Paths, and answers each hop); a wrong password gets no Use-Path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parties_behind_msrp_relays_chat_through_the_anchor() {
+    let (relay, relay_uri) = relay();
+    let anchor = start(ImSessionConfig {
+        sip_addr: lo0(),
+        msrp_addr: lo0(),
+        ..ImSessionConfig::default()
+    })
+    .await
+    .expect("anchor starts");
+
+    // a wrong password: 401, no binding
+    {
+        use ims::msrp::relay::AuthClient;
+        let mut s = TcpStream::connect(authority(&relay_uri)).await.unwrap();
+        let mut auth = AuthClient::new(
+            UriBuf::parse("msrp://127.0.0.1:9/mallory;tcp").unwrap(),
+            UriBuf::parse(&relay_uri).unwrap(),
+            "alice",
+            "wrong",
+            None,
+            9,
+        );
+        let e = ims::net::msrp::relay_auth(&mut s, &mut auth, WAIT)
+            .await
+            .expect_err("refused");
+        assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied, "{e}");
+    }
+
+    // both AUTH first (their URIs name the sessions they will run)
+    let (a_sid, b_sid) = (rand_id(), rand_id());
+    let a_local = format!("msrp://127.0.0.1:9/{a_sid};tcp");
+    let b_local = format!("msrp://127.0.0.1:9/{b_sid};tcp");
+    let (a_stream, a_use) = through_relay(&relay_uri, &a_local, "alice", "alice-pw").await;
+    let (b_stream, b_use) = through_relay(&relay_uri, &b_local, "bob", "bob-pw").await;
+    assert_eq!(relay.bindings(), 2);
+    assert_ne!(a_use, b_use);
+
+    // Bob's SIP side answers with his two-hop path, passive
+    let (bob, mut b_in) = ua("bob").await;
+    let bob_uri = format!("sip:bob@{}", bob.local_addr());
+    let b_path: Vec<String> = b_use.iter().cloned().chain([b_local.clone()]).collect();
+    let (offer_tx, mut offers) = mpsc::unbounded_channel();
+    let answer = sdp_path("bob", &b_path, Setup::Passive);
+    tokio::spawn(async move {
+        while let Some(ev) = b_in.recv().await {
+            match ev {
+                UaEvent::IncomingInvite { txn, msg, .. } => {
+                    let offer = msg.as_message().body().to_vec();
+                    let a = Answer::new(200).body("application/sdp", answer.clone());
+                    let _ = bob.respond(txn, a).await;
+                    let _ = offer_tx.send(offer);
+                }
+                UaEvent::IncomingRequest { txn, .. } => {
+                    let _ = bob.respond(txn, Answer::new(200)).await;
+                }
+                _ => {}
+            }
+        }
+    });
+    let mut bc = MsrpConnection::spawn(b_stream, ConnConfig::default());
+
+    // Alice offers her two-hop path (no a=setup: the offerer connects, through her relay)
+    let (alice, mut a_in) = ua("alice").await;
+    tokio::spawn(async move { while a_in.recv().await.is_some() {} });
+    let a_path: Vec<String> = a_use.iter().cloned().chain([a_local.clone()]).collect();
+    let mut inv = alice
+        .invite(InviteParams {
+            request_uri: bob_uri.clone(),
+            from: "<sip:alice@ims.example.org>".into(),
+            to: format!("<{bob_uri}>"),
+            remote: Remote::udp(anchor.sip_addr()),
+            headers: vec![],
+            body: Some((
+                "application/sdp".into(),
+                sdp_path("alice", &a_path, Setup::Default).into_bytes(),
+            )),
+        })
+        .await
+        .unwrap();
+    let offer = tokio::time::timeout(WAIT, offers.recv())
+        .await
+        .expect("Bob gets the anchor's INVITE")
+        .unwrap();
+    let (anchor_b_path, _) = msrp_of(&offer);
+    assert_eq!(anchor_b_path.len(), 1, "the anchor's own URI toward Bob");
+    let b_remote: Vec<String> = b_use.iter().cloned().chain(anchor_b_path).collect();
+    bc.add_session(session(&b_local, &b_remote)).await.unwrap();
+    let ok = loop {
+        let r = tokio::time::timeout(WAIT, inv.next())
+            .await
+            .expect("Alice's INVITE answered")
+            .expect("a final response")
+            .expect("no transport error");
+        if r.as_message().status().unwrap() >= 200 {
+            break r;
+        }
+    };
+    assert_eq!(ok.as_message().status(), Some(200));
+    let (anchor_a_path, _) = msrp_of(ok.as_message().body());
+    let a_remote: Vec<String> = a_use.iter().cloned().chain(anchor_a_path).collect();
+    let mut ac = MsrpConnection::spawn_with_sessions(
+        a_stream,
+        ConnConfig::default(),
+        vec![session(&a_local, &a_remote)],
+    );
+
+    let a_legs = [Leg {
+        sid: a_sid,
+        peer_sdp: String::new(),
+    }];
+    let b_legs = [Leg {
+        sid: b_sid,
+        peer_sdp: String::new(),
+    }];
+    let n = 20;
+    let a_ids = send_all(&ac, &a_legs, "a>b", n).await;
+    let got_b = collect(&mut bc, n, 0).await;
+    assert!(got_b.trouble.is_empty(), "Bob: {:?}", got_b.trouble);
+    assert_eq!(texts(&got_b), expect(&b_legs, "a>b", n), "Bob's messages");
+    let b_ids = send_all(&bc, &b_legs, "b>a", n).await;
+    let (got_a, got_b) = tokio::join!(collect(&mut ac, n, n), collect(&mut bc, 0, n));
+    assert!(got_a.trouble.is_empty(), "Alice: {:?}", got_a.trouble);
+    assert!(got_b.trouble.is_empty(), "Bob: {:?}", got_b.trouble);
+    assert_eq!(texts(&got_a), expect(&a_legs, "b>a", n), "Alice's messages");
+    assert_eq!(success_reports(&got_a), a_ids, "Alice's success REPORTs");
+    assert_eq!(success_reports(&got_b), b_ids, "Bob's success REPORTs");
+    drop(anchor);
+    relay.shutdown();
+}

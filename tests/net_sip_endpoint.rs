@@ -731,3 +731,70 @@ async fn idle_tcp_connections_are_closed_unless_kept_alive_or_in_use() {
     );
     assert_eq!(uas.transport_stats().idle_closed, 4);
 }
+
+/// The proxy's posted commands (no reply channel): a posted forward reaches the UAS and its
+/// answer the UAC; a posted command that fails comes back as `ProxyEvent::Failed` with the error
+/// the awaited call returns.
+#[tokio::test]
+async fn posted_proxy_commands_forward_and_report_failures() {
+    use ims::net::sip::ProxyEndpoint;
+    use ims::txn::proxy::{ForkMode, ProxyEvent, Target};
+    let uas = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let uac = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (proxy, mut events) = ProxyEndpoint::bind(EndpointConfig::default(), false)
+        .await
+        .unwrap();
+    let p = proxy.local_addr();
+    let uac_port = uac.local_addr().unwrap().port();
+    let req = format!(
+        "MESSAGE sip:bob@{p} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{uac_port};branch=z9hG4bKpost1\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:alice@ims.example>;tag=a1\r\nTo: <sip:bob@ims.example>\r\n\
+         Call-ID: post-1@ims.example\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n"
+    );
+    uac.send_to(req.as_bytes(), p).await.unwrap();
+    let server = loop {
+        match next_proxy_event(&mut events).await {
+            Some(ProxyEvent::Request { server, .. }) => break server,
+            Some(_) => {}
+            None => panic!("the proxy stopped"),
+        }
+    };
+    let target = Target {
+        uri: None,
+        remote: Remote::udp(uas.local_addr().unwrap()),
+    };
+    proxy
+        .post_forward(server, vec![target], ForkMode::Parallel)
+        .expect("queued");
+    let fwd = recv_text(&uas).await.expect("MESSAGE forwarded");
+    assert!(fwd.starts_with("MESSAGE sip:bob@"), "{fwd}");
+    assert!(fwd.contains("Max-Forwards: 69"), "{fwd}");
+    let fm = OwnedMessage::parse_datagram(Bytes::from(fwd)).unwrap();
+    let ok = ims::sip::ResponseBuilder::from_request(&fm.as_message(), 200)
+        .header("Content-Length", 0)
+        .to_vec();
+    uas.send_to(&ok, p).await.unwrap();
+    let back = recv_text(&uac).await.expect("200 relayed to the UAC");
+    assert!(back.starts_with("SIP/2.0 200"), "{back}");
+    // answered already: the awaited call says why, the posted one says it as an event
+    let awaited = proxy.reply(server, 500).await.unwrap_err();
+    proxy.post_reply(server, 500).expect("queued");
+    let (failed_server, error) = loop {
+        match next_proxy_event(&mut events).await {
+            Some(ProxyEvent::Failed { server, error }) => break (server, error),
+            Some(_) => {}
+            None => panic!("the proxy stopped"),
+        }
+    };
+    assert_eq!(failed_server, Some(server));
+    assert_eq!(awaited.to_string(), NetError::from(error).to_string());
+    proxy.shutdown();
+}
+
+async fn next_proxy_event(
+    events: &mut ims::net::sip::ProxyEvents,
+) -> Option<ims::txn::proxy::ProxyEvent> {
+    tokio::time::timeout(LIMIT, events.recv())
+        .await
+        .expect("an event in time")
+}

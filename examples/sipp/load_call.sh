@@ -3,8 +3,8 @@
 #
 #   CSCF=target/release/examples/cscf examples/sipp/load_call.sh RATE [CALLS] [CALLERS]
 #
-# Writes its own configuration (SIP BASE/+2/+4/+5, Diameter Cx BASE+808, Rx BASE+809, HSS admin
-# BASE+20; BASE=5060 by default) with PAIRS * (CALLERS + 1) subscribers, starts the core, then
+# Writes its own configuration (SIP BASE/+2/+4/+5, the IM server BASE+6, Diameter Cx BASE+808,
+# Rx BASE+809, HSS admin BASE+20; BASE=5060 by default) with PAIRS * (CALLERS + 1) subscribers, starts the core, then
 # for each of PAIRS (default 1) caller/callee pairs of SIPp instances (one SIPp UAC is bound to
 # ≈170 calls/s on this machine: several in parallel push the core further):
 #   1. registers the called UE (full IMS-AKA) from the UAS port (UAS_PORT, default 5092) and
@@ -53,6 +53,8 @@ pair_csvs callee callers "$callers"
 
 {
   core_toml $((base + 808)) "$rx_port"
+  # the IM server on a port of this run's range (not the default 7070: runs in parallel)
+  printf '[im]\nport = %d\n' $((base + 6))
   seq 0 $((pairs * (callers + 1) - 1)) | subscribers_toml
 } > "$work/load.toml"
 load_start_core "$work/load.toml"

@@ -10,8 +10,21 @@ use ims::sms::{self, Address, RpMessage, Submit, Tpdu};
 /// RP-DATA MO (RP-MR `rp_mr`, RP-DA +15550000) with an SMS-SUBMIT (TP-MR `tp_mr`) of `text`
 /// to the international `number`, asking for a status report when `srr`.
 pub(crate) fn rp_submit(rp_mr: u8, tp_mr: u8, number: &str, srr: bool, text: &str) -> Vec<u8> {
+    rp_submit_rd(rp_mr, tp_mr, number, srr, false, text)
+}
+
+/// [`rp_submit`] with TP-RD (reject duplicates, TS 23.040 §9.2.3.25) as `rd`: how an MS
+/// repeats a submission it heard no answer to (§9.2.3.6).
+pub(crate) fn rp_submit_rd(
+    rp_mr: u8,
+    tp_mr: u8,
+    number: &str,
+    srr: bool,
+    rd: bool,
+    text: &str,
+) -> Vec<u8> {
     let sub = Submit {
-        reject_duplicates: false,
+        reject_duplicates: rd,
         reply_path: false,
         status_report_request: srr,
         message_reference: tp_mr,

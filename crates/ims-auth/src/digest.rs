@@ -294,7 +294,9 @@ fn write_token_or_quoted(f: &mut fmt::Formatter<'_>, v: &str) -> fmt::Result {
 }
 
 /// Splits a `Digest …` value into its params (name, raw value as written).
-fn digest_params(s: &str) -> Result<Vec<(&str, &str)>, AuthError> {
+/// The auth-params of a Digest header value, checked (count, values) and collected in one pass:
+/// the first 16 on the stack, more (rare) in a `Vec`.
+fn digest_params(s: &str) -> Result<ParamList<'_>, AuthError> {
     if s.len() > MAX_HEADER_VALUE {
         return Err(AuthError::BadParam("header value too long"));
     }
@@ -302,9 +304,13 @@ fn digest_params(s: &str) -> Result<Vec<(&str, &str)>, AuthError> {
     if !c.is_digest() {
         return Err(AuthError::NotDigest(c.scheme.to_owned()));
     }
-    let mut v = Vec::new();
+    let mut v = ParamList {
+        head: [("", ""); 16],
+        n: 0,
+        more: Vec::new(),
+    };
     for p in c.params.iter() {
-        if v.len() == MAX_PARAMS {
+        if v.n == MAX_PARAMS {
             return Err(AuthError::BadParam("too many parameters"));
         }
         // a value the grammar accepted but the parameter iterator returns empty (odd LWS
@@ -315,6 +321,40 @@ fn digest_params(s: &str) -> Result<Vec<(&str, &str)>, AuthError> {
         }
     }
     Ok(v)
+}
+
+/// `(name, value)` pairs, the first 16 without allocating.
+struct ParamList<'a> {
+    head: [(&'a str, &'a str); 16],
+    n: usize,
+    more: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> ParamList<'a> {
+    fn push(&mut self, p: (&'a str, &'a str)) {
+        match self.head.get_mut(self.n) {
+            Some(slot) => *slot = p,
+            None => self.more.push(p),
+        }
+        self.n += 1;
+    }
+}
+
+impl<'a> IntoIterator for ParamList<'a> {
+    type Item = (&'a str, &'a str);
+    type IntoIter = std::iter::Chain<
+        std::iter::Take<std::array::IntoIter<(&'a str, &'a str), 16>>,
+        std::vec::IntoIter<(&'a str, &'a str)>,
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.head.into_iter().take(self.n).chain(self.more)
+    }
+}
+
+/// The known parameter `name` is (case-insensitive), as its lowercase token, without
+/// allocating; `None` for another one.
+fn known_param(name: &str, known: &[&'static str]) -> Option<&'static str> {
+    known.iter().copied().find(|k| name.eq_ignore_ascii_case(k))
 }
 
 fn set<'a>(
@@ -446,8 +486,19 @@ impl<'a> Challenge<'a> {
         let mut c = Challenge::default();
         let mut stale = None;
         let mut userhash = None;
+        const KNOWN: &[&str] = &[
+            "realm",
+            "nonce",
+            "algorithm",
+            "qop",
+            "opaque",
+            "domain",
+            "stale",
+            "charset",
+            "userhash",
+        ];
         for (name, raw) in digest_params(s)? {
-            match name.to_ascii_lowercase().as_str() {
+            match known_param(name, KNOWN).unwrap_or("") {
                 "realm" => set(&mut realm, "realm", raw)?,
                 "nonce" => set(&mut nonce, "nonce", raw)?,
                 "algorithm" => set(&mut c.algorithm, "algorithm", raw)?,
@@ -602,8 +653,23 @@ impl<'a> Credentials<'a> {
         let mut qop = None;
         let mut username_ext = None;
         let mut userhash = None;
+        const KNOWN: &[&str] = &[
+            "username",
+            "username*",
+            "userhash",
+            "realm",
+            "nonce",
+            "uri",
+            "response",
+            "algorithm",
+            "cnonce",
+            "opaque",
+            "qop",
+            "nc",
+            "auts",
+        ];
         for (name, raw) in digest_params(s)? {
-            match name.to_ascii_lowercase().as_str() {
+            match known_param(name, KNOWN).unwrap_or("") {
                 "username" => set(&mut username, "username", raw)?,
                 "username*" => set(&mut username_ext, "username*", raw)?,
                 "userhash" => set(&mut userhash, "userhash", raw)?,

@@ -104,6 +104,7 @@ use ims_diameter::routing::{
     RedirectHostUsage, Route, RoutingTable,
 };
 use ims_diameter::{Command, DiameterUri, Message, OwnedMessage, ResultCode};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -320,7 +321,7 @@ enum Cmd {
         deadline: Instant,
         reply: Reply,
     },
-    Answer(Vec<u8>),
+    Answer(Bytes),
     Accept(Conn, Bytes),
     Connected(Conn),
     ConnectFailed,
@@ -627,6 +628,15 @@ fn now() -> std::time::Instant {
 
 fn key(host: &str) -> String {
     host.to_ascii_lowercase()
+}
+
+/// [`key`] for a lookup: the name itself when it has no upper-case letter (no copy).
+fn lookup_key(host: &str) -> Cow<'_, str> {
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
+    }
 }
 
 /// [`NodeConfig::merge_repeated_destination_realm`]: `req` without the second and later
@@ -1312,14 +1322,13 @@ impl Node {
         &self,
         realm: &str,
         app_id: u32,
-        candidates: &[String],
+        candidates: &[Cow<'_, str>],
         deadline: Instant,
     ) -> Option<Vec<String>> {
         if self.inner.resolver.lock().expect("resolver lock").is_none() {
             return None;
         }
-        let usable = |h: &String| self.peer_usable(h, app_id);
-        if candidates.iter().any(usable) {
+        if candidates.iter().any(|h| self.peer_usable(h, app_id)) {
             return None;
         }
         let mut hosts = self.fresh_discovered(realm);
@@ -1330,13 +1339,13 @@ impl Node {
             return None;
         }
         // wait for one of them to open (they connect in parallel)
-        while !hosts.iter().any(usable) && Instant::now() < deadline {
+        while !hosts.iter().any(|h| self.peer_usable(h, app_id)) && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let mut out = hosts;
         for c in candidates {
             if !out.iter().any(|o| o.eq_ignore_ascii_case(c)) {
-                out.push(c.clone());
+                out.push(c.clone().into_owned());
             }
         }
         Some(out)
@@ -1345,14 +1354,14 @@ impl Node {
     /// `host` has a peer (without cloning its status).
     fn has_peer(&self, host: &str) -> bool {
         let peers = self.inner.peers.lock().expect("peers lock");
-        peers.contains_key(&key(host))
+        peers.contains_key(&*lookup_key(host))
     }
 
     /// `host` has a peer usable for `app_id` (without cloning its status).
     fn peer_usable(&self, host: &str, app_id: u32) -> bool {
         let peers = self.inner.peers.lock().expect("peers lock");
         peers
-            .get(&key(host))
+            .get(&*lookup_key(host))
             .is_some_and(|h| h.status.borrow().usable_for(app_id))
     }
 
@@ -1612,25 +1621,21 @@ impl Node {
         let mut forced: Option<Vec<String>> = None;
         let mut redirects = 0;
         loop {
-            let (mut candidates, app_id, realm) = {
-                let msg = Message::parse(&req)?;
-                let discover = forced.is_none();
-                let c = match forced.take() {
-                    Some(f) => f,
-                    None => self.candidates(&msg),
-                };
-                let realm = msg
-                    .destination_realm()
-                    .filter(|_| discover)
-                    .map(str::to_owned);
-                (c, msg.application_id(), realm)
+            // parsed once per attempt; the candidates borrow their names from it and from
+            // the routing table where they can
+            let msg = Message::parse(&req)?;
+            let app_id = msg.application_id();
+            let discover = forced.is_none();
+            let mut candidates: Vec<Cow<'_, str>> = match forced.take() {
+                Some(f) => f.into_iter().map(Cow::Owned).collect(),
+                None => self.candidates(&msg),
             };
-            if let Some(realm) = realm {
+            if let Some(realm) = msg.destination_realm().filter(|_| discover) {
                 if let Some(c) = self
-                    .discover_for(&realm, app_id, &candidates, deadline)
+                    .discover_for(realm, app_id, &candidates, deadline)
                     .await
                 {
-                    candidates = c;
+                    candidates = c.into_iter().map(Cow::Owned).collect();
                 }
             }
             let answer = self
@@ -1643,14 +1648,11 @@ impl Node {
             if redirects > self.inner.cfg.max_redirects {
                 return Err(NodeError::TooManyRedirects);
             }
-            {
-                let msg = Message::parse(&req)?;
-                self.inner
-                    .redirects
-                    .lock()
-                    .expect("redirect lock")
-                    .insert(now(), &msg, &redirect);
-            }
+            self.inner
+                .redirects
+                .lock()
+                .expect("redirect lock")
+                .insert(now(), &msg, &redirect);
             let unsupported: Vec<String> = redirect
                 .hosts
                 .iter()
@@ -1676,13 +1678,15 @@ impl Node {
     }
 
     /// The peers a locally originated request may go to, in order.
-    fn candidates(&self, msg: &Message<'_>) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        let mut push = |h: &str| {
-            if !out.iter().any(|o| o.eq_ignore_ascii_case(h)) {
-                out.push(h.to_owned());
+    /// (Names are borrowed from the request and the routing table; only the redirect cache's
+    /// and the peer table's, read under their locks, are copied, each once.)
+    fn candidates<'a>(&'a self, msg: &Message<'a>) -> Vec<Cow<'a, str>> {
+        let mut out: Vec<Cow<'a, str>> = Vec::with_capacity(4);
+        fn push<'a>(out: &mut Vec<Cow<'a, str>>, h: Cow<'a, str>) {
+            if !out.iter().any(|o| o.eq_ignore_ascii_case(&h)) {
+                out.push(h);
             }
-        };
+        }
         if let Some(hosts) = self
             .inner
             .redirects
@@ -1691,41 +1695,44 @@ impl Node {
             .lookup(now(), msg)
         {
             for h in hosts {
-                push(DiameterUri::parse(h).map_or(h.as_str(), |u| u.host));
+                let h = DiameterUri::parse(h).map_or(h.as_str(), |u| u.host);
+                if !out.iter().any(|o| o.eq_ignore_ascii_case(h)) {
+                    out.push(Cow::Owned(h.to_owned()));
+                }
             }
         }
         if let Some(h) = msg.destination_host() {
-            push(h);
+            push(&mut out, Cow::Borrowed(h));
         }
         if let Decision::Forward { peers, .. } = self.inner.table.decide(msg) {
             for p in peers {
-                push(p);
+                push(&mut out, Cow::Borrowed(p));
             }
         }
         let app_id = msg.application_id();
         // the statuses are read in place under the lock (not cloned with their RemoteInfo)
         let realm = msg.destination_realm();
-        let mut others: Vec<(String, bool)> = {
-            let peers = self.inner.peers.lock().expect("peers lock");
-            peers
-                .iter()
-                .filter_map(|(h, p)| {
-                    let s = p.status.borrow();
-                    if !s.usable_for(app_id) {
-                        return None;
-                    }
-                    let direct = s.remote.as_ref().is_some_and(|r| {
-                        realm.is_some_and(|d| d.eq_ignore_ascii_case(&r.origin_realm))
-                    });
-                    Some((h.clone(), direct))
-                })
-                .collect()
-        };
+        let peers = self.inner.peers.lock().expect("peers lock");
+        // only the peers not named yet (the same order as sorting all and skipping those)
+        let mut others: Vec<(&str, bool)> = peers
+            .iter()
+            .filter_map(|(h, p)| {
+                if out.iter().any(|o| o.eq_ignore_ascii_case(h)) {
+                    return None;
+                }
+                let s = p.status.borrow();
+                if !s.usable_for(app_id) {
+                    return None;
+                }
+                let direct = s.remote.as_ref().is_some_and(|r| {
+                    realm.is_some_and(|d| d.eq_ignore_ascii_case(&r.origin_realm))
+                });
+                Some((h.as_str(), direct))
+            })
+            .collect();
         // peers of the destination realm first, then agents
         others.sort_unstable_by(|(h1, d1), (h2, d2)| (!*d1, h1).cmp(&(!*d2, h2)));
-        for (h, _) in others {
-            push(&h);
-        }
+        out.extend(others.into_iter().map(|(h, _)| Cow::Owned(h.to_owned())));
         out
     }
 
@@ -1779,13 +1786,14 @@ impl Node {
     /// answered), each peer at most once; the last such answer is returned when none is left.
     async fn send_to_candidates(
         &self,
-        candidates: &[String],
+        candidates: &[Cow<'_, str>],
         app_id: u32,
         bytes: Bytes,
         deadline: Instant,
         exclude: Option<&str>,
     ) -> Result<OwnedMessage, NodeError> {
-        let mut tried: Vec<String> = exclude.into_iter().map(str::to_owned).collect();
+        // names borrowed from `candidates` (allocates only on a second attempt)
+        let mut tried: Vec<&str> = exclude.into_iter().collect();
         loop {
             let (tx, rx) = oneshot::channel();
             let Some(via) = self.dispatch(candidates, app_id, bytes.clone(), deadline, &tried, tx)
@@ -1809,35 +1817,40 @@ impl Node {
     }
 
     /// The first usable candidate not in `exclude`.
-    fn pick(&self, candidates: &[String], app_id: u32, exclude: &[String]) -> Option<String> {
+    fn pick<'c>(
+        &self,
+        candidates: &'c [Cow<'_, str>],
+        app_id: u32,
+        exclude: &[&str],
+    ) -> Option<&'c str> {
         let peers = self.inner.peers.lock().expect("peers lock");
         candidates
             .iter()
             .filter(|c| !exclude.iter().any(|e| e.eq_ignore_ascii_case(c)))
             .find(|c| {
                 peers
-                    .get(&key(c))
+                    .get(&*lookup_key(c))
                     .is_some_and(|h| h.status.borrow().usable_for(app_id))
             })
-            .cloned()
+            .map(|c| &**c)
     }
 
     /// Hands the request to the first usable candidate's task (the reply goes to `reply`);
     /// returns that candidate (`None`: there was none, `reply` got the error).
-    fn dispatch(
+    fn dispatch<'c>(
         &self,
-        candidates: &[String],
+        candidates: &'c [Cow<'_, str>],
         app_id: u32,
         bytes: Bytes,
         deadline: Instant,
-        exclude: &[String],
+        exclude: &[&str],
         reply: Reply,
-    ) -> Option<String> {
+    ) -> Option<&'c str> {
         let peers = self.inner.peers.lock().expect("peers lock");
         let pick = candidates
             .iter()
             .filter(|c| !exclude.iter().any(|e| e.eq_ignore_ascii_case(c)))
-            .filter_map(|c| peers.get(&key(c)).map(|h| (c, h)))
+            .filter_map(|c| peers.get(&*lookup_key(c)).map(|h| (c, h)))
             .find(|(_, h)| h.status.borrow().usable_for(app_id));
         match pick {
             Some((name, h)) => {
@@ -1850,7 +1863,7 @@ impl Node {
                 {
                     let _ = reply.send(Err(NodeError::Closed));
                 }
-                Some(name.clone())
+                Some(&**name)
             }
             None => {
                 let _ = reply.send(Err(NodeError::NoRoute(ResultCode::UnableToDeliver)));
@@ -1867,7 +1880,8 @@ impl Node {
         };
         let c = self.candidates(&msg);
         let app_id = msg.application_id();
-        self.dispatch(&c, app_id, bytes, deadline, &[from.to_owned()], reply);
+        // (the candidates borrow from the request: the peer task gets a shared reference)
+        self.dispatch(&c, app_id, bytes.clone(), deadline, &[from], reply);
     }
 
     /// What to answer to a request received from `peer` (handler, relay, redirect, error).
@@ -1889,7 +1903,7 @@ impl Node {
         match decision {
             Decision::Local => {}
             Decision::Forward { action, peers } if handler.is_none() || action != Action::Local => {
-                let peers: Vec<String> = peers.into_iter().map(str::to_owned).collect();
+                let peers: Vec<Cow<'_, str>> = peers.into_iter().map(Cow::Borrowed).collect();
                 return self.relay(&req, &peer, &peers).await;
             }
             Decision::Forward { .. } => {}
@@ -1909,6 +1923,7 @@ impl Node {
                     let deadline = Instant::now() + self.inner.cfg.request_timeout;
                     let app_id = view.application_id();
                     if let Some(c) = self.discover_for(&realm, app_id, &[], deadline).await {
+                        let c: Vec<Cow<'_, str>> = c.into_iter().map(Cow::Owned).collect();
                         return self.relay(&req, &peer, &c).await;
                     }
                 }
@@ -1918,11 +1933,12 @@ impl Node {
         }
         if let Some(h) = handler {
             // a handler that panics gets its request answered 5012 DIAMETER_UNABLE_TO_COMPLY
+            // (caught where it is polled: no task of its own)
             let fut = h(Incoming {
                 message: req.clone(),
                 peer,
             });
-            return match tokio::spawn(fut).await {
+            return match CatchUnwind(fut).await {
                 Ok(a) => a,
                 Err(_) => result_answer(&view, ResultCode::UnableToComply.code(), &self.origin()),
             };
@@ -1939,9 +1955,37 @@ impl Node {
         })
     }
 
+    /// Records the answer to a new request `m` for its duplicates and sends it to the copies
+    /// that came while it was handled; returns it (for the peer the request came from).
+    fn answered(&self, m: &OwnedMessage, a: Vec<u8>) -> Bytes {
+        let view = m.view();
+        // shared with the duplicate cache, not copied
+        let a = Bytes::from(a);
+        self.inner
+            .dups
+            .lock()
+            .expect("dups lock")
+            .answered(&view, a.clone());
+        let waiters = view.origin_host().and_then(|h| {
+            self.inner
+                .dup_waiters
+                .lock()
+                .expect("dup waiters lock")
+                .remove(&(h.to_ascii_lowercase(), view.end_to_end()))
+        });
+        for (peer_tx, hop_by_hop) in waiters.into_iter().flatten() {
+            let mut copy = a.to_vec();
+            if copy.len() >= 16 {
+                copy[12..16].copy_from_slice(&hop_by_hop.to_be_bytes());
+            }
+            let _ = peer_tx.send(Cmd::Answer(Bytes::from(copy)));
+        }
+        a
+    }
+
     /// Relays a request (RFC 6733 §6.1.9: Route-Record added, same End-to-End Identifier) and
     /// returns the answer with the original Hop-by-Hop Identifier.
-    async fn relay(&self, req: &OwnedMessage, from: &str, peers: &[String]) -> Vec<u8> {
+    async fn relay(&self, req: &OwnedMessage, from: &str, peers: &[Cow<'_, str>]) -> Vec<u8> {
         let view = req.view();
         let fwd = add_route_record(req.bytes(), from);
         let deadline = Instant::now() + self.inner.cfg.request_timeout;
@@ -1955,7 +1999,7 @@ impl Node {
                 .discover_for(realm, view.application_id(), &peers, deadline)
                 .await
             {
-                peers = c;
+                peers = c.into_iter().map(Cow::Owned).collect();
             }
         }
         match self
@@ -1974,6 +2018,27 @@ impl Node {
                 b
             }
             Err(_) => result_answer(&view, ResultCode::UnableToDeliver.code(), &self.origin()),
+        }
+    }
+}
+
+/// A handler's future whose panic is caught where it is polled (the panic is reported by the
+/// panic hook as in a task of its own; the request is then answered 5012).
+struct CatchUnwind(BoxFuture);
+
+impl Future for CatchUnwind {
+    type Output = std::thread::Result<Vec<u8>>;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let fut = &mut self.0;
+        // not polled again after a panic: the answer is then Ready(Err)
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Ok(std::task::Poll::Ready(a)) => std::task::Poll::Ready(Ok(a)),
+            Err(p) => std::task::Poll::Ready(Err(p)),
         }
     }
 }
@@ -2574,35 +2639,33 @@ impl PeerTask {
             }
             Duplicate::New => {
                 let node = self.node.clone();
-                let tx = self.tx.clone();
                 let peer = self
                     .peer
                     .remote()
                     .map_or_else(|| self.host.clone(), |r| r.origin_host.clone());
-                self.node.spawn(async move {
-                    let a = node.answer_request(m.clone(), peer).await;
-                    let view = m.view();
-                    node.inner
-                        .dups
-                        .lock()
-                        .expect("dups lock")
-                        .answered(&view, Bytes::from(a.clone()));
-                    let waiters = view.origin_host().and_then(|h| {
-                        node.inner
-                            .dup_waiters
-                            .lock()
-                            .expect("dup waiters lock")
-                            .remove(&(h.to_ascii_lowercase(), view.end_to_end()))
-                    });
-                    for (peer_tx, hop_by_hop) in waiters.into_iter().flatten() {
-                        let mut copy = a.clone();
-                        if copy.len() >= 16 {
-                            copy[12..16].copy_from_slice(&hop_by_hop.to_be_bytes());
-                        }
-                        let _ = peer_tx.send(Cmd::Answer(copy));
+                let req = m.clone();
+                let mut fut: BoxFuture =
+                    Box::pin(async move { node.answer_request(req, peer).await });
+                // polled once here: an answer ready at once (a handler that does not wait, an
+                // error answer) is sent by this task, with no task of its own; one that waits
+                // (a relay, a handler awaiting something) gets a task, where it is polled again
+                // with that task's waker (a future wakes the waker of its latest poll)
+                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                match fut.as_mut().poll(&mut cx) {
+                    std::task::Poll::Ready(a) => {
+                        let a = self.node.answered(&m, a);
+                        let _ = self.peer.send_answer(now(), &a);
                     }
-                    let _ = tx.send(Cmd::Answer(a));
-                });
+                    std::task::Poll::Pending => {
+                        let node = self.node.clone();
+                        let tx = self.tx.clone();
+                        self.node.spawn(async move {
+                            let a = fut.await;
+                            let a = node.answered(&m, a);
+                            let _ = tx.send(Cmd::Answer(a));
+                        });
+                    }
+                }
             }
         }
     }

@@ -906,3 +906,322 @@ impl Task {
         }
     }
 }
+
+/// Authenticates to an MSRP relay (RFC 4976 §5) on `stream`, a connection to that relay the
+/// client then keeps for its sessions (its Use-Path URIs lead back over it): AUTH, the 401
+/// challenge, AUTH with digest credentials, 200 with `Use-Path` — what the client puts before
+/// its own URI in its SDP `a=path`. Returns the Use-Path and the Expires granted; an error when
+/// the relay refuses ([`io::ErrorKind::PermissionDenied`], the status in the message), answers
+/// nothing usable within `wait`, or closes. Reads no further than the last response (nothing
+/// else arrives before the AUTH succeeds), so [`MsrpConnection::spawn`] takes the stream next.
+pub async fn relay_auth(
+    stream: &mut TcpStream,
+    client: &mut ims_msrp::relay::AuthClient,
+    wait: Duration,
+) -> io::Result<(Vec<ims_msrp::UriBuf>, u32)> {
+    use ims_msrp::relay::AuthOutcome;
+    let mut framer = Framer::new(Limits::default());
+    let mut request = client.start();
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        stream.write_all(&request).await?;
+        let head = loop {
+            match framer.poll() {
+                Ok(Some(Event::Frame(f))) if !f.head.is_request() => break f.head,
+                Ok(Some(_)) => continue,
+                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
+                Ok(None) => {}
+            }
+            let mut buf = [0u8; 4096];
+            let n = tokio::time::timeout_at(deadline, stream.read(&mut buf))
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no AUTH answer"))??;
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            framer.push(&buf[..n]);
+        };
+        match client.handle_response(&head) {
+            AuthOutcome::Send(next) => request = next,
+            AuthOutcome::Done { use_path, expires } => return Ok((use_path, expires)),
+            AuthOutcome::Failed(code) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!("relay refused AUTH: {code}"),
+                ))
+            }
+        }
+    }
+}
+
+/// An MSRP relay (RFC 4976) on tokio around the sans-IO [`ims_msrp::relay::Relay`]: clients
+/// AUTH on their connection and get a Use-Path; SEND and REPORT requests are forwarded hop by
+/// hop (To-Path and From-Path rewritten, each hop answered by the relay). Over TCP, next hops
+/// by IP literal only (no DNS).
+///
+/// A frame for a next hop goes on the connection a request *from* that very URI last arrived
+/// on (an endpoint that connected to the relay, RFC 4975 §5.4: its session is bound to that
+/// connection, so what is meant for it must come back the same way), else on a connection the
+/// relay opened to that authority, else on a new one.
+///
+/// Meant for tests and interop set-ups: plain TCP only (no `msrps:`), and no back-pressure —
+/// what waits for a next hop that stops reading stays queued in memory.
+#[derive(Debug)]
+pub struct MsrpRelay {
+    addr: std::net::SocketAddr,
+    shared: Arc<RelayShared>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Most next-hop URIs remembered with the connection their requests came on.
+const RELAY_LEARNT: usize = 4096;
+
+/// An MSRP URI as a key equal for equivalent URIs (RFC 4975 §6.1: host and scheme without
+/// regard to case, the session-id with it).
+fn hop_key(u: &ims_msrp::Uri<'_>) -> String {
+    format!(
+        "{}|{}|{}|{}",
+        u.is_secure(),
+        u.host_str().to_ascii_lowercase(),
+        u.port_or_default(),
+        u.session_id().unwrap_or("")
+    )
+}
+
+#[derive(Debug)]
+struct RelayShared {
+    core: std::sync::Mutex<ims_msrp::relay::Relay>,
+    limits: Limits,
+    next: std::sync::atomic::AtomicU64,
+    /// Writers of the open connections.
+    conns: std::sync::Mutex<HashMap<u64, mpsc::UnboundedSender<Bytes>>>,
+    /// Connections we opened, by authority.
+    opened: std::sync::Mutex<HashMap<std::net::SocketAddr, u64>>,
+    /// Previous-hop URI ([`hop_key`]) → the connection its request came on.
+    learnt: std::sync::Mutex<(HashMap<String, u64>, VecDeque<String>)>,
+    out: mpsc::UnboundedSender<ims_msrp::relay::RelayOutput>,
+}
+
+impl MsrpRelay {
+    /// Listens on `listener`; `cfg.uri` should name its address. `users` may AUTH.
+    pub fn start(
+        listener: tokio::net::TcpListener,
+        cfg: ims_msrp::relay::RelayConfig,
+        users: &[(&str, &str)],
+        seed: u64,
+    ) -> io::Result<MsrpRelay> {
+        let addr = listener.local_addr()?;
+        let mut core = ims_msrp::relay::Relay::new(cfg, seed);
+        for (u, p) in users {
+            core.add_user(u, p);
+        }
+        let (out, out_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(RelayShared {
+            core: std::sync::Mutex::new(core),
+            limits: Limits::default(),
+            next: std::sync::atomic::AtomicU64::new(1),
+            conns: std::sync::Mutex::default(),
+            opened: std::sync::Mutex::default(),
+            learnt: std::sync::Mutex::default(),
+            out,
+        });
+        let mut tasks = Vec::new();
+        let s = shared.clone();
+        tasks.push(tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let _ = stream.set_nodelay(true);
+                s.clone().attach(stream);
+            }
+        }));
+        let s = shared.clone();
+        tasks.push(tokio::spawn(s.dispatch(out_rx)));
+        let s = shared.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                s.core
+                    .lock()
+                    .expect("relay lock")
+                    .handle_timeout(tokio::time::Instant::now().into_std());
+            }
+        }));
+        Ok(MsrpRelay {
+            addr,
+            shared,
+            tasks,
+        })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// Live Use-Path bindings (clients authenticated and not expired).
+    pub fn bindings(&self) -> usize {
+        self.shared.core.lock().expect("relay lock").bindings()
+    }
+
+    /// Stops listening and forwarding (open connections close as their tasks end).
+    pub fn shutdown(&self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.shared.conns.lock().expect("relay conns").clear();
+    }
+}
+
+impl Drop for MsrpRelay {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl RelayShared {
+    /// Runs a connection: a writer task and a reader feeding the relay core.
+    fn attach(self: Arc<Self>, stream: TcpStream) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (mut rd, mut wr) = stream.into_split();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+        self.conns.lock().expect("relay conns").insert(id, tx);
+        tokio::spawn(async move {
+            while let Some(b) = rx.recv().await {
+                if wr.write_all(&b).await.is_err() {
+                    break;
+                }
+            }
+        });
+        tokio::spawn(async move {
+            let mut framer = Framer::new(self.limits.clone());
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = match rd.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                framer.push(&buf[..n]);
+                loop {
+                    let ev = match framer.poll() {
+                        Ok(Some(ev)) => ev,
+                        Ok(None) => break,
+                        // a framing error: the stream cannot be resynchronised
+                        Err(_) => {
+                            self.closed(id);
+                            return;
+                        }
+                    };
+                    self.learn(id, &ev);
+                    let mut core = self.core.lock().expect("relay lock");
+                    core.handle_event(tokio::time::Instant::now().into_std(), id, ev);
+                    while let Some(o) = core.poll_output() {
+                        let _ = self.out.send(o);
+                    }
+                }
+            }
+            self.closed(id);
+        });
+        id
+    }
+
+    fn closed(&self, id: u64) {
+        self.conns.lock().expect("relay conns").remove(&id);
+        self.opened
+            .lock()
+            .expect("relay opened")
+            .retain(|_, c| *c != id);
+        self.learnt
+            .lock()
+            .expect("relay learnt")
+            .0
+            .retain(|_, c| *c != id);
+        self.core.lock().expect("relay lock").connection_closed(id);
+    }
+
+    /// Remembers the connection a request's previous hop (first From-Path URI) used.
+    fn learn(&self, id: u64, ev: &Event) {
+        let h = match ev {
+            Event::Frame(f) => &f.head,
+            Event::Start(h) => h,
+            _ => return,
+        };
+        if !h.is_request() {
+            return;
+        }
+        let Some(prev) = h.from_path().ok().and_then(|p| p.first().map(hop_key)) else {
+            return;
+        };
+        let mut l = self.learnt.lock().expect("relay learnt");
+        let (map, order) = &mut *l;
+        if map.insert(prev.clone(), id).is_none() {
+            order.push_back(prev);
+            while order.len() > RELAY_LEARNT {
+                if let Some(old) = order.pop_front() {
+                    map.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// Writes what the core emits, opening connections to new next hops in order.
+    async fn dispatch(
+        self: Arc<Self>,
+        mut rx: mpsc::UnboundedReceiver<ims_msrp::relay::RelayOutput>,
+    ) {
+        use ims_msrp::relay::Target;
+        while let Some(o) = rx.recv().await {
+            let conn = match &o.target {
+                Target::Conn(c) => Some(*c),
+                Target::Uri(u) => self.next_hop(u).await,
+            };
+            let Some(tx) =
+                conn.and_then(|c| self.conns.lock().expect("relay conns").get(&c).cloned())
+            else {
+                continue;
+            };
+            for part in o.frame.parts() {
+                if !part.is_empty() {
+                    let _ = tx.send(part.clone());
+                }
+            }
+        }
+    }
+
+    /// The connection toward the next hop `u` (see [`MsrpRelay`]).
+    async fn next_hop(self: &Arc<Self>, u: &ims_msrp::UriBuf) -> Option<u64> {
+        let live = |c: &u64| self.conns.lock().expect("relay conns").contains_key(c);
+        let learnt = self
+            .learnt
+            .lock()
+            .expect("relay learnt")
+            .0
+            .get(&hop_key(&u.uri()))
+            .copied();
+        if let Some(c) = learnt.filter(live) {
+            return Some(c);
+        }
+        let uri = u.uri();
+        let host = uri.host_str().trim_start_matches('[').trim_end_matches(']');
+        let ip: std::net::IpAddr = host.parse().ok()?;
+        let authority = std::net::SocketAddr::new(ip, uri.port_or_default());
+        let opened = self
+            .opened
+            .lock()
+            .expect("relay opened")
+            .get(&authority)
+            .copied();
+        if let Some(c) = opened.filter(live) {
+            return Some(c);
+        }
+        let stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(authority))
+            .await
+            .ok()?
+            .ok()?;
+        let _ = stream.set_nodelay(true);
+        let c = self.clone().attach(stream);
+        self.opened
+            .lock()
+            .expect("relay opened")
+            .insert(authority, c);
+        Some(c)
+    }
+}

@@ -12,7 +12,7 @@ use crate::enum_dns::EnumTable;
 use crate::hss::{result, UserAuthorizationType};
 use crate::ifc::Context;
 use crate::registrar::Binding;
-use crate::rx_media::{media_components, OfferFrom};
+use crate::rx_media::{media_components_of, OfferFrom, SdpMedia};
 use crate::store::{BindingStore, RegistrationRecord};
 use crate::subscription::SessionCase;
 use ims_diameter::rx::MediaComponentDescription;
@@ -20,7 +20,7 @@ use ims_sip::headers::Contact;
 use ims_sip::{HeaderName, Message, Method, Uri};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Where a request goes and what is added to it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -59,11 +59,45 @@ fn one(f: Forward) -> Decision {
 }
 
 pub(crate) fn lr(uri: &str) -> String {
-    if uri.contains(";lr") {
-        format!("<{uri}>")
-    } else {
-        format!("<{uri};lr>")
+    let mut s = String::with_capacity(uri.len() + 5);
+    s.push('<');
+    s.push_str(uri);
+    if !uri.contains(";lr") {
+        s.push_str(";lr");
     }
+    s.push('>');
+    s
+}
+
+/// The Route back to us after an application server: `<uri;odi=N;lr>` (written once).
+fn lr_odi(uri: &str, odi: i32) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(uri.len() + 20);
+    s.push('<');
+    s.push_str(uri);
+    let _ = write!(s, ";odi={odi}");
+    if !uri.contains(";lr") {
+        s.push_str(";lr");
+    }
+    s.push('>');
+    s
+}
+
+/// The host of a `sip:`/`sips:` URI as written (an IPv6 reference with its brackets), read
+/// without parsing the rest: after the userinfo's `@` (RFC 3261 §25.1: no unescaped `@`
+/// elsewhere), up to the port, parameters or headers.
+fn sip_host(uri: &str) -> Option<&str> {
+    let (scheme, rest) = uri.split_once(':')?;
+    if !(scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips")) {
+        return None;
+    }
+    let hostport = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host = if hostport.starts_with('[') {
+        &hostport[..=hostport.find(']')?]
+    } else {
+        hostport.split([':', ';', '?']).next().unwrap_or(hostport)
+    };
+    (!host.is_empty()).then_some(host)
 }
 
 /// The URI of a name-addr or Route value (`<sip:x;lr>` → `sip:x;lr`).
@@ -184,8 +218,12 @@ const AAR_HISTORY: usize = 4;
 
 #[derive(Debug, Clone)]
 struct CallState {
-    /// The offer and who made it.
-    offer: Option<(OfferFrom, String)>,
+    /// The offer (its media read once, shared with the other side when it saw the same
+    /// body) and who made it.
+    offer: Option<(OfferFrom, Arc<SdpMedia>)>,
+    /// The last answer authorised (read once; the other side of a call served here reuses it
+    /// when the same body reaches it).
+    answer: Option<Arc<SdpMedia>>,
     /// The Rx session, once opened.
     rx: Option<String>,
     icid: String,
@@ -213,6 +251,21 @@ struct Calls(HashMap<String, [Option<CallState>; 2]>);
 impl Calls {
     fn get_mut(&mut self, call_id: &str, caller: bool) -> Option<&mut CallState> {
         self.0.get_mut(call_id)?[usize::from(caller)].as_mut()
+    }
+
+    /// Both sides of `call_id`: (`caller`'s, mutable; the other one).
+    fn with_other(
+        &mut self,
+        call_id: &str,
+        caller: bool,
+    ) -> Option<(&mut CallState, Option<&CallState>)> {
+        let [callee, caller_side] = self.0.get_mut(call_id)?;
+        let (mine, other) = if caller {
+            (caller_side, callee)
+        } else {
+            (callee, caller_side)
+        };
+        Some((mine.as_mut()?, other.as_ref()))
     }
 
     /// Removes one side (and the entry with its last side).
@@ -640,10 +693,9 @@ impl Pcscf {
         let Some(call_id) = req.header(HeaderName::CallId) else {
             return;
         };
-        let offer = std::str::from_utf8(req.body())
+        let body = std::str::from_utf8(req.body())
             .ok()
-            .filter(|b| b.starts_with("v=0"))
-            .map(|b| (from, b.to_string()));
+            .filter(|b| b.starts_with("v=0"));
         // From read once: the caller's tag and the dialog's
         let from_h = req.from().ok().flatten();
         let leg = from_h
@@ -651,8 +703,25 @@ impl Pcscf {
             .and_then(|f| Self::initial_leg(req, f, from == OfferFrom::Ue));
         let caller_tag = from_h.and_then(|f| f.tag().map(str::to_string));
         let mut calls = self.calls.lock().expect("P-CSCF lock is never poisoned");
-        let c = calls.entry(call_id, from == OfferFrom::Ue, || CallState {
+        // the same offer on the other side (one P-CSCF serving both ends): read once
+        let side = from == OfferFrom::Ue;
+        let offer = body.and_then(|b| {
+            let shared = calls
+                .0
+                .get(call_id)
+                .and_then(|sides| sides[usize::from(!side)].as_ref())
+                .and_then(|o| o.offer.as_ref())
+                .filter(|(_, o)| o.as_str() == b)
+                .map(|(_, o)| o.clone());
+            let media = match shared {
+                Some(m) => m,
+                None => Arc::new(SdpMedia::parse(b.to_string())?),
+            };
+            Some((from, media))
+        });
+        let c = calls.entry(call_id, side, || CallState {
             offer: None,
+            answer: None,
             rx: None,
             icid: String::new(),
             leg: None,
@@ -915,13 +984,15 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
     /// In-dialog requests: CSeqs are tracked for a later release and re-INVITE/UPDATE offers
     /// remembered (a BYE or CANCEL ends the side's Rx session: [`Pcscf::rx_on_end`]).
     fn track_request(&self, req: &Message<'_>, from_ue: bool) {
-        let (Some(call_id), Ok(Some(cseq)), Ok(Some(from))) =
-            (req.header(HeaderName::CallId), req.cseq(), req.from())
-        else {
+        let (Some(call_id), Ok(Some(cseq)), Some(_)) = (
+            req.header(HeaderName::CallId),
+            req.cseq(),
+            req.header(HeaderName::From),
+        ) else {
             return;
         };
         let mut calls = self.calls.lock().expect("P-CSCF lock is never poisoned");
-        let Some(side) = calls.side_of(call_id, from.tag(), from_ue) else {
+        let Some(side) = calls.side_of(call_id, req.from_tag(), from_ue) else {
             return;
         };
         let Some(c) = calls.get_mut(call_id, side) else {
@@ -943,7 +1014,7 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
                     } else {
                         OfferFrom::Remote
                     };
-                    c.offer = Some((who, b.to_string()));
+                    c.offer = SdpMedia::parse(b.to_string()).map(|m| (who, Arc::new(m)));
                 }
             }
         }
@@ -956,9 +1027,9 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
             return None;
         }
         let call_id = req.header(HeaderName::CallId)?;
-        let from = req.from().ok().flatten()?;
+        req.header(HeaderName::From)?;
         let mut calls = self.calls.lock().expect("P-CSCF lock is never poisoned");
-        let side = calls.side_of(call_id, from.tag(), from_ue)?;
+        let side = calls.side_of(call_id, req.from_tag(), from_ue)?;
         let c = calls.remove(call_id, side)?;
         c.rx.map(|session_id| RxAction::Str { session_id })
     }
@@ -986,9 +1057,9 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
                 // the call failed (or the network released it while it was set up): the side
                 // ends, with its Rx session
                 let call_id = resp.header(HeaderName::CallId)?;
-                let from = resp.from().ok().flatten()?;
+                resp.header(HeaderName::From)?;
                 let mut calls = self.calls.lock().expect("P-CSCF lock is never poisoned");
-                let side = calls.side_of(call_id, from.tag(), to_ue)?;
+                let side = calls.side_of(call_id, resp.from_tag(), to_ue)?;
                 if calls
                     .get_mut(call_id, side)?
                     .leg
@@ -1005,12 +1076,13 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
                     || (200..300).contains(&status) =>
             {
                 let call_id = resp.header(HeaderName::CallId)?;
-                let from = resp.from().ok().flatten()?;
-                // the To tag, read once: the dialog's and the retransmission digest's
-                let to_tag = resp.to().ok().flatten().and_then(|t| t.tag());
+                resp.header(HeaderName::From)?;
+                // the To tag, read once: the dialog's and the retransmission digest's (the
+                // tags read without parsing the URIs)
+                let to_tag = resp.to_tag();
                 let mut calls = self.calls.lock().expect("P-CSCF lock is never poisoned");
-                let side = calls.side_of(call_id, from.tag(), to_ue)?;
-                let c = calls.get_mut(call_id, side)?;
+                let side = calls.side_of(call_id, resp.from_tag(), to_ue)?;
+                let (c, other) = calls.with_other(call_id, side)?;
                 if cseq.method == Method::Invite {
                     if let Some(leg) = c.leg.as_mut().filter(|l| !l.confirmed) {
                         self.learn_leg(resp, to_tag, leg, (200..300).contains(&status));
@@ -1030,14 +1102,21 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
                 if c.aar_digests.contains(&digest) {
                     return None; // a retransmission: already authorised
                 }
-                let (from, offer) = c.offer.clone()?;
-                let offer_s = ims_sdp::Session::parse_str(&offer).ok()?;
-                let answer_s = ims_sdp::Session::parse_str(answer).ok()?;
-                let (ue, remote) = match from {
-                    OfferFrom::Ue => (&offer_s, &answer_s),
-                    OfferFrom::Remote => (&answer_s, &offer_s),
+                let (from, offer) = c.offer.as_ref()?;
+                // the answer the other side authorised already (same body): read once
+                let answer = match other
+                    .and_then(|o| o.answer.as_ref())
+                    .filter(|a| a.as_str() == answer)
+                {
+                    Some(a) => a.clone(),
+                    None => Arc::new(SdpMedia::parse(answer.to_string())?),
                 };
-                let media = media_components(ue, remote, from);
+                let (ue, remote) = match from {
+                    OfferFrom::Ue => (&**offer, &*answer),
+                    OfferFrom::Remote => (&*answer, &**offer),
+                };
+                let media = media_components_of(ue, remote, *from);
+                c.answer = Some(answer);
                 c.media = media.iter().map(|m| m.media_component_number).collect();
                 if c.aar_digests.len() == AAR_HISTORY {
                     c.aar_digests.remove(0);
@@ -1262,11 +1341,7 @@ Event: reg\r\nExpires: 600000\r\nContent-Length: 0\r\n\r\n",
         let w = watches.get_mut(&impu).expect("found above");
         if w.remote_tag.is_none() {
             // the NOTIFY may overtake the 200 (RFC 6665 §4.1.2.4)
-            w.remote_tag = req
-                .from()
-                .ok()
-                .flatten()
-                .and_then(|f| f.tag().map(str::to_string));
+            w.remote_tag = req.from_tag().map(str::to_string);
         }
         if w.version.is_some_and(|v| info.version < v) {
             return outcome(200);
@@ -1701,15 +1776,13 @@ fn as_forward(server: &str, back: Option<String>, served: &str) -> Forward {
 }
 
 impl ScscfRouting {
+    /// Whether a Request-URI is of our network: a tel URI, or a SIP URI whose host is one of
+    /// our domains (the host read without parsing the whole URI, [`sip_host`]).
     fn home(&self, uri: &str) -> bool {
-        match Uri::parse(uri) {
-            Ok(Uri::Sip(s)) => {
-                let h = s.host().to_string();
-                self.home_domains.iter().any(|d| d.eq_ignore_ascii_case(&h))
-            }
-            Ok(Uri::Tel(_)) => true,
-            _ => false,
+        if uri.get(..4).is_some_and(|s| s.eq_ignore_ascii_case("tel:")) {
+            return true;
         }
+        sip_host(uri).is_some_and(|h| self.home_domains.iter().any(|d| d.eq_ignore_ascii_case(h)))
     }
 
     /// The first iFC application server after priority `after` for this request and case.
@@ -1762,7 +1835,7 @@ impl ScscfRouting {
         if let Some((server, prio)) =
             Self::next_as(&self.profiles, &rec, req, SessionCase::Originating, odi)
         {
-            let back = lr(&format!("{};odi={prio}", self.orig_uri));
+            let back = lr_odi(&self.orig_uri, prio);
             return one(as_forward(&server, Some(back), &served));
         }
         let Some(ruri) = req.request_uri_str() else {
@@ -1832,7 +1905,7 @@ impl ScscfRouting {
         if let Some((server, prio)) = Self::next_as(&self.profiles, &rec, req, case, odi) {
             // back to us afterwards on the terminating side: the term port is the one the
             // I-CSCF used; the AS routes by Route, so it comes back with the odi
-            let back = lr(&format!("{};odi={prio}", self.term_uri));
+            let back = lr_odi(&self.term_uri, prio);
             return one(as_forward(&server, Some(back), &impu));
         }
         if live.is_empty() {
@@ -1859,6 +1932,39 @@ fn gruu_instance(ruri: &str) -> Option<String> {
         (n.trim().eq_ignore_ascii_case("gr") && !v.is_empty())
             .then(|| v.trim().trim_matches('"').to_string())
     })
+}
+
+/// Whether the Route value the proxy removed (our own URI, topmost) asks the S-CSCF for the
+/// originating case (TS 24.229 §5.4.3.1): it carries the `orig` URI parameter — an AS
+/// originating a request on behalf of a user (§5.7.3) — or the user part `orig` our
+/// Service-Route and `odi` Routes use (§5.4.1.2.2F). The proxy took the value off, parameter
+/// included, as §5.4.3.1 asks.
+pub fn asks_originating(route: Option<&str>) -> bool {
+    let Some(r) = route else {
+        return false;
+    };
+    let uri = uri_in(r);
+    let (user, hostpart) = match uri.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, uri),
+    };
+    let user_orig = user.is_some_and(|u| {
+        u.split_once(':')
+            .map_or(u, |(_, rest)| rest)
+            .eq_ignore_ascii_case("orig")
+    });
+    user_orig
+        || hostpart
+            .split('?')
+            .next()
+            .unwrap_or(hostpart)
+            .split(';')
+            .skip(1)
+            .any(|p| {
+                p.split('=')
+                    .next()
+                    .is_some_and(|n| n.trim().eq_ignore_ascii_case("orig"))
+            })
 }
 
 /// The `odi` parameter of the Route value the proxy removed (`<sip:orig@h:p;lr;odi=3>` → 3).
@@ -3021,6 +3127,61 @@ Call-ID: m1\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n";
     }
 
     /// The cheap To-tag check agrees with the parsed To header on values of every shape.
+    #[test]
+    fn the_orig_parameter_or_user_part_asks_for_originating_processing() {
+        for r in [
+            "<sip:127.0.0.1:6310;lr;orig>",
+            "<sip:scscf.example.org;ORIG;lr>",
+            "<sip:127.0.0.1:6310;orig=1;lr>",
+            "<sip:orig@127.0.0.1:6311;lr>",
+            "<sip:orig@127.0.0.1:6311;odi=3;lr>",
+        ] {
+            assert!(asks_originating(Some(r)), "{r}");
+        }
+        for r in [
+            "<sip:127.0.0.1:6310;lr>",
+            "<sip:term@127.0.0.1:6310;lr>",
+            "<sip:origin@127.0.0.1:6310;lr>",
+            "<sip:127.0.0.1:6310;lr;origin>",
+            "<sip:127.0.0.1:6310;lr?orig=1>",
+            "<sip:127.0.0.1:6310;lr>;orig",
+        ] {
+            assert!(!asks_originating(Some(r)), "{r}");
+        }
+        assert!(!asks_originating(None));
+    }
+
+    #[test]
+    fn sip_host_agrees_with_the_parsed_uri() {
+        for u in [
+            "sip:alice@ims.example.org",
+            "sip:ims.example.org",
+            "SIP:alice@IMS.example.org:5060;transport=udp",
+            "sips:+15550001;isub=1@ims.example.org;user=phone",
+            "sip:alice:secret@ims.example.org?subject=x",
+            "sip:alice@[2001:db8::1]:5060;lr",
+            "sip:[::1]",
+            "sip:127.0.0.1:6060;lr;orig",
+        ] {
+            let Ok(Uri::Sip(p)) = Uri::parse(u) else {
+                panic!("{u} parses");
+            };
+            assert!(
+                sip_host(u).is_some_and(|h| h.eq_ignore_ascii_case(&p.host().to_string())),
+                "{u}: {:?} vs {}",
+                sip_host(u),
+                p.host()
+            );
+        }
+        for u in ["tel:+15550001", "mailto:a@b", "sip:", "sip:a@"] {
+            assert_eq!(sip_host(u), None, "{u}");
+        }
+        assert_eq!(lr_odi("sip:orig@h:1", 3), "<sip:orig@h:1;odi=3;lr>");
+        assert_eq!(lr_odi("sip:x;lr", -1), "<sip:x;lr;odi=-1>");
+        assert_eq!(lr("sip:h"), "<sip:h;lr>");
+        assert_eq!(lr("sip:h;lr"), "<sip:h;lr>");
+    }
+
     #[test]
     fn has_tag_param_agrees_with_the_parsed_to_header() {
         let values = [

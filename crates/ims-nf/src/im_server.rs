@@ -257,9 +257,11 @@ pub struct ImServerConfig {
     /// RFC 3428 §4 puts the MESSAGE limit at 1300 octets).
     pub page_limit: usize,
     /// Keep page-mode IMs whose relay met a temporary failure — the recipient is not
-    /// registered (480), or the network failed for a while (500, 503, 504, no answer, …; not
-    /// 408, see [`Failure::of_sip`]) — and deliver them when the recipient registers, or
-    /// after the IP-SM-GW's back-off, like short messages; the sender gets 202 Accepted. A
+    /// registered (480), unreachable for now (408), or the network failed for a while (500,
+    /// 503, 504, …, see [`Failure::of_sip`]) within [`ImServerConfig::page_answer_wait`] —
+    /// and deliver them when the recipient registers, or after the IP-SM-GW's back-off, like
+    /// short messages; the sender gets 202 Accepted. A CPIM message sent again while held
+    /// (same sender and `imdn.Message-ID`) gets 202 and is not kept twice. A
     /// stored IM meeting a permanent failure (404, 403, 415, 488, 6xx) is dropped at once
     /// with the `failed` IMDN when asked for. Off: the failure is relayed.
     pub store_im: bool,
@@ -274,6 +276,12 @@ pub struct ImServerConfig {
     /// itself was already answered 202, TS 24.341 §5.3.2.4) and the IM its 480, and neither is
     /// kept. Default 3 s.
     pub store_wait: Duration,
+    /// How long after a page-mode MESSAGE arrived a temporary failure of its relay (408, 480,
+    /// 5xx, …) may still be turned into 202 and the message kept ([`ImServerConfig::store_im`]):
+    /// the 202 must reach a sender still waiting, whose transaction (64·T1 = 32 s, Timer F)
+    /// began before ours. A failure that comes later — our own Timer F is one — is relayed.
+    /// Default 24 s.
+    pub page_answer_wait: Duration,
 }
 
 impl ImServerConfig {
@@ -294,6 +302,7 @@ impl ImServerConfig {
             store_im: true,
             im_validity: Duration::from_secs(3 * 24 * 3600),
             store_wait: Duration::from_secs(3),
+            page_answer_wait: Duration::from_secs(24),
         }
     }
 }
@@ -973,11 +982,31 @@ pub fn imdn_body(
     Some(v)
 }
 
-/// Whether a relayed page-mode MESSAGE that met `code` is kept for later delivery: a
-/// temporary failure ([`Failure::of_sip`]) other than 408 (by then the sender's transaction
-/// has timed out as well, and it may send the message again itself).
-fn keep_for_later(code: u16) -> bool {
-    !(200..300).contains(&code) && code != 408 && !Failure::of_sip(Some(code)).is_permanent()
+/// Whether a relayed page-mode MESSAGE that met `code` after `elapsed` (since the server
+/// received it) may be kept for later delivery: a temporary failure ([`Failure::of_sip`]:
+/// 408, 480, 486, 5xx, …) whose answer, 202, can still reach the sender — `elapsed` under
+/// `answer_wait` ([`ImServerConfig::page_answer_wait`]). A later failure (our own Timer F
+/// after 64·T1, a downstream 408 or 5xx that took as long) is relayed: the sender's own
+/// transaction, started before ours with the same timer, has ended by then and it has told
+/// its user the message failed; a 202 would reach no one, and storing would deliver a message
+/// its sender believes lost (and may send again).
+fn keep_for_later(code: u16, elapsed: Duration, answer_wait: Duration) -> bool {
+    !(200..300).contains(&code)
+        && !Failure::of_sip(Some(code)).is_permanent()
+        && elapsed < answer_wait
+}
+
+/// The `imdn.Message-ID` of a CPIM body (RFC 5438 §6.3: with the sender's URI it names the
+/// message), if any.
+fn cpim_message_id(content_type: &str, body: &[u8]) -> Option<String> {
+    if !content_type
+        .to_ascii_lowercase()
+        .starts_with("message/cpim")
+    {
+        return None;
+    }
+    let c = Cpim::parse(body).ok()?;
+    c.ns_header(IMDN_NS, "Message-ID").map(str::to_owned)
 }
 
 /// Which delivery notification a CPIM body asks for, if any: `(positive, negative)`.
@@ -1261,19 +1290,30 @@ impl Shared {
         if p.max_forwards == 0 {
             return self.respond(txn, Answer::new(483)).await;
         }
+        if self.holds_im(&p) {
+            // a CPIM message we already hold for later delivery, sent again by a sender that
+            // did not hear our 202 (lost, or a crash of this server before it left): the copy
+            // held is the one delivered (RFC 5438 §6.3 names a message by From and
+            // imdn.Message-ID), this one is accepted as it was (RFC 3428 §7)
+            return self.respond(txn, Answer::new(202)).await;
+        }
         let routes = if p.routes.is_empty() {
             vec![self.scscf_route(&p.request_uri).await]
         } else {
             p.routes.clone()
         };
+        let started = tokio::time::Instant::now();
         let Some(code) = self.forward_page(&p, &p.request_uri, &routes).await else {
             return self.respond(txn, Answer::new(400)).await;
         };
-        // the recipient is not registered (480), or the network failed for a while (5xx):
-        // keep the message for its registration or a later attempt (like a short message)
-        // and tell the sender it was accepted for later delivery (RFC 3428 §7). Not after a
-        // 408: the sender's own transaction has timed out by then, it may send it again
-        if keep_for_later(code) && self.cfg.store_im && self.store_im(&p, code).await {
+        // the recipient is not registered (480), unreachable for now (408 from a node on the
+        // way), or the network failed for a while (5xx): keep the message for its
+        // registration or a later attempt (like a short message) and tell the sender it was
+        // accepted for later delivery (RFC 3428 §7) — while that answer can still reach it
+        if keep_for_later(code, started.elapsed(), self.cfg.page_answer_wait)
+            && self.cfg.store_im
+            && self.store_im(&p, code).await
+        {
             return self.respond(txn, Answer::new(202)).await;
         }
         self.respond(txn, Answer::new(code)).await;
@@ -1323,6 +1363,24 @@ impl Shared {
             Err(NetError::Timeout) => 408,
             Err(_) => 503,
         })
+    }
+
+    /// Whether `p` is a CPIM message (by its sender and `imdn.Message-ID`) already held for
+    /// later delivery.
+    fn holds_im(&self, p: &Page) -> bool {
+        let Some(id) = cpim_message_id(&p.content_type, &p.body) else {
+            return false;
+        };
+        let from = bare_uri(&p.from_uri);
+        self.stored_im
+            .lock()
+            .expect("stored IM lock")
+            .iter()
+            .any(|m| {
+                bare_uri(&m.page.from_uri) == from
+                    && cpim_message_id(&m.page.content_type, &m.page.body).as_deref()
+                        == Some(id.as_str())
+            })
     }
 
     /// Keeps `p`, whose relay met the temporary failure `code`, for its recipient; false when
@@ -1490,9 +1548,10 @@ impl Shared {
         for mut m in due {
             let routes = [self.scscf_route(&m.to).await];
             let ruri = self.cfg.numbering.address(&m.to);
+            m.attempts += 1;
+            self.mark_in_flight(&mut m).await;
             let code = self.forward_page(&m.page, &ruri, &routes).await;
             let delivered = code.is_some_and(|c| (200..300).contains(&c));
-            m.attempts += 1;
             if delivered {
                 // the 202 the sender got becomes final: with the network's delivery
                 // notification (RFC 5438 §7.2) when asked, once the record is gone
@@ -1511,6 +1570,24 @@ impl Shared {
             } else {
                 self.give_up(m).await;
             }
+        }
+    }
+
+    /// Records, before a stored IM goes out, that this attempt is in flight: the record says
+    /// to try again [`IpSmGwConfig::ack_wait`] (TR1N, as for an SMS-DELIVER whose RP-ACK never
+    /// came) from now, instead of "when the recipient registers". Should the server stop
+    /// before the answer (a crash), the restarted one — which does not know the recipient is
+    /// registered — hands the IM over again after that wait (at least once; the same body, so
+    /// a CPIM `imdn.Message-ID` lets the recipient recognise it, RFC 5438 §6.3) rather than at
+    /// the next re-registration. Waits (at most [`ImServerConfig::store_wait`]) for the store
+    /// to confirm it; unconfirmed, the older record still holds the IM (later, not lost).
+    async fn mark_in_flight(&self, m: &mut StoredIm) {
+        let Some(store) = &self.im_store else { return };
+        m.next_attempt = unix_now().saturating_add(self.cfg.ipsmgw.ack_wait.max(1));
+        let mark = store.mark();
+        self.persist(m);
+        if let Some(k) = &m.key {
+            store.confirm_im(mark, k, self.cfg.store_wait).await;
         }
     }
 
@@ -1976,14 +2053,35 @@ mod tests {
     }
 
     #[test]
-    fn page_mode_failures_kept_for_later_are_the_temporary_ones_but_408() {
-        for code in [480, 500, 503, 504, 486] {
-            assert!(keep_for_later(code), "{code}");
+    fn page_mode_failures_kept_for_later_are_the_temporary_ones_the_sender_still_hears() {
+        let wait = Duration::from_secs(24);
+        let early = Duration::from_millis(50);
+        for code in [408, 480, 500, 503, 504, 486] {
+            assert!(keep_for_later(code, early, wait), "{code}");
+            // after the answer window (our own Timer F at 32 s is one): relayed
+            assert!(!keep_for_later(code, wait, wait), "{code} late");
+            assert!(
+                !keep_for_later(code, Duration::from_secs(32), wait),
+                "{code}"
+            );
         }
-        // 408: the sender timed out too; 2xx: delivered; permanent: relayed (and failed IMDN)
-        for code in [408, 200, 202, 404, 403, 415, 488, 603, 604, 302] {
-            assert!(!keep_for_later(code), "{code}");
+        // 2xx: delivered; permanent: relayed (and failed IMDN)
+        for code in [200, 202, 404, 403, 415, 488, 603, 604, 302] {
+            assert!(!keep_for_later(code, early, wait), "{code}");
         }
+    }
+
+    #[test]
+    fn a_cpim_message_is_named_by_its_imdn_message_id() {
+        let body = b"From: <sip:a@x>\r\nTo: <sip:b@x>\r\nNS: imdn <urn:ietf:params:imdn>\r\n\
+imdn.Message-ID: 34jk324j\r\nDateTime: 2026-11-26T23:00:00Z\r\n\r\n\
+Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi";
+        assert_eq!(
+            cpim_message_id("Message/CPIM", body).as_deref(),
+            Some("34jk324j")
+        );
+        assert_eq!(cpim_message_id("text/plain", body), None);
+        assert_eq!(cpim_message_id("message/cpim", b"not cpim"), None);
     }
 
     #[test]

@@ -742,6 +742,20 @@ impl<S: SmsStore> IpSmGw<S> {
                         RpCause::UNKNOWN_SUBSCRIBER,
                     ));
                 }
+                if submit.reject_duplicates
+                    && self.holds(from, submit.message_reference, &recipient)
+                {
+                    // TS 23.040 §9.2.3.25, §9.2.3.6: a submitter that heard nothing (its RP-ACK
+                    // lost, e.g. to a crash of this server) repeats the SMS-SUBMIT with the
+                    // same TP-MR and TP-RD set; the copy we still hold is the one delivered,
+                    // this one is refused with TP-FCS 0xC5 "duplicate SM" (not delivered twice)
+                    let fcs = (FailureCause::DUPLICATE_SM, timestamp(now));
+                    return reply(answer::submit_report_error(
+                        &sms.rp,
+                        RpCause::PROTOCOL_ERROR_UNSPECIFIED,
+                        Some(fcs),
+                    ));
+                }
                 let id = self.next_id;
                 self.next_id += 1;
                 self.queue.insert(
@@ -795,7 +809,7 @@ impl<S: SmsStore> IpSmGw<S> {
             (RpBody::Data { .. }, Some(Tpdu::Command(cmd))) => {
                 if !matches!(cmd.command_type.0, 0..=3) {
                     // reserved or SC-specific: TP-FCS 0xA1 "command unsupported" (§9.2.3.22)
-                    let fcs = (FailureCause(0xA1), timestamp(now));
+                    let fcs = (FailureCause::COMMAND_UNSUPPORTED, timestamp(now));
                     return reply(answer::submit_report_error(
                         &sms.rp,
                         RpCause::PROTOCOL_ERROR_UNSPECIFIED,
@@ -858,6 +872,19 @@ impl<S: SmsStore> IpSmGw<S> {
                 out
             }
         }
+    }
+
+    /// Whether a message `from` submitted with TP-MR `tp_mr` to `recipient` is still held (not
+    /// delivered, given up or deleted yet): what TP-RD asks to refuse (TS 23.040 §9.2.3.25).
+    fn holds(&self, from: &str, tp_mr: u8, recipient: &str) -> bool {
+        self.queue.values().any(|s| {
+            s.sender == from
+                && s.recipient == recipient
+                && matches!(
+                    Tpdu::decode(&s.submit, Direction::MsToNetwork, ims_sms::Carrier::RpData),
+                    Ok(Tpdu::Submit(sub)) if sub.message_reference == tp_mr
+                )
+        })
     }
 
     /// An SMS-COMMAND from `from` (TS 23.040 §9.2.2.4, §9.2.3.19) about the message it
@@ -1135,8 +1162,13 @@ mod tests {
     }
 
     fn submit_to(dest: &str, srr: bool, tp_mr: u8) -> Vec<u8> {
+        submit_rd(dest, srr, tp_mr, false)
+    }
+
+    /// [`submit_to`] with TP-RD (reject duplicates) as `rd`.
+    fn submit_rd(dest: &str, srr: bool, tp_mr: u8, rd: bool) -> Vec<u8> {
         let sub = ims_sms::Submit {
-            reject_duplicates: false,
+            reject_duplicates: rd,
             reply_path: false,
             status_report_request: srr,
             message_reference: tp_mr,
@@ -1154,6 +1186,47 @@ mod tests {
 
     fn rp(body: &[u8], dir: Direction) -> ims_sms::Sms<'_> {
         decode(body, dir).unwrap()
+    }
+
+    /// TS 23.040 §9.2.3.25/§9.2.3.6: a submitter that got no RP-ACK repeats the SMS-SUBMIT
+    /// with the same TP-MR and TP-RD set; while the first copy is held it is refused with
+    /// TP-FCS 0xC5 and nothing more is delivered; once it is gone, or without TP-RD, or with
+    /// another TP-MR / TP-DA / sender, the submission is a new message.
+    #[test]
+    fn a_repeated_submission_with_tp_rd_is_refused_as_a_duplicate_while_held() {
+        let mut gw = IpSmGw::new(IpSmGwConfig::default(), MemorySmsStore).unwrap();
+        let now = 1_700_000_000;
+        let out = gw.receive(ALICE, &submit_rd("15550002", true, 9, false), now);
+        let (mr, _) = delivery(&out);
+        // the repeat: same TP-MR and TP-DA, TP-RD set
+        let out = gw.receive(ALICE, &submit_rd("15550002", true, 9, true), now + 40);
+        assert_eq!(out.len(), 1, "only the refusal: {out:?}");
+        assert_eq!(out[0].to, ALICE);
+        let e = rp(&out[0].body, Direction::NetworkToMs);
+        assert_eq!((e.rp.name(), e.rp.message_reference), ("RP-ERROR", 7));
+        let Some(Tpdu::SubmitReport(r)) = &e.tpdu else {
+            panic!("SMS-SUBMIT-REPORT")
+        };
+        assert_eq!(r.failure_cause, Some(FailureCause::DUPLICATE_SM));
+        assert_eq!(gw.queued().count(), 1);
+        // another TP-MR, another destination or another sender: new messages
+        let accepted = |gw: &mut IpSmGw, from: &str, dest: &str, tp_mr: u8, rd: bool, t: u64| {
+            let out = gw.receive(from, &submit_rd(dest, true, tp_mr, rd), t);
+            rp(&out[0].body, Direction::NetworkToMs).rp.name() == "RP-ACK"
+        };
+        assert!(accepted(&mut gw, ALICE, "15550002", 10, true, now + 41));
+        assert!(accepted(&mut gw, ALICE, "15550003", 9, true, now + 41));
+        let carol = "sip:+15550004@ims.example.org";
+        assert!(accepted(&mut gw, carol, "15550002", 9, true, now + 41));
+        assert_eq!(gw.queued().count(), 4);
+        // the first one delivered (Bob's RP-ACK): a repeat of it is a new message (none held)
+        let out = gw.receive(BOB, &bob_acks(mr), now + 42);
+        assert_eq!(out.len(), 1, "the status report");
+        assert_eq!(gw.queued().count(), 3);
+        assert!(accepted(&mut gw, ALICE, "15550002", 9, true, now + 43));
+        // without TP-RD the SC accepts a copy it still holds (§9.2.3.25: TP-RD 0)
+        assert!(accepted(&mut gw, ALICE, "15550002", 9, false, now + 44));
+        assert_eq!(gw.queued().count(), 5);
     }
 
     #[test]

@@ -12,7 +12,8 @@
 
 use crate::admin::HssAdmin;
 use crate::cscf::{
-    odi_of, Decision, Forward, Icscf, IcscfConfig, Pcscf, PcscfConfig, RxAction, ScscfRouting,
+    asks_originating, odi_of, Decision, Forward, Icscf, IcscfConfig, Pcscf, PcscfConfig, RxAction,
+    ScscfRouting,
 };
 use crate::cx::LocalHss;
 use crate::cx_wire::{DiameterCx, HssCxServer, ScscfCxServer, SlfTable};
@@ -589,7 +590,13 @@ fn bind_cfg(ip: IpAddr, port: u16, user: &str) -> EndpointConfig {
 /// start them in order).
 type RxChains = Mutex<std::collections::HashMap<String, tokio::sync::oneshot::Receiver<()>>>;
 
-fn run_rx<R: RxClient>(rx: Arc<R>, chains: &Arc<RxChains>, action: RxAction) {
+/// The Rx exchange of `action` as a job (run it on the caller's [`local::LocalTasks`], or
+/// spawn it): chained after the previous one of its session.
+fn rx_job<R: RxClient>(
+    rx: Arc<R>,
+    chains: &Arc<RxChains>,
+    action: RxAction,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
     let (session, ends) = match &action {
         RxAction::Aar { session_id, .. } => (session_id.clone(), false),
         RxAction::Str { session_id } => (session_id.clone(), true),
@@ -603,7 +610,7 @@ fn run_rx<R: RxClient>(rx: Arc<R>, chains: &Arc<RxChains>, action: RxAction) {
             c.insert(session, next)
         }
     };
-    tokio::spawn(async move {
+    async move {
         if let Some(p) = previous {
             let _ = p.await;
         }
@@ -621,7 +628,7 @@ fn run_rx<R: RxClient>(rx: Arc<R>, chains: &Arc<RxChains>, action: RxAction) {
             }
         }
         let _ = done.send(());
-    });
+    }
 }
 
 impl ImsCore {
@@ -822,27 +829,37 @@ impl ImsCore {
                 notifier: Mutex::new(Notifier::new(orig_uri.clone())),
             });
             core.scscf = Some(services.clone());
-            let on_cx = services.clone();
+            // the timer task also runs the NOTIFYs and third-party REGISTERs of its own events
+            // and of the HSS's RTR/PPR
+            let mut timer_jobs = local::LocalTasks::new();
+            let on_cx = (services.clone(), timer_jobs.spawner());
             crate::net::serve_scscf(
                 core.nodes.last().expect("the S-CSCF node was pushed"),
                 ScscfCxServer::new(&format!("scscf.{realm}"), &realm, scscf.clone()),
                 move |events| {
-                    let s = on_cx.clone();
-                    tokio::spawn(async move { s.on_events(events, None).await });
+                    let (s, spawn) = on_cx.clone();
+                    on_cx
+                        .1
+                        .spawn(async move { s.on_events(events, None, &spawn).await });
                 },
             );
             // the registration timer (TS 24.229 §5.4.1.7) and subscription expiry, every second
             let timer = services.clone();
             core.tasks.push(tokio::spawn(async move {
+                let spawn = timer_jobs.spawner();
                 let mut tick = tokio::time::interval(Duration::from_secs(1));
                 loop {
-                    tick.tick().await;
-                    let now = unix_now();
-                    let events = timer.scscf.expire(now).await;
-                    if !events.is_empty() {
-                        timer.on_events(events, None).await;
-                    }
-                    timer.expire_subscriptions(now).await;
+                    timer_jobs
+                        .next(async {
+                            tick.tick().await;
+                            let now = unix_now();
+                            let events = timer.scscf.expire(now).await;
+                            if !events.is_empty() {
+                                timer.on_events(events, None, &spawn).await;
+                            }
+                            timer.expire_subscriptions(now, &spawn).await;
+                        })
+                        .await;
                 }
             }));
             let routing = Arc::new(ScscfRouting {
@@ -897,7 +914,10 @@ impl ImsCore {
             }));
             let wait = options.icscf_scscf_timeout.unwrap_or(DEFAULT_SCSCF_TIMEOUT);
             core.tasks.push(tokio::spawn(async move {
-                while let Some(ev) = events.recv().await {
+                // each request's handler runs in this task, its UAR/LIR awaited without
+                // holding up the others
+                let mut jobs = local::LocalTasks::new();
+                while let Some(ev) = jobs.next(events.recv()).await {
                     match ev {
                         ProxyEvent::Request {
                             server,
@@ -906,7 +926,7 @@ impl ImsCore {
                             ..
                         } => {
                             let (proxy, icscf, uac) = (proxy.clone(), icscf.clone(), uac.clone());
-                            tokio::spawn(async move {
+                            jobs.push(async move {
                                 let m = msg.as_message();
                                 let d = if m.method() == Some(Method::Register) {
                                     match icscf.route_register(&m).await {
@@ -930,11 +950,13 @@ impl ImsCore {
                             });
                         }
                         ProxyEvent::Ack { msg, next_hop_uri } => {
-                            relay_ack(&proxy, msg, next_hop_uri).await
+                            let proxy = proxy.clone();
+                            jobs.push(async move { relay_ack(&proxy, msg, next_hop_uri).await });
                         }
                         _ => {}
                     }
                 }
+                jobs.drain().await;
             }));
         }
 
@@ -1350,10 +1372,10 @@ fn hex_id() -> String {
 impl ScscfServices {
     /// Sends NOTIFYs; a subscription whose NOTIFY fails (non-2xx, timeout, no route) ends
     /// (RFC 6665 §4.2.2).
-    fn send_notifies(self: &Arc<Self>, notifies: Vec<Notify>) {
+    fn send_notifies(self: &Arc<Self>, notifies: Vec<Notify>, spawn: &local::Spawner) {
         for n in notifies {
             let me = self.clone();
-            tokio::spawn(async move {
+            spawn.spawn(async move {
                 let ok = async {
                     let msg = OwnedMessage::parse_datagram(Bytes::from(n.request)).ok()?;
                     let remote = me.uac.locate(&n.next_hop).await.ok()?.into_iter().next()?;
@@ -1381,6 +1403,7 @@ impl ScscfServices {
         self: &Arc<Self>,
         events: Vec<RegEvent>,
         register: Option<(&OwnedMessage, &[u8])>,
+        spawn: &local::Spawner,
     ) {
         let now = unix_now();
         for ev in events {
@@ -1389,7 +1412,7 @@ impl ScscfServices {
                 .lock()
                 .expect("notifier lock")
                 .on_change(&ev, now);
-            self.send_notifies(notifies);
+            self.send_notifies(notifies, spawn);
             let req = register.map(|(m, r)| (m.as_message(), r));
             let third = self.scscf.third_party_registers(
                 &ev,
@@ -1398,8 +1421,8 @@ impl ScscfServices {
                 &hex_id(),
             );
             for t in third {
-                let me = self.clone();
-                tokio::spawn(async move { me.third_party(t).await });
+                let (me, s) = (self.clone(), spawn.clone());
+                spawn.spawn(async move { me.third_party(t, s).await });
             }
         }
     }
@@ -1407,7 +1430,11 @@ impl ScscfServices {
     /// Sends one third-party REGISTER; no answer, 408 or 503 is tried again (twice, after 1 s
     /// and 2 s, or the 503's Retry-After up to 5 s) with the next CSeq; a failure with
     /// SESSION_TERMINATED de-registers the user (TS 24.229 §5.4.1.7).
-    async fn third_party(self: Arc<Self>, t: crate::scscf::ThirdPartyRegister) {
+    async fn third_party(
+        self: Arc<Self>,
+        t: crate::scscf::ThirdPartyRegister,
+        spawn: local::Spawner,
+    ) {
         let mut request = t.request.clone();
         let mut ok = false;
         for attempt in 0..3u64 {
@@ -1438,7 +1465,7 @@ impl ScscfServices {
                 .lock()
                 .expect("notifier lock")
                 .on_change(&ev, unix_now());
-            self.send_notifies(notifies);
+            self.send_notifies(notifies, &spawn);
         }
     }
 
@@ -1489,17 +1516,18 @@ impl ScscfServices {
         proxy: &ProxyEndpoint,
         server: ims_txn::TxnId,
         msg: &OwnedMessage,
+        spawn: &local::Spawner,
     ) {
         let m = msg.as_message();
         let now = unix_now();
         // a refresh names its subscription by dialog (Call-ID and From tag, an indexed look-up);
         // an initial one (no To tag) by Request-URI
-        let refresh = m.to().ok().flatten().is_some_and(|t| t.tag().is_some());
-        let existing = match (m.call_id().ok().flatten(), m.from().ok().flatten()) {
-            (Some(c), Some(f)) if refresh => f.tag().and_then(|tag| {
+        let refresh = m.to_tag().is_some();
+        let existing = match (m.call_id().ok().flatten(), m.from_tag()) {
+            (Some(c), Some(tag)) if refresh => {
                 let n = self.notifier.lock().expect("notifier lock");
                 n.aor_of(c.as_str(), tag).map(str::to_string)
-            }),
+            }
             _ => None,
         };
         let aor = existing.unwrap_or_else(|| {
@@ -1554,21 +1582,21 @@ impl ScscfServices {
             // The NOTIFY leaves from our UAC endpoint and may overtake the 200 on its way through
             // the P-CSCF. RFC 6665 allows that, but many UEs (and SIPp scenarios) expect the 200
             // first: give it a head start (and the terminating NOTIFY, if any, comes after it).
-            let this = self.clone();
-            tokio::spawn(async move {
+            let (this, s) = (self.clone(), spawn.clone());
+            spawn.spawn(async move {
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                this.send_notifies(vec![n]);
+                this.send_notifies(vec![n], &s);
                 if !ended.is_empty() {
                     tokio::time::sleep(Duration::from_millis(50)).await;
-                    this.send_notifies(ended);
+                    this.send_notifies(ended, &s);
                 }
             });
         } else if !ended.is_empty() {
-            self.send_notifies(ended);
+            self.send_notifies(ended, spawn);
         }
     }
 
-    async fn expire_subscriptions(self: &Arc<Self>, now: u64) {
+    async fn expire_subscriptions(self: &Arc<Self>, now: u64, spawn: &local::Spawner) {
         let due = {
             let n = self.notifier.lock().expect("notifier lock");
             n.due(now)
@@ -1586,7 +1614,7 @@ impl ScscfServices {
             .lock()
             .expect("notifier lock")
             .expire(now, |aor| states.get(aor).cloned().flatten());
-        self.send_notifies(notifies);
+        self.send_notifies(notifies, spawn);
     }
 }
 
@@ -1597,7 +1625,11 @@ async fn scscf_loop(
     routing: Arc<ScscfRouting>,
     originating: bool,
 ) {
-    while let Some(ev) = events.recv().await {
+    // each request's handler runs in this task (a REGISTER's awaits its MAR/SAR without
+    // holding up the others), as do the NOTIFYs and third-party REGISTERs it starts
+    let mut jobs = local::LocalTasks::new();
+    let spawn = jobs.spawner();
+    while let Some(ev) = jobs.next(events.recv()).await {
         match ev {
             ProxyEvent::Request {
                 server,
@@ -1607,7 +1639,8 @@ async fn scscf_loop(
                 ..
             } => {
                 let (proxy, services, routing) = (proxy.clone(), services.clone(), routing.clone());
-                tokio::spawn(async move {
+                let spawn = spawn.clone();
+                jobs.push(async move {
                     let scscf = &services.scscf;
                     let m = msg.as_message();
                     let now = unix_now();
@@ -1624,18 +1657,20 @@ async fn scscf_loop(
                             }
                         }
                         if let Some(ev) = o.event {
-                            services.on_events(vec![ev], Some((&msg, &response))).await;
+                            services
+                                .on_events(vec![ev], Some((&msg, &response)), &spawn)
+                                .await;
                         }
                         return;
                     }
                     if Notifier::is_reg_subscribe(&m) {
-                        services.subscribe(&proxy, server, &msg).await;
+                        services.subscribe(&proxy, server, &msg, &spawn).await;
                         return;
                     }
                     let odi = odi_of(popped_route.as_deref());
-                    let d = if originating
-                        || popped_route.as_deref().is_some_and(|r| r.contains("orig@"))
-                    {
+                    // TS 24.229 §5.4.3.1: the originating port, or our Route with `orig` (an AS
+                    // originating on a user's behalf, or our own odi Route)
+                    let d = if originating || asks_originating(popped_route.as_deref()) {
                         routing
                             .originating(scscf.store(), &m, odi, unix_now())
                             .await
@@ -1645,10 +1680,14 @@ async fn scscf_loop(
                     apply(&proxy, server, d, &msg, &next_hop_uri).await;
                 });
             }
-            ProxyEvent::Ack { msg, next_hop_uri } => relay_ack(&proxy, msg, next_hop_uri).await,
+            ProxyEvent::Ack { msg, next_hop_uri } => {
+                let proxy = proxy.clone();
+                jobs.push(async move { relay_ack(&proxy, msg, next_hop_uri).await });
+            }
             _ => {}
         }
     }
+    jobs.drain().await;
 }
 
 /// Initial INVITEs a P-CSCF has not answered, by Call-ID and side (true: from our UE).
@@ -1715,7 +1754,11 @@ impl<R: RxClient> PcscfRelease<R> {
     async fn release(self: Arc<Self>, session_id: String, release: Option<crate::cscf::Release>) {
         let Some(r) = release else {
             // no call holds this session any more: end it anyway
-            run_rx(self.rx.clone(), &self.chains, RxAction::Str { session_id });
+            tokio::spawn(rx_job(
+                self.rx.clone(),
+                &self.chains,
+                RxAction::Str { session_id },
+            ));
             return;
         };
         self.send_release(r).await;
@@ -1747,7 +1790,7 @@ impl<R: RxClient> PcscfRelease<R> {
             let _ = t.await;
         }
         if let Some(str) = r.str {
-            run_rx(self.rx.clone(), &self.chains, str);
+            tokio::spawn(rx_job(self.rx.clone(), &self.chains, str));
         }
     }
 
@@ -1765,6 +1808,10 @@ impl<R: RxClient> PcscfRelease<R> {
             .on_reg_notify(&m, "SIP ;cause=503 ;text=\"Network de-registration\"");
         // the BYEs go over the de-registered UEs' SAs, which end once they are answered
         let status = o.status;
+        if o.releases.is_empty() && o.removed.is_empty() {
+            let _ = proxy.reply(server, status).await;
+            return;
+        }
         let me = self.clone();
         tokio::spawn(async move {
             let sent: Vec<_> = o
@@ -1783,8 +1830,12 @@ impl<R: RxClient> PcscfRelease<R> {
     /// Sends the reg event SUBSCRIBEs when due: after each 200 to a REGISTER (`due` is
     /// notified) and once a second for refreshes and retries.
     async fn subscribe_loop(self: Arc<Self>, due: Arc<tokio::sync::Notify>) {
+        // the SUBSCRIBE transactions run in this task
+        let mut jobs = local::LocalTasks::new();
         loop {
-            let _ = tokio::time::timeout(Duration::from_secs(1), due.notified()).await;
+            let _ = jobs
+                .next(tokio::time::timeout(Duration::from_secs(1), due.notified()))
+                .await;
             let now = unix_now();
             if let Some(sec) = self.pcscf.sec_agree() {
                 sec.expire(now);
@@ -1794,7 +1845,7 @@ impl<R: RxClient> PcscfRelease<R> {
                 .reg_subscriptions_due(now, &self.notify_contact, hex_id);
             for s in subs {
                 let me = self.clone();
-                tokio::spawn(async move {
+                jobs.push(async move {
                     let Ok(msg) = OwnedMessage::parse_datagram(Bytes::from(s.request)) else {
                         return;
                     };
@@ -1841,7 +1892,11 @@ async fn pcscf_loop<R: RxClient>(
     // from one) or toward the core
     let mut to_ue: std::collections::HashMap<ims_txn::TxnId, bool> =
         std::collections::HashMap::new();
-    while let Some(ev) = events.recv().await {
+    // the Rx exchanges, reg event NOTIFYs and forwarding run as jobs of this task: the state
+    // is updated in event order here, the awaits (Diameter answers, the proxy's commands) do
+    // not hold up the next event
+    let mut jobs = local::LocalTasks::new();
+    while let Some(ev) = jobs.next(events.recv()).await {
         match ev {
             ProxyEvent::Request {
                 server,
@@ -1857,7 +1912,7 @@ async fn pcscf_loop<R: RxClient>(
                         .is_some_and(|u| u.starts_with(release.notify_contact.as_str()))
                 {
                     let (release, proxy) = (release.clone(), proxy.clone());
-                    tokio::spawn(async move { release.on_reg_notify(&proxy, server, &msg).await });
+                    jobs.push(async move { release.on_reg_notify(&proxy, server, &msg).await });
                     continue;
                 }
                 let from_core = popped_route.as_deref().is_some_and(|r| r.contains("term@"))
@@ -1868,13 +1923,14 @@ async fn pcscf_loop<R: RxClient>(
                     continue;
                 }
                 if let Some(a) = pcscf.rx_on_end(&m, !from_core) {
-                    run_rx(rx.clone(), &chains, a);
+                    jobs.push(rx_job(rx.clone(), &chains, a));
                 }
                 if matches!(m.method(), Some(Method::Invite | Method::Update)) {
                     to_ue.insert(server, !from_core);
                 }
                 let initial_invite = m.method() == Some(Method::Invite)
-                    && m.to().ok().flatten().is_some_and(|t| t.tag().is_none());
+                    && m.header(ims_sip::HeaderName::To).is_some()
+                    && m.to_tag().is_none();
                 if let (true, Some(call_id)) =
                     (initial_invite, m.header(ims_sip::HeaderName::CallId))
                 {
@@ -1888,7 +1944,9 @@ async fn pcscf_loop<R: RxClient>(
                 } else {
                     pcscf.from_ue_on(&m, unix_now(), protected)
                 };
-                apply(&proxy, server, d, &msg, &next_hop_uri).await;
+                drop(m);
+                let proxy = proxy.clone();
+                jobs.push(async move { apply(&proxy, server, d, &msg, &next_hop_uri).await });
             }
             ProxyEvent::Response { server, msg } => {
                 let rx2 = rx.clone();
@@ -1897,7 +1955,7 @@ async fn pcscf_loop<R: RxClient>(
                 if let Some(a) =
                     pcscf.on_response(&m, unix_now(), side, move || rx2.new_session_id())
                 {
-                    run_rx(rx.clone(), &chains, a);
+                    jobs.push(rx_job(rx.clone(), &chains, a));
                 }
                 if m.status() == Some(200)
                     && m.cseq()
@@ -1915,8 +1973,291 @@ async fn pcscf_loop<R: RxClient>(
                     .expect("pending lock")
                     .retain(|_, (_, s)| *s != server);
             }
-            ProxyEvent::Ack { msg, next_hop_uri } => relay_ack(&proxy, msg, next_hop_uri).await,
+            ProxyEvent::Ack { msg, next_hop_uri } => {
+                let proxy = proxy.clone();
+                jobs.push(async move { relay_ack(&proxy, msg, next_hop_uri).await });
+            }
             _ => {}
+        }
+    }
+    jobs.drain().await;
+}
+
+/// Handlers run inside a long-lived task of a role instead of a tokio task each: a request
+/// handler that awaits a Diameter answer (or a transaction) is polled again only when woken,
+/// so it never holds up the other calls, and no task cell is allocated, scheduled and joined
+/// per event. A small `FuturesUnordered`: one boxed future per slot, a waker per slot that
+/// queues its slot and wakes the owning task; freed slots (and their wakers) are reused.
+mod local {
+    use std::future::Future;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll, Wake, Waker};
+
+    type Job = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+    /// What the wakers and [`Spawner`]s share with the owning task.
+    #[derive(Default)]
+    struct Shared {
+        /// Slots woken since the owning task last ran them.
+        woken: Mutex<Vec<usize>>,
+        /// Jobs handed in by [`Spawner::spawn`], not in a slot yet.
+        inbox: Mutex<Vec<Job>>,
+        /// The owning task's waker (as of its last poll).
+        owner: Mutex<Option<Waker>>,
+    }
+
+    impl Shared {
+        fn wake_owner(&self) {
+            if let Some(w) = &*self.owner.lock().expect("owner lock") {
+                w.wake_by_ref();
+            }
+        }
+    }
+
+    /// The waker of one slot.
+    struct SlotWaker {
+        slot: usize,
+        /// Queued already (a job woken twice before it runs is polled once).
+        queued: AtomicBool,
+        shared: Arc<Shared>,
+    }
+
+    impl Wake for SlotWaker {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+
+        fn wake_by_ref(self: &Arc<Self>) {
+            if !self.queued.swap(true, Ordering::AcqRel) {
+                self.shared
+                    .woken
+                    .lock()
+                    .expect("woken lock")
+                    .push(self.slot);
+                self.shared.wake_owner();
+            }
+        }
+    }
+
+    struct Slot {
+        job: Option<Job>,
+        waker: Arc<SlotWaker>,
+        /// `waker` as a [`Waker`] (made once per slot).
+        as_waker: Waker,
+    }
+
+    /// The jobs of one task. Its owner calls [`LocalTasks::poll_jobs`] each time it is polled
+    /// (e.g. from its `poll_fn` beside its event channel).
+    pub(super) struct LocalTasks {
+        slots: Vec<Slot>,
+        free: Vec<usize>,
+        live: usize,
+        shared: Arc<Shared>,
+        /// Scratch for the woken slots of one pass.
+        batch: Vec<usize>,
+    }
+
+    /// Hands jobs to a [`LocalTasks`] from anywhere (another task, or one of its own jobs).
+    #[derive(Clone)]
+    pub(super) struct Spawner(Arc<Shared>);
+
+    impl Spawner {
+        /// Runs `job` on the owning task (dropped, never run, once that task has ended).
+        pub(super) fn spawn(&self, job: impl Future<Output = ()> + Send + 'static) {
+            self.0.inbox.lock().expect("inbox lock").push(Box::pin(job));
+            self.0.wake_owner();
+        }
+    }
+
+    impl LocalTasks {
+        pub(super) fn new() -> LocalTasks {
+            LocalTasks {
+                slots: Vec::new(),
+                free: Vec::new(),
+                live: 0,
+                shared: Arc::default(),
+                batch: Vec::new(),
+            }
+        }
+
+        /// A handle that hands jobs to these tasks.
+        pub(super) fn spawner(&self) -> Spawner {
+            Spawner(self.shared.clone())
+        }
+
+        /// Adds a job; it first runs at the next [`LocalTasks::poll_jobs`].
+        pub(super) fn push(&mut self, job: impl Future<Output = ()> + Send + 'static) {
+            self.insert(Box::pin(job));
+        }
+
+        fn insert(&mut self, job: Job) {
+            let slot = match self.free.pop() {
+                Some(i) => i,
+                None => {
+                    let i = self.slots.len();
+                    let waker = Arc::new(SlotWaker {
+                        slot: i,
+                        queued: AtomicBool::new(false),
+                        shared: self.shared.clone(),
+                    });
+                    let as_waker = Waker::from(waker.clone());
+                    self.slots.push(Slot {
+                        job: None,
+                        waker,
+                        as_waker,
+                    });
+                    i
+                }
+            };
+            self.slots[slot].job = Some(job);
+            self.live += 1;
+            // queued for its first poll (the owner polls its jobs before it waits again)
+            self.slots[slot].waker.queued.store(true, Ordering::Release);
+            self.shared.woken.lock().expect("woken lock").push(slot);
+        }
+
+        /// Jobs not finished yet.
+        #[cfg(test)]
+        pub(super) fn len(&self) -> usize {
+            self.live
+        }
+
+        /// Polls the jobs woken (or added) since the last pass, once each; a job woken again
+        /// meanwhile runs at the next pass (the owner was woken for it), so a job that keeps
+        /// waking itself cannot starve the owner's own work. A job that panics is dropped, as
+        /// tokio drops a task that panics.
+        pub(super) fn poll_jobs(&mut self, cx: &mut Context<'_>) {
+            {
+                let mut owner = self.shared.owner.lock().expect("owner lock");
+                if !owner.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    *owner = Some(cx.waker().clone());
+                }
+            }
+            let handed: Vec<Job> =
+                std::mem::take(&mut *self.shared.inbox.lock().expect("inbox lock"));
+            for job in handed {
+                self.insert(job);
+            }
+            let mut batch = std::mem::take(&mut self.batch);
+            std::mem::swap(
+                &mut batch,
+                &mut *self.shared.woken.lock().expect("woken lock"),
+            );
+            for &i in &batch {
+                let slot = &mut self.slots[i];
+                slot.waker.queued.store(false, Ordering::Release);
+                let Some(job) = slot.job.as_mut() else {
+                    continue;
+                };
+                let mut jcx = Context::from_waker(&slot.as_waker);
+                let done = !matches!(
+                    catch_unwind(AssertUnwindSafe(|| job.as_mut().poll(&mut jcx))),
+                    Ok(Poll::Pending)
+                );
+                if done {
+                    slot.job = None;
+                    self.free.push(i);
+                    self.live -= 1;
+                }
+            }
+            batch.clear();
+            self.batch = batch;
+        }
+
+        /// Runs the jobs until none is left.
+        pub(super) async fn drain(&mut self) {
+            std::future::poll_fn(|cx| {
+                self.poll_jobs(cx);
+                if self.live == 0 {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            })
+            .await
+        }
+
+        /// The next item of `next` (e.g. an event channel's `recv()`), running the jobs while
+        /// waiting for it.
+        pub(super) async fn next<T>(&mut self, next: impl Future<Output = T>) -> T {
+            let mut next = std::pin::pin!(next);
+            std::future::poll_fn(|cx| {
+                self.poll_jobs(cx);
+                next.as_mut().poll(cx)
+            })
+            .await
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use std::time::Duration;
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_waiting_job_holds_up_neither_the_others_nor_the_owner() {
+            let mut tasks = LocalTasks::new();
+            let (hold_tx, hold_rx) = tokio::sync::oneshot::channel::<()>();
+            let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
+            let d = done_tx.clone();
+            // the first job waits (as for a Diameter answer) …
+            tasks.push(async move {
+                let _ = hold_rx.await;
+                let _ = d.send(1);
+            });
+            // … the second, added after it, finishes first
+            let d = done_tx.clone();
+            tasks.push(async move {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                let _ = d.send(2);
+            });
+            assert_eq!(tasks.next(done_rx.recv()).await, Some(2));
+            assert_eq!(tasks.len(), 1);
+            // a job handed in by a job, and one from another task
+            let spawner = tasks.spawner();
+            let (d, s) = (done_tx.clone(), spawner.clone());
+            tasks.push(async move {
+                s.spawn(async move {
+                    let _ = d.send(3);
+                });
+            });
+            assert_eq!(tasks.next(done_rx.recv()).await, Some(3));
+            let d = done_tx.clone();
+            tokio::spawn(async move {
+                spawner.spawn(async move {
+                    let _ = d.send(4);
+                    let _ = hold_tx.send(());
+                })
+            })
+            .await
+            .unwrap();
+            assert_eq!(tasks.next(done_rx.recv()).await, Some(4));
+            assert_eq!(tasks.next(done_rx.recv()).await, Some(1));
+            tasks.drain().await;
+            assert_eq!(tasks.len(), 0);
+            // slots are reused
+            assert_eq!(tasks.slots.len(), 2);
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_job_that_panics_is_dropped_and_the_others_go_on() {
+            let mut tasks = LocalTasks::new();
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
+            tasks.push(async {
+                tokio::task::yield_now().await;
+                panic!("a handler's invariant broken");
+            });
+            let t = tx.clone();
+            tasks.push(async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let _ = t.send(7);
+            });
+            assert_eq!(tasks.next(rx.recv()).await, Some(7));
+            tasks.drain().await;
+            assert_eq!(tasks.len(), 0);
         }
     }
 }

@@ -9,6 +9,7 @@ use ims_diameter::rx::{
 };
 use ims_sdp::{BandwidthType, Direction, Media, Session};
 use std::borrow::Cow;
+use std::ops::Range;
 
 /// Which side offered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,7 +20,139 @@ pub enum OfferFrom {
     Remote,
 }
 
-fn media_type(m: &Media<'_>) -> MediaType {
+/// What [`media_components`] reads of one media description, borrowed from its SDP text.
+#[derive(Debug, Clone, Copy)]
+struct View<'a> {
+    media: &'a str,
+    port: u16,
+    proto: &'a str,
+    /// The connection address (media-level, else session-level).
+    ip: Option<&'a str>,
+    direction: Direction,
+    bw_as: Option<u64>,
+    bw_rr: Option<u64>,
+    bw_rs: Option<u64>,
+    rtp: bool,
+    /// The RTCP port ([`rtcp_port`]).
+    rtcp: Option<u16>,
+    /// The description as written (m= line and its attributes).
+    text: &'a str,
+}
+
+impl<'a> View<'a> {
+    fn of(m: &Media<'a>) -> View<'a> {
+        View {
+            media: m.media,
+            port: m.port,
+            proto: m.proto,
+            ip: m.connection().map(|c| c.address()),
+            direction: m.direction(),
+            bw_as: m.bandwidth(BandwidthType::As),
+            bw_rr: m.bandwidth(BandwidthType::Rr),
+            bw_rs: m.bandwidth(BandwidthType::Rs),
+            rtp: m.is_rtp(),
+            rtcp: rtcp_port(m),
+            text: m.as_str(),
+        }
+    }
+}
+
+/// The media descriptions of one SDP body, read once and kept with the body (owned): a P-CSCF
+/// keeps the offer's until its answer comes, and reads a body seen on both sides of a call
+/// once ([`media_components_of`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdpMedia {
+    sdp: String,
+    lines: Vec<Line>,
+}
+
+/// One media description of an [`SdpMedia`]: its text fields as ranges of the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Line {
+    media: Range<usize>,
+    port: u16,
+    proto: Range<usize>,
+    ip: Option<Range<usize>>,
+    direction: Direction,
+    bw_as: Option<u64>,
+    bw_rr: Option<u64>,
+    bw_rs: Option<u64>,
+    rtp: bool,
+    rtcp: Option<u16>,
+    text: Range<usize>,
+}
+
+/// Where `part`, a slice of `base`, lies in it.
+fn span(base: &str, part: &str) -> Option<Range<usize>> {
+    let start = (part.as_ptr() as usize).checked_sub(base.as_ptr() as usize)?;
+    let end = start.checked_add(part.len())?;
+    base.get(start..end).is_some().then_some(start..end)
+}
+
+impl SdpMedia {
+    /// Reads the media descriptions of `sdp`; `None` when it is not SDP that parses.
+    pub fn parse(sdp: String) -> Option<SdpMedia> {
+        let lines = {
+            let s = Session::parse_str(&sdp).ok()?;
+            let mut lines = Vec::with_capacity(s.media.len());
+            for m in &s.media {
+                let v = View::of(m);
+                lines.push(Line {
+                    media: span(&sdp, v.media)?,
+                    port: v.port,
+                    proto: span(&sdp, v.proto)?,
+                    ip: match v.ip {
+                        Some(ip) => Some(span(&sdp, ip)?),
+                        None => None,
+                    },
+                    direction: v.direction,
+                    bw_as: v.bw_as,
+                    bw_rr: v.bw_rr,
+                    bw_rs: v.bw_rs,
+                    rtp: v.rtp,
+                    rtcp: v.rtcp,
+                    text: span(&sdp, v.text)?,
+                });
+            }
+            lines
+        };
+        Some(SdpMedia { sdp, lines })
+    }
+
+    /// The SDP body.
+    pub fn as_str(&self) -> &str {
+        &self.sdp
+    }
+
+    /// How many media descriptions it has.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Whether it has no media description.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    fn views(&self) -> impl ExactSizeIterator<Item = View<'_>> + '_ {
+        let t = |r: &Range<usize>| self.sdp.get(r.clone()).unwrap_or_default();
+        self.lines.iter().map(move |l| View {
+            media: t(&l.media),
+            port: l.port,
+            proto: t(&l.proto),
+            ip: l.ip.as_ref().map(t),
+            direction: l.direction,
+            bw_as: l.bw_as,
+            bw_rr: l.bw_rr,
+            bw_rs: l.bw_rs,
+            rtp: l.rtp,
+            rtcp: l.rtcp,
+            text: t(&l.text),
+        })
+    }
+}
+
+fn media_type(m: &View<'_>) -> MediaType {
     match m.media {
         "audio" => MediaType::Audio,
         "video" => MediaType::Video,
@@ -35,11 +168,11 @@ fn media_type(m: &Media<'_>) -> MediaType {
 
 /// Flow-Status from the UE's direction attribute (TS 29.213 Table 6.3.2): what the UE sends is
 /// uplink.
-fn flow_status(ue: &Media<'_>, remote: &Media<'_>) -> FlowStatus {
+fn flow_status(ue: &View<'_>, remote: &View<'_>) -> FlowStatus {
     if ue.port == 0 || remote.port == 0 {
         return FlowStatus::Removed;
     }
-    match ue.direction() {
+    match ue.direction {
         Direction::SendRecv => FlowStatus::Enabled,
         Direction::SendOnly => FlowStatus::EnabledUplink,
         Direction::RecvOnly => FlowStatus::EnabledDownlink,
@@ -103,8 +236,8 @@ fn rtcp_port(m: &Media<'_>) -> Option<u16> {
 
 /// Codec-Data (TS 29.214 §5.3.7): `uplink|downlink` LF `offer|answer` LF, then the media
 /// description as written (m= line and its attributes).
-fn codec_data(dir: &str, role: &str, m: &Media<'_>) -> Cow<'static, [u8]> {
-    let text = m.as_str().as_bytes();
+fn codec_data(dir: &str, role: &str, m: &View<'_>) -> Cow<'static, [u8]> {
+    let text = m.text.as_bytes();
     let mut v = Vec::with_capacity(dir.len() + role.len() + 2 + text.len());
     v.extend_from_slice(dir.as_bytes());
     v.push(b'\n');
@@ -121,27 +254,49 @@ pub fn media_components(
     remote: &Session<'_>,
     offer_from: OfferFrom,
 ) -> Vec<MediaComponentDescription<'static>> {
+    components(
+        ue.media.iter().map(View::of),
+        remote.media.iter().map(View::of),
+        offer_from,
+    )
+}
+
+/// [`media_components`] of SDP bodies read before ([`SdpMedia`]).
+pub fn media_components_of(
+    ue: &SdpMedia,
+    remote: &SdpMedia,
+    offer_from: OfferFrom,
+) -> Vec<MediaComponentDescription<'static>> {
+    components(ue.views(), remote.views(), offer_from)
+}
+
+fn components<'a>(
+    ue: impl ExactSizeIterator<Item = View<'a>>,
+    remote: impl ExactSizeIterator<Item = View<'a>>,
+    offer_from: OfferFrom,
+) -> Vec<MediaComponentDescription<'static>> {
     let (ue_role, remote_role) = match offer_from {
         OfferFrom::Ue => ("offer", "answer"),
         OfferFrom::Remote => ("answer", "offer"),
     };
-    let mut out = Vec::with_capacity(ue.media.len().min(remote.media.len()));
-    for (i, (u, r)) in ue.media.iter().zip(remote.media.iter()).enumerate() {
+    let mut out = Vec::with_capacity(ue.len().min(remote.len()));
+    for (i, (u, r)) in ue.zip(remote).enumerate() {
+        let (u, r) = (&u, &r);
         let n = i as u32 + 1;
-        let ue_ip = u.connection().map(|c| c.address()).unwrap_or("any");
-        let remote_ip = r.connection().map(|c| c.address()).unwrap_or("any");
+        let ue_ip = u.ip.unwrap_or("any");
+        let remote_ip = r.ip.unwrap_or("any");
         let proto = proto_number(u.proto);
         let status = flow_status(u, r);
         // bandwidth in bit/s: what the UE sends is bounded by what the remote receives (b=AS of
         // the remote SDP), what it receives by its own b=AS
-        let kbps = |m: &Media<'_>, k| m.bandwidth(k).map(|v| v.saturating_mul(1000) as u32);
+        let kbps = |v: Option<u64>| v.map(|v| v.saturating_mul(1000) as u32);
         let mut mcd = MediaComponentDescription {
             media_component_number: n,
             media_type: Some(media_type(u)),
-            max_requested_bandwidth_ul: kbps(r, BandwidthType::As),
-            max_requested_bandwidth_dl: kbps(u, BandwidthType::As),
-            rr_bandwidth: u.bandwidth(BandwidthType::Rr).map(|v| v as u32),
-            rs_bandwidth: u.bandwidth(BandwidthType::Rs).map(|v| v as u32),
+            max_requested_bandwidth_ul: kbps(r.bw_as),
+            max_requested_bandwidth_dl: kbps(u.bw_as),
+            rr_bandwidth: u.bw_rr.map(|v| v as u32),
+            rs_bandwidth: u.bw_rs.map(|v| v as u32),
             flow_status: Some(status),
             codec_data: [
                 codec_data("uplink", ue_role, u),
@@ -158,8 +313,8 @@ pub fn media_components(
                 flow_description: flow_descriptions(proto, ue_ip, u.port, remote_ip, r.port).into(),
                 ..Default::default()
             });
-            if u.is_rtp() {
-                if let (Some(ur), Some(rr)) = (rtcp_port(u), rtcp_port(r)) {
+            if u.rtp {
+                if let (Some(ur), Some(rr)) = (u.rtcp, r.rtcp) {
                     mcd.media_sub_component.push(MediaSubComponent {
                         flow_number: 2,
                         flow_description: flow_descriptions(proto, ue_ip, ur, remote_ip, rr).into(),
@@ -221,6 +376,38 @@ m=video 0 RTP/AVPF 99\r\n";
         // the rejected video stream
         assert_eq!(mcd[1].flow_status, Some(FlowStatus::Removed));
         assert!(mcd[1].media_sub_component.is_empty());
+    }
+
+    #[test]
+    fn sdp_read_once_gives_the_same_components() {
+        let msrp_ue = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n\
+m=message 2855 TCP/MSRP *\r\na=path:msrp://10.0.0.1:2855/s1;tcp\r\na=sendonly\r\n";
+        let msrp_remote = "v=0\r\no=- 1 1 IN IP4 10.0.0.2\r\ns=-\r\nt=0 0\r\n\
+m=message 2856 TCP/MSRP *\r\nc=IN IP6 ::2\r\na=rtcp:9\r\na=recvonly\r\n";
+        // session-level direction and no connection line at all
+        let bare = "v=0\r\no=- 1 1 IN IP4 10.0.0.3\r\ns=-\r\nt=0 0\r\na=inactive\r\n\
+m=audio 7000 RTP/AVP 0\r\nb=RR:0\r\na=rtcp:7005\r\n";
+        for (ue, remote) in [
+            (OFFER, ANSWER),
+            (ANSWER, OFFER),
+            (msrp_ue, msrp_remote),
+            (bare, OFFER),
+            (OFFER, bare),
+        ] {
+            for from in [OfferFrom::Ue, OfferFrom::Remote] {
+                let parsed = media_components(
+                    &Session::parse_str(ue).unwrap(),
+                    &Session::parse_str(remote).unwrap(),
+                    from,
+                );
+                let u = SdpMedia::parse(ue.to_string()).unwrap();
+                let r = SdpMedia::parse(remote.to_string()).unwrap();
+                assert_eq!(u.as_str(), ue);
+                assert_eq!(u.len(), Session::parse_str(ue).unwrap().media.len());
+                assert_eq!(media_components_of(&u, &r, from), parsed);
+            }
+        }
+        assert_eq!(SdpMedia::parse("v=0\r\nnot sdp".into()), None);
     }
 
     #[test]

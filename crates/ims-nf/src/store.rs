@@ -47,44 +47,69 @@ pub struct RegistrationRecord {
 impl RegistrationRecord {
     /// Serialises to a self-delimiting byte string (fields as `len:bytes`).
     pub fn encode(&self) -> Vec<u8> {
+        // written without `fmt` or a `String` per field (the S-CSCF saves a record at every
+        // registration): lengths and numbers as decimal digits straight into `out`
         let mut out = Vec::with_capacity(256);
-        let mut put = |s: &str| {
-            out.extend_from_slice(s.len().to_string().as_bytes());
+        let put = |out: &mut Vec<u8>, s: &[u8]| {
+            push_dec(out, s.len() as u64);
             out.push(b':');
-            out.extend_from_slice(s.as_bytes());
+            out.extend_from_slice(s);
         };
-        put("v1");
-        put(&self.impu);
-        put(&self.impi);
-        put(&self.implicit_set.len().to_string());
-        for s in &self.implicit_set {
-            put(s);
-        }
-        put(&self.barred.len().to_string());
-        for s in &self.barred {
-            put(s);
-        }
-        put(match self.state {
-            RegState::Registered => "R",
-            RegState::Unregistered => "U",
-        });
-        put(&enc_opt(self.user_data.as_deref()));
-        put(&enc_opt(self.charging.as_deref()));
-        put(&self.reginfo_version.to_string());
-        put(&self.bindings.len().to_string());
-        for b in &self.bindings {
-            put(&b.uri);
-            put(&b.params);
-            put(&enc_opt(b.instance_id.as_deref()));
-            put(&b.reg_id.map_or(String::new(), |r| r.to_string()));
-            put(&b.call_id);
-            put(&b.cseq.to_string());
-            put(&b.expires_at.to_string());
-            put(&b.path.len().to_string());
-            for p in &b.path {
-                put(p);
+        // a field holding the decimal text of `n`
+        let put_num = |out: &mut Vec<u8>, n: u64| {
+            let mut buf = [0u8; 20];
+            put(out, dec(&mut buf, n));
+        };
+        // `=value`, or empty for `None`
+        let put_opt = |out: &mut Vec<u8>, v: Option<&str>| match v {
+            None => put(out, b""),
+            Some(v) => {
+                push_dec(out, v.len() as u64 + 1);
+                out.extend_from_slice(b":=");
+                out.extend_from_slice(v.as_bytes());
             }
-            put(&b.q.map_or(String::new(), |q| q.to_string()));
+        };
+        put(&mut out, b"v1");
+        put(&mut out, self.impu.as_bytes());
+        put(&mut out, self.impi.as_bytes());
+        put_num(&mut out, self.implicit_set.len() as u64);
+        for s in &self.implicit_set {
+            put(&mut out, s.as_bytes());
+        }
+        put_num(&mut out, self.barred.len() as u64);
+        for s in &self.barred {
+            put(&mut out, s.as_bytes());
+        }
+        put(
+            &mut out,
+            match self.state {
+                RegState::Registered => b"R",
+                RegState::Unregistered => b"U",
+            },
+        );
+        put_opt(&mut out, self.user_data.as_deref());
+        put_opt(&mut out, self.charging.as_deref());
+        put_num(&mut out, u64::from(self.reginfo_version));
+        put_num(&mut out, self.bindings.len() as u64);
+        for b in &self.bindings {
+            put(&mut out, b.uri.as_bytes());
+            put(&mut out, b.params.as_bytes());
+            put_opt(&mut out, b.instance_id.as_deref());
+            match b.reg_id {
+                Some(r) => put_num(&mut out, u64::from(r)),
+                None => put(&mut out, b""),
+            }
+            put(&mut out, b.call_id.as_bytes());
+            put_num(&mut out, u64::from(b.cseq));
+            put_num(&mut out, b.expires_at);
+            put_num(&mut out, b.path.len() as u64);
+            for p in &b.path {
+                put(&mut out, p.as_bytes());
+            }
+            match b.q {
+                Some(q) => put_num(&mut out, u64::from(q)),
+                None => put(&mut out, b""),
+            }
         }
         out
     }
@@ -211,8 +236,24 @@ impl RegistrationRecord {
 }
 
 /// An optional field: empty for `None`, `=` and the value for `Some`.
-fn enc_opt(v: Option<&str>) -> String {
-    v.map_or(String::new(), |v| format!("={v}"))
+/// The decimal digits of `n` (what `n.to_string()` writes), in `buf`.
+fn dec(buf: &mut [u8; 20], mut n: u64) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[i..]
+}
+
+/// Appends the decimal digits of `n`.
+fn push_dec(out: &mut Vec<u8>, n: u64) {
+    let mut buf = [0u8; 20];
+    out.extend_from_slice(dec(&mut buf, n));
 }
 
 /// A store failure.
@@ -568,6 +609,15 @@ mod tests {
     fn encode_decode_round_trip_and_corruption() {
         let r = sample();
         let enc = r.encode();
+        // the stored format (records outlive a version in Redis): `len:bytes` per field
+        assert_eq!(
+            String::from_utf8(enc.clone()).unwrap(),
+            "2:v129:sip:+15550001@ims.example.org31:001010000000001@ims.example.org1:3\
+             29:sip:+15550001@ims.example.org13:tel:+1555000126:sip:barred@ims.example.org1:1\
+             26:sip:barred@ims.example.org1:R19:=<IMSSubscription/>0:1:21:1\
+             27:sip:+15550001@10.0.0.1:506043:;+sip.instance=\"<urn:gsma:imei:1>\";reg-id=1\
+             18:=<urn:gsma:imei:1>1:14:c1:x1:710:18000000001:119:<sip:term@pcscf;lr>0:"
+        );
         assert_eq!(RegistrationRecord::decode(&enc).unwrap(), r);
         for cut in 0..enc.len() {
             assert!(

@@ -1,16 +1,17 @@
 //! Message framing and the zero-copy message view (RFC 3261 §7).
 
 use crate::error::{ErrorKind, ParseError};
-use crate::headers::{CSeq, CallId, Contact, NameAddrHeader, TypedHeader, Via};
+use crate::headers::{CSeq, CallId, Contact, NameAddrHeader, TypedHeader, Via, ViaSpans};
 use crate::method::Method;
 use crate::name::byte_eq_mask;
-use crate::scan::{CommaSplit, TOKEN};
+use crate::scan::{CommaSplit, Span, TOKEN};
 use crate::uri::Uri;
 use crate::HeaderName;
 use bytes::Bytes;
 use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 /// Size and count limits. Every limit applies to untrusted input; the defaults are safe for a
 /// public-facing server and comfortably above the longest RFC 4475 message.
@@ -233,6 +234,63 @@ pub(crate) struct Index {
     pub(crate) cl_conflict: bool,
     /// Some line of the header section ends in a bare LF (only possible in lenient mode).
     pub(crate) bare_lf: bool,
+    /// Typed values parsed on first use. Offsets into the header section: an index whose bytes
+    /// change (an edit, a splice) starts with an empty one.
+    pub(crate) parsed: Parsed,
+}
+
+/// Typed values of a message worked out on its first ask and kept with its index: the top Via
+/// and the CSeq, which the transaction layer, a proxy and a CSCF ask for many times per message
+/// (its transaction keys, validation, loop detection, routing).
+///
+/// Out of line, made on the first ask or the first clone: an index stays 16 bytes larger only
+/// (a message that is never asked nor cloned — a parse benchmark — pays no more than that), and
+/// the clones of a message (same bytes) share the values, whichever of them asks first (a
+/// transaction layer keeps a clone of what it sends, the receiver of an in-process hand-off
+/// gets another).
+#[derive(Debug, Default)]
+pub(crate) struct Parsed(OnceLock<Arc<Values>>);
+
+impl Clone for Parsed {
+    fn clone(&self) -> Parsed {
+        Parsed(OnceLock::from(Arc::clone(self.values_arc())))
+    }
+}
+
+#[derive(Debug, Default)]
+struct Values {
+    top_via: OnceLock<Kept<ViaSpans>>,
+    cseq: OnceLock<Kept<CSeqSpans>>,
+}
+
+impl Parsed {
+    /// The values, made empty on the first ask.
+    #[inline]
+    fn values(&self) -> &Values {
+        self.values_arc()
+    }
+    #[inline]
+    fn values_arc(&self) -> &Arc<Values> {
+        self.0.get_or_init(Arc::default)
+    }
+}
+
+/// What the first parse of a header found.
+#[derive(Debug, Clone, Copy)]
+enum Kept<T> {
+    /// No such header.
+    Absent,
+    /// Its value, as offsets.
+    Value(T),
+    /// Not kept (an error, whose exact value a new parse gives): parse again.
+    Parse,
+}
+
+/// A [`CSeq`] as its number and its method (a known one, or offsets of the token).
+#[derive(Debug, Clone, Copy)]
+struct CSeqSpans {
+    seq: u32,
+    method: Result<Method<'static>, Span>,
 }
 
 impl Index {
@@ -257,6 +315,7 @@ impl Index {
             content_length: None,
             cl_conflict: false,
             bare_lf: false,
+            parsed: Parsed(OnceLock::new()),
         }
     }
 }
@@ -1321,8 +1380,29 @@ impl<'a> Message<'a> {
             })
             .sum()
     }
-    /// The topmost Via.
+    /// The topmost Via. Parsed on the first ask and kept with the message (later asks of this
+    /// message, or of any view of the same [`OwnedMessage`], rebuild it from offsets).
     pub fn top_via(&self) -> Result<Option<Via<'a>>, ParseError> {
+        let head = self.head;
+        let kept = self
+            .idx
+            .parsed
+            .values()
+            .top_via
+            .get_or_init(|| match self.get::<Via<'a>>() {
+                Ok(None) => Kept::Absent,
+                Ok(Some(v)) => v.spans_in(head).map_or(Kept::Parse, Kept::Value),
+                Err(_) => Kept::Parse,
+            });
+        match kept {
+            Kept::Absent => return Ok(None),
+            Kept::Value(v) => {
+                if let Some(v) = v.get(head) {
+                    return Ok(Some(v));
+                }
+            }
+            Kept::Parse => {}
+        }
         self.get::<Via<'a>>()
     }
     /// From (RFC 3261 §20.20).
@@ -1334,12 +1414,62 @@ impl<'a> Message<'a> {
     pub fn to(&self) -> Result<Option<NameAddrHeader<'a>>, ParseError> {
         self.get::<crate::headers::To<'a>>().map(|o| o.map(|t| t.0))
     }
+    /// The `tag` of From, read without parsing the URI ([`NameAddrHeader::parse_tag`]): for a
+    /// message whose From parses, `self.from().ok().flatten().and_then(|f| f.tag())`, at a
+    /// fraction of the cost. `None` as well when From is missing or malformed (but for a fault
+    /// in its URI only: [`crate::validate()`] rejects such a message).
+    pub fn from_tag(&self) -> Option<&'a str> {
+        NameAddrHeader::parse_tag(self.header(HeaderName::From)?)
+            .ok()
+            .flatten()
+    }
+    /// The `tag` of To, as [`Message::from_tag`]: for a message whose To parses,
+    /// `self.to().ok().flatten().and_then(|t| t.tag())` (a request with one is in a dialog).
+    pub fn to_tag(&self) -> Option<&'a str> {
+        NameAddrHeader::parse_tag(self.header(HeaderName::To)?)
+            .ok()
+            .flatten()
+    }
     /// Call-ID.
     pub fn call_id(&self) -> Result<Option<CallId<'a>>, ParseError> {
         self.get::<CallId<'a>>()
     }
-    /// CSeq.
+    /// CSeq. Parsed on the first ask and kept with the message, as [`Message::top_via`].
     pub fn cseq(&self) -> Result<Option<CSeq<'a>>, ParseError> {
+        let head = self.head;
+        let kept = self
+            .idx
+            .parsed
+            .values()
+            .cseq
+            .get_or_init(|| match self.get::<CSeq<'a>>() {
+                Ok(None) => Kept::Absent,
+                Ok(Some(c)) => {
+                    let method = match c.method.known() {
+                        Ok(m) => Some(Ok(m)),
+                        Err(t) => Span::of(head, t).map(Err),
+                    };
+                    method.map_or(Kept::Parse, |method| {
+                        Kept::Value(CSeqSpans { seq: c.seq, method })
+                    })
+                }
+                Err(_) => Kept::Parse,
+            });
+        match *kept {
+            Kept::Absent => return Ok(None),
+            Kept::Value(CSeqSpans { seq, method }) => match method {
+                Ok(m) => return Ok(Some(CSeq { seq, method: m })),
+                Err(t) => {
+                    if let Some(t) = t.get(head) {
+                        return Ok(Some(CSeq {
+                            seq,
+                            method: Method::Other(t),
+                        }));
+                    }
+                }
+            },
+            Kept::Parse => {}
+        }
         self.get::<CSeq<'a>>()
     }
     /// All Contact values.
@@ -1669,8 +1799,26 @@ impl OwnedMessage {
         out.extend_from_slice(&self.buf[..start]);
         out.extend_from_slice(with);
         out.extend_from_slice(&self.buf[end..]);
-        let mut n = idx.clone();
-        n.headers.clear();
+        let mut n = Index {
+            start: idx.start,
+            start_line_end: idx.start_line_end,
+            headers: Index::empty().headers,
+            body_start: shift(idx.body_start),
+            body_end: shift(idx.body_end),
+            content_length: idx.content_length,
+            cl_conflict: idx.cl_conflict,
+            bare_lf: idx.bare_lf,
+            parsed: Parsed::default(),
+        };
+        // the values kept are offsets into the old bytes: only a CSeq without any (a known
+        // method, or none) outside the replaced line stays
+        if h.name != HeaderName::CSeq {
+            if let Some(c @ (Kept::Absent | Kept::Value(CSeqSpans { method: Ok(_), .. }))) =
+                idx.parsed.0.get().and_then(|v| v.cseq.get())
+            {
+                let _ = n.parsed.values().cseq.set(*c);
+            }
+        }
         for (i, o) in idx.headers.iter().enumerate() {
             let mut o = *o;
             if i == k {
@@ -1681,8 +1829,6 @@ impl OwnedMessage {
             }
             n.headers.push(o);
         }
-        n.body_start = shift(idx.body_start);
-        n.body_end = shift(idx.body_end);
         Some(OwnedMessage {
             buf: Bytes::from(out),
             idx: n,
@@ -1970,7 +2116,7 @@ mod tests {
         /// message the parse would give differently.
         #[test]
         fn replacing_inside_a_value_shifts_the_index_as_a_parse(
-            which in 0usize..8,
+            which in 0usize..9,
             a in 0usize..80,
             b in 0usize..80,
             with in "[a-z0-9;=., \t]{0,12}",
@@ -1980,7 +2126,7 @@ mod tests {
                 v: SIP/2.0/UDP 10.1.1.1:4540 ; rport;branch=z9hG4bK7 , SIP/2.0/UDP b\r\n\
                 Via: SIP/2.0/UDP second.example.com;rport   \r\n\
                 Subject: folded\r\n  continued here\r\n\
-                From: <sip:a@x>;tag=1\r\nTo: <sip:a@x>\r\nCall-ID: c\r\n\
+                From: <sip:a@x>;tag=1\r\nTo: <sip:a@x>\r\nCall-ID: c\r\nCSeq: 5 REGISTER\r\n\
                 Content-Length: 5\r\nX-Empty:\r\n\r\nhello";
             let mut cfg = ParserConfig::default();
             if small {
@@ -1997,11 +2143,86 @@ mod tests {
             out.extend_from_slice(with.as_bytes());
             out.extend_from_slice(&m.bytes()[end..]);
             let parsed = OwnedMessage::parse_datagram_with(Bytes::from(out), &cfg);
+            // the values kept by the original are not the new message's unless still true
+            let _ = (m.as_message().top_via(), m.as_message().cseq());
             if let Some(fast) = m.replace_in_value(start, end, with.as_bytes(), &cfg) {
                 let parsed = parsed.expect("the parse accepts what the splice built");
                 proptest::prop_assert_eq!(parse_facts(&fast), parse_facts(&parsed));
+                let (f, p) = (fast.as_message(), parsed.as_message());
+                proptest::prop_assert_eq!(f.top_via(), p.top_via());
+                proptest::prop_assert_eq!(f.cseq(), p.cseq());
             }
         }
+    }
+
+    proptest::proptest! {
+        /// The top Via and the CSeq kept after the first ask are what a parse of the header gives,
+        /// error included, at every later ask, from every view of the message and from a clone.
+        #[test]
+        fn kept_values_are_the_parse(
+            lines in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just("Via: SIP/2.0/UDP a.example.com:5060;branch=z9hG4bK1;rport".to_owned()),
+                    proptest::strategy::Just("v: SIP/2.0/TCP [::1]:5,SIP/2.0/UDP c".to_owned()),
+                    proptest::strategy::Just("Via: SIP/2.0/UDP 10.0.0.1;received=10.1.1.1;branch=x".to_owned()),
+                    proptest::strategy::Just("Via:".to_owned()),
+                    proptest::strategy::Just("CSeq: 7 INVITE".to_owned()),
+                    proptest::strategy::Just("CSeq: 4294967295 FOO".to_owned()),
+                    proptest::strategy::Just("CSeq: 1x INVITE".to_owned()),
+                    "Via: [a-zA-Z ,;=\"/.:0-9\\[\\]]{0,30}",
+                    "CSeq: [0-9]{0,11} ?[A-Z]{0,8}",
+                ],
+                0..4,
+            ),
+            owned in proptest::bool::ANY,
+        ) {
+            let mut raw = String::from("OPTIONS sip:x SIP/2.0\r\n");
+            for l in &lines {
+                raw.push_str(l);
+                raw.push_str("\r\n");
+            }
+            raw.push_str("Content-Length: 0\r\n\r\n");
+            let check = |m: &Message<'_>| {
+                for _ in 0..2 {
+                    assert_eq!(m.top_via(), m.get::<Via<'_>>());
+                    assert_eq!(m.cseq(), m.get::<CSeq<'_>>());
+                }
+            };
+            if owned {
+                if let Ok(m) = OwnedMessage::parse_datagram(Bytes::from(raw.clone().into_bytes())) {
+                    check(&m.as_message());
+                    check(&m.as_message());
+                    check(&m.clone().as_message());
+                }
+            } else if let Ok(m) = parse_datagram(raw.as_bytes()) {
+                check(&m);
+                check(&m.clone());
+                check(&m.to_owned_message().as_message());
+            }
+        }
+    }
+
+    /// Clones made before the first ask share the kept values with the original: one parse
+    /// for the message however many holders ask.
+    #[test]
+    fn clones_share_the_kept_values() {
+        let raw = "OPTIONS sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP 10.1.1.1:4540;branch=z9hG4bK7\r\n\
+                   CSeq: 3 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+        let m = OwnedMessage::parse_datagram(Bytes::from_static(raw.as_bytes())).unwrap();
+        assert!(
+            m.idx.parsed.0.get().is_none(),
+            "nothing made before an ask or a clone"
+        );
+        let c = m.clone();
+        let kept = |o: &OwnedMessage| Arc::clone(o.idx.parsed.0.get().expect("made"));
+        assert!(Arc::ptr_eq(&kept(&m), &kept(&c)));
+        assert_eq!(c.as_message().cseq().unwrap().unwrap().seq, 3);
+        assert!(
+            kept(&m).cseq.get().is_some(),
+            "the original sees the clone's ask"
+        );
+        assert_eq!(m.as_message().top_via(), c.as_message().get::<Via<'_>>());
+        assert!(kept(&c).top_via.get().is_some());
     }
 
     #[test]
@@ -2010,6 +2231,10 @@ mod tests {
             "OPTIONS sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP 10.1.1.1:4540;rport;branch=z9hG4bK7\r\n\
                    Call-ID: c\r\nContent-Length: 0\r\n\r\n";
         let m = OwnedMessage::parse_datagram(Bytes::from_static(raw.as_bytes())).unwrap();
+        // the top Via kept by the original is not the new message's
+        let top = m.as_message().top_via().unwrap().unwrap();
+        assert_eq!(top.rport(), Some(None));
+        assert_eq!(top.branch(), Some("z9hG4bK7"));
         let at = raw.find("rport").unwrap();
         let cfg = ParserConfig::default();
         let f = m

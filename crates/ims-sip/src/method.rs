@@ -83,6 +83,26 @@ impl<'a> Method<'a> {
     pub fn is_known(&self) -> bool {
         !matches!(self, Method::Other(_))
     }
+    /// A known method without its lifetime; an extension method's token otherwise.
+    pub(crate) fn known(self) -> Result<Method<'static>, &'a str> {
+        Ok(match self {
+            Method::Invite => Method::Invite,
+            Method::Ack => Method::Ack,
+            Method::Bye => Method::Bye,
+            Method::Cancel => Method::Cancel,
+            Method::Register => Method::Register,
+            Method::Options => Method::Options,
+            Method::Prack => Method::Prack,
+            Method::Subscribe => Method::Subscribe,
+            Method::Notify => Method::Notify,
+            Method::Publish => Method::Publish,
+            Method::Info => Method::Info,
+            Method::Refer => Method::Refer,
+            Method::Message => Method::Message,
+            Method::Update => Method::Update,
+            Method::Other(s) => return Err(s),
+        })
+    }
 }
 
 impl fmt::Display for Method<'_> {

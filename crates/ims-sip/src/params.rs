@@ -51,6 +51,15 @@ impl<'a> Params<'a> {
         uri: false,
     };
 
+    /// Header parameters already validated by [`Params::parse_header_with`], from their raw text
+    /// (a cached parse rebuilt from its offsets).
+    pub(crate) fn header_raw(raw: &'a str) -> Params<'a> {
+        Params { raw, uri: false }
+    }
+    /// True for URI parameters (`uri-parameter` grammar), false for header parameters.
+    pub(crate) fn is_uri(&self) -> bool {
+        self.uri
+    }
     /// The raw text, starting at the first `;` (empty when there are none).
     pub fn as_str(&self) -> &'a str {
         self.raw

@@ -139,6 +139,38 @@ pub(crate) const fn is_lws(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\r' | b'\n')
 }
 
+/// Where a piece of text lies inside a larger one (`start..end` byte offsets): a parsed value
+/// kept without borrowing its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    /// Where `part` lies inside `base`; `None` when it is not a slice of `base` (an empty part
+    /// is the empty span at 0: any empty slice reads the same).
+    pub(crate) fn of(base: &str, part: &str) -> Option<Span> {
+        if part.is_empty() {
+            return Some(Span { start: 0, end: 0 });
+        }
+        let start = (part.as_ptr() as usize).checked_sub(base.as_ptr() as usize)?;
+        let end = start.checked_add(part.len())?;
+        if end > base.len() {
+            return None;
+        }
+        Some(Span {
+            start: u32::try_from(start).ok()?,
+            end: u32::try_from(end).ok()?,
+        })
+    }
+    /// The text at this span of `base`; `None` when it does not fit.
+    #[inline]
+    pub(crate) fn get(self, base: &str) -> Option<&str> {
+        base.get(self.start as usize..self.end as usize)
+    }
+}
+
 /// A cursor over one header value (or part of one). Offsets in errors are relative to `base`.
 #[derive(Clone, Copy)]
 pub(crate) struct Cursor<'a> {

@@ -409,6 +409,11 @@ impl DataCodingScheme {
 pub struct FailureCause(pub u8);
 
 impl FailureCause {
+    /// 0xA1: command unsupported (an SMS-COMMAND type the SC does not know).
+    pub const COMMAND_UNSUPPORTED: FailureCause = FailureCause(0xA1);
+    /// 0xC5: SM rejected, duplicate SM (an SMS-SUBMIT with TP-RD set whose TP-MR and TP-DA
+    /// match a message from the same originator the SC still holds, §9.2.3.25).
+    pub const DUPLICATE_SM: FailureCause = FailureCause(0xC5);
     /// 0xC3: invalid SME address.
     pub const INVALID_SME_ADDRESS: FailureCause = FailureCause(0xC3);
     /// 0xD0: (U)SIM SMS storage full.

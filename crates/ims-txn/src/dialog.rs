@@ -35,16 +35,16 @@ impl DialogId {
     pub fn of_received_request(m: &Message<'_>) -> Option<DialogId> {
         Some(DialogId {
             call_id: m.call_id().ok()??.as_str().to_owned(),
-            local_tag: m.to().ok()??.tag()?.to_owned(),
-            remote_tag: m.from().ok()??.tag()?.to_owned(),
+            local_tag: m.to_tag()?.to_owned(),
+            remote_tag: m.from_tag()?.to_owned(),
         })
     }
     /// The id of the dialog a received response belongs to (From tag is ours).
     pub fn of_received_response(m: &Message<'_>) -> Option<DialogId> {
         Some(DialogId {
             call_id: m.call_id().ok()??.as_str().to_owned(),
-            local_tag: m.from().ok()??.tag()?.to_owned(),
-            remote_tag: m.to().ok()??.tag()?.to_owned(),
+            local_tag: m.from_tag()?.to_owned(),
+            remote_tag: m.to_tag()?.to_owned(),
         })
     }
 }

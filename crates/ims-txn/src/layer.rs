@@ -214,10 +214,10 @@ impl fmt::Debug for TransactionLayer {
 pub(crate) type MergeKey = (Box<str>, Box<str>, u32, Box<str>);
 
 fn merge_key(m: &ims_sip::Message<'_>) -> Option<MergeKey> {
-    if m.to().ok()??.tag().is_some() {
+    if m.to_tag().is_some() {
         return None;
     }
-    let from_tag = m.from().ok()??.tag()?;
+    let from_tag = m.from_tag()?;
     let call_id = m.call_id().ok()??;
     let cseq = m.cseq().ok()??;
     Some((
@@ -509,8 +509,7 @@ impl TransactionLayer {
             let id = self.by_key.get(&key).copied().filter(|id| {
                 // RFC 2543 peers: the ACK's To tag must be the one of our final response
                 let t = &self.txns[id];
-                !key.sent_by().is_empty()
-                    || m.to().ok().flatten().and_then(|t| t.tag()) == t.response_to_tag.as_deref()
+                !key.sent_by().is_empty() || m.to_tag() == t.response_to_tag.as_deref()
             });
             let to_tu = match id {
                 Some(id) => self.with_txn(now, id, |t, cx| t.on_ack(cx)).unwrap_or(true),

@@ -14,7 +14,7 @@ use crate::hash::FastMap;
 use crate::layer::{Config, Event, Input, Output, TransactionLayer, Transmit, TxnId};
 use crate::{Remote, TxnError};
 use bytes::Bytes;
-use ims_sip::headers::{NameAddrHeader, Route, Via};
+use ims_sip::headers::{NameAddrHeader, Route, TypedHeader, Via};
 use ims_sip::{
     validate, validate_policy, HeaderName, Message, Method, OwnedMessage, ResponseBuilder, Role,
     ValidationConfig,
@@ -180,6 +180,14 @@ pub enum ProxyEvent {
         /// The status answered.
         status: u16,
     },
+    /// A command the application posted without waiting for its outcome (ims-net's
+    /// `ProxyEndpoint::post_*`) failed; the same call on [`Proxy`] returned this error.
+    Failed {
+        /// The server transaction the command was for (`None` for a stateless forward).
+        server: Option<TxnId>,
+        /// Why.
+        error: TxnError,
+    },
 }
 
 /// What the proxy hands back through [`Proxy::poll_output`].
@@ -280,8 +288,8 @@ pub struct Proxy {
 pub fn loop_hash(m: &Message<'_>) -> u64 {
     let mut h = crate::hash::FastHasher::default();
     m.request_uri_str().hash(&mut h);
-    m.from().ok().flatten().and_then(|f| f.tag()).hash(&mut h);
-    m.to().ok().flatten().and_then(|t| t.tag()).hash(&mut h);
+    m.from_tag().hash(&mut h);
+    m.to_tag().hash(&mut h);
     m.header(HeaderName::CallId).hash(&mut h);
     m.cseq().ok().flatten().map(|c| c.seq).hash(&mut h);
     for n in [
@@ -589,8 +597,8 @@ impl Proxy {
         self.emit(ProxyEvent::Rejected { server, status });
     }
 
-    fn preprocess(&self, m: &Message<'_>) -> Result<OwnedMessage, Refusal> {
-        preprocess(&self.cfg, m, self.checked_input)
+    fn preprocess(&self, msg: &OwnedMessage) -> Result<(OwnedMessage, Option<String>), Refusal> {
+        preprocess(&self.cfg, &msg.as_message(), Some(msg), self.checked_input)
     }
 
     fn next_hop_uri(m: &Message<'_>) -> String {
@@ -606,9 +614,9 @@ impl Proxy {
         match e {
             Event::Request { txn, msg, remote } => {
                 let m = msg.as_message();
-                match self.preprocess(&m) {
+                match self.preprocess(&msg) {
                     Err((status, extra)) => self.reject(now, txn, &msg, status, &extra),
-                    Ok(processed) => {
+                    Ok((processed, popped_route)) => {
                         let is_invite = m.method() == Some(Method::Invite);
                         let next_hop_uri = Self::next_hop_uri(&processed.as_message());
                         self.contexts.insert(
@@ -624,12 +632,6 @@ impl Proxy {
                                 cancel_reason: None,
                             },
                         );
-                        let popped_route = m
-                            .get::<Route<'_>>()
-                            .ok()
-                            .flatten()
-                            .filter(|r| is_local_uri(&self.cfg, r.uri().as_str()))
-                            .map(|r| r.to_string());
                         self.emit(ProxyEvent::Request {
                             server: txn,
                             msg: processed,
@@ -664,8 +666,7 @@ impl Proxy {
                 }
             }
             Event::Ack { msg, .. } => {
-                let m = msg.as_message();
-                if let Ok(p) = self.preprocess(&m) {
+                if let Ok((p, _)) = self.preprocess(&msg) {
                     let next_hop_uri = Self::next_hop_uri(&p.as_message());
                     self.emit(ProxyEvent::Ack {
                         msg: p,
@@ -772,7 +773,7 @@ impl Proxy {
         }
         e.decrement_max_forwards()
             .map_err(|_| TxnError::InvalidState("Max-Forwards exhausted"))?;
-        let in_dialog = m.to().ok().flatten().and_then(|t| t.tag()).is_some();
+        let in_dialog = m.to_tag().is_some();
         let dialog_creating = matches!(
             m.method(),
             Some(Method::Invite | Method::Subscribe | Method::Refer)
@@ -1146,7 +1147,15 @@ impl Proxy {
 /// §16.3 validation, loop detection and §16.4 Route pre-processing, shared by the stateful and
 /// stateless paths. `Err` names the status to answer. `checked`: the syntax was checked by an
 /// element of this process (only the configuration-dependent checks run).
-fn preprocess(cfg: &ProxyConfig, m: &Message<'_>, checked: bool) -> Result<OwnedMessage, Refusal> {
+/// §16.3 and §16.4 for a request `m`: the request to route, and the top Route of `m` when it
+/// names us (as written). `orig`, when given, holds `m` (an unchanged request is then a clone
+/// of it, not a copy).
+fn preprocess(
+    cfg: &ProxyConfig,
+    m: &Message<'_>,
+    orig: Option<&OwnedMessage>,
+    checked: bool,
+) -> Result<(OwnedMessage, Option<String>), Refusal> {
     let verdict = if checked {
         validate_policy(m, &cfg.validation)
     } else {
@@ -1165,11 +1174,16 @@ fn preprocess(cfg: &ProxyConfig, m: &Message<'_>, checked: bool) -> Result<Owned
     // §16.3 step 4: a Via of ours whose branch carries this request's loop hash is a loop;
     // another hash means the request was retargeted and is spiralling (the hash is computed
     // only when a Via of ours is there)
+    // (the sent-by of every Via read without its parameters: only our own ones are parsed)
     let mut lh = None;
-    for v in m.via().flatten() {
-        if !cfg.is_our_via(&v.host(), v.port()) {
+    for (_, elem) in m.list(HeaderName::Via) {
+        let ours = Via::sent_by_of(elem).is_some_and(|(host, port)| cfg.is_our_via(&host, port));
+        let Some(v) = ours
+            .then(|| <Via<'_> as TypedHeader>::parse(elem).ok())
+            .flatten()
+        else {
             continue;
-        }
+        };
         let h = *lh.get_or_insert_with(|| loop_hash(m));
         if v.branch().is_some_and(|b| branch_carries(b, h)) {
             return Err((482, Vec::new()));
@@ -1200,30 +1214,42 @@ fn preprocess(cfg: &ProxyConfig, m: &Message<'_>, checked: bool) -> Result<Owned
         }
         changed = true;
     }
+    // the top Route of the received request when it names us (ProxyEvent::Request's
+    // `popped_route`), parsed once
+    let m_top = m.get::<Route<'_>>().ok().flatten();
+    let m_top_is_us = m_top.filter(|r| is_local(cfg, &r.uri()));
+    let popped = m_top_is_us.map(|r| r.to_string());
     let owned = if changed {
         e.to_owned_message().map_err(|_| (400, Vec::new()))?
+    } else if let Some(o) = orig {
+        o.clone()
     } else {
         m.to_owned_message()
     };
-    // §16.4: our own URI on top of Route is removed
+    // §16.4: our own URI on top of Route is removed (unchanged Routes: the one read above)
     let om = owned.as_message();
-    let top_is_us = om
-        .get::<Route<'_>>()
-        .ok()
-        .flatten()
-        .is_some_and(|r| is_local_uri(cfg, r.uri().as_str()));
+    let top_is_us = if changed {
+        om.get::<Route<'_>>()
+            .ok()
+            .flatten()
+            .is_some_and(|r| is_local(cfg, &r.uri()))
+    } else {
+        m_top_is_us.is_some()
+    };
     if top_is_us {
         let mut e = om.edit();
         e.pop_route();
-        return e.to_owned_message().map_err(|_| (400, Vec::new()));
+        return Ok((e.to_owned_message().map_err(|_| (400, Vec::new()))?, popped));
     }
-    Ok(owned)
+    Ok((owned, popped))
 }
 
 fn is_local_uri(cfg: &ProxyConfig, uri: &str) -> bool {
-    let Ok(u) = ims_sip::Uri::parse(uri) else {
-        return false;
-    };
+    ims_sip::Uri::parse(uri).is_ok_and(|u| is_local(cfg, &u))
+}
+
+/// [`is_local_uri`] of a parsed URI.
+fn is_local(cfg: &ProxyConfig, u: &ims_sip::Uri<'_>) -> bool {
     let Some(s) = u.as_sip() else {
         return false;
     };
@@ -1290,7 +1316,7 @@ pub fn stateless_request(
     target_uri: Option<&str>,
     transport: crate::Transport,
 ) -> Result<Vec<u8>, u16> {
-    let p = preprocess(cfg, m, false).map_err(|(s, _)| s)?;
+    let (p, _) = preprocess(cfg, m, None, false).map_err(|(s, _)| s)?;
     let pm = p.as_message();
     let mut e = pm.edit();
     if let Some(u) = target_uri {
@@ -1301,7 +1327,7 @@ pub fn stateless_request(
         pm.method(),
         Some(Method::Invite | Method::Subscribe | Method::Refer)
     );
-    let in_dialog = pm.to().ok().flatten().and_then(|t| t.tag()).is_some();
+    let in_dialog = pm.to_tag().is_some();
     if cfg.record_route && dialog_creating && !in_dialog {
         e.push_record_route(format!("<{};lr>", cfg.uri));
     }

@@ -401,13 +401,7 @@ impl Transaction {
                 self.disarm(Timer::Trying);
                 self.send(cx, msg.bytes().clone());
                 if code >= 200 {
-                    self.response_to_tag = msg
-                        .as_message()
-                        .to()
-                        .ok()
-                        .flatten()
-                        .and_then(|t| t.tag())
-                        .map(Into::into);
+                    self.response_to_tag = msg.as_message().to_tag().map(Into::into);
                 }
                 // only the bytes are kept, for retransmission
                 self.last_response = Some(msg.bytes().clone());

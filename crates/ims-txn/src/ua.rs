@@ -1702,7 +1702,7 @@ impl UserAgent {
         let Some(i) = self.finished.iter().position(|f| {
             let r = f.request.as_message();
             r.header(HeaderName::CallId) == Some(id.call_id.as_str())
-                && r.from().ok().flatten().and_then(|f| f.tag()) == Some(id.local_tag.as_str())
+                && r.from_tag() == Some(id.local_tag.as_str())
                 && r.cseq().ok().flatten().map(|c| c.seq) == Some(seq)
         }) else {
             return;
@@ -1944,8 +1944,9 @@ impl UserAgent {
         let m = msg.as_message();
         let method = m.method().unwrap_or(Method::Other(""));
         let is_invite = method == Method::Invite;
-        let in_dialog = m.to().ok().flatten().and_then(|t| t.tag()).is_some();
-        let local_tag = match m.to().ok().flatten().and_then(|t| t.tag()) {
+        let to_tag = m.to_tag();
+        let in_dialog = to_tag.is_some();
+        let local_tag = match to_tag {
             Some(t) => t.to_owned(),
             None => self.token(),
         };

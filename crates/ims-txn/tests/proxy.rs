@@ -636,17 +636,20 @@ fn route_processing_pops_our_route_and_fixes_strict_request_uri() {
                 ("Max-Forwards", "70"),
                 (
                     "Route",
-                    "<sip:10.0.0.100:5060;lr>, <sip:next.example.com;lr>",
+                    "<sip:10.0.0.100:5060;lr;orig>;x=1, <sip:next.example.com;lr>",
                 ),
             ]),
             Remote::udp(addr(A)),
         )
         .unwrap();
-    let (msg, hop) = loop {
+    let (msg, hop, popped) = loop {
         match w.proxy.poll_output().unwrap() {
             ProxyOutput::Event(ProxyEvent::Request {
-                msg, next_hop_uri, ..
-            }) => break (msg, next_hop_uri),
+                msg,
+                next_hop_uri,
+                popped_route,
+                ..
+            }) => break (msg, next_hop_uri, popped_route),
             _ => continue,
         }
     };
@@ -655,6 +658,33 @@ fn route_processing_pops_our_route_and_fixes_strict_request_uri() {
         Some("<sip:next.example.com;lr>")
     );
     assert_eq!(hop, "sip:next.example.com;lr");
+    // the Route naming us, as the application reads it (its parameters)
+    assert_eq!(popped.as_deref(), Some("<sip:10.0.0.100:5060;lr;orig>;x=1"));
+    // a top Route that is not ours: nothing popped, the request as received
+    let now = w.now;
+    let other = RequestBuilder::new(Method::Options, "sip:bob@example.com")
+        .header("Via", "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-raw3")
+        .header("Max-Forwards", "70")
+        .header("Route", "<sip:next.example.com;lr>")
+        .header("From", "<sip:alice@example.com>;tag=1")
+        .header("To", "<sip:bob@example.com>")
+        .header("Call-ID", "raw3@10.0.0.1")
+        .header("CSeq", "1 OPTIONS")
+        .build()
+        .unwrap();
+    w.proxy
+        .receive(now, other.clone(), Remote::udp(addr(A)))
+        .unwrap();
+    let (msg, popped) = loop {
+        match w.proxy.poll_output().unwrap() {
+            ProxyOutput::Event(ProxyEvent::Request {
+                msg, popped_route, ..
+            }) => break (msg, popped_route),
+            _ => continue,
+        }
+    };
+    assert_eq!(popped, None);
+    assert_eq!(msg.bytes(), other.bytes());
     // strict previous hop: the Request-URI is ours, the real one is the last Route value
     let strict = RequestBuilder::new(Method::Options, "sip:10.0.0.100:5060")
         .header("Via", "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-raw2")

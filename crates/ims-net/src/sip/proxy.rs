@@ -213,6 +213,64 @@ impl ProxyEndpoint {
         rx.await.map_err(|_| NetError::Closed)?
     }
 
+    /// Queues `f` for the proxy task without waiting for it: an error of `f` comes out as
+    /// [`ProxyEvent::Failed`] on [`ProxyEvents`] (no oneshot channel, no wake-up of the caller).
+    fn post(
+        &self,
+        server: Option<TxnId>,
+        f: impl FnOnce(&mut Proxy, Instant) -> Result<(), ims_txn::TxnError> + Send + 'static,
+    ) -> Result<(), NetError> {
+        let cmd: Command<ProxyCore> = Box::new(move |core: &mut ProxyCore| {
+            if let Err(error) = f(&mut core.proxy, driver::now()) {
+                let _ = core.events.send(ProxyEvent::Failed { server, error });
+            }
+        });
+        self.tx.send(cmd).map_err(|_| NetError::Closed)
+    }
+
+    /// [`ProxyEndpoint::forward`] without waiting: returns once the command is queued
+    /// (`Err(NetError::Closed)` when the proxy has stopped); a failure comes as
+    /// [`ProxyEvent::Failed`] with `server`. Commands run in the order they are posted or
+    /// called, so a later `forward`, `reply`... sees this one done.
+    pub fn post_forward(
+        &self,
+        server: TxnId,
+        targets: Vec<Target>,
+        mode: ForkMode,
+    ) -> Result<(), NetError> {
+        self.post(Some(server), move |p, now| {
+            p.forward(now, server, targets, mode)
+        })
+    }
+
+    /// [`ProxyEndpoint::forward_with`] without waiting, as [`ProxyEndpoint::post_forward`].
+    pub fn post_forward_with(
+        &self,
+        server: TxnId,
+        targets: Vec<(Target, Edits)>,
+        mode: ForkMode,
+    ) -> Result<(), NetError> {
+        self.post(Some(server), move |p, now| {
+            p.forward_with(now, server, targets, mode)
+        })
+    }
+
+    /// [`ProxyEndpoint::respond`] without waiting, as [`ProxyEndpoint::post_forward`].
+    pub fn post_respond(&self, server: TxnId, response: OwnedMessage) -> Result<(), NetError> {
+        self.post(Some(server), move |p, now| p.respond(now, server, response))
+    }
+
+    /// [`ProxyEndpoint::reply`] without waiting, as [`ProxyEndpoint::post_forward`].
+    pub fn post_reply(&self, server: TxnId, status: u16) -> Result<(), NetError> {
+        self.post(Some(server), move |p, now| p.reply(now, server, status))
+    }
+
+    /// [`ProxyEndpoint::forward_stateless`] without waiting: a failure comes as
+    /// [`ProxyEvent::Failed`] without a server transaction.
+    pub fn post_forward_stateless(&self, msg: OwnedMessage, to: Remote) -> Result<(), NetError> {
+        self.post(None, move |p, _| p.forward_stateless(&msg, to))
+    }
+
     /// Forwards the request of server transaction `server` to a target set (RFC 3261 §16.6),
     /// in parallel or one by one.
     pub async fn forward(
@@ -328,8 +386,8 @@ fn rfc_stateless_branch(m: &Message<'_>) -> String {
         Some(b) if b.starts_with("z9hG4bK") => b.hash(&mut h),
         _ => {
             top.map(|v| v.to_string()).hash(&mut h);
-            m.to().ok().flatten().and_then(|t| t.tag()).hash(&mut h);
-            m.from().ok().flatten().and_then(|f| f.tag()).hash(&mut h);
+            m.to_tag().hash(&mut h);
+            m.from_tag().hash(&mut h);
             m.header(ims_sip::HeaderName::CallId).hash(&mut h);
             m.cseq().ok().flatten().map(|c| c.seq).hash(&mut h);
             m.request_uri_str().hash(&mut h);
@@ -411,7 +469,7 @@ impl Stateless {
             .find(|r| !self.is_us(r))
             .cloned()
             .unwrap_or_else(|| ruri.clone());
-        let initial = m.to().ok().flatten().and_then(|t| t.tag()).is_none();
+        let initial = m.to_tag().is_none();
         let (target_uri, to) =
             if (initial && routes.iter().all(|r| self.is_us(r))) || self.is_us(&next_hop) {
                 let Some((user, _)) = user_and_hostport(&ruri) else {
@@ -581,7 +639,7 @@ impl ProxyEndpoint {
         next_hop_uri: &str,
     ) -> Result<Vec<Target>, NetError> {
         let m = msg.as_message();
-        let initial = m.to().ok().flatten().and_then(|t| t.tag()).is_none();
+        let initial = m.to_tag().is_none();
         let ruri = m.request_uri_str().unwrap_or_default().to_owned();
         let to_us = user_and_hostport(next_hop_uri)
             .is_some_and(|(_, a)| a.is_some() && (a == Some(self.local) || a == self.tls_local));

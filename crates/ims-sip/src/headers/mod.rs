@@ -33,6 +33,7 @@ pub use self::name_addr::{
     PPreferredIdentity, PServedUser, Path, RecordRoute, ReferTo, ReferredBy, ReplyTo, Route,
     ServiceRoute, To,
 };
+pub(crate) use self::via::ViaSpans;
 pub use self::via::{Via, MAGIC_COOKIE};
 
 /// A header value type with a known name.

@@ -43,6 +43,26 @@ impl<'a> NameAddr<'a> {
         c: &mut Cursor<'a>,
         allow_addr_spec: bool,
     ) -> Result<NameAddr<'a>, ParseError> {
+        let (display_name, at, angle) = Self::split_at(c, allow_addr_spec)?;
+        let uri = Uri::parse(&c.s[at..c.pos - usize::from(angle)]).map_err(|e| ParseError {
+            offset: e.offset + at,
+            ..e
+        })?;
+        Ok(NameAddr {
+            display_name,
+            uri,
+            angle,
+        })
+    }
+
+    /// The syntax of a name-addr or addr-spec at the cursor but its URI's: the display name, the
+    /// offset of the URI text, and whether it is in `<>`. The cursor ends after the `>` or the
+    /// addr-spec; the URI text is `c.s[offset..c.pos - 1]` in brackets, `c.s[offset..c.pos]`
+    /// otherwise.
+    fn split_at(
+        c: &mut Cursor<'a>,
+        allow_addr_spec: bool,
+    ) -> Result<(Option<&'a str>, usize, bool), ParseError> {
         c.skip_lws();
         let mut display_name = None;
         match c.peek() {
@@ -76,17 +96,8 @@ impl<'a> NameAddr<'a> {
         if c.eat(b'<') {
             let start = c.pos;
             let close = crate::scan::find(&c.bytes()[start..], b'>').ok_or(c.err("'>'"))?;
-            let inner = &c.s[start..start + close];
-            let uri = Uri::parse(inner).map_err(|e| ParseError {
-                offset: e.offset + start,
-                ..e
-            })?;
             c.pos = start + close + 1;
-            return Ok(NameAddr {
-                display_name,
-                uri,
-                angle: true,
-            });
+            return Ok((display_name, start, true));
         }
         if !allow_addr_spec {
             return Err(c.err("'<'"));
@@ -108,16 +119,8 @@ impl<'a> NameAddr<'a> {
                 start + q,
             ));
         }
-        let uri = Uri::parse(text).map_err(|err| ParseError {
-            offset: err.offset + start,
-            ..err
-        })?;
         c.pos = e;
-        Ok(NameAddr {
-            display_name: None,
-            uri,
-            angle: false,
-        })
+        Ok((None, start, false))
     }
 }
 
@@ -171,6 +174,34 @@ impl<'a> NameAddrHeader<'a> {
                     || v.is_some_and(|t| crate::scan::is_token(t.as_bytes()))
             })?;
             Ok(NameAddrHeader { addr, params })
+        })
+    }
+    /// The `tag` parameter of a From or To value `s`, read as [`NameAddrHeader::parse`] reads it
+    /// but without parsing the URI (a scan for its end): for every `s` that `parse` accepts,
+    /// `Ok(parse(s)?.tag())`; a fault before or after the URI is `parse`'s error, a fault inside
+    /// the URI is not looked for.
+    ///
+    /// ```
+    /// use ims_sip::headers::NameAddrHeader;
+    /// let to = "\"Bob\" <sip:bob@biloxi.example.com>;tag=a6c85cf";
+    /// assert_eq!(NameAddrHeader::parse_tag(to), Ok(Some("a6c85cf")));
+    /// assert_eq!(NameAddrHeader::parse_tag("<sip:bob@biloxi.example.com>"), Ok(None));
+    /// ```
+    pub fn parse_tag(s: &'a str) -> Result<Option<&'a str>, ParseError> {
+        whole(s, |c| {
+            NameAddr::split_at(c, true)?;
+            let mut tag = None;
+            Params::parse_header_with(c, |n, v| {
+                if n.len() == 3 && n.eq_ignore_ascii_case("tag") {
+                    if tag.is_none() {
+                        tag = Some(v);
+                    }
+                    v.is_some_and(|t| crate::scan::is_token(t.as_bytes()))
+                } else {
+                    true
+                }
+            })?;
+            Ok(tag.flatten())
         })
     }
     /// The URI.
@@ -392,6 +423,64 @@ impl fmt::Display for Contact<'_> {
         match self {
             Contact::Star => f.write_str("*"),
             Contact::Addr(a) => fmt::Display::fmt(a, f),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NameAddrHeader;
+
+    #[test]
+    fn tags_are_read_as_the_parse_reads_them() {
+        for (s, tag) in [
+            ("\"A;tag=no\" <sip:a@x;tag=no>;tag=yes", Some("yes")),
+            ("Bob Smith <sip:b@x>;x=1;TAG=t2;tag=t3", Some("t2")),
+            ("sip:a@x;tag=1928", Some("1928")),
+            ("<sip:a@x>", None),
+            ("  <tel:+1234;phone-context=x> ; tag = z9 ", Some("z9")),
+        ] {
+            assert_eq!(NameAddrHeader::parse(s).unwrap().tag(), tag, "{s}");
+            assert_eq!(NameAddrHeader::parse_tag(s), Ok(tag), "{s}");
+        }
+        // faults outside the URI: the same error
+        for s in [
+            "<sip:a@x>;tag=\"q\"",
+            "<sip:a@x>;tag",
+            "\"open <sip:a@x>",
+            "<sip:a@x",
+            "sip:a@x?h=1",
+            "<sip:a@x> junk",
+            "",
+        ] {
+            assert_eq!(
+                NameAddrHeader::parse_tag(s).unwrap_err(),
+                NameAddrHeader::parse(s).unwrap_err(),
+                "{s}"
+            );
+        }
+        // a fault in the URI alone is not looked for
+        assert!(NameAddrHeader::parse("<sip:@>;tag=1").is_err());
+        assert_eq!(NameAddrHeader::parse_tag("<sip:@>;tag=1"), Ok(Some("1")));
+    }
+
+    proptest::proptest! {
+        /// Whatever the value: where the parse accepts it, the tag is the parse's tag; where the
+        /// tag read fails, the parse fails too.
+        #[test]
+        fn a_tag_read_agrees_with_the_parse(
+            s in proptest::string::string_regex(
+                "[ \"A-Za-z]{0,6}<?(sip|tel|x)?:?[a-z@.;=+0-9]{0,12}>?[ ;]{0,2}((tag|TAG|x)[ =]{0,2}[a-z0-9\"]{0,4};?){0,3}"
+            ).unwrap(),
+        ) {
+            let full = NameAddrHeader::parse(&s);
+            let tag = NameAddrHeader::parse_tag(&s);
+            if let Ok(h) = full {
+                proptest::prop_assert_eq!(tag, Ok(h.tag()));
+            }
+            if let Err(e) = tag {
+                proptest::prop_assert!(full.is_err(), "{} {:?}", s, e);
+            }
         }
     }
 }
