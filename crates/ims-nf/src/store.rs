@@ -235,7 +235,6 @@ impl RegistrationRecord {
     }
 }
 
-/// An optional field: empty for `None`, `=` and the value for `Some`.
 /// The decimal digits of `n` (what `n.to_string()` writes), in `buf`.
 fn dec(buf: &mut [u8; 20], mut n: u64) -> &[u8] {
     let mut i = buf.len();
