@@ -171,3 +171,19 @@ fn msrp_session_rx_corpus() {
     // merge after a 300 s libFuzzer run (38,233 executions, no finding)
     replay("msrp_session_rx", 20, ims::fuzzing::msrp::msrp_session_rx);
 }
+
+#[test]
+fn nf_xml_corpus() {
+    // seeded: the Cx User-Data and RFC 3680 reginfo examples of the ims-nf unit tests, an iFC
+    // with every trigger-point kind, a terminated contact, a nesting past the depth limit,
+    // CDATA/comment/character references
+    replay("nf_xml", 8, ims::fuzzing::nf::nf_xml);
+}
+
+#[test]
+fn nf_values_corpus() {
+    // seeded: a stored registration record (the store.rs unit test's), the Security-Client,
+    // -Server and -Verify values of tests/vectors/sip-bench and the SIPp sec-agree scenario, a
+    // mechanism list, an AKA challenge with ck/ik, an Authorization with integrity-protected
+    replay("nf_values", 8, ims::fuzzing::nf::nf_values);
+}

@@ -15,6 +15,7 @@ pub mod sms;
 pub mod txn;
 
 pub mod msrp;
+pub mod nf;
 
 use crate::sip::{
     self, headers, headers::TypedHeader, multipart, Edit, Frame, Framer, Host, Limits, Message,
