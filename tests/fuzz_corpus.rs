@@ -178,6 +178,22 @@ fn nf_xml_corpus() {
     // with every trigger-point kind, a terminated contact, a nesting past the depth limit,
     // CDATA/comment/character references
     replay("nf_xml", 8, ims::fuzzing::nf::nf_xml);
+    // the round-trip oracles only bite on documents that parse: the seeds must reach them
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/nf_xml");
+    let docs: Vec<Vec<u8>> = files(&dir)
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    let profiles = docs
+        .iter()
+        .filter(|d| ims::nf::subscription::ImsSubscription::from_xml(d).is_ok())
+        .count();
+    let reginfos = docs
+        .iter()
+        .filter(|d| ims::nf::reginfo::RegInfo::parse(d).is_ok())
+        .count();
+    assert!(profiles >= 3, "{profiles} IMSSubscription seeds parse");
+    assert!(reginfos >= 2, "{reginfos} reginfo seeds parse");
 }
 
 #[test]
@@ -186,4 +202,21 @@ fn nf_values_corpus() {
     // -Server and -Verify values of tests/vectors/sip-bench and the SIPp sec-agree scenario, a
     // mechanism list, an AKA challenge with ck/ik, an Authorization with integrity-protected
     replay("nf_values", 8, ims::fuzzing::nf::nf_values);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/nf_values");
+    let values: Vec<Vec<u8>> = files(&dir)
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    assert!(
+        values
+            .iter()
+            .any(|v| ims::nf::store::RegistrationRecord::decode(v).is_ok()),
+        "no stored-record seed decodes"
+    );
+    let mechanisms = values
+        .iter()
+        .filter_map(|v| std::str::from_utf8(v).ok())
+        .filter(|t| ims::nf::sec_agree::parse_list(t.split(',')).is_ok_and(|l| !l.is_empty()))
+        .count();
+    assert!(mechanisms >= 3, "{mechanisms} mechanism seeds parse");
 }

@@ -2,12 +2,15 @@
 //! ([`crate::nf`]): the XML bodies (`nf_xml`: Cx User-Data, reg-event `reginfo`, the bounded
 //! element tree under both, the S-CSCF's profile-shape cache) and the header values and stored
 //! records (`nf_values`: RFC 3329 Security-Client/-Server/-Verify lists, the challenge key
-//! extraction of the P-CSCF, the registrar's stored record).
+//! extraction of the P-CSCF, ENUM numbers and NAPTR REGEXP fields, the SDP the P-CSCF reads for
+//! Rx, the registrar's stored record).
 
 use crate::nf::{
+    enum_dns,
     ifc::FilterSet,
     profile_cache::ProfileCache,
     reginfo::RegInfo,
+    rx_media::SdpMedia,
     sec_agree,
     store::RegistrationRecord,
     subscription::ImsSubscription,
@@ -113,6 +116,8 @@ pub fn nf_xml(data: &[u8]) {
 ///   mechanism, and a list is refused past its bound;
 /// - the challenge with its `ck`/`ik` taken out gives no keys and itself when taken again, and the
 ///   option-tag and Authorization rewrites never panic;
+/// - a number with an ENUM domain gives its digits reversed under the apex, a NAPTR REGEXP field
+///   (first line) applied to the rest never panics, nor does the P-CSCF's SDP reading for Rx;
 /// - a stored record that decodes is encoded into bytes that decode to the same record (and
 ///   encode to the same bytes).
 pub fn nf_values(data: &[u8]) {
@@ -132,6 +137,21 @@ pub fn nf_values(data: &[u8]) {
         assert!(ck.is_none() && ik.is_none(), "keys left in {rest:?}");
         let _ = sec_agree::without_sec_agree(text);
         let _ = sec_agree::without_integrity_protected(text);
+
+        if let Ok(domain) = enum_dns::enum_domain(text, "e164.arpa") {
+            let digits = enum_dns::e164_digits(text).expect("digits of a number with a domain");
+            let want: String = digits.chars().rev().flat_map(|c| [c, '.']).collect();
+            assert_eq!(
+                domain,
+                format!("{want}e164.arpa"),
+                "ENUM domain of {text:?}"
+            );
+        }
+        // a NAPTR REGEXP field and the string it applies to, one per line
+        if let Some((field, aus)) = text.split_once('\n') {
+            let _ = enum_dns::apply_regexp(field, aus);
+        }
+        let _ = SdpMedia::parse(text.to_string());
     }
 
     if let Ok(r) = RegistrationRecord::decode(data) {
