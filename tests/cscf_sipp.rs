@@ -573,20 +573,9 @@ async fn third_party_register_to_the_application_server() {
 /// not, so the test skips (saying so) when the binary is absent.
 #[test]
 fn shipped_configuration_loads() {
-    let exe = std::env::current_exe().expect("current_exe");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binary is in target/<profile>/deps")
-        .join("examples")
-        .join(format!("cscf{}", std::env::consts::EXE_SUFFIX));
-    if !bin.is_file() {
-        eprintln!(
-            "SKIP: {} not built (run `cargo build --example cscf`)",
-            bin.display()
-        );
+    let Some(bin) = common::example_binary("cscf") else {
         return;
-    }
+    };
     let out = std::process::Command::new(&bin)
         .arg("--check")
         .output()

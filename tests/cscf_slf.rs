@@ -320,17 +320,9 @@ async fn two_hss_behind_an_slf_register_and_call_each_other() {
 /// (`cargo test` builds it; `cargo test --test cscf_slf` alone does not).
 #[test]
 fn slf_configuration_loads() {
-    let exe = std::env::current_exe().expect("current_exe");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binary is in target/<profile>/deps")
-        .join("examples")
-        .join(format!("cscf{}", std::env::consts::EXE_SUFFIX));
-    if !bin.is_file() {
-        eprintln!("SKIP: {} not built", bin.display());
+    let Some(bin) = common::example_binary("cscf") else {
         return;
-    }
+    };
     let shipped = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cscf/ims.toml"),
     )

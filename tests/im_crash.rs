@@ -40,103 +40,25 @@ mod im_common;
 use im_common::bodies::{cpim_asking, imdn_of, rp_submit, rp_submit_rd};
 #[cfg(feature = "redis")]
 use im_common::standalone::redis;
-use im_common::standalone::{bind_with_events, next, start_crashable, Client, SC};
+use im_common::standalone::{
+    assert_quiet, bind_with_events, im_config, next, next_to, scscf, set, start_crashable, Client,
+    Seen, Treat, SC,
+};
 use im_common::LO;
-use ims::nf::im_server::{ImServer, ImServerConfig, Numbering};
+use ims::nf::im_server::{ImServer, ImServerConfig};
 use ims::sip::OwnedMessage;
 use ims::sms::{self, answer, Direction, FailureCause, RpBody, Status, Tpdu};
-use ims::txn::ua::{Answer, UaEvent};
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 const ALICE: &str = "sip:alice@ims.example.org";
 const BOB: &str = "sip:bob@ims.example.org";
 const SMS: &str = "application/vnd.3gpp.sms";
 
-/// How the scripted S-CSCF treats the requests for one Request-URI.
-#[derive(Debug, Clone, Copy)]
-enum Treat {
-    /// This final status at once.
-    Answer(u16),
-    /// This final status after the delay.
-    Late(u16, Duration),
-    /// No answer at all (the request is "in flight" for as long as the test likes).
-    Hold,
-}
-
-/// What each Request-URI gets (200 at once when not listed).
-type Script = Arc<Mutex<HashMap<&'static str, Treat>>>;
-
-/// A request the S-CSCF got: the status it answers (`None`: held) and the request.
-type Seen = mpsc::UnboundedReceiver<(Option<u16>, OwnedMessage)>;
-
-/// The scripted S-CSCF on `port`: each request is treated as the script says and handed to
-/// the returned channel (as it arrives) with the status it gets.
-async fn scscf(port: u16) -> (Script, Seen) {
-    let (ep, mut incoming) = bind_with_events(port, "S-CSCF").await;
-    let script: Script = Arc::default();
-    let (tx, rx) = mpsc::unbounded_channel();
-    let s = script.clone();
-    tokio::spawn(async move {
-        while let Some(ev) = incoming.recv().await {
-            let UaEvent::IncomingRequest { txn, msg, .. } = ev else {
-                continue;
-            };
-            let ruri = msg
-                .as_message()
-                .request_uri_str()
-                .unwrap_or_default()
-                .to_string();
-            let treat = s
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|(u, _)| ruri == **u)
-                .map_or(Treat::Answer(200), |(_, t)| *t);
-            match treat {
-                Treat::Answer(code) => {
-                    let _ = ep.respond(txn, Answer::new(code)).await;
-                    let _ = tx.send((Some(code), msg));
-                }
-                Treat::Late(code, after) => {
-                    let _ = tx.send((Some(code), msg));
-                    let ep = ep.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(after).await;
-                        let _ = ep.respond(txn, Answer::new(code)).await;
-                    });
-                }
-                Treat::Hold => {
-                    let _ = tx.send((None, msg));
-                }
-            }
-        }
-    });
-    (script, rx)
-}
-
-fn set(script: &Script, who: &'static str, t: Treat) {
-    script.lock().unwrap().insert(who, t);
-}
-
 /// An IM server on `port` toward the S-CSCF on `scscf`: Alice +15550001, Bob +15550002,
 /// network IMDNs, TR1N (`ack_wait`) 2 s, a back-off of 2 s after the first attempt.
 fn config(port: u16, scscf: u16) -> ImServerConfig {
-    let mut c = ImServerConfig::new(
-        SocketAddr::new(LO, port),
-        "ims.example.org",
-        &format!("sip:term@127.0.0.1:{scscf}"),
-    );
-    let mut n = Numbering::new();
-    n.add("+15550001", [ALICE]);
-    n.add("+15550002", [BOB]);
-    c.numbering = n;
-    c.network_imdn = true;
-    c.tick = Duration::from_millis(200);
-    c.ipsmgw.retry_interval = 1;
+    let mut c = im_config(port, scscf, &[("+15550001", ALICE), ("+15550002", BOB)]);
     c.ipsmgw.ack_wait = 2;
     c
 }
@@ -146,20 +68,6 @@ fn on(cfg: &ImServerConfig, port: u16) -> ImServerConfig {
     let mut c = cfg.clone();
     c.listen = SocketAddr::new(LO, port);
     c
-}
-
-/// The next request to `to`: anything else first is a failure.
-async fn next_to(rx: &mut Seen, to: &str, what: &str) -> (Option<u16>, OwnedMessage) {
-    let (code, m) = next(rx, what).await;
-    assert_eq!(m.as_message().request_uri_str(), Some(to), "{what}");
-    (code, m)
-}
-
-/// Nothing reaches the S-CSCF for `quiet`.
-async fn assert_quiet(rx: &mut Seen, quiet: Duration, why: &str) {
-    if let Ok(Some((code, m))) = tokio::time::timeout(quiet, rx.recv()).await {
-        panic!("{why}: got {code:?} {:?}", m.as_message().request_uri_str());
-    }
 }
 
 /// Waits (≤ 10 s) until `f` holds.

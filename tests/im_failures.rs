@@ -30,76 +30,40 @@ mod im_common;
 use im_common::bodies::{cpim_asking, imdn_of, msisdn_less, rp_submit};
 #[cfg(feature = "redis")]
 use im_common::standalone::redis;
-use im_common::standalone::{bind_with_events, next, start_crashable, Client, SC};
+use im_common::standalone::{
+    self, assert_quiet, im_config, next, scscf, start_crashable, Client, Script, Seen, Treat, SC,
+};
 use im_common::LO;
-use ims::nf::im_server::{ImServer, ImServerConfig, Numbering};
+use ims::nf::im_server::{ImServer, ImServerConfig};
 use ims::sip::OwnedMessage;
 use ims::sms::{self, answer, Direction, RpBody, RpCause, RpMessage, Status, Tpdu};
-use ims::txn::ua::{Answer, UaEvent};
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 const ALICE: &str = "sip:alice@ims.example.org";
 const BOB: &str = "sip:bob@ims.example.org";
 const CAROL: &str = "sip:carol@ims.example.org";
 const DAVE: &str = "sip:dave@ims.example.org";
 
-/// What each recipient's requests get (by Request-URI; 200 when not listed).
-type Answers = Arc<Mutex<HashMap<&'static str, u16>>>;
+/// The answers to each recipient's requests (by Request-URI; 200 when not listed).
+type Answers = Script;
 
-/// The scripted S-CSCF on `port`: every request gets the status `answers` sets for its
-/// Request-URI and goes to the returned channel with it.
-async fn scscf(port: u16) -> (Answers, mpsc::UnboundedReceiver<(u16, OwnedMessage)>) {
-    let (ep, mut incoming) = bind_with_events(port, "S-CSCF").await;
-    let answers: Answers = Arc::default();
-    let (tx, rx) = mpsc::unbounded_channel();
-    let a = answers.clone();
-    tokio::spawn(async move {
-        while let Some(ev) = incoming.recv().await {
-            if let UaEvent::IncomingRequest { txn, msg, .. } = ev {
-                let ruri = msg
-                    .as_message()
-                    .request_uri_str()
-                    .unwrap_or_default()
-                    .to_string();
-                let code = a
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .find(|(u, _)| ruri == **u)
-                    .map_or(200, |(_, c)| *c);
-                let _ = ep.respond(txn, Answer::new(code)).await;
-                let _ = tx.send((code, msg));
-            }
-        }
-    });
-    (answers, rx)
-}
-
+/// From now on, `who`'s requests get `code` at once.
 fn set(answers: &Answers, who: &'static str, code: u16) {
-    answers.lock().unwrap().insert(who, code);
+    standalone::set(answers, who, Treat::Answer(code));
 }
 
 fn config(port: u16, scscf: u16) -> ImServerConfig {
-    let mut c = ImServerConfig::new(
-        SocketAddr::new(LO, port),
-        "ims.example.org",
-        &format!("sip:term@127.0.0.1:{scscf}"),
-    );
-    let mut n = Numbering::new();
-    n.add("+15550001", [ALICE]);
-    n.add("+15550002", [BOB]);
-    n.add("+15550003", [CAROL]);
-    n.add("+15550004", [DAVE]);
-    c.numbering = n;
-    c.network_imdn = true;
-    c.tick = Duration::from_millis(200);
-    // back-off: 2 s after the first attempt
-    c.ipsmgw.retry_interval = 1;
-    c
+    im_config(
+        port,
+        scscf,
+        &[
+            ("+15550001", ALICE),
+            ("+15550002", BOB),
+            ("+15550003", CAROL),
+            ("+15550004", DAVE),
+        ],
+    )
 }
 
 /// RP-DATA (RP-MR 7) with an SMS-SUBMIT (TP-MR 5) of `text` to `number`, asking for a status
@@ -108,26 +72,11 @@ fn submit(number: &str, text: &str) -> Vec<u8> {
     rp_submit(7, 5, number, true, text)
 }
 
-/// The next request to `to`, skipping none: anything else first is a failure.
-async fn next_to(
-    rx: &mut mpsc::UnboundedReceiver<(u16, OwnedMessage)>,
-    to: &str,
-    what: &str,
-) -> (u16, OwnedMessage) {
-    let (code, m) = next(rx, what).await;
-    assert_eq!(m.as_message().request_uri_str(), Some(to), "{what}");
-    (code, m)
-}
-
-/// Nothing reaches the S-CSCF for `quiet`.
-async fn assert_quiet(
-    rx: &mut mpsc::UnboundedReceiver<(u16, OwnedMessage)>,
-    quiet: Duration,
-    why: &str,
-) {
-    if let Ok(Some((code, m))) = tokio::time::timeout(quiet, rx.recv()).await {
-        panic!("{why}: got {code} {:?}", m.as_message().request_uri_str());
-    }
+/// The next request to `to`, skipping none: anything else first is a failure (this S-CSCF
+/// answers every request at once).
+async fn next_to(rx: &mut Seen, to: &str, what: &str) -> (u16, OwnedMessage) {
+    let (code, m) = standalone::next_to(rx, to, what).await;
+    (code.expect("answered"), m)
 }
 
 /// The TP-Status of the SMS-STATUS-REPORT `m` carries.
@@ -140,14 +89,12 @@ fn report_status(m: &OwnedMessage) -> Status {
 }
 
 /// The RP-ACK to Alice, then the SMS-DELIVER to `to` (it is sent once the RP-ACK left).
-async fn ack_then_deliver(
-    rx: &mut mpsc::UnboundedReceiver<(u16, OwnedMessage)>,
-    to: &str,
-) -> (u16, OwnedMessage) {
+async fn ack_then_deliver(rx: &mut Seen, to: &str) -> (u16, OwnedMessage) {
     let mut ack = None;
     let mut deliver = None;
     for _ in 0..2 {
         let (code, m) = next(rx, "the RP-ACK and the SMS-DELIVER").await;
+        let code = code.expect("answered");
         if m.as_message().request_uri_str() == Some(to) {
             deliver = Some((code, m));
         } else {
@@ -237,6 +184,28 @@ async fn permanent_failures_end_an_sms_at_once_temporary_ones_keep_it() {
     }
     assert_eq!(rp.rp.message_reference, 3, "names Dave's RP-DATA");
     assert_eq!(im.queued(), 0);
+
+    // MO with a malformed SMS-SUBMIT (the RP layer intact, the TPDU cut short after TP-DA's
+    // length): RP-ERROR cause 96 "invalid mandatory information" (TS 24.011 §8.2.5.4, Annex
+    // E) naming Dave's RP-MR, nothing stored or delivered
+    let whole = rp_submit(4, 11, "15550002", false, "cut short");
+    let full = sms::decode(&whole, Direction::MsToNetwork).expect("RP-DATA");
+    let tpdu = match full.rp.body {
+        RpBody::Data { user_data, .. } => user_data.to_vec(),
+        other => panic!("{other:?}"),
+    };
+    let cut = RpMessage::data_mo(7, ims::sms::Address::international("15550000"), &tpdu[..3])
+        .encode()
+        .expect("RP-DATA with a short TPDU");
+    ue.sms(DAVE, cut).await;
+    let (_, answer) = next_to(&mut seen, DAVE, "the RP-ERROR to Dave").await;
+    let rp = sms::decode(answer.as_message().body(), Direction::NetworkToMs).expect("RP");
+    match rp.rp.body {
+        RpBody::Error { cause, .. } => assert_eq!(cause, RpCause::INVALID_MANDATORY_INFORMATION),
+        other => panic!("RP-ERROR expected, got {other:?}"),
+    }
+    assert_eq!(rp.rp.message_reference, 7, "names Dave's RP-DATA");
+    assert_eq!(im.queued(), 0);
     assert_quiet(&mut seen, Duration::from_secs(3), "nothing more").await;
     im.shutdown();
 }
@@ -317,7 +286,7 @@ async fn crash_and_deliver_once(
     ue2: u16,
     scscf_port: u16,
     answers: Answers,
-    seen: &mut mpsc::UnboundedReceiver<(u16, OwnedMessage)>,
+    seen: &mut Seen,
 ) -> ImServer {
     let (crash, im) = start_crashable(&cfg).await;
     let mut ue = Client::new(ue1, im.local_addr(), "fail").await;

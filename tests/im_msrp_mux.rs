@@ -248,6 +248,11 @@ async fn pair(n: usize, a_setup: Setup, b_setup: Setup) -> Pair {
     })
     .await
     .expect("anchor starts");
+    pair_on(anchor, n, a_setup, b_setup).await
+}
+
+/// As [`pair`], through an anchor already started.
+async fn pair_on(anchor: ImSessionHandle, n: usize, a_setup: Setup, b_setup: Setup) -> Pair {
     let (alice, mut a_in) = ua("alice").await;
     tokio::spawn(async move { while a_in.recv().await.is_some() {} });
     let (bob, b_in) = ua("bob").await;
@@ -1158,7 +1163,7 @@ fn relay() -> (ims::net::msrp::MsrpRelay, String) {
     let r = ims::net::msrp::MsrpRelay::start(
         TcpListener::from_std(l).unwrap(),
         cfg,
-        &[("alice", "alice-pw"), ("bob", "bob-pw")],
+        &[("alice", "alice-pw"), ("bob", "bob-pw"), ("im", "im-pw")],
         0x4976,
     )
     .expect("relay");
@@ -1336,5 +1341,70 @@ async fn parties_behind_msrp_relays_chat_through_the_anchor() {
     assert_eq!(success_reports(&got_a), a_ids, "Alice's success REPORTs");
     assert_eq!(success_reports(&got_b), b_ids, "Bob's success REPORTs");
     drop(anchor);
+    relay.shutdown();
+}
+
+/// The anchor behind a relay of its own (RFC 4976; `ImSessionConfig::relay`): it AUTHs to the
+/// relay at start (one binding), its `a=path` toward each party is the relay's Use-Path then
+/// its own URI (and `c=`/`m=` name the relay), and all its MSRP runs over its one connection to
+/// the relay: Alice (offering, so connecting) connects to the relay, the relay connects to Bob
+/// (answering `passive`) when the anchor's bind SEND comes through; 20 messages each way with
+/// success REPORTs, in order, and nobody ever connects to the anchor's own listener. A wrong
+/// password stops the anchor from starting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_anchor_behind_its_own_relay_chats_with_direct_parties() {
+    use ims::nf::im_session::AnchorRelay;
+    let (relay, relay_uri) = relay();
+    let behind = |password: &str| ImSessionConfig {
+        sip_addr: lo0(),
+        msrp_addr: lo0(),
+        relay: Some(AnchorRelay {
+            uri: relay_uri.clone(),
+            user: "im".into(),
+            password: password.into(),
+        }),
+        ..ImSessionConfig::default()
+    };
+    let refused = start(behind("wrong")).await;
+    assert!(refused.is_err(), "a wrong password: no anchor");
+    assert_eq!(relay.bindings(), 0);
+    let anchor = start(behind("im-pw")).await.expect("anchor starts");
+    assert_eq!(relay.bindings(), 1, "the anchor authenticated");
+    let stats = anchor.stats().clone();
+    let own = anchor.msrp_addr();
+    let relay_at = authority(&relay_uri);
+
+    let mut p = pair_on(anchor, 1, Setup::Default, Setup::Passive).await;
+    for (who, sdp) in [("A", &p.a_legs[0].peer_sdp), ("B", &p.b_legs[0].peer_sdp)] {
+        let (path, _) = msrp_of(sdp.as_bytes());
+        assert_eq!(path.len(), 2, "{who}: Use-Path, then the anchor: {sdp}");
+        assert_eq!(authority(&path[0]), relay_at, "{who}: {sdp}");
+        assert!(
+            ims::msrp::Uri::parse(&path[0])
+                .unwrap()
+                .session_id()
+                .is_some(),
+            "{who}: the relay's Use-Path URI"
+        );
+        assert_eq!(authority(&path[1]), own, "{who}: {sdp}");
+        let port = relay_at.port().to_string();
+        assert!(
+            sdp.contains(&format!("m=message {port} TCP/MSRP")),
+            "{who}: m= names the relay: {sdp}"
+        );
+    }
+    exchange(&mut p, 20).await;
+    assert_eq!(
+        stats.connections.load(Ordering::Relaxed),
+        1,
+        "the anchor's only MSRP connection is the one to its relay"
+    );
+    assert_eq!(p.a.accepts.load(Ordering::Relaxed), 0);
+    assert_eq!(
+        p.b.accepts.load(Ordering::Relaxed),
+        1,
+        "the relay connected to B"
+    );
+    p.anchor.shutdown();
     relay.shutdown();
 }

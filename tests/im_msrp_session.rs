@@ -273,3 +273,100 @@ m=audio 4000 RTP/AVP 0\r\n";
     assert_eq!(of_kind(&events, "bye").len(), 1, "{events:?}");
     a.shutdown();
 }
+
+/// RFC 4976 end to end with `msrp_chat --relay`: Alice, Bob and the anchor each sit behind the
+/// same relay (our `MsrpRelay`) and authenticate to it (three bindings); every `a=path` is a
+/// Use-Path then the party's URI, and all MSRP runs over the three relay connections (the
+/// anchor opens no other and accepts none, the clients never connect to each other or to the
+/// anchor). A chat of 200 messages with echoes and success REPORTs, in order, then BYE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_through_an_msrp_relay_with_msrp_chat_relay_options() {
+    use ims::msrp::relay::RelayConfig;
+    use ims::msrp::UriBuf;
+    use ims::net::msrp::MsrpRelay;
+    use ims::nf::im_session::AnchorRelay;
+    let l = tokio::net::TcpListener::bind(lo(0)).await.unwrap();
+    let relay_uri = format!("msrp://127.0.0.1:{};tcp", l.local_addr().unwrap().port());
+    let cfg = RelayConfig::new(UriBuf::parse(&relay_uri).unwrap(), "relay.example.org");
+    let users = [("alice", "a-pw"), ("bob", "b-pw"), ("im", "im-pw")];
+    let relay = MsrpRelay::start(l, cfg, &users, 0x4976).expect("relay");
+    let through = |user: &str, password: &str| {
+        Some(client::RelayOpts {
+            uri: relay_uri.clone(),
+            user: user.into(),
+            password: password.into(),
+        })
+    };
+    let a = start(ImSessionConfig {
+        sip_addr: lo(0),
+        msrp_addr: lo(0),
+        relay: Some(AnchorRelay {
+            uri: relay_uri.clone(),
+            user: "im".into(),
+            password: "im-pw".into(),
+        }),
+        ..ImSessionConfig::default()
+    })
+    .await
+    .expect("anchor starts");
+    let mut bo = opts("bob", None);
+    bo.relay = through("bob", "b-pw");
+    let (bob_uri, bob_task) = im_msrp::listen(
+        Ua::bind(bo).await.expect("bob binds"),
+        ListenOpts {
+            echo: true,
+            sessions: Some(1),
+            ..ListenOpts::default()
+        },
+    );
+    let mut ao = opts("alice", Some(a.sip_addr()));
+    ao.relay = through("alice", "a-pw");
+    let mut alice = Ua::bind(ao).await.unwrap();
+    let n = 200;
+    let msgs: Vec<String> = (1..=n).map(|i| format!("relayed {i:04}")).collect();
+    let mut seen = Vec::new();
+    let sum = client::chat(&mut alice, &bob_uri, msgs.clone(), n, &mut |v| seen.push(v))
+        .await
+        .expect("chat ran");
+    im_msrp::assert_echo_chat(&sum, n);
+    assert_eq!(
+        relay.bindings(),
+        3,
+        "Alice, Bob and the anchor authenticated"
+    );
+    let events = bob_events(bob_task, Duration::from_secs(30)).await;
+    let got: Vec<&str> = of_kind(&events, "message")
+        .iter()
+        .map(|e| e["text"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(got, msgs, "B received A's messages in order");
+    assert_eq!(of_kind(&events, "report").len(), n);
+    assert_eq!(of_kind(&events, "bye").len(), 1);
+    // the anchor's paths: the relay's Use-Path URIs, then the anchor's own URI
+    let relay_port = format!(":{}/", relay.local_addr().port());
+    let anchor_port = format!(":{}/", a.msrp_addr().port());
+    for (who, evs, kind) in [("A", &seen, "connected"), ("B", &events, "session")] {
+        let c = of_kind(evs, kind);
+        assert_eq!(c.len(), 1, "{who}: {c:?}");
+        let path: Vec<&str> = c[0]["peer_path"]
+            .as_array()
+            .expect("peer_path")
+            .iter()
+            .map(|u| u.as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            path.len(),
+            2,
+            "{who}: the anchor's Use-Path and URI: {path:?}"
+        );
+        assert!(path[0].contains(&relay_port), "{who}: {path:?}");
+        assert!(path[1].contains(&anchor_port), "{who}: {path:?}");
+    }
+    assert_eq!(
+        a.stats().connections.load(Ordering::Relaxed),
+        1,
+        "the anchor's one MSRP connection is the one to its relay"
+    );
+    a.shutdown();
+    relay.shutdown();
+}

@@ -491,3 +491,170 @@ async fn an_msrps_session_is_refused_over_plain_tcp() {
     assert_eq!(got, ["tls ok"], "only the TLS message reached B");
     a.shutdown();
 }
+
+/// msrps through our RFC 4976 relay (`MsrpRelay::start_tls`): Bob connects to the relay over
+/// TLS (pinning its certificate) and authenticates on that connection; Alice connects over TLS
+/// too and sends to Bob's Use-Path: the SEND reaches Bob over his TLS connection and his reply
+/// reaches Alice over hers; Bob's message to Carol, an `msrps:` URI nobody connected from, makes
+/// the relay open a TLS connection to Carol (its client side trusts her certificate), where
+/// it arrives. Plain TCP to the TLS relay gets no answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn msrps_through_an_msrp_relay() {
+    use ims::msrp::relay::{AuthClient, RelayConfig};
+    use ims::msrp::session::{Config as MsrpConfig, Outgoing, Session};
+    use ims::msrp::UriBuf;
+    use ims::net::msrp::{relay_auth, ConnConfig, ConnEvent, MsrpConnection, MsrpRelay};
+    use ims::net::tls::{ClientAuth, TlsConfig, Trust};
+    let Some(pki) = Pki::new("im", "msrps-relay", "IMS_KEEP_IM_TLS") else {
+        return;
+    };
+    let ids: Vec<Identity> = ["relay", "alice", "bob", "carol"]
+        .iter()
+        .map(|n| identity(&pki, n))
+        .collect();
+    let fp = |i: usize| ids[i].fingerprint();
+    let client = |me: usize| {
+        TlsConfig::new(
+            Some(ids[me].clone()),
+            Trust::fingerprints([fp(0)]),
+            ClientAuth::None,
+        )
+        .unwrap()
+    };
+    let l = tokio::net::TcpListener::bind(lo0()).await.unwrap();
+    let at = l.local_addr().unwrap();
+    let relay_uri = format!("msrps://127.0.0.1:{};tcp", at.port());
+    let relay_tls = TlsConfig::new(
+        Some(ids[0].clone()),
+        Trust::fingerprints([fp(1), fp(2), fp(3)]),
+        ClientAuth::None,
+    )
+    .unwrap();
+    let relay = MsrpRelay::start_tls(
+        l,
+        RelayConfig::new(UriBuf::parse(&relay_uri).unwrap(), "relay.example.org"),
+        &[("bob", "bob-pw")],
+        0x4976,
+        relay_tls,
+    )
+    .expect("relay");
+    // Carol listens for msrps
+    let carol_l = tokio::net::TcpListener::bind(lo0()).await.unwrap();
+    let carol_uri = format!(
+        "msrps://127.0.0.1:{}/carol1;tcp",
+        carol_l.local_addr().unwrap().port()
+    );
+    let carol_tls = TlsConfig::new(
+        Some(ids[3].clone()),
+        Trust::fingerprints([fp(0)]),
+        ClientAuth::None,
+    )
+    .unwrap();
+    let carol = tokio::spawn(async move {
+        let (s, _) = carol_l.accept().await.unwrap();
+        MsrpConnection::accept_tls(s, ConnConfig::default(), &carol_tls)
+            .await
+            .expect("the relay's TLS connection to Carol")
+    });
+    // Bob: TLS to the relay, AUTH on it
+    let bob_local = "msrps://127.0.0.1:9/bob1;tcp";
+    let tcp = TcpStream::connect(at).await.unwrap();
+    let mut bob_s = client(2)
+        .connect(tcp, None)
+        .await
+        .expect("TLS to the relay");
+    let mut auth = AuthClient::new(
+        UriBuf::parse(bob_local).unwrap(),
+        UriBuf::parse(&relay_uri).unwrap(),
+        "bob",
+        "bob-pw",
+        None,
+        5,
+    );
+    let (use_path, _) = relay_auth(&mut bob_s, &mut auth, WAIT)
+        .await
+        .expect("AUTH over TLS");
+    let up = use_path[0].as_str().to_owned();
+    assert!(up.starts_with("msrps://"), "{up}");
+    // Alice: TLS to the relay, a session toward Bob's Use-Path
+    let alice_local = "msrps://127.0.0.1:9/alice1;tcp";
+    let session = |local: &str, to: &[&str]| {
+        let c = MsrpConfig::new(
+            UriBuf::parse(local).unwrap(),
+            to.iter().map(|u| UriBuf::parse(u).unwrap()).collect(),
+        );
+        Session::new(c, 7)
+    };
+    let tcp = TcpStream::connect(at).await.unwrap();
+    let alice_s = client(1)
+        .connect(tcp, None)
+        .await
+        .expect("TLS to the relay");
+    let mut ac = MsrpConnection::spawn_tls(alice_s, ConnConfig::default());
+    ac.add_session(session(alice_local, &[&up, bob_local]))
+        .await
+        .unwrap();
+    let mut bc = MsrpConnection::spawn_tls(bob_s, ConnConfig::default());
+    bc.add_session(session(bob_local, &[&up, alice_local]))
+        .await
+        .unwrap();
+    bc.add_session(session("msrps://127.0.0.1:9/bob2;tcp", &[&up, &carol_uri]))
+        .await
+        .unwrap();
+    async fn text(c: &mut MsrpConnection) -> (String, String) {
+        tokio::time::timeout(WAIT, async {
+            loop {
+                match c.next_event().await.expect("connection open") {
+                    ConnEvent::Session {
+                        session_id,
+                        event: SessionEvent::Message { body, .. },
+                    } => return (session_id, String::from_utf8_lossy(&body).into_owned()),
+                    ConnEvent::Session { .. } => {}
+                    other => panic!("{other:?}"),
+                }
+            }
+        })
+        .await
+        .expect("a message")
+    }
+    use ims::msrp::session::SessionEvent;
+    ac.send("alice1", Outgoing::new("text/plain", "hello over msrps"))
+        .await
+        .unwrap();
+    assert_eq!(
+        text(&mut bc).await,
+        ("bob1".into(), "hello over msrps".into())
+    );
+    bc.send("bob1", Outgoing::new("text/plain", "hi Alice"))
+        .await
+        .unwrap();
+    assert_eq!(text(&mut ac).await, ("alice1".into(), "hi Alice".into()));
+    bc.send("bob2", Outgoing::new("text/plain", "hi Carol"))
+        .await
+        .unwrap();
+    let mut cc = tokio::time::timeout(WAIT, carol)
+        .await
+        .expect("the relay connects to Carol")
+        .unwrap();
+    cc.add_session(session(&carol_uri, &[&up, "msrps://127.0.0.1:9/bob2;tcp"]))
+        .await
+        .unwrap();
+    assert_eq!(text(&mut cc).await, ("carol1".into(), "hi Carol".into()));
+    // plain TCP to the TLS relay: no MSRP answer
+    let mut plain = TcpStream::connect(at).await.unwrap();
+    let probe = FrameBuilder::request("probe001", "SEND")
+        .to_path(&format!("{up} {bob_local}"))
+        .from_path("msrp://127.0.0.1:9/plain;tcp")
+        .header("Message-ID", "probe01")
+        .header("Byte-Range", "1-2/2")
+        .body("text/plain", Bytes::from_static(b"hi"))
+        .to_bytes();
+    let _ = plain.write_all(&probe).await;
+    let mut buf = [0u8; 256];
+    let got = tokio::time::timeout(Duration::from_secs(2), plain.read(&mut buf)).await;
+    assert!(
+        !matches!(got, Ok(Ok(n)) if n > 0 && buf.starts_with(b"MSRP ")),
+        "a plain-TCP SEND was answered"
+    );
+    relay.shutdown();
+}

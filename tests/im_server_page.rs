@@ -696,20 +696,9 @@ async fn page_mode_im_and_imdn_through_the_core() {
 /// skips (saying so) when the binary is absent.
 #[test]
 fn example_configuration_loads() {
-    let exe = std::env::current_exe().expect("current_exe");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binary is in target/<profile>/deps")
-        .join("examples")
-        .join(format!("im_server{}", std::env::consts::EXE_SUFFIX));
-    if !bin.is_file() {
-        eprintln!(
-            "SKIP: {} not built (run `cargo build --example im_server`)",
-            bin.display()
-        );
+    let Some(bin) = common::example_binary("im_server") else {
         return;
-    }
+    };
     let subscribers =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/im_server/subscribers.toml");
     let out = std::process::Command::new(&bin)

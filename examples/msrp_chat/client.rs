@@ -45,6 +45,22 @@ pub(crate) struct Opts {
     /// fingerprint of the peer's SDP.
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<ims::net::tls::Identity>,
+    /// RFC 4976: MSRP through this relay (plain TCP). Each session opens its own connection to
+    /// it and authenticates (AUTH, digest); `a=path` is then the relay's Use-Path and our URI,
+    /// what we send carries the Use-Path before the peer's path, and the peer's frames come
+    /// back on that connection (we never connect to the peer or accept from it).
+    pub(crate) relay: Option<RelayOpts>,
+}
+
+/// An MSRP relay to go through ([`Opts::relay`]).
+#[derive(Debug, Clone)]
+pub(crate) struct RelayOpts {
+    /// Its URI without session-id, host as an IP literal (`msrp://192.0.2.9:2855;tcp`).
+    pub(crate) uri: String,
+    /// Digest user name.
+    pub(crate) user: String,
+    /// Digest password.
+    pub(crate) password: String,
 }
 
 impl Default for Opts {
@@ -60,6 +76,7 @@ impl Default for Opts {
             timeout: Duration::from_secs(60),
             #[cfg(feature = "tls")]
             tls: None,
+            relay: None,
         }
     }
 }
@@ -293,7 +310,47 @@ m=message {} {proto} *\r\n{fingerprint}",
         TlsConfig::new(Some(id.clone()), Trust::fingerprints([fp]), auth).map_err(|e| e.to_string())
     }
 
-    fn offer(&self, sid: &str, kind: &Offer) -> String {
+    /// `a=path`: the relay's Use-Path (`via`, empty without a relay), then our URI.
+    fn path_attr(&self, sid: &str, via: &[String]) -> String {
+        via.iter()
+            .cloned()
+            .chain([self.local_uri(sid)])
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// With [`Opts::relay`]: a connection to the relay, authenticated for our URI of session
+    /// `sid` (RFC 4976 §5), and the Use-Path it granted. `None` without a relay.
+    async fn relay_link(
+        &self,
+        sid: &str,
+    ) -> Result<Option<(tokio::net::TcpStream, Vec<String>)>, String> {
+        let Some(r) = &self.opts.relay else {
+            return Ok(None);
+        };
+        let relay = UriBuf::parse(&r.uri).map_err(|e| format!("--relay {}: {e}", r.uri))?;
+        let addr = {
+            let u = relay.uri();
+            format!("{}:{}", u.host_str(), u.port_or_default())
+        };
+        let mut s = tokio::net::TcpStream::connect(&addr)
+            .await
+            .map_err(|e| format!("MSRP relay {addr}: {e}"))?;
+        s.set_nodelay(true).map_err(|e| e.to_string())?;
+        let local = UriBuf::parse(&self.local_uri(sid)).map_err(|e| e.to_string())?;
+        let seed = u64::from_str_radix(&rand_id()[..15], 16).unwrap_or(7);
+        let mut auth =
+            ims::msrp::relay::AuthClient::new(local, relay, &r.user, &r.password, None, seed);
+        let (use_path, _expires) = ims::net::msrp::relay_auth(&mut s, &mut auth, self.opts.timeout)
+            .await
+            .map_err(|e| format!("MSRP relay AUTH: {e}"))?;
+        Ok(Some((
+            s,
+            use_path.iter().map(|u| u.as_str().to_owned()).collect(),
+        )))
+    }
+
+    fn offer(&self, sid: &str, kind: &Offer, via: &[String]) -> String {
         let mut s = self.sdp_head();
         match kind {
             Offer::Chat | Offer::Large => {
@@ -314,13 +371,13 @@ m=message {} {proto} *\r\n{fingerprint}",
         }
         s += &format!(
             "a=path:{}\r\na=max-size:{}\r\n",
-            self.local_uri(sid),
+            self.path_attr(sid, via),
             self.opts.max_size
         );
         s
     }
 
-    fn answer_sdp(&self, sid: &str, offer: &Sdp<'_>) -> String {
+    fn answer_sdp(&self, sid: &str, offer: &Sdp<'_>, via: &[String]) -> String {
         let mut s = self.sdp_head();
         let m = offer
             .media
@@ -343,7 +400,7 @@ m=message {} {proto} *\r\n{fingerprint}",
         }
         s += &format!(
             "a=path:{}\r\na=max-size:{}\r\n",
-            self.local_uri(sid),
+            self.path_attr(sid, via),
             self.opts.max_size
         );
         s
@@ -366,7 +423,9 @@ m=message {} {proto} *\r\n{fingerprint}",
     /// RFC 4975 §5.4). Err carries the final status for a refused INVITE (`"486"`).
     pub(crate) async fn call(&mut self, target: &str, kind: Offer) -> Result<Call, String> {
         let sid = self.new_sid();
-        let offer = self.offer(&sid, &kind);
+        let link = self.relay_link(&sid).await?;
+        let via = link.as_ref().map(|l| l.1.clone()).unwrap_or_default();
+        let offer = self.offer(&sid, &kind, &via);
         let remote = match self.opts.proxy {
             Some(p) => Remote::udp(p),
             None => *self
@@ -410,6 +469,21 @@ m=message {} {proto} *\r\n{fingerprint}",
         let path = msrp_media_path(&peer).ok_or("no MSRP path in the answer")?;
         let first = ims::msrp::Uri::parse(&path[0]).map_err(|e| e.to_string())?;
         let addr = format!("{}:{}", first.host_str(), first.port_or_default());
+        if let Some((stream, via)) = link {
+            // through our relay: its Use-Path, then the peer's path (RFC 4976 §6.1)
+            let to: Vec<String> = via.into_iter().chain(path).collect();
+            let session = self.session(&sid, &to)?;
+            let conn =
+                MsrpConnection::spawn_with_sessions(stream, conn_config(&kind), vec![session]);
+            drop(peer);
+            return Ok(Call {
+                dialog,
+                conn,
+                sid,
+                peer_sdp: body,
+                received: None,
+            });
+        }
         let session = self.session(&sid, &path)?;
         #[cfg(feature = "tls")]
         let conn = if self.tls().is_some() {
@@ -478,6 +552,37 @@ m=message {} {proto} *\r\n{fingerprint}",
         self.answer(txn, msg).await.map(Some)
     }
 
+    /// The offerer's MSRP connection to our listener, carrying the session toward `path`.
+    async fn accepted(
+        &self,
+        body: &str,
+        kind: &Offer,
+        session: Session,
+    ) -> Result<MsrpConnection, String> {
+        // the offerer connects to us
+        let (s, _) = tokio::time::timeout(self.opts.timeout, self.listener.accept())
+            .await
+            .map_err(|_| "no MSRP connection from the offerer")?
+            .map_err(|e| e.to_string())?;
+        s.set_nodelay(true).map_err(|e| e.to_string())?;
+        #[cfg(feature = "tls")]
+        let conn = if self.tls().is_some() {
+            let tls = self.tls_toward(body, true)?;
+            MsrpConnection::accept_tls(s, conn_config(kind), &tls)
+                .await
+                .map_err(|e| format!("MSRP TLS accept: {e}"))?
+        } else {
+            MsrpConnection::spawn(s, conn_config(kind))
+        };
+        #[cfg(not(feature = "tls"))]
+        let conn = {
+            let _ = body;
+            MsrpConnection::spawn(s, conn_config(kind))
+        };
+        conn.add_session(session).await.map_err(|e| e.to_string())?;
+        Ok(conn)
+    }
+
     async fn answer(&mut self, txn: TxnId, msg: ims::sip::OwnedMessage) -> Result<Call, String> {
         let m = msg.as_message();
         let body = String::from_utf8_lossy(m.body()).into_owned();
@@ -490,22 +595,18 @@ m=message {} {proto} *\r\n{fingerprint}",
             return Err("no MSRP stream offered".into());
         };
         let sid = self.new_sid();
-        let answer = self.answer_sdp(&sid, &offer);
-        let session = self.session(&sid, &path)?;
+        let link = match self.relay_link(&sid).await {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = self.ep.respond(txn, Answer::new(500)).await;
+                return Err(e);
+            }
+        };
+        let via = link.as_ref().map(|l| l.1.clone()).unwrap_or_default();
+        let answer = self.answer_sdp(&sid, &offer, &via);
+        let to: Vec<String> = via.iter().cloned().chain(path).collect();
+        let session = self.session(&sid, &to)?;
         let mut dialog = None;
-        self.ep
-            .respond(
-                txn,
-                Answer::new(200).body("application/sdp", answer.clone()),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        // the offerer connects to us
-        let (s, _) = tokio::time::timeout(self.opts.timeout, self.listener.accept())
-            .await
-            .map_err(|_| "no MSRP connection from the offerer")?
-            .map_err(|e| e.to_string())?;
-        s.set_nodelay(true).map_err(|e| e.to_string())?;
         let kind = if offer_is_file(&body) {
             Offer::File {
                 name: String::new(),
@@ -515,18 +616,31 @@ m=message {} {proto} *\r\n{fingerprint}",
         } else {
             Offer::Chat
         };
-        #[cfg(feature = "tls")]
-        let conn = if self.tls().is_some() {
-            let tls = self.tls_toward(&body, true)?;
-            MsrpConnection::accept_tls(s, conn_config(&kind), &tls)
-                .await
-                .map_err(|e| format!("MSRP TLS accept: {e}"))?
-        } else {
-            MsrpConnection::spawn(s, conn_config(&kind))
+        // through a relay: the session runs on our relay connection from before the answer
+        // leaves (the peer's first frame may follow it at once)
+        let (relayed, session) = match link {
+            Some((stream, _)) => (
+                Some(MsrpConnection::spawn_with_sessions(
+                    stream,
+                    conn_config(&kind),
+                    vec![session],
+                )),
+                None,
+            ),
+            None => (None, Some(session)),
         };
-        #[cfg(not(feature = "tls"))]
-        let conn = MsrpConnection::spawn(s, conn_config(&kind));
-        conn.add_session(session).await.map_err(|e| e.to_string())?;
+        self.ep
+            .respond(
+                txn,
+                Answer::new(200).body("application/sdp", answer.clone()),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let conn = match (relayed, session) {
+            (Some(c), _) => c,
+            (None, Some(session)) => self.accepted(&body, &kind, session).await?,
+            (None, None) => return Err("no MSRP session".into()),
+        };
         // the dialog id: Call-ID, our To tag (from the confirmed dialog), their From tag
         let call_id = m
             .call_id()

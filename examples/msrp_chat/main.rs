@@ -5,9 +5,13 @@
 //!
 //! ```text
 //! msrp_chat [--sip ADDR] [--msrp ADDR] [--user NAME] [--proxy ADDR] [--to SIP-URI]
-//!           [--chunk-size N] [--timeout SECS] [--tls CERT.pem KEY.pem] MODE
+//!           [--chunk-size N] [--timeout SECS] [--tls CERT.pem KEY.pem]
+//!           [--relay MSRP-URI --relay-user NAME --relay-password PW] MODE
 //!   --tls                      msrps (TCP/TLS/MSRP, RFC 4975 §14; feature `tls`) with this
 //!                              certificate, announced by its SDP a=fingerprint
+//!   --relay                    MSRP through this RFC 4976 relay (msrp://IP:PORT;tcp): each
+//!                              session AUTHs to it with the digest user and password, puts
+//!                              its Use-Path in a=path and runs over that one connection
 //!   send-large FILE            one message with FILE's bytes (INVITE, SEND, report, BYE)
 //!   chat [--count N] [--expect N]   N generated messages (default: lines of stdin),
 //!                              wait for N messages from the peer
@@ -22,7 +26,7 @@
 mod client;
 
 use bytes::Bytes;
-use client::{ListenOpts, Opts, Ua};
+use client::{ListenOpts, Opts, RelayOpts, Ua};
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,7 +34,8 @@ use std::time::Duration;
 fn usage() -> ! {
     eprintln!(
         "usage: msrp_chat [--sip ADDR] [--msrp ADDR] [--user NAME] [--proxy ADDR] [--to URI] \
-         [--chunk-size N] [--timeout SECS] send-large FILE | chat [--count N] [--expect N] | \
+         [--chunk-size N] [--timeout SECS] [--relay MSRP-URI --relay-user NAME \
+         --relay-password PW] send-large FILE | chat [--count N] [--expect N] | \
          send-file FILE | listen [--out DIR] [--echo] [--busy CODE] [--sessions N] [--bye-after N]"
     );
     std::process::exit(2)
@@ -74,6 +79,33 @@ async fn main() {
                     std::process::exit(2)
                 });
                 opts.tls = Some(id);
+            }
+            "--relay" => {
+                let uri: String = value(args.next(), "--relay");
+                let r = opts.relay.get_or_insert(RelayOpts {
+                    uri: String::new(),
+                    user: String::new(),
+                    password: String::new(),
+                });
+                r.uri = uri;
+            }
+            "--relay-user" => {
+                let user: String = value(args.next(), "--relay-user");
+                if let Some(r) = opts.relay.as_mut() {
+                    r.user = user;
+                } else {
+                    eprintln!("--relay-user needs --relay first");
+                    usage()
+                }
+            }
+            "--relay-password" => {
+                let pw: String = value(args.next(), "--relay-password");
+                if let Some(r) = opts.relay.as_mut() {
+                    r.password = pw;
+                } else {
+                    eprintln!("--relay-password needs --relay first");
+                    usage()
+                }
             }
             "--timeout" => opts.timeout = Duration::from_secs(value(args.next(), "--timeout")),
             "--count" => count = Some(value(args.next(), "--count")),

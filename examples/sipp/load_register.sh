@@ -9,13 +9,13 @@
 #
 # Two ways to run it:
 # - CSCF=target/release/examples/cscf (recommended): the script writes its own configuration
-#   with the USERS subscribers in it (ports 5060/5062/5064/5065, Diameter 5868/5869, IM server
-#   5070), starts the core, runs SIPp and stops the core. With IM=0 the configuration has no
-#   iFC (no third-party REGISTER to the IM server per registration). With KEEP=1 each call is
-#   one registration only (load_register_only.xml, users stay registered) and the script
-#   reports the core's RSS before and after: the memory per registered user. The roles hand
-#   SIP datagrams to each other in memory (`in_process = true`); INPROC=0 sends every hop
-#   through the loopback sockets instead.
+#   with the USERS subscribers in it (ports BASE/+2/+4/+5, Diameter BASE+808/+809, IM server
+#   BASE+10, SIPp BASE+30; BASE=5060 by default), starts the core, runs SIPp and stops the
+#   core. With IM=0 the configuration has no iFC (no third-party REGISTER to the IM server per
+#   registration). With KEEP=1 each call is one registration only (load_register_only.xml,
+#   users stay registered) and the script reports the core's RSS before and after: the memory
+#   per registered user. The roles hand SIP datagrams to each other in memory
+#   (`in_process = true`); INPROC=0 sends every hop through the loopback sockets instead.
 # - otherwise it drives a core already running on PCSCF (default 127.0.0.1:5060) and adds the
 #   USERS subscribers through its HSS admin on ADMIN (default 127.0.0.1:5080), one curl each.
 set -euo pipefail
@@ -24,7 +24,8 @@ calls=${2:-3000}
 users=${3:-3000}
 pcscf=${PCSCF:-127.0.0.1:5060}
 admin=${ADMIN:-127.0.0.1:5080}
-sipp_port=${SIPP_PORT:-5090}
+base=${BASE:-5060}
+sipp_port=${SIPP_PORT:-$((base + 30))}
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 # shellcheck source=load_lib.sh
@@ -48,21 +49,21 @@ scenario=$here/ims_register_aka_load.xml
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 
 if [ -n "${CSCF:-}" ]; then
-  pcscf=127.0.0.1:5060
+  pcscf=127.0.0.1:$base
   {
     cat <<EOF
 domain = "ims.example.org"
 ip = "127.0.0.1"
 in_process = $([ "${INPROC:-1}" = 1 ] && echo true || echo false)
 [ports]
-pcscf = 5060
-icscf = 5062
-scscf_term = 5064
-scscf_orig = 5065
+pcscf = $base
+icscf = $((base + 2))
+scscf_term = $((base + 4))
+scscf_orig = $((base + 5))
 [hss]
-listen = "127.0.0.1:5868"
+listen = "127.0.0.1:$((base + 808))"
 [pcrf]
-listen = "127.0.0.1:5869"
+listen = "127.0.0.1:$((base + 809))"
 [registrar]
 min_expires = 60
 max_expires = 600000
@@ -71,9 +72,9 @@ default_expires = 3600
 default = "!^\\\\+(.*)\$!sip:+\\\\1@ims.example.org!"
 EOF
     if [ "${IM:-1}" = 1 ]; then
-      # the demo's iFC (third-party REGISTER, IM, SMS) and IM server, on port 5070
+      # the demo's iFC (third-party REGISTER, IM, SMS) and IM server, on port BASE+10
       awk '/^\[\[ifc\]\]/ { on = 1 } /^\[enum\]/ { on = 0 } on' "$here/../cscf/ims.toml" \
-        | sed -e 's/127\.0\.0\.1:7070/127.0.0.1:5070/; s/^port = 7070/port = 5070/; s/^msrp_port = 7073/msrp_port = 5073/; s/^store = .*//'
+        | sed -e "s/127\\.0\\.0\\.1:7070/127.0.0.1:$((base + 10))/; s/^port = 7070/port = $((base + 10))/; s/^msrp_port = 7073/msrp_port = $((base + 13))/; s/^store = .*//"
     fi
     seq 1 "$users" | subscribers_toml
   } > "$work/load.toml"

@@ -35,6 +35,35 @@ pub(crate) fn interop_tool(name: &str, install: &str) -> Option<PathBuf> {
     }
 }
 
+/// The example binary `name` that `cargo test` builds next to the test binaries
+/// (`target/<profile>/examples/`). When it is missing (`cargo test --test X` alone does not build
+/// the examples) the test is skipped after saying so, unless `IMS_REQUIRE_INTEROP=1`, where it
+/// fails.
+#[allow(dead_code)]
+pub(crate) fn example_binary(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().expect("current_exe");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binary is in target/<profile>/deps")
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    if bin.is_file() {
+        return Some(bin);
+    }
+    let required = std::env::var("IMS_REQUIRE_INTEROP").is_ok_and(|v| v == "1");
+    assert!(
+        !required,
+        "{} not built and IMS_REQUIRE_INTEROP=1 (`cargo test` builds the examples)",
+        bin.display()
+    );
+    eprintln!(
+        "SKIP: {} not built (run `cargo build --example {name}`)",
+        bin.display()
+    );
+    None
+}
+
 /// A scratch directory for one test's files (captures, SIPp logs), removed on drop unless the
 /// environment variable `keep_var` is set.
 pub(crate) struct TempDir {

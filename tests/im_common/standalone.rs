@@ -1,15 +1,21 @@
 //! For the tests that drive a stand-alone IM server or session anchor (no core in front):
 //! a UE-side client sending straight to the IM server (as the S-CSCF would), third-party
 //! REGISTERs, a scripted S-CSCF that answers INVITEs, Alice's INVITE with an MSRP offer, and a
-//! look at what the IM server wrote to Redis.
+//! look at what the IM server wrote to Redis; for `tests/im_failures.rs` and
+//! `tests/im_crash.rs`, a scripted S-CSCF answering each Request-URI as told ([`scscf`]) and
+//! the IM server configuration they share ([`im_config`]).
 
 use super::{LO, WAIT};
 use ims::net::sip::{Endpoint, EndpointConfig, Incoming};
+use ims::nf::im_server::Numbering;
 use ims::nf::im_server::{ImServer, ImServerConfig};
 use ims::sip::{Method, OwnedMessage, RequestBuilder};
 use ims::txn::ua::{Answer, InviteParams, UaEvent};
 use ims::txn::Remote;
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
@@ -268,5 +274,105 @@ pub(crate) mod redis {
         let n = c.read(&mut buf).await.ok()?;
         let text = std::str::from_utf8(&buf[..n]).ok()?;
         Some(text.lines().next()?.to_string())
+    }
+}
+
+/// How the scripted S-CSCF ([`scscf`]) treats the requests for one Request-URI.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Treat {
+    /// This final status at once.
+    Answer(u16),
+    /// This final status after the delay.
+    Late(u16, Duration),
+    /// No answer at all (the request is "in flight" for as long as the test likes).
+    Hold,
+}
+
+/// What each Request-URI gets (200 at once when not listed).
+pub(crate) type Script = Arc<Mutex<HashMap<&'static str, Treat>>>;
+
+/// A request the S-CSCF got: the status it answers (`None`: held) and the request.
+pub(crate) type Seen = mpsc::UnboundedReceiver<(Option<u16>, OwnedMessage)>;
+
+/// The scripted S-CSCF on `port`: each request is treated as the script says and handed to
+/// the returned channel (as it arrives) with the status it gets.
+pub(crate) async fn scscf(port: u16) -> (Script, Seen) {
+    let (ep, mut incoming) = bind_with_events(port, "S-CSCF").await;
+    let script: Script = Arc::default();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let s = script.clone();
+    tokio::spawn(async move {
+        while let Some(ev) = incoming.recv().await {
+            let UaEvent::IncomingRequest { txn, msg, .. } = ev else {
+                continue;
+            };
+            let ruri = msg
+                .as_message()
+                .request_uri_str()
+                .unwrap_or_default()
+                .to_string();
+            let treat = s
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(u, _)| ruri == **u)
+                .map_or(Treat::Answer(200), |(_, t)| *t);
+            match treat {
+                Treat::Answer(code) => {
+                    let _ = ep.respond(txn, Answer::new(code)).await;
+                    let _ = tx.send((Some(code), msg));
+                }
+                Treat::Late(code, after) => {
+                    let _ = tx.send((Some(code), msg));
+                    let ep = ep.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(after).await;
+                        let _ = ep.respond(txn, Answer::new(code)).await;
+                    });
+                }
+                Treat::Hold => {
+                    let _ = tx.send((None, msg));
+                }
+            }
+        }
+    });
+    (script, rx)
+}
+
+/// From now on, the requests for `who` get `t`.
+pub(crate) fn set(script: &Script, who: &'static str, t: Treat) {
+    script.lock().unwrap().insert(who, t);
+}
+
+/// An IM server on `port` toward the S-CSCF on `scscf` with `users` (number, SIP URI) in its
+/// numbering plan, network IMDNs, a 200 ms tick and a back-off of 2 s after the first attempt.
+pub(crate) fn im_config(port: u16, scscf: u16, users: &[(&str, &str)]) -> ImServerConfig {
+    let mut c = ImServerConfig::new(
+        SocketAddr::new(LO, port),
+        "ims.example.org",
+        &format!("sip:term@127.0.0.1:{scscf}"),
+    );
+    let mut n = Numbering::new();
+    for (number, uri) in users {
+        n.add(number, [*uri]);
+    }
+    c.numbering = n;
+    c.network_imdn = true;
+    c.tick = Duration::from_millis(200);
+    c.ipsmgw.retry_interval = 1;
+    c
+}
+
+/// The next request to `to`: anything else first is a failure.
+pub(crate) async fn next_to(rx: &mut Seen, to: &str, what: &str) -> (Option<u16>, OwnedMessage) {
+    let (code, m) = next(rx, what).await;
+    assert_eq!(m.as_message().request_uri_str(), Some(to), "{what}");
+    (code, m)
+}
+
+/// Nothing reaches the S-CSCF for `quiet`.
+pub(crate) async fn assert_quiet(rx: &mut Seen, quiet: Duration, why: &str) {
+    if let Ok(Some((code, m))) = tokio::time::timeout(quiet, rx.recv()).await {
+        panic!("{why}: got {code:?} {:?}", m.as_message().request_uri_str());
     }
 }

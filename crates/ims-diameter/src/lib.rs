@@ -90,6 +90,7 @@ pub mod dict;
 pub mod discovery;
 mod encode;
 mod error;
+pub mod fasthash;
 mod framer;
 pub mod grammar;
 mod message;

@@ -94,7 +94,7 @@ macro_rules! __into_push {
                 $avp.id(),
             ));
         }
-        $crate::encode::AvpValue::decode_avp_into(&$avp, &mut $out.$f)?;
+        $crate::encode::AvpValue::decode_avp_into(&{ $avp }, &mut $out.$f)?;
         $seen = true;
     }};
     (req, $out:ident, $f:ident, $seen:ident, $avp:ident, $idx:ident) => {{
@@ -105,7 +105,7 @@ macro_rules! __into_push {
                 $avp.id(),
             ));
         }
-        $crate::encode::AvpValue::decode_avp_into(&$avp, &mut $out.$f)?;
+        $crate::encode::AvpValue::decode_avp_into(&{ $avp }, &mut $out.$f)?;
         $seen = true;
     }};
     (opt, $out:ident, $f:ident, $seen:ident, $avp:ident, $idx:ident) => {{
@@ -116,10 +116,10 @@ macro_rules! __into_push {
                 $avp.id(),
             ));
         }
-        $out.$f = Some($crate::encode::AvpValue::decode_avp(&$avp)?);
+        $out.$f = Some($crate::encode::AvpValue::decode_avp(&{ $avp })?);
     }};
     (vec, $out:ident, $f:ident, $seen:ident, $avp:ident, $idx:ident) => {
-        $crate::repeated::PushDecoded::push_decoded(&mut $out.$f, &$avp)?
+        $crate::repeated::PushDecoded::push_decoded(&mut $out.$f, &{ $avp })?
     };
     (vec1, $out:ident, $f:ident, $seen:ident, $avp:ident, $idx:ident) => {
         __into_push!(vec, $out, $f, $seen, $avp, $idx)

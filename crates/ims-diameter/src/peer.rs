@@ -72,7 +72,7 @@ use crate::result::ResultCode;
 use crate::types::Address;
 use crate::Command;
 use bytes::{Bytes, BytesMut};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -661,7 +661,7 @@ pub struct Peer {
     initiator: bool,
     out: VecDeque<Output>,
     timers: [Option<Instant>; 5],
-    pending: HashMap<u32, PendingRequest>,
+    pending: crate::fasthash::FastMap<u32, PendingRequest>,
     next_hbh: u32,
     rng: u64,
     dwr_pending: bool,
@@ -719,7 +719,7 @@ impl Peer {
             initiator: false,
             out: VecDeque::new(),
             timers: [None; 5],
-            pending: HashMap::new(),
+            pending: crate::fasthash::FastMap::default(),
             next_hbh: 0,
             rng,
             dwr_pending: false,
@@ -1985,7 +1985,7 @@ pub enum Duplicate {
 pub struct Duplicates {
     window: Duration,
     max: usize,
-    seen: HashMap<(String, u32), (Instant, Option<Bytes>)>,
+    seen: crate::fasthash::FastMap<(String, u32), (Instant, Option<Bytes>)>,
     order: VecDeque<(Instant, String, u32)>,
 }
 
@@ -2001,7 +2001,7 @@ impl Duplicates {
         Duplicates {
             window,
             max: max.max(1),
-            seen: HashMap::new(),
+            seen: crate::fasthash::FastMap::default(),
             order: VecDeque::new(),
         }
     }
@@ -2021,17 +2021,34 @@ impl Duplicates {
 
     /// Checks a received request. Requests without Origin-Host are always new.
     pub fn check(&mut self, now: Instant, request: &Message<'_>) -> Duplicate {
+        self.check_origin(
+            now,
+            request.origin_host(),
+            request.end_to_end(),
+            request.hop_by_hop(),
+        )
+    }
+
+    /// [`Duplicates::check`] of a request whose Origin-Host (`None`: none or not valid),
+    /// End-to-End and Hop-by-Hop Identifiers the caller already read.
+    pub fn check_origin(
+        &mut self,
+        now: Instant,
+        origin_host: Option<&str>,
+        end_to_end: u32,
+        hop_by_hop: u32,
+    ) -> Duplicate {
         self.expire(now);
-        let Some(host) = request.origin_host() else {
+        let Some(host) = origin_host else {
             return Duplicate::New;
         };
-        let key = (host.to_ascii_lowercase(), request.end_to_end());
+        let key = (host.to_ascii_lowercase(), end_to_end);
         match self.seen.get(&key) {
             Some((_, None)) => Duplicate::InProgress,
             Some((_, Some(a))) => {
                 let mut b = BytesMut::from(&a[..]);
                 if b.len() >= 16 {
-                    b[12..16].copy_from_slice(&request.hop_by_hop().to_be_bytes());
+                    b[12..16].copy_from_slice(&hop_by_hop.to_be_bytes());
                 }
                 Duplicate::Answered(b.freeze())
             }
@@ -2057,10 +2074,15 @@ impl Duplicates {
 
     /// Records the answer sent to `request` so a duplicate gets it again.
     pub fn answered(&mut self, request: &Message<'_>, answer: Bytes) {
-        let Some(host) = request.origin_host() else {
+        self.answered_origin(request.origin_host(), request.end_to_end(), answer);
+    }
+
+    /// [`Duplicates::answered`] with the request's Origin-Host and End-to-End Identifier.
+    pub fn answered_origin(&mut self, origin_host: Option<&str>, end_to_end: u32, answer: Bytes) {
+        let Some(host) = origin_host else {
             return;
         };
-        let key = (host.to_ascii_lowercase(), request.end_to_end());
+        let key = (host.to_ascii_lowercase(), end_to_end);
         if let Some(v) = self.seen.get_mut(&key) {
             v.1 = Some(answer);
         }

@@ -112,6 +112,18 @@ pub enum Decision<'t> {
     Reject(ResultCode),
 }
 
+/// The AVPs of a request that routing reads, found in one walk
+/// ([`RoutingTable::route_avps`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RouteAvps<'m> {
+    /// The first Destination-Host, if UTF-8 (as [`Message::destination_host`]).
+    pub destination_host: Option<&'m str>,
+    /// The first Destination-Realm, if UTF-8 (as [`Message::destination_realm`]).
+    pub destination_realm: Option<&'m str>,
+    /// A Route-Record names the local host (RFC 6733 §6.1.3: a loop).
+    pub looped: bool,
+}
+
 /// The routing table of a node (RFC 6733 §2.7): checked in insertion order, the first match wins;
 /// the route with realm `"*"` is the default.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,20 +154,54 @@ impl RoutingTable {
         &self.routes
     }
 
+    /// The AVPs routing reads from a request, found in ONE walk of its top-level AVPs (for
+    /// [`RoutingTable::decide_with`], and for a caller that needs Destination-Host or
+    /// Destination-Realm too: no second walk).
+    pub fn route_avps<'m>(&self, request: &Message<'m>) -> RouteAvps<'m> {
+        let mut r = RouteAvps::default();
+        // the first occurrence of each, read as `Message::destination_host` /
+        // `destination_realm` read it (a first one that is not UTF-8 gives `None`)
+        let (mut host_seen, mut realm_seen) = (false, false);
+        for a in request.avps() {
+            if a.vendor_id() != 0 {
+                continue;
+            }
+            match a.code() {
+                c if c == dict::DESTINATION_HOST.code && !host_seen => {
+                    host_seen = true;
+                    r.destination_host = a.utf8().ok();
+                }
+                c if c == dict::DESTINATION_REALM.code && !realm_seen => {
+                    realm_seen = true;
+                    r.destination_realm = a.utf8().ok();
+                }
+                c if c == dict::ROUTE_RECORD.code && !r.looped => {
+                    r.looped = a
+                        .utf8()
+                        .is_ok_and(|h| h.eq_ignore_ascii_case(&self.local_host));
+                }
+                _ => {}
+            }
+        }
+        r
+    }
+
     /// Decides what to do with a received (or locally originated) request, RFC 6733 §6.1.4–6.1.6:
     /// a request whose Route-Record names us is a loop (3005); one for our realm without a
     /// Destination-Host, or for us, is local; one naming another host goes to that host; the
     /// others follow the first matching route (3003 when none matches).
     pub fn decide<'t>(&'t self, request: &Message<'t>) -> Decision<'t> {
-        let looped = request.find_all(dict::ROUTE_RECORD).any(|r| {
-            r.utf8()
-                .is_ok_and(|h| h.eq_ignore_ascii_case(&self.local_host))
-        });
-        if looped {
+        self.decide_with(request, &self.route_avps(request))
+    }
+
+    /// [`RoutingTable::decide`] with the request's routing AVPs already found
+    /// ([`RoutingTable::route_avps`] of the same request).
+    pub fn decide_with<'t>(&'t self, request: &Message<'_>, avps: &RouteAvps<'t>) -> Decision<'t> {
+        if avps.looped {
             return Decision::Reject(ResultCode::LoopDetected);
         }
-        let dest_host = request.destination_host();
-        let dest_realm = request.destination_realm();
+        let dest_host = avps.destination_host;
+        let dest_realm = avps.destination_realm;
         let for_us = dest_host.is_some_and(|h| h.eq_ignore_ascii_case(&self.local_host));
         let our_realm = dest_realm.is_none_or(|r| r.eq_ignore_ascii_case(&self.local_realm));
         let app = request.application_id();
@@ -508,6 +554,49 @@ mod tests {
             Route::new("cx.example.net", Action::Relay, &["hss-cx"]).for_application(dict::app::CX),
         );
         t
+    }
+
+    #[test]
+    fn route_avps_are_found_in_one_walk_as_the_message_reads_them() {
+        let t = table();
+        let m = uar("hss.example.net", Some("dra2"));
+        let msg = Message::parse(&m).unwrap();
+        let r = t.route_avps(&msg);
+        assert_eq!(r.destination_host, msg.destination_host());
+        assert_eq!(r.destination_realm, msg.destination_realm());
+        assert_eq!(
+            (r.destination_host, r.destination_realm, r.looped),
+            (Some("dra2"), Some("hss.example.net"), false)
+        );
+        assert_eq!(t.decide_with(&msg, &r), t.decide(&msg));
+        // Route-Record: another host is no loop, ours (any case) is; a second Destination-Host
+        // does not replace the first; a first one that is not UTF-8 reads as none
+        let other = add_route_record(&m, "dra1");
+        let ours = add_route_record(&other, "ICSCF.ims.example.org");
+        let mut twice = ours.clone();
+        crate::Encoder::new(&mut twice).utf8(dict::DESTINATION_HOST, "dra1");
+        let len = twice.len() as u32;
+        twice[1..4].copy_from_slice(&len.to_be_bytes()[1..]);
+        let msg = Message::parse(&other).unwrap();
+        assert!(!t.route_avps(&msg).looped);
+        let msg = Message::parse(&twice).unwrap();
+        let r = t.route_avps(&msg);
+        assert!(r.looped);
+        assert_eq!(r.destination_host, Some("dra2"));
+        assert_eq!(
+            t.decide_with(&msg, &r),
+            Decision::Reject(ResultCode::LoopDetected)
+        );
+        let mut bad = Vec::new();
+        crate::encode_message(&mut bad, Message::parse(&m).unwrap().header(), |e| {
+            e.octets(dict::DESTINATION_HOST, b"\xff\xfe");
+            e.utf8(dict::DESTINATION_HOST, "dra1");
+            e.utf8(dict::DESTINATION_REALM, "hss.example.net");
+        });
+        let msg = Message::parse(&bad).unwrap();
+        let r = t.route_avps(&msg);
+        assert_eq!((r.destination_host, msg.destination_host()), (None, None));
+        assert_eq!(r.destination_realm, Some("hss.example.net"));
     }
 
     #[test]

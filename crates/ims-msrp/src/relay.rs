@@ -298,6 +298,17 @@ struct Forwarded {
     report: bool,
 }
 
+/// Is `u` the endpoint of a binding's client URI `client`: same scheme, host, port and
+/// transport, any session-id. A client runs many sessions (RFC 4975 §5.4, one URI each) over
+/// the connection it authenticated on, and the Use-Path session-id before `u` already named
+/// that binding (RFC 4976 §6.2).
+fn same_endpoint(u: &Uri<'_>, client: &Uri<'_>) -> bool {
+    u.is_secure() == client.is_secure()
+        && u.port_or_default() == client.port_or_default()
+        && u.transport().eq_ignore_ascii_case(client.transport())
+        && (u.host() == client.host() || u.host_str().eq_ignore_ascii_case(client.host_str()))
+}
+
 /// A streamed chunk being passed through: where its parts go.
 #[derive(Debug)]
 struct Stream {
@@ -648,16 +659,24 @@ impl Relay {
             Ok(Some(e)) => e.min(self.cfg.max_expires),
             _ => self.cfg.default_expires,
         };
-        let sid = self.id();
+        let client = h
+            .from_path()
+            .map(|p| p[0].to_owned_uri())
+            .expect("checked above");
+        // a refresh (RFC 4976 §5.2: the client AUTHs again before its binding expires, on the
+        // same connection): the same Use-Path, a new expiry, so the paths it advertised hold
+        let known = self
+            .bindings
+            .iter()
+            .find(|(_, b)| b.conn == conn && b.client.uri().equivalent(&client.uri()))
+            .map(|(sid, _)| sid.clone());
+        let sid = known.unwrap_or_else(|| self.id());
         let up = self.use_uri(&sid);
         self.bindings.insert(
             sid,
             Binding {
                 conn,
-                client: h
-                    .from_path()
-                    .map(|p| p[0].to_owned_uri())
-                    .expect("checked above"),
+                client,
                 expires: now + Duration::from_secs(u64::from(expires)),
             },
         );
@@ -709,7 +728,14 @@ impl Relay {
             _ => None,
         };
         let target = match binding {
-            Some(b) if next.equivalent(&b.client.uri()) => Target::Conn(b.conn),
+            // toward the client: any of its URIs, unless the frame comes from the client
+            // itself (then it goes out, even to a URI of the same authority)
+            Some(b)
+                if next.equivalent(&b.client.uri())
+                    || (b.conn != conn && same_endpoint(next, &b.client.uri())) =>
+            {
+                Target::Conn(b.conn)
+            }
             _ => match self.ours(next) {
                 Some(_) => {
                     if may_answer {

@@ -421,3 +421,104 @@ fn relay_failures() {
     let evs: Vec<_> = std::iter::from_fn(|| net.alice.poll_event()).collect();
     assert!(evs.iter().any(|e| matches!(e, SessionEvent::Report { message_id, status: 481, .. } if *message_id == id)), "{evs:?}");
 }
+
+/// RFC 4976 §5.2: a client AUTHing again on its connection (a refresh before the binding
+/// expires) keeps its Use-Path and gets a new expiry; an AUTH on another connection is a new
+/// binding with its own Use-Path.
+#[test]
+fn a_refresh_keeps_the_use_path_and_moves_the_expiry() {
+    let now = Instant::now();
+    let mut a = relay(RELAY_A, "relayA.example.com");
+    let up = |o: AuthOutcome| match o {
+        AuthOutcome::Done { use_path, .. } => use_path[0].as_str().to_owned(),
+        o => panic!("{o:?}"),
+    };
+    let mut c = AuthClient::new(
+        uri(ALICE),
+        uri(RELAY_A),
+        "alice",
+        "wonderland",
+        Some(600),
+        1,
+    );
+    let first = up(auth(&mut a, &mut c, 1, now).0);
+    let later = now + Duration::from_secs(500);
+    let mut c = AuthClient::new(
+        uri(ALICE),
+        uri(RELAY_A),
+        "alice",
+        "wonderland",
+        Some(600),
+        2,
+    );
+    let again = up(auth(&mut a, &mut c, 1, later).0);
+    assert_eq!(first, again, "the same Use-Path");
+    assert_eq!(a.bindings(), 1);
+    a.handle_timeout(now + Duration::from_secs(700));
+    assert_eq!(a.bindings(), 1, "the refresh moved the expiry");
+    a.handle_timeout(later + Duration::from_secs(600));
+    assert_eq!(a.bindings(), 0);
+    // another connection: another binding
+    let mut c = AuthClient::new(
+        uri(ALICE),
+        uri(RELAY_A),
+        "alice",
+        "wonderland",
+        Some(600),
+        3,
+    );
+    let one = up(auth(&mut a, &mut c, 1, later).0);
+    let mut c = AuthClient::new(
+        uri(ALICE),
+        uri(RELAY_A),
+        "alice",
+        "wonderland",
+        Some(600),
+        4,
+    );
+    let two = up(auth(&mut a, &mut c, 2, later).0);
+    assert_ne!(one, two);
+    assert_eq!(a.bindings(), 2);
+}
+
+/// A client runs any number of sessions over the connection it authenticated on, one MSRP URI
+/// each (RFC 4975 §5.4): a SEND whose To-Path names the client's Use-Path and then another of
+/// its URIs (same authority, another session-id) goes on the client's connection, not to a
+/// new one; a URI of another authority after the Use-Path goes out by URI, and so does a
+/// frame the client itself sends out through its relay.
+#[test]
+fn a_clients_other_sessions_reach_it_on_its_connection() {
+    let now = Instant::now();
+    let mut a = relay(RELAY_A, "relayA.example.com");
+    let mut c = AuthClient::new(uri(ALICE), uri(RELAY_A), "alice", "wonderland", None, 1);
+    let AuthOutcome::Done { use_path, .. } = auth(&mut a, &mut c, 1, now).0 else {
+        panic!()
+    };
+    let up = use_path[0].as_str().to_owned();
+    let other_session = "msrps://alice.example.com:1234/another-one;tcp";
+    let elsewhere = "msrps://alice.example.com:1235/847rl;tcp";
+    // (from, to, where): from 7, a previous hop; from 1, Alice herself sending out through her
+    // relay to a peer whose URI has her authority (only her own exact URI would come back)
+    for (from, to, expect) in [
+        (7, other_session, Target::Conn(1)),
+        (7, elsewhere, Target::Uri(uri(elsewhere))),
+        (1, other_session, Target::Uri(uri(other_session))),
+    ] {
+        let send = ims_msrp::FrameBuilder::request("tr0001", "SEND")
+            .to_path(&format!("{up} {to}"))
+            .from_path(BOB)
+            .header("Message-ID", "msg0001")
+            .header("Byte-Range", "1-2/2")
+            .body("text/plain", &b"hi"[..])
+            .to_bytes();
+        let (f, _) = parse_frame(&send).unwrap();
+        a.handle_frame(now, from, f);
+        let outs: Vec<_> = std::iter::from_fn(|| a.poll_output()).collect();
+        let (answer, fwd): (Vec<_>, Vec<_>) = outs.iter().partition(|o| {
+            o.target == Target::Conn(from) && o.frame.head.starts_with(b"MSRP tr0001 200")
+        });
+        assert_eq!(answer.len(), 1, "the sender's hop is answered: {outs:?}");
+        assert_eq!(fwd.len(), 1, "{outs:?}");
+        assert_eq!(fwd[0].target, expect, "{to}");
+    }
+}

@@ -101,11 +101,12 @@ use ims_diameter::peer::{
 };
 use ims_diameter::routing::{
     add_route_record, redirect_answer, redirect_of, Action, Decision, RedirectCache,
-    RedirectHostUsage, Route, RoutingTable,
+    RedirectHostUsage, Route, RouteAvps, RoutingTable,
 };
 use ims_diameter::{Command, DiameterUri, Message, OwnedMessage, ResultCode};
 use std::borrow::Cow;
-use std::collections::HashMap;
+// the node's maps are consulted per message: a cheaper hasher than SipHash (per-map seed)
+use ims_diameter::fasthash::FastMap as HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -692,17 +693,17 @@ impl Node {
         Node {
             inner: Arc::new(Inner {
                 table,
-                peers: Mutex::new(HashMap::new()),
-                known: Mutex::new(HashMap::new()),
-                handlers: RwLock::new(HashMap::new()),
+                peers: Mutex::new(HashMap::default()),
+                known: Mutex::new(HashMap::default()),
+                handlers: RwLock::new(HashMap::default()),
                 e2e: Mutex::new(EndToEnd::new(secs, seed as u32)),
                 sessions: Mutex::new((secs as u32, (seed >> 32) as u32)),
                 dups: Mutex::new(Duplicates::default()),
-                dup_waiters: Mutex::new(HashMap::new()),
+                dup_waiters: Mutex::new(HashMap::default()),
                 redirects: Mutex::new(RedirectCache::new()),
                 seed: Mutex::new(seed | 1),
                 resolver: Mutex::new(None),
-                discovered: Mutex::new(HashMap::new()),
+                discovered: Mutex::new(HashMap::default()),
                 #[cfg(feature = "tls")]
                 inband_tls: Mutex::new(None),
                 #[cfg(feature = "tls")]
@@ -713,7 +714,7 @@ impl Node {
                 configured: Mutex::new(Vec::new()),
                 applications: Mutex::new(cfg.applications.clone()),
                 state_id: Mutex::new(cfg.origin_state_id),
-                peer_state_ids: Mutex::new(HashMap::new()),
+                peer_state_ids: Mutex::new(HashMap::default()),
                 restart_hooks: RwLock::new(Vec::new()),
                 cfg,
             }),
@@ -773,10 +774,14 @@ impl Node {
     /// The Origin-State-Id of a request or answer (RFC 6733 §8.16: any message may carry one),
     /// for its Origin-Host.
     fn message_origin_state(&self, view: &Message<'_>) {
-        let Some(current) = view.find(dict::ORIGIN_STATE_ID).and_then(|a| a.u32().ok()) else {
-            return;
-        };
-        if let Some(host) = view.origin_host() {
+        let (host, state) = origin_of(view);
+        self.origin_state_of(host, state);
+    }
+
+    /// [`Node::message_origin_state`] with the message's Origin-Host and Origin-State-Id
+    /// already read ([`origin_of`]).
+    fn origin_state_of(&self, origin_host: Option<&str>, state: Option<u32>) {
+        if let (Some(host), Some(current)) = (origin_host, state) {
             self.note_origin_state(host, current, false);
         }
     }
@@ -1085,7 +1090,7 @@ impl Node {
             paused: [false; 2],
             handshaking: [None; 2],
             gen: 0,
-            replies: HashMap::new(),
+            replies: HashMap::default(),
             next_tag: 0,
         };
         self.spawn(task.run(rx, addr.is_some()));
@@ -1626,11 +1631,13 @@ impl Node {
             let msg = Message::parse(&req)?;
             let app_id = msg.application_id();
             let discover = forced.is_none();
+            // Destination-Host, Destination-Realm and Route-Record found in one walk
+            let route = self.inner.table.route_avps(&msg);
             let mut candidates: Vec<Cow<'_, str>> = match forced.take() {
                 Some(f) => f.into_iter().map(Cow::Owned).collect(),
-                None => self.candidates(&msg),
+                None => self.candidates(&msg, &route),
             };
-            if let Some(realm) = msg.destination_realm().filter(|_| discover) {
+            if let Some(realm) = route.destination_realm.filter(|_| discover) {
                 if let Some(c) = self
                     .discover_for(realm, app_id, &candidates, deadline)
                     .await
@@ -1680,7 +1687,8 @@ impl Node {
     /// The peers a locally originated request may go to, in order.
     /// (Names are borrowed from the request and the routing table; only the redirect cache's
     /// and the peer table's, read under their locks, are copied, each once.)
-    fn candidates<'a>(&'a self, msg: &Message<'a>) -> Vec<Cow<'a, str>> {
+    /// `route`: the request's routing AVPs ([`RoutingTable::route_avps`]).
+    fn candidates<'a>(&'a self, msg: &Message<'a>, route: &RouteAvps<'a>) -> Vec<Cow<'a, str>> {
         let mut out: Vec<Cow<'a, str>> = Vec::with_capacity(4);
         fn push<'a>(out: &mut Vec<Cow<'a, str>>, h: Cow<'a, str>) {
             if !out.iter().any(|o| o.eq_ignore_ascii_case(&h)) {
@@ -1701,17 +1709,17 @@ impl Node {
                 }
             }
         }
-        if let Some(h) = msg.destination_host() {
+        if let Some(h) = route.destination_host {
             push(&mut out, Cow::Borrowed(h));
         }
-        if let Decision::Forward { peers, .. } = self.inner.table.decide(msg) {
+        if let Decision::Forward { peers, .. } = self.inner.table.decide_with(msg, route) {
             for p in peers {
                 push(&mut out, Cow::Borrowed(p));
             }
         }
         let app_id = msg.application_id();
         // the statuses are read in place under the lock (not cloned with their RemoteInfo)
-        let realm = msg.destination_realm();
+        let realm = route.destination_realm;
         let peers = self.inner.peers.lock().expect("peers lock");
         // only the peers not named yet (the same order as sorting all and skipping those)
         let mut others: Vec<(&str, bool)> = peers
@@ -1878,7 +1886,7 @@ impl Node {
             let _ = reply.send(Err(NodeError::NoRoute(ResultCode::UnableToDeliver)));
             return;
         };
-        let c = self.candidates(&msg);
+        let c = self.candidates(&msg, &self.inner.table.route_avps(&msg));
         let app_id = msg.application_id();
         // (the candidates borrow from the request: the peer task gets a shared reference)
         self.dispatch(&c, app_id, bytes.clone(), deadline, &[from], reply);
@@ -1899,12 +1907,15 @@ impl Node {
             .expect("handlers lock")
             .get(&(view.application_id(), view.code()))
             .cloned();
-        let decision = self.inner.table.decide(&view);
+        let route = self.inner.table.route_avps(&view);
+        let decision = self.inner.table.decide_with(&view, &route);
         match decision {
             Decision::Local => {}
             Decision::Forward { action, peers } if handler.is_none() || action != Action::Local => {
                 let peers: Vec<Cow<'_, str>> = peers.into_iter().map(Cow::Borrowed).collect();
-                return self.relay(&req, &peer, &peers).await;
+                return self
+                    .relay(&req, &peer, &peers, route.destination_realm)
+                    .await;
             }
             Decision::Forward { .. } => {}
             Decision::Redirect { hosts } => {
@@ -1919,12 +1930,12 @@ impl Node {
             }
             Decision::Reject(ResultCode::RealmNotServed) => {
                 // a realm we have no route for: discovery may find its peers (RFC 6733 §5.2)
-                if let Some(realm) = view.destination_realm().map(str::to_owned) {
+                if let Some(realm) = route.destination_realm {
                     let deadline = Instant::now() + self.inner.cfg.request_timeout;
                     let app_id = view.application_id();
-                    if let Some(c) = self.discover_for(&realm, app_id, &[], deadline).await {
+                    if let Some(c) = self.discover_for(realm, app_id, &[], deadline).await {
                         let c: Vec<Cow<'_, str>> = c.into_iter().map(Cow::Owned).collect();
-                        return self.relay(&req, &peer, &c).await;
+                        return self.relay(&req, &peer, &c, Some(realm)).await;
                     }
                 }
                 return result_answer(&view, ResultCode::RealmNotServed.code(), &self.origin());
@@ -1955,23 +1966,25 @@ impl Node {
         })
     }
 
-    /// Records the answer to a new request `m` for its duplicates and sends it to the copies
-    /// that came while it was handled; returns it (for the peer the request came from).
-    fn answered(&self, m: &OwnedMessage, a: Vec<u8>) -> Bytes {
+    /// Records the answer to a new request `m` (its Origin-Host `origin_host`, as
+    /// [`Message::origin_host`] reads it) for its duplicates and sends it to the copies that
+    /// came while it was handled; returns it (for the peer the request came from).
+    fn answered(&self, m: &OwnedMessage, origin_host: Option<&str>, a: Vec<u8>) -> Bytes {
         let view = m.view();
         // shared with the duplicate cache, not copied
         let a = Bytes::from(a);
-        self.inner
-            .dups
-            .lock()
-            .expect("dups lock")
-            .answered(&view, a.clone());
-        let waiters = view.origin_host().and_then(|h| {
-            self.inner
-                .dup_waiters
-                .lock()
-                .expect("dup waiters lock")
-                .remove(&(h.to_ascii_lowercase(), view.end_to_end()))
+        self.inner.dups.lock().expect("dups lock").answered_origin(
+            origin_host,
+            view.end_to_end(),
+            a.clone(),
+        );
+        let waiters = origin_host.and_then(|h| {
+            let mut w = self.inner.dup_waiters.lock().expect("dup waiters lock");
+            // (the lower-case key is made only when some copy waits)
+            if w.is_empty() {
+                return None;
+            }
+            w.remove(&(h.to_ascii_lowercase(), view.end_to_end()))
         });
         for (peer_tx, hop_by_hop) in waiters.into_iter().flatten() {
             let mut copy = a.to_vec();
@@ -1985,15 +1998,20 @@ impl Node {
 
     /// Relays a request (RFC 6733 §6.1.9: Route-Record added, same End-to-End Identifier) and
     /// returns the answer with the original Hop-by-Hop Identifier.
-    async fn relay(&self, req: &OwnedMessage, from: &str, peers: &[Cow<'_, str>]) -> Vec<u8> {
+    /// `realm`: the request's Destination-Realm (found by the caller).
+    async fn relay(
+        &self,
+        req: &OwnedMessage,
+        from: &str,
+        peers: &[Cow<'_, str>],
+        realm: Option<&str>,
+    ) -> Vec<u8> {
         let view = req.view();
         let fwd = add_route_record(req.bytes(), from);
         let deadline = Instant::now() + self.inner.cfg.request_timeout;
         // no usable next hop toward another realm: discovery (RFC 6733 §5.2) for relays too
         let mut peers = peers.to_vec();
-        if let Some(realm) = view
-            .destination_realm()
-            .filter(|r| !r.eq_ignore_ascii_case(&self.inner.cfg.origin_realm))
+        if let Some(realm) = realm.filter(|r| !r.eq_ignore_ascii_case(&self.inner.cfg.origin_realm))
         {
             if let Some(c) = self
                 .discover_for(realm, view.application_id(), &peers, deadline)
@@ -2054,6 +2072,29 @@ fn alternate_peer_wanted(answer: &Message<'_>) -> bool {
             .is_some_and(|rc| {
                 rc == ResultCode::TooBusy.code() || rc == ResultCode::UnableToDeliver.code()
             })
+}
+
+/// The first Origin-Host (if UTF-8) and Origin-State-Id (if 4 octets) of a message, found in
+/// one walk (as [`Message::origin_host`] and a `find` of Origin-State-Id read them).
+fn origin_of<'m>(view: &Message<'m>) -> (Option<&'m str>, Option<u32>) {
+    let (mut host, mut state) = (None, None);
+    let (mut host_seen, mut state_seen) = (false, false);
+    for a in view.avps() {
+        if a.vendor_id() != 0 {
+            continue;
+        }
+        if a.code() == dict::ORIGIN_HOST.code && !host_seen {
+            host_seen = true;
+            host = a.utf8().ok();
+        } else if a.code() == dict::ORIGIN_STATE_ID.code && !state_seen {
+            state_seen = true;
+            state = a.u32().ok();
+        }
+        if host_seen && state_seen {
+            break;
+        }
+    }
+    (host, state)
 }
 
 /// Appends Destination-Host when the request has none.
@@ -2608,21 +2649,23 @@ impl PeerTask {
     }
 
     fn on_request(&mut self, m: OwnedMessage) {
+        let view = m.view();
+        // Origin-Host and Origin-State-Id found in one walk, for both uses below
+        let (origin_host, state) = origin_of(&view);
         // a restarted origin's requests are forgotten before this one is checked
-        self.node.message_origin_state(&m.view());
+        self.node.origin_state_of(origin_host, state);
         let dup = self
             .node
             .inner
             .dups
             .lock()
             .expect("dups lock")
-            .check(now(), &m.view());
+            .check_origin(now(), origin_host, view.end_to_end(), view.hop_by_hop());
         match dup {
             Duplicate::InProgress => {
                 // the first copy is still being handled (maybe for a connection that is gone
                 // since, which is why this copy came): this one gets the same answer
-                let view = m.view();
-                if let Some(host) = view.origin_host() {
+                if let Some(host) = origin_host {
                     let key = (host.to_ascii_lowercase(), view.end_to_end());
                     self.node
                         .inner
@@ -2653,7 +2696,7 @@ impl PeerTask {
                 let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
                 match fut.as_mut().poll(&mut cx) {
                     std::task::Poll::Ready(a) => {
-                        let a = self.node.answered(&m, a);
+                        let a = self.node.answered(&m, origin_host, a);
                         let _ = self.peer.send_answer(now(), &a);
                     }
                     std::task::Poll::Pending => {
@@ -2661,7 +2704,7 @@ impl PeerTask {
                         let tx = self.tx.clone();
                         self.node.spawn(async move {
                             let a = fut.await;
-                            let a = node.answered(&m, a);
+                            let a = node.answered(&m, m.view().origin_host(), a);
                             let _ = tx.send(Cmd::Answer(a));
                         });
                     }

@@ -907,15 +907,16 @@ impl Task {
     }
 }
 
-/// Authenticates to an MSRP relay (RFC 4976 §5) on `stream`, a connection to that relay the
+/// Authenticates to an MSRP relay (RFC 4976 §5) on `stream` (TCP, or TLS for an `msrps:`
+/// relay), a connection to that relay the
 /// client then keeps for its sessions (its Use-Path URIs lead back over it): AUTH, the 401
 /// challenge, AUTH with digest credentials, 200 with `Use-Path` — what the client puts before
 /// its own URI in its SDP `a=path`. Returns the Use-Path and the Expires granted; an error when
 /// the relay refuses ([`io::ErrorKind::PermissionDenied`], the status in the message), answers
 /// nothing usable within `wait`, or closes. Reads no further than the last response (nothing
 /// else arrives before the AUTH succeeds), so [`MsrpConnection::spawn`] takes the stream next.
-pub async fn relay_auth(
-    stream: &mut TcpStream,
+pub async fn relay_auth<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
     client: &mut ims_msrp::relay::AuthClient,
     wait: Duration,
 ) -> io::Result<(Vec<ims_msrp::UriBuf>, u32)> {
@@ -956,16 +957,24 @@ pub async fn relay_auth(
 
 /// An MSRP relay (RFC 4976) on tokio around the sans-IO [`ims_msrp::relay::Relay`]: clients
 /// AUTH on their connection and get a Use-Path; SEND and REPORT requests are forwarded hop by
-/// hop (To-Path and From-Path rewritten, each hop answered by the relay). Over TCP, next hops
-/// by IP literal only (no DNS).
+/// hop (To-Path and From-Path rewritten, each hop answered by the relay). Next hops by IP
+/// literal only (no DNS).
 ///
 /// A frame for a next hop goes on the connection a request *from* that very URI last arrived
 /// on (an endpoint that connected to the relay, RFC 4975 §5.4: its session is bound to that
 /// connection, so what is meant for it must come back the same way), else on a connection the
-/// relay opened to that authority, else on a new one.
+/// relay opened to that authority, else on a new one (opened in the background; what is
+/// meant for it waits in its queue meanwhile, in order).
 ///
-/// Meant for tests and interop set-ups: plain TCP only (no `msrps:`), and no back-pressure —
-/// what waits for a next hop that stops reading stays queued in memory.
+/// Back-pressure: each connection's outbound queue holds at most [`RELAY_QUEUE`] octets
+/// before the readers feeding it pause: a reader that has put frames on a queue above that
+/// bound reads nothing more until the queue drains below it (TCP flow control toward the
+/// sender). A receiver that stops reading therefore holds at most that bound (plus one read,
+/// 64 KiB, per connection feeding it) in the relay, and slows only the connections sending to
+/// it.
+///
+/// TLS (`msrps:`, feature `tls`): `MsrpRelay::start_tls` takes TLS on its listener and
+/// opens TLS to `msrps:` next hops, both with one `ims_net::tls::TlsConfig`.
 #[derive(Debug)]
 pub struct MsrpRelay {
     addr: std::net::SocketAddr,
@@ -975,6 +984,10 @@ pub struct MsrpRelay {
 
 /// Most next-hop URIs remembered with the connection their requests came on.
 const RELAY_LEARNT: usize = 4096;
+
+/// Most octets queued toward one connection of [`MsrpRelay`] before the readers feeding it
+/// stop reading.
+pub const RELAY_QUEUE: usize = 1 << 20;
 
 /// An MSRP URI as a key equal for equivalent URIs (RFC 4975 §6.1: host and scheme without
 /// regard to case, the session-id with it).
@@ -988,34 +1001,106 @@ fn hop_key(u: &ims_msrp::Uri<'_>) -> String {
     )
 }
 
+type BoxRd = Box<dyn AsyncRead + Send + Unpin>;
+type BoxWr = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// One connection's outbound queue.
+#[derive(Debug)]
+struct OutQ {
+    tx: mpsc::UnboundedSender<Bytes>,
+    /// Octets queued and not yet written.
+    queued: AtomicUsize,
+    /// The writer ended (or the connection never opened): nothing waits for room any more.
+    closed: AtomicBool,
+    /// Signalled as the writer takes frames, and when it ends.
+    room: Notify,
+}
+
+impl OutQ {
+    fn push(&self, b: Bytes) {
+        self.queued.fetch_add(b.len(), Ordering::AcqRel);
+        if self.tx.send(b).is_err() {
+            self.closed.store(true, Ordering::Release);
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.queued.load(Ordering::Acquire) > RELAY_QUEUE && !self.closed.load(Ordering::Acquire)
+    }
+
+    /// Waits until the queue is at or below [`RELAY_QUEUE`] (or its connection is gone).
+    async fn wait_room(&self) {
+        loop {
+            let n = self.room.notified();
+            tokio::pin!(n);
+            n.as_mut().enable();
+            if !self.full() {
+                return;
+            }
+            n.await;
+        }
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.room.notify_waiters();
+    }
+}
+
 #[derive(Debug)]
 struct RelayShared {
     core: std::sync::Mutex<ims_msrp::relay::Relay>,
     limits: Limits,
     next: std::sync::atomic::AtomicU64,
-    /// Writers of the open connections.
-    conns: std::sync::Mutex<HashMap<u64, mpsc::UnboundedSender<Bytes>>>,
-    /// Connections we opened, by authority.
-    opened: std::sync::Mutex<HashMap<std::net::SocketAddr, u64>>,
+    /// Outbound queues of the open connections (and of those being opened).
+    conns: std::sync::Mutex<HashMap<u64, Arc<OutQ>>>,
+    /// Connections we opened, by authority (and TLS).
+    opened: std::sync::Mutex<HashMap<(std::net::SocketAddr, bool), u64>>,
     /// Previous-hop URI ([`hop_key`]) → the connection its request came on.
     learnt: std::sync::Mutex<(HashMap<String, u64>, VecDeque<String>)>,
-    out: mpsc::UnboundedSender<ims_msrp::relay::RelayOutput>,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::TlsConfig>,
 }
 
 impl MsrpRelay {
-    /// Listens on `listener`; `cfg.uri` should name its address. `users` may AUTH.
+    /// Listens on `listener` (TCP); `cfg.uri` should name its address. `users` may AUTH.
     pub fn start(
         listener: tokio::net::TcpListener,
         cfg: ims_msrp::relay::RelayConfig,
         users: &[(&str, &str)],
         seed: u64,
     ) -> io::Result<MsrpRelay> {
+        Self::start_with(listener, cfg, users, seed, None)
+    }
+
+    /// As [`MsrpRelay::start`] over TLS (`msrps:`, RFC 4975 §14; feature `tls`): every
+    /// connection accepted on `listener` runs the server handshake with `tls`, and next hops
+    /// named by `msrps:` URIs are reached with its client side (its trust decides which
+    /// certificates are accepted). `cfg.uri` should be an `msrps:` URI.
+    #[cfg(feature = "tls")]
+    pub fn start_tls(
+        listener: tokio::net::TcpListener,
+        cfg: ims_msrp::relay::RelayConfig,
+        users: &[(&str, &str)],
+        seed: u64,
+        tls: crate::tls::TlsConfig,
+    ) -> io::Result<MsrpRelay> {
+        Self::start_with(listener, cfg, users, seed, Some(tls))
+    }
+
+    fn start_with(
+        listener: tokio::net::TcpListener,
+        cfg: ims_msrp::relay::RelayConfig,
+        users: &[(&str, &str)],
+        seed: u64,
+        #[cfg(feature = "tls")] tls: Option<crate::tls::TlsConfig>,
+        #[cfg(not(feature = "tls"))] _tls: Option<()>,
+    ) -> io::Result<MsrpRelay> {
         let addr = listener.local_addr()?;
         let mut core = ims_msrp::relay::Relay::new(cfg, seed);
         for (u, p) in users {
             core.add_user(u, p);
         }
-        let (out, out_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(RelayShared {
             core: std::sync::Mutex::new(core),
             limits: Limits::default(),
@@ -1023,18 +1108,17 @@ impl MsrpRelay {
             conns: std::sync::Mutex::default(),
             opened: std::sync::Mutex::default(),
             learnt: std::sync::Mutex::default(),
-            out,
+            #[cfg(feature = "tls")]
+            tls,
         });
         let mut tasks = Vec::new();
         let s = shared.clone();
         tasks.push(tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let _ = stream.set_nodelay(true);
-                s.clone().attach(stream);
+                s.clone().accepted(stream);
             }
         }));
-        let s = shared.clone();
-        tasks.push(tokio::spawn(s.dispatch(out_rx)));
         let s = shared.clone();
         tasks.push(tokio::spawn(async move {
             loop {
@@ -1062,12 +1146,26 @@ impl MsrpRelay {
         self.shared.core.lock().expect("relay lock").bindings()
     }
 
+    /// Octets queued toward all connections and not yet written (see [`RELAY_QUEUE`]).
+    pub fn queued_bytes(&self) -> usize {
+        self.shared
+            .conns
+            .lock()
+            .expect("relay conns")
+            .values()
+            .map(|q| q.queued.load(Ordering::Acquire))
+            .sum()
+    }
+
     /// Stops listening and forwarding (open connections close as their tasks end).
     pub fn shutdown(&self) {
         for t in &self.tasks {
             t.abort();
         }
-        self.shared.conns.lock().expect("relay conns").clear();
+        let conns = std::mem::take(&mut *self.shared.conns.lock().expect("relay conns"));
+        for q in conns.values() {
+            q.close();
+        }
     }
 }
 
@@ -1078,23 +1176,76 @@ impl Drop for MsrpRelay {
 }
 
 impl RelayShared {
-    /// Runs a connection: a writer task and a reader feeding the relay core.
-    fn attach(self: Arc<Self>, stream: TcpStream) -> u64 {
+    /// A new outbound queue (its connection may still be opening) and its receiving end.
+    fn queue(&self) -> (u64, Arc<OutQ>, mpsc::UnboundedReceiver<Bytes>) {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let (mut rd, mut wr) = stream.into_split();
-        let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
-        self.conns.lock().expect("relay conns").insert(id, tx);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let q = Arc::new(OutQ {
+            tx,
+            queued: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            room: Notify::new(),
+        });
+        self.conns
+            .lock()
+            .expect("relay conns")
+            .insert(id, q.clone());
+        (id, q, rx)
+    }
+
+    /// A connection a client or previous hop opened to us (TLS first when configured).
+    fn accepted(self: Arc<Self>, stream: TcpStream) {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = self.tls.clone() {
+            tokio::spawn(async move {
+                let Ok(Ok(s)) =
+                    tokio::time::timeout(Duration::from_secs(10), tls.accept(stream)).await
+                else {
+                    return;
+                };
+                let (rd, wr) = tokio::io::split(s);
+                let (id, q, rx) = self.queue();
+                self.run(id, q, rx, Box::new(rd), Box::new(wr));
+            });
+            return;
+        }
+        let (rd, wr) = stream.into_split();
+        let (id, q, rx) = self.queue();
+        self.run(id, q, rx, Box::new(rd), Box::new(wr));
+    }
+
+    /// Runs a connection: a writer draining its queue and a reader feeding the relay core.
+    fn run(
+        self: Arc<Self>,
+        id: u64,
+        q: Arc<OutQ>,
+        mut rx: mpsc::UnboundedReceiver<Bytes>,
+        mut rd: BoxRd,
+        mut wr: BoxWr,
+    ) {
+        let wq = q.clone();
         tokio::spawn(async move {
             while let Some(b) = rx.recv().await {
-                if wr.write_all(&b).await.is_err() {
+                let n = b.len();
+                let ok = wr.write_all(&b).await.is_ok();
+                wq.queued.fetch_sub(n, Ordering::AcqRel);
+                wq.room.notify_waiters();
+                if !ok {
                     break;
                 }
             }
+            wq.close();
         });
         tokio::spawn(async move {
             let mut framer = Framer::new(self.limits.clone());
             let mut buf = vec![0u8; 64 * 1024];
+            // the queues this connection's frames went to since the last read
+            let mut fed: Vec<Arc<OutQ>> = Vec::new();
             loop {
+                // back-pressure: read no more while a queue we fed is full
+                for q in fed.drain(..) {
+                    q.wait_room().await;
+                }
                 let n = match rd.read(&mut buf).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) => n,
@@ -1113,18 +1264,25 @@ impl RelayShared {
                     self.learn(id, &ev);
                     let mut core = self.core.lock().expect("relay lock");
                     core.handle_event(tokio::time::Instant::now().into_std(), id, ev);
+                    // in the core's order, onto the queues (none of this waits)
                     while let Some(o) = core.poll_output() {
-                        let _ = self.out.send(o);
+                        if let Some(q) = self.deliver(o) {
+                            if !fed.iter().any(|f| Arc::ptr_eq(f, &q)) {
+                                fed.push(q);
+                            }
+                        }
                     }
                 }
             }
             self.closed(id);
         });
-        id
+        let _ = q;
     }
 
     fn closed(&self, id: u64) {
-        self.conns.lock().expect("relay conns").remove(&id);
+        if let Some(q) = self.conns.lock().expect("relay conns").remove(&id) {
+            q.close();
+        }
         self.opened
             .lock()
             .expect("relay opened")
@@ -1162,33 +1320,25 @@ impl RelayShared {
         }
     }
 
-    /// Writes what the core emits, opening connections to new next hops in order.
-    async fn dispatch(
-        self: Arc<Self>,
-        mut rx: mpsc::UnboundedReceiver<ims_msrp::relay::RelayOutput>,
-    ) {
+    /// Puts what the core emitted on its target's queue; the queue, when there is one.
+    fn deliver(self: &Arc<Self>, o: ims_msrp::relay::RelayOutput) -> Option<Arc<OutQ>> {
         use ims_msrp::relay::Target;
-        while let Some(o) = rx.recv().await {
-            let conn = match &o.target {
-                Target::Conn(c) => Some(*c),
-                Target::Uri(u) => self.next_hop(u).await,
-            };
-            let Some(tx) =
-                conn.and_then(|c| self.conns.lock().expect("relay conns").get(&c).cloned())
-            else {
-                continue;
-            };
-            for part in o.frame.parts() {
-                if !part.is_empty() {
-                    let _ = tx.send(part.clone());
-                }
+        let q = match &o.target {
+            Target::Conn(c) => self.conns.lock().expect("relay conns").get(c).cloned(),
+            Target::Uri(u) => self.next_hop(u),
+        }?;
+        for part in o.frame.parts() {
+            if !part.is_empty() {
+                q.push(part.clone());
             }
         }
+        Some(q)
     }
 
-    /// The connection toward the next hop `u` (see [`MsrpRelay`]).
-    async fn next_hop(self: &Arc<Self>, u: &ims_msrp::UriBuf) -> Option<u64> {
-        let live = |c: &u64| self.conns.lock().expect("relay conns").contains_key(c);
+    /// The queue toward the next hop `u` (see [`MsrpRelay`]): a connection opening in the
+    /// background when there is none yet.
+    fn next_hop(self: &Arc<Self>, u: &ims_msrp::UriBuf) -> Option<Arc<OutQ>> {
+        let get = |c: u64| self.conns.lock().expect("relay conns").get(&c).cloned();
         let learnt = self
             .learnt
             .lock()
@@ -1196,32 +1346,166 @@ impl RelayShared {
             .0
             .get(&hop_key(&u.uri()))
             .copied();
-        if let Some(c) = learnt.filter(live) {
-            return Some(c);
+        if let Some(q) = learnt.and_then(get) {
+            return Some(q);
         }
         let uri = u.uri();
         let host = uri.host_str().trim_start_matches('[').trim_end_matches(']');
         let ip: std::net::IpAddr = host.parse().ok()?;
         let authority = std::net::SocketAddr::new(ip, uri.port_or_default());
-        let opened = self
-            .opened
-            .lock()
-            .expect("relay opened")
-            .get(&authority)
-            .copied();
-        if let Some(c) = opened.filter(live) {
-            return Some(c);
+        let key = (authority, uri.is_secure());
+        let opened = self.opened.lock().expect("relay opened").get(&key).copied();
+        if let Some(q) = opened.and_then(get) {
+            return Some(q);
         }
-        let stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(authority))
-            .await
-            .ok()?
-            .ok()?;
-        let _ = stream.set_nodelay(true);
-        let c = self.clone().attach(stream);
-        self.opened
-            .lock()
-            .expect("relay opened")
-            .insert(authority, c);
-        Some(c)
+        #[cfg(feature = "tls")]
+        let tls = if key.1 { Some(self.tls.clone()?) } else { None };
+        #[cfg(not(feature = "tls"))]
+        if key.1 {
+            return None;
+        }
+        let (id, q, rx) = self.queue();
+        self.opened.lock().expect("relay opened").insert(key, id);
+        let me = self.clone();
+        tokio::spawn(async move {
+            let connected =
+                tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(authority)).await;
+            let Ok(Ok(stream)) = connected else {
+                me.closed(id);
+                return;
+            };
+            let _ = stream.set_nodelay(true);
+            #[cfg(feature = "tls")]
+            if let Some(tls) = tls {
+                let hs = tokio::time::timeout(Duration::from_secs(10), tls.connect(stream, None));
+                let Ok(Ok(s)) = hs.await else {
+                    me.closed(id);
+                    return;
+                };
+                let (rd, wr) = tokio::io::split(s);
+                let q = me.conns.lock().expect("relay conns").get(&id).cloned();
+                if let Some(q) = q {
+                    me.run(id, q, rx, Box::new(rd), Box::new(wr));
+                }
+                return;
+            }
+            let (rd, wr) = stream.into_split();
+            let q = me.conns.lock().expect("relay conns").get(&id).cloned();
+            if let Some(q) = q {
+                me.run(id, q, rx, Box::new(rd), Box::new(wr));
+            }
+        });
+        Some(q)
+    }
+}
+
+#[cfg(test)]
+mod relay_tests {
+    use super::*;
+    use ims_msrp::relay::{AuthClient, RelayConfig};
+    use ims_msrp::UriBuf;
+
+    const WAIT: Duration = Duration::from_secs(30);
+
+    /// A relay on an ephemeral port with the user bob; its URI.
+    async fn relay() -> (MsrpRelay, String) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let uri = format!("msrp://127.0.0.1:{};tcp", l.local_addr().unwrap().port());
+        let cfg = RelayConfig::new(UriBuf::parse(&uri).unwrap(), "relay.test");
+        let r = MsrpRelay::start(l, cfg, &[("bob", "bob-pw")], 11).unwrap();
+        (r, uri)
+    }
+
+    fn send(to: &str, n: usize, body: &[u8]) -> Vec<u8> {
+        FrameBuilder::request(&format!("tid{n:06}"), "SEND")
+            .to_path(to)
+            .from_path("msrp://127.0.0.1:9/alice1;tcp")
+            .header("Message-ID", &format!("msg{n:06}"))
+            .header("Byte-Range", &format!("1-{}/{}", body.len(), body.len()))
+            .header("Failure-Report", "no")
+            .body("text/plain", Bytes::copy_from_slice(body))
+            .to_bytes()
+    }
+
+    /// A receiver behind the relay that stops reading: the relay queues at most
+    /// [`RELAY_QUEUE`] (plus one read) for it and stops reading the sender, whose writes stall
+    /// once the socket buffers on the way are full, instead of buffering the flood; once the
+    /// receiver reads again, everything the sender wrote arrives, in order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_receiver_that_stops_reading_pauses_the_sender_not_the_relays_memory() {
+        let (relay, relay_uri) = relay().await;
+        // Bob authenticates, then reads nothing for now
+        let bob_uri = "msrp://127.0.0.1:9/bob1;tcp";
+        let mut bob = TcpStream::connect(relay.local_addr()).await.unwrap();
+        let mut auth = AuthClient::new(
+            UriBuf::parse(bob_uri).unwrap(),
+            UriBuf::parse(&relay_uri).unwrap(),
+            "bob",
+            "bob-pw",
+            None,
+            3,
+        );
+        let (use_path, _) = relay_auth(&mut bob, &mut auth, WAIT).await.unwrap();
+        let to = format!("{} {bob_uri}", use_path[0].as_str());
+        // Alice writes SENDs of 16 KiB; what the relay answers her is read and dropped
+        let alice = TcpStream::connect(relay.local_addr()).await.unwrap();
+        let (mut ard, mut awr) = alice.into_split();
+        tokio::spawn(async move {
+            let mut b = vec![0u8; 65536];
+            while matches!(ard.read(&mut b).await, Ok(n) if n > 0) {}
+        });
+        let body = vec![b'x'; 16 * 1024];
+        let limit = 48 << 20;
+        let mut written = 0usize;
+        let mut sent = 0usize;
+        let stalled = loop {
+            let f = send(&to, sent, &body);
+            match tokio::time::timeout(Duration::from_secs(3), awr.write_all(&f)).await {
+                Ok(r) => {
+                    r.unwrap();
+                    written += f.len();
+                    sent += 1;
+                    if written > limit {
+                        break false;
+                    }
+                }
+                // the write could not complete: the relay stopped reading Alice
+                Err(_) => break true,
+            }
+        };
+        assert!(
+            stalled,
+            "the relay read {written} bytes for a receiver that reads nothing"
+        );
+        let queued = relay.queued_bytes();
+        assert!(
+            queued <= RELAY_QUEUE + 128 * 1024,
+            "the relay holds {queued} bytes for Bob"
+        );
+        // the write in progress was cut by the timeout mid-frame: Alice finishes nothing more,
+        // Bob reads everything the relay passes on; every complete SEND arrives, in order
+        let mut framer = Framer::new(Limits::default());
+        let mut next = 0usize;
+        let got = tokio::time::timeout(WAIT, async {
+            loop {
+                while let Some(ev) = framer.poll().unwrap() {
+                    if let Event::Frame(f) = ev {
+                        if f.head.is_request() {
+                            assert_eq!(f.head.message_id(), Some(format!("msg{next:06}").as_str()));
+                            assert_eq!(f.body.len(), body.len());
+                            next += 1;
+                        }
+                    }
+                }
+                if next >= sent {
+                    return;
+                }
+                let n = bob.read_buf(framer.buffer_mut()).await.unwrap();
+                assert!(n > 0, "the relay closed Bob's connection");
+            }
+        })
+        .await;
+        assert!(got.is_ok(), "Bob got {next} of {sent} SENDs");
+        relay.shutdown();
     }
 }

@@ -118,6 +118,26 @@ pub struct ImSessionConfig {
     /// offered the other one. `None`: such offers get 488, and no bridging.
     #[cfg(feature = "tls")]
     pub msrps: Option<ims_net::tls::Identity>,
+    /// The anchor's own MSRP relay (RFC 4976), e.g. at the edge of its network: at start the
+    /// anchor connects to it and authenticates (AUTH, digest), puts its Use-Path before its
+    /// own URI in every `a=path` it sends (with the relay in `c=`/`m=`), sends all MSRP
+    /// through that one connection (To-Path: the Use-Path, then the party's path) and gets
+    /// the parties' frames on it; it refreshes the binding (AUTH again on that connection)
+    /// halfway through each granted Expires. Plain TCP legs (`msrp:`) only. `None`: parties
+    /// reach the anchor's listener directly.
+    pub relay: Option<AnchorRelay>,
+}
+
+/// The anchor's own MSRP relay ([`ImSessionConfig::relay`]).
+#[derive(Debug, Clone)]
+pub struct AnchorRelay {
+    /// The relay's URI without session-id, its host an IP literal
+    /// (`msrp://192.0.2.7:2855;tcp`).
+    pub uri: String,
+    /// Digest user name.
+    pub user: String,
+    /// Digest password.
+    pub password: String,
 }
 
 impl Default for ImSessionConfig {
@@ -134,6 +154,7 @@ impl Default for ImSessionConfig {
             linger: Duration::from_secs(2),
             #[cfg(feature = "tls")]
             msrps: None,
+            relay: None,
         }
     }
 }
@@ -346,6 +367,8 @@ struct Anchor {
     state: Mutex<State>,
     stats: Arc<Stats>,
     switch: Arc<Switch>,
+    /// Our own relay, when configured.
+    relay: Option<RelayLink>,
 }
 
 fn random_id(len: usize) -> String {
@@ -375,6 +398,10 @@ pub async fn start(cfg: ImSessionConfig) -> Result<ImSessionHandle, ImSessionErr
         .advertised_host
         .clone()
         .unwrap_or_else(|| msrp.ip().to_string());
+    let link = match &cfg.relay {
+        Some(r) => Some(relay_link(r, &host, msrp.port()).await?),
+        None => None,
+    };
     let (tx, rx) = mpsc::unbounded_channel();
     let t0 = tokio::spawn(async move {
         let mut incoming: Incoming = incoming;
@@ -384,7 +411,7 @@ pub async fn start(cfg: ImSessionConfig) -> Result<ImSessionHandle, ImSessionErr
             }
         }
     });
-    let mut h = run(cfg, host, listener, ep, rx);
+    let mut h = run(cfg, host, listener, ep, rx, link);
     h.tasks.push(t0);
     Ok(h)
 }
@@ -405,7 +432,139 @@ pub async fn start_on(
         .advertised_host
         .clone()
         .unwrap_or_else(|| msrp.ip().to_string());
-    Ok(run(cfg, host, listener, endpoint, events))
+    let link = match &cfg.relay {
+        Some(r) => Some(relay_link(r, &host, msrp.port()).await?),
+        None => None,
+    };
+    Ok(run(cfg, host, listener, endpoint, events, link))
+}
+
+/// How long an AUTH exchange with our relay may take.
+const RELAY_AUTH_WAIT: Duration = Duration::from_secs(10);
+
+/// The anchor's link to its own relay ([`ImSessionConfig::relay`]).
+#[derive(Debug)]
+struct RelayLink {
+    /// The relay's host and port (what `c=`/`m=` name).
+    host: String,
+    port: u16,
+    /// Its Use-Path (a refresh may change it: later sessions take the new one).
+    use_path: Mutex<Vec<String>>,
+}
+
+/// What a connected and authenticated relay link needs to run.
+struct RelayStart {
+    stream: tokio::net::TcpStream,
+    at: SocketAddr,
+    link: RelayLink,
+    /// Our URI in the AUTH (the relay's binding names it; a refresh repeats it).
+    local: ims_msrp::UriBuf,
+    relay: ims_msrp::UriBuf,
+    expires: u32,
+}
+
+fn auth_client(
+    cfg: &AnchorRelay,
+    local: &ims_msrp::UriBuf,
+    relay: &ims_msrp::UriBuf,
+) -> ims_msrp::relay::AuthClient {
+    let seed = u64::from_le_bytes(crate::runtime::random16()[..8].try_into().unwrap_or([7; 8]));
+    ims_msrp::relay::AuthClient::new(
+        local.clone(),
+        relay.clone(),
+        &cfg.user,
+        &cfg.password,
+        None,
+        seed,
+    )
+}
+
+/// Connects to our relay and authenticates (RFC 4976 §5).
+async fn relay_link(
+    cfg: &AnchorRelay,
+    host: &str,
+    port: u16,
+) -> Result<RelayStart, ImSessionError> {
+    let bad = |why: &str| {
+        ImSessionError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("MSRP relay {}: {why}", cfg.uri),
+        ))
+    };
+    let relay = ims_msrp::UriBuf::parse(&cfg.uri).map_err(|_| bad("not an MSRP URI"))?;
+    let (rhost, rport) = {
+        let u = relay.uri();
+        (u.host_str().to_owned(), u.port_or_default())
+    };
+    let ip: std::net::IpAddr = rhost
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .map_err(|_| bad("the host is not an IP address"))?;
+    let at = SocketAddr::new(ip, rport);
+    let own = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
+    let local = ims_msrp::UriBuf::parse(&format!("msrp://{own}:{port}/{};tcp", random_id(16)))
+        .map_err(|_| bad("our own URI"))?;
+    let mut stream = tokio::time::timeout(RELAY_AUTH_WAIT, tokio::net::TcpStream::connect(at))
+        .await
+        .map_err(|_| bad("connect timed out"))??;
+    let _ = stream.set_nodelay(true);
+    let mut client = auth_client(cfg, &local, &relay);
+    let (use_path, expires) =
+        ims_net::msrp::relay_auth(&mut stream, &mut client, RELAY_AUTH_WAIT).await?;
+    Ok(RelayStart {
+        stream,
+        at,
+        link: RelayLink {
+            host: rhost
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            port: rport,
+            use_path: Mutex::new(use_path.iter().map(|u| u.as_str().to_owned()).collect()),
+        },
+        local,
+        relay,
+        expires,
+    })
+}
+
+/// Refreshes our relay binding halfway through each Expires (sooner after a failure).
+async fn refresh_relay(
+    anchor: Arc<Anchor>,
+    conn: Arc<switch::Conn>,
+    local: ims_msrp::UriBuf,
+    relay: ims_msrp::UriBuf,
+    mut expires: u32,
+) {
+    let Some(cfg) = anchor.cfg.relay.clone() else {
+        return;
+    };
+    loop {
+        tokio::time::sleep(Duration::from_secs(u64::from(expires.max(2) / 2))).await;
+        let mut client = auth_client(&cfg, &local, &relay);
+        match anchor
+            .switch
+            .relay_auth(&conn, &mut client, RELAY_AUTH_WAIT)
+            .await
+        {
+            Ok((up, e)) => {
+                if let Some(l) = &anchor.relay {
+                    *l.use_path.lock().expect("use-path lock") =
+                        up.iter().map(|u| u.as_str().to_owned()).collect();
+                }
+                expires = e;
+            }
+            Err(e) => {
+                eprintln!("im anchor: refreshing the MSRP relay binding failed: {e}");
+                expires = expires.min(40);
+            }
+        }
+    }
 }
 
 fn run(
@@ -414,6 +573,7 @@ fn run(
     listener: TcpListener,
     ep: Endpoint,
     events: mpsc::UnboundedReceiver<UaEvent>,
+    relay: Option<RelayStart>,
 ) -> ImSessionHandle {
     let msrp = listener
         .local_addr()
@@ -428,6 +588,14 @@ fn run(
     );
     #[cfg(not(feature = "tls"))]
     let fingerprint = None;
+    let switch = Arc::new(switch);
+    let (link, relayed) = match relay {
+        Some(r) => {
+            let conn = switch.adopt_relay(r.stream, r.at);
+            (Some(r.link), Some((conn, r.local, r.relay, r.expires)))
+        }
+        None => (None, None),
+    };
     let anchor = Arc::new(Anchor {
         cfg,
         fingerprint,
@@ -436,16 +604,27 @@ fn run(
         ep: ep.clone(),
         state: Mutex::new(State::default()),
         stats: stats.clone(),
-        switch: Arc::new(switch),
+        switch,
+        relay: link,
     });
-    let t1 = tokio::spawn(sip_loop(anchor.clone(), events));
-    let t2 = tokio::spawn(accept_loop(anchor, listener));
+    let mut tasks = Vec::new();
+    if let Some((conn, local, relay, expires)) = relayed {
+        tasks.push(tokio::spawn(refresh_relay(
+            anchor.clone(),
+            conn,
+            local,
+            relay,
+            expires,
+        )));
+    }
+    tasks.push(tokio::spawn(sip_loop(anchor.clone(), events)));
+    tasks.push(tokio::spawn(accept_loop(anchor, listener)));
     ImSessionHandle {
         sip: ep.local_addr(),
         msrp,
         endpoint: ep,
         stats,
-        tasks: vec![t1, t2],
+        tasks,
     }
 }
 
@@ -661,6 +840,46 @@ impl Anchor {
         format!("{scheme}://{host}:{}/{sid};tcp", self.msrp_port)
     }
 
+    /// `sdp` rewritten for a party ([`rewrite_sdp`]) with our MSRP URI `own` on that leg:
+    /// behind our relay ([`ImSessionConfig::relay`]) the path is its Use-Path, then `own`,
+    /// and `c=`/`m=` name the relay (the first hop, RFC 4976 §6.1); else `own` alone.
+    fn rewrite(
+        &self,
+        sdp: &Sdp<'_>,
+        idx: usize,
+        own: &str,
+        setup: &str,
+        fingerprint: Option<&str>,
+    ) -> String {
+        match &self.relay {
+            Some(r) => {
+                let path = self.via_relay(&[own.to_owned()]).join(" ");
+                rewrite_sdp(sdp, idx, &r.host, r.port, &path, setup, fingerprint)
+            }
+            None => rewrite_sdp(
+                sdp,
+                idx,
+                &self.host,
+                self.msrp_port,
+                own,
+                setup,
+                fingerprint,
+            ),
+        }
+    }
+
+    /// A path through our relay: its Use-Path first (what we send goes to it, RFC 4976 §6.1),
+    /// then `path`; `path` itself without a relay.
+    fn via_relay(&self, path: &[String]) -> Vec<String> {
+        match &self.relay {
+            Some(r) => {
+                let up = r.use_path.lock().expect("use-path lock").clone();
+                up.into_iter().chain(path.iter().cloned()).collect()
+            }
+            None => path.to_vec(),
+        }
+    }
+
     /// Our fingerprint for a leg: `Some` on `msrps:` legs.
     fn ours(&self, tls: bool) -> Option<&str> {
         self.fingerprint.as_deref().filter(|_| tls)
@@ -727,15 +946,7 @@ impl Anchor {
         // B is offered `actpass`: it answers `passive` (or nothing: the default) and the
         // anchor connects, or `active` and B connects to the anchor.
         let a_active = setup_of(&sdp, idx).as_deref() == Some("passive");
-        let offer = rewrite_sdp(
-            &sdp,
-            idx,
-            &self.host,
-            self.msrp_port,
-            &uri_b,
-            "actpass",
-            self.ours(tls),
-        );
+        let offer = self.rewrite(&sdp, idx, &uri_b, "actpass", self.ours(tls));
         // The Route set the S-CSCF left after our own entry (its `odi` URI): the B leg goes
         // back along it, so the S-CSCF continues its iFC evaluation and routes to the callee
         // (TS 24.229 §5.7.5). Without one, the configured route and next hop.
@@ -798,17 +1009,9 @@ impl Anchor {
         let bridge = self.fingerprint.is_some().then(|| {
             let alt_sid = random_id(16);
             let alt_uri = self.msrp_uri(&alt_sid, !tls);
-            let offer = rewrite_sdp(
-                &sdp,
-                idx,
-                &self.host,
-                self.msrp_port,
-                &alt_uri,
-                "actpass",
-                self.ours(!tls),
-            );
+            let offer = self.rewrite(&sdp, idx, &alt_uri, "actpass", self.ours(!tls));
             let route = Arc::new(Route::new(&sid_a, &uri_a, &alt_sid, &alt_uri));
-            route.side(Leg::A).set_path(&a_path);
+            route.side(Leg::A).set_path(&self.via_relay(&a_path));
             route.side(Leg::A).set_tls(a_fp.filter(|_| tls));
             let mut params = params.clone();
             params.body = Some(("application/sdp".into(), offer.clone().into_bytes()));
@@ -820,7 +1023,7 @@ impl Anchor {
         });
         // known to the switch from now on: B may connect as soon as it answers
         let route = Arc::new(Route::new(&sid_a, &uri_a, &sid_b, &uri_b));
-        route.side(Leg::A).set_path(&a_path);
+        route.side(Leg::A).set_path(&self.via_relay(&a_path));
         route.side(Leg::A).set_tls(a_fp.filter(|_| tls));
         if tls {
             // B may answer `active` and connect over TLS before we read its fingerprint
@@ -929,16 +1132,14 @@ impl Anchor {
         }
         let we_connect = setup_of(sdp, idx).as_deref() == Some("passive");
         let side = c.route.side(leg);
-        let answer = rewrite_sdp(
+        let answer = self.rewrite(
             sdp,
             idx,
-            &self.host,
-            self.msrp_port,
             side.uri(),
             if we_connect { "active" } else { "passive" },
             self.ours(leg_tls),
         );
-        side.set_path(&new_path);
+        side.set_path(&self.via_relay(&new_path));
         side.set_tls(ms.fingerprint.filter(|_| leg_tls));
         // before the 200 goes out: the party's first frame on its new connection binds it
         let old = self.switch.detach(&c.route, leg);
@@ -1086,7 +1287,7 @@ impl Anchor {
                 .reject(a_txn, 488, "no MSRP stream in the answer")
                 .await;
         };
-        route.side(Leg::B).set_path(&b_stream.path);
+        route.side(Leg::B).set_path(&self.via_relay(&b_stream.path));
         route
             .side(Leg::B)
             .set_tls(b_stream.fingerprint.filter(|_| b_tls));
@@ -1094,15 +1295,7 @@ impl Anchor {
         // default) → we connect to B
         let b_active = setup_of(&sdp, idx).as_deref() == Some("active");
         let a_setup = if a_active { "active" } else { "passive" };
-        let answer = rewrite_sdp(
-            &sdp,
-            idx,
-            &self.host,
-            self.msrp_port,
-            route.side(Leg::A).uri(),
-            a_setup,
-            self.ours(tls),
-        );
+        let answer = self.rewrite(&sdp, idx, route.side(Leg::A).uri(), a_setup, self.ours(tls));
         if let Some(c) = self.state.lock().expect("state lock").calls.get_mut(&id) {
             c.a_sdp = answer.clone();
         }

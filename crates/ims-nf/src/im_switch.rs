@@ -521,6 +521,8 @@ pub(super) struct Switch {
     pending: Mutex<PendingMap<Fwd>>,
     /// Our bind SENDs waiting for their response.
     binds: Mutex<HashMap<String, oneshot::Sender<u16>>>,
+    /// Our AUTHs to our own relay waiting for their response (RFC 4976 §5.2 refresh).
+    auths: Mutex<HashMap<String, oneshot::Sender<Head>>>,
     /// Connections we opened, by authority (reused for later sessions toward it).
     outgoing: tokio::sync::Mutex<HashMap<Dest, Arc<Conn>>>,
     next_conn: AtomicU64,
@@ -646,6 +648,7 @@ impl Switch {
             routes: Mutex::default(),
             pending: Mutex::default(),
             binds: Mutex::default(),
+            auths: Mutex::default(),
             outgoing: tokio::sync::Mutex::default(),
             next_conn: AtomicU64::new(1),
             #[cfg(feature = "tls")]
@@ -741,6 +744,69 @@ impl Switch {
         }
         // the writer flushes what is queued, then shuts the connection down
         c.wake.notify_one();
+    }
+
+    /// The connection to our own MSRP relay (RFC 4976; authenticated on `s` already): every
+    /// session side whose path starts with the relay's Use-Path goes through it (it is the
+    /// connection [`Switch::connect_side`] finds for that authority), and frames the relay
+    /// forwards to us arrive on it and bind their sides to it. It stays open with no session
+    /// bound.
+    pub(super) fn adopt_relay(self: &Arc<Self>, s: TcpStream, at: SocketAddr) -> Arc<Conn> {
+        let dest: Dest = (at, None);
+        let c = self.conn(s, Some(dest));
+        // a reservation never given back: not closed when its last session ends
+        c.bound.fetch_add(1, Ordering::AcqRel);
+        if let Ok(mut out) = self.outgoing.try_lock() {
+            out.insert(dest, c.clone());
+        }
+        c
+    }
+
+    /// An AUTH exchange (RFC 4976 §5) on `conn`, a connection to our relay the switch already
+    /// reads: a refresh of the binding before it expires. Returns the Use-Path and Expires.
+    pub(super) async fn relay_auth(
+        &self,
+        conn: &Arc<Conn>,
+        client: &mut ims_msrp::relay::AuthClient,
+        wait: Duration,
+    ) -> std::io::Result<(Vec<ims_msrp::UriBuf>, u32)> {
+        use ims_msrp::relay::AuthOutcome;
+        let mut request = Bytes::from(client.start());
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let mut framer = Framer::new(Limits::default());
+            framer.push(&request);
+            let tid = match framer.poll() {
+                Ok(Some(Event::Frame(f))) => f.head.transaction_id().to_owned(),
+                _ => String::new(),
+            };
+            let (tx, rx) = oneshot::channel();
+            self.auths
+                .lock()
+                .expect("auths lock")
+                .insert(tid.clone(), tx);
+            conn.control(request);
+            let head = match tokio::time::timeout_at(deadline, rx).await {
+                Ok(Ok(h)) => h,
+                _ => {
+                    self.auths.lock().expect("auths lock").remove(&tid);
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "no AUTH answer from the relay",
+                    ));
+                }
+            };
+            match client.handle_response(&head) {
+                AuthOutcome::Send(next) => request = next.into(),
+                AuthOutcome::Done { use_path, expires } => return Ok((use_path, expires)),
+                AuthOutcome::Failed(code) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::PermissionDenied,
+                        format!("relay refused AUTH: {code}"),
+                    ))
+                }
+            }
+        }
     }
 
     /// A connection (TCP or TLS, split in halves): its reader and writer start.
@@ -1262,6 +1328,8 @@ impl Switch {
         let Some(fwd) = fwd else {
             if let Some(tx) = self.binds.lock().expect("binds lock").remove(tid) {
                 let _ = tx.send(code);
+            } else if let Some(tx) = self.auths.lock().expect("auths lock").remove(tid) {
+                let _ = tx.send(h.clone());
             }
             return;
         };

@@ -426,6 +426,9 @@ async fn targets(
     out
 }
 
+/// Carries out a routing decision. The proxy's commands are posted, not awaited (they run in
+/// order on the proxy task; a failure comes back as [`ProxyEvent::Failed`], see
+/// [`command_failed`]): only the location of a next hop may wait.
 async fn apply(
     proxy: &ProxyEndpoint,
     server: ims_txn::TxnId,
@@ -435,7 +438,7 @@ async fn apply(
 ) {
     match decision {
         Decision::Reply(code) => {
-            let _ = proxy.reply(server, code).await;
+            let _ = proxy.post_reply(server, code);
         }
         Decision::ReplyWith(code, headers) => {
             let m = msg.as_message();
@@ -445,22 +448,22 @@ async fn apply(
             }
             match OwnedMessage::parse_datagram(Bytes::from(b.to_vec())) {
                 Ok(r) => {
-                    let _ = proxy.respond(server, r).await;
+                    let _ = proxy.post_respond(server, r);
                 }
                 Err(_) => {
-                    let _ = proxy.reply(server, code).await;
+                    let _ = proxy.post_reply(server, code);
                 }
             }
         }
         Decision::Discard => {
-            let _ = proxy.discard(server).await;
+            let _ = proxy.post_discard(server);
         }
         Decision::Forward(fwd) => {
             let t = targets(proxy, fwd, msg, next_hop_uri).await;
             if t.is_empty() {
-                let _ = proxy.reply(server, 404).await;
+                let _ = proxy.post_reply(server, 404);
             } else {
-                let _ = proxy.forward_with(server, t, ForkMode::Parallel).await;
+                let _ = proxy.post_forward_with(server, t, ForkMode::Parallel);
             }
         }
     }
@@ -469,8 +472,19 @@ async fn apply(
 async fn relay_ack(proxy: &ProxyEndpoint, msg: OwnedMessage, next_hop_uri: String) {
     if let Ok(r) = proxy.locate(&next_hop_uri).await {
         if let Some(remote) = r.into_iter().next() {
-            let _ = proxy.forward_stateless(msg, remote).await;
+            let _ = proxy.post_forward_stateless(msg, remote);
         }
+    }
+}
+
+/// A command posted to a role's proxy failed ([`ProxyEvent::Failed`]). The roles treat it as
+/// they treated the error of an awaited command: nothing to undo (the transaction is gone or
+/// was answered meanwhile, e.g. a CANCEL or a timeout overtook the decision; a stateless ACK
+/// could not be sent), so it is only logged at debug level (`IMS_DEBUG_PROXY=1` prints it).
+fn command_failed(role: &str, server: Option<ims_txn::TxnId>, error: &ims_txn::TxnError) {
+    static DEBUG: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *DEBUG.get_or_init(|| std::env::var_os("IMS_DEBUG_PROXY").is_some_and(|v| v == "1")) {
+        eprintln!("{role}: proxy command for {server:?} failed: {error}");
     }
 }
 
@@ -509,7 +523,7 @@ impl<C: crate::cx::CxClient> IcscfRegister<'_, C> {
             match self.send(msg, &scscf).await {
                 Ok(resp) => return self.relay(server, resp).await,
                 Err(RegisterFailure::Refused(status)) => {
-                    let _ = self.proxy.reply(server, status).await;
+                    let _ = self.proxy.post_reply(server, status);
                     return;
                 }
                 Err(RegisterFailure::NoAnswer(status)) => failure = status,
@@ -519,7 +533,7 @@ impl<C: crate::cx::CxClient> IcscfRegister<'_, C> {
                 Ok(None) | Err(_) => break,
             }
         }
-        let _ = self.proxy.reply(server, failure).await;
+        let _ = self.proxy.post_reply(server, failure);
     }
 
     /// Sends `msg` to `scscf` and waits (at most [`IcscfRegister::wait`]) for its final
@@ -561,17 +575,17 @@ impl<C: crate::cx::CxClient> IcscfRegister<'_, C> {
     async fn relay(&self, server: ims_txn::TxnId, resp: OwnedMessage) {
         let m = resp.as_message();
         if m.status() == Some(503) {
-            let _ = self.proxy.reply(server, 500).await;
+            let _ = self.proxy.post_reply(server, 500);
             return;
         }
         let mut e = m.edit();
         e.pop_via();
         match e.to_owned_message() {
             Ok(out) => {
-                let _ = self.proxy.respond(server, out).await;
+                let _ = self.proxy.post_respond(server, out);
             }
             Err(_) => {
-                let _ = self.proxy.reply(server, 500).await;
+                let _ = self.proxy.post_reply(server, 500);
             }
         }
     }
@@ -952,6 +966,9 @@ impl ImsCore {
                         ProxyEvent::Ack { msg, next_hop_uri } => {
                             let proxy = proxy.clone();
                             jobs.push(async move { relay_ack(&proxy, msg, next_hop_uri).await });
+                        }
+                        ProxyEvent::Failed { server, error } => {
+                            command_failed("i-cscf", server, &error)
                         }
                         _ => {}
                     }
@@ -1541,11 +1558,23 @@ impl ScscfServices {
             now,
             &hex_id(),
         );
-        match OwnedMessage::parse_datagram(Bytes::from(o.response)) {
-            Ok(resp) => {
+        // the first NOTIFY (`o.notify`) waits 50 ms below: the response need not be awaited;
+        // without it a terminating NOTIFY may follow at once, so it waits until the proxy has
+        // sent the response
+        match (
+            OwnedMessage::parse_datagram(Bytes::from(o.response)),
+            &o.notify,
+        ) {
+            (Ok(resp), Some(_)) => {
+                let _ = proxy.post_respond(server, resp);
+            }
+            (Ok(resp), None) => {
                 let _ = proxy.respond(server, resp).await;
             }
-            Err(_) => {
+            (Err(_), Some(_)) => {
+                let _ = proxy.post_reply(server, 500);
+            }
+            (Err(_), None) => {
                 let _ = proxy.reply(server, 500).await;
             }
         }
@@ -1648,12 +1677,20 @@ async fn scscf_loop(
                         let o = scscf.register(&m, now, random16()).await;
                         // one buffer, shared by the response sent and the event (no copy)
                         let response = Bytes::from(o.response);
-                        match OwnedMessage::parse_datagram(response.clone()) {
-                            Ok(resp) => {
+                        // with an event (NOTIFYs, third-party REGISTERs from our UAC follow),
+                        // wait until the proxy has sent the response, so they come after it
+                        match (OwnedMessage::parse_datagram(response.clone()), &o.event) {
+                            (Ok(resp), Some(_)) => {
                                 let _ = proxy.respond(server, resp).await;
                             }
-                            Err(_) => {
+                            (Ok(resp), None) => {
+                                let _ = proxy.post_respond(server, resp);
+                            }
+                            (Err(_), Some(_)) => {
                                 let _ = proxy.reply(server, 500).await;
+                            }
+                            (Err(_), None) => {
+                                let _ = proxy.post_reply(server, 500);
                             }
                         }
                         if let Some(ev) = o.event {
@@ -1684,6 +1721,7 @@ async fn scscf_loop(
                 let proxy = proxy.clone();
                 jobs.push(async move { relay_ack(&proxy, msg, next_hop_uri).await });
             }
+            ProxyEvent::Failed { server, error } => command_failed("s-cscf", server, &error),
             _ => {}
         }
     }
@@ -1796,7 +1834,7 @@ impl<R: RxClient> PcscfRelease<R> {
 
     /// A reg event NOTIFY of one of the P-CSCF's subscriptions (it reaches the proxy port, the
     /// subscriptions' Contact): applied, answered, and the calls of de-registered UEs released.
-    async fn on_reg_notify(
+    fn on_reg_notify(
         self: &Arc<Self>,
         proxy: &ProxyEndpoint,
         server: ims_txn::TxnId,
@@ -1809,7 +1847,7 @@ impl<R: RxClient> PcscfRelease<R> {
         // the BYEs go over the de-registered UEs' SAs, which end once they are answered
         let status = o.status;
         if o.releases.is_empty() && o.removed.is_empty() {
-            let _ = proxy.reply(server, status).await;
+            let _ = proxy.post_reply(server, status);
             return;
         }
         let me = self.clone();
@@ -1824,7 +1862,7 @@ impl<R: RxClient> PcscfRelease<R> {
             }
             me.pcscf.end_sas(&o.removed);
         });
-        let _ = proxy.reply(server, status).await;
+        let _ = proxy.post_reply(server, status);
     }
 
     /// Sends the reg event SUBSCRIBEs when due: after each 200 to a REGISTER (`due` is
@@ -1892,6 +1930,10 @@ async fn pcscf_loop<R: RxClient>(
     // from one) or toward the core
     let mut to_ue: std::collections::HashMap<ims_txn::TxnId, bool> =
         std::collections::HashMap::new();
+    // the key in `pending` of each initial INVITE's server transaction: its final response
+    // removes it there by key (no scan of the shared table per final response)
+    let mut pending_of: std::collections::HashMap<ims_txn::TxnId, (String, bool)> =
+        std::collections::HashMap::new();
     // the Rx exchanges, reg event NOTIFYs and forwarding run as jobs of this task: the state
     // is updated in event order here, the awaits (Diameter answers, the proxy's commands) do
     // not hold up the next event
@@ -1911,15 +1953,14 @@ async fn pcscf_loop<R: RxClient>(
                     && m.request_uri_str()
                         .is_some_and(|u| u.starts_with(release.notify_contact.as_str()))
                 {
-                    let (release, proxy) = (release.clone(), proxy.clone());
-                    jobs.push(async move { release.on_reg_notify(&proxy, server, &msg).await });
+                    release.on_reg_notify(&proxy, server, &msg);
                     continue;
                 }
                 let from_core = popped_route.as_deref().is_some_and(|r| r.contains("term@"))
                     || (remote.addr.ip() == core_ip && core_ports.contains(&remote.addr.port()));
                 // TS 33.203 §7: a UE with SAs is heard only over them
                 if !from_core && !pcscf.admits(&m, remote.addr, protected) {
-                    let _ = proxy.discard(server).await;
+                    let _ = proxy.post_discard(server);
                     continue;
                 }
                 if let Some(a) = pcscf.rx_on_end(&m, !from_core) {
@@ -1934,10 +1975,12 @@ async fn pcscf_loop<R: RxClient>(
                 if let (true, Some(call_id)) =
                     (initial_invite, m.header(ims_sip::HeaderName::CallId))
                 {
+                    let key = (call_id.to_string(), !from_core);
                     pending
                         .lock()
                         .expect("pending lock")
-                        .insert((call_id.to_string(), !from_core), (proxy.clone(), server));
+                        .insert(key.clone(), (proxy.clone(), server));
+                    pending_of.insert(server, key);
                 }
                 let d = if from_core {
                     pcscf.from_core(&m)
@@ -1968,15 +2011,19 @@ async fn pcscf_loop<R: RxClient>(
             }
             ProxyEvent::Final { server, .. } => {
                 to_ue.remove(&server);
-                pending
-                    .lock()
-                    .expect("pending lock")
-                    .retain(|_, (_, s)| *s != server);
+                if let Some(key) = pending_of.remove(&server) {
+                    let mut p = pending.lock().expect("pending lock");
+                    // a later INVITE of the same call and side may hold the key now
+                    if p.get(&key).is_some_and(|(_, s)| *s == server) {
+                        p.remove(&key);
+                    }
+                }
             }
             ProxyEvent::Ack { msg, next_hop_uri } => {
                 let proxy = proxy.clone();
                 jobs.push(async move { relay_ack(&proxy, msg, next_hop_uri).await });
             }
+            ProxyEvent::Failed { server, error } => command_failed("p-cscf", server, &error),
             _ => {}
         }
     }
@@ -2001,18 +2048,33 @@ mod local {
     /// What the wakers and [`Spawner`]s share with the owning task.
     #[derive(Default)]
     struct Shared {
-        /// Slots woken since the owning task last ran them.
-        woken: Mutex<Vec<usize>>,
+        /// Set when `queue` holds something the owner has not taken yet (a slot woken, a job
+        /// handed in): the owner locks `queue` only then, and is woken once per batch.
+        pending: AtomicBool,
+        queue: Mutex<Queue>,
+    }
+
+    /// The part of [`Shared`] behind its lock.
+    #[derive(Default)]
+    struct Queue {
+        /// Slots woken since the owning task last took them.
+        woken: Vec<usize>,
         /// Jobs handed in by [`Spawner::spawn`], not in a slot yet.
-        inbox: Mutex<Vec<Job>>,
+        inbox: Vec<Job>,
         /// The owning task's waker (as of its last poll).
-        owner: Mutex<Option<Waker>>,
+        owner: Option<Waker>,
     }
 
     impl Shared {
-        fn wake_owner(&self) {
-            if let Some(w) = &*self.owner.lock().expect("owner lock") {
-                w.wake_by_ref();
+        /// Queues something with `f` and wakes the owner unless a wake-up is pending already
+        /// (it has not taken the queue since: it will see this too).
+        fn queue(&self, f: impl FnOnce(&mut Queue)) {
+            let mut q = self.queue.lock().expect("queue lock");
+            f(&mut q);
+            if !self.pending.swap(true, Ordering::AcqRel) {
+                if let Some(w) = &q.owner {
+                    w.wake_by_ref();
+                }
             }
         }
     }
@@ -2032,12 +2094,7 @@ mod local {
 
         fn wake_by_ref(self: &Arc<Self>) {
             if !self.queued.swap(true, Ordering::AcqRel) {
-                self.shared
-                    .woken
-                    .lock()
-                    .expect("woken lock")
-                    .push(self.slot);
-                self.shared.wake_owner();
+                self.shared.queue(|q| q.woken.push(self.slot));
             }
         }
     }
@@ -2056,8 +2113,14 @@ mod local {
         free: Vec<usize>,
         live: usize,
         shared: Arc<Shared>,
-        /// Scratch for the woken slots of one pass.
+        /// The slots to poll at the next pass: added by [`LocalTasks::push`] (no lock) and
+        /// taken from the shared queue.
+        ready: Vec<usize>,
+        /// Scratch: the slots of one pass, and the jobs handed in taken from the queue.
         batch: Vec<usize>,
+        handed: Vec<Job>,
+        /// The waker last given to the shared queue (compared without its lock).
+        owner: Option<Waker>,
     }
 
     /// Hands jobs to a [`LocalTasks`] from anywhere (another task, or one of its own jobs).
@@ -2067,8 +2130,8 @@ mod local {
     impl Spawner {
         /// Runs `job` on the owning task (dropped, never run, once that task has ended).
         pub(super) fn spawn(&self, job: impl Future<Output = ()> + Send + 'static) {
-            self.0.inbox.lock().expect("inbox lock").push(Box::pin(job));
-            self.0.wake_owner();
+            let job: Job = Box::pin(job);
+            self.0.queue(|q| q.inbox.push(job));
         }
     }
 
@@ -2079,7 +2142,10 @@ mod local {
                 free: Vec::new(),
                 live: 0,
                 shared: Arc::default(),
+                ready: Vec::new(),
                 batch: Vec::new(),
+                handed: Vec::new(),
+                owner: None,
             }
         }
 
@@ -2116,7 +2182,7 @@ mod local {
             self.live += 1;
             // queued for its first poll (the owner polls its jobs before it waits again)
             self.slots[slot].waker.queued.store(true, Ordering::Release);
-            self.shared.woken.lock().expect("woken lock").push(slot);
+            self.ready.push(slot);
         }
 
         /// Jobs not finished yet.
@@ -2128,24 +2194,31 @@ mod local {
         /// Polls the jobs woken (or added) since the last pass, once each; a job woken again
         /// meanwhile runs at the next pass (the owner was woken for it), so a job that keeps
         /// waking itself cannot starve the owner's own work. A job that panics is dropped, as
-        /// tokio drops a task that panics.
+        /// tokio drops a task that panics. The shared queue is locked only when something was
+        /// queued in it (or the owner's waker changed).
         pub(super) fn poll_jobs(&mut self, cx: &mut Context<'_>) {
-            {
-                let mut owner = self.shared.owner.lock().expect("owner lock");
-                if !owner.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                    *owner = Some(cx.waker().clone());
-                }
+            if !self.owner.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                let w = cx.waker().clone();
+                self.shared.queue.lock().expect("queue lock").owner = Some(w.clone());
+                self.owner = Some(w);
             }
-            let handed: Vec<Job> =
-                std::mem::take(&mut *self.shared.inbox.lock().expect("inbox lock"));
-            for job in handed {
-                self.insert(job);
+            if self.shared.pending.swap(false, Ordering::AcqRel) {
+                {
+                    let mut q = self.shared.queue.lock().expect("queue lock");
+                    self.ready.append(&mut q.woken);
+                    std::mem::swap(&mut self.handed, &mut q.inbox);
+                }
+                let mut handed = std::mem::take(&mut self.handed);
+                for job in handed.drain(..) {
+                    self.insert(job);
+                }
+                self.handed = handed;
+            }
+            if self.ready.is_empty() {
+                return;
             }
             let mut batch = std::mem::take(&mut self.batch);
-            std::mem::swap(
-                &mut batch,
-                &mut *self.shared.woken.lock().expect("woken lock"),
-            );
+            std::mem::swap(&mut batch, &mut self.ready);
             for &i in &batch {
                 let slot = &mut self.slots[i];
                 slot.waker.queued.store(false, Ordering::Release);
@@ -2240,6 +2313,76 @@ mod local {
             assert_eq!(tasks.len(), 0);
             // slots are reused
             assert_eq!(tasks.slots.len(), 2);
+        }
+
+        /// Counts the wake-ups of the owning task.
+        #[derive(Default)]
+        struct Owner(std::sync::atomic::AtomicUsize);
+
+        impl Wake for Owner {
+            fn wake(self: Arc<Self>) {
+                self.wake_by_ref();
+            }
+
+            fn wake_by_ref(self: &Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+
+        /// A job that counts its polls and parks its waker where the test can wake it.
+        fn parked(
+            polls: Arc<std::sync::atomic::AtomicUsize>,
+            waker: Arc<Mutex<Option<Waker>>>,
+        ) -> impl Future<Output = ()> + Send + 'static {
+            std::future::poll_fn(move |cx| {
+                polls.fetch_add(1, Ordering::SeqCst);
+                *waker.lock().unwrap() = Some(cx.waker().clone());
+                Poll::<()>::Pending
+            })
+        }
+
+        #[test]
+        fn the_owner_is_woken_once_per_batch_and_each_woken_job_polled_once() {
+            let owner = Arc::new(Owner::default());
+            let owner_waker = Waker::from(owner.clone());
+            let mut cx = Context::from_waker(&owner_waker);
+            let mut tasks = LocalTasks::new();
+            let polls: Vec<_> = (0..2)
+                .map(|_| Arc::new(std::sync::atomic::AtomicUsize::new(0)))
+                .collect();
+            let wakers: Vec<_> = (0..2).map(|_| Arc::new(Mutex::new(None))).collect();
+            for (p, w) in polls.iter().zip(&wakers) {
+                tasks.push(parked(p.clone(), w.clone()));
+            }
+            let count = |i: usize| polls[i].load(Ordering::SeqCst);
+            let wake = |i: usize| wakers[i].lock().unwrap().as_ref().unwrap().wake_by_ref();
+            // pushed jobs run at the next pass without waking the owner
+            tasks.poll_jobs(&mut cx);
+            assert_eq!((count(0), count(1)), (1, 1));
+            assert_eq!(owner.0.load(Ordering::SeqCst), 0);
+            // nothing queued: a pass polls nothing
+            tasks.poll_jobs(&mut cx);
+            assert_eq!((count(0), count(1)), (1, 1));
+            // three wake-ups of two jobs before the owner runs: one wake-up of the owner, each
+            // job polled once
+            wake(0);
+            wake(1);
+            wake(0);
+            assert_eq!(owner.0.load(Ordering::SeqCst), 1);
+            tasks.poll_jobs(&mut cx);
+            assert_eq!((count(0), count(1)), (2, 2));
+            // once the owner has taken the queue, the next wake-up (here a job handed in)
+            // wakes it again, and the job runs at its next pass
+            let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let r = ran.clone();
+            tasks.spawner().spawn(async move {
+                r.fetch_add(1, Ordering::SeqCst);
+            });
+            assert_eq!(owner.0.load(Ordering::SeqCst), 2);
+            tasks.poll_jobs(&mut cx);
+            assert_eq!(ran.load(Ordering::SeqCst), 1);
+            assert_eq!((count(0), count(1)), (2, 2));
+            assert_eq!(tasks.len(), 2);
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

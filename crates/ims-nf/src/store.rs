@@ -58,7 +58,7 @@ impl RegistrationRecord {
         // a field holding the decimal text of `n`
         let put_num = |out: &mut Vec<u8>, n: u64| {
             let mut buf = [0u8; 20];
-            put(out, dec(&mut buf, n));
+            put(out, ims_sip::decimal(&mut buf, n));
         };
         // `=value`, or empty for `None`
         let put_opt = |out: &mut Vec<u8>, v: Option<&str>| match v {
@@ -235,24 +235,9 @@ impl RegistrationRecord {
     }
 }
 
-/// The decimal digits of `n` (what `n.to_string()` writes), in `buf`.
-fn dec(buf: &mut [u8; 20], mut n: u64) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    &buf[i..]
-}
-
 /// Appends the decimal digits of `n`.
 fn push_dec(out: &mut Vec<u8>, n: u64) {
-    let mut buf = [0u8; 20];
-    out.extend_from_slice(dec(&mut buf, n));
+    out.extend_from_slice(ims_sip::decimal(&mut [0; 20], n));
 }
 
 /// A store failure.

@@ -247,7 +247,9 @@ impl<'a, 'm> Edit<'a, 'm> {
             });
         }
         let new = n - 1;
-        self.set(HeaderName::MaxForwards, Cow::Owned(new.to_string()));
+        let mut v = String::with_capacity(3);
+        crate::push_decimal(&mut v, u64::from(new));
+        self.set(HeaderName::MaxForwards, Cow::Owned(v));
         Ok(new)
     }
     /// Replaces the body (and Content-Type when given); Content-Length is rewritten on output.
@@ -303,13 +305,29 @@ impl<'a, 'm> Edit<'a, 'm> {
         let new_len = self.body.as_ref().map(|(b, _)| b.len());
         let mut wrote_cl = false;
         let mut wrote_ct = false;
+        // adjacent original lines copied in one piece: the start and end in `head` of the run
+        // not yet written (a bare-LF line is written alone, normalised)
+        let mut run = (0, 0);
+        let flush = |out: &mut Vec<u8>, run: &mut (usize, usize)| {
+            if run.1 > run.0 {
+                out.extend_from_slice(&head[run.0..run.1]);
+            }
+            *run = (0, 0);
+        };
         for s in &self.slots {
             let name = self.slot_name(s);
+            // everything but a plain copied line writes at once: what is pending goes first
+            if !matches!(s, Slot::Keep(_))
+                || (new_len.is_some()
+                    && matches!(name, HeaderName::ContentLength | HeaderName::ContentType))
+            {
+                flush(out, &mut run);
+            }
             if let Some(len) = new_len {
                 if name == HeaderName::ContentLength {
                     if !wrote_cl {
                         out.extend_from_slice(b"Content-Length: ");
-                        out.extend_from_slice(len.to_string().as_bytes());
+                        out.extend_from_slice(crate::decimal(&mut [0; 20], len as u64));
                         out.extend_from_slice(b"\r\n");
                         wrote_cl = true;
                     }
@@ -330,13 +348,20 @@ impl<'a, 'm> Edit<'a, 'm> {
             match s {
                 Slot::Keep(i) => {
                     let h = &msg.index().headers[*i as usize];
-                    rec(out.len(), LinePiece::Copied(*i));
-                    out.extend_from_slice(&head[h.start()..h.end()]);
                     // a bare-LF input line is normalised to CRLF
                     if head[h.end() - 1] == b'\n' && head[h.end() - 2] != b'\r' {
-                        out.pop();
+                        flush(out, &mut run);
+                        rec(out.len(), LinePiece::Copied(*i));
+                        out.extend_from_slice(&head[h.start()..h.end() - 1]);
                         out.extend_from_slice(b"\r\n");
+                        continue;
                     }
+                    if run.1 != h.start() {
+                        flush(out, &mut run);
+                        run = (h.start(), h.start());
+                    }
+                    rec(out.len() + (run.1 - run.0), LinePiece::Copied(*i));
+                    run.1 = h.end();
                 }
                 Slot::Replace(i, v) => {
                     let h = &msg.index().headers[*i as usize];
@@ -355,6 +380,7 @@ impl<'a, 'm> Edit<'a, 'm> {
                 }
             }
         }
+        flush(out, &mut run);
         if let Some((body, ct)) = &self.body {
             if !wrote_ct {
                 if let Some(ct) = ct {
@@ -365,7 +391,7 @@ impl<'a, 'm> Edit<'a, 'm> {
             }
             if !wrote_cl {
                 out.extend_from_slice(b"Content-Length: ");
-                out.extend_from_slice(body.len().to_string().as_bytes());
+                out.extend_from_slice(crate::decimal(&mut [0; 20], body.len() as u64));
                 out.extend_from_slice(b"\r\n");
             }
             out.extend_from_slice(b"\r\n");
@@ -434,7 +460,13 @@ impl<'a, 'm> Edit<'a, 'm> {
             Some(l) => l.len(),
             None => self.msg.start_line_str().len(),
         };
-        OwnedMessage::assemble(Bytes::from(out), sl_end, idx, &lines)
+        OwnedMessage::assemble(
+            Bytes::from(out),
+            sl_end,
+            self.start_line.is_none(),
+            idx,
+            &lines,
+        )
     }
 }
 
@@ -449,7 +481,7 @@ fn written(name_len: usize, value_len: usize) -> LinePiece {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::parse_facts;
+    use crate::message::{kept_facts, parse_facts};
     use crate::ParserConfig;
 
     const REGISTER: &str = "REGISTER sip:ims.example.org SIP/2.0\r\n\
@@ -606,12 +638,47 @@ v: SIP/2.0/UDP 10.0.0.1\r\nl: 5\r\nX-Extra:   spaced value  \r\n\r\nhello";
         ]
     }
 
+    /// How many top Via / CSeq values the fast path carried (checked against a fresh parse).
+    static CARRIED: [std::sync::atomic::AtomicUsize; 2] = [
+        std::sync::atomic::AtomicUsize::new(0),
+        std::sync::atomic::AtomicUsize::new(0),
+    ];
+
+    /// The values `f` carries are those a fresh parse of its bytes gives.
+    fn check_carried(f: &OwnedMessage, what: &str) -> (bool, bool) {
+        let fresh = OwnedMessage::parse(f.bytes().clone()).expect("parses");
+        let m = fresh.as_message();
+        let (via, cseq) = kept_facts(f);
+        if let Some(v) = &via {
+            assert_eq!(
+                v,
+                &format!("{:?}", m.get::<crate::headers::Via<'_>>()),
+                "{what}"
+            );
+            CARRIED[0].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        if let Some(c) = &cseq {
+            assert_eq!(
+                c,
+                &format!("{:?}", m.get::<crate::headers::CSeq<'_>>()),
+                "{what}"
+            );
+            CARRIED[1].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        // and the typed asks of the new message give the parse's values
+        let n = f.as_message();
+        assert_eq!(n.top_via(), m.get::<crate::headers::Via<'_>>(), "{what}");
+        assert_eq!(n.cseq(), m.get::<crate::headers::CSeq<'_>>(), "{what}");
+        (via.is_some(), cseq.is_some())
+    }
+
     fn check(e: &Edit<'_, '_>, what: &str) -> bool {
         let parsed = e.to_owned_parsed();
         let fast = e.to_owned_fast();
         match (&fast, &parsed) {
             (Some(f), Ok(p)) => {
                 assert_eq!(parse_facts(f), parse_facts(p), "{what}");
+                check_carried(f, what);
             }
             (Some(f), Err(err)) => panic!("{what}: built {f} where the parse fails: {err}"),
             (None, _) => {}
@@ -626,11 +693,113 @@ v: SIP/2.0/UDP 10.0.0.1\r\nl: 5\r\nX-Extra:   spaced value  \r\n\r\nhello";
     }
 
     #[test]
+    fn copied_lines_are_written_in_order_around_the_changed_ones() {
+        let lenient = ParserConfig {
+            allow_lf_line_endings: true,
+            ..ParserConfig::default()
+        };
+        let raw = "MESSAGE sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK5\r\n\
+                   Content-Type: text/plain\r\nX-A: 1\nX-B: 2\r\nContent-Length: 4\r\n\
+                   Call-ID: c\r\nCSeq: 1 MESSAGE\r\n\r\nbody";
+        let m = OwnedMessage::parse_datagram_with(Bytes::from_static(raw.as_bytes()), &lenient)
+            .unwrap();
+        let msg = m.as_message();
+        let mut e = msg.edit();
+        e.push_via("SIP/2.0/UDP p;branch=z9hG4bK6");
+        e.set(HeaderName::CallId, "d");
+        e.set_body(&b"hello"[..], Some("text/x"));
+        assert_eq!(
+            String::from_utf8(e.to_vec()).unwrap(),
+            "MESSAGE sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP p;branch=z9hG4bK6\r\n\
+             Via: SIP/2.0/UDP h;branch=z9hG4bK5\r\nContent-Type: text/x\r\nX-A: 1\r\n\
+             X-B: 2\r\nContent-Length: 5\r\nCall-ID: d\r\nCSeq: 1 MESSAGE\r\n\r\nhello"
+        );
+        let mut e = msg.edit();
+        e.remove_named("X-A");
+        e.push_back("X-C", "3");
+        assert_eq!(
+            String::from_utf8(e.to_vec()).unwrap(),
+            "MESSAGE sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK5\r\n\
+             Content-Type: text/plain\r\nX-B: 2\r\nContent-Length: 4\r\n\
+             Call-ID: c\r\nCSeq: 1 MESSAGE\r\nX-C: 3\r\n\r\nbody"
+        );
+    }
+
+    #[test]
+    fn assembled_messages_carry_the_top_via_and_cseq_they_wrote() {
+        let bases = bases();
+        let (register, response) = (&bases[0].0, &bases[2].0);
+        for asked in [false, true] {
+            let msg = register.as_message();
+            if asked {
+                // what a transaction layer does with a received request before forwarding it
+                assert!(msg.top_via().unwrap().is_some() && msg.cseq().unwrap().is_some());
+            }
+            // a Via pushed (and the usual proxy edits): the written Via is parsed once, here;
+            // the CSeq line is copied, and so is its kept value when the original had one
+            let mut e = msg.edit();
+            e.push_via("SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK-5a-1");
+            let _ = e.decrement_max_forwards();
+            e.pop_route();
+            let f = e.to_owned_fast().expect("fast");
+            assert_eq!(check_carried(&f, "push via"), (true, asked));
+            let v = f.as_message().top_via().unwrap().unwrap();
+            assert_eq!(v.branch(), Some("z9hG4bK-5a-1"));
+            // nothing changed: both copied
+            let f = msg.edit().to_owned_fast().expect("fast");
+            assert_eq!(check_carried(&f, "untouched"), (asked, asked));
+            // a new CSeq line: not carried, and the ask reads the new one
+            let mut e = msg.edit();
+            e.set(HeaderName::CSeq, "3 REGISTER");
+            let f = e.to_owned_fast().expect("fast");
+            assert_eq!(check_carried(&f, "new cseq"), (asked, false));
+            assert_eq!(f.as_message().cseq().unwrap().unwrap().seq, 3);
+            // the top Via line removed: the next one is the top (not the original's kept one)
+            let mut e = msg.edit();
+            e.remove(HeaderName::Via);
+            e.push_back("Via", "SIP/2.0/TCP [::1]:7;branch=z9hG4bK9, SIP/2.0/UDP x");
+            let f = e.to_owned_fast().expect("fast");
+            assert_eq!(check_carried(&f, "via moved down"), (true, asked));
+            assert_eq!(f.as_message().top_via().unwrap().unwrap().port(), Some(7));
+
+            // a response relayed: its top Via popped, the next line's Via is the new top
+            let msg = response.as_message();
+            if asked {
+                assert!(msg.top_via().unwrap().is_some() && msg.cseq().unwrap().is_some());
+            }
+            let mut e = msg.edit();
+            assert!(e.pop_via().is_some());
+            let f = e.to_owned_fast().expect("fast");
+            assert_eq!(check_carried(&f, "pop via"), (false, asked));
+            let v = f.as_message().top_via().unwrap().unwrap();
+            assert_eq!(v.branch(), Some("z9hG4bK4"));
+            // no Via at all: known absent
+            let mut e = msg.edit();
+            e.remove(HeaderName::Via);
+            let f = e.to_owned_fast().expect("fast");
+            assert_eq!(check_carried(&f, "no via"), (true, asked));
+            assert_eq!(f.as_message().top_via(), Ok(None));
+        }
+        // the carried values are shared by the clones of the new message
+        let msg = register.as_message();
+        let mut e = msg.edit();
+        e.push_via("SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK-5a-2");
+        let f = e.to_owned_message().unwrap();
+        let c = f.clone();
+        assert_eq!(kept_facts(&c).0, kept_facts(&f).0);
+        assert!(kept_facts(&c).0.is_some());
+    }
+
+    #[test]
     fn an_edit_indexed_from_its_pieces_is_what_the_parse_gives() {
         let mut fast = 0;
         let mut total = 0;
         for (m, base) in bases() {
             let msg = m.as_message();
+            // half the time with the original's top Via and CSeq kept (carried when copied)
+            if base.len() % 2 == 0 {
+                let _ = (msg.top_via(), msg.cseq());
+            }
             for (name, op) in ops() {
                 let mut e = msg.edit();
                 op(&mut e);
@@ -647,6 +816,13 @@ v: SIP/2.0/UDP 10.0.0.1\r\nl: 5\r\nX-Extra:   spaced value  \r\n\r\nhello";
             }
         }
         assert!(fast > 0 && fast < total, "{fast} of {total}");
+        let carried = |i: usize| CARRIED[i].load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            carried(0) > 0 && carried(1) > 0,
+            "carried {} {}",
+            carried(0),
+            carried(1)
+        );
         // the usual edits of messages with a Content-Length take the fast path
         for (m, base) in bases().into_iter().take(3) {
             let msg = m.as_message();
@@ -665,11 +841,19 @@ v: SIP/2.0/UDP 10.0.0.1\r\nl: 5\r\nX-Extra:   spaced value  \r\n\r\nhello";
         fn random_edit_sequences_index_as_the_parse(
             base in 0usize..6,
             seq in proptest::collection::vec(0usize..33, 0..6),
+            asked in 0u8..4,
         ) {
             let bases = bases();
             let ops = ops();
             let m = &bases[base % bases.len()].0;
             let msg = m.as_message();
+            // the original's kept values: none, the top Via, the CSeq, both
+            if asked & 1 != 0 {
+                let _ = msg.top_via();
+            }
+            if asked & 2 != 0 {
+                let _ = msg.cseq();
+            }
             let mut e = msg.edit();
             let mut what = bases[base % bases.len()].1.to_owned();
             for i in seq {

@@ -57,6 +57,7 @@
 #![deny(missing_docs)]
 
 mod builder;
+mod decimal;
 mod edit;
 mod error;
 mod framer;
@@ -76,6 +77,7 @@ mod codec;
 pub mod rsip_compat;
 
 pub use builder::{RequestBuilder, ResponseBuilder};
+pub use decimal::{decimal, push_decimal};
 pub use edit::Edit;
 pub use error::{ErrorKind, ParseError};
 pub use framer::{Frame, Framer};

@@ -293,6 +293,104 @@ struct CSeqSpans {
     method: Result<Method<'static>, Span>,
 }
 
+impl CSeqSpans {
+    fn shifted(self, by: i64) -> Option<CSeqSpans> {
+        Some(CSeqSpans {
+            seq: self.seq,
+            method: match self.method {
+                Ok(m) => Ok(m),
+                Err(t) => Err(t.shifted(by)?),
+            },
+        })
+    }
+}
+
+/// The line [`Message::get`] reads for a header called `name`: the first one of that name
+/// (for a list header, the first with a non-empty value).
+fn top_line(h: &HeaderList, name: HeaderName, list: bool) -> Option<usize> {
+    h.iter()
+        .position(|x| x.name == name && (!list || x.value_end() > x.value_start()))
+}
+
+impl Parsed {
+    /// The typed values of a message written from the lines of `orig` (`lines`, indexed as
+    /// `new`, bytes `buf`), known without asking it: a header it lacks is absent; a line it
+    /// copies from the line of `orig` whose value `orig` kept carries that value, moved; a
+    /// written top Via (the one a proxy pushes) is parsed here, once, from the value written.
+    /// Anything else is left to the first ask (an error always is: its exact value comes from
+    /// a parse of the new message).
+    fn carried(orig: &Index, new: &Index, lines: &[(u32, LinePiece)], buf: &[u8]) -> Parsed {
+        let old = orig.parsed.0.get();
+        // the kept value of `orig`'s line for `name`, moved to line `k` of `new`, when `k`
+        // copies that line
+        let moved = |k: usize, name: HeaderName, list: bool| -> Option<i64> {
+            let (_, LinePiece::Copied(i)) = lines.get(k)? else {
+                return None;
+            };
+            let i = *i as usize;
+            if top_line(&orig.headers, name, list) != Some(i) {
+                return None;
+            }
+            Some(i64::from(new.headers.get(k)?.start) - i64::from(orig.headers.get(i)?.start))
+        };
+        let values = Values::default();
+        let mut any = false;
+        let cseq = match top_line(&new.headers, HeaderName::CSeq, false) {
+            None => Some(Kept::Absent),
+            Some(k) => match (
+                old.and_then(|o| o.cseq.get()),
+                moved(k, HeaderName::CSeq, false),
+            ) {
+                (Some(Kept::Value(c)), Some(by)) => c.shifted(by).map(Kept::Value),
+                _ => None,
+            },
+        };
+        if let Some(c) = cseq {
+            let _ = values.cseq.set(c);
+            any = true;
+        }
+        let via = match top_line(&new.headers, HeaderName::Via, true) {
+            None => Some(Kept::Absent),
+            Some(k) => match lines.get(k).map(|l| l.1) {
+                Some(LinePiece::Written { .. }) => written_top_via(buf, &new.headers[k]),
+                _ => match (
+                    old.and_then(|o| o.top_via.get()),
+                    moved(k, HeaderName::Via, true),
+                ) {
+                    (Some(Kept::Value(v)), Some(by)) => v.shifted(by).map(Kept::Value),
+                    _ => None,
+                },
+            },
+        };
+        if let Some(v) = via {
+            let _ = values.top_via.set(v);
+            any = true;
+        }
+        if any {
+            Parsed(OnceLock::from(Arc::new(values)))
+        } else {
+            Parsed(OnceLock::new())
+        }
+    }
+}
+
+/// The top Via of a message whose top Via line `h` was written, as [`Message::top_via`] keeps
+/// it: the first element of the value parsed (`None`, left to the first ask, on an error).
+fn written_top_via(buf: &[u8], h: &HIdx) -> Option<Kept<ViaSpans>> {
+    let value = std::str::from_utf8(buf.get(h.value_start()..h.value_end())?).ok()?;
+    let elem = if memchr::memchr(b',', value.as_bytes()).is_some() {
+        CommaSplit::new(value).next().map_or("", |(_, e)| e)
+    } else {
+        value
+    };
+    if elem.is_empty() {
+        return None;
+    }
+    let via = <Via<'_> as TypedHeader<'_>>::parse(elem).ok()?;
+    let spans = via.spans_in(value)?.shifted(h.value_start() as i64)?;
+    Some(Kept::Value(spans))
+}
+
 impl Index {
     /// An empty index, built field by field: the header slots are all-zero bits, so they are a
     /// `memset` (a copy of a constant `Index` was a 464-byte `memcpy`).
@@ -1380,20 +1478,29 @@ impl<'a> Message<'a> {
             })
             .sum()
     }
-    /// The topmost Via. Parsed on the first ask and kept with the message (later asks of this
-    /// message, or of any view of the same [`OwnedMessage`], rebuild it from offsets).
+    /// The typed values kept with this message's index, `None` for a message parsed on its own
+    /// ([`parse_datagram`], [`parse`]) that nothing was kept for yet: such a message parses on
+    /// each ask (keeping would cost it an allocation; it has no other holder to share with).
+    /// A view of an [`OwnedMessage`] always keeps.
+    #[inline]
+    fn kept(&self) -> Option<&Values> {
+        match &self.idx {
+            Cow::Borrowed(i) => Some(i.parsed.values()),
+            Cow::Owned(i) => i.parsed.0.get().map(|v| &**v),
+        }
+    }
+    /// The topmost Via. Parsed on the first ask and kept with the message (later asks of any
+    /// view of the same [`OwnedMessage`] rebuild it from offsets).
     pub fn top_via(&self) -> Result<Option<Via<'a>>, ParseError> {
         let head = self.head;
-        let kept = self
-            .idx
-            .parsed
-            .values()
-            .top_via
-            .get_or_init(|| match self.get::<Via<'a>>() {
-                Ok(None) => Kept::Absent,
-                Ok(Some(v)) => v.spans_in(head).map_or(Kept::Parse, Kept::Value),
-                Err(_) => Kept::Parse,
-            });
+        let Some(values) = self.kept() else {
+            return self.get::<Via<'a>>();
+        };
+        let kept = values.top_via.get_or_init(|| match self.get::<Via<'a>>() {
+            Ok(None) => Kept::Absent,
+            Ok(Some(v)) => v.spans_in(head).map_or(Kept::Parse, Kept::Value),
+            Err(_) => Kept::Parse,
+        });
         match kept {
             Kept::Absent => return Ok(None),
             Kept::Value(v) => {
@@ -1437,24 +1544,22 @@ impl<'a> Message<'a> {
     /// CSeq. Parsed on the first ask and kept with the message, as [`Message::top_via`].
     pub fn cseq(&self) -> Result<Option<CSeq<'a>>, ParseError> {
         let head = self.head;
-        let kept = self
-            .idx
-            .parsed
-            .values()
-            .cseq
-            .get_or_init(|| match self.get::<CSeq<'a>>() {
-                Ok(None) => Kept::Absent,
-                Ok(Some(c)) => {
-                    let method = match c.method.known() {
-                        Ok(m) => Some(Ok(m)),
-                        Err(t) => Span::of(head, t).map(Err),
-                    };
-                    method.map_or(Kept::Parse, |method| {
-                        Kept::Value(CSeqSpans { seq: c.seq, method })
-                    })
-                }
-                Err(_) => Kept::Parse,
-            });
+        let Some(values) = self.kept() else {
+            return self.get::<CSeq<'a>>();
+        };
+        let kept = values.cseq.get_or_init(|| match self.get::<CSeq<'a>>() {
+            Ok(None) => Kept::Absent,
+            Ok(Some(c)) => {
+                let method = match c.method.known() {
+                    Ok(m) => Some(Ok(m)),
+                    Err(t) => Span::of(head, t).map(Err),
+                };
+                method.map_or(Kept::Parse, |method| {
+                    Kept::Value(CSeqSpans { seq: c.seq, method })
+                })
+            }
+            Err(_) => Kept::Parse,
+        });
         match *kept {
             Kept::Absent => return Ok(None),
             Kept::Value(CSeqSpans { seq, method }) => match method {
@@ -1491,7 +1596,7 @@ impl<'a> Message<'a> {
     pub fn to_owned_message(&self) -> OwnedMessage {
         OwnedMessage {
             buf: Bytes::copy_from_slice(self.buf),
-            idx: self.idx.clone().into_owned(),
+            idx: Arc::new(self.idx.clone().into_owned()),
         }
     }
 
@@ -1559,10 +1664,13 @@ impl fmt::Display for Message<'_> {
 }
 
 /// A parsed message that owns its bytes (a `Bytes` buffer, shared and cheap to clone).
+///
+/// The index is behind an `Arc` as well: a clone is two reference counts, a move 40 bytes (the
+/// index is ≈ 600), and every clone shares the typed values kept on the first ask.
 #[derive(Clone)]
 pub struct OwnedMessage {
     buf: Bytes,
-    idx: Index,
+    idx: Arc<Index>,
 }
 
 impl fmt::Debug for OwnedMessage {
@@ -1584,7 +1692,10 @@ impl OwnedMessage {
         }
         let buf = buf.slice(..idx.body_end as usize);
         check_head(&buf, &idx)?;
-        Ok(OwnedMessage { buf, idx })
+        Ok(OwnedMessage {
+            buf,
+            idx: Arc::new(idx),
+        })
     }
     /// Parses a complete stream message (Content-Length required) held in `Bytes`.
     pub fn parse(buf: Bytes) -> Result<OwnedMessage, ParseError> {
@@ -1598,7 +1709,10 @@ impl OwnedMessage {
         }
         let buf = buf.slice(..idx.body_end as usize);
         check_head(&buf, &idx)?;
-        Ok(OwnedMessage { buf, idx })
+        Ok(OwnedMessage {
+            buf,
+            idx: Arc::new(idx),
+        })
     }
     /// A borrowed view with the full typed API.
     pub fn as_message(&self) -> Message<'_> {
@@ -1609,7 +1723,7 @@ impl OwnedMessage {
         Message {
             buf: &self.buf,
             head,
-            idx: Cow::Borrowed(&self.idx),
+            idx: Cow::Borrowed(&*self.idx),
         }
     }
     /// The message bytes.
@@ -1644,9 +1758,13 @@ impl OwnedMessage {
     /// `orig` must be the index of a message without bare-LF line ends whose Content-Length is
     /// its body length without conflict, each `Copied` line one of its lines, and every Content-
     /// Length line of the result a copied one.
+    ///
+    /// `same_start`: the start line is `orig`'s, copied (its parse is then `orig`'s, unless the
+    /// default limits refuse it).
     pub(crate) fn assemble(
         buf: Bytes,
         sl_end: usize,
+        same_start: bool,
         orig: &Index,
         lines: &[(u32, LinePiece)],
     ) -> Option<OwnedMessage> {
@@ -1659,11 +1777,24 @@ impl OwnedMessage {
             || orig.cl_conflict
             || orig.content_length != Some(body_len as u32)
             || buf.get(sl_end..sl_end + 2) != Some(b"\r\n")
-            || buf[..sl_end].iter().any(|&c| c == b'\r' || c == b'\n')
         {
             return None;
         }
-        let start = parse_start_line(&buf, sl_end, &ParserConfig::default()).ok()?;
+        // the start line as `orig` read it (the only limit it depends on is the URI length)
+        let copied = match orig.start {
+            _ if !same_start || sl_end != orig.start_line_end as usize => None,
+            StartIdx::Request { uri: (a, b), .. } if (b - a) as usize > lim.max_uri_len => None,
+            s => Some(s),
+        };
+        let start = match copied {
+            Some(s) => s,
+            None => {
+                if memchr::memchr2(b'\r', b'\n', &buf[..sl_end]).is_some() {
+                    return None;
+                }
+                parse_start_line(&buf, sl_end, &ParserConfig::default()).ok()?
+            }
+        };
         let max_line = lim.max_header_len.min(u16::MAX as usize);
         let mut idx = Index::empty();
         let mut pos = sl_end + 2;
@@ -1700,7 +1831,7 @@ impl OwnedMessage {
                     if !crate::scan::is_token(name)
                         || buf.get(at + nl..at + nl + 2) != Some(b": ")
                         || buf.get(end - 2..end) != Some(b"\r\n")
-                        || value.iter().any(|&c| c == b'\r' || c == b'\n')
+                        || memchr::memchr2(b'\r', b'\n', value).is_some()
                         || value.first().is_some_and(ws)
                         || value.last().is_some_and(ws)
                         || end - at > max_line
@@ -1739,7 +1870,11 @@ impl OwnedMessage {
         idx.body_start = body_start as u32;
         idx.body_end = buf.len() as u32;
         idx.content_length = orig.content_length;
-        Some(OwnedMessage { buf, idx })
+        idx.parsed = Parsed::carried(orig, &idx, lines, &buf);
+        Some(OwnedMessage {
+            buf,
+            idx: Arc::new(idx),
+        })
     }
 }
 
@@ -1831,7 +1966,7 @@ impl OwnedMessage {
         }
         Some(OwnedMessage {
             buf: Bytes::from(out),
-            idx: n,
+            idx: Arc::new(n),
         })
     }
 }
@@ -1895,6 +2030,37 @@ pub(crate) fn parse_facts(m: &OwnedMessage) -> String {
         i.cl_conflict,
         i.bare_lf
     )
+}
+
+/// What the kept values of `m` say without parsing anything, as the `Debug` text of what
+/// `get::<Via>()` / `get::<CSeq>()` would return: `None` for a value not kept (yet).
+#[cfg(test)]
+pub(crate) fn kept_facts(m: &OwnedMessage) -> (Option<String>, Option<String>) {
+    let msg = m.as_message();
+    let head = msg.head;
+    let Some(values) = m.idx.parsed.0.get() else {
+        return (None, None);
+    };
+    let via = match values.top_via.get() {
+        Some(Kept::Absent) => Some(format!("{:?}", Ok::<Option<Via<'_>>, ParseError>(None))),
+        Some(Kept::Value(v)) => Some(format!("{:?}", Ok::<_, ParseError>(v.get(head)))),
+        _ => None,
+    };
+    let cseq = match values.cseq.get() {
+        Some(Kept::Absent) => Some(format!("{:?}", Ok::<Option<CSeq<'_>>, ParseError>(None))),
+        Some(Kept::Value(CSeqSpans { seq, method })) => {
+            let method = match method {
+                Ok(m) => Some(*m),
+                Err(t) => t.get(head).map(Method::Other),
+            };
+            Some(format!(
+                "{:?}",
+                Ok::<_, ParseError>(method.map(|method| CSeq { seq: *seq, method }))
+            ))
+        }
+        _ => None,
+    };
+    (via, cseq)
 }
 
 impl fmt::Display for OwnedMessage {
@@ -2214,9 +2380,9 @@ mod tests {
             "nothing made before an ask or a clone"
         );
         let c = m.clone();
+        assert_eq!(c.as_message().cseq().unwrap().unwrap().seq, 3);
         let kept = |o: &OwnedMessage| Arc::clone(o.idx.parsed.0.get().expect("made"));
         assert!(Arc::ptr_eq(&kept(&m), &kept(&c)));
-        assert_eq!(c.as_message().cseq().unwrap().unwrap().seq, 3);
         assert!(
             kept(&m).cseq.get().is_some(),
             "the original sees the clone's ask"

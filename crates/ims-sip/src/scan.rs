@@ -169,6 +169,19 @@ impl Span {
     pub(crate) fn get(self, base: &str) -> Option<&str> {
         base.get(self.start as usize..self.end as usize)
     }
+    /// The span of the same text moved `by` bytes (the line it lies in was copied to another
+    /// offset); the empty span stays (it reads the same anywhere). `None` when it leaves `u32`.
+    #[inline]
+    pub(crate) fn shifted(self, by: i64) -> Option<Span> {
+        if self.end == self.start {
+            return Some(self);
+        }
+        let at = |x: u32| u32::try_from(i64::from(x) + by).ok();
+        Some(Span {
+            start: at(self.start)?,
+            end: at(self.end)?,
+        })
+    }
 }
 
 /// A cursor over one header value (or part of one). Offsets in errors are relative to `base`.

@@ -313,18 +313,7 @@ fn push_ipv4(t: &mut SmallVec<[u8; 64]>, a: std::net::Ipv4Addr) {
 
 /// Appends the decimal digits of `n`.
 fn push_u16_bytes(t: &mut SmallVec<[u8; 64]>, n: u16) {
-    let mut buf = [0u8; 5];
-    let mut i = buf.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    t.extend_from_slice(&buf[i..]);
+    t.extend_from_slice(ims_sip::decimal(&mut [0; 20], u64::from(n)));
 }
 
 #[cfg(test)]

@@ -1218,7 +1218,11 @@ fn preprocess(
     // `popped_route`), parsed once
     let m_top = m.get::<Route<'_>>().ok().flatten();
     let m_top_is_us = m_top.filter(|r| is_local(cfg, &r.uri()));
-    let popped = m_top_is_us.map(|r| r.to_string());
+    let popped = m_top_is_us.map(|r| {
+        let mut s = String::with_capacity(64);
+        r.write_to(&mut s);
+        s
+    });
     let owned = if changed {
         e.to_owned_message().map_err(|_| (400, Vec::new()))?
     } else if let Some(o) = orig {
@@ -1278,10 +1282,13 @@ fn host_text_is(host: &ims_sip::Host<'_>, text: &str) -> bool {
     match host {
         ims_sip::Host::Domain(d) => d.eq_ignore_ascii_case(text),
         ims_sip::Host::Ipv4(a) => {
-            // the dotted quad Display writes: no leading zeros, no sign
-            text.bytes().all(|c| c.is_ascii_digit() || c == b'.')
-                && !text.split('.').any(|p| p.len() > 1 && p.starts_with('0'))
-                && text.parse::<std::net::Ipv4Addr>().ok() == Some(*a)
+            // the dotted quad Display writes: each octet's decimal digits, compared in place
+            let mut parts = text.split('.');
+            a.octets().into_iter().all(|o| {
+                parts
+                    .next()
+                    .is_some_and(|p| p.as_bytes() == ims_sip::decimal(&mut [0; 20], o.into()))
+            }) && parts.next().is_none()
         }
         ims_sip::Host::Ipv6(s) => text
             .strip_prefix('[')
@@ -1372,6 +1379,45 @@ fn better(a: &OwnedMessage, b: &OwnedMessage) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `host_text_is` of an IPv4 host is `Display`'s text, byte for byte.
+    #[test]
+    fn ipv4_host_text_is_what_display_writes() {
+        let texts = [
+            "10.0.0.1",
+            "010.0.0.1",
+            "10.0.0.01",
+            "10.0.0",
+            "10.0.0.1.",
+            "10.0.0.1.5",
+            "10..0.1",
+            "255.255.255.255",
+            "256.0.0.1",
+            "0.0.0.0",
+            "00.0.0.0",
+            "+1.0.0.1",
+            "10.0.0.1 ",
+            "",
+            "a.b.c.d",
+            "127.0.0.1",
+            "1.2.3.4",
+        ];
+        for a in [
+            std::net::Ipv4Addr::new(10, 0, 0, 1),
+            std::net::Ipv4Addr::new(255, 255, 255, 255),
+            std::net::Ipv4Addr::new(0, 0, 0, 0),
+            std::net::Ipv4Addr::new(127, 0, 0, 1),
+            std::net::Ipv4Addr::new(1, 2, 3, 4),
+        ] {
+            for t in texts {
+                assert_eq!(
+                    host_text_is(&ims_sip::Host::Ipv4(a), t),
+                    a.to_string() == t,
+                    "{a} {t:?}"
+                );
+            }
+        }
+    }
 
     /// The allocation-free checks say what the written-out comparisons they replace say.
     #[test]

@@ -355,6 +355,11 @@ impl ProxyEndpoint {
     pub fn shutdown(&self) {
         let _ = self.tx.send(Box::new(|c: &mut ProxyCore| c.stopped = true));
     }
+
+    /// [`ProxyEndpoint::discard`] without waiting, as [`ProxyEndpoint::post_forward`].
+    pub fn post_discard(&self, server: TxnId) -> Result<(), NetError> {
+        self.post(Some(server), move |p, now| p.discard(now, server))
+    }
 }
 
 /// The proxy core and its event channel.

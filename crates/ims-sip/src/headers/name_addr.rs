@@ -204,6 +204,39 @@ impl<'a> NameAddrHeader<'a> {
             Ok(tag.flatten())
         })
     }
+    /// Appends exactly what `Display` writes (`to_string()`), without the formatting machinery
+    /// (a proxy renders the Route it pops for each request).
+    ///
+    /// ```
+    /// use ims_sip::headers::NameAddrHeader;
+    /// let r = NameAddrHeader::parse("<sip:scscf.example.com;lr> ; orig;x=\"1\"").unwrap();
+    /// let mut s = String::new();
+    /// r.write_to(&mut s);
+    /// assert_eq!(s, r.to_string());
+    /// assert_eq!(s, "<sip:scscf.example.com;lr>;orig;x=\"1\"");
+    /// ```
+    pub fn write_to(&self, out: &mut String) {
+        let a = &self.addr;
+        if let Some(d) = a.display_name {
+            out.push_str(d);
+            out.push(' ');
+        }
+        if a.angle {
+            out.push('<');
+            out.push_str(a.uri.as_str());
+            out.push('>');
+        } else {
+            out.push_str(a.uri.as_str());
+        }
+        for p in self.params.iter() {
+            out.push(';');
+            out.push_str(p.name);
+            if let Some(v) = p.value {
+                out.push('=');
+                out.push_str(v);
+            }
+        }
+    }
     /// The URI.
     pub fn uri(&self) -> Uri<'a> {
         self.addr.uri
@@ -480,6 +513,20 @@ mod tests {
             }
             if let Err(e) = tag {
                 proptest::prop_assert!(full.is_err(), "{} {:?}", s, e);
+            }
+        }
+
+        /// `write_to` appends what `Display` writes.
+        #[test]
+        fn written_as_displayed(
+            s in proptest::string::string_regex(
+                "[ \"A-Za-z]{0,6}<?(sip|tel|x)?:?[a-z@.;=+0-9]{0,12}>?[ ;]{0,2}((lr|orig|x)[ =]{0,2}[a-z0-9\"]{0,4};?){0,3}"
+            ).unwrap(),
+        ) {
+            if let Ok(h) = NameAddrHeader::parse(&s) {
+                let mut out = String::from("x");
+                h.write_to(&mut out);
+                proptest::prop_assert_eq!(out, format!("x{h}"));
             }
         }
     }

@@ -242,6 +242,25 @@ enum HostSpan {
 }
 
 impl ViaSpans {
+    /// The spans of the same Via moved `by` bytes (its line copied to another offset).
+    pub(crate) fn shifted(self, by: i64) -> Option<ViaSpans> {
+        Some(ViaSpans {
+            protocol_name: self.protocol_name.shifted(by)?,
+            protocol_version: self.protocol_version.shifted(by)?,
+            transport: self.transport.shifted(by)?,
+            host: match self.host {
+                HostSpan::Domain(d) => HostSpan::Domain(d.shifted(by)?),
+                HostSpan::Ipv4(a) => HostSpan::Ipv4(a),
+                HostSpan::Ipv6(s) => HostSpan::Ipv6(s.shifted(by)?),
+            },
+            port: self.port,
+            params: self.params.shifted(by)?,
+            branch: match self.branch {
+                Some(b) => Some(b.shifted(by)?),
+                None => None,
+            },
+        })
+    }
     /// The Via again, its parts taken from `base` (the text [`Via::spans_in`] was given); `None`
     /// when an offset does not fit `base`.
     pub(crate) fn get<'a>(&self, base: &'a str) -> Option<Via<'a>> {
