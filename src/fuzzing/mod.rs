@@ -736,7 +736,9 @@ fn check_edits(m: &Message<'_>, cfg: &ParserConfig) {
     let head = &m.as_bytes()[..m.body_offset()];
 
     // an untouched edit
-    let out = m.edit().to_vec();
+    let untouched = m.edit();
+    let out = untouched.to_vec();
+    check_owned_edit(&untouched, &out);
     if line_ends_are_crlf(head) {
         assert!(
             out == m.as_bytes(),
@@ -766,6 +768,7 @@ fn check_edits(m: &Message<'_>, cfg: &ParserConfig) {
         return;
     };
     let out = e.to_vec();
+    check_owned_edit(&e, &out);
     if out.len() > limits.max_message_size
         || m.header_count() + 2 > limits.max_headers
         || m.body().len() > limits.max_body_size
@@ -810,6 +813,54 @@ fn check_edits(m: &Message<'_>, cfg: &ParserConfig) {
         Some(Some(mf)),
         "forwarding edit: Max-Forwards"
     );
+}
+
+/// `Edit::to_owned_message` (which may index the pieces it wrote instead of scanning them) is
+/// exactly `OwnedMessage::parse` of the edit's bytes: same answer, same headers, and the top Via
+/// and CSeq it carries are those the parse finds.
+fn check_owned_edit(e: &Edit<'_, '_>, out: &[u8]) {
+    let fast = e.to_owned_message();
+    let parsed = sip::OwnedMessage::parse(out.to_vec().into());
+    match (&fast, &parsed) {
+        (Ok(f), Ok(p)) => {
+            let (f, p) = (f.as_message(), p.as_message());
+            let show = || String::from_utf8_lossy(out).into_owned();
+            assert_eq!(f.as_bytes(), p.as_bytes(), "owned edit: bytes");
+            assert_eq!(
+                f.start_line_str(),
+                p.start_line_str(),
+                "owned edit: start line"
+            );
+            assert_eq!(f.body_offset(), p.body_offset(), "owned edit: body offset");
+            assert_eq!(
+                f.header_count(),
+                p.header_count(),
+                "owned edit: header count of {}",
+                show()
+            );
+            for (a, b) in f.headers().zip(p.headers()) {
+                assert_eq!(a, b, "owned edit: header of {}", show());
+            }
+            assert_eq!(
+                f.top_via(),
+                p.top_via(),
+                "owned edit: top Via of {}",
+                show()
+            );
+            assert_eq!(f.cseq(), p.cseq(), "owned edit: CSeq of {}", show());
+            assert_eq!(f.via().count(), p.via().count(), "owned edit: Via count");
+        }
+        (Err(a), Err(b)) => assert_eq!(
+            a,
+            b,
+            "owned edit: errors differ for {:?}",
+            String::from_utf8_lossy(out)
+        ),
+        (a, b) => panic!(
+            "owned edit and parse disagree for {:?}: {a:?} / {b:?}",
+            String::from_utf8_lossy(out)
+        ),
+    }
 }
 
 fn check_uri(u: &Uri<'_>, s: &str) {
