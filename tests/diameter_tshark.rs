@@ -1,6 +1,8 @@
 //! Interop with Wireshark's Diameter dissector: every typed command of ims-diameter (base CER/CEA,
 //! DWR/DWA, DPR/DPA; Cx UAR/UAA, SAR/SAA, LIR/LIA, MAR/MAA, RTR/RTA, PPR/PPA; Rx AAR/AAA,
-//! RAR/RAA, STR/STA, ASR/ASA) filled with realistic IMS values, plus the protocol-error and
+//! RAR/RAA, STR/STA, ASR/ASA; SGd OFR/OFA, TFR/TFA in a capture of their own, with the SGd
+//! values: SC-Address, SM-RP-UI, TFR-Flags, SM-Delivery-Timer, Absent-User-Diagnostic-SM and
+//! SM-Delivery-Failure-Cause's members) filled with realistic IMS values, plus the protocol-error and
 //! permanent-failure answers of `answer::error_answer`, is encoded and written into a libpcap file
 //! as TCP segments of one connection 127.0.0.1:40001 <-> 127.0.0.1:3868 (handshake, then one
 //! message per segment with exact sequence numbers). tshark must decode every one with no
@@ -660,6 +662,17 @@ struct Dissected {
 }
 
 fn dissect(tshark: &Path, dir: &Path, name: &str, cases: &[Case]) -> Dissected {
+    dissect_fields(tshark, dir, name, cases, FIELDS)
+}
+
+/// [`dissect`] asking tshark for `fields`.
+fn dissect_fields(
+    tshark: &Path,
+    dir: &Path,
+    name: &str,
+    cases: &[Case],
+    fields: &[&str],
+) -> Dissected {
     let mut t = TcpPcap::new(CLIENT, SERVER);
     for c in cases {
         t.segment(c.from, 0x18, &c.bytes);
@@ -679,7 +692,7 @@ fn dissect(tshark: &Path, dir: &Path, name: &str, cases: &[Case]) -> Dissected {
         "-E",
         "aggregator=|",
     ]);
-    for f in FIELDS {
+    for f in fields {
         cmd.args(["-e", f]);
     }
     cmd.args([
@@ -699,7 +712,7 @@ fn dissect(tshark: &Path, dir: &Path, name: &str, cases: &[Case]) -> Dissected {
     let text = String::from_utf8(out.stdout).unwrap();
     let mut rows = Vec::new();
     let mut problems = Vec::new();
-    let n = FIELDS.len();
+    let n = fields.len();
     for (i, line) in text.lines().enumerate() {
         let c: Vec<String> = line.split('\t').map(str::to_owned).collect();
         let g = |k: usize| c.get(k).cloned().unwrap_or_default();
@@ -726,6 +739,16 @@ fn dissect(tshark: &Path, dir: &Path, name: &str, cases: &[Case]) -> Dissected {
 
 /// Compares tshark's rows with `want` (what we meant to send, from [`expected`]).
 fn compare(cases: &[Case], want: &[Vec<String>], d: &Dissected) -> Vec<String> {
+    compare_fields(cases, want, d, FIELDS)
+}
+
+/// [`compare`] of the values of `fields`.
+fn compare_fields(
+    cases: &[Case],
+    want: &[Vec<String>],
+    d: &Dissected,
+    fields: &[&str],
+) -> Vec<String> {
     let mut bad = d.problems.clone();
     if d.rows.len() != cases.len() {
         bad.push(format!(
@@ -739,7 +762,7 @@ fn compare(cases: &[Case], want: &[Vec<String>], d: &Dissected) -> Vec<String> {
             if m != t {
                 bad.push(format!(
                     "{}: {}: ours {m:?}\n    tshark {t:?}",
-                    c.label, FIELDS[k]
+                    c.label, fields[k]
                 ));
             }
         }
@@ -797,4 +820,202 @@ fn tshark_checks_can_fail() {
             .any(|b| b.contains("AAR") && b.contains("Session-Id")),
         "the changed Session-Id went unnoticed: {bad:?}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// SGd (TS 29.338): OFR/OFA and TFR/TFA as the IP-SM-GW and the SMSC exchange them
+// ---------------------------------------------------------------------------------------------
+
+/// The fields compared for SGd: the header and AVP codes of [`FIELDS`], then SGd values.
+const SGD_FIELDS: &[&str] = &[
+    "diameter.cmd.code",
+    "diameter.flags",
+    "diameter.applicationId",
+    "diameter.hopbyhopid",
+    "diameter.endtoendid",
+    "diameter.avp.code",
+    "diameter.Session-Id",
+    "diameter.Origin-Host",
+    "diameter.Result-Code",
+    "diameter.Experimental-Result-Code",
+    "diameter.User-Name",
+    "diameter.SC-Address",
+    "diameter.SM-RP-UI",
+    "diameter.TFR-Flags",
+    "diameter.SM-Delivery-Timer",
+    "diameter.Absent-User-Diagnostic-SM",
+    "diameter.SM-Enumerated-Delivery-Failure-Cause",
+    "diameter.SM-Diagnostic-Info",
+];
+
+/// What we expect tshark to read for [`SGD_FIELDS`], from the octets we wrote: the common
+/// columns as [`expected`] computes them, OctetStrings as hex, integers in decimal.
+fn sgd_expected(bytes: &[u8]) -> Vec<String> {
+    let mut v = expected(bytes);
+    v.truncate(11); // up to User-Name, the same columns as FIELDS
+    let m = Message::parse(bytes).unwrap();
+    fn all(it: ims::diameter::AvpIter<'_>, def: &dict::AvpDef, out: &mut Vec<String>) {
+        for a in it {
+            if a.is(def) {
+                out.push(match def.ty {
+                    dict::AvpType::OctetString => {
+                        a.data().iter().map(|b| format!("{b:02x}")).collect()
+                    }
+                    _ => a.u32().unwrap().to_string(),
+                });
+            }
+            if a.def().is_some_and(|d| d.ty == dict::AvpType::Grouped) {
+                if let Ok(g) = a.grouped() {
+                    all(g, def, out);
+                }
+            }
+        }
+    }
+    for def in [
+        dict::SC_ADDRESS,
+        dict::SM_RP_UI,
+        dict::TFR_FLAGS,
+        dict::SM_DELIVERY_TIMER,
+        dict::ABSENT_USER_DIAGNOSTIC_SM,
+        dict::SM_ENUMERATED_DELIVERY_FAILURE_CAUSE,
+        dict::SM_DIAGNOSTIC_INFO,
+    ] {
+        let mut out = Vec::new();
+        all(m.avps(), def, &mut out);
+        v.push(out.join("|"));
+    }
+    v
+}
+
+fn sgd_cases() -> Vec<Case> {
+    use ims::diameter::sgd::*;
+    let mut out = Vec::new();
+    let ipsmgw = host("ipsmgw");
+    const SMS_REALM: &str = "sms.mnc001.mcc001.3gppnetwork.org";
+    let iwmsc: Cow<'static, str> = format!("iwmsc.{SMS_REALM}").into();
+    // +44 7900 000001 (TBCD digits, TS 29.338: no nature-of-address octet)
+    let sc: Cow<'static, [u8]> = Cow::Borrowed(b"\x44\x97\x00\x00\x00\x10");
+    // SMS-SUBMIT to +44 7956 34120, "Hi" (TS 23.040 §9.2.2.2)
+    let submit: &[u8] = b"\x01\x05\x0b\x91\x44\x97\x65\x43\x21\xf0\x00\x00\x02\xc8\x34";
+    let ofr = Ofr {
+        session_id: sid("ipsmgw", 40),
+        vendor_specific_application_id: Some(VendorSpecificApplicationId::sgd()),
+        auth_session_state: AuthSessionState::NoStateMaintained,
+        origin_host: ipsmgw.clone(),
+        origin_realm: realm(),
+        destination_realm: SMS_REALM.into(),
+        sc_address: sc.clone(),
+        user_identifier: UserIdentifier {
+            msisdn: Some(Cow::Borrowed(b"\x44\x97\x12\x34\x56\xf7")),
+            ..Default::default()
+        },
+        sm_rp_ui: Cow::Borrowed(submit),
+        ..Default::default()
+    };
+    let ofr_b = ofr.encode(0x401, 0x6d30_0401);
+    out.push(Case {
+        label: "OFR",
+        from: 0,
+        bytes: ofr_b.clone(),
+    });
+    let mut ofa = Ofa::answering(&ofr, "iwmsc.sms.mnc001.mcc001.3gppnetwork.org", SMS_REALM);
+    ofa.set_outcome(Outcome::SUCCESS);
+    // No SM-RP-UI (it is optional): Wireshark 4.0 hands the SM-RP-UI of OFR *and* OFA to its
+    // GSM SMS dissector in the MS-to-SC direction, so an SMS-SUBMIT-REPORT (MTI 01 from the SC,
+    // TS 23.040 §9.2.2.2a) is read as an SMS-SUBMIT and flagged malformed; the same holds for the
+    // SMS-DELIVER-REPORT in a TFA. Those TPDUs are checked by crates/ims-diameter/tests/sgd.rs and
+    // crates/ims-net/tests/diameter_sgd.rs instead.
+    out.push(Case {
+        label: "OFA",
+        from: 1,
+        bytes: ofa.encode_answer(Message::parse(&ofr_b).unwrap().header()),
+    });
+    // the SMS-GMSC delivers an SMS-DELIVER to the IP-SM-GW serving the recipient
+    let tfr = Tfr {
+        session_id: format!("{iwmsc};1700000000;41").into(),
+        vendor_specific_application_id: Some(VendorSpecificApplicationId::sgd()),
+        auth_session_state: AuthSessionState::NoStateMaintained,
+        origin_host: iwmsc.clone(),
+        origin_realm: SMS_REALM.into(),
+        destination_host: ipsmgw.clone(),
+        destination_realm: realm(),
+        user_name: "001010000000001".into(),
+        sc_address: sc.clone(),
+        sm_rp_ui: Cow::Borrowed(
+            b"\x04\x0b\x91\x44\x97\x21\x43\x65\xf7\x00\x00\x52\x11\x72\x12\x00\x00\x00\x02\xc8\x34",
+        ),
+        tfr_flags: Some(TFR_FLAG_MORE_MESSAGES_TO_SEND),
+        sm_delivery_timer: Some(600),
+        sm_delivery_start_time: Some(Time(3_973_000_000)),
+        ..Default::default()
+    };
+    let tfr_b = tfr.encode(0x402, 0x6d30_0402);
+    out.push(Case {
+        label: "TFR",
+        from: 1,
+        bytes: tfr_b.clone(),
+    });
+    let mut tfa = Tfa::answering(&tfr, "ipsmgw.ims.mnc001.mcc001.3gppnetwork.org", REALM);
+    tfa.set_outcome(Outcome::tgpp(ExperimentalResultCode::SmDeliveryFailure));
+    tfa.sm_delivery_failure_cause = Some(SmDeliveryFailureCause {
+        sm_enumerated_delivery_failure_cause:
+            SmEnumeratedDeliveryFailureCause::MemoryCapacityExceeded,
+        // SMS-DELIVER-REPORT for RP-ERROR, TP-FCS 0xd3 "memory capacity exceeded"
+        sm_diagnostic_info: Some(Cow::Borrowed(b"\x00\xd3\x00")),
+        ..Default::default()
+    });
+    out.push(Case {
+        label: "TFA (5555 SM delivery failure)",
+        from: 0,
+        bytes: tfa.encode_answer(Message::parse(&tfr_b).unwrap().header()),
+    });
+    let (tfr2, mut tfa2) = (tfr.clone(), tfa.clone());
+    let mut tfr2 = tfr2;
+    tfr2.session_id = format!("{iwmsc};1700000000;42").into();
+    tfr2.tfr_flags = None;
+    let tfr2_b = tfr2.encode(0x403, 0x6d30_0403);
+    out.push(Case {
+        label: "TFR (last message)",
+        from: 1,
+        bytes: tfr2_b.clone(),
+    });
+    tfa2.session_id = tfr2.session_id.clone();
+    tfa2.set_outcome(Outcome::tgpp(ExperimentalResultCode::AbsentUser));
+    tfa2.sm_delivery_failure_cause = None;
+    tfa2.absent_user_diagnostic_sm = Some(12);
+    tfa2.requested_retransmission_time = Some(Time(3_973_000_600));
+    out.push(Case {
+        label: "TFA (5550 absent user)",
+        from: 0,
+        bytes: tfa2.encode_answer(Message::parse(&tfr2_b).unwrap().header()),
+    });
+    out
+}
+
+#[test]
+fn tshark_decodes_the_sgd_commands() {
+    let Some(tshark) = tshark() else { return };
+    let dir = common::TempDir::new("diameter", "tshark-sgd", "IMS_KEEP_PCAP");
+    let cs = sgd_cases();
+    let want: Vec<_> = cs.iter().map(|c| sgd_expected(&c.bytes)).collect();
+    // the values we set are in what we expect tshark to read (so a tshark that printed
+    // nothing could not pass)
+    assert_eq!(want[0][0], "8388645");
+    assert_eq!(want[0][2], "16777313");
+    assert_eq!(want[0][12], "01050b914497654321f0000002c834");
+    assert_eq!(want[2][13], "1");
+    assert_eq!(want[2][14], "600");
+    assert_eq!(want[3][9], "5555");
+    assert_eq!(want[3][16], "0");
+    assert_eq!(want[5][9], "5550");
+    assert_eq!(want[5][15], "12");
+    let d = dissect_fields(&tshark, dir.path(), "sgd", &cs, SGD_FIELDS);
+    let bad = compare_fields(&cs, &want, &d, SGD_FIELDS);
+    assert!(
+        bad.is_empty(),
+        "{} SGd messages; tshark disagrees:\n{}",
+        cs.len(),
+        bad.join("\n")
+    );
+    eprintln!("tshark agrees on {} SGd messages", cs.len());
 }

@@ -320,6 +320,24 @@ fn cpim(id: &str, text: &str) -> Vec<u8> {
     )
 }
 
+/// The Call-ID, From tag and CSeq number of a request.
+fn request_identity(m: &OwnedMessage) -> (String, String, u32) {
+    let m = m.as_message();
+    let h = |n: &str| m.header_str(n).unwrap_or_default().trim().to_owned();
+    let tag = m
+        .from()
+        .ok()
+        .flatten()
+        .and_then(|f| f.tag().map(str::to_owned))
+        .unwrap_or_default();
+    let cseq = h("CSeq")
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    (h("Call-ID"), tag, cseq)
+}
+
 /// The ports of one run of [`im_handed_over_at_a_crash`].
 struct Ports {
     im: u16,
@@ -371,6 +389,20 @@ async fn im_handed_over_at_a_crash(cfg: ImServerConfig, p: Ports) -> ImServer {
     // no registration: the attempt in flight comes again after TR1N, then what waited behind
     let (_, again) = next_to(&mut seen, BOB, "the IM again after TR1N").await;
     assert_eq!(again.as_message().body(), &body[..], "same imdn.Message-ID");
+    // the same message as the one in flight at the crash: Call-ID and From tag (what a
+    // recipient tells a repeat by, whatever the content type), a higher CSeq
+    let (was, now) = (request_identity(&out), request_identity(&again));
+    assert_eq!(
+        (&now.0, &now.1),
+        (&was.0, &was.1),
+        "the same Call-ID and From tag"
+    );
+    assert!(
+        now.2 > was.2,
+        "a later attempt: CSeq {} after {}",
+        now.2,
+        was.2
+    );
     let mut rest = Vec::new();
     for _ in 0..2 {
         rest.push(next(&mut seen, "the IMDN and the text/plain IM").await.1);
@@ -380,6 +412,11 @@ async fn im_handed_over_at_a_crash(cfg: ImServerConfig, p: Ports) -> ImServer {
         .partition(|m| m.as_message().request_uri_str() == Some(BOB));
     assert_eq!(to_bob.len(), 1, "the text/plain IM");
     assert_eq!(to_bob[0].as_message().body(), &plain[..]);
+    assert_ne!(
+        request_identity(&to_bob[0]).0,
+        request_identity(&out).0,
+        "each stored IM has its own"
+    );
     let x = imdn_of(&to_alice[0]);
     assert_eq!(
         (x.message_id.as_str(), x.status.as_str()),

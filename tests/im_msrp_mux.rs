@@ -30,7 +30,7 @@ use ims::net::sip::{Endpoint, EndpointConfig, Incoming};
 use ims::nf::im_session::{start, ImSessionConfig, ImSessionHandle};
 use ims::sdp::{MediaType, Session as Sdp};
 use ims::txn::dialog::DialogId;
-use ims::txn::ua::{Answer, InviteParams, UaEvent};
+use ims::txn::ua::{Answer, EndReason, InviteParams, UaEvent};
 use ims::txn::Remote;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -208,6 +208,8 @@ struct Pair {
     offers: mpsc::UnboundedReceiver<(String, String)>,
     bob_uri: String,
     b_setup: Setup,
+    /// BYEs A and B received (dialogs the anchor ended).
+    byes: [Arc<AtomicUsize>; 2],
 }
 
 /// B's SIP side: answers INVITEs with `setup`, hands each offer and our session-id to the test.
@@ -216,6 +218,7 @@ fn bob_answers(
     mut incoming: Incoming,
     port: u16,
     setup: Setup,
+    byes: Arc<AtomicUsize>,
 ) -> mpsc::UnboundedReceiver<(String, String)> {
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
@@ -232,6 +235,12 @@ fn bob_answers(
                 }
                 UaEvent::IncomingRequest { txn, .. } => {
                     let _ = bob.respond(txn, Answer::new(200)).await;
+                }
+                UaEvent::DialogTerminated {
+                    reason: EndReason::ByeReceived,
+                    ..
+                } => {
+                    byes.fetch_add(1, Ordering::Relaxed);
                 }
                 _ => {}
             }
@@ -254,12 +263,24 @@ async fn pair(n: usize, a_setup: Setup, b_setup: Setup) -> Pair {
 /// As [`pair`], through an anchor already started.
 async fn pair_on(anchor: ImSessionHandle, n: usize, a_setup: Setup, b_setup: Setup) -> Pair {
     let (alice, mut a_in) = ua("alice").await;
-    tokio::spawn(async move { while a_in.recv().await.is_some() {} });
+    let byes: [Arc<AtomicUsize>; 2] = Default::default();
+    let a_byes = byes[0].clone();
+    tokio::spawn(async move {
+        while let Some(ev) = a_in.recv().await {
+            if let UaEvent::DialogTerminated {
+                reason: EndReason::ByeReceived,
+                ..
+            } = ev
+            {
+                a_byes.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
     let (bob, b_in) = ua("bob").await;
     let bob_uri = format!("sip:bob@{}", bob.local_addr());
     let a = Msrp::new().await;
     let b = Msrp::new().await;
-    let offers = bob_answers(bob, b_in, b.port, b_setup);
+    let offers = bob_answers(bob, b_in, b.port, b_setup, byes[1].clone());
     let mut p = Pair {
         anchor,
         alice,
@@ -271,6 +292,7 @@ async fn pair_on(anchor: ImSessionHandle, n: usize, a_setup: Setup, b_setup: Set
         offers,
         bob_uri,
         b_setup,
+        byes,
     };
     for _ in 0..n {
         let a_port = p.a.port;
@@ -1362,6 +1384,7 @@ async fn the_anchor_behind_its_own_relay_chats_with_direct_parties() {
             uri: relay_uri.clone(),
             user: "im".into(),
             password: password.into(),
+            ..AnchorRelay::default()
         }),
         ..ImSessionConfig::default()
     };
@@ -1404,6 +1427,203 @@ async fn the_anchor_behind_its_own_relay_chats_with_direct_parties() {
         p.b.accepts.load(Ordering::Relaxed),
         1,
         "the relay connected to B"
+    );
+    p.anchor.shutdown();
+    relay.shutdown();
+}
+
+/// A TCP forwarder in front of the relay (the relay's URI names it, as a relay behind a
+/// load balancer): [`CutProxy::cut_first`] drops the first connection it carried, and while
+/// [`CutProxy::block`]ed it closes new ones at once (the relay unreachable).
+struct CutProxy {
+    blocked: Arc<std::sync::atomic::AtomicBool>,
+    pipes: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    accepted: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CutProxy {
+    fn start(l: TcpListener, to: SocketAddr) -> CutProxy {
+        let blocked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let pipes: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (b, p, n) = (blocked.clone(), pipes.clone(), accepted.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut inside, _)) = l.accept().await {
+                n.fetch_add(1, Ordering::Relaxed);
+                if b.load(Ordering::Acquire) {
+                    drop(inside);
+                    continue;
+                }
+                let pipe = tokio::spawn(async move {
+                    let Ok(mut outside) = TcpStream::connect(to).await else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut inside, &mut outside).await;
+                });
+                p.lock().unwrap().push(pipe);
+            }
+        });
+        CutProxy {
+            blocked,
+            pipes,
+            accepted,
+            task,
+        }
+    }
+
+    fn block(&self, on: bool) {
+        self.blocked.store(on, Ordering::Release);
+    }
+
+    /// Drops both ends of the first connection it carried.
+    fn cut_first(&self) {
+        self.pipes.lock().unwrap()[0].abort();
+    }
+}
+
+impl Drop for CutProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+        for p in self.pipes.lock().unwrap().drain(..) {
+            p.abort();
+        }
+    }
+}
+
+/// Waits up to `WAIT` for `f` to hold.
+async fn until(what: &str, f: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !f() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// An INVITE from Alice straight to the anchor: its final status and Retry-After.
+async fn invite_status(p: &Pair) -> (u16, Option<String>) {
+    let mut inv = p
+        .alice
+        .invite(InviteParams {
+            request_uri: p.bob_uri.clone(),
+            from: "<sip:alice@ims.example.org>".into(),
+            to: format!("<{}>", p.bob_uri),
+            remote: Remote::udp(p.anchor.sip_addr()),
+            headers: vec![],
+            body: Some((
+                "application/sdp".into(),
+                sdp("alice", p.a.port, &rand_id(), Setup::Default).into_bytes(),
+            )),
+        })
+        .await
+        .unwrap();
+    loop {
+        let r = tokio::time::timeout(WAIT, inv.next())
+            .await
+            .expect("answered")
+            .expect("a final response")
+            .expect("no transport error");
+        let m = r.as_message();
+        let code = m.status().unwrap();
+        if code >= 200 {
+            return (code, m.header_str("Retry-After").map(str::to_owned));
+        }
+    }
+}
+
+/// RFC 4976 §5 / RFC 4975 §5.4: the anchor's link to its own relay drops (the connection is
+/// cut, and the relay stays unreachable for a while). The session that ran over it ends
+/// cleanly: the anchor BYEs both parties (its Use-Path binding went with the connection, so
+/// the paths it gave them lead nowhere); INVITEs meanwhile get 503 with Retry-After; the
+/// anchor keeps retrying, connects and AUTHs again once the relay is reachable (a new
+/// binding, a new Use-Path) and a new session between the same parties then works, with no
+/// restart. (Before: the link was never re-established: no BYE, and every later session
+/// failed.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_anchor_reconnects_to_its_relay_and_ends_the_sessions_of_the_lost_link() {
+    use ims::msrp::relay::RelayConfig;
+    use ims::nf::im_session::AnchorRelay;
+    // the relay's URI names the proxy; everybody reaches the relay through it
+    let front = TcpListener::bind(lo0()).await.unwrap();
+    let relay_at = front.local_addr().unwrap();
+    let relay_uri = format!("msrp://{relay_at};tcp");
+    let inner = TcpListener::bind(lo0()).await.unwrap();
+    let inner_at = inner.local_addr().unwrap();
+    let relay = ims::net::msrp::MsrpRelay::start(
+        inner,
+        RelayConfig::new(UriBuf::parse(&relay_uri).unwrap(), "relay.example.org"),
+        &[("im", "im-pw")],
+        0x4976,
+    )
+    .expect("relay");
+    let proxy = CutProxy::start(front, inner_at);
+    let anchor = start(ImSessionConfig {
+        sip_addr: lo0(),
+        msrp_addr: lo0(),
+        relay: Some(AnchorRelay {
+            uri: relay_uri.clone(),
+            user: "im".into(),
+            password: "im-pw".into(),
+            ..AnchorRelay::default()
+        }),
+        ..ImSessionConfig::default()
+    })
+    .await
+    .expect("anchor starts");
+    assert_eq!(relay.bindings(), 1, "the anchor authenticated");
+    let mut p = pair_on(anchor, 1, Setup::Default, Setup::Passive).await;
+    let (old_path, _) = msrp_of(p.a_legs[0].peer_sdp.as_bytes());
+    assert_eq!(authority(&old_path[0]), relay_at, "the relay's Use-Path");
+    exchange(&mut p, 5).await;
+
+    // the anchor's link (the proxy's first connection) drops, and the relay stays
+    // unreachable (Alice's own connection to it stays up)
+    proxy.block(true);
+    let tries = proxy.accepted.load(Ordering::Relaxed);
+    proxy.cut_first();
+    let byes = p.byes.clone();
+    until("both parties get a BYE", || {
+        byes.iter().all(|b| b.load(Ordering::Relaxed) == 1)
+    })
+    .await;
+    until("the relay dropped the anchor's binding", || {
+        relay.bindings() == 0
+    })
+    .await;
+    assert_eq!(p.anchor.stats().relay_links.load(Ordering::Relaxed), 0);
+    let (code, retry) = invite_status(&p).await;
+    assert_eq!(code, 503, "no session while the relay link is down");
+    assert!(retry.is_some(), "503 with Retry-After");
+    let accepted = proxy.accepted.clone();
+    until("the anchor tries again", || {
+        accepted.load(Ordering::Relaxed) >= tries + 2
+    })
+    .await;
+    assert_eq!(p.anchor.stats().active.load(Ordering::Relaxed), 0);
+
+    // reachable again: a new link, a new binding and Use-Path, and a new session works
+    proxy.block(false);
+    let stats = p.anchor.stats().clone();
+    until("the anchor authenticated again", || {
+        relay.bindings() == 1 && stats.relay_links.load(Ordering::Relaxed) == 1
+    })
+    .await;
+    for (c, leg) in [(&p.a.conn, &p.a_legs[0]), (&p.b.conn, &p.b_legs[0])] {
+        c.as_ref().unwrap().remove_session(&leg.sid).await.unwrap();
+    }
+    p.a_legs.clear();
+    p.b_legs.clear();
+    let a_port = p.a.port;
+    let (a_local, anchor_a_path) = invite(&mut p, a_port, Setup::Default).await;
+    assert_eq!(authority(&anchor_a_path[0]), relay_at);
+    assert_ne!(anchor_a_path[0], old_path[0], "a new Use-Path");
+    p.a.add(session(&a_local, &anchor_a_path), &anchor_a_path, true)
+        .await;
+    exchange(&mut p, 5).await;
+    assert_eq!(p.anchor.stats().active.load(Ordering::Relaxed), 1);
+    assert!(
+        byes.iter().all(|b| b.load(Ordering::Relaxed) == 1),
+        "only the old session was ended"
     );
     p.anchor.shutdown();
     relay.shutdown();

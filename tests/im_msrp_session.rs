@@ -304,6 +304,7 @@ async fn chat_through_an_msrp_relay_with_msrp_chat_relay_options() {
             uri: relay_uri.clone(),
             user: "im".into(),
             password: "im-pw".into(),
+            ..AnchorRelay::default()
         }),
         ..ImSessionConfig::default()
     })

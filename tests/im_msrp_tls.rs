@@ -658,3 +658,148 @@ async fn msrps_through_an_msrp_relay() {
     );
     relay.shutdown();
 }
+
+/// msrps legs through the anchor's own relay (`ImSessionConfig::relay` with an `msrps:` URI
+/// and `AnchorRelay::tls`; RFC 4976 §5 over TLS, RFC 4975 §14): the anchor (which has no
+/// certificate of its own here) connects to the relay over TLS, AUTHs, and gets an `msrps:`
+/// Use-Path; both parties are offered `TCP/TLS/MSRP` with that Use-Path first and the RELAY's
+/// fingerprint (the certificate they meet on their first hop); Alice connects to the relay
+/// over TLS, the relay opens TLS to Bob; 20 messages and their echoes arrive in order with
+/// success REPORTs, and the anchor's only MSRP connection is its TLS link. (Before: the link
+/// was plain TCP, an `msrps:` relay URI failed, and msrps offers were refused without the
+/// anchor's own certificate, or given a plain-TCP first hop.) The same anchor behind a plain
+/// relay refuses an msrps offer with 488 rather than give it a plain first hop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn msrps_legs_go_through_the_anchors_tls_relay() {
+    use ims::msrp::relay::RelayConfig;
+    use ims::msrp::UriBuf;
+    use ims::net::msrp::MsrpRelay;
+    use ims::net::tls::{ClientAuth, TlsConfig, Trust};
+    use ims::nf::im_session::AnchorRelay;
+    let Some(pki) = Pki::new("im", "msrps-anchor-relay", "IMS_KEEP_IM_TLS") else {
+        return;
+    };
+    let (relay_id, alice_id, bob_id) = (
+        identity(&pki, "relay"),
+        identity(&pki, "alice"),
+        identity(&pki, "bob"),
+    );
+    let l = tokio::net::TcpListener::bind(lo0()).await.unwrap();
+    let relay_uri = format!("msrps://127.0.0.1:{};tcp", l.local_addr().unwrap().port());
+    let relay_tls = TlsConfig::new(
+        Some(relay_id.clone()),
+        Trust::fingerprints([alice_id.fingerprint(), bob_id.fingerprint()]),
+        ClientAuth::None,
+    )
+    .unwrap();
+    let relay = MsrpRelay::start_tls(
+        l,
+        RelayConfig::new(UriBuf::parse(&relay_uri).unwrap(), "relay.example.org"),
+        &[("im", "im-pw")],
+        0x4976,
+        relay_tls,
+    )
+    .expect("relay");
+    let to_relay = TlsConfig::new(
+        None,
+        Trust::fingerprints([relay_id.fingerprint()]),
+        ClientAuth::None,
+    )
+    .unwrap();
+    let a = start(ImSessionConfig {
+        sip_addr: lo0(),
+        msrp_addr: lo0(),
+        relay: Some(AnchorRelay {
+            uri: relay_uri.clone(),
+            user: "im".into(),
+            password: "im-pw".into(),
+            tls: Some(to_relay),
+        }),
+        ..ImSessionConfig::default()
+    })
+    .await
+    .expect("anchor starts behind its TLS relay");
+    assert_eq!(relay.bindings(), 1, "the anchor authenticated over TLS");
+    // (each `identity` call makes a new certificate: the parties use the ones the relay trusts)
+    let bob_ua = Ua::bind(Opts {
+        tls: Some(bob_id),
+        ..opts(&pki, "bob", None)
+    })
+    .await
+    .expect("bob binds");
+    let lopts = ListenOpts {
+        echo: true,
+        sessions: Some(1),
+        ..ListenOpts::default()
+    };
+    let (bob_uri, bob_task) = im_msrp::listen(bob_ua, lopts);
+    let mut alice = Ua::bind(Opts {
+        tls: Some(alice_id),
+        ..opts(&pki, "alice", Some(a.sip_addr()))
+    })
+    .await
+    .unwrap();
+    let n = 20;
+    let msgs: Vec<String> = (1..=n).map(|i| format!("via the relay {i:03}")).collect();
+    let events = echo_chat(&mut alice, &bob_uri, &msgs, "chat through the TLS relay").await;
+    let relay_at = relay_uri.trim_end_matches(";tcp").replace("msrps://", "");
+    let a_side = of_kind(&events, "connected")[0]["peer_path"].to_string();
+    assert!(
+        a_side.contains(&format!("msrps://{relay_at}/")),
+        "A's first hop is the relay's msrps Use-Path: {a_side}"
+    );
+    let events = bob_events(bob_task, WAIT).await;
+    let b_side = of_kind(&events, "session")[0]["peer_path"].to_string();
+    assert!(
+        b_side.contains(&format!("msrps://{relay_at}/")),
+        "B's leg: {b_side}"
+    );
+    let got: Vec<&str> = of_kind(&events, "message")
+        .iter()
+        .filter_map(|e| e["text"].as_str())
+        .collect();
+    assert_eq!(got, msgs, "B received A's messages in order");
+    assert_eq!(
+        a.stats()
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "the anchor's only MSRP connection is its TLS link to the relay"
+    );
+    a.shutdown();
+    relay.shutdown();
+
+    // behind a plain-TCP relay an msrps offer is refused (its first hop would be plain TCP)
+    let l = tokio::net::TcpListener::bind(lo0()).await.unwrap();
+    let plain_uri = format!("msrp://127.0.0.1:{};tcp", l.local_addr().unwrap().port());
+    let plain = MsrpRelay::start(
+        l,
+        RelayConfig::new(UriBuf::parse(&plain_uri).unwrap(), "relay.example.org"),
+        &[("im", "im-pw")],
+        0x4977,
+    )
+    .expect("relay");
+    let a = start(ImSessionConfig {
+        sip_addr: lo0(),
+        msrp_addr: lo0(),
+        msrps: Some(identity(&pki, "anchor")),
+        relay: Some(AnchorRelay {
+            uri: plain_uri,
+            user: "im".into(),
+            password: "im-pw".into(),
+            ..AnchorRelay::default()
+        }),
+        ..ImSessionConfig::default()
+    })
+    .await
+    .expect("anchor starts behind its plain relay");
+    let mut alice = Ua::bind(opts(&pki, "alice", Some(a.sip_addr())))
+        .await
+        .unwrap();
+    let refused = tokio::time::timeout(WAIT, alice.call(&bob_uri, Offer::Chat))
+        .await
+        .expect("answered in time");
+    assert_eq!(refused.err().as_deref(), Some("488"));
+    a.shutdown();
+    plain.shutdown();
+}

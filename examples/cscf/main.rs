@@ -14,14 +14,18 @@
 //! `ims::nf::admin`; overrides `[hss] admin`), `--redis HOST:PORT` (keep the S-CSCF's
 //! registrations in Redis, shared by several S-CSCF processes; needs `--features redis`), `--threads N`
 //! (the tokio runtime: 1 = everything on one thread; N > 1 = a multi-threaded runtime with N
-//! workers; `IMS_THREADS` sets the same; default: one worker per core), `--check` (load the
-//! configuration, print a summary and exit).
+//! workers; `split` = two single-threaded runtimes, one for the P-CSCF and its Rx client, one
+//! for the I/S-CSCF, the HSS, the PCRF and the rest; `IMS_THREADS` sets the same; default: one
+//! worker per core), `--check` (load the configuration, print a summary and exit).
 //!
 //! The roles pass every message through several tasks (the SIP transports, each role's loop,
 //! the Diameter peers, the embedded HSS and PCRF). With two or more workers many of those
 //! hand-offs wake a parked worker thread (a futex or eventfd write and a context switch each):
 //! `--threads 1` saves that CPU (≈10-20 % per call measured on a 2-core machine) but gives the
 //! core a single core; it suits a machine shared with other work, not one dedicated to the core.
+//! `--threads split` keeps the single-thread hand-offs inside each of two role groups and gives
+//! the core two threads: only the P-CSCF's SIP hops to the I/S-CSCF and its Rx connection to the
+//! PCRF cross between them.
 
 mod config;
 
@@ -29,11 +33,51 @@ use ims::nf::runtime::{CoreStore, ImsCore, Peer, Roles};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// mimalloc instead of the system allocator: the core allocates short-lived buffers on two
+/// worker threads, where glibc's malloc cost ≈11 % of the instructions per call and more in time.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: cscf [--config FILE] [--role p|i|s|im|all]... [--hss HOST@IP:PORT] [--pcrf HOST@IP:PORT] [--admin IP:PORT] [--redis HOST:PORT] [--threads N] [--check]"
+        "usage: cscf [--config FILE] [--role p|i|s|im|all]... [--hss HOST@IP:PORT] [--pcrf HOST@IP:PORT] [--admin IP:PORT] [--redis HOST:PORT] [--threads N|split] [--check]"
     );
     ExitCode::from(2)
+}
+
+/// `--threads` / `IMS_THREADS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Threads {
+    /// One runtime: 1 = current-thread, more = that many workers.
+    Workers(usize),
+    /// Two current-thread runtimes: the P-CSCF's and the rest's.
+    Split,
+}
+
+impl Threads {
+    fn parse(v: &str) -> Option<Threads> {
+        match v {
+            "split" => Some(Threads::Split),
+            n => n.parse().ok().filter(|n| *n > 0).map(Threads::Workers),
+        }
+    }
+}
+
+/// The P-CSCF's runtime thread: stopped and joined when dropped (after the core shut down).
+struct PcscfThread(
+    Option<(
+        tokio::sync::oneshot::Sender<()>,
+        std::thread::JoinHandle<()>,
+    )>,
+);
+
+impl Drop for PcscfThread {
+    fn drop(&mut self) {
+        if let Some((stop, thread)) = self.0.take() {
+            let _ = stop.send(());
+            let _ = thread.join();
+        }
+    }
 }
 
 fn external(v: &str) -> Option<Peer> {
@@ -50,7 +94,7 @@ fn main() -> ExitCode {
     let (mut hss, mut pcrf, mut check) = (None, None, false);
     let mut admin: Option<std::net::SocketAddr> = None;
     let mut redis: Option<String> = None;
-    let mut threads: Option<usize> = None;
+    let mut threads: Option<Threads> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -90,8 +134,8 @@ fn main() -> ExitCode {
                 Some(v) => redis = Some(v),
                 None => return usage(),
             },
-            "--threads" => match args.next().and_then(|v| v.parse().ok()).filter(|n| *n > 0) {
-                Some(n) => threads = Some(n),
+            "--threads" => match args.next().as_deref().and_then(Threads::parse) {
+                Some(t) => threads = Some(t),
                 None => return usage(),
             },
             "--check" => check = true,
@@ -151,20 +195,23 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let threads = match threads {
-        Some(n) => Some(n),
+        Some(t) => Some(t),
         None => match std::env::var("IMS_THREADS") {
-            Ok(v) => match v.parse::<usize>() {
-                Ok(n) if n > 0 => Some(n),
-                _ => return usage(),
+            Ok(v) => match Threads::parse(&v) {
+                Some(t) => Some(t),
+                None => return usage(),
             },
             Err(_) => None,
         },
     };
-    let rt = match threads {
-        Some(1) => tokio::runtime::Builder::new_current_thread()
+    let current = || {
+        tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .build(),
-        Some(n) => tokio::runtime::Builder::new_multi_thread()
+            .build()
+    };
+    let rt = match threads {
+        Some(Threads::Workers(1) | Threads::Split) => current(),
+        Some(Threads::Workers(n)) => tokio::runtime::Builder::new_multi_thread()
             .worker_threads(n)
             .enable_all()
             .build(),
@@ -178,6 +225,35 @@ fn main() -> ExitCode {
             eprintln!("cscf: tokio: {e}");
             return ExitCode::FAILURE;
         }
+    };
+    // --threads split: the P-CSCF's runtime on a thread of its own, run until main returns
+    let mut options = options;
+    let _pcscf_thread = if threads == Some(Threads::Split) {
+        let prt = match current() {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("cscf: tokio: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        options = options.with_pcscf_runtime(prt.handle().clone());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("cscf-pcscf".into())
+            .spawn(move || {
+                prt.block_on(async {
+                    let _ = stopped.await;
+                })
+            });
+        match thread {
+            Ok(t) => Some(PcscfThread(Some((stop, t)))),
+            Err(e) => {
+                eprintln!("cscf: thread: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
     };
     rt.block_on(async {
         let store = match redis {

@@ -3,7 +3,7 @@
 //! of any command this crate knows.
 
 use crate::avp::{padded, read_header, AvpFlags};
-use crate::dict::{self, app};
+use crate::dict::{self, app, command as cmd};
 use crate::encode::{encode_message, EncodeBuf, Encoder};
 use crate::error::{Error, ErrorKind};
 use crate::message::{Flags, Header, Message, HEADER_LEN};
@@ -217,6 +217,13 @@ pub fn validate(msg: &Message<'_>) -> Result<(), Error> {
             (275, false) => run::<Sta<'_>>(msg),
             (274, true) => run::<Asr<'_>>(msg),
             (274, false) => run::<Asa<'_>>(msg),
+            _ => Err(Error::new(ErrorKind::CommandUnsupported, 5)),
+        },
+        app::SGD => match (msg.code(), r) {
+            (cmd::MO_FORWARD_SHORT_MESSAGE, true) => run::<crate::sgd::Ofr<'_>>(msg),
+            (cmd::MO_FORWARD_SHORT_MESSAGE, false) => run::<crate::sgd::Ofa<'_>>(msg),
+            (cmd::MT_FORWARD_SHORT_MESSAGE, true) => run::<crate::sgd::Tfr<'_>>(msg),
+            (cmd::MT_FORWARD_SHORT_MESSAGE, false) => run::<crate::sgd::Tfa<'_>>(msg),
             _ => Err(Error::new(ErrorKind::CommandUnsupported, 5)),
         },
         app::COMMON | app::RELAY => Err(Error::new(ErrorKind::CommandUnsupported, 5)),

@@ -85,6 +85,10 @@ impl VendorSpecificApplicationId<'_> {
     pub fn rx() -> Self {
         Self::auth(dict::VENDOR_3GPP, app::RX)
     }
+    /// 3GPP SGd/Gdd: `{10415, 16777313}`.
+    pub fn sgd() -> Self {
+        Self::auth(dict::VENDOR_3GPP, app::SGD)
+    }
 }
 
 grouped! {

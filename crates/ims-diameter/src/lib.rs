@@ -1,5 +1,5 @@
-//! Diameter base (RFC 6733), dictionary, Cx/Dx (TS 29.229) and Rx (TS 29.214) commands, peer state
-//! machine and watchdog (RFC 3539).
+//! Diameter base (RFC 6733), dictionary, Cx/Dx (TS 29.229), Rx (TS 29.214) and SGd (TS 29.338)
+//! commands, peer state machine and watchdog (RFC 3539).
 //!
 //! This crate does no I/O and reads no clock: it turns octets into views and typed commands, and
 //! typed commands into octets.
@@ -58,8 +58,9 @@
 //!   entry, depth bounded by [`Limits`]). Every RFC 6733 data type has an accessor on [`Avp`]
 //!   ([`Address`], [`Time`], [`DiameterUri`], [`IpFilterRule`], ...).
 //! - [`Encoder`] / [`encode_message`] append AVPs with back-filled lengths and padding.
-//! - [`dict`]: the static dictionary (base, Cx/Dx, Rx, the TS 29.212 / 29.061 AVPs Rx reuses).
-//! - Typed commands ([`base`], [`cx`], [`rx`]) are plain structs with pub fields implementing
+//! - [`dict`]: the static dictionary (base, Cx/Dx, Rx, the TS 29.212 / 29.061 AVPs Rx reuses,
+//!   S6c/SGd of TS 29.338).
+//! - Typed commands ([`base`], [`cx`], [`rx`], [`sgd`]) are plain structs with pub fields implementing
 //!   [`Command`]: decoding checks the command grammar (required, fixed position, max occurrences)
 //!   and values; unmodelled AVPs are kept in `other`. Repeated AVPs that usually occur once or
 //!   twice are [`Repeated`] fields (a few values inline, no allocation).
@@ -99,6 +100,7 @@ pub mod repeated;
 mod result;
 pub mod routing;
 pub mod rx;
+pub mod sgd;
 #[doc(hidden)]
 pub mod testing;
 mod types;

@@ -72,8 +72,10 @@ use crate::result::ResultCode;
 use crate::types::Address;
 use crate::Command;
 use bytes::{Bytes, BytesMut};
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// One application a node supports, as advertised in CER/CEA.
@@ -1981,12 +1983,32 @@ pub enum Duplicate {
 /// (Origin-Host, End-to-End Identifier) for `window` (RFC 6733 suggests at least the failover
 /// time; 4 minutes by default), with the answer once it is sent. One per node, shared by peers,
 /// since a retransmission after failover arrives from another peer.
+///
+/// Origin-Host is compared without ASCII case; each origin's name is stored once (lower case,
+/// shared by its entries and the expiry queue), so a request from an origin already known
+/// allocates no name (and none at all when its Origin-Host is already lower case).
 #[derive(Debug)]
 pub struct Duplicates {
     window: Duration,
     max: usize,
-    seen: crate::fasthash::FastMap<(String, u32), (Instant, Option<Bytes>)>,
-    order: VecDeque<(Instant, String, u32)>,
+    /// Per origin (lower-case name), its End-to-End Identifiers seen: when, and the answer.
+    seen: crate::fasthash::FastMap<Arc<str>, crate::fasthash::FastMap<u32, Seen>>,
+    /// How many requests `seen` holds.
+    count: usize,
+    /// Arrival order, for expiry (the name shared with `seen`'s key).
+    order: VecDeque<(Instant, Arc<str>, u32)>,
+}
+
+/// When a request was seen, and its answer once sent.
+type Seen = (Instant, Option<Bytes>);
+
+/// `host` in lower case, borrowed when it already is.
+fn lower_host(host: &str) -> Cow<'_, str> {
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
+    }
 }
 
 impl Default for Duplicates {
@@ -2002,6 +2024,7 @@ impl Duplicates {
             window,
             max: max.max(1),
             seen: crate::fasthash::FastMap::default(),
+            count: 0,
             order: VecDeque::new(),
         }
     }
@@ -2012,8 +2035,14 @@ impl Duplicates {
                 break;
             }
             if let Some((t, h, e)) = self.order.pop_front() {
-                if self.seen.get(&(h.clone(), e)).is_some_and(|v| v.0 == t) {
-                    self.seen.remove(&(h, e));
+                if let Some(m) = self.seen.get_mut(&h) {
+                    if m.get(&e).is_some_and(|v| v.0 == t) {
+                        m.remove(&e);
+                        self.count -= 1;
+                        if m.is_empty() {
+                            self.seen.remove(&h);
+                        }
+                    }
                 }
             }
         }
@@ -2042,23 +2071,29 @@ impl Duplicates {
         let Some(host) = origin_host else {
             return Duplicate::New;
         };
-        let key = (host.to_ascii_lowercase(), end_to_end);
-        match self.seen.get(&key) {
-            Some((_, None)) => Duplicate::InProgress,
-            Some((_, Some(a))) => {
-                let mut b = BytesMut::from(&a[..]);
-                if b.len() >= 16 {
-                    b[12..16].copy_from_slice(&hop_by_hop.to_be_bytes());
+        let host = lower_host(host);
+        let name = match self.seen.get_key_value(&*host) {
+            Some((name, m)) => match m.get(&end_to_end) {
+                Some((_, None)) => return Duplicate::InProgress,
+                Some((_, Some(a))) => {
+                    let mut b = BytesMut::from(&a[..]);
+                    if b.len() >= 16 {
+                        b[12..16].copy_from_slice(&hop_by_hop.to_be_bytes());
+                    }
+                    return Duplicate::Answered(b.freeze());
                 }
-                Duplicate::Answered(b.freeze())
-            }
-            None => {
-                self.order.push_back((now, key.0.clone(), key.1));
-                self.seen.insert(key, (now, None));
-                self.expire(now);
-                Duplicate::New
-            }
-        }
+                None => Arc::clone(name),
+            },
+            None => Arc::from(&*host),
+        };
+        self.order.push_back((now, Arc::clone(&name), end_to_end));
+        self.seen
+            .entry(name)
+            .or_default()
+            .insert(end_to_end, (now, None));
+        self.count += 1;
+        self.expire(now);
+        Duplicate::New
     }
 
     /// Forgets every request of `origin_host` (compared without case), e.g. when it restarted
@@ -2066,10 +2101,12 @@ impl Duplicates {
     /// sent before, so a reused End-to-End Identifier is a new request. Returns how many were
     /// forgotten.
     pub fn forget_origin(&mut self, origin_host: &str) -> usize {
-        let before = self.seen.len();
-        self.seen
-            .retain(|(h, _), _| !h.eq_ignore_ascii_case(origin_host));
-        before - self.seen.len()
+        let n = self
+            .seen
+            .remove(&*lower_host(origin_host))
+            .map_or(0, |m| m.len());
+        self.count -= n;
+        n
     }
 
     /// Records the answer sent to `request` so a duplicate gets it again.
@@ -2077,25 +2114,29 @@ impl Duplicates {
         self.answered_origin(request.origin_host(), request.end_to_end(), answer);
     }
 
-    /// [`Duplicates::answered`] with the request's Origin-Host and End-to-End Identifier.
+    /// [`Duplicates::answered`] with the request's Origin-Host and End-to-End Identifier (the
+    /// name is looked up as it is, lower-cased only when it has upper-case letters).
     pub fn answered_origin(&mut self, origin_host: Option<&str>, end_to_end: u32, answer: Bytes) {
         let Some(host) = origin_host else {
             return;
         };
-        let key = (host.to_ascii_lowercase(), end_to_end);
-        if let Some(v) = self.seen.get_mut(&key) {
+        if let Some(v) = self
+            .seen
+            .get_mut(&*lower_host(host))
+            .and_then(|m| m.get_mut(&end_to_end))
+        {
             v.1 = Some(answer);
         }
     }
 
     /// How many requests are remembered.
     pub fn len(&self) -> usize {
-        self.seen.len()
+        self.count
     }
 
     /// True when none is remembered.
     pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
+        self.count == 0
     }
 }
 

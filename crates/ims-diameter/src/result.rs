@@ -88,8 +88,8 @@ registry! {
 }
 
 registry! {
-    /// 3GPP Experimental-Result-Code values (Vendor-Id 10415): Cx/Dx (TS 29.229 §6.2) and Rx
-    /// (TS 29.214 §5.5).
+    /// 3GPP Experimental-Result-Code values (Vendor-Id 10415): Cx/Dx (TS 29.229 §6.2), Rx
+    /// (TS 29.214 §5.5) and S6c/SGd (TS 29.338 §5.3.4 / §6.3.4, 5550–5558).
     pub enum ExperimentalResultCode {
         FirstRegistration = 2001 "DIAMETER_FIRST_REGISTRATION",
         SubsequentRegistration = 2002 "DIAMETER_SUBSEQUENT_REGISTRATION",
@@ -116,6 +116,15 @@ registry! {
         UnauthorizedNonEmergencySession = 5066 "UNAUTHORIZED_NON_EMERGENCY_SESSION",
         UnauthorizedSponsoredDataConnectivity = 5067 "UNAUTHORIZED_SPONSORED_DATA_CONNECTIVITY",
         TemporaryNetworkFailure = 5068 "TEMPORARY_NETWORK_FAILURE",
+        AbsentUser = 5550 "DIAMETER_ERROR_ABSENT_USER",
+        UserBusyForMtSms = 5551 "DIAMETER_ERROR_USER_BUSY_FOR_MT_SMS",
+        FacilityNotSupported = 5552 "DIAMETER_ERROR_FACILITY_NOT_SUPPORTED",
+        IllegalUser = 5553 "DIAMETER_ERROR_ILLEGAL_USER",
+        IllegalEquipment = 5554 "DIAMETER_ERROR_ILLEGAL_EQUIPMENT",
+        SmDeliveryFailure = 5555 "DIAMETER_ERROR_SM_DELIVERY_FAILURE",
+        ServiceNotSubscribed = 5556 "DIAMETER_ERROR_SERVICE_NOT_SUBSCRIBED",
+        ServiceBarred = 5557 "DIAMETER_ERROR_SERVICE_BARRED",
+        MwdListFull = 5558 "DIAMETER_ERROR_MWD_LIST_FULL",
     }
 }
 

@@ -386,6 +386,24 @@ impl Default for RedirectCache {
     }
 }
 
+/// The Application-Id part of a cache key: the request's for the two usages that name the
+/// application (REALM_AND_APPLICATION, ALL_APPLICATION), 0 for the others, which apply to
+/// every application (so a newer redirect of the same realm, host, user or session replaces
+/// the older one whatever application either came from).
+fn key_app(usage: RedirectHostUsage, request: &Message<'_>) -> u32 {
+    match usage {
+        RedirectHostUsage::RealmAndApplication | RedirectHostUsage::AllApplication => {
+            request.application_id()
+        }
+        _ => 0,
+    }
+}
+
+/// The rest of the cache key of `usage` (RFC 6733 §6.13): ALL_SESSION the Session-Id (octets
+/// as sent), ALL_REALM and REALM_AND_APPLICATION the Destination-Realm, ALL_HOST the
+/// Destination-Host (DiameterIdentities, ASCII case ignored), ALL_USER the User-Name,
+/// ALL_APPLICATION nothing more than the application. `None`: the request lacks the AVP the
+/// usage names (or the usage does not cache), so nothing is cached or found for it.
 fn cache_key(usage: RedirectHostUsage, request: &Message<'_>) -> Option<String> {
     let s = |o: Option<&str>| o.map(str::to_ascii_lowercase);
     match usage {
@@ -425,7 +443,7 @@ impl RedirectCache {
         let Some(secs) = redirect.max_cache_time else {
             return;
         };
-        let app = request.application_id();
+        let app = key_app(redirect.usage, request);
         self.entries.retain(|e| {
             e.expires > now && !(e.usage == redirect.usage && e.key == key && e.app == app)
         });
@@ -456,7 +474,6 @@ impl RedirectCache {
     /// §6.13: ALL_SESSION, ALL_USER, REALM_AND_APPLICATION, ALL_REALM, ALL_APPLICATION, ALL_HOST.
     pub fn lookup(&mut self, now: Instant, request: &Message<'_>) -> Option<&[String]> {
         self.entries.retain(|e| e.expires > now);
-        let app = request.application_id();
         const ORDER: [RedirectHostUsage; 6] = [
             RedirectHostUsage::AllSession,
             RedirectHostUsage::AllUser,
@@ -474,19 +491,30 @@ impl RedirectCache {
             let Some(key) = cache_key(usage, request) else {
                 continue;
             };
-            let app_matters = matches!(
-                usage,
-                RedirectHostUsage::RealmAndApplication | RedirectHostUsage::AllApplication
-            );
+            let app = key_app(usage, request);
             if let Some(i) = self
                 .entries
                 .iter()
-                .position(|e| e.usage == usage && e.key == key && (!app_matters || e.app == app))
+                .position(|e| e.usage == usage && e.key == key && e.app == app)
             {
                 return Some(&self.entries[i].hosts);
             }
         }
         None
+    }
+
+    /// Forgets `host` as a redirect target (RFC 6733 §6.14: once a host is no longer reachable,
+    /// the cache entries created for it are deleted): it leaves every entry naming it (by the
+    /// host of its DiameterURI, ASCII case ignored), and an entry left with no host goes.
+    pub fn forget_host(&mut self, host: &str) {
+        self.entries.retain_mut(|e| {
+            e.hosts.retain(|h| {
+                !crate::DiameterUri::parse(h)
+                    .map_or(h.as_str(), |u| u.host)
+                    .eq_ignore_ascii_case(host)
+            });
+            !e.hosts.is_empty()
+        });
     }
 
     /// How many redirections are remembered.
@@ -910,6 +938,240 @@ mod tests {
         assert!(c.lookup(now, &Message::parse(&first).unwrap()).is_none());
         let last = uar(&format!("r{}.example.net", MAX + 4), None);
         assert!(c.lookup(now, &Message::parse(&last).unwrap()).is_some());
+    }
+
+    /// A request with the AVPs the redirect cache keys read (`None`: the AVP is absent).
+    fn keyed(
+        app: u32,
+        session: &str,
+        realm: &str,
+        host: Option<&str>,
+        user: Option<&str>,
+    ) -> Vec<u8> {
+        let mut v = Vec::new();
+        encode_message(
+            &mut v,
+            &crate::message::Header::request(300, app, true, 1, 2),
+            |e| {
+                e.utf8(dict::SESSION_ID, session);
+                e.utf8(dict::ORIGIN_HOST, "client.example.org");
+                e.utf8(dict::ORIGIN_REALM, "example.org");
+                e.utf8(dict::DESTINATION_REALM, realm);
+                if let Some(h) = host {
+                    e.utf8(dict::DESTINATION_HOST, h);
+                }
+                if let Some(u) = user {
+                    e.utf8(dict::USER_NAME, u);
+                }
+            },
+        );
+        v
+    }
+
+    /// Per Redirect-Host-Usage value (RFC 6733 §6.13): the requests a cached redirect applies
+    /// to and those it does not, a newer redirect of the same key replacing the older one
+    /// whatever application either came from (unless the application is part of the key), and
+    /// Redirect-Max-Cache-Time ending each.
+    #[test]
+    fn each_redirect_host_usage_keys_on_what_the_rfc_names() {
+        use RedirectHostUsage as U;
+        const CX: u32 = dict::app::CX;
+        const RX: u32 = 16_777_236;
+        let base = || {
+            keyed(
+                CX,
+                "s;1",
+                "hss.example.net",
+                Some("hss1.example.net"),
+                Some("alice"),
+            )
+        };
+        // (usage, requests it applies to, requests it does not apply to)
+        type Requests = Vec<Vec<u8>>;
+        let cases: [(U, Requests, Requests); 6] = [
+            (
+                U::AllSession,
+                vec![
+                    keyed(RX, "s;1", "other.example.net", None, Some("bob")),
+                    keyed(CX, "s;1", "hss.example.net", None, None),
+                ],
+                vec![
+                    keyed(
+                        CX,
+                        "s;2",
+                        "hss.example.net",
+                        Some("hss1.example.net"),
+                        Some("alice"),
+                    ),
+                    // Session-Id is compared octet for octet
+                    keyed(
+                        CX,
+                        "S;1",
+                        "hss.example.net",
+                        Some("hss1.example.net"),
+                        Some("alice"),
+                    ),
+                ],
+            ),
+            (
+                U::AllRealm,
+                vec![
+                    keyed(RX, "s;9", "HSS.Example.NET", None, None),
+                    keyed(
+                        CX,
+                        "s;8",
+                        "hss.example.net",
+                        Some("hss7.example.net"),
+                        Some("bob"),
+                    ),
+                ],
+                vec![keyed(
+                    CX,
+                    "s;1",
+                    "hss.example.org",
+                    Some("hss1.example.net"),
+                    Some("alice"),
+                )],
+            ),
+            (
+                U::RealmAndApplication,
+                vec![keyed(CX, "s;9", "hss.EXAMPLE.net", None, Some("bob"))],
+                vec![
+                    keyed(
+                        RX,
+                        "s;1",
+                        "hss.example.net",
+                        Some("hss1.example.net"),
+                        Some("alice"),
+                    ),
+                    keyed(
+                        CX,
+                        "s;1",
+                        "other.example.net",
+                        Some("hss1.example.net"),
+                        Some("alice"),
+                    ),
+                ],
+            ),
+            (
+                U::AllApplication,
+                vec![keyed(CX, "s;9", "other.example.net", None, None)],
+                vec![keyed(
+                    RX,
+                    "s;1",
+                    "hss.example.net",
+                    Some("hss1.example.net"),
+                    Some("alice"),
+                )],
+            ),
+            (
+                U::AllHost,
+                vec![
+                    keyed(
+                        RX,
+                        "s;9",
+                        "other.example.net",
+                        Some("HSS1.example.net"),
+                        None,
+                    ),
+                    keyed(
+                        CX,
+                        "s;8",
+                        "hss.example.net",
+                        Some("hss1.example.net"),
+                        Some("bob"),
+                    ),
+                ],
+                vec![
+                    keyed(
+                        CX,
+                        "s;1",
+                        "hss.example.net",
+                        Some("hss2.example.net"),
+                        Some("alice"),
+                    ),
+                    keyed(CX, "s;1", "hss.example.net", None, Some("alice")),
+                ],
+            ),
+            (
+                U::AllUser,
+                vec![keyed(RX, "s;9", "other.example.net", None, Some("alice"))],
+                vec![
+                    keyed(
+                        CX,
+                        "s;1",
+                        "hss.example.net",
+                        Some("hss1.example.net"),
+                        Some("bob"),
+                    ),
+                    keyed(CX, "s;1", "hss.example.net", Some("hss1.example.net"), None),
+                ],
+            ),
+        ];
+        for (usage, hits, misses) in cases {
+            let now = t0();
+            let mut c = RedirectCache::new();
+            let first = base();
+            c.insert(
+                now,
+                &Message::parse(&first).unwrap(),
+                &redirect("a", usage, 60),
+            );
+            for h in &hits {
+                let m = Message::parse(h).unwrap();
+                assert_eq!(c.lookup(now, &m).unwrap(), ["aaa://a"], "{usage:?} hit");
+            }
+            for m in &misses {
+                let m = Message::parse(m).unwrap();
+                assert!(c.lookup(now, &m).is_none(), "{usage:?} miss");
+            }
+            // a newer redirect that a hit request received replaces the entry when the key is
+            // the same (the hit requests all share the first request's key), and restarts its
+            // Redirect-Max-Cache-Time
+            let later = now + Duration::from_secs(30);
+            let h0 = Message::parse(&hits[0]).unwrap();
+            c.insert(later, &h0, &redirect("b", usage, 60));
+            assert_eq!(c.len(), 1, "{usage:?} replaced");
+            let m = Message::parse(&first).unwrap();
+            assert_eq!(c.lookup(later, &m).unwrap(), ["aaa://b"], "{usage:?} newer");
+            assert!(c.lookup(now + Duration::from_secs(89), &m).is_some());
+            assert!(
+                c.lookup(now + Duration::from_secs(90), &m).is_none(),
+                "{usage:?} expiry"
+            );
+            assert!(c.is_empty());
+            // a request without the AVP the usage keys on leaves nothing cached
+            let bare = keyed(RX, "s;5", "hss.example.net", None, None);
+            let bare = Message::parse(&bare).unwrap();
+            c.insert(now, &bare, &redirect("c", usage, 60));
+            let cached = !c.is_empty();
+            let needs = matches!(usage, U::AllHost | U::AllUser);
+            assert_eq!(cached, !needs, "{usage:?} without its AVP");
+        }
+    }
+
+    #[test]
+    fn an_unreachable_host_leaves_the_redirect_cache() {
+        let now = t0();
+        let mut c = RedirectCache::new();
+        let r1 = keyed(dict::app::CX, "s;1", "one.example.net", None, None);
+        let r2 = keyed(dict::app::CX, "s;2", "two.example.net", None, None);
+        let (m1, m2) = (Message::parse(&r1).unwrap(), Message::parse(&r2).unwrap());
+        let mut both = redirect("hss1.example.net", RedirectHostUsage::AllRealm, 60);
+        both.hosts
+            .push("aaa://hss2.example.net:3868;transport=tcp".into());
+        c.insert(now, &m1, &both);
+        c.insert(
+            now,
+            &m2,
+            &redirect("HSS2.example.net", RedirectHostUsage::AllRealm, 60),
+        );
+        c.forget_host("hss2.EXAMPLE.net");
+        assert_eq!(c.len(), 1);
+        assert_eq!(c.lookup(now, &m1).unwrap(), ["aaa://hss1.example.net"]);
+        assert!(c.lookup(now, &m2).is_none());
+        c.forget_host("hss1.example.net");
+        assert!(c.is_empty());
     }
 
     #[test]

@@ -99,6 +99,7 @@ fn one_pass_all(data: &[u8]) {
         Asr<'_>,
         Asa<'_>
     );
+    one_pass!(data, sgd::Ofr<'_>, sgd::Ofa<'_>, sgd::Tfr<'_>, sgd::Tfa<'_>);
 }
 
 fn oracle(data: &[u8]) {
@@ -151,6 +152,7 @@ fn oracle(data: &[u8]) {
                 Asr<'_>,
                 Asa<'_>
             );
+            rt!(&m, sgd::Ofr<'_>, sgd::Ofa<'_>, sgd::Tfr<'_>, sgd::Tfa<'_>);
         }
         Err(e) => {
             if !e.is_incomplete() {
@@ -173,9 +175,34 @@ fn oracle(data: &[u8]) {
 fn mutated_vectors() {
     let vs = vectors();
     assert!(vs.len() >= 40);
-    let mut r = Rng::new(0x5eed_d1a3);
-    let mut n = 0;
+    let n = mutate_all(&vs, 0x5eed_d1a3);
+    eprintln!("{n} mutated messages checked");
+}
+
+/// SGd (TS 29.338): random OFR/OFA/TFR/TFA (every optional and repeated field sometimes
+/// present), each mutated as the vectors are.
+#[test]
+fn mutated_sgd_messages() {
+    let mut r = Rng::new(0x0005_6d00);
+    let mut vs = Vec::new();
+    for i in 0..3u32 {
+        vs.push(sgd::Ofr::__sample(&mut r).encode(i, i + 1));
+        vs.push(sgd::Ofa::__sample(&mut r).encode(i, i + 1));
+        vs.push(sgd::Tfr::__sample(&mut r).encode(i, i + 1));
+        vs.push(sgd::Tfa::__sample(&mut r).encode(i, i + 1));
+    }
     for v in &vs {
+        validate(&Message::parse(v).unwrap()).unwrap();
+    }
+    let n = mutate_all(&vs, 0x5eed_5cd0);
+    eprintln!("{n} mutated SGd messages checked");
+}
+
+/// Runs [`oracle`] on each of `vs` and on 800 mutations of each; returns how many mutations.
+fn mutate_all(vs: &[Vec<u8>], seed: u64) -> usize {
+    let mut r = Rng::new(seed);
+    let mut n = 0;
+    for v in vs {
         oracle(v);
         for _ in 0..800 {
             let mut m = v.clone();
@@ -206,5 +233,5 @@ fn mutated_vectors() {
             n += 1;
         }
     }
-    eprintln!("{n} mutated messages checked");
+    n
 }

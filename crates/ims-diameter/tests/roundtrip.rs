@@ -4,7 +4,7 @@
 //! at any split.
 
 use ims_diameter::testing::Rng;
-use ims_diameter::{base, cx, rx, Command, Framer, Message};
+use ims_diameter::{base, cx, rx, sgd, Command, Framer, Message};
 use proptest::prelude::*;
 
 macro_rules! roundtrip {
@@ -75,6 +75,10 @@ roundtrip!(
     rx::Sta,
     rx::Asr,
     rx::Asa,
+    sgd::Ofr,
+    sgd::Ofa,
+    sgd::Tfr,
+    sgd::Tfa,
 );
 
 proptest! {

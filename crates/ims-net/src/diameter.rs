@@ -90,7 +90,7 @@
 //! Stopping ([`Node::shutdown`], then [`Node::wait_stopped`]): listeners close, discovery
 //! stops looking up, every peer gets DPR, and every task of the node ends.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use ims_diameter::answer::{check_request, error_answer, Origin};
 use ims_diameter::base::DisconnectCause;
 use ims_diameter::dict::{self, app};
@@ -422,17 +422,18 @@ enum ReadHalf {
 }
 
 impl ReadHalf {
-    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            ReadHalf::Tcp(r) => r.read(buf).await,
-            ReadHalf::Other(r) => r.read(buf).await,
-        }
-    }
-
     async fn read_exact(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
         match self {
             ReadHalf::Tcp(r) => r.read_exact(buf).await.map(drop),
             ReadHalf::Other(r) => r.read_exact(buf).await.map(drop),
+        }
+    }
+
+    /// Reads into `buf`'s spare capacity (not zeroed first), appending.
+    async fn read_buf(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
+        match self {
+            ReadHalf::Tcp(r) => r.read_buf(buf).await,
+            ReadHalf::Other(r) => r.read_buf(buf).await,
         }
     }
 }
@@ -1295,6 +1296,12 @@ impl Node {
             .lock()
             .expect("known lock")
             .remove(&key(host));
+        // RFC 6733 §6.14: no cached redirect names a host that is gone
+        self.inner
+            .redirects
+            .lock()
+            .expect("redirect lock")
+            .forget_host(host);
     }
 
     /// The hosts discovery found for `realm` (see [`Node::discover_peers`]).
@@ -2208,7 +2215,12 @@ async fn read_loop(
             None => return,
         }
     }
-    let mut buf = vec![0u8; 16 * 1024];
+    // one block the reads fill from its front; each read's octets are split off and handed
+    // over as they are (no copy, no allocation per read); a new block once less than READ_MIN
+    // is left (the old one lives on while octets split from it are alive)
+    const READ_BLOCK: usize = 16 * 1024;
+    const READ_MIN: usize = 4 * 1024;
+    let mut buf = BytesMut::with_capacity(READ_BLOCK);
     loop {
         if exact {
             let mut head = [0u8; 4];
@@ -2241,13 +2253,16 @@ async fn read_loop(
             }
             continue;
         }
-        match r.read(&mut buf).await {
+        if buf.capacity() - buf.len() < READ_MIN {
+            buf.reserve(READ_BLOCK);
+        }
+        match r.read_buf(&mut buf).await {
             Ok(0) | Err(_) => {
                 let _ = tx.send(Cmd::Closed(side, gen));
                 return;
             }
-            Ok(n) => {
-                let data = Bytes::copy_from_slice(&buf[..n]);
+            Ok(_) => {
+                let data = buf.split().freeze();
                 if tx.send(Cmd::Data(side, gen, data, false)).is_err() {
                     return;
                 }

@@ -957,8 +957,9 @@ pub async fn relay_auth<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// An MSRP relay (RFC 4976) on tokio around the sans-IO [`ims_msrp::relay::Relay`]: clients
 /// AUTH on their connection and get a Use-Path; SEND and REPORT requests are forwarded hop by
-/// hop (To-Path and From-Path rewritten, each hop answered by the relay). Next hops by IP
-/// literal only (no DNS).
+/// hop (To-Path and From-Path rewritten, each hop answered by the relay). A next hop named
+/// by a host name is resolved (A/AAAA through the system resolver, `tokio::net::lookup_host`;
+/// each address tried in turn) when its connection opens; the sans-IO core never resolves.
 ///
 /// A frame for a next hop goes on the connection a request *from* that very URI last arrived
 /// on (an endpoint that connected to the relay, RFC 4975 §5.4: its session is bound to that
@@ -1054,8 +1055,9 @@ struct RelayShared {
     next: std::sync::atomic::AtomicU64,
     /// Outbound queues of the open connections (and of those being opened).
     conns: std::sync::Mutex<HashMap<u64, Arc<OutQ>>>,
-    /// Connections we opened, by authority (and TLS).
-    opened: std::sync::Mutex<HashMap<(std::net::SocketAddr, bool), u64>>,
+    /// Connections we opened, by authority (`host:port` as the URI wrote it, lower case) and
+    /// TLS.
+    opened: std::sync::Mutex<HashMap<(String, bool), u64>>,
     /// Previous-hop URI ([`hop_key`]) → the connection its request came on.
     learnt: std::sync::Mutex<(HashMap<String, u64>, VecDeque<String>)>,
     #[cfg(feature = "tls")]
@@ -1350,10 +1352,17 @@ impl RelayShared {
             return Some(q);
         }
         let uri = u.uri();
-        let host = uri.host_str().trim_start_matches('[').trim_end_matches(']');
-        let ip: std::net::IpAddr = host.parse().ok()?;
-        let authority = std::net::SocketAddr::new(ip, uri.port_or_default());
-        let key = (authority, uri.is_secure());
+        let host = uri
+            .host_str()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        let port = uri.port_or_default();
+        // an IP literal, or a host name resolved when the connection opens (RFC 4975 §6.2:
+        // the URI's host and port, no SRV)
+        let ip: Option<std::net::IpAddr> = host.parse().ok();
+        let name = ip.is_none().then(|| host.clone());
+        let key = (format!("{host}:{port}"), uri.is_secure());
         let opened = self.opened.lock().expect("relay opened").get(&key).copied();
         if let Some(q) = opened.and_then(get) {
             return Some(q);
@@ -1364,12 +1373,29 @@ impl RelayShared {
         if key.1 {
             return None;
         }
+        #[cfg(not(feature = "tls"))]
+        let _ = &name;
         let (id, q, rx) = self.queue();
         self.opened.lock().expect("relay opened").insert(key, id);
         let me = self.clone();
         tokio::spawn(async move {
-            let connected =
-                tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(authority)).await;
+            let connected = tokio::time::timeout(Duration::from_secs(5), async {
+                let addrs: Vec<std::net::SocketAddr> = match ip {
+                    Some(ip) => vec![std::net::SocketAddr::new(ip, port)],
+                    None => tokio::net::lookup_host((host.as_str(), port))
+                        .await?
+                        .collect(),
+                };
+                let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+                for a in addrs {
+                    match TcpStream::connect(a).await {
+                        Ok(s) => return Ok(s),
+                        Err(e) => last = e,
+                    }
+                }
+                Err(last)
+            })
+            .await;
             let Ok(Ok(stream)) = connected else {
                 me.closed(id);
                 return;
@@ -1377,7 +1403,11 @@ impl RelayShared {
             let _ = stream.set_nodelay(true);
             #[cfg(feature = "tls")]
             if let Some(tls) = tls {
-                let hs = tokio::time::timeout(Duration::from_secs(10), tls.connect(stream, None));
+                // a host name is what the next hop's certificate is checked against
+                let hs = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    tls.connect(stream, name.as_deref()),
+                );
                 let Ok(Ok(s)) = hs.await else {
                     me.closed(id);
                     return;
@@ -1506,6 +1536,65 @@ mod relay_tests {
         })
         .await;
         assert!(got.is_ok(), "Bob got {next} of {sent} SENDs");
+        relay.shutdown();
+    }
+
+    /// A next hop named by a host name (`msrp://localhost:PORT/…`) is resolved when the
+    /// relay opens its connection (each address in turn: `localhost` may give `::1` first,
+    /// where nobody listens), and the SEND arrives there. (Before: next hops had to be IP
+    /// literals, and the frame was dropped.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_next_hop_named_by_a_host_name_is_resolved() {
+        let (relay, relay_uri) = relay().await;
+        let carol = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let carol_uri = format!(
+            "msrp://localhost:{}/carol1;tcp",
+            carol.local_addr().unwrap().port()
+        );
+        let bob_uri = "msrp://127.0.0.1:9/bob1;tcp";
+        let mut bob = TcpStream::connect(relay.local_addr()).await.unwrap();
+        let mut auth = AuthClient::new(
+            UriBuf::parse(bob_uri).unwrap(),
+            UriBuf::parse(&relay_uri).unwrap(),
+            "bob",
+            "bob-pw",
+            None,
+            5,
+        );
+        let (use_path, _) = relay_auth(&mut bob, &mut auth, WAIT).await.unwrap();
+        let f = FrameBuilder::request("tiddns01", "SEND")
+            .to_path(&format!("{} {carol_uri}", use_path[0].as_str()))
+            .from_path(bob_uri)
+            .header("Message-ID", "dns1")
+            .header("Byte-Range", "1-5/5")
+            .body("text/plain", Bytes::from_static(b"hello"))
+            .to_bytes();
+        bob.write_all(&f).await.unwrap();
+        let (mut c, _) = tokio::time::timeout(WAIT, carol.accept())
+            .await
+            .expect("the relay connects to localhost")
+            .unwrap();
+        let mut framer = Framer::new(Limits::default());
+        let got = tokio::time::timeout(WAIT, async {
+            loop {
+                if let Some(Event::Frame(f)) = framer.poll().unwrap() {
+                    return f;
+                }
+                assert!(c.read_buf(framer.buffer_mut()).await.unwrap() > 0);
+            }
+        })
+        .await
+        .expect("a SEND");
+        assert_eq!(got.head.message_id(), Some("dns1"));
+        assert_eq!(&got.body[..], b"hello");
+        let to: Vec<String> = got
+            .head
+            .to_path()
+            .unwrap()
+            .iter()
+            .map(|u| u.as_str().to_owned())
+            .collect();
+        assert_eq!(to, [carol_uri]);
         relay.shutdown();
     }
 }

@@ -86,7 +86,7 @@ fn lr_odi(uri: &str, odi: i32) -> String {
 /// The host of a `sip:`/`sips:` URI as written (an IPv6 reference with its brackets), read
 /// without parsing the rest: after the userinfo's `@` (RFC 3261 §25.1: no unescaped `@`
 /// elsewhere), up to the port, parameters or headers.
-fn sip_host(uri: &str) -> Option<&str> {
+pub(crate) fn sip_host(uri: &str) -> Option<&str> {
     let (scheme, rest) = uri.split_once(':')?;
     if !(scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips")) {
         return None;
@@ -443,8 +443,22 @@ fn has_contact_key(uri: &str, key: &str) -> bool {
     }
 }
 
+/// `s` becomes `v`, in its own buffer when it fits.
+fn set(s: &mut String, v: &str) {
+    s.clear();
+    s.push_str(v);
+}
+
+/// `slot` becomes `v`, reusing the string it holds.
+fn set_opt(slot: &mut Option<String>, v: Option<&str>) {
+    match (slot.as_mut(), v) {
+        (Some(s), Some(v)) => set(s, v),
+        (_, v) => *slot = v.map(str::to_string),
+    }
+}
+
 /// The URI of a name-addr or Route value, borrowed.
-fn uri_in(value: &str) -> &str {
+pub(crate) fn uri_in(value: &str) -> &str {
     let v = value.trim();
     match (v.find('<'), v.find('>')) {
         (Some(a), Some(b)) if a < b => &v[a + 1..b],
@@ -798,26 +812,30 @@ impl Pcscf {
         let Some(to_tag) = to_tag else {
             return;
         };
-        let to_tag = Some(to_tag.to_string());
-        let contact = resp
-            .contacts()
-            .next()
-            .and_then(|c| c.ok())
-            .and_then(|c| c.uri())
-            .map(|u| u.as_str().to_string());
+        let contact = resp.contacts().next().and_then(|c| c.ok());
+        let contact = contact.as_ref().and_then(|c| c.uri()).map(|u| u.as_str());
+        // the 2xx after a 1xx of the same dialog usually repeats its values: the strings of the
+        // first are rewritten in place (no allocation when they fit)
         if leg.ue_is_caller {
-            leg.remote_tag = to_tag;
-            leg.remote_contact = contact;
+            set_opt(&mut leg.remote_tag, Some(to_tag));
+            set_opt(&mut leg.remote_contact, contact);
             // the caller's route set is the Record-Route list reversed; we are its first hop
-            let rr: Vec<&str> = resp
-                .list(HeaderName::RecordRoute)
-                .map(|(_, v)| v.trim())
-                .collect();
-            let ours = rr.iter().rev().take_while(|r| self.is_us(r)).count();
-            leg.route_to_remote = rr.iter().rev().skip(ours).map(|r| r.to_string()).collect();
+            let routes = &mut leg.route_to_remote;
+            let mut n = 0;
+            for (_, v) in resp.list(HeaderName::RecordRoute) {
+                match routes.get_mut(n) {
+                    Some(r) => set(r, v.trim()),
+                    None => routes.push(v.trim().to_string()),
+                }
+                n += 1;
+            }
+            routes.truncate(n);
+            routes.reverse();
+            let ours = routes.iter().take_while(|r| self.is_us(r)).count();
+            routes.drain(..ours);
         } else {
-            leg.ue_tag = to_tag;
-            leg.ue_contact = contact;
+            set_opt(&mut leg.ue_tag, Some(to_tag));
+            set_opt(&mut leg.ue_contact, contact);
         }
         leg.confirmed = confirmed;
     }
@@ -2215,6 +2233,73 @@ Content-Length: 0\r\n\r\n"
         assert_eq!(to_core.cseq().unwrap().unwrap().seq, 3);
         // released: the session is gone
         assert!(p.release(&session_id, "SIP ;cause=503").is_none());
+    }
+
+    /// RFC 3261 §13.2.2.4: the 2xx recomputes the route set (and the remote target) the 1xx of
+    /// its early dialog gave; the caller's BYE follows the 2xx's, shorter, Record-Route list.
+    #[test]
+    fn the_2xx_route_set_and_contact_replace_those_of_the_early_dialog() {
+        let p = pcscf();
+        p.on_response(
+            &ims_sip::parse_datagram(REG_200.as_bytes()).unwrap(),
+            0,
+            true,
+            || unreachable!(),
+        );
+        let inv = invite("", OFFER);
+        p.from_ue(&ims_sip::parse_datagram(inv.as_bytes()).unwrap(), 10);
+        let resp = |code: &str, rr: &[&str], contact: &str, body: &str| {
+            let rr: String = rr
+                .iter()
+                .map(|r| format!("Record-Route: {r}\r\n"))
+                .collect();
+            format!(
+                "SIP/2.0 {code}\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-2\r\n{rr}\
+From: <sip:alice@ims.example.org>;tag=a\r\nTo: <sip:bob@ims.example.org>;tag=b\r\n\
+Call-ID: c1\r\nCSeq: 1 INVITE\r\nContact: <{contact}>\r\nContent-Type: application/sdp\r\n\
+Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        };
+        let ringing = resp(
+            "180 Ringing",
+            &[
+                "<sip:early-callee-side.example.org;lr>",
+                "<sip:127.0.0.1:5061;lr>",
+                "<sip:127.0.0.1:6060;lr>",
+                "<sip:127.0.0.1:6061;lr>",
+                "<sip:127.0.0.1:5061;lr>",
+            ],
+            "sip:bob@10.0.0.3:5090;transport=tcp",
+            "",
+        );
+        let ringing = ims_sip::parse_datagram(ringing.as_bytes()).unwrap();
+        assert_eq!(p.on_response(&ringing, 11, true, || unreachable!()), None);
+        let ok = resp(
+            "200 OK",
+            &[
+                "<sip:127.0.0.1:6060;lr>",
+                "<sip:127.0.0.1:6061;lr>",
+                "<sip:127.0.0.1:5061;lr>",
+            ],
+            "sip:bob@10.0.0.2:5070",
+            ANSWER,
+        );
+        let ok = ims_sip::parse_datagram(ok.as_bytes()).unwrap();
+        let Some(RxAction::Aar { session_id, .. }) = p.on_response(&ok, 12, true, || "rx7".into())
+        else {
+            panic!("AAR at the 200")
+        };
+        let rel = p.release(&session_id, "SIP ;cause=503").unwrap();
+        let to_core = ims_sip::parse_datagram(rel.byes[1].request.as_bytes()).unwrap();
+        assert_eq!(to_core.request_uri_str(), Some("sip:bob@10.0.0.2:5070"));
+        let routes: Vec<&str> = to_core.list(HeaderName::Route).map(|(_, v)| v).collect();
+        assert_eq!(
+            routes,
+            ["<sip:127.0.0.1:6061;lr>", "<sip:127.0.0.1:6060;lr>"]
+        );
+        assert_eq!(rel.byes[1].next_hop, "sip:127.0.0.1:6061;lr");
+        assert_eq!(to_core.to().unwrap().unwrap().tag(), Some("b"));
     }
 
     /// A 1xx/2xx of the test call, `to_ue` or toward the core, with these extra header lines.

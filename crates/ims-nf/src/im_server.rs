@@ -282,6 +282,15 @@ pub struct ImServerConfig {
     /// began before ours. A failure that comes later — our own Timer F is one — is relayed.
     /// Default 24 s.
     pub page_answer_wait: Duration,
+    /// The MSRP relay (RFC 4976) the server's own large-mode deliveries go through — set it
+    /// to the session anchor's ([`crate::im_session::ImSessionConfig::relay`]): for each
+    /// delivery the server connects to the relay (TLS for an `msrps:` relay) and AUTHs with
+    /// the session's URI, offers the relay's Use-Path before that URI in `a=path` (the relay
+    /// in `c=`/`m=`, and for `msrps:` its certificate's `a=fingerprint`), and sends over that
+    /// connection (To-Path: the Use-Path, then the recipient's path). A relay that cannot be
+    /// reached or refuses the AUTH fails the delivery with 503 (a stored message is tried
+    /// again later). `None`: the server connects to the recipient's path itself.
+    pub msrp_relay: Option<crate::im_session::AnchorRelay>,
 }
 
 impl ImServerConfig {
@@ -303,6 +312,7 @@ impl ImServerConfig {
             im_validity: Duration::from_secs(3 * 24 * 3600),
             store_wait: Duration::from_secs(3),
             page_answer_wait: Duration::from_secs(24),
+            msrp_relay: None,
         }
     }
 }
@@ -404,6 +414,14 @@ struct StoredIm {
     next_attempt: u64,
     /// Its key in the store (a file path, or a Redis hash field), when persisted.
     key: Option<String>,
+    /// Its identity, kept in the store: every delivery attempt — also after a restart —
+    /// carries the same Call-ID (`<id>@<domain>`) and From tag (`<id>`), with the attempt's
+    /// number as CSeq (rising, like the REGISTERs of one Call-ID, RFC 3261 §8.1.1.5,
+    /// §10.2.4), so the recipient can tell a repeat of a message it took from a new message
+    /// even for text/plain, which has no `imdn.Message-ID` (RFC 3261 §8.1.1.4: the Call-ID
+    /// with the From tag names the exchange). A repeat never has the CSeq of an attempt
+    /// still in progress: it is not a merged request (§8.2.2.2, 482).
+    id: String,
 }
 
 impl StoredIm {
@@ -413,7 +431,7 @@ impl StoredIm {
             "to": self.to, "request_uri": p.request_uri, "from_uri": p.from_uri,
             "from_display": p.from_display, "to_header": p.to, "asserted": p.asserted,
             "content_type": p.content_type, "body": hex(&p.body), "attempts": self.attempts,
-            "stored_at": self.stored_at, "next_attempt": self.next_attempt,
+            "stored_at": self.stored_at, "next_attempt": self.next_attempt, "id": self.id,
         })
         .to_string()
     }
@@ -442,9 +460,20 @@ impl StoredIm {
             // records of an older version have no time: their age counts from the restart
             stored_at: v["stored_at"].as_u64().unwrap_or_else(unix_now),
             next_attempt: v["next_attempt"].as_u64().unwrap_or(0),
+            // records of an older version have none: one derived from their key (stable
+            // across restarts from now on)
+            id: s("id").unwrap_or_else(|| legacy_id(&key)),
             key: Some(key),
         })
     }
+}
+
+/// The identity of a stored IM written before identities were kept: FNV-1a of its key.
+fn legacy_id(key: &str) -> String {
+    let h = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{h:016x}")
 }
 
 /// A name for a stored IM that sorts in arrival order.
@@ -910,7 +939,9 @@ fn route_to(uri: &str) -> String {
     format!("<{};lr>", uri.trim_end_matches(";lr"))
 }
 
-/// A MESSAGE the server originates: a fresh Call-ID and From tag, the given Route set.
+/// A MESSAGE the server originates: a fresh Call-ID and From tag, CSeq 1 — or, with `same`,
+/// the Call-ID, From tag and CSeq `(call_id, tag, cseq)` of an attempt of one stored message —
+/// the given Route set.
 #[allow(clippy::too_many_arguments)]
 fn new_message(
     request_uri: &str,
@@ -922,13 +953,18 @@ fn new_message(
     content_type: &str,
     body: Vec<u8>,
     host: &str,
+    same: Option<(&str, &str, u32)>,
 ) -> Result<OwnedMessage, ims_sip::ParseError> {
+    let (call_id, tag, cseq) = match same {
+        Some((c, t, n)) => (c.to_owned(), t.to_owned(), n.max(1)),
+        None => (format!("{}@{host}", token()), token(), 1),
+    };
     let mut b = RequestBuilder::new(Method::Message, request_uri)
         .header("Max-Forwards", max_forwards)
-        .header("From", format!("{from};tag={}", token()))
+        .header("From", format!("{from};tag={tag}"))
         .header("To", to)
-        .header("Call-ID", format!("{}@{host}", token()))
-        .header("CSeq", "1 MESSAGE");
+        .header("Call-ID", call_id)
+        .header("CSeq", format!("{cseq} MESSAGE"));
     for r in routes {
         b = b.header("Route", r);
     }
@@ -1106,6 +1142,7 @@ impl Shared {
             &ct,
             body,
             &self.host(),
+            None,
         );
         let Ok(msg) = msg else { return };
         bump(&self.counters.sms_sent);
@@ -1303,7 +1340,7 @@ impl Shared {
             p.routes.clone()
         };
         let started = tokio::time::Instant::now();
-        let Some(code) = self.forward_page(&p, &p.request_uri, &routes).await else {
+        let Some(code) = self.forward_page(&p, &p.request_uri, &routes, None).await else {
             return self.respond(txn, Answer::new(400)).await;
         };
         // the recipient is not registered (480), unreachable for now (408 from a node on the
@@ -1331,7 +1368,15 @@ impl Shared {
 
     /// Sends `p` on to `request_uri` along `routes`: a MESSAGE, or in large mode when the body
     /// is over [`ImServerConfig::page_limit`]. The final status (`None`: not buildable).
-    async fn forward_page(&self, p: &Page, request_uri: &str, routes: &[String]) -> Option<u16> {
+    /// `stored`: the identity of the stored message it is and the attempt's number (the same
+    /// Call-ID and From tag on every attempt, the number as CSeq, see `StoredIm::id`).
+    async fn forward_page(
+        &self,
+        p: &Page,
+        request_uri: &str,
+        routes: &[String],
+        stored: Option<(&str, u32)>,
+    ) -> Option<u16> {
         let next_hop = uri_of(&routes[0]);
         let from = match &p.from_display {
             Some(d) => format!("\"{}\" <{}>", d.replace(['"', '\\'], ""), p.from_uri),
@@ -1355,6 +1400,10 @@ impl Shared {
             &p.content_type,
             p.body.clone(),
             &self.host(),
+            stored
+                .map(|(id, n)| (format!("{id}@{}", self.cfg.domain), id, n))
+                .as_ref()
+                .map(|(c, t, n)| (c.as_str(), *t, *n)),
         )
         .ok()?;
         bump(&self.counters.im_relayed);
@@ -1398,6 +1447,7 @@ impl Shared {
             stored_at: now,
             next_attempt: self.retry_at(code, 0, now),
             key: None,
+            id: token(),
         };
         if let Some(store) = &self.im_store {
             // the 202 promises delivery: only once the stored IM is durable
@@ -1550,7 +1600,9 @@ impl Shared {
             let ruri = self.cfg.numbering.address(&m.to);
             m.attempts += 1;
             self.mark_in_flight(&mut m).await;
-            let code = self.forward_page(&m.page, &ruri, &routes).await;
+            let code = self
+                .forward_page(&m.page, &ruri, &routes, Some((&m.id, m.attempts.into())))
+                .await;
             let delivered = code.is_some_and(|c| (200..300).contains(&c));
             if delivered {
                 // the 202 the sender got becomes final: with the network's delivery
@@ -1609,18 +1661,48 @@ impl Shared {
         };
         let ip = self.endpoint.local_addr().ip();
         let sid = token();
-        let local = format!("msrp://{}/{sid};tcp", SocketAddr::new(ip, 9));
+        let mut local = format!("msrp://{}/{sid};tcp", SocketAddr::new(ip, 9));
+        // through the anchor's relay: a connection and binding of our own for this session
+        // (RFC 4976 §5), its Use-Path first in our path and the relay our first hop (§6.1)
+        let mut link = None;
+        if let Some(r) = &self.cfg.msrp_relay {
+            local = crate::im_session::relay_local_uri(r, &ip.to_string(), 9, &sid);
+            match crate::im_session::relayed_connection(r, &local, Default::default()).await {
+                Ok(l) => link = Some(l),
+                Err(e) => {
+                    eprintln!("im server: large mode through the MSRP relay: {e}");
+                    return 503;
+                }
+            }
+        }
         let ct = p
             .content_type
             .split(';')
             .next()
             .unwrap_or("text/plain")
             .trim();
-        let family = if ip.is_ipv6() { "IP6" } else { "IP4" };
+        let (c_host, m_port, path, proto, fingerprint) = match &link {
+            Some(l) => (
+                l.host.parse::<std::net::IpAddr>().unwrap_or(ip),
+                l.port,
+                l.use_path.join(" ") + " " + &local,
+                if l.fingerprint.is_some() {
+                    "TCP/TLS/MSRP"
+                } else {
+                    "TCP/MSRP"
+                },
+                l.fingerprint
+                    .as_ref()
+                    .map(|f| format!("a=fingerprint:{f}\r\n"))
+                    .unwrap_or_default(),
+            ),
+            None => (ip, 9, local.clone(), "TCP/MSRP", String::new()),
+        };
+        let family = if c_host.is_ipv6() { "IP6" } else { "IP4" };
         let offer = format!(
-            "v=0\r\no=ims-im {n} 1 IN {family} {ip}\r\ns=-\r\nc=IN {family} {ip}\r\nt=0 0\r\n\
-             m=message 9 TCP/MSRP *\r\na=accept-types:{ct}\r\na=path:{local}\r\na=sendonly\r\n\
-             a=setup:active\r\na=max-size:{len}\r\n",
+            "v=0\r\no=ims-im {n} 1 IN {family} {c_host}\r\ns=-\r\nc=IN {family} {c_host}\r\n\
+             t=0 0\r\nm=message {m_port} {proto} *\r\na=accept-types:{ct}\r\na=path:{path}\r\n\
+             {fingerprint}a=sendonly\r\na=setup:active\r\na=max-size:{len}\r\n",
             n = unix_now(),
             len = p.body.len()
         );
@@ -1640,20 +1722,37 @@ impl Shared {
                 body: Some(("application/sdp".into(), offer.into_bytes())),
             })
             .await;
-        let Ok(mut inv) = inv else { return 503 };
-        let ok = loop {
+        let Ok(mut inv) = inv else {
+            if let Some(l) = link {
+                l.conn.close().await;
+            }
+            return 503;
+        };
+        let answered = loop {
             match tokio::time::timeout(LARGE_MODE_TIMEOUT, inv.next()).await {
                 Ok(Some(Ok(r))) => match r.as_message().status().unwrap_or(500) {
                     c if c < 200 => continue,
-                    c if c >= 300 => return c,
-                    _ => break r,
+                    c if c >= 300 => break Err(c),
+                    _ => break Ok(r),
                 },
-                Ok(Some(Err(NetError::Timeout))) | Err(_) => return 408,
-                Ok(Some(Err(_))) | Ok(None) => return 503,
+                Ok(Some(Err(NetError::Timeout))) | Err(_) => break Err(408),
+                Ok(Some(Err(_))) | Ok(None) => break Err(503),
+            }
+        };
+        let ok = match answered {
+            Ok(r) => r,
+            Err(code) => {
+                if let Some(l) = link {
+                    l.conn.close().await;
+                }
+                return code;
             }
         };
         let m = ok.as_message();
         let Some(dialog) = DialogId::of_received_response(&m) else {
+            if let Some(l) = link {
+                l.conn.close().await;
+            }
             return 502;
         };
         let peer: Option<Vec<String>> = ims_sdp::Session::parse(m.body()).ok().and_then(|s| {
@@ -1668,10 +1767,20 @@ impl Shared {
         });
         drop(m);
         let status = match peer {
-            Some(path) if !path.is_empty() => {
-                self.send_msrp(&local, &sid, &path, ct, &p.body).await
+            Some(path) if !path.is_empty() => match link {
+                Some(l) => {
+                    let to: Vec<String> = l.use_path.iter().cloned().chain(path).collect();
+                    self.send_msrp(&local, &sid, &to, ct, &p.body, Some(l.conn))
+                        .await
+                }
+                None => self.send_msrp(&local, &sid, &path, ct, &p.body, None).await,
+            },
+            _ => {
+                if let Some(l) = link {
+                    l.conn.close().await;
+                }
+                488
             }
-            _ => 488,
         };
         if let Ok(t) = self.endpoint.bye(&dialog).await {
             let _ = tokio::time::timeout(LARGE_MODE_TIMEOUT, t.final_response()).await;
@@ -1682,7 +1791,8 @@ impl Shared {
         status
     }
 
-    /// Connects to the answerer's MSRP path and sends `body` in one message; the status of
+    /// Connects to the answerer's MSRP path (or runs on `via`, a connection to our relay,
+    /// `path` then starting with its Use-Path) and sends `body` in one message; the status of
     /// its REPORT (or of the failed transaction), 504 when nothing came back in time.
     async fn send_msrp(
         &self,
@@ -1691,6 +1801,7 @@ impl Shared {
         path: &[String],
         ct: &str,
         body: &[u8],
+        via: Option<ims_net::msrp::MsrpConnection>,
     ) -> u16 {
         use ims_msrp::session::{Config as MsrpConfig, Outgoing, Session, SessionEvent};
         use ims_msrp::UriBuf;
@@ -1701,28 +1812,36 @@ impl Shared {
                 .map(|u| UriBuf::parse(u))
                 .collect::<Result<Vec<_>, _>>(),
         ) else {
+            if let Some(c) = via {
+                c.close().await;
+            }
             return 488;
         };
-        let Some(addr) = ims_msrp::Uri::parse(&path[0]).ok().and_then(|u| {
+        let addr = ims_msrp::Uri::parse(&path[0]).ok().and_then(|u| {
             let host = u.host_str().trim_start_matches('[').trim_end_matches(']');
             host.parse::<std::net::IpAddr>()
                 .ok()
                 .map(|ip| SocketAddr::new(ip, u.port_or_default()))
-        }) else {
-            return 488;
-        };
+        });
         let seed = u64::from_le_bytes(random16()[..8].try_into().unwrap_or([7; 8]));
         let mut mc = MsrpConfig::new(local, remote);
         // chunks leave piece by piece, so the peer's responses are never stuck behind a chunk
         // and a failure can end a chunk early with `#` (RFC 4975 §7.1)
         mc.piece_size = Some(LARGE_MODE_PIECE);
         let session = Session::new(mc, seed);
-        let conn = tokio::time::timeout(
-            LARGE_MODE_TIMEOUT,
-            MsrpConnection::connect(addr, ConnConfig::default()),
-        )
-        .await;
-        let Ok(Ok(mut conn)) = conn else { return 504 };
+        let mut conn = match (via, addr) {
+            (Some(c), _) => c,
+            (None, Some(addr)) => {
+                let conn = tokio::time::timeout(
+                    LARGE_MODE_TIMEOUT,
+                    MsrpConnection::connect(addr, ConnConfig::default()),
+                )
+                .await;
+                let Ok(Ok(conn)) = conn else { return 504 };
+                conn
+            }
+            (None, None) => return 488,
+        };
         let mut m = Outgoing::new(ct, Bytes::copy_from_slice(body));
         m.success_report = true;
         let sent = match conn.add_session(session).await {
@@ -1791,6 +1910,7 @@ impl Shared {
             "message/cpim",
             body,
             &self.host(),
+            None,
         ) else {
             return;
         };
@@ -2028,6 +2148,7 @@ mod tests {
             stored_at: 1_700_000_000,
             next_attempt: 0,
             key: None,
+            id: "0123456789abcdef".into(),
         };
         let mut b = StoredIm {
             to: "tel:+15550002".into(),
@@ -2036,6 +2157,7 @@ mod tests {
             stored_at: 1_700_000_001,
             next_attempt: 1_700_000_031,
             key: None,
+            id: "fedcba9876543210".into(),
         };
         a.key = Some(files.save(&a, 1).unwrap());
         b.key = Some(files.save(&b, 2).unwrap());

@@ -123,21 +123,32 @@ pub struct ImSessionConfig {
     /// own URI in every `a=path` it sends (with the relay in `c=`/`m=`), sends all MSRP
     /// through that one connection (To-Path: the Use-Path, then the party's path) and gets
     /// the parties' frames on it; it refreshes the binding (AUTH again on that connection)
-    /// halfway through each granted Expires. Plain TCP legs (`msrp:`) only. `None`: parties
-    /// reach the anchor's listener directly.
+    /// halfway through each granted Expires. When the link drops (or a refresh fails) the
+    /// sessions set up over it end (BYE on both legs: their paths named the lost binding),
+    /// INVITEs get 503 with Retry-After, and the anchor connects and AUTHs again (a new
+    /// Use-Path), retrying with a doubling wait up to 30 s. An `msrps:` relay is reached
+    /// over TLS ([`AnchorRelay`]`::tls`, feature `tls`): `msrps:` legs then go through it,
+    /// offered the relay's certificate fingerprint (the parties' TLS ends at the relay); behind
+    /// a plain relay `msrps:` offers get 488. `None`: parties reach the anchor's listener
+    /// directly.
     pub relay: Option<AnchorRelay>,
 }
 
 /// The anchor's own MSRP relay ([`ImSessionConfig::relay`]).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct AnchorRelay {
     /// The relay's URI without session-id, its host an IP literal
-    /// (`msrp://192.0.2.7:2855;tcp`).
+    /// (`msrp://192.0.2.7:2855;tcp`, or `msrps://…` for TLS to the relay).
     pub uri: String,
     /// Digest user name.
     pub user: String,
     /// Digest password.
     pub password: String,
+    /// TLS toward an `msrps:` relay (feature `tls`): its trust decides which relay
+    /// certificates are accepted; its identity, if any, is presented when the relay asks.
+    /// Required for an `msrps:` URI.
+    #[cfg(feature = "tls")]
+    pub tls: Option<ims_net::tls::TlsConfig>,
 }
 
 impl Default for ImSessionConfig {
@@ -266,6 +277,9 @@ pub struct Stats {
     pub body_bytes: AtomicU64,
     /// MSRP connections open now (accepted and opened; one carries any number of sessions).
     pub connections: AtomicU64,
+    /// Links to our own relay up now ([`ImSessionConfig::relay`]): 1 while authenticated, 0
+    /// while reconnecting (INVITEs get 503).
+    pub relay_links: AtomicU64,
 }
 
 /// A running anchor: its addresses and counters. Dropping it does not stop it; call
@@ -337,6 +351,8 @@ struct Call {
     /// when B refuses the first offer as not acceptable (488/606): a TCP caller reaches a
     /// TLS-only callee and the reverse. Only with `msrps:` configured.
     bridge: Option<Bridge>,
+    /// The link to our relay its paths name ([`RelayLink::epoch`]; 0 without a relay).
+    epoch: u64,
 }
 
 /// The B-leg INVITE offering the transport A did not use ([`Call::bridge`]).
@@ -411,7 +427,7 @@ pub async fn start(cfg: ImSessionConfig) -> Result<ImSessionHandle, ImSessionErr
             }
         }
     });
-    let mut h = run(cfg, host, listener, ep, rx, link);
+    let mut h = run(cfg, host, listener, ep, rx, link).await;
     h.tasks.push(t0);
     Ok(h)
 }
@@ -436,11 +452,18 @@ pub async fn start_on(
         Some(r) => Some(relay_link(r, &host, msrp.port()).await?),
         None => None,
     };
-    Ok(run(cfg, host, listener, endpoint, events, link))
+    Ok(run(cfg, host, listener, endpoint, events, link).await)
 }
 
 /// How long an AUTH exchange with our relay may take.
 const RELAY_AUTH_WAIT: Duration = Duration::from_secs(10);
+/// First wait before connecting to our relay again after its link dropped (doubling, at
+/// most [`RELAY_RETRY_MAX`]).
+const RELAY_RETRY: Duration = Duration::from_millis(500);
+/// Longest wait between two attempts to reconnect to our relay.
+const RELAY_RETRY_MAX: Duration = Duration::from_secs(30);
+/// The Retry-After of the 503 an INVITE gets while the link to our relay is down.
+const RELAY_DOWN_RETRY_AFTER: u32 = 5;
 
 /// The anchor's link to its own relay ([`ImSessionConfig::relay`]).
 #[derive(Debug)]
@@ -448,19 +471,52 @@ struct RelayLink {
     /// The relay's host and port (what `c=`/`m=` name).
     host: String,
     port: u16,
-    /// Its Use-Path (a refresh may change it: later sessions take the new one).
+    /// Its Use-Path (a refresh may change it; a new link has a new one: later sessions take
+    /// the current one).
     use_path: Mutex<Vec<String>>,
+    /// The link is up (authenticated); while it is down INVITEs get 503.
+    up: std::sync::atomic::AtomicBool,
+    /// Which link (counted from 1): a session set up over one link ends when it drops.
+    /// Written under the anchor's state lock.
+    epoch: AtomicU64,
+    /// An `msrps:` relay's certificate fingerprint, SDP form (`SHA-256 …`); `None`: TCP.
+    fingerprint: Mutex<Option<String>>,
 }
 
 /// What a connected and authenticated relay link needs to run.
 struct RelayStart {
-    stream: tokio::net::TcpStream,
-    at: SocketAddr,
-    link: RelayLink,
+    rd: switch::Rd,
+    wr: switch::Wr,
+    /// The relay's certificate (`msrps:` relay).
+    peer_fp: Option<[u8; 32]>,
+    /// The address we connected to, and the authority of the Use-Path's first URI.
+    dests: Vec<switch::Dest>,
+    /// The relay's host and port (for `c=`/`m=`) and the Use-Path.
+    host: String,
+    port: u16,
+    use_path: Vec<String>,
     /// Our URI in the AUTH (the relay's binding names it; a refresh repeats it).
     local: ims_msrp::UriBuf,
     relay: ims_msrp::UriBuf,
     expires: u32,
+}
+
+impl RelayStart {
+    fn link(&self) -> RelayLink {
+        RelayLink {
+            host: self.host.clone(),
+            port: self.port,
+            use_path: Mutex::new(self.use_path.clone()),
+            up: std::sync::atomic::AtomicBool::new(true),
+            epoch: AtomicU64::new(1),
+            fingerprint: Mutex::new(self.sdp_fingerprint()),
+        }
+    }
+
+    /// The relay's certificate fingerprint in SDP form.
+    fn sdp_fingerprint(&self) -> Option<String> {
+        fingerprint_sdp(self.peer_fp)
+    }
 }
 
 fn auth_client(
@@ -479,12 +535,45 @@ fn auth_client(
     )
 }
 
-/// Connects to our relay and authenticates (RFC 4976 §5).
-async fn relay_link(
-    cfg: &AnchorRelay,
-    host: &str,
+/// The authority (IP literal and port) of an MSRP URI.
+fn uri_authority(u: &ims_msrp::Uri<'_>) -> Option<SocketAddr> {
+    let ip: std::net::IpAddr = u
+        .host_str()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()?;
+    Some(SocketAddr::new(ip, u.port_or_default()))
+}
+
+/// A connection to a relay, TCP or TLS.
+enum RelayStream {
+    Tcp(tokio::net::TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<ims_net::tls::TlsStream<tokio::net::TcpStream>>),
+}
+
+/// A connection to a relay on which an AUTH succeeded (RFC 4976 §5).
+struct Authed {
+    stream: RelayStream,
+    /// The Use-Path granted and its Expires.
+    use_path: Vec<String>,
+    expires: u32,
+    /// The relay's certificate (`msrps:` relay).
+    peer_fp: Option<[u8; 32]>,
+    /// The address we connected to.
+    at: SocketAddr,
+    /// The relay's host (no brackets) and port, and its URI.
+    host: String,
     port: u16,
-) -> Result<RelayStart, ImSessionError> {
+    relay: ims_msrp::UriBuf,
+    /// Our URI in the AUTH.
+    local: ims_msrp::UriBuf,
+}
+
+/// Connects to the relay `cfg` names (TLS for an `msrps:` one) and authenticates with
+/// `local` as our URI (RFC 4976 §5).
+async fn relay_authed(cfg: &AnchorRelay, local: &str) -> Result<Authed, ImSessionError> {
     let bad = |why: &str| {
         ImSessionError::Io(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
@@ -492,82 +581,232 @@ async fn relay_link(
         ))
     };
     let relay = ims_msrp::UriBuf::parse(&cfg.uri).map_err(|_| bad("not an MSRP URI"))?;
-    let (rhost, rport) = {
+    let local = ims_msrp::UriBuf::parse(local).map_err(|_| bad("our own URI"))?;
+    let (host, port) = {
         let u = relay.uri();
-        (u.host_str().to_owned(), u.port_or_default())
+        let h = u.host_str().trim_start_matches('[').trim_end_matches(']');
+        (h.to_owned(), u.port_or_default())
     };
-    let ip: std::net::IpAddr = rhost
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse()
-        .map_err(|_| bad("the host is not an IP address"))?;
-    let at = SocketAddr::new(ip, rport);
-    let own = if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_owned()
-    };
-    let local = ims_msrp::UriBuf::parse(&format!("msrp://{own}:{port}/{};tcp", random_id(16)))
-        .map_err(|_| bad("our own URI"))?;
+    let at = uri_authority(&relay.uri()).ok_or_else(|| bad("the host is not an IP address"))?;
     let mut stream = tokio::time::timeout(RELAY_AUTH_WAIT, tokio::net::TcpStream::connect(at))
         .await
         .map_err(|_| bad("connect timed out"))??;
     let _ = stream.set_nodelay(true);
     let mut client = auth_client(cfg, &local, &relay);
-    let (use_path, expires) =
-        ims_net::msrp::relay_auth(&mut stream, &mut client, RELAY_AUTH_WAIT).await?;
-    Ok(RelayStart {
+    let (use_path, expires, stream, peer_fp) = if relay.uri().is_secure() {
+        #[cfg(feature = "tls")]
+        {
+            let tls = cfg
+                .tls
+                .as_ref()
+                .ok_or_else(|| bad("an msrps relay needs AnchorRelay::tls"))?;
+            let mut s = tokio::time::timeout(RELAY_AUTH_WAIT, tls.connect(stream, None))
+                .await
+                .map_err(|_| bad("TLS handshake timed out"))??;
+            let fp = ims_net::tls::peer_fingerprint(&s).map(|f| *f.as_bytes());
+            let (up, e) = ims_net::msrp::relay_auth(&mut s, &mut client, RELAY_AUTH_WAIT).await?;
+            (up, e, RelayStream::Tls(Box::new(s)), fp)
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            drop(stream);
+            return Err(bad("an msrps relay needs the `tls` feature"));
+        }
+    } else {
+        let (up, e) = ims_net::msrp::relay_auth(&mut stream, &mut client, RELAY_AUTH_WAIT).await?;
+        (up, e, RelayStream::Tcp(stream), None)
+    };
+    Ok(Authed {
         stream,
-        at,
-        link: RelayLink {
-            host: rhost
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_owned(),
-            port: rport,
-            use_path: Mutex::new(use_path.iter().map(|u| u.as_str().to_owned()).collect()),
-        },
-        local,
-        relay,
+        use_path: use_path.iter().map(|u| u.as_str().to_owned()).collect(),
         expires,
+        peer_fp,
+        at,
+        host,
+        port,
+        relay,
+        local,
     })
 }
 
-/// Refreshes our relay binding halfway through each Expires (sooner after a failure).
-async fn refresh_relay(
-    anchor: Arc<Anchor>,
-    conn: Arc<switch::Conn>,
-    local: ims_msrp::UriBuf,
-    relay: ims_msrp::UriBuf,
-    mut expires: u32,
-) {
-    let Some(cfg) = anchor.cfg.relay.clone() else {
-        return;
+/// Our URI toward the relay `cfg` names: `msrps:` for an `msrps:` relay.
+pub(crate) fn relay_local_uri(cfg: &AnchorRelay, host: &str, port: u16, sid: &str) -> String {
+    let own = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
     };
-    loop {
-        tokio::time::sleep(Duration::from_secs(u64::from(expires.max(2) / 2))).await;
-        let mut client = auth_client(&cfg, &local, &relay);
-        match anchor
-            .switch
-            .relay_auth(&conn, &mut client, RELAY_AUTH_WAIT)
-            .await
-        {
-            Ok((up, e)) => {
-                if let Some(l) = &anchor.relay {
-                    *l.use_path.lock().expect("use-path lock") =
-                        up.iter().map(|u| u.as_str().to_owned()).collect();
-                }
-                expires = e;
-            }
-            Err(e) => {
-                eprintln!("im anchor: refreshing the MSRP relay binding failed: {e}");
-                expires = expires.min(40);
-            }
+    let scheme = if cfg.uri.starts_with("msrps:") {
+        "msrps"
+    } else {
+        "msrp"
+    };
+    format!("{scheme}://{own}:{port}/{sid};tcp")
+}
+
+/// Connects to our relay and authenticates (RFC 4976 §5).
+async fn relay_link(
+    cfg: &AnchorRelay,
+    host: &str,
+    port: u16,
+) -> Result<RelayStart, ImSessionError> {
+    let a = relay_authed(cfg, &relay_local_uri(cfg, host, port, &random_id(16))).await?;
+    let (rd, wr): (switch::Rd, switch::Wr) = match a.stream {
+        RelayStream::Tcp(s) => {
+            let (rd, wr) = s.into_split();
+            (Box::new(rd), Box::new(wr))
         }
+        #[cfg(feature = "tls")]
+        RelayStream::Tls(s) => {
+            let (rd, wr) = tokio::io::split(*s);
+            (Box::new(rd), Box::new(wr))
+        }
+    };
+    let mut dests: Vec<switch::Dest> = vec![(a.at, None)];
+    let first = a
+        .use_path
+        .first()
+        .and_then(|u| ims_msrp::Uri::parse(u).ok())
+        .and_then(|u| uri_authority(&u));
+    if let Some(f) = first.filter(|f| *f != a.at) {
+        dests.push((f, None));
+    }
+    Ok(RelayStart {
+        rd,
+        wr,
+        peer_fp: a.peer_fp,
+        dests,
+        host: a.host,
+        port: a.port,
+        use_path: a.use_path,
+        local: a.local,
+        relay: a.relay,
+        expires: a.expires,
+    })
+}
+
+/// An MSRP connection of its own through the relay `cfg` names, for a session whose URI is
+/// `local` (the IM server's large-mode deliveries, [`crate::im_server::ImServerConfig::msrp_relay`]):
+/// connected and authenticated (RFC 4976 §5, TLS for an `msrps:` relay), the session goes on
+/// it with the Use-Path before the peer's path in its To-Path (§6.1).
+pub(crate) struct RelayedConnection {
+    /// The connection (add the session, send).
+    pub(crate) conn: ims_net::msrp::MsrpConnection,
+    /// The Use-Path: first in our SDP `a=path`, first in the To-Path.
+    pub(crate) use_path: Vec<String>,
+    /// The relay's host and port (our SDP `c=`/`m=`).
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    /// An `msrps:` relay's certificate fingerprint (SDP form): our SDP `a=fingerprint`.
+    pub(crate) fingerprint: Option<String>,
+}
+
+/// See [`RelayedConnection`].
+pub(crate) async fn relayed_connection(
+    cfg: &AnchorRelay,
+    local: &str,
+    conn_cfg: ims_net::msrp::ConnConfig,
+) -> Result<RelayedConnection, ImSessionError> {
+    let a = relay_authed(cfg, local).await?;
+    let fingerprint = fingerprint_sdp(a.peer_fp);
+    let conn = match a.stream {
+        RelayStream::Tcp(s) => ims_net::msrp::MsrpConnection::spawn(s, conn_cfg),
+        #[cfg(feature = "tls")]
+        RelayStream::Tls(s) => ims_net::msrp::MsrpConnection::spawn_tls(*s, conn_cfg),
+    };
+    Ok(RelayedConnection {
+        conn,
+        use_path: a.use_path,
+        host: a.host,
+        port: a.port,
+        fingerprint,
+    })
+}
+
+/// A certificate fingerprint in SDP form (`SHA-256 …`).
+fn fingerprint_sdp(fp: Option<[u8; 32]>) -> Option<String> {
+    #[cfg(feature = "tls")]
+    {
+        fp.map(|f| ims_net::tls::Fingerprint::from_bytes(f).to_string())
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = fp;
+        None
     }
 }
 
-fn run(
+/// Runs the link to our relay: refreshes the binding halfway through each Expires; when the
+/// link drops (the relay or the network closed it, or a refresh failed), ends the sessions
+/// that ran over it ([`Anchor::relay_lost`]) and connects and authenticates again (a new
+/// connection, a new AUTH, a new Use-Path: RFC 4976 §5), retrying with a doubling wait.
+async fn relay_task(
+    anchor: Arc<Anchor>,
+    mut conn: Arc<switch::Conn>,
+    mut local: ims_msrp::UriBuf,
+    mut relay: ims_msrp::UriBuf,
+    mut expires: u32,
+) {
+    let (Some(cfg), Some(link)) = (anchor.cfg.relay.clone(), anchor.relay.as_ref()) else {
+        return;
+    };
+    loop {
+        loop {
+            let half = Duration::from_secs(u64::from(expires.max(2) / 2));
+            tokio::select! {
+                _ = conn.ended() => break,
+                _ = tokio::time::sleep(half) => {}
+            }
+            let mut client = auth_client(&cfg, &local, &relay);
+            match anchor
+                .switch
+                .relay_auth(&conn, &mut client, RELAY_AUTH_WAIT)
+                .await
+            {
+                Ok((up, e)) => {
+                    *link.use_path.lock().expect("use-path lock") =
+                        up.iter().map(|u| u.as_str().to_owned()).collect();
+                    expires = e;
+                }
+                Err(e) => {
+                    // a binding not refreshed lapses: a new link gets a new one
+                    eprintln!(
+                        "im anchor: refreshing the MSRP relay binding failed ({e}): reconnecting"
+                    );
+                    anchor.switch.drop_link(&conn).await;
+                }
+            }
+        }
+        anchor.clone().relay_lost().await;
+        let mut wait = RELAY_RETRY;
+        let next = loop {
+            tokio::time::sleep(wait).await;
+            match relay_link(&cfg, &anchor.host, anchor.msrp_port).await {
+                Ok(r) => break r,
+                Err(e) => {
+                    eprintln!("im anchor: reconnecting to the MSRP relay failed: {e}");
+                    wait = (wait * 2).min(RELAY_RETRY_MAX);
+                }
+            }
+        };
+        let fingerprint = next.sdp_fingerprint();
+        conn = anchor
+            .switch
+            .adopt_relay(next.rd, next.wr, &next.dests, next.peer_fp)
+            .await;
+        {
+            let _st = anchor.state.lock().expect("state lock");
+            *link.use_path.lock().expect("use-path lock") = next.use_path;
+            *link.fingerprint.lock().expect("fingerprint lock") = fingerprint;
+            link.epoch.fetch_add(1, Ordering::AcqRel);
+            link.up.store(true, Ordering::Release);
+        }
+        anchor.stats.relay_links.store(1, Ordering::Relaxed);
+        (local, relay, expires) = (next.local, next.relay, next.expires);
+    }
+}
+
+async fn run(
     cfg: ImSessionConfig,
     host: String,
     listener: TcpListener,
@@ -591,8 +830,10 @@ fn run(
     let switch = Arc::new(switch);
     let (link, relayed) = match relay {
         Some(r) => {
-            let conn = switch.adopt_relay(r.stream, r.at);
-            (Some(r.link), Some((conn, r.local, r.relay, r.expires)))
+            stats.relay_links.store(1, Ordering::Relaxed);
+            let link = r.link();
+            let conn = switch.adopt_relay(r.rd, r.wr, &r.dests, r.peer_fp).await;
+            (Some(link), Some((conn, r.local, r.relay, r.expires)))
         }
         None => (None, None),
     };
@@ -609,7 +850,7 @@ fn run(
     });
     let mut tasks = Vec::new();
     if let Some((conn, local, relay, expires)) = relayed {
-        tasks.push(tokio::spawn(refresh_relay(
+        tasks.push(tokio::spawn(relay_task(
             anchor.clone(),
             conn,
             local,
@@ -881,8 +1122,68 @@ impl Anchor {
     }
 
     /// Our fingerprint for a leg: `Some` on `msrps:` legs.
-    fn ours(&self, tls: bool) -> Option<&str> {
-        self.fingerprint.as_deref().filter(|_| tls)
+    /// Behind an `msrps:` relay the parties' TLS ends at the relay, so the fingerprint they
+    /// are given is the relay's certificate's (RFC 8122 §5: the certificate the party sees
+    /// on its connection, the first hop of our path).
+    fn ours(&self, tls: bool) -> Option<String> {
+        if !tls {
+            return None;
+        }
+        match &self.relay {
+            Some(l) => l.fingerprint.lock().expect("fingerprint lock").clone(),
+            None => self.fingerprint.clone(),
+        }
+    }
+
+    /// Our relay's link is TLS (an `msrps:` relay).
+    fn relay_tls(&self) -> bool {
+        self.relay
+            .as_ref()
+            .is_some_and(|l| l.fingerprint.lock().expect("fingerprint lock").is_some())
+    }
+
+    /// The current link to our relay ([`RelayLink::epoch`]; 0 without a relay).
+    fn relay_epoch(&self) -> u64 {
+        self.relay
+            .as_ref()
+            .map_or(0, |l| l.epoch.load(Ordering::Acquire))
+    }
+
+    /// The link to our relay dropped: its binding went with it (RFC 4976 §5: a Use-Path
+    /// lives on the connection its AUTH came on), so the paths every session set up over it
+    /// gave the parties lead nowhere, and the switch already ended their MSRP (RFC 4975
+    /// §5.4: a session fails with its connection). Each such session ends with a BYE on both
+    /// legs (a party that wants to go on sets up a new session, which gets the new link's
+    /// Use-Path); sessions still being set up end when their callee answers. INVITEs get 503
+    /// until the link is back.
+    async fn relay_lost(self: Arc<Self>) {
+        let Some(link) = &self.relay else { return };
+        let ended: Vec<Call> = {
+            let st = self.state.lock().expect("state lock");
+            link.up.store(false, Ordering::Release);
+            self.stats.relay_links.store(0, Ordering::Relaxed);
+            let old = link.epoch.fetch_add(1, Ordering::AcqRel);
+            let ids: Vec<u64> = st
+                .calls
+                .iter()
+                .filter(|(_, c)| c.up && c.epoch == old)
+                .map(|(id, _)| *id)
+                .collect();
+            drop(st);
+            ids.into_iter().filter_map(|id| self.forget(id)).collect()
+        };
+        if !ended.is_empty() {
+            eprintln!(
+                "im anchor: the MSRP relay link dropped: ending {} session(s)",
+                ended.len()
+            );
+        }
+        for c in ended {
+            self.stats.active.fetch_sub(1, Ordering::Relaxed);
+            for d in [c.a_dialog, c.b_dialog].into_iter().flatten() {
+                let _ = self.ep.bye(&d).await;
+            }
+        }
     }
 
     async fn reject(&self, txn: TxnId, code: u16, why: &str) {
@@ -897,6 +1198,19 @@ impl Anchor {
     }
 
     async fn on_invite(self: Arc<Self>, txn: TxnId, msg: ims_sip::OwnedMessage) {
+        if self
+            .relay
+            .as_ref()
+            .is_some_and(|l| !l.up.load(Ordering::Acquire))
+        {
+            // our paths lead through the relay: no session until its link is back
+            self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+            let ans = Answer::new(503)
+                .header("Retry-After", RELAY_DOWN_RETRY_AFTER.to_string())
+                .header("Warning", "399 ims-im \"the MSRP relay link is down\"");
+            let _ = self.ep.respond(txn, ans).await;
+            return;
+        }
         let m = msg.as_message();
         let parsed = Sdp::parse(m.body()).ok();
         let Some(sdp) = parsed else {
@@ -911,7 +1225,11 @@ impl Anchor {
         else {
             return self.reject(txn, 488, "no MSRP stream").await;
         };
-        if tls && self.fingerprint.is_none() {
+        if tls && self.relay.is_some() && !self.relay_tls() {
+            // the party's first hop would be our plain-TCP relay
+            return self.reject(txn, 488, "msrps needs an msrps relay").await;
+        }
+        if tls && self.fingerprint.is_none() && !self.relay_tls() {
             return self.reject(txn, 488, "msrps is not configured").await;
         }
         if tls && a_fp.is_none() {
@@ -946,7 +1264,7 @@ impl Anchor {
         // B is offered `actpass`: it answers `passive` (or nothing: the default) and the
         // anchor connects, or `active` and B connects to the anchor.
         let a_active = setup_of(&sdp, idx).as_deref() == Some("passive");
-        let offer = self.rewrite(&sdp, idx, &uri_b, "actpass", self.ours(tls));
+        let offer = self.rewrite(&sdp, idx, &uri_b, "actpass", self.ours(tls).as_deref());
         // The Route set the S-CSCF left after our own entry (its `odi` URI): the B leg goes
         // back along it, so the S-CSCF continues its iFC evaluation and routes to the callee
         // (TS 24.229 §5.7.5). Without one, the configured route and next hop.
@@ -1006,10 +1324,11 @@ impl Anchor {
         // the other transport for B (msrps configured): tried when B refuses the first offer
         // as not acceptable, so a TCP caller reaches a TLS-only callee and the reverse (each
         // leg's MSRP ends at the anchor, RFC 4975 §5.4: the transports need not match)
-        let bridge = self.fingerprint.is_some().then(|| {
+        // (behind our relay every leg's first hop is the relay: no bridging)
+        let bridge = (self.fingerprint.is_some() && self.relay.is_none()).then(|| {
             let alt_sid = random_id(16);
             let alt_uri = self.msrp_uri(&alt_sid, !tls);
-            let offer = self.rewrite(&sdp, idx, &alt_uri, "actpass", self.ours(!tls));
+            let offer = self.rewrite(&sdp, idx, &alt_uri, "actpass", self.ours(!tls).as_deref());
             let route = Arc::new(Route::new(&sid_a, &uri_a, &alt_sid, &alt_uri));
             route.side(Leg::A).set_path(&self.via_relay(&a_path));
             route.side(Leg::A).set_tls(a_fp.filter(|_| tls));
@@ -1052,6 +1371,7 @@ impl Anchor {
                     tls,
                     b_tls: tls,
                     bridge,
+                    epoch: self.relay_epoch(),
                 },
             );
             id
@@ -1137,7 +1457,7 @@ impl Anchor {
             idx,
             side.uri(),
             if we_connect { "active" } else { "passive" },
-            self.ours(leg_tls),
+            self.ours(leg_tls).as_deref(),
         );
         side.set_path(&self.via_relay(&new_path));
         side.set_tls(ms.fingerprint.filter(|_| leg_tls));
@@ -1295,7 +1615,13 @@ impl Anchor {
         // default) → we connect to B
         let b_active = setup_of(&sdp, idx).as_deref() == Some("active");
         let a_setup = if a_active { "active" } else { "passive" };
-        let answer = self.rewrite(&sdp, idx, route.side(Leg::A).uri(), a_setup, self.ours(tls));
+        let answer = self.rewrite(
+            &sdp,
+            idx,
+            route.side(Leg::A).uri(),
+            a_setup,
+            self.ours(tls).as_deref(),
+        );
         if let Some(c) = self.state.lock().expect("state lock").calls.get_mut(&id) {
             c.a_sdp = answer.clone();
         }
@@ -1311,8 +1637,21 @@ impl Anchor {
                 return self.reject(a_txn, 502, &format!("MSRP to B: {e}")).await;
             }
         }
-        if let Some(c) = self.state.lock().expect("state lock").calls.get_mut(&id) {
-            c.up = true;
+        let stale = {
+            let mut st = self.state.lock().expect("state lock");
+            let now = self.relay_epoch();
+            st.calls.get_mut(&id).is_some_and(|c| {
+                c.up = c.epoch == now;
+                !c.up
+            })
+        };
+        if stale {
+            // the relay link our paths named dropped meanwhile (see `relay_lost`)
+            if let Some(d) = &b_dialog {
+                let _ = self.ep.bye(d).await;
+            }
+            self.forget(id);
+            return self.reject(a_txn, 503, "the MSRP relay link dropped").await;
         }
         self.stats.sessions.fetch_add(1, Ordering::Relaxed);
         self.stats.active.fetch_add(1, Ordering::Relaxed);

@@ -87,11 +87,38 @@ pub(super) struct Conn {
     /// The writer ended: nothing is scheduled on it any more (set under the `ready` lock).
     done: AtomicBool,
     reader: Mutex<Option<JoinHandle<()>>>,
+    /// The link to our own MSRP relay (RFC 4976): it carries sides of any transport (the
+    /// parties' TLS ends at the relay), and it is never reopened as a plain connection.
+    relay: AtomicBool,
+    /// Signalled when the connection closes ([`Conn::ended`]).
+    gone: Notify,
 }
 
 impl Conn {
     fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+
+    /// Marks the connection closed; true when this call did (the first).
+    fn set_closed(&self) -> bool {
+        let first = !self.closed.swap(true, Ordering::AcqRel);
+        if first {
+            self.gone.notify_waiters();
+        }
+        first
+    }
+
+    /// Waits until the connection is closed (by us or by the other end).
+    pub(super) async fn ended(&self) {
+        loop {
+            let n = self.gone.notified();
+            tokio::pin!(n);
+            n.as_mut().enable();
+            if self.is_closed() {
+                return;
+            }
+            n.await;
+        }
     }
 
     /// Queues a response (or our own request) ahead of the session frames.
@@ -334,7 +361,7 @@ impl Side {
     /// Whether `c` may carry this side: TCP for a TCP party, TLS with the certificate its
     /// SDP named for an `msrps:` party (RFC 4975 §14.1, RFC 8122 §5).
     fn fits(&self, c: &Conn) -> bool {
-        c.peer_fp == self.tls()
+        c.relay.load(Ordering::Acquire) || c.peer_fp == self.tls()
     }
 
     fn path(&self) -> String {
@@ -525,6 +552,8 @@ pub(super) struct Switch {
     auths: Mutex<HashMap<String, oneshot::Sender<Head>>>,
     /// Connections we opened, by authority (reused for later sessions toward it).
     outgoing: tokio::sync::Mutex<HashMap<Dest, Arc<Conn>>>,
+    /// The authorities of our own relay ([`Switch::adopt_relay`]): reached only over its link.
+    relay_dests: Mutex<Vec<Dest>>,
     next_conn: AtomicU64,
     /// Our certificate for `msrps:` legs.
     #[cfg(feature = "tls")]
@@ -650,6 +679,7 @@ impl Switch {
             binds: Mutex::default(),
             auths: Mutex::default(),
             outgoing: tokio::sync::Mutex::default(),
+            relay_dests: Mutex::default(),
             next_conn: AtomicU64::new(1),
             #[cfg(feature = "tls")]
             identity: None,
@@ -730,15 +760,11 @@ impl Switch {
     }
 
     fn close(&self, c: &Arc<Conn>, out: &mut HashMap<Dest, Arc<Conn>>) {
-        if c.closed.swap(true, Ordering::AcqRel) {
+        if !c.set_closed() {
             return;
         }
         self.stats.connections.fetch_sub(1, Ordering::Relaxed);
-        if let Some(to) = c.to {
-            if out.get(&to).is_some_and(|o| o.id == c.id) {
-                out.remove(&to);
-            }
-        }
+        out.retain(|_, o| o.id != c.id);
         if let Some(t) = c.reader.lock().expect("reader lock").take() {
             t.abort();
         }
@@ -746,20 +772,40 @@ impl Switch {
         c.wake.notify_one();
     }
 
-    /// The connection to our own MSRP relay (RFC 4976; authenticated on `s` already): every
-    /// session side whose path starts with the relay's Use-Path goes through it (it is the
-    /// connection [`Switch::connect_side`] finds for that authority), and frames the relay
-    /// forwards to us arrive on it and bind their sides to it. It stays open with no session
-    /// bound.
-    pub(super) fn adopt_relay(self: &Arc<Self>, s: TcpStream, at: SocketAddr) -> Arc<Conn> {
-        let dest: Dest = (at, None);
-        let c = self.conn(s, Some(dest));
+    /// The connection to our own MSRP relay (RFC 4976; authenticated on it already, TCP or
+    /// TLS halves): every session side whose path starts with the relay's Use-Path goes
+    /// through it (it is the connection [`Switch::connect_side`] finds for each of `dests`:
+    /// the address we connected to and the Use-Path's authority), and frames the relay forwards
+    /// to us arrive on it and bind their sides to it, whatever the party's transport (its TLS
+    /// ends at the relay). It stays open with no session bound; while no link is up, sides
+    /// toward `dests` are not connected ([`Switch::connect_side`] fails: a plain connection
+    /// to the relay would carry no binding).
+    pub(super) async fn adopt_relay(
+        self: &Arc<Self>,
+        r: Rd,
+        w: Wr,
+        dests: &[Dest],
+        peer_fp: Option<[u8; 32]>,
+    ) -> Arc<Conn> {
+        let c = self.conn_io(r, w, dests.first().copied(), peer_fp);
+        c.relay.store(true, Ordering::Release);
         // a reservation never given back: not closed when its last session ends
         c.bound.fetch_add(1, Ordering::AcqRel);
-        if let Ok(mut out) = self.outgoing.try_lock() {
-            out.insert(dest, c.clone());
+        let mut out = self.outgoing.lock().await;
+        let mut known = self.relay_dests.lock().expect("relay dests lock");
+        for d in dests {
+            out.insert(*d, c.clone());
+            if !known.iter().any(|k| k.0 == d.0) {
+                known.push(*d);
+            }
         }
         c
+    }
+
+    /// Closes the link to our relay (a refresh failed): [`Conn::ended`] fires.
+    pub(super) async fn drop_link(&self, c: &Arc<Conn>) {
+        let mut out = self.outgoing.lock().await;
+        self.close(c, &mut out);
     }
 
     /// An AUTH exchange (RFC 4976 §5) on `conn`, a connection to our relay the switch already
@@ -828,6 +874,8 @@ impl Switch {
             wake: Notify::new(),
             done: AtomicBool::new(false),
             reader: Mutex::new(None),
+            relay: AtomicBool::new(false),
+            gone: Notify::new(),
         });
         self.stats.connections.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(c.clone().write_loop(w));
@@ -945,12 +993,31 @@ impl Switch {
         let conn = {
             let mut out = self.outgoing.lock().await;
             let retired = side.retired.lock().expect("retired lock").clone();
-            let live = out
-                .get(&dest)
-                .filter(|c| !c.is_closed() && !retired.contains(&c.id))
-                .cloned();
+            let to_relay = self
+                .relay_dests
+                .lock()
+                .expect("relay dests lock")
+                .iter()
+                .any(|d| d.0 == addr);
+            // toward our relay: its link, whatever the party's transport (RFC 4976: the
+            // party's TLS ends at the relay)
+            let live = if to_relay {
+                out.iter()
+                    .find(|(d, c)| d.0 == addr && c.relay.load(Ordering::Acquire))
+                    .map(|(_, c)| c)
+            } else {
+                out.get(&dest)
+            }
+            .filter(|c| !c.is_closed() && !retired.contains(&c.id))
+            .cloned();
             let c = match live {
                 Some(c) => c,
+                None if to_relay => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::NotConnected,
+                        "the link to our MSRP relay is down",
+                    ))
+                }
                 None => {
                     let c = self.open(dest).await?;
                     out.insert(dest, c.clone());
@@ -1149,14 +1216,9 @@ impl Switch {
         }
         drop(streaming);
         // the party closed (or broke) the connection: nothing more goes out on it
-        if !conn.closed.swap(true, Ordering::AcqRel) {
+        if conn.set_closed() {
             self.stats.connections.fetch_sub(1, Ordering::Relaxed);
-            if let Some(to) = conn.to {
-                let mut out = self.outgoing.lock().await;
-                if out.get(&to).is_some_and(|o| o.id == conn.id) {
-                    out.remove(&to);
-                }
-            }
+            self.outgoing.lock().await.retain(|_, o| o.id != conn.id);
             conn.wake.notify_one();
         }
         // the sessions bound to it end at the switch (their party left): the other leg's

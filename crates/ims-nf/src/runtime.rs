@@ -30,9 +30,11 @@ use ims_diameter::dict::{app, command};
 use ims_diameter::peer::Application;
 use ims_diameter::routing::{Action, Route};
 use ims_net::diameter::{Node, NodeConfig};
-use ims_net::sip::{Endpoint, EndpointConfig, ProxyEndpoint, ProxyEvents};
+use ims_net::sip::{Endpoint, EndpointConfig, NetError, ProxyEndpoint, ProxyEvents};
 use ims_sip::{Method, OwnedMessage};
 use ims_txn::proxy::{Edits, ForkMode, ProxyEvent, Target};
+use ims_txn::Remote;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -220,6 +222,13 @@ pub struct CoreOptions {
     /// [`Icscf::may_reselect`]); `None`: [`DEFAULT_SCSCF_TIMEOUT`]. A transport error counts at
     /// once.
     pub icscf_scscf_timeout: Option<Duration>,
+    /// The runtime the P-CSCF runs on — its SIP endpoints and their transports, its loops, its
+    /// UAC and its Rx client node (`None`: the caller's, as every other role). A second
+    /// current-thread runtime on a thread of its own splits the core in two role groups: the
+    /// P-CSCF with its Rx client on one thread, the I/S-CSCF with the embedded HSS and PCRF on
+    /// the caller's; the tasks of one group hand work to each other without waking another
+    /// thread, and the groups meet only at the P-CSCF's SIP hops and its Rx connection.
+    pub pcscf_runtime: Option<tokio::runtime::Handle>,
 }
 
 /// How long the I-CSCF waits by default for an S-CSCF's final response to a REGISTER before it
@@ -278,6 +287,12 @@ impl CoreOptions {
     ) -> CoreOptions {
         self.sec_agree = Some(cfg);
         self.sa_installer = installer;
+        self
+    }
+
+    /// The P-CSCF on `rt` ([`CoreOptions::pcscf_runtime`]).
+    pub fn with_pcscf_runtime(mut self, rt: tokio::runtime::Handle) -> CoreOptions {
+        self.pcscf_runtime = Some(rt);
         self
     }
 
@@ -382,60 +397,124 @@ fn node(host: &str, realm: &str, apps: Vec<Application>) -> Node {
     Node::new(cfg)
 }
 
-/// Turns one forwarding decision into proxy targets.
-async fn targets(
-    proxy: &ProxyEndpoint,
-    fwd: Vec<Forward>,
-    msg: &OwnedMessage,
-    next_hop_uri: &str,
-) -> Vec<(Target, Edits)> {
-    let m = msg.as_message();
-    let mut out = Vec::new();
-    for f in fwd {
-        // where to send: the explicit next hop, else the top Route we push, else the new
-        // Request-URI, else the proxy's own choice
-        let hop = f
-            .next_hop
-            .clone()
-            .or_else(|| f.routes.first().map(|r| crate::cscf::uri_of(r)))
-            .or_else(|| f.request_uri.clone())
-            .unwrap_or_else(|| {
-                if next_hop_uri.is_empty() {
-                    m.request_uri_str().unwrap_or_default().to_string()
-                } else {
-                    next_hop_uri.to_string()
-                }
-            });
-        let Ok(remotes) = proxy.locate(&hop).await else {
-            continue;
-        };
-        if let Some(remote) = remotes.into_iter().next() {
-            out.push((
-                Target {
-                    uri: f.request_uri.clone(),
-                    remote,
-                },
-                Edits {
-                    routes: f.routes,
-                    headers: f.headers,
-                    remove: f.remove,
-                },
-            ));
-        }
+/// The URI a forward's next hop is resolved from, borrowed: the explicit next hop, else the
+/// top Route we push, else the new Request-URI, else the proxy's own choice (`next_hop_uri`,
+/// else the request's Request-URI).
+fn hop_of<'a>(f: &'a Forward, msg: &'a OwnedMessage, next_hop_uri: &'a str) -> &'a str {
+    if let Some(h) = f.next_hop.as_deref() {
+        return h;
     }
-    out
+    if let Some(r) = f.routes.first() {
+        return crate::cscf::uri_in(r);
+    }
+    if let Some(u) = f.request_uri.as_deref() {
+        return u;
+    }
+    if next_hop_uri.is_empty() {
+        msg.as_message().request_uri_str().unwrap_or_default()
+    } else {
+        next_hop_uri
+    }
 }
 
-/// Carries out a routing decision. The proxy's commands are posted, not awaited (they run in
-/// order on the proxy task; a failure comes back as [`ProxyEvent::Failed`], see
-/// [`command_failed`]): only the location of a next hop may wait.
-async fn apply(
+/// True when the host of the SIP URI `uri` is an IP address (no DNS look-up to locate it): after
+/// the userinfo's `@` (RFC 3261 §25.1: no unescaped `@` elsewhere), an IPv6 reference or digits
+/// and dots up to the port, parameters or headers. One pass over the bytes (it runs for every
+/// next hop).
+fn numeric_host(uri: &str) -> bool {
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return false;
+    };
+    if !(scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips")) {
+        return false;
+    }
+    let rest = rest.as_bytes();
+    let host = memchr::memchr(b'@', rest).map_or(rest, |i| &rest[i + 1..]);
+    if host.first() == Some(&b'[') {
+        return true;
+    }
+    let end = host
+        .iter()
+        .position(|c| matches!(c, b':' | b';' | b'?' | b'>'))
+        .unwrap_or(host.len());
+    end > 0 && host[..end].iter().all(|c| c.is_ascii_digit() || *c == b'.')
+}
+
+/// [`ProxyEndpoint::locate`] when it needs no wait: a URI with a numeric host (RFC 3263 §4: no
+/// DNS) is located at the first poll. `None`: it would wait (a host name), locate it in a job.
+fn locate_now(proxy: &ProxyEndpoint, uri: &str) -> Option<Result<Vec<Remote>, NetError>> {
+    if !numeric_host(uri) {
+        return None;
+    }
+    let mut locate = std::pin::pin!(proxy.locate(uri));
+    match locate
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+    {
+        std::task::Poll::Ready(r) => Some(r),
+        std::task::Poll::Pending => None,
+    }
+}
+
+/// One forward as a proxy target at `remote`.
+fn target(f: Forward, remote: Remote) -> (Target, Edits) {
+    (
+        Target {
+            uri: f.request_uri,
+            remote,
+        },
+        Edits {
+            routes: f.routes,
+            headers: f.headers,
+            remove: f.remove,
+        },
+    )
+}
+
+/// A forwarding decision whose next hops are not all located yet ([`apply_now`]): the
+/// targets located so far and the forwards left, the first of which waits for its location.
+struct PendingForward {
+    server: ims_txn::TxnId,
+    out: Vec<(Target, Edits)>,
+    rest: std::vec::IntoIter<Forward>,
+}
+
+impl PendingForward {
+    /// Locates the forwards left (waiting as needed) and forwards to every target found.
+    async fn finish(mut self, proxy: &ProxyEndpoint, msg: &OwnedMessage, next_hop_uri: &str) {
+        for f in self.rest {
+            let Ok(remotes) = proxy.locate(hop_of(&f, msg, next_hop_uri)).await else {
+                continue;
+            };
+            if let Some(remote) = remotes.into_iter().next() {
+                self.out.push(target(f, remote));
+            }
+        }
+        forward(proxy, self.server, self.out);
+    }
+}
+
+/// Posts the forwarding of `server` to `targets` (404 when none was found).
+fn forward(proxy: &ProxyEndpoint, server: ims_txn::TxnId, targets: Vec<(Target, Edits)>) {
+    if targets.is_empty() {
+        let _ = proxy.post_reply(server, 404);
+    } else {
+        let _ = proxy.post_forward_with(server, targets, ForkMode::Parallel);
+    }
+}
+
+/// Carries out a routing decision at once when it needs no wait (every next hop numeric, as
+/// between the roles of one core): no job, no future. `Some`: a next hop must be looked up —
+/// finish it in a job with [`PendingForward::finish`]. The proxy's commands are posted, not
+/// awaited (they run in order on the proxy task; a failure comes back as
+/// [`ProxyEvent::Failed`], see [`command_failed`]).
+fn apply_now(
     proxy: &ProxyEndpoint,
     server: ims_txn::TxnId,
     decision: Decision,
     msg: &OwnedMessage,
     next_hop_uri: &str,
-) {
+) -> Option<PendingForward> {
     match decision {
         Decision::Reply(code) => {
             let _ = proxy.post_reply(server, code);
@@ -459,12 +538,53 @@ async fn apply(
             let _ = proxy.post_discard(server);
         }
         Decision::Forward(fwd) => {
-            let t = targets(proxy, fwd, msg, next_hop_uri).await;
-            if t.is_empty() {
-                let _ = proxy.post_reply(server, 404);
-            } else {
-                let _ = proxy.post_forward_with(server, t, ForkMode::Parallel);
+            let mut out = Vec::with_capacity(fwd.len());
+            let mut rest = fwd.into_iter();
+            while let Some(f) = rest.as_slice().first() {
+                match locate_now(proxy, hop_of(f, msg, next_hop_uri)) {
+                    None => return Some(PendingForward { server, out, rest }),
+                    Some(located) => {
+                        let f = rest.next().expect("the forward looked at");
+                        if let Some(remote) = located.ok().and_then(|r| r.into_iter().next()) {
+                            out.push(target(f, remote));
+                        }
+                    }
+                }
             }
+            forward(proxy, server, out);
+        }
+    }
+    None
+}
+
+/// Carries out a routing decision ([`apply_now`], then the wait for a next hop's location when
+/// there is one): only the location of a next hop may wait.
+async fn apply(
+    proxy: &ProxyEndpoint,
+    server: ims_txn::TxnId,
+    decision: Decision,
+    msg: &OwnedMessage,
+    next_hop_uri: &str,
+) {
+    if let Some(p) = apply_now(proxy, server, decision, msg, next_hop_uri) {
+        p.finish(proxy, msg, next_hop_uri).await;
+    }
+}
+
+/// Relays an ACK for a 2xx statelessly at once when its next hop is numeric; otherwise hands
+/// it back (relay it with [`relay_ack`] in a job).
+fn relay_ack_now(
+    proxy: &ProxyEndpoint,
+    msg: OwnedMessage,
+    next_hop_uri: String,
+) -> Option<(OwnedMessage, String)> {
+    match locate_now(proxy, &next_hop_uri) {
+        None => Some((msg, next_hop_uri)),
+        Some(located) => {
+            if let Some(remote) = located.ok().and_then(|r| r.into_iter().next()) {
+                let _ = proxy.post_forward_stateless(msg, remote);
+            }
+            None
         }
     }
 }
@@ -596,6 +716,163 @@ fn bind_cfg(ip: IpAddr, port: u16, user: &str) -> EndpointConfig {
         addr: SocketAddr::new(ip, port),
         user: user.into(),
         ..EndpointConfig::default()
+    }
+}
+
+/// What the P-CSCF needs to start ([`PcscfStart::start`]), owned: it may start on a runtime
+/// of its own ([`CoreOptions::pcscf_runtime`]).
+struct PcscfStart {
+    ip: IpAddr,
+    p: Ports,
+    realm: String,
+    pcrf_host: String,
+    pcrf_addr: SocketAddr,
+    pcrf_embedded: bool,
+    sec_agree: Option<crate::sec_agree::SecAgreeConfig>,
+    sa_installer: Option<Arc<dyn crate::sec_agree::SaInstaller>>,
+    links: Option<ims_net::sip::LocalLinks>,
+}
+
+/// The parts of a started P-CSCF the core keeps.
+struct PcscfParts {
+    pcscf: Arc<Pcscf>,
+    uac_addr: SocketAddr,
+    node: Node,
+    proxies: Vec<ProxyEndpoint>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Its Rx client node and the embedded PCRF's host, to wait for (see `embedded_peers`).
+    embedded_peer: Option<(Node, String)>,
+}
+
+impl PcscfStart {
+    /// Binds the P-CSCF's endpoints (proxy, UAC, the protected port with sec-agree) and its Rx
+    /// client node, and spawns its tasks, all on the current runtime.
+    async fn start(self) -> Result<PcscfParts, CoreError> {
+        let PcscfStart {
+            ip,
+            p,
+            realm,
+            pcrf_host,
+            pcrf_addr,
+            pcrf_embedded,
+            sec_agree,
+            sa_installer,
+            links,
+        } = self;
+        let bind_cfg = |ip: IpAddr, port: u16, user: &str| EndpointConfig {
+            local: links.clone(),
+            ..bind_cfg(ip, port, user)
+        };
+        let mut tasks = Vec::new();
+        let mut proxies = Vec::new();
+        let n = node(
+            &format!("pcscf.{realm}"),
+            &realm,
+            vec![Application::tgpp_auth(app::RX)],
+        );
+        n.add_peer(&pcrf_host, pcrf_addr);
+        let embedded_peer = pcrf_embedded.then(|| (n.clone(), pcrf_host.clone()));
+        let rx = Arc::new(DiameterRx::new(
+            n.clone(),
+            &format!("pcscf.{realm}"),
+            &realm,
+            &realm,
+        ));
+        let mut pcscf = Pcscf::new(PcscfConfig {
+            path_uri: sip_uri(ip, p.pcscf, Some("term")),
+            icscf: sip_uri(ip, p.icscf, None),
+            visited_network_id: realm.clone(),
+            host: format!("pcscf.{realm}"),
+        });
+        if let Some(sec) = sec_agree.clone() {
+            let installer = sa_installer
+                .clone()
+                .unwrap_or_else(|| Arc::new(crate::sec_agree::RecordingInstaller::default()));
+            pcscf = pcscf.with_sec_agree(crate::sec_agree::SecAgree::new(sec, installer));
+        }
+        let pcscf = Arc::new(pcscf);
+        let chains: Arc<RxChains> = Arc::default();
+        // the P-CSCF as a UAC: the BYEs of a network-initiated release and the reg event
+        // subscriptions (TS 24.229 §5.2.3), whose NOTIFYs come back to this endpoint
+        let (uac, uac_in) = Endpoint::bind(bind_cfg(ip, 0, "pcscf")).await?;
+        let uac_addr = uac.local_addr();
+        let pending: Arc<PendingInvites> = Arc::default();
+        let release = Arc::new(PcscfRelease {
+            pcscf: pcscf.clone(),
+            pending: pending.clone(),
+            notify_contact: sip_uri(ip, p.pcscf, Some("reg")),
+            rx: rx.clone(),
+            chains: chains.clone(),
+            uac,
+            origin_host: format!("pcscf.{realm}"),
+            realm: realm.clone(),
+        });
+        let reg_due = Arc::new(tokio::sync::Notify::new());
+        let mut uac_in = uac_in;
+        tasks.push(tokio::spawn(async move {
+            while uac_in.recv().await.is_some() {}
+        }));
+        tasks.push(tokio::spawn(
+            release.clone().subscribe_loop(reg_due.clone()),
+        ));
+        for code in [command::ABORT_SESSION, command::RE_AUTH] {
+            let release = release.clone();
+            n.handle(app::RX, code, move |req| {
+                let release = release.clone();
+                async move { release.on_pcrf_request(req.message.bytes()) }
+            });
+        }
+        let node = n;
+        let (proxy, events) = ProxyEndpoint::bind(bind_cfg(ip, p.pcscf, "pcscf"), true).await?;
+        // TS 24.229 §5.2.2.1: CK/IK leave the 401 here; with sec-agree our Security-Server
+        // goes in
+        let filter = {
+            let pcscf = pcscf.clone();
+            ims_txn::proxy::ResponseFilter::new(move |m| pcscf.filter_response(m, unix_now()))
+        };
+        proxy.set_response_filter(Some(filter.clone())).await?;
+        proxies.push(proxy.clone());
+        let core_ports = [p.icscf, p.scscf_term, p.scscf_orig];
+        if let Some(sec) = &sec_agree {
+            // the protected server port: what arrives here came over the UE's SA; requests
+            // toward UEs with SAs leave from the protected client port (TS 33.203 §7.1)
+            let mut pcfg = bind_cfg(ip, sec.port_s, "pcscf");
+            if let Some(s) = pcscf.sec_agree() {
+                pcfg.client_port = Some(ims_net::sip::ClientPort {
+                    port: sec.port_c,
+                    peers: s.protected_peers(),
+                });
+            }
+            let (pproxy, pevents) = ProxyEndpoint::bind(pcfg, true).await?;
+            pproxy.set_response_filter(Some(filter)).await?;
+            proxies.push(pproxy.clone());
+            tasks.push(tokio::spawn(pcscf_loop(
+                pproxy,
+                pevents,
+                pcscf.clone(),
+                rx.clone(),
+                chains.clone(),
+                ip,
+                core_ports,
+                reg_due.clone(),
+                pending.clone(),
+                release.clone(),
+                true,
+            )));
+        }
+        let kept = pcscf.clone();
+        tasks.push(tokio::spawn(pcscf_loop(
+            proxy, events, pcscf, rx, chains, ip, core_ports, reg_due, pending, release, false,
+        )));
+
+        Ok(PcscfParts {
+            pcscf: kept,
+            uac_addr,
+            node,
+            proxies,
+            tasks,
+            embedded_peer,
+        })
     }
 }
 
@@ -964,8 +1241,14 @@ impl ImsCore {
                             });
                         }
                         ProxyEvent::Ack { msg, next_hop_uri } => {
-                            let proxy = proxy.clone();
-                            jobs.push(async move { relay_ack(&proxy, msg, next_hop_uri).await });
+                            if let Some((msg, next_hop_uri)) =
+                                relay_ack_now(&proxy, msg, next_hop_uri)
+                            {
+                                let proxy = proxy.clone();
+                                jobs.push(
+                                    async move { relay_ack(&proxy, msg, next_hop_uri).await },
+                                );
+                            }
                         }
                         ProxyEvent::Failed { server, error } => {
                             command_failed("i-cscf", server, &error)
@@ -977,110 +1260,32 @@ impl ImsCore {
             }));
         }
 
-        // P-CSCF
+        // P-CSCF: on its own runtime when one is given (CoreOptions::pcscf_runtime)
         if cfg.roles.p {
-            let n = node(
-                &format!("pcscf.{realm}"),
-                &realm,
-                vec![Application::tgpp_auth(app::RX)],
-            );
-            n.add_peer(&pcrf_host, pcrf_addr);
-            if matches!(cfg.pcrf, Peer::Embedded(_)) {
-                embedded_peers.push((n.clone(), pcrf_host.clone()));
-            }
-            let rx = Arc::new(DiameterRx::new(
-                n.clone(),
-                &format!("pcscf.{realm}"),
-                &realm,
-                &realm,
-            ));
-            let mut pcscf = Pcscf::new(PcscfConfig {
-                path_uri: sip_uri(ip, p.pcscf, Some("term")),
-                icscf: sip_uri(ip, p.icscf, None),
-                visited_network_id: realm.clone(),
-                host: format!("pcscf.{realm}"),
-            });
-            if let Some(sec) = options.sec_agree.clone() {
-                let installer = options
-                    .sa_installer
-                    .clone()
-                    .unwrap_or_else(|| Arc::new(crate::sec_agree::RecordingInstaller::default()));
-                pcscf = pcscf.with_sec_agree(crate::sec_agree::SecAgree::new(sec, installer));
-            }
-            let pcscf = Arc::new(pcscf);
-            core.pcscf = Some(pcscf.clone());
-            let chains: Arc<RxChains> = Arc::default();
-            // the P-CSCF as a UAC: the BYEs of a network-initiated release and the reg event
-            // subscriptions (TS 24.229 §5.2.3), whose NOTIFYs come back to this endpoint
-            let (uac, uac_in) = Endpoint::bind(bind_cfg(ip, 0, "pcscf")).await?;
-            core.pcscf_uac = Some(uac.local_addr());
-            let pending: Arc<PendingInvites> = Arc::default();
-            let release = Arc::new(PcscfRelease {
-                pcscf: pcscf.clone(),
-                pending: pending.clone(),
-                notify_contact: sip_uri(ip, p.pcscf, Some("reg")),
-                rx: rx.clone(),
-                chains: chains.clone(),
-                uac,
-                origin_host: format!("pcscf.{realm}"),
+            let start = PcscfStart {
+                ip,
+                p,
                 realm: realm.clone(),
-            });
-            let reg_due = Arc::new(tokio::sync::Notify::new());
-            let mut uac_in = uac_in;
-            core.tasks.push(tokio::spawn(async move {
-                while uac_in.recv().await.is_some() {}
-            }));
-            core.tasks.push(tokio::spawn(
-                release.clone().subscribe_loop(reg_due.clone()),
-            ));
-            for code in [command::ABORT_SESSION, command::RE_AUTH] {
-                let release = release.clone();
-                n.handle(app::RX, code, move |req| {
-                    let release = release.clone();
-                    async move { release.on_pcrf_request(req.message.bytes()) }
-                });
-            }
-            core.nodes.push(n);
-            let (proxy, events) = ProxyEndpoint::bind(bind_cfg(ip, p.pcscf, "pcscf"), true).await?;
-            // TS 24.229 §5.2.2.1: CK/IK leave the 401 here; with sec-agree our Security-Server
-            // goes in
-            let filter = {
-                let pcscf = pcscf.clone();
-                ims_txn::proxy::ResponseFilter::new(move |m| pcscf.filter_response(m, unix_now()))
+                pcrf_host: pcrf_host.clone(),
+                pcrf_addr,
+                pcrf_embedded: matches!(cfg.pcrf, Peer::Embedded(_)),
+                sec_agree: options.sec_agree.clone(),
+                sa_installer: options.sa_installer.clone(),
+                links: links.clone(),
             };
-            proxy.set_response_filter(Some(filter.clone())).await?;
-            core.proxies.push(proxy.clone());
-            let core_ports = [p.icscf, p.scscf_term, p.scscf_orig];
-            if let Some(sec) = &options.sec_agree {
-                // the protected server port: what arrives here came over the UE's SA; requests
-                // toward UEs with SAs leave from the protected client port (TS 33.203 §7.1)
-                let mut pcfg = bind_cfg(ip, sec.port_s, "pcscf");
-                if let Some(s) = pcscf.sec_agree() {
-                    pcfg.client_port = Some(ims_net::sip::ClientPort {
-                        port: sec.port_c,
-                        peers: s.protected_peers(),
-                    });
-                }
-                let (pproxy, pevents) = ProxyEndpoint::bind(pcfg, true).await?;
-                pproxy.set_response_filter(Some(filter)).await?;
-                core.proxies.push(pproxy.clone());
-                core.tasks.push(tokio::spawn(pcscf_loop(
-                    pproxy,
-                    pevents,
-                    pcscf.clone(),
-                    rx.clone(),
-                    chains.clone(),
-                    ip,
-                    core_ports,
-                    reg_due.clone(),
-                    pending.clone(),
-                    release.clone(),
-                    true,
-                )));
-            }
-            core.tasks.push(tokio::spawn(pcscf_loop(
-                proxy, events, pcscf, rx, chains, ip, core_ports, reg_due, pending, release, false,
-            )));
+            let parts = match &options.pcscf_runtime {
+                Some(rt) => rt
+                    .spawn(start.start())
+                    .await
+                    .map_err(|e| CoreError::Config(format!("the P-CSCF's runtime: {e}")))??,
+                None => start.start().await?,
+            };
+            core.pcscf = Some(parts.pcscf);
+            core.pcscf_uac = Some(parts.uac_addr);
+            core.nodes.push(parts.node);
+            core.proxies.extend(parts.proxies);
+            core.tasks.extend(parts.tasks);
+            embedded_peers.extend(parts.embedded_peer);
         }
         if cfg.roles.im {
             let (im, anchor) = start_im(&cfg).await?;
@@ -1718,8 +1923,10 @@ async fn scscf_loop(
                 });
             }
             ProxyEvent::Ack { msg, next_hop_uri } => {
-                let proxy = proxy.clone();
-                jobs.push(async move { relay_ack(&proxy, msg, next_hop_uri).await });
+                if let Some((msg, next_hop_uri)) = relay_ack_now(&proxy, msg, next_hop_uri) {
+                    let proxy = proxy.clone();
+                    jobs.push(async move { relay_ack(&proxy, msg, next_hop_uri).await });
+                }
             }
             ProxyEvent::Failed { server, error } => command_failed("s-cscf", server, &error),
             _ => {}
@@ -1988,8 +2195,11 @@ async fn pcscf_loop<R: RxClient>(
                     pcscf.from_ue_on(&m, unix_now(), protected)
                 };
                 drop(m);
-                let proxy = proxy.clone();
-                jobs.push(async move { apply(&proxy, server, d, &msg, &next_hop_uri).await });
+                // at once when every next hop is numeric (no job); else finished in a job
+                if let Some(p) = apply_now(&proxy, server, d, &msg, &next_hop_uri) {
+                    let proxy = proxy.clone();
+                    jobs.push(async move { p.finish(&proxy, &msg, &next_hop_uri).await });
+                }
             }
             ProxyEvent::Response { server, msg } => {
                 let rx2 = rx.clone();
@@ -2020,8 +2230,10 @@ async fn pcscf_loop<R: RxClient>(
                 }
             }
             ProxyEvent::Ack { msg, next_hop_uri } => {
-                let proxy = proxy.clone();
-                jobs.push(async move { relay_ack(&proxy, msg, next_hop_uri).await });
+                if let Some((msg, next_hop_uri)) = relay_ack_now(&proxy, msg, next_hop_uri) {
+                    let proxy = proxy.clone();
+                    jobs.push(async move { relay_ack(&proxy, msg, next_hop_uri).await });
+                }
             }
             ProxyEvent::Failed { server, error } => command_failed("p-cscf", server, &error),
             _ => {}
@@ -2402,5 +2614,150 @@ mod local {
             tasks.drain().await;
             assert_eq!(tasks.len(), 0);
         }
+    }
+}
+
+#[cfg(test)]
+mod apply_tests {
+    use super::*;
+    use ims_net::sip::resolve::StaticDns;
+    use tokio::net::UdpSocket;
+
+    fn invite(call: &str) -> String {
+        format!(
+            "INVITE sip:bob@ims.example.org SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 127.0.0.1:6760;branch=z9hG4bK-{call}\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:alice@ims.example.org>;tag=a1\r\n\
+             To: <sip:bob@ims.example.org>\r\nCall-ID: {call}\r\nCSeq: 1 INVITE\r\n\
+             Contact: <sip:alice@127.0.0.1:6760>\r\nContent-Length: 0\r\n\r\n"
+        )
+    }
+
+    /// The next datagram at `s` (its start line and Call-ID), within 2 s.
+    async fn next(s: &UdpSocket) -> String {
+        let mut buf = vec![0u8; 4096];
+        let (n, _) = tokio::time::timeout(Duration::from_secs(2), s.recv_from(&mut buf))
+            .await
+            .expect("a datagram within 2 s")
+            .expect("recv");
+        let text = String::from_utf8_lossy(&buf[..n]).to_string();
+        let start = text.lines().next().unwrap_or_default().to_string();
+        let call = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Call-ID: "))
+            .unwrap_or_default();
+        format!("{start} / {call}")
+    }
+
+    /// The next request the proxy hands up: its server transaction, message and next hop.
+    async fn request(events: &mut ProxyEvents) -> (ims_txn::TxnId, OwnedMessage, String) {
+        loop {
+            let ev = tokio::time::timeout(Duration::from_secs(2), events.recv())
+                .await
+                .expect("an event within 2 s")
+                .expect("events");
+            if let ProxyEvent::Request {
+                server,
+                msg,
+                next_hop_uri,
+                ..
+            } = ev
+            {
+                return (server, msg, next_hop_uri);
+            }
+        }
+    }
+
+    fn to(hop: &str) -> Forward {
+        Forward {
+            next_hop: Some(hop.to_string()),
+            ..Forward::default()
+        }
+    }
+
+    #[test]
+    fn numeric_hosts_are_told_from_names() {
+        for (uri, numeric) in [
+            ("sip:127.0.0.1:6004;lr", true),
+            ("sip:orig@127.0.0.1:6005;lr", true),
+            ("sips:[::1]:5061", true),
+            ("sip:pcscf.ims.example.org;lr", false),
+            ("sip:3com.example.org:5060", false),
+            ("tel:+15551234", false),
+            ("sip:+15551234;npdi@10.0.0.1:5060;user=phone", true),
+            ("SIP:10.0.0.1", true),
+            ("sip:user@", false),
+            ("sip:10.0.0.1.example.org", false),
+        ] {
+            assert_eq!(numeric_host(uri), numeric, "{uri}");
+        }
+    }
+
+    #[tokio::test]
+    async fn numeric_next_hops_are_forwarded_at_once_a_named_one_after_its_lookup() {
+        let mut dns = StaticDns::default();
+        dns.add_ip("next.ims.test", IpAddr::from([127, 0, 0, 1]));
+        let ip = IpAddr::from([127, 0, 0, 1]);
+        let (proxy, mut events) =
+            ProxyEndpoint::bind_with_dns(bind_cfg(ip, 6761, "p"), false, Arc::new(dns))
+                .await
+                .expect("proxy");
+        let ue = UdpSocket::bind("127.0.0.1:6760").await.expect("ue");
+        let a = UdpSocket::bind("127.0.0.1:6762").await.expect("a");
+        let b = UdpSocket::bind("127.0.0.1:6763").await.expect("b");
+
+        // a numeric next hop: forwarded by apply_now itself, no job left to run
+        ue.send_to(invite("apply-1").as_bytes(), "127.0.0.1:6761")
+            .await
+            .expect("send");
+        let (server, msg, hop) = request(&mut events).await;
+        let d = Decision::Forward(vec![to("sip:127.0.0.1:6762")]);
+        assert!(apply_now(&proxy, server, d, &msg, &hop).is_none());
+        assert_eq!(
+            next(&a).await,
+            "INVITE sip:bob@ims.example.org SIP/2.0 / apply-1"
+        );
+
+        // a numeric and a named next hop: the located target is kept while the name is looked
+        // up, then the request is forked to both
+        ue.send_to(invite("apply-2").as_bytes(), "127.0.0.1:6761")
+            .await
+            .expect("send");
+        let (server, msg, hop) = request(&mut events).await;
+        let d = Decision::Forward(vec![to("sip:127.0.0.1:6762"), to("sip:next.ims.test:6763")]);
+        let pending = apply_now(&proxy, server, d, &msg, &hop).expect("a name to look up");
+        assert_eq!((pending.out.len(), pending.rest.len()), (1, 1));
+        pending.finish(&proxy, &msg, &hop).await;
+        assert_eq!(
+            next(&a).await,
+            "INVITE sip:bob@ims.example.org SIP/2.0 / apply-2"
+        );
+        assert_eq!(
+            next(&b).await,
+            "INVITE sip:bob@ims.example.org SIP/2.0 / apply-2"
+        );
+
+        // an ACK for a 2xx: relayed at once to a numeric next hop, handed back for a name
+        let ack = |call: &str| {
+            OwnedMessage::parse_datagram(Bytes::from(
+                invite(call)
+                    .replace("INVITE sip:", "ACK sip:")
+                    .replace("1 INVITE", "1 ACK"),
+            ))
+            .expect("ACK")
+        };
+        assert!(relay_ack_now(&proxy, ack("apply-3"), "sip:127.0.0.1:6762".into()).is_none());
+        assert_eq!(
+            next(&a).await,
+            "ACK sip:bob@ims.example.org SIP/2.0 / apply-3"
+        );
+        let (back, hop) = relay_ack_now(&proxy, ack("apply-4"), "sip:next.ims.test:6763".into())
+            .expect("a name to look up");
+        relay_ack(&proxy, back, hop).await;
+        assert_eq!(
+            next(&b).await,
+            "ACK sip:bob@ims.example.org SIP/2.0 / apply-4"
+        );
+        proxy.shutdown();
     }
 }

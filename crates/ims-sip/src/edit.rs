@@ -247,9 +247,7 @@ impl<'a, 'm> Edit<'a, 'm> {
             });
         }
         let new = n - 1;
-        let mut v = String::with_capacity(3);
-        crate::push_decimal(&mut v, u64::from(new));
-        self.set(HeaderName::MaxForwards, Cow::Owned(v));
+        self.set(HeaderName::MaxForwards, max_forwards_text(new));
         Ok(new)
     }
     /// Replaces the body (and Content-Type when given); Content-Length is rewritten on output.
@@ -446,7 +444,8 @@ impl<'a, 'm> Edit<'a, 'm> {
         {
             return None;
         }
-        let mut out = Vec::with_capacity(self.msg.len() + 256);
+        // the exact size: `Bytes::from` a vector with spare capacity allocates a second block
+        let mut out = Vec::with_capacity(self.fast_len());
         let mut lines: SmallVec<[(u32, LinePiece); 32]> = SmallVec::new();
         let mut fits = true;
         self.render_with(&mut out, |at, piece| match u32::try_from(at) {
@@ -467,6 +466,53 @@ impl<'a, 'm> Edit<'a, 'm> {
             idx,
             &lines,
         )
+    }
+}
+
+impl Edit<'_, '_> {
+    /// The length [`Edit::render`] writes, on the fast path of [`Edit::to_owned_message`] (the
+    /// original body, no bare-LF line: the checks of `to_owned_fast`).
+    fn fast_len(&self) -> usize {
+        let msg = self.msg;
+        let start = match &self.start_line {
+            Some(l) => l.len(),
+            None => msg.start_line_str().len(),
+        };
+        let lines: usize = self
+            .slots
+            .iter()
+            .map(|s| match s {
+                Slot::Keep(i) => {
+                    let h = &msg.index().headers[*i as usize];
+                    h.end() - h.start()
+                }
+                Slot::Replace(i, v) => {
+                    let h = &msg.index().headers[*i as usize];
+                    h.name_end() - h.start() + 4 + v.len()
+                }
+                Slot::New(n, v) => n.len() + 4 + v.len(),
+            })
+            .sum();
+        start + 2 + lines + 2 + msg.body().len()
+    }
+}
+
+/// `n` in decimal: a slice of a constant below 100 (every forwarded request writes one), else
+/// written.
+fn max_forwards_text(n: u8) -> Cow<'static, str> {
+    const ONES: &str = "0123456789";
+    const TENS: &str = "10111213141516171819202122232425262728293031323334353637383940414243444546474849\
+                        50515253545556575859606162636465666768697071727374757677787980818283848586878889\
+                        90919293949596979899";
+    let n = usize::from(n);
+    match n {
+        0..=9 => Cow::Borrowed(&ONES[n..n + 1]),
+        10..=99 => Cow::Borrowed(&TENS[2 * (n - 10)..2 * (n - 10) + 2]),
+        _ => {
+            let mut v = String::with_capacity(3);
+            crate::push_decimal(&mut v, n as u64);
+            Cow::Owned(v)
+        }
     }
 }
 
@@ -679,6 +725,8 @@ v: SIP/2.0/UDP 10.0.0.1\r\nl: 5\r\nX-Extra:   spaced value  \r\n\r\nhello";
             (Some(f), Ok(p)) => {
                 assert_eq!(parse_facts(f), parse_facts(p), "{what}");
                 check_carried(f, what);
+                // the fast path's buffer is allocated at its exact size
+                assert_eq!(e.fast_len(), f.bytes().len(), "{what}");
             }
             (Some(f), Err(err)) => panic!("{what}: built {f} where the parse fails: {err}"),
             (None, _) => {}
@@ -831,6 +879,15 @@ v: SIP/2.0/UDP 10.0.0.1\r\nl: 5\r\nX-Extra:   spaced value  \r\n\r\nhello";
                 op(&mut e);
                 assert!(e.to_owned_fast().is_some(), "{base} / {name}");
             }
+        }
+    }
+
+    #[test]
+    fn max_forwards_is_written_in_decimal_and_borrowed_below_100() {
+        for n in 0..=u8::MAX {
+            let t = max_forwards_text(n);
+            assert_eq!(t, n.to_string());
+            assert_eq!(matches!(t, Cow::Borrowed(_)), n < 100, "{n}");
         }
     }
 

@@ -46,15 +46,17 @@ impl Transport {
     }
     /// Reads a Via transport token (case-insensitive); `None` for an unknown one.
     pub fn from_token(s: &str) -> Option<Transport> {
-        Some(match s.to_ascii_uppercase().as_str() {
-            "UDP" => Transport::Udp,
-            "TCP" => Transport::Tcp,
-            "TLS" => Transport::Tls,
-            "SCTP" => Transport::Sctp,
-            "WS" => Transport::Ws,
-            "WSS" => Transport::Wss,
-            _ => return None,
-        })
+        // compared in place (no upper-cased copy: one per URI `transport` parameter located)
+        [
+            Transport::Udp,
+            Transport::Tcp,
+            Transport::Tls,
+            Transport::Sctp,
+            Transport::Ws,
+            Transport::Wss,
+        ]
+        .into_iter()
+        .find(|t| t.as_str().eq_ignore_ascii_case(s))
     }
 }
 

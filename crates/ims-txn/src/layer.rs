@@ -299,7 +299,7 @@ impl TransactionLayer {
     /// transaction waiting in Completed, Confirmed or Accepted (Timers D, I, J, K, L, M) has let
     /// it go, and this returns `None`.
     pub fn request(&self, txn: TxnId) -> Option<&OwnedMessage> {
-        self.txns.get(&txn).and_then(|t| t.request.as_deref())
+        self.txns.get(&txn).and_then(|t| t.request.as_ref())
     }
 
     /// The peer of a live transaction.

@@ -213,7 +213,7 @@ struct Branch {
     client: TxnId,
     /// The forwarded request, for a CANCEL or a 408/503 of our own; let go once the branch is
     /// done and the context has sent its final response ([`Proxy::settle`]).
-    request: Option<Box<OwnedMessage>>,
+    request: Option<OwnedMessage>,
     remote: Remote,
     state: BranchState,
     cancel_wanted: bool,
@@ -224,7 +224,8 @@ struct Branch {
 struct Context {
     /// The request after §16.4, to forward; let go once the final response is sent: the context
     /// then lives on (until its server transaction ends) only to answer a late CANCEL and to relay
-    /// the 2xx of other branches.
+    /// the 2xx of other branches. Boxed (as `best`): a context outlives its requests, and the
+    /// contexts' table is sized by the largest of them.
     request: Option<Box<OwnedMessage>>,
     is_invite: bool,
     branches: Vec<Branch>,
@@ -829,9 +830,14 @@ impl Proxy {
         self.by_client.insert(client, server);
         let is_invite = m.method() == Some(Method::Invite);
         if let Some(c) = self.contexts.get_mut(&server) {
+            // most contexts have one branch: room for that one only (a context is held until
+            // its server transaction ends); more branches grow as usual
+            if c.branches.capacity() == 0 {
+                c.branches.reserve_exact(1);
+            }
             c.branches.push(Branch {
                 client,
-                request: Some(Box::new(fwd)),
+                request: Some(fwd),
                 remote: t.remote,
                 state: BranchState::Calling,
                 cancel_wanted: false,

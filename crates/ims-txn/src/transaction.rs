@@ -55,10 +55,11 @@ pub(crate) struct Transaction {
     pub(crate) kind: Kind,
     pub(crate) state: State,
     pub(crate) remote: Remote,
-    /// The request, boxed so that it can be freed once the transaction no longer needs it: on
-    /// entering Completed, Confirmed or Accepted (the waits of Timers D, I, J, K, L, M only
-    /// retransmit `last_response` or `ack` and match by `key`).
-    pub(crate) request: Option<Box<OwnedMessage>>,
+    /// The request (a 40-byte handle on shared bytes and index, held in place: no allocation of
+    /// its own), let go once the transaction no longer needs it: on entering Completed,
+    /// Confirmed or Accepted (the waits of Timers D, I, J, K, L, M only retransmit
+    /// `last_response` or `ack` and match by `key`).
+    pub(crate) request: Option<OwnedMessage>,
     /// Server: the last response sent, as bytes for retransmission.
     pub(crate) last_response: Option<Bytes>,
     /// INVITE client: the ACK for a non-2xx answer, resent for each retransmitted answer.
@@ -92,7 +93,7 @@ impl Transaction {
             kind,
             state,
             remote,
-            request: Some(Box::new(request)),
+            request: Some(request),
             last_response: None,
             ack: None,
             timers: Armed::default(),

@@ -2314,6 +2314,15 @@ pub const WEBRTC_WEB_SERVER_FUNCTION_NAME: &AvpDef = &AvpDef {
     m: FlagRule::Must,
     enums: &[],
 };
+/// `MSISDN` (code 701, vendor 10415): OctetString.
+pub const MSISDN: &AvpDef = &AvpDef {
+    code: 701,
+    vendor: 10415,
+    name: "MSISDN",
+    ty: AvpType::OctetString,
+    m: FlagRule::Must,
+    enums: &[],
+};
 /// `Bearer-Usage` (code 1000, vendor 10415): Enumerated.
 pub const BEARER_USAGE: &AvpDef = &AvpDef {
     code: 1000,
@@ -3353,6 +3362,33 @@ pub const SERVED_USER_IDENTITY: &AvpDef = &AvpDef {
     m: FlagRule::May,
     enums: &[],
 };
+/// `SGSN-Number` (code 1489, vendor 10415): OctetString.
+pub const SGSN_NUMBER: &AvpDef = &AvpDef {
+    code: 1489,
+    vendor: 10415,
+    name: "SGSN-Number",
+    ty: AvpType::OctetString,
+    m: FlagRule::Must,
+    enums: &[],
+};
+/// `MME-Number-for-MT-SMS` (code 1645, vendor 10415): OctetString.
+pub const MME_NUMBER_FOR_MT_SMS: &AvpDef = &AvpDef {
+    code: 1645,
+    vendor: 10415,
+    name: "MME-Number-for-MT-SMS",
+    ty: AvpType::OctetString,
+    m: FlagRule::Must,
+    enums: &[],
+};
+/// `LMSI` (code 2400, vendor 10415): OctetString.
+pub const LMSI: &AvpDef = &AvpDef {
+    code: 2400,
+    vendor: 10415,
+    name: "LMSI",
+    ty: AvpType::OctetString,
+    m: FlagRule::Must,
+    enums: &[],
+};
 /// `TDF-Application-Instance-Identifier` (code 2802, vendor 10415): OctetString.
 pub const TDF_APPLICATION_INSTANCE_IDENTIFIER: &AvpDef = &AvpDef {
     code: 2802,
@@ -3829,6 +3865,342 @@ pub const PRESENCE_REPORTING_AREA_NODE: &AvpDef = &AvpDef {
     m: FlagRule::Must,
     enums: &[(0, "OCS"), (1, "PCRF")],
 };
+/// `User-Identifier` (code 3102, vendor 10415): Grouped.
+pub const USER_IDENTIFIER: &AvpDef = &AvpDef {
+    code: 3102,
+    vendor: 10415,
+    name: "User-Identifier",
+    ty: AvpType::Grouped,
+    m: FlagRule::Must,
+    enums: &[],
+};
+/// `External-Identifier` (code 3111, vendor 10415): UTF8String.
+pub const EXTERNAL_IDENTIFIER: &AvpDef = &AvpDef {
+    code: 3111,
+    vendor: 10415,
+    name: "External-Identifier",
+    ty: AvpType::UTF8String,
+    m: FlagRule::Must,
+    enums: &[],
+};
+/// `SC-Address` (code 3300, vendor 10415): OctetString.
+pub const SC_ADDRESS: &AvpDef = &AvpDef {
+    code: 3300,
+    vendor: 10415,
+    name: "SC-Address",
+    ty: AvpType::OctetString,
+    m: FlagRule::Must,
+    enums: &[],
+};
+/// `SM-RP-UI` (code 3301, vendor 10415): OctetString.
+pub const SM_RP_UI: &AvpDef = &AvpDef {
+    code: 3301,
+    vendor: 10415,
+    name: "SM-RP-UI",
+    ty: AvpType::OctetString,
+    m: FlagRule::Must,
+    enums: &[],
+};
+/// `TFR-Flags` (code 3302, vendor 10415): Unsigned32.
+pub const TFR_FLAGS: &AvpDef = &AvpDef {
+    code: 3302,
+    vendor: 10415,
+    name: "TFR-Flags",
+    ty: AvpType::Unsigned32,
+    m: FlagRule::Must,
+    enums: &[],
+};
+/// `SM-Delivery-Failure-Cause` (code 3303, vendor 10415): Grouped.
+pub const SM_DELIVERY_FAILURE_CAUSE: &AvpDef = &AvpDef {
+    code: 3303,
+    vendor: 10415,
+    name: "SM-Delivery-Failure-Cause",
+    ty: AvpType::Grouped,
+    m: FlagRule::Must,
+    enums: &[],
+};
+/// `SM-Enumerated-Delivery-Failure-Cause` (code 3304, vendor 10415): Enumerated.
+pub const SM_ENUMERATED_DELIVERY_FAILURE_CAUSE: &AvpDef = &AvpDef {
+    code: 3304,
+    vendor: 10415,
+    name: "SM-Enumerated-Delivery-Failure-Cause",
+    ty: AvpType::Enumerated,
+    m: FlagRule::Must,
+    enums: &[
+        (0, "MEMORY_CAPACITY_EXCEEDED"),
+        (1, "EQUIPMENT_PROTOCOL_ERROR"),
+        (2, "EQUIPMENT_NOT_SM-EQUIPPED"),
+        (3, "UNKNOWN_SERVICE_CENTRE"),
+        (4, "SC-CONGESTION"),
+        (5, "INVALID_SME-ADDRESS"),
+        (6, "USER_NOT_SC-USER"),
+    ],
+};
+/// `SM-Diagnostic-Info` (code 3305, vendor 10415): OctetString.
+pub const SM_DIAGNOSTIC_INFO: &AvpDef = &AvpDef {
+    code: 3305,
+    vendor: 10415,
+    name: "SM-Diagnostic-Info",
+    ty: AvpType::OctetString,
+    m: FlagRule::Must,
+    enums: &[],
+};
+/// `SM-Delivery-Timer` (code 3306, vendor 10415): Unsigned32.
+pub const SM_DELIVERY_TIMER: &AvpDef = &AvpDef {
+    code: 3306,
+    vendor: 10415,
+    name: "SM-Delivery-Timer",
+    ty: AvpType::Unsigned32,
+    m: FlagRule::Must,
+    enums: &[],
+};
+/// `SM-Delivery-Start-Time` (code 3307, vendor 10415): Time.
+pub const SM_DELIVERY_START_TIME: &AvpDef = &AvpDef {
+    code: 3307,
+    vendor: 10415,
+    name: "SM-Delivery-Start-Time",
+    ty: AvpType::Time,
+    m: FlagRule::Must,
+    enums: &[],
+};
+/// `SM-RP-MTI` (code 3308, vendor 10415): Enumerated.
+pub const SM_RP_MTI: &AvpDef = &AvpDef {
+    code: 3308,
+    vendor: 10415,
+    name: "SM-RP-MTI",
+    ty: AvpType::Enumerated,
+    m: FlagRule::Must,
+    enums: &[(0, "SM_DELIVER"), (1, "SM_STATUS_REPORT")],
+};
+/// `SM-RP-SMEA` (code 3309, vendor 10415): OctetString.
+pub const SM_RP_SMEA: &AvpDef = &AvpDef {
+    code: 3309,
+    vendor: 10415,
+    name: "SM-RP-SMEA",
+    ty: AvpType::OctetString,
+    m: FlagRule::Must,
+    enums: &[],
+};
+/// `SRR-Flags` (code 3310, vendor 10415): Unsigned32.
+pub const SRR_FLAGS: &AvpDef = &AvpDef {
+    code: 3310,
+    vendor: 10415,
+    name: "SRR-Flags",
+    ty: AvpType::Unsigned32,
+    m: FlagRule::Must,
+    enums: &[],
+};
+/// `SM-Delivery-Not-Intended` (code 3311, vendor 10415): Enumerated.
+pub const SM_DELIVERY_NOT_INTENDED: &AvpDef = &AvpDef {
+    code: 3311,
+    vendor: 10415,
+    name: "SM-Delivery-Not-Intended",
+    ty: AvpType::Enumerated,
+    m: FlagRule::Must,
+    enums: &[(0, "ONLY_IMSI_REQUESTED"), (1, "ONLY_MCC_MNC_REQUESTED")],
+};
+/// `MWD-Status` (code 3312, vendor 10415): Unsigned32.
+pub const MWD_STATUS: &AvpDef = &AvpDef {
+    code: 3312,
+    vendor: 10415,
+    name: "MWD-Status",
+    ty: AvpType::Unsigned32,
+    m: FlagRule::Must,
+    enums: &[],
+};
+/// `MME-Absent-User-Diagnostic-SM` (code 3313, vendor 10415): Unsigned32.
+pub const MME_ABSENT_USER_DIAGNOSTIC_SM: &AvpDef = &AvpDef {
+    code: 3313,
+    vendor: 10415,
+    name: "MME-Absent-User-Diagnostic-SM",
+    ty: AvpType::Unsigned32,
+    m: FlagRule::Must,
+    enums: &[],
+};
+/// `MSC-Absent-User-Diagnostic-SM` (code 3314, vendor 10415): Unsigned32.
+pub const MSC_ABSENT_USER_DIAGNOSTIC_SM: &AvpDef = &AvpDef {
+    code: 3314,
+    vendor: 10415,
+    name: "MSC-Absent-User-Diagnostic-SM",
+    ty: AvpType::Unsigned32,
+    m: FlagRule::Must,
+    enums: &[],
+};
+/// `SGSN-Absent-User-Diagnostic-SM` (code 3315, vendor 10415): Unsigned32.
+pub const SGSN_ABSENT_USER_DIAGNOSTIC_SM: &AvpDef = &AvpDef {
+    code: 3315,
+    vendor: 10415,
+    name: "SGSN-Absent-User-Diagnostic-SM",
+    ty: AvpType::Unsigned32,
+    m: FlagRule::Must,
+    enums: &[],
+};
+/// `SM-Delivery-Outcome` (code 3316, vendor 10415): Grouped.
+pub const SM_DELIVERY_OUTCOME: &AvpDef = &AvpDef {
+    code: 3316,
+    vendor: 10415,
+    name: "SM-Delivery-Outcome",
+    ty: AvpType::Grouped,
+    m: FlagRule::Must,
+    enums: &[],
+};
+/// `MME-SM-Delivery-Outcome` (code 3317, vendor 10415): Grouped.
+pub const MME_SM_DELIVERY_OUTCOME: &AvpDef = &AvpDef {
+    code: 3317,
+    vendor: 10415,
+    name: "MME-SM-Delivery-Outcome",
+    ty: AvpType::Grouped,
+    m: FlagRule::Must,
+    enums: &[],
+};
+/// `MSC-SM-Delivery-Outcome` (code 3318, vendor 10415): Grouped.
+pub const MSC_SM_DELIVERY_OUTCOME: &AvpDef = &AvpDef {
+    code: 3318,
+    vendor: 10415,
+    name: "MSC-SM-Delivery-Outcome",
+    ty: AvpType::Grouped,
+    m: FlagRule::Must,
+    enums: &[],
+};
+/// `SGSN-SM-Delivery-Outcome` (code 3319, vendor 10415): Grouped.
+pub const SGSN_SM_DELIVERY_OUTCOME: &AvpDef = &AvpDef {
+    code: 3319,
+    vendor: 10415,
+    name: "SGSN-SM-Delivery-Outcome",
+    ty: AvpType::Grouped,
+    m: FlagRule::Must,
+    enums: &[],
+};
+/// `IP-SM-GW-SM-Delivery-Outcome` (code 3320, vendor 10415): Grouped.
+pub const IP_SM_GW_SM_DELIVERY_OUTCOME: &AvpDef = &AvpDef {
+    code: 3320,
+    vendor: 10415,
+    name: "IP-SM-GW-SM-Delivery-Outcome",
+    ty: AvpType::Grouped,
+    m: FlagRule::Must,
+    enums: &[],
+};
+/// `SM-Delivery-Cause` (code 3321, vendor 10415): Enumerated.
+pub const SM_DELIVERY_CAUSE: &AvpDef = &AvpDef {
+    code: 3321,
+    vendor: 10415,
+    name: "SM-Delivery-Cause",
+    ty: AvpType::Enumerated,
+    m: FlagRule::Must,
+    enums: &[
+        (0, "UE_MEMORY_CAPACITY_EXCEEDED"),
+        (1, "ABSENT_USER"),
+        (2, "SUCCESSFUL_TRANSFER"),
+    ],
+};
+/// `Absent-User-Diagnostic-SM` (code 3322, vendor 10415): Unsigned32.
+pub const ABSENT_USER_DIAGNOSTIC_SM: &AvpDef = &AvpDef {
+    code: 3322,
+    vendor: 10415,
+    name: "Absent-User-Diagnostic-SM",
+    ty: AvpType::Unsigned32,
+    m: FlagRule::Must,
+    enums: &[],
+};
+/// `RDR-Flags` (code 3323, vendor 10415): Unsigned32.
+pub const RDR_FLAGS: &AvpDef = &AvpDef {
+    code: 3323,
+    vendor: 10415,
+    name: "RDR-Flags",
+    ty: AvpType::Unsigned32,
+    m: FlagRule::MustNot,
+    enums: &[],
+};
+/// `SMSMI-Correlation-ID` (code 3324, vendor 10415): Grouped.
+pub const SMSMI_CORRELATION_ID: &AvpDef = &AvpDef {
+    code: 3324,
+    vendor: 10415,
+    name: "SMSMI-Correlation-ID",
+    ty: AvpType::Grouped,
+    m: FlagRule::MustNot,
+    enums: &[],
+};
+/// `HSS-ID` (code 3325, vendor 10415): UTF8String.
+pub const HSS_ID: &AvpDef = &AvpDef {
+    code: 3325,
+    vendor: 10415,
+    name: "HSS-ID",
+    ty: AvpType::UTF8String,
+    m: FlagRule::MustNot,
+    enums: &[],
+};
+/// `Originating-SIP-URI` (code 3326, vendor 10415): UTF8String.
+pub const ORIGINATING_SIP_URI: &AvpDef = &AvpDef {
+    code: 3326,
+    vendor: 10415,
+    name: "Originating-SIP-URI",
+    ty: AvpType::UTF8String,
+    m: FlagRule::MustNot,
+    enums: &[],
+};
+/// `Destination-SIP-URI` (code 3327, vendor 10415): UTF8String.
+pub const DESTINATION_SIP_URI: &AvpDef = &AvpDef {
+    code: 3327,
+    vendor: 10415,
+    name: "Destination-SIP-URI",
+    ty: AvpType::UTF8String,
+    m: FlagRule::MustNot,
+    enums: &[],
+};
+/// `OFR-Flags` (code 3328, vendor 10415): Unsigned32.
+pub const OFR_FLAGS: &AvpDef = &AvpDef {
+    code: 3328,
+    vendor: 10415,
+    name: "OFR-Flags",
+    ty: AvpType::Unsigned32,
+    m: FlagRule::MustNot,
+    enums: &[],
+};
+/// `Maximum-UE-Availability-Time` (code 3329, vendor 10415): Time.
+pub const MAXIMUM_UE_AVAILABILITY_TIME: &AvpDef = &AvpDef {
+    code: 3329,
+    vendor: 10415,
+    name: "Maximum-UE-Availability-Time",
+    ty: AvpType::Time,
+    m: FlagRule::MustNot,
+    enums: &[],
+};
+/// `Maximum-Retransmission-Time` (code 3330, vendor 10415): Time.
+pub const MAXIMUM_RETRANSMISSION_TIME: &AvpDef = &AvpDef {
+    code: 3330,
+    vendor: 10415,
+    name: "Maximum-Retransmission-Time",
+    ty: AvpType::Time,
+    m: FlagRule::MustNot,
+    enums: &[],
+};
+/// `Requested-Retransmission-Time` (code 3331, vendor 10415): Time.
+pub const REQUESTED_RETRANSMISSION_TIME: &AvpDef = &AvpDef {
+    code: 3331,
+    vendor: 10415,
+    name: "Requested-Retransmission-Time",
+    ty: AvpType::Time,
+    m: FlagRule::MustNot,
+    enums: &[],
+};
+/// `SMS-GMSC-Address` (code 3332, vendor 10415): OctetString.
+pub const SMS_GMSC_ADDRESS: &AvpDef = &AvpDef {
+    code: 3332,
+    vendor: 10415,
+    name: "SMS-GMSC-Address",
+    ty: AvpType::OctetString,
+    m: FlagRule::MustNot,
+    enums: &[],
+};
+/// `SMS-GMSC-Alert-Event` (code 3333, vendor 10415): Unsigned32.
+pub const SMS_GMSC_ALERT_EVENT: &AvpDef = &AvpDef {
+    code: 3333,
+    vendor: 10415,
+    name: "SMS-GMSC-Alert-Event",
+    ty: AvpType::Unsigned32,
+    m: FlagRule::MustNot,
+    enums: &[],
+};
 /// `Reservation-Priority` (code 458, vendor 13019): Enumerated.
 pub const RESERVATION_PRIORITY: &AvpDef = &AvpDef {
     code: 458,
@@ -3857,7 +4229,7 @@ pub const RESERVATION_PRIORITY: &AvpDef = &AvpDef {
 };
 
 /// Every AVP of the dictionary, sorted by `(vendor, code)` for binary search.
-pub static ALL: [&AvpDef; 387] = [
+pub static ALL: [&AvpDef; 427] = [
     USER_NAME,
     FRAMED_IP_ADDRESS,
     CLASS,
@@ -4094,6 +4466,7 @@ pub static ALL: [&AvpDef; 387] = [
     ALLOWED_WAF_WWSF_IDENTITIES,
     WEBRTC_AUTHENTICATION_FUNCTION_NAME,
     WEBRTC_WEB_SERVER_FUNCTION_NAME,
+    MSISDN,
     BEARER_USAGE,
     CHARGING_RULE_INSTALL,
     CHARGING_RULE_REMOVE,
@@ -4192,6 +4565,9 @@ pub static ALL: [&AvpDef; 387] = [
     APPLICATION_DETECTION_INFORMATION,
     PS_TO_CS_SESSION_CONTINUITY,
     SERVED_USER_IDENTITY,
+    SGSN_NUMBER,
+    MME_NUMBER_FOR_MT_SMS,
+    LMSI,
     TDF_APPLICATION_INSTANCE_IDENTIFIER,
     HENB_LOCAL_IP_ADDRESS,
     UE_LOCAL_IP_ADDRESS,
@@ -4244,5 +4620,41 @@ pub static ALL: [&AvpDef; 387] = [
     MAX_PLR_UL,
     UE_STATUS,
     PRESENCE_REPORTING_AREA_NODE,
+    USER_IDENTIFIER,
+    EXTERNAL_IDENTIFIER,
+    SC_ADDRESS,
+    SM_RP_UI,
+    TFR_FLAGS,
+    SM_DELIVERY_FAILURE_CAUSE,
+    SM_ENUMERATED_DELIVERY_FAILURE_CAUSE,
+    SM_DIAGNOSTIC_INFO,
+    SM_DELIVERY_TIMER,
+    SM_DELIVERY_START_TIME,
+    SM_RP_MTI,
+    SM_RP_SMEA,
+    SRR_FLAGS,
+    SM_DELIVERY_NOT_INTENDED,
+    MWD_STATUS,
+    MME_ABSENT_USER_DIAGNOSTIC_SM,
+    MSC_ABSENT_USER_DIAGNOSTIC_SM,
+    SGSN_ABSENT_USER_DIAGNOSTIC_SM,
+    SM_DELIVERY_OUTCOME,
+    MME_SM_DELIVERY_OUTCOME,
+    MSC_SM_DELIVERY_OUTCOME,
+    SGSN_SM_DELIVERY_OUTCOME,
+    IP_SM_GW_SM_DELIVERY_OUTCOME,
+    SM_DELIVERY_CAUSE,
+    ABSENT_USER_DIAGNOSTIC_SM,
+    RDR_FLAGS,
+    SMSMI_CORRELATION_ID,
+    HSS_ID,
+    ORIGINATING_SIP_URI,
+    DESTINATION_SIP_URI,
+    OFR_FLAGS,
+    MAXIMUM_UE_AVAILABILITY_TIME,
+    MAXIMUM_RETRANSMISSION_TIME,
+    REQUESTED_RETRANSMISSION_TIME,
+    SMS_GMSC_ADDRESS,
+    SMS_GMSC_ALERT_EVENT,
     RESERVATION_PRIORITY,
 ];

@@ -1,6 +1,7 @@
 //! The static dictionary: AVPs (code, vendor, name, data type, M-bit rule, enumerated values),
 //! commands and applications of Diameter base (RFC 6733), Cx/Dx (TS 29.229 §6.3), Rx (TS 29.214
-//! §5.3) and the TS 29.212 / TS 29.061 / RFC 4006 AVPs that Rx reuses.
+//! §5.3) and the TS 29.212 / TS 29.061 / RFC 4006 AVPs that Rx reuses, and the S6c/SGd AVPs of
+//! TS 29.338 (§5.3.3, §6.3.3) with the TS 29.272 / 29.336 / 29.173 AVPs they reuse.
 //!
 //! Every AVP is a constant (`dict::ORIGIN_HOST`, `dict::SIP_AUTH_DATA_ITEM`, ...) and is found by
 //! code with [`lookup`] or by name with [`by_name`].
@@ -159,7 +160,7 @@ pub fn by_name(name: &str) -> Option<&'static AvpDef> {
     ALL.iter().copied().find(|d| d.name == name)
 }
 
-/// Application-Ids (RFC 6733 §11.3, TS 29.229 §6.5, TS 29.214 §5.5).
+/// Application-Ids (RFC 6733 §11.3, TS 29.229 §6.5, TS 29.214 §5.5, TS 29.338 §5.4 / §6.4).
 pub mod app {
     /// Diameter common messages (CER/CEA, DWR/DWA, DPR/DPA and answer-message).
     pub const COMMON: u32 = 0;
@@ -171,9 +172,14 @@ pub mod app {
     pub const CX: u32 = 16_777_216;
     /// 3GPP Rx (TS 29.214 §5.5, vendor 10415).
     pub const RX: u32 = 16_777_236;
+    /// 3GPP S6c (TS 29.338 §5.4, vendor 10415): SMS-GMSC / IP-SM-GW to HSS.
+    pub const S6C: u32 = 16_777_312;
+    /// 3GPP SGd / Gdd (TS 29.338 §6.4, vendor 10415): MME, SGSN or IP-SM-GW to SMS-IWMSC /
+    /// SMS-GMSC.
+    pub const SGD: u32 = 16_777_313;
 }
 
-/// Command codes (RFC 6733 §3.1, TS 29.229 §6.1, TS 29.214 §5.6).
+/// Command codes (RFC 6733 §3.1, TS 29.229 §6.1, TS 29.214 §5.6, TS 29.338 §6.3.2).
 pub mod command {
     /// Capabilities-Exchange (CER/CEA).
     pub const CAPABILITIES_EXCHANGE: u32 = 257;
@@ -201,6 +207,10 @@ pub mod command {
     pub const REGISTRATION_TERMINATION: u32 = 304;
     /// Push-Profile (PPR/PPA).
     pub const PUSH_PROFILE: u32 = 305;
+    /// MO-Forward-Short-Message (OFR/OFA, SGd).
+    pub const MO_FORWARD_SHORT_MESSAGE: u32 = 8_388_645;
+    /// MT-Forward-Short-Message (TFR/TFA, SGd).
+    pub const MT_FORWARD_SHORT_MESSAGE: u32 = 8_388_646;
 }
 
 /// One command of the dictionary.
@@ -326,6 +336,22 @@ pub static COMMANDS: &[CommandDef] = &[
         answer: "ASA",
         proxiable: true,
     },
+    CommandDef {
+        code: command::MO_FORWARD_SHORT_MESSAGE,
+        application_id: app::SGD,
+        name: "MO-Forward-Short-Message",
+        request: "OFR",
+        answer: "OFA",
+        proxiable: true,
+    },
+    CommandDef {
+        code: command::MT_FORWARD_SHORT_MESSAGE,
+        application_id: app::SGD,
+        name: "MT-Forward-Short-Message",
+        request: "TFR",
+        answer: "TFA",
+        proxiable: true,
+    },
 ];
 
 /// The command with this code in this application (the common messages match any application).
@@ -343,6 +369,8 @@ pub fn application_name(id: u32) -> Option<&'static str> {
         app::RELAY => "Relay",
         app::CX => "3GPP Cx/Dx",
         app::RX => "3GPP Rx",
+        app::S6C => "3GPP S6c",
+        app::SGD => "3GPP SGd/Gdd",
         _ => return None,
     })
 }
@@ -402,5 +430,34 @@ mod tests {
         assert_eq!(command(300, app::CX).unwrap().request, "UAR");
         assert_eq!(command(280, app::RX).unwrap().request, "DWR");
         assert!(command(300, app::RX).is_none());
+        // TS 29.338 tables 5.3.3.1/1 and 6.3.3.1/1
+        for (code, name, ty) in [
+            (3300, "SC-Address", AvpType::OctetString),
+            (3301, "SM-RP-UI", AvpType::OctetString),
+            (3303, "SM-Delivery-Failure-Cause", AvpType::Grouped),
+            (3309, "SM-RP-SMEA", AvpType::OctetString),
+            (3316, "SM-Delivery-Outcome", AvpType::Grouped),
+            (3320, "IP-SM-GW-SM-Delivery-Outcome", AvpType::Grouped),
+            (3324, "SMSMI-Correlation-ID", AvpType::Grouped),
+            (3328, "OFR-Flags", AvpType::Unsigned32),
+            (3332, "SMS-GMSC-Address", AvpType::OctetString),
+            (1645, "MME-Number-for-MT-SMS", AvpType::OctetString),
+            (3102, "User-Identifier", AvpType::Grouped),
+            (701, "MSISDN", AvpType::OctetString),
+        ] {
+            let d = lookup(code, VENDOR_3GPP).unwrap();
+            assert_eq!((d.name, d.ty), (name, ty));
+        }
+        assert_eq!(
+            SM_RP_UI.flags(),
+            AvpFlags(AvpFlags::VENDOR | AvpFlags::MANDATORY)
+        );
+        assert_eq!(OFR_FLAGS.flags(), AvpFlags(AvpFlags::VENDOR));
+        assert_eq!(SM_DELIVERY_CAUSE.enum_name(2), Some("SUCCESSFUL_TRANSFER"));
+        assert_eq!(
+            SM_ENUMERATED_DELIVERY_FAILURE_CAUSE.enum_name(3),
+            Some("UNKNOWN_SERVICE_CENTRE")
+        );
+        assert_eq!(command(8_388_646, app::SGD).unwrap().request, "TFR");
     }
 }

@@ -719,6 +719,37 @@ fn a_restarted_origin_is_forgotten_by_duplicate_detection() {
 }
 
 #[test]
+fn duplicate_detection_ignores_the_case_of_origin_host() {
+    let now = t0();
+    let mut d = Duplicates::new(Duration::from_secs(240), 1000);
+    let upper = mar("SCSCF.ims.Example.org");
+    let m_upper = Message::parse(&upper).unwrap();
+    assert_eq!(d.check(now, &m_upper), Duplicate::New);
+    // the same request from the same origin written in lower case
+    let lower = mar("scscf.ims.example.org");
+    let m_lower = Message::parse(&lower).unwrap();
+    assert_eq!(d.check(now, &m_lower), Duplicate::InProgress);
+    // the answer recorded under either spelling is found under the other
+    d.answered(&m_lower, Bytes::from(answer_to(&m_lower.to_owned())));
+    assert!(matches!(d.check(now, &m_upper), Duplicate::Answered(_)));
+    assert_eq!(d.len(), 1);
+    // another End-to-End Identifier of the same origin is another request
+    let mut next = upper.clone();
+    next[16..20].copy_from_slice(&0x0bad_f00du32.to_be_bytes());
+    assert_eq!(
+        d.check(now, &Message::parse(&next).unwrap()),
+        Duplicate::New
+    );
+    assert_eq!(d.len(), 2);
+    // forgetting the origin forgets both; expiry after that leaves the count at zero
+    assert_eq!(d.forget_origin("scscf.IMS.example.org"), 2);
+    assert!(d.is_empty());
+    let later = now + Duration::from_secs(241);
+    assert_eq!(d.check(later, &m_lower), Duplicate::New);
+    assert_eq!(d.len(), 1);
+}
+
+#[test]
 fn duplicates_are_bounded() {
     let now = t0();
     let mut d = Duplicates::new(Duration::from_secs(240), 10);

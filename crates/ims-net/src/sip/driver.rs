@@ -252,6 +252,8 @@ pub(crate) struct Driver<C: Core> {
     idle_timeout: Option<Duration>,
     /// Transactions whose send failed, reported to the core after the current drain.
     failed: Vec<TxnId>,
+    /// Datagrams for the UDP socket, sent together at the end of the drain.
+    udp_out: super::udp::SendQueue,
     /// Our `host:port`, the warn-agent of Warning headers.
     agent: String,
     stats: Arc<Stats>,
@@ -306,6 +308,8 @@ pub(crate) struct Stats {
     idle_closed: AtomicU64,
     local_sent: AtomicU64,
     local_received: AtomicU64,
+    udp_sent: AtomicU64,
+    udp_send_calls: AtomicU64,
 }
 
 impl Stats {
@@ -326,6 +330,8 @@ impl Stats {
             idle_closed: self.idle_closed.load(Ordering::Relaxed),
             in_process_sent: self.local_sent.load(Ordering::Relaxed),
             in_process_received: self.local_received.load(Ordering::Relaxed),
+            udp_datagrams_sent: self.udp_sent.load(Ordering::Relaxed),
+            udp_send_calls: self.udp_send_calls.load(Ordering::Relaxed),
         }
     }
 }
@@ -351,6 +357,11 @@ pub struct TransportStats {
     pub in_process_sent: u64,
     /// Datagrams a co-located endpoint handed to this one in memory.
     pub in_process_received: u64,
+    /// Datagrams sent on the endpoint's UDP sockets.
+    pub udp_datagrams_sent: u64,
+    /// System calls that sent them: the datagrams one turn of the endpoint's loop produces for
+    /// its UDP socket leave in one `sendmmsg` on Linux, in the order they were produced.
+    pub udp_send_calls: u64,
 }
 
 /// Starts the task; returns the command sender and the counters.
@@ -410,6 +421,7 @@ pub(crate) fn spawn<C: Core>(
         cmd_rx,
         parser: cfg.parser,
         failed: Vec::new(),
+        udp_out: super::udp::SendQueue::default(),
     };
     tokio::spawn(d.run());
     (tx, stats)
@@ -471,6 +483,20 @@ impl<C: Core> Driver<C> {
                 c = self.cmd_rx.recv() => match c {
                     Some(c) => {
                         c(&mut self.core);
+                        if self.core.is_stopped() {
+                            break;
+                        }
+                        // like datagrams: run what else is queued, then send all their output
+                        // together
+                        for _ in 0..UDP_BATCH {
+                            let Ok(c) = self.cmd_rx.try_recv() else {
+                                break;
+                            };
+                            c(&mut self.core);
+                            if self.core.is_stopped() {
+                                break;
+                            }
+                        }
                         if self.core.is_stopped() {
                             break;
                         }
@@ -547,10 +573,14 @@ impl<C: Core> Driver<C> {
                 // RFC 3261 §8.2.2 / §21.4.1: 400 with the reason in a Warning when a response can
                 // be built; else (responses, ACKs, garbage) drop and count
                 let answered = bad_request(d, &e.to_string(), &self.agent).is_some_and(|r| {
-                    self.udp
-                        .as_ref()
-                        .is_some_and(|s| s.try_send_to(&r, peer).is_ok())
+                    self.udp.as_ref().is_some_and(|s| {
+                        self.stats.udp_send_calls.fetch_add(1, Ordering::Relaxed);
+                        s.try_send_to(&r, peer).is_ok()
+                    })
                 });
+                if answered {
+                    self.stats.udp_sent.fetch_add(1, Ordering::Relaxed);
+                }
                 let c = if answered {
                     &self.stats.bad_answered
                 } else {
@@ -675,6 +705,7 @@ impl<C: Core> Driver<C> {
             while let Some(t) = self.core.poll_transmit() {
                 self.transmit(t).await;
             }
+            self.flush_udp().await;
             if self.failed.is_empty() {
                 break;
             }
@@ -682,6 +713,23 @@ impl<C: Core> Driver<C> {
                 self.core.transport_error(now(), txn);
             }
         }
+    }
+
+    /// Sends the queued datagrams of the UDP socket, in order (failures to `failed`).
+    async fn flush_udp(&mut self) {
+        if self.udp_out.is_empty() {
+            return;
+        }
+        let f = self
+            .udp_out
+            .flush(self.udp.as_deref(), &mut self.failed)
+            .await;
+        self.stats
+            .udp_sent
+            .fetch_add(f.datagrams, Ordering::Relaxed);
+        self.stats
+            .udp_send_calls
+            .fetch_add(f.calls, Ordering::Relaxed);
     }
 
     /// A request to a peer of the client port leaves from it, its top Via naming that port
@@ -708,7 +756,10 @@ impl<C: Core> Driver<C> {
         match t.remote.transport {
             Transport::Udp if client.as_ref().is_some_and(|c| c.is_some()) => {
                 let s = client.flatten().expect("checked");
-                if s.send_to(&t.bytes, t.remote.addr).await.is_err() {
+                self.stats.udp_send_calls.fetch_add(1, Ordering::Relaxed);
+                if s.send_to(&t.bytes, t.remote.addr).await.is_ok() {
+                    self.stats.udp_sent.fetch_add(1, Ordering::Relaxed);
+                } else {
                     self.failed.extend(t.txn);
                 }
             }
@@ -729,13 +780,12 @@ impl<C: Core> Driver<C> {
                         Some(b) => t.bytes = b,
                     }
                 }
-                let ok = match &self.udp {
-                    Some(s) => s.send_to(&t.bytes, t.remote.addr).await.is_ok(),
-                    None => false,
-                };
-                if !ok {
-                    self.failed.extend(t.txn);
-                }
+                // sent with the rest of this drain's datagrams (`flush_udp`)
+                self.udp_out.push(super::udp::Datagram {
+                    txn: t.txn,
+                    to: t.remote.addr,
+                    bytes: t.bytes,
+                });
             }
             Transport::Tcp | Transport::Tls
                 if (t.remote.transport == Transport::Tcp && self.tcp.is_some())

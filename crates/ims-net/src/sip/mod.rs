@@ -68,6 +68,7 @@ mod local;
 pub mod proxy;
 pub mod resolve;
 mod transport;
+mod udp;
 
 pub use driver::TransportStats;
 pub use endpoint::{ClientPort, ClientTransaction, Endpoint, EndpointConfig, Incoming};

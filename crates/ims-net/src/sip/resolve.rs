@@ -218,13 +218,23 @@ pub async fn locate_with_random(
         .ok_or_else(|| NetError::BadUri(uri.into()))?;
     let secure = sip.is_secure();
     let maddr = sip.maddr();
-    let host_text: String = match (maddr, sip.host()) {
-        (Some(m), _) => m.trim_matches(|c| c == '[' || c == ']').to_owned(),
-        (None, Host::Domain(d)) => d.to_ascii_lowercase(),
-        (None, Host::Ipv4(a)) => a.to_string(),
-        (None, Host::Ipv6(s)) => s.to_owned(),
+    // the host as text: an IP literal is read from it without writing it (one target, one
+    // allocation: the result)
+    let host = match (maddr, sip.host()) {
+        (Some(m), _) => m.trim_matches(|c| c == '[' || c == ']'),
+        (None, Host::Domain(d)) => d,
+        (None, Host::Ipv4(_)) => "",
+        (None, Host::Ipv6(s)) => s,
     };
-    let ip: Option<IpAddr> = host_text.parse().ok();
+    let ip: Option<IpAddr> = match (maddr, sip.host()) {
+        (None, Host::Ipv4(a)) => Some(IpAddr::V4(a)),
+        _ => host.parse().ok(),
+    };
+    // as written, a domain lower-cased (IP literals are not looked up)
+    let host_text = || match (maddr, sip.host()) {
+        (None, Host::Domain(d)) => d.to_ascii_lowercase(),
+        _ => host.to_owned(),
+    };
     let port = sip.port();
     let param = match sip.transport() {
         Some(t) => Some(Transport::from_token(t).ok_or_else(|| NetError::BadUri(uri.into()))?),
@@ -248,12 +258,14 @@ pub async fn locate_with_random(
             return Err(NetError::TransportDisabled(t));
         }
         let port = port.unwrap_or(default_port(t));
-        let ips = match ip {
-            Some(ip) => vec![ip],
-            None => dns.ip(&host_text).await,
-        };
+        if let Some(ip) = ip {
+            return Ok(vec![remote(t, ip, port)]);
+        }
+        let ips = dns.ip(&host_text()).await;
         return nonempty(uri, ips.into_iter().map(|ip| remote(t, ip, port)).collect());
     }
+    // a domain (an IP literal returned above)
+    let host_text = host_text();
     if let Some(t) = param {
         if !usable(t) {
             return Err(NetError::TransportDisabled(t));
