@@ -1384,7 +1384,10 @@ impl Shared {
         };
         if p.body.len() > self.cfg.page_limit {
             bump(&self.counters.im_relayed);
-            return Some(self.send_large(p, &from, request_uri, routes).await);
+            // boxed: the large-mode session (relay connection, TLS, MSRP) would otherwise make
+            // every future that may deliver an IM — each request's task, each stored-message
+            // delivery — as large as its biggest state, copied whole at every spawn
+            return Some(Box::pin(self.send_large(p, &from, request_uri, routes)).await);
         }
         let mut headers = Vec::new();
         if let Some(a) = &p.asserted {
