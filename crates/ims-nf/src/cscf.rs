@@ -2009,6 +2009,18 @@ mod tests {
     use crate::test_util::block_on;
     use std::sync::Arc;
 
+    /// A P-CSCF that has relayed alice's REGISTER 200 (`REG_200`): alice is registered.
+    fn registered_pcscf() -> Pcscf {
+        let p = pcscf();
+        p.on_response(
+            &ims_sip::parse_datagram(REG_200.as_bytes()).unwrap(),
+            0,
+            true,
+            || unreachable!(),
+        );
+        p
+    }
+
     fn pcscf() -> Pcscf {
         Pcscf::new(PcscfConfig {
             path_uri: "sip:term@127.0.0.1:5061".into(),
@@ -2146,13 +2158,7 @@ Call-ID: c1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
 
     #[test]
     fn pcscf_release_sends_bye_both_ways_with_the_dialog_state() {
-        let p = pcscf();
-        p.on_response(
-            &ims_sip::parse_datagram(REG_200.as_bytes()).unwrap(),
-            0,
-            true,
-            || unreachable!(),
-        );
+        let p = registered_pcscf();
         let inv = invite("", OFFER);
         assert!(matches!(
             p.from_ue(&ims_sip::parse_datagram(inv.as_bytes()).unwrap(), 10),
@@ -2239,13 +2245,7 @@ Content-Length: 0\r\n\r\n"
     /// its early dialog gave; the caller's BYE follows the 2xx's, shorter, Record-Route list.
     #[test]
     fn the_2xx_route_set_and_contact_replace_those_of_the_early_dialog() {
-        let p = pcscf();
-        p.on_response(
-            &ims_sip::parse_datagram(REG_200.as_bytes()).unwrap(),
-            0,
-            true,
-            || unreachable!(),
-        );
+        let p = registered_pcscf();
         let inv = invite("", OFFER);
         p.from_ue(&ims_sip::parse_datagram(inv.as_bytes()).unwrap(), 10);
         let resp = |code: &str, rr: &[&str], contact: &str, body: &str| {
@@ -2315,13 +2315,7 @@ Content-Length: {}\r\n\r\n{ANSWER}",
 
     #[test]
     fn one_pcscf_serving_both_ends_keeps_one_rx_session_per_side() {
-        let p = pcscf();
-        p.on_response(
-            &ims_sip::parse_datagram(REG_200.as_bytes()).unwrap(),
-            0,
-            true,
-            || unreachable!(),
-        );
+        let p = registered_pcscf();
         // bob registered at the same P-CSCF
         let bob_200 = REG_200
             .replace("alice@10.0.0.1:5060", "bob@10.0.0.2:5070")
@@ -2400,13 +2394,7 @@ Call-ID: c1\r\nCSeq: 5 BYE\r\nContent-Length: 0\r\n\r\n";
 
     #[test]
     fn release_of_a_call_being_set_up_cancels_it() {
-        let p = pcscf();
-        p.on_response(
-            &ims_sip::parse_datagram(REG_200.as_bytes()).unwrap(),
-            0,
-            true,
-            || unreachable!(),
-        );
+        let p = registered_pcscf();
         let inv = invite("", OFFER);
         p.from_ue(&ims_sip::parse_datagram(inv.as_bytes()).unwrap(), 10);
         // a 183 without a To tag (no early dialog yet): the session opens all the same
@@ -2444,13 +2432,7 @@ Call-ID: c1\r\nCSeq: 5 BYE\r\nContent-Length: 0\r\n\r\n";
 
     #[test]
     fn a_failed_invite_ends_its_rx_session() {
-        let p = pcscf();
-        p.on_response(
-            &ims_sip::parse_datagram(REG_200.as_bytes()).unwrap(),
-            0,
-            true,
-            || unreachable!(),
-        );
+        let p = registered_pcscf();
         p.from_ue(
             &ims_sip::parse_datagram(invite("", OFFER).as_bytes()).unwrap(),
             10,
