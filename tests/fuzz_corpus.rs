@@ -115,7 +115,8 @@ fn msrp_uri_corpus() {
 
 #[test]
 fn diameter_message_corpus() {
-    // seeded: the 41 vectors of tests/vectors/diameter (valid and invalid)
+    // seeded: the 41 vectors of tests/vectors/diameter (valid and invalid) and 6 SGd messages
+    // (OFR/OFA/TFR/TFA)
     replay(
         "diameter_message",
         40,
@@ -135,7 +136,7 @@ fn diameter_framer_corpus() {
 
 #[test]
 fn diameter_cx_corpus() {
-    // seeded: the 41 vectors of tests/vectors/diameter
+    // seeded: the 41 vectors of tests/vectors/diameter and the 6 SGd messages
     replay("diameter_cx", 40, ims::fuzzing::diameter::diameter_cx);
 }
 

@@ -32,7 +32,13 @@
 //!    back-off with its IMDN; a 503 that comes after `page_answer_wait` is relayed (503, the
 //!    `failed` IMDN) and nothing is kept.
 //!
-//! Ports 7001, 7003-7009, 7012-7014, 7041-7049, 7140-7145, 7153-7159, 7198 (helper range).
+//! 7. `a_stored_large_im_keeps_its_call_id_and_from_tag_on_every_attempt`: an IM over the
+//!    page-mode limit stored for the unregistered Bob; each delivery attempt at his
+//!    registrations is a large-mode INVITE with the stored message's Call-ID and From tag (what
+//!    a recipient tells a repeat by) and a higher CSeq, as page mode's MESSAGEs do.
+//!
+//! Ports 7001, 7003-7009, 7012-7014, 7032-7034, 7041-7049, 7140-7145, 7153-7159, 7198 (helper
+//! range).
 
 mod common;
 mod im_common;
@@ -41,8 +47,8 @@ use im_common::bodies::{cpim_asking, imdn_of, rp_submit, rp_submit_rd};
 #[cfg(feature = "redis")]
 use im_common::standalone::redis;
 use im_common::standalone::{
-    assert_quiet, bind_with_events, im_config, next, next_to, scscf, set, start_crashable, Client,
-    Seen, Treat, SC,
+    assert_quiet, bind_with_events, im_config, invite_answering_scscf, next, next_to, scscf, set,
+    start_crashable, Client, Seen, Treat, SC,
 };
 use im_common::LO;
 use ims::nf::im_server::{ImServer, ImServerConfig};
@@ -573,5 +579,58 @@ async fn an_im_meeting_408_in_time_is_kept_a_late_failure_is_relayed() {
     assert_eq!(im.stored_ims(), 0);
     set(&script, BOB, Treat::Answer(200));
     assert_quiet(&mut seen, Duration::from_secs(3), "not retried").await;
+    im.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_large_im_keeps_its_call_id_and_from_tag_on_every_attempt() {
+    // every INVITE toward Bob meets 480 (not registered): the IM waits for his registration
+    let mut invites = invite_answering_scscf(7033, 480).await;
+    let im = ImServer::start(config(7032, 7033))
+        .await
+        .expect("IM server");
+    let mut ue = Client::new(7034, im.local_addr(), "large").await;
+    let body = vec![b'x'; 3000];
+    assert!(
+        body.len() > ims::nf::im_server::PAGE_MODE_LIMIT,
+        "large mode"
+    );
+    assert_eq!(ue.message(ALICE, BOB, "text/plain", body).await, 202);
+    let relayed = next(&mut invites, "the relayed INVITE").await;
+    assert_eq!(im.stored_ims(), 1, "kept for Bob's registration");
+    // two registrations of Bob: one delivery attempt each, both answered 480
+    let mut attempts = Vec::new();
+    for n in 1..=2 {
+        assert_eq!(ue.third_party_register(BOB, 7033).await, 200);
+        let inv = next(&mut invites, "a delivery attempt").await;
+        assert_eq!(inv.as_message().request_uri_str(), Some(BOB));
+        let offer = String::from_utf8_lossy(inv.as_message().body()).into_owned();
+        assert!(
+            offer.contains("m=message ") && offer.contains("TCP/MSRP"),
+            "attempt {n} is a large-mode INVITE with an MSRP offer: {offer}"
+        );
+        attempts.push(request_identity(&inv));
+        until("the IM stored again", || im.stored_ims() == 1).await;
+    }
+    let (first, second) = (&attempts[0], &attempts[1]);
+    assert!(!first.0.is_empty() && !first.1.is_empty(), "{first:?}");
+    assert_eq!(
+        (&second.0, &second.1),
+        (&first.0, &first.1),
+        "the same Call-ID and From tag on every attempt"
+    );
+    assert!(
+        second.2 > first.2,
+        "a later attempt: CSeq {} after {}",
+        second.2,
+        first.2
+    );
+    assert!(
+        first.0.ends_with("@ims.example.org"),
+        "the stored message's Call-ID: {}",
+        first.0
+    );
+    // the first relay was not stored yet: an exchange of its own
+    assert_ne!(request_identity(&relayed).0, first.0);
     im.shutdown();
 }

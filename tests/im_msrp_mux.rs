@@ -76,10 +76,15 @@ impl Setup {
 }
 
 fn sdp(user: &str, port: u16, sid: &str, setup: Setup) -> String {
+    sdp_at(user, "127.0.0.1", port, sid, setup)
+}
+
+/// [`sdp`] with the MSRP URI's host `host` (an IP literal or a host name).
+fn sdp_at(user: &str, host: &str, port: u16, sid: &str, setup: Setup) -> String {
     format!(
         "v=0\r\no={user} 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
 m=message {port} TCP/MSRP *\r\na=accept-types:text/plain message/cpim message/imdn+xml\r\n\
-a=path:msrp://127.0.0.1:{port}/{sid};tcp\r\n{}",
+a=path:msrp://{host}:{port}/{sid};tcp\r\n{}",
         setup.line()
     )
 }
@@ -105,10 +110,15 @@ fn msrp_of(body: &[u8]) -> (Vec<String>, Option<String>) {
     (path, setup)
 }
 
+/// The address of an MSRP URI's authority (a host name resolved: its first address).
 fn authority(uri: &str) -> SocketAddr {
+    use std::net::ToSocketAddrs;
     let u = ims::msrp::Uri::parse(uri).unwrap();
-    format!("{}:{}", u.host_str(), u.port_or_default())
-        .parse()
+    let host = u.host_str().trim_start_matches('[').trim_end_matches(']');
+    (host, u.port_or_default())
+        .to_socket_addrs()
+        .unwrap()
+        .next()
         .unwrap()
 }
 
@@ -208,6 +218,8 @@ struct Pair {
     offers: mpsc::UnboundedReceiver<(String, String)>,
     bob_uri: String,
     b_setup: Setup,
+    /// The host of B's MSRP URI (an IP literal, or a name the anchor resolves).
+    b_host: &'static str,
     /// BYEs A and B received (dialogs the anchor ended).
     byes: [Arc<AtomicUsize>; 2],
 }
@@ -216,7 +228,7 @@ struct Pair {
 fn bob_answers(
     bob: Endpoint,
     mut incoming: Incoming,
-    port: u16,
+    (host, port): (&'static str, u16),
     setup: Setup,
     byes: Arc<AtomicUsize>,
 ) -> mpsc::UnboundedReceiver<(String, String)> {
@@ -227,7 +239,7 @@ fn bob_answers(
                 UaEvent::IncomingInvite { txn, msg, .. } => {
                     let offer = String::from_utf8_lossy(msg.as_message().body()).into_owned();
                     let sid = rand_id();
-                    let answer = sdp("bob", port, &sid, setup);
+                    let answer = sdp_at("bob", host, port, &sid, setup);
                     let _ = bob
                         .respond(txn, Answer::new(200).body("application/sdp", answer))
                         .await;
@@ -262,6 +274,17 @@ async fn pair(n: usize, a_setup: Setup, b_setup: Setup) -> Pair {
 
 /// As [`pair`], through an anchor already started.
 async fn pair_on(anchor: ImSessionHandle, n: usize, a_setup: Setup, b_setup: Setup) -> Pair {
+    pair_named(anchor, n, a_setup, b_setup, "127.0.0.1").await
+}
+
+/// As [`pair_on`], B's MSRP URI naming the host `b_host` (B listens on 127.0.0.1 only).
+async fn pair_named(
+    anchor: ImSessionHandle,
+    n: usize,
+    a_setup: Setup,
+    b_setup: Setup,
+    b_host: &'static str,
+) -> Pair {
     let (alice, mut a_in) = ua("alice").await;
     let byes: [Arc<AtomicUsize>; 2] = Default::default();
     let a_byes = byes[0].clone();
@@ -280,7 +303,7 @@ async fn pair_on(anchor: ImSessionHandle, n: usize, a_setup: Setup, b_setup: Set
     let bob_uri = format!("sip:bob@{}", bob.local_addr());
     let a = Msrp::new().await;
     let b = Msrp::new().await;
-    let offers = bob_answers(bob, b_in, b.port, b_setup, byes[1].clone());
+    let offers = bob_answers(bob, b_in, (b_host, b.port), b_setup, byes[1].clone());
     let mut p = Pair {
         anchor,
         alice,
@@ -292,6 +315,7 @@ async fn pair_on(anchor: ImSessionHandle, n: usize, a_setup: Setup, b_setup: Set
         offers,
         bob_uri,
         b_setup,
+        b_host,
         byes,
     };
     for _ in 0..n {
@@ -337,7 +361,7 @@ async fn invite(p: &mut Pair, a_port: u16, a_setup: Setup) -> (String, Vec<Strin
         Some("actpass"),
         "the anchor offers actpass to B: {offer}"
     );
-    let b_local = format!("msrp://127.0.0.1:{}/{b_sid};tcp", p.b.port);
+    let b_local = format!("msrp://{}:{}/{b_sid};tcp", p.b_host, p.b.port);
     let b_sess = session(&b_local, &anchor_b_path);
     if p.b_setup == Setup::Active {
         p.b.add(b_sess, &anchor_b_path, true).await;
@@ -1176,11 +1200,17 @@ async fn a_receiver_that_stops_reading_does_not_hold_the_shared_connection() {
 
 /// An RFC 4976 relay on 127.0.0.1 (ephemeral port) with the users alice and bob.
 fn relay() -> (ims::net::msrp::MsrpRelay, String) {
+    relay_named("127.0.0.1")
+}
+
+/// [`relay`] whose URI (and so every Use-Path it grants) names `host`; it listens on
+/// 127.0.0.1 only.
+fn relay_named(host: &str) -> (ims::net::msrp::MsrpRelay, String) {
     use ims::msrp::relay::RelayConfig;
     let l = std::net::TcpListener::bind(lo0()).unwrap();
     l.set_nonblocking(true).unwrap();
     let port = l.local_addr().unwrap().port();
-    let uri = format!("msrp://127.0.0.1:{port};tcp");
+    let uri = format!("msrp://{host}:{port};tcp");
     let cfg = RelayConfig::new(UriBuf::parse(&uri).unwrap(), "relay.example.org");
     let r = ims::net::msrp::MsrpRelay::start(
         TcpListener::from_std(l).unwrap(),
@@ -1627,4 +1657,202 @@ async fn the_anchor_reconnects_to_its_relay_and_ends_the_sessions_of_the_lost_li
     );
     p.anchor.shutdown();
     relay.shutdown();
+}
+
+/// Host names in MSRP URIs (RFC 4975 §6.2: the URI's host and port; resolved through the
+/// system resolver, every address tried within the connect timeout). Everything listens on
+/// 127.0.0.1 only.
+/// 1. B answers `passive` with an `a=path` naming `localhost`: the anchor resolves the name,
+///    connects to B, and reuses that connection for B's second session (one accept at B);
+///    10 messages each way per session with success REPORTs.
+/// 2. The anchor's own relay is named `localhost` (its configured URI and the Use-Path it
+///    grants): the anchor connects and AUTHs by that name, and the sides whose paths start
+///    with the Use-Path go over that one authenticated link (the anchor's only MSRP
+///    connection), never a plain connection to the relay; 10 messages each way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn msrp_uris_naming_a_host_are_resolved() {
+    use ims::nf::im_session::AnchorRelay;
+    // 1. a party named by a host name
+    let anchor = start(ImSessionConfig {
+        sip_addr: lo0(),
+        msrp_addr: lo0(),
+        ..ImSessionConfig::default()
+    })
+    .await
+    .expect("anchor starts");
+    let stats = anchor.stats().clone();
+    let mut p = pair_named(anchor, 2, Setup::Default, Setup::Passive, "localhost").await;
+    for l in &p.b_legs {
+        let (path, _) = msrp_of(l.peer_sdp.as_bytes());
+        assert_eq!(path.len(), 1, "the anchor's own URI toward B");
+    }
+    exchange(&mut p, 10).await;
+    assert_eq!(
+        p.b.accepts.load(Ordering::Relaxed),
+        1,
+        "the anchor connected to B by its name once and reused the connection"
+    );
+    assert_eq!(stats.sessions.load(Ordering::Relaxed), 2);
+    p.anchor.shutdown();
+
+    // 2. the anchor's relay named by a host name
+    let (relay, relay_uri) = relay_named("localhost");
+    assert!(relay_uri.starts_with("msrp://localhost:"), "{relay_uri}");
+    let anchor = start(ImSessionConfig {
+        sip_addr: lo0(),
+        msrp_addr: lo0(),
+        relay: Some(AnchorRelay {
+            uri: relay_uri.clone(),
+            user: "im".into(),
+            password: "im-pw".into(),
+            ..AnchorRelay::default()
+        }),
+        ..ImSessionConfig::default()
+    })
+    .await
+    .expect("the anchor reaches its relay by name");
+    assert_eq!(relay.bindings(), 1, "the anchor authenticated");
+    let stats = anchor.stats().clone();
+    let mut p = pair_on(anchor, 1, Setup::Default, Setup::Passive).await;
+    for (who, sdp) in [("A", &p.a_legs[0].peer_sdp), ("B", &p.b_legs[0].peer_sdp)] {
+        let (path, _) = msrp_of(sdp.as_bytes());
+        assert_eq!(path.len(), 2, "{who}: Use-Path, then the anchor: {sdp}");
+        assert!(
+            path[0].starts_with("msrp://localhost:"),
+            "{who}: the Use-Path names the relay by name: {sdp}"
+        );
+    }
+    exchange(&mut p, 10).await;
+    assert_eq!(
+        stats.connections.load(Ordering::Relaxed),
+        1,
+        "the anchor's only MSRP connection is its link to the relay"
+    );
+    assert_eq!(p.a.accepts.load(Ordering::Relaxed), 0);
+    assert_eq!(
+        p.b.accepts.load(Ordering::Relaxed),
+        1,
+        "the relay connected to B"
+    );
+    p.anchor.shutdown();
+    relay.shutdown();
+}
+
+/// The `orig` double anchoring (TS 24.229 §5.4.3.1, §5.7.3): an INVITE reaching the anchor
+/// with no Route left gets a B leg to the caller's S-CSCF with `orig`; our S-CSCF then runs the
+/// caller's originating iFC from the start and the IM iFC sends that B leg to the anchor once
+/// more, now with the S-CSCF's `odi` Route. Here a scripted S-CSCF does exactly that (it sends
+/// the anchor's B leg back to the anchor with `Route: <anchor;lr>, <odi;lr>`, the odi Route
+/// leading to Bob, and answers the B leg with what it gets). The anchor recognises its own B
+/// leg (its offer names the anchor's B-side URI) and relays it toward the odi Route instead of
+/// anchoring it again: Bob's offer names the same anchor URI the first B leg offered, the
+/// anchor holds ONE session, and Alice and Bob chat through it (10 messages each way with
+/// success REPORTs); Alice's BYE reaches Bob through the relayed dialog.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_own_b_leg_coming_back_is_relayed_not_anchored_twice() {
+    use ims::nf::im_session::ServingScscf;
+    let (scscf, mut s_in) = ua("scscf").await;
+    let scscf_uri = format!("sip:{}", scscf.local_addr());
+    let anchor = start(ImSessionConfig {
+        sip_addr: lo0(),
+        msrp_addr: lo0(),
+        serving: Some(ServingScscf::new(move |_| Some(scscf_uri.clone()))),
+        ..ImSessionConfig::default()
+    })
+    .await
+    .expect("anchor starts");
+    let anchor_sip = anchor.sip_addr();
+    let stats = anchor.stats().clone();
+    // where Bob's SIP endpoint is: known once `pair_named` made it (it is the B leg's R-URI)
+    let (first_offer_tx, mut first_offers) = mpsc::unbounded_channel::<String>();
+    let (back_tx, mut backs) = mpsc::unbounded_channel::<u16>();
+    tokio::spawn(async move {
+        // the returning leg's dialog: a BYE on the first B leg is passed to it
+        let mut returning: Option<DialogId> = None;
+        while let Some(ev) = s_in.recv().await {
+            let UaEvent::IncomingInvite { txn, msg, .. } = ev else {
+                match ev {
+                    UaEvent::IncomingRequest { txn, .. } => {
+                        let _ = scscf.respond(txn, Answer::new(200)).await;
+                    }
+                    UaEvent::DialogTerminated {
+                        reason: EndReason::ByeReceived,
+                        ..
+                    } => {
+                        if let Some(d) = returning.take() {
+                            let _ = scscf.bye(&d).await;
+                        }
+                    }
+                    _ => {}
+                }
+                continue;
+            };
+            let m = msg.as_message();
+            let route = m.header_str("Route").unwrap_or_default().to_string();
+            assert!(route.contains(";orig"), "the B leg asks for orig: {route}");
+            let ruri = m.request_uri_str().unwrap().to_string();
+            let bob = ruri.rsplit('@').next().unwrap().to_string();
+            let body = m.body().to_vec();
+            let _ = first_offer_tx.send(String::from_utf8_lossy(&body).into_owned());
+            let pai = m
+                .header_str("P-Asserted-Identity")
+                .unwrap_or("<sip:alice@ims.example.org>")
+                .to_string();
+            // the originating iFC: to the IM AS (the anchor), then on from the odi
+            let inv = scscf
+                .invite(InviteParams {
+                    request_uri: ruri.clone(),
+                    from: "<sip:alice@ims.example.org>".into(),
+                    to: format!("<{ruri}>"),
+                    remote: Remote::udp(anchor_sip),
+                    headers: vec![
+                        ("Route".into(), format!("<sip:{anchor_sip};lr>")),
+                        ("Route".into(), format!("<sip:orig@{bob};odi=7;lr>")),
+                        ("P-Asserted-Identity".into(), pai),
+                    ],
+                    body: Some(("application/sdp".into(), body)),
+                })
+                .await
+                .unwrap();
+            let r = inv
+                .final_response()
+                .await
+                .expect("the returning leg answered");
+            let rm = r.as_message();
+            let code = rm.status().unwrap();
+            returning = DialogId::of_received_response(&rm);
+            let _ = back_tx.send(code);
+            let mut a = Answer::new(code);
+            if code == 200 {
+                a = a.body("application/sdp", rm.body().to_vec());
+            }
+            let _ = scscf.respond(txn, a).await;
+        }
+    });
+    let mut p = pair_named(anchor, 1, Setup::Default, Setup::Passive, "127.0.0.1").await;
+    let first = tokio::time::timeout(WAIT, first_offers.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        backs.try_recv().ok(),
+        Some(200),
+        "the returning leg got 200"
+    );
+    let (first_path, _) = msrp_of(first.as_bytes());
+    let (bob_path, _) = msrp_of(p.b_legs[0].peer_sdp.as_bytes());
+    assert_eq!(
+        bob_path, first_path,
+        "Bob is offered the URI of the first anchoring, not a second anchor's"
+    );
+    assert_eq!(stats.sessions.load(Ordering::Relaxed), 1, "anchored once");
+    exchange(&mut p, 10).await;
+    assert_eq!(stats.sessions.load(Ordering::Relaxed), 1, "anchored once");
+    // Alice hangs up: anchor → (B leg) scripted S-CSCF → (returning leg) anchor → Bob
+    let bye = p.alice.bye(&p.a_dialogs[0]).await.unwrap();
+    let done = tokio::time::timeout(WAIT, bye.final_response()).await;
+    assert!(done.is_ok(), "Alice's BYE answered");
+    let bob_byes = p.byes[1].clone();
+    until("Bob gets the BYE", || bob_byes.load(Ordering::Relaxed) == 1).await;
+    p.anchor.shutdown();
 }

@@ -16,7 +16,10 @@
 //! (the tokio runtime: 1 = everything on one thread; N > 1 = a multi-threaded runtime with N
 //! workers; `split` = two single-threaded runtimes, one for the P-CSCF and its Rx client, one
 //! for the I/S-CSCF, the HSS, the PCRF and the rest; `IMS_THREADS` sets the same; default: one
-//! worker per core), `--check` (load the configuration, print a summary and exit).
+//! worker per core), `--msrp-relay URI` with `--msrp-relay-auth USER:PASSWORD` (the IM server's
+//! own MSRP relay, RFC 4976: the session anchor authenticates to it at start and reaches every
+//! party through it, and so do the IM server's large-mode deliveries; an `msrp://` URI, its host
+//! an IP literal or a name), `--check` (load the configuration, print a summary and exit).
 //!
 //! The roles pass every message through several tasks (the SIP transports, each role's loop,
 //! the Diameter peers, the embedded HSS and PCRF). With two or more workers many of those
@@ -29,6 +32,7 @@
 
 mod config;
 
+use ims::nf::im_session::AnchorRelay;
 use ims::nf::runtime::{CoreStore, ImsCore, Peer, Roles};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,7 +44,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: cscf [--config FILE] [--role p|i|s|im|all]... [--hss HOST@IP:PORT] [--pcrf HOST@IP:PORT] [--admin IP:PORT] [--redis HOST:PORT] [--threads N|split] [--check]"
+        "usage: cscf [--config FILE] [--role p|i|s|im|all]... [--hss HOST@IP:PORT] [--pcrf HOST@IP:PORT] [--admin IP:PORT] [--redis HOST:PORT] [--threads N|split] [--msrp-relay URI --msrp-relay-auth USER:PASSWORD] [--check]"
     );
     ExitCode::from(2)
 }
@@ -80,6 +84,32 @@ impl Drop for PcscfThread {
     }
 }
 
+/// `--msrp-relay URI` and `--msrp-relay-auth USER:PASSWORD`: the IM server's MSRP relay
+/// (`msrp://HOST:PORT;tcp`; `msrps:` needs a TLS trust the library takes, not this example).
+fn msrp_relay(uri: Option<String>, auth: Option<String>) -> Result<Option<AnchorRelay>, String> {
+    let (uri, auth) = match (uri, auth) {
+        (None, None) => return Ok(None),
+        (Some(u), Some(a)) => (u, a),
+        (Some(_), None) => return Err("--msrp-relay needs --msrp-relay-auth".into()),
+        (None, Some(_)) => return Err("--msrp-relay-auth without --msrp-relay".into()),
+    };
+    let u = ims::msrp::Uri::parse(&uri).map_err(|e| format!("--msrp-relay {uri}: {e}"))?;
+    if u.is_secure() {
+        return Err(format!(
+            "--msrp-relay {uri}: msrps relays need a TLS trust (library only)"
+        ));
+    }
+    let (user, password) = auth
+        .split_once(':')
+        .ok_or("--msrp-relay-auth: USER:PASSWORD")?;
+    Ok(Some(AnchorRelay {
+        uri,
+        user: user.to_string(),
+        password: password.to_string(),
+        ..AnchorRelay::default()
+    }))
+}
+
 fn external(v: &str) -> Option<Peer> {
     let (host, addr) = v.split_once('@')?;
     Some(Peer::External {
@@ -95,6 +125,7 @@ fn main() -> ExitCode {
     let mut admin: Option<std::net::SocketAddr> = None;
     let mut redis: Option<String> = None;
     let mut threads: Option<Threads> = None;
+    let (mut relay_uri, mut relay_auth): (Option<String>, Option<String>) = (None, None);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -138,6 +169,14 @@ fn main() -> ExitCode {
                 Some(t) => threads = Some(t),
                 None => return usage(),
             },
+            "--msrp-relay" => match args.next() {
+                Some(v) => relay_uri = Some(v),
+                None => return usage(),
+            },
+            "--msrp-relay-auth" => match args.next() {
+                Some(v) => relay_auth = Some(v),
+                None => return usage(),
+            },
             "--check" => check = true,
             "-h" | "--help" => {
                 usage();
@@ -153,7 +192,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let options = file.core_options();
+    let relay = match msrp_relay(relay_uri, relay_auth) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cscf: {e}");
+            return usage();
+        }
+    };
+    let mut options = file.core_options();
+    if let Some(r) = relay.clone() {
+        options = options.with_im_msrp_relay(r);
+    }
     let mut cfg = match file.core_config(roles.unwrap_or(Roles::ALL)) {
         Ok(c) => c,
         Err(e) => {
@@ -192,6 +241,12 @@ fn main() -> ExitCode {
             )),
             o.reauthenticate_protected
         );
+        println!(
+            "cscf: IM server MSRP relay: {}",
+            relay
+                .as_ref()
+                .map_or("none".to_string(), |r| format!("{} as {}", r.uri, r.user))
+        );
         return ExitCode::SUCCESS;
     }
     let threads = match threads {
@@ -227,7 +282,6 @@ fn main() -> ExitCode {
         }
     };
     // --threads split: the P-CSCF's runtime on a thread of its own, run until main returns
-    let mut options = options;
     let _pcscf_thread = if threads == Some(Threads::Split) {
         let prt = match current() {
             Ok(rt) => rt,

@@ -1,5 +1,5 @@
 //! Fuzzing oracles for [`crate::diameter`]: the message view, the stream framer and the typed
-//! Cx decoders.
+//! Cx, Rx and SGd decoders.
 
 use crate::diameter::answer::{error_answer, validate, Origin};
 use crate::diameter::dict::AvpType;
@@ -182,6 +182,15 @@ fn typed_all(m: &Message<'_>, limits: &Limits) {
     typed_roundtrip!(Asr, m, false, limits);
     typed_roundtrip!(Asa, m, false, limits);
     cx_all(m, false, limits);
+    sgd_all(m, false, limits);
+}
+
+fn sgd_all(m: &Message<'_>, any_code: bool, limits: &Limits) {
+    use crate::diameter::sgd::*;
+    typed_roundtrip!(Ofr, m, any_code, limits);
+    typed_roundtrip!(Ofa, m, any_code, limits);
+    typed_roundtrip!(Tfr, m, any_code, limits);
+    typed_roundtrip!(Tfa, m, any_code, limits);
 }
 
 fn cx_all(m: &Message<'_>, any_code: bool, limits: &Limits) {
@@ -200,11 +209,12 @@ fn cx_all(m: &Message<'_>, any_code: bool, limits: &Limits) {
     typed_roundtrip!(Ppa, m, any_code, limits);
 }
 
-/// `diameter_cx`: every Cx/Dx typed decoder on the AVPs of any message that parses, whatever its
-/// command code, with the typed round-trip oracle of [`diameter_message`].
+/// `diameter_cx`: every Cx/Dx and SGd typed decoder on the AVPs of any message that parses,
+/// whatever its command code, with the typed round-trip oracle of [`diameter_message`].
 pub fn diameter_cx(data: &[u8]) {
     if let Ok(m) = Message::parse(data) {
         cx_all(&m, true, &Limits::default());
+        sgd_all(&m, true, &Limits::default());
     }
 }
 

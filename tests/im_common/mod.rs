@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod bodies;
+pub(crate) mod sgd;
 pub(crate) mod standalone;
 
 use ims::auth::aka::Usim;

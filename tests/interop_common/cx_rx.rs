@@ -126,7 +126,7 @@ pub(crate) async fn cx_and_rx_through(
     {
         let got = seen.lock().unwrap();
         let req = &got[0];
-        assert_eq!(req.peer, FD_HOST);
+        assert_eq!(&*req.peer, FD_HOST);
         let rv = req.message.view();
         let back = Mar::decode(&rv).unwrap();
         assert_eq!(back.session_id, mar.session_id);

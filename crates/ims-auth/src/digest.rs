@@ -129,13 +129,7 @@ impl Algorithm {
 /// Lowercase hex of `bytes` (what `Hex`'s `Display` writes, without a `fmt` call per byte:
 /// digests are written several times per request).
 fn lower_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 15)]));
-    }
-    s
+    crate::encoding::hex_encode(bytes)
 }
 
 impl fmt::Display for Algorithm {

@@ -30,16 +30,17 @@ pub fn base64_encode(data: &[u8]) -> String {
     out
 }
 
-fn sextet(c: u8) -> Option<u32> {
-    Some(u32::from(match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        b'/' => 63,
-        _ => return None,
-    }))
-}
+/// The value of each base64 character, `INVALID` for anything else.
+static SEXTET: [u8; 256] = {
+    let mut t = [INVALID; 256];
+    let mut i = 0;
+    while i < 64 {
+        t[ALPHABET[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+const INVALID: u8 = 0xff;
 
 /// Decodes canonical base64 (RFC 4648 §4): length a multiple of 4, `=` padding only at the end,
 /// and no non-zero bits in the padding (§3.5), so every value has exactly one encoding.
@@ -56,14 +57,20 @@ pub fn base64_decode(s: &str) -> Result<Vec<u8>, AuthError> {
     }
     let mut out = Vec::with_capacity(b.len() / 4 * 3);
     let groups = b.len() / 4;
-    for (gi, g) in b.chunks(4).enumerate() {
+    for (gi, g) in b.chunks_exact(4).enumerate() {
         let pad = g.iter().rev().take_while(|&&c| c == b'=').count();
         if pad > 2 || (pad > 0 && gi + 1 != groups) {
             return Err(err);
         }
         let mut n = 0u32;
+        let mut bad = false;
         for &c in &g[..4 - pad] {
-            n = n << 6 | sextet(c).ok_or(err.clone())?;
+            let v = SEXTET[usize::from(c)];
+            bad |= v == INVALID;
+            n = n << 6 | u32::from(v & 63);
+        }
+        if bad {
+            return Err(err);
         }
         n <<= 6 * pad;
         let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
@@ -79,7 +86,13 @@ pub fn base64_decode(s: &str) -> Result<Vec<u8>, AuthError> {
 
 /// Lowercase hex of `data`.
 pub fn hex_encode(data: &[u8]) -> String {
-    crate::error::Hex(data).to_string()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(data.len() * 2);
+    for &b in data {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    s
 }
 
 /// Decodes hex (either case); the length must be even.
@@ -134,6 +147,18 @@ mod tests {
     }
 
     #[test]
+    fn base64_decode_takes_exactly_the_alphabet_and_round_trips() {
+        for c in 0..=255u8 {
+            let s = format!("Zm9{}", char::from(c));
+            assert_eq!(base64_decode(&s).is_ok(), ALPHABET.contains(&c), "{s:?}");
+        }
+        for n in 0..40usize {
+            let data: Vec<u8> = (0..n).map(|i| (i * 37 + n) as u8).collect();
+            assert_eq!(base64_decode(&base64_encode(&data)).unwrap(), data);
+        }
+    }
+
+    #[test]
     fn base64_rejects_malformed() {
         for bad in ["Zg=", "Z===", "Zg==Zg==", "Zh==", "Zm9*", "====", "Zm=v"] {
             assert!(base64_decode(bad).is_err(), "{bad}");
@@ -144,6 +169,16 @@ mod tests {
     fn hex_round_trip() {
         assert_eq!(hex_decode("00fFa1").unwrap(), [0, 255, 0xa1]);
         assert_eq!(hex_encode(&[0, 255, 0xa1]), "00ffa1");
+        // every byte value, and lengths around the 32-byte chunks `Hex` writes at a time
+        for n in [0, 1, 31, 32, 33, 64, 65, 256] {
+            let data: Vec<u8> = (0..n).map(|i| (i * 7 + 3) as u8).collect();
+            let want: String = data.iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(hex_encode(&data), want);
+            assert_eq!(crate::error::Hex(&data).to_string(), want);
+        }
+        let all: Vec<u8> = (0..=255).collect();
+        let want: String = all.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex_encode(&all), want);
         assert!(hex_decode("0").is_err());
         assert!(hex_decode("zz").is_err());
     }

@@ -84,6 +84,15 @@ fn failed_avp<B: EncodeBuf>(enc: &mut Encoder<'_, B>, msg: &[u8], err: &Error) {
     }
 }
 
+/// Auth-Session-State NO_STATE_MAINTAINED (RFC 6733 §8.11).
+const NO_STATE_MAINTAINED: u32 = 1;
+
+/// An application whose answers require `{ Auth-Session-State }`, always NO_STATE_MAINTAINED:
+/// Cx/Dx (TS 29.229 §6.1), S6c (TS 29.338 §5.3.2) and SGd (TS 29.338 §6.3.2).
+fn stateless_application(application_id: u32) -> bool {
+    matches!(application_id, app::CX | app::S6C | app::SGD)
+}
+
 /// The answer a receiver sends for `err`, found in `request` (the octets as received): the header
 /// of [`Header::answer`] (E bit set for 3xxx), Session-Id copied, Origin-Host/-Realm/-State-Id,
 /// Result-Code, Error-Message, the Failed-AVP the RFC asks for, and the Proxy-Info AVPs copied in
@@ -140,8 +149,13 @@ pub fn error_answer_into<B: EncodeBuf>(
         }
         e.u32(dict::RESULT_CODE, rc);
         if !protocol {
-            if let Some(a) = find(dict::AUTH_SESSION_STATE) {
-                e.raw(a.1, AvpFlags(a.2 & !AvpFlags::RESERVED), a.3, a.4);
+            match find(dict::AUTH_SESSION_STATE) {
+                Some(a) => e.raw(a.1, AvpFlags(a.2 & !AvpFlags::RESERVED), a.3, a.4),
+                // a request lacking it still gets it where the answer requires it
+                None if stateless_application(req.application_id) => {
+                    e.u32(dict::AUTH_SESSION_STATE, NO_STATE_MAINTAINED)
+                }
+                None => {}
             }
         }
         e.utf8(dict::ORIGIN_HOST, origin.host);

@@ -660,6 +660,8 @@ pub struct Peer {
     /// What the peer announced, while the inband TLS handshake runs.
     handshake_info: Option<RemoteInfo>,
     remote: Option<RemoteInfo>,
+    /// Raised each time `remote` changes ([`Peer::remote_version`]).
+    remote_version: u64,
     initiator: bool,
     out: VecDeque<Output>,
     timers: [Option<Instant>; 5],
@@ -718,6 +720,7 @@ impl Peer {
             secure: [false; 2],
             handshake_info: None,
             remote: None,
+            remote_version: 0,
             initiator: false,
             out: VecDeque::new(),
             timers: [None; 5],
@@ -758,6 +761,12 @@ impl Peer {
     /// What the peer announced, once the capabilities exchange succeeded.
     pub fn remote(&self) -> Option<&RemoteInfo> {
         self.remote.as_ref()
+    }
+    /// A number that changes each time [`Peer::remote`] does (capabilities exchange or update,
+    /// a new Origin-State-Id): an owner mirroring the remote information compares this instead
+    /// of the information itself.
+    pub fn remote_version(&self) -> u64 {
+        self.remote_version
     }
     /// True when requests may be sent: open and watchdog OKAY.
     pub fn is_usable(&self) -> bool {
@@ -884,10 +893,61 @@ impl Peer {
         if !msg.is_request() {
             return Err(PeerError::Invalid("request"));
         }
-        let hbh = self.hop_by_hop();
+        // (a fresh identifier is never one still pending: some may come from the owner, see
+        // `send_request_bytes`)
+        let hbh = loop {
+            let h = self.hop_by_hop();
+            if !self.pending.contains_key(&h) {
+                break h;
+            }
+        };
         let mut b = BytesMut::from(msg.as_bytes());
         b[12..16].copy_from_slice(&hbh.to_be_bytes());
-        let bytes = b.freeze();
+        self.send_pending(tag, hbh, b.freeze(), deadline)
+    }
+
+    /// [`Peer::send_request`] for a request the owner holds as [`Bytes`] with a Hop-by-Hop
+    /// Identifier it chose (e.g. from a counter shared by all its peers): sent as it is
+    /// (shared, not copied) when that identifier is not pending on this peer; otherwise copied
+    /// with a fresh one, as [`Peer::send_request`] does. Returns the identifier used. Only the
+    /// header is checked ([`crate::Header::check`], a request, Message Length within the
+    /// octets): the owner built the request or parsed it already.
+    pub fn send_request_bytes(
+        &mut self,
+        now: Instant,
+        tag: u64,
+        request: Bytes,
+        deadline: Instant,
+    ) -> Result<u32, PeerError> {
+        if !self.is_usable() {
+            return Err(PeerError::NotOpen);
+        }
+        // the header rules only (the owner built the request, or parsed it): the AVPs are not
+        // walked again
+        let h = crate::message::Header::parse(&request)
+            .ok()
+            .filter(|h| h.check().is_ok() && h.flags.is_request())
+            .filter(|h| h.length as usize <= request.len())
+            .ok_or(PeerError::Invalid("request"))?;
+        let (hbh, len) = (h.hop_by_hop, h.length as usize);
+        if self.pending.contains_key(&hbh) {
+            return self.send_request(now, tag, &request, deadline);
+        }
+        let mut request = request;
+        request.truncate(len);
+        self.send_pending(tag, hbh, request, deadline)
+    }
+
+    /// Records a request sent with Hop-by-Hop Identifier `hbh` (its octets `bytes`) as pending
+    /// and transmits it.
+    fn send_pending(
+        &mut self,
+        tag: u64,
+        hbh: u32,
+        bytes: Bytes,
+        deadline: Instant,
+    ) -> Result<u32, PeerError> {
+        let side = self.active.ok_or(PeerError::NotOpen)?;
         self.pending.insert(
             hbh,
             PendingRequest {
@@ -896,14 +956,38 @@ impl Peer {
                 deadline,
             },
         );
-        let side = self.active.ok_or(PeerError::NotOpen)?;
         self.transmit(side, bytes);
         self.stats.requests_sent += 1;
         Ok(hbh)
     }
 
-    /// Sends an answer (to a request received from this peer).
+    /// Sends an answer (to a request received from this peer); the octets are copied (see
+    /// [`Peer::send_answer_bytes`]).
     pub fn send_answer(&mut self, now: Instant, answer: &[u8]) -> Result<(), PeerError> {
+        let h = self.check_answer(answer)?;
+        self.send_checked_answer(now, h, Bytes::copy_from_slice(answer));
+        Ok(())
+    }
+
+    /// [`Peer::send_answer`] with octets the caller holds as [`Bytes`]: they are transmitted as
+    /// they are (shared, not copied).
+    pub fn send_answer_bytes(&mut self, now: Instant, answer: Bytes) -> Result<(), PeerError> {
+        let h = self.check_answer(&answer)?;
+        self.send_checked_answer(now, h, answer);
+        Ok(())
+    }
+
+    /// Sends an answer [`Peer::check_answer`] accepted (its header `h`).
+    fn send_checked_answer(&mut self, now: Instant, h: crate::message::Header, answer: Bytes) {
+        if let Some(side) = self.active {
+            self.transmit(side, answer);
+        }
+        self.unanswered.remove(&h.hop_by_hop);
+        self.finish_closing(now);
+    }
+
+    /// An answer may be sent now (open or closing) and `answer` is one: its header.
+    fn check_answer(&self, answer: &[u8]) -> Result<crate::message::Header, PeerError> {
         if !self.state.is_open() && self.state != PeerState::Closing {
             return Err(PeerError::NotOpen);
         }
@@ -911,11 +995,8 @@ impl Peer {
         if h.flags.is_request() {
             return Err(PeerError::Invalid("answer"));
         }
-        let side = self.active.ok_or(PeerError::NotOpen)?;
-        self.transmit(side, Bytes::copy_from_slice(answer));
-        self.unanswered.remove(&h.hop_by_hop);
-        self.finish_closing(now);
-        Ok(())
+        self.active.ok_or(PeerError::NotOpen)?;
+        Ok(h)
     }
 
     /// In Closing after the DPR/DPA exchange: closes once no request is outstanding either way.
@@ -1195,6 +1276,7 @@ impl Peer {
         self.active = Some(side);
         self.set_timer(Timer::Connect, None);
         self.remote = Some(remote.clone());
+        self.remote_version += 1;
         self.dwr_pending = false;
         self.event(Event::Open(remote));
         self.set_watchdog(now);
@@ -1207,6 +1289,17 @@ impl Peer {
             self.set_watchdog_state(WatchdogState::Okay);
         }
         self.was_open = true;
+    }
+
+    /// [`Input::Data`] for octets the owner holds as [`Bytes`]: whole messages in them are
+    /// not copied (the requests and answers reported share their storage); only a message
+    /// that is not complete yet is copied into the peer's buffer.
+    pub fn handle_data(&mut self, now: Instant, side: Side, data: Bytes) {
+        let Some(f) = self.conns[side.index()].as_mut() else {
+            return;
+        };
+        f.push_bytes(data);
+        self.on_frames(now, side);
     }
 
     /// Feeds what the transports did.
@@ -1341,6 +1434,11 @@ impl Peer {
             return;
         };
         f.push(data);
+        self.on_frames(now, side);
+    }
+
+    /// Handles every complete message buffered for `side`.
+    fn on_frames(&mut self, now: Instant, side: Side) {
         loop {
             let Some(f) = self.conns[side.index()].as_mut() else {
                 return;
@@ -1514,6 +1612,7 @@ impl Peer {
             return;
         }
         let previous = remote.origin_state_id.replace(current);
+        self.remote_version += 1;
         self.event(Event::OriginStateChanged { previous, current });
     }
 
@@ -1810,6 +1909,7 @@ impl Peer {
         if let Some(r) = self.remote.as_mut() {
             r.common_applications = common;
             r.advertised_applications = theirs;
+            self.remote_version += 1;
             let r = r.clone();
             self.event(Event::CapabilitiesUpdated(r));
         }
@@ -1833,6 +1933,7 @@ impl Peer {
         }
         if let Some(r) = self.remote.as_mut() {
             r.common_applications = common;
+            self.remote_version += 1;
             let r = r.clone();
             self.event(Event::CapabilitiesUpdated(r));
         }

@@ -122,6 +122,11 @@ pub struct RouteAvps<'m> {
     pub destination_realm: Option<&'m str>,
     /// A Route-Record names the local host (RFC 6733 §6.1.3: a loop).
     pub looped: bool,
+    /// The first Origin-Host, if UTF-8 (as [`Message::origin_host`]; found in the same walk
+    /// for a receiver's duplicate detection).
+    pub origin_host: Option<&'m str>,
+    /// The first Origin-State-Id, if 4 octets.
+    pub origin_state_id: Option<u32>,
 }
 
 /// The routing table of a node (RFC 6733 §2.7): checked in insertion order, the first match wins;
@@ -162,11 +167,20 @@ impl RoutingTable {
         // the first occurrence of each, read as `Message::destination_host` /
         // `destination_realm` read it (a first one that is not UTF-8 gives `None`)
         let (mut host_seen, mut realm_seen) = (false, false);
+        let (mut origin_seen, mut state_seen) = (false, false);
         for a in request.avps() {
             if a.vendor_id() != 0 {
                 continue;
             }
             match a.code() {
+                c if c == dict::ORIGIN_HOST.code && !origin_seen => {
+                    origin_seen = true;
+                    r.origin_host = a.utf8().ok();
+                }
+                c if c == dict::ORIGIN_STATE_ID.code && !state_seen => {
+                    state_seen = true;
+                    r.origin_state_id = a.u32().ok();
+                }
                 c if c == dict::DESTINATION_HOST.code && !host_seen => {
                     host_seen = true;
                     r.destination_host = a.utf8().ok();
@@ -625,6 +639,35 @@ mod tests {
         let r = t.route_avps(&msg);
         assert_eq!((r.destination_host, msg.destination_host()), (None, None));
         assert_eq!(r.destination_realm, Some("hss.example.net"));
+        // Origin-Host and Origin-State-Id in the same walk, the first of each, as the message
+        // reads them (none, a valid one, one that is not UTF-8 / not 4 octets)
+        let msg = Message::parse(&m).unwrap();
+        let r = t.route_avps(&msg);
+        assert_eq!(r.origin_host, msg.origin_host());
+        assert!(r.origin_host.is_some());
+        assert_eq!(r.origin_state_id, None);
+        let mut with_state = Vec::new();
+        crate::encode_message(&mut with_state, msg.header(), |e| {
+            e.utf8(dict::ORIGIN_HOST, "icscf.ims.example.org");
+            e.u32(dict::ORIGIN_STATE_ID, 7);
+            e.utf8(dict::ORIGIN_HOST, "other.ims.example.org");
+            e.u32(dict::ORIGIN_STATE_ID, 8);
+        });
+        let r = t.route_avps(&Message::parse(&with_state).unwrap());
+        assert_eq!(
+            (r.origin_host, r.origin_state_id),
+            (Some("icscf.ims.example.org"), Some(7))
+        );
+        let mut odd = Vec::new();
+        crate::encode_message(&mut odd, msg.header(), |e| {
+            e.octets(dict::ORIGIN_HOST, b"\xff");
+            e.octets(dict::ORIGIN_STATE_ID, b"\x00\x07");
+            e.utf8(dict::ORIGIN_HOST, "icscf.ims.example.org");
+        });
+        let odd = Message::parse(&odd).unwrap();
+        let r = t.route_avps(&odd);
+        assert_eq!((r.origin_host, odd.origin_host()), (None, None));
+        assert_eq!(r.origin_state_id, None);
     }
 
     #[test]

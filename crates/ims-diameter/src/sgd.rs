@@ -144,7 +144,7 @@ grouped! {
     /// `[ HSS-ID ] [ Originating-SIP-URI ] [ Destination-SIP-URI ] *[ AVP ]`.
     pub struct SmsmiCorrelationId<'a> [any] {
         /// HSS-ID.
-        hss_id: opt Cow<'a, str> = dict::HSS_ID,
+        hss_id: opt Cow<'a, [u8]> = dict::HSS_ID,
         /// Originating-SIP-URI.
         originating_sip_uri: opt Cow<'a, str> = dict::ORIGINATING_SIP_URI,
         /// Destination-SIP-URI.

@@ -145,18 +145,23 @@ fn ofr_required_avps_are_5005() {
             def.name
         );
         assert_eq!(e.result_code(), Some(5005));
-        // the server's answer names the missing AVP in Failed-AVP (its grammar is checked
-        // as an OFA where the request gave what the OFA copies: Auth-Session-State)
+        // the server's answer names the missing AVP in Failed-AVP and is a valid OFA, with
+        // { Auth-Session-State } even when the request lacked it
         let ans = reject(&bad, &[dict::app::SGD], &ORIGIN).unwrap().unwrap();
         let a = Message::parse(&ans).unwrap();
         assert_eq!(a.find(dict::RESULT_CODE).unwrap().u32().unwrap(), 5005);
         let failed = a.find(dict::FAILED_AVP).unwrap();
         let f = failed.grouped().unwrap().next().unwrap();
         assert_eq!((f.code(), f.vendor_id()), (def.code, def.vendor));
-        if def != dict::AUTH_SESSION_STATE {
-            let ofa = Ofa::decode(&a).unwrap();
-            assert_eq!(ofa.outcome(), Some(Outcome::from_result_code(5005)));
-        }
+        let ofa = Ofa::decode(&a).unwrap();
+        assert_eq!(ofa.outcome(), Some(Outcome::from_result_code(5005)));
+        assert_eq!(ofa.auth_session_state, AuthSessionState::NoStateMaintained);
+        assert_eq!(
+            a.find_all(dict::AUTH_SESSION_STATE).count(),
+            1,
+            "{}",
+            def.name
+        );
     }
     // Destination-Host is optional in an OFR
     let ok = without(&b, dict::DESTINATION_HOST);
@@ -235,6 +240,26 @@ fn tfr_required_avps_are_5005() {
             "{}",
             def.name
         );
+    }
+    // the IP-SM-GW's answer to a TFR lacking Auth-Session-State is a valid TFA: it carries
+    // { Auth-Session-State } NO_STATE_MAINTAINED (TS 29.338 §6.3.2.5) and names the AVP missing
+    let bad = without(&b, dict::AUTH_SESSION_STATE);
+    assert_eq!(tfr_err(&bad).result_code(), Some(5005));
+    let ans = reject(&bad, &[dict::app::SGD], &ORIGIN).unwrap().unwrap();
+    let a = Message::parse(&ans).unwrap();
+    let tfa = Tfa::decode(&a).unwrap();
+    assert_eq!(tfa.outcome(), Some(Outcome::from_result_code(5005)));
+    assert_eq!(tfa.auth_session_state, AuthSessionState::NoStateMaintained);
+    let failed = a.find(dict::FAILED_AVP).unwrap();
+    let f = failed.grouped().unwrap().next().unwrap();
+    assert_eq!(f.code(), dict::AUTH_SESSION_STATE.code);
+    // a protocol error (E bit, 3xxx) keeps the plain answer-message: no Auth-Session-State
+    let mut flags_bad = bad.clone();
+    flags_bad[4] |= 0x08; // a reserved command flag: 3008 DIAMETER_INVALID_HDR_BITS
+    if let Some(ans) = reject(&flags_bad, &[dict::app::SGD], &ORIGIN).unwrap() {
+        let a = Message::parse(&ans).unwrap();
+        assert!(a.flags().is_error());
+        assert!(a.find(dict::AUTH_SESSION_STATE).is_none());
     }
     for def in [dict::TFR_FLAGS, dict::SM_DELIVERY_TIMER, dict::USER_NAME] {
         let e = tfr_err(&twice(&b, def));
@@ -374,4 +399,27 @@ fn e164_numbers_as_tbcd() {
     for n in ["1", "12", "123456789012345"] {
         assert_eq!(tbcd_digits(&tbcd(n).unwrap()).as_deref(), Some(n));
     }
+}
+
+/// HSS-ID is an OctetString (TS 29.338 S6c AVP table), M bit not set: any octets, not only
+/// UTF-8, round trip in an SMSMI-Correlation-ID.
+#[test]
+fn hss_id_is_an_octet_string() {
+    assert_eq!(dict::HSS_ID.ty, dict::AvpType::OctetString);
+    assert_eq!(dict::HSS_ID.m, dict::FlagRule::MustNot);
+    let mut o = ofr();
+    o.smsmi_correlation_id = Some(SmsmiCorrelationId {
+        hss_id: Some((&b"\x21\xf3\xff\x00"[..]).into()),
+        originating_sip_uri: Some("sip:alice@ims.example.org".into()),
+        ..Default::default()
+    });
+    let b = o.encode(1, 2);
+    let m = Message::parse(&b).unwrap();
+    check_request(&m, &[dict::app::SGD]).unwrap();
+    let id = m.find(dict::SMSMI_CORRELATION_ID).unwrap();
+    let hss = id.grouped().unwrap().next().unwrap();
+    assert_eq!((hss.code(), hss.vendor_id()), (3325, 10415));
+    assert_eq!(hss.flags().0, AvpFlags::VENDOR);
+    assert_eq!(hss.data(), b"\x21\xf3\xff\x00");
+    assert_eq!(Ofr::decode(&m).unwrap(), o);
 }

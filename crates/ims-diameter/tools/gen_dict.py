@@ -72,7 +72,9 @@ OVERRIDES = {
 # AVPs the Wireshark 4.0 dictionary lacks: (vendor, code) -> (name, type, M rule, enums)
 EXTRA = {
     (10415, 3324): ('SMSMI-Correlation-ID', 'Grouped', 'mustnot', []),
-    (10415, 3325): ('HSS-ID', 'UTF8String', 'mustnot', []),
+    # HSS-ID is an OctetString in the TS 29.338 S6c AVP table (freeDiameter's dict_ts29338_avps,
+    # generated from that table, agrees, and with every other 3300-3333 type and M rule here)
+    (10415, 3325): ('HSS-ID', 'OctetString', 'mustnot', []),
     (10415, 3326): ('Originating-SIP-URI', 'UTF8String', 'mustnot', []),
     (10415, 3327): ('Destination-SIP-URI', 'UTF8String', 'mustnot', []),
     (10415, 3328): ('OFR-Flags', 'Unsigned32', 'mustnot', []),

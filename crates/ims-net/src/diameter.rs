@@ -279,8 +279,8 @@ pub enum NodeError {
 pub struct Incoming {
     /// The request.
     pub message: OwnedMessage,
-    /// The Origin-Host of the peer it came from.
-    pub peer: String,
+    /// The Origin-Host of the peer it came from (shared by every request of that peer).
+    pub peer: Arc<str>,
 }
 
 type BoxFuture = Pin<Box<dyn Future<Output = Vec<u8>> + Send>>;
@@ -506,6 +506,10 @@ struct Inner {
     dup_waiters: Mutex<HashMap<(String, u32), Vec<DupWaiter>>>,
     redirects: Mutex<RedirectCache>,
     seed: Mutex<u64>,
+    /// The Hop-by-Hop Identifier of the next request sent to a peer: one counter for all peers,
+    /// so the identifier is written before the octets are shared (each peer uses it as is
+    /// unless it is still pending there, [`Peer::send_request_bytes`]).
+    hop_by_hop: std::sync::atomic::AtomicU32,
     /// Peer discovery (RFC 6733 §5.2): the DNS lookups, and the hosts found per realm.
     resolver: Mutex<Option<SharedResolver>>,
     discovered: Mutex<HashMap<String, Discovered>>,
@@ -703,6 +707,7 @@ impl Node {
                 dup_waiters: Mutex::new(HashMap::default()),
                 redirects: Mutex::new(RedirectCache::new()),
                 seed: Mutex::new(seed | 1),
+                hop_by_hop: std::sync::atomic::AtomicU32::new((seed >> 16) as u32),
                 resolver: Mutex::new(None),
                 discovered: Mutex::new(HashMap::default()),
                 #[cfg(feature = "tls")]
@@ -834,6 +839,18 @@ impl Node {
             .clone();
         for h in hooks {
             h(&restart);
+        }
+    }
+
+    /// Writes a fresh Hop-by-Hop Identifier into a request about to be sent (see
+    /// [`Inner::hop_by_hop`]).
+    fn set_hop_by_hop(&self, request: &mut [u8]) {
+        if let Some(h) = request.get_mut(12..16) {
+            let id = self
+                .inner
+                .hop_by_hop
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            h.copy_from_slice(&id.to_be_bytes());
         }
     }
 
@@ -1093,6 +1110,8 @@ impl Node {
             gen: 0,
             replies: HashMap::default(),
             next_tag: 0,
+            name: None,
+            remote_seen: 0,
         };
         self.spawn(task.run(rx, addr.is_some()));
         handle
@@ -1628,7 +1647,10 @@ impl Node {
         timeout: Duration,
     ) -> Result<OwnedMessage, NodeError> {
         let deadline = Instant::now() + timeout;
-        // shared, not copied, with the peer task that writes it (kept for a redirect)
+        // shared, not copied, with the peer task that sends it (kept for a redirect): its
+        // Hop-by-Hop Identifier is written before
+        let mut request = request;
+        self.set_hop_by_hop(&mut request);
         let mut req = Bytes::from(request);
         let mut forced: Option<Vec<String>> = None;
         let mut redirects = 0;
@@ -1640,21 +1662,32 @@ impl Node {
             let discover = forced.is_none();
             // Destination-Host, Destination-Realm and Route-Record found in one walk
             let route = self.inner.table.route_avps(&msg);
-            let mut candidates: Vec<Cow<'_, str>> = match forced.take() {
-                Some(f) => f.into_iter().map(Cow::Owned).collect(),
-                None => self.candidates(&msg, &route),
-            };
-            if let Some(realm) = route.destination_realm.filter(|_| discover) {
-                if let Some(c) = self
-                    .discover_for(realm, app_id, &candidates, deadline)
-                    .await
-                {
-                    candidates = c.into_iter().map(Cow::Owned).collect();
+            // the common case: no redirect cached for it and a Destination-Host that is a
+            // usable peer, the first candidate, used without listing the others
+            let direct = route.destination_host.filter(|_| {
+                discover
+                    && self
+                        .inner
+                        .redirects
+                        .lock()
+                        .expect("redirect lock")
+                        .lookup(now(), &msg)
+                        .is_none()
+            });
+            let sent = match direct {
+                Some(host) => {
+                    self.send_direct(host, &msg, &route, app_id, req.clone(), deadline)
+                        .await
                 }
-            }
-            let answer = self
-                .send_to_candidates(&candidates, app_id, req.clone(), deadline, None)
-                .await?;
+                None => None,
+            };
+            let answer = match sent {
+                Some(answer) => answer?,
+                None => {
+                    self.send_listed(forced.take(), &msg, &route, app_id, req.clone(), deadline)
+                        .await?
+                }
+            };
             let Some(redirect) = redirect_of(&answer.view()) else {
                 return Ok(answer);
             };
@@ -1686,9 +1719,72 @@ impl Node {
                 return Ok(answer);
             }
             // the request goes to the redirected host by name (TS 29.228 §6.3 Dx)
-            req = Bytes::from(set_destination_host(&req, &hosts[0]));
+            let mut request = set_destination_host(&req, &hosts[0]);
+            self.set_hop_by_hop(&mut request);
+            req = Bytes::from(request);
             forced = Some(hosts);
         }
+    }
+
+    /// Sends a locally originated request to the first usable of its candidates (`forced`: those
+    /// of a redirect; else [`Node::candidates`], discovery for its realm when none is usable).
+    async fn send_listed(
+        &self,
+        forced: Option<Vec<String>>,
+        msg: &Message<'_>,
+        route: &RouteAvps<'_>,
+        app_id: u32,
+        req: Bytes,
+        deadline: Instant,
+    ) -> Result<OwnedMessage, NodeError> {
+        let discover = forced.is_none();
+        let mut candidates: Vec<Cow<'_, str>> = match forced {
+            Some(f) => f.into_iter().map(Cow::Owned).collect(),
+            None => self.candidates(msg, route),
+        };
+        if let Some(realm) = route.destination_realm.filter(|_| discover) {
+            if let Some(c) = self
+                .discover_for(realm, app_id, &candidates, deadline)
+                .await
+            {
+                candidates = c.into_iter().map(Cow::Owned).collect();
+            }
+        }
+        self.send_to_candidates(&candidates, app_id, req, deadline, None)
+            .await
+    }
+
+    /// [`Node::send_listed`] for a request whose Destination-Host `host` (no redirect cached
+    /// for it) is a usable peer: sent to it with no candidate list made; only an answer asking
+    /// for another peer (RFC 6733 §7.1.3) makes the list, for the peers after it. `None` when
+    /// `host` is not usable (nothing was sent).
+    async fn send_direct(
+        &self,
+        host: &str,
+        msg: &Message<'_>,
+        route: &RouteAvps<'_>,
+        app_id: u32,
+        req: Bytes,
+        deadline: Instant,
+    ) -> Option<Result<OwnedMessage, NodeError>> {
+        let (tx, rx) = oneshot::channel();
+        self.dispatch_to(host, app_id, req.clone(), deadline, tx)
+            .ok()?;
+        let answer = match wait_answer(rx, deadline).await {
+            Ok(a) => a,
+            Err(e) => return Some(Err(e)),
+        };
+        if !alternate_peer_wanted(&answer.view()) {
+            return Some(Ok(answer));
+        }
+        let candidates = self.candidates(msg, route);
+        if self.pick(&candidates, app_id, &[host]).is_none() {
+            return Some(Ok(answer));
+        }
+        Some(
+            self.send_to_candidates(&candidates, app_id, req, deadline, Some(host))
+                .await,
+        )
     }
 
     /// The peers a locally originated request may go to, in order.
@@ -1815,12 +1911,7 @@ impl Node {
             else {
                 return Err(NodeError::NoRoute(ResultCode::UnableToDeliver));
             };
-            let answer =
-                match tokio::time::timeout_at(deadline + Duration::from_millis(100), rx).await {
-                    Ok(Ok(r)) => r?,
-                    Ok(Err(_)) => return Err(NodeError::Closed),
-                    Err(_) => return Err(NodeError::Timeout),
-                };
+            let answer = wait_answer(rx, deadline).await?;
             if !alternate_peer_wanted(&answer.view()) {
                 return Ok(answer);
             }
@@ -1887,6 +1978,34 @@ impl Node {
         }
     }
 
+    /// Hands the request to `host`'s task when it is a peer usable for `app_id` (the reply goes
+    /// to `reply`); gives `reply` back otherwise.
+    fn dispatch_to(
+        &self,
+        host: &str,
+        app_id: u32,
+        bytes: Bytes,
+        deadline: Instant,
+        reply: Reply,
+    ) -> Result<(), Reply> {
+        let peers = self.inner.peers.lock().expect("peers lock");
+        match peers.get(&*lookup_key(host)) {
+            Some(h) if h.status.borrow().usable_for(app_id) => {
+                if let Err(mpsc::error::SendError(Cmd::Request { reply, .. })) =
+                    h.tx.send(Cmd::Request {
+                        bytes,
+                        deadline,
+                        reply,
+                    })
+                {
+                    let _ = reply.send(Err(NodeError::Closed));
+                }
+                Ok(())
+            }
+            _ => Err(reply),
+        }
+    }
+
     /// Failover (RFC 6733 §5.5.4): re-sends a pending request (T flag set) to another peer.
     fn resubmit(&self, from: &str, bytes: Bytes, deadline: Instant, reply: Reply) {
         let Ok(msg) = Message::parse(&bytes) else {
@@ -1899,14 +2018,25 @@ impl Node {
         self.dispatch(&c, app_id, bytes.clone(), deadline, &[from], reply);
     }
 
-    /// What to answer to a request received from `peer` (handler, relay, redirect, error).
-    async fn answer_request(&self, req: OwnedMessage, peer: String) -> Vec<u8> {
-        let req = if self.inner.cfg.merge_repeated_destination_realm {
+    /// [`NodeConfig::merge_repeated_destination_realm`] applied to a received request.
+    fn merged(&self, req: OwnedMessage) -> OwnedMessage {
+        if self.inner.cfg.merge_repeated_destination_realm {
             merge_repeated_destination_realm(req)
         } else {
             req
-        };
-        let view = req.view();
+        }
+    }
+
+    /// What to do with a request received from a peer (already [`Node::merged`]), decided
+    /// without waiting: an answer at once (redirect, error), its handler, or a relay (with
+    /// discovery first for a realm without a route).
+    fn plan<'m>(&'m self, view: &Message<'m>) -> Plan<'m> {
+        self.plan_with(view, &self.inner.table.route_avps(view))
+    }
+
+    /// [`Node::plan`] with the request's routing AVPs already found
+    /// ([`RoutingTable::route_avps`] of the same request).
+    fn plan_with<'m>(&'m self, view: &Message<'m>, route: &RouteAvps<'m>) -> Plan<'m> {
         let handler = self
             .inner
             .handlers
@@ -1914,63 +2044,97 @@ impl Node {
             .expect("handlers lock")
             .get(&(view.application_id(), view.code()))
             .cloned();
-        let route = self.inner.table.route_avps(&view);
-        let decision = self.inner.table.decide_with(&view, &route);
+        let decision = self.inner.table.decide_with(view, route);
         match decision {
             Decision::Local => {}
             Decision::Forward { action, peers } if handler.is_none() || action != Action::Local => {
                 let peers: Vec<Cow<'_, str>> = peers.into_iter().map(Cow::Borrowed).collect();
-                return self
-                    .relay(&req, &peer, &peers, route.destination_realm)
-                    .await;
+                return Plan::Relay(peers, route.destination_realm);
             }
             Decision::Forward { .. } => {}
             Decision::Redirect { hosts } => {
                 let hosts = hosts.to_vec();
-                return redirect_answer(
-                    &view,
+                return Plan::Answer(redirect_answer(
+                    view,
                     &hosts,
                     self.inner.cfg.redirect_usage,
                     self.inner.cfg.redirect_cache_time,
                     &self.origin(),
-                );
+                ));
             }
             Decision::Reject(ResultCode::RealmNotServed) => {
                 // a realm we have no route for: discovery may find its peers (RFC 6733 §5.2)
-                if let Some(realm) = route.destination_realm {
-                    let deadline = Instant::now() + self.inner.cfg.request_timeout;
-                    let app_id = view.application_id();
-                    if let Some(c) = self.discover_for(realm, app_id, &[], deadline).await {
-                        let c: Vec<Cow<'_, str>> = c.into_iter().map(Cow::Owned).collect();
-                        return self.relay(&req, &peer, &c, Some(realm)).await;
-                    }
-                }
-                return result_answer(&view, ResultCode::RealmNotServed.code(), &self.origin());
+                return match route.destination_realm {
+                    Some(realm) => Plan::Discover(realm),
+                    None => Plan::Answer(result_answer(
+                        view,
+                        ResultCode::RealmNotServed.code(),
+                        &self.origin(),
+                    )),
+                };
             }
-            Decision::Reject(rc) => return result_answer(&view, rc.code(), &self.origin()),
+            Decision::Reject(rc) => {
+                return Plan::Answer(result_answer(view, rc.code(), &self.origin()))
+            }
         }
         if let Some(h) = handler {
-            // a handler that panics gets its request answered 5012 DIAMETER_UNABLE_TO_COMPLY
-            // (caught where it is polled: no task of its own)
-            let fut = h(Incoming {
-                message: req.clone(),
-                peer,
-            });
-            return match CatchUnwind(fut).await {
-                Ok(a) => a,
-                Err(_) => result_answer(&view, ResultCode::UnableToComply.code(), &self.origin()),
-            };
+            return Plan::Handle(h);
         }
         let apps: Vec<u32> = self.applications().iter().map(|a| a.id).collect();
         // no handler: 3007 for an application we do not serve, else the request's own fault,
         // else 3001 DIAMETER_COMMAND_UNSUPPORTED
-        match check_request(&view, &apps) {
-            Err(e) => error_answer(req.bytes(), &e, &self.origin()),
+        let a = match check_request(view, &apps) {
+            Err(e) => error_answer(view.as_bytes(), &e, &self.origin()),
             Ok(()) => None,
         }
         .unwrap_or_else(|| {
-            result_answer(&view, ResultCode::CommandUnsupported.code(), &self.origin())
-        })
+            result_answer(view, ResultCode::CommandUnsupported.code(), &self.origin())
+        });
+        Plan::Answer(a)
+    }
+
+    /// The handler's answer to `req`; one that panics gets its request answered 5012
+    /// DIAMETER_UNABLE_TO_COMPLY (caught where it is polled: no task of its own).
+    async fn handled(&self, fut: BoxFuture, req: &OwnedMessage) -> Vec<u8> {
+        match CatchUnwind(fut).await {
+            Ok(a) => a,
+            Err(_) => self.unable_to_comply(req),
+        }
+    }
+
+    /// The 5012 DIAMETER_UNABLE_TO_COMPLY answer to `req` (its handler panicked).
+    fn unable_to_comply(&self, req: &OwnedMessage) -> Vec<u8> {
+        result_answer(
+            &req.view(),
+            ResultCode::UnableToComply.code(),
+            &self.origin(),
+        )
+    }
+
+    /// What to answer to a request received from `peer` (already [`Node::merged`]): handler,
+    /// relay, redirect, error.
+    async fn answer_request(&self, req: OwnedMessage, peer: Arc<str>) -> Vec<u8> {
+        let view = req.view();
+        match self.plan(&view) {
+            Plan::Answer(a) => a,
+            Plan::Handle(h) => {
+                let fut = h(Incoming {
+                    message: req.clone(),
+                    peer,
+                });
+                self.handled(fut, &req).await
+            }
+            Plan::Relay(peers, realm) => self.relay(&req, &peer, &peers, realm).await,
+            Plan::Discover(realm) => {
+                let deadline = Instant::now() + self.inner.cfg.request_timeout;
+                let app_id = view.application_id();
+                if let Some(c) = self.discover_for(realm, app_id, &[], deadline).await {
+                    let c: Vec<Cow<'_, str>> = c.into_iter().map(Cow::Owned).collect();
+                    return self.relay(&req, &peer, &c, Some(realm)).await;
+                }
+                result_answer(&view, ResultCode::RealmNotServed.code(), &self.origin())
+            }
+        }
     }
 
     /// Records the answer to a new request `m` (its Origin-Host `origin_host`, as
@@ -2014,7 +2178,9 @@ impl Node {
         realm: Option<&str>,
     ) -> Vec<u8> {
         let view = req.view();
-        let fwd = add_route_record(req.bytes(), from);
+        let mut fwd = add_route_record(req.bytes(), from);
+        // a locally unique Hop-by-Hop Identifier on the next hop (RFC 6733 §6.1.9)
+        self.set_hop_by_hop(&mut fwd);
         let deadline = Instant::now() + self.inner.cfg.request_timeout;
         // no usable next hop toward another realm: discovery (RFC 6733 §5.2) for relays too
         let mut peers = peers.to_vec();
@@ -2047,6 +2213,19 @@ impl Node {
     }
 }
 
+/// What a node does with a request it received ([`Node::plan`]; names borrowed from the request
+/// and the routing table).
+enum Plan<'m> {
+    /// This answer, at once (redirect, routing error, no handler).
+    Answer(Vec<u8>),
+    /// The request's handler answers it.
+    Handle(Handler),
+    /// Relayed to one of these peers (the request's Destination-Realm given for discovery).
+    Relay(Vec<Cow<'m, str>>, Option<&'m str>),
+    /// No route for this Destination-Realm: discovery may find its peers, else 3003.
+    Discover(&'m str),
+}
+
 /// A handler's future whose panic is caught where it is polled (the panic is reported by the
 /// panic hook as in a task of its own; the request is then answered 5012).
 struct CatchUnwind(BoxFuture);
@@ -2065,6 +2244,19 @@ impl Future for CatchUnwind {
             Ok(std::task::Poll::Ready(a)) => std::task::Poll::Ready(Ok(a)),
             Err(p) => std::task::Poll::Ready(Err(p)),
         }
+    }
+}
+
+/// The answer a peer task sends to `rx` (within 100 ms after `deadline`: the task reports the
+/// timeout itself at `deadline`).
+async fn wait_answer(
+    rx: oneshot::Receiver<Result<OwnedMessage, NodeError>>,
+    deadline: Instant,
+) -> Result<OwnedMessage, NodeError> {
+    match tokio::time::timeout_at(deadline + Duration::from_millis(100), rx).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(_)) => Err(NodeError::Closed),
+        Err(_) => Err(NodeError::Timeout),
     }
 }
 
@@ -2321,6 +2513,10 @@ struct PeerTask {
     gen: u64,
     replies: HashMap<u64, Reply>,
     next_tag: u64,
+    /// The peer's name as [`Incoming::peer`] gives it ([`PeerTask::peer_name`]).
+    name: Option<Arc<str>>,
+    /// The [`Peer::remote_version`] the status shows.
+    remote_seen: u64,
 }
 
 impl Drop for PeerTask {
@@ -2343,21 +2539,36 @@ impl PeerTask {
         if connect && !*self.stop.borrow() {
             self.peer.connect(now());
         }
+        // one timer for the task's life: moved only to an earlier deadline; a deadline that
+        // moved later (the watchdog restarted by each message, a request answered) lets it
+        // fire early once, and it is set again then (the timer wheel is not touched for every
+        // request and answer)
+        let sleep = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(sleep);
+        let mut armed: Option<Instant> = None;
         loop {
             self.drain().await;
             if (self.forgotten || *self.stop.borrow()) && self.peer.state() == PeerState::Closed {
                 // shut down or forgotten: the connection readers end with the task (see Drop)
                 return;
             }
-            let sleep = self.peer.poll_timeout().map(Instant::from_std);
-            let cmd = match sleep {
-                Some(t) => tokio::select! {
-                    c = rx.recv() => c,
-                    _ = tokio::time::sleep_until(t) => {
-                        self.peer.handle_timeout(now());
-                        continue;
+            let next = self.peer.poll_timeout().map(Instant::from_std);
+            let cmd = match next {
+                Some(t) => {
+                    if armed.is_none_or(|a| t < a) {
+                        sleep.as_mut().reset(t);
+                        armed = Some(t);
                     }
-                },
+                    tokio::select! {
+                        c = rx.recv() => c,
+                        () = sleep.as_mut() => {
+                            armed = None;
+                            // (runs only the timers due now: none after an early wake)
+                            self.peer.handle_timeout(now());
+                            continue;
+                        }
+                    }
+                }
                 None => rx.recv().await,
             };
             let Some(cmd) = cmd else { return };
@@ -2474,7 +2685,11 @@ impl PeerTask {
             } => {
                 self.next_tag += 1;
                 let tag = self.next_tag;
-                match self.peer.send_request(t, tag, &bytes, deadline.into_std()) {
+                // sent as it is when its Hop-by-Hop Identifier is free on this connection
+                match self
+                    .peer
+                    .send_request_bytes(t, tag, bytes, deadline.into_std())
+                {
                     Ok(_) => {
                         self.replies.insert(tag, reply);
                     }
@@ -2484,7 +2699,7 @@ impl PeerTask {
                 }
             }
             Cmd::Answer(a) => {
-                let _ = self.peer.send_answer(t, &a);
+                let _ = self.peer.send_answer_bytes(t, a);
             }
             Cmd::Accept(s, initial) => {
                 if self.peer.accept().is_ok() {
@@ -2492,8 +2707,7 @@ impl PeerTask {
                         self.peer.set_secure(Side::Responder);
                     }
                     self.attach(Side::Responder, s, true);
-                    self.peer
-                        .handle_input(t, Input::Data(Side::Responder, &initial));
+                    self.peer.handle_data(t, Side::Responder, initial);
                 }
             }
             Cmd::Connected(s) => {
@@ -2511,7 +2725,8 @@ impl PeerTask {
             Cmd::Data(side, gen, b, paused) => {
                 if self.current(side, gen) {
                     self.paused[idx(side)] |= paused;
-                    self.peer.handle_input(t, Input::Data(side, &b));
+                    // whole messages are not copied out of the octets read
+                    self.peer.handle_data(t, side, b);
                 }
             }
             Cmd::TlsUp(side, gen, conn) => {
@@ -2592,9 +2807,12 @@ impl PeerTask {
             }
         }
         self.resume_readers();
-        // field by field: the RemoteInfo (3 strings, 2 lists) is cloned only when it changed
-        // (after a capabilities exchange), not after every request and answer
+        // field by field: the RemoteInfo (3 strings, 2 lists) is compared and cloned only when
+        // the peer says it changed (capabilities exchange or update, new Origin-State-Id), not
+        // after every request and answer
         let peer = &self.peer;
+        let remote_changed = self.remote_seen != peer.remote_version();
+        self.remote_seen = peer.remote_version();
         self.status.send_if_modified(|s| {
             let (state, watchdog, stats, secure) = (
                 peer.state(),
@@ -2611,15 +2829,15 @@ impl PeerTask {
                 s.watchdog = watchdog;
                 changed = true;
             }
-            if s.stats != stats {
-                s.stats = stats;
-                changed = true;
-            }
+            // the counters are updated in place without waking the status's watchers: nobody
+            // waits for a counter (they are read with the status), while each request and
+            // answer changes them (a wake-up of every watcher slot per message otherwise)
+            s.stats = stats;
             if s.secure != secure {
                 s.secure = secure;
                 changed = true;
             }
-            if s.remote.as_ref() != peer.remote() {
+            if remote_changed && s.remote.as_ref() != peer.remote() {
                 s.remote = peer.remote().cloned();
                 changed = true;
             }
@@ -2663,10 +2881,29 @@ impl PeerTask {
         }
     }
 
+    /// The Origin-Host the peer announced (else the name it was configured with), one shared
+    /// copy for all its requests, made again only when the name changes.
+    fn peer_name(&mut self) -> Arc<str> {
+        let current = self
+            .peer
+            .remote()
+            .map_or(self.host.as_str(), |r| r.origin_host.as_str());
+        match &self.name {
+            Some(n) if **n == *current => Arc::clone(n),
+            _ => {
+                let n: Arc<str> = Arc::from(current);
+                self.name = Some(Arc::clone(&n));
+                n
+            }
+        }
+    }
+
     fn on_request(&mut self, m: OwnedMessage) {
         let view = m.view();
-        // Origin-Host and Origin-State-Id found in one walk, for both uses below
-        let (origin_host, state) = origin_of(&view);
+        // Origin-Host and Origin-State-Id (for both uses below) found in the walk that finds
+        // the routing AVPs
+        let route = self.node.inner.table.route_avps(&view);
+        let (origin_host, state) = (route.origin_host, route.origin_state_id);
         // a restarted origin's requests are forgotten before this one is checked
         self.node.origin_state_of(origin_host, state);
         let dup = self
@@ -2693,32 +2930,67 @@ impl PeerTask {
                 }
             }
             Duplicate::Answered(a) => {
-                let _ = self.peer.send_answer(now(), &a);
+                let _ = self.peer.send_answer_bytes(now(), a);
             }
             Duplicate::New => {
-                let node = self.node.clone();
-                let peer = self
-                    .peer
-                    .remote()
-                    .map_or_else(|| self.host.clone(), |r| r.origin_host.clone());
-                let req = m.clone();
-                let mut fut: BoxFuture =
-                    Box::pin(async move { node.answer_request(req, peer).await });
-                // polled once here: an answer ready at once (a handler that does not wait, an
-                // error answer) is sent by this task, with no task of its own; one that waits
-                // (a relay, a handler awaiting something) gets a task, where it is polled again
-                // with that task's waker (a future wakes the waker of its latest poll)
-                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-                match fut.as_mut().poll(&mut cx) {
-                    std::task::Poll::Ready(a) => {
+                let peer = self.peer_name();
+                let merge = self.node.inner.cfg.merge_repeated_destination_realm;
+                let req = self.node.merged(m.clone());
+                // decided here: an answer ready at once is sent by this task; a handler's own
+                // future is polled here once (no other box around it); only a relay (or a
+                // discovery) runs the whole answering in a future of its own
+                let req_view = req.view();
+                let plan = if merge {
+                    self.node.plan(&req_view)
+                } else {
+                    // the same octets: the routing AVPs found above
+                    self.node.plan_with(&req_view, &route)
+                };
+                let plan = match plan {
+                    Plan::Answer(a) => Ok(a),
+                    Plan::Handle(h) => Err(Some(h)),
+                    Plan::Relay(..) | Plan::Discover(_) => Err(None),
+                };
+                let mut fut: BoxFuture = match plan {
+                    Ok(a) => {
                         let a = self.node.answered(&m, origin_host, a);
-                        let _ = self.peer.send_answer(now(), &a);
+                        let _ = self.peer.send_answer_bytes(now(), a);
+                        return;
                     }
-                    std::task::Poll::Pending => {
+                    Err(Some(h)) => h(Incoming {
+                        message: req.clone(),
+                        peer,
+                    }),
+                    Err(None) => {
+                        let node = self.node.clone();
+                        let req = req.clone();
+                        Box::pin(async move { node.answer_request(req, peer).await })
+                    }
+                };
+                // polled once here: an answer ready at once (a handler that does not wait) is
+                // sent by this task, with no task of its own; one that waits (a relay, a
+                // handler awaiting something) gets a task, where it is polled again with that
+                // task's waker (a future wakes the waker of its latest poll)
+                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    fut.as_mut().poll(&mut cx)
+                }));
+                match first {
+                    Ok(std::task::Poll::Ready(a)) => {
+                        let a = self.node.answered(&m, origin_host, a);
+                        let _ = self.peer.send_answer_bytes(now(), a);
+                    }
+                    Err(_) => {
+                        // the handler panicked: 5012 DIAMETER_UNABLE_TO_COMPLY
+                        let a = self.node.unable_to_comply(&req);
+                        let a = self.node.answered(&m, origin_host, a);
+                        let _ = self.peer.send_answer_bytes(now(), a);
+                    }
+                    Ok(std::task::Poll::Pending) => {
                         let node = self.node.clone();
                         let tx = self.tx.clone();
                         self.node.spawn(async move {
-                            let a = fut.await;
+                            let a = node.handled(fut, &req).await;
                             let a = node.answered(&m, m.view().origin_host(), a);
                             let _ = tx.send(Cmd::Answer(a));
                         });

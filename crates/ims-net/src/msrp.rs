@@ -955,6 +955,73 @@ pub async fn relay_auth<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
+/// The addresses of an MSRP URI's host (RFC 4975 §6.2: the URI's host and port, no SRV): an
+/// IP literal (brackets allowed) as it is, a host name resolved through the system resolver
+/// (A/AAAA, `tokio::net::lookup_host`), in the resolver's order.
+pub async fn resolve_host(host: &str, port: u16) -> io::Result<Vec<std::net::SocketAddr>> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(vec![std::net::SocketAddr::new(ip, port)]);
+    }
+    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
+    if addrs.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{host}: no address"),
+        ));
+    }
+    Ok(addrs)
+}
+
+/// Opens a TCP connection to the first of `addrs` that accepts, trying them in turn, all
+/// before `deadline`: each attempt may take an equal share of the time left (so an address
+/// that does not answer cannot use up the time of those after it). Returns the stream and
+/// the address it reached; the last error when none did.
+pub async fn connect_any(
+    addrs: &[std::net::SocketAddr],
+    deadline: tokio::time::Instant,
+) -> io::Result<(TcpStream, std::net::SocketAddr)> {
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address to connect to");
+    for (i, a) in addrs.iter().enumerate() {
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"));
+        }
+        let left = (addrs.len() - i) as u32;
+        let share = (deadline - now) / left;
+        match tokio::time::timeout(share, TcpStream::connect(a)).await {
+            Ok(Ok(s)) => return Ok((s, *a)),
+            Ok(Err(e)) => last = e,
+            Err(_) => last = io::Error::new(io::ErrorKind::TimedOut, format!("connect to {a}")),
+        }
+    }
+    Err(last)
+}
+
+/// [`resolve_host`] then [`connect_any`]: the name resolved and every address tried, all
+/// within `timeout`.
+pub async fn connect_host(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> io::Result<(TcpStream, std::net::SocketAddr)> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let addrs = tokio::time::timeout_at(deadline, resolve_host(host, port))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "name resolution timed out"))??;
+    connect_any(&addrs, deadline).await
+}
+
+/// The name a TLS peer reached by the URI host `host` is checked against
+/// ([`crate::tls::TlsConfig::connect`]): the host name itself, unless `tls` names the server
+/// (`TlsConfig::with_server_name`) or `host` is an IP literal (then the configured name or
+/// the peer's address).
+#[cfg(feature = "tls")]
+pub fn tls_peer_name<'a>(tls: &crate::tls::TlsConfig, host: &'a str) -> Option<&'a str> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    (!tls.has_server_name() && host.parse::<std::net::IpAddr>().is_err()).then_some(host)
+}
+
 /// An MSRP relay (RFC 4976) on tokio around the sans-IO [`ims_msrp::relay::Relay`]: clients
 /// AUTH on their connection and get a Use-Path; SEND and REPORT requests are forwarded hop by
 /// hop (To-Path and From-Path rewritten, each hop answered by the relay). A next hop named
@@ -1379,24 +1446,8 @@ impl RelayShared {
         self.opened.lock().expect("relay opened").insert(key, id);
         let me = self.clone();
         tokio::spawn(async move {
-            let connected = tokio::time::timeout(Duration::from_secs(5), async {
-                let addrs: Vec<std::net::SocketAddr> = match ip {
-                    Some(ip) => vec![std::net::SocketAddr::new(ip, port)],
-                    None => tokio::net::lookup_host((host.as_str(), port))
-                        .await?
-                        .collect(),
-                };
-                let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
-                for a in addrs {
-                    match TcpStream::connect(a).await {
-                        Ok(s) => return Ok(s),
-                        Err(e) => last = e,
-                    }
-                }
-                Err(last)
-            })
-            .await;
-            let Ok(Ok(stream)) = connected else {
+            let connected = connect_host(&host, port, Duration::from_secs(5)).await;
+            let Ok((stream, _)) = connected else {
                 me.closed(id);
                 return;
             };
@@ -1596,5 +1647,44 @@ mod relay_tests {
             .collect();
         assert_eq!(to, [carol_uri]);
         relay.shutdown();
+    }
+
+    /// `connect_any` tries the addresses in turn (a refused one does not stop it), returns the
+    /// one it reached, and gives up at the deadline; `resolve_host` takes IP literals (with
+    /// brackets) without the resolver and resolves `localhost`; `connect_host` does both.
+    #[tokio::test]
+    async fn every_address_of_a_host_is_tried_within_the_deadline() {
+        let open = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let good = open.local_addr().unwrap();
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let v6: std::net::SocketAddr = format!("[::1]:{}", closed.port()).parse().unwrap();
+        let soon = tokio::time::Instant::now() + Duration::from_secs(5);
+        let (_s, at) = connect_any(&[closed, v6, good], soon)
+            .await
+            .expect("the third");
+        assert_eq!(at, good);
+        let e = connect_any(&[closed], soon).await.expect_err("refused");
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused, "{e}");
+        let past = tokio::time::Instant::now();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let e = connect_any(&[good], past).await.expect_err("no time left");
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+        assert_eq!(
+            resolve_host("[::1]", 7).await.unwrap(),
+            ["[::1]:7".parse().unwrap()]
+        );
+        assert_eq!(
+            resolve_host("192.0.2.1", 7).await.unwrap(),
+            ["192.0.2.1:7".parse().unwrap()]
+        );
+        let local = resolve_host("localhost", good.port()).await.unwrap();
+        assert!(local.contains(&good), "{local:?}");
+        let (_s, at) = connect_host("localhost", good.port(), Duration::from_secs(5))
+            .await
+            .expect("localhost");
+        assert_eq!(at, good);
     }
 }

@@ -334,6 +334,49 @@ struct RegWatch {
     me: String,
 }
 
+/// The P-CSCF's reg event subscriptions by default public identity, with an index by Call-ID
+/// (NOTIFYs and the responses to our SUBSCRIBEs name them by Call-ID: a look-up, not a scan of
+/// every subscription), and the UEs registered since the last look for due SUBSCRIBEs.
+#[derive(Debug, Default)]
+struct Watches {
+    by_impu: HashMap<String, RegWatch>,
+    /// Call-ID → the key in `by_impu`.
+    by_call: HashMap<String, String>,
+    /// [`contact_key`]s of the UEs registered since the last [`Pcscf::reg_subscriptions_due`]
+    /// or [`Pcscf::new_reg_subscriptions_due`] (at most [`Watches::MAX_NEW`]; past that the
+    /// next full pass finds them).
+    new: Vec<String>,
+}
+
+impl Watches {
+    const MAX_NEW: usize = 4096;
+
+    fn len(&self) -> usize {
+        self.by_impu.len()
+    }
+
+    /// The identity of the subscription with this Call-ID.
+    fn impu_of_call(&self, call_id: &str) -> Option<&str> {
+        self.by_call.get(call_id).map(String::as_str)
+    }
+
+    fn remove(&mut self, impu: &str) -> Option<RegWatch> {
+        let w = self.by_impu.remove(impu)?;
+        self.by_call.remove(&w.call_id);
+        Some(w)
+    }
+
+    /// The subscription of `impu`, made by `make` when there is none.
+    fn get_or_insert_with(&mut self, impu: &str, make: impl FnOnce() -> RegWatch) -> &mut RegWatch {
+        if !self.by_impu.contains_key(impu) {
+            let w = make();
+            self.by_call.insert(w.call_id.clone(), impu.to_string());
+            self.by_impu.insert(impu.to_string(), w);
+        }
+        self.by_impu.get_mut(impu).expect("inserted above")
+    }
+}
+
 /// What a reg event NOTIFY made the P-CSCF do.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegNotifyOutcome {
@@ -404,7 +447,7 @@ pub struct Pcscf {
     cfg: PcscfConfig,
     ues: Mutex<HashMap<String, UeRegistration>>,
     calls: Mutex<Calls>,
-    watches: Mutex<HashMap<String, RegWatch>>,
+    watches: Mutex<Watches>,
     counter: AtomicU64,
     sec_agree: Option<crate::sec_agree::SecAgree>,
     /// [`contact_key`] of our own URI (`cfg.path_uri`): Record-Route entries with it are ours.
@@ -474,7 +517,7 @@ impl Pcscf {
             cfg,
             ues: Mutex::new(HashMap::new()),
             calls: Mutex::new(Calls::default()),
-            watches: Mutex::new(HashMap::new()),
+            watches: Mutex::new(Watches::default()),
             counter: AtomicU64::new(1),
             sec_agree: None,
         }
@@ -1186,6 +1229,7 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
                 |u| u.split(';').next().unwrap_or(u).to_string(),
             );
         let mut ues = self.ues.lock().expect("P-CSCF lock is never poisoned");
+        let mut registered = Vec::new();
         for c in resp.contacts().flatten() {
             let (Some(uri), expires) = (c.uri(), c.expires().unwrap_or(0)) else {
                 continue;
@@ -1194,6 +1238,7 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
             if expires == 0 {
                 ues.remove(&key);
             } else {
+                registered.push(key.clone());
                 ues.insert(
                     key,
                     UeRegistration {
@@ -1210,6 +1255,12 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
             ues.retain(|_, r| r.associated.iter().all(|a| !associated.contains(a)));
         }
         drop(ues);
+        if !registered.is_empty() {
+            // for the reg event SUBSCRIBE after the 200 ([`Pcscf::new_reg_subscriptions_due`])
+            let mut watches = self.watches.lock().expect("P-CSCF lock is never poisoned");
+            let room = Watches::MAX_NEW.saturating_sub(watches.new.len());
+            watches.new.extend(registered.into_iter().take(room));
+        }
         if let (Some(sec), Some(call_id)) = (&self.sec_agree, resp.header(HeaderName::CallId)) {
             // the SAs live as long as the UE's contact (TS 33.203 §7.4)
             let contacts: Vec<(String, u64)> = resp
@@ -1236,68 +1287,103 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
         contact: &str,
         mut fresh: impl FnMut() -> String,
     ) -> Vec<OwnRequest> {
-        let ues: Vec<UeRegistration> = self
-            .ues
-            .lock()
-            .expect("P-CSCF lock is never poisoned")
-            .values()
-            .filter(|r| r.expires_at > now)
-            .cloned()
-            .collect();
+        let ues = self.ues.lock().expect("P-CSCF lock is never poisoned");
         let mut watches = self.watches.lock().expect("P-CSCF lock is never poisoned");
+        watches.new.clear();
         let mut out = Vec::new();
-        for ue in ues {
-            let Some(impu) = ue.associated.first() else {
-                continue;
-            };
-            let w = watches.entry(impu.clone()).or_insert_with(|| RegWatch {
-                call_id: fresh(),
-                tag: fresh(),
-                remote_tag: None,
-                cseq: 0,
-                routes: ue.service_route.clone(),
-                refresh_at: now,
-                version: None,
-                me: ue.path.clone(),
-            });
-            if w.refresh_at > now {
-                continue;
-            }
-            if w.remote_tag.is_none() {
-                // initial (or again after a failure): the UE's current S-CSCF
-                w.routes = ue.service_route.clone();
-            }
-            w.cseq += 1;
-            // answered or not within 32 s (Timer F), this is tried again then
-            w.refresh_at = now + 32;
-            let mut r = format!("SUBSCRIBE {impu} SIP/2.0\r\n");
-            for route in &w.routes {
-                r.push_str(&format!("Route: {route}\r\n"));
-            }
-            let to_tag = w
-                .remote_tag
-                .as_deref()
-                .map(|t| format!(";tag={t}"))
-                .unwrap_or_default();
-            r.push_str(&format!(
-                "Max-Forwards: 70\r\nFrom: <{me}>;tag={}\r\nTo: <{impu}>{to_tag}\r\n\
-Call-ID: {}\r\nCSeq: {} SUBSCRIBE\r\nContact: <{contact}>\r\nP-Asserted-Identity: <{me}>\r\n\
-Event: reg\r\nExpires: 600000\r\nContent-Length: 0\r\n\r\n",
-                w.tag,
-                w.call_id,
-                w.cseq,
-                me = w.me,
-            ));
-            out.push(OwnRequest {
-                request: r,
-                next_hop: w
-                    .routes
-                    .first()
-                    .map(|r| uri_of(r))
-                    .unwrap_or_else(|| impu.clone()),
-            });
+        for ue in ues.values() {
+            Self::reg_subscription_of(&mut watches, ue, now, contact, &mut fresh, &mut out);
         }
         out
+    }
+
+    /// Like [`Pcscf::reg_subscriptions_due`], for the UEs registered since the last look only
+    /// (what a 200 to a REGISTER makes due, without going through every registered UE; the
+    /// refreshes are left to `reg_subscriptions_due`, e.g. once a second).
+    pub fn new_reg_subscriptions_due(
+        &self,
+        now: u64,
+        contact: &str,
+        mut fresh: impl FnMut() -> String,
+    ) -> Vec<OwnRequest> {
+        let ues = self.ues.lock().expect("P-CSCF lock is never poisoned");
+        let mut watches = self.watches.lock().expect("P-CSCF lock is never poisoned");
+        let mut new = std::mem::take(&mut watches.new);
+        let mut out = Vec::new();
+        for key in &new {
+            if let Some(ue) = ues.get(key) {
+                Self::reg_subscription_of(&mut watches, ue, now, contact, &mut fresh, &mut out);
+            }
+        }
+        // the list's allocation is kept for the next ones
+        new.clear();
+        if watches.new.is_empty() {
+            watches.new = new;
+        }
+        out
+    }
+
+    /// The SUBSCRIBE due for `ue` at `now`, if any, added to `out`.
+    fn reg_subscription_of(
+        watches: &mut Watches,
+        ue: &UeRegistration,
+        now: u64,
+        contact: &str,
+        fresh: &mut impl FnMut() -> String,
+        out: &mut Vec<OwnRequest>,
+    ) {
+        if ue.expires_at <= now {
+            return;
+        }
+        let Some(impu) = ue.associated.first() else {
+            return;
+        };
+        let w = watches.get_or_insert_with(impu, || RegWatch {
+            call_id: fresh(),
+            tag: fresh(),
+            remote_tag: None,
+            cseq: 0,
+            routes: ue.service_route.clone(),
+            refresh_at: now,
+            version: None,
+            me: ue.path.clone(),
+        });
+        if w.refresh_at > now {
+            return;
+        }
+        if w.remote_tag.is_none() {
+            // initial (or again after a failure): the UE's current S-CSCF
+            w.routes.clone_from(&ue.service_route);
+        }
+        w.cseq += 1;
+        // answered or not within 32 s (Timer F), this is tried again then
+        w.refresh_at = now + 32;
+        let mut r = format!("SUBSCRIBE {impu} SIP/2.0\r\n");
+        for route in &w.routes {
+            r.push_str(&format!("Route: {route}\r\n"));
+        }
+        let to_tag = w
+            .remote_tag
+            .as_deref()
+            .map(|t| format!(";tag={t}"))
+            .unwrap_or_default();
+        r.push_str(&format!(
+            "Max-Forwards: 70\r\nFrom: <{me}>;tag={}\r\nTo: <{impu}>{to_tag}\r\n\
+Call-ID: {}\r\nCSeq: {} SUBSCRIBE\r\nContact: <{contact}>\r\nP-Asserted-Identity: <{me}>\r\n\
+Event: reg\r\nExpires: 600000\r\nContent-Length: 0\r\n\r\n",
+            w.tag,
+            w.call_id,
+            w.cseq,
+            me = w.me,
+        ));
+        out.push(OwnRequest {
+            request: r,
+            next_hop: w
+                .routes
+                .first()
+                .map(|r| uri_of(r))
+                .unwrap_or_else(|| impu.clone()),
+        });
     }
 
     /// The final response to one of our reg event SUBSCRIBEs (`None`: no answer, a timeout or
@@ -1305,7 +1391,10 @@ Event: reg\r\nExpires: 600000\r\nContent-Length: 0\r\n\r\n",
     /// granted Expires); a failure ends it and a new one is tried after 32 s.
     pub fn on_reg_subscribe_response(&self, call_id: &str, resp: Option<&Message<'_>>, now: u64) {
         let mut watches = self.watches.lock().expect("P-CSCF lock is never poisoned");
-        let Some(w) = watches.values_mut().find(|w| w.call_id == call_id) else {
+        let Some(impu) = watches.impu_of_call(call_id).map(str::to_string) else {
+            return;
+        };
+        let Some(w) = watches.by_impu.get_mut(&impu) else {
             return;
         };
         match resp.filter(|r| r.status().is_some_and(|s| (200..300).contains(&s))) {
@@ -1315,7 +1404,7 @@ Event: reg\r\nExpires: 600000\r\nContent-Length: 0\r\n\r\n",
                     .and_then(|e| e.trim().parse::<u64>().ok())
                     .unwrap_or(600_000);
                 if granted == 0 {
-                    watches.retain(|_, w| w.call_id != call_id);
+                    watches.remove(&impu);
                     return;
                 }
                 w.remote_tag = to_tag_of(r).or(w.remote_tag.take());
@@ -1346,17 +1435,13 @@ Event: reg\r\nExpires: 600000\r\nContent-Length: 0\r\n\r\n",
             return outcome(400);
         };
         let mut watches = self.watches.lock().expect("P-CSCF lock is never poisoned");
-        let Some(impu) = watches
-            .iter()
-            .find(|(_, w)| w.call_id == call_id)
-            .map(|(k, _)| k.clone())
-        else {
+        let Some(impu) = watches.impu_of_call(call_id).map(str::to_string) else {
             return outcome(481);
         };
         let Ok(info) = crate::reginfo::RegInfo::parse(req.body()) else {
             return outcome(400);
         };
-        let w = watches.get_mut(&impu).expect("found above");
+        let w = watches.by_impu.get_mut(&impu).expect("indexed");
         if w.remote_tag.is_none() {
             // the NOTIFY may overtake the 200 (RFC 6665 §4.1.2.4)
             w.remote_tag = req.from_tag().map(str::to_string);
@@ -1373,6 +1458,13 @@ Event: reg\r\nExpires: 600000\r\nContent-Length: 0\r\n\r\n",
         }
         drop(watches);
         let mut removed = Vec::new();
+        // something ended: only then can the subscription have lost its last UE here (a NOTIFY
+        // that only confirms active contacts — the first one of every registration — needs no
+        // look through every registered UE)
+        let any_ended = info.registrations.iter().any(|r| {
+            r.state == crate::reginfo::RegistrationState::Terminated
+                || r.contacts.iter().any(|c| !c.active)
+        });
         {
             let mut ues = self.ues.lock().expect("P-CSCF lock is never poisoned");
             for reg in &info.registrations {
@@ -1400,7 +1492,7 @@ Event: reg\r\nExpires: 600000\r\nContent-Length: 0\r\n\r\n",
                 }
             }
             // nobody left under this subscription: it has no purpose any more
-            if !ues.values().any(|r| r.associated.first() == Some(&impu)) {
+            if any_ended && !ues.values().any(|r| r.associated.first() == Some(&impu)) {
                 self.watches
                     .lock()
                     .expect("P-CSCF lock is never poisoned")
@@ -2459,6 +2551,169 @@ Call-ID: c1\r\nCSeq: 5 BYE\r\nContent-Length: 0\r\n\r\n";
             })
         );
         assert!(p.release("rx3", "x").is_none());
+    }
+
+    /// The 200 to user `i`'s REGISTER from contact 10.0.1.`i`:5060.
+    fn reg_200_of(i: u32) -> String {
+        REG_200
+            .replace("alice@10.0.0.1:5060", &format!("u{i}@10.0.1.{i}:5060"))
+            .replace("sip:alice@ims", &format!("sip:u{i}@ims"))
+            .replace("tel:+15550001", &format!("tel:+1555000{i}"))
+    }
+
+    /// The SUBSCRIBEs' Request-URIs.
+    fn subscribed(due: &[OwnRequest]) -> Vec<String> {
+        let mut v: Vec<String> = due
+            .iter()
+            .map(|r| {
+                let m = ims_sip::parse_datagram(r.request.as_bytes()).unwrap();
+                m.request_uri_str().unwrap().to_string()
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn after_a_register_only_the_new_ues_are_looked_at_refreshes_once_a_second() {
+        let p = pcscf();
+        let mut n = 0;
+        let mut fresh = || {
+            n += 1;
+            format!("id{n}")
+        };
+        let contact = "sip:pcscf@127.0.0.1:7000";
+        for i in 1..=3 {
+            p.on_response(
+                &ims_sip::parse_datagram(reg_200_of(i).as_bytes()).unwrap(),
+                0,
+                true,
+                || unreachable!(),
+            );
+        }
+        // the three new UEs' initial SUBSCRIBEs, once
+        let due = p.new_reg_subscriptions_due(1, contact, &mut fresh);
+        assert_eq!(
+            subscribed(&due),
+            [
+                "sip:u1@ims.example.org",
+                "sip:u2@ims.example.org",
+                "sip:u3@ims.example.org"
+            ]
+        );
+        assert!(p
+            .new_reg_subscriptions_due(1, contact, &mut fresh)
+            .is_empty());
+        // u4 registers: only its SUBSCRIBE, not u1-u3's (pending, due again at 33)
+        p.on_response(
+            &ims_sip::parse_datagram(reg_200_of(4).as_bytes()).unwrap(),
+            40,
+            true,
+            || unreachable!(),
+        );
+        let due = p.new_reg_subscriptions_due(40, contact, &mut fresh);
+        assert_eq!(subscribed(&due), ["sip:u4@ims.example.org"]);
+        // the retries of u1-u3 (unanswered for 32 s) come with the pass through everyone
+        let due = p.reg_subscriptions_due(40, contact, &mut fresh);
+        assert_eq!(
+            subscribed(&due),
+            [
+                "sip:u1@ims.example.org",
+                "sip:u2@ims.example.org",
+                "sip:u3@ims.example.org"
+            ]
+        );
+        assert_eq!(p.reg_subscriptions(), 4);
+    }
+
+    #[test]
+    fn reg_event_answers_and_notifies_find_their_subscription_by_call_id() {
+        let p = pcscf();
+        let mut n = 0;
+        let mut fresh = || {
+            n += 1;
+            format!("id{n}")
+        };
+        for i in 1..=40 {
+            p.on_response(
+                &ims_sip::parse_datagram(reg_200_of(i).as_bytes()).unwrap(),
+                0,
+                true,
+                || unreachable!(),
+            );
+        }
+        let due = p.reg_subscriptions_due(1, "sip:pcscf@127.0.0.1:7000", &mut fresh);
+        assert_eq!(due.len(), 40);
+        let call_of = |uri: &str| {
+            due.iter()
+                .map(|r| ims_sip::parse_datagram(r.request.as_bytes()).unwrap())
+                .find(|m| m.request_uri_str() == Some(uri))
+                .map(|m| m.header(HeaderName::CallId).unwrap().to_string())
+                .unwrap()
+        };
+        let answer = |call_id: &str, expires: u32| {
+            format!(
+                "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:7000;branch=z9hG4bK-s\r\n\
+From: <sip:term@127.0.0.1:5061>;tag=x\r\nTo: <sip:u@ims.example.org>;tag=s1\r\n\
+Call-ID: {call_id}\r\nCSeq: 1 SUBSCRIBE\r\nExpires: {expires}\r\nContent-Length: 0\r\n\r\n"
+            )
+        };
+        // u17's subscription is refused (Expires: 0): that one ends, no other
+        let c17 = call_of("sip:u17@ims.example.org");
+        p.on_reg_subscribe_response(
+            &c17,
+            Some(&ims_sip::parse_datagram(answer(&c17, 0).as_bytes()).unwrap()),
+            2,
+        );
+        assert_eq!(p.reg_subscriptions(), 39);
+        // u23's is granted 600 s: its refresh is due at 302, the others' retries at 33
+        let c23 = call_of("sip:u23@ims.example.org");
+        p.on_reg_subscribe_response(
+            &c23,
+            Some(&ims_sip::parse_datagram(answer(&c23, 600).as_bytes()).unwrap()),
+            2,
+        );
+        let due = p.reg_subscriptions_due(33, "sip:pcscf@127.0.0.1:7000", &mut fresh);
+        assert_eq!(due.len(), 39, "all but u23 (answered)");
+        assert!(!subscribed(&due).contains(&"sip:u23@ims.example.org".to_string()));
+        // u17 is still registered: a new subscription, in a new dialog
+        let again = due
+            .iter()
+            .map(|r| ims_sip::parse_datagram(r.request.as_bytes()).unwrap())
+            .find(|m| m.request_uri_str() == Some("sip:u17@ims.example.org"))
+            .map(|m| m.header(HeaderName::CallId).unwrap().to_string())
+            .unwrap();
+        assert_ne!(again, c17);
+        assert_eq!(p.reg_subscriptions(), 40);
+        // a NOTIFY in u23's dialog reaches it; one in u17's ended dialog gets 481
+        let notify = |call_id: &str, aor: &str| {
+            let body = format!(
+                "<?xml version=\"1.0\"?>\r\n<reginfo xmlns=\"urn:ietf:params:xml:ns:reginfo\" version=\"0\" state=\"full\">\r\n\
+<registration aor=\"{aor}\" id=\"r1\" state=\"active\">\r\n\
+<contact id=\"c1\" state=\"active\" event=\"registered\"><uri>sip:x@10.9.9.9:5060</uri></contact>\r\n\
+</registration>\r\n</reginfo>\r\n"
+            );
+            format!(
+                "NOTIFY sip:pcscf@127.0.0.1:7000 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6061;branch=z9hG4bK-n\r\n\
+From: <{aor}>;tag=s1\r\nTo: <sip:term@127.0.0.1:5061>;tag=x\r\n\
+Call-ID: {call_id}\r\nCSeq: 1 NOTIFY\r\nEvent: reg\r\nSubscription-State: active;expires=600\r\n\
+Content-Type: application/reginfo+xml\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        };
+        let n23 = notify(&c23, "sip:u23@ims.example.org");
+        assert_eq!(
+            p.on_reg_notify(&ims_sip::parse_datagram(n23.as_bytes()).unwrap(), "x")
+                .status,
+            200
+        );
+        let n17 = notify(&c17, "sip:u17@ims.example.org");
+        assert_eq!(
+            p.on_reg_notify(&ims_sip::parse_datagram(n17.as_bytes()).unwrap(), "x")
+                .status,
+            481
+        );
+        assert_eq!(p.reg_subscriptions(), 40);
     }
 
     #[test]

@@ -59,11 +59,13 @@
 //! ```
 
 use crate::cscf::uri_of;
+use crate::ipsmgw::sgd::{self as sgd_map, MoInput, MtResult, Originator, SgdIdentity};
 use crate::ipsmgw::{
     Action, Failure, FileSmsStore, IpSmGw, IpSmGwConfig, MemorySmsStore, SmsStore,
 };
 use crate::runtime::{random16, unix_now};
 use bytes::Bytes;
+use ims_diameter::Command as _;
 use ims_msrp::cpim::Cpim;
 use ims_msrp::imdn::{Disposition, Imdn, Notification};
 use ims_net::sip::{Endpoint, EndpointConfig, Incoming, NetError};
@@ -76,7 +78,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 pub use crate::ipsmgw::CONTENT_TYPE as SMS_CONTENT_TYPE;
 
@@ -119,6 +121,9 @@ pub struct NumberEntry {
     pub msisdn: String,
     /// Its IMPUs; the first `sip:` one is where short messages are addressed.
     pub impus: Vec<String>,
+    /// Its IMSI, when known ([`Numbering::set_imsi`]): the User-Name an SMSC's SGd TFR names the
+    /// recipient by, and the User-Name of the OFRs it submits.
+    pub imsi: Option<String>,
 }
 
 /// The MSISDN map: which IMPUs belong to which number.
@@ -139,6 +144,13 @@ pub fn bare_uri(value: &str) -> String {
     }
 }
 
+/// The user part of `sip:<IMSI>@…` when it is 6 to 15 digits (an IMSI).
+fn imsi_user(uri: &str) -> Option<String> {
+    let user = uri.strip_prefix("sip:")?.split_once('@')?.0;
+    ((6..=15).contains(&user.len()) && user.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| user.to_string())
+}
+
 impl Numbering {
     /// An empty map.
     pub fn new() -> Numbering {
@@ -156,8 +168,44 @@ impl Numbering {
         self.entries.push(NumberEntry {
             msisdn,
             impus: impus.into_iter().map(|s| bare_uri(&s.into())).collect(),
+            imsi: None,
         });
         self
+    }
+
+    /// Gives the subscriber of `msisdn` (with or without `+`) its IMSI; false when the number
+    /// is not listed.
+    pub fn set_imsi(&mut self, msisdn: &str, imsi: &str) -> bool {
+        let msisdn = format!("+{}", msisdn.trim_start_matches('+'));
+        match self.entries.iter_mut().find(|e| e.msisdn == msisdn) {
+            Some(e) => {
+                e.imsi = Some(imsi.to_string());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The IMSI of the subscriber `id` names: the one set with [`Numbering::set_imsi`], else
+    /// the user part of an IMPU `sip:<15 digits>@…` (an IMSI-derived IMPU, TS 23.003 §13.4B).
+    pub fn imsi_of(&self, id: &str) -> Option<String> {
+        let e = self.entry(id)?;
+        e.imsi
+            .clone()
+            .or_else(|| e.impus.iter().find_map(|u| imsi_user(u)))
+    }
+
+    /// The canonical identity ([`Numbering::canonical`]) of the subscriber with IMSI `imsi`
+    /// (as [`Numbering::imsi_of`] reads it).
+    pub fn by_imsi(&self, imsi: &str) -> Option<String> {
+        self.entries
+            .iter()
+            .find(|e| {
+                e.imsi.as_deref() == Some(imsi)
+                    || (e.imsi.is_none()
+                        && e.impus.iter().any(|u| imsi_user(u) == Some(imsi.into())))
+            })
+            .map(|e| format!("tel:{}", e.msisdn))
     }
 
     /// Builds the map from implicit registration sets: each set with a `tel:+…` IMPU is one
@@ -291,6 +339,57 @@ pub struct ImServerConfig {
     /// reached or refuses the AUTH fails the delivery with 503 (a stored message is tried
     /// again later). `None`: the server connects to the recipient's path itself.
     pub msrp_relay: Option<crate::im_session::AnchorRelay>,
+    /// An external SMSC reached over SGd (TS 29.338): when set, the IP-SM-GW forwards every
+    /// RP-DATA a UE submits (SMS-SUBMIT, SMS-COMMAND) in an MO-Forward-Short-Message-Request
+    /// and answers the UE from the OFA (RP-ACK with the SMS-SUBMIT-REPORT, or RP-ERROR with the
+    /// mapped cause, [`crate::ipsmgw::sgd`]), and delivers the SMSC's
+    /// MT-Forward-Short-Message-Requests to registered recipients, answering each from the
+    /// recipient's RP-ACK/RP-ERROR — an unregistered or unreachable recipient is reported
+    /// absent (DIAMETER_ERROR_ABSENT_USER) instead of stored: store and forward is the SMSC's.
+    /// A submission to a recipient addressed by SIP URI (MSISDN-less, TS 23.204 §6.0a.1) is
+    /// still tried in IMS directly. `None` (the default): the IP-SM-GW acts as the SMSC.
+    pub smsc: Option<SmscConfig>,
+}
+
+/// An external SMSC (SMS-IWMSC for MO, SMS-GMSC for MT) reached over SGd ([`ImServerConfig::smsc`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmscConfig {
+    /// Where the SMSC's Diameter node listens (the IM server connects, and reconnects every
+    /// 5 s while the connection is down).
+    pub addr: SocketAddr,
+    /// Its Diameter identity (the Origin-Host it presents in CER/CEA; Destination-Host of the
+    /// OFRs).
+    pub host: String,
+    /// Its realm (Destination-Realm of the OFRs).
+    pub realm: String,
+    /// Our Origin-Host (default `ipsmgw.<domain>`).
+    pub origin_host: String,
+    /// Our Origin-Realm (default the domain).
+    pub origin_realm: String,
+    /// Also accept Diameter connections here (an SMSC that connects to the IP-SM-GW itself).
+    pub listen: Option<SocketAddr>,
+    /// How long an OFR waits for its OFA (default 10 s); without one the UE gets RP-ERROR 38.
+    pub request_timeout: Duration,
+    /// Longest wait for a recipient's RP-ACK/RP-ERROR to a TFR's RP-DATA after its MESSAGE got
+    /// a 2xx (default 30 s, within TR1N, TS 24.011); a TFR's SM-Delivery-Timer shortens it.
+    pub mt_answer_wait: Duration,
+}
+
+impl SmscConfig {
+    /// The SMSC `host` of `realm` at `addr`, for an IM server of `domain`: our identity
+    /// `ipsmgw.<domain>` in realm `domain`, the default waits.
+    pub fn new(addr: SocketAddr, host: &str, realm: &str, domain: &str) -> SmscConfig {
+        SmscConfig {
+            addr,
+            host: host.to_string(),
+            realm: realm.to_string(),
+            origin_host: format!("ipsmgw.{domain}"),
+            origin_realm: domain.to_string(),
+            listen: None,
+            request_timeout: Duration::from_secs(10),
+            mt_answer_wait: Duration::from_secs(30),
+        }
+    }
 }
 
 impl ImServerConfig {
@@ -313,6 +412,7 @@ impl ImServerConfig {
             store_wait: Duration::from_secs(3),
             page_answer_wait: Duration::from_secs(24),
             msrp_relay: None,
+            smsc: None,
         }
     }
 }
@@ -327,6 +427,9 @@ pub enum ImServerError {
     /// The store directory could not be read or created.
     #[error("SMS store: {0}")]
     Store(#[from] std::io::Error),
+    /// The Diameter node toward the SMSC could not listen where told.
+    #[error("SGd: {0}")]
+    Diameter(String),
 }
 
 /// Counters of a running server.
@@ -352,6 +455,10 @@ pub struct ImStats {
     pub im_expired: u64,
     /// Messages refused because the store did not confirm them ([`ImServerConfig::store_wait`]).
     pub store_refused: u64,
+    /// MO-Forward-Short-Message-Requests sent to the SMSC ([`ImServerConfig::smsc`]).
+    pub sgd_ofr: u64,
+    /// MT-Forward-Short-Message-Requests received from the SMSC.
+    pub sgd_tfr: u64,
 }
 
 #[derive(Default)]
@@ -366,6 +473,8 @@ struct Counters {
     large_sent: AtomicU64,
     im_expired: AtomicU64,
     store_refused: AtomicU64,
+    sgd_ofr: AtomicU64,
+    sgd_tfr: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -399,6 +508,17 @@ struct Shared {
     /// Where they are persisted (with [`ImServerConfig::store`]).
     im_store: Option<ImStore>,
     im_seq: AtomicU64,
+    /// The SGd side toward the SMSC ([`ImServerConfig::smsc`]).
+    sgd: Option<Sgd>,
+}
+
+/// The IP-SM-GW's Diameter node toward the SMSC and the MT deliveries waiting for their
+/// recipient's RP-ACK/RP-ERROR.
+struct Sgd {
+    node: ims_net::diameter::Node,
+    id: SgdIdentity,
+    /// `(recipient (canonical), RP-MR)` of each RP-DATA sent for a TFR.
+    pending: Mutex<std::collections::HashMap<(String, u8), oneshot::Sender<MtResult>>>,
 }
 
 /// A page-mode IM kept for an unregistered recipient.
@@ -1111,13 +1231,11 @@ impl Shared {
         route_to(&self.scscf_for(id).await)
     }
 
-    /// Sends one IP-SM-GW output as a MESSAGE through the S-CSCF (TS 24.341 Annex B.6).
-    async fn send_sms(&self, a: Action) {
+    /// The MESSAGE carrying one IP-SM-GW output through the S-CSCF (TS 24.341 Annex B.6),
+    /// and that S-CSCF.
+    async fn sms_request(&self, a: Action) -> Option<(OwnedMessage, String)> {
         let ruri = self.cfg.numbering.address(&a.to);
         let id = angle(&self.cfg.identity);
-        // an SMS-DELIVER attempt, whose SIP failure means "keep it for later" (a status
-        // report or an RP answer that fails is not retried: TS 24.341 §5.3.2.4)
-        let attempt = a.attempt;
         let scscf = self.scscf_for(&a.to).await;
         let mut headers = vec![
             ("P-Asserted-Identity", id.clone()),
@@ -1144,7 +1262,17 @@ impl Shared {
             &self.host(),
             None,
         );
-        let Ok(msg) = msg else { return };
+        Some((msg.ok()?, scscf))
+    }
+
+    /// Sends one IP-SM-GW output as a MESSAGE through the S-CSCF (TS 24.341 Annex B.6).
+    async fn send_sms(&self, a: Action) {
+        // an SMS-DELIVER attempt, whose SIP failure means "keep it for later" (a status
+        // report or an RP answer that fails is not retried: TS 24.341 §5.3.2.4)
+        let attempt = a.attempt;
+        let Some((msg, scscf)) = self.sms_request(a).await else {
+            return;
+        };
         bump(&self.counters.sms_sent);
         // no final response (Timer F, a transport error): None
         let code = self.send(msg, &scscf).await.ok();
@@ -1242,6 +1370,14 @@ impl Shared {
                 let submission = body.first().is_some_and(|b| b & 0x07 == 0);
                 if submission {
                     self.respond(txn, Answer::new(202)).await;
+                }
+                if let Some(sgd) = &self.sgd {
+                    if self.via_smsc(sgd, &from, &body, to_uri.as_deref()).await {
+                        if !submission {
+                            self.respond(txn, Answer::new(202)).await;
+                        }
+                        return;
+                    }
                 }
                 let ((out, accepted), w) = self.gw_call(|g| {
                     g.receive_submission_to(&from, &body, unix_now(), to_uri.as_deref())
@@ -1387,7 +1523,8 @@ impl Shared {
             // boxed: the large-mode session (relay connection, TLS, MSRP) would otherwise make
             // every future that may deliver an IM — each request's task, each stored-message
             // delivery — as large as its biggest state, copied whole at every spawn
-            return Some(Box::pin(self.send_large(p, &from, request_uri, routes)).await);
+            let large = self.send_large(p, &from, request_uri, routes, stored);
+            return Some(Box::pin(large).await);
         }
         let mut headers = Vec::new();
         if let Some(a) = &p.asserted {
@@ -1651,7 +1788,16 @@ impl Shared {
     /// REPORT, then BYE. We offer and connect (RFC 4975 §5.4, `a=setup:active` with the
     /// discard port, RFC 4145 §4). Returns the SIP failure status, 408 on a timeout, or the
     /// REPORT's status (200 when delivered).
-    async fn send_large(&self, p: &Page, from: &str, request_uri: &str, routes: &[String]) -> u16 {
+    /// `stored`: as for `forward_page`, each attempt of a stored IM is an INVITE
+    /// with the message's Call-ID and From tag and the attempt's number as CSeq.
+    async fn send_large(
+        &self,
+        p: &Page,
+        from: &str,
+        request_uri: &str,
+        routes: &[String],
+        stored: Option<(&str, u32)>,
+    ) -> u16 {
         use ims_txn::dialog::DialogId;
         use ims_txn::ua::InviteParams;
         let Ok(Some(remote)) = self
@@ -1714,16 +1860,20 @@ impl Shared {
         if let Some(a) = &p.asserted {
             headers.push(("P-Asserted-Identity".into(), a.clone()));
         }
+        let same = stored.map(|(id, n)| (format!("{id}@{}", self.cfg.domain), id.to_owned(), n));
         let inv = self
             .endpoint
-            .invite(InviteParams {
-                request_uri: request_uri.to_string(),
-                from: from.to_string(),
-                to: p.to.split(";tag=").next().unwrap_or(&p.to).to_string(),
-                remote,
-                headers,
-                body: Some(("application/sdp".into(), offer.into_bytes())),
-            })
+            .invite_as(
+                InviteParams {
+                    request_uri: request_uri.to_string(),
+                    from: from.to_string(),
+                    to: p.to.split(";tag=").next().unwrap_or(&p.to).to_string(),
+                    remote,
+                    headers,
+                    body: Some(("application/sdp".into(), offer.into_bytes())),
+                },
+                same,
+            )
             .await;
         let Ok(mut inv) = inv else {
             if let Some(l) = link {
@@ -1922,6 +2072,195 @@ impl Shared {
     }
 }
 
+/// The SGd side (TS 29.338) of the IP-SM-GW toward an external SMSC ([`ImServerConfig::smsc`]).
+impl Shared {
+    /// An RP message from `from` (canonical) when an SMSC is configured: an RP-DATA goes to the
+    /// SMS-IWMSC in an OFR and the UE gets the answer the OFA maps to, a malformed one its
+    /// RP-ERROR; an RP-ACK/RP-ERROR answering the RP-DATA of a TFR completes that delivery.
+    /// False: not handled here (the IP-SM-GW core takes it: an RP-SMMA, an answer to a stored
+    /// message's delivery, an MSISDN-less submission to a SIP URI, tried in IMS first, TS
+    /// 23.204 §6.0a.1).
+    async fn via_smsc(&self, sgd: &Sgd, from: &str, body: &[u8], to_uri: Option<&str>) -> bool {
+        if to_uri.is_none() {
+            match sgd_map::mo_input(body, &self.cfg.ipsmgw.sc_address) {
+                MoInput::Forward(fwd) => {
+                    bump(&self.counters.sgd_ofr);
+                    let ofr = sgd_map::ofr(
+                        sgd.node.session_id(),
+                        &sgd.id,
+                        &fwd,
+                        &self.originator(from),
+                        None,
+                    );
+                    let answer = sgd.node.send(&ofr).await.ok();
+                    let ofa = answer
+                        .as_ref()
+                        .and_then(|m| ims_diameter::sgd::Ofa::decode(&m.view()).ok());
+                    if let Some(rp) = sgd_map::mo_answer(fwd.rp_mr, ofa.as_ref()) {
+                        self.queue(vec![sms_action(from, rp)]);
+                    }
+                    return true;
+                }
+                MoInput::Reject(rp) => {
+                    self.queue(vec![sms_action(from, rp)]);
+                    return true;
+                }
+                MoInput::NotData => {}
+            }
+        }
+        let Some((mr, result)) = sgd_map::mt_answer_of(body) else {
+            return false;
+        };
+        let waiting = sgd
+            .pending
+            .lock()
+            .expect("pending lock")
+            .remove(&(from.to_string(), mr));
+        match waiting {
+            Some(tx) => {
+                let _ = tx.send(result);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The submitter `from` (canonical) as SM RP OA: its MSISDN and IMSI, or for one without
+    /// MSISDN the dummy MSISDN and its SIP URI (TS 23.204 §6.0a, TS 23.682 §5.15).
+    fn originator(&self, from: &str) -> Originator {
+        let imsi = self.cfg.numbering.imsi_of(from);
+        match from.strip_prefix("tel:").filter(|n| n.starts_with('+')) {
+            Some(n) => Originator {
+                msisdn: Some(n.to_string()),
+                imsi,
+                sip_uri: None,
+            },
+            None => Originator {
+                msisdn: Some(self.cfg.ipsmgw.dummy_msisdn.clone()),
+                imsi,
+                sip_uri: Some(self.cfg.numbering.address(from)),
+            },
+        }
+    }
+
+    /// Answers the SMSC's TFR `req` (TS 29.338 §6.2.2) once its delivery ended.
+    async fn mt_forward(&self, sgd: &Sgd, req: ims_net::diameter::Incoming) -> Vec<u8> {
+        let view = req.message.view();
+        let origin = ims_diameter::Origin {
+            host: &sgd.id.origin_host,
+            realm: &sgd.id.origin_realm,
+            state_id: None,
+        };
+        let tfr = match ims_diameter::sgd::Tfr::decode(&view) {
+            Ok(t) => t,
+            Err(e) => {
+                return ims_diameter::answer::error_answer(req.message.bytes(), &e, &origin)
+                    .unwrap_or_else(|| ims_diameter::peer::result_answer(&view, 5012, &origin))
+            }
+        };
+        bump(&self.counters.sgd_tfr);
+        let result = self.mt_deliver(sgd, &tfr).await;
+        sgd_map::tfa(&tfr, &sgd.id.origin_host, &sgd.id.origin_realm, &result)
+            .encode_answer(view.header())
+    }
+
+    /// Delivers a TFR's TPDU to its recipient: RP-DATA in a MESSAGE, then the recipient's
+    /// RP-ACK/RP-ERROR (or what stood in its way).
+    async fn mt_deliver(&self, sgd: &Sgd, tfr: &ims_diameter::sgd::Tfr<'_>) -> MtResult {
+        let correlation = tfr.smsmi_correlation_id.as_ref();
+        // MSISDN-less (TS 23.204 §6.0a.2): the recipient by its SIP URI, the sender's along
+        let (to, msisdn_less_from) =
+            match correlation.and_then(|c| c.destination_sip_uri.as_deref()) {
+                Some(uri) => (
+                    self.cfg.numbering.canonical(uri),
+                    correlation
+                        .and_then(|c| c.originating_sip_uri.as_deref())
+                        .map(str::to_string),
+                ),
+                None => match self.cfg.numbering.by_imsi(&tfr.user_name) {
+                    Some(c) => (c, None),
+                    None => {
+                        // an IMSI-derived IMPU registered without a numbering entry
+                        let impu = format!("sip:{}@{}", tfr.user_name, self.cfg.domain);
+                        let c = self.cfg.numbering.canonical(&impu);
+                        if !self
+                            .registered
+                            .lock()
+                            .expect("registered lock")
+                            .contains(&c)
+                        {
+                            return MtResult::UnknownUser;
+                        }
+                        (c, None)
+                    }
+                },
+            };
+        if !self
+            .registered
+            .lock()
+            .expect("registered lock")
+            .contains(&to)
+        {
+            return MtResult::NotRegistered;
+        }
+        let (mr, sc) = {
+            let mut g = self.gw.lock().expect("IP-SM-GW lock");
+            (g.next_rp_mr(), g.sc_address().to_string())
+        };
+        let Some(body) = sgd_map::mt_rp_data(mr, tfr, &sc) else {
+            return MtResult::SipRefused(500);
+        };
+        let (tx, rx) = oneshot::channel();
+        let key = (to.clone(), mr);
+        sgd.pending
+            .lock()
+            .expect("pending lock")
+            .insert(key.clone(), tx);
+        let a = Action {
+            msisdn_less_from,
+            ..sms_action(&to, body)
+        };
+        let code = match self.sms_request(a).await {
+            Some((msg, scscf)) => {
+                bump(&self.counters.sms_sent);
+                self.send(msg, &scscf).await.ok()
+            }
+            None => Some(500),
+        };
+        let forget = || sgd.pending.lock().expect("pending lock").remove(&key);
+        if !code.is_some_and(|c| (200..300).contains(&c)) {
+            bump(&self.counters.sms_failed);
+            forget();
+            return MtResult::of_sip(code);
+        }
+        let mut wait = self
+            .cfg
+            .smsc
+            .as_ref()
+            .map_or(Duration::from_secs(30), |c| c.mt_answer_wait);
+        if let Some(t) = tfr.sm_delivery_timer {
+            wait = wait.min(Duration::from_secs(u64::from(t)));
+        }
+        match tokio::time::timeout(wait, rx).await {
+            Ok(Ok(r)) => r,
+            _ => {
+                forget();
+                MtResult::NoRpAnswer
+            }
+        }
+    }
+}
+
+/// An RP message for `to` with no delivery attempt attached.
+fn sms_action(to: &str, body: Vec<u8>) -> Action {
+    Action {
+        to: to.to_string(),
+        body,
+        msisdn_less_from: None,
+        attempt: None,
+    }
+}
+
 impl ImServer {
     /// Binds the endpoint, loads the store and starts serving.
     pub async fn start(cfg: ImServerConfig) -> Result<ImServer, ImServerError> {
@@ -1948,6 +2287,10 @@ impl ImServer {
             ..EndpointConfig::default()
         })
         .await?;
+        let sgd = match &cfg.smsc {
+            Some(c) => Some(Self::sgd_node(c).await?),
+            None => None,
+        };
         let (outbox, mut out_rx) = mpsc::unbounded_channel::<Action>();
         let tick = cfg.tick;
         let shared = Arc::new(Shared {
@@ -1963,7 +2306,35 @@ impl ImServer {
             stored_im: Mutex::new(stored_im.into()),
             im_store,
             im_seq: AtomicU64::new(0),
+            sgd,
         });
+        if let Some(sgd) = &shared.sgd {
+            // TS 29.338 §6.2.2: the SMS-GMSC's MT-Forward-Short-Message-Request
+            let weak = Arc::downgrade(&shared);
+            let me = (sgd.id.origin_host.clone(), sgd.id.origin_realm.clone());
+            sgd.node.handle(
+                ims_diameter::dict::app::SGD,
+                ims_diameter::dict::command::MT_FORWARD_SHORT_MESSAGE,
+                move |req| {
+                    let weak = weak.clone();
+                    let me = me.clone();
+                    async move {
+                        if let Some(s) = weak.upgrade() {
+                            if let Some(sgd) = &s.sgd {
+                                return Box::pin(s.mt_forward(sgd, req)).await;
+                            }
+                        }
+                        // stopping: DIAMETER_UNABLE_TO_DELIVER
+                        let origin = ims_diameter::Origin {
+                            host: &me.0,
+                            realm: &me.1,
+                            state_id: None,
+                        };
+                        ims_diameter::peer::result_answer(&req.message.view(), 3002, &origin)
+                    }
+                },
+            );
+        }
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(serve(shared.clone(), incoming)));
         let s = shared.clone();
@@ -1990,6 +2361,45 @@ impl ImServer {
             }
         }));
         Ok(ImServer { shared, tasks })
+    }
+
+    /// The Diameter node toward the SMSC ([`ImServerConfig::smsc`]): advertises SGd
+    /// (Vendor-Specific-Application-Id {10415, 16777313}) in CER/CEA, connects to the SMSC and
+    /// keeps reconnecting every 5 s; listens too when the configuration says so.
+    async fn sgd_node(c: &SmscConfig) -> Result<Sgd, ImServerError> {
+        let mut nc = ims_net::diameter::NodeConfig::new(&c.origin_host, &c.origin_realm);
+        nc.applications = vec![ims_diameter::peer::Application::tgpp_auth(
+            ims_diameter::dict::app::SGD,
+        )];
+        nc.request_timeout = c.request_timeout;
+        nc.reconnect_interval = Some(Duration::from_secs(5));
+        nc.connect_timeout = Duration::from_secs(5);
+        let node = ims_net::diameter::Node::new(nc);
+        if let Some(l) = c.listen {
+            node.listen(l)
+                .await
+                .map_err(|e| ImServerError::Diameter(e.to_string()))?;
+        }
+        node.add_peer(&c.host, c.addr);
+        Ok(Sgd {
+            node,
+            id: SgdIdentity {
+                origin_host: c.origin_host.clone(),
+                origin_realm: c.origin_realm.clone(),
+                smsc_host: Some(c.host.clone()),
+                smsc_realm: c.realm.clone(),
+            },
+            pending: Mutex::new(std::collections::HashMap::new()),
+        })
+    }
+
+    /// Waits until the Diameter connection to the SMSC ([`ImServerConfig::smsc`]) is open (CER/CEA
+    /// done), at most `timeout`; false when it is not (or no SMSC is configured).
+    pub async fn wait_smsc(&self, timeout: Duration) -> bool {
+        match (&self.shared.sgd, &self.shared.cfg.smsc) {
+            (Some(sgd), Some(c)) => sgd.node.wait_open(&c.host, timeout).await.is_ok(),
+            _ => false,
+        }
     }
 
     /// The bound address.
@@ -2060,6 +2470,8 @@ impl ImServer {
             large_sent: g(&c.large_sent),
             im_expired: g(&c.im_expired),
             store_refused: g(&c.store_refused),
+            sgd_ofr: g(&c.sgd_ofr),
+            sgd_tfr: g(&c.sgd_tfr),
         }
     }
 
@@ -2075,6 +2487,9 @@ impl ImServer {
     /// Stops the endpoint and the tasks.
     pub fn shutdown(&self) {
         self.shared.endpoint.shutdown();
+        if let Some(sgd) = &self.shared.sgd {
+            sgd.node.shutdown();
+        }
         for t in &self.tasks {
             t.abort();
         }

@@ -137,8 +137,9 @@ pub struct ImSessionConfig {
 /// The anchor's own MSRP relay ([`ImSessionConfig::relay`]).
 #[derive(Debug, Clone, Default)]
 pub struct AnchorRelay {
-    /// The relay's URI without session-id, its host an IP literal
-    /// (`msrp://192.0.2.7:2855;tcp`, or `msrps://…` for TLS to the relay).
+    /// The relay's URI without session-id, its host an IP literal or a name (resolved,
+    /// every address tried) (`msrp://192.0.2.7:2855;tcp`, or `msrps://…` for TLS to the
+    /// relay, whose certificate is then checked against that name).
     pub uri: String,
     /// Digest user name.
     pub user: String,
@@ -370,7 +371,35 @@ type Moved = (Arc<Route>, Leg, bool, Option<Arc<switch::Conn>>);
 #[derive(Debug, Default)]
 struct State {
     calls: HashMap<u64, Call>,
+    /// Our own B legs that came back to us, relayed on ([`Anchor::pass_on`]).
+    passes: HashMap<u64, Pass>,
     next: u64,
+}
+
+/// One of our own B legs that came back to us: a B leg sent to the caller's S-CSCF with
+/// `orig` (an INVITE that reached us with no Route left) gets originating processing there
+/// (TS 24.229 §5.4.3.1), and the caller's originating iFC may send it to us again, now with the
+/// S-CSCF's `odi` Route. Anchoring it again would put a second anchor in the MSRP path; it is
+/// relayed instead, toward the Route set it carries, its SDP (naming our B-side URI) and the
+/// callee's answer unchanged, so the callee's MSRP meets the first anchor directly. Refreshes
+/// on either dialog are answered with the SDP that dialog has; a BYE on one is passed to the
+/// other.
+#[derive(Debug)]
+struct Pass {
+    /// Our B-side MSRP URI its offer carries.
+    uri: String,
+    /// The INVITE that came back (its server transaction, until answered).
+    in_txn: TxnId,
+    /// (Call-ID, From tag) of the dialog that came back.
+    in_key: (String, String),
+    in_dialog: Option<DialogId>,
+    /// The INVITE relaying it on, and its dialog.
+    out_invite: Option<TxnId>,
+    out_dialog: Option<DialogId>,
+    /// The offer (what the onward dialog has) and the callee's answer (what the returning
+    /// dialog has).
+    offer: String,
+    answer: String,
 }
 
 struct Anchor {
@@ -489,7 +518,8 @@ struct RelayStart {
     wr: switch::Wr,
     /// The relay's certificate (`msrps:` relay).
     peer_fp: Option<[u8; 32]>,
-    /// The address we connected to, and the authority of the Use-Path's first URI.
+    /// The relay's authorities ([`switch::authority_key`]): the address we connected to, the
+    /// name its URI gives, and the authority of the Use-Path's first URI.
     dests: Vec<switch::Dest>,
     /// The relay's host and port (for `c=`/`m=`) and the Use-Path.
     host: String,
@@ -535,15 +565,9 @@ fn auth_client(
     )
 }
 
-/// The authority (IP literal and port) of an MSRP URI.
-fn uri_authority(u: &ims_msrp::Uri<'_>) -> Option<SocketAddr> {
-    let ip: std::net::IpAddr = u
-        .host_str()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse()
-        .ok()?;
-    Some(SocketAddr::new(ip, u.port_or_default()))
+/// The switch's key for the authority of an MSRP URI (IP literal or host name, and port).
+fn uri_authority(u: &ims_msrp::Uri<'_>) -> String {
+    switch::authority_key(u.host_str(), u.port_or_default())
 }
 
 /// A connection to a relay, TCP or TLS.
@@ -561,7 +585,7 @@ struct Authed {
     expires: u32,
     /// The relay's certificate (`msrps:` relay).
     peer_fp: Option<[u8; 32]>,
-    /// The address we connected to.
+    /// The address we connected to (its host name resolved).
     at: SocketAddr,
     /// The relay's host (no brackets) and port, and its URI.
     host: String,
@@ -587,10 +611,13 @@ async fn relay_authed(cfg: &AnchorRelay, local: &str) -> Result<Authed, ImSessio
         let h = u.host_str().trim_start_matches('[').trim_end_matches(']');
         (h.to_owned(), u.port_or_default())
     };
-    let at = uri_authority(&relay.uri()).ok_or_else(|| bad("the host is not an IP address"))?;
-    let mut stream = tokio::time::timeout(RELAY_AUTH_WAIT, tokio::net::TcpStream::connect(at))
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    // an IP literal or a host name (resolved, every address tried, all within the wait)
+    let (mut stream, at) = ims_net::msrp::connect_host(&host, port, RELAY_AUTH_WAIT)
         .await
-        .map_err(|_| bad("connect timed out"))??;
+        .map_err(|e| bad(&format!("connect: {e}")))?;
     let _ = stream.set_nodelay(true);
     let mut client = auth_client(cfg, &local, &relay);
     let (use_path, expires, stream, peer_fp) = if relay.uri().is_secure() {
@@ -600,7 +627,9 @@ async fn relay_authed(cfg: &AnchorRelay, local: &str) -> Result<Authed, ImSessio
                 .tls
                 .as_ref()
                 .ok_or_else(|| bad("an msrps relay needs AnchorRelay::tls"))?;
-            let mut s = tokio::time::timeout(RELAY_AUTH_WAIT, tls.connect(stream, None))
+            // a relay named by a host name is checked against that name
+            let name = ims_net::msrp::tls_peer_name(tls, &host);
+            let mut s = tokio::time::timeout(RELAY_AUTH_WAIT, tls.connect(stream, name))
                 .await
                 .map_err(|_| bad("TLS handshake timed out"))??;
             let fp = ims_net::tls::peer_fingerprint(&s).map(|f| *f.as_bytes());
@@ -662,14 +691,19 @@ async fn relay_link(
             (Box::new(rd), Box::new(wr))
         }
     };
-    let mut dests: Vec<switch::Dest> = vec![(a.at, None)];
+    // the relay by the address we reached, by the name its URI gives, and by the authority
+    // of its Use-Path (they differ behind a load balancer or a NAT)
+    let mut dests: Vec<switch::Dest> = vec![(a.at.to_string(), None)];
+    let named = uri_authority(&a.relay.uri());
     let first = a
         .use_path
         .first()
         .and_then(|u| ims_msrp::Uri::parse(u).ok())
-        .and_then(|u| uri_authority(&u));
-    if let Some(f) = first.filter(|f| *f != a.at) {
-        dests.push((f, None));
+        .map(|u| uri_authority(&u));
+    for d in std::iter::once(named).chain(first) {
+        if !dests.iter().any(|k| k.0 == d) {
+            dests.push((d, None));
+        }
     }
     Ok(RelayStart {
         rd,
@@ -884,7 +918,10 @@ async fn sip_loop(anchor: Arc<Anchor>, mut incoming: mpsc::UnboundedReceiver<UaE
                 let answer = match m.method() {
                     Some(ims_sip::Method::Options) => Answer::new(200),
                     Some(ims_sip::Method::Invite | ims_sip::Method::Update) => {
-                        anchor.refresh(dialog.as_ref(), m.body(), &mut moved)
+                        match dialog.as_ref().and_then(|d| anchor.pass_refresh(d)) {
+                            Some(a) => a,
+                            None => anchor.refresh(dialog.as_ref(), m.body(), &mut moved),
+                        }
                     }
                     _ => Answer::new(501),
                 };
@@ -897,11 +934,23 @@ async fn sip_loop(anchor: Arc<Anchor>, mut incoming: mpsc::UnboundedReceiver<UaE
             }
             UaEvent::Cancelled { invite } => {
                 let b = {
-                    let st = anchor.state.lock().expect("state lock");
-                    st.calls
-                        .values()
-                        .find(|c| c.a_txn == invite)
-                        .and_then(|c| c.b_invite)
+                    let mut st = anchor.state.lock().expect("state lock");
+                    let passed = st
+                        .passes
+                        .iter()
+                        .find(|(_, p)| p.in_txn == invite)
+                        .map(|(id, p)| (*id, p.out_invite));
+                    match passed {
+                        Some((id, out)) => {
+                            st.passes.remove(&id);
+                            out
+                        }
+                        None => st
+                            .calls
+                            .values()
+                            .find(|c| c.a_txn == invite)
+                            .and_then(|c| c.b_invite),
+                    }
                 };
                 if let Some(b) = b {
                     let _ = anchor.ep.cancel(b).await;
@@ -910,7 +959,9 @@ async fn sip_loop(anchor: Arc<Anchor>, mut incoming: mpsc::UnboundedReceiver<UaE
             UaEvent::DialogConfirmed(d) => {
                 let mut st = anchor.state.lock().expect("state lock");
                 let key = (d.call_id.clone(), d.remote_tag.clone());
-                if let Some(c) = st.calls.values_mut().find(|c| c.a_key == key) {
+                if let Some(p) = st.passes.values_mut().find(|p| p.in_key == key) {
+                    p.in_dialog = Some(d);
+                } else if let Some(c) = st.calls.values_mut().find(|c| c.a_key == key) {
                     c.a_dialog = Some(d);
                 }
             }
@@ -1198,6 +1249,9 @@ impl Anchor {
     }
 
     async fn on_invite(self: Arc<Self>, txn: TxnId, msg: ims_sip::OwnedMessage) {
+        if let Some(uri) = self.comes_back(&msg) {
+            return self.pass_on(txn, msg, uri).await;
+        }
         if self
             .relay
             .as_ref()
@@ -1673,8 +1727,217 @@ impl Anchor {
         }
     }
 
+    /// The B-side URI of ours an INVITE offers when it is one of our own B legs coming back
+    /// ([`Pass`]): the last URI of its MSRP path is ours, on the B leg of a live session.
+    fn comes_back(&self, msg: &ims_sip::OwnedMessage) -> Option<String> {
+        let m = msg.as_message();
+        let sdp = Sdp::parse(m.body()).ok()?;
+        let last = msrp_media(&sdp)?.path.pop()?;
+        self.switch.is_our_b_side(&last).then_some(last)
+    }
+
+    /// Relays one of our own B legs that came back ([`Pass`]) toward the Route set it
+    /// carries after our own entry (the S-CSCF's `odi`); without one, or when that B leg came
+    /// back once already, 482 (a loop).
+    async fn pass_on(self: Arc<Self>, txn: TxnId, msg: ims_sip::OwnedMessage, uri: String) {
+        let m = msg.as_message();
+        let rest = remaining_routes(&m, &self.ep.local_addr());
+        let again = self
+            .state
+            .lock()
+            .expect("state lock")
+            .passes
+            .values()
+            .any(|p| p.uri == uri);
+        if rest.is_empty() || again {
+            return self
+                .reject(txn, 482, "our own B leg came back with nowhere to go")
+                .await;
+        }
+        if m.max_forwards().ok().flatten() == Some(0) {
+            return self.reject(txn, 483, "too many hops").await;
+        }
+        let (Some(ruri), Some(from), Some(to)) = (
+            m.request_uri_str(),
+            m.header_str("From"),
+            m.header_str("To"),
+        ) else {
+            return self.reject(txn, 400, "missing headers").await;
+        };
+        let in_key = (
+            m.call_id()
+                .ok()
+                .flatten()
+                .map(|c| c.as_str().to_owned())
+                .unwrap_or_default(),
+            m.from()
+                .ok()
+                .flatten()
+                .and_then(|f| f.tag().map(str::to_owned))
+                .unwrap_or_default(),
+        );
+        let mut headers: Vec<(String, String)> =
+            rest.iter().map(|r| ("Route".into(), r.clone())).collect();
+        for h in COPIED_HEADERS {
+            for v in m.headers_named(h) {
+                headers.push((h.to_string(), v.value().trim().to_string()));
+            }
+        }
+        let hop = crate::cscf::uri_of(&rest[0]);
+        let located = self.ep.locate(&hop).await.ok();
+        let Some(remote) = located.and_then(|t| t.first().copied()) else {
+            return self.reject(txn, 404, "cannot locate the next hop").await;
+        };
+        let offer = String::from_utf8_lossy(m.body()).into_owned();
+        let params = InviteParams {
+            request_uri: ruri.to_owned(),
+            from: strip_params(from),
+            to: strip_params(to),
+            remote,
+            headers,
+            body: Some(("application/sdp".into(), offer.clone().into_bytes())),
+        };
+        drop(m);
+        let id = {
+            let mut st = self.state.lock().expect("state lock");
+            st.next += 1;
+            let id = st.next;
+            st.passes.insert(
+                id,
+                Pass {
+                    uri,
+                    in_txn: txn,
+                    in_key,
+                    in_dialog: None,
+                    out_invite: None,
+                    out_dialog: None,
+                    offer,
+                    answer: String::new(),
+                },
+            );
+            id
+        };
+        let mut inv = match self.ep.invite(params).await {
+            Ok(t) => t,
+            Err(e) => {
+                self.state.lock().expect("state lock").passes.remove(&id);
+                return self.reject(txn, 500, &format!("relayed INVITE: {e}")).await;
+            }
+        };
+        if let Some(p) = self.state.lock().expect("state lock").passes.get_mut(&id) {
+            p.out_invite = Some(inv.txn);
+        }
+        let mut relayed_1xx = Vec::new();
+        loop {
+            let r = match inv.next().await {
+                Some(Ok(r)) => r,
+                Some(Err(e)) => {
+                    self.state.lock().expect("state lock").passes.remove(&id);
+                    let code = if matches!(e, NetError::Timeout) {
+                        408
+                    } else {
+                        502
+                    };
+                    return self
+                        .reject(txn, code, "no answer to the relayed INVITE")
+                        .await;
+                }
+                None => {
+                    self.state.lock().expect("state lock").passes.remove(&id);
+                    return self
+                        .reject(txn, 408, "no answer to the relayed INVITE")
+                        .await;
+                }
+            };
+            let m = r.as_message();
+            let code = m.status().unwrap_or(0);
+            if code < 200 {
+                if code > 100 && !relayed_1xx.contains(&code) {
+                    relayed_1xx.push(code);
+                    let _ = self.ep.respond(txn, Answer::new(code)).await;
+                }
+                continue;
+            }
+            if code >= 300 {
+                self.state.lock().expect("state lock").passes.remove(&id);
+                let mut ans = Answer::new(code);
+                for h in ["Retry-After", "Warning", "Reason"] {
+                    if let Some(v) = m.header_str(h) {
+                        ans = ans.header(h, v);
+                    }
+                }
+                let _ = self.ep.respond(txn, ans).await;
+                return;
+            }
+            let answer = String::from_utf8_lossy(m.body()).into_owned();
+            let out_dialog = DialogId::of_received_response(&m);
+            let known = {
+                let mut st = self.state.lock().expect("state lock");
+                st.passes.get_mut(&id).map(|p| {
+                    p.out_dialog = out_dialog.clone();
+                    p.answer = answer.clone();
+                })
+            };
+            drop(m);
+            if known.is_none() {
+                // the returning INVITE was cancelled meanwhile
+                if let Some(d) = &out_dialog {
+                    let _ = self.ep.bye(d).await;
+                }
+                return;
+            }
+            let ans = Answer::new(200).body("application/sdp", answer);
+            let _ = self.ep.respond(txn, ans).await;
+            return;
+        }
+    }
+
+    /// A refresh (re-INVITE, UPDATE) on a dialog of a [`Pass`]: 200 with the SDP that dialog
+    /// has (nothing is renegotiated through it); `None`: not a pass's dialog.
+    fn pass_refresh(&self, d: &DialogId) -> Option<Answer> {
+        let st = self.state.lock().expect("state lock");
+        st.passes.values().find_map(|p| {
+            let returning = p.in_dialog.as_ref() == Some(d)
+                || (p.in_key.0 == d.call_id && p.in_key.1 == d.remote_tag);
+            let sdp = if returning {
+                &p.answer
+            } else if p.out_dialog.as_ref() == Some(d) {
+                &p.offer
+            } else {
+                return None;
+            };
+            Some(Answer::new(200).body("application/sdp", sdp.clone()))
+        })
+    }
+
+    /// A BYE on one dialog of a [`Pass`] is passed to the other; false: not a pass's dialog.
+    async fn pass_ended(&self, d: &DialogId) -> bool {
+        let found = {
+            let mut st = self.state.lock().expect("state lock");
+            let id = st.passes.iter().find_map(|(id, p)| {
+                let returning = p.in_dialog.as_ref() == Some(d)
+                    || (p.in_key.0 == d.call_id && p.in_key.1 == d.remote_tag);
+                (returning || p.out_dialog.as_ref() == Some(d)).then_some((*id, returning))
+            });
+            id.and_then(|(id, returning)| st.passes.remove(&id).map(|p| (p, returning)))
+        };
+        let Some((p, returning)) = found else {
+            return false;
+        };
+        let other = if returning { p.out_dialog } else { p.in_dialog };
+        if let Some(o) = other {
+            if let Ok(t) = self.ep.bye(&o).await {
+                let _ = t.final_response().await;
+            }
+        }
+        true
+    }
+
     /// A BYE ended one leg: BYE the other, let the pipes drain, then cut them.
     async fn end_by_dialog(self: Arc<Self>, d: &DialogId) {
+        if self.pass_ended(d).await {
+            return;
+        }
         let found = {
             let st = self.state.lock().expect("state lock");
             st.calls.iter().find_map(|(id, c)| {

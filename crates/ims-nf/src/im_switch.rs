@@ -238,8 +238,22 @@ impl Conn {
     }
 }
 
-/// Where we connect: the authority and, for `msrps:`, the fingerprint the party's SDP gave.
-pub(super) type Dest = (SocketAddr, Option<[u8; 32]>);
+/// Where we connect: the authority ([`authority_key`]: `host:port` as the URI names it, a
+/// host name or an IP literal) and, for `msrps:`, the fingerprint the party's SDP gave.
+pub(super) type Dest = (String, Option<[u8; 32]>);
+
+/// How long a connection we open may take: the host name resolved and every address tried.
+const CONNECT: Duration = Duration::from_secs(10);
+
+/// The key of an authority: an IP literal in its canonical form (`1.2.3.4:5`, `[::1]:5`), a
+/// host name in lower case (`name:5`).
+pub(super) fn authority_key(host: &str, port: u16) -> String {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => SocketAddr::new(ip, port).to_string(),
+        Err(_) => format!("{}:{port}", host.to_ascii_lowercase()),
+    }
+}
 
 /// What a session side is bound to.
 #[derive(Debug, Clone)]
@@ -435,6 +449,19 @@ fn other(leg: Leg) -> Leg {
     }
 }
 
+/// Reserves `c` for a side about to bind to it (a release meanwhile does not close it under
+/// us); `key`: the authority it is known by from now on (a connection found by one of the
+/// addresses a name resolved to is reused by that name next time).
+fn reserve(c: &Arc<Conn>, out: &mut HashMap<Dest, Arc<Conn>>, key: Option<&Dest>) -> Arc<Conn> {
+    if let Some(k) = key {
+        if !c.relay.load(Ordering::Acquire) {
+            out.entry(k.clone()).or_insert_with(|| c.clone());
+        }
+    }
+    c.bound.fetch_add(1, Ordering::AcqRel);
+    c.clone()
+}
+
 /// Puts the side on its connection's ready list when it has frames queued.
 fn kick(route: &Arc<Route>, leg: Leg) {
     let side = route.side(leg);
@@ -526,6 +553,9 @@ struct Stream {
     route: Arc<Route>,
     /// The sender's side.
     leg: Leg,
+    /// Where the responses to the pieces go (the first From-Path URI); `None`: the sender
+    /// wants none.
+    back: Option<String>,
     head: Head,
     /// Where the next piece starts in the message (from 1).
     pos: u64,
@@ -561,18 +591,32 @@ pub(super) struct Switch {
 }
 
 /// The session named by a request or response: the session-id of the last To-Path URI.
+#[cfg(test)]
 pub(super) fn session_of(h: &Head) -> Option<String> {
     h.to_path()
         .ok()
         .and_then(|p| p.last().and_then(|u| u.session_id().map(str::to_owned)))
 }
 
-fn authority_of(uri: &str) -> Option<SocketAddr> {
+/// What the switch reads of a request's paths, each parsed once per frame ([`addressed`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Addressed<'h> {
+    /// The session-id of the last To-Path URI (our URI on the sender's leg): the session.
+    pub(super) sid: Option<&'h str>,
+    /// The first From-Path URI: the To-Path of a response.
+    pub(super) back: &'h str,
+    /// The request gets a response (not a REPORT, not `Failure-Report: no`).
+    pub(super) answerable: bool,
+}
+
+/// The host (no brackets) and port of an MSRP URI.
+fn authority_of(uri: &str) -> Option<(String, u16)> {
     let u = ims_msrp::Uri::parse(uri).ok()?;
-    let port = u.port_or_default();
     let host = u.host_str().trim_start_matches('[').trim_end_matches(']');
-    let ip: std::net::IpAddr = host.parse().ok()?;
-    Some(SocketAddr::new(ip, port))
+    if host.is_empty() {
+        return None;
+    }
+    Some((host.to_owned(), u.port_or_default()))
 }
 
 /// A request head rewritten for the next leg: new transaction id, To-Path and From-Path;
@@ -635,14 +679,35 @@ fn rewrite_head(h: &Head, tid: &str, to: &str, from: &str, range: Option<&str>) 
 
 /// The status a request gets from the switch itself before any session lookup: 400 for a
 /// malformed head, 501 for a method the switch does not forward (RFC 4975 §7.3, §10).
+#[cfg(test)]
 pub(super) fn precheck(h: &Head) -> Option<u16> {
-    if h.fault().is_some() || h.to_path().is_err() || h.from_path().is_err() {
-        return Some(400);
+    addressed(h).err()
+}
+
+/// A request's paths, each parsed once ([`Addressed`]); `Err`: the status the switch itself
+/// gives it before any session lookup — 400 for a malformed head (a fault, a To-Path or
+/// From-Path that does not parse), 501 for a method the switch does not forward (RFC 4975
+/// §7.3, §10).
+pub(super) fn addressed(h: &Head) -> Result<Addressed<'_>, u16> {
+    if h.fault().is_some() {
+        return Err(400);
     }
-    match h.method() {
-        Some(MsrpMethod::Send | MsrpMethod::Report) => None,
-        _ => Some(501),
+    let (Ok(to), Ok(from)) = (h.to_path(), h.from_path()) else {
+        return Err(400);
+    };
+    let (Some(last), Some(first)) = (to.last(), from.first()) else {
+        return Err(400);
+    };
+    let method = h.method();
+    if !matches!(method, Some(MsrpMethod::Send | MsrpMethod::Report)) {
+        return Err(501);
     }
+    Ok(Addressed {
+        sid: last.session_id(),
+        back: first.as_str(),
+        answerable: method != Some(MsrpMethod::Report)
+            && h.failure_report().unwrap_or_default() != FailureReport::No,
+    })
 }
 
 /// Whether a refused request gets a response (not a REPORT, not `Failure-Report: no`).
@@ -691,6 +756,17 @@ impl Switch {
     pub(super) fn with_identity(mut self, id: Option<ims_net::tls::Identity>) -> Switch {
         self.identity = id;
         self
+    }
+
+    /// Whether `uri` is our own URI on the B leg of a live session (the URI we offered to
+    /// its callee).
+    pub(super) fn is_our_b_side(&self, uri: &str) -> bool {
+        let Some(sid) = ims_msrp::Uri::parse(uri).ok().and_then(|u| u.session_id()) else {
+            return false;
+        };
+        let r = self.routes.lock().expect("routes lock");
+        r.get(sid)
+            .is_some_and(|(route, leg)| *leg == Leg::B && route.side(Leg::B).uri == uri)
     }
 
     /// Makes the session's two session-ids known.
@@ -787,16 +863,16 @@ impl Switch {
         dests: &[Dest],
         peer_fp: Option<[u8; 32]>,
     ) -> Arc<Conn> {
-        let c = self.conn_io(r, w, dests.first().copied(), peer_fp);
+        let c = self.conn_io(r, w, dests.first().cloned(), peer_fp);
         c.relay.store(true, Ordering::Release);
         // a reservation never given back: not closed when its last session ends
         c.bound.fetch_add(1, Ordering::AcqRel);
         let mut out = self.outgoing.lock().await;
         let mut known = self.relay_dests.lock().expect("relay dests lock");
         for d in dests {
-            out.insert(*d, c.clone());
+            out.insert(d.clone(), c.clone());
             if !known.iter().any(|k| k.0 == d.0) {
-                known.push(*d);
+                known.push(d.clone());
             }
         }
         c
@@ -983,50 +1059,43 @@ impl Switch {
         let side = route.side(leg);
         let path = side.path();
         let first = path.split(' ').next().unwrap_or("");
-        let addr = authority_of(first).ok_or_else(|| {
+        let (host, port) = authority_of(first).ok_or_else(|| {
             std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
-                "the party's MSRP URI is not an IP address",
+                "the party's MSRP URI names no host",
             )
         })?;
-        let dest: Dest = (addr, side.tls());
-        let conn = {
+        let dest: Dest = (authority_key(&host, port), side.tls());
+        let retired = side.retired.lock().expect("retired lock").clone();
+        let deadline = tokio::time::Instant::now() + CONNECT;
+        // a live connection to that authority (or our relay's link) by the name the URI
+        // gives; else the name is resolved (outside the lock: the resolver may take a while)
+        // and one of its addresses may be our relay's, or one we are connected to already
+        let known = {
             let mut out = self.outgoing.lock().await;
-            let retired = side.retired.lock().expect("retired lock").clone();
-            let to_relay = self
-                .relay_dests
-                .lock()
-                .expect("relay dests lock")
-                .iter()
-                .any(|d| d.0 == addr);
-            // toward our relay: its link, whatever the party's transport (RFC 4976: the
-            // party's TLS ends at the relay)
-            let live = if to_relay {
-                out.iter()
-                    .find(|(d, c)| d.0 == addr && c.relay.load(Ordering::Acquire))
-                    .map(|(_, c)| c)
-            } else {
-                out.get(&dest)
+            self.live(&out, &dest, &[], &retired)?
+                .map(|c| reserve(&c, &mut out, None))
+        };
+        let conn = match known {
+            Some(c) => c,
+            None => {
+                let addrs =
+                    tokio::time::timeout_at(deadline, ims_net::msrp::resolve_host(&host, port))
+                        .await
+                        .map_err(|_| {
+                            std::io::Error::new(std::io::ErrorKind::TimedOut, "name resolution")
+                        })??;
+                let keys: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+                let mut out = self.outgoing.lock().await;
+                match self.live(&out, &dest, &keys, &retired)? {
+                    Some(c) => reserve(&c, &mut out, Some(&dest)),
+                    None => {
+                        let c = self.open(&addrs, &dest, deadline).await?;
+                        out.insert(dest.clone(), c.clone());
+                        reserve(&c, &mut out, None)
+                    }
+                }
             }
-            .filter(|c| !c.is_closed() && !retired.contains(&c.id))
-            .cloned();
-            let c = match live {
-                Some(c) => c,
-                None if to_relay => {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::NotConnected,
-                        "the link to our MSRP relay is down",
-                    ))
-                }
-                None => {
-                    let c = self.open(dest).await?;
-                    out.insert(dest, c.clone());
-                    c
-                }
-            };
-            // reserved: a release meanwhile does not close it under us
-            c.bound.fetch_add(1, Ordering::AcqRel);
-            c
         };
         let res = self.bind_send(&conn, side, &path).await;
         let (bound, fresh) = match res {
@@ -1051,15 +1120,66 @@ impl Switch {
         Ok(())
     }
 
-    /// Opens a connection toward `dest`: TCP, or TLS when the party's SDP gave a fingerprint
-    /// (we are the TLS client; its certificate must have that fingerprint, and ours is
-    /// presented when it asks).
-    async fn open(self: &Arc<Self>, dest: Dest) -> std::io::Result<Arc<Conn>> {
-        let s = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(dest.0))
-            .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect"))??;
+    /// The live connection that carries a side toward `dest` (`keys`: the addresses its host
+    /// name resolved to, `ip:port`): toward our relay (`dest` or one of `keys` is one of its
+    /// authorities) its link, whatever the party's transport (RFC 4976: the party's TLS ends
+    /// at the relay) — an error while the link is down; else a connection we opened to the
+    /// same authority (by name, or by one of its addresses) with the same TLS peer.
+    fn live(
+        &self,
+        out: &HashMap<Dest, Arc<Conn>>,
+        dest: &Dest,
+        keys: &[String],
+        retired: &[u64],
+    ) -> std::io::Result<Option<Arc<Conn>>> {
+        let names = |k: &str| k == dest.0 || keys.iter().any(|a| a == k);
+        let to_relay = self
+            .relay_dests
+            .lock()
+            .expect("relay dests lock")
+            .iter()
+            .any(|d| names(&d.0));
+        let usable = |c: &&Arc<Conn>| !c.is_closed() && !retired.contains(&c.id);
+        if to_relay {
+            return out
+                .iter()
+                .find(|(d, c)| names(&d.0) && c.relay.load(Ordering::Acquire))
+                .map(|(_, c)| c)
+                .filter(usable)
+                .cloned()
+                .map(Some)
+                .ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::NotConnected,
+                        "the link to our MSRP relay is down",
+                    )
+                });
+        }
+        if let Some(c) = out.get(dest).filter(usable) {
+            return Ok(Some(c.clone()));
+        }
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        Ok(out
+            .iter()
+            .find(|(d, c)| d.1 == dest.1 && names(&d.0) && usable(c))
+            .map(|(_, c)| c.clone()))
+    }
+
+    /// Opens a connection toward `dest` (`addrs`: its addresses, each tried in turn, all
+    /// before `deadline`): TCP, or TLS when the party's SDP gave a fingerprint (we are the
+    /// TLS client; its certificate must have that fingerprint, and ours is presented when it
+    /// asks).
+    async fn open(
+        self: &Arc<Self>,
+        addrs: &[SocketAddr],
+        dest: &Dest,
+        deadline: tokio::time::Instant,
+    ) -> std::io::Result<Arc<Conn>> {
+        let (s, _) = ims_net::msrp::connect_any(addrs, deadline).await?;
         let Some(_fp) = dest.1 else {
-            return Ok(self.conn(s, Some(dest)));
+            return Ok(self.conn(s, Some(dest.clone())));
         };
         #[cfg(feature = "tls")]
         {
@@ -1068,14 +1188,14 @@ impl Switch {
             let trust = Trust::fingerprints([Fingerprint::from_bytes(_fp)]);
             let cfg = TlsConfig::new(self.identity.clone(), trust, ClientAuth::None)
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-            let tls = tokio::time::timeout(Duration::from_secs(10), cfg.connect(s, None))
+            let tls = tokio::time::timeout(CONNECT, cfg.connect(s, None))
                 .await
                 .map_err(|_| {
                     std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake")
                 })??;
             let fp = ims_net::tls::peer_fingerprint(&tls).map(|f| *f.as_bytes());
             let (r, w) = tokio::io::split(tls);
-            Ok(self.conn_io(Box::new(r), Box::new(w), Some(dest), fp))
+            Ok(self.conn_io(Box::new(r), Box::new(w), Some(dest.clone()), fp))
         }
         #[cfg(not(feature = "tls"))]
         {
@@ -1154,11 +1274,13 @@ impl Switch {
                         self.response(&f.head);
                         continue;
                     }
-                    let Some((route, leg)) = self.route(&conn, &f.head) else {
+                    let Some((route, leg, a)) = self.route(&conn, &f.head) else {
                         continue;
                     };
                     let dest = route.side(other(leg));
-                    let tid = self.register(&conn, &f.head, &route, leg, false);
+                    let back = a.answerable.then_some(a.back);
+                    let tid =
+                        self.register(&conn, f.head.transaction_id(), back, &route, leg, false);
                     let to = dest.path();
                     let head = rewrite_request(&f.head, &tid, &to, &dest.uri);
                     let tail = end_line(&tid, f.flag, f.head.has_content_stuff());
@@ -1169,7 +1291,7 @@ impl Switch {
                     buf.extend_from_slice(&head);
                     buf.extend_from_slice(&f.body);
                     buf.extend_from_slice(&tail);
-                    let wants = answerable(&f.head).then_some(tid);
+                    let wants = a.answerable.then_some(tid);
                     self.forward(&conn, &route, other(leg), buf.freeze(), wants, Some(to))
                         .await;
                 }
@@ -1178,11 +1300,13 @@ impl Switch {
                     if !h.is_request() {
                         continue;
                     }
-                    if let Some((route, leg)) = self.route(&conn, &h) {
+                    if let Some((route, leg, a)) = self.route(&conn, &h) {
                         let range = h.byte_range().ok().flatten();
+                        let back = a.answerable.then(|| a.back.to_owned());
                         streaming = Some(Stream {
                             route,
                             leg,
+                            back,
                             pos: range.map_or(1, |r| r.start.max(1)),
                             total: range
                                 .and_then(|r| r.total)
@@ -1252,7 +1376,14 @@ impl Switch {
         last: bool,
     ) {
         let dest = s.route.side(other(s.leg));
-        let tid = self.register(conn, &s.head, &s.route, s.leg, !last);
+        let tid = self.register(
+            conn,
+            s.head.transaction_id(),
+            s.back.as_deref(),
+            &s.route,
+            s.leg,
+            !last,
+        );
         let len = body.len() as u64;
         let end = (s.pos + len).saturating_sub(1).max(s.pos);
         let range = format!("{}-{}/{}", s.pos, end, s.total);
@@ -1265,7 +1396,7 @@ impl Switch {
         buf.extend_from_slice(&head);
         buf.extend_from_slice(&body);
         buf.extend_from_slice(&tail);
-        let wants = answerable(&s.head).then_some(tid);
+        let wants = s.back.is_some().then_some(tid);
         if !self
             .forward(conn, &s.route, other(s.leg), buf.freeze(), wants, Some(to))
             .await
@@ -1403,14 +1534,15 @@ impl Switch {
         fwd.answer(code, h.comment());
     }
 
-    /// The session a request arriving on `conn` belongs to, and its side. `None`: refused
-    /// (answered here when answerable).
-    fn route(&self, conn: &Arc<Conn>, h: &Head) -> Option<(Arc<Route>, Leg)> {
-        let code = match precheck(h) {
-            Some(c) => c,
-            None => {
-                let found = session_of(h)
-                    .and_then(|sid| self.routes.lock().expect("routes lock").get(&sid).cloned());
+    /// The session a request arriving on `conn` belongs to, its side, and what was read of
+    /// its paths. `None`: refused (answered here when answerable).
+    fn route<'h>(&self, conn: &Arc<Conn>, h: &'h Head) -> Option<(Arc<Route>, Leg, Addressed<'h>)> {
+        let code = match addressed(h) {
+            Err(c) => c,
+            Ok(a) => {
+                let found = a
+                    .sid
+                    .and_then(|sid| self.routes.lock().expect("routes lock").get(sid).cloned());
                 match found {
                     // the session is bound to this connection (or now binds to it)
                     Some((route, leg)) => {
@@ -1419,7 +1551,7 @@ impl Switch {
                             if fresh {
                                 kick(&route, leg);
                             }
-                            return Some((route, leg));
+                            return Some((route, leg, a));
                         }
                         481
                     }
@@ -1436,27 +1568,23 @@ impl Switch {
     }
 
     /// Gives a request we forward from the `leg` side a new transaction id, remembering where
-    /// its response goes when the sender wants one.
+    /// its response goes (`back`: the first From-Path URI) when the sender wants one.
     fn register(
         &self,
         conn: &Arc<Conn>,
-        h: &Head,
+        tid_in: &str,
+        back: Option<&str>,
         route: &Route,
         leg: Leg,
         partial: bool,
     ) -> String {
         let tid = random_id(12);
-        if answerable(h) {
-            let to = h
-                .from_path()
-                .ok()
-                .and_then(|p| p.first().map(|u| u.as_str().to_owned()))
-                .unwrap_or_default();
+        if let Some(back) = back {
             self.pending.lock().expect("pending lock").insert(
                 tid.clone(),
                 Fwd {
-                    tid: h.transaction_id().to_owned(),
-                    to,
+                    tid: tid_in.to_owned(),
+                    to: back.to_owned(),
                     from: route.side(leg).uri.clone(),
                     back: conn.clone(),
                     partial,

@@ -15,6 +15,9 @@ use ims_sms::{
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+#[path = "ipsmgw_sgd.rs"]
+pub mod sgd;
+
 /// The MIME type of an SMS over IP body.
 pub const CONTENT_TYPE: &str = "application/vnd.3gpp.sms";
 
@@ -552,6 +555,18 @@ impl<S: SmsStore> IpSmGw<S> {
     fn mr(&mut self) -> u8 {
         self.next_mr = self.next_mr.wrapping_add(1);
         self.next_mr
+    }
+
+    /// A fresh RP-Message-Reference for an MT RP-DATA sent outside the store (an SGd TFR's
+    /// delivery, [`sgd`]), from the counter the stored messages' attempts use, so the two do
+    /// not name the same reference at once.
+    pub fn next_rp_mr(&mut self) -> u8 {
+        self.mr()
+    }
+
+    /// The service centre address of MT RP-DATA ([`IpSmGwConfig::sc_address`]).
+    pub fn sc_address(&self) -> &str {
+        &self.cfg.sc_address
     }
 
     /// The messages ([`StoredSms::id`]) whose stored record the last call (`receive…`,

@@ -676,11 +676,17 @@ impl Subs {
                 e.remove();
             }
         }
-        // the last subscription from that contact: forget the shared copy
-        if std::sync::Arc::strong_count(&sub.remote_target) == 2 {
-            self.targets.remove(&*sub.remote_target);
-        }
+        self.release_target(&sub.remote_target);
         Some(*sub)
+    }
+
+    /// Forgets the shared copy of a contact URI when the subscription leaving (the holder of
+    /// `target`) was the last one from that contact.
+    fn release_target(&mut self, target: &std::sync::Arc<str>) {
+        // held by `targets` and by the subscription leaving only
+        if std::sync::Arc::strong_count(target) == 2 {
+            self.targets.remove(&**target);
+        }
     }
 
     /// The dialogs of the subscriptions whose expiry is at or before `now`, earliest first.
@@ -878,24 +884,23 @@ impl Notifier {
             version,
             notified,
         };
-        self.subs.insert(sub);
+        // the new state replaces the dialog's old one (a refresh's)
+        self.subs.remove(&key);
         let response = ims_sip::ResponseBuilder::from_request_with_tag(req, 200, Some(&local_tag))
             .header("Contact", format!("<{}>", self.contact))
             .header("Expires", expires.to_string())
             .to_vec();
-        // the immediate NOTIFY: full state, or the final one for an unsubscribe
+        // the immediate NOTIFY: full state, or the final one for an unsubscribe (which is not
+        // kept)
+        let regs = record
+            .map(|r| registrations(r, None, now))
+            .unwrap_or_default();
         let notify = if expires == 0 {
-            let s = self.subs.remove(&key).expect("inserted above");
-            let regs = record
-                .map(|r| registrations(r, None, now))
-                .unwrap_or_default();
-            Some(self.notify(s, regs, now, Some("timeout"), true).0)
+            let (n, s) = self.notify(sub, regs, now, Some("timeout"), true);
+            self.subs.release_target(&s.remote_target);
+            Some(n)
         } else {
-            let regs = record
-                .map(|r| registrations(r, None, now))
-                .unwrap_or_default();
-            let s = self.subs.remove(&key).expect("inserted above");
-            let (n, s) = self.notify(s, regs, now, None, true);
+            let (n, s) = self.notify(sub, regs, now, None, true);
             self.subs.insert(s);
             Some(n)
         };
@@ -1556,6 +1561,17 @@ Route: <sip:c.example.org;lr>\r\nMax-Forwards"
         );
         // unsubscribe (Expires: 0): 200 and a final NOTIFY
         n.subscribe(&m, Some(&rec), 1000, "t1");
+        assert_eq!(n.subs.targets.len(), 1);
+        // a refresh keeps the one subscription and the one shared contact URI
+        let refresh = subscribe(";tag=t1");
+        let o = n.subscribe(
+            &ims_sip::parse_datagram(&refresh).unwrap(),
+            Some(&rec),
+            1000,
+            "x",
+        );
+        assert_eq!(o.status, 200);
+        assert_eq!((n.subs.len(), n.subs.targets.len()), (1, 1));
         let unsub = String::from_utf8(subscribe(";tag=t1"))
             .unwrap()
             .replace("Expires: 600", "Expires: 0");
@@ -1569,6 +1585,8 @@ Route: <sip:c.example.org;lr>\r\nMax-Forwards"
         let (state, _) = notify_of(&o.notify.unwrap());
         assert_eq!(state, "terminated;reason=timeout");
         assert!(n.is_empty());
+        // nobody subscribes from that contact any more: its shared URI is gone too
+        assert!(n.subs.targets.is_empty());
         // expiry of the subscription
         let o = n.subscribe(&m, Some(&rec), 1000, "t1");
         // a failed NOTIFY ends it

@@ -229,6 +229,11 @@ pub struct CoreOptions {
     /// the caller's; the tasks of one group hand work to each other without waking another
     /// thread, and the groups meet only at the P-CSCF's SIP hops and its Rx connection.
     pub pcscf_runtime: Option<tokio::runtime::Handle>,
+    /// The IM server's own MSRP relay (RFC 4976): the session anchor reaches every party
+    /// through it ([`crate::im_session::ImSessionConfig::relay`]) and so do the IM server's
+    /// large-mode deliveries ([`crate::im_server::ImServerConfig::msrp_relay`]); `None`:
+    /// parties reach the anchor's listener directly.
+    pub im_msrp_relay: Option<crate::im_session::AnchorRelay>,
 }
 
 /// How long the I-CSCF waits by default for an S-CSCF's final response to a REGISTER before it
@@ -293,6 +298,12 @@ impl CoreOptions {
     /// The P-CSCF on `rt` ([`CoreOptions::pcscf_runtime`]).
     pub fn with_pcscf_runtime(mut self, rt: tokio::runtime::Handle) -> CoreOptions {
         self.pcscf_runtime = Some(rt);
+        self
+    }
+
+    /// The IM server's MSRP relay ([`CoreOptions::im_msrp_relay`]).
+    pub fn with_im_msrp_relay(mut self, relay: crate::im_session::AnchorRelay) -> CoreOptions {
+        self.im_msrp_relay = Some(relay);
         self
     }
 
@@ -361,14 +372,36 @@ fn origin_state_id() -> u32 {
 }
 
 /// 16 octets of randomness from the OS (for RANDs and nonce salts): `/dev/urandom`, or the
-/// standard library's randomly keyed hasher where that file does not exist.
+/// standard library's randomly keyed hasher where that file does not exist. Each thread reads
+/// the file 4 KiB at a time and hands the bytes out once each (one open/read/close per 256
+/// calls instead of per call).
 pub fn random16() -> [u8; 16] {
+    use std::cell::RefCell;
     use std::io::Read;
+    const POOL: usize = 4096;
+    thread_local! {
+        /// Bytes read from `/dev/urandom` and the offset of the first one not handed out yet.
+        static POOLED: RefCell<(Box<[u8; POOL]>, usize)> =
+            RefCell::new((Box::new([0u8; POOL]), POOL));
+    }
     let mut out = [0u8; 16];
-    if std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut out))
-        .is_ok()
-    {
+    let pooled = POOLED.with(|p| {
+        let mut p = p.borrow_mut();
+        let (buf, at) = &mut *p;
+        if *at + 16 > POOL {
+            let filled = std::fs::File::open("/dev/urandom")
+                .and_then(|mut f| f.read_exact(&mut buf[..]))
+                .is_ok();
+            if !filled {
+                return false;
+            }
+            *at = 0;
+        }
+        out.copy_from_slice(&buf[*at..*at + 16]);
+        *at += 16;
+        true
+    });
+    if pooled {
         return out;
     }
     use std::collections::hash_map::RandomState;
@@ -1288,7 +1321,7 @@ impl ImsCore {
             embedded_peers.extend(parts.embedded_peer);
         }
         if cfg.roles.im {
-            let (im, anchor) = start_im(&cfg).await?;
+            let (im, anchor) = start_im(&cfg, options.im_msrp_relay.clone()).await?;
             core.im = Some(im);
             core.im_session = anchor;
         }
@@ -1449,6 +1482,7 @@ impl ImsCore {
 /// terminating side too).
 async fn start_im(
     cfg: &CoreConfig,
+    relay: Option<crate::im_session::AnchorRelay>,
 ) -> Result<
     (
         crate::im_server::ImServer,
@@ -1478,6 +1512,8 @@ async fn start_im(
     im.numbering = Numbering::from_sets(sets.iter().map(Vec::as_slice));
     im.store = cfg.im.store.clone();
     im.network_imdn = cfg.im.network_imdn;
+    // the anchor and the large-mode deliveries reach parties through the same relay
+    im.msrp_relay = relay.clone();
     if !cfg.im.sessions {
         return Ok((ImServer::start(im).await?, None));
     }
@@ -1490,6 +1526,7 @@ async fn start_im(
         // a B leg of an INVITE that came with no Route left goes to the S-CSCF that registered
         // the caller at the IM server (TS 24.229 §5.7.3), e.g. another S-CSCF of the I-CSCF's
         serving: Some(server.serving_scscf()),
+        relay,
         ..ImSessionConfig::default()
     }
     .next_hop_uri(&scscf);
@@ -1531,6 +1568,25 @@ impl BindingStore for CoreStore {
             CoreStore::Memory(s) => s.load_shared(impu).await,
             #[cfg(feature = "redis")]
             CoreStore::Redis(s) => s.load_shared(impu).await,
+        }
+    }
+
+    async fn load_bindings(
+        &self,
+        impu: &str,
+    ) -> Result<Option<Arc<RegistrationRecord>>, StoreError> {
+        match self {
+            CoreStore::Memory(s) => s.load_bindings(impu).await,
+            #[cfg(feature = "redis")]
+            CoreStore::Redis(s) => s.load_bindings(impu).await,
+        }
+    }
+
+    async fn contains(&self, impu: &str) -> Result<bool, StoreError> {
+        match self {
+            CoreStore::Memory(s) => s.contains(impu).await,
+            #[cfg(feature = "redis")]
+            CoreStore::Redis(s) => s.contains(impu).await,
         }
     }
 
@@ -1588,7 +1644,7 @@ impl std::fmt::Debug for ScscfServices {
 }
 
 fn hex_id() -> String {
-    random16()[..8].iter().map(|b| format!("{b:02x}")).collect()
+    ims_auth::encoding::hex_encode(&random16()[..8])
 }
 
 impl ScscfServices {
@@ -1756,7 +1812,8 @@ impl ScscfServices {
             let r = m.request_uri_str().unwrap_or_default();
             r.split(';').next().unwrap_or(r).to_string()
         });
-        let record = self.scscf.store().load_shared(&aor).await.ok().flatten();
+        // the reg-event state needs the bindings and identities, not the user profile
+        let record = self.scscf.store().load_bindings(&aor).await.ok().flatten();
         let o = self.notifier.lock().expect("notifier lock").subscribe(
             &m,
             record.as_deref(),
@@ -1789,15 +1846,7 @@ impl ScscfServices {
         // finds the subscription itself).
         let mut ended = Vec::new();
         if let (Some(rec), true) = (record, !refresh && (200..300).contains(&o.status)) {
-            if self
-                .scscf
-                .store()
-                .load_shared(&aor)
-                .await
-                .ok()
-                .flatten()
-                .is_none()
-            {
+            if !matches!(self.scscf.store().contains(&aor).await, Ok(true)) {
                 let ev = RegEvent::Terminated {
                     record: (*rec).clone(),
                     reason: DeregistrationReason {
@@ -2077,17 +2126,26 @@ impl<R: RxClient> PcscfRelease<R> {
     async fn subscribe_loop(self: Arc<Self>, due: Arc<tokio::sync::Notify>) {
         // the SUBSCRIBE transactions run in this task
         let mut jobs = local::LocalTasks::new();
+        // the second of the last pass through every registered UE (refreshes, retries, expiry)
+        let mut last_full = 0;
         loop {
             let _ = jobs
                 .next(tokio::time::timeout(Duration::from_secs(1), due.notified()))
                 .await;
             let now = unix_now();
-            if let Some(sec) = self.pcscf.sec_agree() {
-                sec.expire(now);
-            }
-            let subs = self
-                .pcscf
-                .reg_subscriptions_due(now, &self.notify_contact, hex_id);
+            // once a second through everything; after a 200 to a REGISTER in between (as often
+            // as registrations come), through the UEs registered since only
+            let subs = if now != last_full {
+                last_full = now;
+                if let Some(sec) = self.pcscf.sec_agree() {
+                    sec.expire(now);
+                }
+                self.pcscf
+                    .reg_subscriptions_due(now, &self.notify_contact, hex_id)
+            } else {
+                self.pcscf
+                    .new_reg_subscriptions_due(now, &self.notify_contact, hex_id)
+            };
             for s in subs {
                 let me = self.clone();
                 jobs.push(async move {
@@ -2759,5 +2817,35 @@ mod apply_tests {
             "ACK sip:bob@ims.example.org SIP/2.0 / apply-4"
         );
         proxy.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod random_tests {
+    use super::{hex_id, random16};
+    use std::collections::HashSet;
+
+    #[test]
+    fn pooled_randomness_never_repeats_across_refills() {
+        // 1,000 draws cross the 4 KiB pool's refill three times on this thread
+        let draws: Vec<[u8; 16]> = (0..1000).map(|_| random16()).collect();
+        let distinct: HashSet<&[u8; 16]> = draws.iter().collect();
+        assert_eq!(distinct.len(), draws.len(), "a random16 value came twice");
+        assert!(draws.iter().all(|d| d != &[0u8; 16]));
+        // another thread has its own pool: its draws differ from this thread's
+        let other = std::thread::spawn(|| (0..300).map(|_| random16()).collect::<Vec<_>>())
+            .join()
+            .expect("thread");
+        assert!(other.iter().all(|d| !distinct.contains(d)));
+    }
+
+    #[test]
+    fn ids_are_16_lower_case_hex_digits() {
+        let id = hex_id();
+        assert_eq!(id.len(), 16);
+        assert!(id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert_ne!(hex_id(), id);
     }
 }

@@ -549,7 +549,7 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
                 .expect("pending lock is never poisoned")
                 .contains_key(&impi)
             && matches!(
-                self.store.load_shared(&impu).await,
+                self.store.load_bindings(&impu).await,
                 Ok(Some(r)) if r.impi == impi && r.state == RegState::Registered
             )
         {

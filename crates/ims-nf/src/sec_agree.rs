@@ -335,21 +335,32 @@ pub fn without_sec_agree(value: &str) -> Option<String> {
 /// An Authorization value without any `integrity-protected` parameter (one a UE wrote itself:
 /// only the P-CSCF sets it, TS 24.229 §5.2.2.1); `None` when it has none.
 pub fn without_integrity_protected(auth: &str) -> Option<String> {
+    // `integrity-protected` after any number of `digest ` prefixes, ASCII case-insensitively
     let is_ip = |p: &str| {
-        p.trim()
-            .to_ascii_lowercase()
-            .trim_start_matches("digest ")
-            .starts_with("integrity-protected")
+        let mut b = p.trim().as_bytes();
+        while b.len() >= 7 && b[..7].eq_ignore_ascii_case(b"digest ") {
+            b = &b[7..];
+        }
+        b.len() >= 19 && b[..19].eq_ignore_ascii_case(b"integrity-protected")
     };
     if !split_top(auth, b',').any(|(_, p)| is_ip(p)) {
         return None;
     }
-    let kept: Vec<&str> = split_top(auth, b',')
+    let mut out = String::with_capacity(auth.len() + 7);
+    for p in split_top(auth, b',')
         .map(|(_, p)| p.trim())
         .filter(|p| !is_ip(p))
-        .collect();
-    let mut out = kept.join(",");
-    if !out.to_ascii_lowercase().starts_with("digest") {
+    {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(p);
+    }
+    if !out
+        .as_bytes()
+        .get(..6)
+        .is_some_and(|b| b.eq_ignore_ascii_case(b"digest"))
+    {
         out.insert_str(0, "Digest ");
     }
     Some(out)
@@ -1918,6 +1929,17 @@ mod tests {
             Some("Digest username=\"u\",response=\"r\"")
         );
         assert_eq!(without_integrity_protected("Digest username=\"u\""), None);
+        // the parameter is found whatever the case, also as the first one after the scheme
+        assert_eq!(
+            without_integrity_protected("DIGEST Integrity-Protected=yes, username=\"u\"")
+                .as_deref(),
+            Some("Digest username=\"u\"")
+        );
+        assert_eq!(
+            without_integrity_protected("digest username=\"u\" ,  INTEGRITY-PROTECTED=\"tls-yes\"")
+                .as_deref(),
+            Some("digest username=\"u\"")
+        );
     }
 
     #[test]

@@ -269,6 +269,20 @@ pub trait BindingStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Arc<RegistrationRecord>>, StoreError>> + Send {
         async move { Ok(self.load(impu).await?.map(Arc::new)) }
     }
+    /// Like [`load_shared`](Self::load_shared), for a caller that reads no user profile: the
+    /// record's [`RegistrationRecord::user_data`] may be `None` even when one is stored (a
+    /// store that keeps profiles as shared skeletons skips putting the document back together).
+    /// The default is `load_shared`.
+    fn load_bindings(
+        &self,
+        impu: &str,
+    ) -> impl Future<Output = Result<Option<Arc<RegistrationRecord>>, StoreError>> + Send {
+        self.load_shared(impu)
+    }
+    /// True when a record's implicit set contains `impu`. The default loads the record.
+    fn contains(&self, impu: &str) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        async move { Ok(self.load_bindings(impu).await?.is_some()) }
+    }
     /// Stores `rec` under all its keys (replacing what was there).
     fn save(&self, rec: &RegistrationRecord)
         -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -418,12 +432,21 @@ impl Key {
         Ok(keys)
     }
 
-    fn record(&self, templates: &Mutex<Templates>) -> Result<RegistrationRecord, StoreError> {
+    /// The record, without its user profile when the profile is kept as a skeleton and
+    /// `profile_wanted` is false ([`BindingStore::load_bindings`]).
+    fn record(
+        &self,
+        templates: &Mutex<Templates>,
+        profile_wanted: bool,
+    ) -> Result<RegistrationRecord, StoreError> {
         let (enc, profile) = self
             .rec
             .split_at_checked(self.split as usize)
             .ok_or(StoreError::Corrupt)?;
         let mut rec = RegistrationRecord::decode(enc.as_bytes())?;
+        if !profile_wanted && profile.starts_with('T') {
+            return Ok(rec);
+        }
         if let Some(p) = profile.strip_prefix('T') {
             let (id, mut rest) = p.split_once(':').ok_or(StoreError::Corrupt)?;
             let id: usize = id.parse().map_err(|_| StoreError::Corrupt)?;
@@ -513,7 +536,24 @@ impl BindingStore for MemoryStore {
             let m = self.map.lock().expect("store lock is never poisoned");
             m.get(impu).cloned()
         };
-        key.map(|k| k.record(&self.templates)).transpose()
+        key.map(|k| k.record(&self.templates, true)).transpose()
+    }
+
+    async fn load_bindings(
+        &self,
+        impu: &str,
+    ) -> Result<Option<Arc<RegistrationRecord>>, StoreError> {
+        let key = {
+            let m = self.map.lock().expect("store lock is never poisoned");
+            m.get(impu).cloned()
+        };
+        key.map(|k| k.record(&self.templates, false).map(Arc::new))
+            .transpose()
+    }
+
+    async fn contains(&self, impu: &str) -> Result<bool, StoreError> {
+        let m = self.map.lock().expect("store lock is never poisoned");
+        Ok(m.contains(impu))
     }
 
     async fn save(&self, rec: &RegistrationRecord) -> Result<(), StoreError> {
@@ -651,7 +691,22 @@ mod tests {
             }
             for r in &records {
                 assert_eq!(s.load(&r.impu).await.unwrap().as_ref(), Some(r));
+                // without the profile: the rest as stored; a profile kept as a skeleton is
+                // not put back together, one kept whole comes with the record
+                let b = s.load_bindings(&r.impu).await.unwrap().unwrap();
+                let whole = r.user_data.as_deref().is_some_and(|x| x.contains("slot-0"));
+                assert_eq!(b.user_data.is_some(), whole, "{}", r.impu);
+                assert_eq!(
+                    RegistrationRecord {
+                        user_data: r.user_data.clone(),
+                        ..(*b).clone()
+                    },
+                    *r
+                );
+                assert!(s.contains(&r.impu).await.unwrap());
             }
+            assert!(s.load_bindings("sip:nobody@x").await.unwrap().is_none());
+            assert!(!s.contains("sip:nobody@x").await.unwrap());
         }));
         assert_eq!(s.templates.lock().unwrap().skeletons.len(), 1);
     }

@@ -22,7 +22,8 @@ struct Draft {
 /// The offset of a CR or LF in `v` that is not part of a `CRLF 1*WSP` fold.
 fn injected_line(v: &[u8]) -> Option<usize> {
     let mut i = 0;
-    while let Some(p) = v[i..].iter().position(|&c| c == b'\r' || c == b'\n') {
+    // memchr2: most values have no CR or LF at all, and this runs for every line built
+    while let Some(p) = memchr::memchr2(b'\r', b'\n', &v[i..]) {
         let at = i + p;
         let fold = v[at] == b'\r'
             && v.get(at + 1) == Some(&b'\n')
@@ -37,14 +38,29 @@ fn injected_line(v: &[u8]) -> Option<usize> {
 
 impl Draft {
     fn header(&mut self, name: &str, value: impl fmt::Display) {
+        let at = self.start_line(name);
+        let _ = write!(self.head, "{value}");
+        self.end_line(at, name);
+    }
+    /// [`Draft::header`] for a value that is text already: no `fmt` at all (the copies of a
+    /// request's Via, From, To, Call-ID and CSeq in each response).
+    fn header_str(&mut self, name: &str, value: &str) {
+        let at = self.start_line(name);
+        self.head.push_str(value);
+        self.end_line(at, name);
+    }
+    /// Writes `name: ` (the name and separators pushed directly) and returns where the line starts.
+    fn start_line(&mut self, name: &str) -> usize {
         if HeaderName::from_bytes(name.as_bytes()) == HeaderName::ContentLength {
             self.has_cl = true;
         }
         let at = self.head.len();
-        // the name and separators pushed directly: `fmt` only for the value
         self.head.push_str(name);
         self.head.push_str(": ");
-        let _ = write!(self.head, "{value}");
+        at
+    }
+    /// Ends the line started at `at` and checks it.
+    fn end_line(&mut self, at: usize, name: &str) {
         self.head.push_str("\r\n");
         if self.bad.is_none() {
             let line = &self.head.as_bytes()[at..self.head.len() - 2];
@@ -59,7 +75,9 @@ impl Draft {
     }
     fn finish(mut self) -> Vec<u8> {
         if !self.has_cl {
-            let _ = write!(self.head, "Content-Length: {}\r\n", self.body.len());
+            self.head.push_str("Content-Length: ");
+            crate::push_decimal(&mut self.head, self.body.len() as u64);
+            self.head.push_str("\r\n");
         }
         self.head.push_str("\r\n");
         let mut v = self.head.into_bytes();
@@ -82,7 +100,7 @@ macro_rules! draft_methods {
         }
         /// Sets the body and its Content-Type.
         pub fn body(mut self, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
-            self.d.header("Content-Type", content_type);
+            self.d.header_str("Content-Type", content_type);
             self.d.body = body.into();
             self
         }
@@ -126,7 +144,10 @@ impl RequestBuilder {
     /// Starts `METHOD uri SIP/2.0`.
     pub fn new(method: Method<'_>, uri: &str) -> Self {
         let mut d = Draft::default();
-        let _ = write!(d.head, "{method} {uri} SIP/2.0\r\n");
+        d.head.push_str(method.as_str());
+        d.head.push(' ');
+        d.head.push_str(uri);
+        d.head.push_str(" SIP/2.0\r\n");
         RequestBuilder { d }
     }
     draft_methods!();
@@ -136,6 +157,14 @@ impl RequestBuilder {
 #[derive(Debug, Clone)]
 pub struct ResponseBuilder {
     d: Draft,
+}
+
+/// `format!("{n:016x}")` without the formatting machinery.
+fn hex16(n: u64) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    (0..16)
+        .map(|i| char::from(DIGITS[((n >> (60 - 4 * i)) & 15) as usize]))
+        .collect()
 }
 
 /// A per-process key, so To tags made from request fields cannot be predicted by outsiders.
@@ -151,11 +180,11 @@ impl ResponseBuilder {
     /// Starts `SIP/2.0 code reason` (the default phrase when `reason` is `None`).
     pub fn new(code: u16, reason: Option<&str>) -> Self {
         let mut d = Draft::default();
-        let _ = write!(
-            d.head,
-            "SIP/2.0 {code} {}\r\n",
-            reason.unwrap_or(reason_phrase(code))
-        );
+        d.head.push_str("SIP/2.0 ");
+        crate::push_decimal(&mut d.head, u64::from(code));
+        d.head.push(' ');
+        d.head.push_str(reason.unwrap_or(reason_phrase(code)));
+        d.head.push_str("\r\n");
         ResponseBuilder { d }
     }
 
@@ -168,13 +197,13 @@ impl ResponseBuilder {
         let tag = if code > 100 {
             let mut h = tag_hasher();
             req.header(HeaderName::CallId).hash(&mut h);
-            req.from().ok().flatten().and_then(|f| f.tag()).hash(&mut h);
+            req.from_tag().hash(&mut h);
             req.top_via()
                 .ok()
                 .flatten()
                 .and_then(|v| v.branch())
                 .hash(&mut h);
-            Some(format!("{:016x}", h.finish()))
+            Some(hex16(h.finish()))
         } else {
             None
         };
@@ -186,29 +215,34 @@ impl ResponseBuilder {
     pub fn from_request_with_tag(req: &Message<'_>, code: u16, to_tag: Option<&str>) -> Self {
         let mut b = ResponseBuilder::new(code, None);
         for h in req.headers_of(HeaderName::Via) {
-            b.d.header("Via", h.value());
+            b.d.header_str("Via", h.value());
         }
         if let Some(f) = req.header(HeaderName::From) {
-            b.d.header("From", f);
+            b.d.header_str("From", f);
         }
         if let Some(t) = req.header(HeaderName::To) {
-            let has_tag = req.to().ok().flatten().is_some_and(|t| t.tag().is_some());
+            // the tag read without parsing the URI (`Message::to_tag`)
+            let has_tag = req.to_tag().is_some();
             match to_tag {
                 Some(tag) if !has_tag && code != 100 => {
-                    b.d.header("To", format_args!("{t};tag={tag}"))
+                    let at = b.d.start_line("To");
+                    b.d.head.push_str(t);
+                    b.d.head.push_str(";tag=");
+                    b.d.head.push_str(tag);
+                    b.d.end_line(at, "To");
                 }
-                _ => b.d.header("To", t),
+                _ => b.d.header_str("To", t),
             }
         }
         if let Some(c) = req.header(HeaderName::CallId) {
-            b.d.header("Call-ID", c);
+            b.d.header_str("Call-ID", c);
         }
         if let Some(c) = req.header(HeaderName::CSeq) {
-            b.d.header("CSeq", c);
+            b.d.header_str("CSeq", c);
         }
         if code == 100 {
             if let Some(t) = req.header(HeaderName::Timestamp) {
-                b.d.header("Timestamp", t);
+                b.d.header_str("Timestamp", t);
             }
         }
         let dialog_creating = matches!(
@@ -217,10 +251,111 @@ impl ResponseBuilder {
         );
         if dialog_creating && (101..300).contains(&code) {
             for h in req.headers_of(HeaderName::RecordRoute) {
-                b.d.header("Record-Route", h.value());
+                b.d.header_str("Record-Route", h.value());
             }
         }
         b
     }
     draft_methods!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_cr_or_lf_outside_a_fold_is_injected() {
+        for (v, want) in [
+            (&b"plain value"[..], None),
+            (b"", None),
+            (b"a\r\n b", None),
+            (b"a\r\n\tb\r\n c", None),
+            (b"a\r\nb", Some(1)),
+            (b"a\nb", Some(1)),
+            (b"a\rb", Some(1)),
+            (b"a\r\n b\n", Some(5)),
+            (b"a\r\n", Some(1)),
+            (b"\r", Some(0)),
+        ] {
+            assert_eq!(injected_line(v), want, "{:?}", String::from_utf8_lossy(v));
+        }
+        let b = RequestBuilder::new(Method::Options, "sip:a@b").header("X", "1\r\nY: 2");
+        assert!(b.build().is_err());
+    }
+
+    #[test]
+    fn texts_written_without_fmt_are_what_fmt_writes() {
+        for n in [
+            0,
+            1,
+            0xf,
+            0x10,
+            0xdead_beef,
+            u64::MAX,
+            0x0123_4567_89ab_cdef,
+        ] {
+            assert_eq!(hex16(n), format!("{n:016x}"));
+        }
+        for code in [100, 180, 200, 401, 999, 0, 65535] {
+            let b = ResponseBuilder::new(code, Some("X")).to_vec();
+            let want = format!("SIP/2.0 {code} X\r\nContent-Length: 0\r\n\r\n");
+            assert_eq!(String::from_utf8(b).unwrap(), want);
+        }
+        let b = RequestBuilder::new(Method::Other("FOO"), "sip:a@b")
+            .body("text/plain", b"hello".to_vec())
+            .to_vec();
+        assert_eq!(
+            String::from_utf8(b).unwrap(),
+            "FOO sip:a@b SIP/2.0\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello"
+        );
+    }
+
+    #[test]
+    fn a_response_copies_the_request_and_tags_to_once() {
+        let raw = b"REGISTER sip:ims.example.org SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-1\r\nVia: SIP/2.0/UDP 192.0.2.2;branch=z9hG4bK-2\r\n\
+From: <sip:alice@ims.example.org>;tag=a1\r\nTo: <sip:alice@ims.example.org>\r\n\
+Call-ID: c1\r\nCSeq: 1 REGISTER\r\nTimestamp: 54\r\nContent-Length: 0\r\n\r\n";
+        let req = crate::parse_datagram(raw).unwrap();
+        let r = ResponseBuilder::from_request_with_tag(&req, 401, Some("t9"))
+            .build()
+            .unwrap();
+        let want = "SIP/2.0 401 Unauthorized\r\n\
+Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-1\r\nVia: SIP/2.0/UDP 192.0.2.2;branch=z9hG4bK-2\r\n\
+From: <sip:alice@ims.example.org>;tag=a1\r\nTo: <sip:alice@ims.example.org>;tag=t9\r\n\
+Call-ID: c1\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(r.as_message().to_string(), want);
+        // a 100 keeps the request's To and copies Timestamp
+        let r = ResponseBuilder::from_request_with_tag(&req, 100, Some("t9"))
+            .build()
+            .unwrap();
+        let m = r.as_message();
+        assert_eq!(m.to_tag(), None);
+        assert_eq!(m.header(HeaderName::Timestamp), Some("54"));
+        // a To that has a tag keeps it
+        let tagged = String::from_utf8(raw.to_vec()).unwrap().replace(
+            "To: <sip:alice@ims.example.org>",
+            "To: <sip:alice@ims.example.org>;tag=z",
+        );
+        let req2 = crate::parse_datagram(tagged.as_bytes()).unwrap();
+        let r = ResponseBuilder::from_request_with_tag(&req2, 200, Some("t9"))
+            .build()
+            .unwrap();
+        assert_eq!(r.as_message().to_tag(), Some("z"));
+        // the derived tag: 16 hex digits, the same for a retransmission, another for another branch
+        let t1 = ResponseBuilder::from_request(&req, 401).build().unwrap();
+        let t2 = ResponseBuilder::from_request(&req, 401).build().unwrap();
+        let tag = t1.as_message().to_tag().unwrap().to_owned();
+        assert_eq!(tag.len(), 16);
+        assert!(tag
+            .bytes()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert_eq!(t2.as_message().to_tag(), Some(tag.as_str()));
+        let other = String::from_utf8(raw.to_vec())
+            .unwrap()
+            .replace("z9hG4bK-1", "z9hG4bK-3");
+        let req3 = crate::parse_datagram(other.as_bytes()).unwrap();
+        let t3 = ResponseBuilder::from_request(&req3, 401).build().unwrap();
+        assert_ne!(t3.as_message().to_tag(), Some(tag.as_str()));
+    }
 }

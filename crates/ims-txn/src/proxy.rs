@@ -335,7 +335,13 @@ pub fn stateless_branch(m: &Message<'_>) -> String {
         .flatten()
         .map(|c| c.method.as_str())
         .hash(&mut h);
-    format!("z9hG4bK-{:016x}-{:016x}", loop_hash(m), h.finish())
+    // `format!("z9hG4bK-{:016x}-{:016x}", …)` without the formatting machinery
+    let mut b = String::with_capacity(42);
+    b.push_str("z9hG4bK-");
+    crate::ua::push_hex(&mut b, loop_hash(m), 16);
+    b.push('-');
+    crate::ua::push_hex(&mut b, h.finish(), 16);
+    b
 }
 
 /// Where a response goes after the top Via is removed (RFC 3261 §18.2.2 with RFC 3581): the next

@@ -584,23 +584,45 @@ impl UserAgent {
     }
 
     fn token(&mut self) -> String {
+        let mut s = String::with_capacity(24);
+        self.push_token(&mut s);
+        s
+    }
+
+    /// Appends a fresh token: the counter in hex, then 8 hex digits of randomness
+    /// (`format!("{:x}{:08x}", …)` without the formatting machinery).
+    fn push_token(&mut self, out: &mut String) {
         self.counter += 1;
         let r = self.random();
-        format!("{:x}{:08x}", self.counter, r as u32)
+        push_hex(out, self.counter, 1);
+        push_hex(out, u64::from(r as u32), 8);
     }
 
     /// A fresh RFC 3261 branch (`z9hG4bK…`).
     pub fn new_branch(&mut self) -> String {
-        format!("z9hG4bK{}", self.token())
+        let mut s = String::with_capacity(32);
+        s.push_str(ims_sip::headers::MAGIC_COOKIE);
+        self.push_token(&mut s);
+        s
+    }
+
+    /// The Via value of a new client transaction toward `transport`:
+    /// `SIP/2.0/<transport> <sent-by>;branch=<a new branch>;rport` (RFC 3261 §8.1.1.7, RFC 3581).
+    pub fn new_via(&mut self, transport: crate::Transport) -> String {
+        let mut s = String::with_capacity(80);
+        s.push_str("SIP/2.0/");
+        s.push_str(transport.as_str());
+        s.push(' ');
+        s.push_str(self.sent_by(transport));
+        s.push_str(";branch=");
+        s.push_str(ims_sip::headers::MAGIC_COOKIE);
+        self.push_token(&mut s);
+        s.push_str(";rport");
+        s
     }
 
     fn via(&mut self, remote: Remote) -> String {
-        let b = self.new_branch();
-        format!(
-            "SIP/2.0/{} {};branch={b};rport",
-            remote.transport.as_str(),
-            self.sent_by(remote.transport)
-        )
+        self.new_via(remote.transport)
     }
 
     /// When [`UserAgent::handle_timeout`] must next be called.
@@ -712,17 +734,36 @@ impl UserAgent {
 
     /// Sends a new INVITE (RFC 3261 §13.2.1). Returns its client transaction.
     pub fn invite(&mut self, now: Instant, p: InviteParams) -> Result<TxnId, TxnError> {
+        self.invite_as(now, p, None)
+    }
+
+    /// As [`UserAgent::invite`], with the Call-ID, From tag and CSeq number taken from `same`
+    /// `(call_id, from_tag, cseq)` instead of fresh ones (CSeq 1): for an application that
+    /// tries one exchange again with a new INVITE, each attempt the same Call-ID and From tag
+    /// and a higher CSeq (RFC 3261 §8.1.1.4/§8.1.1.5). A CSeq of 0 counts as 1; the dialog an
+    /// answer makes starts its local sequence there.
+    pub fn invite_as(
+        &mut self,
+        now: Instant,
+        p: InviteParams,
+        same: Option<(&str, &str, u32)>,
+    ) -> Result<TxnId, TxnError> {
         let via = self.via(p.remote);
-        let tag = self.token();
-        let host = self.cfg.sent_by.clone();
-        let call_id = format!("{}@{}", self.token(), host);
+        let (call_id, tag, cseq) = match same {
+            Some((c, t, n)) => (c.to_owned(), t.to_owned(), n.max(1)),
+            None => {
+                let tag = self.token();
+                let call_id = format!("{}@{}", self.token(), self.cfg.sent_by);
+                (call_id, tag, 1)
+            }
+        };
         let mut b = ims_sip::RequestBuilder::new(Method::Invite, &p.request_uri)
             .header("Via", via)
             .header("Max-Forwards", 70)
             .header("From", format_args!("{};tag={tag}", p.from))
             .header("To", &p.to)
             .header("Call-ID", &call_id)
-            .header("CSeq", "1 INVITE")
+            .header("CSeq", format_args!("{cseq} INVITE"))
             .header("Contact", format_args!("<{}>", self.cfg.contact));
         let mut supported = Vec::new();
         if self.cfg.reliable_provisional {
@@ -2154,5 +2195,159 @@ impl UserAgent {
     /// RFC 4028 §6); retry the INVITE with a Session-Expires at least that large.
     pub fn min_se_of(resp: &Message<'_>) -> Option<u32> {
         resp.get::<MinSe<'_>>().ok().flatten().map(|m| m.delta)
+    }
+}
+
+/// Appends `n` in lowercase hex, at least `width` digits (zero-padded): `format!("{n:0width$x}")`.
+pub(crate) fn push_hex(out: &mut String, n: u64, width: usize) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let digits = (64 - n.leading_zeros() as usize)
+        .div_ceil(4)
+        .clamp(width, 16);
+    for i in (0..digits).rev() {
+        out.push(char::from(DIGITS[((n >> (4 * i)) & 15) as usize]));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The INVITEs `ua` transmitted since the last call.
+    fn sent_invites(ua: &mut UserAgent) -> Vec<OwnedMessage> {
+        let mut out = Vec::new();
+        while let Some(o) = ua.poll_output() {
+            if let UaOutput::Transmit(t) = o {
+                let m = OwnedMessage::parse_datagram(t.bytes).unwrap();
+                if m.as_message().method() == Some(Method::Invite) {
+                    out.push(m);
+                }
+            }
+        }
+        out
+    }
+
+    /// Call-ID, From tag and CSeq line of `m`.
+    fn identity(m: &OwnedMessage) -> (String, String, String) {
+        let m = m.as_message();
+        let from = m.from().unwrap().unwrap();
+        (
+            m.header_str("Call-ID").unwrap().trim().to_owned(),
+            from.tag().unwrap().to_owned(),
+            m.header_str("CSeq").unwrap().trim().to_owned(),
+        )
+    }
+
+    #[test]
+    fn invite_as_keeps_the_given_call_id_from_tag_and_cseq() {
+        let mut ua = UserAgent::new(UaConfig {
+            contact: "sip:server@10.0.0.1:5060".into(),
+            sent_by: "10.0.0.1:5060".into(),
+            seed: 3,
+            ..UaConfig::default()
+        });
+        #[allow(clippy::disallowed_methods)] // origin of the virtual clock
+        let now = Instant::now();
+        let remote = Remote::udp("10.0.0.2:5060".parse().unwrap());
+        let params = || InviteParams {
+            request_uri: "sip:bob@10.0.0.2:5060".into(),
+            from: "<sip:im@example.org>".into(),
+            to: "<sip:bob@example.org>".into(),
+            remote,
+            headers: Vec::new(),
+            body: None,
+        };
+        // fresh ones: each INVITE its own Call-ID and From tag, CSeq 1
+        ua.invite(now, params()).unwrap();
+        ua.invite_as(now, params(), None).unwrap();
+        let fresh: Vec<_> = sent_invites(&mut ua).iter().map(identity).collect();
+        assert_eq!(fresh.len(), 2);
+        assert_ne!(fresh[0].0, fresh[1].0);
+        assert_ne!(fresh[0].1, fresh[1].1);
+        assert_eq!((&*fresh[0].2, &*fresh[1].2), ("1 INVITE", "1 INVITE"));
+        assert!(fresh[0].0.ends_with("@10.0.0.1:5060"), "{:?}", fresh[0]);
+        // attempts 2 and 3 of one exchange: the same Call-ID and From tag, the attempt as CSeq
+        // (each a transaction of its own: a new branch)
+        let same = ("m1@example.org", "m1", 2);
+        let t2 = ua.invite_as(now, params(), Some(same)).unwrap();
+        let t3 = ua
+            .invite_as(now, params(), Some(("m1@example.org", "m1", 3)))
+            .unwrap();
+        assert_ne!(t2, t3);
+        let again = sent_invites(&mut ua);
+        let ids: Vec<_> = again.iter().map(identity).collect();
+        assert_eq!(
+            ids,
+            [
+                ("m1@example.org".into(), "m1".into(), "2 INVITE".into()),
+                ("m1@example.org".into(), "m1".into(), "3 INVITE".into()),
+            ]
+        );
+        let branch = |m: &OwnedMessage| {
+            m.as_message()
+                .top_via()
+                .unwrap()
+                .unwrap()
+                .branch()
+                .map(str::to_owned)
+        };
+        assert_ne!(branch(&again[0]), branch(&again[1]));
+        // answered: the dialog's local sequence goes on from the INVITE's CSeq
+        let ok =
+            ims_sip::ResponseBuilder::from_request_with_tag(&again[1].as_message(), 200, Some("b"))
+                .header("Contact", "<sip:bob@10.0.0.2:5060>")
+                .build()
+                .unwrap();
+        let id = DialogId::of_received_response(&ok.as_message()).unwrap();
+        ua.receive(now, ok, remote).unwrap();
+        while ua.poll_output().is_some() {}
+        ua.bye(now, &id).unwrap();
+        let mut bye = None;
+        while let Some(o) = ua.poll_output() {
+            if let UaOutput::Transmit(t) = o {
+                if t.bytes.starts_with(b"BYE ") {
+                    bye = Some(OwnedMessage::parse_datagram(t.bytes).unwrap());
+                }
+            }
+        }
+        let bye = bye.expect("a BYE");
+        assert_eq!(
+            identity(&bye),
+            ("m1@example.org".into(), "m1".into(), "4 BYE".into())
+        );
+    }
+
+    #[test]
+    fn hex_is_written_as_fmt_writes_it() {
+        for n in [
+            0u64,
+            1,
+            9,
+            0xa,
+            0xf,
+            0x10,
+            0xff,
+            0x100,
+            0xdead_beef,
+            u64::MAX >> 4,
+            u64::MAX,
+        ] {
+            for width in [1, 8] {
+                let mut s = String::from("x");
+                push_hex(&mut s, n, width);
+                assert_eq!(s, format!("x{n:0width$x}"));
+            }
+        }
+        let raw = b"OPTIONS sip:b@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n\
+From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n";
+        let m = ims_sip::parse_datagram(raw).unwrap();
+        let b = crate::proxy::stateless_branch(&m);
+        assert_eq!(b.len(), 41, "{b}");
+        let want = format!("z9hG4bK-{:016x}-", crate::proxy::loop_hash(&m));
+        assert!(b.starts_with(&want), "{b}");
+        assert!(b[25..]
+            .bytes()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert_eq!(b, crate::proxy::stateless_branch(&m));
     }
 }

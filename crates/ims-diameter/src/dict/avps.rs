@@ -4120,12 +4120,12 @@ pub const SMSMI_CORRELATION_ID: &AvpDef = &AvpDef {
     m: FlagRule::MustNot,
     enums: &[],
 };
-/// `HSS-ID` (code 3325, vendor 10415): UTF8String.
+/// `HSS-ID` (code 3325, vendor 10415): OctetString.
 pub const HSS_ID: &AvpDef = &AvpDef {
     code: 3325,
     vendor: 10415,
     name: "HSS-ID",
-    ty: AvpType::UTF8String,
+    ty: AvpType::OctetString,
     m: FlagRule::MustNot,
     enums: &[],
 };

@@ -1509,3 +1509,105 @@ fn wait_returns_times_out_like_the_other_waiting_states() {
         "{out:?}"
     );
 }
+
+/// Requests and answers handed over as `Bytes` are transmitted as they are (the storage on the
+/// wire is theirs): a request keeps the Hop-by-Hop Identifier its owner wrote unless that one is
+/// pending on the peer (then a fresh one, copied); `send_request`'s fresh identifiers skip the
+/// pending ones; a buffer that is not a request is refused; octets read as `Bytes`
+/// (`handle_data`) give the same requests, and the remote information's version moves only when
+/// the remote information does.
+#[test]
+fn requests_and_answers_handed_over_as_bytes_are_not_copied() {
+    let mut n = Net::new(
+        cfg("scscf.ims.example.org", &[app::CX]),
+        cfg("hss.ims.example.org", &[app::CX]),
+    );
+    assert_eq!(n.a.remote_version(), 0);
+    n.open();
+    let version = n.a.remote_version();
+    assert_ne!(version, 0);
+    let dl = n.now + Duration::from_secs(5);
+    const X: u32 = 0x1000_0000;
+    let mut m = mar("scscf.ims.example.org");
+    m[12..16].copy_from_slice(&X.to_be_bytes());
+    let b = Bytes::from(m);
+    assert_eq!(n.a.send_request_bytes(n.now, 1, b.clone(), dl), Ok(X));
+    let sent = |n: &mut Net| loop {
+        match n.a.poll_output() {
+            Some(Output::Transmit { bytes, .. }) => return bytes,
+            Some(o) => n.deliver(true, o),
+            None => panic!("nothing transmitted"),
+        }
+    };
+    let first = sent(&mut n);
+    assert_eq!((first.as_ptr(), first.len()), (b.as_ptr(), b.len()));
+    // the same identifier again while the first is pending: a fresh one, on a copy
+    let second = n.a.send_request_bytes(n.now, 2, b.clone(), dl).unwrap();
+    assert_ne!(second, X);
+    let copy = sent(&mut n);
+    assert_ne!(copy.as_ptr(), b.as_ptr());
+    assert_eq!(crate::Header::parse(&copy).unwrap().hop_by_hop, second);
+    // the peer's own counter steps over a pending identifier
+    n.a.next_hbh = X - 1;
+    let third = n.a.send_request(n.now, 3, &b, dl).unwrap();
+    assert_eq!(third, X + 1);
+    let third_bytes = sent(&mut n);
+    // refused: too short, an answer, a Message Length beyond the octets
+    let short = Bytes::from_static(&[1, 0, 0, 20, 0x80]);
+    assert_eq!(
+        n.a.send_request_bytes(n.now, 4, short, dl),
+        Err(PeerError::Invalid("request"))
+    );
+    let mut ans = b.to_vec();
+    ans[4] &= !0x80;
+    assert_eq!(
+        n.a.send_request_bytes(n.now, 4, Bytes::from(ans), dl),
+        Err(PeerError::Invalid("request"))
+    );
+    assert_eq!(
+        n.a.send_request_bytes(n.now, 4, b.slice(..b.len() - 4), dl),
+        Err(PeerError::Invalid("request"))
+    );
+    assert_eq!(n.a.pending_requests(), 3);
+    // b reads the three as one run of octets, given as Bytes
+    let mut wire = first.to_vec();
+    wire.extend_from_slice(&copy);
+    wire.extend_from_slice(&third_bytes);
+    n.b.handle_data(n.now, Side::Responder, Bytes::from(wire));
+    n.pump();
+    let reqs = requests(&n.ev_b);
+    let hbhs: Vec<u32> = reqs.iter().map(|r| r.header().hop_by_hop).collect();
+    assert_eq!(hbhs, vec![X, second, X + 1]);
+    // b's answers as Bytes: transmitted as they are
+    for r in &reqs {
+        let a = Bytes::from(answer_to(r));
+        n.b.send_answer_bytes(n.now, a.clone()).unwrap();
+        let out = loop {
+            match n.b.poll_output() {
+                Some(Output::Transmit { bytes, .. }) => break bytes,
+                Some(o) => n.deliver(false, o),
+                None => panic!("no answer transmitted"),
+            }
+        };
+        assert_eq!(out.as_ptr(), a.as_ptr());
+        n.a.handle_input(n.now, Input::Data(Side::Initiator, &out));
+    }
+    n.pump();
+    assert_eq!(n.a.pending_requests(), 0);
+    let mut tags: Vec<u64> = n
+        .ev_a
+        .iter()
+        .filter_map(|e| match e {
+            Event::Answer { tag, .. } => Some(*tag),
+            _ => None,
+        })
+        .collect();
+    tags.sort_unstable();
+    assert_eq!(tags, vec![1, 2, 3]);
+    assert_eq!(n.a.remote_version(), version);
+    // an answer that is not one, as Bytes: refused like send_answer
+    assert_eq!(
+        n.b.send_answer_bytes(n.now, b.clone()),
+        Err(PeerError::Invalid("answer"))
+    );
+}

@@ -327,7 +327,19 @@ impl Endpoint {
 
     /// Sends a new INVITE (RFC 3261 §13.2.1): the UA core adds Via, tags, Call-ID, CSeq,
     /// Contact, `Supported: 100rel` and PRACKs reliable provisional responses, ACKs the 2xx.
-    pub async fn invite(&self, mut p: InviteParams) -> Result<ClientTransaction, NetError> {
+    pub async fn invite(&self, p: InviteParams) -> Result<ClientTransaction, NetError> {
+        self.invite_as(p, None).await
+    }
+
+    /// As [`Endpoint::invite`], with the Call-ID, From tag and CSeq number `(call_id,
+    /// from_tag, cseq)` of `same` instead of fresh ones: an application trying one exchange
+    /// again keeps its Call-ID and From tag, with a higher CSeq on each attempt
+    /// ([`UserAgent::invite_as`](ims_txn::ua::UserAgent::invite_as)).
+    pub async fn invite_as(
+        &self,
+        mut p: InviteParams,
+        same: Option<(String, String, u32)>,
+    ) -> Result<ClientTransaction, NetError> {
         // the request's size is known only once built; estimate it for the MTU rule
         let size = 400
             + p.request_uri.len()
@@ -341,7 +353,10 @@ impl Endpoint {
             + p.body.as_ref().map_or(0, |(ct, b)| ct.len() + b.len() + 40);
         p.remote = self.pick_transport(p.remote, size)?;
         self.call(move |c, now| {
-            let txn = c.ua.invite(now, p)?;
+            let same = same
+                .as_ref()
+                .map(|(id, t, n)| (id.as_str(), t.as_str(), *n));
+            let txn = c.ua.invite_as(now, p, same)?;
             Ok(c.waiter(txn))
         })
         .await
@@ -501,12 +516,7 @@ impl UaCore {
         msg: OwnedMessage,
         remote: Remote,
     ) -> Result<ClientTransaction, NetError> {
-        let branch = self.ua.new_branch();
-        let via = format!(
-            "SIP/2.0/{} {};branch={branch};rport",
-            remote.transport,
-            self.ua.sent_by(remote.transport),
-        );
+        let via = self.ua.new_via(remote.transport);
         let m = msg.as_message();
         let mut e = m.edit();
         e.push_via(via);
