@@ -1006,6 +1006,18 @@ fn remaining_routes(m: &ims_sip::Message<'_>, local: &SocketAddr) -> Vec<String>
     routes
 }
 
+/// The final failure answer relayed to the other leg: the code, with the Retry-After, Warning
+/// and Reason the failing side gave.
+fn relayed_failure(code: u16, m: &ims_sip::Message<'_>) -> Answer {
+    let mut ans = Answer::new(code);
+    for h in ["Retry-After", "Warning", "Reason"] {
+        if let Some(v) = m.header_str(h) {
+            ans = ans.header(h, v);
+        }
+    }
+    ans
+}
+
 fn strip_params(v: &str) -> String {
     match v.rfind('>') {
         Some(i) => v[..=i].trim().to_owned(),
@@ -1619,13 +1631,7 @@ impl Anchor {
             if code >= 300 {
                 self.forget(id);
                 self.stats.rejected.fetch_add(1, Ordering::Relaxed);
-                let m = r.as_message();
-                let mut ans = Answer::new(code);
-                for h in ["Retry-After", "Warning", "Reason"] {
-                    if let Some(v) = m.header_str(h) {
-                        ans = ans.header(h, v);
-                    }
-                }
+                let ans = relayed_failure(code, &r.as_message());
                 let _ = self.ep.respond(a_txn, ans).await;
                 return;
             }
@@ -1860,12 +1866,7 @@ impl Anchor {
             }
             if code >= 300 {
                 self.state.lock().expect("state lock").passes.remove(&id);
-                let mut ans = Answer::new(code);
-                for h in ["Retry-After", "Warning", "Reason"] {
-                    if let Some(v) = m.header_str(h) {
-                        ans = ans.header(h, v);
-                    }
-                }
+                let ans = relayed_failure(code, &m);
                 let _ = self.ep.respond(txn, ans).await;
                 return;
             }
