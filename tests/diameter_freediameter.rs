@@ -285,6 +285,25 @@ fn freediameter_relays_cx_and_rx_between_our_nodes() {
             .wait_open(FD_HOST, SECS)
             .await
             .unwrap_or_else(|e| panic!("{e}\n{}", fdd.log()));
+        // our side is open once the CEA arrived; freeDiameter moves its side of each peer to
+        // STATE_OPEN just after sending it, and routes nothing to a peer before: wait for both
+        // (a request sent in between gets 3002 "no remaining suitable candidate")
+        let deadline = tokio::time::Instant::now() + SECS;
+        let open = |log: &str, host: &str| {
+            log.lines()
+                .any(|l| l.contains("-> 'STATE_OPEN'") && l.contains(&format!("'{host}'")))
+        };
+        loop {
+            let log = fdd.log();
+            if open(&log, "hss.home.test.example") && open(&log, "scscf.visited.test.example") {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "freeDiameter never opened both peers:\n{log}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
 
         cx_rx::cx_and_rx_through(&client, &seen, &fdd).await;
     });

@@ -2,7 +2,10 @@
 //! DWR/DWA, DPR/DPA; Cx UAR/UAA, SAR/SAA, LIR/LIA, MAR/MAA, RTR/RTA, PPR/PPA; Rx AAR/AAA,
 //! RAR/RAA, STR/STA, ASR/ASA; SGd OFR/OFA, TFR/TFA in a capture of their own, with the SGd
 //! values: SC-Address, SM-RP-UI, TFR-Flags, SM-Delivery-Timer, Absent-User-Diagnostic-SM and
-//! SM-Delivery-Failure-Cause's members) filled with realistic IMS values, plus the protocol-error and
+//! SM-Delivery-Failure-Cause's members; S6c SRR/SRA, ALR/ALA, RDR/RDA in a third, with SC-Address,
+//! SMS-GMSC-Alert-Event, Serving-Node's IP-SM-GW and MME members, SM-RP-MTI, SRR-Flags,
+//! MWD-Status, the absent-user diagnostics, SM-Delivery-Outcome's members and RDR-Flags)
+//! filled with realistic IMS values, plus the protocol-error and
 //! permanent-failure answers of `answer::error_answer`, is encoded and written into a libpcap file
 //! as TCP segments of one connection 127.0.0.1:40001 <-> 127.0.0.1:3868 (handshake, then one
 //! message per segment with exact sequence numbers). tshark must decode every one with no
@@ -1018,4 +1021,263 @@ fn tshark_decodes_the_sgd_commands() {
         bad.join("\n")
     );
     eprintln!("tshark agrees on {} SGd messages", cs.len());
+}
+
+// ---------------------------------------------------------------------------------------------
+// S6c (TS 29.338 §5): SRR/SRA, ALR/ALA, RDR/RDA
+// ---------------------------------------------------------------------------------------------
+
+/// The fields compared for S6c: the header and AVP codes of [`FIELDS`], then S6c values.
+const S6C_FIELDS: &[&str] = &[
+    "diameter.cmd.code",
+    "diameter.flags",
+    "diameter.applicationId",
+    "diameter.hopbyhopid",
+    "diameter.endtoendid",
+    "diameter.avp.code",
+    "diameter.Session-Id",
+    "diameter.Origin-Host",
+    "diameter.Result-Code",
+    "diameter.Experimental-Result-Code",
+    "diameter.User-Name",
+    "diameter.SC-Address",
+    "diameter.SMS-GMSC-Alert-Event",
+    "diameter.IP-SM-GW-Name",
+    "diameter.IP-SM-GW-Realm",
+    "diameter.SM-RP-MTI",
+    "diameter.SRR-Flags",
+    "diameter.MWD-Status",
+    "diameter.MME-Name",
+    "diameter.MME-Absent-User-Diagnostic-SM",
+    "diameter.SM-Delivery-Cause",
+    "diameter.Absent-User-Diagnostic-SM",
+    "diameter.RDR-Flags",
+];
+
+/// What we expect tshark to read for [`S6C_FIELDS`] (OctetStrings as hex, identities as text,
+/// integers in decimal).
+fn s6c_expected(bytes: &[u8]) -> Vec<String> {
+    let mut v = expected(bytes);
+    v.truncate(11);
+    let m = Message::parse(bytes).unwrap();
+    fn all(it: ims::diameter::AvpIter<'_>, def: &dict::AvpDef, out: &mut Vec<String>) {
+        for a in it {
+            if a.is(def) {
+                out.push(match def.ty {
+                    dict::AvpType::OctetString => {
+                        a.data().iter().map(|b| format!("{b:02x}")).collect()
+                    }
+                    dict::AvpType::DiameterIdentity => a.utf8().unwrap().to_owned(),
+                    _ => a.u32().unwrap().to_string(),
+                });
+            }
+            if a.def().is_some_and(|d| d.ty == dict::AvpType::Grouped) {
+                if let Ok(g) = a.grouped() {
+                    all(g, def, out);
+                }
+            }
+        }
+    }
+    for def in [
+        dict::SC_ADDRESS,
+        dict::SMS_GMSC_ALERT_EVENT,
+        dict::IP_SM_GW_NAME,
+        dict::IP_SM_GW_REALM,
+        dict::SM_RP_MTI,
+        dict::SRR_FLAGS,
+        dict::MWD_STATUS,
+        dict::MME_NAME,
+        dict::MME_ABSENT_USER_DIAGNOSTIC_SM,
+        dict::SM_DELIVERY_CAUSE,
+        dict::ABSENT_USER_DIAGNOSTIC_SM,
+        dict::RDR_FLAGS,
+    ] {
+        let mut out = Vec::new();
+        all(m.avps(), def, &mut out);
+        v.push(out.join("|"));
+    }
+    v
+}
+
+fn s6c_cases() -> Vec<Case> {
+    use ims::diameter::s6c::*;
+    use ims::diameter::sgd::{
+        tbcd, DeliveryOutcome, SmDeliveryCause, SmDeliveryOutcome, UserIdentifier,
+    };
+    let mut out = Vec::new();
+    let ipsmgw = host("ipsmgw");
+    const SMS_REALM: &str = "sms.mnc001.mcc001.3gppnetwork.org";
+    const HSS_REALM: &str = "epc.mnc001.mcc001.3gppnetwork.org";
+    let gmsc: Cow<'static, str> = format!("gmsc.{SMS_REALM}").into();
+    let hss: Cow<'static, str> = format!("hss.{HSS_REALM}").into();
+    let sc: Cow<'static, [u8]> = Cow::Borrowed(b"\x44\x97\x00\x00\x00\x10");
+    let msisdn: Cow<'static, [u8]> = Cow::Borrowed(b"\x44\x97\x21\x43\x65\xf7");
+    // SMS-GMSC → HSS: where is +44 7912 34567?
+    let srr = Srr {
+        session_id: format!("{gmsc};1700000000;50").into(),
+        vendor_specific_application_id: Some(VendorSpecificApplicationId::s6c()),
+        auth_session_state: AuthSessionState::NoStateMaintained,
+        origin_host: gmsc.clone(),
+        origin_realm: SMS_REALM.into(),
+        destination_realm: HSS_REALM.into(),
+        msisdn: Some(msisdn.clone()),
+        sc_address: Some(sc.clone()),
+        sm_rp_mti: Some(SmRpMti::SmDeliver),
+        srr_flags: Some(SRR_FLAG_GPRS_INDICATOR | SRR_FLAG_SM_RP_PRI),
+        ..Default::default()
+    };
+    let srr_b = srr.encode(0x501, 0x6d30_0501);
+    out.push(Case {
+        label: "SRR",
+        from: 0,
+        bytes: srr_b.clone(),
+    });
+    let mut sra = Sra::answering(&srr, "hss.epc.mnc001.mcc001.3gppnetwork.org", HSS_REALM);
+    sra.set_outcome(Outcome::SUCCESS);
+    sra.user_name = Some("001010000000001".into());
+    sra.serving_node = Some(ServingNode {
+        mme_name: Some("mme1.epc.mnc001.mcc001.3gppnetwork.org".into()),
+        mme_realm: Some(HSS_REALM.into()),
+        mme_number_for_mt_sms: Some(tbcd("447900000200").unwrap().into()),
+        ..Default::default()
+    });
+    out.push(Case {
+        label: "SRA",
+        from: 1,
+        bytes: sra.encode_answer(Message::parse(&srr_b).unwrap().header()),
+    });
+    let mut srr2 = srr.clone();
+    srr2.session_id = format!("{gmsc};1700000000;51").into();
+    srr2.srr_flags = None;
+    let srr2_b = srr2.encode(0x502, 0x6d30_0502);
+    out.push(Case {
+        label: "SRR (again)",
+        from: 0,
+        bytes: srr2_b.clone(),
+    });
+    let mut absent = Sra::answering(&srr2, "hss.epc.mnc001.mcc001.3gppnetwork.org", HSS_REALM);
+    absent.set_outcome(Outcome::tgpp(ExperimentalResultCode::AbsentUser));
+    absent.mwd_status = Some(MWD_STATUS_MNRF_SET);
+    absent.mme_absent_user_diagnostic_sm = Some(1);
+    out.push(Case {
+        label: "SRA (5550 absent user)",
+        from: 1,
+        bytes: absent.encode_answer(Message::parse(&srr2_b).unwrap().header()),
+    });
+    // IP-SM-GW → SMS-GMSC: the user is reachable again (ALR on SGd, S6c Application-Id)
+    let alr = Alr {
+        session_id: sid("ipsmgw", 52),
+        vendor_specific_application_id: Some(VendorSpecificApplicationId::s6c()),
+        auth_session_state: AuthSessionState::NoStateMaintained,
+        origin_host: ipsmgw.clone(),
+        origin_realm: realm(),
+        destination_host: Some(gmsc.clone()),
+        destination_realm: SMS_REALM.into(),
+        sc_address: sc.clone(),
+        user_identifier: UserIdentifier {
+            user_name: Some("001010000000001".into()),
+            msisdn: Some(msisdn.clone()),
+            ..Default::default()
+        },
+        maximum_ue_availability_time: Some(Time(3_973_000_900)),
+        sms_gmsc_alert_event: Some(SMS_GMSC_ALERT_EVENT_UE_AVAILABLE_FOR_MT_SMS),
+        serving_node: Some(ServingNode {
+            ip_sm_gw_name: Some(ipsmgw.clone()),
+            ip_sm_gw_realm: Some(realm()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let alr_b = alr.encode(0x503, 0x6d30_0503);
+    out.push(Case {
+        label: "ALR",
+        from: 0,
+        bytes: alr_b.clone(),
+    });
+    let mut ala = Ala::answering(&alr, "gmsc.sms.mnc001.mcc001.3gppnetwork.org", SMS_REALM);
+    ala.set_outcome(Outcome::SUCCESS);
+    out.push(Case {
+        label: "ALA",
+        from: 1,
+        bytes: ala.encode_answer(Message::parse(&alr_b).unwrap().header()),
+    });
+    // IP-SM-GW → HSS: the delivery failed, the user is absent (deregistered for IMS)
+    let rdr = Rdr {
+        session_id: sid("ipsmgw", 53),
+        vendor_specific_application_id: Some(VendorSpecificApplicationId::s6c()),
+        auth_session_state: AuthSessionState::NoStateMaintained,
+        origin_host: ipsmgw.clone(),
+        origin_realm: realm(),
+        destination_host: Some(hss.clone()),
+        destination_realm: HSS_REALM.into(),
+        user_identifier: UserIdentifier {
+            msisdn: Some(msisdn.clone()),
+            ..Default::default()
+        },
+        sc_address: sc.clone(),
+        sm_delivery_outcome: SmDeliveryOutcome {
+            ip_sm_gw: Some(DeliveryOutcome {
+                sm_delivery_cause: Some(SmDeliveryCause::AbsentUser),
+                absent_user_diagnostic_sm: Some(11),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        rdr_flags: Some(RDR_FLAG_SINGLE_ATTEMPT_DELIVERY),
+        ..Default::default()
+    };
+    let rdr_b = rdr.encode(0x504, 0x6d30_0504);
+    out.push(Case {
+        label: "RDR",
+        from: 0,
+        bytes: rdr_b.clone(),
+    });
+    let mut rda = Rda::answering(&rdr, "hss.epc.mnc001.mcc001.3gppnetwork.org", HSS_REALM);
+    rda.set_outcome(Outcome::SUCCESS);
+    rda.user_identifier = Some(UserIdentifier {
+        msisdn: Some(msisdn),
+        ..Default::default()
+    });
+    out.push(Case {
+        label: "RDA",
+        from: 1,
+        bytes: rda.encode_answer(Message::parse(&rdr_b).unwrap().header()),
+    });
+    out
+}
+
+#[test]
+fn tshark_decodes_the_s6c_commands() {
+    let Some(tshark) = tshark() else { return };
+    let dir = common::TempDir::new("diameter", "tshark-s6c", "IMS_KEEP_PCAP");
+    let cs = s6c_cases();
+    let want: Vec<_> = cs.iter().map(|c| s6c_expected(&c.bytes)).collect();
+    // the values we set are in what we expect tshark to read
+    assert_eq!(want[0][0], "8388647");
+    assert_eq!(want[0][2], "16777312");
+    assert_eq!(want[0][11], "449700000010");
+    assert_eq!(want[0][15], "0");
+    assert_eq!(want[0][16], "3");
+    assert_eq!(want[1][18], "mme1.epc.mnc001.mcc001.3gppnetwork.org");
+    assert_eq!(want[3][9], "5550");
+    assert_eq!(want[3][17], "2");
+    assert_eq!(want[3][19], "1");
+    assert_eq!(want[4][0], "8388648");
+    assert_eq!(want[4][2], "16777312");
+    assert_eq!(want[4][10], "001010000000001");
+    assert_eq!(want[4][12], "1");
+    assert_eq!(want[4][13], "ipsmgw.ims.mnc001.mcc001.3gppnetwork.org");
+    assert_eq!(want[5][8], "2001");
+    assert_eq!(want[6][20], "1");
+    assert_eq!(want[6][21], "11");
+    assert_eq!(want[6][22], "1");
+    let d = dissect_fields(&tshark, dir.path(), "s6c", &cs, S6C_FIELDS);
+    let bad = compare_fields(&cs, &want, &d, S6C_FIELDS);
+    assert!(
+        bad.is_empty(),
+        "{} S6c messages; tshark disagrees:\n{}",
+        cs.len(),
+        bad.join("\n")
+    );
+    eprintln!("tshark agrees on {} S6c messages", cs.len());
 }

@@ -1,8 +1,9 @@
 //! The IM server's own large-mode deliveries (TS 24.247 §5.2: it opens the session toward the
 //! recipient) through the session anchor's MSRP relay (RFC 4976,
-//! `ImServerConfig::msrp_relay`): a stand-alone IM server whose "S-CSCF" is the recipient's
-//! own SIP endpoint (an `msrp_chat` user agent listening), a relay (`MsrpRelay`) and a sender
-//! submitting a page-mode MESSAGE over the page-mode limit.
+//! `ImServerConfig::msrp_relay`) and without one to a recipient whose MSRP URI names a host:
+//! a stand-alone IM server whose "S-CSCF" is the recipient's own SIP endpoint (an `msrp_chat`
+//! user agent listening), a relay (`MsrpRelay`) and a sender submitting a page-mode MESSAGE
+//! over the page-mode limit.
 
 #[allow(dead_code)]
 #[path = "../examples/msrp_chat/client.rs"]
@@ -36,6 +37,8 @@ fn lo0() -> SocketAddr {
 /// MESSAGE gets 200 and `large_sent` counts it. (Before: the server connected to Bob itself,
 /// a one-URI path, whatever relay the anchor used.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// (`..AnchorRelay::default()` fills the field the `tls` feature adds)
+#[allow(clippy::needless_update)]
 async fn the_im_servers_large_mode_delivery_goes_through_the_anchors_relay() {
     let l = tokio::net::TcpListener::bind(lo0()).await.unwrap();
     let relay_at = l.local_addr().unwrap();
@@ -115,4 +118,64 @@ async fn the_im_servers_large_mode_delivery_goes_through_the_anchors_relay() {
     assert_eq!(got[0]["sha256"], client::sha256_hex(&body));
     im.shutdown();
     relay.shutdown();
+}
+
+/// Without a relay the IM server connects to the recipient's MSRP path itself (RFC 4975 §5.4,
+/// it offers `a=setup:active`). Bob listens on 127.0.0.1 but his answer's `a=path` names the
+/// host `localhost` (RFC 4975 §6.2: the URI's host is resolved, A/AAAA, no SRV): the server
+/// resolves it, connects, and Bob gets the 3,000 octets intact; Alice's MESSAGE gets 200.
+/// (Before: the server took only an IP literal from the path and answered 488.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_im_servers_large_mode_delivery_reaches_an_msrp_uri_naming_a_host() {
+    let bob = Ua::bind(Opts {
+        user: "bob".into(),
+        msrp_host: Some("localhost".into()),
+        timeout: WAIT,
+        ..Opts::default()
+    })
+    .await
+    .expect("bob binds");
+    let bob_uri = bob.sip_uri();
+    let bob_sip = bob_uri.rsplit('@').next().unwrap().to_owned();
+    let (_, bob_task) = im_msrp::listen(
+        bob,
+        ListenOpts {
+            sessions: Some(1),
+            ..ListenOpts::default()
+        },
+    );
+    let cfg = ImServerConfig::new(lo0(), "ims.example.org", &format!("sip:{bob_sip}"));
+    let im = ImServer::start(cfg).await.expect("IM server");
+    let mut alice = Client::new(0, im.local_addr(), "large").await;
+    let body: Vec<u8> = (0..3000u32)
+        .map(|i| b"0123456789"[(i % 10) as usize])
+        .collect();
+    let status = tokio::time::timeout(
+        WAIT,
+        alice.message(
+            "sip:alice@ims.example.org",
+            &bob_uri,
+            "text/plain",
+            body.clone(),
+        ),
+    )
+    .await
+    .expect("Alice's MESSAGE answered");
+    assert_eq!(status, 200, "delivered in large mode");
+    assert_eq!(im.stats().large_sent, 1);
+    let events = bob_events(bob_task, WAIT).await;
+    let session = of_kind(&events, "session");
+    assert_eq!(session.len(), 1, "{events:?}");
+    let mine = ims::msrp::Uri::parse(session[0]["local_uri"].as_str().expect("Bob's URI"))
+        .expect("Bob's URI parses")
+        .host_str()
+        .to_owned();
+    assert_eq!(mine, "localhost", "Bob's a=path names a host: {events:?}");
+    let path = session[0]["peer_path"].as_array().expect("Bob's peer path");
+    assert_eq!(path.len(), 1, "the IM server's own URI, no relay: {path:?}");
+    let got = of_kind(&events, "message");
+    assert_eq!(got.len(), 1, "{events:?}");
+    assert_eq!(got[0]["size"], 3000);
+    assert_eq!(got[0]["sha256"], client::sha256_hex(&body));
+    im.shutdown();
 }

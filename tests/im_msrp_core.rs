@@ -66,13 +66,26 @@ async fn the_core_anchor_authenticates_to_the_im_msrp_relay() {
     );
     assert_eq!(relay.bindings(), 0);
 
-    // other ports: the refused start above may still hold its listeners (its Diameter ones
-    // are not released when the core fails to start)
-    let core = ims_core::start_with(
-        ims_core::all_in_one(7400, [7440, 7441], None),
-        CoreOptions::default().with_im_msrp_relay(relay_as(&uri, "im-pw")),
-    )
-    .await;
+    // the same ports: a failed start stops what it had started (Diameter listeners, SIP
+    // endpoints), so they are free again (a SIP socket may take a moment to close)
+    let mut tries = 0;
+    let core = loop {
+        match ims::nf::runtime::ImsCore::start_with_options(
+            ims_core::all_in_one(7300, [7340, 7341], None),
+            ims::nf::runtime::CoreStore::Memory(Default::default()),
+            CoreOptions::default().with_im_msrp_relay(relay_as(&uri, "im-pw")),
+        )
+        .await
+        {
+            Ok(core) => break core,
+            Err(e) if tries < 20 => {
+                tries += 1;
+                eprintln!("start again on the same ports: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("the failed start left its ports bound: {e}"),
+        }
+    };
     assert_eq!(relay.bindings(), 1, "the core's anchor authenticated");
     let anchor = core.im_session().expect("the core runs the anchor");
     assert_eq!(anchor.stats().relay_links.load(Ordering::Relaxed), 1);

@@ -25,7 +25,9 @@
 //!
 //! SMSC interworking (TS 29.338 SGd): `--smsc HOST:PORT` names an external SMSC's Diameter
 //! node; the IP-SM-GW then forwards every submission in an OFR and delivers the SMSC's TFRs
-//! instead of acting as the SMSC itself (no local store and forward). With it: `--smsc-host
+//! instead of acting as the SMSC itself (no local store of messages: it remembers which SMSC
+//! waits for an absent or memory-full recipient and alerts it with Alert-Service-Centre when
+//! the recipient registers or sends RP-SMMA). With it: `--smsc-host
 //! NAME` (the SMSC's Diameter identity, default `smsc.<domain>`), `--smsc-realm REALM` (default
 //! the domain), `--diameter-host NAME` / `--diameter-realm REALM` (ours, default
 //! `ipsmgw.<domain>` / the domain), `--diameter-listen IP:PORT` (also accept the SMSC's

@@ -28,6 +28,9 @@ pub(crate) struct Opts {
     pub(crate) sip: SocketAddr,
     /// Local MSRP listen address (port 0: any).
     pub(crate) msrp: SocketAddr,
+    /// The host our MSRP URIs name in `a=path` (a host name such as `localhost`, resolved by
+    /// the peer); `None`: the IP literal 127.0.0.1.
+    pub(crate) msrp_host: Option<String>,
     /// User part of our SIP URI.
     pub(crate) user: String,
     /// Domain of our SIP URI.
@@ -68,6 +71,7 @@ impl Default for Opts {
         Opts {
             sip: SocketAddr::from(([127, 0, 0, 1], 0)),
             msrp: SocketAddr::from(([127, 0, 0, 1], 0)),
+            msrp_host: None,
             user: "alice".into(),
             domain: "ims.example".into(),
             proxy: None,
@@ -261,11 +265,12 @@ impl Ua {
     }
 
     fn local_uri(&self, sid: &str) -> String {
+        let host = self.opts.msrp_host.as_deref().unwrap_or("127.0.0.1");
         #[cfg(feature = "tls")]
         if self.tls().is_some() {
-            return format!("msrps://127.0.0.1:{}/{sid};tcp", self.msrp_port());
+            return format!("msrps://{host}:{}/{sid};tcp", self.msrp_port());
         }
-        format!("msrp://127.0.0.1:{}/{sid};tcp", self.msrp_port())
+        format!("msrp://{host}:{}/{sid};tcp", self.msrp_port())
     }
 
     fn sdp_head(&self) -> String {
@@ -994,6 +999,7 @@ pub(crate) async fn listen(
         let (vias, asserted) = call.received.clone().unwrap_or_default();
         emit(
             json!({"event": "session", "session": call.sid, "file": file_name,
+            "local_uri": ua.local_uri(&call.sid),
             "peer_path": peer_path(&call.peer_sdp), "via_hops": vias, "asserted": asserted}),
         );
         let mut n_msgs = 0usize;

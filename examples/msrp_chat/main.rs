@@ -4,9 +4,11 @@
 //! Prints one JSON line per event on stdout.
 //!
 //! ```text
-//! msrp_chat [--sip ADDR] [--msrp ADDR] [--user NAME] [--proxy ADDR] [--to SIP-URI]
-//!           [--chunk-size N] [--timeout SECS] [--tls CERT.pem KEY.pem]
+//! msrp_chat [--sip ADDR] [--msrp ADDR] [--msrp-host NAME] [--user NAME] [--proxy ADDR]
+//!           [--to SIP-URI] [--chunk-size N] [--timeout SECS] [--tls CERT.pem KEY.pem]
 //!           [--relay MSRP-URI --relay-user NAME --relay-password PW] MODE
+//!   --msrp-host                the host our MSRP URIs name in a=path (default 127.0.0.1;
+//!                              a name such as localhost is resolved by the peer)
 //!   --tls                      msrps (TCP/TLS/MSRP, RFC 4975 §14; feature `tls`) with this
 //!                              certificate, announced by its SDP a=fingerprint
 //!   --relay                    MSRP through this RFC 4976 relay (msrp://IP:PORT;tcp): each
@@ -33,7 +35,7 @@ use std::time::Duration;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: msrp_chat [--sip ADDR] [--msrp ADDR] [--user NAME] [--proxy ADDR] [--to URI] \
+        "usage: msrp_chat [--sip ADDR] [--msrp ADDR] [--msrp-host NAME] [--user NAME] [--proxy ADDR] [--to URI] \
          [--chunk-size N] [--timeout SECS] [--relay MSRP-URI --relay-user NAME \
          --relay-password PW] send-large FILE | chat [--count N] [--expect N] | \
          send-file FILE | listen [--out DIR] [--echo] [--busy CODE] [--sessions N] [--bye-after N]"
@@ -65,6 +67,7 @@ async fn main() {
         match a.as_str() {
             "--sip" => opts.sip = value(args.next(), "--sip"),
             "--msrp" => opts.msrp = value(args.next(), "--msrp"),
+            "--msrp-host" => opts.msrp_host = Some(value(args.next(), "--msrp-host")),
             "--user" => opts.user = value(args.next(), "--user"),
             "--proxy" => opts.proxy = Some(value(args.next(), "--proxy")),
             "--to" => to = Some(value(args.next(), "--to")),

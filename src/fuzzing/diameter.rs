@@ -183,6 +183,17 @@ fn typed_all(m: &Message<'_>, limits: &Limits) {
     typed_roundtrip!(Asa, m, false, limits);
     cx_all(m, false, limits);
     sgd_all(m, false, limits);
+    s6c_all(m, false, limits);
+}
+
+fn s6c_all(m: &Message<'_>, any_code: bool, limits: &Limits) {
+    use crate::diameter::s6c::*;
+    typed_roundtrip!(Srr, m, any_code, limits);
+    typed_roundtrip!(Sra, m, any_code, limits);
+    typed_roundtrip!(Alr, m, any_code, limits);
+    typed_roundtrip!(Ala, m, any_code, limits);
+    typed_roundtrip!(Rdr, m, any_code, limits);
+    typed_roundtrip!(Rda, m, any_code, limits);
 }
 
 fn sgd_all(m: &Message<'_>, any_code: bool, limits: &Limits) {
@@ -209,12 +220,13 @@ fn cx_all(m: &Message<'_>, any_code: bool, limits: &Limits) {
     typed_roundtrip!(Ppa, m, any_code, limits);
 }
 
-/// `diameter_cx`: every Cx/Dx and SGd typed decoder on the AVPs of any message that parses,
+/// `diameter_cx`: every Cx/Dx, SGd and S6c typed decoder on the AVPs of any message that parses,
 /// whatever its command code, with the typed round-trip oracle of [`diameter_message`].
 pub fn diameter_cx(data: &[u8]) {
     if let Ok(m) = Message::parse(data) {
         cx_all(&m, true, &Limits::default());
         sgd_all(&m, true, &Limits::default());
+        s6c_all(&m, true, &Limits::default());
     }
 }
 

@@ -294,11 +294,31 @@ fn digest_params(s: &str) -> Result<ParamList<'_>, AuthError> {
     if s.len() > MAX_HEADER_VALUE {
         return Err(AuthError::BadParam("header value too long"));
     }
-    let c = ims_sip::headers::Credentials::parse(s)?;
+    let mut v = ParamList {
+        head: [("", ""); 16],
+        n: 0,
+        more: Vec::new(),
+    };
+    // the pairs as the grammar reads them, collected on the way: the parameter iterator's
+    // pairs (what the loop below takes) are the same ones unless a value starts with `=`
+    // (`a==b`: the grammar reads `=b`, the iterator `b`), which takes the loop
+    let mut odd = false;
+    let c = ims_sip::headers::Credentials::parse_each(s, |name, value| {
+        odd |= value.starts_with('=');
+        if v.n < MAX_PARAMS {
+            v.push((name, value));
+        } else {
+            // past the limit: the loop below gives the error
+            odd = true;
+        }
+    })?;
     if !c.is_digest() {
         return Err(AuthError::NotDigest(c.scheme.to_owned()));
     }
-    let mut v = ParamList {
+    if !odd {
+        return Ok(v);
+    }
+    v = ParamList {
         head: [("", ""); 16],
         n: 0,
         more: Vec::new(),
@@ -1320,6 +1340,72 @@ impl DigestServer {
     ) -> Result<Verified, AuthError> {
         let algorithm = creds.algorithm()?;
         let issued = self.check_nonce(&creds.nonce, &creds.realm, algorithm, now)?;
+        self.verify_issued(
+            creds, username, algorithm, issued, method, body, secret, now, counts,
+        )
+    }
+
+    /// [`DigestServer::verify`] for a caller that looks at the nonce before the response (an
+    /// S-CSCF asks whether it carries the RAND of the challenge it is waiting for): `accept` is
+    /// given what [`DigestServer::check_nonce`] finds for `creds.nonce` and `creds.realm` with
+    /// the algorithm of `creds` (MD5 when it names none or one not known: `None` then, unless
+    /// the nonce was issued for MD5), and `Ok(None)` is the answer when it refuses; otherwise
+    /// the answer of [`DigestServer::verify`]. The nonce is checked once (`verify` after
+    /// `check_nonce` checks it twice: an HMAC each).
+    #[allow(clippy::too_many_arguments)]
+    pub fn verify_if(
+        &self,
+        creds: &Credentials<'_>,
+        method: &str,
+        body: &[u8],
+        secret: Secret<'_>,
+        now: Duration,
+        counts: Option<&mut NonceCounts>,
+        accept: impl FnOnce(Option<&IssuedNonce>) -> bool,
+    ) -> Result<Option<Verified>, AuthError> {
+        let algorithm = creds.algorithm();
+        let checked = self.check_nonce(
+            &creds.nonce,
+            &creds.realm,
+            *algorithm.as_ref().unwrap_or(&Algorithm::Md5),
+            now,
+        );
+        if !accept(checked.as_ref().ok()) {
+            return Ok(None);
+        }
+        // what `verify` does, in its order: the algorithm first, then the nonce (checked
+        // above with that same algorithm when it is known)
+        let algorithm = algorithm?;
+        let issued = checked?;
+        self.verify_issued(
+            creds,
+            &creds.username,
+            algorithm,
+            issued,
+            method,
+            body,
+            secret,
+            now,
+            counts,
+        )
+        .map(Some)
+    }
+
+    /// The rest of a verification once the nonce is known to be `issued` for `creds.nonce`,
+    /// `creds.realm` and `algorithm` (= `creds.algorithm()`).
+    #[allow(clippy::too_many_arguments)]
+    fn verify_issued(
+        &self,
+        creds: &Credentials<'_>,
+        username: &str,
+        algorithm: Algorithm,
+        issued: IssuedNonce,
+        method: &str,
+        body: &[u8],
+        secret: Secret<'_>,
+        now: Duration,
+        counts: Option<&mut NonceCounts>,
+    ) -> Result<Verified, AuthError> {
         if creds.qop.is_none() && !self.allow_rfc2069 {
             return Err(AuthError::QopRequired);
         }
@@ -1809,6 +1895,91 @@ impl DigestClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// `digest_params` as it was: the grammar's check, then the parameter iterator's pairs.
+    fn digest_params_by_iter(s: &str) -> Result<Vec<(&str, &str)>, AuthError> {
+        if s.len() > MAX_HEADER_VALUE {
+            return Err(AuthError::BadParam("header value too long"));
+        }
+        let c = ims_sip::headers::Credentials::parse(s)?;
+        if !c.is_digest() {
+            return Err(AuthError::NotDigest(c.scheme.to_owned()));
+        }
+        let mut v = Vec::new();
+        for p in c.params.iter() {
+            if v.len() == MAX_PARAMS {
+                return Err(AuthError::BadParam("too many parameters"));
+            }
+            match p.value {
+                Some(val) if !val.is_empty() => v.push((p.name, val)),
+                _ => return Err(AuthError::BadParam("auth-param value")),
+            }
+        }
+        Ok(v)
+    }
+
+    fn one_pass(s: &str) -> Result<Vec<(&str, &str)>, AuthError> {
+        digest_params(s).map(|l| l.into_iter().collect())
+    }
+
+    #[test]
+    fn digest_params_in_one_pass_are_the_iterators_pairs() {
+        let many = |n: usize| {
+            let mut s = String::from("Digest ");
+            for i in 0..n {
+                if i > 0 {
+                    s.push_str(", ");
+                }
+                s.push_str(&format!("p{i}=\"v{i}\""));
+            }
+            s
+        };
+        let cases = [
+            r#"Digest username="alice@ims.example.org", realm="ims.example.org", nonce="", uri="sip:ims.example.org", response="""#,
+            r#"Digest username = "a" ,realm="r",  nonce=abc=, uri="sip:x", response="00", qop=auth, nc=00000001, cnonce="c""#,
+            "Digest a==b, c=d",
+            "Digest a= =b",
+            "Digest a=b,,c=d",
+            "Digest a=\"x\\\"y\", b=c/d:e=f",
+            "Digest a=b ,\r\n c=d",
+            "Basic a=b",
+            "Digest",
+            "Digest a",
+            "Digest a=",
+            "Digest a=\"unterminated",
+            "digest A=b",
+        ];
+        for s in cases {
+            assert_eq!(one_pass(s), digest_params_by_iter(s), "{s:?}");
+        }
+        for n in [15, 16, 17, 63, 64, 65, 70] {
+            let s = many(n);
+            assert_eq!(one_pass(&s), digest_params_by_iter(&s), "{n} parameters");
+        }
+        assert!(one_pass(&many(64)).is_ok());
+        assert_eq!(
+            one_pass(&many(65)),
+            Err(AuthError::BadParam("too many parameters"))
+        );
+        assert_eq!(one_pass("Digest a==b").unwrap(), vec![("a", "b")]);
+    }
+
+    proptest! {
+        #[test]
+        fn digest_params_one_pass_matches_the_iterator_on_any_text(
+            body in proptest::collection::vec(
+                prop_oneof![
+                    Just("a"), Just("nc"), Just("="), Just("=="), Just(","), Just(" "),
+                    Just("\""), Just("\\"), Just("x/y:z"), Just("\r\n "), Just("\t"),
+                ],
+                0..24,
+            )
+        ) {
+            let s = format!("Digest {}", body.concat());
+            prop_assert_eq!(one_pass(&s), digest_params_by_iter(&s), "{:?}", s);
+        }
+    }
 
     #[test]
     fn digests_are_written_as_hex_displays_them() {

@@ -391,3 +391,113 @@ fn control_characters_print_as_quoted_pairs() {
     let text = c.to_string();
     assert_eq!(Challenge::parse(&text).unwrap(), c, "{text:?}");
 }
+
+/// `verify_if` gives `accept` what `check_nonce` finds, answers `Ok(None)` (recording no count)
+/// when it refuses, and otherwise exactly what `verify` answers, for good, stale, replayed,
+/// foreign, wrong-algorithm and AKA credentials.
+#[test]
+fn verify_if_checks_the_nonce_once_and_answers_as_verify() {
+    let s = DigestServer::new(b"secret").nonce_lifetime(Duration::from_secs(30));
+    let other = DigestServer::new(b"other secret");
+    let ch = s.challenge(REALM, Algorithm::Md5, T0, &[7; 16]).unwrap();
+    let (hss, mut sqn, mut usim) = aka_parties();
+    let av = AuthVector::generate(&hss, [9; 16], sqn.next_sqn(), [0x80, 0]);
+    let aka_ch = s
+        .aka_challenge(REALM, Algorithm::AkaV1Md5, &av, T0)
+        .unwrap();
+    let (aka, _) = digest::answer_aka(&aka_ch, &mut usim, "imsi@ims.example.com", &req(1)).unwrap();
+    let aka_pw = digest::aka_password(Algorithm::AkaV1Md5, &av).unwrap();
+    let mut unknown_alg = answer(&ch, 3);
+    unknown_alg.algorithm = Some("no-such-alg".into());
+    let mut wrong = answer(&ch, 4);
+    wrong.response = answer(&ch, 9).response;
+    let later = T0 + Duration::from_secs(31);
+    let cases: Vec<(Credentials<'static>, Vec<u8>, Duration, &DigestServer)> = vec![
+        (answer(&ch, 1), b"pw".to_vec(), T0, &s),
+        (answer(&ch, 1), b"pw".to_vec(), T0, &s), // a replay of nc 1
+        (answer(&ch, 2), b"pw".to_vec(), later, &s), // stale
+        (answer(&ch, 2), b"pw".to_vec(), T0, &other),
+        (wrong, b"pw".to_vec(), T0, &s),
+        (unknown_alg, b"pw".to_vec(), T0, &s),
+        (aka.clone(), aka_pw.clone(), T0, &s),
+    ];
+    for (i, (c, pw, now, srv)) in cases.iter().enumerate() {
+        let mut counts_a = NonceCounts::new(100);
+        let mut counts_b = NonceCounts::new(100);
+        if i == 1 {
+            // the replay: nc 1 already seen on both sides
+            verify(srv, c, *now, Some(&mut counts_a)).unwrap();
+            verify(srv, c, *now, Some(&mut counts_b)).unwrap();
+        }
+        let expected = srv.verify(
+            c,
+            "REGISTER",
+            b"",
+            Secret::Password(pw),
+            *now,
+            Some(&mut counts_a),
+        );
+        let algorithm = c.algorithm().unwrap_or(Algorithm::Md5);
+        let checked = srv.check_nonce(&c.nonce, &c.realm, algorithm, *now).ok();
+        let mut seen = None;
+        let got = srv.verify_if(
+            c,
+            "REGISTER",
+            b"",
+            Secret::Password(pw),
+            *now,
+            Some(&mut counts_b),
+            |n| {
+                seen = Some(n.cloned());
+                true
+            },
+        );
+        assert_eq!(
+            seen,
+            Some(checked.clone()),
+            "case {i}: accept sees check_nonce's answer"
+        );
+        assert_eq!(got, expected.map(Some), "case {i}");
+        assert_eq!(counts_a.len(), counts_b.len(), "case {i}");
+        // refused: no verification, no count recorded
+        let mut counts_c = NonceCounts::new(100);
+        let refused = srv.verify_if(
+            c,
+            "REGISTER",
+            b"",
+            Secret::Password(pw),
+            *now,
+            Some(&mut counts_c),
+            |_| false,
+        );
+        assert_eq!(refused, Ok(None), "case {i}");
+        assert_eq!(counts_c.len(), 0, "case {i}");
+    }
+    // the S-CSCF's use: accept only the nonce carrying the RAND it is waiting for
+    let rand_of = |n: Option<&ims_auth::digest::IssuedNonce>| n.and_then(|n| n.rand());
+    let mut got_rand = None;
+    let v = s.verify_if(
+        &aka,
+        "REGISTER",
+        b"",
+        Secret::Password(&aka_pw),
+        T0,
+        None,
+        |n| {
+            got_rand = rand_of(n);
+            got_rand == Some(av.rand)
+        },
+    );
+    assert!(matches!(v, Ok(Some(_))), "{v:?}");
+    assert_eq!(got_rand, Some(av.rand));
+    let v = s.verify_if(
+        &aka,
+        "REGISTER",
+        b"",
+        Secret::Password(&aka_pw),
+        T0,
+        None,
+        |n| rand_of(n) == Some([0; 16]),
+    );
+    assert_eq!(v, Ok(None));
+}

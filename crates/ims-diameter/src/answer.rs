@@ -240,6 +240,15 @@ pub fn validate(msg: &Message<'_>) -> Result<(), Error> {
             (cmd::MT_FORWARD_SHORT_MESSAGE, false) => run::<crate::sgd::Tfa<'_>>(msg),
             _ => Err(Error::new(ErrorKind::CommandUnsupported, 5)),
         },
+        app::S6C => match (msg.code(), r) {
+            (cmd::SEND_ROUTING_INFO_FOR_SM, true) => run::<crate::s6c::Srr<'_>>(msg),
+            (cmd::SEND_ROUTING_INFO_FOR_SM, false) => run::<crate::s6c::Sra<'_>>(msg),
+            (cmd::ALERT_SERVICE_CENTRE, true) => run::<crate::s6c::Alr<'_>>(msg),
+            (cmd::ALERT_SERVICE_CENTRE, false) => run::<crate::s6c::Ala<'_>>(msg),
+            (cmd::REPORT_SM_DELIVERY_STATUS, true) => run::<crate::s6c::Rdr<'_>>(msg),
+            (cmd::REPORT_SM_DELIVERY_STATUS, false) => run::<crate::s6c::Rda<'_>>(msg),
+            _ => Err(Error::new(ErrorKind::CommandUnsupported, 5)),
+        },
         app::COMMON | app::RELAY => Err(Error::new(ErrorKind::CommandUnsupported, 5)),
         _ => Err(Error::new(ErrorKind::ApplicationUnsupported, 8)),
     }

@@ -89,6 +89,10 @@ impl VendorSpecificApplicationId<'_> {
     pub fn sgd() -> Self {
         Self::auth(dict::VENDOR_3GPP, app::SGD)
     }
+    /// 3GPP S6c: `{10415, 16777312}` (also the Alert-Service-Centre command's on SGd/Gdd).
+    pub fn s6c() -> Self {
+        Self::auth(dict::VENDOR_3GPP, app::S6C)
+    }
 }
 
 grouped! {

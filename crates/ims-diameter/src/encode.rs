@@ -270,7 +270,8 @@ pub fn encode_message<B: EncodeBuf>(
 }
 
 /// The typed commands' encoder: writes a message into a window of zeroed octets (the padding is
-/// already there), with one bounds test per AVP and the header of each AVP (code, flags, length,
+/// already there), with one length test per AVP (each AVP's octets are split off the front of
+/// the rest of the window) and the header of each AVP (code, flags, length,
 /// Vendor-Id, constants of the dictionary once inlined) stored in one write: a leaf AVP's
 /// length is known before it is written, a Grouped AVP's header is written once its members
 /// are (no placeholder, no back-fill of three octets). Output is byte-identical to
@@ -281,8 +282,18 @@ pub fn encode_message<B: EncodeBuf>(
 /// window of that size.
 #[derive(Debug)]
 pub struct Writer<'b> {
+    /// The part of the window not written yet (empty once an AVP did not fit: from then on
+    /// the writer only counts).
     out: &'b mut [u8],
     pos: usize,
+}
+
+/// Where a Grouped AVP opened by [`Writer::group_begin`] starts, and the room for its header
+/// (`None` when it did not fit).
+#[derive(Debug)]
+pub(crate) struct GroupStart<'b> {
+    pos: usize,
+    header: Option<&'b mut [u8]>,
 }
 
 /// Writes the 8-octet (no Vendor-Id) or 12-octet header of an AVP at `d[0..]`.
@@ -309,14 +320,20 @@ const fn header_len(flags: u8, vendor: u32) -> usize {
     }
 }
 
-impl Writer<'_> {
-    /// The octets `pos..pos + n` of the window, `None` when it is too small (`pos + n` is
-    /// computed once, checked for overflow and against the window's end; `pos <= pos + n` then
-    /// needs no test).
+impl<'b> Writer<'b> {
+    /// The next `n` octets of the window, split off it (one length test, no position
+    /// arithmetic), `None` when they do not fit: the window is then emptied, so nothing later
+    /// is written either (the writer keeps counting).
     #[inline(always)]
-    fn room(&mut self, n: usize) -> Option<&mut [u8]> {
-        let end = self.pos.checked_add(n)?;
-        self.out.get_mut(self.pos..end)
+    fn room(&mut self, n: usize) -> Option<&'b mut [u8]> {
+        let out = std::mem::take(&mut self.out);
+        if n <= out.len() {
+            let (now, rest) = out.split_at_mut(n);
+            self.out = rest;
+            Some(now)
+        } else {
+            None
+        }
     }
 
     /// A writer over the same window and position, for a caller to keep in registers (the
@@ -330,9 +347,11 @@ impl Writer<'_> {
         }
     }
 
-    /// Takes the position reached by a [`Writer::local`] copy.
+    /// Takes the position reached by a [`Writer::local`] copy (and skips what it wrote).
     #[inline(always)]
     pub(crate) fn sync(&mut self, pos: usize) {
+        let out = std::mem::take(&mut self.out);
+        self.out = out.get_mut(pos - self.pos..).unwrap_or_default();
         self.pos = pos;
     }
 
@@ -371,7 +390,9 @@ impl Writer<'_> {
             len < 1 << 24,
             "AVP longer than the 24-bit AVP Length allows"
         );
-        let step = padded(len);
+        // padded to 4 (written as `len` plus the padding, so `len <= step` is evident to the
+        // compiler and the copy below needs no second bounds test)
+        let step = len + (len.wrapping_neg() & 3);
         if let Some(o) = self.room(step) {
             put_header(o, code, flags, vendor, len);
             o[hlen..len].copy_from_slice(data);
@@ -423,27 +444,28 @@ impl Writer<'_> {
         self.group_end(start, code, flags, vendor);
     }
 
-    /// Opens a Grouped AVP: room for its header is skipped, the members follow; returns where
-    /// it starts, for [`Writer::group_end`]. (The typed structs use this pair rather than
-    /// [`Writer::grouped`]: the members are then written inline, not in a closure the
-    /// compiler keeps out of line.)
+    /// Opens a Grouped AVP: room for its header is split off, the members follow; returns
+    /// where it starts and that room, for [`Writer::group_end`]. (The typed structs use this
+    /// pair rather than [`Writer::grouped`]: the members are then written inline, not in a
+    /// closure the compiler keeps out of line.)
     #[inline(always)]
-    pub(crate) fn group_begin(&mut self, flags: u8, vendor: u32) -> usize {
-        let start = self.pos;
-        self.pos += header_len(flags, vendor);
-        start
+    pub(crate) fn group_begin(&mut self, flags: u8, vendor: u32) -> GroupStart<'b> {
+        let pos = self.pos;
+        let hlen = header_len(flags, vendor);
+        let header = self.room(hlen);
+        self.pos += hlen;
+        GroupStart { pos, header }
     }
 
     /// Closes the Grouped AVP opened at `start`: writes its header with the length reached.
     #[inline(always)]
-    pub(crate) fn group_end(&mut self, start: usize, code: u32, flags: u8, vendor: u32) {
-        let hlen = header_len(flags, vendor);
-        let len = self.pos - start;
+    pub(crate) fn group_end(&mut self, start: GroupStart<'b>, code: u32, flags: u8, vendor: u32) {
+        let len = self.pos - start.pos;
         assert!(
             len < 1 << 24,
             "AVP longer than the 24-bit AVP Length allows"
         );
-        if let Some(o) = self.out.get_mut(start..start + hlen) {
+        if let Some(o) = start.header {
             put_header(o, code, flags, vendor, len);
         }
     }
@@ -479,7 +501,7 @@ pub fn write_message<B: EncodeBuf>(
     let room = room.max(HEADER_LEN);
     buf.extend_zeroed(room);
     let mut w = Writer {
-        out: &mut buf.as_mut()[start..],
+        out: &mut buf.as_mut()[start + HEADER_LEN..],
         pos: HEADER_LEN,
     };
     f(&mut w);
@@ -519,7 +541,7 @@ fn write_message_again<B: EncodeBuf>(
     buf.shorten_to(start);
     buf.extend_zeroed(len);
     let mut w = Writer {
-        out: &mut buf.as_mut()[start..],
+        out: &mut buf.as_mut()[start + HEADER_LEN..],
         pos: HEADER_LEN,
     };
     f(&mut w);

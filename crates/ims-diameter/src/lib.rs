@@ -60,7 +60,7 @@
 //! - [`Encoder`] / [`encode_message`] append AVPs with back-filled lengths and padding.
 //! - [`dict`]: the static dictionary (base, Cx/Dx, Rx, the TS 29.212 / 29.061 AVPs Rx reuses,
 //!   S6c/SGd of TS 29.338).
-//! - Typed commands ([`base`], [`cx`], [`rx`], [`sgd`]) are plain structs with pub fields implementing
+//! - Typed commands ([`base`], [`cx`], [`rx`], [`s6c`], [`sgd`]) are plain structs with pub fields implementing
 //!   [`Command`]: decoding checks the command grammar (required, fixed position, max occurrences)
 //!   and values; unmodelled AVPs are kept in `other`. Repeated AVPs that usually occur once or
 //!   twice are [`Repeated`] fields (a few values inline, no allocation).
@@ -100,6 +100,7 @@ pub mod repeated;
 mod result;
 pub mod routing;
 pub mod rx;
+pub mod s6c;
 pub mod sgd;
 #[doc(hidden)]
 pub mod testing;

@@ -2103,6 +2103,13 @@ pub struct Duplicates {
 /// When a request was seen, and its answer once sent.
 type Seen = (Instant, Option<Bytes>);
 
+/// A table holding `len` entries in room for `capacity` is worth shrinking: at most a quarter
+/// used, and big enough for the copy to matter (halving the room at most every time it
+/// quarters keeps the cost of shrinking proportional to what was removed).
+fn sparse(len: usize, capacity: usize) -> bool {
+    capacity > 1024 && len <= capacity / 4
+}
+
 /// `host` in lower case, borrowed when it already is.
 fn lower_host(host: &str) -> Cow<'_, str> {
     if host.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -2130,11 +2137,17 @@ impl Duplicates {
         }
     }
 
-    fn expire(&mut self, now: Instant) {
+    /// Forgets the requests older than the window (and the oldest beyond `max`), and gives
+    /// back the memory of tables left sparse by a burst. [`Duplicates::check`] does this on
+    /// each request; a node calls it on its timers as well, so what a burst left behind is
+    /// freed when the requests stop too.
+    pub fn expire(&mut self, now: Instant) {
+        let mut popped = false;
         while let Some((t, _, _)) = self.order.front() {
             if now.saturating_duration_since(*t) < self.window && self.order.len() <= self.max {
                 break;
             }
+            popped = true;
             if let Some((t, h, e)) = self.order.pop_front() {
                 if let Some(m) = self.seen.get_mut(&h) {
                     if m.get(&e).is_some_and(|v| v.0 == t) {
@@ -2142,10 +2155,15 @@ impl Duplicates {
                         self.count -= 1;
                         if m.is_empty() {
                             self.seen.remove(&h);
+                        } else if sparse(m.len(), m.capacity()) {
+                            m.shrink_to(m.len() * 2);
                         }
                     }
                 }
             }
+        }
+        if popped && sparse(self.order.len(), self.order.capacity()) {
+            self.order.shrink_to(self.order.len() * 2);
         }
     }
 

@@ -179,8 +179,10 @@ grouped! {
 grouped! {
     /// SM-Delivery-Outcome (TS 29.338 §5.3.3): `[ MME-SM-Delivery-Outcome ]
     /// [ MSC-SM-Delivery-Outcome ] [ SGSN-SM-Delivery-Outcome ] [ IP-SM-GW-SM-Delivery-Outcome ]
-    /// *[ AVP ]`. In an OFR it reports an earlier MT delivery attempt (an SM-status report
-    /// travelling as an MO message).
+    /// [ SMSF-3GPP-SM-Delivery-Outcome ] [ SMSF-Non-3GPP-SM-Delivery-Outcome ] *[ AVP ]` (the
+    /// two SMSF members since Release 16). In an OFR it reports an earlier MT delivery attempt
+    /// (an SM-status report travelling as an MO message); in an S6c RDR
+    /// ([`crate::s6c::Rdr`]) the outcome of the attempt the SMS-GMSC or IP-SM-GW made.
     pub struct SmDeliveryOutcome<'a> [any] {
         /// MME-SM-Delivery-Outcome.
         mme: opt DeliveryOutcome<'a> = dict::MME_SM_DELIVERY_OUTCOME,
@@ -190,6 +192,10 @@ grouped! {
         sgsn: opt DeliveryOutcome<'a> = dict::SGSN_SM_DELIVERY_OUTCOME,
         /// IP-SM-GW-SM-Delivery-Outcome.
         ip_sm_gw: opt DeliveryOutcome<'a> = dict::IP_SM_GW_SM_DELIVERY_OUTCOME,
+        /// SMSF-3GPP-SM-Delivery-Outcome.
+        smsf_3gpp: opt DeliveryOutcome<'a> = dict::SMSF_TGPP_SM_DELIVERY_OUTCOME,
+        /// SMSF-Non-3GPP-SM-Delivery-Outcome.
+        smsf_non_3gpp: opt DeliveryOutcome<'a> = dict::SMSF_NON_TGPP_SM_DELIVERY_OUTCOME,
     }
 }
 

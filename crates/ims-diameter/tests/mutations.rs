@@ -100,6 +100,15 @@ fn one_pass_all(data: &[u8]) {
         Asa<'_>
     );
     one_pass!(data, sgd::Ofr<'_>, sgd::Ofa<'_>, sgd::Tfr<'_>, sgd::Tfa<'_>);
+    one_pass!(
+        data,
+        s6c::Srr<'_>,
+        s6c::Sra<'_>,
+        s6c::Alr<'_>,
+        s6c::Ala<'_>,
+        s6c::Rdr<'_>,
+        s6c::Rda<'_>
+    );
 }
 
 fn oracle(data: &[u8]) {
@@ -153,6 +162,15 @@ fn oracle(data: &[u8]) {
                 Asa<'_>
             );
             rt!(&m, sgd::Ofr<'_>, sgd::Ofa<'_>, sgd::Tfr<'_>, sgd::Tfa<'_>);
+            rt!(
+                &m,
+                s6c::Srr<'_>,
+                s6c::Sra<'_>,
+                s6c::Alr<'_>,
+                s6c::Ala<'_>,
+                s6c::Rdr<'_>,
+                s6c::Rda<'_>
+            );
         }
         Err(e) => {
             if !e.is_incomplete() {
@@ -234,4 +252,24 @@ fn mutate_all(vs: &[Vec<u8>], seed: u64) -> usize {
         }
     }
     n
+}
+
+/// S6c (TS 29.338 §5.3.2): random SRR/SRA, ALR/ALA, RDR/RDA, each mutated as the vectors are.
+#[test]
+fn mutated_s6c_messages() {
+    let mut r = Rng::new(0x0056_c000);
+    let mut vs = Vec::new();
+    for i in 0..2u32 {
+        vs.push(s6c::Srr::__sample(&mut r).encode(i, i + 1));
+        vs.push(s6c::Sra::__sample(&mut r).encode(i, i + 1));
+        vs.push(s6c::Alr::__sample(&mut r).encode(i, i + 1));
+        vs.push(s6c::Ala::__sample(&mut r).encode(i, i + 1));
+        vs.push(s6c::Rdr::__sample(&mut r).encode(i, i + 1));
+        vs.push(s6c::Rda::__sample(&mut r).encode(i, i + 1));
+    }
+    for v in &vs {
+        validate(&Message::parse(v).unwrap()).unwrap();
+    }
+    let n = mutate_all(&vs, 0x5eed_56c0);
+    eprintln!("{n} mutated S6c messages checked");
 }

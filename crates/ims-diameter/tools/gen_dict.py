@@ -20,7 +20,9 @@ BASE = [1, 8, 25, 27, 30, 31, 33, 44, 50, 55, 85, 97, 104, 110, 111, 121] + list
     480, 483, 485] + list(range(621, 628)) + [649, 650, 651, 652]
 TGPP = list(range(1, 30)) + list(range(500, 561)) + list(range(600, 659)) + list(range(1000, 1101)) + \
     list(range(2800, 2856)) + \
-    [701, 1489, 1645, 2400, 3102, 3111] + list(range(3300, 3334))  # TS 29.338 S6c/SGd and the AVPs it reuses
+    [701, 1489, 1645, 2400, 3102, 3111] + list(range(3300, 3334)) + \
+    [318, 2401, 2402, 2403, 2404, 2405, 2406, 2408, 2409, 2410, 3100, 3101, 3112] + \
+    list(range(3334, 3346))  # TS 29.338 S6c/SGd (Rel-16 SMSF AVPs incl.) and the AVPs it reuses
 ETSI = [458]
 
 RENAMES = {
@@ -68,6 +70,17 @@ OVERRIDES = {
     # TS 29.272 table 7.3.1/1 and TS 29.173 table 6.4.1 (Wireshark leaves M unstated)
     'MME-Number-for-MT-SMS': (None, 'Must'),
     'LMSI': (None, 'Must'),
+    # TS 29.173 table 6.4.1/1 (Serving-Node and its members as S6c reuses them; freeDiameter's
+    # dict_ts29173_avps agrees: M,V for these, V only for MME-Realm / SGSN-Name / SGSN-Realm).
+    # TS 29.338 table 5.3.3.1/2 sets M on MME-Realm for S6c alone: not modelled (one rule per AVP).
+    'Serving-Node': (None, 'Must'),
+    'MME-Name': (None, 'Must'),
+    'MSC-Number': (None, 'Must'),
+    'LCS-Capabilities-Sets': (None, 'Must'),
+    'GMLC-Address': (None, 'Must'),
+    'MME-Realm': (None, 'MustNot'),
+    'SGSN-Name': (None, 'MustNot'),
+    'SGSN-Realm': (None, 'MustNot'),
 }
 # AVPs the Wireshark 4.0 dictionary lacks: (vendor, code) -> (name, type, M rule, enums)
 EXTRA = {

@@ -188,6 +188,16 @@ pub struct NodeConfig {
     /// learns that its session ended). Copies naming different realms stay a 5009 either way
     /// (no way to tell which one was meant).
     pub merge_repeated_destination_realm: bool,
+    /// How long a received request is remembered, with its answer, for duplicate detection
+    /// (RFC 6733 §5.5.4: a request retransmitted with the T flag after a failover gets the
+    /// same answer; 240 s by default, the End-to-End Identifier's uniqueness time). The node
+    /// forgets older ones on its timers too, so the answers a burst left behind are freed
+    /// after this time even when no request follows.
+    pub duplicate_window: Duration,
+    /// At most this many requests are remembered (the oldest forgotten first; 100,000 by
+    /// default). Each holds its answer's octets, so this bounds the memory of duplicate
+    /// detection: a node answering large messages at a high rate may want fewer.
+    pub duplicate_max: usize,
 }
 
 impl NodeConfig {
@@ -215,6 +225,8 @@ impl NodeConfig {
             discovery_refresh: Duration::from_secs(300),
             tls_key_log: None,
             merge_repeated_destination_realm: false,
+            duplicate_window: Duration::from_secs(240),
+            duplicate_max: 100_000,
         }
     }
 
@@ -703,7 +715,7 @@ impl Node {
                 handlers: RwLock::new(HashMap::default()),
                 e2e: Mutex::new(EndToEnd::new(secs, seed as u32)),
                 sessions: Mutex::new((secs as u32, (seed >> 32) as u32)),
-                dups: Mutex::new(Duplicates::default()),
+                dups: Mutex::new(Duplicates::new(cfg.duplicate_window, cfg.duplicate_max)),
                 dup_waiters: Mutex::new(HashMap::default()),
                 redirects: Mutex::new(RedirectCache::new()),
                 seed: Mutex::new(seed | 1),
@@ -2564,7 +2576,11 @@ impl PeerTask {
                         () = sleep.as_mut() => {
                             armed = None;
                             // (runs only the timers due now: none after an early wake)
-                            self.peer.handle_timeout(now());
+                            let t = now();
+                            self.peer.handle_timeout(t);
+                            // the watchdog wakes every peer task at least every Tw: requests
+                            // past the duplicate window are forgotten even when none arrive
+                            self.node.inner.dups.lock().expect("dups lock").expire(t);
                             continue;
                         }
                     }

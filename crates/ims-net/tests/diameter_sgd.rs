@@ -3,15 +3,19 @@
 //! back in the OFA; the SMS-GMSC delivers an MT short message with TFR to the IP-SM-GW, which
 //! answers with a TFA (success with the SMS-DELIVER-REPORT, or 5550 absent user). Both nodes
 //! advertise SGd (16777313, vendor 10415) in CER/CEA; requests to an application the peer did not
-//! advertise would not be sent.
+//! advertise would not be sent. When the user becomes reachable the IP-SM-GW alerts the SMSC
+//! with Alert-Service-Centre, which on SGd carries the S6c Application-Id (16777312, TS 29.338
+//! §5.3.2.5 / §6.1): it reaches an SMSC that advertises S6c, and is not sent to one that does not.
 
 use ims_diameter::base::{AuthSessionState, VendorSpecificApplicationId};
 use ims_diameter::dict::{app, command as cmd};
 use ims_diameter::peer::Application;
+use ims_diameter::s6c::{Ala, Alr, ServingNode, SMS_GMSC_ALERT_EVENT_UE_AVAILABLE_FOR_MT_SMS};
 use ims_diameter::sgd::{Ofa, Ofr, Tfa, Tfr, UserIdentifier, TFR_FLAG_MORE_MESSAGES_TO_SEND};
-use ims_diameter::{Command, ExperimentalResultCode, Outcome};
-use ims_net::diameter::{Node, NodeConfig};
+use ims_diameter::{Command, ExperimentalResultCode, Outcome, ResultCode};
+use ims_net::diameter::{Node, NodeConfig, NodeError};
 use std::borrow::Cow;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod common;
@@ -137,4 +141,125 @@ async fn ofr_and_tfr_between_an_ip_sm_gw_and_an_smsc() {
     smsc.shutdown();
     ipsmgw.wait_stopped(SECS).await.unwrap();
     smsc.wait_stopped(SECS).await.unwrap();
+}
+
+/// What the SMSC saw of an ALR: Application-Id, SC-Address, MSISDN, SMS-GMSC-Alert-Event.
+type Seen = (u32, Vec<u8>, Vec<u8>, Option<u32>);
+
+/// The ALR the IP-SM-GW sends when a user the SMSC holds messages for can receive them again.
+fn alr(ipsmgw: &Node, sc: &'static [u8]) -> Alr<'static> {
+    Alr {
+        session_id: ipsmgw.session_id().into(),
+        vendor_specific_application_id: Some(VendorSpecificApplicationId::s6c()),
+        auth_session_state: AuthSessionState::NoStateMaintained,
+        origin_host: ipsmgw.origin_host().to_owned().into(),
+        origin_realm: IMS.into(),
+        destination_host: Some("smsc.sms.example.org".into()),
+        destination_realm: SMS.into(),
+        sc_address: Cow::Borrowed(sc),
+        user_identifier: UserIdentifier {
+            msisdn: Some(Cow::Borrowed(b"\x44\x97\x21\x43\x65\xf7")),
+            user_name: Some("001010000000002".into()),
+            ..Default::default()
+        },
+        sms_gmsc_alert_event: Some(SMS_GMSC_ALERT_EVENT_UE_AVAILABLE_FOR_MT_SMS),
+        serving_node: Some(ServingNode {
+            ip_sm_gw_name: Some(ipsmgw.origin_host().to_owned().into()),
+            ip_sm_gw_realm: Some(IMS.into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn alert_service_centre_over_the_sgd_connection_uses_s6c() {
+    // an SMSC that serves SGd and S6c (alerts), and records the ALRs it gets
+    let mut c = cfg("smsc.sms.example.org", SMS);
+    c.applications.push(Application::tgpp_auth(app::S6C));
+    let smsc = Node::new(c);
+    let addr = common::listen_in(&smsc, PORTS + 100).await;
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let log = seen.clone();
+    smsc.handle(app::S6C, cmd::ALERT_SERVICE_CENTRE, move |req| {
+        let log = log.clone();
+        async move {
+            let v = req.message.view();
+            let alr = Alr::decode(&v).expect("a valid ALR");
+            log.lock().unwrap().push((
+                v.application_id(),
+                alr.sc_address.to_vec(),
+                alr.user_identifier
+                    .msisdn
+                    .as_deref()
+                    .unwrap_or_default()
+                    .to_vec(),
+                alr.sms_gmsc_alert_event,
+            ));
+            let mut ala = Ala::answering(&alr, "smsc.sms.example.org", SMS);
+            // an alert for a Service Centre it is not: 5001 (TS 29.338 §5.3.2.6 leaves the
+            // codes to the base protocol; any failure the IP-SM-GW must see)
+            if alr.sc_address == SC {
+                ala.set_outcome(Outcome::SUCCESS);
+            } else {
+                ala.set_outcome(Outcome::tgpp(ExperimentalResultCode::from_u32(5001)));
+            }
+            ala.encode_answer(v.header())
+        }
+    });
+    let mut c = cfg("ipsmgw.ims.example.org", IMS);
+    c.applications.push(Application::tgpp_auth(app::S6C));
+    let ipsmgw = Node::new(c);
+    ipsmgw.add_peer("smsc.sms.example.org", addr);
+    ipsmgw
+        .wait_open("smsc.sms.example.org", SECS)
+        .await
+        .unwrap();
+
+    let a = ipsmgw.send(&alr(&ipsmgw, SC)).await.unwrap();
+    let v = a.view();
+    assert_eq!((v.code(), v.application_id()), (8_388_648, app::S6C));
+    let ala = Ala::decode(&v).unwrap();
+    assert_eq!(ala.outcome(), Some(Outcome::SUCCESS));
+    let a = ipsmgw
+        .send(&alr(&ipsmgw, b"\x44\x97\x00\x00\x00\x20"))
+        .await
+        .unwrap();
+    let ala = Ala::decode(&a.view()).unwrap();
+    assert_eq!(ala.outcome().map(|o| o.code()), Some(5001));
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(
+            seen[0],
+            (
+                app::S6C,
+                SC.to_vec(),
+                b"\x44\x97\x21\x43\x65\xf7".to_vec(),
+                Some(SMS_GMSC_ALERT_EVENT_UE_AVAILABLE_FOR_MT_SMS)
+            )
+        );
+    }
+
+    // an SMSC that advertises SGd only: the ALR is not sent to it (no peer for S6c)
+    let sgd_only = Node::new(cfg("smsc2.sms.example.org", SMS));
+    let addr2 = common::listen_in(&sgd_only, PORTS + 100).await;
+    ipsmgw.add_peer("smsc2.sms.example.org", addr2);
+    ipsmgw
+        .wait_open("smsc2.sms.example.org", SECS)
+        .await
+        .unwrap();
+    let mut to_sgd_only = alr(&ipsmgw, SC);
+    to_sgd_only.destination_host = Some("smsc2.sms.example.org".into());
+    smsc.shutdown();
+    smsc.wait_stopped(SECS).await.unwrap();
+    match ipsmgw.send(&to_sgd_only).await {
+        Err(NodeError::NoRoute(rc)) => assert_eq!(rc, ResultCode::UnableToDeliver),
+        other => panic!("an ALR to an SGd-only SMSC: {other:?}"),
+    }
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    ipsmgw.shutdown();
+    sgd_only.shutdown();
+    ipsmgw.wait_stopped(SECS).await.unwrap();
+    sgd_only.wait_stopped(SECS).await.unwrap();
 }

@@ -484,6 +484,16 @@ impl<R: DiameterRequester> DiameterCx<R> {
     }
 }
 
+/// The text of a User-Data AVP: its bytes as they are when they are UTF-8 (the XML the HSS
+/// sends; `str::from_utf8` checks a block at a time), else with U+FFFD for each bad sequence
+/// (`String::from_utf8_lossy`, which walks every byte, only then).
+fn utf8_text(d: &[u8]) -> String {
+    match std::str::from_utf8(d) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(d).into_owned(),
+    }
+}
+
 fn outcome(o: Option<Outcome>) -> CxResult {
     o.unwrap_or(result::UNABLE_TO_COMPLY)
 }
@@ -623,9 +633,7 @@ impl<R: DiameterRequester> CxClient for DiameterCx<R> {
         let a = Saa::decode(&m).map_err(bad_answer)?;
         let d = SaaDecision {
             result: outcome(a.outcome()),
-            user_data: a
-                .user_data
-                .map(|d| String::from_utf8_lossy(&d).into_owned()),
+            user_data: a.user_data.map(|d| utf8_text(&d)),
             user_name: a.user_name.map(|s| s.into_owned()),
             associated_identities: a
                 .associated_identities
@@ -896,10 +904,7 @@ impl<C: CxClient, S: BindingStore> ScscfCxServer<C, S> {
             }
             command::PUSH_PROFILE => {
                 let r = Ppr::decode(&msg).ok()?;
-                let user_data = r
-                    .user_data
-                    .as_deref()
-                    .map(|d| String::from_utf8_lossy(d).into_owned());
+                let user_data = r.user_data.as_deref().map(utf8_text);
                 let charging = r
                     .charging_information
                     .as_ref()
@@ -1471,5 +1476,21 @@ Call-ID: r1\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@10.0.0.1>\r\nContent-Leng
         bad[8..12].copy_from_slice(&4u32.to_be_bytes());
         let (answer, _) = block_on(server.answer(&bad)).unwrap();
         assert_eq!(answer_code(&answer), Some(3007));
+    }
+
+    #[test]
+    fn user_data_text_is_what_from_utf8_lossy_gives() {
+        let cases: [&[u8]; 6] = [
+            b"",
+            b"<IMSSubscription><PrivateID>a@b</PrivateID></IMSSubscription>",
+            "caf\u{e9} \u{1f600}".as_bytes(),
+            b"ab\xffcd",
+            b"\xe2\x82",
+            b"ok\xc3(\xa9 tail",
+        ];
+        for d in cases {
+            assert_eq!(utf8_text(d), String::from_utf8_lossy(d), "{d:?}");
+        }
+        assert_eq!(utf8_text(b"a\xffb"), "a\u{fffd}b");
     }
 }

@@ -18,8 +18,10 @@
 //! between, `false` when a write to one of those fields failed (a failure of another message's
 //! write does not count). Everything is read once at start with `HGETALL`. Keys: `PREFIX` +
 //! `sms` (field: the message id as 16 hex digits, [`sms_field`], value: the IP-SM-GW's text
-//! record) and `PREFIX` + `im` (field: a name that sorts in arrival order, value: the JSON
-//! record of the file store). `PREFIX` defaults to `ims:im:`.
+//! record), `PREFIX` + `im` (field: a name that sorts in arrival order, value: the JSON
+//! record of the file store) and, with an external SMSC, `PREFIX` + `mwd` (field: the
+//! recipient's identity, value: its Message Waiting Data as JSON,
+//! [`crate::ipsmgw::sgd::MessageWaiting::to_json`]). `PREFIX` defaults to `ims:im:`.
 
 use crate::ipsmgw::{SmsStore, StoredSms};
 use crate::redis::{RedisStore, Reply};

@@ -346,6 +346,14 @@ pub struct ImServerConfig {
     /// MT-Forward-Short-Message-Requests to registered recipients, answering each from the
     /// recipient's RP-ACK/RP-ERROR — an unregistered or unreachable recipient is reported
     /// absent (DIAMETER_ERROR_ABSENT_USER) instead of stored: store and forward is the SMSC's.
+    /// The IP-SM-GW then keeps the Message Waiting Data itself ([`crate::ipsmgw::sgd::Mwd`]:
+    /// which SMSC waits for whom, absent or memory full; in the store with
+    /// [`ImServerConfig::store`], so it survives a restart) and alerts the waiting SMSCs with
+    /// Alert-Service-Centre (S6c ALR on the SGd connection, TS 29.338 §6.1) when the recipient
+    /// registers (absent, memory not full) or sends RP-SMMA, which is answered RP-ACK once the
+    /// alerts went through (RP-ERROR with the TS 23.040 §11.2 cause when one failed). In the
+    /// specifications the HSS keeps that data and alerts (TS 23.204 §6.x); without an S6c HSS
+    /// the IP-SM-GW alerts the SMS-GMSC directly, as an MME or SGSN does over SGd.
     /// A submission to a recipient addressed by SIP URI (MSISDN-less, TS 23.204 §6.0a.1) is
     /// still tried in IMS directly. `None` (the default): the IP-SM-GW acts as the SMSC.
     pub smsc: Option<SmscConfig>,
@@ -459,6 +467,9 @@ pub struct ImStats {
     pub sgd_ofr: u64,
     /// MT-Forward-Short-Message-Requests received from the SMSC.
     pub sgd_tfr: u64,
+    /// Alert-Service-Centre-Requests sent to SMSCs waiting for a recipient (on its RP-SMMA or
+    /// registration).
+    pub sgd_alr: u64,
 }
 
 #[derive(Default)]
@@ -475,6 +486,7 @@ struct Counters {
     store_refused: AtomicU64,
     sgd_ofr: AtomicU64,
     sgd_tfr: AtomicU64,
+    sgd_alr: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -519,6 +531,9 @@ struct Sgd {
     id: SgdIdentity,
     /// `(recipient (canonical), RP-MR)` of each RP-DATA sent for a TFR.
     pending: Mutex<std::collections::HashMap<(String, u8), oneshot::Sender<MtResult>>>,
+    /// The SMSCs waiting to be alerted, per recipient (kept in the store, see
+    /// [`ImServerConfig::smsc`]).
+    mwd: Mutex<sgd_map::Mwd>,
 }
 
 /// A page-mode IM kept for an unregistered recipient.
@@ -640,6 +655,42 @@ impl ImStore {
         }
     }
 
+    /// Writes the Message Waiting Data of `user` (`None`: nothing waits any more, the record
+    /// goes). The file store writes at once; Redis later (confirm with [`ImStore::confirm_mwd`]).
+    fn save_mwd(&self, user: &str, w: Option<&sgd_map::MessageWaiting>) {
+        match self {
+            ImStore::Files(f) => {
+                let r = match w {
+                    Some(w) => f.write_mwd(user, w),
+                    None => f.remove_mwd(user),
+                };
+                if let Err(e) = r {
+                    eprintln!("im server: message waiting data of {user}: {e}");
+                }
+            }
+            #[cfg(feature = "redis")]
+            ImStore::Redis(r) => match w {
+                Some(w) => r.set("mwd", user, w.to_json(user).into_bytes()),
+                None => r.del("mwd", user),
+            },
+        }
+    }
+
+    /// Whether the writes since `mark` to the Message Waiting Data of `user` are durable,
+    /// waiting at most `wait` (always true for the file store).
+    async fn confirm_mwd(&self, mark: u64, user: &str, wait: Duration) -> bool {
+        match self {
+            ImStore::Files(_) => {
+                let _ = (mark, user, wait);
+                true
+            }
+            #[cfg(feature = "redis")]
+            ImStore::Redis(r) => tokio::time::timeout(wait, r.confirm(mark, &[("mwd", user)]))
+                .await
+                .unwrap_or(false),
+        }
+    }
+
     /// The number of the next write, for [`ImStore::confirm`].
     fn mark(&self) -> u64 {
         match self {
@@ -698,9 +749,14 @@ impl ImStore {
 /// says.
 async fn open_stores(
     store: Option<&std::path::Path>,
-) -> std::io::Result<(Box<dyn SmsStore>, Option<ImStore>, Vec<StoredIm>)> {
+) -> std::io::Result<(
+    Box<dyn SmsStore>,
+    Option<ImStore>,
+    Vec<StoredIm>,
+    Vec<MwdRecord>,
+)> {
     let Some(loc) = store else {
-        return Ok((Box::new(MemorySmsStore), None, Vec::new()));
+        return Ok((Box::new(MemorySmsStore), None, Vec::new(), Vec::new()));
     };
     if let Some(url) = loc.to_str().filter(|s| s.starts_with("redis://")) {
         #[cfg(feature = "redis")]
@@ -715,8 +771,14 @@ async fn open_stores(
                 .into_iter()
                 .filter_map(|(field, v)| StoredIm::from_json(&v, field))
                 .collect();
+            let mwd = mirror
+                .load("mwd")
+                .await?
+                .into_iter()
+                .filter_map(|(_, v)| sgd_map::MessageWaiting::from_json(&v))
+                .collect();
             let sms = im_redis::RedisSmsStore::open(mirror.clone()).await?;
-            return Ok((Box::new(sms), Some(ImStore::Redis(mirror)), ims));
+            return Ok((Box::new(sms), Some(ImStore::Redis(mirror)), ims, mwd));
         }
         #[cfg(not(feature = "redis"))]
         return Err(std::io::Error::new(
@@ -726,18 +788,26 @@ async fn open_stores(
     }
     let files = ImFileStore::new(loc)?;
     let ims = files.load_all()?;
+    let mwd = files.load_mwd()?;
     Ok((
         Box::new(FileSmsStore::new(loc)?),
         Some(ImStore::Files(files)),
         ims,
+        mwd,
     ))
 }
 
+/// A recipient's Message Waiting Data as read from the store.
+type MwdRecord = (String, sgd_map::MessageWaiting);
+
 /// Stored page-mode IMs as one JSON file each under `<store>/im/` (written when stored,
 /// removed when delivered or given up), so they survive a restart like short messages.
+/// The Message Waiting Data toward an external SMSC lives under `<store>/mwd/`, one JSON file
+/// per recipient (named by the hex of its identity).
 #[derive(Debug, Clone)]
 struct ImFileStore {
     dir: PathBuf,
+    mwd: PathBuf,
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
@@ -754,7 +824,37 @@ impl ImFileStore {
     fn new(store: &std::path::Path) -> std::io::Result<ImFileStore> {
         let dir = store.join("im");
         std::fs::create_dir_all(&dir)?;
-        Ok(ImFileStore { dir })
+        let mwd = store.join("mwd");
+        std::fs::create_dir_all(&mwd)?;
+        Ok(ImFileStore { dir, mwd })
+    }
+
+    fn mwd_path(&self, user: &str) -> PathBuf {
+        self.mwd.join(format!("{}.json", hex(user.as_bytes())))
+    }
+
+    /// Writes `user`'s Message Waiting Data atomically (a temporary file renamed over it).
+    fn write_mwd(&self, user: &str, w: &sgd_map::MessageWaiting) -> std::io::Result<()> {
+        let path = self.mwd_path(user);
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, w.to_json(user))?;
+        std::fs::rename(&tmp, path)
+    }
+
+    fn remove_mwd(&self, user: &str) -> std::io::Result<()> {
+        match std::fs::remove_file(self.mwd_path(user)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every recipient's Message Waiting Data; unreadable files are skipped.
+    fn load_mwd(&self) -> std::io::Result<Vec<MwdRecord>> {
+        Ok(std::fs::read_dir(&self.mwd)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .filter_map(|p| sgd_map::MessageWaiting::from_json(&std::fs::read(p).ok()?))
+            .collect())
     }
 
     /// Writes `m` under a new name and returns its path; names sort in arrival order.
@@ -1371,6 +1471,13 @@ impl Shared {
                 if submission {
                     self.respond(txn, Answer::new(202)).await;
                 }
+                if let Some(mr) = self.sgd.as_ref().and(sgd_map::smma_of(&body)) {
+                    // memory available with an SMSC: the SMSCs waiting for this UE are
+                    // alerted, then the UE hears how that went (RP-ACK / RP-ERROR)
+                    self.respond(txn, Answer::new(202)).await;
+                    tokio::spawn(async move { self.memory_available(&from, mr).await });
+                    return;
+                }
                 if let Some(sgd) = &self.sgd {
                     if self.via_smsc(sgd, &from, &body, to_uri.as_deref()).await {
                         if !submission {
@@ -1433,6 +1540,11 @@ impl Shared {
                     }
                 }
                 if expires > 0 {
+                    if self.sgd.is_some() {
+                        let s = self.clone();
+                        let ids = identities.clone();
+                        tokio::spawn(async move { s.alert_registered(&ids).await });
+                    }
                     let (out, w) = self.gw_call(|g| g.registered(&identities, unix_now()));
                     self.settle(out, w).await;
                     let s = self.clone();
@@ -1970,12 +2082,12 @@ impl Shared {
             }
             return 488;
         };
-        let addr = ims_msrp::Uri::parse(&path[0]).ok().and_then(|u| {
-            let host = u.host_str().trim_start_matches('[').trim_end_matches(']');
-            host.parse::<std::net::IpAddr>()
-                .ok()
-                .map(|ip| SocketAddr::new(ip, u.port_or_default()))
-        });
+        // the first hop: an IP literal or a host name (RFC 4975 §6.2: A/AAAA, no SRV; every
+        // address tried within the wait, `ims_net::msrp::connect_host`, as the anchor does)
+        let addr = ims_msrp::Uri::parse(&path[0])
+            .ok()
+            .map(|u| (u.host_str().to_owned(), u.port_or_default()))
+            .filter(|(host, _)| !host.is_empty());
         let seed = u64::from_le_bytes(random16()[..8].try_into().unwrap_or([7; 8]));
         let mut mc = MsrpConfig::new(local, remote);
         // chunks leave piece by piece, so the peer's responses are never stuck behind a chunk
@@ -1984,14 +2096,14 @@ impl Shared {
         let session = Session::new(mc, seed);
         let mut conn = match (via, addr) {
             (Some(c), _) => c,
-            (None, Some(addr)) => {
-                let conn = tokio::time::timeout(
-                    LARGE_MODE_TIMEOUT,
-                    MsrpConnection::connect(addr, ConnConfig::default()),
-                )
-                .await;
-                let Ok(Ok(conn)) = conn else { return 504 };
-                conn
+            (None, Some((host, port))) => {
+                let Ok((stream, _)) =
+                    ims_net::msrp::connect_host(&host, port, LARGE_MODE_TIMEOUT).await
+                else {
+                    return 504;
+                };
+                let _ = stream.set_nodelay(true);
+                MsrpConnection::spawn(stream, ConnConfig::default())
             }
             (None, None) => return 488,
         };
@@ -2159,14 +2271,173 @@ impl Shared {
             }
         };
         bump(&self.counters.sgd_tfr);
-        let result = self.mt_deliver(sgd, &tfr).await;
+        let (to, result) = self.mt_deliver(sgd, &tfr).await;
+        match (to, result.wait_reason()) {
+            (Some(user), Some(reason)) => {
+                // the SMSC keeps the message and waits for our alert: remembered (durably)
+                // before the TFA tells it so
+                self.remember_waiting(sgd, &user, &tfr, reason).await;
+            }
+            (Some(user), None) if matches!(result, MtResult::Acked(_)) => {
+                // delivered after all: this SMSC waits no more
+                let mut mwd = sgd.mwd.lock().expect("mwd lock");
+                if mwd.delivered(&user, &sgd_map::WaitingCentre::of(&tfr)) {
+                    self.persist_mwd(&mwd, &user);
+                }
+            }
+            _ => {}
+        }
         sgd_map::tfa(&tfr, &sgd.id.origin_host, &sgd.id.origin_realm, &result)
             .encode_answer(view.header())
     }
 
+    /// Records that the SMSC of `tfr` waits for `user` (its delivery failed for `reason`), in
+    /// memory and in the store, and waits (at most [`ImServerConfig::store_wait`]) for the
+    /// store to confirm it.
+    async fn remember_waiting(
+        &self,
+        sgd: &Sgd,
+        user: &str,
+        tfr: &ims_diameter::sgd::Tfr<'_>,
+        reason: sgd_map::WaitReason,
+    ) {
+        let centre = sgd_map::WaitingCentre::of(tfr);
+        let sip_uri = tfr
+            .smsmi_correlation_id
+            .as_ref()
+            .and_then(|c| c.destination_sip_uri.as_deref());
+        let mark = self.im_store.as_ref().map(ImStore::mark);
+        {
+            let mut mwd = sgd.mwd.lock().expect("mwd lock");
+            mwd.record(user, centre, reason, Some(&tfr.user_name), sip_uri);
+            self.persist_mwd(&mwd, user);
+        }
+        if let (Some(st), Some(mark)) = (&self.im_store, mark) {
+            if !st.confirm_mwd(mark, user, self.cfg.store_wait).await {
+                eprintln!(
+                    "im server: the store did not confirm the message waiting data of {user}"
+                );
+            }
+        }
+    }
+
+    /// Writes what waits for `user` now (or its removal) to the store, if there is one.
+    fn persist_mwd(&self, mwd: &sgd_map::Mwd, user: &str) {
+        if let Some(st) = &self.im_store {
+            st.save_mwd(user, mwd.get(user));
+        }
+    }
+
+    /// Alerts the SMSCs `w` names that `user` can take its messages again: one ALR each
+    /// ([`sgd_map::alr`]); the first failure's RP-Cause, `None` when every SMSC took its
+    /// alert. The SMSCs whose alert failed for a temporary reason (no answer, no route, 5012
+    /// ...) stay waiting and are alerted on the next occasion.
+    async fn alert(
+        &self,
+        sgd: &Sgd,
+        user: &str,
+        w: sgd_map::MessageWaiting,
+    ) -> Option<ims_sms::RpCause> {
+        let msisdn = user.strip_prefix("tel:").filter(|n| n.starts_with('+'));
+        let mut again = sgd_map::MessageWaiting {
+            centres: Vec::new(),
+            ..w.clone()
+        };
+        let mut first = None;
+        for c in &w.centres {
+            bump(&self.counters.sgd_alr);
+            let alr = sgd_map::alr(sgd.node.session_id(), &sgd.id, msisdn, &w, c);
+            let answer = sgd.node.send(&alr).await;
+            if let Err(e) = &answer {
+                eprintln!("im server: Alert-Service-Centre to {}: {e}", c.host);
+            }
+            let ala = answer
+                .as_ref()
+                .ok()
+                .and_then(|m| ims_diameter::s6c::Ala::decode(&m.view()).ok());
+            if let Some(cause) = sgd_map::alert_cause(ala.as_ref()) {
+                first.get_or_insert(cause);
+                if sgd_map::alert_retryable(cause) {
+                    again.centres.push(c.clone());
+                }
+            }
+        }
+        let mark = self.im_store.as_ref().map(ImStore::mark);
+        {
+            let mut mwd = sgd.mwd.lock().expect("mwd lock");
+            mwd.restore(user, again);
+            self.persist_mwd(&mwd, user);
+        }
+        if let (Some(st), Some(mark)) = (&self.im_store, mark) {
+            let _ = st.confirm_mwd(mark, user, self.cfg.store_wait).await;
+        }
+        first
+    }
+
+    /// `user`'s RP-SMMA `rp_mr` with an SMSC: every SMSC waiting for it is alerted (TS 23.040
+    /// §10.3 figure 20c), then the UE gets RP-ACK, or RP-ERROR with the cause of the first
+    /// alert that failed (TS 23.040 §11.2); what the IP-SM-GW holds itself (MSISDN-less
+    /// messages) is tried again too.
+    async fn memory_available(&self, user: &str, rp_mr: u8) {
+        let Some(sgd) = &self.sgd else { return };
+        let waiting = sgd.mwd.lock().expect("mwd lock").memory_available(user);
+        let cause = match waiting {
+            Some(w) => self.alert(sgd, user, w).await,
+            None => None,
+        };
+        if let Some(rp) = sgd_map::smma_answer(rp_mr, cause) {
+            self.queue(vec![sms_action(user, rp)]);
+        }
+        let (out, w) = self.gw_call(|g| g.registered(&[user.to_string()], unix_now()));
+        self.settle(out, w).await;
+    }
+
+    /// The registered `identities`: the SMSCs waiting for one that was absent (and whose
+    /// memory is not known to be full) are alerted (TS 23.040 §10.3 figure 20a).
+    async fn alert_registered(&self, identities: &[String]) {
+        let Some(sgd) = &self.sgd else { return };
+        let due: Vec<(String, sgd_map::MessageWaiting)> = {
+            let mut mwd = sgd.mwd.lock().expect("mwd lock");
+            let mut due = Vec::new();
+            for i in identities {
+                if mwd.get(i).is_none() {
+                    continue;
+                }
+                match mwd.registered(i) {
+                    Some(w) => due.push((i.clone(), w)),
+                    // MNRF cleared, MCEF still set: written now, alerted on RP-SMMA
+                    None => self.persist_mwd(&mwd, i),
+                }
+            }
+            due
+        };
+        for (user, w) in due {
+            let _ = self.alert(sgd, &user, w).await;
+        }
+    }
+
     /// Delivers a TFR's TPDU to its recipient: RP-DATA in a MESSAGE, then the recipient's
-    /// RP-ACK/RP-ERROR (or what stood in its way).
-    async fn mt_deliver(&self, sgd: &Sgd, tfr: &ims_diameter::sgd::Tfr<'_>) -> MtResult {
+    /// RP-ACK/RP-ERROR (or what stood in its way); with the recipient (canonical) when the
+    /// IP-SM-GW could name it.
+    async fn mt_deliver(
+        &self,
+        sgd: &Sgd,
+        tfr: &ims_diameter::sgd::Tfr<'_>,
+    ) -> (Option<String>, MtResult) {
+        let to = match self.mt_recipient(tfr) {
+            Ok(to) => to,
+            Err(r) => return (None, r),
+        };
+        let r = self.mt_deliver_to(sgd, tfr, &to.0, to.1).await;
+        (Some(to.0), r)
+    }
+
+    /// The recipient of a TFR (canonical) and, for an MSISDN-less one, the sender's SIP URI;
+    /// [`MtResult::UnknownUser`] when the IP-SM-GW cannot name it.
+    fn mt_recipient(
+        &self,
+        tfr: &ims_diameter::sgd::Tfr<'_>,
+    ) -> Result<(String, Option<String>), MtResult> {
         let correlation = tfr.smsmi_correlation_id.as_ref();
         // MSISDN-less (TS 23.204 §6.0a.2): the recipient by its SIP URI, the sender's along
         let (to, msisdn_less_from) =
@@ -2189,17 +2460,29 @@ impl Shared {
                             .expect("registered lock")
                             .contains(&c)
                         {
-                            return MtResult::UnknownUser;
+                            return Err(MtResult::UnknownUser);
                         }
                         (c, None)
                     }
                 },
             };
+        Ok((to, msisdn_less_from))
+    }
+
+    /// Delivers a TFR's TPDU to `to` (canonical; `msisdn_less_from`: the sender's SIP URI of
+    /// an MSISDN-less message).
+    async fn mt_deliver_to(
+        &self,
+        sgd: &Sgd,
+        tfr: &ims_diameter::sgd::Tfr<'_>,
+        to: &str,
+        msisdn_less_from: Option<String>,
+    ) -> MtResult {
         if !self
             .registered
             .lock()
             .expect("registered lock")
-            .contains(&to)
+            .contains(to)
         {
             return MtResult::NotRegistered;
         }
@@ -2211,14 +2494,14 @@ impl Shared {
             return MtResult::SipRefused(500);
         };
         let (tx, rx) = oneshot::channel();
-        let key = (to.clone(), mr);
+        let key = (to.to_string(), mr);
         sgd.pending
             .lock()
             .expect("pending lock")
             .insert(key.clone(), tx);
         let a = Action {
             msisdn_less_from,
-            ..sms_action(&to, body)
+            ..sms_action(to, body)
         };
         let code = match self.sms_request(a).await {
             Some((msg, scscf)) => {
@@ -2274,7 +2557,7 @@ impl ImServer {
         cfg: ImServerConfig,
         others: Option<mpsc::UnboundedSender<UaEvent>>,
     ) -> Result<ImServer, ImServerError> {
-        let (store, im_store, stored_im) = open_stores(cfg.store.as_deref()).await?;
+        let (store, im_store, stored_im, waiting) = open_stores(cfg.store.as_deref()).await?;
         let mut gw = IpSmGw::new(cfg.ipsmgw.clone(), store)?;
         if cfg.reject_unknown && !cfg.numbering.is_empty() {
             let n = cfg.numbering.clone();
@@ -2288,7 +2571,16 @@ impl ImServer {
         })
         .await?;
         let sgd = match &cfg.smsc {
-            Some(c) => Some(Self::sgd_node(c).await?),
+            Some(c) => {
+                let sgd = Self::sgd_node(c).await?;
+                {
+                    let mut mwd = sgd.mwd.lock().expect("mwd lock");
+                    for (user, w) in waiting {
+                        mwd.insert(&user, w);
+                    }
+                }
+                Some(sgd)
+            }
             None => None,
         };
         let (outbox, mut out_rx) = mpsc::unbounded_channel::<Action>();
@@ -2368,9 +2660,12 @@ impl ImServer {
     /// keeps reconnecting every 5 s; listens too when the configuration says so.
     async fn sgd_node(c: &SmscConfig) -> Result<Sgd, ImServerError> {
         let mut nc = ims_net::diameter::NodeConfig::new(&c.origin_host, &c.origin_realm);
-        nc.applications = vec![ims_diameter::peer::Application::tgpp_auth(
-            ims_diameter::dict::app::SGD,
-        )];
+        // S6c too: Alert-Service-Centre runs on the SGd connection with the S6c
+        // Application-Id (TS 29.338 §6.1, §5.3.2.5)
+        nc.applications = vec![
+            ims_diameter::peer::Application::tgpp_auth(ims_diameter::dict::app::SGD),
+            ims_diameter::peer::Application::tgpp_auth(ims_diameter::dict::app::S6C),
+        ];
         nc.request_timeout = c.request_timeout;
         nc.reconnect_interval = Some(Duration::from_secs(5));
         nc.connect_timeout = Duration::from_secs(5);
@@ -2390,6 +2685,7 @@ impl ImServer {
                 smsc_realm: c.realm.clone(),
             },
             pending: Mutex::new(std::collections::HashMap::new()),
+            mwd: Mutex::new(sgd_map::Mwd::new()),
         })
     }
 
@@ -2428,6 +2724,15 @@ impl ImServer {
             let found = s.serving.lock().expect("serving lock").get(&key).cloned();
             found
         })
+    }
+
+    /// Recipients some SMSC waits to be alerted for (with [`ImServerConfig::smsc`]: a TFR's
+    /// delivery failed on an absent recipient or a full memory, no alert went through yet).
+    pub fn message_waiting(&self) -> usize {
+        self.shared
+            .sgd
+            .as_ref()
+            .map_or(0, |s| s.mwd.lock().expect("mwd lock").len())
     }
 
     /// Short messages waiting in the store.
@@ -2472,6 +2777,7 @@ impl ImServer {
             store_refused: g(&c.store_refused),
             sgd_ofr: g(&c.sgd_ofr),
             sgd_tfr: g(&c.sgd_tfr),
+            sgd_alr: g(&c.sgd_alr),
         }
     }
 

@@ -6,7 +6,10 @@
 //!
 //! Sans-IO: bytes and typed SGd commands in, bytes and typed SGd commands out; the IM server
 //! ([`crate::im_server`]) owns the Diameter node and the SIP endpoint. With an SMSC the IP-SM-GW
-//! stores nothing: store and forward, retries and status reports are the SMSC's.
+//! stores no message: store and forward, retries and status reports are the SMSC's. It keeps
+//! the Message Waiting Data ([`Mwd`]: which SMSC waits for which recipient, MNRF/MCEF) and
+//! alerts those SMSCs with Alert-Service-Centre ([`alr`], S6c on the SGd connection, TS 29.338
+//! §6.1) when the recipient registers or sends RP-SMMA ([`smma_answer`], [`alert_cause`]).
 //!
 //! Error mapping (TS 23.040 §11, the relay-layer interworking an IP-SM-GW does like an MSC):
 //! - MO (OFA → RP cause, TS 24.011 §8.2.5.4): success → RP-ACK carrying the OFA's SM-RP-UI (the
@@ -352,6 +355,346 @@ pub fn tfa<'a>(
     a
 }
 
+/// Why an SMSC's message waits for its recipient: the flags of the Message Waiting Data
+/// (TS 23.040 §3.2.6): MNRF (absent) or MCEF (memory capacity exceeded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitReason {
+    /// The recipient was absent (not registered, 480, no SIP answer): MNRF.
+    Absent,
+    /// The recipient's memory was full (RP-ERROR 22): MCEF.
+    MemoryCapacityExceeded,
+}
+
+impl MtResult {
+    /// Whether this failed delivery leaves the SMSC waiting for an alert, and why: an absent
+    /// recipient (TFA 5550) or a full memory (TFA 5555 MEMORY_CAPACITY_EXCEEDED).
+    pub fn wait_reason(&self) -> Option<WaitReason> {
+        match self {
+            MtResult::NotRegistered | MtResult::NoSipAnswer => Some(WaitReason::Absent),
+            MtResult::Refused { cause, .. } if *cause == RpCause::MEMORY_CAPACITY_EXCEEDED => {
+                Some(WaitReason::MemoryCapacityExceeded)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A service centre waiting to be alerted (one MWD entry, TS 23.040 §3.2.6): the SMS-GMSC that
+/// sent the TFR, as its Origin-Host/-Realm and SC-Address named it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitingCentre {
+    /// The TFR's Origin-Host (Destination-Host of the ALR).
+    pub host: String,
+    /// The TFR's Origin-Realm (Destination-Realm of the ALR).
+    pub realm: String,
+    /// The TFR's SC-Address octets, as received (SC-Address of the ALR).
+    pub sc_address: Vec<u8>,
+}
+
+impl WaitingCentre {
+    /// The SMSC that sent `tfr`.
+    pub fn of(tfr: &Tfr<'_>) -> WaitingCentre {
+        WaitingCentre {
+            host: tfr.origin_host.to_string(),
+            realm: tfr.origin_realm.to_string(),
+            sc_address: tfr.sc_address.to_vec(),
+        }
+    }
+}
+
+/// The Message Waiting Data the IP-SM-GW keeps for one recipient.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageWaiting {
+    /// The service centres holding messages for it, in the order they failed.
+    pub centres: Vec<WaitingCentre>,
+    /// MNRF: a delivery failed because the recipient was absent.
+    pub not_reachable: bool,
+    /// MCEF: a delivery failed because its memory was full.
+    pub memory_exceeded: bool,
+    /// The IMSI the last TFR named (User-Name), given back in the ALR's User-Identifier.
+    pub imsi: Option<String>,
+    /// For a recipient without MSISDN: its SIP URI (the TFR's Destination-SIP-URI), given back
+    /// in the ALR's SMSMI-Correlation-ID.
+    pub sip_uri: Option<String>,
+}
+
+impl MessageWaiting {
+    /// The record kept in the store: one JSON object naming `user`.
+    pub fn to_json(&self, user: &str) -> String {
+        let centres: Vec<serde_json::Value> = self
+            .centres
+            .iter()
+            .map(|c| {
+                serde_json::json!({"host": c.host, "realm": c.realm,
+                    "sc_address": to_hex(&c.sc_address)})
+            })
+            .collect();
+        serde_json::json!({
+            "user": user, "centres": centres, "mnrf": self.not_reachable,
+            "mcef": self.memory_exceeded, "imsi": self.imsi, "sip_uri": self.sip_uri,
+        })
+        .to_string()
+    }
+
+    /// The user and record [`MessageWaiting::to_json`] wrote; `None` when `text` is not one.
+    pub fn from_json(text: &[u8]) -> Option<(String, MessageWaiting)> {
+        let v: serde_json::Value = serde_json::from_slice(text).ok()?;
+        let user = v.get("user")?.as_str()?.to_string();
+        let centres = v
+            .get("centres")?
+            .as_array()?
+            .iter()
+            .map(|c| {
+                Some(WaitingCentre {
+                    host: c.get("host")?.as_str()?.to_string(),
+                    realm: c.get("realm")?.as_str()?.to_string(),
+                    sc_address: from_hex(c.get("sc_address")?.as_str()?)?,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        let text_of = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+        Some((
+            user,
+            MessageWaiting {
+                centres,
+                not_reachable: v.get("mnrf")?.as_bool()?,
+                memory_exceeded: v.get("mcef")?.as_bool()?,
+                imsi: text_of("imsi"),
+                sip_uri: text_of("sip_uri"),
+            },
+        ))
+    }
+}
+
+fn to_hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// The Message Waiting Data of every recipient (by canonical identity), kept by the IP-SM-GW
+/// toward an external SMSC: which SMS-GMSCs wait to be alerted for whom, and why (TS 23.040
+/// §3.2.6, §10.3). The rules are the HLR's of TS 23.040 §10.3 (figures 20a-c):
+/// - a TFR that failed because the recipient was absent adds its SMSC and sets MNRF; one that
+///   failed on a full memory adds its SMSC and sets MCEF ([`Mwd::record`]);
+/// - the recipient registering again ([`Mwd::registered`]): with MNRF set and MCEF clear every
+///   waiting SMSC is alerted and the data cleared; with MCEF set only MNRF is cleared (the
+///   memory is still full: the alert waits for the RP-SMMA);
+/// - the recipient's RP-SMMA ([`Mwd::memory_available`]): every waiting SMSC is alerted and the
+///   data cleared;
+/// - the SMSCs whose alert failed with a temporary cause are put back ([`Mwd::restore`]) and
+///   alerted on the next occasion.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mwd {
+    users: std::collections::BTreeMap<String, MessageWaiting>,
+}
+
+impl Mwd {
+    /// Empty.
+    pub fn new() -> Mwd {
+        Mwd::default()
+    }
+
+    /// Records that `centre`'s TFR for `user` failed for `reason`; `imsi` / `sip_uri`: how the
+    /// TFR named the recipient (User-Name, Destination-SIP-URI).
+    pub fn record(
+        &mut self,
+        user: &str,
+        centre: WaitingCentre,
+        reason: WaitReason,
+        imsi: Option<&str>,
+        sip_uri: Option<&str>,
+    ) {
+        let w = self.users.entry(user.to_string()).or_default();
+        if !w.centres.contains(&centre) {
+            w.centres.push(centre);
+        }
+        match reason {
+            WaitReason::Absent => w.not_reachable = true,
+            WaitReason::MemoryCapacityExceeded => w.memory_exceeded = true,
+        }
+        if let Some(i) = imsi.filter(|i| !i.is_empty()) {
+            w.imsi = Some(i.to_string());
+        }
+        if let Some(u) = sip_uri {
+            w.sip_uri = Some(u.to_string());
+        }
+    }
+
+    /// A TFR from `centre` reached `user` after all (the SMSC retried on its own): that SMSC
+    /// no longer waits (as a successful Report-SM-Delivery-Status clears its MWD entry at the
+    /// HLR, TS 23.040 §10.2); the flags go with the last entry. True when something changed.
+    pub fn delivered(&mut self, user: &str, centre: &WaitingCentre) -> bool {
+        let Some(w) = self.users.get_mut(user) else {
+            return false;
+        };
+        let before = w.centres.len();
+        w.centres.retain(|c| c != centre);
+        let changed = w.centres.len() != before;
+        if w.centres.is_empty() {
+            self.users.remove(user);
+        }
+        changed
+    }
+
+    /// `user` registered: the data to alert with (taken out) when MNRF was set and MCEF clear;
+    /// with MCEF set MNRF is cleared and nothing is alerted; `None` too when nothing waits.
+    pub fn registered(&mut self, user: &str) -> Option<MessageWaiting> {
+        let w = self.users.get_mut(user)?;
+        if w.memory_exceeded {
+            w.not_reachable = false;
+            return None;
+        }
+        if !w.not_reachable {
+            return None;
+        }
+        self.users.remove(user)
+    }
+
+    /// `user` sent RP-SMMA (memory available, and reachable): every waiting SMSC is to be
+    /// alerted; the data is taken out (`None`: nothing waits).
+    pub fn memory_available(&mut self, user: &str) -> Option<MessageWaiting> {
+        self.users.remove(user)
+    }
+
+    /// Puts back what an alert could not clear: `w`'s centres (those whose alert failed with a
+    /// temporary cause) with its flags, merged with what was recorded meanwhile.
+    pub fn restore(&mut self, user: &str, w: MessageWaiting) {
+        if w.centres.is_empty() {
+            return;
+        }
+        let cur = self.users.entry(user.to_string()).or_default();
+        for c in w.centres {
+            if !cur.centres.contains(&c) {
+                cur.centres.push(c);
+            }
+        }
+        cur.not_reachable |= w.not_reachable;
+        cur.memory_exceeded |= w.memory_exceeded;
+        if cur.imsi.is_none() {
+            cur.imsi = w.imsi;
+        }
+        if cur.sip_uri.is_none() {
+            cur.sip_uri = w.sip_uri;
+        }
+    }
+
+    /// Loads a record ([`MessageWaiting::from_json`]).
+    pub fn insert(&mut self, user: &str, w: MessageWaiting) {
+        if !w.centres.is_empty() {
+            self.users.insert(user.to_string(), w);
+        }
+    }
+
+    /// What waits for `user`.
+    pub fn get(&self, user: &str) -> Option<&MessageWaiting> {
+        self.users.get(user)
+    }
+
+    /// The recipients something waits for.
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+}
+
+/// The Alert-Service-Centre-Request telling `centre` that the recipient it holds messages for
+/// can receive them again (TS 29.338 §5.3.2.5; on the SGd connection with the S6c
+/// Application-Id, §6.1): SC-Address as the TFR gave it, User-Identifier = the recipient's
+/// MSISDN (`msisdn`, `+` and digits: MSISDN-Alert) and the IMSI the TFR named,
+/// SMSMI-Correlation-ID{Destination-SIP-URI} for a recipient without MSISDN,
+/// SMS-GMSC-Alert-Event "UE available for MT SMS", Serving-Node = this IP-SM-GW
+/// (IP-SM-GW-Name/-Realm).
+pub fn alr<'a>(
+    session_id: String,
+    id: &'a SgdIdentity,
+    msisdn: Option<&str>,
+    w: &'a MessageWaiting,
+    centre: &'a WaitingCentre,
+) -> ims_diameter::s6c::Alr<'a> {
+    use ims_diameter::s6c::{Alr, ServingNode, SMS_GMSC_ALERT_EVENT_UE_AVAILABLE_FOR_MT_SMS};
+    Alr {
+        session_id: session_id.into(),
+        vendor_specific_application_id: Some(VendorSpecificApplicationId::s6c()),
+        auth_session_state: AuthSessionState::NoStateMaintained,
+        origin_host: Cow::Borrowed(&id.origin_host),
+        origin_realm: Cow::Borrowed(&id.origin_realm),
+        destination_host: Some(Cow::Borrowed(&centre.host)),
+        destination_realm: Cow::Borrowed(&centre.realm),
+        sc_address: Cow::Borrowed(&centre.sc_address),
+        user_identifier: UserIdentifier {
+            msisdn: msisdn.and_then(tbcd).map(Cow::Owned),
+            user_name: w.imsi.as_deref().map(Cow::Borrowed),
+            ..Default::default()
+        },
+        smsmi_correlation_id: w.sip_uri.as_deref().map(|u| SmsmiCorrelationId {
+            destination_sip_uri: Some(Cow::Borrowed(u)),
+            ..Default::default()
+        }),
+        sms_gmsc_alert_event: Some(SMS_GMSC_ALERT_EVENT_UE_AVAILABLE_FOR_MT_SMS),
+        serving_node: Some(ServingNode {
+            ip_sm_gw_name: Some(Cow::Borrowed(&id.origin_host)),
+            ip_sm_gw_realm: Some(Cow::Borrowed(&id.origin_realm)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// What an alert's answer means for the UE whose RP-SMMA triggered it: `None` when the SMSC
+/// took it (success), else the RP-Cause of the RP-ERROR, as TS 23.040 §11.2 maps the errors of
+/// ReadyForSM (memory available) — DIAMETER_ERROR_USER_UNKNOWN (5001) → 30 "unknown
+/// subscriber", DIAMETER_ERROR_FACILITY_NOT_SUPPORTED (5552) → 69 "requested facility not
+/// implemented", anything else (another error, a missing or invalid AVP, no answer, no route:
+/// a system failure or a local failure) → 38 "network out of order".
+pub fn alert_cause(ala: Option<&ims_diameter::s6c::Ala<'_>>) -> Option<RpCause> {
+    let Some(outcome) = ala.and_then(|a| a.outcome()) else {
+        return Some(RpCause::NETWORK_OUT_OF_ORDER);
+    };
+    if outcome.is_success() {
+        return None;
+    }
+    Some(match outcome.code() {
+        5001 => RpCause::UNKNOWN_SUBSCRIBER,
+        5552 => RpCause::FACILITY_NOT_IMPLEMENTED,
+        _ => RpCause::NETWORK_OUT_OF_ORDER,
+    })
+}
+
+/// Whether an alert that failed with `cause` is worth trying again later (the centre stays
+/// waiting): every cause but "unknown subscriber" and "facility not implemented".
+pub fn alert_retryable(cause: RpCause) -> bool {
+    cause != RpCause::UNKNOWN_SUBSCRIBER && cause != RpCause::FACILITY_NOT_IMPLEMENTED
+}
+
+/// The RP-Message-Reference of an RP-SMMA from the MS, `None` for any other body.
+pub fn smma_of(body: &[u8]) -> Option<u8> {
+    let rp = RpMessage::decode(body, Direction::MsToNetwork).ok()?;
+    matches!(rp.body, RpBody::Smma).then_some(rp.message_reference)
+}
+
+/// The answer to the UE's RP-SMMA `rp_mr`: RP-ACK when every alert went through (`cause`
+/// `None`), else RP-ERROR with `cause` (TS 24.011 §7.3.4, TS 23.040 §11.2).
+pub fn smma_answer(rp_mr: u8, cause: Option<RpCause>) -> Option<Vec<u8>> {
+    let dir = Direction::NetworkToMs;
+    match cause {
+        None => RpMessage::ack(dir, rp_mr, None).encode().ok(),
+        Some(c) => RpMessage::error(dir, rp_mr, c, None).encode().ok(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -588,5 +931,205 @@ mod tests {
             ))
         );
         assert_eq!(mt_answer_of(&RpMessage::smma(1).encode().unwrap()), None);
+    }
+
+    fn centre(n: u8) -> WaitingCentre {
+        WaitingCentre {
+            host: format!("smsc{n}.sms.example.org"),
+            realm: "sms.example.org".into(),
+            sc_address: vec![0x44, 0x97, 0x00, 0x00, 0x00, 0x10 + n],
+        }
+    }
+
+    #[test]
+    fn message_waiting_data_follows_the_hlr_rules_and_survives_json() {
+        const BOB: &str = "tel:+15550002";
+        // which failed deliveries leave the SMSC waiting
+        assert_eq!(
+            MtResult::NotRegistered.wait_reason(),
+            Some(WaitReason::Absent)
+        );
+        assert_eq!(
+            MtResult::NoSipAnswer.wait_reason(),
+            Some(WaitReason::Absent)
+        );
+        let full = MtResult::Refused {
+            cause: RpCause::MEMORY_CAPACITY_EXCEEDED,
+            report: None,
+        };
+        assert_eq!(full.wait_reason(), Some(WaitReason::MemoryCapacityExceeded));
+        for r in [
+            MtResult::Acked(None),
+            MtResult::Refused {
+                cause: RpCause(111),
+                report: None,
+            },
+            MtResult::SipRefused(403),
+            MtResult::NoRpAnswer,
+            MtResult::UnknownUser,
+        ] {
+            assert_eq!(r.wait_reason(), None, "{r:?}");
+        }
+        // absent → registration alerts, once; the same SMSC twice is one entry
+        let mut mwd = Mwd::new();
+        assert_eq!(mwd.registered(BOB), None);
+        mwd.record(
+            BOB,
+            centre(1),
+            WaitReason::Absent,
+            Some("001010000000002"),
+            None,
+        );
+        mwd.record(
+            BOB,
+            centre(1),
+            WaitReason::Absent,
+            Some("001010000000002"),
+            None,
+        );
+        mwd.record(BOB, centre(2), WaitReason::Absent, None, None);
+        let w = mwd.registered(BOB).expect("alerted on registration");
+        assert_eq!(w.centres, vec![centre(1), centre(2)]);
+        assert_eq!(w.imsi.as_deref(), Some("001010000000002"));
+        assert!(mwd.is_empty() && mwd.registered(BOB).is_none());
+        // memory full → registration alerts nothing (MNRF cleared), RP-SMMA alerts
+        mwd.record(BOB, centre(1), WaitReason::Absent, None, None);
+        mwd.record(
+            BOB,
+            centre(3),
+            WaitReason::MemoryCapacityExceeded,
+            None,
+            None,
+        );
+        assert_eq!(mwd.registered(BOB), None);
+        let w = mwd.get(BOB).unwrap();
+        assert!(!w.not_reachable && w.memory_exceeded && w.centres.len() == 2);
+        // the record read back from its JSON is the same
+        let json = w.to_json(BOB);
+        assert_eq!(
+            MessageWaiting::from_json(json.as_bytes()),
+            Some((BOB.to_string(), w.clone()))
+        );
+        assert_eq!(MessageWaiting::from_json(b"{\"user\":1}"), None);
+        let w = mwd.memory_available(BOB).expect("alerted on RP-SMMA");
+        assert_eq!(w.centres, vec![centre(1), centre(3)]);
+        assert_eq!(mwd.memory_available(BOB), None);
+        // a failed alert is put back, merged with what came meanwhile
+        mwd.record(BOB, centre(2), WaitReason::Absent, None, Some("sip:bob@x"));
+        mwd.restore(
+            BOB,
+            MessageWaiting {
+                centres: vec![centre(3)],
+                memory_exceeded: true,
+                ..w
+            },
+        );
+        let w = mwd.get(BOB).unwrap();
+        assert_eq!(w.centres, vec![centre(2), centre(3)]);
+        assert!(w.not_reachable && w.memory_exceeded);
+        assert_eq!(w.sip_uri.as_deref(), Some("sip:bob@x"));
+        mwd.restore("tel:+1", MessageWaiting::default());
+        assert_eq!(mwd.len(), 1, "nothing to put back: no record");
+        // a TFR that got through after all: that SMSC no longer waits
+        assert!(mwd.delivered(BOB, &centre(2)));
+        assert!(!mwd.delivered(BOB, &centre(2)));
+        assert_eq!(mwd.get(BOB).unwrap().centres, vec![centre(3)]);
+        assert!(mwd.delivered(BOB, &centre(3)));
+        assert!(mwd.is_empty(), "the last entry takes the record");
+    }
+
+    #[test]
+    fn an_alert_names_the_centre_the_user_and_this_ip_sm_gw() {
+        use ims_diameter::s6c::{Ala, Alr};
+        let w = MessageWaiting {
+            centres: vec![centre(1)],
+            not_reachable: true,
+            imsi: Some("001010000000002".into()),
+            sip_uri: Some("sip:bob@ims.example.org".into()),
+            ..Default::default()
+        };
+        let ident = id();
+        let wire = alr("s;9".into(), &ident, Some("+15550002"), &w, &w.centres[0]).encode(1, 2);
+        let m = Message::parse(&wire).unwrap();
+        assert_eq!(m.header().application_id, ims_diameter::dict::app::S6C);
+        let got = Alr::decode(&m).unwrap();
+        assert_eq!(
+            got.vendor_specific_application_id,
+            Some(VendorSpecificApplicationId::s6c())
+        );
+        assert_eq!(got.auth_session_state, AuthSessionState::NoStateMaintained);
+        assert_eq!(got.origin_host, "ipsmgw.ims.example.org");
+        assert_eq!(
+            got.destination_host.as_deref(),
+            Some("smsc1.sms.example.org")
+        );
+        assert_eq!(got.destination_realm, "sms.example.org");
+        assert_eq!(&*got.sc_address, &centre(1).sc_address[..]);
+        assert_eq!(
+            got.user_identifier.msisdn.as_deref(),
+            Some(&b"\x51\x55\x00\x20"[..])
+        );
+        assert_eq!(
+            got.user_identifier.user_name.as_deref(),
+            Some("001010000000002")
+        );
+        assert_eq!(
+            got.smsmi_correlation_id
+                .as_ref()
+                .and_then(|c| c.destination_sip_uri.as_deref()),
+            Some("sip:bob@ims.example.org")
+        );
+        assert_eq!(got.sms_gmsc_alert_event, Some(1));
+        let node = got.serving_node.as_ref().unwrap();
+        assert_eq!(
+            node.ip_sm_gw_name.as_deref(),
+            Some("ipsmgw.ims.example.org")
+        );
+        assert_eq!(node.ip_sm_gw_realm.as_deref(), Some("ims.example.org"));
+        // the answers, for the UE's RP-SMMA
+        let ala = |o: Outcome| {
+            let mut a = Ala::answering(&got, "smsc", "sms");
+            a.set_outcome(o);
+            a
+        };
+        assert_eq!(alert_cause(Some(&ala(Outcome::SUCCESS))), None);
+        assert_eq!(
+            alert_cause(Some(&ala(Outcome::tgpp(
+                ExperimentalResultCode::UserUnknown
+            )))),
+            Some(RpCause::UNKNOWN_SUBSCRIBER)
+        );
+        assert_eq!(
+            alert_cause(Some(&ala(Outcome::tgpp(
+                ExperimentalResultCode::FacilityNotSupported
+            )))),
+            Some(RpCause::FACILITY_NOT_IMPLEMENTED)
+        );
+        assert_eq!(
+            alert_cause(Some(&ala(Outcome::from_result_code(5012)))),
+            Some(RpCause::NETWORK_OUT_OF_ORDER)
+        );
+        assert_eq!(alert_cause(None), Some(RpCause::NETWORK_OUT_OF_ORDER));
+        assert!(alert_retryable(RpCause::NETWORK_OUT_OF_ORDER));
+        assert!(!alert_retryable(RpCause::UNKNOWN_SUBSCRIBER));
+        let smma = RpMessage::smma(5).encode().unwrap();
+        assert_eq!(smma_of(&smma), Some(5));
+        assert_eq!(
+            smma_of(
+                &RpMessage::data_mo(5, Address::international("1"), TPDU)
+                    .encode()
+                    .unwrap()
+            ),
+            None
+        );
+        let ack = smma_answer(5, None).unwrap();
+        let ack = RpMessage::decode(&ack, Direction::NetworkToMs).unwrap();
+        assert!(matches!(ack.body, RpBody::Ack { user_data: None }) && ack.message_reference == 5);
+        let err = smma_answer(5, Some(RpCause::NETWORK_OUT_OF_ORDER)).unwrap();
+        let err = RpMessage::decode(&err, Direction::NetworkToMs).unwrap();
+        assert!(matches!(
+            err.body,
+            RpBody::Error { cause, .. } if cause == RpCause::NETWORK_OUT_OF_ORDER
+        ));
     }
 }

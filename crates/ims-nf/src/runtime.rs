@@ -993,344 +993,364 @@ impl ImsCore {
             im: None,
             im_session: None,
         };
-        let realm = cfg.domain.clone();
-        let ip = cfg.ip;
-        let p = cfg.ports;
-        // Client nodes whose peer is embedded: start() returns once they are open, so the first
-        // REGISTER does not meet a 504 while the loopback CER/CEA is still in flight.
-        let mut embedded_peers = Vec::new();
+        // the parts are started inside this block; when one fails, those already running
+        // (Diameter listeners, SIP endpoints, tasks) are stopped before the error is returned,
+        // so a failed start leaves no port bound
+        let started: Result<(), CoreError> = async {
+            let realm = cfg.domain.clone();
+            let ip = cfg.ip;
+            let p = cfg.ports;
+            // Client nodes whose peer is embedded: start() returns once they are open, so the first
+            // REGISTER does not meet a 504 while the loopback CER/CEA is still in flight.
+            let mut embedded_peers = Vec::new();
 
-        // Diameter servers
-        let mut hss_known: Vec<(String, SocketAddr)> = Vec::new();
-        let mut via_slf = false;
-        let (hss_host, hss_addr) = match &cfg.hss {
-            Peer::Embedded(addr) => {
-                let (host, bound) = core
-                    .embedded_hss(
-                        &cfg,
-                        &options,
-                        &format!("hss.{realm}"),
-                        *addr,
-                        &cfg.subscribers,
-                        true,
-                    )
-                    .await?;
-                (host, bound)
-            }
-            Peer::EmbeddedSlf(setup) => {
-                let Some(first) = setup.hss.first() else {
-                    return Err(CoreError::Config("an SLF needs at least one HSS".into()));
-                };
-                let mut table = SlfTable::new(setup.cache_time);
-                for (i, h) in setup.hss.iter().enumerate() {
-                    let mine: Vec<Subscriber> = cfg
-                        .subscribers
-                        .iter()
-                        .filter(|s| {
-                            let impi = &s.subscription.private_id;
-                            h.users.iter().any(|u| u.eq_ignore_ascii_case(impi))
-                                || (i == 0
-                                    && !setup.hss.iter().any(|o| {
-                                        o.users.iter().any(|u| u.eq_ignore_ascii_case(impi))
-                                    }))
-                        })
-                        .cloned()
-                        .collect();
-                    for s in &mine {
-                        table.insert(&s.subscription.private_id, &h.host);
-                        for p in s.subscription.public_identities() {
-                            table.insert(&p.identity, &h.host);
-                        }
-                    }
-                    let (_, bound) = core
-                        .embedded_hss(&cfg, &options, &h.host, h.addr, &mine, i == 0)
+            // Diameter servers
+            let mut hss_known: Vec<(String, SocketAddr)> = Vec::new();
+            let mut via_slf = false;
+            let (hss_host, hss_addr) = match &cfg.hss {
+                Peer::Embedded(addr) => {
+                    let (host, bound) = core
+                        .embedded_hss(
+                            &cfg,
+                            &options,
+                            &format!("hss.{realm}"),
+                            *addr,
+                            &cfg.subscribers,
+                            true,
+                        )
                         .await?;
-                    hss_known.push((h.host.clone(), bound));
+                    (host, bound)
                 }
-                let _ = first;
-                // the SLF: an HSS without subscribers whose table redirects every known user
-                let empty = LocalHss::new(
-                    Arc::new(Mutex::new(Hss::new(None))),
-                    realm.clone(),
-                    random16,
-                );
-                let host = format!("slf.{realm}");
-                let n = node(&host, &realm, vec![Application::tgpp_auth(app::CX)]);
-                let bound = n.listen(setup.addr).await?;
-                crate::net::serve_hss(&n, HssCxServer::new(&host, &realm, empty).with_slf(table));
-                core.nodes.push(n);
-                via_slf = true;
-                (host, bound)
-            }
-            Peer::External { host, addr } => (host.clone(), *addr),
-        };
-        let hss_embedded = !matches!(cfg.hss, Peer::External { .. });
-        // a Cx client node: to the HSS, or to the SLF with the HSSs known by address (a 3006
-        // names them) and a route sending requests without Destination-Host to the SLF
-        let cx_node = |host: &str| {
-            let mut c = NodeConfig::new(host, &realm);
-            c.applications = vec![Application::tgpp_auth(app::CX)];
-            c.origin_state_id = Some(origin_state_id());
-            c.request_timeout = Duration::from_secs(3);
-            c.reconnect_interval = Some(Duration::from_secs(2));
-            if via_slf {
-                c.routes = vec![Route::new(&realm, Action::Proxy, &[hss_host.as_str()])
-                    .for_application(app::CX)];
-            }
-            let n = Node::new(c);
-            n.add_peer(&hss_host, hss_addr);
-            for (h, a) in &hss_known {
-                n.add_known_host(h, *a);
-            }
-            n
-        };
-        let (pcrf_host, pcrf_addr) = match &cfg.pcrf {
-            Peer::Embedded(addr) => {
-                let pcrf = Arc::new(Mutex::new(Pcrf::new(None)));
-                let host = format!("pcrf.{realm}");
-                let n = node(&host, &realm, vec![Application::tgpp_auth(app::RX)]);
-                let bound = n.listen(*addr).await?;
-                crate::net::serve_pcrf(&n, PcrfRxServer::new(&host, &realm, pcrf.clone()));
-                // a P-CSCF that comes back with a new Origin-State-Id lost its calls: it will
-                // never end their Rx sessions (RFC 6733 §8.16)
-                let sessions = pcrf.clone();
-                n.on_peer_restart(move |r| {
-                    sessions
-                        .lock()
-                        .expect("PCRF lock")
-                        .drop_sessions_of(&r.origin_host);
-                });
-                if let Some(a) = &core.admin_api {
-                    // the admin interface's /pcrf/asr and /pcrf/rar
-                    a.set_pcrf(pcrf.clone(), n.clone(), &host, &realm);
-                }
-                core.pcrf = Some(pcrf);
-                core.nodes.push(n);
-                (host, bound)
-            }
-            Peer::External { host, addr } => (host.clone(), *addr),
-            Peer::EmbeddedSlf(_) => {
-                return Err(CoreError::Config(
-                    "an SLF is for the HSS, not the PCRF".into(),
-                ))
-            }
-        };
-
-        // S-CSCF
-        if cfg.roles.s {
-            let n = cx_node(&format!("scscf.{realm}"));
-            if hss_embedded {
-                embedded_peers.push((n.clone(), hss_host.clone()));
-            }
-            let cx = DiameterCx::new(n.clone(), &format!("scscf.{realm}"), &realm, &realm)
-                .starting_at(unix_now());
-            core.nodes.push(n);
-            let orig_uri = sip_uri(ip, p.scscf_orig, Some("orig"));
-            let term_uri = sip_uri(ip, p.scscf_term, Some("term"));
-            let scscf = Arc::new(
-                Scscf::new(
-                    ScscfConfig {
-                        server_name: sip_uri(ip, p.scscf_term, None),
-                        realm: realm.clone(),
-                        service_route: format!("{orig_uri};lr"),
-                        registrar: cfg.registrar.clone(),
-                        nonce_secret: cfg.nonce_secret.clone(),
-                    },
-                    cx,
-                    store,
-                )
-                .reauthenticate_protected(options.reauthenticate_protected),
-            );
-            // the S-CSCF as a UAC: reg event NOTIFYs and third-party REGISTERs
-            let (uac, mut uac_in) = Endpoint::bind(bind_cfg(ip, 0, "scscf")).await?;
-            core.tasks.push(tokio::spawn(async move {
-                // nothing is addressed to this endpoint but responses; drain the rest
-                while uac_in.recv().await.is_some() {}
-            }));
-            let services = Arc::new(ScscfServices {
-                scscf: scscf.clone(),
-                uac,
-                notifier: Mutex::new(Notifier::new(orig_uri.clone())),
-            });
-            core.scscf = Some(services.clone());
-            // the timer task also runs the NOTIFYs and third-party REGISTERs of its own events
-            // and of the HSS's RTR/PPR
-            let mut timer_jobs = local::LocalTasks::new();
-            let on_cx = (services.clone(), timer_jobs.spawner());
-            crate::net::serve_scscf(
-                core.nodes.last().expect("the S-CSCF node was pushed"),
-                ScscfCxServer::new(&format!("scscf.{realm}"), &realm, scscf.clone()),
-                move |events| {
-                    let (s, spawn) = on_cx.clone();
-                    on_cx
-                        .1
-                        .spawn(async move { s.on_events(events, None, &spawn).await });
-                },
-            );
-            // the registration timer (TS 24.229 §5.4.1.7) and subscription expiry, every second
-            let timer = services.clone();
-            core.tasks.push(tokio::spawn(async move {
-                let spawn = timer_jobs.spawner();
-                let mut tick = tokio::time::interval(Duration::from_secs(1));
-                loop {
-                    timer_jobs
-                        .next(async {
-                            tick.tick().await;
-                            let now = unix_now();
-                            let events = timer.scscf.expire(now).await;
-                            if !events.is_empty() {
-                                timer.on_events(events, None, &spawn).await;
-                            }
-                            timer.expire_subscriptions(now, &spawn).await;
-                        })
-                        .await;
-                }
-            }));
-            let routing = Arc::new(ScscfRouting {
-                orig_uri,
-                term_uri,
-                home_domains: vec![realm.clone()],
-                icscf: sip_uri(ip, p.icscf, None),
-                profiles: services.scscf.profiles(),
-            });
-            for (port, originating) in [(p.scscf_term, false), (p.scscf_orig, true)] {
-                let (proxy, events) =
-                    ProxyEndpoint::bind(bind_cfg(ip, port, "scscf"), true).await?;
-                core.proxies.push(proxy.clone());
-                let (services, routing) = (services.clone(), routing.clone());
-                core.tasks.push(tokio::spawn(scscf_loop(
-                    proxy,
-                    events,
-                    services,
-                    routing,
-                    originating,
-                )));
-            }
-        }
-
-        // I-CSCF
-        if cfg.roles.i {
-            let n = cx_node(&format!("icscf.{realm}"));
-            if hss_embedded {
-                embedded_peers.push((n.clone(), hss_host.clone()));
-            }
-            let cx = DiameterCx::new(n.clone(), &format!("icscf.{realm}"), &realm, &realm)
-                .starting_at(unix_now());
-            core.nodes.push(n);
-            let own = sip_uri(ip, p.scscf_term, None);
-            let mut scscfs = vec![own.clone()];
-            scscfs.extend(options.other_scscfs.iter().map(|(u, _)| u.clone()));
-            let mut icscf = Icscf::new(IcscfConfig { scscfs }, cx, cfg.enum_table.clone())
-                .with_scscf_capabilities(own, options.own_scscf_capabilities.clone());
-            for (uri, c) in &options.other_scscfs {
-                icscf = icscf.with_scscf_capabilities(uri.clone(), c.clone());
-            }
-            let icscf = Arc::new(icscf);
-            let (proxy, mut events) =
-                ProxyEndpoint::bind(bind_cfg(ip, p.icscf, "icscf"), false).await?;
-            core.proxies.push(proxy.clone());
-            // the I-CSCF as a UAC: a REGISTER that may need another S-CSCF goes out on a client
-            // transaction of its own, so a missing answer is seen before the UE gets one
-            let (uac, mut uac_in) = Endpoint::bind(bind_cfg(ip, 0, "icscf")).await?;
-            core.tasks.push(tokio::spawn(async move {
-                // nothing is addressed to this endpoint but responses; drain the rest
-                while uac_in.recv().await.is_some() {}
-            }));
-            let wait = options.icscf_scscf_timeout.unwrap_or(DEFAULT_SCSCF_TIMEOUT);
-            core.tasks.push(tokio::spawn(async move {
-                // each request's handler runs in this task, its UAR/LIR awaited without
-                // holding up the others
-                let mut jobs = local::LocalTasks::new();
-                while let Some(ev) = jobs.next(events.recv()).await {
-                    match ev {
-                        ProxyEvent::Request {
-                            server,
-                            msg,
-                            next_hop_uri,
-                            ..
-                        } => {
-                            let (proxy, icscf, uac) = (proxy.clone(), icscf.clone(), uac.clone());
-                            jobs.push(async move {
-                                let m = msg.as_message();
-                                let d = if m.method() == Some(Method::Register) {
-                                    match icscf.route_register(&m).await {
-                                        (Decision::Forward(_), Some(r))
-                                            if icscf.may_reselect(&r) =>
-                                        {
-                                            let reg = IcscfRegister {
-                                                proxy: &proxy,
-                                                uac: &uac,
-                                                icscf: &icscf,
-                                                wait,
-                                            };
-                                            return reg.run(server, &msg, r).await;
-                                        }
-                                        (d, _) => d,
-                                    }
-                                } else {
-                                    icscf.route(&m).await
-                                };
-                                apply(&proxy, server, d, &msg, &next_hop_uri).await;
-                            });
-                        }
-                        ProxyEvent::Ack { msg, next_hop_uri } => {
-                            if let Some((msg, next_hop_uri)) =
-                                relay_ack_now(&proxy, msg, next_hop_uri)
-                            {
-                                let proxy = proxy.clone();
-                                jobs.push(
-                                    async move { relay_ack(&proxy, msg, next_hop_uri).await },
-                                );
+                Peer::EmbeddedSlf(setup) => {
+                    let Some(first) = setup.hss.first() else {
+                        return Err(CoreError::Config("an SLF needs at least one HSS".into()));
+                    };
+                    let mut table = SlfTable::new(setup.cache_time);
+                    for (i, h) in setup.hss.iter().enumerate() {
+                        let mine: Vec<Subscriber> = cfg
+                            .subscribers
+                            .iter()
+                            .filter(|s| {
+                                let impi = &s.subscription.private_id;
+                                h.users.iter().any(|u| u.eq_ignore_ascii_case(impi))
+                                    || (i == 0
+                                        && !setup.hss.iter().any(|o| {
+                                            o.users.iter().any(|u| u.eq_ignore_ascii_case(impi))
+                                        }))
+                            })
+                            .cloned()
+                            .collect();
+                        for s in &mine {
+                            table.insert(&s.subscription.private_id, &h.host);
+                            for p in s.subscription.public_identities() {
+                                table.insert(&p.identity, &h.host);
                             }
                         }
-                        ProxyEvent::Failed { server, error } => {
-                            command_failed("i-cscf", server, &error)
-                        }
-                        _ => {}
+                        let (_, bound) = core
+                            .embedded_hss(&cfg, &options, &h.host, h.addr, &mine, i == 0)
+                            .await?;
+                        hss_known.push((h.host.clone(), bound));
                     }
+                    let _ = first;
+                    // the SLF: an HSS without subscribers whose table redirects every known user
+                    let empty = LocalHss::new(
+                        Arc::new(Mutex::new(Hss::new(None))),
+                        realm.clone(),
+                        random16,
+                    );
+                    let host = format!("slf.{realm}");
+                    let n = node(&host, &realm, vec![Application::tgpp_auth(app::CX)]);
+                    let bound = n.listen(setup.addr).await?;
+                    crate::net::serve_hss(
+                        &n,
+                        HssCxServer::new(&host, &realm, empty).with_slf(table),
+                    );
+                    core.nodes.push(n);
+                    via_slf = true;
+                    (host, bound)
                 }
-                jobs.drain().await;
-            }));
-        }
+                Peer::External { host, addr } => (host.clone(), *addr),
+            };
+            let hss_embedded = !matches!(cfg.hss, Peer::External { .. });
+            // a Cx client node: to the HSS, or to the SLF with the HSSs known by address (a 3006
+            // names them) and a route sending requests without Destination-Host to the SLF
+            let cx_node = |host: &str| {
+                let mut c = NodeConfig::new(host, &realm);
+                c.applications = vec![Application::tgpp_auth(app::CX)];
+                c.origin_state_id = Some(origin_state_id());
+                c.request_timeout = Duration::from_secs(3);
+                c.reconnect_interval = Some(Duration::from_secs(2));
+                if via_slf {
+                    c.routes = vec![Route::new(&realm, Action::Proxy, &[hss_host.as_str()])
+                        .for_application(app::CX)];
+                }
+                let n = Node::new(c);
+                n.add_peer(&hss_host, hss_addr);
+                for (h, a) in &hss_known {
+                    n.add_known_host(h, *a);
+                }
+                n
+            };
+            let (pcrf_host, pcrf_addr) = match &cfg.pcrf {
+                Peer::Embedded(addr) => {
+                    let pcrf = Arc::new(Mutex::new(Pcrf::new(None)));
+                    let host = format!("pcrf.{realm}");
+                    let n = node(&host, &realm, vec![Application::tgpp_auth(app::RX)]);
+                    let bound = n.listen(*addr).await?;
+                    crate::net::serve_pcrf(&n, PcrfRxServer::new(&host, &realm, pcrf.clone()));
+                    // a P-CSCF that comes back with a new Origin-State-Id lost its calls: it will
+                    // never end their Rx sessions (RFC 6733 §8.16)
+                    let sessions = pcrf.clone();
+                    n.on_peer_restart(move |r| {
+                        sessions
+                            .lock()
+                            .expect("PCRF lock")
+                            .drop_sessions_of(&r.origin_host);
+                    });
+                    if let Some(a) = &core.admin_api {
+                        // the admin interface's /pcrf/asr and /pcrf/rar
+                        a.set_pcrf(pcrf.clone(), n.clone(), &host, &realm);
+                    }
+                    core.pcrf = Some(pcrf);
+                    core.nodes.push(n);
+                    (host, bound)
+                }
+                Peer::External { host, addr } => (host.clone(), *addr),
+                Peer::EmbeddedSlf(_) => {
+                    return Err(CoreError::Config(
+                        "an SLF is for the HSS, not the PCRF".into(),
+                    ))
+                }
+            };
 
-        // P-CSCF: on its own runtime when one is given (CoreOptions::pcscf_runtime)
-        if cfg.roles.p {
-            let start = PcscfStart {
-                ip,
-                p,
-                realm: realm.clone(),
-                pcrf_host: pcrf_host.clone(),
-                pcrf_addr,
-                pcrf_embedded: matches!(cfg.pcrf, Peer::Embedded(_)),
-                sec_agree: options.sec_agree.clone(),
-                sa_installer: options.sa_installer.clone(),
-                links: links.clone(),
-            };
-            let parts = match &options.pcscf_runtime {
-                Some(rt) => rt
-                    .spawn(start.start())
-                    .await
-                    .map_err(|e| CoreError::Config(format!("the P-CSCF's runtime: {e}")))??,
-                None => start.start().await?,
-            };
-            core.pcscf = Some(parts.pcscf);
-            core.pcscf_uac = Some(parts.uac_addr);
-            core.nodes.push(parts.node);
-            core.proxies.extend(parts.proxies);
-            core.tasks.extend(parts.tasks);
-            embedded_peers.extend(parts.embedded_peer);
+            // S-CSCF
+            if cfg.roles.s {
+                let n = cx_node(&format!("scscf.{realm}"));
+                if hss_embedded {
+                    embedded_peers.push((n.clone(), hss_host.clone()));
+                }
+                let cx = DiameterCx::new(n.clone(), &format!("scscf.{realm}"), &realm, &realm)
+                    .starting_at(unix_now());
+                core.nodes.push(n);
+                let orig_uri = sip_uri(ip, p.scscf_orig, Some("orig"));
+                let term_uri = sip_uri(ip, p.scscf_term, Some("term"));
+                let scscf = Arc::new(
+                    Scscf::new(
+                        ScscfConfig {
+                            server_name: sip_uri(ip, p.scscf_term, None),
+                            realm: realm.clone(),
+                            service_route: format!("{orig_uri};lr"),
+                            registrar: cfg.registrar.clone(),
+                            nonce_secret: cfg.nonce_secret.clone(),
+                        },
+                        cx,
+                        store,
+                    )
+                    .reauthenticate_protected(options.reauthenticate_protected),
+                );
+                // the S-CSCF as a UAC: reg event NOTIFYs and third-party REGISTERs
+                let (uac, mut uac_in) = Endpoint::bind(bind_cfg(ip, 0, "scscf")).await?;
+                core.tasks.push(tokio::spawn(async move {
+                    // nothing is addressed to this endpoint but responses; drain the rest
+                    while uac_in.recv().await.is_some() {}
+                }));
+                let services = Arc::new(ScscfServices {
+                    scscf: scscf.clone(),
+                    uac,
+                    notifier: Mutex::new(Notifier::new(orig_uri.clone())),
+                });
+                core.scscf = Some(services.clone());
+                // the timer task also runs the NOTIFYs and third-party REGISTERs of its own events
+                // and of the HSS's RTR/PPR
+                let mut timer_jobs = local::LocalTasks::new();
+                let on_cx = (services.clone(), timer_jobs.spawner());
+                crate::net::serve_scscf(
+                    core.nodes.last().expect("the S-CSCF node was pushed"),
+                    ScscfCxServer::new(&format!("scscf.{realm}"), &realm, scscf.clone()),
+                    move |events| {
+                        let (s, spawn) = on_cx.clone();
+                        on_cx
+                            .1
+                            .spawn(async move { s.on_events(events, None, &spawn).await });
+                    },
+                );
+                // the registration timer (TS 24.229 §5.4.1.7) and subscription expiry, every second
+                let timer = services.clone();
+                core.tasks.push(tokio::spawn(async move {
+                    let spawn = timer_jobs.spawner();
+                    let mut tick = tokio::time::interval(Duration::from_secs(1));
+                    loop {
+                        timer_jobs
+                            .next(async {
+                                tick.tick().await;
+                                let now = unix_now();
+                                let events = timer.scscf.expire(now).await;
+                                if !events.is_empty() {
+                                    timer.on_events(events, None, &spawn).await;
+                                }
+                                timer.expire_subscriptions(now, &spawn).await;
+                            })
+                            .await;
+                    }
+                }));
+                let routing = Arc::new(ScscfRouting {
+                    orig_uri,
+                    term_uri,
+                    home_domains: vec![realm.clone()],
+                    icscf: sip_uri(ip, p.icscf, None),
+                    profiles: services.scscf.profiles(),
+                });
+                for (port, originating) in [(p.scscf_term, false), (p.scscf_orig, true)] {
+                    let (proxy, events) =
+                        ProxyEndpoint::bind(bind_cfg(ip, port, "scscf"), true).await?;
+                    core.proxies.push(proxy.clone());
+                    let (services, routing) = (services.clone(), routing.clone());
+                    core.tasks.push(tokio::spawn(scscf_loop(
+                        proxy,
+                        events,
+                        services,
+                        routing,
+                        originating,
+                    )));
+                }
+            }
+
+            // I-CSCF
+            if cfg.roles.i {
+                let n = cx_node(&format!("icscf.{realm}"));
+                if hss_embedded {
+                    embedded_peers.push((n.clone(), hss_host.clone()));
+                }
+                let cx = DiameterCx::new(n.clone(), &format!("icscf.{realm}"), &realm, &realm)
+                    .starting_at(unix_now());
+                core.nodes.push(n);
+                let own = sip_uri(ip, p.scscf_term, None);
+                let mut scscfs = vec![own.clone()];
+                scscfs.extend(options.other_scscfs.iter().map(|(u, _)| u.clone()));
+                let mut icscf = Icscf::new(IcscfConfig { scscfs }, cx, cfg.enum_table.clone())
+                    .with_scscf_capabilities(own, options.own_scscf_capabilities.clone());
+                for (uri, c) in &options.other_scscfs {
+                    icscf = icscf.with_scscf_capabilities(uri.clone(), c.clone());
+                }
+                let icscf = Arc::new(icscf);
+                let (proxy, mut events) =
+                    ProxyEndpoint::bind(bind_cfg(ip, p.icscf, "icscf"), false).await?;
+                core.proxies.push(proxy.clone());
+                // the I-CSCF as a UAC: a REGISTER that may need another S-CSCF goes out on a client
+                // transaction of its own, so a missing answer is seen before the UE gets one
+                let (uac, mut uac_in) = Endpoint::bind(bind_cfg(ip, 0, "icscf")).await?;
+                core.tasks.push(tokio::spawn(async move {
+                    // nothing is addressed to this endpoint but responses; drain the rest
+                    while uac_in.recv().await.is_some() {}
+                }));
+                let wait = options.icscf_scscf_timeout.unwrap_or(DEFAULT_SCSCF_TIMEOUT);
+                core.tasks.push(tokio::spawn(async move {
+                    // each request's handler runs in this task, its UAR/LIR awaited without
+                    // holding up the others
+                    let mut jobs = local::LocalTasks::new();
+                    while let Some(ev) = jobs.next(events.recv()).await {
+                        match ev {
+                            ProxyEvent::Request {
+                                server,
+                                msg,
+                                next_hop_uri,
+                                ..
+                            } => {
+                                let (proxy, icscf, uac) =
+                                    (proxy.clone(), icscf.clone(), uac.clone());
+                                jobs.push(async move {
+                                    let m = msg.as_message();
+                                    let d = if m.method() == Some(Method::Register) {
+                                        match icscf.route_register(&m).await {
+                                            (Decision::Forward(_), Some(r))
+                                                if icscf.may_reselect(&r) =>
+                                            {
+                                                let reg = IcscfRegister {
+                                                    proxy: &proxy,
+                                                    uac: &uac,
+                                                    icscf: &icscf,
+                                                    wait,
+                                                };
+                                                return reg.run(server, &msg, r).await;
+                                            }
+                                            (d, _) => d,
+                                        }
+                                    } else {
+                                        icscf.route(&m).await
+                                    };
+                                    apply(&proxy, server, d, &msg, &next_hop_uri).await;
+                                });
+                            }
+                            ProxyEvent::Ack { msg, next_hop_uri } => {
+                                if let Some((msg, next_hop_uri)) =
+                                    relay_ack_now(&proxy, msg, next_hop_uri)
+                                {
+                                    let proxy = proxy.clone();
+                                    jobs.push(
+                                        async move { relay_ack(&proxy, msg, next_hop_uri).await },
+                                    );
+                                }
+                            }
+                            ProxyEvent::Failed { server, error } => {
+                                command_failed("i-cscf", server, &error)
+                            }
+                            _ => {}
+                        }
+                    }
+                    jobs.drain().await;
+                }));
+            }
+
+            // P-CSCF: on its own runtime when one is given (CoreOptions::pcscf_runtime)
+            if cfg.roles.p {
+                let start = PcscfStart {
+                    ip,
+                    p,
+                    realm: realm.clone(),
+                    pcrf_host: pcrf_host.clone(),
+                    pcrf_addr,
+                    pcrf_embedded: matches!(cfg.pcrf, Peer::Embedded(_)),
+                    sec_agree: options.sec_agree.clone(),
+                    sa_installer: options.sa_installer.clone(),
+                    links: links.clone(),
+                };
+                let parts = match &options.pcscf_runtime {
+                    Some(rt) => rt
+                        .spawn(start.start())
+                        .await
+                        .map_err(|e| CoreError::Config(format!("the P-CSCF's runtime: {e}")))??,
+                    None => start.start().await?,
+                };
+                core.pcscf = Some(parts.pcscf);
+                core.pcscf_uac = Some(parts.uac_addr);
+                core.nodes.push(parts.node);
+                core.proxies.extend(parts.proxies);
+                core.tasks.extend(parts.tasks);
+                embedded_peers.extend(parts.embedded_peer);
+            }
+            if cfg.roles.im {
+                let (im, anchor) = start_im(&cfg, options.im_msrp_relay.clone()).await?;
+                core.im = Some(im);
+                core.im_session = anchor;
+            }
+            for (n, host) in &embedded_peers {
+                // An embedded peer on loopback opens in milliseconds; should it not within the bound,
+                // the core still starts and answers 504 until it does (as with an external peer).
+                let _ = n.wait_open(host, Duration::from_secs(5)).await;
+            }
+            Ok(())
         }
-        if cfg.roles.im {
-            let (im, anchor) = start_im(&cfg, options.im_msrp_relay.clone()).await?;
-            core.im = Some(im);
-            core.im_session = anchor;
+        .await;
+        match started {
+            Ok(()) => Ok(core),
+            Err(e) => {
+                core.shutdown();
+                for n in &core.nodes {
+                    let _ = n.wait_stopped(Duration::from_secs(2)).await;
+                }
+                Err(e)
+            }
         }
-        for (n, host) in &embedded_peers {
-            // An embedded peer on loopback opens in milliseconds; should it not within the bound,
-            // the core still starts and answers 504 until it does (as with an external peer).
-            let _ = n.wait_open(host, Duration::from_secs(5)).await;
-        }
-        Ok(core)
     }
 
     /// The embedded HSS (for provisioning and administrative de-registration).

@@ -589,38 +589,31 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
                 .challenge(req, &impi, &impu, requested, None, false, now_d, salt)
                 .await;
         };
-        let issued_rand = self
-            .digest
-            .check_nonce(
-                &creds.nonce,
-                &creds.realm,
-                requested.unwrap_or(Algorithm::Md5),
-                now_d,
-            )
-            .ok()
-            .and_then(|n| n.rand());
-        if p.rand.is_some() && issued_rand != p.rand {
-            return self
-                .challenge(req, &impi, &impu, requested, None, false, now_d, salt)
-                .await;
-        }
         let secret = match &p.secret {
             PendingSecret::Password(pw) => Secret::Password(pw),
             PendingSecret::Ha1(h) => Secret::Ha1(h),
         };
+        // a nonce without the RAND of the challenge pending (AKA) is not an answer to it:
+        // challenge afresh; otherwise verify (the nonce is checked once for both)
         let verified = {
             let mut counts = self.counts.lock().expect("counts lock is never poisoned");
-            self.digest.verify(
+            self.digest.verify_if(
                 &creds,
                 "REGISTER",
                 req.body(),
                 secret,
                 now_d,
                 Some(&mut counts),
+                |issued| p.rand.is_none() || issued.and_then(|n| n.rand()) == p.rand,
             )
         };
         match verified {
-            Ok(_) => {}
+            Ok(None) => {
+                return self
+                    .challenge(req, &impi, &impu, requested, None, false, now_d, salt)
+                    .await;
+            }
+            Ok(Some(_)) => {}
             Err(AuthError::Stale) => {
                 return self
                     .challenge(req, &impi, &impu, requested, None, true, now_d, salt)

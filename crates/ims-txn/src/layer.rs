@@ -3,6 +3,7 @@
 
 use crate::hash::FastMap;
 use crate::key::{Remote, Side, TxnKey};
+use crate::sparse::Shrink;
 use crate::timer::{Timer, TimerConfig};
 use crate::transaction::{Ctx, Kind, State, Transaction};
 use crate::TxnError;
@@ -325,7 +326,12 @@ impl TransactionLayer {
 
     /// The next datagram to send or event for the TU.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop_front()
+        let o = self.out.pop_front();
+        if o.is_none() {
+            // drained: a queue grown by a burst gives its memory back (crate::sparse)
+            self.out.shrink_if_sparse();
+        }
+        o
     }
 
     /// Feeds one input. Returns the transaction it created or touched, if any: the new client
@@ -392,6 +398,17 @@ impl TransactionLayer {
             }));
         }
         self.prune();
+        self.shrink_if_sparse();
+    }
+
+    /// Gives back the tables' memory once a burst of transactions is over ([`crate::sparse`]):
+    /// checked as transactions end, so the tables follow the load down.
+    fn shrink_if_sparse(&mut self) {
+        self.txns.shrink_if_sparse();
+        self.by_key.shrink_if_sparse();
+        self.merge.shrink_if_sparse();
+        self.heap.shrink_if_sparse();
+        self.out.shrink_if_sparse();
     }
 
     /// Drops heap entries of timers that were cancelled or re-armed, so the top is a live timer.
@@ -604,6 +621,7 @@ impl TransactionLayer {
             self.with_txn(at, id, |t, cx| t.on_timer(cx, timer));
         }
         self.prune();
+        self.shrink_if_sparse();
     }
 
     /// True when the key belongs to a client transaction.

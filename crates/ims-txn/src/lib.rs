@@ -60,6 +60,7 @@ mod hash;
 mod key;
 mod layer;
 pub mod proxy;
+mod sparse;
 mod timer;
 mod transaction;
 pub mod ua;

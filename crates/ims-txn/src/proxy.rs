@@ -12,6 +12,7 @@
 
 use crate::hash::FastMap;
 use crate::layer::{Config, Event, Input, Output, TransactionLayer, Transmit, TxnId};
+use crate::sparse::Shrink;
 use crate::{Remote, TxnError};
 use bytes::Bytes;
 use ims_sip::headers::{NameAddrHeader, Route, TypedHeader, Via};
@@ -398,7 +399,12 @@ impl Proxy {
 
     /// The next datagram or event.
     pub fn poll_output(&mut self) -> Option<ProxyOutput> {
-        self.out.pop_front()
+        let o = self.out.pop_front();
+        if o.is_none() {
+            // drained: a queue grown by a burst gives its memory back (crate::sparse)
+            self.out.shrink_if_sparse();
+        }
+        o
     }
 
     /// When [`Proxy::handle_timeout`] must next be called.
@@ -702,6 +708,12 @@ impl Proxy {
                     }
                 }
                 self.prune_c();
+                // the memory of a burst given back as its transactions end (crate::sparse)
+                self.contexts.shrink_if_sparse();
+                self.by_client.shrink_if_sparse();
+                self.timer_c_live.shrink_if_sparse();
+                self.timer_c.shrink_if_sparse();
+                self.out.shrink_if_sparse();
             }
         }
     }

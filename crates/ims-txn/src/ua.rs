@@ -13,6 +13,7 @@
 use crate::dialog::{Dialog, DialogId, DialogState};
 use crate::hash::FastMap;
 use crate::layer::{Config, Event, Input, Output, TransactionLayer, Transmit, TxnId};
+use crate::sparse::Shrink;
 use crate::{Remote, TxnError};
 use bytes::Bytes;
 use ims_sip::headers::{MinSe, RAck, RSeq, Require, SessionExpires, Supported};
@@ -636,7 +637,12 @@ impl UserAgent {
 
     /// The next datagram or event.
     pub fn poll_output(&mut self) -> Option<UaOutput> {
-        self.out.pop_front()
+        let o = self.out.pop_front();
+        if o.is_none() {
+            // drained: a queue grown by a burst gives its memory back (crate::sparse)
+            self.out.shrink_if_sparse();
+        }
+        o
     }
 
     /// Feeds one input: a received message or a transport error.
@@ -1977,6 +1983,15 @@ impl UserAgent {
                     }
                 }
                 self.uas.remove(&txn);
+                // the memory of a burst given back as its transactions end (crate::sparse)
+                self.uac.shrink_if_sparse();
+                self.uas.shrink_if_sparse();
+                self.alias.shrink_if_sparse();
+                self.current.shrink_if_sparse();
+                self.dialogs.shrink_if_sparse();
+                self.live.shrink_if_sparse();
+                self.timers.shrink_if_sparse();
+                self.out.shrink_if_sparse();
             }
         }
     }

@@ -1162,6 +1162,15 @@ pub const TGPP_TWAN_IDENTIFIER: &AvpDef = &AvpDef {
     m: FlagRule::Must,
     enums: &[],
 };
+/// `3GPP-AAA-Server-Name` (code 318, vendor 10415): DiameterIdentity.
+pub const TGPP_AAA_SERVER_NAME: &AvpDef = &AvpDef {
+    code: 318,
+    vendor: 10415,
+    name: "3GPP-AAA-Server-Name",
+    ty: AvpType::DiameterIdentity,
+    m: FlagRule::Must,
+    enums: &[],
+};
 /// `Abort-Cause` (code 500, vendor 10415): Enumerated.
 pub const ABORT_CAUSE: &AvpDef = &AvpDef {
     code: 500,
@@ -3389,6 +3398,87 @@ pub const LMSI: &AvpDef = &AvpDef {
     m: FlagRule::Must,
     enums: &[],
 };
+/// `Serving-Node` (code 2401, vendor 10415): Grouped.
+pub const SERVING_NODE: &AvpDef = &AvpDef {
+    code: 2401,
+    vendor: 10415,
+    name: "Serving-Node",
+    ty: AvpType::Grouped,
+    m: FlagRule::Must,
+    enums: &[],
+};
+/// `MME-Name` (code 2402, vendor 10415): DiameterIdentity.
+pub const MME_NAME: &AvpDef = &AvpDef {
+    code: 2402,
+    vendor: 10415,
+    name: "MME-Name",
+    ty: AvpType::DiameterIdentity,
+    m: FlagRule::Must,
+    enums: &[],
+};
+/// `MSC-Number` (code 2403, vendor 10415): OctetString.
+pub const MSC_NUMBER: &AvpDef = &AvpDef {
+    code: 2403,
+    vendor: 10415,
+    name: "MSC-Number",
+    ty: AvpType::OctetString,
+    m: FlagRule::Must,
+    enums: &[],
+};
+/// `LCS-Capabilities-Sets` (code 2404, vendor 10415): Unsigned32.
+pub const LCS_CAPABILITIES_SETS: &AvpDef = &AvpDef {
+    code: 2404,
+    vendor: 10415,
+    name: "LCS-Capabilities-Sets",
+    ty: AvpType::Unsigned32,
+    m: FlagRule::Must,
+    enums: &[],
+};
+/// `GMLC-Address` (code 2405, vendor 10415): Address.
+pub const GMLC_ADDRESS: &AvpDef = &AvpDef {
+    code: 2405,
+    vendor: 10415,
+    name: "GMLC-Address",
+    ty: AvpType::Address,
+    m: FlagRule::Must,
+    enums: &[],
+};
+/// `Additional-Serving-Node` (code 2406, vendor 10415): Grouped.
+pub const ADDITIONAL_SERVING_NODE: &AvpDef = &AvpDef {
+    code: 2406,
+    vendor: 10415,
+    name: "Additional-Serving-Node",
+    ty: AvpType::Grouped,
+    m: FlagRule::Must,
+    enums: &[],
+};
+/// `MME-Realm` (code 2408, vendor 10415): DiameterIdentity.
+pub const MME_REALM: &AvpDef = &AvpDef {
+    code: 2408,
+    vendor: 10415,
+    name: "MME-Realm",
+    ty: AvpType::DiameterIdentity,
+    m: FlagRule::MustNot,
+    enums: &[],
+};
+/// `SGSN-Name` (code 2409, vendor 10415): DiameterIdentity.
+pub const SGSN_NAME: &AvpDef = &AvpDef {
+    code: 2409,
+    vendor: 10415,
+    name: "SGSN-Name",
+    ty: AvpType::DiameterIdentity,
+    m: FlagRule::MustNot,
+    enums: &[],
+};
+/// `SGSN-Realm` (code 2410, vendor 10415): DiameterIdentity.
+pub const SGSN_REALM: &AvpDef = &AvpDef {
+    code: 2410,
+    vendor: 10415,
+    name: "SGSN-Realm",
+    ty: AvpType::DiameterIdentity,
+    m: FlagRule::MustNot,
+    enums: &[],
+};
 /// `TDF-Application-Instance-Identifier` (code 2802, vendor 10415): OctetString.
 pub const TDF_APPLICATION_INSTANCE_IDENTIFIER: &AvpDef = &AvpDef {
     code: 2802,
@@ -3865,6 +3955,24 @@ pub const PRESENCE_REPORTING_AREA_NODE: &AvpDef = &AvpDef {
     m: FlagRule::Must,
     enums: &[(0, "OCS"), (1, "PCRF")],
 };
+/// `IP-SM-GW-Number` (code 3100, vendor 10415): OctetString.
+pub const IP_SM_GW_NUMBER: &AvpDef = &AvpDef {
+    code: 3100,
+    vendor: 10415,
+    name: "IP-SM-GW-Number",
+    ty: AvpType::OctetString,
+    m: FlagRule::Must,
+    enums: &[],
+};
+/// `IP-SM-GW-Name` (code 3101, vendor 10415): DiameterIdentity.
+pub const IP_SM_GW_NAME: &AvpDef = &AvpDef {
+    code: 3101,
+    vendor: 10415,
+    name: "IP-SM-GW-Name",
+    ty: AvpType::DiameterIdentity,
+    m: FlagRule::Must,
+    enums: &[],
+};
 /// `User-Identifier` (code 3102, vendor 10415): Grouped.
 pub const USER_IDENTIFIER: &AvpDef = &AvpDef {
     code: 3102,
@@ -3880,6 +3988,15 @@ pub const EXTERNAL_IDENTIFIER: &AvpDef = &AvpDef {
     vendor: 10415,
     name: "External-Identifier",
     ty: AvpType::UTF8String,
+    m: FlagRule::Must,
+    enums: &[],
+};
+/// `IP-SM-GW-Realm` (code 3112, vendor 10415): DiameterIdentity.
+pub const IP_SM_GW_REALM: &AvpDef = &AvpDef {
+    code: 3112,
+    vendor: 10415,
+    name: "IP-SM-GW-Realm",
+    ty: AvpType::DiameterIdentity,
     m: FlagRule::Must,
     enums: &[],
 };
@@ -4201,6 +4318,114 @@ pub const SMS_GMSC_ALERT_EVENT: &AvpDef = &AvpDef {
     m: FlagRule::MustNot,
     enums: &[],
 };
+/// `SMSF-3GPP-Absent-User-Diagnostic-SM` (code 3334, vendor 10415): Unsigned32.
+pub const SMSF_TGPP_ABSENT_USER_DIAGNOSTIC_SM: &AvpDef = &AvpDef {
+    code: 3334,
+    vendor: 10415,
+    name: "SMSF-3GPP-Absent-User-Diagnostic-SM",
+    ty: AvpType::Unsigned32,
+    m: FlagRule::MustNot,
+    enums: &[],
+};
+/// `SMSF-Non-3GPP-Absent-User-Diagnostic-SM` (code 3335, vendor 10415): Unsigned32.
+pub const SMSF_NON_TGPP_ABSENT_USER_DIAGNOSTIC_SM: &AvpDef = &AvpDef {
+    code: 3335,
+    vendor: 10415,
+    name: "SMSF-Non-3GPP-Absent-User-Diagnostic-SM",
+    ty: AvpType::Unsigned32,
+    m: FlagRule::MustNot,
+    enums: &[],
+};
+/// `SMSF-3GPP-SM-Delivery-Outcome` (code 3336, vendor 10415): Grouped.
+pub const SMSF_TGPP_SM_DELIVERY_OUTCOME: &AvpDef = &AvpDef {
+    code: 3336,
+    vendor: 10415,
+    name: "SMSF-3GPP-SM-Delivery-Outcome",
+    ty: AvpType::Grouped,
+    m: FlagRule::MustNot,
+    enums: &[],
+};
+/// `SMSF-Non-3GPP-SM-Delivery-Outcome` (code 3337, vendor 10415): Grouped.
+pub const SMSF_NON_TGPP_SM_DELIVERY_OUTCOME: &AvpDef = &AvpDef {
+    code: 3337,
+    vendor: 10415,
+    name: "SMSF-Non-3GPP-SM-Delivery-Outcome",
+    ty: AvpType::Grouped,
+    m: FlagRule::MustNot,
+    enums: &[],
+};
+/// `SMSF-3GPP-Number` (code 3338, vendor 10415): OctetString.
+pub const SMSF_TGPP_NUMBER: &AvpDef = &AvpDef {
+    code: 3338,
+    vendor: 10415,
+    name: "SMSF-3GPP-Number",
+    ty: AvpType::OctetString,
+    m: FlagRule::MustNot,
+    enums: &[],
+};
+/// `SMSF-Non-3GPP-Number` (code 3339, vendor 10415): OctetString.
+pub const SMSF_NON_TGPP_NUMBER: &AvpDef = &AvpDef {
+    code: 3339,
+    vendor: 10415,
+    name: "SMSF-Non-3GPP-Number",
+    ty: AvpType::OctetString,
+    m: FlagRule::MustNot,
+    enums: &[],
+};
+/// `SMSF-3GPP-Name` (code 3340, vendor 10415): DiameterIdentity.
+pub const SMSF_TGPP_NAME: &AvpDef = &AvpDef {
+    code: 3340,
+    vendor: 10415,
+    name: "SMSF-3GPP-Name",
+    ty: AvpType::DiameterIdentity,
+    m: FlagRule::MustNot,
+    enums: &[],
+};
+/// `SMSF-Non-3GPP-Name` (code 3341, vendor 10415): DiameterIdentity.
+pub const SMSF_NON_TGPP_NAME: &AvpDef = &AvpDef {
+    code: 3341,
+    vendor: 10415,
+    name: "SMSF-Non-3GPP-Name",
+    ty: AvpType::DiameterIdentity,
+    m: FlagRule::MustNot,
+    enums: &[],
+};
+/// `SMSF-3GPP-Realm` (code 3342, vendor 10415): DiameterIdentity.
+pub const SMSF_TGPP_REALM: &AvpDef = &AvpDef {
+    code: 3342,
+    vendor: 10415,
+    name: "SMSF-3GPP-Realm",
+    ty: AvpType::DiameterIdentity,
+    m: FlagRule::MustNot,
+    enums: &[],
+};
+/// `SMSF-Non-3GPP-Realm` (code 3343, vendor 10415): DiameterIdentity.
+pub const SMSF_NON_TGPP_REALM: &AvpDef = &AvpDef {
+    code: 3343,
+    vendor: 10415,
+    name: "SMSF-Non-3GPP-Realm",
+    ty: AvpType::DiameterIdentity,
+    m: FlagRule::MustNot,
+    enums: &[],
+};
+/// `SMSF-3GPP-Address` (code 3344, vendor 10415): Grouped.
+pub const SMSF_TGPP_ADDRESS: &AvpDef = &AvpDef {
+    code: 3344,
+    vendor: 10415,
+    name: "SMSF-3GPP-Address",
+    ty: AvpType::Grouped,
+    m: FlagRule::MustNot,
+    enums: &[],
+};
+/// `SMSF-Non-3GPP-Address` (code 3345, vendor 10415): Grouped.
+pub const SMSF_NON_TGPP_ADDRESS: &AvpDef = &AvpDef {
+    code: 3345,
+    vendor: 10415,
+    name: "SMSF-Non-3GPP-Address",
+    ty: AvpType::Grouped,
+    m: FlagRule::MustNot,
+    enums: &[],
+};
 /// `Reservation-Priority` (code 458, vendor 13019): Enumerated.
 pub const RESERVATION_PRIORITY: &AvpDef = &AvpDef {
     code: 458,
@@ -4229,7 +4454,7 @@ pub const RESERVATION_PRIORITY: &AvpDef = &AvpDef {
 };
 
 /// Every AVP of the dictionary, sorted by `(vendor, code)` for binary search.
-pub static ALL: [&AvpDef; 427] = [
+pub static ALL: [&AvpDef; 452] = [
     USER_NAME,
     FRAMED_IP_ADDRESS,
     CLASS,
@@ -4348,6 +4573,7 @@ pub static ALL: [&AvpDef; 427] = [
     TGPP_NEGOTIATED_DSCP,
     TGPP_ALLOCATE_IP_TYPE,
     TGPP_TWAN_IDENTIFIER,
+    TGPP_AAA_SERVER_NAME,
     ABORT_CAUSE,
     ACCESS_NETWORK_CHARGING_ADDRESS,
     ACCESS_NETWORK_CHARGING_IDENTIFIER,
@@ -4568,6 +4794,15 @@ pub static ALL: [&AvpDef; 427] = [
     SGSN_NUMBER,
     MME_NUMBER_FOR_MT_SMS,
     LMSI,
+    SERVING_NODE,
+    MME_NAME,
+    MSC_NUMBER,
+    LCS_CAPABILITIES_SETS,
+    GMLC_ADDRESS,
+    ADDITIONAL_SERVING_NODE,
+    MME_REALM,
+    SGSN_NAME,
+    SGSN_REALM,
     TDF_APPLICATION_INSTANCE_IDENTIFIER,
     HENB_LOCAL_IP_ADDRESS,
     UE_LOCAL_IP_ADDRESS,
@@ -4620,8 +4855,11 @@ pub static ALL: [&AvpDef; 427] = [
     MAX_PLR_UL,
     UE_STATUS,
     PRESENCE_REPORTING_AREA_NODE,
+    IP_SM_GW_NUMBER,
+    IP_SM_GW_NAME,
     USER_IDENTIFIER,
     EXTERNAL_IDENTIFIER,
+    IP_SM_GW_REALM,
     SC_ADDRESS,
     SM_RP_UI,
     TFR_FLAGS,
@@ -4656,5 +4894,17 @@ pub static ALL: [&AvpDef; 427] = [
     REQUESTED_RETRANSMISSION_TIME,
     SMS_GMSC_ADDRESS,
     SMS_GMSC_ALERT_EVENT,
+    SMSF_TGPP_ABSENT_USER_DIAGNOSTIC_SM,
+    SMSF_NON_TGPP_ABSENT_USER_DIAGNOSTIC_SM,
+    SMSF_TGPP_SM_DELIVERY_OUTCOME,
+    SMSF_NON_TGPP_SM_DELIVERY_OUTCOME,
+    SMSF_TGPP_NUMBER,
+    SMSF_NON_TGPP_NUMBER,
+    SMSF_TGPP_NAME,
+    SMSF_NON_TGPP_NAME,
+    SMSF_TGPP_REALM,
+    SMSF_NON_TGPP_REALM,
+    SMSF_TGPP_ADDRESS,
+    SMSF_NON_TGPP_ADDRESS,
     RESERVATION_PRIORITY,
 ];

@@ -211,6 +211,12 @@ pub mod command {
     pub const MO_FORWARD_SHORT_MESSAGE: u32 = 8_388_645;
     /// MT-Forward-Short-Message (TFR/TFA, SGd).
     pub const MT_FORWARD_SHORT_MESSAGE: u32 = 8_388_646;
+    /// Send-Routing-Info-for-SM (SRR/SRA, S6c).
+    pub const SEND_ROUTING_INFO_FOR_SM: u32 = 8_388_647;
+    /// Alert-Service-Centre (ALR/ALA, S6c; on SGd/Gdd too, with the S6c Application-Id).
+    pub const ALERT_SERVICE_CENTRE: u32 = 8_388_648;
+    /// Report-SM-Delivery-Status (RDR/RDA, S6c).
+    pub const REPORT_SM_DELIVERY_STATUS: u32 = 8_388_649;
 }
 
 /// One command of the dictionary.
@@ -352,6 +358,30 @@ pub static COMMANDS: &[CommandDef] = &[
         answer: "TFA",
         proxiable: true,
     },
+    CommandDef {
+        code: command::SEND_ROUTING_INFO_FOR_SM,
+        application_id: app::S6C,
+        name: "Send-Routing-Info-for-SM",
+        request: "SRR",
+        answer: "SRA",
+        proxiable: true,
+    },
+    CommandDef {
+        code: command::ALERT_SERVICE_CENTRE,
+        application_id: app::S6C,
+        name: "Alert-Service-Centre",
+        request: "ALR",
+        answer: "ALA",
+        proxiable: true,
+    },
+    CommandDef {
+        code: command::REPORT_SM_DELIVERY_STATUS,
+        application_id: app::S6C,
+        name: "Report-SM-Delivery-Status",
+        request: "RDR",
+        answer: "RDA",
+        proxiable: true,
+    },
 ];
 
 /// The command with this code in this application (the common messages match any application).
@@ -459,5 +489,36 @@ mod tests {
             Some("UNKNOWN_SERVICE_CENTRE")
         );
         assert_eq!(command(8_388_646, app::SGD).unwrap().request, "TFR");
+        // TS 29.338 table 5.3.2.1/1 (S6c): 8388647-8388649
+        assert_eq!(command(8_388_647, app::S6C).unwrap().request, "SRR");
+        assert_eq!(command(8_388_648, app::S6C).unwrap().answer, "ALA");
+        assert_eq!(command(8_388_649, app::S6C).unwrap().request, "RDR");
+        assert!(command(8_388_648, app::SGD).is_none());
+        // TS 29.173 table 6.4.1/1, TS 29.336 table 6.4.1/1, TS 29.338 Rel-16 SMSF AVPs
+        for (code, name, ty, m) in [
+            (2401, "Serving-Node", AvpType::Grouped, true),
+            (2406, "Additional-Serving-Node", AvpType::Grouped, true),
+            (2402, "MME-Name", AvpType::DiameterIdentity, true),
+            (2408, "MME-Realm", AvpType::DiameterIdentity, false),
+            (2409, "SGSN-Name", AvpType::DiameterIdentity, false),
+            (2410, "SGSN-Realm", AvpType::DiameterIdentity, false),
+            (2403, "MSC-Number", AvpType::OctetString, true),
+            (3100, "IP-SM-GW-Number", AvpType::OctetString, true),
+            (3101, "IP-SM-GW-Name", AvpType::DiameterIdentity, true),
+            (3112, "IP-SM-GW-Realm", AvpType::DiameterIdentity, true),
+            (3329, "Maximum-UE-Availability-Time", AvpType::Time, false),
+            (3333, "SMS-GMSC-Alert-Event", AvpType::Unsigned32, false),
+            (3344, "SMSF-3GPP-Address", AvpType::Grouped, false),
+            (
+                3337,
+                "SMSF-Non-3GPP-SM-Delivery-Outcome",
+                AvpType::Grouped,
+                false,
+            ),
+        ] {
+            let d = lookup(code, VENDOR_3GPP).unwrap();
+            assert_eq!((d.name, d.ty), (name, ty));
+            assert_eq!(d.flags().0 & AvpFlags::MANDATORY != 0, m, "{name}");
+        }
     }
 }

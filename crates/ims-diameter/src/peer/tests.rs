@@ -762,6 +762,58 @@ fn duplicates_are_bounded() {
 }
 
 #[test]
+fn a_burst_of_duplicates_is_freed_by_expiry_without_new_requests() {
+    let now = t0();
+    let mut d = Duplicates::new(Duration::from_secs(240), 100_000);
+    let r = mar("scscf.ims.example.org");
+    let answer = Bytes::from(answer_to(&Message::parse(&r).unwrap().to_owned()));
+    for i in 0..20_000u32 {
+        let mut r = r.clone();
+        r[16..20].copy_from_slice(&i.to_be_bytes());
+        let m = Message::parse(&r).unwrap();
+        assert_eq!(d.check(now, &m), Duplicate::New);
+        d.answered(&m, answer.clone());
+    }
+    let room =
+        |d: &Duplicates| d.order.capacity() + d.seen.values().map(|m| m.capacity()).sum::<usize>();
+    assert_eq!(d.len(), 20_000);
+    assert!(room(&d) >= 40_000);
+    // within the window nothing goes
+    d.expire(now + Duration::from_secs(239));
+    assert_eq!(d.len(), 20_000);
+    // past it, everything goes and the tables give their room back, with no request arriving
+    d.expire(now + Duration::from_secs(241));
+    assert!(d.is_empty());
+    assert!(d.seen.is_empty());
+    assert!(d.order.capacity() <= 1024, "{}", d.order.capacity());
+    // half the requests expiring shrinks the tables only once they are a quarter full
+    for i in 0..8_000u32 {
+        let mut r = r.clone();
+        r[16..20].copy_from_slice(&i.to_be_bytes());
+        let t = now + Duration::from_secs(300 + u64::from(i / 2_000));
+        d.check(t, &Message::parse(&r).unwrap());
+    }
+    let full = room(&d);
+    d.expire(now + Duration::from_secs(300 + 240));
+    assert_eq!(d.len(), 6_000);
+    // (a hash table's capacity drops by the removed entries' tombstones, not by a shrink)
+    assert!(room(&d) > full * 3 / 4, "{} of {full}", room(&d));
+    d.expire(now + Duration::from_secs(300 + 242));
+    assert_eq!(d.len(), 2_000);
+    assert!(room(&d) < full / 2, "{} of {full}", room(&d));
+    // what is left is still detected
+    let mut last = r.clone();
+    last[16..20].copy_from_slice(&7_999u32.to_be_bytes());
+    assert_eq!(
+        d.check(
+            now + Duration::from_secs(300 + 242),
+            &Message::parse(&last).unwrap()
+        ),
+        Duplicate::InProgress
+    );
+}
+
+#[test]
 fn end_to_end_ids_keep_the_time_bits() {
     let mut e = EndToEnd::new(0x1234_5678, 0x000f_fffe);
     assert_eq!(e.next_id(), 0x678f_fffe);

@@ -88,7 +88,7 @@ pub(crate) fn fix_via(
     if add_received {
         with.extend_from_slice(b";received=");
         match source.ip() {
-            IpAddr::V4(a) => with.extend_from_slice(a.to_string().as_bytes()),
+            IpAddr::V4(a) => push_ipv4(&mut with, a),
             IpAddr::V6(a) => with.extend_from_slice(format!("[{a}]").as_bytes()),
         }
     }
@@ -118,16 +118,54 @@ fn fix_via_parsed(
 /// `;rport` → `;rport=<port>` in a Via value (parameter names are case-insensitive), appended
 /// to `out`.
 fn fill_rport(out: &mut Vec<u8>, via: &str, port: u16) {
-    for (i, part) in via.split(';').enumerate() {
-        if i > 0 {
+    // the `;`-separated parts, found a byte at a time (no `str::split` pattern machinery):
+    // a Via is written on every received request
+    let b = via.as_bytes();
+    let mut start = 0;
+    loop {
+        let end = b[start..]
+            .iter()
+            .position(|&c| c == b';')
+            .map_or(b.len(), |i| start + i);
+        let part = &via[start..end];
+        if start > 0 {
             out.push(b';');
         }
-        if i > 0 && part.trim().eq_ignore_ascii_case("rport") {
+        if start > 0 && part.trim().eq_ignore_ascii_case("rport") {
             out.extend_from_slice(b"rport=");
-            out.extend_from_slice(port.to_string().as_bytes());
+            push_decimal(out, port.into());
         } else {
             out.extend_from_slice(part.as_bytes());
         }
+        if end == b.len() {
+            break;
+        }
+        start = end + 1;
+    }
+}
+
+/// `n` in decimal, as `Display` writes it, appended to `out` without the formatting machinery.
+fn push_decimal(out: &mut Vec<u8>, mut n: u32) {
+    let mut buf = [0u8; 10];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// The dotted quad of `a`, as `Ipv4Addr`'s `Display` writes it, appended to `out`.
+fn push_ipv4(out: &mut Vec<u8>, a: std::net::Ipv4Addr) {
+    for (i, o) in a.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push(b'.');
+        }
+        push_decimal(out, o.into());
     }
 }
 
@@ -699,6 +737,59 @@ mod tests {
              CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
         );
         OwnedMessage::parse_datagram(Bytes::from(raw)).unwrap()
+    }
+
+    #[test]
+    fn rport_and_received_are_written_as_fmt_writes_them() {
+        for port in [0u16, 1, 9, 10, 99, 100, 5060, 9999, 10000, 65535] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, port.into());
+            assert_eq!(out, port.to_string().as_bytes());
+        }
+        for a in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.30.40",
+            "192.0.2.255",
+            "255.255.255.255",
+        ] {
+            let a: std::net::Ipv4Addr = a.parse().unwrap();
+            let mut out = Vec::new();
+            push_ipv4(&mut out, a);
+            assert_eq!(out, a.to_string().as_bytes());
+        }
+        // the reference: `str::split` as fill_rport was written before
+        let by_split = |via: &str, port: u16| {
+            let mut out = Vec::new();
+            for (i, part) in via.split(';').enumerate() {
+                if i > 0 {
+                    out.push(b';');
+                }
+                if i > 0 && part.trim().eq_ignore_ascii_case("rport") {
+                    out.extend_from_slice(format!("rport={port}").as_bytes());
+                } else {
+                    out.extend_from_slice(part.as_bytes());
+                }
+            }
+            out
+        };
+        for via in [
+            "SIP/2.0/UDP 10.1.1.1:4540;rport;branch=z9hG4bK1",
+            "SIP/2.0/UDP h ; RPORT ;branch=x",
+            "SIP/2.0/UDP h;branch=x;rport",
+            "SIP/2.0/UDP h;rport=5;rport",
+            "SIP/2.0/UDP h;;rport;",
+            ";rport",
+            "rport",
+            "",
+            "SIP/2.0/UDP h;rportx;xrport;rport\u{a0}",
+        ] {
+            for port in [7, 65535] {
+                let mut out = Vec::new();
+                fill_rport(&mut out, via, port);
+                assert_eq!(out, by_split(via, port), "{via:?}");
+            }
+        }
     }
 
     #[test]

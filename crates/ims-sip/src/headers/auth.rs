@@ -29,17 +29,30 @@ crate::scan::byte_table!(AUTH_TOKEN, |c: u8| TOKEN[c as usize]
 
 impl<'a> AuthParams<'a> {
     fn parse_at(c: &mut Cursor<'a>) -> Result<AuthParams<'a>, ParseError> {
+        Self::parse_at_with(c, |_, _| {})
+    }
+    /// [`AuthParams::parse_at`], handing each parameter to `each` as the grammar reads it: its
+    /// name and its value as written (a token, or a quoted-string with its quotes).
+    fn parse_at_with(
+        c: &mut Cursor<'a>,
+        mut each: impl FnMut(&'a str, &'a str),
+    ) -> Result<AuthParams<'a>, ParseError> {
         let start = c.pos;
         loop {
-            c.token("auth-param name")?;
+            let name = c.token("auth-param name")?;
             if !c.sep(b'=') {
                 return Err(c.err("'='"));
             }
-            if c.peek() == Some(b'"') {
-                c.quoted_string()?;
-            } else if c.take_class(&AUTH_TOKEN).is_empty() {
-                return Err(c.err("auth-param value"));
-            }
+            let value = if c.peek() == Some(b'"') {
+                c.quoted_string()?
+            } else {
+                let v = c.take_class(&AUTH_TOKEN);
+                if v.is_empty() {
+                    return Err(c.err("auth-param value"));
+                }
+                v
+            };
+            each(name, value);
             if !c.sep(b',') {
                 break;
             }
@@ -133,6 +146,18 @@ pub type Challenge<'a> = Credentials<'a>;
 impl<'a> Credentials<'a> {
     /// Parses `auth-scheme LWS auth-param *(COMMA auth-param)`.
     pub fn parse(s: &'a str) -> Result<Self, ParseError> {
+        Self::parse_each(s, |_, _| {})
+    }
+    /// [`Credentials::parse`], handing each parameter to `each` on the way, in order: its name
+    /// and its value as the grammar reads it (a token, or a quoted-string with its quotes). A
+    /// caller that wants the parameters needs no second pass over them (as
+    /// [`AuthParams::iter`]), but note that the grammar's value and the iterator's differ when
+    /// the value starts with `=` (`a==b`: the grammar reads `=b`, the iterator `b`). On an error
+    /// the parameters before it were handed already; the `Err` says to drop them.
+    pub fn parse_each(
+        s: &'a str,
+        mut each: impl FnMut(&'a str, &'a str),
+    ) -> Result<Self, ParseError> {
         whole(s, |c| {
             let scheme = c.token("auth-scheme")?;
             let before = c.pos;
@@ -146,7 +171,7 @@ impl<'a> Credentials<'a> {
             if c.pos == before {
                 return Err(c.err("LWS after auth-scheme"));
             }
-            let params = AuthParams::parse_at(c)?;
+            let params = AuthParams::parse_at_with(c, &mut each)?;
             Ok(Credentials { scheme, params })
         })
     }
