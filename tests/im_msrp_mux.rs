@@ -27,7 +27,7 @@ use ims::msrp::session::{Config as MsrpConfig, Outgoing, Session, SessionEvent};
 use ims::msrp::{Event, FrameBuilder, Framer, Limits, UriBuf};
 use ims::net::msrp::{ConnConfig, ConnEvent, MsrpConnection};
 use ims::net::sip::{Endpoint, EndpointConfig, Incoming};
-use ims::nf::im_session::{start, ImSessionConfig, ImSessionHandle};
+use ims::nf::im_session::{start, ImSessionConfig, ImSessionHandle, Stats};
 use ims::sdp::{MediaType, Session as Sdp};
 use ims::txn::dialog::DialogId;
 use ims::txn::ua::{Answer, EndReason, InviteParams, UaEvent};
@@ -550,6 +550,24 @@ fn success_reports(got: &Got) -> HashMap<String, Vec<String>> {
             )
         })
         .collect()
+}
+
+/// `n` messages each way through an anchor behind its own relay: its only MSRP connection is
+/// its link to the relay, nobody connects to A (the offerer connects) and the relay connects
+/// to B (answering `passive`) once.
+async fn chat_through_relay(p: &mut Pair, stats: &Arc<Stats>, n: usize) {
+    exchange(p, n).await;
+    assert_eq!(
+        stats.connections.load(Ordering::Relaxed),
+        1,
+        "the anchor's only MSRP connection is its link to the relay"
+    );
+    assert_eq!(p.a.accepts.load(Ordering::Relaxed), 0);
+    assert_eq!(
+        p.b.accepts.load(Ordering::Relaxed),
+        1,
+        "the relay connected to B"
+    );
 }
 
 /// Both parties send `n` messages per session; each must get exactly the other's messages of
@@ -1446,18 +1464,7 @@ async fn the_anchor_behind_its_own_relay_chats_with_direct_parties() {
             "{who}: m= names the relay: {sdp}"
         );
     }
-    exchange(&mut p, 20).await;
-    assert_eq!(
-        stats.connections.load(Ordering::Relaxed),
-        1,
-        "the anchor's only MSRP connection is the one to its relay"
-    );
-    assert_eq!(p.a.accepts.load(Ordering::Relaxed), 0);
-    assert_eq!(
-        p.b.accepts.load(Ordering::Relaxed),
-        1,
-        "the relay connected to B"
-    );
+    chat_through_relay(&mut p, &stats, 20).await;
     p.anchor.shutdown();
     relay.shutdown();
 }
@@ -1722,18 +1729,7 @@ async fn msrp_uris_naming_a_host_are_resolved() {
             "{who}: the Use-Path names the relay by name: {sdp}"
         );
     }
-    exchange(&mut p, 10).await;
-    assert_eq!(
-        stats.connections.load(Ordering::Relaxed),
-        1,
-        "the anchor's only MSRP connection is its link to the relay"
-    );
-    assert_eq!(p.a.accepts.load(Ordering::Relaxed), 0);
-    assert_eq!(
-        p.b.accepts.load(Ordering::Relaxed),
-        1,
-        "the relay connected to B"
-    );
+    chat_through_relay(&mut p, &stats, 10).await;
     p.anchor.shutdown();
     relay.shutdown();
 }

@@ -16,25 +16,14 @@ mod common;
 mod im_common;
 
 use im_common::bodies::rp_submit;
-use im_common::standalone::{next, next_to, scscf, Client};
+use im_common::standalone::{next, next_to, scscf, start_binary, Client};
 use im_common::LO;
 use ims::sms::{self, answer, Direction, Status, Tpdu};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 
 const ALICE: &str = "sip:001010000000001@ims.example.org";
 const BOB: &str = "sip:001010000000002@ims.example.org";
-
-/// Kills the binary when the test ends, whichever way it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_acknowledges_delivers_and_reports_an_sms() {
@@ -44,44 +33,20 @@ async fn the_binary_acknowledges_delivers_and_reports_an_sms() {
     let (_script, mut seen) = scscf(5591).await;
     let subscribers =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/im_server/subscribers.toml");
-    let child = Command::new(&bin)
-        .args([
-            "--listen",
-            "127.0.0.1:5590",
-            "--scscf",
-            "sip:term@127.0.0.1:5591",
-            "--no-store",
-            "--subscribers",
-        ])
-        .arg(&subscribers)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start im_server");
-    let mut running = Running(child);
+    let mut args: Vec<std::ffi::OsString> = [
+        "--listen",
+        "127.0.0.1:5590",
+        "--scscf",
+        "sip:term@127.0.0.1:5591",
+        "--no-store",
+        "--subscribers",
+    ]
+    .iter()
+    .map(Into::into)
+    .collect();
+    args.push(subscribers.into());
     // it says where it runs once it serves
-    let stdout = running.0.stdout.take().expect("stdout");
-    let line = tokio::task::spawn_blocking(move || {
-        use std::io::BufRead;
-        let mut r = std::io::BufReader::new(stdout);
-        let mut text = String::new();
-        loop {
-            let mut l = String::new();
-            if r.read_line(&mut l).unwrap_or(0) == 0 {
-                return text;
-            }
-            text.push_str(&l);
-            if l.contains("running on") {
-                // keep draining so the binary never blocks on a full pipe
-                std::thread::spawn(move || std::io::copy(&mut r, &mut std::io::sink()));
-                return text;
-            }
-        }
-    });
-    let text = tokio::time::timeout(std::time::Duration::from_secs(20), line)
-        .await
-        .expect("im_server starts within 20 s")
-        .expect("reader");
+    let (running, text) = start_binary(&bin, args, "running on").await;
     assert!(text.contains("running on"), "im_server output: {text}");
 
     let server = SocketAddr::new(LO, 5590);

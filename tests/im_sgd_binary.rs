@@ -19,7 +19,7 @@ mod im_common;
 
 use im_common::bodies::rp_submit;
 use im_common::sgd::{smsc, IPSMGW_HOST, SECS, SUBMIT_REPORT};
-use im_common::standalone::{next, next_to, scscf, Client};
+use im_common::standalone::{next, next_to, scscf, start_binary, Client};
 use im_common::LO;
 use ims::diameter::sgd::{tbcd, Ofr};
 use ims::diameter::Command;
@@ -29,20 +29,9 @@ use ims::net::msrp::MsrpRelay;
 use ims::sms::{Direction, RpBody, RpMessage};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command as Process, Stdio};
 use std::time::Duration;
 
 const ALICE: &str = "sip:001010000000001@ims.example.org";
-
-/// Kills the binary when the test ends, whichever way it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_forwards_submissions_to_its_smsc_and_sits_behind_its_msrp_relay() {
@@ -64,52 +53,30 @@ async fn the_binary_forwards_submissions_to_its_smsc_and_sits_behind_its_msrp_re
     let (_script, mut seen) = scscf(7019).await;
     let subscribers =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/im_server/subscribers.toml");
-    let child = Process::new(&bin)
-        .args([
-            "--listen",
-            "127.0.0.1:7015",
-            "--scscf",
-            "sip:term@127.0.0.1:7019",
-            "--no-store",
-            "--smsc",
-            "127.0.0.1:7016",
-            "--smsc-host",
-            "smsc.sms.example.org",
-            "--smsc-realm",
-            "sms.example.org",
-            "--msrp-relay",
-            relay_uri,
-            "--msrp-relay-auth",
-            "im:im-pw",
-            "--subscribers",
-        ])
-        .arg(&subscribers)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start im_server");
-    let mut running = Running(child);
+    let mut args: Vec<std::ffi::OsString> = [
+        "--listen",
+        "127.0.0.1:7015",
+        "--scscf",
+        "sip:term@127.0.0.1:7019",
+        "--no-store",
+        "--smsc",
+        "127.0.0.1:7016",
+        "--smsc-host",
+        "smsc.sms.example.org",
+        "--smsc-realm",
+        "sms.example.org",
+        "--msrp-relay",
+        relay_uri,
+        "--msrp-relay-auth",
+        "im:im-pw",
+        "--subscribers",
+    ]
+    .iter()
+    .map(Into::into)
+    .collect();
+    args.push(subscribers.into());
     // what it says until the session anchor runs
-    let stdout = running.0.stdout.take().expect("stdout");
-    let text = tokio::task::spawn_blocking(move || {
-        use std::io::BufRead;
-        let mut r = std::io::BufReader::new(stdout);
-        let mut text = String::new();
-        loop {
-            let mut l = String::new();
-            if r.read_line(&mut l).unwrap_or(0) == 0 {
-                return text;
-            }
-            text.push_str(&l);
-            if l.contains("session anchor") {
-                // keep draining so the binary never blocks on a full pipe
-                std::thread::spawn(move || std::io::copy(&mut r, &mut std::io::sink()));
-                return text;
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let (running, text) = start_binary(&bin, args, "session anchor").await;
     assert!(
         text.contains("SMSC 127.0.0.1:7016 (smsc.sms.example.org in sms.example.org) over SGd"),
         "{text}"

@@ -204,6 +204,21 @@ fn dcs_json(d: DataCodingScheme) -> Value {
     })
 }
 
+/// The members of a concatenation element (TS 23.040 §9.2.3.24.1 and .8).
+fn concat_json(v: &mut Value, name: &str, reference: u16, total: u8, sequence: u8) {
+    v["name"] = json!(name);
+    v["reference"] = json!(reference);
+    v["total"] = json!(total);
+    v["sequence"] = json!(sequence);
+}
+
+/// The members of an application port addressing element (TS 23.040 §9.2.3.24.3 and .4).
+fn port_json(v: &mut Value, name: &str, destination: u16, originator: u16) {
+    v["name"] = json!(name);
+    v["destination_port"] = json!(destination);
+    v["originator_port"] = json!(originator);
+}
+
 fn ie_json(e: &InformationElement) -> Value {
     let mut v = json!({"iei": e.iei()});
     match e {
@@ -211,38 +226,37 @@ fn ie_json(e: &InformationElement) -> Value {
             reference,
             total,
             sequence,
-        } => {
-            v["name"] = json!("concatenated_8bit_reference");
-            v["reference"] = json!(reference);
-            v["total"] = json!(total);
-            v["sequence"] = json!(sequence);
-        }
+        } => concat_json(
+            &mut v,
+            "concatenated_8bit_reference",
+            u16::from(*reference),
+            *total,
+            *sequence,
+        ),
         InformationElement::Concat16 {
             reference,
             total,
             sequence,
-        } => {
-            v["name"] = json!("concatenated_16bit_reference");
-            v["reference"] = json!(reference);
-            v["total"] = json!(total);
-            v["sequence"] = json!(sequence);
-        }
+        } => concat_json(
+            &mut v,
+            "concatenated_16bit_reference",
+            *reference,
+            *total,
+            *sequence,
+        ),
         InformationElement::Port8 {
             destination,
             originator,
-        } => {
-            v["name"] = json!("application_port_8bit");
-            v["destination_port"] = json!(destination);
-            v["originator_port"] = json!(originator);
-        }
+        } => port_json(
+            &mut v,
+            "application_port_8bit",
+            u16::from(*destination),
+            u16::from(*originator),
+        ),
         InformationElement::Port16 {
             destination,
             originator,
-        } => {
-            v["name"] = json!("application_port_16bit");
-            v["destination_port"] = json!(destination);
-            v["originator_port"] = json!(originator);
-        }
+        } => port_json(&mut v, "application_port_16bit", *destination, *originator),
         InformationElement::SpecialMessageIndication { indication, count } => {
             v["name"] = json!("special_sms_message_indication");
             v["indication"] = json!(indication);

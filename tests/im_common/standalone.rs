@@ -376,3 +376,59 @@ pub(crate) async fn assert_quiet(rx: &mut Seen, quiet: Duration, why: &str) {
         panic!("{why}: got {code:?} {:?}", m.as_message().request_uri_str());
     }
 }
+
+/// An example binary started by a test; killed (and reaped) when the test ends, whichever way
+/// it ends.
+pub(crate) struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `bin` with `args` as a user starts it and reads its standard output until a line
+/// containing `until` (or the end of the output), within 20 s; afterwards the output is drained
+/// on a thread so the binary never blocks on a full pipe. Answers the running binary and what it
+/// printed up to that line.
+pub(crate) async fn start_binary<I, S>(
+    bin: &std::path::Path,
+    args: I,
+    until: &'static str,
+) -> (Running, String)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    use std::process::{Command, Stdio};
+    let child = Command::new(bin)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+    let mut running = Running(child);
+    let stdout = running.0.stdout.take().expect("stdout");
+    let reader = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let mut r = std::io::BufReader::new(stdout);
+        let mut text = String::new();
+        loop {
+            let mut l = String::new();
+            if r.read_line(&mut l).unwrap_or(0) == 0 {
+                return text;
+            }
+            text.push_str(&l);
+            if l.contains(until) {
+                std::thread::spawn(move || std::io::copy(&mut r, &mut std::io::sink()));
+                return text;
+            }
+        }
+    });
+    let text = tokio::time::timeout(Duration::from_secs(20), reader)
+        .await
+        .unwrap_or_else(|_| panic!("{} prints {until:?} within 20 s", bin.display()))
+        .expect("stdout reader");
+    (running, text)
+}
