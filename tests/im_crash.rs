@@ -183,13 +183,7 @@ async fn an_sms_handed_over_at_a_crash_comes_again_unchanged_after_the_restart()
         "delivered, reported once",
     )
     .await;
-    let left = std::fs::read_dir(dir.path())
-        .expect("store dir")
-        .filter(|e| {
-            e.as_ref()
-                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sms"))
-        })
-        .count();
+    let left = im_common::files_with(dir.path(), "sms");
     assert_eq!(left, 0, "the SMS store is empty");
     im.shutdown();
 }
@@ -448,13 +442,7 @@ async fn a_stored_im_handed_over_at_a_crash_comes_again_after_the_restart_with_f
         ue2: 7158,
     };
     let im = im_handed_over_at_a_crash(cfg, ports).await;
-    let left = std::fs::read_dir(dir.path().join("im"))
-        .expect("IM store dir")
-        .filter(|e| {
-            e.as_ref()
-                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "json"))
-        })
-        .count();
+    let left = im_common::files_with(&dir.path().join("im"), "json");
     assert_eq!(left, 0, "the file store is empty");
     im.shutdown();
 }

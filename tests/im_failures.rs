@@ -345,13 +345,7 @@ async fn stored_ims_survive_a_crash_with_the_file_store_and_arrive_once() {
     let mut cfg = config(7174, 7134);
     cfg.store = Some(dir.path().to_path_buf());
     let im = crash_and_deliver_once(cfg, 7175, 7176, 7177, 7134, answers, &mut seen).await;
-    let left = std::fs::read_dir(dir.path().join("im"))
-        .expect("IM store dir")
-        .filter(|e| {
-            e.as_ref()
-                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "json"))
-        })
-        .count();
+    let left = im_common::files_with(&dir.path().join("im"), "json");
     assert_eq!(left, 0, "the file store is empty");
     im.shutdown();
 }

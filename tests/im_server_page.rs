@@ -493,13 +493,7 @@ async fn sms_for_an_unregistered_user_is_stored_survives_restart_and_goes_out_on
     }
     assert_eq!(im.stats().sms_failed, 1, "{:?}", im.stats());
     assert_eq!(im.queued(), 1);
-    let files = std::fs::read_dir(&store)
-        .expect("store dir")
-        .filter(|e| {
-            e.as_ref()
-                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sms"))
-        })
-        .count();
+    let files = im_common::files_with(&store, "sms");
     assert_eq!(files, 1, "one message file in {}", store.display());
 
     // restart the IM server: the message comes back from the file store
@@ -571,13 +565,7 @@ async fn sms_for_an_unregistered_user_is_stored_survives_restart_and_goes_out_on
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(im.queued(), 0, "delivered and acknowledged");
-    let left = std::fs::read_dir(&store)
-        .expect("store dir")
-        .filter(|e| {
-            e.as_ref()
-                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sms"))
-        })
-        .count();
+    let left = im_common::files_with(&store, "sms");
     assert_eq!(left, 0, "store emptied");
     im.shutdown();
     core.shutdown();

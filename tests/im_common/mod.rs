@@ -167,3 +167,15 @@ pub(crate) async fn register(ep: &Endpoint, pcscf: SocketAddr, n: u32, usim: &mu
     let r = send(ep, pcscf, build(100, creds.to_string())).await;
     assert_eq!(r.as_message().status(), Some(200), "registered");
 }
+
+/// How many files named `*.ext` the store directory `dir` holds (panics when `dir` cannot be
+/// read: the store made it).
+pub(crate) fn files_with(dir: &std::path::Path, ext: &str) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("store directory {}: {e}", dir.display()))
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == ext))
+        })
+        .count()
+}
