@@ -45,10 +45,12 @@ mod im_common;
 
 use im_common::bodies::{cpim_asking, imdn_of, rp_submit, rp_submit_rd};
 #[cfg(feature = "redis")]
+use im_common::standalone::bind_with_events;
+#[cfg(feature = "redis")]
 use im_common::standalone::redis;
 use im_common::standalone::{
-    assert_quiet, bind_with_events, im_config, invite_answering_scscf, next, next_to, scscf, set,
-    start_crashable, Client, Seen, Treat, SC,
+    assert_quiet, im_config, invite_answering_scscf, next, next_to, scscf, set, start_crashable,
+    Client, Seen, Treat, SC,
 };
 use im_common::LO;
 use ims::nf::im_server::{ImServer, ImServerConfig};

@@ -19,6 +19,10 @@
 //!   queue at the anchor is full, further frames for it are answered 413 (RFC 4975 §7.3) and the
 //!   other session on the same connection keeps flowing.
 
+// `AnchorRelay { .., ..default() }`: the default fills the TLS trust when the `tls` feature
+// adds that field
+#![allow(clippy::needless_update)]
+
 use bytes::Bytes;
 use ims::msrp::cpim::{Cpim, CpimBuilder};
 use ims::msrp::headers::FailureReport;

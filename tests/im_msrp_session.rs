@@ -6,6 +6,10 @@
 //! The anchor is tested directly, not behind the all-in-one core (no iFC for INVITE toward it
 //! yet).
 
+// `AnchorRelay { .., ..default() }`: the default fills the TLS trust when the `tls` feature
+// adds that field
+#![allow(clippy::needless_update)]
+
 #[allow(dead_code)]
 #[path = "../examples/msrp_chat/client.rs"]
 mod client;

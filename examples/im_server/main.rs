@@ -145,7 +145,8 @@ fn msrp_relay(
     let (user, password) = auth
         .split_once(':')
         .ok_or("--msrp-relay-auth: USER:PASSWORD")?;
-    #[allow(unused_mut)]
+    // (the default fills the TLS trust when the `tls` feature adds that field)
+    #[allow(unused_mut, clippy::needless_update)]
     let mut relay = AnchorRelay {
         uri: uri.clone(),
         user: user.to_string(),

@@ -80,6 +80,14 @@ pub fn sip_message(data: &[u8]) {
         }
     }
 
+    if let Ok(om) = sip::OwnedMessage::parse(data.to_vec().into()) {
+        check_owned_shortcuts(&om, false);
+        // and again with the top Via and CSeq kept from a first ask
+        let om = sip::OwnedMessage::parse(om.bytes().clone()).expect("parses again");
+        let _ = (om.as_message().top_via(), om.as_message().cseq());
+        check_owned_shortcuts(&om, true);
+    }
+
     match sip::parse(data) {
         Ok(Status::Complete((m, n))) => {
             assert!(
@@ -813,6 +821,105 @@ fn check_edits(m: &Message<'_>, cfg: &ParserConfig) {
         Some(Some(mf)),
         "forwarding edit: Max-Forwards"
     );
+}
+
+/// The proxy's and user agent's shortcuts around an edit give, whenever they answer, exactly
+/// the message the edit gives: `OwnedMessage::without_first_value(name)` against
+/// `Edit::pop_first(name)` + `to_owned_message`, `OwnedMessage::with_line_above` against
+/// `Edit::push_front` + `to_owned_message` (same bytes, header lines, top Via and CSeq, which
+/// also equal a fresh parse's), and `keep_values_of` a shifted twin keeps only what a fresh
+/// parse of its own bytes finds. `kept` says whether `om` kept its top Via and CSeq already.
+fn check_owned_shortcuts(om: &sip::OwnedMessage, kept: bool) {
+    use sip::HeaderName as N;
+    let same = |fast: &sip::OwnedMessage, slow: &sip::OwnedMessage, what: &str| {
+        let show = || String::from_utf8_lossy(om.bytes()).into_owned();
+        let (f, s) = (fast.as_message(), slow.as_message());
+        assert_eq!(
+            f.as_bytes(),
+            s.as_bytes(),
+            "{what} (kept {kept}): bytes of {}",
+            show()
+        );
+        assert_eq!(f.body_offset(), s.body_offset(), "{what}: body offset");
+        assert_eq!(f.start_line_str(), s.start_line_str(), "{what}: start line");
+        assert!(
+            f.headers().eq(s.headers()),
+            "{what} (kept {kept}): header lines of {}",
+            show()
+        );
+        let fresh =
+            sip::OwnedMessage::parse(fast.bytes().clone()).expect("a shortcut's bytes parse");
+        let fresh = fresh.as_message();
+        assert_eq!(
+            f.top_via(),
+            fresh.top_via(),
+            "{what} (kept {kept}): top Via of {}",
+            show()
+        );
+        assert_eq!(
+            f.cseq(),
+            fresh.cseq(),
+            "{what} (kept {kept}): CSeq of {}",
+            show()
+        );
+        assert_eq!(s.top_via(), fresh.top_via(), "{what}: the edit's top Via");
+        assert_eq!(s.cseq(), fresh.cseq(), "{what}: the edit's CSeq");
+    };
+    for name in [
+        N::Via,
+        N::Route,
+        N::RecordRoute,
+        N::CSeq,
+        N::Contact,
+        N::CallId,
+    ] {
+        let Some(fast) = om.without_first_value(name) else {
+            continue;
+        };
+        let m = om.as_message();
+        let mut e = m.edit();
+        let popped = e.pop_first(name);
+        assert!(
+            popped.is_some(),
+            "without_first_value({name:?}) answered, the edit popped nothing"
+        );
+        let slow = e
+            .to_owned_message()
+            .expect("the edit gives a message where the shortcut did");
+        same(&fast, &slow, "without_first_value");
+        // a twin with the lines moved: what it keeps is what its own bytes parse to
+        let twin = sip::OwnedMessage::parse(fast.bytes().clone()).expect("parses");
+        twin.keep_values_of(om);
+        let fresh = sip::OwnedMessage::parse(fast.bytes().clone()).expect("parses");
+        assert_eq!(
+            twin.as_message().top_via(),
+            fresh.as_message().top_via(),
+            "keep_values_of: top Via"
+        );
+        assert_eq!(
+            twin.as_message().cseq(),
+            fresh.as_message().cseq(),
+            "keep_values_of: CSeq"
+        );
+    }
+    for (name, value) in [
+        ("Via", FUZZ_VIA),
+        ("v", FUZZ_VIA),
+        ("Record-Route", "<sip:fuzz.invalid;lr>"),
+        ("Route", "<sip:a.invalid;lr>, <sip:b.invalid>"),
+        ("X-Fuzz", "1"),
+    ] {
+        let Some(fast) = om.with_line_above(name, value) else {
+            continue;
+        };
+        let m = om.as_message();
+        let mut e = m.edit();
+        e.push_front(name, value);
+        let slow = e
+            .to_owned_message()
+            .expect("the edit gives a message where the shortcut did");
+        same(&fast, &slow, "with_line_above");
+    }
 }
 
 /// `Edit::to_owned_message` (which may index the pieces it wrote instead of scanning them) is

@@ -71,6 +71,17 @@ enumerated! {
 }
 
 enumerated! {
+    /// IP-SM-GW-SBI-Support-Indicator, SMSF-3GPP-SBI-Support-Indicator and
+    /// SMSF-Non-3GPP-SBI-Support-Indicator (TS 29.338 §5.3.3.37–39, Release 17): whether the
+    /// node also offers its service-based interface. The three AVPs share the values (names
+    /// read from IP-SM-GW-SBI-Support-Indicator's dictionary entry).
+    pub enum SbiSupportIndicator: dict::IP_SM_GW_SBI_SUPPORT_INDICATOR {
+        NotSupportSbi = 0,
+        SupportSbi = 1,
+    }
+}
+
+enumerated! {
     /// SM-Delivery-Not-Intended (TS 29.338 §5.3.3.5): the SRR only asks for the IMSI, or only
     /// for the MCC and MNC.
     pub enum SmDeliveryNotIntended: dict::SM_DELIVERY_NOT_INTENDED {
@@ -112,9 +123,9 @@ grouped! {
     /// Serving-Node (TS 29.338 §5.3.3.6, first defined by TS 29.173 §6.4.3): the node serving
     /// the subscriber for SMS. `[ SGSN-Name ] [ SGSN-Realm ] [ SGSN-Number ] [ MME-Name ]
     /// [ MME-Realm ] [ MME-Number-for-MT-SMS ] [ MSC-Number ] [ IP-SM-GW-Number ]
-    /// [ IP-SM-GW-Name ] [ IP-SM-GW-Realm ] *[ AVP ]`, plus the TS 29.173 members
-    /// 3GPP-AAA-Server-Name, LCS-Capabilities-Sets and GMLC-Address (the Release 17
-    /// IP-SM-GW-SBI-Support-Indicator is kept in `other`). The numbers are E.164 TBCD
+    /// [ IP-SM-GW-Name ] [ IP-SM-GW-Realm ] [ IP-SM-GW-SBI-Support-Indicator ] *[ AVP ]`
+    /// (the indicator since Release 17), plus the TS 29.173 members 3GPP-AAA-Server-Name,
+    /// LCS-Capabilities-Sets and GMLC-Address. The numbers are E.164 TBCD
     /// ([`crate::sgd::tbcd`]).
     pub struct ServingNode<'a> [any] {
         /// SGSN-Name.
@@ -137,6 +148,8 @@ grouped! {
         ip_sm_gw_name: opt Cow<'a, str> = dict::IP_SM_GW_NAME,
         /// IP-SM-GW-Realm (TS 29.336).
         ip_sm_gw_realm: opt Cow<'a, str> = dict::IP_SM_GW_REALM,
+        /// IP-SM-GW-SBI-Support-Indicator (TS 29.338 §5.3.3.39, Release 17).
+        ip_sm_gw_sbi_support_indicator: opt SbiSupportIndicator = dict::IP_SM_GW_SBI_SUPPORT_INDICATOR,
         /// 3GPP-AAA-Server-Name (TS 29.173).
         aaa_server_name: opt Cow<'a, str> = dict::TGPP_AAA_SERVER_NAME,
         /// LCS-Capabilities-Sets (TS 29.173).
@@ -170,7 +183,8 @@ grouped! {
 
 grouped! {
     /// SMSF-3GPP-Address (TS 29.338 §5.3.3.35, Release 16): the SMSF serving the user over
-    /// 3GPP access. `[ SMSF-3GPP-Number ] [ SMSF-3GPP-Name ] [ SMSF-3GPP-Realm ] *[ AVP ]`.
+    /// 3GPP access. `[ SMSF-3GPP-Number ] [ SMSF-3GPP-Name ] [ SMSF-3GPP-Realm ]
+    /// [ SMSF-3GPP-SBI-Support-Indicator ] *[ AVP ]` (the indicator since Release 17).
     pub struct Smsf3gppAddress<'a> [any] {
         /// SMSF-3GPP-Number (E.164 TBCD).
         number: opt Cow<'a, [u8]> = dict::SMSF_TGPP_NUMBER,
@@ -178,13 +192,16 @@ grouped! {
         name: opt Cow<'a, str> = dict::SMSF_TGPP_NAME,
         /// SMSF-3GPP-Realm.
         realm: opt Cow<'a, str> = dict::SMSF_TGPP_REALM,
+        /// SMSF-3GPP-SBI-Support-Indicator (TS 29.338 §5.3.3.37, Release 17).
+        sbi_support_indicator: opt SbiSupportIndicator = dict::SMSF_TGPP_SBI_SUPPORT_INDICATOR,
     }
 }
 
 grouped! {
     /// SMSF-Non-3GPP-Address (TS 29.338 §5.3.3.36, Release 16): the SMSF serving the user over
     /// non-3GPP access. `[ SMSF-Non-3GPP-Number ] [ SMSF-Non-3GPP-Name ]
-    /// [ SMSF-Non-3GPP-Realm ] *[ AVP ]`.
+    /// [ SMSF-Non-3GPP-Realm ] [ SMSF-Non-3GPP-SBI-Support-Indicator ] *[ AVP ]` (the
+    /// indicator since Release 17).
     pub struct SmsfNon3gppAddress<'a> [any] {
         /// SMSF-Non-3GPP-Number (E.164 TBCD).
         number: opt Cow<'a, [u8]> = dict::SMSF_NON_TGPP_NUMBER,
@@ -192,6 +209,8 @@ grouped! {
         name: opt Cow<'a, str> = dict::SMSF_NON_TGPP_NAME,
         /// SMSF-Non-3GPP-Realm.
         realm: opt Cow<'a, str> = dict::SMSF_NON_TGPP_REALM,
+        /// SMSF-Non-3GPP-SBI-Support-Indicator (TS 29.338 §5.3.3.38, Release 17).
+        sbi_support_indicator: opt SbiSupportIndicator = dict::SMSF_NON_TGPP_SBI_SUPPORT_INDICATOR,
     }
 }
 

@@ -494,7 +494,7 @@ fn grouped_members_are_checked() {
     assert_eq!(e.result_code(), Some(5001));
     let e = err::<Alr<'_>>(&sn_of(vec![(2405, vm, 10415, vec![0, 1, 10, 0, 0])]));
     assert_eq!(e.result_code(), Some(5014));
-    // an unknown member without M is kept (Release 17 IP-SM-GW-SBI-Support-Indicator-like)
+    // an unknown member without M is kept
     let got_b = sn_of(vec![
         name,
         (4242, AvpFlags::VENDOR, 10415, vec![0, 0, 0, 1]),
@@ -535,4 +535,82 @@ fn ala_outcomes() {
     let ans = ala.encode_answer(m.header());
     let back = Ala::decode(&Message::parse(&ans).unwrap()).unwrap();
     assert_eq!(back.outcome().unwrap().code(), 5550);
+}
+
+#[test]
+fn release_17_sbi_support_indicators() {
+    // TS 29.338 §5.3.3.37-39 (Release 17): IP-SM-GW-SBI-Support-Indicator (3348) in
+    // Serving-Node, SMSF-3GPP- (3346) and SMSF-Non-3GPP-SBI-Support-Indicator (3347) in the
+    // SMSF addresses; Enumerated NOT_SUPPORT_SBI (0) / SUPPORT_SBI (1), V only
+    let d = dict::lookup(3348, 10415).unwrap();
+    assert_eq!(d.name, "IP-SM-GW-SBI-Support-Indicator");
+    assert_eq!(SbiSupportIndicator::SupportSbi.name(), Some("SUPPORT_SBI"));
+    assert_eq!(
+        SbiSupportIndicator::NotSupportSbi.name(),
+        Some("NOT_SUPPORT_SBI")
+    );
+
+    let mut a = alr();
+    a.serving_node = Some(ServingNode {
+        ip_sm_gw_name: Some("ipsmgw.ims.example.org".into()),
+        ip_sm_gw_realm: Some("ims.example.org".into()),
+        ip_sm_gw_sbi_support_indicator: Some(SbiSupportIndicator::SupportSbi),
+        ..Default::default()
+    });
+    let b = a.encode(1, 2);
+    let m = Message::parse(&b).unwrap();
+    validate(&m).unwrap();
+    let back = Alr::decode(&m).unwrap();
+    assert_eq!(back, a);
+    let sn = m.find(dict::SERVING_NODE).unwrap();
+    let members: Vec<(u32, u8, u32, Vec<u8>)> = sn
+        .grouped()
+        .unwrap()
+        .map(|x| (x.code(), x.flags().0, x.vendor_id(), x.data().to_vec()))
+        .collect();
+    // after IP-SM-GW-Realm, as the ABNF orders it; V only; the value 1
+    assert_eq!(
+        members.last().unwrap(),
+        &(3348, AvpFlags::VENDOR, 10415, vec![0, 0, 0, 1])
+    );
+    assert_eq!(members[members.len() - 2].0, 3112);
+    assert!(back.serving_node.unwrap().other.is_empty());
+
+    // the SMSF addresses of an SRA; a value the specification does not name is kept
+    let req = srr().encode(3, 4);
+    let req_m = Message::parse(&req).unwrap();
+    let got = Srr::decode(&req_m).unwrap();
+    let mut sra = Sra::answering(&got, "hss.example.org", "hss.example.org");
+    sra.set_outcome(Outcome::SUCCESS);
+    sra.smsf_3gpp_address = Some(Smsf3gppAddress {
+        name: Some("smsf.5gc.example.org".into()),
+        realm: Some("5gc.example.org".into()),
+        sbi_support_indicator: Some(SbiSupportIndicator::NotSupportSbi),
+        ..Default::default()
+    });
+    sra.smsf_non_3gpp_address = Some(SmsfNon3gppAddress {
+        name: Some("smsf-n3.5gc.example.org".into()),
+        sbi_support_indicator: Some(SbiSupportIndicator::Unknown(7)),
+        ..Default::default()
+    });
+    let ans = sra.encode_answer(req_m.header());
+    let m = Message::parse(&ans).unwrap();
+    validate(&m).unwrap();
+    assert_eq!(Sra::decode(&m).unwrap(), sra);
+    for (def, code, value) in [
+        (dict::SMSF_TGPP_ADDRESS, 3346, 0u32),
+        (dict::SMSF_NON_TGPP_ADDRESS, 3347, 7),
+    ] {
+        let g = m.find(def).unwrap();
+        let last = g.grouped().unwrap().last().unwrap();
+        assert_eq!(
+            (
+                last.code(),
+                last.flags().0,
+                last.vendor_id(),
+                last.u32().unwrap()
+            ),
+            (code, AvpFlags::VENDOR, 10415, value)
+        );
+    }
 }

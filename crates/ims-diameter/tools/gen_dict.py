@@ -22,7 +22,7 @@ TGPP = list(range(1, 30)) + list(range(500, 561)) + list(range(600, 659)) + list
     list(range(2800, 2856)) + \
     [701, 1489, 1645, 2400, 3102, 3111] + list(range(3300, 3334)) + \
     [318, 2401, 2402, 2403, 2404, 2405, 2406, 2408, 2409, 2410, 3100, 3101, 3112] + \
-    list(range(3334, 3346))  # TS 29.338 S6c/SGd (Rel-16 SMSF AVPs incl.) and the AVPs it reuses
+    list(range(3334, 3349))  # TS 29.338 S6c/SGd (Rel-16 SMSF, Rel-17 SBI AVPs incl.) and the AVPs it reuses
 ETSI = [458]
 
 RENAMES = {
@@ -91,6 +91,15 @@ EXTRA = {
     (10415, 3326): ('Originating-SIP-URI', 'UTF8String', 'mustnot', []),
     (10415, 3327): ('Destination-SIP-URI', 'UTF8String', 'mustnot', []),
     (10415, 3328): ('OFR-Flags', 'Unsigned32', 'mustnot', []),
+    # Release 17 (TS 29.338 s5.3.3.37-39, Enumerated NOT_SUPPORT_SBI (0) / SUPPORT_SBI (1), M bit
+    # not set): codes as two independent implementations define them (mobius corsac-diameter
+    # TgppAvpCodes, RestComm-derived jdiameter Avp.java); Wireshark 4.0 lacks them
+    (10415, 3346): ('SMSF-3GPP-SBI-Support-Indicator', 'Enumerated', 'mustnot',
+                    [('NOT_SUPPORT_SBI', 0), ('SUPPORT_SBI', 1)]),
+    (10415, 3347): ('SMSF-Non-3GPP-SBI-Support-Indicator', 'Enumerated', 'mustnot',
+                    [('NOT_SUPPORT_SBI', 0), ('SUPPORT_SBI', 1)]),
+    (10415, 3348): ('IP-SM-GW-SBI-Support-Indicator', 'Enumerated', 'mustnot',
+                    [('NOT_SUPPORT_SBI', 0), ('SUPPORT_SBI', 1)]),
 }
 # enumerated value names the Wireshark dictionary spells differently from the specification
 ENUM_NAMES = {

@@ -1676,19 +1676,24 @@ impl Node {
             let route = self.inner.table.route_avps(&msg);
             // the common case: no redirect cached for it and a Destination-Host that is a
             // usable peer, the first candidate, used without listing the others
-            let direct = route.destination_host.filter(|_| {
-                discover
-                    && self
-                        .inner
-                        .redirects
-                        .lock()
-                        .expect("redirect lock")
-                        .lookup(now(), &msg)
-                        .is_none()
-            });
+            let plain = discover
+                && self
+                    .inner
+                    .redirects
+                    .lock()
+                    .expect("redirect lock")
+                    .lookup(now(), &msg)
+                    .is_none();
+            // without a Destination-Host (Cx/Rx towards a realm): the first candidate that
+            // `send_listed` would send to, found without listing them all
+            let direct = match route.destination_host {
+                Some(h) => plain.then_some(Cow::Borrowed(h)),
+                None if plain => self.first_candidate(&msg, &route, app_id),
+                None => None,
+            };
             let sent = match direct {
                 Some(host) => {
-                    self.send_direct(host, &msg, &route, app_id, req.clone(), deadline)
+                    self.send_direct(&host, &msg, &route, app_id, req.clone(), deadline)
                         .await
                 }
                 None => None,
@@ -1857,6 +1862,47 @@ impl Node {
         others.sort_unstable_by(|(h1, d1), (h2, d2)| (!*d1, h1).cmp(&(!*d2, h2)));
         out.extend(others.into_iter().map(|(h, _)| Cow::Owned(h.to_owned())));
         out
+    }
+
+    /// The first of [`Node::candidates`] usable for `app_id` (the peer [`Node::dispatch`] picks
+    /// from them) for a request with no Destination-Host and no cached redirect: the first
+    /// usable peer its route names, else the usable peer first in the order of the others
+    /// (the destination realm's peers, then agents, by name), found in one pass over the peers
+    /// with no list made. `None` when none is usable.
+    fn first_candidate<'a>(
+        &'a self,
+        msg: &Message<'a>,
+        route: &RouteAvps<'a>,
+        app_id: u32,
+    ) -> Option<Cow<'a, str>> {
+        let named = match self.inner.table.decide_with(msg, route) {
+            Decision::Forward { peers, .. } => peers,
+            _ => Vec::new(),
+        };
+        let peers = self.inner.peers.lock().expect("peers lock");
+        let usable = |h: &str| {
+            peers
+                .get(&*lookup_key(h))
+                .is_some_and(|p| p.status.borrow().usable_for(app_id))
+        };
+        if let Some(p) = named.into_iter().find(|p| usable(p)) {
+            return Some(Cow::Borrowed(p));
+        }
+        let realm = route.destination_realm;
+        peers
+            .iter()
+            .filter_map(|(h, p)| {
+                let s = p.status.borrow();
+                if !s.usable_for(app_id) {
+                    return None;
+                }
+                let direct = s.remote.as_ref().is_some_and(|r| {
+                    realm.is_some_and(|d| d.eq_ignore_ascii_case(&r.origin_realm))
+                });
+                Some((!direct, h.as_str()))
+            })
+            .min()
+            .map(|(_, h)| Cow::Owned(h.to_owned()))
     }
 
     /// Makes sure redirect hosts have peers (connecting to those known by address or whose URI

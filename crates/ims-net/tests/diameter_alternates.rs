@@ -80,6 +80,52 @@ async fn a_busy_or_undeliverable_answer_goes_to_an_alternate_peer() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_destination_host_the_realms_peer_goes_before_an_agent_named_first() {
+    // a request naming only Destination-Realm goes first to an open peer of that realm (name
+    // order), agents of other realms after it, however their names sort (the first candidate
+    // is found without the candidate list; the list is made for an alternate)
+    for first in [2001, 3004] {
+        let agent = Node::new(common::cx_cfg(
+            "aaa.agent.example.net",
+            "agent.example.net",
+            SECS,
+        ));
+        let agent_addr = listen(&agent).await;
+        let n_agent = common::answer_mars_with(&agent, 2001, None);
+        let (_h, hss_addr, n_hss) = hss("zz.ims.example.org", first, Duration::ZERO).await;
+        let c = client_of(&[
+            ("aaa.agent.example.net", agent_addr),
+            ("zz.ims.example.org", hss_addr),
+        ])
+        .await;
+        let a = c
+            .send(&mar(c.origin_host(), &c.session_id()))
+            .await
+            .unwrap();
+        // (the agent serves another realm: it answers 3003 DIAMETER_REALM_NOT_SERVED itself,
+        // its MAR handler is never called)
+        let (want_origin, want) = if first == 2001 {
+            ("zz.ims.example.org", 2001)
+        } else {
+            ("aaa.agent.example.net", 3003)
+        };
+        assert_eq!(a.view().origin_host(), Some(want_origin), "{first}");
+        assert_eq!(
+            a.view().outcome(),
+            Some(Outcome::from_result_code(want)),
+            "{first}"
+        );
+        assert_eq!(
+            (n_hss.load(Ordering::SeqCst), n_agent.load(Ordering::SeqCst)),
+            (1, 0),
+            "{first}"
+        );
+        c.shutdown();
+        agent.shutdown();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_peer_busy_gives_the_last_busy_answer_after_trying_each_once() {
     let (_h1, a1, n1) = hss("hss1.ims.example.org", 3004, Duration::ZERO).await;
     let (_h2, a2, n2) = hss("hss2.ims.example.org", 3004, Duration::ZERO).await;

@@ -18,7 +18,7 @@ use crate::subscription::SessionCase;
 use ims_diameter::rx::MediaComponentDescription;
 use ims_sip::headers::Contact;
 use ims_sip::{HeaderName, Message, Method, Uri};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -316,32 +316,259 @@ impl Calls {
     }
 }
 
-/// The P-CSCF's subscription to a UE's registration state (TS 24.229 §5.2.3).
+/// Texts kept as `<length>:<text>` fields one after the other in one string (unambiguous
+/// whatever the texts hold): the compact per-UE records of the P-CSCF.
+fn push_field(out: &mut String, text: &str) {
+    use std::fmt::Write as _;
+    let _ = write!(out, "{}:{text}", text.len());
+}
+
+/// The fields of a string written with [`push_field`], in order.
+fn fields_of(s: &str) -> impl Iterator<Item = &str> + '_ {
+    let mut rest = s;
+    std::iter::from_fn(move || {
+        let (n, r) = rest.split_once(':')?;
+        let n: usize = n.parse().ok()?;
+        let text = r.get(..n)?;
+        rest = &r[n..];
+        Some(text)
+    })
+}
+
+/// The first field of a string written with [`push_field`] (empty when there is none).
+fn first_field(s: &str) -> &str {
+    fields_of(s).next().unwrap_or_default()
+}
+
+/// Where a registered UE's requests go and who we are on its registration's Path: the
+/// Service-Route values (top first) and our URI in the Path ([`UeRegistration::path`]). Every
+/// UE registered through the same S-CSCF (and P-CSCF port) has the same, so the UEs and their
+/// reg event subscriptions share one copy ([`Hops`]).
+#[derive(Debug, PartialEq, Eq)]
+struct Hop {
+    service_route: Box<[Box<str>]>,
+    path: Box<str>,
+}
+
+impl Hop {
+    fn is(&self, service_route: &[String], path: &str) -> bool {
+        *self.path == *path
+            && self.service_route.len() == service_route.len()
+            && self
+                .service_route
+                .iter()
+                .zip(service_route)
+                .all(|(a, b)| **a == **b)
+    }
+
+    fn service_route(&self) -> Vec<String> {
+        self.service_route.iter().map(|r| r.to_string()).collect()
+    }
+}
+
+/// The [`Hop`]s in use, shared: a small bounded cache (at most [`Hops::MAX`]; a new one
+/// replaces one no UE holds any more, else the oldest, which then only loses its sharing).
+#[derive(Debug, Default)]
+struct Hops(Vec<Arc<Hop>>);
+
+impl Hops {
+    const MAX: usize = 16;
+
+    /// The shared copy of (`service_route`, `path`).
+    fn get(&mut self, service_route: &[String], path: &str) -> Arc<Hop> {
+        if let Some(h) = self.0.iter().find(|h| h.is(service_route, path)) {
+            return h.clone();
+        }
+        if self.0.len() >= Self::MAX {
+            let unused = self.0.iter().position(|h| Arc::strong_count(h) == 1);
+            self.0.remove(unused.unwrap_or(0));
+        }
+        let h = Arc::new(Hop {
+            service_route: service_route.iter().map(|r| r.as_str().into()).collect(),
+            path: path.into(),
+        });
+        self.0.push(h.clone());
+        h
+    }
+}
+
+/// A registered UE as the P-CSCF keeps it (every registered UE has one, so compact: the
+/// table's key and the identities are one string, the routes shared). Found by its
+/// [`contact_key`] (the first field of `text`).
+#[derive(Debug)]
+struct Ue {
+    /// The [`contact_key`], then the P-Associated-URI values (default identity first), each
+    /// as a [`push_field`] field.
+    text: Box<str>,
+    /// Service-Route and our Path URI.
+    hop: Arc<Hop>,
+    /// When it ends (seconds since the epoch).
+    expires_at: u64,
+}
+
+impl Ue {
+    fn new(key: &str, associated: &[String], hop: Arc<Hop>, expires_at: u64) -> Ue {
+        let mut text = String::with_capacity(
+            key.len() + 4 + associated.iter().map(|a| a.len() + 4).sum::<usize>(),
+        );
+        push_field(&mut text, key);
+        for a in associated {
+            push_field(&mut text, a);
+        }
+        Ue {
+            text: text.into(),
+            hop,
+            expires_at,
+        }
+    }
+
+    fn key(&self) -> &str {
+        first_field(&self.text)
+    }
+
+    /// The P-Associated-URI values, default identity first.
+    fn associated(&self) -> impl Iterator<Item = &str> + '_ {
+        fields_of(&self.text).skip(1)
+    }
+
+    /// The default public identity (first P-Associated-URI).
+    fn default_impu(&self) -> Option<&str> {
+        self.associated().next()
+    }
+
+    fn is_associated(&self, impu: &str) -> bool {
+        self.associated().any(|a| a == impu)
+    }
+
+    fn registration(&self) -> UeRegistration {
+        UeRegistration {
+            associated: self.associated().map(str::to_string).collect(),
+            service_route: self.hop.service_route(),
+            expires_at: self.expires_at,
+            path: self.hop.path.to_string(),
+        }
+    }
+}
+
+impl std::borrow::Borrow<str> for Ue {
+    fn borrow(&self) -> &str {
+        self.key()
+    }
+}
+
+impl std::hash::Hash for Ue {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // as `str` hashes, so look-ups by `&str` find it (Borrow contract)
+        self.key().hash(state);
+    }
+}
+
+impl PartialEq for Ue {
+    fn eq(&self, other: &Ue) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Ue {}
+
+/// The registered UEs by [`contact_key`], and the [`Hop`]s they share.
+#[derive(Debug, Default)]
+struct Ues {
+    by_key: HashSet<Ue>,
+    hops: Hops,
+}
+
+/// The P-CSCF's subscription to a UE's registration state (TS 24.229 §5.2.3). Its texts are
+/// in the key it is stored under ([`WatchKey`]).
 #[derive(Debug, Clone)]
 struct RegWatch {
-    call_id: String,
-    tag: String,
-    /// The S-CSCF's tag, once a 2xx answered.
-    remote_tag: Option<String>,
+    /// The route of the SUBSCRIBEs: the UE's Service-Route (the S-CSCF that registered it).
+    routes: Arc<Hop>,
+    /// Our identity in the SUBSCRIBE: our URI in the Path ([`UeRegistration::path`]) of the
+    /// UE whose registration made the subscription (`me.path`).
+    me: Arc<Hop>,
     cseq: u32,
-    /// The UE's Service-Route (the S-CSCF that registered it).
-    routes: Vec<String>,
     /// When the next (initial or refreshing) SUBSCRIBE is due.
     refresh_at: u64,
     /// The last reginfo version received.
     version: Option<u32>,
-    /// Our identity in the SUBSCRIBE: our URI in the UE's Path ([`UeRegistration::path`]).
-    me: String,
 }
+
+/// The texts of a [`RegWatch`], as [`push_field`] fields: the default public identity
+/// subscribed to (the key in [`Watches::by_impu`]), the Call-ID, our tag, and the S-CSCF's tag
+/// once known (no fourth field before). Shared with the Call-ID index.
+#[derive(Debug, Clone)]
+struct WatchKey(Arc<str>);
+
+impl WatchKey {
+    fn new(impu: &str, call_id: &str, tag: &str, remote_tag: Option<&str>) -> WatchKey {
+        let mut text = String::with_capacity(impu.len() + call_id.len() + tag.len() + 24);
+        push_field(&mut text, impu);
+        push_field(&mut text, call_id);
+        push_field(&mut text, tag);
+        if let Some(t) = remote_tag {
+            push_field(&mut text, t);
+        }
+        WatchKey(text.into())
+    }
+
+    fn field(&self, i: usize) -> Option<&str> {
+        fields_of(&self.0).nth(i)
+    }
+
+    fn impu(&self) -> &str {
+        first_field(&self.0)
+    }
+
+    fn call_id(&self) -> &str {
+        self.field(1).unwrap_or_default()
+    }
+
+    fn tag(&self) -> &str {
+        self.field(2).unwrap_or_default()
+    }
+
+    /// The S-CSCF's tag, once a 2xx (or a NOTIFY) told it.
+    fn remote_tag(&self) -> Option<&str> {
+        self.field(3)
+    }
+}
+
+impl std::borrow::Borrow<str> for WatchKey {
+    fn borrow(&self) -> &str {
+        self.impu()
+    }
+}
+
+impl std::hash::Hash for WatchKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // as `str` hashes, so look-ups by `&str` find it (Borrow contract)
+        self.impu().hash(state);
+    }
+}
+
+impl PartialEq for WatchKey {
+    fn eq(&self, other: &WatchKey) -> bool {
+        self.impu() == other.impu()
+    }
+}
+
+impl Eq for WatchKey {}
 
 /// The P-CSCF's reg event subscriptions by default public identity, with an index by Call-ID
 /// (NOTIFYs and the responses to our SUBSCRIBEs name them by Call-ID: a look-up, not a scan of
-/// every subscription), and the UEs registered since the last look for due SUBSCRIBEs.
+/// every subscription), and the UEs registered since the last look for due SUBSCRIBEs. The
+/// Call-ID index holds the Call-ID's hash and the subscription's key (no copy of a text); a
+/// lookup compares the Call-ID, and the rare other Call-ID with the same hash waits in
+/// `by_call_more`.
 #[derive(Debug, Default)]
 struct Watches {
-    by_impu: HashMap<String, RegWatch>,
-    /// Call-ID → the key in `by_impu`.
-    by_call: HashMap<String, String>,
+    by_impu: HashMap<WatchKey, RegWatch>,
+    /// Hash of the Call-ID → the subscription's key.
+    by_call: HashMap<u64, WatchKey>,
+    /// Keys whose Call-ID's hash is taken in `by_call` by another Call-ID.
+    by_call_more: Vec<WatchKey>,
+    hasher: std::collections::hash_map::RandomState,
     /// [`contact_key`]s of the UEs registered since the last [`Pcscf::reg_subscriptions_due`]
     /// or [`Pcscf::new_reg_subscriptions_due`] (at most [`Watches::MAX_NEW`]; past that the
     /// next full pass finds them).
@@ -355,25 +582,83 @@ impl Watches {
         self.by_impu.len()
     }
 
-    /// The identity of the subscription with this Call-ID.
-    fn impu_of_call(&self, call_id: &str) -> Option<&str> {
-        self.by_call.get(call_id).map(String::as_str)
+    fn call_hash(&self, call_id: &str) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.hasher, call_id)
+    }
+
+    /// The key of the subscription with this Call-ID.
+    fn key_of_call(&self, call_id: &str) -> Option<WatchKey> {
+        self.by_call
+            .get(&self.call_hash(call_id))
+            .into_iter()
+            .chain(&self.by_call_more)
+            .find(|k| k.call_id() == call_id)
+            .cloned()
+    }
+
+    fn index_call(&mut self, key: &WatchKey) {
+        let h = self.call_hash(key.call_id());
+        match self.by_call.entry(h) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(key.clone());
+            }
+            std::collections::hash_map::Entry::Occupied(_) => self.by_call_more.push(key.clone()),
+        }
+    }
+
+    fn unindex_call(&mut self, key: &WatchKey) {
+        let h = self.call_hash(key.call_id());
+        if self
+            .by_call
+            .get(&h)
+            .is_some_and(|k| Arc::ptr_eq(&k.0, &key.0))
+        {
+            self.by_call.remove(&h);
+        } else {
+            self.by_call_more.retain(|k| !Arc::ptr_eq(&k.0, &key.0));
+        }
     }
 
     fn remove(&mut self, impu: &str) -> Option<RegWatch> {
-        let w = self.by_impu.remove(impu)?;
-        self.by_call.remove(&w.call_id);
+        let (key, w) = self.by_impu.remove_entry(impu)?;
+        self.unindex_call(&key);
         Some(w)
     }
 
-    /// The subscription of `impu`, made by `make` when there is none.
-    fn get_or_insert_with(&mut self, impu: &str, make: impl FnOnce() -> RegWatch) -> &mut RegWatch {
+    /// The subscription of `impu`, made by `make` (its Call-ID, tag and state) when there is
+    /// none.
+    fn get_or_insert_with(
+        &mut self,
+        impu: &str,
+        make: impl FnOnce() -> (String, String, RegWatch),
+    ) -> &mut RegWatch {
         if !self.by_impu.contains_key(impu) {
-            let w = make();
-            self.by_call.insert(w.call_id.clone(), impu.to_string());
-            self.by_impu.insert(impu.to_string(), w);
+            let (call_id, tag, w) = make();
+            let key = WatchKey::new(impu, &call_id, &tag, None);
+            self.index_call(&key);
+            self.by_impu.insert(key, w);
         }
         self.by_impu.get_mut(impu).expect("inserted above")
+    }
+
+    /// The key (texts) of `impu`'s subscription.
+    fn key(&self, impu: &str) -> Option<&WatchKey> {
+        self.by_impu.get_key_value(impu).map(|(k, _)| k)
+    }
+
+    /// Sets the S-CSCF's tag of `impu`'s subscription (a new key with the same identity).
+    fn set_remote_tag(&mut self, impu: &str, tag: Option<&str>) {
+        let Some(old) = self.key(impu) else {
+            return;
+        };
+        if old.remote_tag() == tag {
+            return;
+        }
+        let new = WatchKey::new(impu, old.call_id(), old.tag(), tag);
+        let (old, w) = self.by_impu.remove_entry(impu).expect("found above");
+        self.unindex_call(&old);
+        self.index_call(&new);
+        self.by_impu.insert(new, w);
     }
 }
 
@@ -445,7 +730,7 @@ pub struct Release {
 #[derive(Debug)]
 pub struct Pcscf {
     cfg: PcscfConfig,
-    ues: Mutex<HashMap<String, UeRegistration>>,
+    ues: Mutex<Ues>,
     calls: Mutex<Calls>,
     watches: Mutex<Watches>,
     counter: AtomicU64,
@@ -515,7 +800,7 @@ impl Pcscf {
         Pcscf {
             own_key: contact_key(&cfg.path_uri),
             cfg,
-            ues: Mutex::new(HashMap::new()),
+            ues: Mutex::new(Ues::default()),
             calls: Mutex::new(Calls::default()),
             watches: Mutex::new(Watches::default()),
             counter: AtomicU64::new(1),
@@ -570,8 +855,9 @@ impl Pcscf {
         self.ues
             .lock()
             .expect("P-CSCF lock is never poisoned")
-            .get(&contact_key(contact_uri))
-            .cloned()
+            .by_key
+            .get(contact_key(contact_uri).as_str())
+            .map(Ue::registration)
     }
 
     fn charging_vector(&self) -> String {
@@ -693,7 +979,7 @@ impl Pcscf {
             let ues = self.ues.lock().expect("P-CSCF lock is never poisoned");
             let reg = key
                 .as_deref()
-                .and_then(|k| ues.get(k))
+                .and_then(|k| ues.by_key.get(k))
                 .filter(|r| r.expires_at > now);
             let Some(reg) = reg else {
                 return Decision::Reply(403);
@@ -702,14 +988,14 @@ impl Pcscf {
             let asserted = match req.header_str("P-Preferred-Identity") {
                 Some(p) => {
                     let p = uri_of(p);
-                    if !reg.associated.contains(&p) {
+                    if !reg.is_associated(&p) {
                         return Decision::Reply(403);
                     }
                     p
                 }
-                None => reg.associated.first().cloned().unwrap_or_default(),
+                None => reg.default_impu().unwrap_or_default().to_string(),
             };
-            (asserted, reg.service_route.clone())
+            (asserted, reg.hop.service_route())
         };
         let mut headers = vec![("P-Asserted-Identity".into(), format!("<{asserted}>"))];
         let icid = match req.header_str("P-Charging-Vector") {
@@ -1230,29 +1516,27 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
             );
         let mut ues = self.ues.lock().expect("P-CSCF lock is never poisoned");
         let mut registered = Vec::new();
+        let mut hop = None;
         for c in resp.contacts().flatten() {
             let (Some(uri), expires) = (c.uri(), c.expires().unwrap_or(0)) else {
                 continue;
             };
             let key = contact_key(uri.as_str());
             if expires == 0 {
-                ues.remove(&key);
+                ues.by_key.remove(key.as_str());
             } else {
-                registered.push(key.clone());
-                ues.insert(
-                    key,
-                    UeRegistration {
-                        associated: associated.clone(),
-                        service_route: service_route.clone(),
-                        expires_at: now + u64::from(expires),
-                        path: path.clone(),
-                    },
-                );
+                let hop = hop
+                    .get_or_insert_with(|| ues.hops.get(&service_route, &path))
+                    .clone();
+                let ue = Ue::new(&key, &associated, hop, now + u64::from(expires));
+                registered.push(key);
+                ues.by_key.replace(ue);
             }
         }
         if resp.contacts().next().is_none() {
             // de-registration: the 200 lists no contact any more; forget the UE by its identity
-            ues.retain(|_, r| r.associated.iter().all(|a| !associated.contains(a)));
+            ues.by_key
+                .retain(|r| r.associated().all(|a| !associated.iter().any(|x| x == a)));
         }
         drop(ues);
         if !registered.is_empty() {
@@ -1291,7 +1575,7 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
         let mut watches = self.watches.lock().expect("P-CSCF lock is never poisoned");
         watches.new.clear();
         let mut out = Vec::new();
-        for ue in ues.values() {
+        for ue in &ues.by_key {
             Self::reg_subscription_of(&mut watches, ue, now, contact, &mut fresh, &mut out);
         }
         out
@@ -1311,7 +1595,7 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
         let mut new = std::mem::take(&mut watches.new);
         let mut out = Vec::new();
         for key in &new {
-            if let Some(ue) = ues.get(key) {
+            if let Some(ue) = ues.by_key.get(key.as_str()) {
                 Self::reg_subscription_of(&mut watches, ue, now, contact, &mut fresh, &mut out);
             }
         }
@@ -1326,7 +1610,7 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
     /// The SUBSCRIBE due for `ue` at `now`, if any, added to `out`.
     fn reg_subscription_of(
         watches: &mut Watches,
-        ue: &UeRegistration,
+        ue: &Ue,
         now: u64,
         contact: &str,
         fresh: &mut impl FnMut() -> String,
@@ -1335,54 +1619,56 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
         if ue.expires_at <= now {
             return;
         }
-        let Some(impu) = ue.associated.first() else {
+        let Some(impu) = ue.default_impu() else {
             return;
         };
-        let w = watches.get_or_insert_with(impu, || RegWatch {
-            call_id: fresh(),
-            tag: fresh(),
-            remote_tag: None,
-            cseq: 0,
-            routes: ue.service_route.clone(),
-            refresh_at: now,
-            version: None,
-            me: ue.path.clone(),
+        let w = watches.get_or_insert_with(impu, || {
+            let w = RegWatch {
+                routes: ue.hop.clone(),
+                me: ue.hop.clone(),
+                cseq: 0,
+                refresh_at: now,
+                version: None,
+            };
+            (fresh(), fresh(), w)
         });
         if w.refresh_at > now {
             return;
         }
-        if w.remote_tag.is_none() {
-            // initial (or again after a failure): the UE's current S-CSCF
-            w.routes.clone_from(&ue.service_route);
-        }
         w.cseq += 1;
         // answered or not within 32 s (Timer F), this is tried again then
         w.refresh_at = now + 32;
+        let key = watches.key(impu).expect("inserted above").clone();
+        let w = watches.by_impu.get_mut(impu).expect("inserted above");
+        if key.remote_tag().is_none() {
+            // initial (or again after a failure): the UE's current S-CSCF
+            w.routes.clone_from(&ue.hop);
+        }
+        let w = &*w;
+        let routes = &w.routes.service_route;
         let mut r = format!("SUBSCRIBE {impu} SIP/2.0\r\n");
-        for route in &w.routes {
+        for route in routes.iter() {
             r.push_str(&format!("Route: {route}\r\n"));
         }
-        let to_tag = w
-            .remote_tag
-            .as_deref()
+        let to_tag = key
+            .remote_tag()
             .map(|t| format!(";tag={t}"))
             .unwrap_or_default();
         r.push_str(&format!(
             "Max-Forwards: 70\r\nFrom: <{me}>;tag={}\r\nTo: <{impu}>{to_tag}\r\n\
 Call-ID: {}\r\nCSeq: {} SUBSCRIBE\r\nContact: <{contact}>\r\nP-Asserted-Identity: <{me}>\r\n\
 Event: reg\r\nExpires: 600000\r\nContent-Length: 0\r\n\r\n",
-            w.tag,
-            w.call_id,
+            key.tag(),
+            key.call_id(),
             w.cseq,
-            me = w.me,
+            me = w.me.path,
         ));
         out.push(OwnRequest {
             request: r,
-            next_hop: w
-                .routes
+            next_hop: routes
                 .first()
                 .map(|r| uri_of(r))
-                .unwrap_or_else(|| impu.clone()),
+                .unwrap_or_else(|| impu.to_string()),
         });
     }
 
@@ -1391,10 +1677,11 @@ Event: reg\r\nExpires: 600000\r\nContent-Length: 0\r\n\r\n",
     /// granted Expires); a failure ends it and a new one is tried after 32 s.
     pub fn on_reg_subscribe_response(&self, call_id: &str, resp: Option<&Message<'_>>, now: u64) {
         let mut watches = self.watches.lock().expect("P-CSCF lock is never poisoned");
-        let Some(impu) = watches.impu_of_call(call_id).map(str::to_string) else {
+        let Some(key) = watches.key_of_call(call_id) else {
             return;
         };
-        let Some(w) = watches.by_impu.get_mut(&impu) else {
+        let impu = key.impu();
+        let Some(w) = watches.by_impu.get_mut(impu) else {
             return;
         };
         match resp.filter(|r| r.status().is_some_and(|s| (200..300).contains(&s))) {
@@ -1404,16 +1691,18 @@ Event: reg\r\nExpires: 600000\r\nContent-Length: 0\r\n\r\n",
                     .and_then(|e| e.trim().parse::<u64>().ok())
                     .unwrap_or(600_000);
                 if granted == 0 {
-                    watches.remove(&impu);
+                    watches.remove(impu);
                     return;
                 }
-                w.remote_tag = to_tag_of(r).or(w.remote_tag.take());
                 w.refresh_at = now + (granted / 2).max(1);
+                if let Some(tag) = to_tag_of(r) {
+                    watches.set_remote_tag(impu, Some(&tag));
+                }
             }
             None => {
-                w.remote_tag = None;
                 w.version = None;
                 w.refresh_at = now + 32;
+                watches.set_remote_tag(impu, None);
             }
         }
     }
@@ -1435,17 +1724,18 @@ Event: reg\r\nExpires: 600000\r\nContent-Length: 0\r\n\r\n",
             return outcome(400);
         };
         let mut watches = self.watches.lock().expect("P-CSCF lock is never poisoned");
-        let Some(impu) = watches.impu_of_call(call_id).map(str::to_string) else {
+        let Some(key) = watches.key_of_call(call_id) else {
             return outcome(481);
         };
         let Ok(info) = crate::reginfo::RegInfo::parse(req.body()) else {
             return outcome(400);
         };
-        let w = watches.by_impu.get_mut(&impu).expect("indexed");
-        if w.remote_tag.is_none() {
+        let impu = key.impu().to_string();
+        if key.remote_tag().is_none() {
             // the NOTIFY may overtake the 200 (RFC 6665 §4.1.2.4)
-            w.remote_tag = req.from_tag().map(str::to_string);
+            watches.set_remote_tag(&impu, req.from_tag());
         }
+        let w = watches.by_impu.get_mut(impu.as_str()).expect("indexed");
         if w.version.is_some_and(|v| info.version < v) {
             return outcome(200);
         }
@@ -1472,27 +1762,31 @@ Event: reg\r\nExpires: 600000\r\nContent-Length: 0\r\n\r\n",
                 for c in reg.contacts.iter().filter(|c| !c.active || gone_all) {
                     let key = contact_key(&c.uri);
                     if ues
-                        .get(&key)
-                        .is_some_and(|r| r.associated.contains(&reg.aor))
+                        .by_key
+                        .get(key.as_str())
+                        .is_some_and(|r| r.is_associated(&reg.aor))
                     {
-                        ues.remove(&key);
+                        ues.by_key.remove(key.as_str());
                         removed.push(key);
                     }
                 }
                 if gone_all {
-                    let keys: Vec<String> = ues
-                        .iter()
-                        .filter(|(_, r)| r.associated.contains(&reg.aor))
-                        .map(|(k, _)| k.clone())
-                        .collect();
-                    for k in keys {
-                        ues.remove(&k);
-                        removed.push(k);
-                    }
+                    ues.by_key.retain(|r| {
+                        let gone = r.is_associated(&reg.aor);
+                        if gone {
+                            removed.push(r.key().to_string());
+                        }
+                        !gone
+                    });
                 }
             }
             // nobody left under this subscription: it has no purpose any more
-            if any_ended && !ues.values().any(|r| r.associated.first() == Some(&impu)) {
+            if any_ended
+                && !ues
+                    .by_key
+                    .iter()
+                    .any(|r| r.default_impu() == Some(impu.as_str()))
+            {
                 self.watches
                     .lock()
                     .expect("P-CSCF lock is never poisoned")
@@ -2572,6 +2866,259 @@ Call-ID: c1\r\nCSeq: 5 BYE\r\nContent-Length: 0\r\n\r\n";
             .collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn registered_ues_keep_what_the_200_said_and_share_their_routes() {
+        let p = pcscf();
+        for i in 1..=3 {
+            p.on_response(
+                &ims_sip::parse_datagram(reg_200_of(i).as_bytes()).unwrap(),
+                5,
+                true,
+                || unreachable!(),
+            );
+        }
+        assert_eq!(
+            p.registration("sip:u2@10.0.1.2:5060"),
+            Some(UeRegistration {
+                associated: vec!["sip:u2@ims.example.org".into(), "tel:+15550002".into()],
+                service_route: vec!["<sip:orig@127.0.0.1:6061;lr>".into()],
+                expires_at: 605,
+                path: "sip:term@127.0.0.1:5061".into(),
+            })
+        );
+        // another S-CSCF's UE (two Service-Route values), one contact with a host name
+        let other = reg_200_of(4)
+            .replace("u4@10.0.1.4:5060", "u4@UE4.Example.COM")
+            .replace(
+                "Service-Route: <sip:orig@127.0.0.1:6061;lr>\r\n",
+                "Service-Route: <sip:orig@10.1.1.1:6061;lr>\r\nService-Route: <sip:as@10.1.1.2;lr>\r\n",
+            );
+        p.on_response(
+            &ims_sip::parse_datagram(other.as_bytes()).unwrap(),
+            5,
+            true,
+            || unreachable!(),
+        );
+        let r4 = p.registration("sip:u4@ue4.example.com:5060").unwrap();
+        assert_eq!(
+            r4.service_route,
+            ["<sip:orig@10.1.1.1:6061;lr>", "<sip:as@10.1.1.2;lr>"]
+        );
+        assert_eq!(r4.associated, ["sip:u4@ims.example.org", "tel:+15550004"]);
+        // the UEs of one S-CSCF hold one copy of its route, so do their subscriptions
+        let mut n = 0;
+        let due = p.reg_subscriptions_due(6, "sip:pcscf@127.0.0.1:7000", || {
+            n += 1;
+            format!("id{n}")
+        });
+        assert_eq!(due.len(), 4);
+        let ues = p.ues.lock().unwrap();
+        let hop = |k: &str| ues.by_key.get(k).unwrap().hop.clone();
+        assert!(Arc::ptr_eq(&hop("10.0.1.1:5060"), &hop("10.0.1.3:5060")));
+        assert!(!Arc::ptr_eq(
+            &hop("10.0.1.1:5060"),
+            &hop("ue4.example.com:5060")
+        ));
+        let watches = p.watches.lock().unwrap();
+        let w = &watches.by_impu["sip:u3@ims.example.org"];
+        assert!(Arc::ptr_eq(&w.routes, &hop("10.0.1.1:5060")));
+        assert!(Arc::ptr_eq(&w.me, &hop("10.0.1.1:5060")));
+        assert_eq!(ues.hops.0.len(), 2);
+        drop((ues, watches));
+        // a de-registration (no contact in the 200) forgets the UE by its identities
+        let dereg = reg_200_of(2).replace("Contact: <sip:u2@10.0.1.2:5060>;expires=600\r\n", "");
+        p.on_response(
+            &ims_sip::parse_datagram(dereg.as_bytes()).unwrap(),
+            7,
+            true,
+            || unreachable!(),
+        );
+        assert!(p.registration("sip:u2@10.0.1.2:5060").is_none());
+        assert!(p.registration("sip:u1@10.0.1.1:5060").is_some());
+        // many routes: the shared copies stay few, each UE keeps its own route
+        for i in 10..60 {
+            let r = reg_200_of(i).replace("orig@127.0.0.1:6061", &format!("orig@10.2.0.{i}:6061"));
+            p.on_response(
+                &ims_sip::parse_datagram(r.as_bytes()).unwrap(),
+                8,
+                true,
+                || unreachable!(),
+            );
+        }
+        assert!(p.ues.lock().unwrap().hops.0.len() <= Hops::MAX);
+        for i in 10..60 {
+            let r = p
+                .registration(&format!("sip:u{i}@10.0.1.{i}:5060"))
+                .unwrap();
+            assert_eq!(r.service_route, [format!("<sip:orig@10.2.0.{i}:6061;lr>")]);
+        }
+        assert_eq!(
+            p.registration("sip:u1@10.0.1.1:5060")
+                .unwrap()
+                .service_route,
+            ["<sip:orig@127.0.0.1:6061;lr>"]
+        );
+    }
+
+    #[test]
+    fn a_failed_reg_subscription_is_tried_again_along_the_ues_current_route() {
+        let p = pcscf();
+        let mut n = 0;
+        let mut fresh = || {
+            n += 1;
+            format!("id{n}")
+        };
+        let contact = "sip:pcscf@127.0.0.1:7000";
+        p.on_response(
+            &ims_sip::parse_datagram(reg_200_of(1).as_bytes()).unwrap(),
+            0,
+            true,
+            || unreachable!(),
+        );
+        let due = p.new_reg_subscriptions_due(1, contact, &mut fresh);
+        let first = ims_sip::parse_datagram(due[0].request.as_bytes()).unwrap();
+        let call_id = first.header(HeaderName::CallId).unwrap().to_string();
+        assert_eq!(call_id, "id1");
+        assert_eq!(first.from_tag(), Some("id2"));
+        let ok = |tag: &str| {
+            format!(
+                "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:7000;branch=z9hG4bK-s\r\n\
+From: <sip:term@127.0.0.1:5061>;tag=id2\r\nTo: <sip:u1@ims.example.org>{tag}\r\n\
+Call-ID: {call_id}\r\nCSeq: 1 SUBSCRIBE\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n"
+            )
+        };
+        // a 2xx without a To tag keeps none; with one, the refreshes carry it
+        p.on_reg_subscribe_response(
+            &call_id,
+            Some(&ims_sip::parse_datagram(ok("").as_bytes()).unwrap()),
+            2,
+        );
+        assert_eq!(
+            p.watches
+                .lock()
+                .unwrap()
+                .by_impu
+                .keys()
+                .next()
+                .unwrap()
+                .remote_tag(),
+            None
+        );
+        p.on_reg_subscribe_response(
+            &call_id,
+            Some(&ims_sip::parse_datagram(ok(";tag=s9").as_bytes()).unwrap()),
+            2,
+        );
+        // the UE re-registers through another S-CSCF: the dialog keeps its route set
+        let moved = reg_200_of(1).replace("orig@127.0.0.1:6061", "orig@10.3.3.3:6061");
+        p.on_response(
+            &ims_sip::parse_datagram(moved.as_bytes()).unwrap(),
+            100,
+            true,
+            || unreachable!(),
+        );
+        let due = p.reg_subscriptions_due(302, contact, &mut fresh);
+        let refresh = ims_sip::parse_datagram(due[0].request.as_bytes()).unwrap();
+        assert_eq!(refresh.to().unwrap().unwrap().tag(), Some("s9"));
+        assert_eq!(
+            refresh.header_str("Route"),
+            Some("<sip:orig@127.0.0.1:6061;lr>")
+        );
+        assert_eq!(refresh.cseq().unwrap().unwrap().seq, 2);
+        // it fails (no answer): the next try is an initial SUBSCRIBE along the current route,
+        // in the same dialog identifiers, still asserting the first registration's Path
+        p.on_reg_subscribe_response(&call_id, None, 334);
+        assert!(p.reg_subscriptions_due(365, contact, &mut fresh).is_empty());
+        let due = p.reg_subscriptions_due(366, contact, &mut fresh);
+        let again = ims_sip::parse_datagram(due[0].request.as_bytes()).unwrap();
+        assert!(again.to().unwrap().unwrap().tag().is_none());
+        assert_eq!(
+            again.header_str("Route"),
+            Some("<sip:orig@10.3.3.3:6061;lr>")
+        );
+        assert_eq!(due[0].next_hop, "sip:orig@10.3.3.3:6061;lr");
+        assert_eq!(again.header(HeaderName::CallId), Some(call_id.as_str()));
+        assert_eq!(again.from_tag(), Some("id2"));
+        assert_eq!(
+            again.header_str("P-Asserted-Identity"),
+            Some("<sip:term@127.0.0.1:5061>")
+        );
+        assert_eq!(again.cseq().unwrap().unwrap().seq, 3);
+        // a NOTIFY that overtakes the 200 gives the S-CSCF's tag
+        let notify = format!(
+            "NOTIFY sip:pcscf@127.0.0.1:7000 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6061;branch=z9hG4bK-n\r\n\
+From: <sip:u1@ims.example.org>;tag=s10\r\nTo: <sip:term@127.0.0.1:5061>;tag=id2\r\n\
+Call-ID: {call_id}\r\nCSeq: 1 NOTIFY\r\nEvent: reg\r\nSubscription-State: active;expires=600\r\n\
+Content-Type: application/reginfo+xml\r\nContent-Length: 0\r\n\r\n"
+        );
+        // (a body that is not reginfo: 400, the tag is not taken)
+        assert_eq!(
+            p.on_reg_notify(&ims_sip::parse_datagram(notify.as_bytes()).unwrap(), "x")
+                .status,
+            400
+        );
+        let body = "<?xml version=\"1.0\"?>\r\n<reginfo xmlns=\"urn:ietf:params:xml:ns:reginfo\" version=\"0\" state=\"full\">\r\n\
+<registration aor=\"sip:u1@ims.example.org\" id=\"r1\" state=\"active\">\r\n\
+<contact id=\"c1\" state=\"active\" event=\"registered\"><uri>sip:u1@10.0.1.1:5060</uri></contact>\r\n\
+</registration>\r\n</reginfo>\r\n";
+        let notify = notify.replace(
+            "Content-Length: 0\r\n\r\n",
+            &format!("Content-Length: {}\r\n\r\n{body}", body.len()),
+        );
+        assert_eq!(
+            p.on_reg_notify(&ims_sip::parse_datagram(notify.as_bytes()).unwrap(), "x")
+                .status,
+            200
+        );
+        p.on_reg_subscribe_response(
+            &call_id,
+            Some(&ims_sip::parse_datagram(ok("").as_bytes()).unwrap()),
+            367,
+        );
+        let due = p.reg_subscriptions_due(367 + 300, contact, &mut fresh);
+        let refresh = ims_sip::parse_datagram(due[0].request.as_bytes()).unwrap();
+        assert_eq!(refresh.to().unwrap().unwrap().tag(), Some("s10"));
+        assert_eq!(p.reg_subscriptions(), 1);
+    }
+
+    #[test]
+    fn watches_find_a_call_id_whose_hash_another_one_holds() {
+        let mut w = Watches::default();
+        let state = |me: &Arc<Hop>| RegWatch {
+            routes: me.clone(),
+            me: me.clone(),
+            cseq: 0,
+            refresh_at: 0,
+            version: None,
+        };
+        let hop = Hops::default().get(&["<sip:s;lr>".to_string()], "sip:p");
+        w.get_or_insert_with("sip:a@x", || ("ca".into(), "ta".into(), state(&hop)));
+        // b's Call-ID hash slot is held by a's subscription (a collision)
+        let a = w.key("sip:a@x").unwrap().clone();
+        let hb = w.call_hash("cb");
+        w.by_call.insert(hb, a.clone());
+        w.get_or_insert_with("sip:b@x", || ("cb".into(), "tb".into(), state(&hop)));
+        assert_eq!(w.by_call_more.len(), 1);
+        assert_eq!(w.key_of_call("cb").unwrap().impu(), "sip:b@x");
+        assert_eq!(w.key_of_call("ca").unwrap().impu(), "sip:a@x");
+        assert!(w.key_of_call("cc").is_none());
+        // a new tag re-keys b in the list it is in
+        w.set_remote_tag("sip:b@x", Some("rb"));
+        let b = w.key_of_call("cb").unwrap();
+        assert_eq!(
+            (b.impu(), b.tag(), b.remote_tag()),
+            ("sip:b@x", "tb", Some("rb"))
+        );
+        assert_eq!(w.by_call_more.len(), 1);
+        assert!(w.remove("sip:b@x").is_some());
+        assert!(w.by_call_more.is_empty());
+        assert!(w.key_of_call("cb").is_none());
+        assert_eq!(w.key_of_call("ca").unwrap().impu(), "sip:a@x");
+        w.by_call.remove(&hb);
+        assert!(w.remove("sip:a@x").is_some());
+        assert!(w.by_call.is_empty() && w.by_impu.is_empty());
     }
 
     #[test]

@@ -346,7 +346,9 @@ fn intern(names: &mut HashSet<Arc<str>>, name: &str) -> Arc<str> {
 /// The HSS core.
 #[derive(Debug, Default)]
 pub struct Hss {
-    subscribers: HashMap<String, Subscriber>,
+    /// Boxed: a `Subscriber` is ≈0.9 KB (AKA credentials with their key schedule), and a map's
+    /// empty slots (a third to a half of them) would each take that much.
+    subscribers: HashMap<String, Box<Subscriber>>,
     /// IMPU → IMPI.
     owners: HashMap<String, String>,
     state: HashMap<String, State>,
@@ -444,12 +446,12 @@ impl Hss {
             registration: RegistrationState::NotRegistered,
             server_name: None,
         });
-        self.subscribers.insert(impi, s);
+        self.subscribers.insert(impi, Box::new(s));
     }
 
     /// The subscriber with this private identity.
     pub fn subscriber(&self, impi: &str) -> Option<&Subscriber> {
-        self.subscribers.get(impi)
+        self.subscribers.get(impi).map(|s| &**s)
     }
 
     /// The IMPI owning `impu`.

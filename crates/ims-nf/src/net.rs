@@ -27,15 +27,18 @@ impl DiameterRequester for Node {
 
 /// Serves Cx (UAR, MAR, SAR, LIR) on `node` with `hss`.
 pub fn serve_hss(node: &Node, hss: HssCxServer) {
+    // one server shared by the handlers and their futures (a count, not a copy of its names
+    // and tables, per request)
+    let hss = Arc::new(hss);
     for code in [
         command::USER_AUTHORIZATION,
         command::MULTIMEDIA_AUTH,
         command::SERVER_ASSIGNMENT,
         command::LOCATION_INFO,
     ] {
-        let hss = hss.clone();
+        let hss = Arc::clone(&hss);
         node.handle(app::CX, code, move |req| {
-            let hss = hss.clone();
+            let hss = Arc::clone(&hss);
             async move { hss.answer(req.message.bytes()).await.unwrap_or_default() }
         });
     }
@@ -43,10 +46,11 @@ pub fn serve_hss(node: &Node, hss: HssCxServer) {
 
 /// Serves Rx (AAR, STR) on `node` with `pcrf`.
 pub fn serve_pcrf(node: &Node, pcrf: PcrfRxServer) {
+    let pcrf = Arc::new(pcrf);
     for code in [command::AA, command::SESSION_TERMINATION] {
-        let pcrf = pcrf.clone();
+        let pcrf = Arc::clone(&pcrf);
         node.handle(app::RX, code, move |req| {
-            let pcrf = pcrf.clone();
+            let pcrf = Arc::clone(&pcrf);
             async move { pcrf.answer(req.message.bytes()).unwrap_or_default() }
         });
     }
@@ -60,10 +64,11 @@ pub fn serve_scscf<C: CxClient, S: BindingStore>(
     on_events: impl Fn(Vec<RegEvent>) + Send + Sync + 'static,
 ) {
     let on_events: Arc<dyn Fn(Vec<RegEvent>) + Send + Sync> = Arc::new(on_events);
+    let server = Arc::new(server);
     for code in [command::REGISTRATION_TERMINATION, command::PUSH_PROFILE] {
-        let (server, on_events) = (server.clone(), on_events.clone());
+        let (server, on_events) = (Arc::clone(&server), on_events.clone());
         node.handle(app::CX, code, move |req| {
-            let (server, on_events) = (server.clone(), on_events.clone());
+            let (server, on_events) = (Arc::clone(&server), on_events.clone());
             async move {
                 match server.answer(req.message.bytes()).await {
                     Some((answer, events)) => {

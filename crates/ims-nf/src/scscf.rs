@@ -185,11 +185,11 @@ fn integrity_protected(auth: &str) -> bool {
             .filter(|d| d.eq_ignore_ascii_case("digest "))
             .map_or(p, |_| p[7..].trim_start());
         p.split_once('=').is_some_and(|(k, v)| {
-            k.trim().eq_ignore_ascii_case("integrity-protected")
-                && matches!(
-                    v.trim().trim_matches('"').to_ascii_lowercase().as_str(),
-                    "yes" | "tls-connected"
-                )
+            k.trim().eq_ignore_ascii_case("integrity-protected") && {
+                // compared without a lowercased copy (one per parameter)
+                let v = v.trim().trim_matches('"');
+                v.eq_ignore_ascii_case("yes") || v.eq_ignore_ascii_case("tls-connected")
+            }
         })
     })
 }
@@ -1353,6 +1353,72 @@ Content-Length: 0\r\n\r\n"
             hss.registration(IMPI).unwrap().0,
             crate::hss::RegistrationState::NotRegistered
         );
+    }
+
+    /// `integrity_protected` as it was (a lowercased copy of each value): the oracle below.
+    fn integrity_protected_with_copies(auth: &str) -> bool {
+        auth.split(',').any(|p| {
+            let p = p.trim();
+            let p = p
+                .get(..7)
+                .filter(|d| d.eq_ignore_ascii_case("digest "))
+                .map_or(p, |_| p[7..].trim_start());
+            p.split_once('=').is_some_and(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("integrity-protected")
+                    && matches!(
+                        v.trim().trim_matches('"').to_ascii_lowercase().as_str(),
+                        "yes" | "tls-connected"
+                    )
+            })
+        })
+    }
+
+    #[test]
+    fn integrity_protected_answers_as_with_lowercased_copies() {
+        for v in [
+            "yes",
+            "YES",
+            "\"Yes\"",
+            "\"tls-connected\"",
+            "TLS-Connected",
+            "no",
+            "\"no\"",
+            "",
+            "\"\"",
+            "y\u{e9}s",
+            "\"yes",
+            "yes\"\"",
+            " \t yes ",
+            "ye s",
+            "\u{130}yes",
+            "tls-connected2",
+        ] {
+            for auth in [
+                format!("Digest username=\"u\", integrity-protected={v}"),
+                format!("Digest integrity-protected={v}, realm=\"r\""),
+                format!("digest   Integrity-Protected = {v}"),
+                format!("Digest realm=\"a,b\",integrity-protected={v},nonce=\"n\""),
+                format!("integrity-protected={v}"),
+                format!("Digest integrity-protected {v}"),
+            ] {
+                assert_eq!(
+                    integrity_protected(&auth),
+                    integrity_protected_with_copies(&auth),
+                    "{auth}"
+                );
+            }
+        }
+        assert!(integrity_protected("Digest integrity-protected=\"yes\""));
+        assert!(!integrity_protected("Digest integrity-protected=\"no\""));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn integrity_protected_answers_as_with_lowercased_copies_on_any_text(
+            auth in "[ ,=\"a-zA-Z\u{e9}\u{130}\t-]{0,40}(integrity-protected|INTEGRITY-PROTECTED)?[ =\"]{0,3}(yes|YeS|tls-connected|no)?[ ,\"a-z]{0,10}"
+        ) {
+            proptest::prop_assert_eq!(integrity_protected(&auth), integrity_protected_with_copies(&auth));
+        }
     }
 
     #[test]

@@ -47,9 +47,23 @@ pub struct RegistrationRecord {
 impl RegistrationRecord {
     /// Serialises to a self-delimiting byte string (fields as `len:bytes`).
     pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        self.encode_into(&mut out, self.user_data.as_deref(), None);
+        out
+    }
+
+    /// [`encode`](Self::encode) into `out`, with `user_data` as the profile. `compact` (the
+    /// [`MemoryStore`]'s own form, never persisted): an implicit-set entry equal to `impu` is
+    /// written `=`, a Path value the store's [`Templates`] hold as `^<its number>;` (no
+    /// length: no field starts so).
+    fn encode_into(
+        &self,
+        out: &mut Vec<u8>,
+        user_data: Option<&str>,
+        mut compact: Option<&mut Templates>,
+    ) {
         // written without `fmt` or a `String` per field (the S-CSCF saves a record at every
         // registration): lengths and numbers as decimal digits straight into `out`
-        let mut out = Vec::with_capacity(256);
         let put = |out: &mut Vec<u8>, s: &[u8]| {
             push_dec(out, s.len() as u64);
             out.push(b':');
@@ -69,53 +83,71 @@ impl RegistrationRecord {
                 out.extend_from_slice(v.as_bytes());
             }
         };
-        put(&mut out, b"v1");
-        put(&mut out, self.impu.as_bytes());
-        put(&mut out, self.impi.as_bytes());
-        put_num(&mut out, self.implicit_set.len() as u64);
+        put(out, b"v1");
+        put(out, self.impu.as_bytes());
+        put(out, self.impi.as_bytes());
+        put_num(out, self.implicit_set.len() as u64);
         for s in &self.implicit_set {
-            put(&mut out, s.as_bytes());
+            if compact.is_some() && *s == self.impu {
+                out.push(b'=');
+            } else {
+                put(out, s.as_bytes());
+            }
         }
-        put_num(&mut out, self.barred.len() as u64);
+        put_num(out, self.barred.len() as u64);
         for s in &self.barred {
-            put(&mut out, s.as_bytes());
+            put(out, s.as_bytes());
         }
         put(
-            &mut out,
+            out,
             match self.state {
                 RegState::Registered => b"R",
                 RegState::Unregistered => b"U",
             },
         );
-        put_opt(&mut out, self.user_data.as_deref());
-        put_opt(&mut out, self.charging.as_deref());
-        put_num(&mut out, u64::from(self.reginfo_version));
-        put_num(&mut out, self.bindings.len() as u64);
+        put_opt(out, user_data);
+        put_opt(out, self.charging.as_deref());
+        put_num(out, u64::from(self.reginfo_version));
+        put_num(out, self.bindings.len() as u64);
         for b in &self.bindings {
-            put(&mut out, b.uri.as_bytes());
-            put(&mut out, b.params.as_bytes());
-            put_opt(&mut out, b.instance_id.as_deref());
+            put(out, b.uri.as_bytes());
+            put(out, b.params.as_bytes());
+            put_opt(out, b.instance_id.as_deref());
             match b.reg_id {
-                Some(r) => put_num(&mut out, u64::from(r)),
-                None => put(&mut out, b""),
+                Some(r) => put_num(out, u64::from(r)),
+                None => put(out, b""),
             }
-            put(&mut out, b.call_id.as_bytes());
-            put_num(&mut out, u64::from(b.cseq));
-            put_num(&mut out, b.expires_at);
-            put_num(&mut out, b.path.len() as u64);
+            put(out, b.call_id.as_bytes());
+            put_num(out, u64::from(b.cseq));
+            put_num(out, b.expires_at);
+            put_num(out, b.path.len() as u64);
             for p in &b.path {
-                put(&mut out, p.as_bytes());
+                match compact.as_deref_mut().and_then(|t| t.path_id(p)) {
+                    Some(id) => {
+                        out.push(b'^');
+                        push_dec(out, u64::from(id));
+                        out.push(b';');
+                    }
+                    None => put(out, p.as_bytes()),
+                }
             }
             match b.q {
-                Some(q) => put_num(&mut out, u64::from(q)),
-                None => put(&mut out, b""),
+                Some(q) => put_num(out, u64::from(q)),
+                None => put(out, b""),
             }
         }
-        out
     }
 
     /// Reads what [`encode`](Self::encode) wrote.
-    pub fn decode(mut b: &[u8]) -> Result<RegistrationRecord, StoreError> {
+    pub fn decode(b: &[u8]) -> Result<RegistrationRecord, StoreError> {
+        Self::decode_with(b, None)
+    }
+
+    /// [`decode`](Self::decode); `compact`: what `encode_into` wrote with these templates.
+    fn decode_with(
+        mut b: &[u8],
+        compact: Option<&Templates>,
+    ) -> Result<RegistrationRecord, StoreError> {
         fn take<'a>(b: &mut &'a [u8]) -> Result<&'a str, StoreError> {
             let colon = b
                 .iter()
@@ -161,7 +193,15 @@ impl RegistrationRecord {
         let impi = take(&mut b)?.to_string();
         let n = count(&mut b)?;
         let implicit_set = (0..n)
-            .map(|_| take(&mut b).map(str::to_string))
+            .map(
+                |_| match b.strip_prefix(b"=").filter(|_| compact.is_some()) {
+                    Some(rest) => {
+                        b = rest;
+                        Ok(impu.clone())
+                    }
+                    None => take(&mut b).map(str::to_string),
+                },
+            )
             .collect::<Result<_, _>>()?;
         let n = count(&mut b)?;
         let barred = (0..n)
@@ -190,7 +230,25 @@ impl RegistrationRecord {
             let expires_at = num(&mut b)?;
             let np = count(&mut b)?;
             let path = (0..np)
-                .map(|_| take(&mut b).map(str::to_string))
+                .map(|_| match (b.strip_prefix(b"^"), compact) {
+                    (Some(rest), Some(t)) => {
+                        // a shared Path value: `^<number>;`
+                        let end = rest
+                            .iter()
+                            .position(|&c| c == b';')
+                            .ok_or(StoreError::Corrupt)?;
+                        let id: usize = std::str::from_utf8(&rest[..end])
+                            .ok()
+                            .and_then(|s| s.parse().ok())
+                            .ok_or(StoreError::Corrupt)?;
+                        b = &rest[end + 1..];
+                        t.paths
+                            .get(id)
+                            .map(|p| p.to_string())
+                            .ok_or(StoreError::Corrupt)
+                    }
+                    _ => take(&mut b).map(str::to_string),
+                })
                 .collect::<Result<_, _>>()?;
             let q = match take(&mut b)? {
                 "" => None,
@@ -341,10 +399,29 @@ fn field_at(enc: &str, at: usize) -> Option<(usize, usize)> {
 struct Templates {
     ids: std::collections::HashMap<Arc<str>, u32, crate::profile_cache::SkeletonHash>,
     skeletons: Vec<Arc<str>>,
+    /// The bindings' Path values (every UE behind one P-CSCF has the same), by number; at most
+    /// [`Templates::MAX`], past that new ones are kept in the records.
+    path_ids: HashMap<Arc<str>, u32>,
+    paths: Vec<Arc<str>>,
 }
 
 impl Templates {
     const MAX: usize = 1024;
+
+    /// The number of the Path value `p`, added if new and there is room.
+    fn path_id(&mut self, p: &str) -> Option<u32> {
+        if let Some(&id) = self.path_ids.get(p) {
+            return Some(id);
+        }
+        if self.paths.len() >= Self::MAX {
+            return None;
+        }
+        let id = u32::try_from(self.paths.len()).ok()?;
+        let p: Arc<str> = p.into();
+        self.paths.push(p.clone());
+        self.path_ids.insert(p, id);
+        Some(id)
+    }
 
     /// The number of `skeleton`, added if new and there is room.
     fn id(&mut self, skeleton: String) -> Option<u32> {
@@ -378,27 +455,39 @@ impl Key {
     /// the implicit set), pointing into its encoding; the user profile as a skeleton of
     /// `templates` when it can be.
     fn all(rec: &RegistrationRecord, templates: &Mutex<Templates>) -> Result<Vec<Key>, StoreError> {
+        let mut t = templates.lock().expect("templates lock");
         let cut = rec
             .user_data
             .as_deref()
             .and_then(crate::profile_cache::split_identities)
-            .and_then(|(skeleton, values)| {
-                let id = templates.lock().expect("templates lock").id(skeleton)?;
-                Some((id, values))
-            });
-        let mut text = match &cut {
-            Some(_) => RegistrationRecord {
-                user_data: None,
-                ..rec.clone()
-            }
-            .encode(),
-            None => rec.encode(),
+            .and_then(|(skeleton, values)| Some((t.id(skeleton)?, values)));
+        let mut text = Vec::with_capacity(256);
+        let user_data = match &cut {
+            Some(_) => None,
+            None => rec.user_data.as_deref(),
         };
+        rec.encode_into(&mut text, user_data, Some(&mut t));
+        drop(t);
         let split = text.len();
         if let Some((id, values)) = &cut {
-            text.extend_from_slice(format!("T{id}:").as_bytes());
+            text.push(b'T');
+            push_dec(&mut text, u64::from(*id));
+            text.push(b':');
+            let refs = Self::identities(rec);
             for v in values {
-                text.extend_from_slice(format!("{}:{v}", v.len()).as_bytes());
+                // an identity of the record's own fields as `=<its number>;`
+                match refs.clone().position(|r| r == *v) {
+                    Some(i) => {
+                        text.push(b'=');
+                        push_dec(&mut text, i as u64);
+                        text.push(b';');
+                    }
+                    None => {
+                        push_dec(&mut text, v.len() as u64);
+                        text.push(b':');
+                        text.extend_from_slice(v.as_bytes());
+                    }
+                }
             }
         }
         let enc: Arc<str> = String::from_utf8(text)
@@ -409,8 +498,13 @@ impl Key {
         let mut fields = Vec::with_capacity(4 + rec.implicit_set.len());
         let mut at = 0usize;
         while fields.len() < 4 + rec.implicit_set.len() {
-            let (start, n) = field_at(&enc, at).ok_or(StoreError::Corrupt)?;
             fields.push(at);
+            if fields.len() > 4 && enc[at..].starts_with('=') {
+                // an implicit-set entry that is `impu` (no key of its own)
+                at += 1;
+                continue;
+            }
+            let (start, n) = field_at(&enc, at).ok_or(StoreError::Corrupt)?;
             at = start + n;
         }
         let num = |n: usize| u32::try_from(n).map_err(|_| StoreError::Corrupt);
@@ -432,6 +526,14 @@ impl Key {
         Ok(keys)
     }
 
+    /// The identities a profile's texts may repeat (`impu`, `impi`, then the implicit set), by
+    /// number: a text equal to one is kept as its number.
+    fn identities(rec: &RegistrationRecord) -> impl Iterator<Item = &str> + Clone + '_ {
+        [rec.impu.as_str(), rec.impi.as_str()]
+            .into_iter()
+            .chain(rec.implicit_set.iter().map(String::as_str))
+    }
+
     /// The record, without its user profile when the profile is kept as a skeleton and
     /// `profile_wanted` is false ([`BindingStore::load_bindings`]).
     fn record(
@@ -443,7 +545,8 @@ impl Key {
             .rec
             .split_at_checked(self.split as usize)
             .ok_or(StoreError::Corrupt)?;
-        let mut rec = RegistrationRecord::decode(enc.as_bytes())?;
+        let t = templates.lock().expect("templates lock");
+        let mut rec = RegistrationRecord::decode_with(enc.as_bytes(), Some(&t))?;
         if !profile_wanted && profile.starts_with('T') {
             return Ok(rec);
         }
@@ -452,23 +555,25 @@ impl Key {
             let id: usize = id.parse().map_err(|_| StoreError::Corrupt)?;
             let mut values = Vec::new();
             while !rest.is_empty() {
+                if let Some(r) = rest.strip_prefix('=') {
+                    // one of the record's identities (see `Key::all`)
+                    let (i, r) = r.split_once(';').ok_or(StoreError::Corrupt)?;
+                    let i: usize = i.parse().map_err(|_| StoreError::Corrupt)?;
+                    values.push(Self::identities(&rec).nth(i).ok_or(StoreError::Corrupt)?);
+                    rest = r;
+                    continue;
+                }
                 let (n, r) = rest.split_once(':').ok_or(StoreError::Corrupt)?;
                 let n: usize = n.parse().map_err(|_| StoreError::Corrupt)?;
                 let (v, r) = r.split_at_checked(n).ok_or(StoreError::Corrupt)?;
                 values.push(v);
                 rest = r;
             }
-            let skeleton = templates
-                .lock()
-                .expect("templates lock")
-                .skeletons
-                .get(id)
-                .cloned()
+            let skeleton = t.skeletons.get(id).cloned().ok_or(StoreError::Corrupt)?;
+            drop(t);
+            let doc = crate::profile_cache::join_identities(&skeleton, &values)
                 .ok_or(StoreError::Corrupt)?;
-            rec.user_data = Some(
-                crate::profile_cache::join_identities(&skeleton, &values)
-                    .ok_or(StoreError::Corrupt)?,
-            );
+            rec.user_data = Some(doc);
         } else if !profile.is_empty() {
             return Err(StoreError::Corrupt);
         }
@@ -709,6 +814,113 @@ mod tests {
             assert!(!s.contains("sip:nobody@x").await.unwrap());
         }));
         assert_eq!(s.templates.lock().unwrap().skeletons.len(), 1);
+    }
+
+    #[test]
+    fn memory_store_keeps_the_identities_a_record_repeats_once() {
+        let s = MemoryStore::new();
+        let xml = |ids: &[&str]| {
+            let mut x = String::from("<IMSSubscription><PrivateID>");
+            x.push_str(ids[0]);
+            x.push_str("</PrivateID><ServiceProfile>");
+            for id in &ids[1..] {
+                x.push_str("<PublicIdentity><Identity>");
+                x.push_str(id);
+                x.push_str("</Identity></PublicIdentity>");
+            }
+            x.push_str("</ServiceProfile></IMSSubscription>");
+            x
+        };
+        let record = |impu: &str, impi: &str, set: &[&str], profile: &[&str]| {
+            let mut r = sample();
+            r.impu = impu.into();
+            r.impi = impi.into();
+            r.implicit_set = set.iter().map(|x| x.to_string()).collect();
+            r.barred.clear();
+            r.user_data = Some(xml(profile));
+            r
+        };
+        let records = [
+            // the usual: PrivateID, then the set's IMPUs, all repeated from the record
+            record(
+                "sip:u1@x",
+                "u1@x",
+                &["sip:u1@x", "tel:+1001"],
+                &["u1@x", "sip:u1@x", "tel:+1001"],
+            ),
+            // texts that look like the compact form's references, an identity the record does
+            // not hold, the IMPU twice and not first in the set
+            record(
+                "=0;",
+                "=1;",
+                &["tel:+1002", "=0;", "=x", "=0;"],
+                &["=1;", "=", "sip:other@x", "=0;", "tel:+1002"],
+            ),
+            record("=", "", &["="], &["", "=", "="]),
+        ];
+        let mut records = records;
+        // Path values: shared by number; one that looks like such a reference is kept as text
+        records[1].bindings[0].path = vec!["^0;".into(), "<sip:term@pcscf;lr>".into()];
+        records[2].bindings.push(Binding {
+            uri: "sip:x@10.0.0.9".into(),
+            path: vec![],
+            ..records[2].bindings[0].clone()
+        });
+        let w = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(w);
+        let mut run = |f: std::pin::Pin<&mut dyn Future<Output = ()>>| {
+            assert!(f.poll(&mut cx).is_ready());
+        };
+        run(std::pin::pin!(async {
+            for r in &records {
+                s.save(r).await.unwrap();
+            }
+            for r in &records {
+                for k in r.keys() {
+                    assert_eq!(s.load(k).await.unwrap().as_ref(), Some(r), "{k}");
+                    let b = s.load_bindings(k).await.unwrap().unwrap();
+                    assert_eq!(
+                        RegistrationRecord {
+                            user_data: r.user_data.clone(),
+                            ..(*b).clone()
+                        },
+                        *r
+                    );
+                }
+            }
+            // the usual record is kept in less than its encoding: the IMPU once in the set,
+            // the profile's three identities as references, the Path by number
+            {
+                let m = s.map.lock().unwrap();
+                let k = m.get("sip:u1@x").unwrap();
+                let full = records[0].encode().len();
+                assert!(
+                    k.rec.len()
+                        + 2 * "sip:u1@x".len()
+                        + "u1@x".len()
+                        + "tel:+1001".len()
+                        + "<sip:term@pcscf;lr>".len()
+                        <= full,
+                    "{} of {full}: {}",
+                    k.rec.len(),
+                    k.rec
+                );
+                assert!(!k.rec.contains("<sip:term@pcscf;lr>"));
+                assert_eq!(s.templates.lock().unwrap().paths.len(), 2);
+                assert_eq!(m.get("tel:+1001").unwrap().as_str(), "tel:+1001");
+            }
+            s.remove(&records[1]).await.unwrap();
+            for k in records[1].keys() {
+                assert!(s.load(k).await.unwrap().is_none());
+            }
+            assert_eq!(
+                s.load("sip:u1@x").await.unwrap().as_ref(),
+                Some(&records[0])
+            );
+            assert_eq!(s.len(), 2);
+        }));
+        // the first and last profiles have the same shape
+        assert_eq!(s.templates.lock().unwrap().skeletons.len(), 2);
     }
 
     #[test]

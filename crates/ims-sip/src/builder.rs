@@ -49,6 +49,28 @@ impl Draft {
         self.head.push_str(value);
         self.end_line(at, name);
     }
+    /// [`Draft::header_str`] for a name the builder itself writes (a token, not Content-Length):
+    /// the name needs no check, the value is checked as in [`Draft::end_line`].
+    fn known_str(&mut self, name: &'static str, value: &str) {
+        let at = self.head.len();
+        self.head.push_str(name);
+        self.head.push_str(": ");
+        self.head.push_str(value);
+        self.end_known(at, name.len());
+    }
+    /// [`Draft::end_line`] for a line whose name (`name_len` bytes) is a token.
+    fn end_known(&mut self, at: usize, name_len: usize) {
+        self.head.push_str("\r\n");
+        if self.bad.is_none() {
+            let line = &self.head.as_bytes()[at..self.head.len() - 2];
+            if let Some(i) = injected_line(&line[name_len + 2..]) {
+                self.bad = Some(ParseError::new(
+                    ErrorKind::HeaderValue,
+                    at + name_len + 2 + i,
+                ));
+            }
+        }
+    }
     /// Writes `name: ` (the name and separators pushed directly) and returns where the line starts.
     fn start_line(&mut self, name: &str) -> usize {
         if HeaderName::from_bytes(name.as_bytes()) == HeaderName::ContentLength {
@@ -162,9 +184,11 @@ pub struct ResponseBuilder {
 /// `format!("{n:016x}")` without the formatting machinery.
 fn hex16(n: u64) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    (0..16)
-        .map(|i| char::from(DIGITS[((n >> (60 - 4 * i)) & 15) as usize]))
-        .collect()
+    let mut s = String::with_capacity(16);
+    for i in 0..16 {
+        s.push(char::from(DIGITS[((n >> (60 - 4 * i)) & 15) as usize]));
+    }
+    s
 }
 
 /// A per-process key, so To tags made from request fields cannot be predicted by outsiders.
@@ -179,7 +203,15 @@ fn tag_hasher() -> std::collections::hash_map::DefaultHasher {
 impl ResponseBuilder {
     /// Starts `SIP/2.0 code reason` (the default phrase when `reason` is `None`).
     pub fn new(code: u16, reason: Option<&str>) -> Self {
-        let mut d = Draft::default();
+        Self::with_capacity(code, reason, 0)
+    }
+
+    /// [`ResponseBuilder::new`] with room for `capacity` bytes of text.
+    fn with_capacity(code: u16, reason: Option<&str>, capacity: usize) -> Self {
+        let mut d = Draft {
+            head: String::with_capacity(capacity),
+            ..Draft::default()
+        };
         d.head.push_str("SIP/2.0 ");
         crate::push_decimal(&mut d.head, u64::from(code));
         d.head.push(' ');
@@ -213,36 +245,40 @@ impl ResponseBuilder {
     /// As [`ResponseBuilder::from_request`] with a chosen To tag (used only when the request's To
     /// has none).
     pub fn from_request_with_tag(req: &Message<'_>, code: u16, to_tag: Option<&str>) -> Self {
-        let mut b = ResponseBuilder::new(code, None);
+        // room for the status line, the copied lines (at most the request's header section),
+        // the To tag and what a caller usually adds: the text is allocated once
+        let capacity = 64 + req.head().len() + to_tag.map_or(0, str::len) + 256;
+        let mut b = ResponseBuilder::with_capacity(code, None, capacity);
         for h in req.headers_of(HeaderName::Via) {
-            b.d.header_str("Via", h.value());
+            b.d.known_str("Via", h.value());
         }
         if let Some(f) = req.header(HeaderName::From) {
-            b.d.header_str("From", f);
+            b.d.known_str("From", f);
         }
         if let Some(t) = req.header(HeaderName::To) {
             // the tag read without parsing the URI (`Message::to_tag`)
             let has_tag = req.to_tag().is_some();
             match to_tag {
                 Some(tag) if !has_tag && code != 100 => {
-                    let at = b.d.start_line("To");
+                    let at = b.d.head.len();
+                    b.d.head.push_str("To: ");
                     b.d.head.push_str(t);
                     b.d.head.push_str(";tag=");
                     b.d.head.push_str(tag);
-                    b.d.end_line(at, "To");
+                    b.d.end_known(at, 2);
                 }
-                _ => b.d.header_str("To", t),
+                _ => b.d.known_str("To", t),
             }
         }
         if let Some(c) = req.header(HeaderName::CallId) {
-            b.d.header_str("Call-ID", c);
+            b.d.known_str("Call-ID", c);
         }
         if let Some(c) = req.header(HeaderName::CSeq) {
-            b.d.header_str("CSeq", c);
+            b.d.known_str("CSeq", c);
         }
         if code == 100 {
             if let Some(t) = req.header(HeaderName::Timestamp) {
-                b.d.header_str("Timestamp", t);
+                b.d.known_str("Timestamp", t);
             }
         }
         let dialog_creating = matches!(
@@ -251,7 +287,7 @@ impl ResponseBuilder {
         );
         if dialog_creating && (101..300).contains(&code) {
             for h in req.headers_of(HeaderName::RecordRoute) {
-                b.d.header_str("Record-Route", h.value());
+                b.d.known_str("Record-Route", h.value());
             }
         }
         b
@@ -308,6 +344,116 @@ mod tests {
             String::from_utf8(b).unwrap(),
             "FOO sip:a@b SIP/2.0\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello"
         );
+    }
+
+    /// `from_request_with_tag` as it was written before the names were known and the text
+    /// reserved (every line through `header_str`): the oracle of the test below.
+    fn old_from_request_with_tag(req: &Message<'_>, code: u16, to_tag: Option<&str>) -> Draft {
+        let mut b = ResponseBuilder::new(code, None);
+        for h in req.headers_of(HeaderName::Via) {
+            b.d.header_str("Via", h.value());
+        }
+        if let Some(f) = req.header(HeaderName::From) {
+            b.d.header_str("From", f);
+        }
+        if let Some(t) = req.header(HeaderName::To) {
+            let has_tag = req.to_tag().is_some();
+            match to_tag {
+                Some(tag) if !has_tag && code != 100 => {
+                    let at = b.d.start_line("To");
+                    b.d.head.push_str(t);
+                    b.d.head.push_str(";tag=");
+                    b.d.head.push_str(tag);
+                    b.d.end_line(at, "To");
+                }
+                _ => b.d.header_str("To", t),
+            }
+        }
+        if let Some(c) = req.header(HeaderName::CallId) {
+            b.d.header_str("Call-ID", c);
+        }
+        if let Some(c) = req.header(HeaderName::CSeq) {
+            b.d.header_str("CSeq", c);
+        }
+        if code == 100 {
+            if let Some(t) = req.header(HeaderName::Timestamp) {
+                b.d.header_str("Timestamp", t);
+            }
+        }
+        let dialog_creating = matches!(
+            req.method(),
+            Some(Method::Invite | Method::Subscribe | Method::Refer | Method::Notify)
+        );
+        if dialog_creating && (101..300).contains(&code) {
+            for h in req.headers_of(HeaderName::RecordRoute) {
+                b.d.header_str("Record-Route", h.value());
+            }
+        }
+        b.d
+    }
+
+    #[test]
+    fn a_response_is_written_as_the_header_by_header_builder_wrote_it() {
+        let lenient = crate::ParserConfig {
+            allow_lf_line_endings: true,
+            ..crate::ParserConfig::default()
+        };
+        let tail = "Call-ID: c1\r\nCSeq: 1 METHOD\r\nTimestamp: 54 0.2\r\n\
+                    Record-Route: <sip:p1;lr>\r\nRecord-Route: <sip:p2;lr>, <sip:p3;lr>\r\n\
+                    Content-Length: 0\r\n\r\n";
+        let mut raws: Vec<String> = Vec::new();
+        for method in [
+            "REGISTER",
+            "INVITE",
+            "SUBSCRIBE",
+            "NOTIFY",
+            "REFER",
+            "MESSAGE",
+        ] {
+            for head in [
+                "Via: SIP/2.0/UDP a;branch=z9hG4bK-1\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\n",
+                "Via: SIP/2.0/UDP a;branch=z9hG4bK-1, SIP/2.0/TCP b;branch=z9hG4bK-2\r\nv: SIP/2.0/UDP c;branch=z9hG4bK-3\r\nf: <sip:a@x>;tag=1\r\nt: \"Bob ;tag=x\" <sip:b@x>\r\n",
+                "Via: SIP/2.0/UDP a;branch=z9hG4bK-1\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@x>;tag=9\r\n",
+                "Via: SIP/2.0/UDP a;\r\n branch=z9hG4bK-1\r\nFrom: Alice\r\n\t<sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\n",
+                "Via: SIP/2.0/UDP a;branch=z9hG4bK-1\r\n",
+            ] {
+                let tail = tail.replace("METHOD", method);
+                raws.push(format!("{method} sip:b@x SIP/2.0\r\n{head}{tail}"));
+            }
+        }
+        // bare-LF folding (lenient): a value with a LF that is not a CRLF fold
+        raws.push(
+            "INVITE sip:b@x SIP/2.0\nVia: SIP/2.0/UDP a;branch=z9hG4bK-1\nFrom: <sip:a@x>;\n tag=1\nTo: <sip:b@x>\nCall-ID: c\nCSeq: 1 INVITE\nContent-Length: 0\n\n"
+                .into(),
+        );
+        let mut bad = 0;
+        let mut n = 0;
+        for raw in &raws {
+            let owned =
+                OwnedMessage::parse_datagram_with(Bytes::from(raw.clone()), &lenient).unwrap();
+            let req = owned.as_message();
+            for code in [100, 180, 200, 202, 299, 300, 401, 500] {
+                for tag in [None, Some("t9"), Some("")] {
+                    let new = ResponseBuilder::from_request_with_tag(&req, code, tag);
+                    let old = old_from_request_with_tag(&req, code, tag);
+                    assert_eq!(new.d.head, old.head, "{raw} / {code} / {tag:?}");
+                    assert_eq!(new.d.bad, old.bad, "{raw} / {code} / {tag:?}");
+                    assert_eq!(new.d.has_cl, old.has_cl);
+                    bad += usize::from(old.bad.is_some());
+                    n += 1;
+                    // and what a caller adds and builds
+                    let (a, b) = (
+                        new.header("Contact", "<sip:c@x>").to_vec(),
+                        ResponseBuilder { d: old }
+                            .header("Contact", "<sip:c@x>")
+                            .to_vec(),
+                    );
+                    assert_eq!(a, b);
+                }
+            }
+        }
+        // the bare-LF fold is refused by both, the rest is not
+        assert!(bad > 0 && bad < n, "{bad} of {n}");
     }
 
     #[test]

@@ -882,6 +882,304 @@ v: SIP/2.0/UDP 10.0.0.1\r\nl: 5\r\nX-Extra:   spaced value  \r\n\r\nhello";
         }
     }
 
+    /// `OwnedMessage::without_first_value` gives exactly what `pop_first` and
+    /// `to_owned_message` give (bytes, index, kept values), and takes its own path for the pops
+    /// a proxy makes (its Route on a request, its Via on a response).
+    #[test]
+    fn a_value_popped_without_an_edit_is_the_edits_message() {
+        let dgram = |s: &str| OwnedMessage::parse_datagram(Bytes::from(s.to_owned())).unwrap();
+        let tail = "From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 7 REGISTER\r\n\
+                    Max-Forwards: 70\r\nContent-Length: 2\r\n\r\nok";
+        let mut extra: Vec<(OwnedMessage, String)> = Vec::new();
+        for (i, route) in [
+            "Route: <sip:p.x;lr>",
+            "Route: <sip:p.x;lr>,<sip:s.x;lr>",
+            "Route: <sip:p.x;lr> ,  <sip:s.x;lr>, <sip:t.x;lr>",
+            "Route:<sip:p.x;lr>, <sip:s.x;lr>",
+            "Route:   <sip:p.x;lr>, <sip:s.x;lr>",
+            "Route: <sip:p.x;lr>, <sip:s.x;lr>  ",
+            "Route: \"a, b\" <sip:p.x;lr>, <sip:s.x;lr>",
+            "Route: <sip:p.x;lr>,\r\n <sip:s.x;lr>",
+            "Route: <sip:p.x;lr>, <sip:s.x;lr>\r\nRoute: <sip:t.x;lr>",
+            "Route:\r\nRoute: <sip:p.x;lr>",
+            "rOUTE: <sip:p.x;lr>, <sip:s.x;lr>",
+            "Route: <sip:p.x;lr>,",
+            "Route: ,<sip:p.x;lr>",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            for via in [
+                "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-1",
+                "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-1, SIP/2.0/UDP h;branch=z9hG4bK-2",
+                "v: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-1,SIP/2.0/UDP h;branch=z9hG4bK-2\r\nVia: SIP/2.0/UDP g;branch=z9hG4bK-3",
+            ] {
+                for route_first in [false, true] {
+                    let (a, b) = if route_first { (route, via) } else { (via, route) };
+                    let raw = format!("REGISTER sip:x SIP/2.0\r\n{a}\r\n{b}\r\n{tail}");
+                    extra.push((dgram(&raw), format!("route {i} / {via} / {route_first}")));
+                    let resp = format!("SIP/2.0 200 OK\r\n{a}\r\n{b}\r\n{tail}");
+                    extra.push((dgram(&resp), format!("response {i} / {via} / {route_first}")));
+                }
+            }
+        }
+        let names = [
+            HeaderName::Route,
+            HeaderName::Via,
+            HeaderName::CSeq,
+            HeaderName::CallId,
+            HeaderName::MaxForwards,
+            HeaderName::From,
+            HeaderName::Contact,
+            HeaderName::Authorization,
+            HeaderName::RecordRoute,
+            HeaderName::ContentLength,
+            HeaderName::Other,
+        ];
+        let mut own = 0;
+        let mut total = 0;
+        let all = bases()
+            .into_iter()
+            .map(|(m, b)| (m, b.to_owned()))
+            .chain(extra);
+        for (m, base) in all {
+            for asked in 0..4u8 {
+                // a copy per ask: the original's kept values are none, the top Via, the CSeq, both
+                let m = OwnedMessage::parse_datagram(m.bytes().clone()).unwrap_or(m.clone());
+                let msg = m.as_message();
+                if asked & 1 != 0 {
+                    let _ = msg.top_via();
+                }
+                if asked & 2 != 0 {
+                    let _ = msg.cseq();
+                }
+                for name in names {
+                    let what = format!("{base} / {name:?} / asked {asked}");
+                    let mut e = msg.edit();
+                    e.pop_first(name);
+                    let edited = e.to_owned_message();
+                    total += 1;
+                    let Some(f) = m.without_first_value(name) else {
+                        continue;
+                    };
+                    own += 1;
+                    let edited = edited.unwrap_or_else(|err| panic!("{what}: {err}"));
+                    assert_eq!(parse_facts(&f), parse_facts(&edited), "{what}");
+                    assert_eq!(kept_facts(&f), kept_facts(&edited), "{what}");
+                    check_carried(&f, &what);
+                }
+            }
+        }
+        assert!(own > total / 4 && own < total, "{own} of {total}");
+        // the pops of a proxy take this path: one Route value, one of two, the top Via line
+        for (raw, name) in [
+            (
+                "REGISTER sip:x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK-1\r\nRoute: <sip:p.x;lr>\r\n",
+                HeaderName::Route,
+            ),
+            (
+                "REGISTER sip:x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK-1\r\nRoute: <sip:p.x;lr>, <sip:s.x;lr>\r\n",
+                HeaderName::Route,
+            ),
+            (
+                "SIP/2.0 401 Unauthorized\r\nVia: SIP/2.0/UDP p;branch=z9hG4bK-2\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK-1\r\n",
+                HeaderName::Via,
+            ),
+        ] {
+            let m = dgram(&format!("{raw}{tail}"));
+            assert!(m.without_first_value(name).is_some(), "{raw}");
+        }
+    }
+
+    /// `OwnedMessage::with_line_above` gives exactly what `push_front` and `to_owned_message`
+    /// give (bytes, index, kept values), and takes its own path for a UA's Via.
+    #[test]
+    fn a_line_pushed_without_an_edit_is_the_edits_message() {
+        let dgram = |s: &str| OwnedMessage::parse_datagram(Bytes::from(s.to_owned())).unwrap();
+        let tail = "From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 7 NOTIFY\r\n\
+                    Content-Length: 2\r\n\r\nok";
+        let mut msgs: Vec<(OwnedMessage, String)> = bases()
+            .into_iter()
+            .map(|(m, b)| (m, b.to_owned()))
+            .collect();
+        for (i, head) in [
+            "Via: SIP/2.0/UDP h;branch=z9hG4bK-1\r\n",
+            "X-A: 1\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK-1\r\nRoute: <sip:p;lr>\r\n",
+            "Route: <sip:p;lr>\r\nv: SIP/2.0/UDP h;branch=z9hG4bK-1, SIP/2.0/UDP g\r\n",
+            "",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            msgs.push((
+                dgram(&format!("NOTIFY sip:x SIP/2.0\r\n{head}{tail}")),
+                format!("notify {i}"),
+            ));
+            msgs.push((
+                dgram(&format!("SIP/2.0 200 OK\r\n{head}{tail}")),
+                format!("ok {i}"),
+            ));
+        }
+        let pushes: [(&str, &str); 14] = [
+            ("Via", "SIP/2.0/UDP 127.0.0.1:5064;branch=z9hG4bK-ua-1"),
+            ("v", "SIP/2.0/TCP u;branch=z9hG4bK-2"),
+            ("Via", "SIP/2.0/UDP bad host"),
+            ("Route", "<sip:s;lr>"),
+            ("rOUTE", "<sip:s;lr>"),
+            ("Record-Route", "<sip:rr;lr>"),
+            ("CSeq", "9 NOTIFY"),
+            ("X-New", "1"),
+            ("Subject", ""),
+            ("Subject", " lead"),
+            ("Subject", "trail\t"),
+            ("Subject", "a\r\n b"),
+            ("Content-Length", "2"),
+            ("Bad Name", "x"),
+        ];
+        let mut own = 0;
+        let mut total = 0;
+        for (m, base) in &msgs {
+            for asked in 0..4u8 {
+                let m = OwnedMessage::parse_datagram(m.bytes().clone()).unwrap_or(m.clone());
+                let msg = m.as_message();
+                if asked & 1 != 0 {
+                    let _ = msg.top_via();
+                }
+                if asked & 2 != 0 {
+                    let _ = msg.cseq();
+                }
+                for (name, value) in pushes {
+                    let what = format!("{base} / {name}: {value:?} / asked {asked}");
+                    let mut e = msg.edit();
+                    e.push_front(name, value);
+                    let edited = e.to_owned_message();
+                    total += 1;
+                    let Some(f) = m.with_line_above(name, value) else {
+                        continue;
+                    };
+                    own += 1;
+                    let edited = edited.unwrap_or_else(|err| panic!("{what}: {err}"));
+                    assert_eq!(parse_facts(&f), parse_facts(&edited), "{what}");
+                    assert_eq!(kept_facts(&f), kept_facts(&edited), "{what}");
+                    check_carried(&f, &what);
+                }
+            }
+        }
+        assert!(own > total / 4 && own < total, "{own} of {total}");
+        let m = dgram(&format!(
+            "NOTIFY sip:x SIP/2.0\r\nRoute: <sip:p;lr>\r\nMax-Forwards: 70\r\n{tail}"
+        ));
+        let f = m
+            .with_line_above("Via", "SIP/2.0/UDP 127.0.0.1:5064;branch=z9hG4bK-ua-1")
+            .expect("a UA's Via");
+        assert!(kept_facts(&f).0.is_some());
+    }
+
+    /// `OwnedMessage::keep_values_of`: a message takes the top Via and CSeq its twin parsed
+    /// only where its own lines hold the same values, and then answers as its own parse.
+    #[test]
+    fn a_message_keeps_the_values_of_a_twin_only_for_equal_lines() {
+        let dgram = |s: &str| OwnedMessage::parse_datagram(Bytes::from(s.to_owned())).unwrap();
+        // (the bases a default parse reads: each message is parsed afresh below)
+        let mut msgs: Vec<(OwnedMessage, String)> = bases()
+            .into_iter()
+            .filter(|(m, _)| OwnedMessage::parse_datagram(m.bytes().clone()).is_ok())
+            .map(|(m, b)| (m, b.to_owned()))
+            .collect();
+        let tail =
+            "From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: c\r\nContent-Length: 0\r\n\r\n";
+        for (i, (via, cseq)) in [
+            ("Via: SIP/2.0/UDP h;branch=z9hG4bK-1", "CSeq: 1 REGISTER"),
+            ("Via: SIP/2.0/UDP h;branch=z9hG4bK-1", "CSeq: 2 REGISTER"),
+            ("Via: SIP/2.0/UDP h;branch=z9hG4bK-2", "CSeq: 1 FOO"),
+            ("Via:  SIP/2.0/UDP h;branch=z9hG4bK-1", "CSeq:  1 REGISTER"),
+            (
+                "Via: SIP/2.0/UDP h;branch=z9hG4bK-1, SIP/2.0/UDP g",
+                "CSeq: 1 FOO",
+            ),
+            (
+                "Via:\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK-1",
+                "CSeq: x REGISTER",
+            ),
+            ("Via: SIP/2.0/UDP h;branch=", "CSeq: 1 REGISTER"),
+            ("X-A: 1", "CSeq: 1 REGISTER"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            // a request, its response (the lines copied further down) and a proxy's response
+            // (its own Via above the request's)
+            let req = format!("REGISTER sip:x SIP/2.0\r\n{via}\r\n{cseq}\r\n{tail}");
+            msgs.push((dgram(&req), format!("request {i}")));
+            let resp = format!("SIP/2.0 200 OK\r\nX-Pad: padding\r\n{via}\r\n{tail}{cseq}\r\n\r\n")
+                .replace("Content-Length: 0\r\n\r\n", "Content-Length: 0\r\n");
+            msgs.push((dgram(&resp), format!("response {i}")));
+            let upstream = format!(
+                "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP p;branch=z9hG4bK-9\r\n{via}\r\n{cseq}\r\n{tail}"
+            );
+            msgs.push((dgram(&upstream), format!("upstream {i}")));
+        }
+        let fresh = |m: &OwnedMessage| OwnedMessage::parse_datagram(m.bytes().clone()).unwrap();
+        let mut kept = [0usize; 2];
+        for (a, an) in &msgs {
+            for (b, bn) in &msgs {
+                for asked in 0..4u8 {
+                    let (a, b) = (fresh(a), fresh(b));
+                    let tb = b.as_message();
+                    if asked & 1 != 0 {
+                        let _ = tb.top_via();
+                    }
+                    if asked & 2 != 0 {
+                        let _ = tb.cseq();
+                    }
+                    a.keep_values_of(&b);
+                    let what = format!("{an} of {bn} / asked {asked}");
+                    let (via, cseq) = kept_facts(&a);
+                    // kept only what the twin had, and the asks answer as the parse does
+                    assert!(via.is_none() || asked & 1 != 0, "{what}");
+                    assert!(cseq.is_none() || asked & 2 != 0, "{what}");
+                    if OwnedMessage::parse(a.bytes().clone()).is_ok() {
+                        check_carried(&a, &what);
+                    }
+                    let p = fresh(&a);
+                    assert_eq!(a.as_message().top_via(), p.as_message().top_via(), "{what}");
+                    assert_eq!(a.as_message().cseq(), p.as_message().cseq(), "{what}");
+                    kept[0] += usize::from(via.is_some());
+                    kept[1] += usize::from(cseq.is_some());
+                }
+            }
+        }
+        assert!(kept[0] > 0 && kept[1] > 0, "{kept:?}");
+        // the two cases it is for: a response built from its request, and a proxy's response
+        // with its own Via popped, each given the request's parses
+        let req = dgram(&format!(
+            "REGISTER sip:x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK-1;rport\r\nCSeq: 7 REGISTER\r\n{tail}"
+        ));
+        let _ = (req.as_message().top_via(), req.as_message().cseq());
+        let resp = crate::ResponseBuilder::from_request(&req.as_message(), 401)
+            .build()
+            .unwrap();
+        resp.keep_values_of(&req);
+        assert!(matches!(kept_facts(&resp), (Some(_), Some(_))));
+        let up = dgram(&format!(
+            "SIP/2.0 401 Unauthorized\r\nVia: SIP/2.0/UDP p;branch=z9hG4bK-9\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK-1;rport\r\nCSeq: 7 REGISTER\r\n{tail}"
+        ));
+        let popped = up.without_first_value(HeaderName::Via).unwrap();
+        popped.keep_values_of(&req);
+        assert!(matches!(kept_facts(&popped), (Some(_), Some(_))));
+        check_carried(&popped, "popped");
+        // a twin with another value gives nothing
+        let other = dgram(&format!(
+            "REGISTER sip:x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK-2;rport\r\nCSeq: 8 REGISTER\r\n{tail}"
+        ));
+        let _ = (other.as_message().top_via(), other.as_message().cseq());
+        let resp = crate::ResponseBuilder::from_request(&req.as_message(), 401)
+            .build()
+            .unwrap();
+        resp.keep_values_of(&other);
+        assert_eq!(kept_facts(&resp), (None, None));
+    }
+
     #[test]
     fn max_forwards_is_written_in_decimal_and_borrowed_below_100() {
         for n in 0..=u8::MAX {

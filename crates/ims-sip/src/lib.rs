@@ -90,7 +90,9 @@ pub use name::HeaderName;
 pub use params::{Param, ParamIter, Params};
 pub use scan::unquote;
 pub use uri::{pct_decode, AbsoluteUri, Host, SipUri, TelUri, Uri};
-pub use validate::{validate, validate_policy, Rejection, Role, ValidationConfig};
+pub use validate::{
+    validate, validate_policy, validate_policy_uri, validate_uri, Rejection, Role, ValidationConfig,
+};
 
 #[cfg(feature = "tokio")]
 pub use codec::SipCodec;

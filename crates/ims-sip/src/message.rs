@@ -374,6 +374,52 @@ impl Parsed {
     }
 }
 
+impl Parsed {
+    /// [`Parsed::carried`] for a message that is `orig` with bytes cut from line `k` on
+    /// (`cut` of them: the whole line, or the front of its value), line `k` being neither a
+    /// Via nor a CSeq line: the top Via and CSeq lines are `orig`'s, moved back by `cut` when
+    /// they come after line `k`; what `carried` keeps for them, without the line pieces.
+    fn carried_around(orig: &Index, k: usize, cut: usize) -> Parsed {
+        let old = orig.parsed.0.get();
+        let by = |j: usize| if j > k { -(cut as i64) } else { 0 };
+        let values = Values::default();
+        let mut any = false;
+        match top_line(&orig.headers, HeaderName::CSeq, false) {
+            None => {
+                let _ = values.cseq.set(Kept::Absent);
+                any = true;
+            }
+            Some(j) => {
+                if let Some(Kept::Value(c)) = old.and_then(|o| o.cseq.get()) {
+                    if let Some(c) = c.shifted(by(j)) {
+                        let _ = values.cseq.set(Kept::Value(c));
+                        any = true;
+                    }
+                }
+            }
+        }
+        match top_line(&orig.headers, HeaderName::Via, true) {
+            None => {
+                let _ = values.top_via.set(Kept::Absent);
+                any = true;
+            }
+            Some(j) => {
+                if let Some(Kept::Value(v)) = old.and_then(|o| o.top_via.get()) {
+                    if let Some(v) = v.shifted(by(j)) {
+                        let _ = values.top_via.set(Kept::Value(v));
+                        any = true;
+                    }
+                }
+            }
+        }
+        if any {
+            Parsed(OnceLock::from(Arc::new(values)))
+        } else {
+            Parsed(OnceLock::new())
+        }
+    }
+}
+
 /// The top Via of a message whose top Via line `h` was written, as [`Message::top_via`] keeps
 /// it: the first element of the value parsed (`None`, left to the first ask, on an error).
 fn written_top_via(buf: &[u8], h: &HIdx) -> Option<Kept<ViaSpans>> {
@@ -1964,6 +2010,341 @@ impl OwnedMessage {
             }
             n.headers.push(o);
         }
+        Some(OwnedMessage {
+            buf: Bytes::from(out),
+            idx: Arc::new(n),
+        })
+    }
+}
+
+/// The buffer offset of the value of the line a typed ask of `name` reads in `h` (the first
+/// line of that name; for a list header the first with a non-empty value), and that value's
+/// bytes in `buf`.
+fn top_value<'b>(
+    h: &HeaderList,
+    buf: &'b [u8],
+    name: HeaderName,
+    list: bool,
+) -> Option<(usize, &'b [u8])> {
+    let l = h.get(top_line(h, name, list)?)?;
+    Some((l.value_start(), buf.get(l.value_start()..l.value_end())?))
+}
+
+impl Index {
+    /// Keeps with this index (of the bytes `buf`) the top Via and CSeq that `twin` (of the bytes
+    /// `twin_buf`) has kept as values, each where the line an ask reads holds here exactly the
+    /// value it holds there and nothing is kept here yet: the same text parses to the same
+    /// value, at offsets moved by the distance between the two lines.
+    fn keep_values_of(&self, buf: &[u8], twin: &Index, twin_buf: &[u8]) {
+        let Some(theirs) = twin.parsed.0.get() else {
+            return;
+        };
+        let by = |name: HeaderName, list: bool| -> Option<i64> {
+            let (a, x) = top_value(&self.headers, buf, name, list)?;
+            let (b, y) = top_value(&twin.headers, twin_buf, name, list)?;
+            (x == y).then(|| a as i64 - b as i64)
+        };
+        if let Some(Kept::Value(v)) = theirs.top_via.get() {
+            let mine = self.parsed.0.get();
+            if mine.is_none_or(|m| m.top_via.get().is_none()) {
+                if let Some(v) = by(HeaderName::Via, true).and_then(|d| v.shifted(d)) {
+                    let _ = self.parsed.values().top_via.set(Kept::Value(v));
+                }
+            }
+        }
+        if let Some(Kept::Value(c)) = theirs.cseq.get() {
+            let mine = self.parsed.0.get();
+            if mine.is_none_or(|m| m.cseq.get().is_none()) {
+                if let Some(c) = by(HeaderName::CSeq, false).and_then(|d| c.shifted(d)) {
+                    let _ = self.parsed.values().cseq.set(Kept::Value(c));
+                }
+            }
+        }
+    }
+}
+
+impl OwnedMessage {
+    /// Keeps with this message the top Via and CSeq `twin` has kept (parsed on an ask), each
+    /// where this message's line holds byte for byte the value of `twin`'s line and this
+    /// message has not kept its own yet: a response copies the Via and CSeq lines of its
+    /// request (RFC 3261 §8.2.6.2), and a proxy's response, once its own Via is popped
+    /// (§16.7 step 3), has on top the Via of the request the proxy received. A later ask of this
+    /// message then reads them from offsets instead of parsing them; what it answers is the
+    /// same (the same text parses to the same value).
+    pub fn keep_values_of(&self, twin: &OwnedMessage) {
+        self.idx.keep_values_of(&self.buf, &twin.idx, &twin.buf);
+    }
+}
+
+impl OwnedMessage {
+    /// The message with the line `name: value` inserted above the first line of that header
+    /// (at the top when there is none, or for an extension name), indexed by copying this
+    /// message's index: exactly what `Edit::push_front(name, value)` then
+    /// [`crate::Edit::to_owned_message`] give (the same bytes, index and kept top Via and
+    /// CSeq). A user agent puts its Via on every request it sends (RFC 3261 §8.1.1.7).
+    ///
+    /// `None` when that is not certain (an edit then does it): a name that is not a token or is
+    /// Content-Length, a value with a CR or LF or a blank at an end, a bare-LF or Content-Length
+    /// fault in this message, bytes around the header lines other than CRLFs, a default limit.
+    pub fn with_line_above(&self, name: &str, value: &str) -> Option<OwnedMessage> {
+        let idx = &*self.idx;
+        let buf = &self.buf[..];
+        let body_len = (idx.body_end - idx.body_start) as usize;
+        let lim = Limits::default();
+        let ws = |c: &u8| matches!(c, b' ' | b'\t');
+        let nb = name.as_bytes();
+        let vb = value.as_bytes();
+        if !crate::scan::is_token(nb)
+            || memchr::memchr2(b'\r', b'\n', vb).is_some()
+            || vb.first().is_some_and(ws)
+            || vb.last().is_some_and(ws)
+            || idx.bare_lf
+            || idx.cl_conflict
+            || idx.content_length != Some(body_len as u32)
+            || buf.len() != idx.body_end as usize
+            || body_len > lim.max_body_size
+        {
+            return None;
+        }
+        let known = HeaderName::from_token(nb);
+        if known == HeaderName::ContentLength {
+            return None;
+        }
+        let sl_end = idx.start_line_end as usize;
+        if buf.get(sl_end..sl_end + 2) != Some(b"\r\n") {
+            return None;
+        }
+        if let StartIdx::Request { uri: (a, b), .. } = idx.start {
+            if (b - a) as usize > lim.max_uri_len {
+                return None;
+            }
+        }
+        // the lines follow each other from the start line to the empty line; the new one goes
+        // above line `k`
+        let mut pos = sl_end + 2;
+        let mut k = None;
+        let mut cl_lines = 0;
+        for (i, h) in idx.headers.iter().enumerate() {
+            if h.start() != pos {
+                return None;
+            }
+            pos = h.end();
+            if k.is_none() && known != HeaderName::Other && h.name == known {
+                k = Some(i);
+            }
+            if h.name == HeaderName::ContentLength {
+                cl_lines += 1;
+            }
+        }
+        if cl_lines == 0
+            || buf.get(pos..pos + 2) != Some(b"\r\n")
+            || idx.body_start as usize != pos + 2
+        {
+            return None;
+        }
+        let k = k.unwrap_or(0);
+        let at = idx.headers.get(k).map_or(pos, |h| h.start());
+        let add = nb.len() + 2 + vb.len() + 2;
+        let new_len = buf.len() + add;
+        let max_line = lim.max_header_len.min(u16::MAX as usize);
+        if new_len > lim.max_message_size
+            || new_len > u32::MAX as usize
+            || idx.headers.len() + 1 > lim.max_headers
+            || add > max_line
+        {
+            return None;
+        }
+        let mut out = Vec::with_capacity(new_len);
+        out.extend_from_slice(&buf[..at]);
+        out.extend_from_slice(nb);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(vb);
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&buf[at..]);
+        let mut n = Index::empty();
+        let mut lines: SmallVec<[(u32, LinePiece); 32]> = SmallVec::new();
+        let new_line = HIdx {
+            start: at as u32,
+            end: (at + add) as u32,
+            name_len: nb.len() as u16,
+            value_off: (nb.len() + 2) as u16,
+            value_back: 2,
+            name: known,
+        };
+        for (i, o) in idx.headers.iter().enumerate() {
+            let mut o = *o;
+            if i == k {
+                lines.push((
+                    new_line.start,
+                    LinePiece::Written {
+                        name_len: nb.len() as u32,
+                        value_len: vb.len() as u32,
+                    },
+                ));
+                n.headers.push(new_line);
+            }
+            if i >= k {
+                o.start += add as u32;
+                o.end += add as u32;
+            }
+            if o.end() - o.start() > max_line {
+                return None;
+            }
+            lines.push((o.start, LinePiece::Copied(i as u32)));
+            n.headers.push(o);
+        }
+        n.start = idx.start;
+        n.start_line_end = idx.start_line_end;
+        n.body_start = idx.body_start + add as u32;
+        n.body_end = new_len as u32;
+        n.content_length = idx.content_length;
+        n.parsed = Parsed::carried(idx, &n, &lines, &out);
+        Some(OwnedMessage {
+            buf: Bytes::from(out),
+            idx: Arc::new(n),
+        })
+    }
+}
+
+impl OwnedMessage {
+    /// The message with the first value of its first `name` line removed (the whole line when
+    /// that value is its only one), indexed by copying this message's index instead of
+    /// rendering and indexing again: exactly the message `Edit::pop_first(name)` then
+    /// [`crate::Edit::to_owned_message`] give (the same bytes, index and kept top Via and
+    /// CSeq). A proxy pops its own Route (RFC 3261 §16.4) and its own Via (§16.7 step 3) from
+    /// every message it forwards.
+    ///
+    /// `None` when that is not certain, or for `Content-Length` and extension names (an edit
+    /// then does it): no such line, an empty or folded value, a line separator other than
+    /// `": "` or blanks after the value of a line that keeps values, a bare-LF or Content-Length
+    /// fault in this message, bytes around the header lines other than CRLFs, a default limit.
+    pub fn without_first_value(&self, name: HeaderName) -> Option<OwnedMessage> {
+        let idx = &*self.idx;
+        let buf = &self.buf[..];
+        let body_len = (idx.body_end - idx.body_start) as usize;
+        let lim = Limits::default();
+        if matches!(name, HeaderName::ContentLength | HeaderName::Other)
+            || idx.bare_lf
+            || idx.cl_conflict
+            || idx.content_length != Some(body_len as u32)
+            || buf.len() != idx.body_end as usize
+            || body_len > lim.max_body_size
+        {
+            return None;
+        }
+        // the start line, the header lines and the empty line follow each other with nothing
+        // else between them: what an edit writes around the lines it copies
+        let sl_end = idx.start_line_end as usize;
+        if buf.get(sl_end..sl_end + 2) != Some(b"\r\n") {
+            return None;
+        }
+        if let StartIdx::Request { uri: (a, b), .. } = idx.start {
+            if (b - a) as usize > lim.max_uri_len {
+                return None;
+            }
+        }
+        let mut pos = sl_end + 2;
+        let mut k = None;
+        let mut cl_lines = 0;
+        for (i, h) in idx.headers.iter().enumerate() {
+            if h.start() != pos {
+                return None;
+            }
+            pos = h.end();
+            if k.is_none() && h.name == name {
+                k = Some(i);
+            }
+            if h.name == HeaderName::ContentLength {
+                cl_lines += 1;
+            }
+        }
+        if cl_lines == 0
+            || buf.get(pos..pos + 2) != Some(b"\r\n")
+            || idx.body_start as usize != pos + 2
+        {
+            return None;
+        }
+        let k = k?;
+        let h = idx.headers[k];
+        let value = std::str::from_utf8(buf.get(h.value_start()..h.value_end())?).ok()?;
+        if value.is_empty() || memchr::memchr2(b'\r', b'\n', value.as_bytes()).is_some() {
+            return None;
+        }
+        let mut parts = CommaSplit::new(value);
+        parts.next()?;
+        // the bytes that go: the whole line, or the value up to the second element
+        let (cut_start, cut_end, kept_line) = match parts.next() {
+            None => (h.start(), h.end(), false),
+            Some((rest_at, _)) => {
+                // the line an edit writes: the name as written, `": "`, the rest, CRLF
+                let name_bytes = &buf[h.start()..h.name_end()];
+                if h.value_off as usize != h.name_len as usize + 2
+                    || buf.get(h.name_end()..h.name_end() + 2) != Some(b": ")
+                    || h.value_back != 2
+                    || rest_at == 0
+                    || !crate::scan::is_token(name_bytes)
+                    || HeaderName::from_token(name_bytes) != h.name
+                    || value.as_bytes()[value.len() - 1].is_ascii_whitespace()
+                {
+                    return None;
+                }
+                (h.value_start(), h.value_start() + rest_at, true)
+            }
+        };
+        let cut = cut_end - cut_start;
+        let new_len = buf.len() - cut;
+        let count = idx.headers.len() - usize::from(!kept_line);
+        let max_line = lim.max_header_len.min(u16::MAX as usize);
+        if new_len > lim.max_message_size || count > lim.max_headers {
+            return None;
+        }
+        let mut out = Vec::with_capacity(new_len);
+        out.extend_from_slice(&buf[..cut_start]);
+        out.extend_from_slice(&buf[cut_end..]);
+        let mut n = Index::empty();
+        // the line pieces `Parsed::carried` reads, needed only when a Via or CSeq line changes
+        let pieces = matches!(name, HeaderName::Via | HeaderName::CSeq);
+        let mut lines: SmallVec<[(u32, LinePiece); 32]> = SmallVec::new();
+        for (i, o) in idx.headers.iter().enumerate() {
+            let mut o = *o;
+            if i == k {
+                if !kept_line {
+                    continue;
+                }
+                o.end -= cut as u32;
+                if pieces {
+                    lines.push((
+                        o.start,
+                        LinePiece::Written {
+                            name_len: u32::from(o.name_len),
+                            value_len: (o.value_end() - o.value_start()) as u32,
+                        },
+                    ));
+                }
+            } else {
+                if i > k {
+                    o.start -= cut as u32;
+                    o.end -= cut as u32;
+                }
+                if pieces {
+                    lines.push((o.start, LinePiece::Copied(i as u32)));
+                }
+            }
+            if o.end() - o.start() > max_line {
+                return None;
+            }
+            n.headers.push(o);
+        }
+        n.start = idx.start;
+        n.start_line_end = idx.start_line_end;
+        n.body_start = idx.body_start - cut as u32;
+        n.body_end = new_len as u32;
+        n.content_length = idx.content_length;
+        n.parsed = if pieces {
+            Parsed::carried(idx, &n, &lines, &out)
+        } else {
+            Parsed::carried_around(idx, k, cut)
+        };
         Some(OwnedMessage {
             buf: Bytes::from(out),
             idx: Arc::new(n),

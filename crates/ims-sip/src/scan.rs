@@ -288,10 +288,7 @@ impl<'a> Cursor<'a> {
             };
             // qdtext = LWS / %x21 / %x23-5B / %x5D-7E / UTF8-NONASCII: no other control bytes
             let run = &b[self.pos..self.pos + q];
-            if let Some(bad) = run
-                .iter()
-                .position(|&c| (c < 0x20 && !matches!(c, b'\t' | b'\r' | b'\n')) || c == 0x7f)
-            {
+            if let Some(bad) = bad_qdtext(run) {
                 return Err(ParseError::syntax("qdtext", self.pos + bad));
             }
             self.pos += q;
@@ -306,6 +303,33 @@ impl<'a> Cursor<'a> {
             }
         }
     }
+}
+
+/// A byte qdtext refuses: a control byte other than HT, CR and LF, or DEL.
+#[inline]
+fn not_qdtext(c: u8) -> bool {
+    (c < 0x20 && !matches!(c, b'\t' | b'\r' | b'\n')) || c == 0x7f
+}
+
+/// The offset of the first byte of `run` that qdtext refuses ([`not_qdtext`]). Eight bytes at a
+/// time while none is below 0x20 or DEL (the usual quoted string: a nonce, a URI, a name), then
+/// byte by byte from the word that has one.
+fn bad_qdtext(run: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while let Some(w) = run.get(i..i + 8) {
+        let x = u64::from_le_bytes(w.try_into().expect("a slice of 8 bytes"));
+        // a byte below 0x20 sets its high bit in `below`; a DEL is a zero byte of `x ^ DEL`
+        let below = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        let d = x ^ (ONES * 0x7f);
+        let del = d.wrapping_sub(ONES) & !d & HIGH;
+        if below | del != 0 {
+            break;
+        }
+        i += 8;
+    }
+    run[i..].iter().position(|&c| not_qdtext(c)).map(|p| i + p)
 }
 
 /// Removes the surrounding quotes of a quoted-string and resolves its quoted-pairs.
@@ -434,6 +458,38 @@ pub(crate) fn parse_u32(s: &str, what: &'static str) -> Result<u32, ParseError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The word-at-a-time scan finds the byte the byte-by-byte one finds, on any bytes.
+        #[test]
+        fn qdtext_faults_are_found_as_byte_by_byte(
+            run in proptest::collection::vec(proptest::prop_oneof![
+                0x20u8..0x7f, 0u8..0x20, proptest::strategy::Just(0x7fu8), 0x80u8..=0xff,
+            ], 0..40),
+            clean in proptest::collection::vec(0x20u8..0x7f, 0..40),
+        ) {
+            let naive = |r: &[u8]| r.iter().position(|&c| not_qdtext(c));
+            proptest::prop_assert_eq!(bad_qdtext(&run), naive(&run));
+            // a long clean run with the odd bytes after it
+            let mut v = clean.clone();
+            v.extend_from_slice(&run);
+            proptest::prop_assert_eq!(bad_qdtext(&v), naive(&v));
+        }
+    }
+
+    #[test]
+    fn qdtext_faults_at_every_offset_are_found() {
+        for len in 0..24 {
+            for at in 0..len {
+                for c in [0u8, 0x1f, 0x7f, b'\t', b'\r', b'\n', 0x80, 0xff, b' ', b'~'] {
+                    let mut v = vec![b'a'; len];
+                    v[at] = c;
+                    let want = v.iter().position(|&c| not_qdtext(c));
+                    assert_eq!(bad_qdtext(&v), want, "{len} {at} {c:#x}");
+                }
+            }
+        }
+    }
 
     fn split(s: &str) -> Vec<&str> {
         CommaSplit::new(s).map(|(_, e)| e).collect()

@@ -248,6 +248,16 @@ fn check_ctl(m: &Message<'_>) -> Result<(), Rejection> {
 /// assert_eq!(r.status, 400);
 /// ```
 pub fn validate(m: &Message<'_>, cfg: &ValidationConfig) -> Result<(), Rejection> {
+    validate_uri(m, cfg).map(|_| ())
+}
+
+/// [`validate`], handing back the Request-URI it parsed for its checks when it accepts a
+/// request (`None` for a response): a proxy that goes on to look at the Request-URI (RFC 3261
+/// §16.4) does not parse it again. The answer is [`validate`]'s in every case.
+pub fn validate_uri<'a>(
+    m: &Message<'a>,
+    cfg: &ValidationConfig,
+) -> Result<Option<crate::Uri<'a>>, Rejection> {
     check_size(m, cfg)?;
     check_syntax(m)?;
     check_policy(m, cfg)
@@ -272,6 +282,16 @@ pub fn validate(m: &Message<'_>, cfg: &ValidationConfig) -> Result<(), Rejection
 /// assert_eq!(ims_sip::validate_policy(&msg, &cfg).unwrap_err().status, 483);
 /// ```
 pub fn validate_policy(m: &Message<'_>, cfg: &ValidationConfig) -> Result<(), Rejection> {
+    validate_policy_uri(m, cfg).map(|_| ())
+}
+
+/// [`validate_policy`], handing back the Request-URI it parsed when it accepts a request
+/// (`None` for a response), as [`validate_uri`] does. The answer is [`validate_policy`]'s in
+/// every case.
+pub fn validate_policy_uri<'a>(
+    m: &Message<'a>,
+    cfg: &ValidationConfig,
+) -> Result<Option<crate::Uri<'a>>, Rejection> {
     check_size(m, cfg)?;
     check_policy(m, cfg)
 }
@@ -377,9 +397,12 @@ fn check_syntax(m: &Message<'_>) -> Result<(), Rejection> {
 }
 
 /// The configuration-dependent part of [`validate`], in its order.
-fn check_policy(m: &Message<'_>, cfg: &ValidationConfig) -> Result<(), Rejection> {
+fn check_policy<'a>(
+    m: &Message<'a>,
+    cfg: &ValidationConfig,
+) -> Result<Option<crate::Uri<'a>>, Rejection> {
     let Some(method) = m.method() else {
-        return Ok(());
+        return Ok(None);
     };
     let Some(cseq) = m.cseq().map_err(Rejection::bad)? else {
         return Err(Rejection::new(400, "Missing CSeq header"));
@@ -496,7 +519,7 @@ fn check_policy(m: &Message<'_>, cfg: &ValidationConfig) -> Result<(), Rejection
             }
         }
     }
-    Ok(())
+    Ok(Some(ruri))
 }
 
 fn unsupported(m: &Message<'_>, name: HeaderName, cfg: &ValidationConfig) -> Vec<String> {
@@ -591,6 +614,56 @@ mod tests {
             assert_eq!(full, want, "{}", String::from_utf8_lossy(&raw));
             assert_eq!(policy, want, "{}", String::from_utf8_lossy(&raw));
         }
+    }
+
+    /// `validate_uri` / `validate_policy_uri` answer as `validate` / `validate_policy` and hand
+    /// back the Request-URI `Message::request_uri` gives (none for a response).
+    #[test]
+    fn the_checks_hand_back_the_request_uri_they_parsed() {
+        let proxy = ValidationConfig {
+            role: Role::Proxy,
+            ..Default::default()
+        };
+        let mut raws = vec![
+            msg("sip:example.com", "", "1 REGISTER"),
+            msg("sip:u@example.com:5070;lr;transport=tcp", "", "1 REGISTER"),
+            msg("tel:+15551234", "", "1 REGISTER"),
+            msg("sips:[::1]:5061", "", "1 REGISTER"),
+            msg("sip:example.com", "Max-Forwards: 0\r\n", "1 REGISTER"),
+            msg("mailto:u@example.com", "", "1 REGISTER"),
+            msg("sip:example.com?subject=x", "", "1 REGISTER"),
+            msg("sip:example.com", "", "1 INVITE"),
+            msg("sip:example.com", "Call-ID: c2\r\n", "1 REGISTER"),
+        ];
+        raws.push(
+            b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n\
+To: <sip:u@example.com>\r\nFrom: <sip:u@example.com>;tag=1\r\nCall-ID: c1\r\n\
+CSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n"
+                .to_vec(),
+        );
+        let mut oks = 0;
+        for raw in &raws {
+            let m = crate::parse_datagram(raw).unwrap();
+            for cfg in [&proxy, &ValidationConfig::default()] {
+                let what = String::from_utf8_lossy(raw);
+                let (a, b) = (validate_uri(&m, cfg), validate(&m, cfg));
+                match (&a, &b) {
+                    (Ok(u), Ok(())) => {
+                        assert_eq!(*u, m.request_uri(), "{what}");
+                        oks += usize::from(u.is_some());
+                    }
+                    (Err(x), Err(y)) => assert_eq!((x.status, &x.text), (y.status, &y.text)),
+                    _ => panic!("{what}: {a:?} / {b:?}"),
+                }
+                let (a, b) = (validate_policy_uri(&m, cfg), validate_policy(&m, cfg));
+                match (&a, &b) {
+                    (Ok(u), Ok(())) => assert_eq!(*u, m.request_uri(), "{what}"),
+                    (Err(x), Err(y)) => assert_eq!((x.status, &x.text), (y.status, &y.text)),
+                    _ => panic!("{what}: {a:?} / {b:?}"),
+                }
+            }
+        }
+        assert!(oks >= 4, "{oks}");
     }
 
     #[test]

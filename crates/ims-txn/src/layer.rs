@@ -480,6 +480,12 @@ impl TransactionLayer {
         txn: TxnId,
         msg: OwnedMessage,
     ) -> Result<(), TxnError> {
+        // a response copies its request's Via and CSeq lines (RFC 3261 §8.2.6.2, §16.7): it
+        // keeps the request's parses of them, so its receiver (in this process, often) matches
+        // it to its client transaction without parsing them again
+        if let Some(req) = self.txns.get(&txn).and_then(|t| t.request.as_ref()) {
+            msg.keep_values_of(req);
+        }
         self.remember_sent(&msg);
         let r = self
             .with_txn(now, txn, |t, cx| t.send_response(cx, msg))

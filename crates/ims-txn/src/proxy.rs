@@ -17,8 +17,8 @@ use crate::{Remote, TxnError};
 use bytes::Bytes;
 use ims_sip::headers::{NameAddrHeader, Route, TypedHeader, Via};
 use ims_sip::{
-    validate, validate_policy, HeaderName, Message, Method, OwnedMessage, ResponseBuilder, Role,
-    ValidationConfig,
+    validate_policy_uri, validate_uri, HeaderName, Message, Method, OwnedMessage, ResponseBuilder,
+    Role, ValidationConfig,
 };
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -1076,10 +1076,17 @@ impl Proxy {
 
     /// §16.7 step 3 and 8: our Via off, then out on the server transaction.
     fn send_upstream(&mut self, now: Instant, server: TxnId, msg: &OwnedMessage) {
-        let m = msg.as_message();
-        let mut e = m.edit();
-        e.pop_via();
-        if let Ok(r) = e.to_owned_message() {
+        // the message a `pop_via` edit gives, indexed without rendering when that is certain
+        let popped = msg
+            .without_first_value(HeaderName::Via)
+            .map(Ok)
+            .unwrap_or_else(|| {
+                let m = msg.as_message();
+                let mut e = m.edit();
+                e.pop_via();
+                e.to_owned_message()
+            });
+        if let Ok(r) = popped {
             let r = match &self.response_filter {
                 Some(f) => (f.0)(&r.as_message()).unwrap_or(r),
                 None => r,
@@ -1180,19 +1187,24 @@ fn preprocess(
     orig: Option<&OwnedMessage>,
     checked: bool,
 ) -> Result<(OwnedMessage, Option<String>), Refusal> {
+    // the checks hand back the Request-URI they parsed (it is looked at again below)
     let verdict = if checked {
-        validate_policy(m, &cfg.validation)
+        validate_policy_uri(m, &cfg.validation)
     } else {
-        validate(m, &cfg.validation)
+        validate_uri(m, &cfg.validation)
     };
-    if let Err(rej) = verdict {
-        let mut extra = Vec::new();
-        if !rej.unsupported.is_empty() {
-            extra.push(("Unsupported", rej.unsupported.join(", ")));
+    let ruri = match verdict {
+        Ok(u) => u,
+        Err(rej) => {
+            let mut extra = Vec::new();
+            if !rej.unsupported.is_empty() {
+                extra.push(("Unsupported", rej.unsupported.join(", ")));
+            }
+            return Err((rej.status, extra));
         }
-        return Err((rej.status, extra));
-    }
-    if m.max_forwards().ok().flatten() == Some(0) {
+    };
+    // a proxy's checks refused a Max-Forwards of 0 already (and one that does not parse)
+    if cfg.validation.role != Role::Proxy && m.max_forwards().ok().flatten() == Some(0) {
         return Err((483, Vec::new()));
     }
     // §16.3 step 4: a Via of ours whose branch carries this request's loop hash is a loop;
@@ -1213,11 +1225,12 @@ fn preprocess(
             return Err((482, Vec::new()));
         }
     }
-    let mut e = m.edit();
-    let mut changed = false;
     // §16.4: a Request-URI that is ours came from a strict router: the real one is the last
     // Route value
-    let strict_routed = m.request_uri_str().is_some_and(|u| is_local_uri(cfg, u));
+    let strict_routed = match &ruri {
+        Some(u) => is_local(cfg, u),
+        None => m.request_uri_str().is_some_and(|u| is_local_uri(cfg, u)),
+    };
     let routes: Vec<String> = if strict_routed {
         m.get_all::<Route<'_>>()
             .filter_map(Result::ok)
@@ -1226,7 +1239,10 @@ fn preprocess(
     } else {
         Vec::new()
     };
+    // the edit is made (and its message rendered) only for a strict-routed request
+    let mut rerouted = None;
     if strict_routed && !routes.is_empty() {
+        let mut e = m.edit();
         let last = routes.last().cloned().unwrap_or_default();
         let uri = NameAddrHeader::parse(&last)
             .map(|n| n.uri().as_str().to_owned())
@@ -1236,8 +1252,9 @@ fn preprocess(
         for r in &routes[..routes.len() - 1] {
             e.push_back("Route", r.clone());
         }
-        changed = true;
+        rerouted = Some(e);
     }
+    let changed = rerouted.is_some();
     // the top Route of the received request when it names us (ProxyEvent::Request's
     // `popped_route`), parsed once
     let m_top = m.get::<Route<'_>>().ok().flatten();
@@ -1247,7 +1264,7 @@ fn preprocess(
         r.write_to(&mut s);
         s
     });
-    let owned = if changed {
+    let owned = if let Some(e) = &rerouted {
         e.to_owned_message().map_err(|_| (400, Vec::new()))?
     } else if let Some(o) = orig {
         o.clone()
@@ -1265,9 +1282,16 @@ fn preprocess(
         m_top_is_us.is_some()
     };
     if top_is_us {
-        let mut e = om.edit();
-        e.pop_route();
-        return Ok((e.to_owned_message().map_err(|_| (400, Vec::new()))?, popped));
+        // the message a `pop_route` edit gives, indexed without rendering when that is certain
+        let without = match owned.without_first_value(HeaderName::Route) {
+            Some(w) => w,
+            None => {
+                let mut e = om.edit();
+                e.pop_route();
+                e.to_owned_message().map_err(|_| (400, Vec::new()))?
+            }
+        };
+        return Ok((without, popped));
     }
     Ok((owned, popped))
 }
@@ -1290,13 +1314,16 @@ fn is_local(cfg: &ProxyConfig, u: &ims_sip::Uri<'_>) -> bool {
             .and_then(|(_, p)| p.parse::<u16>().ok())
             .unwrap_or(5060)
     };
-    let our_port = port_of(&cfg.sent_by);
-    let tls_port = cfg.tls_sent_by.as_deref().map(port_of);
+    // (our ports read only when a host matches)
+    let our_port = || port_of(&cfg.sent_by);
     cfg.local_hosts.iter().any(|h| match h.rsplit_once(':') {
         Some((a, b)) if !a.contains(':') || a.ends_with(']') => {
-            host_text_is(&host, a) && b.parse::<u16>().unwrap_or(our_port) == port
+            host_text_is(&host, a) && b.parse::<u16>().unwrap_or_else(|_| our_port()) == port
         }
-        _ => host_text_is(&host, h) && (port == our_port || Some(port) == tls_port),
+        _ => {
+            host_text_is(&host, h)
+                && (port == our_port() || Some(port) == cfg.tls_sent_by.as_deref().map(port_of))
+        }
     })
 }
 
@@ -1306,13 +1333,29 @@ fn host_text_is(host: &ims_sip::Host<'_>, text: &str) -> bool {
     match host {
         ims_sip::Host::Domain(d) => d.eq_ignore_ascii_case(text),
         ims_sip::Host::Ipv4(a) => {
-            // the dotted quad Display writes: each octet's decimal digits, compared in place
-            let mut parts = text.split('.');
-            a.octets().into_iter().all(|o| {
-                parts
-                    .next()
-                    .is_some_and(|p| p.as_bytes() == ims_sip::decimal(&mut [0; 20], o.into()))
-            }) && parts.next().is_none()
+            // the dotted quad Display writes, written on the stack and compared whole
+            let mut quad = [0u8; 15];
+            let mut n = 0;
+            for (i, o) in a.octets().into_iter().enumerate() {
+                if i > 0 {
+                    quad[n] = b'.';
+                    n += 1;
+                }
+                for d in [o / 100, o / 10 % 10, o % 10]
+                    .into_iter()
+                    .skip(if o >= 100 {
+                        0
+                    } else if o >= 10 {
+                        1
+                    } else {
+                        2
+                    })
+                {
+                    quad[n] = b'0' + d;
+                    n += 1;
+                }
+            }
+            text.as_bytes() == &quad[..n]
         }
         ims_sip::Host::Ipv6(s) => text
             .strip_prefix('[')
@@ -1439,6 +1482,25 @@ mod tests {
                     a.to_string() == t,
                     "{a} {t:?}"
                 );
+            }
+        }
+        // every digit count of every octet, against its own text and its neighbours'
+        let octets = [0u8, 1, 9, 10, 42, 99, 100, 109, 199, 200, 255];
+        for &x in &octets {
+            for &y in &octets {
+                let addrs = [
+                    std::net::Ipv4Addr::new(x, y, x, y),
+                    std::net::Ipv4Addr::new(y, x, 7, x),
+                ];
+                for a in addrs {
+                    for b in addrs {
+                        let t = b.to_string();
+                        let host = ims_sip::Host::Ipv4(a);
+                        assert_eq!(host_text_is(&host, &t), a == b, "{a} {t}");
+                        assert!(!host_text_is(&host, &format!("{t}0")), "{a} {t}0");
+                        assert!(!host_text_is(&host, &t[..t.len() - 1]), "{a} {t}");
+                    }
+                }
             }
         }
     }

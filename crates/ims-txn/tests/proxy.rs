@@ -559,6 +559,26 @@ fn max_forwards_zero_is_483() {
     assert_eq!(l, ["SIP/2.0 483 Too Many Hops"]);
 }
 
+/// The 483 comes from the proxy's checks (role Proxy) or from its own look at Max-Forwards
+/// (another role): the same answer either way.
+#[test]
+fn max_forwards_zero_is_483_whatever_the_validation_role() {
+    for role in [ims_sip::Role::Proxy, ims_sip::Role::Uas] {
+        let mut cfg = World::default_proxy();
+        cfg.validation.role = role;
+        let mut w = World::new(cfg);
+        let l = answer_to(&mut w, raw_request(&[("Max-Forwards", "0")]));
+        assert_eq!(l, ["SIP/2.0 483 Too Many Hops"], "{role:?}");
+        let mut w = World::new({
+            let mut c = World::default_proxy();
+            c.validation.role = role;
+            c
+        });
+        let l = answer_to(&mut w, raw_request(&[("Max-Forwards", "1")]));
+        assert!(l.is_empty(), "{role:?}: {l:?}");
+    }
+}
+
 #[test]
 fn loop_is_482_but_spiral_passes() {
     let mut w = World::new(World::default_proxy());

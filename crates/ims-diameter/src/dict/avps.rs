@@ -4426,6 +4426,33 @@ pub const SMSF_NON_TGPP_ADDRESS: &AvpDef = &AvpDef {
     m: FlagRule::MustNot,
     enums: &[],
 };
+/// `SMSF-3GPP-SBI-Support-Indicator` (code 3346, vendor 10415): Enumerated.
+pub const SMSF_TGPP_SBI_SUPPORT_INDICATOR: &AvpDef = &AvpDef {
+    code: 3346,
+    vendor: 10415,
+    name: "SMSF-3GPP-SBI-Support-Indicator",
+    ty: AvpType::Enumerated,
+    m: FlagRule::MustNot,
+    enums: &[(0, "NOT_SUPPORT_SBI"), (1, "SUPPORT_SBI")],
+};
+/// `SMSF-Non-3GPP-SBI-Support-Indicator` (code 3347, vendor 10415): Enumerated.
+pub const SMSF_NON_TGPP_SBI_SUPPORT_INDICATOR: &AvpDef = &AvpDef {
+    code: 3347,
+    vendor: 10415,
+    name: "SMSF-Non-3GPP-SBI-Support-Indicator",
+    ty: AvpType::Enumerated,
+    m: FlagRule::MustNot,
+    enums: &[(0, "NOT_SUPPORT_SBI"), (1, "SUPPORT_SBI")],
+};
+/// `IP-SM-GW-SBI-Support-Indicator` (code 3348, vendor 10415): Enumerated.
+pub const IP_SM_GW_SBI_SUPPORT_INDICATOR: &AvpDef = &AvpDef {
+    code: 3348,
+    vendor: 10415,
+    name: "IP-SM-GW-SBI-Support-Indicator",
+    ty: AvpType::Enumerated,
+    m: FlagRule::MustNot,
+    enums: &[(0, "NOT_SUPPORT_SBI"), (1, "SUPPORT_SBI")],
+};
 /// `Reservation-Priority` (code 458, vendor 13019): Enumerated.
 pub const RESERVATION_PRIORITY: &AvpDef = &AvpDef {
     code: 458,
@@ -4454,7 +4481,7 @@ pub const RESERVATION_PRIORITY: &AvpDef = &AvpDef {
 };
 
 /// Every AVP of the dictionary, sorted by `(vendor, code)` for binary search.
-pub static ALL: [&AvpDef; 452] = [
+pub static ALL: [&AvpDef; 455] = [
     USER_NAME,
     FRAMED_IP_ADDRESS,
     CLASS,
@@ -4906,5 +4933,8 @@ pub static ALL: [&AvpDef; 452] = [
     SMSF_NON_TGPP_REALM,
     SMSF_TGPP_ADDRESS,
     SMSF_NON_TGPP_ADDRESS,
+    SMSF_TGPP_SBI_SUPPORT_INDICATOR,
+    SMSF_NON_TGPP_SBI_SUPPORT_INDICATOR,
+    IP_SM_GW_SBI_SUPPORT_INDICATOR,
     RESERVATION_PRIORITY,
 ];

@@ -509,6 +509,25 @@ mod tests {
             (3329, "Maximum-UE-Availability-Time", AvpType::Time, false),
             (3333, "SMS-GMSC-Alert-Event", AvpType::Unsigned32, false),
             (3344, "SMSF-3GPP-Address", AvpType::Grouped, false),
+            // Release 17 (TS 29.338 §5.3.3.37-39)
+            (
+                3346,
+                "SMSF-3GPP-SBI-Support-Indicator",
+                AvpType::Enumerated,
+                false,
+            ),
+            (
+                3347,
+                "SMSF-Non-3GPP-SBI-Support-Indicator",
+                AvpType::Enumerated,
+                false,
+            ),
+            (
+                3348,
+                "IP-SM-GW-SBI-Support-Indicator",
+                AvpType::Enumerated,
+                false,
+            ),
             (
                 3337,
                 "SMSF-Non-3GPP-SM-Delivery-Outcome",

@@ -517,10 +517,16 @@ impl UaCore {
         remote: Remote,
     ) -> Result<ClientTransaction, NetError> {
         let via = self.ua.new_via(remote.transport);
-        let m = msg.as_message();
-        let mut e = m.edit();
-        e.push_via(via);
-        let msg = e.to_owned_message()?;
+        // the message a `push_via` edit gives, indexed without rendering when that is certain
+        let msg = match msg.with_line_above("Via", &via) {
+            Some(m) => m,
+            None => {
+                let m = msg.as_message();
+                let mut e = m.edit();
+                e.push_via(via);
+                e.to_owned_message()?
+            }
+        };
         let txn = self.ua.send_request(t, msg, remote)?;
         Ok(self.waiter(txn))
     }
