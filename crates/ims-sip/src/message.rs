@@ -2076,6 +2076,59 @@ impl OwnedMessage {
     }
 }
 
+impl Index {
+    /// What the index-copying shortcuts ([`OwnedMessage::with_line_above`],
+    /// [`OwnedMessage::without_first_value`]) need to be sure of before they splice `buf`: no
+    /// bare-LF or Content-Length fault, a Content-Length line that gives the body's exact length,
+    /// nothing past the body, the body and Request-URI within the default limits, and the start
+    /// line, the header lines and the empty line following each other with nothing but CRLFs
+    /// between them (what an edit writes around the lines it copies). Answers the end of the last
+    /// header line and the first line named `name` (none for [`HeaderName::Other`]).
+    fn splice_layout(&self, buf: &[u8], name: HeaderName) -> Option<(usize, Option<usize>)> {
+        let body_len = (self.body_end - self.body_start) as usize;
+        let lim = Limits::default();
+        if self.bare_lf
+            || self.cl_conflict
+            || self.content_length != Some(body_len as u32)
+            || buf.len() != self.body_end as usize
+            || body_len > lim.max_body_size
+        {
+            return None;
+        }
+        let sl_end = self.start_line_end as usize;
+        if buf.get(sl_end..sl_end + 2) != Some(b"\r\n") {
+            return None;
+        }
+        if let StartIdx::Request { uri: (a, b), .. } = self.start {
+            if (b - a) as usize > lim.max_uri_len {
+                return None;
+            }
+        }
+        let mut pos = sl_end + 2;
+        let mut k = None;
+        let mut cl_lines = 0;
+        for (i, h) in self.headers.iter().enumerate() {
+            if h.start() != pos {
+                return None;
+            }
+            pos = h.end();
+            if k.is_none() && name != HeaderName::Other && h.name == name {
+                k = Some(i);
+            }
+            if h.name == HeaderName::ContentLength {
+                cl_lines += 1;
+            }
+        }
+        if cl_lines == 0
+            || buf.get(pos..pos + 2) != Some(b"\r\n")
+            || self.body_start as usize != pos + 2
+        {
+            return None;
+        }
+        Some((pos, k))
+    }
+}
+
 impl OwnedMessage {
     /// The message with the line `name: value` inserted above the first line of that header
     /// (at the top when there is none, or for an extension name), indexed by copying this
@@ -2089,7 +2142,6 @@ impl OwnedMessage {
     pub fn with_line_above(&self, name: &str, value: &str) -> Option<OwnedMessage> {
         let idx = &*self.idx;
         let buf = &self.buf[..];
-        let body_len = (idx.body_end - idx.body_start) as usize;
         let lim = Limits::default();
         let ws = |c: &u8| matches!(c, b' ' | b'\t');
         let nb = name.as_bytes();
@@ -2098,11 +2150,6 @@ impl OwnedMessage {
             || memchr::memchr2(b'\r', b'\n', vb).is_some()
             || vb.first().is_some_and(ws)
             || vb.last().is_some_and(ws)
-            || idx.bare_lf
-            || idx.cl_conflict
-            || idx.content_length != Some(body_len as u32)
-            || buf.len() != idx.body_end as usize
-            || body_len > lim.max_body_size
         {
             return None;
         }
@@ -2110,38 +2157,8 @@ impl OwnedMessage {
         if known == HeaderName::ContentLength {
             return None;
         }
-        let sl_end = idx.start_line_end as usize;
-        if buf.get(sl_end..sl_end + 2) != Some(b"\r\n") {
-            return None;
-        }
-        if let StartIdx::Request { uri: (a, b), .. } = idx.start {
-            if (b - a) as usize > lim.max_uri_len {
-                return None;
-            }
-        }
-        // the lines follow each other from the start line to the empty line; the new one goes
-        // above line `k`
-        let mut pos = sl_end + 2;
-        let mut k = None;
-        let mut cl_lines = 0;
-        for (i, h) in idx.headers.iter().enumerate() {
-            if h.start() != pos {
-                return None;
-            }
-            pos = h.end();
-            if k.is_none() && known != HeaderName::Other && h.name == known {
-                k = Some(i);
-            }
-            if h.name == HeaderName::ContentLength {
-                cl_lines += 1;
-            }
-        }
-        if cl_lines == 0
-            || buf.get(pos..pos + 2) != Some(b"\r\n")
-            || idx.body_start as usize != pos + 2
-        {
-            return None;
-        }
+        // the new line goes above line `k`
+        let (pos, k) = idx.splice_layout(buf, known)?;
         let k = k.unwrap_or(0);
         let at = idx.headers.get(k).map_or(pos, |h| h.start());
         let add = nb.len() + 2 + vb.len() + 2;
@@ -2221,49 +2238,11 @@ impl OwnedMessage {
     pub fn without_first_value(&self, name: HeaderName) -> Option<OwnedMessage> {
         let idx = &*self.idx;
         let buf = &self.buf[..];
-        let body_len = (idx.body_end - idx.body_start) as usize;
         let lim = Limits::default();
-        if matches!(name, HeaderName::ContentLength | HeaderName::Other)
-            || idx.bare_lf
-            || idx.cl_conflict
-            || idx.content_length != Some(body_len as u32)
-            || buf.len() != idx.body_end as usize
-            || body_len > lim.max_body_size
-        {
+        if matches!(name, HeaderName::ContentLength | HeaderName::Other) {
             return None;
         }
-        // the start line, the header lines and the empty line follow each other with nothing
-        // else between them: what an edit writes around the lines it copies
-        let sl_end = idx.start_line_end as usize;
-        if buf.get(sl_end..sl_end + 2) != Some(b"\r\n") {
-            return None;
-        }
-        if let StartIdx::Request { uri: (a, b), .. } = idx.start {
-            if (b - a) as usize > lim.max_uri_len {
-                return None;
-            }
-        }
-        let mut pos = sl_end + 2;
-        let mut k = None;
-        let mut cl_lines = 0;
-        for (i, h) in idx.headers.iter().enumerate() {
-            if h.start() != pos {
-                return None;
-            }
-            pos = h.end();
-            if k.is_none() && h.name == name {
-                k = Some(i);
-            }
-            if h.name == HeaderName::ContentLength {
-                cl_lines += 1;
-            }
-        }
-        if cl_lines == 0
-            || buf.get(pos..pos + 2) != Some(b"\r\n")
-            || idx.body_start as usize != pos + 2
-        {
-            return None;
-        }
+        let (_, k) = idx.splice_layout(buf, name)?;
         let k = k?;
         let h = idx.headers[k];
         let value = std::str::from_utf8(buf.get(h.value_start()..h.value_end())?).ok()?;
