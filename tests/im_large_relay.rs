@@ -29,6 +29,35 @@ fn lo0() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
+/// Alice sends Bob a 3,000-octet text/plain IM written with `alphabet` over and over (over the
+/// 1,300-octet page-mode limit): her MESSAGE gets 200, the IM server counts one large-mode
+/// delivery; answers the body and what Bob's client reported.
+async fn send_large(
+    im: &ImServer,
+    bob_uri: &str,
+    alphabet: &[u8],
+    bob_task: im_msrp::BobTask,
+) -> (Vec<u8>, Vec<serde_json::Value>) {
+    let mut alice = Client::new(0, im.local_addr(), "large").await;
+    let body: Vec<u8> = (0..3000usize)
+        .map(|i| alphabet[i % alphabet.len()])
+        .collect();
+    let status = tokio::time::timeout(
+        WAIT,
+        alice.message(
+            "sip:alice@ims.example.org",
+            bob_uri,
+            "text/plain",
+            body.clone(),
+        ),
+    )
+    .await
+    .expect("Alice's MESSAGE answered");
+    assert_eq!(status, 200, "delivered in large mode");
+    assert_eq!(im.stats().large_sent, 1);
+    (body, bob_events(bob_task, WAIT).await)
+}
+
 /// A 3,000-octet text/plain IM (over the 1,300-octet page-mode limit) from Alice to Bob: the
 /// IM server relays it in large mode, and with `msrp_relay` set it connects to the relay and
 /// AUTHs for the session (one binding), offers Bob the relay's Use-Path before its own URI in
@@ -75,24 +104,7 @@ async fn the_im_servers_large_mode_delivery_goes_through_the_anchors_relay() {
         ..AnchorRelay::default()
     });
     let im = ImServer::start(cfg).await.expect("IM server");
-    let mut alice = Client::new(0, im.local_addr(), "large").await;
-    let body: Vec<u8> = (0..3000u32)
-        .map(|i| b"abcdefghijklmnopqrstuvwxyz"[(i % 26) as usize])
-        .collect();
-    let status = tokio::time::timeout(
-        WAIT,
-        alice.message(
-            "sip:alice@ims.example.org",
-            &bob_uri,
-            "text/plain",
-            body.clone(),
-        ),
-    )
-    .await
-    .expect("Alice's MESSAGE answered");
-    assert_eq!(status, 200, "delivered in large mode");
-    assert_eq!(im.stats().large_sent, 1);
-    let events = bob_events(bob_task, WAIT).await;
+    let (body, events) = send_large(&im, &bob_uri, b"abcdefghijklmnopqrstuvwxyz", bob_task).await;
     let session = of_kind(&events, "session");
     let path: Vec<String> = session[0]["peer_path"]
         .as_array()
@@ -146,24 +158,7 @@ async fn the_im_servers_large_mode_delivery_reaches_an_msrp_uri_naming_a_host() 
     );
     let cfg = ImServerConfig::new(lo0(), "ims.example.org", &format!("sip:{bob_sip}"));
     let im = ImServer::start(cfg).await.expect("IM server");
-    let mut alice = Client::new(0, im.local_addr(), "large").await;
-    let body: Vec<u8> = (0..3000u32)
-        .map(|i| b"0123456789"[(i % 10) as usize])
-        .collect();
-    let status = tokio::time::timeout(
-        WAIT,
-        alice.message(
-            "sip:alice@ims.example.org",
-            &bob_uri,
-            "text/plain",
-            body.clone(),
-        ),
-    )
-    .await
-    .expect("Alice's MESSAGE answered");
-    assert_eq!(status, 200, "delivered in large mode");
-    assert_eq!(im.stats().large_sent, 1);
-    let events = bob_events(bob_task, WAIT).await;
+    let (body, events) = send_large(&im, &bob_uri, b"0123456789", bob_task).await;
     let session = of_kind(&events, "session");
     assert_eq!(session.len(), 1, "{events:?}");
     let mine = ims::msrp::Uri::parse(session[0]["local_uri"].as_str().expect("Bob's URI"))
