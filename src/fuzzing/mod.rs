@@ -920,6 +920,43 @@ fn check_owned_shortcuts(om: &sip::OwnedMessage, kept: bool) {
             .expect("the edit gives a message where the shortcut did");
         same(&fast, &slow, "with_line_above");
     }
+    // the receive-side Via fix (RFC 3581 §4) keeps its top Via without a parse: what it carries
+    // is what its bytes parse to, and the branch and sent-by are the old ones
+    let old = om.as_message().top_via().ok().flatten();
+    for (received, rport) in [
+        (Some(std::net::IpAddr::from([192, 0, 2, 7])), Some(5062)),
+        (
+            Some(std::net::IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1])),
+            None,
+        ),
+        (None, Some(1)),
+    ] {
+        let Some(fast) = om.with_top_via_received(received, rport, &ParserConfig::default()) else {
+            continue;
+        };
+        let fresh =
+            sip::OwnedMessage::parse(fast.bytes().clone()).expect("the fixed message parses");
+        same(&fast, &fresh, "with_top_via_received");
+        let old = old
+            .as_ref()
+            .expect("the fix answered for a message whose top Via did not parse");
+        let m = fast.as_message();
+        let new = m
+            .top_via()
+            .ok()
+            .flatten()
+            .expect("the fixed top Via parses");
+        assert_eq!(new.branch(), old.branch(), "with_top_via_received: branch");
+        assert_eq!(new.host(), old.host(), "with_top_via_received: host");
+        assert_eq!(new.port(), old.port(), "with_top_via_received: port");
+        if let (Some(ip), None) = (received, old.received()) {
+            assert_eq!(
+                new.received_ip(),
+                Some(ip),
+                "with_top_via_received: received"
+            );
+        }
+    }
 }
 
 /// `Edit::to_owned_message` (which may index the pieces it wrote instead of scanning them) is

@@ -1590,6 +1590,20 @@ impl NonceCounts {
         );
         Ok(())
     }
+    /// Forgets the counts of the nonce with integrity tag `tag` before it expires; true when it
+    /// was tracked. Its counts are then accepted again, so call this only for a nonce the
+    /// caller will never accept again by other means — e.g. a registrar's one-time challenge
+    /// that it consumed in the same step as it recorded the count (an S-CSCF's pending
+    /// challenge, removed when answered). Keeps a table left mostly empty by a past peak from
+    /// holding its memory: it shrinks when at most a quarter full.
+    pub fn forget(&mut self, tag: &[u8; 16]) -> bool {
+        let found = self.seen.remove(tag).is_some();
+        let cap = self.seen.capacity();
+        if found && cap > 64 && self.seen.len() <= cap / 4 {
+            self.seen.shrink_to(self.seen.len() * 2);
+        }
+        found
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2013,6 +2027,45 @@ mod tests {
         // the evicted nonce cannot be replayed: it is now stale
         assert_eq!(n.record([1; 16], 200, 1, now), Err(AuthError::Stale));
         n.record([3; 16], 400, 2, now).unwrap();
+    }
+
+    #[test]
+    fn forgotten_nonces_leave_no_memory_and_count_afresh() {
+        let now = Duration::from_secs(100);
+        let mut n = NonceCounts::new(10_000);
+        assert!(!n.forget(&[1; 16]), "not tracked");
+        n.record([1; 16], 200, 1, now).unwrap();
+        n.record([2; 16], 200, 3, now).unwrap();
+        assert!(n.forget(&[1; 16]));
+        assert!(!n.forget(&[1; 16]));
+        assert_eq!(n.len(), 1);
+        // the other nonce keeps its counts; the forgotten one starts again
+        assert_eq!(
+            n.record([2; 16], 200, 3, now),
+            Err(AuthError::Replay { nc: 3, last: 3 })
+        );
+        n.record([1; 16], 200, 1, now).unwrap();
+        // a peak of 5,000 nonces, then all but one forgotten: the table gives its memory back
+        for i in 0..5_000u32 {
+            let mut t = [0xee; 16];
+            t[..4].copy_from_slice(&i.to_be_bytes());
+            n.record(t, 300, 1, now).unwrap();
+        }
+        let peak = n.seen.capacity();
+        assert!(peak >= 5_002);
+        for i in 0..5_000u32 {
+            let mut t = [0xee; 16];
+            t[..4].copy_from_slice(&i.to_be_bytes());
+            assert!(n.forget(&t));
+        }
+        assert_eq!(n.len(), 2);
+        assert!(n.seen.capacity() <= 64, "{} of {peak}", n.seen.capacity());
+        // what is left still counts: 3 was seen, 2 (in the window) not yet
+        assert_eq!(
+            n.record([2; 16], 200, 3, now),
+            Err(AuthError::Replay { nc: 3, last: 3 })
+        );
+        n.record([2; 16], 200, 2, now).unwrap();
     }
 
     /// The tag as the HMAC keyed afresh for each nonce computed it (before the keyed state was

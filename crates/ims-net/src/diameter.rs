@@ -1,7 +1,8 @@
-//! The Diameter node on tokio (RFC 6733 over TCP): one task per peer drives the sans-IO
-//! [`ims_diameter::peer::Peer`] (capabilities exchange, watchdog, DPR, election, failover); the
-//! node routes requests with an [`ims_diameter::routing::RoutingTable`], follows 3006 redirects,
-//! relays, and dispatches received requests to handlers keyed by Application-Id and command code.
+//! The Diameter node on tokio (RFC 6733 over TCP): one task per peer reads and writes its
+//! connections and drives the sans-IO [`ims_diameter::peer::Peer`] (capabilities exchange,
+//! watchdog, DPR, election, failover); the node routes requests with an
+//! [`ims_diameter::routing::RoutingTable`], follows 3006 redirects, relays, and dispatches
+//! received requests to handlers keyed by Application-Id and command code.
 //!
 //! A client (an S-CSCF) and a server (an HSS) on loopback:
 //!
@@ -105,6 +106,7 @@ use ims_diameter::routing::{
 };
 use ims_diameter::{Command, DiameterUri, Message, OwnedMessage, ResultCode};
 use std::borrow::Cow;
+use std::collections::VecDeque;
 // the node's maps are consulted per message: a cheaper hasher than SipHash (per-map seed)
 use ims_diameter::fasthash::FastMap as HashMap;
 use std::future::Future;
@@ -338,10 +340,6 @@ enum Cmd {
     Accept(Conn, Bytes),
     Connected(Conn),
     ConnectFailed,
-    /// Octets read; `true` when the reader then waits for [`ReaderCtl`] (a CER/CEA was read on
-    /// a connection that may switch to TLS).
-    Data(Side, u64, Bytes, bool),
-    Closed(Side, u64),
     /// The inband TLS handshake (generation of the clear connection) succeeded / failed.
     #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     TlsUp(Side, u64, Conn),
@@ -434,14 +432,15 @@ enum ReadHalf {
 }
 
 impl ReadHalf {
-    async fn read_exact(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
+    /// Reads into `buf` (cancel safe: nothing is read when the future is dropped unfinished).
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         match self {
-            ReadHalf::Tcp(r) => r.read_exact(buf).await.map(drop),
-            ReadHalf::Other(r) => r.read_exact(buf).await.map(drop),
+            ReadHalf::Tcp(r) => r.read(buf).await,
+            ReadHalf::Other(r) => r.read(buf).await,
         }
     }
 
-    /// Reads into `buf`'s spare capacity (not zeroed first), appending.
+    /// Reads into `buf`'s spare capacity (not zeroed first), appending (cancel safe).
     async fn read_buf(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
         match self {
             ReadHalf::Tcp(r) => r.read_buf(buf).await,
@@ -458,6 +457,24 @@ enum WriteHalf {
 }
 
 impl WriteHalf {
+    /// Writes what the socket takes now without waiting (TCP only: TLS records are written by
+    /// [`WriteHalf::send`]); how many octets were written.
+    fn send_now(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let WriteHalf::Tcp(w) = self else {
+            return Ok(0);
+        };
+        let mut done = 0;
+        while done < bytes.len() {
+            match w.try_write(&bytes[done..]) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
+    }
+
     async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         match self {
             WriteHalf::Tcp(w) => w.write_all(bytes).await,
@@ -477,13 +494,204 @@ impl WriteHalf {
     }
 }
 
-/// What a paused reader is told after a CER/CEA (see [`Cmd::Data`]).
-enum ReaderCtl {
-    /// Clear connection: keep reading.
-    Resume,
-    /// Inband TLS: hand the TCP read half back for the handshake.
-    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
-    Handover(oneshot::Sender<OwnedReadHalf>),
+/// The reading side of one connection, read by its peer task itself (no task and no channel
+/// per connection: each read's octets go straight to the [`Peer`]). Every read is cancel safe
+/// (a partly read message is kept here between reads), so the task reads inside `select!`.
+struct Reader {
+    /// The generation of the connection ([`PeerTask::attach`]).
+    gen: u64,
+    half: ReadHalf,
+    /// One whole message per read and nothing after it (a plain TCP connection that may switch
+    /// to TLS inband: the handshake may follow a CER/CEA).
+    exact: bool,
+    /// After a CER/CEA read exactly: not read until the peer has decided between going on in
+    /// clear ([`PeerTask::resume_readers`], in bulk from then on) and the inband TLS handshake
+    /// ([`PeerTask::start_tls`], which takes the TCP read half).
+    paused: bool,
+    max: usize,
+    /// Exact reads: the message read so far (its first `got` octets; 4 octets until the
+    /// header's length is known).
+    frame: Vec<u8>,
+    got: usize,
+    /// Bulk reads: one block the reads fill from its front; each read's octets are split off
+    /// and handed over as they are (no copy, no allocation per read); a new block once less
+    /// than `READ_MIN` is left (the old one lives on while octets split from it are alive).
+    buf: BytesMut,
+}
+
+/// What one read of a connection gave.
+enum Read {
+    /// Octets (bulk), or one whole message (exact).
+    Data(Bytes),
+    /// End of stream, a read error, or (exact) a header with an implausible length.
+    Closed,
+}
+
+impl Reader {
+    const READ_BLOCK: usize = 16 * 1024;
+    const READ_MIN: usize = 4 * 1024;
+
+    fn new(gen: u64, half: ReadHalf, exact: bool, paused: bool, max: usize) -> Reader {
+        Reader {
+            gen,
+            half,
+            exact,
+            paused,
+            max,
+            frame: Vec::new(),
+            got: 0,
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// The next octets (bulk) or whole message (exact; after a CER/CEA the reader pauses).
+    /// Cancel safe: what a dropped call had read is kept for the next one.
+    async fn next(&mut self) -> Read {
+        if !self.exact {
+            if self.buf.capacity() - self.buf.len() < Self::READ_MIN {
+                self.buf.reserve(Self::READ_BLOCK);
+            }
+            return match self.half.read_buf(&mut self.buf).await {
+                Ok(0) | Err(_) => Read::Closed,
+                Ok(_) => Read::Data(self.buf.split().freeze()),
+            };
+        }
+        if self.frame.len() < 4 {
+            self.frame.resize(4, 0);
+        }
+        loop {
+            match self.half.read(&mut self.frame[self.got..]).await {
+                Ok(0) | Err(_) => return Read::Closed,
+                Ok(n) => self.got += n,
+            }
+            if self.got < self.frame.len() {
+                continue;
+            }
+            if self.frame.len() == 4 {
+                // the header's first word: now the whole message's length is known
+                let Some(len) = message_length(&self.frame, self.max) else {
+                    return Read::Closed;
+                };
+                self.frame.resize(len, 0);
+                continue;
+            }
+            let v = std::mem::take(&mut self.frame);
+            self.got = 0;
+            let command = u32::from_be_bytes([0, v[5], v[6], v[7]]);
+            self.paused = command == dict::command::CAPABILITIES_EXCHANGE;
+            return Read::Data(Bytes::from(v));
+        }
+    }
+}
+
+/// Whether the connection in `slot` is read now (there is one and it is not paused).
+fn reading(slot: &Option<Reader>) -> bool {
+    slot.as_ref().is_some_and(|r| !r.paused)
+}
+
+/// The next read of the connection in `slot` (never ready while there is none or it is
+/// paused: `select!` branches are disabled by [`reading`] then, so this is not even polled);
+/// a closed connection's reader is dropped. Returns the connection's generation.
+async fn read_side(slot: &mut Option<Reader>) -> (u64, Read) {
+    let Some(r) = slot.as_mut().filter(|r| !r.paused) else {
+        return std::future::pending().await;
+    };
+    let got = r.next().await;
+    let gen = r.gen;
+    if matches!(got, Read::Closed) {
+        *slot = None;
+    }
+    (gen, got)
+}
+
+/// What a peer task does while one of its writes waits for room in the socket
+/// ([`while_writing`]): its readers, what they read meanwhile, its command channel, the
+/// commands received meanwhile, and the requests it holds answers for.
+struct Waiting<'t> {
+    readers: &'t mut [Option<Reader>; 2],
+    backlog: &'t mut VecDeque<(Side, u64, Read)>,
+    rx: &'t mut mpsc::UnboundedReceiver<Cmd>,
+    queued: &'t mut VecDeque<Cmd>,
+    replies: &'t mut HashMap<u64, (Reply, Instant)>,
+}
+
+/// How long after its deadline a request whose peer task waits in a write is told it timed out
+/// (the task's own timers do not run then).
+const WRITE_WAIT_GRACE: Duration = Duration::from_millis(100);
+
+impl Waiting<'_> {
+    /// The earliest deadline (plus [`WRITE_WAIT_GRACE`]) of a request not yet told.
+    fn next_deadline(&self) -> Option<Instant> {
+        let held = self.replies.values().map(|(_, d)| *d);
+        let queued = self.queued.iter().filter_map(|c| match c {
+            Cmd::Request {
+                deadline, reply, ..
+            } if !reply.is_closed() => Some(*deadline),
+            _ => None,
+        });
+        held.chain(queued).min().map(|d| d + WRITE_WAIT_GRACE)
+    }
+
+    /// Tells every request past its deadline (plus [`WRITE_WAIT_GRACE`]) at `t` that it timed
+    /// out, as the requester's own timer did before: held ones are forgotten (a late answer or
+    /// timeout finds no reply), queued ones keep their place with a reply nobody waits for (so
+    /// what is sent on the wire does not change).
+    fn time_out(&mut self, t: Instant) {
+        self.replies.retain(|_, (reply, deadline)| {
+            let due = *deadline + WRITE_WAIT_GRACE <= t;
+            if due {
+                let (dead, _) = oneshot::channel();
+                let _ = std::mem::replace(reply, dead).send(Err(NodeError::Timeout));
+            }
+            !due
+        });
+        for c in self.queued.iter_mut() {
+            if let Cmd::Request {
+                deadline, reply, ..
+            } = c
+            {
+                if *deadline + WRITE_WAIT_GRACE <= t && !reply.is_closed() {
+                    let (dead, _) = oneshot::channel();
+                    let _ = std::mem::replace(reply, dead).send(Err(NodeError::Timeout));
+                }
+            }
+        }
+    }
+}
+
+/// Runs `io` (a write, or the shutdown of a connection) to its end while the task goes on
+/// reading both connections and taking commands in (handled once `io` is done, in order), so
+/// a peer that only reads once its own writes are through is never kept waiting for us, and
+/// tells the requests whose deadline passes meanwhile that they timed out.
+async fn while_writing<T>(io: impl Future<Output = T>, mut wait: Waiting<'_>) -> T {
+    tokio::pin!(io);
+    let mut open = true;
+    loop {
+        let next = wait.next_deadline();
+        let [r0, r1] = &mut *wait.readers;
+        let (read0, read1) = (reading(r0), reading(r1));
+        let guard = async {
+            match next {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            res = &mut io => return res,
+            (gen, got) = read_side(r0), if read0 => {
+                wait.backlog.push_back((Side::Initiator, gen, got));
+            }
+            (gen, got) = read_side(r1), if read1 => {
+                wait.backlog.push_back((Side::Responder, gen, got));
+            }
+            c = wait.rx.recv(), if open => match c {
+                Some(c) => wait.queued.push_back(c),
+                None => open = false,
+            },
+            () = guard => wait.time_out(Instant::now()),
+        }
+    }
 }
 
 /// TLS settings of a peer (a no-op type without the `tls` feature).
@@ -1116,16 +1324,18 @@ impl Node {
             writers: [None, None],
             tls,
             readers: [None, None],
-            ctl: [None, None],
-            paused: [false; 2],
+            backlog: Default::default(),
+            handshakes: [None, None],
             handshaking: [None; 2],
             gen: 0,
             replies: HashMap::default(),
+            rx,
+            queued: VecDeque::new(),
             next_tag: 0,
             name: None,
             remote_seen: 0,
         };
-        self.spawn(task.run(rx, addr.is_some()));
+        self.spawn(task.run(addr.is_some()));
         handle
     }
 
@@ -1494,8 +1704,8 @@ impl Node {
         }
     }
 
-    /// After [`Node::shutdown`]: waits until every task the node spawned (listeners, peers and
-    /// their connection readers, discovery refreshes, request handlers) has ended, or
+    /// After [`Node::shutdown`]: waits until every task the node spawned (listeners, peers,
+    /// inband TLS handshakes, discovery refreshes, request handlers) has ended, or
     /// `timeout` passes ([`NodeError::Timeout`]). With a handler that never returns, the wait
     /// times out.
     pub async fn wait_stopped(&self, timeout: Duration) -> Result<(), NodeError> {
@@ -2305,16 +2515,17 @@ impl Future for CatchUnwind {
     }
 }
 
-/// The answer a peer task sends to `rx` (within 100 ms after `deadline`: the task reports the
-/// timeout itself at `deadline`).
+/// The answer a peer task sends to `rx`. No timer of its own: the peer task reports the
+/// timeout at `deadline` ([`Event::Timeout`]), and while it waits for a write it reports it
+/// itself 100 ms after `deadline` ([`while_writing`]); a task that ends drops `rx`'s sender.
 async fn wait_answer(
     rx: oneshot::Receiver<Result<OwnedMessage, NodeError>>,
     deadline: Instant,
 ) -> Result<OwnedMessage, NodeError> {
-    match tokio::time::timeout_at(deadline + Duration::from_millis(100), rx).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(_)) => Err(NodeError::Closed),
-        Err(_) => Err(NodeError::Timeout),
+    let _ = deadline;
+    match rx.await {
+        Ok(r) => r,
+        Err(_) => Err(NodeError::Closed),
     }
 }
 
@@ -2432,95 +2643,6 @@ async fn refresh(
     }
 }
 
-/// After a CER/CEA on a connection that may switch to TLS: `Some` to keep reading in clear
-/// (in bulk from now on), `None` when the TCP read half was handed over or the task is gone.
-async fn decide(ctl: &mut mpsc::UnboundedReceiver<ReaderCtl>, r: ReadHalf) -> Option<ReadHalf> {
-    match ctl.recv().await? {
-        ReaderCtl::Resume => Some(r),
-        ReaderCtl::Handover(back) => {
-            if let ReadHalf::Tcp(t) = r {
-                let _ = back.send(t);
-            }
-            None
-        }
-    }
-}
-
-/// The reader of one connection: octets to the peer task as [`Cmd::Data`]. With `exact`, one
-/// whole message per read and a pause after a CER/CEA (and at once with `paused`).
-#[allow(clippy::too_many_arguments)]
-async fn read_loop(
-    mut r: ReadHalf,
-    side: Side,
-    gen: u64,
-    tx: mpsc::UnboundedSender<Cmd>,
-    mut ctl: mpsc::UnboundedReceiver<ReaderCtl>,
-    mut exact: bool,
-    paused: bool,
-    max: usize,
-) {
-    if paused {
-        match decide(&mut ctl, r).await {
-            Some(x) => (r, exact) = (x, false),
-            None => return,
-        }
-    }
-    // one block the reads fill from its front; each read's octets are split off and handed
-    // over as they are (no copy, no allocation per read); a new block once less than READ_MIN
-    // is left (the old one lives on while octets split from it are alive)
-    const READ_BLOCK: usize = 16 * 1024;
-    const READ_MIN: usize = 4 * 1024;
-    let mut buf = BytesMut::with_capacity(READ_BLOCK);
-    loop {
-        if exact {
-            let mut head = [0u8; 4];
-            let frame = match r.read_exact(&mut head).await {
-                Ok(()) => message_length(&head, max).map(|len| {
-                    let mut v = vec![0u8; len];
-                    v[..4].copy_from_slice(&head);
-                    v
-                }),
-                Err(_) => None,
-            };
-            let Some(mut v) = frame else {
-                let _ = tx.send(Cmd::Closed(side, gen));
-                return;
-            };
-            if r.read_exact(&mut v[4..]).await.is_err() {
-                let _ = tx.send(Cmd::Closed(side, gen));
-                return;
-            }
-            let ce =
-                u32::from_be_bytes([0, v[5], v[6], v[7]]) == dict::command::CAPABILITIES_EXCHANGE;
-            if tx.send(Cmd::Data(side, gen, Bytes::from(v), ce)).is_err() {
-                return;
-            }
-            if ce {
-                match decide(&mut ctl, r).await {
-                    Some(x) => (r, exact) = (x, false),
-                    None => return,
-                }
-            }
-            continue;
-        }
-        if buf.capacity() - buf.len() < READ_MIN {
-            buf.reserve(READ_BLOCK);
-        }
-        match r.read_buf(&mut buf).await {
-            Ok(0) | Err(_) => {
-                let _ = tx.send(Cmd::Closed(side, gen));
-                return;
-            }
-            Ok(_) => {
-                let data = buf.split().freeze();
-                if tx.send(Cmd::Data(side, gen, data, false)).is_err() {
-                    return;
-                }
-            }
-        }
-    }
-}
-
 /// The inband TLS handshake on a clear connection after CER/CEA (RFC 3588 §2.1): the
 /// server's certificate must name `host` (unless `tls` names another server), the client's,
 /// when one is sent and trust is by CA, too.
@@ -2562,14 +2684,19 @@ struct PeerTask {
     status: watch::Sender<PeerStatus>,
     writers: [Option<(u64, WriteHalf)>; 2],
     tls: PeerTls,
-    readers: [Option<tokio::task::JoinHandle<()>>; 2],
-    /// Per side: the reader's control channel, whether it waits after a CER/CEA, and the
-    /// generation of the clear connection an inband TLS handshake runs on.
-    ctl: [Option<mpsc::UnboundedSender<ReaderCtl>>; 2],
-    paused: [bool; 2],
+    /// Per side: the connection's reader (read by this task), what was read while a write
+    /// waited ([`while_writing`]), the inband TLS handshake's task and the generation of the
+    /// clear connection it runs on.
+    readers: [Option<Reader>; 2],
+    backlog: VecDeque<(Side, u64, Read)>,
+    handshakes: [Option<tokio::task::JoinHandle<()>>; 2],
     handshaking: [Option<u64>; 2],
     gen: u64,
-    replies: HashMap<u64, Reply>,
+    /// The requests sent on this connection, by tag: their requester and deadline.
+    replies: HashMap<u64, (Reply, Instant)>,
+    /// The command channel, and the commands received while a write waited ([`while_writing`]).
+    rx: mpsc::UnboundedReceiver<Cmd>,
+    queued: VecDeque<Cmd>,
     next_tag: u64,
     /// The peer's name as [`Incoming::peer`] gives it ([`PeerTask::peer_name`]).
     name: Option<Arc<str>>,
@@ -2579,8 +2706,8 @@ struct PeerTask {
 
 impl Drop for PeerTask {
     fn drop(&mut self) {
-        for r in self.readers.iter_mut().filter_map(Option::take) {
-            r.abort();
+        for h in self.handshakes.iter_mut().filter_map(Option::take) {
+            h.abort();
         }
     }
 }
@@ -2593,7 +2720,7 @@ const fn idx(s: Side) -> usize {
 }
 
 impl PeerTask {
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Cmd>, connect: bool) {
+    async fn run(mut self, connect: bool) {
         if connect && !*self.stop.borrow() {
             self.peer.connect(now());
         }
@@ -2607,38 +2734,66 @@ impl PeerTask {
         loop {
             self.drain().await;
             if (self.forgotten || *self.stop.borrow()) && self.peer.state() == PeerState::Closed {
-                // shut down or forgotten: the connection readers end with the task (see Drop)
+                // shut down or forgotten: the connections are dropped with the task
                 return;
             }
+            // what was read, then what was received, while a write waited: one at a time (as if
+            // read or received now)
+            if let Some((side, gen, got)) = self.backlog.pop_front() {
+                self.on_read(side, gen, got);
+                continue;
+            }
+            if let Some(cmd) = self.queued.pop_front() {
+                self.on_cmd(cmd);
+                continue;
+            }
             let next = self.peer.poll_timeout().map(Instant::from_std);
-            let cmd = match next {
-                Some(t) => {
-                    if armed.is_none_or(|a| t < a) {
-                        sleep.as_mut().reset(t);
-                        armed = Some(t);
-                    }
-                    tokio::select! {
-                        c = rx.recv() => c,
-                        () = sleep.as_mut() => {
-                            armed = None;
-                            // (runs only the timers due now: none after an early wake)
-                            let t = now();
-                            self.peer.handle_timeout(t);
-                            // the watchdog wakes every peer task at least every Tw: requests
-                            // past the duplicate window are forgotten even when none arrive
-                            self.node.inner.dups.lock().expect("dups lock").expire(t);
-                            continue;
-                        }
-                    }
+            if let Some(t) = next {
+                if armed.is_none_or(|a| t < a) {
+                    sleep.as_mut().reset(t);
+                    armed = Some(t);
                 }
-                None => rx.recv().await,
-            };
-            let Some(cmd) = cmd else { return };
-            self.on_cmd(cmd);
+            }
+            let [r0, r1] = &mut self.readers;
+            let (read0, read1) = (reading(r0), reading(r1));
+            tokio::select! {
+                c = self.rx.recv() => match c {
+                    Some(cmd) => self.on_cmd(cmd),
+                    None => return,
+                },
+                (gen, got) = read_side(r0), if read0 => self.on_read(Side::Initiator, gen, got),
+                (gen, got) = read_side(r1), if read1 => self.on_read(Side::Responder, gen, got),
+                () = sleep.as_mut(), if next.is_some() => {
+                    armed = None;
+                    // (runs only the timers due now: none after an early wake)
+                    let t = now();
+                    self.peer.handle_timeout(t);
+                    // the watchdog wakes every peer task at least every Tw: requests
+                    // past the duplicate window are forgotten even when none arrive
+                    self.node.inner.dups.lock().expect("dups lock").expire(t);
+                }
+            }
         }
     }
 
-    /// Attaches a connection on `side` and starts its reader. A plain TCP connection that may
+    /// One read of the connection on `side` (generation `gen`): octets to the [`Peer`], or
+    /// the end of the connection (ignored once it is no longer the side's current one).
+    fn on_read(&mut self, side: Side, gen: u64, got: Read) {
+        if !self.current(side, gen) {
+            return;
+        }
+        let t = now();
+        match got {
+            // whole messages are not copied out of the octets read
+            Read::Data(b) => self.peer.handle_data(t, side, b),
+            Read::Closed => {
+                self.writers[idx(side)] = None;
+                self.peer.handle_input(t, Input::TransportClosed(side));
+            }
+        }
+    }
+
+    /// Attaches a connection on `side` and starts reading it. A plain TCP connection that may
     /// switch to TLS inband is read one message at a time and its reader pauses after a CER/CEA
     /// (from the start when `cer_read`: the node read the CER to find the peer) until the peer
     /// has decided (see [`PeerTask::resume_readers`] and [`PeerTask::start_tls`]).
@@ -2650,21 +2805,9 @@ impl PeerTask {
         let (r, w) = s.split();
         self.writers[i] = Some((gen, w));
         self.handshaking[i] = None;
-        let (ctl_tx, ctl) = mpsc::unbounded_channel();
-        self.ctl[i] = Some(ctl_tx);
-        self.paused[i] = inband && cer_read;
         let max = self.peer.config().limits.max_message_size;
-        let h = self.node.spawn(read_loop(
-            r,
-            side,
-            gen,
-            self.tx.clone(),
-            ctl,
-            inband,
-            inband && cer_read,
-            max,
-        ));
-        if let Some(old) = self.readers[i].replace(h) {
+        self.readers[i] = Some(Reader::new(gen, r, inband, inband && cer_read, max));
+        if let Some(old) = self.handshakes[i].take() {
             old.abort();
         }
         gen
@@ -2682,51 +2825,48 @@ impl PeerTask {
         if negotiating {
             return;
         }
-        for i in 0..2 {
-            if std::mem::take(&mut self.paused[i]) {
-                if let Some(c) = &self.ctl[i] {
-                    let _ = c.send(ReaderCtl::Resume);
-                }
+        for r in self.readers.iter_mut().flatten() {
+            if std::mem::take(&mut r.paused) {
+                // clear from now on: read in bulk
+                r.exact = false;
             }
         }
     }
 
-    /// [`Output::StartTls`]: takes the clear TCP connection back from its reader and runs the
-    /// TLS handshake on it; [`Cmd::TlsUp`] or [`Cmd::TlsFailed`] reports the result.
+    /// [`Output::StartTls`]: takes the clear TCP connection (both halves) and runs the TLS
+    /// handshake on it; [`Cmd::TlsUp`] or [`Cmd::TlsFailed`] reports the result.
     fn start_tls(&mut self, side: Side, role: TlsRole) {
         let i = idx(side);
-        self.paused[i] = false;
         let writer = self.writers[i].take();
-        let ctl = self.ctl[i].take();
+        let reader = self.readers[i].take();
         #[cfg(feature = "tls")]
         {
             let tls = self.node.inner.inband_tls.lock().expect("tls lock").clone();
-            if let (Some(tls), Some((gen, WriteHalf::Tcp(w))), Some(ctl)) = (tls, writer, ctl) {
-                let (back, back_rx) = oneshot::channel();
-                if ctl.send(ReaderCtl::Handover(back)).is_ok() {
-                    self.handshaking[i] = Some(gen);
-                    let tx = self.tx.clone();
-                    let host = self.host.clone();
-                    let to = self.node.inner.cfg.connect_timeout;
-                    let h = self.node.spawn(async move {
-                        let hs = async {
-                            let r = back_rx.await.ok()?;
-                            let tcp = r.reunite(w).ok()?;
-                            inband_handshake(tcp, &tls, role, &host).await
-                        };
-                        let _ = match tokio::time::timeout(to, hs).await {
-                            Ok(Some(c)) => tx.send(Cmd::TlsUp(side, gen, c)),
-                            _ => tx.send(Cmd::TlsFailed(side, gen)),
-                        };
-                    });
-                    // the old reader ends by itself once it has handed its half over
-                    drop(self.readers[i].replace(h));
-                    return;
+            if let (Some(tls), Some((gen, WriteHalf::Tcp(w))), Some(ReadHalf::Tcp(r))) =
+                (tls, writer, reader.map(|r| r.half))
+            {
+                self.handshaking[i] = Some(gen);
+                let tx = self.tx.clone();
+                let host = self.host.clone();
+                let to = self.node.inner.cfg.connect_timeout;
+                let h = self.node.spawn(async move {
+                    let hs = async {
+                        let tcp = r.reunite(w).ok()?;
+                        inband_handshake(tcp, &tls, role, &host).await
+                    };
+                    let _ = match tokio::time::timeout(to, hs).await {
+                        Ok(Some(c)) => tx.send(Cmd::TlsUp(side, gen, c)),
+                        _ => tx.send(Cmd::TlsFailed(side, gen)),
+                    };
+                });
+                if let Some(old) = self.handshakes[i].replace(h) {
+                    old.abort();
                 }
+                return;
             }
         }
         #[cfg(not(feature = "tls"))]
-        let _ = (writer, ctl, role);
+        let _ = (writer, reader, role);
         // no TLS configuration (or no clear TCP connection): the handshake cannot run
         self.peer.handle_input(now(), Input::TransportClosed(side));
     }
@@ -2753,7 +2893,7 @@ impl PeerTask {
                     .send_request_bytes(t, tag, bytes, deadline.into_std())
                 {
                     Ok(_) => {
-                        self.replies.insert(tag, reply);
+                        self.replies.insert(tag, (reply, deadline));
                     }
                     Err(_) => {
                         let _ = reply.send(Err(NodeError::PeerNotOpen(self.host.clone())));
@@ -2784,13 +2924,6 @@ impl PeerTask {
                 }
             }
             Cmd::ConnectFailed => self.peer.handle_input(t, Input::ConnectFailed),
-            Cmd::Data(side, gen, b, paused) => {
-                if self.current(side, gen) {
-                    self.paused[idx(side)] |= paused;
-                    // whole messages are not copied out of the octets read
-                    self.peer.handle_data(t, side, b);
-                }
-            }
             Cmd::TlsUp(side, gen, conn) => {
                 if self.handshaking[idx(side)] == Some(gen) {
                     self.attach(side, conn, false);
@@ -2800,12 +2933,6 @@ impl PeerTask {
             Cmd::TlsFailed(side, gen) => {
                 if self.handshaking[idx(side)] == Some(gen) {
                     self.handshaking[idx(side)] = None;
-                    self.peer.handle_input(t, Input::TransportClosed(side));
-                }
-            }
-            Cmd::Closed(side, gen) => {
-                if self.current(side, gen) {
-                    self.writers[idx(side)] = None;
                     self.peer.handle_input(t, Input::TransportClosed(side));
                 }
             }
@@ -2844,7 +2971,21 @@ impl PeerTask {
                 }
                 Output::Transmit { side, bytes } => {
                     let failed = match self.writers[idx(side)].as_mut() {
-                        Some((_, w)) => w.send(&bytes).await.is_err(),
+                        // what the socket takes at once is written without a future
+                        Some((_, w)) => match w.send_now(&bytes) {
+                            Ok(n) if n == bytes.len() => false,
+                            Ok(n) => {
+                                let wait = Waiting {
+                                    readers: &mut self.readers,
+                                    backlog: &mut self.backlog,
+                                    rx: &mut self.rx,
+                                    queued: &mut self.queued,
+                                    replies: &mut self.replies,
+                                };
+                                while_writing(w.send(&bytes[n..]), wait).await.is_err()
+                            }
+                            Err(_) => true,
+                        },
                         None => false,
                     };
                     if failed {
@@ -2855,13 +2996,19 @@ impl PeerTask {
                 Output::Close(side) => {
                     let i = idx(side);
                     if let Some((_, mut w)) = self.writers[i].take() {
-                        w.shutdown().await;
+                        let wait = Waiting {
+                            readers: &mut self.readers,
+                            backlog: &mut self.backlog,
+                            rx: &mut self.rx,
+                            queued: &mut self.queued,
+                            replies: &mut self.replies,
+                        };
+                        while_writing(w.shutdown(), wait).await;
                     }
-                    if let Some(r) = self.readers[i].take() {
-                        r.abort();
+                    self.readers[i] = None;
+                    if let Some(h) = self.handshakes[i].take() {
+                        h.abort();
                     }
-                    self.ctl[i] = None;
-                    self.paused[i] = false;
                     self.handshaking[i] = None;
                 }
                 Output::StartTls { side, role } => self.start_tls(side, role),
@@ -2912,18 +3059,18 @@ impl PeerTask {
             Event::Request(m) => self.on_request(m),
             Event::Answer { tag, answer } => {
                 self.node.message_origin_state(&answer.view());
-                if let Some(r) = self.replies.remove(&tag) {
+                if let Some((r, _)) = self.replies.remove(&tag) {
                     let _ = r.send(Ok(answer));
                 }
             }
             Event::Timeout { tag } => {
-                if let Some(r) = self.replies.remove(&tag) {
+                if let Some((r, _)) = self.replies.remove(&tag) {
                     let _ = r.send(Err(NodeError::Timeout));
                 }
             }
             Event::Failover(list) => {
                 for p in list {
-                    if let Some(r) = self.replies.remove(&p.tag) {
+                    if let Some((r, _)) = self.replies.remove(&p.tag) {
                         self.node
                             .resubmit(&self.host, p.bytes, Instant::from_std(p.deadline), r);
                     }

@@ -393,10 +393,15 @@ impl Hops {
 }
 
 /// A registered UE as the P-CSCF keeps it (every registered UE has one, so compact: the
-/// table's key and the identities are one string, the routes shared). Found by its
-/// [`contact_key`] (the first field of `text`).
+/// table's key and the identities are one string, the routes shared; the table's slots hold a
+/// pointer, a third of them empty at the usual load). Found by its [`contact_key`] (the first
+/// field of `text`).
 #[derive(Debug)]
-struct Ue {
+struct Ue(Box<UeData>);
+
+/// What a [`Ue`] holds.
+#[derive(Debug)]
+struct UeData {
     /// The [`contact_key`], then the P-Associated-URI values (default identity first), each
     /// as a [`push_field`] field.
     text: Box<str>,
@@ -415,11 +420,11 @@ impl Ue {
         for a in associated {
             push_field(&mut text, a);
         }
-        Ue {
+        Ue(Box::new(UeData {
             text: text.into(),
             hop,
             expires_at,
-        }
+        }))
     }
 
     fn key(&self) -> &str {
@@ -447,6 +452,13 @@ impl Ue {
             expires_at: self.expires_at,
             path: self.hop.path.to_string(),
         }
+    }
+}
+
+impl std::ops::Deref for Ue {
+    type Target = UeData;
+    fn deref(&self) -> &UeData {
+        &self.0
     }
 }
 
@@ -563,7 +575,9 @@ impl Eq for WatchKey {}
 /// `by_call_more`.
 #[derive(Debug, Default)]
 struct Watches {
-    by_impu: HashMap<WatchKey, RegWatch>,
+    /// Boxed: the table's slots (a third of them empty at the usual load) hold a pointer each,
+    /// not the whole state.
+    by_impu: HashMap<WatchKey, Box<RegWatch>>,
     /// Hash of the Call-ID → the subscription's key.
     by_call: HashMap<u64, WatchKey>,
     /// Keys whose Call-ID's hash is taken in `by_call` by another Call-ID.
@@ -622,7 +636,7 @@ impl Watches {
     fn remove(&mut self, impu: &str) -> Option<RegWatch> {
         let (key, w) = self.by_impu.remove_entry(impu)?;
         self.unindex_call(&key);
-        Some(w)
+        Some(*w)
     }
 
     /// The subscription of `impu`, made by `make` (its Call-ID, tag and state) when there is
@@ -636,7 +650,7 @@ impl Watches {
             let (call_id, tag, w) = make();
             let key = WatchKey::new(impu, &call_id, &tag, None);
             self.index_call(&key);
-            self.by_impu.insert(key, w);
+            self.by_impu.insert(key, Box::new(w));
         }
         self.by_impu.get_mut(impu).expect("inserted above")
     }

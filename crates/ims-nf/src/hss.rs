@@ -362,6 +362,150 @@ pub struct Hss {
     capabilities: ScscfCapabilities,
     /// Per-subscriber S-CSCF capabilities by IMPI ([`Hss::set_subscriber_capabilities`]).
     subscriber_capabilities: HashMap<String, ScscfCapabilities>,
+    /// The User-Data of the subscription shapes met, written once each.
+    user_data: UserDataShapes,
+}
+
+/// At most this many subscription shapes keep their User-Data text (an HSS's subscribers share
+/// a handful of service profiles); the subscriptions of other shapes are written whole.
+const MAX_USER_DATA_SHAPES: usize = 8;
+
+/// The User-Data documents (TS 29.228 Annex D/E) of the subscription *shapes* met — a shape is
+/// a subscription but for its private and public identities — each cut where the identities
+/// go. An SAA's User-Data is then its shape's pieces with the subscriber's identities written
+/// between them, escaped as [`ImsSubscription::to_xml`] writes them: the same text, without
+/// writing the service profiles (their iFCs: ≈18 k instructions per registration) again. No
+/// per-subscriber state: a bounded table of shapes.
+#[derive(Debug, Default)]
+struct UserDataShapes(Vec<UserDataShape>);
+
+#[derive(Debug)]
+struct UserDataShape {
+    /// A subscription of this shape (its identities do not count).
+    like: ImsSubscription,
+    /// Its document cut at the identities (private identity first, then each public identity in
+    /// document order): one more piece than identities; `None` when the cut did not give the
+    /// document back (that shape is then written whole).
+    pieces: Option<Vec<String>>,
+}
+
+impl UserDataShapes {
+    /// `sub` as [`ImsSubscription::to_xml`] writes it.
+    fn document(&mut self, sub: &ImsSubscription) -> String {
+        if let Some(e) = self.0.iter().find(|e| same_shape(&e.like, sub)) {
+            return match &e.pieces {
+                Some(p) => join_identities(p, sub),
+                None => sub.to_xml(),
+            };
+        }
+        let xml = sub.to_xml();
+        if self.0.len() < MAX_USER_DATA_SHAPES {
+            let pieces = cut_at_identities(sub).filter(|p| join_identities(p, sub) == xml);
+            self.0.push(UserDataShape {
+                like: sub.clone(),
+                pieces,
+            });
+        }
+        xml
+    }
+}
+
+/// The identities of `sub` in the order [`ImsSubscription::to_xml`] writes them.
+fn identities_of(sub: &ImsSubscription) -> impl Iterator<Item = &str> + '_ {
+    std::iter::once(sub.private_id.as_str())
+        .chain(sub.public_identities().map(|p| p.identity.as_str()))
+}
+
+/// The document of `sub` cut where its identities are written: `sub` written with a marker in
+/// place of each identity, split at the markers; `None` when a marker is not found in order.
+fn cut_at_identities(sub: &ImsSubscription) -> Option<Vec<String>> {
+    let marker = |k: usize| format!("\u{1}ims-rs-user-data-{k}\u{1}");
+    let mut marked = sub.clone();
+    let mut k = 0;
+    marked.private_id = marker(k);
+    for sp in &mut marked.service_profiles {
+        for p in &mut sp.public_identities {
+            k += 1;
+            p.identity = marker(k);
+        }
+    }
+    let doc = marked.to_xml();
+    let mut pieces = Vec::with_capacity(k + 2);
+    let mut rest = doc.as_str();
+    for j in 0..=k {
+        let m = marker(j);
+        let at = rest.find(&m)?;
+        pieces.push(rest[..at].to_owned());
+        rest = &rest[at + m.len()..];
+    }
+    pieces.push(rest.to_owned());
+    Some(pieces)
+}
+
+/// The document whose pieces (see [`cut_at_identities`]) are `pieces`, with the identities of
+/// `sub` (escaped) between them.
+fn join_identities(pieces: &[String], sub: &ImsSubscription) -> String {
+    let ids = identities_of(sub);
+    let mut out = String::with_capacity(
+        pieces.iter().map(String::len).sum::<usize>()
+            + identities_of(sub).map(str::len).sum::<usize>(),
+    );
+    let mut it = pieces.iter();
+    if let Some(first) = it.next() {
+        out.push_str(first);
+    }
+    for (piece, id) in it.zip(ids) {
+        out.push_str(&crate::xml::escape(id));
+        out.push_str(piece);
+    }
+    out
+}
+
+/// True when `a` and `b` are the same but for their identities (`private_id` and each public
+/// identity's `identity`): [`ImsSubscription::to_xml`] writes them the same but for those texts.
+/// Every field is named, so a field added to these types must be decided on here.
+fn same_shape(a: &ImsSubscription, b: &ImsSubscription) -> bool {
+    use crate::subscription::{PublicIdentity, ServiceProfile};
+    let ImsSubscription {
+        private_id: _,
+        service_profiles: sa,
+    } = a;
+    let ImsSubscription {
+        private_id: _,
+        service_profiles: sb,
+    } = b;
+    let same_identity = |p: &PublicIdentity, q: &PublicIdentity| {
+        let PublicIdentity {
+            identity: _,
+            barring_indication,
+            identity_type,
+            wildcarded,
+            display_name,
+            alias_identity_group_id,
+        } = p;
+        *barring_indication == q.barring_indication
+            && *identity_type == q.identity_type
+            && *wildcarded == q.wildcarded
+            && *display_name == q.display_name
+            && *alias_identity_group_id == q.alias_identity_group_id
+    };
+    let same_profile = |x: &ServiceProfile, y: &ServiceProfile| {
+        let ServiceProfile {
+            public_identities,
+            subscribed_media_profile_id,
+            initial_filter_criteria,
+            shared_ifc_set_ids,
+        } = x;
+        *subscribed_media_profile_id == y.subscribed_media_profile_id
+            && public_identities.len() == y.public_identities.len()
+            && public_identities
+                .iter()
+                .zip(&y.public_identities)
+                .all(|(p, q)| same_identity(p, q))
+            && *shared_ifc_set_ids == y.shared_ifc_set_ids
+            && *initial_filter_criteria == y.initial_filter_criteria
+    };
+    sa.len() == sb.len() && sa.iter().zip(sb).all(|(x, y)| same_profile(x, y))
 }
 
 impl Hss {
@@ -659,12 +803,13 @@ impl Hss {
             .state
             .get_mut(&owner)
             .expect("state exists per subscriber");
-        let profile = || {
-            self.subscribers
+        let (subscribers, user_data) = (&self.subscribers, &mut self.user_data);
+        let mut profile = || {
+            subscribers
                 .get(&owner)
-                .map(|s| s.subscription.to_xml())
+                .map(|s| user_data.document(&s.subscription))
         };
-        let with_data = |st_result: CxResult, send: bool| SaaDecision {
+        let mut with_data = |st_result: CxResult, send: bool| SaaDecision {
             result: st_result,
             user_data: if send { profile() } else { None },
             user_name: Some(owner.clone()),
@@ -854,6 +999,114 @@ mod tests {
             n = n.wrapping_add(1);
             [n; 16]
         }
+    }
+
+    /// An SAA's User-Data is the subscription's `to_xml` text whatever the shapes met (more
+    /// than the table holds, shapes differing in one field only, identities needing escapes, a
+    /// field holding a cut marker's text), and the shapes met first are written from pieces.
+    #[test]
+    fn user_data_is_the_subscriptions_document_whatever_its_shape() {
+        use crate::subscription::{
+            ApplicationServer, IdentityType, InitialFilterCriteria, PublicIdentity, ServiceProfile,
+            Spt, SptKind, TriggerPoint,
+        };
+        let ifc = |prio: i32, method: &str, server: &str| InitialFilterCriteria {
+            priority: prio,
+            trigger_point: Some(TriggerPoint {
+                condition_type_cnf: false,
+                spts: vec![Spt::new(SptKind::Method(method.into()))],
+            }),
+            application_server: ApplicationServer::new(server),
+            ..InitialFilterCriteria::default()
+        };
+        let shape = |k: usize, u: usize| -> ImsSubscription {
+            let user = match u % 3 {
+                0 => format!("u{k}x{u}"),
+                1 => format!("u{k}&<'\"{u}"),
+                _ => format!("{u}-{}", "long".repeat(k + 1)),
+            };
+            let mut pis = vec![
+                PublicIdentity::new(format!("sip:{user}@ims.example.org")),
+                PublicIdentity::new(format!("tel:+1555{u:04}")),
+            ];
+            let mut sp = ServiceProfile {
+                initial_filter_criteria: vec![
+                    ifc(10, "REGISTER", "sip:as.example.org"),
+                    ifc(20, "MESSAGE", "sip:im.example.org"),
+                ],
+                ..ServiceProfile::default()
+            };
+            match k {
+                0 => {}
+                1 => pis[1].barring_indication = true,
+                2 => pis[0].display_name = Some("A & B".into()),
+                3 => pis[1].identity_type = Some(IdentityType::DistinctPsi),
+                // the marker of the next identity's place, written before it
+                4 => pis[0].wildcarded = Some("\u{1}ims-rs-user-data-2\u{1}".into()),
+                5 => {
+                    sp.initial_filter_criteria.pop();
+                }
+                6 => sp.subscribed_media_profile_id = Some(3),
+                7 => sp.shared_ifc_set_ids = vec![1, 2],
+                8 => pis.push(PublicIdentity::new(format!("sip:{user}.3@ims.example.org"))),
+                9 => sp.initial_filter_criteria[0].priority = 11,
+                // per-user display names: a shape per user, past the table's bound
+                _ => pis[0].display_name = Some(format!("user {u}")),
+            }
+            sp.public_identities = pis;
+            let mut sps = vec![sp];
+            if k == 8 {
+                sps.push(ServiceProfile {
+                    public_identities: vec![PublicIdentity::new(format!("sip:{user}.4@x"))],
+                    ..ServiceProfile::default()
+                });
+            }
+            ImsSubscription {
+                private_id: format!("{user}@ims.example.org"),
+                service_profiles: sps,
+            }
+        };
+        let mut h = Hss::new(Some(SCSCF.into()));
+        let mut subs = Vec::new();
+        for u in 0..6 {
+            for k in 0..12 {
+                let sub = shape(k, 100 * k + u);
+                h.add_subscriber(Subscriber {
+                    subscription: sub.clone(),
+                    credentials: Credentials {
+                        aka: None,
+                        password: Some("pw".into()),
+                    },
+                });
+                subs.push(sub);
+            }
+        }
+        for round in 0..2 {
+            for sub in &subs {
+                let impu = &sub.service_profiles[0].public_identities[0].identity;
+                let saa = h.server_assignment(
+                    Some(&sub.private_id),
+                    impu,
+                    SCSCF,
+                    if round == 0 {
+                        ServerAssignmentType::Registration
+                    } else {
+                        ServerAssignmentType::NoAssignment
+                    },
+                    false,
+                );
+                assert_eq!(saa.result, result::SUCCESS, "{impu}");
+                assert_eq!(saa.user_data, Some(sub.to_xml()), "{impu}");
+            }
+        }
+        let shapes = &h.user_data.0;
+        assert_eq!(shapes.len(), MAX_USER_DATA_SHAPES);
+        // the marker in a field makes its shape's cut fail: written whole; the others cut
+        let whole: Vec<_> = shapes.iter().filter(|e| e.pieces.is_none()).collect();
+        assert_eq!(whole.len(), 1);
+        assert!(whole[0].like.service_profiles[0].public_identities[0]
+            .wildcarded
+            .is_some());
     }
 
     #[test]

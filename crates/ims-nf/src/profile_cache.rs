@@ -156,7 +156,15 @@ impl Profile {
 pub struct ProfileCache {
     shapes: Mutex<HashMap<Box<str>, Arc<Shape>, SkeletonHash>>,
     max: usize,
+    /// The last documents [`ProfileCache::get`] answered and their profiles, newest last: an
+    /// S-CSCF asks for a registration's document twice (the binding's implicit set, then the
+    /// third-party REGISTERs), and the same text gives the same profile.
+    recent: Mutex<std::collections::VecDeque<(Box<str>, Profile)>>,
 }
+
+/// How many documents [`ProfileCache::recent`] holds (enough for the registrations completing
+/// between a binding and its third-party REGISTERs).
+const RECENT: usize = 4;
 
 impl Default for ProfileCache {
     fn default() -> Self {
@@ -288,6 +296,7 @@ impl ProfileCache {
         ProfileCache {
             shapes: Mutex::new(HashMap::default()),
             max,
+            recent: Mutex::new(std::collections::VecDeque::with_capacity(RECENT)),
         }
     }
 
@@ -299,6 +308,27 @@ impl ProfileCache {
     /// The profile `doc` describes; the same error as [`ImsSubscription::from_xml`] when it
     /// does not parse.
     pub fn get(&self, doc: &str) -> Result<Profile, XmlError> {
+        if let Some(p) = self
+            .recent
+            .lock()
+            .expect("profile cache lock")
+            .iter()
+            .rev()
+            .find(|(d, _)| **d == *doc)
+        {
+            return Ok(p.1.clone());
+        }
+        let p = self.get_uncached(doc)?;
+        let mut recent = self.recent.lock().expect("profile cache lock");
+        if recent.len() >= RECENT {
+            recent.pop_front();
+        }
+        recent.push_back((doc.into(), p.clone()));
+        Ok(p)
+    }
+
+    /// [`ProfileCache::get`] without the recent documents.
+    fn get_uncached(&self, doc: &str) -> Result<Profile, XmlError> {
         let Some((skeleton, values)) = cut(doc) else {
             return Self::whole(doc);
         };
@@ -504,6 +534,52 @@ mod tests {
         assert_eq!(join_identities(&skeleton, &values).unwrap(), doc);
         // an open tag closed by another name: no cut
         assert!(split_identities("<a><Identity>x</PrivateID></a>").is_none());
+    }
+
+    /// A document asked for again (among the last few) gives the profile it gave, without a
+    /// cut or a parse; any other text is cut or parsed.
+    #[test]
+    fn a_document_asked_for_again_gives_the_same_profile() {
+        let cache = ProfileCache::new(8);
+        let docs: Vec<String> = (0..6)
+            .map(|n| sub(&format!("55500{n}"), "sip:as.ims.example.org").to_xml())
+            .collect();
+        // a document parsed whole (an entity reference): a new shape per parse
+        let whole = sub("555&amp;9", "sip:as.ims.example.org").to_xml();
+        assert!(cut(&whole).is_none());
+        for d in docs.iter().chain([&whole]) {
+            let a = cache.get(d).unwrap();
+            let b = cache.get(d).unwrap();
+            assert_eq!(a.subscription(), b.subscription());
+            assert_eq!(
+                a.subscription(),
+                ImsSubscription::from_xml(d.as_bytes()).unwrap()
+            );
+            assert!(Arc::ptr_eq(&a.shape, &b.shape));
+        }
+        // the whole-parsed document is recent: the same parse answers
+        let again = cache.get(&whole).unwrap();
+        assert!(Arc::ptr_eq(&again.shape, &cache.get(&whole).unwrap().shape));
+        // past the bound, it is parsed again (a new shape)
+        for d in &docs[..RECENT] {
+            cache.get(d).unwrap();
+        }
+        assert!(!Arc::ptr_eq(
+            &again.shape,
+            &cache.get(&whole).unwrap().shape
+        ));
+        // a text differing in one identity byte is not taken for a recent one
+        let one = sub("555001", "sip:as.ims.example.org").to_xml();
+        let other = one.replace("555001@", "555011@");
+        cache.get(&one).unwrap();
+        assert_eq!(
+            cache.get(&other).unwrap().subscription(),
+            ImsSubscription::from_xml(other.as_bytes()).unwrap()
+        );
+        assert!(cache.recent.lock().unwrap().len() <= RECENT);
+        // errors are not kept
+        assert!(cache.get("<IMSSubscription>").is_err());
+        assert!(cache.get("<IMSSubscription>").is_err());
     }
 
     #[test]

@@ -270,19 +270,19 @@ pub const MAX_SUBSCRIPTION: u32 = 600_000;
 ///
 /// Kept compact — every registered UE has one (its P-CSCF's, TS 24.229 §5.2.3): the dialog
 /// identifiers and the other texts are one shared string (the notifier's indexes point at it),
-/// the subscriber's contact URI shared by every subscription from that P-CSCF, and what the
-/// last NOTIFY told of each contact a small array.
+/// the subscriber's contact URI and its From value around the tag shared by every subscription
+/// from that P-CSCF, and what the last NOTIFY told of each contact a small array.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegSubscription {
     /// The texts, each as `<length>:<text>`, one after the other (one allocation): the
     /// Call-ID and the subscriber's tag (together: the dialog key, see [`dialog_key`]), the
-    /// IMPU subscribed to (the SUBSCRIBE's Request-URI), our tag (the To tag of the 200), the
-    /// subscriber's From value (with its tag, our To), our URI (the SUBSCRIBE's To URI, our
-    /// From; empty when it is the IMPU), then the route set (the SUBSCRIBE's Record-Route
-    /// values, in order).
+    /// IMPU subscribed to (the SUBSCRIBE's Request-URI), our tag (the To tag of the 200), our
+    /// URI (the SUBSCRIBE's To URI, our From; empty when it is the IMPU), then the route set
+    /// (the SUBSCRIBE's Record-Route values, in order).
     text: std::sync::Arc<str>,
-    /// The subscriber's Contact URI (the NOTIFY's Request-URI), shared.
-    remote_target: std::sync::Arc<str>,
+    /// What the subscriber's subscriptions share ([`peer_text`]): its Contact URI (the
+    /// NOTIFY's Request-URI) and its From value (our To) without the tag, which `text` holds.
+    peer: std::sync::Arc<str>,
     /// Our next CSeq.
     cseq: u32,
     /// The next reginfo `version`.
@@ -327,6 +327,34 @@ fn after_fields(s: &str, n: usize) -> usize {
     at
 }
 
+/// The text a subscriber's subscriptions share: its Contact URI `target`, then its From value
+/// `from` cut around the tag value `tag` (the part before, the part after: three fields), or
+/// the whole From value (two fields) when `tag` does not follow a `tag=` in it. A P-CSCF
+/// subscribes for each of its UEs with one Contact and one From URI, so they all share one.
+fn peer_text(target: &str, from: &str, tag: &str) -> String {
+    let cut = (!tag.is_empty())
+        .then(|| {
+            from.match_indices(tag).map(|(i, _)| i).find(|&i| {
+                from[..i]
+                    .get(i.saturating_sub(4)..)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("tag="))
+            })
+        })
+        .flatten();
+    let mut t = String::with_capacity(target.len() + from.len() + 12);
+    let _ = write!(t, "{}:{target}", target.len());
+    match cut {
+        Some(i) => {
+            let (before, after) = (&from[..i], &from[i + tag.len()..]);
+            let _ = write!(t, "{}:{before}{}:{after}", before.len(), after.len());
+        }
+        None => {
+            let _ = write!(t, "{}:{from}", from.len());
+        }
+    }
+    t
+}
+
 /// The dialog key a subscription's `text` (or a dialog key) starts with.
 fn dialog_part(s: &str) -> &str {
     &s[..after_fields(s, 2)]
@@ -357,7 +385,16 @@ impl RegSubscription {
 
     /// The route set as kept in `text` (`<length>:<value>` each).
     fn routes_text(&self) -> &str {
-        &self.text[after_fields(&self.text, 6)..]
+        &self.text[after_fields(&self.text, 5)..]
+    }
+
+    /// The field `i` of `peer` ([`peer_text`]).
+    fn peer_at(&self, i: usize) -> Option<&str> {
+        let mut at = 0;
+        for _ in 0..i {
+            at = field_at(&self.peer, at)?.1;
+        }
+        field_at(&self.peer, at).map(|(t, _)| t)
     }
 
     /// The IMPU subscribed to (the SUBSCRIBE's Request-URI).
@@ -381,13 +418,17 @@ impl RegSubscription {
     }
 
     /// The subscriber's From value (with its tag), our To.
-    pub fn remote(&self) -> &str {
-        self.text_at(4)
+    pub fn remote(&self) -> std::borrow::Cow<'_, str> {
+        let before = self.peer_at(1).unwrap_or_default();
+        match self.peer_at(2) {
+            Some(after) => format!("{before}{}{after}", self.remote_tag()).into(),
+            None => before.into(),
+        }
     }
 
     /// Our URI (the SUBSCRIBE's To URI), our From.
     pub fn local_uri(&self) -> &str {
-        match self.text_at(5) {
+        match self.text_at(4) {
             "" => self.aor(),
             u => u,
         }
@@ -395,12 +436,12 @@ impl RegSubscription {
 
     /// The subscriber's Contact URI (the NOTIFY's Request-URI).
     pub fn remote_target(&self) -> &str {
-        &self.remote_target
+        self.peer_at(0).unwrap_or_default()
     }
 
     /// The route set (the SUBSCRIBE's Record-Route values, in order).
     pub fn route_set(&self) -> impl Iterator<Item = &str> + '_ {
-        self.fields().skip(6)
+        self.fields().skip(5)
     }
 
     /// Our next CSeq.
@@ -559,7 +600,8 @@ pub struct Notifier {
 /// REGISTER). The indexes share the dialog key (no copy of it); the IMPU index holds the IMPU's
 /// hash and is compared on lookup, so a hash collision only adds a candidate. A second index
 /// orders the subscriptions by expiry, so the once-a-second expiry check looks only at those
-/// due. The subscribers' contact URIs are interned (one P-CSCF subscribes for all its UEs).
+/// due. The subscribers' contact URIs and From values are interned ([`peer_text`]: one P-CSCF
+/// subscribes for all its UEs).
 /// A subscription in the dialog table of `Subs`, found by its dialog key.
 #[derive(Debug)]
 struct SubBox(Box<RegSubscription>);
@@ -594,7 +636,8 @@ struct Subs {
     /// P-CSCF's, so the common slot holds just one key).
     by_aor: std::collections::HashMap<u64, std::sync::Arc<str>>,
     by_aor_more: std::collections::HashMap<u64, Vec<std::sync::Arc<str>>>,
-    targets: std::collections::HashSet<std::sync::Arc<str>>,
+    /// The texts subscriptions share ([`peer_text`]), one per subscriber.
+    peers: std::collections::HashSet<std::sync::Arc<str>>,
     hasher: std::collections::hash_map::RandomState,
 }
 
@@ -616,13 +659,13 @@ impl Subs {
         self.by_dialog.get(dialog_part(key)).map(|b| &*b.0)
     }
 
-    /// The shared copy of a subscriber's contact URI.
-    fn target(&mut self, uri: &str) -> std::sync::Arc<str> {
-        if let Some(t) = self.targets.get(uri) {
+    /// The shared copy of a subscriber's [`peer_text`].
+    fn peer(&mut self, text: &str) -> std::sync::Arc<str> {
+        if let Some(t) = self.peers.get(text) {
             return t.clone();
         }
-        let t: std::sync::Arc<str> = uri.into();
-        self.targets.insert(t.clone());
+        let t: std::sync::Arc<str> = text.into();
+        self.peers.insert(t.clone());
         t
     }
 
@@ -676,16 +719,16 @@ impl Subs {
                 e.remove();
             }
         }
-        self.release_target(&sub.remote_target);
+        self.release_peer(&sub.peer);
         Some(*sub)
     }
 
-    /// Forgets the shared copy of a contact URI when the subscription leaving (the holder of
-    /// `target`) was the last one from that contact.
-    fn release_target(&mut self, target: &std::sync::Arc<str>) {
-        // held by `targets` and by the subscription leaving only
-        if std::sync::Arc::strong_count(target) == 2 {
-            self.targets.remove(&**target);
+    /// Forgets the shared copy of a [`peer_text`] when the subscription leaving (the holder of
+    /// `peer`) was the last one sharing it.
+    fn release_peer(&mut self, peer: &std::sync::Arc<str>) {
+        // held by `peers` and by the subscription leaving only
+        if std::sync::Arc::strong_count(peer) == 2 {
+            self.peers.remove(&**peer);
         }
     }
 
@@ -869,16 +912,18 @@ impl Notifier {
         let local_uri = to.uri().as_str();
         let local_uri = if local_uri != aor { local_uri } else { "" };
         let mut text = String::with_capacity(
-            key.len() + aor.len() + local_tag.len() + remote.len() + local_uri.len() + 20,
+            key.len() + aor.len() + local_tag.len() + local_uri.len() + routes.len() + 16,
         );
         text.push_str(&key);
-        for t in [aor.as_str(), local_tag.as_str(), remote, local_uri] {
+        for t in [aor.as_str(), local_tag.as_str(), local_uri] {
             let _ = write!(text, "{}:{t}", t.len());
         }
         text.push_str(&routes);
         let sub = RegSubscription {
             text: text.into(),
-            remote_target: self.subs.target(&remote_target),
+            peer: self
+                .subs
+                .peer(&peer_text(&remote_target, remote, remote_tag)),
             cseq,
             expires_at: now + expires,
             version,
@@ -897,7 +942,7 @@ impl Notifier {
             .unwrap_or_default();
         let notify = if expires == 0 {
             let (n, s) = self.notify(sub, regs, now, Some("timeout"), true);
-            self.subs.release_target(&s.remote_target);
+            self.subs.release_peer(&s.peer);
             Some(n)
         } else {
             let (n, s) = self.notify(sub, regs, now, None, true);
@@ -923,8 +968,14 @@ impl Notifier {
         full: bool,
     ) -> (Notify, RegSubscription) {
         let seen = |c: &ContactInfo| now + c.expires.unwrap_or(0);
+        let notified = registrations
+            .iter()
+            .flat_map(|r| r.contacts.iter())
+            .filter(|c| c.active)
+            .filter_map(|c| Some((contact_key(&c.id)?, seen(c))))
+            .collect();
         let changed: Vec<Registration> = if full {
-            registrations.clone()
+            registrations
         } else {
             registrations
                 .iter()
@@ -948,12 +999,7 @@ impl Notifier {
                 })
                 .collect()
         };
-        s.notified = registrations
-            .iter()
-            .flat_map(|r| r.contacts.iter())
-            .filter(|c| c.active)
-            .filter_map(|c| Some((contact_key(&c.id)?, seen(c))))
-            .collect();
+        s.notified = notified;
         let body = RegInfo {
             version: s.version,
             full,
@@ -961,18 +1007,27 @@ impl Notifier {
         }
         .to_xml();
         let mut m = String::with_capacity(512 + body.len());
-        let _ = write!(m, "NOTIFY {} SIP/2.0\r\n", s.remote_target);
-        for r in s.route_set() {
+        // the texts read in one pass (each accessor would read `text` from its start)
+        let mut fields = s.fields();
+        let mut next = || fields.next().unwrap_or_default();
+        let (call_id, remote_tag, aor, local_tag, local_uri) =
+            (next(), next(), next(), next(), next());
+        let local_uri = if local_uri.is_empty() { aor } else { local_uri };
+        let target = s.remote_target();
+        let _ = write!(m, "NOTIFY {target} SIP/2.0\r\n");
+        let mut first_route = None;
+        for r in fields {
+            first_route.get_or_insert(r);
             let _ = write!(m, "Route: {r}\r\n");
         }
+        let (before, after) = (s.peer_at(1).unwrap_or_default(), s.peer_at(2));
         let _ = write!(
             m,
-            "Max-Forwards: 70\r\nFrom: <{}>;tag={}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {} NOTIFY\r\n\
-Contact: <{}>\r\nEvent: reg\r\nSubscription-State: {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n{}",
-            s.local_uri(),
-            s.local_tag(),
-            s.remote(),
-            s.call_id(),
+            "Max-Forwards: 70\r\nFrom: <{local_uri}>;tag={local_tag}\r\nTo: {before}{}{}\r\n\
+Call-ID: {call_id}\r\nCSeq: {} NOTIFY\r\nContact: <{}>\r\nEvent: reg\r\n\
+Subscription-State: {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n{}",
+            if after.is_some() { remote_tag } else { "" },
+            after.unwrap_or_default(),
             s.cseq,
             self.contact,
             subscription_state(&s, now, terminated),
@@ -980,18 +1035,15 @@ Contact: <{}>\r\nEvent: reg\r\nSubscription-State: {}\r\nContent-Type: {}\r\nCon
             body.len(),
             body
         );
-        let next_hop = s
-            .route_set()
-            .next()
-            .map(uri_in)
-            .unwrap_or_else(|| s.remote_target.to_string());
+        let next_hop = first_route.map_or_else(|| target.to_string(), uri_in);
+        let dialog = (call_id.to_string(), remote_tag.to_string());
         s.cseq += 1;
         s.version += 1;
         (
             Notify {
                 next_hop,
                 request: m.into_bytes(),
-                dialog: (s.call_id().to_string(), s.remote_tag().to_string()),
+                dialog,
             },
             s,
         )
@@ -1186,10 +1238,90 @@ Contact: <sip:alice@10.0.0.1:5060>\r\nEvent: reg\r\nExpires: 600\r\nContent-Leng
     }
 
     #[test]
+    fn subscriptions_from_one_subscriber_share_its_contact_and_from_uri() {
+        let mut n = Notifier::new("sip:orig@scscf.ims.example.org");
+        let rec = record();
+        let base = String::from_utf8(subscribe("")).unwrap();
+        // one P-CSCF's SUBSCRIBEs (one Contact, one From URI), each its own dialog
+        let sub = |n: &mut Notifier, call_id: &str, tag: &str, from: &str| {
+            let r = base
+                .replace("<sip:alice@ims.example.org>;tag=ue1", from)
+                .replace("Call-ID: sub1", &format!("Call-ID: {call_id}"))
+                .replace(
+                    "Event: reg",
+                    "P-Asserted-Identity: <sip:alice@ims.example.org>\r\nEvent: reg",
+                );
+            let o = n.subscribe(
+                &ims_sip::parse_datagram(r.as_bytes()).unwrap(),
+                Some(&rec),
+                1000,
+                "t",
+            );
+            assert_eq!(o.status, 200);
+            let request = o.notify.unwrap().request;
+            let notify = ims_sip::parse_datagram(&request).unwrap();
+            // the NOTIFY goes to the Contact, To: the From exactly as it came
+            assert_eq!(notify.request_uri_str(), Some("sip:alice@10.0.0.1:5060"));
+            assert_eq!(notify.header_str("To"), Some(from));
+            let s = n.subs.get(&dialog_key(call_id, tag)).unwrap();
+            assert_eq!(s.remote(), from);
+            assert_eq!(s.remote_target(), "sip:alice@10.0.0.1:5060");
+            // the subscription's own text holds no copy of the From
+            assert!(!s.text.to_ascii_lowercase().contains("tag="), "{}", s.text);
+            s.peer.clone()
+        };
+        let a = sub(&mut n, "a", "ue1", "<sip:pcscf.ims.example.org;lr>;tag=ue1");
+        // the tag's text also in the URI: cut where it follows `tag=`
+        let b = sub(
+            &mut n,
+            "b",
+            "pcscf",
+            "<sip:pcscf.ims.example.org;lr>;tag=pcscf",
+        );
+        assert!(std::sync::Arc::ptr_eq(&a, &b));
+        assert_eq!(n.subs.peers.len(), 1);
+        // `TAG=` in capitals, a parameter after it: shared with its like only
+        let c = sub(
+            &mut n,
+            "c",
+            "c3",
+            "<sip:pcscf.ims.example.org;lr>;TAG=c3;x=1",
+        );
+        let d = sub(
+            &mut n,
+            "d",
+            "d4",
+            "<sip:pcscf.ims.example.org;lr>;TAG=d4;x=1",
+        );
+        assert!(std::sync::Arc::ptr_eq(&c, &d) && !std::sync::Arc::ptr_eq(&a, &c));
+        assert_eq!(n.subs.peers.len(), 2);
+        drop((a, b, c, d));
+        for (call_id, tag) in [("a", "ue1"), ("c", "c3"), ("b", "pcscf")] {
+            assert!(n.remove(&(call_id.to_string(), tag.to_string())));
+        }
+        assert_eq!(n.subs.peers.len(), 1, "d's is left");
+        assert!(n.remove(&("d".to_string(), "d4".to_string())));
+        assert!(n.subs.peers.is_empty());
+        // a From whose tag does not follow `tag=` is kept whole
+        assert_eq!(
+            peer_text("sip:t", "<sip:ue1@x>;t=ue1", "ue1"),
+            "5:sip:t17:<sip:ue1@x>;t=ue1"
+        );
+        assert_eq!(
+            peer_text("sip:t", "<sip:x>;tag=", ""),
+            "5:sip:t12:<sip:x>;tag="
+        );
+        assert_eq!(
+            peer_text("sip:t", "<sip:x>;tag=a1", "a1"),
+            "5:sip:t12:<sip:x>;tag=0:"
+        );
+    }
+
+    #[test]
     fn the_impu_index_keeps_every_subscription_in_the_order_they_came() {
         let sub = |call_id: &str, aor: &str| RegSubscription {
-            text: format!("{}{}:{aor}0:0:0:", dialog_key(call_id, "x"), aor.len()).into(),
-            remote_target: "sip:p@x".into(),
+            text: format!("{}{}:{aor}0:0:", dialog_key(call_id, "x"), aor.len()).into(),
+            peer: "7:sip:p@x0:".into(),
             cseq: 1,
             version: 0,
             expires_at: 100,
@@ -1561,7 +1693,7 @@ Route: <sip:c.example.org;lr>\r\nMax-Forwards"
         );
         // unsubscribe (Expires: 0): 200 and a final NOTIFY
         n.subscribe(&m, Some(&rec), 1000, "t1");
-        assert_eq!(n.subs.targets.len(), 1);
+        assert_eq!(n.subs.peers.len(), 1);
         // a refresh keeps the one subscription and the one shared contact URI
         let refresh = subscribe(";tag=t1");
         let o = n.subscribe(
@@ -1571,7 +1703,7 @@ Route: <sip:c.example.org;lr>\r\nMax-Forwards"
             "x",
         );
         assert_eq!(o.status, 200);
-        assert_eq!((n.subs.len(), n.subs.targets.len()), (1, 1));
+        assert_eq!((n.subs.len(), n.subs.peers.len()), (1, 1));
         let unsub = String::from_utf8(subscribe(";tag=t1"))
             .unwrap()
             .replace("Expires: 600", "Expires: 0");
@@ -1586,7 +1718,7 @@ Route: <sip:c.example.org;lr>\r\nMax-Forwards"
         assert_eq!(state, "terminated;reason=timeout");
         assert!(n.is_empty());
         // nobody subscribes from that contact any more: its shared URI is gone too
-        assert!(n.subs.targets.is_empty());
+        assert!(n.subs.peers.is_empty());
         // expiry of the subscription
         let o = n.subscribe(&m, Some(&rec), 1000, "t1");
         // a failed NOTIFY ends it

@@ -1685,7 +1685,7 @@ impl ScscfServices {
                         .final_response()
                         .await
                         .ok()?;
-                    Some((200..300).contains(&resp.as_message().status().unwrap_or(500)))
+                    Some((200..300).contains(&resp.status().unwrap_or(500)))
                 }
                 .await
                 .unwrap_or(false);

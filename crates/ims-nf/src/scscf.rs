@@ -18,7 +18,7 @@ use crate::ifc::Context;
 use crate::registrar::{self, Binding, RegistrarConfig};
 use crate::store::{BindingStore, RegState, RegistrationRecord};
 use crate::subscription::{DefaultHandling, ImsSubscription, RegistrationType, SessionCase};
-use ims_auth::digest::{Algorithm, Credentials, DigestServer, NonceCounts, Secret};
+use ims_auth::digest::{Algorithm, Credentials, DigestServer, IssuedNonce, NonceCounts, Secret};
 use ims_auth::AuthError;
 use ims_sip::{HeaderName, Message, ResponseBuilder};
 use std::collections::HashMap;
@@ -123,16 +123,34 @@ pub struct RegisterOutcome {
     pub event: Option<RegEvent>,
 }
 
-#[derive(Clone)]
+/// A challenge awaiting the UE's answer: it is answered once (taken when verified).
 struct Pending {
-    rand: Option<[u8; 16]>,
+    /// Which nonce answers it: RAND for AKA ([`PendingSecret::Password`]), the salt of the
+    /// nonce for digest ([`PendingSecret::Ha1`]) — the nonce of an earlier challenge to the same
+    /// IMPI (or a replay of its answer) is not an answer to this one.
+    nonce: [u8; 16],
     secret: PendingSecret,
 }
 
-#[derive(Clone)]
 enum PendingSecret {
+    /// XRES (AKA).
     Password(Vec<u8>),
+    /// HA1 (digest).
     Ha1(String),
+}
+
+impl Pending {
+    /// True when `issued` (what the nonce of the credentials is, `None`: not one of ours) is
+    /// the nonce of this challenge. A digest nonce that is not ours is let through so the
+    /// verification refuses it (403), as for a wrong response; an AKA one is challenged afresh.
+    fn answered_by(&self, issued: Option<&IssuedNonce>) -> bool {
+        match (&self.secret, issued) {
+            (PendingSecret::Password(_), Some(n)) => n.rand() == Some(self.nonce),
+            (PendingSecret::Password(_), None) => false,
+            (PendingSecret::Ha1(_), Some(n)) => n.prefix == self.nonce,
+            (PendingSecret::Ha1(_), None) => true,
+        }
+    }
 }
 
 /// The S-CSCF registrar.
@@ -143,6 +161,10 @@ pub struct Scscf<C, S> {
     digest: DigestServer,
     /// Vectors awaiting the UE's answer, by IMPI (timer reg-await-auth: the nonce lifetime).
     pending: Mutex<HashMap<String, Pending>>,
+    /// The nonce counts of the answers being registered: recorded when the answer is verified
+    /// and its challenge taken from `pending` (one step, under `pending`'s lock), forgotten
+    /// when the registration is done (the challenge is gone, so the nonce is never accepted
+    /// again): nothing is kept per registered user.
     counts: Mutex<NonceCounts>,
     /// The registrations this S-CSCF holds, by the record's IMPU: the IMPI and the earliest
     /// binding expiry (drives the registration timer and finds the IMPUs of an RTR/PPR).
@@ -577,35 +599,47 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
                 Err(_) => reply(req, 403, &[]),
             };
         }
-        let pending = self
-            .pending
-            .lock()
-            .expect("pending lock is never poisoned")
-            .get(&impi)
-            .cloned();
-        let Some(p) = pending else {
-            // not our challenge (or it expired and was dropped): challenge afresh
-            return self
-                .challenge(req, &impi, &impu, requested, None, false, now_d, salt)
-                .await;
-        };
-        let secret = match &p.secret {
-            PendingSecret::Password(pw) => Secret::Password(pw),
-            PendingSecret::Ha1(h) => Secret::Ha1(h),
-        };
-        // a nonce without the RAND of the challenge pending (AKA) is not an answer to it:
-        // challenge afresh; otherwise verify (the nonce is checked once for both)
-        let verified = {
+        // the challenge is taken (removed from `pending`) in the same step as its answer is
+        // verified and the nonce count recorded: of two copies of one REGISTER, only one
+        // passes; the other finds no challenge pending and is challenged afresh
+        let mut tag = None;
+        // `None`: no challenge pending — not our challenge (or it expired and was dropped, or
+        // was answered already): challenge afresh
+        let verified = 'v: {
+            let mut pending = self.pending.lock().expect("pending lock is never poisoned");
+            let Some(p) = pending.get(&impi) else {
+                break 'v Ok(None);
+            };
+            let secret = match &p.secret {
+                PendingSecret::Password(pw) => Secret::Password(pw),
+                PendingSecret::Ha1(h) => Secret::Ha1(h),
+            };
             let mut counts = self.counts.lock().expect("counts lock is never poisoned");
-            self.digest.verify_if(
+            // a nonce not of the challenge pending is not an answer to it: challenge afresh;
+            // otherwise verify (the nonce is checked once for both)
+            let verified = self.digest.verify_if(
                 &creds,
                 "REGISTER",
                 req.body(),
                 secret,
                 now_d,
                 Some(&mut counts),
-                |issued| p.rand.is_none() || issued.and_then(|n| n.rand()) == p.rand,
-            )
+                |issued| {
+                    tag = issued.map(|n| n.tag);
+                    p.answered_by(issued)
+                },
+            );
+            match &verified {
+                // answered (registered below), or failed: the challenge is used up
+                Ok(Some(_)) => {
+                    pending.remove(&impi);
+                }
+                Err(e) if !matches!(e, AuthError::Stale) => {
+                    pending.remove(&impi);
+                }
+                _ => {}
+            }
+            verified
         };
         match verified {
             Ok(None) => {
@@ -620,10 +654,6 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
                     .await
             }
             Err(_) => {
-                self.pending
-                    .lock()
-                    .expect("pending lock is never poisoned")
-                    .remove(&impi);
                 // TS 24.229 §5.4.1.2.1: authentication failed
                 let _ = self
                     .cx
@@ -638,11 +668,15 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
                 return reply(req, 403, &[]);
             }
         }
-        self.pending
-            .lock()
-            .expect("pending lock is never poisoned")
-            .remove(&impi);
-        self.bind(req, &impi, &impu, now).await
+        let out = self.bind(req, &impi, &impu, now).await;
+        // the challenge is gone: its nonce is never accepted again, its counts can go
+        if let Some(tag) = tag {
+            self.counts
+                .lock()
+                .expect("counts lock is never poisoned")
+                .forget(&tag);
+        }
+        out
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -701,7 +735,7 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
                 (
                     s,
                     Pending {
-                        rand: Some(av.rand),
+                        nonce: av.rand,
                         secret: PendingSecret::Password(av.xres.to_vec()),
                     },
                 )
@@ -717,7 +751,7 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
                 (
                     ch.to_string(),
                     Pending {
-                        rand: None,
+                        nonce: salt,
                         secret: PendingSecret::Ha1(ha1),
                     },
                 )
@@ -1202,6 +1236,11 @@ mod tests {
     const OP: [u8; 16] = [0xcd; 16];
 
     fn scscf() -> Scscf<LocalHss, MemoryStore> {
+        scscf_over(|cx| cx)
+    }
+
+    /// `scscf()` with its Cx client wrapped by `wrap`.
+    fn scscf_over<C: CxClient>(wrap: impl FnOnce(LocalHss) -> C) -> Scscf<C, MemoryStore> {
         let mut hss = Hss::new(None);
         let mut barred = PublicIdentity::new("sip:barred@ims.example.org");
         barred.barring_indication = true;
@@ -1235,9 +1274,227 @@ mod tests {
                 registrar: RegistrarConfig::default(),
                 nonce_secret: b"0123456789abcdef0123456789abcdef".to_vec(),
             },
-            cx,
+            wrap(cx),
             MemoryStore::new(),
         )
+    }
+
+    /// The in-process HSS, yielding to the executor before each request: REGISTERs handled
+    /// on one executor interleave at every Cx request (MAR, SAR), as over Diameter.
+    struct Yielding(LocalHss);
+
+    impl CxClient for Yielding {
+        async fn uar(
+            &self,
+            impi: &str,
+            impu: &str,
+            auth_type: crate::hss::UserAuthorizationType,
+        ) -> Result<crate::hss::UaaDecision, CxFailure> {
+            tokio::task::yield_now().await;
+            self.0.uar(impi, impu, auth_type).await
+        }
+        async fn mar(&self, q: MarQuery) -> Result<crate::cx::MaaAnswer, CxFailure> {
+            tokio::task::yield_now().await;
+            self.0.mar(q).await
+        }
+        async fn sar(&self, q: SarQuery) -> Result<crate::hss::SaaDecision, CxFailure> {
+            tokio::task::yield_now().await;
+            self.0.sar(q).await
+        }
+        async fn lir(&self, impu: &str) -> Result<crate::hss::LiaDecision, CxFailure> {
+            tokio::task::yield_now().await;
+            self.0.lir(impu).await
+        }
+    }
+
+    /// Nothing kept per registered user for its nonce: the counts of the answers being
+    /// registered are forgotten when the registration is done.
+    fn no_counts_left<C>(s: &Scscf<C, MemoryStore>) {
+        assert_eq!(s.counts.lock().unwrap().len(), 0);
+    }
+
+    /// The status of a response and whether it is a 401 with `stale=true`.
+    fn status_stale(o: &RegisterOutcome) -> (u16, bool) {
+        let www = header(&o.response, "WWW-Authenticate");
+        (o.status, www.is_some_and(|w| w.contains("stale=true")))
+    }
+
+    /// An AKA challenge (a REGISTER without credentials, CSeq `cseq`) and the UE's answer to
+    /// it (CSeq `cseq + 1`).
+    async fn challenged_answer<C: CxClient>(
+        s: &Scscf<C, MemoryStore>,
+        usim: &mut Usim,
+        cseq: u32,
+        now: u64,
+    ) -> Vec<u8> {
+        let r = register(cseq, None, 600);
+        let o = s
+            .register(&ims_sip::parse_datagram(&r).unwrap(), now, [cseq as u8; 16])
+            .await;
+        assert_eq!(o.status, 401);
+        let www = header(&o.response, "WWW-Authenticate").unwrap();
+        let (creds, keys) =
+            digest::answer_aka(&Challenge::parse(&www).unwrap(), usim, IMPI, &REQ).unwrap();
+        assert!(keys.is_some());
+        register(cseq + 1, Some(&creds.to_string()), 600)
+    }
+
+    #[test]
+    fn an_answer_registers_once_however_often_and_however_concurrently_it_comes() {
+        let now = 1_700_000_000;
+        let mut usim = Usim::new(
+            Milenage::new(&K, OperatorKey::Op(OP)),
+            aka::DEFAULT_IND_BITS,
+        );
+        // in sequence: the copy finds no challenge pending and is challenged afresh (not stale)
+        let s = scscf();
+        let r2 = block_on(challenged_answer(&s, &mut usim, 1, now));
+        let m2 = ims_sip::parse_datagram(&r2).unwrap();
+        assert_eq!(
+            status_stale(&block_on(s.register(&m2, now, [2; 16]))),
+            (200, false)
+        );
+        no_counts_left(&s);
+        assert_eq!(
+            status_stale(&block_on(s.register(&m2, now, [3; 16]))),
+            (401, false)
+        );
+        // …also once the nonce has expired
+        assert_eq!(
+            status_stale(&block_on(s.register(&m2, now + 400, [4; 16]))),
+            (401, false)
+        );
+        no_counts_left(&s);
+
+        // two copies at once on one executor, interleaving at each Cx request (the first is in
+        // its SAR when the second arrives): one 200, the other a fresh challenge
+        let s = scscf_over(Yielding);
+        // (a new HSS: its SQNs start again, so does the USIM)
+        let mut usim = Usim::new(
+            Milenage::new(&K, OperatorKey::Op(OP)),
+            aka::DEFAULT_IND_BITS,
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        for round in 0..4u32 {
+            let r = rt.block_on(challenged_answer(&s, &mut usim, 10 * round + 1, now));
+            let m = ims_sip::parse_datagram(&r).unwrap();
+            let (a, b) = rt.block_on(async {
+                tokio::join!(
+                    s.register(&m, now, [0xa0; 16]),
+                    s.register(&m, now, [0xb0; 16])
+                )
+            });
+            let mut got = [status_stale(&a), status_stale(&b)];
+            got.sort();
+            assert_eq!(got, [(200, false), (401, false)], "round {round}");
+            no_counts_left(&s);
+        }
+
+        // two copies on two threads at the same moment, many times: never two 200s
+        let s = Arc::new(scscf());
+        let mut usim = Usim::new(
+            Milenage::new(&K, OperatorKey::Op(OP)),
+            aka::DEFAULT_IND_BITS,
+        );
+        for round in 0..200u32 {
+            let r = block_on(challenged_answer(&s, &mut usim, 10 * round + 1, now));
+            let go = Arc::new(std::sync::Barrier::new(2));
+            let copies: Vec<_> = (0..2u8)
+                .map(|i| {
+                    let (s, r, go) = (s.clone(), r.clone(), go.clone());
+                    std::thread::spawn(move || {
+                        let m = ims_sip::parse_datagram(&r).unwrap();
+                        go.wait();
+                        status_stale(&block_on(s.register(&m, now, [0xc0 + i; 16])))
+                    })
+                })
+                .collect();
+            let mut got: Vec<_> = copies.into_iter().map(|t| t.join().unwrap()).collect();
+            got.sort();
+            assert_eq!(got, [(200, false), (401, false)], "round {round}");
+            no_counts_left(&s);
+        }
+    }
+
+    #[test]
+    fn an_answer_comes_once_per_challenge_and_stale_only_while_it_is_pending() {
+        let s = scscf();
+        let now = 1_700_000_000;
+        let first = format!(
+            "Digest username=\"{IMPI}\",realm=\"ims.example.org\",nonce=\"\",uri=\"sip:ims.example.org\",response=\"\",algorithm=MD5"
+        );
+        let digest_challenge = |cseq: u32, salt: u8| {
+            let o = block_on(s.register(
+                &ims_sip::parse_datagram(&register(cseq, Some(&first), 600)).unwrap(),
+                now,
+                [salt; 16],
+            ));
+            assert_eq!(o.status, 401);
+            Challenge::parse(&header(&o.response, "WWW-Authenticate").unwrap())
+                .unwrap()
+                .into_owned()
+        };
+        // MD5 digest: answered, registered, nothing kept
+        let ch1 = digest_challenge(1, 9);
+        let good1 = register(
+            2,
+            Some(
+                &digest::answer(&ch1, IMPI, b"secret", &REQ)
+                    .unwrap()
+                    .to_string(),
+            ),
+            600,
+        );
+        let m1 = ims_sip::parse_datagram(&good1).unwrap();
+        assert_eq!(
+            status_stale(&block_on(s.register(&m1, now, [1; 16]))),
+            (200, false)
+        );
+        no_counts_left(&s);
+        // a new challenge to the same user, within the first nonce's lifetime: the first answer
+        // (its nonce still valid, its counts forgotten) is no answer to it
+        let ch2 = digest_challenge(3, 8);
+        assert_eq!(
+            status_stale(&block_on(s.register(&m1, now + 1, [2; 16]))),
+            (401, false)
+        );
+        assert!(block_on(s.store().load(IMPU)).unwrap().unwrap().bindings[0].cseq == 2);
+        // (that 401 challenged afresh: the answer to the second challenge came too late)
+        let good2 = register(
+            4,
+            Some(
+                &digest::answer(&ch2, IMPI, b"secret", &REQ)
+                    .unwrap()
+                    .to_string(),
+            ),
+            600,
+        );
+        let m2 = ims_sip::parse_datagram(&good2).unwrap();
+        assert_eq!(
+            status_stale(&block_on(s.register(&m2, now + 1, [3; 16]))),
+            (401, false)
+        );
+        no_counts_left(&s);
+
+        // AKA: an answer after the nonce's lifetime, its challenge still pending: stale
+        let mut usim = Usim::new(
+            Milenage::new(&K, OperatorKey::Op(OP)),
+            aka::DEFAULT_IND_BITS,
+        );
+        let late = block_on(challenged_answer(&s, &mut usim, 10, now));
+        let m = ims_sip::parse_datagram(&late).unwrap();
+        assert_eq!(
+            status_stale(&block_on(s.register(&m, now + 300, [4; 16]))),
+            (401, true)
+        );
+        // …and once more: the stale 401 replaced the challenge, so now it is no answer at all
+        assert_eq!(
+            status_stale(&block_on(s.register(&m, now + 300, [5; 16]))),
+            (401, false)
+        );
+        no_counts_left(&s);
     }
 
     fn register(cseq: u32, auth: Option<&str>, expires: u32) -> Vec<u8> {

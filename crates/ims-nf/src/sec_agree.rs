@@ -343,7 +343,8 @@ pub fn without_integrity_protected(auth: &str) -> Option<String> {
         }
         b.len() >= 19 && b[..19].eq_ignore_ascii_case(b"integrity-protected")
     };
-    if !split_top(auth, b',').any(|(_, p)| is_ip(p)) {
+    // most values (every one a UE rightly writes) do not hold the name at all: one `-` search
+    if !holds_integrity_protected(auth) || !split_top(auth, b',').any(|(_, p)| is_ip(p)) {
         return None;
     }
     let mut out = String::with_capacity(auth.len() + 7);
@@ -364,6 +365,18 @@ pub fn without_integrity_protected(auth: &str) -> Option<String> {
         out.insert_str(0, "Digest ");
     }
     Some(out)
+}
+
+/// Whether `s` holds `integrity-protected` (ASCII case-insensitively) somewhere: every piece
+/// [`without_integrity_protected`] takes out holds it.
+fn holds_integrity_protected(s: &str) -> bool {
+    let b = s.as_bytes();
+    memchr::memchr_iter(b'-', b).any(|i| {
+        i >= 9
+            && b[i - 9..i].eq_ignore_ascii_case(b"integrity")
+            && b.get(i + 1..i + 10)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"protected"))
+    })
 }
 
 /// A WWW-Authenticate challenge without its `ck`/`ik` parameters, and their values (hex, as
@@ -1345,6 +1358,77 @@ impl SecAgree {
 mod tests {
     use super::*;
     use std::net::Ipv4Addr;
+
+    /// `without_integrity_protected` as it was before the `-` search (the reference).
+    fn without_integrity_protected_split(auth: &str) -> Option<String> {
+        let is_ip = |p: &str| {
+            let mut b = p.trim().as_bytes();
+            while b.len() >= 7 && b[..7].eq_ignore_ascii_case(b"digest ") {
+                b = &b[7..];
+            }
+            b.len() >= 19 && b[..19].eq_ignore_ascii_case(b"integrity-protected")
+        };
+        if !split_top(auth, b',').any(|(_, p)| is_ip(p)) {
+            return None;
+        }
+        let mut out = String::with_capacity(auth.len() + 7);
+        for p in split_top(auth, b',')
+            .map(|(_, p)| p.trim())
+            .filter(|p| !is_ip(p))
+        {
+            if !out.is_empty() {
+                out.push(',');
+            }
+            out.push_str(p);
+        }
+        if !out
+            .as_bytes()
+            .get(..6)
+            .is_some_and(|b| b.eq_ignore_ascii_case(b"digest"))
+        {
+            out.insert_str(0, "Digest ");
+        }
+        Some(out)
+    }
+
+    #[test]
+    fn integrity_protected_is_taken_out_as_the_split_took_it_out() {
+        for auth in [
+            "Digest username=\"u\", integrity-protected=\"yes\", response=\"r\"",
+            "Digest username=\"u\"",
+            "DIGEST Integrity-Protected=yes, username=\"u\"",
+            "digest username=\"u\" ,  INTEGRITY-PROTECTED=\"tls-yes\"",
+            "Digest digest integrity-protected=no",
+            "Digest x=\"integrity-protected=yes\", y=1",
+            "Digest x=\"a,integrity-protected=yes\", y=1",
+            "Digest integrity-protectedx=1",
+            "Digest integrity- protected=1",
+            "Digest integrity_protected=1",
+            "integrity-protected",
+            "-protected",
+            "integrity-",
+            "Digest username=\"001010000000001@ims.example.org\", realm=\"ims.example.org\", nonce=\"a-b\", uri=\"sip:ims.example.org\", response=\"\"",
+            "",
+        ] {
+            assert_eq!(
+                without_integrity_protected(auth),
+                without_integrity_protected_split(auth),
+                "{auth:?}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn integrity_protected_is_taken_out_as_the_split_took_it_out_on_any_text(
+            auth in "(Digest |digest )?((integrity-protected|INTEGRITY-Protected|x|\"|,| |=|-|yes|a\\\\)){0,12}"
+        ) {
+            proptest::prop_assert_eq!(
+                without_integrity_protected(&auth),
+                without_integrity_protected_split(&auth)
+            );
+        }
+    }
 
     const UE: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7));
     const P: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));

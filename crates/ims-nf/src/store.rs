@@ -53,9 +53,9 @@ impl RegistrationRecord {
     }
 
     /// [`encode`](Self::encode) into `out`, with `user_data` as the profile. `compact` (the
-    /// [`MemoryStore`]'s own form, never persisted): an implicit-set entry equal to `impu` is
-    /// written `=`, a Path value the store's [`Templates`] hold as `^<its number>;` (no
-    /// length: no field starts so).
+    /// [`MemoryStore`]'s own form, never persisted): an `impi` that is `impu` without its
+    /// `sip:` is written `~`, an implicit-set entry equal to `impu` `=`, a Path value the
+    /// store's [`Templates`] hold as `^<its number>;` (no length: no field starts so).
     fn encode_into(
         &self,
         out: &mut Vec<u8>,
@@ -85,7 +85,13 @@ impl RegistrationRecord {
         };
         put(out, b"v1");
         put(out, self.impu.as_bytes());
-        put(out, self.impi.as_bytes());
+        if compact.is_some() && self.impu.strip_prefix("sip:") == Some(self.impi.as_str()) {
+            // the IMPI is the IMPU without its scheme (IMSI-derived identities, TS 23.003
+            // §13.3 / §13.4B): `~` (no field starts so)
+            out.push(b'~');
+        } else {
+            put(out, self.impi.as_bytes());
+        }
         put_num(out, self.implicit_set.len() as u64);
         for s in &self.implicit_set {
             if compact.is_some() && *s == self.impu {
@@ -190,7 +196,15 @@ impl RegistrationRecord {
             return Err(StoreError::Corrupt);
         }
         let impu = take(&mut b)?.to_string();
-        let impi = take(&mut b)?.to_string();
+        let impi = match b.strip_prefix(b"~").filter(|_| compact.is_some()) {
+            Some(rest) => {
+                b = rest;
+                impu.strip_prefix("sip:")
+                    .ok_or(StoreError::Corrupt)?
+                    .to_string()
+            }
+            None => take(&mut b)?.to_string(),
+        };
         let n = count(&mut b)?;
         let implicit_set = (0..n)
             .map(
@@ -499,8 +513,11 @@ impl Key {
         let mut at = 0usize;
         while fields.len() < 4 + rec.implicit_set.len() {
             fields.push(at);
-            if fields.len() > 4 && enc[at..].starts_with('=') {
-                // an implicit-set entry that is `impu` (no key of its own)
+            if (fields.len() > 4 && enc[at..].starts_with('='))
+                || (fields.len() == 3 && enc[at..].starts_with('~'))
+            {
+                // an implicit-set entry that is `impu` (no key of its own), or the IMPI
+                // written as the IMPU without its scheme
                 at += 1;
                 continue;
             }
@@ -857,6 +874,13 @@ mod tests {
                 &["=1;", "=", "sip:other@x", "=0;", "tel:+1002"],
             ),
             record("=", "", &["="], &["", "=", "="]),
+            // an IMPI that is the IMPU without its scheme but looks like the compact form's
+            // mark, and the empty one of the bare scheme
+            record("sip:~", "~", &["sip:~"], &["~", "sip:~"]),
+            record("sip:", "", &["sip:", "tel:+1003"], &["", "sip:"]),
+            // …and not so: another scheme, a different case
+            record("sips:u4@x", "u4@x", &["sips:u4@x"], &["u4@x"]),
+            record("sip:U5@x", "u5@x", &["sip:U5@x"], &["u5@x"]),
         ];
         let mut records = records;
         // Path values: shared by number; one that looks like such a reference is kept as text
@@ -894,10 +918,12 @@ mod tests {
                 let m = s.map.lock().unwrap();
                 let k = m.get("sip:u1@x").unwrap();
                 let full = records[0].encode().len();
+                // the IMPI is the IMPU without `sip:`: one `~` for its field
+                assert!(k.rec.starts_with("2:v18:sip:u1@x~1:2"), "{}", k.rec);
                 assert!(
                     k.rec.len()
                         + 2 * "sip:u1@x".len()
-                        + "u1@x".len()
+                        + 2 * "u1@x".len()
                         + "tel:+1001".len()
                         + "<sip:term@pcscf;lr>".len()
                         <= full,
@@ -917,10 +943,11 @@ mod tests {
                 s.load("sip:u1@x").await.unwrap().as_ref(),
                 Some(&records[0])
             );
-            assert_eq!(s.len(), 2);
+            assert_eq!(s.len(), records.len() - 1);
         }));
-        // the first and last profiles have the same shape
-        assert_eq!(s.templates.lock().unwrap().skeletons.len(), 2);
+        // four shapes: two identities (the first and third profiles), four, one (the fourth
+        // and fifth), none (the last two)
+        assert_eq!(s.templates.lock().unwrap().skeletons.len(), 4);
     }
 
     #[test]

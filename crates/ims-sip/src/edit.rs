@@ -1077,6 +1077,32 @@ v: SIP/2.0/UDP 10.0.0.1\r\nl: 5\r\nX-Extra:   spaced value  \r\n\r\nhello";
 
     /// `OwnedMessage::keep_values_of`: a message takes the top Via and CSeq its twin parsed
     /// only where its own lines hold the same values, and then answers as its own parse.
+    /// The start-line asks of an owned message are the view's.
+    #[test]
+    fn the_owned_start_line_asks_are_the_views() {
+        let mut msgs: Vec<OwnedMessage> = bases().into_iter().map(|(m, _)| m).collect();
+        for start in [
+            "INVITE sip:b@x SIP/2.0",
+            "REGISTER sip:x SIP/2.0",
+            "FOO-bar.1 sip:x SIP/2.0",
+            "invite sip:x SIP/2.0",
+            "SIP/2.0 200 OK",
+            "SIP/2.0 199 Odd phrase",
+            "SIP/2.0 699 x",
+        ] {
+            let text = format!(
+                "{start}\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nCSeq: 1 X\r\nContent-Length: 0\r\n\r\n"
+            );
+            msgs.push(OwnedMessage::parse_datagram(Bytes::from(text)).unwrap());
+        }
+        for m in &msgs {
+            let v = m.as_message();
+            assert_eq!(m.is_request(), v.is_request());
+            assert_eq!(m.status(), v.status());
+            assert_eq!(m.method(), v.method());
+        }
+    }
+
     #[test]
     fn a_message_keeps_the_values_of_a_twin_only_for_equal_lines() {
         let dgram = |s: &str| OwnedMessage::parse_datagram(Bytes::from(s.to_owned())).unwrap();
@@ -1219,5 +1245,167 @@ v: SIP/2.0/UDP 10.0.0.1\r\nl: 5\r\nX-Extra:   spaced value  \r\n\r\nhello";
             }
             check(&e, &what);
         }
+    }
+
+    /// The top Via's received/rport fix as a transport writes it with `str` pieces (RFC 3581
+    /// §4): every `;`-separated part after the first whose trimmed text is `rport` becomes
+    /// `rport=<port>`, `;received=<address>` goes at the end of the element.
+    fn received_splice(
+        m: &OwnedMessage,
+        received: Option<std::net::IpAddr>,
+        rport: Option<u16>,
+    ) -> Option<Vec<u8>> {
+        let msg = m.as_message();
+        let bytes = m.bytes();
+        let (_, elem) = msg.list(HeaderName::Via).find(|(_, e)| !e.is_empty())?;
+        let start = elem.as_ptr() as usize - bytes.as_ptr() as usize;
+        let mut with = String::new();
+        for (i, part) in elem.split(';').enumerate() {
+            if i > 0 {
+                with.push(';');
+            }
+            match rport {
+                Some(p) if i > 0 && part.trim().eq_ignore_ascii_case("rport") => {
+                    with.push_str(&format!("rport={p}"))
+                }
+                _ => with.push_str(part),
+            }
+        }
+        match received {
+            Some(std::net::IpAddr::V4(a)) => with.push_str(&format!(";received={a}")),
+            Some(std::net::IpAddr::V6(a)) => with.push_str(&format!(";received=[{a}]")),
+            None => {}
+        }
+        let mut out = bytes[..start].to_vec();
+        out.extend_from_slice(with.as_bytes());
+        out.extend_from_slice(&bytes[start + elem.len()..]);
+        Some(out)
+    }
+
+    #[test]
+    fn a_received_via_keeps_the_value_a_parse_of_the_splice_gives() {
+        let cfg = ParserConfig::default();
+        let elems = [
+            "SIP/2.0/UDP 127.0.0.1:5090;branch=z9hG4bK-1;rport",
+            "SIP/2.0/UDP ue.example.org;rport;branch=z9hG4bK-1",
+            "SIP/2.0/UDP h:5060;RPORT;branch=z9hG4bK-1;rport",
+            "SIP/2.0/UDP h;rport;Rport;rport;branch=z9hG4bKx",
+            "SIP/2.0/UDP h;branch=z9hG4bK-1;rport=5",
+            "SIP/2.0/UDP h;branch=z9hG4bK-1",
+            "SIP/2.0/UDP h;branch=z9hG4bK-1; rport",
+            "SIP/2.0/UDP h;rport ;branch=z9hG4bK-1",
+            "SIP/2.0/UDP h;x=\"a;rport\";branch=z9hG4bK-1",
+            "SIP/2.0/UDP h;rport;branch=z9hG4bK-1, SIP/2.0/UDP g;rport",
+            "SIP/2.0/UDP h;rport;branch=z9hG4bK-1 , SIP/2.0/UDP g",
+            "SIP/2.0/UDP [::1]:5060;rport;branch=z9hG4bK-1",
+            "SIP/2.0/TCP [2001:db8::9];branch=z9hG4bK-1;rport",
+            "SIP/2.0/UDP h",
+            "SIP/2.0/UDP h:7",
+            "SIP/2.0/UDP h;received=1.2.3.4;rport",
+            "SIP/2.0/UDP h ;rport;branch=z9hG4bK-1",
+            "SIP/2.0/UDP h;branch=z9hG4bK-1;rport;ttl=3;maddr=x.y",
+            "SIP/2.0/UDP h;rport;branch=z9hG4bK-1   ",
+            "SIP/2.0/UDP h;branch=z9hG4bK-1;rportx;xrport;rport",
+            "SIP/2.0/UDP h;branch=;rport",
+            "SIP/2.0/UDP h;rport;branch=z9hG4bK-1;rport=",
+            "sip / 2.0 / udp h;rport;branch=z9hG4bK-1",
+            "SIP/2.0/UDP h;rport;branch=z9hG4bK-1;x=y,",
+            "SIP/2.0/UDP h;rport=70000",
+            "SIP/2.0/UDP h;rport;BRANCH=z9hG4bK-9;branch=z9hG4bK-2",
+        ];
+        let layouts = [
+            ("Via: ", ""),
+            ("v: ", ""),
+            ("Via:\r\nVia: ", ""),
+            ("Via: ", "\r\nVia: SIP/2.0/UDP p;branch=z9hG4bK-p"),
+            ("X-A: 1\r\nVia:   ", ""),
+            ("Via: ", "\r\n folded;x"),
+        ];
+        let tail =
+            "\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 7 REGISTER\r\n\
+                    Content-Length: 2\r\n\r\nok";
+        let received: [Option<std::net::IpAddr>; 5] = [
+            None,
+            Some("127.0.0.1".parse().unwrap()),
+            Some("10.200.3.45".parse().unwrap()),
+            Some("::1".parse().unwrap()),
+            Some("2001:db8::1:0".parse().unwrap()),
+        ];
+        let rports = [None, Some(0u16), Some(5), Some(5060), Some(65535)];
+        let (mut answered, mut total) = (0, 0);
+        for elem in elems {
+            for (before, after) in layouts {
+                let text = format!("REGISTER sip:x SIP/2.0\r\n{before}{elem}{after}{tail}");
+                let Ok(orig) = OwnedMessage::parse_datagram_with(Bytes::from(text), &cfg) else {
+                    continue;
+                };
+                for asked in 0..4u8 {
+                    for rcv in received {
+                        for rport in rports {
+                            let m = OwnedMessage::parse_datagram_with(orig.bytes().clone(), &cfg)
+                                .unwrap();
+                            if asked & 1 != 0 {
+                                let _ = m.as_message().top_via();
+                            }
+                            if asked & 2 != 0 {
+                                let _ = m.as_message().cseq();
+                            }
+                            let what = format!(
+                                "{before:?}{elem:?}{after:?} {rcv:?} {rport:?} asked {asked}"
+                            );
+                            total += 1;
+                            let Some(f) = m.with_top_via_received(rcv, rport, &cfg) else {
+                                // it answers for a request asked for its Via and written without
+                                // blanks or quotes in the parameters
+                                let plain = !elem.contains([' ', '"']) && !before.ends_with("   ");
+                                let answerable = asked & 1 != 0
+                                    && (rcv.is_some() || rport.is_some())
+                                    && plain
+                                    && elem.contains(";branch=z9")
+                                    && !elem.contains("rport=")
+                                    && !elem.ends_with(',')
+                                    && !after.contains("folded");
+                                assert!(!answerable, "{what}: no answer");
+                                continue;
+                            };
+                            answered += 1;
+                            assert!(asked & 1 != 0, "{what}: answered without a kept Via");
+                            let expect = received_splice(&m, rcv, rport).expect("a top Via");
+                            assert_eq!(&f.bytes()[..], &expect[..], "{what}: bytes");
+                            let fresh =
+                                OwnedMessage::parse_datagram_with(Bytes::from(expect), &cfg)
+                                    .expect("the splice parses");
+                            assert_eq!(parse_facts(&f), parse_facts(&fresh), "{what}: index");
+                            let fm = fresh.as_message();
+                            let (via, _) = kept_facts(&f);
+                            assert_eq!(
+                                via,
+                                Some(format!("{:?}", fm.get::<crate::headers::Via<'_>>())),
+                                "{what}: kept Via"
+                            );
+                            let n = f.as_message();
+                            assert_eq!(n.top_via(), fm.top_via(), "{what}: top Via");
+                            assert_eq!(n.cseq(), fm.cseq(), "{what}: CSeq");
+                            let v = n.top_via().unwrap().unwrap();
+                            let asked_rport = m.as_message().top_via().unwrap().unwrap().rport();
+                            match rport {
+                                Some(p) if asked_rport == Some(None) => {
+                                    assert_eq!(v.rport(), Some(Some(p)), "{what}: rport")
+                                }
+                                _ => assert_eq!(v.rport(), asked_rport, "{what}: rport kept"),
+                            }
+                            let had = m.as_message().top_via().unwrap().unwrap().received_ip();
+                            match rcv {
+                                Some(a) if had.is_none() => {
+                                    assert_eq!(v.received_ip(), Some(a), "{what}: received")
+                                }
+                                _ => assert_eq!(v.received_ip(), had, "{what}: received kept"),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(answered > total / 8, "{answered} of {total}");
     }
 }

@@ -1776,6 +1776,28 @@ impl OwnedMessage {
     pub fn bytes(&self) -> &Bytes {
         &self.buf
     }
+    /// [`Message::is_request`], without making a view (no check of the header section's text).
+    pub fn is_request(&self) -> bool {
+        matches!(self.idx.start, StartIdx::Request { .. })
+    }
+    /// [`Message::status`], without making a view.
+    pub fn status(&self) -> Option<u16> {
+        match self.idx.start {
+            StartIdx::Response { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+    /// [`Message::method`], without making a view (only the method token is read as text).
+    pub fn method(&self) -> Option<Method<'_>> {
+        match self.idx.start {
+            StartIdx::Request { method_end, .. } => {
+                let token = self.buf.get(..method_end as usize)?;
+                // the start line was checked as text when this value was built
+                Some(Method::from_token(std::str::from_utf8(token).ok()?))
+            }
+            _ => None,
+        }
+    }
     /// The body as a zero-copy `Bytes` slice.
     pub fn body_bytes(&self) -> Bytes {
         self.buf
@@ -2014,6 +2036,48 @@ impl OwnedMessage {
             buf: Bytes::from(out),
             idx: Arc::new(n),
         })
+    }
+}
+
+impl OwnedMessage {
+    /// The receive-side Via fix of RFC 3261 §18.2.1 and RFC 3581 §4 on this request's top Via
+    /// (the first element of the first non-empty Via line): each value-less `rport` parameter
+    /// filled in with `rport` (when given) and `;received=<received>` appended (when given), the
+    /// port and address written as their `Display` writes them (an IPv6 address in brackets);
+    /// the rest of the message keeps its bytes.
+    ///
+    /// The new message is indexed as [`OwnedMessage::replace_in_value`] indexes a splice (the
+    /// index [`OwnedMessage::parse_datagram_with`] gives for the new bytes with `cfg`, the
+    /// configuration this message was read with), and keeps its new top Via without parsing it:
+    /// the one it had, its parameters grown and its branch moved past what was written before
+    /// it. `None` when that is not certain — the top Via was not asked for yet or did not parse,
+    /// its parameters hold a blank or a quote, something but a comma follows them in the value,
+    /// or `replace_in_value` declines — and when nothing is asked: the caller splices and parses.
+    pub fn with_top_via_received(
+        &self,
+        received: Option<std::net::IpAddr>,
+        rport: Option<u16>,
+        cfg: &ParserConfig,
+    ) -> Option<OwnedMessage> {
+        let Some(Kept::Value(v)) = self.idx.parsed.0.get().and_then(|p| p.top_via.get()) else {
+            return None;
+        };
+        let head = self.buf.get(..self.idx.body_start as usize)?;
+        let (span, with, spans) = v.with_received(head, received, rport)?;
+        // the parameters end the element: the value ends there, or the next element starts
+        let h = self
+            .idx
+            .headers
+            .get(top_line(&self.idx.headers, HeaderName::Via, true)?)?;
+        if span.start() < h.value_start()
+            || span.end() > h.value_end()
+            || (span.end() < h.value_end() && self.buf[span.end()] != b',')
+        {
+            return None;
+        }
+        let m = self.replace_in_value(span.start(), span.end(), &with, cfg)?;
+        let _ = m.idx.parsed.values().top_via.set(Kept::Value(spans));
+        Some(m)
     }
 }
 

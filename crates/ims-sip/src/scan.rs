@@ -164,6 +164,24 @@ impl Span {
             end: u32::try_from(end).ok()?,
         })
     }
+    /// The span `start..end`; `None` when it is reversed or leaves `u32`.
+    pub(crate) fn from_range(start: usize, end: usize) -> Option<Span> {
+        (start <= end).then_some(())?;
+        Some(Span {
+            start: u32::try_from(start).ok()?,
+            end: u32::try_from(end).ok()?,
+        })
+    }
+    /// The first offset.
+    #[inline]
+    pub(crate) fn start(self) -> usize {
+        self.start as usize
+    }
+    /// The offset after the last byte.
+    #[inline]
+    pub(crate) fn end(self) -> usize {
+        self.end as usize
+    }
     /// The text at this span of `base`; `None` when it does not fit.
     #[inline]
     pub(crate) fn get(self, base: &str) -> Option<&str> {

@@ -579,7 +579,7 @@ impl Proxy {
         server: TxnId,
         response: OwnedMessage,
     ) -> Result<(), TxnError> {
-        let status = response.as_message().status().unwrap_or(500);
+        let status = response.status().unwrap_or(500);
         self.layer.send_response(now, server, response)?;
         if status >= 200 {
             if let Some(c) = self.contexts.get_mut(&server) {
@@ -625,36 +625,33 @@ impl Proxy {
 
     fn on_event(&mut self, now: Instant, e: Event) {
         match e {
-            Event::Request { txn, msg, remote } => {
-                let m = msg.as_message();
-                match self.preprocess(&msg) {
-                    Err((status, extra)) => self.reject(now, txn, &msg, status, &extra),
-                    Ok((processed, popped_route)) => {
-                        let is_invite = m.method() == Some(Method::Invite);
-                        let next_hop_uri = Self::next_hop_uri(&processed.as_message());
-                        self.contexts.insert(
-                            txn,
-                            Context {
-                                request: Some(Box::new(processed.clone())),
-                                is_invite,
-                                branches: Vec::new(),
-                                pending: VecDeque::new(),
-                                best: None,
-                                final_sent: false,
-                                cancelled: false,
-                                cancel_reason: None,
-                            },
-                        );
-                        self.emit(ProxyEvent::Request {
-                            server: txn,
-                            msg: processed,
-                            remote,
-                            next_hop_uri,
-                            popped_route,
-                        });
-                    }
+            Event::Request { txn, msg, remote } => match self.preprocess(&msg) {
+                Err((status, extra)) => self.reject(now, txn, &msg, status, &extra),
+                Ok((processed, popped_route)) => {
+                    let is_invite = msg.method() == Some(Method::Invite);
+                    let next_hop_uri = Self::next_hop_uri(&processed.as_message());
+                    self.contexts.insert(
+                        txn,
+                        Context {
+                            request: Some(Box::new(processed.clone())),
+                            is_invite,
+                            branches: Vec::new(),
+                            pending: VecDeque::new(),
+                            best: None,
+                            final_sent: false,
+                            cancelled: false,
+                            cancel_reason: None,
+                        },
+                    );
+                    self.emit(ProxyEvent::Request {
+                        server: txn,
+                        msg: processed,
+                        remote,
+                        next_hop_uri,
+                        popped_route,
+                    });
                 }
-            }
+            },
             Event::Cancel {
                 txn, invite, msg, ..
             } => {
@@ -901,7 +898,7 @@ impl Proxy {
     }
 
     fn on_response(&mut self, now: Instant, client: TxnId, msg: OwnedMessage) {
-        let code = msg.as_message().status().unwrap_or(0);
+        let code = msg.status().unwrap_or(0);
         let Some((server, b)) = self.branch_mut(client) else {
             return;
         };
@@ -1048,7 +1045,7 @@ impl Proxy {
         };
         let resp = match best.map(|b| *b) {
             // §16.7 step 6: a 503 is not passed on; 500 instead
-            Some(b) if b.as_message().status() == Some(503) => {
+            Some(b) if b.status() == Some(503) => {
                 ResponseBuilder::from_request(&req.as_message(), 500)
                     .build()
                     .ok()
@@ -1061,7 +1058,7 @@ impl Proxy {
         let Some(resp) = resp else {
             return;
         };
-        let status = resp.as_message().status().unwrap_or(500);
+        let status = resp.status().unwrap_or(500);
         let from_branch = resp.as_message().via_count() > req.as_message().via_count();
         if from_branch {
             self.send_upstream(now, server, &resp);
@@ -1213,7 +1210,8 @@ fn preprocess(
     // (the sent-by of every Via read without its parameters: only our own ones are parsed)
     let mut lh = None;
     for (_, elem) in m.list(HeaderName::Via) {
-        let ours = Via::sent_by_of(elem).is_some_and(|(host, port)| cfg.is_our_via(&host, port));
+        let ours = might_be_our_via(cfg, elem)
+            && Via::sent_by_of(elem).is_some_and(|(host, port)| cfg.is_our_via(&host, port));
         let Some(v) = ours
             .then(|| <Via<'_> as TypedHeader>::parse(elem).ok())
             .flatten()
@@ -1364,6 +1362,57 @@ fn host_text_is(host: &ims_sip::Host<'_>, text: &str) -> bool {
     }
 }
 
+/// A necessary condition for the Via element `elem` being one of ours
+/// ([`ProxyConfig::is_our_via`] of its sent-by), read without parsing it. When each of our
+/// sent-bys ends in `:<port>` written as `Display` writes a port, a Via of ours names that port
+/// (a sent-by without one is none of ours: no host text holds a `:port`), and the digits
+/// written for it (leading zeros only come before that text) end its sent-by: only blanks may
+/// follow before the parameters (the first `;`, which no sent-by holds) or the end. `true`
+/// when that cannot be told (a sent-by of ours without such a port).
+fn might_be_our_via(cfg: &ProxyConfig, elem: &str) -> bool {
+    // the port text of a sent-by, when it is decimal without leading zeros and at most 65535
+    fn port_of(sb: &str) -> Option<&[u8]> {
+        let b = sb.as_bytes();
+        let ps = &b[b.iter().rposition(|&c| c == b':')? + 1..];
+        let canonical = !ps.is_empty()
+            && (ps.len() == 1 || ps[0] != b'0')
+            && ps.len() <= 5
+            && ps.iter().all(u8::is_ascii_digit)
+            && ps.iter().fold(0u32, |v, &c| v * 10 + u32::from(c - b'0')) <= 65535;
+        canonical.then_some(ps)
+    }
+    let e = elem.as_bytes();
+    // the text before the parameters, without the blanks that may end it
+    let mut end = memchr_semicolon(e);
+    while end > 0 && matches!(e[end - 1], b' ' | b'\t' | b'\r' | b'\n') {
+        end -= 1;
+    }
+    let head = &e[..end];
+    // whether `head` ends with `p`, compared a byte at a time (no `memcmp` call)
+    let ends_with = |p: &[u8]| {
+        p.len() <= head.len()
+            && head[head.len() - p.len()..]
+                .iter()
+                .zip(p)
+                .all(|(a, b)| a == b)
+    };
+    let Some(p) = port_of(&cfg.sent_by) else {
+        return true;
+    };
+    match cfg.tls_sent_by.as_deref() {
+        None => ends_with(p),
+        Some(t) => match port_of(t) {
+            Some(q) => ends_with(p) || ends_with(q),
+            None => true,
+        },
+    }
+}
+
+/// The offset of the first `;` in `b`, or its length.
+fn memchr_semicolon(b: &[u8]) -> usize {
+    b.iter().position(|&c| c == b';').unwrap_or(b.len())
+}
+
 /// Whether a branch starts with `z9hG4bK-<16 lowercase hex digits of hash>-` (the branches this
 /// proxy writes), without formatting the prefix.
 fn branch_carries(branch: &str, hash: u64) -> bool {
@@ -1434,8 +1483,8 @@ pub fn stateless_response(
 /// §16.7 step 6: is `a` a better final response than `b`? 6xx beats everything, then the lowest
 /// class wins; within a class the first one stays.
 fn better(a: &OwnedMessage, b: &OwnedMessage) -> bool {
-    let ca = a.as_message().status().unwrap_or(999);
-    let cb = b.as_message().status().unwrap_or(999);
+    let ca = a.status().unwrap_or(999);
+    let cb = b.status().unwrap_or(999);
     match (ca >= 600, cb >= 600) {
         (true, false) => true,
         (false, true) => false,
@@ -1446,6 +1495,106 @@ fn better(a: &OwnedMessage, b: &OwnedMessage) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `might_be_our_via` never turns down a Via of ours: for every sent-by configuration and
+    /// Via element, a false answer means `sent_by_of` + `is_our_via` say "not ours"; and it
+    /// turns down the other elements' Vias of an IMS core on one address.
+    #[test]
+    fn a_via_turned_down_by_its_port_text_is_never_ours() {
+        let configs: [(&str, Option<&str>); 9] = [
+            ("127.0.0.1:5004", None),
+            ("127.0.0.1:5004", Some("127.0.0.1:5005")),
+            ("127.0.0.1:5004", Some("tls.example.org")),
+            ("[::1]:5060", None),
+            ("[::1]", None),
+            ("p.example.org", None),
+            ("P.Example.org:5060", None),
+            ("p.example.org:05060", None),
+            ("h:65536", None),
+        ];
+        let hosts = [
+            "127.0.0.1",
+            "127.000.0.1",
+            "[::1]",
+            "[0:0::1]",
+            "p.example.org",
+            "P.EXAMPLE.ORG",
+            "tls.example.org",
+            "h",
+            "10.0.0.1",
+        ];
+        let ports = [
+            "", ":5004", ":05004", ":5005", ":5060", ":05060", ":50040", ":65536", ":0", ":",
+            " : 5004", ":5004 \t", ":5005 ",
+        ];
+        let tails = [
+            "",
+            ";branch=z9hG4bK-5004",
+            ";rport;branch=z9hG4bK1",
+            " ;x",
+            ",x",
+        ];
+        let mut checked = 0;
+        let mut turned_down = 0;
+        for (sent_by, tls) in configs {
+            let cfg = ProxyConfig {
+                sent_by: sent_by.into(),
+                tls_sent_by: tls.map(str::to_owned),
+                ..ProxyConfig::default()
+            };
+            for proto in ["SIP/2.0/UDP ", "sip / 2.0 / tcp  ", "SIP/2.0/TLS"] {
+                for host in hosts {
+                    for port in ports {
+                        for tail in tails {
+                            let elem = format!("{proto}{host}{port}{tail}");
+                            let ours =
+                                Via::sent_by_of(&elem).is_some_and(|(h, p)| cfg.is_our_via(&h, p));
+                            checked += 1;
+                            if !might_be_our_via(&cfg, &elem) {
+                                turned_down += 1;
+                                assert!(!ours, "{sent_by} {tls:?}: {elem:?} is ours");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(turned_down > checked / 4, "{turned_down} of {checked}");
+        // the S-CSCF (5004) of a core on 127.0.0.1 turns down the UE's, the P- and I-CSCF's Vias
+        let cfg = ProxyConfig {
+            sent_by: "127.0.0.1:5004".into(),
+            ..ProxyConfig::default()
+        };
+        for v in [
+            "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-15675-8-2;rport=5060;received=127.0.0.1",
+            "SIP/2.0/UDP 127.0.0.1:5000;branch=z9hG4bK-0123456789abcdef-1a",
+            "SIP/2.0/UDP 127.0.0.1:5002;branch=z9hG4bK-0123456789abcdef-2",
+        ] {
+            assert!(!might_be_our_via(&cfg, v), "{v}");
+        }
+        assert!(might_be_our_via(
+            &cfg,
+            "SIP/2.0/UDP 127.0.0.1:5004;branch=z9hG4bK-0123456789abcdef-3"
+        ));
+    }
+
+    proptest::proptest! {
+        /// The same on any text.
+        #[test]
+        fn a_via_turned_down_by_its_port_text_is_never_ours_on_any_text(
+            elem in "(SIP/2\\.0/(UDP|TCP) )?[0-9a-z.:\\[\\]]{0,24}(;[a-z0-9=]{0,12})?",
+            port in 0u16..=65535,
+            tls in proptest::option::of(0u16..=65535),
+        ) {
+            let cfg = ProxyConfig {
+                sent_by: format!("127.0.0.1:{port}"),
+                tls_sent_by: tls.map(|t| format!("h.example.org:{t}")),
+                ..ProxyConfig::default()
+            };
+            let ours = Via::sent_by_of(&elem).is_some_and(|(h, p)| cfg.is_our_via(&h, p));
+            proptest::prop_assert!(might_be_our_via(&cfg, &elem) || !ours);
+        }
+    }
 
     /// `host_text_is` of an IPv4 host is `Display`'s text, byte for byte.
     #[test]

@@ -270,7 +270,7 @@ impl Transaction {
     /// A response received for this client transaction.
     pub(crate) fn on_response(&mut self, cx: &mut Ctx<'_>, msg: OwnedMessage) {
         use State::*;
-        let code = msg.as_message().status().unwrap_or(0);
+        let code = msg.status().unwrap_or(0);
         let pass = |s: &Self, cx: &mut Ctx<'_>, msg: OwnedMessage| {
             s.event(cx, Event::Response { txn: s.id, msg });
         };
@@ -396,7 +396,7 @@ impl Transaction {
         msg: OwnedMessage,
     ) -> Result<(), TxnError> {
         use State::*;
-        let code = msg.as_message().status().ok_or(TxnError::NotAResponse)?;
+        let code = msg.status().ok_or(TxnError::NotAResponse)?;
         match (self.kind, self.state) {
             (Kind::InviteServer, Proceeding) => {
                 self.disarm(Timer::Trying);

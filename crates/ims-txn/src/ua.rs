@@ -2234,7 +2234,7 @@ mod tests {
         while let Some(o) = ua.poll_output() {
             if let UaOutput::Transmit(t) = o {
                 let m = OwnedMessage::parse_datagram(t.bytes).unwrap();
-                if m.as_message().method() == Some(Method::Invite) {
+                if m.method() == Some(Method::Invite) {
                     out.push(m);
                 }
             }

@@ -594,7 +594,7 @@ impl<C: Core> Driver<C> {
     }
 
     fn received(&mut self, msg: OwnedMessage, remote: Remote, local: bool) {
-        let msg = if msg.as_message().is_request() {
+        let msg = if msg.is_request() {
             fix_via(&msg, remote.addr, &self.parser).unwrap_or(msg)
         } else {
             msg

@@ -138,7 +138,7 @@ impl ClientTransaction {
     pub async fn final_response(mut self) -> Result<OwnedMessage, NetError> {
         while let Some(r) = self.rx.recv().await {
             let m = r?;
-            if m.as_message().status().unwrap_or(0) >= 200 {
+            if m.status().unwrap_or(0) >= 200 {
                 return Ok(m);
             }
         }
@@ -391,7 +391,7 @@ impl Endpoint {
                 Err(e) => Err(e),
             };
             match resp {
-                Ok(r) if r.as_message().status() == Some(503) && i + 1 < targets.len() => {
+                Ok(r) if r.status() == Some(503) && i + 1 < targets.len() => {
                     last = NetError::NotFound(uri.into());
                 }
                 Ok(r) => return Ok((r, *t)),
@@ -535,7 +535,7 @@ impl UaCore {
         match e {
             UaEvent::Response { txn, msg, dialog } => {
                 if let Some(w) = self.waiters.get(&txn) {
-                    let fin = msg.as_message().status().unwrap_or(0) >= 200;
+                    let fin = msg.status().unwrap_or(0) >= 200;
                     let _ = w.send(Ok(msg));
                     if fin {
                         self.waiters.remove(&txn);

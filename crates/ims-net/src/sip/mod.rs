@@ -55,7 +55,7 @@
 //! }).await?;
 //! let mut codes = vec![];
 //! while let Some(r) = call.next().await {
-//!     codes.push(r?.as_message().status().unwrap());
+//!     codes.push(r?.status().unwrap());
 //! }
 //! assert_eq!(codes.last(), Some(&200)); // 180 may come first, then the 200 (the core ACKs it)
 //! # Ok::<(), ims_net::sip::NetError>(()) }).unwrap();

@@ -59,18 +59,59 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// The change is spliced into the top Via value as written (the rest of the message keeps its
 /// bytes) and the result parsed once with `parser`, the configuration the message was read with.
+///
+/// The new message keeps its top Via (the received one's, grown) when ims-sip can tell it is
+/// the parse ([`OwnedMessage::with_top_via_received`]): the transaction layer asks for it next.
 pub(crate) fn fix_via(
     msg: &OwnedMessage,
     source: SocketAddr,
     parser: &ParserConfig,
 ) -> Option<OwnedMessage> {
+    let (received, rport) = via_fix_of(msg, source)?;
+    msg.with_top_via_received(received, rport, parser)
+        .or_else(|| splice_via(msg, received, rport, parser))
+}
+
+/// What [`fix_via`] writes into the top Via of `msg` received from `source`: the address for
+/// `received` (the sent-by host is not it and no `received` is there), the port for the
+/// value-less `rport` parameters (the first `rport` has no value). `None` when neither.
+fn via_fix_of(msg: &OwnedMessage, source: SocketAddr) -> Option<(Option<IpAddr>, Option<u16>)> {
     let m = msg.as_message();
     let via = m.top_via().ok()??;
-    let want_rport = via.rport() == Some(None);
-    let add_received = via.host().ip() != Some(source.ip()) && via.received().is_none();
+    // the first `rport` and `received` parameters (`Via::rport`, `Via::received`), found in one
+    // walk over the parameters
+    let (mut rport, mut received) = (None, None);
+    for p in via.params().iter() {
+        if rport.is_none() && p.name.eq_ignore_ascii_case("rport") {
+            rport = Some(p.value);
+        } else if received.is_none() && p.name.eq_ignore_ascii_case("received") {
+            received = Some(p.value);
+        }
+        if rport.is_some() && received.is_some() {
+            break;
+        }
+    }
+    // `Via::rport() == Some(None)`: present, without a value that reads as a port
+    let want_rport = rport.is_some_and(|v| v.and_then(|p| p.parse::<u16>().ok()).is_none());
+    let add_received = via.host().ip() != Some(source.ip()) && received.flatten().is_none();
     if !want_rport && !add_received {
         return None;
     }
+    Some((
+        add_received.then_some(source.ip()),
+        want_rport.then_some(source.port()),
+    ))
+}
+
+/// The fix of [`fix_via`] spliced into the top Via value as written, the new message's index
+/// shifted ([`OwnedMessage::replace_in_value`]) or parsed.
+fn splice_via(
+    msg: &OwnedMessage,
+    received: Option<IpAddr>,
+    rport: Option<u16>,
+    parser: &ParserConfig,
+) -> Option<OwnedMessage> {
+    let m = msg.as_message();
     // the element `top_via` read: the first one of the first non-empty Via line
     let bytes = msg.bytes();
     let (_, elem) = m.list(HeaderName::Via).find(|(_, e)| !e.is_empty())?;
@@ -80,14 +121,13 @@ pub(crate) fn fix_via(
         return None;
     }
     let mut with = Vec::with_capacity(elem.len() + 48);
-    if want_rport {
-        fill_rport(&mut with, elem, source.port());
-    } else {
-        with.extend_from_slice(elem.as_bytes());
+    match rport {
+        Some(port) => fill_rport(&mut with, elem, port),
+        None => with.extend_from_slice(elem.as_bytes()),
     }
-    if add_received {
+    if let Some(ip) = received {
         with.extend_from_slice(b";received=");
-        match source.ip() {
+        match ip {
             IpAddr::V4(a) => push_ipv4(&mut with, a),
             IpAddr::V6(a) => with.extend_from_slice(format!("[{a}]").as_bytes()),
         }
@@ -888,6 +928,106 @@ mod tests {
                         p.as_message().top_via().unwrap().unwrap().to_string()
                     );
                 }
+            }
+        }
+    }
+
+    /// The fix that keeps the top Via ([`OwnedMessage::with_top_via_received`]) writes the
+    /// splice's bytes, and the Via it keeps is the one a parse of them gives; it answers for
+    /// the Vias UEs and proxies write.
+    #[test]
+    fn a_fixed_via_kept_without_a_parse_is_the_splices() {
+        let cfg = ParserConfig::default();
+        let sources = [
+            "192.0.2.1:9988",
+            "[2001:db8::9]:5060",
+            "127.0.0.1:5090",
+            "10.0.0.1:1",
+        ];
+        for (via, common) in [
+            (
+                "SIP/2.0/UDP 10.1.1.1:4540;rport;branch=z9hG4bKkjshdyff",
+                true,
+            ),
+            (
+                "SIP/2.0/UDP 127.0.0.1:5090;branch=z9hG4bK-15675-8-2;rport",
+                true,
+            ),
+            (
+                "SIP/2.0/UDP pcscf.ims.test:5060;branch=z9hG4bK-0123456789abcdef-1a",
+                true,
+            ),
+            ("SIP/2.0/UDP h.example.com;received=192.0.2.7;rport", true),
+            ("SIP/2.0/UDP h.example.com;branch=z9hG4bK2", true),
+            ("SIP/2.0/UDP h.example.com;rport,SIP/2.0/UDP x;rport", true),
+            (
+                "SIP/2.0/UDP h.example.com;rport\r\n ;branch=z9hG4bK3",
+                false,
+            ),
+            ("SIP/2.0/UDP 10.1.1.1:4540 ; RPORT ;branch=z9hG4bK7", false),
+            ("SIP/2.0/UDP h;x=\"a;rport\";rport;branch=z9hG4bK7", false),
+            ("SIP/2.0/UDP h;RPORT;rport;branch=z9hG4bK7;ttl=1", true),
+            ("SIP/2.0/TCP [2001:db8::1]:5061;rport;branch=z9hG4bK7", true),
+        ] {
+            for src in sources {
+                let src: SocketAddr = src.parse().unwrap();
+                let m = req(via);
+                let fixed = fix_via(&m, src, &cfg);
+                let Some((received, rport)) = via_fix_of(&m, src) else {
+                    assert!(fixed.is_none(), "{via} {src}");
+                    continue;
+                };
+                let kept = m.with_top_via_received(received, rport, &cfg);
+                assert_eq!(kept.is_some(), common, "{via} {src}: kept");
+                let spliced = splice_via(&m, received, rport, &cfg).expect("spliced");
+                let f = fixed.expect("fixed");
+                assert_eq!(f.bytes(), spliced.bytes(), "{via} {src}");
+                let p = OwnedMessage::parse_datagram_with(f.bytes().clone(), &cfg).unwrap();
+                let (fm, pm) = (f.as_message(), p.as_message());
+                assert_eq!(fm.top_via(), pm.top_via(), "{via} {src}");
+                assert_eq!(fm.cseq(), pm.cseq(), "{via} {src}");
+                let heads = |m: &ims_sip::Message<'_>| {
+                    m.headers()
+                        .map(|h| (h.name(), h.value().to_owned()))
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(heads(&fm), heads(&pm), "{via} {src}");
+                assert_eq!(fm.body(), pm.body(), "{via} {src}");
+            }
+        }
+    }
+
+    /// The decision of one walk over the parameters is the one `Via::rport` and
+    /// `Via::received` give.
+    #[test]
+    fn the_fix_decided_in_one_walk_is_the_getters_one() {
+        let reference = |m: &OwnedMessage, source: SocketAddr| {
+            let v = m.as_message().top_via().ok()??;
+            let want_rport = v.rport() == Some(None);
+            let add_received = v.host().ip() != Some(source.ip()) && v.received().is_none();
+            (want_rport || add_received).then(|| {
+                (
+                    add_received.then_some(source.ip()),
+                    want_rport.then_some(source.port()),
+                )
+            })
+        };
+        for via in [
+            "SIP/2.0/UDP 10.1.1.1:4540;rport;branch=z9hG4bK1",
+            "SIP/2.0/UDP 10.1.1.1:4540;branch=z9hG4bK1;RPORT=7;rport",
+            "SIP/2.0/UDP 10.1.1.1:4540;rport=7;rport;branch=z9hG4bK1",
+            "SIP/2.0/UDP 10.1.1.1;received=10.1.1.2;rport",
+            "SIP/2.0/UDP 10.1.1.1;Received=10.1.1.2;received=10.1.1.3",
+            "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1",
+            "SIP/2.0/UDP h.example.com;branch=z9hG4bK1;ttl=3",
+            "SIP/2.0/UDP h.example.com ; rport ; received=1.2.3.4",
+            "SIP/2.0/UDP [2001:db8::9];rport",
+            "SIP/2.0/UDP h;x=\"rport\";received=[2001:db8::9]",
+        ] {
+            let m = req(via);
+            for src in ["192.0.2.1:9988", "10.1.1.1:4540", "[2001:db8::9]:5060"] {
+                let src: SocketAddr = src.parse().unwrap();
+                assert_eq!(via_fix_of(&m, src), reference(&m, src), "{via} {src}");
             }
         }
     }

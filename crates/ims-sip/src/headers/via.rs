@@ -39,6 +39,17 @@ impl<'a> TypedHeader<'a> for Via<'a> {
     const NAME: HeaderName = HeaderName::Via;
     const LIST: bool = true;
     fn parse(s: &'a str) -> Result<Self, ParseError> {
+        // the Vias UAs and proxies write, read in one pass; anything else the general way
+        if let Some(v) = plain_via(s) {
+            return Ok(v);
+        }
+        parse_whole(s)
+    }
+}
+
+/// The general parse of a Via value (`whole` of `head` and the parameters).
+fn parse_whole(s: &str) -> Result<Via<'_>, ParseError> {
+    {
         whole(s, |c| {
             let (protocol_name, protocol_version, transport, host, port) = head(c)?;
             let mut branch = None;
@@ -61,6 +72,95 @@ impl<'a> TypedHeader<'a> for Via<'a> {
             Ok(v)
         })
     }
+}
+
+/// [`Via::parse`] of a value written the way UAs and proxies write theirs — `token/token/token`,
+/// one space, the sent-by, then `;name[=value]` parameters, without blanks or quotes anywhere
+/// else — read in one pass; `None` for any other text (and wherever the general parse could
+/// read it otherwise), which the general parse then reads. Where it answers, it answers what
+/// the general parse does: each part is the same maximal run of the same characters, read by
+/// the same functions (`parse_host_prefix`, `parse_port`, `via_param_ok`), at the same offsets.
+fn plain_via(s: &str) -> Option<Via<'_>> {
+    use crate::params::GEN_VALUE;
+    use crate::scan::{is_lws, TOKEN};
+    let b = s.as_bytes();
+    let token_end = |from: usize| {
+        let mut i = from;
+        while i < b.len() && TOKEN[b[i] as usize] {
+            i += 1;
+        }
+        i
+    };
+    let e1 = token_end(0);
+    if e1 == 0 || b.get(e1) != Some(&b'/') {
+        return None;
+    }
+    let e2 = token_end(e1 + 1);
+    if e2 == e1 + 1 || b.get(e2) != Some(&b'/') {
+        return None;
+    }
+    let e3 = token_end(e2 + 1);
+    if e3 == e2 + 1 || b.get(e3) != Some(&b' ') {
+        return None;
+    }
+    let hs = e3 + 1;
+    if b.get(hs).is_none_or(|&c| is_lws(c)) {
+        return None;
+    }
+    let (host, n) = parse_host_prefix(&s[hs..]).ok()?;
+    let mut i = hs + n;
+    let mut port = None;
+    if b.get(i) == Some(&b':') {
+        let mut c = Cursor { s, pos: i + 1 };
+        port = Some(parse_port(&mut c).ok()?);
+        i = c.pos;
+    }
+    let params_start = i;
+    let mut branch = None;
+    while i < b.len() {
+        if b[i] != b';' {
+            return None;
+        }
+        let name_end = token_end(i + 1);
+        if name_end == i + 1 {
+            return None;
+        }
+        let name = &s[i + 1..name_end];
+        i = name_end;
+        let mut value = None;
+        if b.get(i) == Some(&b'=') {
+            let start = i + 1;
+            let mut end = start;
+            while end < b.len() && GEN_VALUE[b[end] as usize] {
+                end += 1;
+            }
+            // a quoted value, a blank or nothing after `=`: the general parse decides
+            if end == start {
+                return None;
+            }
+            value = Some(&s[start..end]);
+            i = end;
+        }
+        if !via_param_ok(name, value) {
+            return None;
+        }
+        if branch.is_none() && is_branch(name) {
+            branch = value;
+        }
+    }
+    Some(Via {
+        protocol_name: &s[..e1],
+        protocol_version: &s[e1 + 1..e2],
+        transport: &s[e2 + 1..e3],
+        host,
+        port,
+        params: Params::header_raw(if params_start == b.len() {
+            ""
+        } else {
+            &s[params_start..]
+        }),
+        branch,
+    })
 }
 
 /// `sent-protocol LWS sent-by` at the cursor: protocol name, version, transport, host, port.
@@ -105,7 +205,8 @@ pub(crate) fn parse_port(c: &mut Cursor<'_>) -> Result<u16, ParseError> {
             c.pos - d.len(),
         ));
     }
-    let v: u32 = d.parse().map_err(|_| c.err("port"))?;
+    // at most five digits: a u32 holds them (no `str::parse` machinery)
+    let v = d.bytes().fold(0u32, |v, c| v * 10 + u32::from(c - b'0'));
     u16::try_from(v).map_err(|_| ParseError::new(ErrorKind::Overflow("port"), c.pos - d.len()))
 }
 
@@ -283,6 +384,124 @@ impl ViaSpans {
     }
 }
 
+impl ViaSpans {
+    /// The receive-side fix of RFC 3261 §18.2.1 and RFC 3581 §4 written into the parameters of
+    /// this Via (read from `base`): each value-less `rport` parameter becomes `rport=<rport>`
+    /// (when `rport` is given) and `;received=<received>` is appended (when given), written as
+    /// the `Display` of the port and address (an IPv6 address in brackets, RFC 5118 §4.5).
+    ///
+    /// Gives the span of `base` the new text replaces (the parameters), that text, and the
+    /// spans of the Via a parse of `base` with the new text in place of the parameters gives:
+    /// the parts before the parameters do not move, the parameters grow, the branch moves by
+    /// what was written before it; the written values are valid via-params (a port, an
+    /// address), the others are unchanged. `None` when nothing is asked, there are no
+    /// parameters, or they hold a blank or a quote (their text splits into parameters at each
+    /// `;` only without them).
+    pub(crate) fn with_received(
+        self,
+        base: &[u8],
+        received: Option<IpAddr>,
+        rport: Option<u16>,
+    ) -> Option<(Span, Vec<u8>, ViaSpans)> {
+        if received.is_none() && rport.is_none() {
+            return None;
+        }
+        let p = self.params;
+        let text = base.get(p.start()..p.end())?;
+        if text.first() != Some(&b';')
+            || text
+                .iter()
+                .any(|&c| matches!(c, b' ' | b'\t' | b'"' | b'\r' | b'\n'))
+        {
+            return None;
+        }
+        // every other part lies before the parameters
+        let before = |s: Span| s.end() <= p.start();
+        let host_before = match self.host {
+            HostSpan::Domain(s) | HostSpan::Ipv6(s) => before(s),
+            HostSpan::Ipv4(_) => true,
+        };
+        if !(before(self.protocol_name)
+            && before(self.protocol_version)
+            && before(self.transport)
+            && host_before)
+        {
+            return None;
+        }
+        let mut out = Vec::with_capacity(text.len() + 48);
+        // bytes written before the branch's value
+        let mut branch_by = 0i64;
+        let mut i = 0;
+        while i < text.len() {
+            // text[i] is a `;`
+            let end = memchr::memchr(b';', &text[i + 1..]).map_or(text.len(), |j| i + 1 + j);
+            let part = &text[i + 1..end];
+            out.push(b';');
+            match rport {
+                Some(port) if part.eq_ignore_ascii_case(b"rport") => {
+                    out.extend_from_slice(b"rport=");
+                    push_decimal(&mut out, port.into());
+                    let grew = 1 + decimal_len(port.into()) as i64;
+                    if self.branch.is_some_and(|b| p.start() + end <= b.start()) {
+                        branch_by += grew;
+                    }
+                }
+                _ => out.extend_from_slice(part),
+            }
+            i = end;
+        }
+        if let Some(a) = received {
+            out.extend_from_slice(b";received=");
+            match a {
+                IpAddr::V4(a) => {
+                    for (k, o) in a.octets().into_iter().enumerate() {
+                        if k > 0 {
+                            out.push(b'.');
+                        }
+                        push_decimal(&mut out, o.into());
+                    }
+                }
+                IpAddr::V6(a) => out.extend_from_slice(format!("[{a}]").as_bytes()),
+            }
+        }
+        let grown = Span::from_range(p.start(), p.start() + out.len())?;
+        let spans = ViaSpans {
+            params: grown,
+            branch: match self.branch {
+                Some(b) => Some(b.shifted(branch_by)?),
+                None => None,
+            },
+            ..self
+        };
+        Some((p, out, spans))
+    }
+}
+
+/// `n` in decimal, as `Display` writes it, appended to `out`.
+fn push_decimal(out: &mut Vec<u8>, mut n: u32) {
+    let mut buf = [0u8; 10];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// The number of decimal digits of `n`.
+fn decimal_len(mut n: u32) -> usize {
+    let mut k = 1;
+    while n >= 10 {
+        n /= 10;
+        k += 1;
+    }
+    k
+}
+
 /// The value grammar of the via-params RFC 3261 §20.42 and RFC 3581 define.
 fn via_param_ok(n: &str, value: Option<&str>) -> bool {
     let digits = |v: &str, max: u32, len: usize| {
@@ -341,7 +560,171 @@ impl fmt::Display for Via<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{TypedHeader, Via};
+    use super::{parse_port, TypedHeader, Via};
+    use crate::error::{ErrorKind, ParseError};
+    use crate::scan::Cursor;
+
+    /// Where each part of a parsed Via lies in the text (offsets, not just equal text).
+    fn layout(v: &Via<'_>, s: &str) -> String {
+        let at = |p: &str| {
+            if p.is_empty() {
+                (0, 0)
+            } else {
+                let o = p.as_ptr() as usize - s.as_ptr() as usize;
+                (o, o + p.len())
+            }
+        };
+        let host = match v.host() {
+            crate::uri::Host::Domain(d) | crate::uri::Host::Ipv6(d) => at(d),
+            crate::uri::Host::Ipv4(_) => (0, 0),
+        };
+        format!(
+            "{v:?} {:?} {:?} {:?} {host:?} {:?} {:?}",
+            at(v.protocol_name()),
+            at(v.protocol_version()),
+            at(v.transport()),
+            at(v.params().as_str()),
+            v.branch().map(at)
+        )
+    }
+
+    fn check_plain(s: &str) -> bool {
+        let general = super::parse_whole(s);
+        let plain = super::plain_via(s);
+        if let Some(p) = &plain {
+            let g = general
+                .as_ref()
+                .unwrap_or_else(|e| panic!("{s:?}: plain read, general {e:?}"));
+            assert_eq!(layout(p, s), layout(g, s), "{s:?}");
+        }
+        let parsed = Via::parse(s);
+        assert_eq!(
+            parsed.as_ref().map(|v| layout(v, s)),
+            general.as_ref().map(|v| layout(v, s)),
+            "{s:?}"
+        );
+        plain.is_some()
+    }
+
+    /// The one-pass read of a plainly written Via is the general parse's, part by part and
+    /// offset by offset, and `Via::parse` answers as the general parse does on any text.
+    #[test]
+    fn a_plain_via_is_read_as_the_general_parse_reads_it() {
+        let mut answered = 0;
+        let heads = [
+            "SIP/2.0/UDP 127.0.0.1:5060",
+            "SIP/2.0/TCP pcscf.ims.example.org",
+            "SIP/2.0/TLS [2001:db8::1]:5061",
+            "sip/2.0/udp h:0",
+            "SIP/2.0/UDP h:65536",
+            "SIP/2.0/UDP h:",
+            "SIP/2.0/UDP  h",
+            "SIP/2.0/UDP\th",
+            "SIP / 2.0/UDP h",
+            "SIP/2.0/UDP h.",
+            "SIP/2.0/UDP -h",
+            "SIP/2.0/UDP 1.2.3.4.5",
+            "SIP/2.0/UDP 1.2.3.256:7",
+            "SIP/2.0/ h",
+            "SIP/2.0/UDP",
+            " SIP/2.0/UDP h",
+        ];
+        let params = [
+            "",
+            ";branch=z9hG4bK-0123456789abcdef-1a",
+            ";branch=z9hG4bK-1;rport",
+            ";rport;branch=z9hG4bK1;received=127.0.0.1",
+            ";branch=z9hG4bK1;rport=5060;received=[2001:db8::9]",
+            ";BRANCH=a;branch=b",
+            ";branch=",
+            ";branch",
+            ";branch=\"q\"",
+            ";x=\"a;b\";branch=z9hG4bK1",
+            "; branch=z9hG4bK1",
+            ";branch =z9hG4bK1",
+            ";branch= z9hG4bK1",
+            ";branch=z9hG4bK1 ",
+            ";branch=z9hG4bK1;",
+            ";;branch=z9hG4bK1",
+            ";received=300.1.1.1",
+            ";rport=70000",
+            ";ttl=256",
+            ";maddr=bad host",
+            ";maddr=1.2.3.4;ttl=3",
+            ";x=a:b[c]",
+            ";branch=z9:hG",
+            ",SIP/2.0/UDP g",
+            "x",
+        ];
+        for h in heads {
+            for p in params {
+                if check_plain(&format!("{h}{p}")) {
+                    answered += 1;
+                }
+            }
+        }
+        assert!(answered > 30, "{answered}");
+        for s in [
+            "SIP/2.0/UDP 127.0.0.1:5002;branch=z9hG4bK-0123456789abcdef-1",
+            "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-1;rport=5060;received=127.0.0.1",
+        ] {
+            assert!(check_plain(s), "{s}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The same on any text of Via-like pieces.
+        #[test]
+        fn a_plain_via_is_read_as_the_general_parse_reads_it_on_any_text(
+            s in "[A-Za-z0-9]{0,4}/[0-9.]{0,4}/[A-Za-z]{0,4}[ \t]{0,2}[a-z0-9.:\\[\\]-]{0,16}(;[a-zA-Z]{0,7}(=[a-zA-Z0-9.:\"\\[\\] -]{0,10})?){0,4}[ ,;]{0,1}"
+        ) {
+            check_plain(&s);
+        }
+    }
+
+    /// `parse_port` reads the digits as `str::parse` did: the same port, the same errors.
+    #[test]
+    fn a_port_is_read_as_str_parse_reads_it() {
+        let reference = |s: &str| -> Result<(u16, usize), ParseError> {
+            let mut c = Cursor::new(s);
+            let d = c.digits();
+            if d.is_empty() {
+                return Err(c.err("port"));
+            }
+            if d.len() > 5 {
+                return Err(ParseError::new(
+                    ErrorKind::Overflow("port"),
+                    c.pos - d.len(),
+                ));
+            }
+            let v: u32 = d.parse().map_err(|_| c.err("port"))?;
+            let p = u16::try_from(v)
+                .map_err(|_| ParseError::new(ErrorKind::Overflow("port"), c.pos - d.len()))?;
+            Ok((p, c.pos))
+        };
+        for s in [
+            "",
+            "0",
+            "5060",
+            "05060",
+            "65535",
+            "65536",
+            "99999",
+            "123456",
+            "00000",
+            "1;x",
+            "x",
+            "7 ",
+            "4294967296",
+        ] {
+            let mut c = Cursor::new(s);
+            assert_eq!(
+                parse_port(&mut c).map(|p| (p, c.pos)),
+                reference(s),
+                "{s:?}"
+            );
+        }
+    }
 
     proptest::proptest! {
         /// The sent-by read without the parameters is the parse's wherever the parse accepts

@@ -103,6 +103,15 @@ pub(crate) fn parse_host_prefix(s: &str) -> Result<(Host<'_>, usize), ParseError
         }
         return Ok((Host::Ipv6(inner), close + 1));
     }
+    // a dotted quad (the usual host of a Via or URI here) read in one pass: when the byte
+    // after it cannot continue a host, the scan below would end there too and read that quad
+    if b.first().is_some_and(u8::is_ascii_digit) {
+        if let Some((a, n)) = dotted_quad_prefix(b) {
+            if b.get(n).is_none_or(|&c| HOSTCLASS[c as usize] == 0) {
+                return Ok((Host::Ipv4(a), n));
+            }
+        }
+    }
     // one pass: find the end of the host and check the hostname rules on the way
     let mut n = 0;
     let mut label_start = 0;
@@ -151,6 +160,36 @@ pub(crate) fn parse_host_prefix(s: &str) -> Result<(Host<'_>, usize), ParseError
         return Err(ParseError::syntax("hostname", 0));
     }
     Ok((Host::Domain(h), n))
+}
+
+/// The [`parse_ipv4`] address at the start of `b` and its length: four parts of one to three
+/// digits, each at most 255, separated by dots; `None` when the bytes there are not one, or a
+/// fourth digit follows a part.
+fn dotted_quad_prefix(b: &[u8]) -> Option<(Ipv4Addr, usize)> {
+    let mut out = [0u8; 4];
+    let mut i = 0;
+    for (part, o) in out.iter_mut().enumerate() {
+        if part > 0 {
+            if b.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let start = i;
+        let mut v: u16 = 0;
+        while let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit()) {
+            if i - start == 3 {
+                return None;
+            }
+            v = v * 10 + u16::from(c - b'0');
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        *o = u8::try_from(v).ok()?;
+    }
+    Some((Ipv4Addr::from(out), i))
 }
 
 const ALNUM: u8 = 1;
@@ -260,6 +299,113 @@ pub(crate) fn parse_ipv6_tolerant(s: &str) -> Option<Ipv6Addr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `parse_host_prefix` as it was before the dotted-quad fast path (the reference).
+    fn parse_host_prefix_scanned(s: &str) -> Result<(Host<'_>, usize), ParseError> {
+        let b = s.as_bytes();
+        if b.first() == Some(&b'[') {
+            let close = memchr::memchr(b']', b).ok_or(ParseError::syntax("']'", 0))?;
+            let inner = &s[1..close];
+            if !is_ipv6(inner) {
+                return Err(ParseError::syntax("IPv6 address", 1));
+            }
+            return Ok((Host::Ipv6(inner), close + 1));
+        }
+        let mut n = 0;
+        let mut label_start = 0;
+        let mut prev = DOT;
+        let mut ok = true;
+        loop {
+            let run = n;
+            while n < b.len() && HOSTCLASS[b[n] as usize] == ALNUM {
+                n += 1;
+            }
+            if n > run {
+                prev = ALNUM;
+            }
+            if n >= b.len() {
+                break;
+            }
+            match HOSTCLASS[b[n] as usize] {
+                DASH => {
+                    ok &= prev != DOT;
+                    prev = DASH;
+                }
+                DOT => {
+                    ok &= prev == ALNUM;
+                    prev = DOT;
+                    label_start = n + 1;
+                }
+                _ => break,
+            }
+            n += 1;
+        }
+        let h = &s[..n];
+        if h.is_empty() {
+            return Err(ParseError::syntax("host", 0));
+        }
+        if b[0].is_ascii_digit() {
+            if let Some(a) = parse_ipv4(h) {
+                return Ok((Host::Ipv4(a), n));
+            }
+        }
+        if prev == DOT && n > 1 {
+            label_start = h[..n - 1].rfind('.').map_or(0, |d| d + 1);
+        }
+        if !ok
+            || prev == DASH
+            || n > 255
+            || label_start >= n
+            || !b[label_start].is_ascii_alphabetic()
+        {
+            return Err(ParseError::syntax("hostname", 0));
+        }
+        Ok((Host::Domain(h), n))
+    }
+
+    #[test]
+    fn a_host_prefix_is_read_as_the_scan_reads_it() {
+        let quads = [
+            "127.0.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.1.1.1",
+            "1.2.3",
+            "1.2.3.4.5",
+            "001.02.3.004",
+            "1234.1.1.1",
+            "1.2.3.1234",
+            "1..2.3",
+            "1.2.3.",
+            "10.0.0.1x",
+            "10.0.0.1-a",
+            "9",
+            "9.",
+            "1.2.3.4a.com",
+        ];
+        let tails = [
+            "", ":5060", ";lr", ">", " ", ".", "-", "a", "0", ",", "\u{e9}", "]",
+        ];
+        for q in quads {
+            for t in tails {
+                let s = format!("{q}{t}");
+                assert_eq!(
+                    parse_host_prefix(&s),
+                    parse_host_prefix_scanned(&s),
+                    "{s:?}"
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_host_prefix_is_read_as_the_scan_reads_it_on_any_text(
+            s in "[0-9]{0,4}(\\.[0-9]{0,4}){0,5}[0-9a-z.:;\\-\\[\\] ]{0,4}"
+        ) {
+            proptest::prop_assert_eq!(parse_host_prefix(&s), parse_host_prefix_scanned(&s));
+        }
+    }
 
     #[test]
     fn hosts() {

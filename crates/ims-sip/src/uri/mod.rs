@@ -204,6 +204,26 @@ pub(crate) fn pct_eq_ic(a: &str, b: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// A SIP URI's port is read as `str::parse` read it: the value, and the error past 65535
+    /// or five digits.
+    #[test]
+    fn uri_ports_are_read_as_str_parse_reads_them() {
+        for p in [
+            "0", "5060", "05060", "65535", "00001", "65536", "99999", "123456", "",
+        ] {
+            let text = format!("sip:a@h:{p};lr");
+            let got = SipUri::parse(&text).map(|u| u.port());
+            let want = match p.parse::<u32>() {
+                Ok(v) if p.len() <= 5 => u16::try_from(v).ok().map(Some),
+                _ => None,
+            };
+            match want {
+                Some(w) => assert_eq!(got, Ok(w), "{text}"),
+                None => assert!(got.is_err(), "{text}"),
+            }
+        }
+    }
+
     fn eq(a: &str, b: &str) -> bool {
         Uri::parse(a).unwrap().equivalent(&Uri::parse(b).unwrap())
     }

@@ -79,7 +79,8 @@ impl<'a> SipUri<'a> {
             if d.is_empty() || d.len() > 5 {
                 return Err(cur.err("port"));
             }
-            let v: u32 = d.parse().map_err(|_| cur.err("port"))?;
+            // at most five digits: a u32 holds them (no `str::parse` machinery)
+            let v = d.bytes().fold(0u32, |v, c| v * 10 + u32::from(c - b'0'));
             port = Some(
                 u16::try_from(v)
                     .map_err(|_| ParseError::new(crate::ErrorKind::Overflow("port"), cur.pos))?,
