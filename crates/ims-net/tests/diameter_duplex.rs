@@ -34,6 +34,43 @@ fn large_mar(from: &Node, session: &str, to: &str, fill: u8) -> Vec<u8> {
     req.encode(0, from.next_end_to_end())
 }
 
+/// A scripted peer named `name` on a raw socket to `node` at `addr`: its CER sent, a CEA with
+/// 2001 read, and `node` seeing the connection open; the framer holds whatever came after the CEA.
+async fn scripted_peer(
+    node: &Node,
+    addr: std::net::SocketAddr,
+    name: &str,
+) -> (tokio::net::TcpStream, Framer) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let cer = Cer {
+        origin_host: name.into(),
+        origin_realm: REALM.into(),
+        host_ip_address: ims_diameter::repeated![ims_diameter::Address::Ipv4(
+            [127, 0, 0, 1].into()
+        )],
+        vendor_id: 10415,
+        product_name: "scripted".into(),
+        vendor_specific_application_id: ims_diameter::repeated![VendorSpecificApplicationId::cx()],
+        ..Default::default()
+    };
+    stream.write_all(&cer.encode(1, 1)).await.unwrap();
+    let mut framer = Framer::new();
+    let cea = loop {
+        if let Some(f) = framer.next_frame().unwrap() {
+            break f.to_vec();
+        }
+        common::read_into(&mut stream, &mut framer, WAIT).await;
+    };
+    assert_eq!(
+        Cea::decode(&Message::parse(&cea).unwrap())
+            .unwrap()
+            .result_code,
+        2001
+    );
+    node.wait_open(name, WAIT).await.unwrap();
+    (stream, framer)
+}
+
 /// `count` large MARs from `from` to `to`, all sent at once; every answer must be a success.
 async fn burst(from: Node, to: &'static str, count: usize) -> usize {
     let session = from.session_id();
@@ -104,33 +141,7 @@ async fn a_node_waiting_to_write_reads_on() {
     let addr = common::listen_in(&hss, PORTS).await;
     let at_hss = common::answer_mars(&hss);
 
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let cer = Cer {
-        origin_host: PEER.into(),
-        origin_realm: REALM.into(),
-        host_ip_address: ims_diameter::repeated![ims_diameter::Address::Ipv4(
-            [127, 0, 0, 1].into()
-        )],
-        vendor_id: 10415,
-        product_name: "scripted".into(),
-        vendor_specific_application_id: ims_diameter::repeated![VendorSpecificApplicationId::cx()],
-        ..Default::default()
-    };
-    stream.write_all(&cer.encode(1, 1)).await.unwrap();
-    let mut framer = Framer::new();
-    let cea = loop {
-        if let Some(f) = framer.next_frame().unwrap() {
-            break f.to_vec();
-        }
-        common::read_into(&mut stream, &mut framer, WAIT).await;
-    };
-    assert_eq!(
-        Cea::decode(&Message::parse(&cea).unwrap())
-            .unwrap()
-            .result_code,
-        2001
-    );
-    hss.wait_open(PEER, WAIT).await.unwrap();
+    let (stream, mut framer) = scripted_peer(&hss, addr, PEER).await;
 
     // our node's requests: their writes soon wait, the peer reads nothing yet
     let ours = tokio::spawn(burst(hss.clone(), PEER, OURS));
@@ -208,24 +219,7 @@ async fn requests_to_a_peer_that_stops_reading_time_out() {
     let hss = Node::new(common::cx_cfg("hss.ims.example.org", REALM, timeout));
     let addr = common::listen_in(&hss, PORTS).await;
 
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let cer = Cer {
-        origin_host: PEER.into(),
-        origin_realm: REALM.into(),
-        host_ip_address: ims_diameter::repeated![ims_diameter::Address::Ipv4(
-            [127, 0, 0, 1].into()
-        )],
-        vendor_id: 10415,
-        product_name: "scripted".into(),
-        vendor_specific_application_id: ims_diameter::repeated![VendorSpecificApplicationId::cx()],
-        ..Default::default()
-    };
-    stream.write_all(&cer.encode(1, 1)).await.unwrap();
-    let mut framer = Framer::new();
-    while framer.next_frame().unwrap().is_none() {
-        common::read_into(&mut stream, &mut framer, WAIT).await;
-    }
-    hss.wait_open(PEER, WAIT).await.unwrap();
+    let (stream, _) = scripted_peer(&hss, addr, PEER).await;
     // from now on the peer reads nothing
 
     let session = hss.session_id();
