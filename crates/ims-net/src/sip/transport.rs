@@ -185,18 +185,8 @@ fn fill_rport(out: &mut Vec<u8>, via: &str, port: u16) {
 }
 
 /// `n` in decimal, as `Display` writes it, appended to `out` without the formatting machinery.
-fn push_decimal(out: &mut Vec<u8>, mut n: u32) {
-    let mut buf = [0u8; 10];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
+fn push_decimal(out: &mut Vec<u8>, n: u32) {
+    out.extend_from_slice(ims_sip::decimal(&mut [0; 20], n.into()));
 }
 
 /// The dotted quad of `a`, as `Ipv4Addr`'s `Display` writes it, appended to `out`.

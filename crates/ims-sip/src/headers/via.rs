@@ -478,18 +478,8 @@ impl ViaSpans {
 }
 
 /// `n` in decimal, as `Display` writes it, appended to `out`.
-fn push_decimal(out: &mut Vec<u8>, mut n: u32) {
-    let mut buf = [0u8; 10];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
+fn push_decimal(out: &mut Vec<u8>, n: u32) {
+    out.extend_from_slice(crate::decimal(&mut [0; 20], n.into()));
 }
 
 /// The number of decimal digits of `n`.
