@@ -68,7 +68,8 @@ impl Capture {
         self.diameter_with(&[]).await
     }
 
-    /// [`Capture::diameter`] with more tshark fields appended to each line.
+    /// [`Capture::diameter`] with more tshark fields appended to each line. One line per
+    /// Diameter message, also when one TCP segment carries several.
     async fn diameter_with(self, extra: &[&str]) -> Vec<String> {
         let file = self.live.stop().await;
         let out = Command::new(&self.tshark)
@@ -82,29 +83,32 @@ impl Capture {
                 "-Y",
                 "diameter",
                 "-T",
-                "fields",
-                "-E",
-                "separator=/s",
-                "-e",
-                "diameter.cmd.code",
-                "-e",
-                "diameter.flags.request",
-                "-e",
-                "diameter.Result-Code",
-                "-e",
-                "diameter.Experimental-Result-Code",
-                "-e",
-                "_ws.expert",
-                "-e",
-                "_ws.malformed",
+                "json",
+                "--no-duplicate-keys",
             ])
-            .args(extra.iter().flat_map(|f| ["-e", f]))
             .output()
             .await
             .expect("tshark reads the capture");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_string)
+        let packets: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Array(Vec::new()));
+        let mut fields = vec![
+            "diameter.cmd.code",
+            "diameter.flags.request",
+            "diameter.Result-Code",
+            "diameter.Experimental-Result-Code",
+            "_ws.expert",
+            "_ws.malformed",
+        ];
+        fields.extend_from_slice(extra);
+        ims_core::frames_of_packets(&packets, &fields)
+            .iter()
+            .map(|f| {
+                fields
+                    .iter()
+                    .map(|name| f.get(name))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
             .collect()
     }
 }

@@ -101,10 +101,10 @@ if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
 created=0; ok=0; failed=0; secs=0
 for p in $(seq 0 $((pairs - 1))); do
   read -r c o f s < <(stats uac$p/load_call_uac_*_.csv)
-  created=$((created + c)); ok=$((ok + o)); failed=$((failed + f)); [ "$s" -gt "$secs" ] && secs=$s
+  created=$((created + c)); ok=$((ok + o)); failed=$((failed + f)); secs=$(awk -v a="$s" -v b="$secs" 'BEGIN { print (a > b ? a : b) }')
 done
 awk -v c="$created" -v o="$ok" -v f="$failed" -v s="$secs" -v t=$((cpu1 - cpu0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {
-  printf "calls attempted %d, successful %d, failed %d (%.3f %%), elapsed %d s, %.0f calls/s\n",
+  printf "calls attempted %d, successful %d, failed %d (%.3f %%), elapsed %.2f s, %.0f calls/s\n",
     c, o, f, c ? 100 * f / c : 0, s, s ? o / s : 0
   printf "core CPU time during the calls: %.2f s (user+system) = %.0f us per call\n", t / hz, o ? 1e6 * t / hz / o : 0
 }'

@@ -43,8 +43,9 @@ stats() {
     BEGIN { n = split(h, names, ";") }
     { for (i = 1; i <= n; i++) v[names[i]] = $i }
     END {
-      split(v["ElapsedTime(C)"], t, ":")
-      print v["TotalCallCreated"], v["SuccessfulCall(C)"], v["FailedCall(C)"], t[1] * 3600 + t[2] * 60 + t[3]
+      # StartTime/CurrentTime are "date<TAB>time<TAB>epoch.µs" (ElapsedTime(C) is whole seconds)
+      split(v["StartTime"], s0, "\t"); split(v["CurrentTime"], s1, "\t")
+      print v["TotalCallCreated"], v["SuccessfulCall(C)"], v["FailedCall(C)"], s1[3] - s0[3]
     }'
 }
 

@@ -105,8 +105,9 @@ tail -n 1 "${name}"_*_.csv | awk -F';' -v h="$(head -n 1 "${name}"_*_.csv)" -v p
   BEGIN { n = split(h, names, ";") }
   { for (i = 1; i <= n; i++) v[names[i]] = $i }
   END {
-    split(v["ElapsedTime(C)"], t, ":"); secs = t[1] * 3600 + t[2] * 60 + t[3]
-    printf "attempted %s, successful %s, failed %s, elapsed %.1f s, %.0f calls/s = %.0f full registrations/s\n",
+    # StartTime/CurrentTime are "date<TAB>time<TAB>epoch.µs": ElapsedTime(C) is whole seconds only
+    split(v["StartTime"], s0, "\t"); split(v["CurrentTime"], s1, "\t"); secs = s1[3] - s0[3]
+    printf "attempted %s, successful %s, failed %s, elapsed %.2f s, %.0f calls/s = %.0f full registrations/s\n",
       v["TotalCallCreated"], v["SuccessfulCall(C)"], v["FailedCall(C)"], secs,
       v["SuccessfulCall(C)"] / secs, per * v["SuccessfulCall(C)"] / secs
   }'

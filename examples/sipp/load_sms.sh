@@ -167,7 +167,7 @@ for p in $(seq 0 $((pairs - 1))); do
   # each RP-ACK to a sender is an out-of-call MESSAGE, noted in the -trace_err log
   ooc=$(cat mo$p/load_sms_mo_*_errors.log 2>/dev/null | grep -o "Received out-of-call MESSAGE" | wc -l || true)
   acks=$((acks + ooc))
-  [ "$s" -gt "$secs" ] && secs=$s
+  secs=$(awk -v a="$s" -v b="$secs" 'BEGIN { print (a > b ? a : b) }')
   read -r _ o f _ < <(stats mt$p/load_sms_mt_*_.csv)
   done_=$((done_ + o)); mt_failed=$((mt_failed + f))
 done
@@ -200,7 +200,7 @@ awk -v c="$created" -v a="$accepted" -v r="$refused" -v d="$done_" -v n="$comple
   -v k="$acks" -v s="$secs" -v w="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
   -v t=$((cpu1 - cpu0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {
   printf "SMS submitted %d (202 %d, failed %d), delivered and acknowledged %d (recipient failures %d), RP-ACKs to the senders %d\n", c, a, r, d, mf, k
-  printf "SMS completed %d, failed %d (%.3f %%), first submission to last delivery %.1f s (senders %d s): %.0f SMS/s\n",
+  printf "SMS completed %d, failed %d (%.3f %%), first submission to last delivery %.1f s (senders %.1f s): %.0f SMS/s\n",
     n, f, c ? 100 * f / c : 0, w, s, w ? n / w : 0
   printf "core CPU time during the run: %.2f s (user+system) = %.0f us per SMS\n", t / hz, n ? 1e6 * t / hz / n : 0
 }'

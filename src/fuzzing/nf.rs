@@ -31,6 +31,8 @@ fn check_xml_error(e: &XmlError, len: usize, what: &str) {
 /// Reads `data` as each XML document the network functions accept and checks:
 ///
 /// - the element tree stays inside its limits and a malformed document's offset is inside it;
+/// - `RegInfo::parse` (a direct scan of the layout our S-CSCF writes, else the XML reader) gives
+///   the value the XML reader alone gives, or refuses what it refuses;
 /// - a `reginfo` that parses is written back by `to_xml` into a document that parses to the same
 ///   value;
 /// - an `IMSSubscription` likewise, its iFCs compile or are refused without a panic, and the
@@ -58,6 +60,16 @@ pub fn nf_xml(data: &[u8]) {
         Err(e) => check_xml_error(&e, data.len(), "xml"),
     }
 
+    // the direct scan of our own layout gives what the general reader gives, or steps aside
+    let general = RegInfo::parse_general(data);
+    match (&RegInfo::parse(data), &general) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "reginfo: the direct scan and the XML reader differ"),
+        (Ok(a), Err(e)) => {
+            panic!("reginfo: the direct scan accepts what the XML reader refuses ({e}): {a:?}")
+        }
+        (Err(_), Ok(_)) => panic!("reginfo: refused, but the XML reader accepts it"),
+        (Err(_), Err(_)) => {}
+    }
     match RegInfo::parse(data) {
         Ok(r) => {
             let written = r.to_xml();

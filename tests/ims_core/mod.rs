@@ -287,24 +287,127 @@ impl DiameterCapture {
         for p in &self.sip_tcp {
             cmd.args(["-d", &format!("tcp.port=={p},sip")]);
         }
-        cmd.args(["-Y", filter, "-T", "fields", "-E", "separator=|"]);
-        for f in &fields {
-            cmd.args(["-e", f]);
-        }
+        // JSON of the whole dissection: one TCP segment may carry several Diameter messages
+        // (a node writes what it has queued in one go), and `-T fields` would merge their
+        // values into one comma-separated line with no way to tell which Result-Code is whose
+        cmd.args(["-Y", filter, "-T", "json", "--no-duplicate-keys"]);
         let out = cmd.output().await.expect("tshark reads the capture");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| {
-                Frame(
-                    fields
-                        .iter()
-                        .zip(l.split('|'))
-                        .map(|(f, v)| (f.to_string(), v.to_string()))
-                        .collect(),
-                )
-            })
-            .collect()
+        let packets: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Array(Vec::new()));
+        frames_of_packets(&packets, &fields)
     }
+}
+
+/// One [`Frame`] per Diameter message of each captured packet (one per packet without
+/// Diameter): the `diameter.*` fields are looked up inside that message's own tree, the
+/// others (TCP ports, SIP, expert and malformed markers) in the whole packet; a field found
+/// several times gives its values joined by `,`, as `tshark -T fields` prints them.
+pub(crate) fn frames_of_packets(packets: &serde_json::Value, fields: &[&str]) -> Vec<Frame> {
+    let mut frames = Vec::new();
+    for packet in packets.as_array().into_iter().flatten() {
+        let layers = &packet["_source"]["layers"];
+        let pdus: Vec<&serde_json::Value> = match &layers["diameter"] {
+            serde_json::Value::Array(list) => list.iter().collect(),
+            serde_json::Value::Null => vec![],
+            one => vec![one],
+        };
+        let frame = |pdu: Option<&serde_json::Value>| {
+            Frame(
+                fields
+                    .iter()
+                    .map(|f| {
+                        let within = match pdu {
+                            Some(pdu) if f.starts_with("diameter.") => pdu,
+                            _ => layers,
+                        };
+                        let mut found = Vec::new();
+                        json_field(within, f, &mut found);
+                        (f.to_string(), found.join(","))
+                    })
+                    .collect(),
+            )
+        };
+        if pdus.is_empty() {
+            frames.push(frame(None));
+        } else {
+            frames.extend(pdus.into_iter().map(|pdu| frame(Some(pdu))));
+        }
+    }
+    frames
+}
+
+/// Every value of the field `name` anywhere under `v` (a subtree counts as the value `1`).
+fn json_field(v: &serde_json::Value, name: &str, found: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, x) in map {
+                if k == name {
+                    json_values(x, found);
+                } else {
+                    json_field(x, name, found);
+                }
+            }
+        }
+        serde_json::Value::Array(list) => list.iter().for_each(|x| json_field(x, name, found)),
+        _ => {}
+    }
+}
+
+fn json_values(v: &serde_json::Value, found: &mut Vec<String>) {
+    match v {
+        serde_json::Value::String(s) => found.push(s.clone()),
+        serde_json::Value::Array(list) => list.iter().for_each(|x| json_values(x, found)),
+        serde_json::Value::Null => {}
+        other => found.push(if other.is_object() {
+            "1".to_string()
+        } else {
+            other.to_string()
+        }),
+    }
+}
+
+#[test]
+fn a_segment_with_two_diameter_messages_gives_two_frames() {
+    // the shape `tshark -T json --no-duplicate-keys` gives a TCP segment holding an AAR and an
+    // STA (trimmed), and a SIP packet
+    let packets: serde_json::Value = serde_json::from_str(
+        r#"[{"_source":{"layers":{"tcp":{"tcp.srcport":"5951","tcp.dstport":"40000"},
+            "diameter":[
+              {"diameter.flags":"0xc0","diameter.flags_tree":{"diameter.flags.request":"1"},
+               "diameter.cmd.code":"265",
+               "diameter.avp":{"diameter.avp_tree":{"diameter.Session-Id":"a;1"}}},
+              {"diameter.flags_tree":{"diameter.flags.request":"0"},"diameter.cmd.code":"275",
+               "diameter.avp":[{"diameter.avp_tree":{"diameter.Session-Id":"b;2"}},
+                               {"diameter.avp_tree":{"diameter.Result-Code":"2001"}}]}]}}},
+          {"_source":{"layers":{"udp":{},"sip":{"sip.Method":"INVITE"},
+            "_ws.malformed":{"_ws.expert":{"_ws.expert.message":"x"}}}}}]"#,
+    )
+    .unwrap();
+    let fields = [
+        "diameter.cmd.code",
+        "diameter.flags.request",
+        "diameter.Result-Code",
+        "diameter.Session-Id",
+        "tcp.srcport",
+        "_ws.malformed",
+        "sip.Method",
+    ];
+    let frames = frames_of_packets(&packets, &fields);
+    assert_eq!(frames.len(), 3);
+    assert_eq!(frames[0].code(), "265");
+    assert!(frames[0].is_request());
+    assert_eq!(frames[0].get("diameter.Result-Code"), "");
+    assert_eq!(frames[0].get("diameter.Session-Id"), "a;1");
+    assert_eq!(frames[0].get("tcp.srcport"), "5951");
+    assert_eq!(frames[1].code(), "275");
+    assert!(!frames[1].is_request());
+    assert_eq!(frames[1].get("diameter.Result-Code"), "2001");
+    assert_eq!(frames[1].get("diameter.Session-Id"), "b;2");
+    assert_eq!(frames[1].get("tcp.srcport"), "5951");
+    assert!(frames[0].clean() && frames[1].clean());
+    assert_eq!(frames[2].code(), "");
+    assert_eq!(frames[2].get("sip.Method"), "INVITE");
+    assert!(!frames[2].clean());
 }
 
 /// One HTTP/1.1 request to the admin interface: (status, body).

@@ -276,7 +276,16 @@ fn quote(v: &str) -> String {
 }
 
 fn write_quoted(f: &mut fmt::Formatter<'_>, v: &str) -> fmt::Result {
-    f.write_str(&quote(v))
+    // what `quote` writes; without a copy when nothing needs a quoted-pair (every nonce,
+    // realm and qop we write)
+    if v.bytes().any(|b| {
+        b == b'"' || b == b'\\' || (b.is_ascii_control() && !matches!(b, b'\r' | b'\n' | b'\t'))
+    }) {
+        return f.write_str(&quote(v));
+    }
+    f.write_str("\"")?;
+    f.write_str(v)?;
+    f.write_str("\"")
 }
 
 fn write_token_or_quoted(f: &mut fmt::Formatter<'_>, v: &str) -> fmt::Result {
@@ -1096,6 +1105,43 @@ impl IssuedNonce {
     }
 }
 
+/// A nonce as this server issued it, kept by a caller that holds state per challenge (an
+/// S-CSCF waiting for the answer to its 401): [`DigestServer::verify_kept`] recognises an
+/// answer carrying exactly this nonce by comparing it with the text kept, without computing
+/// the nonce's HMAC again. Made by [`DigestServer::challenge_kept`] and
+/// [`DigestServer::aka_challenge_kept`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptNonce {
+    /// The nonce as sent.
+    nonce: Box<str>,
+    /// The realm and algorithm it was issued for (the HMAC binds them).
+    realm: Box<str>,
+    algorithm: Algorithm,
+    /// What [`DigestServer::check_nonce`] finds for it (`expired` as at issue: false).
+    issued: IssuedNonce,
+}
+
+impl KeptNonce {
+    /// The nonce as sent in the challenge.
+    pub fn nonce(&self) -> &str {
+        &self.nonce
+    }
+
+    /// What [`DigestServer::check_nonce`] finds for the nonce while it is fresh.
+    pub fn issued(&self) -> &IssuedNonce {
+        &self.issued
+    }
+
+    /// True when `creds` carry this nonce for the realm and algorithm it was issued for:
+    /// then [`DigestServer::check_nonce`] would find [`KeptNonce::issued`] for them (with
+    /// `expired` as of its `now`).
+    pub fn answered_in(&self, creds: &Credentials<'_>) -> bool {
+        ct_eq(creds.nonce.as_bytes(), self.nonce.as_bytes())
+            && *creds.realm == *self.realm
+            && creds.algorithm().is_ok_and(|a| a == self.algorithm)
+    }
+}
+
 /// A successful verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
@@ -1187,13 +1233,140 @@ impl DigestServer {
         prefix: &[u8],
         now: Duration,
     ) -> String {
+        self.make_nonce_parts(algorithm, realm, prefix, now).0
+    }
+
+    /// The nonce, its expiry and its tag.
+    fn make_nonce_parts(
+        &self,
+        algorithm: Algorithm,
+        realm: &str,
+        prefix: &[u8],
+        now: Duration,
+    ) -> (String, u64, [u8; 16]) {
         let expires = now.saturating_add(self.lifetime).as_secs();
         let tag = self.tag(algorithm, realm, prefix, expires);
         let mut b = Vec::with_capacity(prefix.len() + 24);
         b.extend_from_slice(prefix);
         b.extend_from_slice(&expires.to_be_bytes());
         b.extend_from_slice(&tag);
-        base64_encode(&b)
+        (base64_encode(&b), expires, tag)
+    }
+
+    /// The nonce of a challenge with what a caller keeps of it.
+    fn kept_nonce(
+        &self,
+        algorithm: Algorithm,
+        realm: &str,
+        prefix: &[u8],
+        now: Duration,
+    ) -> KeptNonce {
+        let (nonce, expires, tag) = self.make_nonce_parts(algorithm, realm, prefix, now);
+        KeptNonce {
+            nonce: nonce.into(),
+            realm: realm.into(),
+            algorithm,
+            issued: IssuedNonce {
+                expires,
+                prefix: prefix.to_vec(),
+                tag,
+                expired: false,
+            },
+        }
+    }
+
+    /// [`DigestServer::challenge`], and the nonce to keep for [`DigestServer::verify_kept`].
+    pub fn challenge_kept<'r>(
+        &self,
+        realm: &'r str,
+        algorithm: Algorithm,
+        now: Duration,
+        salt: &[u8],
+    ) -> Result<(Challenge<'r>, KeptNonce), AuthError> {
+        if algorithm.is_aka() {
+            return Err(AuthError::Mismatch("use aka_challenge for AKA"));
+        }
+        if salt.len() < 8 || salt.len() > MAX_SALT {
+            return Err(AuthError::Length {
+                what: "salt",
+                expected: 16,
+                got: salt.len(),
+            });
+        }
+        let kept = self.kept_nonce(algorithm, realm, salt, now);
+        Ok((
+            Challenge {
+                realm: Cow::Borrowed(realm),
+                nonce: Cow::Owned(kept.nonce.to_string()),
+                algorithm: Some(Cow::Borrowed(algorithm.as_str())),
+                qop: Some(Cow::Borrowed("auth")),
+                ..Challenge::default()
+            },
+            kept,
+        ))
+    }
+
+    /// [`DigestServer::aka_challenge`], and the nonce to keep for
+    /// [`DigestServer::verify_kept`].
+    pub fn aka_challenge_kept<'r>(
+        &self,
+        realm: &'r str,
+        algorithm: Algorithm,
+        av: &AuthVector,
+        now: Duration,
+    ) -> Result<(Challenge<'r>, KeptNonce), AuthError> {
+        if !algorithm.is_aka() {
+            return Err(AuthError::Mismatch("not an AKA algorithm"));
+        }
+        let mut prefix = [0u8; 32];
+        prefix[..16].copy_from_slice(&av.rand);
+        prefix[16..].copy_from_slice(&av.autn);
+        let kept = self.kept_nonce(algorithm, realm, &prefix, now);
+        Ok((
+            Challenge {
+                realm: Cow::Borrowed(realm),
+                nonce: Cow::Owned(kept.nonce.to_string()),
+                algorithm: Some(Cow::Borrowed(algorithm.as_str())),
+                qop: Some(Cow::Borrowed("auth")),
+                ..Challenge::default()
+            },
+            kept,
+        ))
+    }
+
+    /// [`DigestServer::verify`] for credentials answering the challenge whose nonce the
+    /// caller kept: `Ok(None)` when they do not carry that nonce (for its realm and algorithm,
+    /// [`KeptNonce::answered_in`]; the caller then verifies them the general way), otherwise
+    /// exactly what `verify` answers — the nonce is known to be ours without computing its
+    /// HMAC again (the text equals the one issued, which only this server's key could make).
+    #[allow(clippy::too_many_arguments)]
+    pub fn verify_kept(
+        &self,
+        creds: &Credentials<'_>,
+        kept: &KeptNonce,
+        method: &str,
+        body: &[u8],
+        secret: Secret<'_>,
+        now: Duration,
+        counts: Option<&mut NonceCounts>,
+    ) -> Result<Option<Verified>, AuthError> {
+        if !kept.answered_in(creds) {
+            return Ok(None);
+        }
+        let mut issued = kept.issued.clone();
+        issued.expired = issued.expires <= now.as_secs();
+        self.verify_issued(
+            creds,
+            &creds.username,
+            kept.algorithm,
+            issued,
+            method,
+            body,
+            secret,
+            now,
+            counts,
+        )
+        .map(Some)
     }
 
     /// A fresh challenge for `realm` with `qop="auth"`. `now` is the time since the caller's
@@ -2003,6 +2176,27 @@ mod tests {
         // RFC 2617 §3.5 example: the response of Mufasa
         let h = Algorithm::Md5.h_parts(&[b"Mufasa", b"testrealm@host.com", b"Circle Of Life"]);
         assert_eq!(h, "939e7578ed9e3c518a452acee763bce9");
+    }
+
+    proptest::proptest! {
+        /// `write_quoted` writes what `quote` makes, with or without the copy.
+        #[test]
+        fn write_quoted_writes_the_quoted_string(v in "[ -~\t\r\n\u{0}\u{1f}\u{7f}é\"\\\\]{0,24}") {
+            struct Q<'a>(&'a str);
+            impl fmt::Display for Q<'_> {
+                fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    write_quoted(f, self.0)
+                }
+            }
+            proptest::prop_assert_eq!(Q(&v).to_string(), quote(&v));
+        }
+
+        /// Hex as each octet formatted with `{:02x}`.
+        #[test]
+        fn hex_is_each_octet_formatted(data in proptest::collection::vec(proptest::num::u8::ANY, 0..40)) {
+            let want: String = data.iter().map(|b| format!("{b:02x}")).collect();
+            proptest::prop_assert_eq!(lower_hex(&data), want);
+        }
     }
 
     #[test]

@@ -87,12 +87,14 @@ pub fn base64_decode(s: &str) -> Result<Vec<u8>, AuthError> {
 /// Lowercase hex of `data`.
 pub fn hex_encode(data: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(data.len() * 2);
-    for &b in data {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 15)]));
+    // octets stored in place (no capacity check or UTF-8 encoding per digit); checked as
+    // ASCII once
+    let mut s = vec![0u8; data.len() * 2];
+    for (pair, &b) in s.chunks_exact_mut(2).zip(data) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 15)];
     }
-    s
+    String::from_utf8(s).expect("hex digits are ASCII")
 }
 
 /// Decodes hex (either case); the length must be even.

@@ -60,7 +60,7 @@ pub mod milenage;
 pub mod precis;
 
 pub use digest::{
-    Algorithm, AuthenticationInfo, Challenge, Credentials, DigestClient, DigestServer, NonceCounts,
-    Qop, Secret, Verified,
+    Algorithm, AuthenticationInfo, Challenge, Credentials, DigestClient, DigestServer, KeptNonce,
+    NonceCounts, Qop, Secret, Verified,
 };
 pub use error::AuthError;

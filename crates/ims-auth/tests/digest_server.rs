@@ -501,3 +501,114 @@ fn verify_if_checks_the_nonce_once_and_answers_as_verify() {
     );
     assert_eq!(v, Ok(None));
 }
+
+/// `verify_kept` (the nonce recognised by the text kept from the challenge, no HMAC) answers
+/// exactly as `verify` for every answer carrying the kept nonce — good, replayed, stale,
+/// wrong response, AKA — and `Ok(None)` (recording nothing) for any other nonce, realm or
+/// algorithm; the `_kept` challenges are the plain ones.
+#[test]
+fn verify_kept_answers_as_verify_for_the_kept_nonce_only() {
+    let s = DigestServer::new(b"secret").nonce_lifetime(Duration::from_secs(30));
+    let other = DigestServer::new(b"other secret");
+    let (ch, kept) = s
+        .challenge_kept(REALM, Algorithm::Md5, T0, &[7; 16])
+        .unwrap();
+    assert_eq!(
+        ch,
+        s.challenge(REALM, Algorithm::Md5, T0, &[7; 16]).unwrap()
+    );
+    assert_eq!(kept.nonce(), ch.nonce);
+    assert_eq!(
+        Some(kept.issued()),
+        s.check_nonce(&ch.nonce, REALM, Algorithm::Md5, T0)
+            .ok()
+            .as_ref()
+    );
+    let (hss, mut sqn, mut usim) = aka_parties();
+    let av = AuthVector::generate(&hss, [9; 16], sqn.next_sqn(), [0x80, 0]);
+    let (aka_ch, aka_kept) = s
+        .aka_challenge_kept(REALM, Algorithm::AkaV1Md5, &av, T0)
+        .unwrap();
+    assert_eq!(
+        aka_ch,
+        s.aka_challenge(REALM, Algorithm::AkaV1Md5, &av, T0)
+            .unwrap()
+    );
+    assert!(s
+        .aka_challenge_kept(REALM, Algorithm::Md5, &av, T0)
+        .is_err());
+    assert!(s
+        .challenge_kept(REALM, Algorithm::AkaV1Md5, T0, &[7; 16])
+        .is_err());
+    assert!(s
+        .challenge_kept(REALM, Algorithm::Md5, T0, &[7; 4])
+        .is_err());
+    let (aka, _) = digest::answer_aka(&aka_ch, &mut usim, "imsi@ims.example.com", &req(1)).unwrap();
+    let aka_pw = digest::aka_password(Algorithm::AkaV1Md5, &av).unwrap();
+    let mut unknown_alg = answer(&ch, 3);
+    unknown_alg.algorithm = Some("no-such-alg".into());
+    let mut sha = answer(&ch, 3);
+    sha.algorithm = Some("SHA-256".into());
+    let mut realm = answer(&ch, 3);
+    realm.realm = "evil.example".into();
+    let mut wrong = answer(&ch, 4);
+    wrong.response = answer(&ch, 9).response;
+    let mut flipped = answer(&ch, 5);
+    let mut n = flipped.nonce.to_string().into_bytes();
+    n[3] ^= 1;
+    flipped.nonce = String::from_utf8(n).unwrap().into();
+    let foreign = other
+        .challenge(REALM, Algorithm::Md5, T0, &[7; 16])
+        .unwrap();
+    let later = T0 + Duration::from_secs(31);
+    let cases: Vec<(Credentials<'static>, Vec<u8>, Duration, bool)> = vec![
+        (answer(&ch, 1), b"pw".to_vec(), T0, true),
+        (answer(&ch, 1), b"pw".to_vec(), T0, true), // a replay of nc 1
+        (answer(&ch, 2), b"pw".to_vec(), later, true), // stale
+        (wrong, b"pw".to_vec(), T0, true),
+        (aka.clone(), aka_pw.clone(), T0, true),
+        (aka.clone(), aka_pw.clone(), later, true),
+        (unknown_alg, b"pw".to_vec(), T0, false),
+        (sha, b"pw".to_vec(), T0, false),
+        (realm, b"pw".to_vec(), T0, false),
+        (flipped, b"pw".to_vec(), T0, false),
+        (answer(&foreign, 1), b"pw".to_vec(), T0, false),
+    ];
+    for (i, (c, pw, now, ours)) in cases.iter().enumerate() {
+        let kept = if c.algorithm().is_ok_and(|a| a.is_aka()) {
+            &aka_kept
+        } else {
+            &kept
+        };
+        assert_eq!(kept.answered_in(c), *ours, "case {i}");
+        let mut counts_a = NonceCounts::new(100);
+        let mut counts_b = NonceCounts::new(100);
+        if i == 1 {
+            verify(&s, c, *now, Some(&mut counts_a)).unwrap();
+            verify(&s, c, *now, Some(&mut counts_b)).unwrap();
+        }
+        let got = s.verify_kept(
+            c,
+            kept,
+            "REGISTER",
+            b"",
+            Secret::Password(pw),
+            *now,
+            Some(&mut counts_b),
+        );
+        if *ours {
+            let expected = s.verify(
+                c,
+                "REGISTER",
+                b"",
+                Secret::Password(pw),
+                *now,
+                Some(&mut counts_a),
+            );
+            assert_eq!(got, expected.map(Some), "case {i}");
+        } else {
+            assert_eq!(got, Ok(None), "case {i}");
+        }
+        assert_eq!(counts_a.len(), counts_b.len(), "case {i}");
+    }
+}

@@ -313,6 +313,13 @@ pub struct PeerStatus {
     pub stats: PeerStats,
     /// The connection in use is TLS (from the connect, or started inband after CER/CEA).
     pub secure: bool,
+    /// Writes to the peer's connections: the messages ready at once (requests handed over
+    /// together, the answers to requests read together) go out in one write, a single
+    /// system call while the socket has room.
+    pub writes: u64,
+    /// Reads of the peer's connections that brought octets (a read may carry several
+    /// messages).
+    pub reads: u64,
 }
 
 impl PeerStatus {
@@ -468,6 +475,43 @@ impl WriteHalf {
             match w.try_write(&bytes[done..]) {
                 Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
                 Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
+    }
+
+    /// [`WriteHalf::send_now`] for several messages in one write (a vectored write of at
+    /// most [`MAX_BATCH`] of them); how many octets were written in all.
+    fn send_now_all(&mut self, msgs: &[Bytes]) -> std::io::Result<usize> {
+        if let [one] = msgs {
+            return self.send_now(one);
+        }
+        let WriteHalf::Tcp(w) = self else {
+            return Ok(0);
+        };
+        let total: usize = msgs.iter().map(Bytes::len).sum();
+        let mut done = 0;
+        while done < total {
+            // the slices of what is left: the rest of a message partly written, then the others
+            let mut iov = [std::io::IoSlice::new(&[]); MAX_BATCH];
+            let (mut n, mut skip) = (0, done);
+            for m in msgs {
+                if skip >= m.len() {
+                    skip -= m.len();
+                    continue;
+                }
+                if n == iov.len() {
+                    break;
+                }
+                iov[n] = std::io::IoSlice::new(&m[skip..]);
+                skip = 0;
+                n += 1;
+            }
+            match w.try_write_vectored(&iov[..n]) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(k) => done += k,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) => return Err(e),
             }
@@ -1306,6 +1350,8 @@ impl Node {
             remote: None,
             stats: PeerStats::default(),
             secure: false,
+            writes: 0,
+            reads: 0,
         });
         let handle = PeerHandle {
             tx: tx.clone(),
@@ -1334,6 +1380,12 @@ impl Node {
             next_tag: 0,
             name: None,
             remote_seen: 0,
+            batch: Vec::new(),
+            batch_side: None,
+            batch_octets: 0,
+            writes: 0,
+            reads: 0,
+            held: None,
         };
         self.spawn(task.run(addr.is_some()));
         handle
@@ -2702,6 +2754,55 @@ struct PeerTask {
     name: Option<Arc<str>>,
     /// The [`Peer::remote_version`] the status shows.
     remote_seen: u64,
+    /// Messages to write to `batch_side` ([`PeerTask::drain_now`]): consecutive transmits to
+    /// one side, written together by [`PeerTask::flush_now`] (the vector is kept for its
+    /// capacity).
+    batch: Vec<Bytes>,
+    batch_side: Option<Side>,
+    batch_octets: usize,
+    /// [`PeerStatus::writes`] and [`PeerStatus::reads`].
+    writes: u64,
+    reads: u64,
+    /// An output [`PeerTask::drain_now`] took but could not carry out yet (a write waits).
+    held: Option<Output>,
+}
+
+/// What [`PeerTask::drain_now`] leaves to [`PeerTask::wait_io`]: the rest of a write the
+/// socket did not take at once, or the shutdown of a connection.
+enum Io {
+    Rest(Side, Bytes),
+    Close(Side),
+}
+
+/// What is left of `msgs` after their first `n` octets were written: the rest of one message
+/// as it is (shared), of several a copy.
+fn remainder(msgs: &[Bytes], n: usize) -> Bytes {
+    if let [one] = msgs {
+        return one.slice(n.min(one.len())..);
+    }
+    let mut v = Vec::new();
+    let mut skip = n;
+    for m in msgs {
+        let k = skip.min(m.len());
+        v.extend_from_slice(&m[k..]);
+        skip -= k;
+    }
+    Bytes::from(v)
+}
+
+/// At most this many messages go out in one write (a vectored write: that many slices).
+const MAX_BATCH: usize = 32;
+/// A batch takes no further message once it holds this many octets (a large message is
+/// written on its own).
+const MAX_BATCH_OCTETS: usize = 64 * 1024;
+
+impl Cmd {
+    /// A command that only hands the peer a message to send (its octets go out with those of
+    /// the commands taken with it, in one write): the others change connections or state,
+    /// and the outputs of the commands before them are written first.
+    fn is_message(&self) -> bool {
+        matches!(self, Cmd::Request { .. } | Cmd::Answer(_))
+    }
 }
 
 impl Drop for PeerTask {
@@ -2744,7 +2845,11 @@ impl PeerTask {
                 continue;
             }
             if let Some(cmd) = self.queued.pop_front() {
+                let message = cmd.is_message();
                 self.on_cmd(cmd);
+                if message {
+                    self.take_messages();
+                }
                 continue;
             }
             let next = self.peer.poll_timeout().map(Instant::from_std);
@@ -2758,7 +2863,13 @@ impl PeerTask {
             let (read0, read1) = (reading(r0), reading(r1));
             tokio::select! {
                 c = self.rx.recv() => match c {
-                    Some(cmd) => self.on_cmd(cmd),
+                    Some(cmd) => {
+                        let message = cmd.is_message();
+                        self.on_cmd(cmd);
+                        if message {
+                            self.take_messages();
+                        }
+                    }
                     None => return,
                 },
                 (gen, got) = read_side(r0), if read0 => self.on_read(Side::Initiator, gen, got),
@@ -2776,6 +2887,31 @@ impl PeerTask {
         }
     }
 
+    /// After a command handing over a message: the other such commands that follow it, those
+    /// received while a write waited first, then those already in the channel (at most
+    /// [`MAX_BATCH`] in all), so that their messages go out in one write. Any other command
+    /// ends it and is kept for the next turn (in order: the messages before it are written
+    /// first).
+    fn take_messages(&mut self) {
+        for _ in 1..MAX_BATCH {
+            let next = match self.queued.front() {
+                Some(c) if c.is_message() => self.queued.pop_front(),
+                Some(_) => return,
+                None => match self.rx.try_recv() {
+                    Ok(c) if c.is_message() => Some(c),
+                    Ok(c) => {
+                        self.queued.push_back(c);
+                        return;
+                    }
+                    Err(_) => return,
+                },
+            };
+            if let Some(c) = next {
+                self.on_cmd(c);
+            }
+        }
+    }
+
     /// One read of the connection on `side` (generation `gen`): octets to the [`Peer`], or
     /// the end of the connection (ignored once it is no longer the side's current one).
     fn on_read(&mut self, side: Side, gen: u64, got: Read) {
@@ -2785,7 +2921,10 @@ impl PeerTask {
         let t = now();
         match got {
             // whole messages are not copied out of the octets read
-            Read::Data(b) => self.peer.handle_data(t, side, b),
+            Read::Data(b) => {
+                self.reads += 1;
+                self.peer.handle_data(t, side, b);
+            }
             Read::Closed => {
                 self.writers[idx(side)] = None;
                 self.peer.handle_input(t, Input::TransportClosed(side));
@@ -2945,81 +3084,182 @@ impl PeerTask {
         }
     }
 
-    async fn drain(&mut self) {
-        while let Some(o) = self.peer.poll_output() {
-            match o {
-                Output::Connect => {
-                    let Some(addr) = self.addr else {
-                        self.peer.handle_input(now(), Input::ConnectFailed);
-                        continue;
-                    };
-                    let tx = self.tx.clone();
-                    let to = self.node.inner.cfg.connect_timeout;
-                    let tls = self.tls.clone();
-                    let host = self.host.clone();
-                    self.node.spawn(async move {
-                        let c = tokio::time::timeout(to, connect(addr, tls, &host)).await;
-                        match c {
-                            Ok(Ok(s)) => {
-                                let _ = tx.send(Cmd::Connected(s));
-                            }
-                            _ => {
-                                let _ = tx.send(Cmd::ConnectFailed);
-                            }
-                        }
-                    });
-                }
-                Output::Transmit { side, bytes } => {
-                    let failed = match self.writers[idx(side)].as_mut() {
-                        // what the socket takes at once is written without a future
-                        Some((_, w)) => match w.send_now(&bytes) {
-                            Ok(n) if n == bytes.len() => false,
-                            Ok(n) => {
-                                let wait = Waiting {
-                                    readers: &mut self.readers,
-                                    backlog: &mut self.backlog,
-                                    rx: &mut self.rx,
-                                    queued: &mut self.queued,
-                                    replies: &mut self.replies,
-                                };
-                                while_writing(w.send(&bytes[n..]), wait).await.is_err()
-                            }
-                            Err(_) => true,
-                        },
-                        None => false,
-                    };
-                    if failed {
-                        self.writers[idx(side)] = None;
-                        self.peer.handle_input(now(), Input::TransportClosed(side));
-                    }
-                }
-                Output::Close(side) => {
-                    let i = idx(side);
-                    if let Some((_, mut w)) = self.writers[i].take() {
-                        let wait = Waiting {
-                            readers: &mut self.readers,
-                            backlog: &mut self.backlog,
-                            rx: &mut self.rx,
-                            queued: &mut self.queued,
-                            replies: &mut self.replies,
-                        };
-                        while_writing(w.shutdown(), wait).await;
-                    }
-                    self.readers[i] = None;
-                    if let Some(h) = self.handshakes[i].take() {
-                        h.abort();
-                    }
-                    self.handshaking[i] = None;
-                }
-                Output::StartTls { side, role } => self.start_tls(side, role),
-                Output::Event(e) => self.on_event(e),
+    /// Writes the batch of messages to `batch_side` in one write, as far as the socket takes
+    /// it now; what it does not take is left to [`PeerTask::wait_io`]. A failed write closes
+    /// that side's connection.
+    fn flush_now(&mut self) -> Option<Io> {
+        let side = self.batch_side.take()?;
+        let total = std::mem::take(&mut self.batch_octets);
+        let (mut rest, mut failed) = (None, false);
+        if let Some((_, w)) = self.writers[idx(side)].as_mut() {
+            self.writes += 1;
+            match w.send_now_all(&self.batch) {
+                Ok(n) if n < total => rest = Some(Io::Rest(side, remainder(&self.batch, n))),
+                Ok(_) => {}
+                Err(_) => failed = true,
             }
+        }
+        // (the vector keeps its capacity)
+        self.batch.clear();
+        if failed {
+            self.writers[idx(side)] = None;
+            self.peer.handle_input(now(), Input::TransportClosed(side));
+        }
+        rest
+    }
+
+    /// Carries out what the peer asks for, as far as it can without waiting: what must wait
+    /// (the rest of a write the socket did not take, the shutdown of a connection) is returned
+    /// for [`PeerTask::wait_io`], the output it held up kept for the next call. Consecutive
+    /// transmits (the answers to the requests of one read, the requests of the commands taken
+    /// together) go to the socket together, once nothing else is asked for or before anything
+    /// but an event is done; events (which write nothing: a request's answer made at once
+    /// comes back as another transmit) do not end a batch.
+    fn drain_now(&mut self) -> Option<Io> {
+        if let Some(o) = self.held.take() {
+            if let Some(io) = self.output(o) {
+                return Some(io);
+            }
+        }
+        loop {
+            let Some(o) = self.peer.poll_output() else {
+                self.batch_side?;
+                if let Some(io) = self.flush_now() {
+                    return Some(io);
+                }
+                // a failed write may have more to do (the connection closed)
+                continue;
+            };
+            // the common outputs here, the others (and a transmit that ends a batch) in `output`
+            match o {
+                Output::Event(e) => self.on_event(e),
+                Output::Transmit { side, bytes }
+                    if self.batch_side.is_none_or(|s| s == side) && !self.batch_full() =>
+                {
+                    self.batch_side = Some(side);
+                    self.batch_octets += bytes.len();
+                    self.batch.push(bytes);
+                }
+                o => {
+                    if let Some(io) = self.output(o) {
+                        return Some(io);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The batch takes no further message.
+    fn batch_full(&self) -> bool {
+        self.batch.len() >= MAX_BATCH || self.batch_octets >= MAX_BATCH_OCTETS
+    }
+
+    /// [`PeerTask::drain_now`] for one output: the batch written first unless it is an event
+    /// (the output is held when that write must wait).
+    fn output(&mut self, o: Output) -> Option<Io> {
+        if self.batch_side.is_some() && !matches!(o, Output::Event(_)) {
+            if let Some(io) = self.flush_now() {
+                self.held = Some(o);
+                return Some(io);
+            }
+        }
+        match o {
+            Output::Transmit { side, bytes } => {
+                self.batch_side = Some(side);
+                self.batch_octets += bytes.len();
+                self.batch.push(bytes);
+            }
+            Output::Event(e) => self.on_event(e),
+            Output::Connect => {
+                let Some(addr) = self.addr else {
+                    self.peer.handle_input(now(), Input::ConnectFailed);
+                    return None;
+                };
+                let tx = self.tx.clone();
+                let to = self.node.inner.cfg.connect_timeout;
+                let tls = self.tls.clone();
+                let host = self.host.clone();
+                self.node.spawn(async move {
+                    let c = tokio::time::timeout(to, connect(addr, tls, &host)).await;
+                    match c {
+                        Ok(Ok(s)) => {
+                            let _ = tx.send(Cmd::Connected(s));
+                        }
+                        _ => {
+                            let _ = tx.send(Cmd::ConnectFailed);
+                        }
+                    }
+                });
+            }
+            Output::Close(side) => {
+                if self.writers[idx(side)].is_some() {
+                    return Some(Io::Close(side));
+                }
+                self.closed(side);
+            }
+            Output::StartTls { side, role } => self.start_tls(side, role),
+        }
+        None
+    }
+
+    /// The connection on `side` is closed: its reader and TLS handshake go too.
+    fn closed(&mut self, side: Side) {
+        let i = idx(side);
+        self.readers[i] = None;
+        if let Some(h) = self.handshakes[i].take() {
+            h.abort();
+        }
+        self.handshaking[i] = None;
+    }
+
+    /// Does what [`PeerTask::drain_now`] left to wait for while the task reads on
+    /// ([`while_writing`]).
+    async fn wait_io(&mut self, io: Io) {
+        let (side, rest) = match io {
+            Io::Rest(side, rest) => (side, Some(rest)),
+            Io::Close(side) => (side, None),
+        };
+        let i = idx(side);
+        let wait = Waiting {
+            readers: &mut self.readers,
+            backlog: &mut self.backlog,
+            rx: &mut self.rx,
+            queued: &mut self.queued,
+            replies: &mut self.replies,
+        };
+        match rest {
+            Some(rest) => {
+                let failed = match self.writers[i].as_mut() {
+                    Some((_, w)) => while_writing(w.send(&rest), wait).await.is_err(),
+                    None => false,
+                };
+                if failed {
+                    self.writers[i] = None;
+                    self.peer.handle_input(now(), Input::TransportClosed(side));
+                }
+            }
+            None => {
+                if let Some((_, mut w)) = self.writers[i].take() {
+                    while_writing(w.shutdown(), wait).await;
+                }
+                self.closed(side);
+            }
+        }
+    }
+
+    /// Carries out what the peer asks for ([`PeerTask::drain_now`]), waiting where it must
+    /// (rarely: in a future of its own, so the common path's future stays small), then
+    /// updates the status.
+    async fn drain(&mut self) {
+        while let Some(io) = self.drain_now() {
+            Box::pin(self.wait_io(io)).await;
         }
         self.resume_readers();
         // field by field: the RemoteInfo (3 strings, 2 lists) is compared and cloned only when
         // the peer says it changed (capabilities exchange or update, new Origin-State-Id), not
         // after every request and answer
         let peer = &self.peer;
+        let (writes, reads) = (self.writes, self.reads);
         let remote_changed = self.remote_seen != peer.remote_version();
         self.remote_seen = peer.remote_version();
         self.status.send_if_modified(|s| {
@@ -3042,6 +3282,7 @@ impl PeerTask {
             // waits for a counter (they are read with the status), while each request and
             // answer changes them (a wake-up of every watcher slot per message otherwise)
             s.stats = stats;
+            (s.writes, s.reads) = (writes, reads);
             if s.secure != secure {
                 s.secure = secure;
                 changed = true;

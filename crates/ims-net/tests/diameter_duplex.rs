@@ -249,3 +249,95 @@ async fn requests_to_a_peer_that_stops_reading_time_out() {
     drop(stream);
     hss.wait_stopped(WAIT).await.unwrap();
 }
+
+/// Many small requests at once to a scripted peer that reads nothing at first: our node writes
+/// them in batches (several messages per write), the socket soon takes only part of a batch
+/// and the rest waits for room. Once the peer reads, every request arrives whole (each frame
+/// parses, its padding intact) and exactly once, and gets its answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_writes_to_a_slow_reader_arrive_whole() {
+    const COUNT: usize = 6000;
+    const SMALL: usize = 2000;
+    const PEER: &str = "scscf.ims.example.org";
+    let hss = Node::new(common::cx_cfg("hss.ims.example.org", REALM, WAIT));
+    let addr = common::listen_in(&hss, PORTS).await;
+    let (stream, mut framer) = scripted_peer(&hss, addr, PEER).await;
+    let session = hss.session_id();
+    let w0 = hss.peer_status(PEER).unwrap().writes;
+    let waits: Vec<_> = (0..COUNT)
+        .map(|i| {
+            let mut req = common::mar(&session, hss.origin_host(), REALM, REALM, "alice");
+            req.destination_host = Some(PEER.into());
+            // the padding says which request it is
+            let mut pad = vec![(i % 251) as u8; SMALL];
+            pad[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            req.other.push(RawAvp {
+                code: 65_000,
+                flags: AvpFlags(0),
+                vendor: 10_415,
+                data: pad.into(),
+            });
+            let bytes = req.encode(0, hss.next_end_to_end());
+            let node = hss.clone();
+            tokio::spawn(async move { node.request(bytes).await })
+        })
+        .collect();
+    // ≈12 MB: more than the socket buffers hold while the peer does not read
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let origin = Origin {
+        host: PEER,
+        realm: REALM,
+        state_id: None,
+    };
+    let (mut rd, mut wr) = stream.into_split();
+    let mut seen = vec![false; COUNT];
+    let mut got = 0;
+    let mut buf = vec![0u8; 64 * 1024];
+    while got < COUNT {
+        while let Some(f) = framer.next_frame().unwrap() {
+            let m = Message::parse(&f).unwrap();
+            assert!(m.is_request() && m.code() == 303);
+            let pad = m
+                .avps()
+                .find(|a| a.code() == 65_000)
+                .expect("the padding AVP")
+                .data();
+            assert_eq!(pad.len(), SMALL);
+            let i = u64::from_be_bytes(pad[..8].try_into().unwrap()) as usize;
+            assert!(
+                pad[8..].iter().all(|b| *b == (i % 251) as u8),
+                "request {i}"
+            );
+            assert!(!std::mem::replace(&mut seen[i], true), "request {i} twice");
+            got += 1;
+            wr.write_all(&result_answer(&m, 2001, &origin))
+                .await
+                .unwrap();
+        }
+        if got == COUNT {
+            break;
+        }
+        let n = tokio::time::timeout(WAIT, rd.read(&mut buf))
+            .await
+            .expect("the node sends on")
+            .unwrap();
+        assert!(n > 0, "the node closed the connection");
+        framer.push(&buf[..n]);
+    }
+    for w in waits {
+        let a = tokio::time::timeout(WAIT, w)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.view().outcome(), Some(Outcome::SUCCESS));
+    }
+    let writes = hss.peer_status(PEER).unwrap().writes - w0;
+    assert!(
+        writes < COUNT as u64 / 2,
+        "{writes} writes for {COUNT} requests"
+    );
+    hss.shutdown();
+    drop((rd, wr));
+    hss.wait_stopped(WAIT).await.unwrap();
+}

@@ -109,3 +109,67 @@ async fn waiting_and_immediate_handlers_both_answer() {
     scscf.wait_stopped(SECS).await.unwrap();
     hss.wait_stopped(SECS).await.unwrap();
 }
+
+/// Requests handed to a peer task together go out in one write, and the answers to requests
+/// read together come back in one write: 8 requests queued before the S-CSCF's peer task runs
+/// (current-thread runtime: the 8 tasks run before the peer task they wake) cost each node one
+/// write (not 8), and every request still gets its own answer.
+#[tokio::test]
+async fn messages_ready_together_go_out_in_one_write() {
+    const N: usize = 8;
+    let hss = Node::new(common::cx_cfg("hss.ims.example.org", REALM, SECS));
+    let addr = common::listen_in(&hss, PORTS).await;
+    let count = common::answer_mars(&hss);
+    let scscf = Node::new(common::cx_cfg("scscf.ims.example.org", REALM, SECS));
+    scscf.add_peer("hss.ims.example.org", addr);
+    scscf.wait_open("hss.ims.example.org", SECS).await.unwrap();
+    hss.wait_open("scscf.ims.example.org", SECS).await.unwrap();
+    let writes = |n: &Node, peer: &str| n.peer_status(peer).unwrap().writes;
+    let reads = |n: &Node, peer: &str| n.peer_status(peer).unwrap().reads;
+    let (c0, h0) = (
+        writes(&scscf, "hss.ims.example.org"),
+        writes(&hss, "scscf.ims.example.org"),
+    );
+    let hr0 = reads(&hss, "scscf.ims.example.org");
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..N {
+        let n = scscf.clone();
+        set.spawn(async move {
+            let user = format!("user{i}");
+            let r = common::mar(&n.session_id(), n.origin_host(), REALM, REALM, &user);
+            let a = n.send(&r).await.unwrap();
+            let maa = Maa::decode(&a.view()).unwrap();
+            assert_eq!(maa.session_id, r.session_id);
+            assert_eq!(maa.user_name.as_deref(), Some(&*format!("{user}@{REALM}")));
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+    assert_eq!(count.load(Ordering::SeqCst), N);
+    assert_eq!(writes(&scscf, "hss.ims.example.org") - c0, 1, "requests");
+    assert_eq!(
+        reads(&hss, "scscf.ims.example.org") - hr0,
+        1,
+        "requests read"
+    );
+    assert_eq!(writes(&hss, "scscf.ims.example.org") - h0, 1, "answers");
+    // one at a time: one write each
+    let c1 = writes(&scscf, "hss.ims.example.org");
+    for i in 0..3 {
+        let r = common::mar(
+            &scscf.session_id(),
+            scscf.origin_host(),
+            REALM,
+            REALM,
+            "bob",
+        );
+        let a = scscf.send(&r).await.unwrap();
+        assert_eq!(a.view().outcome(), Some(Outcome::SUCCESS), "answer {i}");
+    }
+    assert_eq!(writes(&scscf, "hss.ims.example.org") - c1, 3);
+    scscf.shutdown();
+    hss.shutdown();
+    scscf.wait_stopped(SECS).await.unwrap();
+    hss.wait_stopped(SECS).await.unwrap();
+}

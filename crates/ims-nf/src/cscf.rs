@@ -11,6 +11,7 @@ use crate::cx::{CxClient, CxFailure};
 use crate::enum_dns::EnumTable;
 use crate::hss::{result, UserAuthorizationType};
 use crate::ifc::Context;
+use crate::keyed_hash::{KeyedMap, KeyedSet, KeyedState};
 use crate::registrar::Binding;
 use crate::rx_media::{media_components_of, OfferFrom, SdpMedia};
 use crate::store::{BindingStore, RegistrationRecord};
@@ -18,7 +19,7 @@ use crate::subscription::SessionCase;
 use ims_diameter::rx::MediaComponentDescription;
 use ims_sip::headers::Contact;
 use ims_sip::{HeaderName, Message, Method, Uri};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -246,7 +247,7 @@ struct CallState {
 /// both, each with its own Rx session, as two P-CSCFs would. One entry per Call-ID holds both
 /// sides, so a message costs one lookup by its borrowed Call-ID (no key copied).
 #[derive(Debug, Default)]
-struct Calls(HashMap<String, [Option<CallState>; 2]>);
+struct Calls(KeyedMap<String, [Option<CallState>; 2]>);
 
 impl Calls {
     fn get_mut(&mut self, call_id: &str, caller: bool) -> Option<&mut CallState> {
@@ -319,16 +320,50 @@ impl Calls {
 /// Texts kept as `<length>:<text>` fields one after the other in one string (unambiguous
 /// whatever the texts hold): the compact per-UE records of the P-CSCF.
 fn push_field(out: &mut String, text: &str) {
-    use std::fmt::Write as _;
-    let _ = write!(out, "{}:{text}", text.len());
+    push_dec(out, text.len() as u64);
+    out.push(':');
+    out.push_str(text);
+}
+
+/// Appends `n` in decimal (as `Display` writes it), without the formatting machinery.
+fn push_dec(out: &mut String, n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut v = n;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend(buf[i..].iter().map(|&c| char::from(c)));
+}
+
+/// The length of the field `s` starts with and what follows its `:` (`None` unless `s` starts
+/// with a decimal number, as `usize::from_str` reads one, and a `:`): a digit loop, not a
+/// search and a number parser — the once-a-second pass reads two fields of every UE.
+pub(crate) fn field_head(s: &str) -> Option<(usize, &str)> {
+    let b = s.as_bytes();
+    let start = usize::from(b.first() == Some(&b'+'));
+    let mut n: usize = 0;
+    let mut i = start;
+    loop {
+        match b.get(i)? {
+            b':' if i > start => return Some((n, &s[i + 1..])),
+            d @ b'0'..=b'9' => n = n.checked_mul(10)?.checked_add(usize::from(d - b'0'))?,
+            _ => return None,
+        }
+        i += 1;
+    }
 }
 
 /// The fields of a string written with [`push_field`], in order.
 fn fields_of(s: &str) -> impl Iterator<Item = &str> + '_ {
     let mut rest = s;
     std::iter::from_fn(move || {
-        let (n, r) = rest.split_once(':')?;
-        let n: usize = n.parse().ok()?;
+        let (n, r) = field_head(rest)?;
         let text = r.get(..n)?;
         rest = &r[n..];
         Some(text)
@@ -486,7 +521,7 @@ impl Eq for Ue {}
 /// The registered UEs by [`contact_key`], and the [`Hop`]s they share.
 #[derive(Debug, Default)]
 struct Ues {
-    by_key: HashSet<Ue>,
+    by_key: KeyedSet<Ue>,
     hops: Hops,
 }
 
@@ -577,12 +612,12 @@ impl Eq for WatchKey {}
 struct Watches {
     /// Boxed: the table's slots (a third of them empty at the usual load) hold a pointer each,
     /// not the whole state.
-    by_impu: HashMap<WatchKey, Box<RegWatch>>,
+    by_impu: KeyedMap<WatchKey, Box<RegWatch>>,
     /// Hash of the Call-ID → the subscription's key.
-    by_call: HashMap<u64, WatchKey>,
+    by_call: KeyedMap<u64, WatchKey>,
     /// Keys whose Call-ID's hash is taken in `by_call` by another Call-ID.
     by_call_more: Vec<WatchKey>,
-    hasher: std::collections::hash_map::RandomState,
+    hasher: KeyedState,
     /// [`contact_key`]s of the UEs registered since the last [`Pcscf::reg_subscriptions_due`]
     /// or [`Pcscf::new_reg_subscriptions_due`] (at most [`Watches::MAX_NEW`]; past that the
     /// next full pass finds them).
@@ -1521,8 +1556,9 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
             .list(HeaderName::Path)
             .map(|(_, v)| uri_in(v))
             .find(|u| {
-                let k = contact_key(u);
-                k == self.own_key || protected.as_ref() == Some(&k)
+                // compared without building the key of each Path entry
+                has_contact_key(u, &self.own_key)
+                    || protected.as_ref().is_some_and(|p| has_contact_key(u, p))
             })
             .map_or_else(
                 || self.cfg.path_uri.clone(),
@@ -1636,6 +1672,14 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
         let Some(impu) = ue.default_impu() else {
             return;
         };
+        // the common case of the once-a-second pass: subscribed, not due (one look-up)
+        if watches
+            .by_impu
+            .get(impu)
+            .is_some_and(|w| w.refresh_at > now)
+        {
+            return;
+        }
         let w = watches.get_or_insert_with(impu, || {
             let w = RegWatch {
                 routes: ue.hop.clone(),
@@ -1660,23 +1704,41 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
         }
         let w = &*w;
         let routes = &w.routes.service_route;
-        let mut r = format!("SUBSCRIBE {impu} SIP/2.0\r\n");
+        let me = &*w.me.path;
+        // pieces appended, no formatting machinery
+        let mut r = String::with_capacity(
+            320 + 2 * (impu.len() + me.len())
+                + contact.len()
+                + routes.iter().map(|r| r.len() + 9).sum::<usize>(),
+        );
+        r.push_str("SUBSCRIBE ");
+        r.push_str(impu);
+        r.push_str(" SIP/2.0\r\n");
         for route in routes.iter() {
-            r.push_str(&format!("Route: {route}\r\n"));
+            r.push_str("Route: ");
+            r.push_str(route);
+            r.push_str("\r\n");
         }
-        let to_tag = key
-            .remote_tag()
-            .map(|t| format!(";tag={t}"))
-            .unwrap_or_default();
-        r.push_str(&format!(
-            "Max-Forwards: 70\r\nFrom: <{me}>;tag={}\r\nTo: <{impu}>{to_tag}\r\n\
-Call-ID: {}\r\nCSeq: {} SUBSCRIBE\r\nContact: <{contact}>\r\nP-Asserted-Identity: <{me}>\r\n\
-Event: reg\r\nExpires: 600000\r\nContent-Length: 0\r\n\r\n",
-            key.tag(),
-            key.call_id(),
-            w.cseq,
-            me = w.me.path,
-        ));
+        r.push_str("Max-Forwards: 70\r\nFrom: <");
+        r.push_str(me);
+        r.push_str(">;tag=");
+        r.push_str(key.tag());
+        r.push_str("\r\nTo: <");
+        r.push_str(impu);
+        r.push('>');
+        if let Some(t) = key.remote_tag() {
+            r.push_str(";tag=");
+            r.push_str(t);
+        }
+        r.push_str("\r\nCall-ID: ");
+        r.push_str(key.call_id());
+        r.push_str("\r\nCSeq: ");
+        push_dec(&mut r, u64::from(w.cseq));
+        r.push_str(" SUBSCRIBE\r\nContact: <");
+        r.push_str(contact);
+        r.push_str(">\r\nP-Asserted-Identity: <");
+        r.push_str(me);
+        r.push_str(">\r\nEvent: reg\r\nExpires: 600000\r\nContent-Length: 0\r\n\r\n");
         out.push(OwnRequest {
             request: r,
             next_hop: routes
@@ -2399,6 +2461,50 @@ pub fn odi_of(route: Option<&str>) -> Option<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fields as read before [`field_head`]: `split_once(':')` and `usize::from_str`.
+    fn fields_by_parse(s: &str) -> Vec<&str> {
+        let mut rest = s;
+        std::iter::from_fn(move || {
+            let (n, r) = rest.split_once(':')?;
+            let n: usize = n.parse().ok()?;
+            let text = r.get(..n)?;
+            rest = &r[n..];
+            Some(text)
+        })
+        .collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fields_and_numbers_are_written_as_formatted(t in "[a-z:0-9é]{0,12}", n in proptest::num::u64::ANY) {
+            let mut s = String::new();
+            push_field(&mut s, &t);
+            proptest::prop_assert_eq!(s, format!("{}:{t}", t.len()));
+            let mut d = String::new();
+            push_dec(&mut d, n);
+            proptest::prop_assert_eq!(d, n.to_string());
+        }
+
+        /// The digit loop reads the fields of any text as the search and number parser did
+        /// (texts written by `push_field`, and any other: signs, overflow, no colon).
+        #[test]
+        fn fields_read_by_the_digit_loop_are_those_of_the_parser(
+            texts in proptest::collection::vec("[a-z:0-9+é]{0,12}", 0..5),
+            junk in "[0-9+:a-]{0,24}",
+        ) {
+            let mut s = String::new();
+            for t in &texts {
+                push_field(&mut s, t);
+            }
+            let read: Vec<&str> = fields_of(&s).collect();
+            proptest::prop_assert_eq!(&read, &texts.iter().map(String::as_str).collect::<Vec<_>>());
+            proptest::prop_assert_eq!(read, fields_by_parse(&s));
+            for t in [junk.clone(), format!("{s}{junk}"), format!("99999999999999999999999:{junk}")] {
+                proptest::prop_assert_eq!(fields_of(&t).collect::<Vec<_>>(), fields_by_parse(&t));
+            }
+        }
+    }
     use crate::cx::LocalHss;
     use crate::hss::{Credentials, Hss, Subscriber};
     use crate::store::{MemoryStore, RegState};
@@ -2992,6 +3098,26 @@ Call-ID: c1\r\nCSeq: 5 BYE\r\nContent-Length: 0\r\n\r\n";
             || unreachable!(),
         );
         let due = p.new_reg_subscriptions_due(1, contact, &mut fresh);
+        {
+            // the SUBSCRIBE, as it was written with `format!`
+            let watches = p.watches.lock().unwrap();
+            let impu = "sip:u1@ims.example.org";
+            let (key, w) = (watches.key(impu).unwrap(), &watches.by_impu[impu]);
+            let mut r = format!("SUBSCRIBE {impu} SIP/2.0\r\n");
+            for route in w.routes.service_route.iter() {
+                r.push_str(&format!("Route: {route}\r\n"));
+            }
+            r.push_str(&format!(
+                "Max-Forwards: 70\r\nFrom: <{me}>;tag={}\r\nTo: <{impu}>\r\n\
+Call-ID: {}\r\nCSeq: {} SUBSCRIBE\r\nContact: <{contact}>\r\nP-Asserted-Identity: <{me}>\r\n\
+Event: reg\r\nExpires: 600000\r\nContent-Length: 0\r\n\r\n",
+                key.tag(),
+                key.call_id(),
+                w.cseq,
+                me = w.me.path,
+            ));
+            assert_eq!(due[0].request, r);
+        }
         let first = ims_sip::parse_datagram(due[0].request.as_bytes()).unwrap();
         let call_id = first.header(HeaderName::CallId).unwrap().to_string();
         assert_eq!(call_id, "id1");

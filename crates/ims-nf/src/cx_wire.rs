@@ -465,6 +465,17 @@ fn auth_item_from_wire(it: &SipAuthDataItem<'_>) -> Option<(AuthScheme, AuthItem
 pub trait DiameterRequester: Send + Sync + 'static {
     /// Sends `request` and awaits its answer.
     fn request(&self, request: Vec<u8>) -> impl Future<Output = Result<Vec<u8>, String>> + Send;
+
+    /// [`DiameterRequester::request`] with the answer's octets as shared [`bytes::Bytes`]: an
+    /// implementation that holds them so (the ims-net node keeps each answer read as a slice of
+    /// its read buffer) gives them without a copy. The default wraps `request`'s vector.
+    fn request_shared(
+        &self,
+        request: Vec<u8>,
+    ) -> impl Future<Output = Result<bytes::Bytes, String>> + Send {
+        let answer = self.request(request);
+        async move { answer.await.map(bytes::Bytes::from) }
+    }
 }
 
 /// The first Session-Id counter of a run started at `unix_secs`: the time in the high 32 bits,
@@ -579,10 +590,11 @@ impl<R: DiameterRequester> DiameterCx<R> {
         self.prefix.session_text(&self.origin_host, n).into()
     }
 
-    /// Sends `req` and resolves to the answer's octets (decoded by [`decoded`]).
-    async fn exchange(&self, req: Vec<u8>) -> Result<Vec<u8>, CxFailure> {
+    /// Sends `req` and resolves to the answer's octets (decoded by [`decoded`]; shared with the
+    /// requester, not copied).
+    async fn exchange(&self, req: Vec<u8>) -> Result<bytes::Bytes, CxFailure> {
         self.requester
-            .request(req)
+            .request_shared(req)
             .await
             .map_err(CxFailure::Unreachable)
     }

@@ -36,6 +36,7 @@ pub mod ifc;
 pub mod im_server;
 pub mod im_session;
 pub mod ipsmgw;
+mod keyed_hash;
 pub mod net;
 pub mod pcrf;
 pub mod profile_cache;

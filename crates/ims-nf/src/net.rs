@@ -12,7 +12,12 @@ use ims_net::diameter::Node;
 use std::sync::Arc;
 
 impl DiameterRequester for Node {
-    async fn request(&self, mut request: Vec<u8>) -> Result<Vec<u8>, String> {
+    async fn request(&self, request: Vec<u8>) -> Result<Vec<u8>, String> {
+        self.request_shared(request).await.map(|a| a.to_vec())
+    }
+
+    /// The answer's octets as the node read them (a slice of its read buffer: no copy).
+    async fn request_shared(&self, mut request: Vec<u8>) -> Result<bytes::Bytes, String> {
         // a fresh End-to-End Identifier per request (RFC 6733 §3: duplicate detection uses it);
         // the node sets the Hop-by-Hop Identifier per peer
         if request.len() >= 20 {
@@ -20,7 +25,7 @@ impl DiameterRequester for Node {
         }
         Node::request(self, request)
             .await
-            .map(|a| a.bytes().to_vec())
+            .map(|a| a.bytes().clone())
             .map_err(|e| e.to_string())
     }
 }
@@ -81,5 +86,104 @@ pub fn serve_scscf<C: CxClient, S: BindingStore>(
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cx::LocalHss;
+    use crate::hss::{Credentials, Hss, Subscriber};
+    use crate::subscription::{ImsSubscription, PublicIdentity, ServiceProfile};
+    use ims_diameter::base::{AuthSessionState, VendorSpecificApplicationId};
+    use ims_diameter::cx::{Uaa, Uar};
+    use ims_diameter::peer::Application;
+    use ims_diameter::Command;
+    use ims_net::diameter::NodeConfig;
+    use std::borrow::Cow;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    const REALM: &str = "ims.example.org";
+    const IMPI: &str = "alice@ims.example.org";
+    const IMPU: &str = "sip:alice@ims.example.org";
+
+    fn node(host: &str) -> Node {
+        let mut c = NodeConfig::new(host, REALM);
+        c.applications = vec![Application::tgpp_auth(app::CX)];
+        c.request_timeout = Duration::from_secs(5);
+        Node::new(c)
+    }
+
+    /// The node's answer octets as `request_shared` gives them (no copy) are those `request`
+    /// gives (a copy), but for the identifiers each exchange gets; both decode to the same
+    /// successful UAA.
+    #[tokio::test]
+    async fn shared_answers_are_the_answers() {
+        let mut hss = Hss::new(None);
+        hss.add_subscriber(Subscriber {
+            subscription: ImsSubscription {
+                private_id: IMPI.into(),
+                service_profiles: vec![ServiceProfile {
+                    public_identities: vec![PublicIdentity::new(IMPU)],
+                    ..ServiceProfile::default()
+                }],
+            },
+            credentials: Credentials {
+                aka: None,
+                password: Some("secret".into()),
+            },
+        });
+        let local = LocalHss::new(Arc::new(Mutex::new(hss)), REALM, || [7; 16]);
+        let server = node("hss.ims.example.org");
+        // a free port of H5's range (10960-10999)
+        let mut addr = None;
+        for port in 10960..11000 {
+            if let Ok(a) = server.listen(([127, 0, 0, 1], port).into()).await {
+                addr = Some(a);
+                break;
+            }
+        }
+        let addr = addr.expect("a free port in 10960-10999");
+        serve_hss(
+            &server,
+            HssCxServer::new("hss.ims.example.org", REALM, local),
+        );
+        let client = node("icscf.ims.example.org");
+        client.add_peer("hss.ims.example.org", addr);
+        client
+            .wait_open("hss.ims.example.org", Duration::from_secs(5))
+            .await
+            .unwrap();
+        let uar = Uar {
+            session_id: client.session_id().into(),
+            vendor_specific_application_id: VendorSpecificApplicationId::cx(),
+            auth_session_state: AuthSessionState::NoStateMaintained,
+            origin_host: Cow::Borrowed(client.origin_host()),
+            origin_realm: Cow::Borrowed(REALM),
+            destination_realm: Cow::Borrowed(REALM),
+            user_name: Cow::Borrowed(IMPI),
+            public_identity: Cow::Borrowed(IMPU),
+            visited_network_identifier: Cow::Borrowed(REALM.as_bytes()),
+            ..Default::default()
+        }
+        .encode(0, 0);
+        let shared = DiameterRequester::request_shared(&client, uar.clone())
+            .await
+            .unwrap();
+        let copied = DiameterRequester::request(&client, uar).await.unwrap();
+        assert_eq!(shared.len(), copied.len());
+        assert_eq!(shared[..12], copied[..12]);
+        assert_eq!(shared[20..], copied[20..]);
+        for a in [&shared[..], &copied[..]] {
+            let (_, uaa) = Uaa::decode_message(a).unwrap();
+            // DIAMETER_FIRST_REGISTRATION (2001, experimental)
+            assert!(uaa.outcome().is_some_and(|o| o.is_success()));
+        }
+        client.shutdown();
+        server.shutdown();
+        let secs = Duration::from_secs(5);
+        client.wait_stopped(secs).await.unwrap();
+        server.wait_stopped(secs).await.unwrap();
     }
 }

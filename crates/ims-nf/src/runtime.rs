@@ -558,7 +558,8 @@ fn apply_now(
             for (n, v) in &headers {
                 b = b.header(n, v.clone());
             }
-            match OwnedMessage::parse_datagram(Bytes::from(b.to_vec())) {
+            // indexed as it is written (`build`), not rendered then parsed
+            match b.build() {
                 Ok(r) => {
                     let _ = proxy.post_respond(server, r);
                 }

@@ -15,13 +15,15 @@ use crate::cx::{CxClient, CxFailure, MarQuery, SarQuery};
 use crate::hss::{result, CxResult};
 use crate::hss::{AuthItem, AuthScheme, ServerAssignmentType};
 use crate::ifc::Context;
+use crate::keyed_hash::{KeyedMap, KeyedState};
 use crate::registrar::{self, Binding, RegistrarConfig};
 use crate::store::{BindingStore, RegState, RegistrationRecord};
 use crate::subscription::{DefaultHandling, ImsSubscription, RegistrationType, SessionCase};
-use ims_auth::digest::{Algorithm, Credentials, DigestServer, IssuedNonce, NonceCounts, Secret};
+use ims_auth::digest::{
+    Algorithm, Credentials, DigestServer, IssuedNonce, KeptNonce, NonceCounts, Secret,
+};
 use ims_auth::AuthError;
 use ims_sip::{HeaderName, Message, ResponseBuilder};
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -130,6 +132,9 @@ struct Pending {
     /// IMPI (or a replay of its answer) is not an answer to this one.
     nonce: [u8; 16],
     secret: PendingSecret,
+    /// The nonce as issued: an answer carrying it is recognised by its text
+    /// ([`DigestServer::verify_kept`]), without the nonce's HMAC computed again.
+    kept: KeptNonce,
 }
 
 enum PendingSecret {
@@ -160,7 +165,7 @@ pub struct Scscf<C, S> {
     store: S,
     digest: DigestServer,
     /// Vectors awaiting the UE's answer, by IMPI (timer reg-await-auth: the nonce lifetime).
-    pending: Mutex<HashMap<String, Pending>>,
+    pending: Mutex<KeyedMap<String, Pending>>,
     /// The nonce counts of the answers being registered: recorded when the answer is verified
     /// and its challenge taken from `pending` (one step, under `pending`'s lock), forgotten
     /// when the registration is done (the challenge is gone, so the nonce is never accepted
@@ -169,9 +174,9 @@ pub struct Scscf<C, S> {
     /// The registrations this S-CSCF holds, by the record's IMPU: the IMPI and the earliest
     /// binding expiry (drives the registration timer and finds the IMPUs of an RTR/PPR).
     /// Boxed strings, exactly as long as the identity: one of these per registered user.
-    served: Mutex<HashMap<Box<str>, Served>>,
+    served: Mutex<KeyedMap<Box<str>, Served>>,
     /// Hashes [`Served::impi`] (keyed per process).
-    impi_hasher: std::collections::hash_map::RandomState,
+    impi_hasher: KeyedState,
     /// CSeq of third-party REGISTERs (one Call-ID per IMPU and AS, so it only grows).
     tpr_cseq: std::sync::atomic::AtomicU32,
     /// The user profiles (Cx User-Data), parsed once per shape and shared.
@@ -270,10 +275,10 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
             cx,
             store,
             digest,
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::default(),
             counts: Mutex::new(NonceCounts::new(100_000)),
-            served: Mutex::new(HashMap::new()),
-            impi_hasher: std::collections::hash_map::RandomState::new(),
+            served: Mutex::default(),
+            impi_hasher: KeyedState::default(),
             tpr_cseq: std::sync::atomic::AtomicU32::new(1),
             profiles: std::sync::Arc::default(),
             reauth_protected: false,
@@ -615,20 +620,38 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
                 PendingSecret::Ha1(h) => Secret::Ha1(h),
             };
             let mut counts = self.counts.lock().expect("counts lock is never poisoned");
-            // a nonce not of the challenge pending is not an answer to it: challenge afresh;
-            // otherwise verify (the nonce is checked once for both)
-            let verified = self.digest.verify_if(
+            // the answer to the challenge pending carries its nonce: known by its text (what
+            // `verify_if` below finds and answers for it, without the HMAC)
+            let verified = match self.digest.verify_kept(
                 &creds,
+                &p.kept,
                 "REGISTER",
                 req.body(),
                 secret,
                 now_d,
                 Some(&mut counts),
-                |issued| {
-                    tag = issued.map(|n| n.tag);
-                    p.answered_by(issued)
-                },
-            );
+            ) {
+                Ok(None) => {
+                    // a nonce not of the challenge pending is not an answer to it: challenge
+                    // afresh; otherwise verify (the nonce is checked once for both)
+                    self.digest.verify_if(
+                        &creds,
+                        "REGISTER",
+                        req.body(),
+                        secret,
+                        now_d,
+                        Some(&mut counts),
+                        |issued| {
+                            tag = issued.map(|n| n.tag);
+                            p.answered_by(issued)
+                        },
+                    )
+                }
+                answered => {
+                    tag = Some(p.kept.issued().tag);
+                    answered
+                }
+            };
             match &verified {
                 // answered (registered below), or failed: the challenge is used up
                 Ok(Some(_)) => {
@@ -716,43 +739,47 @@ impl<C: CxClient, S: BindingStore> Scscf<C, S> {
         };
         let (challenge, pending) = match item {
             AuthItem::Aka(av) => {
-                let ch =
-                    match self
-                        .digest
-                        .aka_challenge(&self.cfg.realm, Algorithm::AkaV1Md5, &av, now)
-                    {
-                        Ok(c) => c,
-                        Err(_) => return reply(req, 500, &[]),
-                    };
+                let (ch, kept) = match self.digest.aka_challenge_kept(
+                    &self.cfg.realm,
+                    Algorithm::AkaV1Md5,
+                    &av,
+                    now,
+                ) {
+                    Ok(c) => c,
+                    Err(_) => return reply(req, 500, &[]),
+                };
                 // TS 24.229 §5.4.1.2.1: CK and IK go to the P-CSCF in the challenge (it removes
                 // them before forwarding to the UE)
                 let mut s = ch.to_string();
-                s.push_str(&format!(
-                    ",ck=\"{}\",ik=\"{}\"",
-                    ims_auth::encoding::hex_encode(&av.ck),
-                    ims_auth::encoding::hex_encode(&av.ik)
-                ));
+                s.push_str(",ck=\"");
+                s.push_str(&ims_auth::encoding::hex_encode(&av.ck));
+                s.push_str("\",ik=\"");
+                s.push_str(&ims_auth::encoding::hex_encode(&av.ik));
+                s.push('"');
                 (
                     s,
                     Pending {
                         nonce: av.rand,
                         secret: PendingSecret::Password(av.xres.to_vec()),
+                        kept,
                     },
                 )
             }
             AuthItem::Digest { ha1, .. } => {
-                let ch = match self
-                    .digest
-                    .challenge(&self.cfg.realm, Algorithm::Md5, now, &salt)
-                {
-                    Ok(c) => c,
-                    Err(_) => return reply(req, 500, &[]),
-                };
+                let (ch, kept) =
+                    match self
+                        .digest
+                        .challenge_kept(&self.cfg.realm, Algorithm::Md5, now, &salt)
+                    {
+                        Ok(c) => c,
+                        Err(_) => return reply(req, 500, &[]),
+                    };
                 (
                     ch.to_string(),
                     Pending {
                         nonce: salt,
                         secret: PendingSecret::Ha1(ha1),
+                        kept,
                     },
                 )
             }
@@ -1125,35 +1152,62 @@ Contact: *\r\nExpires: 0\r\nContent-Length: 0\r\n\r\n",
             self.tpr_cseq
                 .fetch_max((now & 0x3fff_ffff) as u32, Ordering::Relaxed);
             let cseq = self.tpr_cseq.fetch_add(1, Ordering::Relaxed);
-            let dialog = short_tag(&format!(
-                "{}|{}|{}",
-                record.impu, asv.server_name, self.cfg.server_name
-            ));
+            let dialog = short_tag_of(&[&record.impu, &asv.server_name, &self.cfg.server_name]);
             let ue_icid = register
                 .and_then(|(r, _)| r.header_str("P-Charging-Vector"))
                 .and_then(icid_value);
-            let icid_here = ue_icid.unwrap_or_else(|| format!("{icid}-{n}"));
-            let mut m = format!(
-                "REGISTER {as_} SIP/2.0\r\nMax-Forwards: 70\r\nFrom: <{me}>;tag=3pr{tag}\r\nTo: <{impu}>\r\n\
-Call-ID: 3pr-{dialog}@{realm}\r\nCSeq: {cseq} REGISTER\r\nContact: <{me}>\r\nExpires: {expires}\r\n\
-P-Charging-Vector: icid-value=\"{icid_here}\";orig-ioi={realm}\r\n",
-                as_ = asv.server_name,
-                me = self.cfg.server_name,
-                tag = short_tag(icid),
-                impu = record.impu,
-                realm = self.cfg.realm,
+            let (me, realm, impu) = (&*self.cfg.server_name, &*self.cfg.realm, &*record.impu);
+            // pieces appended, no formatting machinery (one per registration and AS)
+            let mut m = String::with_capacity(
+                400 + asv.server_name.len() + 2 * (me.len() + realm.len()) + impu.len(),
             );
+            m.push_str("REGISTER ");
+            m.push_str(&asv.server_name);
+            m.push_str(" SIP/2.0\r\nMax-Forwards: 70\r\nFrom: <");
+            m.push_str(me);
+            m.push_str(">;tag=3pr");
+            m.push_str(&short_tag(icid));
+            m.push_str("\r\nTo: <");
+            m.push_str(impu);
+            m.push_str(">\r\nCall-ID: 3pr-");
+            m.push_str(&dialog);
+            m.push('@');
+            m.push_str(realm);
+            m.push_str("\r\nCSeq: ");
+            push_dec(&mut m, u64::from(cseq));
+            m.push_str(" REGISTER\r\nContact: <");
+            m.push_str(me);
+            m.push_str(">\r\nExpires: ");
+            push_dec(&mut m, expires);
+            m.push_str("\r\nP-Charging-Vector: icid-value=\"");
+            match &ue_icid {
+                Some(id) => m.push_str(id),
+                None => {
+                    m.push_str(icid);
+                    m.push('-');
+                    push_dec(&mut m, n as u64);
+                }
+            }
+            m.push_str("\";orig-ioi=");
+            m.push_str(realm);
+            m.push_str("\r\n");
             if let Some(pcfa) = record
                 .charging
                 .as_deref()
                 .and_then(charging_function_addresses)
             {
-                m.push_str(&format!("P-Charging-Function-Addresses: {pcfa}\r\n"));
+                m.push_str("P-Charging-Function-Addresses: ");
+                m.push_str(&pcfa);
+                m.push_str("\r\n");
             }
             if let Some(t) = content_type {
-                m.push_str(&format!("Content-Type: {t}\r\n"));
+                m.push_str("Content-Type: ");
+                m.push_str(&t);
+                m.push_str("\r\n");
             }
-            m.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+            m.push_str("Content-Length: ");
+            push_dec(&mut m, body.len() as u64);
+            m.push_str("\r\n\r\n");
             let mut bytes = m.into_bytes();
             bytes.extend_from_slice(&body);
             out.push(ThirdPartyRegister {
@@ -1210,12 +1264,41 @@ P-Charging-Vector: icid-value=\"{icid_here}\";orig-ioi={realm}\r\n",
 }
 
 fn short_tag(s: &str) -> String {
+    short_tag_of(&[s])
+}
+
+/// [`short_tag`] of `parts` joined by `|`, without the joined text; the hash in lowercase hex
+/// as `{:x}` writes it.
+fn short_tag_of(parts: &[&str]) -> String {
     let mut h: u32 = 0x811c_9dc5;
-    for b in s.bytes() {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
+    for (i, p) in parts.iter().enumerate() {
+        let sep: &[u8] = if i > 0 { b"|" } else { b"" };
+        for &b in sep.iter().chain(p.as_bytes()) {
+            h ^= u32::from(b);
+            h = h.wrapping_mul(0x0100_0193);
+        }
     }
-    format!("{h:x}")
+    let digits = (32 - h.leading_zeros()).div_ceil(4).max(1);
+    (0..digits)
+        .rev()
+        .map(|i| char::from(b"0123456789abcdef"[((h >> (4 * i)) & 15) as usize]))
+        .collect()
+}
+
+/// Appends `n` in decimal (as `Display` writes it).
+fn push_dec(out: &mut String, n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut v = n;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend(buf[i..].iter().map(|&c| char::from(c)));
 }
 
 #[cfg(test)]
@@ -2108,6 +2191,69 @@ Content-Length: 0\r\n\r\n"
             text.starts_with("REGISTER sip:127.0.0.1:7070 SIP/2.0\r\n"),
             "{text}"
         );
+        {
+            // the request as it was written with `format!`
+            let old_tag = |s: &str| {
+                let mut h: u32 = 0x811c_9dc5;
+                for b in s.bytes() {
+                    h ^= u32::from(b);
+                    h = h.wrapping_mul(0x0100_0193);
+                }
+                format!("{h:x}")
+            };
+            let cfg = s.config();
+            let dialog = old_tag(&format!(
+                "{}|{}|{}",
+                rec.impu, "sip:127.0.0.1:7070", cfg.server_name
+            ));
+            let cseq = text
+                .split("\r\nCSeq: ")
+                .nth(1)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap();
+            let mut m = format!(
+                "REGISTER {as_} SIP/2.0\r\nMax-Forwards: 70\r\nFrom: <{me}>;tag=3pr{tag}\r\nTo: <{impu}>\r\n\
+Call-ID: 3pr-{dialog}@{realm}\r\nCSeq: {cseq} REGISTER\r\nContact: <{me}>\r\nExpires: {expires}\r\n\
+P-Charging-Vector: icid-value=\"{icid_here}\";orig-ioi={realm}\r\n",
+                as_ = "sip:127.0.0.1:7070",
+                me = cfg.server_name,
+                tag = old_tag("c1"),
+                impu = rec.impu,
+                realm = cfg.realm,
+                expires = 590,
+                icid_here = "pcscf-77",
+            );
+            m.push_str(&format!(
+                "P-Charging-Function-Addresses: {}\r\n",
+                charging_function_addresses(rec.charging.as_deref().unwrap()).unwrap()
+            ));
+            let body_at = text.find("\r\n\r\n").unwrap() + 4;
+            let ct = text
+                .split("\r\nContent-Type: ")
+                .nth(1)
+                .unwrap()
+                .split("\r\n")
+                .next()
+                .unwrap();
+            m.push_str(&format!("Content-Type: {ct}\r\n"));
+            m.push_str(&format!("Content-Length: {}\r\n\r\n", text.len() - body_at));
+            assert_eq!(&text[..body_at], m);
+            // the tag of texts joined by `|`, hashed piece by piece
+            for parts in [&["a", "b", "c"][..], &[""], &["", ""], &["sip:x@y|z"]] {
+                assert_eq!(short_tag_of(parts), old_tag(&parts.join("|")));
+            }
+            // and the fallback icid (no P-Charging-Vector in the REGISTER)
+            let plain = register(9, None, 600);
+            let plain = ims_sip::parse_datagram(&plain).unwrap();
+            let t2 = s.third_party_registers(&ev, Some((&plain, &resp)), now + 10, "c1");
+            let t2 = String::from_utf8(t2[0].request.clone()).unwrap();
+            assert!(
+                t2.contains("P-Charging-Vector: icid-value=\"c1-0\";orig-ioi="),
+                "{t2}"
+            );
+        }
         // Via is the sender's: the request parses once one is added
         let with_via = text.replacen(
             "\r\n",

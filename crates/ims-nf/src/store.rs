@@ -5,8 +5,8 @@
 //! A [`RegistrationRecord`] is stored under every public identity of its implicit registration
 //! set, so a lookup by any of them (tel URI or SIP URI) finds it.
 
+use crate::keyed_hash::{KeyedMap, KeyedSet};
 use crate::registrar::Binding;
-use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
@@ -415,7 +415,7 @@ struct Templates {
     skeletons: Vec<Arc<str>>,
     /// The bindings' Path values (every UE behind one P-CSCF has the same), by number; at most
     /// [`Templates::MAX`], past that new ones are kept in the records.
-    path_ids: HashMap<Arc<str>, u32>,
+    path_ids: KeyedMap<Arc<str>, u32>,
     paths: Vec<Arc<str>>,
 }
 
@@ -624,7 +624,7 @@ impl Eq for Key {}
 /// record's own strings and vectors) and shared between their keys; a load decodes.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
-    map: Arc<Mutex<HashSet<Key>>>,
+    map: Arc<Mutex<KeyedSet<Key>>>,
     /// The user profile skeletons the records share.
     templates: Arc<Mutex<Templates>>,
     /// [`BindingStore::save_alias`]: alias → (target, expiry).
@@ -632,7 +632,7 @@ pub struct MemoryStore {
 }
 
 /// Alias → (target, expiry in seconds since the epoch).
-type Aliases = HashMap<Box<str>, (Box<str>, u64)>;
+type Aliases = KeyedMap<Box<str>, (Box<str>, u64)>;
 
 impl MemoryStore {
     /// An empty store.

@@ -2,10 +2,11 @@
 
 use crate::error::{ErrorKind, ParseError};
 use crate::headers::TypedHeader;
-use crate::message::{Message, OwnedMessage};
+use crate::message::{Message, OwnedMessage, Written};
 use crate::method::{reason_phrase, Method};
 use crate::HeaderName;
 use bytes::Bytes;
+use smallvec::SmallVec;
 use std::fmt::{self, Write as _};
 use std::hash::{BuildHasher, Hash, Hasher};
 
@@ -17,6 +18,12 @@ struct Draft {
     /// The first header that would have broken the framing (a non-token name, or a CR/LF in a
     /// value that is not a fold), reported by `build`.
     bad: Option<ParseError>,
+    /// The length of the start line (without its CRLF).
+    sl_end: usize,
+    /// Some line is not plainly `token ": " value CRLF` (a value with a CR or LF, a fold, or a
+    /// blank at an end; a name that is not a token): the parse indexes the message. Otherwise
+    /// `build` lays the lines out itself (`Draft::plain_lines`), without the parser's checks.
+    odd: bool,
 }
 
 /// The offset of a CR or LF in `v` that is not part of a `CRLF 1*WSP` fold.
@@ -58,10 +65,21 @@ impl Draft {
         self.head.push_str(value);
         self.end_known(at, name.len());
     }
+    /// Notes whether the line started at `at` with a name of `name_len` bytes (`token`: a
+    /// token), its value written up to the end of the text (without CR or LF when `one_line`),
+    /// is plain; a line that is not makes the draft [`Draft::odd`].
+    fn note(&mut self, at: usize, name_len: usize, token: bool, one_line: bool) {
+        let value = &self.head.as_bytes()[at + name_len + 2..];
+        let ws = |c: &u8| matches!(c, b' ' | b'\t');
+        self.odd |=
+            !token || !one_line || value.first().is_some_and(ws) || value.last().is_some_and(ws);
+    }
     /// [`Draft::end_line`] for a line whose name (`name_len` bytes) is a token.
     fn end_known(&mut self, at: usize, name_len: usize) {
+        let cr = memchr::memchr2(b'\r', b'\n', &self.head.as_bytes()[at + name_len + 2..]);
+        self.note(at, name_len, true, cr.is_none());
         self.head.push_str("\r\n");
-        if self.bad.is_none() {
+        if self.bad.is_none() && cr.is_some() {
             let line = &self.head.as_bytes()[at..self.head.len() - 2];
             if let Some(i) = injected_line(&line[name_len + 2..]) {
                 self.bad = Some(ParseError::new(
@@ -83,29 +101,84 @@ impl Draft {
     }
     /// Ends the line started at `at` and checks it.
     fn end_line(&mut self, at: usize, name: &str) {
+        let value_at = name.len() + 2;
+        let cr = memchr::memchr2(b'\r', b'\n', &self.head.as_bytes()[at + value_at..]);
+        let token = crate::scan::is_token(name.as_bytes());
+        self.note(at, name.len(), token, cr.is_none());
         self.head.push_str("\r\n");
         if self.bad.is_none() {
             let line = &self.head.as_bytes()[at..self.head.len() - 2];
-            let value_at = name.len() + 2;
-            if !crate::scan::is_token(name.as_bytes()) {
+            if !token {
                 self.bad = Some(ParseError::new(ErrorKind::HeaderName, at));
-            } else if let Some(i) = injected_line(&line[value_at..]) {
+            } else if let Some(i) = cr.and_then(|_| injected_line(&line[value_at..])) {
                 // a CR or LF that does not start a fold would add a header line of its own
                 self.bad = Some(ParseError::new(ErrorKind::HeaderValue, at + value_at + i));
             }
         }
     }
-    fn finish(mut self) -> Vec<u8> {
+    /// Writes the Content-Length line of the body unless one was given.
+    fn push_content_length(&mut self) {
         if !self.has_cl {
             self.head.push_str("Content-Length: ");
             crate::push_decimal(&mut self.head, self.body.len() as u64);
             self.head.push_str("\r\n");
         }
+    }
+    fn finish(mut self) -> Vec<u8> {
+        self.push_content_length();
+        self.end()
+    }
+    /// The empty line and the body after the header lines.
+    fn end(mut self) -> Vec<u8> {
         self.head.push_str("\r\n");
         let mut v = self.head.into_bytes();
         v.extend_from_slice(&self.body);
         v
     }
+    /// The message, indexed from the lines as they were written when that is certain to be
+    /// the parse ([`OwnedMessage::assemble_written`]: a Content-Length the draft wrote itself,
+    /// every line plainly `name: value`), else parsed.
+    fn build(mut self) -> Result<OwnedMessage, ParseError> {
+        let (wrote_cl, sl_end, body_len) = (!self.has_cl, self.sl_end, self.body.len());
+        self.push_content_length();
+        let fast = wrote_cl && !self.odd && self.bad.is_none();
+        let head_end = self.head.len();
+        let bytes = Bytes::from(self.end());
+        if fast {
+            let lines = plain_lines(&bytes[..head_end], sl_end + 2);
+            if let Some(m) = lines
+                .and_then(|l| OwnedMessage::assemble_written(bytes.clone(), sl_end, &l, body_len))
+            {
+                return Ok(m);
+            }
+        }
+        OwnedMessage::parse(bytes)
+    }
+}
+
+/// The header lines of `head` from `from` on, each `name ": " value CRLF` as a draft that is
+/// not [`Draft::odd`] wrote them (a token name, which holds no `:`; a value without CR or LF):
+/// where each starts, its name (read as the parser reads a token name) and the lengths.
+/// `None` when a line is not laid out so (the caller then parses).
+fn plain_lines(head: &[u8], from: usize) -> Option<SmallVec<[Written; 32]>> {
+    let mut lines = SmallVec::new();
+    let mut at = from;
+    while at < head.len() {
+        let line = &head[at..];
+        let lf = memchr::memchr(b'\n', line)?;
+        let colon = memchr::memchr(b':', &line[..lf])?;
+        if colon == 0 || lf < colon + 3 || line[colon + 1] != b' ' || line[lf - 1] != b'\r' {
+            return None;
+        }
+        lines.push(Written {
+            at: u32::try_from(at).ok()?,
+            name_len: u16::try_from(colon).ok()?,
+            value_len: u32::try_from(lf - 1 - (colon + 2)).ok()?,
+            name: HeaderName::from_token(&line[..colon]),
+        });
+        at += lf + 1;
+    }
+    Some(lines)
 }
 
 /// The methods both builders share: headers, body, output.
@@ -130,12 +203,14 @@ macro_rules! draft_methods {
         pub fn to_vec(self) -> Vec<u8> {
             self.d.finish()
         }
-        /// Renders and parses the message, so a builder can never produce what the parser would refuse.
+        /// Renders the message and gives what the parser reads in it, so a builder can never
+        /// produce what the parser would refuse. The lines are indexed as they are written
+        /// (not scanned again) wherever that is certainly the parse's index.
         pub fn build(self) -> Result<OwnedMessage, ParseError> {
             if let Some(e) = self.d.bad {
                 return Err(e);
             }
-            OwnedMessage::parse(Bytes::from(self.d.finish()))
+            self.d.build()
         }
     };
 }
@@ -169,7 +244,9 @@ impl RequestBuilder {
         d.head.push_str(method.as_str());
         d.head.push(' ');
         d.head.push_str(uri);
-        d.head.push_str(" SIP/2.0\r\n");
+        d.head.push_str(" SIP/2.0");
+        d.sl_end = d.head.len();
+        d.head.push_str("\r\n");
         RequestBuilder { d }
     }
     draft_methods!();
@@ -216,6 +293,7 @@ impl ResponseBuilder {
         crate::push_decimal(&mut d.head, u64::from(code));
         d.head.push(' ');
         d.head.push_str(reason.unwrap_or(reason_phrase(code)));
+        d.sl_end = d.head.len();
         d.head.push_str("\r\n");
         ResponseBuilder { d }
     }
@@ -503,5 +581,146 @@ Call-ID: c1\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n";
         let req3 = crate::parse_datagram(other.as_bytes()).unwrap();
         let t3 = ResponseBuilder::from_request(&req3, 401).build().unwrap();
         assert_ne!(t3.as_message().to_tag(), Some(tag.as_str()));
+    }
+}
+
+#[cfg(test)]
+mod indexed_tests {
+    use super::*;
+    use crate::message::parse_facts;
+
+    /// A header of the pool: the names a builder is given (compact, mixed case, Content-Length,
+    /// extension, not a token, empty) and values (plain, blanks at an end, empty, folded, a
+    /// line break, non-ASCII text).
+    fn header(n: usize, v: usize) -> (&'static str, &'static str) {
+        // the first 14 names and 8 values are plain; the rest each make a line odd
+        const NAMES: &[&str] = &[
+            "Via",
+            "v",
+            "From",
+            "To",
+            "Call-ID",
+            "CSeq",
+            "Contact",
+            "m",
+            "Content-Type",
+            "c",
+            "X-Extra",
+            "rOUTE",
+            "P-Asserted-Identity",
+            "Max-Forwards",
+            "Content-Length",
+            "l",
+            "Bad Name",
+            "",
+            "X:Y",
+            "Expires ",
+        ];
+        const VALUES: &[&str] = &[
+            "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-1;rport",
+            "<sip:alice@ims.example.org>;tag=a1",
+            "1 REGISTER",
+            "5",
+            "",
+            "caf\u{e9}",
+            "text/plain",
+            "a  b",
+            " leading",
+            "trailing\t",
+            "a\r\n b",
+            "a\r\nX: y",
+            "\tboth ",
+            "x\ry",
+            "a,b",
+            "z\n",
+        ];
+        (NAMES[n % NAMES.len()], VALUES[v % VALUES.len()])
+    }
+
+    proptest::proptest! {
+        /// `build` (lines indexed as written) gives exactly what the parse of the rendered
+        /// bytes gives: the same bytes and index, or an error where the parse fails.
+        #[test]
+        fn a_built_message_is_indexed_as_the_parse_indexes_it(
+            request in proptest::bool::ANY,
+            start in 0usize..4,
+            headers in proptest::collection::vec((0usize..14, 0usize..8), 0..30),
+            odd in proptest::option::of((0usize..20, 0usize..16, 0usize..30)),
+            body in proptest::option::of(proptest::collection::vec(proptest::num::u8::ANY, 0..40)),
+        ) {
+            // plain lines, and at most one that may not be
+            let mut headers = headers;
+            if let Some((n, v, at)) = odd {
+                headers.insert(at.min(headers.len()), (n, v));
+            }
+            let with = |mut d: Draft| {
+                for &(n, v) in &headers {
+                    let (n, v) = header(n, v);
+                    if n.len() % 2 == 0 {
+                        d.header(n, v);
+                    } else {
+                        d.header_str(n, v);
+                    }
+                }
+                if let Some(b) = &body {
+                    d.header_str("Content-Type", "application/octet-stream");
+                    d.body = b.clone();
+                }
+                d
+            };
+            let d = if request {
+                let uri = ["sip:bob@x", "tel:+15551234", "not a uri", "sip:a@b\r\nX: y"][start];
+                with(RequestBuilder::new(Method::Register, uri).d)
+            } else {
+                let reason = [None, Some("Fine"), Some(""), Some("a\r\nb")][start];
+                with(ResponseBuilder::new(200, reason).d)
+            };
+            let parsed = OwnedMessage::parse(Bytes::from(d.clone().finish()));
+            let built = d.build();
+            match (&built, &parsed) {
+                (Ok(b), Ok(p)) => proptest::prop_assert_eq!(parse_facts(b), parse_facts(p)),
+                (Err(b), Err(p)) => proptest::prop_assert_eq!(b, p),
+                _ => proptest::prop_assert!(false, "built {:?} parsed {:?}", built, parsed),
+            }
+        }
+    }
+
+    #[test]
+    fn the_usual_messages_are_indexed_as_written() {
+        let raw = b"REGISTER sip:ims.example.org SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-1\r\nVia: SIP/2.0/UDP 192.0.2.2;branch=z9hG4bK-2\r\n\
+From: <sip:alice@ims.example.org>;tag=a1\r\nTo: <sip:alice@ims.example.org>\r\n\
+Call-ID: c1\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n";
+        let req = crate::parse_datagram(raw).unwrap();
+        let b = ResponseBuilder::from_request(&req, 200).header("Contact", "<sip:a@b>;expires=600");
+        let lines = b.d.head.matches("\r\n").count() - 1;
+        let sl_end = b.d.sl_end;
+        let body_len = b.d.body.len();
+        let mut d = b.d.clone();
+        d.push_content_length();
+        // every line of the usual response is plain: the fast path is taken
+        assert!(!d.odd && d.bad.is_none());
+        let head_end = d.head.len();
+        let bytes = Bytes::from(d.end());
+        let mut laid = plain_lines(&bytes[..head_end], sl_end + 2).expect("plain lines");
+        // the fast path answers (it is not the parse that builds these)
+        let m = OwnedMessage::assemble_written(bytes.clone(), sl_end, &laid, body_len)
+            .expect("indexed as written");
+        assert_eq!(laid.len(), lines + 1);
+        assert_eq!(
+            parse_facts(&m),
+            parse_facts(&OwnedMessage::parse(bytes.clone()).unwrap())
+        );
+        // a line noted one byte off is not taken
+        laid[1].at += 1;
+        assert!(OwnedMessage::assemble_written(bytes, sl_end, &laid, body_len).is_none());
+        // and a request
+        let r = RequestBuilder::new(Method::Subscribe, "sip:alice@ims.example.org")
+            .header("Event", "reg")
+            .body("text/plain", b"x".to_vec());
+        assert_eq!(
+            parse_facts(&r.clone().build().unwrap()),
+            parse_facts(&OwnedMessage::parse(Bytes::from(r.to_vec())).unwrap())
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Splicing edits: change a parsed message the way a proxy does, copying every untouched byte.
 
 use crate::error::{ErrorKind, ParseError};
+use crate::headers::ViaHead;
 use crate::message::{LinePiece, Message, OwnedMessage};
 use crate::scan::CommaSplit;
 use crate::HeaderName;
@@ -17,8 +18,10 @@ enum Slot<'a> {
     Keep(u32),
     /// An original header whose value is replaced; the original name spelling is kept.
     Replace(u32, Cow<'a, str>),
-    /// A new header line.
-    New(Cow<'a, str>, Cow<'a, str>),
+    /// A new header line: its name as [`HeaderName::from_bytes`] reads it (worked out once,
+    /// when the line is added: every later search of the slots asks for it), the name as
+    /// written, the value.
+    New(HeaderName, Cow<'a, str>, Cow<'a, str>),
 }
 
 /// A pending edit of a [`Message`]. Nothing is rendered until [`Edit::write_to`]; untouched header
@@ -46,6 +49,9 @@ pub struct Edit<'a, 'm> {
     start_line: Option<Cow<'a, str>>,
     slots: SmallVec<[Slot<'a>; 32]>,
     body: Option<NewBody<'a>>,
+    /// The Via front given to [`Edit::push_via_after`] (the top Via of the result is read from
+    /// it, only its parameters are parsed).
+    via_head: Option<ViaHead>,
 }
 
 impl<'a, 'm> Edit<'a, 'm> {
@@ -56,13 +62,14 @@ impl<'a, 'm> Edit<'a, 'm> {
             start_line: None,
             slots,
             body: None,
+            via_head: None,
         }
     }
 
     fn slot_name(&self, s: &Slot<'a>) -> HeaderName {
         match s {
             Slot::Keep(i) | Slot::Replace(i, _) => self.msg.index().headers[*i as usize].name,
-            Slot::New(n, _) => HeaderName::from_bytes(n.as_bytes()),
+            Slot::New(k, _, _) => *k,
         }
     }
     fn slot_value<'s>(&'s self, s: &'s Slot<'a>) -> &'s str {
@@ -71,7 +78,7 @@ impl<'a, 'm> Edit<'a, 'm> {
                 let h = &self.msg.index().headers[*i as usize];
                 &self.msg.head()[h.value_start()..h.value_end()]
             }
-            Slot::Replace(_, v) | Slot::New(_, v) => v,
+            Slot::Replace(_, v) | Slot::New(_, _, v) => v,
         }
     }
     fn position(&self, name: HeaderName) -> Option<usize> {
@@ -106,7 +113,7 @@ impl<'a, 'm> Edit<'a, 'm> {
             self.position(known)
         };
         self.slots
-            .insert(at.unwrap_or(0), Slot::New(name, value.into()));
+            .insert(at.unwrap_or(0), Slot::New(known, name, value.into()));
         self
     }
     /// Appends a header line after all others.
@@ -115,11 +122,22 @@ impl<'a, 'm> Edit<'a, 'm> {
         name: impl Into<Cow<'a, str>>,
         value: impl Into<Cow<'a, str>>,
     ) -> &mut Self {
-        self.slots.push(Slot::New(name.into(), value.into()));
+        let name = name.into();
+        let known = HeaderName::from_bytes(name.as_bytes());
+        self.slots.push(Slot::New(known, name, value.into()));
         self
     }
     /// Pushes a Via value on top (RFC 3261 §16.6 step 8).
     pub fn push_via(&mut self, value: impl Into<Cow<'a, str>>) -> &mut Self {
+        self.push_front("Via", value)
+    }
+    /// [`Edit::push_via`] of a Via `value` written as the front `head` then the request's
+    /// parameters (`;branch=…`): the message [`Edit::to_owned_message`] gives keeps its new top
+    /// Via with only the parameters read (the front is parsed once, for all the requests an
+    /// element forwards). The same message as `push_via(value)`; a value that does not start
+    /// with `head` is simply parsed.
+    pub fn push_via_after(&mut self, head: &ViaHead, value: impl Into<Cow<'a, str>>) -> &mut Self {
+        self.via_head = Some(head.clone());
         self.push_front("Via", value)
     }
     /// Pushes a Record-Route value on top (RFC 3261 §16.6 step 4).
@@ -136,7 +154,7 @@ impl<'a, 'm> Edit<'a, 'm> {
                 let h = &self.msg.index().headers[*k as usize];
                 Cow::Borrowed(&self.msg.head()[h.value_start()..h.value_end()])
             }
-            Slot::Replace(_, v) | Slot::New(_, v) => Cow::Owned(v.to_string()),
+            Slot::Replace(_, v) | Slot::New(_, _, v) => Cow::Owned(v.to_string()),
         };
         let mut parts = CommaSplit::new(&value);
         let first = parts.next().map(|(_, e)| e.to_owned())?;
@@ -152,7 +170,7 @@ impl<'a, 'm> Edit<'a, 'm> {
                 };
                 self.slots[i] = match &self.slots[i] {
                     Slot::Keep(k) | Slot::Replace(k, _) => Slot::Replace(*k, rest),
-                    Slot::New(n, _) => Slot::New(n.clone(), rest),
+                    Slot::New(k, n, _) => Slot::New(*k, n.clone(), rest),
                 };
             }
         }
@@ -191,7 +209,7 @@ impl<'a, 'm> Edit<'a, 'm> {
             Slot::Keep(i) | Slot::Replace(i, _) => !msg
                 .header_at(*i as usize)
                 .is_some_and(|h| h.raw_name().eq_ignore_ascii_case(name)),
-            Slot::New(n, _) => !n.eq_ignore_ascii_case(name),
+            Slot::New(_, n, _) => !n.eq_ignore_ascii_case(name),
         });
         before - self.slots.len()
     }
@@ -203,7 +221,7 @@ impl<'a, 'm> Edit<'a, 'm> {
             Some(i) => {
                 self.slots[i] = match &self.slots[i] {
                     Slot::Keep(k) | Slot::Replace(k, _) => Slot::Replace(*k, value),
-                    Slot::New(n, _) => Slot::New(n.clone(), value),
+                    Slot::New(k, n, _) => Slot::New(*k, n.clone(), value),
                 };
                 // drop later lines of the same header, if any
                 if self.slots[i + 1..]
@@ -220,8 +238,12 @@ impl<'a, 'm> Edit<'a, 'm> {
                 }
             }
             None => {
-                self.slots
-                    .push(Slot::New(Cow::Borrowed(name.as_str()), value));
+                self.slots.push(Slot::New(
+                    // the name written is the canonical one: the name it reads as
+                    HeaderName::from_bytes(name.as_str().as_bytes()),
+                    Cow::Borrowed(name.as_str()),
+                    value,
+                ));
             }
         }
         self
@@ -369,7 +391,7 @@ impl<'a, 'm> Edit<'a, 'm> {
                     out.extend_from_slice(v.as_bytes());
                     out.extend_from_slice(b"\r\n");
                 }
-                Slot::New(n, v) => {
+                Slot::New(_, n, v) => {
                     rec(out.len(), written(n.len(), v.len()));
                     out.extend_from_slice(n.as_bytes());
                     out.extend_from_slice(b": ");
@@ -465,6 +487,7 @@ impl<'a, 'm> Edit<'a, 'm> {
             self.start_line.is_none(),
             idx,
             &lines,
+            self.via_head.as_ref(),
         )
     }
 }
@@ -490,7 +513,7 @@ impl Edit<'_, '_> {
                     let h = &msg.index().headers[*i as usize];
                     h.name_end() - h.start() + 4 + v.len()
                 }
-                Slot::New(n, v) => n.len() + 4 + v.len(),
+                Slot::New(_, n, v) => n.len() + 4 + v.len(),
             })
             .sum();
         start + 2 + lines + 2 + msg.body().len()
@@ -541,7 +564,7 @@ v: SIP/2.0/UDP 10.0.0.1\r\nl: 5\r\nX-Extra:   spaced value  \r\n\r\nhello";
     /// Base messages: requests and a response, folded and compact lines, more than the 24
     /// inline header slots, a message without Content-Length (datagram), one whose
     /// Content-Lengths conflict, one with bare LF line ends.
-    fn bases() -> Vec<(OwnedMessage, &'static str)> {
+    pub(super) fn bases() -> Vec<(OwnedMessage, &'static str)> {
         let mut v = Vec::new();
         let dgram = |s: String| OwnedMessage::parse_datagram(Bytes::from(s)).unwrap();
         v.push((dgram(REGISTER.into()), "register"));
@@ -681,6 +704,16 @@ v: SIP/2.0/UDP 10.0.0.1\r\nl: 5\r\nX-Extra:   spaced value  \r\n\r\nhello";
             ("long line", |e| {
                 e.push_back("Subject", "y".repeat(20_000));
             }),
+            ("compact via on top", |e| {
+                e.push_front("v", "SIP/2.0/TCP 10.0.0.9;branch=z9hG4bK-v");
+            }),
+            ("mixed case max-forwards", |e| {
+                e.push_back("max-FORWARDS", "9");
+                let _ = e.decrement_max_forwards();
+            }),
+            ("set absent extension", |e| {
+                e.set(HeaderName::Other, "x");
+            }),
         ]
     }
 
@@ -719,6 +752,13 @@ v: SIP/2.0/UDP 10.0.0.1\r\nl: 5\r\nX-Extra:   spaced value  \r\n\r\nhello";
     }
 
     fn check(e: &Edit<'_, '_>, what: &str) -> bool {
+        // the name a new line was given when it was added is the one its text reads as (the
+        // general lookup every slot search made before the names were kept)
+        for s in &e.slots {
+            if let Slot::New(kept, n, _) = s {
+                assert_eq!(*kept, HeaderName::from_bytes(n.as_bytes()), "{what}: {n:?}");
+            }
+        }
         let parsed = e.to_owned_parsed();
         let fast = e.to_owned_fast();
         match (&fast, &parsed) {
@@ -1221,7 +1261,7 @@ v: SIP/2.0/UDP 10.0.0.1\r\nl: 5\r\nX-Extra:   spaced value  \r\n\r\nhello";
         #[test]
         fn random_edit_sequences_index_as_the_parse(
             base in 0usize..6,
-            seq in proptest::collection::vec(0usize..33, 0..6),
+            seq in proptest::collection::vec(0usize..36, 0..6),
             asked in 0u8..4,
         ) {
             let bases = bases();
@@ -1407,5 +1447,68 @@ v: SIP/2.0/UDP 10.0.0.1\r\nl: 5\r\nX-Extra:   spaced value  \r\n\r\nhello";
             }
         }
         assert!(answered > total / 8, "{answered} of {total}");
+    }
+}
+
+#[cfg(test)]
+mod via_head_tests {
+    use super::tests::bases;
+    use crate::headers::ViaHead;
+    use crate::message::{kept_facts, parse_facts};
+
+    /// `push_via_after(head, params)` is `push_via(head + params)` (bytes, index, kept top Via
+    /// and CSeq), and so is `with_via_above` of `with_line_above("Via", …)`; the top Via is kept.
+    #[test]
+    fn a_via_written_after_a_head_is_the_via_written_whole() {
+        let heads = [
+            ViaHead::new("UDP", "127.0.0.1:5062").unwrap(),
+            ViaHead::new("TCP", "scscf.ims.example.org").unwrap(),
+            ViaHead::new("TLS", "[2001:db8::1]:5061").unwrap(),
+        ];
+        let params = [
+            ";branch=z9hG4bK-0123456789abcdef-1",
+            ";branch=z9hG4bK1a2b;rport",
+            "",
+            ";branch=\"q\"",
+            ";received=bad;branch=z9hG4bK-2",
+            ",SIP/2.0/UDP other;branch=z9hG4bK-3",
+        ];
+        let mut kept = 0;
+        for (m, base) in bases() {
+            let msg = m.as_message();
+            for h in &heads {
+                for p in params {
+                    let whole = format!("{}{p}", h.as_str());
+                    let what = format!("{base} / {whole}");
+                    let mut a = msg.edit();
+                    a.push_via_after(h, whole.clone());
+                    let mut b = msg.edit();
+                    b.push_via(whole.clone());
+                    match (a.to_owned_message(), b.to_owned_message()) {
+                        (Ok(a), Ok(b)) => {
+                            assert_eq!(parse_facts(&a), parse_facts(&b), "{what}");
+                            assert_eq!(kept_facts(&a), kept_facts(&b), "{what}");
+                            kept += usize::from(kept_facts(&a).0.is_some());
+                            // and what a fresh parse says
+                            let fresh = crate::OwnedMessage::parse(a.bytes().clone()).unwrap();
+                            assert_eq!(
+                                a.as_message().top_via(),
+                                fresh.as_message().top_via(),
+                                "{what}"
+                            );
+                        }
+                        (a, b) => assert_eq!(a.is_ok(), b.is_ok(), "{what}"),
+                    }
+                    let a = m.with_via_above(h, &whole);
+                    let b = m.with_line_above("Via", &whole);
+                    assert_eq!(a.is_some(), b.is_some(), "{what}");
+                    if let (Some(a), Some(b)) = (a, b) {
+                        assert_eq!(parse_facts(&a), parse_facts(&b), "{what}");
+                        assert_eq!(kept_facts(&a), kept_facts(&b), "{what}");
+                    }
+                }
+            }
+        }
+        assert!(kept > 0);
     }
 }

@@ -1,7 +1,7 @@
 //! Message framing and the zero-copy message view (RFC 3261 §7).
 
 use crate::error::{ErrorKind, ParseError};
-use crate::headers::{CSeq, CallId, Contact, NameAddrHeader, TypedHeader, Via, ViaSpans};
+use crate::headers::{CSeq, CallId, Contact, NameAddrHeader, TypedHeader, Via, ViaHead, ViaSpans};
 use crate::method::Method;
 use crate::name::byte_eq_mask;
 use crate::scan::{CommaSplit, Span, TOKEN};
@@ -200,6 +200,28 @@ impl HeaderList {
         self.len = 0;
         self.more.clear();
     }
+    /// Moves the lines from `k` on by `by` bytes: line `k` grows (its end moves), the later
+    /// ones move whole. The offsets stay within `u32` (the caller checked the new length).
+    pub(crate) fn shift_from(&mut self, k: usize, by: i64) {
+        let shift = |x: u32| (i64::from(x) + by) as u32;
+        let n = self.len.min(INLINE_HEADERS);
+        for (i, h) in self.inline[..n]
+            .iter_mut()
+            .chain(self.more.iter_mut())
+            .enumerate()
+            .skip(k)
+        {
+            if i > k {
+                h.start = shift(h.start);
+            }
+            h.end = shift(h.end);
+        }
+    }
+    /// The inline lines and the overflow, in order.
+    #[inline]
+    pub(crate) fn slices(&self) -> (&[HIdx], &[HIdx]) {
+        (&self.inline[..self.len.min(INLINE_HEADERS)], &self.more)
+    }
     #[inline]
     pub(crate) fn iter(&self) -> impl Iterator<Item = &HIdx> + '_ {
         self.inline[..self.len.min(INLINE_HEADERS)]
@@ -319,7 +341,16 @@ impl Parsed {
     /// written top Via (the one a proxy pushes) is parsed here, once, from the value written.
     /// Anything else is left to the first ask (an error always is: its exact value comes from
     /// a parse of the new message).
-    fn carried(orig: &Index, new: &Index, lines: &[(u32, LinePiece)], buf: &[u8]) -> Parsed {
+    ///
+    /// `head`: the front of the Via the writer wrote (if any): a written top Via that starts
+    /// with it has only its parameters read ([`ViaHead::spans_of`]).
+    fn carried(
+        orig: &Index,
+        new: &Index,
+        lines: &[(u32, LinePiece)],
+        buf: &[u8],
+        head: Option<&ViaHead>,
+    ) -> Parsed {
         let old = orig.parsed.0.get();
         // the kept value of `orig`'s line for `name`, moved to line `k` of `new`, when `k`
         // copies that line
@@ -352,7 +383,7 @@ impl Parsed {
         let via = match top_line(&new.headers, HeaderName::Via, true) {
             None => Some(Kept::Absent),
             Some(k) => match lines.get(k).map(|l| l.1) {
-                Some(LinePiece::Written { .. }) => written_top_via(buf, &new.headers[k]),
+                Some(LinePiece::Written { .. }) => written_top_via(buf, &new.headers[k], head),
                 _ => match (
                     old.and_then(|o| o.top_via.get()),
                     moved(k, HeaderName::Via, true),
@@ -422,7 +453,24 @@ impl Parsed {
 
 /// The top Via of a message whose top Via line `h` was written, as [`Message::top_via`] keeps
 /// it: the first element of the value parsed (`None`, left to the first ask, on an error).
-fn written_top_via(buf: &[u8], h: &HIdx) -> Option<Kept<ViaSpans>> {
+///
+/// A value that starts with `head` (the front the writer wrote) has only its parameters read,
+/// when that gives the parse's answer ([`ViaHead::spans_of`]); otherwise it is parsed.
+fn written_top_via(buf: &[u8], h: &HIdx, head: Option<&ViaHead>) -> Option<Kept<ViaSpans>> {
+    let value = std::str::from_utf8(buf.get(h.value_start()..h.value_end())?).ok()?;
+    if let Some(head) = head {
+        // one element (a comma would start another; the parse then reads the first)
+        if memchr::memchr(b',', value.as_bytes()).is_none() {
+            if let Some(spans) = head.spans_of(value) {
+                return Some(Kept::Value(spans.shifted(h.value_start() as i64)?));
+            }
+        }
+    }
+    written_top_via_parsed(buf, h)
+}
+
+/// [`written_top_via`] by a parse of the value (the general way).
+fn written_top_via_parsed(buf: &[u8], h: &HIdx) -> Option<Kept<ViaSpans>> {
     let value = std::str::from_utf8(buf.get(h.value_start()..h.value_end())?).ok()?;
     let elem = if memchr::memchr(b',', value.as_bytes()).is_some() {
         CommaSplit::new(value).next().map_or("", |(_, e)| e)
@@ -1835,6 +1883,7 @@ impl OwnedMessage {
         same_start: bool,
         orig: &Index,
         lines: &[(u32, LinePiece)],
+        head: Option<&ViaHead>,
     ) -> Option<OwnedMessage> {
         let lim = Limits::default();
         let body_len = (orig.body_end - orig.body_start) as usize;
@@ -1889,35 +1938,12 @@ impl OwnedMessage {
                     name_len,
                     value_len,
                 } => {
-                    let (nl, vl) = (name_len as usize, value_len as usize);
-                    let name = buf.get(at..at + nl)?;
-                    let value = buf.get(at + nl + 2..at + nl + 2 + vl)?;
-                    let end = at + nl + 2 + vl + 2;
-                    let ws = |c: &u8| matches!(c, b' ' | b'\t');
-                    // a token name, a value on one line without blanks at its ends: the parser
-                    // finds exactly this name and value
-                    if !crate::scan::is_token(name)
-                        || buf.get(at + nl..at + nl + 2) != Some(b": ")
-                        || buf.get(end - 2..end) != Some(b"\r\n")
-                        || memchr::memchr2(b'\r', b'\n', value).is_some()
-                        || value.first().is_some_and(ws)
-                        || value.last().is_some_and(ws)
-                        || end - at > max_line
-                    {
+                    let h =
+                        written_line(&buf, at, name_len as usize, value_len as usize, max_line)?;
+                    if h.name == HeaderName::ContentLength {
                         return None;
                     }
-                    let name = HeaderName::from_token(name);
-                    if name == HeaderName::ContentLength {
-                        return None;
-                    }
-                    HIdx {
-                        start: at as u32,
-                        end: end as u32,
-                        name_len: nl as u16,
-                        value_off: (nl + 2) as u16,
-                        value_back: 2,
-                        name,
-                    }
+                    h
                 }
             };
             if h.end() - h.start() > max_line {
@@ -1938,7 +1964,130 @@ impl OwnedMessage {
         idx.body_start = body_start as u32;
         idx.body_end = buf.len() as u32;
         idx.content_length = orig.content_length;
-        idx.parsed = Parsed::carried(orig, &idx, lines, &buf);
+        idx.parsed = Parsed::carried(orig, &idx, lines, &buf, head);
+        Some(OwnedMessage {
+            buf,
+            idx: Arc::new(idx),
+        })
+    }
+}
+
+/// One header line a builder wrote (see [`OwnedMessage::assemble_written`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Written {
+    /// Where the line starts.
+    pub(crate) at: u32,
+    /// The length of its name.
+    pub(crate) name_len: u16,
+    /// The length of its value.
+    pub(crate) value_len: u32,
+    /// The name as [`HeaderName::from_bytes`] reads it.
+    pub(crate) name: HeaderName,
+}
+
+/// The line `name ": " value CRLF` written at `at` in `buf` (`nl` and `vl` bytes of name and
+/// value), indexed as the parser indexes it: `None` unless the parser is certain to read
+/// exactly this name and value (a token name, `": "`, a value on one line without blanks at its
+/// ends, CRLF, within `max_line`).
+fn written_line(buf: &[u8], at: usize, nl: usize, vl: usize, max_line: usize) -> Option<HIdx> {
+    let name = buf.get(at..at + nl)?;
+    let value = buf.get(at + nl + 2..at + nl + 2 + vl)?;
+    let end = at + nl + 2 + vl + 2;
+    let ws = |c: &u8| matches!(c, b' ' | b'\t');
+    if !crate::scan::is_token(name)
+        || buf.get(at + nl..at + nl + 2) != Some(b": ")
+        || buf.get(end - 2..end) != Some(b"\r\n")
+        || memchr::memchr2(b'\r', b'\n', value).is_some()
+        || value.first().is_some_and(ws)
+        || value.last().is_some_and(ws)
+        || end - at > max_line
+    {
+        return None;
+    }
+    Some(HIdx {
+        start: at as u32,
+        end: end as u32,
+        name_len: nl as u16,
+        value_off: (nl + 2) as u16,
+        value_back: 2,
+        name: HeaderName::from_token(name),
+    })
+}
+
+impl OwnedMessage {
+    /// The message a builder wrote into `buf`, indexed from how it was written instead of
+    /// scanned: its start line of `sl_end` bytes (then CRLF), the header lines `lines` (start,
+    /// name and value lengths of each `name ": " value CRLF` line, in order, the last one the
+    /// `Content-Length` line of the body), CRLF, then a body of `body_len` bytes. The result is
+    /// exactly what [`OwnedMessage::parse`] (stream mode, default [`ParserConfig`]) gives for
+    /// `buf`; `None` whenever that is not certain (lines that do not follow each other, a
+    /// Content-Length line but the last, a limit), and the caller then parses.
+    ///
+    /// The writer vouches for what it checked as it wrote (the parse checks it, this does
+    /// not): the header section of `buf` is text (a builder writes it as a `String`), and each
+    /// line is plainly `name ": " value CRLF` — `name` a token read as [`Written::name`], the
+    /// value on one line without a blank at either end.
+    pub(crate) fn assemble_written(
+        buf: Bytes,
+        sl_end: usize,
+        lines: &[Written],
+        body_len: usize,
+    ) -> Option<OwnedMessage> {
+        let lim = Limits::default();
+        if buf.len() > lim.max_message_size
+            || body_len > lim.max_body_size
+            || lines.len() > lim.max_headers
+            || buf.get(sl_end..sl_end + 2) != Some(b"\r\n")
+            || memchr::memchr2(b'\r', b'\n', &buf[..sl_end]).is_some()
+        {
+            return None;
+        }
+        let start = parse_start_line(&buf, sl_end, &ParserConfig::default()).ok()?;
+        let max_line = lim.max_header_len.min(u16::MAX as usize);
+        let mut idx = Index::empty();
+        let mut pos = sl_end + 2;
+        let last = lines.len().checked_sub(1)?;
+        for (i, w) in lines.iter().enumerate() {
+            let at = w.at as usize;
+            if at != pos {
+                return None;
+            }
+            let (nl, vl) = (usize::from(w.name_len), w.value_len as usize);
+            let end = at + nl + 2 + vl + 2;
+            if end - at > max_line || end > buf.len() {
+                return None;
+            }
+            let h = HIdx {
+                start: at as u32,
+                end: end as u32,
+                name_len: nl as u16,
+                value_off: (nl + 2) as u16,
+                value_back: 2,
+                name: w.name,
+            };
+            // one Content-Length line, the last: the body's length in decimal
+            if (h.name == HeaderName::ContentLength) != (i == last)
+                || (i == last
+                    && buf.get(h.value_start()..h.value_end())
+                        != Some(crate::decimal(&mut [0; 20], body_len as u64)))
+            {
+                return None;
+            }
+            pos = h.end();
+            idx.headers.push(h);
+        }
+        if buf.get(pos..pos + 2) != Some(b"\r\n") {
+            return None;
+        }
+        let body_start = pos + 2;
+        if buf.len() != body_start + body_len {
+            return None;
+        }
+        idx.start = start;
+        idx.start_line_end = sl_end as u32;
+        idx.body_start = body_start as u32;
+        idx.body_end = buf.len() as u32;
+        idx.content_length = Some(u32::try_from(body_len).ok()?);
         Some(OwnedMessage {
             buf,
             idx: Arc::new(idx),
@@ -1968,7 +2117,7 @@ impl OwnedMessage {
         if start > end
             || idx.bare_lf
             || self.buf.len() != idx.body_end as usize
-            || with.iter().any(|&c| c == b'\r' || c == b'\n')
+            || memchr::memchr2(b'\r', b'\n', with).is_some()
         {
             return None;
         }
@@ -1982,9 +2131,7 @@ impl OwnedMessage {
             || (start == h.value_start() && with.first().is_none_or(ws))
             || (end == h.value_end() && with.last().is_none_or(ws))
             // a folded value: a splice next to a line break could end the folding
-            || self.buf[h.value_start()..h.value_end()]
-                .iter()
-                .any(|&c| c == b'\r' || c == b'\n')
+            || memchr::memchr2(b'\r', b'\n', &self.buf[h.value_start()..h.value_end()]).is_some()
         {
             return None;
         }
@@ -2002,10 +2149,14 @@ impl OwnedMessage {
         out.extend_from_slice(&self.buf[..start]);
         out.extend_from_slice(with);
         out.extend_from_slice(&self.buf[end..]);
-        let mut n = Index {
+        // the lines are the old ones, those from line `k` on moved by `grow` (a copy of the
+        // list, then the moved ones fixed in place)
+        let mut headers = idx.headers.clone();
+        headers.shift_from(k, grow);
+        let n = Index {
             start: idx.start,
             start_line_end: idx.start_line_end,
-            headers: Index::empty().headers,
+            headers,
             body_start: shift(idx.body_start),
             body_end: shift(idx.body_end),
             content_length: idx.content_length,
@@ -2021,16 +2172,6 @@ impl OwnedMessage {
             {
                 let _ = n.parsed.values().cseq.set(*c);
             }
-        }
-        for (i, o) in idx.headers.iter().enumerate() {
-            let mut o = *o;
-            if i == k {
-                o.end = shift(o.end);
-            } else if i > k {
-                o.start = shift(o.start);
-                o.end = shift(o.end);
-            }
-            n.headers.push(o);
         }
         Some(OwnedMessage {
             buf: Bytes::from(out),
@@ -2171,16 +2312,19 @@ impl Index {
         let mut pos = sl_end + 2;
         let mut k = None;
         let mut cl_lines = 0;
-        for (i, h) in self.headers.iter().enumerate() {
-            if h.start() != pos {
-                return None;
-            }
-            pos = h.end();
-            if k.is_none() && name != HeaderName::Other && h.name == name {
-                k = Some(i);
-            }
-            if h.name == HeaderName::ContentLength {
-                cl_lines += 1;
+        // the inline lines and the overflow walked as two plain slices (no chained iterator:
+        // this runs for every Route or Via a proxy pops and every Via a UA pushes)
+        let (inline, more) = self.headers.slices();
+        for (base, lines) in [(0, inline), (inline.len(), more)] {
+            for (i, h) in lines.iter().enumerate() {
+                if h.start() != pos {
+                    return None;
+                }
+                pos = h.end();
+                if k.is_none() && name != HeaderName::Other && h.name == name {
+                    k = Some(base + i);
+                }
+                cl_lines += usize::from(h.name == HeaderName::ContentLength);
             }
         }
         if cl_lines == 0
@@ -2204,6 +2348,19 @@ impl OwnedMessage {
     /// Content-Length, a value with a CR or LF or a blank at an end, a bare-LF or Content-Length
     /// fault in this message, bytes around the header lines other than CRLFs, a default limit.
     pub fn with_line_above(&self, name: &str, value: &str) -> Option<OwnedMessage> {
+        self.line_above(name, value, None)
+    }
+
+    /// [`OwnedMessage::with_line_above`] of a Via `value` written as the front `head` then
+    /// the request's parameters (`;branch=…`): the message keeps its new top Via with only the
+    /// parameters read, the front parsed once for all the requests an element sends. What
+    /// `with_line_above("Via", value)` gives; a value that does not start with `head` is simply
+    /// parsed.
+    pub fn with_via_above(&self, head: &ViaHead, value: &str) -> Option<OwnedMessage> {
+        self.line_above("Via", value, Some(head))
+    }
+
+    fn line_above(&self, name: &str, value: &str, head: Option<&ViaHead>) -> Option<OwnedMessage> {
         let idx = &*self.idx;
         let buf = &self.buf[..];
         let lim = Limits::default();
@@ -2279,7 +2436,7 @@ impl OwnedMessage {
         n.body_start = idx.body_start + add as u32;
         n.body_end = new_len as u32;
         n.content_length = idx.content_length;
-        n.parsed = Parsed::carried(idx, &n, &lines, &out);
+        n.parsed = Parsed::carried(idx, &n, &lines, &out, head);
         Some(OwnedMessage {
             buf: Bytes::from(out),
             idx: Arc::new(n),
@@ -2384,7 +2541,7 @@ impl OwnedMessage {
         n.body_end = new_len as u32;
         n.content_length = idx.content_length;
         n.parsed = if pieces {
-            Parsed::carried(idx, &n, &lines, &out)
+            Parsed::carried(idx, &n, &lines, &out, None)
         } else {
             Parsed::carried_around(idx, k, cut)
         };

@@ -15,7 +15,7 @@ use crate::layer::{Config, Event, Input, Output, TransactionLayer, Transmit, Txn
 use crate::sparse::Shrink;
 use crate::{Remote, TxnError};
 use bytes::Bytes;
-use ims_sip::headers::{NameAddrHeader, Route, TypedHeader, Via};
+use ims_sip::headers::{NameAddrHeader, Route, TypedHeader, Via, ViaHead};
 use ims_sip::{
     validate_policy_uri, validate_uri, HeaderName, Message, Method, OwnedMessage, ResponseBuilder,
     Role, ValidationConfig,
@@ -278,6 +278,10 @@ pub struct Proxy {
     /// The input being handled came from an element of this process that already checked its
     /// syntax ([`Proxy::receive_checked`]).
     checked_input: bool,
+    /// The front of our Via per transport (`SIP/2.0/<transport> <sent-by>`), parsed once, made
+    /// on the first request forwarded over that transport (`None`: it is not a plain Via
+    /// front, the whole value is pushed).
+    via_heads: Vec<(crate::Transport, Option<ViaHead>)>,
 }
 
 /// The loop-detection part of our branch (RFC 3261 §16.6 step 8): a hash of what stays the same
@@ -373,7 +377,18 @@ impl Proxy {
             timer_c_live: FastMap::default(),
             counter: 0,
             checked_input: false,
+            via_heads: Vec::new(),
         }
+    }
+
+    /// The front of our Via over `transport` ([`Proxy::via_heads`]), made on its first use.
+    fn via_head(&mut self, transport: crate::Transport) -> Option<ViaHead> {
+        if let Some((_, h)) = self.via_heads.iter().find(|(t, _)| *t == transport) {
+            return h.clone();
+        }
+        let h = ViaHead::new(transport.as_str(), self.cfg.sent_by_for(transport));
+        self.via_heads.push((transport, h.clone()));
+        h
     }
 
     /// Sets (or clears) the [`ResponseFilter`] applied to every response relayed upstream.
@@ -828,7 +843,10 @@ impl Proxy {
         }
         self.counter += 1;
         // `SIP/2.0/<transport> <sent-by>;branch=z9hG4bK-<16 hex loop hash>-<counter in hex>`,
-        // written without `fmt` (one per forwarded request)
+        // written without `fmt` (one per forwarded request); its front is parsed once per
+        // transport (`via_head`), so the forwarded request's top Via is kept with only its
+        // branch read
+        let head = self.via_head(t.remote.transport);
         let sent_by = self.cfg.sent_by_for(t.remote.transport);
         let mut via = String::with_capacity(40 + sent_by.len() + 16);
         via.push_str("SIP/2.0/");
@@ -839,7 +857,10 @@ impl Proxy {
         push_hex(&mut via, loop_hash(&m), 16);
         via.push('-');
         push_hex(&mut via, self.counter, 1);
-        e.push_via(via);
+        match head {
+            Some(head) => e.push_via_after(&head, via),
+            None => e.push_via(via),
+        };
         let fwd = e.to_owned_message()?;
         let client = self.layer.send_request(now, fwd.clone(), t.remote)?;
         self.by_client.insert(client, server);

@@ -615,11 +615,18 @@ impl UserAgent {
         s.push_str(transport.as_str());
         s.push(' ');
         s.push_str(self.sent_by(transport));
+        self.push_via_params(&mut s);
+        s
+    }
+
+    /// Appends the parameters of [`UserAgent::new_via`] (`;branch=<a new branch>;rport`) to
+    /// `s`, for a caller that writes the front `SIP/2.0/<transport> <sent-by>` itself
+    /// ([`ims_sip::headers::ViaHead`], parsed once).
+    pub fn push_via_params(&mut self, s: &mut String) {
         s.push_str(";branch=");
         s.push_str(ims_sip::headers::MAGIC_COOKIE);
-        self.push_token(&mut s);
+        self.push_token(s);
         s.push_str(";rport");
-        s
     }
 
     fn via(&mut self, remote: Remote) -> String {
@@ -2364,5 +2371,37 @@ From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\nCall-ID: c\r\nCSeq
             .bytes()
             .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_eq!(b, crate::proxy::stateless_branch(&m));
+    }
+}
+
+#[cfg(test)]
+mod via_params_tests {
+    use super::{UaConfig, UserAgent};
+    use crate::Transport;
+
+    /// A Via written as its front then `push_via_params` is the one `new_via` writes (two UAs
+    /// with one seed: the same branches), for every transport and a sent-by set per transport.
+    #[test]
+    fn the_via_front_and_params_are_new_via() {
+        let mut a = UserAgent::new(UaConfig::default());
+        let mut b = UserAgent::new(UaConfig::default());
+        a.set_sent_by(Transport::Tls, "[2001:db8::1]:5061");
+        b.set_sent_by(Transport::Tls, "[2001:db8::1]:5061");
+        for _ in 0..3 {
+            for t in [
+                Transport::Udp,
+                Transport::Tcp,
+                Transport::Tls,
+                Transport::Ws,
+            ] {
+                let whole = a.new_via(t);
+                let front = format!("SIP/2.0/{} {}", t.as_str(), b.sent_by(t));
+                let mut params = String::new();
+                b.push_via_params(&mut params);
+                assert_eq!(whole, format!("{front}{params}"));
+                let head = ims_sip::headers::ViaHead::new(t.as_str(), b.sent_by(t)).unwrap();
+                assert_eq!(head.as_str(), front);
+            }
+        }
     }
 }

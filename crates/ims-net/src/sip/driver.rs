@@ -229,6 +229,58 @@ impl Sockets {
     }
 }
 
+/// When the driver's loop next reaps idle connections, and what its one timer waits for: the
+/// earlier of the core's deadline and the next reaping (formerly a second timer, an `Interval`
+/// of `period` polled on every turn of the loop).
+#[derive(Debug, Clone, Copy)]
+struct Reap {
+    /// The time between two reapings (`None`: no idle timeout, no reaping).
+    period: Option<Duration>,
+    /// The next reaping.
+    next: Option<tokio::time::Instant>,
+}
+
+impl Reap {
+    /// The first reaping one `period` after `start`.
+    fn new(period: Option<Duration>, start: tokio::time::Instant) -> Reap {
+        Reap {
+            period,
+            next: period.map(|p| start + p),
+        }
+    }
+
+    /// What the timer waits for, given the core's `deadline`: the earlier of the two.
+    fn wake(&self, deadline: Option<tokio::time::Instant>) -> Option<tokio::time::Instant> {
+        match (deadline, self.next) {
+            (Some(d), Some(r)) => Some(d.min(r)),
+            (d, r) => d.or(r),
+        }
+    }
+
+    /// The timer armed with [`Reap::wake`]`(deadline)` fired at `now`: whether it was the
+    /// core's deadline (its timers are handled: what the sole timer of the loop meant) and
+    /// whether it was the reaping (done now; the next one a `period` later, as an `Interval`
+    /// with `MissedTickBehavior::Delay` goes on). Both when they fall at the same instant.
+    fn fired(
+        &mut self,
+        deadline: Option<tokio::time::Instant>,
+        now: tokio::time::Instant,
+    ) -> (bool, bool) {
+        let core_due = match (deadline, self.next) {
+            (Some(d), Some(r)) => d <= r,
+            (d, _) => d.is_some(),
+        };
+        let reap_due = match (deadline, self.next) {
+            (Some(d), Some(r)) => r <= d,
+            (_, r) => r.is_some(),
+        };
+        if reap_due {
+            self.next = self.period.map(|p| now + p);
+        }
+        (core_due, reap_due)
+    }
+}
+
 pub(crate) struct Driver<C: Core> {
     core: C,
     udp: Option<Arc<UdpSocket>>,
@@ -282,19 +334,28 @@ fn enlarge_buffers(u: &UdpSocket) {
     let _ = s.set_send_buffer_size(UDP_BUFFER / 4);
 }
 
+/// `recv_from` on the socket, through its `poll_recv_from`: the socket's one reader waker slot
+/// instead of the `recv_from` future's readiness waiter (a queued waiter, made and dropped on
+/// every turn of the driver's loop, where this is polled). Only the driver reads these sockets.
 async fn recv_udp(
     s: &Option<Arc<UdpSocket>>,
     buf: &mut [u8],
 ) -> std::io::Result<(usize, SocketAddr)> {
     match s {
-        Some(s) => s.recv_from(buf).await,
+        Some(s) => {
+            let mut rb = tokio::io::ReadBuf::new(buf);
+            let from = std::future::poll_fn(|cx| s.poll_recv_from(cx, &mut rb)).await?;
+            Ok((rb.filled().len(), from))
+        }
         None => std::future::pending().await,
     }
 }
 
+/// `accept` on the listener through its `poll_accept` (as [`recv_udp`]: no readiness waiter
+/// made per turn of the loop; only the driver accepts on it).
 async fn accept(l: &Option<TcpListener>) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
     match l {
-        Some(l) => l.accept().await,
+        Some(l) => std::future::poll_fn(|cx| l.poll_accept(cx)).await,
         None => std::future::pending().await,
     }
 }
@@ -430,29 +491,31 @@ pub(crate) fn spawn<C: Core>(
 impl<C: Core> Driver<C> {
     async fn run(mut self) {
         let mut buf = vec![0u8; 65_535];
-        // one timer, re-armed only when the core's next deadline changes
+        // one timer for the core's next deadline and the next idle reaping, re-armed only when
+        // the earlier of the two changes (no second timer polled on every turn of the loop)
         let far = || tokio::time::Instant::now() + Duration::from_secs(3600);
         let sleep = tokio::time::sleep_until(far());
         tokio::pin!(sleep);
-        let mut armed: Option<Instant> = None;
+        let mut armed: Option<tokio::time::Instant> = None;
         let client_udp = self.client.as_ref().and_then(|(_, u, _)| u.clone());
         let mut cbuf = vec![0u8; if client_udp.is_some() { 65_535 } else { 0 }];
         // idle reaping: a check every quarter of the idle time (at least every 5 s)
-        let period = self.idle_timeout.map_or(Duration::from_secs(3600), |t| {
-            (t / 4).clamp(Duration::from_millis(10), Duration::from_secs(5))
-        });
-        let mut reap = tokio::time::interval(period);
-        reap.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let period = self
+            .idle_timeout
+            .map(|t| (t / 4).clamp(Duration::from_millis(10), Duration::from_secs(5)));
+        let mut reap = Reap::new(period, tokio::time::Instant::now());
+        // the branches of sockets that do not exist are left out (not polled at all)
+        let (has_udp, has_client_udp) = (self.udp.is_some(), client_udp.is_some());
+        let (has_tcp, has_tls) = (self.tcp.is_some(), self.tls.is_some());
         loop {
-            let deadline = self.core.poll_timeout();
-            if deadline != armed {
-                sleep
-                    .as_mut()
-                    .reset(deadline.map_or_else(far, tokio::time::Instant::from_std));
-                armed = deadline;
+            let deadline = self.core.poll_timeout().map(tokio::time::Instant::from_std);
+            let wake = reap.wake(deadline);
+            if wake != armed {
+                sleep.as_mut().reset(wake.unwrap_or_else(far));
+                armed = wake;
             }
             tokio::select! {
-                r = recv_udp(&self.udp, &mut buf) => {
+                r = recv_udp(&self.udp, &mut buf), if has_udp => {
                     if let Ok((n, peer)) = r {
                         self.datagram(&buf[..n], peer);
                         // take what else is queued before sending: one drain (and one timer
@@ -465,7 +528,7 @@ impl<C: Core> Driver<C> {
                         }
                     }
                 }
-                r = recv_udp(&client_udp, &mut cbuf) => {
+                r = recv_udp(&client_udp, &mut cbuf), if has_client_udp => {
                     if let Ok((n, peer)) = r {
                         self.client_datagram(&cbuf[..n], peer);
                     }
@@ -503,22 +566,27 @@ impl<C: Core> Driver<C> {
                     }
                     None => break,
                 },
-                r = accept(&self.tcp) => {
+                r = accept(&self.tcp), if has_tcp => {
                     if let Ok((stream, peer)) = r {
                         let c = spawn_connection(stream, peer, &self.ctx);
                         self.conns.insert(Remote::tcp(peer), c);
                     }
                 }
-                _ = reap.tick(), if self.idle_timeout.is_some() => self.reap_idle(),
-                r = accept(&self.tls) => {
+                r = accept(&self.tls), if has_tls => {
                     if let Ok((stream, peer)) = r {
                         self.accept_tls(stream, peer);
                     }
                 }
-                () = &mut sleep, if deadline.is_some() => {
+                () = &mut sleep, if wake.is_some() => {
                     // fired: force a re-arm on the next turn even if the deadline stays the same
                     armed = None;
-                    self.core.handle_timeout(now());
+                    let (core_due, reap_due) = reap.fired(deadline, tokio::time::Instant::now());
+                    if reap_due {
+                        self.reap_idle();
+                    }
+                    if core_due {
+                        self.core.handle_timeout(now());
+                    }
                 }
             }
             self.drain().await;
@@ -974,5 +1042,114 @@ mod client_port_tests {
         let other =
             Bytes::from_static(b"BYE sip:x SIP/2.0\r\nv: SIP/2.0/TCP 10.0.0.7:5060\r\n\r\n");
         assert!(client_via(&other, "10.0.0.1:5060", "10.0.0.1:5066").is_none());
+    }
+}
+
+#[cfg(test)]
+mod reap_tests {
+    use super::Reap;
+    use std::time::Duration;
+    use tokio::time::Instant;
+
+    proptest::proptest! {
+        /// The loop's one timer, armed at `Reap::wake`, fires where the two timers it replaces
+        /// fired: the core's timer exactly at each deadline the core asks for, the reaping
+        /// interval every `period` from the start (an `Interval`'s ticks, kept on time; its
+        /// first, immediate tick reaped nothing).
+        #[test]
+        fn one_timer_fires_at_the_core_deadlines_and_every_period(
+            period_ms in 10u64..5000,
+            deadlines in proptest::collection::vec(proptest::option::of(0u64..12_000), 0..24),
+        ) {
+            let period = Duration::from_millis(period_ms);
+            let t0 = Instant::now();
+            let mut now = t0;
+            let mut reap = Reap::new(Some(period), t0);
+            let mut reaps = Vec::new();
+            for off in deadlines {
+                // the core's next deadline, asked at `now` (unchanged until it is handled)
+                let deadline = off.map(|o| now + Duration::from_millis(o));
+                loop {
+                    let wake = reap.wake(deadline).expect("a reaping is always due");
+                    proptest::prop_assert!(wake >= now);
+                    now = wake;
+                    let (core_due, reap_due) = reap.fired(deadline, now);
+                    proptest::prop_assert!(core_due || reap_due);
+                    if reap_due {
+                        reaps.push(now);
+                    }
+                    if core_due {
+                        proptest::prop_assert_eq!(Some(now), deadline);
+                        break;
+                    }
+                    if deadline.is_none() {
+                        break;
+                    }
+                }
+            }
+            // the interval's ticks up to the last instant reached
+            let mut want = Vec::new();
+            let mut k = 1u32;
+            while t0 + period * k <= now {
+                want.push(t0 + period * k);
+                k += 1;
+            }
+            proptest::prop_assert_eq!(reaps, want);
+        }
+    }
+
+    #[test]
+    fn without_an_idle_timeout_the_timer_is_the_cores() {
+        let t0 = Instant::now();
+        let mut reap = Reap::new(None, t0);
+        assert_eq!(reap.wake(None), None);
+        let d = t0 + Duration::from_millis(500);
+        assert_eq!(reap.wake(Some(d)), Some(d));
+        assert_eq!(reap.fired(Some(d), d), (true, false));
+        assert_eq!(reap.wake(None), None);
+    }
+}
+
+#[cfg(test)]
+mod recv_tests {
+    use super::{accept, recv_udp};
+    use std::sync::Arc;
+    use tokio::net::{TcpListener, UdpSocket};
+
+    /// The driver's `recv_udp` (through `poll_recv_from`) gives what `recv_from` gives: each
+    /// datagram whole, in order, with its source, an empty one and one cut to the buffer too;
+    /// `accept` (through `poll_accept`) gives the connecting peer.
+    #[tokio::test]
+    async fn poll_receives_are_the_async_ones() {
+        let a = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let b = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let to_a = a.local_addr().unwrap();
+        let to_b = b.local_addr().unwrap();
+        let sent: Vec<Vec<u8>> = vec![
+            b"REGISTER sip:x SIP/2.0\r\n\r\n".to_vec(),
+            Vec::new(),
+            vec![7u8; 3000],
+            b"\r\n\r\n".to_vec(),
+        ];
+        let sender = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let from = sender.local_addr().unwrap();
+        for d in &sent {
+            sender.send_to(d, to_a).await.unwrap();
+            sender.send_to(d, to_b).await.unwrap();
+        }
+        let (mut x, mut y) = (vec![0u8; 2048], vec![0u8; 2048]);
+        for _ in &sent {
+            let (n, f) = recv_udp(&Some(a.clone()), &mut x).await.unwrap();
+            let (m, g) = b.recv_from(&mut y).await.unwrap();
+            assert_eq!((n, f), (m, g));
+            assert_eq!(f, from);
+            assert_eq!(x[..n], y[..m]);
+        }
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let at = l.local_addr().unwrap();
+        let c = tokio::net::TcpStream::connect(at).await.unwrap();
+        let l = Some(l);
+        let (_, peer) = accept(&l).await.unwrap();
+        assert_eq!(peer, c.local_addr().unwrap());
     }
 }

@@ -5,6 +5,7 @@ use super::driver::{self, Command, Core, Sockets};
 use super::resolve::{locate, Dns, StaticDns, Target};
 use super::NetError;
 use bytes::Bytes;
+use ims_sip::headers::ViaHead;
 use ims_sip::{Method, OwnedMessage, ParserConfig};
 use ims_txn::dialog::{Dialog, DialogId};
 use ims_txn::ua::{Answer, InviteParams, UaConfig, UaEvent, UaOutput, UserAgent};
@@ -242,6 +243,7 @@ impl Endpoint {
             waiters: HashMap::new(),
             events: ev_tx,
             stopped: false,
+            via_heads: Vec::new(),
         };
         let (tx, stats) = driver::spawn(core, sockets, &cfg);
         Ok((
@@ -468,6 +470,8 @@ pub(crate) struct UaCore {
     waiters: HashMap<TxnId, Waiter>,
     events: mpsc::UnboundedSender<UaEvent>,
     stopped: bool,
+    /// The front of our Via per transport, parsed once (see [`UaCore::via_head`]).
+    via_heads: Vec<(Transport, ViaHead)>,
 }
 
 impl Core for UaCore {
@@ -504,6 +508,29 @@ impl Core for UaCore {
 }
 
 impl UaCore {
+    /// `SIP/2.0/<transport> <sent-by>` of our Via ([`UserAgent::new_via`]'s front), kept per
+    /// transport while the UA's sent-by for it stays the same; `None` when it is not a plain
+    /// Via front (the whole Via is then written and parsed as before).
+    fn via_head(&mut self, transport: Transport) -> Option<ViaHead> {
+        let sent_by = self.ua.sent_by(transport);
+        let t = transport.as_str();
+        let same = |h: &ViaHead| {
+            let s = h.as_str();
+            s.len() == "SIP/2.0/ ".len() + t.len() + sent_by.len() && s.ends_with(sent_by)
+        };
+        if let Some((_, h)) = self
+            .via_heads
+            .iter()
+            .find(|(x, h)| *x == transport && same(h))
+        {
+            return Some(h.clone());
+        }
+        let h = ViaHead::new(t, sent_by)?;
+        self.via_heads.retain(|(x, _)| *x != transport);
+        self.via_heads.push((transport, h.clone()));
+        Some(h)
+    }
+
     fn waiter(&mut self, txn: TxnId) -> ClientTransaction {
         let (tx, rx) = mpsc::unbounded_channel();
         self.waiters.insert(txn, tx);
@@ -516,11 +543,23 @@ impl UaCore {
         msg: OwnedMessage,
         remote: Remote,
     ) -> Result<ClientTransaction, NetError> {
-        let via = self.ua.new_via(remote.transport);
-        // the message a `push_via` edit gives, indexed without rendering when that is certain
-        let msg = match msg.with_line_above("Via", &via) {
-            Some(m) => m,
+        // the message a `push_via` edit gives, indexed without rendering when that is certain;
+        // the Via's front parsed once per transport, only the new branch read
+        let fast = match self.via_head(remote.transport) {
+            Some(head) => {
+                let mut via = String::with_capacity(head.as_str().len() + 48);
+                via.push_str(head.as_str());
+                self.ua.push_via_params(&mut via);
+                msg.with_via_above(&head, &via).ok_or(via)
+            }
             None => {
+                let via = self.ua.new_via(remote.transport);
+                msg.with_line_above("Via", &via).ok_or(via)
+            }
+        };
+        let msg = match fast {
+            Ok(m) => m,
+            Err(via) => {
                 let m = msg.as_message();
                 let mut e = m.edit();
                 e.push_via(via);

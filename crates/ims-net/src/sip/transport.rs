@@ -78,19 +78,7 @@ pub(crate) fn fix_via(
 fn via_fix_of(msg: &OwnedMessage, source: SocketAddr) -> Option<(Option<IpAddr>, Option<u16>)> {
     let m = msg.as_message();
     let via = m.top_via().ok()??;
-    // the first `rport` and `received` parameters (`Via::rport`, `Via::received`), found in one
-    // walk over the parameters
-    let (mut rport, mut received) = (None, None);
-    for p in via.params().iter() {
-        if rport.is_none() && p.name.eq_ignore_ascii_case("rport") {
-            rport = Some(p.value);
-        } else if received.is_none() && p.name.eq_ignore_ascii_case("received") {
-            received = Some(p.value);
-        }
-        if rport.is_some() && received.is_some() {
-            break;
-        }
-    }
+    let (rport, received) = rport_and_received(via.params());
     // `Via::rport() == Some(None)`: present, without a value that reads as a port
     let want_rport = rport.is_some_and(|v| v.and_then(|p| p.parse::<u16>().ok()).is_none());
     let add_received = via.host().ip() != Some(source.ip()) && received.flatten().is_none();
@@ -101,6 +89,64 @@ fn via_fix_of(msg: &OwnedMessage, source: SocketAddr) -> Option<(Option<IpAddr>,
         add_received.then_some(source.ip()),
         want_rport.then_some(source.port()),
     ))
+}
+
+/// The first `rport` and `received` parameters of a Via's `params` (`Via::rport`,
+/// `Via::received`: `Some(value)` when present), found in one walk over them. Parameters
+/// written without blanks or quotes (ours and most UAs') are split at `;` and `=` directly;
+/// others go through [`ims_sip::ParamIter`].
+fn rport_and_received(params: ims_sip::Params<'_>) -> (Option<Option<&str>>, Option<Option<&str>>) {
+    let text = params.as_str();
+    let b = text.as_bytes();
+    if b.first() != Some(&b';')
+        || b.iter()
+            .any(|&c| matches!(c, b' ' | b'\t' | b'"' | b'\r' | b'\n'))
+    {
+        return rport_and_received_general(params);
+    }
+    let (mut rport, mut received) = (None, None);
+    // each `;name[=value]`, found a byte at a time (no `str::split` pattern machinery: this
+    // runs for every request received)
+    let mut i = 1;
+    while i <= b.len() {
+        let end = b[i..]
+            .iter()
+            .position(|&c| c == b';')
+            .map_or(b.len(), |p| i + p);
+        let part = &b[i..end];
+        let (name, value) = match part.iter().position(|&c| c == b'=') {
+            Some(e) => (&part[..e], Some(&text[i + e + 1..end])),
+            None => (part, None),
+        };
+        if rport.is_none() && name.eq_ignore_ascii_case(b"rport") {
+            rport = Some(value);
+        } else if received.is_none() && name.eq_ignore_ascii_case(b"received") {
+            received = Some(value);
+        }
+        if rport.is_some() && received.is_some() {
+            break;
+        }
+        i = end + 1;
+    }
+    (rport, received)
+}
+
+/// [`rport_and_received`] through [`ims_sip::ParamIter`] (any parameters).
+fn rport_and_received_general(
+    params: ims_sip::Params<'_>,
+) -> (Option<Option<&str>>, Option<Option<&str>>) {
+    let (mut rport, mut received) = (None, None);
+    for p in params.iter() {
+        if rport.is_none() && p.name.eq_ignore_ascii_case("rport") {
+            rport = Some(p.value);
+        } else if received.is_none() && p.name.eq_ignore_ascii_case("received") {
+            received = Some(p.value);
+        }
+        if rport.is_some() && received.is_some() {
+            break;
+        }
+    }
+    (rport, received)
 }
 
 /// The fix of [`fix_via`] spliced into the top Via value as written, the new message's index
@@ -758,6 +804,31 @@ fn answer_bad(
 
 #[cfg(test)]
 mod tests {
+
+    proptest::proptest! {
+        /// The split of plain Via parameters finds the `rport` and `received` that the walk
+        /// with `ParamIter` finds, for every parameter text a Via parse accepts.
+        #[test]
+        fn rport_and_received_are_found_as_by_the_param_iterator(
+            params in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    ";rport", ";RPORT", ";rport=5060", ";rport=", ";received=192.0.2.1",
+                    ";Received=10.0.0.1", ";received", ";branch=z9hG4bK-1", ";x=\"a;b\"",
+                    "; rport", ";rport = 7", ";ttl=3", ";a=b=c", ";=", ";;", ";received=[::1]",
+                ]),
+                0..6,
+            ),
+        ) {
+            let value = format!("SIP/2.0/UDP 192.0.2.9:5060{}", params.concat());
+            if let Ok(v) = <ims_sip::headers::Via<'_> as ims_sip::headers::TypedHeader<'_>>::parse(&value) {
+                proptest::prop_assert_eq!(
+                    super::rport_and_received(v.params()),
+                    super::rport_and_received_general(v.params()),
+                    "{}", value
+                );
+            }
+        }
+    }
     use super::*;
 
     fn req(via: &str) -> OwnedMessage {

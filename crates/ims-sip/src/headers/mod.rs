@@ -34,7 +34,7 @@ pub use self::name_addr::{
     ServiceRoute, To,
 };
 pub(crate) use self::via::ViaSpans;
-pub use self::via::{Via, MAGIC_COOKIE};
+pub use self::via::{Via, ViaHead, MAGIC_COOKIE};
 
 /// A header value type with a known name.
 pub trait TypedHeader<'a>: Sized {

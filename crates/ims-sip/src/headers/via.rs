@@ -81,7 +81,6 @@ fn parse_whole(s: &str) -> Result<Via<'_>, ParseError> {
 /// the general parse does: each part is the same maximal run of the same characters, read by
 /// the same functions (`parse_host_prefix`, `parse_port`, `via_param_ok`), at the same offsets.
 fn plain_via(s: &str) -> Option<Via<'_>> {
-    use crate::params::GEN_VALUE;
     use crate::scan::{is_lws, TOKEN};
     let b = s.as_bytes();
     let token_end = |from: usize| {
@@ -116,38 +115,7 @@ fn plain_via(s: &str) -> Option<Via<'_>> {
         i = c.pos;
     }
     let params_start = i;
-    let mut branch = None;
-    while i < b.len() {
-        if b[i] != b';' {
-            return None;
-        }
-        let name_end = token_end(i + 1);
-        if name_end == i + 1 {
-            return None;
-        }
-        let name = &s[i + 1..name_end];
-        i = name_end;
-        let mut value = None;
-        if b.get(i) == Some(&b'=') {
-            let start = i + 1;
-            let mut end = start;
-            while end < b.len() && GEN_VALUE[b[end] as usize] {
-                end += 1;
-            }
-            // a quoted value, a blank or nothing after `=`: the general parse decides
-            if end == start {
-                return None;
-            }
-            value = Some(&s[start..end]);
-            i = end;
-        }
-        if !via_param_ok(name, value) {
-            return None;
-        }
-        if branch.is_none() && is_branch(name) {
-            branch = value;
-        }
-    }
+    let branch = plain_params(s, i)?;
     Some(Via {
         protocol_name: &s[..e1],
         protocol_version: &s[e1 + 1..e2],
@@ -161,6 +129,126 @@ fn plain_via(s: &str) -> Option<Via<'_>> {
         }),
         branch,
     })
+}
+
+/// The `;name[=value]` parameters of `s` from `i` to its end as [`plain_via`] reads them: the
+/// value of the first `branch` parameter, `None` (the general parse decides) for anything else
+/// than plain parameters that are valid via-params.
+fn plain_params(s: &str, mut i: usize) -> Option<Option<&str>> {
+    use crate::params::GEN_VALUE;
+    use crate::scan::TOKEN;
+    let b = s.as_bytes();
+    let token_end = |from: usize| {
+        let mut i = from;
+        while i < b.len() && TOKEN[b[i] as usize] {
+            i += 1;
+        }
+        i
+    };
+    let mut branch = None;
+    while i < b.len() {
+        if b[i] != b';' {
+            return None;
+        }
+        let name_end = token_end(i + 1);
+        if name_end == i + 1 {
+            return None;
+        }
+        let name = &s[i + 1..name_end];
+        i = name_end;
+        let mut value = None;
+        // the value is a token (all its bytes token characters, noted on the way)
+        let mut token = false;
+        if b.get(i) == Some(&b'=') {
+            let start = i + 1;
+            let mut end = start;
+            let mut all = true;
+            while end < b.len() && GEN_VALUE[b[end] as usize] {
+                all &= TOKEN[b[end] as usize];
+                end += 1;
+            }
+            // a quoted value, a blank or nothing after `=`: the general parse decides
+            if end == start {
+                return None;
+            }
+            value = Some(&s[start..end]);
+            token = all;
+            i = end;
+        }
+        if !via_param_ok_with(name, value, || token) {
+            return None;
+        }
+        if branch.is_none() && is_branch(name) {
+            branch = value;
+        }
+    }
+    Some(branch)
+}
+
+/// The front of the Via value an element writes on every request it sends —
+/// `SIP/2.0/<transport> <sent-by>` (RFC 3261 §18.2.1, §8.1.1.7) — parsed once.
+/// [`crate::Edit::push_via_after`] and [`crate::OwnedMessage::with_via_above`] take a Via value
+/// written as this front then a request's parameters (`;branch=…`), and the message they give
+/// keeps its top Via with only those parameters read: the front is not parsed again for each
+/// request.
+///
+/// ```
+/// use ims_sip::headers::ViaHead;
+/// let head = ViaHead::new("UDP", "127.0.0.1:5060").unwrap();
+/// assert_eq!(head.as_str(), "SIP/2.0/UDP 127.0.0.1:5060");
+/// assert!(ViaHead::new("UDP", "bad host").is_none());
+/// ```
+#[derive(Debug, Clone)]
+pub struct ViaHead(std::sync::Arc<HeadInner>);
+
+#[derive(Debug)]
+struct HeadInner {
+    text: String,
+    /// The parse of `text` (no parameters), as offsets into it.
+    spans: ViaSpans,
+}
+
+impl ViaHead {
+    /// `SIP/2.0/<transport> <sent_by>`; `None` unless it is the front of a Via read in one
+    /// pass, without parameters (a token transport, a host and an optional port).
+    pub fn new(transport: &str, sent_by: &str) -> Option<ViaHead> {
+        let mut text = String::with_capacity(9 + transport.len() + sent_by.len());
+        text.push_str("SIP/2.0/");
+        text.push_str(transport);
+        text.push(' ');
+        text.push_str(sent_by);
+        let v = plain_via(&text)?;
+        if !v.params.as_str().is_empty() || v.branch.is_some() {
+            return None;
+        }
+        let spans = v.spans_in(&text)?;
+        Some(ViaHead(std::sync::Arc::new(HeadInner { text, spans })))
+    }
+
+    /// The text written: `SIP/2.0/<transport> <sent-by>`.
+    pub fn as_str(&self) -> &str {
+        &self.0.text
+    }
+
+    /// [`Via::parse`] of a Via `value` that starts with this front, then has only plain
+    /// parameters, as offsets into `value`: the front's kept parts, the parameters read as
+    /// [`plain_via`] reads them. `None` when `value` is anything else (the caller parses).
+    pub(crate) fn spans_of(&self, value: &str) -> Option<ViaSpans> {
+        let text = self.0.text.as_str();
+        let rest = value.strip_prefix(text)?;
+        // what follows the sent-by must end it: parameters or nothing
+        if !(rest.is_empty() || rest.starts_with(';')) {
+            return None;
+        }
+        let branch = plain_params(value, text.len())?;
+        let front = self.0.spans.get(value)?;
+        Via {
+            params: Params::header_raw(rest),
+            branch,
+            ..front
+        }
+        .spans_in(value)
+    }
 }
 
 /// `sent-protocol LWS sent-by` at the cursor: protocol name, version, transport, host, port.
@@ -494,16 +582,23 @@ fn decimal_len(mut n: u32) -> usize {
 
 /// The value grammar of the via-params RFC 3261 §20.42 and RFC 3581 define.
 fn via_param_ok(n: &str, value: Option<&str>) -> bool {
+    via_param_ok_with(n, value, || {
+        value.is_some_and(|v| crate::scan::is_token(v.as_bytes()))
+    })
+}
+
+/// [`via_param_ok`] told whether `value` is a token (`crate::scan::is_token`; asked for a
+/// `branch` only), as a scan that read its bytes already knows.
+fn via_param_ok_with(n: &str, value: Option<&str>, token: impl FnOnce() -> bool) -> bool {
+    // at most `len` (≤ 5) digits: a `u32` holds them (no `str::parse` machinery)
     let digits = |v: &str, max: u32, len: usize| {
         !v.is_empty()
             && v.len() <= len
             && v.bytes().all(|b| b.is_ascii_digit())
-            && v.parse::<u32>().is_ok_and(|x| x <= max)
+            && v.bytes().fold(0u32, |x, b| x * 10 + u32::from(b - b'0')) <= max
     };
     match n.len() {
-        6 if n.eq_ignore_ascii_case("branch") => {
-            value.is_some_and(|v| crate::scan::is_token(v.as_bytes()))
-        }
+        6 if n.eq_ignore_ascii_case("branch") => value.is_some() && token(),
         8 if n.eq_ignore_ascii_case("received") => {
             value.is_some_and(|v| parse_received(v).is_some())
         }
@@ -745,6 +840,172 @@ mod tests {
         ] {
             assert!(Via::sent_by_of(bad).is_none(), "{bad}");
             assert!(Via::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod head_tests {
+    use super::{TypedHeader, Via, ViaHead};
+
+    /// The parse of `value` as [`Via::spans_in`] keeps it (what a written top Via keeps).
+    fn parsed(value: &str) -> Option<String> {
+        let v = <Via<'_> as TypedHeader<'_>>::parse(value).ok()?;
+        v.spans_in(value).map(|s| format!("{s:?}"))
+    }
+
+    const TRANSPORTS: &[&str] = &["UDP", "TCP", "TLS", "WS", "x-t", "U DP", "", "UDP/"];
+    const SENT_BY: &[&str] = &[
+        "127.0.0.1:5060",
+        "127.0.0.1",
+        "pcscf.ims.example.org:5060",
+        "pcscf.ims.example.org",
+        "[2001:db8::1]:5060",
+        "[2001:db8::1]",
+        "10.0.0.1:99999",
+        "10.0.0.1:",
+        "host;x",
+        "",
+        "a b",
+        "1.2.3.4.5",
+        "-bad.example.org",
+    ];
+    const PARAMS: &[&str] = &[
+        ";branch=z9hG4bK-0123456789abcdef-1",
+        ";rport",
+        ";received=192.0.2.1",
+        ";received=bad",
+        ";ttl=300",
+        ";ttl=3",
+        ";maddr=239.0.0.1",
+        ";BRANCH=z9hG4bKx",
+        ";branch=\"quoted\"",
+        ";branch=",
+        "; branch=a",
+        ";x",
+        ";",
+        "x",
+        ":5061",
+        "5",
+        ".org",
+        ",SIP/2.0/UDP h",
+        " ;branch=a",
+        "",
+    ];
+
+    proptest::proptest! {
+        /// A value written as a front then parameters is kept as the parse keeps it: where
+        /// `spans_of` answers it answers the parse's spans, and it answers for every value
+        /// the one-pass parse reads (so only the odd ones are left to the parse).
+        #[test]
+        fn a_head_and_params_read_as_the_parse_reads_them(
+            t in 0usize..8,
+            b in 0usize..13,
+            params in proptest::collection::vec(0usize..20, 0..4),
+        ) {
+            let Some(head) = ViaHead::new(TRANSPORTS[t], SENT_BY[b]) else {
+                // no head: the front alone is not a plain Via
+                let front = format!("SIP/2.0/{} {}", TRANSPORTS[t], SENT_BY[b]);
+                let plain = super::plain_via(&front);
+                proptest::prop_assert!(plain.is_none_or(|v| !v.params().as_str().is_empty()));
+                return Ok(());
+            };
+            let mut value = head.as_str().to_owned();
+            for p in params {
+                value.push_str(PARAMS[p]);
+            }
+            let fast = head.spans_of(&value).map(|s| format!("{s:?}"));
+            if fast.is_some() {
+                proptest::prop_assert_eq!(&fast, &parsed(&value), "{}", value);
+            }
+            let rest = &value[head.as_str().len()..];
+            let separate = rest.is_empty() || rest.starts_with(';');
+            if separate && super::plain_via(&value).is_some() && parsed(&value).is_some() {
+                proptest::prop_assert!(fast.is_some(), "{}", value);
+            }
+        }
+    }
+
+    #[test]
+    fn the_fronts_elements_write_are_heads() {
+        for (t, b) in [
+            ("UDP", "127.0.0.1:5060"),
+            ("TLS", "[2001:db8::1]:5061"),
+            ("TCP", "p.example.org"),
+        ] {
+            let h = ViaHead::new(t, b).expect(b);
+            assert_eq!(h.as_str(), format!("SIP/2.0/{t} {b}"));
+            let v = format!("{};branch=z9hG4bK-1;rport", h.as_str());
+            assert!(h.spans_of(&v).is_some());
+            assert_eq!(h.spans_of(&v).map(|s| format!("{s:?}")), parsed(&v));
+            // another front is not read as this one
+            assert!(h
+                .spans_of("SIP/2.0/UDP 192.0.2.9;branch=z9hG4bK-1")
+                .is_none());
+        }
+        assert!(ViaHead::new("UDP", "h;branch=z9hG4bK-1").is_none());
+    }
+}
+
+#[cfg(test)]
+mod param_tests {
+    use super::via_param_ok;
+
+    /// `via_param_ok` as it was (a `str::parse` for the digits, `is_token` for a branch): the
+    /// oracle of the test below.
+    fn old(n: &str, value: Option<&str>) -> bool {
+        let digits = |v: &str, max: u32, len: usize| {
+            !v.is_empty()
+                && v.len() <= len
+                && v.bytes().all(|b| b.is_ascii_digit())
+                && v.parse::<u32>().is_ok_and(|x| x <= max)
+        };
+        match n.len() {
+            6 if n.eq_ignore_ascii_case("branch") => {
+                value.is_some_and(|v| crate::scan::is_token(v.as_bytes()))
+            }
+            8 if n.eq_ignore_ascii_case("received") => {
+                value.is_some_and(|v| super::parse_received(v).is_some())
+            }
+            5 if n.eq_ignore_ascii_case("rport") => value.is_none_or(|v| digits(v, 65535, 5)),
+            3 if n.eq_ignore_ascii_case("ttl") => value.is_some_and(|v| digits(v, 255, 3)),
+            5 if n.eq_ignore_ascii_case("maddr") => {
+                value.is_some_and(|v| crate::uri::Host::parse(v).is_ok())
+            }
+            _ => true,
+        }
+    }
+
+    proptest::proptest! {
+        /// The checks with the value's token-ness told (as `plain_params` tells it) and the
+        /// digits folded are the old ones.
+        #[test]
+        fn via_params_are_checked_as_before(
+            n in proptest::sample::select(vec!["branch", "BRANCH", "rport", "ttl", "received", "maddr", "x", "branc"]),
+            v in proptest::option::of(proptest::string::string_regex("[0-9a-zA-Z.:;\\[\\]\\-\"%~ ]{0,8}").unwrap()),
+        ) {
+            let v = v.as_deref();
+            proptest::prop_assert_eq!(via_param_ok(n, v), old(n, v));
+            let token = v.is_some_and(|v| crate::scan::is_token(v.as_bytes()));
+            proptest::prop_assert_eq!(super::via_param_ok_with(n, v, || token), old(n, v));
+        }
+    }
+
+    #[test]
+    fn port_and_ttl_limits_are_kept() {
+        for (v, rport, ttl) in [
+            ("0", true, true),
+            ("255", true, true),
+            ("256", true, false),
+            ("65535", true, false),
+            ("65536", false, false),
+            ("99999", false, false),
+            ("000001", false, false),
+            ("", false, false),
+        ] {
+            assert_eq!(via_param_ok("rport", Some(v)), rport, "{v}");
+            assert_eq!(via_param_ok("ttl", Some(v)), ttl, "{v}");
+            assert_eq!(old("rport", Some(v)), rport, "{v}");
         }
     }
 }
