@@ -327,18 +327,7 @@ fn push_field(out: &mut String, text: &str) {
 
 /// Appends `n` in decimal (as `Display` writes it), without the formatting machinery.
 fn push_dec(out: &mut String, n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut v = n;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend(buf[i..].iter().map(|&c| char::from(c)));
+    ims_sip::push_decimal(out, n);
 }
 
 /// The length of the field `s` starts with and what follows its `:` (`None` unless `s` starts

@@ -286,20 +286,9 @@ impl RegInfo {
     }
 }
 
-/// Appends `n` in decimal (as `Display` writes it).
-fn push_dec(o: &mut String, n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut v = n;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    o.extend(buf[i..].iter().map(|&c| char::from(c)));
+/// Appends `n` in decimal (as `Display` writes it), without the formatting machinery.
+fn push_dec(out: &mut String, n: u64) {
+    ims_sip::push_decimal(out, n);
 }
 
 /// A direct scan of the reginfo documents [`RegInfo::to_xml`] writes: the declaration, then

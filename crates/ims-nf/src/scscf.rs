@@ -1285,20 +1285,9 @@ fn short_tag_of(parts: &[&str]) -> String {
         .collect()
 }
 
-/// Appends `n` in decimal (as `Display` writes it).
+/// Appends `n` in decimal (as `Display` writes it), without the formatting machinery.
 fn push_dec(out: &mut String, n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut v = n;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend(buf[i..].iter().map(|&c| char::from(c)));
+    ims_sip::push_decimal(out, n);
 }
 
 #[cfg(test)]

@@ -257,18 +257,7 @@ pub(crate) fn leaf_int(out: &mut String, name: &str, n: i64) {
     if n < 0 {
         out.push('-');
     }
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut v = n.unsigned_abs();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend(buf[i..].iter().map(|&c| char::from(c)));
+    ims_sip::push_decimal(out, n.unsigned_abs());
     out.push_str("</");
     out.push_str(name);
     out.push('>');
