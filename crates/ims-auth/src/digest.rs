@@ -1191,6 +1191,17 @@ impl fmt::Debug for DigestServer {
     }
 }
 
+/// The challenge carrying a kept nonce (`qop="auth"`, the algorithm named).
+fn kept_challenge<'r>(realm: &'r str, algorithm: Algorithm, kept: &KeptNonce) -> Challenge<'r> {
+    Challenge {
+        realm: Cow::Borrowed(realm),
+        nonce: Cow::Owned(kept.nonce.to_string()),
+        algorithm: Some(Cow::Borrowed(algorithm.as_str())),
+        qop: Some(Cow::Borrowed("auth")),
+        ..Challenge::default()
+    }
+}
+
 impl DigestServer {
     /// A server keyed with `secret` (at least 16 random octets recommended); nonces live 300 s.
     pub fn new(secret: &[u8]) -> DigestServer {
@@ -1294,16 +1305,7 @@ impl DigestServer {
             });
         }
         let kept = self.kept_nonce(algorithm, realm, salt, now);
-        Ok((
-            Challenge {
-                realm: Cow::Borrowed(realm),
-                nonce: Cow::Owned(kept.nonce.to_string()),
-                algorithm: Some(Cow::Borrowed(algorithm.as_str())),
-                qop: Some(Cow::Borrowed("auth")),
-                ..Challenge::default()
-            },
-            kept,
-        ))
+        Ok((kept_challenge(realm, algorithm, &kept), kept))
     }
 
     /// [`DigestServer::aka_challenge`], and the nonce to keep for
@@ -1322,16 +1324,7 @@ impl DigestServer {
         prefix[..16].copy_from_slice(&av.rand);
         prefix[16..].copy_from_slice(&av.autn);
         let kept = self.kept_nonce(algorithm, realm, &prefix, now);
-        Ok((
-            Challenge {
-                realm: Cow::Borrowed(realm),
-                nonce: Cow::Owned(kept.nonce.to_string()),
-                algorithm: Some(Cow::Borrowed(algorithm.as_str())),
-                qop: Some(Cow::Borrowed("auth")),
-                ..Challenge::default()
-            },
-            kept,
-        ))
+        Ok((kept_challenge(realm, algorithm, &kept), kept))
     }
 
     /// [`DigestServer::verify`] for credentials answering the challenge whose nonce the
