@@ -131,3 +131,45 @@ async fn co_located_endpoints_exchange_datagrams_in_memory_and_others_use_the_so
     assert!(gone.is_ok(), "the stopped UAS is still in the table");
     assert_eq!(links.addresses(), vec![uac.local_addr()]);
 }
+
+/// The live transactions of `ep` once they settle (the answering task may still be sending).
+async fn transactions(ep: &Endpoint, want: usize) -> usize {
+    let mut n = ep.transactions().await.expect("running");
+    for _ in 0..100 {
+        if n == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        n = ep.transactions().await.expect("running");
+    }
+    n
+}
+
+#[tokio::test]
+async fn transactions_with_a_co_located_endpoint_end_with_their_final_response() {
+    let links = LocalLinks::new();
+    let (uas, inc) = bind(Some(links.clone())).await;
+    let (uac, _uac_events) = bind(Some(links.clone())).await;
+    let (outsider, _outsider_events) = bind(None).await;
+    let mut seen = answer_all(uas.clone(), inc);
+    let to = Remote::udp(uas.local_addr());
+
+    // in memory: nothing is lost, so neither side keeps its transaction for retransmissions
+    // (Timer K at the client, J at the server are zero)
+    send_message(&uac, &to, "lossless", &mut seen).await;
+    assert_eq!(
+        transactions(&uac, 0).await,
+        0,
+        "the UAC keeps its client transaction"
+    );
+    assert_eq!(
+        transactions(&uas, 0).await,
+        0,
+        "the UAS keeps its server transaction"
+    );
+
+    // over the socket: the client waits Timer K (T4 = 5 s), the server Timer J (64·T1 = 32 s)
+    send_message(&outsider, &to, "socket", &mut seen).await;
+    assert_eq!(transactions(&outsider, 1).await, 1);
+    assert_eq!(transactions(&uas, 1).await, 1);
+}

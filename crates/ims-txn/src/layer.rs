@@ -12,6 +12,8 @@ use ims_sip::{Method, OwnedMessage, ResponseBuilder};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// A transaction handle, unique for the life of a [`TransactionLayer`].
@@ -173,6 +175,10 @@ pub enum Input {
     },
 }
 
+/// Which UDP peers the transport underneath reaches without loss (see
+/// [`TransactionLayer::set_lossless`]): asked once per transaction, with the peer's address.
+pub type LosslessPeers = Arc<dyn Fn(SocketAddr) -> bool + Send + Sync>;
+
 /// Every transaction of one element (RFC 3261 §17), sans-IO.
 ///
 /// Feed it with [`TransactionLayer::handle_input`] and [`TransactionLayer::handle_timeout`];
@@ -201,6 +207,8 @@ pub struct TransactionLayer {
     sent: VecDeque<OwnedMessage>,
     /// How many of them are kept (0: none).
     keep_sent: usize,
+    /// UDP peers reached without loss ([`TransactionLayer::set_lossless`]).
+    lossless: Option<LosslessPeers>,
 }
 
 impl fmt::Debug for TransactionLayer {
@@ -236,6 +244,24 @@ impl TransactionLayer {
             cfg,
             ..Default::default()
         }
+    }
+
+    /// Declares the UDP peers that the transport underneath reaches without loss, in order and
+    /// with every message it is given (typically co-located endpoints of the same process that
+    /// a driver hands messages to in memory: nothing is dropped on the way, and the peer's own
+    /// layer was told the same about this one). A transaction with such a peer runs as over a
+    /// reliable transport (RFC 3261 §17): no retransmissions (Timers A, E and G are not run,
+    /// the peer never needs them) and no wait for retransmissions to absorb (Timers D, I, J
+    /// and K are zero: the transaction and the response it kept are gone as soon as it
+    /// completes, instead of up to 32 s later), while the timeouts (B, F, H) and the RFC 6026
+    /// Accepted waits (L, M) stay. Decided when each transaction is created; `peers` is asked
+    /// with the peer's UDP address only (TCP, TLS and the rest are reliable already).
+    ///
+    /// Both ends of such a link must say it of each other: a peer that retransmits over a link
+    /// this layer calls lossless finds its retransmissions answered as new requests once the
+    /// transaction is gone.
+    pub fn set_lossless(&mut self, peers: LosslessPeers) {
+        self.lossless = Some(peers);
     }
 
     /// Keeps the last `n` messages sent with [`TransactionLayer::send_request`] and
@@ -439,7 +465,20 @@ impl TransactionLayer {
     fn insert(&mut self, key: TxnKey, kind: Kind, remote: Remote, msg: OwnedMessage) -> TxnId {
         self.next_id += 1;
         let id = TxnId(self.next_id);
-        let t = Transaction::new(id, key.clone(), kind, remote, msg, &self.cfg.timers);
+        let reliable = remote.transport.is_reliable()
+            || self
+                .lossless
+                .as_ref()
+                .is_some_and(|peers| peers(remote.addr));
+        let t = Transaction::new(
+            id,
+            key.clone(),
+            kind,
+            remote,
+            reliable,
+            msg,
+            &self.cfg.timers,
+        );
         self.by_key.insert(key, id);
         self.txns.insert(id, Box::new(t));
         id

@@ -67,6 +67,6 @@ pub mod ua;
 
 pub use error::TxnError;
 pub use key::{Remote, Side, Transport, TxnKey};
-pub use layer::{Config, Event, Input, Output, TransactionLayer, Transmit, TxnId};
+pub use layer::{Config, Event, Input, LosslessPeers, Output, TransactionLayer, Transmit, TxnId};
 pub use timer::{Timer, TimerConfig};
 pub use transaction::{Kind, State};

@@ -407,6 +407,13 @@ impl Proxy {
         self.layer.keep_sent(n);
     }
 
+    /// The UDP peers reached without loss (co-located endpoints the driver hands messages to in
+    /// memory): their transactions run with the reliable-transport timers, see
+    /// [`TransactionLayer::set_lossless`].
+    pub fn set_lossless(&mut self, peers: crate::LosslessPeers) {
+        self.layer.set_lossless(peers);
+    }
+
     /// Number of live response contexts.
     pub fn contexts(&self) -> usize {
         self.contexts.len()

@@ -55,6 +55,9 @@ pub(crate) struct Transaction {
     pub(crate) kind: Kind,
     pub(crate) state: State,
     pub(crate) remote: Remote,
+    /// Runs with the reliable-transport timers: a reliable transport, or a UDP peer the layer
+    /// was told is reached without loss ([`crate::TransactionLayer::set_lossless`]).
+    reliable: bool,
     /// The request (a 40-byte handle on shared bytes and index, held in place: no allocation of
     /// its own), let go once the transaction no longer needs it: on entering Completed,
     /// Confirmed or Accepted (the waits of Timers D, I, J, K, L, M only retransmit
@@ -79,6 +82,7 @@ impl Transaction {
         key: TxnKey,
         kind: Kind,
         remote: Remote,
+        reliable: bool,
         request: OwnedMessage,
         cfg: &TimerConfig,
     ) -> Self {
@@ -93,6 +97,7 @@ impl Transaction {
             kind,
             state,
             remote,
+            reliable,
             request: Some(request),
             last_response: None,
             ack: None,
@@ -104,7 +109,7 @@ impl Transaction {
     }
 
     fn reliable(&self) -> bool {
-        self.remote.transport.is_reliable()
+        self.reliable
     }
 
     fn arm(&mut self, cx: &mut Ctx<'_>, t: Timer, after: Duration) {

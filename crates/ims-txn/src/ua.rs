@@ -564,6 +564,13 @@ impl UserAgent {
         self.layer.keep_sent(n);
     }
 
+    /// The UDP peers reached without loss (co-located endpoints the driver hands messages to in
+    /// memory): their transactions run with the reliable-transport timers, see
+    /// [`TransactionLayer::set_lossless`].
+    pub fn set_lossless(&mut self, peers: crate::LosslessPeers) {
+        self.layer.set_lossless(peers);
+    }
+
     /// A dialog by id.
     pub fn dialog(&self, id: &DialogId) -> Option<&Dialog> {
         self.dialogs.get(id).map(|d| &d.dialog)

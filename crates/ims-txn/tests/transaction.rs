@@ -937,3 +937,105 @@ fn sent_messages_are_found_by_their_buffer() {
     layer.keep_sent(0);
     assert!(layer.sent_message(&rtx.bytes).is_none());
 }
+
+// ---------------------------------------------------------------- lossless UDP peers
+
+/// A harness whose layer was told that `peer(UDP)` (192.0.2.10:5060) is reached without loss.
+fn lossless_harness() -> Harness {
+    let mut h = Harness::new();
+    let at = peer(UDP).addr;
+    h.layer
+        .set_lossless(std::sync::Arc::new(move |a: std::net::SocketAddr| a == at));
+    h
+}
+
+#[test]
+fn lossless_udp_client_sends_once_and_ends_on_its_final_response() {
+    let mut h = lossless_harness();
+    let req = request(Method::Register, "z9hG4bK-l1", UDP);
+    let txn = h.send(ms(0), req.clone(), UDP);
+    h.advance(ms(20_000));
+    // no Timer E: the peer gets the request once
+    assert_eq!(h.transmit_times(), [0]);
+    h.recv(ms(20_000), response(&req, 200), UDP);
+    // Timer K = 0: nothing kept once the response is in
+    assert_eq!(h.terminated_at(txn), Some(20_000));
+    assert!(h.layer.is_empty());
+}
+
+#[test]
+fn lossless_udp_client_still_times_out_with_timer_f() {
+    let mut h = lossless_harness();
+    let txn = h.send(ms(0), request(Method::Options, "z9hG4bK-l2", UDP), UDP);
+    h.advance(ms(40_000));
+    assert_eq!(h.transmit_times(), [0]);
+    assert!(h.events().iter().any(|(d, e)| *d == 32_000
+        && matches!(
+            e,
+            Event::Timeout {
+                timer: Timer::F,
+                ..
+            }
+        )));
+    assert_eq!(h.terminated_at(txn), Some(32_000));
+}
+
+#[test]
+fn lossless_udp_server_lets_go_of_its_response_at_once() {
+    let mut h = lossless_harness();
+    let req = request(Method::Register, "z9hG4bK-l3", UDP);
+    let txn = h.recv(ms(0), req.clone(), UDP).unwrap();
+    h.respond(ms(20), txn, response(&req, 200));
+    // Timer J = 0 instead of 64·T1
+    assert_eq!(h.terminated_at(txn), Some(20));
+    assert!(h.layer.is_empty());
+}
+
+#[test]
+fn lossless_udp_invite_server_sends_its_error_once_and_ends_on_the_ack() {
+    let mut h = lossless_harness();
+    let req = request(Method::Invite, "z9hG4bK-l4", UDP);
+    let txn = h.recv(ms(0), req.clone(), UDP).unwrap();
+    h.respond(ms(50), txn, response(&req, 486));
+    h.advance(ms(10_000));
+    // 100 Trying at 200 ms is not sent: the TU answered first; no Timer G
+    assert_eq!(h.transmit_times(), [50]);
+    let ack = RequestBuilder::new(Method::Ack, "sip:bob@biloxi.example.com")
+        .header(
+            "Via",
+            "SIP/2.0/UDP pc33.atlanta.example.com:5060;branch=z9hG4bK-l4",
+        )
+        .header("To", "Bob <sip:bob@biloxi.example.com>;tag=a6c85cf")
+        .header(
+            "From",
+            "Alice <sip:alice@atlanta.example.com>;tag=1928301774",
+        )
+        .header("Call-ID", "a84b4c76e66710@pc33.atlanta.example.com")
+        .header("CSeq", "314159 ACK")
+        .build()
+        .unwrap();
+    h.recv(ms(10_000), ack, UDP);
+    // Timer I = 0
+    assert_eq!(h.terminated_at(txn), Some(10_000));
+}
+
+#[test]
+fn udp_peers_not_named_lossless_keep_the_unreliable_timers() {
+    let mut h = Harness::new();
+    h.layer
+        .set_lossless(std::sync::Arc::new(|a: std::net::SocketAddr| {
+            a.port() == 5070
+        }));
+    let req = request(Method::Register, "z9hG4bK-l5", UDP);
+    let txn = h.recv(ms(0), req.clone(), UDP).unwrap();
+    h.respond(ms(20), txn, response(&req, 200));
+    h.advance(ms(40_000));
+    assert_eq!(h.terminated_at(txn), Some(32_020));
+    let req = request(Method::Options, "z9hG4bK-l6", UDP);
+    let c = h.send(ms(40_000), req.clone(), UDP);
+    h.advance(ms(41_000));
+    assert_eq!(h.transmit_times()[1..], [40_000, 40_500]);
+    h.recv(ms(41_000), response(&req, 200), UDP);
+    h.advance(ms(50_000));
+    assert_eq!(h.terminated_at(c), Some(46_000));
+}

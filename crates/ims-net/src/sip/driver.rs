@@ -48,6 +48,12 @@ pub(crate) trait Core: Send + 'static {
     /// The peers of live transactions (and dialogs): their connections are not closed for
     /// idleness.
     fn remotes_in_use(&self) -> HashSet<Remote>;
+    /// The UDP peers this endpoint hands its messages to in memory ([`super::LocalLinks`]):
+    /// nothing sent to them is lost, so their transactions need no retransmission nor a wait for
+    /// one ([`ims_txn::TransactionLayer::set_lossless`]). Nothing by default.
+    fn set_lossless(&mut self, peers: ims_txn::LosslessPeers) {
+        let _ = peers;
+    }
 }
 
 /// A command: runs inside the task with the core.
@@ -450,6 +456,16 @@ pub(crate) fn spawn<C: Core>(
         }
         _ => (None, None),
     };
+    let mut core = core;
+    if let Some((links, _)) = &local {
+        // what goes to a co-located endpoint is handed over in memory (`transmit`), except a
+        // request leaving from the client port, which takes that socket
+        let links = links.clone();
+        let client = sockets.client.as_ref().map(|(c, _)| c.clone());
+        core.set_lossless(Arc::new(move |peer| {
+            links.has(peer) && !client.as_ref().is_some_and(|c| c.serves(peer))
+        }));
+    }
     let d = Driver {
         local,
         _local_entry: local_entry,

@@ -444,6 +444,13 @@ impl Endpoint {
             .await
     }
 
+    /// The number of live transactions (RFC 3261 §17), those waiting in Completed for
+    /// retransmissions included (up to 32 s over UDP; none over a reliable transport or to a
+    /// co-located endpoint of [`EndpointConfig::local`]). `None` once the endpoint stopped.
+    pub async fn transactions(&self) -> Option<usize> {
+        self.call(|c, _| Ok(c.ua.layer().len())).await.ok()
+    }
+
     /// A snapshot of a dialog.
     pub async fn dialog(&self, id: &DialogId) -> Option<Dialog> {
         let id = id.clone();
@@ -496,6 +503,9 @@ impl Core for UaCore {
     }
     fn remotes_in_use(&self) -> std::collections::HashSet<Remote> {
         self.ua.remotes_in_use().collect()
+    }
+    fn set_lossless(&mut self, peers: ims_txn::LosslessPeers) {
+        self.ua.set_lossless(peers);
     }
     fn poll_transmit(&mut self) -> Option<Transmit> {
         loop {

@@ -567,6 +567,9 @@ impl Core for ProxyCore {
     fn remotes_in_use(&self) -> std::collections::HashSet<Remote> {
         self.proxy.layer().remotes().collect()
     }
+    fn set_lossless(&mut self, peers: ims_txn::LosslessPeers) {
+        self.proxy.set_lossless(peers);
+    }
     fn poll_transmit(&mut self) -> Option<Transmit> {
         if let Some(t) = self.stateless.as_mut().and_then(|s| s.out.pop_front()) {
             return Some(t);
