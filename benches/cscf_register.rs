@@ -185,7 +185,7 @@ impl Core {
         }
         let salt = self.salt();
         let o = block_on(self.scscf.register(&m, NOW, salt));
-        (o.status, o.response)
+        (o.status, o.response.bytes().to_vec())
     }
 
     /// A full IMS-AKA registration of `id`: REGISTER → 401 → REGISTER with RES → 200.

@@ -83,7 +83,7 @@ async fn register_instance<S: BindingStore>(
         .register(&ims::sip::parse_datagram(&m).unwrap(), now, [salt; 16])
         .await;
     assert_eq!(o.status, 401);
-    let r = ims::sip::parse_datagram(&o.response).unwrap();
+    let r = ims::sip::parse_datagram(o.response.bytes()).unwrap();
     let ch = Challenge::parse(r.header_str("WWW-Authenticate").unwrap())
         .unwrap()
         .into_owned();
@@ -99,8 +99,13 @@ async fn register_instance<S: BindingStore>(
     let o = s
         .register(&ims::sip::parse_datagram(&m).unwrap(), now, [salt + 1; 16])
         .await;
-    assert_eq!(o.status, 200, "{}", String::from_utf8_lossy(&o.response));
-    let r = ims::sip::parse_datagram(&o.response).unwrap();
+    assert_eq!(
+        o.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(o.response.bytes())
+    );
+    let r = ims::sip::parse_datagram(o.response.bytes()).unwrap();
     let ours = r
         .headers_of(ims::sip::HeaderName::Contact)
         .map(|h| h.value().to_string())

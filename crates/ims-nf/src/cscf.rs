@@ -17,7 +17,6 @@ use crate::rx_media::{media_components_of, OfferFrom, SdpMedia};
 use crate::store::{BindingStore, RegistrationRecord};
 use crate::subscription::SessionCase;
 use ims_diameter::rx::MediaComponentDescription;
-use ims_sip::headers::Contact;
 use ims_sip::{HeaderName, Message, Method, Uri};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -108,7 +107,7 @@ pub(crate) fn uri_of(value: &str) -> String {
 
 /// The served user's identity for a request: P-Asserted-Identity, else From.
 fn asserted_identity(req: &Message<'_>) -> Option<String> {
-    if let Some(v) = req.header_str("P-Asserted-Identity") {
+    if let Some(v) = req.header(HeaderName::PAssertedIdentity) {
         return Some(uri_of(v.split(',').next().unwrap_or(v)));
     }
     req.from()
@@ -746,6 +745,34 @@ pub struct OwnRequest {
     pub next_hop: String,
 }
 
+/// A reg event SUBSCRIBE the P-CSCF sends itself (TS 24.229 §5.2.3; without Via: the sending
+/// endpoint adds it).
+///
+/// Two are equal when their next hops are and their requests have the same bytes.
+#[derive(Debug, Clone)]
+pub struct RegSubscribe {
+    /// The request, read as a message where it was written (nothing to parse before
+    /// sending). `Err` when the texts it is made of (the
+    /// IMPU, the UE's Service-Route, our URIs) make a request the parser refuses: it cannot be
+    /// sent (and the subscription is tried again as after no answer, 32 s later).
+    pub request: Result<ims_sip::OwnedMessage, ims_sip::ParseError>,
+    /// Where to send it (the URI the next hop is resolved from).
+    pub next_hop: String,
+}
+
+impl PartialEq for RegSubscribe {
+    fn eq(&self, other: &Self) -> bool {
+        self.next_hop == other.next_hop
+            && match (&self.request, &other.request) {
+                (Ok(a), Ok(b)) => a.bytes() == b.bytes(),
+                (Err(a), Err(b)) => a == b,
+                _ => false,
+            }
+    }
+}
+
+impl Eq for RegSubscribe {}
+
 /// The P-CSCF's release of a call (TS 24.229 §5.2.8.1.2): a BYE to the served UE and one
 /// toward the other party along the route set, each with a Reason header, then the Rx STR. A
 /// call still being set up is cancelled instead (§5.2.8.1.1): the proxy holding its INVITE
@@ -1036,7 +1063,7 @@ impl Pcscf {
             (asserted, reg.hop.service_route())
         };
         let mut headers = vec![("P-Asserted-Identity".into(), format!("<{asserted}>"))];
-        let icid = match req.header_str("P-Charging-Vector") {
+        let icid = match req.header(HeaderName::PChargingVector) {
             Some(v) => Self::icid_of(v).unwrap_or_default(),
             None => {
                 let v = self.charging_vector();
@@ -1060,7 +1087,7 @@ impl Pcscf {
     pub fn from_core(&self, req: &Message<'_>) -> Decision {
         if req.method() == Some(Method::Invite) && is_initial(req) {
             let icid = req
-                .header_str("P-Charging-Vector")
+                .header(HeaderName::PChargingVector)
                 .and_then(Self::icid_of)
                 .unwrap_or_default();
             self.remember_offer(req, OfferFrom::Remote, icid);
@@ -1556,7 +1583,16 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
         let mut ues = self.ues.lock().expect("P-CSCF lock is never poisoned");
         let mut registered = Vec::new();
         let mut hop = None;
-        for c in resp.contacts().flatten() {
+        // the contacts read once (each read parses them): the UEs, whether there is any, and
+        // the SAs' lifetimes below
+        let sec_call = self.sec_agree.as_ref().zip(resp.header(HeaderName::CallId));
+        let mut sa_contacts: Vec<(String, u64)> = Vec::new();
+        let mut any_contact = false;
+        for c in resp.contacts() {
+            any_contact = true;
+            let Ok(c) = c else {
+                continue;
+            };
             let (Some(uri), expires) = (c.uri(), c.expires().unwrap_or(0)) else {
                 continue;
             };
@@ -1568,11 +1604,14 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
                     .get_or_insert_with(|| ues.hops.get(&service_route, &path))
                     .clone();
                 let ue = Ue::new(&key, &associated, hop, now + u64::from(expires));
+                if sec_call.is_some() {
+                    sa_contacts.push((key.clone(), now + u64::from(expires)));
+                }
                 registered.push(key);
                 ues.by_key.replace(ue);
             }
         }
-        if resp.contacts().next().is_none() {
+        if !any_contact {
             // de-registration: the 200 lists no contact any more; forget the UE by its identity
             ues.by_key
                 .retain(|r| r.associated().all(|a| !associated.iter().any(|x| x == a)));
@@ -1584,18 +1623,10 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
             let room = Watches::MAX_NEW.saturating_sub(watches.new.len());
             watches.new.extend(registered.into_iter().take(room));
         }
-        if let (Some(sec), Some(call_id)) = (&self.sec_agree, resp.header(HeaderName::CallId)) {
-            // the SAs live as long as the UE's contact (TS 33.203 §7.4)
-            let contacts: Vec<(String, u64)> = resp
-                .contacts()
-                .flatten()
-                .filter_map(|c| {
-                    let e = u64::from(c.expires()?);
-                    Some((contact_key(c.uri()?.as_str()), now + e))
-                })
-                .filter(|(_, e)| *e > now)
-                .collect();
-            sec.on_registered(call_id, &contacts);
+        if let Some((sec, call_id)) = sec_call {
+            // the SAs live as long as the UE's contact (TS 33.203 §7.4): the contacts with a
+            // URI and a non-zero expires, as registered above
+            sec.on_registered(call_id, &sa_contacts);
         }
     }
 
@@ -1609,7 +1640,7 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
         now: u64,
         contact: &str,
         mut fresh: impl FnMut() -> String,
-    ) -> Vec<OwnRequest> {
+    ) -> Vec<RegSubscribe> {
         let ues = self.ues.lock().expect("P-CSCF lock is never poisoned");
         let mut watches = self.watches.lock().expect("P-CSCF lock is never poisoned");
         watches.new.clear();
@@ -1628,7 +1659,7 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
         now: u64,
         contact: &str,
         mut fresh: impl FnMut() -> String,
-    ) -> Vec<OwnRequest> {
+    ) -> Vec<RegSubscribe> {
         let ues = self.ues.lock().expect("P-CSCF lock is never poisoned");
         let mut watches = self.watches.lock().expect("P-CSCF lock is never poisoned");
         let mut new = std::mem::take(&mut watches.new);
@@ -1653,7 +1684,7 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
         now: u64,
         contact: &str,
         fresh: &mut impl FnMut() -> String,
-        out: &mut Vec<OwnRequest>,
+        out: &mut Vec<RegSubscribe>,
     ) {
         if ue.expires_at <= now {
             return;
@@ -1728,8 +1759,8 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
         r.push_str(">\r\nP-Asserted-Identity: <");
         r.push_str(me);
         r.push_str(">\r\nEvent: reg\r\nExpires: 600000\r\nContent-Length: 0\r\n\r\n");
-        out.push(OwnRequest {
-            request: r,
+        out.push(RegSubscribe {
+            request: crate::scscf::own_message(r),
             next_hop: routes
                 .first()
                 .map(|r| uri_of(r))
@@ -1752,7 +1783,7 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
         match resp.filter(|r| r.status().is_some_and(|s| (200..300).contains(&s))) {
             Some(r) => {
                 let granted = r
-                    .header_str("Expires")
+                    .header(HeaderName::Expires)
                     .and_then(|e| e.trim().parse::<u64>().ok())
                     .unwrap_or(600_000);
                 if granted == 0 {
@@ -1806,7 +1837,7 @@ CSeq: {cseq} BYE\r\nReason: {reason}\r\nContent-Length: 0\r\n\r\n",
         }
         w.version = Some(info.version);
         if req
-            .header_str("Subscription-State")
+            .header(HeaderName::SubscriptionState)
             .is_some_and(|s| s.trim().to_ascii_lowercase().starts_with("terminated"))
         {
             watches.remove(&impu);
@@ -1957,11 +1988,19 @@ fn is_deregistration(req: &Message<'_>) -> bool {
     let header_zero = req
         .header(HeaderName::Expires)
         .is_some_and(|v| v.trim() == "0");
-    let contacts: Vec<Contact<'_>> = req.contacts().flatten().collect();
-    !contacts.is_empty()
-        && contacts
-            .iter()
-            .all(|c| c.expires() == Some(0) || (c.expires().is_none() && header_zero))
+    // every contact read once, none collected (one list per REGISTER at each CSCF before)
+    let mut any = false;
+    for c in req.contacts().flatten() {
+        any = true;
+        let zero = match c.expires() {
+            Some(e) => e == 0,
+            None => header_zero,
+        };
+        if !zero {
+            return false;
+        }
+    }
+    any
 }
 
 /// A REGISTER the I-CSCF sent on to an S-CSCF, for selecting another one when that S-CSCF does
@@ -2544,6 +2583,42 @@ Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
     const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n";
     const ANSWER: &str = "v=0\r\no=- 2 1 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\nm=audio 50000 RTP/AVP 0\r\n";
 
+    /// The contact loop answers as the list it replaced did (the oracle: every contact
+    /// collected, then `expires == 0`, or no `expires` and `Expires: 0`).
+    #[test]
+    fn deregistration_is_read_as_from_the_list_of_contacts() {
+        let old = |req: &Message<'_>| {
+            let header_zero = req
+                .header(HeaderName::Expires)
+                .is_some_and(|v| v.trim() == "0");
+            let contacts: Vec<ims_sip::headers::Contact<'_>> = req.contacts().flatten().collect();
+            !contacts.is_empty()
+                && contacts
+                    .iter()
+                    .all(|c| c.expires() == Some(0) || (c.expires().is_none() && header_zero))
+        };
+        for contacts in [
+            "",
+            "Contact: *\r\n",
+            "Contact: <sip:a@x>\r\n",
+            "Contact: <sip:a@x>;expires=0\r\n",
+            "Contact: <sip:a@x>;expires=600\r\n",
+            "Contact: <sip:a@x>;expires=0, <sip:b@x>\r\n",
+            "Contact: <sip:a@x>;expires=0\r\nContact: <sip:b@x>;expires=0\r\n",
+            "Contact: <sip:a@x>;expires=0, <sip:b@x>;expires=1\r\n",
+            "Contact: <bad\r\n",
+            "Contact: <sip:a@x>;expires=x\r\n",
+        ] {
+            for expires in ["", "Expires: 0\r\n", "Expires: 600\r\n", "Expires:  0 \r\n"] {
+                let text = format!("REGISTER sip:ims.example.org SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\n\
+From: <sip:a@x>;tag=1\r\nTo: <sip:a@x>\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\n{contacts}{expires}Content-Length: 0\r\n\r\n");
+                if let Ok(req) = ims_sip::parse_datagram(text.as_bytes()) {
+                    assert_eq!(is_deregistration(&req), old(&req), "{text}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn pcscf_register_then_originating_call_with_rx() {
         let p = pcscf();
@@ -2965,11 +3040,11 @@ Call-ID: c1\r\nCSeq: 5 BYE\r\nContent-Length: 0\r\n\r\n";
     }
 
     /// The SUBSCRIBEs' Request-URIs.
-    fn subscribed(due: &[OwnRequest]) -> Vec<String> {
+    fn subscribed(due: &[RegSubscribe]) -> Vec<String> {
         let mut v: Vec<String> = due
             .iter()
             .map(|r| {
-                let m = ims_sip::parse_datagram(r.request.as_bytes()).unwrap();
+                let m = crate::test_util::checked(r.request.as_ref().unwrap());
                 m.request_uri_str().unwrap().to_string()
             })
             .collect();
@@ -3105,9 +3180,9 @@ Event: reg\r\nExpires: 600000\r\nContent-Length: 0\r\n\r\n",
                 w.cseq,
                 me = w.me.path,
             ));
-            assert_eq!(due[0].request, r);
+            assert_eq!(crate::test_util::checked_text(&due[0].request), r);
         }
-        let first = ims_sip::parse_datagram(due[0].request.as_bytes()).unwrap();
+        let first = crate::test_util::checked(due[0].request.as_ref().unwrap());
         let call_id = first.header(HeaderName::CallId).unwrap().to_string();
         assert_eq!(call_id, "id1");
         assert_eq!(first.from_tag(), Some("id2"));
@@ -3149,7 +3224,7 @@ Call-ID: {call_id}\r\nCSeq: 1 SUBSCRIBE\r\nExpires: 600\r\nContent-Length: 0\r\n
             || unreachable!(),
         );
         let due = p.reg_subscriptions_due(302, contact, &mut fresh);
-        let refresh = ims_sip::parse_datagram(due[0].request.as_bytes()).unwrap();
+        let refresh = crate::test_util::checked(due[0].request.as_ref().unwrap());
         assert_eq!(refresh.to().unwrap().unwrap().tag(), Some("s9"));
         assert_eq!(
             refresh.header_str("Route"),
@@ -3161,7 +3236,7 @@ Call-ID: {call_id}\r\nCSeq: 1 SUBSCRIBE\r\nExpires: 600\r\nContent-Length: 0\r\n
         p.on_reg_subscribe_response(&call_id, None, 334);
         assert!(p.reg_subscriptions_due(365, contact, &mut fresh).is_empty());
         let due = p.reg_subscriptions_due(366, contact, &mut fresh);
-        let again = ims_sip::parse_datagram(due[0].request.as_bytes()).unwrap();
+        let again = crate::test_util::checked(due[0].request.as_ref().unwrap());
         assert!(again.to().unwrap().unwrap().tag().is_none());
         assert_eq!(
             again.header_str("Route"),
@@ -3207,7 +3282,7 @@ Content-Type: application/reginfo+xml\r\nContent-Length: 0\r\n\r\n"
             367,
         );
         let due = p.reg_subscriptions_due(367 + 300, contact, &mut fresh);
-        let refresh = ims_sip::parse_datagram(due[0].request.as_bytes()).unwrap();
+        let refresh = crate::test_util::checked(due[0].request.as_ref().unwrap());
         assert_eq!(refresh.to().unwrap().unwrap().tag(), Some("s10"));
         assert_eq!(p.reg_subscriptions(), 1);
     }
@@ -3322,7 +3397,7 @@ Content-Type: application/reginfo+xml\r\nContent-Length: 0\r\n\r\n"
         assert_eq!(due.len(), 40);
         let call_of = |uri: &str| {
             due.iter()
-                .map(|r| ims_sip::parse_datagram(r.request.as_bytes()).unwrap())
+                .map(|r| crate::test_util::checked(r.request.as_ref().unwrap()))
                 .find(|m| m.request_uri_str() == Some(uri))
                 .map(|m| m.header(HeaderName::CallId).unwrap().to_string())
                 .unwrap()
@@ -3355,7 +3430,7 @@ Call-ID: {call_id}\r\nCSeq: 1 SUBSCRIBE\r\nExpires: {expires}\r\nContent-Length:
         // u17 is still registered: a new subscription, in a new dialog
         let again = due
             .iter()
-            .map(|r| ims_sip::parse_datagram(r.request.as_bytes()).unwrap())
+            .map(|r| crate::test_util::checked(r.request.as_ref().unwrap()))
             .find(|m| m.request_uri_str() == Some("sip:u17@ims.example.org"))
             .map(|m| m.header(HeaderName::CallId).unwrap().to_string())
             .unwrap();
@@ -3411,7 +3486,7 @@ Content-Type: application/reginfo+xml\r\nContent-Length: {}\r\n\r\n{body}",
         );
         let due = p.reg_subscriptions_due(1, "sip:pcscf@127.0.0.1:7000", &mut fresh);
         assert_eq!(due.len(), 1);
-        let sub = ims_sip::parse_datagram(due[0].request.as_bytes()).unwrap();
+        let sub = crate::test_util::checked(due[0].request.as_ref().unwrap());
         assert_eq!(sub.method(), Some(Method::Subscribe));
         assert_eq!(sub.request_uri_str(), Some("sip:alice@ims.example.org"));
         assert_eq!(due[0].next_hop, "sip:orig@127.0.0.1:6061;lr");
@@ -3450,7 +3525,7 @@ Call-ID: {call_id}\r\nCSeq: 1 SUBSCRIBE\r\nExpires: 600\r\nContent-Length: 0\r\n
             .is_empty());
         // the refresh at half the granted time, in the dialog
         let due = p.reg_subscriptions_due(302, "sip:pcscf@127.0.0.1:7000", &mut fresh);
-        let refresh = ims_sip::parse_datagram(due[0].request.as_bytes()).unwrap();
+        let refresh = crate::test_util::checked(due[0].request.as_ref().unwrap());
         assert_eq!(refresh.to().unwrap().unwrap().tag(), Some("s1"));
         assert_eq!(refresh.cseq().unwrap().unwrap().seq, 2);
         assert_eq!(refresh.header(HeaderName::CallId), Some(call_id.as_str()));

@@ -5,9 +5,10 @@
 use crate::keyed_hash::{KeyedMap, KeyedSet, KeyedState};
 use crate::registrar::Binding;
 use crate::scscf::RegEvent;
+use crate::scscf::{built_response, own_message};
 use crate::store::RegistrationRecord;
 use crate::xml::{escape, Element, XmlError, XmlLimits};
-use ims_sip::{HeaderName, Message};
+use ims_sip::{HeaderName, Message, OwnedMessage};
 
 /// `<reginfo>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,7 +150,7 @@ impl RegInfo {
     /// Parses a reginfo document.
     ///
     /// A document in the layout [`RegInfo::to_xml`] writes (what an S-CSCF of ours sends on
-    /// every registration) is read by a direct scan ([`fast::parse`]); any other document by
+    /// every registration) is read by a direct scan (`fast::parse`); any other document by
     /// the general XML reader. Both give the same value for any document the scan accepts.
     pub fn parse(doc: &[u8]) -> Result<RegInfo, XmlError> {
         if let Some(r) = fast::parse(doc, &XmlLimits::default()) {
@@ -675,15 +676,7 @@ fn after_fields(s: &str, n: usize) -> usize {
 /// the whole From value (two fields) when `tag` does not follow a `tag=` in it. A P-CSCF
 /// subscribes for each of its UEs with one Contact and one From URI, so they all share one.
 fn peer_text(target: &str, from: &str, tag: &str) -> String {
-    let cut = (!tag.is_empty())
-        .then(|| {
-            from.match_indices(tag).map(|(i, _)| i).find(|&i| {
-                from[..i]
-                    .get(i.saturating_sub(4)..)
-                    .is_some_and(|p| p.eq_ignore_ascii_case("tag="))
-            })
-        })
-        .flatten();
+    let cut = (!tag.is_empty()).then(|| tag_at(from, tag)).flatten();
     let mut t = String::with_capacity(target.len() + from.len() + 12);
     push_field(&mut t, target);
     match cut {
@@ -697,6 +690,38 @@ fn peer_text(target: &str, from: &str, tag: &str) -> String {
         }
     }
     t
+}
+
+/// Where `tag` (not empty) first stands right after a `tag=` (any case) in `from`: each `=`
+/// looked at (memchr) instead of each occurrence of the tag searched for. A tag holding a `=`
+/// (never a token) is searched for as [`tag_at_by_search`] does, whose non-overlapping
+/// occurrences could then differ.
+fn tag_at(from: &str, tag: &str) -> Option<usize> {
+    if tag.contains('=') {
+        return tag_at_by_search(from, tag);
+    }
+    let b = from.as_bytes();
+    let mut at = 0;
+    while let Some(p) = memchr::memchr(b'=', &b[at..]) {
+        let i = at + p + 1;
+        if i >= 4
+            && b[i - 4..i - 1].eq_ignore_ascii_case(b"tag")
+            && b[i..].starts_with(tag.as_bytes())
+        {
+            return Some(i);
+        }
+        at = i;
+    }
+    None
+}
+
+/// [`tag_at`] by searching for the tag's (non-overlapping) occurrences.
+fn tag_at_by_search(from: &str, tag: &str) -> Option<usize> {
+    from.match_indices(tag).map(|(i, _)| i).find(|&i| {
+        from[..i]
+            .get(i.saturating_sub(4)..)
+            .is_some_and(|p| p.eq_ignore_ascii_case("tag="))
+    })
 }
 
 /// The dialog key a subscription's `text` (or a dialog key) starts with.
@@ -805,33 +830,81 @@ impl RegSubscription {
 }
 
 /// A NOTIFY to send (without Via: the sending endpoint adds it), and where to send it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Two are equal when their fields are, the requests compared by their bytes.
+#[derive(Debug, Clone)]
 pub struct Notify {
     /// The URI to resolve the next hop from (the first route, else the remote target).
     pub next_hop: String,
-    /// The request.
-    pub request: Vec<u8>,
+    /// The request, read as a message where it was written (nothing to parse before
+    /// sending). `Err` when the dialog's texts (its route set,
+    /// remote target or tags, from the SUBSCRIBE) make a request the parser refuses: it cannot
+    /// be sent, and the subscription ends as for a failed NOTIFY ([`Notifier::remove`]).
+    pub request: Result<OwnedMessage, ims_sip::ParseError>,
     /// The subscription's Call-ID and subscriber tag (for [`Notifier::remove`] when the NOTIFY
     /// fails).
     pub dialog: (String, String),
 }
 
+impl PartialEq for Notify {
+    fn eq(&self, other: &Self) -> bool {
+        self.next_hop == other.next_hop
+            && self.dialog == other.dialog
+            && crate::scscf::same_built(&self.request, &other.request)
+    }
+}
+
+impl Eq for Notify {}
+
 /// What a SUBSCRIBE gets: the response, and (for a 2xx) the NOTIFY that follows at once.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Two are equal when their fields are, the responses compared by their bytes.
+#[derive(Debug, Clone)]
 pub struct SubscribeOutcome {
     /// The status of `response`.
     pub status: u16,
-    /// The response.
-    pub response: Vec<u8>,
+    /// The response, read as a message where it was written (nothing to parse before
+    /// sending). A response the parser would not read back (a
+    /// header text copied from the SUBSCRIBE that it refuses) is replaced by a 500 (and
+    /// `status` is 500, `notify` none).
+    pub response: OwnedMessage,
     /// The immediate NOTIFY (RFC 6665 §4.2.1.2) with the full state.
     pub notify: Option<Notify>,
 }
 
+impl PartialEq for SubscribeOutcome {
+    fn eq(&self, other: &Self) -> bool {
+        self.status == other.status
+            && self.notify == other.notify
+            && self.response.bytes() == other.response.bytes()
+    }
+}
+
+impl Eq for SubscribeOutcome {}
+
 fn uri_in(value: &str) -> String {
+    uri_part(value).to_string()
+}
+
+/// The URI in a name-addr (between `<` and `>`) or addr-spec value (before its parameters).
+fn uri_part(value: &str) -> &str {
     let v = value.trim();
     match (v.find('<'), v.find('>')) {
-        (Some(a), Some(b)) if a < b => v[a + 1..b].to_string(),
-        _ => v.split(';').next().unwrap_or(v).to_string(),
+        (Some(a), Some(b)) if a < b => &v[a + 1..b],
+        _ => v.split(';').next().unwrap_or(v),
+    }
+}
+
+/// True when the hosts are written the same but for letter case (`Host`'s text compared
+/// lowercased), without writing them.
+fn same_host(a: &ims_sip::Host<'_>, b: &ims_sip::Host<'_>) -> bool {
+    use ims_sip::Host;
+    match (a, b) {
+        (Host::Domain(x), Host::Domain(y)) | (Host::Ipv6(x), Host::Ipv6(y)) => {
+            x.eq_ignore_ascii_case(y)
+        }
+        (Host::Ipv4(x), Host::Ipv4(y)) => x == y,
+        _ => a.to_string().eq_ignore_ascii_case(&b.to_string()),
     }
 }
 
@@ -1190,43 +1263,45 @@ impl Notifier {
     /// True when `req` is a SUBSCRIBE for the reg event package.
     pub fn is_reg_subscribe(req: &Message<'_>) -> bool {
         req.method() == Some(ims_sip::Method::Subscribe)
-            && req
-                .header_str("Event")
-                .or_else(|| req.header_str("o"))
-                .is_some_and(|e| {
-                    e.split(';')
-                        .next()
-                        .is_some_and(|p| p.trim().eq_ignore_ascii_case("reg"))
-                })
+            && req.header(HeaderName::Event).is_some_and(|e| {
+                e.split(';')
+                    .next()
+                    .is_some_and(|p| p.trim().eq_ignore_ascii_case("reg"))
+            })
     }
 
     /// TS 24.229 §5.4.2.1.1: who may subscribe to the registration state of `record` — the user
     /// (the P-Asserted-Identity, else the From URI, is one of its implicit set) or a P-CSCF on the
     /// user's Path (same host and port as a Path entry of a binding).
     pub fn may_subscribe(req: &Message<'_>, record: &RegistrationRecord) -> bool {
-        let who = match req.header_str("P-Asserted-Identity") {
-            Some(p) => uri_in(p.split(',').next().unwrap_or(p)),
+        // borrowed texts and hosts compared in place (no copies; one per SUBSCRIBE and Path
+        // entry before)
+        let from;
+        let who = match req.header(HeaderName::PAssertedIdentity) {
+            Some(p) => uri_part(p.split(',').next().unwrap_or(p)),
             None => match req.from().ok().flatten() {
-                Some(f) => f.uri().as_str().to_string(),
+                Some(f) => {
+                    from = f.uri().as_str().to_string();
+                    from.as_str()
+                }
                 None => return false,
             },
         };
-        if record.implicit_set.contains(&who) {
+        if record.implicit_set.iter().any(|i| i == who) {
             return true;
         }
-        let host_port = |u: &str| -> Option<(String, Option<u16>)> {
-            let u = ims_sip::Uri::parse(u).ok()?;
-            let s = u.as_sip()?;
-            Some((s.host().to_string().to_ascii_lowercase(), s.port()))
-        };
-        let Some(me) = host_port(&who) else {
+        let Ok(me) = ims_sip::Uri::parse(who) else {
             return false;
         };
-        record
-            .bindings
-            .iter()
-            .flat_map(|b| b.path.iter())
-            .any(|p| host_port(&uri_in(p)).is_some_and(|h| h == me))
+        let Some(me) = me.as_sip() else {
+            return false;
+        };
+        record.bindings.iter().flat_map(|b| b.path.iter()).any(|p| {
+            ims_sip::Uri::parse(uri_part(p)).is_ok_and(|u| {
+                u.as_sip()
+                    .is_some_and(|u| u.port() == me.port() && same_host(&u.host(), &me.host()))
+            })
+        })
     }
 
     /// A SUBSCRIBE (initial, refresh, or with `Expires: 0` an unsubscribe) for the registration
@@ -1239,9 +1314,13 @@ impl Notifier {
         now: u64,
         tag: &str,
     ) -> SubscribeOutcome {
-        let fail = |status: u16| SubscribeOutcome {
+        let fail = |mut status: u16| SubscribeOutcome {
+            response: built_response(
+                ims_sip::ResponseBuilder::from_request(req, status),
+                req,
+                &mut status,
+            ),
             status,
-            response: ims_sip::ResponseBuilder::from_request(req, status).to_vec(),
             notify: None,
         };
         let (Some(from), Some(to), Some(call_id)) = (
@@ -1255,7 +1334,7 @@ impl Notifier {
             return fail(400);
         };
         let key = dialog_key(call_id.as_str(), remote_tag);
-        let expires = match req.header_str("Expires") {
+        let expires = match req.header(HeaderName::Expires) {
             Some(v) => match v.trim().parse::<u64>() {
                 Ok(n) => n.min(u64::from(MAX_SUBSCRIPTION)),
                 Err(_) => return fail(400),
@@ -1288,6 +1367,25 @@ impl Notifier {
         else {
             return fail(400);
         };
+        // the 200 first: a SUBSCRIBE whose 200 the parser would not read back gets a 500 and
+        // changes nothing
+        let mut status = 200;
+        let mut v = String::with_capacity(self.contact.len() + 2);
+        v.push('<');
+        v.push_str(&self.contact);
+        v.push('>');
+        let b = ims_sip::ResponseBuilder::from_request_with_tag(req, 200, Some(&local_tag))
+            .header("Contact", &v);
+        v.clear();
+        push_dec(&mut v, expires);
+        let response = built_response(b.header("Expires", &v), req, &mut status);
+        if status != 200 {
+            return SubscribeOutcome {
+                status,
+                response,
+                notify: None,
+            };
+        }
         let aor = req
             .request_uri_str()
             .map(|u| u.split(';').next().unwrap_or(u).to_string())
@@ -1313,7 +1411,7 @@ impl Notifier {
             _ => aor,
         };
         let notified = old.map(|s| s.notified.clone()).unwrap_or_default();
-        let remote = req.header_str("From").unwrap_or_default().trim();
+        let remote = req.header(HeaderName::From).unwrap_or_default().trim();
         let local_uri = to.uri().as_str();
         let local_uri = if local_uri != aor { local_uri } else { "" };
         let mut text = String::with_capacity(
@@ -1336,10 +1434,6 @@ impl Notifier {
         };
         // the new state replaces the dialog's old one (a refresh's)
         self.subs.remove(&key);
-        let response = ims_sip::ResponseBuilder::from_request_with_tag(req, 200, Some(&local_tag))
-            .header("Contact", format!("<{}>", self.contact))
-            .header("Expires", expires.to_string())
-            .to_vec();
         // the immediate NOTIFY: full state, or the final one for an unsubscribe (which is not
         // kept)
         let regs = record
@@ -1464,6 +1558,9 @@ impl Notifier {
         push_dec(&mut m, body.len() as u64);
         m.push_str("\r\n\r\n");
         m.push_str(&body);
+        // parsed where it is written (the parser indexes a short message faster than the
+        // builder's written-lines path, measured): handed on as a message
+        let request = own_message(m);
         let next_hop = first_route.map_or_else(|| target.to_string(), uri_in);
         let dialog = (call_id.to_string(), remote_tag.to_string());
         s.cseq += 1;
@@ -1471,7 +1568,7 @@ impl Notifier {
         (
             Notify {
                 next_hop,
-                request: m.into_bytes(),
+                request,
                 dialog,
             },
             s,
@@ -1485,7 +1582,6 @@ impl Notifier {
     /// (RFC 3680 §5): only the contacts that changed since the subscription's last NOTIFY.
     pub fn on_change(&mut self, event: &RegEvent, now: u64) -> Vec<Notify> {
         let record = event.record();
-        let regs = registrations(record, Some(event), now);
         let ends = event.is_deregistration();
         let reason = match event {
             RegEvent::Terminated { reason, .. } if !reason.reregister() => "rejected",
@@ -1500,6 +1596,12 @@ impl Notifier {
                 }
             }
         }
+        if keys.is_empty() {
+            // nobody to tell (a first registration: its subscriptions come after the 200); the
+            // state is not worked out for nobody
+            return Vec::new();
+        }
+        let regs = registrations(record, Some(event), now);
         let mut out = Vec::new();
         for k in keys {
             let s = self.subs.remove(&k).expect("key from the map");
@@ -1755,7 +1857,7 @@ mod tests {
             "t",
         );
         let request = o.notify.unwrap().request;
-        let m = ims_sip::parse_datagram(&request).unwrap();
+        let m = crate::test_util::checked(request.as_ref().unwrap());
         let fast = fast::parse(m.body(), &XmlLimits::default()).expect("the layout of to_xml");
         assert_eq!(Ok(fast.clone()), RegInfo::parse_tree(m.body()));
         assert_eq!(fast.registrations.len(), 2);
@@ -1955,13 +2057,168 @@ Contact: <sip:alice@10.0.0.1:5060>\r\nEvent: reg\r\nExpires: 600\r\nContent-Leng
     }
 
     fn notify_of(n: &Notify) -> (String, RegInfo) {
-        let text = String::from_utf8(n.request.clone()).unwrap();
+        let text = crate::test_util::checked_text(&n.request);
         let with_via = text.replacen("\r\n", "\r\nVia: SIP/2.0/UDP x;branch=z9hG4bK2\r\n", 1);
         let m = ims_sip::parse_datagram(with_via.as_bytes()).unwrap();
         (
             m.header_str("Subscription-State").unwrap().to_string(),
             RegInfo::parse(m.body()).unwrap(),
         )
+    }
+
+    /// The 200 and the NOTIFY are handed on as messages: each is exactly what the parse of its
+    /// bytes gives, also for a SUBSCRIBE with compact names, folded values and a
+    /// Record-Route list (which the builder does not index itself); the NOTIFY's text is the
+    /// layout written before (line for line).
+    #[test]
+    fn the_messages_handed_on_are_what_their_bytes_parse_to() {
+        let rec = record();
+        let plain = String::from_utf8(subscribe("")).unwrap();
+        let odd = plain
+            .replace("From: <sip:alice@ims.example.org>;tag=ue1", "f: <sip:alice@ims.example.org>\r\n ;tag=ue1")
+            .replace(
+                "Record-Route: <sip:pcscf.ims.example.org;lr>",
+                "Record-Route: <sip:a.example.org;lr>, <sip:b.example.org;lr>\r\nRecord-Route: <sip:c.example.org;lr>",
+            )
+            .replace("Call-ID: sub1", "i: sub1")
+            .replace("Contact: <sip:alice@10.0.0.1:5060>", "m:  <sip:alice@10.0.0.1:5060>\t");
+        for text in [plain, odd] {
+            let mut n = Notifier::new("sip:orig@scscf.ims.example.org");
+            let req = ims_sip::parse_datagram(text.as_bytes()).unwrap();
+            let o = n.subscribe(&req, Some(&rec), 1000, "t1");
+            assert_eq!(o.status, 200);
+            let resp = crate::test_util::checked(&o.response);
+            assert_eq!(resp.header_str("Expires"), Some("600"));
+            assert_eq!(
+                resp.header_str("Contact"),
+                Some("<sip:orig@scscf.ims.example.org>")
+            );
+            let first = o.notify.unwrap();
+            let notify = crate::test_util::checked_text(&first.request);
+            let routes = req
+                .list(HeaderName::RecordRoute)
+                .map(|(_, r)| format!("Route: {}\r\n", r.trim()))
+                .collect::<String>();
+            let from = req.header_str("From").unwrap();
+            let body =
+                RegInfo::parse(crate::test_util::checked(first.request.as_ref().unwrap()).body())
+                    .unwrap()
+                    .to_xml();
+            let want = format!(
+                "NOTIFY sip:alice@10.0.0.1:5060 SIP/2.0\r\n{routes}Max-Forwards: 70\r\n\
+From: <sip:alice@ims.example.org>;tag=t1\r\nTo: {from}\r\nCall-ID: sub1\r\nCSeq: 1 NOTIFY\r\n\
+Contact: <sip:orig@scscf.ims.example.org>\r\nEvent: reg\r\nSubscription-State: active;expires=600\r\n\
+Content-Type: application/reginfo+xml\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            assert_eq!(notify, want);
+            // a refresh and an unsubscribe too
+            let to = "To: <sip:alice@ims.example.org>;tag=t1";
+            for (cseq, expires) in [(2, 600), (3, 0)] {
+                let again = text
+                    .replace("To: <sip:alice@ims.example.org>", to)
+                    .replace("CSeq: 1 SUBSCRIBE", &format!("CSeq: {cseq} SUBSCRIBE"))
+                    .replace("Expires: 600", &format!("Expires: {expires}"));
+                let o = n.subscribe(
+                    &ims_sip::parse_datagram(again.as_bytes()).unwrap(),
+                    Some(&rec),
+                    1010,
+                    "x",
+                );
+                assert_eq!(o.status, 200);
+                crate::test_util::checked(&o.response);
+                crate::test_util::checked_text(&o.notify.unwrap().request);
+            }
+            // an error response as well
+            let o = n.subscribe(&req, None, 1000, "t2");
+            assert_eq!(o.status, 480);
+            crate::test_util::checked(&o.response);
+        }
+    }
+
+    proptest::proptest! {
+        /// The `=` scan finds the tag where the search for its occurrences found it, for any
+        /// texts (tags with `=`, `tag=` repeated, other case, non-ASCII).
+        #[test]
+        fn the_tag_is_found_where_the_search_found_it(
+            from in "([a-zA-Z<>;:@= ]|tag=|TaG=|é){0,24}",
+            tag in "([a-c=]|ta|g=|é){1,5}",
+        ) {
+            proptest::prop_assert_eq!(tag_at(&from, &tag), tag_at_by_search(&from, &tag));
+            let with = format!("{from};tag={tag}");
+            proptest::prop_assert_eq!(tag_at(&with, &tag), tag_at_by_search(&with, &tag));
+        }
+
+        /// `may_subscribe` answers as it did when it wrote both hosts lowercased and compared
+        /// the texts (the oracle below), for hosts of every kind, in any case, with and without
+        /// ports, and for texts that are no URI.
+        #[test]
+        fn may_subscribe_answers_as_with_the_written_hosts(
+            who in 0usize..12, paths in proptest::collection::vec(0usize..12, 0..3),
+            by_pai in proptest::bool::ANY,
+        ) {
+            const URIS: [&str; 12] = [
+                "<sip:pcscf.ims.example.org;lr>", "<sip:PCSCF.ims.Example.org:5060;lr>",
+                "<sip:pcscf.ims.example.org:5060>", "sip:10.0.0.1;lr", "<sip:10.0.0.1:5061;lr>",
+                "<sip:[fe80::1]:5061;lr>", "<sip:[FE80::1]:5061>", "<sip:[fe80::0:1]:5061>",
+                "<sip:alice@ims.example.org>", "<tel:+15550001>", "not a uri", "<sip:é.example>",
+            ];
+            let mut rec = record();
+            rec.implicit_set = vec!["sip:alice@ims.example.org".into()];
+            rec.bindings[0].path = paths.iter().map(|&i| URIS[i].to_string()).collect();
+            let text = String::from_utf8(subscribe("")).unwrap();
+            let text = if by_pai {
+                text.replace("Event: reg", &format!("P-Asserted-Identity: {}\r\nEvent: reg", URIS[who]))
+            } else {
+                text.replace("From: <sip:alice@ims.example.org>", &format!("From: {}", URIS[who]))
+            };
+            if let Ok(req) = ims_sip::parse_datagram(text.as_bytes()) {
+                let old = {
+                    let who = match req.header_str("P-Asserted-Identity") {
+                        Some(p) => Some(uri_in(p.split(',').next().unwrap_or(p))),
+                        None => req.from().ok().flatten().map(|f| f.uri().as_str().to_string()),
+                    };
+                    who.is_some_and(|who| {
+                        rec.implicit_set.contains(&who) || {
+                            let host_port = |u: &str| -> Option<(String, Option<u16>)> {
+                                let u = ims_sip::Uri::parse(u).ok()?;
+                                let s = u.as_sip()?;
+                                Some((s.host().to_string().to_ascii_lowercase(), s.port()))
+                            };
+                            host_port(&who).is_some_and(|me| {
+                                rec.bindings.iter().flat_map(|b| b.path.iter())
+                                    .any(|p| host_port(&uri_in(p)).is_some_and(|h| h == me))
+                            })
+                        }
+                    })
+                };
+                proptest::prop_assert_eq!(Notifier::may_subscribe(&req, &rec), old);
+            }
+        }
+    }
+
+    /// A response the parser would refuse is replaced by a 500 to the request (and the
+    /// status says so); one it reads is handed on as written.
+    #[test]
+    fn a_response_that_would_not_parse_becomes_a_500() {
+        let text = subscribe("");
+        let req = ims_sip::parse_datagram(&text).unwrap();
+        let mut status = 200;
+        let b = ims_sip::ResponseBuilder::from_request(&req, 200).header("X Bad", "v");
+        let m = built_response(b, &req, &mut status);
+        assert_eq!(status, 500);
+        let m = crate::test_util::checked(&m);
+        assert_eq!(m.status(), Some(500));
+        assert_eq!(m.header_str("Call-ID"), Some("sub1"));
+        assert!(m.header_str("X Bad").is_none());
+        let mut status = 200;
+        let b = ims_sip::ResponseBuilder::from_request(&req, 200).header("X-Good", "a\r\n b");
+        let m = built_response(b, &req, &mut status);
+        assert_eq!(status, 200);
+        assert_eq!(
+            crate::test_util::checked(&m).header_str("X-Good"),
+            Some("a\r\n b")
+        );
     }
 
     #[test]
@@ -1986,7 +2243,7 @@ Contact: <sip:alice@10.0.0.1:5060>\r\nEvent: reg\r\nExpires: 600\r\nContent-Leng
             );
             assert_eq!(o.status, 200);
             let request = o.notify.unwrap().request;
-            let notify = ims_sip::parse_datagram(&request).unwrap();
+            let notify = crate::test_util::checked(request.as_ref().unwrap());
             // the NOTIFY goes to the Contact, To: the From exactly as it came
             assert_eq!(notify.request_uri_str(), Some("sip:alice@10.0.0.1:5060"));
             assert_eq!(notify.header_str("To"), Some(from));
@@ -2120,7 +2377,7 @@ Record-Route: <sip:c.example.org;lr>\r\n",
         check(&n);
         let first = o.notify.unwrap();
         assert_eq!(first.next_hop, "sip:a.example.org;lr");
-        let text = String::from_utf8(first.request).unwrap();
+        let text = crate::test_util::checked_text(&first.request);
         assert!(text.contains(
             "Route: <sip:a.example.org;lr>\r\nRoute: <sip:b.example.org:5070;lr;x=1:2>\r\n\
 Route: <sip:c.example.org;lr>\r\nMax-Forwards"
@@ -2156,7 +2413,7 @@ Route: <sip:c.example.org;lr>\r\nMax-Forwards"
         let rec = record();
         let o = n.subscribe(&m, Some(&rec), 1000, "t1");
         assert_eq!(o.status, 200);
-        let resp = ims_sip::parse_datagram(&o.response).unwrap();
+        let resp = crate::test_util::checked(&o.response);
         assert!(resp.header_str("To").unwrap().ends_with(";tag=t1"));
         assert_eq!(resp.header_str("Expires"), Some("600"));
         assert_eq!(
@@ -2166,7 +2423,7 @@ Route: <sip:c.example.org;lr>\r\nMax-Forwards"
         let first = o.notify.unwrap();
         // along the route set to the subscriber's contact
         assert_eq!(first.next_hop, "sip:pcscf.ims.example.org;lr");
-        let text = String::from_utf8(first.request.clone()).unwrap();
+        let text = crate::test_util::checked_text(&first.request);
         assert!(text.starts_with(
             "NOTIFY sip:alice@10.0.0.1:5060 SIP/2.0\r\nRoute: <sip:pcscf.ims.example.org;lr>\r\n"
         ));
@@ -2243,7 +2500,7 @@ Route: <sip:c.example.org;lr>\r\nMax-Forwards"
             info.registrations[0].contacts[0].event,
             ContactEvent::Refreshed
         );
-        assert!(String::from_utf8_lossy(&out[0].request).contains("CSeq: 3 NOTIFY"));
+        assert!(crate::test_util::checked_text(&out[0].request).contains("CSeq: 3 NOTIFY"));
 
         // another user's change: nothing
         let mut other = rec.clone();
@@ -2296,7 +2553,7 @@ Route: <sip:c.example.org;lr>\r\nMax-Forwards"
         let (_, info) = notify_of(&first);
         assert!(info.full && info.version == 0);
         assert_eq!(info.registrations[0].contacts.len(), 2);
-        assert!(String::from_utf8_lossy(&first.request).contains("state=\"full\""));
+        assert!(crate::test_util::checked_text(&first.request).contains("state=\"full\""));
 
         // the second contact re-registers: a partial NOTIFY naming only it
         rec.bindings[1].expires_at = 1900;
@@ -2313,7 +2570,7 @@ Route: <sip:c.example.org;lr>\r\nMax-Forwards"
             !info.full,
             "RFC 3680 §5: partial after the first full NOTIFY"
         );
-        assert!(String::from_utf8_lossy(&out[0].request).contains("state=\"partial\""));
+        assert!(crate::test_util::checked_text(&out[0].request).contains("state=\"partial\""));
         assert_eq!(info.version, 1);
         assert_eq!(
             info.registrations.len(),

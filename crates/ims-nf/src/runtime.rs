@@ -1676,7 +1676,7 @@ impl ScscfServices {
             let me = self.clone();
             spawn.spawn(async move {
                 let ok = async {
-                    let msg = OwnedMessage::parse_datagram(Bytes::from(n.request)).ok()?;
+                    let msg = n.request.ok()?;
                     let remote = me.uac.locate(&n.next_hop).await.ok()?.into_iter().next()?;
                     let resp = me
                         .uac
@@ -1773,10 +1773,10 @@ impl ScscfServices {
     async fn third_party_once(
         &self,
         t: &crate::scscf::ThirdPartyRegister,
-        request: Vec<u8>,
+        request: Result<OwnedMessage, ims_sip::ParseError>,
     ) -> (bool, Option<Option<u64>>) {
         let answer = async {
-            let msg = OwnedMessage::parse_datagram(Bytes::from(request)).ok()?;
+            let msg = request.ok()?;
             let remote = self
                 .uac
                 .locate(&t.server_name)
@@ -1794,7 +1794,7 @@ impl ScscfServices {
                 .ok()?;
             let m = resp.as_message();
             let retry_after = m
-                .header_str("Retry-After")
+                .header(ims_sip::HeaderName::RetryAfter)
                 .and_then(|v| v.split([';', '(']).next()?.trim().parse::<u64>().ok());
             Some((m.status().unwrap_or(500), retry_after))
         }
@@ -1844,22 +1844,10 @@ impl ScscfServices {
         // the first NOTIFY (`o.notify`) waits 50 ms below: the response need not be awaited;
         // without it a terminating NOTIFY may follow at once, so it waits until the proxy has
         // sent the response
-        match (
-            OwnedMessage::parse_datagram(Bytes::from(o.response)),
-            &o.notify,
-        ) {
-            (Ok(resp), Some(_)) => {
-                let _ = proxy.post_respond(server, resp);
-            }
-            (Ok(resp), None) => {
-                let _ = proxy.respond(server, resp).await;
-            }
-            (Err(_), Some(_)) => {
-                let _ = proxy.post_reply(server, 500);
-            }
-            (Err(_), None) => {
-                let _ = proxy.reply(server, 500).await;
-            }
+        if o.notify.is_some() {
+            let _ = proxy.post_respond(server, o.response);
+        } else {
+            let _ = proxy.respond(server, o.response).await;
         }
         // A de-registration may have removed the record between our load and the insert: its
         // NOTIFYs went to the subscriptions it found, not to this new one. Look again; when the
@@ -1950,27 +1938,19 @@ async fn scscf_loop(
                     let now = unix_now();
                     if m.method() == Some(Method::Register) {
                         let o = scscf.register(&m, now, random16()).await;
-                        // one buffer, shared by the response sent and the event (no copy)
-                        let response = Bytes::from(o.response);
-                        // with an event (NOTIFYs, third-party REGISTERs from our UAC follow),
-                        // wait until the proxy has sent the response, so they come after it
-                        match (OwnedMessage::parse_datagram(response.clone()), &o.event) {
-                            (Ok(resp), Some(_)) => {
-                                let _ = proxy.respond(server, resp).await;
-                            }
-                            (Ok(resp), None) => {
-                                let _ = proxy.post_respond(server, resp);
-                            }
-                            (Err(_), Some(_)) => {
-                                let _ = proxy.reply(server, 500).await;
-                            }
-                            (Err(_), None) => {
-                                let _ = proxy.post_reply(server, 500);
-                            }
+                        // the response as built (no parse), one buffer shared by the response
+                        // sent and the event (no copy); with an event (NOTIFYs, third-party
+                        // REGISTERs from our UAC follow), wait until the proxy has sent the
+                        // response, so they come after it
+                        let response = o.response;
+                        if o.event.is_some() {
+                            let _ = proxy.respond(server, response.clone()).await;
+                        } else {
+                            let _ = proxy.post_respond(server, response.clone());
                         }
                         if let Some(ev) = o.event {
                             services
-                                .on_events(vec![ev], Some((&msg, &response)), &spawn)
+                                .on_events(vec![ev], Some((&msg, response.bytes())), &spawn)
                                 .await;
                         }
                         return;
@@ -2170,7 +2150,7 @@ impl<R: RxClient> PcscfRelease<R> {
             for s in subs {
                 let me = self.clone();
                 jobs.push(async move {
-                    let Ok(msg) = OwnedMessage::parse_datagram(Bytes::from(s.request)) else {
+                    let Ok(msg) = s.request else {
                         return;
                     };
                     let call_id = msg

@@ -388,19 +388,30 @@ pub fn take_keys(challenge: &str) -> (String, Option<String>, Option<String>) {
         None => (c, ""),
     };
     let (mut ck, mut ik) = (None, None);
-    let mut kept = Vec::new();
+    // the kept parameters written straight into the result (no lowercased name or value copy
+    // per parameter, no list joined, no formatting machinery: one 401 per registration)
+    let mut out = String::with_capacity(c.len());
+    out.push_str(scheme);
+    out.push(' ');
+    let mut first = true;
     for (_, p) in split_top(params, b',') {
         let p = p.trim();
         let (k, v) = p.split_once('=').unwrap_or((p, ""));
-        let v = v.trim().trim_matches('"').to_string();
-        match k.trim().to_ascii_lowercase().as_str() {
-            "ck" => ck = Some(v),
-            "ik" => ik = Some(v),
-            _ if !p.is_empty() => kept.push(p),
-            _ => {}
+        let k = k.trim();
+        let value = || Some(v.trim().trim_matches('"').to_string());
+        if k.eq_ignore_ascii_case("ck") {
+            ck = value();
+        } else if k.eq_ignore_ascii_case("ik") {
+            ik = value();
+        } else if !p.is_empty() {
+            if !first {
+                out.push(',');
+            }
+            out.push_str(p);
+            first = false;
         }
     }
-    (format!("{scheme} {}", kept.join(",")), ck, ik)
+    (out, ck, ik)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2186,5 +2197,45 @@ mod tests {
             let _ = parse_mechanism(&s);
             let _ = take_keys(&s);
         }
+
+        /// `take_keys` answers as it did with a lowercased copy of each name, a copy of each
+        /// value and the kept parameters joined by `format!` (the oracle below), on any text
+        /// and on challenges with keys in any case, quoting and spacing.
+        #[test]
+        fn keys_are_taken_as_with_copies(
+            s in "\\PC{0,60}",
+            parts in proptest::collection::vec(
+                "(ck|CK|Ik|ik|nonce|realm| ck |)( ?= ?)?(\"[a-f0-9, ]{0,6}\"|[a-f0-9]{0,4})?",
+                0..6
+            ),
+            scheme in "(Digest|digest|Digest  |)",
+        ) {
+            let challenge = format!("{scheme} {}", parts.join(","));
+            for text in [s.as_str(), challenge.as_str()] {
+                proptest::prop_assert_eq!(take_keys(text), take_keys_with_copies(text));
+            }
+        }
+    }
+
+    fn take_keys_with_copies(challenge: &str) -> (String, Option<String>, Option<String>) {
+        let c = challenge.trim();
+        let (scheme, params) = match c.find(char::is_whitespace) {
+            Some(i) => (&c[..i], c[i..].trim_start()),
+            None => (c, ""),
+        };
+        let (mut ck, mut ik) = (None, None);
+        let mut kept = Vec::new();
+        for (_, p) in split_top(params, b',') {
+            let p = p.trim();
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            let v = v.trim().trim_matches('"').to_string();
+            match k.trim().to_ascii_lowercase().as_str() {
+                "ck" => ck = Some(v),
+                "ik" => ik = Some(v),
+                _ if !p.is_empty() => kept.push(p),
+                _ => {}
+            }
+        }
+        (format!("{scheme} {}", kept.join(",")), ck, ik)
     }
 }

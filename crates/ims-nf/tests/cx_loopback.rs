@@ -100,7 +100,7 @@ async fn aka_registration_over_diameter_cx() {
         .register(&ims_sip::parse_datagram(&r1).unwrap(), now, [1; 16])
         .await;
     assert_eq!(o.status, 401);
-    let m = ims_sip::parse_datagram(&o.response).unwrap();
+    let m = ims_sip::parse_datagram(o.response.bytes()).unwrap();
     let www = m.header_str("WWW-Authenticate").unwrap().to_string();
     let mut usim = Usim::new(Milenage::new(&K, OperatorKey::Opc(OPC)), DEFAULT_IND_BITS);
     let req = Request {
@@ -117,7 +117,12 @@ async fn aka_registration_over_diameter_cx() {
     let o = scscf
         .register(&ims_sip::parse_datagram(&r2).unwrap(), now, [2; 16])
         .await;
-    assert_eq!(o.status, 200, "{}", String::from_utf8_lossy(&o.response));
+    assert_eq!(
+        o.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(o.response.bytes())
+    );
     let Some(RegEvent::Registered {
         initial: true,
         record,

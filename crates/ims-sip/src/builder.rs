@@ -22,8 +22,11 @@ struct Draft {
     sl_end: usize,
     /// Some line is not plainly `token ": " value CRLF` (a value with a CR or LF, a fold, or a
     /// blank at an end; a name that is not a token): the parse indexes the message. Otherwise
-    /// `build` lays the lines out itself (`Draft::plain_lines`), without the parser's checks.
+    /// `build` indexes the lines as they were written (`lines`), without the parser's checks.
     odd: bool,
+    /// Each header line as it was written: where it starts, the lengths of its name and value,
+    /// the name as the parser reads it (meaningful while the draft is not `odd`).
+    lines: SmallVec<[Written; 16]>,
 }
 
 /// The offset of a CR or LF in `v` that is not part of a `CRLF 1*WSP` fold.
@@ -45,39 +48,55 @@ fn injected_line(v: &[u8]) -> Option<usize> {
 
 impl Draft {
     fn header(&mut self, name: &str, value: impl fmt::Display) {
-        let at = self.start_line(name);
+        let (at, hn) = self.start_line(name);
         let _ = write!(self.head, "{value}");
-        self.end_line(at, name);
+        self.end_line(at, name, hn);
     }
     /// [`Draft::header`] for a value that is text already: no `fmt` at all (the copies of a
     /// request's Via, From, To, Call-ID and CSeq in each response).
     fn header_str(&mut self, name: &str, value: &str) {
-        let at = self.start_line(name);
+        let (at, hn) = self.start_line(name);
         self.head.push_str(value);
-        self.end_line(at, name);
+        self.end_line(at, name, hn);
     }
     /// [`Draft::header_str`] for a name the builder itself writes (a token, not Content-Length):
     /// the name needs no check, the value is checked as in [`Draft::end_line`].
-    fn known_str(&mut self, name: &'static str, value: &str) {
+    fn known_str(&mut self, name: HeaderName, value: &str) {
         let at = self.head.len();
-        self.head.push_str(name);
+        let text = name.as_str();
+        self.head.push_str(text);
         self.head.push_str(": ");
         self.head.push_str(value);
-        self.end_known(at, name.len());
+        self.end_known(at, text.len(), name);
     }
     /// Notes whether the line started at `at` with a name of `name_len` bytes (`token`: a
     /// token), its value written up to the end of the text (without CR or LF when `one_line`),
     /// is plain; a line that is not makes the draft [`Draft::odd`].
-    fn note(&mut self, at: usize, name_len: usize, token: bool, one_line: bool) {
+    fn note(&mut self, at: usize, name_len: usize, token: bool, one_line: bool, name: HeaderName) {
         let value = &self.head.as_bytes()[at + name_len + 2..];
         let ws = |c: &u8| matches!(c, b' ' | b'\t');
         self.odd |=
             !token || !one_line || value.first().is_some_and(ws) || value.last().is_some_and(ws);
+        if !self.odd {
+            match (
+                u32::try_from(at),
+                u16::try_from(name_len),
+                u32::try_from(value.len()),
+            ) {
+                (Ok(at), Ok(name_len), Ok(value_len)) => self.lines.push(Written {
+                    at,
+                    name_len,
+                    value_len,
+                    name,
+                }),
+                _ => self.odd = true,
+            }
+        }
     }
     /// [`Draft::end_line`] for a line whose name (`name_len` bytes) is a token.
-    fn end_known(&mut self, at: usize, name_len: usize) {
+    fn end_known(&mut self, at: usize, name_len: usize, name: HeaderName) {
         let cr = memchr::memchr2(b'\r', b'\n', &self.head.as_bytes()[at + name_len + 2..]);
-        self.note(at, name_len, true, cr.is_none());
+        self.note(at, name_len, true, cr.is_none(), name);
         self.head.push_str("\r\n");
         if self.bad.is_none() && cr.is_some() {
             let line = &self.head.as_bytes()[at..self.head.len() - 2];
@@ -90,21 +109,22 @@ impl Draft {
         }
     }
     /// Writes `name: ` (the name and separators pushed directly) and returns where the line starts.
-    fn start_line(&mut self, name: &str) -> usize {
-        if HeaderName::from_bytes(name.as_bytes()) == HeaderName::ContentLength {
+    fn start_line(&mut self, name: &str) -> (usize, HeaderName) {
+        let hn = HeaderName::from_bytes(name.as_bytes());
+        if hn == HeaderName::ContentLength {
             self.has_cl = true;
         }
         let at = self.head.len();
         self.head.push_str(name);
         self.head.push_str(": ");
-        at
+        (at, hn)
     }
     /// Ends the line started at `at` and checks it.
-    fn end_line(&mut self, at: usize, name: &str) {
+    fn end_line(&mut self, at: usize, name: &str, hn: HeaderName) {
         let value_at = name.len() + 2;
         let cr = memchr::memchr2(b'\r', b'\n', &self.head.as_bytes()[at + value_at..]);
         let token = crate::scan::is_token(name.as_bytes());
-        self.note(at, name.len(), token, cr.is_none());
+        self.note(at, name.len(), token, cr.is_none(), hn);
         self.head.push_str("\r\n");
         if self.bad.is_none() {
             let line = &self.head.as_bytes()[at..self.head.len() - 2];
@@ -119,8 +139,21 @@ impl Draft {
     /// Writes the Content-Length line of the body unless one was given.
     fn push_content_length(&mut self) {
         if !self.has_cl {
+            let at = self.head.len();
             self.head.push_str("Content-Length: ");
             crate::push_decimal(&mut self.head, self.body.len() as u64);
+            if let (Ok(at), Ok(value_len)) =
+                (u32::try_from(at), u32::try_from(self.head.len() - at - 16))
+            {
+                self.lines.push(Written {
+                    at,
+                    name_len: 14,
+                    value_len,
+                    name: HeaderName::ContentLength,
+                });
+            } else {
+                self.odd = true;
+            }
             self.head.push_str("\r\n");
         }
     }
@@ -142,12 +175,11 @@ impl Draft {
         let (wrote_cl, sl_end, body_len) = (!self.has_cl, self.sl_end, self.body.len());
         self.push_content_length();
         let fast = wrote_cl && !self.odd && self.bad.is_none();
-        let head_end = self.head.len();
+        let lines = std::mem::take(&mut self.lines);
         let bytes = Bytes::from(self.end());
         if fast {
-            let lines = plain_lines(&bytes[..head_end], sl_end + 2);
-            if let Some(m) = lines
-                .and_then(|l| OwnedMessage::assemble_written(bytes.clone(), sl_end, &l, body_len))
+            // the lines as they were written (not scanned again)
+            if let Some(m) = OwnedMessage::assemble_written(bytes.clone(), sl_end, &lines, body_len)
             {
                 return Ok(m);
             }
@@ -159,7 +191,9 @@ impl Draft {
 /// The header lines of `head` from `from` on, each `name ": " value CRLF` as a draft that is
 /// not [`Draft::odd`] wrote them (a token name, which holds no `:`; a value without CR or LF):
 /// where each starts, its name (read as the parser reads a token name) and the lengths.
-/// `None` when a line is not laid out so (the caller then parses).
+/// `None` when a line is not laid out so (the caller then parses). The oracle of the lines a
+/// draft notes as it writes them.
+#[cfg(test)]
 fn plain_lines(head: &[u8], from: usize) -> Option<SmallVec<[Written; 32]>> {
     let mut lines = SmallVec::new();
     let mut at = from;
@@ -328,10 +362,10 @@ impl ResponseBuilder {
         let capacity = 64 + req.head().len() + to_tag.map_or(0, str::len) + 256;
         let mut b = ResponseBuilder::with_capacity(code, None, capacity);
         for h in req.headers_of(HeaderName::Via) {
-            b.d.known_str("Via", h.value());
+            b.d.known_str(HeaderName::Via, h.value());
         }
         if let Some(f) = req.header(HeaderName::From) {
-            b.d.known_str("From", f);
+            b.d.known_str(HeaderName::From, f);
         }
         if let Some(t) = req.header(HeaderName::To) {
             // the tag read without parsing the URI (`Message::to_tag`)
@@ -343,20 +377,20 @@ impl ResponseBuilder {
                     b.d.head.push_str(t);
                     b.d.head.push_str(";tag=");
                     b.d.head.push_str(tag);
-                    b.d.end_known(at, 2);
+                    b.d.end_known(at, 2, HeaderName::To);
                 }
-                _ => b.d.known_str("To", t),
+                _ => b.d.known_str(HeaderName::To, t),
             }
         }
         if let Some(c) = req.header(HeaderName::CallId) {
-            b.d.known_str("Call-ID", c);
+            b.d.known_str(HeaderName::CallId, c);
         }
         if let Some(c) = req.header(HeaderName::CSeq) {
-            b.d.known_str("CSeq", c);
+            b.d.known_str(HeaderName::CSeq, c);
         }
         if code == 100 {
             if let Some(t) = req.header(HeaderName::Timestamp) {
-                b.d.known_str("Timestamp", t);
+                b.d.known_str(HeaderName::Timestamp, t);
             }
         }
         let dialog_creating = matches!(
@@ -365,7 +399,7 @@ impl ResponseBuilder {
         );
         if dialog_creating && (101..300).contains(&code) {
             for h in req.headers_of(HeaderName::RecordRoute) {
-                b.d.known_str("Record-Route", h.value());
+                b.d.known_str(HeaderName::RecordRoute, h.value());
             }
         }
         b
@@ -438,11 +472,11 @@ mod tests {
             let has_tag = req.to_tag().is_some();
             match to_tag {
                 Some(tag) if !has_tag && code != 100 => {
-                    let at = b.d.start_line("To");
+                    let (at, hn) = b.d.start_line("To");
                     b.d.head.push_str(t);
                     b.d.head.push_str(";tag=");
                     b.d.head.push_str(tag);
-                    b.d.end_line(at, "To");
+                    b.d.end_line(at, "To", hn);
                 }
                 _ => b.d.header_str("To", t),
             }
@@ -701,8 +735,16 @@ Call-ID: c1\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n";
         // every line of the usual response is plain: the fast path is taken
         assert!(!d.odd && d.bad.is_none());
         let head_end = d.head.len();
+        let recorded = d.lines.clone();
         let bytes = Bytes::from(d.end());
         let mut laid = plain_lines(&bytes[..head_end], sl_end + 2).expect("plain lines");
+        // the lines noted as they were written are those the scan of the text finds
+        let facts = |l: &[Written]| {
+            l.iter()
+                .map(|w| (w.at, w.name_len, w.value_len, w.name))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(facts(&recorded), facts(&laid));
         // the fast path answers (it is not the parse that builds these)
         let m = OwnedMessage::assemble_written(bytes.clone(), sl_end, &laid, body_len)
             .expect("indexed as written");
