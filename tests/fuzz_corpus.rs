@@ -63,6 +63,11 @@ fn sip_message_corpus() {
 }
 
 #[test]
+fn sip_builder_corpus() {
+    replay("sip_builder", 40, ims::fuzzing::sip_builder);
+}
+
+#[test]
 fn sip_uri_corpus() {
     replay("sip_uri", 40, ims::fuzzing::sip_uri);
 }

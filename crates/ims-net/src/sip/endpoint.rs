@@ -445,8 +445,9 @@ impl Endpoint {
     }
 
     /// The number of live transactions (RFC 3261 §17), those waiting in Completed for
-    /// retransmissions included (up to 32 s over UDP; none over a reliable transport or to a
-    /// co-located endpoint of [`EndpointConfig::local`]). `None` once the endpoint stopped.
+    /// retransmissions included (up to 32 s over UDP; over a reliable transport, and with a
+    /// co-located endpoint of [`EndpointConfig::local`], a transaction ends when it completes).
+    /// `None` once the endpoint stopped.
     pub async fn transactions(&self) -> Option<usize> {
         self.call(|c, _| Ok(c.ua.layer().len())).await.ok()
     }
