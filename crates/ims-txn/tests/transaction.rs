@@ -45,6 +45,27 @@ fn request(method: Method<'_>, branch: &str, t: Transport) -> OwnedMessage {
         .unwrap()
 }
 
+/// The ACK for a non-2xx final response (tag `a6c85cf`) to [`request`] with `branch`.
+fn ack(branch: &str, t: Transport) -> OwnedMessage {
+    RequestBuilder::new(Method::Ack, "sip:bob@biloxi.example.com")
+        .header(
+            "Via",
+            format!(
+                "SIP/2.0/{} pc33.atlanta.example.com:5060;branch={branch}",
+                t.as_str()
+            ),
+        )
+        .header("To", "Bob <sip:bob@biloxi.example.com>;tag=a6c85cf")
+        .header(
+            "From",
+            "Alice <sip:alice@atlanta.example.com>;tag=1928301774",
+        )
+        .header("Call-ID", "a84b4c76e66710@pc33.atlanta.example.com")
+        .header("CSeq", "314159 ACK")
+        .build()
+        .unwrap()
+}
+
 fn response(req: &OwnedMessage, code: u16) -> OwnedMessage {
     ResponseBuilder::from_request_with_tag(&req.as_message(), code, Some("a6c85cf"))
         .build()
@@ -474,20 +495,7 @@ fn invite_server_ack_confirms_and_timer_i_ends() {
     // a retransmitted INVITE in Completed gets the final response again
     h.recv(ms(300), req.clone(), UDP);
     assert_eq!(h.transmit_times(), [100, 300]);
-    let ack = RequestBuilder::new(Method::Ack, "sip:bob@biloxi.example.com")
-        .header(
-            "Via",
-            "SIP/2.0/UDP pc33.atlanta.example.com:5060;branch=z9hG4bK-s",
-        )
-        .header("To", "Bob <sip:bob@biloxi.example.com>;tag=a6c85cf")
-        .header(
-            "From",
-            "Alice <sip:alice@atlanta.example.com>;tag=1928301774",
-        )
-        .header("Call-ID", "a84b4c76e66710@pc33.atlanta.example.com")
-        .header("CSeq", "314159 ACK")
-        .build()
-        .unwrap();
+    let ack = ack("z9hG4bK-s", UDP);
     assert_eq!(h.recv(ms(400), ack.clone(), UDP), Some(txn));
     assert_eq!(h.layer.state(txn), Some(State::Confirmed));
     // ACK retransmissions are absorbed; no retransmission of the 404 after the ACK
@@ -510,20 +518,7 @@ fn invite_server_reliable_no_g_and_zero_i() {
     h.respond(ms(50), txn, response(&req, 480));
     h.advance(ms(10_000));
     assert_eq!(h.transmit_times(), [50]);
-    let ack = RequestBuilder::new(Method::Ack, "sip:bob@biloxi.example.com")
-        .header(
-            "Via",
-            "SIP/2.0/TCP pc33.atlanta.example.com:5060;branch=z9hG4bK-s",
-        )
-        .header("To", "Bob <sip:bob@biloxi.example.com>;tag=a6c85cf")
-        .header(
-            "From",
-            "Alice <sip:alice@atlanta.example.com>;tag=1928301774",
-        )
-        .header("Call-ID", "a84b4c76e66710@pc33.atlanta.example.com")
-        .header("CSeq", "314159 ACK")
-        .build()
-        .unwrap();
+    let ack = ack("z9hG4bK-s", TCP);
     h.recv(ms(10_000), ack, TCP);
     assert_eq!(h.terminated_at(txn), Some(10_000));
 }
@@ -547,20 +542,7 @@ fn invite_server_2xx_accepted_passes_ack_and_absorbs_invite_until_l() {
     assert_eq!(h.transmit_times(), [200, 1000, 5000]);
     assert_eq!(h.events().len(), 1);
     // an ACK with the INVITE's branch reaching the Accepted transaction goes to the TU
-    let ack = RequestBuilder::new(Method::Ack, "sip:bob@biloxi.example.com")
-        .header(
-            "Via",
-            "SIP/2.0/UDP pc33.atlanta.example.com:5060;branch=z9hG4bK-s",
-        )
-        .header("To", "Bob <sip:bob@biloxi.example.com>;tag=a6c85cf")
-        .header(
-            "From",
-            "Alice <sip:alice@atlanta.example.com>;tag=1928301774",
-        )
-        .header("Call-ID", "a84b4c76e66710@pc33.atlanta.example.com")
-        .header("CSeq", "314159 ACK")
-        .build()
-        .unwrap();
+    let ack = ack("z9hG4bK-s", UDP);
     h.recv(ms(6100), ack, UDP);
     assert!(h
         .events()
@@ -1000,20 +982,7 @@ fn lossless_udp_invite_server_sends_its_error_once_and_ends_on_the_ack() {
     h.advance(ms(10_000));
     // 100 Trying at 200 ms is not sent: the TU answered first; no Timer G
     assert_eq!(h.transmit_times(), [50]);
-    let ack = RequestBuilder::new(Method::Ack, "sip:bob@biloxi.example.com")
-        .header(
-            "Via",
-            "SIP/2.0/UDP pc33.atlanta.example.com:5060;branch=z9hG4bK-l4",
-        )
-        .header("To", "Bob <sip:bob@biloxi.example.com>;tag=a6c85cf")
-        .header(
-            "From",
-            "Alice <sip:alice@atlanta.example.com>;tag=1928301774",
-        )
-        .header("Call-ID", "a84b4c76e66710@pc33.atlanta.example.com")
-        .header("CSeq", "314159 ACK")
-        .build()
-        .unwrap();
+    let ack = ack("z9hG4bK-l4", UDP);
     h.recv(ms(10_000), ack, UDP);
     // Timer I = 0
     assert_eq!(h.terminated_at(txn), Some(10_000));
