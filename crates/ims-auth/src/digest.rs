@@ -1294,16 +1294,7 @@ impl DigestServer {
         now: Duration,
         salt: &[u8],
     ) -> Result<(Challenge<'r>, KeptNonce), AuthError> {
-        if algorithm.is_aka() {
-            return Err(AuthError::Mismatch("use aka_challenge for AKA"));
-        }
-        if salt.len() < 8 || salt.len() > MAX_SALT {
-            return Err(AuthError::Length {
-                what: "salt",
-                expected: 16,
-                got: salt.len(),
-            });
-        }
+        digest_salt_checked(algorithm, salt)?;
         let kept = self.kept_nonce(algorithm, realm, salt, now);
         Ok((kept_challenge(realm, algorithm, &kept), kept))
     }
@@ -1317,12 +1308,7 @@ impl DigestServer {
         av: &AuthVector,
         now: Duration,
     ) -> Result<(Challenge<'r>, KeptNonce), AuthError> {
-        if !algorithm.is_aka() {
-            return Err(AuthError::Mismatch("not an AKA algorithm"));
-        }
-        let mut prefix = [0u8; 32];
-        prefix[..16].copy_from_slice(&av.rand);
-        prefix[16..].copy_from_slice(&av.autn);
+        let prefix = aka_nonce_prefix(algorithm, av)?;
         let kept = self.kept_nonce(algorithm, realm, &prefix, now);
         Ok((kept_challenge(realm, algorithm, &kept), kept))
     }
@@ -1371,16 +1357,7 @@ impl DigestServer {
         now: Duration,
         salt: &[u8],
     ) -> Result<Challenge<'r>, AuthError> {
-        if algorithm.is_aka() {
-            return Err(AuthError::Mismatch("use aka_challenge for AKA"));
-        }
-        if salt.len() < 8 || salt.len() > MAX_SALT {
-            return Err(AuthError::Length {
-                what: "salt",
-                expected: 16,
-                got: salt.len(),
-            });
-        }
+        digest_salt_checked(algorithm, salt)?;
         Ok(Challenge {
             realm: Cow::Borrowed(realm),
             nonce: Cow::Owned(self.make_nonce(algorithm, realm, salt, now)),
@@ -1399,12 +1376,7 @@ impl DigestServer {
         av: &AuthVector,
         now: Duration,
     ) -> Result<Challenge<'r>, AuthError> {
-        if !algorithm.is_aka() {
-            return Err(AuthError::Mismatch("not an AKA algorithm"));
-        }
-        let mut prefix = [0u8; 32];
-        prefix[..16].copy_from_slice(&av.rand);
-        prefix[16..].copy_from_slice(&av.autn);
+        let prefix = aka_nonce_prefix(algorithm, av)?;
         Ok(Challenge {
             realm: Cow::Borrowed(realm),
             nonce: Cow::Owned(self.make_nonce(algorithm, realm, &prefix, now)),
@@ -2070,6 +2042,34 @@ impl DigestClient {
         self.last = None;
         Ok(())
     }
+}
+
+/// The checks of a digest (not AKA) challenge's arguments: the algorithm and the caller's salt
+/// (8 to [`MAX_SALT`] octets).
+fn digest_salt_checked(algorithm: Algorithm, salt: &[u8]) -> Result<(), AuthError> {
+    if algorithm.is_aka() {
+        return Err(AuthError::Mismatch("use aka_challenge for AKA"));
+    }
+    if salt.len() < 8 || salt.len() > MAX_SALT {
+        return Err(AuthError::Length {
+            what: "salt",
+            expected: 16,
+            got: salt.len(),
+        });
+    }
+    Ok(())
+}
+
+/// What an AKA nonce starts with (RFC 3310 §3.2): RAND ‖ AUTN of the vector, for an AKA
+/// algorithm only.
+fn aka_nonce_prefix(algorithm: Algorithm, av: &AuthVector) -> Result<[u8; 32], AuthError> {
+    if !algorithm.is_aka() {
+        return Err(AuthError::Mismatch("not an AKA algorithm"));
+    }
+    let mut prefix = [0u8; 32];
+    prefix[..16].copy_from_slice(&av.rand);
+    prefix[16..].copy_from_slice(&av.autn);
+    Ok(prefix)
 }
 
 #[cfg(test)]
